@@ -1,0 +1,112 @@
+/*
+ * config: tmbusd's INI configuration, parsed whole into an immutable
+ * struct config. One table in config.c lists every option with its type,
+ * default, bounds and whether SIGHUP may change it. Holds paths and public
+ * keys only, never secrets. A reload parses a fresh config and swaps it in
+ * whole, or keeps the old one.
+ */
+#ifndef TMBUS_CONFIG_H
+#define TMBUS_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "keys.h"
+#include "log.h"
+#include "util.h"
+
+/* The exit status of `tmbusd -n` (and of a start) on a bad configuration:
+ * sysexits' EX_CONFIG. */
+#define CONFIG_EX_CONFIG 78
+
+#define CONFIG_CLIENT_NAME_MAX 64
+#define CONFIG_MAX_CLIENTS     1024
+#define CONFIG_MAX_PEERS       256
+#define CONFIG_ERR_MAX         512
+
+/* What a client of this node may do. */
+enum config_client_role {
+    CONFIG_ROLE_READER = 1, /* subscribe, read, status */
+    CONFIG_ROLE_POSTER = 2, /* reader + post */
+    CONFIG_ROLE_ADMIN = 3,  /* poster + administrative requests */
+};
+
+/* Highest TLP a client may see; order matters (clear < … < red). */
+enum config_tlp {
+    CONFIG_TLP_CLEAR = 1,
+    CONFIG_TLP_GREEN = 2,
+    CONFIG_TLP_AMBER = 3,
+    CONFIG_TLP_AMBER_STRICT = 4,
+    CONFIG_TLP_RED = 5,
+};
+
+/* One client allowed on the client socket ([client NAME] section). */
+struct config_client {
+    char name[CONFIG_CLIENT_NAME_MAX + 1];
+    uint8_t transport_pk[KEYS_PUBLIC_BYTES]; /* CURVE public key */
+    enum config_client_role role;
+    enum config_tlp clearance;
+};
+
+struct config {
+    char *path; /* the file this came from */
+
+    /* [node] */
+    char member[UTIL_MEMBER_ID_MAX + 1];
+    char *coalition;
+    char *keys;          /* member secret key file */
+    char *roster;        /* signed roster file */
+    char *data_dir;      /* SQLite database and state */
+    char *peer_listen;   /* e.g. tcp://0.0.0.0:7101 ("" : do not listen) */
+    char *client_listen; /* e.g. tcp://127.0.0.1:7102 */
+    enum log_level log_level;
+
+    /* [peers] */
+    bool dial_all; /* dial every roster member with an endpoint */
+    size_t n_dial; /* when !dial_all: the members to dial */
+    char (*dial)[UTIL_MEMBER_ID_MAX + 1];
+    size_t n_dial_only; /* members that only dial us: never dialled */
+    char (*dial_only)[UTIL_MEMBER_ID_MAX + 1];
+    size_t n_endpoint_overrides; /* "endpoint.EE = tcp://…": where to dial EE */
+    char (*override_member)[UTIL_MEMBER_ID_MAX + 1];
+    char **override_endpoint;
+
+    /* [limits] */
+    uint32_t batch_max;          /* envelopes per group commit */
+    uint32_t commit_interval_ms; /* longest wait before committing a batch */
+    uint32_t credit_window;      /* envelopes in flight per peer link */
+    uint32_t heartbeat_ms;
+    uint32_t peer_timeout_ms;  /* silence before a link is declared down */
+    uint32_t reconnect_max_ms; /* backoff ceiling */
+
+    /* [client NAME] sections */
+    size_t n_clients;
+    struct config_client *clients;
+};
+
+/* Parses path. On failure returns NULL and writes "file:line: what is
+ * wrong" (or "file: what is wrong") into err. Checks types, bounds,
+ * required options, that member ids are ids, and that no option or client
+ * appears twice; does not open the files it names. Relative paths in the
+ * file (keys, roster, data_dir) are taken relative to the file's directory. */
+struct config *config_load(const char *path, char *err, size_t errlen);
+
+/* Whether a running node may swap old for new on SIGHUP: true unless new
+ * changes an option that only a restart may change (member, coalition,
+ * keys, data_dir, the listen endpoints). On false, writes which option
+ * changed into err. Log level, roster path, [peers], [limits] and clients
+ * may change. */
+bool config_reload_allowed(const struct config *old, const struct config *new, char *err,
+                           size_t errlen) __attribute__((warn_unused_result));
+
+/* Frees, sets *cp to NULL. Accepts NULL. */
+void config_free(struct config **cp);
+
+/* The client whose CURVE key is pk, or NULL. */
+const struct config_client *config_find_client(const struct config *c, const uint8_t *pk);
+
+const char *config_role_name(enum config_client_role role);
+const char *config_tlp_name(enum config_tlp tlp);
+
+#endif

@@ -1,0 +1,35 @@
+/*
+ * log: the one logging API of tmbus, after OpenBSD's log.h. Lines go to
+ * stderr (journald picks them up under systemd). Never pass keys or message
+ * plaintext to these functions; name things by member id and envelope id.
+ */
+#ifndef TMBUS_LOG_H
+#define TMBUS_LOG_H
+
+#include <stdarg.h>
+
+enum log_level { LOG_LEVEL_WARN = 0, LOG_LEVEL_INFO = 1, LOG_LEVEL_DEBUG = 2 };
+
+/* Sets the process name printed on each line and the most verbose level
+ * shown. Not thread-safe; call once at start. */
+void log_init(const char *progname, enum log_level level);
+
+/* log_warn appends strerror(errno); log_warnx does not. */
+void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Log and exit(1). fatal appends strerror(errno). */
+void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+void fatalx(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+/* A broken invariant: logs file and line and aborts. Never compiled out. */
+#define ensure(cond)                                                                               \
+    do {                                                                                           \
+        if (!(cond))                                                                               \
+            log_abort(__FILE__, __LINE__, #cond);                                                  \
+    } while (0)
+void log_abort(const char *file, int line, const char *what) __attribute__((noreturn));
+
+#endif

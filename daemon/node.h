@@ -1,0 +1,111 @@
+/*
+ * node: the hub of tmbusd, after Redis's server.h. One struct node holds
+ * everything the event loop owns: configuration, roster, keys, store,
+ * sockets' modules and counters; every module gets the node and uses only
+ * the functions below and its own header. The node owns the group commit:
+ * modules append inside the open batch, and after every loop round the node
+ * commits and tells peers and api, which only then acknowledge.
+ */
+#ifndef TMBUS_NODE_H
+#define TMBUS_NODE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "envelope.h"
+#include "keys.h"
+#include "loop.h"
+#include "roster.h"
+#include "store.h"
+#include "zap.h"
+
+#define NODE_MAX_COUNTERS 96
+
+struct peers;
+struct api;
+
+struct node_counter {
+    const char *name; /* static string */
+    uint64_t value;
+};
+
+struct node {
+    struct config *cfg;
+    struct keyset *keys;
+    struct roster *roster;
+    struct envelope_keyring *keyring;
+    struct store *store;
+    void *zctx;
+    struct loop *loop;
+    struct zap *zap;
+    struct peers *peers;
+    struct api *api;
+    int signal_fd;
+    int64_t started_ms;
+    bool is_batch_dirty; /* something was appended since the last commit */
+    size_t batch_count;  /* envelopes in the open batch */
+    struct node_counter counters[NODE_MAX_COUNTERS];
+    size_t n_counters;
+};
+
+/* Loads keys, roster and store named by cfg (taking responsibility over
+ * cfg), starts the ZAP handler, then binds and dials. Returns NULL on
+ * failure (logged); cfg is freed either way. */
+struct node *node_new(struct config *cfg);
+
+/* Commits or rolls back, closes every socket, wipes keys. Accepts NULL. */
+void node_free(struct node **np);
+
+/* Runs the event loop until SIGTERM or SIGINT. Returns 0 or -1. */
+int node_run(struct node *n);
+
+/* Adds by to the counter called name (a static string such as
+ * "rejected.bad-signature"), creating it on first use. */
+void node_count(struct node *n, const char *name, uint64_t by);
+uint64_t node_counter(const struct node *n, const char *name);
+
+/* Opens the store batch if none is open. Returns 0 or -1 (logged). Every
+ * append must happen between this and the end of the loop round. */
+int node_batch(struct node *n);
+
+/* Commits the open batch now (also called after every loop round) and
+ * notifies peers and api with the outcome. Returns 0 or -1. */
+int node_commit(struct node *n);
+
+/* True when member is this node's member. */
+bool node_is_self(const struct node *n, const char *member);
+
+/* Where a verified envelope was placed. */
+struct node_placed {
+    uint8_t id[ENVELOPE_HASH_BYTES];
+    char log_peer[UTIL_MEMBER_ID_MAX + 1]; /* "" for the relayed log */
+    uint64_t seq;
+};
+
+/* Seals payload into this node's own log(s) inside the open batch: one
+ * relayed envelope for all recipients, or with is_direct one envelope per
+ * recipient in the direct log to it (TLP:RED). recipients must be roster
+ * members. Fills placed[0..*n_placed) (room for ENVELOPE_MAX_RECIPIENTS).
+ * Nothing counts as posted until node_commit succeeds. Returns 0, or -1
+ * with a one-line reason for the client in *reason. */
+int node_post(struct node *n, const uint8_t *payload, size_t len, const char *const *recipients,
+              size_t n_recipients, bool is_direct, int64_t expires_at, struct node_placed *placed,
+              size_t *n_placed, const char **reason);
+
+/* Accepts an envelope from peer member `from` after full relay
+ * verification: size, signature, roster key status, seq == held + 1,
+ * prev_hash, direct-log routing. Appends it in the open batch and, when it
+ * is addressed to us and not expired, adds it to the inbox. Equivocation is
+ * kept as evidence and alarmed. Returns 1 when appended, 0 when it was a
+ * harmless duplicate, -1 when rejected (reason logged and counted). */
+int node_accept(struct node *n, const char *from, const uint8_t *env, size_t len);
+
+/* Opens an inbox entry again for delivery. On success *body is the caller's
+ * to free (envelope_body_free) and *info describes the envelope. Returns 0
+ * or -1. */
+int node_open_inbox(struct node *n, const struct store_inbox_entry *e, struct envelope_info *info,
+                    struct envelope_body **body);
+
+#endif

@@ -1,0 +1,741 @@
+/*
+ * peer: one link per roster member, replication over it as
+ * proto/peer.proto describes. Keeps, per link, the peer's vector (what it
+ * holds) and what we sent it; streams the difference under the credit
+ * window after each round and acks with our vector after each commit. It
+ * reads envelopes from the store to send and hands received ones to
+ * node_accept; it never opens, stores or acks anything itself.
+ */
+#include "peer.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <zmq.h>
+
+#include "log.h"
+#include "node.h"
+#include "peer.pb-c.h"
+
+#define PEER_VERSION       1
+#define PEER_MAX_FRAME     (ENVELOPE_MAX_SIZE + 1024) /* one PeerMessage */
+#define PEER_HARD_MAX      (4 * ENVELOPE_MAX_SIZE)    /* libzmq drops the link past this */
+#define PEER_MAX_VECTOR    4096                       /* entries in a Hello or Vector */
+#define PEER_ROUTING_MAX   256
+#define PEER_RECONNECT_MIN 100 /* ms, first retry; libzmq doubles up to the config's max */
+
+/* How far a log is held. */
+struct vec_entry {
+    struct store_log log;
+    uint64_t seq;
+    bool is_halted; /* ours only */
+};
+
+struct vec {
+    struct vec_entry *e;
+    size_t n, cap;
+};
+
+struct link {
+    struct peers *owner;
+    char member[UTIL_MEMBER_ID_MAX + 1];
+    uint8_t transport_pk[KEYS_PUBLIC_BYTES];
+    void *dealer; /* NULL unless we dial this member */
+    /* The peer's own connection to our ROUTER, learnt from its messages. */
+    uint8_t rid[PEER_ROUTING_MAX];
+    size_t rid_len;
+    bool has_conversation; /* its Hello arrived since the link (re)started */
+    bool needs_hello;      /* send an opening Hello at the end of the round */
+    bool is_blocked;       /* a send met a full queue this round */
+    int64_t last_heard_ms; /* -1: never */
+    int64_t last_sent_ms;
+    int64_t last_hello_ms;
+    struct vec theirs; /* what it holds */
+    struct vec sent;   /* the highest seq we sent it, per log */
+};
+
+struct peers {
+    struct node *n;
+    void *router;
+    struct link *links;
+    size_t n_links;
+    struct vec ours;
+    uint64_t timer;
+};
+
+/* ---- vectors ------------------------------------------------------------ */
+
+static bool same_log(const struct store_log *a, const struct store_log *b)
+{
+    return strcmp(a->origin, b->origin) == 0 && strcmp(a->peer, b->peer) == 0;
+}
+
+static struct vec_entry *vec_find(const struct vec *v, const struct store_log *log)
+{
+    for (size_t i = 0; i < v->n; i++)
+        if (same_log(&v->e[i].log, log))
+            return &v->e[i];
+    return NULL;
+}
+
+static uint64_t vec_get(const struct vec *v, const struct store_log *log)
+{
+    const struct vec_entry *e = vec_find(v, log);
+    return e ? e->seq : 0;
+}
+
+/* Raises log's entry to seq (never lowers it). */
+static void vec_raise(struct vec *v, const struct store_log *log, uint64_t seq)
+{
+    struct vec_entry *e = vec_find(v, log);
+
+    if (e != NULL) {
+        if (seq > e->seq)
+            e->seq = seq;
+        return;
+    }
+    if (v->n == v->cap) {
+        size_t cap = v->cap ? v->cap * 2 : 16;
+        struct vec_entry *grown = realloc(v->e, cap * sizeof(*grown));
+        ensure(grown != NULL);
+        v->e = grown;
+        v->cap = cap;
+    }
+    v->e[v->n++] = (struct vec_entry){*log, seq, false};
+}
+
+static void vec_clear(struct vec *v)
+{
+    v->n = 0;
+}
+
+static void vec_free(struct vec *v)
+{
+    free(v->e);
+    memset(v, 0, sizeof(*v));
+}
+
+/* May the peer `member` see log? Direct logs only between their two ends. */
+static bool is_visible(const struct store_log *log, const char *member)
+{
+    return log->peer[0] == '\0' || strcmp(log->origin, member) == 0 ||
+           strcmp(log->peer, member) == 0;
+}
+
+static int collect_head(void *arg, const struct store_log *log, const struct store_head *head)
+{
+    struct vec *v = arg;
+
+    vec_raise(v, log, head->seq);
+    vec_find(v, log)->is_halted = head->is_halted;
+    return 0;
+}
+
+static void refresh_ours(struct peers *p)
+{
+    vec_clear(&p->ours);
+    if (store_each_log(p->n->store, collect_head, &p->ours) != 0)
+        log_warnx("peer: cannot read our log heads");
+}
+
+/* ---- sending ------------------------------------------------------------ */
+
+static bool has_channel(const struct link *l)
+{
+    return l->dealer != NULL || l->rid_len > 0;
+}
+
+/* Sends one PeerMessage to l: on our DEALER when we dial it, else over its
+ * connection to our ROUTER. Never blocks. Returns 0 or -1. */
+static int send_message(struct peers *p, struct link *l, const Tmbus__Peer__PeerMessage *m)
+{
+    size_t len = tmbus__peer__peer_message__get_packed_size(m);
+    zmq_msg_t msg;
+    int rc;
+
+    if (!has_channel(l) || l->is_blocked)
+        return -1;
+    if (zmq_msg_init_size(&msg, len) == -1)
+        return -1;
+    tmbus__peer__peer_message__pack(m, zmq_msg_data(&msg));
+    if (l->dealer != NULL) {
+        rc = zmq_msg_send(&msg, l->dealer, ZMQ_DONTWAIT);
+    } else {
+        rc = zmq_send(p->router, l->rid, l->rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT);
+        if (rc != -1)
+            rc = zmq_msg_send(&msg, p->router, ZMQ_DONTWAIT);
+    }
+    if (rc == -1) {
+        int err = errno;
+        zmq_msg_close(&msg);
+        if (err == EAGAIN) {
+            l->is_blocked = true;
+            node_count(p->n, "peer.send-blocked", 1);
+        } else if (err == EHOSTUNREACH) {
+            /* Its connection to us is gone; wait for it to dial again. */
+            l->rid_len = 0;
+        }
+        return -1;
+    }
+    l->last_sent_ms = loop_now_ms();
+    return 0;
+}
+
+/* Our vector as l may see it. One allocation holds the pointer array and
+ * the entries (which point into p->ours); free it with free(). */
+static Tmbus__Peer__VectorEntry **vector_entries(const struct peers *p, const struct link *l,
+                                                 size_t *n)
+{
+    size_t cap = p->ours.n ? p->ours.n : 1;
+    Tmbus__Peer__VectorEntry **out = calloc(cap, sizeof(*out) + sizeof(**out));
+    Tmbus__Peer__VectorEntry *items;
+
+    ensure(out != NULL);
+    items = (Tmbus__Peer__VectorEntry *)(out + cap);
+    *n = 0;
+    for (size_t i = 0; i < p->ours.n; i++) {
+        const struct vec_entry *e = &p->ours.e[i];
+        if (!is_visible(&e->log, l->member))
+            continue;
+        tmbus__peer__vector_entry__init(&items[*n]);
+        items[*n].origin = (char *)(uintptr_t)e->log.origin;
+        items[*n].peer = (char *)(uintptr_t)e->log.peer;
+        items[*n].seq = e->seq;
+        out[*n] = &items[*n];
+        (*n)++;
+    }
+    return out;
+}
+
+static void send_hello(struct peers *p, struct link *l, bool is_reply)
+{
+    Tmbus__Peer__PeerMessage m = TMBUS__PEER__PEER_MESSAGE__INIT;
+    Tmbus__Peer__Hello hello = TMBUS__PEER__HELLO__INIT;
+
+    hello.version = PEER_VERSION;
+    hello.roster_version = roster_version(p->n->roster);
+    hello.reply = is_reply;
+    hello.vector = vector_entries(p, l, &hello.n_vector);
+    m.kind_case = TMBUS__PEER__PEER_MESSAGE__KIND_HELLO;
+    m.hello = &hello;
+    if (send_message(p, l, &m) == 0) {
+        l->needs_hello = false;
+        l->last_hello_ms = loop_now_ms();
+    }
+    free(hello.vector);
+}
+
+static void send_vector(struct peers *p, struct link *l)
+{
+    Tmbus__Peer__PeerMessage m = TMBUS__PEER__PEER_MESSAGE__INIT;
+    Tmbus__Peer__Vector v = TMBUS__PEER__VECTOR__INIT;
+
+    v.entries = vector_entries(p, l, &v.n_entries);
+    m.kind_case = TMBUS__PEER__PEER_MESSAGE__KIND_VECTOR;
+    m.vector = &v;
+    send_message(p, l, &m);
+    free(v.entries);
+}
+
+static void send_heartbeat(struct peers *p, struct link *l)
+{
+    Tmbus__Peer__PeerMessage m = TMBUS__PEER__PEER_MESSAGE__INIT;
+    Tmbus__Peer__Heartbeat hb = TMBUS__PEER__HEARTBEAT__INIT;
+
+    hb.sent_ms = (uint64_t)loop_now_ms();
+    m.kind_case = TMBUS__PEER__PEER_MESSAGE__KIND_HEARTBEAT;
+    m.heartbeat = &hb;
+    send_message(p, l, &m);
+}
+
+/* Envelopes l lacks and has not been sent, in log order, while credit
+ * lasts. */
+static void pump(struct peers *p, struct link *l)
+{
+    uint64_t in_flight = 0, window = p->n->cfg->credit_window;
+
+    if (!l->has_conversation)
+        return;
+    for (size_t i = 0; i < l->sent.n; i++) {
+        uint64_t held = vec_get(&l->theirs, &l->sent.e[i].log);
+        if (l->sent.e[i].seq > held)
+            in_flight += l->sent.e[i].seq - held;
+    }
+    for (size_t i = 0; i < p->ours.n && in_flight < window && !l->is_blocked; i++) {
+        const struct vec_entry *o = &p->ours.e[i];
+        uint64_t next, held = vec_get(&l->theirs, &o->log), sent = vec_get(&l->sent, &o->log);
+
+        /* Equivocation halts a log: we stop relaying it. */
+        if (o->is_halted || !is_visible(&o->log, l->member))
+            continue;
+        /* A direct log goes only from its origin (us) to its recipient. */
+        if (o->log.peer[0] != '\0' && !node_is_self(p->n, o->log.origin))
+            continue;
+        next = (sent > held ? sent : held) + 1;
+        for (; next <= o->seq && in_flight < window; next++) {
+            Tmbus__Peer__PeerMessage m = TMBUS__PEER__PEER_MESSAGE__INIT;
+            uint8_t *env;
+            size_t len;
+
+            if (store_get(p->n->store, &o->log, next, &env, &len, NULL) != 1) {
+                log_warnx("peer: %s/%s seq %llu missing from our store", o->log.origin, o->log.peer,
+                          (unsigned long long)next);
+                break;
+            }
+            m.kind_case = TMBUS__PEER__PEER_MESSAGE__KIND_ENVELOPE;
+            m.envelope.data = env;
+            m.envelope.len = len;
+            int rc = send_message(p, l, &m);
+            free(env);
+            if (rc == -1)
+                return;
+            vec_raise(&l->sent, &o->log, next);
+            in_flight++;
+            node_count(p->n, "relayed", 1);
+        }
+    }
+}
+
+/* ---- receiving ---------------------------------------------------------- */
+
+static struct link *find_link(struct peers *p, const char *member)
+{
+    for (size_t i = 0; i < p->n_links; i++)
+        if (strcmp(p->links[i].member, member) == 0)
+            return &p->links[i];
+    return NULL;
+}
+
+/* Reads a received vector into theirs; a Hello replaces it, a Vector
+ * raises it. Entries that are not well-formed logs are ignored. */
+static void take_vector(struct link *l, Tmbus__Peer__VectorEntry **e, size_t n, bool is_hello)
+{
+    if (is_hello)
+        vec_clear(&l->theirs);
+    for (size_t i = 0; i < n && i < PEER_MAX_VECTOR; i++) {
+        struct store_log log = {0};
+        if (!util_is_member_id(e[i]->origin, strlen(e[i]->origin)) ||
+            (e[i]->peer[0] != '\0' && !util_is_member_id(e[i]->peer, strlen(e[i]->peer))))
+            continue;
+        strcpy(log.origin, e[i]->origin);
+        strcpy(log.peer, e[i]->peer);
+        vec_raise(&l->theirs, &log, e[i]->seq);
+    }
+}
+
+static void on_message(struct peers *p, struct link *l, const uint8_t *data, size_t len)
+{
+    Tmbus__Peer__PeerMessage *m;
+
+    l->last_heard_ms = loop_now_ms();
+    if (len > PEER_MAX_FRAME) {
+        node_count(p->n, "rejected.too-large", 1);
+        log_warnx("peer %s: rejected a %zu-byte message: over the %d-byte limit", l->member, len,
+                  PEER_MAX_FRAME);
+        return;
+    }
+    if ((m = tmbus__peer__peer_message__unpack(NULL, len, data)) == NULL ||
+        m->base.n_unknown_fields != 0) {
+        node_count(p->n, "peer.malformed", 1);
+        log_warnx("peer %s: rejected a malformed message", l->member);
+        if (m != NULL)
+            tmbus__peer__peer_message__free_unpacked(m, NULL);
+        return;
+    }
+    switch (m->kind_case) {
+    case TMBUS__PEER__PEER_MESSAGE__KIND_HELLO:
+        if (m->hello->version != PEER_VERSION || m->hello->n_vector > PEER_MAX_VECTOR) {
+            node_count(p->n, "peer.bad-hello", 1);
+            log_warnx("peer %s: refused a hello (version %u, %zu logs)", l->member,
+                      m->hello->version, m->hello->n_vector);
+            break;
+        }
+        take_vector(l, m->hello->vector, m->hello->n_vector, true);
+        /* Whatever we had sent may be lost: stream again from its vector. */
+        vec_clear(&l->sent);
+        if (!l->has_conversation)
+            log_info("peer %s: link up (roster version %llu)", l->member,
+                     (unsigned long long)m->hello->roster_version);
+        l->has_conversation = true;
+        if (!m->hello->reply)
+            send_hello(p, l, true);
+        break;
+    case TMBUS__PEER__PEER_MESSAGE__KIND_VECTOR:
+        if (m->vector->n_entries > PEER_MAX_VECTOR) {
+            node_count(p->n, "peer.bad-vector", 1);
+            break;
+        }
+        take_vector(l, m->vector->entries, m->vector->n_entries, false);
+        break;
+    case TMBUS__PEER__PEER_MESSAGE__KIND_ENVELOPE:
+        /* Accepted or not, an envelope that does not extend our head means
+         * the peer streams from a stale idea of us: resynchronise. */
+        if (node_accept(p->n, l->member, m->envelope.data, m->envelope.len) == -1)
+            l->needs_hello = true;
+        break;
+    case TMBUS__PEER__PEER_MESSAGE__KIND_HEARTBEAT:
+        break;
+    default:
+        node_count(p->n, "peer.malformed", 1);
+        log_warnx("peer %s: rejected a message of no known kind", l->member);
+        break;
+    }
+    if (!l->has_conversation)
+        l->needs_hello = true;
+    tmbus__peer__peer_message__free_unpacked(m, NULL);
+}
+
+/* Reads at most batch_max messages, so that a busy peer cannot keep the
+ * loop from committing. */
+static void on_dealer(void *arg)
+{
+    struct link *l = arg;
+    struct peers *p = l->owner;
+    zmq_msg_t msg;
+
+    for (uint32_t i = 0; i < p->n->cfg->batch_max; i++) {
+        int more;
+        size_t more_len = sizeof(more);
+
+        zmq_msg_init(&msg);
+        if (zmq_msg_recv(&msg, l->dealer, ZMQ_DONTWAIT) == -1) {
+            zmq_msg_close(&msg);
+            return;
+        }
+        zmq_getsockopt(l->dealer, ZMQ_RCVMORE, &more, &more_len);
+        if (more) {
+            /* One frame per message: drain and drop anything else. */
+            node_count(p->n, "peer.malformed", 1);
+            do {
+                zmq_msg_close(&msg);
+                zmq_msg_init(&msg);
+                zmq_msg_recv(&msg, l->dealer, 0);
+                zmq_getsockopt(l->dealer, ZMQ_RCVMORE, &more, &more_len);
+            } while (more);
+            zmq_msg_close(&msg);
+            continue;
+        }
+        on_message(p, l, zmq_msg_data(&msg), zmq_msg_size(&msg));
+        zmq_msg_close(&msg);
+    }
+}
+
+static void on_router(void *arg)
+{
+    struct peers *p = arg;
+
+    for (uint32_t i = 0; i < p->n->cfg->batch_max; i++) {
+        zmq_msg_t rid, msg;
+        int more;
+        size_t more_len = sizeof(more);
+        const char *user;
+        struct link *l;
+
+        zmq_msg_init(&rid);
+        if (zmq_msg_recv(&rid, p->router, ZMQ_DONTWAIT) == -1) {
+            zmq_msg_close(&rid);
+            return;
+        }
+        zmq_msg_init(&msg);
+        zmq_msg_recv(&msg, p->router, 0);
+        zmq_getsockopt(p->router, ZMQ_RCVMORE, &more, &more_len);
+        while (more) {
+            zmq_msg_t extra;
+            zmq_msg_init(&extra);
+            zmq_msg_recv(&extra, p->router, 0);
+            zmq_msg_close(&extra);
+            zmq_getsockopt(p->router, ZMQ_RCVMORE, &more, &more_len);
+            more_len = sizeof(more);
+            node_count(p->n, "peer.malformed", 1);
+        }
+        /* The ZAP handler set User-Id to the member whose transport key
+         * completed the handshake; nothing in the message can claim it. */
+        user = zmq_msg_gets(&msg, "User-Id");
+        l = user != NULL ? find_link(p, user) : NULL;
+        if (l == NULL || zmq_msg_size(&rid) > PEER_ROUTING_MAX) {
+            node_count(p->n, "peer.unknown-sender", 1);
+            log_warnx("peer: dropped a message from an unknown connection");
+        } else {
+            memcpy(l->rid, zmq_msg_data(&rid), zmq_msg_size(&rid));
+            l->rid_len = zmq_msg_size(&rid);
+            on_message(p, l, zmq_msg_data(&msg), zmq_msg_size(&msg));
+        }
+        zmq_msg_close(&msg);
+        zmq_msg_close(&rid);
+    }
+}
+
+/* ---- sockets ------------------------------------------------------------ */
+
+static int set_int(void *s, int option, int value)
+{
+    return zmq_setsockopt(s, option, &value, sizeof(value));
+}
+
+static int common_options(struct peers *p, void *s)
+{
+    const struct config *c = p->n->cfg;
+    int64_t hard_max = PEER_HARD_MAX;
+    /* Credit keeps each link far below the high-water mark, so a full queue
+     * means a stuck peer, not a busy one. */
+    int hwm = (int)(4 * c->credit_window + 256);
+
+    return set_int(s, ZMQ_LINGER, 0) | set_int(s, ZMQ_SNDHWM, hwm) | set_int(s, ZMQ_RCVHWM, hwm) |
+           zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &hard_max, sizeof(hard_max)) |
+           set_int(s, ZMQ_HEARTBEAT_IVL, (int)c->heartbeat_ms) |
+           set_int(s, ZMQ_HEARTBEAT_TIMEOUT, (int)c->peer_timeout_ms) |
+           zmq_setsockopt(s, ZMQ_CURVE_PUBLICKEY, p->n->keys->transport_pk, KEYS_PUBLIC_BYTES) |
+           zmq_setsockopt(s, ZMQ_CURVE_SECRETKEY, keys_transport_secret(p->n->keys),
+                          KEYS_PUBLIC_BYTES);
+}
+
+/* Where to dial member m: the configuration's override, else the roster. */
+static const char *dial_endpoint(const struct config *c, const struct roster_member *m)
+{
+    for (size_t i = 0; i < c->n_endpoint_overrides; i++)
+        if (strcmp(c->override_member[i], m->id) == 0)
+            return c->override_endpoint[i];
+    return m->n_endpoints > 0 ? m->endpoints[0] : NULL;
+}
+
+static bool should_dial(const struct config *c, const char *member)
+{
+    for (size_t i = 0; i < c->n_dial_only; i++)
+        if (strcmp(c->dial_only[i], member) == 0)
+            return false;
+    if (c->dial_all)
+        return true;
+    for (size_t i = 0; i < c->n_dial; i++)
+        if (strcmp(c->dial[i], member) == 0)
+            return true;
+    return false;
+}
+
+static void close_link(struct peers *p, struct link *l)
+{
+    if (l->dealer != NULL) {
+        loop_remove_socket(p->n->loop, l->dealer);
+        zmq_close(l->dealer);
+        l->dealer = NULL;
+    }
+    l->has_conversation = false;
+    l->rid_len = 0;
+    vec_free(&l->theirs);
+    vec_free(&l->sent);
+}
+
+static int open_dealer(struct peers *p, struct link *l, const char *endpoint)
+{
+    const struct config *c = p->n->cfg;
+
+    if ((l->dealer = zmq_socket(p->n->zctx, ZMQ_DEALER)) == NULL)
+        return -1;
+    if (common_options(p, l->dealer) != 0 ||
+        zmq_setsockopt(l->dealer, ZMQ_CURVE_SERVERKEY, l->transport_pk, KEYS_PUBLIC_BYTES) ||
+        set_int(l->dealer, ZMQ_RECONNECT_IVL, PEER_RECONNECT_MIN) ||
+        set_int(l->dealer, ZMQ_RECONNECT_IVL_MAX, (int)c->reconnect_max_ms) ||
+        zmq_connect(l->dealer, endpoint) == -1 ||
+        loop_add_socket(p->n->loop, l->dealer, on_dealer, l) == -1) {
+        log_warnx("peer %s: cannot dial %s: %s", l->member, endpoint, zmq_strerror(errno));
+        zmq_close(l->dealer);
+        l->dealer = NULL;
+        return -1;
+    }
+    log_info("peer %s: dialling %s", l->member, endpoint);
+    /* Queued until the connection is up: it opens the conversation. */
+    l->needs_hello = true;
+    return 0;
+}
+
+/* Makes the link table match the roster: one link per other member. */
+static int sync_links(struct peers *p)
+{
+    size_t count = roster_member_count(p->n->roster);
+    struct link *links = calloc(count ? count : 1, sizeof(*links));
+    size_t n = 0;
+
+    if (links == NULL)
+        return -1;
+    for (size_t i = 0; i < count; i++) {
+        struct roster_member m;
+        struct link *old;
+        const char *endpoint;
+
+        roster_member_at(p->n->roster, i, &m);
+        if (node_is_self(p->n, m.id))
+            continue;
+        old = find_link(p, m.id);
+        if (old != NULL && memcmp(old->transport_pk, m.transport_pk, KEYS_PUBLIC_BYTES) == 0) {
+            links[n++] = *old;
+            memset(old, 0, sizeof(*old)); /* moved */
+            continue;
+        }
+        if (old != NULL) {
+            log_info("peer %s: transport key changed, closing the link", m.id);
+            close_link(p, old);
+        }
+        struct link *l = &links[n++];
+        memset(l, 0, sizeof(*l));
+        l->owner = p;
+        strcpy(l->member, m.id);
+        memcpy(l->transport_pk, m.transport_pk, KEYS_PUBLIC_BYTES);
+        l->last_heard_ms = -1;
+        endpoint = dial_endpoint(p->n->cfg, &m);
+        if (should_dial(p->n->cfg, m.id) && endpoint != NULL)
+            open_dealer(p, l, endpoint);
+    }
+    /* Whatever was not moved belongs to members who left the roster. */
+    for (size_t i = 0; i < p->n_links; i++)
+        if (p->links[i].member[0] != '\0') {
+            log_info("peer %s: no longer in the roster, closing the link", p->links[i].member);
+            close_link(p, &p->links[i]);
+        }
+    free(p->links);
+    p->links = links;
+    p->n_links = n;
+    /* Dealers registered the old link addresses with the loop: re-register. */
+    for (size_t i = 0; i < n; i++)
+        if (links[i].dealer != NULL) {
+            loop_remove_socket(p->n->loop, links[i].dealer);
+            loop_add_socket(p->n->loop, links[i].dealer, on_dealer, &links[i]);
+        }
+    return 0;
+}
+
+/* ---- timers and hooks --------------------------------------------------- */
+
+static int64_t on_timer(void *arg)
+{
+    struct peers *p = arg;
+    const struct config *c = p->n->cfg;
+    int64_t now = loop_now_ms();
+
+    for (size_t i = 0; i < p->n_links; i++) {
+        struct link *l = &p->links[i];
+
+        if (l->has_conversation && now - l->last_heard_ms > (int64_t)c->peer_timeout_ms) {
+            log_warnx("peer %s: silent for %lld ms, link down", l->member,
+                      (long long)(now - l->last_heard_ms));
+            l->has_conversation = false;
+            vec_clear(&l->sent);
+            node_count(p->n, "peer.timeouts", 1);
+        }
+        /* Keep knocking until the peer answers; the queue holds one Hello. */
+        if (!l->has_conversation && has_channel(l) &&
+            now - l->last_hello_ms >= (int64_t)c->heartbeat_ms)
+            l->needs_hello = true;
+        if (l->has_conversation && now - l->last_sent_ms >= (int64_t)c->heartbeat_ms)
+            send_heartbeat(p, l);
+    }
+    return c->heartbeat_ms;
+}
+
+void peers_after_commit(struct peers *p, bool is_committed)
+{
+    bool moved = p->n->is_batch_dirty;
+
+    if (moved || !is_committed)
+        refresh_ours(p);
+    for (size_t i = 0; i < p->n_links; i++) {
+        struct link *l = &p->links[i];
+
+        l->is_blocked = false;
+        if (!is_committed)
+            l->needs_hello = true;
+        if (l->needs_hello) {
+            send_hello(p, l, false);
+            continue;
+        }
+        /* Our vector is the ack: it tells every peer what is now durable
+         * here, and returns the credit of whoever sent it. */
+        if (moved && l->has_conversation)
+            send_vector(p, l);
+        pump(p, l);
+    }
+}
+
+void peers_roster_changed(struct peers *p)
+{
+    sync_links(p);
+}
+
+size_t peers_status(struct peers *p, struct peer_status *out, size_t max)
+{
+    int64_t now = loop_now_ms();
+    size_t k = 0;
+
+    for (size_t i = 0; i < p->n_links && k < max; i++, k++) {
+        const struct link *l = &p->links[i];
+        struct peer_status *s = &out[k];
+
+        memset(s, 0, sizeof(*s));
+        strcpy(s->member, l->member);
+        s->state = l->has_conversation ? "up" : has_channel(l) ? "connecting" : "down";
+        s->silent_ms = l->last_heard_ms < 0 ? -1 : now - l->last_heard_ms;
+        for (size_t j = 0; j < p->ours.n; j++) {
+            const struct vec_entry *o = &p->ours.e[j];
+            uint64_t held = vec_get(&l->theirs, &o->log);
+            if (is_visible(&o->log, l->member) && o->seq > held)
+                s->lag += o->seq - held;
+        }
+        for (size_t j = 0; j < l->theirs.n; j++) {
+            const struct vec_entry *t = &l->theirs.e[j];
+            uint64_t have = vec_get(&p->ours, &t->log);
+            if (t->seq > have)
+                s->behind += t->seq - have;
+        }
+    }
+    return k;
+}
+
+struct peers *peers_new(struct node *n)
+{
+    struct peers *p = calloc(1, sizeof(*p));
+    const struct config *c = n->cfg;
+
+    if (p == NULL)
+        return NULL;
+    p->n = n;
+    refresh_ours(p);
+    if (c->peer_listen != NULL && c->peer_listen[0] != '\0') {
+        if ((p->router = zmq_socket(n->zctx, ZMQ_ROUTER)) == NULL || common_options(p, p->router) ||
+            set_int(p->router, ZMQ_CURVE_SERVER, 1) ||
+            zmq_setsockopt(p->router, ZMQ_ZAP_DOMAIN, "peer", 4) ||
+            set_int(p->router, ZMQ_ROUTER_MANDATORY, 1) ||
+            zmq_bind(p->router, c->peer_listen) == -1 ||
+            loop_add_socket(n->loop, p->router, on_router, p) == -1) {
+            log_warnx("peer: cannot listen on %s: %s", c->peer_listen, zmq_strerror(errno));
+            peers_free(&p);
+            return NULL;
+        }
+        log_info("peer: listening on %s", c->peer_listen);
+    }
+    if (sync_links(p) == -1) {
+        peers_free(&p);
+        return NULL;
+    }
+    p->timer = loop_add_timer(n->loop, c->heartbeat_ms, on_timer, p);
+    return p;
+}
+
+void peers_free(struct peers **pp)
+{
+    struct peers *p;
+
+    if (pp == NULL || (p = *pp) == NULL)
+        return;
+    for (size_t i = 0; i < p->n_links; i++)
+        close_link(p, &p->links[i]);
+    free(p->links);
+    if (p->router != NULL) {
+        loop_remove_socket(p->n->loop, p->router);
+        zmq_close(p->router);
+    }
+    if (p->timer)
+        loop_remove_timer(p->n->loop, p->timer);
+    vec_free(&p->ours);
+    free(p);
+    *pp = NULL;
+}

@@ -1,0 +1,1579 @@
+/*
+ * roster: the root of trust. Decodes a SignedRoster strictly (size before
+ * parsing, no unknown fields, canonical bytes, every count and length
+ * against a named limit), then checks coalition, version chain, the
+ * threshold of distinct governing members under the new and the old sets,
+ * and expiry last. It also builds rosters from an INI source and adds
+ * governor signatures for tmbus-admin. It must never hand out a roster that
+ * failed a check, except through roster_inspect for display.
+ */
+#include "roster.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ini.h>
+#include <sodium.h>
+
+#include "log.h"
+#include "roster.pb-c.h"
+
+#define HASH_BYTES    32
+#define SIG_TAG_BYTES 16
+
+/* Domain separation for governor signatures; the NUL is part of the tag. */
+static const uint8_t sig_tag[SIG_TAG_BYTES] = "tmbus roster v1";
+
+typedef Tmbus__Roster__SignedRoster SignedRoster;
+typedef Tmbus__Roster__Roster Roster;
+typedef Tmbus__Roster__Member Member;
+typedef Tmbus__Roster__MemberKeys MemberKeys;
+typedef Tmbus__Roster__Governor Governor;
+typedef Tmbus__Roster__RosterSignature RosterSignature;
+
+struct roster {
+    Roster *pb; /* owns every string and key the views point into */
+    uint8_t hash[HASH_BYTES];
+    struct roster_member *members;
+    struct roster_governor *governors;
+    uint32_t n_signers;
+};
+
+static const char *const status_names[ROSTER_STATUS_COUNT] = {
+    [ROSTER_OK] = "ok",
+    [ROSTER_E_SIZE] = "too-large",
+    [ROSTER_E_MALFORMED] = "malformed",
+    [ROSTER_E_FIELD] = "bad-field",
+    [ROSTER_E_COALITION] = "wrong-coalition",
+    [ROSTER_E_VERSION] = "bad-version",
+    [ROSTER_E_CHAIN] = "broken-chain",
+    [ROSTER_E_THRESHOLD] = "below-threshold",
+    [ROSTER_E_EXPIRED] = "expired",
+    [ROSTER_E_INTERNAL] = "internal",
+};
+
+static const char *const role_names[] = {
+    [ROSTER_ROLE_BENEFICIARY] = "beneficiary",
+    [ROSTER_ROLE_DONOR] = "donor",
+    [ROSTER_ROLE_OBSERVER] = "observer",
+    [ROSTER_ROLE_COORDINATOR] = "coordinator",
+};
+
+const char *roster_status_name(enum roster_status st)
+{
+    if ((unsigned)st >= ROSTER_STATUS_COUNT)
+        return "unknown";
+    return status_names[st];
+}
+
+const char *roster_role_name(enum roster_role role)
+{
+    if (role < ROSTER_ROLE_BENEFICIARY || role > ROSTER_ROLE_COORDINATOR)
+        return "unknown";
+    return role_names[role];
+}
+
+int roster_role_parse(const char *s, enum roster_role *out)
+{
+    for (int i = ROSTER_ROLE_BENEFICIARY; i <= ROSTER_ROLE_COORDINATOR; i++) {
+        if (strcmp(s, role_names[i]) == 0) {
+            *out = (enum roster_role)i;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+static void say(char *why, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static void say(char *why, size_t size, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (size == 0)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(why, size, fmt, ap);
+    va_end(ap);
+}
+
+/* ---- decoding ---------------------------------------------------------- */
+
+/* 1 when m re-encodes to exactly buf, 0 when not, -1 when out of memory.
+ * protobuf is not canonical; requiring our own encoding closes the door to
+ * duplicate fields and other ways of saying the same thing twice. */
+static int is_canonical(const ProtobufCMessage *m, const uint8_t *buf, size_t len)
+{
+    uint8_t *tmp;
+    int same;
+
+    if (protobuf_c_message_get_packed_size(m) != len)
+        return 0;
+    if (len == 0) /* an empty field has a NULL buffer, which memcmp must not see */
+        return 1;
+    if ((tmp = malloc(len)) == NULL)
+        return -1;
+    protobuf_c_message_pack(m, tmp);
+    same = memcmp(tmp, buf, len) == 0;
+    free(tmp);
+    return same;
+}
+
+static bool has_unknown(const SignedRoster *sr, const Roster *ro)
+{
+    if (sr->base.n_unknown_fields != 0 || ro->base.n_unknown_fields != 0)
+        return true;
+    for (size_t i = 0; i < sr->n_signatures; i++)
+        if (sr->signatures[i]->base.n_unknown_fields != 0)
+            return true;
+    for (size_t i = 0; i < ro->n_governors; i++)
+        if (ro->governors[i]->base.n_unknown_fields != 0)
+            return true;
+    for (size_t i = 0; i < ro->n_members; i++) {
+        const Member *m = ro->members[i];
+        if (m->base.n_unknown_fields != 0)
+            return true;
+        for (size_t k = 0; k < m->n_keys; k++)
+            if (m->keys[k]->base.n_unknown_fields != 0)
+                return true;
+    }
+    return false;
+}
+
+/* Unpacks a SignedRoster and the Roster inside it. On success both are
+ * ours to free with their free_unpacked. */
+static enum roster_status decode(const uint8_t *buf, size_t len, SignedRoster **srp, Roster **rop,
+                                 char *why, size_t wsz)
+{
+    SignedRoster *sr = NULL;
+    Roster *ro = NULL;
+    enum roster_status st = ROSTER_E_MALFORMED;
+    int c;
+
+    if (len > ROSTER_MAX_SIZE) {
+        say(why, wsz, "%zu bytes, over the limit of %d", len, ROSTER_MAX_SIZE);
+        return ROSTER_E_SIZE;
+    }
+    if (buf == NULL && len > 0) {
+        say(why, wsz, "no buffer");
+        return ROSTER_E_MALFORMED;
+    }
+    if ((sr = tmbus__roster__signed_roster__unpack(NULL, len, buf)) == NULL) {
+        say(why, wsz, "not a SignedRoster");
+        goto out;
+    }
+    if ((c = is_canonical(&sr->base, buf, len)) != 1) {
+        st = c == -1 ? ROSTER_E_INTERNAL : ROSTER_E_MALFORMED;
+        say(why, wsz, c == -1 ? "out of memory" : "SignedRoster not canonically encoded");
+        goto out;
+    }
+    ro = tmbus__roster__roster__unpack(NULL, sr->roster.len, sr->roster.data);
+    if (ro == NULL) {
+        say(why, wsz, "roster bytes are not a Roster");
+        goto out;
+    }
+    if ((c = is_canonical(&ro->base, sr->roster.data, sr->roster.len)) != 1) {
+        st = c == -1 ? ROSTER_E_INTERNAL : ROSTER_E_MALFORMED;
+        say(why, wsz, c == -1 ? "out of memory" : "Roster not canonically encoded");
+        goto out;
+    }
+    if (has_unknown(sr, ro)) {
+        say(why, wsz, "unknown fields");
+        goto out;
+    }
+    *srp = sr;
+    *rop = ro;
+    return ROSTER_OK;
+out:
+    if (ro != NULL)
+        tmbus__roster__roster__free_unpacked(ro, NULL);
+    if (sr != NULL)
+        tmbus__roster__signed_roster__free_unpacked(sr, NULL);
+    return st;
+}
+
+/* ---- field checks ------------------------------------------------------ */
+
+static bool is_word_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-' || c == '.';
+}
+
+/* 1..max characters of [A-Za-z0-9_.-]: coalition ids and group names. */
+static bool is_word(const char *s, size_t max)
+{
+    size_t n = strlen(s);
+
+    if (n == 0 || n > max)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!is_word_char(s[i]))
+            return false;
+    return true;
+}
+
+/* A human name: 1..ROSTER_NAME_MAX bytes without control characters, so
+ * that it prints safely in a table. */
+static bool is_name(const char *s)
+{
+    size_t n = strlen(s);
+
+    if (n == 0 || n > ROSTER_NAME_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x20 || c == 0x7f)
+            return false;
+    }
+    return true;
+}
+
+/* An endpoint: 1..ROSTER_ENDPOINT_MAX printable ASCII characters, no
+ * spaces. libzmq judges the rest when it dials. */
+static bool is_endpoint(const char *s)
+{
+    size_t n = strlen(s);
+
+    if (n == 0 || n > ROSTER_ENDPOINT_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (s[i] <= 0x20 || s[i] >= 0x7f)
+            return false;
+    return true;
+}
+
+static bool is_key(ProtobufCBinaryData b)
+{
+    return b.len == KEYS_PUBLIC_BYTES;
+}
+
+/* The ACTIVE generation of a member that check_member has passed. */
+static const MemberKeys *active_keys(const Member *m)
+{
+    for (size_t k = 0; k < m->n_keys; k++)
+        if (m->keys[k]->status == TMBUS__ROSTER__KEY_STATUS__KEY_STATUS_ACTIVE)
+            return m->keys[k];
+    log_abort(__FILE__, __LINE__, "member without an ACTIVE key generation");
+}
+
+static enum roster_status check_member(const Member *m, size_t i, char *why, size_t wsz)
+{
+    size_t n_active = 0;
+
+    if (!util_is_member_id(m->id, strlen(m->id))) {
+        say(why, wsz, "member %zu: bad id", i);
+        return ROSTER_E_FIELD;
+    }
+    if (!is_name(m->name)) {
+        say(why, wsz, "member %s: bad name", m->id);
+        return ROSTER_E_FIELD;
+    }
+    if ((int)m->role < ROSTER_ROLE_BENEFICIARY || (int)m->role > ROSTER_ROLE_COORDINATOR) {
+        say(why, wsz, "member %s: unknown role %d", m->id, (int)m->role);
+        return ROSTER_E_FIELD;
+    }
+    if (m->n_keys == 0 || m->n_keys > ROSTER_MAX_KEYS) {
+        say(why, wsz, "member %s: %zu key generations (1..%d)", m->id, m->n_keys, ROSTER_MAX_KEYS);
+        return ROSTER_E_FIELD;
+    }
+    for (size_t k = 0; k < m->n_keys; k++) {
+        const MemberKeys *mk = m->keys[k];
+        if (mk->key_id == 0 || (int)mk->status < ROSTER_KEY_ACTIVE ||
+            (int)mk->status > ROSTER_KEY_REVOKED) {
+            say(why, wsz, "member %s: key generation %zu has a bad id or status", m->id, k);
+            return ROSTER_E_FIELD;
+        }
+        if (!is_key(mk->sign_key) || !is_key(mk->box_key) || !is_key(mk->transport_key)) {
+            say(why, wsz, "member %s: key %u is not %d bytes", m->id, mk->key_id,
+                KEYS_PUBLIC_BYTES);
+            return ROSTER_E_FIELD;
+        }
+        for (size_t j = 0; j < k; j++) {
+            if (m->keys[j]->key_id == mk->key_id) {
+                say(why, wsz, "member %s: key id %u listed twice", m->id, mk->key_id);
+                return ROSTER_E_FIELD;
+            }
+        }
+        n_active += mk->status == TMBUS__ROSTER__KEY_STATUS__KEY_STATUS_ACTIVE;
+    }
+    if (n_active != 1) {
+        say(why, wsz, "member %s: %zu ACTIVE key generations, need exactly 1", m->id, n_active);
+        return ROSTER_E_FIELD;
+    }
+    if (m->n_endpoints > ROSTER_MAX_ENDPOINTS || m->n_groups > ROSTER_MAX_GROUPS) {
+        say(why, wsz, "member %s: too many endpoints or groups", m->id);
+        return ROSTER_E_FIELD;
+    }
+    for (size_t e = 0; e < m->n_endpoints; e++) {
+        if (!is_endpoint(m->endpoints[e])) {
+            say(why, wsz, "member %s: bad endpoint", m->id);
+            return ROSTER_E_FIELD;
+        }
+    }
+    for (size_t g = 0; g < m->n_groups; g++) {
+        if (!is_word(m->groups[g], ROSTER_GROUP_MAX)) {
+            say(why, wsz, "member %s: bad group name", m->id);
+            return ROSTER_E_FIELD;
+        }
+        for (size_t h = 0; h < g; h++) {
+            if (strcmp(m->groups[h], m->groups[g]) == 0) {
+                say(why, wsz, "member %s: group %s listed twice", m->id, m->groups[g]);
+                return ROSTER_E_FIELD;
+            }
+        }
+    }
+    return ROSTER_OK;
+}
+
+static ssize_t member_index(const Roster *ro, const char *id)
+{
+    for (size_t i = 0; i < ro->n_members; i++)
+        if (strcmp(ro->members[i]->id, id) == 0)
+            return (ssize_t)i;
+    return -1;
+}
+
+/* Number of distinct members among the governors. */
+static uint32_t governing_members(const Roster *ro)
+{
+    uint32_t n = 0;
+
+    for (size_t i = 0; i < ro->n_governors; i++) {
+        size_t j = 0;
+        while (j < i && strcmp(ro->governors[j]->member, ro->governors[i]->member) != 0)
+            j++;
+        n += j == i;
+    }
+    return n;
+}
+
+/* Everything that can be said of the bytes alone, before any signature. */
+static enum roster_status check_fields(const SignedRoster *sr, const Roster *ro, char *why,
+                                       size_t wsz)
+{
+    enum roster_status st;
+
+    if (sr->n_signatures > ROSTER_MAX_SIGNATURES) {
+        say(why, wsz, "%zu signatures, over the limit of %d", sr->n_signatures,
+            ROSTER_MAX_SIGNATURES);
+        return ROSTER_E_FIELD;
+    }
+    for (size_t i = 0; i < sr->n_signatures; i++) {
+        if (!is_key(sr->signatures[i]->sign_key) ||
+            sr->signatures[i]->signature.len != KEYS_SIGNATURE_BYTES) {
+            say(why, wsz, "signature %zu has a key or signature of the wrong length", i);
+            return ROSTER_E_FIELD;
+        }
+    }
+    if (ro->format != ROSTER_FORMAT) {
+        say(why, wsz, "format %u, expected %d", ro->format, ROSTER_FORMAT);
+        return ROSTER_E_FIELD;
+    }
+    if (!is_word(ro->coalition, ENVELOPE_COALITION_MAX)) {
+        say(why, wsz, "bad coalition id");
+        return ROSTER_E_FIELD;
+    }
+    if (ro->version == 0 || (ro->version == 1) != (ro->previous_hash.len == 0) ||
+        (ro->previous_hash.len != 0 && ro->previous_hash.len != HASH_BYTES)) {
+        say(why, wsz, "version %llu with a previous hash of %zu bytes",
+            (unsigned long long)ro->version, ro->previous_hash.len);
+        return ROSTER_E_FIELD;
+    }
+    if (ro->issued_at < 0 || ro->expires_at <= ro->issued_at) {
+        say(why, wsz, "expires before it is issued");
+        return ROSTER_E_FIELD;
+    }
+    if (ro->n_members == 0 || ro->n_members > ROSTER_MAX_MEMBERS) {
+        say(why, wsz, "%zu members (1..%d)", ro->n_members, ROSTER_MAX_MEMBERS);
+        return ROSTER_E_FIELD;
+    }
+    for (size_t i = 0; i < ro->n_members; i++) {
+        if ((st = check_member(ro->members[i], i, why, wsz)) != ROSTER_OK)
+            return st;
+        for (size_t j = 0; j < i; j++) {
+            if (strcmp(ro->members[j]->id, ro->members[i]->id) == 0) {
+                say(why, wsz, "member %s listed twice", ro->members[i]->id);
+                return ROSTER_E_FIELD;
+            }
+            /* Links are authenticated by transport key: it must name one member. */
+            if (memcmp(active_keys(ro->members[j])->transport_key.data,
+                       active_keys(ro->members[i])->transport_key.data, KEYS_PUBLIC_BYTES) == 0) {
+                say(why, wsz, "members %s and %s share a transport key", ro->members[j]->id,
+                    ro->members[i]->id);
+                return ROSTER_E_FIELD;
+            }
+        }
+    }
+    if (ro->n_governors == 0 || ro->n_governors > ROSTER_MAX_GOVERNORS) {
+        say(why, wsz, "%zu governors (1..%d)", ro->n_governors, ROSTER_MAX_GOVERNORS);
+        return ROSTER_E_FIELD;
+    }
+    for (size_t i = 0; i < ro->n_governors; i++) {
+        const Governor *g = ro->governors[i];
+        if (!is_key(g->sign_key)) {
+            say(why, wsz, "governor %zu: key is not %d bytes", i, KEYS_PUBLIC_BYTES);
+            return ROSTER_E_FIELD;
+        }
+        if (member_index(ro, g->member) < 0) {
+            say(why, wsz, "governor %zu: holder is not a member", i);
+            return ROSTER_E_FIELD;
+        }
+        for (size_t j = 0; j < i; j++) {
+            if (memcmp(ro->governors[j]->sign_key.data, g->sign_key.data, KEYS_PUBLIC_BYTES) == 0) {
+                say(why, wsz, "governor key listed twice");
+                return ROSTER_E_FIELD;
+            }
+        }
+    }
+    if (ro->threshold == 0 || ro->threshold > governing_members(ro)) {
+        say(why, wsz, "threshold %u with %u governing members", ro->threshold,
+            governing_members(ro));
+        return ROSTER_E_FIELD;
+    }
+    return ROSTER_OK;
+}
+
+/* ---- the verified view ------------------------------------------------- */
+
+/* Builds the views; takes ro on success. */
+static struct roster *assemble(Roster *ro)
+{
+    struct roster *r;
+
+    if ((r = calloc(1, sizeof(*r))) == NULL)
+        return NULL;
+    r->members = calloc(ro->n_members, sizeof(*r->members));
+    r->governors = calloc(ro->n_governors, sizeof(*r->governors));
+    if (r->members == NULL || r->governors == NULL) {
+        free(r->members);
+        free(r->governors);
+        free(r);
+        return NULL;
+    }
+    for (size_t i = 0; i < ro->n_members; i++) {
+        const Member *m = ro->members[i];
+        const MemberKeys *mk = active_keys(m);
+        struct roster_member *v = &r->members[i];
+        v->id = m->id;
+        v->name = m->name;
+        v->role = (enum roster_role)m->role;
+        v->key_id = mk->key_id;
+        v->sign_pk = mk->sign_key.data;
+        v->box_pk = mk->box_key.data;
+        v->transport_pk = mk->transport_key.data;
+        v->n_endpoints = m->n_endpoints;
+        v->endpoints = (const char *const *)m->endpoints;
+        v->n_groups = m->n_groups;
+        v->groups = (const char *const *)m->groups;
+    }
+    for (size_t i = 0; i < ro->n_governors; i++) {
+        r->governors[i].member = ro->governors[i]->member;
+        r->governors[i].sign_pk = ro->governors[i]->sign_key.data;
+    }
+    r->pb = ro;
+    return r;
+}
+
+void roster_free(struct roster **rp)
+{
+    struct roster *r;
+
+    if (rp == NULL || (r = *rp) == NULL)
+        return;
+    if (r->pb != NULL)
+        tmbus__roster__roster__free_unpacked(r->pb, NULL);
+    free(r->members);
+    free(r->governors);
+    free(r);
+    *rp = NULL;
+}
+
+static ssize_t governor_index(const struct roster_governor *gv, size_t n, const uint8_t *pk)
+{
+    for (size_t i = 0; i < n; i++)
+        if (memcmp(gv[i].sign_pk, pk, KEYS_PUBLIC_BYTES) == 0)
+            return (ssize_t)i;
+    return -1;
+}
+
+/* Distinct members among the governors marked as signed. */
+static uint32_t count_signers(const struct roster_governor *gv, const bool *is_signed, size_t n)
+{
+    uint32_t count = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        if (!is_signed[i])
+            continue;
+        size_t j = 0;
+        while (j < i && !(is_signed[j] && strcmp(gv[j].member, gv[i].member) == 0))
+            j++;
+        count += j == i;
+    }
+    return count;
+}
+
+/* Verifies each signature once whose key is listed in the new or the old
+ * set; signatures by unlisted keys cost nothing and count for nothing.
+ * Sets has_signed and n_signers on r and the old set's count in *n_prev. */
+static int count_signatures(struct roster *r, const SignedRoster *sr, const struct roster *prev,
+                            uint32_t *n_prev)
+{
+    size_t n_gov = r->pb->n_governors;
+    size_t n_old = prev ? prev->pb->n_governors : 0;
+    bool old_signed[ROSTER_MAX_GOVERNORS] = {false};
+    bool new_signed[ROSTER_MAX_GOVERNORS] = {false};
+    size_t mlen = SIG_TAG_BYTES + sr->roster.len;
+    uint8_t *msg;
+
+    if ((msg = malloc(mlen)) == NULL)
+        return -1;
+    memcpy(msg, sig_tag, SIG_TAG_BYTES);
+    memcpy(msg + SIG_TAG_BYTES, sr->roster.data, sr->roster.len);
+    for (size_t i = 0; i < sr->n_signatures; i++) {
+        const uint8_t *pk = sr->signatures[i]->sign_key.data;
+        ssize_t in_new = governor_index(r->governors, n_gov, pk);
+        ssize_t in_old = prev ? governor_index(prev->governors, n_old, pk) : -1;
+        if (in_new < 0 && in_old < 0)
+            continue;
+        if (crypto_sign_verify_detached(sr->signatures[i]->signature.data, msg, mlen, pk) != 0)
+            continue;
+        if (in_new >= 0)
+            new_signed[in_new] = true;
+        if (in_old >= 0)
+            old_signed[in_old] = true;
+    }
+    free(msg);
+    for (size_t i = 0; i < n_gov; i++)
+        r->governors[i].has_signed = new_signed[i];
+    r->n_signers = count_signers(r->governors, new_signed, n_gov);
+    *n_prev = prev ? count_signers(prev->governors, old_signed, n_old) : 0;
+    return 0;
+}
+
+/* What the checks skip. */
+struct check_opts {
+    const char *coalition; /* NULL: any */
+    int64_t now;
+    bool check_expiry;
+    const struct roster *prev;
+    bool check_chain;
+    bool keep_unverified; /* hand out a sound roster even when a later check fails */
+};
+
+static enum roster_status check(const uint8_t *buf, size_t len, const struct check_opts *o,
+                                struct roster **out, char *why, size_t wsz)
+{
+    SignedRoster *sr = NULL;
+    Roster *ro = NULL;
+    struct roster *r = NULL;
+    const struct roster *prev = o->check_chain ? o->prev : NULL;
+    uint32_t n_prev = 0;
+    enum roster_status st;
+
+    *out = NULL;
+    if ((st = decode(buf, len, &sr, &ro, why, wsz)) != ROSTER_OK)
+        return st;
+    if ((st = check_fields(sr, ro, why, wsz)) != ROSTER_OK)
+        goto done;
+    if ((r = assemble(ro)) == NULL) {
+        st = ROSTER_E_INTERNAL;
+        say(why, wsz, "out of memory");
+        goto done;
+    }
+    ro = NULL;
+    crypto_generichash(r->hash, HASH_BYTES, sr->roster.data, sr->roster.len, NULL, 0);
+    /* Signatures are counted before the cheaper checks below so that a
+     * roster kept for display knows who signed it; the order of the
+     * verdicts is what matters, and expiry comes last. */
+    if (count_signatures(r, sr, prev, &n_prev) == -1) {
+        st = ROSTER_E_INTERNAL;
+        say(why, wsz, "out of memory");
+        goto done;
+    }
+    if (o->coalition != NULL && strcmp(r->pb->coalition, o->coalition) != 0) {
+        st = ROSTER_E_COALITION;
+        say(why, wsz, "coalition %s, expected %s", r->pb->coalition, o->coalition);
+        goto done;
+    }
+    if (prev != NULL && strcmp(r->pb->coalition, prev->pb->coalition) != 0) {
+        st = ROSTER_E_COALITION;
+        say(why, wsz, "coalition %s, previous roster has %s", r->pb->coalition,
+            prev->pb->coalition);
+        goto done;
+    }
+    if (o->check_chain) {
+        uint64_t want = prev ? prev->pb->version + 1 : 1;
+        if (prev != NULL && prev->pb->version == UINT64_MAX) {
+            st = ROSTER_E_VERSION;
+            say(why, wsz, "previous version is the last one");
+            goto done;
+        }
+        if (r->pb->version != want) {
+            st = ROSTER_E_VERSION;
+            say(why, wsz, "version %llu, expected %llu", (unsigned long long)r->pb->version,
+                (unsigned long long)want);
+            goto done;
+        }
+        if (prev != NULL && sodium_memcmp(r->pb->previous_hash.data, prev->hash, HASH_BYTES) != 0) {
+            st = ROSTER_E_CHAIN;
+            say(why, wsz, "previous hash does not match version %llu",
+                (unsigned long long)prev->pb->version);
+            goto done;
+        }
+    }
+    if (r->n_signers < r->pb->threshold) {
+        st = ROSTER_E_THRESHOLD;
+        say(why, wsz, "signed by %u of threshold %u governing members", r->n_signers,
+            r->pb->threshold);
+        goto done;
+    }
+    if (prev != NULL && n_prev < prev->pb->threshold) {
+        st = ROSTER_E_THRESHOLD;
+        say(why, wsz, "signed by %u of the previous threshold %u governing members", n_prev,
+            prev->pb->threshold);
+        goto done;
+    }
+    if (o->check_expiry && o->now >= r->pb->expires_at) {
+        char when[32];
+        util_format_utc(r->pb->expires_at, when, sizeof(when));
+        st = ROSTER_E_EXPIRED;
+        say(why, wsz, "expired at %s", when);
+        goto done;
+    }
+    say(why, wsz, "ok");
+done:
+    if (r != NULL && (st == ROSTER_OK || o->keep_unverified))
+        *out = r;
+    else
+        roster_free(&r);
+    if (ro != NULL)
+        tmbus__roster__roster__free_unpacked(ro, NULL);
+    tmbus__roster__signed_roster__free_unpacked(sr, NULL);
+    return st;
+}
+
+enum roster_status roster_verify(const uint8_t *buf, size_t len, const char *coalition, int64_t now,
+                                 const struct roster *prev, struct roster **out)
+{
+    struct check_opts o = {.coalition = coalition,
+                           .now = now,
+                           .check_expiry = true,
+                           .prev = prev,
+                           .check_chain = true};
+    char why[160];
+    enum roster_status st;
+
+    ensure(coalition != NULL && out != NULL);
+    /* A rejection is the caller's to log with the status name and count;
+     * the detail goes to debug so that a flood of bad input stays cheap. */
+    if ((st = check(buf, len, &o, out, why, sizeof(why))) != ROSTER_OK)
+        log_debug("roster: refused (%s): %s", roster_status_name(st), why);
+    return st;
+}
+
+enum roster_status roster_verify_trusted(const uint8_t *buf, size_t len, const char *coalition,
+                                         struct roster **out)
+{
+    struct check_opts o = {.coalition = coalition};
+    char why[160];
+    enum roster_status st;
+
+    ensure(coalition != NULL && out != NULL);
+    if ((st = check(buf, len, &o, out, why, sizeof(why))) != ROSTER_OK)
+        log_debug("roster: trusted roster refused (%s): %s", roster_status_name(st), why);
+    return st;
+}
+
+enum roster_status roster_inspect(const uint8_t *buf, size_t len, const char *coalition,
+                                  int64_t now, const struct roster *prev, bool check_chain,
+                                  struct roster **out, char *why, size_t why_size)
+{
+    struct check_opts o = {.coalition = coalition,
+                           .now = now,
+                           .check_expiry = true,
+                           .prev = prev,
+                           .check_chain = check_chain,
+                           .keep_unverified = true};
+
+    ensure(out != NULL);
+    return check(buf, len, &o, out, why, why_size);
+}
+
+int roster_load(const char *path, const char *coalition, struct roster **out)
+{
+    struct check_opts o = {.coalition = coalition};
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    char why[160];
+    enum roster_status st;
+
+    ensure(coalition != NULL && out != NULL);
+    *out = NULL;
+    if (util_read_file(path, ROSTER_MAX_SIZE, &buf, &len) == -1) {
+        log_warn("roster: %s", path);
+        return -1;
+    }
+    st = check(buf, len, &o, out, why, sizeof(why));
+    free(buf);
+    if (st != ROSTER_OK) {
+        log_warnx("roster: %s: %s: %s", path, roster_status_name(st), why);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- questions --------------------------------------------------------- */
+
+const char *roster_coalition(const struct roster *r)
+{
+    return r->pb->coalition;
+}
+
+uint64_t roster_version(const struct roster *r)
+{
+    return r->pb->version;
+}
+
+int64_t roster_issued_at(const struct roster *r)
+{
+    return r->pb->issued_at;
+}
+
+int64_t roster_expires_at(const struct roster *r)
+{
+    return r->pb->expires_at;
+}
+
+uint32_t roster_threshold(const struct roster *r)
+{
+    return r->pb->threshold;
+}
+
+uint32_t roster_signer_count(const struct roster *r)
+{
+    return r->n_signers;
+}
+
+const uint8_t *roster_hash(const struct roster *r)
+{
+    return r->hash;
+}
+
+size_t roster_member_count(const struct roster *r)
+{
+    return r->pb->n_members;
+}
+
+void roster_member_at(const struct roster *r, size_t i, struct roster_member *out)
+{
+    ensure(i < r->pb->n_members);
+    *out = r->members[i];
+}
+
+/* A linear scan: at most ROSTER_MAX_MEMBERS short strcmps, about a
+ * microsecond, which is noise next to the signature check it precedes. */
+int roster_find(const struct roster *r, const char *id, struct roster_member *out)
+{
+    for (size_t i = 0; i < r->pb->n_members; i++) {
+        if (strcmp(r->members[i].id, id) == 0) {
+            *out = r->members[i];
+            return 0;
+        }
+    }
+    return -1;
+}
+
+int roster_find_by_transport(const struct roster *r, const uint8_t *pk, struct roster_member *out)
+{
+    for (size_t i = 0; i < r->pb->n_members; i++) {
+        if (memcmp(r->members[i].transport_pk, pk, KEYS_PUBLIC_BYTES) == 0) {
+            *out = r->members[i];
+            return 0;
+        }
+    }
+    return -1;
+}
+
+int roster_envelope_lookup(void *arg, const char *member, struct envelope_member_keys *out)
+{
+    const struct roster *r = arg;
+    struct roster_member m;
+
+    if (r == NULL || member == NULL || roster_find(r, member, &m) == -1)
+        return -1;
+    memcpy(out->sign_pk, m.sign_pk, KEYS_PUBLIC_BYTES);
+    memcpy(out->box_pk, m.box_pk, KEYS_PUBLIC_BYTES);
+    return 0;
+}
+
+size_t roster_governor_count(const struct roster *r)
+{
+    return r->pb->n_governors;
+}
+
+void roster_governor_at(const struct roster *r, size_t i, struct roster_governor *out)
+{
+    ensure(i < r->pb->n_governors);
+    *out = r->governors[i];
+}
+
+/* ---- signing ----------------------------------------------------------- */
+
+int roster_sign(const uint8_t *buf, size_t len, const struct keyset *governor, uint8_t **out,
+                size_t *out_len)
+{
+    SignedRoster *sr = NULL;
+    Roster *ro = NULL;
+    RosterSignature **sigs = NULL, **saved;
+    RosterSignature mine = TMBUS__ROSTER__ROSTER_SIGNATURE__INIT;
+    uint8_t pk[KEYS_PUBLIC_BYTES], sig[KEYS_SIGNATURE_BYTES];
+    bool is_listed = false;
+    uint8_t *msg = NULL, *packed = NULL;
+    size_t n = 0, mlen, plen, saved_n;
+    char why[160];
+    enum roster_status st;
+    int rc = -1;
+
+    if (governor->kind != KEYS_GOVERNOR) {
+        log_warnx("roster: signing needs a governor key");
+        return -1;
+    }
+    if ((st = decode(buf, len, &sr, &ro, why, sizeof(why))) != ROSTER_OK ||
+        (st = check_fields(sr, ro, why, sizeof(why))) != ROSTER_OK) {
+        log_warnx("roster: cannot sign: %s: %s", roster_status_name(st), why);
+        goto out;
+    }
+    for (size_t i = 0; i < ro->n_governors; i++)
+        is_listed |=
+            memcmp(ro->governors[i]->sign_key.data, governor->sign_pk, KEYS_PUBLIC_BYTES) == 0;
+    if (!is_listed) {
+        log_warnx("roster: the governor key of %s is not listed in this roster", governor->member);
+        goto out;
+    }
+    mlen = SIG_TAG_BYTES + sr->roster.len;
+    if ((msg = malloc(mlen)) == NULL ||
+        (sigs = calloc(sr->n_signatures + 1, sizeof(*sigs))) == NULL) {
+        log_warnx("roster: out of memory");
+        goto out;
+    }
+    memcpy(msg, sig_tag, SIG_TAG_BYTES);
+    memcpy(msg + SIG_TAG_BYTES, sr->roster.data, sr->roster.len);
+    if (keys_sign(governor, msg, mlen, sig) == -1) {
+        log_warnx("roster: signing failed");
+        goto out;
+    }
+    /* Keep every other signature in its order; ours replaces any earlier
+     * one by the same key and goes last. */
+    for (size_t i = 0; i < sr->n_signatures; i++)
+        if (memcmp(sr->signatures[i]->sign_key.data, governor->sign_pk, KEYS_PUBLIC_BYTES) != 0)
+            sigs[n++] = sr->signatures[i];
+    if (n >= ROSTER_MAX_SIGNATURES) {
+        log_warnx("roster: already %zu signatures, the most a roster holds", n);
+        goto out;
+    }
+    memcpy(pk, governor->sign_pk, KEYS_PUBLIC_BYTES);
+    mine.sign_key.data = pk;
+    mine.sign_key.len = KEYS_PUBLIC_BYTES;
+    mine.signature.data = sig;
+    mine.signature.len = KEYS_SIGNATURE_BYTES;
+    sigs[n++] = &mine;
+    /* Swap our array in only for packing; sr's own is restored before the
+     * free so that protobuf-c frees what it allocated. */
+    saved = sr->signatures;
+    saved_n = sr->n_signatures;
+    sr->signatures = sigs;
+    sr->n_signatures = n;
+    plen = tmbus__roster__signed_roster__get_packed_size(sr);
+    if ((packed = malloc(plen)) != NULL)
+        tmbus__roster__signed_roster__pack(sr, packed);
+    sr->signatures = saved;
+    sr->n_signatures = saved_n;
+    if (packed == NULL) {
+        log_warnx("roster: out of memory");
+        goto out;
+    }
+    *out = packed;
+    *out_len = plen;
+    rc = 0;
+out:
+    free(msg);
+    free(sigs);
+    if (ro != NULL)
+        tmbus__roster__roster__free_unpacked(ro, NULL);
+    if (sr != NULL)
+        tmbus__roster__signed_roster__free_unpacked(sr, NULL);
+    return rc;
+}
+
+/* ---- building from a source file --------------------------------------- */
+
+/*
+ * The source is INI, read with inih through our own line reader so that
+ * every error names its line, and lines longer than inih's buffer are
+ * refused instead of being split in two. Sections: one [roster], one
+ * [member ID] per member, one [governor LABEL] per governance key. Key file
+ * paths are relative to the source's directory.
+ */
+#define SOURCE_MAX (1024 * 1024)
+#define LABEL_MAX  64
+
+enum section { SEC_NONE, SEC_ROSTER, SEC_MEMBER, SEC_GOVERNOR };
+
+struct src_key {
+    uint32_t key_id;
+    enum roster_key_status status;
+    struct keys_public pub;
+};
+
+struct src_member {
+    char id[UTIL_MEMBER_ID_MAX + 1];
+    char name[ROSTER_NAME_MAX + 1];
+    enum roster_role role;
+    bool has_name, has_role, has_active, has_key_id;
+    uint32_t active_id;
+    size_t active; /* index into keys */
+    size_t n_keys;
+    struct src_key keys[ROSTER_MAX_KEYS];
+    size_t n_endpoints;
+    char endpoints[ROSTER_MAX_ENDPOINTS][ROSTER_ENDPOINT_MAX + 1];
+    size_t n_groups;
+    char groups[ROSTER_MAX_GROUPS][ROSTER_GROUP_MAX + 1];
+    int line;
+    /* Scratch for encoding: points into the fields above. */
+    Member pb;
+    MemberKeys pb_keys[ROSTER_MAX_KEYS];
+    MemberKeys *pb_key_ptrs[ROSTER_MAX_KEYS];
+    char *pb_endpoints[ROSTER_MAX_ENDPOINTS];
+    char *pb_groups[ROSTER_MAX_GROUPS];
+};
+
+struct src_governor {
+    char label[LABEL_MAX + 1];
+    char member[UTIL_MEMBER_ID_MAX + 1];  /* from the key file */
+    char claimed[UTIL_MEMBER_ID_MAX + 1]; /* "member =", if given */
+    uint8_t sign_pk[KEYS_PUBLIC_BYTES];
+    bool has_key;
+    int line;
+    Governor pb;
+};
+
+struct source {
+    const char *path;
+    char dir[PATH_MAX];
+    const char *text;
+    size_t len, pos;
+    int lineno;
+    int err_line; /* 0: no error yet */
+    char err[256];
+
+    enum section cur;
+    size_t cur_index;
+    bool has_roster;
+    int roster_line;
+    char coalition[ENVELOPE_COALITION_MAX + 1];
+    uint64_t version;
+    int64_t expires;
+    uint32_t threshold;
+    char previous[PATH_MAX];
+    bool has_coalition, has_version, has_expires, has_threshold, has_previous;
+
+    size_t n_members;
+    struct src_member *members; /* ROSTER_MAX_MEMBERS */
+    size_t n_governors;
+    struct src_governor governors[ROSTER_MAX_GOVERNORS];
+};
+
+static int fail(struct source *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Records the first error with the current line; returns 0 for inih. */
+static int fail(struct source *s, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (s->err_line == 0) {
+        s->err_line = s->lineno > 0 ? s->lineno : 1;
+        va_start(ap, fmt);
+        vsnprintf(s->err, sizeof(s->err), fmt, ap);
+        va_end(ap);
+    }
+    return 0;
+}
+
+static int copy_str(struct source *s, char *dst, size_t size, const char *src, const char *what)
+{
+    if (strlen(src) >= size) {
+        fail(s, "%s longer than %zu characters", what, size - 1);
+        return -1;
+    }
+    strcpy(dst, src);
+    return 0;
+}
+
+static int resolve(struct source *s, const char *rel, char *out, size_t size)
+{
+    int n =
+        rel[0] == '/' ? snprintf(out, size, "%s", rel) : snprintf(out, size, "%s/%s", s->dir, rel);
+    if (n < 0 || (size_t)n >= size) {
+        fail(s, "path too long");
+        return -1;
+    }
+    return 0;
+}
+
+static int parse_uint(const char *v, uint64_t max, uint64_t *out)
+{
+    char *end;
+    unsigned long long n;
+
+    if (v[0] < '0' || v[0] > '9')
+        return -1;
+    errno = 0;
+    n = strtoull(v, &end, 10);
+    if (errno != 0 || *end != '\0' || n > max)
+        return -1;
+    *out = n;
+    return 0;
+}
+
+/* Called by the reader for each "[...]" line, before inih parses it. */
+static void begin_section(struct source *s, const char *name)
+{
+    s->cur = SEC_NONE;
+    if (strcmp(name, "roster") == 0) {
+        if (s->has_roster) {
+            fail(s, "second [roster] section");
+            return;
+        }
+        s->has_roster = true;
+        s->roster_line = s->lineno;
+        s->cur = SEC_ROSTER;
+    } else if (strncmp(name, "member ", 7) == 0) {
+        const char *id = name + 7;
+        if (!util_is_member_id(id, strlen(id))) {
+            fail(s, "bad member id '%s'", id);
+            return;
+        }
+        for (size_t i = 0; i < s->n_members; i++) {
+            if (strcmp(s->members[i].id, id) == 0) {
+                fail(s, "member %s listed twice", id);
+                return;
+            }
+        }
+        if (s->n_members == ROSTER_MAX_MEMBERS) {
+            fail(s, "more than %d members", ROSTER_MAX_MEMBERS);
+            return;
+        }
+        struct src_member *m = &s->members[s->n_members];
+        strcpy(m->id, id);
+        m->line = s->lineno;
+        s->cur = SEC_MEMBER;
+        s->cur_index = s->n_members++;
+    } else if (strncmp(name, "governor ", 9) == 0) {
+        const char *label = name + 9;
+        if (!is_word(label, LABEL_MAX)) {
+            fail(s, "bad governor label '%s'", label);
+            return;
+        }
+        for (size_t i = 0; i < s->n_governors; i++) {
+            if (strcmp(s->governors[i].label, label) == 0) {
+                fail(s, "governor %s listed twice", label);
+                return;
+            }
+        }
+        if (s->n_governors == ROSTER_MAX_GOVERNORS) {
+            fail(s, "more than %d governors", ROSTER_MAX_GOVERNORS);
+            return;
+        }
+        struct src_governor *g = &s->governors[s->n_governors];
+        strcpy(g->label, label);
+        g->line = s->lineno;
+        s->cur = SEC_GOVERNOR;
+        s->cur_index = s->n_governors++;
+    } else {
+        fail(s, "unknown section [%s]", name);
+    }
+}
+
+/* An ini_reader over the source text: one whole line per call. */
+static char *read_line(char *str, int num, void *stream)
+{
+    struct source *s = stream;
+    const char *start = s->text + s->pos;
+    const char *nl, *p;
+    size_t n;
+
+    if (s->pos >= s->len || num < 2)
+        return NULL;
+    nl = memchr(start, '\n', s->len - s->pos);
+    n = nl != NULL ? (size_t)(nl - start) + 1 : s->len - s->pos;
+    s->lineno++;
+    if (n > (size_t)num - 1) {
+        fail(s, "line longer than %d characters", num - 2);
+        return NULL;
+    }
+    if (memchr(start, '\0', n) != NULL) {
+        fail(s, "NUL byte");
+        return NULL;
+    }
+    memcpy(str, start, n);
+    str[n] = '\0';
+    s->pos += n;
+    for (p = str; *p == ' ' || *p == '\t'; p++)
+        ;
+    if (*p == '[') {
+        const char *end = strchr(p, ']');
+        char name[160];
+        if (end != NULL && (size_t)(end - p - 1) < sizeof(name)) {
+            memcpy(name, p + 1, (size_t)(end - p - 1));
+            name[end - p - 1] = '\0';
+            begin_section(s, name);
+        }
+    }
+    return str;
+}
+
+static int on_roster(struct source *s, const char *name, const char *value)
+{
+    uint64_t n;
+
+    if (strcmp(name, "coalition") == 0) {
+        if (s->has_coalition)
+            return fail(s, "coalition given twice");
+        if (!is_word(value, ENVELOPE_COALITION_MAX))
+            return fail(s, "bad coalition id");
+        strcpy(s->coalition, value);
+        s->has_coalition = true;
+    } else if (strcmp(name, "version") == 0) {
+        if (s->has_version)
+            return fail(s, "version given twice");
+        if (parse_uint(value, UINT64_MAX, &n) == -1 || n == 0)
+            return fail(s, "version must be a whole number from 1");
+        s->version = n;
+        s->has_version = true;
+    } else if (strcmp(name, "expires") == 0) {
+        if (s->has_expires)
+            return fail(s, "expires given twice");
+        if (util_parse_utc(value, &s->expires) == -1)
+            return fail(s, "expires must be YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ");
+        s->has_expires = true;
+    } else if (strcmp(name, "threshold") == 0) {
+        if (s->has_threshold)
+            return fail(s, "threshold given twice");
+        if (parse_uint(value, ROSTER_MAX_GOVERNORS, &n) == -1 || n == 0)
+            return fail(s, "threshold must be 1..%d", ROSTER_MAX_GOVERNORS);
+        s->threshold = (uint32_t)n;
+        s->has_threshold = true;
+    } else if (strcmp(name, "previous") == 0) {
+        if (s->has_previous)
+            return fail(s, "previous given twice");
+        if (resolve(s, value, s->previous, sizeof(s->previous)) == -1)
+            return 0;
+        s->has_previous = true;
+    } else {
+        return fail(s, "unknown key '%s' in [roster]", name);
+    }
+    return 1;
+}
+
+/* Adds a key generation read from a member-public file. */
+static int add_key(struct source *s, struct src_member *m, uint32_t key_id,
+                   enum roster_key_status status, const char *rel)
+{
+    char path[PATH_MAX];
+    struct src_key *k;
+
+    if (m->n_keys == ROSTER_MAX_KEYS)
+        return fail(s, "more than %d key generations", ROSTER_MAX_KEYS);
+    if (resolve(s, rel, path, sizeof(path)) == -1)
+        return 0;
+    k = &m->keys[m->n_keys];
+    if (keys_load_public(path, &k->pub) == -1)
+        return fail(s, "cannot read member public key file %s", rel);
+    if (strcmp(k->pub.member, m->id) != 0)
+        return fail(s, "%s holds the keys of %s, not %s", rel, k->pub.member, m->id);
+    k->key_id = key_id;
+    k->status = status;
+    m->n_keys++;
+    return 1;
+}
+
+/* "retired = ID PATH" or "revoked = ID PATH". */
+static int add_old_key(struct source *s, struct src_member *m, enum roster_key_status status,
+                       const char *value)
+{
+    char id[16];
+    const char *sp = strchr(value, ' ');
+    uint64_t n;
+
+    if (sp == NULL || (size_t)(sp - value) >= sizeof(id))
+        return fail(s, "expected KEY_ID PATH");
+    memcpy(id, value, (size_t)(sp - value));
+    id[sp - value] = '\0';
+    while (*sp == ' ')
+        sp++;
+    if (parse_uint(id, UINT32_MAX, &n) == -1 || n == 0 || *sp == '\0')
+        return fail(s, "expected KEY_ID PATH with a key id from 1");
+    return add_key(s, m, (uint32_t)n, status, sp);
+}
+
+/* "groups = a, b, c": comma separated, may repeat. */
+static int add_groups(struct source *s, struct src_member *m, const char *value)
+{
+    const char *p = value;
+
+    while (*p != '\0') {
+        const char *end = strchr(p, ',');
+        size_t n = end != NULL ? (size_t)(end - p) : strlen(p);
+        char g[ROSTER_GROUP_MAX + 1];
+        while (n > 0 && (*p == ' ' || *p == '\t'))
+            p++, n--;
+        while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+            n--;
+        if (n == 0 || n > ROSTER_GROUP_MAX)
+            return fail(s, "group names are 1..%d characters", ROSTER_GROUP_MAX);
+        memcpy(g, p, n);
+        g[n] = '\0';
+        if (!is_word(g, ROSTER_GROUP_MAX))
+            return fail(s, "bad group name '%s'", g);
+        for (size_t i = 0; i < m->n_groups; i++)
+            if (strcmp(m->groups[i], g) == 0)
+                return fail(s, "group %s listed twice", g);
+        if (m->n_groups == ROSTER_MAX_GROUPS)
+            return fail(s, "more than %d groups", ROSTER_MAX_GROUPS);
+        strcpy(m->groups[m->n_groups++], g);
+        p = end != NULL ? end + 1 : p + n;
+    }
+    return 1;
+}
+
+static int on_member(struct source *s, struct src_member *m, const char *name, const char *value)
+{
+    uint64_t n;
+
+    if (strcmp(name, "name") == 0) {
+        if (m->has_name)
+            return fail(s, "name given twice");
+        if (!is_name(value))
+            return fail(s, "name must be 1..%d printable characters", ROSTER_NAME_MAX);
+        if (copy_str(s, m->name, sizeof(m->name), value, "name") == -1)
+            return 0;
+        m->has_name = true;
+    } else if (strcmp(name, "role") == 0) {
+        if (m->has_role)
+            return fail(s, "role given twice");
+        if (roster_role_parse(value, &m->role) == -1)
+            return fail(s, "role must be beneficiary, donor, observer or coordinator");
+        m->has_role = true;
+    } else if (strcmp(name, "keys") == 0) {
+        if (m->has_active)
+            return fail(s, "keys given twice (list older generations as retired or revoked)");
+        m->active = m->n_keys;
+        if (add_key(s, m, 1, ROSTER_KEY_ACTIVE, value) != 1)
+            return 0;
+        m->has_active = true;
+    } else if (strcmp(name, "key_id") == 0) {
+        if (m->has_key_id)
+            return fail(s, "key_id given twice");
+        if (parse_uint(value, UINT32_MAX, &n) == -1 || n == 0)
+            return fail(s, "key_id must be a whole number from 1");
+        m->active_id = (uint32_t)n;
+        m->has_key_id = true;
+    } else if (strcmp(name, "retired") == 0) {
+        return add_old_key(s, m, ROSTER_KEY_RETIRED, value);
+    } else if (strcmp(name, "revoked") == 0) {
+        return add_old_key(s, m, ROSTER_KEY_REVOKED, value);
+    } else if (strcmp(name, "endpoint") == 0) {
+        if (!is_endpoint(value))
+            return fail(s, "endpoint must be 1..%d characters without spaces", ROSTER_ENDPOINT_MAX);
+        if (m->n_endpoints == ROSTER_MAX_ENDPOINTS)
+            return fail(s, "more than %d endpoints", ROSTER_MAX_ENDPOINTS);
+        strcpy(m->endpoints[m->n_endpoints++], value);
+    } else if (strcmp(name, "groups") == 0) {
+        return add_groups(s, m, value);
+    } else {
+        return fail(s, "unknown key '%s' in [member %s]", name, m->id);
+    }
+    return 1;
+}
+
+static int on_governor(struct source *s, struct src_governor *g, const char *name,
+                       const char *value)
+{
+    char path[PATH_MAX];
+
+    if (strcmp(name, "key") == 0) {
+        if (g->has_key)
+            return fail(s, "key given twice");
+        if (resolve(s, value, path, sizeof(path)) == -1)
+            return 0;
+        if (keys_load_governor_public(path, g->member, g->sign_pk) == -1)
+            return fail(s, "cannot read governor public key file %s", value);
+        g->has_key = true;
+    } else if (strcmp(name, "member") == 0) {
+        if (g->claimed[0] != '\0')
+            return fail(s, "member given twice");
+        if (!util_is_member_id(value, strlen(value)))
+            return fail(s, "bad member id '%s'", value);
+        strcpy(g->claimed, value);
+    } else {
+        return fail(s, "unknown key '%s' in [governor %s]", name, g->label);
+    }
+    return 1;
+}
+
+static int on_value(void *user, const char *section, const char *name, const char *value)
+{
+    struct source *s = user;
+
+    (void)section; /* the reader has tracked it, with its line */
+    switch (s->cur) {
+    case SEC_ROSTER:
+        return on_roster(s, name, value);
+    case SEC_MEMBER:
+        return on_member(s, &s->members[s->cur_index], name, value);
+    case SEC_GOVERNOR:
+        return on_governor(s, &s->governors[s->cur_index], name, value);
+    case SEC_NONE:
+        break;
+    }
+    return fail(s, "'%s' outside a [roster], [member ID] or [governor LABEL] section", name);
+}
+
+/* Whole-file checks that have a line of their own to blame. */
+static int finish(struct source *s, int64_t now)
+{
+    if (!s->has_roster) {
+        s->lineno = 1;
+        return fail(s, "no [roster] section");
+    }
+    s->lineno = s->roster_line;
+    if (!s->has_coalition || !s->has_version || !s->has_expires || !s->has_threshold)
+        return fail(s, "[roster] needs coalition, version, expires and threshold");
+    if (s->version > 1 && !s->has_previous)
+        return fail(s, "version %llu needs previous = the roster it replaces",
+                    (unsigned long long)s->version);
+    if (s->version == 1 && s->has_previous)
+        return fail(s, "version 1 has no previous roster");
+    if (s->expires <= now)
+        return fail(s, "expires is not in the future");
+    if (s->n_members == 0)
+        return fail(s, "no [member ID] sections");
+    if (s->n_governors == 0)
+        return fail(s, "no [governor LABEL] sections");
+    for (size_t i = 0; i < s->n_members; i++) {
+        struct src_member *m = &s->members[i];
+        s->lineno = m->line;
+        if (!m->has_name || !m->has_role || !m->has_active)
+            return fail(s, "[member %s] needs name, role and keys", m->id);
+        if (m->has_key_id)
+            m->keys[m->active].key_id = m->active_id;
+        for (size_t k = 0; k < m->n_keys; k++)
+            for (size_t j = 0; j < k; j++)
+                if (m->keys[j].key_id == m->keys[k].key_id)
+                    return fail(s, "[member %s] uses key id %u twice", m->id, m->keys[k].key_id);
+    }
+    for (size_t i = 0; i < s->n_governors; i++) {
+        struct src_governor *g = &s->governors[i];
+        s->lineno = g->line;
+        if (!g->has_key)
+            return fail(s, "[governor %s] needs key", g->label);
+        if (g->claimed[0] != '\0' && strcmp(g->claimed, g->member) != 0)
+            return fail(s, "[governor %s] key file is held by %s, not %s", g->label, g->member,
+                        g->claimed);
+    }
+    return 1;
+}
+
+static void encode_member(struct src_member *m)
+{
+    tmbus__roster__member__init(&m->pb);
+    m->pb.id = m->id;
+    m->pb.name = m->name;
+    m->pb.role = (Tmbus__Roster__Role)m->role;
+    for (size_t k = 0; k < m->n_keys; k++) {
+        MemberKeys *pk = &m->pb_keys[k];
+        tmbus__roster__member_keys__init(pk);
+        pk->key_id = m->keys[k].key_id;
+        pk->status = (Tmbus__Roster__KeyStatus)m->keys[k].status;
+        pk->sign_key = (ProtobufCBinaryData){KEYS_PUBLIC_BYTES, m->keys[k].pub.sign_pk};
+        pk->box_key = (ProtobufCBinaryData){KEYS_PUBLIC_BYTES, m->keys[k].pub.box_pk};
+        pk->transport_key = (ProtobufCBinaryData){KEYS_PUBLIC_BYTES, m->keys[k].pub.transport_pk};
+        m->pb_key_ptrs[k] = pk;
+    }
+    m->pb.n_keys = m->n_keys;
+    m->pb.keys = m->pb_key_ptrs;
+    for (size_t e = 0; e < m->n_endpoints; e++)
+        m->pb_endpoints[e] = m->endpoints[e];
+    m->pb.n_endpoints = m->n_endpoints;
+    m->pb.endpoints = m->n_endpoints ? m->pb_endpoints : NULL;
+    for (size_t g = 0; g < m->n_groups; g++)
+        m->pb_groups[g] = m->groups[g];
+    m->pb.n_groups = m->n_groups;
+    m->pb.groups = m->n_groups ? m->pb_groups : NULL;
+}
+
+/* Packs the parsed source into an unsigned SignedRoster. */
+static int encode(struct source *s, int64_t now, const uint8_t *prev_hash, uint8_t **out,
+                  size_t *out_len)
+{
+    Roster ro;
+    SignedRoster sr;
+    Member **members = NULL;
+    Governor *governors[ROSTER_MAX_GOVERNORS];
+    uint8_t hash[HASH_BYTES];
+    uint8_t *rbuf = NULL, *sbuf = NULL;
+    size_t rlen, slen;
+    int rc = -1;
+
+    /* The _init functions, not the INIT macros: those cast away the const
+     * of protobuf_c_empty_string. */
+    tmbus__roster__roster__init(&ro);
+    tmbus__roster__signed_roster__init(&sr);
+    if ((members = calloc(s->n_members, sizeof(*members))) == NULL)
+        goto out;
+    for (size_t i = 0; i < s->n_members; i++) {
+        encode_member(&s->members[i]);
+        members[i] = &s->members[i].pb;
+    }
+    for (size_t i = 0; i < s->n_governors; i++) {
+        Governor *g = &s->governors[i].pb;
+        tmbus__roster__governor__init(g);
+        g->member = s->governors[i].member;
+        g->sign_key = (ProtobufCBinaryData){KEYS_PUBLIC_BYTES, s->governors[i].sign_pk};
+        governors[i] = g;
+    }
+    ro.format = ROSTER_FORMAT;
+    ro.coalition = s->coalition;
+    ro.version = s->version;
+    if (prev_hash != NULL) {
+        memcpy(hash, prev_hash, HASH_BYTES);
+        ro.previous_hash = (ProtobufCBinaryData){HASH_BYTES, hash};
+    }
+    ro.issued_at = now;
+    ro.expires_at = s->expires;
+    ro.threshold = s->threshold;
+    ro.n_governors = s->n_governors;
+    ro.governors = governors;
+    ro.n_members = s->n_members;
+    ro.members = members;
+    rlen = tmbus__roster__roster__get_packed_size(&ro);
+    if ((rbuf = malloc(rlen ? rlen : 1)) == NULL)
+        goto out;
+    tmbus__roster__roster__pack(&ro, rbuf);
+    sr.roster = (ProtobufCBinaryData){rlen, rbuf};
+    slen = tmbus__roster__signed_roster__get_packed_size(&sr);
+    if ((sbuf = malloc(slen)) == NULL)
+        goto out;
+    tmbus__roster__signed_roster__pack(&sr, sbuf);
+    *out = sbuf;
+    *out_len = slen;
+    sbuf = NULL;
+    rc = 0;
+out:
+    if (rc == -1)
+        log_warnx("roster: out of memory");
+    free(sbuf);
+    free(rbuf);
+    free(members);
+    return rc;
+}
+
+int roster_build(const char *source_path, int64_t now, uint8_t **out, size_t *out_len)
+{
+    struct source *s = NULL;
+    struct roster *prev = NULL;
+    uint8_t *text = NULL, *buf = NULL;
+    size_t text_len = 0, len = 0;
+    SignedRoster *sr = NULL;
+    Roster *ro = NULL;
+    char why[160];
+    const char *slash;
+    int rc = -1, ini_rc;
+
+    if (util_read_file(source_path, SOURCE_MAX, &text, &text_len) == -1) {
+        log_warn("%s", source_path);
+        return -1;
+    }
+    if ((s = calloc(1, sizeof(*s))) == NULL ||
+        (s->members = calloc(ROSTER_MAX_MEMBERS, sizeof(*s->members))) == NULL) {
+        log_warnx("roster: out of memory");
+        goto out;
+    }
+    s->path = source_path;
+    s->text = (const char *)text;
+    s->len = text_len;
+    if ((slash = strrchr(source_path, '/')) == NULL)
+        strcpy(s->dir, ".");
+    else if (slash == source_path)
+        strcpy(s->dir, "/");
+    else if ((size_t)(slash - source_path) < sizeof(s->dir))
+        snprintf(s->dir, sizeof(s->dir), "%.*s", (int)(slash - source_path), source_path);
+    else {
+        log_warnx("%s: path too long", source_path);
+        goto out;
+    }
+
+    ini_rc = ini_parse_stream(read_line, s, on_value, s);
+    /* inih reports the first line it could not parse; our handler and
+     * reader keep their own first error. Whichever came first is the one
+     * the user should fix. */
+    if (ini_rc > 0 && (s->err_line == 0 || ini_rc < s->err_line)) {
+        log_warnx("%s:%d: syntax error (expected [section] or name = value)", source_path, ini_rc);
+        goto out;
+    }
+    if (ini_rc < 0 && s->err_line == 0) {
+        log_warnx("%s: cannot parse (%d)", source_path, ini_rc);
+        goto out;
+    }
+    if (s->err_line == 0)
+        finish(s, now);
+    if (s->err_line != 0) {
+        log_warnx("%s:%d: %s", source_path, s->err_line, s->err);
+        goto out;
+    }
+    if (s->has_previous) {
+        if (roster_load(s->previous, s->coalition, &prev) == -1) {
+            log_warnx("%s:%d: previous roster refused", source_path, s->roster_line);
+            goto out;
+        }
+        if (roster_version(prev) == UINT64_MAX || roster_version(prev) + 1 != s->version) {
+            log_warnx("%s:%d: version %llu does not follow the previous roster's %llu", source_path,
+                      s->roster_line, (unsigned long long)s->version,
+                      (unsigned long long)roster_version(prev));
+            goto out;
+        }
+    }
+    if (encode(s, now, prev ? roster_hash(prev) : NULL, &buf, &len) == -1)
+        goto out;
+    /* What we built must pass the same field checks as what we receive:
+     * this catches what spans sections (a governor held by no member, a
+     * threshold above the governing members, a shared transport key). */
+    enum roster_status st = decode(buf, len, &sr, &ro, why, sizeof(why));
+    if (st == ROSTER_OK)
+        st = check_fields(sr, ro, why, sizeof(why));
+    if (st != ROSTER_OK) {
+        log_warnx("%s: %s", source_path, why);
+        goto out;
+    }
+    *out = buf;
+    *out_len = len;
+    buf = NULL;
+    rc = 0;
+out:
+    if (ro != NULL)
+        tmbus__roster__roster__free_unpacked(ro, NULL);
+    if (sr != NULL)
+        tmbus__roster__signed_roster__free_unpacked(sr, NULL);
+    roster_free(&prev);
+    free(buf);
+    if (s != NULL)
+        free(s->members);
+    free(s);
+    free(text);
+    return rc;
+}

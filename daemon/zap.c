@@ -1,0 +1,191 @@
+/*
+ * zap: answers ZAP requests from libzmq's I/O threads. A request is
+ * refused unless it is well formed, uses CURVE, and the check function
+ * knows the key. Every refusal is logged with its reason and counted.
+ */
+#include "zap.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <zmq.h>
+
+#include "keys.h"
+#include "log.h"
+
+#define ZAP_ENDPOINT   "inproc://zeromq.zap.01"
+#define ZAP_MAX_FRAMES 8
+#define ZAP_FRAME_MAX  256
+
+struct zap {
+    void *socket;
+    zap_check_fn check;
+    void *arg;
+    uint64_t allowed, denied;
+};
+
+struct zap *zap_new(void *zctx, zap_check_fn check, void *arg)
+{
+    struct zap *z = calloc(1, sizeof(*z));
+    int linger = 0;
+
+    if (z == NULL)
+        return NULL;
+    z->check = check;
+    z->arg = arg;
+    if ((z->socket = zmq_socket(zctx, ZMQ_REP)) == NULL ||
+        zmq_setsockopt(z->socket, ZMQ_LINGER, &linger, sizeof(linger)) == -1 ||
+        zmq_bind(z->socket, ZAP_ENDPOINT) == -1) {
+        log_warnx("zap: cannot start the authentication handler: %s", zmq_strerror(errno));
+        zap_free(&z);
+        return NULL;
+    }
+    return z;
+}
+
+void zap_free(struct zap **zp)
+{
+    if (zp == NULL || *zp == NULL)
+        return;
+    if ((*zp)->socket != NULL)
+        zmq_close((*zp)->socket);
+    free(*zp);
+    *zp = NULL;
+}
+
+void *zap_socket(struct zap *z)
+{
+    return z->socket;
+}
+
+uint64_t zap_allowed(const struct zap *z)
+{
+    return z->allowed;
+}
+
+uint64_t zap_denied(const struct zap *z)
+{
+    return z->denied;
+}
+
+struct frame {
+    uint8_t data[ZAP_FRAME_MAX];
+    size_t len;
+};
+
+/* Reads one whole multipart request; frames beyond what fits are drained
+ * and make the request malformed. Returns the frame count, or -1 when
+ * nothing was waiting. */
+static int read_request(void *socket, struct frame *frames, bool *is_truncated)
+{
+    int n = 0, more;
+    size_t more_len = sizeof(more);
+
+    *is_truncated = false;
+    do {
+        zmq_msg_t msg;
+        zmq_msg_init(&msg);
+        if (zmq_msg_recv(&msg, socket, n == 0 ? ZMQ_DONTWAIT : 0) == -1) {
+            zmq_msg_close(&msg);
+            return n == 0 ? -1 : n;
+        }
+        if (n < ZAP_MAX_FRAMES && zmq_msg_size(&msg) <= ZAP_FRAME_MAX) {
+            memcpy(frames[n].data, zmq_msg_data(&msg), zmq_msg_size(&msg));
+            frames[n].len = zmq_msg_size(&msg);
+        } else {
+            *is_truncated = true;
+        }
+        n++;
+        zmq_msg_close(&msg);
+        zmq_getsockopt(socket, ZMQ_RCVMORE, &more, &more_len);
+    } while (more);
+    return n;
+}
+
+static bool frame_is(const struct frame *f, const char *s)
+{
+    return f->len == strlen(s) && memcmp(f->data, s, f->len) == 0;
+}
+
+static void send_frame(void *socket, const void *data, size_t len, bool more)
+{
+    zmq_send(socket, data, len, more ? ZMQ_SNDMORE : 0);
+}
+
+static void reply(void *socket, const struct frame *request_id, const char *code, const char *text,
+                  const char *user_id)
+{
+    send_frame(socket, "1.0", 3, true);
+    send_frame(socket, request_id ? request_id->data : NULL, request_id ? request_id->len : 0,
+               true);
+    send_frame(socket, code, strlen(code), true);
+    send_frame(socket, text, strlen(text), true);
+    send_frame(socket, user_id, strlen(user_id), true);
+    send_frame(socket, "", 0, false);
+}
+
+/* One request: version, request id, domain, address, identity, mechanism,
+ * credentials. */
+static void handle(struct zap *z, struct frame *f, int n, bool is_truncated)
+{
+    char domain[ZAP_FRAME_MAX + 1], address[ZAP_FRAME_MAX + 1], user_id[ZAP_USER_ID_MAX + 1];
+    char fingerprint[16];
+    const char *why = NULL;
+
+    if (n < 2 || is_truncated) {
+        /* Not even a request id to answer to: a REP socket must still
+         * reply, so answer with an empty id. */
+        z->denied++;
+        log_warnx("zap: refused a malformed request (%d frames)", n);
+        reply(z->socket, n >= 2 ? &f[1] : NULL, "500", "malformed request", "");
+        return;
+    }
+    if (!frame_is(&f[0], "1.0") || n != 7)
+        why = "malformed request";
+    else if (!frame_is(&f[5], "CURVE"))
+        why = "mechanism is not CURVE";
+    else if (f[6].len != KEYS_PUBLIC_BYTES)
+        why = "bad CURVE key length";
+    if (why != NULL) {
+        z->denied++;
+        log_warnx("zap: refused a handshake: %s", why);
+        reply(z->socket, &f[1], "400", why, "");
+        return;
+    }
+    memcpy(domain, f[2].data, f[2].len);
+    domain[f[2].len] = '\0';
+    memcpy(address, f[3].data, f[3].len);
+    address[f[3].len] = '\0';
+    user_id[0] = '\0';
+    if (z->check(z->arg, domain, f[6].data, user_id) != 0) {
+        z->denied++;
+        /* A public key prefix names the intruder without revealing anything
+         * secret. */
+        keys_to_base64(f[6].data, 9, fingerprint, sizeof(fingerprint));
+        log_warnx("zap: refused unknown key %s… from %s on the %s socket", fingerprint, address,
+                  domain);
+        reply(z->socket, &f[1], "400", "unknown key", "");
+        return;
+    }
+    z->allowed++;
+    log_debug("zap: admitted %s from %s on the %s socket", user_id, address, domain);
+    reply(z->socket, &f[1], "200", "OK", user_id);
+}
+
+void zap_on_ready(void *arg)
+{
+    struct zap *z = arg;
+    struct frame frames[ZAP_MAX_FRAMES];
+    bool is_truncated;
+    int n;
+
+    /* Bounded: at most 64 handshakes per round, so a flood of connection
+     * attempts cannot starve the peers. */
+    for (int i = 0; i < 64; i++) {
+        if ((n = read_request(z->socket, frames, &is_truncated)) == -1)
+            return;
+        handle(z, frames, n, is_truncated);
+    }
+}

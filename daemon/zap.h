@@ -1,0 +1,42 @@
+/*
+ * zap: our ZeroMQ authentication (ZAP, RFC 27) handler. Debian's libzmq
+ * 4.3.4 has no ZMQ_ZAP_ENFORCE_DOMAIN, so a CURVE server with no handler
+ * accepts any client key: zap_new binds the handler before any other
+ * socket exists, and the node must poll it from then on. It admits only
+ * CURVE clients whose key the caller's check function knows, and gives each
+ * a User-Id (member id or client name) that the sockets can read per
+ * message. Owns the REP socket; never sees a secret key.
+ */
+#ifndef TMBUS_ZAP_H
+#define TMBUS_ZAP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define ZAP_USER_ID_MAX 64
+
+/* Decides one handshake: domain is the server socket's ZMQ_ZAP_DOMAIN,
+ * client_pk the CURVE key (32 bytes). Returns 0 and writes a NUL-terminated
+ * user id (at most ZAP_USER_ID_MAX bytes) to allow, -1 to deny. */
+typedef int (*zap_check_fn)(void *arg, const char *domain, const uint8_t *client_pk, char *user_id);
+
+struct zap;
+
+/* Binds the handler on inproc://zeromq.zap.01 in zctx. Returns NULL on
+ * failure (logged): the caller must then not bind any CURVE server. */
+struct zap *zap_new(void *zctx, zap_check_fn check, void *arg);
+
+void zap_free(struct zap **zp);
+
+/* The REP socket, for the event loop. */
+void *zap_socket(struct zap *z);
+
+/* Answers every pending request without blocking (a loop_ready_fn; arg is
+ * the struct zap). */
+void zap_on_ready(void *arg);
+
+/* Handshakes allowed and denied so far. */
+uint64_t zap_allowed(const struct zap *z);
+uint64_t zap_denied(const struct zap *z);
+
+#endif
