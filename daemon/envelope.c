@@ -105,8 +105,11 @@ void envelope_keyring_free(struct envelope_keyring **krp)
 }
 
 /* The pair key shared with peer_pk, computed once and cached: this is what
- * makes a 20-recipient broadcast cost 20 hashes instead of 20 X25519s. */
-static const uint8_t *pair_key(struct envelope_keyring *kr, const uint8_t *peer_pk)
+ * makes a 20-recipient broadcast cost 20 hashes instead of 20 X25519s.
+ * Returns NULL with *st set: ENVELOPE_E_INTERNAL when out of memory, else
+ * bad_key_status for a low-order key. */
+static const uint8_t *pair_key(struct envelope_keyring *kr, const uint8_t *peer_pk,
+                               enum envelope_status bad_key_status, enum envelope_status *st)
 {
     struct pair_entry *e;
 
@@ -119,8 +122,10 @@ static const uint8_t *pair_key(struct envelope_keyring *kr, const uint8_t *peer_
             kr->n_pairs = 0;
         } else {
             struct pair_entry *grown = sodium_malloc(2 * kr->cap * sizeof(*grown));
-            if (grown == NULL)
+            if (grown == NULL) {
+                *st = ENVELOPE_E_INTERNAL;
                 return NULL;
+            }
             memcpy(grown, kr->pairs, kr->n_pairs * sizeof(*grown));
             sodium_free(kr->pairs);
             kr->pairs = grown;
@@ -128,8 +133,10 @@ static const uint8_t *pair_key(struct envelope_keyring *kr, const uint8_t *peer_
         }
     }
     e = &kr->pairs[kr->n_pairs];
-    if (keys_pair_key(kr->self, peer_pk, e->key) == -1)
+    if (keys_pair_key(kr->self, peer_pk, e->key) == -1) {
+        *st = bad_key_status;
         return NULL;
+    }
     memcpy(e->peer_pk, peer_pk, KEYS_PUBLIC_BYTES);
     kr->n_pairs++;
     return e->key;
@@ -332,11 +339,10 @@ enum envelope_status envelope_seal(struct envelope_keyring *kr, const struct env
     if (stanzas == NULL || stanza_refs == NULL)
         goto out;
     for (size_t i = 0; i < a->n_recipients; i++) {
-        const uint8_t *pair = pair_key(kr, a->recipients[i].box_pk);
-        if (pair == NULL) {
-            st = ENVELOPE_E_FIELD; /* a low-order recipient key */
+        /* A low-order recipient key is a bad argument. */
+        const uint8_t *pair = pair_key(kr, a->recipients[i].box_pk, ENVELOPE_E_FIELD, &st);
+        if (pair == NULL)
             goto out;
-        }
         wrap_key(pair, self->box_pk, a->recipients[i].box_pk, nonce, kr->scratch->wrap_key);
         crypto_aead_xchacha20poly1305_ietf_encrypt(stanzas + i * ENVELOPE_STANZA_BYTES, NULL,
                                                    payload_key, ENVELOPE_KEY_BYTES, NULL, 0, NULL,
@@ -642,10 +648,11 @@ void envelope_body_free(struct envelope_body **bp)
 static enum envelope_status unwrap(struct envelope_keyring *kr, const Tmbus__Envelope__Header *h,
                                    const struct envelope_member_keys *sender)
 {
-    const uint8_t *pair = pair_key(kr, sender->box_pk);
+    enum envelope_status st = ENVELOPE_OK;
+    const uint8_t *pair = pair_key(kr, sender->box_pk, ENVELOPE_E_SENDER, &st);
 
     if (pair == NULL)
-        return ENVELOPE_E_SENDER;
+        return st;
     wrap_key(pair, sender->box_pk, kr->self->box_pk, h->nonce.data, kr->scratch->wrap_key);
     for (size_t i = 0; i < h->n_stanzas; i++)
         if (crypto_aead_xchacha20poly1305_ietf_decrypt(
@@ -752,8 +759,7 @@ enum envelope_status envelope_open(struct envelope_keyring *kr, const uint8_t *e
         goto out;
     }
     b = tmbus__envelope__body__unpack(NULL, unpadded, plain);
-    if (b == NULL || b->base.n_unknown_fields != 0 ||
-        tmbus__envelope__body__get_packed_size(b) != unpadded) {
+    if (b == NULL || !is_canonical(&b->base, plain, unpadded)) {
         st = ENVELOPE_E_MALFORMED;
         goto out;
     }

@@ -86,17 +86,20 @@ int store_append(struct store *s, const struct store_entry *e);
 
 /* Looks up the envelope at (log, seq). Returns 1 and a malloc'd copy in
  * *env (caller frees), 0 when absent, -1 on error. id (may be NULL) gets
- * its id. */
+ * its id; env and len must not be NULL. */
 int store_get(struct store *s, const struct store_log *log, uint64_t seq, uint8_t **env,
               size_t *len, uint8_t *id);
 
 /* Keeps a second, different envelope for an occupied (log, seq) as
  * equivocation evidence and halts the log: no further appends, and
- * replication stops relaying it. Inside the open batch. Returns 0 or -1. */
+ * replication stops relaying it. Inside the open batch. Returns 0 or -1;
+ * -1 also when (log, seq) holds nothing or holds exactly env. The same
+ * evidence kept twice is stored once. */
 int store_add_evidence(struct store *s, const struct store_log *log, uint64_t seq,
                        const uint8_t *env, size_t len);
 
 /* Calls fn for every log held, in (origin, peer) order, with its head.
+ * The logs are read before the first call, so fn may use the store.
  * Returns 0, -1 on error, or fn's first non-zero return. */
 typedef int (*store_log_fn)(void *arg, const struct store_log *log, const struct store_head *head);
 int store_each_log(struct store *s, store_log_fn fn, void *arg);
@@ -115,7 +118,8 @@ struct store_inbox_entry {
 
 /* Adds the envelope at (log, seq) to the inbox inside the open batch and
  * returns its delivery number in *number. Adding the same (log, seq) twice
- * returns the existing number. Returns 0 or -1. */
+ * returns the existing number. Returns 0 or -1; -1 also when no envelope
+ * with that id is held at (log, seq). */
 int store_inbox_add(struct store *s, const struct store_log *log, uint64_t seq, const uint8_t *id,
                     int64_t expires_at, uint64_t *number);
 
@@ -123,7 +127,7 @@ int store_inbox_add(struct store *s, const struct store_log *log, uint64_t seq, 
  * when there is none, -1 on error. */
 int store_inbox_next(struct store *s, uint64_t after, struct store_inbox_entry *out);
 
-/* Highest delivery number so far (0 when empty). */
+/* Highest delivery number so far (0 when empty). Returns 0 or -1. */
 int store_inbox_last(struct store *s, uint64_t *number);
 
 /* ---- client cursors --------------------------------------------------- */
@@ -138,7 +142,7 @@ int store_cursor_set(struct store *s, const char *client, uint64_t acked);
 
 /* ---- counters --------------------------------------------------------- */
 
-/* Number of envelopes held in all logs, and in evidence. */
+/* Number of envelopes held in all logs, and in evidence. Returns 0 or -1. */
 int store_count(struct store *s, uint64_t *envelopes, uint64_t *evidence);
 
 #endif

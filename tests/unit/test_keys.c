@@ -755,6 +755,8 @@ static int admin(const char *args, char *out, size_t size)
 {
     char cmd[2048];
 
+    if (access(TMBUS_ADMIN_BIN, X_OK) != 0)
+        fail_msg("%s is not built", TMBUS_ADMIN_BIN);
     xsnprintf(cmd, sizeof(cmd), "%s %s", TMBUS_ADMIN_BIN, args);
     return tu_run(cmd, out, size);
 }
@@ -766,6 +768,8 @@ static void test_cli_keygen(void **state)
     struct keyset *ks;
     struct keys_public pub;
 
+    if (access(TMBUS_ADMIN_BIN, X_OK) != 0)
+        fail_msg("%s is not built", TMBUS_ADMIN_BIN);
     xsnprintf(kd, sizeof(kd), "%s/keys", dir);
     /* A loose umask must not loosen the files nor the new directory. */
     xsnprintf(cmd, sizeof(cmd), "umask 000; %s keygen member EE '%s'", TMBUS_ADMIN_BIN, kd);

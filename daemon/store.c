@@ -1,0 +1,985 @@
+/*
+ * store: the node's durable state in DIR/tmbus.db, behind the interface in
+ * store.h. It owns the SQLite connection, the schema and its migrations, the
+ * prepared statements and an exclusive lock file that keeps a second tmbusd
+ * off the same directory. It re-checks the log invariants (seq == head + 1,
+ * prev == head id, not halted) on every append, and it must never write
+ * outside a batch, log a blob's contents or let a partial append survive.
+ */
+#include "store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "log.h"
+
+#define DB_NAME          "tmbus.db"
+#define LOCK_NAME        "tmbus.lock"
+#define PATH_BYTES       4096
+#define BUSY_TIMEOUT_MS  5000
+#define SYNCHRONOUS_FULL 2 /* what PRAGMA synchronous answers for FULL */
+
+/* Migrations: steps[i] takes the schema from version i to i + 1. A step is
+ * never edited once released; a change is a new step. All pending steps and
+ * the new user_version are applied in one transaction. */
+static const char *const migrations[STORE_SCHEMA] = {
+    /* 0 -> 1 */
+    "CREATE TABLE logs ("
+    "  origin   TEXT NOT NULL,"
+    "  peer     TEXT NOT NULL,"
+    "  head_seq INTEGER NOT NULL CHECK (head_seq >= 0),"
+    "  head_id  BLOB NOT NULL CHECK (length(head_id) = 32),"
+    "  halted   INTEGER NOT NULL DEFAULT 0 CHECK (halted IN (0, 1)),"
+    "  PRIMARY KEY (origin, peer)"
+    ") WITHOUT ROWID;"
+    /* A rowid table: rows carry ciphertext of a kilobyte or more, which
+     * WITHOUT ROWID b-trees handle poorly. */
+    "CREATE TABLE envelopes ("
+    "  origin     TEXT NOT NULL,"
+    "  peer       TEXT NOT NULL,"
+    "  seq        INTEGER NOT NULL CHECK (seq >= 1),"
+    "  id         BLOB NOT NULL UNIQUE CHECK (length(id) = 32),"
+    "  prev       BLOB CHECK (prev IS NULL OR length(prev) = 32),"
+    "  expires_at INTEGER NOT NULL,"
+    "  data       BLOB NOT NULL,"
+    "  PRIMARY KEY (origin, peer, seq),"
+    "  FOREIGN KEY (origin, peer) REFERENCES logs (origin, peer)"
+    ");"
+    "CREATE TABLE evidence ("
+    "  origin  TEXT NOT NULL,"
+    "  peer    TEXT NOT NULL,"
+    "  seq     INTEGER NOT NULL,"
+    "  data    BLOB NOT NULL,"
+    "  seen_at INTEGER NOT NULL,"
+    "  UNIQUE (origin, peer, seq, data),"
+    "  FOREIGN KEY (origin, peer, seq) REFERENCES envelopes (origin, peer, seq)"
+    ");"
+    /* AUTOINCREMENT: a delivery number is never reused, even if rows are
+     * deleted one day, because client cursors point at numbers. */
+    "CREATE TABLE inbox ("
+    "  number     INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  origin     TEXT NOT NULL,"
+    "  peer       TEXT NOT NULL,"
+    "  seq        INTEGER NOT NULL,"
+    "  id         BLOB NOT NULL CHECK (length(id) = 32),"
+    "  expires_at INTEGER NOT NULL,"
+    "  UNIQUE (origin, peer, seq),"
+    "  FOREIGN KEY (origin, peer, seq) REFERENCES envelopes (origin, peer, seq)"
+    ");"
+    "CREATE TABLE cursors ("
+    "  client TEXT PRIMARY KEY CHECK (length(client) BETWEEN 1 AND 64),"
+    "  acked  INTEGER NOT NULL CHECK (acked >= 0)"
+    ") WITHOUT ROWID;",
+};
+
+/* Every statement the store runs after open, prepared once. */
+enum stmt {
+    ST_BEGIN,
+    ST_COMMIT,
+    ST_ROLLBACK,
+    ST_SAVEPOINT,
+    ST_RELEASE,
+    ST_ROLLBACK_TO,
+    ST_HEAD,
+    ST_LOG_UPSERT,
+    ST_ENV_INSERT,
+    ST_ENV_GET,
+    ST_EVIDENCE_INSERT,
+    ST_HALT,
+    ST_EACH_LOG,
+    ST_INBOX_INSERT,
+    ST_INBOX_FIND,
+    ST_INBOX_NEXT,
+    ST_INBOX_LAST,
+    ST_CURSOR_GET,
+    ST_CURSOR_SET,
+    ST_COUNT,
+    ST_COUNT_
+};
+
+static const char *const stmt_sql[ST_COUNT_] = {
+    [ST_BEGIN] = "BEGIN IMMEDIATE",
+    [ST_COMMIT] = "COMMIT",
+    [ST_ROLLBACK] = "ROLLBACK",
+    [ST_SAVEPOINT] = "SAVEPOINT one_write",
+    [ST_RELEASE] = "RELEASE one_write",
+    [ST_ROLLBACK_TO] = "ROLLBACK TO one_write",
+    [ST_HEAD] = "SELECT head_seq, head_id, halted FROM logs WHERE origin = ?1 AND peer = ?2",
+    [ST_LOG_UPSERT] = "INSERT INTO logs (origin, peer, head_seq, head_id) VALUES (?1, ?2, ?3, ?4)"
+                      " ON CONFLICT (origin, peer) DO UPDATE"
+                      " SET head_seq = excluded.head_seq, head_id = excluded.head_id",
+    [ST_ENV_INSERT] = "INSERT INTO envelopes (origin, peer, seq, id, prev, expires_at, data)"
+                      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    [ST_ENV_GET] = "SELECT id, data FROM envelopes WHERE origin = ?1 AND peer = ?2 AND seq = ?3",
+    [ST_EVIDENCE_INSERT] = "INSERT INTO evidence (origin, peer, seq, data, seen_at)"
+                           " VALUES (?1, ?2, ?3, ?4, CAST(strftime('%s', 'now') AS INTEGER))"
+                           " ON CONFLICT DO NOTHING",
+    [ST_HALT] = "UPDATE logs SET halted = 1 WHERE origin = ?1 AND peer = ?2",
+    [ST_EACH_LOG] = "SELECT origin, peer, head_seq, head_id, halted FROM logs"
+                    " ORDER BY origin, peer",
+    /* Only an envelope that is held, with that id, can enter the inbox.
+     * No ON CONFLICT: with AUTOINCREMENT a skipped insert still uses up a
+     * number, so store_inbox_add looks for an existing entry first. */
+    [ST_INBOX_INSERT] = "INSERT INTO inbox (origin, peer, seq, id, expires_at)"
+                        " SELECT origin, peer, seq, id, ?5 FROM envelopes"
+                        " WHERE origin = ?1 AND peer = ?2 AND seq = ?3 AND id = ?4",
+    [ST_INBOX_FIND] = "SELECT number, id FROM inbox WHERE origin = ?1 AND peer = ?2 AND seq = ?3",
+    [ST_INBOX_NEXT] = "SELECT number, origin, peer, seq, id, expires_at FROM inbox"
+                      " WHERE number > ?1 ORDER BY number LIMIT 1",
+    [ST_INBOX_LAST] = "SELECT coalesce(max(number), 0) FROM inbox",
+    [ST_CURSOR_GET] = "SELECT acked FROM cursors WHERE client = ?1",
+    [ST_CURSOR_SET] = "INSERT INTO cursors (client, acked) VALUES (?1, ?2)"
+                      " ON CONFLICT (client) DO UPDATE SET acked = excluded.acked"
+                      " WHERE excluded.acked > cursors.acked",
+    /* Logs have no holes (store_append enforces it), so the sum of the heads
+     * is the number of envelopes, without scanning the envelopes table. */
+    [ST_COUNT] = "SELECT (SELECT coalesce(sum(head_seq), 0) FROM logs),"
+                 " (SELECT count(*) FROM evidence)",
+};
+
+struct store {
+    sqlite3 *db;
+    sqlite3_stmt *st[ST_COUNT_];
+    int lock_fd;
+    bool is_in_batch;
+};
+
+static const uint8_t zero_id[STORE_HASH_BYTES];
+
+/* ---- helpers ------------------------------------------------------------ */
+
+/* Logs a SQLite failure once, with what we were doing. Returns -1. */
+static int db_error(sqlite3 *db, const char *what)
+{
+    log_warnx("store: %s: %s", what, sqlite3_errmsg(db));
+    return -1;
+}
+
+/* Returns a statement to its pristine state; bound pointers into the
+ * caller's memory are dropped here, so nothing dangles. */
+static void done(sqlite3_stmt *st)
+{
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+}
+
+/* Steps st once. Returns SQLITE_ROW, SQLITE_DONE, or -1 (logged). */
+static int step(struct store *s, sqlite3_stmt *st, const char *what)
+{
+    int rc = sqlite3_step(st);
+
+    if (rc == SQLITE_ROW || rc == SQLITE_DONE)
+        return rc;
+    return db_error(s->db, what);
+}
+
+/* Runs a cached statement that returns no rows. Returns 0 or -1. */
+static int run(struct store *s, enum stmt which, const char *what)
+{
+    int rc = step(s, s->st[which], what);
+
+    done(s->st[which]);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* Runs SQL text once (open time only). Returns 0 or -1 (logged). */
+static int exec(sqlite3 *db, const char *sql, const char *what)
+{
+    if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK)
+        return db_error(db, what);
+    return 0;
+}
+
+/* Runs a one-row, one-column PRAGMA and copies its text answer. */
+static int pragma_text(sqlite3 *db, const char *sql, char *out, size_t size)
+{
+    sqlite3_stmt *st = NULL;
+    const unsigned char *text;
+    int ret = -1;
+
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+        db_error(db, sql);
+        goto out;
+    }
+    if (sqlite3_step(st) != SQLITE_ROW || (text = sqlite3_column_text(st, 0)) == NULL) {
+        db_error(db, sql);
+        goto out;
+    }
+    snprintf(out, size, "%s", (const char *)text);
+    ret = 0;
+out:
+    sqlite3_finalize(st);
+    return ret;
+}
+
+static int pragma_int(sqlite3 *db, const char *sql, long long *out)
+{
+    char buf[32];
+    char *end;
+
+    if (pragma_text(db, sql, buf, sizeof(buf)) != 0)
+        return -1;
+    errno = 0;
+    *out = strtoll(buf, &end, 10);
+    if (errno != 0 || end == buf || *end != '\0') {
+        log_warnx("store: %s: unexpected answer", sql);
+        return -1;
+    }
+    return 0;
+}
+
+static bool is_log_name(const struct store_log *log)
+{
+    size_t olen, plen;
+
+    if (log == NULL)
+        return false;
+    olen = strnlen(log->origin, sizeof(log->origin));
+    plen = strnlen(log->peer, sizeof(log->peer));
+    if (olen == sizeof(log->origin) || plen == sizeof(log->peer))
+        return false;
+    return util_is_member_id(log->origin, olen) &&
+           (plen == 0 || util_is_member_id(log->peer, plen));
+}
+
+/* Checks a log name; on failure logs why (the name itself may be garbage,
+ * so it is not printed). */
+static int check_log(const struct store_log *log, const char *what)
+{
+    if (is_log_name(log))
+        return 0;
+    log_warnx("store: %s: invalid log name", what);
+    return -1;
+}
+
+/* Writes are allowed only inside a batch that SQLite still holds open. An
+ * I/O or memory error can make SQLite roll the transaction back behind our
+ * back; a write then would autocommit, so it is refused instead and
+ * store_commit reports the lost batch. */
+static int check_batch(const struct store *s, const char *what)
+{
+    if (!s->is_in_batch) {
+        log_warnx("store: %s: refused outside a batch", what);
+        return -1;
+    }
+    if (sqlite3_get_autocommit(s->db)) {
+        log_warnx("store: %s: refused, the batch was rolled back after an error", what);
+        return -1;
+    }
+    return 0;
+}
+
+static void bind_log(sqlite3_stmt *st, const struct store_log *log)
+{
+    sqlite3_bind_text(st, 1, log->origin, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, log->peer, -1, SQLITE_STATIC);
+}
+
+/* Copies a 32-byte id column; a wrong size means a corrupt database. */
+static int column_id(sqlite3_stmt *st, int col, uint8_t *out)
+{
+    const void *p = sqlite3_column_blob(st, col);
+
+    if (sqlite3_column_bytes(st, col) != STORE_HASH_BYTES || p == NULL) {
+        log_warnx("store: corrupt id column");
+        return -1;
+    }
+    memcpy(out, p, STORE_HASH_BYTES);
+    return 0;
+}
+
+static int column_u64(sqlite3_stmt *st, int col, uint64_t *out)
+{
+    sqlite3_int64 v = sqlite3_column_int64(st, col);
+
+    if (v < 0) {
+        log_warnx("store: corrupt integer column");
+        return -1;
+    }
+    *out = (uint64_t)v;
+    return 0;
+}
+
+/* Reads a log's head; an unknown log has seq 0 and a zero id. */
+static int read_head(struct store *s, const struct store_log *log, struct store_head *out)
+{
+    sqlite3_stmt *st = s->st[ST_HEAD];
+    int rc, ret = -1;
+
+    memset(out, 0, sizeof(*out));
+    bind_log(st, log);
+    if ((rc = step(s, st, "read head")) < 0)
+        goto out;
+    if (rc == SQLITE_ROW) {
+        if (column_u64(st, 0, &out->seq) != 0 || column_id(st, 1, out->id) != 0)
+            goto out;
+        out->is_halted = sqlite3_column_int(st, 2) != 0;
+    }
+    ret = 0;
+out:
+    done(st);
+    return ret;
+}
+
+/* Multi-statement writes run inside a savepoint so that a failure half way
+ * leaves nothing behind, while the rest of the batch stays intact. */
+static int write_begin(struct store *s)
+{
+    return run(s, ST_SAVEPOINT, "savepoint");
+}
+
+static int write_end(struct store *s, bool is_ok)
+{
+    if (is_ok)
+        return run(s, ST_RELEASE, "release savepoint");
+    /* Both may fail if SQLite already rolled the whole batch back; that is
+     * then reported by check_batch and store_commit. */
+    if (!sqlite3_get_autocommit(s->db)) {
+        (void)run(s, ST_ROLLBACK_TO, "rollback to savepoint");
+        (void)run(s, ST_RELEASE, "release savepoint");
+    }
+    return -1;
+}
+
+static int lock_dir(const char *dir)
+{
+    char path[PATH_BYTES];
+    int fd;
+
+    if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, LOCK_NAME) >= sizeof(path)) {
+        log_warnx("store: data directory path too long");
+        return -1;
+    }
+    if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600)) == -1) {
+        log_warn("store: %s", path);
+        return -1;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
+        if (errno == EWOULDBLOCK)
+            log_warnx("store: %s is in use by another tmbusd (lock %s is held)", dir, path);
+        else
+            log_warn("store: lock %s", path);
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static int make_dir(const char *dir)
+{
+    struct stat sb;
+
+    if (mkdir(dir, 0700) == -1 && errno != EEXIST) {
+        log_warn("store: mkdir %s", dir);
+        return -1;
+    }
+    if (stat(dir, &sb) == -1) {
+        log_warn("store: %s", dir);
+        return -1;
+    }
+    if (!S_ISDIR(sb.st_mode)) {
+        log_warnx("store: %s is not a directory", dir);
+        return -1;
+    }
+    /* Not refused: what it holds is ciphertext, and the operator may share
+     * the directory on purpose. But it is worth a line. */
+    if ((sb.st_mode & 0077) != 0)
+        log_warnx("store: %s is accessible to other users (mode %03o)", dir,
+                  (unsigned)(sb.st_mode & 0777));
+    return 0;
+}
+
+/* Sets the connection up and checks that each setting really took: a
+ * journal mode or synchronous level silently refused would lose acked
+ * messages on power loss. */
+static int configure(sqlite3 *db)
+{
+    char mode[16];
+    long long v;
+
+    sqlite3_extended_result_codes(db, 1);
+    if (sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS) != SQLITE_OK)
+        return db_error(db, "busy_timeout");
+    if (sqlite3_db_config(db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL) != SQLITE_OK)
+        return db_error(db, "defensive mode");
+    if (pragma_text(db, "PRAGMA journal_mode = WAL", mode, sizeof(mode)) != 0)
+        return -1;
+    if (strcmp(mode, "wal") != 0) {
+        log_warnx("store: journal_mode is \"%s\", not \"wal\"", mode);
+        return -1;
+    }
+    if (exec(db, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA trusted_schema = OFF",
+             "pragmas") != 0)
+        return -1;
+    if (pragma_int(db, "PRAGMA synchronous", &v) != 0)
+        return -1;
+    if (v != SYNCHRONOUS_FULL) {
+        log_warnx("store: synchronous is %lld, not FULL", v);
+        return -1;
+    }
+    if (pragma_int(db, "PRAGMA foreign_keys", &v) != 0)
+        return -1;
+    if (v != 1) {
+        log_warnx("store: foreign keys could not be enabled");
+        return -1;
+    }
+    return 0;
+}
+
+/* Brings the schema to STORE_SCHEMA in one transaction. The version is read
+ * inside the transaction, and a newer one is refused before anything is
+ * written. */
+static int migrate(sqlite3 *db, const char *path)
+{
+    char sql[64];
+    long long version;
+    int ret = -1;
+
+    if (exec(db, "BEGIN IMMEDIATE", "begin migration") != 0)
+        return -1;
+    if (pragma_int(db, "PRAGMA user_version", &version) != 0)
+        goto out;
+    if (version < 0 || version > STORE_SCHEMA) {
+        log_warnx("store: %s has schema version %lld; this build knows up to %d", path, version,
+                  STORE_SCHEMA);
+        goto out;
+    }
+    for (long long v = version; v < STORE_SCHEMA; v++) {
+        if (exec(db, migrations[v], "migration") != 0)
+            goto out;
+    }
+    if (version < STORE_SCHEMA) {
+        snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", STORE_SCHEMA);
+        if (exec(db, sql, "set schema version") != 0)
+            goto out;
+    }
+    if (exec(db, "COMMIT", "commit migration") != 0)
+        goto out;
+    if (version < STORE_SCHEMA)
+        log_info("store: %s migrated from schema %lld to %d", path, version, STORE_SCHEMA);
+    ret = 0;
+out:
+    if (ret != 0 && !sqlite3_get_autocommit(db))
+        (void)sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    return ret;
+}
+
+/* ---- open and close ----------------------------------------------------- */
+
+struct store *store_open(const char *dir)
+{
+    char path[PATH_BYTES];
+    struct store *s = NULL;
+    long long version;
+
+    if (dir == NULL || *dir == '\0') {
+        log_warnx("store: no data directory");
+        return NULL;
+    }
+    if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, DB_NAME) >= sizeof(path)) {
+        log_warnx("store: data directory path too long");
+        return NULL;
+    }
+    if ((s = calloc(1, sizeof(*s))) == NULL) {
+        log_warn("store: calloc");
+        return NULL;
+    }
+    s->lock_fd = -1;
+    if (make_dir(dir) != 0)
+        goto fail;
+    /* The lock comes before the database is touched at all. */
+    if ((s->lock_fd = lock_dir(dir)) == -1)
+        goto fail;
+    if (sqlite3_open_v2(path, &s->db,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX |
+                            SQLITE_OPEN_NOFOLLOW,
+                        NULL) != SQLITE_OK) {
+        if (s->db != NULL)
+            db_error(s->db, path);
+        else
+            log_warnx("store: %s: out of memory", path);
+        goto fail;
+    }
+    /* A newer schema is refused before anything, even the journal mode, is
+     * written; migrate checks again inside its transaction. */
+    if (pragma_int(s->db, "PRAGMA user_version", &version) != 0)
+        goto fail;
+    if (version > STORE_SCHEMA) {
+        log_warnx("store: %s has schema version %lld; this build knows up to %d", path, version,
+                  STORE_SCHEMA);
+        goto fail;
+    }
+    if (configure(s->db) != 0 || migrate(s->db, path) != 0)
+        goto fail;
+    for (int i = 0; i < ST_COUNT_; i++) {
+        if (sqlite3_prepare_v3(s->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i],
+                               NULL) != SQLITE_OK) {
+            db_error(s->db, "prepare");
+            goto fail;
+        }
+    }
+    log_debug("store: opened %s", path);
+    return s;
+fail:
+    store_close(&s);
+    return NULL;
+}
+
+void store_close(struct store **sp)
+{
+    struct store *s;
+
+    if (sp == NULL || (s = *sp) == NULL)
+        return;
+    if (s->db != NULL) {
+        store_rollback(s);
+        for (int i = 0; i < ST_COUNT_; i++)
+            sqlite3_finalize(s->st[i]);
+        if (sqlite3_close(s->db) != SQLITE_OK)
+            db_error(s->db, "close");
+    }
+    /* The lock file stays: removing it would race with a process that has
+     * just opened it. */
+    if (s->lock_fd != -1)
+        close(s->lock_fd);
+    free(s);
+    *sp = NULL;
+}
+
+/* ---- batches ------------------------------------------------------------ */
+
+int store_begin(struct store *s)
+{
+    if (s->is_in_batch)
+        return 0;
+    if (run(s, ST_BEGIN, "begin batch") != 0)
+        return -1;
+    s->is_in_batch = true;
+    return 0;
+}
+
+int store_commit(struct store *s)
+{
+    if (!s->is_in_batch)
+        return 0;
+    s->is_in_batch = false;
+    if (sqlite3_get_autocommit(s->db)) {
+        log_warnx("store: commit: the batch was rolled back after an earlier error");
+        return -1;
+    }
+    if (run(s, ST_COMMIT, "commit batch") == 0)
+        return 0;
+    if (!sqlite3_get_autocommit(s->db))
+        (void)run(s, ST_ROLLBACK, "rollback failed batch");
+    return -1;
+}
+
+void store_rollback(struct store *s)
+{
+    if (!s->is_in_batch)
+        return;
+    s->is_in_batch = false;
+    if (!sqlite3_get_autocommit(s->db))
+        (void)run(s, ST_ROLLBACK, "rollback batch");
+}
+
+bool store_in_batch(const struct store *s)
+{
+    return s->is_in_batch;
+}
+
+/* ---- logs --------------------------------------------------------------- */
+
+int store_head(struct store *s, const struct store_log *log, struct store_head *out)
+{
+    if (check_log(log, "head") != 0)
+        return -1;
+    return read_head(s, log, out);
+}
+
+int store_append(struct store *s, const struct store_entry *e)
+{
+    struct store_head head;
+    sqlite3_stmt *st;
+    bool is_ok = false;
+
+    if (check_batch(s, "append") != 0 || check_log(&e->log, "append") != 0)
+        return -1;
+    if (e->id == NULL || e->envelope == NULL || e->envelope_len == 0 || e->envelope_len > INT_MAX) {
+        log_warnx("store: append %s/%s: missing id or envelope", e->log.origin, e->log.peer);
+        return -1;
+    }
+    if (read_head(s, &e->log, &head) != 0)
+        return -1;
+    if (head.is_halted) {
+        log_warnx("store: append %s/%s seq %llu: log is halted", e->log.origin, e->log.peer,
+                  (unsigned long long)e->seq);
+        return -1;
+    }
+    if (head.seq >= INT64_MAX || e->seq != head.seq + 1) {
+        log_warnx("store: append %s/%s: seq %llu does not follow head %llu", e->log.origin,
+                  e->log.peer, (unsigned long long)e->seq, (unsigned long long)head.seq);
+        return -1;
+    }
+    /* An empty log's head id is zeros; a NULL prev stands for that too. */
+    if (memcmp(e->prev != NULL ? e->prev : zero_id, head.id, STORE_HASH_BYTES) != 0) {
+        log_warnx("store: append %s/%s seq %llu: prev does not match the head id", e->log.origin,
+                  e->log.peer, (unsigned long long)e->seq);
+        return -1;
+    }
+
+    if (write_begin(s) != 0)
+        return -1;
+    st = s->st[ST_LOG_UPSERT];
+    bind_log(st, &e->log);
+    sqlite3_bind_int64(st, 3, (sqlite3_int64)e->seq);
+    sqlite3_bind_blob(st, 4, e->id, STORE_HASH_BYTES, SQLITE_STATIC);
+    if (run(s, ST_LOG_UPSERT, "append: move head") != 0)
+        goto out;
+    st = s->st[ST_ENV_INSERT];
+    bind_log(st, &e->log);
+    sqlite3_bind_int64(st, 3, (sqlite3_int64)e->seq);
+    sqlite3_bind_blob(st, 4, e->id, STORE_HASH_BYTES, SQLITE_STATIC);
+    if (e->prev != NULL && e->seq > 1)
+        sqlite3_bind_blob(st, 5, e->prev, STORE_HASH_BYTES, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 6, e->expires_at);
+    sqlite3_bind_blob(st, 7, e->envelope, (int)e->envelope_len, SQLITE_STATIC);
+    if (run(s, ST_ENV_INSERT, "append: insert envelope") != 0)
+        goto out;
+    is_ok = true;
+out:
+    return write_end(s, is_ok);
+}
+
+/* Looks up (log, seq); on a hit copies the id into id (may be NULL) and,
+ * if env is not NULL, the envelope into a malloc'd buffer. */
+static int get_envelope(struct store *s, const struct store_log *log, uint64_t seq, uint8_t **env,
+                        size_t *len, uint8_t *id)
+{
+    sqlite3_stmt *st = s->st[ST_ENV_GET];
+    const void *data;
+    int rc, n, ret = -1;
+
+    if (seq == 0 || seq > INT64_MAX)
+        return 0;
+    bind_log(st, log);
+    sqlite3_bind_int64(st, 3, (sqlite3_int64)seq);
+    if ((rc = step(s, st, "get envelope")) < 0)
+        goto out;
+    if (rc == SQLITE_DONE) {
+        ret = 0;
+        goto out;
+    }
+    if (id != NULL && column_id(st, 0, id) != 0)
+        goto out;
+    if (env != NULL) {
+        data = sqlite3_column_blob(st, 1);
+        n = sqlite3_column_bytes(st, 1);
+        if (data == NULL || n <= 0) {
+            log_warnx("store: get %s/%s seq %llu: corrupt envelope", log->origin, log->peer,
+                      (unsigned long long)seq);
+            goto out;
+        }
+        if ((*env = malloc((size_t)n)) == NULL) {
+            log_warn("store: malloc");
+            goto out;
+        }
+        memcpy(*env, data, (size_t)n);
+        *len = (size_t)n;
+    }
+    ret = 1;
+out:
+    done(st);
+    return ret;
+}
+
+int store_get(struct store *s, const struct store_log *log, uint64_t seq, uint8_t **env,
+              size_t *len, uint8_t *id)
+{
+    if (check_log(log, "get") != 0)
+        return -1;
+    if (env == NULL || len == NULL) {
+        log_warnx("store: get: nowhere to put the envelope");
+        return -1;
+    }
+    return get_envelope(s, log, seq, env, len, id);
+}
+
+int store_add_evidence(struct store *s, const struct store_log *log, uint64_t seq,
+                       const uint8_t *env, size_t len)
+{
+    uint8_t *held = NULL;
+    size_t held_len = 0;
+    sqlite3_stmt *st;
+    bool is_ok = false;
+    int rc, ret = -1;
+
+    if (check_batch(s, "evidence") != 0 || check_log(log, "evidence") != 0)
+        return -1;
+    if (env == NULL || len == 0 || len > INT_MAX) {
+        log_warnx("store: evidence %s/%s: no envelope", log->origin, log->peer);
+        return -1;
+    }
+    if ((rc = get_envelope(s, log, seq, &held, &held_len, NULL)) < 0)
+        return -1;
+    if (rc == 0) {
+        log_warnx("store: evidence %s/%s seq %llu: no envelope held there to contradict",
+                  log->origin, log->peer, (unsigned long long)seq);
+        return -1;
+    }
+    if (held_len == len && memcmp(held, env, len) == 0) {
+        log_warnx("store: evidence %s/%s seq %llu: same envelope as the one held", log->origin,
+                  log->peer, (unsigned long long)seq);
+        goto out;
+    }
+
+    if (write_begin(s) != 0)
+        goto out;
+    st = s->st[ST_EVIDENCE_INSERT];
+    bind_log(st, log);
+    sqlite3_bind_int64(st, 3, (sqlite3_int64)seq);
+    sqlite3_bind_blob(st, 4, env, (int)len, SQLITE_STATIC);
+    if (run(s, ST_EVIDENCE_INSERT, "evidence: insert") != 0)
+        goto end;
+    bind_log(s->st[ST_HALT], log);
+    if (run(s, ST_HALT, "evidence: halt log") != 0)
+        goto end;
+    is_ok = true;
+end:
+    ret = write_end(s, is_ok);
+    if (ret == 0)
+        log_warnx("store: equivocation in log %s/%s at seq %llu: evidence kept, log halted",
+                  log->origin, log->peer, (unsigned long long)seq);
+out:
+    free(held);
+    return ret;
+}
+
+int store_each_log(struct store *s, store_log_fn fn, void *arg)
+{
+    struct entry {
+        struct store_log log;
+        struct store_head head;
+    } *all = NULL, *grown;
+    sqlite3_stmt *st = s->st[ST_EACH_LOG];
+    size_t n = 0, cap = 0;
+    int rc, ret = -1;
+
+    /* Everything is read first and fn called afterwards, so fn may use the
+     * store freely, even append, without disturbing the iteration. */
+    while ((rc = step(s, st, "list logs")) == SQLITE_ROW) {
+        const unsigned char *origin = sqlite3_column_text(st, 0);
+        const unsigned char *peer = sqlite3_column_text(st, 1);
+        struct entry *e;
+
+        if (n == cap) {
+            cap = cap ? 2 * cap : 64;
+            if ((grown = realloc(all, cap * sizeof(*all))) == NULL) {
+                log_warn("store: realloc");
+                goto out;
+            }
+            all = grown;
+        }
+        e = &all[n];
+        memset(e, 0, sizeof(*e));
+        if (origin == NULL || peer == NULL ||
+            (size_t)sqlite3_column_bytes(st, 0) >= sizeof(e->log.origin) ||
+            (size_t)sqlite3_column_bytes(st, 1) >= sizeof(e->log.peer)) {
+            log_warnx("store: corrupt log name");
+            goto out;
+        }
+        memcpy(e->log.origin, origin, (size_t)sqlite3_column_bytes(st, 0));
+        memcpy(e->log.peer, peer, (size_t)sqlite3_column_bytes(st, 1));
+        if (column_u64(st, 2, &e->head.seq) != 0 || column_id(st, 3, e->head.id) != 0)
+            goto out;
+        e->head.is_halted = sqlite3_column_int(st, 4) != 0;
+        n++;
+    }
+    if (rc < 0)
+        goto out;
+    done(st);
+    for (size_t i = 0; i < n; i++) {
+        if ((ret = fn(arg, &all[i].log, &all[i].head)) != 0)
+            goto out;
+    }
+    ret = 0;
+out:
+    done(st);
+    free(all);
+    return ret;
+}
+
+/* ---- inbox -------------------------------------------------------------- */
+
+int store_inbox_add(struct store *s, const struct store_log *log, uint64_t seq, const uint8_t *id,
+                    int64_t expires_at, uint64_t *number)
+{
+    uint8_t held[STORE_HASH_BYTES];
+    sqlite3_stmt *st = s->st[ST_INBOX_FIND];
+    int rc, ret = -1;
+
+    if (check_batch(s, "inbox add") != 0 || check_log(log, "inbox add") != 0)
+        return -1;
+    if (id == NULL || seq == 0 || seq > INT64_MAX) {
+        log_warnx("store: inbox add %s/%s: bad seq or no id", log->origin, log->peer);
+        return -1;
+    }
+    bind_log(st, log);
+    sqlite3_bind_int64(st, 3, (sqlite3_int64)seq);
+    if ((rc = step(s, st, "inbox find")) < 0)
+        goto out;
+    if (rc == SQLITE_ROW) {
+        if (column_u64(st, 0, number) != 0 || column_id(st, 1, held) != 0)
+            goto out;
+        if (memcmp(held, id, STORE_HASH_BYTES) != 0) {
+            log_warnx("store: inbox add %s/%s seq %llu: inbox holds another id there", log->origin,
+                      log->peer, (unsigned long long)seq);
+            goto out;
+        }
+        ret = 0;
+        goto out;
+    }
+    done(st);
+
+    st = s->st[ST_INBOX_INSERT];
+    bind_log(st, log);
+    sqlite3_bind_int64(st, 3, (sqlite3_int64)seq);
+    sqlite3_bind_blob(st, 4, id, STORE_HASH_BYTES, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 5, expires_at);
+    if (step(s, st, "inbox add") != SQLITE_DONE)
+        goto out;
+    /* No row inserted: no envelope at (log, seq) with that id is held. */
+    if (sqlite3_changes(s->db) != 1) {
+        log_warnx("store: inbox add %s/%s seq %llu: no such envelope held", log->origin, log->peer,
+                  (unsigned long long)seq);
+        goto out;
+    }
+    *number = (uint64_t)sqlite3_last_insert_rowid(s->db);
+    ret = 0;
+out:
+    done(st);
+    return ret;
+}
+
+int store_inbox_next(struct store *s, uint64_t after, struct store_inbox_entry *out)
+{
+    sqlite3_stmt *st = s->st[ST_INBOX_NEXT];
+    const unsigned char *origin, *peer;
+    int rc, ret = -1;
+
+    if (after >= INT64_MAX)
+        return 0;
+    memset(out, 0, sizeof(*out));
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)after);
+    if ((rc = step(s, st, "inbox next")) < 0)
+        goto out;
+    if (rc == SQLITE_DONE) {
+        ret = 0;
+        goto out;
+    }
+    origin = sqlite3_column_text(st, 1);
+    peer = sqlite3_column_text(st, 2);
+    if (origin == NULL || peer == NULL ||
+        (size_t)sqlite3_column_bytes(st, 1) >= sizeof(out->log.origin) ||
+        (size_t)sqlite3_column_bytes(st, 2) >= sizeof(out->log.peer)) {
+        log_warnx("store: corrupt inbox entry");
+        goto out;
+    }
+    memcpy(out->log.origin, origin, (size_t)sqlite3_column_bytes(st, 1));
+    memcpy(out->log.peer, peer, (size_t)sqlite3_column_bytes(st, 2));
+    if (column_u64(st, 0, &out->number) != 0 || column_u64(st, 3, &out->seq) != 0 ||
+        column_id(st, 4, out->id) != 0)
+        goto out;
+    out->expires_at = sqlite3_column_int64(st, 5);
+    ret = 1;
+out:
+    done(st);
+    return ret;
+}
+
+int store_inbox_last(struct store *s, uint64_t *number)
+{
+    sqlite3_stmt *st = s->st[ST_INBOX_LAST];
+    int ret = -1;
+
+    if (step(s, st, "inbox last") != SQLITE_ROW)
+        goto out;
+    if (column_u64(st, 0, number) != 0)
+        goto out;
+    ret = 0;
+out:
+    done(st);
+    return ret;
+}
+
+/* ---- client cursors ----------------------------------------------------- */
+
+static int check_client(const char *client, const char *what)
+{
+    size_t n;
+
+    if (client != NULL && (n = strnlen(client, STORE_CLIENT_MAX + 1)) >= 1 && n <= STORE_CLIENT_MAX)
+        return 0;
+    log_warnx("store: %s: invalid client name", what);
+    return -1;
+}
+
+int store_cursor_get(struct store *s, const char *client, uint64_t *acked)
+{
+    sqlite3_stmt *st = s->st[ST_CURSOR_GET];
+    int rc, ret = -1;
+
+    if (check_client(client, "cursor get") != 0)
+        return -1;
+    *acked = 0;
+    sqlite3_bind_text(st, 1, client, -1, SQLITE_STATIC);
+    if ((rc = step(s, st, "cursor get")) < 0)
+        goto out;
+    if (rc == SQLITE_ROW && column_u64(st, 0, acked) != 0)
+        goto out;
+    ret = 0;
+out:
+    done(st);
+    return ret;
+}
+
+int store_cursor_set(struct store *s, const char *client, uint64_t acked)
+{
+    sqlite3_stmt *st = s->st[ST_CURSOR_SET];
+
+    if (check_batch(s, "cursor set") != 0 || check_client(client, "cursor set") != 0)
+        return -1;
+    if (acked > INT64_MAX) {
+        log_warnx("store: cursor set %s: %llu out of range", client, (unsigned long long)acked);
+        return -1;
+    }
+    sqlite3_bind_text(st, 1, client, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)acked);
+    return run(s, ST_CURSOR_SET, "cursor set");
+}
+
+/* ---- counters ----------------------------------------------------------- */
+
+int store_count(struct store *s, uint64_t *envelopes, uint64_t *evidence)
+{
+    sqlite3_stmt *st = s->st[ST_COUNT];
+    int ret = -1;
+
+    if (step(s, st, "count") != SQLITE_ROW)
+        goto out;
+    if (column_u64(st, 0, envelopes) != 0 || column_u64(st, 1, evidence) != 0)
+        goto out;
+    ret = 0;
+out:
+    done(st);
+    return ret;
+}

@@ -1,0 +1,73 @@
+/*
+ * fuzz_common: the fuzzers' fixed federation, see fuzz_common.h. It keeps
+ * its key sets in static storage built lazily, so that linking it into a
+ * harness that never asks for them (fuzz_roster_verify) costs nothing.
+ */
+#include "fuzz_common.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "log.h"
+
+static const char *const member_ids[FUZZ_N_MEMBERS] = {"A", "B", "C"};
+static struct keyset *members[FUZZ_N_MEMBERS];
+static struct envelope_keyring *keyring_b;
+
+/* Derives every member's keys once. A fuzzer is single-threaded, so a
+ * plain flag is enough. */
+static void federation_init(void)
+{
+    static int done;
+    uint8_t seed[32];
+
+    if (done)
+        return;
+    ensure(sodium_init() >= 0);
+    for (size_t i = 0; i < FUZZ_N_MEMBERS; i++) {
+        crypto_generichash(seed, sizeof(seed), (const uint8_t *)member_ids[i],
+                           strlen(member_ids[i]), NULL, 0);
+        members[i] = keys_from_seed(KEYS_MEMBER, member_ids[i], seed);
+        ensure(members[i] != NULL);
+    }
+    sodium_memzero(seed, sizeof(seed));
+    done = 1;
+}
+
+const char *fuzz_member_id(size_t i)
+{
+    ensure(i < FUZZ_N_MEMBERS);
+    return member_ids[i];
+}
+
+const struct keyset *fuzz_member(const char *id)
+{
+    federation_init();
+    for (size_t i = 0; i < FUZZ_N_MEMBERS; i++)
+        if (id != NULL && strcmp(id, member_ids[i]) == 0)
+            return members[i];
+    return NULL;
+}
+
+int fuzz_lookup(void *arg, const char *member, struct envelope_member_keys *out)
+{
+    const struct keyset *ks = fuzz_member(member);
+
+    (void)arg;
+    if (ks == NULL)
+        return -1;
+    memcpy(out->sign_pk, ks->sign_pk, sizeof(out->sign_pk));
+    memcpy(out->box_pk, ks->box_pk, sizeof(out->box_pk));
+    return 0;
+}
+
+struct envelope_keyring *fuzz_keyring_b(void)
+{
+    if (keyring_b == NULL) {
+        keyring_b = envelope_keyring_new(fuzz_member("B"));
+        ensure(keyring_b != NULL);
+    }
+    return keyring_b;
+}

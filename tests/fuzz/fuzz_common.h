@@ -1,0 +1,32 @@
+/*
+ * fuzz_common: a fixed test federation for the fuzz harnesses and the
+ * corpus generator: members "A", "B" and "C" with keys derived from
+ * BLAKE2b-256 of their ids, a lookup over them, and a keyring for "B".
+ * Test code only: everything is built lazily on first use and lives until
+ * the process exits; it must never define a fuzzer entry point.
+ */
+#ifndef TMBUS_FUZZ_COMMON_H
+#define TMBUS_FUZZ_COMMON_H
+
+#include "envelope.h"
+#include "keys.h"
+
+#define FUZZ_COALITION "fuzz-coalition"
+#define FUZZ_N_MEMBERS 3
+
+/* The member id at index i (0..FUZZ_N_MEMBERS-1): "A", "B" or "C". */
+const char *fuzz_member_id(size_t i);
+
+/* The key set of member id, or NULL when id is not one of the federation.
+ * Owned by this module; never free it. Aborts if keys cannot be made. */
+const struct keyset *fuzz_member(const char *id);
+
+/* An envelope_lookup_fn over the federation; arg is unused. Returns 0 and
+ * fills *out for "A", "B" and "C", -1 for anyone else. */
+int fuzz_lookup(void *arg, const char *member, struct envelope_member_keys *out);
+
+/* B's keyring, built on first call and reused after: its pair-key cache
+ * persists across inputs, as it would in a node. Never free it. */
+struct envelope_keyring *fuzz_keyring_b(void);
+
+#endif

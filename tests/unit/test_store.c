@@ -1,0 +1,805 @@
+/*
+ * test_store: unit tests of the store against a real SQLite file in a
+ * temporary directory. Each refusal test also shows the accepted case next
+ * to it and checks that nothing was written, so a store that refuses
+ * everything, or writes and then says no, fails. Crash safety is tested by
+ * a child process that exits in the middle of a batch.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sodium.h>
+#include <sqlite3.h>
+
+#include "log.h"
+#include "store.h"
+#include "testutil.h"
+
+#define ENV_BYTES     1024 /* envelope size used throughout */
+#define BENCH_BATCH   256
+#define BENCH_BATCHES 40
+#define PATH_BYTES    1024
+
+/* Each test gets a fresh temporary directory; the store lives in a
+ * subdirectory that does not exist yet, so store_open has to create it. */
+struct fixture {
+    char root[PATH_BYTES];
+    char dir[PATH_BYTES + 8];
+};
+
+/* The connection most recently opened in this process, caught by an
+ * SQLite auto-extension: the only way to ask the store's own connection
+ * about per-connection settings such as synchronous. */
+static sqlite3 *last_db;
+
+static int catch_db(sqlite3 *db, const char **err, const struct sqlite3_api_routines *api)
+{
+    (void)err;
+    (void)api;
+    last_db = db;
+    return SQLITE_OK;
+}
+
+/* ---- helpers ---- */
+
+static int setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof(*f));
+
+    if (f == NULL)
+        return -1;
+    snprintf(f->root, sizeof(f->root), "%s", tu_tempdir());
+    snprintf(f->dir, sizeof(f->dir), "%s/data", f->root);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+
+    tu_rmtree(f->root);
+    free(f);
+    return 0;
+}
+
+static struct store_log mklog(const char *origin, const char *peer)
+{
+    struct store_log log;
+
+    memset(&log, 0, sizeof(log));
+    snprintf(log.origin, sizeof(log.origin), "%s", origin);
+    snprintf(log.peer, sizeof(log.peer), "%s", peer);
+    return log;
+}
+
+/* A deterministic id for (log, seq, variant), distinct across logs. */
+static void mkid(const struct store_log *log, uint64_t seq, int variant, uint8_t *id)
+{
+    char buf[128];
+    int n = snprintf(buf, sizeof(buf), "%s/%s/%llu/%d", log->origin, log->peer,
+                     (unsigned long long)seq, variant);
+
+    crypto_generichash(id, STORE_HASH_BYTES, (const uint8_t *)buf, (size_t)n, NULL, 0);
+}
+
+/* Deterministic envelope bytes for (log, seq, variant). */
+static void mkenv(const struct store_log *log, uint64_t seq, int variant, uint8_t *env)
+{
+    mkid(log, seq, variant, env);
+    for (size_t i = STORE_HASH_BYTES; i < ENV_BYTES; i++)
+        env[i] = (uint8_t)(env[i % STORE_HASH_BYTES] ^ i);
+}
+
+/* Appends seq from..to, chained on the previous ids. Returns 0 or -1 so
+ * that a forked child can use it too. */
+static int append_range(struct store *s, const struct store_log *log, uint64_t from, uint64_t to)
+{
+    uint8_t env[ENV_BYTES], id[STORE_HASH_BYTES], prev[STORE_HASH_BYTES];
+
+    for (uint64_t seq = from; seq <= to; seq++) {
+        struct store_entry e = {.log = *log,
+                                .seq = seq,
+                                .id = id,
+                                .expires_at = 0,
+                                .envelope = env,
+                                .envelope_len = sizeof(env)};
+
+        mkid(log, seq, 0, id);
+        mkenv(log, seq, 0, env);
+        if (seq > 1) {
+            mkid(log, seq - 1, 0, prev);
+            e.prev = prev;
+        }
+        if (store_append(s, &e) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static void assert_head(struct store *s, const struct store_log *log, uint64_t seq, bool is_halted)
+{
+    struct store_head h;
+    uint8_t id[STORE_HASH_BYTES] = {0};
+
+    assert_int_equal(store_head(s, log, &h), 0);
+    assert_int_equal(h.seq, seq);
+    assert_int_equal(h.is_halted, is_halted);
+    if (seq > 0)
+        mkid(log, seq, 0, id);
+    assert_memory_equal(h.id, id, STORE_HASH_BYTES);
+}
+
+static void assert_counts(struct store *s, uint64_t envelopes, uint64_t evidence)
+{
+    uint64_t n_env = 99, n_ev = 99;
+
+    assert_int_equal(store_count(s, &n_env, &n_ev), 0);
+    assert_int_equal(n_env, envelopes);
+    assert_int_equal(n_ev, evidence);
+}
+
+/* Checks that (log, seq) holds the standard envelope, or nothing. */
+static void assert_held(struct store *s, const struct store_log *log, uint64_t seq, bool is_held)
+{
+    uint8_t want[ENV_BYTES], want_id[STORE_HASH_BYTES], id[STORE_HASH_BYTES];
+    uint8_t *env = NULL;
+    size_t len = 0;
+
+    if (!is_held) {
+        assert_int_equal(store_get(s, log, seq, &env, &len, id), 0);
+        assert_null(env);
+        return;
+    }
+    assert_int_equal(store_get(s, log, seq, &env, &len, id), 1);
+    mkenv(log, seq, 0, want);
+    mkid(log, seq, 0, want_id);
+    assert_int_equal(len, ENV_BYTES);
+    assert_memory_equal(env, want, ENV_BYTES);
+    assert_memory_equal(id, want_id, STORE_HASH_BYTES);
+    free(env);
+}
+
+static struct store *open_ok(const struct fixture *f)
+{
+    struct store *s = store_open(f->dir);
+
+    assert_non_null(s);
+    return s;
+}
+
+static void commit_range(struct store *s, const struct store_log *log, uint64_t from, uint64_t to)
+{
+    assert_int_equal(store_begin(s), 0);
+    assert_int_equal(append_range(s, log, from, to), 0);
+    assert_int_equal(store_commit(s), 0);
+    assert_false(store_in_batch(s));
+}
+
+/* ---- tests ---- */
+
+static void test_open_close_reopen(void **state)
+{
+    struct fixture *f = *state;
+    struct store_log log = mklog("EE", "");
+    struct stat sb;
+    struct store *s = open_ok(f);
+
+    assert_int_equal(stat(f->dir, &sb), 0);
+    assert_true(S_ISDIR(sb.st_mode));
+    assert_int_equal(sb.st_mode & 0777, 0700);
+    assert_head(s, &log, 0, false);
+    assert_counts(s, 0, 0);
+    commit_range(s, &log, 1, 3);
+    store_close(&s);
+    assert_null(s);
+    store_close(&s); /* NULL is accepted */
+    store_close(NULL);
+
+    s = open_ok(f);
+    assert_head(s, &log, 3, false);
+    assert_counts(s, 3, 0);
+    for (uint64_t seq = 1; seq <= 3; seq++)
+        assert_held(s, &log, seq, true);
+    store_close(&s);
+}
+
+static void test_wal_and_synchronous_full(void **state)
+{
+    struct fixture *f = *state;
+    char path[PATH_BYTES + 32];
+    sqlite3_stmt *st;
+    struct store *s;
+
+    last_db = NULL;
+    s = open_ok(f);
+    assert_non_null(last_db);
+
+    assert_int_equal(sqlite3_prepare_v2(last_db, "PRAGMA journal_mode", -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_string_equal((const char *)sqlite3_column_text(st, 0), "wal");
+    sqlite3_finalize(st);
+
+    assert_int_equal(sqlite3_prepare_v2(last_db, "PRAGMA synchronous", -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(st, 0), 2); /* FULL */
+    sqlite3_finalize(st);
+
+    assert_int_equal(sqlite3_prepare_v2(last_db, "PRAGMA foreign_keys", -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(st, 0), 1);
+    sqlite3_finalize(st);
+
+    /* The WAL file is there while the store is open. */
+    snprintf(path, sizeof(path), "%s/tmbus.db-wal", f->dir);
+    assert_int_equal(access(path, F_OK), 0);
+    store_close(&s);
+    last_db = NULL;
+}
+
+static void test_append_and_heads(void **state)
+{
+    struct fixture *f = *state;
+    struct store_log log = mklog("PL", "");
+    struct store *s = open_ok(f);
+
+    assert_int_equal(store_begin(s), 0);
+    assert_true(store_in_batch(s));
+    assert_int_equal(store_begin(s), 0); /* already open: fine */
+    for (uint64_t seq = 1; seq <= 50; seq++) {
+        assert_int_equal(append_range(s, &log, seq, seq), 0);
+        assert_head(s, &log, seq, false);
+    }
+    assert_int_equal(store_commit(s), 0);
+    assert_int_equal(store_commit(s), 0); /* no batch: 0 */
+    assert_head(s, &log, 50, false);
+    assert_counts(s, 50, 0);
+    store_close(&s);
+}
+
+static void test_append_refusals(void **state)
+{
+    struct fixture *f = *state;
+    struct store_log log = mklog("DE", "");
+    uint8_t env[ENV_BYTES], id[STORE_HASH_BYTES], prev[STORE_HASH_BYTES];
+    struct store_entry e = {.log = log, .id = id, .envelope = env, .envelope_len = sizeof(env)};
+    struct store *s = open_ok(f);
+
+    commit_range(s, &log, 1, 3);
+    assert_int_equal(store_begin(s), 0);
+    mkenv(&log, 4, 0, env);
+    mkid(&log, 4, 0, id);
+
+    /* Wrong seq: a gap, a repeat, and seq 0. */
+    mkid(&log, 3, 0, prev);
+    e.prev = prev;
+    e.seq = 5;
+    assert_int_equal(store_append(s, &e), -1);
+    e.seq = 3;
+    assert_int_equal(store_append(s, &e), -1);
+    e.seq = 0;
+    assert_int_equal(store_append(s, &e), -1);
+
+    /* Wrong prev: another id, none at all, and zeros. */
+    e.seq = 4;
+    mkid(&log, 2, 0, prev);
+    assert_int_equal(store_append(s, &e), -1);
+    e.prev = NULL;
+    assert_int_equal(store_append(s, &e), -1);
+    memset(prev, 0, sizeof(prev));
+    e.prev = prev;
+    assert_int_equal(store_append(s, &e), -1);
+
+    /* Bad log names. */
+    e.log = mklog("", "");
+    mkid(&log, 3, 0, prev);
+    assert_int_equal(store_append(s, &e), -1);
+    e.log = mklog("EE", "a b");
+    assert_int_equal(store_append(s, &e), -1);
+
+    assert_head(s, &log, 3, false);
+    assert_counts(s, 3, 0);
+    assert_held(s, &log, 4, false);
+
+    /* The control: the right seq and prev are accepted. */
+    e.log = log;
+    assert_int_equal(store_append(s, &e), 0);
+    assert_int_equal(store_commit(s), 0);
+    assert_head(s, &log, 4, false);
+
+    /* After a halt, even a correct append is refused. */
+    mkenv(&log, 2, 1, env);
+    assert_int_equal(store_begin(s), 0);
+    assert_int_equal(store_add_evidence(s, &log, 2, env, sizeof(env)), 0);
+    assert_int_equal(store_commit(s), 0);
+    assert_int_equal(store_begin(s), 0);
+    assert_int_equal(append_range(s, &log, 5, 5), -1);
+    assert_int_equal(store_commit(s), 0);
+    assert_head(s, &log, 4, true);
+    assert_counts(s, 4, 1);
+    assert_held(s, &log, 5, false);
+    store_close(&s);
+}
+
+static void test_writes_outside_batch_refused(void **state)
+{
+    struct fixture *f = *state;
+    struct store_log log = mklog("EE", "");
+    uint8_t env[ENV_BYTES], id[STORE_HASH_BYTES];
+    uint64_t number = 0, acked = 9;
+    struct store *s = open_ok(f);
+
+    commit_range(s, &log, 1, 1);
+    assert_int_equal(append_range(s, &log, 2, 2), -1);
+    mkenv(&log, 1, 1, env);
+    assert_int_equal(store_add_evidence(s, &log, 1, env, sizeof(env)), -1);
+    mkid(&log, 1, 0, id);
+    assert_int_equal(store_inbox_add(s, &log, 1, id, 0, &number), -1);
+    assert_int_equal(store_cursor_set(s, "desk", 1), -1);
+
+    assert_head(s, &log, 1, false);
+    assert_counts(s, 1, 0);
+    assert_int_equal(store_inbox_last(s, &number), 0);
+    assert_int_equal(number, 0);
+    assert_int_equal(store_cursor_get(s, "desk", &acked), 0);
+    assert_int_equal(acked, 0);
+
+    /* The same calls inside a batch work. */
+    assert_int_equal(store_begin(s), 0);
+    assert_int_equal(append_range(s, &log, 2, 2), 0);
+    assert_int_equal(store_inbox_add(s, &log, 1, id, 0, &number), 0);
+    assert_int_equal(store_cursor_set(s, "desk", 1), 0);
+    assert_int_equal(store_commit(s), 0);
+    assert_head(s, &log, 2, false);
+    store_close(&s);
+}
+
+static void test_rollback_drops_batch(void **state)
+{
+    struct fixture *f = *state;
+    struct store_log log = mklog("EE", "");
+    struct store *s = open_ok(f);
+
+    commit_range(s, &log, 1, 2);
+    assert_int_equal(store_begin(s), 0);
+    assert_int_equal(append_range(s, &log, 3, 10), 0);
+    assert_head(s, &log, 10, false);
+    store_rollback(s);
+    assert_false(store_in_batch(s));
+    store_rollback(s); /* no batch: nothing happens */
+    assert_head(s, &log, 2, false);
+    assert_counts(s, 2, 0);
+    assert_held(s, &log, 3, false);
+
+    /* The log goes on from the committed head. */
+    commit_range(s, &log, 3, 3);
+    assert_head(s, &log, 3, false);
+    store_close(&s);
+}
+
+static void test_uncommitted_batch_lost_on_close(void **state)
+{
+    struct fixture *f = *state;
+    struct store_log log = mklog("EE", "");
+    struct store *s = open_ok(f);
+
+    commit_range(s, &log, 1, 5);
+    assert_int_equal(store_begin(s), 0);
+    assert_int_equal(append_range(s, &log, 6, 9), 0);
+    store_close(&s);
+
+    s = open_ok(f);
+    assert_head(s, &log, 5, false);
+    assert_counts(s, 5, 0);
+    assert_held(s, &log, 5, true);
+    assert_held(s, &log, 6, false);
+    store_close(&s);
+}
+
+static void test_get(void **state)
+{
+    struct fixture *f = *state;
+    struct store_log log = mklog("EE", "PL");
+    struct store_log other = mklog("EE", "");
+    uint8_t *env = NULL;
+    size_t len = 0;
+    struct store *s = open_ok(f);
+
+    commit_range(s, &log, 1, 2);
+    assert_held(s, &log, 1, true);
+    assert_held(s, &log, 2, true);
+    assert_held(s, &log, 3, false);
+    assert_held(s, &log, 0, false);
+    assert_held(s, &other, 1, false);
+    /* id may be NULL. */
+    assert_int_equal(store_get(s, &log, 1, &env, &len, NULL), 1);
+    assert_int_equal(len, ENV_BYTES);
+    free(env);
+    store_close(&s);
+}
+
+static void test_evidence_halts_log(void **state)
+{
+    struct fixture *f = *state;
+    struct store_log log = mklog("FR", "");
+    struct store_log other = mklog("SE", "");
+    uint8_t env[ENV_BYTES], same[ENV_BYTES];
+    struct store *s = open_ok(f);
+
+    commit_range(s, &log, 1, 3);
+    commit_range(s, &other, 1, 1);
+    assert_int_equal(store_begin(s), 0);
+    /* Not evidence: the very envelope held, or a seq nothing holds. */
+    mkenv(&log, 2, 0, same);
+    assert_int_equal(store_add_evidence(s, &log, 2, same, sizeof(same)), -1);
+    mkenv(&log, 4, 1, env);
+    assert_int_equal(store_add_evidence(s, &log, 4, env, sizeof(env)), -1);
+    assert_head(s, &log, 3, false);
+    assert_counts(s, 4, 0);
+
+    mkenv(&log, 2, 1, env);
+    assert_int_equal(store_add_evidence(s, &log, 2, env, sizeof(env)), 0);
+    assert_int_equal(store_add_evidence(s, &log, 2, env, sizeof(env)), 0); /* kept once */
+    assert_int_equal(store_commit(s), 0);
+    assert_head(s, &log, 3, true);
+    assert_head(s, &other, 1, false);
+    assert_counts(s, 4, 1);
+    assert_held(s, &log, 2, true); /* the first envelope stays in the log */
+    store_close(&s);
+
+    s = open_ok(f);
+    assert_head(s, &log, 3, true);
+    assert_int_equal(store_begin(s), 0);
+    assert_int_equal(append_range(s, &log, 4, 4), -1);
+    assert_int_equal(append_range(s, &other, 2, 2), 0); /* other logs go on */
+    assert_int_equal(store_commit(s), 0);
+    assert_counts(s, 5, 1);
+    store_close(&s);
+}
+
+struct each_state {
+    struct store_log logs[8];
+    struct store_head heads[8];
+    int n;
+    int stop_at; /* return 7 from this call, or never when 0 */
+};
+
+static int each_cb(void *arg, const struct store_log *log, const struct store_head *head)
+{
+    struct each_state *st = arg;
+
+    if (st->n >= 8)
+        return -2;
+    st->logs[st->n] = *log;
+    st->heads[st->n] = *head;
+    st->n++;
+    return st->n == st->stop_at ? 7 : 0;
+}
+
+static void test_each_log(void **state)
+{
+    struct fixture *f = *state;
+    struct store_log logs[] = {mklog("EE", ""), mklog("AA", "ZZ"), mklog("AA", ""),
+                               mklog("AA", "BB")};
+    uint64_t heads[] = {4, 1, 3, 2};
+    /* (origin, peer) order: AA/"", AA/BB, AA/ZZ, EE/"". */
+    int order[] = {2, 3, 1, 0};
+    struct each_state st = {0};
+    uint8_t env[ENV_BYTES];
+    struct store *s = open_ok(f);
+
+    assert_int_equal(store_each_log(s, each_cb, &st), 0);
+    assert_int_equal(st.n, 0);
+    for (size_t i = 0; i < 4; i++)
+        commit_range(s, &logs[i], 1, heads[i]);
+    mkenv(&logs[1], 1, 1, env);
+    assert_int_equal(store_begin(s), 0);
+    assert_int_equal(store_add_evidence(s, &logs[1], 1, env, sizeof(env)), 0);
+    assert_int_equal(store_commit(s), 0);
+
+    assert_int_equal(store_each_log(s, each_cb, &st), 0);
+    assert_int_equal(st.n, 4);
+    for (int i = 0; i < 4; i++) {
+        const struct store_log *want = &logs[order[i]];
+        uint8_t id[STORE_HASH_BYTES];
+
+        assert_string_equal(st.logs[i].origin, want->origin);
+        assert_string_equal(st.logs[i].peer, want->peer);
+        assert_int_equal(st.heads[i].seq, heads[order[i]]);
+        mkid(want, heads[order[i]], 0, id);
+        assert_memory_equal(st.heads[i].id, id, STORE_HASH_BYTES);
+        assert_int_equal(st.heads[i].is_halted, order[i] == 1);
+    }
+
+    /* fn's first non-zero return stops the walk and is returned. */
+    memset(&st, 0, sizeof(st));
+    st.stop_at = 2;
+    assert_int_equal(store_each_log(s, each_cb, &st), 7);
+    assert_int_equal(st.n, 2);
+    store_close(&s);
+}
+
+static void test_inbox(void **state)
+{
+    struct fixture *f = *state;
+    struct store_log a = mklog("EE", ""), b = mklog("PL", "EE");
+    uint8_t id[STORE_HASH_BYTES], wrong[STORE_HASH_BYTES];
+    struct store_inbox_entry ent;
+    uint64_t number = 0, last = 99;
+    struct store *s = open_ok(f);
+
+    assert_int_equal(store_inbox_last(s, &last), 0);
+    assert_int_equal(last, 0);
+    assert_int_equal(store_inbox_next(s, 0, &ent), 0);
+    commit_range(s, &a, 1, 3);
+    commit_range(s, &b, 1, 1);
+
+    assert_int_equal(store_begin(s), 0);
+    mkid(&a, 2, 0, id);
+    assert_int_equal(store_inbox_add(s, &a, 2, id, 1700000000, &number), 0);
+    assert_int_equal(number, 1);
+    mkid(&b, 1, 0, id);
+    assert_int_equal(store_inbox_add(s, &b, 1, id, 0, &number), 0);
+    assert_int_equal(number, 2);
+    mkid(&a, 2, 0, id);
+    assert_int_equal(store_inbox_add(s, &a, 2, id, 1700000000, &number), 0);
+    assert_int_equal(number, 1); /* the same (log, seq): the same number */
+    mkid(&a, 3, 0, id);
+    assert_int_equal(store_inbox_add(s, &a, 3, id, 0, &number), 0);
+    assert_int_equal(number, 3);
+
+    /* Refused: an envelope not held, an id that is not the one held, and
+     * a different id for an entry already in the inbox. */
+    mkid(&a, 4, 0, id);
+    assert_int_equal(store_inbox_add(s, &a, 4, id, 0, &number), -1);
+    mkid(&a, 1, 1, wrong);
+    assert_int_equal(store_inbox_add(s, &a, 1, wrong, 0, &number), -1);
+    assert_int_equal(store_inbox_add(s, &a, 2, wrong, 0, &number), -1);
+    assert_int_equal(store_commit(s), 0);
+    assert_int_equal(store_inbox_last(s, &last), 0);
+    assert_int_equal(last, 3);
+    store_close(&s);
+
+    s = open_ok(f);
+    assert_int_equal(store_inbox_next(s, 0, &ent), 1);
+    assert_int_equal(ent.number, 1);
+    assert_string_equal(ent.log.origin, "EE");
+    assert_string_equal(ent.log.peer, "");
+    assert_int_equal(ent.seq, 2);
+    assert_int_equal(ent.expires_at, 1700000000);
+    mkid(&a, 2, 0, id);
+    assert_memory_equal(ent.id, id, STORE_HASH_BYTES);
+    assert_int_equal(store_inbox_next(s, 1, &ent), 1);
+    assert_int_equal(ent.number, 2);
+    assert_string_equal(ent.log.origin, "PL");
+    assert_string_equal(ent.log.peer, "EE");
+    assert_int_equal(ent.seq, 1);
+    assert_int_equal(store_inbox_next(s, 2, &ent), 1);
+    assert_int_equal(ent.number, 3);
+    assert_int_equal(ent.seq, 3);
+    assert_int_equal(store_inbox_next(s, 3, &ent), 0);
+    assert_int_equal(store_inbox_last(s, &last), 0);
+    assert_int_equal(last, 3);
+    store_close(&s);
+}
+
+static void test_cursors(void **state)
+{
+    struct fixture *f = *state;
+    char long_name[STORE_CLIENT_MAX + 2];
+    uint64_t acked = 99;
+    struct store *s = open_ok(f);
+
+    assert_int_equal(store_cursor_get(s, "desk", &acked), 0);
+    assert_int_equal(acked, 0);
+    assert_int_equal(store_begin(s), 0);
+    assert_int_equal(store_cursor_set(s, "desk", 5), 0);
+    assert_int_equal(store_cursor_set(s, "desk", 3), 0); /* ignored */
+    assert_int_equal(store_cursor_set(s, "feed", 2), 0);
+    assert_int_equal(store_commit(s), 0);
+    assert_int_equal(store_cursor_get(s, "desk", &acked), 0);
+    assert_int_equal(acked, 5);
+
+    memset(long_name, 'x', sizeof(long_name) - 1);
+    long_name[sizeof(long_name) - 1] = '\0';
+    assert_int_equal(store_begin(s), 0);
+    assert_int_equal(store_cursor_set(s, long_name, 1), -1);
+    assert_int_equal(store_cursor_set(s, "", 1), -1);
+    long_name[STORE_CLIENT_MAX] = '\0';
+    assert_int_equal(store_cursor_set(s, long_name, 1), 0);
+    assert_int_equal(store_commit(s), 0);
+    store_close(&s);
+
+    s = open_ok(f);
+    assert_int_equal(store_cursor_get(s, "desk", &acked), 0);
+    assert_int_equal(acked, 5);
+    assert_int_equal(store_cursor_get(s, "feed", &acked), 0);
+    assert_int_equal(acked, 2);
+    assert_int_equal(store_begin(s), 0);
+    assert_int_equal(store_cursor_set(s, "desk", 0), 0);
+    assert_int_equal(store_cursor_set(s, "feed", 7), 0);
+    assert_int_equal(store_commit(s), 0);
+    assert_int_equal(store_cursor_get(s, "desk", &acked), 0);
+    assert_int_equal(acked, 5);
+    assert_int_equal(store_cursor_get(s, "feed", &acked), 0);
+    assert_int_equal(acked, 7);
+    store_close(&s);
+}
+
+static void test_second_open_refused(void **state)
+{
+    struct fixture *f = *state;
+    struct store *s = open_ok(f);
+    struct store *again;
+    pid_t pid;
+    int st;
+
+    again = store_open(f->dir);
+    assert_null(again);
+
+    /* Another process, as a second tmbusd would be. */
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        struct store *c = store_open(f->dir);
+        _exit(c == NULL ? 0 : 1);
+    }
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+
+    /* The control: once the first is closed, the directory opens again. */
+    store_close(&s);
+    s = open_ok(f);
+    store_close(&s);
+}
+
+/* Writes v as the database header's user_version (offset 60, big-endian). */
+static void poke_user_version(const char *dir, uint32_t v)
+{
+    char path[PATH_BYTES + 32];
+    uint8_t be[4] = {(uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v};
+    int fd;
+
+    snprintf(path, sizeof(path), "%s/tmbus.db-wal", dir);
+    assert_int_equal(access(path, F_OK), -1); /* everything is in the main file */
+    snprintf(path, sizeof(path), "%s/tmbus.db", dir);
+    fd = open(path, O_WRONLY);
+    assert_true(fd >= 0);
+    assert_int_equal(pwrite(fd, be, sizeof(be), 60), (ssize_t)sizeof(be));
+    assert_int_equal(close(fd), 0);
+}
+
+static void test_newer_schema_refused(void **state)
+{
+    struct fixture *f = *state;
+    struct store_log log = mklog("EE", "");
+    struct store *s = open_ok(f);
+
+    commit_range(s, &log, 1, 1);
+    store_close(&s);
+
+    /* Rewriting the current version is harmless: the poke itself works. */
+    poke_user_version(f->dir, STORE_SCHEMA);
+    s = open_ok(f);
+    assert_head(s, &log, 1, false);
+    store_close(&s);
+
+    poke_user_version(f->dir, STORE_SCHEMA + 1);
+    assert_null(store_open(f->dir));
+    assert_null(store_open(f->dir)); /* and it stays refused */
+}
+
+static void test_crash_mid_batch(void **state)
+{
+    struct fixture *f = *state;
+    struct store_log log = mklog("EE", "");
+    pid_t pid;
+    int st;
+
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        struct store *c = store_open(f->dir);
+
+        if (c == NULL)
+            _exit(10);
+        if (store_begin(c) != 0 || append_range(c, &log, 1, 10) != 0)
+            _exit(11);
+        if (store_commit(c) != 0)
+            _exit(12);
+        /* Larger than SQLite's page cache, so uncommitted pages spill into
+         * the WAL before the process dies. */
+        if (store_begin(c) != 0 || append_range(c, &log, 11, 4000) != 0)
+            _exit(13);
+        _exit(0);
+    }
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+
+    struct store *s = open_ok(f);
+    assert_head(s, &log, 10, false);
+    assert_counts(s, 10, 0);
+    assert_held(s, &log, 10, true);
+    assert_held(s, &log, 11, false);
+    commit_range(s, &log, 11, 11); /* and the log carries on from there */
+    store_close(&s);
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void test_throughput(void **state)
+{
+    struct fixture *f = *state;
+    struct store_log log = mklog("EE", "");
+    struct store *s = open_ok(f);
+    uint64_t seq = 0;
+    double t0, t1, t, t_commit = 0;
+
+    /* Measured, not asserted: the number depends on the disk. It includes
+     * building the test envelopes, which is small next to the store. */
+    t0 = now_s();
+    for (int b = 0; b < BENCH_BATCHES; b++) {
+        assert_int_equal(store_begin(s), 0);
+        assert_int_equal(append_range(s, &log, seq + 1, seq + BENCH_BATCH), 0);
+        t1 = now_s();
+        assert_int_equal(store_commit(s), 0);
+        t_commit += now_s() - t1;
+        seq += BENCH_BATCH;
+    }
+    t = now_s() - t0;
+    assert_head(s, &log, seq, false);
+    printf("store: %llu appends of %d B in batches of %d: %.3f s, %.0f appends/s "
+           "(%.0f%% of the time in commit, %.2f ms a commit)\n",
+           (unsigned long long)seq, ENV_BYTES, BENCH_BATCH, t, (double)seq / t,
+           100.0 * t_commit / t, 1000.0 * t_commit / BENCH_BATCHES);
+    store_close(&s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_open_close_reopen, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wal_and_synchronous_full, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_append_and_heads, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_append_refusals, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_writes_outside_batch_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rollback_drops_batch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_uncommitted_batch_lost_on_close, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_get, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_evidence_halts_log, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_each_log, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_inbox, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cursors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_second_open_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_crash_mid_batch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_throughput, setup, teardown),
+    };
+
+    log_init("test_store", LOG_LEVEL_WARN);
+    if (sodium_init() < 0)
+        return 1;
+    if (sqlite3_auto_extension((void (*)(void))catch_db) != SQLITE_OK)
+        return 1;
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,250 @@
+/*
+ * gen_vectors: prints tests/vectors/envelope-v1.txt, the envelope's
+ * known-answer vectors. The envelope comes from envelope_seal with fixed
+ * randomness; the intermediate values are taken apart from it (protobuf-c,
+ * a decryption with the fixed payload key) or recomputed where envelope.c
+ * keeps them inside, and each recomputed stanza must be found in the real
+ * header or nothing is printed. tests/unit/test_vectors.c then checks every
+ * value again from raw libsodium calls.
+ *
+ *   gen_vectors > tests/vectors/envelope-v1.txt
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "envelope.h"
+#include "envelope.pb-c.h"
+#include "keys.h"
+#include "log.h"
+
+#define N_MEMBERS 3 /* EE sends, UA and PL receive */
+#define COALITION "tallinn-mechanism"
+#define SEQ       2
+#define ROSTER_V  3
+#define CREATED   1767225600 /* 2026-01-01T00:00:00Z */
+#define EXPIRES   1769904000 /* 2026-02-01T00:00:00Z */
+#define PAYLOAD   "need: two incident responders for a regional grid operator, TLP:AMBER"
+
+static const char *const ids[N_MEMBERS] = {"EE", "UA", "PL"};
+
+/* Fixed inputs: byte patterns anyone can type in. */
+static void pattern(uint8_t *out, size_t len, uint8_t first)
+{
+    for (size_t i = 0; i < len; i++)
+        out[i] = (uint8_t)(first + i);
+}
+
+static void put_hex(const char *name, const uint8_t *bin, size_t len)
+{
+    printf("%s = ", name);
+    for (size_t i = 0; i < len; i++)
+        printf("%02x", bin[i]);
+    printf("\n");
+}
+
+static void put_text(const char *name, const char *text)
+{
+    printf("# %s: \"%s\"\n", name, text);
+    put_hex(name, (const uint8_t *)text, strlen(text));
+}
+
+static void put_name_hex(const char *prefix, const char *member, const char *suffix,
+                         const uint8_t *bin, size_t len)
+{
+    char name[64];
+
+    snprintf(name, sizeof(name), "%s%s%s", prefix, member, suffix);
+    put_hex(name, bin, len);
+}
+
+/* BLAKE2b-256 keyed by key over label (without NUL): keys_from_seed's
+ * per-purpose seed. */
+static void sub_seed(uint8_t out[32], const uint8_t seed[32], const char *label)
+{
+    crypto_generichash(out, 32, (const uint8_t *)label, strlen(label), seed, 32);
+}
+
+int main(void)
+{
+    uint8_t seeds[N_MEMBERS][32], nonce[ENVELOPE_NONCE_BYTES], pkey[ENVELOPE_KEY_BYTES];
+    uint8_t prev[ENVELOPE_HASH_BYTES], pair[KEYS_PAIR_KEY_BYTES], wrap[ENVELOPE_KEY_BYTES];
+    uint8_t stanza[ENVELOPE_STANZA_BYTES], shared[crypto_scalarmult_BYTES];
+    uint8_t sub[32], pk[32], sk[64];
+    struct keyset *ks[N_MEMBERS];
+    struct envelope_recipient rcpt[N_MEMBERS - 1];
+    struct envelope_seal_args a = {0};
+    struct envelope_keyring *kr;
+    struct envelope_info info;
+    Tmbus__Envelope__Envelope *env;
+    Tmbus__Envelope__Header *hdr;
+    uint8_t *buf, *padded, *msg;
+    size_t len, padded_len, body_len, msg_len;
+
+    log_init("gen_vectors", LOG_LEVEL_WARN);
+    if (sodium_init() < 0)
+        fatalx("sodium_init failed");
+    for (size_t i = 0; i < N_MEMBERS; i++) {
+        pattern(seeds[i], 32, (uint8_t)(0x20 * i));
+        ensure((ks[i] = keys_from_seed(KEYS_MEMBER, ids[i], seeds[i])) != NULL);
+    }
+    pattern(prev, sizeof(prev), 0x80);
+    pattern(nonce, sizeof(nonce), 0xa0);
+    pattern(pkey, sizeof(pkey), 0xc0);
+
+    for (size_t i = 1; i < N_MEMBERS; i++) {
+        rcpt[i - 1].member = ids[i];
+        rcpt[i - 1].box_pk = ks[i]->box_pk;
+    }
+    a.coalition = COALITION;
+    a.seq = SEQ;
+    a.prev_hash = prev;
+    a.roster_version = ROSTER_V;
+    a.created_at = CREATED;
+    a.expires_at = EXPIRES;
+    a.payload = (const uint8_t *)PAYLOAD;
+    a.payload_len = strlen(PAYLOAD);
+    a.recipients = rcpt;
+    a.n_recipients = N_MEMBERS - 1;
+    a.fixed_nonce = nonce;
+    a.fixed_payload_key = pkey;
+    ensure((kr = envelope_keyring_new(ks[0])) != NULL);
+    if (envelope_seal(kr, &a, &buf, &len, &info) != ENVELOPE_OK)
+        fatalx("envelope_seal failed");
+    envelope_keyring_free(&kr);
+
+    ensure((env = tmbus__envelope__envelope__unpack(NULL, len, buf)) != NULL);
+    ensure((hdr = tmbus__envelope__header__unpack(NULL, env->header.len, env->header.data)) !=
+           NULL);
+    ensure(hdr->n_stanzas == N_MEMBERS - 1 && hdr->key_commitment.len == ENVELOPE_HASH_BYTES);
+    padded_len = env->ciphertext.len - crypto_aead_xchacha20poly1305_ietf_ABYTES;
+    ensure((padded = malloc(padded_len)) != NULL);
+    ensure(crypto_aead_xchacha20poly1305_ietf_decrypt(padded, NULL, NULL, env->ciphertext.data,
+                                                      env->ciphertext.len, env->header.data,
+                                                      env->header.len, nonce, pkey) == 0);
+    ensure(sodium_unpad(&body_len, padded, padded_len, padded_len) == 0);
+
+    printf("# tmbus envelope format version 1: known-answer vectors.\n");
+    printf("# Written by tests/vectors/gen_vectors; checked by tests/unit/test_vectors.c.\n");
+    printf("# README.md in this folder explains each step. Format: \"name = value\"\n");
+    printf("# lines; '#' starts a comment line. Values are lowercase hex, except\n");
+    printf("# seq, roster_version, created_at and expires_at, which are decimal.\n");
+    printf("# Strings are given as the hex of their UTF-8 bytes, without a NUL.\n\n");
+
+    printf("## Inputs\n\n");
+    printf("# Each member's 32-byte key seed (keys_from_seed).\n");
+    for (size_t i = 0; i < N_MEMBERS; i++)
+        put_name_hex("", ids[i], ".seed", seeds[i], 32);
+    printf("\n");
+    put_text("coalition", COALITION);
+    put_text("sender", ids[0]);
+    printf("# Recipients in the order the sender lists them (the body keeps it).\n");
+    put_text("recipient.0", ids[1]);
+    put_text("recipient.1", ids[2]);
+    printf("# A relayed log (log_kind 1, no log_peer).\n");
+    printf("seq = %d\nroster_version = %d\ncreated_at = %d\nexpires_at = %d\n", SEQ, ROSTER_V,
+           CREATED, EXPIRES);
+    printf("# The id of seq 1 in the same log (any 32 bytes for this vector).\n");
+    put_hex("prev_hash", prev, sizeof(prev));
+    printf("# Opaque payload bytes (a real one is a serialized tmbus.payload.Payload).\n");
+    put_text("payload", PAYLOAD);
+    printf("# Randomness, fixed here: the nonce N and the payload key K.\n");
+    put_hex("nonce", nonce, sizeof(nonce));
+    put_hex("payload_key", pkey, sizeof(pkey));
+
+    printf("\n## Member keys\n\n");
+    printf("# sign_seed = BLAKE2b-256(key = seed, \"tmbus seed sign\"), box_seed likewise\n");
+    printf("# with \"tmbus seed box\" (labels without NUL). sign_pk from\n");
+    printf("# crypto_sign_seed_keypair(sign_seed) (RFC 8032); box_sk = first 32 bytes\n");
+    printf("# of SHA-512(box_seed) (crypto_box_seed_keypair), box_pk = X25519(box_sk, 9).\n");
+    for (size_t i = 0; i < N_MEMBERS; i++) {
+        sub_seed(sub, seeds[i], "tmbus seed sign");
+        put_name_hex("", ids[i], ".sign_seed", sub, 32);
+        crypto_sign_seed_keypair(pk, sk, sub);
+        ensure(memcmp(pk, ks[i]->sign_pk, 32) == 0);
+        put_name_hex("", ids[i], ".sign_pk", ks[i]->sign_pk, 32);
+        sub_seed(sub, seeds[i], "tmbus seed box");
+        put_name_hex("", ids[i], ".box_seed", sub, 32);
+        crypto_box_seed_keypair(pk, sk, sub);
+        ensure(memcmp(pk, ks[i]->box_pk, 32) == 0);
+        put_name_hex("", ids[i], ".box_sk", sk, 32);
+        put_name_hex("", ids[i], ".box_pk", ks[i]->box_pk, 32);
+    }
+
+    printf("\n## Recipient stanzas\n\n");
+    printf("# shared = X25519(EE.box_sk, R.box_pk) = X25519(R.box_sk, EE.box_pk).\n");
+    printf("# pair = BLAKE2b-256(\"tmbus pair v1\\0\" || shared || the two box_pk,\n");
+    printf("#        smaller first).\n");
+    printf("# wrap = BLAKE2b-256(key = pair, \"tmbus wrap v1\\0\" || EE.box_pk ||\n");
+    printf("#        R.box_pk || nonce).\n");
+    printf("# stanza = XChaCha20-Poly1305(key = wrap, nonce, AD = \"\", payload_key).\n");
+    for (size_t i = 1; i < N_MEMBERS; i++) {
+        bool found = false;
+        sub_seed(sub, seeds[0], "tmbus seed box");
+        crypto_box_seed_keypair(pk, sk, sub);
+        ensure(crypto_scalarmult(shared, sk, ks[i]->box_pk) == 0);
+        put_name_hex("shared.EE-", ids[i], "", shared, sizeof(shared));
+        ensure(keys_pair_key(ks[0], ks[i]->box_pk, pair) == 0);
+        put_name_hex("pair.EE-", ids[i], "", pair, sizeof(pair));
+        crypto_generichash_state st;
+        crypto_generichash_init(&st, pair, sizeof(pair), sizeof(wrap));
+        crypto_generichash_update(&st, (const uint8_t *)"tmbus wrap v1", 14);
+        crypto_generichash_update(&st, ks[0]->box_pk, 32);
+        crypto_generichash_update(&st, ks[i]->box_pk, 32);
+        crypto_generichash_update(&st, nonce, sizeof(nonce));
+        crypto_generichash_final(&st, wrap, sizeof(wrap));
+        put_name_hex("wrap.", ids[i], "", wrap, sizeof(wrap));
+        crypto_aead_xchacha20poly1305_ietf_encrypt(stanza, NULL, pkey, sizeof(pkey), NULL, 0, NULL,
+                                                   nonce, wrap);
+        put_name_hex("stanza.", ids[i], "", stanza, sizeof(stanza));
+        for (size_t j = 0; j < hdr->n_stanzas; j++)
+            found |= hdr->stanzas[j].len == sizeof(stanza) &&
+                     memcmp(hdr->stanzas[j].data, stanza, sizeof(stanza)) == 0;
+        if (!found)
+            fatalx("the recomputed stanza for %s is not in the header", ids[i]);
+    }
+    printf("# The header lists the stanzas sorted bytewise: this one first.\n");
+    put_hex("stanza.first", hdr->stanzas[0].data, hdr->stanzas[0].len);
+
+    printf("\n## Header, body, signature\n\n");
+    printf("# key_commitment = BLAKE2b-256(key = payload_key, \"tmbus commit v1\\0\" ||\n");
+    printf("#                  nonce).\n");
+    put_hex("key_commitment", hdr->key_commitment.data, hdr->key_commitment.len);
+    printf("# The serialized Header (proto/envelope.proto), fields in number order.\n");
+    put_hex("header", env->header.data, env->header.len);
+    printf("# The serialized Body{sender, recipients, payload}, then padded with\n");
+    printf("# ISO 7816-4 (0x80, zeros) to the smallest bucket 256 * 2^i > its length.\n");
+    put_hex("body", padded, body_len);
+    put_hex("padded_body", padded, padded_len);
+    printf("# XChaCha20-Poly1305(key = payload_key, nonce, AD = header, padded_body).\n");
+    put_hex("ciphertext", env->ciphertext.data, env->ciphertext.len);
+    printf("# ciphertext_hash = BLAKE2b-256(ciphertext), unkeyed.\n");
+    put_hex("ciphertext_hash", info.ciphertext_hash, sizeof(info.ciphertext_hash));
+    msg_len = 18 + env->header.len + ENVELOPE_HASH_BYTES;
+    ensure((msg = malloc(msg_len)) != NULL);
+    memcpy(msg, "tmbus envelope v1", 18);
+    memcpy(msg + 18, env->header.data, env->header.len);
+    memcpy(msg + 18 + env->header.len, info.ciphertext_hash, ENVELOPE_HASH_BYTES);
+    printf("# signed_message = \"tmbus envelope v1\\0\" || header || ciphertext_hash.\n");
+    put_hex("signed_message", msg, msg_len);
+    printf("# signature = Ed25519(EE's signing key, signed_message).\n");
+    put_hex("signature", env->signature.data, env->signature.len);
+    printf("# envelope_id = BLAKE2b-256(\"tmbus id v1\\0\" || header || ciphertext_hash).\n");
+    put_hex("envelope_id", info.id, sizeof(info.id));
+    printf("# The serialized Envelope{header, ciphertext, signature}.\n");
+    put_hex("envelope", buf, len);
+
+    free(msg);
+    sodium_memzero(padded, padded_len);
+    free(padded);
+    tmbus__envelope__header__free_unpacked(hdr, NULL);
+    tmbus__envelope__envelope__free_unpacked(env, NULL);
+    free(buf);
+    for (size_t i = 0; i < N_MEMBERS; i++)
+        keys_free(&ks[i]);
+    sodium_memzero(sk, sizeof(sk));
+    return 0;
+}
