@@ -155,6 +155,12 @@ static int deliver(struct node *n, const struct envelope_info *info)
     return 0;
 }
 
+static int post_envelopes(struct node *n, const uint8_t *payload, size_t len,
+                          const char *const *recipients, size_t n_recipients,
+                          const struct envelope_recipient *rcpt, bool to_self, bool is_direct,
+                          int64_t expires_at, struct node_placed *placed, size_t *n_placed,
+                          const char **reason);
+
 int node_post(struct node *n, const uint8_t *payload, size_t len, const char *const *recipients,
               size_t n_recipients, bool is_direct, int64_t expires_at, struct node_placed *placed,
               size_t *n_placed, const char **reason)
@@ -185,11 +191,32 @@ int node_post(struct node *n, const uint8_t *payload, size_t len, const char *co
         *reason = "a TLP:RED message cannot be addressed to this member itself";
         return -1;
     }
-    if (node_batch(n) == -1) {
+    if (node_batch(n) == -1 || store_group_begin(n->store) == -1) {
         *reason = "the node's store failed";
         return -1;
     }
+    /* One post is all or nothing: a failure part way through a direct post
+     * to several members undoes the envelopes already appended. */
+    if (post_envelopes(n, payload, len, recipients, n_recipients, rcpt, to_self, is_direct,
+                       expires_at, placed, n_placed, reason) == -1) {
+        store_group_end(n->store, false);
+        *n_placed = 0;
+        return -1;
+    }
+    if (store_group_end(n->store, true) == -1) {
+        *n_placed = 0;
+        *reason = "the node's store failed";
+        return -1;
+    }
+    return 0;
+}
 
+static int post_envelopes(struct node *n, const uint8_t *payload, size_t len,
+                          const char *const *recipients, size_t n_recipients,
+                          const struct envelope_recipient *rcpt, bool to_self, bool is_direct,
+                          int64_t expires_at, struct node_placed *placed, size_t *n_placed,
+                          const char **reason)
+{
     /* A relayed post is one envelope for everyone; a direct one is one
      * envelope per recipient, each in the direct log to that member. */
     for (size_t k = 0; k < (is_direct ? n_recipients : 1); k++) {
@@ -234,7 +261,6 @@ int node_post(struct node *n, const uint8_t *payload, size_t len, const char *co
         strcpy(placed[k].log_peer, info.log_peer);
         placed[k].seq = info.seq;
         (*n_placed)++;
-        node_count(n, "posted", 1);
     }
     return 0;
 }
@@ -309,9 +335,10 @@ int node_accept(struct node *n, const char *from, const uint8_t *env, size_t len
         return reject(n, from, "rejected.store-error", "append failed");
     node_count(n, "accepted", 1);
 
-    /* Addressed to us? Relays simply find no stanza of theirs. */
-    st = envelope_open(n->keyring, env, len, n->cfg->coalition, roster_envelope_lookup, n->roster,
-                       NULL, &body);
+    /* Addressed to us? Relays simply find no stanza of theirs. These bytes
+     * passed envelope_verify above, so the signature is not checked twice. */
+    st = envelope_open_verified(n->keyring, env, len, n->cfg->coalition, roster_envelope_lookup,
+                                n->roster, NULL, &body);
     if (st == ENVELOPE_OK) {
         envelope_body_free(&body);
         if (deliver(n, &info) == -1)

@@ -567,9 +567,20 @@ static int sync_links(struct peers *p)
         if (node_is_self(p->n, m.id))
             continue;
         old = find_link(p, m.id);
+        endpoint = dial_endpoint(p->n->cfg, &m);
         if (old != NULL && memcmp(old->transport_pk, m.transport_pk, KEYS_PUBLIC_BYTES) == 0) {
-            links[n++] = *old;
+            struct link *kept = &links[n++];
+            *kept = *old;
             memset(old, 0, sizeof(*old)); /* moved */
+            /* A reload may start or stop dialling this member. */
+            if (kept->dealer != NULL && !should_dial(p->n->cfg, m.id)) {
+                loop_remove_socket(p->n->loop, kept->dealer);
+                zmq_close(kept->dealer);
+                kept->dealer = NULL;
+                log_info("peer %s: no longer dialling", m.id);
+            } else if (kept->dealer == NULL && should_dial(p->n->cfg, m.id) && endpoint != NULL) {
+                open_dealer(p, kept, endpoint);
+            }
             continue;
         }
         if (old != NULL) {
@@ -582,7 +593,6 @@ static int sync_links(struct peers *p)
         strcpy(l->member, m.id);
         memcpy(l->transport_pk, m.transport_pk, KEYS_PUBLIC_BYTES);
         l->last_heard_ms = -1;
-        endpoint = dial_endpoint(p->n->cfg, &m);
         if (should_dial(p->n->cfg, m.id) && endpoint != NULL)
             open_dealer(p, l, endpoint);
     }

@@ -592,6 +592,20 @@ void store_rollback(struct store *s)
         (void)run(s, ST_ROLLBACK, "rollback batch");
 }
 
+int store_group_begin(struct store *s)
+{
+    if (!s->is_in_batch) {
+        log_warnx("store: a write group outside a batch");
+        return -1;
+    }
+    return write_begin(s);
+}
+
+int store_group_end(struct store *s, bool is_kept)
+{
+    return write_end(s, is_kept);
+}
+
 bool store_in_batch(const struct store *s)
 {
     return s->is_in_batch;

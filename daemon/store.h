@@ -71,6 +71,13 @@ int store_commit(struct store *s);
 /* Rolls back the open batch, if any. */
 void store_rollback(struct store *s);
 
+/* Groups several writes inside the open batch: store_group_end with
+ * is_kept false undoes every write since the matching store_group_begin and
+ * leaves the rest of the batch intact (a SQLite savepoint; groups nest).
+ * store_group_end returns -1 when undoing, or on a database error. */
+int store_group_begin(struct store *s);
+int store_group_end(struct store *s, bool is_kept);
+
 /* True while a batch is open. */
 bool store_in_batch(const struct store *s);
 

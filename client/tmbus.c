@@ -1,0 +1,1038 @@
+/*
+ * libtmbus: the client side of proto/api.proto over one ZeroMQ DEALER with
+ * CURVE. Requests go one at a time; while a call waits for its answer,
+ * deliveries that arrive are queued in the handle. A socket monitor tells
+ * a failed handshake from silence and notices reconnects, after which the
+ * library subscribes again. This file must never expose protobuf types,
+ * keep a secret key outside sodium_malloc memory, or exit the process.
+ */
+#include "tmbus.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sodium.h>
+#include <zmq.h>
+
+#include "api.pb-c.h"
+
+/* The largest reply is a delivery: a payload plus recipients and header
+ * fields, well under 1 MiB. libzmq drops a connection that sends more than
+ * twice that. */
+#define REPLY_MAX            (1024 * 1024)
+#define HARD_MAX             (2 * REPLY_MAX)
+#define KEY_FILE_MAX         4096 /* as the daemon's KEYS_FILE_MAX */
+#define KEY_FIELD_MAX        8
+#define ERROR_MAX            256
+#define WINDOW_DEFAULT       64
+#define HEARTBEAT_IVL_MS     5000
+#define HEARTBEAT_TIMEOUT_MS 15000
+#define MONITOR_ENDPOINT     "inproc://tmbus-monitor" /* one context per handle */
+#define MONITOR_EVENTS                                                                             \
+    (ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |                             \
+     ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |                  \
+     ZMQ_EVENT_DISCONNECTED)
+
+struct tmbus_delivery {
+    Tmbus__Api__Reply *reply;
+    struct tmbus_delivery *next;
+};
+
+struct tmbus_status {
+    Tmbus__Api__Reply *reply;
+};
+
+struct tmbus {
+    void *ctx;
+    void *socket;
+    void *monitor;
+    int epfd;
+    uint64_t last_id; /* request ids: 1, 2, 3 … */
+    struct tmbus_delivery *head, *tail;
+    uint64_t last_number; /* highest delivery number queued or returned */
+    bool is_subscribed;
+    uint32_t window;
+    uint64_t handshakes; /* handshakes that succeeded */
+    bool needs_resubscribe;
+    uint64_t resubscribe_id;
+    unsigned auth_failures, drops;
+    bool is_refused; /* the last handshake failed authentication */
+    char error[ERROR_MAX];
+};
+
+/* ---- errors ------------------------------------------------------------- */
+
+const char *tmbus_strerror(int err)
+{
+    switch (err) {
+    case TMBUS_OK:
+        return "success";
+    case TMBUS_ETIMEOUT:
+        return "timed out";
+    case TMBUS_EDENIED:
+        return "denied by the node";
+    case TMBUS_EINVALID:
+        return "invalid argument or request";
+    case TMBUS_EPROTOCOL:
+        return "protocol error";
+    case TMBUS_ECLOSED:
+        return "connection closed";
+    case TMBUS_ENOMEM:
+        return "out of memory";
+    case TMBUS_ENOTFOUND:
+        return "not found";
+    case TMBUS_EINTERNAL:
+        return "the node failed internally";
+    default:
+        return "unknown error";
+    }
+}
+
+const char *tmbus_last_error(const struct tmbus *h)
+{
+    return h != NULL ? h->error : "no handle";
+}
+
+__attribute__((format(printf, 3, 0))) static void format_error(char *buf, size_t size,
+                                                               const char *fmt, va_list ap)
+{
+    if (buf != NULL && size > 0)
+        vsnprintf(buf, size, fmt, ap);
+}
+
+/* Records why a call failed and returns err, so a failure is one line. */
+__attribute__((format(printf, 3, 4))) static int fail(struct tmbus *h, int err, const char *fmt,
+                                                      ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    format_error(h->error, sizeof(h->error), fmt, ap);
+    va_end(ap);
+    return err;
+}
+
+__attribute__((format(printf, 4, 5))) static int fail_to(char *buf, size_t size, int err,
+                                                         const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    format_error(buf, size, fmt, ap);
+    va_end(ap);
+    return err;
+}
+
+static int from_code(Tmbus__Api__Code code)
+{
+    switch (code) {
+    case TMBUS__API__CODE__CODE_OK:
+        return TMBUS_OK;
+    case TMBUS__API__CODE__CODE_INVALID:
+        return TMBUS_EINVALID;
+    case TMBUS__API__CODE__CODE_DENIED:
+        return TMBUS_EDENIED;
+    case TMBUS__API__CODE__CODE_NOT_FOUND:
+        return TMBUS_ENOTFOUND;
+    case TMBUS__API__CODE__CODE_INTERNAL:
+        return TMBUS_EINTERNAL;
+    default:
+        return TMBUS_EPROTOCOL;
+    }
+}
+
+/* ---- time --------------------------------------------------------------- */
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- deliveries --------------------------------------------------------- */
+
+static void free_reply(Tmbus__Api__Reply *r, bool is_secret)
+{
+    if (r == NULL)
+        return;
+    if (is_secret && r->kind_case == TMBUS__API__REPLY__KIND_DELIVERY && r->delivery != NULL &&
+        r->delivery->payload.data != NULL)
+        sodium_memzero(r->delivery->payload.data, r->delivery->payload.len);
+    tmbus__api__reply__free_unpacked(r, NULL);
+}
+
+void tmbus_delivery_free(struct tmbus_delivery **dp)
+{
+    if (dp == NULL || *dp == NULL)
+        return;
+    free_reply((*dp)->reply, true);
+    free(*dp);
+    *dp = NULL;
+}
+
+static bool is_sound_delivery(const Tmbus__Api__Delivery *d)
+{
+    size_t sender_len = strlen(d->sender);
+
+    return d->number > 0 && d->id.len == TMBUS_ID_BYTES && sender_len > 0 &&
+           sender_len <= TMBUS_MEMBER_MAX && strlen(d->log_peer) <= TMBUS_MEMBER_MAX &&
+           d->n_recipients <= TMBUS_MAX_RECIPIENTS && d->payload.len <= TMBUS_MAX_PAYLOAD;
+}
+
+/* Takes responsibility over r: queues it, or frees a duplicate. */
+static void enqueue(struct tmbus *h, Tmbus__Api__Reply *r)
+{
+    struct tmbus_delivery *d;
+
+    /* After a resubscription the node starts again from the durable
+     * cursor: what this handle already gave out comes again. */
+    if (r->delivery->number <= h->last_number || (d = calloc(1, sizeof(*d))) == NULL) {
+        free_reply(r, true);
+        return;
+    }
+    d->reply = r;
+    if (h->tail != NULL)
+        h->tail->next = d;
+    else
+        h->head = d;
+    h->tail = d;
+    h->last_number = r->delivery->number;
+}
+
+/* ---- the socket --------------------------------------------------------- */
+
+/* Reads the monitor's events: handshakes that worked or failed, and
+ * drops. A handshake after the first means a reconnect: the node has
+ * forgotten our subscription. */
+static void read_events(struct tmbus *h)
+{
+    for (;;) {
+        zmq_msg_t msg;
+        uint16_t event = 0;
+        int more = 0;
+        size_t more_len = sizeof(more);
+
+        zmq_msg_init(&msg);
+        if (zmq_msg_recv(&msg, h->monitor, ZMQ_DONTWAIT) == -1) {
+            zmq_msg_close(&msg);
+            return;
+        }
+        if (zmq_msg_size(&msg) >= 6)
+            memcpy(&event, zmq_msg_data(&msg), sizeof(event));
+        zmq_msg_close(&msg);
+        zmq_getsockopt(h->monitor, ZMQ_RCVMORE, &more, &more_len);
+        while (more) {
+            zmq_msg_init(&msg);
+            zmq_msg_recv(&msg, h->monitor, 0);
+            zmq_msg_close(&msg);
+            more_len = sizeof(more);
+            zmq_getsockopt(h->monitor, ZMQ_RCVMORE, &more, &more_len);
+        }
+        if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
+            h->is_refused = false;
+            if (++h->handshakes > 1 && h->is_subscribed)
+                h->needs_resubscribe = true;
+        } else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) {
+            h->auth_failures++;
+            h->is_refused = true;
+        } else if (event != 0) {
+            h->drops++;
+        }
+    }
+}
+
+/* Packs and sends req under a fresh id, without blocking. */
+static int send_request(struct tmbus *h, Tmbus__Api__Request *req)
+{
+    size_t len;
+    uint8_t *buf;
+    int rc = TMBUS_OK;
+
+    req->id = ++h->last_id;
+    len = tmbus__api__request__get_packed_size(req);
+    if ((buf = malloc(len ? len : 1)) == NULL)
+        return fail(h, TMBUS_ENOMEM, "out of memory for a %zu-byte request", len);
+    tmbus__api__request__pack(req, buf);
+    if (zmq_send(h->socket, buf, len, ZMQ_DONTWAIT) == -1) {
+        if (errno == EAGAIN)
+            rc = fail(h, TMBUS_ETIMEOUT, "the connection's send queue is full");
+        else
+            rc = fail(h, TMBUS_ECLOSED, "cannot send: %s", zmq_strerror(errno));
+    }
+    /* A post's payload may be TLP:AMBER or RED: leave no copy behind. */
+    sodium_memzero(buf, len);
+    free(buf);
+    return rc;
+}
+
+static void maybe_resubscribe(struct tmbus *h)
+{
+    Tmbus__Api__Request req = TMBUS__API__REQUEST__INIT;
+    Tmbus__Api__Subscribe sub = TMBUS__API__SUBSCRIBE__INIT;
+
+    if (!h->needs_resubscribe)
+        return;
+    h->needs_resubscribe = false;
+    sub.window = h->window;
+    req.kind_case = TMBUS__API__REQUEST__KIND_SUBSCRIBE;
+    req.subscribe = &sub;
+    if (send_request(h, &req) == TMBUS_OK)
+        h->resubscribe_id = req.id;
+    else
+        h->needs_resubscribe = true;
+}
+
+/* Sorts one reply: deliveries to the queue, the answer to want_id into
+ * *out, the rest dropped. Takes responsibility over r. */
+static void sort_reply(struct tmbus *h, Tmbus__Api__Reply *r, uint64_t want_id,
+                       Tmbus__Api__Reply **out)
+{
+    if (r->id == 0 && r->kind_case == TMBUS__API__REPLY__KIND_DELIVERY) {
+        if (is_sound_delivery(r->delivery)) {
+            enqueue(h, r);
+        } else {
+            fail(h, TMBUS_EPROTOCOL, "dropped a malformed delivery from the node");
+            free_reply(r, true);
+        }
+        return;
+    }
+    /* Id 0 without a delivery: the node could not read the request that
+     * is outstanding (there is only ever one), so it could not echo its
+     * id. */
+    if (want_id != 0 && (r->id == want_id || r->id == 0)) {
+        *out = r;
+        return;
+    }
+    if (r->id != 0 && r->id == h->resubscribe_id) {
+        if (r->code != TMBUS__API__CODE__CODE_OK) {
+            h->is_subscribed = false;
+            fail(h, from_code(r->code), "subscribing again after a reconnect failed: %s",
+                 r->reason);
+        }
+        h->resubscribe_id = 0;
+    }
+    /* Anything else answers a request that timed out earlier. */
+    free_reply(r, false);
+}
+
+/* Reads every waiting message without blocking, until the answer to
+ * want_id appears. Returns TMBUS_OK or TMBUS_ECLOSED. */
+static int drain(struct tmbus *h, uint64_t want_id, Tmbus__Api__Reply **out)
+{
+    while (*out == NULL) {
+        zmq_msg_t msg;
+        Tmbus__Api__Reply *r;
+        int more = 0;
+        size_t more_len = sizeof(more);
+
+        zmq_msg_init(&msg);
+        if (zmq_msg_recv(&msg, h->socket, ZMQ_DONTWAIT) == -1) {
+            int err = errno;
+            zmq_msg_close(&msg);
+            if (err == EAGAIN || err == EINTR)
+                return TMBUS_OK;
+            return fail(h, TMBUS_ECLOSED, "cannot receive: %s", zmq_strerror(err));
+        }
+        zmq_getsockopt(h->socket, ZMQ_RCVMORE, &more, &more_len);
+        if (more || zmq_msg_size(&msg) > REPLY_MAX) {
+            /* The node sends one frame per reply; drain the rest. */
+            while (more) {
+                zmq_msg_t extra;
+                zmq_msg_init(&extra);
+                zmq_msg_recv(&extra, h->socket, 0);
+                zmq_msg_close(&extra);
+                more_len = sizeof(more);
+                zmq_getsockopt(h->socket, ZMQ_RCVMORE, &more, &more_len);
+            }
+            fail(h, TMBUS_EPROTOCOL, "dropped a malformed reply from the node");
+            zmq_msg_close(&msg);
+            continue;
+        }
+        r = tmbus__api__reply__unpack(NULL, zmq_msg_size(&msg), zmq_msg_data(&msg));
+        /* The frame held a delivery's payload in clear. */
+        sodium_memzero(zmq_msg_data(&msg), zmq_msg_size(&msg));
+        zmq_msg_close(&msg);
+        if (r == NULL) {
+            fail(h, TMBUS_EPROTOCOL, "dropped a reply that is not a tmbus.api.Reply");
+            continue;
+        }
+        sort_reply(h, r, want_id, out);
+    }
+    return TMBUS_OK;
+}
+
+/* Waits until the answer to want_id arrives (into *out) or, with want_id
+ * 0, until a delivery is queued. timeout_ms as in tmbus.h. */
+static int wait_for(struct tmbus *h, uint64_t want_id, int timeout_ms, Tmbus__Api__Reply **out)
+{
+    int64_t deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+    Tmbus__Api__Reply *dummy = NULL;
+
+    if (out == NULL)
+        out = &dummy;
+    *out = NULL;
+    for (;;) {
+        zmq_pollitem_t items[2] = {{h->socket, 0, ZMQ_POLLIN, 0}, {h->monitor, 0, ZMQ_POLLIN, 0}};
+        int64_t left;
+        int rc;
+
+        read_events(h);
+        /* libzmq would retry the handshake for ever; our key is refused
+         * and nothing will come, so say so now. */
+        if (h->is_refused)
+            return fail(h, TMBUS_EDENIED, "the node refused this client's key");
+        maybe_resubscribe(h);
+        if ((rc = drain(h, want_id, out)) != TMBUS_OK)
+            return rc;
+        if (*out != NULL || (want_id == 0 && h->head != NULL))
+            return TMBUS_OK;
+        left = deadline - now_ms();
+        if (timeout_ms >= 0 && left <= 0)
+            return TMBUS_ETIMEOUT;
+        if (zmq_poll(items, 2, timeout_ms < 0 ? -1 : (long)left) == -1 && errno != EINTR)
+            return fail(h, TMBUS_ECLOSED, "cannot poll: %s", zmq_strerror(errno));
+    }
+}
+
+/* One round trip. On TMBUS_OK *out is a reply with code OK, the caller's
+ * to free; any other code becomes an error with the node's reason. */
+static int call(struct tmbus *h, Tmbus__Api__Request *req, int timeout_ms, Tmbus__Api__Reply **out)
+{
+    Tmbus__Api__Reply *r = NULL;
+    int rc;
+
+    *out = NULL;
+    h->error[0] = '\0';
+    read_events(h);
+    maybe_resubscribe(h);
+    if ((rc = send_request(h, req)) != TMBUS_OK)
+        return rc;
+    if ((rc = wait_for(h, req->id, timeout_ms, &r)) != TMBUS_OK) {
+        if (rc == TMBUS_ETIMEOUT)
+            fail(h, rc, "no answer from the node within %d ms", timeout_ms);
+        return rc;
+    }
+    if (r->code != TMBUS__API__CODE__CODE_OK) {
+        rc = fail(h, from_code(r->code), "%s", r->reason[0] ? r->reason : "refused by the node");
+        free_reply(r, false);
+        return rc;
+    }
+    *out = r;
+    return TMBUS_OK;
+}
+
+/* ---- connecting --------------------------------------------------------- */
+
+static int set_int(void *s, int option, int value)
+{
+    return zmq_setsockopt(s, option, &value, sizeof(value));
+}
+
+static int status_reply(struct tmbus *h, int timeout_ms, Tmbus__Api__Reply **out)
+{
+    Tmbus__Api__Request req = TMBUS__API__REQUEST__INIT;
+    Tmbus__Api__StatusRequest sr = TMBUS__API__STATUS_REQUEST__INIT;
+    int rc;
+
+    req.kind_case = TMBUS__API__REQUEST__KIND_STATUS;
+    req.status = &sr;
+    if ((rc = call(h, &req, timeout_ms, out)) != TMBUS_OK)
+        return rc;
+    if ((*out)->kind_case != TMBUS__API__REPLY__KIND_STATUS) {
+        free_reply(*out, false);
+        *out = NULL;
+        return fail(h, TMBUS_EPROTOCOL, "the node answered a status request with something else");
+    }
+    return TMBUS_OK;
+}
+
+/* Builds the socket and its monitor; the secret goes to libzmq from
+ * sodium_malloc memory. */
+static int open_socket(struct tmbus *h, const char *endpoint, const uint8_t *node_pk,
+                       const uint8_t *client_pk, const uint8_t *client_sk)
+{
+    int64_t hard_max = HARD_MAX;
+    uint8_t *sk;
+    int fd, rc;
+    size_t fd_len = sizeof(fd);
+    struct epoll_event ev = {.events = EPOLLIN};
+
+    if ((h->ctx = zmq_ctx_new()) == NULL || (h->socket = zmq_socket(h->ctx, ZMQ_DEALER)) == NULL)
+        return fail(h, TMBUS_ENOMEM, "cannot create a ZeroMQ socket: %s", zmq_strerror(errno));
+    if ((sk = sodium_malloc(TMBUS_KEY_BYTES)) == NULL)
+        return fail(h, TMBUS_ENOMEM, "cannot allocate locked memory for the secret key");
+    memcpy(sk, client_sk, TMBUS_KEY_BYTES);
+    rc = set_int(h->socket, ZMQ_LINGER, 0) |
+         zmq_setsockopt(h->socket, ZMQ_MAXMSGSIZE, &hard_max, sizeof(hard_max)) |
+         set_int(h->socket, ZMQ_HEARTBEAT_IVL, HEARTBEAT_IVL_MS) |
+         set_int(h->socket, ZMQ_HEARTBEAT_TIMEOUT, HEARTBEAT_TIMEOUT_MS) |
+         zmq_setsockopt(h->socket, ZMQ_CURVE_SERVERKEY, node_pk, TMBUS_KEY_BYTES) |
+         zmq_setsockopt(h->socket, ZMQ_CURVE_PUBLICKEY, client_pk, TMBUS_KEY_BYTES) |
+         zmq_setsockopt(h->socket, ZMQ_CURVE_SECRETKEY, sk, TMBUS_KEY_BYTES);
+    sodium_free(sk); /* wipes first */
+    if (rc != 0)
+        return fail(h, TMBUS_EINTERNAL, "cannot set socket options: %s", zmq_strerror(errno));
+    if (zmq_socket_monitor(h->socket, MONITOR_ENDPOINT, MONITOR_EVENTS) == -1 ||
+        (h->monitor = zmq_socket(h->ctx, ZMQ_PAIR)) == NULL || set_int(h->monitor, ZMQ_LINGER, 0) ||
+        zmq_connect(h->monitor, MONITOR_ENDPOINT) == -1)
+        return fail(h, TMBUS_EINTERNAL, "cannot monitor the socket: %s", zmq_strerror(errno));
+    if (zmq_connect(h->socket, endpoint) == -1)
+        return fail(h, TMBUS_EINVALID, "cannot connect to '%s': %s", endpoint, zmq_strerror(errno));
+    /* One descriptor for the caller's loop, covering replies and the
+     * monitor (so a reconnect wakes the caller, who then subscribes
+     * again through tmbus_next). */
+    if ((h->epfd = epoll_create1(EPOLL_CLOEXEC)) == -1)
+        return fail(h, TMBUS_EINTERNAL, "epoll_create1: %s", strerror(errno));
+    if (zmq_getsockopt(h->socket, ZMQ_FD, &fd, &fd_len) == -1 ||
+        epoll_ctl(h->epfd, EPOLL_CTL_ADD, fd, &ev) == -1)
+        return fail(h, TMBUS_EINTERNAL, "cannot watch the socket");
+    fd_len = sizeof(fd);
+    if (zmq_getsockopt(h->monitor, ZMQ_FD, &fd, &fd_len) == -1 ||
+        epoll_ctl(h->epfd, EPOLL_CTL_ADD, fd, &ev) == -1)
+        return fail(h, TMBUS_EINTERNAL, "cannot watch the socket monitor");
+    return TMBUS_OK;
+}
+
+int tmbus_connect(const char *endpoint, const uint8_t node_public_key[TMBUS_KEY_BYTES],
+                  const uint8_t client_public_key[TMBUS_KEY_BYTES],
+                  const uint8_t client_secret_key[TMBUS_KEY_BYTES], int timeout_ms,
+                  struct tmbus **out, char *err, size_t err_size)
+{
+    struct tmbus *h = NULL;
+    Tmbus__Api__Reply *r = NULL;
+    uint8_t derived[TMBUS_KEY_BYTES];
+    int rc;
+
+    if (err != NULL && err_size > 0)
+        err[0] = '\0';
+    if (out == NULL)
+        return fail_to(err, err_size, TMBUS_EINVALID, "no place for the handle");
+    *out = NULL;
+    if (endpoint == NULL || node_public_key == NULL || client_public_key == NULL ||
+        client_secret_key == NULL || timeout_ms < 0)
+        return fail_to(err, err_size, TMBUS_EINVALID,
+                       "endpoint, keys and a timeout of 0 ms or more are required");
+    if (sodium_init() < 0)
+        return fail_to(err, err_size, TMBUS_EINTERNAL, "libsodium failed to initialise");
+    /* A CURVE key pair that does not match would fail silently later. */
+    if (crypto_scalarmult_base(derived, client_secret_key) != 0 ||
+        sodium_memcmp(derived, client_public_key, TMBUS_KEY_BYTES) != 0) {
+        sodium_memzero(derived, sizeof(derived));
+        return fail_to(err, err_size, TMBUS_EINVALID,
+                       "the client public key does not belong to the secret key");
+    }
+    if ((h = calloc(1, sizeof(*h))) == NULL)
+        return fail_to(err, err_size, TMBUS_ENOMEM, "out of memory");
+    h->epfd = -1;
+    h->window = WINDOW_DEFAULT;
+    if ((rc = open_socket(h, endpoint, node_public_key, client_public_key, client_secret_key)) !=
+        TMBUS_OK)
+        goto out;
+    rc = status_reply(h, timeout_ms, &r);
+    if (rc == TMBUS_ETIMEOUT || rc == TMBUS_EDENIED) {
+        read_events(h);
+        if (h->auth_failures > 0)
+            rc = fail(h, TMBUS_EDENIED,
+                      "the node at %s refused this client's key: it is not in the node's "
+                      "configuration",
+                      endpoint);
+        else if (h->drops > 0)
+            fail(h, rc,
+                 "the node at %s dropped the handshake: is the node public key the node's "
+                 "transport key?",
+                 endpoint);
+        else
+            fail(h, rc,
+                 "no answer from %s within %d ms: is the node running there, and is the node "
+                 "public key right?",
+                 endpoint, timeout_ms);
+    }
+out:
+    free_reply(r, false);
+    if (rc != TMBUS_OK) {
+        fail_to(err, err_size, rc, "%s", h->error);
+        tmbus_close(&h);
+        return rc;
+    }
+    *out = h;
+    return TMBUS_OK;
+}
+
+void tmbus_close(struct tmbus **hp)
+{
+    struct tmbus *h;
+
+    if (hp == NULL || (h = *hp) == NULL)
+        return;
+    while (h->head != NULL) {
+        struct tmbus_delivery *d = h->head;
+        h->head = d->next;
+        tmbus_delivery_free(&d);
+    }
+    if (h->epfd != -1)
+        close(h->epfd);
+    if (h->monitor != NULL)
+        zmq_close(h->monitor);
+    if (h->socket != NULL)
+        zmq_close(h->socket);
+    if (h->ctx != NULL)
+        zmq_ctx_term(h->ctx);
+    sodium_memzero(h, sizeof(*h));
+    free(h);
+    *hp = NULL;
+}
+
+/* ---- key files ---------------------------------------------------------- */
+
+/* The fields this library reads from a tmbus key file. The daemon's
+ * keys.c is the reference for the format ("name = base64" lines, '#'
+ * comments); the client must not link the daemon, so this is a small
+ * reader of the two kinds a client needs. */
+struct key_file {
+    const char *path;
+    const char *kind;                   /* the kind required */
+    const char *allowed[KEY_FIELD_MAX]; /* field names allowed besides kind */
+    uint8_t *public_key;                /* transport-public goes here */
+    uint8_t *secret_key;                /* transport-secret, or NULL for a public file */
+};
+
+static char *trim(char *s)
+{
+    size_t n;
+
+    while (*s == ' ' || *s == '\t' || *s == '\r')
+        s++;
+    n = strlen(s);
+    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r'))
+        s[--n] = '\0';
+    return s;
+}
+
+static int decode_key(const char *value, uint8_t *out)
+{
+    size_t got = 0;
+    const char *end = NULL;
+
+    if (strlen(value) !=
+            sodium_base64_ENCODED_LEN(TMBUS_KEY_BYTES, sodium_base64_VARIANT_ORIGINAL) - 1 ||
+        sodium_base642bin(out, TMBUS_KEY_BYTES, value, strlen(value), NULL, &got, &end,
+                          sodium_base64_VARIANT_ORIGINAL) != 0 ||
+        got != TMBUS_KEY_BYTES || *end != '\0')
+        return -1;
+    return 0;
+}
+
+/* Parses text (NUL-terminated, modified in place). Every field at most
+ * once, only the fields of the kind, and never echoes a value. */
+static int parse_key_text(struct key_file *k, char *text, char *err, size_t err_size)
+{
+    bool has_kind = false, has_public = false, has_secret = false;
+    int line = 0;
+    char *next;
+
+    for (char *s = text; s != NULL; s = next) {
+        char *eq, *name, *value;
+        bool is_allowed = false;
+
+        line++;
+        if ((next = strchr(s, '\n')) != NULL)
+            *next++ = '\0';
+        s = trim(s);
+        if (*s == '\0' || *s == '#')
+            continue;
+        if ((eq = strchr(s, '=')) == NULL)
+            return fail_to(err, err_size, TMBUS_EINVALID, "%s:%d: expected 'name = value'", k->path,
+                           line);
+        *eq = '\0';
+        name = trim(s);
+        value = trim(eq + 1);
+        if (strcmp(name, "kind") == 0) {
+            if (has_kind || strcmp(value, k->kind) != 0)
+                return fail_to(err, err_size, TMBUS_EINVALID, "%s:%d: expected one 'kind = %s'",
+                               k->path, line, k->kind);
+            has_kind = true;
+            continue;
+        }
+        for (size_t i = 0; i < KEY_FIELD_MAX && k->allowed[i] != NULL; i++)
+            is_allowed |= strcmp(name, k->allowed[i]) == 0;
+        if (!is_allowed)
+            return fail_to(err, err_size, TMBUS_EINVALID,
+                           "%s:%d: a field that does not belong in a %s file", k->path, line,
+                           k->kind);
+        if (strcmp(name, "transport-public") == 0) {
+            if (has_public || decode_key(value, k->public_key) == -1)
+                return fail_to(err, err_size, TMBUS_EINVALID,
+                               "%s:%d: transport-public must appear once, as 32 bytes of base64",
+                               k->path, line);
+            has_public = true;
+        } else if (strcmp(name, "transport-secret") == 0) {
+            if (has_secret || decode_key(value, k->secret_key) == -1)
+                return fail_to(err, err_size, TMBUS_EINVALID,
+                               "%s:%d: transport-secret must appear once, as 32 bytes of base64",
+                               k->path, line);
+            has_secret = true;
+        }
+    }
+    if (!has_kind || !has_public || (k->secret_key != NULL && !has_secret))
+        return fail_to(err, err_size, TMBUS_EINVALID, "%s: not a complete %s file", k->path,
+                       k->kind);
+    return TMBUS_OK;
+}
+
+/* Reads a key file into sodium_malloc memory (it may hold a secret) and
+ * parses it. Refuses links, non-regular files, files over KEY_FILE_MAX and
+ * secret files that group or others can access. */
+static int load_key_file(struct key_file *k, char *err, size_t err_size)
+{
+    struct stat st;
+    char *text = NULL;
+    size_t got = 0;
+    int fd, rc = TMBUS_EINVALID;
+
+    if ((fd = open(k->path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)) == -1)
+        return fail_to(err, err_size, errno == ENOENT ? TMBUS_ENOTFOUND : TMBUS_EINVALID,
+                       "cannot open %s: %s", k->path, strerror(errno));
+    if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) || st.st_size > KEY_FILE_MAX) {
+        fail_to(err, err_size, rc, "%s is not a key file", k->path);
+        goto out;
+    }
+    if (k->secret_key != NULL && (st.st_mode & 077) != 0) {
+        fail_to(err, err_size, TMBUS_EDENIED,
+                "%s is accessible by group or others (mode %04o); chmod 600 it", k->path,
+                (unsigned)(st.st_mode & 07777));
+        rc = TMBUS_EDENIED;
+        goto out;
+    }
+    if ((text = sodium_malloc(KEY_FILE_MAX + 2)) == NULL) {
+        rc = fail_to(err, err_size, TMBUS_ENOMEM, "cannot allocate locked memory");
+        goto out;
+    }
+    for (;;) {
+        ssize_t n = read(fd, text + got, KEY_FILE_MAX + 1 - got);
+        if (n == -1 && errno == EINTR)
+            continue;
+        if (n == -1) {
+            fail_to(err, err_size, rc, "cannot read %s: %s", k->path, strerror(errno));
+            goto out;
+        }
+        if (n == 0)
+            break;
+        got += (size_t)n;
+        if (got > KEY_FILE_MAX) {
+            fail_to(err, err_size, rc, "%s is not a key file", k->path);
+            goto out;
+        }
+    }
+    text[got] = '\0';
+    if (memchr(text, '\0', got) != NULL) {
+        fail_to(err, err_size, rc, "%s is not a key file", k->path);
+        goto out;
+    }
+    rc = parse_key_text(k, text, err, err_size);
+out:
+    close(fd);
+    sodium_free(text); /* accepts NULL; wipes first */
+    return rc;
+}
+
+int tmbus_connect_files(const char *endpoint, const char *node_public_file,
+                        const char *client_secret_file, int timeout_ms, struct tmbus **out,
+                        char *err, size_t err_size)
+{
+    uint8_t node_pk[TMBUS_KEY_BYTES], client_pk[TMBUS_KEY_BYTES];
+    uint8_t *client_sk = NULL;
+    struct key_file node = {node_public_file,
+                            "member-public",
+                            {"member", "sign-public", "box-public", "transport-public"},
+                            node_pk,
+                            NULL};
+    struct key_file client = {client_secret_file,
+                              "client-secret",
+                              {"transport-public", "transport-secret"},
+                              client_pk,
+                              NULL};
+    int rc;
+
+    if (out != NULL)
+        *out = NULL;
+    if (node_public_file == NULL || client_secret_file == NULL)
+        return fail_to(err, err_size, TMBUS_EINVALID, "both key files are required");
+    if (sodium_init() < 0)
+        return fail_to(err, err_size, TMBUS_EINTERNAL, "libsodium failed to initialise");
+    if ((client_sk = sodium_malloc(TMBUS_KEY_BYTES)) == NULL)
+        return fail_to(err, err_size, TMBUS_ENOMEM, "cannot allocate locked memory");
+    client.secret_key = client_sk;
+    if ((rc = load_key_file(&node, err, err_size)) == TMBUS_OK &&
+        (rc = load_key_file(&client, err, err_size)) == TMBUS_OK)
+        rc = tmbus_connect(endpoint, node_pk, client_pk, client_sk, timeout_ms, out, err, err_size);
+    sodium_free(client_sk);
+    return rc;
+}
+
+/* ---- requests ----------------------------------------------------------- */
+
+int tmbus_post(struct tmbus *h, const void *payload, size_t len, const char *const *recipients,
+               size_t n_recipients, bool all, int64_t expires_at, int timeout_ms,
+               uint8_t out_id[TMBUS_ID_BYTES])
+{
+    Tmbus__Api__Request req = TMBUS__API__REQUEST__INIT;
+    Tmbus__Api__Post post = TMBUS__API__POST__INIT;
+    Tmbus__Api__Reply *r = NULL;
+    Tmbus__Api__Receipt *rc_receipt;
+    int rc;
+
+    if (h == NULL)
+        return TMBUS_EINVALID;
+    if (payload == NULL || len == 0 || len > TMBUS_MAX_PAYLOAD)
+        return fail(h, TMBUS_EINVALID, "the payload must be 1 to %d bytes", TMBUS_MAX_PAYLOAD);
+    if (!all && (recipients == NULL || n_recipients == 0 || n_recipients > TMBUS_MAX_RECIPIENTS))
+        return fail(h, TMBUS_EINVALID, "name 1 to %d recipients, or post to all",
+                    TMBUS_MAX_RECIPIENTS);
+    for (size_t i = 0; !all && i < n_recipients; i++)
+        if (recipients[i] == NULL)
+            return fail(h, TMBUS_EINVALID, "recipient %zu is NULL", i);
+    if (expires_at < 0)
+        return fail(h, TMBUS_EINVALID, "expires_at must be 0 or a Unix time");
+    post.payload.data = (uint8_t *)payload;
+    post.payload.len = len;
+    if (all) {
+        post.all = true;
+    } else {
+        post.recipients = (char **)recipients;
+        post.n_recipients = n_recipients;
+    }
+    post.expires_at = expires_at;
+    req.kind_case = TMBUS__API__REQUEST__KIND_POST;
+    req.post = &post;
+    if ((rc = call(h, &req, timeout_ms, &r)) != TMBUS_OK)
+        return rc;
+    rc_receipt = r->kind_case == TMBUS__API__REPLY__KIND_RECEIPT ? r->receipt : NULL;
+    if (rc_receipt == NULL || rc_receipt->n_placed == 0 ||
+        rc_receipt->placed[0]->id.len != TMBUS_ID_BYTES) {
+        rc = fail(h, TMBUS_EPROTOCOL, "the node answered a post without a receipt");
+    } else if (out_id != NULL) {
+        memcpy(out_id, rc_receipt->placed[0]->id.data, TMBUS_ID_BYTES);
+    }
+    free_reply(r, false);
+    return rc;
+}
+
+int tmbus_subscribe(struct tmbus *h, unsigned window, int timeout_ms)
+{
+    Tmbus__Api__Request req = TMBUS__API__REQUEST__INIT;
+    Tmbus__Api__Subscribe sub = TMBUS__API__SUBSCRIBE__INIT;
+    Tmbus__Api__Reply *r = NULL;
+    int rc;
+
+    if (h == NULL)
+        return TMBUS_EINVALID;
+    if (window > TMBUS_WINDOW_MAX)
+        return fail(h, TMBUS_EINVALID, "window must be 0 to %d", TMBUS_WINDOW_MAX);
+    sub.window = window ? window : WINDOW_DEFAULT;
+    req.kind_case = TMBUS__API__REQUEST__KIND_SUBSCRIBE;
+    req.subscribe = &sub;
+    if ((rc = call(h, &req, timeout_ms, &r)) != TMBUS_OK)
+        return rc;
+    free_reply(r, false);
+    h->is_subscribed = true;
+    h->window = sub.window;
+    h->needs_resubscribe = false;
+    return TMBUS_OK;
+}
+
+int tmbus_next(struct tmbus *h, int timeout_ms, struct tmbus_delivery **out)
+{
+    struct tmbus_delivery *d;
+    int rc;
+
+    if (out != NULL)
+        *out = NULL;
+    if (h == NULL || out == NULL)
+        return TMBUS_EINVALID;
+    if (h->head == NULL) {
+        if (!h->is_subscribed)
+            return fail(h, TMBUS_EPROTOCOL, "not subscribed");
+        if ((rc = wait_for(h, 0, timeout_ms, NULL)) != TMBUS_OK)
+            return rc;
+    }
+    d = h->head;
+    h->head = d->next;
+    if (h->head == NULL)
+        h->tail = NULL;
+    d->next = NULL;
+    *out = d;
+    return TMBUS_OK;
+}
+
+int tmbus_ack(struct tmbus *h, uint64_t number, int timeout_ms)
+{
+    Tmbus__Api__Request req = TMBUS__API__REQUEST__INIT;
+    Tmbus__Api__Ack ack = TMBUS__API__ACK__INIT;
+    Tmbus__Api__Reply *r = NULL;
+    int rc;
+
+    if (h == NULL)
+        return TMBUS_EINVALID;
+    ack.number = number;
+    req.kind_case = TMBUS__API__REQUEST__KIND_ACK;
+    req.ack = &ack;
+    if ((rc = call(h, &req, timeout_ms, &r)) != TMBUS_OK)
+        return rc;
+    free_reply(r, false);
+    return TMBUS_OK;
+}
+
+int tmbus_status(struct tmbus *h, int timeout_ms, struct tmbus_status **out)
+{
+    Tmbus__Api__Reply *r = NULL;
+    int rc;
+
+    if (out != NULL)
+        *out = NULL;
+    if (h == NULL || out == NULL)
+        return TMBUS_EINVALID;
+    if ((rc = status_reply(h, timeout_ms, &r)) != TMBUS_OK)
+        return rc;
+    if ((*out = calloc(1, sizeof(**out))) == NULL) {
+        free_reply(r, false);
+        return fail(h, TMBUS_ENOMEM, "out of memory");
+    }
+    (*out)->reply = r;
+    return TMBUS_OK;
+}
+
+int tmbus_fd(struct tmbus *h)
+{
+    if (h == NULL || h->epfd == -1)
+        return TMBUS_EINVALID;
+    return h->epfd;
+}
+
+/* ---- accessors ---------------------------------------------------------- */
+
+uint64_t tmbus_delivery_number(const struct tmbus_delivery *d)
+{
+    return d->reply->delivery->number;
+}
+
+const uint8_t *tmbus_delivery_id(const struct tmbus_delivery *d)
+{
+    return d->reply->delivery->id.data;
+}
+
+const char *tmbus_delivery_sender(const struct tmbus_delivery *d)
+{
+    return d->reply->delivery->sender;
+}
+
+const char *tmbus_delivery_log_peer(const struct tmbus_delivery *d)
+{
+    return d->reply->delivery->log_peer;
+}
+
+uint64_t tmbus_delivery_seq(const struct tmbus_delivery *d)
+{
+    return d->reply->delivery->seq;
+}
+
+int64_t tmbus_delivery_created_at(const struct tmbus_delivery *d)
+{
+    return d->reply->delivery->created_at;
+}
+
+int64_t tmbus_delivery_expires_at(const struct tmbus_delivery *d)
+{
+    return d->reply->delivery->expires_at;
+}
+
+const uint8_t *tmbus_delivery_payload(const struct tmbus_delivery *d, size_t *len)
+{
+    if (len != NULL)
+        *len = d->reply->delivery->payload.len;
+    return d->reply->delivery->payload.data;
+}
+
+size_t tmbus_delivery_recipient_count(const struct tmbus_delivery *d)
+{
+    return d->reply->delivery->n_recipients;
+}
+
+const char *tmbus_delivery_recipient(const struct tmbus_delivery *d, size_t i)
+{
+    return i < d->reply->delivery->n_recipients ? d->reply->delivery->recipients[i] : NULL;
+}
+
+const char *tmbus_status_member(const struct tmbus_status *s)
+{
+    return s->reply->status->member;
+}
+
+uint64_t tmbus_status_roster_version(const struct tmbus_status *s)
+{
+    return s->reply->status->roster_version;
+}
+
+uint64_t tmbus_status_envelopes(const struct tmbus_status *s)
+{
+    return s->reply->status->envelopes;
+}
+
+uint64_t tmbus_status_inbox(const struct tmbus_status *s)
+{
+    return s->reply->status->inbox;
+}
+
+size_t tmbus_status_counter_count(const struct tmbus_status *s)
+{
+    return s->reply->status->n_counters;
+}
+
+int tmbus_status_counter(const struct tmbus_status *s, size_t i, const char **name, uint64_t *value)
+{
+    if (i >= s->reply->status->n_counters)
+        return TMBUS_EINVALID;
+    if (name != NULL)
+        *name = s->reply->status->counters[i]->name;
+    if (value != NULL)
+        *value = s->reply->status->counters[i]->value;
+    return TMBUS_OK;
+}
+
+size_t tmbus_status_peer_count(const struct tmbus_status *s)
+{
+    return s->reply->status->n_peers;
+}
+
+int tmbus_status_peer(const struct tmbus_status *s, size_t i, struct tmbus_peer *out)
+{
+    const Tmbus__Api__PeerStatus *p;
+
+    if (i >= s->reply->status->n_peers || out == NULL)
+        return TMBUS_EINVALID;
+    p = s->reply->status->peers[i];
+    out->member = p->member;
+    out->state = p->state;
+    out->silent_ms = p->silent_ms;
+    out->lag = p->lag;
+    out->behind = p->behind;
+    return TMBUS_OK;
+}
+
+void tmbus_status_free(struct tmbus_status **sp)
+{
+    if (sp == NULL || *sp == NULL)
+        return;
+    free_reply((*sp)->reply, false);
+    free(*sp);
+    *sp = NULL;
+}

@@ -1,0 +1,1023 @@
+/*
+ * api: the client socket. Reads one Request per message from a CurveZMQ
+ * ROUTER, checks it against the client's role and clearance from the
+ * running configuration (looked up by name on every request, so a reload
+ * takes effect at once), and answers posts and acks only after the node's
+ * commit. Pushes inbox deliveries to subscribers under their window. Never
+ * shows a client a payload above its clearance and never logs payloads.
+ */
+#include "api.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <zmq.h>
+
+#include "api.pb-c.h"
+#include "log.h"
+#include "node.h"
+#include "payload.pb-c.h"
+#include "peer.h"
+
+/* A Post carries at most ENVELOPE_MAX_PAYLOAD bytes of payload; the rest
+ * of the request (recipients, framing) fits easily in 64 KiB. */
+#define API_MAX_REQUEST (ENVELOPE_MAX_PAYLOAD + 64 * 1024)
+/* Past this libzmq drops the connection instead of handing us the frame:
+ * a little over the limit still gets a reply, a flood does not. */
+#define API_HARD_MAX       (2 * API_MAX_REQUEST)
+#define API_ROUTING_MAX    256 /* libzmq routing ids are at most 255 bytes */
+#define API_MAX_PER_CALL   256 /* requests read per socket callback */
+#define API_PUMP_BUDGET    256 /* inbox entries looked at per subscriber per pump */
+#define API_WINDOW_DEFAULT 64
+#define API_WINDOW_MAX     1024
+#define API_RETRY_MS       100 /* a subscriber's queue was full: try again after */
+
+_Static_assert((int)CONFIG_TLP_CLEAR == (int)TMBUS__PAYLOAD__TLP__TLP_CLEAR &&
+                   (int)CONFIG_TLP_RED == (int)TMBUS__PAYLOAD__TLP__TLP_RED,
+               "configured clearances and payload TLP labels must share one order");
+
+/* One client's subscription. At most one per client name: a new Subscribe
+ * (from a reconnected client, say) takes it over and restarts from the
+ * durable cursor. State is bounded by the number of configured clients. */
+struct subscriber {
+    char client[CONFIG_CLIENT_NAME_MAX + 1];
+    uint8_t rid[API_ROUTING_MAX];
+    size_t rid_len;
+    uint32_t window;
+    uint64_t pushed; /* highest delivery number sent or skipped */
+    uint64_t acked;  /* the durable cursor, as committed */
+    /* Delivery numbers sent and not yet acked, ascending, as a ring of
+     * `window` slots. Skipped entries are never in it. */
+    uint64_t *flight;
+    size_t head, count;
+};
+
+enum pending_kind { PENDING_POST, PENDING_ACK };
+
+/* A request whose answer waits for the commit. */
+struct pending {
+    enum pending_kind kind;
+    uint8_t rid[API_ROUTING_MAX];
+    size_t rid_len;
+    uint64_t request_id;
+    char client[CONFIG_CLIENT_NAME_MAX + 1];
+    uint64_t cursor;            /* ack: the cursor written in the batch */
+    struct node_placed *placed; /* post: where its envelopes went */
+    size_t n_placed;
+};
+
+struct api {
+    struct node *n;
+    void *socket;
+    struct subscriber *subs;
+    size_t n_subs, cap_subs;
+    struct pending *pending;
+    size_t n_pending, cap_pending;
+    uint64_t timer; /* pending pump retry, 0 when none */
+};
+
+/* Who sent the request being handled. client is NULL when the name is no
+ * longer (or never was) in the configuration. */
+struct request {
+    const uint8_t *rid;
+    size_t rid_len;
+    uint64_t id;
+    const char *name;
+    const struct config_client *client;
+};
+
+static int64_t now_unix(void)
+{
+    return (int64_t)time(NULL);
+}
+
+/* Always the running configuration: a SIGHUP may have swapped it. */
+static const struct config_client *find_client(const struct node *n, const char *name)
+{
+    const struct config *c = n->cfg;
+
+    for (size_t i = 0; i < c->n_clients; i++)
+        if (strcmp(c->clients[i].name, name) == 0)
+            return &c->clients[i];
+    return NULL;
+}
+
+/* ---- sending ------------------------------------------------------------ */
+
+/* Sends one Reply to the connection rid without blocking. A delivery's
+ * bytes hold a payload in clear, so is_secret wipes them after use.
+ * Returns 0, or -1 with errno EHOSTUNREACH (the connection is gone) or
+ * EAGAIN (its queue is full). */
+static int send_reply(struct api *a, const uint8_t *rid, size_t rid_len, const Tmbus__Api__Reply *r,
+                      bool is_secret)
+{
+    size_t len = tmbus__api__reply__get_packed_size(r);
+    uint8_t *buf = malloc(len ? len : 1);
+    int rc = -1, err = 0;
+
+    if (buf == NULL) {
+        log_warnx("api: out of memory for a %zu-byte reply", len);
+        errno = ENOMEM;
+        return -1;
+    }
+    tmbus__api__reply__pack(r, buf);
+    if (zmq_send(a->socket, rid, rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) == -1 ||
+        zmq_send(a->socket, buf, len, ZMQ_DONTWAIT) == -1)
+        err = errno;
+    else
+        rc = 0;
+    if (is_secret)
+        explicit_bzero(buf, len);
+    free(buf);
+    errno = err;
+    return rc;
+}
+
+/* Answers a request; a reply that cannot be sent is dropped (the client
+ * times out and may ask again). */
+static void answer(struct api *a, const uint8_t *rid, size_t rid_len, Tmbus__Api__Reply *r)
+{
+    if (send_reply(a, rid, rid_len, r, false) == -1)
+        log_debug("api: reply to request %llu dropped: %s", (unsigned long long)r->id,
+                  zmq_strerror(errno));
+}
+
+static void answer_code(struct api *a, const uint8_t *rid, size_t rid_len, uint64_t id,
+                        Tmbus__Api__Code code, const char *reason)
+{
+    Tmbus__Api__Reply r = TMBUS__API__REPLY__INIT;
+
+    r.id = id;
+    r.code = code;
+    r.reason = (char *)reason;
+    answer(a, rid, rid_len, &r);
+}
+
+/* Every refusal: one log line (never the payload), one counter, one reply
+ * with a code and a reason. counter is a static string. */
+static void reject(struct api *a, const struct request *rq, Tmbus__Api__Code code,
+                   const char *counter, const char *reason)
+{
+    log_warnx("api: client %s: request %llu refused: %s", rq->name ? rq->name : "(unknown)",
+              (unsigned long long)rq->id, reason);
+    node_count(a->n, counter, 1);
+    answer_code(a, rq->rid, rq->rid_len, rq->id, code, reason);
+}
+
+/* ---- TLP ---------------------------------------------------------------- */
+
+/* True when recipients name every member of the current roster. */
+static bool covers_roster(const struct roster *r, char *const *recipients, size_t n)
+{
+    size_t count = roster_member_count(r);
+
+    for (size_t i = 0; i < count; i++) {
+        struct roster_member m;
+        bool is_named = false;
+
+        roster_member_at(r, i, &m);
+        for (size_t j = 0; j < n && !is_named; j++)
+            is_named = strcmp(recipients[j], m.id) == 0;
+        if (!is_named)
+            return false;
+    }
+    return true;
+}
+
+/*
+ * The TLP a payload is handled under, 0 when it carries no label it must
+ * carry. The rule, until the board module lets an update inherit the label
+ * of the object it changes:
+ *   - a need or an offer carries its own label, and so does a need edit
+ *     that sets one (the new label);
+ *   - a receipt says only that an envelope id arrived: TLP:GREEN;
+ *   - any other update takes TLP:GREEN when addressed to every roster
+ *     member and TLP:AMBER when addressed to some: the narrower the
+ *     audience, the more careful. Coverage is judged against the current
+ *     roster, so a broadcast made before the roster grew reads as AMBER,
+ *     the safe direction;
+ *   - anything that travels in a direct log is TLP:RED, whatever it says,
+ *     because only TLP:RED may travel there.
+ * Labels outside 1..5 (proto3 enums are open) return -1.
+ */
+static int payload_tlp(const Tmbus__Payload__Payload *p, const struct roster *r,
+                       char *const *recipients, size_t n, bool is_direct)
+{
+    int label = 0;
+
+    switch (p->kind_case) {
+    case TMBUS__PAYLOAD__PAYLOAD__KIND_NEED:
+        label = p->need->tlp;
+        if (label == 0)
+            return 0;
+        break;
+    case TMBUS__PAYLOAD__PAYLOAD__KIND_OFFER:
+        label = p->offer->tlp;
+        if (label == 0)
+            return 0;
+        break;
+    case TMBUS__PAYLOAD__PAYLOAD__KIND_NEED_UPDATE:
+        if (p->need_update->action == TMBUS__PAYLOAD__NEED_UPDATE__ACTION__ACTION_EDIT &&
+            p->need_update->need != NULL)
+            label = p->need_update->need->tlp;
+        break;
+    case TMBUS__PAYLOAD__PAYLOAD__KIND_RECEIPT:
+        label = TMBUS__PAYLOAD__TLP__TLP_GREEN;
+        break;
+    default:
+        break;
+    }
+    if (label < 0 || label > TMBUS__PAYLOAD__TLP__TLP_RED)
+        return -1;
+    if (label == 0)
+        label = covers_roster(r, recipients, n) ? TMBUS__PAYLOAD__TLP__TLP_GREEN
+                                                : TMBUS__PAYLOAD__TLP__TLP_AMBER;
+    return is_direct ? TMBUS__PAYLOAD__TLP__TLP_RED : label;
+}
+
+static bool has_unknown_fields(const ProtobufCMessage *m)
+{
+    return m != NULL && m->n_unknown_fields > 0;
+}
+
+/* Unknown fields anywhere we read: a sender that speaks a newer schema
+ * than ours is refused rather than half understood. */
+static bool payload_has_unknown(const Tmbus__Payload__Payload *p)
+{
+    if (has_unknown_fields(&p->base))
+        return true;
+    switch (p->kind_case) {
+    case TMBUS__PAYLOAD__PAYLOAD__KIND_NEED:
+        return has_unknown_fields(&p->need->base);
+    case TMBUS__PAYLOAD__PAYLOAD__KIND_OFFER:
+        return has_unknown_fields(&p->offer->base);
+    case TMBUS__PAYLOAD__PAYLOAD__KIND_NEED_UPDATE:
+        return has_unknown_fields(&p->need_update->base) ||
+               (p->need_update->need != NULL && has_unknown_fields(&p->need_update->need->base));
+    case TMBUS__PAYLOAD__PAYLOAD__KIND_OFFER_UPDATE:
+        return has_unknown_fields(&p->offer_update->base);
+    case TMBUS__PAYLOAD__PAYLOAD__KIND_RECEIPT:
+        return has_unknown_fields(&p->receipt->base);
+    default:
+        return false;
+    }
+}
+
+/* ---- subscribers -------------------------------------------------------- */
+
+static struct subscriber *find_subscriber(struct api *a, const char *client)
+{
+    for (size_t i = 0; i < a->n_subs; i++)
+        if (strcmp(a->subs[i].client, client) == 0)
+            return &a->subs[i];
+    return NULL;
+}
+
+static void drop_subscriber(struct api *a, struct subscriber *s, const char *why)
+{
+    size_t i = (size_t)(s - a->subs);
+
+    log_info("api: client %s: subscription ended: %s", s->client, why);
+    free(s->flight);
+    a->subs[i] = a->subs[--a->n_subs];
+}
+
+static uint64_t flight_last(const struct subscriber *s)
+{
+    return s->flight[(s->head + s->count - 1) % s->window];
+}
+
+static void flight_push(struct subscriber *s, uint64_t number)
+{
+    s->flight[(s->head + s->count) % s->window] = number;
+    s->count++;
+}
+
+/* Forgets every delivery up to and including cursor. */
+static void flight_ack(struct subscriber *s, uint64_t cursor)
+{
+    while (s->count > 0 && s->flight[s->head] <= cursor) {
+        s->head = (s->head + 1) % s->window;
+        s->count--;
+    }
+}
+
+/* Sends one delivery. Returns 0, or -1 with errno as send_reply. */
+static int push_delivery(struct api *a, struct subscriber *s, const struct store_inbox_entry *e,
+                         const struct envelope_info *info, const struct envelope_body *body)
+{
+    Tmbus__Api__Reply r = TMBUS__API__REPLY__INIT;
+    Tmbus__Api__Delivery d = TMBUS__API__DELIVERY__INIT;
+
+    d.number = e->number;
+    d.id.data = (uint8_t *)info->id;
+    d.id.len = ENVELOPE_HASH_BYTES;
+    d.sender = (char *)info->sender;
+    d.log_peer = (char *)info->log_peer;
+    d.seq = info->seq;
+    d.created_at = info->created_at;
+    d.expires_at = info->expires_at;
+    d.n_recipients = body->n_recipients;
+    d.recipients = body->recipients;
+    d.payload.data = body->payload;
+    d.payload.len = body->payload_len;
+    r.id = 0;
+    r.kind_case = TMBUS__API__REPLY__KIND_DELIVERY;
+    r.delivery = &d;
+    return send_reply(a, s->rid, s->rid_len, &r, true);
+}
+
+enum pump_result { PUMP_IDLE, PUMP_MORE, PUMP_BLOCKED, PUMP_GONE };
+
+/* Decides one inbox entry for s: returns true when s may see it. Entries
+ * that are expired, above the client's clearance or that no longer open
+ * are skipped: each is decided once and still moves `pushed` on, so one
+ * bad entry cannot stall a stream. */
+static bool is_visible(struct api *a, const struct store_inbox_entry *e,
+                       const struct config_client *c, const struct envelope_info *info,
+                       const struct envelope_body *body)
+{
+    Tmbus__Payload__Payload *p;
+    int tlp;
+
+    p = tmbus__payload__payload__unpack(NULL, body->payload_len, body->payload);
+    /* A payload we cannot read is handled as TLP:RED, the careful reading. */
+    tlp = TMBUS__PAYLOAD__TLP__TLP_RED;
+    if (p != NULL && !payload_has_unknown(p)) {
+        int t = payload_tlp(p, a->n->roster, body->recipients, body->n_recipients, info->is_direct);
+        if (t > 0)
+            tlp = t;
+    }
+    if (p != NULL)
+        tmbus__payload__payload__free_unpacked(p, NULL);
+    if (tlp > (int)c->clearance) {
+        node_count(a->n, "api.skipped.clearance", 1);
+        log_debug("api: client %s: delivery %llu is above its clearance", c->name,
+                  (unsigned long long)e->number);
+        return false;
+    }
+    return true;
+}
+
+/* Pushes what s may see after s->pushed, up to its window and a budget
+ * of inbox entries, so one subscriber cannot hold the loop. */
+static enum pump_result pump(struct api *a, struct subscriber *s)
+{
+    const struct config_client *c = find_client(a->n, s->client);
+    int64_t now = now_unix();
+
+    if (c == NULL)
+        return PUMP_GONE;
+    for (int budget = API_PUMP_BUDGET; s->count < s->window; budget--) {
+        struct store_inbox_entry e;
+        struct envelope_info info;
+        struct envelope_body *body = NULL;
+        int rc;
+
+        if (budget == 0)
+            return PUMP_MORE;
+        if ((rc = store_inbox_next(a->n->store, s->pushed, &e)) == 0)
+            return PUMP_IDLE;
+        if (rc == -1) {
+            log_warnx("api: client %s: cannot read the inbox", s->client);
+            return PUMP_BLOCKED;
+        }
+        if (e.expires_at != 0 && now >= e.expires_at) {
+            node_count(a->n, "api.skipped.expired", 1);
+            s->pushed = e.number;
+            continue;
+        }
+        if (node_open_inbox(a->n, &e, &info, &body) == -1) {
+            /* Permanent as far as we can tell (a key retired since, say);
+             * waiting on it would stall every later delivery. */
+            log_warnx("api: client %s: delivery %llu no longer opens; skipped", s->client,
+                      (unsigned long long)e.number);
+            node_count(a->n, "api.skipped.unopenable", 1);
+            s->pushed = e.number;
+            continue;
+        }
+        if (!is_visible(a, &e, c, &info, body)) {
+            envelope_body_free(&body);
+            s->pushed = e.number;
+            continue;
+        }
+        rc = push_delivery(a, s, &e, &info, body);
+        envelope_body_free(&body);
+        if (rc == -1)
+            return errno == EAGAIN ? PUMP_BLOCKED : PUMP_GONE;
+        s->pushed = e.number;
+        flight_push(s, e.number);
+        node_count(a->n, "api.delivered", 1);
+    }
+    return PUMP_IDLE;
+}
+
+static int64_t on_timer(void *arg);
+
+static void schedule(struct api *a, int64_t delay_ms)
+{
+    if (a->timer == 0)
+        a->timer = loop_add_timer(a->n->loop, delay_ms, on_timer, a);
+}
+
+/* Pumps every subscriber that has room and something new. */
+static void pump_all(struct api *a)
+{
+    uint64_t last;
+
+    if (a->n_subs == 0)
+        return;
+    if (store_inbox_last(a->n->store, &last) == -1) {
+        schedule(a, API_RETRY_MS);
+        return;
+    }
+    /* Backwards: drop_subscriber moves the last entry into the hole. */
+    for (size_t i = a->n_subs; i-- > 0;) {
+        struct subscriber *s = &a->subs[i];
+        if (s->pushed >= last || s->count >= s->window)
+            continue;
+        switch (pump(a, s)) {
+        case PUMP_IDLE:
+            break;
+        case PUMP_MORE:
+            schedule(a, 0);
+            break;
+        case PUMP_BLOCKED:
+            schedule(a, API_RETRY_MS);
+            break;
+        case PUMP_GONE:
+            drop_subscriber(a, s, "client gone or no longer configured");
+            break;
+        }
+    }
+}
+
+static int64_t on_timer(void *arg)
+{
+    struct api *a = arg;
+
+    a->timer = 0;
+    pump_all(a);
+    return -1;
+}
+
+/* ---- requests ----------------------------------------------------------- */
+
+static struct pending *add_pending(struct api *a, enum pending_kind kind, const struct request *rq)
+{
+    struct pending *p;
+
+    if (a->n_pending == a->cap_pending) {
+        size_t cap = a->cap_pending ? 2 * a->cap_pending : 16;
+        p = realloc(a->pending, cap * sizeof(*p));
+        ensure(p != NULL);
+        a->pending = p;
+        a->cap_pending = cap;
+    }
+    p = &a->pending[a->n_pending++];
+    memset(p, 0, sizeof(*p));
+    p->kind = kind;
+    memcpy(p->rid, rq->rid, rq->rid_len);
+    p->rid_len = rq->rid_len;
+    p->request_id = rq->id;
+    snprintf(p->client, sizeof(p->client), "%s", rq->name);
+    return p;
+}
+
+/* Collects the post's recipients into names[]: every roster member for
+ * `all`, else the named ones, checked. Returns 0, or -1 after rejecting. */
+static int post_recipients(struct api *a, const struct request *rq, const Tmbus__Api__Post *post,
+                           const char **names, size_t *n)
+{
+    const struct roster *r = a->n->roster;
+    struct roster_member m;
+
+    *n = 0;
+    if (post->all) {
+        if (roster_member_count(r) > ENVELOPE_MAX_RECIPIENTS) {
+            reject(a, rq, TMBUS__API__CODE__CODE_INVALID, "api.rejected.too-many-recipients",
+                   "the roster has more members than one post can address");
+            return -1;
+        }
+        for (size_t i = 0; i < roster_member_count(r); i++) {
+            roster_member_at(r, i, &m);
+            names[(*n)++] = m.id;
+        }
+        return 0;
+    }
+    if (post->n_recipients == 0) {
+        reject(a, rq, TMBUS__API__CODE__CODE_INVALID, "api.rejected.no-recipients",
+               "name at least one recipient, or set all");
+        return -1;
+    }
+    if (post->n_recipients > ENVELOPE_MAX_RECIPIENTS) {
+        reject(a, rq, TMBUS__API__CODE__CODE_INVALID, "api.rejected.too-many-recipients",
+               "at most 128 recipients");
+        return -1;
+    }
+    for (size_t i = 0; i < post->n_recipients; i++) {
+        const char *id = post->recipients[i];
+        if (!util_is_member_id(id, strlen(id))) {
+            reject(a, rq, TMBUS__API__CODE__CODE_INVALID, "api.rejected.bad-recipient",
+                   "a recipient is not a member id");
+            return -1;
+        }
+        if (roster_find(r, id, &m) == -1) {
+            reject(a, rq, TMBUS__API__CODE__CODE_NOT_FOUND, "api.rejected.unknown-recipient",
+                   "a recipient is not a roster member");
+            return -1;
+        }
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(names[j], id) == 0) {
+                reject(a, rq, TMBUS__API__CODE__CODE_INVALID, "api.rejected.duplicate-recipient",
+                       "a recipient is named twice");
+                return -1;
+            }
+        names[(*n)++] = m.id;
+    }
+    return 0;
+}
+
+static void on_post(struct api *a, const struct request *rq, const Tmbus__Api__Post *post)
+{
+    const char *names[ROSTER_MAX_MEMBERS];
+    struct node_placed *placed = NULL;
+    struct pending *pd;
+    Tmbus__Payload__Payload *p = NULL;
+    const char *reason = NULL;
+    size_t n = 0, n_placed = 0;
+    bool is_direct;
+    int tlp;
+
+    if (rq->client->role < CONFIG_ROLE_POSTER) {
+        reject(a, rq, TMBUS__API__CODE__CODE_DENIED, "api.rejected.role",
+               "this client's role may not post");
+        goto out;
+    }
+    if (post->payload.len == 0 || post->payload.len > ENVELOPE_MAX_PAYLOAD) {
+        reject(a, rq, TMBUS__API__CODE__CODE_INVALID, "api.rejected.payload-size",
+               "the payload must be 1 byte to 504 KiB");
+        goto out;
+    }
+    if ((p = tmbus__payload__payload__unpack(NULL, post->payload.len, post->payload.data)) ==
+            NULL ||
+        p->kind_case == TMBUS__PAYLOAD__PAYLOAD__KIND__NOT_SET) {
+        reject(a, rq, TMBUS__API__CODE__CODE_INVALID, "api.rejected.bad-payload",
+               "the payload is not a tmbus.payload.Payload");
+        goto out;
+    }
+    if (payload_has_unknown(p)) {
+        reject(a, rq, TMBUS__API__CODE__CODE_INVALID, "api.rejected.unknown-field",
+               "the payload has fields this node does not know");
+        goto out;
+    }
+    if (post->expires_at < 0 || (post->expires_at != 0 && post->expires_at <= now_unix())) {
+        reject(a, rq, TMBUS__API__CODE__CODE_INVALID, "api.rejected.expired",
+               "expires_at is in the past");
+        goto out;
+    }
+    if (post_recipients(a, rq, post, names, &n) == -1)
+        goto out;
+    tlp = payload_tlp(p, a->n->roster, (char *const *)names, n, false);
+    if (tlp == 0) {
+        reject(a, rq, TMBUS__API__CODE__CODE_INVALID, "api.rejected.no-tlp",
+               "a need or offer must carry a TLP label");
+        goto out;
+    }
+    if (tlp < 0) {
+        reject(a, rq, TMBUS__API__CODE__CODE_INVALID, "api.rejected.bad-tlp", "unknown TLP label");
+        goto out;
+    }
+    /* TLP:RED goes to named members only, one direct envelope each. */
+    is_direct = tlp == TMBUS__PAYLOAD__TLP__TLP_RED;
+    if (is_direct && post->all) {
+        reject(a, rq, TMBUS__API__CODE__CODE_INVALID, "api.rejected.red-to-all",
+               "TLP:RED must name its recipients");
+        goto out;
+    }
+    if (is_direct)
+        for (size_t i = 0; i < n; i++)
+            if (node_is_self(a->n, names[i])) {
+                reject(a, rq, TMBUS__API__CODE__CODE_INVALID, "api.rejected.red-to-self",
+                       "TLP:RED cannot be addressed to this member itself");
+                goto out;
+            }
+    if (tlp > (int)rq->client->clearance) {
+        reject(a, rq, TMBUS__API__CODE__CODE_DENIED, "api.rejected.clearance",
+               "the post's TLP is above this client's clearance");
+        goto out;
+    }
+    placed = calloc(ENVELOPE_MAX_RECIPIENTS, sizeof(*placed));
+    ensure(placed != NULL);
+    if (node_batch(a->n) == -1 ||
+        node_post(a->n, post->payload.data, post->payload.len, names, n, is_direct,
+                  post->expires_at, placed, &n_placed, &reason) == -1) {
+        reject(a, rq, TMBUS__API__CODE__CODE_INTERNAL, "api.rejected.internal",
+               reason ? reason : "the node's store failed");
+        goto out;
+    }
+    pd = add_pending(a, PENDING_POST, rq);
+    pd->placed = placed;
+    pd->n_placed = n_placed;
+    placed = NULL;
+out:
+    free(placed);
+    if (p != NULL)
+        tmbus__payload__payload__free_unpacked(p, NULL);
+}
+
+static void on_subscribe(struct api *a, const struct request *rq, const Tmbus__Api__Subscribe *sub)
+{
+    uint32_t window = sub->window ? sub->window : API_WINDOW_DEFAULT;
+    struct subscriber *s;
+    uint64_t cursor;
+    uint64_t *flight;
+
+    if (window > API_WINDOW_MAX) {
+        reject(a, rq, TMBUS__API__CODE__CODE_INVALID, "api.rejected.window",
+               "window must be 1 to 1024");
+        return;
+    }
+    if (store_cursor_get(a->n->store, rq->name, &cursor) == -1) {
+        reject(a, rq, TMBUS__API__CODE__CODE_INTERNAL, "api.rejected.internal",
+               "the node's store failed");
+        return;
+    }
+    flight = calloc(window, sizeof(*flight));
+    ensure(flight != NULL);
+    if ((s = find_subscriber(a, rq->name)) == NULL) {
+        if (a->n_subs == a->cap_subs) {
+            size_t cap = a->cap_subs ? 2 * a->cap_subs : 8;
+            struct subscriber *subs = realloc(a->subs, cap * sizeof(*subs));
+            ensure(subs != NULL);
+            a->subs = subs;
+            a->cap_subs = cap;
+        }
+        s = &a->subs[a->n_subs++];
+        memset(s, 0, sizeof(*s));
+        snprintf(s->client, sizeof(s->client), "%s", rq->name);
+    } else {
+        log_info("api: client %s: subscribed again; restarting from its cursor", rq->name);
+        free(s->flight);
+    }
+    memcpy(s->rid, rq->rid, rq->rid_len);
+    s->rid_len = rq->rid_len;
+    s->window = window;
+    s->flight = flight;
+    s->head = s->count = 0;
+    s->pushed = s->acked = cursor;
+    answer_code(a, rq->rid, rq->rid_len, rq->id, TMBUS__API__CODE__CODE_OK, "");
+    log_debug("api: client %s: subscribed from %llu, window %u", rq->name,
+              (unsigned long long)cursor, window);
+    switch (pump(a, s)) {
+    case PUMP_IDLE:
+        break;
+    case PUMP_MORE:
+        schedule(a, 0);
+        break;
+    case PUMP_BLOCKED:
+        schedule(a, API_RETRY_MS);
+        break;
+    case PUMP_GONE:
+        drop_subscriber(a, s, "client gone");
+        break;
+    }
+}
+
+static void on_ack(struct api *a, const struct request *rq, const Tmbus__Api__Ack *ack)
+{
+    struct subscriber *s = find_subscriber(a, rq->name);
+    uint64_t cursor = ack->number;
+
+    if (s == NULL || s->rid_len != rq->rid_len || memcmp(s->rid, rq->rid, rq->rid_len) != 0) {
+        reject(a, rq, TMBUS__API__CODE__CODE_PROTOCOL, "api.rejected.not-subscribed",
+               "ack without a subscription on this connection");
+        return;
+    }
+    if (cursor > s->pushed) {
+        reject(a, rq, TMBUS__API__CODE__CODE_INVALID, "api.rejected.ack-ahead",
+               "ack of a delivery number not yet delivered");
+        return;
+    }
+    /* When nothing sent after the ack is outstanding, everything up to
+     * `pushed` was either acked or skipped: record that, so a reconnect
+     * does not open the skipped entries again. */
+    if (s->count == 0 || flight_last(s) <= cursor)
+        cursor = s->pushed;
+    if (node_batch(a->n) == -1 || store_cursor_set(a->n->store, rq->name, cursor) == -1) {
+        reject(a, rq, TMBUS__API__CODE__CODE_INTERNAL, "api.rejected.internal",
+               "the node's store failed");
+        return;
+    }
+    add_pending(a, PENDING_ACK, rq)->cursor = cursor;
+}
+
+static void on_status(struct api *a, const struct request *rq)
+{
+    struct node *n = a->n;
+    Tmbus__Api__Reply r = TMBUS__API__REPLY__INIT;
+    Tmbus__Api__Status st = TMBUS__API__STATUS__INIT;
+    Tmbus__Api__Counter *counters = NULL, **counter_ptrs = NULL;
+    Tmbus__Api__PeerStatus *peers = NULL, **peer_ptrs = NULL;
+    struct peer_status *ps = NULL;
+    uint64_t evidence = 0;
+    size_t n_peers = 0;
+
+    counters = calloc(n->n_counters + 1, sizeof(*counters));
+    counter_ptrs = calloc(n->n_counters + 1, sizeof(*counter_ptrs));
+    ps = calloc(ROSTER_MAX_MEMBERS, sizeof(*ps));
+    peers = calloc(ROSTER_MAX_MEMBERS, sizeof(*peers));
+    peer_ptrs = calloc(ROSTER_MAX_MEMBERS, sizeof(*peer_ptrs));
+    ensure(counters && counter_ptrs && ps && peers && peer_ptrs);
+    if (store_count(n->store, &st.envelopes, &evidence) == -1 ||
+        store_inbox_last(n->store, &st.inbox) == -1) {
+        reject(a, rq, TMBUS__API__CODE__CODE_INTERNAL, "api.rejected.internal",
+               "the node's store failed");
+        goto out;
+    }
+    st.member = n->cfg->member;
+    st.roster_version = roster_version(n->roster);
+    for (size_t i = 0; i < n->n_counters; i++) {
+        tmbus__api__counter__init(&counters[i]);
+        counters[i].name = (char *)n->counters[i].name;
+        counters[i].value = n->counters[i].value;
+        counter_ptrs[i] = &counters[i];
+    }
+    st.n_counters = n->n_counters;
+    st.counters = counter_ptrs;
+    if (n->peers != NULL)
+        n_peers = peers_status(n->peers, ps, ROSTER_MAX_MEMBERS);
+    for (size_t i = 0; i < n_peers; i++) {
+        tmbus__api__peer_status__init(&peers[i]);
+        peers[i].member = ps[i].member;
+        peers[i].state = (char *)ps[i].state;
+        peers[i].silent_ms = ps[i].silent_ms;
+        peers[i].lag = ps[i].lag;
+        peers[i].behind = ps[i].behind;
+        peer_ptrs[i] = &peers[i];
+    }
+    st.n_peers = n_peers;
+    st.peers = peer_ptrs;
+    r.id = rq->id;
+    r.kind_case = TMBUS__API__REPLY__KIND_STATUS;
+    r.status = &st;
+    answer(a, rq->rid, rq->rid_len, &r);
+out:
+    free(counters);
+    free(counter_ptrs);
+    free(ps);
+    free(peers);
+    free(peer_ptrs);
+}
+
+static bool request_has_unknown(const Tmbus__Api__Request *req)
+{
+    if (has_unknown_fields(&req->base))
+        return true;
+    switch (req->kind_case) {
+    case TMBUS__API__REQUEST__KIND_POST:
+        return has_unknown_fields(&req->post->base);
+    case TMBUS__API__REQUEST__KIND_SUBSCRIBE:
+        return has_unknown_fields(&req->subscribe->base);
+    case TMBUS__API__REQUEST__KIND_ACK:
+        return has_unknown_fields(&req->ack->base);
+    case TMBUS__API__REQUEST__KIND_STATUS:
+        return has_unknown_fields(&req->status->base);
+    default:
+        return false;
+    }
+}
+
+/* One request frame from connection rid: state (who is asking), then
+ * size, then fields, then the request itself. */
+static void on_request(struct api *a, struct request *rq, const uint8_t *data, size_t len)
+{
+    Tmbus__Api__Request *req = NULL;
+
+    if (rq->name == NULL || (rq->client = find_client(a->n, rq->name)) == NULL) {
+        reject(a, rq, TMBUS__API__CODE__CODE_DENIED, "api.rejected.unknown-client",
+               "this client is not (or no longer) configured on this node");
+        return;
+    }
+    if (len > API_MAX_REQUEST) {
+        reject(a, rq, TMBUS__API__CODE__CODE_INVALID, "api.rejected.too-large",
+               "request larger than the node accepts");
+        return;
+    }
+    if ((req = tmbus__api__request__unpack(NULL, len, data)) == NULL) {
+        reject(a, rq, TMBUS__API__CODE__CODE_INVALID, "api.rejected.malformed",
+               "not a tmbus.api.Request");
+        return;
+    }
+    rq->id = req->id;
+    if (request_has_unknown(req)) {
+        reject(a, rq, TMBUS__API__CODE__CODE_INVALID, "api.rejected.unknown-field",
+               "the request has fields this node does not know");
+    } else if (req->id == 0) {
+        reject(a, rq, TMBUS__API__CODE__CODE_INVALID, "api.rejected.no-id",
+               "request id must not be 0");
+    } else {
+        switch (req->kind_case) {
+        case TMBUS__API__REQUEST__KIND_POST:
+            on_post(a, rq, req->post);
+            break;
+        case TMBUS__API__REQUEST__KIND_SUBSCRIBE:
+            on_subscribe(a, rq, req->subscribe);
+            break;
+        case TMBUS__API__REQUEST__KIND_ACK:
+            on_ack(a, rq, req->ack);
+            break;
+        case TMBUS__API__REQUEST__KIND_STATUS:
+            on_status(a, rq);
+            break;
+        default:
+            reject(a, rq, TMBUS__API__CODE__CODE_INVALID, "api.rejected.no-kind",
+                   "the request asks for nothing this node knows");
+            break;
+        }
+    }
+    tmbus__api__request__free_unpacked(req, NULL);
+}
+
+static bool has_more(void *socket)
+{
+    int more = 0;
+    size_t more_len = sizeof(more);
+
+    return zmq_getsockopt(socket, ZMQ_RCVMORE, &more, &more_len) == 0 && more;
+}
+
+/* The loop callback: reads at most API_MAX_PER_CALL messages, so a busy
+ * client cannot starve the peers; zmq_poll calls again while more wait. */
+static void on_ready(void *arg)
+{
+    struct api *a = arg;
+
+    for (int i = 0; i < API_MAX_PER_CALL; i++) {
+        zmq_msg_t rid, msg;
+        struct request rq = {0};
+        bool is_extra = false;
+
+        zmq_msg_init(&rid);
+        if (zmq_msg_recv(&rid, a->socket, ZMQ_DONTWAIT) == -1) {
+            zmq_msg_close(&rid);
+            break;
+        }
+        zmq_msg_init(&msg);
+        if (has_more(a->socket))
+            zmq_msg_recv(&msg, a->socket, 0);
+        while (has_more(a->socket)) {
+            zmq_msg_t extra;
+            zmq_msg_init(&extra);
+            zmq_msg_recv(&extra, a->socket, 0);
+            zmq_msg_close(&extra);
+            is_extra = true;
+        }
+        rq.rid = zmq_msg_data(&rid);
+        rq.rid_len = zmq_msg_size(&rid);
+        /* The ZAP handler set User-Id to the configured name whose key
+         * completed the handshake; nothing in the request can claim it. */
+        rq.name = zmq_msg_gets(&msg, "User-Id");
+        if (rq.rid_len == 0 || rq.rid_len > API_ROUTING_MAX) {
+            node_count(a->n, "api.rejected.routing-id", 1);
+            log_warnx("api: dropped a message with a bad routing id");
+        } else if (is_extra) {
+            reject(a, &rq, TMBUS__API__CODE__CODE_INVALID, "api.rejected.frames",
+                   "one frame per request");
+        } else {
+            on_request(a, &rq, zmq_msg_data(&msg), zmq_msg_size(&msg));
+        }
+        zmq_msg_close(&msg);
+        zmq_msg_close(&rid);
+    }
+}
+
+/* ---- commit ------------------------------------------------------------- */
+
+static void answer_receipt(struct api *a, const struct pending *p)
+{
+    Tmbus__Api__Reply r = TMBUS__API__REPLY__INIT;
+    Tmbus__Api__Receipt receipt = TMBUS__API__RECEIPT__INIT;
+    Tmbus__Api__Receipt__Placed placed[ENVELOPE_MAX_RECIPIENTS];
+    Tmbus__Api__Receipt__Placed *ptrs[ENVELOPE_MAX_RECIPIENTS];
+
+    for (size_t i = 0; i < p->n_placed; i++) {
+        tmbus__api__receipt__placed__init(&placed[i]);
+        placed[i].id.data = p->placed[i].id;
+        placed[i].id.len = ENVELOPE_HASH_BYTES;
+        placed[i].log_peer = p->placed[i].log_peer;
+        placed[i].seq = p->placed[i].seq;
+        ptrs[i] = &placed[i];
+    }
+    receipt.n_placed = p->n_placed;
+    receipt.placed = ptrs;
+    r.id = p->request_id;
+    r.kind_case = TMBUS__API__REPLY__KIND_RECEIPT;
+    r.receipt = &receipt;
+    answer(a, p->rid, p->rid_len, &r);
+}
+
+/* The cursor is durable: the window opens up to it. */
+static void apply_ack(struct api *a, const struct pending *p)
+{
+    struct subscriber *s = find_subscriber(a, p->client);
+
+    if (s != NULL) {
+        if (p->cursor > s->acked)
+            s->acked = p->cursor;
+        if (p->cursor > s->pushed)
+            s->pushed = p->cursor;
+        flight_ack(s, p->cursor);
+    }
+    node_count(a->n, "api.acked", 1);
+    answer_code(a, p->rid, p->rid_len, p->request_id, TMBUS__API__CODE__CODE_OK, "");
+}
+
+void api_after_commit(struct api *a, bool is_committed)
+{
+    if (a == NULL)
+        return;
+    for (size_t i = 0; i < a->n_pending; i++) {
+        struct pending *p = &a->pending[i];
+        if (!is_committed) {
+            log_warnx("api: client %s: request %llu not committed", p->client,
+                      (unsigned long long)p->request_id);
+            node_count(a->n, "api.rejected.not-committed", 1);
+            answer_code(a, p->rid, p->rid_len, p->request_id, TMBUS__API__CODE__CODE_INTERNAL,
+                        "not committed, retry");
+        } else if (p->kind == PENDING_POST) {
+            node_count(a->n, "api.posted", 1);
+            answer_receipt(a, p);
+        } else {
+            apply_ack(a, p);
+        }
+        free(p->placed);
+    }
+    a->n_pending = 0;
+    if (is_committed)
+        pump_all(a);
+}
+
+/* ---- life --------------------------------------------------------------- */
+
+static int set_int(void *s, int option, int value)
+{
+    return zmq_setsockopt(s, option, &value, sizeof(value));
+}
+
+struct api *api_new(struct node *n)
+{
+    struct api *a = calloc(1, sizeof(*a));
+    int64_t hard_max = API_HARD_MAX;
+
+    if (a == NULL) {
+        log_warnx("api: out of memory");
+        return NULL;
+    }
+    a->n = n;
+    if ((a->socket = zmq_socket(n->zctx, ZMQ_ROUTER)) == NULL ||
+        set_int(a->socket, ZMQ_LINGER, 0) || set_int(a->socket, ZMQ_ROUTER_MANDATORY, 1) ||
+        set_int(a->socket, ZMQ_CURVE_SERVER, 1) ||
+        zmq_setsockopt(a->socket, ZMQ_MAXMSGSIZE, &hard_max, sizeof(hard_max)) ||
+        zmq_setsockopt(a->socket, ZMQ_CURVE_PUBLICKEY, n->keys->transport_pk, KEYS_PUBLIC_BYTES) ||
+        zmq_setsockopt(a->socket, ZMQ_CURVE_SECRETKEY, keys_transport_secret(n->keys),
+                       KEYS_CURVE_SECRET_BYTES) ||
+        zmq_setsockopt(a->socket, ZMQ_ZAP_DOMAIN, "client", 6) ||
+        zmq_bind(a->socket, n->cfg->client_listen) == -1) {
+        log_warnx("api: cannot listen for clients on %s: %s", n->cfg->client_listen,
+                  zmq_strerror(errno));
+        api_free(&a);
+        return NULL;
+    }
+    if (loop_add_socket(n->loop, a->socket, on_ready, a) == -1) {
+        api_free(&a);
+        return NULL;
+    }
+    log_info("api: listening for clients on %s", n->cfg->client_listen);
+    return a;
+}
+
+void api_free(struct api **ap)
+{
+    struct api *a;
+
+    if (ap == NULL || (a = *ap) == NULL)
+        return;
+    if (a->timer != 0)
+        loop_remove_timer(a->n->loop, a->timer);
+    if (a->socket != NULL) {
+        loop_remove_socket(a->n->loop, a->socket);
+        zmq_close(a->socket);
+    }
+    for (size_t i = 0; i < a->n_pending; i++)
+        free(a->pending[i].placed);
+    free(a->pending);
+    for (size_t i = 0; i < a->n_subs; i++)
+        free(a->subs[i].flight);
+    free(a->subs);
+    free(a);
+    *ap = NULL;
+}

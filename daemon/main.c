@@ -1,0 +1,116 @@
+/*
+ * tmbusd: runs one tmbus node in the foreground, systemd style. Parses the
+ * command line, loads the configuration and hands it to the node; owns
+ * nothing else. `tmbusd -n -c FILE` checks a configuration (and the key
+ * and roster files it names) and exits.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <sodium.h>
+
+#include "config.h"
+#include "keys.h"
+#include "log.h"
+#include "node.h"
+#include "roster.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: tmbusd [-n] [-d] -c FILE\n"
+               "  -c FILE  the node's configuration (INI)\n"
+               "  -n       check the configuration, keys and roster, then exit\n"
+               "  -d       log at debug level\n");
+}
+
+/* What -n checks beyond the syntax: the files the configuration names. */
+static int check_files(const struct config *cfg)
+{
+    struct keyset *ks;
+    struct roster *r = NULL;
+    enum roster_status st;
+    uint8_t *buf;
+    size_t len;
+
+    if ((ks = keys_load(cfg->keys)) == NULL) {
+        fprintf(stderr, "%s: keys = %s cannot be used (see above)\n", cfg->path, cfg->keys);
+        return -1;
+    }
+    keys_free(&ks);
+    if (util_read_file(cfg->roster, ROSTER_MAX_SIZE, &buf, &len) == -1) {
+        fprintf(stderr, "%s: roster = %s cannot be read\n", cfg->path, cfg->roster);
+        return -1;
+    }
+    st = roster_verify_trusted(buf, len, cfg->coalition, &r);
+    free(buf);
+    if (st == ROSTER_OK && (int64_t)time(NULL) >= roster_expires_at(r)) {
+        roster_free(&r);
+        st = ROSTER_E_EXPIRED;
+    }
+    if (st != ROSTER_OK) {
+        fprintf(stderr, "%s: roster = %s is refused: %s\n", cfg->path, cfg->roster,
+                roster_status_name(st));
+        return -1;
+    }
+    roster_free(&r);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    const char *path = NULL;
+    bool check_only = false, debug = false;
+    char err[CONFIG_ERR_MAX];
+    struct config *cfg;
+    struct node *n;
+    int ch, rc;
+
+    while ((ch = getopt(argc, argv, "c:ndh")) != -1) {
+        switch (ch) {
+        case 'c':
+            path = optarg;
+            break;
+        case 'n':
+            check_only = true;
+            break;
+        case 'd':
+            debug = true;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 64;
+        }
+    }
+    if (path == NULL || optind != argc) {
+        usage(stderr);
+        return 64;
+    }
+    log_init("tmbusd", LOG_LEVEL_INFO);
+    if (sodium_init() < 0)
+        fatalx("libsodium failed to initialise");
+    if ((cfg = config_load(path, err, sizeof(err))) == NULL) {
+        fprintf(stderr, "%s\n", err);
+        return CONFIG_EX_CONFIG;
+    }
+    log_init("tmbusd", debug ? LOG_LEVEL_DEBUG : cfg->log_level);
+    if (check_only) {
+        rc = check_files(cfg);
+        config_free(&cfg);
+        if (rc == -1)
+            return CONFIG_EX_CONFIG;
+        printf("%s: configuration OK\n", path);
+        return 0;
+    }
+    if ((n = node_new(cfg)) == NULL)
+        return 1;
+    rc = node_run(n);
+    node_free(&n);
+    log_info("stopped");
+    return rc == 0 ? 0 : 1;
+}

@@ -1,0 +1,155 @@
+/*
+ * fed: a federation of real tmbusd processes for integration tests. Makes a
+ * temporary directory with member, governor and client keys (through
+ * tmbus-admin, as an operator would), a roster signed by two governors,
+ * one configuration per node on kernel-chosen loopback ports, and starts,
+ * stops and kills the nodes. Nothing here mocks a part a user would run:
+ * the daemon, ZeroMQ, SQLite and libsodium are the real ones. Test code
+ * only; every helper either succeeds or reports why on stderr.
+ */
+#ifndef TMBUS_FED_H
+#define TMBUS_FED_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "keys.h"
+
+#define FED_MAX_MEMBERS 8
+#define FED_PATH_MAX    512
+#define FED_COALITION   "tmbus-test"
+#define FED_START_MS    15000 /* longest wait for "member X running" */
+#define FED_STOP_MS     15000 /* longest wait for a clean exit after SIGTERM */
+#define FED_MAX_LIMITS  8     /* [limits] options one node may override */
+#define FED_DIAL_MAX    256
+
+struct fed;
+
+/* Makes a federation of n_nodes members that run a node (ids[i], each with
+ * a peer and a client endpoint on kernel-chosen ports of 127.0.0.1 and one
+ * client "ID-client", role poster, clearance red) plus n_extra members that
+ * are in the roster without a node and without an endpoint: a test plays
+ * them itself with their member keys. The first two members hold the
+ * governance keys (threshold 2, or 1 with a single member). Every node dials
+ * every other ("dial = all") until a topology helper says otherwise.
+ * Starts nothing. Returns NULL on failure, with the reason on stderr. */
+struct fed *fed_new_with_extra(size_t n_nodes, const char *const ids[], size_t n_extra,
+                               const char *const extra_ids[]);
+
+/* fed_new_with_extra without extra members. */
+struct fed *fed_new(size_t n_nodes, const char *const ids[]);
+
+/* Marks the test as passed: fed_free then removes the directory. */
+void fed_pass(struct fed *f);
+
+/* Kills every node still running (SIGKILL) and removes the directory if
+ * fed_pass was called and TMBUS_KEEP is not set in the environment; else
+ * keeps it and prints its path and the tail of every node's log. Accepts
+ * NULL and sets *fp to NULL. */
+void fed_free(struct fed **fp);
+
+/* ---- what the federation is made of ------------------------------------ */
+
+/* Members are numbered nodes first (0 .. n_nodes - 1), then extras. */
+size_t fed_count(const struct fed *f);
+size_t fed_node_count(const struct fed *f);
+/* Index of member id; aborts when there is none (a test bug). */
+size_t fed_index(const struct fed *f, const char *id);
+
+const char *fed_dir(const struct fed *f);
+const char *fed_roster_path(const struct fed *f);
+const char *fed_id(const struct fed *f, size_t i);
+/* DIR/ID: the node's data_dir (tmbus.db), configuration and log. */
+const char *fed_data_dir(const struct fed *f, size_t i);
+const char *fed_conf_path(const struct fed *f, size_t i);
+const char *fed_log_path(const struct fed *f, size_t i);
+/* Member secret key file, DIR/keys/ID.key (nodes and extras). */
+const char *fed_member_key_path(const struct fed *f, size_t i);
+/* Member public key file, DIR/keys/ID.pub (what a client names as the
+ * node's key file). */
+const char *fed_member_pub_path(const struct fed *f, size_t i);
+/* The member's CURVE public key (the server key of both its sockets). */
+const uint8_t *fed_transport_pk(const struct fed *f, size_t i);
+const char *fed_peer_endpoint(const struct fed *f, size_t i);
+const char *fed_client_endpoint(const struct fed *f, size_t i);
+/* The node's one configured client: its name and secret key file. */
+const char *fed_client_name(const struct fed *f, size_t i);
+const char *fed_client_key_path(const struct fed *f, size_t i);
+
+/* ---- configuration ------------------------------------------------------ */
+
+/* Sets node i's [peers] dial ("all", "none", or a comma list of member ids)
+ * and rewrites its configuration file (a running node sees it on
+ * fed_reload). Returns 0 or -1. */
+int fed_set_dial(struct fed *f, size_t i, const char *dial);
+
+/* Sets (or replaces) one [limits] option of node i and rewrites its
+ * configuration file. Returns 0 or -1. */
+int fed_set_limit(struct fed *f, size_t i, const char *name, unsigned value);
+
+/* Line topology over the nodes in index order: node k dials only k - 1 and
+ * k + 1, so nodes two apart never link (both still listen, but neither
+ * dials the other and nobody else knows to). Rewrites every configuration.
+ * Returns 0 or -1. */
+int fed_topology_line(struct fed *f);
+
+/* Full mesh: every node dials every other node by name. Returns 0 or -1. */
+int fed_topology_mesh(struct fed *f);
+
+/* ---- processes ---------------------------------------------------------- */
+
+/* Starts node i (tmbusd -c CONF, stdout and stderr appended to its log) and
+ * waits at most FED_START_MS until its log shows "member ID running". The
+ * process dies with the test program. Returns 0, or -1 (log tail printed)
+ * when it exited or never said so. */
+int fed_start(struct fed *f, size_t i);
+
+/* SIGTERM, then waits at most FED_STOP_MS (SIGKILL after that). Returns
+ * the exit status (0 for a clean stop), or -1 when it had to be killed or
+ * died of a signal. A node that is not running returns -1. */
+int fed_stop(struct fed *f, size_t i);
+
+/* SIGKILL and reap: a crash, as far as the node can tell. */
+void fed_kill(struct fed *f, size_t i);
+
+/* SIGHUP: re-read the configuration and roster. Returns 0 or -1. */
+int fed_reload(struct fed *f, size_t i);
+
+/* True while node i's process lives (reaps it when it has died). */
+bool fed_is_running(struct fed *f, size_t i);
+pid_t fed_pid(const struct fed *f, size_t i);
+
+/* ---- logs and files ------------------------------------------------------ */
+
+/* The current size of node i's log: a mark to search from. */
+long fed_log_mark(const struct fed *f, size_t i);
+
+/* Waits at most timeout_ms for substr to appear in node i's log after
+ * mark. Returns 0 when found, -1 (log tail printed) otherwise. */
+int fed_wait_log_from(struct fed *f, size_t i, long mark, const char *substr, int timeout_ms);
+
+/* fed_wait_log_from the last start of node i. */
+int fed_wait_log(struct fed *f, size_t i, const char *substr, int timeout_ms);
+
+/* How many times substr occurs in node i's log after mark. */
+size_t fed_log_count(const struct fed *f, size_t i, long mark, const char *substr);
+
+/* Waits until node i logs "peer PEER: link up" after mark. Returns 0 or -1. */
+int fed_wait_link(struct fed *f, size_t i, long mark, const char *peer, int timeout_ms);
+
+/* Prints the last lines of node i's log to stderr. */
+void fed_dump_log(const struct fed *f, size_t i, int lines);
+
+/* 1 when the file at path contains the bytes needle[0..len), 0 when it
+ * does not or does not exist, -1 on a read error. */
+int fed_file_contains(const char *path, const void *needle, size_t len);
+
+/* Monotonic milliseconds. */
+int64_t fed_now_ms(void);
+
+/* Sleeps ms milliseconds. */
+void fed_sleep_ms(int ms);
+
+#endif

@@ -1,0 +1,217 @@
+/*
+ * Integration: nothing is lost when nodes crash or stay down (DESIGN §4.1,
+ * §4.6). A relay killed with SIGKILL in the middle of a stream and started
+ * again must leave the recipient's client with every message its sender got
+ * a receipt for, exactly once and in the sender's order; a recipient that
+ * was down while thousands were posted catches up from its peer.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <sodium.h>
+
+#include "fed.h"
+#include "fedclient.h"
+#include "tmbus.h"
+
+#define LINK_MS    15000
+#define IDLE_MS    30000 /* longest silence while deliveries are still due */
+#define N_STREAM   5000  /* messages in the stream that loses its relay */
+#define KILL_AT    1500  /* B dies after this many receipts ... */
+#define RESTART_AT 3000  /* ... and comes back after this many */
+#define N_CATCH_UP 10000 /* messages posted while the recipient is down */
+#define ACK_EVERY  256
+
+static int teardown(void **state)
+{
+    struct fed *f = *state;
+
+    fed_free(&f);
+    return 0;
+}
+
+/* What the poster was told: the envelope id of each message, and whether
+ * the post was acknowledged at all. */
+struct posted {
+    uint8_t (*id)[TMBUS_ID_BYTES];
+    bool *is_receipted;
+    uint32_t n, n_receipted;
+};
+
+static void posted_init(struct posted *p, uint32_t n)
+{
+    p->id = calloc(n, TMBUS_ID_BYTES);
+    p->is_receipted = calloc(n, sizeof(bool));
+    p->n = n;
+    p->n_receipted = 0;
+    assert_non_null(p->id);
+    assert_non_null(p->is_receipted);
+}
+
+static void posted_free(struct posted *p)
+{
+    free(p->id);
+    free(p->is_receipted);
+}
+
+static void post_one(struct tmbus *h, struct posted *p, const char *tag, uint32_t k, const char *to)
+{
+    const char *const rcpt[] = {to};
+    int rc = fc_post(h, FC_TLP_GREEN, tag, k, rcpt, 1, p->id[k]);
+
+    /* A post that timed out may or may not be committed; the check below
+     * only demands what was receipted, and tolerates the rest arriving. */
+    if (rc == TMBUS_OK) {
+        p->is_receipted[k] = true;
+        p->n_receipted++;
+    } else if (rc != TMBUS_ETIMEOUT) {
+        fail_msg("post #%u failed: %s (%s)", k, tmbus_strerror(rc), tmbus_last_error(h));
+    }
+}
+
+/* Every receipted message arrived once, with its receipted id, and all
+ * tagged deliveries are in the order posted (one poster, so post order is
+ * the order of A's log). */
+static void assert_receipted_once_in_order(const struct fc_inbox *in, const struct posted *p)
+{
+    int64_t last = -1;
+
+    assert_int_equal(fc_check_order(in), 0);
+    for (size_t i = 0; i < in->n; i++) {
+        const struct fc_got *g = &in->got[i];
+        if (!g->is_tagged)
+            continue;
+        assert_string_equal(g->sender, "A");
+        assert_true(g->index < p->n);
+        if ((int64_t)g->index <= last)
+            fail_msg("message #%u arrived after #%lld", g->index, (long long)last);
+        last = g->index;
+        if (p->is_receipted[g->index])
+            assert_memory_equal(g->id, p->id[g->index], TMBUS_ID_BYTES);
+    }
+    for (uint32_t k = 0; k < p->n; k++)
+        if (p->is_receipted[k] && fc_find_index(in, k) == NULL)
+            fail_msg("receipted message #%u never arrived", k);
+}
+
+static void test_relay_killed_mid_stream(void **state)
+{
+    static const char *const ids[] = {"A", "B", "C"};
+    struct fed *f = fed_new(3, ids);
+    size_t a, b, c;
+    struct tmbus *ha, *hc;
+    struct fc_inbox in;
+    struct posted p;
+    char tag[FC_TAG_MAX];
+    long b_mark;
+
+    assert_non_null(f);
+    *state = f;
+    a = fed_index(f, "A");
+    b = fed_index(f, "B");
+    c = fed_index(f, "C");
+    assert_int_equal(fed_topology_line(f), 0);
+    for (size_t i = 0; i < 3; i++)
+        assert_int_equal(fed_start(f, i), 0);
+    assert_int_equal(fed_wait_link(f, a, 0, "B", LINK_MS), 0);
+    assert_int_equal(fed_wait_link(f, c, 0, "B", LINK_MS), 0);
+
+    fc_tag(tag, sizeof(tag), "crash");
+    fc_inbox_init(&in, tag);
+    posted_init(&p, N_STREAM);
+    assert_non_null(ha = fc_connect(f, a));
+    assert_non_null(hc = fc_connect(f, c));
+    assert_int_equal(tmbus_subscribe(hc, 512, FC_CALL_MS), TMBUS_OK);
+
+    for (uint32_t k = 0; k < N_STREAM; k++) {
+        post_one(ha, &p, tag, k, "C");
+        if (k == KILL_AT) {
+            /* Mid-stream: C must have some of it, not all. */
+            fc_receive(hc, &in, 1, IDLE_MS, ACK_EVERY);
+            assert_true(in.n_tagged >= 1);
+            fed_kill(f, b);
+        } else if (k == RESTART_AT) {
+            b_mark = fed_log_mark(f, b);
+            assert_int_equal(fed_start(f, b), 0);
+            assert_int_equal(fed_wait_link(f, b, b_mark, "A", LINK_MS), 0);
+        } else if (k % 500 == 0) {
+            /* Drain what is there, so C receives while A still posts. */
+            fc_receive(hc, &in, N_STREAM, 100, ACK_EVERY);
+        }
+    }
+    fc_receive(hc, &in, p.n_receipted, IDLE_MS, ACK_EVERY);
+    assert_receipted_once_in_order(&in, &p);
+    assert_int_equal(in.n_tagged, p.n_receipted);
+
+    tmbus_close(&ha);
+    tmbus_close(&hc);
+    for (size_t i = 0; i < 3; i++)
+        assert_int_equal(fed_stop(f, i), 0);
+    fc_inbox_free(&in);
+    posted_free(&p);
+    fed_pass(f);
+}
+
+static void test_recipient_down_catches_up(void **state)
+{
+    static const char *const ids[] = {"A", "C"};
+    struct fed *f = fed_new(2, ids);
+    size_t a, c;
+    struct tmbus *ha, *hc;
+    struct fc_inbox in;
+    struct posted p;
+    char tag[FC_TAG_MAX];
+    long a_mark;
+
+    assert_non_null(f);
+    *state = f;
+    a = fed_index(f, "A");
+    c = fed_index(f, "C");
+    assert_int_equal(fed_start(f, a), 0);
+    assert_int_equal(fed_start(f, c), 0);
+    assert_int_equal(fed_wait_link(f, a, 0, "C", LINK_MS), 0);
+    assert_int_equal(fed_stop(f, c), 0);
+
+    fc_tag(tag, sizeof(tag), "catchup");
+    fc_inbox_init(&in, tag);
+    posted_init(&p, N_CATCH_UP);
+    assert_non_null(ha = fc_connect(f, a));
+    for (uint32_t k = 0; k < N_CATCH_UP; k++)
+        post_one(ha, &p, tag, k, "C");
+    assert_int_equal(p.n_receipted, N_CATCH_UP);
+
+    a_mark = fed_log_mark(f, a);
+    assert_int_equal(fed_start(f, c), 0);
+    assert_int_equal(fed_wait_link(f, a, a_mark, "C", LINK_MS), 0);
+    assert_non_null(hc = fc_connect(f, c));
+    assert_int_equal(tmbus_subscribe(hc, 1024, FC_CALL_MS), TMBUS_OK);
+    fc_receive(hc, &in, N_CATCH_UP, IDLE_MS, ACK_EVERY);
+    assert_receipted_once_in_order(&in, &p);
+    assert_int_equal(in.n_tagged, N_CATCH_UP);
+
+    tmbus_close(&ha);
+    tmbus_close(&hc);
+    assert_int_equal(fed_stop(f, a), 0);
+    assert_int_equal(fed_stop(f, c), 0);
+    fc_inbox_free(&in);
+    posted_free(&p);
+    fed_pass(f);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_teardown(test_relay_killed_mid_stream, teardown),
+        cmocka_unit_test_teardown(test_recipient_down_catches_up, teardown),
+    };
+
+    if (sodium_init() < 0)
+        return 1;
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
