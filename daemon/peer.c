@@ -370,6 +370,14 @@ static void on_message(struct peers *p, struct link *l, const uint8_t *data, siz
         take_vector(l, m->vector->entries, m->vector->n_entries, false);
         break;
     case TMBUS__PEER__PEER_MESSAGE__KIND_ENVELOPE:
+        /* Before the Hello exchange the peer streams from a stale idea of
+         * us (say it queued for our previous process): drop quietly, the
+         * Hello that follows makes it resend from our vector. */
+        if (!l->has_conversation) {
+            node_count(p->n, "peer.before-hello", 1);
+            log_debug("peer %s: dropped an envelope sent before the hello", l->member);
+            break;
+        }
         /* Accepted or not, an envelope that does not extend our head means
          * the peer streams from a stale idea of us: resynchronise. */
         if (node_accept(p->n, l->member, m->envelope.data, m->envelope.len) == -1)
@@ -535,6 +543,9 @@ static int open_dealer(struct peers *p, struct link *l, const char *endpoint)
     if (common_options(p, l->dealer) != 0 ||
         zmq_setsockopt(l->dealer, ZMQ_CURVE_SERVERKEY, l->transport_pk, KEYS_PUBLIC_BYTES) ||
         set_int(l->dealer, ZMQ_RECONNECT_IVL, PEER_RECONNECT_MIN) ||
+        /* Queue nothing while the link is down: whatever we would queue is
+         * stale by the time the peer's next process reads it. */
+        set_int(l->dealer, ZMQ_IMMEDIATE, 1) ||
         set_int(l->dealer, ZMQ_RECONNECT_IVL_MAX, (int)c->reconnect_max_ms) ||
         zmq_connect(l->dealer, endpoint) == -1 ||
         loop_add_socket(p->n->loop, l->dealer, on_dealer, l) == -1) {
@@ -544,7 +555,8 @@ static int open_dealer(struct peers *p, struct link *l, const char *endpoint)
         return -1;
     }
     log_info("peer %s: dialling %s", l->member, endpoint);
-    /* Queued until the connection is up: it opens the conversation. */
+    /* Sent, and retried every heartbeat, until the connection is up: it
+     * opens the conversation. */
     l->needs_hello = true;
     return 0;
 }
