@@ -3,8 +3,11 @@
  * CURVE. Requests go one at a time; while a call waits for its answer,
  * deliveries that arrive are queued in the handle. A socket monitor tells
  * a failed handshake from silence and notices reconnects, after which the
- * library subscribes again. This file must never expose protobuf types,
- * keep a secret key outside sodium_malloc memory, or exit the process.
+ * library subscribes again with the same filter. Payloads are built and
+ * read by payload.c; the board and deliveries are handed out as views
+ * into the decoded replies they own. This file must never expose protobuf
+ * types, keep a secret key outside sodium_malloc memory, or exit the
+ * process.
  */
 #include "tmbus.h"
 
@@ -23,6 +26,8 @@
 #include <zmq.h>
 
 #include "api.pb-c.h"
+#include "client_config.h"
+#include "payload.h"
 
 /* The largest reply is a delivery: a payload plus recipients and header
  * fields, well under 1 MiB. libzmq drops a connection that sends more than
@@ -43,7 +48,27 @@
 
 struct tmbus_delivery {
     Tmbus__Api__Reply *reply;
+    Tmbus__Payload__Payload *payload; /* decoded; NULL if it is not one we read */
     struct tmbus_delivery *next;
+};
+
+struct tmbus_board {
+    Tmbus__Api__Reply *reply;
+    Tmbus__Payload__Need **need_messages; /* decoded BoardNeed.need, one a need */
+    Tmbus__Payload__Offer **offer_messages;
+    struct tmbus_board_need *needs;
+    struct tmbus_board_offer *offers;
+    size_t n_needs, n_offers;
+};
+
+/* A subscription's filter, copied so that a resubscription after a
+ * reconnect asks for the same. Kinds point at payload.c's static names. */
+struct filter_copy {
+    const char *kinds[TMBUS_FILTER_MAX];
+    uint32_t categories[TMBUS_FILTER_MAX];
+    uint32_t tlps[TMBUS_FILTER_MAX];
+    char senders[TMBUS_FILTER_MAX][TMBUS_MEMBER_MAX + 1];
+    size_t n_kinds, n_categories, n_tlps, n_senders;
 };
 
 struct tmbus_status {
@@ -60,7 +85,8 @@ struct tmbus {
     uint64_t last_number; /* highest delivery number queued or returned */
     bool is_subscribed;
     uint32_t window;
-    uint64_t handshakes; /* handshakes that succeeded */
+    struct filter_copy filter; /* of the current subscription */
+    uint64_t handshakes;       /* handshakes that succeeded */
     bool needs_resubscribe;
     uint64_t resubscribe_id;
     unsigned auth_failures, drops;
@@ -175,6 +201,7 @@ void tmbus_delivery_free(struct tmbus_delivery **dp)
 {
     if (dp == NULL || *dp == NULL)
         return;
+    payload_free((*dp)->payload);
     free_reply((*dp)->reply, true);
     free(*dp);
     *dp = NULL;
@@ -201,6 +228,7 @@ static void enqueue(struct tmbus *h, Tmbus__Api__Reply *r)
         return;
     }
     d->reply = r;
+    d->payload = payload_decode(r->delivery->payload.data, r->delivery->payload.len);
     if (h->tail != NULL)
         h->tail->next = d;
     else
@@ -275,17 +303,49 @@ static int send_request(struct tmbus *h, Tmbus__Api__Request *req)
     return rc;
 }
 
+/* The parts of a Subscribe request that borrow from a filter_copy. */
+struct subscribe_msg {
+    Tmbus__Api__Subscribe sub;
+    Tmbus__Api__Filter filter;
+    char *kinds[TMBUS_FILTER_MAX];
+    char *senders[TMBUS_FILTER_MAX];
+};
+
+/* Fills m (which must outlive the packing) from window and fc, and points
+ * req at it. */
+static void fill_subscribe(Tmbus__Api__Request *req, struct subscribe_msg *m, uint32_t window,
+                           struct filter_copy *fc)
+{
+    tmbus__api__subscribe__init(&m->sub);
+    tmbus__api__filter__init(&m->filter);
+    m->sub.window = window;
+    for (size_t i = 0; i < fc->n_kinds; i++)
+        m->kinds[i] = (char *)fc->kinds[i];
+    for (size_t i = 0; i < fc->n_senders; i++)
+        m->senders[i] = fc->senders[i];
+    m->filter.kinds = m->kinds;
+    m->filter.n_kinds = fc->n_kinds;
+    m->filter.categories = fc->categories;
+    m->filter.n_categories = fc->n_categories;
+    m->filter.tlps = fc->tlps;
+    m->filter.n_tlps = fc->n_tlps;
+    m->filter.senders = m->senders;
+    m->filter.n_senders = fc->n_senders;
+    if (fc->n_kinds + fc->n_categories + fc->n_tlps + fc->n_senders > 0)
+        m->sub.filter = &m->filter;
+    req->kind_case = TMBUS__API__REQUEST__KIND_SUBSCRIBE;
+    req->subscribe = &m->sub;
+}
+
 static void maybe_resubscribe(struct tmbus *h)
 {
     Tmbus__Api__Request req = TMBUS__API__REQUEST__INIT;
-    Tmbus__Api__Subscribe sub = TMBUS__API__SUBSCRIBE__INIT;
+    struct subscribe_msg m;
 
     if (!h->needs_resubscribe)
         return;
     h->needs_resubscribe = false;
-    sub.window = h->window;
-    req.kind_case = TMBUS__API__REQUEST__KIND_SUBSCRIBE;
-    req.subscribe = &sub;
+    fill_subscribe(&req, &m, h->window, &h->filter);
     if (send_request(h, &req) == TMBUS_OK)
         h->resubscribe_id = req.id;
     else
@@ -779,6 +839,24 @@ int tmbus_connect_files(const char *endpoint, const char *node_public_file,
     return rc;
 }
 
+int tmbus_connect_config(const char *path, int timeout_ms, struct tmbus **out, char *err,
+                         size_t err_size)
+{
+    struct client_config *c;
+    int rc;
+
+    if (err != NULL && err_size > 0)
+        err[0] = '\0';
+    if (out != NULL)
+        *out = NULL;
+    if ((c = malloc(sizeof(*c))) == NULL)
+        return fail_to(err, err_size, TMBUS_ENOMEM, "out of memory");
+    if ((rc = client_config_read(path, c, err, err_size)) == TMBUS_OK)
+        rc = tmbus_connect_files(c->endpoint, c->node_key, c->key, timeout_ms, out, err, err_size);
+    free(c);
+    return rc;
+}
+
 /* ---- requests ----------------------------------------------------------- */
 
 int tmbus_post(struct tmbus *h, const void *payload, size_t len, const char *const *recipients,
@@ -827,28 +905,324 @@ int tmbus_post(struct tmbus *h, const void *payload, size_t len, const char *con
     return rc;
 }
 
-int tmbus_subscribe(struct tmbus *h, unsigned window, int timeout_ms)
+/* Checks filter and copies it into *fc. */
+static int copy_filter(struct tmbus *h, const struct tmbus_filter *filter, struct filter_copy *fc)
+{
+    memset(fc, 0, sizeof(*fc));
+    if (filter == NULL)
+        return TMBUS_OK;
+    if (filter->n_kinds > TMBUS_FILTER_MAX || filter->n_categories > TMBUS_FILTER_MAX ||
+        filter->n_tlps > TMBUS_FILTER_MAX || filter->n_senders > TMBUS_FILTER_MAX)
+        return fail(h, TMBUS_EINVALID, "a filter list holds at most %d entries", TMBUS_FILTER_MAX);
+    if ((filter->n_kinds > 0 && filter->kinds == NULL) ||
+        (filter->n_categories > 0 && filter->categories == NULL) ||
+        (filter->n_tlps > 0 && filter->tlps == NULL) ||
+        (filter->n_senders > 0 && filter->senders == NULL))
+        return fail(h, TMBUS_EINVALID, "a filter list with entries but no array");
+    for (size_t i = 0; i < filter->n_kinds; i++)
+        if (tmbus_kind_parse(filter->kinds[i], &fc->kinds[i]) != TMBUS_OK)
+            return fail(h, TMBUS_EINVALID, "filter kind '%s' is not one of %s",
+                        filter->kinds[i] != NULL ? filter->kinds[i] : "(null)", tmbus_kind_names());
+    for (size_t i = 0; i < filter->n_categories; i++) {
+        if (tmbus_category_name(filter->categories[i]) == NULL)
+            return fail(h, TMBUS_EINVALID, "filter category %d is not one of %s",
+                        filter->categories[i], tmbus_category_names());
+        fc->categories[i] = (uint32_t)filter->categories[i];
+    }
+    for (size_t i = 0; i < filter->n_tlps; i++) {
+        if (tmbus_tlp_name(filter->tlps[i]) == NULL)
+            return fail(h, TMBUS_EINVALID, "filter TLP %d is not one of %s", filter->tlps[i],
+                        tmbus_tlp_names());
+        fc->tlps[i] = (uint32_t)filter->tlps[i];
+    }
+    for (size_t i = 0; i < filter->n_senders; i++) {
+        const char *m = filter->senders[i];
+        if (m == NULL || *m == '\0' || strlen(m) > TMBUS_MEMBER_MAX)
+            return fail(h, TMBUS_EINVALID, "filter sender %zu must be a member id of 1 to %d bytes",
+                        i, TMBUS_MEMBER_MAX);
+        memcpy(fc->senders[i], m, strlen(m) + 1);
+    }
+    fc->n_kinds = filter->n_kinds;
+    fc->n_categories = filter->n_categories;
+    fc->n_tlps = filter->n_tlps;
+    fc->n_senders = filter->n_senders;
+    return TMBUS_OK;
+}
+
+int tmbus_subscribe_filtered(struct tmbus *h, unsigned window, const struct tmbus_filter *filter,
+                             int timeout_ms)
 {
     Tmbus__Api__Request req = TMBUS__API__REQUEST__INIT;
-    Tmbus__Api__Subscribe sub = TMBUS__API__SUBSCRIBE__INIT;
     Tmbus__Api__Reply *r = NULL;
+    struct subscribe_msg m;
+    struct filter_copy fc;
     int rc;
 
     if (h == NULL)
         return TMBUS_EINVALID;
+    h->error[0] = '\0';
     if (window > TMBUS_WINDOW_MAX)
         return fail(h, TMBUS_EINVALID, "window must be 0 to %d", TMBUS_WINDOW_MAX);
-    sub.window = window ? window : WINDOW_DEFAULT;
-    req.kind_case = TMBUS__API__REQUEST__KIND_SUBSCRIBE;
-    req.subscribe = &sub;
+    if ((rc = copy_filter(h, filter, &fc)) != TMBUS_OK)
+        return rc;
+    fill_subscribe(&req, &m, window ? window : WINDOW_DEFAULT, &fc);
     if ((rc = call(h, &req, timeout_ms, &r)) != TMBUS_OK)
         return rc;
     free_reply(r, false);
     h->is_subscribed = true;
-    h->window = sub.window;
+    h->window = m.sub.window;
+    h->filter = fc;
     h->needs_resubscribe = false;
     return TMBUS_OK;
 }
+
+int tmbus_subscribe(struct tmbus *h, unsigned window, int timeout_ms)
+{
+    return tmbus_subscribe_filtered(h, window, NULL, timeout_ms);
+}
+
+/* ---- needs, offers and updates ----------------------------------------- */
+
+/* Posts an encoded payload (rc from its encoder, reason in why) and wipes
+ * and frees it whatever happens. */
+static int post_encoded(struct tmbus *h, int rc, const char *why, uint8_t *buf, size_t len,
+                        const char *const *recipients, size_t n_recipients, bool all,
+                        int timeout_ms, uint8_t *out_id)
+{
+    if (rc == TMBUS_OK)
+        rc = tmbus_post(h, buf, len, recipients, n_recipients, all, 0, timeout_ms, out_id);
+    else
+        fail(h, rc, "%s", why);
+    if (buf != NULL) {
+        sodium_memzero(buf, len);
+        free(buf);
+    }
+    return rc;
+}
+
+/* TLP:RED goes to named recipients only: say so before the node does. */
+static int check_red(struct tmbus *h, int tlp, bool all)
+{
+    if (tlp == TMBUS_TLP_RED && all)
+        return fail(h, TMBUS_EINVALID, "a TLP:RED post must name its recipients, not go to all");
+    return TMBUS_OK;
+}
+
+int tmbus_post_need(struct tmbus *h, const struct tmbus_need *need, const char *const *recipients,
+                    size_t n_recipients, bool all, int timeout_ms, uint8_t out_id[TMBUS_ID_BYTES])
+{
+    char why[TMBUS_VALIDATE_ERROR_MAX] = "";
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    int rc;
+
+    if (h == NULL)
+        return TMBUS_EINVALID;
+    h->error[0] = '\0';
+    rc = payload_encode_need(need, &buf, &len, why, sizeof(why));
+    if (rc == TMBUS_OK && (rc = check_red(h, need->tlp, all)) != TMBUS_OK)
+        snprintf(why, sizeof(why), "%s", h->error);
+    return post_encoded(h, rc, why, buf, len, recipients, n_recipients, all, timeout_ms, out_id);
+}
+
+int tmbus_post_offer(struct tmbus *h, const struct tmbus_offer *offer,
+                     const char *const *recipients, size_t n_recipients, bool all, int timeout_ms,
+                     uint8_t out_id[TMBUS_ID_BYTES])
+{
+    char why[TMBUS_VALIDATE_ERROR_MAX] = "";
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    int rc;
+
+    if (h == NULL)
+        return TMBUS_EINVALID;
+    h->error[0] = '\0';
+    rc = payload_encode_offer(offer, &buf, &len, why, sizeof(why));
+    if (rc == TMBUS_OK && (rc = check_red(h, offer->tlp, all)) != TMBUS_OK)
+        snprintf(why, sizeof(why), "%s", h->error);
+    return post_encoded(h, rc, why, buf, len, recipients, n_recipients, all, timeout_ms, out_id);
+}
+
+int tmbus_need_update(struct tmbus *h, const uint8_t need_id[TMBUS_ID_BYTES], int action,
+                      const struct tmbus_need *edit, const char *reason,
+                      const char *const *recipients, size_t n_recipients, bool all, int timeout_ms,
+                      uint8_t out_id[TMBUS_ID_BYTES])
+{
+    char why[TMBUS_VALIDATE_ERROR_MAX] = "";
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    int rc;
+
+    if (h == NULL)
+        return TMBUS_EINVALID;
+    h->error[0] = '\0';
+    rc = payload_encode_need_update(need_id, action, edit, reason, &buf, &len, why, sizeof(why));
+    if (rc == TMBUS_OK && edit != NULL && (rc = check_red(h, edit->tlp, all)) != TMBUS_OK)
+        snprintf(why, sizeof(why), "%s", h->error);
+    return post_encoded(h, rc, why, buf, len, recipients, n_recipients, all, timeout_ms, out_id);
+}
+
+int tmbus_offer_update(struct tmbus *h, const uint8_t offer_id[TMBUS_ID_BYTES], int action,
+                       const char *reason, const char *const *recipients, size_t n_recipients,
+                       bool all, int timeout_ms, uint8_t out_id[TMBUS_ID_BYTES])
+{
+    char why[TMBUS_VALIDATE_ERROR_MAX] = "";
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    int rc;
+
+    if (h == NULL)
+        return TMBUS_EINVALID;
+    h->error[0] = '\0';
+    rc = payload_encode_offer_update(offer_id, action, reason, &buf, &len, why, sizeof(why));
+    return post_encoded(h, rc, why, buf, len, recipients, n_recipients, all, timeout_ms, out_id);
+}
+
+/* ---- the board ---------------------------------------------------------- */
+
+void tmbus_board_free(struct tmbus_board **bp)
+{
+    struct tmbus_board *b;
+
+    if (bp == NULL || (b = *bp) == NULL)
+        return;
+    for (size_t i = 0; b->need_messages != NULL && i < b->n_needs; i++) {
+        if (b->need_messages[i] != NULL) {
+            payload_wipe(&b->need_messages[i]->base);
+            tmbus__payload__need__free_unpacked(b->need_messages[i], NULL);
+        }
+    }
+    for (size_t i = 0; b->offer_messages != NULL && i < b->n_offers; i++) {
+        if (b->offer_messages[i] != NULL) {
+            payload_wipe(&b->offer_messages[i]->base);
+            tmbus__payload__offer__free_unpacked(b->offer_messages[i], NULL);
+        }
+    }
+    free(b->need_messages);
+    free(b->offer_messages);
+    free(b->needs);
+    free(b->offers);
+    if (b->reply != NULL) {
+        /* The board holds needs and offers in clear, up to TLP:RED. */
+        payload_wipe(&b->reply->base);
+        free_reply(b->reply, false);
+    }
+    free(b);
+    *bp = NULL;
+}
+
+/* Builds the views of b from b->reply, checking every entry. */
+static int read_board(struct tmbus *h, struct tmbus_board *b)
+{
+    const Tmbus__Api__Board *m = b->reply->board;
+    size_t nn = m->n_needs, no = m->n_offers;
+
+    if ((nn > 0 && ((b->need_messages = calloc(nn, sizeof(*b->need_messages))) == NULL ||
+                    (b->needs = calloc(nn, sizeof(*b->needs))) == NULL)) ||
+        (no > 0 && ((b->offer_messages = calloc(no, sizeof(*b->offer_messages))) == NULL ||
+                    (b->offers = calloc(no, sizeof(*b->offers))) == NULL)))
+        return fail(h, TMBUS_ENOMEM, "out of memory for a board of %zu needs and %zu offers", nn,
+                    no);
+    b->n_needs = nn;
+    b->n_offers = no;
+    for (size_t i = 0; i < nn; i++) {
+        const Tmbus__Api__BoardNeed *e = m->needs[i];
+        struct tmbus_board_need *v = &b->needs[i];
+
+        if (e->id.len != TMBUS_ID_BYTES || (b->need_messages[i] = tmbus__payload__need__unpack(
+                                                NULL, e->need.len, e->need.data)) == NULL)
+            return fail(h, TMBUS_EPROTOCOL, "the node sent a board need we cannot read");
+        memcpy(v->id, e->id.data, TMBUS_ID_BYTES);
+        v->owner = e->owner;
+        v->created_at = e->created_at;
+        payload_need_view(b->need_messages[i], &v->need);
+        v->status = e->status;
+        v->accepted_quantity = e->accepted_quantity;
+        v->delivered_quantity = e->delivered_quantity;
+    }
+    for (size_t i = 0; i < no; i++) {
+        const Tmbus__Api__BoardOffer *e = m->offers[i];
+        struct tmbus_board_offer *v = &b->offers[i];
+
+        if (e->id.len != TMBUS_ID_BYTES || (b->offer_messages[i] = tmbus__payload__offer__unpack(
+                                                NULL, e->offer.len, e->offer.data)) == NULL)
+            return fail(h, TMBUS_EPROTOCOL, "the node sent a board offer we cannot read");
+        memcpy(v->id, e->id.data, TMBUS_ID_BYTES);
+        v->donor = e->donor;
+        v->created_at = e->created_at;
+        payload_offer_view(b->offer_messages[i], &v->offer);
+        v->status = e->status;
+    }
+    return TMBUS_OK;
+}
+
+int tmbus_board(struct tmbus *h, const uint8_t *need_id, const char *need_status, int timeout_ms,
+                struct tmbus_board **out)
+{
+    Tmbus__Api__Request req = TMBUS__API__REQUEST__INIT;
+    Tmbus__Api__BoardQuery q = TMBUS__API__BOARD_QUERY__INIT;
+    struct tmbus_board *b = NULL;
+    Tmbus__Api__Reply *r = NULL;
+    int status, rc;
+
+    if (out != NULL)
+        *out = NULL;
+    if (h == NULL || out == NULL)
+        return TMBUS_EINVALID;
+    h->error[0] = '\0';
+    if (need_status != NULL && tmbus_need_status_parse(need_status, &status) != TMBUS_OK)
+        return fail(h, TMBUS_EINVALID, "need status '%s' is not one of %s", need_status,
+                    tmbus_need_status_names());
+    if (need_id != NULL) {
+        q.need_id.data = (uint8_t *)need_id;
+        q.need_id.len = TMBUS_ID_BYTES;
+    }
+    if (need_status != NULL)
+        q.need_status = (char *)tmbus_need_status_name(status);
+    req.kind_case = TMBUS__API__REQUEST__KIND_BOARD;
+    req.board = &q;
+    if ((rc = call(h, &req, timeout_ms, &r)) != TMBUS_OK)
+        return rc;
+    if (r->kind_case != TMBUS__API__REPLY__KIND_BOARD || r->board == NULL) {
+        payload_wipe(&r->base);
+        free_reply(r, false);
+        return fail(h, TMBUS_EPROTOCOL, "the node answered a board query with something else");
+    }
+    if ((b = calloc(1, sizeof(*b))) == NULL) {
+        payload_wipe(&r->base);
+        free_reply(r, false);
+        return fail(h, TMBUS_ENOMEM, "out of memory");
+    }
+    b->reply = r;
+    if ((rc = read_board(h, b)) != TMBUS_OK) {
+        tmbus_board_free(&b);
+        return rc;
+    }
+    *out = b;
+    return TMBUS_OK;
+}
+
+size_t tmbus_board_need_count(const struct tmbus_board *b)
+{
+    return b != NULL ? b->n_needs : 0;
+}
+
+const struct tmbus_board_need *tmbus_board_need_at(const struct tmbus_board *b, size_t i)
+{
+    return b != NULL && i < b->n_needs ? &b->needs[i] : NULL;
+}
+
+size_t tmbus_board_offer_count(const struct tmbus_board *b)
+{
+    return b != NULL ? b->n_offers : 0;
+}
+
+const struct tmbus_board_offer *tmbus_board_offer_at(const struct tmbus_board *b, size_t i)
+{
+    return b != NULL && i < b->n_offers ? &b->offers[i] : NULL;
+}
+
+/* ---- receiving ---------------------------------------------------------- */
 
 int tmbus_next(struct tmbus *h, int timeout_ms, struct tmbus_delivery **out)
 {
@@ -970,6 +1344,88 @@ size_t tmbus_delivery_recipient_count(const struct tmbus_delivery *d)
 const char *tmbus_delivery_recipient(const struct tmbus_delivery *d, size_t i)
 {
     return i < d->reply->delivery->n_recipients ? d->reply->delivery->recipients[i] : NULL;
+}
+
+const char *tmbus_delivery_kind(const struct tmbus_delivery *d)
+{
+    return d != NULL ? payload_kind(d->payload) : NULL;
+}
+
+/* The decoded payload of d when it is of kind want, else NULL. */
+static const Tmbus__Payload__Payload *payload_of(const struct tmbus_delivery *d,
+                                                 Tmbus__Payload__Payload__KindCase want)
+{
+    if (d == NULL || d->payload == NULL || d->payload->kind_case != want ||
+        payload_kind(d->payload) == NULL)
+        return NULL;
+    return d->payload;
+}
+
+static const uint8_t *id_or_null(const ProtobufCBinaryData *b)
+{
+    return b->len == TMBUS_ID_BYTES ? b->data : NULL;
+}
+
+int tmbus_delivery_need(const struct tmbus_delivery *d, struct tmbus_need *out)
+{
+    const Tmbus__Payload__Payload *p = payload_of(d, TMBUS__PAYLOAD__PAYLOAD__KIND_NEED);
+
+    if (p == NULL || out == NULL)
+        return TMBUS_EINVALID;
+    payload_need_view(p->need, out);
+    return TMBUS_OK;
+}
+
+int tmbus_delivery_offer(const struct tmbus_delivery *d, struct tmbus_offer *out)
+{
+    const Tmbus__Payload__Payload *p = payload_of(d, TMBUS__PAYLOAD__PAYLOAD__KIND_OFFER);
+
+    if (p == NULL || out == NULL)
+        return TMBUS_EINVALID;
+    payload_offer_view(p->offer, out);
+    return TMBUS_OK;
+}
+
+int tmbus_delivery_need_update(const struct tmbus_delivery *d, struct tmbus_need_change *out)
+{
+    const Tmbus__Payload__Payload *p = payload_of(d, TMBUS__PAYLOAD__PAYLOAD__KIND_NEED_UPDATE);
+
+    if (p == NULL || out == NULL)
+        return TMBUS_EINVALID;
+    memset(out, 0, sizeof(*out));
+    out->need_id = id_or_null(&p->need_update->need_id);
+    out->action = (int)p->need_update->action;
+    out->has_edit = p->need_update->need != NULL;
+    if (out->has_edit)
+        payload_need_view(p->need_update->need, &out->edit);
+    else
+        out->edit = (struct tmbus_need){"", 0, 0, "", "", 0, "", 0, 0, "", 0, ""};
+    out->reason = p->need_update->reason;
+    return TMBUS_OK;
+}
+
+int tmbus_delivery_offer_update(const struct tmbus_delivery *d, struct tmbus_offer_change *out)
+{
+    const Tmbus__Payload__Payload *p = payload_of(d, TMBUS__PAYLOAD__PAYLOAD__KIND_OFFER_UPDATE);
+
+    if (p == NULL || out == NULL)
+        return TMBUS_EINVALID;
+    out->offer_id = id_or_null(&p->offer_update->offer_id);
+    out->action = (int)p->offer_update->action;
+    out->reason = p->offer_update->reason;
+    return TMBUS_OK;
+}
+
+int tmbus_delivery_receipt(const struct tmbus_delivery *d, struct tmbus_receipt *out)
+{
+    const Tmbus__Payload__Payload *p = payload_of(d, TMBUS__PAYLOAD__PAYLOAD__KIND_RECEIPT);
+
+    if (p == NULL || out == NULL)
+        return TMBUS_EINVALID;
+    out->envelope_id = id_or_null(&p->receipt->envelope_id);
+    out->state = (int)p->receipt->state;
+    out->reason = p->receipt->reason;
+    return TMBUS_OK;
 }
 
 const char *tmbus_status_member(const struct tmbus_status *s)

@@ -1,24 +1,40 @@
 /*
- * libtmbus: a program's connection to its own tmbus node. Posts payloads,
- * receives deliveries under a window and acks them, asks for status. The
- * connection is CurveZMQ to the node's client socket; the node admits the
- * client's key from its configuration, which also gives the client its
- * role and TLP clearance.
+ * libtmbus: a program's connection to its own tmbus node. Posts needs,
+ * offers and their updates, reads the board, receives deliveries under a
+ * window and a filter and acks them, asks for status. The connection is
+ * CurveZMQ to the node's client socket; the node admits the client's key
+ * from its configuration, which also gives the client its role and TLP
+ * clearance.
  *
  * Conventions:
  *   - Handles are opaque. x_free(&x) and tmbus_close(&h) accept NULL and
- *     clear the pointer.
+ *     clear the pointer. No protobuf type appears here: needs and offers
+ *     are plain C structs whose strings the caller (or the object they
+ *     came from) owns.
  *   - Functions return TMBUS_OK (0) or a negative TMBUS_E* code;
  *     tmbus_strerror names the code and tmbus_last_error gives the node's
  *     (or the library's) one-line reason for the last failure on a handle.
- *   - Buffers are (pointer, length); ids and keys are 32 raw bytes.
+ *   - Buffers are (pointer, length); ids and keys are 32 raw bytes
+ *     (tmbus_id_to_hex / tmbus_id_from_hex convert ids for people).
  *   - timeout_ms: how long a call may block; 0 never blocks, -1 waits
  *     for ever.
- *   - No callbacks and no threads of ours: each handle owns a ZeroMQ
- *     context (which runs libzmq's own I/O thread). A handle is not
- *     thread-safe: use one handle per thread.
- *   - The library never exits or prints; payloads are opaque bytes here
- *     (a serialized tmbus.payload.Payload, see proto/payload.proto).
+ *   - The library never exits or prints.
+ *
+ * Threads: no callbacks, and no threads of ours besides libzmq's own I/O
+ * thread (each handle owns a ZeroMQ context). A handle, and everything
+ * called on it, is NOT thread-safe: use one handle per thread, or one
+ * lock around every call on a shared handle. Different handles may be
+ * used from different threads at once. Objects a call returned (a
+ * delivery, a status, a board) are immutable: any thread may read one,
+ * and exactly one frees it, after the readers are done. The handle-free
+ * helpers (tmbus_strerror, the enum name/parse/names helpers,
+ * tmbus_need_validate, tmbus_offer_validate, tmbus_id_*) are thread-safe
+ * and reentrant.
+ *
+ * Not yet in the protocol, so not here: asking a post's delivery state
+ * per recipient (pending, delivered, rejected with reason). Receipts that
+ * recipients send arrive as deliveries of kind "receipt" (see
+ * tmbus_delivery_receipt).
  */
 #ifndef TMBUS_H
 #define TMBUS_H
@@ -39,6 +55,20 @@ extern "C" {
 #define TMBUS_MAX_PAYLOAD    (504 * 1024)
 #define TMBUS_WINDOW_MAX     1024
 #define TMBUS_MAX_RECIPIENTS 128
+#define TMBUS_FILTER_MAX     64 /* entries in each list of a filter */
+#define TMBUS_ID_HEX_BYTES   65 /* 64 hex digits and a NUL */
+
+/* Field limits of needs and offers, in bytes (UTF-8), checked by
+ * tmbus_need_validate and tmbus_offer_validate before anything is sent
+ * (the node's board checks the same). */
+#define TMBUS_TITLE_MAX          200  /* one line */
+#define TMBUS_TEXT_MAX           8192 /* description */
+#define TMBUS_CONDITIONS_MAX     2048 /* an offer's conditions */
+#define TMBUS_FIELD_MAX          256  /* beneficiary, contact: one line */
+#define TMBUS_UNIT_MAX           64   /* one line */
+#define TMBUS_REASON_MAX         1024 /* an update's or receipt's reason */
+#define TMBUS_DATE_BYTES         10   /* "YYYY-MM-DD" */
+#define TMBUS_VALIDATE_ERROR_MAX 256  /* enough for any reason of *_validate */
 
 enum tmbus_error {
     TMBUS_OK = 0,
@@ -91,6 +121,22 @@ TMBUS_EXPORT int tmbus_connect_files(const char *endpoint, const char *node_publ
  * on the next subscription), wipes what it held. Accepts NULL. */
 TMBUS_EXPORT void tmbus_close(struct tmbus **hp);
 
+/* As tmbus_connect, reading a client configuration file (INI):
+ *
+ *   # tmbus client configuration
+ *   [client]
+ *   endpoint = tcp://127.0.0.1:7102
+ *   node_key = keys/UA.pub     ; the node's member-public key file
+ *   key = keys/UA-desk.key     ; this client's client-secret file (0600)
+ *
+ * Relative paths are relative to the configuration file's directory.
+ * Comments start with '#' or ';' (at the start of a line, or after
+ * whitespace). Unknown sections or keys, a key given twice, or a missing
+ * one are errors, reported in err as "FILE:LINE: reason". Blocks up to
+ * timeout_ms (not -1). */
+TMBUS_EXPORT int tmbus_connect_config(const char *path, int timeout_ms, struct tmbus **out,
+                                      char *err, size_t err_size);
+
 /* Posts payload (1..TMBUS_MAX_PAYLOAD bytes, a serialized Payload) to the
  * named roster members, or to every member when all is set (recipients
  * are then ignored). A TLP:RED payload must name its recipients and goes
@@ -106,8 +152,35 @@ TMBUS_EXPORT int tmbus_post(struct tmbus *h, const void *payload, size_t len,
 /* Starts (or restarts) receiving deliveries after this client's durable
  * cursor, with at most window (1..TMBUS_WINDOW_MAX; 0 means 64) unacked at
  * a time. If the connection drops and comes back, the library subscribes
- * again by itself the next time it waits for anything. */
+ * again by itself (with the same filter) the next time it waits for
+ * anything. Equivalent to tmbus_subscribe_filtered with no filter. */
 TMBUS_EXPORT int tmbus_subscribe(struct tmbus *h, unsigned window, int timeout_ms);
+
+/* Which deliveries a subscription wants. Each list may be empty (n_x == 0,
+ * pointer ignored), meaning "any"; a delivery must match every non-empty
+ * list. kinds: "need", "offer", "need_update", "offer_update", "receipt"
+ * (tmbus_kind_parse accepts and canonicalises them); categories: enum
+ * tmbus_category values (an offer takes its need's category); tlps: enum
+ * tmbus_tlp values; senders: member ids. A delivery the filter hides
+ * still moves the cursor: acking a later number acks it too. */
+struct tmbus_filter {
+    const char *const *kinds;
+    size_t n_kinds;
+    const int *categories;
+    size_t n_categories;
+    const int *tlps;
+    size_t n_tlps;
+    const char *const *senders;
+    size_t n_senders;
+};
+
+/* As tmbus_subscribe, with a filter (NULL: none). The library copies the
+ * filter (the caller's arrays may go away after the call) to subscribe
+ * again after a reconnect. Each list holds at most TMBUS_FILTER_MAX
+ * entries; TMBUS_EINVALID for unknown kinds, categories or TLPs. A new
+ * subscription replaces the previous one and its filter. */
+TMBUS_EXPORT int tmbus_subscribe_filtered(struct tmbus *h, unsigned window,
+                                          const struct tmbus_filter *filter, int timeout_ms);
 
 /* Waits up to timeout_ms for the next delivery. Returns TMBUS_OK with
  * *out (the caller frees it with tmbus_delivery_free), TMBUS_ETIMEOUT when
@@ -134,6 +207,266 @@ TMBUS_EXPORT int tmbus_status(struct tmbus *h, int timeout_ms, struct tmbus_stat
  * negative TMBUS_E* code. */
 TMBUS_EXPORT int tmbus_fd(struct tmbus *h);
 
+/* ---- the domain: enums mirroring proto/payload.proto ------------------ */
+
+/* The values are the wire values and never change; 0 is "unset". Every
+ * enum has NAME (static string, or NULL for a value outside the enum),
+ * PARSE (case-insensitive, '-' and '_' alike; TMBUS_OK and *out, or
+ * TMBUS_EINVALID) and NAMES (the allowed names, ", "-separated, for error
+ * messages). All thread-safe. */
+
+enum tmbus_tlp {
+    TMBUS_TLP_CLEAR = 1,
+    TMBUS_TLP_GREEN = 2,
+    TMBUS_TLP_AMBER = 3,
+    TMBUS_TLP_AMBER_STRICT = 4,
+    TMBUS_TLP_RED = 5,
+};
+/* "clear", "green", "amber", "amber+strict", "red"; parse also takes a
+ * "tlp:" prefix ("TLP:AMBER+STRICT"). */
+TMBUS_EXPORT const char *tmbus_tlp_name(int tlp);
+TMBUS_EXPORT int tmbus_tlp_parse(const char *name, int *out);
+TMBUS_EXPORT const char *tmbus_tlp_names(void);
+
+enum tmbus_sector {
+    TMBUS_SECTOR_ENERGY = 1,
+    TMBUS_SECTOR_TELECOM = 2,
+    TMBUS_SECTOR_GOVERNMENT = 3,
+    TMBUS_SECTOR_FINANCE = 4,
+    TMBUS_SECTOR_HEALTH = 5,
+    TMBUS_SECTOR_TRANSPORT = 6,
+    TMBUS_SECTOR_WATER = 7,
+    TMBUS_SECTOR_OTHER = 8,
+};
+/* "energy", "telecom", "government", "finance", "health", "transport",
+ * "water", "other". */
+TMBUS_EXPORT const char *tmbus_sector_name(int sector);
+TMBUS_EXPORT int tmbus_sector_parse(const char *name, int *out);
+TMBUS_EXPORT const char *tmbus_sector_names(void);
+
+enum tmbus_category {
+    TMBUS_CATEGORY_SOFTWARE_LICENCES = 1,
+    TMBUS_CATEGORY_HARDWARE = 2,
+    TMBUS_CATEGORY_MALWARE_DETECTION = 3,
+    TMBUS_CATEGORY_THREAT_PREVENTION = 4,
+    TMBUS_CATEGORY_INCIDENT_RESPONSE = 5,
+    TMBUS_CATEGORY_TRAINING = 6,
+    TMBUS_CATEGORY_CONNECTIVITY = 7,
+    TMBUS_CATEGORY_ADVISORY = 8,
+    TMBUS_CATEGORY_OTHER = 9,
+};
+/* "software-licences", "hardware", "malware-detection",
+ * "threat-prevention", "incident-response", "training", "connectivity",
+ * "advisory", "other". */
+TMBUS_EXPORT const char *tmbus_category_name(int category);
+TMBUS_EXPORT int tmbus_category_parse(const char *name, int *out);
+TMBUS_EXPORT const char *tmbus_category_names(void);
+
+enum tmbus_priority {
+    TMBUS_PRIORITY_CRITICAL = 1,
+    TMBUS_PRIORITY_HIGH = 2,
+    TMBUS_PRIORITY_MEDIUM = 3,
+    TMBUS_PRIORITY_LOW = 4,
+};
+/* "critical", "high", "medium", "low". */
+TMBUS_EXPORT const char *tmbus_priority_name(int priority);
+TMBUS_EXPORT int tmbus_priority_parse(const char *name, int *out);
+TMBUS_EXPORT const char *tmbus_priority_names(void);
+
+/* A need's status on the board (derived by the node, never posted). */
+enum tmbus_need_status {
+    TMBUS_NEED_OPEN = 1,
+    TMBUS_NEED_PARTIALLY_COVERED = 2,
+    TMBUS_NEED_COVERED = 3,
+    TMBUS_NEED_CLOSED = 4,
+    TMBUS_NEED_WITHDRAWN = 5,
+};
+/* "open", "partially_covered", "covered", "closed", "withdrawn" (as in
+ * proto/api.proto; parse also takes "partially-covered"). */
+TMBUS_EXPORT const char *tmbus_need_status_name(int status);
+TMBUS_EXPORT int tmbus_need_status_parse(const char *name, int *out);
+TMBUS_EXPORT const char *tmbus_need_status_names(void);
+
+enum tmbus_offer_status {
+    TMBUS_OFFER_PROPOSED = 1,
+    TMBUS_OFFER_ACCEPTED = 2,
+    TMBUS_OFFER_DECLINED = 3,
+    TMBUS_OFFER_DELIVERED = 4,
+    TMBUS_OFFER_CONFIRMED = 5,
+    TMBUS_OFFER_WITHDRAWN = 6,
+};
+/* "proposed", "accepted", "declined", "delivered", "confirmed",
+ * "withdrawn". */
+TMBUS_EXPORT const char *tmbus_offer_status_name(int status);
+TMBUS_EXPORT int tmbus_offer_status_parse(const char *name, int *out);
+TMBUS_EXPORT const char *tmbus_offer_status_names(void);
+
+/* What a need update does; only the need's owner may post one. */
+enum tmbus_need_action {
+    TMBUS_NEED_EDIT = 1,
+    TMBUS_NEED_CLOSE = 2,
+    TMBUS_NEED_WITHDRAW = 3,
+};
+/* "edit", "close", "withdraw". */
+TMBUS_EXPORT const char *tmbus_need_action_name(int action);
+TMBUS_EXPORT int tmbus_need_action_parse(const char *name, int *out);
+TMBUS_EXPORT const char *tmbus_need_action_names(void);
+
+/* What an offer update does: accept, decline, confirm by the need's owner;
+ * deliver, withdraw by the donor. */
+enum tmbus_offer_action {
+    TMBUS_OFFER_ACCEPT = 1,
+    TMBUS_OFFER_DECLINE = 2,
+    TMBUS_OFFER_DELIVER = 3,
+    TMBUS_OFFER_CONFIRM = 4,
+    TMBUS_OFFER_WITHDRAW = 5,
+};
+/* "accept", "decline", "deliver", "confirm", "withdraw". */
+TMBUS_EXPORT const char *tmbus_offer_action_name(int action);
+TMBUS_EXPORT int tmbus_offer_action_parse(const char *name, int *out);
+TMBUS_EXPORT const char *tmbus_offer_action_names(void);
+
+enum tmbus_receipt_state {
+    TMBUS_RECEIPT_DELIVERED = 1,
+    TMBUS_RECEIPT_REJECTED = 2,
+};
+/* "delivered", "rejected". */
+TMBUS_EXPORT const char *tmbus_receipt_state_name(int state);
+
+/* Payload kinds, as a subscription filter and tmbus_delivery_kind name
+ * them: "need", "offer", "need_update", "offer_update", "receipt". Parse
+ * sets *out to the static canonical name ("need-update" gives
+ * "need_update"). */
+TMBUS_EXPORT int tmbus_kind_parse(const char *name, const char **out);
+TMBUS_EXPORT const char *tmbus_kind_names(void);
+
+/* Ids as 64 lower-case hex digits and back. to_hex writes
+ * TMBUS_ID_HEX_BYTES into out; from_hex takes exactly 64 hex digits
+ * (either case) and returns TMBUS_OK or TMBUS_EINVALID. */
+TMBUS_EXPORT void tmbus_id_to_hex(const uint8_t id[TMBUS_ID_BYTES], char out[TMBUS_ID_HEX_BYTES]);
+TMBUS_EXPORT int tmbus_id_from_hex(const char *hex, uint8_t out[TMBUS_ID_BYTES]);
+
+/* ---- needs and offers --------------------------------------------------- */
+
+/* A request for help (DESIGN.md §5). The strings are the caller's; NULL
+ * and "" both mean "empty". Enums are held as int (0: unset). Money is EUR
+ * in integer cents. In what the library returns, strings are never NULL
+ * ("" for empty). Its id is the id of the envelope that carried it. */
+struct tmbus_need {
+    const char *beneficiary; /* one line, <= TMBUS_FIELD_MAX */
+    int sector;              /* enum tmbus_sector, required */
+    int category;            /* enum tmbus_category, required */
+    const char *title;       /* required, one line, <= TMBUS_TITLE_MAX */
+    const char *description; /* optional, <= TMBUS_TEXT_MAX */
+    uint64_t quantity;       /* required, 1..INT64_MAX */
+    const char *unit;        /* one line, <= TMBUS_UNIT_MAX, e.g. "licences" */
+    uint64_t value_cents;    /* estimated value, 0..INT64_MAX */
+    int priority;            /* enum tmbus_priority, required */
+    const char *deadline;    /* "YYYY-MM-DD" (a real date), or NULL/"" */
+    int tlp;                 /* enum tmbus_tlp, required */
+    const char *contact;     /* one line, <= TMBUS_FIELD_MAX: name, mail or phone */
+};
+
+/* An answer to a need, or a catalogue offer (need_id NULL). */
+struct tmbus_offer {
+    const uint8_t *need_id;    /* TMBUS_ID_BYTES bytes, or NULL */
+    const char *description;   /* <= TMBUS_TEXT_MAX */
+    uint64_t quantity;         /* required, 1..INT64_MAX */
+    uint64_t value_cents;      /* 0..INT64_MAX */
+    const char *delivery_date; /* "YYYY-MM-DD", or NULL/"" */
+    const char *conditions;    /* <= TMBUS_CONDITIONS_MAX */
+    int tlp;                   /* enum tmbus_tlp, required */
+};
+
+/* Checks a need (or offer) as the node will: required fields, enum
+ * values, lengths, one-line fields, dates; and, stricter than the node,
+ * valid UTF-8 (protobuf strings must be) and no control characters other
+ * than tab and, in free text, line breaks (they would reach recipients'
+ * terminals). Returns TMBUS_OK,
+ * or TMBUS_EINVALID with a one-line reason naming the field (and, for an
+ * enum, the allowed names) in why (may be NULL; TMBUS_VALIDATE_ERROR_MAX
+ * bytes suffice). The posting functions run the same checks. */
+TMBUS_EXPORT int tmbus_need_validate(const struct tmbus_need *need, char *why, size_t why_size);
+TMBUS_EXPORT int tmbus_offer_validate(const struct tmbus_offer *offer, char *why, size_t why_size);
+
+/* ---- posting: each returns only once the node committed the post -------- */
+
+/* All four validate first (TMBUS_EINVALID with the reason in
+ * tmbus_last_error, nothing sent), then post as tmbus_post does: to the
+ * named recipients (n_recipients of them), or to every roster member when
+ * all is set; never expiring. TMBUS_OK only after the node committed the
+ * post; out_id (may be NULL) then holds the new message's id, which is
+ * the id of the need or offer it creates. After TMBUS_ETIMEOUT the post
+ * may or may not have been committed. Block up to timeout_ms. */
+TMBUS_EXPORT int tmbus_post_need(struct tmbus *h, const struct tmbus_need *need,
+                                 const char *const *recipients, size_t n_recipients, bool all,
+                                 int timeout_ms, uint8_t out_id[TMBUS_ID_BYTES]);
+
+/* An offer's recipients should include the need's owner. */
+TMBUS_EXPORT int tmbus_post_offer(struct tmbus *h, const struct tmbus_offer *offer,
+                                  const char *const *recipients, size_t n_recipients, bool all,
+                                  int timeout_ms, uint8_t out_id[TMBUS_ID_BYTES]);
+
+/* Edits, closes or withdraws need need_id (TMBUS_ID_BYTES). For
+ * TMBUS_NEED_EDIT, edit holds the new values of the fields to change and
+ * zero / NULL / "" in the others (each set field is checked as in
+ * tmbus_need_validate; at least one must be set); for the other actions
+ * edit must be NULL. reason: a sentence for readers (may be NULL; at most
+ * TMBUS_REASON_MAX bytes). */
+TMBUS_EXPORT int tmbus_need_update(struct tmbus *h, const uint8_t need_id[TMBUS_ID_BYTES],
+                                   int action, const struct tmbus_need *edit, const char *reason,
+                                   const char *const *recipients, size_t n_recipients, bool all,
+                                   int timeout_ms, uint8_t out_id[TMBUS_ID_BYTES]);
+
+/* Accepts, declines, marks delivered, confirms or withdraws offer
+ * offer_id (TMBUS_ID_BYTES); action is an enum tmbus_offer_action. */
+TMBUS_EXPORT int tmbus_offer_update(struct tmbus *h, const uint8_t offer_id[TMBUS_ID_BYTES],
+                                    int action, const char *reason, const char *const *recipients,
+                                    size_t n_recipients, bool all, int timeout_ms,
+                                    uint8_t out_id[TMBUS_ID_BYTES]);
+
+/* ---- the board: valid until tmbus_board_free ---------------------------- */
+
+struct tmbus_board; /* the board as the node sees it, for this client */
+
+/* One need on the board. Strings and need_id pointers live as long as
+ * the board. */
+struct tmbus_board_need {
+    uint8_t id[TMBUS_ID_BYTES];
+    const char *owner; /* the member that posted it */
+    int64_t created_at;
+    struct tmbus_need need;      /* as posted or last edited */
+    const char *status;          /* a tmbus_need_status name, e.g. "open" */
+    uint64_t accepted_quantity;  /* accepted, delivered or confirmed offers */
+    uint64_t delivered_quantity; /* confirmed deliveries */
+};
+
+struct tmbus_board_offer {
+    uint8_t id[TMBUS_ID_BYTES];
+    const char *donor; /* the member that offered it */
+    int64_t created_at;
+    struct tmbus_offer offer; /* offer.need_id is NULL for a catalogue offer */
+    const char *status;       /* a tmbus_offer_status name, e.g. "proposed" */
+};
+
+/* Asks the node for every need and offer this client may read: only need
+ * need_id (TMBUS_ID_BYTES) and its offers when need_id is not NULL; only
+ * needs in status need_status (a tmbus_need_status name) when it is not
+ * NULL. On TMBUS_OK *out is the caller's to free with tmbus_board_free.
+ * Blocks up to timeout_ms. */
+TMBUS_EXPORT int tmbus_board(struct tmbus *h, const uint8_t *need_id, const char *need_status,
+                             int timeout_ms, struct tmbus_board **out);
+TMBUS_EXPORT size_t tmbus_board_need_count(const struct tmbus_board *b);
+/* i < tmbus_board_need_count, else NULL. */
+TMBUS_EXPORT const struct tmbus_board_need *tmbus_board_need_at(const struct tmbus_board *b,
+                                                                size_t i);
+TMBUS_EXPORT size_t tmbus_board_offer_count(const struct tmbus_board *b);
+/* i < tmbus_board_offer_count, else NULL. */
+TMBUS_EXPORT const struct tmbus_board_offer *tmbus_board_offer_at(const struct tmbus_board *b,
+                                                                  size_t i);
+/* Wipes, frees, sets *bp to NULL. Accepts NULL. */
+TMBUS_EXPORT void tmbus_board_free(struct tmbus_board **bp);
+
 /* ---- deliveries: valid until tmbus_delivery_free ---------------------- */
 
 /* The local delivery number: strictly increasing; ack it. */
@@ -157,6 +490,44 @@ TMBUS_EXPORT size_t tmbus_delivery_recipient_count(const struct tmbus_delivery *
 TMBUS_EXPORT const char *tmbus_delivery_recipient(const struct tmbus_delivery *d, size_t i);
 /* Wipes the payload, frees, sets *dp to NULL. Accepts NULL. */
 TMBUS_EXPORT void tmbus_delivery_free(struct tmbus_delivery **dp);
+
+/* The payload decoded. Strings and pointers filled in below live as long
+ * as d. */
+
+/* "need", "offer", "need_update", "offer_update", "receipt", or NULL when
+ * the payload is not one this library can read. */
+TMBUS_EXPORT const char *tmbus_delivery_kind(const struct tmbus_delivery *d);
+
+/* Fill *out and return TMBUS_OK when d is of that kind, else
+ * TMBUS_EINVALID. */
+TMBUS_EXPORT int tmbus_delivery_need(const struct tmbus_delivery *d, struct tmbus_need *out);
+TMBUS_EXPORT int tmbus_delivery_offer(const struct tmbus_delivery *d, struct tmbus_offer *out);
+
+struct tmbus_need_change {
+    const uint8_t *need_id; /* TMBUS_ID_BYTES, or NULL if the sender sent no valid id */
+    int action;             /* enum tmbus_need_action */
+    bool has_edit;          /* for TMBUS_NEED_EDIT: edit holds the new values */
+    struct tmbus_need edit; /* fields set are changed; 0 / "" are not */
+    const char *reason;
+};
+TMBUS_EXPORT int tmbus_delivery_need_update(const struct tmbus_delivery *d,
+                                            struct tmbus_need_change *out);
+
+struct tmbus_offer_change {
+    const uint8_t *offer_id; /* TMBUS_ID_BYTES, or NULL if the sender sent no valid id */
+    int action;              /* enum tmbus_offer_action */
+    const char *reason;
+};
+TMBUS_EXPORT int tmbus_delivery_offer_update(const struct tmbus_delivery *d,
+                                             struct tmbus_offer_change *out);
+
+/* A recipient's word that it received (or rejected) one of our posts. */
+struct tmbus_receipt {
+    const uint8_t *envelope_id; /* TMBUS_ID_BYTES, or NULL if the sender sent no valid id */
+    int state;                  /* enum tmbus_receipt_state */
+    const char *reason;         /* for TMBUS_RECEIPT_REJECTED */
+};
+TMBUS_EXPORT int tmbus_delivery_receipt(const struct tmbus_delivery *d, struct tmbus_receipt *out);
 
 /* ---- status: valid until tmbus_status_free ---------------------------- */
 

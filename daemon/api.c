@@ -3,8 +3,10 @@
  * ROUTER, checks it against the client's role and clearance from the
  * running configuration (looked up by name on every request, so a reload
  * takes effect at once), and answers posts and acks only after the node's
- * commit. Pushes inbox deliveries to subscribers under their window. Never
- * shows a client a payload above its clearance and never logs payloads.
+ * commit. Pushes inbox deliveries to subscribers under their window and
+ * filter, and answers board queries. Posts pass the member's roster role and
+ * the board's rules before they are sealed. Never shows a client a payload
+ * or a board entry above its clearance and never logs payloads.
  */
 #include "api.h"
 
@@ -17,6 +19,7 @@
 #include <zmq.h>
 
 #include "api.pb-c.h"
+#include "board.h"
 #include "log.h"
 #include "node.h"
 #include "payload.pb-c.h"
@@ -34,6 +37,7 @@
 #define API_WINDOW_DEFAULT 64
 #define API_WINDOW_MAX     1024
 #define API_RETRY_MS       100 /* a subscriber's queue was full: try again after */
+#define API_FILTER_BITS    32  /* categories and TLPs a filter can name: 0..31 */
 
 _Static_assert((int)CONFIG_TLP_CLEAR == (int)TMBUS__PAYLOAD__TLP__TLP_CLEAR &&
                    (int)CONFIG_TLP_RED == (int)TMBUS__PAYLOAD__TLP__TLP_RED,
@@ -53,6 +57,11 @@ struct subscriber {
      * `window` slots. Skipped entries are never in it. */
     uint64_t *flight;
     size_t head, count;
+    /* The filter; a zero mask or no senders means "any". Masks hold one bit
+     * per payload kind case, category or TLP value. */
+    uint32_t kinds, categories, tlps;
+    char (*senders)[UTIL_MEMBER_ID_MAX + 1];
+    size_t n_senders;
 };
 
 enum pending_kind { PENDING_POST, PENDING_ACK };
@@ -282,6 +291,7 @@ static void drop_subscriber(struct api *a, struct subscriber *s, const char *why
 
     log_info("api: client %s: subscription ended: %s", s->client, why);
     free(s->flight);
+    free(s->senders);
     a->subs[i] = a->subs[--a->n_subs];
 }
 
@@ -336,11 +346,34 @@ enum pump_result { PUMP_IDLE, PUMP_MORE, PUMP_BLOCKED, PUMP_GONE };
  * that are expired, above the client's clearance or that no longer open
  * are skipped: each is decided once and still moves `pushed` on, so one
  * bad entry cannot stall a stream. */
-static bool is_visible(struct api *a, const struct store_inbox_entry *e,
+static bool has_bit(uint32_t mask, uint32_t value)
+{
+    return mask == 0 || (value < API_FILTER_BITS && (mask & (UINT32_C(1) << value)) != 0);
+}
+
+/* Whether a delivery the client may see is one it asked for. */
+static bool matches(struct api *a, const struct subscriber *s, const struct envelope_info *info,
+                    const Tmbus__Payload__Payload *p, int tlp, const struct envelope_body *body)
+{
+    bool is_sender = s->n_senders == 0;
+
+    if (!has_bit(s->kinds, p != NULL ? (uint32_t)p->kind_case : 0) ||
+        !has_bit(s->tlps, (uint32_t)tlp))
+        return false;
+    for (size_t i = 0; i < s->n_senders && !is_sender; i++)
+        is_sender = strcmp(s->senders[i], info->sender) == 0;
+    if (!is_sender)
+        return false;
+    return s->categories == 0 ||
+           has_bit(s->categories, board_category_of(a->n->store, body->payload, body->payload_len));
+}
+
+static bool is_visible(struct api *a, const struct subscriber *s, const struct store_inbox_entry *e,
                        const struct config_client *c, const struct envelope_info *info,
                        const struct envelope_body *body)
 {
     Tmbus__Payload__Payload *p;
+    bool is_match;
     int tlp;
 
     p = tmbus__payload__payload__unpack(NULL, body->payload_len, body->payload);
@@ -351,12 +384,19 @@ static bool is_visible(struct api *a, const struct store_inbox_entry *e,
         if (t > 0)
             tlp = t;
     }
-    if (p != NULL)
-        tmbus__payload__payload__free_unpacked(p, NULL);
     if (tlp > (int)c->clearance) {
+        if (p != NULL)
+            tmbus__payload__payload__free_unpacked(p, NULL);
         node_count(a->n, "api.skipped.clearance", 1);
         log_debug("api: client %s: delivery %llu is above its clearance", c->name,
                   (unsigned long long)e->number);
+        return false;
+    }
+    is_match = matches(a, s, info, p, tlp, body);
+    if (p != NULL)
+        tmbus__payload__payload__free_unpacked(p, NULL);
+    if (!is_match) {
+        node_count(a->n, "api.skipped.filter", 1);
         return false;
     }
     return true;
@@ -399,7 +439,7 @@ static enum pump_result pump(struct api *a, struct subscriber *s)
             s->pushed = e.number;
             continue;
         }
-        if (!is_visible(a, &e, c, &info, body)) {
+        if (!is_visible(a, s, &e, c, &info, body)) {
             envelope_body_free(&body);
             s->pushed = e.number;
             continue;
@@ -541,6 +581,75 @@ static int post_recipients(struct api *a, const struct request *rq, const Tmbus_
     return 0;
 }
 
+/*
+ * What this member's roster role lets it post. DESIGN §5: "Ukraine states
+ * needs, donors offer". Needs come from the beneficiary and from
+ * coordinators (the front and back offices post on its behalf); offers come
+ * from donors and coordinators; observers (the EU, NATO) read only. Updates
+ * are judged by the board (only a need's owner, only an offer's donor), so
+ * every role that can own a need or an offer may send them; a receipt is
+ * not a board message and any member may send one. Returns true, or false
+ * after rejecting.
+ */
+static bool member_may_post(struct api *a, const struct request *rq,
+                            const Tmbus__Payload__Payload *p)
+{
+    struct roster_member self;
+    enum roster_role role;
+
+    if (roster_find(a->n->roster, a->n->cfg->member, &self) == -1) {
+        reject(a, rq, TMBUS__API__CODE__CODE_DENIED, "api.rejected.member-role",
+               "this member is no longer in the roster");
+        return false;
+    }
+    role = self.role;
+    if (p->kind_case == TMBUS__PAYLOAD__PAYLOAD__KIND_RECEIPT)
+        return true;
+    if (role == ROSTER_ROLE_OBSERVER) {
+        reject(a, rq, TMBUS__API__CODE__CODE_DENIED, "api.rejected.member-role",
+               "observers read only");
+        return false;
+    }
+    if (p->kind_case == TMBUS__PAYLOAD__PAYLOAD__KIND_NEED && role != ROSTER_ROLE_BENEFICIARY &&
+        role != ROSTER_ROLE_COORDINATOR) {
+        reject(a, rq, TMBUS__API__CODE__CODE_DENIED, "api.rejected.member-role",
+               "only the beneficiary and coordinators post needs");
+        return false;
+    }
+    if (p->kind_case == TMBUS__PAYLOAD__PAYLOAD__KIND_OFFER && role != ROSTER_ROLE_DONOR &&
+        role != ROSTER_ROLE_COORDINATOR) {
+        reject(a, rq, TMBUS__API__CODE__CODE_DENIED, "api.rejected.member-role",
+               "only donors and coordinators post offers");
+        return false;
+    }
+    return true;
+}
+
+/* The board's rules, before anything is sealed. Returns true, or false
+ * after rejecting with the board's reason. */
+static bool board_allows(struct api *a, const struct request *rq, const Tmbus__Api__Post *post)
+{
+    const char *why = NULL;
+
+    switch (board_check_post(a->n->store, a->n->cfg->member, post->payload.data, post->payload.len,
+                             &why)) {
+    case BOARD_CHECK_OK:
+        return true;
+    case BOARD_CHECK_INVALID:
+        reject(a, rq, TMBUS__API__CODE__CODE_INVALID, "api.rejected.board-invalid", why);
+        return false;
+    case BOARD_CHECK_NOT_FOUND:
+        reject(a, rq, TMBUS__API__CODE__CODE_NOT_FOUND, "api.rejected.board-not-found", why);
+        return false;
+    case BOARD_CHECK_DENIED:
+        reject(a, rq, TMBUS__API__CODE__CODE_DENIED, "api.rejected.board-denied", why);
+        return false;
+    default:
+        reject(a, rq, TMBUS__API__CODE__CODE_INTERNAL, "api.rejected.internal", why);
+        return false;
+    }
+}
+
 static void on_post(struct api *a, const struct request *rq, const Tmbus__Api__Post *post)
 {
     const char *names[ROSTER_MAX_MEMBERS];
@@ -579,6 +688,8 @@ static void on_post(struct api *a, const struct request *rq, const Tmbus__Api__P
                "expires_at is in the past");
         goto out;
     }
+    if (!member_may_post(a, rq, p))
+        goto out;
     if (post_recipients(a, rq, post, names, &n) == -1)
         goto out;
     tlp = payload_tlp(p, a->n->roster, (char *const *)names, n, false);
@@ -610,6 +721,8 @@ static void on_post(struct api *a, const struct request *rq, const Tmbus__Api__P
                "the post's TLP is above this client's clearance");
         goto out;
     }
+    if (!board_allows(a, rq, post))
+        goto out;
     placed = calloc(ENVELOPE_MAX_RECIPIENTS, sizeof(*placed));
     ensure(placed != NULL);
     if (node_batch(a->n) == -1 ||
@@ -629,10 +742,71 @@ out:
         tmbus__payload__payload__free_unpacked(p, NULL);
 }
 
+/* A subscription's filter, checked and compiled. */
+struct filter {
+    uint32_t kinds, categories, tlps;
+    char (*senders)[UTIL_MEMBER_ID_MAX + 1];
+    size_t n_senders;
+};
+
+static const struct {
+    const char *name;
+    Tmbus__Payload__Payload__KindCase kind;
+} kind_names[] = {
+    {"need", TMBUS__PAYLOAD__PAYLOAD__KIND_NEED},
+    {"offer", TMBUS__PAYLOAD__PAYLOAD__KIND_OFFER},
+    {"need_update", TMBUS__PAYLOAD__PAYLOAD__KIND_NEED_UPDATE},
+    {"offer_update", TMBUS__PAYLOAD__PAYLOAD__KIND_OFFER_UPDATE},
+    {"receipt", TMBUS__PAYLOAD__PAYLOAD__KIND_RECEIPT},
+};
+
+/* Compiles f into *out. Returns NULL, or the reason it is refused. */
+static const char *compile_filter(const Tmbus__Api__Filter *f, struct filter *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (f == NULL)
+        return NULL;
+    if (has_unknown_fields(&f->base))
+        return "the filter has fields this node does not know";
+    for (size_t i = 0; i < f->n_kinds; i++) {
+        size_t k = 0, n = sizeof(kind_names) / sizeof(kind_names[0]);
+        while (k < n && strcmp(f->kinds[i], kind_names[k].name) != 0)
+            k++;
+        if (k == n)
+            return "unknown payload kind in the filter";
+        out->kinds |= UINT32_C(1) << kind_names[k].kind;
+    }
+    for (size_t i = 0; i < f->n_categories; i++) {
+        if (f->categories[i] == 0 || f->categories[i] > TMBUS__PAYLOAD__CATEGORY__CATEGORY_OTHER)
+            return "unknown category in the filter";
+        out->categories |= UINT32_C(1) << f->categories[i];
+    }
+    for (size_t i = 0; i < f->n_tlps; i++) {
+        if (f->tlps[i] == 0 || f->tlps[i] > TMBUS__PAYLOAD__TLP__TLP_RED)
+            return "unknown TLP in the filter";
+        out->tlps |= UINT32_C(1) << f->tlps[i];
+    }
+    if (f->n_senders > ROSTER_MAX_MEMBERS)
+        return "too many senders in the filter";
+    for (size_t i = 0; i < f->n_senders; i++)
+        if (!util_is_member_id(f->senders[i], strlen(f->senders[i])))
+            return "a sender in the filter is not a member id";
+    if (f->n_senders > 0) {
+        out->senders = calloc(f->n_senders, sizeof(*out->senders));
+        ensure(out->senders != NULL);
+        for (size_t i = 0; i < f->n_senders; i++)
+            snprintf(out->senders[i], sizeof(out->senders[i]), "%s", f->senders[i]);
+        out->n_senders = f->n_senders;
+    }
+    return NULL;
+}
+
 static void on_subscribe(struct api *a, const struct request *rq, const Tmbus__Api__Subscribe *sub)
 {
     uint32_t window = sub->window ? sub->window : API_WINDOW_DEFAULT;
     struct subscriber *s;
+    struct filter filter;
+    const char *why;
     uint64_t cursor;
     uint64_t *flight;
 
@@ -641,7 +815,12 @@ static void on_subscribe(struct api *a, const struct request *rq, const Tmbus__A
                "window must be 1 to 1024");
         return;
     }
+    if ((why = compile_filter(sub->filter, &filter)) != NULL) {
+        reject(a, rq, TMBUS__API__CODE__CODE_INVALID, "api.rejected.filter", why);
+        return;
+    }
     if (store_cursor_get(a->n->store, rq->name, &cursor) == -1) {
+        free(filter.senders);
         reject(a, rq, TMBUS__API__CODE__CODE_INTERNAL, "api.rejected.internal",
                "the node's store failed");
         return;
@@ -662,7 +841,13 @@ static void on_subscribe(struct api *a, const struct request *rq, const Tmbus__A
     } else {
         log_info("api: client %s: subscribed again; restarting from its cursor", rq->name);
         free(s->flight);
+        free(s->senders);
     }
+    s->kinds = filter.kinds;
+    s->categories = filter.categories;
+    s->tlps = filter.tlps;
+    s->senders = filter.senders;
+    s->n_senders = filter.n_senders;
     memcpy(s->rid, rq->rid, rq->rid_len);
     s->rid_len = rq->rid_len;
     s->window = window;
@@ -713,6 +898,184 @@ static void on_ack(struct api *a, const struct request *rq, const Tmbus__Api__Ac
         return;
     }
     add_pending(a, PENDING_ACK, rq)->cursor = cursor;
+}
+
+/* ---- board queries -------------------------------------------------------- */
+
+/* A Board reply being built: every pointer in it is ours until sent. */
+struct board_reply {
+    struct api *a;
+    uint32_t clearance;
+    int status; /* need status asked for, -1 for any */
+    Tmbus__Api__BoardNeed **needs;
+    size_t n_needs, cap_needs;
+    Tmbus__Api__BoardOffer **offers;
+    size_t n_offers, cap_offers;
+};
+
+static uint8_t *copy_bytes(const uint8_t *p, size_t len)
+{
+    uint8_t *c = malloc(len ? len : 1);
+
+    ensure(c != NULL);
+    if (len > 0)
+        memcpy(c, p, len);
+    return c;
+}
+
+static char *copy_text(const char *s)
+{
+    char *c = strdup(s);
+
+    ensure(c != NULL);
+    return c;
+}
+
+static int add_need(void *arg, const struct store_board_need *n)
+{
+    struct board_reply *br = arg;
+    Tmbus__Api__BoardNeed *bn;
+
+    if (n->tlp > br->clearance)
+        return 0;
+    if (br->n_needs == br->cap_needs) {
+        br->cap_needs = br->cap_needs ? 2 * br->cap_needs : 16;
+        br->needs = realloc(br->needs, br->cap_needs * sizeof(*br->needs));
+        ensure(br->needs != NULL);
+    }
+    bn = malloc(sizeof(*bn));
+    ensure(bn != NULL);
+    tmbus__api__board_need__init(bn);
+    bn->id.data = copy_bytes(n->id, BOARD_ID_BYTES);
+    bn->id.len = BOARD_ID_BYTES;
+    bn->owner = copy_text(n->owner);
+    bn->created_at = n->created_at;
+    bn->need.data = copy_bytes(n->need, n->need_len);
+    bn->need.len = n->need_len;
+    bn->status = (char *)board_need_status_name(n->status);
+    bn->accepted_quantity = n->accepted_quantity;
+    bn->delivered_quantity = n->delivered_quantity;
+    br->needs[br->n_needs++] = bn;
+    return 0;
+}
+
+/* An offer is shown when its own label and its need's allow it, and, when
+ * needs were asked for by status, only with a need in that status. */
+static int add_offer(void *arg, const struct store_board_offer *o)
+{
+    struct board_reply *br = arg;
+    Tmbus__Api__BoardOffer *bo;
+
+    if (o->tlp > br->clearance)
+        return 0;
+    if (o->has_need) {
+        struct store_board_need n;
+        int rc = store_board_need_get(br->a->n->store, o->need_id, &n);
+        if (rc < 0)
+            return -1;
+        if (rc == 1)
+            free(n.need);
+        if ((rc == 1 && n.tlp > br->clearance) ||
+            (br->status >= 0 && (rc == 0 || n.status != br->status)))
+            return 0;
+    } else if (br->status >= 0) {
+        return 0;
+    }
+    if (br->n_offers == br->cap_offers) {
+        br->cap_offers = br->cap_offers ? 2 * br->cap_offers : 16;
+        br->offers = realloc(br->offers, br->cap_offers * sizeof(*br->offers));
+        ensure(br->offers != NULL);
+    }
+    bo = malloc(sizeof(*bo));
+    ensure(bo != NULL);
+    tmbus__api__board_offer__init(bo);
+    bo->id.data = copy_bytes(o->id, BOARD_ID_BYTES);
+    bo->id.len = BOARD_ID_BYTES;
+    bo->donor = copy_text(o->donor);
+    bo->created_at = o->created_at;
+    bo->offer.data = copy_bytes(o->offer, o->offer_len);
+    bo->offer.len = o->offer_len;
+    bo->status = (char *)board_offer_status_name(o->status);
+    br->offers[br->n_offers++] = bo;
+    return 0;
+}
+
+static void board_reply_free(struct board_reply *br)
+{
+    for (size_t i = 0; i < br->n_needs; i++) {
+        free(br->needs[i]->id.data);
+        free(br->needs[i]->owner);
+        /* The need's bytes are cleartext the client may not keep around. */
+        explicit_bzero(br->needs[i]->need.data, br->needs[i]->need.len);
+        free(br->needs[i]->need.data);
+        free(br->needs[i]);
+    }
+    for (size_t i = 0; i < br->n_offers; i++) {
+        free(br->offers[i]->id.data);
+        free(br->offers[i]->donor);
+        explicit_bzero(br->offers[i]->offer.data, br->offers[i]->offer.len);
+        free(br->offers[i]->offer.data);
+        free(br->offers[i]);
+    }
+    free(br->needs);
+    free(br->offers);
+}
+
+/* The board as this node sees it, through the client's clearance: every
+ * client of a node is that member's own, so AMBER+STRICT is shown to any
+ * client cleared for it, and TLP:RED only with red clearance. One reply
+ * holds the whole answer (volumes are thousands a year; paging can come
+ * with the reports). */
+static void on_board(struct api *a, const struct request *rq, const Tmbus__Api__BoardQuery *q)
+{
+    struct board_reply br = {.a = a, .clearance = rq->client->clearance, .status = -1};
+    Tmbus__Api__Reply r = TMBUS__API__REPLY__INIT;
+    Tmbus__Api__Board board = TMBUS__API__BOARD__INIT;
+    const uint8_t *need_id = NULL;
+
+    if (q->need_id.len != 0 && q->need_id.len != BOARD_ID_BYTES) {
+        reject(a, rq, TMBUS__API__CODE__CODE_INVALID, "api.rejected.board-query",
+               "need_id must be empty or 32 bytes");
+        return;
+    }
+    if (q->need_id.len == BOARD_ID_BYTES)
+        need_id = q->need_id.data;
+    if (q->need_status != NULL && q->need_status[0] != '\0' &&
+        (br.status = board_need_status_parse(q->need_status)) < 0) {
+        reject(a, rq, TMBUS__API__CODE__CODE_INVALID, "api.rejected.board-query",
+               "unknown need status");
+        return;
+    }
+    if (store_board_each_need(a->n->store, need_id, br.status, add_need, &br) != 0) {
+        reject(a, rq, TMBUS__API__CODE__CODE_INTERNAL, "api.rejected.internal",
+               "the node's store failed");
+        goto out;
+    }
+    if (need_id != NULL && br.n_needs == 0) {
+        /* Unknown and hidden read alike: a client learns nothing above its
+         * clearance, not even that it exists. */
+        reject(a, rq, TMBUS__API__CODE__CODE_NOT_FOUND, "api.rejected.board-not-found",
+               "no such need on this board");
+        goto out;
+    }
+    if (store_board_each_offer(a->n->store, need_id, add_offer, &br) != 0) {
+        reject(a, rq, TMBUS__API__CODE__CODE_INTERNAL, "api.rejected.internal",
+               "the node's store failed");
+        goto out;
+    }
+    board.n_needs = br.n_needs;
+    board.needs = br.needs;
+    board.n_offers = br.n_offers;
+    board.offers = br.offers;
+    r.id = rq->id;
+    r.kind_case = TMBUS__API__REPLY__KIND_BOARD;
+    r.board = &board;
+    if (send_reply(a, rq->rid, rq->rid_len, &r, true) == -1)
+        log_debug("api: board reply to request %llu dropped: %s", (unsigned long long)rq->id,
+                  zmq_strerror(errno));
+    node_count(a->n, "api.board", 1);
+out:
+    board_reply_free(&br);
 }
 
 static void on_status(struct api *a, const struct request *rq)
@@ -786,6 +1149,8 @@ static bool request_has_unknown(const Tmbus__Api__Request *req)
         return has_unknown_fields(&req->ack->base);
     case TMBUS__API__REQUEST__KIND_STATUS:
         return has_unknown_fields(&req->status->base);
+    case TMBUS__API__REQUEST__KIND_BOARD:
+        return has_unknown_fields(&req->board->base);
     default:
         return false;
     }
@@ -832,6 +1197,9 @@ static void on_request(struct api *a, struct request *rq, const uint8_t *data, s
             break;
         case TMBUS__API__REQUEST__KIND_STATUS:
             on_status(a, rq);
+            break;
+        case TMBUS__API__REQUEST__KIND_BOARD:
+            on_board(a, rq, req->board);
             break;
         default:
             reject(a, rq, TMBUS__API__CODE__CODE_INVALID, "api.rejected.no-kind",
@@ -1015,8 +1383,10 @@ void api_free(struct api **ap)
     for (size_t i = 0; i < a->n_pending; i++)
         free(a->pending[i].placed);
     free(a->pending);
-    for (size_t i = 0; i < a->n_subs; i++)
+    for (size_t i = 0; i < a->n_subs; i++) {
         free(a->subs[i].flight);
+        free(a->subs[i].senders);
+    }
     free(a->subs);
     free(a);
     *ap = NULL;

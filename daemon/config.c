@@ -16,12 +16,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <ini.h>
-
 #include "envelope.h"
+#include "inifile.h"
 
 #define FILE_MAX    (1024 * 1024) /* largest configuration file we read */
-#define HEADER_MAX  160           /* longest "[section]" name we look at */
 #define VALUE_SHOWN 48            /* characters of a bad value echoed back */
 
 /* The option table stores enums through int pointers; that is only sound
@@ -142,11 +140,8 @@ struct client_lines {
 };
 
 struct parser {
-    const char *path;
     char dir[PATH_MAX];
-    const char *text;
-    size_t len, pos;
-    int lineno;
+    int lineno; /* of the line being handled; set by inifile's callbacks */
 
     bool failed;
     int err_line; /* 0: the error belongs to no one line */
@@ -154,7 +149,7 @@ struct parser {
 
     const char *section; /* a table section name; NULL before any, or after a bad one */
     bool bad_section;    /* the current section was refused: skip its options */
-    char header[HEADER_MAX];
+    char header[INIFILE_SECTION_MAX + 1];
 
     struct config *c;
     int lines[N_OPTIONS]; /* where each non-client option was set */
@@ -533,9 +528,8 @@ static void begin_client(struct parser *p, const char *name)
     p->section = "client";
 }
 
-/* Called by the reader for each "[...]" line, before inih parses it: inih
- * does not tell the handler about sections, and an empty [client NAME]
- * must still be checked. */
+/* A "[...]" line, told by inifile before any of its options, so that an
+ * empty [client NAME] is checked too. */
 static void begin_section(struct parser *p, const char *name)
 {
     static const char *const plain[] = {"node", "peers", "limits"};
@@ -560,56 +554,6 @@ static void begin_section(struct parser *p, const char *name)
         return;
     }
     fail(p, "unknown section [%.*s]", VALUE_SHOWN, name);
-}
-
-/* An ini_reader over the file's text: one whole line per call, counted, with
- * leading blanks removed. Removing them keeps inih from reading an indented
- * line as the continuation of the previous value: this format has none. */
-static char *read_line(char *str, int num, void *stream)
-{
-    struct parser *p = stream;
-    const char *start = p->text + p->pos;
-    const char *nl, *s;
-    size_t n;
-
-    if (p->pos >= p->len || num < 2)
-        return NULL;
-    nl = memchr(start, '\n', p->len - p->pos);
-    n = nl != NULL ? (size_t)(nl - start) + 1 : p->len - p->pos;
-    p->lineno++;
-    p->pos += n;
-    if (n > (size_t)num - 1) {
-        fail(p, "line longer than %d characters", num - 2);
-        return NULL;
-    }
-    if (memchr(start, '\0', n) != NULL) {
-        fail(p, "NUL byte in line");
-        return NULL;
-    }
-    s = start;
-    if (p->lineno == 1 && n >= 3 && memcmp(s, "\xEF\xBB\xBF", 3) == 0)
-        s += 3;
-    while (s < start + n && is_blank(*s))
-        s++;
-    n -= (size_t)(s - start);
-    memcpy(str, s, n);
-    str[n] = '\0';
-    if (str[0] == '[') {
-        const char *end = strchr(str, ']');
-        char name[HEADER_MAX];
-        /* Without a ']' inih reports the line; we leave it to. */
-        if (end != NULL) {
-            size_t len = (size_t)(end - str - 1);
-            if (len >= sizeof(name)) {
-                fail(p, "section name longer than %zu characters", sizeof(name) - 1);
-                return NULL;
-            }
-            memcpy(name, str + 1, len);
-            name[len] = '\0';
-            begin_section(p, name);
-        }
-    }
-    return str;
 }
 
 /* One "name = value" of the current section. Returns 0, or -1 with the
@@ -652,12 +596,34 @@ static int handle_value(struct parser *p, const char *name, const char *value)
     return 0;
 }
 
-/* inih's handler: nonzero on success. The section is ignored: the reader
- * has already told us, with its name checked. */
-static int on_value(void *user, const char *section, const char *name, const char *value)
+/* Hands inifile the first error, if the last callback recorded it. */
+static int report(const struct parser *p, char *why, size_t whylen)
 {
+    if (!p->failed)
+        return 0;
+    snprintf(why, whylen, "%s", p->err);
+    return -1;
+}
+
+static int on_section(void *arg, const char *name, int lineno, char *why, size_t whylen)
+{
+    struct parser *p = arg;
+
+    p->lineno = lineno;
+    begin_section(p, name);
+    return report(p, why, whylen);
+}
+
+/* The section is ignored: begin_section has tracked it, checked. */
+static int on_value(void *arg, const char *section, const char *name, const char *value, int lineno,
+                    char *why, size_t whylen)
+{
+    struct parser *p = arg;
+
     (void)section;
-    return handle_value(user, name, value) == 0;
+    p->lineno = lineno;
+    handle_value(p, name, value);
+    return report(p, why, whylen);
 }
 
 static size_t option_index(const char *section, const char *name)
@@ -744,13 +710,11 @@ static void finish(struct parser *p)
 
 struct config *config_load(const char *path, char *err, size_t errlen)
 {
+    static const struct inifile_handlers handlers = {on_section, on_value};
     struct parser *p = NULL;
     struct config *c = NULL;
-    uint8_t *text = NULL;
-    size_t len = 0;
     const char *slash;
-    bool ok = false;
-    int rc;
+    bool dir_fits = true, ok = false;
 
     if (errlen > 0)
         err[0] = '\0';
@@ -759,14 +723,6 @@ struct config *config_load(const char *path, char *err, size_t errlen)
         snprintf(err, errlen, "%s: out of memory", path);
         goto out;
     }
-    if (util_read_file(path, FILE_MAX, &text, &len) == -1) {
-        snprintf(err, errlen, "%s: cannot read: %s", path,
-                 errno == EFBIG ? "larger than 1 MiB" : strerror(errno));
-        goto out;
-    }
-    p->path = path;
-    p->text = (const char *)text;
-    p->len = len;
     p->c = c;
     if ((slash = strrchr(path, '/')) == NULL)
         strcpy(p->dir, ".");
@@ -774,28 +730,21 @@ struct config *config_load(const char *path, char *err, size_t errlen)
         strcpy(p->dir, "");
     else if ((size_t)(slash - path) < sizeof(p->dir))
         snprintf(p->dir, sizeof(p->dir), "%.*s", (int)(slash - path), path);
-    else {
-        snprintf(err, errlen, "%s: path too long", path);
-        goto out;
-    }
+    else
+        dir_fits = false;
 
     apply_defaults(p, "node", c);
     apply_defaults(p, "peers", c);
     apply_defaults(p, "limits", c);
-    rc = ini_parse_stream(read_line, p, on_value, p);
-    /* inih reports the first line it could not parse, or that our handler
-     * refused; the reader and handler keep their own first error. When inih
-     * saw a line first, it is a syntax error. */
-    if (rc > 0 && (!p->failed || rc < p->err_line)) {
-        snprintf(err, errlen, "%s:%d: syntax error (expected [section] or name = value)", path, rc);
+    /* Such a path cannot be opened either, so inifile_read reports it
+     * first; the check after it is for a system where it could. */
+    if (inifile_read(path, FILE_MAX, &handlers, p, err, errlen) == -1)
+        goto out;
+    if (!dir_fits) {
+        snprintf(err, errlen, "%s: path too long", path);
         goto out;
     }
-    if (rc < 0 && !p->failed) {
-        snprintf(err, errlen, "%s: cannot parse (inih error %d)", path, rc);
-        goto out;
-    }
-    if (!p->failed)
-        finish(p);
+    finish(p);
     if (p->failed) {
         if (p->err_line > 0)
             snprintf(err, errlen, "%s:%d: %s", path, p->err_line, p->err);
@@ -810,7 +759,6 @@ out:
         free(p->client_lines);
         free(p);
     }
-    free(text);
     if (!ok)
         config_free(&c);
     return c;

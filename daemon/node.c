@@ -1,7 +1,8 @@
 /*
  * node: builds and tears down a running tmbusd, owns the group commit, and
  * holds the two paths every envelope takes into the store: node_post for
- * our own messages and node_accept for what peers relay. Signals arrive
+ * our own messages and node_accept for what peers relay. Both feed the
+ * board what they can read, in the same batch as the envelope. Signals arrive
  * through a signalfd in the event loop, never in a handler. Holds the
  * member's keys only through keys.c and envelope.c.
  */
@@ -20,6 +21,7 @@
 #include <zmq.h>
 
 #include "api.h"
+#include "board.h"
 #include "log.h"
 #include "peer.h"
 
@@ -137,9 +139,26 @@ static int append(struct node *n, const struct envelope_info *info, const uint8_
     return 0;
 }
 
+static void count_board(void *arg, const char *counter)
+{
+    node_count(arg, counter, 1);
+}
+
+/* Applies an opened payload to the board inside the open batch. */
+static int apply_board(struct node *n, const struct envelope_info *info, const uint8_t *payload,
+                       size_t len)
+{
+    struct board_msg m = {info->id, info->sender, info->log_peer, info->seq, info->created_at};
+
+    return board_apply(n->store, &m, payload, len, count_board, n);
+}
+
 /* Adds an envelope we can open to the inbox, unless it expired: expiry
- * governs delivery, the envelope keeps its place in the log regardless. */
-static int deliver(struct node *n, const struct envelope_info *info)
+ * governs delivery, the envelope keeps its place in the log regardless.
+ * body, when not NULL, is the opened envelope, applied to the board first;
+ * node_post passes NULL because it applied its own payload already. */
+static int deliver(struct node *n, const struct envelope_info *info,
+                   const struct envelope_body *body)
 {
     struct store_log log;
     uint64_t number;
@@ -148,6 +167,8 @@ static int deliver(struct node *n, const struct envelope_info *info)
         node_count(n, "expired", 1);
         return 0;
     }
+    if (body != NULL && apply_board(n, info, body->payload, body->payload_len) == -1)
+        return -1;
     log_of(info, &log);
     if (store_inbox_add(n->store, &log, info->seq, info->id, info->expires_at, &number) == -1)
         return -1;
@@ -251,7 +272,8 @@ static int post_envelopes(struct node *n, const uint8_t *payload, size_t len,
             *reason = st == ENVELOPE_E_SIZE ? "the payload is too large" : "sealing failed";
             return -1;
         }
-        if (append(n, &info, env, env_len) == -1 || (to_self && deliver(n, &info) == -1)) {
+        if (append(n, &info, env, env_len) == -1 || apply_board(n, &info, payload, len) == -1 ||
+            (to_self && deliver(n, &info, NULL) == -1)) {
             free(env);
             *reason = "the node's store failed";
             return -1;
@@ -331,18 +353,26 @@ int node_accept(struct node *n, const char *from, const uint8_t *env, size_t len
         return reject(n, from, "rejected.out-of-order", "seq is not held + 1 (a gap)");
     if (info.has_prev && memcmp(info.prev_hash, head.id, ENVELOPE_HASH_BYTES) != 0)
         return reject(n, from, "rejected.bad-prev-hash", "prev_hash does not match our head");
-    if (node_batch(n) == -1 || append(n, &info, env, len) == -1)
+    /* The envelope, its board changes and its inbox entry are one group:
+     * all of them enter the batch, or none. */
+    if (node_batch(n) == -1 || store_group_begin(n->store) == -1)
+        return reject(n, from, "rejected.store-error", "cannot open a write group");
+    if (append(n, &info, env, len) == -1) {
+        store_group_end(n->store, false);
         return reject(n, from, "rejected.store-error", "append failed");
-    node_count(n, "accepted", 1);
+    }
 
     /* Addressed to us? Relays simply find no stanza of theirs. These bytes
      * passed envelope_verify above, so the signature is not checked twice. */
     st = envelope_open_verified(n->keyring, env, len, n->cfg->coalition, roster_envelope_lookup,
                                 n->roster, NULL, &body);
     if (st == ENVELOPE_OK) {
+        int rc = deliver(n, &info, body);
         envelope_body_free(&body);
-        if (deliver(n, &info) == -1)
-            return -1;
+        if (rc == -1) {
+            store_group_end(n->store, false);
+            return reject(n, from, "rejected.store-error", "board or inbox write failed");
+        }
     } else if (st != ENVELOPE_E_NOT_RECIPIENT) {
         /* Signed by its sender yet unreadable for us: it keeps its place in
          * the log (relays cannot tell), but it is never delivered. */
@@ -352,6 +382,9 @@ int node_accept(struct node *n, const char *from, const uint8_t *env, size_t len
                   from, info.sender, (unsigned long long)info.seq, info.sender,
                   envelope_status_name(st));
     }
+    if (store_group_end(n->store, true) == -1)
+        return reject(n, from, "rejected.store-error", "commit of the write group failed");
+    node_count(n, "accepted", 1);
     return 1;
 }
 

@@ -355,7 +355,9 @@ static void on_message(struct peers *p, struct link *l, const uint8_t *data, siz
         take_vector(l, m->hello->vector, m->hello->n_vector, true);
         /* Whatever we had sent may be lost: stream again from its vector. */
         vec_clear(&l->sent);
-        if (!l->has_conversation)
+        /* An opening Hello on a live link means the peer restarted (or
+         * resynchronises): a new conversation either way. */
+        if (!l->has_conversation || !m->hello->reply)
             log_info("peer %s: link up (roster version %llu)", l->member,
                      (unsigned long long)m->hello->roster_version);
         l->has_conversation = true;

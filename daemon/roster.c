@@ -16,9 +16,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <ini.h>
 #include <sodium.h>
 
+#include "inifile.h"
 #include "log.h"
 #include "roster.pb-c.h"
 
@@ -963,13 +963,10 @@ struct src_governor {
 };
 
 struct source {
-    const char *path;
     char dir[PATH_MAX];
-    const char *text;
-    size_t len, pos;
-    int lineno;
+    int lineno;   /* of the line being handled; set by inifile's callbacks */
     int err_line; /* 0: no error yet */
-    char err[256];
+    char err[INIFILE_WHY_MAX];
 
     enum section cur;
     size_t cur_index;
@@ -990,7 +987,8 @@ struct source {
 
 static int fail(struct source *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Records the first error with the current line; returns 0 for inih. */
+/* Records the first error with the current line; returns 0, which the
+ * on_* functions below return for a failure. */
 static int fail(struct source *s, const char *fmt, ...)
 {
     va_list ap;
@@ -1040,7 +1038,7 @@ static int parse_uint(const char *v, uint64_t max, uint64_t *out)
     return 0;
 }
 
-/* Called by the reader for each "[...]" line, before inih parses it. */
+/* A "[...]" line, told by inifile before any of its options. */
 static void begin_section(struct source *s, const char *name)
 {
     s->cur = SEC_NONE;
@@ -1097,44 +1095,6 @@ static void begin_section(struct source *s, const char *name)
     } else {
         fail(s, "unknown section [%s]", name);
     }
-}
-
-/* An ini_reader over the source text: one whole line per call. */
-static char *read_line(char *str, int num, void *stream)
-{
-    struct source *s = stream;
-    const char *start = s->text + s->pos;
-    const char *nl, *p;
-    size_t n;
-
-    if (s->pos >= s->len || num < 2)
-        return NULL;
-    nl = memchr(start, '\n', s->len - s->pos);
-    n = nl != NULL ? (size_t)(nl - start) + 1 : s->len - s->pos;
-    s->lineno++;
-    if (n > (size_t)num - 1) {
-        fail(s, "line longer than %d characters", num - 2);
-        return NULL;
-    }
-    if (memchr(start, '\0', n) != NULL) {
-        fail(s, "NUL byte");
-        return NULL;
-    }
-    memcpy(str, start, n);
-    str[n] = '\0';
-    s->pos += n;
-    for (p = str; *p == ' ' || *p == '\t'; p++)
-        ;
-    if (*p == '[') {
-        const char *end = strchr(p, ']');
-        char name[160];
-        if (end != NULL && (size_t)(end - p - 1) < sizeof(name)) {
-            memcpy(name, p + 1, (size_t)(end - p - 1));
-            name[end - p - 1] = '\0';
-            begin_section(s, name);
-        }
-    }
-    return str;
 }
 
 static int on_roster(struct source *s, const char *name, const char *value)
@@ -1326,11 +1286,28 @@ static int on_governor(struct source *s, struct src_governor *g, const char *nam
     return 1;
 }
 
-static int on_value(void *user, const char *section, const char *name, const char *value)
+/* Hands inifile the first error, if there is one. */
+static int report(const struct source *s, char *why, size_t whylen)
 {
-    struct source *s = user;
+    if (s->err_line == 0)
+        return 0;
+    snprintf(why, whylen, "%s", s->err);
+    return -1;
+}
 
-    (void)section; /* the reader has tracked it, with its line */
+static int on_section(void *arg, const char *name, int lineno, char *why, size_t whylen)
+{
+    struct source *s = arg;
+
+    s->lineno = lineno;
+    begin_section(s, name);
+    return report(s, why, whylen);
+}
+
+/* One "name = value" of the current section. Returns 1, or 0 with the
+ * error recorded. */
+static int handle_value(struct source *s, const char *name, const char *value)
+{
     switch (s->cur) {
     case SEC_ROSTER:
         return on_roster(s, name, value);
@@ -1342,6 +1319,18 @@ static int on_value(void *user, const char *section, const char *name, const cha
         break;
     }
     return fail(s, "'%s' outside a [roster], [member ID] or [governor LABEL] section", name);
+}
+
+/* The section is ignored: begin_section has tracked it, with its line. */
+static int on_value(void *arg, const char *section, const char *name, const char *value, int lineno,
+                    char *why, size_t whylen)
+{
+    struct source *s = arg;
+
+    (void)section;
+    s->lineno = lineno;
+    handle_value(s, name, value);
+    return report(s, why, whylen);
 }
 
 /* Whole-file checks that have a line of their own to blame. */
@@ -1485,53 +1474,43 @@ out:
 
 int roster_build(const char *source_path, int64_t now, uint8_t **out, size_t *out_len)
 {
+    static const struct inifile_handlers handlers = {on_section, on_value};
     struct source *s = NULL;
     struct roster *prev = NULL;
-    uint8_t *text = NULL, *buf = NULL;
-    size_t text_len = 0, len = 0;
+    uint8_t *buf = NULL;
+    size_t len = 0;
     SignedRoster *sr = NULL;
     Roster *ro = NULL;
-    char why[160];
+    char why[160], err[PATH_MAX + INIFILE_WHY_MAX];
     const char *slash;
-    int rc = -1, ini_rc;
+    bool dir_fits = true;
+    int rc = -1;
 
-    if (util_read_file(source_path, SOURCE_MAX, &text, &text_len) == -1) {
-        log_warn("%s", source_path);
-        return -1;
-    }
     if ((s = calloc(1, sizeof(*s))) == NULL ||
         (s->members = calloc(ROSTER_MAX_MEMBERS, sizeof(*s->members))) == NULL) {
         log_warnx("roster: out of memory");
         goto out;
     }
-    s->path = source_path;
-    s->text = (const char *)text;
-    s->len = text_len;
     if ((slash = strrchr(source_path, '/')) == NULL)
         strcpy(s->dir, ".");
     else if (slash == source_path)
         strcpy(s->dir, "/");
     else if ((size_t)(slash - source_path) < sizeof(s->dir))
         snprintf(s->dir, sizeof(s->dir), "%.*s", (int)(slash - source_path), source_path);
-    else {
+    else
+        dir_fits = false;
+
+    /* Such a path cannot be opened either, so inifile_read reports it
+     * first; the check after it is for a system where it could. */
+    if (inifile_read(source_path, SOURCE_MAX, &handlers, s, err, sizeof(err)) == -1) {
+        log_warnx("%s", err);
+        goto out;
+    }
+    if (!dir_fits) {
         log_warnx("%s: path too long", source_path);
         goto out;
     }
-
-    ini_rc = ini_parse_stream(read_line, s, on_value, s);
-    /* inih reports the first line it could not parse; our handler and
-     * reader keep their own first error. Whichever came first is the one
-     * the user should fix. */
-    if (ini_rc > 0 && (s->err_line == 0 || ini_rc < s->err_line)) {
-        log_warnx("%s:%d: syntax error (expected [section] or name = value)", source_path, ini_rc);
-        goto out;
-    }
-    if (ini_rc < 0 && s->err_line == 0) {
-        log_warnx("%s: cannot parse (%d)", source_path, ini_rc);
-        goto out;
-    }
-    if (s->err_line == 0)
-        finish(s, now);
+    finish(s, now);
     if (s->err_line != 0) {
         log_warnx("%s:%d: %s", source_path, s->err_line, s->err);
         goto out;
@@ -1574,6 +1553,5 @@ out:
     if (s != NULL)
         free(s->members);
     free(s);
-    free(text);
     return rc;
 }

@@ -2,7 +2,8 @@
  * store: the node's durable state in one SQLite file (WAL,
  * synchronous=FULL): every log's envelopes as ciphertext, equivocation
  * evidence, the inbox of envelopes addressed to this member with local
- * delivery numbers, and client cursors. The only module that speaks SQL;
+ * delivery numbers, client cursors and the board's tables. The only module
+ * that speaks SQL;
  * nothing here parses envelopes or holds keys. One writer: the event loop.
  *
  * Writes happen inside a batch (store_begin .. store_commit): the loop
@@ -21,7 +22,7 @@
 
 #define STORE_HASH_BYTES 32
 #define STORE_CLIENT_MAX 64 /* longest client name */
-#define STORE_SCHEMA     1  /* schema version this build migrates to */
+#define STORE_SCHEMA     2  /* schema version this build migrates to */
 
 /* Names one log: an origin's relayed log (peer == "") or the direct log
  * from origin to peer. */
@@ -146,6 +147,111 @@ int store_cursor_get(struct store *s, const char *client, uint64_t *acked);
 /* Moves a client's cursor forward inside the open batch; a cursor never
  * moves back (a smaller value is ignored). Returns 0 or -1. */
 int store_cursor_set(struct store *s, const char *client, uint64_t acked);
+
+/* ---- board: needs, offers and the updates about them ------------------- */
+
+/*
+ * The board module (board.c) decides; these tables only remember what it
+ * decided. Status, kind, action and outcome codes are the board's and are
+ * opaque here. Unlike the logs, the board holds payloads in clear (the
+ * serialized Need, Offer or update): it is what this member could read, and
+ * it lives in the same 0700 data directory as the keys' users. Blobs are at
+ * most STORE_BOARD_BLOB_MAX bytes. Writes happen inside the open batch, so
+ * the board commits together with the envelope that changed it.
+ */
+#define STORE_BOARD_BLOB_MAX (1024 * 1024)
+
+/* One need. On put, need is read; on get, need is a malloc'd copy the
+ * caller frees; in a store_board_need_fn it is valid during the call. */
+struct store_board_need {
+    uint8_t id[STORE_HASH_BYTES]; /* envelope id of the message that posted it */
+    char owner[UTIL_MEMBER_ID_MAX + 1];
+    int64_t created_at;
+    int status;
+    uint32_t tlp; /* the label it is handled under */
+    uint32_t category;
+    uint64_t quantity;
+    uint64_t accepted_quantity;
+    uint64_t delivered_quantity;
+    uint8_t *need; /* serialized Need */
+    size_t need_len;
+};
+
+/* One offer; offer follows the same ownership rules as need above. */
+struct store_board_offer {
+    uint8_t id[STORE_HASH_BYTES];
+    char donor[UTIL_MEMBER_ID_MAX + 1];
+    int64_t created_at;
+    bool has_need; /* false for a catalogue offer */
+    uint8_t need_id[STORE_HASH_BYTES];
+    int status;
+    uint32_t tlp;
+    uint64_t quantity;
+    uint8_t *offer; /* serialized Offer */
+    size_t offer_len;
+};
+
+/* One update as received, with its place in its origin's log so that the
+ * board can later re-apply every update in a canonical order. body follows
+ * the rules of need above. is_waiting: the update names an object (awaits)
+ * this board has not seen yet; it is applied when that object arrives. */
+struct store_board_update {
+    uint8_t id[STORE_HASH_BYTES];
+    struct store_log log;
+    uint64_t seq;
+    char sender[UTIL_MEMBER_ID_MAX + 1];
+    int64_t created_at;
+    int kind;
+    int action;
+    uint8_t target[STORE_HASH_BYTES];
+    int outcome;
+    bool is_waiting;
+    uint8_t awaits[STORE_HASH_BYTES];
+    uint8_t *body; /* serialized NeedUpdate or OfferUpdate */
+    size_t body_len;
+};
+
+/* Inserts or replaces the need with n->id inside the open batch. Returns 0
+ * or -1. */
+int store_board_need_put(struct store *s, const struct store_board_need *n);
+
+/* Looks a need up by id. Returns 1 and fills *out (out->need is the
+ * caller's to free), 0 when unknown, -1 on error. */
+int store_board_need_get(struct store *s, const uint8_t *id, struct store_board_need *out);
+
+/* Inserts or replaces the offer with o->id inside the open batch. */
+int store_board_offer_put(struct store *s, const struct store_board_offer *o);
+
+/* Looks an offer up by id; as store_board_need_get. */
+int store_board_offer_get(struct store *s, const uint8_t *id, struct store_board_offer *out);
+
+/* Calls fn for each need, oldest first (created_at, then id): only the need
+ * with id when id is not NULL, only those with status when status >= 0.
+ * Rows are read before the first call, so fn may write to the store.
+ * Returns 0, -1 on error, or fn's first non-zero return. */
+typedef int (*store_board_need_fn)(void *arg, const struct store_board_need *n);
+int store_board_each_need(struct store *s, const uint8_t *id, int status, store_board_need_fn fn,
+                          void *arg);
+
+/* Calls fn for each offer, oldest first: only the offers answering need_id
+ * when it is not NULL. As store_board_each_need otherwise. */
+typedef int (*store_board_offer_fn)(void *arg, const struct store_board_offer *o);
+int store_board_each_offer(struct store *s, const uint8_t *need_id, store_board_offer_fn fn,
+                           void *arg);
+
+/* Inserts or replaces the update with u->id inside the open batch (a
+ * waiting update is replaced when it is finally applied). Returns 0 or -1. */
+int store_board_update_put(struct store *s, const struct store_board_update *u);
+
+/* Calls fn for each waiting update whose awaits is id, in the order they
+ * were first recorded. As store_board_each_need otherwise. */
+typedef int (*store_board_update_fn)(void *arg, const struct store_board_update *u);
+int store_board_each_waiting(struct store *s, const uint8_t *id, store_board_update_fn fn,
+                             void *arg);
+
+/* Whether the board has recorded anything under id (a need, an offer or an
+ * update). Returns 1, 0, or -1 on error. */
+int store_board_knows(struct store *s, const uint8_t *id);
 
 /* ---- counters --------------------------------------------------------- */
 

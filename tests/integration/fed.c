@@ -49,6 +49,7 @@ struct limit {
 
 struct member {
     char id[UTIL_MEMBER_ID_MAX + 1];
+    const char *role; /* roster role: a static string */
     bool has_node;
     char dir[FED_PATH_MAX];
     char conf[FED_PATH_MAX];
@@ -293,7 +294,7 @@ static int make_roster(struct fed *f)
         if (add(text, sizeof(text), &len,
                 "\n[member %s]\nname = Test member %s\nrole = %s\nkeys = keys/%s.pub\n"
                 "groups = all\n",
-                m->id, m->id, i == 0 ? "beneficiary" : "donor", m->id) == -1)
+                m->id, m->id, m->role, m->id) == -1)
             return -1;
         if (m->has_node && add(text, sizeof(text), &len, "endpoint = %s\n", m->peer_endpoint) == -1)
             return -1;
@@ -357,8 +358,18 @@ static void default_limits(struct member *m)
     memcpy(m->limits, defaults, sizeof(defaults));
 }
 
-struct fed *fed_new_with_extra(size_t n_nodes, const char *const ids[], size_t n_extra,
-                               const char *const extra_ids[])
+static bool is_role(const char *role)
+{
+    static const char *const roles[] = {"beneficiary", "donor", "observer", "coordinator"};
+
+    for (size_t k = 0; k < sizeof(roles) / sizeof(roles[0]); k++)
+        if (strcmp(role, roles[k]) == 0)
+            return true;
+    return false;
+}
+
+static struct fed *build(size_t n_nodes, const char *const ids[], size_t n_extra,
+                         const char *const extra_ids[], const char *const roles[])
 {
     struct fed *f;
     const char *base = getenv("TMPDIR");
@@ -394,6 +405,14 @@ struct fed *fed_new_with_extra(size_t n_nodes, const char *const ids[], size_t n
             goto fail;
         }
         strcpy(m->id, id);
+        m->role = i == 0 ? "beneficiary" : "donor";
+        if (roles != NULL && i < n_nodes && roles[i] != NULL) {
+            if (!is_role(roles[i])) {
+                say("bad role '%s'", roles[i]);
+                goto fail;
+            }
+            m->role = roles[i];
+        }
         m->has_node = i < n_nodes;
         if (!m->has_node)
             continue;
@@ -429,6 +448,17 @@ fail:
     say("could not build the federation; kept %s", f->dir);
     free(f);
     return NULL;
+}
+
+struct fed *fed_new_with_extra(size_t n_nodes, const char *const ids[], size_t n_extra,
+                               const char *const extra_ids[])
+{
+    return build(n_nodes, ids, n_extra, extra_ids, NULL);
+}
+
+struct fed *fed_new_with_roles(size_t n_nodes, const char *const ids[], const char *const roles[])
+{
+    return build(n_nodes, ids, 0, NULL, roles);
 }
 
 struct fed *fed_new(size_t n_nodes, const char *const ids[])

@@ -32,11 +32,18 @@ struct fed;
  * client "ID-client", role poster, clearance red) plus n_extra members that
  * are in the roster without a node and without an endpoint: a test plays
  * them itself with their member keys. The first two members hold the
- * governance keys (threshold 2, or 1 with a single member). Every node dials
+ * governance keys (threshold 2, or 1 with a single member). The first member
+ * is the beneficiary, every other a donor. Every node dials
  * every other ("dial = all") until a topology helper says otherwise.
  * Starts nothing. Returns NULL on failure, with the reason on stderr. */
 struct fed *fed_new_with_extra(size_t n_nodes, const char *const ids[], size_t n_extra,
                                const char *const extra_ids[]);
+
+/* fed_new without extra members, giving node i the roster role roles[i]
+ * ("beneficiary", "donor", "observer", "coordinator"; NULL or a NULL entry
+ * keeps the default: the first member is the beneficiary, the rest are
+ * donors). */
+struct fed *fed_new_with_roles(size_t n_nodes, const char *const ids[], const char *const roles[]);
 
 /* fed_new_with_extra without extra members. */
 struct fed *fed_new(size_t n_nodes, const char *const ids[]);

@@ -775,6 +775,152 @@ static void test_throughput(void **state)
     store_close(&s);
 }
 
+/* ---- board tables ---- */
+
+static int count_need(void *arg, const struct store_board_need *n)
+{
+    size_t *count = arg;
+
+    assert_int_equal(n->need_len, 3);
+    (*count)++;
+    return 0;
+}
+
+static int count_offer(void *arg, const struct store_board_offer *o)
+{
+    size_t *count = arg;
+
+    (void)o;
+    (*count)++;
+    return 0;
+}
+
+static int take_waiting(void *arg, const struct store_board_update *u)
+{
+    struct store_board_update *out = arg;
+
+    *out = *u;
+    out->body = NULL; /* the store frees it after the call */
+    assert_int_equal(u->body_len, 2);
+    assert_memory_equal(u->body, "\x08\x01", 2);
+    return 7;
+}
+
+static void test_board_tables(void **state)
+{
+    struct fixture *f = *state;
+    struct store *s = store_open(f->dir);
+    struct store_board_need n = {0}, got_n;
+    struct store_board_offer o = {0}, got_o;
+    struct store_board_update u = {0}, got_u;
+    uint8_t need_blob[] = {1, 2, 3}, offer_blob[] = {4, 5}, body[] = {8, 1};
+    uint8_t other[STORE_HASH_BYTES];
+    size_t count = 0;
+
+    assert_non_null(s);
+    memset(n.id, 0x11, sizeof(n.id));
+    strcpy(n.owner, "UA");
+    n.created_at = 1700000000;
+    n.status = 1;
+    n.tlp = 3;
+    n.category = 4;
+    n.quantity = 10;
+    n.need = need_blob;
+    n.need_len = sizeof(need_blob);
+
+    /* Writes only inside a batch. */
+    assert_int_equal(store_board_need_put(s, &n), -1);
+    assert_int_equal(store_begin(s), 0);
+    assert_int_equal(store_board_need_get(s, n.id, &got_n), 0);
+    assert_int_equal(store_board_knows(s, n.id), 0);
+    assert_int_equal(store_board_need_put(s, &n), 0);
+    n.accepted_quantity = 4;
+    n.status = 2;
+    assert_int_equal(store_board_need_put(s, &n), 0); /* replaced */
+    assert_int_equal(store_board_need_get(s, n.id, &got_n), 1);
+    assert_string_equal(got_n.owner, "UA");
+    assert_int_equal(got_n.status, 2);
+    assert_int_equal(got_n.accepted_quantity, 4);
+    assert_int_equal(got_n.quantity, 10);
+    assert_int_equal(got_n.tlp, 3);
+    assert_int_equal(got_n.need_len, 3);
+    assert_memory_equal(got_n.need, need_blob, 3);
+    free(got_n.need);
+    assert_int_equal(store_board_knows(s, n.id), 1);
+
+    /* A bad owner or an oversized blob is refused. */
+    strcpy(got_n.owner, "not a member!");
+    got_n.need = need_blob;
+    assert_int_equal(store_board_need_put(s, &got_n), -1);
+
+    memset(o.id, 0x22, sizeof(o.id));
+    strcpy(o.donor, "EE");
+    o.has_need = true;
+    memcpy(o.need_id, n.id, sizeof(o.need_id));
+    o.status = 1;
+    o.quantity = 4;
+    o.offer = offer_blob;
+    o.offer_len = sizeof(offer_blob);
+    assert_int_equal(store_board_offer_put(s, &o), 0);
+    memset(o.id, 0x23, sizeof(o.id));
+    o.has_need = false; /* a catalogue offer */
+    assert_int_equal(store_board_offer_put(s, &o), 0);
+    assert_int_equal(store_board_offer_get(s, o.id, &got_o), 1);
+    assert_false(got_o.has_need);
+    assert_string_equal(got_o.donor, "EE");
+    free(got_o.offer);
+
+    assert_int_equal(store_board_each_need(s, NULL, -1, count_need, &count), 0);
+    assert_int_equal(count, 1);
+    count = 0;
+    assert_int_equal(store_board_each_need(s, NULL, 1, count_need, &count), 0);
+    assert_int_equal(count, 0);
+    assert_int_equal(store_board_each_need(s, NULL, 2, count_need, &count), 0);
+    assert_int_equal(count, 1);
+    count = 0;
+    assert_int_equal(store_board_each_offer(s, NULL, count_offer, &count), 0);
+    assert_int_equal(count, 2);
+    count = 0;
+    assert_int_equal(store_board_each_offer(s, n.id, count_offer, &count), 0);
+    assert_int_equal(count, 1);
+
+    /* Updates: kept with their place in the log; waiting ones come back. */
+    memset(u.id, 0x33, sizeof(u.id));
+    u.log = mklog("UA", "");
+    u.seq = 5;
+    strcpy(u.sender, "UA");
+    u.kind = 2;
+    u.action = 1;
+    memset(u.target, 0x44, sizeof(u.target));
+    u.outcome = -1;
+    u.is_waiting = true;
+    memset(u.awaits, 0x44, sizeof(u.awaits));
+    u.body = body;
+    u.body_len = sizeof(body);
+    assert_int_equal(store_board_update_put(s, &u), 0);
+    assert_int_equal(store_board_knows(s, u.id), 1);
+    memset(other, 0x55, sizeof(other));
+    assert_int_equal(store_board_each_waiting(s, other, take_waiting, &got_u), 0);
+    assert_int_equal(store_board_each_waiting(s, u.awaits, take_waiting, &got_u), 7);
+    assert_int_equal(got_u.seq, 5);
+    assert_string_equal(got_u.log.origin, "UA");
+    assert_true(got_u.is_waiting);
+    /* Applied at last: no longer waiting. */
+    u.is_waiting = false;
+    u.outcome = 0;
+    assert_int_equal(store_board_update_put(s, &u), 0);
+    assert_int_equal(store_board_each_waiting(s, u.awaits, take_waiting, &got_u), 0);
+
+    /* The board commits and survives a reopen. */
+    assert_int_equal(store_commit(s), 0);
+    store_close(&s);
+    assert_non_null(s = store_open(f->dir));
+    assert_int_equal(store_board_knows(s, n.id), 1);
+    assert_int_equal(store_board_offer_get(s, o.id, &got_o), 1);
+    free(got_o.offer);
+    store_close(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -793,6 +939,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_second_open_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_crash_mid_batch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_board_tables, setup, teardown),
         cmocka_unit_test_setup_teardown(test_throughput, setup, teardown),
     };
 

@@ -1,0 +1,187 @@
+/*
+ * tmbus CLI: what the command families share. The CLI is a thin shell over
+ * libtmbus: it parses arguments and files, calls the library, and prints
+ * tables for people or JSON for programs. It never links the daemon's code
+ * or protobuf, and it prints every failure as one line "tmbus: …" on
+ * stderr with an exit status a script can branch on.
+ */
+#ifndef TMBUS_CLI_H
+#define TMBUS_CLI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <jansson.h>
+
+#include "tmbus.h"
+
+/* Exit statuses (sysexits.h values, so that scripts can tell them apart). */
+#define CLI_EX_OK          0
+#define CLI_EX_FAIL        1  /* the node refused or failed; not found */
+#define CLI_EX_USAGE       64 /* bad arguments or field values */
+#define CLI_EX_DATAERR     65 /* import: at least one line was rejected */
+#define CLI_EX_UNAVAILABLE 69 /* the node did not answer in time */
+#define CLI_EX_NOPERM      77 /* the node refused our key or role */
+#define CLI_EX_CONFIG      78 /* the client configuration is unusable */
+
+#define CLI_TIMEOUT_DEFAULT 10000 /* ms a call may wait for the node */
+#define CLI_TIMEOUT_MAX     3600000
+#define CLI_ID_HEX          (2 * TMBUS_ID_BYTES)
+#define CLI_ID_PREFIX_MIN   8  /* shortest id prefix a user may type */
+#define CLI_ID_SHORT        12 /* id digits a table shows */
+
+/* Options every command takes, before or after the command name. */
+struct cli {
+    const char *config;   /* -c FILE, else $TMBUS_CONFIG */
+    bool is_json;         /* --json */
+    int timeout_ms;       /* --timeout MS */
+    const char *endpoint; /* for messages only: the configured endpoint */
+};
+
+/* ---- main.c: shared helpers ---------------------------------------------- */
+
+/* Prints "tmbus: " and the formatted reason on one line to stderr; returns
+ * status so that callers can write "return cli_fail(CLI_EX_USAGE, …)". */
+int cli_fail(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* The getopt_long entries of the shared options, to end a command's own
+ * table, and the short options string (':' first: we print our own
+ * errors). Commands parse with permutation, so "need show ID --json"
+ * works; main stops at the command name. */
+#define CLI_OPT_JSON    0x100
+#define CLI_OPT_TIMEOUT 0x101
+#define CLI_SHORT       ":c:h"
+/* clang-format off */
+#define CLI_COMMON_LONG                                                 \
+    {"json", no_argument, NULL, CLI_OPT_JSON},                          \
+    {"timeout", required_argument, NULL, CLI_OPT_TIMEOUT},              \
+    {"help", no_argument, NULL, 'h'},                                   \
+    {"config", required_argument, NULL, 'c'},                           \
+    {NULL, 0, NULL, 0}
+/* clang-format on */
+#define CLI_CONTINUE (-1)
+
+/* Handles what a command's own switch did not: the shared options (-c,
+ * --json, --timeout, --help, which prints usage to stdout) and getopt's
+ * complaints (unknown option, missing value: one line on stderr).
+ * cmd names the command in messages ("need post"). Returns CLI_CONTINUE
+ * to go on parsing, else the exit status the command should return. */
+int cli_option(struct cli *cli, const char *cmd, int opt, char **argv, void (*usage)(FILE *));
+
+/* Prints one line "tmbus: CMD: why (see 'tmbus CMD --help')" to stderr
+ * (cmd may be NULL); returns CLI_EX_USAGE. */
+int cli_usage_error(const char *cmd, const char *why);
+
+/* Connects with the client configuration. On failure prints the reason
+ * (naming the endpoint and the timeout when nothing answered) and returns
+ * NULL with *status set to the exit status to use. */
+struct tmbus *cli_connect(struct cli *cli, int *status);
+
+/* Maps a library error on h (may be NULL) to a printed one-line reason and
+ * an exit status. what says what we were doing ("post the need"). */
+int cli_fail_call(const struct cli *cli, const struct tmbus *h, int err, const char *what);
+
+/* Parses a decimal unsigned integer in [min, max]. Returns 0 or -1. */
+int cli_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
+
+/* Parses a EUR amount "1234", "1234.5" or "1234.56" into integer cents,
+ * exactly (no floating point). Returns 0, or -1 with why (static). */
+int cli_parse_eur(const char *s, uint64_t *cents, const char **why);
+
+/* Formats cents as "1234.56" into out (at least 24 bytes). */
+void cli_format_eur(uint64_t cents, char *out, size_t size);
+
+/* True for a real calendar day written "YYYY-MM-DD". */
+bool cli_is_date(const char *s);
+
+/* Splits "A,B,C" into a NULL-terminated array of at most max pointers into
+ * a copy that *storage owns (free both with free). Returns the count, or
+ * -1 for an empty item or too many. */
+int cli_split_list(const char *s, size_t max, char ***items, char **storage);
+
+/* Hex of an id into out (CLI_ID_HEX + 1 bytes). */
+void cli_id_hex(const uint8_t id[TMBUS_ID_BYTES], char *out);
+
+/* ---- output.c: tables, JSON, CSV ----------------------------------------- */
+
+struct table;
+
+/* A table with ncols columns named by the headers (copied; NULL for a
+ * table without a header row). NULL on ENOMEM. */
+struct table *table_new(size_t ncols, const char *const headers[]);
+/* Adds a row of ncols cells (copied; NULL prints as ""). Returns 0 or -1. */
+int table_add(struct table *t, const char *const cells[]);
+/* Limits column col to width characters; longer cells end in "…". */
+void table_set_max(struct table *t, size_t col, size_t width);
+/* Prints the table with aligned columns; control characters in cells are
+ * shown as '?' so that a message cannot drive the terminal. */
+void table_print(const struct table *t, FILE *f);
+/* Frees, sets *tp to NULL. Accepts NULL. */
+void table_free(struct table **tp);
+
+/* Writes obj as one compact line to stdout and flushes. Takes the
+ * reference (decrefs obj). Returns 0 or -1 (write error). */
+int output_json_line(json_t *obj);
+
+/* Writes text that came from others, control characters shown as '?'. */
+void output_text(FILE *f, const char *s);
+
+/* Writes s as one CSV field (RFC 4180: quoted when it holds a comma, a
+ * quote, CR or LF, quotes doubled). */
+void output_csv_field(FILE *f, const char *s);
+
+/* Adds a need's or an offer's fields to o, under the names tmbus import
+ * reads (unset enums are null, empty strings ""). */
+void output_need_fields(json_t *o, const struct tmbus_need *n);
+void output_offer_fields(json_t *o, const struct tmbus_offer *f);
+
+/* A board need or offer as a new JSON object with "type", "id", the
+ * owner or donor, "created_at", "status" and the fields above. NULL on
+ * ENOMEM. */
+json_t *output_board_need(const struct tmbus_board_need *bn);
+json_t *output_board_offer(const struct tmbus_board_offer *bo);
+
+/* Tables of needs and offers, and a row for each. Rows return 0 or -1. */
+struct table *output_need_table(void);
+struct table *output_offer_table(void);
+int output_need_row(struct table *t, const struct tmbus_board_need *bn);
+int output_offer_row(struct table *t, const struct tmbus_board_offer *bo);
+
+/* ---- need.c: what posting commands share ---------------------------------- */
+
+/* Where a post goes: every member, or the named ones. */
+struct cli_to {
+    bool all;
+    bool is_set; /* --to or --all was given */
+    char **names;
+    size_t n;
+    char *storage;
+};
+
+/* Parses "--to A,B" into to. Returns 0, or -1 with the reason printed. */
+int cli_to_parse(struct cli_to *to, const char *list);
+/* Adds member to the named recipients unless it is there or to is "all".
+ * Returns 0 or -1 (ENOMEM, or too many). */
+int cli_to_add(struct cli_to *to, const char *member);
+void cli_to_free(struct cli_to *to);
+
+/* Finds need text (64 hex digits, or a unique prefix of at least
+ * CLI_ID_PREFIX_MIN) on the board. On success returns CLI_EX_OK with
+ * *board (the caller frees it) holding *need; else prints why (unknown,
+ * ambiguous, bad id) and returns the exit status. */
+int cli_find_need(struct cli *cli, struct tmbus *h, const char *text, struct tmbus_board **board,
+                  const struct tmbus_board_need **need);
+
+/* ---- command families: each returns the process exit status ------------- */
+
+int cmd_need(struct cli *cli, int argc, char **argv);
+int cmd_offer(struct cli *cli, int argc, char **argv);
+int cmd_watch(struct cli *cli, int argc, char **argv);
+int cmd_status(struct cli *cli, int argc, char **argv);
+int cmd_import(struct cli *cli, int argc, char **argv);
+int cmd_export(struct cli *cli, int argc, char **argv);
+int cmd_keygen(struct cli *cli, int argc, char **argv);
+
+#endif

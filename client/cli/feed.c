@@ -1,0 +1,664 @@
+/*
+ * tmbus import and export: partner feeds as JSON lines. Import reads one
+ * need or offer per line, checks it strictly (duplicate keys, unknown
+ * fields, wrong types, bad enum values are all rejected with the line
+ * number and the reason), posts what is valid and goes on past what is
+ * not. Export writes the board in the same format (so that import reads
+ * it back), or as CSV. Money is a decimal string of EUR, never a float.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+#define LINE_MAX_BYTES (1024 * 1024) /* a need is < 16 KiB even escaped */
+#define WHY_MAX        512
+
+enum {
+    OPT_DRY_RUN = 0x200,
+    OPT_CSV,
+};
+
+enum kind { KIND_NEED, KIND_OFFER };
+
+/* Fields each line type may carry. Those after the posting fields are
+ * what export adds (read-only board facts): import accepts and ignores
+ * them, so that an export reads back. */
+static const char *const need_fields[] = {"type",
+                                          "title",
+                                          "category",
+                                          "quantity",
+                                          "unit",
+                                          "value_eur",
+                                          "priority",
+                                          "tlp",
+                                          "deadline",
+                                          "beneficiary",
+                                          "sector",
+                                          "description",
+                                          "contact",
+                                          "to",
+                                          "id",
+                                          "owner",
+                                          "status",
+                                          "created_at",
+                                          "accepted_quantity",
+                                          "delivered_quantity",
+                                          NULL};
+static const char *const offer_fields[] = {
+    "type",       "need", "description", "quantity", "value_eur", "tlp",        "delivery_date",
+    "conditions", "to",   "id",          "donor",    "status",    "created_at", NULL};
+#define NEED_POSTED_FIELDS                                                                         \
+    "title, category, quantity, unit, value_eur, priority, tlp, deadline, "                        \
+    "beneficiary, sector, description, contact, to"
+#define OFFER_POSTED_FIELDS                                                                        \
+    "need, description, quantity, value_eur, tlp, delivery_date, "                                 \
+    "conditions, to"
+
+static void usage_import(FILE *f)
+{
+    fprintf(f, "usage: tmbus import [FILE|-] [--dry-run] [--json]\n"
+               "Posts the needs and offers of a JSON lines feed (standard input when FILE is\n"
+               "missing or '-'), one object per line with \"type\": \"need\" or \"offer\".\n"
+               "Rejected lines are reported as 'line N: reason' and the run goes on; a\n"
+               "summary ends it. Exit status 0 only when no line was rejected (65 when some\n"
+               "were). --dry-run checks every line without posting (an offer's need id is\n"
+               "then checked for form only). Fields: see tmbus(1).\n"
+               "  need:  " NEED_POSTED_FIELDS "\n"
+               "  offer: " OFFER_POSTED_FIELDS "\n");
+}
+
+static void usage_export(FILE *f)
+{
+    fprintf(f, "usage: tmbus export [--json|--csv]\n"
+               "Writes every need and offer on this node's board that this client may read:\n"
+               "--json (the default) as JSON lines that tmbus import reads back, --csv as\n"
+               "CSV with a header row.\n");
+}
+
+/* ---- one line's fields ----------------------------------------------------- */
+
+/* The reason a line is rejected: filled by the first check that fails. */
+struct line_error {
+    char why[WHY_MAX];
+};
+
+__attribute__((format(printf, 2, 3))) static int reject(struct line_error *e, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(e->why, sizeof(e->why), fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+static bool is_listed(const char *const *list, const char *name)
+{
+    for (; *list != NULL; list++)
+        if (strcmp(*list, name) == 0)
+            return true;
+    return false;
+}
+
+/* An optional string field: NULL when absent or null. */
+static int get_string(json_t *o, const char *name, bool is_required, const char **out,
+                      struct line_error *e)
+{
+    json_t *v = json_object_get(o, name);
+
+    *out = NULL;
+    if (v == NULL || json_is_null(v))
+        return is_required ? reject(e, "missing field '%s'", name) : 0;
+    if (!json_is_string(v))
+        return reject(e, "field '%s' must be a string", name);
+    /* A NUL inside would cut the text short without a word. */
+    if (strlen(json_string_value(v)) != json_string_length(v))
+        return reject(e, "field '%s' holds a NUL character", name);
+    *out = json_string_value(v);
+    if (is_required && **out == '\0')
+        return reject(e, "field '%s' must not be empty", name);
+    return 0;
+}
+
+static int get_enum(json_t *o, const char *name, bool is_required,
+                    int (*parse)(const char *, int *), const char *(*names)(void), int *out,
+                    struct line_error *e)
+{
+    const char *s;
+
+    *out = 0;
+    if (get_string(o, name, is_required, &s, e) == -1)
+        return -1;
+    if (s == NULL || *s == '\0')
+        return 0;
+    if (parse(s, out) != TMBUS_OK)
+        return reject(e, "field '%s': '%.64s' is not one of: %s", name, s, names());
+    return 0;
+}
+
+static int get_quantity(json_t *o, struct line_error *e, uint64_t *out)
+{
+    json_t *v = json_object_get(o, "quantity");
+
+    if (v == NULL || json_is_null(v))
+        return reject(e, "missing field 'quantity'");
+    if (!json_is_integer(v) || json_integer_value(v) <= 0)
+        return reject(e, "field 'quantity' must be a positive whole number");
+    *out = (uint64_t)json_integer_value(v);
+    return 0;
+}
+
+/* value_eur: a string "1234.56" (as export writes it), or a whole number
+ * of EUR. A JSON real is refused: binary floating point cannot hold cents
+ * exactly. */
+static int get_eur(json_t *o, struct line_error *e, uint64_t *out)
+{
+    json_t *v = json_object_get(o, "value_eur");
+    const char *why;
+
+    if (v == NULL || json_is_null(v))
+        return reject(e, "missing field 'value_eur'");
+    if (json_is_integer(v)) {
+        if (json_integer_value(v) < 0)
+            return reject(e, "field 'value_eur' cannot be negative");
+        if ((uint64_t)json_integer_value(v) > UINT64_MAX / 100)
+            return reject(e, "field 'value_eur' is too large");
+        *out = (uint64_t)json_integer_value(v) * 100;
+        return 0;
+    }
+    if (!json_is_string(v))
+        return reject(e, "field 'value_eur' must be a string like \"1234.56\" (a JSON number with "
+                         "a fraction is not exact)");
+    if (cli_parse_eur(json_string_value(v), out, &why) == -1)
+        return reject(e, "field 'value_eur': '%.64s': %s", json_string_value(v), why);
+    return 0;
+}
+
+static int get_date(json_t *o, const char *name, const char **out, struct line_error *e)
+{
+    if (get_string(o, name, false, out, e) == -1)
+        return -1;
+    if (*out != NULL && **out != '\0' && !cli_is_date(*out))
+        return reject(e, "field '%s': '%.64s' is not a date YYYY-MM-DD", name, *out);
+    return 0;
+}
+
+/* "to": "all" (the default when absent) or an array of member ids. The
+ * names point into o. */
+static int get_to(json_t *o, struct cli_to *to, struct line_error *e)
+{
+    json_t *v = json_object_get(o, "to"), *item;
+    size_t i;
+
+    memset(to, 0, sizeof(*to));
+    if (v == NULL || json_is_null(v) ||
+        (json_is_string(v) && strcmp(json_string_value(v), "all") == 0)) {
+        to->all = true;
+        return 0;
+    }
+    if (!json_is_array(v) || json_array_size(v) == 0 || json_array_size(v) > TMBUS_MAX_RECIPIENTS)
+        return reject(e, "field 'to' must be \"all\" or an array of 1 to %d member ids",
+                      TMBUS_MAX_RECIPIENTS);
+    if ((to->names = calloc(json_array_size(v) + 1, sizeof(*to->names))) == NULL)
+        return reject(e, "out of memory");
+    json_array_foreach(v, i, item)
+    {
+        if (!json_is_string(item) || json_string_length(item) == 0)
+            return reject(e, "field 'to' must hold member ids (non-empty strings)");
+        to->names[to->n++] = (char *)(uintptr_t)json_string_value(item);
+    }
+    return 0;
+}
+
+static int check_fields(json_t *o, const char *const *allowed, const char *type, const char *posted,
+                        struct line_error *e)
+{
+    const char *key;
+    json_t *v;
+
+    json_object_foreach(o, key, v)
+    {
+        (void)v;
+        if (!is_listed(allowed, key))
+            return reject(e, "unknown field '%.64s' in a %s (fields: %s)", key, type, posted);
+    }
+    return 0;
+}
+
+/* ---- the import run -------------------------------------------------------- */
+
+struct import {
+    struct cli *cli;
+    struct tmbus *h;           /* NULL for --dry-run */
+    struct tmbus_board *board; /* cached for offers' need ids */
+    bool is_dry_run;
+    bool is_stopped; /* the node stopped answering */
+    unsigned long needs, offers, rejected;
+    int status; /* exit status when the run must stop */
+};
+
+static void report_posted(struct import *im, unsigned long line, const char *type,
+                          const uint8_t *id)
+{
+    char hex[TMBUS_ID_HEX_BYTES] = "";
+
+    if (id != NULL)
+        tmbus_id_to_hex(id, hex);
+    if (im->cli->is_json) {
+        json_t *o = json_pack("{s:I, s:s}", "line", (json_int_t)line, "type", type);
+        if (id != NULL)
+            json_object_set_new(o, "id", json_string(hex));
+        else
+            json_object_set_new(o, "valid", json_true());
+        output_json_line(o);
+    } else if (id != NULL) {
+        printf("line %lu: %s %s\n", line, type, hex);
+    } else {
+        printf("line %lu: %s ok\n", line, type);
+    }
+}
+
+/* After a failed post: the reason for the line, and whether to go on. */
+static int post_failed(struct import *im, int err, struct line_error *e)
+{
+    const char *why = tmbus_last_error(im->h);
+
+    if (why == NULL || *why == '\0')
+        why = tmbus_strerror(err);
+    switch (err) {
+    case TMBUS_ETIMEOUT:
+    case TMBUS_ECLOSED:
+        im->is_stopped = true;
+        im->status = CLI_EX_UNAVAILABLE;
+        return reject(e,
+                      "the node did not answer within %d ms (the line may have been posted); "
+                      "stopping",
+                      im->cli->timeout_ms);
+    case TMBUS_EDENIED:
+        return reject(e, "the node refused: %s", why);
+    default:
+        return reject(e, "%s", why);
+    }
+}
+
+static int import_need(struct import *im, json_t *o, unsigned long line, struct line_error *e)
+{
+    struct tmbus_need n = {0};
+    struct cli_to to = {0};
+    uint8_t id[TMBUS_ID_BYTES];
+    int rc = -1, err;
+
+    if (check_fields(o, need_fields, "need", NEED_POSTED_FIELDS, e) == -1 ||
+        get_string(o, "title", true, &n.title, e) == -1 ||
+        get_enum(o, "category", true, tmbus_category_parse, tmbus_category_names, &n.category, e) ==
+            -1 ||
+        get_quantity(o, e, &n.quantity) == -1 || get_string(o, "unit", true, &n.unit, e) == -1 ||
+        get_eur(o, e, &n.value_cents) == -1 ||
+        get_enum(o, "priority", true, tmbus_priority_parse, tmbus_priority_names, &n.priority, e) ==
+            -1 ||
+        get_enum(o, "tlp", true, tmbus_tlp_parse, tmbus_tlp_names, &n.tlp, e) == -1 ||
+        get_date(o, "deadline", &n.deadline, e) == -1 ||
+        get_string(o, "beneficiary", false, &n.beneficiary, e) == -1 ||
+        get_enum(o, "sector", false, tmbus_sector_parse, tmbus_sector_names, &n.sector, e) == -1 ||
+        get_string(o, "description", false, &n.description, e) == -1 ||
+        get_string(o, "contact", false, &n.contact, e) == -1 || get_to(o, &to, e) == -1)
+        goto out;
+    if (tmbus_need_validate(&n, e->why, sizeof(e->why)) != TMBUS_OK)
+        goto out;
+    if (im->is_dry_run) {
+        report_posted(im, line, "need", NULL);
+    } else {
+        err = tmbus_post_need(im->h, &n, (const char *const *)to.names, to.n, to.all,
+                              im->cli->timeout_ms, id);
+        if (err != TMBUS_OK) {
+            post_failed(im, err, e);
+            goto out;
+        }
+        report_posted(im, line, "need", id);
+    }
+    im->needs++;
+    rc = 0;
+out:
+    free(to.names);
+    return rc;
+}
+
+static bool is_hex(const char *s)
+{
+    return *s != '\0' && strspn(s, "0123456789abcdefABCDEF") == strlen(s);
+}
+
+/* Finds an offer's need on the cached board, reading the board again on
+ * a miss (a need posted earlier in this feed is not in the cache). */
+static const struct tmbus_board_need *find_need(struct import *im, const char *text,
+                                                struct line_error *e)
+{
+    const struct tmbus_board_need *found = NULL;
+    char hex[TMBUS_ID_HEX_BYTES];
+    size_t len = strlen(text), matches = 0;
+    int err;
+
+    for (int pass = 0; pass < 2; pass++) {
+        if (im->board == NULL || pass == 1) {
+            tmbus_board_free(&im->board);
+            if ((err = tmbus_board(im->h, NULL, NULL, im->cli->timeout_ms, &im->board)) !=
+                TMBUS_OK) {
+                post_failed(im, err, e);
+                return NULL;
+            }
+        }
+        matches = 0;
+        for (size_t i = 0; i < tmbus_board_need_count(im->board); i++) {
+            const struct tmbus_board_need *bn = tmbus_board_need_at(im->board, i);
+            tmbus_id_to_hex(bn->id, hex);
+            if (strncasecmp(hex, text, len) == 0 && matches++ == 0)
+                found = bn;
+        }
+        if (matches == 1)
+            return found;
+        if (matches > 1) {
+            reject(e, "field 'need': id prefix '%s' matches %zu needs; give more digits", text,
+                   matches);
+            return NULL;
+        }
+    }
+    reject(e, "field 'need': unknown need id '%s' (not on this node's board)", text);
+    return NULL;
+}
+
+static int import_offer(struct import *im, json_t *o, unsigned long line, struct line_error *e)
+{
+    struct tmbus_offer f = {0};
+    const struct tmbus_board_need *bn;
+    struct cli_to to = {0};
+    const char *need;
+    uint8_t id[TMBUS_ID_BYTES];
+    int rc = -1, err;
+
+    if (check_fields(o, offer_fields, "offer", OFFER_POSTED_FIELDS, e) == -1 ||
+        get_string(o, "need", false, &need, e) == -1 ||
+        get_string(o, "description", true, &f.description, e) == -1 ||
+        get_quantity(o, e, &f.quantity) == -1 || get_eur(o, e, &f.value_cents) == -1 ||
+        get_enum(o, "tlp", false, tmbus_tlp_parse, tmbus_tlp_names, &f.tlp, e) == -1 ||
+        get_date(o, "delivery_date", &f.delivery_date, e) == -1 ||
+        get_string(o, "conditions", false, &f.conditions, e) == -1 || get_to(o, &to, e) == -1)
+        goto out;
+    if (need != NULL && *need == '\0')
+        need = NULL; /* a catalogue offer, answering no need */
+    if (need != NULL &&
+        (!is_hex(need) || strlen(need) < CLI_ID_PREFIX_MIN || strlen(need) > CLI_ID_HEX)) {
+        reject(e,
+               "field 'need': '%.80s' is not a need id (64 hex digits, or a unique prefix of "
+               "at least %d)",
+               need, CLI_ID_PREFIX_MIN);
+        goto out;
+    }
+    if (need == NULL) {
+        if (f.tlp == 0) {
+            reject(e, "field 'tlp' is required for a catalogue offer (one without 'need')");
+            goto out;
+        }
+        if (tmbus_offer_validate(&f, e->why, sizeof(e->why)) != TMBUS_OK)
+            goto out;
+        if (!im->is_dry_run) {
+            err = tmbus_post_offer(im->h, &f, (const char *const *)to.names, to.n, to.all,
+                                   im->cli->timeout_ms, id);
+            if (err != TMBUS_OK) {
+                post_failed(im, err, e);
+                goto out;
+            }
+        }
+        report_posted(im, line, "offer", im->is_dry_run ? NULL : id);
+    } else if (im->is_dry_run) {
+        /* Without the node we cannot know the need: check the rest. */
+        static const uint8_t placeholder[TMBUS_ID_BYTES] = {1};
+        f.need_id = placeholder;
+        if (f.tlp == 0)
+            f.tlp = TMBUS_TLP_AMBER;
+        if (tmbus_offer_validate(&f, e->why, sizeof(e->why)) != TMBUS_OK)
+            goto out;
+        report_posted(im, line, "offer", NULL);
+    } else {
+        if ((bn = find_need(im, need, e)) == NULL)
+            goto out;
+        f.need_id = bn->id;
+        if (f.tlp == 0)
+            f.tlp = bn->need.tlp;
+        if (tmbus_offer_validate(&f, e->why, sizeof(e->why)) != TMBUS_OK)
+            goto out;
+        if (cli_to_add(&to, bn->owner) == -1) {
+            reject(e, "field 'to': too many recipients");
+            goto out;
+        }
+        err = tmbus_post_offer(im->h, &f, (const char *const *)to.names, to.n, to.all,
+                               im->cli->timeout_ms, id);
+        if (err != TMBUS_OK) {
+            post_failed(im, err, e);
+            goto out;
+        }
+        report_posted(im, line, "offer", id);
+    }
+    im->offers++;
+    rc = 0;
+out:
+    free(to.names);
+    return rc;
+}
+
+static int import_line(struct import *im, const char *text, size_t len, unsigned long line,
+                       struct line_error *e)
+{
+    json_error_t jerr;
+    json_t *o;
+    const char *type;
+    int rc = -1;
+
+    if (memchr(text, '\0', len) != NULL)
+        return reject(e, "the line holds a NUL byte");
+    /* JSON_REJECT_DUPLICATES: {"tlp":"red","tlp":"clear"} must not pass
+     * as whichever one a parser happens to keep. */
+    if ((o = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr)) == NULL)
+        return reject(e, "malformed JSON at column %d: %s", jerr.column, jerr.text);
+    if (!json_is_object(o)) {
+        reject(e, "not a JSON object");
+        goto out;
+    }
+    if (get_string(o, "type", true, &type, e) == -1)
+        goto out;
+    if (strcmp(type, "need") == 0)
+        rc = import_need(im, o, line, e);
+    else if (strcmp(type, "offer") == 0)
+        rc = import_offer(im, o, line, e);
+    else
+        reject(e, "field 'type': '%.32s' is not one of: need, offer", type);
+out:
+    json_decref(o);
+    return rc;
+}
+
+static bool is_blank(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r' && s[i] != '\n')
+            return false;
+    return true;
+}
+
+int cmd_import(struct cli *cli, int argc, char **argv)
+{
+    static const struct option longopts[] = {{"dry-run", no_argument, NULL, OPT_DRY_RUN},
+                                             CLI_COMMON_LONG};
+    struct import im = {.cli = cli};
+    struct line_error e;
+    const char *path = "-";
+    unsigned long line = 0;
+    char *buf = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    FILE *in = stdin;
+    int opt, rc;
+
+    optind = 0;
+    while ((opt = getopt_long(argc, argv, CLI_SHORT, longopts, NULL)) != -1) {
+        if (opt == OPT_DRY_RUN)
+            im.is_dry_run = true;
+        else if ((rc = cli_option(cli, "import", opt, argv, usage_import)) != CLI_CONTINUE)
+            return rc;
+    }
+    if (argc - optind > 1)
+        return cli_usage_error("import", "expected at most one FILE");
+    if (argc - optind == 1)
+        path = argv[optind];
+    if (strcmp(path, "-") != 0 && (in = fopen(path, "r")) == NULL)
+        return cli_fail(CLI_EX_FAIL, "cannot open %s: %s", path, strerror(errno));
+    if (!im.is_dry_run && (im.h = cli_connect(cli, &rc)) == NULL)
+        goto out;
+
+    while (!im.is_stopped && (len = getline(&buf, &cap, in)) != -1) {
+        line++;
+        if (is_blank(buf, (size_t)len))
+            continue;
+        if ((size_t)len > LINE_MAX_BYTES)
+            reject(&e, "longer than %d bytes", LINE_MAX_BYTES);
+        else if (import_line(&im, buf, (size_t)len, line, &e) == 0)
+            continue;
+        im.rejected++;
+        cli_fail(0, "line %lu: %s", line, e.why);
+    }
+    if (ferror(in)) {
+        rc = cli_fail(CLI_EX_FAIL, "cannot read %s: %s", path, strerror(errno));
+        goto out;
+    }
+    if (cli->is_json) {
+        output_json_line(json_pack("{s:b, s:I, s:I, s:I}", "dry_run", im.is_dry_run, "needs",
+                                   (json_int_t)im.needs, "offers", (json_int_t)im.offers,
+                                   "rejected", (json_int_t)im.rejected));
+    } else {
+        printf("%s %lu need%s, %lu offer%s; rejected %lu line%s\n",
+               im.is_dry_run ? "would import" : "imported", im.needs, im.needs == 1 ? "" : "s",
+               im.offers, im.offers == 1 ? "" : "s", im.rejected, im.rejected == 1 ? "" : "s");
+    }
+    if (fflush(stdout) != 0)
+        rc = cli_fail(CLI_EX_FAIL, "cannot write to stdout");
+    else if (im.is_stopped)
+        rc = im.status;
+    else
+        rc = im.rejected > 0 ? CLI_EX_DATAERR : CLI_EX_OK;
+out:
+    free(buf);
+    if (in != stdin)
+        fclose(in);
+    tmbus_board_free(&im.board);
+    tmbus_close(&im.h);
+    return rc;
+}
+
+/* ---- export ----------------------------------------------------------------- */
+
+static const char *const csv_columns[] = {"type",
+                                          "id",
+                                          "member",
+                                          "status",
+                                          "created_at",
+                                          "need",
+                                          "title",
+                                          "category",
+                                          "priority",
+                                          "tlp",
+                                          "quantity",
+                                          "unit",
+                                          "value_eur",
+                                          "deadline",
+                                          "delivery_date",
+                                          "beneficiary",
+                                          "sector",
+                                          "contact",
+                                          "accepted_quantity",
+                                          "delivered_quantity",
+                                          "description",
+                                          "conditions"};
+#define CSV_COLUMNS (sizeof(csv_columns) / sizeof(csv_columns[0]))
+
+/* One CSV row from a JSON object of export's, by column name. */
+static void csv_row(FILE *f, json_t *o, const char *member_key)
+{
+    char num[32];
+
+    for (size_t c = 0; c < CSV_COLUMNS; c++) {
+        const char *key = strcmp(csv_columns[c], "member") == 0 ? member_key : csv_columns[c];
+        json_t *v = json_object_get(o, key);
+        const char *s = "";
+        if (json_is_string(v)) {
+            s = json_string_value(v);
+        } else if (json_is_integer(v)) {
+            snprintf(num, sizeof(num), "%lld", (long long)json_integer_value(v));
+            s = num;
+        }
+        if (c > 0)
+            fputc(',', f);
+        output_csv_field(f, s);
+    }
+    fputs("\r\n", f);
+}
+
+int cmd_export(struct cli *cli, int argc, char **argv)
+{
+    static const struct option longopts[] = {{"csv", no_argument, NULL, OPT_CSV}, CLI_COMMON_LONG};
+    struct tmbus_board *b = NULL;
+    struct tmbus *h = NULL;
+    bool is_csv = false;
+    int opt, rc;
+
+    optind = 0;
+    while ((opt = getopt_long(argc, argv, CLI_SHORT, longopts, NULL)) != -1) {
+        if (opt == OPT_CSV)
+            is_csv = true;
+        else if ((rc = cli_option(cli, "export", opt, argv, usage_export)) != CLI_CONTINUE)
+            return rc;
+    }
+    if (optind < argc)
+        return cli_usage_error("export", "unexpected argument");
+    if (is_csv && cli->is_json)
+        return cli_usage_error("export", "give --json or --csv, not both");
+    if ((h = cli_connect(cli, &rc)) == NULL)
+        return rc;
+    if ((rc = tmbus_board(h, NULL, NULL, cli->timeout_ms, &b)) != TMBUS_OK) {
+        rc = cli_fail_call(cli, h, rc, "read the board");
+        goto out;
+    }
+    if (is_csv) {
+        for (size_t c = 0; c < CSV_COLUMNS; c++)
+            printf("%s%s", c > 0 ? "," : "", csv_columns[c]);
+        fputs("\r\n", stdout);
+    }
+    rc = CLI_EX_FAIL;
+    for (size_t i = 0; i < tmbus_board_need_count(b) + tmbus_board_offer_count(b); i++) {
+        bool is_need = i < tmbus_board_need_count(b);
+        json_t *o =
+            is_need ? output_board_need(tmbus_board_need_at(b, i))
+                    : output_board_offer(tmbus_board_offer_at(b, i - tmbus_board_need_count(b)));
+        if (o == NULL) {
+            cli_fail(0, "out of memory");
+            goto out;
+        }
+        if (is_csv) {
+            csv_row(stdout, o, is_need ? "owner" : "donor");
+            json_decref(o);
+        } else if (output_json_line(o) == -1) {
+            break;
+        }
+    }
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        cli_fail(0, "cannot write to stdout");
+        goto out;
+    }
+    rc = CLI_EX_OK;
+out:
+    tmbus_board_free(&b);
+    tmbus_close(&h);
+    return rc;
+}

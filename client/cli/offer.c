@@ -1,0 +1,265 @@
+/*
+ * tmbus offer: answer a need with an offer, list offers. An offer names
+ * its need by id or unique prefix; the CLI looks the need up on the board
+ * first, so that a typo fails here with a clear reason and the need's
+ * owner is always among the recipients.
+ */
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+enum {
+    OPT_NEED = 0x200,
+    OPT_QUANTITY,
+    OPT_VALUE,
+    OPT_DESCRIPTION,
+    OPT_TLP,
+    OPT_DELIVERY,
+    OPT_CONDITIONS,
+    OPT_TO,
+    OPT_ALL,
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: tmbus offer post --need ID --quantity N --value-eur E --description D\n"
+               "                        [--tlp L] [--delivery-date YYYY-MM-DD] [--conditions C]\n"
+               "                        [--to M1,M2 | --all]\n"
+               "       tmbus offer list [--need ID] [--json]\n"
+               "Run 'tmbus offer post|list --help' for details.\n");
+}
+
+static void usage_post(FILE *f)
+{
+    fprintf(f,
+            "usage: tmbus offer post --need ID --quantity N --value-eur E --description D\n"
+            "                        [--tlp L] [--delivery-date YYYY-MM-DD] [--conditions C]\n"
+            "                        [--to M1,M2 | --all] [--json]\n"
+            "Offers help towards need ID (full id or a unique prefix of at least %d hex\n"
+            "digits) and prints the offer's id once the node has committed it.\n"
+            "  --tlp         %s (default: the need's)\n"
+            "  --value-eur   EUR with at most two decimals: 1234, 1234.5, 1234.56\n"
+            "  --to M1,M2    these members, and always the need's owner; --all: every\n"
+            "                member (the default)\n",
+            CLI_ID_PREFIX_MIN, tmbus_tlp_names());
+}
+
+static void usage_list(FILE *f)
+{
+    fprintf(f, "usage: tmbus offer list [--need ID] [--json]\n"
+               "Lists the offers on this node's board that this client may read, or only\n"
+               "those answering need ID.\n");
+}
+
+static int offer_post(struct cli *cli, int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"need", required_argument, NULL, OPT_NEED},
+        {"quantity", required_argument, NULL, OPT_QUANTITY},
+        {"value-eur", required_argument, NULL, OPT_VALUE},
+        {"description", required_argument, NULL, OPT_DESCRIPTION},
+        {"tlp", required_argument, NULL, OPT_TLP},
+        {"delivery-date", required_argument, NULL, OPT_DELIVERY},
+        {"conditions", required_argument, NULL, OPT_CONDITIONS},
+        {"to", required_argument, NULL, OPT_TO},
+        {"all", no_argument, NULL, OPT_ALL},
+        CLI_COMMON_LONG};
+    struct tmbus_offer offer = {0};
+    const struct tmbus_board_need *bn;
+    struct tmbus_board *b = NULL;
+    struct cli_to to = {0};
+    struct tmbus *h = NULL;
+    const char *need = NULL, *err;
+    uint8_t id[TMBUS_ID_BYTES];
+    char hex[TMBUS_ID_HEX_BYTES], why[TMBUS_VALIDATE_ERROR_MAX];
+    bool has_qty = false, has_value = false;
+    int opt, rc = CLI_EX_USAGE;
+
+    optind = 0;
+    while ((opt = getopt_long(argc, argv, CLI_SHORT, longopts, NULL)) != -1) {
+        switch (opt) {
+        case OPT_NEED:
+            need = optarg;
+            break;
+        case OPT_QUANTITY:
+            if (cli_parse_u64(optarg, 1, UINT64_MAX, &offer.quantity) == -1) {
+                cli_fail(0, "--quantity: '%.64s' is not a positive whole number", optarg);
+                goto out;
+            }
+            has_qty = true;
+            break;
+        case OPT_VALUE:
+            if (cli_parse_eur(optarg, &offer.value_cents, &err) == -1) {
+                cli_fail(0, "--value-eur: '%.64s': %s", optarg, err);
+                goto out;
+            }
+            has_value = true;
+            break;
+        case OPT_DESCRIPTION:
+            offer.description = optarg;
+            break;
+        case OPT_TLP:
+            if (tmbus_tlp_parse(optarg, &offer.tlp) != TMBUS_OK) {
+                cli_fail(0, "--tlp: '%.64s' is not one of: %s", optarg, tmbus_tlp_names());
+                goto out;
+            }
+            break;
+        case OPT_DELIVERY:
+            if (!cli_is_date(optarg)) {
+                cli_fail(0, "--delivery-date: '%.64s' is not a date YYYY-MM-DD", optarg);
+                goto out;
+            }
+            offer.delivery_date = optarg;
+            break;
+        case OPT_CONDITIONS:
+            offer.conditions = optarg;
+            break;
+        case OPT_TO:
+            if (to.is_set || cli_to_parse(&to, optarg) == -1) {
+                cli_fail(0, "offer post: give either --to M1,M2 or --all, once");
+                goto out;
+            }
+            break;
+        case OPT_ALL:
+            if (to.is_set) {
+                cli_fail(0, "offer post: give either --to M1,M2 or --all, once");
+                goto out;
+            }
+            to.all = to.is_set = true;
+            break;
+        default:
+            if ((rc = cli_option(cli, "offer post", opt, argv, usage_post)) != CLI_CONTINUE)
+                goto out;
+            rc = CLI_EX_USAGE;
+        }
+    }
+    if (optind < argc) {
+        rc = cli_usage_error("offer post", "unexpected argument");
+        goto out;
+    }
+    if (need == NULL || !has_qty || !has_value || offer.description == NULL) {
+        cli_fail(0, "offer post: --need, --quantity, --value-eur and --description are required "
+                    "(see tmbus offer post --help)");
+        goto out;
+    }
+    if (!to.is_set)
+        to.all = true;
+    if ((h = cli_connect(cli, &rc)) == NULL)
+        goto out;
+    if ((rc = cli_find_need(cli, h, need, &b, &bn)) != CLI_EX_OK)
+        goto out;
+    offer.need_id = bn->id;
+    if (offer.tlp == 0)
+        offer.tlp = bn->need.tlp;
+    if (tmbus_offer_validate(&offer, why, sizeof(why)) != TMBUS_OK) {
+        rc = cli_fail(CLI_EX_USAGE, "offer post: %s", why);
+        goto out;
+    }
+    if (cli_to_add(&to, bn->owner) == -1) {
+        rc = cli_fail(CLI_EX_USAGE, "offer post: too many recipients");
+        goto out;
+    }
+    rc = tmbus_post_offer(h, &offer, (const char *const *)to.names, to.n, to.all, cli->timeout_ms,
+                          id);
+    if (rc != TMBUS_OK) {
+        rc = cli_fail_call(cli, h, rc, "post the offer");
+        goto out;
+    }
+    tmbus_id_to_hex(id, hex);
+    if (cli->is_json) {
+        if (output_json_line(json_pack("{s:s}", "id", hex)) == -1) {
+            rc = cli_fail(CLI_EX_FAIL, "cannot write to stdout");
+            goto out;
+        }
+    } else {
+        printf("%s\n", hex);
+    }
+    rc = CLI_EX_OK;
+out:
+    cli_to_free(&to); /* before the board: a name may point into it */
+    tmbus_board_free(&b);
+    tmbus_close(&h);
+    return rc;
+}
+
+static int offer_list(struct cli *cli, int argc, char **argv)
+{
+    static const struct option longopts[] = {{"need", required_argument, NULL, OPT_NEED},
+                                             CLI_COMMON_LONG};
+    const struct tmbus_board_need *bn = NULL;
+    struct tmbus_board *b = NULL;
+    struct tmbus *h = NULL;
+    struct table *t = NULL;
+    const char *need = NULL;
+    json_t *offers = NULL;
+    int opt, rc;
+
+    optind = 0;
+    while ((opt = getopt_long(argc, argv, CLI_SHORT, longopts, NULL)) != -1) {
+        if (opt == OPT_NEED)
+            need = optarg;
+        else if ((rc = cli_option(cli, "offer list", opt, argv, usage_list)) != CLI_CONTINUE)
+            return rc;
+    }
+    if (optind < argc)
+        return cli_usage_error("offer list", "unexpected argument");
+    if ((h = cli_connect(cli, &rc)) == NULL)
+        return rc;
+    if (need != NULL)
+        rc = cli_find_need(cli, h, need, &b, &bn);
+    else if ((rc = tmbus_board(h, NULL, NULL, cli->timeout_ms, &b)) != TMBUS_OK)
+        rc = cli_fail_call(cli, h, rc, "read the board");
+    if (rc != CLI_EX_OK)
+        goto out;
+    rc = CLI_EX_FAIL;
+    if (cli->is_json ? (offers = json_array()) == NULL : (t = output_offer_table()) == NULL)
+        goto nomem;
+    for (size_t i = 0; i < tmbus_board_offer_count(b); i++) {
+        const struct tmbus_board_offer *bo = tmbus_board_offer_at(b, i);
+        if (bn != NULL &&
+            (bo->offer.need_id == NULL || memcmp(bo->offer.need_id, bn->id, TMBUS_ID_BYTES) != 0))
+            continue;
+        if (cli->is_json ? json_array_append_new(offers, output_board_offer(bo)) == -1
+                         : output_offer_row(t, bo) == -1)
+            goto nomem;
+    }
+    if (cli->is_json) {
+        json_t *o = json_pack("{s:o}", "offers", offers);
+        offers = NULL;
+        if (output_json_line(o) == -1) {
+            cli_fail(0, "cannot write to stdout");
+            goto out;
+        }
+    } else {
+        table_print(t, stdout);
+    }
+    rc = CLI_EX_OK;
+    goto out;
+nomem:
+    cli_fail(0, "out of memory");
+out:
+    json_decref(offers);
+    table_free(&t);
+    tmbus_board_free(&b);
+    tmbus_close(&h);
+    return rc;
+}
+
+int cmd_offer(struct cli *cli, int argc, char **argv)
+{
+    if (argc < 2)
+        return cli_usage_error("offer", "expected a subcommand: post, list");
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        usage(stdout);
+        return CLI_EX_OK;
+    }
+    if (strcmp(argv[1], "post") == 0)
+        return offer_post(cli, argc - 1, argv + 1);
+    if (strcmp(argv[1], "list") == 0)
+        return offer_list(cli, argc - 1, argv + 1);
+    char why[128];
+    snprintf(why, sizeof(why), "unknown subcommand '%.64s' (post, list)", argv[1]);
+    return cli_usage_error("offer", why);
+}

@@ -1,0 +1,174 @@
+#!/usr/bin/env bash
+# The local federation launcher, deploy/federation, end to end: brings up
+# three real tmbusd nodes on loopback in a temporary directory, checks their
+# status, kills one and starts it again until it relinks, refuses a second
+# "up", takes everything down and checks that no node of that directory is
+# left, and starts the stopped federation again. With the tmbus CLI built,
+# a need posted at UA must show at EE. Binaries come from $TMBUS_BUILD (ctest
+# sets it). Whatever happens, no process of ours outlives the test.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+federation=$repo/deploy/federation
+export TMBUS_BUILD=${TMBUS_BUILD:-$repo/build}
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/tmbus-fedtest.XXXXXX")
+fed=$tmp/fed
+passed=false
+step=setup
+
+# Pids of live tmbusd processes whose command line names a file in $tmp.
+our_nodes() {
+  local p cmdline
+  for p in /proc/[0-9]*; do
+    cmdline=$(tr '\0' ' ' 2>/dev/null <"$p/cmdline") || continue
+    [[ $cmdline == *tmbusd*" -c $tmp/"* ]] && echo "${p#/proc/}"
+  done
+  return 0
+}
+
+cleanup() {
+  local rc=$? pid
+  trap - EXIT INT TERM HUP
+  if [ -f "$fed/federation.members" ]; then
+    "$federation" down "$fed" >/dev/null 2>&1 || true
+  fi
+  # Whatever the launcher missed, one pid at a time.
+  for pid in $(our_nodes); do kill -KILL "$pid" 2>/dev/null || true; done
+  if $passed && [ -z "${TMBUS_KEEP:-}" ]; then
+    rm -rf "$tmp"
+  else
+    echo "test_federation: failed at: $step (rc $rc); kept $tmp" >&2
+    for log in "$fed"/*/tmbusd.log; do
+      [ -f "$log" ] || continue
+      echo "---- last lines of $log ----" >&2
+      tail -n 15 "$log" >&2
+    done
+    [ "$rc" -ne 0 ] || rc=1
+  fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM HUP
+
+fail() {
+  echo "test_federation: FAIL: $*" >&2
+  exit 1
+}
+
+log_size() { stat -c %s "$fed/$1/tmbusd.log"; }
+
+# Waits up to t seconds until MEMBER's log from byte mark on has text.
+wait_log() {
+  local m=$1 mark=$2 text=$3 t=$4 deadline
+  deadline=$(($(date +%s) + t))
+  until tail -c +$((mark + 1)) "$fed/$m/tmbusd.log" | grep -qF -- "$text"; do
+    [ "$(date +%s)" -lt "$deadline" ] || fail "$m never logged \"$text\" in $t s"
+    sleep 0.2
+  done
+}
+
+# Prints MEMBER's state and pid from the status table (the last four
+# columns are state, pid and ports; a name may have spaces).
+status_of() {
+  "$federation" status "$fed" | awk -v m="$1" '$1 == m { print $(NF - 3), $(NF - 2) }'
+}
+
+find_cli() {
+  local c
+  for c in client/cli/tmbus client/tmbus cli/tmbus; do
+    if [ -f "$TMBUS_BUILD/$c" ] && [ -x "$TMBUS_BUILD/$c" ]; then
+      echo "$TMBUS_BUILD/$c"
+      return 0
+    fi
+  done
+  return 0
+}
+
+step="up UA EE NL"
+"$federation" up "$fed" UA EE NL
+for m in UA EE NL; do
+  for p in UA EE NL; do
+    [ "$m" = "$p" ] || grep -qF "peer $p: link up" "$fed/$m/tmbusd.log" ||
+      fail "up returned but $m has no link to $p"
+  done
+  [ -f "$fed/$m/client.conf" ] || fail "no $fed/$m/client.conf"
+done
+
+step="status after up"
+out=$("$federation" status "$fed")
+echo "$out"
+grep -q "^3 of 3 running" <<<"$out" || fail "status does not show 3 of 3 running"
+for m in UA EE NL; do
+  read -r state pid <<<"$(status_of "$m")"
+  [ "$state" = running ] || fail "status shows $m $state"
+  [ "$pid" = "$(cat "$fed/$m/tmbusd.pid")" ] || fail "status shows the wrong pid for $m"
+done
+
+step="up again refuses"
+if "$federation" up "$fed" UA EE NL 2>"$tmp/up2.err"; then fail "a second up succeeded"; fi
+grep -q "already up" "$tmp/up2.err" || fail "a second up said: $(cat "$tmp/up2.err")"
+
+step="kill EE"
+ee_pid=$(cat "$fed/EE/tmbusd.pid")
+ua_mark=$(log_size UA)
+nl_mark=$(log_size NL)
+"$federation" kill "$fed" EE
+if [ -r "/proc/$ee_pid/cmdline" ] && tr '\0' ' ' <"/proc/$ee_pid/cmdline" | grep -q tmbusd; then
+  fail "EE (pid $ee_pid) still runs after kill"
+fi
+read -r state _ <<<"$(status_of EE)"
+[ "$state" = stopped ] || fail "status shows EE $state after kill"
+# Wait until the survivors notice, so that the relink below is a new link.
+wait_log UA "$ua_mark" "peer EE: silent" 20
+wait_log NL "$nl_mark" "peer EE: silent" 20
+
+step="start EE"
+ee_mark=$(log_size EE)
+ua_mark=$(log_size UA)
+nl_mark=$(log_size NL)
+"$federation" start "$fed" EE
+wait_log EE "$ee_mark" "member EE running" 5
+wait_log EE "$ee_mark" "peer UA: link up" 5
+wait_log EE "$ee_mark" "peer NL: link up" 5
+wait_log UA "$ua_mark" "peer EE: link up" 20
+wait_log NL "$nl_mark" "peer EE: link up" 20
+grep -q "^3 of 3 running" <<<"$("$federation" status "$fed")" || fail "not 3 of 3 running after start"
+
+cli=$(find_cli)
+if [ -n "$cli" ]; then
+  step="need posted at UA seen at EE"
+  title="fedtest need $$"
+  "$cli" -c "$fed/UA/client.conf" need post --title "$title" --category malware-detection \
+    --beneficiary "Test operator" --sector energy \
+    --quantity 5 --unit licences --value-eur 1000 --priority high --tlp green --all
+  deadline=$(($(date +%s) + 20))
+  until "$cli" -c "$fed/EE/client.conf" need list --json | grep -qF "$title"; do
+    [ "$(date +%s)" -lt "$deadline" ] || fail "EE's need list never showed UA's need"
+    sleep 0.5
+  done
+else
+  echo "test_federation: no tmbus CLI in $TMBUS_BUILD: skipping the need/offer check"
+fi
+
+step="down"
+"$federation" down "$fed"
+left=$(our_nodes)
+[ -z "$left" ] || fail "tmbusd still running after down: pids $left"
+grep -q "^0 of 3 running" <<<"$("$federation" status "$fed")" || fail "status after down"
+
+step="up again after down"
+"$federation" up "$fed"
+grep -q "^3 of 3 running" <<<"$("$federation" status "$fed")" || fail "not 3 of 3 running after up"
+if [ -n "$cli" ]; then
+  step="the need is still on EE's board after down and up"
+  "$cli" -c "$fed/EE/client.conf" need list --json | grep -qF "$title" ||
+    fail "EE's need list lost UA's need across down and up"
+fi
+"$federation" down "$fed"
+left=$(our_nodes)
+[ -z "$left" ] || fail "tmbusd still running after the second down: pids $left"
+
+passed=true
+echo "test_federation: passed"
