@@ -24,7 +24,7 @@ int main(int argc, char **argv)
         .unit = "licences",
         .value_cents = 4800000, /* EUR 48,000.00 */
         .priority = TMBUS_PRIORITY_HIGH,
-        .deadline = "2025-06-30",
+        .deadline = "2027-06-30",
         .tlp = TMBUS_TLP_AMBER,
         .contact = "soc@example.org",
     };
