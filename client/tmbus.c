@@ -767,10 +767,10 @@ static int load_key_file(struct key_file *k, char *err, size_t err_size)
         goto out;
     }
     if (k->secret_key != NULL && (st.st_mode & 077) != 0) {
-        fail_to(err, err_size, TMBUS_EDENIED,
+        /* A local mistake, not a refusal by the node. */
+        fail_to(err, err_size, TMBUS_EINVALID,
                 "%s is accessible by group or others (mode %04o); chmod 600 it", k->path,
                 (unsigned)(st.st_mode & 07777));
-        rc = TMBUS_EDENIED;
         goto out;
     }
     if ((text = sodium_malloc(KEY_FILE_MAX + 2)) == NULL) {
@@ -1222,6 +1222,248 @@ const struct tmbus_board_offer *tmbus_board_offer_at(const struct tmbus_board *b
     return b != NULL && i < b->n_offers ? &b->offers[i] : NULL;
 }
 
+/* ---- reports ------------------------------------------------------------- */
+
+struct tmbus_report {
+    Tmbus__Api__Reply *reply;
+    struct tmbus_report_need *needs;
+    size_t n_needs;
+};
+
+/* The report reply's fields a reader relies on, checked once. */
+static bool is_report_sane(const Tmbus__Api__Report *rp)
+{
+    if (rp->total == NULL)
+        return false;
+    for (size_t i = 0; i < rp->n_open_needs; i++)
+        if (rp->open_needs[i]->id.len != TMBUS_ID_BYTES)
+            return false;
+    return true;
+}
+
+int tmbus_report(struct tmbus *h, int timeout_ms, struct tmbus_report **out)
+{
+    Tmbus__Api__Request req = TMBUS__API__REQUEST__INIT;
+    Tmbus__Api__ReportRequest q = TMBUS__API__REPORT_REQUEST__INIT;
+    struct tmbus_report *rep = NULL;
+    Tmbus__Api__Reply *r = NULL;
+    int rc;
+
+    if (out != NULL)
+        *out = NULL;
+    if (h == NULL || out == NULL)
+        return TMBUS_EINVALID;
+    h->error[0] = '\0';
+    req.kind_case = TMBUS__API__REQUEST__KIND_REPORT;
+    req.report = &q;
+    if ((rc = call(h, &req, timeout_ms, &r)) != TMBUS_OK)
+        return rc;
+    if (r->kind_case != TMBUS__API__REPLY__KIND_REPORT || r->report == NULL ||
+        !is_report_sane(r->report)) {
+        payload_wipe(&r->base);
+        free_reply(r, false);
+        return fail(h, TMBUS_EPROTOCOL, "the node answered a report request with something else");
+    }
+    if ((rep = calloc(1, sizeof(*rep))) == NULL ||
+        (rep->needs = calloc(r->report->n_open_needs + 1, sizeof(*rep->needs))) == NULL) {
+        free(rep);
+        payload_wipe(&r->base);
+        free_reply(r, false);
+        return fail(h, TMBUS_ENOMEM, "out of memory");
+    }
+    rep->reply = r;
+    rep->n_needs = r->report->n_open_needs;
+    for (size_t i = 0; i < rep->n_needs; i++) {
+        const Tmbus__Api__ReportNeed *n = r->report->open_needs[i];
+        struct tmbus_report_need *o = &rep->needs[i];
+        o->id = n->id.data;
+        o->owner = n->owner;
+        o->title = n->title;
+        o->status = n->status;
+        o->priority = (int)n->priority;
+        o->deadline = n->deadline;
+        o->is_overdue = n->overdue;
+        o->quantity = n->quantity;
+        o->accepted_quantity = n->accepted_quantity;
+        o->value_cents = n->value_cents;
+    }
+    *out = rep;
+    return TMBUS_OK;
+}
+
+size_t tmbus_report_need_count(const struct tmbus_report *r)
+{
+    return r != NULL ? r->n_needs : 0;
+}
+
+const struct tmbus_report_need *tmbus_report_need_at(const struct tmbus_report *r, size_t i)
+{
+    return r != NULL && i < r->n_needs ? &r->needs[i] : NULL;
+}
+
+/* The rows of one kind of totals. */
+static Tmbus__Api__ReportTotal **report_rows(const struct tmbus_report *r, enum tmbus_report_by by,
+                                             size_t *n)
+{
+    const Tmbus__Api__Report *rp = r->reply->report;
+
+    switch (by) {
+    case TMBUS_REPORT_BY_DONOR:
+        *n = rp->n_donors;
+        return rp->donors;
+    case TMBUS_REPORT_BY_CATEGORY:
+        *n = rp->n_categories;
+        return rp->categories;
+    case TMBUS_REPORT_BY_SECTOR:
+        *n = rp->n_sectors;
+        return rp->sectors;
+    default:
+        *n = 0;
+        return NULL;
+    }
+}
+
+size_t tmbus_report_total_count(const struct tmbus_report *r, enum tmbus_report_by by)
+{
+    size_t n = 0;
+
+    if (r != NULL)
+        report_rows(r, by, &n);
+    return n;
+}
+
+int tmbus_report_total_at(const struct tmbus_report *r, enum tmbus_report_by by, size_t i,
+                          struct tmbus_report_total *out)
+{
+    Tmbus__Api__ReportTotal **rows;
+    const char *key;
+    size_t n = 0;
+
+    if (r == NULL || out == NULL)
+        return TMBUS_EINVALID;
+    rows = report_rows(r, by, &n);
+    if (i >= n)
+        return TMBUS_EINVALID;
+    if (by == TMBUS_REPORT_BY_DONOR)
+        key = rows[i]->donor;
+    else if (by == TMBUS_REPORT_BY_CATEGORY)
+        key = tmbus_category_name((int)rows[i]->code);
+    else
+        key = tmbus_sector_name((int)rows[i]->code);
+    out->key = key != NULL ? key : "unknown";
+    out->pledged_cents = rows[i]->pledged_cents;
+    out->delivered_cents = rows[i]->delivered_cents;
+    return TMBUS_OK;
+}
+
+void tmbus_report_overall(const struct tmbus_report *r, struct tmbus_report_total *out)
+{
+    if (out == NULL)
+        return;
+    out->key = "total";
+    out->pledged_cents = r != NULL ? r->reply->report->total->pledged_cents : 0;
+    out->delivered_cents = r != NULL ? r->reply->report->total->delivered_cents : 0;
+}
+
+void tmbus_report_free(struct tmbus_report **rp)
+{
+    if (rp == NULL || *rp == NULL)
+        return;
+    /* Titles are the board's cleartext. */
+    payload_wipe(&(*rp)->reply->base);
+    free_reply((*rp)->reply, false);
+    free((*rp)->needs);
+    free(*rp);
+    *rp = NULL;
+}
+
+/* ---- delivery state ------------------------------------------------------ */
+
+struct tmbus_delivery_state {
+    Tmbus__Api__Reply *reply;
+    struct tmbus_delivery_entry *entries;
+    size_t n;
+};
+
+void tmbus_delivery_state_free(struct tmbus_delivery_state **sp)
+{
+    if (sp == NULL || *sp == NULL)
+        return;
+    free((*sp)->entries);
+    free_reply((*sp)->reply, false);
+    free(*sp);
+    *sp = NULL;
+}
+
+/* A state name the node may send; anything else is a protocol error. */
+static bool is_delivery_state_name(const char *s)
+{
+    return strcmp(s, "pending") == 0 || strcmp(s, "delivered") == 0 || strcmp(s, "rejected") == 0;
+}
+
+int tmbus_delivery_state(struct tmbus *h, const uint8_t id[TMBUS_ID_BYTES], int timeout_ms,
+                         struct tmbus_delivery_state **out)
+{
+    Tmbus__Api__Request req = TMBUS__API__REQUEST__INIT;
+    Tmbus__Api__DeliveryQuery q = TMBUS__API__DELIVERY_QUERY__INIT;
+    const Tmbus__Api__DeliveryState *m;
+    struct tmbus_delivery_state *ds = NULL;
+    Tmbus__Api__Reply *r = NULL;
+    int rc;
+
+    if (out != NULL)
+        *out = NULL;
+    if (h == NULL || id == NULL || out == NULL)
+        return TMBUS_EINVALID;
+    h->error[0] = '\0';
+    q.id.data = (uint8_t *)(uintptr_t)id;
+    q.id.len = TMBUS_ID_BYTES;
+    req.kind_case = TMBUS__API__REQUEST__KIND_DELIVERY;
+    req.delivery = &q;
+    if ((rc = call(h, &req, timeout_ms, &r)) != TMBUS_OK)
+        return rc;
+    if (r->kind_case != TMBUS__API__REPLY__KIND_DELIVERY_STATE || r->delivery_state == NULL) {
+        free_reply(r, false);
+        return fail(h, TMBUS_EPROTOCOL, "the node answered a delivery query with something else");
+    }
+    if ((ds = calloc(1, sizeof(*ds))) == NULL) {
+        free_reply(r, false);
+        return fail(h, TMBUS_ENOMEM, "out of memory");
+    }
+    ds->reply = r;
+    m = r->delivery_state;
+    if (m->n_entries > TMBUS_MAX_RECIPIENTS ||
+        (m->n_entries > 0 && (ds->entries = calloc(m->n_entries, sizeof(*ds->entries))) == NULL)) {
+        tmbus_delivery_state_free(&ds);
+        return fail(h, TMBUS_EPROTOCOL, "the node sent a delivery state we cannot hold");
+    }
+    for (size_t i = 0; i < m->n_entries; i++) {
+        const Tmbus__Api__DeliveryState__Entry *e = m->entries[i];
+        size_t len = strlen(e->member);
+
+        if (len == 0 || len > TMBUS_MEMBER_MAX || !is_delivery_state_name(e->state) ||
+            strlen(e->reason) > TMBUS_REASON_MAX) {
+            tmbus_delivery_state_free(&ds);
+            return fail(h, TMBUS_EPROTOCOL, "the node sent a delivery entry we cannot read");
+        }
+        ds->entries[i] = (struct tmbus_delivery_entry){e->member, e->state, e->reason, e->at};
+    }
+    ds->n = m->n_entries;
+    *out = ds;
+    return TMBUS_OK;
+}
+
+size_t tmbus_delivery_state_count(const struct tmbus_delivery_state *s)
+{
+    return s != NULL ? s->n : 0;
+}
+
+const struct tmbus_delivery_entry *tmbus_delivery_state_at(const struct tmbus_delivery_state *s,
+                                                           size_t i)
+{
+    return s != NULL && i < s->n ? &s->entries[i] : NULL;
+}
+
 /* ---- receiving ---------------------------------------------------------- */
 
 int tmbus_next(struct tmbus *h, int timeout_ms, struct tmbus_delivery **out)
@@ -1446,6 +1688,13 @@ uint64_t tmbus_status_envelopes(const struct tmbus_status *s)
 uint64_t tmbus_status_inbox(const struct tmbus_status *s)
 {
     return s->reply->status->inbox;
+}
+
+const uint8_t *tmbus_status_board_digest(const struct tmbus_status *s)
+{
+    const ProtobufCBinaryData *d = &s->reply->status->board_digest;
+
+    return d->len == TMBUS_ID_BYTES ? d->data : NULL;
 }
 
 size_t tmbus_status_counter_count(const struct tmbus_status *s)

@@ -467,6 +467,90 @@ TMBUS_EXPORT const struct tmbus_board_offer *tmbus_board_offer_at(const struct t
 /* Wipes, frees, sets *bp to NULL. Accepts NULL. */
 TMBUS_EXPORT void tmbus_board_free(struct tmbus_board **bp);
 
+/* ---- reports: valid until tmbus_report_free ------------------------------ */
+
+struct tmbus_report; /* the board's reports as the node sees them, for this client */
+
+/* An open (or partially covered) need. Strings and id live as long as the
+ * report. */
+struct tmbus_report_need {
+    const uint8_t *id; /* TMBUS_ID_BYTES */
+    const char *owner;
+    const char *title;
+    const char *status;   /* "open" or "partially_covered" */
+    int priority;         /* enum tmbus_priority */
+    const char *deadline; /* "YYYY-MM-DD" or "" */
+    bool is_overdue;      /* the deadline is before today (UTC) */
+    uint64_t quantity;
+    uint64_t accepted_quantity;
+    uint64_t value_cents;
+};
+
+/* Which totals: per donor, per category or per sector (of the need). */
+enum tmbus_report_by {
+    TMBUS_REPORT_BY_DONOR = 1,
+    TMBUS_REPORT_BY_CATEGORY = 2,
+    TMBUS_REPORT_BY_SECTOR = 3,
+};
+
+/* One row of totals in EUR cents: pledged counts offers accepted,
+ * delivered or confirmed, delivered counts confirmed ones. key is the
+ * donor's member id, the category's or sector's name (tmbus_category_name,
+ * tmbus_sector_name; "unknown" for a code this library does not know), or
+ * "total"; it lives as long as the report. */
+struct tmbus_report_total {
+    const char *key;
+    uint64_t pledged_cents;
+    uint64_t delivered_cents;
+};
+
+/* Asks the node for the board's reports (DESIGN §5) through this client's
+ * clearance: needs and offers above it, and offers to needs above it, do
+ * not count. Open needs come by priority (critical first), then deadline
+ * (none last); totals sorted by key's code or member id. On TMBUS_OK *out
+ * is the caller's to free with tmbus_report_free. Blocks up to timeout_ms. */
+TMBUS_EXPORT int tmbus_report(struct tmbus *h, int timeout_ms, struct tmbus_report **out);
+TMBUS_EXPORT size_t tmbus_report_need_count(const struct tmbus_report *r);
+/* i < tmbus_report_need_count, else NULL. */
+TMBUS_EXPORT const struct tmbus_report_need *tmbus_report_need_at(const struct tmbus_report *r,
+                                                                  size_t i);
+TMBUS_EXPORT size_t tmbus_report_total_count(const struct tmbus_report *r, enum tmbus_report_by by);
+/* i < tmbus_report_total_count(r, by): fills *out, returns TMBUS_OK; else
+ * TMBUS_EINVALID. */
+TMBUS_EXPORT int tmbus_report_total_at(const struct tmbus_report *r, enum tmbus_report_by by,
+                                       size_t i, struct tmbus_report_total *out);
+/* The overall totals (key "total"). */
+TMBUS_EXPORT void tmbus_report_overall(const struct tmbus_report *r,
+                                       struct tmbus_report_total *out);
+/* Wipes, frees, sets *rp to NULL. Accepts NULL. */
+TMBUS_EXPORT void tmbus_report_free(struct tmbus_report **rp);
+
+/* ---- delivery state of own posts: valid until tmbus_delivery_state_free -- */
+
+struct tmbus_delivery_state; /* where one post stands with each recipient */
+
+/* One recipient. Strings live as long as the state and are never NULL. */
+struct tmbus_delivery_entry {
+    const char *member;
+    const char *state;  /* "pending", "delivered" or "rejected" */
+    const char *reason; /* why, for "rejected" (one line from its node); else "" */
+    int64_t at;         /* unix seconds: posted (pending), else the receipt's time */
+};
+
+/* Asks the node how far its member's own post id (TMBUS_ID_BYTES; for a
+ * TLP:RED post, any of its envelopes) got with each recipient, as their
+ * nodes' receipts said. TMBUS_ENOTFOUND when id is no post of this
+ * member. On TMBUS_OK *out is the caller's to free with
+ * tmbus_delivery_state_free. Blocks up to timeout_ms. */
+TMBUS_EXPORT int tmbus_delivery_state(struct tmbus *h, const uint8_t id[TMBUS_ID_BYTES],
+                                      int timeout_ms, struct tmbus_delivery_state **out);
+TMBUS_EXPORT size_t tmbus_delivery_state_count(const struct tmbus_delivery_state *s);
+/* i < tmbus_delivery_state_count (ordered by member), else NULL. */
+TMBUS_EXPORT const struct tmbus_delivery_entry *
+tmbus_delivery_state_at(const struct tmbus_delivery_state *s, size_t i);
+/* Frees, sets *sp to NULL. Accepts NULL. */
+TMBUS_EXPORT void tmbus_delivery_state_free(struct tmbus_delivery_state **sp);
+
 /* ---- deliveries: valid until tmbus_delivery_free ---------------------- */
 
 /* The local delivery number: strictly increasing; ack it. */
@@ -536,6 +620,10 @@ TMBUS_EXPORT uint64_t tmbus_status_roster_version(const struct tmbus_status *s);
 /* Envelopes held in all logs, and the highest inbox delivery number. */
 TMBUS_EXPORT uint64_t tmbus_status_envelopes(const struct tmbus_status *s);
 TMBUS_EXPORT uint64_t tmbus_status_inbox(const struct tmbus_status *s);
+/* The node's board digest (TMBUS_ID_BYTES of BLAKE2b): equal on every
+ * member that can read the same board messages, whatever order they came
+ * in. NULL from a node too old to send one. */
+TMBUS_EXPORT const uint8_t *tmbus_status_board_digest(const struct tmbus_status *s);
 
 TMBUS_EXPORT size_t tmbus_status_counter_count(const struct tmbus_status *s);
 /* i < tmbus_status_counter_count: fills *name and *value, returns

@@ -4,9 +4,10 @@
  * running configuration (looked up by name on every request, so a reload
  * takes effect at once), and answers posts and acks only after the node's
  * commit. Pushes inbox deliveries to subscribers under their window and
- * filter, and answers board queries. Posts pass the member's roster role and
- * the board's rules before they are sealed. Never shows a client a payload
- * or a board entry above its clearance and never logs payloads.
+ * filter, and answers board and delivery-state queries. Posts pass the
+ * member's roster role and the board's rules before they are sealed. Never
+ * shows a client a payload or a board entry above its clearance and never
+ * logs payloads.
  */
 #include "api.h"
 
@@ -24,6 +25,7 @@
 #include "node.h"
 #include "payload.pb-c.h"
 #include "peer.h"
+#include "receipt.h"
 
 /* A Post carries at most ENVELOPE_MAX_PAYLOAD bytes of payload; the rest
  * of the request (recipients, framing) fits easily in 64 KiB. */
@@ -357,6 +359,11 @@ static bool matches(struct api *a, const struct subscriber *s, const struct enve
 {
     bool is_sender = s->n_senders == 0;
 
+    /* Receipts are the nodes' bookkeeping (DESIGN §4.11): shown only to a
+     * filter that asks for them by name, not to "any kind". */
+    if (p != NULL && p->kind_case == TMBUS__PAYLOAD__PAYLOAD__KIND_RECEIPT &&
+        (s->kinds & (UINT32_C(1) << TMBUS__PAYLOAD__PAYLOAD__KIND_RECEIPT)) == 0)
+        return false;
     if (!has_bit(s->kinds, p != NULL ? (uint32_t)p->kind_case : 0) ||
         !has_bit(s->tlps, (uint32_t)tlp))
         return false;
@@ -1078,6 +1085,147 @@ out:
     board_reply_free(&br);
 }
 
+/* ---- reports -------------------------------------------------------------- */
+
+/* Points a ReportTotal at t (which must outlive the reply). */
+static void set_total(Tmbus__Api__ReportTotal *out, struct board_total *t)
+{
+    tmbus__api__report_total__init(out);
+    out->donor = t->donor;
+    out->code = t->code;
+    out->pledged_cents = t->pledged_cents;
+    out->delivered_cents = t->delivered_cents;
+}
+
+/* n ReportTotals over rows in a new array (*cells, the caller frees) and
+ * the pointer array a reply wants (returned, the caller frees). */
+static Tmbus__Api__ReportTotal **totals(struct board_total *rows, size_t n,
+                                        Tmbus__Api__ReportTotal **cells)
+{
+    Tmbus__Api__ReportTotal **ptrs = calloc(n + 1, sizeof(*ptrs));
+
+    *cells = calloc(n + 1, sizeof(**cells));
+    ensure(ptrs != NULL && *cells != NULL);
+    for (size_t i = 0; i < n; i++) {
+        set_total(&(*cells)[i], &rows[i]);
+        ptrs[i] = &(*cells)[i];
+    }
+    return ptrs;
+}
+
+/* The board's reports through the client's clearance, in one reply. */
+static void on_report(struct api *a, const struct request *rq)
+{
+    Tmbus__Api__Reply r = TMBUS__API__REPLY__INIT;
+    Tmbus__Api__Report rep = TMBUS__API__REPORT__INIT;
+    Tmbus__Api__ReportTotal total, *donors = NULL, *categories = NULL, *sectors = NULL;
+    Tmbus__Api__ReportNeed *needs = NULL, **need_ptrs = NULL;
+    struct board_report br;
+    int64_t now = now_unix();
+
+    if (board_report(a->n->store, rq->client->clearance, now - now % 86400, &br) != 0) {
+        reject(a, rq, TMBUS__API__CODE__CODE_INTERNAL, "api.rejected.internal",
+               "the node's store failed");
+        return;
+    }
+    needs = calloc(br.n_open + 1, sizeof(*needs));
+    need_ptrs = calloc(br.n_open + 1, sizeof(*need_ptrs));
+    ensure(needs != NULL && need_ptrs != NULL);
+    for (size_t i = 0; i < br.n_open; i++) {
+        struct board_open_need *o = &br.open[i];
+        tmbus__api__report_need__init(&needs[i]);
+        needs[i].id.data = o->id;
+        needs[i].id.len = BOARD_ID_BYTES;
+        needs[i].owner = o->owner;
+        needs[i].title = o->title;
+        needs[i].status = (char *)board_need_status_name(o->status);
+        needs[i].priority = (uint32_t)o->priority;
+        needs[i].deadline = o->deadline;
+        needs[i].overdue = o->is_overdue;
+        needs[i].quantity = o->quantity;
+        needs[i].accepted_quantity = o->accepted_quantity;
+        needs[i].value_cents = o->value_cents;
+        need_ptrs[i] = &needs[i];
+    }
+    rep.n_open_needs = br.n_open;
+    rep.open_needs = need_ptrs;
+    rep.n_donors = br.n_donors;
+    rep.donors = totals(br.donors, br.n_donors, &donors);
+    rep.n_categories = br.n_categories;
+    rep.categories = totals(br.categories, br.n_categories, &categories);
+    rep.n_sectors = br.n_sectors;
+    rep.sectors = totals(br.sectors, br.n_sectors, &sectors);
+    set_total(&total, &br.total);
+    rep.total = &total;
+    r.id = rq->id;
+    r.kind_case = TMBUS__API__REPLY__KIND_REPORT;
+    r.report = &rep;
+    if (send_reply(a, rq->rid, rq->rid_len, &r, true) == -1)
+        log_debug("api: report reply to request %llu dropped: %s", (unsigned long long)rq->id,
+                  zmq_strerror(errno));
+    node_count(a->n, "api.report", 1);
+    free(rep.donors);
+    free(rep.categories);
+    free(rep.sectors);
+    free(donors);
+    free(categories);
+    free(sectors);
+    free(needs);
+    free(need_ptrs);
+    board_report_free(&br);
+}
+
+/* The delivery state of one of this member's own posts, per recipient.
+ * Any configured client may ask: it learns who a post went to and how far
+ * it got, never its payload. */
+static void on_delivery(struct api *a, const struct request *rq, const Tmbus__Api__DeliveryQuery *q)
+{
+    Tmbus__Api__Reply r = TMBUS__API__REPLY__INIT;
+    Tmbus__Api__DeliveryState ds = TMBUS__API__DELIVERY_STATE__INIT;
+    Tmbus__Api__DeliveryState__Entry *entries = NULL, **entry_ptrs = NULL;
+    struct store_delivery *d = NULL;
+    size_t n = 0;
+
+    if (q->id.len != ENVELOPE_HASH_BYTES) {
+        reject(a, rq, TMBUS__API__CODE__CODE_INVALID, "api.rejected.delivery-query",
+               "id must be 32 bytes");
+        return;
+    }
+    d = calloc(ENVELOPE_MAX_RECIPIENTS, sizeof(*d));
+    entries = calloc(ENVELOPE_MAX_RECIPIENTS, sizeof(*entries));
+    entry_ptrs = calloc(ENVELOPE_MAX_RECIPIENTS, sizeof(*entry_ptrs));
+    ensure(d != NULL && entries != NULL && entry_ptrs != NULL);
+    if (store_delivery_get(a->n->store, q->id.data, d, ENVELOPE_MAX_RECIPIENTS, &n) == -1) {
+        reject(a, rq, TMBUS__API__CODE__CODE_INTERNAL, "api.rejected.internal",
+               "the node's store failed");
+        goto out;
+    }
+    if (n == 0) {
+        reject(a, rq, TMBUS__API__CODE__CODE_NOT_FOUND, "api.rejected.delivery-not-found",
+               "no post of this member has that id");
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        tmbus__api__delivery_state__entry__init(&entries[i]);
+        entries[i].member = d[i].member;
+        entries[i].state = (char *)receipt_state_name(d[i].state);
+        entries[i].reason = d[i].reason;
+        entries[i].at = d[i].at;
+        entry_ptrs[i] = &entries[i];
+    }
+    ds.n_entries = n;
+    ds.entries = entry_ptrs;
+    r.id = rq->id;
+    r.kind_case = TMBUS__API__REPLY__KIND_DELIVERY_STATE;
+    r.delivery_state = &ds;
+    answer(a, rq->rid, rq->rid_len, &r);
+    node_count(a->n, "api.delivery", 1);
+out:
+    free(d);
+    free(entries);
+    free(entry_ptrs);
+}
+
 static void on_status(struct api *a, const struct request *rq)
 {
     struct node *n = a->n;
@@ -1087,6 +1235,7 @@ static void on_status(struct api *a, const struct request *rq)
     Tmbus__Api__PeerStatus *peers = NULL, **peer_ptrs = NULL;
     struct peer_status *ps = NULL;
     uint64_t evidence = 0;
+    uint8_t digest[BOARD_ID_BYTES];
     size_t n_peers = 0;
 
     counters = calloc(n->n_counters + 1, sizeof(*counters));
@@ -1101,6 +1250,13 @@ static void on_status(struct api *a, const struct request *rq)
                "the node's store failed");
         goto out;
     }
+    if (board_digest(n->store, digest) == -1) {
+        reject(a, rq, TMBUS__API__CODE__CODE_INTERNAL, "api.rejected.internal",
+               "the node's store failed");
+        goto out;
+    }
+    st.board_digest.data = digest;
+    st.board_digest.len = sizeof(digest);
     st.member = n->cfg->member;
     st.roster_version = roster_version(n->roster);
     for (size_t i = 0; i < n->n_counters; i++) {
@@ -1151,6 +1307,10 @@ static bool request_has_unknown(const Tmbus__Api__Request *req)
         return has_unknown_fields(&req->status->base);
     case TMBUS__API__REQUEST__KIND_BOARD:
         return has_unknown_fields(&req->board->base);
+    case TMBUS__API__REQUEST__KIND_REPORT:
+        return has_unknown_fields(&req->report->base);
+    case TMBUS__API__REQUEST__KIND_DELIVERY:
+        return has_unknown_fields(&req->delivery->base);
     default:
         return false;
     }
@@ -1200,6 +1360,12 @@ static void on_request(struct api *a, struct request *rq, const uint8_t *data, s
             break;
         case TMBUS__API__REQUEST__KIND_BOARD:
             on_board(a, rq, req->board);
+            break;
+        case TMBUS__API__REQUEST__KIND_REPORT:
+            on_report(a, rq);
+            break;
+        case TMBUS__API__REQUEST__KIND_DELIVERY:
+            on_delivery(a, rq, req->delivery);
             break;
         default:
             reject(a, rq, TMBUS__API__CODE__CODE_INVALID, "api.rejected.no-kind",

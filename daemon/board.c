@@ -6,18 +6,14 @@
  * same way everywhere that reads it. Sees protobuf payload types, never SQL;
  * never logs payload text.
  *
- * Version 0 — what is missing for the full board (a later issue):
- *   - Order independence. Updates apply in arrival order; an update that
- *     names an object not seen yet waits and is applied when it arrives,
- *     but two updates about one object that reach two nodes in different
- *     orders (say a donor's withdraw crossing the owner's accept) can still
- *     leave the nodes with different boards. The full machine re-applies
- *     every update of an object in a canonical order — by its place in its
- *     origin's log, ties between logs broken by (created_at, origin, seq) —
- *     and is tested with shuffled-order digests. Every update is kept with
- *     its (origin, peer, seq) and body (board_updates) for exactly that.
- *   - Receiving nodes do not check the sender's roster role (the poster's
- *     api does) nor whether an offer's need was still open when it arrived.
+ * Each arrival is recorded with its place in its log and its cluster (see
+ * board.h) is recomputed from scratch by a replay in the canonical order,
+ * so the board depends on the set of messages, not on their order. What
+ * remains (a later issue):
+ *   - A replay reads the cluster with a scan of board_updates (no index on
+ *     target yet): fine for thousands of messages a year, not for millions.
+ *   - Receiving nodes do not check whether an offer's need was still open
+ *     when it was made (the poster's node does).
  *   - A TLP:RED post to several members is one envelope per recipient; the
  *     poster's board holds one need per envelope id.
  *   - An edit replaces only fields given non-empty / non-zero values.
@@ -29,8 +25,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "envelope.h"
 #include "log.h"
 #include "payload.pb-c.h"
+#include "roster.h"
 #include "util.h"
 
 typedef Tmbus__Payload__Payload Payload;
@@ -41,13 +39,16 @@ typedef Tmbus__Payload__OfferUpdate OfferUpdate;
 
 #define DATE_LEN 10 /* "YYYY-MM-DD" */
 
-/* The kinds of update the store keeps (codes of board_updates.kind). */
-enum update_kind { KIND_NEED_UPDATE = 1, KIND_OFFER_UPDATE = 2 };
+/* The kinds of message the store keeps (codes of board_updates.kind). */
+enum msg_kind { KIND_NEED_UPDATE = 1, KIND_OFFER_UPDATE = 2, KIND_NEED = 3, KIND_OFFER = 4 };
 
 /* Outcome codes of board_updates: 0 applied, a board_reason when
- * rejected, OUTCOME_WAITING while its object is unknown. */
+ * rejected, OUTCOME_WAITING while its object is unknown, OUTCOME_NEW for
+ * a message recorded but not yet replayed. */
 #define OUTCOME_APPLIED 0
 #define OUTCOME_WAITING (-1)
+#define OUTCOME_NEW     (-2)
+#define OUTCOME_BLOCKED (-3) /* during a replay only: refused for now, see board.h */
 
 static const char *const need_status_names[] = {
     [BOARD_NEED_OPEN] = "open",           [BOARD_NEED_PARTIALLY_COVERED] = "partially_covered",
@@ -82,6 +83,7 @@ static const struct {
     [BOARD_R_TRANSITION] = {"bad-transition", "board.rejected.bad-transition", BOARD_CHECK_INVALID},
     [BOARD_R_CATALOGUE] = {"catalogue-offer", "board.rejected.catalogue-offer",
                            BOARD_CHECK_INVALID},
+    [BOARD_R_ROLE] = {"role", "board.rejected.role", BOARD_CHECK_DENIED},
 };
 
 const char *board_need_status_name(int status)
@@ -241,13 +243,63 @@ static uint32_t effective_tlp(uint32_t label, const char *log_peer)
     return log_peer != NULL && log_peer[0] != '\0' ? TMBUS__PAYLOAD__TLP__TLP_RED : label;
 }
 
+/* ---- a cluster's state ---------------------------------------------------- */
+
+/* What the rules read and change: the cluster's need, when known, and its
+ * offers. The records own their blobs. */
+struct cluster {
+    bool has_need;
+    struct store_board_need need;
+    struct store_board_offer *offers;
+    size_t n_offers, cap_offers;
+};
+
+static void cluster_clear(struct cluster *c)
+{
+    free(c->need.need);
+    for (size_t i = 0; i < c->n_offers; i++)
+        free(c->offers[i].offer);
+    free(c->offers);
+    memset(c, 0, sizeof(*c));
+}
+
+static struct store_board_offer *cluster_offer(struct cluster *c, const uint8_t *id)
+{
+    for (size_t i = 0; i < c->n_offers; i++)
+        if (memcmp(c->offers[i].id, id, BOARD_ID_BYTES) == 0)
+            return &c->offers[i];
+    return NULL;
+}
+
+static struct store_board_need *cluster_need(struct cluster *c, const uint8_t *id)
+{
+    return c->has_need && memcmp(c->need.id, id, BOARD_ID_BYTES) == 0 ? &c->need : NULL;
+}
+
+/* Adds o; takes responsibility over o->offer on success. Returns 0 or -1. */
+static int cluster_add_offer(struct cluster *c, const struct store_board_offer *o)
+{
+    if (c->n_offers == c->cap_offers) {
+        size_t cap = c->cap_offers ? 2 * c->cap_offers : 8;
+        struct store_board_offer *grown = realloc(c->offers, cap * sizeof(*grown));
+        if (grown == NULL) {
+            log_warn("board: realloc");
+            return -1;
+        }
+        c->offers = grown;
+        c->cap_offers = cap;
+    }
+    c->offers[c->n_offers++] = *o;
+    return 0;
+}
+
 /* ---- decisions ----------------------------------------------------------- */
 
 /*
- * Each decide_*() reads the board, applies the rules and, when they allow
- * the change, fills the record to write; it writes nothing. Returns 1 when
- * allowed, 0 when refused or waiting (v says which and why), -1 when the
- * store failed. Records it fills own their blobs (freed by the caller).
+ * Each decide_*() applies the rules to one update against a cluster's
+ * state and, when they allow it, changes that state in place; otherwise it
+ * changes nothing. Returns 1 when applied, 0 when refused or waiting (v
+ * says which and why), -1 when memory ran out.
  */
 
 /* An edit: the stored need with every field the edit gives a non-empty or
@@ -302,9 +354,10 @@ out:
     return ret;
 }
 
-static int decide_need_update(struct store *s, const char *sender, const char *log_peer,
-                              const NeedUpdate *u, struct store_board_need *rec, struct verdict *v)
+static int decide_need_update(struct cluster *c, const char *sender, const char *log_peer,
+                              const NeedUpdate *u, struct verdict *v)
 {
+    struct store_board_need *rec;
     int rc;
 
     if (has_unknown(&u->base) || (u->need != NULL && has_unknown(&u->need->base)))
@@ -318,8 +371,8 @@ static int decide_need_update(struct store *s, const char *sender, const char *l
         return refuse(v, BOARD_R_BAD_FIELD, "an edit must carry the new field values");
     if (!is_text(u->reason, 0, BOARD_REASON_MAX, true))
         return refuse(v, BOARD_R_BAD_FIELD, "the reason is not one line of at most 1 KiB");
-    if ((rc = store_board_need_get(s, u->need_id.data, rec)) != 1)
-        return rc < 0 ? -1 : wait_for(v, u->need_id.data, BOARD_R_UNKNOWN_NEED, "no such need");
+    if ((rec = cluster_need(c, u->need_id.data)) == NULL)
+        return wait_for(v, u->need_id.data, BOARD_R_UNKNOWN_NEED, "no such need");
     if (strcmp(rec->owner, sender) != 0)
         return refuse(v, BOARD_R_NOT_OWNER, "only the need's owner may edit, close or withdraw it");
     if (is_final(rec->status))
@@ -369,11 +422,12 @@ static bool is_owners_action(int action)
            action == TMBUS__PAYLOAD__OFFER_UPDATE__ACTION__ACTION_CONFIRM;
 }
 
-static int decide_offer_update(struct store *s, const char *sender, const OfferUpdate *u,
-                               struct store_board_offer *rec, struct verdict *v)
+static int decide_offer_update(struct cluster *c, const char *sender, const OfferUpdate *u,
+                               struct verdict *v)
 {
-    struct store_board_need need;
-    int rc, to;
+    struct store_board_offer *rec;
+    struct store_board_need *need;
+    int to;
 
     if (has_unknown(&u->base))
         return refuse(v, BOARD_R_MALFORMED, "the update has fields this node does not know");
@@ -384,22 +438,19 @@ static int decide_offer_update(struct store *s, const char *sender, const OfferU
         return refuse(v, BOARD_R_BAD_FIELD, "the offer update's action is missing or unknown");
     if (!is_text(u->reason, 0, BOARD_REASON_MAX, true))
         return refuse(v, BOARD_R_BAD_FIELD, "the reason is not one line of at most 1 KiB");
-    if ((rc = store_board_offer_get(s, u->offer_id.data, rec)) != 1)
-        return rc < 0 ? -1 : wait_for(v, u->offer_id.data, BOARD_R_UNKNOWN_OFFER, "no such offer");
+    if ((rec = cluster_offer(c, u->offer_id.data)) == NULL)
+        return wait_for(v, u->offer_id.data, BOARD_R_UNKNOWN_OFFER, "no such offer");
     if (is_owners_action(u->action)) {
         if (!rec->has_need)
             return refuse(v, BOARD_R_CATALOGUE,
                           "a catalogue offer answers no need: nobody accepts or confirms it");
-        if ((rc = store_board_need_get(s, rec->need_id, &need)) != 1)
-            return rc < 0 ? -1
-                          : wait_for(v, rec->need_id, BOARD_R_UNKNOWN_NEED,
-                                     "the offer's need is not on this board");
-        rc = strcmp(need.owner, sender) == 0;
-        free(need.need);
-        if (!rc)
+        if ((need = cluster_need(c, rec->need_id)) == NULL)
+            return wait_for(v, rec->need_id, BOARD_R_UNKNOWN_NEED,
+                            "the offer's need is not on this board");
+        if (strcmp(need->owner, sender) != 0)
             return refuse(v, BOARD_R_NOT_OWNER,
                           "only the need's owner may accept, decline or confirm its offers");
-        if (is_final(need.status) &&
+        if (is_final(need->status) &&
             u->action == TMBUS__PAYLOAD__OFFER_UPDATE__ACTION__ACTION_ACCEPT)
             return refuse(v, BOARD_R_NEED_FINAL, "the need is closed or withdrawn");
     } else if (strcmp(rec->donor, sender) != 0) {
@@ -409,6 +460,22 @@ static int decide_offer_update(struct store *s, const char *sender, const OfferU
         return refuse(v, BOARD_R_TRANSITION, "the offer's status does not allow that");
     rec->status = to;
     return 1;
+}
+
+/* Who may post what, on receipt; api applies the same rule to a poster. */
+static bool role_allows(int role, int kind_case, struct verdict *v)
+{
+    if (role == 0)
+        return true;
+    if (role == ROSTER_ROLE_OBSERVER)
+        return refuse(v, BOARD_R_ROLE, "observers read only");
+    if (kind_case == TMBUS__PAYLOAD__PAYLOAD__KIND_NEED && role != ROSTER_ROLE_BENEFICIARY &&
+        role != ROSTER_ROLE_COORDINATOR)
+        return refuse(v, BOARD_R_ROLE, "only the beneficiary and coordinators post needs");
+    if (kind_case == TMBUS__PAYLOAD__PAYLOAD__KIND_OFFER && role != ROSTER_ROLE_DONOR &&
+        role != ROSTER_ROLE_COORDINATOR)
+        return refuse(v, BOARD_R_ROLE, "only donors and coordinators post offers");
+    return true;
 }
 
 /* ---- applying ------------------------------------------------------------ */
@@ -442,10 +509,8 @@ struct sums {
     uint64_t accepted, delivered;
 };
 
-static int add_offer(void *arg, const struct store_board_offer *o)
+static void add_offer(struct sums *sum, const struct store_board_offer *o)
 {
-    struct sums *sum = arg;
-
     /* Quantities are at most INT64_MAX each; saturate rather than wrap. */
     if (o->status == BOARD_OFFER_ACCEPTED || o->status == BOARD_OFFER_DELIVERED ||
         o->status == BOARD_OFFER_CONFIRMED)
@@ -454,199 +519,445 @@ static int add_offer(void *arg, const struct store_board_offer *o)
     if (o->status == BOARD_OFFER_CONFIRMED)
         sum->delivered =
             sum->delivered > INT64_MAX - o->quantity ? INT64_MAX : sum->delivered + o->quantity;
-    return 0;
 }
 
 /* Coverage is derived: the accepted quantity of a need's offers against
  * the quantity it asks for. A closed or withdrawn need keeps its status. */
-static void derive(struct store_board_need *n, const struct sums *sum)
+static void derive(struct cluster *c)
 {
-    n->accepted_quantity = sum->accepted;
-    n->delivered_quantity = sum->delivered;
+    struct store_board_need *n = &c->need;
+    struct sums sum = {0};
+
+    for (size_t i = 0; i < c->n_offers; i++)
+        if (c->offers[i].has_need && memcmp(c->offers[i].need_id, n->id, BOARD_ID_BYTES) == 0)
+            add_offer(&sum, &c->offers[i]);
+    n->accepted_quantity = sum.accepted;
+    n->delivered_quantity = sum.delivered;
     if (is_final(n->status))
         return;
-    if (sum->accepted == 0)
+    if (sum.accepted == 0)
         n->status = BOARD_NEED_OPEN;
-    else if (sum->accepted < n->quantity)
+    else if (sum.accepted < n->quantity)
         n->status = BOARD_NEED_PARTIALLY_COVERED;
     else
         n->status = BOARD_NEED_COVERED;
 }
 
-/* Recomputes and writes rec (a need about to be stored). */
-static int put_need(struct store *s, struct store_board_need *rec)
-{
-    struct sums sum = {0};
+/* One message of a cluster during a replay. */
+struct item {
+    struct store_board_update u; /* as stored, owns u.body */
+    int64_t t;                   /* the first part of its key */
+    int outcome;                 /* this replay's verdict; OUTCOME_NEW until decided */
+    bool is_changed;             /* its verdict differs from the stored one */
+    int was;                     /* when changed: the stored verdict */
+    bool is_member;              /* of the cluster replayed, not only a candidate */
+    struct verdict v;
+};
 
-    if (store_board_each_offer(s, rec->id, add_offer, &sum) != 0)
-        return -1;
-    derive(rec, &sum);
-    return store_board_need_put(s, rec);
+struct replay {
+    const struct apply *ap;
+    const uint8_t *root;
+    const uint8_t *arrived; /* id of the message being applied */
+    struct item *items;
+    size_t n, cap;
+    struct cluster c;
+};
+
+static void replay_free(struct replay *r)
+{
+    for (size_t i = 0; i < r->n; i++)
+        free(r->items[i].u.body);
+    free(r->items);
+    cluster_clear(&r->c);
 }
 
-/* After an offer changed: its need's coverage, when the need is known. */
-static int recompute(struct store *s, const uint8_t *need_id)
+/* Keeps a copy of every candidate row (store_board_each_in_cluster). */
+static int gather(void *arg, const struct store_board_update *u)
 {
-    struct store_board_need rec;
-    int rc;
+    struct replay *r = arg;
+    struct item *it;
 
-    if ((rc = store_board_need_get(s, need_id, &rec)) != 1)
-        return rc;
-    rc = put_need(s, &rec);
-    free(rec.need);
-    return rc;
-}
-
-static int replay(const struct apply *ap, const uint8_t *id);
-
-/* Records an update with its outcome, then (when applied) writes what it
- * changed. Returns 0 or -1. */
-static int record_update(const struct apply *ap, const struct board_msg *m, int kind, int action,
-                         const uint8_t *target, const uint8_t *body, size_t body_len,
-                         const struct verdict *v, bool is_applied)
-{
-    struct store_board_update u = {0};
-
-    memcpy(u.id, m->id, BOARD_ID_BYTES);
-    snprintf(u.log.origin, sizeof(u.log.origin), "%s", m->sender);
-    snprintf(u.log.peer, sizeof(u.log.peer), "%s", m->log_peer);
-    u.seq = m->seq;
-    snprintf(u.sender, sizeof(u.sender), "%s", m->sender);
-    u.created_at = m->created_at;
-    u.kind = kind;
-    u.action = action;
-    memcpy(u.target, target, BOARD_ID_BYTES);
-    u.outcome = is_applied ? OUTCOME_APPLIED : v->is_waiting ? OUTCOME_WAITING : (int)v->reason;
-    u.is_waiting = !is_applied && v->is_waiting;
-    if (u.is_waiting)
-        memcpy(u.awaits, v->awaits, BOARD_ID_BYTES);
-    u.body = (uint8_t *)(uintptr_t)body;
-    u.body_len = body_len;
-    return store_board_update_put(ap->s, &u);
-}
-
-/* Not yet decidable, or refused: record it, log and count once. */
-static int settle(const struct apply *ap, const struct board_msg *m, const char *what,
-                  const struct verdict *v, bool is_replay)
-{
-    if (v->is_waiting) {
-        char hex[17];
-        if (!is_replay)
-            count(ap, "board.waiting");
-        log_debug("board: %s %s from %s waits for %s", what, short_id(m->id, hex), m->sender,
-                  v->why);
-        return 0;
+    if (r->n == r->cap) {
+        size_t cap = r->cap ? 2 * r->cap : 16;
+        struct item *grown = realloc(r->items, cap * sizeof(*grown));
+        if (grown == NULL) {
+            log_warn("board: realloc");
+            return -1;
+        }
+        r->items = grown;
+        r->cap = cap;
     }
-    rejected(ap, m, what, v);
+    it = &r->items[r->n];
+    memset(it, 0, sizeof(*it));
+    it->u = *u;
+    if ((it->u.body = malloc(u->body_len ? u->body_len : 1)) == NULL) {
+        log_warn("board: malloc");
+        return -1;
+    }
+    if (u->body_len > 0)
+        memcpy(it->u.body, u->body, u->body_len);
+    it->outcome = OUTCOME_NEW;
+    r->n++;
     return 0;
 }
 
-static int apply_need_update(const struct apply *ap, const struct board_msg *m, const NeedUpdate *u,
-                             const uint8_t *body, size_t body_len, bool is_replay)
+/* Whether id is one of the cluster's offers (marked by select_members). */
+static bool is_offer_of(const struct replay *r, const uint8_t *id)
 {
-    struct store_board_need rec = {0};
-    struct verdict v = {0};
-    static const uint8_t none[BOARD_ID_BYTES];
-    int rc, ret = -1;
+    for (size_t i = 0; i < r->n; i++)
+        if (r->items[i].is_member && r->items[i].u.kind == KIND_OFFER &&
+            memcmp(r->items[i].u.id, id, BOARD_ID_BYTES) == 0)
+            return true;
+    return false;
+}
 
-    if ((rc = decide_need_update(ap->s, m->sender, m->log_peer, u, &rec, &v)) < 0)
+/* Keeps only the cluster's own messages among the candidates: the need
+ * with the root's id, offers and need updates naming the root, and offer
+ * updates naming one of those offers — or naming the root while no offer
+ * with that id is held (they wait in the root's cluster until it comes). */
+static int select_members(struct replay *r)
+{
+    struct store_board_offer o;
+    size_t kept = 0;
+    int rc;
+
+    for (size_t i = 0; i < r->n; i++) {
+        struct item *it = &r->items[i];
+        if (it->u.kind == KIND_NEED)
+            it->is_member = memcmp(it->u.id, r->root, BOARD_ID_BYTES) == 0;
+        else if (it->u.kind == KIND_OFFER || it->u.kind == KIND_NEED_UPDATE)
+            it->is_member = memcmp(it->u.target, r->root, BOARD_ID_BYTES) == 0;
+    }
+    for (size_t i = 0; i < r->n; i++) {
+        struct item *it = &r->items[i];
+        if (it->u.kind != KIND_OFFER_UPDATE)
+            continue;
+        it->is_member = is_offer_of(r, it->u.target);
+        if (!it->is_member && memcmp(it->u.target, r->root, BOARD_ID_BYTES) == 0) {
+            if ((rc = store_board_offer_get(r->ap->s, it->u.target, &o)) < 0)
+                return -1;
+            free(o.offer);
+            it->is_member = rc == 0;
+        }
+    }
+    for (size_t i = 0; i < r->n; i++) {
+        if (r->items[i].is_member)
+            r->items[kept++] = r->items[i];
+        else
+            free(r->items[i].u.body);
+    }
+    r->n = kept;
+    return 0;
+}
+
+static int cmp_log_seq(const void *a, const void *b)
+{
+    const struct item *x = a, *y = b;
+    int c;
+
+    if ((c = strcmp(x->u.log.origin, y->u.log.origin)) != 0 ||
+        (c = strcmp(x->u.log.peer, y->u.log.peer)) != 0)
+        return c;
+    return x->u.seq < y->u.seq ? -1 : x->u.seq > y->u.seq;
+}
+
+static int cmp_key(const void *a, const void *b)
+{
+    const struct item *x = a, *y = b;
+    int c;
+
+    if (x->t != y->t)
+        return x->t < y->t ? -1 : 1;
+    if ((c = cmp_log_seq(a, b)) != 0)
+        return c;
+    return memcmp(x->u.id, y->u.id, BOARD_ID_BYTES);
+}
+
+/* Puts the items in the canonical order of board.h. */
+static void sort_canonical(struct replay *r)
+{
+    if (r->n == 0)
+        return;
+    qsort(r->items, r->n, sizeof(*r->items), cmp_log_seq);
+    for (size_t i = 0; i < r->n; i++) {
+        struct item *it = &r->items[i];
+        bool is_same_log = i > 0 && strcmp(it->u.log.origin, it[-1].u.log.origin) == 0 &&
+                           strcmp(it->u.log.peer, it[-1].u.log.peer) == 0;
+        it->t = is_same_log && it[-1].t > it->u.created_at ? it[-1].t : it->u.created_at;
+    }
+    qsort(r->items, r->n, sizeof(*r->items), cmp_key);
+}
+
+static int create_need(struct replay *r, struct item *it)
+{
+    Need *n = tmbus__payload__need__unpack(NULL, it->u.body_len, it->u.body);
+    struct store_board_need *rec = &r->c.need;
+    int ret = 0;
+
+    if (n == NULL)
+        return refuse(&it->v, BOARD_R_MALFORMED, "a stored need no longer decodes");
+    if (!check_need(n, &it->v))
         goto out;
-    if (record_update(ap, m, KIND_NEED_UPDATE, u->action,
-                      u->need_id.len == BOARD_ID_BYTES ? u->need_id.data : none, body, body_len, &v,
-                      rc == 1) != 0)
-        goto out;
-    if (rc == 0) {
-        ret = settle(ap, m, "need update", &v, is_replay);
+    if (r->c.has_need) { /* ids are unique: a broken store, not a message */
+        refuse(&it->v, BOARD_R_MALFORMED, "a second need with one id");
         goto out;
     }
-    if (put_need(ap->s, &rec) != 0)
+    memset(rec, 0, sizeof(*rec));
+    if ((rec->need = malloc(it->u.body_len ? it->u.body_len : 1)) == NULL) {
+        log_warn("board: malloc");
+        ret = -1;
         goto out;
-    count(ap, "board.applied");
-    ret = 0;
+    }
+    memcpy(rec->id, it->u.id, BOARD_ID_BYTES);
+    snprintf(rec->owner, sizeof(rec->owner), "%s", it->u.sender);
+    rec->created_at = it->u.created_at;
+    rec->status = BOARD_NEED_OPEN;
+    rec->tlp = effective_tlp(n->tlp, it->u.log.peer);
+    rec->category = n->category;
+    rec->quantity = n->quantity;
+    if (it->u.body_len > 0)
+        memcpy(rec->need, it->u.body, it->u.body_len);
+    rec->need_len = it->u.body_len;
+    r->c.has_need = true;
+    ret = 1;
 out:
-    free(rec.need);
+    tmbus__payload__need__free_unpacked(n, NULL);
     return ret;
 }
 
-static int apply_offer_update(const struct apply *ap, const struct board_msg *m,
-                              const OfferUpdate *u, const uint8_t *body, size_t body_len,
-                              bool is_replay)
+static int create_offer(struct replay *r, struct item *it)
 {
+    Offer *o = tmbus__payload__offer__unpack(NULL, it->u.body_len, it->u.body);
     struct store_board_offer rec = {0};
-    struct verdict v = {0};
-    static const uint8_t none[BOARD_ID_BYTES];
-    int rc, ret = -1;
+    int ret = 0;
 
-    if ((rc = decide_offer_update(ap->s, m->sender, u, &rec, &v)) < 0)
+    if (o == NULL)
+        return refuse(&it->v, BOARD_R_MALFORMED, "a stored offer no longer decodes");
+    if (!check_offer(o, &it->v))
         goto out;
-    if (record_update(ap, m, KIND_OFFER_UPDATE, u->action,
-                      u->offer_id.len == BOARD_ID_BYTES ? u->offer_id.data : none, body, body_len,
-                      &v, rc == 1) != 0)
-        goto out;
-    if (rc == 0) {
-        ret = settle(ap, m, "offer update", &v, is_replay);
+    if (cluster_offer(&r->c, it->u.id) != NULL) {
+        refuse(&it->v, BOARD_R_MALFORMED, "a second offer with one id");
         goto out;
     }
-    if (store_board_offer_put(ap->s, &rec) != 0 ||
-        (rec.has_need && recompute(ap->s, rec.need_id) < 0))
-        goto out;
-    count(ap, "board.applied");
-    ret = 0;
-out:
-    free(rec.offer);
-    return ret;
-}
-
-static int apply_need(const struct apply *ap, const struct board_msg *m, const Need *n,
-                      const uint8_t *body, size_t body_len)
-{
-    struct store_board_need rec = {0};
-    struct verdict v = {0};
-
-    if (!check_need(n, &v)) {
-        rejected(ap, m, "need", &v);
-        return 0;
-    }
-    memcpy(rec.id, m->id, BOARD_ID_BYTES);
-    snprintf(rec.owner, sizeof(rec.owner), "%s", m->sender);
-    rec.created_at = m->created_at;
-    rec.status = BOARD_NEED_OPEN;
-    rec.tlp = effective_tlp(n->tlp, m->log_peer);
-    rec.category = n->category;
-    rec.quantity = n->quantity;
-    rec.need = (uint8_t *)(uintptr_t)body;
-    rec.need_len = body_len;
-    if (put_need(ap->s, &rec) != 0)
-        return -1;
-    count(ap, "board.applied");
-    return replay(ap, m->id);
-}
-
-static int apply_offer(const struct apply *ap, const struct board_msg *m, const Offer *o,
-                       const uint8_t *body, size_t body_len)
-{
-    struct store_board_offer rec = {0};
-    struct verdict v = {0};
-
-    if (!check_offer(o, &v)) {
-        rejected(ap, m, "offer", &v);
-        return 0;
-    }
-    memcpy(rec.id, m->id, BOARD_ID_BYTES);
-    snprintf(rec.donor, sizeof(rec.donor), "%s", m->sender);
-    rec.created_at = m->created_at;
+    memcpy(rec.id, it->u.id, BOARD_ID_BYTES);
+    snprintf(rec.donor, sizeof(rec.donor), "%s", it->u.sender);
+    rec.created_at = it->u.created_at;
     rec.has_need = o->need_id.len == BOARD_ID_BYTES;
     if (rec.has_need)
         memcpy(rec.need_id, o->need_id.data, BOARD_ID_BYTES);
     rec.status = BOARD_OFFER_PROPOSED;
-    rec.tlp = effective_tlp(o->tlp, m->log_peer);
+    rec.tlp = effective_tlp(o->tlp, it->u.log.peer);
     rec.quantity = o->quantity;
-    rec.offer = (uint8_t *)(uintptr_t)body;
-    rec.offer_len = body_len;
-    if (store_board_offer_put(ap->s, &rec) != 0)
+    rec.offer_len = it->u.body_len;
+    if ((rec.offer = malloc(it->u.body_len ? it->u.body_len : 1)) == NULL ||
+        cluster_add_offer(&r->c, &rec) != 0) {
+        log_warn("board: malloc");
+        free(rec.offer);
+        ret = -1;
+        goto out;
+    }
+    if (it->u.body_len > 0)
+        memcpy(rec.offer, it->u.body, it->u.body_len);
+    ret = 1;
+out:
+    tmbus__payload__offer__free_unpacked(o, NULL);
+    return ret;
+}
+
+static int decide_item(struct replay *r, struct item *it)
+{
+    NeedUpdate *nu;
+    OfferUpdate *ou;
+    int rc;
+
+    if (it->u.kind == KIND_NEED_UPDATE) {
+        nu = tmbus__payload__need_update__unpack(NULL, it->u.body_len, it->u.body);
+        if (nu == NULL)
+            return refuse(&it->v, BOARD_R_MALFORMED, "a stored update no longer decodes");
+        rc = decide_need_update(&r->c, it->u.sender, it->u.log.peer, nu, &it->v);
+        tmbus__payload__need_update__free_unpacked(nu, NULL);
+        return rc;
+    }
+    ou = tmbus__payload__offer_update__unpack(NULL, it->u.body_len, it->u.body);
+    if (ou == NULL)
+        return refuse(&it->v, BOARD_R_MALFORMED, "a stored update no longer decodes");
+    rc = decide_offer_update(&r->c, it->u.sender, ou, &it->v);
+    tmbus__payload__offer_update__free_unpacked(ou, NULL);
+    return rc;
+}
+
+static int step(struct replay *r, size_t i);
+
+/* The object id was just created: the updates that waited for it are
+ * decided now, in key order. */
+static int release(struct replay *r, const uint8_t *id)
+{
+    for (size_t j = 0; j < r->n; j++) {
+        struct item *it = &r->items[j];
+        if (it->outcome == OUTCOME_WAITING && memcmp(it->v.awaits, id, BOARD_ID_BYTES) == 0 &&
+            step(r, j) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Whether a change at time t may still unblock an update at time u: when
+ * it is not clearly later, by more than the clocks' allowed skew. */
+static bool is_concurrent(int64_t t, int64_t u)
+{
+    return t <= u || (uint64_t)t - (uint64_t)u <= BOARD_SKEW_S;
+}
+
+/* The cluster just changed, by a message at time t: the first blocked
+ * update (key order) that the change allows is applied, which may allow
+ * another, and so on. */
+static int unblock(struct replay *r, int64_t t)
+{
+    for (size_t j = 0; j < r->n; j++) {
+        struct item *it = &r->items[j];
+        if (it->outcome != OUTCOME_BLOCKED || !is_concurrent(t, it->t))
+            continue;
+        if (step(r, j) != 0)
+            return -1;
+        if (it->outcome == OUTCOME_APPLIED)
+            return 0; /* step ran unblock again, from the start */
+    }
+    return 0;
+}
+
+/* Decides item i against the state built so far. Returns 0 or -1. */
+static int step(struct replay *r, size_t i)
+{
+    struct item *it = &r->items[i];
+    int rc;
+
+    memset(&it->v, 0, sizeof(it->v));
+    if (it->u.kind == KIND_NEED)
+        rc = create_need(r, it);
+    else if (it->u.kind == KIND_OFFER)
+        rc = create_offer(r, it);
+    else
+        rc = decide_item(r, it);
+    if (rc < 0)
         return -1;
-    count(ap, "board.applied");
-    return replay(ap, m->id);
+    if (rc == 1) {
+        it->outcome = OUTCOME_APPLIED;
+        if ((it->u.kind == KIND_NEED || it->u.kind == KIND_OFFER) && release(r, it->u.id) != 0)
+            return -1;
+        return unblock(r, it->t);
+    }
+    if (it->v.is_waiting)
+        it->outcome = OUTCOME_WAITING;
+    else if (it->v.reason == BOARD_R_TRANSITION)
+        it->outcome = OUTCOME_BLOCKED;
+    else
+        it->outcome = (int)it->v.reason;
+    return 0;
+}
+
+static const char *kind_name(int kind)
+{
+    switch (kind) {
+    case KIND_NEED:
+        return "need";
+    case KIND_OFFER:
+        return "offer";
+    case KIND_NEED_UPDATE:
+        return "need update";
+    default:
+        return "offer update";
+    }
+}
+
+/* Logs and counts one verdict: the arrived message's, or an earlier one's
+ * that this replay changed. */
+static void report(const struct replay *r, const struct item *it)
+{
+    struct board_msg m = {it->u.id, it->u.sender, it->u.log.peer, it->u.seq, it->u.created_at, 0};
+    bool is_arrived = memcmp(it->u.id, r->arrived, BOARD_ID_BYTES) == 0;
+    char hex[17];
+
+    /* An update decided once its object came is the ordinary case; one
+     * whose verdict flipped because a message sorted before it is not. */
+    if (!is_arrived && it->was == OUTCOME_WAITING)
+        log_debug("board: %s %s from %s decided now that its object is here", kind_name(it->u.kind),
+                  short_id(it->u.id, hex), it->u.sender);
+    else if (!is_arrived)
+        log_info("board: %s %s from %s re-decided in canonical order (was %s)",
+                 kind_name(it->u.kind), short_id(it->u.id, hex), it->u.sender,
+                 it->was == OUTCOME_APPLIED ? "applied" : "rejected");
+    if (it->outcome == OUTCOME_APPLIED) {
+        count(r->ap, "board.applied");
+    } else if (it->outcome == OUTCOME_WAITING) {
+        if (is_arrived)
+            count(r->ap, "board.waiting");
+        log_debug("board: %s %s from %s waits for %s", kind_name(it->u.kind),
+                  short_id(it->u.id, hex), it->u.sender, it->v.why);
+    } else {
+        rejected(r->ap, &m, kind_name(it->u.kind), &it->v);
+    }
+}
+
+/* Writes the replayed state: the need, its offers, and every verdict that
+ * changed; then reports them, the arrived message's first (node takes the
+ * first report as this message's verdict). */
+static int write_back(struct replay *r)
+{
+    if (r->c.has_need) {
+        derive(&r->c);
+        if (store_board_need_put(r->ap->s, &r->c.need) != 0)
+            return -1;
+    }
+    for (size_t i = 0; i < r->c.n_offers; i++)
+        if (store_board_offer_put(r->ap->s, &r->c.offers[i]) != 0)
+            return -1;
+    for (size_t i = 0; i < r->n; i++) {
+        struct item *it = &r->items[i];
+        bool is_waiting = it->outcome == OUTCOME_WAITING;
+
+        if (it->outcome == it->u.outcome && is_waiting == it->u.is_waiting &&
+            (!is_waiting || memcmp(it->u.awaits, it->v.awaits, BOARD_ID_BYTES) == 0))
+            continue;
+        it->was = it->u.outcome;
+        it->u.outcome = it->outcome;
+        it->u.is_waiting = is_waiting;
+        if (is_waiting)
+            memcpy(it->u.awaits, it->v.awaits, BOARD_ID_BYTES);
+        if (store_board_update_put(r->ap->s, &it->u) != 0)
+            return -1;
+        it->is_changed = true;
+    }
+    for (size_t i = 0; i < r->n; i++)
+        if (r->items[i].is_changed && memcmp(r->items[i].u.id, r->arrived, BOARD_ID_BYTES) == 0)
+            report(r, &r->items[i]);
+    for (size_t i = 0; i < r->n; i++) {
+        const struct item *it = &r->items[i];
+        if (it->is_changed && memcmp(it->u.id, r->arrived, BOARD_ID_BYTES) != 0 &&
+            it->outcome != OUTCOME_WAITING)
+            report(r, it);
+    }
+    return 0;
+}
+
+/* Recomputes the cluster of root from every message it holds. */
+static int replay(const struct apply *ap, const uint8_t *root, const uint8_t *arrived)
+{
+    struct replay r = {.ap = ap, .root = root, .arrived = arrived};
+    int ret = -1;
+
+    if (store_board_each_in_cluster(ap->s, root, gather, &r) != 0 || select_members(&r) != 0)
+        goto out;
+    sort_canonical(&r);
+    for (size_t i = 0; i < r.n; i++)
+        if (r.items[i].outcome == OUTCOME_NEW && step(&r, i) != 0)
+            goto out;
+    for (size_t i = 0; i < r.n; i++)
+        if (r.items[i].outcome == OUTCOME_BLOCKED)
+            r.items[i].outcome = BOARD_R_TRANSITION;
+    ret = write_back(&r);
+out:
+    replay_free(&r);
+    return ret;
 }
 
 /* The bytes of one sub-message, packed again: what the board stores. */
@@ -663,41 +974,56 @@ static uint8_t *pack_part(const ProtobufCMessage *msg, size_t *len)
     return buf;
 }
 
-/* Applies the updates that waited for the object id, now that it arrived,
- * in the order they were recorded. */
-static int replay_one(void *arg, const struct store_board_update *u)
+/* Where a message is filed: kind, target (what it names) and the root of
+ * its cluster. Returns 0 or -1 (store). */
+static int file_message(struct store *s, const struct board_msg *m, const Payload *p, int *kind,
+                        uint8_t target[BOARD_ID_BYTES], uint8_t root[BOARD_ID_BYTES])
 {
-    const struct apply *ap = arg;
-    struct board_msg m = {u->id, u->sender, u->log.peer, u->seq, u->created_at};
-    int ret = -1;
+    const ProtobufCBinaryData *named = NULL;
+    struct store_board_offer o;
+    int rc;
 
-    if (u->kind == KIND_NEED_UPDATE) {
-        NeedUpdate *nu = tmbus__payload__need_update__unpack(NULL, u->body_len, u->body);
-        if (nu != NULL) {
-            ret = apply_need_update(ap, &m, nu, u->body, u->body_len, true);
-            tmbus__payload__need_update__free_unpacked(nu, NULL);
-        }
-    } else if (u->kind == KIND_OFFER_UPDATE) {
-        OfferUpdate *ou = tmbus__payload__offer_update__unpack(NULL, u->body_len, u->body);
-        if (ou != NULL) {
-            ret = apply_offer_update(ap, &m, ou, u->body, u->body_len, true);
-            tmbus__payload__offer_update__free_unpacked(ou, NULL);
-        }
+    memset(target, 0, BOARD_ID_BYTES);
+    switch (p->kind_case) {
+    case TMBUS__PAYLOAD__PAYLOAD__KIND_NEED:
+        *kind = KIND_NEED;
+        memcpy(target, m->id, BOARD_ID_BYTES);
+        break;
+    case TMBUS__PAYLOAD__PAYLOAD__KIND_OFFER:
+        *kind = KIND_OFFER;
+        named = &p->offer->need_id;
+        memcpy(target, named->len == BOARD_ID_BYTES ? named->data : m->id, BOARD_ID_BYTES);
+        break;
+    case TMBUS__PAYLOAD__PAYLOAD__KIND_NEED_UPDATE:
+        *kind = KIND_NEED_UPDATE;
+        named = &p->need_update->need_id;
+        break;
+    default:
+        *kind = KIND_OFFER_UPDATE;
+        named = &p->offer_update->offer_id;
+        break;
     }
-    if (ret != 0)
-        log_warnx("board: a waiting update no longer decodes or applies");
-    return ret;
-}
-
-static int replay(const struct apply *ap, const uint8_t *id)
-{
-    return store_board_each_waiting(ap->s, id, replay_one, (void *)(uintptr_t)ap);
+    if (*kind >= KIND_NEED_UPDATE && *kind <= KIND_OFFER_UPDATE && named->len == BOARD_ID_BYTES)
+        memcpy(target, named->data, BOARD_ID_BYTES);
+    memcpy(root, target, BOARD_ID_BYTES);
+    if (*kind != KIND_OFFER_UPDATE)
+        return 0;
+    if ((rc = store_board_offer_get(s, target, &o)) < 0)
+        return -1;
+    if (rc == 1) {
+        if (o.has_need)
+            memcpy(root, o.need_id, BOARD_ID_BYTES);
+        free(o.offer);
+    }
+    return 0;
 }
 
 int board_apply(struct store *s, const struct board_msg *m, const uint8_t *payload, size_t len,
                 board_count_fn count_fn, void *arg)
 {
     struct apply ap = {s, count_fn, arg};
+    struct store_board_update u = {0};
+    uint8_t root[BOARD_ID_BYTES];
     Payload *p;
     const ProtobufCMessage *part = NULL;
     uint8_t *body = NULL;
@@ -732,22 +1058,35 @@ int board_apply(struct store *s, const struct board_msg *m, const uint8_t *paylo
         ret = 0;
         goto out;
     }
-    if ((body = pack_part(part, &body_len)) == NULL)
+    /* Refused outright, and not recorded: a malformed need or offer, or a
+     * sender whose role may not post it. Neither depends on other messages,
+     * so every node judges them alike whenever they arrive. */
+    if (!role_allows(m->role, p->kind_case, &v) ||
+        (p->kind_case == TMBUS__PAYLOAD__PAYLOAD__KIND_NEED && !check_need(p->need, &v)) ||
+        (p->kind_case == TMBUS__PAYLOAD__PAYLOAD__KIND_OFFER && !check_offer(p->offer, &v))) {
+        rejected(&ap, m, "payload", &v);
+        ret = 0;
         goto out;
-    switch (p->kind_case) {
-    case TMBUS__PAYLOAD__PAYLOAD__KIND_NEED:
-        ret = apply_need(&ap, m, p->need, body, body_len);
-        break;
-    case TMBUS__PAYLOAD__PAYLOAD__KIND_OFFER:
-        ret = apply_offer(&ap, m, p->offer, body, body_len);
-        break;
-    case TMBUS__PAYLOAD__PAYLOAD__KIND_NEED_UPDATE:
-        ret = apply_need_update(&ap, m, p->need_update, body, body_len, false);
-        break;
-    default:
-        ret = apply_offer_update(&ap, m, p->offer_update, body, body_len, false);
-        break;
     }
+    if ((body = pack_part(part, &body_len)) == NULL ||
+        file_message(s, m, p, &u.kind, u.target, root) != 0)
+        goto out;
+    memcpy(u.id, m->id, BOARD_ID_BYTES);
+    snprintf(u.log.origin, sizeof(u.log.origin), "%s", m->sender);
+    snprintf(u.log.peer, sizeof(u.log.peer), "%s", m->log_peer);
+    u.seq = m->seq;
+    snprintf(u.sender, sizeof(u.sender), "%s", m->sender);
+    u.created_at = m->created_at;
+    if (p->kind_case == TMBUS__PAYLOAD__PAYLOAD__KIND_NEED_UPDATE)
+        u.action = p->need_update->action;
+    else if (p->kind_case == TMBUS__PAYLOAD__PAYLOAD__KIND_OFFER_UPDATE)
+        u.action = p->offer_update->action;
+    u.outcome = OUTCOME_NEW;
+    u.body = body;
+    u.body_len = body_len;
+    if (store_board_update_put(s, &u) != 0)
+        goto out;
+    ret = replay(&ap, root, m->id);
 out:
     free(body);
     if (p != NULL)
@@ -774,11 +1113,39 @@ static int check_offer_need(struct store *s, const Offer *o, struct verdict *v)
     return 1;
 }
 
+/* The board's current state around an update: the named need, or the
+ * named offer and its need, as the store holds them. Returns 0 or -1. */
+static int load_state(struct store *s, const uint8_t *need_id, const uint8_t *offer_id,
+                      struct cluster *c)
+{
+    struct store_board_offer o;
+    int rc;
+
+    if (offer_id != NULL) {
+        if ((rc = store_board_offer_get(s, offer_id, &o)) < 0)
+            return -1;
+        if (rc == 1 && cluster_add_offer(c, &o) != 0) {
+            free(o.offer);
+            return -1;
+        }
+        if (rc == 1 && o.has_need)
+            need_id = c->offers[0].need_id;
+    }
+    if (need_id == NULL)
+        return 0;
+    if ((rc = store_board_need_get(s, need_id, &c->need)) < 0)
+        return -1;
+    c->has_need = rc == 1;
+    return 0;
+}
+
 enum board_verdict board_check_post(struct store *s, const char *self, const uint8_t *payload,
                                     size_t len, const char **reason)
 {
     struct verdict v = {0};
+    struct cluster c = {0};
     Payload *p = tmbus__payload__payload__unpack(NULL, len, payload);
+    const ProtobufCBinaryData *id;
     int rc = 0;
 
     if (p == NULL || p->kind_case == TMBUS__PAYLOAD__PAYLOAD__KIND__NOT_SET ||
@@ -793,23 +1160,22 @@ enum board_verdict board_check_post(struct store *s, const char *self, const uin
     case TMBUS__PAYLOAD__PAYLOAD__KIND_OFFER:
         rc = check_offer(p->offer, &v) ? check_offer_need(s, p->offer, &v) : 0;
         break;
-    case TMBUS__PAYLOAD__PAYLOAD__KIND_NEED_UPDATE: {
-        struct store_board_need rec = {0};
-        rc = decide_need_update(s, self, "", p->need_update, &rec, &v);
-        free(rec.need);
+    case TMBUS__PAYLOAD__PAYLOAD__KIND_NEED_UPDATE:
+        id = &p->need_update->need_id;
+        if ((rc = load_state(s, id->len == BOARD_ID_BYTES ? id->data : NULL, NULL, &c)) == 0)
+            rc = decide_need_update(&c, self, "", p->need_update, &v);
         break;
-    }
-    case TMBUS__PAYLOAD__PAYLOAD__KIND_OFFER_UPDATE: {
-        struct store_board_offer rec = {0};
-        rc = decide_offer_update(s, self, p->offer_update, &rec, &v);
-        free(rec.offer);
+    case TMBUS__PAYLOAD__PAYLOAD__KIND_OFFER_UPDATE:
+        id = &p->offer_update->offer_id;
+        if ((rc = load_state(s, NULL, id->len == BOARD_ID_BYTES ? id->data : NULL, &c)) == 0)
+            rc = decide_offer_update(&c, self, p->offer_update, &v);
         break;
-    }
     default:
         rc = 1;
         break;
     }
 out:
+    cluster_clear(&c);
     if (p != NULL)
         tmbus__payload__payload__free_unpacked(p, NULL);
     if (rc < 0) {
@@ -877,4 +1243,384 @@ uint32_t board_category_of(struct store *s, const uint8_t *payload, size_t len)
     }
     tmbus__payload__payload__free_unpacked(p, NULL);
     return category;
+}
+
+/* ---- digest --------------------------------------------------------------- */
+
+/* A growing byte string; on a failed append it is freed and stays NULL. */
+struct buf {
+    uint8_t *p;
+    size_t len, cap;
+    bool is_failed;
+};
+
+static void put(struct buf *b, const void *data, size_t len)
+{
+    if (b->is_failed)
+        return;
+    if (b->len + len > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        uint8_t *grown;
+        while (cap < b->len + len)
+            cap *= 2;
+        if ((grown = realloc(b->p, cap)) == NULL) {
+            log_warn("board: realloc");
+            free(b->p);
+            *b = (struct buf){.is_failed = true};
+            return;
+        }
+        b->p = grown;
+        b->cap = cap;
+    }
+    if (len > 0)
+        memcpy(b->p + b->len, data, len);
+    b->len += len;
+}
+
+/* Integers big-endian, strings and blobs length-prefixed: unambiguous. */
+static void put_u64(struct buf *b, uint64_t x)
+{
+    uint8_t be[8];
+
+    for (int i = 0; i < 8; i++)
+        be[i] = (uint8_t)(x >> (56 - 8 * i));
+    put(b, be, sizeof(be));
+}
+
+static void put_bytes(struct buf *b, const void *data, size_t len)
+{
+    put_u64(b, len);
+    put(b, data, len);
+}
+
+/* Rows copied out of the store for sorting (blobs owned). */
+struct need_rows {
+    struct store_board_need *v;
+    size_t n, cap;
+};
+
+struct offer_rows {
+    struct store_board_offer *v;
+    size_t n, cap;
+};
+
+static int keep_need(void *arg, const struct store_board_need *n)
+{
+    struct need_rows *r = arg;
+
+    if (r->n == r->cap) {
+        size_t cap = r->cap ? 2 * r->cap : 16;
+        struct store_board_need *grown = realloc(r->v, cap * sizeof(*grown));
+        if (grown == NULL) {
+            log_warn("board: realloc");
+            return -1;
+        }
+        r->v = grown;
+        r->cap = cap;
+    }
+    r->v[r->n] = *n;
+    if ((r->v[r->n].need = malloc(n->need_len ? n->need_len : 1)) == NULL) {
+        log_warn("board: malloc");
+        return -1;
+    }
+    if (n->need_len > 0)
+        memcpy(r->v[r->n].need, n->need, n->need_len);
+    r->n++;
+    return 0;
+}
+
+static int keep_offer(void *arg, const struct store_board_offer *o)
+{
+    struct offer_rows *r = arg;
+
+    if (r->n == r->cap) {
+        size_t cap = r->cap ? 2 * r->cap : 16;
+        struct store_board_offer *grown = realloc(r->v, cap * sizeof(*grown));
+        if (grown == NULL) {
+            log_warn("board: realloc");
+            return -1;
+        }
+        r->v = grown;
+        r->cap = cap;
+    }
+    r->v[r->n] = *o;
+    if ((r->v[r->n].offer = malloc(o->offer_len ? o->offer_len : 1)) == NULL) {
+        log_warn("board: malloc");
+        return -1;
+    }
+    if (o->offer_len > 0)
+        memcpy(r->v[r->n].offer, o->offer, o->offer_len);
+    r->n++;
+    return 0;
+}
+
+static void need_rows_free(struct need_rows *r)
+{
+    for (size_t i = 0; i < r->n; i++)
+        free(r->v[i].need);
+    free(r->v);
+    memset(r, 0, sizeof(*r));
+}
+
+static void offer_rows_free(struct offer_rows *r)
+{
+    for (size_t i = 0; i < r->n; i++)
+        free(r->v[i].offer);
+    free(r->v);
+    memset(r, 0, sizeof(*r));
+}
+
+static int cmp_need_id(const void *a, const void *b)
+{
+    return memcmp(((const struct store_board_need *)a)->id,
+                  ((const struct store_board_need *)b)->id, BOARD_ID_BYTES);
+}
+
+static int cmp_offer_id(const void *a, const void *b)
+{
+    return memcmp(((const struct store_board_offer *)a)->id,
+                  ((const struct store_board_offer *)b)->id, BOARD_ID_BYTES);
+}
+
+/* Every need and offer on the board, each sorted by id. Returns 0 or -1. */
+static int load_board(struct store *s, struct need_rows *needs, struct offer_rows *offers)
+{
+    if (store_board_each_need(s, NULL, -1, keep_need, needs) != 0 ||
+        store_board_each_offer(s, NULL, keep_offer, offers) != 0)
+        return -1;
+    if (needs->n > 0)
+        qsort(needs->v, needs->n, sizeof(*needs->v), cmp_need_id);
+    if (offers->n > 0)
+        qsort(offers->v, offers->n, sizeof(*offers->v), cmp_offer_id);
+    return 0;
+}
+
+int board_digest(struct store *s, uint8_t out[BOARD_ID_BYTES])
+{
+    static const uint8_t none[BOARD_ID_BYTES];
+    struct need_rows needs = {0};
+    struct offer_rows offers = {0};
+    struct buf b = {0};
+    int ret = -1;
+
+    if (load_board(s, &needs, &offers) != 0)
+        goto out;
+    put(&b, "tmbus board v1", 14);
+    put_u64(&b, needs.n);
+    for (size_t i = 0; i < needs.n; i++) {
+        const struct store_board_need *n = &needs.v[i];
+        put(&b, n->id, BOARD_ID_BYTES);
+        put_bytes(&b, n->owner, strlen(n->owner));
+        put_u64(&b, (uint64_t)n->status);
+        put_u64(&b, n->tlp);
+        put_u64(&b, n->quantity);
+        put_u64(&b, n->accepted_quantity);
+        put_u64(&b, n->delivered_quantity);
+        put_bytes(&b, n->need, n->need_len);
+    }
+    put_u64(&b, offers.n);
+    for (size_t i = 0; i < offers.n; i++) {
+        const struct store_board_offer *o = &offers.v[i];
+        put(&b, o->id, BOARD_ID_BYTES);
+        put_bytes(&b, o->donor, strlen(o->donor));
+        put(&b, o->has_need ? o->need_id : none, BOARD_ID_BYTES);
+        put_u64(&b, (uint64_t)o->status);
+        put_u64(&b, o->tlp);
+        put_u64(&b, o->quantity);
+        put_bytes(&b, o->offer, o->offer_len);
+    }
+    if (b.is_failed)
+        goto out;
+    envelope_hash(b.p, b.len, out);
+    ret = 0;
+out:
+    free(b.p);
+    need_rows_free(&needs);
+    offer_rows_free(&offers);
+    return ret;
+}
+
+/* ---- reports -------------------------------------------------------------- */
+
+/* What a report needs of a visible need, to file its offers. */
+struct need_facts {
+    uint8_t id[BOARD_ID_BYTES];
+    uint32_t category, sector;
+};
+
+static uint64_t add_sat(uint64_t a, uint64_t b)
+{
+    return a > UINT64_MAX - b ? UINT64_MAX : a + b;
+}
+
+/* Adds to the row of totals for (donor, code), creating it. Returns 0 or -1. */
+static int add_total(struct board_total **rows, size_t *n, const char *donor, uint32_t code,
+                     uint64_t pledged, uint64_t delivered)
+{
+    struct board_total *t = NULL, *grown;
+
+    for (size_t i = 0; i < *n && t == NULL; i++)
+        if (strcmp((*rows)[i].donor, donor) == 0 && (*rows)[i].code == code)
+            t = &(*rows)[i];
+    if (t == NULL) {
+        if ((grown = realloc(*rows, (*n + 1) * sizeof(*grown))) == NULL) {
+            log_warn("board: realloc");
+            return -1;
+        }
+        *rows = grown;
+        t = &grown[(*n)++];
+        memset(t, 0, sizeof(*t));
+        snprintf(t->donor, sizeof(t->donor), "%s", donor);
+        t->code = code;
+    }
+    t->pledged_cents = add_sat(t->pledged_cents, pledged);
+    t->delivered_cents = add_sat(t->delivered_cents, delivered);
+    return 0;
+}
+
+static int cmp_total(const void *a, const void *b)
+{
+    const struct board_total *x = a, *y = b;
+    int c = strcmp(x->donor, y->donor);
+
+    return c != 0 ? c : (x->code > y->code) - (x->code < y->code);
+}
+
+static int cmp_need_facts(const void *key, const void *elem)
+{
+    return memcmp(key, ((const struct need_facts *)elem)->id, BOARD_ID_BYTES);
+}
+
+/* Critical first; within a priority the earliest deadline, none last. */
+static int cmp_open(const void *a, const void *b)
+{
+    const struct board_open_need *x = a, *y = b;
+    int c;
+
+    if (x->priority != y->priority)
+        return x->priority < y->priority ? -1 : 1;
+    if ((x->deadline[0] == '\0') != (y->deadline[0] == '\0'))
+        return x->deadline[0] == '\0' ? 1 : -1;
+    if ((c = strcmp(x->deadline, y->deadline)) != 0)
+        return c;
+    return memcmp(x->id, y->id, BOARD_ID_BYTES);
+}
+
+static int report_need(struct board_report *r, const struct store_board_need *n, const Need *d,
+                       int64_t today)
+{
+    struct board_open_need *o, *grown;
+    int64_t due;
+
+    if (n->status != BOARD_NEED_OPEN && n->status != BOARD_NEED_PARTIALLY_COVERED)
+        return 0;
+    if ((grown = realloc(r->open, (r->n_open + 1) * sizeof(*grown))) == NULL) {
+        log_warn("board: realloc");
+        return -1;
+    }
+    r->open = grown;
+    o = &grown[r->n_open++];
+    memset(o, 0, sizeof(*o));
+    memcpy(o->id, n->id, BOARD_ID_BYTES);
+    snprintf(o->owner, sizeof(o->owner), "%s", n->owner);
+    snprintf(o->title, sizeof(o->title), "%s", d->title != NULL ? d->title : "");
+    o->status = n->status;
+    o->priority = d->priority;
+    snprintf(o->deadline, sizeof(o->deadline), "%s", d->deadline != NULL ? d->deadline : "");
+    o->is_overdue = o->deadline[0] != '\0' && util_parse_utc(o->deadline, &due) == 0 && due < today;
+    o->quantity = n->quantity;
+    o->accepted_quantity = n->accepted_quantity;
+    o->value_cents = d->value_cents;
+    return 0;
+}
+
+int board_report(struct store *s, uint32_t clearance, int64_t today, struct board_report *out)
+{
+    struct need_rows needs = {0};
+    struct offer_rows offers = {0};
+    struct need_facts *facts = NULL;
+    size_t n_facts = 0;
+    int ret = -1;
+
+    memset(out, 0, sizeof(*out));
+    if (load_board(s, &needs, &offers) != 0)
+        goto out;
+    if ((facts = calloc(needs.n + 1, sizeof(*facts))) == NULL) {
+        log_warn("board: calloc");
+        goto out;
+    }
+    for (size_t i = 0; i < needs.n; i++) {
+        const struct store_board_need *n = &needs.v[i];
+        Need *d;
+        int rc;
+
+        if (n->tlp > clearance)
+            continue;
+        if ((d = tmbus__payload__need__unpack(NULL, n->need_len, n->need)) == NULL) {
+            log_warnx("board: a stored need no longer decodes");
+            continue;
+        }
+        memcpy(facts[n_facts].id, n->id, BOARD_ID_BYTES);
+        facts[n_facts].category = d->category;
+        facts[n_facts].sector = d->sector;
+        n_facts++;
+        rc = report_need(out, n, d, today);
+        tmbus__payload__need__free_unpacked(d, NULL);
+        if (rc != 0)
+            goto out;
+    }
+    for (size_t i = 0; i < offers.n; i++) {
+        const struct store_board_offer *o = &offers.v[i];
+        const struct need_facts *f = NULL;
+        uint64_t pledged, delivered;
+        Offer *d;
+
+        if (o->tlp > clearance || !o->has_need ||
+            (o->status != BOARD_OFFER_ACCEPTED && o->status != BOARD_OFFER_DELIVERED &&
+             o->status != BOARD_OFFER_CONFIRMED))
+            continue;
+        /* facts is sorted by id, as needs are. */
+        f = bsearch(o->need_id, facts, n_facts, sizeof(*facts), cmp_need_facts);
+        if (f == NULL)
+            continue;
+        if ((d = tmbus__payload__offer__unpack(NULL, o->offer_len, o->offer)) == NULL) {
+            log_warnx("board: a stored offer no longer decodes");
+            continue;
+        }
+        pledged = d->value_cents;
+        delivered = o->status == BOARD_OFFER_CONFIRMED ? d->value_cents : 0;
+        tmbus__payload__offer__free_unpacked(d, NULL);
+        if (add_total(&out->donors, &out->n_donors, o->donor, 0, pledged, delivered) != 0 ||
+            add_total(&out->categories, &out->n_categories, "", f->category, pledged, delivered) !=
+                0 ||
+            add_total(&out->sectors, &out->n_sectors, "", f->sector, pledged, delivered) != 0)
+            goto out;
+        out->total.pledged_cents = add_sat(out->total.pledged_cents, pledged);
+        out->total.delivered_cents = add_sat(out->total.delivered_cents, delivered);
+    }
+    if (out->n_open > 0)
+        qsort(out->open, out->n_open, sizeof(*out->open), cmp_open);
+    if (out->n_donors > 0)
+        qsort(out->donors, out->n_donors, sizeof(*out->donors), cmp_total);
+    if (out->n_categories > 0)
+        qsort(out->categories, out->n_categories, sizeof(*out->categories), cmp_total);
+    if (out->n_sectors > 0)
+        qsort(out->sectors, out->n_sectors, sizeof(*out->sectors), cmp_total);
+    ret = 0;
+out:
+    free(facts);
+    need_rows_free(&needs);
+    offer_rows_free(&offers);
+    if (ret != 0)
+        board_report_free(out);
+    return ret;
+}
+
+void board_report_free(struct board_report *r)
+{
+    free(r->open);
+    free(r->donors);
+    free(r->categories);
+    free(r->sectors);
+    memset(r, 0, sizeof(*r));
 }

@@ -4,16 +4,49 @@
  * It decides (who may change what, which transition is allowed, what a
  * need's coverage is) and keeps its state through the store's board
  * functions inside the node's open batch; it never speaks SQL, never does
- * I/O of its own and never logs a payload's text. Version 0: updates apply
- * in arrival order (see the comment at the top of board.c).
+ * I/O of its own and never logs a payload's text.
+ *
+ * The board is a function of the set of board messages this member can
+ * read, not of the order they arrived in. Every applied need, offer and
+ * update is kept (board_updates); the objects are grouped into clusters (a
+ * need, the offers that answer it and every update about either; a
+ * catalogue offer and its updates) and each arrival recomputes its cluster
+ * from scratch by replaying the cluster's messages in the canonical order:
+ *
+ *   key(m) = (t(m), origin, log peer, seq, id), ascending, where
+ *   t(m)   = max(created_at(m), t(p)) and p is the previous message of the
+ *            same cluster in the same log (origin, peer), by seq.
+ *
+ * Within one log t never decreases with seq, so a log's own order always
+ * wins over its sender's clock; across logs the sender's clock orders, and
+ * the names and seq break ties. The key depends only on the cluster's
+ * messages, so two nodes holding the same messages sort them alike. In
+ * that order a need or offer creates its object and an update is decided
+ * by the rules (decide_*() in board.c) against the state built so far; an
+ * update whose object is not created yet waits and is decided right after
+ * that object is created (waiting ones in key order), or stays waiting.
+ * Clocks are coarse and skewed, so a donor's "delivered" may sort before
+ * the owner's "accepted" it answers: an update refused only because the
+ * offer's status does not allow it yet is blocked, and retried (first
+ * blocked first, in key order) after each later change of its cluster by a
+ * message whose t is at most BOARD_SKEW_S after its own; it is rejected
+ * (bad-transition) when no such change allows it. An update clearly older
+ * than what would allow it was premature and stays rejected.
+ * Verdicts (applied, rejected with a reason, waiting) are kept per message
+ * and are the same on every node that replays the same messages.
  */
 #ifndef TMBUS_BOARD_H
 #define TMBUS_BOARD_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "store.h"
+
+/* How far apart, in seconds, two messages' times may be for the board to
+ * still treat them as concurrent (members' clocks and their posting race). */
+#define BOARD_SKEW_S 300
 
 /* Limits of a payload's text fields, in bytes. */
 #define BOARD_TITLE_MAX       200
@@ -57,6 +90,7 @@ enum board_reason {
     BOARD_R_NEED_NOT_OPEN, /* an offer to a need that is no longer open */
     BOARD_R_TRANSITION,    /* the offer's status does not allow that */
     BOARD_R_CATALOGUE,     /* accept/decline/confirm of a catalogue offer */
+    BOARD_R_ROLE,          /* the sender's roster role may not post that */
     BOARD_R_COUNT
 };
 
@@ -76,6 +110,12 @@ struct board_msg {
     const char *log_peer; /* "" for a relayed log, else the direct log's recipient */
     uint64_t seq;         /* its place in that log */
     int64_t created_at;
+    /* The sender's roster role (enum roster_role), checked on receipt as
+     * api checks a poster's: observers post nothing to the board, needs
+     * come from beneficiaries and coordinators, offers from donors and
+     * coordinators. 0: not checked (a sender the roster no longer lists;
+     * tests). */
+    int role;
 };
 
 /* Called once per event with a static counter name ("board.applied",
@@ -83,14 +123,16 @@ struct board_msg {
 typedef void (*board_count_fn)(void *arg, const char *counter);
 
 /*
- * Applies one payload to the board inside the store's open batch. A need
- * or offer is recorded; an update changes its object when the rules allow
- * it and is recorded either way (applied, rejected with its reason, or
- * waiting for an object not seen yet, to be applied when it arrives). A
+ * Applies one payload to the board inside the store's open batch: records
+ * it and replays its cluster in the canonical order (see above), which may
+ * change the verdicts of messages recorded earlier. A malformed payload, or
+ * one the sender's role may not post, is refused and not recorded. A
  * receipt changes nothing. The same envelope applied twice changes nothing
  * the second time. Rejections are logged here and counted through count
- * (may be NULL). Returns 0, or -1 when the store failed (logged): then the
- * caller must not keep the batch's envelope either.
+ * (may be NULL): "board.applied", "board.waiting", "board.rejected.<why>"
+ * for this message, reported first, then for each earlier message whose
+ * verdict changed. Returns 0, or -1 when the store failed (logged): then
+ * the caller must not keep the batch's envelope either.
  */
 int board_apply(struct store *s, const struct board_msg *m, const uint8_t *payload, size_t len,
                 board_count_fn count, void *arg) __attribute__((warn_unused_result));
@@ -110,6 +152,58 @@ enum board_verdict board_check_post(struct store *s, const char *self, const uin
  * need's own; an offer's or an update's is its need's, as this board knows
  * it. 0 when none is known. */
 uint32_t board_category_of(struct store *s, const uint8_t *payload, size_t len);
+
+/*
+ * BLAKE2b-256 over a canonical serialization of the whole board: every
+ * need by id (id, owner, status, quantity, accepted and delivered
+ * quantities, the need as last edited) and then every offer by id (id,
+ * donor, its need's id, status, quantity, the offer). Two members holding
+ * the same board messages get the same digest. Returns 0 or -1 (store).
+ */
+int board_digest(struct store *s, uint8_t out[BOARD_ID_BYTES]) __attribute__((warn_unused_result));
+
+/* One row of a report's totals: EUR cents pledged (offers accepted,
+ * delivered or confirmed) and delivered (confirmed). */
+struct board_total {
+    char donor[UTIL_MEMBER_ID_MAX + 1]; /* per donor: its member id, else "" */
+    uint32_t code;                      /* per category or sector: its code, else 0 */
+    uint64_t pledged_cents;
+    uint64_t delivered_cents;
+};
+
+/* One open need (open or partially covered) in a report. */
+struct board_open_need {
+    uint8_t id[BOARD_ID_BYTES];
+    char owner[UTIL_MEMBER_ID_MAX + 1];
+    char title[BOARD_TITLE_MAX + 1];
+    int status;
+    int priority;      /* tmbus.payload.Priority */
+    char deadline[16]; /* "YYYY-MM-DD" or "" */
+    bool is_overdue;   /* deadline < today (UTC) */
+    uint64_t quantity;
+    uint64_t accepted_quantity;
+    uint64_t value_cents;
+};
+
+/*
+ * The reports of DESIGN §5 as seen under a clearance: needs and offers
+ * whose label is above clearance are left out, and so are offers whose
+ * need is. Open needs by priority (critical first), then deadline (none
+ * last), then id; totals per donor, per category and per sector (of the
+ * offer's need), each sorted by donor or code, and overall. An offer's value counts
+ * whole once it is accepted. today is the current UTC day as Unix seconds
+ * at 00:00. On 0 the arrays are malloc'd and freed by board_report_free.
+ */
+struct board_report {
+    struct board_open_need *open;
+    size_t n_open;
+    struct board_total *donors, *categories, *sectors;
+    size_t n_donors, n_categories, n_sectors;
+    struct board_total total;
+};
+int board_report(struct store *s, uint32_t clearance, int64_t today, struct board_report *out)
+    __attribute__((warn_unused_result));
+void board_report_free(struct board_report *r);
 
 /* Stable names: "open", "partially_covered", …; "proposed", "accepted", …;
  * "not-owner", … Never NULL ("unknown" for a code out of range). */

@@ -797,3 +797,8 @@ enum envelope_status envelope_open_verified(struct envelope_keyring *kr, const u
 {
     return open_envelope(kr, env, len, coalition, lookup, lookup_arg, true, info, body);
 }
+
+void envelope_hash(const uint8_t *data, size_t len, uint8_t out[ENVELOPE_HASH_BYTES])
+{
+    crypto_generichash(out, ENVELOPE_HASH_BYTES, data, len, NULL, 0);
+}

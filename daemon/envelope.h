@@ -196,4 +196,8 @@ enum envelope_status envelope_open_verified(struct envelope_keyring *kr, const u
                                             struct envelope_info *info, struct envelope_body **body)
     __attribute__((warn_unused_result));
 
+/* BLAKE2b-256 of data, for digests that are not envelopes (the board's).
+ * Never fails. */
+void envelope_hash(const uint8_t *data, size_t len, uint8_t out[ENVELOPE_HASH_BYTES]);
+
 #endif

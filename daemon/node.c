@@ -2,7 +2,10 @@
  * node: builds and tears down a running tmbusd, owns the group commit, and
  * holds the two paths every envelope takes into the store: node_post for
  * our own messages and node_accept for what peers relay. Both feed the
- * board what they can read, in the same batch as the envelope. Signals arrive
+ * board what they can read, in the same batch as the envelope, and keep
+ * DESIGN §4.11's promise: node_post records each recipient's delivery state,
+ * node_accept answers every envelope addressed to us with a receipt (never a
+ * receipt with a receipt) and records the receipts it gets. Signals arrive
  * through a signalfd in the event loop, never in a handler. Holds the
  * member's keys only through keys.c and envelope.c.
  */
@@ -24,6 +27,12 @@
 #include "board.h"
 #include "log.h"
 #include "peer.h"
+#include "receipt.h"
+
+_Static_assert(RECEIPT_PENDING == STORE_DELIVERY_PENDING,
+               "the store's pending delivery state is the receipt module's");
+
+#define BOARD_REJECTED_PREFIX "board.rejected." /* board_apply's rejection counters */
 
 /* Counter names are static strings: envelope statuses and replication
  * reasons map onto these tables. */
@@ -139,40 +148,159 @@ static int append(struct node *n, const struct envelope_info *info, const uint8_
     return 0;
 }
 
+/* What one board_apply reported. Its first event is about the payload
+ * itself; later ones are about waiting updates it let the board replay. */
+struct board_seen {
+    struct node *n;
+    const char *first;
+};
+
 static void count_board(void *arg, const char *counter)
 {
-    node_count(arg, counter, 1);
+    struct board_seen *seen = arg;
+
+    if (seen->first == NULL)
+        seen->first = counter;
+    node_count(seen->n, counter, 1);
 }
 
-/* Applies an opened payload to the board inside the open batch. */
+/* Applies an opened payload to the board inside the open batch. *refused
+ * (may be NULL) gets the board's reason name ("not-owner", …) when the board
+ * declined this payload, else NULL. An update that waits for its object
+ * counts as accepted: if it is refused when the object arrives, no second
+ * receipt says so (the board's log line and counter do). */
 static int apply_board(struct node *n, const struct envelope_info *info, const uint8_t *payload,
-                       size_t len)
+                       size_t len, const char **refused)
 {
     struct board_msg m = {info->id, info->sender, info->log_peer, info->seq, info->created_at};
+    struct board_seen seen = {n, NULL};
+    struct roster_member sender;
+    size_t k = strlen(BOARD_REJECTED_PREFIX);
+    int rc;
 
-    return board_apply(n->store, &m, payload, len, count_board, n);
+    /* The board checks the sender's role as the poster's api did. */
+    if (roster_find(n->roster, info->sender, &sender) == 0)
+        m.role = (int)sender.role;
+    rc = board_apply(n->store, &m, payload, len, count_board, &seen);
+    if (refused != NULL)
+        *refused = seen.first != NULL && strncmp(seen.first, BOARD_REJECTED_PREFIX, k) == 0
+                       ? seen.first + k
+                       : NULL;
+    return rc;
+}
+
+/* ---- receipts ------------------------------------------------------------ */
+
+/* The receipt an envelope addressed to us earns its sender. */
+struct answer {
+    bool is_due;
+    enum receipt_state state;
+    char reason[RECEIPT_REASON_MAX + 1];
+};
+
+static void set_answer(struct answer *ans, enum receipt_state state, const char *reason)
+{
+    if (ans == NULL)
+        return;
+    ans->is_due = true;
+    ans->state = state;
+    snprintf(ans->reason, sizeof(ans->reason), "%s", reason);
+}
+
+/* A short hex prefix of an id, for log lines. */
+static const char *short_hex(const uint8_t *id, char buf[17])
+{
+    for (int i = 0; i < 8; i++)
+        snprintf(buf + 2 * i, 3, "%02x", id[i]);
+    return buf;
+}
+
+/* True the first time since start that member is to be told an envelope
+ * of theirs could not be opened (see told_unreadable in node.h). */
+static bool is_first_unreadable(struct node *n, const char *member)
+{
+    for (size_t i = 0; i < n->n_told_unreadable; i++)
+        if (strcmp(n->told_unreadable[i], member) == 0)
+            return false;
+    if (n->n_told_unreadable == ROSTER_MAX_MEMBERS)
+        return false;
+    snprintf(n->told_unreadable[n->n_told_unreadable++], UTIL_MEMBER_ID_MAX + 1, "%s", member);
+    return true;
+}
+
+/* A receipt from the sender of info about one of our posts. Only a
+ * recipient's first word is recorded; a receipt from a member that was not a
+ * recipient, about an envelope we did not post, or a second word is
+ * ignored, logged and counted. Returns 0, or -1 when the store failed. */
+static int record_receipt(struct node *n, const struct envelope_info *info, const struct receipt *r)
+{
+    char hex[17];
+    int state, rc;
+
+    if ((rc = store_delivery_find(n->store, r->envelope_id, info->sender, &state)) == -1)
+        return -1;
+    if (rc == 0) {
+        if ((rc = store_delivery_find(n->store, r->envelope_id, NULL, &state)) == -1)
+            return -1;
+        node_count(n, rc == 1 ? "receipts.ignored.not-recipient" : "receipts.ignored.unknown", 1);
+        log_warnx("node: ignored a receipt from %s about %s: %s", info->sender,
+                  short_hex(r->envelope_id, hex),
+                  rc == 1 ? "it was not a recipient of that post" : "we posted no such envelope");
+        return 0;
+    }
+    rc = store_delivery_set(n->store, r->envelope_id, info->sender, r->state, r->reason,
+                            info->created_at);
+    if (rc == -1)
+        return -1;
+    node_count(n, rc == 1 ? "receipts.recorded" : "receipts.ignored.duplicate", 1);
+    log_debug("node: %s: %s %s", short_hex(r->envelope_id, hex), info->sender,
+              rc == 1 ? receipt_state_name(r->state) : "said so again; first word kept");
+    return 0;
 }
 
 /* Adds an envelope we can open to the inbox, unless it expired: expiry
  * governs delivery, the envelope keeps its place in the log regardless.
- * body, when not NULL, is the opened envelope, applied to the board first;
- * node_post passes NULL because it applied its own payload already. */
+ * body, when not NULL, is the opened envelope, applied to the board first
+ * and, when it is a receipt, recorded against our post; node_post passes
+ * NULL because it applied its own payload already. *ans (may be NULL)
+ * gets the receipt the sender is due; a receipt is never answered. */
 static int deliver(struct node *n, const struct envelope_info *info,
-                   const struct envelope_body *body)
+                   const struct envelope_body *body, struct answer *ans)
 {
+    enum receipt_kind kind = RECEIPT_NOT_A_RECEIPT;
+    const char *refused = NULL;
     struct store_log log;
+    struct receipt r;
     uint64_t number;
 
+    if (body != NULL)
+        kind = receipt_decode(body->payload, body->payload_len, &r);
     if (info->expires_at != 0 && now_unix() >= info->expires_at) {
         node_count(n, "expired", 1);
+        if (kind == RECEIPT_NOT_A_RECEIPT)
+            set_answer(ans, RECEIPT_REJECTED, "expired");
         return 0;
     }
-    if (body != NULL && apply_board(n, info, body->payload, body->payload_len) == -1)
+    if (body != NULL && apply_board(n, info, body->payload, body->payload_len, &refused) == -1)
         return -1;
+    if (kind == RECEIPT_VALID && !node_is_self(n, info->sender) &&
+        record_receipt(n, info, &r) == -1)
+        return -1;
+    if (kind == RECEIPT_MALFORMED) {
+        node_count(n, "receipts.malformed", 1);
+        log_warnx("node: a malformed receipt from %s (%s log, seq %llu)", info->sender,
+                  info->is_direct ? "direct" : "relayed", (unsigned long long)info->seq);
+    }
     log_of(info, &log);
     if (store_inbox_add(n->store, &log, info->seq, info->id, info->expires_at, &number) == -1)
         return -1;
     node_count(n, "delivered", 1);
+    if (kind == RECEIPT_NOT_A_RECEIPT) {
+        char why[RECEIPT_REASON_MAX + 1];
+        snprintf(why, sizeof(why), "refused by the board: %s", refused != NULL ? refused : "");
+        set_answer(ans, refused != NULL ? RECEIPT_REJECTED : RECEIPT_DELIVERED,
+                   refused != NULL ? why : "");
+    }
     return 0;
 }
 
@@ -182,9 +310,29 @@ static int post_envelopes(struct node *n, const uint8_t *payload, size_t len,
                           int64_t expires_at, struct node_placed *placed, size_t *n_placed,
                           const char **reason);
 
-int node_post(struct node *n, const uint8_t *payload, size_t len, const char *const *recipients,
-              size_t n_recipients, bool is_direct, int64_t expires_at, struct node_placed *placed,
-              size_t *n_placed, const char **reason)
+/* Records a post's recipients as pending (this member itself as delivered:
+ * post_envelopes delivered it already), each against the envelope that went
+ * to it, all under the post's first envelope id. */
+static int track(struct node *n, const char *const *recipients, size_t n_recipients, bool is_direct,
+                 const struct node_placed *placed)
+{
+    int64_t now = now_unix();
+
+    for (size_t i = 0; i < n_recipients; i++) {
+        const uint8_t *id = placed[is_direct ? i : 0].id;
+        int state = node_is_self(n, recipients[i]) ? RECEIPT_DELIVERED : RECEIPT_PENDING;
+
+        if (store_delivery_add(n->store, placed[0].id, id, recipients[i], state, now) == -1)
+            return -1;
+    }
+    return 0;
+}
+
+/* node_post, and the receipts' path with is_tracked false: a receipt has
+ * no delivery state of its own (it is never answered). */
+static int post(struct node *n, const uint8_t *payload, size_t len, const char *const *recipients,
+                size_t n_recipients, bool is_direct, int64_t expires_at, bool is_tracked,
+                struct node_placed *placed, size_t *n_placed, const char **reason)
 {
     struct envelope_recipient rcpt[ENVELOPE_MAX_RECIPIENTS];
     struct roster_member m;
@@ -224,12 +372,31 @@ int node_post(struct node *n, const uint8_t *payload, size_t len, const char *co
         *n_placed = 0;
         return -1;
     }
+    if (is_tracked && track(n, recipients, n_recipients, is_direct, placed) == -1) {
+        store_group_end(n->store, false);
+        *n_placed = 0;
+        *reason = "the node's store failed";
+        return -1;
+    }
     if (store_group_end(n->store, true) == -1) {
         *n_placed = 0;
         *reason = "the node's store failed";
         return -1;
     }
     return 0;
+}
+
+int node_post(struct node *n, const uint8_t *payload, size_t len, const char *const *recipients,
+              size_t n_recipients, bool is_direct, int64_t expires_at, struct node_placed *placed,
+              size_t *n_placed, const char **reason)
+{
+    struct receipt r;
+    /* A client may send a receipt of its own; like ours, it is never
+     * answered, so it has no delivery state to keep. */
+    bool is_tracked = receipt_decode(payload, len, &r) == RECEIPT_NOT_A_RECEIPT;
+
+    return post(n, payload, len, recipients, n_recipients, is_direct, expires_at, is_tracked,
+                placed, n_placed, reason);
 }
 
 static int post_envelopes(struct node *n, const uint8_t *payload, size_t len,
@@ -272,8 +439,9 @@ static int post_envelopes(struct node *n, const uint8_t *payload, size_t len,
             *reason = st == ENVELOPE_E_SIZE ? "the payload is too large" : "sealing failed";
             return -1;
         }
-        if (append(n, &info, env, env_len) == -1 || apply_board(n, &info, payload, len) == -1 ||
-            (to_self && deliver(n, &info, NULL) == -1)) {
+        if (append(n, &info, env, env_len) == -1 ||
+            apply_board(n, &info, payload, len, NULL) == -1 ||
+            (to_self && deliver(n, &info, NULL, NULL) == -1)) {
             free(env);
             *reason = "the node's store failed";
             return -1;
@@ -285,6 +453,33 @@ static int post_envelopes(struct node *n, const uint8_t *payload, size_t len,
         (*n_placed)++;
     }
     return 0;
+}
+
+/* Posts the receipt ans about envelope info into our own log, addressed
+ * to its sender alone: in the relayed log, or for a direct (TLP:RED)
+ * original in the direct log to the sender, so that it never passes a
+ * third node. A failure costs the receipt (logged, counted), never the
+ * envelope it is about. */
+static void answer_sender(struct node *n, const struct envelope_info *info,
+                          const struct answer *ans)
+{
+    const char *to[1] = {info->sender};
+    struct node_placed placed[1];
+    const char *why = "the receipt cannot be encoded";
+    uint8_t *buf = NULL;
+    size_t len, n_placed;
+
+    if (!ans->is_due || node_is_self(n, info->sender))
+        return;
+    if (receipt_encode(info->id, ans->state, ans->reason, &buf, &len) == -1 ||
+        post(n, buf, len, to, 1, info->is_direct, 0, false, placed, &n_placed, &why) == -1) {
+        node_count(n, "receipts.failed", 1);
+        log_warnx("node: no receipt to %s for its %s log seq %llu: %s", info->sender,
+                  info->is_direct ? "direct" : "relayed", (unsigned long long)info->seq, why);
+    } else {
+        node_count(n, "receipts.sent", 1);
+    }
+    free(buf);
 }
 
 /* ---- accepting from peers --------------------------------------------- */
@@ -330,6 +525,7 @@ int node_accept(struct node *n, const char *from, const uint8_t *env, size_t len
 {
     struct envelope_info info;
     struct envelope_body *body = NULL;
+    struct answer ans = {0};
     struct store_head head;
     struct store_log log;
     enum envelope_status st;
@@ -367,7 +563,7 @@ int node_accept(struct node *n, const char *from, const uint8_t *env, size_t len
     st = envelope_open_verified(n->keyring, env, len, n->cfg->coalition, roster_envelope_lookup,
                                 n->roster, NULL, &body);
     if (st == ENVELOPE_OK) {
-        int rc = deliver(n, &info, body);
+        int rc = deliver(n, &info, body, &ans);
         envelope_body_free(&body);
         if (rc == -1) {
             store_group_end(n->store, false);
@@ -381,10 +577,16 @@ int node_accept(struct node *n, const char *from, const uint8_t *env, size_t len
                   "opened: %s",
                   from, info.sender, (unsigned long long)info.seq, info.sender,
                   envelope_status_name(st));
+        if (is_first_unreadable(n, info.sender)) {
+            char why[RECEIPT_REASON_MAX + 1];
+            snprintf(why, sizeof(why), "cannot be opened: %s", envelope_status_name(st));
+            set_answer(&ans, RECEIPT_REJECTED, why);
+        }
     }
     if (store_group_end(n->store, true) == -1)
         return reject(n, from, "rejected.store-error", "commit of the write group failed");
     node_count(n, "accepted", 1);
+    answer_sender(n, &info, &ans);
     return 1;
 }
 

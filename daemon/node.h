@@ -48,6 +48,11 @@ struct node {
     size_t batch_count;  /* envelopes in the open batch */
     struct node_counter counters[NODE_MAX_COUNTERS];
     size_t n_counters;
+    /* Senders already told, since start, that an envelope of theirs could
+     * not be opened here: told once each, so that two nodes that cannot
+     * read each other do not answer each other's receipts forever. */
+    char told_unreadable[ROSTER_MAX_MEMBERS][UTIL_MEMBER_ID_MAX + 1];
+    size_t n_told_unreadable;
 };
 
 /* Loads keys, roster and store named by cfg (taking responsibility over
@@ -88,8 +93,11 @@ struct node_placed {
  * relayed envelope for all recipients, or with is_direct one envelope per
  * recipient in the direct log to it (TLP:RED). recipients must be roster
  * members. Fills placed[0..*n_placed) (room for ENVELOPE_MAX_RECIPIENTS).
- * Nothing counts as posted until node_commit succeeds. Returns 0, or -1
- * with a one-line reason for the client in *reason. */
+ * Records every recipient's delivery state (pending; delivered at once for
+ * this member itself) in the same write group, for node receipts and the
+ * api's delivery query. Nothing counts as posted until node_commit
+ * succeeds. Returns 0, or -1 with a one-line reason for the client in
+ * *reason. */
 int node_post(struct node *n, const uint8_t *payload, size_t len, const char *const *recipients,
               size_t n_recipients, bool is_direct, int64_t expires_at, struct node_placed *placed,
               size_t *n_placed, const char **reason);
@@ -98,8 +106,12 @@ int node_post(struct node *n, const uint8_t *payload, size_t len, const char *co
  * verification: size, signature, roster key status, seq == held + 1,
  * prev_hash, direct-log routing. Appends it in the open batch and, when it
  * is addressed to us and not expired, adds it to the inbox. Equivocation is
- * kept as evidence and alarmed. Returns 1 when appended, 0 when it was a
- * harmless duplicate, -1 when rejected (reason logged and counted). */
+ * kept as evidence and alarmed. An envelope addressed to us from another
+ * member gets a receipt back in the same batch (DESIGN §4.11): delivered,
+ * or rejected with a reason (expired, refused by the board, cannot be
+ * opened), except a receipt, which is recorded against our post instead.
+ * Returns 1 when appended, 0 when it was a harmless duplicate, -1 when
+ * rejected (reason logged and counted). */
 int node_accept(struct node *n, const char *from, const uint8_t *env, size_t len);
 
 /* Opens an inbox entry again for delivery. On success *body is the caller's

@@ -123,6 +123,21 @@ static const char *const migrations[STORE_SCHEMA] = {
     "  UNIQUE (origin, peer, seq)"
     ");"
     "CREATE INDEX board_updates_awaits ON board_updates (awaits) WHERE awaits IS NOT NULL;",
+    /* 2 -> 3: per-recipient delivery state of this member's own posts
+     * (DESIGN §4.11). post is the id of the post's first envelope: a TLP:RED
+     * post is one envelope per recipient, and any of them finds the rest.
+     * state is a receipt_state code; at is when it was posted (pending) or
+     * when the recipient's receipt was issued. */
+    "CREATE TABLE deliveries ("
+    "  post   BLOB NOT NULL CHECK (length(post) = 32),"
+    "  id     BLOB NOT NULL CHECK (length(id) = 32),"
+    "  member TEXT NOT NULL,"
+    "  state  INTEGER NOT NULL,"
+    "  reason TEXT NOT NULL,"
+    "  at     INTEGER NOT NULL,"
+    "  PRIMARY KEY (id, member)"
+    ") WITHOUT ROWID;"
+    "CREATE INDEX deliveries_post ON deliveries (post);",
 };
 
 /* Every statement the store runs after open, prepared once. */
@@ -154,6 +169,11 @@ enum stmt {
     ST_BOARD_UPDATE_PUT,
     ST_BOARD_WAITING,
     ST_BOARD_KNOWS,
+    ST_BOARD_CLUSTER,
+    ST_DELIVERY_ADD,
+    ST_DELIVERY_FIND,
+    ST_DELIVERY_SET,
+    ST_DELIVERY_GET,
     ST_COUNT_
 };
 
@@ -221,6 +241,22 @@ static const char *const stmt_sql[ST_COUNT_] = {
     [ST_BOARD_KNOWS] = "SELECT EXISTS (SELECT 1 FROM board_needs WHERE id = ?1)"
                        " OR EXISTS (SELECT 1 FROM board_offers WHERE id = ?1)"
                        " OR EXISTS (SELECT 1 FROM board_updates WHERE id = ?1)",
+    [ST_BOARD_CLUSTER] = "SELECT id, origin, peer, seq, sender, created_at, kind, action, target,"
+                         " outcome, awaits, body FROM board_updates WHERE target = ?1"
+                         " OR target IN (SELECT id FROM board_updates WHERE target = ?1)"
+                         " ORDER BY rowid",
+    [ST_DELIVERY_ADD] = "INSERT INTO deliveries (post, id, member, state, reason, at)"
+                        " VALUES (?1, ?2, ?3, ?4, '', ?5)",
+    /* ?2 NULL: any recipient of envelope ?1. */
+    [ST_DELIVERY_FIND] =
+        "SELECT state FROM deliveries WHERE id = ?1 AND (?2 IS NULL OR member = ?2)"
+        " LIMIT 1",
+    /* The first word of a recipient is final: only a pending row moves. */
+    [ST_DELIVERY_SET] = "UPDATE deliveries SET state = ?3, reason = ?4, at = ?5"
+                        " WHERE id = ?1 AND member = ?2 AND state = 0",
+    [ST_DELIVERY_GET] = "SELECT id, member, state, reason, at FROM deliveries"
+                        " WHERE post = (SELECT post FROM deliveries WHERE id = ?1 LIMIT 1)"
+                        " ORDER BY member, id",
 };
 
 struct store {
@@ -1058,6 +1094,114 @@ int store_cursor_set(struct store *s, const char *client, uint64_t acked)
     return run(s, ST_CURSOR_SET, "cursor set");
 }
 
+/* ---- delivery state ----------------------------------------------------- */
+
+static int column_member(sqlite3_stmt *st, int col, char *out);
+
+static bool is_member(const char *member)
+{
+    return member != NULL && util_is_member_id(member, strnlen(member, UTIL_MEMBER_ID_MAX + 1));
+}
+
+int store_delivery_add(struct store *s, const uint8_t *post, const uint8_t *id, const char *member,
+                       int state, int64_t at)
+{
+    sqlite3_stmt *st = s->st[ST_DELIVERY_ADD];
+
+    if (check_batch(s, "add delivery") != 0)
+        return -1;
+    if (post == NULL || id == NULL || !is_member(member)) {
+        log_warnx("store: add delivery: invalid record");
+        return -1;
+    }
+    sqlite3_bind_blob(st, 1, post, STORE_HASH_BYTES, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 2, id, STORE_HASH_BYTES, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, member, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 4, state);
+    sqlite3_bind_int64(st, 5, at);
+    return run(s, ST_DELIVERY_ADD, "add delivery");
+}
+
+int store_delivery_find(struct store *s, const uint8_t *id, const char *member, int *state)
+{
+    sqlite3_stmt *st = s->st[ST_DELIVERY_FIND];
+    int rc;
+
+    if (member != NULL && !is_member(member))
+        return 0;
+    sqlite3_bind_blob(st, 1, id, STORE_HASH_BYTES, SQLITE_STATIC);
+    if (member != NULL)
+        sqlite3_bind_text(st, 2, member, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, 2);
+    rc = step(s, st, "find delivery");
+    if (rc == SQLITE_ROW)
+        *state = sqlite3_column_int(st, 0);
+    done(st);
+    return rc < 0 ? -1 : rc == SQLITE_ROW;
+}
+
+int store_delivery_set(struct store *s, const uint8_t *id, const char *member, int state,
+                       const char *reason, int64_t at)
+{
+    sqlite3_stmt *st = s->st[ST_DELIVERY_SET];
+
+    if (check_batch(s, "set delivery") != 0)
+        return -1;
+    if (!is_member(member) || reason == NULL ||
+        strnlen(reason, STORE_REASON_MAX + 1) > STORE_REASON_MAX) {
+        log_warnx("store: set delivery: invalid record");
+        return -1;
+    }
+    sqlite3_bind_blob(st, 1, id, STORE_HASH_BYTES, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, member, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 3, state);
+    sqlite3_bind_text(st, 4, reason, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 5, at);
+    if (run(s, ST_DELIVERY_SET, "set delivery") != 0)
+        return -1;
+    return sqlite3_changes(s->db) > 0;
+}
+
+int store_delivery_get(struct store *s, const uint8_t *id, struct store_delivery *out, size_t max,
+                       size_t *n)
+{
+    sqlite3_stmt *st = s->st[ST_DELIVERY_GET];
+    int rc, ret = -1;
+
+    *n = 0;
+    sqlite3_bind_blob(st, 1, id, STORE_HASH_BYTES, SQLITE_STATIC);
+    while ((rc = step(s, st, "get deliveries")) == SQLITE_ROW) {
+        struct store_delivery *d = &out[*n];
+        const unsigned char *reason = sqlite3_column_text(st, 3);
+        int len = sqlite3_column_bytes(st, 3);
+
+        if (*n == max) {
+            log_warnx("store: a post with more than %zu recipients", max);
+            goto out;
+        }
+        memset(d, 0, sizeof(*d));
+        if (column_id(st, 0, d->id) != 0 || column_member(st, 1, d->member) != 0)
+            goto out;
+        if (len < 0 || len > STORE_REASON_MAX || (len > 0 && reason == NULL)) {
+            log_warnx("store: corrupt delivery reason");
+            goto out;
+        }
+        if (len > 0)
+            memcpy(d->reason, reason, (size_t)len);
+        d->state = sqlite3_column_int(st, 2);
+        d->at = sqlite3_column_int64(st, 4);
+        (*n)++;
+    }
+    if (rc == SQLITE_DONE)
+        ret = 0;
+out:
+    done(st);
+    if (ret != 0)
+        *n = 0;
+    return ret;
+}
+
 /* ---- counters ----------------------------------------------------------- */
 
 int store_count(struct store *s, uint64_t *envelopes, uint64_t *evidence)
@@ -1404,6 +1548,23 @@ int store_board_each_waiting(struct store *s, const uint8_t *id, store_board_upd
 
     sqlite3_bind_blob(st, 1, id, STORE_HASH_BYTES, SQLITE_STATIC);
     if (collect(s, st, read_update, &r, "board waiting updates") != 0)
+        return -1;
+    for (size_t i = 0; i < r.n && ret == 0; i++)
+        ret = fn(arg, (const struct store_board_update *)(void *)(r.v + i * r.elem));
+    rows_free(&r);
+    return ret;
+}
+
+int store_board_each_in_cluster(struct store *s, const uint8_t *id, store_board_update_fn fn,
+                                void *arg)
+{
+    sqlite3_stmt *st = s->st[ST_BOARD_CLUSTER];
+    struct rows r = {.elem = sizeof(struct store_board_update),
+                     .blob_offset = offsetof(struct store_board_update, body)};
+    int ret = 0;
+
+    sqlite3_bind_blob(st, 1, id, STORE_HASH_BYTES, SQLITE_STATIC);
+    if (collect(s, st, read_update, &r, "board cluster") != 0)
         return -1;
     for (size_t i = 0; i < r.n && ret == 0; i++)
         ret = fn(arg, (const struct store_board_update *)(void *)(r.v + i * r.elem));

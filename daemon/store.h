@@ -22,7 +22,7 @@
 
 #define STORE_HASH_BYTES 32
 #define STORE_CLIENT_MAX 64 /* longest client name */
-#define STORE_SCHEMA     2  /* schema version this build migrates to */
+#define STORE_SCHEMA     3  /* schema version this build migrates to */
 
 /* Names one log: an origin's relayed log (peer == "") or the direct log
  * from origin to peer. */
@@ -249,9 +249,58 @@ typedef int (*store_board_update_fn)(void *arg, const struct store_board_update 
 int store_board_each_waiting(struct store *s, const uint8_t *id, store_board_update_fn fn,
                              void *arg);
 
+/* Calls fn for every recorded board message (need, offer or update) whose
+ * target is id, or whose target is the id of such a message: a superset
+ * of the cluster rooted at id, which the board narrows down. In the order
+ * they were first recorded; as store_board_each_need otherwise. */
+int store_board_each_in_cluster(struct store *s, const uint8_t *id, store_board_update_fn fn,
+                                void *arg);
+
 /* Whether the board has recorded anything under id (a need, an offer or an
  * update). Returns 1, 0, or -1 on error. */
 int store_board_knows(struct store *s, const uint8_t *id);
+
+/* ---- delivery state of this member's own posts ------------------------ */
+
+/* States are the receipt module's codes (0 pending, 1 delivered, 2
+ * rejected); the store only keeps them, but 0 must mean pending: only a
+ * pending entry takes a receipt. */
+#define STORE_DELIVERY_PENDING 0
+#define STORE_REASON_MAX       1024
+
+/* One recipient of one post. */
+struct store_delivery {
+    uint8_t id[STORE_HASH_BYTES]; /* the envelope that went to member */
+    char member[UTIL_MEMBER_ID_MAX + 1];
+    int state;
+    char reason[STORE_REASON_MAX + 1];
+    int64_t at;
+};
+
+/* Records, inside the open batch, that envelope id of post (the id of the
+ * post's first envelope) went to member, in state (usually pending) since
+ * at. Returns 0 or -1 (also when (id, member) is recorded already). */
+int store_delivery_add(struct store *s, const uint8_t *post, const uint8_t *id, const char *member,
+                       int state, int64_t at);
+
+/* Looks up the state of (id, member); member NULL matches any recipient of
+ * id. Returns 1 and fills *state, 0 when there is no such entry, -1 on
+ * error. */
+int store_delivery_find(struct store *s, const uint8_t *id, const char *member, int *state);
+
+/* Moves (id, member) from pending to state with reason ("" or one line of
+ * at most STORE_REASON_MAX bytes) and at, inside the open batch. Returns 1
+ * when it moved, 0 when there is no pending entry (unknown, or already
+ * settled: the first word is final), -1 on error. */
+int store_delivery_set(struct store *s, const uint8_t *id, const char *member, int state,
+                       const char *reason, int64_t at);
+
+/* Fills out[0..*n) with every recipient of the post that envelope id
+ * belongs to (id may be any of a TLP:RED post's envelopes), ordered by
+ * member; *n is 0 when id is no post of ours. At most max entries; more
+ * is an error. Returns 0 or -1. */
+int store_delivery_get(struct store *s, const uint8_t *id, struct store_delivery *out, size_t max,
+                       size_t *n);
 
 /* ---- counters --------------------------------------------------------- */
 

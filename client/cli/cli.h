@@ -173,6 +173,17 @@ void cli_to_free(struct cli_to *to);
  * ambiguous, bad id) and returns the exit status. */
 int cli_find_need(struct cli *cli, struct tmbus *h, const char *text, struct tmbus_board **board,
                   const struct tmbus_board_need **need);
+/* The same for an offer id, looked up among the board's offers. */
+int cli_find_offer(struct cli *cli, struct tmbus *h, const char *text, struct tmbus_board **board,
+                   const struct tmbus_board_offer **offer);
+/* The need with id (TMBUS_ID_BYTES; may be NULL) on board b, or NULL. */
+const struct tmbus_board_need *cli_board_need(const struct tmbus_board *b, const uint8_t *id);
+
+/* Prints a committed update of need or offer target: "KIND 1a2b3c4d5e6f
+ * DONE" and the update's id on the next line, or with --json
+ * {"id", "action", "target"}. Returns the exit status. */
+int cli_print_update(const struct cli *cli, const char *kind, const uint8_t target[TMBUS_ID_BYTES],
+                     const char *action, const char *done, const uint8_t id[TMBUS_ID_BYTES]);
 
 /* ---- command families: each returns the process exit status ------------- */
 
@@ -180,8 +191,10 @@ int cmd_need(struct cli *cli, int argc, char **argv);
 int cmd_offer(struct cli *cli, int argc, char **argv);
 int cmd_watch(struct cli *cli, int argc, char **argv);
 int cmd_status(struct cli *cli, int argc, char **argv);
+int cmd_report(struct cli *cli, int argc, char **argv);
 int cmd_import(struct cli *cli, int argc, char **argv);
 int cmd_export(struct cli *cli, int argc, char **argv);
 int cmd_keygen(struct cli *cli, int argc, char **argv);
+int cmd_delivery(struct cli *cli, int argc, char **argv);
 
 #endif

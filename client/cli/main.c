@@ -24,9 +24,13 @@ static void usage(FILE *f)
             "\n"
             "commands:\n"
             "  need post|list|show     post a need, list the board's needs, show one\n"
+            "  need close|withdraw|edit  end or change one of your needs\n"
             "  offer post|list         answer a need, list offers\n"
+            "  offer accept|decline|deliver|confirm|withdraw  move an offer on\n"
             "  watch                   print messages as they arrive, and ack them\n"
             "  status                  the node's member, roster, peers and counters\n"
+            "  delivery ID             a post's delivery state per recipient\n"
+            "  report                  open needs, pledged and delivered value\n"
             "  import [FILE|-]         post needs and offers from JSON lines\n"
             "  export [--json|--csv]   write the board\n"
             "  keygen NAME [DIR]       make a client key pair\n"
@@ -316,9 +320,9 @@ int main(int argc, char **argv)
         const char *name;
         int (*run)(struct cli *, int, char **);
     } commands[] = {
-        {"need", cmd_need},     {"offer", cmd_offer},   {"watch", cmd_watch},
-        {"status", cmd_status}, {"import", cmd_import}, {"export", cmd_export},
-        {"keygen", cmd_keygen},
+        {"need", cmd_need},     {"offer", cmd_offer},       {"watch", cmd_watch},
+        {"status", cmd_status}, {"import", cmd_import},     {"export", cmd_export},
+        {"keygen", cmd_keygen}, {"delivery", cmd_delivery}, {"report", cmd_report},
     };
     char why[128];
     int opt, rc;

@@ -1,7 +1,8 @@
 /*
  * tmbus need: post a need, list the board's needs, show one with its
- * offers. Also what the posting commands share: recipient lists and
- * finding a need by id or unique prefix. Field checks are libtmbus's
+ * offers, close, withdraw or edit one. Also what the posting commands
+ * share: recipient lists, finding a need or an offer by id or unique
+ * prefix, and printing an update's outcome. Field checks are libtmbus's
  * (tmbus_need_validate): the CLI only turns text into values exactly.
  */
 #include <getopt.h>
@@ -26,6 +27,7 @@ enum {
     OPT_TO,
     OPT_ALL,
     OPT_STATUS,
+    OPT_REASON,
 };
 
 static void usage(FILE *f)
@@ -36,7 +38,10 @@ static void usage(FILE *f)
                "                       [--contact C] [--to M1,M2 | --all]\n"
                "       tmbus need list [--status S] [--json]\n"
                "       tmbus need show ID [--json]\n"
-               "Run 'tmbus need post|list|show --help' for details.\n");
+               "       tmbus need close|withdraw ID [--reason R] [--to M1,M2 | --all] [--json]\n"
+               "       tmbus need edit ID [--title T] [--quantity N] [... any post field]\n"
+               "                       [--reason R] [--to M1,M2 | --all] [--json]\n"
+               "Run 'tmbus need post|list|show|close|withdraw|edit --help' for details.\n");
 }
 
 static void usage_post(FILE *f)
@@ -74,6 +79,40 @@ static void usage_show(FILE *f)
             "Shows one need and the offers that answer it. ID is the full id (64 hex\n"
             "digits) or a unique prefix of at least %d.\n",
             CLI_ID_PREFIX_MIN);
+}
+
+static void usage_close(FILE *f)
+{
+    fprintf(f,
+            "usage: tmbus need close|withdraw ID [--reason R] [--to M1,M2 | --all] [--json]\n"
+            "Closes a need (no more offers: it is met or no longer wanted) or withdraws it,\n"
+            "and prints the update's id once the node has committed it. Only the need's\n"
+            "owner may. ID is the full id or a unique prefix of at least %d hex digits.\n"
+            "  --reason R    a sentence for readers (one line)\n"
+            "  --to M1,M2    these members; --all: every member (the default). A TLP:RED\n"
+            "                need's update must name its readers with --to.\n",
+            CLI_ID_PREFIX_MIN);
+}
+
+static void usage_edit(FILE *f)
+{
+    fprintf(f,
+            "usage: tmbus need edit ID [--title T] [--description D] [--quantity N]\n"
+            "                       [--unit U] [--value-eur E] [--priority P]\n"
+            "                       [--deadline YYYY-MM-DD] [--contact C] [--beneficiary ORG]\n"
+            "                       [--sector S] [--category C] [--tlp L] [--reason R]\n"
+            "                       [--to M1,M2 | --all] [--json]\n"
+            "Changes only the fields given (at least one) and prints the update's id once\n"
+            "the node has committed it; coverage is recomputed against a new quantity.\n"
+            "Only the need's owner may. A field cannot be emptied, nor the value set to 0.\n"
+            "  --category     %s\n"
+            "  --priority     %s\n"
+            "  --tlp          %s\n"
+            "  --sector       %s\n"
+            "  --to M1,M2     these members; --all: every member (the default). A need that\n"
+            "                 is or becomes TLP:RED must name its readers with --to.\n",
+            tmbus_category_names(), tmbus_priority_names(), tmbus_tlp_names(),
+            tmbus_sector_names());
 }
 
 /* ---- shared by the posting commands -------------------------------------- */
@@ -125,52 +164,90 @@ static bool is_hex(const char *s)
     return *s != '\0' && strspn(s, "0123456789abcdefABCDEF") == strlen(s);
 }
 
-int cli_find_need(struct cli *cli, struct tmbus *h, const char *text, struct tmbus_board **board,
-                  const struct tmbus_board_need **need)
+/* Finds text (64 hex digits, or a unique prefix of at least
+ * CLI_ID_PREFIX_MIN) among the board's needs, or its offers when is_offer
+ * is set: one prefix rule for every command that takes an id. On success
+ * returns CLI_EX_OK with *board (the caller frees it) and *index of the
+ * match; else prints why and returns the exit status. */
+static int find_id(struct cli *cli, struct tmbus *h, const char *text, bool is_offer,
+                   struct tmbus_board **board, size_t *index)
 {
+    const char *what = is_offer ? "offer" : "need";
     char hex[TMBUS_ID_HEX_BYTES], first[TMBUS_ID_HEX_BYTES] = "";
     uint8_t id[TMBUS_ID_BYTES];
-    size_t len = strlen(text), matches = 0;
+    size_t len = strlen(text), matches = 0, count;
     int rc;
 
     *board = NULL;
-    *need = NULL;
     if (!is_hex(text) || len < CLI_ID_PREFIX_MIN || len > CLI_ID_HEX)
         return cli_fail(CLI_EX_USAGE,
-                        "bad need id '%.80s': give the full id (64 hex digits) or a unique prefix "
+                        "bad %s id '%.80s': give the full id (64 hex digits) or a unique prefix "
                         "of at least %d",
-                        text, CLI_ID_PREFIX_MIN);
-    if (len == CLI_ID_HEX && tmbus_id_from_hex(text, id) == TMBUS_OK)
+                        what, text, CLI_ID_PREFIX_MIN);
+    /* The board can be narrowed to one need, not to one offer. */
+    if (!is_offer && len == CLI_ID_HEX && tmbus_id_from_hex(text, id) == TMBUS_OK)
         rc = tmbus_board(h, id, NULL, cli->timeout_ms, board);
     else
         rc = tmbus_board(h, NULL, NULL, cli->timeout_ms, board);
     if (rc != TMBUS_OK)
         return cli_fail_call(cli, h, rc, "read the board");
-    for (size_t i = 0; i < tmbus_board_need_count(*board); i++) {
-        const struct tmbus_board_need *bn = tmbus_board_need_at(*board, i);
-        tmbus_id_to_hex(bn->id, hex);
+    count = is_offer ? tmbus_board_offer_count(*board) : tmbus_board_need_count(*board);
+    for (size_t i = 0; i < count; i++) {
+        if (is_offer)
+            tmbus_id_to_hex(tmbus_board_offer_at(*board, i)->id, hex);
+        else
+            tmbus_id_to_hex(tmbus_board_need_at(*board, i)->id, hex);
         if (strncasecmp(hex, text, len) != 0)
             continue;
         if (matches++ == 0) {
-            *need = bn;
+            *index = i;
             memcpy(first, hex, sizeof(first));
         } else if (matches == 2) {
             cli_fail(0,
-                     "need id prefix '%s' is ambiguous: it matches %.16s…, %.16s… and maybe "
+                     "%s id prefix '%s' is ambiguous: it matches %.16s…, %.16s… and maybe "
                      "more; give more digits",
-                     text, first, hex);
+                     what, text, first, hex);
         }
     }
     if (matches == 1)
         return CLI_EX_OK;
     tmbus_board_free(board);
-    *need = NULL;
     if (matches == 0)
         return cli_fail(CLI_EX_FAIL,
-                        "unknown need id '%s': no such need on this node's board (or not "
+                        "unknown %s id '%s': no such %s on this node's board (or not "
                         "readable by this client)",
-                        text);
+                        what, text, what);
     return CLI_EX_USAGE;
+}
+
+int cli_find_need(struct cli *cli, struct tmbus *h, const char *text, struct tmbus_board **board,
+                  const struct tmbus_board_need **need)
+{
+    size_t i = 0;
+    int rc = find_id(cli, h, text, false, board, &i);
+
+    *need = rc == CLI_EX_OK ? tmbus_board_need_at(*board, i) : NULL;
+    return rc;
+}
+
+int cli_find_offer(struct cli *cli, struct tmbus *h, const char *text, struct tmbus_board **board,
+                   const struct tmbus_board_offer **offer)
+{
+    size_t i = 0;
+    int rc = find_id(cli, h, text, true, board, &i);
+
+    *offer = rc == CLI_EX_OK ? tmbus_board_offer_at(*board, i) : NULL;
+    return rc;
+}
+
+const struct tmbus_board_need *cli_board_need(const struct tmbus_board *b, const uint8_t *id)
+{
+    for (size_t i = 0; id != NULL && i < tmbus_board_need_count(b); i++) {
+        const struct tmbus_board_need *bn = tmbus_board_need_at(b, i);
+        if (memcmp(bn->id, id, TMBUS_ID_BYTES) == 0)
+            return bn;
+    }
+    return NULL;
 }
 
 /* ---- need post ------------------------------------------------------------ */
@@ -183,6 +260,72 @@ static int parse_enum(const char *opt, const char *value, int (*parse)(const cha
     if (parse(value, out) != TMBUS_OK)
         return cli_fail(-1, "%s: '%.64s' is not one of: %s", opt, value, names());
     return 0;
+}
+
+/* The option getopt_long just parsed as typed ("--title" or
+ * "--title=T"): its value may be the next word. */
+static const char *opt_text(char **argv)
+{
+    return optind >= 2 && optarg == argv[optind - 1] ? argv[optind - 2] : argv[optind - 1];
+}
+
+/* Sets the need field that opt names from arg, exactly as typed (the
+ * library checks lengths and lines). Returns 1 when opt is a field
+ * option, 0 when it is not, -1 after printing why the value is bad. */
+static int parse_field(int opt, const char *arg, struct tmbus_need *need)
+{
+    const char *err;
+
+    switch (opt) {
+    case OPT_TITLE:
+        need->title = arg;
+        return 1;
+    case OPT_CATEGORY:
+        return parse_enum("--category", arg, tmbus_category_parse, tmbus_category_names,
+                          &need->category) == -1
+                   ? -1
+                   : 1;
+    case OPT_QUANTITY:
+        if (cli_parse_u64(arg, 1, UINT64_MAX, &need->quantity) == -1)
+            return cli_fail(-1, "--quantity: '%.64s' is not a positive whole number", arg);
+        return 1;
+    case OPT_UNIT:
+        need->unit = arg;
+        return 1;
+    case OPT_VALUE:
+        if (cli_parse_eur(arg, &need->value_cents, &err) == -1)
+            return cli_fail(-1, "--value-eur: '%.64s': %s", arg, err);
+        return 1;
+    case OPT_PRIORITY:
+        return parse_enum("--priority", arg, tmbus_priority_parse, tmbus_priority_names,
+                          &need->priority) == -1
+                   ? -1
+                   : 1;
+    case OPT_TLP:
+        return parse_enum("--tlp", arg, tmbus_tlp_parse, tmbus_tlp_names, &need->tlp) == -1 ? -1
+                                                                                            : 1;
+    case OPT_DEADLINE:
+        if (!cli_is_date(arg))
+            return cli_fail(-1, "--deadline: '%.64s' is not a date YYYY-MM-DD", arg);
+        need->deadline = arg;
+        return 1;
+    case OPT_BENEFICIARY:
+        need->beneficiary = arg;
+        return 1;
+    case OPT_SECTOR:
+        return parse_enum("--sector", arg, tmbus_sector_parse, tmbus_sector_names, &need->sector) ==
+                       -1
+                   ? -1
+                   : 1;
+    case OPT_DESCRIPTION:
+        need->description = arg;
+        return 1;
+    case OPT_CONTACT:
+        need->contact = arg;
+        return 1;
+    default:
+        return 0;
+    }
 }
 
 static int need_post(struct cli *cli, int argc, char **argv)
@@ -216,72 +359,22 @@ static int need_post(struct cli *cli, int argc, char **argv)
     uint8_t id[TMBUS_ID_BYTES];
     char hex[TMBUS_ID_HEX_BYTES], why[TMBUS_VALIDATE_ERROR_MAX];
     bool seen[OPT_STATUS - OPT_TITLE + 1] = {false};
-    const char *err;
-    int opt, rc = CLI_EX_USAGE;
+    int opt, field, rc = CLI_EX_USAGE;
 
     optind = 0;
     while ((opt = getopt_long(argc, argv, CLI_SHORT, longopts, NULL)) != -1) {
         if (opt >= OPT_TITLE && opt <= OPT_STATUS) {
             if (seen[opt - OPT_TITLE] && opt != OPT_TO && opt != OPT_ALL) {
-                cli_fail(0, "need post: %s given twice", argv[optind - 1]);
+                cli_fail(0, "need post: %s given twice", opt_text(argv));
                 goto out;
             }
             seen[opt - OPT_TITLE] = true;
         }
+        if ((field = parse_field(opt, optarg, &need)) == -1)
+            goto out;
+        if (field == 1)
+            continue;
         switch (opt) {
-        case OPT_TITLE:
-            need.title = optarg;
-            break;
-        case OPT_CATEGORY:
-            if (parse_enum("--category", optarg, tmbus_category_parse, tmbus_category_names,
-                           &need.category) == -1)
-                goto out;
-            break;
-        case OPT_QUANTITY:
-            if (cli_parse_u64(optarg, 1, UINT64_MAX, &need.quantity) == -1) {
-                cli_fail(0, "--quantity: '%.64s' is not a positive whole number", optarg);
-                goto out;
-            }
-            break;
-        case OPT_UNIT:
-            need.unit = optarg;
-            break;
-        case OPT_VALUE:
-            if (cli_parse_eur(optarg, &need.value_cents, &err) == -1) {
-                cli_fail(0, "--value-eur: '%.64s': %s", optarg, err);
-                goto out;
-            }
-            break;
-        case OPT_PRIORITY:
-            if (parse_enum("--priority", optarg, tmbus_priority_parse, tmbus_priority_names,
-                           &need.priority) == -1)
-                goto out;
-            break;
-        case OPT_TLP:
-            if (parse_enum("--tlp", optarg, tmbus_tlp_parse, tmbus_tlp_names, &need.tlp) == -1)
-                goto out;
-            break;
-        case OPT_DEADLINE:
-            if (!cli_is_date(optarg)) {
-                cli_fail(0, "--deadline: '%.64s' is not a date YYYY-MM-DD", optarg);
-                goto out;
-            }
-            need.deadline = optarg;
-            break;
-        case OPT_BENEFICIARY:
-            need.beneficiary = optarg;
-            break;
-        case OPT_SECTOR:
-            if (parse_enum("--sector", optarg, tmbus_sector_parse, tmbus_sector_names,
-                           &need.sector) == -1)
-                goto out;
-            break;
-        case OPT_DESCRIPTION:
-            need.description = optarg;
-            break;
-        case OPT_CONTACT:
-            need.contact = optarg;
-            break;
         case OPT_TO:
             if (to.all || cli_to_parse(&to, optarg) == -1) {
                 cli_fail(0, "need post: give either --to M1,M2 or --all, once");
@@ -510,10 +603,152 @@ out:
     return rc;
 }
 
+/* ---- need close, need withdraw, need edit ---------------------------------- */
+
+int cli_print_update(const struct cli *cli, const char *kind, const uint8_t target[TMBUS_ID_BYTES],
+                     const char *action, const char *done, const uint8_t id[TMBUS_ID_BYTES])
+{
+    char hex[TMBUS_ID_HEX_BYTES], target_hex[TMBUS_ID_HEX_BYTES];
+
+    tmbus_id_to_hex(id, hex);
+    tmbus_id_to_hex(target, target_hex);
+    if (cli->is_json) {
+        if (output_json_line(json_pack("{s:s, s:s, s:s}", "id", hex, "action", action, "target",
+                                       target_hex)) == -1)
+            return cli_fail(CLI_EX_FAIL, "cannot write to stdout");
+        return CLI_EX_OK;
+    }
+    printf("%s %.*s %s\n%s\n", kind, CLI_ID_SHORT, target_hex, done, hex);
+    if (fflush(stdout) != 0)
+        return cli_fail(CLI_EX_FAIL, "cannot write to stdout");
+    return CLI_EX_OK;
+}
+
+/* Closes, withdraws (no fields) or edits (at least one field) a need.
+ * Recipients: every member unless the need is, or becomes, TLP:RED; its
+ * readers were then named when it was posted and the board does not
+ * remember them, so the caller names them again with --to. */
+static int need_update(struct cli *cli, int action, int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"title", required_argument, NULL, OPT_TITLE},
+        {"category", required_argument, NULL, OPT_CATEGORY},
+        {"quantity", required_argument, NULL, OPT_QUANTITY},
+        {"unit", required_argument, NULL, OPT_UNIT},
+        {"value-eur", required_argument, NULL, OPT_VALUE},
+        {"priority", required_argument, NULL, OPT_PRIORITY},
+        {"tlp", required_argument, NULL, OPT_TLP},
+        {"deadline", required_argument, NULL, OPT_DEADLINE},
+        {"beneficiary", required_argument, NULL, OPT_BENEFICIARY},
+        {"sector", required_argument, NULL, OPT_SECTOR},
+        {"description", required_argument, NULL, OPT_DESCRIPTION},
+        {"contact", required_argument, NULL, OPT_CONTACT},
+        {"reason", required_argument, NULL, OPT_REASON},
+        {"to", required_argument, NULL, OPT_TO},
+        {"all", no_argument, NULL, OPT_ALL},
+        CLI_COMMON_LONG};
+    const char *name = tmbus_need_action_name(action), *reason = NULL;
+    bool is_edit = action == TMBUS_NEED_EDIT, has_field = false;
+    void (*cmd_usage)(FILE *) = is_edit ? usage_edit : usage_close;
+    const struct tmbus_board_need *bn;
+    struct tmbus_need edit = {0};
+    struct tmbus_board *b = NULL;
+    struct cli_to to = {0};
+    struct tmbus *h = NULL;
+    uint8_t id[TMBUS_ID_BYTES];
+    char cmd[32];
+    int opt, field, rc = CLI_EX_USAGE;
+
+    snprintf(cmd, sizeof(cmd), "need %s", name);
+    optind = 0;
+    while ((opt = getopt_long(argc, argv, CLI_SHORT, longopts, NULL)) != -1) {
+        if ((field = parse_field(opt, optarg, &edit)) == -1)
+            goto out;
+        if (field == 1) {
+            if (!is_edit) {
+                cli_fail(0, "%s: %s is for need edit only", cmd, opt_text(argv));
+                goto out;
+            }
+            has_field = true;
+            continue;
+        }
+        switch (opt) {
+        case OPT_REASON:
+            reason = optarg;
+            break;
+        case OPT_TO:
+            if (to.is_set || cli_to_parse(&to, optarg) == -1) {
+                cli_fail(0, "%s: give either --to M1,M2 or --all, once", cmd);
+                goto out;
+            }
+            break;
+        case OPT_ALL:
+            if (to.is_set) {
+                cli_fail(0, "%s: give either --to M1,M2 or --all, once", cmd);
+                goto out;
+            }
+            to.all = to.is_set = true;
+            break;
+        default:
+            if ((rc = cli_option(cli, cmd, opt, argv, cmd_usage)) != CLI_CONTINUE)
+                goto out;
+            rc = CLI_EX_USAGE;
+        }
+    }
+    if (argc - optind != 1) {
+        rc = cli_usage_error(cmd, "expected one need ID");
+        goto out;
+    }
+    if (is_edit && !has_field) {
+        rc = cli_usage_error(cmd, "give at least one field to change");
+        goto out;
+    }
+    if ((h = cli_connect(cli, &rc)) == NULL)
+        goto out;
+    if ((rc = cli_find_need(cli, h, argv[optind], &b, &bn)) != CLI_EX_OK)
+        goto out;
+    if (bn->need.tlp == TMBUS_TLP_RED || edit.tlp == TMBUS_TLP_RED) {
+        if (!to.is_set || to.all) {
+            rc = cli_fail(CLI_EX_USAGE,
+                          "%s: the need is TLP:RED: name the members who may read it with --to "
+                          "M1,M2 (an update cannot go to all)",
+                          cmd);
+            goto out;
+        }
+    } else if (!to.is_set) {
+        to.all = true;
+    }
+    rc = tmbus_need_update(h, bn->id, action, is_edit ? &edit : NULL, reason,
+                           (const char *const *)to.names, to.n, to.all, cli->timeout_ms, id);
+    if (rc != TMBUS_OK) {
+        char what[64];
+        snprintf(what, sizeof(what), "%s the need", name);
+        rc = cli_fail_call(cli, h, rc, what);
+        goto out;
+    }
+    rc = cli_print_update(cli, "need", bn->id, name,
+                          action == TMBUS_NEED_CLOSE      ? "closed"
+                          : action == TMBUS_NEED_WITHDRAW ? "withdrawn"
+                                                          : "edited",
+                          id);
+out:
+    cli_to_free(&to);
+    tmbus_board_free(&b);
+    tmbus_close(&h);
+    return rc;
+}
+
 int cmd_need(struct cli *cli, int argc, char **argv)
 {
+    static const struct {
+        const char *name;
+        int action;
+    } updates[] = {
+        {"close", TMBUS_NEED_CLOSE}, {"withdraw", TMBUS_NEED_WITHDRAW}, {"edit", TMBUS_NEED_EDIT}};
+
     if (argc < 2)
-        return cli_usage_error("need", "expected a subcommand: post, list, show");
+        return cli_usage_error("need",
+                               "expected a subcommand: post, list, show, close, withdraw, edit");
     if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         usage(stdout);
         return CLI_EX_OK;
@@ -524,7 +759,11 @@ int cmd_need(struct cli *cli, int argc, char **argv)
         return need_list(cli, argc - 1, argv + 1);
     if (strcmp(argv[1], "show") == 0)
         return need_show(cli, argc - 1, argv + 1);
+    for (size_t i = 0; i < sizeof(updates) / sizeof(updates[0]); i++)
+        if (strcmp(argv[1], updates[i].name) == 0)
+            return need_update(cli, updates[i].action, argc - 1, argv + 1);
     char why[128];
-    snprintf(why, sizeof(why), "unknown subcommand '%.64s' (post, list, show)", argv[1]);
+    snprintf(why, sizeof(why),
+             "unknown subcommand '%.64s' (post, list, show, close, withdraw, edit)", argv[1]);
     return cli_usage_error("need", why);
 }

@@ -1,8 +1,10 @@
 /*
- * tmbus offer: answer a need with an offer, list offers. An offer names
- * its need by id or unique prefix; the CLI looks the need up on the board
- * first, so that a typo fails here with a clear reason and the need's
- * owner is always among the recipients.
+ * tmbus offer: answer a need with an offer, list offers, and move an
+ * offer through its lifecycle (accept, decline, deliver, confirm,
+ * withdraw). Needs and offers are named by id or unique prefix and looked
+ * up on the board first, so that a typo fails here with a clear reason;
+ * who may make which move is the node's rule, and its refusal is printed
+ * as it gave it.
  */
 #include <getopt.h>
 #include <stdlib.h>
@@ -20,6 +22,7 @@ enum {
     OPT_CONDITIONS,
     OPT_TO,
     OPT_ALL,
+    OPT_REASON,
 };
 
 static void usage(FILE *f)
@@ -28,7 +31,25 @@ static void usage(FILE *f)
                "                        [--tlp L] [--delivery-date YYYY-MM-DD] [--conditions C]\n"
                "                        [--to M1,M2 | --all]\n"
                "       tmbus offer list [--need ID] [--json]\n"
-               "Run 'tmbus offer post|list --help' for details.\n");
+               "       tmbus offer accept|decline|deliver|confirm|withdraw ID [--reason R]\n"
+               "                        [--json]\n"
+               "Run 'tmbus offer post|list|accept|... --help' for details.\n");
+}
+
+static void usage_update(FILE *f)
+{
+    fprintf(f,
+            "usage: tmbus offer accept|decline|deliver|confirm|withdraw ID [--reason R] [--json]\n"
+            "Moves offer ID (full id or a unique prefix of at least %d hex digits) on and\n"
+            "prints the update's id once the node has committed it:\n"
+            "  accept, decline   a proposed offer; by the need's owner\n"
+            "  deliver           an accepted offer; by the donor\n"
+            "  confirm           a delivered offer; by the need's owner\n"
+            "  withdraw          a proposed or accepted offer; by the donor\n"
+            "  --reason R        a sentence for readers (one line)\n"
+            "The update goes to every member, or for a TLP:RED offer to its donor and\n"
+            "the need's owner only.\n",
+            CLI_ID_PREFIX_MIN);
 }
 
 static void usage_post(FILE *f)
@@ -247,10 +268,86 @@ out:
     return rc;
 }
 
+/* Recipients of an update of offer bo: every member, as for the offer
+ * itself, unless the offer is TLP:RED. Then only its donor and its need's
+ * owner, who alone act on it; other readers it was sent to keep seeing its
+ * earlier status (the board does not remember an offer's recipients). */
+static int update_recipients(const struct tmbus_board *b, const struct tmbus_board_offer *bo,
+                             struct cli_to *to)
+{
+    const struct tmbus_board_need *bn;
+
+    if (bo->offer.tlp != TMBUS_TLP_RED) {
+        to->all = to->is_set = true;
+        return 0;
+    }
+    if (cli_to_add(to, bo->donor) == -1)
+        return -1;
+    if ((bn = cli_board_need(b, bo->offer.need_id)) != NULL && cli_to_add(to, bn->owner) == -1)
+        return -1;
+    to->is_set = true;
+    return 0;
+}
+
+static int offer_update(struct cli *cli, int action, int argc, char **argv)
+{
+    static const struct option longopts[] = {{"reason", required_argument, NULL, OPT_REASON},
+                                             CLI_COMMON_LONG};
+    static const char *const done[] = {[TMBUS_OFFER_ACCEPT] = "accepted",
+                                       [TMBUS_OFFER_DECLINE] = "declined",
+                                       [TMBUS_OFFER_DELIVER] = "delivered",
+                                       [TMBUS_OFFER_CONFIRM] = "confirmed",
+                                       [TMBUS_OFFER_WITHDRAW] = "withdrawn"};
+    const char *name = tmbus_offer_action_name(action), *reason = NULL;
+    const struct tmbus_board_offer *bo;
+    struct tmbus_board *b = NULL;
+    struct cli_to to = {0};
+    struct tmbus *h = NULL;
+    uint8_t id[TMBUS_ID_BYTES];
+    char cmd[32], what[32];
+    int opt, rc;
+
+    snprintf(cmd, sizeof(cmd), "offer %s", name);
+    optind = 0;
+    while ((opt = getopt_long(argc, argv, CLI_SHORT, longopts, NULL)) != -1) {
+        if (opt == OPT_REASON)
+            reason = optarg;
+        else if ((rc = cli_option(cli, cmd, opt, argv, usage_update)) != CLI_CONTINUE)
+            return rc;
+    }
+    if (argc - optind != 1)
+        return cli_usage_error(cmd, "expected one offer ID");
+    if ((h = cli_connect(cli, &rc)) == NULL)
+        return rc;
+    if ((rc = cli_find_offer(cli, h, argv[optind], &b, &bo)) != CLI_EX_OK)
+        goto out;
+    if (update_recipients(b, bo, &to) == -1) {
+        rc = cli_fail(CLI_EX_FAIL, "out of memory");
+        goto out;
+    }
+    rc = tmbus_offer_update(h, bo->id, action, reason, (const char *const *)to.names, to.n, to.all,
+                            cli->timeout_ms, id);
+    if (rc != TMBUS_OK) {
+        snprintf(what, sizeof(what), "%s the offer", name);
+        rc = cli_fail_call(cli, h, rc, what);
+        goto out;
+    }
+    rc = cli_print_update(cli, "offer", bo->id, name, done[action], id);
+out:
+    cli_to_free(&to); /* before the board: names point into it */
+    tmbus_board_free(&b);
+    tmbus_close(&h);
+    return rc;
+}
+
 int cmd_offer(struct cli *cli, int argc, char **argv)
 {
+    int action;
+
     if (argc < 2)
-        return cli_usage_error("offer", "expected a subcommand: post, list");
+        return cli_usage_error(
+            "offer",
+            "expected a subcommand: post, list, accept, decline, deliver, confirm, withdraw");
     if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         usage(stdout);
         return CLI_EX_OK;
@@ -259,7 +356,12 @@ int cmd_offer(struct cli *cli, int argc, char **argv)
         return offer_post(cli, argc - 1, argv + 1);
     if (strcmp(argv[1], "list") == 0)
         return offer_list(cli, argc - 1, argv + 1);
-    char why[128];
-    snprintf(why, sizeof(why), "unknown subcommand '%.64s' (post, list)", argv[1]);
+    if (tmbus_offer_action_parse(argv[1], &action) == TMBUS_OK &&
+        strcmp(argv[1], tmbus_offer_action_name(action)) == 0)
+        return offer_update(cli, action, argc - 1, argv + 1);
+    char why[160];
+    snprintf(why, sizeof(why),
+             "unknown subcommand '%.64s' (post, list, accept, decline, deliver, confirm, withdraw)",
+             argv[1]);
     return cli_usage_error("offer", why);
 }

@@ -16,9 +16,21 @@ static void usage(FILE *f)
                "and the node's counters.\n");
 }
 
+/* The board digest in hex, "" from a node that sends none. */
+static const char *digest_hex(const struct tmbus_status *s, char hex[TMBUS_ID_HEX_BYTES])
+{
+    const uint8_t *d = tmbus_status_board_digest(s);
+
+    hex[0] = '\0';
+    if (d != NULL)
+        cli_id_hex(d, hex);
+    return hex;
+}
+
 static int print_json(const struct tmbus_status *s)
 {
     json_t *o = json_object(), *peers = json_array(), *counters = json_object();
+    char hex[TMBUS_ID_HEX_BYTES];
     struct tmbus_peer p;
     const char *name;
     uint64_t value;
@@ -39,6 +51,7 @@ static int print_json(const struct tmbus_status *s)
                         json_integer((json_int_t)tmbus_status_roster_version(s)));
     json_object_set_new(o, "envelopes", json_integer((json_int_t)tmbus_status_envelopes(s)));
     json_object_set_new(o, "inbox", json_integer((json_int_t)tmbus_status_inbox(s)));
+    json_object_set_new(o, "board_digest", json_string(digest_hex(s, hex)));
     json_object_set_new(o, "peers", peers);
     json_object_set_new(o, "counters", counters);
     return output_json_line(o);
@@ -49,7 +62,7 @@ static int print_text(const struct tmbus_status *s)
     static const char *const peer_headers[] = {"PEER", "STATE", "SILENT", "LAG", "BEHIND"};
     static const char *const counter_headers[] = {"COUNTER", "VALUE"};
     struct table *peers = table_new(5, peer_headers), *counters = table_new(2, counter_headers);
-    char silent[32], lag[32], behind[32], v[32];
+    char silent[32], lag[32], behind[32], v[32], hex[TMBUS_ID_HEX_BYTES];
     struct tmbus_peer p;
     const char *name;
     uint64_t value;
@@ -60,10 +73,11 @@ static int print_text(const struct tmbus_status *s)
     printf("member          %s\n"
            "roster version  %llu\n"
            "envelopes       %llu\n"
-           "inbox           %llu\n\n",
+           "inbox           %llu\n"
+           "board digest    %s\n\n",
            tmbus_status_member(s), (unsigned long long)tmbus_status_roster_version(s),
-           (unsigned long long)tmbus_status_envelopes(s),
-           (unsigned long long)tmbus_status_inbox(s));
+           (unsigned long long)tmbus_status_envelopes(s), (unsigned long long)tmbus_status_inbox(s),
+           digest_hex(s, hex));
     for (size_t i = 0; i < tmbus_status_peer_count(s); i++) {
         if (tmbus_status_peer(s, i, &p) != TMBUS_OK)
             continue;

@@ -23,26 +23,12 @@
 
 #include <cmocka.h>
 
-#include "fed.h"
-
 #ifdef TMBUS_CLI_BIN
 
-#include <jansson.h>
+#include "clitest.h"
 
-#define LINK_MS  15000
-#define SEEN_MS  15000 /* longest wait for a post to reach the other node */
-#define RUN_MS   30000 /* longest one CLI run may take */
-#define OUT_MAX  (1024 * 1024)
-#define ARGS_MAX 48
-#define UA       0
-#define EE       1
-
-/* One finished run of the CLI. */
-struct run {
-    int status; /* exit status, or -1 when killed or signalled */
-    char *out;  /* stdout, NUL-terminated */
-    char *err;  /* stderr */
-};
+#define UA 0
+#define EE 1
 
 struct ctx {
     struct fed *f;
@@ -50,181 +36,6 @@ struct ctx {
     char need_id[65];           /* the need test_post_and_read posted */
     char offer_id[65];
 };
-
-static void run_free(struct run *r)
-{
-    free(r->out);
-    free(r->err);
-    memset(r, 0, sizeof(*r));
-}
-
-static char *slurp(const char *path)
-{
-    FILE *fp = fopen(path, "r");
-    char *buf = calloc(1, OUT_MAX + 1);
-    size_t n = 0;
-
-    assert_non_null(buf);
-    if (fp != NULL) {
-        n = fread(buf, 1, OUT_MAX, fp);
-        fclose(fp);
-    }
-    buf[n] = '\0';
-    return buf;
-}
-
-static void write_file(const char *path, const char *text)
-{
-    FILE *fp = fopen(path, "w");
-
-    assert_non_null(fp);
-    assert_int_equal(fputs(text, fp) >= 0, 1);
-    assert_int_equal(fclose(fp), 0);
-}
-
-/* Runs the CLI with argv (NULL-terminated, without the program name),
- * stdin from in_path (NULL: /dev/null). When sig is non-zero, sends it
- * after sig_after_ms. Kills the run after RUN_MS. */
-static void run_cli_signal(struct ctx *c, struct run *r, const char *in_path, int sig,
-                           int sig_after_ms, const char *const argv[])
-{
-    char out_path[FED_PATH_MAX], err_path[FED_PATH_MAX];
-    const char *args[ARGS_MAX + 2] = {TMBUS_CLI_BIN};
-    int64_t start = fed_now_ms();
-    bool is_signalled = false;
-    int wstatus = 0;
-    size_t n = 1;
-    pid_t pid;
-
-    for (; argv[n - 1] != NULL; n++) {
-        assert_true(n <= ARGS_MAX);
-        args[n] = argv[n - 1];
-    }
-    args[n] = NULL;
-    snprintf(out_path, sizeof(out_path), "%s/cli.out", fed_dir(c->f));
-    snprintf(err_path, sizeof(err_path), "%s/cli.err", fed_dir(c->f));
-    pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        int in = open(in_path != NULL ? in_path : "/dev/null", O_RDONLY);
-        int out = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        int err = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        if (in < 0 || out < 0 || err < 0 || dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0)
-            _exit(126);
-        unsetenv("TMBUS_CONFIG");
-        execv(TMBUS_CLI_BIN, (char *const *)(uintptr_t)args);
-        _exit(127);
-    }
-    for (;;) {
-        pid_t w = waitpid(pid, &wstatus, WNOHANG);
-        if (w == pid)
-            break;
-        assert_int_equal(w, 0);
-        if (sig != 0 && !is_signalled && fed_now_ms() - start >= sig_after_ms) {
-            kill(pid, sig);
-            is_signalled = true;
-        }
-        if (fed_now_ms() - start > RUN_MS) {
-            kill(pid, SIGKILL);
-            waitpid(pid, &wstatus, 0);
-            fail_msg("tmbus %s did not finish within %d ms", argv[0], RUN_MS);
-        }
-        fed_sleep_ms(10);
-    }
-    r->status = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : -1;
-    r->out = slurp(out_path);
-    r->err = slurp(err_path);
-}
-
-static void run_cli(struct ctx *c, struct run *r, const char *in_path, const char *const argv[])
-{
-    run_cli_signal(c, r, in_path, 0, 0, argv);
-}
-
-#define RUN(c, r, ...) run_cli((c), (r), NULL, (const char *const[]){__VA_ARGS__, NULL})
-
-/* A failed run: the status, and stderr exactly one line "tmbus: …"
- * holding substr. */
-static void assert_failed(const struct run *r, int status, const char *substr)
-{
-    size_t len = strlen(r->err);
-
-    if (r->status != status || strncmp(r->err, "tmbus: ", 7) != 0 || len == 0 ||
-        r->err[len - 1] != '\n' || strchr(r->err, '\n') != r->err + len - 1 ||
-        strstr(r->err, substr) == NULL)
-        fail_msg("expected status %d and one line with '%s'; got status %d, stderr: %s", status,
-                 substr, r->status, r->err);
-}
-
-static void assert_ok(const struct run *r)
-{
-    if (r->status != 0)
-        fail_msg("tmbus failed with status %d: %s", r->status, r->err);
-}
-
-/* stdout parsed as one JSON object (the caller decrefs). */
-static json_t *json_of(const struct run *r)
-{
-    json_error_t e;
-    json_t *j = json_loads(r->out, JSON_REJECT_DUPLICATES, &e);
-
-    if (j == NULL || !json_is_object(j))
-        fail_msg("not one JSON object (%s): %s", e.text, r->out);
-    return j;
-}
-
-static bool is_hex_id(const char *s)
-{
-    return s != NULL && strlen(s) == 64 && strspn(s, "0123456789abcdef") == 64;
-}
-
-static const char *str_of(json_t *o, const char *key)
-{
-    json_t *v = json_object_get(o, key);
-
-    if (!json_is_string(v))
-        fail_msg("field '%s' is not a string", key);
-    return json_string_value(v);
-}
-
-static json_int_t int_of(json_t *o, const char *key)
-{
-    json_t *v = json_object_get(o, key);
-
-    if (!json_is_integer(v))
-        fail_msg("field '%s' is not an integer", key);
-    return json_integer_value(v);
-}
-
-/* Waits until node i's board lists id among kind ("need" or "offer");
- * returns a copy of its JSON object (the caller decrefs). */
-static json_t *wait_on_board(struct ctx *c, size_t i, const char *kind, const char *id)
-{
-    int64_t deadline = fed_now_ms() + SEEN_MS;
-    const char *list = strcmp(kind, "need") == 0 ? "needs" : "offers";
-
-    for (;;) {
-        struct run r = {0};
-        RUN(c, &r, "-c", c->conf[i], kind, "list", "--json");
-        assert_ok(&r);
-        json_t *j = json_of(&r), *item;
-        size_t k;
-        json_array_foreach(json_object_get(j, list), k, item)
-        {
-            if (strcmp(str_of(item, "id"), id) == 0) {
-                json_t *copy = json_deep_copy(item);
-                json_decref(j);
-                run_free(&r);
-                return copy;
-            }
-        }
-        json_decref(j);
-        run_free(&r);
-        if (fed_now_ms() > deadline)
-            fail_msg("%s %s never reached node %s's board", kind, id, fed_id(c->f, i));
-        fed_sleep_ms(200);
-    }
-}
 
 /* ---- setup ------------------------------------------------------------------ */
 
@@ -235,22 +46,7 @@ static int setup(void **state)
 
     assert_non_null(c);
     *state = c;
-    c->f = fed_new(2, ids);
-    assert_non_null(c->f);
-    for (size_t i = 0; i < 2; i++) {
-        char text[4 * FED_PATH_MAX];
-        snprintf(c->conf[i], sizeof(c->conf[i]), "%s/%s-client.conf", fed_dir(c->f),
-                 fed_id(c->f, i));
-        snprintf(text, sizeof(text),
-                 "# tmbus client configuration\n[client]\nendpoint = %s\nnode_key = %s\n"
-                 "key = %s\n",
-                 fed_client_endpoint(c->f, i), fed_member_pub_path(c->f, i),
-                 fed_client_key_path(c->f, i));
-        write_file(c->conf[i], text);
-        assert_int_equal(fed_start(c->f, i), 0);
-    }
-    assert_int_equal(fed_wait_link(c->f, UA, 0, "EE", LINK_MS), 0);
-    assert_int_equal(fed_wait_link(c->f, EE, 0, "UA", LINK_MS), 0);
+    c->f = clitest_fed_start(2, ids, c->conf);
     return 0;
 }
 
@@ -270,34 +66,35 @@ static int teardown(void **state)
 static void test_usage_and_field_errors(void **state)
 {
     struct ctx *c = *state;
-    struct run r = {0};
+    struct clitest_run r = {0};
 
-    RUN(c, &r, "--help");
-    assert_ok(&r);
+    CLITEST_RUN(c->f, &r, "--help");
+    clitest_assert_ok(&r);
     assert_non_null(strstr(r.out, "usage: tmbus"));
-    run_free(&r);
+    clitest_run_free(&r);
     static const char *const helps[][3] = {
         {"need", "post", "--help"},  {"need", "list", "--help"},  {"need", "show", "--help"},
         {"offer", "post", "--help"}, {"offer", "list", "--help"}, {"watch", "--help", NULL},
         {"status", "--help", NULL},  {"import", "--help", NULL},  {"export", "--help", NULL},
         {"keygen", "--help", NULL},  {"need", "--help", NULL},    {"offer", "--help", NULL}};
     for (size_t i = 0; i < sizeof(helps) / sizeof(helps[0]); i++) {
-        run_cli(c, &r, NULL, (const char *const[]){helps[i][0], helps[i][1], helps[i][2], NULL});
-        assert_ok(&r);
+        clitest_run(c->f, &r, NULL,
+                    (const char *const[]){helps[i][0], helps[i][1], helps[i][2], NULL});
+        clitest_assert_ok(&r);
         if (strstr(r.out, "usage: tmbus") == NULL)
             fail_msg("%s %s --help printed no usage", helps[i][0], helps[i][1]);
-        run_free(&r);
+        clitest_run_free(&r);
     }
 
-    RUN(c, &r, "frobnicate");
-    assert_failed(&r, 64, "unknown command 'frobnicate'");
-    run_free(&r);
-    RUN(c, &r, "status", "--bogus");
-    assert_failed(&r, 64, "unknown option --bogus");
-    run_free(&r);
-    RUN(c, &r, "status");
-    assert_failed(&r, 78, "no client configuration");
-    run_free(&r);
+    CLITEST_RUN(c->f, &r, "frobnicate");
+    clitest_assert_failed(&r, 64, "unknown command 'frobnicate'");
+    clitest_run_free(&r);
+    CLITEST_RUN(c->f, &r, "status", "--bogus");
+    clitest_assert_failed(&r, 64, "unknown option --bogus");
+    clitest_run_free(&r);
+    CLITEST_RUN(c->f, &r, "status");
+    clitest_assert_failed(&r, 78, "no client configuration");
+    clitest_run_free(&r);
 
     /* Money is exact: at most two decimals, never negative. */
     static const char *const bad_values[][2] = {{"1.234", "at most two decimals"},
@@ -306,29 +103,29 @@ static void test_usage_and_field_errors(void **state)
                                                 {"1e3", "digits with at most two decimals"},
                                                 {".5", "digits with at most two decimals"}};
     for (size_t i = 0; i < sizeof(bad_values) / sizeof(bad_values[0]); i++) {
-        RUN(c, &r, "-c", c->conf[UA], "need", "post", "--title", "T", "--category", "hardware",
-            "--quantity", "1", "--unit", "u", "--value-eur", bad_values[i][0], "--priority", "high",
-            "--tlp", "amber");
-        assert_failed(&r, 64, bad_values[i][1]);
-        run_free(&r);
+        CLITEST_RUN(c->f, &r, "-c", c->conf[UA], "need", "post", "--title", "T", "--category",
+                    "hardware", "--quantity", "1", "--unit", "u", "--value-eur", bad_values[i][0],
+                    "--priority", "high", "--tlp", "amber");
+        clitest_assert_failed(&r, 64, bad_values[i][1]);
+        clitest_run_free(&r);
     }
     /* A bad enum value lists the allowed ones. */
-    RUN(c, &r, "-c", c->conf[UA], "need", "post", "--title", "T", "--category", "hardwar",
-        "--quantity", "1", "--unit", "u", "--value-eur", "1", "--priority", "high", "--tlp",
-        "amber");
-    assert_failed(&r, 64, "'hardwar' is not one of: software-licences, hardware");
-    run_free(&r);
-    RUN(c, &r, "-c", c->conf[UA], "need", "post", "--title", "T", "--category", "hardware",
-        "--quantity", "1", "--unit", "u", "--value-eur", "1", "--priority", "high", "--tlp",
-        "orange");
-    assert_failed(&r, 64, "amber+strict");
-    run_free(&r);
-    RUN(c, &r, "-c", c->conf[UA], "need", "post", "--title", "T");
-    assert_failed(&r, 64, "is required");
-    run_free(&r);
-    RUN(c, &r, "-c", c->conf[UA], "need", "list", "--status", "sleeping");
-    assert_failed(&r, 64, "partially_covered");
-    run_free(&r);
+    CLITEST_RUN(c->f, &r, "-c", c->conf[UA], "need", "post", "--title", "T", "--category",
+                "hardwar", "--quantity", "1", "--unit", "u", "--value-eur", "1", "--priority",
+                "high", "--tlp", "amber");
+    clitest_assert_failed(&r, 64, "'hardwar' is not one of: software-licences, hardware");
+    clitest_run_free(&r);
+    CLITEST_RUN(c->f, &r, "-c", c->conf[UA], "need", "post", "--title", "T", "--category",
+                "hardware", "--quantity", "1", "--unit", "u", "--value-eur", "1", "--priority",
+                "high", "--tlp", "orange");
+    clitest_assert_failed(&r, 64, "amber+strict");
+    clitest_run_free(&r);
+    CLITEST_RUN(c->f, &r, "-c", c->conf[UA], "need", "post", "--title", "T");
+    clitest_assert_failed(&r, 64, "is required");
+    clitest_run_free(&r);
+    CLITEST_RUN(c->f, &r, "-c", c->conf[UA], "need", "list", "--status", "sleeping");
+    clitest_assert_failed(&r, 64, "partially_covered");
+    clitest_run_free(&r);
 }
 
 /* ---- connection errors ------------------------------------------------------ */
@@ -337,40 +134,41 @@ static void test_unreachable_and_refused(void **state)
 {
     struct ctx *c = *state;
     char conf[FED_PATH_MAX], keys[FED_PATH_MAX], text[4 * FED_PATH_MAX];
-    struct run r = {0};
+    struct clitest_run r = {0};
 
     /* Nothing listens on port 1. */
     snprintf(conf, sizeof(conf), "%s/nowhere.conf", fed_dir(c->f));
     snprintf(text, sizeof(text),
              "[client]\nendpoint = tcp://127.0.0.1:1\nnode_key = %s\nkey = %s\n",
              fed_member_pub_path(c->f, UA), fed_client_key_path(c->f, UA));
-    write_file(conf, text);
-    RUN(c, &r, "-c", conf, "--timeout", "700", "status");
-    assert_failed(&r, 69,
-                  "cannot reach the node at tcp://127.0.0.1:1 within 700 ms: is tmbusd running "
-                  "and is node_key its key?");
-    run_free(&r);
+    clitest_write_file(conf, text);
+    CLITEST_RUN(c->f, &r, "-c", conf, "--timeout", "700", "status");
+    clitest_assert_failed(
+        &r, 69,
+        "cannot reach the node at tcp://127.0.0.1:1 within 700 ms: is tmbusd running "
+        "and is node_key its key?");
+    clitest_run_free(&r);
 
     /* A key the node does not know. */
     snprintf(keys, sizeof(keys), "%s/rogue-keys", fed_dir(c->f));
-    RUN(c, &r, "keygen", "rogue", keys);
-    assert_ok(&r);
-    run_free(&r);
+    CLITEST_RUN(c->f, &r, "keygen", "rogue", keys);
+    clitest_assert_ok(&r);
+    clitest_run_free(&r);
     snprintf(conf, sizeof(conf), "%s/rogue.conf", fed_dir(c->f));
     snprintf(text, sizeof(text), "[client]\nendpoint = %s\nnode_key = %s\nkey = %s/rogue.key\n",
              fed_client_endpoint(c->f, UA), fed_member_pub_path(c->f, UA), keys);
-    write_file(conf, text);
-    RUN(c, &r, "-c", conf, "--timeout", "3000", "status");
-    assert_failed(&r, 77, "refused");
-    run_free(&r);
+    clitest_write_file(conf, text);
+    CLITEST_RUN(c->f, &r, "-c", conf, "--timeout", "3000", "status");
+    clitest_assert_failed(&r, 77, "refused");
+    clitest_run_free(&r);
 
     /* A configuration with a mistake names the file and line. */
     snprintf(conf, sizeof(conf), "%s/typo.conf", fed_dir(c->f));
-    write_file(conf, "[client]\nendpoint = tcp://127.0.0.1:1\nnodekey = x\n");
-    RUN(c, &r, "-c", conf, "status");
+    clitest_write_file(conf, "[client]\nendpoint = tcp://127.0.0.1:1\nnodekey = x\n");
+    CLITEST_RUN(c->f, &r, "-c", conf, "status");
     assert_int_not_equal(r.status, 0);
     assert_non_null(strstr(r.err, "typo.conf:3"));
-    run_free(&r);
+    clitest_run_free(&r);
 }
 
 /* ---- keygen: files, modes, and a snippet the node accepts -------------------- */
@@ -379,42 +177,42 @@ static void test_keygen_snippet_is_accepted(void **state)
 {
     struct ctx *c = *state;
     char dir[FED_PATH_MAX], path[2 * FED_PATH_MAX], conf[FED_PATH_MAX], text[4 * FED_PATH_MAX];
-    struct run r = {0};
+    struct clitest_run r = {0};
     struct stat st;
     char *file, *snippet;
     FILE *fp;
 
     snprintf(dir, sizeof(dir), "%s/desk-keys", fed_dir(c->f));
-    RUN(c, &r, "keygen", "desk2", dir);
-    assert_ok(&r);
+    CLITEST_RUN(c->f, &r, "keygen", "desk2", dir);
+    clitest_assert_ok(&r);
     snippet = strstr(r.out, "[client desk2]\nkey = ");
     assert_non_null(snippet);
     snippet = strdup(snippet);
     assert_non_null(snippet);
-    run_free(&r);
+    clitest_run_free(&r);
 
     snprintf(path, sizeof(path), "%s/desk2.key", dir);
     assert_int_equal(stat(path, &st), 0);
     assert_int_equal(st.st_mode & 0777, 0600);
-    file = slurp(path);
+    file = clitest_slurp(path);
     assert_non_null(strstr(file, "\nkind = client-secret\ntransport-public = "));
     assert_non_null(strstr(file, "\ntransport-secret = "));
     free(file);
     snprintf(path, sizeof(path), "%s/desk2.pub", dir);
     assert_int_equal(stat(path, &st), 0);
     assert_int_equal(st.st_mode & 0777, 0644);
-    file = slurp(path);
+    file = clitest_slurp(path);
     assert_non_null(strstr(file, "\nkind = client-public\ntransport-public = "));
     assert_null(strstr(file, "secret ="));
     free(file);
 
     /* Never over an existing pair. */
-    RUN(c, &r, "keygen", "desk2", dir);
-    assert_failed(&r, 1, "refusing to overwrite");
-    run_free(&r);
-    RUN(c, &r, "keygen", "../escape", dir);
-    assert_failed(&r, 64, "bad client name");
-    run_free(&r);
+    CLITEST_RUN(c->f, &r, "keygen", "desk2", dir);
+    clitest_assert_failed(&r, 1, "refusing to overwrite");
+    clitest_run_free(&r);
+    CLITEST_RUN(c->f, &r, "keygen", "../escape", dir);
+    clitest_assert_failed(&r, 64, "bad client name");
+    clitest_run_free(&r);
 
     /* The printed section goes into EE's configuration as is. */
     fp = fopen(fed_conf_path(c->f, EE), "a");
@@ -428,21 +226,21 @@ static void test_keygen_snippet_is_accepted(void **state)
     snprintf(conf, sizeof(conf), "%s/desk2.conf", fed_dir(c->f));
     snprintf(text, sizeof(text), "[client]\nendpoint = %s\nnode_key = %s\nkey = %s/desk2.key\n",
              fed_client_endpoint(c->f, EE), fed_member_pub_path(c->f, EE), dir);
-    write_file(conf, text);
-    int64_t deadline = fed_now_ms() + SEEN_MS;
+    clitest_write_file(conf, text);
+    int64_t deadline = fed_now_ms() + CLITEST_SEEN_MS;
     for (;;) {
-        RUN(c, &r, "-c", conf, "--timeout", "2000", "status", "--json");
+        CLITEST_RUN(c->f, &r, "-c", conf, "--timeout", "2000", "status", "--json");
         if (r.status == 0)
             break;
         if (fed_now_ms() > deadline)
             fail_msg("the node never admitted the keygen key: %s", r.err);
-        run_free(&r);
+        clitest_run_free(&r);
         fed_sleep_ms(300);
     }
-    json_t *j = json_of(&r);
-    assert_string_equal(str_of(j, "member"), "EE");
+    json_t *j = clitest_json_of(&r);
+    assert_string_equal(clitest_str_of(j, "member"), "EE");
     json_decref(j);
-    run_free(&r);
+    clitest_run_free(&r);
 }
 
 /* ---- needs and offers -------------------------------------------------------- */
@@ -450,120 +248,123 @@ static void test_keygen_snippet_is_accepted(void **state)
 static void test_post_and_read(void **state)
 {
     struct ctx *c = *state;
-    struct run r = {0};
+    struct clitest_run r = {0};
     json_t *j, *need, *offer;
     char prefix[9];
 
-    RUN(c, &r, "-c", c->conf[UA], "--json", "need", "post", "--title", "Firewall appliances",
-        "--category", "hardware", "--quantity", "5", "--unit", "devices", "--value-eur", "12000.5",
-        "--priority", "high", "--tlp", "amber", "--deadline", "2030-02-28", "--beneficiary",
-        "Regional energy operator", "--sector", "energy", "--description", "For five substations",
-        "--contact", "desk@cert.example", "--all");
-    assert_ok(&r);
-    j = json_of(&r);
-    assert_true(is_hex_id(str_of(j, "id")));
-    strcpy(c->need_id, str_of(j, "id"));
+    CLITEST_RUN(c->f, &r, "-c", c->conf[UA], "--json", "need", "post", "--title",
+                "Firewall appliances", "--category", "hardware", "--quantity", "5", "--unit",
+                "devices", "--value-eur", "12000.5", "--priority", "high", "--tlp", "amber",
+                "--deadline", "2030-02-28", "--beneficiary", "Regional energy operator", "--sector",
+                "energy", "--description", "For five substations", "--contact", "desk@cert.example",
+                "--all");
+    clitest_assert_ok(&r);
+    j = clitest_json_of(&r);
+    assert_true(clitest_is_hex_id(clitest_str_of(j, "id")));
+    strcpy(c->need_id, clitest_str_of(j, "id"));
     json_decref(j);
-    run_free(&r);
+    clitest_run_free(&r);
 
     /* Plain output is the id alone. */
-    RUN(c, &r, "-c", c->conf[UA], "need", "post", "--title", "Second need", "--category",
-        "training", "--quantity", "3", "--unit", "days", "--value-eur", "300", "--priority", "low",
-        "--tlp", "green", "--beneficiary", "Ministry", "--sector", "government", "--to", "UA,EE");
-    assert_ok(&r);
+    CLITEST_RUN(c->f, &r, "-c", c->conf[UA], "need", "post", "--title", "Second need", "--category",
+                "training", "--quantity", "3", "--unit", "days", "--value-eur", "300", "--priority",
+                "low", "--tlp", "green", "--beneficiary", "Ministry", "--sector", "government",
+                "--to", "UA,EE");
+    clitest_assert_ok(&r);
     assert_int_equal(strlen(r.out), 65);
-    run_free(&r);
+    clitest_run_free(&r);
 
     /* EE reads it by a prefix, with every field as posted. */
-    need = wait_on_board(c, EE, "need", c->need_id);
-    assert_string_equal(str_of(need, "owner"), "UA");
-    assert_string_equal(str_of(need, "value_eur"), "12000.50");
-    assert_string_equal(str_of(need, "category"), "hardware");
-    assert_string_equal(str_of(need, "tlp"), "amber");
-    assert_string_equal(str_of(need, "deadline"), "2030-02-28");
-    assert_string_equal(str_of(need, "status"), "open");
-    assert_int_equal(int_of(need, "quantity"), 5);
+    need = clitest_wait_on_board(c->f, c->conf[EE], "need", c->need_id);
+    assert_string_equal(clitest_str_of(need, "owner"), "UA");
+    assert_string_equal(clitest_str_of(need, "value_eur"), "12000.50");
+    assert_string_equal(clitest_str_of(need, "category"), "hardware");
+    assert_string_equal(clitest_str_of(need, "tlp"), "amber");
+    assert_string_equal(clitest_str_of(need, "deadline"), "2030-02-28");
+    assert_string_equal(clitest_str_of(need, "status"), "open");
+    assert_int_equal(clitest_int_of(need, "quantity"), 5);
     json_decref(need);
 
     memcpy(prefix, c->need_id, 8);
     prefix[8] = '\0';
-    RUN(c, &r, "-c", c->conf[EE], "need", "show", prefix, "--json");
-    assert_ok(&r);
-    j = json_of(&r);
-    assert_string_equal(str_of(json_object_get(j, "need"), "id"), c->need_id);
+    CLITEST_RUN(c->f, &r, "-c", c->conf[EE], "need", "show", prefix, "--json");
+    clitest_assert_ok(&r);
+    j = clitest_json_of(&r);
+    assert_string_equal(clitest_str_of(json_object_get(j, "need"), "id"), c->need_id);
     assert_true(json_is_array(json_object_get(j, "offers")));
     json_decref(j);
-    run_free(&r);
-    RUN(c, &r, "-c", c->conf[EE], "need", "show", prefix);
-    assert_ok(&r);
+    clitest_run_free(&r);
+    CLITEST_RUN(c->f, &r, "-c", c->conf[EE], "need", "show", prefix);
+    clitest_assert_ok(&r);
     assert_non_null(strstr(r.out, "Firewall appliances"));
-    run_free(&r);
-    RUN(c, &r, "-c", c->conf[EE], "need", "list");
-    assert_ok(&r);
+    clitest_run_free(&r);
+    CLITEST_RUN(c->f, &r, "-c", c->conf[EE], "need", "list");
+    clitest_assert_ok(&r);
     assert_non_null(strstr(r.out, "COVERAGE"));
     assert_non_null(strstr(r.out, "0/5"));
-    run_free(&r);
+    clitest_run_free(&r);
 
     /* Unknown, too short and not hex. */
-    RUN(c, &r, "-c", c->conf[EE], "need", "show", "0000000000");
-    assert_failed(&r, 1, "unknown need id");
-    run_free(&r);
-    RUN(c, &r, "-c", c->conf[EE], "need", "show", "abc");
-    assert_failed(&r, 64, "at least 8");
-    run_free(&r);
+    CLITEST_RUN(c->f, &r, "-c", c->conf[EE], "need", "show", "0000000000");
+    clitest_assert_failed(&r, 1, "unknown need id");
+    clitest_run_free(&r);
+    CLITEST_RUN(c->f, &r, "-c", c->conf[EE], "need", "show", "abc");
+    clitest_assert_failed(&r, 64, "at least 8");
+    clitest_run_free(&r);
 
     /* EE, a donor, answers; the offer reaches UA's board. */
-    RUN(c, &r, "-c", c->conf[EE], "--json", "offer", "post", "--need", prefix, "--quantity", "2",
-        "--value-eur", "4800", "--description", "Two appliances, with support", "--delivery-date",
-        "2030-01-15");
-    assert_ok(&r);
-    j = json_of(&r);
-    assert_true(is_hex_id(str_of(j, "id")));
-    strcpy(c->offer_id, str_of(j, "id"));
+    CLITEST_RUN(c->f, &r, "-c", c->conf[EE], "--json", "offer", "post", "--need", prefix,
+                "--quantity", "2", "--value-eur", "4800", "--description",
+                "Two appliances, with support", "--delivery-date", "2030-01-15");
+    clitest_assert_ok(&r);
+    j = clitest_json_of(&r);
+    assert_true(clitest_is_hex_id(clitest_str_of(j, "id")));
+    strcpy(c->offer_id, clitest_str_of(j, "id"));
     json_decref(j);
-    run_free(&r);
-    offer = wait_on_board(c, UA, "offer", c->offer_id);
-    assert_string_equal(str_of(offer, "donor"), "EE");
-    assert_string_equal(str_of(offer, "need"), c->need_id);
-    assert_string_equal(str_of(offer, "value_eur"), "4800.00");
-    assert_string_equal(str_of(offer, "tlp"), "amber"); /* the need's, by default */
-    assert_string_equal(str_of(offer, "status"), "proposed");
+    clitest_run_free(&r);
+    offer = clitest_wait_on_board(c->f, c->conf[UA], "offer", c->offer_id);
+    assert_string_equal(clitest_str_of(offer, "donor"), "EE");
+    assert_string_equal(clitest_str_of(offer, "need"), c->need_id);
+    assert_string_equal(clitest_str_of(offer, "value_eur"), "4800.00");
+    assert_string_equal(clitest_str_of(offer, "tlp"), "amber"); /* the need's, by default */
+    assert_string_equal(clitest_str_of(offer, "status"), "proposed");
     json_decref(offer);
-    RUN(c, &r, "-c", c->conf[UA], "offer", "list", "--need", c->need_id, "--json");
-    assert_ok(&r);
-    j = json_of(&r);
+    CLITEST_RUN(c->f, &r, "-c", c->conf[UA], "offer", "list", "--need", c->need_id, "--json");
+    clitest_assert_ok(&r);
+    j = clitest_json_of(&r);
     assert_int_equal(json_array_size(json_object_get(j, "offers")), 1);
     json_decref(j);
-    run_free(&r);
+    clitest_run_free(&r);
 
     /* An offer for a need nobody posted. */
-    RUN(c, &r, "-c", c->conf[EE], "offer", "post", "--need", "ffffffff00", "--quantity", "1",
-        "--value-eur", "1", "--description", "x");
-    assert_failed(&r, 1, "unknown need id");
-    run_free(&r);
+    CLITEST_RUN(c->f, &r, "-c", c->conf[EE], "offer", "post", "--need", "ffffffff00", "--quantity",
+                "1", "--value-eur", "1", "--description", "x");
+    clitest_assert_failed(&r, 1, "unknown need id");
+    clitest_run_free(&r);
     /* A donor may not post needs: the node says why. */
-    RUN(c, &r, "-c", c->conf[EE], "need", "post", "--title", "T", "--category", "hardware",
-        "--quantity", "1", "--unit", "u", "--value-eur", "1", "--priority", "high", "--tlp",
-        "amber", "--beneficiary", "B", "--sector", "energy");
-    assert_failed(&r, 77, "the node refused: ");
-    run_free(&r);
+    CLITEST_RUN(c->f, &r, "-c", c->conf[EE], "need", "post", "--title", "T", "--category",
+                "hardware", "--quantity", "1", "--unit", "u", "--value-eur", "1", "--priority",
+                "high", "--tlp", "amber", "--beneficiary", "B", "--sector", "energy");
+    clitest_assert_failed(&r, 77, "the node refused: ");
+    clitest_run_free(&r);
 
     /* status names the member and the peer link. */
-    RUN(c, &r, "-c", c->conf[UA], "status", "--json");
-    assert_ok(&r);
-    j = json_of(&r);
-    assert_string_equal(str_of(j, "member"), "UA");
-    assert_int_equal(int_of(j, "roster_version"), 1);
-    assert_string_equal(str_of(json_array_get(json_object_get(j, "peers"), 0), "member"), "EE");
+    CLITEST_RUN(c->f, &r, "-c", c->conf[UA], "status", "--json");
+    clitest_assert_ok(&r);
+    j = clitest_json_of(&r);
+    assert_string_equal(clitest_str_of(j, "member"), "UA");
+    assert_int_equal(clitest_int_of(j, "roster_version"), 1);
+    assert_string_equal(clitest_str_of(json_array_get(json_object_get(j, "peers"), 0), "member"),
+                        "EE");
     assert_true(json_is_object(json_object_get(j, "counters")));
     json_decref(j);
-    run_free(&r);
+    clitest_run_free(&r);
 }
 
 /* ---- watch ------------------------------------------------------------------- */
 
 /* Reads stdout as JSON lines into an array (the caller decrefs). */
-static json_t *json_lines(const struct run *r)
+static json_t *json_lines(const struct clitest_run *r)
 {
     json_t *all = json_array();
     const char *p = r->out;
@@ -584,42 +385,42 @@ static json_t *json_lines(const struct run *r)
 static void test_watch_resumes_at_cursor(void **state)
 {
     struct ctx *c = *state;
-    struct run r = {0};
+    struct clitest_run r = {0};
     json_t *first, *second, *d;
 
     /* EE got UA's two needs (and its own offer): one now, the next after. */
-    RUN(c, &r, "-c", c->conf[EE], "watch", "--json", "--count", "1");
-    assert_ok(&r);
+    CLITEST_RUN(c->f, &r, "-c", c->conf[EE], "watch", "--json", "--count", "1");
+    clitest_assert_ok(&r);
     first = json_lines(&r);
-    run_free(&r);
+    clitest_run_free(&r);
     assert_int_equal(json_array_size(first), 1);
     d = json_array_get(first, 0);
-    assert_string_equal(str_of(d, "kind"), "need");
-    assert_string_equal(str_of(d, "sender"), "UA");
-    assert_string_equal(str_of(d, "id"), c->need_id);
-    assert_string_equal(str_of(json_object_get(d, "need"), "title"), "Firewall appliances");
+    assert_string_equal(clitest_str_of(d, "kind"), "need");
+    assert_string_equal(clitest_str_of(d, "sender"), "UA");
+    assert_string_equal(clitest_str_of(d, "id"), c->need_id);
+    assert_string_equal(clitest_str_of(json_object_get(d, "need"), "title"), "Firewall appliances");
 
-    RUN(c, &r, "-c", c->conf[EE], "watch", "--json", "--count", "1");
-    assert_ok(&r);
+    CLITEST_RUN(c->f, &r, "-c", c->conf[EE], "watch", "--json", "--count", "1");
+    clitest_assert_ok(&r);
     second = json_lines(&r);
-    run_free(&r);
+    clitest_run_free(&r);
     assert_int_equal(json_array_size(second), 1);
     /* Acked means never again: the next run starts after it. */
-    assert_true(int_of(json_array_get(second, 0), "number") > int_of(d, "number"));
+    assert_true(clitest_int_of(json_array_get(second, 0), "number") > clitest_int_of(d, "number"));
     json_decref(first);
     json_decref(second);
 
     /* A filter, the human format, and a clean stop on SIGTERM. */
-    run_cli_signal(c, &r, NULL, SIGTERM, 1500,
-                   (const char *const[]){"-c", c->conf[UA], "watch", "--kind", "offer", NULL});
+    clitest_run_signal(c->f, &r, NULL, SIGTERM, 1500,
+                       (const char *const[]){"-c", c->conf[UA], "watch", "--kind", "offer", NULL});
     assert_int_equal(r.status, 0);
     assert_non_null(strstr(r.out, " EE offer "));
     assert_null(strstr(r.out, " UA need "));
-    run_free(&r);
+    clitest_run_free(&r);
 
-    RUN(c, &r, "-c", c->conf[UA], "watch", "--kind", "needs");
-    assert_failed(&r, 64, "need_update");
-    run_free(&r);
+    CLITEST_RUN(c->f, &r, "-c", c->conf[UA], "watch", "--kind", "needs");
+    clitest_assert_failed(&r, 64, "need_update");
+    clitest_run_free(&r);
 }
 
 /* ---- import and export --------------------------------------------------------- */
@@ -628,7 +429,7 @@ static void test_import_reports_each_line(void **state)
 {
     struct ctx *c = *state;
     char path[FED_PATH_MAX], text[4096];
-    struct run r = {0};
+    struct clitest_run r = {0};
 
     snprintf(path, sizeof(path), "%s/feed.jsonl", fed_dir(c->f));
     snprintf(
@@ -653,15 +454,15 @@ static void test_import_reports_each_line(void **state)
         "\"tlp\":\"green\",\"beneficiary\":\"Ministry\",\"sector\":\"government\","
         "\"to\":[\"UA\",\"EE\"]}\n",
         c->need_id);
-    write_file(path, text);
+    clitest_write_file(path, text);
 
     /* Dry run: same verdicts, nothing posted, the need id checked for form. */
-    RUN(c, &r, "-c", c->conf[UA], "import", "--dry-run", path);
+    CLITEST_RUN(c->f, &r, "-c", c->conf[UA], "import", "--dry-run", path);
     assert_int_equal(r.status, 65);
     assert_non_null(strstr(r.out, "would import 2 needs, 2 offers; rejected 5 lines"));
-    run_free(&r);
+    clitest_run_free(&r);
 
-    RUN(c, &r, "-c", c->conf[UA], "import", path);
+    CLITEST_RUN(c->f, &r, "-c", c->conf[UA], "import", path);
     if (r.status != 65 || strstr(r.out, "imported 2 needs, 0 offers; rejected 7 lines") == NULL)
         fail_msg("status %d, stdout: %s, stderr: %s", r.status, r.out, r.err);
     static const char *const verdicts[] = {
@@ -676,41 +477,42 @@ static void test_import_reports_each_line(void **state)
             fail_msg("stderr lacks '%s': %s", verdicts[i], r.err);
     assert_non_null(strstr(r.out, "line 1: need "));
     assert_non_null(strstr(r.out, "line 10: need "));
-    run_free(&r);
+    clitest_run_free(&r);
 
     /* From stdin, a clean feed exits 0; --json reports each line. */
     snprintf(text, sizeof(text),
              "{\"type\":\"offer\",\"need\":\"%s\",\"quantity\":3,\"value_eur\":\"10.5\","
              "\"description\":\"stdin offer\",\"tlp\":\"green\",\"to\":[\"UA\"]}\n",
              c->need_id);
-    write_file(path, text);
-    run_cli(c, &r, path, (const char *const[]){"-c", c->conf[EE], "import", "-", "--json", NULL});
-    assert_ok(&r);
+    clitest_write_file(path, text);
+    clitest_run(c->f, &r, path,
+                (const char *const[]){"-c", c->conf[EE], "import", "-", "--json", NULL});
+    clitest_assert_ok(&r);
     json_t *lines = json_lines(&r);
     assert_int_equal(json_array_size(lines), 2);
-    assert_true(is_hex_id(str_of(json_array_get(lines, 0), "id")));
-    assert_int_equal(int_of(json_array_get(lines, 1), "offers"), 1);
-    assert_int_equal(int_of(json_array_get(lines, 1), "rejected"), 0);
+    assert_true(clitest_is_hex_id(clitest_str_of(json_array_get(lines, 0), "id")));
+    assert_int_equal(clitest_int_of(json_array_get(lines, 1), "offers"), 1);
+    assert_int_equal(clitest_int_of(json_array_get(lines, 1), "rejected"), 0);
     json_decref(lines);
-    run_free(&r);
+    clitest_run_free(&r);
 }
 
 static void test_export_reads_back(void **state)
 {
     struct ctx *c = *state;
     char path[FED_PATH_MAX];
-    struct run r = {0};
+    struct clitest_run r = {0};
     size_t n_needs = 0, n_offers = 0, rows = 0;
     json_t *lines, *item;
     size_t k;
 
-    RUN(c, &r, "-c", c->conf[UA], "export", "--json");
-    assert_ok(&r);
+    CLITEST_RUN(c->f, &r, "-c", c->conf[UA], "export", "--json");
+    clitest_assert_ok(&r);
     lines = json_lines(&r);
     json_array_foreach(lines, k, item)
     {
-        const char *type = str_of(item, "type");
-        assert_true(is_hex_id(str_of(item, "id")));
+        const char *type = clitest_str_of(item, "type");
+        assert_true(clitest_is_hex_id(clitest_str_of(item, "id")));
         if (strcmp(type, "need") == 0)
             n_needs++;
         else if (strcmp(type, "offer") == 0)
@@ -724,25 +526,25 @@ static void test_export_reads_back(void **state)
 
     /* Import takes back what export wrote. */
     snprintf(path, sizeof(path), "%s/export.jsonl", fed_dir(c->f));
-    write_file(path, r.out);
-    run_free(&r);
-    RUN(c, &r, "-c", c->conf[UA], "import", "--dry-run", path);
-    assert_ok(&r);
-    run_free(&r);
+    clitest_write_file(path, r.out);
+    clitest_run_free(&r);
+    CLITEST_RUN(c->f, &r, "-c", c->conf[UA], "import", "--dry-run", path);
+    clitest_assert_ok(&r);
+    clitest_run_free(&r);
 
-    RUN(c, &r, "-c", c->conf[UA], "export", "--csv");
-    assert_ok(&r);
+    CLITEST_RUN(c->f, &r, "-c", c->conf[UA], "export", "--csv");
+    clitest_assert_ok(&r);
     assert_true(strncmp(r.out, "type,id,member,status,created_at,need,title,", 44) == 0);
     for (const char *p = r.out; (p = strstr(p, "\r\n")) != NULL; p += 2)
         rows++;
     /* One row each, plus the header; the quoted title holds no line break. */
     assert_int_equal(rows, n_needs + n_offers + 1);
     assert_non_null(strstr(r.out, ",\"Feed need, \"\"quoted\"\"\","));
-    run_free(&r);
+    clitest_run_free(&r);
 
-    RUN(c, &r, "-c", c->conf[UA], "export", "--csv", "--json");
-    assert_failed(&r, 64, "not both");
-    run_free(&r);
+    CLITEST_RUN(c->f, &r, "-c", c->conf[UA], "export", "--csv", "--json");
+    clitest_assert_failed(&r, 64, "not both");
+    clitest_run_free(&r);
     fed_pass(c->f);
 }
 

@@ -17,6 +17,7 @@
 #include "board.h"
 #include "log.h"
 #include "payload.pb-c.h"
+#include "roster.h"
 #include "store.h"
 #include "testutil.h"
 
@@ -163,7 +164,8 @@ static void apply_as(struct fixture *f, const char *sender, const uint8_t *paylo
     memset(fresh, 0, sizeof(fresh));
     fresh[0] = ++f->next_id;
     fresh[31] = 0xb0;
-    m = (struct board_msg){fresh, sender, "", ++f->seq, 1700000000 + (int64_t)f->seq};
+    /* An hour apart: clearly ordered, beyond BOARD_SKEW_S. */
+    m = (struct board_msg){fresh, sender, "", ++f->seq, 1700000000 + 3600 * (int64_t)f->seq};
     f->n_counted = 0;
     assert_int_equal(board_apply(f->s, &m, payload, len, on_count, f), 0);
     if (id != NULL)
@@ -430,6 +432,7 @@ static void test_waiting_updates(void **state)
     memset(offer, 0, sizeof(offer));
     need[0] = 0xa1;
     offer[0] = 0xa2;
+    f->seq = 1; /* the accept is UA's second message; the need, below, its first */
     apply_as(f, "UA", buf, offer_update_payload(offer, ACCEPT, buf), acc);
     assert_string_equal(last_counted(f), "board.waiting");
     assert_int_equal(store_board_knows(f->s, acc), 1);
@@ -566,6 +569,339 @@ static void test_category_of(void **state)
     assert_int_equal(board_category_of(f->s, buf, len), 0);
 }
 
+/* ---- order independence -------------------------------------------------- */
+
+/* One message of a scenario: its place in its log and its payload. */
+struct scene_msg {
+    uint8_t id[BOARD_ID_BYTES];
+    const char *sender;
+    uint64_t seq;
+    int64_t created_at;
+    uint8_t payload[1024];
+    size_t len;
+};
+
+#define SCENE_MAX 24
+
+struct scene {
+    struct scene_msg m[SCENE_MAX];
+    size_t n;
+};
+
+static struct scene_msg *scene_add(struct scene *sc, const char *sender, uint64_t seq,
+                                   int64_t created_at)
+{
+    struct scene_msg *m = &sc->m[sc->n];
+
+    assert_true(sc->n < SCENE_MAX);
+    memset(m, 0, sizeof(*m));
+    m->id[0] = (uint8_t)(0x40 + sc->n);
+    m->id[31] = 0xc0;
+    m->sender = sender;
+    m->seq = seq;
+    m->created_at = created_at;
+    sc->n++;
+    return m;
+}
+
+/* A coalition's week on one need and its neighbours, with what makes
+ * order matter: a delivery stamped before the acceptance it answers (the
+ * donor's clock is behind), an owner's clock that jumps back within its
+ * log, a withdrawal crossing a decline, forbidden updates, and updates
+ * that any shuffle may deliver before their objects. */
+static void build_scene(struct scene *sc, uint8_t n1[BOARD_ID_BYTES], uint8_t n2[BOARD_ID_BYTES],
+                        uint8_t o1[BOARD_ID_BYTES], uint8_t o2[BOARD_ID_BYTES],
+                        uint8_t o3[BOARD_ID_BYTES], uint8_t o4[BOARD_ID_BYTES])
+{
+    Tmbus__Payload__Need need, edit = TMBUS__PAYLOAD__NEED__INIT;
+    struct scene_msg *m;
+    uint8_t buf[PAYLOAD_MAX];
+    size_t len;
+
+#define PUT(mp, expr)                                                                              \
+    do {                                                                                           \
+        len = (expr);                                                                              \
+        assert_true(len <= sizeof((mp)->payload));                                                 \
+        memcpy((mp)->payload, buf, len);                                                           \
+        (mp)->len = len;                                                                           \
+    } while (0)
+
+    memset(sc, 0, sizeof(*sc));
+    init_need(&need, 10);
+    m = scene_add(sc, "UA", 1, 1000);
+    memcpy(n1, m->id, BOARD_ID_BYTES);
+    PUT(m, need_payload(&need, buf));
+    m = scene_add(sc, "UA", 2, 1010);
+    memcpy(n2, m->id, BOARD_ID_BYTES);
+    PUT(m, need_payload(&need, buf));
+
+    m = scene_add(sc, "EE", 1, 1050);
+    memcpy(o1, m->id, BOARD_ID_BYTES);
+    PUT(m, offer_payload(n1, 10, buf));
+    m = scene_add(sc, "PL", 1, 1055);
+    memcpy(o2, m->id, BOARD_ID_BYTES);
+    PUT(m, offer_payload(n1, 5, buf));
+    m = scene_add(sc, "EE", 2, 1060);
+    memcpy(o3, m->id, BOARD_ID_BYTES);
+    PUT(m, offer_payload(NULL, 3, buf));
+    m = scene_add(sc, "PL", 2, 1060);
+    memcpy(o4, m->id, BOARD_ID_BYTES);
+    PUT(m, offer_payload(n2, 4, buf));
+
+    /* EE's delivery is stamped five seconds before UA's acceptance. */
+    m = scene_add(sc, "EE", 3, 1095);
+    PUT(m, offer_update_payload(o1, DELIVER, buf));
+    m = scene_add(sc, "UA", 3, 1100);
+    PUT(m, offer_update_payload(o1, ACCEPT, buf));
+    m = scene_add(sc, "UA", 4, 1105);
+    PUT(m, offer_update_payload(o2, DECLINE, buf));
+    /* PL withdraws O2 as UA declines it: declined first, so refused. */
+    m = scene_add(sc, "PL", 3, 1106);
+    PUT(m, offer_update_payload(o2, WITHDRAW, buf));
+    m = scene_add(sc, "PL", 4, 1110);
+    PUT(m, offer_update_payload(o1, ACCEPT, buf)); /* not the owner */
+    /* UA's clock jumped back: its log still puts the confirmation last. */
+    m = scene_add(sc, "UA", 5, 1090);
+    PUT(m, offer_update_payload(o1, CONFIRM, buf));
+    edit.title = "EDR licences, second batch";
+    edit.quantity = 12;
+    m = scene_add(sc, "UA", 6, 1200);
+    PUT(m, need_update_payload(n2, EDIT, &edit, buf));
+    m = scene_add(sc, "UA", 7, 1400);
+    PUT(m, need_update_payload(n1, CLOSE, NULL, buf));
+    m = scene_add(sc, "UA", 8, 1410);
+    PUT(m, need_update_payload(n2, N_WITHDRAW, NULL, buf));
+    m = scene_add(sc, "UA", 9, 1420);
+    PUT(m, need_update_payload(n2, CLOSE, NULL, buf)); /* already withdrawn */
+    m = scene_add(sc, "EE", 4, 1500);
+    PUT(m, offer_update_payload(o3, WITHDRAW, buf));
+    m = scene_add(sc, "UA", 10, 1510);
+    PUT(m, offer_update_payload(o4, ACCEPT, buf)); /* its need is withdrawn */
+#undef PUT
+}
+
+/* Applies the scene's messages in the order given on a fresh store; the
+ * digest goes to digest and the board's state is checked. */
+static void play(const struct scene *sc, const size_t *order, uint8_t digest[BOARD_ID_BYTES],
+                 const uint8_t *ids[6])
+{
+    char root[1024];
+    struct store *s;
+    struct store_board_need n;
+    struct store_board_offer o;
+    static const int offer_status[] = {BOARD_OFFER_CONFIRMED, BOARD_OFFER_DECLINED,
+                                       BOARD_OFFER_WITHDRAWN, BOARD_OFFER_PROPOSED};
+
+    snprintf(root, sizeof(root), "%s", tu_tempdir());
+    s = store_open(root);
+    assert_non_null(s);
+    assert_int_equal(store_begin(s), 0);
+    for (size_t i = 0; i < sc->n; i++) {
+        const struct scene_msg *m = &sc->m[order[i]];
+        struct board_msg bm = {m->id, m->sender, "", m->seq, m->created_at, 0};
+        assert_int_equal(board_apply(s, &bm, m->payload, m->len, NULL, NULL), 0);
+    }
+    assert_int_equal(board_digest(s, digest), 0);
+
+    assert_int_equal(store_board_need_get(s, ids[0], &n), 1);
+    free(n.need);
+    assert_int_equal(n.status, BOARD_NEED_CLOSED);
+    assert_int_equal(n.accepted_quantity, 10);
+    assert_int_equal(n.delivered_quantity, 10);
+    assert_int_equal(store_board_need_get(s, ids[1], &n), 1);
+    free(n.need);
+    assert_int_equal(n.status, BOARD_NEED_WITHDRAWN);
+    assert_int_equal(n.quantity, 12);
+    assert_int_equal(n.accepted_quantity, 0);
+    for (size_t k = 0; k < 4; k++) {
+        assert_int_equal(store_board_offer_get(s, ids[2 + k], &o), 1);
+        free(o.offer);
+        if (o.status != offer_status[k])
+            fail_msg("offer %zu is %s, expected %s", k, board_offer_status_name(o.status),
+                     board_offer_status_name(offer_status[k]));
+    }
+    assert_int_equal(store_commit(s), 0);
+    store_close(&s);
+    tu_rmtree(root);
+}
+
+/* The same messages in 30 orders (updates before their objects included)
+ * make the same board, to the byte of its digest. */
+static void test_order_independence(void **state)
+{
+    struct scene sc;
+    uint8_t n1[BOARD_ID_BYTES], n2[BOARD_ID_BYTES], o1[BOARD_ID_BYTES], o2[BOARD_ID_BYTES];
+    uint8_t o3[BOARD_ID_BYTES], o4[BOARD_ID_BYTES];
+    const uint8_t *ids[6] = {n1, n2, o1, o2, o3, o4};
+    uint8_t first[BOARD_ID_BYTES], digest[BOARD_ID_BYTES];
+    size_t order[SCENE_MAX];
+    unsigned seed = 20260301;
+
+    (void)state;
+    build_scene(&sc, n1, n2, o1, o2, o3, o4);
+    for (size_t i = 0; i < sc.n; i++)
+        order[i] = i;
+    play(&sc, order, first, ids);
+    /* Reversed: every update before its object. */
+    for (size_t i = 0; i < sc.n; i++)
+        order[i] = sc.n - 1 - i;
+    play(&sc, order, digest, ids);
+    assert_memory_equal(digest, first, BOARD_ID_BYTES);
+    for (int round = 0; round < 30; round++) {
+        for (size_t i = sc.n - 1; i > 0; i--) {
+            size_t j = (size_t)rand_r(&seed) % (i + 1), t = order[i];
+            order[i] = order[j];
+            order[j] = t;
+        }
+        play(&sc, order, digest, ids);
+        if (memcmp(digest, first, BOARD_ID_BYTES) != 0)
+            fail_msg("round %d: the board differs", round);
+    }
+}
+
+/* A digest changes with the board and only with it. */
+static void test_digest(void **state)
+{
+    struct fixture *f = *state;
+    uint8_t empty[BOARD_ID_BYTES], d1[BOARD_ID_BYTES], d2[BOARD_ID_BYTES];
+    uint8_t need[BOARD_ID_BYTES], ee[BOARD_ID_BYTES];
+
+    assert_int_equal(board_digest(f->s, empty), 0);
+    post_need(f, "UA", 2, need);
+    post_offer(f, "EE", need, 2, ee);
+    assert_int_equal(board_digest(f->s, d1), 0);
+    assert_memory_not_equal(d1, empty, BOARD_ID_BYTES);
+    assert_int_equal(board_digest(f->s, d2), 0);
+    assert_memory_equal(d1, d2, BOARD_ID_BYTES);
+    offer_action(f, "UA", ee, ACCEPT, APPLIED);
+    assert_int_equal(board_digest(f->s, d2), 0);
+    assert_memory_not_equal(d1, d2, BOARD_ID_BYTES);
+}
+
+/* Applies payload from sender holding role; returns the counter reported. */
+static const char *apply_with_role(struct fixture *f, const char *sender, int role,
+                                   const uint8_t *payload, size_t len, uint8_t *id)
+{
+    uint8_t fresh[BOARD_ID_BYTES];
+    struct board_msg m;
+
+    memset(fresh, 0, sizeof(fresh));
+    fresh[0] = ++f->next_id;
+    fresh[31] = 0xd0;
+    m = (struct board_msg){fresh, sender, "", ++f->seq, 1700000000 + 3600 * (int64_t)f->seq, role};
+    f->n_counted = 0;
+    assert_int_equal(board_apply(f->s, &m, payload, len, on_count, f), 0);
+    if (id != NULL)
+        memcpy(id, fresh, BOARD_ID_BYTES);
+    return f->n_counted ? f->counted[0] : "";
+}
+
+/* A receiving node checks the sender's role as the poster's api does. */
+static void test_roles_on_receipt(void **state)
+{
+    struct fixture *f = *state;
+    uint8_t buf[PAYLOAD_MAX], id[BOARD_ID_BYTES], need[BOARD_ID_BYTES], ee[BOARD_ID_BYTES];
+    Tmbus__Payload__Need n;
+    size_t len;
+
+    init_need(&n, 3);
+    len = need_payload(&n, buf);
+    assert_string_equal(apply_with_role(f, "EE", ROSTER_ROLE_DONOR, buf, len, id),
+                        "board.rejected.role");
+    assert_int_equal(store_board_knows(f->s, id), 0);
+    assert_string_equal(apply_with_role(f, "EU", ROSTER_ROLE_OBSERVER, buf, len, id),
+                        "board.rejected.role");
+    assert_int_equal(store_board_knows(f->s, id), 0);
+    assert_string_equal(apply_with_role(f, "CO", ROSTER_ROLE_COORDINATOR, buf, len, id), APPLIED);
+    assert_string_equal(apply_with_role(f, "UA", ROSTER_ROLE_BENEFICIARY, buf, len, need), APPLIED);
+
+    len = offer_payload(need, 3, buf);
+    assert_string_equal(apply_with_role(f, "UA", ROSTER_ROLE_BENEFICIARY, buf, len, id),
+                        "board.rejected.role");
+    assert_string_equal(apply_with_role(f, "EU", ROSTER_ROLE_OBSERVER, buf, len, id),
+                        "board.rejected.role");
+    assert_string_equal(apply_with_role(f, "EE", ROSTER_ROLE_DONOR, buf, len, ee), APPLIED);
+
+    /* An observer's update is refused before the rules are even asked. */
+    len = offer_update_payload(ee, ACCEPT, buf);
+    assert_string_equal(apply_with_role(f, "EU", ROSTER_ROLE_OBSERVER, buf, len, id),
+                        "board.rejected.role");
+    assert_offer(f, ee, BOARD_OFFER_PROPOSED);
+    assert_string_equal(apply_with_role(f, "UA", ROSTER_ROLE_BENEFICIARY, buf, len, id), APPLIED);
+    assert_need(f, need, BOARD_NEED_COVERED, 3, 0);
+}
+
+/* Reports: open needs by priority then deadline, totals by donor,
+ * category, sector; what is above the clearance does not count. */
+static void test_report(void **state)
+{
+    struct fixture *f = *state;
+    uint8_t buf[PAYLOAD_MAX], a[BOARD_ID_BYTES], b[BOARD_ID_BYTES], c[BOARD_ID_BYTES];
+    uint8_t ee[BOARD_ID_BYTES], pl[BOARD_ID_BYTES], red[BOARD_ID_BYTES];
+    Tmbus__Payload__Need n;
+    struct board_report r;
+    int64_t today;
+
+    assert_int_equal(util_parse_utc("2026-03-15", &today), 0);
+    init_need(&n, 10); /* high, 2026-03-31: due */
+    apply_as(f, "UA", buf, need_payload(&n, buf), a);
+    n.priority = TMBUS__PAYLOAD__PRIORITY__PRIORITY_CRITICAL;
+    n.deadline = "2026-03-01"; /* overdue */
+    n.sector = TMBUS__PAYLOAD__SECTOR__SECTOR_TELECOM;
+    apply_as(f, "UA", buf, need_payload(&n, buf), b);
+    n.deadline = "";
+    n.tlp = TMBUS__PAYLOAD__TLP__TLP_RED;
+    apply_as(f, "UA", buf, need_payload(&n, buf), c);
+
+    post_offer(f, "EE", a, 4, ee); /* value 500.00 EUR each */
+    post_offer(f, "PL", b, 10, pl);
+    post_offer(f, "PL", c, 10, red);
+    offer_action(f, "UA", ee, ACCEPT, APPLIED);
+    offer_action(f, "UA", pl, ACCEPT, APPLIED);
+    offer_action(f, "UA", red, ACCEPT, APPLIED);
+    offer_action(f, "PL", pl, DELIVER, APPLIED);
+    offer_action(f, "UA", pl, CONFIRM, APPLIED);
+
+    assert_int_equal(board_report(f->s, TMBUS__PAYLOAD__TLP__TLP_AMBER, today, &r), 0);
+    assert_int_equal(r.n_open, 1); /* b is covered, c hidden */
+    assert_memory_equal(r.open[0].id, a, BOARD_ID_BYTES);
+    assert_false(r.open[0].is_overdue);
+    assert_int_equal(r.open[0].accepted_quantity, 4);
+    assert_int_equal(r.n_donors, 2);
+    assert_string_equal(r.donors[0].donor, "EE");
+    assert_int_equal(r.donors[0].pledged_cents, 50000);
+    assert_int_equal(r.donors[0].delivered_cents, 0);
+    assert_string_equal(r.donors[1].donor, "PL");
+    assert_int_equal(r.donors[1].pledged_cents, 50000);
+    assert_int_equal(r.donors[1].delivered_cents, 50000);
+    assert_int_equal(r.n_sectors, 2);
+    assert_int_equal(r.sectors[0].code, TMBUS__PAYLOAD__SECTOR__SECTOR_ENERGY);
+    assert_int_equal(r.sectors[1].code, TMBUS__PAYLOAD__SECTOR__SECTOR_TELECOM);
+    assert_int_equal(r.n_categories, 1);
+    assert_int_equal(r.categories[0].pledged_cents, 100000);
+    assert_int_equal(r.total.pledged_cents, 100000);
+    assert_int_equal(r.total.delivered_cents, 50000);
+    board_report_free(&r);
+
+    /* With red clearance the third need's offer counts; reopen b first. */
+    assert_int_equal(board_report(f->s, TMBUS__PAYLOAD__TLP__TLP_RED, today, &r), 0);
+    assert_int_equal(r.total.pledged_cents, 150000);
+    assert_int_equal(r.n_open, 1);
+    board_report_free(&r);
+
+    /* Open needs: critical (overdue) before high. */
+    offer_action(f, "PL", red, WITHDRAW, APPLIED);
+    n.tlp = TMBUS__PAYLOAD__TLP__TLP_AMBER;
+    n.deadline = "2026-03-01";
+    apply_as(f, "UA", buf, need_payload(&n, buf), c);
+    assert_int_equal(board_report(f->s, TMBUS__PAYLOAD__TLP__TLP_AMBER, today, &r), 0);
+    assert_int_equal(r.n_open, 2);
+    assert_memory_equal(r.open[0].id, c, BOARD_ID_BYTES);
+    assert_true(r.open[0].is_overdue);
+    assert_memory_equal(r.open[1].id, a, BOARD_ID_BYTES);
+    board_report_free(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -578,6 +914,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_edit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_check_post, setup, teardown),
         cmocka_unit_test_setup_teardown(test_category_of, setup, teardown),
+        cmocka_unit_test(test_order_independence),
+        cmocka_unit_test_setup_teardown(test_digest, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_roles_on_receipt, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_report, setup, teardown),
     };
 
     log_init("test_board", LOG_LEVEL_WARN);

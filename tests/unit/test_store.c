@@ -638,6 +638,94 @@ static void test_cursors(void **state)
     store_close(&s);
 }
 
+/* Delivery state: a relayed post to B and C under one id, a TLP:RED post
+ * of two envelopes (to D and E) under the first; receipts move a pending
+ * entry once; unknown ids and non-recipients find nothing. */
+static void test_deliveries(void **state)
+{
+    struct fixture *f = *state;
+    struct store *s = open_ok(f);
+    struct store_delivery d[4];
+    uint8_t post[STORE_HASH_BYTES], red1[STORE_HASH_BYTES], red2[STORE_HASH_BYTES],
+        other[STORE_HASH_BYTES];
+    char long_reason[STORE_REASON_MAX + 2];
+    size_t n = 99;
+    int st = -1;
+
+    memset(post, 1, sizeof(post));
+    memset(red1, 2, sizeof(red1));
+    memset(red2, 3, sizeof(red2));
+    memset(other, 4, sizeof(other));
+
+    /* Writes only inside a batch, and only sound records. */
+    assert_int_equal(store_delivery_add(s, post, post, "B", 0, 100), -1);
+    assert_int_equal(store_begin(s), 0);
+    assert_int_equal(store_delivery_add(s, post, post, "B", STORE_DELIVERY_PENDING, 100), 0);
+    assert_int_equal(store_delivery_add(s, post, post, "C", STORE_DELIVERY_PENDING, 100), 0);
+    assert_int_equal(store_delivery_add(s, post, post, "C", STORE_DELIVERY_PENDING, 100), -1);
+    assert_int_equal(store_delivery_add(s, post, post, "not a member!", 0, 100), -1);
+    assert_int_equal(store_delivery_add(s, red1, red1, "D", STORE_DELIVERY_PENDING, 101), 0);
+    assert_int_equal(store_delivery_add(s, red1, red2, "E", STORE_DELIVERY_PENDING, 101), 0);
+    assert_int_equal(store_commit(s), 0);
+
+    assert_int_equal(store_delivery_get(s, post, d, 4, &n), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(d[0].member, "B");
+    assert_string_equal(d[1].member, "C");
+    assert_int_equal(d[0].state, STORE_DELIVERY_PENDING);
+    assert_string_equal(d[0].reason, "");
+    assert_int_equal(d[0].at, 100);
+    assert_memory_equal(d[1].id, post, STORE_HASH_BYTES);
+    /* Any envelope of a direct post finds all of it. */
+    assert_int_equal(store_delivery_get(s, red2, d, 4, &n), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(d[0].member, "D");
+    assert_memory_equal(d[0].id, red1, STORE_HASH_BYTES);
+    assert_string_equal(d[1].member, "E");
+    assert_memory_equal(d[1].id, red2, STORE_HASH_BYTES);
+    assert_int_equal(store_delivery_get(s, other, d, 4, &n), 0);
+    assert_int_equal(n, 0);
+    /* Room for fewer than the post's recipients is an error. */
+    assert_int_equal(store_delivery_get(s, post, d, 1, &n), -1);
+    assert_int_equal(n, 0);
+
+    assert_int_equal(store_delivery_find(s, post, "B", &st), 1);
+    assert_int_equal(st, STORE_DELIVERY_PENDING);
+    assert_int_equal(store_delivery_find(s, post, "D", &st), 0);
+    assert_int_equal(store_delivery_find(s, post, NULL, &st), 1);
+    assert_int_equal(store_delivery_find(s, red1, "E", &st), 0);
+    assert_int_equal(store_delivery_find(s, other, NULL, &st), 0);
+
+    /* Receipts: the first word is final; unknown pairs move nothing. */
+    assert_int_equal(store_delivery_set(s, post, "B", 1, "", 200), -1); /* no batch */
+    assert_int_equal(store_begin(s), 0);
+    assert_int_equal(store_delivery_set(s, post, "B", 1, "", 200), 1);
+    assert_int_equal(store_delivery_set(s, post, "B", 2, "too late", 201), 0);
+    assert_int_equal(store_delivery_set(s, post, "D", 1, "", 200), 0);
+    assert_int_equal(store_delivery_set(s, red2, "E", 2, "refused by the board: not-owner", 202),
+                     1);
+    memset(long_reason, 'r', sizeof(long_reason) - 1);
+    long_reason[sizeof(long_reason) - 1] = '\0';
+    assert_int_equal(store_delivery_set(s, post, "C", 2, long_reason, 203), -1);
+    assert_int_equal(store_commit(s), 0);
+    store_close(&s);
+
+    s = open_ok(f);
+    assert_int_equal(store_delivery_get(s, post, d, 4, &n), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(d[0].state, 1);
+    assert_int_equal(d[0].at, 200);
+    assert_string_equal(d[0].reason, "");
+    assert_int_equal(d[1].state, STORE_DELIVERY_PENDING);
+    assert_int_equal(store_delivery_get(s, red1, d, 4, &n), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(d[0].state, STORE_DELIVERY_PENDING);
+    assert_int_equal(d[1].state, 2);
+    assert_string_equal(d[1].reason, "refused by the board: not-owner");
+    assert_int_equal(d[1].at, 202);
+    store_close(&s);
+}
+
 static void test_second_open_refused(void **state)
 {
     struct fixture *f = *state;
@@ -940,6 +1028,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_crash_mid_batch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_board_tables, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_deliveries, setup, teardown),
         cmocka_unit_test_setup_teardown(test_throughput, setup, teardown),
     };
 

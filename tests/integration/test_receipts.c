@@ -1,0 +1,343 @@
+/*
+ * Integration: receipts and per-recipient delivery state (DESIGN §4.11)
+ * between three real tmbusd nodes. A post is pending for a recipient whose
+ * node is down and becomes delivered when it comes back; an update a
+ * recipient's board refuses shows as rejected with the board's reason; a
+ * member that was not a recipient cannot make a post look delivered; an
+ * envelope that expired before it reached a recipient is rejected as
+ * "expired"; the receipts of a TLP:RED post travel in direct logs; and a
+ * receipt is never answered, so every node ends up holding exactly the
+ * envelopes the exchange accounts for.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+#include <sodium.h>
+
+#include "fed.h"
+#include "fedclient.h"
+#include "payload.pb-c.h"
+#include "tmbus.h"
+
+#define LINK_MS   15000 /* links come up well within this */
+#define SETTLE_MS 15000 /* longest wait for a receipt or a board change */
+#define QUIET_MS  2000  /* how long "nothing more happens" is watched */
+#define REASON_SZ (TMBUS_REASON_MAX + 1)
+
+static int teardown(void **state)
+{
+    struct fed *f = *state;
+
+    fed_free(&f);
+    return 0;
+}
+
+static void wait_link(struct fed *f, const char *a, const char *b, long mark_a, long mark_b)
+{
+    assert_int_equal(fed_wait_link(f, fed_index(f, a), mark_a, b, LINK_MS), 0);
+    assert_int_equal(fed_wait_link(f, fed_index(f, b), mark_b, a, LINK_MS), 0);
+}
+
+/* The number of recipients h's node lists for post id, and member's state
+ * (NULL when member is not listed) with its reason copied to reason. */
+static size_t state_of(struct tmbus *h, const uint8_t *id, const char *member, const char **state,
+                       char *reason)
+{
+    static const char *const names[] = {"pending", "delivered", "rejected"};
+    struct tmbus_delivery_state *s = NULL;
+    size_t n;
+
+    assert_int_equal(tmbus_delivery_state(h, id, FC_CALL_MS, &s), TMBUS_OK);
+    *state = NULL;
+    reason[0] = '\0';
+    n = tmbus_delivery_state_count(s);
+    for (size_t i = 0; i < n; i++) {
+        const struct tmbus_delivery_entry *e = tmbus_delivery_state_at(s, i);
+        if (strcmp(e->member, member) != 0)
+            continue;
+        for (size_t k = 0; k < 3; k++)
+            if (strcmp(e->state, names[k]) == 0)
+                *state = names[k];
+        snprintf(reason, REASON_SZ, "%s", e->reason);
+        assert_true(e->at > 0);
+    }
+    tmbus_delivery_state_free(&s);
+    return n;
+}
+
+/* Waits until h's node says member's state for id is want. */
+static void wait_state(struct tmbus *h, const uint8_t *id, const char *member, const char *want,
+                       char *reason)
+{
+    int64_t deadline = fed_now_ms() + SETTLE_MS;
+    const char *state;
+
+    for (;;) {
+        state_of(h, id, member, &state, reason);
+        if (state != NULL && strcmp(state, want) == 0)
+            return;
+        if (fed_now_ms() > deadline)
+            fail_msg("%s never became %s (it is %s)", member, want, state ? state : "absent");
+        fed_sleep_ms(50);
+    }
+}
+
+/* One counter of h's node (0 when it never counted). */
+static uint64_t counter(struct tmbus *h, const char *name)
+{
+    struct tmbus_status *s = NULL;
+    const char *n;
+    uint64_t v, found = 0;
+
+    assert_int_equal(tmbus_status(h, FC_CALL_MS, &s), TMBUS_OK);
+    for (size_t i = 0; i < tmbus_status_counter_count(s); i++)
+        if (tmbus_status_counter(s, i, &n, &v) == TMBUS_OK && strcmp(n, name) == 0)
+            found = v;
+    tmbus_status_free(&s);
+    return found;
+}
+
+static uint64_t envelopes(struct tmbus *h)
+{
+    struct tmbus_status *s = NULL;
+    uint64_t n;
+
+    assert_int_equal(tmbus_status(h, FC_CALL_MS, &s), TMBUS_OK);
+    n = tmbus_status_envelopes(s);
+    tmbus_status_free(&s);
+    return n;
+}
+
+/* Waits until node i holds exactly want[i] envelopes, then watches that
+ * none holds more: receipts are not answered, so nothing keeps moving. */
+static void assert_envelopes_settle(struct tmbus *const *h, size_t n, const uint64_t *want)
+{
+    int64_t deadline = fed_now_ms() + SETTLE_MS;
+
+    for (size_t i = 0; i < n; i++) {
+        uint64_t got;
+        while ((got = envelopes(h[i])) < want[i]) {
+            if (fed_now_ms() > deadline)
+                fail_msg("node %zu holds %llu envelopes, never %llu", i, (unsigned long long)got,
+                         (unsigned long long)want[i]);
+            fed_sleep_ms(50);
+        }
+    }
+    fed_sleep_ms(QUIET_MS);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(envelopes(h[i]), want[i]);
+}
+
+/* Posts, from h, Payload{receipt{id, delivered}} to member to. */
+static void post_fake_receipt(struct tmbus *h, const uint8_t *id, const char *to)
+{
+    Tmbus__Payload__Payload p = TMBUS__PAYLOAD__PAYLOAD__INIT;
+    Tmbus__Payload__Receipt r = TMBUS__PAYLOAD__RECEIPT__INIT;
+    const char *const rcpt[] = {to};
+    uint8_t buf[128];
+    size_t len;
+
+    r.envelope_id.data = (uint8_t *)(uintptr_t)id;
+    r.envelope_id.len = TMBUS_ID_BYTES;
+    r.state = TMBUS__PAYLOAD__RECEIPT__STATE__STATE_DELIVERED;
+    p.kind_case = TMBUS__PAYLOAD__PAYLOAD__KIND_RECEIPT;
+    p.receipt = &r;
+    len = tmbus__payload__payload__get_packed_size(&p);
+    assert_true(len <= sizeof(buf));
+    tmbus__payload__payload__pack(&p, buf);
+    assert_int_equal(tmbus_post(h, buf, len, rcpt, 1, false, 0, FC_CALL_MS, NULL), TMBUS_OK);
+}
+
+/* Waits until h's board holds need (and, with offer, that offer). */
+static void wait_board(struct tmbus *h, const uint8_t *need, const uint8_t *offer)
+{
+    int64_t deadline = fed_now_ms() + SETTLE_MS;
+
+    for (;;) {
+        struct tmbus_board *b = NULL;
+        bool is_there = false;
+        if (tmbus_board(h, need, NULL, FC_CALL_MS, &b) == TMBUS_OK) {
+            is_there = offer == NULL;
+            for (size_t i = 0; i < tmbus_board_offer_count(b) && !is_there; i++)
+                is_there = memcmp(tmbus_board_offer_at(b, i)->id, offer, TMBUS_ID_BYTES) == 0;
+        }
+        tmbus_board_free(&b);
+        if (is_there)
+            return;
+        if (fed_now_ms() > deadline)
+            fail_msg("the board never showed the %s", offer ? "offer" : "need");
+        fed_sleep_ms(50);
+    }
+}
+
+static void test_delivery_state(void **state)
+{
+    static const char *const ids[] = {"A", "B", "C"};
+    static const char *const to_bc[] = {"B", "C"}, *const to_a[] = {"A"}, *const to_b[] = {"B"},
+                             *const to_c[] = {"C"};
+    struct fed *f = fed_new(3, ids);
+    size_t a, b, c;
+    struct tmbus *ha, *hb, *hc;
+    uint8_t x[TMBUS_ID_BYTES], y[TMBUS_ID_BYTES], need[TMBUS_ID_BYTES], offer[TMBUS_ID_BYTES],
+        decline[TMBUS_ID_BYTES], withdraw[TMBUS_ID_BYTES], unknown[TMBUS_ID_BYTES],
+        xe[TMBUS_ID_BYTES], red[TMBUS_ID_BYTES], buf[FC_PAYLOAD_MAX];
+    size_t len;
+    int64_t expires;
+    char tag[FC_TAG_MAX], reason[REASON_SZ];
+    const char *st;
+    long mark_a, mark_b, mark_c;
+    struct tmbus_delivery_state *none = NULL;
+
+    assert_non_null(f);
+    *state = f;
+    a = fed_index(f, "A");
+    b = fed_index(f, "B");
+    c = fed_index(f, "C");
+    assert_int_equal(fed_topology_mesh(f), 0);
+    for (size_t i = 0; i < 3; i++)
+        assert_int_equal(fed_start(f, i), 0);
+    wait_link(f, "A", "B", 0, 0);
+    fc_tag(tag, sizeof(tag), "rcpt");
+    assert_non_null(ha = fc_connect(f, a));
+    assert_non_null(hb = fc_connect(f, b));
+
+    /* 1. C is down: B's node receipts at once, C stays pending. */
+    assert_int_equal(fed_stop(f, c), 0);
+    assert_int_equal(fc_post(ha, FC_TLP_GREEN, tag, 0, to_bc, 2, x), TMBUS_OK);
+    wait_state(ha, x, "B", "delivered", reason);
+    assert_string_equal(reason, "");
+    assert_int_equal(state_of(ha, x, "C", &st, reason), 2);
+    assert_non_null(st);
+    assert_string_equal(st, "pending");
+
+    /* xe, for C alone, expires before C is back. */
+    len = fc_need(buf, sizeof(buf), FC_TLP_GREEN, tag, 9);
+    assert_true(len > 0);
+    expires = (int64_t)time(NULL) + 2;
+    assert_int_equal(tmbus_post(ha, buf, len, to_c, 1, false, expires, FC_CALL_MS, xe), TMBUS_OK);
+    while ((int64_t)time(NULL) <= expires)
+        fed_sleep_ms(100);
+
+    /* Only the poster's node knows its posts' state. */
+    assert_int_equal(tmbus_delivery_state(hb, x, FC_CALL_MS, &none), TMBUS_ENOTFOUND);
+    randombytes_buf(unknown, sizeof(unknown));
+    assert_int_equal(tmbus_delivery_state(ha, unknown, FC_CALL_MS, &none), TMBUS_ENOTFOUND);
+    assert_null(none);
+
+    /* C comes back, catches up and receipts. */
+    mark_a = fed_log_mark(f, a);
+    mark_b = fed_log_mark(f, b);
+    mark_c = fed_log_mark(f, c);
+    assert_int_equal(fed_start(f, c), 0);
+    wait_link(f, "A", "C", mark_a, mark_c);
+    wait_link(f, "B", "C", mark_b, mark_c);
+    assert_non_null(hc = fc_connect(f, c));
+    wait_state(ha, x, "C", "delivered", reason);
+    assert_string_equal(reason, "");
+    wait_state(ha, xe, "C", "rejected", reason);
+    assert_string_equal(reason, "expired");
+
+    /* No loops: x, xe and one receipt from each recipient, nothing else. */
+    struct tmbus *const all[] = {ha, hb, hc};
+    static const uint64_t after1[] = {5, 5, 5};
+    assert_envelopes_settle(all, 3, after1);
+    assert_int_equal(counter(ha, "receipts.sent"), 0);
+    assert_int_equal(counter(hb, "receipts.sent"), 1);
+    assert_int_equal(counter(hc, "receipts.sent"), 2);
+    assert_int_equal(counter(ha, "receipts.recorded"), 3);
+
+    /* 2. C was no recipient of y: its word that y was delivered is ignored
+     * while y's one recipient, B, is down. */
+    assert_int_equal(fed_stop(f, b), 0);
+    assert_int_equal(fc_post(ha, FC_TLP_GREEN, tag, 1, to_b, 1, y), TMBUS_OK);
+    post_fake_receipt(hc, y, "A");
+    {
+        int64_t deadline = fed_now_ms() + SETTLE_MS;
+        while (counter(ha, "receipts.ignored.not-recipient") < 1) {
+            if (fed_now_ms() > deadline)
+                fail_msg("A never ignored C's receipt");
+            fed_sleep_ms(50);
+        }
+    }
+    assert_int_equal(state_of(ha, y, "B", &st, reason), 1);
+    assert_non_null(st);
+    assert_string_equal(st, "pending");
+    assert_int_equal(state_of(ha, y, "C", &st, reason), 1);
+    assert_null(st);
+    /* Nor does a recipient's second word change its first. */
+    post_fake_receipt(hc, x, "A");
+
+    mark_a = fed_log_mark(f, a);
+    mark_b = fed_log_mark(f, b);
+    mark_c = fed_log_mark(f, c);
+    tmbus_close(&hb);
+    assert_int_equal(fed_start(f, b), 0);
+    wait_link(f, "A", "B", mark_a, mark_b);
+    wait_link(f, "B", "C", mark_b, mark_c);
+    assert_non_null(hb = fc_connect(f, b));
+    wait_state(ha, y, "B", "delivered", reason);
+    /* 5 + y + C's two receipts + B's receipt for y. */
+    struct tmbus *const all2[] = {ha, hb, hc};
+    static const uint64_t after2[] = {9, 9, 9};
+    assert_envelopes_settle(all2, 3, after2);
+    assert_int_equal(counter(ha, "receipts.ignored.duplicate"), 1);
+    assert_int_equal(state_of(ha, x, "C", &st, reason), 2);
+    assert_string_equal(st, "delivered");
+
+    /* 3. A refused update: A declines B's offer, telling only C; B, not
+     * knowing, withdraws it, telling A, whose board refuses the move from
+     * declined. */
+    assert_int_equal(fc_post(ha, FC_TLP_GREEN, tag, 2, NULL, 0, need), TMBUS_OK);
+    wait_board(hb, need, NULL);
+    struct tmbus_offer o = {
+        .need_id = need, .description = "tokens", .quantity = 5, .tlp = TMBUS_TLP_GREEN};
+    assert_int_equal(tmbus_post_offer(hb, &o, NULL, 0, true, FC_CALL_MS, offer), TMBUS_OK);
+    wait_board(ha, need, offer);
+    assert_int_equal(tmbus_offer_update(ha, offer, TMBUS_OFFER_DECLINE, "not needed", to_c, 1,
+                                        false, FC_CALL_MS, decline),
+                     TMBUS_OK);
+    assert_int_equal(tmbus_offer_update(hb, offer, TMBUS_OFFER_WITHDRAW, "changed plans", to_a, 1,
+                                        false, FC_CALL_MS, withdraw),
+                     TMBUS_OK);
+    wait_state(hb, withdraw, "A", "rejected", reason);
+    assert_non_null(strstr(reason, "bad-transition"));
+    wait_state(ha, decline, "C", "delivered", reason);
+    /* The need and the offer went to all three (their posters deliver to
+     * themselves: two receipts each), the decline and the withdraw to one
+     * member each (one receipt each). */
+    static const uint64_t after3[] = {19, 19, 19};
+    assert_envelopes_settle(all2, 3, after3);
+    assert_int_equal(state_of(ha, need, "A", &st, reason), 3);
+    assert_string_equal(st, "delivered");
+
+    /* 4. TLP:RED to B and C: one direct envelope each, and each receipt in
+     * the direct log back to A, which no third node holds. */
+    assert_int_equal(fc_post(ha, FC_TLP_RED, tag, 3, to_bc, 2, red), TMBUS_OK);
+    wait_state(ha, red, "B", "delivered", reason);
+    wait_state(ha, red, "C", "delivered", reason);
+    static const uint64_t after4[] = {19 + 4, 19 + 2, 19 + 2};
+    assert_envelopes_settle(all2, 3, after4);
+
+    tmbus_close(&ha);
+    tmbus_close(&hb);
+    tmbus_close(&hc);
+    fed_pass(f);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_teardown(test_delivery_state, teardown),
+    };
+
+    if (sodium_init() < 0)
+        return 1;
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
