@@ -162,6 +162,9 @@ struct cli_to {
 
 /* Parses "--to A,B" into to. Returns 0, or -1 with the reason printed. */
 int cli_to_parse(struct cli_to *to, const char *list);
+/* One --to LIST (list != NULL) or --all (list == NULL) of command cmd;
+ * only one of them, once. Returns 0, or -1 with the reason printed. */
+int cli_to_option(struct cli_to *to, const char *cmd, const char *list);
 /* Adds member to the named recipients unless it is there or to is "all".
  * Returns 0 or -1 (ENOMEM, or too many). */
 int cli_to_add(struct cli_to *to, const char *member);

@@ -132,6 +132,17 @@ int cli_to_parse(struct cli_to *to, const char *list)
     return 0;
 }
 
+int cli_to_option(struct cli_to *to, const char *cmd, const char *list)
+{
+    if (to->is_set)
+        return cli_fail(-1, "%s: give either --to M1,M2 or --all, once", cmd);
+    if (list == NULL) {
+        to->all = to->is_set = true;
+        return 0;
+    }
+    return cli_to_parse(to, list);
+}
+
 int cli_to_add(struct cli_to *to, const char *member)
 {
     char **more;
@@ -376,17 +387,9 @@ static int need_post(struct cli *cli, int argc, char **argv)
             continue;
         switch (opt) {
         case OPT_TO:
-            if (to.all || cli_to_parse(&to, optarg) == -1) {
-                cli_fail(0, "need post: give either --to M1,M2 or --all, once");
-                goto out;
-            }
-            break;
         case OPT_ALL:
-            if (to.is_set) {
-                cli_fail(0, "need post: give either --to M1,M2 or --all, once");
+            if (cli_to_option(&to, "need post", opt == OPT_TO ? optarg : NULL) == -1)
                 goto out;
-            }
-            to.all = to.is_set = true;
             break;
         default:
             if ((rc = cli_option(cli, "need post", opt, argv, usage_post)) != CLI_CONTINUE)
@@ -677,17 +680,9 @@ static int need_update(struct cli *cli, int action, int argc, char **argv)
             reason = optarg;
             break;
         case OPT_TO:
-            if (to.is_set || cli_to_parse(&to, optarg) == -1) {
-                cli_fail(0, "%s: give either --to M1,M2 or --all, once", cmd);
-                goto out;
-            }
-            break;
         case OPT_ALL:
-            if (to.is_set) {
-                cli_fail(0, "%s: give either --to M1,M2 or --all, once", cmd);
+            if (cli_to_option(&to, cmd, opt == OPT_TO ? optarg : NULL) == -1)
                 goto out;
-            }
-            to.all = to.is_set = true;
             break;
         default:
             if ((rc = cli_option(cli, cmd, opt, argv, cmd_usage)) != CLI_CONTINUE)

@@ -138,17 +138,9 @@ static int offer_post(struct cli *cli, int argc, char **argv)
             offer.conditions = optarg;
             break;
         case OPT_TO:
-            if (to.is_set || cli_to_parse(&to, optarg) == -1) {
-                cli_fail(0, "offer post: give either --to M1,M2 or --all, once");
-                goto out;
-            }
-            break;
         case OPT_ALL:
-            if (to.is_set) {
-                cli_fail(0, "offer post: give either --to M1,M2 or --all, once");
+            if (cli_to_option(&to, "offer post", opt == OPT_TO ? optarg : NULL) == -1)
                 goto out;
-            }
-            to.all = to.is_set = true;
             break;
         default:
             if ((rc = cli_option(cli, "offer post", opt, argv, usage_post)) != CLI_CONTINUE)
