@@ -1658,15 +1658,24 @@ int tmbus_delivery_offer_update(const struct tmbus_delivery *d, struct tmbus_off
     return TMBUS_OK;
 }
 
-int tmbus_delivery_receipt(const struct tmbus_delivery *d, struct tmbus_receipt *out)
+size_t tmbus_delivery_receipt_count(const struct tmbus_delivery *d)
 {
     const Tmbus__Payload__Payload *p = payload_of(d, TMBUS__PAYLOAD__PAYLOAD__KIND_RECEIPT);
 
-    if (p == NULL || out == NULL)
+    return p != NULL ? p->receipt->n_entries : 0;
+}
+
+int tmbus_delivery_receipt_at(const struct tmbus_delivery *d, size_t i, struct tmbus_receipt *out)
+{
+    const Tmbus__Payload__Payload *p = payload_of(d, TMBUS__PAYLOAD__PAYLOAD__KIND_RECEIPT);
+    const Tmbus__Payload__Receipt__Entry *e;
+
+    if (p == NULL || out == NULL || i >= p->receipt->n_entries)
         return TMBUS_EINVALID;
-    out->envelope_id = id_or_null(&p->receipt->envelope_id);
-    out->state = (int)p->receipt->state;
-    out->reason = p->receipt->reason;
+    e = p->receipt->entries[i];
+    out->envelope_id = id_or_null(&e->envelope_id);
+    out->state = (int)e->state;
+    out->reason = e->reason;
     return TMBUS_OK;
 }
 

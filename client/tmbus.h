@@ -34,7 +34,7 @@
  * Not yet in the protocol, so not here: asking a post's delivery state
  * per recipient (pending, delivered, rejected with reason). Receipts that
  * recipients send arrive as deliveries of kind "receipt" (see
- * tmbus_delivery_receipt).
+ * tmbus_delivery_receipt_at).
  */
 #ifndef TMBUS_H
 #define TMBUS_H
@@ -605,13 +605,19 @@ struct tmbus_offer_change {
 TMBUS_EXPORT int tmbus_delivery_offer_update(const struct tmbus_delivery *d,
                                              struct tmbus_offer_change *out);
 
-/* A recipient's word that it received (or rejected) one of our posts. */
+/* A receipt is a recipient's node's word about one or more of our posts:
+ * one entry per envelope, each that it was received or rejected. */
 struct tmbus_receipt {
     const uint8_t *envelope_id; /* TMBUS_ID_BYTES, or NULL if the sender sent no valid id */
     int state;                  /* enum tmbus_receipt_state */
     const char *reason;         /* for TMBUS_RECEIPT_REJECTED */
 };
-TMBUS_EXPORT int tmbus_delivery_receipt(const struct tmbus_delivery *d, struct tmbus_receipt *out);
+/* The number of entries of a receipt delivery; 0 for another kind. */
+TMBUS_EXPORT size_t tmbus_delivery_receipt_count(const struct tmbus_delivery *d);
+/* Entry i (below tmbus_delivery_receipt_count) of a receipt delivery.
+ * TMBUS_EINVALID for another kind or i out of range. */
+TMBUS_EXPORT int tmbus_delivery_receipt_at(const struct tmbus_delivery *d, size_t i,
+                                           struct tmbus_receipt *out);
 
 /* ---- status: valid until tmbus_status_free ---------------------------- */
 

@@ -271,7 +271,12 @@ static bool payload_has_unknown(const Tmbus__Payload__Payload *p)
     case TMBUS__PAYLOAD__PAYLOAD__KIND_OFFER_UPDATE:
         return has_unknown_fields(&p->offer_update->base);
     case TMBUS__PAYLOAD__PAYLOAD__KIND_RECEIPT:
-        return has_unknown_fields(&p->receipt->base);
+        if (has_unknown_fields(&p->receipt->base))
+            return true;
+        for (size_t i = 0; i < p->receipt->n_entries; i++)
+            if (has_unknown_fields(&p->receipt->entries[i]->base))
+                return true;
+        return false;
     default:
         return false;
     }

@@ -4,8 +4,9 @@
  * our own messages and node_accept for what peers relay. Both feed the
  * board what they can read, in the same batch as the envelope, and keep
  * DESIGN §4.11's promise: node_post records each recipient's delivery state,
- * node_accept answers every envelope addressed to us with a receipt (never a
- * receipt with a receipt) and records the receipts it gets. Signals arrive
+ * node_accept answers every envelope addressed to us with a receipt entry
+ * (never a receipt with a receipt), sent in one receipt per sender and log
+ * when the round commits, and records the receipts it gets. Signals arrive
  * through a signalfd in the event loop, never in a handler. Holds the
  * member's keys only through keys.c and envelope.c.
  */
@@ -31,6 +32,8 @@
 
 _Static_assert(RECEIPT_PENDING == STORE_DELIVERY_PENDING,
                "the store's pending delivery state is the receipt module's");
+_Static_assert(RECEIPT_MAX_BYTES <= ENVELOPE_MAX_PAYLOAD,
+               "a receipt of RECEIPT_MAX_ENTRIES entries fits in one envelope");
 
 #define BOARD_REJECTED_PREFIX "board.rejected." /* board_apply's rejection counters */
 
@@ -94,11 +97,14 @@ int node_batch(struct node *n)
     return store_begin(n->store);
 }
 
+static void send_answers(struct node *n);
+
 int node_commit(struct node *n)
 {
     bool ok = true;
 
     if (store_in_batch(n->store)) {
+        send_answers(n);
         ok = store_commit(n->store) == 0;
         if (!ok) {
             node_count(n, "commit.failed", 1);
@@ -110,6 +116,7 @@ int node_commit(struct node *n)
     }
     peers_after_commit(n->peers, ok);
     api_after_commit(n->api, ok);
+    n->n_answers = 0;
     n->is_batch_dirty = false;
     n->batch_count = 0;
     return ok ? 0 : -1;
@@ -228,11 +235,12 @@ static bool is_first_unreadable(struct node *n, const char *member)
     return true;
 }
 
-/* A receipt from the sender of info about one of our posts. Only a
- * recipient's first word is recorded; a receipt from a member that was not a
- * recipient, about an envelope we did not post, or a second word is
+/* One entry of a receipt from the sender of info about one of our posts.
+ * Only a recipient's first word is recorded; an entry from a member that was
+ * not a recipient, about an envelope we did not post, or a second word is
  * ignored, logged and counted. Returns 0, or -1 when the store failed. */
-static int record_receipt(struct node *n, const struct envelope_info *info, const struct receipt *r)
+static int record_entry(struct node *n, const struct envelope_info *info,
+                        const struct receipt_entry *r)
 {
     char hex[17];
     int state, rc;
@@ -258,33 +266,45 @@ static int record_receipt(struct node *n, const struct envelope_info *info, cons
     return 0;
 }
 
+/* Every entry of a receipt from the sender of info, each on its own. */
+static int record_receipt(struct node *n, const struct envelope_info *info, const struct receipt *r)
+{
+    for (size_t i = 0; i < r->n_entries; i++)
+        if (record_entry(n, info, &r->entries[i]) == -1)
+            return -1;
+    return 0;
+}
+
 /* Adds an envelope we can open to the inbox, unless it expired: expiry
  * governs delivery, the envelope keeps its place in the log regardless.
  * body, when not NULL, is the opened envelope, applied to the board first
- * and, when it is a receipt, recorded against our post; node_post passes
+ * and, when it is a receipt, recorded against our posts; node_post passes
  * NULL because it applied its own payload already. *ans (may be NULL)
- * gets the receipt the sender is due; a receipt is never answered. */
+ * gets the receipt entry the sender is due; a receipt is never answered. */
 static int deliver(struct node *n, const struct envelope_info *info,
                    const struct envelope_body *body, struct answer *ans)
 {
     enum receipt_kind kind = RECEIPT_NOT_A_RECEIPT;
     const char *refused = NULL;
+    struct receipt *r = NULL;
     struct store_log log;
-    struct receipt r;
     uint64_t number;
+    int rc;
 
     if (body != NULL)
         kind = receipt_decode(body->payload, body->payload_len, &r);
     if (info->expires_at != 0 && now_unix() >= info->expires_at) {
+        receipt_free(&r);
         node_count(n, "expired", 1);
         if (kind == RECEIPT_NOT_A_RECEIPT)
             set_answer(ans, RECEIPT_REJECTED, "expired");
         return 0;
     }
-    if (body != NULL && apply_board(n, info, body->payload, body->payload_len, &refused) == -1)
-        return -1;
-    if (kind == RECEIPT_VALID && !node_is_self(n, info->sender) &&
-        record_receipt(n, info, &r) == -1)
+    rc = body != NULL ? apply_board(n, info, body->payload, body->payload_len, &refused) : 0;
+    if (rc == 0 && kind == RECEIPT_VALID && !node_is_self(n, info->sender))
+        rc = record_receipt(n, info, r);
+    receipt_free(&r);
+    if (rc == -1)
         return -1;
     if (kind == RECEIPT_MALFORMED) {
         node_count(n, "receipts.malformed", 1);
@@ -390,10 +410,9 @@ int node_post(struct node *n, const uint8_t *payload, size_t len, const char *co
               size_t n_recipients, bool is_direct, int64_t expires_at, struct node_placed *placed,
               size_t *n_placed, const char **reason)
 {
-    struct receipt r;
     /* A client may send a receipt of its own; like ours, it is never
      * answered, so it has no delivery state to keep. */
-    bool is_tracked = receipt_decode(payload, len, &r) == RECEIPT_NOT_A_RECEIPT;
+    bool is_tracked = receipt_decode(payload, len, NULL) == RECEIPT_NOT_A_RECEIPT;
 
     return post(n, payload, len, recipients, n_recipients, is_direct, expires_at, is_tracked,
                 placed, n_placed, reason);
@@ -455,31 +474,96 @@ static int post_envelopes(struct node *n, const uint8_t *payload, size_t len,
     return 0;
 }
 
-/* Posts the receipt ans about envelope info into our own log, addressed
- * to its sender alone: in the relayed log, or for a direct (TLP:RED)
- * original in the direct log to the sender, so that it never passes a
- * third node. A failure costs the receipt (logged, counted), never the
- * envelope it is about. */
+/* Owes the sender of info the entry ans, to be sent when the round
+ * commits. A failure costs the entry (logged, counted), never the envelope
+ * it is about. */
 static void answer_sender(struct node *n, const struct envelope_info *info,
                           const struct answer *ans)
 {
-    const char *to[1] = {info->sender};
+    struct node_answer *a;
+
+    if (!ans->is_due || node_is_self(n, info->sender))
+        return;
+    if (n->n_answers == n->cap_answers) {
+        size_t cap = n->cap_answers == 0 ? 64 : 2 * n->cap_answers;
+        struct node_answer *grown = realloc(n->answers, cap * sizeof(*grown));
+        if (grown == NULL) {
+            node_count(n, "receipts.failed", 1);
+            log_warn("node: no receipt to %s for its %s log seq %llu: realloc", info->sender,
+                     info->is_direct ? "direct" : "relayed", (unsigned long long)info->seq);
+            return;
+        }
+        n->answers = grown;
+        n->cap_answers = cap;
+    }
+    a = &n->answers[n->n_answers++];
+    snprintf(a->sender, sizeof(a->sender), "%s", info->sender);
+    a->is_direct = info->is_direct;
+    a->is_sent = false;
+    memcpy(a->entry.envelope_id, info->id, RECEIPT_ID_BYTES);
+    a->entry.state = ans->state;
+    snprintf(a->entry.reason, sizeof(a->entry.reason), "%s", ans->reason);
+}
+
+/* Posts one receipt of entries[0..k) to member to, in the relayed log or,
+ * for direct (TLP:RED) originals, in the direct log to it, so that it never
+ * passes a third node. */
+static void send_receipt(struct node *n, const char *to, bool is_direct,
+                         const struct receipt_entry *entries, size_t k)
+{
+    const char *rcpt[1] = {to};
     struct node_placed placed[1];
     const char *why = "the receipt cannot be encoded";
     uint8_t *buf = NULL;
     size_t len, n_placed;
 
-    if (!ans->is_due || node_is_self(n, info->sender))
-        return;
-    if (receipt_encode(info->id, ans->state, ans->reason, &buf, &len) == -1 ||
-        post(n, buf, len, to, 1, info->is_direct, 0, false, placed, &n_placed, &why) == -1) {
-        node_count(n, "receipts.failed", 1);
-        log_warnx("node: no receipt to %s for its %s log seq %llu: %s", info->sender,
-                  info->is_direct ? "direct" : "relayed", (unsigned long long)info->seq, why);
+    if (receipt_encode(entries, k, &buf, &len) == -1 ||
+        post(n, buf, len, rcpt, 1, is_direct, 0, false, placed, &n_placed, &why) == -1) {
+        node_count(n, "receipts.failed", k);
+        log_warnx("node: no receipt of %zu entries to %s in the %s log: %s", k, to,
+                  is_direct ? "direct" : "relayed", why);
     } else {
-        node_count(n, "receipts.sent", 1);
+        node_count(n, "receipts.sent", k);
+        node_count(n, "receipts.envelopes", 1);
     }
     free(buf);
+}
+
+/* Seals the entries owed this round into the open batch: one receipt per
+ * sender and log, in the order the envelopes were accepted, split every
+ * RECEIPT_MAX_ENTRIES entries. One envelope per envelope answered cost a
+ * seal, a signature and a relay each; a round's worth shares them. */
+static void send_answers(struct node *n)
+{
+    struct receipt_entry *group;
+
+    if (n->n_answers == 0)
+        return;
+    if ((group = malloc(RECEIPT_MAX_ENTRIES * sizeof(*group))) == NULL) {
+        node_count(n, "receipts.failed", n->n_answers);
+        log_warn("node: %zu receipt entries lost: malloc", n->n_answers);
+        n->n_answers = 0;
+        return;
+    }
+    for (size_t i = 0; i < n->n_answers; i++) {
+        const struct node_answer *first = &n->answers[i];
+        size_t k = 0;
+
+        if (first->is_sent)
+            continue;
+        for (size_t j = i; j < n->n_answers && k < RECEIPT_MAX_ENTRIES; j++) {
+            struct node_answer *a = &n->answers[j];
+            if (a->is_sent || a->is_direct != first->is_direct ||
+                strcmp(a->sender, first->sender) != 0)
+                continue;
+            group[k++] = a->entry;
+            a->is_sent = true;
+        }
+        send_receipt(n, first->sender, first->is_direct, group, k);
+        /* Entries beyond the bound stay unsent: a later i picks them up. */
+    }
+    free(group);
+    n->n_answers = 0;
 }
 
 /* ---- accepting from peers --------------------------------------------- */
@@ -824,6 +908,7 @@ void node_free(struct node **np)
     roster_free(&n->roster);
     keys_free(&n->keys);
     config_free(&n->cfg);
+    free(n->answers);
     free(n);
     *np = NULL;
 }

@@ -17,6 +17,7 @@
 #include "envelope.h"
 #include "keys.h"
 #include "loop.h"
+#include "receipt.h"
 #include "roster.h"
 #include "store.h"
 #include "zap.h"
@@ -29,6 +30,15 @@ struct api;
 struct node_counter {
     const char *name; /* static string */
     uint64_t value;
+};
+
+/* A receipt entry owed to the sender of an envelope we accepted this round,
+ * for its relayed log or its direct log to us. */
+struct node_answer {
+    char sender[UTIL_MEMBER_ID_MAX + 1];
+    bool is_direct;
+    bool is_sent; /* scratch while node_commit groups answers */
+    struct receipt_entry entry;
 };
 
 struct node {
@@ -53,6 +63,11 @@ struct node {
      * read each other do not answer each other's receipts forever. */
     char told_unreadable[ROSTER_MAX_MEMBERS][UTIL_MEMBER_ID_MAX + 1];
     size_t n_told_unreadable;
+    /* Receipt entries owed this round: node_commit seals one receipt per
+     * sender and log (split beyond RECEIPT_MAX_ENTRIES) into the batch just
+     * before it commits, so that receipts commit with what they are about. */
+    struct node_answer *answers;
+    size_t n_answers, cap_answers;
 };
 
 /* Loads keys, roster and store named by cfg (taking responsibility over
@@ -75,8 +90,9 @@ uint64_t node_counter(const struct node *n, const char *name);
  * append must happen between this and the end of the loop round. */
 int node_batch(struct node *n);
 
-/* Commits the open batch now (also called after every loop round) and
- * notifies peers and api with the outcome. Returns 0 or -1. */
+/* Seals the receipts owed this round into the open batch, commits it now
+ * (also called after every loop round) and notifies peers and api with the
+ * outcome. Returns 0 or -1. */
 int node_commit(struct node *n);
 
 /* True when member is this node's member. */
@@ -107,9 +123,11 @@ int node_post(struct node *n, const uint8_t *payload, size_t len, const char *co
  * prev_hash, direct-log routing. Appends it in the open batch and, when it
  * is addressed to us and not expired, adds it to the inbox. Equivocation is
  * kept as evidence and alarmed. An envelope addressed to us from another
- * member gets a receipt back in the same batch (DESIGN §4.11): delivered,
- * or rejected with a reason (expired, refused by the board, cannot be
- * opened), except a receipt, which is recorded against our post instead.
+ * member earns its sender a receipt entry in the same batch (DESIGN §4.11):
+ * delivered, or rejected with a reason (expired, refused by the board,
+ * cannot be opened), except a receipt, whose entries are recorded against
+ * our posts instead. The entries of a round go out together, one receipt per
+ * sender and log, when node_commit seals them.
  * Returns 1 when appended, 0 when it was a harmless duplicate, -1 when
  * rejected (reason logged and counted). */
 int node_accept(struct node *n, const char *from, const uint8_t *env, size_t len);

@@ -1,8 +1,9 @@
 /*
  * receipt: the codec of Receipt payloads (proto/payload.proto), the word a
- * recipient's node sends back about one envelope: delivered, or rejected
- * with a reason. Pure functions over bytes: no I/O, no store, no keys. It
- * never decides whether a receipt is believed; node.c does, against the
+ * recipient's node sends back about the envelopes of one sender it handled
+ * in a loop round: one entry per envelope, delivered or rejected with a
+ * reason. Pure functions over bytes: no I/O, no store, no keys. It never
+ * decides whether an entry is believed; node.c does, against the
  * recipients the store recorded for the post.
  */
 #ifndef TMBUS_RECEIPT_H
@@ -11,8 +12,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define RECEIPT_ID_BYTES   32
-#define RECEIPT_REASON_MAX 1024 /* bytes of a rejection's reason, one line */
+#define RECEIPT_ID_BYTES    32
+#define RECEIPT_REASON_MAX  1024 /* bytes of a rejection's reason, one line */
+#define RECEIPT_MAX_ENTRIES 256  /* entries in one receipt; a sender splits beyond */
+/* An upper bound on one encoded entry: its own tag and length, the id, the
+ * state and the longest reason, each with tag and length. */
+#define RECEIPT_ENTRY_MAX_BYTES (4 + 2 + RECEIPT_ID_BYTES + 2 + 3 + RECEIPT_REASON_MAX)
+/* An upper bound on an encoded receipt of RECEIPT_MAX_ENTRIES entries. */
+#define RECEIPT_MAX_BYTES (16 + RECEIPT_MAX_ENTRIES * RECEIPT_ENTRY_MAX_BYTES)
 
 /* Per-recipient delivery states; codes kept by the store. Pending is never
  * sent: it is what a post's recipients start as. */
@@ -22,11 +29,17 @@ enum receipt_state {
     RECEIPT_REJECTED = 2,
 };
 
-/* A decoded receipt. reason is "" unless state is RECEIPT_REJECTED. */
-struct receipt {
+/* One envelope's entry. reason is "" unless state is RECEIPT_REJECTED. */
+struct receipt_entry {
     uint8_t envelope_id[RECEIPT_ID_BYTES];
     enum receipt_state state;
     char reason[RECEIPT_REASON_MAX + 1];
+};
+
+/* A decoded receipt: 1..RECEIPT_MAX_ENTRIES entries. */
+struct receipt {
+    size_t n_entries;
+    struct receipt_entry entries[];
 };
 
 /* What receipt_decode found in a payload. */
@@ -37,23 +50,29 @@ enum receipt_kind {
 };
 
 /*
- * Encodes Payload{receipt{envelope_id, state, reason}} into a malloc'd
- * buffer the caller frees. state is RECEIPT_DELIVERED or RECEIPT_REJECTED;
- * reason (may be NULL) is cut to RECEIPT_REASON_MAX bytes and to its first
- * line. Returns 0, or -1 on a bad argument or ENOMEM (logged).
+ * Encodes Payload{receipt{entries[0..n)}} into a malloc'd buffer of at most
+ * RECEIPT_MAX_BYTES that the caller frees. n is 1..RECEIPT_MAX_ENTRIES;
+ * each state is RECEIPT_DELIVERED or RECEIPT_REJECTED; a rejection's reason
+ * is cut to its first line (a delivery's is not sent). Returns 0, or -1 on
+ * a bad argument or ENOMEM (logged).
  */
-int receipt_encode(const uint8_t *envelope_id, enum receipt_state state, const char *reason,
-                   uint8_t **out, size_t *len) __attribute__((warn_unused_result));
+int receipt_encode(const struct receipt_entry *entries, size_t n, uint8_t **out, size_t *len)
+    __attribute__((warn_unused_result));
 
 /*
- * Reads payload: fills *out and returns RECEIPT_VALID for a sound receipt
- * (a 32-byte id, a known state other than pending, a one-line reason of at
- * most RECEIPT_REASON_MAX bytes, no unknown fields), RECEIPT_MALFORMED for
- * a Payload of kind receipt that is not sound, RECEIPT_NOT_A_RECEIPT for
- * anything else. Never logs the payload.
+ * Reads payload and returns RECEIPT_VALID for a sound receipt (1 to
+ * RECEIPT_MAX_ENTRIES entries, each with a 32-byte id, a known state other
+ * than pending and a one-line reason of at most RECEIPT_REASON_MAX bytes; no
+ * unknown fields), RECEIPT_MALFORMED for a Payload of kind receipt that is
+ * not sound, RECEIPT_NOT_A_RECEIPT for anything else. With out not NULL,
+ * a valid receipt is stored in a malloc'd *out the caller releases with
+ * receipt_free; *out is NULL otherwise. Never logs the payload.
  */
-enum receipt_kind receipt_decode(const uint8_t *payload, size_t len, struct receipt *out)
+enum receipt_kind receipt_decode(const uint8_t *payload, size_t len, struct receipt **out)
     __attribute__((warn_unused_result));
+
+/* Frees a decoded receipt. Accepts NULL; clears *rp. */
+void receipt_free(struct receipt **rp);
 
 /* "pending", "delivered", "rejected"; "unknown" out of range. */
 const char *receipt_state_name(int state);

@@ -138,6 +138,9 @@ static const char *const migrations[STORE_SCHEMA] = {
     "  PRIMARY KEY (id, member)"
     ") WITHOUT ROWID;"
     "CREATE INDEX deliveries_post ON deliveries (post);",
+    /* 3 -> 4: a board replay reads a need's cluster by target; without an
+     * index every arrival scanned every update ever kept. */
+    "CREATE INDEX board_updates_target ON board_updates (target);",
 };
 
 /* Every statement the store runs after open, prepared once. */

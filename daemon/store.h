@@ -22,7 +22,7 @@
 
 #define STORE_HASH_BYTES 32
 #define STORE_CLIENT_MAX 64 /* longest client name */
-#define STORE_SCHEMA     3  /* schema version this build migrates to */
+#define STORE_SCHEMA     4  /* schema version this build migrates to */
 
 /* Names one log: an origin's relayed log (peer == "") or the direct log
  * from origin to peer. */

@@ -183,10 +183,17 @@ static json_t *delivery_json(const struct tmbus_delivery *d)
         json_object_set_new(body, "offer", id_or_null(oc.offer_id));
         json_object_set_new(body, "action", json_string(tmbus_offer_action_name(oc.action)));
         json_object_set_new(body, "reason", json_string(oc.reason));
-    } else if (tmbus_delivery_receipt(d, &r) == TMBUS_OK) {
-        json_object_set_new(body, "envelope", id_or_null(r.envelope_id));
-        json_object_set_new(body, "state", json_string(tmbus_receipt_state_name(r.state)));
-        json_object_set_new(body, "reason", json_string(r.reason));
+    } else if (tmbus_delivery_receipt_count(d) > 0) {
+        json_t *entries = json_array();
+        for (size_t i = 0; entries != NULL && tmbus_delivery_receipt_at(d, i, &r) == TMBUS_OK;
+             i++) {
+            json_t *e = json_object();
+            json_object_set_new(e, "envelope", id_or_null(r.envelope_id));
+            json_object_set_new(e, "state", json_string(tmbus_receipt_state_name(r.state)));
+            json_object_set_new(e, "reason", json_string(r.reason));
+            json_array_append_new(entries, e);
+        }
+        json_object_set_new(body, "entries", entries);
     }
     if (kind != NULL)
         json_object_set_new(o, kind, body);
@@ -256,13 +263,16 @@ static void delivery_text(const struct tmbus_delivery *d)
         put_short_id(oc.offer_id);
         printf(" %s: ", or_unknown(tmbus_offer_action_name(oc.action)));
         output_text(stdout, oc.reason);
-    } else if (tmbus_delivery_receipt(d, &r) == TMBUS_OK) {
-        printf("about ");
-        put_short_id(r.envelope_id);
-        printf(" %s", or_unknown(tmbus_receipt_state_name(r.state)));
-        if (r.reason != NULL && *r.reason != '\0') {
-            printf(": ");
-            output_text(stdout, r.reason);
+    } else if (tmbus_delivery_receipt_count(d) > 0) {
+        printf("about");
+        for (size_t i = 0; tmbus_delivery_receipt_at(d, i, &r) == TMBUS_OK; i++) {
+            printf(i > 0 ? "; " : " ");
+            put_short_id(r.envelope_id);
+            printf(" %s", or_unknown(tmbus_receipt_state_name(r.state)));
+            if (r.reason != NULL && *r.reason != '\0') {
+                printf(": ");
+                output_text(stdout, r.reason);
+            }
         }
     } else {
         put_short_id(tmbus_delivery_id(d));
