@@ -124,6 +124,9 @@ void table_free(struct table **tp);
 /* Writes obj as one compact line to stdout and flushes. Takes the
  * reference (decrefs obj). Returns 0 or -1 (write error). */
 int output_json_line(json_t *obj);
+/* Prints a new message's id: the hex line, or {"id": …} with --json.
+ * Returns CLI_EX_OK, or CLI_EX_FAIL (reason printed) when stdout fails. */
+int cli_print_id(const struct cli *cli, const uint8_t id[TMBUS_ID_BYTES]);
 
 /* Writes text that came from others, control characters shown as '?'. */
 void output_text(FILE *f, const char *s);

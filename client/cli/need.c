@@ -368,7 +368,7 @@ static int need_post(struct cli *cli, int argc, char **argv)
     struct cli_to to = {0};
     struct tmbus *h = NULL;
     uint8_t id[TMBUS_ID_BYTES];
-    char hex[TMBUS_ID_HEX_BYTES], why[TMBUS_VALIDATE_ERROR_MAX];
+    char why[TMBUS_VALIDATE_ERROR_MAX];
     bool seen[OPT_STATUS - OPT_TITLE + 1] = {false};
     int opt, field, rc = CLI_EX_USAGE;
 
@@ -422,16 +422,7 @@ static int need_post(struct cli *cli, int argc, char **argv)
         rc = cli_fail_call(cli, h, rc, "post the need");
         goto out;
     }
-    tmbus_id_to_hex(id, hex);
-    if (cli->is_json) {
-        if (output_json_line(json_pack("{s:s}", "id", hex)) == -1) {
-            rc = cli_fail(CLI_EX_FAIL, "cannot write to stdout");
-            goto out;
-        }
-    } else {
-        printf("%s\n", hex);
-    }
-    rc = CLI_EX_OK;
+    rc = cli_print_id(cli, id);
 out:
     tmbus_close(&h);
     cli_to_free(&to);

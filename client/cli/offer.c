@@ -94,7 +94,7 @@ static int offer_post(struct cli *cli, int argc, char **argv)
     struct tmbus *h = NULL;
     const char *need = NULL, *err;
     uint8_t id[TMBUS_ID_BYTES];
-    char hex[TMBUS_ID_HEX_BYTES], why[TMBUS_VALIDATE_ERROR_MAX];
+    char why[TMBUS_VALIDATE_ERROR_MAX];
     bool has_qty = false, has_value = false;
     int opt, rc = CLI_EX_USAGE;
 
@@ -180,16 +180,7 @@ static int offer_post(struct cli *cli, int argc, char **argv)
         rc = cli_fail_call(cli, h, rc, "post the offer");
         goto out;
     }
-    tmbus_id_to_hex(id, hex);
-    if (cli->is_json) {
-        if (output_json_line(json_pack("{s:s}", "id", hex)) == -1) {
-            rc = cli_fail(CLI_EX_FAIL, "cannot write to stdout");
-            goto out;
-        }
-    } else {
-        printf("%s\n", hex);
-    }
-    rc = CLI_EX_OK;
+    rc = cli_print_id(cli, id);
 out:
     cli_to_free(&to); /* before the board: a name may point into it */
     tmbus_board_free(&b);

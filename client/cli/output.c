@@ -354,3 +354,14 @@ void output_text(FILE *f, const char *s)
     for (const unsigned char *p = (const unsigned char *)(s != NULL ? s : ""); *p != '\0'; p++)
         fputc(*p < 0x20 || *p == 0x7f ? '?' : *p, f);
 }
+
+int cli_print_id(const struct cli *cli, const uint8_t id[TMBUS_ID_BYTES])
+{
+    char hex[TMBUS_ID_HEX_BYTES];
+
+    tmbus_id_to_hex(id, hex);
+    if (cli->is_json ? output_json_line(json_pack("{s:s}", "id", hex)) == -1
+                     : printf("%s\n", hex) < 0)
+        return cli_fail(CLI_EX_FAIL, "cannot write to stdout");
+    return CLI_EX_OK;
+}
