@@ -943,6 +943,22 @@ static char *copy_text(const char *s)
     return c;
 }
 
+/* Room for one more element of a doubling array (a board reply's needs or
+ * offers); running out of memory here is fatal, as for every reply. */
+static void *reserve(void *arr, size_t n, size_t *cap, size_t size)
+{
+    size_t grown;
+    void *p;
+
+    if (n < *cap)
+        return arr;
+    grown = *cap ? 2 * *cap : 16;
+    p = realloc(arr, grown * size);
+    ensure(p != NULL);
+    *cap = grown;
+    return p;
+}
+
 static int add_need(void *arg, const struct store_board_need *n)
 {
     struct board_reply *br = arg;
@@ -950,11 +966,7 @@ static int add_need(void *arg, const struct store_board_need *n)
 
     if (n->tlp > br->clearance)
         return 0;
-    if (br->n_needs == br->cap_needs) {
-        br->cap_needs = br->cap_needs ? 2 * br->cap_needs : 16;
-        br->needs = realloc(br->needs, br->cap_needs * sizeof(*br->needs));
-        ensure(br->needs != NULL);
-    }
+    br->needs = reserve(br->needs, br->n_needs, &br->cap_needs, sizeof(*br->needs));
     bn = malloc(sizeof(*bn));
     ensure(bn != NULL);
     tmbus__api__board_need__init(bn);
@@ -993,11 +1005,7 @@ static int add_offer(void *arg, const struct store_board_offer *o)
     } else if (br->status >= 0) {
         return 0;
     }
-    if (br->n_offers == br->cap_offers) {
-        br->cap_offers = br->cap_offers ? 2 * br->cap_offers : 16;
-        br->offers = realloc(br->offers, br->cap_offers * sizeof(*br->offers));
-        ensure(br->offers != NULL);
-    }
+    br->offers = reserve(br->offers, br->n_offers, &br->cap_offers, sizeof(*br->offers));
     bo = malloc(sizeof(*bo));
     ensure(bo != NULL);
     tmbus__api__board_offer__init(bo);
