@@ -1,10 +1,11 @@
 /*
  * test_vectors: checks the known-answer vectors in tests/vectors/
- * envelope-v1.txt two ways. First every intermediate value is recomputed
- * from raw libsodium calls and a hand-written protobuf encoder, never
- * through envelope.c or keys.c, so that the file and the construction
- * written in envelope.h agree on their own; then envelope_seal must produce
- * the file's envelope byte for byte, and UA and PL must open it.
+ * envelope-v1.txt and envelope-v1-cases.txt two ways. First every
+ * intermediate value is recomputed from raw libsodium calls and a
+ * hand-written protobuf encoder, never through envelope.c or keys.c, so
+ * that the files and the construction written in envelope.h agree on their
+ * own; then envelope_seal must produce each file's envelope byte for byte,
+ * its recipients must open it and nobody else may.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -23,7 +24,8 @@
 #include "util.h"
 
 #define VECTORS_FILE TMBUS_VECTORS_DIR "/envelope-v1.txt"
-#define MAX_ENTRIES  128
+#define CASES_FILE   TMBUS_VECTORS_DIR "/envelope-v1-cases.txt"
+#define MAX_ENTRIES  256
 #define MAX_VALUE    (64 * 1024)
 #define AEAD_TAG     crypto_aead_xchacha20poly1305_ietf_ABYTES
 #define N_MEMBERS    3
@@ -40,14 +42,16 @@ struct entry {
 static struct entry entries[MAX_ENTRIES];
 static size_t n_entries;
 
-static void parse_vectors(void)
+/* Adds the file's values to the one table: the cases file's names all
+ * start with their case, so no name is given twice. */
+static void parse_vectors(const char *path)
 {
     uint8_t *text;
     size_t len;
     char *line, *save = NULL;
 
-    if (util_read_file(VECTORS_FILE, 1024 * 1024, &text, &len) == -1)
-        fail_msg("cannot read %s", VECTORS_FILE);
+    if (util_read_file(path, 1024 * 1024, &text, &len) == -1)
+        fail_msg("cannot read %s", path);
     text = realloc(text, len + 1);
     assert_non_null(text);
     text[len] = '\0';
@@ -74,6 +78,14 @@ static void parse_vectors(void)
         n_entries++;
     }
     free(text);
+}
+
+static bool vec_has(const char *name)
+{
+    for (size_t i = 0; i < n_entries; i++)
+        if (strcmp(entries[i].name, name) == 0)
+            return true;
+    return false;
 }
 
 static const char *vec_text(const char *name)
@@ -127,7 +139,7 @@ static uint64_t vec_u64(const char *name)
 
 static const uint8_t *member_vec(const char *id, const char *what, size_t want)
 {
-    char name[64];
+    char name[128];
 
     snprintf(name, sizeof(name), "%s.%s", id, what);
     return vec_fixed(name, want);
@@ -609,6 +621,295 @@ static void test_verify_and_open(void **state)
     envelope_keyring_free(&kr);
 }
 
+/* ---- envelope-v1-cases.txt --------------------------------------------- */
+
+/* Each case is one more envelope by EE under the keys of envelope-v1.txt;
+ * its values are named "<case>.<value>". */
+static const char *const case_names[] = {"direct", "first", "large"};
+
+static const char *cname(const char *c, const char *what)
+{
+    static char names[8][192];
+    static size_t next;
+    char *out = names[next++ % 8];
+
+    snprintf(out, sizeof(names[0]), "%s.%s", c, what);
+    return out;
+}
+
+static const uint8_t *case_fixed(const char *c, const char *what, size_t want)
+{
+    return vec_fixed(cname(c, what), want);
+}
+
+static const uint8_t *case_hex(const char *c, const char *what, size_t *len)
+{
+    return vec_hex(cname(c, what), len);
+}
+
+static uint64_t case_u64(const char *c, const char *what)
+{
+    return vec_u64(cname(c, what));
+}
+
+/* The case's recipient i as a NUL-terminated member id. */
+static void case_recipient(const char *c, size_t i, char id[UTIL_MEMBER_ID_MAX + 1])
+{
+    char what[32];
+    size_t len;
+    const uint8_t *v;
+
+    snprintf(what, sizeof(what), "recipient.%zu", i);
+    v = case_hex(c, what, &len);
+    assert_true(len >= 1 && len <= UTIL_MEMBER_ID_MAX);
+    memcpy(id, v, len);
+    id[len] = '\0';
+}
+
+static size_t case_recipients(const char *c, char ids_out[][UTIL_MEMBER_ID_MAX + 1])
+{
+    size_t n = case_u64(c, "recipients");
+
+    assert_true(n >= 1 && n <= N_MEMBERS - 1);
+    for (size_t i = 0; i < n; i++)
+        case_recipient(c, i, ids_out[i]);
+    return n;
+}
+
+/* Wrap keys and stanzas of every recipient, recomputed; returns them
+ * sorted bytewise as the header lists them. */
+static size_t case_stanzas(const char *c, uint8_t sorted[][ENVELOPE_STANZA_BYTES])
+{
+    char rids[N_MEMBERS - 1][UTIL_MEMBER_ID_MAX + 1], what[96];
+    size_t n = case_recipients(c, rids);
+
+    for (size_t i = 0; i < n; i++) {
+        uint8_t pair[32], wrap[32], key[32];
+
+        pair_of(rids[i], pair);
+        hash_parts(wrap, 32, pair, 32, "tmbus wrap v1", 14, member_vec("EE", "box_pk", 32), 32,
+                   member_vec(rids[i], "box_pk", 32), 32, case_fixed(c, "nonce", 24), 24);
+        snprintf(what, sizeof(what), "wrap.%s", rids[i]);
+        assert_vec(cname(c, what), wrap, 32);
+        crypto_aead_xchacha20poly1305_ietf_encrypt(sorted[i], NULL,
+                                                   case_fixed(c, "payload_key", 32), 32, NULL, 0,
+                                                   NULL, case_fixed(c, "nonce", 24), wrap);
+        snprintf(what, sizeof(what), "stanza.%s", rids[i]);
+        assert_vec(cname(c, what), sorted[i], ENVELOPE_STANZA_BYTES);
+        assert_int_equal(crypto_aead_xchacha20poly1305_ietf_decrypt(
+                             key, NULL, NULL, sorted[i], ENVELOPE_STANZA_BYTES, NULL, 0,
+                             case_fixed(c, "nonce", 24), wrap),
+                         0);
+        assert_memory_equal(key, case_fixed(c, "payload_key", 32), 32);
+    }
+    if (n == 2 && memcmp(sorted[0], sorted[1], ENVELOPE_STANZA_BYTES) > 0) {
+        uint8_t t[ENVELOPE_STANZA_BYTES];
+        memcpy(t, sorted[0], sizeof(t));
+        memcpy(sorted[0], sorted[1], sizeof(t));
+        memcpy(sorted[1], t, sizeof(t));
+    }
+    return n;
+}
+
+/* The case's Header, encoded by hand: a direct log writes log_kind 2 and
+ * field 5; seq 1 leaves out field 7; no expiry leaves out field 10. */
+static void case_header(const char *c, struct pb *p)
+{
+    uint8_t s[N_MEMBERS - 1][ENVELOPE_STANZA_BYTES];
+    size_t n = case_stanzas(c, s), len;
+    bool is_direct = vec_has(cname(c, "log_peer"));
+    uint64_t seq = case_u64(c, "seq");
+    const uint8_t *v;
+
+    p->len = 0;
+    pb_uint(p, 1, ENVELOPE_VERSION);
+    v = vec_hex("coalition", &len);
+    pb_bytes(p, 2, v, len, false);
+    v = vec_hex("sender", &len);
+    pb_bytes(p, 3, v, len, false);
+    pb_uint(p, 4, is_direct ? 2 : 1);
+    if (is_direct) {
+        v = case_hex(c, "log_peer", &len);
+        pb_bytes(p, 5, v, len, false);
+    }
+    pb_uint(p, 6, seq);
+    assert_int_equal(vec_has(cname(c, "prev_hash")), seq > 1);
+    if (seq > 1)
+        pb_bytes(p, 7, case_fixed(c, "prev_hash", 32), 32, false);
+    pb_uint(p, 8, case_u64(c, "roster_version"));
+    pb_uint(p, 9, case_u64(c, "created_at"));
+    pb_uint(p, 10, case_u64(c, "expires_at"));
+    pb_bytes(p, 11, case_fixed(c, "nonce", 24), 24, false);
+    pb_bytes(p, 12, case_fixed(c, "key_commitment", 32), 32, false);
+    for (size_t i = 0; i < n; i++)
+        pb_bytes(p, 13, s[i], ENVELOPE_STANZA_BYTES, true);
+}
+
+static void test_cases_by_hand(void **state)
+{
+    static struct pb p, body;
+    static uint8_t plain[MAX_VALUE], msg[MAX_VALUE];
+    char rids[N_MEMBERS - 1][UTIL_MEMBER_ID_MAX + 1];
+    uint8_t commitment[32], ct_hash[32], id[32], sig[64], sk[64], pk[32];
+    size_t len, bucket, header_len, ct_len, msg_len, n;
+    const uint8_t *v, *header, *ct;
+
+    (void)state;
+    for (size_t k = 0; k < sizeof(case_names) / sizeof(case_names[0]); k++) {
+        const char *c = case_names[k];
+
+        hash_parts(commitment, 32, case_fixed(c, "payload_key", 32), 32, "tmbus commit v1", 16,
+                   case_fixed(c, "nonce", 24), 24, NULL, 0, NULL, 0);
+        assert_vec(cname(c, "key_commitment"), commitment, 32);
+        case_header(c, &p);
+        assert_vec(cname(c, "header"), p.buf, p.len);
+
+        body.len = 0;
+        v = vec_hex("sender", &len);
+        pb_bytes(&body, 1, v, len, false);
+        n = case_recipients(c, rids);
+        for (size_t i = 0; i < n; i++)
+            pb_bytes(&body, 2, rids[i], strlen(rids[i]), true);
+        v = case_hex(c, "payload", &len);
+        pb_bytes(&body, 3, v, len, false);
+        assert_vec(cname(c, "body"), body.buf, body.len);
+        for (bucket = ENVELOPE_MIN_BUCKET; bucket <= body.len; bucket *= 2)
+            ;
+        body.buf[body.len] = 0x80;
+        memset(body.buf + body.len + 1, 0, bucket - body.len - 1);
+        assert_vec(cname(c, "padded_body"), body.buf, bucket);
+
+        header = case_hex(c, "header", &header_len);
+        ct = case_hex(c, "ciphertext", &ct_len);
+        assert_int_equal(ct_len, bucket + AEAD_TAG);
+        assert_int_equal(crypto_aead_xchacha20poly1305_ietf_decrypt(
+                             plain, NULL, NULL, ct, ct_len, header, header_len,
+                             case_fixed(c, "nonce", 24), case_fixed(c, "payload_key", 32)),
+                         0);
+        assert_memory_equal(plain, body.buf, bucket);
+        crypto_aead_xchacha20poly1305_ietf_encrypt(plain, NULL, body.buf, bucket, header,
+                                                   header_len, NULL, case_fixed(c, "nonce", 24),
+                                                   case_fixed(c, "payload_key", 32));
+        assert_vec(cname(c, "ciphertext"), plain, ct_len);
+
+        crypto_generichash(ct_hash, 32, ct, ct_len, NULL, 0);
+        assert_vec(cname(c, "ciphertext_hash"), ct_hash, 32);
+        memcpy(msg, "tmbus envelope v1", 18);
+        memcpy(msg + 18, header, header_len);
+        memcpy(msg + 18 + header_len, ct_hash, 32);
+        msg_len = 18 + header_len + 32;
+        assert_vec(cname(c, "signed_message"), msg, msg_len);
+        sign_secret("EE", sk, pk);
+        crypto_sign_detached(sig, NULL, msg, msg_len, sk);
+        sodium_memzero(sk, sizeof(sk));
+        assert_vec(cname(c, "signature"), sig, 64);
+        assert_int_equal(crypto_sign_verify_detached(sig, msg, msg_len, pk), 0);
+        hash_parts(id, 32, NULL, 0, "tmbus id v1", 12, header, header_len, ct_hash, 32, NULL, 0);
+        assert_vec(cname(c, "envelope_id"), id, 32);
+
+        p.len = 0;
+        pb_bytes(&p, 1, header, header_len, false);
+        pb_bytes(&p, 2, ct, ct_len, false);
+        pb_bytes(&p, 3, case_fixed(c, "signature", 64), 64, false);
+        assert_vec(cname(c, "envelope"), p.buf, p.len);
+    }
+}
+
+static void test_cases_seal_and_open(void **state)
+{
+    static uint8_t payload[MAX_VALUE], prev[32], nonce[24], key[32];
+    char rids[N_MEMBERS - 1][UTIL_MEMBER_ID_MAX + 1], log_peer[UTIL_MEMBER_ID_MAX + 1] = "";
+    struct envelope_recipient rcpt[N_MEMBERS - 1];
+
+    (void)state;
+    for (size_t k = 0; k < sizeof(case_names) / sizeof(case_names[0]); k++) {
+        const char *c = case_names[k];
+        struct envelope_seal_args a = {0};
+        struct envelope_keyring *kr;
+        struct envelope_info info;
+        struct envelope_body *body = NULL;
+        size_t n = case_recipients(c, rids), payload_len, env_len, len;
+        bool is_direct = vec_has(cname(c, "log_peer"));
+        const uint8_t *v, *env;
+        uint8_t *out;
+        size_t out_len;
+
+        v = case_hex(c, "payload", &payload_len);
+        memcpy(payload, v, payload_len);
+        memcpy(nonce, case_fixed(c, "nonce", 24), 24);
+        memcpy(key, case_fixed(c, "payload_key", 32), 32);
+        if (is_direct) {
+            v = case_hex(c, "log_peer", &len);
+            memcpy(log_peer, v, len);
+            log_peer[len] = '\0';
+        }
+        for (size_t i = 0; i < n; i++) {
+            size_t m = 1;
+            while (strcmp(ids[m], rids[i]) != 0)
+                m++;
+            rcpt[i].member = ids[m];
+            rcpt[i].box_pk = members[m]->box_pk;
+        }
+        a.coalition = coalition;
+        a.log_peer = is_direct ? log_peer : NULL;
+        a.seq = case_u64(c, "seq");
+        if (a.seq > 1) {
+            memcpy(prev, case_fixed(c, "prev_hash", 32), 32);
+            a.prev_hash = prev;
+        }
+        a.roster_version = case_u64(c, "roster_version");
+        a.created_at = (int64_t)case_u64(c, "created_at");
+        a.expires_at = (int64_t)case_u64(c, "expires_at");
+        a.payload = payload;
+        a.payload_len = payload_len;
+        a.recipients = rcpt;
+        a.n_recipients = n;
+        a.fixed_nonce = nonce;
+        a.fixed_payload_key = key;
+        kr = envelope_keyring_new(members[0]);
+        assert_non_null(kr);
+        assert_int_equal(envelope_seal(kr, &a, &out, &out_len, &info), ENVELOPE_OK);
+        assert_vec(cname(c, "envelope"), out, out_len);
+        assert_vec(cname(c, "envelope_id"), info.id, 32);
+        free(out);
+        envelope_keyring_free(&kr);
+
+        env = case_hex(c, "envelope", &env_len);
+        assert_int_equal(envelope_verify(env, env_len, coalition, lookup, NULL, &info),
+                         ENVELOPE_OK);
+        assert_int_equal(info.is_direct, is_direct);
+        assert_string_equal(info.log_peer, log_peer);
+        assert_int_equal(info.seq, a.seq);
+        assert_int_equal(info.has_prev, a.seq > 1);
+        assert_int_equal(info.expires_at, a.expires_at);
+        assert_int_equal(info.n_stanzas, n);
+        assert_vec(cname(c, "envelope_id"), info.id, 32);
+        /* Every recipient opens it; every other member finds no stanza. */
+        for (size_t m = 0; m < N_MEMBERS; m++) {
+            bool is_recipient = false;
+            for (size_t i = 0; i < n; i++)
+                is_recipient |= strcmp(rids[i], ids[m]) == 0;
+            kr = envelope_keyring_new(members[m]);
+            assert_non_null(kr);
+            assert_int_equal(envelope_open(kr, env, env_len, coalition, lookup, NULL, &info, &body),
+                             is_recipient ? ENVELOPE_OK : ENVELOPE_E_NOT_RECIPIENT);
+            if (is_recipient) {
+                assert_non_null(body);
+                assert_string_equal(body->sender, "EE");
+                assert_int_equal(body->n_recipients, n);
+                for (size_t i = 0; i < n; i++)
+                    assert_string_equal(body->recipients[i], rids[i]);
+                assert_int_equal(body->payload_len, payload_len);
+                assert_memory_equal(body->payload, payload, payload_len);
+                envelope_body_free(&body);
+            }
+            assert_null(body);
+            envelope_keyring_free(&kr);
+        }
+        log_peer[0] = '\0';
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -622,12 +923,15 @@ int main(void)
         cmocka_unit_test(test_envelope_bytes),
         cmocka_unit_test(test_seal_matches),
         cmocka_unit_test(test_verify_and_open),
+        cmocka_unit_test(test_cases_by_hand),
+        cmocka_unit_test(test_cases_seal_and_open),
     };
     int failed;
 
     if (sodium_init() < 0)
         return 1;
-    parse_vectors();
+    parse_vectors(VECTORS_FILE);
+    parse_vectors(CASES_FILE);
     failed = cmocka_run_group_tests(tests, setup_members, teardown_members);
     for (size_t i = 0; i < n_entries; i++)
         free(entries[i].value);

@@ -1,13 +1,17 @@
 /*
- * gen_vectors: prints tests/vectors/envelope-v1.txt, the envelope's
- * known-answer vectors. The envelope comes from envelope_seal with fixed
- * randomness; the intermediate values are taken apart from it (protobuf-c,
- * a decryption with the fixed payload key) or recomputed where envelope.c
- * keeps them inside, and each recomputed stanza must be found in the real
- * header or nothing is printed. tests/unit/test_vectors.c then checks every
- * value again from raw libsodium calls.
+ * gen_vectors: prints the envelope's known-answer vectors:
+ * tests/vectors/envelope-v1.txt (one relayed envelope, every step) and,
+ * with the argument "cases", tests/vectors/envelope-v1-cases.txt (a direct
+ * log, the first envelope of a log, a body past the smallest bucket). Each
+ * envelope comes from envelope_seal with fixed randomness; the
+ * intermediate values are taken apart from it (protobuf-c, a decryption
+ * with the fixed payload key) or recomputed where envelope.c keeps them
+ * inside, and each recomputed stanza must be found in the real header or
+ * nothing is printed. tests/unit/test_vectors.c then checks every value
+ * again from raw libsodium calls.
  *
  *   gen_vectors > tests/vectors/envelope-v1.txt
+ *   gen_vectors cases > tests/vectors/envelope-v1-cases.txt
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -68,7 +72,7 @@ static void sub_seed(uint8_t out[32], const uint8_t seed[32], const char *label)
     crypto_generichash(out, 32, (const uint8_t *)label, strlen(label), seed, 32);
 }
 
-int main(void)
+static int print_v1(void)
 {
     uint8_t seeds[N_MEMBERS][32], nonce[ENVELOPE_NONCE_BYTES], pkey[ENVELOPE_KEY_BYTES];
     uint8_t prev[ENVELOPE_HASH_BYTES], pair[KEYS_PAIR_KEY_BYTES], wrap[ENVELOPE_KEY_BYTES];
@@ -84,9 +88,6 @@ int main(void)
     uint8_t *buf, *padded, *msg;
     size_t len, padded_len, body_len, msg_len;
 
-    log_init("gen_vectors", LOG_LEVEL_WARN);
-    if (sodium_init() < 0)
-        fatalx("sodium_init failed");
     for (size_t i = 0; i < N_MEMBERS; i++) {
         pattern(seeds[i], 32, (uint8_t)(0x20 * i));
         ensure((ks[i] = keys_from_seed(KEYS_MEMBER, ids[i], seeds[i])) != NULL);
@@ -247,4 +248,268 @@ int main(void)
         keys_free(&ks[i]);
     sodium_memzero(sk, sizeof(sk));
     return 0;
+}
+
+/* ---- envelope-v1-cases.txt ---------------------------------------------- */
+
+/* One more envelope by EE, with the members' keys of envelope-v1.txt. */
+struct vcase {
+    const char *name;    /* prefix of every value of the case */
+    const char *comment; /* what the case shows */
+    const char *log_peer;
+    size_t n_recipients;
+    const char *recipients[N_MEMBERS - 1];
+    uint64_t seq;
+    uint8_t prev_first; /* prev_hash pattern; unused when seq is 1 */
+    uint64_t roster_version;
+    int64_t created_at;
+    int64_t expires_at;
+    const char *payload;
+    size_t payload_len; /* 0: strlen(payload); else the pattern is repeated */
+    uint8_t nonce_first;
+    uint8_t key_first;
+};
+
+/* Body = 4 (sender) + 2 * 4 (recipients) + 3 (payload tag and a two-byte
+ * length) + 241 = 256 bytes, exactly the smallest bucket: with the
+ * mandatory 0x80 it pads to the next one, 512. */
+#define LARGE_PAYLOAD_LEN 241
+
+static const struct vcase cases[] = {
+    {"direct",
+     "EE's direct (TLP:RED) log to UA: log_kind 2, log_peer UA, one stanza.",
+     "UA",
+     1,
+     {"UA"},
+     4,
+     0x60,
+     3,
+     1767312000,
+     1767916800,
+     "need_update: TLP:RED contact for the substation team, call before 18:00",
+     0,
+     0x10,
+     0x40},
+    {"first",
+     "The first envelope of EE's relayed log: seq 1, no prev_hash (field 7 absent),\n"
+     "# no expiry (expires_at 0, field 10 absent).",
+     NULL,
+     2,
+     {"UA", "PL"},
+     1,
+     0,
+     1,
+     1767225600,
+     0,
+     "offer: 40 EDR licences for one year, TLP:GREEN",
+     0,
+     0x30,
+     0x50},
+    {"large",
+     "A body of exactly 256 bytes, the smallest bucket: padding needs one byte more,\n"
+     "# so it goes to the next bucket, 512.",
+     NULL,
+     2,
+     {"UA", "PL"},
+     7,
+     0x70,
+     3,
+     1767398400,
+     1775001600,
+     "need: satellite terminals with power kits for field teams; ",
+     LARGE_PAYLOAD_LEN,
+     0xe0,
+     0x90},
+};
+
+/* The case's payload: the text, or the text repeated to payload_len. */
+static uint8_t *case_payload(const struct vcase *c, size_t *len)
+{
+    size_t n = c->payload_len ? c->payload_len : strlen(c->payload), k = strlen(c->payload);
+    uint8_t *p = malloc(n);
+
+    ensure(p != NULL);
+    for (size_t i = 0; i < n; i++)
+        p[i] = (uint8_t)c->payload[i % k];
+    *len = n;
+    return p;
+}
+
+static void put_case_hex(const struct vcase *c, const char *what, const uint8_t *bin, size_t len)
+{
+    char name[128];
+
+    snprintf(name, sizeof(name), "%s.%s", c->name, what);
+    put_hex(name, bin, len);
+}
+
+static void put_case_text(const struct vcase *c, const char *what, const uint8_t *text, size_t len)
+{
+    char name[128];
+
+    snprintf(name, sizeof(name), "%s.%s", c->name, what);
+    printf("# %s: \"%.*s\"\n", name, (int)len, (const char *)text);
+    put_hex(name, text, len);
+}
+
+static void print_case(const struct vcase *c, struct keyset *const *ks)
+{
+    uint8_t nonce[ENVELOPE_NONCE_BYTES], pkey[ENVELOPE_KEY_BYTES], prev[ENVELOPE_HASH_BYTES];
+    uint8_t pair[KEYS_PAIR_KEY_BYTES], wrap[ENVELOPE_KEY_BYTES], stanza[ENVELOPE_STANZA_BYTES];
+    struct envelope_recipient rcpt[N_MEMBERS - 1];
+    struct envelope_seal_args a = {0};
+    struct envelope_keyring *kr;
+    struct envelope_info info;
+    Tmbus__Envelope__Envelope *env;
+    Tmbus__Envelope__Header *hdr;
+    uint8_t *payload, *buf, *padded, *msg;
+    size_t payload_len, len, padded_len, body_len, msg_len;
+    char what[64];
+
+    pattern(nonce, sizeof(nonce), c->nonce_first);
+    pattern(pkey, sizeof(pkey), c->key_first);
+    pattern(prev, sizeof(prev), c->prev_first);
+    payload = case_payload(c, &payload_len);
+    for (size_t i = 0; i < c->n_recipients; i++) {
+        size_t m = 1;
+        while (strcmp(ids[m], c->recipients[i]) != 0)
+            m++;
+        rcpt[i].member = ids[m];
+        rcpt[i].box_pk = ks[m]->box_pk;
+    }
+    a.coalition = COALITION;
+    a.log_peer = c->log_peer;
+    a.seq = c->seq;
+    a.prev_hash = c->seq > 1 ? prev : NULL;
+    a.roster_version = c->roster_version;
+    a.created_at = c->created_at;
+    a.expires_at = c->expires_at;
+    a.payload = payload;
+    a.payload_len = payload_len;
+    a.recipients = rcpt;
+    a.n_recipients = c->n_recipients;
+    a.fixed_nonce = nonce;
+    a.fixed_payload_key = pkey;
+    ensure((kr = envelope_keyring_new(ks[0])) != NULL);
+    if (envelope_seal(kr, &a, &buf, &len, &info) != ENVELOPE_OK)
+        fatalx("envelope_seal failed for case %s", c->name);
+    envelope_keyring_free(&kr);
+
+    ensure((env = tmbus__envelope__envelope__unpack(NULL, len, buf)) != NULL);
+    ensure((hdr = tmbus__envelope__header__unpack(NULL, env->header.len, env->header.data)) !=
+           NULL);
+    ensure(hdr->n_stanzas == c->n_recipients);
+    padded_len = env->ciphertext.len - crypto_aead_xchacha20poly1305_ietf_ABYTES;
+    ensure((padded = malloc(padded_len)) != NULL);
+    ensure(crypto_aead_xchacha20poly1305_ietf_decrypt(padded, NULL, NULL, env->ciphertext.data,
+                                                      env->ciphertext.len, env->header.data,
+                                                      env->header.len, nonce, pkey) == 0);
+    ensure(sodium_unpad(&body_len, padded, padded_len, padded_len) == 0);
+
+    printf("\n## Case %s\n\n# %s\n", c->name, c->comment);
+    printf("%s.recipients = %zu\n", c->name, c->n_recipients);
+    for (size_t i = 0; i < c->n_recipients; i++) {
+        snprintf(what, sizeof(what), "recipient.%zu", i);
+        put_case_text(c, what, (const uint8_t *)c->recipients[i], strlen(c->recipients[i]));
+    }
+    if (c->log_peer != NULL)
+        put_case_text(c, "log_peer", (const uint8_t *)c->log_peer, strlen(c->log_peer));
+    printf("%s.seq = %" PRIu64 "\n%s.roster_version = %" PRIu64 "\n", c->name, c->seq, c->name,
+           c->roster_version);
+    printf("%s.created_at = %" PRId64 "\n%s.expires_at = %" PRId64 "\n", c->name, c->created_at,
+           c->name, c->expires_at);
+    if (c->seq > 1)
+        put_case_hex(c, "prev_hash", prev, sizeof(prev));
+    if (c->payload_len == 0) {
+        put_case_text(c, "payload", payload, payload_len);
+    } else {
+        printf("# %s.payload: \"%s\" repeated to %zu bytes.\n", c->name, c->payload, payload_len);
+        put_case_hex(c, "payload", payload, payload_len);
+    }
+    put_case_hex(c, "nonce", nonce, sizeof(nonce));
+    put_case_hex(c, "payload_key", pkey, sizeof(pkey));
+    for (size_t i = 0; i < c->n_recipients; i++) {
+        bool found = false;
+        crypto_generichash_state st;
+
+        ensure(keys_pair_key(ks[0], rcpt[i].box_pk, pair) == 0);
+        crypto_generichash_init(&st, pair, sizeof(pair), sizeof(wrap));
+        crypto_generichash_update(&st, (const uint8_t *)"tmbus wrap v1", 14);
+        crypto_generichash_update(&st, ks[0]->box_pk, 32);
+        crypto_generichash_update(&st, rcpt[i].box_pk, 32);
+        crypto_generichash_update(&st, nonce, sizeof(nonce));
+        crypto_generichash_final(&st, wrap, sizeof(wrap));
+        snprintf(what, sizeof(what), "wrap.%s", rcpt[i].member);
+        put_case_hex(c, what, wrap, sizeof(wrap));
+        crypto_aead_xchacha20poly1305_ietf_encrypt(stanza, NULL, pkey, sizeof(pkey), NULL, 0, NULL,
+                                                   nonce, wrap);
+        snprintf(what, sizeof(what), "stanza.%s", rcpt[i].member);
+        put_case_hex(c, what, stanza, sizeof(stanza));
+        for (size_t j = 0; j < hdr->n_stanzas; j++)
+            found |= hdr->stanzas[j].len == sizeof(stanza) &&
+                     memcmp(hdr->stanzas[j].data, stanza, sizeof(stanza)) == 0;
+        if (!found)
+            fatalx("case %s: the recomputed stanza for %s is not in the header", c->name,
+                   rcpt[i].member);
+    }
+    put_case_hex(c, "key_commitment", hdr->key_commitment.data, hdr->key_commitment.len);
+    put_case_hex(c, "header", env->header.data, env->header.len);
+    put_case_hex(c, "body", padded, body_len);
+    put_case_hex(c, "padded_body", padded, padded_len);
+    put_case_hex(c, "ciphertext", env->ciphertext.data, env->ciphertext.len);
+    put_case_hex(c, "ciphertext_hash", info.ciphertext_hash, sizeof(info.ciphertext_hash));
+    msg_len = 18 + env->header.len + ENVELOPE_HASH_BYTES;
+    ensure((msg = malloc(msg_len)) != NULL);
+    memcpy(msg, "tmbus envelope v1", 18);
+    memcpy(msg + 18, env->header.data, env->header.len);
+    memcpy(msg + 18 + env->header.len, info.ciphertext_hash, ENVELOPE_HASH_BYTES);
+    put_case_hex(c, "signed_message", msg, msg_len);
+    put_case_hex(c, "signature", env->signature.data, env->signature.len);
+    put_case_hex(c, "envelope_id", info.id, sizeof(info.id));
+    put_case_hex(c, "envelope", buf, len);
+
+    free(msg);
+    sodium_memzero(padded, padded_len);
+    free(padded);
+    tmbus__envelope__header__free_unpacked(hdr, NULL);
+    tmbus__envelope__envelope__free_unpacked(env, NULL);
+    free(buf);
+    free(payload);
+}
+
+static int print_cases(void)
+{
+    uint8_t seeds[N_MEMBERS][32];
+    struct keyset *ks[N_MEMBERS];
+
+    for (size_t i = 0; i < N_MEMBERS; i++) {
+        pattern(seeds[i], 32, (uint8_t)(0x20 * i));
+        ensure((ks[i] = keys_from_seed(KEYS_MEMBER, ids[i], seeds[i])) != NULL);
+    }
+    printf("# tmbus envelope format version 1: more known-answer vectors.\n");
+    printf("# Written by \"tests/vectors/gen_vectors cases\"; checked by\n");
+    printf("# tests/unit/test_vectors.c. Same format and the same steps as\n");
+    printf("# envelope-v1.txt, whose member seeds and keys (EE, UA, PL) and coalition\n");
+    printf("# these envelopes use; EE sends every one. Each name starts with its case.\n");
+    printf("# A value that is absent is empty on the wire: no prev_hash for seq 1,\n");
+    printf("# no log_peer for a relayed log; such fields are left out of the header.\n");
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        print_case(&cases[i], ks);
+    for (size_t i = 0; i < N_MEMBERS; i++)
+        keys_free(&ks[i]);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    log_init("gen_vectors", LOG_LEVEL_WARN);
+    if (sodium_init() < 0)
+        fatalx("sodium_init failed");
+    if (argc == 2 && strcmp(argv[1], "cases") == 0)
+        return print_cases();
+    if (argc != 1) {
+        fprintf(stderr, "usage: gen_vectors [cases]\n");
+        return 2;
+    }
+    return print_v1();
 }
