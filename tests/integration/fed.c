@@ -127,6 +127,19 @@ void fed_sleep_ms(int ms)
         ;
 }
 
+int fed_wait_until(bool (*is_done)(void *arg), void *arg, int timeout_ms, int interval_ms)
+{
+    int64_t deadline = fed_now_ms() + timeout_ms;
+
+    for (;;) {
+        if (is_done(arg))
+            return 0;
+        if (fed_now_ms() > deadline)
+            return -1;
+        fed_sleep_ms(interval_ms);
+    }
+}
+
 /* Runs argv[0] with its output appended to DIR/admin.log; 0 when it exits
  * with status 0. */
 static int run(const struct fed *f, const char *const argv[])
@@ -492,6 +505,15 @@ void fed_free(struct fed **fp)
     *fp = NULL;
 }
 
+int fed_teardown(void **state)
+{
+    struct fed *f = *state;
+
+    fed_free(&f);
+    *state = NULL;
+    return 0;
+}
+
 /* ---- accessors ------------------------------------------------------------ */
 
 size_t fed_count(const struct fed *f)
@@ -715,6 +737,14 @@ int fed_start(struct fed *f, size_t i)
     return 0;
 }
 
+int fed_start_all(struct fed *f)
+{
+    for (size_t i = 0; i < f->n_nodes; i++)
+        if (fed_start(f, i) == -1)
+            return -1;
+    return 0;
+}
+
 int fed_stop(struct fed *f, size_t i)
 {
     struct member *m = &f->m[i];
@@ -839,6 +869,14 @@ int fed_wait_link(struct fed *f, size_t i, long mark, const char *peer, int time
 
     snprintf(line, sizeof(line), "peer %s: link up", peer);
     return fed_wait_log_from(f, i, mark, line, timeout_ms);
+}
+
+int fed_wait_links(struct fed *f, const char *a, long mark_a, const char *b, long mark_b,
+                   int timeout_ms)
+{
+    if (fed_wait_link(f, fed_index(f, a), mark_a, b, timeout_ms) == -1)
+        return -1;
+    return fed_wait_link(f, fed_index(f, b), mark_b, a, timeout_ms);
 }
 
 void fed_dump_log(const struct fed *f, size_t i, int lines)

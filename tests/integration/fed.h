@@ -57,6 +57,10 @@ void fed_pass(struct fed *f);
  * NULL and sets *fp to NULL. */
 void fed_free(struct fed **fp);
 
+/* A cmocka teardown for a test whose *state holds the federation it made:
+ * fed_free(state). Always returns 0. */
+int fed_teardown(void **state);
+
 /* ---- what the federation is made of ------------------------------------ */
 
 /* Members are numbered nodes first (0 .. n_nodes - 1), then extras. */
@@ -113,6 +117,10 @@ int fed_topology_mesh(struct fed *f);
  * when it exited or never said so. */
 int fed_start(struct fed *f, size_t i);
 
+/* fed_start for every node, in index order, stopping at the first that
+ * fails. Returns 0 or -1. */
+int fed_start_all(struct fed *f);
+
 /* SIGTERM, then waits at most FED_STOP_MS (SIGKILL after that). Returns
  * the exit status (0 for a clean stop), or -1 when it had to be killed or
  * died of a signal. A node that is not running returns -1. */
@@ -146,6 +154,11 @@ size_t fed_log_count(const struct fed *f, size_t i, long mark, const char *subst
 /* Waits until node i logs "peer PEER: link up" after mark. Returns 0 or -1. */
 int fed_wait_link(struct fed *f, size_t i, long mark, const char *peer, int timeout_ms);
 
+/* Waits until nodes a and b (member ids) each log their link to the other,
+ * after mark_a in a's log and mark_b in b's. Returns 0 or -1. */
+int fed_wait_links(struct fed *f, const char *a, long mark_a, const char *b, long mark_b,
+                   int timeout_ms);
+
 /* Prints the last lines of node i's log to stderr. */
 void fed_dump_log(const struct fed *f, size_t i, int lines);
 
@@ -158,5 +171,10 @@ int64_t fed_now_ms(void);
 
 /* Sleeps ms milliseconds. */
 void fed_sleep_ms(int ms);
+
+/* Calls is_done(arg) every interval_ms until it returns true (0) or
+ * timeout_ms have passed since the first call (-1, after one last call).
+ * Blocks; reports nothing itself, so the caller says what never happened. */
+int fed_wait_until(bool (*is_done)(void *arg), void *arg, int timeout_ms, int interval_ms);
 
 #endif

@@ -36,14 +36,6 @@ struct raw {
     uint64_t next_id;
 };
 
-static int teardown(void **state)
-{
-    struct fed *f = *state;
-
-    fed_free(&f);
-    return 0;
-}
-
 static void raw_connect(struct raw *r, struct fed *f, size_t i)
 {
     struct keyset *ks = keys_load(fed_client_key_path(f, i));
@@ -236,24 +228,35 @@ static void query(struct raw *r, const uint8_t *need_id, struct seen *out)
     tmbus__api__reply__free_unpacked(reply, NULL);
 }
 
+/* What wait_board waits for, and what the board last said. */
+struct board_wait {
+    struct raw *r;
+    const uint8_t *need_id;
+    const char *offer_status;
+    struct seen *out;
+};
+
+static bool is_board_shown(void *arg)
+{
+    struct board_wait *w = arg;
+
+    query(w->r, w->need_id, w->out);
+    return w->out->has_need &&
+           (w->offer_status == NULL ||
+            (w->out->has_offer && strcmp(w->out->offer_status, w->offer_status) == 0));
+}
+
 /* Waits until r's board shows the offer in offer_status (or, with NULL,
  * just the need). */
 static void wait_board(struct raw *r, const char *who, const uint8_t *need_id,
                        const char *offer_status, struct seen *out)
 {
-    int64_t deadline = fed_now_ms() + SETTLE_MS;
+    struct board_wait w = {r, need_id, offer_status, out};
 
-    for (;;) {
-        query(r, need_id, out);
-        if (out->has_need && (offer_status == NULL ||
-                              (out->has_offer && strcmp(out->offer_status, offer_status) == 0)))
-            return;
-        if (fed_now_ms() > deadline)
-            fail_msg("%s's board never showed the offer %s (need %s, offer %s)", who,
-                     offer_status ? offer_status : "-", out->has_need ? out->need_status : "absent",
-                     out->has_offer ? out->offer_status : "absent");
-        fed_sleep_ms(50);
-    }
+    if (fed_wait_until(is_board_shown, &w, SETTLE_MS, 50) == -1)
+        fail_msg("%s's board never showed the offer %s (need %s, offer %s)", who,
+                 offer_status ? offer_status : "-", out->has_need ? out->need_status : "absent",
+                 out->has_offer ? out->offer_status : "absent");
 }
 
 /* PL's client subscribes for offers only: of the five messages it was sent
@@ -306,8 +309,7 @@ static void test_need_offer_lifecycle(void **state)
     iua = fed_index(f, "UA");
     iee = fed_index(f, "EE");
     ipl = fed_index(f, "PL");
-    for (size_t i = 0; i < 3; i++)
-        assert_int_equal(fed_start(f, i), 0);
+    assert_int_equal(fed_start_all(f), 0);
     assert_int_equal(fed_wait_link(f, iua, 0, "EE", LINK_MS), 0);
     assert_int_equal(fed_wait_link(f, iua, 0, "PL", LINK_MS), 0);
     assert_int_equal(fed_wait_link(f, iee, 0, "PL", LINK_MS), 0);
@@ -377,7 +379,7 @@ static void test_need_offer_lifecycle(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_teardown(test_need_offer_lifecycle, teardown),
+        cmocka_unit_test_teardown(test_need_offer_lifecycle, fed_teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

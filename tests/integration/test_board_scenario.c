@@ -31,14 +31,6 @@
 #define PL_CENTS    333333  /* PL's offer: 3 333.33 EUR for 4 */
 #define NEED_AMOUNT 10
 
-static int teardown(void **state)
-{
-    struct fed *f = *state;
-
-    fed_free(&f);
-    return 0;
-}
-
 static void init_need(struct tmbus_need *n, const char *title)
 {
     memset(n, 0, sizeof(*n));
@@ -99,17 +91,28 @@ static bool board_shows(struct tmbus *h, const uint8_t *need_id, const char *nee
     return is_shown;
 }
 
+/* What wait_shows waits for. */
+struct shows_wait {
+    struct tmbus *h;
+    const uint8_t *need_id, *offer_id;
+    const char *need_status, *offer_status;
+};
+
+static bool is_shown(void *arg)
+{
+    const struct shows_wait *w = arg;
+
+    return board_shows(w->h, w->need_id, w->need_status, w->offer_id, w->offer_status);
+}
+
 static void wait_shows(struct tmbus *h, const char *who, const uint8_t *need_id,
                        const char *need_status, const uint8_t *offer_id, const char *offer_status)
 {
-    int64_t deadline = fed_now_ms() + WAIT_MS;
+    struct shows_wait w = {h, need_id, offer_id, need_status, offer_status};
 
-    while (!board_shows(h, need_id, need_status, offer_id, offer_status)) {
-        if (fed_now_ms() > deadline)
-            fail_msg("%s's board never showed the need %s (offer %s)", who, need_status,
-                     offer_status != NULL ? offer_status : "-");
-        fed_sleep_ms(50);
-    }
+    if (fed_wait_until(is_shown, &w, WAIT_MS, 50) == -1)
+        fail_msg("%s's board never showed the need %s (offer %s)", who, need_status,
+                 offer_status != NULL ? offer_status : "-");
 }
 
 /* Node h's board digest into out; false when the status has none. */
@@ -129,22 +132,24 @@ static bool digest_of(struct tmbus *h, uint8_t out[TMBUS_ID_BYTES])
     return has;
 }
 
+/* Whether every member's board digest (arg: the N_MEMBERS handles) is the
+ * same. */
+static bool is_same_digest(void *arg)
+{
+    struct tmbus *const *h = arg;
+    uint8_t first[TMBUS_ID_BYTES], d[TMBUS_ID_BYTES];
+    bool is_same = digest_of(h[0], first);
+
+    for (size_t i = 1; i < N_MEMBERS && is_same; i++)
+        is_same = digest_of(h[i], d) && memcmp(d, first, TMBUS_ID_BYTES) == 0;
+    return is_same;
+}
+
 /* Waits until every member's board digest is the same. */
 static void wait_same_digest(struct tmbus *const h[N_MEMBERS])
 {
-    int64_t deadline = fed_now_ms() + WAIT_MS;
-    uint8_t first[TMBUS_ID_BYTES], d[TMBUS_ID_BYTES];
-
-    for (;;) {
-        bool is_same = digest_of(h[0], first);
-        for (size_t i = 1; i < N_MEMBERS && is_same; i++)
-            is_same = digest_of(h[i], d) && memcmp(d, first, TMBUS_ID_BYTES) == 0;
-        if (is_same)
-            return;
-        if (fed_now_ms() > deadline)
-            fail_msg("the members' board digests never agreed");
-        fed_sleep_ms(100);
-    }
+    if (fed_wait_until(is_same_digest, (void *)h, WAIT_MS, 100) == -1)
+        fail_msg("the members' board digests never agreed");
 }
 
 static void check_total(const struct tmbus_report *r, enum tmbus_report_by by, const char *key,
@@ -202,8 +207,7 @@ static void test_board_scenario(void **state)
     eeh = fed_index(f, "EE");
     plh = fed_index(f, "PL");
     nl = fed_index(f, "NL");
-    for (size_t i = 0; i < N_MEMBERS; i++)
-        assert_int_equal(fed_start(f, i), 0);
+    assert_int_equal(fed_start_all(f), 0);
     for (size_t i = 0; i < N_MEMBERS; i++)
         for (size_t j = i + 1; j < N_MEMBERS; j++)
             assert_int_equal(fed_wait_link(f, i, 0, fed_id(f, j), LINK_MS), 0);
@@ -262,7 +266,7 @@ static void test_board_scenario(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_teardown(test_board_scenario, teardown),
+        cmocka_unit_test_teardown(test_board_scenario, fed_teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

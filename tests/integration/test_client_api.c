@@ -26,14 +26,6 @@
 #define QUIET_MS 2000  /* how long "nothing more arrives" is watched */
 #define WINDOW   64
 
-static int teardown(void **state)
-{
-    struct fed *f = *state;
-
-    fed_free(&f);
-    return 0;
-}
-
 /* A path under the federation's directory, relative to it, so that the
  * configuration also tests relative paths. */
 static const char *relative(const struct fed *f, const char *path)
@@ -91,24 +83,39 @@ static struct tmbus_delivery *receive_id(struct tmbus *h, const uint8_t *id)
     return NULL;
 }
 
+/* What wait_board waits for; board is the board that showed it. */
+struct board_wait {
+    struct tmbus *h;
+    const uint8_t *id;
+    const char *status;
+    struct tmbus_board *board;
+};
+
+static bool is_board_shown(void *arg)
+{
+    struct board_wait *w = arg;
+    struct tmbus_board *b = NULL;
+    int rc = tmbus_board(w->h, w->id, NULL, FC_CALL_MS, &b);
+
+    if (rc != TMBUS_OK)
+        fail_msg("tmbus_board: %s: %s", tmbus_strerror(rc), tmbus_last_error(w->h));
+    if (tmbus_board_need_count(b) == 1 &&
+        (w->status == NULL || strcmp(tmbus_board_need_at(b, 0)->status, w->status) == 0)) {
+        w->board = b;
+        return true;
+    }
+    tmbus_board_free(&b);
+    return false;
+}
+
 /* Polls h's board until need id shows there with status (NULL: any). */
 static struct tmbus_board *wait_board(struct tmbus *h, const uint8_t *id, const char *status)
 {
-    int64_t deadline = fed_now_ms() + WAIT_MS;
+    struct board_wait w = {h, id, status, NULL};
 
-    while (fed_now_ms() < deadline) {
-        struct tmbus_board *b = NULL;
-        int rc = tmbus_board(h, id, NULL, FC_CALL_MS, &b);
-
-        if (rc != TMBUS_OK)
-            fail_msg("tmbus_board: %s: %s", tmbus_strerror(rc), tmbus_last_error(h));
-        if (tmbus_board_need_count(b) == 1 &&
-            (status == NULL || strcmp(tmbus_board_need_at(b, 0)->status, status) == 0))
-            return b;
-        tmbus_board_free(&b);
-        fed_sleep_ms(200);
-    }
-    return NULL;
+    if (fed_wait_until(is_board_shown, &w, WAIT_MS, 200) == -1)
+        return NULL;
+    return w.board;
 }
 
 static const struct tmbus_need the_need = {
@@ -155,10 +162,8 @@ static void test_domain_api(void **state)
     assert_non_null(f);
     *state = f;
     assert_int_equal(fed_topology_mesh(f), 0);
-    for (size_t i = 0; i < fed_node_count(f); i++)
-        assert_int_equal(fed_start(f, i), 0);
-    assert_int_equal(fed_wait_link(f, 0, 0, "B", LINK_MS), 0);
-    assert_int_equal(fed_wait_link(f, 1, 0, "A", LINK_MS), 0);
+    assert_int_equal(fed_start_all(f), 0);
+    assert_int_equal(fed_wait_links(f, "A", 0, "B", 0, LINK_MS), 0);
     assert_non_null(ha = connect_with_config(f, 0)); /* A: the beneficiary */
     assert_non_null(hb = fc_connect(f, 1));          /* B: a donor */
 
@@ -299,7 +304,7 @@ static void test_domain_api(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_teardown(test_domain_api, teardown),
+        cmocka_unit_test_teardown(test_domain_api, fed_teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -28,14 +28,6 @@
 #define N_CATCH_UP 10000 /* messages posted while the recipient is down */
 #define ACK_EVERY  256
 
-static int teardown(void **state)
-{
-    struct fed *f = *state;
-
-    fed_free(&f);
-    return 0;
-}
-
 /* What the poster was told: the envelope id of each message, and whether
  * the post was acknowledged at all. */
 struct posted {
@@ -117,8 +109,7 @@ static void test_relay_killed_mid_stream(void **state)
     b = fed_index(f, "B");
     c = fed_index(f, "C");
     assert_int_equal(fed_topology_line(f), 0);
-    for (size_t i = 0; i < 3; i++)
-        assert_int_equal(fed_start(f, i), 0);
+    assert_int_equal(fed_start_all(f), 0);
     assert_int_equal(fed_wait_link(f, a, 0, "B", LINK_MS), 0);
     assert_int_equal(fed_wait_link(f, c, 0, "B", LINK_MS), 0);
 
@@ -207,8 +198,8 @@ static void test_recipient_down_catches_up(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_teardown(test_relay_killed_mid_stream, teardown),
-        cmocka_unit_test_teardown(test_recipient_down_catches_up, teardown),
+        cmocka_unit_test_teardown(test_relay_killed_mid_stream, fed_teardown),
+        cmocka_unit_test_teardown(test_recipient_down_catches_up, fed_teardown),
     };
 
     if (sodium_init() < 0)

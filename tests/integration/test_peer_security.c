@@ -298,14 +298,6 @@ static int setup(void **state)
     return 0;
 }
 
-static int teardown(void **state)
-{
-    struct fed *f = *state;
-
-    fed_free(&f);
-    return 0;
-}
-
 /* ---- (a) rogue transport keys ------------------------------------------------- */
 
 static void serialized_status_request(uint8_t *buf, size_t size, size_t *len)
@@ -607,8 +599,8 @@ static void test_misbehaving_peer(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_rogue_keys_get_nothing, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_misbehaving_peer, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rogue_keys_get_nothing, setup, fed_teardown),
+        cmocka_unit_test_setup_teardown(test_misbehaving_peer, setup, fed_teardown),
     };
 
     if (sodium_init() < 0)

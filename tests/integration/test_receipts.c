@@ -34,20 +34,6 @@
 #define QUIET_MS  2000  /* how long "nothing more happens" is watched */
 #define REASON_SZ (TMBUS_REASON_MAX + 1)
 
-static int teardown(void **state)
-{
-    struct fed *f = *state;
-
-    fed_free(&f);
-    return 0;
-}
-
-static void wait_link(struct fed *f, const char *a, const char *b, long mark_a, long mark_b)
-{
-    assert_int_equal(fed_wait_link(f, fed_index(f, a), mark_a, b, LINK_MS), 0);
-    assert_int_equal(fed_wait_link(f, fed_index(f, b), mark_b, a, LINK_MS), 0);
-}
-
 /* The number of recipients h's node lists for post id, and member's state
  * (NULL when member is not listed) with its reason copied to reason. */
 static size_t state_of(struct tmbus *h, const uint8_t *id, const char *member, const char **state,
@@ -75,21 +61,31 @@ static size_t state_of(struct tmbus *h, const uint8_t *id, const char *member, c
     return n;
 }
 
+/* What wait_state waits for, and the state last seen. */
+struct state_wait {
+    struct tmbus *h;
+    const uint8_t *id;
+    const char *member, *want;
+    char *reason;
+    const char *state;
+};
+
+static bool is_state(void *arg)
+{
+    struct state_wait *w = arg;
+
+    state_of(w->h, w->id, w->member, &w->state, w->reason);
+    return w->state != NULL && strcmp(w->state, w->want) == 0;
+}
+
 /* Waits until h's node says member's state for id is want. */
 static void wait_state(struct tmbus *h, const uint8_t *id, const char *member, const char *want,
                        char *reason)
 {
-    int64_t deadline = fed_now_ms() + SETTLE_MS;
-    const char *state;
+    struct state_wait w = {h, id, member, want, reason, NULL};
 
-    for (;;) {
-        state_of(h, id, member, &state, reason);
-        if (state != NULL && strcmp(state, want) == 0)
-            return;
-        if (fed_now_ms() > deadline)
-            fail_msg("%s never became %s (it is %s)", member, want, state ? state : "absent");
-        fed_sleep_ms(50);
-    }
+    if (fed_wait_until(is_state, &w, SETTLE_MS, 50) == -1)
+        fail_msg("%s never became %s (it is %s)", member, want, w.state ? w.state : "absent");
 }
 
 /* One counter of h's node (0 when it never counted). */
@@ -105,6 +101,13 @@ static uint64_t counter(struct tmbus *h, const char *name)
             found = v;
     tmbus_status_free(&s);
     return found;
+}
+
+/* Whether h's node (arg) ignored a receipt from a member that was not a
+ * recipient. */
+static bool has_ignored_receipt(void *arg)
+{
+    return counter(arg, "receipts.ignored.not-recipient") >= 1;
 }
 
 static uint64_t envelopes(struct tmbus *h)
@@ -186,26 +189,34 @@ static void post_fake_receipt(struct tmbus *h, const uint8_t *id, const char *to
     assert_int_equal(tmbus_post(h, buf, len, rcpt, 1, false, 0, FC_CALL_MS, NULL), TMBUS_OK);
 }
 
+/* What wait_board waits for. */
+struct board_wait {
+    struct tmbus *h;
+    const uint8_t *need, *offer;
+};
+
+static bool is_on_board(void *arg)
+{
+    const struct board_wait *w = arg;
+    struct tmbus_board *b = NULL;
+    bool is_there = false;
+
+    if (tmbus_board(w->h, w->need, NULL, FC_CALL_MS, &b) == TMBUS_OK) {
+        is_there = w->offer == NULL;
+        for (size_t i = 0; i < tmbus_board_offer_count(b) && !is_there; i++)
+            is_there = memcmp(tmbus_board_offer_at(b, i)->id, w->offer, TMBUS_ID_BYTES) == 0;
+    }
+    tmbus_board_free(&b);
+    return is_there;
+}
+
 /* Waits until h's board holds need (and, with offer, that offer). */
 static void wait_board(struct tmbus *h, const uint8_t *need, const uint8_t *offer)
 {
-    int64_t deadline = fed_now_ms() + SETTLE_MS;
+    struct board_wait w = {h, need, offer};
 
-    for (;;) {
-        struct tmbus_board *b = NULL;
-        bool is_there = false;
-        if (tmbus_board(h, need, NULL, FC_CALL_MS, &b) == TMBUS_OK) {
-            is_there = offer == NULL;
-            for (size_t i = 0; i < tmbus_board_offer_count(b) && !is_there; i++)
-                is_there = memcmp(tmbus_board_offer_at(b, i)->id, offer, TMBUS_ID_BYTES) == 0;
-        }
-        tmbus_board_free(&b);
-        if (is_there)
-            return;
-        if (fed_now_ms() > deadline)
-            fail_msg("the board never showed the %s", offer ? "offer" : "need");
-        fed_sleep_ms(50);
-    }
+    if (fed_wait_until(is_on_board, &w, SETTLE_MS, 50) == -1)
+        fail_msg("the board never showed the %s", offer ? "offer" : "need");
 }
 
 static void test_delivery_state(void **state)
@@ -232,9 +243,8 @@ static void test_delivery_state(void **state)
     b = fed_index(f, "B");
     c = fed_index(f, "C");
     assert_int_equal(fed_topology_mesh(f), 0);
-    for (size_t i = 0; i < 3; i++)
-        assert_int_equal(fed_start(f, i), 0);
-    wait_link(f, "A", "B", 0, 0);
+    assert_int_equal(fed_start_all(f), 0);
+    assert_int_equal(fed_wait_links(f, "A", 0, "B", 0, LINK_MS), 0);
     fc_tag(tag, sizeof(tag), "rcpt");
     assert_non_null(ha = fc_connect(f, a));
     assert_non_null(hb = fc_connect(f, b));
@@ -267,8 +277,8 @@ static void test_delivery_state(void **state)
     mark_b = fed_log_mark(f, b);
     mark_c = fed_log_mark(f, c);
     assert_int_equal(fed_start(f, c), 0);
-    wait_link(f, "A", "C", mark_a, mark_c);
-    wait_link(f, "B", "C", mark_b, mark_c);
+    assert_int_equal(fed_wait_links(f, "A", mark_a, "C", mark_c, LINK_MS), 0);
+    assert_int_equal(fed_wait_links(f, "B", mark_b, "C", mark_c, LINK_MS), 0);
     assert_non_null(hc = fc_connect(f, c));
     wait_state(ha, x, "C", "delivered", reason);
     assert_string_equal(reason, "");
@@ -298,14 +308,8 @@ static void test_delivery_state(void **state)
     assert_int_equal(fed_stop(f, b), 0);
     assert_int_equal(fc_post(ha, FC_TLP_GREEN, tag, 1, to_b, 1, y), TMBUS_OK);
     post_fake_receipt(hc, y, "A");
-    {
-        int64_t deadline = fed_now_ms() + SETTLE_MS;
-        while (counter(ha, "receipts.ignored.not-recipient") < 1) {
-            if (fed_now_ms() > deadline)
-                fail_msg("A never ignored C's receipt");
-            fed_sleep_ms(50);
-        }
-    }
+    if (fed_wait_until(has_ignored_receipt, ha, SETTLE_MS, 50) == -1)
+        fail_msg("A never ignored C's receipt");
     assert_int_equal(state_of(ha, y, "B", &st, reason), 1);
     assert_non_null(st);
     assert_string_equal(st, "pending");
@@ -319,8 +323,8 @@ static void test_delivery_state(void **state)
     mark_c = fed_log_mark(f, c);
     tmbus_close(&hb);
     assert_int_equal(fed_start(f, b), 0);
-    wait_link(f, "A", "B", mark_a, mark_b);
-    wait_link(f, "B", "C", mark_b, mark_c);
+    assert_int_equal(fed_wait_links(f, "A", mark_a, "B", mark_b, LINK_MS), 0);
+    assert_int_equal(fed_wait_links(f, "B", mark_b, "C", mark_c, LINK_MS), 0);
     assert_non_null(hb = fc_connect(f, b));
     wait_state(ha, y, "B", "delivered", reason);
     /* Before + y + C's two fake receipts + B's receipt for y. */
@@ -392,7 +396,7 @@ static void test_delivery_state(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_teardown(test_delivery_state, teardown),
+        cmocka_unit_test_teardown(test_delivery_state, fed_teardown),
     };
 
     if (sodium_init() < 0)

@@ -27,27 +27,6 @@
 #define N_BROADCAST 25
 #define N_RELAYED   40
 
-static int teardown(void **state)
-{
-    struct fed *f = *state;
-
-    fed_free(&f);
-    return 0;
-}
-
-/* Starts every node and waits until each has a link to each named peer. */
-static void start_all(struct fed *f)
-{
-    for (size_t i = 0; i < fed_node_count(f); i++)
-        assert_int_equal(fed_start(f, i), 0);
-}
-
-static void wait_link(struct fed *f, const char *a, const char *b)
-{
-    assert_int_equal(fed_wait_link(f, fed_index(f, a), 0, b, LINK_MS), 0);
-    assert_int_equal(fed_wait_link(f, fed_index(f, b), 0, a, LINK_MS), 0);
-}
-
 /* Asserts that in holds indexes 0..n-1 exactly once each, from sender, with
  * the envelope ids the poster's receipts gave, in the order posted. */
 static void assert_all_once(const struct fc_inbox *in, uint32_t n, const char *sender,
@@ -81,10 +60,10 @@ static void test_mesh_broadcast(void **state)
     *state = f;
     assert_non_null(posted);
     assert_int_equal(fed_topology_mesh(f), 0);
-    start_all(f);
-    wait_link(f, "A", "B");
-    wait_link(f, "A", "C");
-    wait_link(f, "B", "C");
+    assert_int_equal(fed_start_all(f), 0);
+    assert_int_equal(fed_wait_links(f, "A", 0, "B", 0, LINK_MS), 0);
+    assert_int_equal(fed_wait_links(f, "A", 0, "C", 0, LINK_MS), 0);
+    assert_int_equal(fed_wait_links(f, "B", 0, "C", 0, LINK_MS), 0);
 
     fc_tag(tag, sizeof(tag), "mesh");
     fc_inbox_init(&in_a, tag);
@@ -163,9 +142,9 @@ static void test_line_relay_keeps_relay_blind(void **state)
     b = fed_index(f, "B");
     c = fed_index(f, "C");
     assert_int_equal(fed_topology_line(f), 0);
-    start_all(f);
-    wait_link(f, "A", "B");
-    wait_link(f, "B", "C");
+    assert_int_equal(fed_start_all(f), 0);
+    assert_int_equal(fed_wait_links(f, "A", 0, "B", 0, LINK_MS), 0);
+    assert_int_equal(fed_wait_links(f, "B", 0, "C", 0, LINK_MS), 0);
 
     fc_tag(tag, sizeof(tag), "line");
     fc_inbox_init(&in_b, tag);
@@ -221,8 +200,8 @@ static void test_line_relay_keeps_relay_blind(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_teardown(test_mesh_broadcast, teardown),
-        cmocka_unit_test_teardown(test_line_relay_keeps_relay_blind, teardown),
+        cmocka_unit_test_teardown(test_mesh_broadcast, fed_teardown),
+        cmocka_unit_test_teardown(test_line_relay_keeps_relay_blind, fed_teardown),
     };
 
     if (sodium_init() < 0)

@@ -29,14 +29,6 @@
 #define N_SECOND  20 /* posted while the client is away */
 #define N_THIRD   25 /* posted while the node is down */
 
-static int teardown(void **state)
-{
-    struct fed *f = *state;
-
-    fed_free(&f);
-    return 0;
-}
-
 static void post_range(struct tmbus *h, const char *tag, uint32_t from, uint32_t to)
 {
     static const char *const to_b[] = {"B"};
@@ -147,7 +139,7 @@ static void test_client_and_node_restart_resume_at_cursor(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_teardown(test_client_and_node_restart_resume_at_cursor, teardown),
+        cmocka_unit_test_teardown(test_client_and_node_restart_resume_at_cursor, fed_teardown),
     };
 
     if (sodium_init() < 0)

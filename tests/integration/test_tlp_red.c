@@ -26,14 +26,6 @@
 #define QUIET_MS 2500 /* RED must not arrive while there is no direct link */
 #define N_RED    5
 
-static int teardown(void **state)
-{
-    struct fed *f = *state;
-
-    fed_free(&f);
-    return 0;
-}
-
 static int count_direct(void *arg, const struct store_log *log, const struct store_head *head)
 {
     size_t *n = arg;
@@ -85,8 +77,7 @@ static struct fed *line_with_held_red(void **state, const char *prefix, char *ta
     b = fed_index(f, "B");
     c = fed_index(f, "C");
     assert_int_equal(fed_topology_line(f), 0);
-    for (size_t i = 0; i < 3; i++)
-        assert_int_equal(fed_start(f, i), 0);
+    assert_int_equal(fed_start_all(f), 0);
     assert_int_equal(fed_wait_link(f, a, 0, "B", LINK_MS), 0);
     assert_int_equal(fed_wait_link(f, c, 0, "B", LINK_MS), 0);
 
@@ -174,8 +165,7 @@ static void test_red_waits_for_direct_link_reload(void **state)
     c_mark = fed_log_mark(f, c);
     assert_int_equal(fed_reload(f, c), 0);
     assert_int_equal(fed_wait_log_from(f, c, c_mark, "reloading", LINK_MS), 0);
-    assert_int_equal(fed_wait_link(f, c, c_mark, "A", LINK_MS), 0);
-    assert_int_equal(fed_wait_link(f, a, a_mark, "C", LINK_MS), 0);
+    assert_int_equal(fed_wait_links(f, "C", c_mark, "A", a_mark, LINK_MS), 0);
     assert_red_arrives(hc, tag, ids);
     tmbus_close(&hc);
 
@@ -188,8 +178,8 @@ static void test_red_waits_for_direct_link_reload(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_teardown(test_red_waits_for_direct_link_restart, teardown),
-        cmocka_unit_test_teardown(test_red_waits_for_direct_link_reload, teardown),
+        cmocka_unit_test_teardown(test_red_waits_for_direct_link_restart, fed_teardown),
+        cmocka_unit_test_teardown(test_red_waits_for_direct_link_reload, fed_teardown),
     };
 
     if (sodium_init() < 0)
