@@ -49,6 +49,10 @@ extern "C" {
 
 #define TMBUS_EXPORT __attribute__((visibility("default")))
 
+/* This header's version (the build reads it from these three lines). */
+#define TMBUS_VERSION_MAJOR 0
+#define TMBUS_VERSION_MINOR 1
+#define TMBUS_VERSION_PATCH 0
 #define TMBUS_KEY_BYTES      32 /* CURVE public and secret keys */
 #define TMBUS_ID_BYTES       32 /* envelope (message) ids */
 #define TMBUS_MEMBER_MAX     32 /* longest member id */
