@@ -94,6 +94,24 @@ struct tmbus {
     char error[ERROR_MAX];
 };
 
+/* ---- version -------------------------------------------------------------- */
+
+#define STRINGIFY(x)  #x
+#define VERSION_OF(x) STRINGIFY(x)
+#define VERSION_STRING                                                                             \
+    VERSION_OF(TMBUS_VERSION_MAJOR)                                                                \
+    "." VERSION_OF(TMBUS_VERSION_MINOR) "." VERSION_OF(TMBUS_VERSION_PATCH)
+
+const char *tmbus_version(void)
+{
+    return VERSION_STRING;
+}
+
+int tmbus_version_number(void)
+{
+    return TMBUS_VERSION_NUMBER;
+}
+
 /* ---- errors ------------------------------------------------------------- */
 
 const char *tmbus_strerror(int err)

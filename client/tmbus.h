@@ -49,10 +49,17 @@ extern "C" {
 
 #define TMBUS_EXPORT __attribute__((visibility("default")))
 
-/* This header's version (the build reads it from these three lines). */
+/* This header's version (the build reads it from these three lines). A
+ * program can compare them with what tmbus_version_number() says of the
+ * library it runs against. */
 #define TMBUS_VERSION_MAJOR 0
 #define TMBUS_VERSION_MINOR 1
 #define TMBUS_VERSION_PATCH 0
+/* The three as one number that grows with each release (0.1.0 is 100,
+ * 1.2.3 is 10203), for comparisons: TMBUS_VERSION_NUMBER >= 10200. */
+#define TMBUS_VERSION_NUMBER                                                                       \
+    (TMBUS_VERSION_MAJOR * 10000 + TMBUS_VERSION_MINOR * 100 + TMBUS_VERSION_PATCH)
+
 #define TMBUS_KEY_BYTES      32 /* CURVE public and secret keys */
 #define TMBUS_ID_BYTES       32 /* envelope (message) ids */
 #define TMBUS_MEMBER_MAX     32 /* longest member id */
@@ -89,6 +96,12 @@ enum tmbus_error {
 struct tmbus;          /* one connection to one node */
 struct tmbus_delivery; /* one received message */
 struct tmbus_status;   /* a node's status */
+
+/* The version of the library the program runs against, as "MAJOR.MINOR.PATCH"
+ * (static, never NULL) and as a TMBUS_VERSION_NUMBER, which a program can
+ * compare with the header it was compiled with. Thread-safe. */
+TMBUS_EXPORT const char *tmbus_version(void);
+TMBUS_EXPORT int tmbus_version_number(void);
 
 /* A short, static description of an error code. Never NULL. */
 TMBUS_EXPORT const char *tmbus_strerror(int err);

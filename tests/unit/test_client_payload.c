@@ -601,6 +601,20 @@ static void test_config(void **state)
     tu_rmtree(conf_dir);
 }
 
+/* The library's version, the header's and the build's
+ * (TMBUS_VERSION_STRING, from project(VERSION)) are one. */
+static void test_version(void **state)
+{
+    char text[32];
+
+    (void)state;
+    assert_string_equal(tmbus_version(), TMBUS_VERSION_STRING);
+    assert_int_equal(tmbus_version_number(), TMBUS_VERSION_NUMBER);
+    snprintf(text, sizeof(text), "%d.%d.%d", TMBUS_VERSION_MAJOR, TMBUS_VERSION_MINOR,
+             TMBUS_VERSION_PATCH);
+    assert_string_equal(tmbus_version(), text);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -614,6 +628,7 @@ int main(void)
         cmocka_unit_test(test_encode_offer),
         cmocka_unit_test(test_encode_updates),
         cmocka_unit_test(test_config),
+        cmocka_unit_test(test_version),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
