@@ -46,9 +46,17 @@
      ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |                  \
      ZMQ_EVENT_DISCONNECTED)
 
+/* A delivery and the views of its payload, made once when it arrives so
+ * that the accessors only read (a delivery may be read from any thread).
+ * Only the view of the payload's kind is filled in. */
 struct tmbus_delivery {
     Tmbus__Api__Reply *reply;
     Tmbus__Payload__Payload *payload; /* decoded; NULL if it is not one we read */
+    struct tmbus_need need;
+    struct tmbus_offer offer;
+    struct tmbus_need_change need_change;
+    struct tmbus_offer_change offer_change;
+    struct tmbus_receipt *receipts; /* payload->receipt->n_entries of them */
     struct tmbus_delivery *next;
 };
 
@@ -73,6 +81,8 @@ struct filter_copy {
 
 struct tmbus_status {
     Tmbus__Api__Reply *reply;
+    struct tmbus_peer *peers;       /* reply->status->n_peers of them */
+    struct tmbus_counter *counters; /* reply->status->n_counters */
 };
 
 struct tmbus {
@@ -219,6 +229,7 @@ void tmbus_delivery_free(struct tmbus_delivery **dp)
 {
     if (dp == NULL || *dp == NULL)
         return;
+    free((*dp)->receipts);
     payload_free((*dp)->payload);
     free_reply((*dp)->reply, true);
     free(*dp);
@@ -234,6 +245,56 @@ static bool is_sound_delivery(const Tmbus__Api__Delivery *d)
            d->n_recipients <= TMBUS_MAX_RECIPIENTS && d->payload.len <= TMBUS_MAX_PAYLOAD;
 }
 
+static const uint8_t *id_or_null(const ProtobufCBinaryData *b)
+{
+    return b->len == TMBUS_ID_BYTES ? b->data : NULL;
+}
+
+/* Fills in d's view of its decoded payload: 0, or -1 when out of memory. */
+static int view_payload(struct tmbus_delivery *d)
+{
+    const Tmbus__Payload__Payload *p = d->payload;
+
+    if (p == NULL || payload_kind(p) == NULL)
+        return 0;
+    switch (p->kind_case) {
+    case TMBUS__PAYLOAD__PAYLOAD__KIND_NEED:
+        payload_need_view(p->need, &d->need);
+        return 0;
+    case TMBUS__PAYLOAD__PAYLOAD__KIND_OFFER:
+        payload_offer_view(p->offer, &d->offer);
+        return 0;
+    case TMBUS__PAYLOAD__PAYLOAD__KIND_NEED_UPDATE:
+        d->need_change.need_id = id_or_null(&p->need_update->need_id);
+        d->need_change.action = (int)p->need_update->action;
+        d->need_change.has_edit = p->need_update->need != NULL;
+        if (d->need_change.has_edit)
+            payload_need_view(p->need_update->need, &d->need_change.edit);
+        else
+            d->need_change.edit = (struct tmbus_need){"", 0, 0, "", "", 0, "", 0, 0, "", 0, ""};
+        d->need_change.reason = p->need_update->reason;
+        return 0;
+    case TMBUS__PAYLOAD__PAYLOAD__KIND_OFFER_UPDATE:
+        d->offer_change.offer_id = id_or_null(&p->offer_update->offer_id);
+        d->offer_change.action = (int)p->offer_update->action;
+        d->offer_change.reason = p->offer_update->reason;
+        return 0;
+    case TMBUS__PAYLOAD__PAYLOAD__KIND_RECEIPT:
+        d->receipts = calloc(p->receipt->n_entries + 1, sizeof(*d->receipts));
+        if (d->receipts == NULL)
+            return -1;
+        for (size_t i = 0; i < p->receipt->n_entries; i++) {
+            const Tmbus__Payload__Receipt__Entry *e = p->receipt->entries[i];
+            d->receipts[i].envelope_id = id_or_null(&e->envelope_id);
+            d->receipts[i].state = (int)e->state;
+            d->receipts[i].reason = e->reason;
+        }
+        return 0;
+    default:
+        return 0;
+    }
+}
+
 /* Takes responsibility over r: queues it, or frees a duplicate. */
 static void enqueue(struct tmbus *h, Tmbus__Api__Reply *r)
 {
@@ -247,6 +308,11 @@ static void enqueue(struct tmbus *h, Tmbus__Api__Reply *r)
     }
     d->reply = r;
     d->payload = payload_decode(r->delivery->payload.data, r->delivery->payload.len);
+    /* Out of memory: dropped unacked, as when calloc fails above. */
+    if (view_payload(d) == -1) {
+        tmbus_delivery_free(&d);
+        return;
+    }
     if (h->tail != NULL)
         h->tail->next = d;
     else
@@ -1242,11 +1308,45 @@ const struct tmbus_board_offer *tmbus_board_offer_at(const struct tmbus_board *b
 
 /* ---- reports ------------------------------------------------------------- */
 
+/* The totals of one kind (by donor, category or sector). */
+struct report_totals {
+    struct tmbus_report_total *rows;
+    size_t n;
+};
+
 struct tmbus_report {
     Tmbus__Api__Reply *reply;
     struct tmbus_report_need *needs;
     size_t n_needs;
+    struct report_totals by[TMBUS_REPORT_BY_SECTOR + 1]; /* indexed by enum tmbus_report_by */
+    struct tmbus_report_total overall;
 };
+
+/* Fills in the rows of totals by by from n rows of the reply: 0, or -1
+ * when out of memory. Keys name a donor, or a category's or sector's
+ * code ("unknown" for a code this library does not know). */
+static int view_totals(struct tmbus_report *rep, enum tmbus_report_by by,
+                       Tmbus__Api__ReportTotal *const *rows, size_t n)
+{
+    struct report_totals *t = &rep->by[by];
+
+    if ((t->rows = calloc(n + 1, sizeof(*t->rows))) == NULL)
+        return -1;
+    t->n = n;
+    for (size_t i = 0; i < n; i++) {
+        const char *key;
+        if (by == TMBUS_REPORT_BY_DONOR)
+            key = rows[i]->donor;
+        else if (by == TMBUS_REPORT_BY_CATEGORY)
+            key = tmbus_category_name((int)rows[i]->code);
+        else
+            key = tmbus_sector_name((int)rows[i]->code);
+        t->rows[i].key = key != NULL ? key : "unknown";
+        t->rows[i].pledged_cents = rows[i]->pledged_cents;
+        t->rows[i].delivered_cents = rows[i]->delivered_cents;
+    }
+    return 0;
+}
 
 /* The report reply's fields a reader relies on, checked once. */
 static bool is_report_sane(const Tmbus__Api__Report *rp)
@@ -1305,6 +1405,16 @@ int tmbus_report(struct tmbus *h, int timeout_ms, struct tmbus_report **out)
         o->accepted_quantity = n->accepted_quantity;
         o->value_cents = n->value_cents;
     }
+    rep->overall.key = "total";
+    rep->overall.pledged_cents = r->report->total->pledged_cents;
+    rep->overall.delivered_cents = r->report->total->delivered_cents;
+    if (view_totals(rep, TMBUS_REPORT_BY_DONOR, r->report->donors, r->report->n_donors) == -1 ||
+        view_totals(rep, TMBUS_REPORT_BY_CATEGORY, r->report->categories,
+                    r->report->n_categories) == -1 ||
+        view_totals(rep, TMBUS_REPORT_BY_SECTOR, r->report->sectors, r->report->n_sectors) == -1) {
+        tmbus_report_free(&rep);
+        return fail(h, TMBUS_ENOMEM, "out of memory");
+    }
     *out = rep;
     return TMBUS_OK;
 }
@@ -1319,68 +1429,22 @@ const struct tmbus_report_need *tmbus_report_need_at(const struct tmbus_report *
     return r != NULL && i < r->n_needs ? &r->needs[i] : NULL;
 }
 
-/* The rows of one kind of totals. */
-static Tmbus__Api__ReportTotal **report_rows(const struct tmbus_report *r, enum tmbus_report_by by,
-                                             size_t *n)
-{
-    const Tmbus__Api__Report *rp = r->reply->report;
-
-    switch (by) {
-    case TMBUS_REPORT_BY_DONOR:
-        *n = rp->n_donors;
-        return rp->donors;
-    case TMBUS_REPORT_BY_CATEGORY:
-        *n = rp->n_categories;
-        return rp->categories;
-    case TMBUS_REPORT_BY_SECTOR:
-        *n = rp->n_sectors;
-        return rp->sectors;
-    default:
-        *n = 0;
-        return NULL;
-    }
-}
-
 size_t tmbus_report_total_count(const struct tmbus_report *r, enum tmbus_report_by by)
 {
-    size_t n = 0;
-
-    if (r != NULL)
-        report_rows(r, by, &n);
-    return n;
+    if (r == NULL || by < TMBUS_REPORT_BY_DONOR || by > TMBUS_REPORT_BY_SECTOR)
+        return 0;
+    return r->by[by].n;
 }
 
-int tmbus_report_total_at(const struct tmbus_report *r, enum tmbus_report_by by, size_t i,
-                          struct tmbus_report_total *out)
+const struct tmbus_report_total *tmbus_report_total_at(const struct tmbus_report *r,
+                                                       enum tmbus_report_by by, size_t i)
 {
-    Tmbus__Api__ReportTotal **rows;
-    const char *key;
-    size_t n = 0;
-
-    if (r == NULL || out == NULL)
-        return TMBUS_EINVALID;
-    rows = report_rows(r, by, &n);
-    if (i >= n)
-        return TMBUS_EINVALID;
-    if (by == TMBUS_REPORT_BY_DONOR)
-        key = rows[i]->donor;
-    else if (by == TMBUS_REPORT_BY_CATEGORY)
-        key = tmbus_category_name((int)rows[i]->code);
-    else
-        key = tmbus_sector_name((int)rows[i]->code);
-    out->key = key != NULL ? key : "unknown";
-    out->pledged_cents = rows[i]->pledged_cents;
-    out->delivered_cents = rows[i]->delivered_cents;
-    return TMBUS_OK;
+    return i < tmbus_report_total_count(r, by) ? &r->by[by].rows[i] : NULL;
 }
 
-void tmbus_report_overall(const struct tmbus_report *r, struct tmbus_report_total *out)
+const struct tmbus_report_total *tmbus_report_overall(const struct tmbus_report *r)
 {
-    if (out == NULL)
-        return;
-    out->key = "total";
-    out->pledged_cents = r != NULL ? r->reply->report->total->pledged_cents : 0;
-    out->delivered_cents = r != NULL ? r->reply->report->total->delivered_cents : 0;
+    return r != NULL ? &r->overall : NULL;
 }
 
 void tmbus_report_free(struct tmbus_report **rp)
@@ -1391,6 +1455,8 @@ void tmbus_report_free(struct tmbus_report **rp)
     payload_wipe(&(*rp)->reply->base);
     free_reply((*rp)->reply, false);
     free((*rp)->needs);
+    for (size_t by = 0; by <= TMBUS_REPORT_BY_SECTOR; by++)
+        free((*rp)->by[by].rows);
     free(*rp);
     *rp = NULL;
 }
@@ -1529,6 +1595,8 @@ int tmbus_ack(struct tmbus *h, uint64_t number, int timeout_ms)
 int tmbus_status(struct tmbus *h, int timeout_ms, struct tmbus_status **out)
 {
     Tmbus__Api__Reply *r = NULL;
+    const Tmbus__Api__Status *st;
+    struct tmbus_status *s;
     int rc;
 
     if (out != NULL)
@@ -1537,11 +1605,29 @@ int tmbus_status(struct tmbus *h, int timeout_ms, struct tmbus_status **out)
         return TMBUS_EINVALID;
     if ((rc = status_reply(h, timeout_ms, &r)) != TMBUS_OK)
         return rc;
-    if ((*out = calloc(1, sizeof(**out))) == NULL) {
+    if ((s = calloc(1, sizeof(*s))) == NULL) {
         free_reply(r, false);
         return fail(h, TMBUS_ENOMEM, "out of memory");
     }
-    (*out)->reply = r;
+    s->reply = r;
+    st = r->status;
+    s->peers = calloc(st->n_peers + 1, sizeof(*s->peers));
+    s->counters = calloc(st->n_counters + 1, sizeof(*s->counters));
+    if (s->peers == NULL || s->counters == NULL) {
+        tmbus_status_free(&s);
+        return fail(h, TMBUS_ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < st->n_peers; i++) {
+        const Tmbus__Api__PeerStatus *p = st->peers[i];
+        s->peers[i] = (struct tmbus_peer){.member = p->member,
+                                          .state = p->state,
+                                          .silent_ms = p->silent_ms,
+                                          .lag = p->lag,
+                                          .behind = p->behind};
+    }
+    for (size_t i = 0; i < st->n_counters; i++)
+        s->counters[i] = (struct tmbus_counter){st->counters[i]->name, st->counters[i]->value};
+    *out = s;
     return TMBUS_OK;
 }
 
@@ -1621,59 +1707,26 @@ static const Tmbus__Payload__Payload *payload_of(const struct tmbus_delivery *d,
     return d->payload;
 }
 
-static const uint8_t *id_or_null(const ProtobufCBinaryData *b)
+const struct tmbus_need *tmbus_delivery_need(const struct tmbus_delivery *d)
 {
-    return b->len == TMBUS_ID_BYTES ? b->data : NULL;
+    return payload_of(d, TMBUS__PAYLOAD__PAYLOAD__KIND_NEED) != NULL ? &d->need : NULL;
 }
 
-int tmbus_delivery_need(const struct tmbus_delivery *d, struct tmbus_need *out)
+const struct tmbus_offer *tmbus_delivery_offer(const struct tmbus_delivery *d)
 {
-    const Tmbus__Payload__Payload *p = payload_of(d, TMBUS__PAYLOAD__PAYLOAD__KIND_NEED);
-
-    if (p == NULL || out == NULL)
-        return TMBUS_EINVALID;
-    payload_need_view(p->need, out);
-    return TMBUS_OK;
+    return payload_of(d, TMBUS__PAYLOAD__PAYLOAD__KIND_OFFER) != NULL ? &d->offer : NULL;
 }
 
-int tmbus_delivery_offer(const struct tmbus_delivery *d, struct tmbus_offer *out)
+const struct tmbus_need_change *tmbus_delivery_need_update(const struct tmbus_delivery *d)
 {
-    const Tmbus__Payload__Payload *p = payload_of(d, TMBUS__PAYLOAD__PAYLOAD__KIND_OFFER);
-
-    if (p == NULL || out == NULL)
-        return TMBUS_EINVALID;
-    payload_offer_view(p->offer, out);
-    return TMBUS_OK;
+    return payload_of(d, TMBUS__PAYLOAD__PAYLOAD__KIND_NEED_UPDATE) != NULL ? &d->need_change
+                                                                            : NULL;
 }
 
-int tmbus_delivery_need_update(const struct tmbus_delivery *d, struct tmbus_need_change *out)
+const struct tmbus_offer_change *tmbus_delivery_offer_update(const struct tmbus_delivery *d)
 {
-    const Tmbus__Payload__Payload *p = payload_of(d, TMBUS__PAYLOAD__PAYLOAD__KIND_NEED_UPDATE);
-
-    if (p == NULL || out == NULL)
-        return TMBUS_EINVALID;
-    memset(out, 0, sizeof(*out));
-    out->need_id = id_or_null(&p->need_update->need_id);
-    out->action = (int)p->need_update->action;
-    out->has_edit = p->need_update->need != NULL;
-    if (out->has_edit)
-        payload_need_view(p->need_update->need, &out->edit);
-    else
-        out->edit = (struct tmbus_need){"", 0, 0, "", "", 0, "", 0, 0, "", 0, ""};
-    out->reason = p->need_update->reason;
-    return TMBUS_OK;
-}
-
-int tmbus_delivery_offer_update(const struct tmbus_delivery *d, struct tmbus_offer_change *out)
-{
-    const Tmbus__Payload__Payload *p = payload_of(d, TMBUS__PAYLOAD__PAYLOAD__KIND_OFFER_UPDATE);
-
-    if (p == NULL || out == NULL)
-        return TMBUS_EINVALID;
-    out->offer_id = id_or_null(&p->offer_update->offer_id);
-    out->action = (int)p->offer_update->action;
-    out->reason = p->offer_update->reason;
-    return TMBUS_OK;
+    return payload_of(d, TMBUS__PAYLOAD__PAYLOAD__KIND_OFFER_UPDATE) != NULL ? &d->offer_change
+                                                                             : NULL;
 }
 
 size_t tmbus_delivery_receipt_count(const struct tmbus_delivery *d)
@@ -1683,18 +1736,9 @@ size_t tmbus_delivery_receipt_count(const struct tmbus_delivery *d)
     return p != NULL ? p->receipt->n_entries : 0;
 }
 
-int tmbus_delivery_receipt_at(const struct tmbus_delivery *d, size_t i, struct tmbus_receipt *out)
+const struct tmbus_receipt *tmbus_delivery_receipt_at(const struct tmbus_delivery *d, size_t i)
 {
-    const Tmbus__Payload__Payload *p = payload_of(d, TMBUS__PAYLOAD__PAYLOAD__KIND_RECEIPT);
-    const Tmbus__Payload__Receipt__Entry *e;
-
-    if (p == NULL || out == NULL || i >= p->receipt->n_entries)
-        return TMBUS_EINVALID;
-    e = p->receipt->entries[i];
-    out->envelope_id = id_or_null(&e->envelope_id);
-    out->state = (int)e->state;
-    out->reason = e->reason;
-    return TMBUS_OK;
+    return i < tmbus_delivery_receipt_count(d) ? &d->receipts[i] : NULL;
 }
 
 const char *tmbus_status_member(const struct tmbus_status *s)
@@ -1729,15 +1773,9 @@ size_t tmbus_status_counter_count(const struct tmbus_status *s)
     return s->reply->status->n_counters;
 }
 
-int tmbus_status_counter(const struct tmbus_status *s, size_t i, const char **name, uint64_t *value)
+const struct tmbus_counter *tmbus_status_counter_at(const struct tmbus_status *s, size_t i)
 {
-    if (i >= s->reply->status->n_counters)
-        return TMBUS_EINVALID;
-    if (name != NULL)
-        *name = s->reply->status->counters[i]->name;
-    if (value != NULL)
-        *value = s->reply->status->counters[i]->value;
-    return TMBUS_OK;
+    return s != NULL && i < s->reply->status->n_counters ? &s->counters[i] : NULL;
 }
 
 size_t tmbus_status_peer_count(const struct tmbus_status *s)
@@ -1745,25 +1783,17 @@ size_t tmbus_status_peer_count(const struct tmbus_status *s)
     return s->reply->status->n_peers;
 }
 
-int tmbus_status_peer(const struct tmbus_status *s, size_t i, struct tmbus_peer *out)
+const struct tmbus_peer *tmbus_status_peer_at(const struct tmbus_status *s, size_t i)
 {
-    const Tmbus__Api__PeerStatus *p;
-
-    if (i >= s->reply->status->n_peers || out == NULL)
-        return TMBUS_EINVALID;
-    p = s->reply->status->peers[i];
-    out->member = p->member;
-    out->state = p->state;
-    out->silent_ms = p->silent_ms;
-    out->lag = p->lag;
-    out->behind = p->behind;
-    return TMBUS_OK;
+    return s != NULL && i < s->reply->status->n_peers ? &s->peers[i] : NULL;
 }
 
 void tmbus_status_free(struct tmbus_status **sp)
 {
     if (sp == NULL || *sp == NULL)
         return;
+    free((*sp)->peers);
+    free((*sp)->counters);
     free_reply((*sp)->reply, false);
     free(*sp);
     *sp = NULL;

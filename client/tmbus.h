@@ -8,9 +8,18 @@
  *
  * Conventions:
  *   - Handles are opaque. x_free(&x) and tmbus_close(&h) accept NULL and
- *     clear the pointer. No protobuf type appears here: needs and offers
- *     are plain C structs whose strings the caller (or the object they
- *     came from) owns.
+ *     clear the pointer. No protobuf type appears here.
+ *   - What the library returns it owns: results (a board, a report, a
+ *     status, a delivery) are opaque objects, and what they hold is read
+ *     through accessors that return const pointers into them (NULL when
+ *     there is none: an index out of range, a delivery of another kind).
+ *     Callers never allocate or fill those structs, so fields may be
+ *     added at their end in any release; they live as long as the object.
+ *   - What the caller gives (struct tmbus_need, tmbus_offer,
+ *     tmbus_filter) the caller owns, strings included. These structs may
+ *     also grow at the end, with 0 / NULL meaning "unset" for every new
+ *     field: zero-initialise them ("= {0}" or designated initializers)
+ *     and a program keeps compiling and meaning the same.
  *   - Functions return TMBUS_OK (0) or a negative TMBUS_E* code;
  *     tmbus_strerror names the code and tmbus_last_error gives the node's
  *     (or the library's) one-line reason for the last failure on a handle.
@@ -31,9 +40,9 @@
  * tmbus_need_validate, tmbus_offer_validate, tmbus_id_*) are thread-safe
  * and reentrant.
  *
- * Not yet in the protocol, so not here: asking a post's delivery state
- * per recipient (pending, delivered, rejected with reason). Receipts that
- * recipients send arrive as deliveries of kind "receipt" (see
+ * A post's delivery state per recipient (pending, delivered, rejected
+ * with a reason) is asked with tmbus_delivery_state; the receipts that
+ * recipients' nodes send also arrive as deliveries of kind "receipt" (see
  * tmbus_delivery_receipt_at).
  */
 #ifndef TMBUS_H
@@ -555,13 +564,12 @@ TMBUS_EXPORT size_t tmbus_report_need_count(const struct tmbus_report *r);
 TMBUS_EXPORT const struct tmbus_report_need *tmbus_report_need_at(const struct tmbus_report *r,
                                                                   size_t i);
 TMBUS_EXPORT size_t tmbus_report_total_count(const struct tmbus_report *r, enum tmbus_report_by by);
-/* i < tmbus_report_total_count(r, by): fills *out, returns TMBUS_OK; else
- * TMBUS_EINVALID. */
-TMBUS_EXPORT int tmbus_report_total_at(const struct tmbus_report *r, enum tmbus_report_by by,
-                                       size_t i, struct tmbus_report_total *out);
-/* The overall totals (key "total"). */
-TMBUS_EXPORT void tmbus_report_overall(const struct tmbus_report *r,
-                                       struct tmbus_report_total *out);
+/* Row i of the totals by by: i < tmbus_report_total_count(r, by), else
+ * NULL. */
+TMBUS_EXPORT const struct tmbus_report_total *
+tmbus_report_total_at(const struct tmbus_report *r, enum tmbus_report_by by, size_t i);
+/* The overall totals (key "total"); NULL only when r is NULL. */
+TMBUS_EXPORT const struct tmbus_report_total *tmbus_report_overall(const struct tmbus_report *r);
 /* Wipes, frees, sets *rp to NULL. Accepts NULL. */
 TMBUS_EXPORT void tmbus_report_free(struct tmbus_report **rp);
 
@@ -617,17 +625,17 @@ TMBUS_EXPORT const char *tmbus_delivery_recipient(const struct tmbus_delivery *d
 /* Wipes the payload, frees, sets *dp to NULL. Accepts NULL. */
 TMBUS_EXPORT void tmbus_delivery_free(struct tmbus_delivery **dp);
 
-/* The payload decoded. Strings and pointers filled in below live as long
- * as d. */
+/* The payload decoded, once, when the delivery arrived: each accessor
+ * below returns a view that lives as long as d, or NULL when d is of
+ * another kind. */
 
 /* "need", "offer", "need_update", "offer_update", "receipt", or NULL when
  * the payload is not one this library can read. */
 TMBUS_EXPORT const char *tmbus_delivery_kind(const struct tmbus_delivery *d);
 
-/* Fill *out and return TMBUS_OK when d is of that kind, else
- * TMBUS_EINVALID. */
-TMBUS_EXPORT int tmbus_delivery_need(const struct tmbus_delivery *d, struct tmbus_need *out);
-TMBUS_EXPORT int tmbus_delivery_offer(const struct tmbus_delivery *d, struct tmbus_offer *out);
+/* The need or offer a delivery of kind "need" or "offer" carries. */
+TMBUS_EXPORT const struct tmbus_need *tmbus_delivery_need(const struct tmbus_delivery *d);
+TMBUS_EXPORT const struct tmbus_offer *tmbus_delivery_offer(const struct tmbus_delivery *d);
 
 struct tmbus_need_change {
     const uint8_t *need_id; /* TMBUS_ID_BYTES, or NULL if the sender sent no valid id */
@@ -636,16 +644,18 @@ struct tmbus_need_change {
     struct tmbus_need edit; /* fields set are changed; 0 / "" are not */
     const char *reason;
 };
-TMBUS_EXPORT int tmbus_delivery_need_update(const struct tmbus_delivery *d,
-                                            struct tmbus_need_change *out);
+/* The change a delivery of kind "need_update" carries. */
+TMBUS_EXPORT const struct tmbus_need_change *
+tmbus_delivery_need_update(const struct tmbus_delivery *d);
 
 struct tmbus_offer_change {
     const uint8_t *offer_id; /* TMBUS_ID_BYTES, or NULL if the sender sent no valid id */
     int action;              /* enum tmbus_offer_action */
     const char *reason;
 };
-TMBUS_EXPORT int tmbus_delivery_offer_update(const struct tmbus_delivery *d,
-                                             struct tmbus_offer_change *out);
+/* The change a delivery of kind "offer_update" carries. */
+TMBUS_EXPORT const struct tmbus_offer_change *
+tmbus_delivery_offer_update(const struct tmbus_delivery *d);
 
 /* A receipt is a recipient's node's word about one or more of our posts:
  * one entry per envelope, each that it was received or rejected. */
@@ -656,10 +666,10 @@ struct tmbus_receipt {
 };
 /* The number of entries of a receipt delivery; 0 for another kind. */
 TMBUS_EXPORT size_t tmbus_delivery_receipt_count(const struct tmbus_delivery *d);
-/* Entry i (below tmbus_delivery_receipt_count) of a receipt delivery.
- * TMBUS_EINVALID for another kind or i out of range. */
-TMBUS_EXPORT int tmbus_delivery_receipt_at(const struct tmbus_delivery *d, size_t i,
-                                           struct tmbus_receipt *out);
+/* Entry i (below tmbus_delivery_receipt_count) of a receipt delivery;
+ * NULL for another kind or i out of range. */
+TMBUS_EXPORT const struct tmbus_receipt *tmbus_delivery_receipt_at(const struct tmbus_delivery *d,
+                                                                   size_t i);
 
 /* ---- status: valid until tmbus_status_free ---------------------------- */
 
@@ -673,11 +683,16 @@ TMBUS_EXPORT uint64_t tmbus_status_inbox(const struct tmbus_status *s);
  * in. NULL from a node too old to send one. */
 TMBUS_EXPORT const uint8_t *tmbus_status_board_digest(const struct tmbus_status *s);
 
+/* One of the node's counters, e.g. "delivered". The name lives as long
+ * as the status. */
+struct tmbus_counter {
+    const char *name;
+    uint64_t value;
+};
 TMBUS_EXPORT size_t tmbus_status_counter_count(const struct tmbus_status *s);
-/* i < tmbus_status_counter_count: fills *name and *value, returns
- * TMBUS_OK; else TMBUS_EINVALID. */
-TMBUS_EXPORT int tmbus_status_counter(const struct tmbus_status *s, size_t i, const char **name,
-                                      uint64_t *value);
+/* i < tmbus_status_counter_count, else NULL. */
+TMBUS_EXPORT const struct tmbus_counter *tmbus_status_counter_at(const struct tmbus_status *s,
+                                                                 size_t i);
 
 /* One peer link as the node sees it. Strings live as long as the status. */
 struct tmbus_peer {
@@ -688,9 +703,8 @@ struct tmbus_peer {
     uint64_t behind;   /* envelopes we lack that it holds */
 };
 TMBUS_EXPORT size_t tmbus_status_peer_count(const struct tmbus_status *s);
-/* i < tmbus_status_peer_count: fills *out, returns TMBUS_OK; else
- * TMBUS_EINVALID. */
-TMBUS_EXPORT int tmbus_status_peer(const struct tmbus_status *s, size_t i, struct tmbus_peer *out);
+/* i < tmbus_status_peer_count, else NULL. */
+TMBUS_EXPORT const struct tmbus_peer *tmbus_status_peer_at(const struct tmbus_status *s, size_t i);
 
 /* Frees, sets *sp to NULL. Accepts NULL. */
 TMBUS_EXPORT void tmbus_status_free(struct tmbus_status **sp);
