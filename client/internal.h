@@ -17,8 +17,6 @@
 #include "payload.pb-c.h"
 #include "tmbus.h"
 
-#define CLIENT_ERROR_MAX 256 /* a handle's last one-line reason */
-
 /* A delivery and the views of its payload, made once when it arrives so
  * that the accessors only read (a delivery may be read from any thread).
  * Only the view of the payload's kind is filled in. */

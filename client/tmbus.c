@@ -31,6 +31,7 @@
  * twice that. */
 #define REPLY_MAX            (1024 * 1024)
 #define HARD_MAX             (2 * REPLY_MAX)
+#define ERROR_MAX            256 /* a handle's last one-line reason */
 #define WINDOW_DEFAULT       64
 #define HEARTBEAT_IVL_MS     5000
 #define HEARTBEAT_TIMEOUT_MS 15000
@@ -66,7 +67,7 @@ struct tmbus {
     uint64_t resubscribe_id;
     unsigned auth_failures, drops;
     bool is_refused; /* the last handshake failed authentication */
-    char error[CLIENT_ERROR_MAX];
+    char error[ERROR_MAX];
 };
 
 /* ---- version -------------------------------------------------------------- */
