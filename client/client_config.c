@@ -71,36 +71,53 @@ static int resolve(const char *config_path, const char *value, char *out, size_t
     return n >= 0 && (size_t)n < size ? 0 : -1;
 }
 
-/* Reads the file whole, refusing one that is too large or holds NUL. */
-static int read_text(const char *path, char **out, char *err, size_t err_size)
+/* A NUL-terminated copy of (bytes, len) for parsing in place, refusing
+ * text that is too large or holds NUL. */
+static int copy_text(const char *path, const char *bytes, size_t len, char **out, char *err,
+                     size_t err_size)
 {
-    FILE *f;
-    char *text;
-    size_t got;
-
     *out = NULL;
-    if ((f = fopen(path, "re")) == NULL)
-        return fail_to(err, err_size, errno == ENOENT ? TMBUS_ENOTFOUND : TMBUS_EINVALID,
-                       "%s: cannot open: %s", path, strerror(errno));
-    if ((text = malloc(CONFIG_FILE_MAX + 2)) == NULL) {
-        fclose(f);
+    if (len > CONFIG_FILE_MAX || (len > 0 && memchr(bytes, '\0', len) != NULL))
+        return fail_to(err, err_size, TMBUS_EINVALID, "%s: not a tmbus client configuration file",
+                       path);
+    if ((*out = malloc(len + 1)) == NULL)
         return fail_to(err, err_size, TMBUS_ENOMEM, "%s: out of memory", path);
-    }
-    got = fread(text, 1, CONFIG_FILE_MAX + 1, f);
-    if (ferror(f) || got > CONFIG_FILE_MAX || memchr(text, '\0', got) != NULL) {
-        bool is_error = ferror(f) != 0;
-        fclose(f);
-        free(text);
-        return fail_to(err, err_size, TMBUS_EINVALID, "%s: %s", path,
-                       is_error ? "cannot read it" : "not a tmbus client configuration file");
-    }
-    fclose(f);
-    text[got] = '\0';
-    *out = text;
+    if (len > 0)
+        memcpy(*out, bytes, len);
+    (*out)[len] = '\0';
     return TMBUS_OK;
 }
 
 int client_config_read(const char *path, struct client_config *out, char *err, size_t err_size)
+{
+    FILE *f;
+    char *bytes;
+    size_t got;
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    if (path == NULL)
+        return fail_to(err, err_size, TMBUS_EINVALID, "no configuration file given");
+    if ((f = fopen(path, "re")) == NULL)
+        return fail_to(err, err_size, errno == ENOENT ? TMBUS_ENOTFOUND : TMBUS_EINVALID,
+                       "%s: cannot open: %s", path, strerror(errno));
+    /* One byte more than the limit, so that a longer file is refused. */
+    if ((bytes = malloc(CONFIG_FILE_MAX + 1)) == NULL) {
+        fclose(f);
+        return fail_to(err, err_size, TMBUS_ENOMEM, "%s: out of memory", path);
+    }
+    got = fread(bytes, 1, CONFIG_FILE_MAX + 1, f);
+    if (ferror(f))
+        rc = fail_to(err, err_size, TMBUS_EINVALID, "%s: cannot read it", path);
+    else
+        rc = client_config_parse(path, bytes, got, out, err, err_size);
+    fclose(f);
+    free(bytes);
+    return rc;
+}
+
+int client_config_parse(const char *path, const char *bytes, size_t len, struct client_config *out,
+                        char *err, size_t err_size)
 {
     struct {
         const char *name;
@@ -113,9 +130,9 @@ int client_config_read(const char *path, struct client_config *out, char *err, s
     int line = 0, rc;
 
     memset(out, 0, sizeof(*out));
-    if (path == NULL)
+    if (path == NULL || (bytes == NULL && len > 0))
         return fail_to(err, err_size, TMBUS_EINVALID, "no configuration file given");
-    if ((rc = read_text(path, &text, err, err_size)) != TMBUS_OK)
+    if ((rc = copy_text(path, bytes, len, &text, err, err_size)) != TMBUS_OK)
         return rc;
     rc = TMBUS_EINVALID;
     for (char *s = text; s != NULL; s = next) {

@@ -17,8 +17,17 @@ struct client_config {
     char key[CLIENT_CONFIG_VALUE_MAX];      /* likewise */
 };
 
-/* Parses the file at path into *out. Returns TMBUS_OK, or a TMBUS_E*
- * code with "FILE:LINE: reason" (or "FILE: reason") in err. */
+/* Reads the file at path and parses it as client_config_parse does.
+ * Blocks on the file system only. Returns TMBUS_OK, or a TMBUS_E* code
+ * with "FILE:LINE: reason" (or "FILE: reason") in err. */
 int client_config_read(const char *path, struct client_config *out, char *err, size_t err_size);
+
+/* Parses len bytes of configuration text (not NUL-terminated; at most
+ * 64 KiB, no NUL byte) into *out, as if read from the file at path, which
+ * names it in reasons and against whose folder relative key paths are
+ * resolved; it is not opened. Never keeps a pointer into bytes. Returns
+ * TMBUS_OK, or TMBUS_EINVALID / TMBUS_ENOMEM with the reason in err. */
+int client_config_parse(const char *path, const char *bytes, size_t len, struct client_config *out,
+                        char *err, size_t err_size);
 
 #endif

@@ -2,9 +2,9 @@
  * payload: libtmbus's codec for tmbus.payload.Payload. Turns the plain C
  * structs of tmbus.h into serialized payloads after checking them as the
  * node will, and gives views of decoded payloads as those structs. Private
- * to the library (never installed): it is the one place besides tmbus.c
- * that sees generated protobuf types, and it must never keep a copy of a
- * payload it does not wipe.
+ * to the library (never installed): with the library's other files
+ * (internal.h), the only code that sees generated protobuf types, and it
+ * must never keep a copy of a payload it does not wipe.
  */
 #ifndef TMBUS_CLIENT_PAYLOAD_H
 #define TMBUS_CLIENT_PAYLOAD_H

@@ -1,32 +1,29 @@
 /*
- * libtmbus: the client side of proto/api.proto over one ZeroMQ DEALER with
- * CURVE. Requests go one at a time; while a call waits for its answer,
- * deliveries that arrive are queued in the handle. A socket monitor tells
- * a failed handshake from silence and notices reconnects, after which the
- * library subscribes again with the same filter. Payloads are built and
- * read by payload.c; the board and deliveries are handed out as views
- * into the decoded replies they own. This file must never expose protobuf
- * types, keep a secret key outside sodium_malloc memory, or exit the
- * process.
+ * libtmbus's handle: the client side of proto/api.proto over one ZeroMQ
+ * DEALER with CURVE. Requests go one at a time; while a call waits for its
+ * answer, deliveries that arrive are queued in the handle. A socket
+ * monitor tells a failed handshake from silence and notices reconnects,
+ * after which the library subscribes again with the same filter. The
+ * typed posts (post.c), the results (results.c), deliveries (delivery.c)
+ * and key files (keyfile.c) build on the calls this file lends them
+ * (internal.h). It must never expose protobuf types, keep a secret key
+ * outside sodium_malloc memory, or exit the process.
  */
 #include "tmbus.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <sodium.h>
 #include <zmq.h>
 
-#include "api.pb-c.h"
-#include "client_config.h"
+#include "internal.h"
 #include "payload.h"
 
 /* The largest reply is a delivery: a payload plus recipients and header
@@ -34,9 +31,7 @@
  * twice that. */
 #define REPLY_MAX            (1024 * 1024)
 #define HARD_MAX             (2 * REPLY_MAX)
-#define KEY_FILE_MAX         4096 /* as the daemon's KEYS_FILE_MAX */
-#define KEY_FIELD_MAX        8
-#define ERROR_MAX            256
+#define ERROR_MAX            256 /* a handle's last one-line reason */
 #define WINDOW_DEFAULT       64
 #define HEARTBEAT_IVL_MS     5000
 #define HEARTBEAT_TIMEOUT_MS 15000
@@ -46,21 +41,6 @@
      ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |                  \
      ZMQ_EVENT_DISCONNECTED)
 
-struct tmbus_delivery {
-    Tmbus__Api__Reply *reply;
-    Tmbus__Payload__Payload *payload; /* decoded; NULL if it is not one we read */
-    struct tmbus_delivery *next;
-};
-
-struct tmbus_board {
-    Tmbus__Api__Reply *reply;
-    Tmbus__Payload__Need **need_messages; /* decoded BoardNeed.need, one a need */
-    Tmbus__Payload__Offer **offer_messages;
-    struct tmbus_board_need *needs;
-    struct tmbus_board_offer *offers;
-    size_t n_needs, n_offers;
-};
-
 /* A subscription's filter, copied so that a resubscription after a
  * reconnect asks for the same. Kinds point at payload.c's static names. */
 struct filter_copy {
@@ -69,10 +49,6 @@ struct filter_copy {
     uint32_t tlps[TMBUS_FILTER_MAX];
     char senders[TMBUS_FILTER_MAX][TMBUS_MEMBER_MAX + 1];
     size_t n_kinds, n_categories, n_tlps, n_senders;
-};
-
-struct tmbus_status {
-    Tmbus__Api__Reply *reply;
 };
 
 struct tmbus {
@@ -93,6 +69,24 @@ struct tmbus {
     bool is_refused; /* the last handshake failed authentication */
     char error[ERROR_MAX];
 };
+
+/* ---- version -------------------------------------------------------------- */
+
+#define STRINGIFY(x)  #x
+#define VERSION_OF(x) STRINGIFY(x)
+#define VERSION_STRING                                                                             \
+    VERSION_OF(TMBUS_VERSION_MAJOR)                                                                \
+    "." VERSION_OF(TMBUS_VERSION_MINOR) "." VERSION_OF(TMBUS_VERSION_PATCH)
+
+const char *tmbus_version(void)
+{
+    return VERSION_STRING;
+}
+
+int tmbus_version_number(void)
+{
+    return TMBUS_VERSION_NUMBER;
+}
 
 /* ---- errors ------------------------------------------------------------- */
 
@@ -134,9 +128,7 @@ __attribute__((format(printf, 3, 0))) static void format_error(char *buf, size_t
         vsnprintf(buf, size, fmt, ap);
 }
 
-/* Records why a call failed and returns err, so a failure is one line. */
-__attribute__((format(printf, 3, 4))) static int fail(struct tmbus *h, int err, const char *fmt,
-                                                      ...)
+int client_fail(struct tmbus *h, int err, const char *fmt, ...)
 {
     va_list ap;
 
@@ -146,8 +138,7 @@ __attribute__((format(printf, 3, 4))) static int fail(struct tmbus *h, int err, 
     return err;
 }
 
-__attribute__((format(printf, 4, 5))) static int fail_to(char *buf, size_t size, int err,
-                                                         const char *fmt, ...)
+int client_fail_to(char *buf, size_t size, int err, const char *fmt, ...)
 {
     va_list ap;
 
@@ -155,6 +146,11 @@ __attribute__((format(printf, 4, 5))) static int fail_to(char *buf, size_t size,
     format_error(buf, size, fmt, ap);
     va_end(ap);
     return err;
+}
+
+void client_clear_error(struct tmbus *h)
+{
+    h->error[0] = '\0';
 }
 
 static int from_code(Tmbus__Api__Code code)
@@ -187,7 +183,7 @@ static int64_t now_ms(void)
 
 /* ---- deliveries --------------------------------------------------------- */
 
-static void free_reply(Tmbus__Api__Reply *r, bool is_secret)
+void client_free_reply(Tmbus__Api__Reply *r, bool is_secret)
 {
     if (r == NULL)
         return;
@@ -195,16 +191,6 @@ static void free_reply(Tmbus__Api__Reply *r, bool is_secret)
         r->delivery->payload.data != NULL)
         sodium_memzero(r->delivery->payload.data, r->delivery->payload.len);
     tmbus__api__reply__free_unpacked(r, NULL);
-}
-
-void tmbus_delivery_free(struct tmbus_delivery **dp)
-{
-    if (dp == NULL || *dp == NULL)
-        return;
-    payload_free((*dp)->payload);
-    free_reply((*dp)->reply, true);
-    free(*dp);
-    *dp = NULL;
 }
 
 static bool is_sound_delivery(const Tmbus__Api__Delivery *d)
@@ -222,19 +208,21 @@ static void enqueue(struct tmbus *h, Tmbus__Api__Reply *r)
     struct tmbus_delivery *d;
 
     /* After a resubscription the node starts again from the durable
-     * cursor: what this handle already gave out comes again. */
-    if (r->delivery->number <= h->last_number || (d = calloc(1, sizeof(*d))) == NULL) {
-        free_reply(r, true);
+     * cursor: what this handle already gave out comes again. Out of
+     * memory, the delivery is dropped unacked: it comes again after a
+     * reconnect. */
+    if (r->delivery->number <= h->last_number) {
+        client_free_reply(r, true);
         return;
     }
-    d->reply = r;
-    d->payload = payload_decode(r->delivery->payload.data, r->delivery->payload.len);
+    if ((d = delivery_new(r)) == NULL)
+        return;
     if (h->tail != NULL)
         h->tail->next = d;
     else
         h->head = d;
     h->tail = d;
-    h->last_number = r->delivery->number;
+    h->last_number = d->reply->delivery->number;
 }
 
 /* ---- the socket --------------------------------------------------------- */
@@ -289,13 +277,13 @@ static int send_request(struct tmbus *h, Tmbus__Api__Request *req)
     req->id = ++h->last_id;
     len = tmbus__api__request__get_packed_size(req);
     if ((buf = malloc(len ? len : 1)) == NULL)
-        return fail(h, TMBUS_ENOMEM, "out of memory for a %zu-byte request", len);
+        return client_fail(h, TMBUS_ENOMEM, "out of memory for a %zu-byte request", len);
     tmbus__api__request__pack(req, buf);
     if (zmq_send(h->socket, buf, len, ZMQ_DONTWAIT) == -1) {
         if (errno == EAGAIN)
-            rc = fail(h, TMBUS_ETIMEOUT, "the connection's send queue is full");
+            rc = client_fail(h, TMBUS_ETIMEOUT, "the connection's send queue is full");
         else
-            rc = fail(h, TMBUS_ECLOSED, "cannot send: %s", zmq_strerror(errno));
+            rc = client_fail(h, TMBUS_ECLOSED, "cannot send: %s", zmq_strerror(errno));
     }
     /* A post's payload may be TLP:AMBER or RED: leave no copy behind. */
     sodium_memzero(buf, len);
@@ -361,8 +349,8 @@ static void sort_reply(struct tmbus *h, Tmbus__Api__Reply *r, uint64_t want_id,
         if (is_sound_delivery(r->delivery)) {
             enqueue(h, r);
         } else {
-            fail(h, TMBUS_EPROTOCOL, "dropped a malformed delivery from the node");
-            free_reply(r, true);
+            client_fail(h, TMBUS_EPROTOCOL, "dropped a malformed delivery from the node");
+            client_free_reply(r, true);
         }
         return;
     }
@@ -376,13 +364,13 @@ static void sort_reply(struct tmbus *h, Tmbus__Api__Reply *r, uint64_t want_id,
     if (r->id != 0 && r->id == h->resubscribe_id) {
         if (r->code != TMBUS__API__CODE__CODE_OK) {
             h->is_subscribed = false;
-            fail(h, from_code(r->code), "subscribing again after a reconnect failed: %s",
-                 r->reason);
+            client_fail(h, from_code(r->code), "subscribing again after a reconnect failed: %s",
+                        r->reason);
         }
         h->resubscribe_id = 0;
     }
     /* Anything else answers a request that timed out earlier. */
-    free_reply(r, false);
+    client_free_reply(r, false);
 }
 
 /* Reads every waiting message without blocking, until the answer to
@@ -401,7 +389,7 @@ static int drain(struct tmbus *h, uint64_t want_id, Tmbus__Api__Reply **out)
             zmq_msg_close(&msg);
             if (err == EAGAIN || err == EINTR)
                 return TMBUS_OK;
-            return fail(h, TMBUS_ECLOSED, "cannot receive: %s", zmq_strerror(err));
+            return client_fail(h, TMBUS_ECLOSED, "cannot receive: %s", zmq_strerror(err));
         }
         zmq_getsockopt(h->socket, ZMQ_RCVMORE, &more, &more_len);
         if (more || zmq_msg_size(&msg) > REPLY_MAX) {
@@ -414,7 +402,7 @@ static int drain(struct tmbus *h, uint64_t want_id, Tmbus__Api__Reply **out)
                 more_len = sizeof(more);
                 zmq_getsockopt(h->socket, ZMQ_RCVMORE, &more, &more_len);
             }
-            fail(h, TMBUS_EPROTOCOL, "dropped a malformed reply from the node");
+            client_fail(h, TMBUS_EPROTOCOL, "dropped a malformed reply from the node");
             zmq_msg_close(&msg);
             continue;
         }
@@ -423,7 +411,7 @@ static int drain(struct tmbus *h, uint64_t want_id, Tmbus__Api__Reply **out)
         sodium_memzero(zmq_msg_data(&msg), zmq_msg_size(&msg));
         zmq_msg_close(&msg);
         if (r == NULL) {
-            fail(h, TMBUS_EPROTOCOL, "dropped a reply that is not a tmbus.api.Reply");
+            client_fail(h, TMBUS_EPROTOCOL, "dropped a reply that is not a tmbus.api.Reply");
             continue;
         }
         sort_reply(h, r, want_id, out);
@@ -450,7 +438,7 @@ static int wait_for(struct tmbus *h, uint64_t want_id, int timeout_ms, Tmbus__Ap
         /* libzmq would retry the handshake for ever; our key is refused
          * and nothing will come, so say so now. */
         if (h->is_refused)
-            return fail(h, TMBUS_EDENIED, "the node refused this client's key");
+            return client_fail(h, TMBUS_EDENIED, "the node refused this client's key");
         maybe_resubscribe(h);
         if ((rc = drain(h, want_id, out)) != TMBUS_OK)
             return rc;
@@ -460,13 +448,13 @@ static int wait_for(struct tmbus *h, uint64_t want_id, int timeout_ms, Tmbus__Ap
         if (timeout_ms >= 0 && left <= 0)
             return TMBUS_ETIMEOUT;
         if (zmq_poll(items, 2, timeout_ms < 0 ? -1 : (long)left) == -1 && errno != EINTR)
-            return fail(h, TMBUS_ECLOSED, "cannot poll: %s", zmq_strerror(errno));
+            return client_fail(h, TMBUS_ECLOSED, "cannot poll: %s", zmq_strerror(errno));
     }
 }
 
 /* One round trip. On TMBUS_OK *out is a reply with code OK, the caller's
  * to free; any other code becomes an error with the node's reason. */
-static int call(struct tmbus *h, Tmbus__Api__Request *req, int timeout_ms, Tmbus__Api__Reply **out)
+int client_call(struct tmbus *h, Tmbus__Api__Request *req, int timeout_ms, Tmbus__Api__Reply **out)
 {
     Tmbus__Api__Reply *r = NULL;
     int rc;
@@ -479,12 +467,13 @@ static int call(struct tmbus *h, Tmbus__Api__Request *req, int timeout_ms, Tmbus
         return rc;
     if ((rc = wait_for(h, req->id, timeout_ms, &r)) != TMBUS_OK) {
         if (rc == TMBUS_ETIMEOUT)
-            fail(h, rc, "no answer from the node within %d ms", timeout_ms);
+            client_fail(h, rc, "no answer from the node within %d ms", timeout_ms);
         return rc;
     }
     if (r->code != TMBUS__API__CODE__CODE_OK) {
-        rc = fail(h, from_code(r->code), "%s", r->reason[0] ? r->reason : "refused by the node");
-        free_reply(r, false);
+        rc = client_fail(h, from_code(r->code), "%s",
+                         r->reason[0] ? r->reason : "refused by the node");
+        client_free_reply(r, false);
         return rc;
     }
     *out = r;
@@ -498,7 +487,7 @@ static int set_int(void *s, int option, int value)
     return zmq_setsockopt(s, option, &value, sizeof(value));
 }
 
-static int status_reply(struct tmbus *h, int timeout_ms, Tmbus__Api__Reply **out)
+int client_status_reply(struct tmbus *h, int timeout_ms, Tmbus__Api__Reply **out)
 {
     Tmbus__Api__Request req = TMBUS__API__REQUEST__INIT;
     Tmbus__Api__StatusRequest sr = TMBUS__API__STATUS_REQUEST__INIT;
@@ -506,12 +495,13 @@ static int status_reply(struct tmbus *h, int timeout_ms, Tmbus__Api__Reply **out
 
     req.kind_case = TMBUS__API__REQUEST__KIND_STATUS;
     req.status = &sr;
-    if ((rc = call(h, &req, timeout_ms, out)) != TMBUS_OK)
+    if ((rc = client_call(h, &req, timeout_ms, out)) != TMBUS_OK)
         return rc;
     if ((*out)->kind_case != TMBUS__API__REPLY__KIND_STATUS) {
-        free_reply(*out, false);
+        client_free_reply(*out, false);
         *out = NULL;
-        return fail(h, TMBUS_EPROTOCOL, "the node answered a status request with something else");
+        return client_fail(h, TMBUS_EPROTOCOL,
+                           "the node answered a status request with something else");
     }
     return TMBUS_OK;
 }
@@ -528,9 +518,10 @@ static int open_socket(struct tmbus *h, const char *endpoint, const uint8_t *nod
     struct epoll_event ev = {.events = EPOLLIN};
 
     if ((h->ctx = zmq_ctx_new()) == NULL || (h->socket = zmq_socket(h->ctx, ZMQ_DEALER)) == NULL)
-        return fail(h, TMBUS_ENOMEM, "cannot create a ZeroMQ socket: %s", zmq_strerror(errno));
+        return client_fail(h, TMBUS_ENOMEM, "cannot create a ZeroMQ socket: %s",
+                           zmq_strerror(errno));
     if ((sk = sodium_malloc(TMBUS_KEY_BYTES)) == NULL)
-        return fail(h, TMBUS_ENOMEM, "cannot allocate locked memory for the secret key");
+        return client_fail(h, TMBUS_ENOMEM, "cannot allocate locked memory for the secret key");
     memcpy(sk, client_sk, TMBUS_KEY_BYTES);
     rc = set_int(h->socket, ZMQ_LINGER, 0) |
          zmq_setsockopt(h->socket, ZMQ_MAXMSGSIZE, &hard_max, sizeof(hard_max)) |
@@ -541,25 +532,28 @@ static int open_socket(struct tmbus *h, const char *endpoint, const uint8_t *nod
          zmq_setsockopt(h->socket, ZMQ_CURVE_SECRETKEY, sk, TMBUS_KEY_BYTES);
     sodium_free(sk); /* wipes first */
     if (rc != 0)
-        return fail(h, TMBUS_EINTERNAL, "cannot set socket options: %s", zmq_strerror(errno));
+        return client_fail(h, TMBUS_EINTERNAL, "cannot set socket options: %s",
+                           zmq_strerror(errno));
     if (zmq_socket_monitor(h->socket, MONITOR_ENDPOINT, MONITOR_EVENTS) == -1 ||
         (h->monitor = zmq_socket(h->ctx, ZMQ_PAIR)) == NULL || set_int(h->monitor, ZMQ_LINGER, 0) ||
         zmq_connect(h->monitor, MONITOR_ENDPOINT) == -1)
-        return fail(h, TMBUS_EINTERNAL, "cannot monitor the socket: %s", zmq_strerror(errno));
+        return client_fail(h, TMBUS_EINTERNAL, "cannot monitor the socket: %s",
+                           zmq_strerror(errno));
     if (zmq_connect(h->socket, endpoint) == -1)
-        return fail(h, TMBUS_EINVALID, "cannot connect to '%s': %s", endpoint, zmq_strerror(errno));
+        return client_fail(h, TMBUS_EINVALID, "cannot connect to '%s': %s", endpoint,
+                           zmq_strerror(errno));
     /* One descriptor for the caller's loop, covering replies and the
      * monitor (so a reconnect wakes the caller, who then subscribes
      * again through tmbus_next). */
     if ((h->epfd = epoll_create1(EPOLL_CLOEXEC)) == -1)
-        return fail(h, TMBUS_EINTERNAL, "epoll_create1: %s", strerror(errno));
+        return client_fail(h, TMBUS_EINTERNAL, "epoll_create1: %s", strerror(errno));
     if (zmq_getsockopt(h->socket, ZMQ_FD, &fd, &fd_len) == -1 ||
         epoll_ctl(h->epfd, EPOLL_CTL_ADD, fd, &ev) == -1)
-        return fail(h, TMBUS_EINTERNAL, "cannot watch the socket");
+        return client_fail(h, TMBUS_EINTERNAL, "cannot watch the socket");
     fd_len = sizeof(fd);
     if (zmq_getsockopt(h->monitor, ZMQ_FD, &fd, &fd_len) == -1 ||
         epoll_ctl(h->epfd, EPOLL_CTL_ADD, fd, &ev) == -1)
-        return fail(h, TMBUS_EINTERNAL, "cannot watch the socket monitor");
+        return client_fail(h, TMBUS_EINTERNAL, "cannot watch the socket monitor");
     return TMBUS_OK;
 }
 
@@ -576,51 +570,52 @@ int tmbus_connect(const char *endpoint, const uint8_t node_public_key[TMBUS_KEY_
     if (err != NULL && err_size > 0)
         err[0] = '\0';
     if (out == NULL)
-        return fail_to(err, err_size, TMBUS_EINVALID, "no place for the handle");
+        return client_fail_to(err, err_size, TMBUS_EINVALID, "no place for the handle");
     *out = NULL;
     if (endpoint == NULL || node_public_key == NULL || client_public_key == NULL ||
         client_secret_key == NULL || timeout_ms < 0)
-        return fail_to(err, err_size, TMBUS_EINVALID,
-                       "endpoint, keys and a timeout of 0 ms or more are required");
+        return client_fail_to(err, err_size, TMBUS_EINVALID,
+                              "endpoint, keys and a timeout of 0 ms or more are required");
     if (sodium_init() < 0)
-        return fail_to(err, err_size, TMBUS_EINTERNAL, "libsodium failed to initialise");
+        return client_fail_to(err, err_size, TMBUS_EINTERNAL, "libsodium failed to initialise");
     /* A CURVE key pair that does not match would fail silently later. */
     if (crypto_scalarmult_base(derived, client_secret_key) != 0 ||
         sodium_memcmp(derived, client_public_key, TMBUS_KEY_BYTES) != 0) {
         sodium_memzero(derived, sizeof(derived));
-        return fail_to(err, err_size, TMBUS_EINVALID,
-                       "the client public key does not belong to the secret key");
+        return client_fail_to(err, err_size, TMBUS_EINVALID,
+                              "the client public key does not belong to the secret key");
     }
     if ((h = calloc(1, sizeof(*h))) == NULL)
-        return fail_to(err, err_size, TMBUS_ENOMEM, "out of memory");
+        return client_fail_to(err, err_size, TMBUS_ENOMEM, "out of memory");
     h->epfd = -1;
     h->window = WINDOW_DEFAULT;
     if ((rc = open_socket(h, endpoint, node_public_key, client_public_key, client_secret_key)) !=
         TMBUS_OK)
         goto out;
-    rc = status_reply(h, timeout_ms, &r);
+    rc = client_status_reply(h, timeout_ms, &r);
     if (rc == TMBUS_ETIMEOUT || rc == TMBUS_EDENIED) {
         read_events(h);
         if (h->auth_failures > 0)
-            rc = fail(h, TMBUS_EDENIED,
-                      "the node at %s refused this client's key: it is not in the node's "
-                      "configuration",
-                      endpoint);
+            rc = client_fail(h, TMBUS_EDENIED,
+                             "the node at %s refused this client's key: it is not in the node's "
+                             "configuration",
+                             endpoint);
         else if (h->drops > 0)
-            fail(h, rc,
-                 "the node at %s dropped the handshake: is the node public key the node's "
-                 "transport key?",
-                 endpoint);
+            client_fail(h, rc,
+                        "the node at %s dropped the handshake: is the node public key the node's "
+                        "transport key?",
+                        endpoint);
         else
-            fail(h, rc,
-                 "no answer from %s within %d ms: is the node running there, and is the node "
-                 "public key right?",
-                 endpoint, timeout_ms);
+            client_fail(
+                h, rc,
+                "no answer from %s within %d ms: is the node running there, and is the node "
+                "public key right?",
+                endpoint, timeout_ms);
     }
 out:
-    free_reply(r, false);
+    client_free_reply(r, false);
     if (rc != TMBUS_OK) {
-        fail_to(err, err_size, rc, "%s", h->error);
+        client_fail_to(err, err_size, rc, "%s", h->error);
         tmbus_close(&h);
         return rc;
     }
@@ -652,211 +647,6 @@ void tmbus_close(struct tmbus **hp)
     *hp = NULL;
 }
 
-/* ---- key files ---------------------------------------------------------- */
-
-/* The fields this library reads from a tmbus key file. The daemon's
- * keys.c is the reference for the format ("name = base64" lines, '#'
- * comments); the client must not link the daemon, so this is a small
- * reader of the two kinds a client needs. */
-struct key_file {
-    const char *path;
-    const char *kind;                   /* the kind required */
-    const char *allowed[KEY_FIELD_MAX]; /* field names allowed besides kind */
-    uint8_t *public_key;                /* transport-public goes here */
-    uint8_t *secret_key;                /* transport-secret, or NULL for a public file */
-};
-
-static char *trim(char *s)
-{
-    size_t n;
-
-    while (*s == ' ' || *s == '\t' || *s == '\r')
-        s++;
-    n = strlen(s);
-    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r'))
-        s[--n] = '\0';
-    return s;
-}
-
-static int decode_key(const char *value, uint8_t *out)
-{
-    size_t got = 0;
-    const char *end = NULL;
-
-    if (strlen(value) !=
-            sodium_base64_ENCODED_LEN(TMBUS_KEY_BYTES, sodium_base64_VARIANT_ORIGINAL) - 1 ||
-        sodium_base642bin(out, TMBUS_KEY_BYTES, value, strlen(value), NULL, &got, &end,
-                          sodium_base64_VARIANT_ORIGINAL) != 0 ||
-        got != TMBUS_KEY_BYTES || *end != '\0')
-        return -1;
-    return 0;
-}
-
-/* Parses text (NUL-terminated, modified in place). Every field at most
- * once, only the fields of the kind, and never echoes a value. */
-static int parse_key_text(struct key_file *k, char *text, char *err, size_t err_size)
-{
-    bool has_kind = false, has_public = false, has_secret = false;
-    int line = 0;
-    char *next;
-
-    for (char *s = text; s != NULL; s = next) {
-        char *eq, *name, *value;
-        bool is_allowed = false;
-
-        line++;
-        if ((next = strchr(s, '\n')) != NULL)
-            *next++ = '\0';
-        s = trim(s);
-        if (*s == '\0' || *s == '#')
-            continue;
-        if ((eq = strchr(s, '=')) == NULL)
-            return fail_to(err, err_size, TMBUS_EINVALID, "%s:%d: expected 'name = value'", k->path,
-                           line);
-        *eq = '\0';
-        name = trim(s);
-        value = trim(eq + 1);
-        if (strcmp(name, "kind") == 0) {
-            if (has_kind || strcmp(value, k->kind) != 0)
-                return fail_to(err, err_size, TMBUS_EINVALID, "%s:%d: expected one 'kind = %s'",
-                               k->path, line, k->kind);
-            has_kind = true;
-            continue;
-        }
-        for (size_t i = 0; i < KEY_FIELD_MAX && k->allowed[i] != NULL; i++)
-            is_allowed |= strcmp(name, k->allowed[i]) == 0;
-        if (!is_allowed)
-            return fail_to(err, err_size, TMBUS_EINVALID,
-                           "%s:%d: a field that does not belong in a %s file", k->path, line,
-                           k->kind);
-        if (strcmp(name, "transport-public") == 0) {
-            if (has_public || decode_key(value, k->public_key) == -1)
-                return fail_to(err, err_size, TMBUS_EINVALID,
-                               "%s:%d: transport-public must appear once, as 32 bytes of base64",
-                               k->path, line);
-            has_public = true;
-        } else if (strcmp(name, "transport-secret") == 0) {
-            if (has_secret || decode_key(value, k->secret_key) == -1)
-                return fail_to(err, err_size, TMBUS_EINVALID,
-                               "%s:%d: transport-secret must appear once, as 32 bytes of base64",
-                               k->path, line);
-            has_secret = true;
-        }
-    }
-    if (!has_kind || !has_public || (k->secret_key != NULL && !has_secret))
-        return fail_to(err, err_size, TMBUS_EINVALID, "%s: not a complete %s file", k->path,
-                       k->kind);
-    return TMBUS_OK;
-}
-
-/* Reads a key file into sodium_malloc memory (it may hold a secret) and
- * parses it. Refuses links, non-regular files, files over KEY_FILE_MAX and
- * secret files that group or others can access. */
-static int load_key_file(struct key_file *k, char *err, size_t err_size)
-{
-    struct stat st;
-    char *text = NULL;
-    size_t got = 0;
-    int fd, rc = TMBUS_EINVALID;
-
-    if ((fd = open(k->path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)) == -1)
-        return fail_to(err, err_size, errno == ENOENT ? TMBUS_ENOTFOUND : TMBUS_EINVALID,
-                       "cannot open %s: %s", k->path, strerror(errno));
-    if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) || st.st_size > KEY_FILE_MAX) {
-        fail_to(err, err_size, rc, "%s is not a key file", k->path);
-        goto out;
-    }
-    if (k->secret_key != NULL && (st.st_mode & 077) != 0) {
-        /* A local mistake, not a refusal by the node. */
-        fail_to(err, err_size, TMBUS_EINVALID,
-                "%s is accessible by group or others (mode %04o); chmod 600 it", k->path,
-                (unsigned)(st.st_mode & 07777));
-        goto out;
-    }
-    if ((text = sodium_malloc(KEY_FILE_MAX + 2)) == NULL) {
-        rc = fail_to(err, err_size, TMBUS_ENOMEM, "cannot allocate locked memory");
-        goto out;
-    }
-    for (;;) {
-        ssize_t n = read(fd, text + got, KEY_FILE_MAX + 1 - got);
-        if (n == -1 && errno == EINTR)
-            continue;
-        if (n == -1) {
-            fail_to(err, err_size, rc, "cannot read %s: %s", k->path, strerror(errno));
-            goto out;
-        }
-        if (n == 0)
-            break;
-        got += (size_t)n;
-        if (got > KEY_FILE_MAX) {
-            fail_to(err, err_size, rc, "%s is not a key file", k->path);
-            goto out;
-        }
-    }
-    text[got] = '\0';
-    if (memchr(text, '\0', got) != NULL) {
-        fail_to(err, err_size, rc, "%s is not a key file", k->path);
-        goto out;
-    }
-    rc = parse_key_text(k, text, err, err_size);
-out:
-    close(fd);
-    sodium_free(text); /* accepts NULL; wipes first */
-    return rc;
-}
-
-int tmbus_connect_files(const char *endpoint, const char *node_public_file,
-                        const char *client_secret_file, int timeout_ms, struct tmbus **out,
-                        char *err, size_t err_size)
-{
-    uint8_t node_pk[TMBUS_KEY_BYTES], client_pk[TMBUS_KEY_BYTES];
-    uint8_t *client_sk = NULL;
-    struct key_file node = {node_public_file,
-                            "member-public",
-                            {"member", "sign-public", "box-public", "transport-public"},
-                            node_pk,
-                            NULL};
-    struct key_file client = {client_secret_file,
-                              "client-secret",
-                              {"transport-public", "transport-secret"},
-                              client_pk,
-                              NULL};
-    int rc;
-
-    if (out != NULL)
-        *out = NULL;
-    if (node_public_file == NULL || client_secret_file == NULL)
-        return fail_to(err, err_size, TMBUS_EINVALID, "both key files are required");
-    if (sodium_init() < 0)
-        return fail_to(err, err_size, TMBUS_EINTERNAL, "libsodium failed to initialise");
-    if ((client_sk = sodium_malloc(TMBUS_KEY_BYTES)) == NULL)
-        return fail_to(err, err_size, TMBUS_ENOMEM, "cannot allocate locked memory");
-    client.secret_key = client_sk;
-    if ((rc = load_key_file(&node, err, err_size)) == TMBUS_OK &&
-        (rc = load_key_file(&client, err, err_size)) == TMBUS_OK)
-        rc = tmbus_connect(endpoint, node_pk, client_pk, client_sk, timeout_ms, out, err, err_size);
-    sodium_free(client_sk);
-    return rc;
-}
-
-int tmbus_connect_config(const char *path, int timeout_ms, struct tmbus **out, char *err,
-                         size_t err_size)
-{
-    struct client_config *c;
-    int rc;
-
-    if (err != NULL && err_size > 0)
-        err[0] = '\0';
-    if (out != NULL)
-        *out = NULL;
-    if ((c = malloc(sizeof(*c))) == NULL)
-        return fail_to(err, err_size, TMBUS_ENOMEM, "out of memory");
-    if ((rc = client_config_read(path, c, err, err_size)) == TMBUS_OK)
-        rc = tmbus_connect_files(c->endpoint, c->node_key, c->key, timeout_ms, out, err, err_size);
-    free(c);
-    return rc;
-}
-
 /* ---- requests ----------------------------------------------------------- */
 
 int tmbus_post(struct tmbus *h, const void *payload, size_t len, const char *const *recipients,
@@ -872,15 +662,16 @@ int tmbus_post(struct tmbus *h, const void *payload, size_t len, const char *con
     if (h == NULL)
         return TMBUS_EINVALID;
     if (payload == NULL || len == 0 || len > TMBUS_MAX_PAYLOAD)
-        return fail(h, TMBUS_EINVALID, "the payload must be 1 to %d bytes", TMBUS_MAX_PAYLOAD);
+        return client_fail(h, TMBUS_EINVALID, "the payload must be 1 to %d bytes",
+                           TMBUS_MAX_PAYLOAD);
     if (!all && (recipients == NULL || n_recipients == 0 || n_recipients > TMBUS_MAX_RECIPIENTS))
-        return fail(h, TMBUS_EINVALID, "name 1 to %d recipients, or post to all",
-                    TMBUS_MAX_RECIPIENTS);
+        return client_fail(h, TMBUS_EINVALID, "name 1 to %d recipients, or post to all",
+                           TMBUS_MAX_RECIPIENTS);
     for (size_t i = 0; !all && i < n_recipients; i++)
         if (recipients[i] == NULL)
-            return fail(h, TMBUS_EINVALID, "recipient %zu is NULL", i);
+            return client_fail(h, TMBUS_EINVALID, "recipient %zu is NULL", i);
     if (expires_at < 0)
-        return fail(h, TMBUS_EINVALID, "expires_at must be 0 or a Unix time");
+        return client_fail(h, TMBUS_EINVALID, "expires_at must be 0 or a Unix time");
     post.payload.data = (uint8_t *)payload;
     post.payload.len = len;
     if (all) {
@@ -892,16 +683,16 @@ int tmbus_post(struct tmbus *h, const void *payload, size_t len, const char *con
     post.expires_at = expires_at;
     req.kind_case = TMBUS__API__REQUEST__KIND_POST;
     req.post = &post;
-    if ((rc = call(h, &req, timeout_ms, &r)) != TMBUS_OK)
+    if ((rc = client_call(h, &req, timeout_ms, &r)) != TMBUS_OK)
         return rc;
     rc_receipt = r->kind_case == TMBUS__API__REPLY__KIND_RECEIPT ? r->receipt : NULL;
     if (rc_receipt == NULL || rc_receipt->n_placed == 0 ||
         rc_receipt->placed[0]->id.len != TMBUS_ID_BYTES) {
-        rc = fail(h, TMBUS_EPROTOCOL, "the node answered a post without a receipt");
+        rc = client_fail(h, TMBUS_EPROTOCOL, "the node answered a post without a receipt");
     } else if (out_id != NULL) {
         memcpy(out_id, rc_receipt->placed[0]->id.data, TMBUS_ID_BYTES);
     }
-    free_reply(r, false);
+    client_free_reply(r, false);
     return rc;
 }
 
@@ -913,33 +704,36 @@ static int copy_filter(struct tmbus *h, const struct tmbus_filter *filter, struc
         return TMBUS_OK;
     if (filter->n_kinds > TMBUS_FILTER_MAX || filter->n_categories > TMBUS_FILTER_MAX ||
         filter->n_tlps > TMBUS_FILTER_MAX || filter->n_senders > TMBUS_FILTER_MAX)
-        return fail(h, TMBUS_EINVALID, "a filter list holds at most %d entries", TMBUS_FILTER_MAX);
+        return client_fail(h, TMBUS_EINVALID, "a filter list holds at most %d entries",
+                           TMBUS_FILTER_MAX);
     if ((filter->n_kinds > 0 && filter->kinds == NULL) ||
         (filter->n_categories > 0 && filter->categories == NULL) ||
         (filter->n_tlps > 0 && filter->tlps == NULL) ||
         (filter->n_senders > 0 && filter->senders == NULL))
-        return fail(h, TMBUS_EINVALID, "a filter list with entries but no array");
+        return client_fail(h, TMBUS_EINVALID, "a filter list with entries but no array");
     for (size_t i = 0; i < filter->n_kinds; i++)
         if (tmbus_kind_parse(filter->kinds[i], &fc->kinds[i]) != TMBUS_OK)
-            return fail(h, TMBUS_EINVALID, "filter kind '%s' is not one of %s",
-                        filter->kinds[i] != NULL ? filter->kinds[i] : "(null)", tmbus_kind_names());
+            return client_fail(h, TMBUS_EINVALID, "filter kind '%s' is not one of %s",
+                               filter->kinds[i] != NULL ? filter->kinds[i] : "(null)",
+                               tmbus_kind_names());
     for (size_t i = 0; i < filter->n_categories; i++) {
         if (tmbus_category_name(filter->categories[i]) == NULL)
-            return fail(h, TMBUS_EINVALID, "filter category %d is not one of %s",
-                        filter->categories[i], tmbus_category_names());
+            return client_fail(h, TMBUS_EINVALID, "filter category %d is not one of %s",
+                               filter->categories[i], tmbus_category_names());
         fc->categories[i] = (uint32_t)filter->categories[i];
     }
     for (size_t i = 0; i < filter->n_tlps; i++) {
         if (tmbus_tlp_name(filter->tlps[i]) == NULL)
-            return fail(h, TMBUS_EINVALID, "filter TLP %d is not one of %s", filter->tlps[i],
-                        tmbus_tlp_names());
+            return client_fail(h, TMBUS_EINVALID, "filter TLP %d is not one of %s", filter->tlps[i],
+                               tmbus_tlp_names());
         fc->tlps[i] = (uint32_t)filter->tlps[i];
     }
     for (size_t i = 0; i < filter->n_senders; i++) {
         const char *m = filter->senders[i];
         if (m == NULL || *m == '\0' || strlen(m) > TMBUS_MEMBER_MAX)
-            return fail(h, TMBUS_EINVALID, "filter sender %zu must be a member id of 1 to %d bytes",
-                        i, TMBUS_MEMBER_MAX);
+            return client_fail(h, TMBUS_EINVALID,
+                               "filter sender %zu must be a member id of 1 to %d bytes", i,
+                               TMBUS_MEMBER_MAX);
         memcpy(fc->senders[i], m, strlen(m) + 1);
     }
     fc->n_kinds = filter->n_kinds;
@@ -962,13 +756,13 @@ int tmbus_subscribe_filtered(struct tmbus *h, unsigned window, const struct tmbu
         return TMBUS_EINVALID;
     h->error[0] = '\0';
     if (window > TMBUS_WINDOW_MAX)
-        return fail(h, TMBUS_EINVALID, "window must be 0 to %d", TMBUS_WINDOW_MAX);
+        return client_fail(h, TMBUS_EINVALID, "window must be 0 to %d", TMBUS_WINDOW_MAX);
     if ((rc = copy_filter(h, filter, &fc)) != TMBUS_OK)
         return rc;
     fill_subscribe(&req, &m, window ? window : WINDOW_DEFAULT, &fc);
-    if ((rc = call(h, &req, timeout_ms, &r)) != TMBUS_OK)
+    if ((rc = client_call(h, &req, timeout_ms, &r)) != TMBUS_OK)
         return rc;
-    free_reply(r, false);
+    client_free_reply(r, false);
     h->is_subscribed = true;
     h->window = m.sub.window;
     h->filter = fc;
@@ -979,489 +773,6 @@ int tmbus_subscribe_filtered(struct tmbus *h, unsigned window, const struct tmbu
 int tmbus_subscribe(struct tmbus *h, unsigned window, int timeout_ms)
 {
     return tmbus_subscribe_filtered(h, window, NULL, timeout_ms);
-}
-
-/* ---- needs, offers and updates ----------------------------------------- */
-
-/* Posts an encoded payload (rc from its encoder, reason in why) and wipes
- * and frees it whatever happens. */
-static int post_encoded(struct tmbus *h, int rc, const char *why, uint8_t *buf, size_t len,
-                        const char *const *recipients, size_t n_recipients, bool all,
-                        int timeout_ms, uint8_t *out_id)
-{
-    if (rc == TMBUS_OK)
-        rc = tmbus_post(h, buf, len, recipients, n_recipients, all, 0, timeout_ms, out_id);
-    else
-        fail(h, rc, "%s", why);
-    if (buf != NULL) {
-        sodium_memzero(buf, len);
-        free(buf);
-    }
-    return rc;
-}
-
-/* TLP:RED goes to named recipients only: say so before the node does. */
-static int check_red(struct tmbus *h, int tlp, bool all)
-{
-    if (tlp == TMBUS_TLP_RED && all)
-        return fail(h, TMBUS_EINVALID, "a TLP:RED post must name its recipients, not go to all");
-    return TMBUS_OK;
-}
-
-int tmbus_post_need(struct tmbus *h, const struct tmbus_need *need, const char *const *recipients,
-                    size_t n_recipients, bool all, int timeout_ms, uint8_t out_id[TMBUS_ID_BYTES])
-{
-    char why[TMBUS_VALIDATE_ERROR_MAX] = "";
-    uint8_t *buf = NULL;
-    size_t len = 0;
-    int rc;
-
-    if (h == NULL)
-        return TMBUS_EINVALID;
-    h->error[0] = '\0';
-    rc = payload_encode_need(need, &buf, &len, why, sizeof(why));
-    if (rc == TMBUS_OK && (rc = check_red(h, need->tlp, all)) != TMBUS_OK)
-        snprintf(why, sizeof(why), "%s", h->error);
-    return post_encoded(h, rc, why, buf, len, recipients, n_recipients, all, timeout_ms, out_id);
-}
-
-int tmbus_post_offer(struct tmbus *h, const struct tmbus_offer *offer,
-                     const char *const *recipients, size_t n_recipients, bool all, int timeout_ms,
-                     uint8_t out_id[TMBUS_ID_BYTES])
-{
-    char why[TMBUS_VALIDATE_ERROR_MAX] = "";
-    uint8_t *buf = NULL;
-    size_t len = 0;
-    int rc;
-
-    if (h == NULL)
-        return TMBUS_EINVALID;
-    h->error[0] = '\0';
-    rc = payload_encode_offer(offer, &buf, &len, why, sizeof(why));
-    if (rc == TMBUS_OK && (rc = check_red(h, offer->tlp, all)) != TMBUS_OK)
-        snprintf(why, sizeof(why), "%s", h->error);
-    return post_encoded(h, rc, why, buf, len, recipients, n_recipients, all, timeout_ms, out_id);
-}
-
-int tmbus_need_update(struct tmbus *h, const uint8_t need_id[TMBUS_ID_BYTES], int action,
-                      const struct tmbus_need *edit, const char *reason,
-                      const char *const *recipients, size_t n_recipients, bool all, int timeout_ms,
-                      uint8_t out_id[TMBUS_ID_BYTES])
-{
-    char why[TMBUS_VALIDATE_ERROR_MAX] = "";
-    uint8_t *buf = NULL;
-    size_t len = 0;
-    int rc;
-
-    if (h == NULL)
-        return TMBUS_EINVALID;
-    h->error[0] = '\0';
-    rc = payload_encode_need_update(need_id, action, edit, reason, &buf, &len, why, sizeof(why));
-    if (rc == TMBUS_OK && edit != NULL && (rc = check_red(h, edit->tlp, all)) != TMBUS_OK)
-        snprintf(why, sizeof(why), "%s", h->error);
-    return post_encoded(h, rc, why, buf, len, recipients, n_recipients, all, timeout_ms, out_id);
-}
-
-int tmbus_offer_update(struct tmbus *h, const uint8_t offer_id[TMBUS_ID_BYTES], int action,
-                       const char *reason, const char *const *recipients, size_t n_recipients,
-                       bool all, int timeout_ms, uint8_t out_id[TMBUS_ID_BYTES])
-{
-    char why[TMBUS_VALIDATE_ERROR_MAX] = "";
-    uint8_t *buf = NULL;
-    size_t len = 0;
-    int rc;
-
-    if (h == NULL)
-        return TMBUS_EINVALID;
-    h->error[0] = '\0';
-    rc = payload_encode_offer_update(offer_id, action, reason, &buf, &len, why, sizeof(why));
-    return post_encoded(h, rc, why, buf, len, recipients, n_recipients, all, timeout_ms, out_id);
-}
-
-/* ---- the board ---------------------------------------------------------- */
-
-void tmbus_board_free(struct tmbus_board **bp)
-{
-    struct tmbus_board *b;
-
-    if (bp == NULL || (b = *bp) == NULL)
-        return;
-    for (size_t i = 0; b->need_messages != NULL && i < b->n_needs; i++) {
-        if (b->need_messages[i] != NULL) {
-            payload_wipe(&b->need_messages[i]->base);
-            tmbus__payload__need__free_unpacked(b->need_messages[i], NULL);
-        }
-    }
-    for (size_t i = 0; b->offer_messages != NULL && i < b->n_offers; i++) {
-        if (b->offer_messages[i] != NULL) {
-            payload_wipe(&b->offer_messages[i]->base);
-            tmbus__payload__offer__free_unpacked(b->offer_messages[i], NULL);
-        }
-    }
-    free(b->need_messages);
-    free(b->offer_messages);
-    free(b->needs);
-    free(b->offers);
-    if (b->reply != NULL) {
-        /* The board holds needs and offers in clear, up to TLP:RED. */
-        payload_wipe(&b->reply->base);
-        free_reply(b->reply, false);
-    }
-    free(b);
-    *bp = NULL;
-}
-
-/* Builds the views of b from b->reply, checking every entry. */
-static int read_board(struct tmbus *h, struct tmbus_board *b)
-{
-    const Tmbus__Api__Board *m = b->reply->board;
-    size_t nn = m->n_needs, no = m->n_offers;
-
-    if ((nn > 0 && ((b->need_messages = calloc(nn, sizeof(*b->need_messages))) == NULL ||
-                    (b->needs = calloc(nn, sizeof(*b->needs))) == NULL)) ||
-        (no > 0 && ((b->offer_messages = calloc(no, sizeof(*b->offer_messages))) == NULL ||
-                    (b->offers = calloc(no, sizeof(*b->offers))) == NULL)))
-        return fail(h, TMBUS_ENOMEM, "out of memory for a board of %zu needs and %zu offers", nn,
-                    no);
-    b->n_needs = nn;
-    b->n_offers = no;
-    for (size_t i = 0; i < nn; i++) {
-        const Tmbus__Api__BoardNeed *e = m->needs[i];
-        struct tmbus_board_need *v = &b->needs[i];
-
-        if (e->id.len != TMBUS_ID_BYTES || (b->need_messages[i] = tmbus__payload__need__unpack(
-                                                NULL, e->need.len, e->need.data)) == NULL)
-            return fail(h, TMBUS_EPROTOCOL, "the node sent a board need we cannot read");
-        memcpy(v->id, e->id.data, TMBUS_ID_BYTES);
-        v->owner = e->owner;
-        v->created_at = e->created_at;
-        payload_need_view(b->need_messages[i], &v->need);
-        v->status = e->status;
-        v->accepted_quantity = e->accepted_quantity;
-        v->delivered_quantity = e->delivered_quantity;
-    }
-    for (size_t i = 0; i < no; i++) {
-        const Tmbus__Api__BoardOffer *e = m->offers[i];
-        struct tmbus_board_offer *v = &b->offers[i];
-
-        if (e->id.len != TMBUS_ID_BYTES || (b->offer_messages[i] = tmbus__payload__offer__unpack(
-                                                NULL, e->offer.len, e->offer.data)) == NULL)
-            return fail(h, TMBUS_EPROTOCOL, "the node sent a board offer we cannot read");
-        memcpy(v->id, e->id.data, TMBUS_ID_BYTES);
-        v->donor = e->donor;
-        v->created_at = e->created_at;
-        payload_offer_view(b->offer_messages[i], &v->offer);
-        v->status = e->status;
-    }
-    return TMBUS_OK;
-}
-
-int tmbus_board(struct tmbus *h, const uint8_t *need_id, const char *need_status, int timeout_ms,
-                struct tmbus_board **out)
-{
-    Tmbus__Api__Request req = TMBUS__API__REQUEST__INIT;
-    Tmbus__Api__BoardQuery q = TMBUS__API__BOARD_QUERY__INIT;
-    struct tmbus_board *b = NULL;
-    Tmbus__Api__Reply *r = NULL;
-    int status, rc;
-
-    if (out != NULL)
-        *out = NULL;
-    if (h == NULL || out == NULL)
-        return TMBUS_EINVALID;
-    h->error[0] = '\0';
-    if (need_status != NULL && tmbus_need_status_parse(need_status, &status) != TMBUS_OK)
-        return fail(h, TMBUS_EINVALID, "need status '%s' is not one of %s", need_status,
-                    tmbus_need_status_names());
-    if (need_id != NULL) {
-        q.need_id.data = (uint8_t *)need_id;
-        q.need_id.len = TMBUS_ID_BYTES;
-    }
-    if (need_status != NULL)
-        q.need_status = (char *)tmbus_need_status_name(status);
-    req.kind_case = TMBUS__API__REQUEST__KIND_BOARD;
-    req.board = &q;
-    if ((rc = call(h, &req, timeout_ms, &r)) != TMBUS_OK)
-        return rc;
-    if (r->kind_case != TMBUS__API__REPLY__KIND_BOARD || r->board == NULL) {
-        payload_wipe(&r->base);
-        free_reply(r, false);
-        return fail(h, TMBUS_EPROTOCOL, "the node answered a board query with something else");
-    }
-    if ((b = calloc(1, sizeof(*b))) == NULL) {
-        payload_wipe(&r->base);
-        free_reply(r, false);
-        return fail(h, TMBUS_ENOMEM, "out of memory");
-    }
-    b->reply = r;
-    if ((rc = read_board(h, b)) != TMBUS_OK) {
-        tmbus_board_free(&b);
-        return rc;
-    }
-    *out = b;
-    return TMBUS_OK;
-}
-
-size_t tmbus_board_need_count(const struct tmbus_board *b)
-{
-    return b != NULL ? b->n_needs : 0;
-}
-
-const struct tmbus_board_need *tmbus_board_need_at(const struct tmbus_board *b, size_t i)
-{
-    return b != NULL && i < b->n_needs ? &b->needs[i] : NULL;
-}
-
-size_t tmbus_board_offer_count(const struct tmbus_board *b)
-{
-    return b != NULL ? b->n_offers : 0;
-}
-
-const struct tmbus_board_offer *tmbus_board_offer_at(const struct tmbus_board *b, size_t i)
-{
-    return b != NULL && i < b->n_offers ? &b->offers[i] : NULL;
-}
-
-/* ---- reports ------------------------------------------------------------- */
-
-struct tmbus_report {
-    Tmbus__Api__Reply *reply;
-    struct tmbus_report_need *needs;
-    size_t n_needs;
-};
-
-/* The report reply's fields a reader relies on, checked once. */
-static bool is_report_sane(const Tmbus__Api__Report *rp)
-{
-    if (rp->total == NULL)
-        return false;
-    for (size_t i = 0; i < rp->n_open_needs; i++)
-        if (rp->open_needs[i]->id.len != TMBUS_ID_BYTES)
-            return false;
-    return true;
-}
-
-int tmbus_report(struct tmbus *h, int timeout_ms, struct tmbus_report **out)
-{
-    Tmbus__Api__Request req = TMBUS__API__REQUEST__INIT;
-    Tmbus__Api__ReportRequest q = TMBUS__API__REPORT_REQUEST__INIT;
-    struct tmbus_report *rep = NULL;
-    Tmbus__Api__Reply *r = NULL;
-    int rc;
-
-    if (out != NULL)
-        *out = NULL;
-    if (h == NULL || out == NULL)
-        return TMBUS_EINVALID;
-    h->error[0] = '\0';
-    req.kind_case = TMBUS__API__REQUEST__KIND_REPORT;
-    req.report = &q;
-    if ((rc = call(h, &req, timeout_ms, &r)) != TMBUS_OK)
-        return rc;
-    if (r->kind_case != TMBUS__API__REPLY__KIND_REPORT || r->report == NULL ||
-        !is_report_sane(r->report)) {
-        payload_wipe(&r->base);
-        free_reply(r, false);
-        return fail(h, TMBUS_EPROTOCOL, "the node answered a report request with something else");
-    }
-    if ((rep = calloc(1, sizeof(*rep))) == NULL ||
-        (rep->needs = calloc(r->report->n_open_needs + 1, sizeof(*rep->needs))) == NULL) {
-        free(rep);
-        payload_wipe(&r->base);
-        free_reply(r, false);
-        return fail(h, TMBUS_ENOMEM, "out of memory");
-    }
-    rep->reply = r;
-    rep->n_needs = r->report->n_open_needs;
-    for (size_t i = 0; i < rep->n_needs; i++) {
-        const Tmbus__Api__ReportNeed *n = r->report->open_needs[i];
-        struct tmbus_report_need *o = &rep->needs[i];
-        o->id = n->id.data;
-        o->owner = n->owner;
-        o->title = n->title;
-        o->status = n->status;
-        o->priority = (int)n->priority;
-        o->deadline = n->deadline;
-        o->is_overdue = n->overdue;
-        o->quantity = n->quantity;
-        o->accepted_quantity = n->accepted_quantity;
-        o->value_cents = n->value_cents;
-    }
-    *out = rep;
-    return TMBUS_OK;
-}
-
-size_t tmbus_report_need_count(const struct tmbus_report *r)
-{
-    return r != NULL ? r->n_needs : 0;
-}
-
-const struct tmbus_report_need *tmbus_report_need_at(const struct tmbus_report *r, size_t i)
-{
-    return r != NULL && i < r->n_needs ? &r->needs[i] : NULL;
-}
-
-/* The rows of one kind of totals. */
-static Tmbus__Api__ReportTotal **report_rows(const struct tmbus_report *r, enum tmbus_report_by by,
-                                             size_t *n)
-{
-    const Tmbus__Api__Report *rp = r->reply->report;
-
-    switch (by) {
-    case TMBUS_REPORT_BY_DONOR:
-        *n = rp->n_donors;
-        return rp->donors;
-    case TMBUS_REPORT_BY_CATEGORY:
-        *n = rp->n_categories;
-        return rp->categories;
-    case TMBUS_REPORT_BY_SECTOR:
-        *n = rp->n_sectors;
-        return rp->sectors;
-    default:
-        *n = 0;
-        return NULL;
-    }
-}
-
-size_t tmbus_report_total_count(const struct tmbus_report *r, enum tmbus_report_by by)
-{
-    size_t n = 0;
-
-    if (r != NULL)
-        report_rows(r, by, &n);
-    return n;
-}
-
-int tmbus_report_total_at(const struct tmbus_report *r, enum tmbus_report_by by, size_t i,
-                          struct tmbus_report_total *out)
-{
-    Tmbus__Api__ReportTotal **rows;
-    const char *key;
-    size_t n = 0;
-
-    if (r == NULL || out == NULL)
-        return TMBUS_EINVALID;
-    rows = report_rows(r, by, &n);
-    if (i >= n)
-        return TMBUS_EINVALID;
-    if (by == TMBUS_REPORT_BY_DONOR)
-        key = rows[i]->donor;
-    else if (by == TMBUS_REPORT_BY_CATEGORY)
-        key = tmbus_category_name((int)rows[i]->code);
-    else
-        key = tmbus_sector_name((int)rows[i]->code);
-    out->key = key != NULL ? key : "unknown";
-    out->pledged_cents = rows[i]->pledged_cents;
-    out->delivered_cents = rows[i]->delivered_cents;
-    return TMBUS_OK;
-}
-
-void tmbus_report_overall(const struct tmbus_report *r, struct tmbus_report_total *out)
-{
-    if (out == NULL)
-        return;
-    out->key = "total";
-    out->pledged_cents = r != NULL ? r->reply->report->total->pledged_cents : 0;
-    out->delivered_cents = r != NULL ? r->reply->report->total->delivered_cents : 0;
-}
-
-void tmbus_report_free(struct tmbus_report **rp)
-{
-    if (rp == NULL || *rp == NULL)
-        return;
-    /* Titles are the board's cleartext. */
-    payload_wipe(&(*rp)->reply->base);
-    free_reply((*rp)->reply, false);
-    free((*rp)->needs);
-    free(*rp);
-    *rp = NULL;
-}
-
-/* ---- delivery state ------------------------------------------------------ */
-
-struct tmbus_delivery_state {
-    Tmbus__Api__Reply *reply;
-    struct tmbus_delivery_entry *entries;
-    size_t n;
-};
-
-void tmbus_delivery_state_free(struct tmbus_delivery_state **sp)
-{
-    if (sp == NULL || *sp == NULL)
-        return;
-    free((*sp)->entries);
-    free_reply((*sp)->reply, false);
-    free(*sp);
-    *sp = NULL;
-}
-
-/* A state name the node may send; anything else is a protocol error. */
-static bool is_delivery_state_name(const char *s)
-{
-    return strcmp(s, "pending") == 0 || strcmp(s, "delivered") == 0 || strcmp(s, "rejected") == 0;
-}
-
-int tmbus_delivery_state(struct tmbus *h, const uint8_t id[TMBUS_ID_BYTES], int timeout_ms,
-                         struct tmbus_delivery_state **out)
-{
-    Tmbus__Api__Request req = TMBUS__API__REQUEST__INIT;
-    Tmbus__Api__DeliveryQuery q = TMBUS__API__DELIVERY_QUERY__INIT;
-    const Tmbus__Api__DeliveryState *m;
-    struct tmbus_delivery_state *ds = NULL;
-    Tmbus__Api__Reply *r = NULL;
-    int rc;
-
-    if (out != NULL)
-        *out = NULL;
-    if (h == NULL || id == NULL || out == NULL)
-        return TMBUS_EINVALID;
-    h->error[0] = '\0';
-    q.id.data = (uint8_t *)(uintptr_t)id;
-    q.id.len = TMBUS_ID_BYTES;
-    req.kind_case = TMBUS__API__REQUEST__KIND_DELIVERY;
-    req.delivery = &q;
-    if ((rc = call(h, &req, timeout_ms, &r)) != TMBUS_OK)
-        return rc;
-    if (r->kind_case != TMBUS__API__REPLY__KIND_DELIVERY_STATE || r->delivery_state == NULL) {
-        free_reply(r, false);
-        return fail(h, TMBUS_EPROTOCOL, "the node answered a delivery query with something else");
-    }
-    if ((ds = calloc(1, sizeof(*ds))) == NULL) {
-        free_reply(r, false);
-        return fail(h, TMBUS_ENOMEM, "out of memory");
-    }
-    ds->reply = r;
-    m = r->delivery_state;
-    if (m->n_entries > TMBUS_MAX_RECIPIENTS ||
-        (m->n_entries > 0 && (ds->entries = calloc(m->n_entries, sizeof(*ds->entries))) == NULL)) {
-        tmbus_delivery_state_free(&ds);
-        return fail(h, TMBUS_EPROTOCOL, "the node sent a delivery state we cannot hold");
-    }
-    for (size_t i = 0; i < m->n_entries; i++) {
-        const Tmbus__Api__DeliveryState__Entry *e = m->entries[i];
-        size_t len = strlen(e->member);
-
-        if (len == 0 || len > TMBUS_MEMBER_MAX || !is_delivery_state_name(e->state) ||
-            strlen(e->reason) > TMBUS_REASON_MAX) {
-            tmbus_delivery_state_free(&ds);
-            return fail(h, TMBUS_EPROTOCOL, "the node sent a delivery entry we cannot read");
-        }
-        ds->entries[i] = (struct tmbus_delivery_entry){e->member, e->state, e->reason, e->at};
-    }
-    ds->n = m->n_entries;
-    *out = ds;
-    return TMBUS_OK;
-}
-
-size_t tmbus_delivery_state_count(const struct tmbus_delivery_state *s)
-{
-    return s != NULL ? s->n : 0;
-}
-
-const struct tmbus_delivery_entry *tmbus_delivery_state_at(const struct tmbus_delivery_state *s,
-                                                           size_t i)
-{
-    return s != NULL && i < s->n ? &s->entries[i] : NULL;
 }
 
 /* ---- receiving ---------------------------------------------------------- */
@@ -1477,7 +788,7 @@ int tmbus_next(struct tmbus *h, int timeout_ms, struct tmbus_delivery **out)
         return TMBUS_EINVALID;
     if (h->head == NULL) {
         if (!h->is_subscribed)
-            return fail(h, TMBUS_EPROTOCOL, "not subscribed");
+            return client_fail(h, TMBUS_EPROTOCOL, "not subscribed");
         if ((rc = wait_for(h, 0, timeout_ms, NULL)) != TMBUS_OK)
             return rc;
     }
@@ -1502,28 +813,9 @@ int tmbus_ack(struct tmbus *h, uint64_t number, int timeout_ms)
     ack.number = number;
     req.kind_case = TMBUS__API__REQUEST__KIND_ACK;
     req.ack = &ack;
-    if ((rc = call(h, &req, timeout_ms, &r)) != TMBUS_OK)
+    if ((rc = client_call(h, &req, timeout_ms, &r)) != TMBUS_OK)
         return rc;
-    free_reply(r, false);
-    return TMBUS_OK;
-}
-
-int tmbus_status(struct tmbus *h, int timeout_ms, struct tmbus_status **out)
-{
-    Tmbus__Api__Reply *r = NULL;
-    int rc;
-
-    if (out != NULL)
-        *out = NULL;
-    if (h == NULL || out == NULL)
-        return TMBUS_EINVALID;
-    if ((rc = status_reply(h, timeout_ms, &r)) != TMBUS_OK)
-        return rc;
-    if ((*out = calloc(1, sizeof(**out))) == NULL) {
-        free_reply(r, false);
-        return fail(h, TMBUS_ENOMEM, "out of memory");
-    }
-    (*out)->reply = r;
+    client_free_reply(r, false);
     return TMBUS_OK;
 }
 
@@ -1532,221 +824,4 @@ int tmbus_fd(struct tmbus *h)
     if (h == NULL || h->epfd == -1)
         return TMBUS_EINVALID;
     return h->epfd;
-}
-
-/* ---- accessors ---------------------------------------------------------- */
-
-uint64_t tmbus_delivery_number(const struct tmbus_delivery *d)
-{
-    return d->reply->delivery->number;
-}
-
-const uint8_t *tmbus_delivery_id(const struct tmbus_delivery *d)
-{
-    return d->reply->delivery->id.data;
-}
-
-const char *tmbus_delivery_sender(const struct tmbus_delivery *d)
-{
-    return d->reply->delivery->sender;
-}
-
-const char *tmbus_delivery_log_peer(const struct tmbus_delivery *d)
-{
-    return d->reply->delivery->log_peer;
-}
-
-uint64_t tmbus_delivery_seq(const struct tmbus_delivery *d)
-{
-    return d->reply->delivery->seq;
-}
-
-int64_t tmbus_delivery_created_at(const struct tmbus_delivery *d)
-{
-    return d->reply->delivery->created_at;
-}
-
-int64_t tmbus_delivery_expires_at(const struct tmbus_delivery *d)
-{
-    return d->reply->delivery->expires_at;
-}
-
-const uint8_t *tmbus_delivery_payload(const struct tmbus_delivery *d, size_t *len)
-{
-    if (len != NULL)
-        *len = d->reply->delivery->payload.len;
-    return d->reply->delivery->payload.data;
-}
-
-size_t tmbus_delivery_recipient_count(const struct tmbus_delivery *d)
-{
-    return d->reply->delivery->n_recipients;
-}
-
-const char *tmbus_delivery_recipient(const struct tmbus_delivery *d, size_t i)
-{
-    return i < d->reply->delivery->n_recipients ? d->reply->delivery->recipients[i] : NULL;
-}
-
-const char *tmbus_delivery_kind(const struct tmbus_delivery *d)
-{
-    return d != NULL ? payload_kind(d->payload) : NULL;
-}
-
-/* The decoded payload of d when it is of kind want, else NULL. */
-static const Tmbus__Payload__Payload *payload_of(const struct tmbus_delivery *d,
-                                                 Tmbus__Payload__Payload__KindCase want)
-{
-    if (d == NULL || d->payload == NULL || d->payload->kind_case != want ||
-        payload_kind(d->payload) == NULL)
-        return NULL;
-    return d->payload;
-}
-
-static const uint8_t *id_or_null(const ProtobufCBinaryData *b)
-{
-    return b->len == TMBUS_ID_BYTES ? b->data : NULL;
-}
-
-int tmbus_delivery_need(const struct tmbus_delivery *d, struct tmbus_need *out)
-{
-    const Tmbus__Payload__Payload *p = payload_of(d, TMBUS__PAYLOAD__PAYLOAD__KIND_NEED);
-
-    if (p == NULL || out == NULL)
-        return TMBUS_EINVALID;
-    payload_need_view(p->need, out);
-    return TMBUS_OK;
-}
-
-int tmbus_delivery_offer(const struct tmbus_delivery *d, struct tmbus_offer *out)
-{
-    const Tmbus__Payload__Payload *p = payload_of(d, TMBUS__PAYLOAD__PAYLOAD__KIND_OFFER);
-
-    if (p == NULL || out == NULL)
-        return TMBUS_EINVALID;
-    payload_offer_view(p->offer, out);
-    return TMBUS_OK;
-}
-
-int tmbus_delivery_need_update(const struct tmbus_delivery *d, struct tmbus_need_change *out)
-{
-    const Tmbus__Payload__Payload *p = payload_of(d, TMBUS__PAYLOAD__PAYLOAD__KIND_NEED_UPDATE);
-
-    if (p == NULL || out == NULL)
-        return TMBUS_EINVALID;
-    memset(out, 0, sizeof(*out));
-    out->need_id = id_or_null(&p->need_update->need_id);
-    out->action = (int)p->need_update->action;
-    out->has_edit = p->need_update->need != NULL;
-    if (out->has_edit)
-        payload_need_view(p->need_update->need, &out->edit);
-    else
-        out->edit = (struct tmbus_need){"", 0, 0, "", "", 0, "", 0, 0, "", 0, ""};
-    out->reason = p->need_update->reason;
-    return TMBUS_OK;
-}
-
-int tmbus_delivery_offer_update(const struct tmbus_delivery *d, struct tmbus_offer_change *out)
-{
-    const Tmbus__Payload__Payload *p = payload_of(d, TMBUS__PAYLOAD__PAYLOAD__KIND_OFFER_UPDATE);
-
-    if (p == NULL || out == NULL)
-        return TMBUS_EINVALID;
-    out->offer_id = id_or_null(&p->offer_update->offer_id);
-    out->action = (int)p->offer_update->action;
-    out->reason = p->offer_update->reason;
-    return TMBUS_OK;
-}
-
-size_t tmbus_delivery_receipt_count(const struct tmbus_delivery *d)
-{
-    const Tmbus__Payload__Payload *p = payload_of(d, TMBUS__PAYLOAD__PAYLOAD__KIND_RECEIPT);
-
-    return p != NULL ? p->receipt->n_entries : 0;
-}
-
-int tmbus_delivery_receipt_at(const struct tmbus_delivery *d, size_t i, struct tmbus_receipt *out)
-{
-    const Tmbus__Payload__Payload *p = payload_of(d, TMBUS__PAYLOAD__PAYLOAD__KIND_RECEIPT);
-    const Tmbus__Payload__Receipt__Entry *e;
-
-    if (p == NULL || out == NULL || i >= p->receipt->n_entries)
-        return TMBUS_EINVALID;
-    e = p->receipt->entries[i];
-    out->envelope_id = id_or_null(&e->envelope_id);
-    out->state = (int)e->state;
-    out->reason = e->reason;
-    return TMBUS_OK;
-}
-
-const char *tmbus_status_member(const struct tmbus_status *s)
-{
-    return s->reply->status->member;
-}
-
-uint64_t tmbus_status_roster_version(const struct tmbus_status *s)
-{
-    return s->reply->status->roster_version;
-}
-
-uint64_t tmbus_status_envelopes(const struct tmbus_status *s)
-{
-    return s->reply->status->envelopes;
-}
-
-uint64_t tmbus_status_inbox(const struct tmbus_status *s)
-{
-    return s->reply->status->inbox;
-}
-
-const uint8_t *tmbus_status_board_digest(const struct tmbus_status *s)
-{
-    const ProtobufCBinaryData *d = &s->reply->status->board_digest;
-
-    return d->len == TMBUS_ID_BYTES ? d->data : NULL;
-}
-
-size_t tmbus_status_counter_count(const struct tmbus_status *s)
-{
-    return s->reply->status->n_counters;
-}
-
-int tmbus_status_counter(const struct tmbus_status *s, size_t i, const char **name, uint64_t *value)
-{
-    if (i >= s->reply->status->n_counters)
-        return TMBUS_EINVALID;
-    if (name != NULL)
-        *name = s->reply->status->counters[i]->name;
-    if (value != NULL)
-        *value = s->reply->status->counters[i]->value;
-    return TMBUS_OK;
-}
-
-size_t tmbus_status_peer_count(const struct tmbus_status *s)
-{
-    return s->reply->status->n_peers;
-}
-
-int tmbus_status_peer(const struct tmbus_status *s, size_t i, struct tmbus_peer *out)
-{
-    const Tmbus__Api__PeerStatus *p;
-
-    if (i >= s->reply->status->n_peers || out == NULL)
-        return TMBUS_EINVALID;
-    p = s->reply->status->peers[i];
-    out->member = p->member;
-    out->state = p->state;
-    out->silent_ms = p->silent_ms;
-    out->lag = p->lag;
-    out->behind = p->behind;
-    return TMBUS_OK;
-}
-
-void tmbus_status_free(struct tmbus_status **sp)
-{
-    if (sp == NULL || *sp == NULL)
-        return;
-    free_reply((*sp)->reply, false);
-    free(*sp);
-    *sp = NULL;
 }

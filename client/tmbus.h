@@ -8,9 +8,18 @@
  *
  * Conventions:
  *   - Handles are opaque. x_free(&x) and tmbus_close(&h) accept NULL and
- *     clear the pointer. No protobuf type appears here: needs and offers
- *     are plain C structs whose strings the caller (or the object they
- *     came from) owns.
+ *     clear the pointer. No protobuf type appears here.
+ *   - What the library returns it owns: results (a board, a report, a
+ *     status, a delivery) are opaque objects, and what they hold is read
+ *     through accessors that return const pointers into them (NULL when
+ *     there is none: an index out of range, a delivery of another kind).
+ *     Callers never allocate or fill those structs, so fields may be
+ *     added at their end in any release; they live as long as the object.
+ *   - What the caller gives (struct tmbus_need, tmbus_offer,
+ *     tmbus_filter) the caller owns, strings included. These structs may
+ *     also grow at the end, with 0 / NULL meaning "unset" for every new
+ *     field: zero-initialise them ("= {0}" or designated initializers)
+ *     and a program keeps compiling and meaning the same.
  *   - Functions return TMBUS_OK (0) or a negative TMBUS_E* code;
  *     tmbus_strerror names the code and tmbus_last_error gives the node's
  *     (or the library's) one-line reason for the last failure on a handle.
@@ -31,9 +40,9 @@
  * tmbus_need_validate, tmbus_offer_validate, tmbus_id_*) are thread-safe
  * and reentrant.
  *
- * Not yet in the protocol, so not here: asking a post's delivery state
- * per recipient (pending, delivered, rejected with reason). Receipts that
- * recipients send arrive as deliveries of kind "receipt" (see
+ * A post's delivery state per recipient (pending, delivered, rejected
+ * with a reason) is asked with tmbus_delivery_state; the receipts that
+ * recipients' nodes send also arrive as deliveries of kind "receipt" (see
  * tmbus_delivery_receipt_at).
  */
 #ifndef TMBUS_H
@@ -48,6 +57,25 @@ extern "C" {
 #endif
 
 #define TMBUS_EXPORT __attribute__((visibility("default")))
+
+/* On the calls whose result a caller must look at: a connection, a post,
+ * an ack, a parse or a check that failed is not to be ignored. */
+#if defined(__GNUC__) || defined(__clang__)
+#define TMBUS_NODISCARD __attribute__((warn_unused_result))
+#else
+#define TMBUS_NODISCARD
+#endif
+
+/* This header's version (the build reads it from these three lines). A
+ * program can compare them with what tmbus_version_number() says of the
+ * library it runs against. */
+#define TMBUS_VERSION_MAJOR 0
+#define TMBUS_VERSION_MINOR 1
+#define TMBUS_VERSION_PATCH 0
+/* The three as one number that grows with each release (0.1.0 is 100,
+ * 1.2.3 is 10203), for comparisons: TMBUS_VERSION_NUMBER >= 10200. */
+#define TMBUS_VERSION_NUMBER                                                                       \
+    (TMBUS_VERSION_MAJOR * 10000 + TMBUS_VERSION_MINOR * 100 + TMBUS_VERSION_PATCH)
 
 #define TMBUS_KEY_BYTES      32 /* CURVE public and secret keys */
 #define TMBUS_ID_BYTES       32 /* envelope (message) ids */
@@ -86,6 +114,12 @@ struct tmbus;          /* one connection to one node */
 struct tmbus_delivery; /* one received message */
 struct tmbus_status;   /* a node's status */
 
+/* The version of the library the program runs against, as "MAJOR.MINOR.PATCH"
+ * (static, never NULL) and as a TMBUS_VERSION_NUMBER, which a program can
+ * compare with the header it was compiled with. Thread-safe. */
+TMBUS_EXPORT const char *tmbus_version(void);
+TMBUS_EXPORT int tmbus_version_number(void);
+
 /* A short, static description of an error code. Never NULL. */
 TMBUS_EXPORT const char *tmbus_strerror(int err);
 
@@ -104,18 +138,22 @@ TMBUS_EXPORT const char *tmbus_last_error(const struct tmbus *h);
  * the caller closes with tmbus_close. On failure err (may be NULL) gets a
  * one-line reason, as there is no handle to ask. Blocks up to timeout_ms
  * (which must not be -1 here). */
-TMBUS_EXPORT int tmbus_connect(const char *endpoint, const uint8_t node_public_key[TMBUS_KEY_BYTES],
-                               const uint8_t client_public_key[TMBUS_KEY_BYTES],
-                               const uint8_t client_secret_key[TMBUS_KEY_BYTES], int timeout_ms,
-                               struct tmbus **out, char *err, size_t err_size);
+TMBUS_EXPORT TMBUS_NODISCARD int tmbus_connect(const char *endpoint,
+                                               const uint8_t node_public_key[TMBUS_KEY_BYTES],
+                                               const uint8_t client_public_key[TMBUS_KEY_BYTES],
+                                               const uint8_t client_secret_key[TMBUS_KEY_BYTES],
+                                               int timeout_ms, struct tmbus **out, char *err,
+                                               size_t err_size);
 
 /* As tmbus_connect, reading the keys from tmbus key files (the format of
  * tmbus-admin's key files): the node's member-public file (its
  * transport-public key) and the client's client-secret file, which is
  * refused when group or others can access it. */
-TMBUS_EXPORT int tmbus_connect_files(const char *endpoint, const char *node_public_file,
-                                     const char *client_secret_file, int timeout_ms,
-                                     struct tmbus **out, char *err, size_t err_size);
+TMBUS_EXPORT TMBUS_NODISCARD int tmbus_connect_files(const char *endpoint,
+                                                     const char *node_public_file,
+                                                     const char *client_secret_file, int timeout_ms,
+                                                     struct tmbus **out, char *err,
+                                                     size_t err_size);
 
 /* Closes the connection, drops queued deliveries (unacked ones come again
  * on the next subscription), wipes what it held. Accepts NULL. */
@@ -134,8 +172,9 @@ TMBUS_EXPORT void tmbus_close(struct tmbus **hp);
  * whitespace). Unknown sections or keys, a key given twice, or a missing
  * one are errors, reported in err as "FILE:LINE: reason". Blocks up to
  * timeout_ms (not -1). */
-TMBUS_EXPORT int tmbus_connect_config(const char *path, int timeout_ms, struct tmbus **out,
-                                      char *err, size_t err_size);
+TMBUS_EXPORT TMBUS_NODISCARD int tmbus_connect_config(const char *path, int timeout_ms,
+                                                      struct tmbus **out, char *err,
+                                                      size_t err_size);
 
 /* Posts payload (1..TMBUS_MAX_PAYLOAD bytes, a serialized Payload) to the
  * named roster members, or to every member when all is set (recipients
@@ -145,16 +184,17 @@ TMBUS_EXPORT int tmbus_connect_config(const char *path, int timeout_ms, struct t
  * the node has committed the post, with its envelope id in out_id (may be
  * NULL; for TLP:RED, the envelope to the first recipient). After
  * TMBUS_ETIMEOUT the post may or may not have been committed. */
-TMBUS_EXPORT int tmbus_post(struct tmbus *h, const void *payload, size_t len,
-                            const char *const *recipients, size_t n_recipients, bool all,
-                            int64_t expires_at, int timeout_ms, uint8_t out_id[TMBUS_ID_BYTES]);
+TMBUS_EXPORT TMBUS_NODISCARD int tmbus_post(struct tmbus *h, const void *payload, size_t len,
+                                            const char *const *recipients, size_t n_recipients,
+                                            bool all, int64_t expires_at, int timeout_ms,
+                                            uint8_t out_id[TMBUS_ID_BYTES]);
 
 /* Starts (or restarts) receiving deliveries after this client's durable
  * cursor, with at most window (1..TMBUS_WINDOW_MAX; 0 means 64) unacked at
  * a time. If the connection drops and comes back, the library subscribes
  * again by itself (with the same filter) the next time it waits for
  * anything. Equivalent to tmbus_subscribe_filtered with no filter. */
-TMBUS_EXPORT int tmbus_subscribe(struct tmbus *h, unsigned window, int timeout_ms);
+TMBUS_EXPORT TMBUS_NODISCARD int tmbus_subscribe(struct tmbus *h, unsigned window, int timeout_ms);
 
 /* Which deliveries a subscription wants. Each list may be empty (n_x == 0,
  * pointer ignored), meaning "any"; a delivery must match every non-empty
@@ -179,24 +219,27 @@ struct tmbus_filter {
  * again after a reconnect. Each list holds at most TMBUS_FILTER_MAX
  * entries; TMBUS_EINVALID for unknown kinds, categories or TLPs. A new
  * subscription replaces the previous one and its filter. */
-TMBUS_EXPORT int tmbus_subscribe_filtered(struct tmbus *h, unsigned window,
-                                          const struct tmbus_filter *filter, int timeout_ms);
+TMBUS_EXPORT TMBUS_NODISCARD int tmbus_subscribe_filtered(struct tmbus *h, unsigned window,
+                                                          const struct tmbus_filter *filter,
+                                                          int timeout_ms);
 
 /* Waits up to timeout_ms for the next delivery. Returns TMBUS_OK with
  * *out (the caller frees it with tmbus_delivery_free), TMBUS_ETIMEOUT when
  * none came, or another error. Deliveries that arrived while another call
  * waited for its answer are queued in the handle and returned first. A
  * delivery the handle already returned is not returned twice. */
-TMBUS_EXPORT int tmbus_next(struct tmbus *h, int timeout_ms, struct tmbus_delivery **out);
+TMBUS_EXPORT TMBUS_NODISCARD int tmbus_next(struct tmbus *h, int timeout_ms,
+                                            struct tmbus_delivery **out);
 
 /* Acks every delivery up to and including number; returns TMBUS_OK once
  * the node's cursor is durable. Acked deliveries never come again to this
  * client; unacked ones come again after a reconnect or restart. */
-TMBUS_EXPORT int tmbus_ack(struct tmbus *h, uint64_t number, int timeout_ms);
+TMBUS_EXPORT TMBUS_NODISCARD int tmbus_ack(struct tmbus *h, uint64_t number, int timeout_ms);
 
 /* Asks the node for its status. On TMBUS_OK *out is the caller's to free
  * with tmbus_status_free. */
-TMBUS_EXPORT int tmbus_status(struct tmbus *h, int timeout_ms, struct tmbus_status **out);
+TMBUS_EXPORT TMBUS_NODISCARD int tmbus_status(struct tmbus *h, int timeout_ms,
+                                              struct tmbus_status **out);
 
 /* A file descriptor for the caller's own poll/epoll loop: it becomes
  * readable when the handle may have something for tmbus_next. It is
@@ -205,7 +248,7 @@ TMBUS_EXPORT int tmbus_status(struct tmbus *h, int timeout_ms, struct tmbus_stat
  * returns TMBUS_ETIMEOUT before polling again, or a delivery may wait
  * unseen. Owned by the handle; do not close it. Returns the fd or a
  * negative TMBUS_E* code. */
-TMBUS_EXPORT int tmbus_fd(struct tmbus *h);
+TMBUS_EXPORT TMBUS_NODISCARD int tmbus_fd(struct tmbus *h);
 
 /* ---- the domain: enums mirroring proto/payload.proto ------------------ */
 
@@ -225,7 +268,7 @@ enum tmbus_tlp {
 /* "clear", "green", "amber", "amber+strict", "red"; parse also takes a
  * "tlp:" prefix ("TLP:AMBER+STRICT"). */
 TMBUS_EXPORT const char *tmbus_tlp_name(int tlp);
-TMBUS_EXPORT int tmbus_tlp_parse(const char *name, int *out);
+TMBUS_EXPORT TMBUS_NODISCARD int tmbus_tlp_parse(const char *name, int *out);
 TMBUS_EXPORT const char *tmbus_tlp_names(void);
 
 enum tmbus_sector {
@@ -241,7 +284,7 @@ enum tmbus_sector {
 /* "energy", "telecom", "government", "finance", "health", "transport",
  * "water", "other". */
 TMBUS_EXPORT const char *tmbus_sector_name(int sector);
-TMBUS_EXPORT int tmbus_sector_parse(const char *name, int *out);
+TMBUS_EXPORT TMBUS_NODISCARD int tmbus_sector_parse(const char *name, int *out);
 TMBUS_EXPORT const char *tmbus_sector_names(void);
 
 enum tmbus_category {
@@ -259,7 +302,7 @@ enum tmbus_category {
  * "threat-prevention", "incident-response", "training", "connectivity",
  * "advisory", "other". */
 TMBUS_EXPORT const char *tmbus_category_name(int category);
-TMBUS_EXPORT int tmbus_category_parse(const char *name, int *out);
+TMBUS_EXPORT TMBUS_NODISCARD int tmbus_category_parse(const char *name, int *out);
 TMBUS_EXPORT const char *tmbus_category_names(void);
 
 enum tmbus_priority {
@@ -270,7 +313,7 @@ enum tmbus_priority {
 };
 /* "critical", "high", "medium", "low". */
 TMBUS_EXPORT const char *tmbus_priority_name(int priority);
-TMBUS_EXPORT int tmbus_priority_parse(const char *name, int *out);
+TMBUS_EXPORT TMBUS_NODISCARD int tmbus_priority_parse(const char *name, int *out);
 TMBUS_EXPORT const char *tmbus_priority_names(void);
 
 /* A need's status on the board (derived by the node, never posted). */
@@ -284,7 +327,7 @@ enum tmbus_need_status {
 /* "open", "partially_covered", "covered", "closed", "withdrawn" (as in
  * proto/api.proto; parse also takes "partially-covered"). */
 TMBUS_EXPORT const char *tmbus_need_status_name(int status);
-TMBUS_EXPORT int tmbus_need_status_parse(const char *name, int *out);
+TMBUS_EXPORT TMBUS_NODISCARD int tmbus_need_status_parse(const char *name, int *out);
 TMBUS_EXPORT const char *tmbus_need_status_names(void);
 
 enum tmbus_offer_status {
@@ -298,7 +341,7 @@ enum tmbus_offer_status {
 /* "proposed", "accepted", "declined", "delivered", "confirmed",
  * "withdrawn". */
 TMBUS_EXPORT const char *tmbus_offer_status_name(int status);
-TMBUS_EXPORT int tmbus_offer_status_parse(const char *name, int *out);
+TMBUS_EXPORT TMBUS_NODISCARD int tmbus_offer_status_parse(const char *name, int *out);
 TMBUS_EXPORT const char *tmbus_offer_status_names(void);
 
 /* What a need update does; only the need's owner may post one. */
@@ -309,7 +352,7 @@ enum tmbus_need_action {
 };
 /* "edit", "close", "withdraw". */
 TMBUS_EXPORT const char *tmbus_need_action_name(int action);
-TMBUS_EXPORT int tmbus_need_action_parse(const char *name, int *out);
+TMBUS_EXPORT TMBUS_NODISCARD int tmbus_need_action_parse(const char *name, int *out);
 TMBUS_EXPORT const char *tmbus_need_action_names(void);
 
 /* What an offer update does: accept, decline, confirm by the need's owner;
@@ -323,7 +366,7 @@ enum tmbus_offer_action {
 };
 /* "accept", "decline", "deliver", "confirm", "withdraw". */
 TMBUS_EXPORT const char *tmbus_offer_action_name(int action);
-TMBUS_EXPORT int tmbus_offer_action_parse(const char *name, int *out);
+TMBUS_EXPORT TMBUS_NODISCARD int tmbus_offer_action_parse(const char *name, int *out);
 TMBUS_EXPORT const char *tmbus_offer_action_names(void);
 
 enum tmbus_receipt_state {
@@ -337,14 +380,14 @@ TMBUS_EXPORT const char *tmbus_receipt_state_name(int state);
  * them: "need", "offer", "need_update", "offer_update", "receipt". Parse
  * sets *out to the static canonical name ("need-update" gives
  * "need_update"). */
-TMBUS_EXPORT int tmbus_kind_parse(const char *name, const char **out);
+TMBUS_EXPORT TMBUS_NODISCARD int tmbus_kind_parse(const char *name, const char **out);
 TMBUS_EXPORT const char *tmbus_kind_names(void);
 
 /* Ids as 64 lower-case hex digits and back. to_hex writes
  * TMBUS_ID_HEX_BYTES into out; from_hex takes exactly 64 hex digits
  * (either case) and returns TMBUS_OK or TMBUS_EINVALID. */
 TMBUS_EXPORT void tmbus_id_to_hex(const uint8_t id[TMBUS_ID_BYTES], char out[TMBUS_ID_HEX_BYTES]);
-TMBUS_EXPORT int tmbus_id_from_hex(const char *hex, uint8_t out[TMBUS_ID_BYTES]);
+TMBUS_EXPORT TMBUS_NODISCARD int tmbus_id_from_hex(const char *hex, uint8_t out[TMBUS_ID_BYTES]);
 
 /* ---- needs and offers --------------------------------------------------- */
 
@@ -386,8 +429,10 @@ struct tmbus_offer {
  * or TMBUS_EINVALID with a one-line reason naming the field (and, for an
  * enum, the allowed names) in why (may be NULL; TMBUS_VALIDATE_ERROR_MAX
  * bytes suffice). The posting functions run the same checks. */
-TMBUS_EXPORT int tmbus_need_validate(const struct tmbus_need *need, char *why, size_t why_size);
-TMBUS_EXPORT int tmbus_offer_validate(const struct tmbus_offer *offer, char *why, size_t why_size);
+TMBUS_EXPORT TMBUS_NODISCARD int tmbus_need_validate(const struct tmbus_need *need, char *why,
+                                                     size_t why_size);
+TMBUS_EXPORT TMBUS_NODISCARD int tmbus_offer_validate(const struct tmbus_offer *offer, char *why,
+                                                      size_t why_size);
 
 /* ---- posting: each returns only once the node committed the post -------- */
 
@@ -398,14 +443,16 @@ TMBUS_EXPORT int tmbus_offer_validate(const struct tmbus_offer *offer, char *why
  * post; out_id (may be NULL) then holds the new message's id, which is
  * the id of the need or offer it creates. After TMBUS_ETIMEOUT the post
  * may or may not have been committed. Block up to timeout_ms. */
-TMBUS_EXPORT int tmbus_post_need(struct tmbus *h, const struct tmbus_need *need,
-                                 const char *const *recipients, size_t n_recipients, bool all,
-                                 int timeout_ms, uint8_t out_id[TMBUS_ID_BYTES]);
+TMBUS_EXPORT TMBUS_NODISCARD int tmbus_post_need(struct tmbus *h, const struct tmbus_need *need,
+                                                 const char *const *recipients, size_t n_recipients,
+                                                 bool all, int timeout_ms,
+                                                 uint8_t out_id[TMBUS_ID_BYTES]);
 
 /* An offer's recipients should include the need's owner. */
-TMBUS_EXPORT int tmbus_post_offer(struct tmbus *h, const struct tmbus_offer *offer,
-                                  const char *const *recipients, size_t n_recipients, bool all,
-                                  int timeout_ms, uint8_t out_id[TMBUS_ID_BYTES]);
+TMBUS_EXPORT TMBUS_NODISCARD int tmbus_post_offer(struct tmbus *h, const struct tmbus_offer *offer,
+                                                  const char *const *recipients,
+                                                  size_t n_recipients, bool all, int timeout_ms,
+                                                  uint8_t out_id[TMBUS_ID_BYTES]);
 
 /* Edits, closes or withdraws need need_id (TMBUS_ID_BYTES). For
  * TMBUS_NEED_EDIT, edit holds the new values of the fields to change and
@@ -413,17 +460,17 @@ TMBUS_EXPORT int tmbus_post_offer(struct tmbus *h, const struct tmbus_offer *off
  * tmbus_need_validate; at least one must be set); for the other actions
  * edit must be NULL. reason: a sentence for readers (may be NULL; at most
  * TMBUS_REASON_MAX bytes). */
-TMBUS_EXPORT int tmbus_need_update(struct tmbus *h, const uint8_t need_id[TMBUS_ID_BYTES],
-                                   int action, const struct tmbus_need *edit, const char *reason,
-                                   const char *const *recipients, size_t n_recipients, bool all,
-                                   int timeout_ms, uint8_t out_id[TMBUS_ID_BYTES]);
+TMBUS_EXPORT TMBUS_NODISCARD int
+tmbus_need_update(struct tmbus *h, const uint8_t need_id[TMBUS_ID_BYTES], int action,
+                  const struct tmbus_need *edit, const char *reason, const char *const *recipients,
+                  size_t n_recipients, bool all, int timeout_ms, uint8_t out_id[TMBUS_ID_BYTES]);
 
 /* Accepts, declines, marks delivered, confirms or withdraws offer
  * offer_id (TMBUS_ID_BYTES); action is an enum tmbus_offer_action. */
-TMBUS_EXPORT int tmbus_offer_update(struct tmbus *h, const uint8_t offer_id[TMBUS_ID_BYTES],
-                                    int action, const char *reason, const char *const *recipients,
-                                    size_t n_recipients, bool all, int timeout_ms,
-                                    uint8_t out_id[TMBUS_ID_BYTES]);
+TMBUS_EXPORT TMBUS_NODISCARD int
+tmbus_offer_update(struct tmbus *h, const uint8_t offer_id[TMBUS_ID_BYTES], int action,
+                   const char *reason, const char *const *recipients, size_t n_recipients, bool all,
+                   int timeout_ms, uint8_t out_id[TMBUS_ID_BYTES]);
 
 /* ---- the board: valid until tmbus_board_free ---------------------------- */
 
@@ -454,8 +501,9 @@ struct tmbus_board_offer {
  * needs in status need_status (a tmbus_need_status name) when it is not
  * NULL. On TMBUS_OK *out is the caller's to free with tmbus_board_free.
  * Blocks up to timeout_ms. */
-TMBUS_EXPORT int tmbus_board(struct tmbus *h, const uint8_t *need_id, const char *need_status,
-                             int timeout_ms, struct tmbus_board **out);
+TMBUS_EXPORT TMBUS_NODISCARD int tmbus_board(struct tmbus *h, const uint8_t *need_id,
+                                             const char *need_status, int timeout_ms,
+                                             struct tmbus_board **out);
 TMBUS_EXPORT size_t tmbus_board_need_count(const struct tmbus_board *b);
 /* i < tmbus_board_need_count, else NULL. */
 TMBUS_EXPORT const struct tmbus_board_need *tmbus_board_need_at(const struct tmbus_board *b,
@@ -509,19 +557,19 @@ struct tmbus_report_total {
  * not count. Open needs come by priority (critical first), then deadline
  * (none last); totals sorted by key's code or member id. On TMBUS_OK *out
  * is the caller's to free with tmbus_report_free. Blocks up to timeout_ms. */
-TMBUS_EXPORT int tmbus_report(struct tmbus *h, int timeout_ms, struct tmbus_report **out);
+TMBUS_EXPORT TMBUS_NODISCARD int tmbus_report(struct tmbus *h, int timeout_ms,
+                                              struct tmbus_report **out);
 TMBUS_EXPORT size_t tmbus_report_need_count(const struct tmbus_report *r);
 /* i < tmbus_report_need_count, else NULL. */
 TMBUS_EXPORT const struct tmbus_report_need *tmbus_report_need_at(const struct tmbus_report *r,
                                                                   size_t i);
 TMBUS_EXPORT size_t tmbus_report_total_count(const struct tmbus_report *r, enum tmbus_report_by by);
-/* i < tmbus_report_total_count(r, by): fills *out, returns TMBUS_OK; else
- * TMBUS_EINVALID. */
-TMBUS_EXPORT int tmbus_report_total_at(const struct tmbus_report *r, enum tmbus_report_by by,
-                                       size_t i, struct tmbus_report_total *out);
-/* The overall totals (key "total"). */
-TMBUS_EXPORT void tmbus_report_overall(const struct tmbus_report *r,
-                                       struct tmbus_report_total *out);
+/* Row i of the totals by by: i < tmbus_report_total_count(r, by), else
+ * NULL. */
+TMBUS_EXPORT const struct tmbus_report_total *
+tmbus_report_total_at(const struct tmbus_report *r, enum tmbus_report_by by, size_t i);
+/* The overall totals (key "total"); NULL only when r is NULL. */
+TMBUS_EXPORT const struct tmbus_report_total *tmbus_report_overall(const struct tmbus_report *r);
 /* Wipes, frees, sets *rp to NULL. Accepts NULL. */
 TMBUS_EXPORT void tmbus_report_free(struct tmbus_report **rp);
 
@@ -542,8 +590,10 @@ struct tmbus_delivery_entry {
  * nodes' receipts said. TMBUS_ENOTFOUND when id is no post of this
  * member. On TMBUS_OK *out is the caller's to free with
  * tmbus_delivery_state_free. Blocks up to timeout_ms. */
-TMBUS_EXPORT int tmbus_delivery_state(struct tmbus *h, const uint8_t id[TMBUS_ID_BYTES],
-                                      int timeout_ms, struct tmbus_delivery_state **out);
+TMBUS_EXPORT TMBUS_NODISCARD int tmbus_delivery_state(struct tmbus *h,
+                                                      const uint8_t id[TMBUS_ID_BYTES],
+                                                      int timeout_ms,
+                                                      struct tmbus_delivery_state **out);
 TMBUS_EXPORT size_t tmbus_delivery_state_count(const struct tmbus_delivery_state *s);
 /* i < tmbus_delivery_state_count (ordered by member), else NULL. */
 TMBUS_EXPORT const struct tmbus_delivery_entry *
@@ -575,17 +625,17 @@ TMBUS_EXPORT const char *tmbus_delivery_recipient(const struct tmbus_delivery *d
 /* Wipes the payload, frees, sets *dp to NULL. Accepts NULL. */
 TMBUS_EXPORT void tmbus_delivery_free(struct tmbus_delivery **dp);
 
-/* The payload decoded. Strings and pointers filled in below live as long
- * as d. */
+/* The payload decoded, once, when the delivery arrived: each accessor
+ * below returns a view that lives as long as d, or NULL when d is of
+ * another kind. */
 
 /* "need", "offer", "need_update", "offer_update", "receipt", or NULL when
  * the payload is not one this library can read. */
 TMBUS_EXPORT const char *tmbus_delivery_kind(const struct tmbus_delivery *d);
 
-/* Fill *out and return TMBUS_OK when d is of that kind, else
- * TMBUS_EINVALID. */
-TMBUS_EXPORT int tmbus_delivery_need(const struct tmbus_delivery *d, struct tmbus_need *out);
-TMBUS_EXPORT int tmbus_delivery_offer(const struct tmbus_delivery *d, struct tmbus_offer *out);
+/* The need or offer a delivery of kind "need" or "offer" carries. */
+TMBUS_EXPORT const struct tmbus_need *tmbus_delivery_need(const struct tmbus_delivery *d);
+TMBUS_EXPORT const struct tmbus_offer *tmbus_delivery_offer(const struct tmbus_delivery *d);
 
 struct tmbus_need_change {
     const uint8_t *need_id; /* TMBUS_ID_BYTES, or NULL if the sender sent no valid id */
@@ -594,16 +644,18 @@ struct tmbus_need_change {
     struct tmbus_need edit; /* fields set are changed; 0 / "" are not */
     const char *reason;
 };
-TMBUS_EXPORT int tmbus_delivery_need_update(const struct tmbus_delivery *d,
-                                            struct tmbus_need_change *out);
+/* The change a delivery of kind "need_update" carries. */
+TMBUS_EXPORT const struct tmbus_need_change *
+tmbus_delivery_need_update(const struct tmbus_delivery *d);
 
 struct tmbus_offer_change {
     const uint8_t *offer_id; /* TMBUS_ID_BYTES, or NULL if the sender sent no valid id */
     int action;              /* enum tmbus_offer_action */
     const char *reason;
 };
-TMBUS_EXPORT int tmbus_delivery_offer_update(const struct tmbus_delivery *d,
-                                             struct tmbus_offer_change *out);
+/* The change a delivery of kind "offer_update" carries. */
+TMBUS_EXPORT const struct tmbus_offer_change *
+tmbus_delivery_offer_update(const struct tmbus_delivery *d);
 
 /* A receipt is a recipient's node's word about one or more of our posts:
  * one entry per envelope, each that it was received or rejected. */
@@ -614,10 +666,10 @@ struct tmbus_receipt {
 };
 /* The number of entries of a receipt delivery; 0 for another kind. */
 TMBUS_EXPORT size_t tmbus_delivery_receipt_count(const struct tmbus_delivery *d);
-/* Entry i (below tmbus_delivery_receipt_count) of a receipt delivery.
- * TMBUS_EINVALID for another kind or i out of range. */
-TMBUS_EXPORT int tmbus_delivery_receipt_at(const struct tmbus_delivery *d, size_t i,
-                                           struct tmbus_receipt *out);
+/* Entry i (below tmbus_delivery_receipt_count) of a receipt delivery;
+ * NULL for another kind or i out of range. */
+TMBUS_EXPORT const struct tmbus_receipt *tmbus_delivery_receipt_at(const struct tmbus_delivery *d,
+                                                                   size_t i);
 
 /* ---- status: valid until tmbus_status_free ---------------------------- */
 
@@ -631,11 +683,16 @@ TMBUS_EXPORT uint64_t tmbus_status_inbox(const struct tmbus_status *s);
  * in. NULL from a node too old to send one. */
 TMBUS_EXPORT const uint8_t *tmbus_status_board_digest(const struct tmbus_status *s);
 
+/* One of the node's counters, e.g. "delivered". The name lives as long
+ * as the status. */
+struct tmbus_counter {
+    const char *name;
+    uint64_t value;
+};
 TMBUS_EXPORT size_t tmbus_status_counter_count(const struct tmbus_status *s);
-/* i < tmbus_status_counter_count: fills *name and *value, returns
- * TMBUS_OK; else TMBUS_EINVALID. */
-TMBUS_EXPORT int tmbus_status_counter(const struct tmbus_status *s, size_t i, const char **name,
-                                      uint64_t *value);
+/* i < tmbus_status_counter_count, else NULL. */
+TMBUS_EXPORT const struct tmbus_counter *tmbus_status_counter_at(const struct tmbus_status *s,
+                                                                 size_t i);
 
 /* One peer link as the node sees it. Strings live as long as the status. */
 struct tmbus_peer {
@@ -646,9 +703,8 @@ struct tmbus_peer {
     uint64_t behind;   /* envelopes we lack that it holds */
 };
 TMBUS_EXPORT size_t tmbus_status_peer_count(const struct tmbus_status *s);
-/* i < tmbus_status_peer_count: fills *out, returns TMBUS_OK; else
- * TMBUS_EINVALID. */
-TMBUS_EXPORT int tmbus_status_peer(const struct tmbus_status *s, size_t i, struct tmbus_peer *out);
+/* i < tmbus_status_peer_count, else NULL. */
+TMBUS_EXPORT const struct tmbus_peer *tmbus_status_peer_at(const struct tmbus_status *s, size_t i);
 
 /* Frees, sets *sp to NULL. Accepts NULL. */
 TMBUS_EXPORT void tmbus_status_free(struct tmbus_status **sp);

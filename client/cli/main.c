@@ -21,6 +21,7 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: tmbus [-c FILE] [--json] [--timeout MS] COMMAND [ARGS]\n"
+            "       tmbus --version\n"
             "\n"
             "commands:\n"
             "  need post|list|show     post a need, list the board's needs, show one\n"
@@ -38,6 +39,7 @@ static void usage(FILE *f)
             "  -c FILE       client configuration (default: $TMBUS_CONFIG)\n"
             "  --json        JSON for programs (one object; JSON lines for streams)\n"
             "  --timeout MS  how long to wait for the node (default %d)\n"
+            "  --version     print \"tmbus VERSION\" and exit\n"
             "Run 'tmbus COMMAND --help' for a command's options; see tmbus(1).\n",
             CLI_TIMEOUT_DEFAULT);
 }
@@ -312,9 +314,13 @@ void cli_id_hex(const uint8_t id[TMBUS_ID_BYTES], char *out)
 
 /* ---- dispatch ------------------------------------------------------------ */
 
+/* Only the top level takes --version: it is the program's, not a command's. */
+#define OPT_VERSION 0x1ff
+
 int main(int argc, char **argv)
 {
-    static const struct option longopts[] = {CLI_COMMON_LONG};
+    static const struct option longopts[] = {{"version", no_argument, NULL, OPT_VERSION},
+                                             CLI_COMMON_LONG};
     struct cli cli = {.config = getenv("TMBUS_CONFIG"), .timeout_ms = CLI_TIMEOUT_DEFAULT};
     static const struct {
         const char *name;
@@ -330,6 +336,10 @@ int main(int argc, char **argv)
     opterr = 0;
     /* '+' stops at the command name: what follows is the command's. */
     while ((opt = getopt_long(argc, argv, "+" CLI_SHORT, longopts, NULL)) != -1) {
+        if (opt == OPT_VERSION) {
+            printf("tmbus %s\n", TMBUS_VERSION_STRING);
+            return CLI_EX_OK;
+        }
         if ((rc = cli_option(&cli, NULL, opt, argv, usage)) != CLI_CONTINUE)
             return rc;
     }

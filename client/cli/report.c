@@ -33,7 +33,6 @@ static json_t *total_json(const struct tmbus_report_total *t)
 static int print_json(const struct tmbus_report *r)
 {
     json_t *o = json_object(), *needs = json_array();
-    struct tmbus_report_total t;
     char hex[TMBUS_ID_HEX_BYTES];
 
     for (size_t i = 0; i < tmbus_report_need_count(r); i++) {
@@ -52,12 +51,10 @@ static int print_json(const struct tmbus_report *r)
     for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
         json_t *rows = json_array();
         for (size_t i = 0; i < tmbus_report_total_count(r, kinds[k]); i++)
-            if (tmbus_report_total_at(r, kinds[k], i, &t) == TMBUS_OK)
-                json_array_append_new(rows, total_json(&t));
+            json_array_append_new(rows, total_json(tmbus_report_total_at(r, kinds[k], i)));
         json_object_set_new(o, kind_names[k], rows);
     }
-    tmbus_report_overall(r, &t);
-    json_object_set_new(o, "total", total_json(&t));
+    json_object_set_new(o, "total", total_json(tmbus_report_overall(r)));
     return output_json_line(o);
 }
 
@@ -117,16 +114,14 @@ static int print_totals(const struct tmbus_report *r, size_t k)
 {
     const char *headers[] = {kind_headers[k], "PLEDGED EUR", "DELIVERED EUR"};
     struct table *t = table_new(3, headers);
-    struct tmbus_report_total row;
     int rc = -1;
 
     if (t == NULL)
         return -1;
     for (size_t i = 0; i < tmbus_report_total_count(r, kinds[k]); i++)
-        if (tmbus_report_total_at(r, kinds[k], i, &row) != TMBUS_OK || add_total_row(t, &row) == -1)
+        if (add_total_row(t, tmbus_report_total_at(r, kinds[k], i)) == -1)
             goto out;
-    tmbus_report_overall(r, &row);
-    if (add_total_row(t, &row) == -1)
+    if (add_total_row(t, tmbus_report_overall(r)) == -1)
         goto out;
     printf("\n");
     table_print(t, stdout);

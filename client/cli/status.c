@@ -31,21 +31,20 @@ static int print_json(const struct tmbus_status *s)
 {
     json_t *o = json_object(), *peers = json_array(), *counters = json_object();
     char hex[TMBUS_ID_HEX_BYTES];
-    struct tmbus_peer p;
-    const char *name;
-    uint64_t value;
+    const struct tmbus_peer *p;
+    const struct tmbus_counter *c;
 
     for (size_t i = 0; i < tmbus_status_peer_count(s); i++) {
-        if (tmbus_status_peer(s, i, &p) != TMBUS_OK)
+        if ((p = tmbus_status_peer_at(s, i)) == NULL)
             continue;
         json_array_append_new(peers,
-                              json_pack("{s:s, s:s, s:I, s:I, s:I}", "member", p.member, "state",
-                                        p.state, "silent_ms", (json_int_t)p.silent_ms, "lag",
-                                        (json_int_t)p.lag, "behind", (json_int_t)p.behind));
+                              json_pack("{s:s, s:s, s:I, s:I, s:I}", "member", p->member, "state",
+                                        p->state, "silent_ms", (json_int_t)p->silent_ms, "lag",
+                                        (json_int_t)p->lag, "behind", (json_int_t)p->behind));
     }
     for (size_t i = 0; i < tmbus_status_counter_count(s); i++)
-        if (tmbus_status_counter(s, i, &name, &value) == TMBUS_OK)
-            json_object_set_new(counters, name, json_integer((json_int_t)value));
+        if ((c = tmbus_status_counter_at(s, i)) != NULL)
+            json_object_set_new(counters, c->name, json_integer((json_int_t)c->value));
     json_object_set_new(o, "member", json_string(tmbus_status_member(s)));
     json_object_set_new(o, "roster_version",
                         json_integer((json_int_t)tmbus_status_roster_version(s)));
@@ -63,9 +62,8 @@ static int print_text(const struct tmbus_status *s)
     static const char *const counter_headers[] = {"COUNTER", "VALUE"};
     struct table *peers = table_new(5, peer_headers), *counters = table_new(2, counter_headers);
     char silent[32], lag[32], behind[32], v[32], hex[TMBUS_ID_HEX_BYTES];
-    struct tmbus_peer p;
-    const char *name;
-    uint64_t value;
+    const struct tmbus_peer *p;
+    const struct tmbus_counter *c;
     int rc = -1;
 
     if (peers == NULL || counters == NULL)
@@ -79,15 +77,15 @@ static int print_text(const struct tmbus_status *s)
            (unsigned long long)tmbus_status_envelopes(s), (unsigned long long)tmbus_status_inbox(s),
            digest_hex(s, hex));
     for (size_t i = 0; i < tmbus_status_peer_count(s); i++) {
-        if (tmbus_status_peer(s, i, &p) != TMBUS_OK)
+        if ((p = tmbus_status_peer_at(s, i)) == NULL)
             continue;
-        if (p.silent_ms < 0)
+        if (p->silent_ms < 0)
             snprintf(silent, sizeof(silent), "never heard");
         else
-            snprintf(silent, sizeof(silent), "%lld ms", (long long)p.silent_ms);
-        snprintf(lag, sizeof(lag), "%llu", (unsigned long long)p.lag);
-        snprintf(behind, sizeof(behind), "%llu", (unsigned long long)p.behind);
-        const char *cells[] = {p.member, p.state, silent, lag, behind};
+            snprintf(silent, sizeof(silent), "%lld ms", (long long)p->silent_ms);
+        snprintf(lag, sizeof(lag), "%llu", (unsigned long long)p->lag);
+        snprintf(behind, sizeof(behind), "%llu", (unsigned long long)p->behind);
+        const char *cells[] = {p->member, p->state, silent, lag, behind};
         if (table_add(peers, cells) == -1)
             goto out;
     }
@@ -97,10 +95,10 @@ static int print_text(const struct tmbus_status *s)
         table_print(peers, stdout);
     printf("\n");
     for (size_t i = 0; i < tmbus_status_counter_count(s); i++) {
-        if (tmbus_status_counter(s, i, &name, &value) != TMBUS_OK)
+        if ((c = tmbus_status_counter_at(s, i)) == NULL)
             continue;
-        snprintf(v, sizeof(v), "%llu", (unsigned long long)value);
-        const char *cells[] = {name, v};
+        snprintf(v, sizeof(v), "%llu", (unsigned long long)c->value);
+        const char *cells[] = {c->name, v};
         if (table_add(counters, cells) == -1)
             goto out;
     }

@@ -143,11 +143,11 @@ static json_t *delivery_json(const struct tmbus_delivery *d)
 {
     const char *kind = tmbus_delivery_kind(d);
     json_t *o = json_object(), *rcpt = json_array(), *body = json_object();
-    struct tmbus_need need;
-    struct tmbus_offer offer;
-    struct tmbus_need_change nc;
-    struct tmbus_offer_change oc;
-    struct tmbus_receipt r;
+    const struct tmbus_need *need;
+    const struct tmbus_offer *offer;
+    const struct tmbus_need_change *nc;
+    const struct tmbus_offer_change *oc;
+    const struct tmbus_receipt *r;
 
     if (o == NULL || rcpt == NULL || body == NULL) {
         json_decref(o);
@@ -166,31 +166,30 @@ static json_t *delivery_json(const struct tmbus_delivery *d)
     json_object_set_new(o, "expires_at", json_integer(tmbus_delivery_expires_at(d)));
     json_object_set_new(o, "recipients", rcpt);
     json_object_set_new(o, "kind", kind != NULL ? json_string(kind) : json_null());
-    if (tmbus_delivery_need(d, &need) == TMBUS_OK) {
-        output_need_fields(body, &need);
-    } else if (tmbus_delivery_offer(d, &offer) == TMBUS_OK) {
-        output_offer_fields(body, &offer);
-    } else if (tmbus_delivery_need_update(d, &nc) == TMBUS_OK) {
-        json_object_set_new(body, "need", id_or_null(nc.need_id));
-        json_object_set_new(body, "action", json_string(tmbus_need_action_name(nc.action)));
-        json_object_set_new(body, "reason", json_string(nc.reason));
-        if (nc.has_edit) {
+    if ((need = tmbus_delivery_need(d)) != NULL) {
+        output_need_fields(body, need);
+    } else if ((offer = tmbus_delivery_offer(d)) != NULL) {
+        output_offer_fields(body, offer);
+    } else if ((nc = tmbus_delivery_need_update(d)) != NULL) {
+        json_object_set_new(body, "need", id_or_null(nc->need_id));
+        json_object_set_new(body, "action", json_string(tmbus_need_action_name(nc->action)));
+        json_object_set_new(body, "reason", json_string(nc->reason));
+        if (nc->has_edit) {
             json_t *edit = json_object();
-            output_need_fields(edit, &nc.edit);
+            output_need_fields(edit, &nc->edit);
             json_object_set_new(body, "edit", edit);
         }
-    } else if (tmbus_delivery_offer_update(d, &oc) == TMBUS_OK) {
-        json_object_set_new(body, "offer", id_or_null(oc.offer_id));
-        json_object_set_new(body, "action", json_string(tmbus_offer_action_name(oc.action)));
-        json_object_set_new(body, "reason", json_string(oc.reason));
+    } else if ((oc = tmbus_delivery_offer_update(d)) != NULL) {
+        json_object_set_new(body, "offer", id_or_null(oc->offer_id));
+        json_object_set_new(body, "action", json_string(tmbus_offer_action_name(oc->action)));
+        json_object_set_new(body, "reason", json_string(oc->reason));
     } else if (tmbus_delivery_receipt_count(d) > 0) {
         json_t *entries = json_array();
-        for (size_t i = 0; entries != NULL && tmbus_delivery_receipt_at(d, i, &r) == TMBUS_OK;
-             i++) {
+        for (size_t i = 0; entries != NULL && (r = tmbus_delivery_receipt_at(d, i)) != NULL; i++) {
             json_t *e = json_object();
-            json_object_set_new(e, "envelope", id_or_null(r.envelope_id));
-            json_object_set_new(e, "state", json_string(tmbus_receipt_state_name(r.state)));
-            json_object_set_new(e, "reason", json_string(r.reason));
+            json_object_set_new(e, "envelope", id_or_null(r->envelope_id));
+            json_object_set_new(e, "state", json_string(tmbus_receipt_state_name(r->state)));
+            json_object_set_new(e, "reason", json_string(r->reason));
             json_array_append_new(entries, e);
         }
         json_object_set_new(body, "entries", entries);
@@ -224,11 +223,11 @@ static void delivery_text(const struct tmbus_delivery *d)
 {
     const char *kind = tmbus_delivery_kind(d);
     time_t t = (time_t)tmbus_delivery_created_at(d);
-    struct tmbus_need need;
-    struct tmbus_offer offer;
-    struct tmbus_need_change nc;
-    struct tmbus_offer_change oc;
-    struct tmbus_receipt r;
+    const struct tmbus_need *need;
+    const struct tmbus_offer *offer;
+    const struct tmbus_need_change *nc;
+    const struct tmbus_offer_change *oc;
+    const struct tmbus_receipt *r;
     struct tm tm;
     char when[32] = "?";
     char eur[32];
@@ -238,40 +237,40 @@ static void delivery_text(const struct tmbus_delivery *d)
     printf("#%llu %s ", (unsigned long long)tmbus_delivery_number(d), when);
     output_text(stdout, tmbus_delivery_sender(d));
     printf(" %s ", kind != NULL ? kind : "unknown");
-    if (tmbus_delivery_need(d, &need) == TMBUS_OK) {
+    if ((need = tmbus_delivery_need(d)) != NULL) {
         put_short_id(tmbus_delivery_id(d));
-        printf(" [%s] %s %s: ", or_unknown(tmbus_tlp_name(need.tlp)),
-               or_unknown(tmbus_priority_name(need.priority)),
-               or_unknown(tmbus_category_name(need.category)));
-        output_text(stdout, need.title);
-        printf(" (%llu ", (unsigned long long)need.quantity);
-        output_text(stdout, need.unit);
+        printf(" [%s] %s %s: ", or_unknown(tmbus_tlp_name(need->tlp)),
+               or_unknown(tmbus_priority_name(need->priority)),
+               or_unknown(tmbus_category_name(need->category)));
+        output_text(stdout, need->title);
+        printf(" (%llu ", (unsigned long long)need->quantity);
+        output_text(stdout, need->unit);
         printf(")");
-    } else if (tmbus_delivery_offer(d, &offer) == TMBUS_OK) {
+    } else if ((offer = tmbus_delivery_offer(d)) != NULL) {
         put_short_id(tmbus_delivery_id(d));
         printf(" for need ");
-        put_short_id(offer.need_id);
-        cli_format_eur(offer.value_cents, eur, sizeof(eur));
-        printf(" [%s] %llu, EUR %s: ", or_unknown(tmbus_tlp_name(offer.tlp)),
-               (unsigned long long)offer.quantity, eur);
-        output_text(stdout, offer.description);
-    } else if (tmbus_delivery_need_update(d, &nc) == TMBUS_OK) {
-        put_short_id(nc.need_id);
-        printf(" %s: ", or_unknown(tmbus_need_action_name(nc.action)));
-        output_text(stdout, nc.reason);
-    } else if (tmbus_delivery_offer_update(d, &oc) == TMBUS_OK) {
-        put_short_id(oc.offer_id);
-        printf(" %s: ", or_unknown(tmbus_offer_action_name(oc.action)));
-        output_text(stdout, oc.reason);
+        put_short_id(offer->need_id);
+        cli_format_eur(offer->value_cents, eur, sizeof(eur));
+        printf(" [%s] %llu, EUR %s: ", or_unknown(tmbus_tlp_name(offer->tlp)),
+               (unsigned long long)offer->quantity, eur);
+        output_text(stdout, offer->description);
+    } else if ((nc = tmbus_delivery_need_update(d)) != NULL) {
+        put_short_id(nc->need_id);
+        printf(" %s: ", or_unknown(tmbus_need_action_name(nc->action)));
+        output_text(stdout, nc->reason);
+    } else if ((oc = tmbus_delivery_offer_update(d)) != NULL) {
+        put_short_id(oc->offer_id);
+        printf(" %s: ", or_unknown(tmbus_offer_action_name(oc->action)));
+        output_text(stdout, oc->reason);
     } else if (tmbus_delivery_receipt_count(d) > 0) {
         printf("about");
-        for (size_t i = 0; tmbus_delivery_receipt_at(d, i, &r) == TMBUS_OK; i++) {
+        for (size_t i = 0; (r = tmbus_delivery_receipt_at(d, i)) != NULL; i++) {
             printf(i > 0 ? "; " : " ");
-            put_short_id(r.envelope_id);
-            printf(" %s", or_unknown(tmbus_receipt_state_name(r.state)));
-            if (r.reason != NULL && *r.reason != '\0') {
+            put_short_id(r->envelope_id);
+            printf(" %s", or_unknown(tmbus_receipt_state_name(r->state)));
+            if (r->reason != NULL && *r->reason != '\0') {
                 printf(": ");
-                output_text(stdout, r.reason);
+                output_text(stdout, r->reason);
             }
         }
     } else {

@@ -1,6 +1,7 @@
 #!/bin/sh
-# Installs a build of libtmbus (the component "libtmbus") into a temporary prefix and builds the README's
-# example against it three ways: with pkg-config (shared), with pkg-config
+# Installs a build of libtmbus (the component "libtmbus") into a temporary
+# prefix, checks that the installed libraries export only tmbus_ names, and
+# builds the README's example against it three ways: with pkg-config (shared), with pkg-config
 # against the static library, and as a CMake project with find_package.
 # Each program must link and run far enough to print its usage (exit 2)
 # and to name a missing configuration file (exit 1).
@@ -41,6 +42,11 @@ libdir=$(dirname "$(dirname "$pc")")
 [ -f "$libdir/libtmbus.a" ] || fail "no libtmbus.a installed"
 [ -f "$libdir/cmake/tmbus/tmbusConfig.cmake" ] || fail "no CMake package installed"
 export PKG_CONFIG_PATH="$(dirname "$pc")"
+
+# What is installed exports only the API (check-symbols.sh is beside this
+# folder in the source tree).
+sh "$example/../check-symbols.sh" "$libdir/libtmbus.a" "$libdir/libtmbus.so" ||
+    fail "an installed library exports more than tmbus_ names"
 
 echo "pkg-config: $(pkg-config --cflags --libs tmbus)"
 $cc -std=c17 -Wall -Wextra -Wpedantic -Werror -o "$work/post_need_pc" "$example/post_need.c" \

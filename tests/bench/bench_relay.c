@@ -103,13 +103,13 @@ out:
 static uint64_t held_by(struct tmbus *h)
 {
     struct tmbus_status *s = NULL;
-    const char *name;
-    uint64_t n = 0, v;
+    const struct tmbus_counter *c;
+    uint64_t n = 0;
 
     if (tmbus_status(h, 5000, &s) == TMBUS_OK)
-        for (size_t i = 0; i < tmbus_status_counter_count(s); i++)
-            if (tmbus_status_counter(s, i, &name, &v) == TMBUS_OK && strcmp(name, "delivered") == 0)
-                n = v;
+        for (size_t i = 0; (c = tmbus_status_counter_at(s, i)) != NULL; i++)
+            if (strcmp(c->name, "delivered") == 0)
+                n = c->value;
     tmbus_status_free(&s);
     return n;
 }

@@ -141,7 +141,9 @@ static void test_domain_api(void **state)
     struct tmbus *ha, *hb;
     struct tmbus_delivery *d = NULL;
     struct tmbus_board *b = NULL;
-    struct tmbus_need need, bad = the_need;
+    struct tmbus_need bad = the_need;
+    const struct tmbus_need *need;
+    const struct tmbus_offer *got;
     struct tmbus_offer offer = {
         .description = "200 EDR licences, 3 years, with onboarding",
         .quantity = 200,
@@ -151,8 +153,8 @@ static void test_domain_api(void **state)
     };
     struct tmbus_filter only_offers = {.kinds = offer_kind, .n_kinds = 1};
     struct tmbus_need edit = {.priority = TMBUS_PRIORITY_CRITICAL};
-    struct tmbus_need_change nc;
-    struct tmbus_offer_change oc;
+    const struct tmbus_need_change *nc;
+    const struct tmbus_offer_change *oc;
     uint8_t need_id[TMBUS_ID_BYTES], offer_id[TMBUS_ID_BYTES], accept_id[TMBUS_ID_BYTES],
         edit_id[TMBUS_ID_BYTES], zero[TMBUS_ID_BYTES] = {0};
     const struct tmbus_board_need *bn;
@@ -200,23 +202,25 @@ static void test_domain_api(void **state)
     assert_non_null(d = receive_id(ha, need_id));
     assert_string_equal(tmbus_delivery_kind(d), "need");
     assert_string_equal(tmbus_delivery_sender(d), "A");
-    assert_int_equal(tmbus_delivery_need(d, &need), TMBUS_OK);
-    assert_string_equal(need.title, the_need.title);
-    assert_string_equal(need.beneficiary, the_need.beneficiary);
-    assert_string_equal(need.deadline, the_need.deadline);
-    assert_int_equal(need.quantity, the_need.quantity);
-    assert_int_equal(need.category, the_need.category);
-    assert_int_equal(need.tlp, the_need.tlp);
-    assert_int_equal(tmbus_delivery_offer(d, &offer), TMBUS_EINVALID); /* not an offer */
+    assert_non_null(need = tmbus_delivery_need(d));
+    assert_string_equal(need->title, the_need.title);
+    assert_string_equal(need->beneficiary, the_need.beneficiary);
+    assert_string_equal(need->deadline, the_need.deadline);
+    assert_int_equal(need->quantity, the_need.quantity);
+    assert_int_equal(need->category, the_need.category);
+    assert_int_equal(need->tlp, the_need.tlp);
+    assert_null(tmbus_delivery_offer(d)); /* not an offer */
+    assert_null(tmbus_delivery_need_update(d));
+    assert_null(tmbus_delivery_receipt_at(d, 0));
     tmbus_delivery_free(&d);
     assert_non_null(d = receive_id(ha, offer_id));
     assert_string_equal(tmbus_delivery_kind(d), "offer");
     assert_string_equal(tmbus_delivery_sender(d), "B");
-    memset(&offer, 0, sizeof(offer));
-    assert_int_equal(tmbus_delivery_offer(d, &offer), TMBUS_OK);
-    assert_non_null(offer.need_id);
-    assert_memory_equal(offer.need_id, need_id, TMBUS_ID_BYTES);
-    assert_int_equal(offer.quantity, 200);
+    assert_non_null(got = tmbus_delivery_offer(d));
+    assert_null(tmbus_delivery_need(d));
+    assert_non_null(got->need_id);
+    assert_memory_equal(got->need_id, need_id, TMBUS_ID_BYTES);
+    assert_int_equal(got->quantity, 200);
     tmbus_delivery_free(&d);
 
     /* The owner accepts the offer and raises the need's priority. */
@@ -228,19 +232,19 @@ static void test_domain_api(void **state)
                      TMBUS_OK);
     assert_non_null(d = receive_id(ha, accept_id));
     assert_string_equal(tmbus_delivery_kind(d), "offer_update");
-    assert_int_equal(tmbus_delivery_offer_update(d, &oc), TMBUS_OK);
-    assert_int_equal(oc.action, TMBUS_OFFER_ACCEPT);
-    assert_memory_equal(oc.offer_id, offer_id, TMBUS_ID_BYTES);
-    assert_string_equal(oc.reason, "thank you");
+    assert_non_null(oc = tmbus_delivery_offer_update(d));
+    assert_int_equal(oc->action, TMBUS_OFFER_ACCEPT);
+    assert_memory_equal(oc->offer_id, offer_id, TMBUS_ID_BYTES);
+    assert_string_equal(oc->reason, "thank you");
     tmbus_delivery_free(&d);
     assert_non_null(d = receive_id(ha, edit_id));
     assert_string_equal(tmbus_delivery_kind(d), "need_update");
-    assert_int_equal(tmbus_delivery_need_update(d, &nc), TMBUS_OK);
-    assert_int_equal(nc.action, TMBUS_NEED_EDIT);
-    assert_true(nc.has_edit);
-    assert_int_equal(nc.edit.priority, TMBUS_PRIORITY_CRITICAL);
-    assert_string_equal(nc.edit.title, "");
-    assert_memory_equal(nc.need_id, need_id, TMBUS_ID_BYTES);
+    assert_non_null(nc = tmbus_delivery_need_update(d));
+    assert_int_equal(nc->action, TMBUS_NEED_EDIT);
+    assert_true(nc->has_edit);
+    assert_int_equal(nc->edit.priority, TMBUS_PRIORITY_CRITICAL);
+    assert_string_equal(nc->edit.title, "");
+    assert_memory_equal(nc->need_id, need_id, TMBUS_ID_BYTES);
     assert_int_equal(tmbus_ack(ha, tmbus_delivery_number(d), FC_CALL_MS), TMBUS_OK);
     tmbus_delivery_free(&d);
 

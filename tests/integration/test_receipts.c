@@ -92,13 +92,15 @@ static void wait_state(struct tmbus *h, const uint8_t *id, const char *member, c
 static uint64_t counter(struct tmbus *h, const char *name)
 {
     struct tmbus_status *s = NULL;
-    const char *n;
-    uint64_t v, found = 0;
+    const struct tmbus_counter *c;
+    uint64_t found = 0;
 
     assert_int_equal(tmbus_status(h, FC_CALL_MS, &s), TMBUS_OK);
-    for (size_t i = 0; i < tmbus_status_counter_count(s); i++)
-        if (tmbus_status_counter(s, i, &n, &v) == TMBUS_OK && strcmp(n, name) == 0)
-            found = v;
+    for (size_t i = 0; i < tmbus_status_counter_count(s); i++) {
+        assert_non_null(c = tmbus_status_counter_at(s, i));
+        if (strcmp(c->name, name) == 0)
+            found = c->value;
+    }
     tmbus_status_free(&s);
     return found;
 }

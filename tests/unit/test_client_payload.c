@@ -589,6 +589,33 @@ static void test_config(void **state)
             fail_msg("config %zu: got '%s', want '%s'", i, err, refused[i].error);
     }
 
+    /* From bytes, as the fuzzer calls it: not NUL-terminated, no file
+     * opened, relative paths against the named file's folder; NUL bytes
+     * and oversized text refused. */
+    {
+        static const char text[] = "[client]\nendpoint = tcp://h:1\nnode_key = n.pub\nkey = k\n";
+        char *big = calloc(1, 64 * 1024 + 2);
+        assert_non_null(big);
+        assert_int_equal(
+            client_config_parse("d/c.conf", text, strlen(text) - 1, &c, err, sizeof(err)),
+            TMBUS_OK);
+        assert_string_equal(c.endpoint, "tcp://h:1");
+        assert_string_equal(c.node_key, "d/n.pub");
+        assert_string_equal(c.key, "d/k");
+        assert_int_equal(client_config_parse("d/c.conf", text, sizeof(text), &c, err, sizeof(err)),
+                         TMBUS_EINVALID);
+        assert_string_equal(err, "d/c.conf: not a tmbus client configuration file");
+        for (size_t i = 0; i < 64 * 1024 + 1; i++)
+            big[i] = i % 2 == 0 ? '#' : '\n'; /* comment lines */
+        assert_int_equal(client_config_parse("d/c.conf", big, 64 * 1024 + 1, &c, err, sizeof(err)),
+                         TMBUS_EINVALID);
+        assert_string_equal(err, "d/c.conf: not a tmbus client configuration file");
+        assert_int_equal(client_config_parse("d/c.conf", big, 64 * 1024, &c, err, sizeof(err)),
+                         TMBUS_EINVALID);
+        assert_string_equal(err, "d/c.conf: 'endpoint' is missing from the [client] section");
+        free(big);
+    }
+
     /* Through the public call: a missing file is named. */
     {
         struct tmbus *h = (struct tmbus *)1;
@@ -599,6 +626,20 @@ static void test_config(void **state)
         assert_non_null(strstr(err, "none.conf: cannot open"));
     }
     tu_rmtree(conf_dir);
+}
+
+/* The library's version, the header's and the build's
+ * (TMBUS_VERSION_STRING, from project(VERSION)) are one. */
+static void test_version(void **state)
+{
+    char text[32];
+
+    (void)state;
+    assert_string_equal(tmbus_version(), TMBUS_VERSION_STRING);
+    assert_int_equal(tmbus_version_number(), TMBUS_VERSION_NUMBER);
+    snprintf(text, sizeof(text), "%d.%d.%d", TMBUS_VERSION_MAJOR, TMBUS_VERSION_MINOR,
+             TMBUS_VERSION_PATCH);
+    assert_string_equal(tmbus_version(), text);
 }
 
 int main(void)
@@ -614,6 +655,7 @@ int main(void)
         cmocka_unit_test(test_encode_offer),
         cmocka_unit_test(test_encode_updates),
         cmocka_unit_test(test_config),
+        cmocka_unit_test(test_version),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
