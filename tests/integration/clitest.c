@@ -75,6 +75,30 @@ struct fed *clitest_fed_start(size_t n, const char *const ids[], char (*conf)[FE
     return f;
 }
 
+void clitest_pair_setup(void **state, size_t size)
+{
+    static const char *const ids[] = {"UA", "EE"};
+    struct clitest_pair *p;
+
+    assert_true(size >= sizeof(*p));
+    p = calloc(1, size);
+    assert_non_null(p);
+    *state = p;
+    p->f = clitest_fed_start(2, ids, p->conf);
+}
+
+int clitest_pair_teardown(void **state)
+{
+    struct clitest_pair *p = *state;
+
+    if (p == NULL)
+        return 0;
+    fed_free(&p->f);
+    free(p);
+    *state = NULL;
+    return 0;
+}
+
 void clitest_run_signal(struct fed *f, struct clitest_run *r, const char *in_path, int sig,
                         int sig_after_ms, const char *const argv[])
 {

@@ -37,6 +37,20 @@ void clitest_write_file(const char *path, const char *text);
  * conf[i] and waits until every node links to every other. */
 struct fed *clitest_fed_start(size_t n, const char *const ids[], char (*conf)[FED_PATH_MAX]);
 
+/* What every CLI test starts from: UA and EE, linked, each with a client
+ * configuration for the CLI. A test that keeps more state puts this first
+ * in its own struct. */
+struct clitest_pair {
+    struct fed *f;
+    char conf[2][FED_PATH_MAX]; /* client configurations of UA and EE */
+};
+
+/* cmocka group setup and teardown: *state becomes a zeroed allocation of
+ * size bytes (at least sizeof(struct clitest_pair)) that begins with a
+ * started pair; teardown stops the pair and frees it. */
+void clitest_pair_setup(void **state, size_t size);
+int clitest_pair_teardown(void **state);
+
 /* Runs the CLI with argv (NULL-terminated, without the program name),
  * stdin from in_path (NULL: /dev/null), in f's directory's output files.
  * When sig is non-zero, sends it after sig_after_ms. Kills the run after

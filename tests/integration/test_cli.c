@@ -35,9 +35,8 @@
 #define EE 1
 
 struct ctx {
-    struct fed *f;
-    char conf[2][FED_PATH_MAX]; /* client configurations of UA and EE */
-    char need_id[65];           /* the need test_post_and_read posted */
+    struct clitest_pair p; /* first: clitest_pair_teardown frees it */
+    char need_id[65];      /* the need test_post_and_read posted */
     char offer_id[65];
 };
 
@@ -45,23 +44,7 @@ struct ctx {
 
 static int setup(void **state)
 {
-    static const char *const ids[] = {"UA", "EE"};
-    struct ctx *c = calloc(1, sizeof(*c));
-
-    assert_non_null(c);
-    *state = c;
-    c->f = clitest_fed_start(2, ids, c->conf);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct ctx *c = *state;
-
-    if (c == NULL)
-        return 0;
-    fed_free(&c->f);
-    free(c);
+    clitest_pair_setup(state, sizeof(struct ctx));
     return 0;
 }
 
@@ -72,7 +55,7 @@ static void test_usage_and_field_errors(void **state)
     struct ctx *c = *state;
     struct clitest_run r = {0};
 
-    CLITEST_RUN(c->f, &r, "--help");
+    CLITEST_RUN(c->p.f, &r, "--help");
     clitest_assert_ok(&r);
     assert_non_null(strstr(r.out, "usage: tmbus"));
     clitest_run_free(&r);
@@ -82,7 +65,7 @@ static void test_usage_and_field_errors(void **state)
         {"status", "--help", NULL},  {"import", "--help", NULL},  {"export", "--help", NULL},
         {"keygen", "--help", NULL},  {"need", "--help", NULL},    {"offer", "--help", NULL}};
     for (size_t i = 0; i < sizeof(helps) / sizeof(helps[0]); i++) {
-        clitest_run(c->f, &r, NULL,
+        clitest_run(c->p.f, &r, NULL,
                     (const char *const[]){helps[i][0], helps[i][1], helps[i][2], NULL});
         clitest_assert_ok(&r);
         if (strstr(r.out, "usage: tmbus") == NULL)
@@ -90,13 +73,13 @@ static void test_usage_and_field_errors(void **state)
         clitest_run_free(&r);
     }
 
-    CLITEST_RUN(c->f, &r, "frobnicate");
+    CLITEST_RUN(c->p.f, &r, "frobnicate");
     clitest_assert_failed(&r, 64, "unknown command 'frobnicate'");
     clitest_run_free(&r);
-    CLITEST_RUN(c->f, &r, "status", "--bogus");
+    CLITEST_RUN(c->p.f, &r, "status", "--bogus");
     clitest_assert_failed(&r, 64, "unknown option --bogus");
     clitest_run_free(&r);
-    CLITEST_RUN(c->f, &r, "status");
+    CLITEST_RUN(c->p.f, &r, "status");
     clitest_assert_failed(&r, 78, "no client configuration");
     clitest_run_free(&r);
 
@@ -107,27 +90,27 @@ static void test_usage_and_field_errors(void **state)
                                                 {"1e3", "digits with at most two decimals"},
                                                 {".5", "digits with at most two decimals"}};
     for (size_t i = 0; i < sizeof(bad_values) / sizeof(bad_values[0]); i++) {
-        CLITEST_RUN(c->f, &r, "-c", c->conf[UA], "need", "post", "--title", "T", "--category",
+        CLITEST_RUN(c->p.f, &r, "-c", c->p.conf[UA], "need", "post", "--title", "T", "--category",
                     "hardware", "--quantity", "1", "--unit", "u", "--value-eur", bad_values[i][0],
                     "--priority", "high", "--tlp", "amber");
         clitest_assert_failed(&r, 64, bad_values[i][1]);
         clitest_run_free(&r);
     }
     /* A bad enum value lists the allowed ones. */
-    CLITEST_RUN(c->f, &r, "-c", c->conf[UA], "need", "post", "--title", "T", "--category",
+    CLITEST_RUN(c->p.f, &r, "-c", c->p.conf[UA], "need", "post", "--title", "T", "--category",
                 "hardwar", "--quantity", "1", "--unit", "u", "--value-eur", "1", "--priority",
                 "high", "--tlp", "amber");
     clitest_assert_failed(&r, 64, "'hardwar' is not one of: software-licences, hardware");
     clitest_run_free(&r);
-    CLITEST_RUN(c->f, &r, "-c", c->conf[UA], "need", "post", "--title", "T", "--category",
+    CLITEST_RUN(c->p.f, &r, "-c", c->p.conf[UA], "need", "post", "--title", "T", "--category",
                 "hardware", "--quantity", "1", "--unit", "u", "--value-eur", "1", "--priority",
                 "high", "--tlp", "orange");
     clitest_assert_failed(&r, 64, "amber+strict");
     clitest_run_free(&r);
-    CLITEST_RUN(c->f, &r, "-c", c->conf[UA], "need", "post", "--title", "T");
+    CLITEST_RUN(c->p.f, &r, "-c", c->p.conf[UA], "need", "post", "--title", "T");
     clitest_assert_failed(&r, 64, "is required");
     clitest_run_free(&r);
-    CLITEST_RUN(c->f, &r, "-c", c->conf[UA], "need", "list", "--status", "sleeping");
+    CLITEST_RUN(c->p.f, &r, "-c", c->p.conf[UA], "need", "list", "--status", "sleeping");
     clitest_assert_failed(&r, 64, "partially_covered");
     clitest_run_free(&r);
 }
@@ -141,12 +124,12 @@ static void test_unreachable_and_refused(void **state)
     struct clitest_run r = {0};
 
     /* Nothing listens on port 1. */
-    snprintf(conf, sizeof(conf), "%s/nowhere.conf", fed_dir(c->f));
+    snprintf(conf, sizeof(conf), "%s/nowhere.conf", fed_dir(c->p.f));
     snprintf(text, sizeof(text),
              "[client]\nendpoint = tcp://127.0.0.1:1\nnode_key = %s\nkey = %s\n",
-             fed_member_pub_path(c->f, UA), fed_client_key_path(c->f, UA));
+             fed_member_pub_path(c->p.f, UA), fed_client_key_path(c->p.f, UA));
     clitest_write_file(conf, text);
-    CLITEST_RUN(c->f, &r, "-c", conf, "--timeout", "700", "status");
+    CLITEST_RUN(c->p.f, &r, "-c", conf, "--timeout", "700", "status");
     clitest_assert_failed(
         &r, 69,
         "cannot reach the node at tcp://127.0.0.1:1 within 700 ms: is tmbusd running "
@@ -154,22 +137,22 @@ static void test_unreachable_and_refused(void **state)
     clitest_run_free(&r);
 
     /* A key the node does not know. */
-    snprintf(keys, sizeof(keys), "%s/rogue-keys", fed_dir(c->f));
-    CLITEST_RUN(c->f, &r, "keygen", "rogue", keys);
+    snprintf(keys, sizeof(keys), "%s/rogue-keys", fed_dir(c->p.f));
+    CLITEST_RUN(c->p.f, &r, "keygen", "rogue", keys);
     clitest_assert_ok(&r);
     clitest_run_free(&r);
-    snprintf(conf, sizeof(conf), "%s/rogue.conf", fed_dir(c->f));
+    snprintf(conf, sizeof(conf), "%s/rogue.conf", fed_dir(c->p.f));
     snprintf(text, sizeof(text), "[client]\nendpoint = %s\nnode_key = %s\nkey = %s/rogue.key\n",
-             fed_client_endpoint(c->f, UA), fed_member_pub_path(c->f, UA), keys);
+             fed_client_endpoint(c->p.f, UA), fed_member_pub_path(c->p.f, UA), keys);
     clitest_write_file(conf, text);
-    CLITEST_RUN(c->f, &r, "-c", conf, "--timeout", "3000", "status");
+    CLITEST_RUN(c->p.f, &r, "-c", conf, "--timeout", "3000", "status");
     clitest_assert_failed(&r, 77, "refused");
     clitest_run_free(&r);
 
     /* A configuration with a mistake names the file and line. */
-    snprintf(conf, sizeof(conf), "%s/typo.conf", fed_dir(c->f));
+    snprintf(conf, sizeof(conf), "%s/typo.conf", fed_dir(c->p.f));
     clitest_write_file(conf, "[client]\nendpoint = tcp://127.0.0.1:1\nnodekey = x\n");
-    CLITEST_RUN(c->f, &r, "-c", conf, "status");
+    CLITEST_RUN(c->p.f, &r, "-c", conf, "status");
     assert_int_not_equal(r.status, 0);
     assert_non_null(strstr(r.err, "typo.conf:3"));
     clitest_run_free(&r);
@@ -186,8 +169,8 @@ static void test_keygen_snippet_is_accepted(void **state)
     char *file, *snippet;
     FILE *fp;
 
-    snprintf(dir, sizeof(dir), "%s/desk-keys", fed_dir(c->f));
-    CLITEST_RUN(c->f, &r, "keygen", "desk2", dir);
+    snprintf(dir, sizeof(dir), "%s/desk-keys", fed_dir(c->p.f));
+    CLITEST_RUN(c->p.f, &r, "keygen", "desk2", dir);
     clitest_assert_ok(&r);
     snippet = strstr(r.out, "[client desk2]\nkey = ");
     assert_non_null(snippet);
@@ -211,29 +194,29 @@ static void test_keygen_snippet_is_accepted(void **state)
     free(file);
 
     /* Never over an existing pair. */
-    CLITEST_RUN(c->f, &r, "keygen", "desk2", dir);
+    CLITEST_RUN(c->p.f, &r, "keygen", "desk2", dir);
     clitest_assert_failed(&r, 1, "refusing to overwrite");
     clitest_run_free(&r);
-    CLITEST_RUN(c->f, &r, "keygen", "../escape", dir);
+    CLITEST_RUN(c->p.f, &r, "keygen", "../escape", dir);
     clitest_assert_failed(&r, 64, "bad client name");
     clitest_run_free(&r);
 
     /* The printed section goes into EE's configuration as is. */
-    fp = fopen(fed_conf_path(c->f, EE), "a");
+    fp = fopen(fed_conf_path(c->p.f, EE), "a");
     assert_non_null(fp);
     fprintf(fp, "\n%s", snippet);
     fclose(fp);
     free(snippet);
-    long mark = fed_log_mark(c->f, EE);
-    assert_int_equal(fed_reload(c->f, EE), 0);
+    long mark = fed_log_mark(c->p.f, EE);
+    assert_int_equal(fed_reload(c->p.f, EE), 0);
     (void)mark;
-    snprintf(conf, sizeof(conf), "%s/desk2.conf", fed_dir(c->f));
+    snprintf(conf, sizeof(conf), "%s/desk2.conf", fed_dir(c->p.f));
     snprintf(text, sizeof(text), "[client]\nendpoint = %s\nnode_key = %s\nkey = %s/desk2.key\n",
-             fed_client_endpoint(c->f, EE), fed_member_pub_path(c->f, EE), dir);
+             fed_client_endpoint(c->p.f, EE), fed_member_pub_path(c->p.f, EE), dir);
     clitest_write_file(conf, text);
     int64_t deadline = fed_now_ms() + CLITEST_SEEN_MS;
     for (;;) {
-        CLITEST_RUN(c->f, &r, "-c", conf, "--timeout", "2000", "status", "--json");
+        CLITEST_RUN(c->p.f, &r, "-c", conf, "--timeout", "2000", "status", "--json");
         if (r.status == 0)
             break;
         if (fed_now_ms() > deadline)
@@ -256,7 +239,7 @@ static void test_post_and_read(void **state)
     json_t *j, *need, *offer;
     char prefix[9];
 
-    CLITEST_RUN(c->f, &r, "-c", c->conf[UA], "--json", "need", "post", "--title",
+    CLITEST_RUN(c->p.f, &r, "-c", c->p.conf[UA], "--json", "need", "post", "--title",
                 "Firewall appliances", "--category", "hardware", "--quantity", "5", "--unit",
                 "devices", "--value-eur", "12000.5", "--priority", "high", "--tlp", "amber",
                 "--deadline", "2030-02-28", "--beneficiary", "Regional energy operator", "--sector",
@@ -270,16 +253,16 @@ static void test_post_and_read(void **state)
     clitest_run_free(&r);
 
     /* Plain output is the id alone. */
-    CLITEST_RUN(c->f, &r, "-c", c->conf[UA], "need", "post", "--title", "Second need", "--category",
-                "training", "--quantity", "3", "--unit", "days", "--value-eur", "300", "--priority",
-                "low", "--tlp", "green", "--beneficiary", "Ministry", "--sector", "government",
-                "--to", "UA,EE");
+    CLITEST_RUN(c->p.f, &r, "-c", c->p.conf[UA], "need", "post", "--title", "Second need",
+                "--category", "training", "--quantity", "3", "--unit", "days", "--value-eur", "300",
+                "--priority", "low", "--tlp", "green", "--beneficiary", "Ministry", "--sector",
+                "government", "--to", "UA,EE");
     clitest_assert_ok(&r);
     assert_int_equal(strlen(r.out), 65);
     clitest_run_free(&r);
 
     /* EE reads it by a prefix, with every field as posted. */
-    need = clitest_wait_on_board(c->f, c->conf[EE], "need", c->need_id);
+    need = clitest_wait_on_board(c->p.f, c->p.conf[EE], "need", c->need_id);
     assert_string_equal(clitest_str_of(need, "owner"), "UA");
     assert_string_equal(clitest_str_of(need, "value_eur"), "12000.50");
     assert_string_equal(clitest_str_of(need, "category"), "hardware");
@@ -291,33 +274,33 @@ static void test_post_and_read(void **state)
 
     memcpy(prefix, c->need_id, 8);
     prefix[8] = '\0';
-    CLITEST_RUN(c->f, &r, "-c", c->conf[EE], "need", "show", prefix, "--json");
+    CLITEST_RUN(c->p.f, &r, "-c", c->p.conf[EE], "need", "show", prefix, "--json");
     clitest_assert_ok(&r);
     j = clitest_json_of(&r);
     assert_string_equal(clitest_str_of(json_object_get(j, "need"), "id"), c->need_id);
     assert_true(json_is_array(json_object_get(j, "offers")));
     json_decref(j);
     clitest_run_free(&r);
-    CLITEST_RUN(c->f, &r, "-c", c->conf[EE], "need", "show", prefix);
+    CLITEST_RUN(c->p.f, &r, "-c", c->p.conf[EE], "need", "show", prefix);
     clitest_assert_ok(&r);
     assert_non_null(strstr(r.out, "Firewall appliances"));
     clitest_run_free(&r);
-    CLITEST_RUN(c->f, &r, "-c", c->conf[EE], "need", "list");
+    CLITEST_RUN(c->p.f, &r, "-c", c->p.conf[EE], "need", "list");
     clitest_assert_ok(&r);
     assert_non_null(strstr(r.out, "COVERAGE"));
     assert_non_null(strstr(r.out, "0/5"));
     clitest_run_free(&r);
 
     /* Unknown, too short and not hex. */
-    CLITEST_RUN(c->f, &r, "-c", c->conf[EE], "need", "show", "0000000000");
+    CLITEST_RUN(c->p.f, &r, "-c", c->p.conf[EE], "need", "show", "0000000000");
     clitest_assert_failed(&r, 1, "unknown need id");
     clitest_run_free(&r);
-    CLITEST_RUN(c->f, &r, "-c", c->conf[EE], "need", "show", "abc");
+    CLITEST_RUN(c->p.f, &r, "-c", c->p.conf[EE], "need", "show", "abc");
     clitest_assert_failed(&r, 64, "at least 8");
     clitest_run_free(&r);
 
     /* EE, a donor, answers; the offer reaches UA's board. */
-    CLITEST_RUN(c->f, &r, "-c", c->conf[EE], "--json", "offer", "post", "--need", prefix,
+    CLITEST_RUN(c->p.f, &r, "-c", c->p.conf[EE], "--json", "offer", "post", "--need", prefix,
                 "--quantity", "2", "--value-eur", "4800", "--description",
                 "Two appliances, with support", "--delivery-date", "2030-01-15");
     clitest_assert_ok(&r);
@@ -326,14 +309,14 @@ static void test_post_and_read(void **state)
     strcpy(c->offer_id, clitest_str_of(j, "id"));
     json_decref(j);
     clitest_run_free(&r);
-    offer = clitest_wait_on_board(c->f, c->conf[UA], "offer", c->offer_id);
+    offer = clitest_wait_on_board(c->p.f, c->p.conf[UA], "offer", c->offer_id);
     assert_string_equal(clitest_str_of(offer, "donor"), "EE");
     assert_string_equal(clitest_str_of(offer, "need"), c->need_id);
     assert_string_equal(clitest_str_of(offer, "value_eur"), "4800.00");
     assert_string_equal(clitest_str_of(offer, "tlp"), "amber"); /* the need's, by default */
     assert_string_equal(clitest_str_of(offer, "status"), "proposed");
     json_decref(offer);
-    CLITEST_RUN(c->f, &r, "-c", c->conf[UA], "offer", "list", "--need", c->need_id, "--json");
+    CLITEST_RUN(c->p.f, &r, "-c", c->p.conf[UA], "offer", "list", "--need", c->need_id, "--json");
     clitest_assert_ok(&r);
     j = clitest_json_of(&r);
     assert_int_equal(json_array_size(json_object_get(j, "offers")), 1);
@@ -341,19 +324,19 @@ static void test_post_and_read(void **state)
     clitest_run_free(&r);
 
     /* An offer for a need nobody posted. */
-    CLITEST_RUN(c->f, &r, "-c", c->conf[EE], "offer", "post", "--need", "ffffffff00", "--quantity",
-                "1", "--value-eur", "1", "--description", "x");
+    CLITEST_RUN(c->p.f, &r, "-c", c->p.conf[EE], "offer", "post", "--need", "ffffffff00",
+                "--quantity", "1", "--value-eur", "1", "--description", "x");
     clitest_assert_failed(&r, 1, "unknown need id");
     clitest_run_free(&r);
     /* A donor may not post needs: the node says why. */
-    CLITEST_RUN(c->f, &r, "-c", c->conf[EE], "need", "post", "--title", "T", "--category",
+    CLITEST_RUN(c->p.f, &r, "-c", c->p.conf[EE], "need", "post", "--title", "T", "--category",
                 "hardware", "--quantity", "1", "--unit", "u", "--value-eur", "1", "--priority",
                 "high", "--tlp", "amber", "--beneficiary", "B", "--sector", "energy");
     clitest_assert_failed(&r, 77, "the node refused: ");
     clitest_run_free(&r);
 
     /* status names the member and the peer link. */
-    CLITEST_RUN(c->f, &r, "-c", c->conf[UA], "status", "--json");
+    CLITEST_RUN(c->p.f, &r, "-c", c->p.conf[UA], "status", "--json");
     clitest_assert_ok(&r);
     j = clitest_json_of(&r);
     assert_string_equal(clitest_str_of(j, "member"), "UA");
@@ -393,7 +376,7 @@ static void test_watch_resumes_at_cursor(void **state)
     json_t *first, *second, *d;
 
     /* EE got UA's two needs (and its own offer): one now, the next after. */
-    CLITEST_RUN(c->f, &r, "-c", c->conf[EE], "watch", "--json", "--count", "1");
+    CLITEST_RUN(c->p.f, &r, "-c", c->p.conf[EE], "watch", "--json", "--count", "1");
     clitest_assert_ok(&r);
     first = json_lines(&r);
     clitest_run_free(&r);
@@ -404,7 +387,7 @@ static void test_watch_resumes_at_cursor(void **state)
     assert_string_equal(clitest_str_of(d, "id"), c->need_id);
     assert_string_equal(clitest_str_of(json_object_get(d, "need"), "title"), "Firewall appliances");
 
-    CLITEST_RUN(c->f, &r, "-c", c->conf[EE], "watch", "--json", "--count", "1");
+    CLITEST_RUN(c->p.f, &r, "-c", c->p.conf[EE], "watch", "--json", "--count", "1");
     clitest_assert_ok(&r);
     second = json_lines(&r);
     clitest_run_free(&r);
@@ -415,14 +398,15 @@ static void test_watch_resumes_at_cursor(void **state)
     json_decref(second);
 
     /* A filter, the human format, and a clean stop on SIGTERM. */
-    clitest_run_signal(c->f, &r, NULL, SIGTERM, 1500,
-                       (const char *const[]){"-c", c->conf[UA], "watch", "--kind", "offer", NULL});
+    clitest_run_signal(
+        c->p.f, &r, NULL, SIGTERM, 1500,
+        (const char *const[]){"-c", c->p.conf[UA], "watch", "--kind", "offer", NULL});
     assert_int_equal(r.status, 0);
     assert_non_null(strstr(r.out, " EE offer "));
     assert_null(strstr(r.out, " UA need "));
     clitest_run_free(&r);
 
-    CLITEST_RUN(c->f, &r, "-c", c->conf[UA], "watch", "--kind", "needs");
+    CLITEST_RUN(c->p.f, &r, "-c", c->p.conf[UA], "watch", "--kind", "needs");
     clitest_assert_failed(&r, 64, "need_update");
     clitest_run_free(&r);
 }
@@ -435,7 +419,7 @@ static void test_import_reports_each_line(void **state)
     char path[FED_PATH_MAX], text[4096];
     struct clitest_run r = {0};
 
-    snprintf(path, sizeof(path), "%s/feed.jsonl", fed_dir(c->f));
+    snprintf(path, sizeof(path), "%s/feed.jsonl", fed_dir(c->p.f));
     snprintf(
         text, sizeof(text),
         "{\"type\":\"need\",\"title\":\"Feed need, \\\"quoted\\\"\",\"category\":\"hardware\","
@@ -461,12 +445,12 @@ static void test_import_reports_each_line(void **state)
     clitest_write_file(path, text);
 
     /* Dry run: same verdicts, nothing posted, the need id checked for form. */
-    CLITEST_RUN(c->f, &r, "-c", c->conf[UA], "import", "--dry-run", path);
+    CLITEST_RUN(c->p.f, &r, "-c", c->p.conf[UA], "import", "--dry-run", path);
     assert_int_equal(r.status, 65);
     assert_non_null(strstr(r.out, "would import 2 needs, 2 offers; rejected 5 lines"));
     clitest_run_free(&r);
 
-    CLITEST_RUN(c->f, &r, "-c", c->conf[UA], "import", path);
+    CLITEST_RUN(c->p.f, &r, "-c", c->p.conf[UA], "import", path);
     if (r.status != 65 || strstr(r.out, "imported 2 needs, 0 offers; rejected 7 lines") == NULL)
         fail_msg("status %d, stdout: %s, stderr: %s", r.status, r.out, r.err);
     static const char *const verdicts[] = {
@@ -489,8 +473,8 @@ static void test_import_reports_each_line(void **state)
              "\"description\":\"stdin offer\",\"tlp\":\"green\",\"to\":[\"UA\"]}\n",
              c->need_id);
     clitest_write_file(path, text);
-    clitest_run(c->f, &r, path,
-                (const char *const[]){"-c", c->conf[EE], "import", "-", "--json", NULL});
+    clitest_run(c->p.f, &r, path,
+                (const char *const[]){"-c", c->p.conf[EE], "import", "-", "--json", NULL});
     clitest_assert_ok(&r);
     json_t *lines = json_lines(&r);
     assert_int_equal(json_array_size(lines), 2);
@@ -510,7 +494,7 @@ static void test_export_reads_back(void **state)
     json_t *lines, *item;
     size_t k;
 
-    CLITEST_RUN(c->f, &r, "-c", c->conf[UA], "export", "--json");
+    CLITEST_RUN(c->p.f, &r, "-c", c->p.conf[UA], "export", "--json");
     clitest_assert_ok(&r);
     lines = json_lines(&r);
     json_array_foreach(lines, k, item)
@@ -529,14 +513,14 @@ static void test_export_reads_back(void **state)
     json_decref(lines);
 
     /* Import takes back what export wrote. */
-    snprintf(path, sizeof(path), "%s/export.jsonl", fed_dir(c->f));
+    snprintf(path, sizeof(path), "%s/export.jsonl", fed_dir(c->p.f));
     clitest_write_file(path, r.out);
     clitest_run_free(&r);
-    CLITEST_RUN(c->f, &r, "-c", c->conf[UA], "import", "--dry-run", path);
+    CLITEST_RUN(c->p.f, &r, "-c", c->p.conf[UA], "import", "--dry-run", path);
     clitest_assert_ok(&r);
     clitest_run_free(&r);
 
-    CLITEST_RUN(c->f, &r, "-c", c->conf[UA], "export", "--csv");
+    CLITEST_RUN(c->p.f, &r, "-c", c->p.conf[UA], "export", "--csv");
     clitest_assert_ok(&r);
     assert_true(strncmp(r.out, "type,id,member,status,created_at,need,title,", 44) == 0);
     for (const char *p = r.out; (p = strstr(p, "\r\n")) != NULL; p += 2)
@@ -546,10 +530,10 @@ static void test_export_reads_back(void **state)
     assert_non_null(strstr(r.out, ",\"Feed need, \"\"quoted\"\"\","));
     clitest_run_free(&r);
 
-    CLITEST_RUN(c->f, &r, "-c", c->conf[UA], "export", "--csv", "--json");
+    CLITEST_RUN(c->p.f, &r, "-c", c->p.conf[UA], "export", "--csv", "--json");
     clitest_assert_failed(&r, 64, "not both");
     clitest_run_free(&r);
-    fed_pass(c->f);
+    fed_pass(c->p.f);
 }
 
 int main(void)
@@ -564,5 +548,5 @@ int main(void)
         cmocka_unit_test(test_export_reads_back),
     };
 
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, setup, clitest_pair_teardown);
 }

@@ -28,35 +28,14 @@
 #define UA 0
 #define EE 1
 
-struct ctx {
-    struct fed *f;
-    char conf[2][FED_PATH_MAX]; /* client configurations of UA and EE */
-};
-
 static int setup(void **state)
 {
-    static const char *const ids[] = {"UA", "EE"};
-    struct ctx *c = calloc(1, sizeof(*c));
-
-    assert_non_null(c);
-    *state = c;
-    c->f = clitest_fed_start(2, ids, c->conf);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct ctx *c = *state;
-
-    if (c == NULL)
-        return 0;
-    fed_free(&c->f);
-    free(c);
+    clitest_pair_setup(state, sizeof(struct clitest_pair));
     return 0;
 }
 
 /* Runs a posting command with --json and returns its "id" in id. */
-static void post_json(struct ctx *c, const char *const argv[], char id[65])
+static void post_json(struct clitest_pair *c, const char *const argv[], char id[65])
 {
     struct clitest_run r = {0};
 
@@ -71,7 +50,7 @@ static void post_json(struct ctx *c, const char *const argv[], char id[65])
 
 /* Waits until the board node i's client reads shows item id of kind with
  * key equal to value (a string); returns the item (the caller decrefs). */
-static json_t *wait_field(struct ctx *c, size_t i, const char *kind, const char *id,
+static json_t *wait_field(struct clitest_pair *c, size_t i, const char *kind, const char *id,
                           const char *key, const char *value)
 {
     int64_t deadline = fed_now_ms() + CLITEST_SEEN_MS;
@@ -120,7 +99,7 @@ static void assert_update_line(const struct clitest_run *r, const char *kind, co
 
 static void test_usage(void **state)
 {
-    struct ctx *c = *state;
+    struct clitest_pair *c = *state;
     struct clitest_run r = {0};
     static const char *const helps[][2] = {
         {"accept", "offer"},   {"decline", "offer"}, {"deliver", "offer"}, {"confirm", "offer"},
@@ -158,7 +137,7 @@ static void test_usage(void **state)
 
 static void test_lifecycle(void **state)
 {
-    struct ctx *c = *state;
+    struct clitest_pair *c = *state;
     char need[65], o1[65], o2[65], o3[65], p1[9];
     struct clitest_run r = {0};
     json_t *j;
@@ -323,5 +302,5 @@ int main(void)
         cmocka_unit_test(test_lifecycle),
     };
 
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, setup, clitest_pair_teardown);
 }

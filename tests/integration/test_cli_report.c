@@ -32,30 +32,9 @@
 #define OFFER_CENTS 250050 /* 2 500.50 EUR */
 #define WAIT_MS     15000
 
-struct ctx {
-    struct fed *f;
-    char conf[2][FED_PATH_MAX];
-};
-
 static int setup(void **state)
 {
-    static const char *const ids[] = {"UA", "EE"};
-    struct ctx *c = calloc(1, sizeof(*c));
-
-    assert_non_null(c);
-    *state = c;
-    c->f = clitest_fed_start(2, ids, c->conf);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct ctx *c = *state;
-
-    if (c == NULL)
-        return 0;
-    fed_free(&c->f);
-    free(c);
+    clitest_pair_setup(state, sizeof(struct clitest_pair));
     return 0;
 }
 
@@ -112,7 +91,7 @@ static void assert_row(json_t *rows, const char *key, json_int_t pledged, json_i
 
 static void test_report(void **state)
 {
-    struct ctx *c = *state;
+    struct clitest_pair *c = *state;
     struct tmbus *ua = fc_connect(c->f, UA), *ee = fc_connect(c->f, EE);
     uint8_t late[TMBUS_ID_BYTES], calm[TMBUS_ID_BYTES], offer[TMBUS_ID_BYTES];
     char hex[TMBUS_ID_HEX_BYTES];
@@ -177,7 +156,7 @@ static void test_report(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_report, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_report, setup, clitest_pair_teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
