@@ -174,7 +174,7 @@ static void reject(struct api *a, const struct request *rq, Tmbus__Api__Code cod
 {
     log_warnx("api: client %s: request %llu refused: %s", rq->name ? rq->name : "(unknown)",
               (unsigned long long)rq->id, reason);
-    node_count(a->n, counter, 1);
+    stats_count(a->n->stats, counter, 1);
     answer_code(a, rq->rid, rq->rid_len, rq->id, code, reason);
 }
 
@@ -399,7 +399,7 @@ static bool is_visible(struct api *a, const struct subscriber *s, const struct s
     if (tlp > (int)c->clearance) {
         if (p != NULL)
             tmbus__payload__payload__free_unpacked(p, NULL);
-        node_count(a->n, "api.skipped.clearance", 1);
+        stats_count(a->n->stats, "api.skipped.clearance", 1);
         log_debug("api: client %s: delivery %llu is above its clearance", c->name,
                   (unsigned long long)e->number);
         return false;
@@ -408,7 +408,7 @@ static bool is_visible(struct api *a, const struct subscriber *s, const struct s
     if (p != NULL)
         tmbus__payload__payload__free_unpacked(p, NULL);
     if (!is_match) {
-        node_count(a->n, "api.skipped.filter", 1);
+        stats_count(a->n->stats, "api.skipped.filter", 1);
         return false;
     }
     return true;
@@ -438,7 +438,7 @@ static enum pump_result pump(struct api *a, struct subscriber *s)
             return PUMP_BLOCKED;
         }
         if (e.expires_at != 0 && now >= e.expires_at) {
-            node_count(a->n, "api.skipped.expired", 1);
+            stats_count(a->n->stats, "api.skipped.expired", 1);
             s->pushed = e.number;
             continue;
         }
@@ -447,7 +447,7 @@ static enum pump_result pump(struct api *a, struct subscriber *s)
              * waiting on it would stall every later delivery. */
             log_warnx("api: client %s: delivery %llu no longer opens; skipped", s->client,
                       (unsigned long long)e.number);
-            node_count(a->n, "api.skipped.unopenable", 1);
+            stats_count(a->n->stats, "api.skipped.unopenable", 1);
             s->pushed = e.number;
             continue;
         }
@@ -462,7 +462,7 @@ static enum pump_result pump(struct api *a, struct subscriber *s)
             return errno == EAGAIN ? PUMP_BLOCKED : PUMP_GONE;
         s->pushed = e.number;
         flight_push(s, e.number);
-        node_count(a->n, "api.delivered", 1);
+        stats_count(a->n->stats, "api.delivered", 1);
     }
     return PUMP_IDLE;
 }
@@ -1093,7 +1093,7 @@ static void on_board(struct api *a, const struct request *rq, const Tmbus__Api__
     if (send_reply(a, rq->rid, rq->rid_len, &r, true) == -1)
         log_debug("api: board reply to request %llu dropped: %s", (unsigned long long)rq->id,
                   zmq_strerror(errno));
-    node_count(a->n, "api.board", 1);
+    stats_count(a->n->stats, "api.board", 1);
 out:
     board_reply_free(&br);
 }
@@ -1176,7 +1176,7 @@ static void on_report(struct api *a, const struct request *rq)
     if (send_reply(a, rq->rid, rq->rid_len, &r, true) == -1)
         log_debug("api: report reply to request %llu dropped: %s", (unsigned long long)rq->id,
                   zmq_strerror(errno));
-    node_count(a->n, "api.report", 1);
+    stats_count(a->n->stats, "api.report", 1);
     free(rep.donors);
     free(rep.categories);
     free(rep.sectors);
@@ -1232,7 +1232,7 @@ static void on_delivery(struct api *a, const struct request *rq, const Tmbus__Ap
     r.kind_case = TMBUS__API__REPLY__KIND_DELIVERY_STATE;
     r.delivery_state = &ds;
     answer(a, rq->rid, rq->rid_len, &r);
-    node_count(a->n, "api.delivery", 1);
+    stats_count(a->n->stats, "api.delivery", 1);
 out:
     free(d);
     free(entries);
@@ -1251,8 +1251,8 @@ static void on_status(struct api *a, const struct request *rq)
     uint8_t digest[BOARD_ID_BYTES];
     size_t n_peers = 0;
 
-    counters = calloc(n->n_counters + 1, sizeof(*counters));
-    counter_ptrs = calloc(n->n_counters + 1, sizeof(*counter_ptrs));
+    counters = calloc(stats_size(n->stats) + 1, sizeof(*counters));
+    counter_ptrs = calloc(stats_size(n->stats) + 1, sizeof(*counter_ptrs));
     ps = calloc(ROSTER_MAX_MEMBERS, sizeof(*ps));
     peers = calloc(ROSTER_MAX_MEMBERS, sizeof(*peers));
     peer_ptrs = calloc(ROSTER_MAX_MEMBERS, sizeof(*peer_ptrs));
@@ -1272,13 +1272,14 @@ static void on_status(struct api *a, const struct request *rq)
     st.board_digest.len = sizeof(digest);
     st.member = n->cfg->member;
     st.roster_version = roster_version(n->roster);
-    for (size_t i = 0; i < n->n_counters; i++) {
+    for (size_t i = 0; i < stats_size(n->stats); i++) {
+        const char *name;
         tmbus__api__counter__init(&counters[i]);
-        counters[i].name = (char *)n->counters[i].name;
-        counters[i].value = n->counters[i].value;
+        stats_at(n->stats, i, &name, &counters[i].value);
+        counters[i].name = (char *)name;
         counter_ptrs[i] = &counters[i];
     }
-    st.n_counters = n->n_counters;
+    st.n_counters = stats_size(n->stats);
     st.counters = counter_ptrs;
     if (n->peers != NULL)
         n_peers = peers_status(n->peers, ps, ROSTER_MAX_MEMBERS);
@@ -1429,7 +1430,7 @@ static void on_ready(void *arg)
          * completed the handshake; nothing in the request can claim it. */
         rq.name = zmq_msg_gets(&msg, "User-Id");
         if (rq.rid_len == 0 || rq.rid_len > API_ROUTING_MAX) {
-            node_count(a->n, "api.rejected.routing-id", 1);
+            stats_count(a->n->stats, "api.rejected.routing-id", 1);
             log_warnx("api: dropped a message with a bad routing id");
         } else if (is_extra) {
             reject(a, &rq, TMBUS__API__CODE__CODE_INVALID, "api.rejected.frames",
@@ -1479,7 +1480,7 @@ static void apply_ack(struct api *a, const struct pending *p)
             s->pushed = p->cursor;
         flight_ack(s, p->cursor);
     }
-    node_count(a->n, "api.acked", 1);
+    stats_count(a->n->stats, "api.acked", 1);
     answer_code(a, p->rid, p->rid_len, p->request_id, TMBUS__API__CODE__CODE_OK, "");
 }
 
@@ -1492,11 +1493,11 @@ void api_after_commit(struct api *a, bool is_committed)
         if (!is_committed) {
             log_warnx("api: client %s: request %llu not committed", p->client,
                       (unsigned long long)p->request_id);
-            node_count(a->n, "api.rejected.not-committed", 1);
+            stats_count(a->n->stats, "api.rejected.not-committed", 1);
             answer_code(a, p->rid, p->rid_len, p->request_id, TMBUS__API__CODE__CODE_INTERNAL,
                         "not committed, retry");
         } else if (p->kind == PENDING_POST) {
-            node_count(a->n, "api.posted", 1);
+            stats_count(a->n->stats, "api.posted", 1);
             answer_receipt(a, p);
         } else {
             apply_ack(a, p);

@@ -62,7 +62,7 @@ static const char *const offer_status_names[] = {
     [BOARD_OFFER_CONFIRMED] = "confirmed", [BOARD_OFFER_WITHDRAWN] = "withdrawn",
 };
 
-/* Per reason: its name, its counter (a static string, as node_count
+/* Per reason: its name, its counter (a static string, as stats_count
  * wants) and how a poster's client is answered. */
 static const struct {
     const char *name;

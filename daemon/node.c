@@ -56,28 +56,6 @@ static const char *const rejected_names[ENVELOPE_STATUS_COUNT] = {
     [ENVELOPE_E_INTERNAL] = "rejected.internal-error",
 };
 
-void node_count(struct node *n, const char *name, uint64_t by)
-{
-    for (size_t i = 0; i < n->n_counters; i++)
-        if (n->counters[i].name == name || strcmp(n->counters[i].name, name) == 0) {
-            n->counters[i].value += by;
-            return;
-        }
-    if (n->n_counters == NODE_MAX_COUNTERS) {
-        log_warnx("node: counter table full, dropping %s", name);
-        return;
-    }
-    n->counters[n->n_counters++] = (struct node_counter){name, by};
-}
-
-uint64_t node_counter(const struct node *n, const char *name)
-{
-    for (size_t i = 0; i < n->n_counters; i++)
-        if (strcmp(n->counters[i].name, name) == 0)
-            return n->counters[i].value;
-    return 0;
-}
-
 bool node_is_self(const struct node *n, const char *member)
 {
     return strcmp(n->cfg->member, member) == 0;
@@ -107,11 +85,11 @@ int node_commit(struct node *n)
         send_answers(n);
         ok = store_commit(n->store) == 0;
         if (!ok) {
-            node_count(n, "commit.failed", 1);
+            stats_count(n->stats, "commit.failed", 1);
             log_warnx("node: commit of %zu envelopes failed; nothing in it is acknowledged",
                       n->batch_count);
         } else {
-            node_count(n, "commit.batches", 1);
+            stats_count(n->stats, "commit.batches", 1);
         }
     }
     peers_after_commit(n->peers, ok);
@@ -168,7 +146,7 @@ static void count_board(void *arg, const char *counter)
 
     if (seen->first == NULL)
         seen->first = counter;
-    node_count(seen->n, counter, 1);
+    stats_count(seen->n->stats, counter, 1);
 }
 
 /* Applies an opened payload to the board inside the open batch. *refused
@@ -250,7 +228,8 @@ static int record_entry(struct node *n, const struct envelope_info *info,
     if (rc == 0) {
         if ((rc = store_delivery_find(n->store, r->envelope_id, NULL, &state)) == -1)
             return -1;
-        node_count(n, rc == 1 ? "receipts.ignored.not-recipient" : "receipts.ignored.unknown", 1);
+        stats_count(n->stats,
+                    rc == 1 ? "receipts.ignored.not-recipient" : "receipts.ignored.unknown", 1);
         log_warnx("node: ignored a receipt from %s about %s: %s", info->sender,
                   short_hex(r->envelope_id, hex),
                   rc == 1 ? "it was not a recipient of that post" : "we posted no such envelope");
@@ -260,7 +239,7 @@ static int record_entry(struct node *n, const struct envelope_info *info,
                             info->created_at);
     if (rc == -1)
         return -1;
-    node_count(n, rc == 1 ? "receipts.recorded" : "receipts.ignored.duplicate", 1);
+    stats_count(n->stats, rc == 1 ? "receipts.recorded" : "receipts.ignored.duplicate", 1);
     log_debug("node: %s: %s %s", short_hex(r->envelope_id, hex), info->sender,
               rc == 1 ? receipt_state_name(r->state) : "said so again; first word kept");
     return 0;
@@ -295,7 +274,7 @@ static int deliver(struct node *n, const struct envelope_info *info,
         kind = receipt_decode(body->payload, body->payload_len, &r);
     if (info->expires_at != 0 && now_unix() >= info->expires_at) {
         receipt_free(&r);
-        node_count(n, "expired", 1);
+        stats_count(n->stats, "expired", 1);
         if (kind == RECEIPT_NOT_A_RECEIPT)
             set_answer(ans, RECEIPT_REJECTED, "expired");
         return 0;
@@ -307,14 +286,14 @@ static int deliver(struct node *n, const struct envelope_info *info,
     if (rc == -1)
         return -1;
     if (kind == RECEIPT_MALFORMED) {
-        node_count(n, "receipts.malformed", 1);
+        stats_count(n->stats, "receipts.malformed", 1);
         log_warnx("node: a malformed receipt from %s (%s log, seq %llu)", info->sender,
                   info->is_direct ? "direct" : "relayed", (unsigned long long)info->seq);
     }
     log_of(info, &log);
     if (store_inbox_add(n->store, &log, info->seq, info->id, info->expires_at, &number) == -1)
         return -1;
-    node_count(n, "delivered", 1);
+    stats_count(n->stats, "delivered", 1);
     if (kind == RECEIPT_NOT_A_RECEIPT) {
         char why[RECEIPT_REASON_MAX + 1];
         snprintf(why, sizeof(why), "refused by the board: %s", refused != NULL ? refused : "");
@@ -488,7 +467,7 @@ static void answer_sender(struct node *n, const struct envelope_info *info,
         size_t cap = n->cap_answers == 0 ? 64 : 2 * n->cap_answers;
         struct node_answer *grown = realloc(n->answers, cap * sizeof(*grown));
         if (grown == NULL) {
-            node_count(n, "receipts.failed", 1);
+            stats_count(n->stats, "receipts.failed", 1);
             log_warn("node: no receipt to %s for its %s log seq %llu: realloc", info->sender,
                      info->is_direct ? "direct" : "relayed", (unsigned long long)info->seq);
             return;
@@ -519,12 +498,12 @@ static void send_receipt(struct node *n, const char *to, bool is_direct,
 
     if (receipt_encode(entries, k, &buf, &len) == -1 ||
         post(n, buf, len, rcpt, 1, is_direct, 0, false, placed, &n_placed, &why) == -1) {
-        node_count(n, "receipts.failed", k);
+        stats_count(n->stats, "receipts.failed", k);
         log_warnx("node: no receipt of %zu entries to %s in the %s log: %s", k, to,
                   is_direct ? "direct" : "relayed", why);
     } else {
-        node_count(n, "receipts.sent", k);
-        node_count(n, "receipts.envelopes", 1);
+        stats_count(n->stats, "receipts.sent", k);
+        stats_count(n->stats, "receipts.envelopes", 1);
     }
     free(buf);
 }
@@ -540,7 +519,7 @@ static void send_answers(struct node *n)
     if (n->n_answers == 0)
         return;
     if ((group = malloc(RECEIPT_MAX_ENTRIES * sizeof(*group))) == NULL) {
-        node_count(n, "receipts.failed", n->n_answers);
+        stats_count(n->stats, "receipts.failed", n->n_answers);
         log_warn("node: %zu receipt entries lost: malloc", n->n_answers);
         n->n_answers = 0;
         return;
@@ -570,7 +549,7 @@ static void send_answers(struct node *n)
 
 static int reject(struct node *n, const char *from, const char *counter, const char *why)
 {
-    node_count(n, counter, 1);
+    stats_count(n->stats, counter, 1);
     log_warnx("peer %s: rejected an envelope: %s", from, why);
     return -1;
 }
@@ -590,13 +569,13 @@ static int seen_before(struct node *n, const char *from, const struct envelope_i
     if (found != 1)
         return reject(n, from, "rejected.store-error", "store lookup failed");
     if (memcmp(held, info->id, ENVELOPE_HASH_BYTES) == 0) {
-        node_count(n, "duplicate", 1);
+        stats_count(n->stats, "duplicate", 1);
         return 0;
     }
     if (node_batch(n) == -1 || store_add_evidence(n->store, log, info->seq, env, len) == -1)
         return reject(n, from, "rejected.store-error", "could not keep evidence");
     n->is_batch_dirty = true;
-    node_count(n, "equivocation", 1);
+    stats_count(n->stats, "equivocation", 1);
     log_warnx("ALARM: member %s signed two different envelopes for %s log seq "
               "%llu (seen via "
               "%s); evidence kept, log halted",
@@ -656,7 +635,7 @@ int node_accept(struct node *n, const char *from, const uint8_t *env, size_t len
     } else if (st != ENVELOPE_E_NOT_RECIPIENT) {
         /* Signed by its sender yet unreadable for us: it keeps its place in
          * the log (relays cannot tell), but it is never delivered. */
-        node_count(n, "undeliverable", 1);
+        stats_count(n->stats, "undeliverable", 1);
         log_warnx("peer %s: envelope %s/%llu from %s addressed to us cannot be "
                   "opened: %s",
                   from, info.sender, (unsigned long long)info.seq, info.sender,
@@ -669,7 +648,7 @@ int node_accept(struct node *n, const char *from, const uint8_t *env, size_t len
     }
     if (store_group_end(n->store, true) == -1)
         return reject(n, from, "rejected.store-error", "commit of the write group failed");
-    node_count(n, "accepted", 1);
+    stats_count(n->stats, "accepted", 1);
     answer_sender(n, &info, &ans);
     return 1;
 }
@@ -753,7 +732,7 @@ static int zap_check(void *arg, const char *domain, const uint8_t *pk, char *use
     if (strcmp(domain, "peer") == 0) {
         struct roster_member m;
         if (roster_find_by_transport(n->roster, pk, &m) == -1 || node_is_self(n, m.id)) {
-            node_count(n, "zap.denied.peer", 1);
+            stats_count(n->stats, "zap.denied.peer", 1);
             return -1;
         }
         snprintf(user_id, ZAP_USER_ID_MAX + 1, "%s", m.id);
@@ -762,13 +741,13 @@ static int zap_check(void *arg, const char *domain, const uint8_t *pk, char *use
     if (strcmp(domain, "client") == 0) {
         const struct config_client *c = config_find_client(n->cfg, pk);
         if (c == NULL) {
-            node_count(n, "zap.denied.client", 1);
+            stats_count(n->stats, "zap.denied.client", 1);
             return -1;
         }
         snprintf(user_id, ZAP_USER_ID_MAX + 1, "%s", c->name);
         return 0;
     }
-    node_count(n, "zap.denied.domain", 1);
+    stats_count(n->stats, "zap.denied.domain", 1);
     return -1;
 }
 
@@ -855,6 +834,8 @@ struct node *node_new(struct config *cfg)
     n->cfg = cfg;
     n->signal_fd = -1;
     n->started_ms = loop_now_ms();
+    if ((n->stats = stats_new()) == NULL)
+        goto fail;
     if ((n->keys = keys_load(cfg->keys)) == NULL)
         goto fail;
     if (n->keys->kind != KEYS_MEMBER || strcmp(n->keys->member, cfg->member) != 0) {
@@ -909,6 +890,7 @@ void node_free(struct node **np)
     keys_free(&n->keys);
     config_free(&n->cfg);
     free(n->answers);
+    stats_free(&n->stats);
     free(n);
     *np = NULL;
 }

@@ -19,18 +19,12 @@
 #include "loop.h"
 #include "receipt.h"
 #include "roster.h"
+#include "stats.h"
 #include "store.h"
 #include "zap.h"
 
-#define NODE_MAX_COUNTERS 96
-
 struct peers;
 struct api;
-
-struct node_counter {
-    const char *name; /* static string */
-    uint64_t value;
-};
 
 /* A receipt entry owed to the sender of an envelope we accepted this round,
  * for its relayed log or its direct log to us. */
@@ -56,8 +50,7 @@ struct node {
     int64_t started_ms;
     bool is_batch_dirty; /* something was appended since the last commit */
     size_t batch_count;  /* envelopes in the open batch */
-    struct node_counter counters[NODE_MAX_COUNTERS];
-    size_t n_counters;
+    struct stats *stats;
     /* Senders already told, since start, that an envelope of theirs could
      * not be opened here: told once each, so that two nodes that cannot
      * read each other do not answer each other's receipts forever. */
@@ -80,11 +73,6 @@ void node_free(struct node **np);
 
 /* Runs the event loop until SIGTERM or SIGINT. Returns 0 or -1. */
 int node_run(struct node *n);
-
-/* Adds by to the counter called name (a static string such as
- * "rejected.bad-signature"), creating it on first use. */
-void node_count(struct node *n, const char *name, uint64_t by);
-uint64_t node_counter(const struct node *n, const char *name);
 
 /* Opens the store batch if none is open. Returns 0 or -1 (logged). Every
  * append must happen between this and the end of the loop round. */

@@ -172,7 +172,7 @@ static int send_message(struct peers *p, struct link *l, const Tmbus__Peer__Peer
         zmq_msg_close(&msg);
         if (err == EAGAIN) {
             l->is_blocked = true;
-            node_count(p->n, "peer.send-blocked", 1);
+            stats_count(p->n->stats, "peer.send-blocked", 1);
         } else if (err == EHOSTUNREACH) {
             /* Its connection to us is gone; wait for it to dial again. */
             l->rid_len = 0;
@@ -293,7 +293,7 @@ static void pump(struct peers *p, struct link *l)
                 return;
             vec_raise(&l->sent, &o->log, next);
             in_flight++;
-            node_count(p->n, "relayed", 1);
+            stats_count(p->n->stats, "relayed", 1);
         }
     }
 }
@@ -331,14 +331,14 @@ static void on_message(struct peers *p, struct link *l, const uint8_t *data, siz
 
     l->last_heard_ms = loop_now_ms();
     if (len > PEER_MAX_FRAME) {
-        node_count(p->n, "rejected.too-large", 1);
+        stats_count(p->n->stats, "rejected.too-large", 1);
         log_warnx("peer %s: rejected a %zu-byte message: over the %d-byte limit", l->member, len,
                   PEER_MAX_FRAME);
         return;
     }
     if ((m = tmbus__peer__peer_message__unpack(NULL, len, data)) == NULL ||
         m->base.n_unknown_fields != 0) {
-        node_count(p->n, "peer.malformed", 1);
+        stats_count(p->n->stats, "peer.malformed", 1);
         log_warnx("peer %s: rejected a malformed message", l->member);
         if (m != NULL)
             tmbus__peer__peer_message__free_unpacked(m, NULL);
@@ -347,7 +347,7 @@ static void on_message(struct peers *p, struct link *l, const uint8_t *data, siz
     switch (m->kind_case) {
     case TMBUS__PEER__PEER_MESSAGE__KIND_HELLO:
         if (m->hello->version != PEER_VERSION || m->hello->n_vector > PEER_MAX_VECTOR) {
-            node_count(p->n, "peer.bad-hello", 1);
+            stats_count(p->n->stats, "peer.bad-hello", 1);
             log_warnx("peer %s: refused a hello (version %u, %zu logs)", l->member,
                       m->hello->version, m->hello->n_vector);
             break;
@@ -366,7 +366,7 @@ static void on_message(struct peers *p, struct link *l, const uint8_t *data, siz
         break;
     case TMBUS__PEER__PEER_MESSAGE__KIND_VECTOR:
         if (m->vector->n_entries > PEER_MAX_VECTOR) {
-            node_count(p->n, "peer.bad-vector", 1);
+            stats_count(p->n->stats, "peer.bad-vector", 1);
             break;
         }
         take_vector(l, m->vector->entries, m->vector->n_entries, false);
@@ -376,7 +376,7 @@ static void on_message(struct peers *p, struct link *l, const uint8_t *data, siz
          * us (say it queued for our previous process): drop quietly, the
          * Hello that follows makes it resend from our vector. */
         if (!l->has_conversation) {
-            node_count(p->n, "peer.before-hello", 1);
+            stats_count(p->n->stats, "peer.before-hello", 1);
             log_debug("peer %s: dropped an envelope sent before the hello", l->member);
             break;
         }
@@ -388,7 +388,7 @@ static void on_message(struct peers *p, struct link *l, const uint8_t *data, siz
     case TMBUS__PEER__PEER_MESSAGE__KIND_HEARTBEAT:
         break;
     default:
-        node_count(p->n, "peer.malformed", 1);
+        stats_count(p->n->stats, "peer.malformed", 1);
         log_warnx("peer %s: rejected a message of no known kind", l->member);
         break;
     }
@@ -417,7 +417,7 @@ static void on_dealer(void *arg)
         zmq_getsockopt(l->dealer, ZMQ_RCVMORE, &more, &more_len);
         if (more) {
             /* One frame per message: drain and drop anything else. */
-            node_count(p->n, "peer.malformed", 1);
+            stats_count(p->n->stats, "peer.malformed", 1);
             do {
                 zmq_msg_close(&msg);
                 zmq_msg_init(&msg);
@@ -458,14 +458,14 @@ static void on_router(void *arg)
             zmq_msg_close(&extra);
             zmq_getsockopt(p->router, ZMQ_RCVMORE, &more, &more_len);
             more_len = sizeof(more);
-            node_count(p->n, "peer.malformed", 1);
+            stats_count(p->n->stats, "peer.malformed", 1);
         }
         /* The ZAP handler set User-Id to the member whose transport key
          * completed the handshake; nothing in the message can claim it. */
         user = zmq_msg_gets(&msg, "User-Id");
         l = user != NULL ? find_link(p, user) : NULL;
         if (l == NULL || zmq_msg_size(&rid) > PEER_ROUTING_MAX) {
-            node_count(p->n, "peer.unknown-sender", 1);
+            stats_count(p->n->stats, "peer.unknown-sender", 1);
             log_warnx("peer: dropped a message from an unknown connection");
         } else {
             memcpy(l->rid, zmq_msg_data(&rid), zmq_msg_size(&rid));
@@ -644,7 +644,7 @@ static int64_t on_timer(void *arg)
                       (long long)(now - l->last_heard_ms));
             l->has_conversation = false;
             vec_clear(&l->sent);
-            node_count(p->n, "peer.timeouts", 1);
+            stats_count(p->n->stats, "peer.timeouts", 1);
         }
         /* Keep knocking until the peer answers; the queue holds one Hello. */
         if (!l->has_conversation && has_channel(l) &&
