@@ -22,10 +22,10 @@
 #include "api.pb-c.h"
 #include "board.h"
 #include "log.h"
-#include "node.h"
 #include "payload.pb-c.h"
 #include "peer.h"
 #include "receipt.h"
+#include "route.h"
 
 /* A Post carries at most ENVELOPE_MAX_PAYLOAD bytes of payload; the rest
  * of the request (recipients, framing) fits easily in 64 KiB. */
@@ -75,13 +75,18 @@ struct pending {
     size_t rid_len;
     uint64_t request_id;
     char client[CONFIG_CLIENT_NAME_MAX + 1];
-    uint64_t cursor;            /* ack: the cursor written in the batch */
-    struct node_placed *placed; /* post: where its envelopes went */
+    uint64_t cursor;             /* ack: the cursor written in the batch */
+    struct route_placed *placed; /* post: where its envelopes went */
     size_t n_placed;
 };
 
 struct api {
-    struct node *n;
+    const struct config *cfg; /* the running one: api_reload swaps it */
+    struct loop *loop;
+    struct store *store;
+    struct route *route;
+    struct stats *stats;
+    struct peers *peers;
     void *socket;
     struct subscriber *subs;
     size_t n_subs, cap_subs;
@@ -106,9 +111,9 @@ static int64_t now_unix(void)
 }
 
 /* Always the running configuration: a SIGHUP may have swapped it. */
-static const struct config_client *find_client(const struct node *n, const char *name)
+static const struct config_client *find_client(const struct api *a, const char *name)
 {
-    const struct config *c = n->cfg;
+    const struct config *c = a->cfg;
 
     for (size_t i = 0; i < c->n_clients; i++)
         if (strcmp(c->clients[i].name, name) == 0)
@@ -174,7 +179,7 @@ static void reject(struct api *a, const struct request *rq, Tmbus__Api__Code cod
 {
     log_warnx("api: client %s: request %llu refused: %s", rq->name ? rq->name : "(unknown)",
               (unsigned long long)rq->id, reason);
-    stats_count(a->n->stats, counter, 1);
+    stats_count(a->stats, counter, 1);
     answer_code(a, rq->rid, rq->rid_len, rq->id, code, reason);
 }
 
@@ -377,7 +382,7 @@ static bool matches(struct api *a, const struct subscriber *s, const struct enve
     if (!is_sender)
         return false;
     return s->categories == 0 ||
-           has_bit(s->categories, board_category_of(a->n->store, body->payload, body->payload_len));
+           has_bit(s->categories, board_category_of(a->store, body->payload, body->payload_len));
 }
 
 static bool is_visible(struct api *a, const struct subscriber *s, const struct store_inbox_entry *e,
@@ -392,14 +397,15 @@ static bool is_visible(struct api *a, const struct subscriber *s, const struct s
     /* A payload we cannot read is handled as TLP:RED, the careful reading. */
     tlp = TMBUS__PAYLOAD__TLP__TLP_RED;
     if (p != NULL && !payload_has_unknown(p)) {
-        int t = payload_tlp(p, a->n->roster, body->recipients, body->n_recipients, info->is_direct);
+        int t = payload_tlp(p, route_roster(a->route), body->recipients, body->n_recipients,
+                            info->is_direct);
         if (t > 0)
             tlp = t;
     }
     if (tlp > (int)c->clearance) {
         if (p != NULL)
             tmbus__payload__payload__free_unpacked(p, NULL);
-        stats_count(a->n->stats, "api.skipped.clearance", 1);
+        stats_count(a->stats, "api.skipped.clearance", 1);
         log_debug("api: client %s: delivery %llu is above its clearance", c->name,
                   (unsigned long long)e->number);
         return false;
@@ -408,7 +414,7 @@ static bool is_visible(struct api *a, const struct subscriber *s, const struct s
     if (p != NULL)
         tmbus__payload__payload__free_unpacked(p, NULL);
     if (!is_match) {
-        stats_count(a->n->stats, "api.skipped.filter", 1);
+        stats_count(a->stats, "api.skipped.filter", 1);
         return false;
     }
     return true;
@@ -418,7 +424,7 @@ static bool is_visible(struct api *a, const struct subscriber *s, const struct s
  * of inbox entries, so one subscriber cannot hold the loop. */
 static enum pump_result pump(struct api *a, struct subscriber *s)
 {
-    const struct config_client *c = find_client(a->n, s->client);
+    const struct config_client *c = find_client(a, s->client);
     int64_t now = now_unix();
 
     if (c == NULL)
@@ -431,23 +437,23 @@ static enum pump_result pump(struct api *a, struct subscriber *s)
 
         if (budget == 0)
             return PUMP_MORE;
-        if ((rc = store_inbox_next(a->n->store, s->pushed, &e)) == 0)
+        if ((rc = store_inbox_next(a->store, s->pushed, &e)) == 0)
             return PUMP_IDLE;
         if (rc == -1) {
             log_warnx("api: client %s: cannot read the inbox", s->client);
             return PUMP_BLOCKED;
         }
         if (e.expires_at != 0 && now >= e.expires_at) {
-            stats_count(a->n->stats, "api.skipped.expired", 1);
+            stats_count(a->stats, "api.skipped.expired", 1);
             s->pushed = e.number;
             continue;
         }
-        if (node_open_inbox(a->n, &e, &info, &body) == -1) {
+        if (route_open_inbox(a->route, &e, &info, &body) == -1) {
             /* Permanent as far as we can tell (a key retired since, say);
              * waiting on it would stall every later delivery. */
             log_warnx("api: client %s: delivery %llu no longer opens; skipped", s->client,
                       (unsigned long long)e.number);
-            stats_count(a->n->stats, "api.skipped.unopenable", 1);
+            stats_count(a->stats, "api.skipped.unopenable", 1);
             s->pushed = e.number;
             continue;
         }
@@ -462,7 +468,7 @@ static enum pump_result pump(struct api *a, struct subscriber *s)
             return errno == EAGAIN ? PUMP_BLOCKED : PUMP_GONE;
         s->pushed = e.number;
         flight_push(s, e.number);
-        stats_count(a->n->stats, "api.delivered", 1);
+        stats_count(a->stats, "api.delivered", 1);
     }
     return PUMP_IDLE;
 }
@@ -472,7 +478,7 @@ static int64_t on_timer(void *arg);
 static void schedule(struct api *a, int64_t delay_ms)
 {
     if (a->timer == 0)
-        a->timer = loop_add_timer(a->n->loop, delay_ms, on_timer, a);
+        a->timer = loop_add_timer(a->loop, delay_ms, on_timer, a);
 }
 
 /* Pumps every subscriber that has room and something new. */
@@ -482,7 +488,7 @@ static void pump_all(struct api *a)
 
     if (a->n_subs == 0)
         return;
-    if (store_inbox_last(a->n->store, &last) == -1) {
+    if (store_inbox_last(a->store, &last) == -1) {
         schedule(a, API_RETRY_MS);
         return;
     }
@@ -544,7 +550,7 @@ static struct pending *add_pending(struct api *a, enum pending_kind kind, const 
 static int post_recipients(struct api *a, const struct request *rq, const Tmbus__Api__Post *post,
                            const char **names, size_t *n)
 {
-    const struct roster *r = a->n->roster;
+    const struct roster *r = route_roster(a->route);
     struct roster_member m;
 
     *n = 0;
@@ -609,7 +615,7 @@ static bool member_may_post(struct api *a, const struct request *rq,
     struct roster_member self;
     enum roster_role role;
 
-    if (roster_find(a->n->roster, a->n->cfg->member, &self) == -1) {
+    if (roster_find(route_roster(a->route), a->cfg->member, &self) == -1) {
         reject(a, rq, TMBUS__API__CODE__CODE_DENIED, "api.rejected.member-role",
                "this member is no longer in the roster");
         return false;
@@ -643,8 +649,8 @@ static bool board_allows(struct api *a, const struct request *rq, const Tmbus__A
 {
     const char *why = NULL;
 
-    switch (board_check_post(a->n->store, a->n->cfg->member, post->payload.data, post->payload.len,
-                             &why)) {
+    switch (
+        board_check_post(a->store, a->cfg->member, post->payload.data, post->payload.len, &why)) {
     case BOARD_CHECK_OK:
         return true;
     case BOARD_CHECK_INVALID:
@@ -665,7 +671,7 @@ static bool board_allows(struct api *a, const struct request *rq, const Tmbus__A
 static void on_post(struct api *a, const struct request *rq, const Tmbus__Api__Post *post)
 {
     const char *names[ROSTER_MAX_MEMBERS];
-    struct node_placed *placed = NULL;
+    struct route_placed *placed = NULL;
     struct pending *pd;
     Tmbus__Payload__Payload *p = NULL;
     const char *reason = NULL;
@@ -704,7 +710,7 @@ static void on_post(struct api *a, const struct request *rq, const Tmbus__Api__P
         goto out;
     if (post_recipients(a, rq, post, names, &n) == -1)
         goto out;
-    tlp = payload_tlp(p, a->n->roster, (char *const *)names, n, false);
+    tlp = payload_tlp(p, route_roster(a->route), (char *const *)names, n, false);
     if (tlp == 0) {
         reject(a, rq, TMBUS__API__CODE__CODE_INVALID, "api.rejected.no-tlp",
                "a need or offer must carry a TLP label");
@@ -723,7 +729,7 @@ static void on_post(struct api *a, const struct request *rq, const Tmbus__Api__P
     }
     if (is_direct)
         for (size_t i = 0; i < n; i++)
-            if (node_is_self(a->n, names[i])) {
+            if (route_is_self(a->route, names[i])) {
                 reject(a, rq, TMBUS__API__CODE__CODE_INVALID, "api.rejected.red-to-self",
                        "TLP:RED cannot be addressed to this member itself");
                 goto out;
@@ -737,9 +743,9 @@ static void on_post(struct api *a, const struct request *rq, const Tmbus__Api__P
         goto out;
     placed = calloc(ENVELOPE_MAX_RECIPIENTS, sizeof(*placed));
     ensure(placed != NULL);
-    if (node_batch(a->n) == -1 ||
-        node_post(a->n, post->payload.data, post->payload.len, names, n, is_direct,
-                  post->expires_at, placed, &n_placed, &reason) == -1) {
+    if (route_batch(a->route) == -1 ||
+        route_post(a->route, post->payload.data, post->payload.len, names, n, is_direct,
+                   post->expires_at, placed, &n_placed, &reason) == -1) {
         reject(a, rq, TMBUS__API__CODE__CODE_INTERNAL, "api.rejected.internal",
                reason ? reason : "the node's store failed");
         goto out;
@@ -831,7 +837,7 @@ static void on_subscribe(struct api *a, const struct request *rq, const Tmbus__A
         reject(a, rq, TMBUS__API__CODE__CODE_INVALID, "api.rejected.filter", why);
         return;
     }
-    if (store_cursor_get(a->n->store, rq->name, &cursor) == -1) {
+    if (store_cursor_get(a->store, rq->name, &cursor) == -1) {
         free(filter.senders);
         reject(a, rq, TMBUS__API__CODE__CODE_INTERNAL, "api.rejected.internal",
                "the node's store failed");
@@ -904,7 +910,7 @@ static void on_ack(struct api *a, const struct request *rq, const Tmbus__Api__Ac
      * does not open the skipped entries again. */
     if (s->count == 0 || flight_last(s) <= cursor)
         cursor = s->pushed;
-    if (node_batch(a->n) == -1 || store_cursor_set(a->n->store, rq->name, cursor) == -1) {
+    if (route_batch(a->route) == -1 || store_cursor_set(a->store, rq->name, cursor) == -1) {
         reject(a, rq, TMBUS__API__CODE__CODE_INTERNAL, "api.rejected.internal",
                "the node's store failed");
         return;
@@ -994,7 +1000,7 @@ static int add_offer(void *arg, const struct store_board_offer *o)
         return 0;
     if (o->has_need) {
         struct store_board_need n;
-        int rc = store_board_need_get(br->a->n->store, o->need_id, &n);
+        int rc = store_board_need_get(br->a->store, o->need_id, &n);
         if (rc < 0)
             return -1;
         if (rc == 1)
@@ -1066,7 +1072,7 @@ static void on_board(struct api *a, const struct request *rq, const Tmbus__Api__
                "unknown need status");
         return;
     }
-    if (store_board_each_need(a->n->store, need_id, br.status, add_need, &br) != 0) {
+    if (store_board_each_need(a->store, need_id, br.status, add_need, &br) != 0) {
         reject(a, rq, TMBUS__API__CODE__CODE_INTERNAL, "api.rejected.internal",
                "the node's store failed");
         goto out;
@@ -1078,7 +1084,7 @@ static void on_board(struct api *a, const struct request *rq, const Tmbus__Api__
                "no such need on this board");
         goto out;
     }
-    if (store_board_each_offer(a->n->store, need_id, add_offer, &br) != 0) {
+    if (store_board_each_offer(a->store, need_id, add_offer, &br) != 0) {
         reject(a, rq, TMBUS__API__CODE__CODE_INTERNAL, "api.rejected.internal",
                "the node's store failed");
         goto out;
@@ -1093,7 +1099,7 @@ static void on_board(struct api *a, const struct request *rq, const Tmbus__Api__
     if (send_reply(a, rq->rid, rq->rid_len, &r, true) == -1)
         log_debug("api: board reply to request %llu dropped: %s", (unsigned long long)rq->id,
                   zmq_strerror(errno));
-    stats_count(a->n->stats, "api.board", 1);
+    stats_count(a->stats, "api.board", 1);
 out:
     board_reply_free(&br);
 }
@@ -1136,7 +1142,7 @@ static void on_report(struct api *a, const struct request *rq)
     struct board_report br;
     int64_t now = now_unix();
 
-    if (board_report(a->n->store, rq->client->clearance, now - now % 86400, &br) != 0) {
+    if (board_report(a->store, rq->client->clearance, now - now % 86400, &br) != 0) {
         reject(a, rq, TMBUS__API__CODE__CODE_INTERNAL, "api.rejected.internal",
                "the node's store failed");
         return;
@@ -1176,7 +1182,7 @@ static void on_report(struct api *a, const struct request *rq)
     if (send_reply(a, rq->rid, rq->rid_len, &r, true) == -1)
         log_debug("api: report reply to request %llu dropped: %s", (unsigned long long)rq->id,
                   zmq_strerror(errno));
-    stats_count(a->n->stats, "api.report", 1);
+    stats_count(a->stats, "api.report", 1);
     free(rep.donors);
     free(rep.categories);
     free(rep.sectors);
@@ -1208,7 +1214,7 @@ static void on_delivery(struct api *a, const struct request *rq, const Tmbus__Ap
     entries = calloc(ENVELOPE_MAX_RECIPIENTS, sizeof(*entries));
     entry_ptrs = calloc(ENVELOPE_MAX_RECIPIENTS, sizeof(*entry_ptrs));
     ensure(d != NULL && entries != NULL && entry_ptrs != NULL);
-    if (store_delivery_get(a->n->store, q->id.data, d, ENVELOPE_MAX_RECIPIENTS, &n) == -1) {
+    if (store_delivery_get(a->store, q->id.data, d, ENVELOPE_MAX_RECIPIENTS, &n) == -1) {
         reject(a, rq, TMBUS__API__CODE__CODE_INTERNAL, "api.rejected.internal",
                "the node's store failed");
         goto out;
@@ -1232,7 +1238,7 @@ static void on_delivery(struct api *a, const struct request *rq, const Tmbus__Ap
     r.kind_case = TMBUS__API__REPLY__KIND_DELIVERY_STATE;
     r.delivery_state = &ds;
     answer(a, rq->rid, rq->rid_len, &r);
-    stats_count(a->n->stats, "api.delivery", 1);
+    stats_count(a->stats, "api.delivery", 1);
 out:
     free(d);
     free(entries);
@@ -1241,7 +1247,6 @@ out:
 
 static void on_status(struct api *a, const struct request *rq)
 {
-    struct node *n = a->n;
     Tmbus__Api__Reply r = TMBUS__API__REPLY__INIT;
     Tmbus__Api__Status st = TMBUS__API__STATUS__INIT;
     Tmbus__Api__Counter *counters = NULL, **counter_ptrs = NULL;
@@ -1251,38 +1256,38 @@ static void on_status(struct api *a, const struct request *rq)
     uint8_t digest[BOARD_ID_BYTES];
     size_t n_peers = 0;
 
-    counters = calloc(stats_size(n->stats) + 1, sizeof(*counters));
-    counter_ptrs = calloc(stats_size(n->stats) + 1, sizeof(*counter_ptrs));
+    counters = calloc(stats_size(a->stats) + 1, sizeof(*counters));
+    counter_ptrs = calloc(stats_size(a->stats) + 1, sizeof(*counter_ptrs));
     ps = calloc(ROSTER_MAX_MEMBERS, sizeof(*ps));
     peers = calloc(ROSTER_MAX_MEMBERS, sizeof(*peers));
     peer_ptrs = calloc(ROSTER_MAX_MEMBERS, sizeof(*peer_ptrs));
     ensure(counters && counter_ptrs && ps && peers && peer_ptrs);
-    if (store_count(n->store, &st.envelopes, &evidence) == -1 ||
-        store_inbox_last(n->store, &st.inbox) == -1) {
+    if (store_count(a->store, &st.envelopes, &evidence) == -1 ||
+        store_inbox_last(a->store, &st.inbox) == -1) {
         reject(a, rq, TMBUS__API__CODE__CODE_INTERNAL, "api.rejected.internal",
                "the node's store failed");
         goto out;
     }
-    if (board_digest(n->store, digest) == -1) {
+    if (board_digest(a->store, digest) == -1) {
         reject(a, rq, TMBUS__API__CODE__CODE_INTERNAL, "api.rejected.internal",
                "the node's store failed");
         goto out;
     }
     st.board_digest.data = digest;
     st.board_digest.len = sizeof(digest);
-    st.member = n->cfg->member;
-    st.roster_version = roster_version(n->roster);
-    for (size_t i = 0; i < stats_size(n->stats); i++) {
+    st.member = (char *)a->cfg->member;
+    st.roster_version = roster_version(route_roster(a->route));
+    for (size_t i = 0; i < stats_size(a->stats); i++) {
         const char *name;
         tmbus__api__counter__init(&counters[i]);
-        stats_at(n->stats, i, &name, &counters[i].value);
+        stats_at(a->stats, i, &name, &counters[i].value);
         counters[i].name = (char *)name;
         counter_ptrs[i] = &counters[i];
     }
-    st.n_counters = stats_size(n->stats);
+    st.n_counters = stats_size(a->stats);
     st.counters = counter_ptrs;
-    if (n->peers != NULL)
-        n_peers = peers_status(n->peers, ps, ROSTER_MAX_MEMBERS);
+    if (a->peers != NULL)
+        n_peers = peers_status(a->peers, ps, ROSTER_MAX_MEMBERS);
     for (size_t i = 0; i < n_peers; i++) {
         tmbus__api__peer_status__init(&peers[i]);
         peers[i].member = ps[i].member;
@@ -1336,7 +1341,7 @@ static void on_request(struct api *a, struct request *rq, const uint8_t *data, s
 {
     Tmbus__Api__Request *req = NULL;
 
-    if (rq->name == NULL || (rq->client = find_client(a->n, rq->name)) == NULL) {
+    if (rq->name == NULL || (rq->client = find_client(a, rq->name)) == NULL) {
         reject(a, rq, TMBUS__API__CODE__CODE_DENIED, "api.rejected.unknown-client",
                "this client is not (or no longer) configured on this node");
         return;
@@ -1430,7 +1435,7 @@ static void on_ready(void *arg)
          * completed the handshake; nothing in the request can claim it. */
         rq.name = zmq_msg_gets(&msg, "User-Id");
         if (rq.rid_len == 0 || rq.rid_len > API_ROUTING_MAX) {
-            stats_count(a->n->stats, "api.rejected.routing-id", 1);
+            stats_count(a->stats, "api.rejected.routing-id", 1);
             log_warnx("api: dropped a message with a bad routing id");
         } else if (is_extra) {
             reject(a, &rq, TMBUS__API__CODE__CODE_INVALID, "api.rejected.frames",
@@ -1480,12 +1485,14 @@ static void apply_ack(struct api *a, const struct pending *p)
             s->pushed = p->cursor;
         flight_ack(s, p->cursor);
     }
-    stats_count(a->n->stats, "api.acked", 1);
+    stats_count(a->stats, "api.acked", 1);
     answer_code(a, p->rid, p->rid_len, p->request_id, TMBUS__API__CODE__CODE_OK, "");
 }
 
-void api_after_commit(struct api *a, bool is_committed)
+void api_after_commit(void *arg, bool is_committed)
 {
+    struct api *a = arg;
+
     if (a == NULL)
         return;
     for (size_t i = 0; i < a->n_pending; i++) {
@@ -1493,11 +1500,11 @@ void api_after_commit(struct api *a, bool is_committed)
         if (!is_committed) {
             log_warnx("api: client %s: request %llu not committed", p->client,
                       (unsigned long long)p->request_id);
-            stats_count(a->n->stats, "api.rejected.not-committed", 1);
+            stats_count(a->stats, "api.rejected.not-committed", 1);
             answer_code(a, p->rid, p->rid_len, p->request_id, TMBUS__API__CODE__CODE_INTERNAL,
                         "not committed, retry");
         } else if (p->kind == PENDING_POST) {
-            stats_count(a->n->stats, "api.posted", 1);
+            stats_count(a->stats, "api.posted", 1);
             answer_receipt(a, p);
         } else {
             apply_ack(a, p);
@@ -1516,7 +1523,7 @@ static int set_int(void *s, int option, int value)
     return zmq_setsockopt(s, option, &value, sizeof(value));
 }
 
-struct api *api_new(struct node *n)
+struct api *api_new(const struct api_parts *parts)
 {
     struct api *a = calloc(1, sizeof(*a));
     int64_t hard_max = API_HARD_MAX;
@@ -1525,27 +1532,38 @@ struct api *api_new(struct node *n)
         log_warnx("api: out of memory");
         return NULL;
     }
-    a->n = n;
-    if ((a->socket = zmq_socket(n->zctx, ZMQ_ROUTER)) == NULL ||
+    a->cfg = parts->cfg;
+    a->loop = parts->loop;
+    a->store = parts->store;
+    a->route = parts->route;
+    a->stats = parts->stats;
+    a->peers = parts->peers;
+    if ((a->socket = zmq_socket(parts->zctx, ZMQ_ROUTER)) == NULL ||
         set_int(a->socket, ZMQ_LINGER, 0) || set_int(a->socket, ZMQ_ROUTER_MANDATORY, 1) ||
         set_int(a->socket, ZMQ_CURVE_SERVER, 1) ||
         zmq_setsockopt(a->socket, ZMQ_MAXMSGSIZE, &hard_max, sizeof(hard_max)) ||
-        zmq_setsockopt(a->socket, ZMQ_CURVE_PUBLICKEY, n->keys->transport_pk, KEYS_PUBLIC_BYTES) ||
-        zmq_setsockopt(a->socket, ZMQ_CURVE_SECRETKEY, keys_transport_secret(n->keys),
+        zmq_setsockopt(a->socket, ZMQ_CURVE_PUBLICKEY, parts->keys->transport_pk,
+                       KEYS_PUBLIC_BYTES) ||
+        zmq_setsockopt(a->socket, ZMQ_CURVE_SECRETKEY, keys_transport_secret(parts->keys),
                        KEYS_CURVE_SECRET_BYTES) ||
         zmq_setsockopt(a->socket, ZMQ_ZAP_DOMAIN, "client", 6) ||
-        zmq_bind(a->socket, n->cfg->client_listen) == -1) {
-        log_warnx("api: cannot listen for clients on %s: %s", n->cfg->client_listen,
+        zmq_bind(a->socket, a->cfg->client_listen) == -1) {
+        log_warnx("api: cannot listen for clients on %s: %s", a->cfg->client_listen,
                   zmq_strerror(errno));
         api_free(&a);
         return NULL;
     }
-    if (loop_add_socket(n->loop, a->socket, on_ready, a) == -1) {
+    if (loop_add_socket(a->loop, a->socket, on_ready, a) == -1) {
         api_free(&a);
         return NULL;
     }
-    log_info("api: listening for clients on %s", n->cfg->client_listen);
+    log_info("api: listening for clients on %s", a->cfg->client_listen);
     return a;
+}
+
+void api_reload(struct api *a, const struct config *cfg)
+{
+    a->cfg = cfg;
 }
 
 void api_free(struct api **ap)
@@ -1555,9 +1573,9 @@ void api_free(struct api **ap)
     if (ap == NULL || (a = *ap) == NULL)
         return;
     if (a->timer != 0)
-        loop_remove_timer(a->n->loop, a->timer);
+        loop_remove_timer(a->loop, a->timer);
     if (a->socket != NULL) {
-        loop_remove_socket(a->n->loop, a->socket);
+        loop_remove_socket(a->loop, a->socket);
         zmq_close(a->socket);
     }
     for (size_t i = 0; i < a->n_pending; i++)
