@@ -22,7 +22,7 @@
 #include "api.pb-c.h"
 #include "board.h"
 #include "log.h"
-#include "payload.pb-c.h"
+#include "message.h"
 #include "peer.h"
 #include "receipt.h"
 #include "route.h"
@@ -41,8 +41,8 @@
 #define API_RETRY_MS       100 /* a subscriber's queue was full: try again after */
 #define API_FILTER_BITS    32  /* categories and TLPs a filter can name: 0..31 */
 
-_Static_assert((int)CONFIG_TLP_CLEAR == (int)TMBUS__PAYLOAD__TLP__TLP_CLEAR &&
-                   (int)CONFIG_TLP_RED == (int)TMBUS__PAYLOAD__TLP__TLP_RED,
+_Static_assert((int)CONFIG_TLP_CLEAR == (int)MESSAGE_TLP_CLEAR &&
+                   (int)CONFIG_TLP_RED == (int)MESSAGE_TLP_RED,
                "configured clearances and payload TLP labels must share one order");
 
 /* One client's subscription. At most one per client name: a new Subscribe
@@ -183,108 +183,9 @@ static void reject(struct api *a, const struct request *rq, Tmbus__Api__Code cod
     answer_code(a, rq->rid, rq->rid_len, rq->id, code, reason);
 }
 
-/* ---- TLP ---------------------------------------------------------------- */
-
-/* True when recipients name every member of the current roster. */
-static bool covers_roster(const struct roster *r, char *const *recipients, size_t n)
-{
-    size_t count = roster_member_count(r);
-
-    for (size_t i = 0; i < count; i++) {
-        struct roster_member m;
-        bool is_named = false;
-
-        roster_member_at(r, i, &m);
-        for (size_t j = 0; j < n && !is_named; j++)
-            is_named = strcmp(recipients[j], m.id) == 0;
-        if (!is_named)
-            return false;
-    }
-    return true;
-}
-
-/*
- * The TLP a payload is handled under, 0 when it carries no label it must
- * carry. The rule, until the board module lets an update inherit the label
- * of the object it changes:
- *   - a need or an offer carries its own label, and so does a need edit
- *     that sets one (the new label);
- *   - a receipt says only that an envelope id arrived: TLP:GREEN;
- *   - any other update takes TLP:GREEN when addressed to every roster
- *     member and TLP:AMBER when addressed to some: the narrower the
- *     audience, the more careful. Coverage is judged against the current
- *     roster, so a broadcast made before the roster grew reads as AMBER,
- *     the safe direction;
- *   - anything that travels in a direct log is TLP:RED, whatever it says,
- *     because only TLP:RED may travel there.
- * Labels outside 1..5 (proto3 enums are open) return -1.
- */
-static int payload_tlp(const Tmbus__Payload__Payload *p, const struct roster *r,
-                       char *const *recipients, size_t n, bool is_direct)
-{
-    int label = 0;
-
-    switch (p->kind_case) {
-    case TMBUS__PAYLOAD__PAYLOAD__KIND_NEED:
-        label = p->need->tlp;
-        if (label == 0)
-            return 0;
-        break;
-    case TMBUS__PAYLOAD__PAYLOAD__KIND_OFFER:
-        label = p->offer->tlp;
-        if (label == 0)
-            return 0;
-        break;
-    case TMBUS__PAYLOAD__PAYLOAD__KIND_NEED_UPDATE:
-        if (p->need_update->action == TMBUS__PAYLOAD__NEED_UPDATE__ACTION__ACTION_EDIT &&
-            p->need_update->need != NULL)
-            label = p->need_update->need->tlp;
-        break;
-    case TMBUS__PAYLOAD__PAYLOAD__KIND_RECEIPT:
-        label = TMBUS__PAYLOAD__TLP__TLP_GREEN;
-        break;
-    default:
-        break;
-    }
-    if (label < 0 || label > TMBUS__PAYLOAD__TLP__TLP_RED)
-        return -1;
-    if (label == 0)
-        label = covers_roster(r, recipients, n) ? TMBUS__PAYLOAD__TLP__TLP_GREEN
-                                                : TMBUS__PAYLOAD__TLP__TLP_AMBER;
-    return is_direct ? TMBUS__PAYLOAD__TLP__TLP_RED : label;
-}
-
 static bool has_unknown_fields(const ProtobufCMessage *m)
 {
     return m != NULL && m->n_unknown_fields > 0;
-}
-
-/* Unknown fields anywhere we read: a sender that speaks a newer schema
- * than ours is refused rather than half understood. */
-static bool payload_has_unknown(const Tmbus__Payload__Payload *p)
-{
-    if (has_unknown_fields(&p->base))
-        return true;
-    switch (p->kind_case) {
-    case TMBUS__PAYLOAD__PAYLOAD__KIND_NEED:
-        return has_unknown_fields(&p->need->base);
-    case TMBUS__PAYLOAD__PAYLOAD__KIND_OFFER:
-        return has_unknown_fields(&p->offer->base);
-    case TMBUS__PAYLOAD__PAYLOAD__KIND_NEED_UPDATE:
-        return has_unknown_fields(&p->need_update->base) ||
-               (p->need_update->need != NULL && has_unknown_fields(&p->need_update->need->base));
-    case TMBUS__PAYLOAD__PAYLOAD__KIND_OFFER_UPDATE:
-        return has_unknown_fields(&p->offer_update->base);
-    case TMBUS__PAYLOAD__PAYLOAD__KIND_RECEIPT:
-        if (has_unknown_fields(&p->receipt->base))
-            return true;
-        for (size_t i = 0; i < p->receipt->n_entries; i++)
-            if (has_unknown_fields(&p->receipt->entries[i]->base))
-                return true;
-        return false;
-    default:
-        return false;
-    }
 }
 
 /* ---- subscribers -------------------------------------------------------- */
@@ -365,54 +266,49 @@ static bool has_bit(uint32_t mask, uint32_t value)
 
 /* Whether a delivery the client may see is one it asked for. */
 static bool matches(struct api *a, const struct subscriber *s, const struct envelope_info *info,
-                    const Tmbus__Payload__Payload *p, int tlp, const struct envelope_body *body)
+                    const struct message *msg, int tlp)
 {
     bool is_sender = s->n_senders == 0;
 
     /* Receipts are the nodes' bookkeeping (DESIGN §4.11): shown only to a
      * filter that asks for them by name, not to "any kind". */
-    if (p != NULL && p->kind_case == TMBUS__PAYLOAD__PAYLOAD__KIND_RECEIPT &&
-        (s->kinds & (UINT32_C(1) << TMBUS__PAYLOAD__PAYLOAD__KIND_RECEIPT)) == 0)
+    if (msg->kind == MESSAGE_RECEIPT && (s->kinds & (UINT32_C(1) << MESSAGE_RECEIPT)) == 0)
         return false;
-    if (!has_bit(s->kinds, p != NULL ? (uint32_t)p->kind_case : 0) ||
-        !has_bit(s->tlps, (uint32_t)tlp))
+    if (!has_bit(s->kinds, (uint32_t)msg->kind) || !has_bit(s->tlps, (uint32_t)tlp))
         return false;
     for (size_t i = 0; i < s->n_senders && !is_sender; i++)
         is_sender = strcmp(s->senders[i], info->sender) == 0;
     if (!is_sender)
         return false;
-    return s->categories == 0 ||
-           has_bit(s->categories, board_category_of(a->store, body->payload, body->payload_len));
+    return s->categories == 0 || has_bit(s->categories, board_category_of(a->store, msg));
 }
 
 static bool is_visible(struct api *a, const struct subscriber *s, const struct store_inbox_entry *e,
                        const struct config_client *c, const struct envelope_info *info,
                        const struct envelope_body *body)
 {
-    Tmbus__Payload__Payload *p;
+    struct message msg;
     bool is_match;
     int tlp;
 
-    p = tmbus__payload__payload__unpack(NULL, body->payload_len, body->payload);
+    message_decode(body->payload, body->payload_len, &msg);
     /* A payload we cannot read is handled as TLP:RED, the careful reading. */
-    tlp = TMBUS__PAYLOAD__TLP__TLP_RED;
-    if (p != NULL && !payload_has_unknown(p)) {
-        int t = payload_tlp(p, route_roster(a->route), body->recipients, body->n_recipients,
-                            info->is_direct);
+    tlp = MESSAGE_TLP_RED;
+    if (msg.is_payload && !msg.has_unknown) {
+        int t = message_tlp(&msg, route_roster(a->route), (const char *const *)body->recipients,
+                            body->n_recipients, info->is_direct);
         if (t > 0)
             tlp = t;
     }
     if (tlp > (int)c->clearance) {
-        if (p != NULL)
-            tmbus__payload__payload__free_unpacked(p, NULL);
+        message_clear(&msg);
         stats_count(a->stats, "api.skipped.clearance", 1);
         log_debug("api: client %s: delivery %llu is above its clearance", c->name,
                   (unsigned long long)e->number);
         return false;
     }
-    is_match = matches(a, s, info, p, tlp, body);
-    if (p != NULL)
-        tmbus__payload__payload__free_unpacked(p, NULL);
+    is_match = matches(a, s, info, &msg, tlp);
+    message_clear(&msg);
     if (!is_match) {
         stats_count(a->stats, "api.skipped.filter", 1);
         return false;
@@ -551,6 +447,7 @@ static int post_recipients(struct api *a, const struct request *rq, const Tmbus_
                            const char **names, size_t *n)
 {
     const struct roster *r = route_roster(a->route);
+    enum route_recipients fault;
     struct roster_member m;
 
     *n = 0;
@@ -576,68 +473,46 @@ static int post_recipients(struct api *a, const struct request *rq, const Tmbus_
                "at most 128 recipients");
         return -1;
     }
+    fault =
+        route_check_recipients(a->route, (const char *const *)post->recipients, post->n_recipients);
+    switch (fault) {
+    case ROUTE_RECIPIENTS_OK:
+        break;
+    case ROUTE_RECIPIENTS_UNKNOWN:
+        reject(a, rq, TMBUS__API__CODE__CODE_NOT_FOUND, "api.rejected.unknown-recipient",
+               route_recipients_reason(fault));
+        return -1;
+    case ROUTE_RECIPIENTS_TWICE:
+        reject(a, rq, TMBUS__API__CODE__CODE_INVALID, "api.rejected.duplicate-recipient",
+               route_recipients_reason(fault));
+        return -1;
+    default:
+        reject(a, rq, TMBUS__API__CODE__CODE_INVALID, "api.rejected.bad-recipient",
+               route_recipients_reason(fault));
+        return -1;
+    }
+    /* The roster's own strings: they outlive the request. */
     for (size_t i = 0; i < post->n_recipients; i++) {
-        const char *id = post->recipients[i];
-        if (!util_is_member_id(id, strlen(id))) {
-            reject(a, rq, TMBUS__API__CODE__CODE_INVALID, "api.rejected.bad-recipient",
-                   "a recipient is not a member id");
-            return -1;
-        }
-        if (roster_find(r, id, &m) == -1) {
-            reject(a, rq, TMBUS__API__CODE__CODE_NOT_FOUND, "api.rejected.unknown-recipient",
-                   "a recipient is not a roster member");
-            return -1;
-        }
-        for (size_t j = 0; j < i; j++)
-            if (strcmp(names[j], id) == 0) {
-                reject(a, rq, TMBUS__API__CODE__CODE_INVALID, "api.rejected.duplicate-recipient",
-                       "a recipient is named twice");
-                return -1;
-            }
+        ensure(roster_find(r, post->recipients[i], &m) == 0);
         names[(*n)++] = m.id;
     }
     return 0;
 }
 
-/*
- * What this member's roster role lets it post. DESIGN §5: "Ukraine states
- * needs, donors offer". Needs come from the beneficiary and from
- * coordinators (the front and back offices post on its behalf); offers come
- * from donors and coordinators; observers (the EU, NATO) read only. Updates
- * are judged by the board (only a need's owner, only an offer's donor), so
- * every role that can own a need or an offer may send them; a receipt is
- * not a board message and any member may send one. Returns true, or false
- * after rejecting.
- */
-static bool member_may_post(struct api *a, const struct request *rq,
-                            const Tmbus__Payload__Payload *p)
+/* The role rule (message_role_allows) applied to this member's own roster
+ * role. Returns true, or false after rejecting. */
+static bool member_may_post(struct api *a, const struct request *rq, const struct message *msg)
 {
     struct roster_member self;
-    enum roster_role role;
+    const char *why;
 
     if (roster_find(route_roster(a->route), a->cfg->member, &self) == -1) {
         reject(a, rq, TMBUS__API__CODE__CODE_DENIED, "api.rejected.member-role",
                "this member is no longer in the roster");
         return false;
     }
-    role = self.role;
-    if (p->kind_case == TMBUS__PAYLOAD__PAYLOAD__KIND_RECEIPT)
-        return true;
-    if (role == ROSTER_ROLE_OBSERVER) {
-        reject(a, rq, TMBUS__API__CODE__CODE_DENIED, "api.rejected.member-role",
-               "observers read only");
-        return false;
-    }
-    if (p->kind_case == TMBUS__PAYLOAD__PAYLOAD__KIND_NEED && role != ROSTER_ROLE_BENEFICIARY &&
-        role != ROSTER_ROLE_COORDINATOR) {
-        reject(a, rq, TMBUS__API__CODE__CODE_DENIED, "api.rejected.member-role",
-               "only the beneficiary and coordinators post needs");
-        return false;
-    }
-    if (p->kind_case == TMBUS__PAYLOAD__PAYLOAD__KIND_OFFER && role != ROSTER_ROLE_DONOR &&
-        role != ROSTER_ROLE_COORDINATOR) {
-        reject(a, rq, TMBUS__API__CODE__CODE_DENIED, "api.rejected.member-role",
-               "only donors and coordinators post offers");
+    if (!message_role_allows(msg->kind, (int)self.role, &why)) {
+        reject(a, rq, TMBUS__API__CODE__CODE_DENIED, "api.rejected.member-role", why);
         return false;
     }
     return true;
@@ -645,12 +520,11 @@ static bool member_may_post(struct api *a, const struct request *rq,
 
 /* The board's rules, before anything is sealed. Returns true, or false
  * after rejecting with the board's reason. */
-static bool board_allows(struct api *a, const struct request *rq, const Tmbus__Api__Post *post)
+static bool board_allows(struct api *a, const struct request *rq, const struct message *msg)
 {
     const char *why = NULL;
 
-    switch (
-        board_check_post(a->store, a->cfg->member, post->payload.data, post->payload.len, &why)) {
+    switch (board_check_post(a->store, a->cfg->member, msg, &why)) {
     case BOARD_CHECK_OK:
         return true;
     case BOARD_CHECK_INVALID:
@@ -673,7 +547,7 @@ static void on_post(struct api *a, const struct request *rq, const Tmbus__Api__P
     const char *names[ROSTER_MAX_MEMBERS];
     struct route_placed *placed = NULL;
     struct pending *pd;
-    Tmbus__Payload__Payload *p = NULL;
+    struct message msg = {0};
     const char *reason = NULL;
     size_t n = 0, n_placed = 0;
     bool is_direct;
@@ -689,14 +563,15 @@ static void on_post(struct api *a, const struct request *rq, const Tmbus__Api__P
                "the payload must be 1 byte to 504 KiB");
         goto out;
     }
-    if ((p = tmbus__payload__payload__unpack(NULL, post->payload.len, post->payload.data)) ==
-            NULL ||
-        p->kind_case == TMBUS__PAYLOAD__PAYLOAD__KIND__NOT_SET) {
+    /* The one decoding of this payload: every check below, the board and
+     * the route read the view. */
+    if (message_decode(post->payload.data, post->payload.len, &msg) == -1 ||
+        msg.kind == MESSAGE_NONE) {
         reject(a, rq, TMBUS__API__CODE__CODE_INVALID, "api.rejected.bad-payload",
                "the payload is not a tmbus.payload.Payload");
         goto out;
     }
-    if (payload_has_unknown(p)) {
+    if (msg.has_unknown) {
         reject(a, rq, TMBUS__API__CODE__CODE_INVALID, "api.rejected.unknown-field",
                "the payload has fields this node does not know");
         goto out;
@@ -706,11 +581,11 @@ static void on_post(struct api *a, const struct request *rq, const Tmbus__Api__P
                "expires_at is in the past");
         goto out;
     }
-    if (!member_may_post(a, rq, p))
+    if (!member_may_post(a, rq, &msg))
         goto out;
     if (post_recipients(a, rq, post, names, &n) == -1)
         goto out;
-    tlp = payload_tlp(p, route_roster(a->route), (char *const *)names, n, false);
+    tlp = message_tlp(&msg, route_roster(a->route), names, n, false);
     if (tlp == 0) {
         reject(a, rq, TMBUS__API__CODE__CODE_INVALID, "api.rejected.no-tlp",
                "a need or offer must carry a TLP label");
@@ -721,31 +596,29 @@ static void on_post(struct api *a, const struct request *rq, const Tmbus__Api__P
         goto out;
     }
     /* TLP:RED goes to named members only, one direct envelope each. */
-    is_direct = tlp == TMBUS__PAYLOAD__TLP__TLP_RED;
+    is_direct = tlp == MESSAGE_TLP_RED;
     if (is_direct && post->all) {
         reject(a, rq, TMBUS__API__CODE__CODE_INVALID, "api.rejected.red-to-all",
                "TLP:RED must name its recipients");
         goto out;
     }
-    if (is_direct)
-        for (size_t i = 0; i < n; i++)
-            if (route_is_self(a->route, names[i])) {
-                reject(a, rq, TMBUS__API__CODE__CODE_INVALID, "api.rejected.red-to-self",
-                       "TLP:RED cannot be addressed to this member itself");
-                goto out;
-            }
+    if (is_direct && route_check_direct(a->route, names, n) != ROUTE_RECIPIENTS_OK) {
+        reject(a, rq, TMBUS__API__CODE__CODE_INVALID, "api.rejected.red-to-self",
+               route_recipients_reason(ROUTE_RECIPIENTS_RED_TO_SELF));
+        goto out;
+    }
     if (tlp > (int)rq->client->clearance) {
         reject(a, rq, TMBUS__API__CODE__CODE_DENIED, "api.rejected.clearance",
                "the post's TLP is above this client's clearance");
         goto out;
     }
-    if (!board_allows(a, rq, post))
+    if (!board_allows(a, rq, &msg))
         goto out;
     placed = calloc(ENVELOPE_MAX_RECIPIENTS, sizeof(*placed));
     ensure(placed != NULL);
     if (route_batch(a->route) == -1 ||
-        route_post(a->route, post->payload.data, post->payload.len, names, n, is_direct,
-                   post->expires_at, placed, &n_placed, &reason) == -1) {
+        route_post(a->route, &msg, names, n, is_direct, post->expires_at, placed, &n_placed,
+                   &reason) == -1) {
         reject(a, rq, TMBUS__API__CODE__CODE_INTERNAL, "api.rejected.internal",
                reason ? reason : "the node's store failed");
         goto out;
@@ -756,8 +629,7 @@ static void on_post(struct api *a, const struct request *rq, const Tmbus__Api__P
     placed = NULL;
 out:
     free(placed);
-    if (p != NULL)
-        tmbus__payload__payload__free_unpacked(p, NULL);
+    message_clear(&msg);
 }
 
 /* A subscription's filter, checked and compiled. */
@@ -769,13 +641,13 @@ struct filter {
 
 static const struct {
     const char *name;
-    Tmbus__Payload__Payload__KindCase kind;
+    enum message_kind kind;
 } kind_names[] = {
-    {"need", TMBUS__PAYLOAD__PAYLOAD__KIND_NEED},
-    {"offer", TMBUS__PAYLOAD__PAYLOAD__KIND_OFFER},
-    {"need_update", TMBUS__PAYLOAD__PAYLOAD__KIND_NEED_UPDATE},
-    {"offer_update", TMBUS__PAYLOAD__PAYLOAD__KIND_OFFER_UPDATE},
-    {"receipt", TMBUS__PAYLOAD__PAYLOAD__KIND_RECEIPT},
+    {"need", MESSAGE_NEED},
+    {"offer", MESSAGE_OFFER},
+    {"need_update", MESSAGE_NEED_UPDATE},
+    {"offer_update", MESSAGE_OFFER_UPDATE},
+    {"receipt", MESSAGE_RECEIPT},
 };
 
 /* Compiles f into *out. Returns NULL, or the reason it is refused. */
@@ -795,12 +667,12 @@ static const char *compile_filter(const Tmbus__Api__Filter *f, struct filter *ou
         out->kinds |= UINT32_C(1) << kind_names[k].kind;
     }
     for (size_t i = 0; i < f->n_categories; i++) {
-        if (f->categories[i] == 0 || f->categories[i] > TMBUS__PAYLOAD__CATEGORY__CATEGORY_OTHER)
+        if (f->categories[i] == 0 || f->categories[i] > MESSAGE_CATEGORY_MAX)
             return "unknown category in the filter";
         out->categories |= UINT32_C(1) << f->categories[i];
     }
     for (size_t i = 0; i < f->n_tlps; i++) {
-        if (f->tlps[i] == 0 || f->tlps[i] > TMBUS__PAYLOAD__TLP__TLP_RED)
+        if (f->tlps[i] == 0 || f->tlps[i] > MESSAGE_TLP_RED)
             return "unknown TLP in the filter";
         out->tlps |= UINT32_C(1) << f->tlps[i];
     }

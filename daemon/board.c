@@ -27,6 +27,7 @@
 
 #include "envelope.h"
 #include "log.h"
+#include "message.h"
 #include "payload.pb-c.h"
 #include "roster.h"
 #include "util.h"
@@ -240,7 +241,7 @@ static bool check_offer(const Offer *o, struct verdict *v)
  * travelled in a direct log is TLP:RED whatever it says. */
 static uint32_t effective_tlp(uint32_t label, const char *log_peer)
 {
-    return log_peer != NULL && log_peer[0] != '\0' ? TMBUS__PAYLOAD__TLP__TLP_RED : label;
+    return message_tlp_in_log(label, log_peer != NULL && log_peer[0] != '\0');
 }
 
 /* ---- a cluster's state ---------------------------------------------------- */
@@ -463,19 +464,13 @@ static int decide_offer_update(struct cluster *c, const char *sender, const Offe
 }
 
 /* Who may post what, on receipt; api applies the same rule to a poster. */
-static bool role_allows(int role, int kind_case, struct verdict *v)
+static bool role_allows(int role, enum message_kind kind, struct verdict *v)
 {
-    if (role == 0)
+    const char *why;
+
+    if (role == 0 || message_role_allows(kind, role, &why))
         return true;
-    if (role == ROSTER_ROLE_OBSERVER)
-        return refuse(v, BOARD_R_ROLE, "observers read only");
-    if (kind_case == TMBUS__PAYLOAD__PAYLOAD__KIND_NEED && role != ROSTER_ROLE_BENEFICIARY &&
-        role != ROSTER_ROLE_COORDINATOR)
-        return refuse(v, BOARD_R_ROLE, "only the beneficiary and coordinators post needs");
-    if (kind_case == TMBUS__PAYLOAD__PAYLOAD__KIND_OFFER && role != ROSTER_ROLE_DONOR &&
-        role != ROSTER_ROLE_COORDINATOR)
-        return refuse(v, BOARD_R_ROLE, "only donors and coordinators post offers");
-    return true;
+    return refuse(v, BOARD_R_ROLE, why);
 }
 
 /* ---- applying ------------------------------------------------------------ */
@@ -1018,13 +1013,13 @@ static int file_message(struct store *s, const struct board_msg *m, const Payloa
     return 0;
 }
 
-int board_apply(struct store *s, const struct board_msg *m, const uint8_t *payload, size_t len,
+int board_apply(struct store *s, const struct board_msg *m, const struct message *msg,
                 board_count_fn count_fn, void *arg)
 {
     struct apply ap = {s, count_fn, arg};
     struct store_board_update u = {0};
     uint8_t root[BOARD_ID_BYTES];
-    Payload *p;
+    const Payload *p = msg->pb;
     const ProtobufCMessage *part = NULL;
     uint8_t *body = NULL;
     size_t body_len = 0;
@@ -1033,9 +1028,8 @@ int board_apply(struct store *s, const struct board_msg *m, const uint8_t *paylo
 
     if ((rc = store_board_knows(s, m->id)) != 0)
         return rc < 0 ? -1 : 0;
-    p = tmbus__payload__payload__unpack(NULL, len, payload);
-    if (p == NULL || p->kind_case == TMBUS__PAYLOAD__PAYLOAD__KIND__NOT_SET ||
-        has_unknown(&p->base)) {
+    if (!msg->is_payload || p->kind_case == TMBUS__PAYLOAD__PAYLOAD__KIND__NOT_SET ||
+        msg->has_unknown_top) {
         refuse(&v, BOARD_R_MALFORMED, "not a tmbus.payload.Payload this node understands");
         rejected(&ap, m, "payload", &v);
         ret = 0;
@@ -1061,7 +1055,7 @@ int board_apply(struct store *s, const struct board_msg *m, const uint8_t *paylo
     /* Refused outright, and not recorded: a malformed need or offer, or a
      * sender whose role may not post it. Neither depends on other messages,
      * so every node judges them alike whenever they arrive. */
-    if (!role_allows(m->role, p->kind_case, &v) ||
+    if (!role_allows(m->role, msg->kind, &v) ||
         (p->kind_case == TMBUS__PAYLOAD__PAYLOAD__KIND_NEED && !check_need(p->need, &v)) ||
         (p->kind_case == TMBUS__PAYLOAD__PAYLOAD__KIND_OFFER && !check_offer(p->offer, &v))) {
         rejected(&ap, m, "payload", &v);
@@ -1089,8 +1083,6 @@ int board_apply(struct store *s, const struct board_msg *m, const uint8_t *paylo
     ret = replay(&ap, root, m->id);
 out:
     free(body);
-    if (p != NULL)
-        tmbus__payload__payload__free_unpacked(p, NULL);
     return ret;
 }
 
@@ -1139,17 +1131,17 @@ static int load_state(struct store *s, const uint8_t *need_id, const uint8_t *of
     return 0;
 }
 
-enum board_verdict board_check_post(struct store *s, const char *self, const uint8_t *payload,
-                                    size_t len, const char **reason)
+enum board_verdict board_check_post(struct store *s, const char *self, const struct message *msg,
+                                    const char **reason)
 {
     struct verdict v = {0};
     struct cluster c = {0};
-    Payload *p = tmbus__payload__payload__unpack(NULL, len, payload);
+    const Payload *p = msg->pb;
     const ProtobufCBinaryData *id;
     int rc = 0;
 
-    if (p == NULL || p->kind_case == TMBUS__PAYLOAD__PAYLOAD__KIND__NOT_SET ||
-        has_unknown(&p->base)) {
+    if (!msg->is_payload || p->kind_case == TMBUS__PAYLOAD__PAYLOAD__KIND__NOT_SET ||
+        msg->has_unknown_top) {
         refuse(&v, BOARD_R_MALFORMED, "the payload is not a tmbus.payload.Payload");
         goto out;
     }
@@ -1176,8 +1168,6 @@ enum board_verdict board_check_post(struct store *s, const char *self, const uin
     }
 out:
     cluster_clear(&c);
-    if (p != NULL)
-        tmbus__payload__payload__free_unpacked(p, NULL);
     if (rc < 0) {
         *reason = "the node's store failed";
         return BOARD_CHECK_ERROR;
@@ -1215,12 +1205,12 @@ static uint32_t offer_category(struct store *s, const uint8_t *offer_id)
     return category;
 }
 
-uint32_t board_category_of(struct store *s, const uint8_t *payload, size_t len)
+uint32_t board_category_of(struct store *s, const struct message *msg)
 {
-    Payload *p = tmbus__payload__payload__unpack(NULL, len, payload);
+    const Payload *p = msg->pb;
     uint32_t category = 0;
 
-    if (p == NULL)
+    if (!msg->is_payload)
         return 0;
     switch (p->kind_case) {
     case TMBUS__PAYLOAD__PAYLOAD__KIND_NEED:
@@ -1241,7 +1231,6 @@ uint32_t board_category_of(struct store *s, const uint8_t *payload, size_t len)
     default:
         break;
     }
-    tmbus__payload__payload__free_unpacked(p, NULL);
     return category;
 }
 

@@ -17,6 +17,7 @@
 
 #include "board.h"
 #include "log.h"
+#include "message.h"
 #include "receipt.h"
 
 _Static_assert(RECEIPT_PENDING == STORE_DELIVERY_PENDING,
@@ -200,8 +201,8 @@ static void count_board(void *arg, const char *counter)
  * declined this payload, else NULL. An update that waits for its object
  * counts as accepted: if it is refused when the object arrives, no second
  * receipt says so (the board's log line and counter do). */
-static int apply_board(struct route *rt, const struct envelope_info *info, const uint8_t *payload,
-                       size_t len, const char **refused)
+static int apply_board(struct route *rt, const struct envelope_info *info,
+                       const struct message *msg, const char **refused)
 {
     struct board_msg m = {info->id, info->sender, info->log_peer, info->seq, info->created_at};
     struct board_seen seen = {rt, NULL};
@@ -212,7 +213,7 @@ static int apply_board(struct route *rt, const struct envelope_info *info, const
     /* The board checks the sender's role as the poster's api did. */
     if (roster_find(rt->roster, info->sender, &sender) == 0)
         m.role = (int)sender.role;
-    rc = board_apply(rt->store, &m, payload, len, count_board, &seen);
+    rc = board_apply(rt->store, &m, msg, count_board, &seen);
     if (refused != NULL)
         *refused = seen.first != NULL && strncmp(seen.first, BOARD_REJECTED_PREFIX, k) == 0
                        ? seen.first + k
@@ -314,22 +315,29 @@ static int deliver(struct route *rt, const struct envelope_info *info,
     const char *refused = NULL;
     struct receipt *r = NULL;
     struct store_log log;
+    struct message msg = {0};
     uint64_t number;
     int rc;
 
-    if (body != NULL)
-        kind = receipt_decode(body->payload, body->payload_len, &r);
+    /* The one decoding of this payload: the board and the receipts read
+     * the view. Bytes that are no Payload still get a view that says so. */
+    if (body != NULL) {
+        message_decode(body->payload, body->payload_len, &msg);
+        kind = receipt_read(&msg, &r);
+    }
     if (info->expires_at != 0 && now_unix() >= info->expires_at) {
         receipt_free(&r);
+        message_clear(&msg);
         stats_count(rt->stats, "expired", 1);
         if (kind == RECEIPT_NOT_A_RECEIPT)
             set_answer(ans, RECEIPT_REJECTED, "expired");
         return 0;
     }
-    rc = body != NULL ? apply_board(rt, info, body->payload, body->payload_len, &refused) : 0;
+    rc = body != NULL ? apply_board(rt, info, &msg, &refused) : 0;
     if (rc == 0 && kind == RECEIPT_VALID && !route_is_self(rt, info->sender))
         rc = record_receipt(rt, info, r);
     receipt_free(&r);
+    message_clear(&msg);
     if (rc == -1)
         return -1;
     if (kind == RECEIPT_MALFORMED) {
@@ -350,7 +358,7 @@ static int deliver(struct route *rt, const struct envelope_info *info,
     return 0;
 }
 
-static int post_envelopes(struct route *rt, const uint8_t *payload, size_t len,
+static int post_envelopes(struct route *rt, const struct message *msg,
                           const char *const *recipients, size_t n_recipients,
                           const struct envelope_recipient *rcpt, bool to_self, bool is_direct,
                           int64_t expires_at, struct route_placed *placed, size_t *n_placed,
@@ -376,35 +384,27 @@ static int track(struct route *rt, const char *const *recipients, size_t n_recip
 
 /* route_post, and the receipts' path with is_tracked false: a receipt has
  * no delivery state of its own (it is never answered). */
-static int post(struct route *rt, const uint8_t *payload, size_t len, const char *const *recipients,
+static int post(struct route *rt, const struct message *msg, const char *const *recipients,
                 size_t n_recipients, bool is_direct, int64_t expires_at, bool is_tracked,
                 struct route_placed *placed, size_t *n_placed, const char **reason)
 {
     struct envelope_recipient rcpt[ENVELOPE_MAX_RECIPIENTS];
+    enum route_recipients fault;
     struct roster_member m;
     bool to_self = false;
 
     *n_placed = 0;
-    if (n_recipients == 0 || n_recipients > ENVELOPE_MAX_RECIPIENTS) {
-        *reason = "between 1 and 128 recipients are required";
+    if ((fault = route_check_recipients(rt, recipients, n_recipients)) == ROUTE_RECIPIENTS_OK &&
+        is_direct)
+        fault = route_check_direct(rt, recipients, n_recipients);
+    if (fault != ROUTE_RECIPIENTS_OK) {
+        *reason = route_recipients_reason(fault);
         return -1;
     }
     for (size_t i = 0; i < n_recipients; i++) {
-        if (roster_find(rt->roster, recipients[i], &m) == -1) {
-            *reason = "a recipient is not a roster member";
-            return -1;
-        }
-        for (size_t j = 0; j < i; j++)
-            if (strcmp(recipients[i], recipients[j]) == 0) {
-                *reason = "a recipient is named twice";
-                return -1;
-            }
+        ensure(roster_find(rt->roster, recipients[i], &m) == 0);
         rcpt[i] = (struct envelope_recipient){m.id, m.box_pk};
         to_self |= route_is_self(rt, recipients[i]);
-    }
-    if (is_direct && to_self) {
-        *reason = "a TLP:RED message cannot be addressed to this member itself";
-        return -1;
     }
     if (route_batch(rt) == -1 || store_group_begin(rt->store) == -1) {
         *reason = "the node's store failed";
@@ -412,8 +412,8 @@ static int post(struct route *rt, const uint8_t *payload, size_t len, const char
     }
     /* One post is all or nothing: a failure part way through a direct post
      * to several members undoes the envelopes already appended. */
-    if (post_envelopes(rt, payload, len, recipients, n_recipients, rcpt, to_self, is_direct,
-                       expires_at, placed, n_placed, reason) == -1) {
+    if (post_envelopes(rt, msg, recipients, n_recipients, rcpt, to_self, is_direct, expires_at,
+                       placed, n_placed, reason) == -1) {
         store_group_end(rt->store, false);
         *n_placed = 0;
         return -1;
@@ -432,24 +432,68 @@ static int post(struct route *rt, const uint8_t *payload, size_t len, const char
     return 0;
 }
 
-int route_post(struct route *rt, const uint8_t *payload, size_t len, const char *const *recipients,
+int route_post(struct route *rt, const struct message *msg, const char *const *recipients,
                size_t n_recipients, bool is_direct, int64_t expires_at, struct route_placed *placed,
                size_t *n_placed, const char **reason)
 {
     /* A client may send a receipt of its own; like ours, it is never
      * answered, so it has no delivery state to keep. */
-    bool is_tracked = receipt_decode(payload, len, NULL) == RECEIPT_NOT_A_RECEIPT;
+    bool is_tracked = receipt_read(msg, NULL) == RECEIPT_NOT_A_RECEIPT;
 
-    return post(rt, payload, len, recipients, n_recipients, is_direct, expires_at, is_tracked,
-                placed, n_placed, reason);
+    return post(rt, msg, recipients, n_recipients, is_direct, expires_at, is_tracked, placed,
+                n_placed, reason);
 }
 
-static int post_envelopes(struct route *rt, const uint8_t *payload, size_t len,
+static const char *const recipients_reasons[] = {
+    [ROUTE_RECIPIENTS_OK] = "",
+    [ROUTE_RECIPIENTS_COUNT] = "between 1 and 128 recipients are required",
+    [ROUTE_RECIPIENTS_BAD_ID] = "a recipient is not a member id",
+    [ROUTE_RECIPIENTS_UNKNOWN] = "a recipient is not a roster member",
+    [ROUTE_RECIPIENTS_TWICE] = "a recipient is named twice",
+    [ROUTE_RECIPIENTS_RED_TO_SELF] = "TLP:RED cannot be addressed to this member itself",
+};
+
+const char *route_recipients_reason(enum route_recipients fault)
+{
+    return recipients_reasons[fault];
+}
+
+enum route_recipients route_check_recipients(const struct route *rt, const char *const *names,
+                                             size_t n)
+{
+    struct roster_member m;
+
+    if (n == 0 || n > ENVELOPE_MAX_RECIPIENTS)
+        return ROUTE_RECIPIENTS_COUNT;
+    for (size_t i = 0; i < n; i++) {
+        if (!util_is_member_id(names[i], strlen(names[i])))
+            return ROUTE_RECIPIENTS_BAD_ID;
+        if (roster_find(rt->roster, names[i], &m) == -1)
+            return ROUTE_RECIPIENTS_UNKNOWN;
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(names[i], names[j]) == 0)
+                return ROUTE_RECIPIENTS_TWICE;
+    }
+    return ROUTE_RECIPIENTS_OK;
+}
+
+enum route_recipients route_check_direct(const struct route *rt, const char *const *names, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (route_is_self(rt, names[i]))
+            return ROUTE_RECIPIENTS_RED_TO_SELF;
+    return ROUTE_RECIPIENTS_OK;
+}
+
+static int post_envelopes(struct route *rt, const struct message *msg,
                           const char *const *recipients, size_t n_recipients,
                           const struct envelope_recipient *rcpt, bool to_self, bool is_direct,
                           int64_t expires_at, struct route_placed *placed, size_t *n_placed,
                           const char **reason)
 {
+    const uint8_t *payload = msg->bytes;
+    size_t len = msg->len;
+
     /* A relayed post is one envelope for everyone; a direct one is one
      * envelope per recipient, each in the direct log to that member. */
     for (size_t k = 0; k < (is_direct ? n_recipients : 1); k++) {
@@ -484,8 +528,7 @@ static int post_envelopes(struct route *rt, const uint8_t *payload, size_t len,
             *reason = st == ENVELOPE_E_SIZE ? "the payload is too large" : "sealing failed";
             return -1;
         }
-        if (append(rt, &info, env, env_len) == -1 ||
-            apply_board(rt, &info, payload, len, NULL) == -1 ||
+        if (append(rt, &info, env, env_len) == -1 || apply_board(rt, &info, msg, NULL) == -1 ||
             (to_self && deliver(rt, &info, NULL, NULL) == -1)) {
             free(env);
             *reason = "the node's store failed";
@@ -540,11 +583,14 @@ static void send_receipt(struct route *rt, const char *to, bool is_direct,
     const char *rcpt[1] = {to};
     struct route_placed placed[1];
     const char *why = "the receipt cannot be encoded";
+    struct message msg = {0};
     uint8_t *buf = NULL;
     size_t len, n_placed;
 
-    if (receipt_encode(entries, k, &buf, &len) == -1 ||
-        post(rt, buf, len, rcpt, 1, is_direct, 0, false, placed, &n_placed, &why) == -1) {
+    /* The board reads the view of every post; a receipt changes nothing
+     * there, but it is decoded like any other payload. */
+    if (receipt_encode(entries, k, &buf, &len) == -1 || message_decode(buf, len, &msg) == -1 ||
+        post(rt, &msg, rcpt, 1, is_direct, 0, false, placed, &n_placed, &why) == -1) {
         stats_count(rt->stats, "receipts.failed", k);
         log_warnx("route: no receipt of %zu entries to %s in the %s log: %s", k, to,
                   is_direct ? "direct" : "relayed", why);
@@ -552,6 +598,7 @@ static void send_receipt(struct route *rt, const char *to, bool is_direct,
         stats_count(rt->stats, "receipts.sent", k);
         stats_count(rt->stats, "receipts.envelopes", 1);
     }
+    message_clear(&msg);
     free(buf);
 }
 

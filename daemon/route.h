@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "envelope.h"
+#include "message.h"
 #include "roster.h"
 #include "stats.h"
 #include "store.h"
@@ -71,7 +72,34 @@ struct route_placed {
     uint64_t seq;
 };
 
-/* Seals payload into this member's own log(s) inside the open batch: one
+/* Why a post's recipients cannot be used; ROUTE_RECIPIENTS_OK when they
+ * can. The api answers a client with these before anything is sealed, and
+ * route_post checks them again for every post, its own receipts included. */
+enum route_recipients {
+    ROUTE_RECIPIENTS_OK = 0,
+    ROUTE_RECIPIENTS_COUNT,       /* not 1..ENVELOPE_MAX_RECIPIENTS names */
+    ROUTE_RECIPIENTS_BAD_ID,      /* a name is not a member id */
+    ROUTE_RECIPIENTS_UNKNOWN,     /* a name is not a member of the roster in force */
+    ROUTE_RECIPIENTS_TWICE,       /* a name appears twice */
+    ROUTE_RECIPIENTS_RED_TO_SELF, /* a direct (TLP:RED) post names this member */
+};
+
+/* The recipient rule: 1..ENVELOPE_MAX_RECIPIENTS member ids, each in the
+ * roster in force, none twice; each name is checked in that order before
+ * the next. Returns the first fault found. */
+enum route_recipients route_check_recipients(const struct route *rt, const char *const *names,
+                                             size_t n);
+
+/* The direct-log rule: a TLP:RED post travels member to member, never to
+ * this member itself. Returns ROUTE_RECIPIENTS_OK or _RED_TO_SELF. */
+enum route_recipients route_check_direct(const struct route *rt, const char *const *names,
+                                         size_t n);
+
+/* A one-line reason for a client; "" for ROUTE_RECIPIENTS_OK. */
+const char *route_recipients_reason(enum route_recipients fault);
+
+/* Seals the payload viewed by msg (its bytes are what is sealed) into this
+ * member's own log(s) inside the open batch: one
  * relayed envelope for all recipients, or with is_direct one envelope per
  * recipient in the direct log to it (TLP:RED). recipients must be roster
  * members. Fills placed[0..*n_placed) (room for ENVELOPE_MAX_RECIPIENTS).
@@ -79,7 +107,7 @@ struct route_placed {
  * this member itself) in the same write group, for receipts and the api's
  * delivery query. Nothing counts as posted until the batch commits.
  * Returns 0, or -1 with a one-line reason for the client in *reason. */
-int route_post(struct route *rt, const uint8_t *payload, size_t len, const char *const *recipients,
+int route_post(struct route *rt, const struct message *msg, const char *const *recipients,
                size_t n_recipients, bool is_direct, int64_t expires_at, struct route_placed *placed,
                size_t *n_placed, const char **reason);
 
