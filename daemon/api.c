@@ -20,6 +20,7 @@
 #include <zmq.h>
 
 #include "api.pb-c.h"
+#include "api_msg.h"
 #include "board.h"
 #include "log.h"
 #include "message.h"
@@ -27,12 +28,9 @@
 #include "receipt.h"
 #include "route.h"
 
-/* A Post carries at most ENVELOPE_MAX_PAYLOAD bytes of payload; the rest
- * of the request (recipients, framing) fits easily in 64 KiB. */
-#define API_MAX_REQUEST (ENVELOPE_MAX_PAYLOAD + 64 * 1024)
 /* Past this libzmq drops the connection instead of handing us the frame:
  * a little over the limit still gets a reply, a flood does not. */
-#define API_HARD_MAX       (2 * API_MAX_REQUEST)
+#define API_HARD_MAX       (2 * API_MSG_MAX_REQUEST)
 #define API_ROUTING_MAX    256 /* libzmq routing ids are at most 255 bytes */
 #define API_MAX_PER_CALL   256 /* requests read per socket callback */
 #define API_PUMP_BUDGET    256 /* inbox entries looked at per subscriber per pump */
@@ -181,11 +179,6 @@ static void reject(struct api *a, const struct request *rq, Tmbus__Api__Code cod
               (unsigned long long)rq->id, reason);
     stats_count(a->stats, counter, 1);
     answer_code(a, rq->rid, rq->rid_len, rq->id, code, reason);
-}
-
-static bool has_unknown_fields(const ProtobufCMessage *m)
-{
-    return m != NULL && m->n_unknown_fields > 0;
 }
 
 /* ---- subscribers -------------------------------------------------------- */
@@ -656,7 +649,7 @@ static const char *compile_filter(const Tmbus__Api__Filter *f, struct filter *ou
     memset(out, 0, sizeof(*out));
     if (f == NULL)
         return NULL;
-    if (has_unknown_fields(&f->base))
+    if (api_msg_has_unknown(&f->base))
         return "the filter has fields this node does not know";
     for (size_t i = 0; i < f->n_kinds; i++) {
         size_t k = 0, n = sizeof(kind_names) / sizeof(kind_names[0]);
@@ -1183,88 +1176,77 @@ out:
     free(peer_ptrs);
 }
 
-static bool request_has_unknown(const Tmbus__Api__Request *req)
+/* One request frame from connection rid: state (who is asking), then
+ * size, then fields, then the request itself. */
+/* Answers a request that api_msg_decode refused. */
+static void refuse(struct api *a, const struct request *rq, enum api_msg_fault fault)
 {
-    if (has_unknown_fields(&req->base))
-        return true;
-    switch (req->kind_case) {
-    case TMBUS__API__REQUEST__KIND_POST:
-        return has_unknown_fields(&req->post->base);
-    case TMBUS__API__REQUEST__KIND_SUBSCRIBE:
-        return has_unknown_fields(&req->subscribe->base);
-    case TMBUS__API__REQUEST__KIND_ACK:
-        return has_unknown_fields(&req->ack->base);
-    case TMBUS__API__REQUEST__KIND_STATUS:
-        return has_unknown_fields(&req->status->base);
-    case TMBUS__API__REQUEST__KIND_BOARD:
-        return has_unknown_fields(&req->board->base);
-    case TMBUS__API__REQUEST__KIND_REPORT:
-        return has_unknown_fields(&req->report->base);
-    case TMBUS__API__REQUEST__KIND_DELIVERY:
-        return has_unknown_fields(&req->delivery->base);
-    default:
-        return false;
+    switch (fault) {
+    case API_MSG_E_SIZE:
+        reject(a, rq, TMBUS__API__CODE__CODE_INVALID, "api.rejected.too-large",
+               "request larger than the node accepts");
+        break;
+    case API_MSG_E_MALFORMED:
+        reject(a, rq, TMBUS__API__CODE__CODE_INVALID, "api.rejected.malformed",
+               "not a tmbus.api.Request");
+        break;
+    case API_MSG_E_UNKNOWN_FIELD:
+        reject(a, rq, TMBUS__API__CODE__CODE_INVALID, "api.rejected.unknown-field",
+               "the request has fields this node does not know");
+        break;
+    case API_MSG_E_NO_ID:
+        reject(a, rq, TMBUS__API__CODE__CODE_INVALID, "api.rejected.no-id",
+               "request id must not be 0");
+        break;
+    case API_MSG_E_NO_KIND:
+    case API_MSG_OK:
+        reject(a, rq, TMBUS__API__CODE__CODE_INVALID, "api.rejected.no-kind",
+               "the request asks for nothing this node knows");
+        break;
     }
 }
 
-/* One request frame from connection rid: state (who is asking), then
- * size, then fields, then the request itself. */
 static void on_request(struct api *a, struct request *rq, const uint8_t *data, size_t len)
 {
-    Tmbus__Api__Request *req = NULL;
+    struct api_msg m;
+    enum api_msg_fault fault;
 
     if (rq->name == NULL || (rq->client = find_client(a, rq->name)) == NULL) {
         reject(a, rq, TMBUS__API__CODE__CODE_DENIED, "api.rejected.unknown-client",
                "this client is not (or no longer) configured on this node");
         return;
     }
-    if (len > API_MAX_REQUEST) {
-        reject(a, rq, TMBUS__API__CODE__CODE_INVALID, "api.rejected.too-large",
-               "request larger than the node accepts");
+    if (api_msg_decode(data, len, &m, &fault) == -1) {
+        rq->id = m.id;
+        refuse(a, rq, fault);
+        api_msg_clear(&m);
         return;
     }
-    if ((req = tmbus__api__request__unpack(NULL, len, data)) == NULL) {
-        reject(a, rq, TMBUS__API__CODE__CODE_INVALID, "api.rejected.malformed",
-               "not a tmbus.api.Request");
-        return;
+    rq->id = m.id;
+    switch (m.kind) {
+    case API_MSG_POST:
+        on_post(a, rq, m.post);
+        break;
+    case API_MSG_SUBSCRIBE:
+        on_subscribe(a, rq, m.subscribe);
+        break;
+    case API_MSG_ACK:
+        on_ack(a, rq, m.ack);
+        break;
+    case API_MSG_STATUS:
+        on_status(a, rq);
+        break;
+    case API_MSG_BOARD:
+        on_board(a, rq, m.board);
+        break;
+    case API_MSG_REPORT:
+        on_report(a, rq);
+        break;
+    case API_MSG_DELIVERY:
+        on_delivery(a, rq, m.delivery);
+        break;
     }
-    rq->id = req->id;
-    if (request_has_unknown(req)) {
-        reject(a, rq, TMBUS__API__CODE__CODE_INVALID, "api.rejected.unknown-field",
-               "the request has fields this node does not know");
-    } else if (req->id == 0) {
-        reject(a, rq, TMBUS__API__CODE__CODE_INVALID, "api.rejected.no-id",
-               "request id must not be 0");
-    } else {
-        switch (req->kind_case) {
-        case TMBUS__API__REQUEST__KIND_POST:
-            on_post(a, rq, req->post);
-            break;
-        case TMBUS__API__REQUEST__KIND_SUBSCRIBE:
-            on_subscribe(a, rq, req->subscribe);
-            break;
-        case TMBUS__API__REQUEST__KIND_ACK:
-            on_ack(a, rq, req->ack);
-            break;
-        case TMBUS__API__REQUEST__KIND_STATUS:
-            on_status(a, rq);
-            break;
-        case TMBUS__API__REQUEST__KIND_BOARD:
-            on_board(a, rq, req->board);
-            break;
-        case TMBUS__API__REQUEST__KIND_REPORT:
-            on_report(a, rq);
-            break;
-        case TMBUS__API__REQUEST__KIND_DELIVERY:
-            on_delivery(a, rq, req->delivery);
-            break;
-        default:
-            reject(a, rq, TMBUS__API__CODE__CODE_INVALID, "api.rejected.no-kind",
-                   "the request asks for nothing this node knows");
-            break;
-        }
-    }
-    tmbus__api__request__free_unpacked(req, NULL);
+    api_msg_clear(&m);
 }
 
 static bool has_more(void *socket)

@@ -29,7 +29,6 @@
 #include "log.h"
 #include "message.h"
 #include "payload.pb-c.h"
-#include "roster.h"
 #include "util.h"
 
 typedef Tmbus__Payload__Payload Payload;

@@ -17,11 +17,9 @@
 
 #include "log.h"
 #include "peer.pb-c.h"
+#include "peer_msg.h"
 
-#define PEER_VERSION       1
-#define PEER_MAX_FRAME     (ENVELOPE_MAX_SIZE + 1024) /* one PeerMessage */
-#define PEER_HARD_MAX      (4 * ENVELOPE_MAX_SIZE)    /* libzmq drops the link past this */
-#define PEER_MAX_VECTOR    4096                       /* entries in a Hello or Vector */
+#define PEER_HARD_MAX      (4 * ENVELOPE_MAX_SIZE) /* libzmq drops the link past this */
 #define PEER_ROUTING_MAX   256
 #define PEER_RECONNECT_MIN 100 /* ms, first retry; libzmq doubles up to the config's max */
 
@@ -219,7 +217,7 @@ static void send_hello(struct peers *p, struct link *l, bool is_reply)
     Tmbus__Peer__PeerMessage m = TMBUS__PEER__PEER_MESSAGE__INIT;
     Tmbus__Peer__Hello hello = TMBUS__PEER__HELLO__INIT;
 
-    hello.version = PEER_VERSION;
+    hello.version = PEER_MSG_VERSION;
     hello.roster_version = roster_version(route_roster(p->route));
     hello.reply = is_reply;
     hello.vector = vector_entries(p, l, &hello.n_vector);
@@ -314,69 +312,83 @@ static struct link *find_link(struct peers *p, const char *member)
 }
 
 /* Reads a received vector into theirs; a Hello replaces it, a Vector
- * raises it. Entries that are not well-formed logs are ignored. */
-static void take_vector(struct link *l, Tmbus__Peer__VectorEntry **e, size_t n, bool is_hello)
+ * raises it. peer_msg_decode kept only well-formed logs. */
+static void take_vector(struct link *l, const struct peer_msg *m)
 {
-    if (is_hello)
+    if (m->kind == PEER_MSG_HELLO)
         vec_clear(&l->theirs);
-    for (size_t i = 0; i < n && i < PEER_MAX_VECTOR; i++) {
+    for (size_t i = 0; i < m->n_logs; i++) {
         struct store_log log = {0};
-        if (!util_is_member_id(e[i]->origin, strlen(e[i]->origin)) ||
-            (e[i]->peer[0] != '\0' && !util_is_member_id(e[i]->peer, strlen(e[i]->peer))))
-            continue;
-        strcpy(log.origin, e[i]->origin);
-        strcpy(log.peer, e[i]->peer);
-        vec_raise(&l->theirs, &log, e[i]->seq);
+        strcpy(log.origin, m->logs[i].origin);
+        strcpy(log.peer, m->logs[i].peer);
+        vec_raise(&l->theirs, &log, m->logs[i].seq);
     }
+}
+
+/* Counts and logs what peer_msg_decode refused. Bytes that are no message
+ * at all leave the link as it was; a message of a refused kind still shows
+ * the peer is there, and asks for a Hello if none was exchanged yet. */
+static void refuse(struct peers *p, struct link *l, const struct peer_msg *m,
+                   enum peer_msg_fault fault, size_t len)
+{
+    switch (fault) {
+    case PEER_MSG_OK:
+        return;
+    case PEER_MSG_E_SIZE:
+        stats_count(p->stats, "rejected.too-large", 1);
+        log_warnx("peer %s: rejected a %zu-byte message: over the %d-byte limit", l->member, len,
+                  PEER_MSG_MAX_FRAME);
+        return;
+    case PEER_MSG_E_MALFORMED:
+        stats_count(p->stats, "peer.malformed", 1);
+        log_warnx("peer %s: rejected a malformed message", l->member);
+        return;
+    case PEER_MSG_E_HELLO:
+        stats_count(p->stats, "peer.bad-hello", 1);
+        log_warnx("peer %s: refused a hello (version %u, %zu logs)", l->member, m->version,
+                  m->n_sent);
+        break;
+    case PEER_MSG_E_VECTOR:
+        stats_count(p->stats, "peer.bad-vector", 1);
+        break;
+    case PEER_MSG_E_KIND:
+        stats_count(p->stats, "peer.malformed", 1);
+        log_warnx("peer %s: rejected a message of no known kind", l->member);
+        break;
+    }
+    if (!l->has_conversation)
+        l->needs_hello = true;
 }
 
 static void on_message(struct peers *p, struct link *l, const uint8_t *data, size_t len)
 {
-    Tmbus__Peer__PeerMessage *m;
+    struct peer_msg m;
+    enum peer_msg_fault fault;
 
     l->last_heard_ms = loop_now_ms();
-    if (len > PEER_MAX_FRAME) {
-        stats_count(p->stats, "rejected.too-large", 1);
-        log_warnx("peer %s: rejected a %zu-byte message: over the %d-byte limit", l->member, len,
-                  PEER_MAX_FRAME);
+    if (peer_msg_decode(data, len, &m, &fault) == -1) {
+        refuse(p, l, &m, fault, len);
+        peer_msg_clear(&m);
         return;
     }
-    if ((m = tmbus__peer__peer_message__unpack(NULL, len, data)) == NULL ||
-        m->base.n_unknown_fields != 0) {
-        stats_count(p->stats, "peer.malformed", 1);
-        log_warnx("peer %s: rejected a malformed message", l->member);
-        if (m != NULL)
-            tmbus__peer__peer_message__free_unpacked(m, NULL);
-        return;
-    }
-    switch (m->kind_case) {
-    case TMBUS__PEER__PEER_MESSAGE__KIND_HELLO:
-        if (m->hello->version != PEER_VERSION || m->hello->n_vector > PEER_MAX_VECTOR) {
-            stats_count(p->stats, "peer.bad-hello", 1);
-            log_warnx("peer %s: refused a hello (version %u, %zu logs)", l->member,
-                      m->hello->version, m->hello->n_vector);
-            break;
-        }
-        take_vector(l, m->hello->vector, m->hello->n_vector, true);
+    switch (m.kind) {
+    case PEER_MSG_HELLO:
+        take_vector(l, &m);
         /* Whatever we had sent may be lost: stream again from its vector. */
         vec_clear(&l->sent);
         /* An opening Hello on a live link means the peer restarted (or
          * resynchronises): a new conversation either way. */
-        if (!l->has_conversation || !m->hello->reply)
+        if (!l->has_conversation || !m.is_reply)
             log_info("peer %s: link up (roster version %llu)", l->member,
-                     (unsigned long long)m->hello->roster_version);
+                     (unsigned long long)m.roster_version);
         l->has_conversation = true;
-        if (!m->hello->reply)
+        if (!m.is_reply)
             send_hello(p, l, true);
         break;
-    case TMBUS__PEER__PEER_MESSAGE__KIND_VECTOR:
-        if (m->vector->n_entries > PEER_MAX_VECTOR) {
-            stats_count(p->stats, "peer.bad-vector", 1);
-            break;
-        }
-        take_vector(l, m->vector->entries, m->vector->n_entries, false);
+    case PEER_MSG_VECTOR:
+        take_vector(l, &m);
         break;
-    case TMBUS__PEER__PEER_MESSAGE__KIND_ENVELOPE:
+    case PEER_MSG_ENVELOPE:
         /* Before the Hello exchange the peer streams from a stale idea of
          * us (say it queued for our previous process): drop quietly, the
          * Hello that follows makes it resend from our vector. */
@@ -387,19 +399,15 @@ static void on_message(struct peers *p, struct link *l, const uint8_t *data, siz
         }
         /* Accepted or not, an envelope that does not extend our head means
          * the peer streams from a stale idea of us: resynchronise. */
-        if (route_accept(p->route, l->member, m->envelope.data, m->envelope.len) == -1)
+        if (route_accept(p->route, l->member, m.envelope, m.envelope_len) == -1)
             l->needs_hello = true;
         break;
-    case TMBUS__PEER__PEER_MESSAGE__KIND_HEARTBEAT:
-        break;
-    default:
-        stats_count(p->stats, "peer.malformed", 1);
-        log_warnx("peer %s: rejected a message of no known kind", l->member);
+    case PEER_MSG_HEARTBEAT:
         break;
     }
     if (!l->has_conversation)
         l->needs_hello = true;
-    tmbus__peer__peer_message__free_unpacked(m, NULL);
+    peer_msg_clear(&m);
 }
 
 /* Reads at most batch_max messages, so that a busy peer cannot keep the
