@@ -31,6 +31,11 @@ const struct config_client *api_find_client(const struct api *a, const char *nam
     return NULL;
 }
 
+bool api_client_may_post(const struct config_client *c)
+{
+    return c->role == CONFIG_ROLE_POSTER || c->role == CONFIG_ROLE_ADMIN;
+}
+
 /* ---- sending ------------------------------------------------------------ */
 
 /* Sends one Reply to the connection rid without blocking. A delivery's

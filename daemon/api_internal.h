@@ -103,6 +103,16 @@ struct request {
  * longer (or never was) configured. */
 const struct config_client *api_find_client(const struct api *a, const char *name);
 
+/*
+ * What a client's role lets it ask, in one place:
+ *   reader  subscribe, ack, status, board, report, delivery states;
+ *   poster  everything a reader may, and post;
+ *   admin   everything a poster may. Admin is reserved as the only role
+ *           that will be allowed to publish roster updates; no request
+ *           needs more than poster yet.
+ */
+bool api_client_may_post(const struct config_client *c);
+
 /* Sends one Reply to the connection rid without blocking. A delivery's
  * bytes hold a payload in clear, so is_secret wipes them after use.
  * Returns 0, or -1 with errno EHOSTUNREACH (the connection is gone) or

@@ -130,7 +130,7 @@ void api_on_post(struct api *a, const struct request *rq, const Tmbus__Api__Post
     bool is_direct;
     int tlp;
 
-    if (rq->client->role < CONFIG_ROLE_POSTER) {
+    if (!api_client_may_post(rq->client)) {
         api_reject(a, rq, TMBUS__API__CODE__CODE_DENIED, "api.rejected.role",
                    "this client's role may not post");
         goto out;
