@@ -327,7 +327,7 @@ void node_free(struct node **np)
 
     if (np == NULL || (n = *np) == NULL)
         return;
-    if (n->store != NULL && n->route != NULL && n->n_listeners == 2)
+    if (n->store != NULL && n->route != NULL && n->peers != NULL && n->api != NULL)
         commit(n);
     api_free(&n->api);
     peers_free(&n->peers);
