@@ -11,20 +11,45 @@
 
 #include <stdbool.h>
 
-struct node;
+#include "config.h"
+#include "keys.h"
+#include "loop.h"
+#include "peer.h"
+#include "route.h"
+#include "stats.h"
+#include "store.h"
+
 struct api;
 
-/* Binds the client socket and registers it with the node's loop. The ZAP
+/* What the api works with, all borrowed for its life (cfg until the next
+ * api_reload). keys and zctx are used only to open the socket. */
+struct api_parts {
+    const struct config *cfg;
+    const struct keyset *keys;
+    void *zctx;
+    struct loop *loop;
+    struct store *store; /* cursors, board queries, deliveries */
+    struct route *route; /* posts, the roster in force, inbox entries */
+    struct stats *stats;
+    struct peers *peers; /* for status; may be NULL */
+};
+
+/* Binds the client socket and registers it with parts->loop. The ZAP
  * handler must already be running. Returns NULL on failure (logged). */
-struct api *api_new(struct node *n);
+struct api *api_new(const struct api_parts *parts);
+
+/* Puts a reloaded configuration in force: clients, roles and clearances
+ * are read from cfg from now on. The caller frees the old one after. */
+void api_reload(struct api *a, const struct config *cfg);
 
 /* Closes the socket; pending receipts are dropped (their posts were not
  * committed, so the clients never got an id). Accepts NULL. */
 void api_free(struct api **ap);
 
-/* Called by the node after every commit attempt: on success sends the
- * receipts and cursor acks waiting for it and pushes new deliveries; on
- * failure answers the waiting requests with CODE_INTERNAL. */
-void api_after_commit(struct api *a, bool is_committed);
+/* A commit listener (arg is the struct api): after every commit attempt,
+ * on success sends the receipts and cursor acks waiting for it and pushes
+ * new deliveries; on failure answers the waiting requests with
+ * CODE_INTERNAL. Accepts NULL. */
+void api_after_commit(void *arg, bool is_committed);
 
 #endif

@@ -42,6 +42,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "message.h"
 #include "store.h"
 
 /* How far apart, in seconds, two messages' times may be for the board to
@@ -123,8 +124,8 @@ struct board_msg {
 typedef void (*board_count_fn)(void *arg, const char *counter);
 
 /*
- * Applies one payload to the board inside the store's open batch: records
- * it and replays its cluster in the canonical order (see above), which may
+ * Applies one payload (its view msg) to the board inside the store's open
+ * batch: records it and replays its cluster in the canonical order (see above), which may
  * change the verdicts of messages recorded earlier. A malformed payload, or
  * one the sender's role may not post, is refused and not recorded. A
  * receipt changes nothing. The same envelope applied twice changes nothing
@@ -134,7 +135,7 @@ typedef void (*board_count_fn)(void *arg, const char *counter);
  * verdict changed. Returns 0, or -1 when the store failed (logged): then
  * the caller must not keep the batch's envelope either.
  */
-int board_apply(struct store *s, const struct board_msg *m, const uint8_t *payload, size_t len,
+int board_apply(struct store *s, const struct board_msg *m, const struct message *msg,
                 board_count_fn count, void *arg) __attribute__((warn_unused_result));
 
 /*
@@ -144,14 +145,13 @@ int board_apply(struct store *s, const struct board_msg *m, const uint8_t *paylo
  * or partially covered. Writes nothing. Returns BOARD_CHECK_OK, or another
  * verdict with a one-line reason for the client in *reason.
  */
-enum board_verdict board_check_post(struct store *s, const char *self, const uint8_t *payload,
-                                    size_t len, const char **reason)
-    __attribute__((warn_unused_result));
+enum board_verdict board_check_post(struct store *s, const char *self, const struct message *msg,
+                                    const char **reason) __attribute__((warn_unused_result));
 
 /* The category a payload is filed under, for subscription filters: a
  * need's own; an offer's or an update's is its need's, as this board knows
  * it. 0 when none is known. */
-uint32_t board_category_of(struct store *s, const uint8_t *payload, size_t len);
+uint32_t board_category_of(struct store *s, const struct message *msg);
 
 /*
  * BLAKE2b-256 over a canonical serialization of the whole board: every

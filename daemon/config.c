@@ -109,8 +109,6 @@ static const struct option options[] = {
 
     {"limits", "batch_max",          T_UINT32,       "256",   false, true,
      .min = 1, .max = 65536, .off = CFG(batch_max)},
-    {"limits", "commit_interval_ms", T_UINT32,       "2",     false, true,
-     .min = 0, .max = 1000, .off = CFG(commit_interval_ms)},
     {"limits", "credit_window",      T_UINT32,       "256",   false, true,
      .min = 1, .max = 65536, .off = CFG(credit_window)},
     {"limits", "heartbeat_ms",       T_UINT32,       "1000",  false, true,

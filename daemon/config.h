@@ -25,11 +25,14 @@
 #define CONFIG_MAX_PEERS       256
 #define CONFIG_ERR_MAX         512
 
-/* What a client of this node may do. */
+/* What a client of this node may do; each role may do all the one before
+ * it may. The api applies them (api_client_may_post). Admin will be the
+ * only role allowed to publish roster updates through the client socket;
+ * until the api offers that request, an admin may do what a poster may. */
 enum config_client_role {
-    CONFIG_ROLE_READER = 1, /* subscribe, read, status */
+    CONFIG_ROLE_READER = 1, /* subscribe, ack, status, board, report, delivery */
     CONFIG_ROLE_POSTER = 2, /* reader + post */
-    CONFIG_ROLE_ADMIN = 3,  /* poster + administrative requests */
+    CONFIG_ROLE_ADMIN = 3,  /* poster + roster updates (not offered yet) */
 };
 
 /* Highest TLP a client may see; order matters (clear < … < red). */
@@ -73,9 +76,8 @@ struct config {
     char **override_endpoint;
 
     /* [limits] */
-    uint32_t batch_max;          /* envelopes per group commit */
-    uint32_t commit_interval_ms; /* longest wait before committing a batch */
-    uint32_t credit_window;      /* envelopes in flight per peer link */
+    uint32_t batch_max;     /* envelopes per group commit */
+    uint32_t credit_window; /* envelopes in flight per peer link */
     uint32_t heartbeat_ms;
     uint32_t peer_timeout_ms;  /* silence before a link is declared down */
     uint32_t reconnect_max_ms; /* backoff ceiling */

@@ -4,7 +4,7 @@
  * holds) and what we sent it; streams the difference under the credit
  * window after each round and acks with our vector after each commit. It
  * reads envelopes from the store to send and hands received ones to
- * node_accept; it never opens, stores or acks anything itself.
+ * route_accept; it never opens, stores or acks anything itself.
  */
 #include "peer.h"
 
@@ -16,13 +16,10 @@
 #include <zmq.h>
 
 #include "log.h"
-#include "node.h"
 #include "peer.pb-c.h"
+#include "peer_msg.h"
 
-#define PEER_VERSION       1
-#define PEER_MAX_FRAME     (ENVELOPE_MAX_SIZE + 1024) /* one PeerMessage */
-#define PEER_HARD_MAX      (4 * ENVELOPE_MAX_SIZE)    /* libzmq drops the link past this */
-#define PEER_MAX_VECTOR    4096                       /* entries in a Hello or Vector */
+#define PEER_HARD_MAX      (4 * ENVELOPE_MAX_SIZE) /* libzmq drops the link past this */
 #define PEER_ROUTING_MAX   256
 #define PEER_RECONNECT_MIN 100 /* ms, first retry; libzmq doubles up to the config's max */
 
@@ -57,7 +54,13 @@ struct link {
 };
 
 struct peers {
-    struct node *n;
+    const struct config *cfg; /* the running one: peers_reload swaps it */
+    const struct keyset *keys;
+    void *zctx;
+    struct loop *loop;
+    struct store *store;
+    struct route *route;
+    struct stats *stats;
     void *router;
     struct link *links;
     size_t n_links;
@@ -136,7 +139,7 @@ static int collect_head(void *arg, const struct store_log *log, const struct sto
 static void refresh_ours(struct peers *p)
 {
     vec_clear(&p->ours);
-    if (store_each_log(p->n->store, collect_head, &p->ours) != 0)
+    if (store_each_log(p->store, collect_head, &p->ours) != 0)
         log_warnx("peer: cannot read our log heads");
 }
 
@@ -172,7 +175,7 @@ static int send_message(struct peers *p, struct link *l, const Tmbus__Peer__Peer
         zmq_msg_close(&msg);
         if (err == EAGAIN) {
             l->is_blocked = true;
-            node_count(p->n, "peer.send-blocked", 1);
+            stats_count(p->stats, "peer.send-blocked", 1);
         } else if (err == EHOSTUNREACH) {
             /* Its connection to us is gone; wait for it to dial again. */
             l->rid_len = 0;
@@ -214,8 +217,8 @@ static void send_hello(struct peers *p, struct link *l, bool is_reply)
     Tmbus__Peer__PeerMessage m = TMBUS__PEER__PEER_MESSAGE__INIT;
     Tmbus__Peer__Hello hello = TMBUS__PEER__HELLO__INIT;
 
-    hello.version = PEER_VERSION;
-    hello.roster_version = roster_version(p->n->roster);
+    hello.version = PEER_MSG_VERSION;
+    hello.roster_version = roster_version(route_roster(p->route));
     hello.reply = is_reply;
     hello.vector = vector_entries(p, l, &hello.n_vector);
     m.kind_case = TMBUS__PEER__PEER_MESSAGE__KIND_HELLO;
@@ -254,7 +257,7 @@ static void send_heartbeat(struct peers *p, struct link *l)
  * lasts. */
 static void pump(struct peers *p, struct link *l)
 {
-    uint64_t in_flight = 0, window = p->n->cfg->credit_window;
+    uint64_t in_flight = 0, window = p->cfg->credit_window;
 
     if (!l->has_conversation)
         return;
@@ -271,7 +274,7 @@ static void pump(struct peers *p, struct link *l)
         if (o->is_halted || !is_visible(&o->log, l->member))
             continue;
         /* A direct log goes only from its origin (us) to its recipient. */
-        if (o->log.peer[0] != '\0' && !node_is_self(p->n, o->log.origin))
+        if (o->log.peer[0] != '\0' && !route_is_self(p->route, o->log.origin))
             continue;
         next = (sent > held ? sent : held) + 1;
         for (; next <= o->seq && in_flight < window; next++) {
@@ -279,7 +282,7 @@ static void pump(struct peers *p, struct link *l)
             uint8_t *env;
             size_t len;
 
-            if (store_get(p->n->store, &o->log, next, &env, &len, NULL) != 1) {
+            if (store_get(p->store, &o->log, next, &env, &len, NULL) != 1) {
                 log_warnx("peer: %s/%s seq %llu missing from our store", o->log.origin, o->log.peer,
                           (unsigned long long)next);
                 break;
@@ -293,7 +296,7 @@ static void pump(struct peers *p, struct link *l)
                 return;
             vec_raise(&l->sent, &o->log, next);
             in_flight++;
-            node_count(p->n, "relayed", 1);
+            stats_count(p->stats, "relayed", 1);
         }
     }
 }
@@ -309,92 +312,102 @@ static struct link *find_link(struct peers *p, const char *member)
 }
 
 /* Reads a received vector into theirs; a Hello replaces it, a Vector
- * raises it. Entries that are not well-formed logs are ignored. */
-static void take_vector(struct link *l, Tmbus__Peer__VectorEntry **e, size_t n, bool is_hello)
+ * raises it. peer_msg_decode kept only well-formed logs. */
+static void take_vector(struct link *l, const struct peer_msg *m)
 {
-    if (is_hello)
+    if (m->kind == PEER_MSG_HELLO)
         vec_clear(&l->theirs);
-    for (size_t i = 0; i < n && i < PEER_MAX_VECTOR; i++) {
+    for (size_t i = 0; i < m->n_logs; i++) {
         struct store_log log = {0};
-        if (!util_is_member_id(e[i]->origin, strlen(e[i]->origin)) ||
-            (e[i]->peer[0] != '\0' && !util_is_member_id(e[i]->peer, strlen(e[i]->peer))))
-            continue;
-        strcpy(log.origin, e[i]->origin);
-        strcpy(log.peer, e[i]->peer);
-        vec_raise(&l->theirs, &log, e[i]->seq);
+        strcpy(log.origin, m->logs[i].origin);
+        strcpy(log.peer, m->logs[i].peer);
+        vec_raise(&l->theirs, &log, m->logs[i].seq);
     }
 }
 
-static void on_message(struct peers *p, struct link *l, const uint8_t *data, size_t len)
+/* Counts and logs what peer_msg_decode refused. Bytes that are no message
+ * at all leave the link as it was; a message of a refused kind still shows
+ * the peer is there, and asks for a Hello if none was exchanged yet. */
+static void refuse(struct peers *p, struct link *l, const struct peer_msg *m,
+                   enum peer_msg_fault fault, size_t len)
 {
-    Tmbus__Peer__PeerMessage *m;
-
-    l->last_heard_ms = loop_now_ms();
-    if (len > PEER_MAX_FRAME) {
-        node_count(p->n, "rejected.too-large", 1);
+    switch (fault) {
+    case PEER_MSG_OK:
+        return;
+    case PEER_MSG_E_SIZE:
+        stats_count(p->stats, "rejected.too-large", 1);
         log_warnx("peer %s: rejected a %zu-byte message: over the %d-byte limit", l->member, len,
-                  PEER_MAX_FRAME);
+                  PEER_MSG_MAX_FRAME);
         return;
-    }
-    if ((m = tmbus__peer__peer_message__unpack(NULL, len, data)) == NULL ||
-        m->base.n_unknown_fields != 0) {
-        node_count(p->n, "peer.malformed", 1);
+    case PEER_MSG_E_MALFORMED:
+        stats_count(p->stats, "peer.malformed", 1);
         log_warnx("peer %s: rejected a malformed message", l->member);
-        if (m != NULL)
-            tmbus__peer__peer_message__free_unpacked(m, NULL);
         return;
-    }
-    switch (m->kind_case) {
-    case TMBUS__PEER__PEER_MESSAGE__KIND_HELLO:
-        if (m->hello->version != PEER_VERSION || m->hello->n_vector > PEER_MAX_VECTOR) {
-            node_count(p->n, "peer.bad-hello", 1);
-            log_warnx("peer %s: refused a hello (version %u, %zu logs)", l->member,
-                      m->hello->version, m->hello->n_vector);
-            break;
-        }
-        take_vector(l, m->hello->vector, m->hello->n_vector, true);
-        /* Whatever we had sent may be lost: stream again from its vector. */
-        vec_clear(&l->sent);
-        /* An opening Hello on a live link means the peer restarted (or
-         * resynchronises): a new conversation either way. */
-        if (!l->has_conversation || !m->hello->reply)
-            log_info("peer %s: link up (roster version %llu)", l->member,
-                     (unsigned long long)m->hello->roster_version);
-        l->has_conversation = true;
-        if (!m->hello->reply)
-            send_hello(p, l, true);
+    case PEER_MSG_E_HELLO:
+        stats_count(p->stats, "peer.bad-hello", 1);
+        log_warnx("peer %s: refused a hello (version %u, %zu logs)", l->member, m->version,
+                  m->n_sent);
         break;
-    case TMBUS__PEER__PEER_MESSAGE__KIND_VECTOR:
-        if (m->vector->n_entries > PEER_MAX_VECTOR) {
-            node_count(p->n, "peer.bad-vector", 1);
-            break;
-        }
-        take_vector(l, m->vector->entries, m->vector->n_entries, false);
+    case PEER_MSG_E_VECTOR:
+        stats_count(p->stats, "peer.bad-vector", 1);
         break;
-    case TMBUS__PEER__PEER_MESSAGE__KIND_ENVELOPE:
-        /* Before the Hello exchange the peer streams from a stale idea of
-         * us (say it queued for our previous process): drop quietly, the
-         * Hello that follows makes it resend from our vector. */
-        if (!l->has_conversation) {
-            node_count(p->n, "peer.before-hello", 1);
-            log_debug("peer %s: dropped an envelope sent before the hello", l->member);
-            break;
-        }
-        /* Accepted or not, an envelope that does not extend our head means
-         * the peer streams from a stale idea of us: resynchronise. */
-        if (node_accept(p->n, l->member, m->envelope.data, m->envelope.len) == -1)
-            l->needs_hello = true;
-        break;
-    case TMBUS__PEER__PEER_MESSAGE__KIND_HEARTBEAT:
-        break;
-    default:
-        node_count(p->n, "peer.malformed", 1);
+    case PEER_MSG_E_KIND:
+        stats_count(p->stats, "peer.malformed", 1);
         log_warnx("peer %s: rejected a message of no known kind", l->member);
         break;
     }
     if (!l->has_conversation)
         l->needs_hello = true;
-    tmbus__peer__peer_message__free_unpacked(m, NULL);
+}
+
+static void on_message(struct peers *p, struct link *l, const uint8_t *data, size_t len)
+{
+    struct peer_msg m;
+    enum peer_msg_fault fault;
+
+    l->last_heard_ms = loop_now_ms();
+    if (peer_msg_decode(data, len, &m, &fault) == -1) {
+        refuse(p, l, &m, fault, len);
+        peer_msg_clear(&m);
+        return;
+    }
+    switch (m.kind) {
+    case PEER_MSG_HELLO:
+        take_vector(l, &m);
+        /* Whatever we had sent may be lost: stream again from its vector. */
+        vec_clear(&l->sent);
+        /* An opening Hello on a live link means the peer restarted (or
+         * resynchronises): a new conversation either way. */
+        if (!l->has_conversation || !m.is_reply)
+            log_info("peer %s: link up (roster version %llu)", l->member,
+                     (unsigned long long)m.roster_version);
+        l->has_conversation = true;
+        if (!m.is_reply)
+            send_hello(p, l, true);
+        break;
+    case PEER_MSG_VECTOR:
+        take_vector(l, &m);
+        break;
+    case PEER_MSG_ENVELOPE:
+        /* Before the Hello exchange the peer streams from a stale idea of
+         * us (say it queued for our previous process): drop quietly, the
+         * Hello that follows makes it resend from our vector. */
+        if (!l->has_conversation) {
+            stats_count(p->stats, "peer.before-hello", 1);
+            log_debug("peer %s: dropped an envelope sent before the hello", l->member);
+            break;
+        }
+        /* Accepted or not, an envelope that does not extend our head means
+         * the peer streams from a stale idea of us: resynchronise. */
+        if (route_accept(p->route, l->member, m.envelope, m.envelope_len) == -1)
+            l->needs_hello = true;
+        break;
+    case PEER_MSG_HEARTBEAT:
+        break;
+    }
+    if (!l->has_conversation)
+        l->needs_hello = true;
+    peer_msg_clear(&m);
 }
 
 /* Reads at most batch_max messages, so that a busy peer cannot keep the
@@ -405,7 +418,7 @@ static void on_dealer(void *arg)
     struct peers *p = l->owner;
     zmq_msg_t msg;
 
-    for (uint32_t i = 0; i < p->n->cfg->batch_max; i++) {
+    for (uint32_t i = 0; i < p->cfg->batch_max; i++) {
         int more;
         size_t more_len = sizeof(more);
 
@@ -417,7 +430,7 @@ static void on_dealer(void *arg)
         zmq_getsockopt(l->dealer, ZMQ_RCVMORE, &more, &more_len);
         if (more) {
             /* One frame per message: drain and drop anything else. */
-            node_count(p->n, "peer.malformed", 1);
+            stats_count(p->stats, "peer.malformed", 1);
             do {
                 zmq_msg_close(&msg);
                 zmq_msg_init(&msg);
@@ -436,7 +449,7 @@ static void on_router(void *arg)
 {
     struct peers *p = arg;
 
-    for (uint32_t i = 0; i < p->n->cfg->batch_max; i++) {
+    for (uint32_t i = 0; i < p->cfg->batch_max; i++) {
         zmq_msg_t rid, msg;
         int more;
         size_t more_len = sizeof(more);
@@ -458,14 +471,14 @@ static void on_router(void *arg)
             zmq_msg_close(&extra);
             zmq_getsockopt(p->router, ZMQ_RCVMORE, &more, &more_len);
             more_len = sizeof(more);
-            node_count(p->n, "peer.malformed", 1);
+            stats_count(p->stats, "peer.malformed", 1);
         }
         /* The ZAP handler set User-Id to the member whose transport key
          * completed the handshake; nothing in the message can claim it. */
         user = zmq_msg_gets(&msg, "User-Id");
         l = user != NULL ? find_link(p, user) : NULL;
         if (l == NULL || zmq_msg_size(&rid) > PEER_ROUTING_MAX) {
-            node_count(p->n, "peer.unknown-sender", 1);
+            stats_count(p->stats, "peer.unknown-sender", 1);
             log_warnx("peer: dropped a message from an unknown connection");
         } else {
             memcpy(l->rid, zmq_msg_data(&rid), zmq_msg_size(&rid));
@@ -486,7 +499,7 @@ static int set_int(void *s, int option, int value)
 
 static int common_options(struct peers *p, void *s)
 {
-    const struct config *c = p->n->cfg;
+    const struct config *c = p->cfg;
     int64_t hard_max = PEER_HARD_MAX;
     /* Credit keeps each link far below the high-water mark, so a full queue
      * means a stuck peer, not a busy one. */
@@ -496,8 +509,8 @@ static int common_options(struct peers *p, void *s)
            zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &hard_max, sizeof(hard_max)) |
            set_int(s, ZMQ_HEARTBEAT_IVL, (int)c->heartbeat_ms) |
            set_int(s, ZMQ_HEARTBEAT_TIMEOUT, (int)c->peer_timeout_ms) |
-           zmq_setsockopt(s, ZMQ_CURVE_PUBLICKEY, p->n->keys->transport_pk, KEYS_PUBLIC_BYTES) |
-           zmq_setsockopt(s, ZMQ_CURVE_SECRETKEY, keys_transport_secret(p->n->keys),
+           zmq_setsockopt(s, ZMQ_CURVE_PUBLICKEY, p->keys->transport_pk, KEYS_PUBLIC_BYTES) |
+           zmq_setsockopt(s, ZMQ_CURVE_SECRETKEY, keys_transport_secret(p->keys),
                           KEYS_PUBLIC_BYTES);
 }
 
@@ -526,7 +539,7 @@ static bool should_dial(const struct config *c, const char *member)
 static void close_link(struct peers *p, struct link *l)
 {
     if (l->dealer != NULL) {
-        loop_remove_socket(p->n->loop, l->dealer);
+        loop_remove_socket(p->loop, l->dealer);
         zmq_close(l->dealer);
         l->dealer = NULL;
     }
@@ -538,9 +551,9 @@ static void close_link(struct peers *p, struct link *l)
 
 static int open_dealer(struct peers *p, struct link *l, const char *endpoint)
 {
-    const struct config *c = p->n->cfg;
+    const struct config *c = p->cfg;
 
-    if ((l->dealer = zmq_socket(p->n->zctx, ZMQ_DEALER)) == NULL)
+    if ((l->dealer = zmq_socket(p->zctx, ZMQ_DEALER)) == NULL)
         return -1;
     if (common_options(p, l->dealer) != 0 ||
         zmq_setsockopt(l->dealer, ZMQ_CURVE_SERVERKEY, l->transport_pk, KEYS_PUBLIC_BYTES) ||
@@ -550,7 +563,7 @@ static int open_dealer(struct peers *p, struct link *l, const char *endpoint)
         set_int(l->dealer, ZMQ_IMMEDIATE, 1) ||
         set_int(l->dealer, ZMQ_RECONNECT_IVL_MAX, (int)c->reconnect_max_ms) ||
         zmq_connect(l->dealer, endpoint) == -1 ||
-        loop_add_socket(p->n->loop, l->dealer, on_dealer, l) == -1) {
+        loop_add_socket(p->loop, l->dealer, on_dealer, l) == -1) {
         log_warnx("peer %s: cannot dial %s: %s", l->member, endpoint, zmq_strerror(errno));
         zmq_close(l->dealer);
         l->dealer = NULL;
@@ -566,7 +579,7 @@ static int open_dealer(struct peers *p, struct link *l, const char *endpoint)
 /* Makes the link table match the roster: one link per other member. */
 static int sync_links(struct peers *p)
 {
-    size_t count = roster_member_count(p->n->roster);
+    size_t count = roster_member_count(route_roster(p->route));
     struct link *links = calloc(count ? count : 1, sizeof(*links));
     size_t n = 0;
 
@@ -577,22 +590,22 @@ static int sync_links(struct peers *p)
         struct link *old;
         const char *endpoint;
 
-        roster_member_at(p->n->roster, i, &m);
-        if (node_is_self(p->n, m.id))
+        roster_member_at(route_roster(p->route), i, &m);
+        if (route_is_self(p->route, m.id))
             continue;
         old = find_link(p, m.id);
-        endpoint = dial_endpoint(p->n->cfg, &m);
+        endpoint = dial_endpoint(p->cfg, &m);
         if (old != NULL && memcmp(old->transport_pk, m.transport_pk, KEYS_PUBLIC_BYTES) == 0) {
             struct link *kept = &links[n++];
             *kept = *old;
             memset(old, 0, sizeof(*old)); /* moved */
             /* A reload may start or stop dialling this member. */
-            if (kept->dealer != NULL && !should_dial(p->n->cfg, m.id)) {
-                loop_remove_socket(p->n->loop, kept->dealer);
+            if (kept->dealer != NULL && !should_dial(p->cfg, m.id)) {
+                loop_remove_socket(p->loop, kept->dealer);
                 zmq_close(kept->dealer);
                 kept->dealer = NULL;
                 log_info("peer %s: no longer dialling", m.id);
-            } else if (kept->dealer == NULL && should_dial(p->n->cfg, m.id) && endpoint != NULL) {
+            } else if (kept->dealer == NULL && should_dial(p->cfg, m.id) && endpoint != NULL) {
                 open_dealer(p, kept, endpoint);
             }
             continue;
@@ -607,7 +620,7 @@ static int sync_links(struct peers *p)
         strcpy(l->member, m.id);
         memcpy(l->transport_pk, m.transport_pk, KEYS_PUBLIC_BYTES);
         l->last_heard_ms = -1;
-        if (should_dial(p->n->cfg, m.id) && endpoint != NULL)
+        if (should_dial(p->cfg, m.id) && endpoint != NULL)
             open_dealer(p, l, endpoint);
     }
     /* Whatever was not moved belongs to members who left the roster. */
@@ -622,8 +635,8 @@ static int sync_links(struct peers *p)
     /* Dealers registered the old link addresses with the loop: re-register. */
     for (size_t i = 0; i < n; i++)
         if (links[i].dealer != NULL) {
-            loop_remove_socket(p->n->loop, links[i].dealer);
-            loop_add_socket(p->n->loop, links[i].dealer, on_dealer, &links[i]);
+            loop_remove_socket(p->loop, links[i].dealer);
+            loop_add_socket(p->loop, links[i].dealer, on_dealer, &links[i]);
         }
     return 0;
 }
@@ -633,7 +646,7 @@ static int sync_links(struct peers *p)
 static int64_t on_timer(void *arg)
 {
     struct peers *p = arg;
-    const struct config *c = p->n->cfg;
+    const struct config *c = p->cfg;
     int64_t now = loop_now_ms();
 
     for (size_t i = 0; i < p->n_links; i++) {
@@ -644,7 +657,7 @@ static int64_t on_timer(void *arg)
                       (long long)(now - l->last_heard_ms));
             l->has_conversation = false;
             vec_clear(&l->sent);
-            node_count(p->n, "peer.timeouts", 1);
+            stats_count(p->stats, "peer.timeouts", 1);
         }
         /* Keep knocking until the peer answers; the queue holds one Hello. */
         if (!l->has_conversation && has_channel(l) &&
@@ -656,9 +669,10 @@ static int64_t on_timer(void *arg)
     return c->heartbeat_ms;
 }
 
-void peers_after_commit(struct peers *p, bool is_committed)
+void peers_after_commit(void *arg, bool is_committed)
 {
-    bool moved = p->n->is_batch_dirty;
+    struct peers *p = arg;
+    bool moved = route_is_batch_dirty(p->route);
 
     if (moved || !is_committed)
         refresh_ours(p);
@@ -680,8 +694,9 @@ void peers_after_commit(struct peers *p, bool is_committed)
     }
 }
 
-void peers_roster_changed(struct peers *p)
+void peers_reload(struct peers *p, const struct config *cfg)
 {
+    p->cfg = cfg;
     sync_links(p);
 }
 
@@ -714,22 +729,28 @@ size_t peers_status(struct peers *p, struct peer_status *out, size_t max)
     return k;
 }
 
-struct peers *peers_new(struct node *n)
+struct peers *peers_new(const struct peers_parts *parts)
 {
     struct peers *p = calloc(1, sizeof(*p));
-    const struct config *c = n->cfg;
+    const struct config *c = parts->cfg;
 
     if (p == NULL)
         return NULL;
-    p->n = n;
+    p->cfg = parts->cfg;
+    p->keys = parts->keys;
+    p->zctx = parts->zctx;
+    p->loop = parts->loop;
+    p->store = parts->store;
+    p->route = parts->route;
+    p->stats = parts->stats;
     refresh_ours(p);
     if (c->peer_listen != NULL && c->peer_listen[0] != '\0') {
-        if ((p->router = zmq_socket(n->zctx, ZMQ_ROUTER)) == NULL || common_options(p, p->router) ||
+        if ((p->router = zmq_socket(p->zctx, ZMQ_ROUTER)) == NULL || common_options(p, p->router) ||
             set_int(p->router, ZMQ_CURVE_SERVER, 1) ||
             zmq_setsockopt(p->router, ZMQ_ZAP_DOMAIN, "peer", 4) ||
             set_int(p->router, ZMQ_ROUTER_MANDATORY, 1) ||
             zmq_bind(p->router, c->peer_listen) == -1 ||
-            loop_add_socket(n->loop, p->router, on_router, p) == -1) {
+            loop_add_socket(p->loop, p->router, on_router, p) == -1) {
             log_warnx("peer: cannot listen on %s: %s", c->peer_listen, zmq_strerror(errno));
             peers_free(&p);
             return NULL;
@@ -740,7 +761,7 @@ struct peers *peers_new(struct node *n)
         peers_free(&p);
         return NULL;
     }
-    p->timer = loop_add_timer(n->loop, c->heartbeat_ms, on_timer, p);
+    p->timer = loop_add_timer(p->loop, c->heartbeat_ms, on_timer, p);
     return p;
 }
 
@@ -754,11 +775,11 @@ void peers_free(struct peers **pp)
         close_link(p, &p->links[i]);
     free(p->links);
     if (p->router != NULL) {
-        loop_remove_socket(p->n->loop, p->router);
+        loop_remove_socket(p->loop, p->router);
         zmq_close(p->router);
     }
     if (p->timer)
-        loop_remove_timer(p->n->loop, p->timer);
+        loop_remove_timer(p->loop, p->timer);
     vec_free(&p->ours);
     free(p);
     *pp = NULL;

@@ -13,27 +13,46 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "config.h"
+#include "keys.h"
+#include "loop.h"
+#include "route.h"
+#include "stats.h"
+#include "store.h"
 #include "util.h"
 
-struct node;
 struct peers;
 
+/* What the links work with, all borrowed for their life (cfg until the
+ * next peers_reload). */
+struct peers_parts {
+    const struct config *cfg;
+    const struct keyset *keys; /* the transport key of every socket */
+    void *zctx;
+    struct loop *loop;
+    struct store *store; /* heads and envelopes to stream */
+    struct route *route; /* where received envelopes go; the roster */
+    struct stats *stats;
+};
+
 /* Binds the peer socket (if configured) and dials every peer the config
- * says to dial; registers everything with the node's loop. The ZAP handler
+ * says to dial; registers everything with parts->loop. The ZAP handler
  * must already be running. Returns NULL on failure (logged). */
-struct peers *peers_new(struct node *n);
+struct peers *peers_new(const struct peers_parts *parts);
 
 /* Closes every link. Accepts NULL. */
 void peers_free(struct peers **pp);
 
-/* Called by the node after every commit attempt: on success, sends vectors
- * (acks) for what was committed and streams more; on failure, asks every
- * peer to resend from our committed heads. */
-void peers_after_commit(struct peers *p, bool is_committed);
+/* A commit listener (arg is the struct peers), called before the route
+ * forgets the round: on success, sends vectors (acks) for what was
+ * committed and streams more; on failure, asks every peer to resend from
+ * our committed heads. */
+void peers_after_commit(void *arg, bool is_committed);
 
-/* Re-reads the roster: closes links to members that are gone or whose
- * transport key changed, dials new ones. */
-void peers_roster_changed(struct peers *p);
+/* Puts a reloaded configuration in force and re-reads the route's roster:
+ * closes links to members that are gone or whose transport key changed,
+ * dials new ones. The caller frees the old configuration after. */
+void peers_reload(struct peers *p, const struct config *cfg);
 
 struct peer_status {
     char member[UTIL_MEMBER_ID_MAX + 1];

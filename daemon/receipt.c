@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "message.h"
 #include "payload.pb-c.h"
 
 typedef Tmbus__Payload__Payload Payload;
@@ -124,16 +125,30 @@ static bool entry_read(const Entry *e, struct receipt_entry *out)
 
 enum receipt_kind receipt_decode(const uint8_t *payload, size_t len, struct receipt **out)
 {
+    struct message m;
+    enum receipt_kind kind;
+
+    if (message_decode(payload, len, &m) == -1) {
+        if (out != NULL)
+            *out = NULL;
+        return RECEIPT_NOT_A_RECEIPT;
+    }
+    kind = receipt_read(&m, out);
+    message_clear(&m);
+    return kind;
+}
+
+enum receipt_kind receipt_read(const struct message *m, struct receipt **out)
+{
     enum receipt_kind kind = RECEIPT_MALFORMED;
     struct receipt_entry scratch;
     struct receipt *rc = NULL;
+    const Payload *p = m->pb;
     const Receipt *r;
-    Payload *p;
 
     if (out != NULL)
         *out = NULL;
-    p = tmbus__payload__payload__unpack(NULL, len, payload);
-    if (p == NULL || p->kind_case != TMBUS__PAYLOAD__PAYLOAD__KIND_RECEIPT) {
+    if (!m->is_payload || m->kind != MESSAGE_RECEIPT) {
         kind = RECEIPT_NOT_A_RECEIPT;
         goto out;
     }
@@ -159,8 +174,6 @@ enum receipt_kind receipt_decode(const uint8_t *payload, size_t len, struct rece
     }
 out:
     free(rc);
-    if (p != NULL)
-        tmbus__payload__payload__free_unpacked(p, NULL);
     return kind;
 }
 

@@ -3,7 +3,7 @@
  * recipient's node sends back about the envelopes of one sender it handled
  * in a loop round: one entry per envelope, delivered or rejected with a
  * reason. Pure functions over bytes: no I/O, no store, no keys. It never
- * decides whether an entry is believed; node.c does, against the
+ * decides whether an entry is believed; route.c does, against the
  * recipients the store recorded for the post.
  */
 #ifndef TMBUS_RECEIPT_H
@@ -11,6 +11,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "message.h"
 
 #define RECEIPT_ID_BYTES    32
 #define RECEIPT_REASON_MAX  1024 /* bytes of a rejection's reason, one line */
@@ -69,6 +71,11 @@ int receipt_encode(const struct receipt_entry *entries, size_t n, uint8_t **out,
  * receipt_free; *out is NULL otherwise. Never logs the payload.
  */
 enum receipt_kind receipt_decode(const uint8_t *payload, size_t len, struct receipt **out)
+    __attribute__((warn_unused_result));
+
+/* receipt_decode over a payload already decoded into the view m: the same
+ * checks and result, without decoding the bytes again. */
+enum receipt_kind receipt_read(const struct message *m, struct receipt **out)
     __attribute__((warn_unused_result));
 
 /* Frees a decoded receipt. Accepts NULL; clears *rp. */

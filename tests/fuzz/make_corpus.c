@@ -1,9 +1,11 @@
 /*
  * make_corpus: writes the seed corpora of fuzz_envelope_verify and
  * fuzz_envelope_open: a few small valid envelopes of the fuzz federation
- * (fuzz_common.h) and a few broken ones. Nonces and payload keys are fixed
- * and Ed25519 is deterministic, so every run writes the same bytes; rerun
- * it only when the envelope format changes.
+ * (fuzz_common.h) and a few broken ones; and those of the codec fuzzers
+ * (fuzz_message_decode, fuzz_receipt_decode, fuzz_peer_msg, fuzz_api_msg):
+ * one message of each kind. Nonces and payload keys are fixed and Ed25519
+ * is deterministic, so every run writes the same bytes; rerun it only when
+ * the envelope format or a .proto changes.
  *
  *   make_corpus tests/fuzz/corpus
  */
@@ -15,9 +17,13 @@
 
 #include <sodium.h>
 
+#include "api.pb-c.h"
 #include "envelope.h"
 #include "fuzz_common.h"
 #include "log.h"
+#include "payload.pb-c.h"
+#include "peer.pb-c.h"
+#include "receipt.h"
 #include "util.h"
 
 #define CREATED_AT 1800000000 /* 2027-01-15 */
@@ -45,6 +51,195 @@ static void emit(const char *root, const char *name, const uint8_t *buf, size_t 
             fatal("write %s", path);
     }
     printf("%-28s %6zu bytes\n", name, len);
+}
+
+/* Writes one corpus file into target's directory only. */
+static void emit_to(const char *root, const char *target, const char *name, const uint8_t *buf,
+                    size_t len)
+{
+    char path[4096];
+
+    snprintf(path, sizeof(path), "%s/%s", root, target);
+    if (mkdir(path, 0755) == -1 && errno != EEXIST)
+        fatal("mkdir %s", path);
+    snprintf(path, sizeof(path), "%s/%s/%s.bin", root, target, name);
+    if (util_write_file(path, buf, len, 0644) == -1)
+        fatal("write %s", path);
+    printf("%-28s %6zu bytes\n", name, len);
+}
+
+/* Packs any generated message and writes it for target. */
+static void emit_packed(const char *root, const char *target, const char *name,
+                        const ProtobufCMessage *m)
+{
+    size_t len = protobuf_c_message_get_packed_size(m);
+    uint8_t *buf = malloc(len ? len : 1);
+
+    ensure(buf != NULL);
+    protobuf_c_message_pack(m, buf);
+    emit_to(root, target, name, buf, len);
+    free(buf);
+}
+
+/* One payload of each kind, for the payload view and the receipts. */
+static void payload_seeds(const char *root)
+{
+    static uint8_t id[32] = {1, 2, 3};
+    Tmbus__Payload__Payload p = TMBUS__PAYLOAD__PAYLOAD__INIT;
+    Tmbus__Payload__Need need = TMBUS__PAYLOAD__NEED__INIT;
+    Tmbus__Payload__Offer offer = TMBUS__PAYLOAD__OFFER__INIT;
+    Tmbus__Payload__NeedUpdate nu = TMBUS__PAYLOAD__NEED_UPDATE__INIT;
+    Tmbus__Payload__OfferUpdate ou = TMBUS__PAYLOAD__OFFER_UPDATE__INIT;
+    struct receipt_entry e[2] = {{.state = RECEIPT_DELIVERED},
+                                 {.state = RECEIPT_REJECTED, .reason = "expired"}};
+    uint8_t *buf;
+    size_t len;
+
+    need.beneficiary = "Regional grid operator";
+    need.sector = TMBUS__PAYLOAD__SECTOR__SECTOR_OTHER;
+    need.category = TMBUS__PAYLOAD__CATEGORY__CATEGORY_OTHER;
+    need.title = "Firewall licences";
+    need.quantity = 10;
+    need.unit = "licences";
+    need.value_cents = 100000;
+    need.priority = TMBUS__PAYLOAD__PRIORITY__PRIORITY_LOW;
+    need.tlp = TMBUS__PAYLOAD__TLP__TLP_AMBER;
+    p.kind_case = TMBUS__PAYLOAD__PAYLOAD__KIND_NEED;
+    p.need = &need;
+    emit_packed(root, "fuzz_message_decode", "need", &p.base);
+
+    offer.need_id = (ProtobufCBinaryData){sizeof(id), id};
+    offer.quantity = 4;
+    offer.tlp = TMBUS__PAYLOAD__TLP__TLP_GREEN;
+    p.kind_case = TMBUS__PAYLOAD__PAYLOAD__KIND_OFFER;
+    p.offer = &offer;
+    emit_packed(root, "fuzz_message_decode", "offer", &p.base);
+
+    nu.need_id = (ProtobufCBinaryData){sizeof(id), id};
+    nu.action = TMBUS__PAYLOAD__NEED_UPDATE__ACTION__ACTION_EDIT;
+    nu.need = &need;
+    p.kind_case = TMBUS__PAYLOAD__PAYLOAD__KIND_NEED_UPDATE;
+    p.need_update = &nu;
+    emit_packed(root, "fuzz_message_decode", "need-edit", &p.base);
+
+    ou.offer_id = (ProtobufCBinaryData){sizeof(id), id};
+    ou.action = TMBUS__PAYLOAD__OFFER_UPDATE__ACTION__ACTION_ACCEPT;
+    p.kind_case = TMBUS__PAYLOAD__PAYLOAD__KIND_OFFER_UPDATE;
+    p.offer_update = &ou;
+    emit_packed(root, "fuzz_message_decode", "offer-accept", &p.base);
+    emit_packed(root, "fuzz_receipt_decode", "not-a-receipt", &p.base);
+
+    memcpy(e[0].envelope_id, id, sizeof(id));
+    memcpy(e[1].envelope_id, id, sizeof(id));
+    e[1].envelope_id[31] = 9;
+    ensure(receipt_encode(e, 1, &buf, &len) == 0);
+    emit_to(root, "fuzz_message_decode", "receipt", buf, len);
+    emit_to(root, "fuzz_receipt_decode", "receipt-delivered", buf, len);
+    free(buf);
+    ensure(receipt_encode(e, 2, &buf, &len) == 0);
+    emit_to(root, "fuzz_receipt_decode", "receipt-two", buf, len);
+    emit_to(root, "fuzz_receipt_decode", "receipt-truncated", buf, len - 3);
+    free(buf);
+}
+
+/* A Hello, a Vector, an Envelope and a Heartbeat, as peers send them. */
+static void peer_seeds(const char *root)
+{
+    static uint8_t env[64] = {0x0a, 0x01, 0x01};
+    Tmbus__Peer__PeerMessage m = TMBUS__PEER__PEER_MESSAGE__INIT;
+    Tmbus__Peer__Hello hello = TMBUS__PEER__HELLO__INIT;
+    Tmbus__Peer__Vector vector = TMBUS__PEER__VECTOR__INIT;
+    Tmbus__Peer__Heartbeat beat = TMBUS__PEER__HEARTBEAT__INIT;
+    Tmbus__Peer__VectorEntry e[2] = {TMBUS__PEER__VECTOR_ENTRY__INIT,
+                                     TMBUS__PEER__VECTOR_ENTRY__INIT};
+    Tmbus__Peer__VectorEntry *ep[2] = {&e[0], &e[1]};
+
+    e[0].origin = "A";
+    e[0].seq = 3;
+    e[1].origin = "A";
+    e[1].peer = "B";
+    e[1].seq = 1;
+    hello.version = 1;
+    hello.roster_version = 2;
+    hello.n_vector = 2;
+    hello.vector = ep;
+    m.kind_case = TMBUS__PEER__PEER_MESSAGE__KIND_HELLO;
+    m.hello = &hello;
+    emit_packed(root, "fuzz_peer_msg", "hello", &m.base);
+    hello.reply = 1;
+    hello.version = 2;
+    emit_packed(root, "fuzz_peer_msg", "hello-other-version", &m.base);
+
+    vector.n_entries = 2;
+    vector.entries = ep;
+    m.kind_case = TMBUS__PEER__PEER_MESSAGE__KIND_VECTOR;
+    m.vector = &vector;
+    emit_packed(root, "fuzz_peer_msg", "vector", &m.base);
+
+    m.kind_case = TMBUS__PEER__PEER_MESSAGE__KIND_ENVELOPE;
+    m.envelope = (ProtobufCBinaryData){sizeof(env), env};
+    emit_packed(root, "fuzz_peer_msg", "envelope", &m.base);
+
+    beat.sent_ms = 1000;
+    m.kind_case = TMBUS__PEER__PEER_MESSAGE__KIND_HEARTBEAT;
+    m.heartbeat = &beat;
+    emit_packed(root, "fuzz_peer_msg", "heartbeat", &m.base);
+}
+
+/* One request of each kind, as a client sends them. */
+static void api_seeds(const char *root)
+{
+    static uint8_t payload[8] = {0x0a, 0x02, 0x08, 0x01};
+    static char *recipients[] = {"A", "B"};
+    static char *kinds[] = {"need", "offer"};
+    static uint32_t tlps[] = {2, 3};
+    Tmbus__Api__Request rq = TMBUS__API__REQUEST__INIT;
+    Tmbus__Api__Post post = TMBUS__API__POST__INIT;
+    Tmbus__Api__Subscribe sub = TMBUS__API__SUBSCRIBE__INIT;
+    Tmbus__Api__Filter filter = TMBUS__API__FILTER__INIT;
+    Tmbus__Api__Ack ack = TMBUS__API__ACK__INIT;
+    Tmbus__Api__StatusRequest status = TMBUS__API__STATUS_REQUEST__INIT;
+    Tmbus__Api__BoardQuery board = TMBUS__API__BOARD_QUERY__INIT;
+    Tmbus__Api__DeliveryQuery delivery = TMBUS__API__DELIVERY_QUERY__INIT;
+
+    rq.id = 7;
+    post.payload = (ProtobufCBinaryData){sizeof(payload), payload};
+    post.n_recipients = 2;
+    post.recipients = recipients;
+    rq.kind_case = TMBUS__API__REQUEST__KIND_POST;
+    rq.post = &post;
+    emit_packed(root, "fuzz_api_msg", "post", &rq.base);
+
+    filter.n_kinds = 2;
+    filter.kinds = kinds;
+    filter.n_tlps = 2;
+    filter.tlps = tlps;
+    sub.window = 16;
+    sub.filter = &filter;
+    rq.kind_case = TMBUS__API__REQUEST__KIND_SUBSCRIBE;
+    rq.subscribe = &sub;
+    emit_packed(root, "fuzz_api_msg", "subscribe", &rq.base);
+
+    ack.number = 12;
+    rq.kind_case = TMBUS__API__REQUEST__KIND_ACK;
+    rq.ack = &ack;
+    emit_packed(root, "fuzz_api_msg", "ack", &rq.base);
+
+    rq.kind_case = TMBUS__API__REQUEST__KIND_STATUS;
+    rq.status = &status;
+    emit_packed(root, "fuzz_api_msg", "status", &rq.base);
+
+    rq.kind_case = TMBUS__API__REQUEST__KIND_BOARD;
+    rq.board = &board;
+    emit_packed(root, "fuzz_api_msg", "board", &rq.base);
+
+    delivery.id = (ProtobufCBinaryData){sizeof(payload), payload};
+    rq.kind_case = TMBUS__API__REQUEST__KIND_DELIVERY;
+    rq.delivery = &delivery;
+    emit_packed(root, "fuzz_api_msg", "delivery", &rq.base);
+
+    rq.id = 0;
+    emit_packed(root, "fuzz_api_msg", "no-id", &rq.base);
 }
 
 /* Seals payload from sender to the comma-free list of member ids in to
@@ -160,6 +355,10 @@ int main(int argc, char **argv)
     emit_flipped(root, "bad-signature", &x, -1);
     emit_flipped(root, "bad-ciphertext", &x, -(long)(ENVELOPE_SIGNATURE_BYTES + 2 + 20));
     emit(root, "bad-truncated", x.buf, x.len / 2);
+
+    payload_seeds(root);
+    peer_seeds(root);
+    api_seeds(root);
 
     free(s1.buf);
     free(s2.buf);

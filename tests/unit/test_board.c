@@ -16,6 +16,7 @@
 
 #include "board.h"
 #include "log.h"
+#include "message.h"
 #include "payload.pb-c.h"
 #include "roster.h"
 #include "store.h"
@@ -32,6 +33,43 @@ struct fixture {
     const char *counted[MAX_COUNTED];
     size_t n_counted;
 };
+
+/* The board reads a payload's view (message.h); these decode the bytes a
+ * test built, as the route and the api do, and release the view after. */
+static int apply_bytes(struct store *s, const struct board_msg *m, const uint8_t *payload,
+                       size_t len, board_count_fn count, void *arg)
+{
+    struct message msg;
+    int rc;
+
+    message_decode(payload, len, &msg);
+    rc = board_apply(s, m, &msg, count, arg);
+    message_clear(&msg);
+    return rc;
+}
+
+static enum board_verdict check_bytes(struct store *s, const char *self, const uint8_t *payload,
+                                      size_t len, const char **reason)
+{
+    struct message msg;
+    enum board_verdict v;
+
+    message_decode(payload, len, &msg);
+    v = board_check_post(s, self, &msg, reason);
+    message_clear(&msg);
+    return v;
+}
+
+static uint32_t category_bytes(struct store *s, const uint8_t *payload, size_t len)
+{
+    struct message msg;
+    uint32_t category;
+
+    message_decode(payload, len, &msg);
+    category = board_category_of(s, &msg);
+    message_clear(&msg);
+    return category;
+}
 
 static int setup(void **state)
 {
@@ -167,7 +205,7 @@ static void apply_as(struct fixture *f, const char *sender, const uint8_t *paylo
     /* An hour apart: clearly ordered, beyond BOARD_SKEW_S. */
     m = (struct board_msg){fresh, sender, "", ++f->seq, 1700000000 + 3600 * (int64_t)f->seq};
     f->n_counted = 0;
-    assert_int_equal(board_apply(f->s, &m, payload, len, on_count, f), 0);
+    assert_int_equal(apply_bytes(f->s, &m, payload, len, on_count, f), 0);
     if (id != NULL)
         memcpy(id, fresh, BOARD_ID_BYTES);
 }
@@ -438,12 +476,12 @@ static void test_waiting_updates(void **state)
     assert_int_equal(store_board_knows(f->s, acc), 1);
 
     m = (struct board_msg){offer, "EE", "", 1, 1700000001};
-    assert_int_equal(board_apply(f->s, &m, buf, offer_payload(need, 7, buf), on_count, f), 0);
+    assert_int_equal(apply_bytes(f->s, &m, buf, offer_payload(need, 7, buf), on_count, f), 0);
     assert_offer(f, offer, BOARD_OFFER_PROPOSED); /* now waits for the need */
 
     m = (struct board_msg){need, "UA", "", 1, 1700000000};
     init_need(&n, 7);
-    assert_int_equal(board_apply(f->s, &m, buf, need_payload(&n, buf), on_count, f), 0);
+    assert_int_equal(apply_bytes(f->s, &m, buf, need_payload(&n, buf), on_count, f), 0);
     assert_offer(f, offer, BOARD_OFFER_ACCEPTED);
     assert_need(f, need, BOARD_NEED_COVERED, 7, 0);
 }
@@ -464,7 +502,7 @@ static void test_idempotent(void **state)
     assert_string_equal(last_counted(f), APPLIED);
     m = (struct board_msg){acc, "UA", "", 99, 1700000099};
     f->n_counted = 0;
-    assert_int_equal(board_apply(f->s, &m, buf, len, on_count, f), 0);
+    assert_int_equal(apply_bytes(f->s, &m, buf, len, on_count, f), 0);
     assert_int_equal(f->n_counted, 0);
     assert_need(f, need, BOARD_NEED_PARTIALLY_COVERED, 1, 0);
 }
@@ -519,32 +557,32 @@ static void test_check_post(void **state)
     memset(nope, 0x77, sizeof(nope));
     init_need(&n, 2);
     len = need_payload(&n, buf);
-    assert_int_equal(board_check_post(f->s, "UA", buf, len, &why), BOARD_CHECK_OK);
+    assert_int_equal(check_bytes(f->s, "UA", buf, len, &why), BOARD_CHECK_OK);
     n.deadline = "2026-02-29";
     len = need_payload(&n, buf);
-    assert_int_equal(board_check_post(f->s, "UA", buf, len, &why), BOARD_CHECK_INVALID);
+    assert_int_equal(check_bytes(f->s, "UA", buf, len, &why), BOARD_CHECK_INVALID);
     assert_non_null(strstr(why, "deadline"));
 
     len = offer_payload(nope, 1, buf);
-    assert_int_equal(board_check_post(f->s, "EE", buf, len, &why), BOARD_CHECK_NOT_FOUND);
+    assert_int_equal(check_bytes(f->s, "EE", buf, len, &why), BOARD_CHECK_NOT_FOUND);
     post_need(f, "UA", 2, need);
     len = offer_payload(need, 2, buf);
-    assert_int_equal(board_check_post(f->s, "EE", buf, len, &why), BOARD_CHECK_OK);
+    assert_int_equal(check_bytes(f->s, "EE", buf, len, &why), BOARD_CHECK_OK);
     post_offer(f, "EE", need, 2, ee);
 
     len = offer_update_payload(ee, ACCEPT, buf);
-    assert_int_equal(board_check_post(f->s, "EE", buf, len, &why), BOARD_CHECK_DENIED);
-    assert_int_equal(board_check_post(f->s, "UA", buf, len, &why), BOARD_CHECK_OK);
+    assert_int_equal(check_bytes(f->s, "EE", buf, len, &why), BOARD_CHECK_DENIED);
+    assert_int_equal(check_bytes(f->s, "UA", buf, len, &why), BOARD_CHECK_OK);
     len = offer_update_payload(nope, ACCEPT, buf);
-    assert_int_equal(board_check_post(f->s, "UA", buf, len, &why), BOARD_CHECK_NOT_FOUND);
+    assert_int_equal(check_bytes(f->s, "UA", buf, len, &why), BOARD_CHECK_NOT_FOUND);
     len = need_update_payload(need, CLOSE, NULL, buf);
-    assert_int_equal(board_check_post(f->s, "PL", buf, len, &why), BOARD_CHECK_DENIED);
-    assert_int_equal(board_check_post(f->s, "UA", buf, len, &why), BOARD_CHECK_OK);
+    assert_int_equal(check_bytes(f->s, "PL", buf, len, &why), BOARD_CHECK_DENIED);
+    assert_int_equal(check_bytes(f->s, "UA", buf, len, &why), BOARD_CHECK_OK);
 
     /* A covered need takes no more offers. */
     offer_action(f, "UA", ee, ACCEPT, APPLIED);
     len = offer_payload(need, 1, buf);
-    assert_int_equal(board_check_post(f->s, "PL", buf, len, &why), BOARD_CHECK_INVALID);
+    assert_int_equal(check_bytes(f->s, "PL", buf, len, &why), BOARD_CHECK_INVALID);
     assert_non_null(strstr(why, "no longer open"));
 
     /* The check writes nothing. */
@@ -560,13 +598,13 @@ static void test_category_of(void **state)
     post_need(f, "UA", 2, need);
     post_offer(f, "EE", need, 2, ee);
     len = offer_payload(need, 2, buf);
-    assert_int_equal(board_category_of(f->s, buf, len),
+    assert_int_equal(category_bytes(f->s, buf, len),
                      TMBUS__PAYLOAD__CATEGORY__CATEGORY_MALWARE_DETECTION);
     len = offer_update_payload(ee, ACCEPT, buf);
-    assert_int_equal(board_category_of(f->s, buf, len),
+    assert_int_equal(category_bytes(f->s, buf, len),
                      TMBUS__PAYLOAD__CATEGORY__CATEGORY_MALWARE_DETECTION);
     len = offer_payload(NULL, 2, buf);
-    assert_int_equal(board_category_of(f->s, buf, len), 0);
+    assert_int_equal(category_bytes(f->s, buf, len), 0);
 }
 
 /* ---- order independence -------------------------------------------------- */
@@ -699,7 +737,7 @@ static void play(const struct scene *sc, const size_t *order, uint8_t digest[BOA
     for (size_t i = 0; i < sc->n; i++) {
         const struct scene_msg *m = &sc->m[order[i]];
         struct board_msg bm = {m->id, m->sender, "", m->seq, m->created_at, 0};
-        assert_int_equal(board_apply(s, &bm, m->payload, m->len, NULL, NULL), 0);
+        assert_int_equal(apply_bytes(s, &bm, m->payload, m->len, NULL, NULL), 0);
     }
     assert_int_equal(board_digest(s, digest), 0);
 
@@ -790,7 +828,7 @@ static const char *apply_with_role(struct fixture *f, const char *sender, int ro
     fresh[31] = 0xd0;
     m = (struct board_msg){fresh, sender, "", ++f->seq, 1700000000 + 3600 * (int64_t)f->seq, role};
     f->n_counted = 0;
-    assert_int_equal(board_apply(f->s, &m, payload, len, on_count, f), 0);
+    assert_int_equal(apply_bytes(f->s, &m, payload, len, on_count, f), 0);
     if (id != NULL)
         memcpy(id, fresh, BOARD_ID_BYTES);
     return f->n_counted ? f->counted[0] : "";

@@ -116,7 +116,6 @@ static void test_defaults(void **state)
     assert_int_equal(c->n_dial_only, 0);
     assert_int_equal(c->n_endpoint_overrides, 0);
     assert_int_equal(c->batch_max, 256);
-    assert_int_equal(c->commit_interval_ms, 2);
     assert_int_equal(c->credit_window, 256);
     assert_int_equal(c->heartbeat_ms, 1000);
     assert_int_equal(c->peer_timeout_ms, 5000);
@@ -155,7 +154,6 @@ static void test_full(void **state)
                                       "endpoint.LV = tcp://[::1]:7201\n"
                                       "[limits]\n"
                                       "batch_max = 65536\n"
-                                      "commit_interval_ms = 0\n"
                                       "credit_window = 1\n"
                                       "heartbeat_ms = 50\n"
                                       "peer_timeout_ms = 600000\n"
@@ -196,7 +194,6 @@ static void test_full(void **state)
     assert_string_equal(c->override_endpoint[1], "tcp://[::1]:7201");
 
     assert_int_equal(c->batch_max, 65536);
-    assert_int_equal(c->commit_interval_ms, 0);
     assert_int_equal(c->credit_window, 1);
     assert_int_equal(c->heartbeat_ms, 50);
     assert_int_equal(c->peer_timeout_ms, 600000);
@@ -285,8 +282,9 @@ static const struct refusal refusals[] = {
     /* out of bounds, and not numbers */
     {MIN "[limits]\nbatch_max = 0\n", ":9: batch_max: 0 is out of range 1..65536"},
     {MIN "[limits]\nbatch_max = 65537\n", ":9: batch_max: 65537 is out of range 1..65536"},
-    {MIN "[limits]\ncommit_interval_ms = 1001\n",
-     ":9: commit_interval_ms: 1001 is out of range 0..1000"},
+    /* commit_interval_ms was never read (every loop round commits) and is gone */
+    {MIN "[limits]\ncommit_interval_ms = 2\n",
+     ":9: unknown option 'commit_interval_ms' in [limits]"},
     {MIN "[limits]\nheartbeat_ms = 99999999999999999999999\n",
      ":9: heartbeat_ms: 99999999999999999999999 is out of range 50..60000"},
     {MIN "[limits]\nreconnect_max_ms = 4294967296\n",

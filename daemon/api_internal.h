@@ -1,0 +1,172 @@
+/*
+ * api_internal: what the api's files share and nothing else sees: the
+ * api's state, its limits, and the helpers each file offers the others.
+ * api.c owns the socket, the dispatch of requests and the commit hook;
+ * api_post.c the post policy (role, recipients, TLP, board rules);
+ * api_sub.c subscriptions, deliveries and acks; api_query.c the board,
+ * report, delivery-state and status replies. Only api*.c include it.
+ */
+#ifndef TMBUS_API_INTERNAL_H
+#define TMBUS_API_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "api.h"
+#include "api.pb-c.h"
+#include "api_msg.h"
+#include "config.h"
+#include "envelope.h"
+#include "roster.h"
+#include "route.h"
+#include "util.h"
+
+/* Past this libzmq drops the connection instead of handing us the frame:
+ * a little over the limit still gets a reply, a flood does not. */
+#define API_HARD_MAX       (2 * API_MSG_MAX_REQUEST)
+#define API_ROUTING_MAX    256 /* libzmq routing ids are at most 255 bytes */
+#define API_MAX_PER_CALL   256 /* requests read per socket callback */
+#define API_PUMP_BUDGET    256 /* inbox entries looked at per subscriber per pump */
+#define API_WINDOW_DEFAULT 64
+#define API_WINDOW_MAX     1024
+#define API_RETRY_MS       100 /* a subscriber's queue was full: try again after */
+#define API_FILTER_BITS    32  /* categories and TLPs a filter can name: 0..31 */
+
+_Static_assert((int)CONFIG_TLP_CLEAR == (int)MESSAGE_TLP_CLEAR &&
+                   (int)CONFIG_TLP_RED == (int)MESSAGE_TLP_RED,
+               "configured clearances and payload TLP labels must share one order");
+
+/* One client's subscription. At most one per client name: a new Subscribe
+ * (from a reconnected client, say) takes it over and restarts from the
+ * durable cursor. State is bounded by the number of configured clients. */
+struct subscriber {
+    char client[CONFIG_CLIENT_NAME_MAX + 1];
+    uint8_t rid[API_ROUTING_MAX];
+    size_t rid_len;
+    uint32_t window;
+    uint64_t pushed; /* highest delivery number sent or skipped */
+    uint64_t acked;  /* the durable cursor, as committed */
+    /* Delivery numbers sent and not yet acked, ascending, as a ring of
+     * `window` slots. Skipped entries are never in it. */
+    uint64_t *flight;
+    size_t head, count;
+    /* The filter; a zero mask or no senders means "any". Masks hold one bit
+     * per payload kind case, category or TLP value. */
+    uint32_t kinds, categories, tlps;
+    char (*senders)[UTIL_MEMBER_ID_MAX + 1];
+    size_t n_senders;
+};
+
+enum pending_kind { PENDING_POST, PENDING_ACK };
+
+/* A request whose answer waits for the commit. */
+struct pending {
+    enum pending_kind kind;
+    uint8_t rid[API_ROUTING_MAX];
+    size_t rid_len;
+    uint64_t request_id;
+    char client[CONFIG_CLIENT_NAME_MAX + 1];
+    uint64_t cursor;             /* ack: the cursor written in the batch */
+    struct route_placed *placed; /* post: where its envelopes went */
+    size_t n_placed;
+};
+
+struct api {
+    const struct config *cfg; /* the running one: api_reload swaps it */
+    struct loop *loop;
+    struct store *store;
+    struct route *route;
+    struct stats *stats;
+    struct peers *peers;
+    void *socket;
+    struct subscriber *subs;
+    size_t n_subs, cap_subs;
+    struct pending *pending;
+    size_t n_pending, cap_pending;
+    uint64_t timer; /* pending pump retry, 0 when none */
+};
+
+/* Who sent the request being handled. client is NULL when the name is no
+ * longer (or never was) in the configuration. */
+struct request {
+    const uint8_t *rid;
+    size_t rid_len;
+    uint64_t id;
+    const char *name;
+    const struct config_client *client;
+};
+
+/* ---- api.c ---------------------------------------------------------------- */
+
+/* The running configuration's client called name, or NULL when it is no
+ * longer (or never was) configured. */
+const struct config_client *api_find_client(const struct api *a, const char *name);
+
+/*
+ * What a client's role lets it ask, in one place:
+ *   reader  subscribe, ack, status, board, report, delivery states;
+ *   poster  everything a reader may, and post;
+ *   admin   everything a poster may. Admin is reserved as the only role
+ *           that will be allowed to publish roster updates; no request
+ *           needs more than poster yet.
+ */
+bool api_client_may_post(const struct config_client *c);
+
+/* Sends one Reply to the connection rid without blocking. A delivery's
+ * bytes hold a payload in clear, so is_secret wipes them after use.
+ * Returns 0, or -1 with errno EHOSTUNREACH (the connection is gone) or
+ * EAGAIN (its queue is full). */
+int api_send_reply(struct api *a, const uint8_t *rid, size_t rid_len, const Tmbus__Api__Reply *r,
+                   bool is_secret);
+
+/* Answers a request; a reply that cannot be sent is dropped (the client
+ * times out and may ask again). api_answer_code answers with a bare code. */
+void api_answer(struct api *a, const uint8_t *rid, size_t rid_len, Tmbus__Api__Reply *r);
+void api_answer_code(struct api *a, const uint8_t *rid, size_t rid_len, uint64_t id,
+                     Tmbus__Api__Code code, const char *reason);
+
+/* Every refusal: one log line (never the payload), one counter (a static
+ * string), one reply with a code and a reason. */
+void api_reject(struct api *a, const struct request *rq, Tmbus__Api__Code code, const char *counter,
+                const char *reason);
+
+/* A request whose answer waits for the commit, added to a->pending; the
+ * api owns it until api_after_commit answers it. Never NULL (aborts when
+ * out of memory). */
+struct pending *api_add_pending(struct api *a, enum pending_kind kind, const struct request *rq);
+
+/* ---- api_post.c ----------------------------------------------------------- */
+
+/* Checks a post against the client's role and clearance, the member's
+ * roster role, its recipients, its TLP and the board, then seals it in the
+ * open batch; answered after the commit. */
+void api_on_post(struct api *a, const struct request *rq, const Tmbus__Api__Post *post);
+
+/* ---- api_sub.c ------------------------------------------------------------ */
+
+/* Starts (or takes over) the client's subscription at its durable cursor. */
+void api_on_subscribe(struct api *a, const struct request *rq, const Tmbus__Api__Subscribe *sub);
+
+/* Writes the client's cursor in the open batch; answered after the commit. */
+void api_on_ack(struct api *a, const struct request *rq, const Tmbus__Api__Ack *ack);
+
+/* After a commit: an ack's cursor is durable, the window opens up to it. */
+void api_apply_ack(struct api *a, const struct pending *p);
+
+/* Pushes what every subscriber may see next, within its window. */
+void api_pump_all(struct api *a);
+
+/* Frees every subscription. */
+void api_subs_free(struct api *a);
+
+/* ---- api_query.c ---------------------------------------------------------- */
+
+/* The board, the reports, a post's delivery states and the node's status,
+ * each under the client's clearance where it applies. Answered at once. */
+void api_on_board(struct api *a, const struct request *rq, const Tmbus__Api__BoardQuery *q);
+void api_on_report(struct api *a, const struct request *rq);
+void api_on_delivery(struct api *a, const struct request *rq, const Tmbus__Api__DeliveryQuery *q);
+void api_on_status(struct api *a, const struct request *rq);
+
+#endif

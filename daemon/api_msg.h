@@ -1,0 +1,70 @@
+/*
+ * api_msg: the decoder of a client's request (proto/api.proto's Request),
+ * a pure function from bytes to a checked request, so that it can be
+ * fuzzed and tested without a socket. It checks the size, the framing
+ * (unknown fields on the request and on its part), the id and the kind;
+ * what a request asks for is judged by the api, never here. Never logs.
+ */
+#ifndef TMBUS_API_MSG_H
+#define TMBUS_API_MSG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "api.pb-c.h"
+#include "envelope.h"
+
+/* A Post carries at most ENVELOPE_MAX_PAYLOAD bytes of payload; the rest
+ * of the request (recipients, framing) fits easily in 64 KiB. */
+#define API_MSG_MAX_REQUEST (ENVELOPE_MAX_PAYLOAD + 64 * 1024)
+
+enum api_msg_kind {
+    API_MSG_POST = 1,
+    API_MSG_SUBSCRIBE,
+    API_MSG_ACK,
+    API_MSG_STATUS,
+    API_MSG_BOARD,
+    API_MSG_REPORT,
+    API_MSG_DELIVERY,
+};
+
+/* Why bytes were refused, in the order they are checked. */
+enum api_msg_fault {
+    API_MSG_OK = 0,
+    API_MSG_E_SIZE,          /* over API_MSG_MAX_REQUEST */
+    API_MSG_E_MALFORMED,     /* not a Request */
+    API_MSG_E_UNKNOWN_FIELD, /* on the Request or on its part */
+    API_MSG_E_NO_ID,         /* id 0 */
+    API_MSG_E_NO_KIND,       /* a Request of no known kind */
+};
+
+/* A decoded request. Its parts point into the unpacked Request and live as
+ * long as it; release with api_msg_clear. */
+struct api_msg {
+    uint64_t id; /* set once the bytes were a Request, even when refused */
+    enum api_msg_kind kind;
+    const Tmbus__Api__Post *post;
+    const Tmbus__Api__Subscribe *subscribe;
+    const Tmbus__Api__Ack *ack;
+    const Tmbus__Api__BoardQuery *board;
+    const Tmbus__Api__DeliveryQuery *delivery;
+    void *pb; /* the unpacked Request, private to api_msg.c */
+};
+
+/*
+ * Decodes buf[0..len) into *out. Returns 0, or -1 with *fault saying why
+ * (out->id is the request's id from API_MSG_E_UNKNOWN_FIELD on, so that the
+ * refusal can answer it). Never blocks, never logs. Release *out with
+ * api_msg_clear after either result.
+ */
+int api_msg_decode(const uint8_t *buf, size_t len, struct api_msg *out, enum api_msg_fault *fault)
+    __attribute__((warn_unused_result));
+
+/* Frees what api_msg_decode allocated and zeroes *m. Accepts a zeroed m. */
+void api_msg_clear(struct api_msg *m);
+
+/* True when a protobuf message carries fields this node does not know. */
+bool api_msg_has_unknown(const ProtobufCMessage *m);
+
+#endif

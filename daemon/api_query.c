@@ -1,0 +1,421 @@
+/*
+ * api_query: the replies built from the node's state: the board as seen
+ * under the client's clearance, the reports, a post's per-recipient
+ * delivery states and the node's status (counters, peers, board digest).
+ * Each reads the store and answers at once; none writes anything.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <zmq.h>
+
+#include "api_internal.h"
+#include "board.h"
+#include "log.h"
+#include "peer.h"
+#include "receipt.h"
+#include "stats.h"
+#include "store.h"
+
+static int64_t now_unix(void)
+{
+    return (int64_t)time(NULL);
+}
+
+/* ---- board queries -------------------------------------------------------- */
+
+/* A Board reply being built: every pointer in it is ours until sent. */
+struct board_reply {
+    struct api *a;
+    uint32_t clearance;
+    int status; /* need status asked for, -1 for any */
+    Tmbus__Api__BoardNeed **needs;
+    size_t n_needs, cap_needs;
+    Tmbus__Api__BoardOffer **offers;
+    size_t n_offers, cap_offers;
+};
+
+static uint8_t *copy_bytes(const uint8_t *p, size_t len)
+{
+    uint8_t *c = malloc(len ? len : 1);
+
+    ensure(c != NULL);
+    if (len > 0)
+        memcpy(c, p, len);
+    return c;
+}
+
+static char *copy_text(const char *s)
+{
+    char *c = strdup(s);
+
+    ensure(c != NULL);
+    return c;
+}
+
+/* Room for one more element of a doubling array (a board reply's needs or
+ * offers); running out of memory here is fatal, as for every reply. */
+static void *reserve(void *arr, size_t n, size_t *cap, size_t size)
+{
+    size_t grown;
+    void *p;
+
+    if (n < *cap)
+        return arr;
+    grown = *cap ? 2 * *cap : 16;
+    p = realloc(arr, grown * size);
+    ensure(p != NULL);
+    *cap = grown;
+    return p;
+}
+
+static int add_need(void *arg, const struct store_board_need *n)
+{
+    struct board_reply *br = arg;
+    Tmbus__Api__BoardNeed *bn;
+
+    if (n->tlp > br->clearance)
+        return 0;
+    br->needs = reserve(br->needs, br->n_needs, &br->cap_needs, sizeof(*br->needs));
+    bn = malloc(sizeof(*bn));
+    ensure(bn != NULL);
+    tmbus__api__board_need__init(bn);
+    bn->id.data = copy_bytes(n->id, BOARD_ID_BYTES);
+    bn->id.len = BOARD_ID_BYTES;
+    bn->owner = copy_text(n->owner);
+    bn->created_at = n->created_at;
+    bn->need.data = copy_bytes(n->need, n->need_len);
+    bn->need.len = n->need_len;
+    bn->status = (char *)board_need_status_name(n->status);
+    bn->accepted_quantity = n->accepted_quantity;
+    bn->delivered_quantity = n->delivered_quantity;
+    br->needs[br->n_needs++] = bn;
+    return 0;
+}
+
+/* An offer is shown when its own label and its need's allow it, and, when
+ * needs were asked for by status, only with a need in that status. */
+static int add_offer(void *arg, const struct store_board_offer *o)
+{
+    struct board_reply *br = arg;
+    Tmbus__Api__BoardOffer *bo;
+
+    if (o->tlp > br->clearance)
+        return 0;
+    if (o->has_need) {
+        struct store_board_need n;
+        int rc = store_board_need_get(br->a->store, o->need_id, &n);
+        if (rc < 0)
+            return -1;
+        if (rc == 1)
+            free(n.need);
+        if ((rc == 1 && n.tlp > br->clearance) ||
+            (br->status >= 0 && (rc == 0 || n.status != br->status)))
+            return 0;
+    } else if (br->status >= 0) {
+        return 0;
+    }
+    br->offers = reserve(br->offers, br->n_offers, &br->cap_offers, sizeof(*br->offers));
+    bo = malloc(sizeof(*bo));
+    ensure(bo != NULL);
+    tmbus__api__board_offer__init(bo);
+    bo->id.data = copy_bytes(o->id, BOARD_ID_BYTES);
+    bo->id.len = BOARD_ID_BYTES;
+    bo->donor = copy_text(o->donor);
+    bo->created_at = o->created_at;
+    bo->offer.data = copy_bytes(o->offer, o->offer_len);
+    bo->offer.len = o->offer_len;
+    bo->status = (char *)board_offer_status_name(o->status);
+    br->offers[br->n_offers++] = bo;
+    return 0;
+}
+
+static void board_reply_free(struct board_reply *br)
+{
+    for (size_t i = 0; i < br->n_needs; i++) {
+        free(br->needs[i]->id.data);
+        free(br->needs[i]->owner);
+        /* The need's bytes are cleartext the client may not keep around. */
+        explicit_bzero(br->needs[i]->need.data, br->needs[i]->need.len);
+        free(br->needs[i]->need.data);
+        free(br->needs[i]);
+    }
+    for (size_t i = 0; i < br->n_offers; i++) {
+        free(br->offers[i]->id.data);
+        free(br->offers[i]->donor);
+        explicit_bzero(br->offers[i]->offer.data, br->offers[i]->offer.len);
+        free(br->offers[i]->offer.data);
+        free(br->offers[i]);
+    }
+    free(br->needs);
+    free(br->offers);
+}
+
+/* The board as this node sees it, through the client's clearance: every
+ * client of a node is that member's own, so AMBER+STRICT is shown to any
+ * client cleared for it, and TLP:RED only with red clearance. One reply
+ * holds the whole answer (volumes are thousands a year; paging can come
+ * with the reports). */
+void api_on_board(struct api *a, const struct request *rq, const Tmbus__Api__BoardQuery *q)
+{
+    struct board_reply br = {.a = a, .clearance = rq->client->clearance, .status = -1};
+    Tmbus__Api__Reply r = TMBUS__API__REPLY__INIT;
+    Tmbus__Api__Board board = TMBUS__API__BOARD__INIT;
+    const uint8_t *need_id = NULL;
+
+    if (q->need_id.len != 0 && q->need_id.len != BOARD_ID_BYTES) {
+        api_reject(a, rq, TMBUS__API__CODE__CODE_INVALID, "api.rejected.board-query",
+                   "need_id must be empty or 32 bytes");
+        return;
+    }
+    if (q->need_id.len == BOARD_ID_BYTES)
+        need_id = q->need_id.data;
+    if (q->need_status != NULL && q->need_status[0] != '\0' &&
+        (br.status = board_need_status_parse(q->need_status)) < 0) {
+        api_reject(a, rq, TMBUS__API__CODE__CODE_INVALID, "api.rejected.board-query",
+                   "unknown need status");
+        return;
+    }
+    if (store_board_each_need(a->store, need_id, br.status, add_need, &br) != 0) {
+        api_reject(a, rq, TMBUS__API__CODE__CODE_INTERNAL, "api.rejected.internal",
+                   "the node's store failed");
+        goto out;
+    }
+    if (need_id != NULL && br.n_needs == 0) {
+        /* Unknown and hidden read alike: a client learns nothing above its
+         * clearance, not even that it exists. */
+        api_reject(a, rq, TMBUS__API__CODE__CODE_NOT_FOUND, "api.rejected.board-not-found",
+                   "no such need on this board");
+        goto out;
+    }
+    if (store_board_each_offer(a->store, need_id, add_offer, &br) != 0) {
+        api_reject(a, rq, TMBUS__API__CODE__CODE_INTERNAL, "api.rejected.internal",
+                   "the node's store failed");
+        goto out;
+    }
+    board.n_needs = br.n_needs;
+    board.needs = br.needs;
+    board.n_offers = br.n_offers;
+    board.offers = br.offers;
+    r.id = rq->id;
+    r.kind_case = TMBUS__API__REPLY__KIND_BOARD;
+    r.board = &board;
+    if (api_send_reply(a, rq->rid, rq->rid_len, &r, true) == -1)
+        log_debug("api: board reply to request %llu dropped: %s", (unsigned long long)rq->id,
+                  zmq_strerror(errno));
+    stats_count(a->stats, "api.board", 1);
+out:
+    board_reply_free(&br);
+}
+
+/* ---- reports -------------------------------------------------------------- */
+
+/* Points a ReportTotal at t (which must outlive the reply). */
+static void set_total(Tmbus__Api__ReportTotal *out, struct board_total *t)
+{
+    tmbus__api__report_total__init(out);
+    out->donor = t->donor;
+    out->code = t->code;
+    out->pledged_cents = t->pledged_cents;
+    out->delivered_cents = t->delivered_cents;
+}
+
+/* n ReportTotals over rows in a new array (*cells, the caller frees) and
+ * the pointer array a reply wants (returned, the caller frees). */
+static Tmbus__Api__ReportTotal **totals(struct board_total *rows, size_t n,
+                                        Tmbus__Api__ReportTotal **cells)
+{
+    Tmbus__Api__ReportTotal **ptrs = calloc(n + 1, sizeof(*ptrs));
+
+    *cells = calloc(n + 1, sizeof(**cells));
+    ensure(ptrs != NULL && *cells != NULL);
+    for (size_t i = 0; i < n; i++) {
+        set_total(&(*cells)[i], &rows[i]);
+        ptrs[i] = &(*cells)[i];
+    }
+    return ptrs;
+}
+
+/* The board's reports through the client's clearance, in one reply. */
+void api_on_report(struct api *a, const struct request *rq)
+{
+    Tmbus__Api__Reply r = TMBUS__API__REPLY__INIT;
+    Tmbus__Api__Report rep = TMBUS__API__REPORT__INIT;
+    Tmbus__Api__ReportTotal total, *donors = NULL, *categories = NULL, *sectors = NULL;
+    Tmbus__Api__ReportNeed *needs = NULL, **need_ptrs = NULL;
+    struct board_report br;
+    int64_t now = now_unix();
+
+    if (board_report(a->store, rq->client->clearance, now - now % 86400, &br) != 0) {
+        api_reject(a, rq, TMBUS__API__CODE__CODE_INTERNAL, "api.rejected.internal",
+                   "the node's store failed");
+        return;
+    }
+    needs = calloc(br.n_open + 1, sizeof(*needs));
+    need_ptrs = calloc(br.n_open + 1, sizeof(*need_ptrs));
+    ensure(needs != NULL && need_ptrs != NULL);
+    for (size_t i = 0; i < br.n_open; i++) {
+        struct board_open_need *o = &br.open[i];
+        tmbus__api__report_need__init(&needs[i]);
+        needs[i].id.data = o->id;
+        needs[i].id.len = BOARD_ID_BYTES;
+        needs[i].owner = o->owner;
+        needs[i].title = o->title;
+        needs[i].status = (char *)board_need_status_name(o->status);
+        needs[i].priority = (uint32_t)o->priority;
+        needs[i].deadline = o->deadline;
+        needs[i].overdue = o->is_overdue;
+        needs[i].quantity = o->quantity;
+        needs[i].accepted_quantity = o->accepted_quantity;
+        needs[i].value_cents = o->value_cents;
+        need_ptrs[i] = &needs[i];
+    }
+    rep.n_open_needs = br.n_open;
+    rep.open_needs = need_ptrs;
+    rep.n_donors = br.n_donors;
+    rep.donors = totals(br.donors, br.n_donors, &donors);
+    rep.n_categories = br.n_categories;
+    rep.categories = totals(br.categories, br.n_categories, &categories);
+    rep.n_sectors = br.n_sectors;
+    rep.sectors = totals(br.sectors, br.n_sectors, &sectors);
+    set_total(&total, &br.total);
+    rep.total = &total;
+    r.id = rq->id;
+    r.kind_case = TMBUS__API__REPLY__KIND_REPORT;
+    r.report = &rep;
+    if (api_send_reply(a, rq->rid, rq->rid_len, &r, true) == -1)
+        log_debug("api: report reply to request %llu dropped: %s", (unsigned long long)rq->id,
+                  zmq_strerror(errno));
+    stats_count(a->stats, "api.report", 1);
+    free(rep.donors);
+    free(rep.categories);
+    free(rep.sectors);
+    free(donors);
+    free(categories);
+    free(sectors);
+    free(needs);
+    free(need_ptrs);
+    board_report_free(&br);
+}
+
+/* The delivery state of one of this member's own posts, per recipient.
+ * Any configured client may ask: it learns who a post went to and how far
+ * it got, never its payload. */
+void api_on_delivery(struct api *a, const struct request *rq, const Tmbus__Api__DeliveryQuery *q)
+{
+    Tmbus__Api__Reply r = TMBUS__API__REPLY__INIT;
+    Tmbus__Api__DeliveryState ds = TMBUS__API__DELIVERY_STATE__INIT;
+    Tmbus__Api__DeliveryState__Entry *entries = NULL, **entry_ptrs = NULL;
+    struct store_delivery *d = NULL;
+    size_t n = 0;
+
+    if (q->id.len != ENVELOPE_HASH_BYTES) {
+        api_reject(a, rq, TMBUS__API__CODE__CODE_INVALID, "api.rejected.delivery-query",
+                   "id must be 32 bytes");
+        return;
+    }
+    d = calloc(ENVELOPE_MAX_RECIPIENTS, sizeof(*d));
+    entries = calloc(ENVELOPE_MAX_RECIPIENTS, sizeof(*entries));
+    entry_ptrs = calloc(ENVELOPE_MAX_RECIPIENTS, sizeof(*entry_ptrs));
+    ensure(d != NULL && entries != NULL && entry_ptrs != NULL);
+    if (store_delivery_get(a->store, q->id.data, d, ENVELOPE_MAX_RECIPIENTS, &n) == -1) {
+        api_reject(a, rq, TMBUS__API__CODE__CODE_INTERNAL, "api.rejected.internal",
+                   "the node's store failed");
+        goto out;
+    }
+    if (n == 0) {
+        api_reject(a, rq, TMBUS__API__CODE__CODE_NOT_FOUND, "api.rejected.delivery-not-found",
+                   "no post of this member has that id");
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        tmbus__api__delivery_state__entry__init(&entries[i]);
+        entries[i].member = d[i].member;
+        entries[i].state = (char *)receipt_state_name(d[i].state);
+        entries[i].reason = d[i].reason;
+        entries[i].at = d[i].at;
+        entry_ptrs[i] = &entries[i];
+    }
+    ds.n_entries = n;
+    ds.entries = entry_ptrs;
+    r.id = rq->id;
+    r.kind_case = TMBUS__API__REPLY__KIND_DELIVERY_STATE;
+    r.delivery_state = &ds;
+    api_answer(a, rq->rid, rq->rid_len, &r);
+    stats_count(a->stats, "api.delivery", 1);
+out:
+    free(d);
+    free(entries);
+    free(entry_ptrs);
+}
+
+void api_on_status(struct api *a, const struct request *rq)
+{
+    Tmbus__Api__Reply r = TMBUS__API__REPLY__INIT;
+    Tmbus__Api__Status st = TMBUS__API__STATUS__INIT;
+    Tmbus__Api__Counter *counters = NULL, **counter_ptrs = NULL;
+    Tmbus__Api__PeerStatus *peers = NULL, **peer_ptrs = NULL;
+    struct peer_status *ps = NULL;
+    uint64_t evidence = 0;
+    uint8_t digest[BOARD_ID_BYTES];
+    size_t n_peers = 0;
+
+    counters = calloc(stats_size(a->stats) + 1, sizeof(*counters));
+    counter_ptrs = calloc(stats_size(a->stats) + 1, sizeof(*counter_ptrs));
+    ps = calloc(ROSTER_MAX_MEMBERS, sizeof(*ps));
+    peers = calloc(ROSTER_MAX_MEMBERS, sizeof(*peers));
+    peer_ptrs = calloc(ROSTER_MAX_MEMBERS, sizeof(*peer_ptrs));
+    ensure(counters && counter_ptrs && ps && peers && peer_ptrs);
+    if (store_count(a->store, &st.envelopes, &evidence) == -1 ||
+        store_inbox_last(a->store, &st.inbox) == -1) {
+        api_reject(a, rq, TMBUS__API__CODE__CODE_INTERNAL, "api.rejected.internal",
+                   "the node's store failed");
+        goto out;
+    }
+    if (board_digest(a->store, digest) == -1) {
+        api_reject(a, rq, TMBUS__API__CODE__CODE_INTERNAL, "api.rejected.internal",
+                   "the node's store failed");
+        goto out;
+    }
+    st.board_digest.data = digest;
+    st.board_digest.len = sizeof(digest);
+    st.member = (char *)a->cfg->member;
+    st.roster_version = roster_version(route_roster(a->route));
+    for (size_t i = 0; i < stats_size(a->stats); i++) {
+        const char *name;
+        tmbus__api__counter__init(&counters[i]);
+        stats_at(a->stats, i, &name, &counters[i].value);
+        counters[i].name = (char *)name;
+        counter_ptrs[i] = &counters[i];
+    }
+    st.n_counters = stats_size(a->stats);
+    st.counters = counter_ptrs;
+    if (a->peers != NULL)
+        n_peers = peers_status(a->peers, ps, ROSTER_MAX_MEMBERS);
+    for (size_t i = 0; i < n_peers; i++) {
+        tmbus__api__peer_status__init(&peers[i]);
+        peers[i].member = ps[i].member;
+        peers[i].state = (char *)ps[i].state;
+        peers[i].silent_ms = ps[i].silent_ms;
+        peers[i].lag = ps[i].lag;
+        peers[i].behind = ps[i].behind;
+        peer_ptrs[i] = &peers[i];
+    }
+    st.n_peers = n_peers;
+    st.peers = peer_ptrs;
+    r.id = rq->id;
+    r.kind_case = TMBUS__API__REPLY__KIND_STATUS;
+    r.status = &st;
+    api_answer(a, rq->rid, rq->rid_len, &r);
+out:
+    free(counters);
+    free(counter_ptrs);
+    free(ps);
+    free(peers);
+    free(peer_ptrs);
+}
+
+/* One request frame from connection rid: state (who is asking), then
+ * size, then fields, then the request itself. */

@@ -1,0 +1,400 @@
+/*
+ * board_report: what is computed over the board's state, never part of
+ * deciding it: the digest two members compare to know they hold the same
+ * board, and the reports (open needs, totals per donor, category and
+ * sector) as seen under a clearance. Reads the store's board tables
+ * through its functions only; writes nothing and never logs payload text.
+ */
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "board.h"
+#include "envelope.h"
+#include "log.h"
+#include "payload.pb-c.h"
+#include "util.h"
+
+typedef Tmbus__Payload__Need Need;
+typedef Tmbus__Payload__Offer Offer;
+
+/* ---- digest --------------------------------------------------------------- */
+
+/* A growing byte string; on a failed append it is freed and stays NULL. */
+struct buf {
+    uint8_t *p;
+    size_t len, cap;
+    bool is_failed;
+};
+
+static void put(struct buf *b, const void *data, size_t len)
+{
+    if (b->is_failed)
+        return;
+    if (b->len + len > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        uint8_t *grown;
+        while (cap < b->len + len)
+            cap *= 2;
+        if ((grown = realloc(b->p, cap)) == NULL) {
+            log_warn("board: realloc");
+            free(b->p);
+            *b = (struct buf){.is_failed = true};
+            return;
+        }
+        b->p = grown;
+        b->cap = cap;
+    }
+    if (len > 0)
+        memcpy(b->p + b->len, data, len);
+    b->len += len;
+}
+
+/* Integers big-endian, strings and blobs length-prefixed: unambiguous. */
+static void put_u64(struct buf *b, uint64_t x)
+{
+    uint8_t be[8];
+
+    for (int i = 0; i < 8; i++)
+        be[i] = (uint8_t)(x >> (56 - 8 * i));
+    put(b, be, sizeof(be));
+}
+
+static void put_bytes(struct buf *b, const void *data, size_t len)
+{
+    put_u64(b, len);
+    put(b, data, len);
+}
+
+/* Rows copied out of the store for sorting (blobs owned). */
+struct need_rows {
+    struct store_board_need *v;
+    size_t n, cap;
+};
+
+struct offer_rows {
+    struct store_board_offer *v;
+    size_t n, cap;
+};
+
+static int keep_need(void *arg, const struct store_board_need *n)
+{
+    struct need_rows *r = arg;
+
+    if (r->n == r->cap) {
+        size_t cap = r->cap ? 2 * r->cap : 16;
+        struct store_board_need *grown = realloc(r->v, cap * sizeof(*grown));
+        if (grown == NULL) {
+            log_warn("board: realloc");
+            return -1;
+        }
+        r->v = grown;
+        r->cap = cap;
+    }
+    r->v[r->n] = *n;
+    if ((r->v[r->n].need = malloc(n->need_len ? n->need_len : 1)) == NULL) {
+        log_warn("board: malloc");
+        return -1;
+    }
+    if (n->need_len > 0)
+        memcpy(r->v[r->n].need, n->need, n->need_len);
+    r->n++;
+    return 0;
+}
+
+static int keep_offer(void *arg, const struct store_board_offer *o)
+{
+    struct offer_rows *r = arg;
+
+    if (r->n == r->cap) {
+        size_t cap = r->cap ? 2 * r->cap : 16;
+        struct store_board_offer *grown = realloc(r->v, cap * sizeof(*grown));
+        if (grown == NULL) {
+            log_warn("board: realloc");
+            return -1;
+        }
+        r->v = grown;
+        r->cap = cap;
+    }
+    r->v[r->n] = *o;
+    if ((r->v[r->n].offer = malloc(o->offer_len ? o->offer_len : 1)) == NULL) {
+        log_warn("board: malloc");
+        return -1;
+    }
+    if (o->offer_len > 0)
+        memcpy(r->v[r->n].offer, o->offer, o->offer_len);
+    r->n++;
+    return 0;
+}
+
+static void need_rows_free(struct need_rows *r)
+{
+    for (size_t i = 0; i < r->n; i++)
+        free(r->v[i].need);
+    free(r->v);
+    memset(r, 0, sizeof(*r));
+}
+
+static void offer_rows_free(struct offer_rows *r)
+{
+    for (size_t i = 0; i < r->n; i++)
+        free(r->v[i].offer);
+    free(r->v);
+    memset(r, 0, sizeof(*r));
+}
+
+static int cmp_need_id(const void *a, const void *b)
+{
+    return memcmp(((const struct store_board_need *)a)->id,
+                  ((const struct store_board_need *)b)->id, BOARD_ID_BYTES);
+}
+
+static int cmp_offer_id(const void *a, const void *b)
+{
+    return memcmp(((const struct store_board_offer *)a)->id,
+                  ((const struct store_board_offer *)b)->id, BOARD_ID_BYTES);
+}
+
+/* Every need and offer on the board, each sorted by id. Returns 0 or -1. */
+static int load_board(struct store *s, struct need_rows *needs, struct offer_rows *offers)
+{
+    if (store_board_each_need(s, NULL, -1, keep_need, needs) != 0 ||
+        store_board_each_offer(s, NULL, keep_offer, offers) != 0)
+        return -1;
+    if (needs->n > 0)
+        qsort(needs->v, needs->n, sizeof(*needs->v), cmp_need_id);
+    if (offers->n > 0)
+        qsort(offers->v, offers->n, sizeof(*offers->v), cmp_offer_id);
+    return 0;
+}
+
+int board_digest(struct store *s, uint8_t out[BOARD_ID_BYTES])
+{
+    static const uint8_t none[BOARD_ID_BYTES];
+    struct need_rows needs = {0};
+    struct offer_rows offers = {0};
+    struct buf b = {0};
+    int ret = -1;
+
+    if (load_board(s, &needs, &offers) != 0)
+        goto out;
+    put(&b, "tmbus board v1", 14);
+    put_u64(&b, needs.n);
+    for (size_t i = 0; i < needs.n; i++) {
+        const struct store_board_need *n = &needs.v[i];
+        put(&b, n->id, BOARD_ID_BYTES);
+        put_bytes(&b, n->owner, strlen(n->owner));
+        put_u64(&b, (uint64_t)n->status);
+        put_u64(&b, n->tlp);
+        put_u64(&b, n->quantity);
+        put_u64(&b, n->accepted_quantity);
+        put_u64(&b, n->delivered_quantity);
+        put_bytes(&b, n->need, n->need_len);
+    }
+    put_u64(&b, offers.n);
+    for (size_t i = 0; i < offers.n; i++) {
+        const struct store_board_offer *o = &offers.v[i];
+        put(&b, o->id, BOARD_ID_BYTES);
+        put_bytes(&b, o->donor, strlen(o->donor));
+        put(&b, o->has_need ? o->need_id : none, BOARD_ID_BYTES);
+        put_u64(&b, (uint64_t)o->status);
+        put_u64(&b, o->tlp);
+        put_u64(&b, o->quantity);
+        put_bytes(&b, o->offer, o->offer_len);
+    }
+    if (b.is_failed)
+        goto out;
+    envelope_hash(b.p, b.len, out);
+    ret = 0;
+out:
+    free(b.p);
+    need_rows_free(&needs);
+    offer_rows_free(&offers);
+    return ret;
+}
+
+/* ---- reports -------------------------------------------------------------- */
+
+/* What a report needs of a visible need, to file its offers. */
+struct need_facts {
+    uint8_t id[BOARD_ID_BYTES];
+    uint32_t category, sector;
+};
+
+static uint64_t add_sat(uint64_t a, uint64_t b)
+{
+    return a > UINT64_MAX - b ? UINT64_MAX : a + b;
+}
+
+/* Adds to the row of totals for (donor, code), creating it. Returns 0 or -1. */
+static int add_total(struct board_total **rows, size_t *n, const char *donor, uint32_t code,
+                     uint64_t pledged, uint64_t delivered)
+{
+    struct board_total *t = NULL, *grown;
+
+    for (size_t i = 0; i < *n && t == NULL; i++)
+        if (strcmp((*rows)[i].donor, donor) == 0 && (*rows)[i].code == code)
+            t = &(*rows)[i];
+    if (t == NULL) {
+        if ((grown = realloc(*rows, (*n + 1) * sizeof(*grown))) == NULL) {
+            log_warn("board: realloc");
+            return -1;
+        }
+        *rows = grown;
+        t = &grown[(*n)++];
+        memset(t, 0, sizeof(*t));
+        snprintf(t->donor, sizeof(t->donor), "%s", donor);
+        t->code = code;
+    }
+    t->pledged_cents = add_sat(t->pledged_cents, pledged);
+    t->delivered_cents = add_sat(t->delivered_cents, delivered);
+    return 0;
+}
+
+static int cmp_total(const void *a, const void *b)
+{
+    const struct board_total *x = a, *y = b;
+    int c = strcmp(x->donor, y->donor);
+
+    return c != 0 ? c : (x->code > y->code) - (x->code < y->code);
+}
+
+static int cmp_need_facts(const void *key, const void *elem)
+{
+    return memcmp(key, ((const struct need_facts *)elem)->id, BOARD_ID_BYTES);
+}
+
+/* Critical first; within a priority the earliest deadline, none last. */
+static int cmp_open(const void *a, const void *b)
+{
+    const struct board_open_need *x = a, *y = b;
+    int c;
+
+    if (x->priority != y->priority)
+        return x->priority < y->priority ? -1 : 1;
+    if ((x->deadline[0] == '\0') != (y->deadline[0] == '\0'))
+        return x->deadline[0] == '\0' ? 1 : -1;
+    if ((c = strcmp(x->deadline, y->deadline)) != 0)
+        return c;
+    return memcmp(x->id, y->id, BOARD_ID_BYTES);
+}
+
+static int report_need(struct board_report *r, const struct store_board_need *n, const Need *d,
+                       int64_t today)
+{
+    struct board_open_need *o, *grown;
+    int64_t due;
+
+    if (n->status != BOARD_NEED_OPEN && n->status != BOARD_NEED_PARTIALLY_COVERED)
+        return 0;
+    if ((grown = realloc(r->open, (r->n_open + 1) * sizeof(*grown))) == NULL) {
+        log_warn("board: realloc");
+        return -1;
+    }
+    r->open = grown;
+    o = &grown[r->n_open++];
+    memset(o, 0, sizeof(*o));
+    memcpy(o->id, n->id, BOARD_ID_BYTES);
+    snprintf(o->owner, sizeof(o->owner), "%s", n->owner);
+    snprintf(o->title, sizeof(o->title), "%s", d->title != NULL ? d->title : "");
+    o->status = n->status;
+    o->priority = d->priority;
+    snprintf(o->deadline, sizeof(o->deadline), "%s", d->deadline != NULL ? d->deadline : "");
+    o->is_overdue = o->deadline[0] != '\0' && util_parse_utc(o->deadline, &due) == 0 && due < today;
+    o->quantity = n->quantity;
+    o->accepted_quantity = n->accepted_quantity;
+    o->value_cents = d->value_cents;
+    return 0;
+}
+
+int board_report(struct store *s, uint32_t clearance, int64_t today, struct board_report *out)
+{
+    struct need_rows needs = {0};
+    struct offer_rows offers = {0};
+    struct need_facts *facts = NULL;
+    size_t n_facts = 0;
+    int ret = -1;
+
+    memset(out, 0, sizeof(*out));
+    if (load_board(s, &needs, &offers) != 0)
+        goto out;
+    if ((facts = calloc(needs.n + 1, sizeof(*facts))) == NULL) {
+        log_warn("board: calloc");
+        goto out;
+    }
+    for (size_t i = 0; i < needs.n; i++) {
+        const struct store_board_need *n = &needs.v[i];
+        Need *d;
+        int rc;
+
+        if (n->tlp > clearance)
+            continue;
+        if ((d = tmbus__payload__need__unpack(NULL, n->need_len, n->need)) == NULL) {
+            log_warnx("board: a stored need no longer decodes");
+            continue;
+        }
+        memcpy(facts[n_facts].id, n->id, BOARD_ID_BYTES);
+        facts[n_facts].category = d->category;
+        facts[n_facts].sector = d->sector;
+        n_facts++;
+        rc = report_need(out, n, d, today);
+        tmbus__payload__need__free_unpacked(d, NULL);
+        if (rc != 0)
+            goto out;
+    }
+    for (size_t i = 0; i < offers.n; i++) {
+        const struct store_board_offer *o = &offers.v[i];
+        const struct need_facts *f = NULL;
+        uint64_t pledged, delivered;
+        Offer *d;
+
+        if (o->tlp > clearance || !o->has_need ||
+            (o->status != BOARD_OFFER_ACCEPTED && o->status != BOARD_OFFER_DELIVERED &&
+             o->status != BOARD_OFFER_CONFIRMED))
+            continue;
+        /* facts is sorted by id, as needs are. */
+        f = bsearch(o->need_id, facts, n_facts, sizeof(*facts), cmp_need_facts);
+        if (f == NULL)
+            continue;
+        if ((d = tmbus__payload__offer__unpack(NULL, o->offer_len, o->offer)) == NULL) {
+            log_warnx("board: a stored offer no longer decodes");
+            continue;
+        }
+        pledged = d->value_cents;
+        delivered = o->status == BOARD_OFFER_CONFIRMED ? d->value_cents : 0;
+        tmbus__payload__offer__free_unpacked(d, NULL);
+        if (add_total(&out->donors, &out->n_donors, o->donor, 0, pledged, delivered) != 0 ||
+            add_total(&out->categories, &out->n_categories, "", f->category, pledged, delivered) !=
+                0 ||
+            add_total(&out->sectors, &out->n_sectors, "", f->sector, pledged, delivered) != 0)
+            goto out;
+        out->total.pledged_cents = add_sat(out->total.pledged_cents, pledged);
+        out->total.delivered_cents = add_sat(out->total.delivered_cents, delivered);
+    }
+    if (out->n_open > 0)
+        qsort(out->open, out->n_open, sizeof(*out->open), cmp_open);
+    if (out->n_donors > 0)
+        qsort(out->donors, out->n_donors, sizeof(*out->donors), cmp_total);
+    if (out->n_categories > 0)
+        qsort(out->categories, out->n_categories, sizeof(*out->categories), cmp_total);
+    if (out->n_sectors > 0)
+        qsort(out->sectors, out->n_sectors, sizeof(*out->sectors), cmp_total);
+    ret = 0;
+out:
+    free(facts);
+    need_rows_free(&needs);
+    offer_rows_free(&offers);
+    if (ret != 0)
+        board_report_free(out);
+    return ret;
+}
+
+void board_report_free(struct board_report *r)
+{
+    free(r->open);
+    free(r->donors);
+    free(r->categories);
+    free(r->sectors);
+    memset(r, 0, sizeof(*r));
+}

@@ -1,0 +1,109 @@
+/*
+ * message: a checked, typed view of a payload (proto/payload.proto). A
+ * payload's bytes are decoded once per envelope, by message_decode, and
+ * every reader after it (the api on a post or a delivery, the board, the
+ * receipts) works on the view. It also holds the payload rules that more
+ * than one module applies: which roster role may post which kind, and
+ * which TLP label a payload is handled under. It is the only daemon module
+ * that decodes a Payload; only board.c and receipt.c read the generated
+ * structs behind the view. It never logs a payload's content.
+ */
+#ifndef TMBUS_MESSAGE_H
+#define TMBUS_MESSAGE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "roster.h"
+
+/* What a payload is; the numbers are the Payload's `kind` field numbers,
+ * so that subscription filters can name them as bits. */
+enum message_kind {
+    MESSAGE_NONE = 0, /* not a Payload, or a Payload with no kind set */
+    MESSAGE_NEED = 1,
+    MESSAGE_OFFER = 2,
+    MESSAGE_NEED_UPDATE = 3,
+    MESSAGE_OFFER_UPDATE = 4,
+    MESSAGE_RECEIPT = 5,
+};
+
+/* TLP labels, as tmbus.payload.TLP numbers them; 0 is "no label". */
+enum message_tlp {
+    MESSAGE_TLP_NONE = 0,
+    MESSAGE_TLP_CLEAR = 1,
+    MESSAGE_TLP_GREEN = 2,
+    MESSAGE_TLP_AMBER = 3,
+    MESSAGE_TLP_AMBER_STRICT = 4,
+    MESSAGE_TLP_RED = 5,
+};
+
+/* The highest tmbus.payload.Category code (categories are 1..this). */
+#define MESSAGE_CATEGORY_MAX 9
+
+/* The view. Fields are read-only for everyone but message.c. */
+struct message {
+    const uint8_t *bytes; /* the payload, borrowed from the caller */
+    size_t len;
+    bool is_payload; /* the bytes parse as a tmbus.payload.Payload */
+    enum message_kind kind;
+    /* Unknown fields on the Payload itself; and anywhere a reader looks
+     * (the Payload, its kind's message, a need edit's need, receipt
+     * entries). A sender that speaks a newer schema is refused by the
+     * readers that require it rather than half understood. */
+    bool has_unknown_top;
+    bool has_unknown;
+    void *pb; /* the decoded Payload, for board.c and receipt.c only */
+};
+
+/*
+ * Decodes payload[0..len) into *m, which borrows the bytes: they must
+ * outlive it. Returns 0 when the bytes are a Payload (m->is_payload), or -1
+ * when they are not; either way *m describes them (is_payload false, kind
+ * MESSAGE_NONE for bytes that are no Payload), so a reader that treats
+ * unreadable bytes like any other may ignore the result. Never blocks,
+ * never logs. Release with message_clear in every case.
+ */
+int message_decode(const uint8_t *payload, size_t len, struct message *m);
+
+/* Frees what message_decode allocated and zeroes *m. Accepts a zeroed m. */
+void message_clear(struct message *m);
+
+/* True when m is a Payload of a known kind with no unknown field anywhere:
+ * what a client may post. */
+bool message_is_sound(const struct message *m);
+
+/*
+ * The role rule: what a member of roster role `role` may post. Needs come
+ * from the beneficiary and coordinators (the front and back offices post on
+ * its behalf), offers from donors and coordinators; observers read only.
+ * Updates are judged by the board (only a need's owner, only an offer's
+ * donor), so every role that can own a need or an offer may send them. A
+ * receipt is not a board message: any member may send one. Returns true,
+ * or false with a one-line reason in *why.
+ */
+bool message_role_allows(enum message_kind kind, int role, const char **why);
+
+/*
+ * The TLP rule: the label m is handled under, given its recipients (judged
+ * against roster r) and whether it travels in a direct log.
+ *   - a need or an offer carries its own label, and so does a need edit
+ *     that sets one (the new label);
+ *   - a receipt says only that an envelope id arrived: TLP:GREEN;
+ *   - any other update takes TLP:GREEN when addressed to every roster
+ *     member and TLP:AMBER when addressed to some: the narrower the
+ *     audience, the more careful. Coverage is judged against the current
+ *     roster, so a broadcast made before the roster grew reads as AMBER,
+ *     the safe direction;
+ *   - anything that travels in a direct log is TLP:RED (message_tlp_in_log).
+ * Returns the label; 0 for a need or offer that carries none; -1 for a
+ * label outside 1..5 (proto3 enums are open). m must be a Payload.
+ */
+int message_tlp(const struct message *m, const struct roster *r, const char *const *recipients,
+                size_t n, bool is_direct);
+
+/* The label a message of label `label` has in its log: TLP:RED in a
+ * direct log, whatever it says, because only TLP:RED may travel there. */
+uint32_t message_tlp_in_log(uint32_t label, bool is_direct);
+
+#endif

@@ -1,0 +1,77 @@
+/*
+ * peer_msg: the decoder of what a peer sends (proto/peer.proto's
+ * PeerMessage), a pure function from bytes to a checked, typed message, so
+ * that it can be fuzzed and tested without a socket. It checks sizes, the
+ * protocol version and vector bounds, and keeps only well-formed log names;
+ * it never verifies an envelope (the route does) and never logs.
+ */
+#ifndef TMBUS_PEER_MSG_H
+#define TMBUS_PEER_MSG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "envelope.h"
+#include "util.h"
+
+#define PEER_MSG_VERSION   1
+#define PEER_MSG_MAX_FRAME (ENVELOPE_MAX_SIZE + 1024) /* one PeerMessage */
+#define PEER_MSG_MAX_LOGS  4096                       /* entries in a Hello or Vector */
+
+enum peer_msg_kind {
+    PEER_MSG_HELLO = 1,
+    PEER_MSG_VECTOR = 2,
+    PEER_MSG_ENVELOPE = 3,
+    PEER_MSG_HEARTBEAT = 4,
+};
+
+/* Why bytes were refused. Only PEER_MSG_E_SIZE and PEER_MSG_E_MALFORMED
+ * leave the message unread; the others name a message that was read. */
+enum peer_msg_fault {
+    PEER_MSG_OK = 0,
+    PEER_MSG_E_SIZE,      /* over PEER_MSG_MAX_FRAME */
+    PEER_MSG_E_MALFORMED, /* not a PeerMessage, or unknown fields on it */
+    PEER_MSG_E_KIND,      /* a PeerMessage of no known kind */
+    PEER_MSG_E_HELLO,     /* another version, or too many logs */
+    PEER_MSG_E_VECTOR,    /* too many logs */
+};
+
+/* How far a peer holds one log: origin's relayed log (peer "") or its
+ * direct log to peer. */
+struct peer_msg_log {
+    char origin[UTIL_MEMBER_ID_MAX + 1];
+    char peer[UTIL_MEMBER_ID_MAX + 1];
+    uint64_t seq;
+};
+
+/* A decoded message. Owned by the caller; release with peer_msg_clear. */
+struct peer_msg {
+    enum peer_msg_kind kind;
+    /* Hello: */
+    uint32_t version;
+    uint64_t roster_version;
+    bool is_reply;
+    /* Hello and Vector: the well-formed entries, in order (entries whose
+     * names are not member ids are left out), and how many were sent. */
+    struct peer_msg_log *logs;
+    size_t n_logs, n_sent;
+    /* Envelope: its bytes, unverified; they live as long as the message. */
+    const uint8_t *envelope;
+    size_t envelope_len;
+    void *pb; /* the unpacked PeerMessage, private to peer_msg.c */
+};
+
+/*
+ * Decodes buf[0..len) into *out. Returns 0, or -1 with *fault saying why.
+ * On -1 with PEER_MSG_E_HELLO, out->version and out->n_sent describe the
+ * refused Hello. Never blocks, never logs. Release *out with peer_msg_clear
+ * after either result.
+ */
+int peer_msg_decode(const uint8_t *buf, size_t len, struct peer_msg *out,
+                    enum peer_msg_fault *fault) __attribute__((warn_unused_result));
+
+/* Frees what peer_msg_decode allocated and zeroes *m. Accepts a zeroed m. */
+void peer_msg_clear(struct peer_msg *m);
+
+#endif

@@ -1,0 +1,768 @@
+/*
+ * route: holds the two paths every envelope takes into the store:
+ * route_post for our own messages and route_accept for what peers relay.
+ * Both feed the board what they can read, in the same batch as the
+ * envelope; route_post records each recipient's delivery state, and
+ * route_accept answers every envelope addressed to us with a receipt entry
+ * (never a receipt with a receipt), sealed one receipt per sender and log
+ * when the round ends, and records the receipts it gets. It works only on
+ * what it was handed; the batch it opens is committed by its owner.
+ */
+#include "route.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "board.h"
+#include "log.h"
+#include "message.h"
+#include "receipt.h"
+
+_Static_assert(RECEIPT_PENDING == STORE_DELIVERY_PENDING,
+               "the store's pending delivery state is the receipt module's");
+_Static_assert(RECEIPT_MAX_BYTES <= ENVELOPE_MAX_PAYLOAD,
+               "a receipt of RECEIPT_MAX_ENTRIES entries fits in one envelope");
+
+#define BOARD_REJECTED_PREFIX "board.rejected." /* board_apply's rejection counters */
+
+/* Counter names are static strings: envelope statuses and replication
+ * reasons map onto these tables. */
+static const char *const rejected_names[ENVELOPE_STATUS_COUNT] = {
+    [ENVELOPE_OK] = "rejected.none",
+    [ENVELOPE_E_SIZE] = "rejected.too-large",
+    [ENVELOPE_E_MALFORMED] = "rejected.malformed",
+    [ENVELOPE_E_FIELD] = "rejected.bad-field",
+    [ENVELOPE_E_VERSION] = "rejected.bad-version",
+    [ENVELOPE_E_COALITION] = "rejected.wrong-coalition",
+    [ENVELOPE_E_SENDER] = "rejected.unknown-sender",
+    [ENVELOPE_E_SIGNATURE] = "rejected.bad-signature",
+    [ENVELOPE_E_NOT_RECIPIENT] = "rejected.not-recipient",
+    [ENVELOPE_E_COMMITMENT] = "rejected.bad-key-commitment",
+    [ENVELOPE_E_DECRYPT] = "rejected.decrypt-failed",
+    [ENVELOPE_E_PADDING] = "rejected.bad-padding",
+    [ENVELOPE_E_BODY] = "rejected.body-mismatch",
+    [ENVELOPE_E_INTERNAL] = "rejected.internal-error",
+};
+
+/* A receipt entry owed to the sender of an envelope we accepted this round,
+ * for its relayed log or its direct log to us. */
+struct owed {
+    char sender[UTIL_MEMBER_ID_MAX + 1];
+    bool is_direct;
+    bool is_sent; /* scratch while route_seal_answers groups entries */
+    struct receipt_entry entry;
+};
+
+struct route {
+    char member[UTIL_MEMBER_ID_MAX + 1];
+    char *coalition;
+    struct store *store;
+    struct envelope_keyring *keyring;
+    struct roster *roster;
+    struct stats *stats;
+    bool is_batch_dirty; /* something was appended since the round began */
+    size_t batch_count;  /* envelopes in the open batch */
+    /* Senders already told, since start, that an envelope of theirs could
+     * not be opened here: told once each, so that two nodes that cannot
+     * read each other do not answer each other's receipts forever. */
+    char told_unreadable[ROSTER_MAX_MEMBERS][UTIL_MEMBER_ID_MAX + 1];
+    size_t n_told_unreadable;
+    /* Receipt entries owed this round: route_seal_answers seals one receipt
+     * per sender and log (split beyond RECEIPT_MAX_ENTRIES) into the batch
+     * just before the node commits, so that receipts commit with what they
+     * are about. */
+    struct owed *answers;
+    size_t n_answers, cap_answers;
+};
+
+struct route *route_new(const struct route_parts *parts)
+{
+    struct route *rt = calloc(1, sizeof(*rt));
+
+    if (rt == NULL || (rt->coalition = strdup(parts->coalition)) == NULL) {
+        log_warnx("route: out of memory");
+        free(rt);
+        return NULL;
+    }
+    snprintf(rt->member, sizeof(rt->member), "%s", parts->member);
+    rt->store = parts->store;
+    rt->keyring = parts->keyring;
+    rt->roster = parts->roster;
+    rt->stats = parts->stats;
+    return rt;
+}
+
+void route_free(struct route **rp)
+{
+    struct route *rt;
+
+    if (rp == NULL || (rt = *rp) == NULL)
+        return;
+    free(rt->answers);
+    free(rt->coalition);
+    free(rt);
+    *rp = NULL;
+}
+
+void route_set_roster(struct route *rt, struct roster *roster)
+{
+    rt->roster = roster;
+}
+
+struct roster *route_roster(const struct route *rt)
+{
+    return rt->roster;
+}
+
+bool route_is_self(const struct route *rt, const char *member)
+{
+    return strcmp(rt->member, member) == 0;
+}
+
+static int64_t now_unix(void)
+{
+    return (int64_t)time(NULL);
+}
+
+/* ---- batches ----------------------------------------------------------- */
+
+int route_batch(struct route *rt)
+{
+    if (store_in_batch(rt->store))
+        return 0;
+    return store_begin(rt->store);
+}
+
+bool route_is_batch_dirty(const struct route *rt)
+{
+    return rt->is_batch_dirty;
+}
+
+size_t route_batch_count(const struct route *rt)
+{
+    return rt->batch_count;
+}
+
+void route_end_round(struct route *rt)
+{
+    rt->n_answers = 0;
+    rt->is_batch_dirty = false;
+    rt->batch_count = 0;
+}
+
+/* ---- appending --------------------------------------------------------- */
+
+static void log_of(const struct envelope_info *info, struct store_log *log)
+{
+    memset(log, 0, sizeof(*log));
+    strcpy(log->origin, info->sender);
+    strcpy(log->peer, info->log_peer);
+}
+
+static int append(struct route *rt, const struct envelope_info *info, const uint8_t *env,
+                  size_t len)
+{
+    struct store_entry e = {0};
+
+    log_of(info, &e.log);
+    e.seq = info->seq;
+    e.id = info->id;
+    e.prev = info->has_prev ? info->prev_hash : NULL;
+    e.expires_at = info->expires_at;
+    e.envelope = env;
+    e.envelope_len = len;
+    if (store_append(rt->store, &e) == -1)
+        return -1;
+    rt->is_batch_dirty = true;
+    rt->batch_count++;
+    return 0;
+}
+
+/* What one board_apply reported. Its first event is about the payload
+ * itself; later ones are about waiting updates it let the board replay. */
+struct board_seen {
+    struct route *rt;
+    const char *first;
+};
+
+static void count_board(void *arg, const char *counter)
+{
+    struct board_seen *seen = arg;
+
+    if (seen->first == NULL)
+        seen->first = counter;
+    stats_count(seen->rt->stats, counter, 1);
+}
+
+/* Applies an opened payload to the board inside the open batch. *refused
+ * (may be NULL) gets the board's reason name ("not-owner", …) when the board
+ * declined this payload, else NULL. An update that waits for its object
+ * counts as accepted: if it is refused when the object arrives, no second
+ * receipt says so (the board's log line and counter do). */
+static int apply_board(struct route *rt, const struct envelope_info *info,
+                       const struct message *msg, const char **refused)
+{
+    struct board_msg m = {info->id, info->sender, info->log_peer, info->seq, info->created_at};
+    struct board_seen seen = {rt, NULL};
+    struct roster_member sender;
+    size_t k = strlen(BOARD_REJECTED_PREFIX);
+    int rc;
+
+    /* The board checks the sender's role as the poster's api did. */
+    if (roster_find(rt->roster, info->sender, &sender) == 0)
+        m.role = (int)sender.role;
+    rc = board_apply(rt->store, &m, msg, count_board, &seen);
+    if (refused != NULL)
+        *refused = seen.first != NULL && strncmp(seen.first, BOARD_REJECTED_PREFIX, k) == 0
+                       ? seen.first + k
+                       : NULL;
+    return rc;
+}
+
+/* ---- receipts ------------------------------------------------------------ */
+
+/* The receipt an envelope addressed to us earns its sender. */
+struct answer {
+    bool is_due;
+    enum receipt_state state;
+    char reason[RECEIPT_REASON_MAX + 1];
+};
+
+static void set_answer(struct answer *ans, enum receipt_state state, const char *reason)
+{
+    if (ans == NULL)
+        return;
+    ans->is_due = true;
+    ans->state = state;
+    snprintf(ans->reason, sizeof(ans->reason), "%s", reason);
+}
+
+/* A short hex prefix of an id, for log lines. */
+static const char *short_hex(const uint8_t *id, char buf[17])
+{
+    for (int i = 0; i < 8; i++)
+        snprintf(buf + 2 * i, 3, "%02x", id[i]);
+    return buf;
+}
+
+/* True the first time since start that member is to be told an envelope
+ * of theirs could not be opened (see told_unreadable in struct route). */
+static bool is_first_unreadable(struct route *rt, const char *member)
+{
+    for (size_t i = 0; i < rt->n_told_unreadable; i++)
+        if (strcmp(rt->told_unreadable[i], member) == 0)
+            return false;
+    if (rt->n_told_unreadable == ROSTER_MAX_MEMBERS)
+        return false;
+    snprintf(rt->told_unreadable[rt->n_told_unreadable++], UTIL_MEMBER_ID_MAX + 1, "%s", member);
+    return true;
+}
+
+/* One entry of a receipt from the sender of info about one of our posts.
+ * Only a recipient's first word is recorded; an entry from a member that was
+ * not a recipient, about an envelope we did not post, or a second word is
+ * ignored, logged and counted. Returns 0, or -1 when the store failed. */
+static int record_entry(struct route *rt, const struct envelope_info *info,
+                        const struct receipt_entry *r)
+{
+    char hex[17];
+    int state, rc;
+
+    if ((rc = store_delivery_find(rt->store, r->envelope_id, info->sender, &state)) == -1)
+        return -1;
+    if (rc == 0) {
+        if ((rc = store_delivery_find(rt->store, r->envelope_id, NULL, &state)) == -1)
+            return -1;
+        stats_count(rt->stats,
+                    rc == 1 ? "receipts.ignored.not-recipient" : "receipts.ignored.unknown", 1);
+        log_warnx("route: ignored a receipt from %s about %s: %s", info->sender,
+                  short_hex(r->envelope_id, hex),
+                  rc == 1 ? "it was not a recipient of that post" : "we posted no such envelope");
+        return 0;
+    }
+    rc = store_delivery_set(rt->store, r->envelope_id, info->sender, r->state, r->reason,
+                            info->created_at);
+    if (rc == -1)
+        return -1;
+    stats_count(rt->stats, rc == 1 ? "receipts.recorded" : "receipts.ignored.duplicate", 1);
+    log_debug("route: %s: %s %s", short_hex(r->envelope_id, hex), info->sender,
+              rc == 1 ? receipt_state_name(r->state) : "said so again; first word kept");
+    return 0;
+}
+
+/* Every entry of a receipt from the sender of info, each on its own. */
+static int record_receipt(struct route *rt, const struct envelope_info *info,
+                          const struct receipt *r)
+{
+    for (size_t i = 0; i < r->n_entries; i++)
+        if (record_entry(rt, info, &r->entries[i]) == -1)
+            return -1;
+    return 0;
+}
+
+/* Adds an envelope we can open to the inbox, unless it expired: expiry
+ * governs delivery, the envelope keeps its place in the log regardless.
+ * body, when not NULL, is the opened envelope, applied to the board first
+ * and, when it is a receipt, recorded against our posts; route_post passes
+ * NULL because it applied its own payload already. *ans (may be NULL)
+ * gets the receipt entry the sender is due; a receipt is never answered. */
+static int deliver(struct route *rt, const struct envelope_info *info,
+                   const struct envelope_body *body, struct answer *ans)
+{
+    enum receipt_kind kind = RECEIPT_NOT_A_RECEIPT;
+    const char *refused = NULL;
+    struct receipt *r = NULL;
+    struct store_log log;
+    struct message msg = {0};
+    uint64_t number;
+    int rc;
+
+    /* The one decoding of this payload: the board and the receipts read
+     * the view. Bytes that are no Payload still get a view that says so. */
+    if (body != NULL) {
+        message_decode(body->payload, body->payload_len, &msg);
+        kind = receipt_read(&msg, &r);
+    }
+    if (info->expires_at != 0 && now_unix() >= info->expires_at) {
+        receipt_free(&r);
+        message_clear(&msg);
+        stats_count(rt->stats, "expired", 1);
+        if (kind == RECEIPT_NOT_A_RECEIPT)
+            set_answer(ans, RECEIPT_REJECTED, "expired");
+        return 0;
+    }
+    rc = body != NULL ? apply_board(rt, info, &msg, &refused) : 0;
+    if (rc == 0 && kind == RECEIPT_VALID && !route_is_self(rt, info->sender))
+        rc = record_receipt(rt, info, r);
+    receipt_free(&r);
+    message_clear(&msg);
+    if (rc == -1)
+        return -1;
+    if (kind == RECEIPT_MALFORMED) {
+        stats_count(rt->stats, "receipts.malformed", 1);
+        log_warnx("route: a malformed receipt from %s (%s log, seq %llu)", info->sender,
+                  info->is_direct ? "direct" : "relayed", (unsigned long long)info->seq);
+    }
+    log_of(info, &log);
+    if (store_inbox_add(rt->store, &log, info->seq, info->id, info->expires_at, &number) == -1)
+        return -1;
+    stats_count(rt->stats, "delivered", 1);
+    if (kind == RECEIPT_NOT_A_RECEIPT) {
+        char why[RECEIPT_REASON_MAX + 1];
+        snprintf(why, sizeof(why), "refused by the board: %s", refused != NULL ? refused : "");
+        set_answer(ans, refused != NULL ? RECEIPT_REJECTED : RECEIPT_DELIVERED,
+                   refused != NULL ? why : "");
+    }
+    return 0;
+}
+
+static int post_envelopes(struct route *rt, const struct message *msg,
+                          const char *const *recipients, size_t n_recipients,
+                          const struct envelope_recipient *rcpt, bool to_self, bool is_direct,
+                          int64_t expires_at, struct route_placed *placed, size_t *n_placed,
+                          const char **reason);
+
+/* Records a post's recipients as pending (this member itself as delivered:
+ * post_envelopes delivered it already), each against the envelope that went
+ * to it, all under the post's first envelope id. */
+static int track(struct route *rt, const char *const *recipients, size_t n_recipients,
+                 bool is_direct, const struct route_placed *placed)
+{
+    int64_t now = now_unix();
+
+    for (size_t i = 0; i < n_recipients; i++) {
+        const uint8_t *id = placed[is_direct ? i : 0].id;
+        int state = route_is_self(rt, recipients[i]) ? RECEIPT_DELIVERED : RECEIPT_PENDING;
+
+        if (store_delivery_add(rt->store, placed[0].id, id, recipients[i], state, now) == -1)
+            return -1;
+    }
+    return 0;
+}
+
+/* route_post, and the receipts' path with is_tracked false: a receipt has
+ * no delivery state of its own (it is never answered). */
+static int post(struct route *rt, const struct message *msg, const char *const *recipients,
+                size_t n_recipients, bool is_direct, int64_t expires_at, bool is_tracked,
+                struct route_placed *placed, size_t *n_placed, const char **reason)
+{
+    struct envelope_recipient rcpt[ENVELOPE_MAX_RECIPIENTS];
+    enum route_recipients fault;
+    struct roster_member m;
+    bool to_self = false;
+
+    *n_placed = 0;
+    if ((fault = route_check_recipients(rt, recipients, n_recipients)) == ROUTE_RECIPIENTS_OK &&
+        is_direct)
+        fault = route_check_direct(rt, recipients, n_recipients);
+    if (fault != ROUTE_RECIPIENTS_OK) {
+        *reason = route_recipients_reason(fault);
+        return -1;
+    }
+    for (size_t i = 0; i < n_recipients; i++) {
+        ensure(roster_find(rt->roster, recipients[i], &m) == 0);
+        rcpt[i] = (struct envelope_recipient){m.id, m.box_pk};
+        to_self |= route_is_self(rt, recipients[i]);
+    }
+    if (route_batch(rt) == -1 || store_group_begin(rt->store) == -1) {
+        *reason = "the node's store failed";
+        return -1;
+    }
+    /* One post is all or nothing: a failure part way through a direct post
+     * to several members undoes the envelopes already appended. */
+    if (post_envelopes(rt, msg, recipients, n_recipients, rcpt, to_self, is_direct, expires_at,
+                       placed, n_placed, reason) == -1) {
+        store_group_end(rt->store, false);
+        *n_placed = 0;
+        return -1;
+    }
+    if (is_tracked && track(rt, recipients, n_recipients, is_direct, placed) == -1) {
+        store_group_end(rt->store, false);
+        *n_placed = 0;
+        *reason = "the node's store failed";
+        return -1;
+    }
+    if (store_group_end(rt->store, true) == -1) {
+        *n_placed = 0;
+        *reason = "the node's store failed";
+        return -1;
+    }
+    return 0;
+}
+
+int route_post(struct route *rt, const struct message *msg, const char *const *recipients,
+               size_t n_recipients, bool is_direct, int64_t expires_at, struct route_placed *placed,
+               size_t *n_placed, const char **reason)
+{
+    /* A client may send a receipt of its own; like ours, it is never
+     * answered, so it has no delivery state to keep. */
+    bool is_tracked = receipt_read(msg, NULL) == RECEIPT_NOT_A_RECEIPT;
+
+    return post(rt, msg, recipients, n_recipients, is_direct, expires_at, is_tracked, placed,
+                n_placed, reason);
+}
+
+static const char *const recipients_reasons[] = {
+    [ROUTE_RECIPIENTS_OK] = "",
+    [ROUTE_RECIPIENTS_COUNT] = "between 1 and 128 recipients are required",
+    [ROUTE_RECIPIENTS_BAD_ID] = "a recipient is not a member id",
+    [ROUTE_RECIPIENTS_UNKNOWN] = "a recipient is not a roster member",
+    [ROUTE_RECIPIENTS_TWICE] = "a recipient is named twice",
+    [ROUTE_RECIPIENTS_RED_TO_SELF] = "TLP:RED cannot be addressed to this member itself",
+};
+
+const char *route_recipients_reason(enum route_recipients fault)
+{
+    return recipients_reasons[fault];
+}
+
+enum route_recipients route_check_recipients(const struct route *rt, const char *const *names,
+                                             size_t n)
+{
+    struct roster_member m;
+
+    if (n == 0 || n > ENVELOPE_MAX_RECIPIENTS)
+        return ROUTE_RECIPIENTS_COUNT;
+    for (size_t i = 0; i < n; i++) {
+        if (!util_is_member_id(names[i], strlen(names[i])))
+            return ROUTE_RECIPIENTS_BAD_ID;
+        if (roster_find(rt->roster, names[i], &m) == -1)
+            return ROUTE_RECIPIENTS_UNKNOWN;
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(names[i], names[j]) == 0)
+                return ROUTE_RECIPIENTS_TWICE;
+    }
+    return ROUTE_RECIPIENTS_OK;
+}
+
+enum route_recipients route_check_direct(const struct route *rt, const char *const *names, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (route_is_self(rt, names[i]))
+            return ROUTE_RECIPIENTS_RED_TO_SELF;
+    return ROUTE_RECIPIENTS_OK;
+}
+
+static int post_envelopes(struct route *rt, const struct message *msg,
+                          const char *const *recipients, size_t n_recipients,
+                          const struct envelope_recipient *rcpt, bool to_self, bool is_direct,
+                          int64_t expires_at, struct route_placed *placed, size_t *n_placed,
+                          const char **reason)
+{
+    const uint8_t *payload = msg->bytes;
+    size_t len = msg->len;
+
+    /* A relayed post is one envelope for everyone; a direct one is one
+     * envelope per recipient, each in the direct log to that member. */
+    for (size_t k = 0; k < (is_direct ? n_recipients : 1); k++) {
+        struct envelope_seal_args a = {0};
+        struct envelope_info info;
+        struct store_head head;
+        struct store_log log = {0};
+        enum envelope_status st;
+        uint8_t *env;
+        size_t env_len;
+
+        strcpy(log.origin, rt->member);
+        if (is_direct)
+            strcpy(log.peer, recipients[k]);
+        if (store_head(rt->store, &log, &head) == -1) {
+            *reason = "the node's store failed";
+            return -1;
+        }
+        a.coalition = rt->coalition;
+        a.log_peer = is_direct ? recipients[k] : NULL;
+        a.seq = head.seq + 1;
+        a.prev_hash = head.seq > 0 ? head.id : NULL;
+        a.roster_version = roster_version(rt->roster);
+        a.created_at = now_unix();
+        a.expires_at = expires_at;
+        a.payload = payload;
+        a.payload_len = len;
+        a.recipients = is_direct ? &rcpt[k] : rcpt;
+        a.n_recipients = is_direct ? 1 : n_recipients;
+        if ((st = envelope_seal(rt->keyring, &a, &env, &env_len, &info)) != ENVELOPE_OK) {
+            log_warnx("route: cannot seal a post: %s", envelope_status_name(st));
+            *reason = st == ENVELOPE_E_SIZE ? "the payload is too large" : "sealing failed";
+            return -1;
+        }
+        if (append(rt, &info, env, env_len) == -1 || apply_board(rt, &info, msg, NULL) == -1 ||
+            (to_self && deliver(rt, &info, NULL, NULL) == -1)) {
+            free(env);
+            *reason = "the node's store failed";
+            return -1;
+        }
+        free(env);
+        memcpy(placed[k].id, info.id, ENVELOPE_HASH_BYTES);
+        strcpy(placed[k].log_peer, info.log_peer);
+        placed[k].seq = info.seq;
+        (*n_placed)++;
+    }
+    return 0;
+}
+
+/* Owes the sender of info the entry ans, to be sent when the round
+ * commits. A failure costs the entry (logged, counted), never the envelope
+ * it is about. */
+static void answer_sender(struct route *rt, const struct envelope_info *info,
+                          const struct answer *ans)
+{
+    struct owed *a;
+
+    if (!ans->is_due || route_is_self(rt, info->sender))
+        return;
+    if (rt->n_answers == rt->cap_answers) {
+        size_t cap = rt->cap_answers == 0 ? 64 : 2 * rt->cap_answers;
+        struct owed *grown = realloc(rt->answers, cap * sizeof(*grown));
+        if (grown == NULL) {
+            stats_count(rt->stats, "receipts.failed", 1);
+            log_warn("route: no receipt to %s for its %s log seq %llu: realloc", info->sender,
+                     info->is_direct ? "direct" : "relayed", (unsigned long long)info->seq);
+            return;
+        }
+        rt->answers = grown;
+        rt->cap_answers = cap;
+    }
+    a = &rt->answers[rt->n_answers++];
+    snprintf(a->sender, sizeof(a->sender), "%s", info->sender);
+    a->is_direct = info->is_direct;
+    a->is_sent = false;
+    memcpy(a->entry.envelope_id, info->id, RECEIPT_ID_BYTES);
+    a->entry.state = ans->state;
+    snprintf(a->entry.reason, sizeof(a->entry.reason), "%s", ans->reason);
+}
+
+/* Posts one receipt of entries[0..k) to member to, in the relayed log or,
+ * for direct (TLP:RED) originals, in the direct log to it, so that it never
+ * passes a third node. */
+static void send_receipt(struct route *rt, const char *to, bool is_direct,
+                         const struct receipt_entry *entries, size_t k)
+{
+    const char *rcpt[1] = {to};
+    struct route_placed placed[1];
+    const char *why = "the receipt cannot be encoded";
+    struct message msg = {0};
+    uint8_t *buf = NULL;
+    size_t len, n_placed;
+
+    /* The board reads the view of every post; a receipt changes nothing
+     * there, but it is decoded like any other payload. */
+    if (receipt_encode(entries, k, &buf, &len) == -1 || message_decode(buf, len, &msg) == -1 ||
+        post(rt, &msg, rcpt, 1, is_direct, 0, false, placed, &n_placed, &why) == -1) {
+        stats_count(rt->stats, "receipts.failed", k);
+        log_warnx("route: no receipt of %zu entries to %s in the %s log: %s", k, to,
+                  is_direct ? "direct" : "relayed", why);
+    } else {
+        stats_count(rt->stats, "receipts.sent", k);
+        stats_count(rt->stats, "receipts.envelopes", 1);
+    }
+    message_clear(&msg);
+    free(buf);
+}
+
+/* Seals the entries owed this round into the open batch: one receipt per
+ * sender and log, in the order the envelopes were accepted, split every
+ * RECEIPT_MAX_ENTRIES entries. One envelope per envelope answered cost a
+ * seal, a signature and a relay each; a round's worth shares them. */
+void route_seal_answers(struct route *rt)
+{
+    struct receipt_entry *group;
+
+    if (rt->n_answers == 0)
+        return;
+    if ((group = malloc(RECEIPT_MAX_ENTRIES * sizeof(*group))) == NULL) {
+        stats_count(rt->stats, "receipts.failed", rt->n_answers);
+        log_warn("route: %zu receipt entries lost: malloc", rt->n_answers);
+        rt->n_answers = 0;
+        return;
+    }
+    for (size_t i = 0; i < rt->n_answers; i++) {
+        const struct owed *first = &rt->answers[i];
+        size_t k = 0;
+
+        if (first->is_sent)
+            continue;
+        for (size_t j = i; j < rt->n_answers && k < RECEIPT_MAX_ENTRIES; j++) {
+            struct owed *a = &rt->answers[j];
+            if (a->is_sent || a->is_direct != first->is_direct ||
+                strcmp(a->sender, first->sender) != 0)
+                continue;
+            group[k++] = a->entry;
+            a->is_sent = true;
+        }
+        send_receipt(rt, first->sender, first->is_direct, group, k);
+        /* Entries beyond the bound stay unsent: a later i picks them up. */
+    }
+    free(group);
+    rt->n_answers = 0;
+}
+
+/* ---- accepting from peers --------------------------------------------- */
+
+static int reject(struct route *rt, const char *from, const char *counter, const char *why)
+{
+    stats_count(rt->stats, counter, 1);
+    log_warnx("peer %s: rejected an envelope: %s", from, why);
+    return -1;
+}
+
+/* Seq at or below our head: the same envelope again is harmless, a
+ * different one is equivocation, kept as evidence. */
+static int seen_before(struct route *rt, const char *from, const struct envelope_info *info,
+                       const struct store_log *log, const uint8_t *env, size_t len)
+{
+    uint8_t held[ENVELOPE_HASH_BYTES];
+    uint8_t *copy = NULL;
+    size_t copy_len;
+    int found;
+
+    found = store_get(rt->store, log, info->seq, &copy, &copy_len, held);
+    free(copy);
+    if (found != 1)
+        return reject(rt, from, "rejected.store-error", "store lookup failed");
+    if (memcmp(held, info->id, ENVELOPE_HASH_BYTES) == 0) {
+        stats_count(rt->stats, "duplicate", 1);
+        return 0;
+    }
+    if (route_batch(rt) == -1 || store_add_evidence(rt->store, log, info->seq, env, len) == -1)
+        return reject(rt, from, "rejected.store-error", "could not keep evidence");
+    rt->is_batch_dirty = true;
+    stats_count(rt->stats, "equivocation", 1);
+    log_warnx("ALARM: member %s signed two different envelopes for %s log seq "
+              "%llu (seen via "
+              "%s); evidence kept, log halted",
+              info->sender, log->peer[0] ? "a direct" : "its relayed",
+              (unsigned long long)info->seq, from);
+    return -1;
+}
+
+int route_accept(struct route *rt, const char *from, const uint8_t *env, size_t len)
+{
+    struct envelope_info info;
+    struct envelope_body *body = NULL;
+    struct answer ans = {0};
+    struct store_head head;
+    struct store_log log;
+    enum envelope_status st;
+
+    st = envelope_verify(env, len, rt->coalition, roster_envelope_lookup, rt->roster, &info);
+    if (st != ENVELOPE_OK)
+        return reject(rt, from, rejected_names[st], envelope_status_name(st));
+    /* A direct (TLP:RED) log travels only from its origin to its named
+     * recipient, over their own link. */
+    if (info.is_direct && (strcmp(info.sender, from) != 0 || !route_is_self(rt, info.log_peer)))
+        return reject(rt, from, "rejected.direct-misrouted",
+                      "a direct log arrived from a third node or for another member");
+    log_of(&info, &log);
+    if (store_head(rt->store, &log, &head) == -1)
+        return reject(rt, from, "rejected.store-error", "store lookup failed");
+    if (head.is_halted)
+        return reject(rt, from, "rejected.halted-log", "the log is halted after equivocation");
+    if (info.seq <= head.seq)
+        return seen_before(rt, from, &info, &log, env, len);
+    if (info.seq != head.seq + 1)
+        return reject(rt, from, "rejected.out-of-order", "seq is not held + 1 (a gap)");
+    if (info.has_prev && memcmp(info.prev_hash, head.id, ENVELOPE_HASH_BYTES) != 0)
+        return reject(rt, from, "rejected.bad-prev-hash", "prev_hash does not match our head");
+    /* The envelope, its board changes and its inbox entry are one group:
+     * all of them enter the batch, or none. */
+    if (route_batch(rt) == -1 || store_group_begin(rt->store) == -1)
+        return reject(rt, from, "rejected.store-error", "cannot open a write group");
+    if (append(rt, &info, env, len) == -1) {
+        store_group_end(rt->store, false);
+        return reject(rt, from, "rejected.store-error", "append failed");
+    }
+
+    /* Addressed to us? Relays simply find no stanza of theirs. These bytes
+     * passed envelope_verify above, so the signature is not checked twice. */
+    st = envelope_open_verified(rt->keyring, env, len, rt->coalition, roster_envelope_lookup,
+                                rt->roster, NULL, &body);
+    if (st == ENVELOPE_OK) {
+        int rc = deliver(rt, &info, body, &ans);
+        envelope_body_free(&body);
+        if (rc == -1) {
+            store_group_end(rt->store, false);
+            return reject(rt, from, "rejected.store-error", "board or inbox write failed");
+        }
+    } else if (st != ENVELOPE_E_NOT_RECIPIENT) {
+        /* Signed by its sender yet unreadable for us: it keeps its place in
+         * the log (relays cannot tell), but it is never delivered. */
+        stats_count(rt->stats, "undeliverable", 1);
+        log_warnx("peer %s: envelope %s/%llu from %s addressed to us cannot be "
+                  "opened: %s",
+                  from, info.sender, (unsigned long long)info.seq, info.sender,
+                  envelope_status_name(st));
+        if (is_first_unreadable(rt, info.sender)) {
+            char why[RECEIPT_REASON_MAX + 1];
+            snprintf(why, sizeof(why), "cannot be opened: %s", envelope_status_name(st));
+            set_answer(&ans, RECEIPT_REJECTED, why);
+        }
+    }
+    if (store_group_end(rt->store, true) == -1)
+        return reject(rt, from, "rejected.store-error", "commit of the write group failed");
+    stats_count(rt->stats, "accepted", 1);
+    answer_sender(rt, &info, &ans);
+    return 1;
+}
+
+int route_open_inbox(struct route *rt, const struct store_inbox_entry *e,
+                     struct envelope_info *info, struct envelope_body **body)
+{
+    uint8_t *env;
+    size_t len;
+    enum envelope_status st;
+
+    if (store_get(rt->store, &e->log, e->seq, &env, &len, NULL) != 1)
+        return -1;
+    st = envelope_open(rt->keyring, env, len, rt->coalition, roster_envelope_lookup, rt->roster,
+                       info, body);
+    free(env);
+    if (st != ENVELOPE_OK) {
+        log_warnx("route: inbox entry %llu no longer opens: %s", (unsigned long long)e->number,
+                  envelope_status_name(st));
+        return -1;
+    }
+    return 0;
+}

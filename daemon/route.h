@@ -1,0 +1,133 @@
+/*
+ * route: the two paths every envelope takes into the store, route_post for
+ * this member's own messages and route_accept for what peers relay, plus
+ * the open batch they append to and the receipts owed for a round. It is
+ * handed the store, the roster, the keyring and the counters at
+ * construction and works on nothing else: it never commits a batch (the
+ * node does, then calls route_end_round) and never touches a socket.
+ */
+#ifndef TMBUS_ROUTE_H
+#define TMBUS_ROUTE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "envelope.h"
+#include "message.h"
+#include "roster.h"
+#include "stats.h"
+#include "store.h"
+
+struct route;
+
+/* What a route works on. Everything is borrowed: the caller keeps it alive
+ * for the route's life (the roster until route_set_roster replaces it). */
+struct route_parts {
+    const char *member;    /* this node's member id; copied */
+    const char *coalition; /* copied */
+    struct store *store;
+    struct envelope_keyring *keyring; /* opens what is addressed to member */
+    struct roster *roster;
+    struct stats *stats;
+};
+
+/* A route over parts, or NULL when out of memory (logged). */
+struct route *route_new(const struct route_parts *parts);
+
+/* Frees the route, never what it borrows; clears *rp. Accepts NULL. */
+void route_free(struct route **rp);
+
+/* Puts a newer roster in force; the caller frees the old one after. */
+void route_set_roster(struct route *rt, struct roster *roster);
+
+/* The roster in force, borrowed: valid until the next route_set_roster. */
+struct roster *route_roster(const struct route *rt);
+
+/* True when member is this node's member. */
+bool route_is_self(const struct route *rt, const char *member);
+
+/* Opens the store batch if none is open. Returns 0 or -1 (logged). Every
+ * append must happen between this and the end of the loop round. */
+int route_batch(struct route *rt);
+
+/* True when something was appended to the open batch since the last
+ * route_end_round; how many envelopes it holds. */
+bool route_is_batch_dirty(const struct route *rt);
+size_t route_batch_count(const struct route *rt);
+
+/* Seals the receipts owed this round (see route_accept) into the open
+ * batch, one receipt per sender and log, so that they commit with what they
+ * are about. The node calls it just before committing. */
+void route_seal_answers(struct route *rt);
+
+/* Forgets the round: receipts owed, the dirty flag and the batch count.
+ * The node calls it after every commit attempt, once listeners were told. */
+void route_end_round(struct route *rt);
+
+/* Where a verified envelope was placed. */
+struct route_placed {
+    uint8_t id[ENVELOPE_HASH_BYTES];
+    char log_peer[UTIL_MEMBER_ID_MAX + 1]; /* "" for the relayed log */
+    uint64_t seq;
+};
+
+/* Why a post's recipients cannot be used; ROUTE_RECIPIENTS_OK when they
+ * can. The api answers a client with these before anything is sealed, and
+ * route_post checks them again for every post, its own receipts included. */
+enum route_recipients {
+    ROUTE_RECIPIENTS_OK = 0,
+    ROUTE_RECIPIENTS_COUNT,       /* not 1..ENVELOPE_MAX_RECIPIENTS names */
+    ROUTE_RECIPIENTS_BAD_ID,      /* a name is not a member id */
+    ROUTE_RECIPIENTS_UNKNOWN,     /* a name is not a member of the roster in force */
+    ROUTE_RECIPIENTS_TWICE,       /* a name appears twice */
+    ROUTE_RECIPIENTS_RED_TO_SELF, /* a direct (TLP:RED) post names this member */
+};
+
+/* The recipient rule: 1..ENVELOPE_MAX_RECIPIENTS member ids, each in the
+ * roster in force, none twice; each name is checked in that order before
+ * the next. Returns the first fault found. */
+enum route_recipients route_check_recipients(const struct route *rt, const char *const *names,
+                                             size_t n);
+
+/* The direct-log rule: a TLP:RED post travels member to member, never to
+ * this member itself. Returns ROUTE_RECIPIENTS_OK or _RED_TO_SELF. */
+enum route_recipients route_check_direct(const struct route *rt, const char *const *names,
+                                         size_t n);
+
+/* A one-line reason for a client; "" for ROUTE_RECIPIENTS_OK. */
+const char *route_recipients_reason(enum route_recipients fault);
+
+/* Seals the payload viewed by msg (its bytes are what is sealed) into this
+ * member's own log(s) inside the open batch: one
+ * relayed envelope for all recipients, or with is_direct one envelope per
+ * recipient in the direct log to it (TLP:RED). recipients must be roster
+ * members. Fills placed[0..*n_placed) (room for ENVELOPE_MAX_RECIPIENTS).
+ * Records every recipient's delivery state (pending; delivered at once for
+ * this member itself) in the same write group, for receipts and the api's
+ * delivery query. Nothing counts as posted until the batch commits.
+ * Returns 0, or -1 with a one-line reason for the client in *reason. */
+int route_post(struct route *rt, const struct message *msg, const char *const *recipients,
+               size_t n_recipients, bool is_direct, int64_t expires_at, struct route_placed *placed,
+               size_t *n_placed, const char **reason);
+
+/* Accepts an envelope from peer member `from` after full relay
+ * verification: size, signature, roster key status, seq == held + 1,
+ * prev_hash, direct-log routing. Appends it in the open batch and, when it
+ * is addressed to us and not expired, applies it to the board and adds it
+ * to the inbox. Equivocation is kept as evidence and alarmed. An envelope
+ * addressed to us from another member earns its sender a receipt entry:
+ * delivered, or rejected with a reason (expired, refused by the board,
+ * cannot be opened), except a receipt, whose entries are recorded against
+ * our posts instead. A round's entries go out together when
+ * route_seal_answers seals them. Returns 1 when appended, 0 when it was a
+ * harmless duplicate, -1 when rejected (reason logged and counted). */
+int route_accept(struct route *rt, const char *from, const uint8_t *env, size_t len);
+
+/* Opens an inbox entry again for delivery. On success *body is the caller's
+ * to free (envelope_body_free) and *info describes the envelope. Returns 0
+ * or -1 (logged). */
+int route_open_inbox(struct route *rt, const struct store_inbox_entry *e,
+                     struct envelope_info *info, struct envelope_body **body);
+
+#endif

@@ -1,0 +1,78 @@
+/*
+ * stats: a table of named counters kept in first-counted order, so that a
+ * status reply lists them the same way every time. Names are static strings
+ * compared by pointer first and by text second. No other daemon module is
+ * included here, and nothing here logs.
+ */
+#include "stats.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct counter {
+    const char *name;
+    uint64_t value;
+};
+
+struct stats {
+    struct counter counters[STATS_MAX_COUNTERS + 1]; /* + STATS_DROPPED */
+    size_t n;
+};
+
+struct stats *stats_new(void)
+{
+    return calloc(1, sizeof(struct stats));
+}
+
+void stats_free(struct stats **sp)
+{
+    if (sp == NULL)
+        return;
+    free(*sp);
+    *sp = NULL;
+}
+
+static struct counter *find(const struct stats *s, const char *name)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (s->counters[i].name == name || strcmp(s->counters[i].name, name) == 0)
+            return (struct counter *)&s->counters[i];
+    return NULL;
+}
+
+void stats_count(struct stats *s, const char *name, uint64_t by)
+{
+    struct counter *c;
+
+    if (s == NULL)
+        return;
+    if ((c = find(s, name)) == NULL) {
+        /* The spare slot lets a full table still say that it dropped. */
+        if (s->n >= STATS_MAX_COUNTERS && (c = find(s, STATS_DROPPED)) == NULL)
+            name = STATS_DROPPED;
+        if (c == NULL) {
+            c = &s->counters[s->n++];
+            c->name = name;
+            c->value = 0;
+        }
+    }
+    c->value += by;
+}
+
+uint64_t stats_get(const struct stats *s, const char *name)
+{
+    const struct counter *c = s != NULL ? find(s, name) : NULL;
+
+    return c != NULL ? c->value : 0;
+}
+
+size_t stats_size(const struct stats *s)
+{
+    return s != NULL ? s->n : 0;
+}
+
+void stats_at(const struct stats *s, size_t i, const char **name, uint64_t *value)
+{
+    *name = s->counters[i].name;
+    *value = s->counters[i].value;
+}

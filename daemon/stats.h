@@ -1,0 +1,43 @@
+/*
+ * stats: the node's named counters ("rejected.bad-signature",
+ * "api.posted", ...), a small fixed table that every module adds to and the
+ * status request lists. It depends on nothing else in the daemon and never
+ * logs: counting must stay possible from any layer, including the lowest.
+ */
+#ifndef TMBUS_STATS_H
+#define TMBUS_STATS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* How many distinct counters one table holds; one more slot is kept for
+ * STATS_DROPPED. */
+#define STATS_MAX_COUNTERS 96
+
+/* The counter that a full table adds to instead of a new name. */
+#define STATS_DROPPED "stats.dropped"
+
+struct stats;
+
+/* An empty table, or NULL when out of memory. */
+struct stats *stats_new(void);
+
+/* Frees the table and clears *sp. Accepts NULL. */
+void stats_free(struct stats **sp);
+
+/* Adds by to the counter called name, creating it on first use. name must
+ * be a static string: the table keeps the pointer, never a copy. When the
+ * table is full, by goes to STATS_DROPPED instead. Accepts s == NULL (no
+ * table, nothing counted). Never blocks. */
+void stats_count(struct stats *s, const char *name, uint64_t by);
+
+/* The value of the counter called name; 0 when it was never counted. */
+uint64_t stats_get(const struct stats *s, const char *name);
+
+/* How many counters exist, in the order they were first counted. */
+size_t stats_size(const struct stats *s);
+
+/* The i-th counter (i < stats_size): its static name and value. */
+void stats_at(const struct stats *s, size_t i, const char **name, uint64_t *value);
+
+#endif

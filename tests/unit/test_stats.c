@@ -1,0 +1,77 @@
+/*
+ * Unit tests for stats.c: counters add up under their name, in the order
+ * they were first counted; a name is found by its text as well as by its
+ * pointer; a full table counts what it cannot name under STATS_DROPPED.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "stats.h"
+
+static void test_count_and_order(void **state)
+{
+    struct stats *s = stats_new();
+    char copy[] = "api.posted";
+    const char *name;
+    uint64_t value;
+
+    (void)state;
+    assert_non_null(s);
+    assert_int_equal(stats_size(s), 0);
+    assert_int_equal(stats_get(s, "api.posted"), 0);
+    stats_count(s, "api.posted", 1);
+    stats_count(s, "delivered", 5);
+    stats_count(s, copy, 2); /* the same name at another address */
+    assert_int_equal(stats_get(s, "api.posted"), 3);
+    assert_int_equal(stats_get(s, "delivered"), 5);
+    assert_int_equal(stats_size(s), 2);
+    stats_at(s, 0, &name, &value);
+    assert_string_equal(name, "api.posted");
+    assert_int_equal(value, 3);
+    stats_at(s, 1, &name, &value);
+    assert_string_equal(name, "delivered");
+    stats_free(&s);
+    assert_null(s);
+    stats_free(&s);
+    stats_free(NULL);
+    stats_count(NULL, "nothing", 1);
+    assert_int_equal(stats_size(NULL), 0);
+}
+
+static void test_full_table(void **state)
+{
+    static char names[STATS_MAX_COUNTERS + 3][16];
+    struct stats *s = stats_new();
+
+    (void)state;
+    assert_non_null(s);
+    for (size_t i = 0; i < STATS_MAX_COUNTERS + 3; i++) {
+        snprintf(names[i], sizeof(names[i]), "c%zu", i);
+        stats_count(s, names[i], 1);
+    }
+    /* Every name that fit, then one slot that says how many did not. */
+    assert_int_equal(stats_size(s), STATS_MAX_COUNTERS + 1);
+    assert_int_equal(stats_get(s, STATS_DROPPED), 3);
+    assert_int_equal(stats_get(s, names[STATS_MAX_COUNTERS - 1]), 1);
+    assert_int_equal(stats_get(s, names[STATS_MAX_COUNTERS]), 0);
+    /* Names already in the table still count. */
+    stats_count(s, names[0], 4);
+    assert_int_equal(stats_get(s, names[0]), 5);
+    stats_free(&s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_count_and_order),
+        cmocka_unit_test(test_full_table),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
