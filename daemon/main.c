@@ -21,9 +21,12 @@
 static void usage(FILE *f)
 {
     fprintf(f, "usage: tmbusd [-n] [-d] -c FILE\n"
-               "  -c FILE  the node's configuration (INI)\n"
-               "  -n       check the configuration, keys and roster, then exit\n"
-               "  -d       log at debug level\n");
+               "       tmbusd --help | --version\n"
+               "  -c FILE    the node's configuration (INI)\n"
+               "  -n         check the configuration, keys and roster, then exit\n"
+               "  -d         log at debug level\n"
+               "  -h, --help print this and exit\n"
+               "  --version  print the version and exit\n");
 }
 
 /* What -n checks beyond the syntax: the files the configuration names. */
@@ -67,8 +70,13 @@ int main(int argc, char **argv)
     struct config *cfg;
     struct node *n;
     int ch, rc;
+    static const struct option longopts[] = {
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
+    };
 
-    while ((ch = getopt(argc, argv, "c:ndh")) != -1) {
+    while ((ch = getopt_long(argc, argv, "c:ndh", longopts, NULL)) != -1) {
         switch (ch) {
         case 'c':
             path = optarg;
@@ -81,6 +89,9 @@ int main(int argc, char **argv)
             break;
         case 'h':
             usage(stdout);
+            return 0;
+        case 'V':
+            printf("tmbusd %s\n", TMBUS_VERSION_STRING);
             return 0;
         default:
             usage(stderr);
