@@ -21,8 +21,8 @@
 #include "util.h"
 
 #define STORE_HASH_BYTES 32
-#define STORE_CLIENT_MAX 64 /* longest client name */
-#define STORE_SCHEMA     4  /* schema version this build migrates to */
+#define STORE_CLIENT_MAX WIRE_CLIENT_NAME_MAX /* longest client name */
+#define STORE_SCHEMA     4                    /* schema version this build migrates to */
 
 /* Names one log: an origin's relayed log (peer == "") or the direct log
  * from origin to peer. */

@@ -11,9 +11,9 @@
 #include <sys/stat.h>
 
 #include "admin.h"
+#include "domain.h"
 #include "keys.h"
 #include "log.h"
-#include "util.h"
 
 static void usage(FILE *f)
 {
@@ -25,7 +25,7 @@ static void usage(FILE *f)
             "matching .pub file (public keys, mode 0644). DIR is created with mode\n"
             "0700 if missing. Existing files are never overwritten. ID, MEMBER and\n"
             "NAME are 1 to %d of A-Z a-z 0-9 _ -.\n",
-            UTIL_MEMBER_ID_MAX);
+            WIRE_MEMBER_ID_MAX);
 }
 
 static int usage_error(const char *why)
@@ -35,9 +35,11 @@ static int usage_error(const char *why)
     return ADMIN_EX_USAGE;
 }
 
+/* Member ids and key names follow one rule: a key name becomes a file
+ * name, and the member id charset keeps it one. */
 static bool is_name(const char *s)
 {
-    return util_is_member_id(s, strlen(s));
+    return domain_is_member_id(s, strlen(s));
 }
 
 /* Creates dir 0700 unless it exists; an existing dir keeps its mode. */

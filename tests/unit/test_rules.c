@@ -62,6 +62,10 @@ _Static_assert(BOARD_ID_BYTES == WIRE_ID_BYTES, "board.h id size");
 _Static_assert(RECEIPT_ID_BYTES == WIRE_ID_BYTES, "receipt.h id size");
 _Static_assert(RECEIPT_REASON_MAX == WIRE_REASON_MAX, "receipt.h reason limit");
 _Static_assert(RECEIPT_MAX_ENTRIES == WIRE_RECEIPT_ENTRIES_MAX, "receipt.h entry limit");
+_Static_assert(ENVELOPE_HASH_BYTES == WIRE_ID_BYTES, "envelope.h id size");
+_Static_assert((int)CONFIG_TLP_CLEAR == (int)TMBUS__PAYLOAD__TLP__TLP_CLEAR &&
+                   (int)CONFIG_TLP_RED == (int)TMBUS__PAYLOAD__TLP__TLP_RED,
+               "config.h clearances are the wire's TLP values");
 _Static_assert(BOARD_NEED_WITHDRAWN == 5 && BOARD_OFFER_WITHDRAWN == 6, "board status codes");
 
 typedef Tmbus__Payload__Need Need;
