@@ -2,7 +2,8 @@
  * tmbus-admin keygen: creates a member's, a governor's or a client's key
  * pair files, NAME.key (secret, 0600) and NAME.pub (public, 0644), in a
  * directory it creates 0700 when missing. It never overwrites a file and
- * never prints or logs key material; all key handling is in daemon/keys.c.
+ * never prints or logs key material: key handling is daemon/keys.c's and
+ * the file format proto/keyfile.c's.
  */
 #include <errno.h>
 #include <limits.h>
