@@ -355,9 +355,11 @@ int keyfile_parse(const char *name, const char *text, size_t len, struct keyfile
     if (len > 0)
         memcpy(copy, text, len);
     copy[len] = '\0';
-    errno = EINVAL;
-    if (parse_text(&p, copy) == -1)
+    if (parse_text(&p, copy) == -1) {
+        /* libsodium's base64 decoder may have left ERANGE behind. */
+        errno = EINVAL;
         goto out;
+    }
     if (keyfile_kind_is_secret(out->kind)) {
         if (check_consistent(&p) == -1)
             goto out;
