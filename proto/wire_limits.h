@@ -28,6 +28,10 @@
 #define WIRE_REASON_MAX      1024 /* an update's or a receipt entry's reason: one line */
 #define WIRE_DATE_LEN        10   /* "YYYY-MM-DD", without a NUL */
 
+/* The client API (api.proto). */
+#define WIRE_WINDOW_DEFAULT 64   /* envelopes a subscription may have unacked when it names none */
+#define WIRE_WINDOW_MAX     1024 /* the most it may name */
+
 /* Receipts. */
 #define WIRE_RECEIPT_ENTRIES_MAX 256 /* entries in one Receipt; a sender splits beyond */
 

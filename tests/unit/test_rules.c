@@ -48,6 +48,7 @@ _Static_assert(TMBUS_FIELD_MAX == WIRE_FIELD_MAX, "tmbus.h field limit");
 _Static_assert(TMBUS_UNIT_MAX == WIRE_UNIT_MAX, "tmbus.h unit limit");
 _Static_assert(TMBUS_REASON_MAX == WIRE_REASON_MAX, "tmbus.h reason limit");
 _Static_assert(TMBUS_DATE_BYTES == WIRE_DATE_LEN, "tmbus.h date length");
+_Static_assert(TMBUS_WINDOW_MAX == WIRE_WINDOW_MAX, "tmbus.h window limit");
 _Static_assert(TMBUS_VALIDATE_ERROR_MAX >= VALIDATE_WHY_MAX, "tmbus.h reason buffer");
 _Static_assert(TMBUS_KEY_BYTES == KEYS_PUBLIC_BYTES, "keys.h key size");
 
