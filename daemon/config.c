@@ -186,21 +186,6 @@ static const void *cfield(const void *base, size_t off)
     return (const char *)base + off;
 }
 
-static bool is_word(const char *s, size_t max)
-{
-    size_t n = strlen(s);
-
-    if (n == 0 || n > max)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        char ch = s[i];
-        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-              ch == '_' || ch == '-' || ch == '.'))
-            return false;
-    }
-    return true;
-}
-
 static bool is_endpoint(const char *s)
 {
     static const char *const schemes[] = {"tcp://", "ipc://", "inproc://"};
@@ -429,7 +414,7 @@ static int set_value(struct parser *p, const struct option *o, void *base, const
 {
     switch (o->type) {
     case T_WORD:
-        if (!is_word(value, o->max))
+        if (!domain_is_word(value, o->max))
             return fail(p, "%s: '%.*s' is not 1..%" PRIu32 " of A-Z a-z 0-9 _ . -", o->name,
                         VALUE_SHOWN, value, o->max);
         return set_string(p, field(base, o->off), value, false);

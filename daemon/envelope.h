@@ -53,7 +53,7 @@
 #define ENVELOPE_MAX_PAYLOAD     WIRE_MAX_PAYLOAD /* opaque payload bytes */
 #define ENVELOPE_MIN_BUCKET      256
 #define ENVELOPE_MAX_BUCKET      (512 * 1024) /* largest padded body */
-#define ENVELOPE_COALITION_MAX   64
+#define ENVELOPE_COALITION_MAX   WIRE_COALITION_MAX
 #define ENVELOPE_HASH_BYTES      32
 #define ENVELOPE_NONCE_BYTES     24
 #define ENVELOPE_KEY_BYTES       32

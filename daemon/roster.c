@@ -19,6 +19,7 @@
 
 #include <sodium.h>
 
+#include "domain.h"
 #include "log.h"
 #include "roster.pb-c.h"
 #include "roster_wire.h"
@@ -198,25 +199,6 @@ out:
 
 /* ---- field checks ------------------------------------------------------ */
 
-static bool is_word_char(char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-           c == '-' || c == '.';
-}
-
-/* 1..max characters of [A-Za-z0-9_.-]: coalition ids and group names. */
-bool roster_is_word(const char *s, size_t max)
-{
-    size_t n = strlen(s);
-
-    if (n == 0 || n > max)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (!is_word_char(s[i]))
-            return false;
-    return true;
-}
-
 /* A human name: 1..ROSTER_NAME_MAX bytes without control characters, so
  * that it prints safely in a table. */
 bool roster_is_name(const char *s)
@@ -316,7 +298,7 @@ static enum roster_status check_member(const Member *m, size_t i, char *why, siz
         }
     }
     for (size_t g = 0; g < m->n_groups; g++) {
-        if (!roster_is_word(m->groups[g], ROSTER_GROUP_MAX)) {
+        if (!domain_is_word(m->groups[g], ROSTER_GROUP_MAX)) {
             say(why, wsz, "member %s: bad group name", m->id);
             return ROSTER_E_FIELD;
         }
@@ -374,7 +356,7 @@ static enum roster_status check_fields(const SignedRoster *sr, const Roster *ro,
         say(why, wsz, "format %u, expected %d", ro->format, ROSTER_FORMAT);
         return ROSTER_E_FIELD;
     }
-    if (!roster_is_word(ro->coalition, ENVELOPE_COALITION_MAX)) {
+    if (!domain_is_word(ro->coalition, ENVELOPE_COALITION_MAX)) {
         say(why, wsz, "bad coalition id");
         return ROSTER_E_FIELD;
     }

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "inifile.h"
+#include "domain.h"
 #include "log.h"
 #include "roster.pb-c.h"
 #include "roster_wire.h"
@@ -279,7 +280,7 @@ static void begin_section(struct source *s, const char *name)
         s->cur_index = s->n_members++;
     } else if (strncmp(name, "governor ", 9) == 0) {
         const char *label = name + 9;
-        if (!roster_is_word(label, LABEL_MAX)) {
+        if (!domain_is_word(label, LABEL_MAX)) {
             fail(s, "bad governor label '%s'", label);
             return;
         }
@@ -310,7 +311,7 @@ static int on_roster(struct source *s, const char *name, const char *value)
     if (strcmp(name, "coalition") == 0) {
         if (s->has_coalition)
             return fail(s, "coalition given twice");
-        if (!roster_is_word(value, ENVELOPE_COALITION_MAX))
+        if (!domain_is_word(value, ENVELOPE_COALITION_MAX))
             return fail(s, "bad coalition id");
         strcpy(s->coalition, value);
         s->has_coalition = true;
@@ -404,7 +405,7 @@ static int add_groups(struct source *s, struct src_member *m, const char *value)
             return fail(s, "group names are 1..%d characters", ROSTER_GROUP_MAX);
         memcpy(g, p, n);
         g[n] = '\0';
-        if (!roster_is_word(g, ROSTER_GROUP_MAX))
+        if (!domain_is_word(g, ROSTER_GROUP_MAX))
             return fail(s, "bad group name '%s'", g);
         for (size_t i = 0; i < m->n_groups; i++)
             if (strcmp(m->groups[i], g) == 0)

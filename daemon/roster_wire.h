@@ -29,9 +29,6 @@ enum roster_status roster_open_fields(const uint8_t *buf, size_t len,
                                       Tmbus__Roster__Roster **rop, char *why, size_t wsz)
     __attribute__((warn_unused_result));
 
-/* 1..max characters of [A-Za-z0-9_.-]: coalition ids and group names. */
-bool roster_is_word(const char *s, size_t max);
-
 /* A human name: 1..ROSTER_NAME_MAX bytes without control characters. */
 bool roster_is_name(const char *s);
 

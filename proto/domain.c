@@ -140,14 +140,19 @@ bool domain_is_member_id(const char *s, size_t len)
     return true;
 }
 
-bool domain_is_client_name(const char *s)
+bool domain_is_word(const char *s, size_t max)
 {
-    size_t n = s != NULL ? strnlen(s, WIRE_CLIENT_NAME_MAX + 1) : 0;
+    size_t n = s != NULL ? strnlen(s, max + 1) : 0;
 
-    if (n == 0 || n > WIRE_CLIENT_NAME_MAX || s[0] == '.')
+    if (n == 0 || n > max)
         return false;
     for (size_t i = 0; i < n; i++)
         if (!is_alnum(s[i]) && s[i] != '_' && s[i] != '-' && s[i] != '.')
             return false;
     return true;
+}
+
+bool domain_is_client_name(const char *s)
+{
+    return domain_is_word(s, WIRE_CLIENT_NAME_MAX) && s[0] != '.';
 }

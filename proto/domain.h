@@ -51,6 +51,10 @@ int domain_max(enum domain_enum e);
  * charset is deliberately narrow. */
 bool domain_is_member_id(const char *s, size_t len);
 
+/* True if s is a word: 1..max of A-Z a-z 0-9 _ . - (coalition ids, with
+ * max WIRE_COALITION_MAX; roster group names). */
+bool domain_is_word(const char *s, size_t max);
+
 /* True if s is a client name: 1..WIRE_CLIENT_NAME_MAX of A-Z a-z 0-9 _ . -
  * not starting with '.' (a client name becomes a key file name, and a
  * leading '.' would hide it or make it "." or ".."). */

@@ -12,6 +12,7 @@
 /* Identities. */
 #define WIRE_MEMBER_ID_MAX   32 /* a member id: 1..32 of A-Z a-z 0-9 _ - */
 #define WIRE_CLIENT_NAME_MAX 64 /* a client name: 1..64 of A-Z a-z 0-9 _ . -, no leading '.' */
+#define WIRE_COALITION_MAX   64 /* a coalition id: 1..64 of A-Z a-z 0-9 _ . - */
 #define WIRE_ID_BYTES        32 /* an envelope (message) id: BLAKE2b-256 */
 #define WIRE_KEY_BYTES       32 /* Ed25519, X25519 and CURVE public keys, CURVE secrets */
 

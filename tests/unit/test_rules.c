@@ -63,6 +63,7 @@ _Static_assert(BOARD_ID_BYTES == WIRE_ID_BYTES, "board.h id size");
 _Static_assert(RECEIPT_ID_BYTES == WIRE_ID_BYTES, "receipt.h id size");
 _Static_assert(RECEIPT_REASON_MAX == WIRE_REASON_MAX, "receipt.h reason limit");
 _Static_assert(RECEIPT_MAX_ENTRIES == WIRE_RECEIPT_ENTRIES_MAX, "receipt.h entry limit");
+_Static_assert(ENVELOPE_COALITION_MAX == WIRE_COALITION_MAX, "envelope.h coalition limit");
 _Static_assert(ENVELOPE_HASH_BYTES == WIRE_ID_BYTES, "envelope.h id size");
 _Static_assert((int)CONFIG_TLP_CLEAR == (int)TMBUS__PAYLOAD__TLP__TLP_CLEAR &&
                    (int)CONFIG_TLP_RED == (int)TMBUS__PAYLOAD__TLP__TLP_RED,
@@ -165,6 +166,13 @@ static void test_client_names(void **state)
     assert_false(domain_is_client_name(NULL));
     assert_false(domain_is_client_name("a/b"));
     assert_false(domain_is_client_name("a b"));
+    /* Words: coalition ids and group names share the charset. */
+    assert_true(domain_is_word("tallinn-mechanism.v2_x", WIRE_COALITION_MAX));
+    assert_true(domain_is_word(".x", 2));
+    assert_false(domain_is_word("abc", 2));
+    assert_false(domain_is_word("", 2));
+    assert_false(domain_is_word(NULL, 2));
+    assert_false(domain_is_word("a:b", 3));
     /* The node's configuration used to take these; the CLI's keygen did
      * not, as they would make hidden or special key file names. */
     assert_false(domain_is_client_name(".hidden"));
