@@ -22,7 +22,7 @@
 #include "domain.h"
 #include "log.h"
 #include "roster.pb-c.h"
-#include "roster_wire.h"
+#include "roster_internal.h"
 
 #define HASH_BYTES 32
 

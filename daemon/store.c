@@ -23,7 +23,7 @@
 #include <sqlite3.h>
 
 #include "log.h"
-#include "store_sql.h"
+#include "store_internal.h"
 
 #define DB_NAME          "tmbus.db"
 #define LOCK_NAME        "tmbus.lock"

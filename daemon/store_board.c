@@ -14,7 +14,7 @@
 
 #include "log.h"
 #include "store.h"
-#include "store_sql.h"
+#include "store_internal.h"
 
 const char *const store__board_sql[ST_COUNT_] = {
     [ST_BOARD_NEED_PUT] = "INSERT OR REPLACE INTO board_needs (id, owner, created_at, status, tlp,"

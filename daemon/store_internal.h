@@ -1,11 +1,11 @@
 /*
- * store_sql: what store.c shares with store_board.c and nobody else: the
+ * store_internal: what store.c shares with store_board.c and nobody else: the
  * store's handle, its prepared statements and the SQLite plumbing every
  * query uses. Include it only from store*.c: it is the one header that
  * names SQLite types, and only the store speaks SQL.
  */
-#ifndef TMBUS_STORE_SQL_H
-#define TMBUS_STORE_SQL_H
+#ifndef TMBUS_STORE_INTERNAL_H
+#define TMBUS_STORE_INTERNAL_H
 
 #include <stdbool.h>
 #include <stdint.h>

@@ -1,13 +1,13 @@
 /*
- * roster_wire: what roster.c lends roster_build.c and nobody else: the
+ * roster_internal: what roster.c lends roster_build.c and nobody else: the
  * strict decode and field checks on the generated roster types, the
  * signature's domain tag, and the field predicates, so that the builder
  * applies the verifier's rules instead of a copy. Include it only from
  * roster*.c: it is the one header besides the generated one that names
  * protobuf roster types.
  */
-#ifndef TMBUS_ROSTER_WIRE_H
-#define TMBUS_ROSTER_WIRE_H
+#ifndef TMBUS_ROSTER_INTERNAL_H
+#define TMBUS_ROSTER_INTERNAL_H
 
 #include <stdbool.h>
 #include <stddef.h>
