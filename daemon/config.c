@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "domain.h"
 #include "envelope.h"
 #include "inifile.h"
 
@@ -181,21 +182,6 @@ static void *field(void *base, size_t off)
 static const void *cfield(const void *base, size_t off)
 {
     return (const char *)base + off;
-}
-
-static bool is_word(const char *s, size_t max)
-{
-    size_t n = strlen(s);
-
-    if (n == 0 || n > max)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        char ch = s[i];
-        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-              ch == '_' || ch == '-' || ch == '.'))
-            return false;
-    }
-    return true;
 }
 
 static bool is_endpoint(const char *s)
@@ -426,7 +412,7 @@ static int set_value(struct parser *p, const struct option *o, void *base, const
 {
     switch (o->type) {
     case T_WORD:
-        if (!is_word(value, o->max))
+        if (!domain_is_word(value, o->max))
             return fail(p, "%s: '%.*s' is not 1..%" PRIu32 " of A-Z a-z 0-9 _ . -", o->name,
                         VALUE_SHOWN, value, o->max);
         return set_string(p, field(base, o->off), value, false);
@@ -440,7 +426,7 @@ static int set_value(struct parser *p, const struct option *o, void *base, const
                         VALUE_SHOWN, value);
         return set_string(p, field(base, o->off), value, false);
     case T_MEMBER:
-        if (!util_is_member_id(value, strlen(value)))
+        if (!domain_is_member_id(value, strlen(value)))
             return fail(p, "%s: '%.*s' is not a member id (1..%d of A-Z a-z 0-9 _ -)", o->name,
                         VALUE_SHOWN, value, UTIL_MEMBER_ID_MAX);
         strcpy(field(base, o->off), value);
@@ -484,9 +470,9 @@ static void begin_client(struct parser *p, const char *name)
     struct config *c = p->c;
     struct config_client *cl;
 
-    if (!is_word(name, CONFIG_CLIENT_NAME_MAX)) {
-        fail(p, "bad client name '%.*s' (1..%d of A-Z a-z 0-9 _ . -)", VALUE_SHOWN, name,
-             CONFIG_CLIENT_NAME_MAX);
+    if (!domain_is_client_name(name)) {
+        fail(p, "bad client name '%.*s' (1..%d of A-Z a-z 0-9 _ . -, not starting with '.')",
+             VALUE_SHOWN, name, CONFIG_CLIENT_NAME_MAX);
         return;
     }
     for (size_t i = 0; i < c->n_clients; i++) {

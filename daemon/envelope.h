@@ -44,15 +44,16 @@
 
 #include "keys.h"
 #include "util.h"
+#include "wire_limits.h"
 
 /* Named limits, all checked before or right after parsing. */
 #define ENVELOPE_MAX_SIZE        (1024 * 1024) /* whole serialized envelope */
 #define ENVELOPE_MAX_HEADER      (16 * 1024)   /* serialized header */
-#define ENVELOPE_MAX_RECIPIENTS  128
-#define ENVELOPE_MAX_PAYLOAD     (504 * 1024) /* opaque payload bytes */
+#define ENVELOPE_MAX_RECIPIENTS  WIRE_MAX_RECIPIENTS
+#define ENVELOPE_MAX_PAYLOAD     WIRE_MAX_PAYLOAD /* opaque payload bytes */
 #define ENVELOPE_MIN_BUCKET      256
 #define ENVELOPE_MAX_BUCKET      (512 * 1024) /* largest padded body */
-#define ENVELOPE_COALITION_MAX   64
+#define ENVELOPE_COALITION_MAX   WIRE_COALITION_MAX
 #define ENVELOPE_HASH_BYTES      32
 #define ENVELOPE_NONCE_BYTES     24
 #define ENVELOPE_KEY_BYTES       32

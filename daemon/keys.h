@@ -5,9 +5,10 @@
  * secret that libzmq needs as bytes. Other modules ask for operations
  * (sign, pair key) instead of key bytes.
  *
- * Key files are small text files of "name = base64" lines. A secret file is
- * written 0600 and refused on load when its group or others can read it; a
- * public file (kind member-public) can be pasted into a roster source.
+ * Key files are proto/keyfile's small text files of "name = base64" lines.
+ * A secret file is written 0600 and refused on load when its group or
+ * others can read it; a public file (kind member-public) can be pasted into
+ * a roster source.
  */
 #ifndef TMBUS_KEYS_H
 #define TMBUS_KEYS_H
@@ -15,13 +16,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "keyfile.h"
 #include "util.h"
 
-#define KEYS_PUBLIC_BYTES       32 /* Ed25519, X25519 and CURVE public keys */
-#define KEYS_SIGNATURE_BYTES    64 /* Ed25519 detached signature */
-#define KEYS_PAIR_KEY_BYTES     32 /* shared key of two X25519 key pairs */
-#define KEYS_CURVE_SECRET_BYTES 32
-#define KEYS_FILE_MAX           4096 /* largest key file we read */
+#define KEYS_PUBLIC_BYTES       WIRE_KEY_BYTES /* Ed25519, X25519 and CURVE public keys */
+#define KEYS_SIGNATURE_BYTES    64             /* Ed25519 detached signature */
+#define KEYS_PAIR_KEY_BYTES     32             /* shared key of two X25519 key pairs */
+#define KEYS_CURVE_SECRET_BYTES WIRE_KEY_BYTES
+#define KEYS_FILE_MAX           KEYFILE_MAX /* largest key file we read */
 
 enum keys_kind {
     KEYS_MEMBER = 1,   /* Ed25519 signing + X25519 encryption + CURVE transport */
@@ -37,8 +39,6 @@ struct keys_public {
     uint8_t transport_pk[KEYS_PUBLIC_BYTES];
 };
 
-struct keys_secret; /* sodium_malloc'd; layout private to keys.c */
-
 /* A loaded or generated key set. Public fields a kind does not have are
  * zero; member is "" for clients. */
 struct keyset {
@@ -47,7 +47,7 @@ struct keyset {
     uint8_t sign_pk[KEYS_PUBLIC_BYTES];
     uint8_t box_pk[KEYS_PUBLIC_BYTES];
     uint8_t transport_pk[KEYS_PUBLIC_BYTES];
-    struct keys_secret *secret;
+    struct keyfile_secret *secret; /* sodium_malloc'd; only keys.c reads it */
 };
 
 /* Generates fresh keys of the given kind. member must be a member id for

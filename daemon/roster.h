@@ -157,16 +157,4 @@ const char *roster_role_name(enum roster_role role);
 /* "beneficiary", "donor", "observer", "coordinator" → role; -1 if unknown. */
 int roster_role_parse(const char *s, enum roster_role *out);
 
-/* Builds an unsigned SignedRoster from a roster source file (INI, see
- * deploy/examples/roster.ini) whose key file paths are relative to the
- * source's directory. now stamps issued_at. Returns 0 and a malloc'd
- * buffer, or -1 with file:line: reason logged. */
-int roster_build(const char *source_path, int64_t now, uint8_t **out, size_t *out_len);
-
-/* Adds a governor's signature to a serialized SignedRoster (replacing an
- * earlier signature by the same key). The governor key must be listed in
- * the roster. Returns 0 and a new malloc'd buffer, or -1 (logged). */
-int roster_sign(const uint8_t *buf, size_t len, const struct keyset *governor, uint8_t **out,
-                size_t *out_len);
-
 #endif

@@ -1,10 +1,11 @@
 /*
  * store: the node's durable state in DIR/tmbus.db, behind the interface in
  * store.h. It owns the SQLite connection, the schema and its migrations, the
- * prepared statements and an exclusive lock file that keeps a second tmbusd
- * off the same directory. It re-checks the log invariants (seq == head + 1,
- * prev == head id, not halted) on every append, and it must never write
- * outside a batch, log a blob's contents or let a partial append survive.
+ * prepared statements, an exclusive lock file that keeps a second tmbusd
+ * off the same directory, and the tables of logs, evidence, inbox, client
+ * cursors and delivery state; the board's tables are store_board.c's. It re-checks the log
+ * invariants (seq == head + 1, prev == head id, not halted) on every append, and it must never
+ * write outside a batch, log a blob's contents or let a partial append survive.
  */
 #include "store.h"
 
@@ -22,6 +23,7 @@
 #include <sqlite3.h>
 
 #include "log.h"
+#include "store_internal.h"
 
 #define DB_NAME          "tmbus.db"
 #define LOCK_NAME        "tmbus.lock"
@@ -143,43 +145,8 @@ static const char *const migrations[STORE_SCHEMA] = {
     "CREATE INDEX board_updates_target ON board_updates (target);",
 };
 
-/* Every statement the store runs after open, prepared once. */
-enum stmt {
-    ST_BEGIN,
-    ST_COMMIT,
-    ST_ROLLBACK,
-    ST_SAVEPOINT,
-    ST_RELEASE,
-    ST_ROLLBACK_TO,
-    ST_HEAD,
-    ST_LOG_UPSERT,
-    ST_ENV_INSERT,
-    ST_ENV_GET,
-    ST_EVIDENCE_INSERT,
-    ST_HALT,
-    ST_EACH_LOG,
-    ST_INBOX_INSERT,
-    ST_INBOX_FIND,
-    ST_INBOX_NEXT,
-    ST_INBOX_LAST,
-    ST_CURSOR_GET,
-    ST_CURSOR_SET,
-    ST_COUNT,
-    ST_BOARD_NEED_PUT,
-    ST_BOARD_NEED_EACH,
-    ST_BOARD_OFFER_PUT,
-    ST_BOARD_OFFER_EACH,
-    ST_BOARD_UPDATE_PUT,
-    ST_BOARD_WAITING,
-    ST_BOARD_KNOWS,
-    ST_BOARD_CLUSTER,
-    ST_DELIVERY_ADD,
-    ST_DELIVERY_FIND,
-    ST_DELIVERY_SET,
-    ST_DELIVERY_GET,
-    ST_COUNT_
-};
-
+/* The SQL of every statement but the board tables' (store_board.c's own);
+ * each statement is in exactly one of the two tables. */
 static const char *const stmt_sql[ST_COUNT_] = {
     [ST_BEGIN] = "BEGIN IMMEDIATE",
     [ST_COMMIT] = "COMMIT",
@@ -218,36 +185,6 @@ static const char *const stmt_sql[ST_COUNT_] = {
      * is the number of envelopes, without scanning the envelopes table. */
     [ST_COUNT] = "SELECT (SELECT coalesce(sum(head_seq), 0) FROM logs),"
                  " (SELECT count(*) FROM evidence)",
-    [ST_BOARD_NEED_PUT] = "INSERT OR REPLACE INTO board_needs (id, owner, created_at, status, tlp,"
-                          " category, quantity, accepted, delivered, need)"
-                          " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-    [ST_BOARD_NEED_EACH] =
-        "SELECT id, owner, created_at, status, tlp, category, quantity, accepted,"
-        " delivered, need FROM board_needs"
-        " WHERE (?1 IS NULL OR id = ?1) AND (?2 < 0 OR status = ?2)"
-        " ORDER BY created_at, id",
-    [ST_BOARD_OFFER_PUT] = "INSERT OR REPLACE INTO board_offers (id, donor, created_at, need_id,"
-                           " status, tlp, quantity, offer) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-    [ST_BOARD_OFFER_EACH] = "SELECT id, donor, created_at, need_id, status, tlp, quantity, offer"
-                            " FROM board_offers"
-                            " WHERE (?1 IS NULL OR need_id = ?1) AND (?2 IS NULL OR id = ?2)"
-                            " ORDER BY created_at, id",
-    /* An upsert keeps the row (and so its rowid, the arrival order). */
-    [ST_BOARD_UPDATE_PUT] = "INSERT INTO board_updates (id, origin, peer, seq, sender, created_at,"
-                            " kind, action, target, outcome, awaits, body)"
-                            " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
-                            " ON CONFLICT (id) DO UPDATE"
-                            " SET outcome = excluded.outcome, awaits = excluded.awaits",
-    [ST_BOARD_WAITING] = "SELECT id, origin, peer, seq, sender, created_at, kind, action, target,"
-                         " outcome, awaits, body FROM board_updates WHERE awaits = ?1"
-                         " ORDER BY rowid",
-    [ST_BOARD_KNOWS] = "SELECT EXISTS (SELECT 1 FROM board_needs WHERE id = ?1)"
-                       " OR EXISTS (SELECT 1 FROM board_offers WHERE id = ?1)"
-                       " OR EXISTS (SELECT 1 FROM board_updates WHERE id = ?1)",
-    [ST_BOARD_CLUSTER] = "SELECT id, origin, peer, seq, sender, created_at, kind, action, target,"
-                         " outcome, awaits, body FROM board_updates WHERE target = ?1"
-                         " OR target IN (SELECT id FROM board_updates WHERE target = ?1)"
-                         " ORDER BY rowid",
     [ST_DELIVERY_ADD] = "INSERT INTO deliveries (post, id, member, state, reason, at)"
                         " VALUES (?1, ?2, ?3, ?4, '', ?5)",
     /* ?2 NULL: any recipient of envelope ?1. */
@@ -260,13 +197,6 @@ static const char *const stmt_sql[ST_COUNT_] = {
     [ST_DELIVERY_GET] = "SELECT id, member, state, reason, at FROM deliveries"
                         " WHERE post = (SELECT post FROM deliveries WHERE id = ?1 LIMIT 1)"
                         " ORDER BY member, id",
-};
-
-struct store {
-    sqlite3 *db;
-    sqlite3_stmt *st[ST_COUNT_];
-    int lock_fd;
-    bool is_in_batch;
 };
 
 static const uint8_t zero_id[STORE_HASH_BYTES];
@@ -282,14 +212,14 @@ static int db_error(sqlite3 *db, const char *what)
 
 /* Returns a statement to its pristine state; bound pointers into the
  * caller's memory are dropped here, so nothing dangles. */
-static void done(sqlite3_stmt *st)
+void store__done(sqlite3_stmt *st)
 {
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
 }
 
 /* Steps st once. Returns SQLITE_ROW, SQLITE_DONE, or -1 (logged). */
-static int step(struct store *s, sqlite3_stmt *st, const char *what)
+int store__step(struct store *s, sqlite3_stmt *st, const char *what)
 {
     int rc = sqlite3_step(st);
 
@@ -299,11 +229,11 @@ static int step(struct store *s, sqlite3_stmt *st, const char *what)
 }
 
 /* Runs a cached statement that returns no rows. Returns 0 or -1. */
-static int run(struct store *s, enum stmt which, const char *what)
+int store__run(struct store *s, enum stmt which, const char *what)
 {
-    int rc = step(s, s->st[which], what);
+    int rc = store__step(s, s->st[which], what);
 
-    done(s->st[which]);
+    store__done(s->st[which]);
     return rc == SQLITE_DONE ? 0 : -1;
 }
 
@@ -369,7 +299,7 @@ static bool is_log_name(const struct store_log *log)
 
 /* Checks a log name; on failure logs why (the name itself may be garbage,
  * so it is not printed). */
-static int check_log(const struct store_log *log, const char *what)
+int store__check_log(const struct store_log *log, const char *what)
 {
     if (is_log_name(log))
         return 0;
@@ -381,7 +311,7 @@ static int check_log(const struct store_log *log, const char *what)
  * I/O or memory error can make SQLite roll the transaction back behind our
  * back; a write then would autocommit, so it is refused instead and
  * store_commit reports the lost batch. */
-static int check_batch(const struct store *s, const char *what)
+int store__check_batch(const struct store *s, const char *what)
 {
     if (!s->is_in_batch) {
         log_warnx("store: %s: refused outside a batch", what);
@@ -401,7 +331,7 @@ static void bind_log(sqlite3_stmt *st, const struct store_log *log)
 }
 
 /* Copies a 32-byte id column; a wrong size means a corrupt database. */
-static int column_id(sqlite3_stmt *st, int col, uint8_t *out)
+int store__column_id(sqlite3_stmt *st, int col, uint8_t *out)
 {
     const void *p = sqlite3_column_blob(st, col);
 
@@ -413,7 +343,7 @@ static int column_id(sqlite3_stmt *st, int col, uint8_t *out)
     return 0;
 }
 
-static int column_u64(sqlite3_stmt *st, int col, uint64_t *out)
+int store__column_u64(sqlite3_stmt *st, int col, uint64_t *out)
 {
     sqlite3_int64 v = sqlite3_column_int64(st, col);
 
@@ -433,16 +363,16 @@ static int read_head(struct store *s, const struct store_log *log, struct store_
 
     memset(out, 0, sizeof(*out));
     bind_log(st, log);
-    if ((rc = step(s, st, "read head")) < 0)
+    if ((rc = store__step(s, st, "read head")) < 0)
         goto out;
     if (rc == SQLITE_ROW) {
-        if (column_u64(st, 0, &out->seq) != 0 || column_id(st, 1, out->id) != 0)
+        if (store__column_u64(st, 0, &out->seq) != 0 || store__column_id(st, 1, out->id) != 0)
             goto out;
         out->is_halted = sqlite3_column_int(st, 2) != 0;
     }
     ret = 0;
 out:
-    done(st);
+    store__done(st);
     return ret;
 }
 
@@ -450,18 +380,18 @@ out:
  * leaves nothing behind, while the rest of the batch stays intact. */
 static int write_begin(struct store *s)
 {
-    return run(s, ST_SAVEPOINT, "savepoint");
+    return store__run(s, ST_SAVEPOINT, "savepoint");
 }
 
 static int write_end(struct store *s, bool is_ok)
 {
     if (is_ok)
-        return run(s, ST_RELEASE, "release savepoint");
+        return store__run(s, ST_RELEASE, "release savepoint");
     /* Both may fail if SQLite already rolled the whole batch back; that is
      * then reported by check_batch and store_commit. */
     if (!sqlite3_get_autocommit(s->db)) {
-        (void)run(s, ST_ROLLBACK_TO, "rollback to savepoint");
-        (void)run(s, ST_RELEASE, "release savepoint");
+        (void)store__run(s, ST_ROLLBACK_TO, "rollback to savepoint");
+        (void)store__run(s, ST_RELEASE, "release savepoint");
     }
     return -1;
 }
@@ -637,8 +567,11 @@ struct store *store_open(const char *dir)
     if (configure(s->db) != 0 || migrate(s->db, path) != 0)
         goto fail;
     for (int i = 0; i < ST_COUNT_; i++) {
-        if (sqlite3_prepare_v3(s->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i],
-                               NULL) != SQLITE_OK) {
+        const char *sql = stmt_sql[i] != NULL ? stmt_sql[i] : store__board_sql[i];
+
+        ensure(sql != NULL && (stmt_sql[i] == NULL || store__board_sql[i] == NULL));
+        if (sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL) !=
+            SQLITE_OK) {
             db_error(s->db, "prepare");
             goto fail;
         }
@@ -677,7 +610,7 @@ int store_begin(struct store *s)
 {
     if (s->is_in_batch)
         return 0;
-    if (run(s, ST_BEGIN, "begin batch") != 0)
+    if (store__run(s, ST_BEGIN, "begin batch") != 0)
         return -1;
     s->is_in_batch = true;
     return 0;
@@ -692,10 +625,10 @@ int store_commit(struct store *s)
         log_warnx("store: commit: the batch was rolled back after an earlier error");
         return -1;
     }
-    if (run(s, ST_COMMIT, "commit batch") == 0)
+    if (store__run(s, ST_COMMIT, "commit batch") == 0)
         return 0;
     if (!sqlite3_get_autocommit(s->db))
-        (void)run(s, ST_ROLLBACK, "rollback failed batch");
+        (void)store__run(s, ST_ROLLBACK, "rollback failed batch");
     return -1;
 }
 
@@ -705,7 +638,7 @@ void store_rollback(struct store *s)
         return;
     s->is_in_batch = false;
     if (!sqlite3_get_autocommit(s->db))
-        (void)run(s, ST_ROLLBACK, "rollback batch");
+        (void)store__run(s, ST_ROLLBACK, "rollback batch");
 }
 
 int store_group_begin(struct store *s)
@@ -731,7 +664,7 @@ bool store_in_batch(const struct store *s)
 
 int store_head(struct store *s, const struct store_log *log, struct store_head *out)
 {
-    if (check_log(log, "head") != 0)
+    if (store__check_log(log, "head") != 0)
         return -1;
     return read_head(s, log, out);
 }
@@ -742,7 +675,7 @@ int store_append(struct store *s, const struct store_entry *e)
     sqlite3_stmt *st;
     bool is_ok = false;
 
-    if (check_batch(s, "append") != 0 || check_log(&e->log, "append") != 0)
+    if (store__check_batch(s, "append") != 0 || store__check_log(&e->log, "append") != 0)
         return -1;
     if (e->id == NULL || e->envelope == NULL || e->envelope_len == 0 || e->envelope_len > INT_MAX) {
         log_warnx("store: append %s/%s: missing id or envelope", e->log.origin, e->log.peer);
@@ -773,7 +706,7 @@ int store_append(struct store *s, const struct store_entry *e)
     bind_log(st, &e->log);
     sqlite3_bind_int64(st, 3, (sqlite3_int64)e->seq);
     sqlite3_bind_blob(st, 4, e->id, STORE_HASH_BYTES, SQLITE_STATIC);
-    if (run(s, ST_LOG_UPSERT, "append: move head") != 0)
+    if (store__run(s, ST_LOG_UPSERT, "append: move head") != 0)
         goto out;
     st = s->st[ST_ENV_INSERT];
     bind_log(st, &e->log);
@@ -783,7 +716,7 @@ int store_append(struct store *s, const struct store_entry *e)
         sqlite3_bind_blob(st, 5, e->prev, STORE_HASH_BYTES, SQLITE_STATIC);
     sqlite3_bind_int64(st, 6, e->expires_at);
     sqlite3_bind_blob(st, 7, e->envelope, (int)e->envelope_len, SQLITE_STATIC);
-    if (run(s, ST_ENV_INSERT, "append: insert envelope") != 0)
+    if (store__run(s, ST_ENV_INSERT, "append: insert envelope") != 0)
         goto out;
     is_ok = true;
 out:
@@ -803,13 +736,13 @@ static int get_envelope(struct store *s, const struct store_log *log, uint64_t s
         return 0;
     bind_log(st, log);
     sqlite3_bind_int64(st, 3, (sqlite3_int64)seq);
-    if ((rc = step(s, st, "get envelope")) < 0)
+    if ((rc = store__step(s, st, "get envelope")) < 0)
         goto out;
     if (rc == SQLITE_DONE) {
         ret = 0;
         goto out;
     }
-    if (id != NULL && column_id(st, 0, id) != 0)
+    if (id != NULL && store__column_id(st, 0, id) != 0)
         goto out;
     if (env != NULL) {
         data = sqlite3_column_blob(st, 1);
@@ -828,14 +761,14 @@ static int get_envelope(struct store *s, const struct store_log *log, uint64_t s
     }
     ret = 1;
 out:
-    done(st);
+    store__done(st);
     return ret;
 }
 
 int store_get(struct store *s, const struct store_log *log, uint64_t seq, uint8_t **env,
               size_t *len, uint8_t *id)
 {
-    if (check_log(log, "get") != 0)
+    if (store__check_log(log, "get") != 0)
         return -1;
     if (env == NULL || len == NULL) {
         log_warnx("store: get: nowhere to put the envelope");
@@ -853,7 +786,7 @@ int store_add_evidence(struct store *s, const struct store_log *log, uint64_t se
     bool is_ok = false;
     int rc, ret = -1;
 
-    if (check_batch(s, "evidence") != 0 || check_log(log, "evidence") != 0)
+    if (store__check_batch(s, "evidence") != 0 || store__check_log(log, "evidence") != 0)
         return -1;
     if (env == NULL || len == 0 || len > INT_MAX) {
         log_warnx("store: evidence %s/%s: no envelope", log->origin, log->peer);
@@ -878,10 +811,10 @@ int store_add_evidence(struct store *s, const struct store_log *log, uint64_t se
     bind_log(st, log);
     sqlite3_bind_int64(st, 3, (sqlite3_int64)seq);
     sqlite3_bind_blob(st, 4, env, (int)len, SQLITE_STATIC);
-    if (run(s, ST_EVIDENCE_INSERT, "evidence: insert") != 0)
+    if (store__run(s, ST_EVIDENCE_INSERT, "evidence: insert") != 0)
         goto end;
     bind_log(s->st[ST_HALT], log);
-    if (run(s, ST_HALT, "evidence: halt log") != 0)
+    if (store__run(s, ST_HALT, "evidence: halt log") != 0)
         goto end;
     is_ok = true;
 end:
@@ -906,7 +839,7 @@ int store_each_log(struct store *s, store_log_fn fn, void *arg)
 
     /* Everything is read first and fn called afterwards, so fn may use the
      * store freely, even append, without disturbing the iteration. */
-    while ((rc = step(s, st, "list logs")) == SQLITE_ROW) {
+    while ((rc = store__step(s, st, "list logs")) == SQLITE_ROW) {
         const unsigned char *origin = sqlite3_column_text(st, 0);
         const unsigned char *peer = sqlite3_column_text(st, 1);
         struct entry *e;
@@ -929,21 +862,21 @@ int store_each_log(struct store *s, store_log_fn fn, void *arg)
         }
         memcpy(e->log.origin, origin, (size_t)sqlite3_column_bytes(st, 0));
         memcpy(e->log.peer, peer, (size_t)sqlite3_column_bytes(st, 1));
-        if (column_u64(st, 2, &e->head.seq) != 0 || column_id(st, 3, e->head.id) != 0)
+        if (store__column_u64(st, 2, &e->head.seq) != 0 || store__column_id(st, 3, e->head.id) != 0)
             goto out;
         e->head.is_halted = sqlite3_column_int(st, 4) != 0;
         n++;
     }
     if (rc < 0)
         goto out;
-    done(st);
+    store__done(st);
     for (size_t i = 0; i < n; i++) {
         if ((ret = fn(arg, &all[i].log, &all[i].head)) != 0)
             goto out;
     }
     ret = 0;
 out:
-    done(st);
+    store__done(st);
     free(all);
     return ret;
 }
@@ -957,7 +890,7 @@ int store_inbox_add(struct store *s, const struct store_log *log, uint64_t seq, 
     sqlite3_stmt *st = s->st[ST_INBOX_FIND];
     int rc, ret = -1;
 
-    if (check_batch(s, "inbox add") != 0 || check_log(log, "inbox add") != 0)
+    if (store__check_batch(s, "inbox add") != 0 || store__check_log(log, "inbox add") != 0)
         return -1;
     if (id == NULL || seq == 0 || seq > INT64_MAX) {
         log_warnx("store: inbox add %s/%s: bad seq or no id", log->origin, log->peer);
@@ -965,10 +898,10 @@ int store_inbox_add(struct store *s, const struct store_log *log, uint64_t seq, 
     }
     bind_log(st, log);
     sqlite3_bind_int64(st, 3, (sqlite3_int64)seq);
-    if ((rc = step(s, st, "inbox find")) < 0)
+    if ((rc = store__step(s, st, "inbox find")) < 0)
         goto out;
     if (rc == SQLITE_ROW) {
-        if (column_u64(st, 0, number) != 0 || column_id(st, 1, held) != 0)
+        if (store__column_u64(st, 0, number) != 0 || store__column_id(st, 1, held) != 0)
             goto out;
         if (memcmp(held, id, STORE_HASH_BYTES) != 0) {
             log_warnx("store: inbox add %s/%s seq %llu: inbox holds another id there", log->origin,
@@ -978,14 +911,14 @@ int store_inbox_add(struct store *s, const struct store_log *log, uint64_t seq, 
         ret = 0;
         goto out;
     }
-    done(st);
+    store__done(st);
 
     st = s->st[ST_INBOX_INSERT];
     bind_log(st, log);
     sqlite3_bind_int64(st, 3, (sqlite3_int64)seq);
     sqlite3_bind_blob(st, 4, id, STORE_HASH_BYTES, SQLITE_STATIC);
     sqlite3_bind_int64(st, 5, expires_at);
-    if (step(s, st, "inbox add") != SQLITE_DONE)
+    if (store__step(s, st, "inbox add") != SQLITE_DONE)
         goto out;
     /* No row inserted: no envelope at (log, seq) with that id is held. */
     if (sqlite3_changes(s->db) != 1) {
@@ -996,7 +929,7 @@ int store_inbox_add(struct store *s, const struct store_log *log, uint64_t seq, 
     *number = (uint64_t)sqlite3_last_insert_rowid(s->db);
     ret = 0;
 out:
-    done(st);
+    store__done(st);
     return ret;
 }
 
@@ -1010,7 +943,7 @@ int store_inbox_next(struct store *s, uint64_t after, struct store_inbox_entry *
         return 0;
     memset(out, 0, sizeof(*out));
     sqlite3_bind_int64(st, 1, (sqlite3_int64)after);
-    if ((rc = step(s, st, "inbox next")) < 0)
+    if ((rc = store__step(s, st, "inbox next")) < 0)
         goto out;
     if (rc == SQLITE_DONE) {
         ret = 0;
@@ -1026,13 +959,13 @@ int store_inbox_next(struct store *s, uint64_t after, struct store_inbox_entry *
     }
     memcpy(out->log.origin, origin, (size_t)sqlite3_column_bytes(st, 1));
     memcpy(out->log.peer, peer, (size_t)sqlite3_column_bytes(st, 2));
-    if (column_u64(st, 0, &out->number) != 0 || column_u64(st, 3, &out->seq) != 0 ||
-        column_id(st, 4, out->id) != 0)
+    if (store__column_u64(st, 0, &out->number) != 0 || store__column_u64(st, 3, &out->seq) != 0 ||
+        store__column_id(st, 4, out->id) != 0)
         goto out;
     out->expires_at = sqlite3_column_int64(st, 5);
     ret = 1;
 out:
-    done(st);
+    store__done(st);
     return ret;
 }
 
@@ -1041,13 +974,13 @@ int store_inbox_last(struct store *s, uint64_t *number)
     sqlite3_stmt *st = s->st[ST_INBOX_LAST];
     int ret = -1;
 
-    if (step(s, st, "inbox last") != SQLITE_ROW)
+    if (store__step(s, st, "inbox last") != SQLITE_ROW)
         goto out;
-    if (column_u64(st, 0, number) != 0)
+    if (store__column_u64(st, 0, number) != 0)
         goto out;
     ret = 0;
 out:
-    done(st);
+    store__done(st);
     return ret;
 }
 
@@ -1072,13 +1005,13 @@ int store_cursor_get(struct store *s, const char *client, uint64_t *acked)
         return -1;
     *acked = 0;
     sqlite3_bind_text(st, 1, client, -1, SQLITE_STATIC);
-    if ((rc = step(s, st, "cursor get")) < 0)
+    if ((rc = store__step(s, st, "cursor get")) < 0)
         goto out;
-    if (rc == SQLITE_ROW && column_u64(st, 0, acked) != 0)
+    if (rc == SQLITE_ROW && store__column_u64(st, 0, acked) != 0)
         goto out;
     ret = 0;
 out:
-    done(st);
+    store__done(st);
     return ret;
 }
 
@@ -1086,7 +1019,7 @@ int store_cursor_set(struct store *s, const char *client, uint64_t acked)
 {
     sqlite3_stmt *st = s->st[ST_CURSOR_SET];
 
-    if (check_batch(s, "cursor set") != 0 || check_client(client, "cursor set") != 0)
+    if (store__check_batch(s, "cursor set") != 0 || check_client(client, "cursor set") != 0)
         return -1;
     if (acked > INT64_MAX) {
         log_warnx("store: cursor set %s: %llu out of range", client, (unsigned long long)acked);
@@ -1094,12 +1027,25 @@ int store_cursor_set(struct store *s, const char *client, uint64_t acked)
     }
     sqlite3_bind_text(st, 1, client, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, (sqlite3_int64)acked);
-    return run(s, ST_CURSOR_SET, "cursor set");
+    return store__run(s, ST_CURSOR_SET, "cursor set");
 }
 
 /* ---- delivery state ----------------------------------------------------- */
 
-static int column_member(sqlite3_stmt *st, int col, char *out);
+/* Copies a member id column; a bad one means a corrupt database. */
+int store__column_member(sqlite3_stmt *st, int col, char *out)
+{
+    const unsigned char *p = sqlite3_column_text(st, col);
+    int n = sqlite3_column_bytes(st, col);
+
+    if (p == NULL || n < 1 || n > UTIL_MEMBER_ID_MAX) {
+        log_warnx("store: corrupt member column");
+        return -1;
+    }
+    memcpy(out, p, (size_t)n);
+    out[n] = '\0';
+    return 0;
+}
 
 static bool is_member(const char *member)
 {
@@ -1111,7 +1057,7 @@ int store_delivery_add(struct store *s, const uint8_t *post, const uint8_t *id, 
 {
     sqlite3_stmt *st = s->st[ST_DELIVERY_ADD];
 
-    if (check_batch(s, "add delivery") != 0)
+    if (store__check_batch(s, "add delivery") != 0)
         return -1;
     if (post == NULL || id == NULL || !is_member(member)) {
         log_warnx("store: add delivery: invalid record");
@@ -1122,7 +1068,7 @@ int store_delivery_add(struct store *s, const uint8_t *post, const uint8_t *id, 
     sqlite3_bind_text(st, 3, member, -1, SQLITE_STATIC);
     sqlite3_bind_int(st, 4, state);
     sqlite3_bind_int64(st, 5, at);
-    return run(s, ST_DELIVERY_ADD, "add delivery");
+    return store__run(s, ST_DELIVERY_ADD, "add delivery");
 }
 
 int store_delivery_find(struct store *s, const uint8_t *id, const char *member, int *state)
@@ -1137,10 +1083,10 @@ int store_delivery_find(struct store *s, const uint8_t *id, const char *member, 
         sqlite3_bind_text(st, 2, member, -1, SQLITE_STATIC);
     else
         sqlite3_bind_null(st, 2);
-    rc = step(s, st, "find delivery");
+    rc = store__step(s, st, "find delivery");
     if (rc == SQLITE_ROW)
         *state = sqlite3_column_int(st, 0);
-    done(st);
+    store__done(st);
     return rc < 0 ? -1 : rc == SQLITE_ROW;
 }
 
@@ -1149,7 +1095,7 @@ int store_delivery_set(struct store *s, const uint8_t *id, const char *member, i
 {
     sqlite3_stmt *st = s->st[ST_DELIVERY_SET];
 
-    if (check_batch(s, "set delivery") != 0)
+    if (store__check_batch(s, "set delivery") != 0)
         return -1;
     if (!is_member(member) || reason == NULL ||
         strnlen(reason, STORE_REASON_MAX + 1) > STORE_REASON_MAX) {
@@ -1161,7 +1107,7 @@ int store_delivery_set(struct store *s, const uint8_t *id, const char *member, i
     sqlite3_bind_int(st, 3, state);
     sqlite3_bind_text(st, 4, reason, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 5, at);
-    if (run(s, ST_DELIVERY_SET, "set delivery") != 0)
+    if (store__run(s, ST_DELIVERY_SET, "set delivery") != 0)
         return -1;
     return sqlite3_changes(s->db) > 0;
 }
@@ -1174,7 +1120,7 @@ int store_delivery_get(struct store *s, const uint8_t *id, struct store_delivery
 
     *n = 0;
     sqlite3_bind_blob(st, 1, id, STORE_HASH_BYTES, SQLITE_STATIC);
-    while ((rc = step(s, st, "get deliveries")) == SQLITE_ROW) {
+    while ((rc = store__step(s, st, "get deliveries")) == SQLITE_ROW) {
         struct store_delivery *d = &out[*n];
         const unsigned char *reason = sqlite3_column_text(st, 3);
         int len = sqlite3_column_bytes(st, 3);
@@ -1184,7 +1130,7 @@ int store_delivery_get(struct store *s, const uint8_t *id, struct store_delivery
             goto out;
         }
         memset(d, 0, sizeof(*d));
-        if (column_id(st, 0, d->id) != 0 || column_member(st, 1, d->member) != 0)
+        if (store__column_id(st, 0, d->id) != 0 || store__column_member(st, 1, d->member) != 0)
             goto out;
         if (len < 0 || len > STORE_REASON_MAX || (len > 0 && reason == NULL)) {
             log_warnx("store: corrupt delivery reason");
@@ -1199,7 +1145,7 @@ int store_delivery_get(struct store *s, const uint8_t *id, struct store_delivery
     if (rc == SQLITE_DONE)
         ret = 0;
 out:
-    done(st);
+    store__done(st);
     if (ret != 0)
         *n = 0;
     return ret;
@@ -1212,377 +1158,12 @@ int store_count(struct store *s, uint64_t *envelopes, uint64_t *evidence)
     sqlite3_stmt *st = s->st[ST_COUNT];
     int ret = -1;
 
-    if (step(s, st, "count") != SQLITE_ROW)
+    if (store__step(s, st, "count") != SQLITE_ROW)
         goto out;
-    if (column_u64(st, 0, envelopes) != 0 || column_u64(st, 1, evidence) != 0)
+    if (store__column_u64(st, 0, envelopes) != 0 || store__column_u64(st, 1, evidence) != 0)
         goto out;
     ret = 0;
 out:
-    done(st);
-    return ret;
-}
-
-/* ---- board -------------------------------------------------------------- */
-
-/* Copies a blob column into a malloc'd buffer (empty blobs too). */
-static int column_blob(sqlite3_stmt *st, int col, uint8_t **out, size_t *len)
-{
-    const void *p = sqlite3_column_blob(st, col);
-    int n = sqlite3_column_bytes(st, col);
-
-    if (n < 0 || n > STORE_BOARD_BLOB_MAX || (n > 0 && p == NULL)) {
-        log_warnx("store: corrupt board blob");
-        return -1;
-    }
-    if ((*out = malloc(n > 0 ? (size_t)n : 1)) == NULL) {
-        log_warn("store: malloc");
-        return -1;
-    }
-    if (n > 0)
-        memcpy(*out, p, (size_t)n);
-    *len = (size_t)n;
-    return 0;
-}
-
-static int column_member(sqlite3_stmt *st, int col, char *out)
-{
-    const unsigned char *p = sqlite3_column_text(st, col);
-    int n = sqlite3_column_bytes(st, col);
-
-    if (p == NULL || n < 1 || n > UTIL_MEMBER_ID_MAX) {
-        log_warnx("store: corrupt member column");
-        return -1;
-    }
-    memcpy(out, p, (size_t)n);
-    out[n] = '\0';
-    return 0;
-}
-
-/* Binds a board blob; an empty one is stored as an empty blob, not NULL. */
-static void bind_board_blob(sqlite3_stmt *st, int col, const uint8_t *p, size_t len)
-{
-    sqlite3_bind_blob(st, col, len > 0 ? (const void *)p : "", (int)len, SQLITE_STATIC);
-}
-
-static int check_board_write(struct store *s, const char *who, const uint8_t *blob, size_t len,
-                             uint64_t quantity, const char *what)
-{
-    if (check_batch(s, what) != 0)
-        return -1;
-    if (who == NULL || !util_is_member_id(who, strnlen(who, UTIL_MEMBER_ID_MAX + 1)) ||
-        (blob == NULL && len > 0) || len > STORE_BOARD_BLOB_MAX || quantity > INT64_MAX) {
-        log_warnx("store: %s: invalid record", what);
-        return -1;
-    }
-    return 0;
-}
-
-/* Rows read whole before any callback runs: an array of elem-sized
- * records, each holding one malloc'd blob at blob_offset. */
-struct rows {
-    uint8_t *v;
-    size_t n, cap, elem, blob_offset;
-};
-
-typedef int (*read_row_fn)(sqlite3_stmt *st, void *out);
-
-static void rows_free(struct rows *r)
-{
-    for (size_t i = 0; i < r->n; i++) {
-        uint8_t **blob = (uint8_t **)(void *)(r->v + i * r->elem + r->blob_offset);
-        free(*blob);
-    }
-    free(r->v);
-    r->v = NULL;
-    r->n = r->cap = 0;
-}
-
-/* Steps st (already bound) to the end, reading each row with read_row.
- * Resets st either way. Returns 0 or -1 (r is emptied on failure). */
-static int collect(struct store *s, sqlite3_stmt *st, read_row_fn read_row, struct rows *r,
-                   const char *what)
-{
-    int rc, ret = -1;
-
-    while ((rc = step(s, st, what)) == SQLITE_ROW) {
-        if (r->n == r->cap) {
-            size_t cap = r->cap ? 2 * r->cap : 16;
-            uint8_t *grown = realloc(r->v, cap * r->elem);
-            if (grown == NULL) {
-                log_warn("store: realloc");
-                goto out;
-            }
-            r->v = grown;
-            r->cap = cap;
-        }
-        memset(r->v + r->n * r->elem, 0, r->elem);
-        if (read_row(st, r->v + r->n * r->elem) != 0) {
-            /* read_row frees what it allocated before failing. */
-            goto out;
-        }
-        r->n++;
-    }
-    if (rc == SQLITE_DONE)
-        ret = 0;
-out:
-    done(st);
-    if (ret != 0)
-        rows_free(r);
-    return ret;
-}
-
-static int read_need(sqlite3_stmt *st, void *out)
-{
-    struct store_board_need *n = out;
-    sqlite3_int64 status = sqlite3_column_int64(st, 3);
-
-    if (column_id(st, 0, n->id) != 0 || column_member(st, 1, n->owner) != 0 ||
-        column_u64(st, 6, &n->quantity) != 0 || column_u64(st, 7, &n->accepted_quantity) != 0 ||
-        column_u64(st, 8, &n->delivered_quantity) != 0 || status < INT_MIN || status > INT_MAX)
-        return -1;
-    n->created_at = sqlite3_column_int64(st, 2);
-    n->status = (int)status;
-    n->tlp = (uint32_t)sqlite3_column_int64(st, 4);
-    n->category = (uint32_t)sqlite3_column_int64(st, 5);
-    return column_blob(st, 9, &n->need, &n->need_len);
-}
-
-static int read_offer(sqlite3_stmt *st, void *out)
-{
-    struct store_board_offer *o = out;
-    sqlite3_int64 status = sqlite3_column_int64(st, 4);
-
-    if (column_id(st, 0, o->id) != 0 || column_member(st, 1, o->donor) != 0 ||
-        column_u64(st, 6, &o->quantity) != 0 || status < INT_MIN || status > INT_MAX)
-        return -1;
-    o->has_need = sqlite3_column_type(st, 3) != SQLITE_NULL;
-    if (o->has_need && column_id(st, 3, o->need_id) != 0)
-        return -1;
-    o->created_at = sqlite3_column_int64(st, 2);
-    o->status = (int)status;
-    o->tlp = (uint32_t)sqlite3_column_int64(st, 5);
-    return column_blob(st, 7, &o->offer, &o->offer_len);
-}
-
-static int read_update(sqlite3_stmt *st, void *out)
-{
-    struct store_board_update *u = out;
-    const unsigned char *origin = sqlite3_column_text(st, 1);
-    const unsigned char *peer = sqlite3_column_text(st, 2);
-
-    if (origin == NULL || peer == NULL ||
-        (size_t)sqlite3_column_bytes(st, 1) >= sizeof(u->log.origin) ||
-        (size_t)sqlite3_column_bytes(st, 2) >= sizeof(u->log.peer)) {
-        log_warnx("store: corrupt board update");
-        return -1;
-    }
-    memcpy(u->log.origin, origin, (size_t)sqlite3_column_bytes(st, 1));
-    memcpy(u->log.peer, peer, (size_t)sqlite3_column_bytes(st, 2));
-    if (column_id(st, 0, u->id) != 0 || column_u64(st, 3, &u->seq) != 0 ||
-        column_member(st, 4, u->sender) != 0 || column_id(st, 8, u->target) != 0)
-        return -1;
-    u->created_at = sqlite3_column_int64(st, 5);
-    u->kind = sqlite3_column_int(st, 6);
-    u->action = sqlite3_column_int(st, 7);
-    u->outcome = sqlite3_column_int(st, 9);
-    u->is_waiting = sqlite3_column_type(st, 10) != SQLITE_NULL;
-    if (u->is_waiting && column_id(st, 10, u->awaits) != 0)
-        return -1;
-    return column_blob(st, 11, &u->body, &u->body_len);
-}
-
-int store_board_need_put(struct store *s, const struct store_board_need *n)
-{
-    sqlite3_stmt *st = s->st[ST_BOARD_NEED_PUT];
-
-    if (check_board_write(s, n->owner, n->need, n->need_len, n->quantity, "board need put") != 0)
-        return -1;
-    if (n->accepted_quantity > INT64_MAX || n->delivered_quantity > INT64_MAX) {
-        log_warnx("store: board need put: quantity out of range");
-        return -1;
-    }
-    sqlite3_bind_blob(st, 1, n->id, STORE_HASH_BYTES, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, n->owner, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, n->created_at);
-    sqlite3_bind_int(st, 4, n->status);
-    sqlite3_bind_int64(st, 5, n->tlp);
-    sqlite3_bind_int64(st, 6, n->category);
-    sqlite3_bind_int64(st, 7, (sqlite3_int64)n->quantity);
-    sqlite3_bind_int64(st, 8, (sqlite3_int64)n->accepted_quantity);
-    sqlite3_bind_int64(st, 9, (sqlite3_int64)n->delivered_quantity);
-    bind_board_blob(st, 10, n->need, n->need_len);
-    return run(s, ST_BOARD_NEED_PUT, "board need put");
-}
-
-static int need_rows(struct store *s, const uint8_t *id, int status, struct rows *r)
-{
-    sqlite3_stmt *st = s->st[ST_BOARD_NEED_EACH];
-
-    *r = (struct rows){.elem = sizeof(struct store_board_need),
-                       .blob_offset = offsetof(struct store_board_need, need)};
-    if (id != NULL)
-        sqlite3_bind_blob(st, 1, id, STORE_HASH_BYTES, SQLITE_STATIC);
-    sqlite3_bind_int(st, 2, status < 0 ? -1 : status);
-    return collect(s, st, read_need, r, "board needs");
-}
-
-int store_board_need_get(struct store *s, const uint8_t *id, struct store_board_need *out)
-{
-    struct rows r;
-
-    memset(out, 0, sizeof(*out));
-    if (need_rows(s, id, -1, &r) != 0)
-        return -1;
-    if (r.n == 0)
-        return 0;
-    /* The id is the primary key: one row, whose blob moves to out. */
-    memcpy(out, r.v, sizeof(*out));
-    free(r.v);
-    return 1;
-}
-
-int store_board_each_need(struct store *s, const uint8_t *id, int status, store_board_need_fn fn,
-                          void *arg)
-{
-    struct rows r;
-    int ret = 0;
-
-    if (need_rows(s, id, status, &r) != 0)
-        return -1;
-    for (size_t i = 0; i < r.n && ret == 0; i++)
-        ret = fn(arg, (const struct store_board_need *)(void *)(r.v + i * r.elem));
-    rows_free(&r);
-    return ret;
-}
-
-int store_board_offer_put(struct store *s, const struct store_board_offer *o)
-{
-    sqlite3_stmt *st = s->st[ST_BOARD_OFFER_PUT];
-
-    if (check_board_write(s, o->donor, o->offer, o->offer_len, o->quantity, "board offer put") != 0)
-        return -1;
-    sqlite3_bind_blob(st, 1, o->id, STORE_HASH_BYTES, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, o->donor, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, o->created_at);
-    if (o->has_need)
-        sqlite3_bind_blob(st, 4, o->need_id, STORE_HASH_BYTES, SQLITE_STATIC);
-    sqlite3_bind_int(st, 5, o->status);
-    sqlite3_bind_int64(st, 6, o->tlp);
-    sqlite3_bind_int64(st, 7, (sqlite3_int64)o->quantity);
-    bind_board_blob(st, 8, o->offer, o->offer_len);
-    return run(s, ST_BOARD_OFFER_PUT, "board offer put");
-}
-
-static int offer_rows(struct store *s, const uint8_t *need_id, const uint8_t *id, struct rows *r)
-{
-    sqlite3_stmt *st = s->st[ST_BOARD_OFFER_EACH];
-
-    *r = (struct rows){.elem = sizeof(struct store_board_offer),
-                       .blob_offset = offsetof(struct store_board_offer, offer)};
-    if (need_id != NULL)
-        sqlite3_bind_blob(st, 1, need_id, STORE_HASH_BYTES, SQLITE_STATIC);
-    if (id != NULL)
-        sqlite3_bind_blob(st, 2, id, STORE_HASH_BYTES, SQLITE_STATIC);
-    return collect(s, st, read_offer, r, "board offers");
-}
-
-int store_board_offer_get(struct store *s, const uint8_t *id, struct store_board_offer *out)
-{
-    struct rows r;
-
-    memset(out, 0, sizeof(*out));
-    if (offer_rows(s, NULL, id, &r) != 0)
-        return -1;
-    if (r.n == 0)
-        return 0;
-    memcpy(out, r.v, sizeof(*out));
-    free(r.v);
-    return 1;
-}
-
-int store_board_each_offer(struct store *s, const uint8_t *need_id, store_board_offer_fn fn,
-                           void *arg)
-{
-    struct rows r;
-    int ret = 0;
-
-    if (offer_rows(s, need_id, NULL, &r) != 0)
-        return -1;
-    for (size_t i = 0; i < r.n && ret == 0; i++)
-        ret = fn(arg, (const struct store_board_offer *)(void *)(r.v + i * r.elem));
-    rows_free(&r);
-    return ret;
-}
-
-int store_board_update_put(struct store *s, const struct store_board_update *u)
-{
-    sqlite3_stmt *st = s->st[ST_BOARD_UPDATE_PUT];
-
-    if (check_board_write(s, u->sender, u->body, u->body_len, 0, "board update put") != 0 ||
-        check_log(&u->log, "board update put") != 0)
-        return -1;
-    if (u->seq == 0 || u->seq > INT64_MAX) {
-        log_warnx("store: board update put: bad seq");
-        return -1;
-    }
-    sqlite3_bind_blob(st, 1, u->id, STORE_HASH_BYTES, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, u->log.origin, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, u->log.peer, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 4, (sqlite3_int64)u->seq);
-    sqlite3_bind_text(st, 5, u->sender, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 6, u->created_at);
-    sqlite3_bind_int(st, 7, u->kind);
-    sqlite3_bind_int(st, 8, u->action);
-    sqlite3_bind_blob(st, 9, u->target, STORE_HASH_BYTES, SQLITE_STATIC);
-    sqlite3_bind_int(st, 10, u->outcome);
-    if (u->is_waiting)
-        sqlite3_bind_blob(st, 11, u->awaits, STORE_HASH_BYTES, SQLITE_STATIC);
-    bind_board_blob(st, 12, u->body, u->body_len);
-    return run(s, ST_BOARD_UPDATE_PUT, "board update put");
-}
-
-int store_board_each_waiting(struct store *s, const uint8_t *id, store_board_update_fn fn,
-                             void *arg)
-{
-    sqlite3_stmt *st = s->st[ST_BOARD_WAITING];
-    struct rows r = {.elem = sizeof(struct store_board_update),
-                     .blob_offset = offsetof(struct store_board_update, body)};
-    int ret = 0;
-
-    sqlite3_bind_blob(st, 1, id, STORE_HASH_BYTES, SQLITE_STATIC);
-    if (collect(s, st, read_update, &r, "board waiting updates") != 0)
-        return -1;
-    for (size_t i = 0; i < r.n && ret == 0; i++)
-        ret = fn(arg, (const struct store_board_update *)(void *)(r.v + i * r.elem));
-    rows_free(&r);
-    return ret;
-}
-
-int store_board_each_in_cluster(struct store *s, const uint8_t *id, store_board_update_fn fn,
-                                void *arg)
-{
-    sqlite3_stmt *st = s->st[ST_BOARD_CLUSTER];
-    struct rows r = {.elem = sizeof(struct store_board_update),
-                     .blob_offset = offsetof(struct store_board_update, body)};
-    int ret = 0;
-
-    sqlite3_bind_blob(st, 1, id, STORE_HASH_BYTES, SQLITE_STATIC);
-    if (collect(s, st, read_update, &r, "board cluster") != 0)
-        return -1;
-    for (size_t i = 0; i < r.n && ret == 0; i++)
-        ret = fn(arg, (const struct store_board_update *)(void *)(r.v + i * r.elem));
-    rows_free(&r);
-    return ret;
-}
-
-int store_board_knows(struct store *s, const uint8_t *id)
-{
-    sqlite3_stmt *st = s->st[ST_BOARD_KNOWS];
-    int ret = -1;
-
-    sqlite3_bind_blob(st, 1, id, STORE_HASH_BYTES, SQLITE_STATIC);
-    if (step(s, st, "board knows") == SQLITE_ROW)
-        ret = sqlite3_column_int(st, 0) != 0;
-    done(st);
+    store__done(st);
     return ret;
 }

@@ -20,9 +20,9 @@
 
 #include "util.h"
 
-#define STORE_HASH_BYTES 32
-#define STORE_CLIENT_MAX 64 /* longest client name */
-#define STORE_SCHEMA     4  /* schema version this build migrates to */
+#define STORE_HASH_BYTES WIRE_ID_BYTES        /* envelope ids and hashes */
+#define STORE_CLIENT_MAX WIRE_CLIENT_NAME_MAX /* longest client name */
+#define STORE_SCHEMA     4                    /* schema version this build migrates to */
 
 /* Names one log: an origin's relayed log (peer == "") or the direct log
  * from origin to peer. */
@@ -266,7 +266,7 @@ int store_board_knows(struct store *s, const uint8_t *id);
  * rejected); the store only keeps them, but 0 must mean pending: only a
  * pending entry takes a receipt. */
 #define STORE_DELIVERY_PENDING 0
-#define STORE_REASON_MAX       1024
+#define STORE_REASON_MAX       WIRE_REASON_MAX /* a receipt entry's reason */
 
 /* One recipient of one post. */
 struct store_delivery {

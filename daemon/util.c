@@ -1,6 +1,8 @@
 /*
- * util: member ids, UTC dates and whole-file reads and writes. Pure
- * helpers: no globals, no crypto, no logging (callers log with context).
+ * util: whole-file reads and writes, UTC formatting, and the daemon's
+ * names for the shared member id and date rules (proto/domain, proto/date).
+ * Pure helpers: no globals, no crypto, no logging (callers log with
+ * context).
  */
 #include "util.h"
 
@@ -13,68 +15,17 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "date.h"
+#include "domain.h"
+
 bool util_is_member_id(const char *s, size_t len)
 {
-    if (len == 0 || len > UTIL_MEMBER_ID_MAX)
-        return false;
-    for (size_t i = 0; i < len; i++) {
-        char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '_' || c == '-'))
-            return false;
-    }
-    return true;
-}
-
-static bool is_leap(int64_t y)
-{
-    return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-}
-
-/* Days from 1970-01-01 to y-m-d in the proleptic Gregorian calendar. */
-static int64_t days_from_civil(int64_t y, int64_t m, int64_t d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-static int digits(const char *s, int n, int64_t *out)
-{
-    int64_t v = 0;
-    for (int i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return -1;
-        v = v * 10 + (s[i] - '0');
-    }
-    *out = v;
-    return 0;
+    return domain_is_member_id(s, len);
 }
 
 int util_parse_utc(const char *s, int64_t *out)
 {
-    static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    int64_t y, mo, d, h = 0, mi = 0, se = 0;
-    size_t len = strlen(s);
-
-    if (len != 10 && len != 20)
-        return -1;
-    if (digits(s, 4, &y) || s[4] != '-' || digits(s + 5, 2, &mo) || s[7] != '-' ||
-        digits(s + 8, 2, &d))
-        return -1;
-    if (len == 20 &&
-        (s[10] != 'T' || digits(s + 11, 2, &h) || s[13] != ':' || digits(s + 14, 2, &mi) ||
-         s[16] != ':' || digits(s + 17, 2, &se) || s[19] != 'Z'))
-        return -1;
-    if (y < 1970 || mo < 1 || mo > 12 || d < 1 || h > 23 || mi > 59 || se > 59)
-        return -1;
-    if (d > mdays[mo - 1] + (mo == 2 && is_leap(y)))
-        return -1;
-    *out = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se;
-    return 0;
+    return date_parse(s, strlen(s), true, out);
 }
 
 void util_format_utc(int64_t t, char *buf, size_t size)

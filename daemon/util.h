@@ -9,14 +9,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Longest member id, without the terminating NUL. */
-#define UTIL_MEMBER_ID_MAX 32
+#include "wire_limits.h"
 
-/* True if s is a member id: 1..UTIL_MEMBER_ID_MAX of [A-Za-z0-9_-]. */
+/* Longest member id, without the terminating NUL. */
+#define UTIL_MEMBER_ID_MAX WIRE_MEMBER_ID_MAX
+
+/* True if s is a member id: 1..UTIL_MEMBER_ID_MAX of [A-Za-z0-9_-]
+ * (domain_is_member_id). */
 bool util_is_member_id(const char *s, size_t len);
 
-/* Parses "YYYY-MM-DD" or "YYYY-MM-DDTHH:MM:SSZ" (UTC) into Unix seconds.
- * Rejects dates that do not exist (2026-02-30). Returns 0 or -1. */
+/* Parses "YYYY-MM-DD" or "YYYY-MM-DDTHH:MM:SSZ" (UTC) into Unix seconds
+ * (date_parse). Rejects dates that do not exist (2026-02-30). Returns 0 or
+ * -1. */
 int util_parse_utc(const char *s, int64_t *out);
 
 /* Formats Unix seconds as "YYYY-MM-DDTHH:MM:SSZ" into buf (>= 21 bytes). */

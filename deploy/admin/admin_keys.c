@@ -2,7 +2,8 @@
  * tmbus-admin keygen: creates a member's, a governor's or a client's key
  * pair files, NAME.key (secret, 0600) and NAME.pub (public, 0644), in a
  * directory it creates 0700 when missing. It never overwrites a file and
- * never prints or logs key material; all key handling is in daemon/keys.c.
+ * never prints or logs key material: key handling is daemon/keys.c's and
+ * the file format proto/keyfile.c's.
  */
 #include <errno.h>
 #include <limits.h>
@@ -11,9 +12,9 @@
 #include <sys/stat.h>
 
 #include "admin.h"
+#include "domain.h"
 #include "keys.h"
 #include "log.h"
-#include "util.h"
 
 static void usage(FILE *f)
 {
@@ -25,7 +26,7 @@ static void usage(FILE *f)
             "matching .pub file (public keys, mode 0644). DIR is created with mode\n"
             "0700 if missing. Existing files are never overwritten. ID, MEMBER and\n"
             "NAME are 1 to %d of A-Z a-z 0-9 _ -.\n",
-            UTIL_MEMBER_ID_MAX);
+            WIRE_MEMBER_ID_MAX);
 }
 
 static int usage_error(const char *why)
@@ -35,9 +36,11 @@ static int usage_error(const char *why)
     return ADMIN_EX_USAGE;
 }
 
+/* Member ids and key names follow one rule: a key name becomes a file
+ * name, and the member id charset keeps it one. */
 static bool is_name(const char *s)
 {
-    return util_is_member_id(s, strlen(s));
+    return domain_is_member_id(s, strlen(s));
 }
 
 /* Creates dir 0700 unless it exists; an existing dir keeps its mode. */

@@ -17,6 +17,7 @@
 #include "keys.h"
 #include "log.h"
 #include "roster.h"
+#include "roster_build.h"
 #include "util.h"
 
 #define MAX_POSITIONAL 2

@@ -277,7 +277,10 @@ static const struct refusal refusals[] = {
     {MIN "[peers]\nendpoint.N/L = tcp://a:1\n", ":9: endpoint.N/L: 'N/L' is not a member id"},
     {MIN "[peers]\nendpoint.LV = udp://a:1\n",
      ":9: endpoint.LV: 'udp://a:1' does not start with tcp://, ipc:// or inproc://"},
-    {MIN "[client a b]\nkey = " K1 "\n", ":8: bad client name 'a b' (1..64 of A-Z a-z 0-9 _ . -)"},
+    {MIN "[client a b]\nkey = " K1 "\n",
+     ":8: bad client name 'a b' (1..64 of A-Z a-z 0-9 _ . -, not starting with '.')"},
+    {MIN "[client .hidden]\nkey = " K1 "\n",
+     ":8: bad client name '.hidden' (1..64 of A-Z a-z 0-9 _ . -, not starting with '.')"},
     {MIN "[client]\n", ":8: a client section needs a name: [client NAME]"},
     /* out of bounds, and not numbers */
     {MIN "[limits]\nbatch_max = 0\n", ":9: batch_max: 0 is out of range 1..65536"},

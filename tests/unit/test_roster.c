@@ -18,6 +18,7 @@
 
 #include "keys.h"
 #include "roster.h"
+#include "roster_build.h"
 #include "roster.pb-c.h"
 #include "testutil.h"
 #include "util.h"

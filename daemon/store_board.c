@@ -1,0 +1,403 @@
+/*
+ * store_board: the board's tables (board_needs, board_offers,
+ * board_updates) behind store.h's store_board_* functions: their queries
+ * and the SQL of their statements, which store_open prepares with the
+ * rest. The board module decides; this file only keeps what it is given,
+ * writes only inside the open batch and never logs a blob's contents.
+ */
+#include <limits.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "log.h"
+#include "store.h"
+#include "store_internal.h"
+
+const char *const store__board_sql[ST_COUNT_] = {
+    [ST_BOARD_NEED_PUT] = "INSERT OR REPLACE INTO board_needs (id, owner, created_at, status, tlp,"
+                          " category, quantity, accepted, delivered, need)"
+                          " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    [ST_BOARD_NEED_EACH] =
+        "SELECT id, owner, created_at, status, tlp, category, quantity, accepted,"
+        " delivered, need FROM board_needs"
+        " WHERE (?1 IS NULL OR id = ?1) AND (?2 < 0 OR status = ?2)"
+        " ORDER BY created_at, id",
+    [ST_BOARD_OFFER_PUT] = "INSERT OR REPLACE INTO board_offers (id, donor, created_at, need_id,"
+                           " status, tlp, quantity, offer) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    [ST_BOARD_OFFER_EACH] = "SELECT id, donor, created_at, need_id, status, tlp, quantity, offer"
+                            " FROM board_offers"
+                            " WHERE (?1 IS NULL OR need_id = ?1) AND (?2 IS NULL OR id = ?2)"
+                            " ORDER BY created_at, id",
+    /* An upsert keeps the row (and so its rowid, the arrival order). */
+    [ST_BOARD_UPDATE_PUT] = "INSERT INTO board_updates (id, origin, peer, seq, sender, created_at,"
+                            " kind, action, target, outcome, awaits, body)"
+                            " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+                            " ON CONFLICT (id) DO UPDATE"
+                            " SET outcome = excluded.outcome, awaits = excluded.awaits",
+    [ST_BOARD_WAITING] = "SELECT id, origin, peer, seq, sender, created_at, kind, action, target,"
+                         " outcome, awaits, body FROM board_updates WHERE awaits = ?1"
+                         " ORDER BY rowid",
+    [ST_BOARD_KNOWS] = "SELECT EXISTS (SELECT 1 FROM board_needs WHERE id = ?1)"
+                       " OR EXISTS (SELECT 1 FROM board_offers WHERE id = ?1)"
+                       " OR EXISTS (SELECT 1 FROM board_updates WHERE id = ?1)",
+    [ST_BOARD_CLUSTER] = "SELECT id, origin, peer, seq, sender, created_at, kind, action, target,"
+                         " outcome, awaits, body FROM board_updates WHERE target = ?1"
+                         " OR target IN (SELECT id FROM board_updates WHERE target = ?1)"
+                         " ORDER BY rowid",
+};
+
+/* ---- board -------------------------------------------------------------- */
+
+/* Copies a blob column into a malloc'd buffer (empty blobs too). */
+static int column_blob(sqlite3_stmt *st, int col, uint8_t **out, size_t *len)
+{
+    const void *p = sqlite3_column_blob(st, col);
+    int n = sqlite3_column_bytes(st, col);
+
+    if (n < 0 || n > STORE_BOARD_BLOB_MAX || (n > 0 && p == NULL)) {
+        log_warnx("store: corrupt board blob");
+        return -1;
+    }
+    if ((*out = malloc(n > 0 ? (size_t)n : 1)) == NULL) {
+        log_warn("store: malloc");
+        return -1;
+    }
+    if (n > 0)
+        memcpy(*out, p, (size_t)n);
+    *len = (size_t)n;
+    return 0;
+}
+
+/* Binds a board blob; an empty one is stored as an empty blob, not NULL. */
+static void bind_board_blob(sqlite3_stmt *st, int col, const uint8_t *p, size_t len)
+{
+    sqlite3_bind_blob(st, col, len > 0 ? (const void *)p : "", (int)len, SQLITE_STATIC);
+}
+
+static int check_board_write(struct store *s, const char *who, const uint8_t *blob, size_t len,
+                             uint64_t quantity, const char *what)
+{
+    if (store__check_batch(s, what) != 0)
+        return -1;
+    if (who == NULL || !util_is_member_id(who, strnlen(who, UTIL_MEMBER_ID_MAX + 1)) ||
+        (blob == NULL && len > 0) || len > STORE_BOARD_BLOB_MAX || quantity > INT64_MAX) {
+        log_warnx("store: %s: invalid record", what);
+        return -1;
+    }
+    return 0;
+}
+
+/* Rows read whole before any callback runs: an array of elem-sized
+ * records, each holding one malloc'd blob at blob_offset. */
+struct rows {
+    uint8_t *v;
+    size_t n, cap, elem, blob_offset;
+};
+
+typedef int (*read_row_fn)(sqlite3_stmt *st, void *out);
+
+static void rows_free(struct rows *r)
+{
+    for (size_t i = 0; i < r->n; i++) {
+        uint8_t **blob = (uint8_t **)(void *)(r->v + i * r->elem + r->blob_offset);
+        free(*blob);
+    }
+    free(r->v);
+    r->v = NULL;
+    r->n = r->cap = 0;
+}
+
+/* Steps st (already bound) to the end, reading each row with read_row.
+ * Resets st either way. Returns 0 or -1 (r is emptied on failure). */
+static int collect(struct store *s, sqlite3_stmt *st, read_row_fn read_row, struct rows *r,
+                   const char *what)
+{
+    int rc, ret = -1;
+
+    while ((rc = store__step(s, st, what)) == SQLITE_ROW) {
+        if (r->n == r->cap) {
+            size_t cap = r->cap ? 2 * r->cap : 16;
+            uint8_t *grown = realloc(r->v, cap * r->elem);
+            if (grown == NULL) {
+                log_warn("store: realloc");
+                goto out;
+            }
+            r->v = grown;
+            r->cap = cap;
+        }
+        memset(r->v + r->n * r->elem, 0, r->elem);
+        if (read_row(st, r->v + r->n * r->elem) != 0) {
+            /* read_row frees what it allocated before failing. */
+            goto out;
+        }
+        r->n++;
+    }
+    if (rc == SQLITE_DONE)
+        ret = 0;
+out:
+    store__done(st);
+    if (ret != 0)
+        rows_free(r);
+    return ret;
+}
+
+static int read_need(sqlite3_stmt *st, void *out)
+{
+    struct store_board_need *n = out;
+    sqlite3_int64 status = sqlite3_column_int64(st, 3);
+
+    if (store__column_id(st, 0, n->id) != 0 || store__column_member(st, 1, n->owner) != 0 ||
+        store__column_u64(st, 6, &n->quantity) != 0 ||
+        store__column_u64(st, 7, &n->accepted_quantity) != 0 ||
+        store__column_u64(st, 8, &n->delivered_quantity) != 0 || status < INT_MIN ||
+        status > INT_MAX)
+        return -1;
+    n->created_at = sqlite3_column_int64(st, 2);
+    n->status = (int)status;
+    n->tlp = (uint32_t)sqlite3_column_int64(st, 4);
+    n->category = (uint32_t)sqlite3_column_int64(st, 5);
+    return column_blob(st, 9, &n->need, &n->need_len);
+}
+
+static int read_offer(sqlite3_stmt *st, void *out)
+{
+    struct store_board_offer *o = out;
+    sqlite3_int64 status = sqlite3_column_int64(st, 4);
+
+    if (store__column_id(st, 0, o->id) != 0 || store__column_member(st, 1, o->donor) != 0 ||
+        store__column_u64(st, 6, &o->quantity) != 0 || status < INT_MIN || status > INT_MAX)
+        return -1;
+    o->has_need = sqlite3_column_type(st, 3) != SQLITE_NULL;
+    if (o->has_need && store__column_id(st, 3, o->need_id) != 0)
+        return -1;
+    o->created_at = sqlite3_column_int64(st, 2);
+    o->status = (int)status;
+    o->tlp = (uint32_t)sqlite3_column_int64(st, 5);
+    return column_blob(st, 7, &o->offer, &o->offer_len);
+}
+
+static int read_update(sqlite3_stmt *st, void *out)
+{
+    struct store_board_update *u = out;
+    const unsigned char *origin = sqlite3_column_text(st, 1);
+    const unsigned char *peer = sqlite3_column_text(st, 2);
+
+    if (origin == NULL || peer == NULL ||
+        (size_t)sqlite3_column_bytes(st, 1) >= sizeof(u->log.origin) ||
+        (size_t)sqlite3_column_bytes(st, 2) >= sizeof(u->log.peer)) {
+        log_warnx("store: corrupt board update");
+        return -1;
+    }
+    memcpy(u->log.origin, origin, (size_t)sqlite3_column_bytes(st, 1));
+    memcpy(u->log.peer, peer, (size_t)sqlite3_column_bytes(st, 2));
+    if (store__column_id(st, 0, u->id) != 0 || store__column_u64(st, 3, &u->seq) != 0 ||
+        store__column_member(st, 4, u->sender) != 0 || store__column_id(st, 8, u->target) != 0)
+        return -1;
+    u->created_at = sqlite3_column_int64(st, 5);
+    u->kind = sqlite3_column_int(st, 6);
+    u->action = sqlite3_column_int(st, 7);
+    u->outcome = sqlite3_column_int(st, 9);
+    u->is_waiting = sqlite3_column_type(st, 10) != SQLITE_NULL;
+    if (u->is_waiting && store__column_id(st, 10, u->awaits) != 0)
+        return -1;
+    return column_blob(st, 11, &u->body, &u->body_len);
+}
+
+int store_board_need_put(struct store *s, const struct store_board_need *n)
+{
+    sqlite3_stmt *st = s->st[ST_BOARD_NEED_PUT];
+
+    if (check_board_write(s, n->owner, n->need, n->need_len, n->quantity, "board need put") != 0)
+        return -1;
+    if (n->accepted_quantity > INT64_MAX || n->delivered_quantity > INT64_MAX) {
+        log_warnx("store: board need put: quantity out of range");
+        return -1;
+    }
+    sqlite3_bind_blob(st, 1, n->id, STORE_HASH_BYTES, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, n->owner, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, n->created_at);
+    sqlite3_bind_int(st, 4, n->status);
+    sqlite3_bind_int64(st, 5, n->tlp);
+    sqlite3_bind_int64(st, 6, n->category);
+    sqlite3_bind_int64(st, 7, (sqlite3_int64)n->quantity);
+    sqlite3_bind_int64(st, 8, (sqlite3_int64)n->accepted_quantity);
+    sqlite3_bind_int64(st, 9, (sqlite3_int64)n->delivered_quantity);
+    bind_board_blob(st, 10, n->need, n->need_len);
+    return store__run(s, ST_BOARD_NEED_PUT, "board need put");
+}
+
+static int need_rows(struct store *s, const uint8_t *id, int status, struct rows *r)
+{
+    sqlite3_stmt *st = s->st[ST_BOARD_NEED_EACH];
+
+    *r = (struct rows){.elem = sizeof(struct store_board_need),
+                       .blob_offset = offsetof(struct store_board_need, need)};
+    if (id != NULL)
+        sqlite3_bind_blob(st, 1, id, STORE_HASH_BYTES, SQLITE_STATIC);
+    sqlite3_bind_int(st, 2, status < 0 ? -1 : status);
+    return collect(s, st, read_need, r, "board needs");
+}
+
+int store_board_need_get(struct store *s, const uint8_t *id, struct store_board_need *out)
+{
+    struct rows r;
+
+    memset(out, 0, sizeof(*out));
+    if (need_rows(s, id, -1, &r) != 0)
+        return -1;
+    if (r.n == 0)
+        return 0;
+    /* The id is the primary key: one row, whose blob moves to out. */
+    memcpy(out, r.v, sizeof(*out));
+    free(r.v);
+    return 1;
+}
+
+int store_board_each_need(struct store *s, const uint8_t *id, int status, store_board_need_fn fn,
+                          void *arg)
+{
+    struct rows r;
+    int ret = 0;
+
+    if (need_rows(s, id, status, &r) != 0)
+        return -1;
+    for (size_t i = 0; i < r.n && ret == 0; i++)
+        ret = fn(arg, (const struct store_board_need *)(void *)(r.v + i * r.elem));
+    rows_free(&r);
+    return ret;
+}
+
+int store_board_offer_put(struct store *s, const struct store_board_offer *o)
+{
+    sqlite3_stmt *st = s->st[ST_BOARD_OFFER_PUT];
+
+    if (check_board_write(s, o->donor, o->offer, o->offer_len, o->quantity, "board offer put") != 0)
+        return -1;
+    sqlite3_bind_blob(st, 1, o->id, STORE_HASH_BYTES, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, o->donor, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, o->created_at);
+    if (o->has_need)
+        sqlite3_bind_blob(st, 4, o->need_id, STORE_HASH_BYTES, SQLITE_STATIC);
+    sqlite3_bind_int(st, 5, o->status);
+    sqlite3_bind_int64(st, 6, o->tlp);
+    sqlite3_bind_int64(st, 7, (sqlite3_int64)o->quantity);
+    bind_board_blob(st, 8, o->offer, o->offer_len);
+    return store__run(s, ST_BOARD_OFFER_PUT, "board offer put");
+}
+
+static int offer_rows(struct store *s, const uint8_t *need_id, const uint8_t *id, struct rows *r)
+{
+    sqlite3_stmt *st = s->st[ST_BOARD_OFFER_EACH];
+
+    *r = (struct rows){.elem = sizeof(struct store_board_offer),
+                       .blob_offset = offsetof(struct store_board_offer, offer)};
+    if (need_id != NULL)
+        sqlite3_bind_blob(st, 1, need_id, STORE_HASH_BYTES, SQLITE_STATIC);
+    if (id != NULL)
+        sqlite3_bind_blob(st, 2, id, STORE_HASH_BYTES, SQLITE_STATIC);
+    return collect(s, st, read_offer, r, "board offers");
+}
+
+int store_board_offer_get(struct store *s, const uint8_t *id, struct store_board_offer *out)
+{
+    struct rows r;
+
+    memset(out, 0, sizeof(*out));
+    if (offer_rows(s, NULL, id, &r) != 0)
+        return -1;
+    if (r.n == 0)
+        return 0;
+    memcpy(out, r.v, sizeof(*out));
+    free(r.v);
+    return 1;
+}
+
+int store_board_each_offer(struct store *s, const uint8_t *need_id, store_board_offer_fn fn,
+                           void *arg)
+{
+    struct rows r;
+    int ret = 0;
+
+    if (offer_rows(s, need_id, NULL, &r) != 0)
+        return -1;
+    for (size_t i = 0; i < r.n && ret == 0; i++)
+        ret = fn(arg, (const struct store_board_offer *)(void *)(r.v + i * r.elem));
+    rows_free(&r);
+    return ret;
+}
+
+int store_board_update_put(struct store *s, const struct store_board_update *u)
+{
+    sqlite3_stmt *st = s->st[ST_BOARD_UPDATE_PUT];
+
+    if (check_board_write(s, u->sender, u->body, u->body_len, 0, "board update put") != 0 ||
+        store__check_log(&u->log, "board update put") != 0)
+        return -1;
+    if (u->seq == 0 || u->seq > INT64_MAX) {
+        log_warnx("store: board update put: bad seq");
+        return -1;
+    }
+    sqlite3_bind_blob(st, 1, u->id, STORE_HASH_BYTES, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, u->log.origin, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, u->log.peer, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, (sqlite3_int64)u->seq);
+    sqlite3_bind_text(st, 5, u->sender, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 6, u->created_at);
+    sqlite3_bind_int(st, 7, u->kind);
+    sqlite3_bind_int(st, 8, u->action);
+    sqlite3_bind_blob(st, 9, u->target, STORE_HASH_BYTES, SQLITE_STATIC);
+    sqlite3_bind_int(st, 10, u->outcome);
+    if (u->is_waiting)
+        sqlite3_bind_blob(st, 11, u->awaits, STORE_HASH_BYTES, SQLITE_STATIC);
+    bind_board_blob(st, 12, u->body, u->body_len);
+    return store__run(s, ST_BOARD_UPDATE_PUT, "board update put");
+}
+
+int store_board_each_waiting(struct store *s, const uint8_t *id, store_board_update_fn fn,
+                             void *arg)
+{
+    sqlite3_stmt *st = s->st[ST_BOARD_WAITING];
+    struct rows r = {.elem = sizeof(struct store_board_update),
+                     .blob_offset = offsetof(struct store_board_update, body)};
+    int ret = 0;
+
+    sqlite3_bind_blob(st, 1, id, STORE_HASH_BYTES, SQLITE_STATIC);
+    if (collect(s, st, read_update, &r, "board waiting updates") != 0)
+        return -1;
+    for (size_t i = 0; i < r.n && ret == 0; i++)
+        ret = fn(arg, (const struct store_board_update *)(void *)(r.v + i * r.elem));
+    rows_free(&r);
+    return ret;
+}
+
+int store_board_each_in_cluster(struct store *s, const uint8_t *id, store_board_update_fn fn,
+                                void *arg)
+{
+    sqlite3_stmt *st = s->st[ST_BOARD_CLUSTER];
+    struct rows r = {.elem = sizeof(struct store_board_update),
+                     .blob_offset = offsetof(struct store_board_update, body)};
+    int ret = 0;
+
+    sqlite3_bind_blob(st, 1, id, STORE_HASH_BYTES, SQLITE_STATIC);
+    if (collect(s, st, read_update, &r, "board cluster") != 0)
+        return -1;
+    for (size_t i = 0; i < r.n && ret == 0; i++)
+        ret = fn(arg, (const struct store_board_update *)(void *)(r.v + i * r.elem));
+    rows_free(&r);
+    return ret;
+}
+
+int store_board_knows(struct store *s, const uint8_t *id)
+{
+    sqlite3_stmt *st = s->st[ST_BOARD_KNOWS];
+    int ret = -1;
+
+    sqlite3_bind_blob(st, 1, id, STORE_HASH_BYTES, SQLITE_STATIC);
+    if (store__step(s, st, "board knows") == SQLITE_ROW)
+        ret = sqlite3_column_int(st, 0) != 0;
+    store__done(st);
+    return ret;
+}

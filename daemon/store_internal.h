@@ -1,0 +1,88 @@
+/*
+ * store_internal: what store.c shares with store_board.c and nobody else: the
+ * store's handle, its prepared statements and the SQLite plumbing every
+ * query uses. Include it only from store*.c: it is the one header that
+ * names SQLite types, and only the store speaks SQL.
+ */
+#ifndef TMBUS_STORE_INTERNAL_H
+#define TMBUS_STORE_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <sqlite3.h>
+
+#include "store.h"
+
+/* Every statement the store runs after open, prepared once. */
+enum stmt {
+    ST_BEGIN,
+    ST_COMMIT,
+    ST_ROLLBACK,
+    ST_SAVEPOINT,
+    ST_RELEASE,
+    ST_ROLLBACK_TO,
+    ST_HEAD,
+    ST_LOG_UPSERT,
+    ST_ENV_INSERT,
+    ST_ENV_GET,
+    ST_EVIDENCE_INSERT,
+    ST_HALT,
+    ST_EACH_LOG,
+    ST_INBOX_INSERT,
+    ST_INBOX_FIND,
+    ST_INBOX_NEXT,
+    ST_INBOX_LAST,
+    ST_CURSOR_GET,
+    ST_CURSOR_SET,
+    ST_COUNT,
+    ST_BOARD_NEED_PUT,
+    ST_BOARD_NEED_EACH,
+    ST_BOARD_OFFER_PUT,
+    ST_BOARD_OFFER_EACH,
+    ST_BOARD_UPDATE_PUT,
+    ST_BOARD_WAITING,
+    ST_BOARD_KNOWS,
+    ST_BOARD_CLUSTER,
+    ST_DELIVERY_ADD,
+    ST_DELIVERY_FIND,
+    ST_DELIVERY_SET,
+    ST_DELIVERY_GET,
+    ST_COUNT_
+};
+
+struct store {
+    sqlite3 *db;
+    sqlite3_stmt *st[ST_COUNT_];
+    int lock_fd;
+    bool is_in_batch;
+};
+
+/* The board tables' statements (store_board.c), indexed like st; NULL for
+ * every other statement. store_open prepares them with the rest. */
+extern const char *const store__board_sql[ST_COUNT_];
+
+/* Returns a statement to its pristine state; bound pointers into the
+ * caller's memory are dropped here, so nothing dangles. */
+void store__done(sqlite3_stmt *st);
+
+/* Steps st once. Returns SQLITE_ROW, SQLITE_DONE, or -1 (logged). */
+int store__step(struct store *s, sqlite3_stmt *st, const char *what);
+
+/* Runs a cached statement that returns no rows. Returns 0 or -1 (logged). */
+int store__run(struct store *s, enum stmt which, const char *what);
+
+/* 0 inside a batch that SQLite has not rolled back; else -1 (logged). */
+int store__check_batch(const struct store *s, const char *what);
+
+/* 0 if log names a log (origin a member id, peer "" or one); else -1
+ * (logged). */
+int store__check_log(const struct store_log *log, const char *what);
+
+/* Copy a column that must be a 32-byte id, a non-negative integer or a
+ * member id; a bad one means a corrupt database. Return 0 or -1 (logged). */
+int store__column_id(sqlite3_stmt *st, int col, uint8_t *out);
+int store__column_u64(sqlite3_stmt *st, int col, uint64_t *out);
+int store__column_member(sqlite3_stmt *st, int col, char *out);
+
+#endif
