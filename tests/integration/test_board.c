@@ -1,5 +1,5 @@
 /*
- * Integration: the board (DESIGN §5) across three real nodes. UA (the
+ * Integration: the board (proto/PROTOCOL.md §6.3) across three real nodes. UA (the
  * beneficiary) posts a need to all, EE (a donor) offers, UA accepts, EE
  * delivers, UA confirms; the board at UA and at PL (an observer) then shows
  * the same statuses and coverage. The api refuses what roles and the board's

@@ -1,6 +1,6 @@
 /*
  * Integration: the need/offer board across a four-member federation
- * (DESIGN §5), through libtmbus as members' programs would use it. UA (the
+ * (proto/PROTOCOL.md §6.3), through libtmbus as members' programs would use it. UA (the
  * beneficiary) posts a need to all; EE and PL (donors) offer; UA accepts
  * one and declines the other; EE marks its delivery and UA confirms it;
  * the need is covered, then closed. Every member — NL, an observer,

@@ -1,7 +1,6 @@
 /*
- * Integration: libtmbus's domain API against real tmbusd nodes (DESIGN §5,
- * §7). A beneficiary's client, connected through a client configuration
- * file, posts a need and gets its id once it is committed; a donor's
+ * Integration: libtmbus's domain API against real tmbusd nodes. A beneficiary's client, connected
+ * through a client configuration file, posts a need and gets its id once it is committed; a donor's
  * client, subscribed with the filter kinds={"offer"}, answers it and sees
  * offers only, never the need or its updates; the owner accepts and edits,
  * receives and decodes every kind, and reads the board: the need with its

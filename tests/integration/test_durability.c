@@ -1,9 +1,10 @@
 /*
- * Integration: nothing is lost when nodes crash or stay down (DESIGN §4.1,
- * §4.6). A relay killed with SIGKILL in the middle of a stream and started
- * again must leave the recipient's client with every message its sender got
- * a receipt for, exactly once and in the sender's order; a recipient that
- * was down while thousands were posted catches up from its peer.
+ * Integration: nothing is lost when nodes crash or stay down
+ * (proto/PROTOCOL.md §4, §7.4). A relay killed with SIGKILL in the middle
+ * of a stream and started again must leave the recipient's client with
+ * every message its sender got a receipt for, exactly once and in the
+ * sender's order; a recipient that was down while thousands were posted
+ * catches up from its peer.
  */
 #include <setjmp.h>
 #include <stdarg.h>

@@ -1,10 +1,10 @@
 /*
  * Integration: what a running tmbusd does with hostile peers and clients,
  * with no client library involved. A rogue transport key must get nothing
- * through either socket (DESIGN §4.3: libzmq 4.3.4 admits any key unless
+ * through either socket (proto/PROTOCOL.md §8.2: libzmq 4.3.4 admits any key unless
  * our ZAP handler answers), and a roster member that misbehaves on a real
  * peer link must see every bad envelope rejected with a logged reason while
- * the node stores exactly the valid ones (DESIGN §4.1, §4.9). The test plays
+ * the node stores exactly the valid ones (PROTOCOL.md §4.3). The test plays
  * member M itself: M is in the roster without a node, and the test holds its
  * member keys.
  */

@@ -1,5 +1,5 @@
 /*
- * Integration: receipts and per-recipient delivery state (DESIGN §4.11)
+ * Integration: receipts and per-recipient delivery state (proto/PROTOCOL.md §6.6)
  * between three real tmbusd nodes. A post is pending for a recipient whose
  * node is down and becomes delivered when it comes back; an update a
  * recipient's board refuses shows as rejected with the board's reason; a

@@ -1,6 +1,6 @@
 /*
  * Integration: messages relayed between real tmbusd nodes and delivered to
- * real clients through libtmbus (DESIGN §3, §4.1, §4.2). A broadcast in a
+ * real clients through libtmbus (proto/PROTOCOL.md §4, §5). A broadcast in a
  * full mesh reaches every member's client; in a line A–B–C a message from
  * A to C travels through B, which stores and forwards it without ever
  * holding its plaintext in its database, its write-ahead log or its log.

@@ -1,5 +1,5 @@
 /*
- * Integration: durable client subscriptions (DESIGN §4.7). A client that
+ * Integration: durable client subscriptions (proto/PROTOCOL.md §8.5). A client that
  * disconnects and reconnects, and one whose node restarts, resumes at its
  * durable cursor: what it acked never comes again, what it did not ack
  * comes again, and nothing is lost.

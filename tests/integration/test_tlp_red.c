@@ -1,9 +1,9 @@
 /*
- * Integration: TLP:RED never passes through a third node (DESIGN §4.1,
- * §4.8). In a line A–B–C, A's RED message to C waits in A's direct log until
- * A and C have a link of their own, and B never holds any envelope of that
- * log. The link comes either from restarting C with A in its dial list, or
- * from a SIGHUP that adds A to the list ([peers] may change on reload).
+ * Integration: TLP:RED never passes through a third node
+ * (proto/PROTOCOL.md §4.1, §6.5). In a line A–B–C, A's RED message to C waits in A's direct log
+ * until A and C have a link of their own, and B never holds any envelope of that log. The link
+ * comes either from restarting C with A in its dial list, or from a SIGHUP that adds A to the list
+ * ([peers] may change on reload).
  */
 #include <setjmp.h>
 #include <stdarg.h>
