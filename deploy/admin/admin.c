@@ -19,6 +19,7 @@ static void usage(FILE *f)
                "       tmbus-admin roster sign ROSTER GOVERNOR.key\n"
                "       tmbus-admin roster verify ROSTER --coalition C [--previous OLD]\n"
                "       tmbus-admin roster show ROSTER [--coalition C]\n"
+               "       tmbus-admin --help | --version\n"
                "Run a subcommand with --help for details.\n");
 }
 
@@ -33,6 +34,10 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         usage(stdout);
+        return 0;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("tmbus-admin %s\n", TMBUS_VERSION_STRING);
         return 0;
     }
     if (strcmp(argv[1], "keygen") == 0)
