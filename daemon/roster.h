@@ -1,9 +1,10 @@
 /*
  * roster: the root of trust. Parses and verifies a SignedRoster (threshold
  * of distinct governing members, hash chain, version, expiry checked last)
- * and answers questions about members and their keys; builds and signs
- * rosters for tmbus-admin. Holds no secrets and does no I/O except
- * roster_load and roster_build reading files. Never exposes protobuf types.
+ * and answers questions about members and their keys; building and signing
+ * rosters, which only tmbus-admin does, is roster_build's. Holds no secrets
+ * and does no I/O except roster_load reading a file. Never exposes protobuf
+ * types.
  */
 #ifndef TMBUS_ROSTER_H
 #define TMBUS_ROSTER_H
