@@ -93,9 +93,6 @@ int cli_parse_eur(const char *s, uint64_t *cents, const char **why);
 /* Formats cents as "1234.56" into out (at least 24 bytes). */
 void cli_format_eur(uint64_t cents, char *out, size_t size);
 
-/* True for a real calendar day written "YYYY-MM-DD". */
-bool cli_is_date(const char *s);
-
 /* Splits "A,B,C" into a NULL-terminated array of at most max pointers into
  * a copy that *storage owns (free both with free). Returns the count, or
  * -1 for an empty item or too many. */
