@@ -10,14 +10,13 @@
  */
 #include "payload.h"
 
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <sodium.h>
 
 #include "domain.h"
+#include "internal.h"
 #include "validate.h"
 #include "wire_limits.h"
 
@@ -111,19 +110,6 @@ int tmbus_id_from_hex(const char *hex, uint8_t out[TMBUS_ID_BYTES])
 
 /* ---- checks ------------------------------------------------------------- */
 
-__attribute__((format(printf, 3, 4))) static int invalid(char *why, size_t size, const char *fmt,
-                                                         ...)
-{
-    va_list ap;
-
-    if (why != NULL && size > 0) {
-        va_start(ap, fmt);
-        vsnprintf(why, size, fmt, ap);
-        va_end(ap);
-    }
-    return TMBUS_EINVALID;
-}
-
 static int from_fault(enum validate_fault f)
 {
     return f == VALIDATE_OK ? TMBUS_OK : TMBUS_EINVALID;
@@ -200,12 +186,11 @@ static int pack(const Tmbus__Payload__Payload *p, uint8_t **out, size_t *len, ch
         return TMBUS_EINVALID;
     size = tmbus__payload__payload__get_packed_size(p);
     if (size > WIRE_MAX_PAYLOAD)
-        return invalid(why, why_size, "the payload would be %zu bytes; at most %d are allowed",
-                       size, WIRE_MAX_PAYLOAD);
-    if ((*out = malloc(size > 0 ? size : 1)) == NULL) {
-        invalid(why, why_size, "out of memory");
-        return TMBUS_ENOMEM;
-    }
+        return client_fail_to(why, why_size, TMBUS_EINVALID,
+                              "the payload would be %zu bytes; at most %d are allowed", size,
+                              WIRE_MAX_PAYLOAD);
+    if ((*out = malloc(size > 0 ? size : 1)) == NULL)
+        return client_fail_to(why, why_size, TMBUS_ENOMEM, "out of memory");
     *len = tmbus__payload__payload__pack(p, *out);
     return TMBUS_OK;
 }
