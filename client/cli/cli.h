@@ -1,9 +1,11 @@
 /*
  * tmbus CLI: what the command families share. The CLI is a thin shell over
  * libtmbus: it parses arguments and files, calls the library, and prints
- * tables for people or JSON for programs. It never links the daemon's code
- * or protobuf, and it prints every failure as one line "tmbus: …" on
- * stderr with an exit status a script can branch on.
+ * tables for people or JSON for programs; the few shared rules it needs
+ * beside the library (dates, client names, key files) come from proto/.
+ * It never links the daemon's code or uses protobuf, and it prints every
+ * failure as one line "tmbus: …" on stderr with an exit status a script
+ * can branch on.
  */
 #ifndef TMBUS_CLI_H
 #define TMBUS_CLI_H
