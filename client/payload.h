@@ -18,17 +18,10 @@
 #include "payload.pb-c.h"
 #include "tmbus.h"
 
-/* Checks a need. With is_edit, every field may be unset (0, NULL, ""),
- * the set ones are checked as usual, and at least one must be set.
- * Returns TMBUS_OK or TMBUS_EINVALID with a reason in why. */
-int payload_check_need(const struct tmbus_need *n, bool is_edit, char *why, size_t why_size);
-
-/* Checks an update's reason: NULL or one line of at most
- * TMBUS_REASON_MAX bytes of UTF-8. */
-int payload_check_reason(const char *reason, char *why, size_t why_size);
-
-/* Each checks its input, then packs a Payload into a fresh malloc'd
- * buffer *out of *len bytes, which the caller wipes and frees. TMBUS_OK,
+/* Each builds a Payload from its input, checks it with the shared rules
+ * (validate_payload, as the node checks what it decodes), then packs it
+ * into a fresh malloc'd buffer *out of *len bytes, which the caller wipes
+ * and frees. An update without an id is refused. TMBUS_OK,
  * TMBUS_EINVALID (reason in why) or TMBUS_ENOMEM. */
 int payload_encode_need(const struct tmbus_need *n, uint8_t **out, size_t *len, char *why,
                         size_t why_size);

@@ -10,8 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "domain.h"
 #include "internal.h"
 #include "payload.h"
+#include "wire_limits.h"
 
 /* ---- the board ---------------------------------------------------------- */
 
@@ -342,9 +344,15 @@ void tmbus_delivery_state_free(struct tmbus_delivery_state **sp)
 }
 
 /* A state name the node may send; anything else is a protocol error. */
+/* "pending" (no receipt yet), or the state a receipt gave. */
 static bool is_delivery_state_name(const char *s)
 {
-    return strcmp(s, "pending") == 0 || strcmp(s, "delivered") == 0 || strcmp(s, "rejected") == 0;
+    if (strcmp(s, "pending") == 0)
+        return true;
+    for (int v = 1; v <= domain_max(DOMAIN_RECEIPT_STATE); v++)
+        if (strcmp(s, domain_name(DOMAIN_RECEIPT_STATE, v)) == 0)
+            return true;
+    return false;
 }
 
 int tmbus_delivery_state(struct tmbus *h, const uint8_t id[TMBUS_ID_BYTES], int timeout_ms,
@@ -386,10 +394,8 @@ int tmbus_delivery_state(struct tmbus *h, const uint8_t id[TMBUS_ID_BYTES], int 
     }
     for (size_t i = 0; i < m->n_entries; i++) {
         const Tmbus__Api__DeliveryState__Entry *e = m->entries[i];
-        size_t len = strlen(e->member);
-
-        if (len == 0 || len > TMBUS_MEMBER_MAX || !is_delivery_state_name(e->state) ||
-            strlen(e->reason) > TMBUS_REASON_MAX) {
+        if (!domain_is_member_id(e->member, strlen(e->member)) ||
+            !is_delivery_state_name(e->state) || strlen(e->reason) > WIRE_REASON_MAX) {
             tmbus_delivery_state_free(&ds);
             return client_fail(h, TMBUS_EPROTOCOL, "the node sent a delivery entry we cannot read");
         }

@@ -23,8 +23,10 @@
 #include <sodium.h>
 #include <zmq.h>
 
+#include "domain.h"
 #include "internal.h"
 #include "payload.h"
+#include "wire_limits.h"
 
 /* The largest reply is a delivery: a payload plus recipients and header
  * fields, well under 1 MiB. libzmq drops a connection that sends more than
@@ -195,11 +197,12 @@ void client_free_reply(Tmbus__Api__Reply *r, bool is_secret)
 
 static bool is_sound_delivery(const Tmbus__Api__Delivery *d)
 {
-    size_t sender_len = strlen(d->sender);
+    bool is_log_peer =
+        d->log_peer[0] == '\0' || domain_is_member_id(d->log_peer, strlen(d->log_peer));
 
-    return d->number > 0 && d->id.len == TMBUS_ID_BYTES && sender_len > 0 &&
-           sender_len <= TMBUS_MEMBER_MAX && strlen(d->log_peer) <= TMBUS_MEMBER_MAX &&
-           d->n_recipients <= TMBUS_MAX_RECIPIENTS && d->payload.len <= TMBUS_MAX_PAYLOAD;
+    return d->number > 0 && d->id.len == WIRE_ID_BYTES &&
+           domain_is_member_id(d->sender, strlen(d->sender)) && is_log_peer &&
+           d->n_recipients <= WIRE_MAX_RECIPIENTS && d->payload.len <= WIRE_MAX_PAYLOAD;
 }
 
 /* Takes responsibility over r: queues it, or frees a duplicate. */
@@ -730,10 +733,10 @@ static int copy_filter(struct tmbus *h, const struct tmbus_filter *filter, struc
     }
     for (size_t i = 0; i < filter->n_senders; i++) {
         const char *m = filter->senders[i];
-        if (m == NULL || *m == '\0' || strlen(m) > TMBUS_MEMBER_MAX)
+        if (m == NULL || !domain_is_member_id(m, strlen(m)))
             return client_fail(h, TMBUS_EINVALID,
-                               "filter sender %zu must be a member id of 1 to %d bytes", i,
-                               TMBUS_MEMBER_MAX);
+                               "filter sender %zu must be a member id (1 to %d of A-Z a-z 0-9 _ -)",
+                               i, WIRE_MEMBER_ID_MAX);
         memcpy(fc->senders[i], m, strlen(m) + 1);
     }
     fc->n_kinds = filter->n_kinds;

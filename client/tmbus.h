@@ -391,10 +391,11 @@ TMBUS_EXPORT TMBUS_NODISCARD int tmbus_id_from_hex(const char *hex, uint8_t out[
 
 /* ---- needs and offers --------------------------------------------------- */
 
-/* A request for help (DESIGN.md §5). The strings are the caller's; NULL
- * and "" both mean "empty". Enums are held as int (0: unset). Money is EUR
- * in integer cents. In what the library returns, strings are never NULL
- * ("" for empty). Its id is the id of the envelope that carried it. */
+/* A request for help, posted to the coalition's board. The strings are
+ * the caller's; NULL and "" both mean "empty". Enums are held as int (0:
+ * unset). Money is EUR in integer cents. In what the library returns,
+ * strings are never NULL ("" for empty). Its id is the id of the envelope
+ * that carried it. */
 struct tmbus_need {
     const char *beneficiary; /* one line, <= TMBUS_FIELD_MAX */
     int sector;              /* enum tmbus_sector, required */
@@ -552,7 +553,8 @@ struct tmbus_report_total {
     uint64_t delivered_cents;
 };
 
-/* Asks the node for the board's reports (DESIGN §5) through this client's
+/* Asks the node for the board's reports (open needs, and pledged and
+ * delivered value per donor, category and sector) through this client's
  * clearance: needs and offers above it, and offers to needs above it, do
  * not count. Open needs come by priority (critical first), then deadline
  * (none last); totals sorted by key's code or member id. On TMBUS_OK *out

@@ -1,9 +1,11 @@
 /*
  * tmbus CLI: what the command families share. The CLI is a thin shell over
  * libtmbus: it parses arguments and files, calls the library, and prints
- * tables for people or JSON for programs. It never links the daemon's code
- * or protobuf, and it prints every failure as one line "tmbus: …" on
- * stderr with an exit status a script can branch on.
+ * tables for people or JSON for programs; the few shared rules it needs
+ * beside the library (dates, client names, key files) come from proto/.
+ * It never links the daemon's code or uses protobuf, and it prints every
+ * failure as one line "tmbus: …" on stderr with an exit status a script
+ * can branch on.
  */
 #ifndef TMBUS_CLI_H
 #define TMBUS_CLI_H
@@ -92,9 +94,6 @@ int cli_parse_eur(const char *s, uint64_t *cents, const char **why);
 
 /* Formats cents as "1234.56" into out (at least 24 bytes). */
 void cli_format_eur(uint64_t cents, char *out, size_t size);
-
-/* True for a real calendar day written "YYYY-MM-DD". */
-bool cli_is_date(const char *s);
 
 /* Splits "A,B,C" into a NULL-terminated array of at most max pointers into
  * a copy that *storage owns (free both with free). Returns the count, or

@@ -1,9 +1,10 @@
 /*
  * tmbus delivery: where one of this member's own posts stands with each
  * recipient — pending, delivered, or rejected with the recipient node's
- * reason — as the recipients' receipts said (DESIGN §4.11). Read-only. An
- * id is 64 hex digits, or a unique prefix of a need or offer on the board
- * (updates and other posts need the full id, as 'need post' printed it).
+ * reason — as the recipients' receipts said (proto/PROTOCOL.md, section
+ * 6.6). Read-only. An id is 64 hex digits, or a unique prefix of a need
+ * or offer on the board (updates and other posts need the full id, as
+ * 'need post' printed it).
  */
 #include <getopt.h>
 #include <string.h>

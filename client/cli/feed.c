@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "date.h"
 
 #define LINE_MAX_BYTES (1024 * 1024) /* a need is < 16 KiB even escaped */
 #define WHY_MAX        512
@@ -182,7 +183,7 @@ static int get_date(json_t *o, const char *name, const char **out, struct line_e
 {
     if (get_string(o, name, false, out, e) == -1)
         return -1;
-    if (*out != NULL && **out != '\0' && !cli_is_date(*out))
+    if (*out != NULL && **out != '\0' && !date_is_day(*out))
         return reject(e, "field '%s': '%.64s' is not a date YYYY-MM-DD", name, *out);
     return 0;
 }

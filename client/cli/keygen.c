@@ -1,13 +1,13 @@
 /*
  * tmbus keygen: makes a client's CURVE key pair, NAME.key (kind
- * client-secret, mode 0600) and NAME.pub (kind client-public), in the file
- * format of tmbus-admin and daemon/keys.c, and prints the [client NAME]
- * section to paste into the node's configuration. It never overwrites a
- * file, and the secret exists only in sodium_malloc memory that is wiped
- * before it is freed; it is never printed.
+ * client-secret, mode 0600) and NAME.pub (kind client-public), and prints
+ * the [client NAME] section to paste into the node's configuration. The
+ * name rule and the key file format are the shared ones (proto/domain.h,
+ * proto/keyfile.h), linked in statically. It never overwrites a file, and
+ * the secret exists only in sodium_malloc memory that is wiped before it
+ * is freed; it is never printed.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
@@ -18,14 +18,14 @@
 #include <sodium.h>
 
 #include "cli.h"
+#include "domain.h"
+#include "keyfile.h"
 
-#define NAME_MAX_LEN 64 /* the node's client names: 1..64 of A-Z a-z 0-9 _ . - */
 #define KEY_B64_LEN                                                                                \
     sodium_base64_ENCODED_LEN(crypto_box_PUBLICKEYBYTES, sodium_base64_VARIANT_ORIGINAL)
-#define FILE_TEXT_MAX 512
 
-_Static_assert(crypto_box_PUBLICKEYBYTES == TMBUS_KEY_BYTES, "CURVE keys are X25519 keys");
-_Static_assert(crypto_box_SECRETKEYBYTES == TMBUS_KEY_BYTES, "CURVE keys are X25519 keys");
+_Static_assert(crypto_box_PUBLICKEYBYTES == WIRE_KEY_BYTES, "CURVE keys are X25519 keys");
+_Static_assert(crypto_box_SECRETKEYBYTES == WIRE_KEY_BYTES, "CURVE keys are X25519 keys");
 
 static void usage(FILE *f)
 {
@@ -36,22 +36,7 @@ static void usage(FILE *f)
             "missing. Existing files are never overwritten. NAME is 1 to %d of\n"
             "A-Z a-z 0-9 _ . - and does not start with '.'. Prints the [client NAME]\n"
             "section for the node's configuration (--json: as an object).\n",
-            NAME_MAX_LEN);
-}
-
-static bool is_client_name(const char *s)
-{
-    size_t n = strlen(s);
-
-    if (n == 0 || n > NAME_MAX_LEN || s[0] == '.')
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-              c == '_' || c == '.' || c == '-'))
-            return false;
-    }
-    return true;
+            WIRE_CLIENT_NAME_MAX);
 }
 
 /* Creates dir 0700 unless it exists (an existing directory keeps its mode). */
@@ -84,88 +69,17 @@ static int check_absent(const char *path)
     return 0;
 }
 
-/* Writes len bytes to a fresh temporary file, syncs it, then link()s it
- * to path: link fails instead of replacing, so two runs racing for one
- * name cannot both win, and a crash leaves no half-written key file. */
-static int write_new(const char *path, const char *text, size_t len, mode_t mode)
+/* Writes kf's secret file, then its public file; a failure leaves
+ * neither, as half a pair is no use to anyone. */
+static int write_pair(const char *secret_path, const char *public_path, const struct keyfile *kf)
 {
-    char tmp[PATH_MAX];
-    int fd, rc = -1;
-    size_t done = 0;
+    char why[KEYFILE_WHY_MAX];
 
-    if (snprintf(tmp, sizeof(tmp), "%s.new%ld", path, (long)getpid()) >= (int)sizeof(tmp))
-        return cli_fail(-1, "%s: path too long", path);
-    if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode)) == -1)
-        return cli_fail(-1, "cannot create %s: %s", tmp, strerror(errno));
-    /* Whatever the umask, the mode is exactly what we asked for. */
-    if (fchmod(fd, mode) == -1)
-        goto io_error;
-    while (done < len) {
-        ssize_t w = write(fd, text + done, len - done);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0)
-            goto io_error;
-        done += (size_t)w;
-    }
-    if (fsync(fd) == -1)
-        goto io_error;
-    if (close(fd) == -1) {
-        fd = -1;
-        goto io_error;
-    }
-    fd = -1;
-    if (link(tmp, path) == -1) {
-        if (errno == EEXIST)
-            cli_fail(-1, "%s already exists; refusing to overwrite it", path);
-        else
-            cli_fail(-1, "cannot create %s: %s", path, strerror(errno));
-        goto out;
-    }
-    rc = 0;
-    goto out;
-io_error:
-    cli_fail(-1, "cannot write %s: %s", tmp, strerror(errno));
-    if (fd != -1)
-        close(fd);
-out:
-    unlink(tmp);
-    return rc;
-}
-
-/* Renders and writes both files. sk and the text buffer are sodium_malloc
- * memory owned by the caller. */
-static int write_pair(const char *secret_path, const char *public_path, const char *pk_b64,
-                      const uint8_t *sk, char *text)
-{
-    char pub[FILE_TEXT_MAX];
-    int n;
-
-    /* The secret's base64 lives in text only: encode straight into it. */
-    n = snprintf(text, FILE_TEXT_MAX,
-                 "# tmbus secret keys: keep this file private (mode 0600), never share it.\n"
-                 "kind = client-secret\n"
-                 "transport-public = %s\n"
-                 "transport-secret = ",
-                 pk_b64);
-    if (n < 0 || (size_t)n + KEY_B64_LEN + 1 > FILE_TEXT_MAX)
-        return cli_fail(-1, "key file text too long");
-    sodium_bin2base64(text + n, FILE_TEXT_MAX - (size_t)n, sk, crypto_box_SECRETKEYBYTES,
-                      sodium_base64_VARIANT_ORIGINAL);
-    n += (int)strlen(text + n);
-    text[n++] = '\n';
-    text[n] = '\0';
-
-    snprintf(pub, sizeof(pub),
-             "# tmbus public keys: safe to share.\n"
-             "kind = client-public\n"
-             "transport-public = %s\n",
-             pk_b64);
-    if (write_new(secret_path, text, (size_t)n, 0600) == -1)
-        return -1;
-    if (write_new(public_path, pub, strlen(pub), 0644) == -1) {
-        unlink(secret_path); /* half a pair is no use to anyone */
-        return -1;
+    if (keyfile_write(secret_path, kf, true, why, sizeof(why)) == -1)
+        return cli_fail(-1, "%s", why);
+    if (keyfile_write(public_path, kf, false, why, sizeof(why)) == -1) {
+        unlink(secret_path);
+        return cli_fail(-1, "%s", why);
     }
     return 0;
 }
@@ -174,9 +88,7 @@ int cmd_keygen(struct cli *cli, int argc, char **argv)
 {
     static const struct option longopts[] = {CLI_COMMON_LONG};
     char secret_path[PATH_MAX], public_path[PATH_MAX], pk_b64[KEY_B64_LEN];
-    uint8_t pk[crypto_box_PUBLICKEYBYTES];
-    uint8_t *sk = NULL;
-    char *text = NULL;
+    struct keyfile kf = {.kind = KEYFILE_CLIENT_SECRET};
     const char *name, *dir;
     int opt, rc = CLI_EX_FAIL;
 
@@ -190,11 +102,11 @@ int cmd_keygen(struct cli *cli, int argc, char **argv)
         return cli_usage_error("keygen", "expected NAME [DIR]");
     name = argv[optind];
     dir = argc - optind == 2 ? argv[optind + 1] : ".";
-    if (!is_client_name(name))
+    if (!domain_is_client_name(name))
         return cli_fail(CLI_EX_USAGE,
                         "keygen: bad client name '%s' (1..%d of A-Z a-z 0-9 _ . -, not starting "
                         "with '.')",
-                        name, NAME_MAX_LEN);
+                        name, WIRE_CLIENT_NAME_MAX);
     if (*dir == '\0')
         return cli_fail(CLI_EX_USAGE, "keygen: empty directory name");
     if (snprintf(secret_path, sizeof(secret_path), "%s/%s.key", dir, name) >=
@@ -212,14 +124,15 @@ int cmd_keygen(struct cli *cli, int argc, char **argv)
         cli_fail(0, "libsodium failed to initialise");
         goto out;
     }
-    if ((sk = sodium_malloc(crypto_box_SECRETKEYBYTES)) == NULL ||
-        (text = sodium_malloc(FILE_TEXT_MAX)) == NULL) {
+    if ((kf.secret = sodium_malloc(sizeof(*kf.secret))) == NULL) {
         cli_fail(0, "out of memory");
         goto out;
     }
-    crypto_box_keypair(pk, sk);
-    sodium_bin2base64(pk_b64, sizeof(pk_b64), pk, sizeof(pk), sodium_base64_VARIANT_ORIGINAL);
-    if (write_pair(secret_path, public_path, pk_b64, sk, text) == -1)
+    sodium_memzero(kf.secret, sizeof(*kf.secret));
+    crypto_box_keypair(kf.transport_pk, kf.secret->transport_sk);
+    sodium_bin2base64(pk_b64, sizeof(pk_b64), kf.transport_pk, sizeof(kf.transport_pk),
+                      sodium_base64_VARIANT_ORIGINAL);
+    if (write_pair(secret_path, public_path, &kf) == -1)
         goto out;
 
     if (cli->is_json) {
@@ -243,7 +156,6 @@ int cmd_keygen(struct cli *cli, int argc, char **argv)
     }
     rc = CLI_EX_OK;
 out:
-    sodium_free(sk); /* sodium_free wipes */
-    sodium_free(text);
+    keyfile_clear(&kf); /* wipes the secret */
     return rc;
 }

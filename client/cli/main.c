@@ -263,25 +263,6 @@ void cli_format_eur(uint64_t cents, char *out, size_t size)
              (unsigned long long)(cents % 100));
 }
 
-bool cli_is_date(const char *s)
-{
-    static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    int y, m, d;
-
-    if (s == NULL || strlen(s) != 10 || s[4] != '-' || s[7] != '-')
-        return false;
-    for (int i = 0; i < 10; i++)
-        if (i != 4 && i != 7 && (s[i] < '0' || s[i] > '9'))
-            return false;
-    y = (s[0] - '0') * 1000 + (s[1] - '0') * 100 + (s[2] - '0') * 10 + (s[3] - '0');
-    m = (s[5] - '0') * 10 + (s[6] - '0');
-    d = (s[8] - '0') * 10 + (s[9] - '0');
-    if (y < 1970 || m < 1 || m > 12 || d < 1)
-        return false;
-    bool is_leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    return d <= days[m - 1] + (m == 2 && is_leap ? 1 : 0);
-}
-
 int cli_split_list(const char *s, size_t max, char ***items, char **storage)
 {
     char *copy, **v;

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "date.h"
 
 enum {
     OPT_TITLE = 0x200,
@@ -316,7 +317,7 @@ static int parse_field(int opt, const char *arg, struct tmbus_need *need)
         return parse_enum("--tlp", arg, tmbus_tlp_parse, tmbus_tlp_names, &need->tlp) == -1 ? -1
                                                                                             : 1;
     case OPT_DEADLINE:
-        if (!cli_is_date(arg))
+        if (!date_is_day(arg))
             return cli_fail(-1, "--deadline: '%.64s' is not a date YYYY-MM-DD", arg);
         need->deadline = arg;
         return 1;

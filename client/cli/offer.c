@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "date.h"
 
 enum {
     OPT_NEED = 0x200,
@@ -128,7 +129,7 @@ static int offer_post(struct cli *cli, int argc, char **argv)
             }
             break;
         case OPT_DELIVERY:
-            if (!cli_is_date(optarg)) {
+            if (!date_is_day(optarg)) {
                 cli_fail(0, "--delivery-date: '%.64s' is not a date YYYY-MM-DD", optarg);
                 goto out;
             }

@@ -1,9 +1,9 @@
 /*
  * tmbus report: the board's reports as the node computes them for this
- * client (DESIGN §5) — open needs by priority and deadline, overdue ones
- * flagged, then pledged and delivered value per donor, per category, per
- * sector and in total. Read-only; what is above the client's clearance
- * does not count.
+ * client (the board: proto/PROTOCOL.md, section 6.3) — open needs by
+ * priority and deadline, overdue ones flagged, then pledged and delivered
+ * value per donor, per category, per sector and in total. Read-only; what
+ * is above the client's clearance does not count.
  */
 #include <getopt.h>
 #include <string.h>

@@ -3,7 +3,8 @@
  * names and their parsers, id hex, the checks of needs and offers (a table
  * of small changes to one good need, each naming the field it breaks),
  * the payload encoders (round trips through the generated decoder),
- * wiping, and the client configuration reader. No node, no socket.
+ * wiping, the client configuration reader, and which key files
+ * tmbus_connect_files refuses before it connects. No node, no socket.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,8 +15,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+
+#include <sodium.h>
 
 #include "client_config.h"
+#include "keyfile.h"
 #include "payload.h"
 #include "testutil.h"
 #include "tmbus.h"
@@ -628,6 +633,57 @@ static void test_config(void **state)
     tu_rmtree(conf_dir);
 }
 
+/* ---- key files ----------------------------------------------------------- */
+
+/* tmbus_connect_files reads both files with the shared reader and wants a
+ * member-public file for the node and a client-secret file for the
+ * client; each refusal comes before any socket. */
+static void test_connect_files_kinds(void **state)
+{
+    char dir[512], node[600], key[600], pub[600], none[600], err[KEYFILE_WHY_MAX + 64];
+    struct keyfile member = {.kind = KEYFILE_MEMBER_PUBLIC, .member = "alpha"};
+    struct keyfile client = {.kind = KEYFILE_CLIENT_SECRET};
+    const char *endpoint = "tcp://127.0.0.1:9";
+    struct tmbus *h = (struct tmbus *)1;
+
+    (void)state;
+    assert_true(sodium_init() >= 0);
+    snprintf(dir, sizeof(dir), "%s", tu_tempdir());
+    snprintf(node, sizeof(node), "%s/alpha.pub", dir);
+    snprintf(key, sizeof(key), "%s/desk.key", dir);
+    snprintf(pub, sizeof(pub), "%s/desk.pub", dir);
+    snprintf(none, sizeof(none), "%s/none.pub", dir);
+    randombytes_buf(member.sign_pk, sizeof(member.sign_pk));
+    randombytes_buf(member.box_pk, sizeof(member.box_pk));
+    randombytes_buf(member.transport_pk, sizeof(member.transport_pk));
+    assert_non_null(client.secret = sodium_malloc(sizeof(*client.secret)));
+    sodium_memzero(client.secret, sizeof(*client.secret));
+    crypto_box_keypair(client.transport_pk, client.secret->transport_sk);
+    assert_int_equal(keyfile_write(node, &member, false, err, sizeof(err)), 0);
+    assert_int_equal(keyfile_write(key, &client, true, err, sizeof(err)), 0);
+    assert_int_equal(keyfile_write(pub, &client, false, err, sizeof(err)), 0);
+    keyfile_clear(&client);
+
+    assert_int_equal(tmbus_connect_files(endpoint, none, key, 100, &h, err, sizeof(err)),
+                     TMBUS_ENOTFOUND);
+    assert_null(h);
+    assert_int_equal(tmbus_connect_files(endpoint, pub, key, 100, &h, err, sizeof(err)),
+                     TMBUS_EINVALID);
+    assert_non_null(strstr(err, "is a client-public file; expected a member-public file"));
+    assert_int_equal(tmbus_connect_files(endpoint, node, pub, 100, &h, err, sizeof(err)),
+                     TMBUS_EINVALID);
+    assert_non_null(strstr(err, "is a client-public file; expected a client-secret file"));
+    assert_int_equal(tmbus_connect_files(endpoint, key, key, 100, &h, err, sizeof(err)),
+                     TMBUS_EINVALID);
+    assert_non_null(strstr(err, "expected a member-public file"));
+    assert_int_equal(chmod(key, 0640), 0);
+    assert_int_equal(tmbus_connect_files(endpoint, node, key, 100, &h, err, sizeof(err)),
+                     TMBUS_EINVALID);
+    assert_non_null(strstr(err, "chmod 600"));
+    assert_null(h);
+    tu_rmtree(dir);
+}
+
 /* The library's version, the header's and the build's
  * (TMBUS_VERSION_STRING, from project(VERSION)) are one. */
 static void test_version(void **state)
@@ -655,6 +711,7 @@ int main(void)
         cmocka_unit_test(test_encode_offer),
         cmocka_unit_test(test_encode_updates),
         cmocka_unit_test(test_config),
+        cmocka_unit_test(test_connect_files_kinds),
         cmocka_unit_test(test_version),
     };
 
