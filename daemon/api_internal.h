@@ -24,14 +24,12 @@
 
 /* Past this libzmq drops the connection instead of handing us the frame:
  * a little over the limit still gets a reply, a flood does not. */
-#define API_HARD_MAX       (2 * API_MSG_MAX_REQUEST)
-#define API_ROUTING_MAX    256 /* libzmq routing ids are at most 255 bytes */
-#define API_MAX_PER_CALL   256 /* requests read per socket callback */
-#define API_PUMP_BUDGET    256 /* inbox entries looked at per subscriber per pump */
-#define API_WINDOW_DEFAULT 64
-#define API_WINDOW_MAX     1024
-#define API_RETRY_MS       100 /* a subscriber's queue was full: try again after */
-#define API_FILTER_BITS    32  /* categories and TLPs a filter can name: 0..31 */
+#define API_HARD_MAX     (2 * API_MSG_MAX_REQUEST)
+#define API_ROUTING_MAX  256 /* libzmq routing ids are at most 255 bytes */
+#define API_MAX_PER_CALL 256 /* requests read per socket callback */
+#define API_PUMP_BUDGET  256 /* inbox entries looked at per subscriber per pump */
+#define API_RETRY_MS     100 /* a subscriber's queue was full: try again after */
+#define API_FILTER_BITS  32  /* categories and TLPs a filter can name: 0..31 */
 
 _Static_assert((int)CONFIG_TLP_CLEAR == (int)MESSAGE_TLP_CLEAR &&
                    (int)CONFIG_TLP_RED == (int)MESSAGE_TLP_RED,

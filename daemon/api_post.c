@@ -12,6 +12,7 @@
 #include "board.h"
 #include "log.h"
 #include "message.h"
+#include "validate.h"
 
 static int64_t now_unix(void)
 {
@@ -99,9 +100,9 @@ static bool member_may_post(struct api *a, const struct request *rq, const struc
  * after rejecting with the board's reason. */
 static bool board_allows(struct api *a, const struct request *rq, const struct message *msg)
 {
-    const char *why = NULL;
+    char why[VALIDATE_WHY_MAX];
 
-    switch (board_check_post(a->store, a->cfg->member, msg, &why)) {
+    switch (board_check_post(a->store, a->cfg->member, msg, why, sizeof(why))) {
     case BOARD_CHECK_OK:
         return true;
     case BOARD_CHECK_INVALID:

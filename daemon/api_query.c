@@ -82,8 +82,8 @@ static int add_need(void *arg, const struct store_board_need *n)
     bn = malloc(sizeof(*bn));
     ensure(bn != NULL);
     tmbus__api__board_need__init(bn);
-    bn->id.data = copy_bytes(n->id, BOARD_ID_BYTES);
-    bn->id.len = BOARD_ID_BYTES;
+    bn->id.data = copy_bytes(n->id, WIRE_ID_BYTES);
+    bn->id.len = WIRE_ID_BYTES;
     bn->owner = copy_text(n->owner);
     bn->created_at = n->created_at;
     bn->need.data = copy_bytes(n->need, n->need_len);
@@ -121,8 +121,8 @@ static int add_offer(void *arg, const struct store_board_offer *o)
     bo = malloc(sizeof(*bo));
     ensure(bo != NULL);
     tmbus__api__board_offer__init(bo);
-    bo->id.data = copy_bytes(o->id, BOARD_ID_BYTES);
-    bo->id.len = BOARD_ID_BYTES;
+    bo->id.data = copy_bytes(o->id, WIRE_ID_BYTES);
+    bo->id.len = WIRE_ID_BYTES;
     bo->donor = copy_text(o->donor);
     bo->created_at = o->created_at;
     bo->offer.data = copy_bytes(o->offer, o->offer_len);
@@ -165,12 +165,12 @@ void api_on_board(struct api *a, const struct request *rq, const Tmbus__Api__Boa
     Tmbus__Api__Board board = TMBUS__API__BOARD__INIT;
     const uint8_t *need_id = NULL;
 
-    if (q->need_id.len != 0 && q->need_id.len != BOARD_ID_BYTES) {
+    if (q->need_id.len != 0 && q->need_id.len != WIRE_ID_BYTES) {
         api_reject(a, rq, TMBUS__API__CODE__CODE_INVALID, "api.rejected.board-query",
                    "need_id must be empty or 32 bytes");
         return;
     }
-    if (q->need_id.len == BOARD_ID_BYTES)
+    if (q->need_id.len == WIRE_ID_BYTES)
         need_id = q->need_id.data;
     if (q->need_status != NULL && q->need_status[0] != '\0' &&
         (br.status = board_need_status_parse(q->need_status)) < 0) {
@@ -260,7 +260,7 @@ void api_on_report(struct api *a, const struct request *rq)
         struct board_open_need *o = &br.open[i];
         tmbus__api__report_need__init(&needs[i]);
         needs[i].id.data = o->id;
-        needs[i].id.len = BOARD_ID_BYTES;
+        needs[i].id.len = WIRE_ID_BYTES;
         needs[i].owner = o->owner;
         needs[i].title = o->title;
         needs[i].status = (char *)board_need_status_name(o->status);
@@ -359,7 +359,7 @@ void api_on_status(struct api *a, const struct request *rq)
     Tmbus__Api__PeerStatus *peers = NULL, **peer_ptrs = NULL;
     struct peer_status *ps = NULL;
     uint64_t evidence = 0;
-    uint8_t digest[BOARD_ID_BYTES];
+    uint8_t digest[WIRE_ID_BYTES];
     size_t n_peers = 0;
 
     counters = calloc(stats_size(a->stats) + 1, sizeof(*counters));

@@ -14,6 +14,7 @@
 
 #include "api_internal.h"
 #include "board.h"
+#include "domain.h"
 #include "log.h"
 #include "loop.h"
 #include "message.h"
@@ -105,7 +106,7 @@ static bool matches(struct api *a, const struct subscriber *s, const struct enve
 {
     bool is_sender = s->n_senders == 0;
 
-    /* Receipts are the nodes' bookkeeping (DESIGN §4.11): shown only to a
+    /* Receipts are the nodes' bookkeeping (proto/PROTOCOL.md §6.6): shown only to a
      * filter that asks for them by name, not to "any kind". */
     if (msg->kind == MESSAGE_RECEIPT && (s->kinds & (UINT32_C(1) << MESSAGE_RECEIPT)) == 0)
         return false;
@@ -264,16 +265,16 @@ struct filter {
     size_t n_senders;
 };
 
-static const struct {
-    const char *name;
-    enum message_kind kind;
-} kind_names[] = {
-    {"need", MESSAGE_NEED},
-    {"offer", MESSAGE_OFFER},
-    {"need_update", MESSAGE_NEED_UPDATE},
-    {"offer_update", MESSAGE_OFFER_UPDATE},
-    {"receipt", MESSAGE_RECEIPT},
-};
+/* The payload kind a filter names, spelled exactly as the shared table
+ * (proto/domain.h) spells it, whose values are enum message_kind's; 0 when
+ * unknown. */
+static int kind_named(const char *name)
+{
+    for (int k = 1; k <= domain_max(DOMAIN_KIND); k++)
+        if (strcmp(name, domain_name(DOMAIN_KIND, k)) == 0)
+            return k;
+    return 0;
+}
 
 /* Compiles f into *out. Returns NULL, or the reason it is refused. */
 static const char *compile_filter(const Tmbus__Api__Filter *f, struct filter *out)
@@ -284,15 +285,13 @@ static const char *compile_filter(const Tmbus__Api__Filter *f, struct filter *ou
     if (api_msg_has_unknown(&f->base))
         return "the filter has fields this node does not know";
     for (size_t i = 0; i < f->n_kinds; i++) {
-        size_t k = 0, n = sizeof(kind_names) / sizeof(kind_names[0]);
-        while (k < n && strcmp(f->kinds[i], kind_names[k].name) != 0)
-            k++;
-        if (k == n)
+        int k = kind_named(f->kinds[i]);
+        if (k == 0)
             return "unknown payload kind in the filter";
-        out->kinds |= UINT32_C(1) << kind_names[k].kind;
+        out->kinds |= UINT32_C(1) << k;
     }
     for (size_t i = 0; i < f->n_categories; i++) {
-        if (f->categories[i] == 0 || f->categories[i] > MESSAGE_CATEGORY_MAX)
+        if (f->categories[i] == 0 || f->categories[i] > (uint32_t)domain_max(DOMAIN_CATEGORY))
             return "unknown category in the filter";
         out->categories |= UINT32_C(1) << f->categories[i];
     }
@@ -318,14 +317,14 @@ static const char *compile_filter(const Tmbus__Api__Filter *f, struct filter *ou
 
 void api_on_subscribe(struct api *a, const struct request *rq, const Tmbus__Api__Subscribe *sub)
 {
-    uint32_t window = sub->window ? sub->window : API_WINDOW_DEFAULT;
+    uint32_t window = sub->window ? sub->window : WIRE_WINDOW_DEFAULT;
     struct subscriber *s;
     struct filter filter;
     const char *why;
     uint64_t cursor;
     uint64_t *flight;
 
-    if (window > API_WINDOW_MAX) {
+    if (window > WIRE_WINDOW_MAX) {
         api_reject(a, rq, TMBUS__API__CODE__CODE_INVALID, "api.rejected.window",
                    "window must be 1 to 1024");
         return;

@@ -1,10 +1,13 @@
 /*
- * board: the need/offer state machine (DESIGN §5) over the store's board
- * tables. One set of rules, decide_*(), serves both the poster's check
- * before sealing (board_check_post) and every node's application of what it
- * can read (board_apply), so a post the poster's node accepts is applied the
- * same way everywhere that reads it. Sees protobuf payload types, never SQL;
- * never logs payload text.
+ * board: the need/offer state machine over the store's board tables
+ * (proto/PROTOCOL.md §6.3). One set of rules, decide_*(), serves both the
+ * poster's check before sealing (board_check_post) and every node's
+ * application of what it can read (board_apply), so a post the poster's
+ * node accepts is applied the same way everywhere that reads it. Field
+ * rules are not written here: they are the shared library's
+ * (proto/validate.h), read from the payload's view or applied to what the
+ * store kept. Sees protobuf payload types, never SQL; never logs payload
+ * text.
  *
  * Each arrival is recorded with its place in its log and its cluster (see
  * board.h) is recomputed from scratch by a replay in the canonical order,
@@ -27,19 +30,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "domain.h"
 #include "envelope.h"
 #include "log.h"
 #include "message.h"
 #include "payload.pb-c.h"
 #include "util.h"
+#include "validate.h"
 
 typedef Tmbus__Payload__Payload Payload;
 typedef Tmbus__Payload__Need Need;
 typedef Tmbus__Payload__Offer Offer;
 typedef Tmbus__Payload__NeedUpdate NeedUpdate;
 typedef Tmbus__Payload__OfferUpdate OfferUpdate;
-
-#define DATE_LEN 10 /* "YYYY-MM-DD" */
 
 /* The kinds of message the store keeps (codes of board_updates.kind). */
 enum msg_kind { KIND_NEED_UPDATE = 1, KIND_OFFER_UPDATE = 2, KIND_NEED = 3, KIND_OFFER = 4 };
@@ -52,17 +55,8 @@ enum msg_kind { KIND_NEED_UPDATE = 1, KIND_OFFER_UPDATE = 2, KIND_NEED = 3, KIND
 #define OUTCOME_NEW     (-2)
 #define OUTCOME_BLOCKED (-3) /* during a replay only: refused for now, see board.h */
 
-static const char *const need_status_names[] = {
-    [BOARD_NEED_OPEN] = "open",           [BOARD_NEED_PARTIALLY_COVERED] = "partially_covered",
-    [BOARD_NEED_COVERED] = "covered",     [BOARD_NEED_CLOSED] = "closed",
-    [BOARD_NEED_WITHDRAWN] = "withdrawn",
-};
-
-static const char *const offer_status_names[] = {
-    [BOARD_OFFER_PROPOSED] = "proposed",   [BOARD_OFFER_ACCEPTED] = "accepted",
-    [BOARD_OFFER_DECLINED] = "declined",   [BOARD_OFFER_DELIVERED] = "delivered",
-    [BOARD_OFFER_CONFIRMED] = "confirmed", [BOARD_OFFER_WITHDRAWN] = "withdrawn",
-};
+_Static_assert(BOARD_NEED_WITHDRAWN == 5 && BOARD_OFFER_WITHDRAWN == 6,
+               "the status codes are the shared names' values (proto/domain.h)");
 
 /* Per reason: its name, its counter (a static string, as stats_count
  * wants) and how a poster's client is answered. */
@@ -90,16 +84,16 @@ static const struct {
 
 const char *board_need_status_name(int status)
 {
-    if (status < BOARD_NEED_OPEN || status > BOARD_NEED_WITHDRAWN)
-        return "unknown";
-    return need_status_names[status];
+    const char *name = domain_name(DOMAIN_NEED_STATUS, status);
+
+    return name != NULL ? name : "unknown";
 }
 
 const char *board_offer_status_name(int status)
 {
-    if (status < BOARD_OFFER_PROPOSED || status > BOARD_OFFER_WITHDRAWN)
-        return "unknown";
-    return offer_status_names[status];
+    const char *name = domain_name(DOMAIN_OFFER_STATUS, status);
+
+    return name != NULL ? name : "unknown";
 }
 
 const char *board_reason_name(enum board_reason r)
@@ -109,8 +103,10 @@ const char *board_reason_name(enum board_reason r)
 
 int board_need_status_parse(const char *name)
 {
-    for (int i = BOARD_NEED_OPEN; i <= BOARD_NEED_WITHDRAWN; i++)
-        if (strcmp(name, need_status_names[i]) == 0)
+    /* The client link names a status exactly as the board reports it, so
+     * the comparison is exact, not domain_parse's lenient one. */
+    for (int i = 1; i <= domain_max(DOMAIN_NEED_STATUS); i++)
+        if (strcmp(name, domain_name(DOMAIN_NEED_STATUS, i)) == 0)
             return i;
     return -1;
 }
@@ -128,114 +124,45 @@ static const char *short_id(const uint8_t *id, char buf[17])
     return buf;
 }
 
-/* ---- field checks -------------------------------------------------------- */
+/* ---- verdicts ------------------------------------------------------------ */
 
 /* What a decision found: a reason and a one-line explanation, or that the
  * object it needs is not known yet. */
 struct verdict {
     enum board_reason reason;
-    const char *why;
+    char why[VALIDATE_WHY_MAX];
     bool is_waiting;
-    uint8_t awaits[BOARD_ID_BYTES];
+    uint8_t awaits[WIRE_ID_BYTES];
 };
 
 static bool refuse(struct verdict *v, enum board_reason r, const char *why)
 {
     v->reason = r;
-    v->why = why;
+    snprintf(v->why, sizeof(v->why), "%s", why);
     return false;
+}
+
+/* A refusal by the shared field rules, whose reason is already in v->why. */
+static bool refuse_fault(struct verdict *v, enum validate_fault f)
+{
+    v->reason = f == VALIDATE_MALFORMED ? BOARD_R_MALFORMED : BOARD_R_BAD_FIELD;
+    return false;
+}
+
+/* The view's verdict by the field rules, taken over into v. */
+static bool is_sound(const struct message *msg, struct verdict *v)
+{
+    if (msg->fault == VALIDATE_OK)
+        return true;
+    snprintf(v->why, sizeof(v->why), "%s", msg->why);
+    return refuse_fault(v, (enum validate_fault)msg->fault);
 }
 
 static bool wait_for(struct verdict *v, const uint8_t *id, enum board_reason r, const char *why)
 {
     v->is_waiting = true;
-    memcpy(v->awaits, id, BOARD_ID_BYTES);
+    memcpy(v->awaits, id, WIRE_ID_BYTES);
     return refuse(v, r, why);
-}
-
-static bool is_text(const char *s, size_t min, size_t max, bool is_one_line)
-{
-    size_t n = s != NULL ? strnlen(s, max + 1) : 0;
-
-    if (n < min || n > max)
-        return false;
-    return !is_one_line || (strchr(s, '\n') == NULL && strchr(s, '\r') == NULL);
-}
-
-/* Empty, or a real day "YYYY-MM-DD". */
-static bool is_date(const char *s)
-{
-    int64_t t;
-
-    if (s == NULL || *s == '\0')
-        return true;
-    return strlen(s) == DATE_LEN && util_parse_utc(s, &t) == 0;
-}
-
-static bool is_tlp(int tlp)
-{
-    return tlp >= TMBUS__PAYLOAD__TLP__TLP_CLEAR && tlp <= TMBUS__PAYLOAD__TLP__TLP_RED;
-}
-
-static bool has_unknown(const ProtobufCMessage *m)
-{
-    return m != NULL && m->n_unknown_fields > 0;
-}
-
-static bool check_need(const Need *n, struct verdict *v)
-{
-    if (has_unknown(&n->base))
-        return refuse(v, BOARD_R_MALFORMED, "the need has fields this node does not know");
-    if (n->sector <= TMBUS__PAYLOAD__SECTOR__SECTOR_UNSPECIFIED ||
-        n->sector > TMBUS__PAYLOAD__SECTOR__SECTOR_OTHER)
-        return refuse(v, BOARD_R_BAD_FIELD, "the need's sector is missing or unknown");
-    if (n->category <= TMBUS__PAYLOAD__CATEGORY__CATEGORY_UNSPECIFIED ||
-        n->category > TMBUS__PAYLOAD__CATEGORY__CATEGORY_OTHER)
-        return refuse(v, BOARD_R_BAD_FIELD, "the need's category is missing or unknown");
-    if (n->priority <= TMBUS__PAYLOAD__PRIORITY__PRIORITY_UNSPECIFIED ||
-        n->priority > TMBUS__PAYLOAD__PRIORITY__PRIORITY_LOW)
-        return refuse(v, BOARD_R_BAD_FIELD, "the need's priority is missing or unknown");
-    if (!is_tlp(n->tlp))
-        return refuse(v, BOARD_R_BAD_FIELD, "the need's TLP is missing or unknown");
-    if (n->quantity == 0 || n->quantity > INT64_MAX)
-        return refuse(v, BOARD_R_BAD_FIELD, "the need's quantity must be positive");
-    if (n->value_cents > INT64_MAX)
-        return refuse(v, BOARD_R_BAD_FIELD, "the need's value is out of range");
-    if (!is_text(n->title, 1, BOARD_TITLE_MAX, true))
-        return refuse(v, BOARD_R_BAD_FIELD, "the need's title must be one line of 1 to 200 bytes");
-    if (!is_text(n->description, 0, BOARD_DESCRIPTION_MAX, false))
-        return refuse(v, BOARD_R_BAD_FIELD, "the need's description is longer than 8 KiB");
-    if (!is_text(n->beneficiary, 0, BOARD_NAME_MAX, true) ||
-        !is_text(n->contact, 0, BOARD_NAME_MAX, true))
-        return refuse(v, BOARD_R_BAD_FIELD,
-                      "the need's beneficiary or contact is not one line of at most 256 bytes");
-    if (!is_text(n->unit, 0, BOARD_UNIT_MAX, true))
-        return refuse(v, BOARD_R_BAD_FIELD, "the need's unit is not one line of at most 64 bytes");
-    if (!is_date(n->deadline))
-        return refuse(v, BOARD_R_BAD_FIELD, "the need's deadline is not a real YYYY-MM-DD day");
-    return true;
-}
-
-static bool check_offer(const Offer *o, struct verdict *v)
-{
-    if (has_unknown(&o->base))
-        return refuse(v, BOARD_R_MALFORMED, "the offer has fields this node does not know");
-    if (o->need_id.len != 0 && o->need_id.len != BOARD_ID_BYTES)
-        return refuse(v, BOARD_R_BAD_FIELD, "the offer's need id must be empty or 32 bytes");
-    if (!is_tlp(o->tlp))
-        return refuse(v, BOARD_R_BAD_FIELD, "the offer's TLP is missing or unknown");
-    if (o->quantity == 0 || o->quantity > INT64_MAX)
-        return refuse(v, BOARD_R_BAD_FIELD, "the offer's quantity must be positive");
-    if (o->value_cents > INT64_MAX)
-        return refuse(v, BOARD_R_BAD_FIELD, "the offer's value is out of range");
-    if (!is_text(o->description, 0, BOARD_DESCRIPTION_MAX, false))
-        return refuse(v, BOARD_R_BAD_FIELD, "the offer's description is longer than 8 KiB");
-    if (!is_text(o->conditions, 0, BOARD_CONDITIONS_MAX, false))
-        return refuse(v, BOARD_R_BAD_FIELD, "the offer's conditions are longer than 2 KiB");
-    if (!is_date(o->delivery_date))
-        return refuse(v, BOARD_R_BAD_FIELD,
-                      "the offer's delivery date is not a real YYYY-MM-DD day");
-    return true;
 }
 
 /* The label an object is handled under: its own, but anything that
@@ -268,14 +195,14 @@ static void cluster_clear(struct cluster *c)
 static struct store_board_offer *cluster_offer(struct cluster *c, const uint8_t *id)
 {
     for (size_t i = 0; i < c->n_offers; i++)
-        if (memcmp(c->offers[i].id, id, BOARD_ID_BYTES) == 0)
+        if (memcmp(c->offers[i].id, id, WIRE_ID_BYTES) == 0)
             return &c->offers[i];
     return NULL;
 }
 
 static struct store_board_need *cluster_need(struct cluster *c, const uint8_t *id)
 {
-    return c->has_need && memcmp(c->need.id, id, BOARD_ID_BYTES) == 0 ? &c->need : NULL;
+    return c->has_need && memcmp(c->need.id, id, WIRE_ID_BYTES) == 0 ? &c->need : NULL;
 }
 
 /* Adds o; takes responsibility over o->offer on success. Returns 0 or -1. */
@@ -310,6 +237,7 @@ static int merge_edit(struct store_board_need *rec, const Need *edit, struct ver
 {
     Need *old = tmbus__payload__need__unpack(NULL, rec->need_len, rec->need);
     Need m = TMBUS__PAYLOAD__NEED__INIT;
+    enum validate_fault f;
     uint8_t *buf;
     size_t len;
     int ret = -1;
@@ -334,8 +262,11 @@ static int merge_edit(struct store_board_need *rec, const Need *edit, struct ver
     TAKE_TEXT(contact);
 #undef TAKE_TEXT
 #undef TAKE_NUM
-    if (!check_need(&m, v)) {
-        ret = 0;
+    /* Each field was checked on its own; together they must still make a
+     * whole need (an edit cannot blank a required field, but the stored
+     * need was checked by the rules of the node that recorded it). */
+    if ((f = validate_need(&m, false, v->why, sizeof(v->why))) != VALIDATE_OK) {
+        ret = refuse_fault(v, f);
         goto out;
     }
     len = tmbus__payload__need__get_packed_size(&m);
@@ -360,19 +291,14 @@ static int decide_need_update(struct cluster *c, const char *sender, const char 
                               const NeedUpdate *u, struct verdict *v)
 {
     struct store_board_need *rec;
+    enum validate_fault f;
     int rc;
 
-    if (has_unknown(&u->base) || (u->need != NULL && has_unknown(&u->need->base)))
-        return refuse(v, BOARD_R_MALFORMED, "the update has fields this node does not know");
-    if (u->need_id.len != BOARD_ID_BYTES)
-        return refuse(v, BOARD_R_BAD_FIELD, "a need update must name a 32-byte need id");
-    if (u->action <= TMBUS__PAYLOAD__NEED_UPDATE__ACTION__ACTION_UNSPECIFIED ||
-        u->action > TMBUS__PAYLOAD__NEED_UPDATE__ACTION__ACTION_WITHDRAW)
-        return refuse(v, BOARD_R_BAD_FIELD, "the need update's action is missing or unknown");
-    if (u->action == TMBUS__PAYLOAD__NEED_UPDATE__ACTION__ACTION_EDIT && u->need == NULL)
-        return refuse(v, BOARD_R_BAD_FIELD, "an edit must carry the new field values");
-    if (!is_text(u->reason, 0, BOARD_REASON_MAX, true))
-        return refuse(v, BOARD_R_BAD_FIELD, "the reason is not one line of at most 1 KiB");
+    /* An arriving update passed these rules in its view already; a replay
+     * decides what the store kept, which an older node may have judged by
+     * looser ones. */
+    if ((f = validate_need_update(u, v->why, sizeof(v->why))) != VALIDATE_OK)
+        return refuse_fault(v, f);
     if ((rec = cluster_need(c, u->need_id.data)) == NULL)
         return wait_for(v, u->need_id.data, BOARD_R_UNKNOWN_NEED, "no such need");
     if (strcmp(rec->owner, sender) != 0)
@@ -429,17 +355,11 @@ static int decide_offer_update(struct cluster *c, const char *sender, const Offe
 {
     struct store_board_offer *rec;
     struct store_board_need *need;
+    enum validate_fault f;
     int to;
 
-    if (has_unknown(&u->base))
-        return refuse(v, BOARD_R_MALFORMED, "the update has fields this node does not know");
-    if (u->offer_id.len != BOARD_ID_BYTES)
-        return refuse(v, BOARD_R_BAD_FIELD, "an offer update must name a 32-byte offer id");
-    if (u->action <= TMBUS__PAYLOAD__OFFER_UPDATE__ACTION__ACTION_UNSPECIFIED ||
-        u->action > TMBUS__PAYLOAD__OFFER_UPDATE__ACTION__ACTION_WITHDRAW)
-        return refuse(v, BOARD_R_BAD_FIELD, "the offer update's action is missing or unknown");
-    if (!is_text(u->reason, 0, BOARD_REASON_MAX, true))
-        return refuse(v, BOARD_R_BAD_FIELD, "the reason is not one line of at most 1 KiB");
+    if ((f = validate_offer_update(u, v->why, sizeof(v->why))) != VALIDATE_OK)
+        return refuse_fault(v, f);
     if ((rec = cluster_offer(c, u->offer_id.data)) == NULL)
         return wait_for(v, u->offer_id.data, BOARD_R_UNKNOWN_OFFER, "no such offer");
     if (is_owners_action(u->action)) {
@@ -525,7 +445,7 @@ static void derive(struct cluster *c)
     struct sums sum = {0};
 
     for (size_t i = 0; i < c->n_offers; i++)
-        if (c->offers[i].has_need && memcmp(c->offers[i].need_id, n->id, BOARD_ID_BYTES) == 0)
+        if (c->offers[i].has_need && memcmp(c->offers[i].need_id, n->id, WIRE_ID_BYTES) == 0)
             add_offer(&sum, &c->offers[i]);
     n->accepted_quantity = sum.accepted;
     n->delivered_quantity = sum.delivered;
@@ -602,7 +522,7 @@ static bool is_offer_of(const struct replay *r, const uint8_t *id)
 {
     for (size_t i = 0; i < r->n; i++)
         if (r->items[i].is_member && r->items[i].u.kind == KIND_OFFER &&
-            memcmp(r->items[i].u.id, id, BOARD_ID_BYTES) == 0)
+            memcmp(r->items[i].u.id, id, WIRE_ID_BYTES) == 0)
             return true;
     return false;
 }
@@ -620,16 +540,16 @@ static int select_members(struct replay *r)
     for (size_t i = 0; i < r->n; i++) {
         struct item *it = &r->items[i];
         if (it->u.kind == KIND_NEED)
-            it->is_member = memcmp(it->u.id, r->root, BOARD_ID_BYTES) == 0;
+            it->is_member = memcmp(it->u.id, r->root, WIRE_ID_BYTES) == 0;
         else if (it->u.kind == KIND_OFFER || it->u.kind == KIND_NEED_UPDATE)
-            it->is_member = memcmp(it->u.target, r->root, BOARD_ID_BYTES) == 0;
+            it->is_member = memcmp(it->u.target, r->root, WIRE_ID_BYTES) == 0;
     }
     for (size_t i = 0; i < r->n; i++) {
         struct item *it = &r->items[i];
         if (it->u.kind != KIND_OFFER_UPDATE)
             continue;
         it->is_member = is_offer_of(r, it->u.target);
-        if (!it->is_member && memcmp(it->u.target, r->root, BOARD_ID_BYTES) == 0) {
+        if (!it->is_member && memcmp(it->u.target, r->root, WIRE_ID_BYTES) == 0) {
             if ((rc = store_board_offer_get(r->ap->s, it->u.target, &o)) < 0)
                 return -1;
             free(o.offer);
@@ -666,7 +586,7 @@ static int cmp_key(const void *a, const void *b)
         return x->t < y->t ? -1 : 1;
     if ((c = cmp_log_seq(a, b)) != 0)
         return c;
-    return memcmp(x->u.id, y->u.id, BOARD_ID_BYTES);
+    return memcmp(x->u.id, y->u.id, WIRE_ID_BYTES);
 }
 
 /* Puts the items in the canonical order of board.h. */
@@ -688,12 +608,15 @@ static int create_need(struct replay *r, struct item *it)
 {
     Need *n = tmbus__payload__need__unpack(NULL, it->u.body_len, it->u.body);
     struct store_board_need *rec = &r->c.need;
+    enum validate_fault f;
     int ret = 0;
 
     if (n == NULL)
         return refuse(&it->v, BOARD_R_MALFORMED, "a stored need no longer decodes");
-    if (!check_need(n, &it->v))
+    if ((f = validate_need(n, false, it->v.why, sizeof(it->v.why))) != VALIDATE_OK) {
+        refuse_fault(&it->v, f);
         goto out;
+    }
     if (r->c.has_need) { /* ids are unique: a broken store, not a message */
         refuse(&it->v, BOARD_R_MALFORMED, "a second need with one id");
         goto out;
@@ -704,7 +627,7 @@ static int create_need(struct replay *r, struct item *it)
         ret = -1;
         goto out;
     }
-    memcpy(rec->id, it->u.id, BOARD_ID_BYTES);
+    memcpy(rec->id, it->u.id, WIRE_ID_BYTES);
     snprintf(rec->owner, sizeof(rec->owner), "%s", it->u.sender);
     rec->created_at = it->u.created_at;
     rec->status = BOARD_NEED_OPEN;
@@ -725,22 +648,25 @@ static int create_offer(struct replay *r, struct item *it)
 {
     Offer *o = tmbus__payload__offer__unpack(NULL, it->u.body_len, it->u.body);
     struct store_board_offer rec = {0};
+    enum validate_fault f;
     int ret = 0;
 
     if (o == NULL)
         return refuse(&it->v, BOARD_R_MALFORMED, "a stored offer no longer decodes");
-    if (!check_offer(o, &it->v))
+    if ((f = validate_offer(o, it->v.why, sizeof(it->v.why))) != VALIDATE_OK) {
+        refuse_fault(&it->v, f);
         goto out;
+    }
     if (cluster_offer(&r->c, it->u.id) != NULL) {
         refuse(&it->v, BOARD_R_MALFORMED, "a second offer with one id");
         goto out;
     }
-    memcpy(rec.id, it->u.id, BOARD_ID_BYTES);
+    memcpy(rec.id, it->u.id, WIRE_ID_BYTES);
     snprintf(rec.donor, sizeof(rec.donor), "%s", it->u.sender);
     rec.created_at = it->u.created_at;
-    rec.has_need = o->need_id.len == BOARD_ID_BYTES;
+    rec.has_need = o->need_id.len == WIRE_ID_BYTES;
     if (rec.has_need)
-        memcpy(rec.need_id, o->need_id.data, BOARD_ID_BYTES);
+        memcpy(rec.need_id, o->need_id.data, WIRE_ID_BYTES);
     rec.status = BOARD_OFFER_PROPOSED;
     rec.tlp = effective_tlp(o->tlp, it->u.log.peer);
     rec.quantity = o->quantity;
@@ -790,7 +716,7 @@ static int release(struct replay *r, const uint8_t *id)
 {
     for (size_t j = 0; j < r->n; j++) {
         struct item *it = &r->items[j];
-        if (it->outcome == OUTCOME_WAITING && memcmp(it->v.awaits, id, BOARD_ID_BYTES) == 0 &&
+        if (it->outcome == OUTCOME_WAITING && memcmp(it->v.awaits, id, WIRE_ID_BYTES) == 0 &&
             step(r, j) != 0)
             return -1;
     }
@@ -870,7 +796,7 @@ static const char *kind_name(int kind)
 static void report(const struct replay *r, const struct item *it)
 {
     struct board_msg m = {it->u.id, it->u.sender, it->u.log.peer, it->u.seq, it->u.created_at, 0};
-    bool is_arrived = memcmp(it->u.id, r->arrived, BOARD_ID_BYTES) == 0;
+    bool is_arrived = memcmp(it->u.id, r->arrived, WIRE_ID_BYTES) == 0;
     char hex[17];
 
     /* An update decided once its object came is the ordinary case; one
@@ -912,23 +838,23 @@ static int write_back(struct replay *r)
         bool is_waiting = it->outcome == OUTCOME_WAITING;
 
         if (it->outcome == it->u.outcome && is_waiting == it->u.is_waiting &&
-            (!is_waiting || memcmp(it->u.awaits, it->v.awaits, BOARD_ID_BYTES) == 0))
+            (!is_waiting || memcmp(it->u.awaits, it->v.awaits, WIRE_ID_BYTES) == 0))
             continue;
         it->was = it->u.outcome;
         it->u.outcome = it->outcome;
         it->u.is_waiting = is_waiting;
         if (is_waiting)
-            memcpy(it->u.awaits, it->v.awaits, BOARD_ID_BYTES);
+            memcpy(it->u.awaits, it->v.awaits, WIRE_ID_BYTES);
         if (store_board_update_put(r->ap->s, &it->u) != 0)
             return -1;
         it->is_changed = true;
     }
     for (size_t i = 0; i < r->n; i++)
-        if (r->items[i].is_changed && memcmp(r->items[i].u.id, r->arrived, BOARD_ID_BYTES) == 0)
+        if (r->items[i].is_changed && memcmp(r->items[i].u.id, r->arrived, WIRE_ID_BYTES) == 0)
             report(r, &r->items[i]);
     for (size_t i = 0; i < r->n; i++) {
         const struct item *it = &r->items[i];
-        if (it->is_changed && memcmp(it->u.id, r->arrived, BOARD_ID_BYTES) != 0 &&
+        if (it->is_changed && memcmp(it->u.id, r->arrived, WIRE_ID_BYTES) != 0 &&
             it->outcome != OUTCOME_WAITING)
             report(r, it);
     }
@@ -973,22 +899,22 @@ static uint8_t *pack_part(const ProtobufCMessage *msg, size_t *len)
 /* Where a message is filed: kind, target (what it names) and the root of
  * its cluster. Returns 0 or -1 (store). */
 static int file_message(struct store *s, const struct board_msg *m, const Payload *p, int *kind,
-                        uint8_t target[BOARD_ID_BYTES], uint8_t root[BOARD_ID_BYTES])
+                        uint8_t target[WIRE_ID_BYTES], uint8_t root[WIRE_ID_BYTES])
 {
     const ProtobufCBinaryData *named = NULL;
     struct store_board_offer o;
     int rc;
 
-    memset(target, 0, BOARD_ID_BYTES);
+    memset(target, 0, WIRE_ID_BYTES);
     switch (p->kind_case) {
     case TMBUS__PAYLOAD__PAYLOAD__KIND_NEED:
         *kind = KIND_NEED;
-        memcpy(target, m->id, BOARD_ID_BYTES);
+        memcpy(target, m->id, WIRE_ID_BYTES);
         break;
     case TMBUS__PAYLOAD__PAYLOAD__KIND_OFFER:
         *kind = KIND_OFFER;
         named = &p->offer->need_id;
-        memcpy(target, named->len == BOARD_ID_BYTES ? named->data : m->id, BOARD_ID_BYTES);
+        memcpy(target, named->len == WIRE_ID_BYTES ? named->data : m->id, WIRE_ID_BYTES);
         break;
     case TMBUS__PAYLOAD__PAYLOAD__KIND_NEED_UPDATE:
         *kind = KIND_NEED_UPDATE;
@@ -999,16 +925,16 @@ static int file_message(struct store *s, const struct board_msg *m, const Payloa
         named = &p->offer_update->offer_id;
         break;
     }
-    if (*kind >= KIND_NEED_UPDATE && *kind <= KIND_OFFER_UPDATE && named->len == BOARD_ID_BYTES)
-        memcpy(target, named->data, BOARD_ID_BYTES);
-    memcpy(root, target, BOARD_ID_BYTES);
+    if (*kind >= KIND_NEED_UPDATE && *kind <= KIND_OFFER_UPDATE && named->len == WIRE_ID_BYTES)
+        memcpy(target, named->data, WIRE_ID_BYTES);
+    memcpy(root, target, WIRE_ID_BYTES);
     if (*kind != KIND_OFFER_UPDATE)
         return 0;
     if ((rc = store_board_offer_get(s, target, &o)) < 0)
         return -1;
     if (rc == 1) {
         if (o.has_need)
-            memcpy(root, o.need_id, BOARD_ID_BYTES);
+            memcpy(root, o.need_id, WIRE_ID_BYTES);
         free(o.offer);
     }
     return 0;
@@ -1019,7 +945,7 @@ int board_apply(struct store *s, const struct board_msg *m, const struct message
 {
     struct apply ap = {s, count_fn, arg};
     struct store_board_update u = {0};
-    uint8_t root[BOARD_ID_BYTES];
+    uint8_t root[WIRE_ID_BYTES];
     const Payload *p = msg->pb;
     const ProtobufCMessage *part = NULL;
     uint8_t *body = NULL;
@@ -1029,8 +955,7 @@ int board_apply(struct store *s, const struct board_msg *m, const struct message
 
     if ((rc = store_board_knows(s, m->id)) != 0)
         return rc < 0 ? -1 : 0;
-    if (!msg->is_payload || p->kind_case == TMBUS__PAYLOAD__PAYLOAD__KIND__NOT_SET ||
-        msg->has_unknown_top) {
+    if (!msg->is_payload || msg->kind == MESSAGE_NONE) {
         refuse(&v, BOARD_R_MALFORMED, "not a tmbus.payload.Payload this node understands");
         rejected(&ap, m, "payload", &v);
         ret = 0;
@@ -1053,12 +978,11 @@ int board_apply(struct store *s, const struct board_msg *m, const struct message
         ret = 0;
         goto out;
     }
-    /* Refused outright, and not recorded: a malformed need or offer, or a
-     * sender whose role may not post it. Neither depends on other messages,
-     * so every node judges them alike whenever they arrive. */
-    if (!role_allows(m->role, msg->kind, &v) ||
-        (p->kind_case == TMBUS__PAYLOAD__PAYLOAD__KIND_NEED && !check_need(p->need, &v)) ||
-        (p->kind_case == TMBUS__PAYLOAD__PAYLOAD__KIND_OFFER && !check_offer(p->offer, &v))) {
+    /* Refused outright, and not recorded: a sender whose role may not post
+     * it, or a payload the field rules refuse (the view's verdict). Neither
+     * depends on other messages, so every node judges them alike whenever
+     * they arrive. */
+    if (!role_allows(m->role, msg->kind, &v) || !is_sound(msg, &v)) {
         rejected(&ap, m, "payload", &v);
         ret = 0;
         goto out;
@@ -1066,7 +990,7 @@ int board_apply(struct store *s, const struct board_msg *m, const struct message
     if ((body = pack_part(part, &body_len)) == NULL ||
         file_message(s, m, p, &u.kind, u.target, root) != 0)
         goto out;
-    memcpy(u.id, m->id, BOARD_ID_BYTES);
+    memcpy(u.id, m->id, WIRE_ID_BYTES);
     snprintf(u.log.origin, sizeof(u.log.origin), "%s", m->sender);
     snprintf(u.log.peer, sizeof(u.log.peer), "%s", m->log_peer);
     u.seq = m->seq;
@@ -1133,7 +1057,7 @@ static int load_state(struct store *s, const uint8_t *need_id, const uint8_t *of
 }
 
 enum board_verdict board_check_post(struct store *s, const char *self, const struct message *msg,
-                                    const char **reason)
+                                    char *reason, size_t reason_size)
 {
     struct verdict v = {0};
     struct cluster c = {0};
@@ -1141,26 +1065,24 @@ enum board_verdict board_check_post(struct store *s, const char *self, const str
     const ProtobufCBinaryData *id;
     int rc = 0;
 
-    if (!msg->is_payload || p->kind_case == TMBUS__PAYLOAD__PAYLOAD__KIND__NOT_SET ||
-        msg->has_unknown_top) {
+    if (!msg->is_payload || msg->kind == MESSAGE_NONE) {
         refuse(&v, BOARD_R_MALFORMED, "the payload is not a tmbus.payload.Payload");
         goto out;
     }
+    if (!is_sound(msg, &v))
+        goto out;
     switch (p->kind_case) {
-    case TMBUS__PAYLOAD__PAYLOAD__KIND_NEED:
-        rc = check_need(p->need, &v);
-        break;
     case TMBUS__PAYLOAD__PAYLOAD__KIND_OFFER:
-        rc = check_offer(p->offer, &v) ? check_offer_need(s, p->offer, &v) : 0;
+        rc = check_offer_need(s, p->offer, &v);
         break;
     case TMBUS__PAYLOAD__PAYLOAD__KIND_NEED_UPDATE:
         id = &p->need_update->need_id;
-        if ((rc = load_state(s, id->len == BOARD_ID_BYTES ? id->data : NULL, NULL, &c)) == 0)
+        if ((rc = load_state(s, id->len == WIRE_ID_BYTES ? id->data : NULL, NULL, &c)) == 0)
             rc = decide_need_update(&c, self, "", p->need_update, &v);
         break;
     case TMBUS__PAYLOAD__PAYLOAD__KIND_OFFER_UPDATE:
         id = &p->offer_update->offer_id;
-        if ((rc = load_state(s, NULL, id->len == BOARD_ID_BYTES ? id->data : NULL, &c)) == 0)
+        if ((rc = load_state(s, NULL, id->len == WIRE_ID_BYTES ? id->data : NULL, &c)) == 0)
             rc = decide_offer_update(&c, self, p->offer_update, &v);
         break;
     default:
@@ -1170,12 +1092,12 @@ enum board_verdict board_check_post(struct store *s, const char *self, const str
 out:
     cluster_clear(&c);
     if (rc < 0) {
-        *reason = "the node's store failed";
+        snprintf(reason, reason_size, "the node's store failed");
         return BOARD_CHECK_ERROR;
     }
     if (rc == 1)
         return BOARD_CHECK_OK;
-    *reason = v.why;
+    snprintf(reason, reason_size, "%s", v.why);
     return reasons[v.reason].verdict;
 }
 
@@ -1218,15 +1140,15 @@ uint32_t board_category_of(struct store *s, const struct message *msg)
         category = p->need->category;
         break;
     case TMBUS__PAYLOAD__PAYLOAD__KIND_OFFER:
-        if (p->offer->need_id.len == BOARD_ID_BYTES)
+        if (p->offer->need_id.len == WIRE_ID_BYTES)
             category = need_category(s, p->offer->need_id.data);
         break;
     case TMBUS__PAYLOAD__PAYLOAD__KIND_NEED_UPDATE:
-        if (p->need_update->need_id.len == BOARD_ID_BYTES)
+        if (p->need_update->need_id.len == WIRE_ID_BYTES)
             category = need_category(s, p->need_update->need_id.data);
         break;
     case TMBUS__PAYLOAD__PAYLOAD__KIND_OFFER_UPDATE:
-        if (p->offer_update->offer_id.len == BOARD_ID_BYTES)
+        if (p->offer_update->offer_id.len == WIRE_ID_BYTES)
             category = offer_category(s, p->offer_update->offer_id.data);
         break;
     default:

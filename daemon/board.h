@@ -1,6 +1,6 @@
 /*
- * board: the need/offer state machine of DESIGN §5, fed only by opened and
- * verified payloads: what this member posts and what is delivered to it.
+ * board: the need/offer state machine (proto/PROTOCOL.md §6.3), fed only
+ * by opened and verified payloads: what this member posts and what is delivered to it.
  * It decides (who may change what, which transition is allowed, what a
  * need's coverage is) and keeps its state through the store's board
  * functions inside the node's open batch; it never speaks SQL, never does
@@ -44,21 +44,14 @@
 
 #include "message.h"
 #include "store.h"
+#include "wire_limits.h"
 
 /* How far apart, in seconds, two messages' times may be for the board to
  * still treat them as concurrent (members' clocks and their posting race). */
 #define BOARD_SKEW_S 300
 
-/* Limits of a payload's text fields, in bytes. */
-#define BOARD_TITLE_MAX       200
-#define BOARD_DESCRIPTION_MAX (8 * 1024)
-#define BOARD_CONDITIONS_MAX  (2 * 1024)
-#define BOARD_NAME_MAX        256 /* beneficiary, contact */
-#define BOARD_UNIT_MAX        64
-#define BOARD_REASON_MAX      1024 /* an update's reason */
-#define BOARD_ID_BYTES        32
-
-/* A need's status; codes kept by the store. */
+/* A need's status; codes kept by the store, named by proto/domain.h's
+ * DOMAIN_NEED_STATUS table. */
 enum board_need_status {
     BOARD_NEED_OPEN = 1,
     BOARD_NEED_PARTIALLY_COVERED = 2,
@@ -67,7 +60,8 @@ enum board_need_status {
     BOARD_NEED_WITHDRAWN = 5,
 };
 
-/* An offer's status; codes kept by the store. */
+/* An offer's status; codes kept by the store, named by proto/domain.h's
+ * DOMAIN_OFFER_STATUS table. */
 enum board_offer_status {
     BOARD_OFFER_PROPOSED = 1,
     BOARD_OFFER_ACCEPTED = 2,
@@ -81,8 +75,8 @@ enum board_offer_status {
  * a counter "board.rejected.<name>". */
 enum board_reason {
     BOARD_R_NONE = 0,
-    BOARD_R_MALFORMED,     /* not a Payload, no kind, unknown fields */
-    BOARD_R_BAD_FIELD,     /* enum, quantity, text, date or id out of bounds */
+    BOARD_R_MALFORMED,     /* not a Payload, no kind, unknown fields (VALIDATE_MALFORMED) */
+    BOARD_R_BAD_FIELD,     /* a field the shared rules refuse (VALIDATE_BAD_FIELD) */
     BOARD_R_UNKNOWN_NEED,  /* names a need this board does not hold */
     BOARD_R_UNKNOWN_OFFER, /* names an offer this board does not hold */
     BOARD_R_NOT_OWNER,     /* only the need's owner may do that */
@@ -106,7 +100,7 @@ enum board_verdict {
 
 /* Where an opened payload came from: its envelope's verified header. */
 struct board_msg {
-    const uint8_t *id;    /* envelope id, BOARD_ID_BYTES: the id of what it creates */
+    const uint8_t *id;    /* envelope id, WIRE_ID_BYTES: the id of what it creates */
     const char *sender;   /* the signing member */
     const char *log_peer; /* "" for a relayed log, else the direct log's recipient */
     uint64_t seq;         /* its place in that log */
@@ -140,13 +134,16 @@ int board_apply(struct store *s, const struct board_msg *m, const struct message
 
 /*
  * Validates a payload that member self is about to post, before it is
- * sealed, against the same rules board_apply will use, plus one of the
- * poster's own: an offer must answer a need this board holds that is open
- * or partially covered. Writes nothing. Returns BOARD_CHECK_OK, or another
- * verdict with a one-line reason for the client in *reason.
+ * sealed, against the same rules board_apply will use (the view's field
+ * verdict, then the board's state), plus one of the poster's own: an offer
+ * must answer a need this board holds that is open or partially covered.
+ * Writes nothing to the store. Returns BOARD_CHECK_OK, or another verdict
+ * with a one-line reason for the client written into reason (reason_size
+ * bytes; VALIDATE_WHY_MAX is enough).
  */
 enum board_verdict board_check_post(struct store *s, const char *self, const struct message *msg,
-                                    const char **reason) __attribute__((warn_unused_result));
+                                    char *reason, size_t reason_size)
+    __attribute__((warn_unused_result));
 
 /* The category a payload is filed under, for subscription filters: a
  * need's own; an offer's or an update's is its need's, as this board knows
@@ -160,7 +157,7 @@ uint32_t board_category_of(struct store *s, const struct message *msg);
  * donor, its need's id, status, quantity, the offer). Two members holding
  * the same board messages get the same digest. Returns 0 or -1 (store).
  */
-int board_digest(struct store *s, uint8_t out[BOARD_ID_BYTES]) __attribute__((warn_unused_result));
+int board_digest(struct store *s, uint8_t out[WIRE_ID_BYTES]) __attribute__((warn_unused_result));
 
 /* One row of a report's totals: EUR cents pledged (offers accepted,
  * delivered or confirmed) and delivered (confirmed). */
@@ -173,20 +170,20 @@ struct board_total {
 
 /* One open need (open or partially covered) in a report. */
 struct board_open_need {
-    uint8_t id[BOARD_ID_BYTES];
+    uint8_t id[WIRE_ID_BYTES];
     char owner[UTIL_MEMBER_ID_MAX + 1];
-    char title[BOARD_TITLE_MAX + 1];
+    char title[WIRE_TITLE_MAX + 1];
     int status;
-    int priority;      /* tmbus.payload.Priority */
-    char deadline[16]; /* "YYYY-MM-DD" or "" */
-    bool is_overdue;   /* deadline < today (UTC) */
+    int priority;                     /* tmbus.payload.Priority */
+    char deadline[WIRE_DATE_LEN + 1]; /* "YYYY-MM-DD" or "" */
+    bool is_overdue;                  /* deadline < today (UTC) */
     uint64_t quantity;
     uint64_t accepted_quantity;
     uint64_t value_cents;
 };
 
 /*
- * The reports of DESIGN §5 as seen under a clearance: needs and offers
+ * The board's reports as seen under a clearance: needs and offers
  * whose label is above clearance are left out, and so are offers whose
  * need is. Open needs by priority (critical first), then deadline (none
  * last), then id; totals per donor, per category and per sector (of the
@@ -205,13 +202,15 @@ int board_report(struct store *s, uint32_t clearance, int64_t today, struct boar
     __attribute__((warn_unused_result));
 void board_report_free(struct board_report *r);
 
-/* Stable names: "open", "partially_covered", …; "proposed", "accepted", …;
- * "not-owner", … Never NULL ("unknown" for a code out of range). */
+/* Stable names: a status's shared name (proto/domain.h), "open",
+ * "partially_covered", …; "proposed", "accepted", …; a reason's, "not-owner",
+ * … Never NULL ("unknown" for a code out of range). */
 const char *board_need_status_name(int status);
 const char *board_offer_status_name(int status);
 const char *board_reason_name(enum board_reason r);
 
-/* "open" … "withdrawn" → its code; -1 when unknown. */
+/* "open" … "withdrawn", spelled exactly as board_need_status_name spells
+ * it, → its code; -1 when unknown. */
 int board_need_status_parse(const char *name);
 
 #endif

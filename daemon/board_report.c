@@ -147,13 +147,13 @@ static void offer_rows_free(struct offer_rows *r)
 static int cmp_need_id(const void *a, const void *b)
 {
     return memcmp(((const struct store_board_need *)a)->id,
-                  ((const struct store_board_need *)b)->id, BOARD_ID_BYTES);
+                  ((const struct store_board_need *)b)->id, WIRE_ID_BYTES);
 }
 
 static int cmp_offer_id(const void *a, const void *b)
 {
     return memcmp(((const struct store_board_offer *)a)->id,
-                  ((const struct store_board_offer *)b)->id, BOARD_ID_BYTES);
+                  ((const struct store_board_offer *)b)->id, WIRE_ID_BYTES);
 }
 
 /* Every need and offer on the board, each sorted by id. Returns 0 or -1. */
@@ -169,9 +169,9 @@ static int load_board(struct store *s, struct need_rows *needs, struct offer_row
     return 0;
 }
 
-int board_digest(struct store *s, uint8_t out[BOARD_ID_BYTES])
+int board_digest(struct store *s, uint8_t out[WIRE_ID_BYTES])
 {
-    static const uint8_t none[BOARD_ID_BYTES];
+    static const uint8_t none[WIRE_ID_BYTES];
     struct need_rows needs = {0};
     struct offer_rows offers = {0};
     struct buf b = {0};
@@ -183,7 +183,7 @@ int board_digest(struct store *s, uint8_t out[BOARD_ID_BYTES])
     put_u64(&b, needs.n);
     for (size_t i = 0; i < needs.n; i++) {
         const struct store_board_need *n = &needs.v[i];
-        put(&b, n->id, BOARD_ID_BYTES);
+        put(&b, n->id, WIRE_ID_BYTES);
         put_bytes(&b, n->owner, strlen(n->owner));
         put_u64(&b, (uint64_t)n->status);
         put_u64(&b, n->tlp);
@@ -195,9 +195,9 @@ int board_digest(struct store *s, uint8_t out[BOARD_ID_BYTES])
     put_u64(&b, offers.n);
     for (size_t i = 0; i < offers.n; i++) {
         const struct store_board_offer *o = &offers.v[i];
-        put(&b, o->id, BOARD_ID_BYTES);
+        put(&b, o->id, WIRE_ID_BYTES);
         put_bytes(&b, o->donor, strlen(o->donor));
-        put(&b, o->has_need ? o->need_id : none, BOARD_ID_BYTES);
+        put(&b, o->has_need ? o->need_id : none, WIRE_ID_BYTES);
         put_u64(&b, (uint64_t)o->status);
         put_u64(&b, o->tlp);
         put_u64(&b, o->quantity);
@@ -218,7 +218,7 @@ out:
 
 /* What a report needs of a visible need, to file its offers. */
 struct need_facts {
-    uint8_t id[BOARD_ID_BYTES];
+    uint8_t id[WIRE_ID_BYTES];
     uint32_t category, sector;
 };
 
@@ -262,7 +262,7 @@ static int cmp_total(const void *a, const void *b)
 
 static int cmp_need_facts(const void *key, const void *elem)
 {
-    return memcmp(key, ((const struct need_facts *)elem)->id, BOARD_ID_BYTES);
+    return memcmp(key, ((const struct need_facts *)elem)->id, WIRE_ID_BYTES);
 }
 
 /* Critical first; within a priority the earliest deadline, none last. */
@@ -277,7 +277,7 @@ static int cmp_open(const void *a, const void *b)
         return x->deadline[0] == '\0' ? 1 : -1;
     if ((c = strcmp(x->deadline, y->deadline)) != 0)
         return c;
-    return memcmp(x->id, y->id, BOARD_ID_BYTES);
+    return memcmp(x->id, y->id, WIRE_ID_BYTES);
 }
 
 static int report_need(struct board_report *r, const struct store_board_need *n, const Need *d,
@@ -295,7 +295,7 @@ static int report_need(struct board_report *r, const struct store_board_need *n,
     r->open = grown;
     o = &grown[r->n_open++];
     memset(o, 0, sizeof(*o));
-    memcpy(o->id, n->id, BOARD_ID_BYTES);
+    memcpy(o->id, n->id, WIRE_ID_BYTES);
     snprintf(o->owner, sizeof(o->owner), "%s", n->owner);
     snprintf(o->title, sizeof(o->title), "%s", d->title != NULL ? d->title : "");
     o->status = n->status;
@@ -334,7 +334,7 @@ int board_report(struct store *s, uint32_t clearance, int64_t today, struct boar
             log_warnx("board: a stored need no longer decodes");
             continue;
         }
-        memcpy(facts[n_facts].id, n->id, BOARD_ID_BYTES);
+        memcpy(facts[n_facts].id, n->id, WIRE_ID_BYTES);
         facts[n_facts].category = d->category;
         facts[n_facts].sector = d->sector;
         n_facts++;

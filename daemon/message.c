@@ -1,14 +1,17 @@
 /*
- * message: decodes a Payload once into a view and keeps the payload rules
- * shared by the api, the route and the board (the role rule, the TLP rule).
+ * message: decodes a Payload once into a view, judges it once by the
+ * shared field rules (proto/validate), and keeps the payload rules shared
+ * by the api, the route and the board (the role rule, the TLP rule).
  * The view owns the unpacked protobuf; the bytes stay the caller's. Nothing
  * here touches the store, a socket or a key, and nothing logs.
  */
 #include "message.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "payload.pb-c.h"
+#include "validate.h"
 
 _Static_assert((int)MESSAGE_NEED == (int)TMBUS__PAYLOAD__PAYLOAD__KIND_NEED, "kind numbers");
 _Static_assert((int)MESSAGE_OFFER == (int)TMBUS__PAYLOAD__PAYLOAD__KIND_OFFER, "kind numbers");
@@ -17,8 +20,7 @@ _Static_assert((int)MESSAGE_NEED_UPDATE == (int)TMBUS__PAYLOAD__PAYLOAD__KIND_NE
 _Static_assert((int)MESSAGE_OFFER_UPDATE == (int)TMBUS__PAYLOAD__PAYLOAD__KIND_OFFER_UPDATE,
                "kind numbers");
 _Static_assert((int)MESSAGE_RECEIPT == (int)TMBUS__PAYLOAD__PAYLOAD__KIND_RECEIPT, "kind numbers");
-_Static_assert((int)MESSAGE_CATEGORY_MAX == (int)TMBUS__PAYLOAD__CATEGORY__CATEGORY_OTHER,
-               "categories");
+_Static_assert(MESSAGE_WHY_MAX >= VALIDATE_WHY_MAX, "room for the field rules' reason");
 _Static_assert((int)MESSAGE_TLP_CLEAR == (int)TMBUS__PAYLOAD__TLP__TLP_CLEAR, "TLP numbers");
 _Static_assert((int)MESSAGE_TLP_AMBER_STRICT == (int)TMBUS__PAYLOAD__TLP__TLP_AMBER_STRICT,
                "TLP numbers");
@@ -63,6 +65,8 @@ int message_decode(const uint8_t *payload, size_t len, struct message *m)
     memset(m, 0, sizeof(*m));
     m->bytes = payload;
     m->len = len;
+    m->fault = VALIDATE_MALFORMED;
+    snprintf(m->why, sizeof(m->why), "the payload is not a tmbus.payload.Payload");
     if ((p = tmbus__payload__payload__unpack(NULL, len, payload)) == NULL)
         return -1;
     m->pb = p;
@@ -71,8 +75,8 @@ int message_decode(const uint8_t *payload, size_t len, struct message *m)
     if (p->kind_case < TMBUS__PAYLOAD__PAYLOAD__KIND_NEED ||
         p->kind_case > TMBUS__PAYLOAD__PAYLOAD__KIND_RECEIPT)
         m->kind = MESSAGE_NONE;
-    m->has_unknown_top = has_unknown_fields(&p->base);
     m->has_unknown = payload_has_unknown(p);
+    m->fault = (int)validate_payload(p, m->why, sizeof(m->why));
     return 0;
 }
 
@@ -85,7 +89,7 @@ void message_clear(struct message *m)
 
 bool message_is_sound(const struct message *m)
 {
-    return m->is_payload && m->kind != MESSAGE_NONE && !m->has_unknown;
+    return m->is_payload && m->kind != MESSAGE_NONE && m->fault == VALIDATE_OK;
 }
 
 bool message_role_allows(enum message_kind kind, int role, const char **why)

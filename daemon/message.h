@@ -5,8 +5,10 @@
  * receipts) works on the view. It also holds the payload rules that more
  * than one module applies: which roster role may post which kind, and
  * which TLP label a payload is handled under. It is the only daemon module
- * that decodes a Payload; only board.c and receipt.c read the generated
- * structs behind the view. It never logs a payload's content.
+ * that decodes a Payload, and the view carries the verdict of the shared
+ * field rules (proto/validate.h) so that no reader checks a field again;
+ * only board.c and receipt.c read the generated structs behind the view.
+ * It never logs a payload's content.
  */
 #ifndef TMBUS_MESSAGE_H
 #define TMBUS_MESSAGE_H
@@ -38,8 +40,8 @@ enum message_tlp {
     MESSAGE_TLP_RED = 5,
 };
 
-/* The highest tmbus.payload.Category code (categories are 1..this). */
-#define MESSAGE_CATEGORY_MAX 9
+/* Room for the reason the field rules give (VALIDATE_WHY_MAX). */
+#define MESSAGE_WHY_MAX 256
 
 /* The view. Fields are read-only for everyone but message.c. */
 struct message {
@@ -47,12 +49,15 @@ struct message {
     size_t len;
     bool is_payload; /* the bytes parse as a tmbus.payload.Payload */
     enum message_kind kind;
-    /* Unknown fields on the Payload itself; and anywhere a reader looks
-     * (the Payload, its kind's message, a need edit's need, receipt
-     * entries). A sender that speaks a newer schema is refused by the
-     * readers that require it rather than half understood. */
-    bool has_unknown_top;
+    /* Unknown fields anywhere a reader looks (the Payload, its kind's
+     * message, a need edit's need, receipt entries). A sender that speaks
+     * a newer schema is refused rather than half understood. */
     bool has_unknown;
+    /* The shared field rules' verdict on the whole Payload (an enum
+     * validate_fault: 0 when it passes, else malformed or a bad field),
+     * with its one-line reason in why. Never copies field text. */
+    int fault;
+    char why[MESSAGE_WHY_MAX];
     void *pb; /* the decoded Payload, for board.c and receipt.c only */
 };
 
@@ -69,8 +74,8 @@ int message_decode(const uint8_t *payload, size_t len, struct message *m);
 /* Frees what message_decode allocated and zeroes *m. Accepts a zeroed m. */
 void message_clear(struct message *m);
 
-/* True when m is a Payload of a known kind with no unknown field anywhere:
- * what a client may post. */
+/* True when m is a Payload of a known kind that passes every field rule:
+ * what a client may post, as far as the payload alone can tell. */
 bool message_is_sound(const struct message *m);
 
 /*

@@ -1,6 +1,6 @@
 /*
- * peer: links to other members' nodes and replication over them (DESIGN
- * §4.1, proto/peer.proto). Listens with a ROUTER, dials with one DEALER per
+ * peer: links to other members' nodes and replication over them
+ * (proto/PROTOCOL.md §7, proto/peer.proto). Listens with a ROUTER, dials with one DEALER per
  * peer, CurveZMQ on both; streams what each peer lacks in log order under a
  * credit window and acks by vector after each commit. Never acknowledges
  * anything the store has not committed; never relays a direct (TLP:RED)

@@ -1,35 +1,61 @@
 /*
  * receipt: encodes and decodes Receipt payloads, behind receipt.h. The
- * only daemon code besides board.c and api.c that sees generated payload
- * types, and it sees only the receipt. It must never log a payload's bytes
- * nor accept a reason that could break a log line or a table (one line).
+ * only daemon code besides message.c and board.c that sees generated
+ * payload types, and it sees only the receipt. It must never log a
+ * payload's bytes; it reads only receipts the shared field rules accepted
+ * (one-line reasons that cannot break a log line or a table), and encodes
+ * only receipts those rules accept.
  */
 #include "receipt.h"
 
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "domain.h"
 #include "log.h"
 #include "message.h"
 #include "payload.pb-c.h"
+#include "validate.h"
 
 typedef Tmbus__Payload__Payload Payload;
 typedef Tmbus__Payload__Receipt Receipt;
 typedef Tmbus__Payload__Receipt__Entry Entry;
 
+_Static_assert((int)RECEIPT_DELIVERED == (int)TMBUS__PAYLOAD__RECEIPT__STATE__STATE_DELIVERED &&
+                   (int)RECEIPT_REJECTED == (int)TMBUS__PAYLOAD__RECEIPT__STATE__STATE_REJECTED,
+               "the final states are the wire's");
+
 const char *receipt_state_name(int state)
 {
-    switch (state) {
-    case RECEIPT_PENDING:
+    const char *name = domain_name(DOMAIN_RECEIPT_STATE, state);
+
+    /* Pending is the store's word for a recipient not heard from yet; it
+     * never travels, so the wire's table does not name it. */
+    if (state == RECEIPT_PENDING)
         return "pending";
-    case RECEIPT_DELIVERED:
-        return "delivered";
-    case RECEIPT_REJECTED:
-        return "rejected";
-    default:
-        return "unknown";
+    return name != NULL ? name : "unknown";
+}
+
+/* The part of reason a receipt carries: up to its first control character
+ * and at most RECEIPT_REASON_MAX bytes, not ending inside a UTF-8 sequence,
+ * so that the receipt passes validate_receipt at its recipient. */
+static void first_line(const char *reason, char out[RECEIPT_REASON_MAX + 1])
+{
+    size_t k = strnlen(reason, RECEIPT_REASON_MAX);
+
+    for (size_t j = 0; j < k; j++) {
+        unsigned char c = (unsigned char)reason[j];
+        if ((c < 0x20 && c != '\t') || c == 0x7f)
+            k = j;
     }
+    /* A cut sequence is at most three bytes long; text that is no UTF-8
+     * elsewhere is not sent at all. */
+    for (int b = 0; b < 4 && k > 0 && !validate_is_utf8((const uint8_t *)reason, k); b++)
+        k = b < 3 ? k - 1 : 0;
+    memcpy(out, reason, k);
+    out[k] = '\0';
 }
 
 int receipt_encode(const struct receipt_entry *entries, size_t n, uint8_t **out, size_t *len)
@@ -62,19 +88,11 @@ int receipt_encode(const struct receipt_entry *entries, size_t n, uint8_t **out,
         const struct receipt_entry *e = &entries[i];
 
         tmbus__payload__receipt__entry__init(&es[i]);
-        if (e->state == RECEIPT_REJECTED) {
-            size_t k = strnlen(e->reason, RECEIPT_REASON_MAX);
-            for (size_t j = 0; j < k; j++)
-                if (e->reason[j] == '\r' || e->reason[j] == '\n')
-                    k = j;
-            memcpy(lines[i], e->reason, k);
-            lines[i][k] = '\0';
-        }
+        if (e->state == RECEIPT_REJECTED)
+            first_line(e->reason, lines[i]);
         es[i].envelope_id.data = (uint8_t *)(uintptr_t)e->envelope_id;
-        es[i].envelope_id.len = RECEIPT_ID_BYTES;
-        es[i].state = e->state == RECEIPT_DELIVERED
-                          ? TMBUS__PAYLOAD__RECEIPT__STATE__STATE_DELIVERED
-                          : TMBUS__PAYLOAD__RECEIPT__STATE__STATE_REJECTED;
+        es[i].envelope_id.len = WIRE_ID_BYTES;
+        es[i].state = (Tmbus__Payload__Receipt__State)e->state;
         es[i].reason = lines[i];
         ptrs[i] = &es[i];
     }
@@ -97,30 +115,14 @@ out:
     return rc;
 }
 
-static bool is_one_line(const char *s, size_t max)
+/* One entry the view's field rules accepted, copied to *out. */
+static void entry_copy(const Entry *e, struct receipt_entry *out)
 {
-    size_t n = strnlen(s, max + 1);
-
-    return n <= max && strcspn(s, "\r\n") == n;
-}
-
-/* One entry checked and, when sound, copied to *out. */
-static bool entry_read(const Entry *e, struct receipt_entry *out)
-{
-    if (e == NULL || e->base.n_unknown_fields > 0 || e->envelope_id.len != RECEIPT_ID_BYTES ||
-        e->reason == NULL || !is_one_line(e->reason, RECEIPT_REASON_MAX))
-        return false;
-    if (e->state == TMBUS__PAYLOAD__RECEIPT__STATE__STATE_DELIVERED)
-        out->state = RECEIPT_DELIVERED;
-    else if (e->state == TMBUS__PAYLOAD__RECEIPT__STATE__STATE_REJECTED)
-        out->state = RECEIPT_REJECTED;
-    else
-        return false;
-    memcpy(out->envelope_id, e->envelope_id.data, RECEIPT_ID_BYTES);
+    out->state = (enum receipt_state)e->state;
+    memcpy(out->envelope_id, e->envelope_id.data, WIRE_ID_BYTES);
     out->reason[0] = '\0';
     if (out->state == RECEIPT_REJECTED)
-        memcpy(out->reason, e->reason, strlen(e->reason) + 1);
-    return true;
+        snprintf(out->reason, sizeof(out->reason), "%s", e->reason);
 }
 
 enum receipt_kind receipt_decode(const uint8_t *payload, size_t len, struct receipt **out)
@@ -140,41 +142,29 @@ enum receipt_kind receipt_decode(const uint8_t *payload, size_t len, struct rece
 
 enum receipt_kind receipt_read(const struct message *m, struct receipt **out)
 {
-    enum receipt_kind kind = RECEIPT_MALFORMED;
-    struct receipt_entry scratch;
-    struct receipt *rc = NULL;
     const Payload *p = m->pb;
     const Receipt *r;
+    struct receipt *rc;
 
     if (out != NULL)
         *out = NULL;
-    if (!m->is_payload || m->kind != MESSAGE_RECEIPT) {
-        kind = RECEIPT_NOT_A_RECEIPT;
-        goto out;
-    }
+    if (!m->is_payload || m->kind != MESSAGE_RECEIPT)
+        return RECEIPT_NOT_A_RECEIPT;
+    /* The view judged the whole Payload by the shared rules once. */
+    if (m->fault != VALIDATE_OK)
+        return RECEIPT_MALFORMED;
+    if (out == NULL)
+        return RECEIPT_VALID;
     r = p->receipt;
-    if (p->base.n_unknown_fields > 0 || r->base.n_unknown_fields > 0 || r->n_entries == 0 ||
-        r->n_entries > RECEIPT_MAX_ENTRIES)
-        goto out;
-    if (out != NULL) {
-        rc = malloc(sizeof(*rc) + r->n_entries * sizeof(rc->entries[0]));
-        if (rc == NULL) {
-            log_warn("receipt: malloc");
-            goto out;
-        }
-        rc->n_entries = r->n_entries;
+    if ((rc = malloc(sizeof(*rc) + r->n_entries * sizeof(rc->entries[0]))) == NULL) {
+        log_warn("receipt: malloc");
+        return RECEIPT_MALFORMED;
     }
+    rc->n_entries = r->n_entries;
     for (size_t i = 0; i < r->n_entries; i++)
-        if (!entry_read(r->entries[i], rc != NULL ? &rc->entries[i] : &scratch))
-            goto out;
-    kind = RECEIPT_VALID;
-    if (out != NULL) {
-        *out = rc;
-        rc = NULL;
-    }
-out:
-    free(rc);
-    return kind;
+        entry_copy(r->entries[i], &rc->entries[i]);
+    *out = rc;
+    return RECEIPT_VALID;
 }
 
 void receipt_free(struct receipt **rp)

@@ -13,13 +13,14 @@
 #include <stdint.h>
 
 #include "message.h"
+#include "wire_limits.h"
 
-#define RECEIPT_ID_BYTES    32
-#define RECEIPT_REASON_MAX  1024 /* bytes of a rejection's reason, one line */
-#define RECEIPT_MAX_ENTRIES 256  /* entries in one receipt; a sender splits beyond */
+/* The wire's receipt limits, under the names the receipt code uses. */
+#define RECEIPT_REASON_MAX  WIRE_REASON_MAX          /* a rejection's reason, one line */
+#define RECEIPT_MAX_ENTRIES WIRE_RECEIPT_ENTRIES_MAX /* a sender splits beyond */
 /* An upper bound on one encoded entry: its own tag and length, the id, the
  * state and the longest reason, each with tag and length. */
-#define RECEIPT_ENTRY_MAX_BYTES (4 + 2 + RECEIPT_ID_BYTES + 2 + 3 + RECEIPT_REASON_MAX)
+#define RECEIPT_ENTRY_MAX_BYTES (4 + 2 + WIRE_ID_BYTES + 2 + 3 + RECEIPT_REASON_MAX)
 /* An upper bound on an encoded receipt of RECEIPT_MAX_ENTRIES entries. */
 #define RECEIPT_MAX_BYTES (16 + RECEIPT_MAX_ENTRIES * RECEIPT_ENTRY_MAX_BYTES)
 
@@ -33,7 +34,7 @@ enum receipt_state {
 
 /* One envelope's entry. reason is "" unless state is RECEIPT_REJECTED. */
 struct receipt_entry {
-    uint8_t envelope_id[RECEIPT_ID_BYTES];
+    uint8_t envelope_id[WIRE_ID_BYTES];
     enum receipt_state state;
     char reason[RECEIPT_REASON_MAX + 1];
 };
@@ -62,13 +63,13 @@ int receipt_encode(const struct receipt_entry *entries, size_t n, uint8_t **out,
     __attribute__((warn_unused_result));
 
 /*
- * Reads payload and returns RECEIPT_VALID for a sound receipt (1 to
- * RECEIPT_MAX_ENTRIES entries, each with a 32-byte id, a known state other
- * than pending and a one-line reason of at most RECEIPT_REASON_MAX bytes; no
- * unknown fields), RECEIPT_MALFORMED for a Payload of kind receipt that is
- * not sound, RECEIPT_NOT_A_RECEIPT for anything else. With out not NULL,
- * a valid receipt is stored in a malloc'd *out the caller releases with
- * receipt_free; *out is NULL otherwise. Never logs the payload.
+ * Reads payload and returns RECEIPT_VALID for a receipt the shared field
+ * rules accept (validate_receipt: 1 to RECEIPT_MAX_ENTRIES entries, each
+ * with a 32-byte id, a known state and a one-line reason of at most
+ * RECEIPT_REASON_MAX bytes of text; no unknown fields), RECEIPT_MALFORMED
+ * for a Payload of kind receipt that they refuse, RECEIPT_NOT_A_RECEIPT for anything else. With out
+ * not NULL, a valid receipt is stored in a malloc'd *out the caller releases with receipt_free;
+ * *out is NULL otherwise. Never logs the payload.
  */
 enum receipt_kind receipt_decode(const uint8_t *payload, size_t len, struct receipt **out)
     __attribute__((warn_unused_result));
@@ -81,7 +82,8 @@ enum receipt_kind receipt_read(const struct message *m, struct receipt **out)
 /* Frees a decoded receipt. Accepts NULL; clears *rp. */
 void receipt_free(struct receipt **rp);
 
-/* "pending", "delivered", "rejected"; "unknown" out of range. */
+/* "pending", and the wire's names (proto/domain.h): "delivered",
+ * "rejected"; "unknown" out of range. */
 const char *receipt_state_name(int state);
 
 #endif

@@ -569,7 +569,7 @@ static void answer_sender(struct route *rt, const struct envelope_info *info,
     snprintf(a->sender, sizeof(a->sender), "%s", info->sender);
     a->is_direct = info->is_direct;
     a->is_sent = false;
-    memcpy(a->entry.envelope_id, info->id, RECEIPT_ID_BYTES);
+    memcpy(a->entry.envelope_id, info->id, WIRE_ID_BYTES);
     a->entry.state = ans->state;
     snprintf(a->entry.reason, sizeof(a->entry.reason), "%s", ans->reason);
 }

@@ -126,7 +126,7 @@ static const char *const migrations[STORE_SCHEMA] = {
     ");"
     "CREATE INDEX board_updates_awaits ON board_updates (awaits) WHERE awaits IS NOT NULL;",
     /* 2 -> 3: per-recipient delivery state of this member's own posts
-     * (DESIGN §4.11). post is the id of the post's first envelope: a TLP:RED
+     * (proto/PROTOCOL.md §6.6). post is the id of the post's first envelope: a TLP:RED
      * post is one envelope per recipient, and any of them finds the rest.
      * state is a receipt_state code; at is when it was posted (pending) or
      * when the recipient's receipt was issued. */

@@ -48,6 +48,9 @@ static int apply_bytes(struct store *s, const struct board_msg *m, const uint8_t
     return rc;
 }
 
+/* The verdict's reason, kept for the test to read. */
+static char check_why[256];
+
 static enum board_verdict check_bytes(struct store *s, const char *self, const uint8_t *payload,
                                       size_t len, const char **reason)
 {
@@ -55,7 +58,8 @@ static enum board_verdict check_bytes(struct store *s, const char *self, const u
     enum board_verdict v;
 
     message_decode(payload, len, &msg);
-    v = board_check_post(s, self, &msg, reason);
+    v = board_check_post(s, self, &msg, check_why, sizeof(check_why));
+    *reason = check_why;
     message_clear(&msg);
     return v;
 }
@@ -150,7 +154,7 @@ static size_t offer_payload(const uint8_t *need_id, uint64_t quantity, uint8_t *
     Tmbus__Payload__Offer o = TMBUS__PAYLOAD__OFFER__INIT;
 
     o.need_id.data = (uint8_t *)need_id;
-    o.need_id.len = need_id != NULL ? BOARD_ID_BYTES : 0;
+    o.need_id.len = need_id != NULL ? WIRE_ID_BYTES : 0;
     o.description = "Licences from our national stock.";
     o.quantity = quantity;
     o.value_cents = 50000;
@@ -168,7 +172,7 @@ static size_t need_update_payload(const uint8_t *need_id, Tmbus__Payload__NeedUp
     Tmbus__Payload__NeedUpdate u = TMBUS__PAYLOAD__NEED_UPDATE__INIT;
 
     u.need_id.data = (uint8_t *)need_id;
-    u.need_id.len = BOARD_ID_BYTES;
+    u.need_id.len = WIRE_ID_BYTES;
     u.action = action;
     u.need = (Tmbus__Payload__Need *)edit;
     u.reason = "test";
@@ -184,7 +188,7 @@ static size_t offer_update_payload(const uint8_t *offer_id,
     Tmbus__Payload__OfferUpdate u = TMBUS__PAYLOAD__OFFER_UPDATE__INIT;
 
     u.offer_id.data = (uint8_t *)offer_id;
-    u.offer_id.len = BOARD_ID_BYTES;
+    u.offer_id.len = WIRE_ID_BYTES;
     u.action = action;
     p.kind_case = TMBUS__PAYLOAD__PAYLOAD__KIND_OFFER_UPDATE;
     p.offer_update = &u;
@@ -196,7 +200,7 @@ static size_t offer_update_payload(const uint8_t *offer_id,
 static void apply_as(struct fixture *f, const char *sender, const uint8_t *payload, size_t len,
                      uint8_t *id)
 {
-    uint8_t fresh[BOARD_ID_BYTES];
+    uint8_t fresh[WIRE_ID_BYTES];
     struct board_msg m;
 
     memset(fresh, 0, sizeof(fresh));
@@ -207,7 +211,7 @@ static void apply_as(struct fixture *f, const char *sender, const uint8_t *paylo
     f->n_counted = 0;
     assert_int_equal(apply_bytes(f->s, &m, payload, len, on_count, f), 0);
     if (id != NULL)
-        memcpy(id, fresh, BOARD_ID_BYTES);
+        memcpy(id, fresh, WIRE_ID_BYTES);
 }
 
 static void post_need(struct fixture *f, const char *owner, uint64_t quantity, uint8_t *id)
@@ -287,7 +291,7 @@ static void assert_offer(struct fixture *f, const uint8_t *id, int status)
 static void test_full_lifecycle(void **state)
 {
     struct fixture *f = *state;
-    uint8_t need[BOARD_ID_BYTES], ee[BOARD_ID_BYTES], pl[BOARD_ID_BYTES];
+    uint8_t need[WIRE_ID_BYTES], ee[WIRE_ID_BYTES], pl[WIRE_ID_BYTES];
 
     post_need(f, "UA", 10, need);
     assert_need(f, need, BOARD_NEED_OPEN, 0, 0);
@@ -320,7 +324,7 @@ static void test_full_lifecycle(void **state)
 static void test_decline_and_withdraw_need(void **state)
 {
     struct fixture *f = *state;
-    uint8_t need[BOARD_ID_BYTES], ee[BOARD_ID_BYTES];
+    uint8_t need[WIRE_ID_BYTES], ee[WIRE_ID_BYTES];
 
     post_need(f, "UA", 3, need);
     post_offer(f, "EE", need, 3, ee);
@@ -335,8 +339,8 @@ static void test_decline_and_withdraw_need(void **state)
 static void test_forbidden_updates(void **state)
 {
     struct fixture *f = *state;
-    uint8_t need[BOARD_ID_BYTES], ee[BOARD_ID_BYTES], pl[BOARD_ID_BYTES];
-    uint8_t cat[BOARD_ID_BYTES];
+    uint8_t need[WIRE_ID_BYTES], ee[WIRE_ID_BYTES], pl[WIRE_ID_BYTES];
+    uint8_t cat[WIRE_ID_BYTES];
 
     post_need(f, "UA", 10, need);
     post_offer(f, "EE", need, 4, ee);
@@ -390,17 +394,17 @@ static void test_bad_fields(void **state)
 {
     struct fixture *f = *state;
     static const uint8_t junk[] = {0xff, 0xff, 0xff, 0xff};
-    char long_title[BOARD_TITLE_MAX + 2];
-    char *long_text = malloc(BOARD_DESCRIPTION_MAX + 2);
-    uint8_t buf[PAYLOAD_MAX], id[BOARD_ID_BYTES], need[BOARD_ID_BYTES];
+    char long_title[WIRE_TITLE_MAX + 2];
+    char *long_text = malloc(WIRE_DESCRIPTION_MAX + 2);
+    uint8_t buf[PAYLOAD_MAX], id[WIRE_ID_BYTES], need[WIRE_ID_BYTES];
     struct store_board_need got;
     Tmbus__Payload__Need n;
 
     assert_non_null(long_text);
     memset(long_title, 'x', sizeof(long_title) - 1);
     long_title[sizeof(long_title) - 1] = '\0';
-    memset(long_text, 'y', BOARD_DESCRIPTION_MAX + 1);
-    long_text[BOARD_DESCRIPTION_MAX + 1] = '\0';
+    memset(long_text, 'y', WIRE_DESCRIPTION_MAX + 1);
+    long_text[WIRE_DESCRIPTION_MAX + 1] = '\0';
 
     apply_as(f, "UA", junk, sizeof(junk), id);
     assert_string_equal(last_counted(f), "board.rejected.malformed");
@@ -455,12 +459,83 @@ static void test_bad_fields(void **state)
     free(long_text);
 }
 
+/* The node applies the shared field rules (proto/validate.h), the client
+ * library's: what only the client used to refuse the board refuses too,
+ * whether it arrives or is about to be posted, and records none of it. */
+static void test_strict_fields(void **state)
+{
+    struct fixture *f = *state;
+    uint8_t buf[PAYLOAD_MAX], id[WIRE_ID_BYTES], need[WIRE_ID_BYTES];
+    Tmbus__Payload__Payload p = TMBUS__PAYLOAD__PAYLOAD__INIT;
+    Tmbus__Payload__Offer o = TMBUS__PAYLOAD__OFFER__INIT;
+    Tmbus__Payload__NeedUpdate u = TMBUS__PAYLOAD__NEED_UPDATE__INIT;
+    Tmbus__Payload__Need n, edit = TMBUS__PAYLOAD__NEED__INIT;
+    struct store_board_need got;
+    const char *why = NULL;
+
+    for (int k = 0; k < 4; k++) {
+        init_need(&n, 5);
+        if (k == 0)
+            n.title = "EDR licences\x1b[2J"; /* a terminal escape */
+        else if (k == 1)
+            n.contact = "duty\tdesk\x07";
+        else if (k == 2)
+            n.description = "licences for \xc0\xaf"; /* an overlong '/' */
+        else
+            n.deadline = "2100-02-29"; /* 2100 is no leap year */
+        apply_as(f, "UA", buf, need_payload(&n, buf), id);
+        if (strcmp(last_counted(f), "board.rejected.bad-field") != 0)
+            fail_msg("case %d: counted %s", k, last_counted(f));
+        assert_int_equal(store_board_knows(f->s, id), 0);
+    }
+    init_need(&n, 5);
+    n.title = "EDR licences\r";
+    assert_int_equal(check_bytes(f->s, "UA", buf, need_payload(&n, buf), &why),
+                     BOARD_CHECK_INVALID);
+    assert_non_null(strstr(why, "title"));
+
+    post_need(f, "UA", 5, need);
+    o.need_id.data = need;
+    o.need_id.len = WIRE_ID_BYTES;
+    o.quantity = 1;
+    o.tlp = TMBUS__PAYLOAD__TLP__TLP_AMBER;
+    o.conditions = "none\x7f";
+    p.kind_case = TMBUS__PAYLOAD__PAYLOAD__KIND_OFFER;
+    p.offer = &o;
+    apply_as(f, "EE", buf, pack(&p, buf), id);
+    assert_string_equal(last_counted(f), "board.rejected.bad-field");
+    assert_int_equal(store_board_knows(f->s, id), 0);
+
+    /* An edit that changes nothing, a close that carries values, a reason
+     * with a control character: refused before they are recorded. */
+    apply_as(f, "UA", buf, need_update_payload(need, EDIT, &edit, buf), id);
+    assert_string_equal(last_counted(f), "board.rejected.bad-field");
+    assert_int_equal(store_board_knows(f->s, id), 0);
+    edit.title = "A new title";
+    apply_as(f, "UA", buf, need_update_payload(need, CLOSE, &edit, buf), id);
+    assert_string_equal(last_counted(f), "board.rejected.bad-field");
+    u.need_id.data = need;
+    u.need_id.len = WIRE_ID_BYTES;
+    u.action = CLOSE;
+    u.reason = "done\x1b";
+    p.kind_case = TMBUS__PAYLOAD__PAYLOAD__KIND_NEED_UPDATE;
+    p.need_update = &u;
+    apply_as(f, "UA", buf, pack(&p, buf), id);
+    assert_string_equal(last_counted(f), "board.rejected.bad-field");
+    assert_int_equal(store_board_knows(f->s, id), 0);
+    assert_int_equal(check_bytes(f->s, "UA", buf, pack(&p, buf), &why), BOARD_CHECK_INVALID);
+    assert_non_null(strstr(why, "reason"));
+    assert_need(f, need, BOARD_NEED_OPEN, 0, 0);
+    assert_int_equal(store_board_need_get(f->s, need, &got), 1);
+    free(got.need);
+}
+
 /* An update that names an object not seen yet waits for it. */
 static void test_waiting_updates(void **state)
 {
     struct fixture *f = *state;
     uint8_t buf[PAYLOAD_MAX];
-    uint8_t need[BOARD_ID_BYTES], offer[BOARD_ID_BYTES], acc[BOARD_ID_BYTES];
+    uint8_t need[WIRE_ID_BYTES], offer[WIRE_ID_BYTES], acc[WIRE_ID_BYTES];
     Tmbus__Payload__Need n;
     struct board_msg m;
 
@@ -490,8 +565,8 @@ static void test_waiting_updates(void **state)
 static void test_idempotent(void **state)
 {
     struct fixture *f = *state;
-    uint8_t buf[PAYLOAD_MAX], need[BOARD_ID_BYTES], ee[BOARD_ID_BYTES];
-    uint8_t acc[BOARD_ID_BYTES];
+    uint8_t buf[PAYLOAD_MAX], need[WIRE_ID_BYTES], ee[WIRE_ID_BYTES];
+    uint8_t acc[WIRE_ID_BYTES];
     struct board_msg m;
     size_t len;
 
@@ -511,7 +586,7 @@ static void test_idempotent(void **state)
 static void test_edit(void **state)
 {
     struct fixture *f = *state;
-    uint8_t buf[PAYLOAD_MAX], need[BOARD_ID_BYTES], ee[BOARD_ID_BYTES];
+    uint8_t buf[PAYLOAD_MAX], need[WIRE_ID_BYTES], ee[WIRE_ID_BYTES];
     Tmbus__Payload__Need edit = TMBUS__PAYLOAD__NEED__INIT, *got;
     struct store_board_need rec;
 
@@ -549,7 +624,7 @@ static void test_edit(void **state)
 static void test_check_post(void **state)
 {
     struct fixture *f = *state;
-    uint8_t buf[PAYLOAD_MAX], need[BOARD_ID_BYTES], ee[BOARD_ID_BYTES], nope[BOARD_ID_BYTES];
+    uint8_t buf[PAYLOAD_MAX], need[WIRE_ID_BYTES], ee[WIRE_ID_BYTES], nope[WIRE_ID_BYTES];
     const char *why = NULL;
     Tmbus__Payload__Need n;
     size_t len;
@@ -592,7 +667,7 @@ static void test_check_post(void **state)
 static void test_category_of(void **state)
 {
     struct fixture *f = *state;
-    uint8_t buf[PAYLOAD_MAX], need[BOARD_ID_BYTES], ee[BOARD_ID_BYTES];
+    uint8_t buf[PAYLOAD_MAX], need[WIRE_ID_BYTES], ee[WIRE_ID_BYTES];
     size_t len;
 
     post_need(f, "UA", 2, need);
@@ -611,7 +686,7 @@ static void test_category_of(void **state)
 
 /* One message of a scenario: its place in its log and its payload. */
 struct scene_msg {
-    uint8_t id[BOARD_ID_BYTES];
+    uint8_t id[WIRE_ID_BYTES];
     const char *sender;
     uint64_t seq;
     int64_t created_at;
@@ -647,9 +722,9 @@ static struct scene_msg *scene_add(struct scene *sc, const char *sender, uint64_
  * donor's clock is behind), an owner's clock that jumps back within its
  * log, a withdrawal crossing a decline, forbidden updates, and updates
  * that any shuffle may deliver before their objects. */
-static void build_scene(struct scene *sc, uint8_t n1[BOARD_ID_BYTES], uint8_t n2[BOARD_ID_BYTES],
-                        uint8_t o1[BOARD_ID_BYTES], uint8_t o2[BOARD_ID_BYTES],
-                        uint8_t o3[BOARD_ID_BYTES], uint8_t o4[BOARD_ID_BYTES])
+static void build_scene(struct scene *sc, uint8_t n1[WIRE_ID_BYTES], uint8_t n2[WIRE_ID_BYTES],
+                        uint8_t o1[WIRE_ID_BYTES], uint8_t o2[WIRE_ID_BYTES],
+                        uint8_t o3[WIRE_ID_BYTES], uint8_t o4[WIRE_ID_BYTES])
 {
     Tmbus__Payload__Need need, edit = TMBUS__PAYLOAD__NEED__INIT;
     struct scene_msg *m;
@@ -667,23 +742,23 @@ static void build_scene(struct scene *sc, uint8_t n1[BOARD_ID_BYTES], uint8_t n2
     memset(sc, 0, sizeof(*sc));
     init_need(&need, 10);
     m = scene_add(sc, "UA", 1, 1000);
-    memcpy(n1, m->id, BOARD_ID_BYTES);
+    memcpy(n1, m->id, WIRE_ID_BYTES);
     PUT(m, need_payload(&need, buf));
     m = scene_add(sc, "UA", 2, 1010);
-    memcpy(n2, m->id, BOARD_ID_BYTES);
+    memcpy(n2, m->id, WIRE_ID_BYTES);
     PUT(m, need_payload(&need, buf));
 
     m = scene_add(sc, "EE", 1, 1050);
-    memcpy(o1, m->id, BOARD_ID_BYTES);
+    memcpy(o1, m->id, WIRE_ID_BYTES);
     PUT(m, offer_payload(n1, 10, buf));
     m = scene_add(sc, "PL", 1, 1055);
-    memcpy(o2, m->id, BOARD_ID_BYTES);
+    memcpy(o2, m->id, WIRE_ID_BYTES);
     PUT(m, offer_payload(n1, 5, buf));
     m = scene_add(sc, "EE", 2, 1060);
-    memcpy(o3, m->id, BOARD_ID_BYTES);
+    memcpy(o3, m->id, WIRE_ID_BYTES);
     PUT(m, offer_payload(NULL, 3, buf));
     m = scene_add(sc, "PL", 2, 1060);
-    memcpy(o4, m->id, BOARD_ID_BYTES);
+    memcpy(o4, m->id, WIRE_ID_BYTES);
     PUT(m, offer_payload(n2, 4, buf));
 
     /* EE's delivery is stamped five seconds before UA's acceptance. */
@@ -720,7 +795,7 @@ static void build_scene(struct scene *sc, uint8_t n1[BOARD_ID_BYTES], uint8_t n2
 
 /* Applies the scene's messages in the order given on a fresh store; the
  * digest goes to digest and the board's state is checked. */
-static void play(const struct scene *sc, const size_t *order, uint8_t digest[BOARD_ID_BYTES],
+static void play(const struct scene *sc, const size_t *order, uint8_t digest[WIRE_ID_BYTES],
                  const uint8_t *ids[6])
 {
     char root[1024];
@@ -768,10 +843,10 @@ static void play(const struct scene *sc, const size_t *order, uint8_t digest[BOA
 static void test_order_independence(void **state)
 {
     struct scene sc;
-    uint8_t n1[BOARD_ID_BYTES], n2[BOARD_ID_BYTES], o1[BOARD_ID_BYTES], o2[BOARD_ID_BYTES];
-    uint8_t o3[BOARD_ID_BYTES], o4[BOARD_ID_BYTES];
+    uint8_t n1[WIRE_ID_BYTES], n2[WIRE_ID_BYTES], o1[WIRE_ID_BYTES], o2[WIRE_ID_BYTES];
+    uint8_t o3[WIRE_ID_BYTES], o4[WIRE_ID_BYTES];
     const uint8_t *ids[6] = {n1, n2, o1, o2, o3, o4};
-    uint8_t first[BOARD_ID_BYTES], digest[BOARD_ID_BYTES];
+    uint8_t first[WIRE_ID_BYTES], digest[WIRE_ID_BYTES];
     size_t order[SCENE_MAX];
     unsigned seed = 20260301;
 
@@ -784,7 +859,7 @@ static void test_order_independence(void **state)
     for (size_t i = 0; i < sc.n; i++)
         order[i] = sc.n - 1 - i;
     play(&sc, order, digest, ids);
-    assert_memory_equal(digest, first, BOARD_ID_BYTES);
+    assert_memory_equal(digest, first, WIRE_ID_BYTES);
     for (int round = 0; round < 30; round++) {
         for (size_t i = sc.n - 1; i > 0; i--) {
             size_t j = (size_t)rand_r(&seed) % (i + 1), t = order[i];
@@ -792,7 +867,7 @@ static void test_order_independence(void **state)
             order[j] = t;
         }
         play(&sc, order, digest, ids);
-        if (memcmp(digest, first, BOARD_ID_BYTES) != 0)
+        if (memcmp(digest, first, WIRE_ID_BYTES) != 0)
             fail_msg("round %d: the board differs", round);
     }
 }
@@ -801,26 +876,26 @@ static void test_order_independence(void **state)
 static void test_digest(void **state)
 {
     struct fixture *f = *state;
-    uint8_t empty[BOARD_ID_BYTES], d1[BOARD_ID_BYTES], d2[BOARD_ID_BYTES];
-    uint8_t need[BOARD_ID_BYTES], ee[BOARD_ID_BYTES];
+    uint8_t empty[WIRE_ID_BYTES], d1[WIRE_ID_BYTES], d2[WIRE_ID_BYTES];
+    uint8_t need[WIRE_ID_BYTES], ee[WIRE_ID_BYTES];
 
     assert_int_equal(board_digest(f->s, empty), 0);
     post_need(f, "UA", 2, need);
     post_offer(f, "EE", need, 2, ee);
     assert_int_equal(board_digest(f->s, d1), 0);
-    assert_memory_not_equal(d1, empty, BOARD_ID_BYTES);
+    assert_memory_not_equal(d1, empty, WIRE_ID_BYTES);
     assert_int_equal(board_digest(f->s, d2), 0);
-    assert_memory_equal(d1, d2, BOARD_ID_BYTES);
+    assert_memory_equal(d1, d2, WIRE_ID_BYTES);
     offer_action(f, "UA", ee, ACCEPT, APPLIED);
     assert_int_equal(board_digest(f->s, d2), 0);
-    assert_memory_not_equal(d1, d2, BOARD_ID_BYTES);
+    assert_memory_not_equal(d1, d2, WIRE_ID_BYTES);
 }
 
 /* Applies payload from sender holding role; returns the counter reported. */
 static const char *apply_with_role(struct fixture *f, const char *sender, int role,
                                    const uint8_t *payload, size_t len, uint8_t *id)
 {
-    uint8_t fresh[BOARD_ID_BYTES];
+    uint8_t fresh[WIRE_ID_BYTES];
     struct board_msg m;
 
     memset(fresh, 0, sizeof(fresh));
@@ -830,7 +905,7 @@ static const char *apply_with_role(struct fixture *f, const char *sender, int ro
     f->n_counted = 0;
     assert_int_equal(apply_bytes(f->s, &m, payload, len, on_count, f), 0);
     if (id != NULL)
-        memcpy(id, fresh, BOARD_ID_BYTES);
+        memcpy(id, fresh, WIRE_ID_BYTES);
     return f->n_counted ? f->counted[0] : "";
 }
 
@@ -838,7 +913,7 @@ static const char *apply_with_role(struct fixture *f, const char *sender, int ro
 static void test_roles_on_receipt(void **state)
 {
     struct fixture *f = *state;
-    uint8_t buf[PAYLOAD_MAX], id[BOARD_ID_BYTES], need[BOARD_ID_BYTES], ee[BOARD_ID_BYTES];
+    uint8_t buf[PAYLOAD_MAX], id[WIRE_ID_BYTES], need[WIRE_ID_BYTES], ee[WIRE_ID_BYTES];
     Tmbus__Payload__Need n;
     size_t len;
 
@@ -874,8 +949,8 @@ static void test_roles_on_receipt(void **state)
 static void test_report(void **state)
 {
     struct fixture *f = *state;
-    uint8_t buf[PAYLOAD_MAX], a[BOARD_ID_BYTES], b[BOARD_ID_BYTES], c[BOARD_ID_BYTES];
-    uint8_t ee[BOARD_ID_BYTES], pl[BOARD_ID_BYTES], red[BOARD_ID_BYTES];
+    uint8_t buf[PAYLOAD_MAX], a[WIRE_ID_BYTES], b[WIRE_ID_BYTES], c[WIRE_ID_BYTES];
+    uint8_t ee[WIRE_ID_BYTES], pl[WIRE_ID_BYTES], red[WIRE_ID_BYTES];
     Tmbus__Payload__Need n;
     struct board_report r;
     int64_t today;
@@ -902,7 +977,7 @@ static void test_report(void **state)
 
     assert_int_equal(board_report(f->s, TMBUS__PAYLOAD__TLP__TLP_AMBER, today, &r), 0);
     assert_int_equal(r.n_open, 1); /* b is covered, c hidden */
-    assert_memory_equal(r.open[0].id, a, BOARD_ID_BYTES);
+    assert_memory_equal(r.open[0].id, a, WIRE_ID_BYTES);
     assert_false(r.open[0].is_overdue);
     assert_int_equal(r.open[0].accepted_quantity, 4);
     assert_int_equal(r.n_donors, 2);
@@ -934,9 +1009,9 @@ static void test_report(void **state)
     apply_as(f, "UA", buf, need_payload(&n, buf), c);
     assert_int_equal(board_report(f->s, TMBUS__PAYLOAD__TLP__TLP_AMBER, today, &r), 0);
     assert_int_equal(r.n_open, 2);
-    assert_memory_equal(r.open[0].id, c, BOARD_ID_BYTES);
+    assert_memory_equal(r.open[0].id, c, WIRE_ID_BYTES);
     assert_true(r.open[0].is_overdue);
-    assert_memory_equal(r.open[1].id, a, BOARD_ID_BYTES);
+    assert_memory_equal(r.open[1].id, a, WIRE_ID_BYTES);
     board_report_free(&r);
 }
 
@@ -947,6 +1022,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_decline_and_withdraw_need, setup, teardown),
         cmocka_unit_test_setup_teardown(test_forbidden_updates, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_fields, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_strict_fields, setup, teardown),
         cmocka_unit_test_setup_teardown(test_waiting_updates, setup, teardown),
         cmocka_unit_test_setup_teardown(test_idempotent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_edit, setup, teardown),

@@ -1,8 +1,9 @@
 /*
  * Unit tests for message.c: a payload is decoded into a view that says
- * what it is and whether it carries fields this node does not know; bytes
- * that are no Payload get a view that says so; the role rule and the
- * direct-log TLP rule answer as the api and the board rely on.
+ * what it is, whether it carries fields this node does not know and what
+ * the shared field rules (proto/validate.h) say of it; bytes that are no
+ * Payload get a view that says so; the role rule and the direct-log TLP
+ * rule answer as the api and the board rely on.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,6 +16,7 @@
 
 #include "message.h"
 #include "payload.pb-c.h"
+#include "validate.h"
 
 static uint8_t *pack(const Tmbus__Payload__Payload *p, size_t *len)
 {
@@ -27,19 +29,41 @@ static uint8_t *pack(const Tmbus__Payload__Payload *p, size_t *len)
     return buf;
 }
 
+static void init_need(Tmbus__Payload__Need *need)
+{
+    tmbus__payload__need__init(need);
+    need->sector = TMBUS__PAYLOAD__SECTOR__SECTOR_ENERGY;
+    need->category = TMBUS__PAYLOAD__CATEGORY__CATEGORY_HARDWARE;
+    need->title = "Spare routers";
+    need->quantity = 3;
+    need->priority = TMBUS__PAYLOAD__PRIORITY__PRIORITY_MEDIUM;
+    need->tlp = TMBUS__PAYLOAD__TLP__TLP_AMBER;
+}
+
+/* Decodes p into m, asserting that it is a Payload. */
+static uint8_t *decode(const Tmbus__Payload__Payload *p, struct message *m)
+{
+    size_t len;
+    uint8_t *buf = pack(p, &len);
+
+    assert_int_equal(message_decode(buf, len, m), 0);
+    assert_true(m->is_payload);
+    return buf;
+}
+
 static void test_views(void **state)
 {
     Tmbus__Payload__Payload p = TMBUS__PAYLOAD__PAYLOAD__INIT;
-    Tmbus__Payload__Need need = TMBUS__PAYLOAD__NEED__INIT;
+    Tmbus__Payload__Need need;
     /* Field 99, varint 1: a field no schema of ours has. */
     static const uint8_t unknown[] = {0x98, 0x06, 0x01};
     static const uint8_t garbage[] = {0xff, 0xff, 0xff};
     struct message m;
-    uint8_t *buf, *more;
+    uint8_t *buf, *more, *bare;
     size_t len;
 
     (void)state;
-    need.tlp = TMBUS__PAYLOAD__TLP__TLP_AMBER;
+    init_need(&need);
     p.kind_case = TMBUS__PAYLOAD__PAYLOAD__KIND_NEED;
     p.need = &need;
     buf = pack(&p, &len);
@@ -47,9 +71,22 @@ static void test_views(void **state)
     assert_true(m.is_payload);
     assert_int_equal(m.kind, MESSAGE_NEED);
     assert_false(m.has_unknown);
+    assert_int_equal(m.fault, VALIDATE_OK);
     assert_true(message_is_sound(&m));
     assert_ptr_equal(m.bytes, buf);
     message_clear(&m);
+
+    /* A need with a label and nothing else is a need, and no sound one. */
+    tmbus__payload__need__init(&need);
+    need.tlp = TMBUS__PAYLOAD__TLP__TLP_AMBER;
+    bare = decode(&p, &m);
+    assert_int_equal(m.kind, MESSAGE_NEED);
+    assert_false(m.has_unknown);
+    assert_int_equal(m.fault, VALIDATE_BAD_FIELD);
+    assert_non_null(strstr(m.why, "sector"));
+    assert_false(message_is_sound(&m));
+    message_clear(&m);
+    free(bare);
 
     /* The same need with a field appended to the Payload itself. */
     more = malloc(len + sizeof(unknown));
@@ -57,8 +94,8 @@ static void test_views(void **state)
     memcpy(more, buf, len);
     memcpy(more + len, unknown, sizeof(unknown));
     assert_int_equal(message_decode(more, len + sizeof(unknown), &m), 0);
-    assert_true(m.has_unknown_top);
     assert_true(m.has_unknown);
+    assert_int_equal(m.fault, VALIDATE_MALFORMED);
     assert_false(message_is_sound(&m));
     message_clear(&m);
     free(more);
@@ -72,6 +109,7 @@ static void test_views(void **state)
     assert_int_equal(message_decode(garbage, sizeof(garbage), &m), -1);
     assert_false(m.is_payload);
     assert_int_equal(m.kind, MESSAGE_NONE);
+    assert_int_equal(m.fault, VALIDATE_MALFORMED);
     message_clear(&m);
 }
 
@@ -98,10 +136,96 @@ static void test_rules(void **state)
     assert_int_equal(message_tlp_in_log(MESSAGE_TLP_CLEAR, true), MESSAGE_TLP_RED);
 }
 
+/* The view applies the shared field rules, which are stricter than the
+ * node's own checks were: each of these used to pass the node and was
+ * refused only by the client library. */
+static void test_strict_fields(void **state)
+{
+    Tmbus__Payload__Payload p = TMBUS__PAYLOAD__PAYLOAD__INIT;
+    Tmbus__Payload__NeedUpdate u = TMBUS__PAYLOAD__NEED_UPDATE__INIT;
+    Tmbus__Payload__Receipt r = TMBUS__PAYLOAD__RECEIPT__INIT;
+    Tmbus__Payload__Receipt__Entry e = TMBUS__PAYLOAD__RECEIPT__ENTRY__INIT, *ep = &e;
+    Tmbus__Payload__Need need, edit;
+    static uint8_t id[32] = {7};
+    static const char *const bad_titles[] = {"bell\a", "esc\x1b[0m", "del\x7f", "\xc3\x28"};
+    struct message m;
+    uint8_t *buf;
+
+    (void)state;
+    p.kind_case = TMBUS__PAYLOAD__PAYLOAD__KIND_NEED;
+    p.need = &need;
+    for (size_t i = 0; i < sizeof(bad_titles) / sizeof(bad_titles[0]); i++) {
+        init_need(&need);
+        need.title = (char *)bad_titles[i];
+        buf = decode(&p, &m);
+        assert_int_equal(m.fault, VALIDATE_BAD_FIELD);
+        assert_non_null(strstr(m.why, "title"));
+        message_clear(&m);
+        free(buf);
+    }
+    /* A tab is text; a day that does not exist (2100 is no leap year) is not. */
+    init_need(&need);
+    need.description = "two\tcolumns\nand a second line";
+    need.deadline = "2100-02-28";
+    buf = decode(&p, &m);
+    assert_int_equal(m.fault, VALIDATE_OK);
+    message_clear(&m);
+    free(buf);
+    need.deadline = "2100-02-29";
+    buf = decode(&p, &m);
+    assert_int_equal(m.fault, VALIDATE_BAD_FIELD);
+    assert_non_null(strstr(m.why, "deadline"));
+    message_clear(&m);
+    free(buf);
+
+    /* An edit that changes nothing, and a close that carries values. */
+    p.kind_case = TMBUS__PAYLOAD__PAYLOAD__KIND_NEED_UPDATE;
+    p.need_update = &u;
+    u.need_id.data = id;
+    u.need_id.len = sizeof(id);
+    u.action = TMBUS__PAYLOAD__NEED_UPDATE__ACTION__ACTION_EDIT;
+    tmbus__payload__need__init(&edit);
+    u.need = &edit;
+    buf = decode(&p, &m);
+    assert_int_equal(m.fault, VALIDATE_BAD_FIELD);
+    assert_non_null(strstr(m.why, "at least one field"));
+    message_clear(&m);
+    free(buf);
+    u.action = TMBUS__PAYLOAD__NEED_UPDATE__ACTION__ACTION_CLOSE;
+    edit.title = "New title";
+    buf = decode(&p, &m);
+    assert_int_equal(m.fault, VALIDATE_BAD_FIELD);
+    message_clear(&m);
+    free(buf);
+    u.need = NULL;
+    u.reason = "done\x01";
+    buf = decode(&p, &m);
+    assert_int_equal(m.fault, VALIDATE_BAD_FIELD);
+    assert_non_null(strstr(m.why, "reason"));
+    message_clear(&m);
+    free(buf);
+
+    /* A receipt's reason obeys the same text rule. */
+    p.kind_case = TMBUS__PAYLOAD__PAYLOAD__KIND_RECEIPT;
+    p.receipt = &r;
+    r.n_entries = 1;
+    r.entries = &ep;
+    e.envelope_id.data = id;
+    e.envelope_id.len = sizeof(id);
+    e.state = TMBUS__PAYLOAD__RECEIPT__STATE__STATE_REJECTED;
+    e.reason = "refused\x1b";
+    buf = decode(&p, &m);
+    assert_int_equal(m.kind, MESSAGE_RECEIPT);
+    assert_int_equal(m.fault, VALIDATE_BAD_FIELD);
+    message_clear(&m);
+    free(buf);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_views),
+        cmocka_unit_test(test_strict_fields),
         cmocka_unit_test(test_rules),
     };
 

@@ -53,7 +53,7 @@ static void test_round_trip(void **state)
     assert_int_equal(receipt_decode(buf, len, &r), RECEIPT_VALID);
     assert_non_null(r);
     assert_int_equal(r->n_entries, 1);
-    assert_memory_equal(r->entries[0].envelope_id, e[0].envelope_id, RECEIPT_ID_BYTES);
+    assert_memory_equal(r->entries[0].envelope_id, e[0].envelope_id, WIRE_ID_BYTES);
     assert_int_equal(r->entries[0].state, RECEIPT_DELIVERED);
     assert_string_equal(r->entries[0].reason, "");
     receipt_free(&r);
@@ -65,7 +65,7 @@ static void test_round_trip(void **state)
     assert_int_equal(receipt_decode(buf, len, &r), RECEIPT_VALID);
     assert_int_equal(r->n_entries, 2);
     assert_int_equal(r->entries[0].state, RECEIPT_DELIVERED);
-    assert_memory_equal(r->entries[1].envelope_id, e[1].envelope_id, RECEIPT_ID_BYTES);
+    assert_memory_equal(r->entries[1].envelope_id, e[1].envelope_id, WIRE_ID_BYTES);
     assert_int_equal(r->entries[1].state, RECEIPT_REJECTED);
     assert_string_equal(r->entries[1].reason, "expired");
     receipt_free(&r);
@@ -106,7 +106,7 @@ static void test_many_entries(void **state)
     assert_int_equal(receipt_decode(buf, len, &r), RECEIPT_VALID);
     assert_int_equal(r->n_entries, RECEIPT_MAX_ENTRIES);
     for (size_t i = 0; i < RECEIPT_MAX_ENTRIES; i++) {
-        assert_int_equal(r->entries[i].envelope_id[RECEIPT_ID_BYTES - 1], (uint8_t)i);
+        assert_int_equal(r->entries[i].envelope_id[WIRE_ID_BYTES - 1], (uint8_t)i);
         assert_int_equal(r->entries[i].state, i % 2 ? RECEIPT_REJECTED : RECEIPT_DELIVERED);
         assert_int_equal(strlen(r->entries[i].reason), i % 2 ? RECEIPT_REASON_MAX : 0);
     }
@@ -139,6 +139,33 @@ static void test_long_reason_cut(void **state)
     free(reason);
 }
 
+/* What the node encodes, its recipients accept: a reason is cut before a
+ * control character and never inside a UTF-8 sequence. */
+static void test_reason_kept_sound(void **state)
+{
+    struct receipt_entry e;
+    struct receipt *r = NULL;
+    uint8_t *buf = NULL;
+    size_t len;
+
+    (void)state;
+    entry_set(&e, 1, RECEIPT_REJECTED, "expired\x1b[31m red");
+    assert_int_equal(receipt_encode(&e, 1, &buf, &len), 0);
+    assert_int_equal(receipt_decode(buf, len, &r), RECEIPT_VALID);
+    assert_string_equal(r->entries[0].reason, "expired");
+    receipt_free(&r);
+    free(buf);
+
+    /* 1,023 bytes and a two-byte letter: the letter does not fit. */
+    memset(e.reason, 'x', RECEIPT_REASON_MAX - 1);
+    memcpy(e.reason + RECEIPT_REASON_MAX - 1, "\xc3\xa9", 2);
+    assert_int_equal(receipt_encode(&e, 1, &buf, &len), 0);
+    assert_int_equal(receipt_decode(buf, len, &r), RECEIPT_VALID);
+    assert_int_equal(strlen(r->entries[0].reason), RECEIPT_REASON_MAX - 1);
+    receipt_free(&r);
+    free(buf);
+}
+
 static void test_not_receipts_and_malformed(void **state)
 {
     Tmbus__Payload__Payload p = TMBUS__PAYLOAD__PAYLOAD__INIT;
@@ -147,7 +174,7 @@ static void test_not_receipts_and_malformed(void **state)
     Entry good = TMBUS__PAYLOAD__RECEIPT__ENTRY__INIT, bad = TMBUS__PAYLOAD__RECEIPT__ENTRY__INIT;
     Entry *two[2] = {&good, &bad}, **many;
     static const uint8_t junk[] = "need: 40 licences";
-    uint8_t id[RECEIPT_ID_BYTES] = {2}, *buf;
+    uint8_t id[WIRE_ID_BYTES] = {2}, *buf;
     char reason[RECEIPT_REASON_MAX + 2];
     struct receipt *r = NULL;
     size_t len;
@@ -190,6 +217,16 @@ static void test_not_receipts_and_malformed(void **state)
 
     bad.state = TMBUS__PAYLOAD__RECEIPT__STATE__STATE_REJECTED;
     bad.reason = "two\nlines";
+    buf = pack(&p, &len);
+    assert_int_equal(receipt_decode(buf, len, &r), RECEIPT_MALFORMED);
+    free(buf);
+
+    /* The shared text rule: no control characters, only UTF-8. */
+    bad.reason = "refused\x1b[31m";
+    buf = pack(&p, &len);
+    assert_int_equal(receipt_decode(buf, len, &r), RECEIPT_MALFORMED);
+    free(buf);
+    bad.reason = "refus\xe9";
     buf = pack(&p, &len);
     assert_int_equal(receipt_decode(buf, len, &r), RECEIPT_MALFORMED);
     free(buf);
@@ -240,6 +277,7 @@ int main(void)
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_many_entries),
         cmocka_unit_test(test_long_reason_cut),
+        cmocka_unit_test(test_reason_kept_sound),
         cmocka_unit_test(test_not_receipts_and_malformed),
     };
 

@@ -53,14 +53,6 @@ _Static_assert(TMBUS_VALIDATE_ERROR_MAX >= VALIDATE_WHY_MAX, "tmbus.h reason buf
 _Static_assert(TMBUS_KEY_BYTES == KEYS_PUBLIC_BYTES, "keys.h key size");
 
 /* The node's headers that still repeat a limit, until they include it. */
-_Static_assert(BOARD_TITLE_MAX == WIRE_TITLE_MAX, "board.h title limit");
-_Static_assert(BOARD_DESCRIPTION_MAX == WIRE_DESCRIPTION_MAX, "board.h description limit");
-_Static_assert(BOARD_CONDITIONS_MAX == WIRE_CONDITIONS_MAX, "board.h conditions limit");
-_Static_assert(BOARD_NAME_MAX == WIRE_FIELD_MAX, "board.h name limit");
-_Static_assert(BOARD_UNIT_MAX == WIRE_UNIT_MAX, "board.h unit limit");
-_Static_assert(BOARD_REASON_MAX == WIRE_REASON_MAX, "board.h reason limit");
-_Static_assert(BOARD_ID_BYTES == WIRE_ID_BYTES, "board.h id size");
-_Static_assert(RECEIPT_ID_BYTES == WIRE_ID_BYTES, "receipt.h id size");
 _Static_assert(RECEIPT_REASON_MAX == WIRE_REASON_MAX, "receipt.h reason limit");
 _Static_assert(RECEIPT_MAX_ENTRIES == WIRE_RECEIPT_ENTRIES_MAX, "receipt.h entry limit");
 _Static_assert(ENVELOPE_COALITION_MAX == WIRE_COALITION_MAX, "envelope.h coalition limit");
