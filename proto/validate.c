@@ -85,7 +85,10 @@ enum validate_fault validate_text(const char *field, const char *s, size_t max, 
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)s[i];
         bool is_break = c == '\n' || c == '\r';
-        if (c == 0x7f || (c < 0x20 && c != '\t' && (is_one_line || !is_break)))
+        /* C1 controls (U+0080..U+009F, UTF-8 C2 80..C2 9F) include the
+         * single-byte CSI that some terminals obey, so they go with C0. */
+        bool is_c1 = c == 0xc2 && i + 1 < len && (unsigned char)s[i + 1] < 0xa0;
+        if (c == 0x7f || is_c1 || (c < 0x20 && c != '\t' && (is_one_line || !is_break)))
             return fault(VALIDATE_BAD_FIELD, why, why_size,
                          "%s must be %s without control characters", field,
                          is_one_line ? "one line" : "text");

@@ -280,6 +280,11 @@ static void test_need(void **state)
     expect_need(&n, false, VALIDATE_BAD_FIELD, "title must be one line");
     n.title = "EDR\tlicences"; /* a tab is no control character here */
     expect_need(&n, false, VALIDATE_OK, NULL);
+    n.title = "EDR\xc2\x9b"
+              "2J licences"; /* U+009B, the C1 CSI */
+    expect_need(&n, false, VALIDATE_BAD_FIELD, "title must be one line");
+    n.title = "EDR \xc2\xa0licences"; /* U+00A0, no control character */
+    expect_need(&n, false, VALIDATE_OK, NULL);
     n = good_need();
     n.description = "bell\a";
     expect_need(&n, false, VALIDATE_BAD_FIELD, "description must be text");
