@@ -24,17 +24,8 @@
 #include "roster.pb-c.h"
 #include "roster_internal.h"
 
-#define HASH_BYTES 32
-
 /* Domain separation for governor signatures; the NUL is part of the tag. */
 const uint8_t roster_sig_tag[ROSTER_SIG_TAG_BYTES] = "tmbus roster v1";
-
-typedef Tmbus__Roster__SignedRoster SignedRoster;
-typedef Tmbus__Roster__Roster Roster;
-typedef Tmbus__Roster__Member Member;
-typedef Tmbus__Roster__MemberKeys MemberKeys;
-typedef Tmbus__Roster__Governor Governor;
-typedef Tmbus__Roster__RosterSignature RosterSignature;
 
 struct roster {
     Roster *pb; /* owns every string and key the views point into */

@@ -21,15 +21,6 @@
 #include "roster.pb-c.h"
 #include "roster_internal.h"
 
-#define HASH_BYTES 32
-
-typedef Tmbus__Roster__SignedRoster SignedRoster;
-typedef Tmbus__Roster__Roster Roster;
-typedef Tmbus__Roster__Member Member;
-typedef Tmbus__Roster__MemberKeys MemberKeys;
-typedef Tmbus__Roster__Governor Governor;
-typedef Tmbus__Roster__RosterSignature RosterSignature;
-
 /* ---- signing ----------------------------------------------------------- */
 
 int roster_sign(const uint8_t *buf, size_t len, const struct keyset *governor, uint8_t **out,

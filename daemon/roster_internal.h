@@ -16,6 +16,16 @@
 #include "roster.h"
 #include "roster.pb-c.h"
 
+#define HASH_BYTES 32 /* BLAKE2b-256: roster hashes and chains */
+
+/* Short names for the generated types both files work on. */
+typedef Tmbus__Roster__SignedRoster SignedRoster;
+typedef Tmbus__Roster__Roster Roster;
+typedef Tmbus__Roster__Member Member;
+typedef Tmbus__Roster__MemberKeys MemberKeys;
+typedef Tmbus__Roster__Governor Governor;
+typedef Tmbus__Roster__RosterSignature RosterSignature;
+
 /* A governor signs tag || serialized Roster; the tag ends in its NUL. */
 #define ROSTER_SIG_TAG_BYTES 16
 extern const uint8_t roster_sig_tag[ROSTER_SIG_TAG_BYTES];
