@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -420,27 +421,89 @@ static int lock_dir(const char *dir)
     return fd;
 }
 
-static int make_dir(const char *dir)
+int store_check_dir(const char *dir, char *why, size_t size)
 {
     struct stat sb;
+    struct dirent *de;
+    uid_t me = geteuid();
+    DIR *d;
+    int ret = -1;
+
+    if (stat(dir, &sb) == -1) {
+        if (errno == ENOENT)
+            return 0; /* store_open makes it, 0700 */
+        snprintf(why, size, "data directory %s: %s", dir, strerror(errno));
+        return -1;
+    }
+    if (!S_ISDIR(sb.st_mode)) {
+        snprintf(why, size, "data directory %s is not a directory", dir);
+        return -1;
+    }
+    if (sb.st_uid != me) {
+        snprintf(why, size, "data directory %s is owned by uid %u, not by this user (uid %u)", dir,
+                 (unsigned)sb.st_uid, (unsigned)me);
+        return -1;
+    }
+    if ((sb.st_mode & 0077) != 0) {
+        snprintf(why, size, "data directory %s has mode %04o; it must be 0700 (chmod 700 %s)", dir,
+                 (unsigned)(sb.st_mode & 07777), dir);
+        return -1;
+    }
+    if ((d = opendir(dir)) == NULL) {
+        snprintf(why, size, "data directory %s: %s", dir, strerror(errno));
+        return -1;
+    }
+    while ((errno = 0, de = readdir(d)) != NULL) {
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        /* A symbolic link is judged as itself: what it points to may be
+         * anywhere and change at any time. */
+        if (fstatat(dirfd(d), de->d_name, &sb, AT_SYMLINK_NOFOLLOW) == -1) {
+            snprintf(why, size, "%s/%s: %s", dir, de->d_name, strerror(errno));
+            goto out;
+        }
+        if (S_ISLNK(sb.st_mode)) {
+            snprintf(why, size, "%s/%s is a symbolic link; the data directory holds only files",
+                     dir, de->d_name);
+            goto out;
+        }
+        if (sb.st_uid != me) {
+            snprintf(why, size, "%s/%s is owned by uid %u, not by this user (uid %u)", dir,
+                     de->d_name, (unsigned)sb.st_uid, (unsigned)me);
+            goto out;
+        }
+        if ((sb.st_mode & 0077) != 0) {
+            snprintf(why, size,
+                     "%s/%s has mode %04o; nothing in the data directory may be open to"
+                     " group or others (chmod go= it)",
+                     dir, de->d_name, (unsigned)(sb.st_mode & 07777));
+            goto out;
+        }
+    }
+    if (errno != 0) {
+        snprintf(why, size, "data directory %s: %s", dir, strerror(errno));
+        goto out;
+    }
+    ret = 0;
+out:
+    closedir(d);
+    return ret;
+}
+
+/* Makes dir 0700 if it is missing, then refuses it unless it and all it
+ * holds are this user's alone. */
+static int make_dir(const char *dir)
+{
+    char why[STORE_WHY_MAX];
 
     if (mkdir(dir, 0700) == -1 && errno != EEXIST) {
         log_warn("store: mkdir %s", dir);
         return -1;
     }
-    if (stat(dir, &sb) == -1) {
-        log_warn("store: %s", dir);
+    if (store_check_dir(dir, why, sizeof(why)) != 0) {
+        log_warnx("store: %s", why);
         return -1;
     }
-    if (!S_ISDIR(sb.st_mode)) {
-        log_warnx("store: %s is not a directory", dir);
-        return -1;
-    }
-    /* Not refused: what it holds is ciphertext, and the operator may share
-     * the directory on purpose. But it is worth a line. */
-    if ((sb.st_mode & 0077) != 0)
-        log_warnx("store: %s is accessible to other users (mode %03o)", dir,
-                  (unsigned)(sb.st_mode & 0777));
     return 0;
 }
 
@@ -526,6 +589,8 @@ struct store *store_open(const char *dir)
     char path[PATH_BYTES];
     struct store *s = NULL;
     long long version;
+    mode_t old_mask = 0;
+    bool is_mask_set = false;
 
     if (dir == NULL || *dir == '\0') {
         log_warnx("store: no data directory");
@@ -540,6 +605,11 @@ struct store *store_open(const char *dir)
         return NULL;
     }
     s->lock_fd = -1;
+    /* Every file SQLite or we create here is 0600 whatever the caller's
+     * umask: the -wal and -shm files take the database's mode, and the
+     * database takes the umask. Checked again once they exist. */
+    old_mask = umask(0077);
+    is_mask_set = true;
     if (make_dir(dir) != 0)
         goto fail;
     /* The lock comes before the database is touched at all. */
@@ -566,6 +636,10 @@ struct store *store_open(const char *dir)
     }
     if (configure(s->db) != 0 || migrate(s->db, path) != 0)
         goto fail;
+    umask(old_mask);
+    is_mask_set = false;
+    if (make_dir(dir) != 0)
+        goto fail;
     for (int i = 0; i < ST_COUNT_; i++) {
         const char *sql = stmt_sql[i] != NULL ? stmt_sql[i] : store__board_sql[i];
 
@@ -579,6 +653,8 @@ struct store *store_open(const char *dir)
     log_debug("store: opened %s", path);
     return s;
 fail:
+    if (is_mask_set)
+        umask(old_mask);
     store_close(&s);
     return NULL;
 }

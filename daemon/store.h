@@ -52,8 +52,20 @@ struct store_entry {
 
 struct store;
 
+#define STORE_WHY_MAX 512 /* room for store_check_dir's reason */
+
+/* Checks that the data directory dir and everything in it belong to this
+ * user alone: dir owned by the effective uid with no group or other
+ * permission bits (0700), each entry owned by the same uid, not a symbolic
+ * link, and with no group or other bits (0600 for files). A missing dir
+ * passes: store_open makes it. Returns 0, or -1 with a one-line reason in
+ * why (size bytes). Reads the directory; touches nothing. */
+int store_check_dir(const char *dir, char *why, size_t size);
+
 /* Opens (creating if needed) DIR/tmbus.db, sets WAL and synchronous=FULL,
- * and migrates the schema to STORE_SCHEMA in one transaction. Refuses a
+ * and migrates the schema to STORE_SCHEMA in one transaction. Makes DIR
+ * 0700 and every file in it 0600 whatever the umask, and refuses a DIR
+ * that store_check_dir refuses, before and after opening. Refuses a
  * database whose schema is newer than this build knows. Returns NULL on
  * failure (logged). Blocks on disk. */
 struct store *store_open(const char *dir);

@@ -117,6 +117,12 @@ int fed_topology_mesh(struct fed *f);
  * when it exited or never said so. */
 int fed_start(struct fed *f, size_t i);
 
+/* Runs tmbusd -c CONF for node i (with -n when is_check_only), output
+ * appended to its log, and waits at most FED_START_MS for it to exit: for
+ * a node expected to refuse to start. Returns its exit status, or -1 when
+ * it had to be killed or died of a signal. */
+int fed_run_exit(struct fed *f, size_t i, bool is_check_only);
+
 /* fed_start for every node, in index order, stopping at the first that
  * fails. Returns 0 or -1. */
 int fed_start_all(struct fed *f);
