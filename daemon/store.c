@@ -3,7 +3,8 @@
  * store.h. It owns the SQLite connection, the schema and its migrations, the
  * prepared statements, an exclusive lock file that keeps a second tmbusd
  * off the same directory, and the tables of logs, evidence, inbox, client
- * cursors and delivery state; the board's tables are store_board.c's. It re-checks the log
+ * cursors and delivery state; the board's tables are store_board.c's and
+ * sealing at rest is store_seal.c's. It re-checks the log
  * invariants (seq == head + 1, prev == head id, not halted) on every append, and it must never
  * write outside a batch, log a blob's contents or let a partial append survive.
  */
@@ -144,7 +145,17 @@ static const char *const migrations[STORE_SCHEMA] = {
     /* 3 -> 4: a board replay reads a need's cluster by target; without an
      * index every arrival scanned every update ever kept. */
     "CREATE INDEX board_updates_target ON board_updates (target);",
+    /* 4 -> 5: the board's blobs are sealed with the store key (store_seal.c
+     * converts the rows in the same transaction); one sealed constant
+     * tells at open whether the key is the one the store was sealed with. */
+    "CREATE TABLE key_check ("
+    "  one    INTEGER PRIMARY KEY CHECK (one = 1),"
+    "  sealed BLOB NOT NULL"
+    ");",
 };
+
+/* The first schema whose board blobs are sealed. */
+#define SCHEMA_SEALED 5
 
 /* The SQL of every statement but the board tables' (store_board.c's own);
  * each statement is in exactly one of the two tables. */
@@ -546,13 +557,16 @@ static int configure(sqlite3 *db)
 
 /* Brings the schema to STORE_SCHEMA in one transaction. The version is read
  * inside the transaction, and a newer one is refused before anything is
- * written. */
-static int migrate(sqlite3 *db, const char *path)
+ * written. Board rows written before sealing are sealed in the same
+ * transaction, and *n_sealed counts them; then the key is checked. */
+static int migrate(struct store *s, const char *path, uint64_t *n_sealed)
 {
+    sqlite3 *db = s->db;
     char sql[64];
     long long version;
     int ret = -1;
 
+    *n_sealed = 0;
     if (exec(db, "BEGIN IMMEDIATE", "begin migration") != 0)
         return -1;
     if (pragma_int(db, "PRAGMA user_version", &version) != 0)
@@ -565,7 +579,11 @@ static int migrate(sqlite3 *db, const char *path)
     for (long long v = version; v < STORE_SCHEMA; v++) {
         if (exec(db, migrations[v], "migration") != 0)
             goto out;
+        if (v + 1 == SCHEMA_SEALED && store__seal_existing(s, n_sealed) != 0)
+            goto out;
     }
+    if (store__key_check(s, path) != 0)
+        goto out;
     if (version < STORE_SCHEMA) {
         snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", STORE_SCHEMA);
         if (exec(db, sql, "set schema version") != 0)
@@ -582,15 +600,29 @@ out:
     return ret;
 }
 
+/* After sealing rows that were written in clear, their old pages may still
+ * hold the plaintext: VACUUM rewrites the file from the live rows only, and
+ * a truncating checkpoint empties the WAL that carried it. */
+static int scrub(sqlite3 *db, const char *path, uint64_t n_sealed)
+{
+    if (exec(db, "VACUUM", "vacuum after sealing") != 0 ||
+        exec(db, "PRAGMA wal_checkpoint(TRUNCATE)", "checkpoint after sealing") != 0)
+        return -1;
+    log_info("store: %s: sealed %llu board rows written before sealing", path,
+             (unsigned long long)n_sealed);
+    return 0;
+}
+
 /* ---- open and close ----------------------------------------------------- */
 
-struct store *store_open(const char *dir)
+struct store *store_open(const char *dir, const uint8_t *key)
 {
     char path[PATH_BYTES];
     struct store *s = NULL;
     long long version;
     mode_t old_mask = 0;
     bool is_mask_set = false;
+    uint64_t n_sealed;
 
     if (dir == NULL || *dir == '\0') {
         log_warnx("store: no data directory");
@@ -605,6 +637,8 @@ struct store *store_open(const char *dir)
         return NULL;
     }
     s->lock_fd = -1;
+    if (store__key_set(s, key) != 0)
+        goto fail;
     /* Every file SQLite or we create here is 0600 whatever the caller's
      * umask: the -wal and -shm files take the database's mode, and the
      * database takes the umask. Checked again once they exist. */
@@ -634,7 +668,9 @@ struct store *store_open(const char *dir)
                   STORE_SCHEMA);
         goto fail;
     }
-    if (configure(s->db) != 0 || migrate(s->db, path) != 0)
+    if (configure(s->db) != 0 || migrate(s, path, &n_sealed) != 0)
+        goto fail;
+    if (n_sealed > 0 && scrub(s->db, path, n_sealed) != 0)
         goto fail;
     umask(old_mask);
     is_mask_set = false;
@@ -676,6 +712,7 @@ void store_close(struct store **sp)
      * just opened it. */
     if (s->lock_fd != -1)
         close(s->lock_fd);
+    store__key_free(s);
     free(s);
     *sp = NULL;
 }

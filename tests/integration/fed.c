@@ -26,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "store.h"
 #include "util.h"
 
 #ifndef TMBUSD_BIN
@@ -950,6 +951,19 @@ void fed_dump_log(const struct fed *f, size_t i, int lines)
     fprintf(stderr, "---- last lines of %s ----\n%s---- end of %s ----\n", f->m[i].log, p,
             f->m[i].id);
     free(text);
+}
+
+struct store *fed_store_open(const struct fed *f, size_t i)
+{
+    struct keyset *ks = keys_load(f->m[i].key);
+    uint8_t *key = ks != NULL ? keys_derive_store_key(ks) : NULL;
+    struct store *s = key != NULL ? store_open(f->m[i].dir, key) : NULL;
+
+    if (s == NULL)
+        say("cannot open the store of %s", f->m[i].id);
+    keys_store_key_free(&key);
+    keys_free(&ks);
+    return s;
 }
 
 int fed_file_contains(const char *path, const void *needle, size_t len)

@@ -168,6 +168,11 @@ int fed_wait_links(struct fed *f, const char *a, long mark_a, const char *b, lon
 /* Prints the last lines of node i's log to stderr. */
 void fed_dump_log(const struct fed *f, size_t i, int lines);
 
+/* Opens member i's store as its node would: the store key derived from
+ * its member key file. The node must be stopped. Returns NULL (reason on
+ * stderr) on failure; close it with store_close. */
+struct store *fed_store_open(const struct fed *f, size_t i);
+
 /* 1 when the file at path contains the bytes needle[0..len), 0 when it
  * does not or does not exist, -1 on a read error. */
 int fed_file_contains(const char *path, const void *needle, size_t len);
