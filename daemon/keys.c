@@ -1,6 +1,6 @@
 /*
  * keys: generates, derives, saves and loads key sets, and performs the only
- * operations that touch their secrets (sign, pair key). The file format is
+ * operations that touch their secrets (sign, pair key, store key). The file format is
  * proto/keyfile's, shared with the client and the tools; this file maps it
  * onto key sets and logs why a file is refused. Every secret byte lives in
  * one sodium_malloc allocation per key set and is wiped on every path. This
@@ -21,8 +21,9 @@
 #include "keyfile.h"
 #include "log.h"
 
-#define SEED_BYTES 32
-#define PAIR_LABEL "tmbus pair v1" /* hashed with its NUL: 14 bytes */
+#define SEED_BYTES  32
+#define PAIR_LABEL  "tmbus pair v1"  /* hashed with its NUL: 14 bytes */
+#define STORE_LABEL "tmbus store v1" /* hashed with its NUL: 15 bytes */
 
 static bool kind_is_valid(enum keys_kind kind)
 {
@@ -355,6 +356,33 @@ out:
     sodium_memzero(shared, sizeof(shared));
     sodium_memzero(&st, sizeof(st));
     return rc;
+}
+
+uint8_t *keys_derive_store_key(const struct keyset *ks)
+{
+    uint8_t *key;
+
+    if (ks == NULL || ks->kind != KEYS_MEMBER) {
+        log_warnx("keys: only a member key set has a store key");
+        return NULL;
+    }
+    if ((key = sodium_malloc(KEYS_STORE_KEY_BYTES)) == NULL) {
+        log_warn("keys: sodium_malloc");
+        return NULL;
+    }
+    /* A keyed hash of a fixed label: a PRF of the box secret, which never
+     * leaves this file, separated from every other use of it by the label. */
+    crypto_generichash(key, KEYS_STORE_KEY_BYTES, (const uint8_t *)STORE_LABEL, sizeof(STORE_LABEL),
+                       ks->secret->box_sk, sizeof(ks->secret->box_sk));
+    return key;
+}
+
+void keys_store_key_free(uint8_t **keyp)
+{
+    if (keyp == NULL || *keyp == NULL)
+        return;
+    sodium_free(*keyp); /* wipes before it frees */
+    *keyp = NULL;
 }
 
 const uint8_t *keys_transport_secret(const struct keyset *ks)

@@ -3,7 +3,7 @@
  * memory. Owns every secret key: secrets live in sodium_malloc memory, are
  * wiped on free, and never leave this module except the CURVE transport
  * secret that libzmq needs as bytes. Other modules ask for operations
- * (sign, pair key) instead of key bytes.
+ * (sign, pair key, a derived store key) instead of key bytes.
  *
  * Key files are proto/keyfile's small text files of "name = base64" lines.
  * A secret file is written 0600 and refused on load when its group or
@@ -23,6 +23,7 @@
 #define KEYS_SIGNATURE_BYTES    64             /* Ed25519 detached signature */
 #define KEYS_PAIR_KEY_BYTES     32             /* shared key of two X25519 key pairs */
 #define KEYS_CURVE_SECRET_BYTES WIRE_KEY_BYTES
+#define KEYS_STORE_KEY_BYTES    32          /* the key the store seals its blobs with */
 #define KEYS_FILE_MAX           KEYFILE_MAX /* largest key file we read */
 
 enum keys_kind {
@@ -96,6 +97,20 @@ int keys_sign(const struct keyset *ks, const uint8_t *msg, size_t len,
  * be sodium_malloc'd memory. Returns -1 for a low-order peer key. */
 int keys_pair_key(const struct keyset *ks, const uint8_t peer_box_pk[KEYS_PUBLIC_BYTES],
                   uint8_t out[KEYS_PAIR_KEY_BYTES]) __attribute__((warn_unused_result));
+
+/* The key that seals what this member's store keeps at rest:
+ * BLAKE2b-256 keyed with the member's X25519 secret over the label
+ * "tmbus store v1" and its NUL. Deterministic, so the node finds the same
+ * key after a restart; a copy of the data directory without the key file
+ * cannot derive it. A new box key (rotation) derives a new store key.
+ * Members only. Returns KEYS_STORE_KEY_BYTES bytes of sodium_malloc
+ * memory that the caller releases with keys_store_key_free, or NULL
+ * (logged). */
+uint8_t *keys_derive_store_key(const struct keyset *ks) __attribute__((warn_unused_result));
+
+/* Wipes and frees a key from keys_derive_store_key, sets *keyp to NULL.
+ * Accepts NULL. */
+void keys_store_key_free(uint8_t **keyp);
 
 /* The CURVE secret key for libzmq's ZMQ_CURVE_SECRETKEY (members, clients).
  * Points into sodium_malloc memory owned by ks; do not copy it elsewhere. */

@@ -2,7 +2,7 @@
  * tmbusd: runs one tmbus node in the foreground, systemd style. Parses the
  * command line, loads the configuration and hands it to the node; owns
  * nothing else. `tmbusd -n -c FILE` checks a configuration (and the key
- * and roster files it names) and exits.
+ * and roster files and the data directory it names) and exits.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -17,6 +17,7 @@
 #include "log.h"
 #include "node.h"
 #include "roster.h"
+#include "store.h"
 
 static void usage(FILE *f)
 {
@@ -67,6 +68,7 @@ int main(int argc, char **argv)
     const char *path = NULL;
     bool check_only = false, debug = false;
     char err[CONFIG_ERR_MAX];
+    char why[STORE_WHY_MAX];
     struct config *cfg;
     struct node *n;
     int ch, rc;
@@ -110,6 +112,13 @@ int main(int argc, char **argv)
         return CONFIG_EX_CONFIG;
     }
     log_init("tmbusd", debug ? LOG_LEVEL_DEBUG : cfg->log_level);
+    /* A data directory others can read or write is a configuration error,
+     * not a warning: it holds the board and the delivery state. */
+    if (store_check_dir(cfg->data_dir, why, sizeof(why)) == -1) {
+        fprintf(stderr, "%s: %s\n", path, why);
+        config_free(&cfg);
+        return CONFIG_EX_CONFIG;
+    }
     if (check_only) {
         rc = check_files(cfg);
         config_free(&cfg);

@@ -280,6 +280,7 @@ static int start_parts(struct node *n)
 struct node *node_new(struct config *cfg)
 {
     struct node *n = calloc(1, sizeof(*n));
+    uint8_t *store_key;
 
     if (n == NULL) {
         config_free(&cfg);
@@ -299,7 +300,11 @@ struct node *node_new(struct config *cfg)
         goto fail;
     if ((n->keyring = envelope_keyring_new(n->keys)) == NULL)
         goto fail;
-    if ((n->store = store_open(cfg->data_dir)) == NULL)
+    if ((store_key = keys_derive_store_key(n->keys)) == NULL)
+        goto fail;
+    n->store = store_open(cfg->data_dir, store_key);
+    keys_store_key_free(&store_key);
+    if (n->store == NULL)
         goto fail;
     if ((n->loop = loop_new()) == NULL || (n->zctx = zmq_ctx_new()) == NULL)
         goto fail;

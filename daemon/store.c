@@ -3,12 +3,14 @@
  * store.h. It owns the SQLite connection, the schema and its migrations, the
  * prepared statements, an exclusive lock file that keeps a second tmbusd
  * off the same directory, and the tables of logs, evidence, inbox, client
- * cursors and delivery state; the board's tables are store_board.c's. It re-checks the log
+ * cursors and delivery state; the board's tables are store_board.c's and
+ * sealing at rest is store_seal.c's. It re-checks the log
  * invariants (seq == head + 1, prev == head id, not halted) on every append, and it must never
  * write outside a batch, log a blob's contents or let a partial append survive.
  */
 #include "store.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -143,7 +145,17 @@ static const char *const migrations[STORE_SCHEMA] = {
     /* 3 -> 4: a board replay reads a need's cluster by target; without an
      * index every arrival scanned every update ever kept. */
     "CREATE INDEX board_updates_target ON board_updates (target);",
+    /* 4 -> 5: the board's blobs are sealed with the store key (store_seal.c
+     * converts the rows in the same transaction); one sealed constant
+     * tells at open whether the key is the one the store was sealed with. */
+    "CREATE TABLE key_check ("
+    "  one    INTEGER PRIMARY KEY CHECK (one = 1),"
+    "  sealed BLOB NOT NULL"
+    ");",
 };
+
+/* The first schema whose board blobs are sealed. */
+#define SCHEMA_SEALED 5
 
 /* The SQL of every statement but the board tables' (store_board.c's own);
  * each statement is in exactly one of the two tables. */
@@ -420,27 +432,89 @@ static int lock_dir(const char *dir)
     return fd;
 }
 
-static int make_dir(const char *dir)
+int store_check_dir(const char *dir, char *why, size_t size)
 {
     struct stat sb;
+    struct dirent *de;
+    uid_t me = geteuid();
+    DIR *d;
+    int ret = -1;
+
+    if (stat(dir, &sb) == -1) {
+        if (errno == ENOENT)
+            return 0; /* store_open makes it, 0700 */
+        snprintf(why, size, "data directory %s: %s", dir, strerror(errno));
+        return -1;
+    }
+    if (!S_ISDIR(sb.st_mode)) {
+        snprintf(why, size, "data directory %s is not a directory", dir);
+        return -1;
+    }
+    if (sb.st_uid != me) {
+        snprintf(why, size, "data directory %s is owned by uid %u, not by this user (uid %u)", dir,
+                 (unsigned)sb.st_uid, (unsigned)me);
+        return -1;
+    }
+    if ((sb.st_mode & 0077) != 0) {
+        snprintf(why, size, "data directory %s has mode %04o; it must be 0700 (chmod 700 %s)", dir,
+                 (unsigned)(sb.st_mode & 07777), dir);
+        return -1;
+    }
+    if ((d = opendir(dir)) == NULL) {
+        snprintf(why, size, "data directory %s: %s", dir, strerror(errno));
+        return -1;
+    }
+    while ((errno = 0, de = readdir(d)) != NULL) {
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        /* A symbolic link is judged as itself: what it points to may be
+         * anywhere and change at any time. */
+        if (fstatat(dirfd(d), de->d_name, &sb, AT_SYMLINK_NOFOLLOW) == -1) {
+            snprintf(why, size, "%s/%s: %s", dir, de->d_name, strerror(errno));
+            goto out;
+        }
+        if (S_ISLNK(sb.st_mode)) {
+            snprintf(why, size, "%s/%s is a symbolic link; the data directory holds only files",
+                     dir, de->d_name);
+            goto out;
+        }
+        if (sb.st_uid != me) {
+            snprintf(why, size, "%s/%s is owned by uid %u, not by this user (uid %u)", dir,
+                     de->d_name, (unsigned)sb.st_uid, (unsigned)me);
+            goto out;
+        }
+        if ((sb.st_mode & 0077) != 0) {
+            snprintf(why, size,
+                     "%s/%s has mode %04o; nothing in the data directory may be open to"
+                     " group or others (chmod go= it)",
+                     dir, de->d_name, (unsigned)(sb.st_mode & 07777));
+            goto out;
+        }
+    }
+    if (errno != 0) {
+        snprintf(why, size, "data directory %s: %s", dir, strerror(errno));
+        goto out;
+    }
+    ret = 0;
+out:
+    closedir(d);
+    return ret;
+}
+
+/* Makes dir 0700 if it is missing, then refuses it unless it and all it
+ * holds are this user's alone. */
+static int make_dir(const char *dir)
+{
+    char why[STORE_WHY_MAX];
 
     if (mkdir(dir, 0700) == -1 && errno != EEXIST) {
         log_warn("store: mkdir %s", dir);
         return -1;
     }
-    if (stat(dir, &sb) == -1) {
-        log_warn("store: %s", dir);
+    if (store_check_dir(dir, why, sizeof(why)) != 0) {
+        log_warnx("store: %s", why);
         return -1;
     }
-    if (!S_ISDIR(sb.st_mode)) {
-        log_warnx("store: %s is not a directory", dir);
-        return -1;
-    }
-    /* Not refused: what it holds is ciphertext, and the operator may share
-     * the directory on purpose. But it is worth a line. */
-    if ((sb.st_mode & 0077) != 0)
-        log_warnx("store: %s is accessible to other users (mode %03o)", dir,
-                  (unsigned)(sb.st_mode & 0777));
     return 0;
 }
 
@@ -483,13 +557,16 @@ static int configure(sqlite3 *db)
 
 /* Brings the schema to STORE_SCHEMA in one transaction. The version is read
  * inside the transaction, and a newer one is refused before anything is
- * written. */
-static int migrate(sqlite3 *db, const char *path)
+ * written. Board rows written before sealing are sealed in the same
+ * transaction, and *n_sealed counts them; then the key is checked. */
+static int migrate(struct store *s, const char *path, uint64_t *n_sealed)
 {
+    sqlite3 *db = s->db;
     char sql[64];
     long long version;
     int ret = -1;
 
+    *n_sealed = 0;
     if (exec(db, "BEGIN IMMEDIATE", "begin migration") != 0)
         return -1;
     if (pragma_int(db, "PRAGMA user_version", &version) != 0)
@@ -502,7 +579,11 @@ static int migrate(sqlite3 *db, const char *path)
     for (long long v = version; v < STORE_SCHEMA; v++) {
         if (exec(db, migrations[v], "migration") != 0)
             goto out;
+        if (v + 1 == SCHEMA_SEALED && store__seal_existing(s, n_sealed) != 0)
+            goto out;
     }
+    if (store__key_check(s, path) != 0)
+        goto out;
     if (version < STORE_SCHEMA) {
         snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", STORE_SCHEMA);
         if (exec(db, sql, "set schema version") != 0)
@@ -519,13 +600,29 @@ out:
     return ret;
 }
 
+/* After sealing rows that were written in clear, their old pages may still
+ * hold the plaintext: VACUUM rewrites the file from the live rows only, and
+ * a truncating checkpoint empties the WAL that carried it. */
+static int scrub(sqlite3 *db, const char *path, uint64_t n_sealed)
+{
+    if (exec(db, "VACUUM", "vacuum after sealing") != 0 ||
+        exec(db, "PRAGMA wal_checkpoint(TRUNCATE)", "checkpoint after sealing") != 0)
+        return -1;
+    log_info("store: %s: sealed %llu board rows written before sealing", path,
+             (unsigned long long)n_sealed);
+    return 0;
+}
+
 /* ---- open and close ----------------------------------------------------- */
 
-struct store *store_open(const char *dir)
+struct store *store_open(const char *dir, const uint8_t *key)
 {
     char path[PATH_BYTES];
     struct store *s = NULL;
     long long version;
+    mode_t old_mask = 0;
+    bool is_mask_set = false;
+    uint64_t n_sealed;
 
     if (dir == NULL || *dir == '\0') {
         log_warnx("store: no data directory");
@@ -540,6 +637,13 @@ struct store *store_open(const char *dir)
         return NULL;
     }
     s->lock_fd = -1;
+    if (store__key_set(s, key) != 0)
+        goto fail;
+    /* Every file SQLite or we create here is 0600 whatever the caller's
+     * umask: the -wal and -shm files take the database's mode, and the
+     * database takes the umask. Checked again once they exist. */
+    old_mask = umask(0077);
+    is_mask_set = true;
     if (make_dir(dir) != 0)
         goto fail;
     /* The lock comes before the database is touched at all. */
@@ -564,7 +668,13 @@ struct store *store_open(const char *dir)
                   STORE_SCHEMA);
         goto fail;
     }
-    if (configure(s->db) != 0 || migrate(s->db, path) != 0)
+    if (configure(s->db) != 0 || migrate(s, path, &n_sealed) != 0)
+        goto fail;
+    if (n_sealed > 0 && scrub(s->db, path, n_sealed) != 0)
+        goto fail;
+    umask(old_mask);
+    is_mask_set = false;
+    if (make_dir(dir) != 0)
         goto fail;
     for (int i = 0; i < ST_COUNT_; i++) {
         const char *sql = stmt_sql[i] != NULL ? stmt_sql[i] : store__board_sql[i];
@@ -579,6 +689,8 @@ struct store *store_open(const char *dir)
     log_debug("store: opened %s", path);
     return s;
 fail:
+    if (is_mask_set)
+        umask(old_mask);
     store_close(&s);
     return NULL;
 }
@@ -600,6 +712,7 @@ void store_close(struct store **sp)
      * just opened it. */
     if (s->lock_fd != -1)
         close(s->lock_fd);
+    store__key_free(s);
     free(s);
     *sp = NULL;
 }

@@ -3,8 +3,26 @@
  * synchronous=FULL): every log's envelopes as ciphertext, equivocation
  * evidence, the inbox of envelopes addressed to this member with local
  * delivery numbers, client cursors and the board's tables. The only module
- * that speaks SQL;
- * nothing here parses envelopes or holds keys. One writer: the event loop.
+ * that speaks SQL; nothing here parses envelopes. It holds one key, handed
+ * to store_open: the store key the node derives from the member's secrets
+ * (keys_derive_store_key). One writer: the event loop.
+ *
+ * At rest, a copy of the data directory without the member's key file
+ * shows no payload text. Envelopes and evidence are the wire's ciphertext.
+ * The board's payloads (board_needs.need, board_offers.offer,
+ * board_updates.body: every title, description, beneficiary, contact,
+ * condition and reason) are sealed with the store key, each bound to its
+ * column and row id so that a blob moved elsewhere does not open
+ * (store_seal.c). What stays plain is what queries select, join or order
+ * on, and the board's own bookkeeping, none of it payload text: ids,
+ * targets and log positions (32-byte hashes and member ids), owners,
+ * donors and senders, created_at, status, kind, action and outcome codes,
+ * TLP, category, and the quantity counters. A reader of a copy learns the
+ * shape of the board (who posted how many needs of which category and TLP,
+ * for what quantities, when, and how far they got), not what they say.
+ * Delivery reasons stay plain too: they are the short reasons a
+ * recipient's node gives in a receipt, not payload. The key is bound to
+ * the member's X25519 secret: a store opened with another key is refused.
  *
  * Writes happen inside a batch (store_begin .. store_commit): the loop
  * gathers many appends into one transaction (group commit) and only after
@@ -22,7 +40,8 @@
 
 #define STORE_HASH_BYTES WIRE_ID_BYTES        /* envelope ids and hashes */
 #define STORE_CLIENT_MAX WIRE_CLIENT_NAME_MAX /* longest client name */
-#define STORE_SCHEMA     4                    /* schema version this build migrates to */
+#define STORE_SCHEMA     5                    /* schema version this build migrates to */
+#define STORE_KEY_BYTES  32                   /* the key store_open seals the board with */
 
 /* Names one log: an origin's relayed log (peer == "") or the direct log
  * from origin to peer. */
@@ -52,11 +71,27 @@ struct store_entry {
 
 struct store;
 
+#define STORE_WHY_MAX 512 /* room for store_check_dir's reason */
+
+/* Checks that the data directory dir and everything in it belong to this
+ * user alone: dir owned by the effective uid with no group or other
+ * permission bits (0700), each entry owned by the same uid, not a symbolic
+ * link, and with no group or other bits (0600 for files). A missing dir
+ * passes: store_open makes it. Returns 0, or -1 with a one-line reason in
+ * why (size bytes). Reads the directory; touches nothing. */
+int store_check_dir(const char *dir, char *why, size_t size);
+
 /* Opens (creating if needed) DIR/tmbus.db, sets WAL and synchronous=FULL,
- * and migrates the schema to STORE_SCHEMA in one transaction. Refuses a
- * database whose schema is newer than this build knows. Returns NULL on
- * failure (logged). Blocks on disk. */
-struct store *store_open(const char *dir);
+ * and migrates the schema to STORE_SCHEMA in one transaction. Makes DIR
+ * 0700 and every file in it 0600 whatever the umask, and refuses a DIR
+ * that store_check_dir refuses, before and after opening. key
+ * (STORE_KEY_BYTES, copied into locked memory; the caller keeps and wipes
+ * its own) seals and opens the board's blobs; a store sealed with another
+ * key is refused, and one written before sealing is sealed in place and
+ * vacuumed, so no plaintext page is left behind. Refuses a database whose
+ * schema is newer than this build knows. Returns NULL on failure (logged).
+ * Blocks on disk. */
+struct store *store_open(const char *dir, const uint8_t *key);
 
 /* Rolls back an open batch, closes, frees, sets *sp to NULL. Accepts NULL. */
 void store_close(struct store **sp);
@@ -153,10 +188,11 @@ int store_cursor_set(struct store *s, const char *client, uint64_t acked);
 /*
  * The board module (board.c) decides; these tables only remember what it
  * decided. Status, kind, action and outcome codes are the board's and are
- * opaque here. Unlike the logs, the board holds payloads in clear (the
- * serialized Need, Offer or update): it is what this member could read, and
- * it lives in the same 0700 data directory as the keys' users. Blobs are at
- * most STORE_BOARD_BLOB_MAX bytes. Writes happen inside the open batch, so
+ * opaque here. The board holds what this member could read (the
+ * serialized Need, Offer or update): callers put and get it in clear, and
+ * the store seals it on disk (see the top of this file); a blob that does
+ * not open makes the read fail. Blobs are at most STORE_BOARD_BLOB_MAX
+ * bytes. Writes happen inside the open batch, so
  * the board commits together with the envelope that changed it.
  */
 #define STORE_BOARD_BLOB_MAX (1024 * 1024)

@@ -3,6 +3,7 @@
  * board_updates) behind store.h's store_board_* functions: their queries
  * and the SQL of their statements, which store_open prepares with the
  * rest. The board module decides; this file only keeps what it is given,
+ * sealed (store_seal.c) on its way to disk and opened on its way back,
  * writes only inside the open batch and never logs a blob's contents.
  */
 #include <limits.h>
@@ -51,30 +52,32 @@ const char *const store__board_sql[ST_COUNT_] = {
 
 /* ---- board -------------------------------------------------------------- */
 
-/* Copies a blob column into a malloc'd buffer (empty blobs too). */
-static int column_blob(sqlite3_stmt *st, int col, uint8_t **out, size_t *len)
+/* Opens the sealed blob in column col of the row id into a malloc'd
+ * buffer (empty blobs too). */
+static int column_unseal(const struct store *s, sqlite3_stmt *st, int col, const char *column,
+                         const uint8_t *id, uint8_t **out, size_t *len)
 {
     const void *p = sqlite3_column_blob(st, col);
     int n = sqlite3_column_bytes(st, col);
 
-    if (n < 0 || n > STORE_BOARD_BLOB_MAX || (n > 0 && p == NULL)) {
+    if (n < 0 || p == NULL) {
         log_warnx("store: corrupt board blob");
         return -1;
     }
-    if ((*out = malloc(n > 0 ? (size_t)n : 1)) == NULL) {
-        log_warn("store: malloc");
-        return -1;
-    }
-    if (n > 0)
-        memcpy(*out, p, (size_t)n);
-    *len = (size_t)n;
-    return 0;
+    return store__unseal(s, column, id, p, (size_t)n, out, len);
 }
 
-/* Binds a board blob; an empty one is stored as an empty blob, not NULL. */
-static void bind_board_blob(sqlite3_stmt *st, int col, const uint8_t *p, size_t len)
+/* Seals a board blob for column of the row id and binds it; the sealed
+ * copy in *sealed is the caller's to free once the statement ran. */
+static int bind_sealed(const struct store *s, sqlite3_stmt *st, int col, const char *column,
+                       const uint8_t *id, const uint8_t *p, size_t len, uint8_t **sealed)
 {
-    sqlite3_bind_blob(st, col, len > 0 ? (const void *)p : "", (int)len, SQLITE_STATIC);
+    size_t sealed_len;
+
+    if (store__seal(s, column, id, p, len, sealed, &sealed_len) != 0)
+        return -1;
+    sqlite3_bind_blob(st, col, *sealed, (int)sealed_len, SQLITE_STATIC);
+    return 0;
 }
 
 static int check_board_write(struct store *s, const char *who, const uint8_t *blob, size_t len,
@@ -97,7 +100,7 @@ struct rows {
     size_t n, cap, elem, blob_offset;
 };
 
-typedef int (*read_row_fn)(sqlite3_stmt *st, void *out);
+typedef int (*read_row_fn)(const struct store *s, sqlite3_stmt *st, void *out);
 
 static void rows_free(struct rows *r)
 {
@@ -129,7 +132,7 @@ static int collect(struct store *s, sqlite3_stmt *st, read_row_fn read_row, stru
             r->cap = cap;
         }
         memset(r->v + r->n * r->elem, 0, r->elem);
-        if (read_row(st, r->v + r->n * r->elem) != 0) {
+        if (read_row(s, st, r->v + r->n * r->elem) != 0) {
             /* read_row frees what it allocated before failing. */
             goto out;
         }
@@ -144,7 +147,7 @@ out:
     return ret;
 }
 
-static int read_need(sqlite3_stmt *st, void *out)
+static int read_need(const struct store *s, sqlite3_stmt *st, void *out)
 {
     struct store_board_need *n = out;
     sqlite3_int64 status = sqlite3_column_int64(st, 3);
@@ -159,10 +162,10 @@ static int read_need(sqlite3_stmt *st, void *out)
     n->status = (int)status;
     n->tlp = (uint32_t)sqlite3_column_int64(st, 4);
     n->category = (uint32_t)sqlite3_column_int64(st, 5);
-    return column_blob(st, 9, &n->need, &n->need_len);
+    return column_unseal(s, st, 9, "board_needs.need", n->id, &n->need, &n->need_len);
 }
 
-static int read_offer(sqlite3_stmt *st, void *out)
+static int read_offer(const struct store *s, sqlite3_stmt *st, void *out)
 {
     struct store_board_offer *o = out;
     sqlite3_int64 status = sqlite3_column_int64(st, 4);
@@ -176,10 +179,10 @@ static int read_offer(sqlite3_stmt *st, void *out)
     o->created_at = sqlite3_column_int64(st, 2);
     o->status = (int)status;
     o->tlp = (uint32_t)sqlite3_column_int64(st, 5);
-    return column_blob(st, 7, &o->offer, &o->offer_len);
+    return column_unseal(s, st, 7, "board_offers.offer", o->id, &o->offer, &o->offer_len);
 }
 
-static int read_update(sqlite3_stmt *st, void *out)
+static int read_update(const struct store *s, sqlite3_stmt *st, void *out)
 {
     struct store_board_update *u = out;
     const unsigned char *origin = sqlite3_column_text(st, 1);
@@ -203,12 +206,14 @@ static int read_update(sqlite3_stmt *st, void *out)
     u->is_waiting = sqlite3_column_type(st, 10) != SQLITE_NULL;
     if (u->is_waiting && store__column_id(st, 10, u->awaits) != 0)
         return -1;
-    return column_blob(st, 11, &u->body, &u->body_len);
+    return column_unseal(s, st, 11, "board_updates.body", u->id, &u->body, &u->body_len);
 }
 
 int store_board_need_put(struct store *s, const struct store_board_need *n)
 {
     sqlite3_stmt *st = s->st[ST_BOARD_NEED_PUT];
+    uint8_t *sealed = NULL;
+    int ret;
 
     if (check_board_write(s, n->owner, n->need, n->need_len, n->quantity, "board need put") != 0)
         return -1;
@@ -225,8 +230,13 @@ int store_board_need_put(struct store *s, const struct store_board_need *n)
     sqlite3_bind_int64(st, 7, (sqlite3_int64)n->quantity);
     sqlite3_bind_int64(st, 8, (sqlite3_int64)n->accepted_quantity);
     sqlite3_bind_int64(st, 9, (sqlite3_int64)n->delivered_quantity);
-    bind_board_blob(st, 10, n->need, n->need_len);
-    return store__run(s, ST_BOARD_NEED_PUT, "board need put");
+    if (bind_sealed(s, st, 10, "board_needs.need", n->id, n->need, n->need_len, &sealed) != 0) {
+        store__done(st);
+        return -1;
+    }
+    ret = store__run(s, ST_BOARD_NEED_PUT, "board need put");
+    free(sealed);
+    return ret;
 }
 
 static int need_rows(struct store *s, const uint8_t *id, int status, struct rows *r)
@@ -273,6 +283,8 @@ int store_board_each_need(struct store *s, const uint8_t *id, int status, store_
 int store_board_offer_put(struct store *s, const struct store_board_offer *o)
 {
     sqlite3_stmt *st = s->st[ST_BOARD_OFFER_PUT];
+    uint8_t *sealed = NULL;
+    int ret;
 
     if (check_board_write(s, o->donor, o->offer, o->offer_len, o->quantity, "board offer put") != 0)
         return -1;
@@ -284,8 +296,13 @@ int store_board_offer_put(struct store *s, const struct store_board_offer *o)
     sqlite3_bind_int(st, 5, o->status);
     sqlite3_bind_int64(st, 6, o->tlp);
     sqlite3_bind_int64(st, 7, (sqlite3_int64)o->quantity);
-    bind_board_blob(st, 8, o->offer, o->offer_len);
-    return store__run(s, ST_BOARD_OFFER_PUT, "board offer put");
+    if (bind_sealed(s, st, 8, "board_offers.offer", o->id, o->offer, o->offer_len, &sealed) != 0) {
+        store__done(st);
+        return -1;
+    }
+    ret = store__run(s, ST_BOARD_OFFER_PUT, "board offer put");
+    free(sealed);
+    return ret;
 }
 
 static int offer_rows(struct store *s, const uint8_t *need_id, const uint8_t *id, struct rows *r)
@@ -332,6 +349,8 @@ int store_board_each_offer(struct store *s, const uint8_t *need_id, store_board_
 int store_board_update_put(struct store *s, const struct store_board_update *u)
 {
     sqlite3_stmt *st = s->st[ST_BOARD_UPDATE_PUT];
+    uint8_t *sealed = NULL;
+    int ret;
 
     if (check_board_write(s, u->sender, u->body, u->body_len, 0, "board update put") != 0 ||
         store__check_log(&u->log, "board update put") != 0)
@@ -352,8 +371,13 @@ int store_board_update_put(struct store *s, const struct store_board_update *u)
     sqlite3_bind_int(st, 10, u->outcome);
     if (u->is_waiting)
         sqlite3_bind_blob(st, 11, u->awaits, STORE_HASH_BYTES, SQLITE_STATIC);
-    bind_board_blob(st, 12, u->body, u->body_len);
-    return store__run(s, ST_BOARD_UPDATE_PUT, "board update put");
+    if (bind_sealed(s, st, 12, "board_updates.body", u->id, u->body, u->body_len, &sealed) != 0) {
+        store__done(st);
+        return -1;
+    }
+    ret = store__run(s, ST_BOARD_UPDATE_PUT, "board update put");
+    free(sealed);
+    return ret;
 }
 
 int store_board_each_waiting(struct store *s, const uint8_t *id, store_board_update_fn fn,

@@ -56,11 +56,48 @@ struct store {
     sqlite3_stmt *st[ST_COUNT_];
     int lock_fd;
     bool is_in_batch;
+    uint8_t *key; /* STORE_KEY_BYTES of sodium_malloc memory, read-only */
 };
 
 /* The board tables' statements (store_board.c), indexed like st; NULL for
  * every other statement. store_open prepares them with the rest. */
 extern const char *const store__board_sql[ST_COUNT_];
+
+/* ---- sealing at rest (store_seal.c) ---- */
+
+/* A sealed blob: a 24-byte random nonce, then XChaCha20-Poly1305 of the
+ * plaintext under the store key with associated data "tmbus store v1\0",
+ * the column's "table.column" name and its NUL, and the row's 32-byte id. */
+#define STORE_SEAL_OVERHEAD (24 + 16)
+
+/* Copies key (STORE_KEY_BYTES) into s->key, sodium_malloc'd and read-only;
+ * store__key_free wipes and frees it. Return 0 or -1 (logged). */
+int store__key_set(struct store *s, const uint8_t *key);
+void store__key_free(struct store *s);
+
+/* Seals len bytes of plain for column of the row id (STORE_HASH_BYTES)
+ * into a malloc'd *out of len + STORE_SEAL_OVERHEAD bytes that the caller
+ * frees. Returns 0 or -1 (logged). */
+int store__seal(const struct store *s, const char *column, const uint8_t *id, const uint8_t *plain,
+                size_t len, uint8_t **out, size_t *out_len);
+
+/* Opens a blob sealed for column of the row id into a malloc'd *out (at
+ * least one byte allocated, even for an empty plaintext) that the caller
+ * frees. Returns 0, or -1 (logged, *out NULL) when it does not
+ * authenticate: altered, moved from another row or column, or sealed with
+ * another key. */
+int store__unseal(const struct store *s, const char *column, const uint8_t *id,
+                  const uint8_t *sealed, size_t len, uint8_t **out, size_t *out_len)
+    __attribute__((warn_unused_result));
+
+/* Inside the open migration transaction: checks that the store's key check
+ * row opens with s->key, or writes it when there is none. Returns 0 or -1
+ * (logged: the store belongs to another key). */
+int store__key_check(struct store *s, const char *path);
+
+/* Inside the open migration transaction: seals in place every blob of a
+ * store written before sealing, counting the rows in *n. Returns 0 or -1. */
+int store__seal_existing(struct store *s, uint64_t *n);
 
 /* Returns a statement to its pristine state; bound pointers into the
  * caller's memory are dropped here, so nothing dangles. */

@@ -44,7 +44,7 @@ static int preload(struct fed *f, uint32_t n)
 {
     struct keyset *ks = keys_load(fed_member_key_path(f, 0));
     struct envelope_keyring *kr = ks ? envelope_keyring_new(ks) : NULL;
-    struct store *st = store_open(fed_data_dir(f, 0));
+    struct store *st = fed_store_open(f, 0);
     struct roster *r = NULL;
     struct roster_member b, c;
     uint8_t prev[ENVELOPE_HASH_BYTES], payload[FC_PAYLOAD_MAX];

@@ -26,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "store.h"
 #include "util.h"
 
 #ifndef TMBUSD_BIN
@@ -197,11 +198,16 @@ static void close_all(int *fds, size_t *n)
     *n = 0;
 }
 
+/* Written 0600: a node's configuration lives in its data directory, which
+ * tmbusd refuses when anything in it is open to group or others. */
 static int write_text(const char *path, const char *text)
 {
-    FILE *fp = fopen(path, "w");
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    FILE *fp = fd == -1 ? NULL : fdopen(fd, "w");
 
     if (fp == NULL) {
+        if (fd != -1)
+            close(fd);
         say("%s: %s", path, strerror(errno));
         return -1;
     }
@@ -737,6 +743,52 @@ int fed_start(struct fed *f, size_t i)
     return 0;
 }
 
+int fed_run_exit(struct fed *f, size_t i, bool is_check_only)
+{
+    struct member *m = &f->m[i];
+    int64_t deadline = fed_now_ms() + FED_START_MS;
+    pid_t pid;
+    int st;
+
+    if (i >= f->n_nodes || m->pid > 0) {
+        say("node %s cannot be run: %s", m->id, m->pid > 0 ? "running" : "no node");
+        return -1;
+    }
+    m->log_start = file_size(m->log);
+    if ((pid = fork()) == -1) {
+        say("fork: %s", strerror(errno));
+        return -1;
+    }
+    if (pid == 0) {
+        int fd = open(m->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) == -1 || fd == -1 || dup2(fd, STDOUT_FILENO) == -1 ||
+            dup2(fd, STDERR_FILENO) == -1)
+            _exit(127);
+        if (is_check_only)
+            execl(TMBUSD_BIN, "tmbusd", "-n", "-c", m->conf, (char *)NULL);
+        else
+            execl(TMBUSD_BIN, "tmbusd", "-c", m->conf, (char *)NULL);
+        _exit(127);
+    }
+    for (;;) {
+        pid_t r = waitpid(pid, &st, WNOHANG);
+        if (r == pid)
+            break;
+        if (r == -1 && errno != EINTR)
+            return -1;
+        if (fed_now_ms() > deadline) {
+            say("node %s is still running after %d ms: killing it", m->id, FED_START_MS);
+            kill(pid, SIGKILL);
+            while (waitpid(pid, NULL, 0) == -1 && errno == EINTR)
+                ;
+            return -1;
+        }
+        fed_sleep_ms(POLL_MS);
+    }
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
 int fed_start_all(struct fed *f)
 {
     for (size_t i = 0; i < f->n_nodes; i++)
@@ -899,6 +951,19 @@ void fed_dump_log(const struct fed *f, size_t i, int lines)
     fprintf(stderr, "---- last lines of %s ----\n%s---- end of %s ----\n", f->m[i].log, p,
             f->m[i].id);
     free(text);
+}
+
+struct store *fed_store_open(const struct fed *f, size_t i)
+{
+    struct keyset *ks = keys_load(f->m[i].key);
+    uint8_t *key = ks != NULL ? keys_derive_store_key(ks) : NULL;
+    struct store *s = key != NULL ? store_open(f->m[i].dir, key) : NULL;
+
+    if (s == NULL)
+        say("cannot open the store of %s", f->m[i].id);
+    keys_store_key_free(&key);
+    keys_free(&ks);
+    return s;
 }
 
 int fed_file_contains(const char *path, const void *needle, size_t len)

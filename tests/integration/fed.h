@@ -117,6 +117,12 @@ int fed_topology_mesh(struct fed *f);
  * when it exited or never said so. */
 int fed_start(struct fed *f, size_t i);
 
+/* Runs tmbusd -c CONF for node i (with -n when is_check_only), output
+ * appended to its log, and waits at most FED_START_MS for it to exit: for
+ * a node expected to refuse to start. Returns its exit status, or -1 when
+ * it had to be killed or died of a signal. */
+int fed_run_exit(struct fed *f, size_t i, bool is_check_only);
+
 /* fed_start for every node, in index order, stopping at the first that
  * fails. Returns 0 or -1. */
 int fed_start_all(struct fed *f);
@@ -161,6 +167,11 @@ int fed_wait_links(struct fed *f, const char *a, long mark_a, const char *b, lon
 
 /* Prints the last lines of node i's log to stderr. */
 void fed_dump_log(const struct fed *f, size_t i, int lines);
+
+/* Opens member i's store as its node would: the store key derived from
+ * its member key file. The node must be stopped. Returns NULL (reason on
+ * stderr) on failure; close it with store_close. */
+struct store *fed_store_open(const struct fed *f, size_t i);
 
 /* 1 when the file at path contains the bytes needle[0..len), 0 when it
  * does not or does not exist, -1 on a read error. */

@@ -437,7 +437,7 @@ static void test_rogue_keys_get_nothing(void **state)
     assert_int_equal(fed_stop(f, a), 0);
 
     /* Nothing the rogues sent was stored. */
-    struct store *s = store_open(fed_data_dir(f, a));
+    struct store *s = fed_store_open(f, a);
     uint64_t envelopes = 99, evidence = 99;
     assert_non_null(s);
     assert_int_equal(store_count(s, &envelopes, &evidence), 0);
@@ -564,7 +564,7 @@ static void test_misbehaving_peer(void **state)
      * for each of M's two envelopes (addressed to A, but no tmbus payload,
      * so A's board refuses them and A tells M so): none for the duplicate,
      * the rejected ones or the equivocation. */
-    struct store *s = store_open(fed_data_dir(f, a));
+    struct store *s = fed_store_open(f, a);
     struct store_log log = {.origin = "M", .peer = ""};
     struct store_log own = {.origin = "A", .peer = ""};
     struct store_head head;

@@ -182,7 +182,7 @@ static void test_line_relay_keeps_relay_blind(void **state)
     assert_int_equal(b_files_contain(f, b, tag), 0);
 
     /* ... yet it stored every envelope of A's log as ciphertext. */
-    struct store *s = store_open(fed_data_dir(f, b));
+    struct store *s = fed_store_open(f, b);
     struct store_log log = {.origin = "A", .peer = ""};
     struct store_head head;
     assert_non_null(s);

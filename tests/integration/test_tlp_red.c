@@ -43,7 +43,7 @@ static void assert_b_never_held(struct fed *f, size_t b, uint8_t (*ids)[TMBUS_ID
     struct store_log log = {.origin = "A", .peer = "C"};
     struct store_head head;
     size_t n_direct = 0;
-    struct store *s = store_open(fed_data_dir(f, b));
+    struct store *s = fed_store_open(f, b);
 
     assert_non_null(s);
     assert_int_equal(store_head(s, &log, &head), 0);

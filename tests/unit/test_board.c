@@ -82,7 +82,7 @@ static int setup(void **state)
     if (f == NULL)
         return -1;
     snprintf(f->root, sizeof(f->root), "%s", tu_tempdir());
-    if ((f->s = store_open(f->root)) == NULL || store_begin(f->s) != 0)
+    if ((f->s = store_open(f->root, tu_store_key)) == NULL || store_begin(f->s) != 0)
         return -1;
     *state = f;
     return 0;
@@ -806,7 +806,7 @@ static void play(const struct scene *sc, const size_t *order, uint8_t digest[WIR
                                        BOARD_OFFER_WITHDRAWN, BOARD_OFFER_PROPOSED};
 
     snprintf(root, sizeof(root), "%s", tu_tempdir());
-    s = store_open(root);
+    s = store_open(root, tu_store_key);
     assert_non_null(s);
     assert_int_equal(store_begin(s), 0);
     for (size_t i = 0; i < sc->n; i++) {

@@ -637,6 +637,43 @@ static void test_pair_key(void **state)
     keys_free(&client);
 }
 
+/* The store key: the construction in keys.h, the same for the same key
+ * set, another for another member, none for a client. */
+static void test_store_key(void **state)
+{
+    struct keyset *a = tu_member_keys("EE"), *a2 = tu_member_keys("EE"), *b = tu_member_keys("PL");
+    struct keyset *client = keys_generate(KEYS_CLIENT, NULL);
+    uint8_t *ka = NULL, *ka2 = NULL, *kb = NULL, *kc = NULL;
+    uint8_t seed[32], sub[32], box_pk[32], box_sk[32], want[KEYS_STORE_KEY_BYTES];
+
+    (void)state;
+    assert_non_null(client);
+    assert_non_null(ka = keys_derive_store_key(a));
+    assert_non_null(ka2 = keys_derive_store_key(a2));
+    assert_non_null(kb = keys_derive_store_key(b));
+    assert_memory_equal(ka, ka2, KEYS_STORE_KEY_BYTES);
+    assert_memory_not_equal(ka, kb, KEYS_STORE_KEY_BYTES);
+    assert_null(kc = keys_derive_store_key(client));
+    assert_null(keys_derive_store_key(NULL));
+
+    crypto_generichash(seed, 32, (const uint8_t *)"EE", 2, NULL, 0); /* as tu_member_keys */
+    crypto_generichash(sub, 32, (const uint8_t *)"tmbus seed box", 14, seed, 32);
+    crypto_box_seed_keypair(box_pk, box_sk, sub);
+    crypto_generichash(want, sizeof(want), (const uint8_t *)"tmbus store v1\0", 15, box_sk, 32);
+    assert_memory_equal(want, ka, KEYS_STORE_KEY_BYTES);
+
+    keys_store_key_free(&ka);
+    assert_null(ka);
+    keys_store_key_free(&ka); /* NULL is accepted */
+    keys_store_key_free(NULL);
+    keys_store_key_free(&ka2);
+    keys_store_key_free(&kb);
+    keys_free(&a);
+    keys_free(&a2);
+    keys_free(&b);
+    keys_free(&client);
+}
+
 static void test_sign_and_transport_by_kind(void **state)
 {
     struct keyset *m = tu_member_keys("EE"), *g = keys_generate(KEYS_GOVERNOR, "EE");
@@ -867,6 +904,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_save_refuses_overwrite, setup, teardown),
         cmocka_unit_test(test_from_seed_deterministic),
         cmocka_unit_test(test_pair_key),
+        cmocka_unit_test(test_store_key),
         cmocka_unit_test(test_sign_and_transport_by_kind),
         cmocka_unit_test_setup_teardown(test_load_public_and_governor, setup, teardown),
         cmocka_unit_test(test_base64_helpers),

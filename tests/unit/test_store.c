@@ -174,7 +174,7 @@ static void assert_held(struct store *s, const struct store_log *log, uint64_t s
 
 static struct store *open_ok(const struct fixture *f)
 {
-    struct store *s = store_open(f->dir);
+    struct store *s = store_open(f->dir, tu_store_key);
 
     assert_non_null(s);
     return s;
@@ -734,14 +734,14 @@ static void test_second_open_refused(void **state)
     pid_t pid;
     int st;
 
-    again = store_open(f->dir);
+    again = store_open(f->dir, tu_store_key);
     assert_null(again);
 
     /* Another process, as a second tmbusd would be. */
     pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
-        struct store *c = store_open(f->dir);
+        struct store *c = store_open(f->dir, tu_store_key);
         _exit(c == NULL ? 0 : 1);
     }
     assert_int_equal(waitpid(pid, &st, 0), pid);
@@ -786,8 +786,8 @@ static void test_newer_schema_refused(void **state)
     store_close(&s);
 
     poke_user_version(f->dir, STORE_SCHEMA + 1);
-    assert_null(store_open(f->dir));
-    assert_null(store_open(f->dir)); /* and it stays refused */
+    assert_null(store_open(f->dir, tu_store_key));
+    assert_null(store_open(f->dir, tu_store_key)); /* and it stays refused */
 }
 
 static void test_crash_mid_batch(void **state)
@@ -800,7 +800,7 @@ static void test_crash_mid_batch(void **state)
     pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
-        struct store *c = store_open(f->dir);
+        struct store *c = store_open(f->dir, tu_store_key);
 
         if (c == NULL)
             _exit(10);
@@ -897,7 +897,7 @@ static int take_waiting(void *arg, const struct store_board_update *u)
 static void test_board_tables(void **state)
 {
     struct fixture *f = *state;
-    struct store *s = store_open(f->dir);
+    struct store *s = store_open(f->dir, tu_store_key);
     struct store_board_need n = {0}, got_n;
     struct store_board_offer o = {0}, got_o;
     struct store_board_update u = {0}, got_u;
@@ -1002,11 +1002,238 @@ static void test_board_tables(void **state)
     /* The board commits and survives a reopen. */
     assert_int_equal(store_commit(s), 0);
     store_close(&s);
-    assert_non_null(s = store_open(f->dir));
+    assert_non_null(s = store_open(f->dir, tu_store_key));
     assert_int_equal(store_board_knows(s, n.id), 1);
     assert_int_equal(store_board_offer_get(s, o.id, &got_o), 1);
     free(got_o.offer);
     store_close(&s);
+}
+
+/* ---- sealing at rest ---- */
+
+#define MARKER "sealed-marker-7f3a91"
+#define ID71   "7171717171717171717171717171717171717171717171717171717171717171"
+#define ID72   "7272727272727272727272727272727272727272727272727272727272727272"
+#define ID73   "7373737373737373737373737373737373737373737373737373737373737373"
+
+/* 1 when the file holds needle, 0 when not (or when it does not exist). */
+static int file_contains(const char *path, const char *needle)
+{
+    FILE *fp = fopen(path, "rb");
+    size_t n = strlen(needle), len = 0, cap = 0, got;
+    char *buf = NULL;
+    int found = 0;
+
+    if (fp == NULL)
+        return 0;
+    for (;;) {
+        if (len == cap) {
+            cap = cap ? 2 * cap : 65536;
+            assert_non_null(buf = realloc(buf, cap));
+        }
+        if ((got = fread(buf + len, 1, cap - len, fp)) == 0)
+            break;
+        len += got;
+    }
+    fclose(fp);
+    for (size_t i = 0; !found && n > 0 && i + n <= len; i++)
+        found = memcmp(buf + i, needle, n) == 0;
+    free(buf);
+    return found;
+}
+
+static int dir_contains(const char *dir, const char *needle)
+{
+    static const char *const names[] = {"tmbus.db", "tmbus.db-wal", "tmbus.db-shm"};
+    char path[PATH_BYTES + 32];
+    int found = 0;
+
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+        found |= file_contains(path, needle);
+    }
+    return found;
+}
+
+/* Puts a need whose blob is text under id byte b. */
+static void put_need(struct store *s, uint8_t b, const char *text)
+{
+    struct store_board_need n = {0};
+
+    memset(n.id, b, sizeof(n.id));
+    strcpy(n.owner, "UA");
+    n.status = 1;
+    n.tlp = 5;
+    n.quantity = 1;
+    n.need = (uint8_t *)(uintptr_t)text;
+    n.need_len = strlen(text);
+    assert_int_equal(store_board_need_put(s, &n), 0);
+}
+
+/* 1 and the need's text in out (size bytes), 0, or -1 as need_get. */
+static int get_need(struct store *s, uint8_t b, char *out, size_t size)
+{
+    struct store_board_need got;
+    uint8_t id[STORE_HASH_BYTES];
+    int rc;
+
+    memset(id, b, sizeof(id));
+    if ((rc = store_board_need_get(s, id, &got)) == 1) {
+        assert_true(got.need_len < size);
+        memcpy(out, got.need, got.need_len);
+        out[got.need_len] = '\0';
+        free(got.need);
+    }
+    return rc;
+}
+
+static void raw_exec(const char *dir, const char *sql)
+{
+    char path[PATH_BYTES + 32];
+    sqlite3 *db;
+
+    snprintf(path, sizeof(path), "%s/tmbus.db", dir);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK)
+        fail_msg("%s: %s", sql, sqlite3_errmsg(db));
+    assert_int_equal(sqlite3_close(db), SQLITE_OK);
+}
+
+/* The board's blobs round-trip in clear through the interface, while the
+ * files hold no byte of them; another key cannot open the store. */
+static void test_board_sealed_at_rest(void **state)
+{
+    struct fixture *f = *state;
+    struct store *s = store_open(f->dir, tu_store_key);
+    uint8_t other_key[STORE_KEY_BYTES];
+    struct store_board_update u = {0};
+    struct store_board_offer o = {0}, got_o;
+    char text[128];
+
+    assert_non_null(s);
+    assert_int_equal(store_begin(s), 0);
+    put_need(s, 0x61, "need " MARKER);
+    memset(o.id, 0x62, sizeof(o.id));
+    strcpy(o.donor, "EE");
+    o.offer = (uint8_t *)"offer " MARKER;
+    o.offer_len = strlen((const char *)o.offer);
+    assert_int_equal(store_board_offer_put(s, &o), 0);
+    memset(u.id, 0x63, sizeof(u.id));
+    u.log = mklog("UA", "");
+    u.seq = 1;
+    strcpy(u.sender, "UA");
+    memset(u.target, 0x61, sizeof(u.target));
+    u.body = (uint8_t *)"update " MARKER;
+    u.body_len = strlen((const char *)u.body);
+    assert_int_equal(store_board_update_put(s, &u), 0);
+    put_need(s, 0x64, ""); /* an empty blob seals and opens too */
+    assert_int_equal(store_commit(s), 0);
+
+    /* In the WAL while open, in the database after close: nowhere. */
+    assert_int_equal(dir_contains(f->dir, MARKER), 0);
+    store_close(&s);
+    assert_int_equal(dir_contains(f->dir, MARKER), 0);
+    /* The scan itself works: the plain id column is there to be found. */
+    {
+        char id_text[STORE_HASH_BYTES + 1];
+        memset(id_text, 0x61, STORE_HASH_BYTES);
+        id_text[STORE_HASH_BYTES] = '\0';
+        assert_int_equal(dir_contains(f->dir, id_text), 1);
+    }
+
+    assert_non_null(s = store_open(f->dir, tu_store_key));
+    assert_int_equal(get_need(s, 0x61, text, sizeof(text)), 1);
+    assert_string_equal(text, "need " MARKER);
+    assert_int_equal(get_need(s, 0x64, text, sizeof(text)), 1);
+    assert_string_equal(text, "");
+    assert_int_equal(store_board_offer_get(s, o.id, &got_o), 1);
+    assert_int_equal(got_o.offer_len, o.offer_len);
+    assert_memory_equal(got_o.offer, o.offer, o.offer_len);
+    free(got_o.offer);
+    store_close(&s);
+
+    /* Another member's key: refused at open, not at the first read. */
+    memcpy(other_key, tu_store_key, sizeof(other_key));
+    other_key[0] ^= 1;
+    assert_null(store_open(f->dir, other_key));
+    assert_null(store_open(f->dir, NULL));
+    assert_non_null(s = store_open(f->dir, tu_store_key));
+    store_close(&s);
+}
+
+/* A sealed blob is bound to its row and column: copied onto another row,
+ * moved into another column or altered by one bit, it does not open, and
+ * the rows around it still do. */
+static void test_board_swapped_blob_refused(void **state)
+{
+    struct fixture *f = *state;
+    struct store *s = store_open(f->dir, tu_store_key);
+    struct store_board_offer o = {0}, got_o;
+    char text[128];
+
+    assert_non_null(s);
+    assert_int_equal(store_begin(s), 0);
+    put_need(s, 0x71, "first need");
+    put_need(s, 0x72, "second need");
+    put_need(s, 0x73, "third need");
+    memset(o.id, 0x71, sizeof(o.id)); /* the same id as a need */
+    strcpy(o.donor, "EE");
+    o.offer = (uint8_t *)"an offer";
+    o.offer_len = strlen((const char *)o.offer);
+    assert_int_equal(store_board_offer_put(s, &o), 0);
+    assert_int_equal(store_commit(s), 0);
+    store_close(&s);
+
+    /* Row swap: need 0x73 gets need 0x72's blob. Column swap: need 0x71
+     * gets the blob of the offer with the same id. */
+    raw_exec(f->dir,
+             "UPDATE board_needs SET need = (SELECT need FROM board_needs WHERE id = x'" ID72
+             "') WHERE id = x'" ID73 "'");
+    raw_exec(f->dir, "UPDATE board_needs SET need = (SELECT offer FROM board_offers)"
+                     " WHERE id = x'" ID71 "'");
+    assert_non_null(s = store_open(f->dir, tu_store_key));
+    assert_int_equal(get_need(s, 0x71, text, sizeof(text)), -1);
+    assert_int_equal(get_need(s, 0x73, text, sizeof(text)), -1);
+    assert_int_equal(get_need(s, 0x72, text, sizeof(text)), 1);
+    assert_string_equal(text, "second need");
+    assert_int_equal(store_board_offer_get(s, o.id, &got_o), 1);
+    free(got_o.offer);
+    store_close(&s);
+
+    /* One changed byte in the ciphertext of need 0x72. */
+    raw_exec(f->dir, "UPDATE board_needs SET need = substr(need, 1, 30) ||"
+                     " CASE WHEN substr(need, 31, 1) = x'00' THEN x'01' ELSE x'00' END ||"
+                     " substr(need, 32) WHERE id = x'" ID72 "'");
+    assert_non_null(s = store_open(f->dir, tu_store_key));
+    assert_int_equal(get_need(s, 0x72, text, sizeof(text)), -1);
+    store_close(&s);
+}
+
+/* A store written before sealing (schema 4, the board in clear) is sealed
+ * in place when opened, and not one byte of the old plaintext is left in
+ * its files. */
+static void test_migration_seals_plaintext(void **state)
+{
+    struct fixture *f = *state;
+    struct store *s = store_open(f->dir, tu_store_key);
+    char text[128];
+
+    assert_non_null(s);
+    assert_int_equal(store_begin(s), 0);
+    put_need(s, 0x81, "placeholder");
+    assert_int_equal(store_commit(s), 0);
+    store_close(&s);
+    /* Back to what schema 4 wrote: the blob in clear, no key check. */
+    raw_exec(f->dir, "UPDATE board_needs SET need = CAST('old " MARKER "' AS BLOB);"
+                     " DROP TABLE key_check; PRAGMA user_version = 4;");
+    assert_int_equal(dir_contains(f->dir, MARKER), 1); /* the scan sees it */
+
+    assert_non_null(s = store_open(f->dir, tu_store_key));
+    assert_int_equal(dir_contains(f->dir, MARKER), 0);
+    assert_int_equal(get_need(s, 0x81, text, sizeof(text)), 1);
+    assert_string_equal(text, "old " MARKER);
+    store_close(&s);
+    assert_int_equal(dir_contains(f->dir, MARKER), 0);
 }
 
 int main(void)
@@ -1029,6 +1256,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_crash_mid_batch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_board_tables, setup, teardown),
         cmocka_unit_test_setup_teardown(test_deliveries, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_board_sealed_at_rest, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_board_swapped_blob_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migration_seals_plaintext, setup, teardown),
         cmocka_unit_test_setup_teardown(test_throughput, setup, teardown),
     };
 

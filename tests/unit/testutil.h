@@ -26,4 +26,8 @@ int tu_run(const char *cmd, char *out, size_t size);
  * every run gets the same keys. Aborts on failure. */
 struct keyset *tu_member_keys(const char *member);
 
+/* A fixed store key (STORE_KEY_BYTES) for tests that open a store
+ * without a member's keys. */
+extern const uint8_t tu_store_key[32];
+
 #endif
