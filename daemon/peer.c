@@ -18,6 +18,7 @@
 #include "log.h"
 #include "peer.pb-c.h"
 #include "peer_msg.h"
+#include "zap.h"
 
 #define PEER_HARD_MAX      (4 * ENVELOPE_MAX_SIZE) /* libzmq drops the link past this */
 #define PEER_ROUTING_MAX   256
@@ -311,6 +312,16 @@ static struct link *find_link(struct peers *p, const char *member)
     return NULL;
 }
 
+/* The link whose current transport key is pk, or NULL: a key the roster
+ * in force does not give a member we link to finds nothing. */
+static struct link *find_link_by_key(struct peers *p, const uint8_t *pk)
+{
+    for (size_t i = 0; i < p->n_links; i++)
+        if (memcmp(p->links[i].transport_pk, pk, KEYS_PUBLIC_BYTES) == 0)
+            return &p->links[i];
+    return NULL;
+}
+
 /* Reads a received vector into theirs; a Hello replaces it, a Vector
  * raises it. peer_msg_decode kept only well-formed logs. */
 static void take_vector(struct link *l, const struct peer_msg *m)
@@ -453,8 +464,8 @@ static void on_router(void *arg)
         zmq_msg_t rid, msg;
         int more;
         size_t more_len = sizeof(more);
-        const char *user;
-        struct link *l;
+        uint8_t pk[KEYS_PUBLIC_BYTES];
+        struct link *l = NULL;
 
         zmq_msg_init(&rid);
         if (zmq_msg_recv(&rid, p->router, ZMQ_DONTWAIT) == -1) {
@@ -473,11 +484,20 @@ static void on_router(void *arg)
             more_len = sizeof(more);
             stats_count(p->stats, "peer.malformed", 1);
         }
-        /* The ZAP handler set User-Id to the member whose transport key
-         * completed the handshake; nothing in the message can claim it. */
-        user = zmq_msg_gets(&msg, "User-Id");
-        l = user != NULL ? find_link(p, user) : NULL;
-        if (l == NULL || zmq_msg_size(&rid) > PEER_ROUTING_MAX) {
+        /* The key that completed the handshake, checked against the
+         * roster in force now: a connection made before a reload revoked
+         * or rotated that key gets nothing through, whatever it says. */
+        if (zap_message_key(&msg, pk) == 0)
+            l = find_link_by_key(p, pk);
+        if (l == NULL) {
+            char fingerprint[16] = "?";
+            if (zap_message_key(&msg, pk) == 0)
+                keys_to_base64(pk, 9, fingerprint, sizeof(fingerprint));
+            stats_count(p->stats, "peer.stale-key", 1);
+            log_warnx("peer: dropped a message from key %s…, not a member's key in roster "
+                      "version %llu",
+                      fingerprint, (unsigned long long)roster_version(route_roster(p->route)));
+        } else if (zmq_msg_size(&rid) > PEER_ROUTING_MAX) {
             stats_count(p->stats, "peer.unknown-sender", 1);
             log_warnx("peer: dropped a message from an unknown connection");
         } else {

@@ -607,6 +607,31 @@ pid_t fed_pid(const struct fed *f, size_t i)
 
 /* ---- configuration -------------------------------------------------------- */
 
+int fed_rekey_client(struct fed *f, size_t i, char *old_key)
+{
+    struct member *m = &f->m[i];
+    char dir[FED_PATH_MAX];
+    struct keyset *ks;
+    static unsigned generation;
+
+    if (fmt(dir, sizeof(dir), "%s/rekey-%u", f->keys_dir, ++generation) == -1)
+        return -1;
+    const char *argv[] = {TMBUS_ADMIN_BIN, "keygen", "client", m->client, dir, NULL};
+    if (run(f, argv) == -1)
+        return -1;
+    if (old_key != NULL)
+        snprintf(old_key, FED_PATH_MAX, "%s", m->client_key);
+    if (fmt(m->client_key, sizeof(m->client_key), "%s/%s.key", dir, m->client) == -1)
+        return -1;
+    if ((ks = keys_load(m->client_key)) == NULL) {
+        say("cannot load %s", m->client_key);
+        return -1;
+    }
+    keys_to_base64(ks->transport_pk, KEYS_PUBLIC_BYTES, m->client_pk_b64, sizeof(m->client_pk_b64));
+    keys_free(&ks);
+    return write_config(f, i);
+}
+
 int fed_set_dial(struct fed *f, size_t i, const char *dial)
 {
     if (i >= f->n_nodes || fmt(f->m[i].dial, sizeof(f->m[i].dial), "%s", dial) == -1)

@@ -100,6 +100,13 @@ int fed_set_dial(struct fed *f, size_t i, const char *dial);
  * configuration file. Returns 0 or -1. */
 int fed_set_limit(struct fed *f, size_t i, const char *name, unsigned value);
 
+/* Gives node i's client a fresh key (tmbus-admin keygen client) under the
+ * same name and rewrites the node's configuration (in force after
+ * fed_reload). fed_client_key_path names the new key from then on; the old
+ * key file stays, and its path is copied to old_key (FED_PATH_MAX bytes)
+ * when not NULL. Returns 0 or -1. */
+int fed_rekey_client(struct fed *f, size_t i, char *old_key);
+
 /* Line topology over the nodes in index order: node k dials only k - 1 and
  * k + 1, so nodes two apart never link (both still listen, but neither
  * dials the other and nobody else knows to). Rewrites every configuration.
