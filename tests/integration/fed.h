@@ -107,6 +107,14 @@ int fed_set_limit(struct fed *f, size_t i, const char *name, unsigned value);
  * when not NULL. Returns 0 or -1. */
 int fed_rekey_client(struct fed *f, size_t i, char *old_key);
 
+/* Replaces the roster file with version 2, chained to version 1 and signed
+ * by both governors, in which member i holds fresh member keys (key id 2)
+ * and its first keys are revoked. Nodes see it on fed_reload; member i's
+ * own node keeps its key file, as whoever holds the old keys would. The new
+ * secret key file's path goes to new_key (FED_PATH_MAX bytes) when not
+ * NULL. Call it once per federation. Returns 0 or -1. */
+int fed_rotate_member(struct fed *f, size_t i, char *new_key);
+
 /* Line topology over the nodes in index order: node k dials only k - 1 and
  * k + 1, so nodes two apart never link (both still listen, but neither
  * dials the other and nobody else knows to). Rewrites every configuration.

@@ -1,9 +1,11 @@
 /*
  * Integration: sessions belong to keys, not to names (proto/PROTOCOL.md
- * §8.2). A client whose key the operator replaces and reloads loses its
- * open subscription at once: nothing more is pushed to it, its acks are
- * refused and never move the cursor the new key resumes from. Two
- * subscriptions of one client are both served. The watchers here are raw libzmq
+ * §7.1 and §8.2). A client whose key the operator replaces and reloads
+ * loses its open subscription at once: nothing more is pushed to it, its
+ * acks are refused and never move the cursor the new key resumes from. Two
+ * subscriptions of one client are both served. A member whose transport key
+ * a reloaded roster revokes loses its links at both ends within a second,
+ * and they stay down on the old key. The watchers here are raw libzmq
  * DEALERs with the real client keys, so they can keep a connection open
  * after its key is gone, as a hostile client would; posts go through
  * libtmbus.
@@ -27,6 +29,9 @@
 
 #define ANSWER_MS  5000 /* how long a legitimate request may wait */
 #define SILENCE_MS 1500 /* how long a shut-out session must hear no delivery */
+#define LINK_MS    15000
+#define DOWN_MS    1000 /* a revoked link is down at both ends within this */
+#define STAY_MS    3000 /* ...and stays down longer than the peer timeout */
 
 /* ---- a raw client ---------------------------------------------------------- */
 
@@ -165,6 +170,37 @@ static int watcher_ack(struct watcher *w, uint64_t number)
     return code;
 }
 
+/* Node i's state of its link to peer ("up", "connecting", "down"), asked
+ * with node i's current client key; "" when there is no such peer. */
+static void link_state(struct fed *f, size_t i, const char *peer, char *out, size_t size)
+{
+    Tmbus__Api__Request req = TMBUS__API__REQUEST__INIT;
+    Tmbus__Api__StatusRequest st = TMBUS__API__STATUS_REQUEST__INIT;
+    Tmbus__Api__Reply *r;
+    struct watcher w;
+
+    watcher_open(&w, f, i, fed_client_key_path(f, i));
+    req.kind_case = TMBUS__API__REQUEST__KIND_STATUS;
+    req.status = &st;
+    r = watcher_answer(&w, watcher_send(&w, &req), ANSWER_MS);
+    assert_non_null(r);
+    assert_int_equal(r->kind_case, TMBUS__API__REPLY__KIND_STATUS);
+    snprintf(out, size, "%s", "");
+    for (size_t k = 0; k < r->status->n_peers; k++)
+        if (strcmp(r->status->peers[k]->member, peer) == 0)
+            snprintf(out, size, "%s", r->status->peers[k]->state);
+    tmbus__api__reply__free_unpacked(r, NULL);
+    watcher_close(&w);
+}
+
+static bool is_up(struct fed *f, size_t i, const char *peer)
+{
+    char state[16];
+
+    link_state(f, i, peer, state, sizeof(state));
+    return strcmp(state, "up") == 0;
+}
+
 /* Posts need #index from node i's client (its current key) to everyone. */
 static void post_one(struct fed *f, size_t i, const char *tag, uint32_t index)
 {
@@ -183,6 +219,24 @@ static int setup_one(void **state)
     struct fed *f = fed_new(1, ids);
 
     if (f == NULL || fed_start_all(f) == -1) {
+        fed_free(&f);
+        return -1;
+    }
+    *state = f;
+    return 0;
+}
+
+static int setup_two(void **state)
+{
+    const char *ids[] = {"A", "B"};
+    struct fed *f = fed_new(2, ids);
+    long mark_a, mark_b;
+
+    if (f == NULL)
+        return -1;
+    mark_a = fed_log_mark(f, 0);
+    mark_b = fed_log_mark(f, 1);
+    if (fed_start_all(f) == -1 || fed_wait_links(f, "A", mark_a, "B", mark_b, LINK_MS) == -1) {
         fed_free(&f);
         return -1;
     }
@@ -259,12 +313,77 @@ static void test_second_subscription_is_served_too(void **state)
     fed_pass(f);
 }
 
+static bool is_b_down_at_both(void *arg)
+{
+    struct fed *f = arg;
+
+    return !is_up(f, 0, "B") && !is_up(f, 1, "A");
+}
+
+/* Copies the file at from over the file at to (keeping to's mode). */
+static void copy_file(const char *from, const char *to)
+{
+    char buf[4096];
+    FILE *in = fopen(from, "rb"), *out = fopen(to, "wb");
+    size_t n;
+
+    assert_non_null(in);
+    assert_non_null(out);
+    while ((n = fread(buf, 1, sizeof(buf), in)) > 0)
+        assert_int_equal(fwrite(buf, 1, n, out), n);
+    fclose(in);
+    assert_int_equal(fclose(out), 0);
+}
+
+/* B's transport key is revoked in roster version 2 and A reloads it while
+ * B keeps running on the old key: the link is down at both ends within a
+ * second and does not come back up on the old key. Once B runs on its new
+ * keys, A's redialled link (with B's new server key) comes up. */
+static void test_revoked_member_key_loses_its_links(void **state)
+{
+    struct fed *f = *state;
+    char new_key[FED_PATH_MAX];
+    long mark, mark_b;
+    int64_t start;
+
+    assert_true(is_up(f, 0, "B"));
+    assert_true(is_up(f, 1, "A"));
+    mark = fed_log_mark(f, 0);
+    assert_int_equal(fed_rotate_member(f, 1, new_key), 0);
+    assert_int_equal(fed_reload(f, 0), 0);
+    assert_int_equal(fed_wait_log_from(f, 0, mark, "roster version 2 in force", ANSWER_MS), 0);
+    start = fed_now_ms();
+    if (fed_wait_until(is_b_down_at_both, f, DOWN_MS, 50) == -1)
+        fail_msg("after the reload A sees B %s and B sees A %s", is_up(f, 0, "B") ? "up" : "down",
+                 is_up(f, 1, "A") ? "up" : "down");
+    /* And it stays down, well past the peer timeout. */
+    while (fed_now_ms() - start < STAY_MS) {
+        assert_false(is_up(f, 0, "B"));
+        fed_sleep_ms(200);
+    }
+    assert_int_equal(fed_log_count(f, 0, mark, "peer B: link up"), 0);
+    assert_true(fed_is_running(f, 0));
+    assert_true(fed_is_running(f, 1));
+
+    /* The control: B's operator installs the new keys and restarts. */
+    assert_int_equal(fed_stop(f, 1), 0);
+    copy_file(new_key, fed_member_key_path(f, 1));
+    mark = fed_log_mark(f, 0);
+    mark_b = fed_log_mark(f, 1);
+    assert_int_equal(fed_start(f, 1), 0);
+    assert_int_equal(fed_wait_links(f, "A", mark, "B", mark_b, LINK_MS), 0);
+    assert_true(is_up(f, 0, "B"));
+    fed_pass(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_replaced_key_ends_its_session, setup_one,
                                         fed_teardown),
         cmocka_unit_test_setup_teardown(test_second_subscription_is_served_too, setup_one,
+                                        fed_teardown),
+        cmocka_unit_test_setup_teardown(test_revoked_member_key_loses_its_links, setup_two,
                                         fed_teardown),
     };
 
