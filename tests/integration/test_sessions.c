@@ -3,9 +3,10 @@
  * §7.1 and §8.2). A client whose key the operator replaces and reloads
  * loses its open subscription at once: nothing more is pushed to it, its
  * acks are refused and never move the cursor the new key resumes from. Two
- * subscriptions of one client are both served. A member whose transport key
- * a reloaded roster revokes loses its links at both ends within a second,
- * and they stay down on the old key. The watchers here are raw libzmq
+ * subscriptions of one client are both served, up to a bound past which one
+ * more is refused. A member whose transport key a reloaded roster revokes
+ * loses its links at both ends within a second, and they stay down on the
+ * old key. The watchers here are raw libzmq
  * DEALERs with the real client keys, so they can keep a connection open
  * after its key is gone, as a hostile client would; posts go through
  * libtmbus.
@@ -32,6 +33,7 @@
 #define LINK_MS    15000
 #define DOWN_MS    1000 /* a revoked link is down at both ends within this */
 #define STAY_MS    3000 /* ...and stays down longer than the peer timeout */
+#define MAX_SUBS   8    /* subscriptions a node serves one client at once */
 
 /* ---- a raw client ---------------------------------------------------------- */
 
@@ -117,19 +119,27 @@ static Tmbus__Api__Reply *watcher_answer(struct watcher *w, uint64_t id, int tim
     return NULL;
 }
 
-static void watcher_subscribe(struct watcher *w)
+/* Subscribes; returns the reply's code (asserting there is one). */
+static int watcher_subscribe_code(struct watcher *w)
 {
     Tmbus__Api__Request req = TMBUS__API__REQUEST__INIT;
     Tmbus__Api__Subscribe sub = TMBUS__API__SUBSCRIBE__INIT;
     Tmbus__Api__Reply *r;
+    int code;
 
     sub.window = 8;
     req.kind_case = TMBUS__API__REQUEST__KIND_SUBSCRIBE;
     req.subscribe = &sub;
     r = watcher_answer(w, watcher_send(w, &req), ANSWER_MS);
     assert_non_null(r);
-    assert_int_equal(r->code, TMBUS__API__CODE__CODE_OK);
+    code = (int)r->code;
     tmbus__api__reply__free_unpacked(r, NULL);
+    return code;
+}
+
+static void watcher_subscribe(struct watcher *w)
+{
+    assert_int_equal(watcher_subscribe_code(w), TMBUS__API__CODE__CODE_OK);
 }
 
 /* The number of the next delivery within timeout_ms, or 0 when none came
@@ -308,6 +318,20 @@ static void test_second_subscription_is_served_too(void **state)
     /* Each acks on its own connection. */
     assert_int_equal(watcher_ack(&one, got_one), TMBUS__API__CODE__CODE_OK);
     assert_int_equal(watcher_ack(&two, got_two), TMBUS__API__CODE__CODE_OK);
+
+    /* Served, but not without bound: past the most a node serves, one
+     * more is refused with a reason, not left waiting. */
+    struct watcher more[MAX_SUBS];
+    for (size_t k = 2; k < MAX_SUBS; k++) {
+        watcher_open(&more[k], f, 0, fed_client_key_path(f, 0));
+        watcher_subscribe(&more[k]);
+    }
+    struct watcher extra;
+    watcher_open(&extra, f, 0, fed_client_key_path(f, 0));
+    assert_int_equal(watcher_subscribe_code(&extra), TMBUS__API__CODE__CODE_DENIED);
+    watcher_close(&extra);
+    for (size_t k = 2; k < MAX_SUBS; k++)
+        watcher_close(&more[k]);
     watcher_close(&one);
     watcher_close(&two);
     fed_pass(f);
