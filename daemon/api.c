@@ -1,8 +1,9 @@
 /*
  * api: the client socket. Reads one Request per message from a CurveZMQ
  * ROUTER, has api_msg decode it, checks who sent it against the running
- * configuration (looked up by name on every request, so a reload takes
- * effect at once) and dispatches it; answers posts and acks only after the
+ * configuration (the key that authenticated the connection, looked up on
+ * every request, so a reload that removes or replaces a key shuts that key
+ * out at once, open connections included) and dispatches it; answers posts and acks only after the
  * node's commit. The policy lives beside it: api_post.c, api_sub.c and
  * api_query.c. Never logs payloads.
  */
@@ -19,16 +20,12 @@
 #include "keys.h"
 #include "log.h"
 #include "stats.h"
+#include "zap.h"
 
 /* Always the running configuration: a SIGHUP may have swapped it. */
-const struct config_client *api_find_client(const struct api *a, const char *name)
+const struct config_client *api_find_client(const struct api *a, const uint8_t *key)
 {
-    const struct config *c = a->cfg;
-
-    for (size_t i = 0; i < c->n_clients; i++)
-        if (strcmp(c->clients[i].name, name) == 0)
-            return &c->clients[i];
-    return NULL;
+    return config_find_client(a->cfg, key);
 }
 
 bool api_client_may_post(const struct config_client *c)
@@ -118,6 +115,7 @@ struct pending *api_add_pending(struct api *a, enum pending_kind kind, const str
     p->rid_len = rq->rid_len;
     p->request_id = rq->id;
     snprintf(p->client, sizeof(p->client), "%s", rq->name);
+    memcpy(p->key, rq->key, sizeof(p->key));
     return p;
 }
 
@@ -149,23 +147,27 @@ static void refuse(struct api *a, const struct request *rq, enum api_msg_fault f
     }
 }
 
-static void on_request(struct api *a, struct request *rq, const uint8_t *data, size_t len)
+static void on_request(struct api *a, struct request *rq, bool has_key, const uint8_t *data,
+                       size_t len)
 {
     struct api_msg m;
     enum api_msg_fault fault;
+    /* Decoded first only so that a refusal can echo the request's id. */
+    int rc = api_msg_decode(data, len, &m, &fault);
 
-    if (rq->name == NULL || (rq->client = api_find_client(a, rq->name)) == NULL) {
+    rq->id = m.id;
+    if (!has_key || (rq->client = api_find_client(a, rq->key)) == NULL) {
         api_reject(a, rq, TMBUS__API__CODE__CODE_DENIED, "api.rejected.unknown-client",
-                   "this client is not (or no longer) configured on this node");
+                   "this client key is not (or no longer) configured on this node");
+        api_msg_clear(&m);
         return;
     }
-    if (api_msg_decode(data, len, &m, &fault) == -1) {
-        rq->id = m.id;
+    rq->name = rq->client->name;
+    if (rc == -1) {
         refuse(a, rq, fault);
         api_msg_clear(&m);
         return;
     }
-    rq->id = m.id;
     switch (m.kind) {
     case API_MSG_POST:
         api_on_post(a, rq, m.post);
@@ -228,9 +230,9 @@ static void on_ready(void *arg)
         }
         rq.rid = zmq_msg_data(&rid);
         rq.rid_len = zmq_msg_size(&rid);
-        /* The ZAP handler set User-Id to the configured name whose key
-         * completed the handshake; nothing in the request can claim it. */
-        rq.name = zmq_msg_gets(&msg, "User-Id");
+        /* The key that completed the handshake, as the ZAP handler
+         * recorded it; nothing in the request can claim another. */
+        bool has_key = zap_message_key(&msg, rq.key) == 0;
         if (rq.rid_len == 0 || rq.rid_len > API_ROUTING_MAX) {
             stats_count(a->stats, "api.rejected.routing-id", 1);
             log_warnx("api: dropped a message with a bad routing id");
@@ -238,7 +240,7 @@ static void on_ready(void *arg)
             api_reject(a, &rq, TMBUS__API__CODE__CODE_INVALID, "api.rejected.frames",
                        "one frame per request");
         } else {
-            on_request(a, &rq, zmq_msg_data(&msg), zmq_msg_size(&msg));
+            on_request(a, &rq, has_key, zmq_msg_data(&msg), zmq_msg_size(&msg));
         }
         zmq_msg_close(&msg);
         zmq_msg_close(&rid);
@@ -322,6 +324,8 @@ struct api *api_new(const struct api_parts *parts)
     if ((a->socket = zmq_socket(parts->zctx, ZMQ_ROUTER)) == NULL ||
         set_int(a->socket, ZMQ_LINGER, 0) || set_int(a->socket, ZMQ_ROUTER_MANDATORY, 1) ||
         set_int(a->socket, ZMQ_CURVE_SERVER, 1) ||
+        set_int(a->socket, ZMQ_HEARTBEAT_IVL, API_HEARTBEAT_MS) ||
+        set_int(a->socket, ZMQ_HEARTBEAT_TIMEOUT, API_HEARTBEAT_TIMEOUT_MS) ||
         zmq_setsockopt(a->socket, ZMQ_MAXMSGSIZE, &hard_max, sizeof(hard_max)) ||
         zmq_setsockopt(a->socket, ZMQ_CURVE_PUBLICKEY, parts->keys->transport_pk,
                        KEYS_PUBLIC_BYTES) ||
@@ -345,6 +349,7 @@ struct api *api_new(const struct api_parts *parts)
 void api_reload(struct api *a, const struct config *cfg)
 {
     a->cfg = cfg;
+    api_end_stale_subs(a);
 }
 
 void api_free(struct api **ap)

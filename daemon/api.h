@@ -38,8 +38,10 @@ struct api_parts {
  * handler must already be running. Returns NULL on failure (logged). */
 struct api *api_new(const struct api_parts *parts);
 
-/* Puts a reloaded configuration in force: clients, roles and clearances
- * are read from cfg from now on. The caller frees the old one after. */
+/* Puts a reloaded configuration in force: clients, keys, roles and
+ * clearances are read from cfg from now on, and every subscription whose
+ * key cfg no longer gives its client ends now. The caller frees the old
+ * configuration after. */
 void api_reload(struct api *a, const struct config *cfg);
 
 /* Closes the socket; pending receipts are dropped (their posts were not

@@ -18,28 +18,39 @@
 #include "api_msg.h"
 #include "config.h"
 #include "envelope.h"
+#include "keys.h"
 #include "roster.h"
 #include "route.h"
 #include "util.h"
 
 /* Past this libzmq drops the connection instead of handing us the frame:
  * a little over the limit still gets a reply, a flood does not. */
-#define API_HARD_MAX     (2 * API_MSG_MAX_REQUEST)
-#define API_ROUTING_MAX  256 /* libzmq routing ids are at most 255 bytes */
-#define API_MAX_PER_CALL 256 /* requests read per socket callback */
-#define API_PUMP_BUDGET  256 /* inbox entries looked at per subscriber per pump */
-#define API_RETRY_MS     100 /* a subscriber's queue was full: try again after */
-#define API_FILTER_BITS  32  /* categories and TLPs a filter can name: 0..31 */
+#define API_HARD_MAX        (2 * API_MSG_MAX_REQUEST)
+#define API_ROUTING_MAX     256 /* libzmq routing ids are at most 255 bytes */
+#define API_MAX_PER_CALL    256 /* requests read per socket callback */
+#define API_PUMP_BUDGET     256 /* inbox entries looked at per subscriber per pump */
+#define API_RETRY_MS        100 /* a subscriber's queue was full: try again after */
+#define API_FILTER_BITS     32  /* categories and TLPs a filter can name: 0..31 */
+#define API_SUBS_PER_CLIENT 8   /* subscriptions one client may hold at once */
+/* ZMTP heartbeats on the client socket, as libtmbus runs them: a dead
+ * connection is closed within the timeout, and its subscription ends at
+ * the next delivery (the push finds no route). */
+#define API_HEARTBEAT_MS         5000
+#define API_HEARTBEAT_TIMEOUT_MS 15000
 
 _Static_assert((int)CONFIG_TLP_CLEAR == (int)MESSAGE_TLP_CLEAR &&
                    (int)CONFIG_TLP_RED == (int)MESSAGE_TLP_RED,
                "configured clearances and payload TLP labels must share one order");
 
-/* One client's subscription. At most one per client name: a new Subscribe
- * (from a reconnected client, say) takes it over and restarts from the
- * durable cursor. State is bounded by the number of configured clients. */
+/* One subscription, bound to the connection that asked for it (rid) and to
+ * the key that authenticated that connection. A connection holds at most
+ * one (subscribing again restarts it); a client may hold up to
+ * API_SUBS_PER_CLIENT on different connections, each served on its own
+ * from the client's durable cursor, which only moves forward. It ends when
+ * its connection is gone or its key is no longer the client's. */
 struct subscriber {
     char client[CONFIG_CLIENT_NAME_MAX + 1];
+    uint8_t key[KEYS_PUBLIC_BYTES];
     uint8_t rid[API_ROUTING_MAX];
     size_t rid_len;
     uint32_t window;
@@ -65,6 +76,7 @@ struct pending {
     size_t rid_len;
     uint64_t request_id;
     char client[CONFIG_CLIENT_NAME_MAX + 1];
+    uint8_t key[KEYS_PUBLIC_BYTES];
     uint64_t cursor;             /* ack: the cursor written in the batch */
     struct route_placed *placed; /* post: where its envelopes went */
     size_t n_placed;
@@ -85,21 +97,23 @@ struct api {
     uint64_t timer; /* pending pump retry, 0 when none */
 };
 
-/* Who sent the request being handled. client is NULL when the name is no
- * longer (or never was) in the configuration. */
+/* Who sent the request being handled: the key that authenticated its
+ * connection, and the client the running configuration gives that key
+ * (client and name are NULL when it gives none). */
 struct request {
     const uint8_t *rid;
     size_t rid_len;
     uint64_t id;
+    uint8_t key[KEYS_PUBLIC_BYTES];
     const char *name;
     const struct config_client *client;
 };
 
 /* ---- api.c ---------------------------------------------------------------- */
 
-/* The running configuration's client called name, or NULL when it is no
- * longer (or never was) configured. */
-const struct config_client *api_find_client(const struct api *a, const char *name);
+/* The running configuration's client whose key is key, or NULL when the
+ * key is no longer (or never was) configured. */
+const struct config_client *api_find_client(const struct api *a, const uint8_t *key);
 
 /*
  * What a client's role lets it ask, in one place:
@@ -154,6 +168,10 @@ void api_apply_ack(struct api *a, const struct pending *p);
 
 /* Pushes what every subscriber may see next, within its window. */
 void api_pump_all(struct api *a);
+
+/* Ends every subscription whose key the running configuration no longer
+ * gives to its client, telling its connection why (a reload calls it). */
+void api_end_stale_subs(struct api *a);
 
 /* Frees every subscription. */
 void api_subs_free(struct api *a);

@@ -3,7 +3,10 @@
  * window, its filter and its client's clearance, and moves the client's
  * durable cursor on ack (after the commit). Every entry is decided once,
  * so one bad entry cannot stall a stream; a payload it cannot read is
- * handled as TLP:RED. Never shows a client a payload above its clearance.
+ * handled as TLP:RED. A subscription belongs to one connection and to the
+ * key that authenticated it: only that connection may ack it, and it ends
+ * as soon as the key is no longer its client's. Never shows a client a
+ * payload above its clearance.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -28,12 +31,34 @@ static int64_t now_unix(void)
 
 /* ---- subscribers -------------------------------------------------------- */
 
-static struct subscriber *find_subscriber(struct api *a, const char *client)
+/* The subscription held by the connection rid under key, or NULL. */
+static struct subscriber *find_subscriber(struct api *a, const uint8_t *rid, size_t rid_len,
+                                          const uint8_t *key)
 {
-    for (size_t i = 0; i < a->n_subs; i++)
-        if (strcmp(a->subs[i].client, client) == 0)
-            return &a->subs[i];
+    for (size_t i = 0; i < a->n_subs; i++) {
+        struct subscriber *s = &a->subs[i];
+        if (s->rid_len == rid_len && memcmp(s->rid, rid, rid_len) == 0 &&
+            memcmp(s->key, key, KEYS_PUBLIC_BYTES) == 0)
+            return s;
+    }
     return NULL;
+}
+
+static size_t count_subscribers(const struct api *a, const char *client)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < a->n_subs; i++)
+        n += strcmp(a->subs[i].client, client) == 0;
+    return n;
+}
+
+/* Whether s's key is still its client's in the running configuration. */
+static bool is_current(const struct api *a, const struct subscriber *s)
+{
+    const struct config_client *c = api_find_client(a, s->key);
+
+    return c != NULL && strcmp(c->name, s->client) == 0;
 }
 
 static void drop_subscriber(struct api *a, struct subscriber *s, const char *why)
@@ -160,10 +185,10 @@ static bool is_visible(struct api *a, const struct subscriber *s, const struct s
  * of inbox entries, so one subscriber cannot hold the loop. */
 static enum pump_result pump(struct api *a, struct subscriber *s)
 {
-    const struct config_client *c = api_find_client(a, s->client);
+    const struct config_client *c = api_find_client(a, s->key);
     int64_t now = now_unix();
 
-    if (c == NULL)
+    if (c == NULL || strcmp(c->name, s->client) != 0)
         return PUMP_GONE;
     for (int budget = API_PUMP_BUDGET; s->count < s->window; budget--) {
         struct store_inbox_entry e;
@@ -243,7 +268,7 @@ void api_pump_all(struct api *a)
             schedule(a, API_RETRY_MS);
             break;
         case PUMP_GONE:
-            drop_subscriber(a, s, "client gone or no longer configured");
+            drop_subscriber(a, s, "connection gone or key no longer configured");
             break;
         }
     }
@@ -324,6 +349,12 @@ void api_on_subscribe(struct api *a, const struct request *rq, const Tmbus__Api_
     uint64_t cursor;
     uint64_t *flight;
 
+    s = find_subscriber(a, rq->rid, rq->rid_len, rq->key);
+    if (s == NULL && count_subscribers(a, rq->name) >= API_SUBS_PER_CLIENT) {
+        api_reject(a, rq, TMBUS__API__CODE__CODE_DENIED, "api.rejected.too-many-subscriptions",
+                   "this client already holds the most subscriptions a node serves at once");
+        return;
+    }
     if (window > WIRE_WINDOW_MAX) {
         api_reject(a, rq, TMBUS__API__CODE__CODE_INVALID, "api.rejected.window",
                    "window must be 1 to 1024");
@@ -341,7 +372,7 @@ void api_on_subscribe(struct api *a, const struct request *rq, const Tmbus__Api_
     }
     flight = calloc(window, sizeof(*flight));
     ensure(flight != NULL);
-    if ((s = find_subscriber(a, rq->name)) == NULL) {
+    if (s == NULL) {
         if (a->n_subs == a->cap_subs) {
             size_t cap = a->cap_subs ? 2 * a->cap_subs : 8;
             struct subscriber *subs = realloc(a->subs, cap * sizeof(*subs));
@@ -352,6 +383,12 @@ void api_on_subscribe(struct api *a, const struct request *rq, const Tmbus__Api_
         s = &a->subs[a->n_subs++];
         memset(s, 0, sizeof(*s));
         snprintf(s->client, sizeof(s->client), "%s", rq->name);
+        memcpy(s->key, rq->key, KEYS_PUBLIC_BYTES);
+        memcpy(s->rid, rq->rid, rq->rid_len);
+        s->rid_len = rq->rid_len;
+        if (count_subscribers(a, rq->name) > 1)
+            log_info("api: client %s: %zu subscriptions open, each served on its own", rq->name,
+                     count_subscribers(a, rq->name));
     } else {
         log_info("api: client %s: subscribed again; restarting from its cursor", rq->name);
         free(s->flight);
@@ -362,8 +399,6 @@ void api_on_subscribe(struct api *a, const struct request *rq, const Tmbus__Api_
     s->tlps = filter.tlps;
     s->senders = filter.senders;
     s->n_senders = filter.n_senders;
-    memcpy(s->rid, rq->rid, rq->rid_len);
-    s->rid_len = rq->rid_len;
     s->window = window;
     s->flight = flight;
     s->head = s->count = 0;
@@ -388,10 +423,10 @@ void api_on_subscribe(struct api *a, const struct request *rq, const Tmbus__Api_
 
 void api_on_ack(struct api *a, const struct request *rq, const Tmbus__Api__Ack *ack)
 {
-    struct subscriber *s = find_subscriber(a, rq->name);
+    struct subscriber *s = find_subscriber(a, rq->rid, rq->rid_len, rq->key);
     uint64_t cursor = ack->number;
 
-    if (s == NULL || s->rid_len != rq->rid_len || memcmp(s->rid, rq->rid, rq->rid_len) != 0) {
+    if (s == NULL || strcmp(s->client, rq->name) != 0) {
         api_reject(a, rq, TMBUS__API__CODE__CODE_PROTOCOL, "api.rejected.not-subscribed",
                    "ack without a subscription on this connection");
         return;
@@ -417,7 +452,7 @@ void api_on_ack(struct api *a, const struct request *rq, const Tmbus__Api__Ack *
 /* The cursor is durable: the window opens up to it. */
 void api_apply_ack(struct api *a, const struct pending *p)
 {
-    struct subscriber *s = find_subscriber(a, p->client);
+    struct subscriber *s = find_subscriber(a, p->rid, p->rid_len, p->key);
 
     if (s != NULL) {
         if (p->cursor > s->acked)
@@ -428,6 +463,23 @@ void api_apply_ack(struct api *a, const struct pending *p)
     }
     stats_count(a->stats, "api.acked", 1);
     api_answer_code(a, p->rid, p->rid_len, p->request_id, TMBUS__API__CODE__CODE_OK, "");
+}
+
+void api_end_stale_subs(struct api *a)
+{
+    /* Backwards: drop_subscriber moves the last entry into the hole. */
+    for (size_t i = a->n_subs; i-- > 0;) {
+        struct subscriber *s = &a->subs[i];
+        if (is_current(a, s))
+            continue;
+        /* Said once, unasked, so that a client still waiting on this
+         * connection learns why nothing more comes; every later request
+         * on it is refused the same way. */
+        api_answer_code(a, s->rid, s->rid_len, 0, TMBUS__API__CODE__CODE_DENIED,
+                        "subscription ended: this key is no longer configured for the client");
+        stats_count(a->stats, "api.subscriptions.ended-by-reload", 1);
+        drop_subscriber(a, s, "its key is no longer configured for this client");
+    }
 }
 
 void api_subs_free(struct api *a)

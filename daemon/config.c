@@ -89,6 +89,10 @@ static const struct option options[] = {
     {"node",   "coalition",          T_WORD,         NULL,    true,  false,
      .max = ENVELOPE_COALITION_MAX, .off = CFG(coalition)},
     {"node",   "keys",               T_PATH,         NULL,    true,  false, .off = CFG(keys)},
+    /* Read at start only, to wrap the store's data key for keys after a
+     * rotation; a reload may drop it, as nothing reads it again. */
+    {"node",   "previous_keys",      T_PATH,         NULL,    false, true,
+     .off = CFG(previous_keys)},
     /* node.c re-reads the roster on SIGHUP and accepts only a version that
      * chains from the one it trusts, so pointing at a new file is safe. */
     {"node",   "roster",             T_PATH,         NULL,    true,  true,  .off = CFG(roster)},
@@ -757,6 +761,7 @@ void config_free(struct config **cp)
     free(c->path);
     free(c->coalition);
     free(c->keys);
+    free(c->previous_keys);
     free(c->roster);
     free(c->data_dir);
     free(c->peer_listen);

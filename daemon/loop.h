@@ -10,7 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define LOOP_MAX_ITEMS 512
+#define LOOP_MAX_ITEMS 1024
 
 struct loop;
 

@@ -152,8 +152,9 @@ static int check_self(const struct node *n)
 }
 
 /* ZAP: peers are roster members (never ourselves), clients are listed in
- * the configuration. */
-static int zap_check(void *arg, const char *domain, const uint8_t *pk, char *user_id)
+ * the configuration. This admits a handshake only; peer and api check each
+ * message's key again against what is in force when it arrives. */
+static int zap_check(void *arg, const char *domain, const uint8_t *pk)
 {
     struct node *n = arg;
 
@@ -164,16 +165,13 @@ static int zap_check(void *arg, const char *domain, const uint8_t *pk, char *use
             stats_count(n->stats, "zap.denied.peer", 1);
             return -1;
         }
-        snprintf(user_id, ZAP_USER_ID_MAX + 1, "%s", m.id);
         return 0;
     }
     if (strcmp(domain, "client") == 0) {
-        const struct config_client *c = config_find_client(n->cfg, pk);
-        if (c == NULL) {
+        if (config_find_client(n->cfg, pk) == NULL) {
             stats_count(n->stats, "zap.denied.client", 1);
             return -1;
         }
-        snprintf(user_id, ZAP_USER_ID_MAX + 1, "%s", c->name);
         return 0;
     }
     stats_count(n->stats, "zap.denied.domain", 1);
@@ -277,10 +275,39 @@ static int start_parts(struct node *n)
     return 0;
 }
 
+/* Opens the store with the store key of the member's keys and, after a
+ * rotation, of the key file they replaced (previous_keys), which the store
+ * needs once to wrap its data key anew. */
+static struct store *open_store(const struct config *cfg, const struct keyset *keys)
+{
+    struct keyset *previous = NULL;
+    uint8_t *key = NULL, *previous_key = NULL;
+    struct store *s = NULL;
+
+    if (cfg->previous_keys != NULL) {
+        if ((previous = keys_load(cfg->previous_keys)) == NULL)
+            return NULL;
+        if (previous->kind != KEYS_MEMBER || strcmp(previous->member, cfg->member) != 0) {
+            log_warnx("%s: previous_keys is not a member key file of %s", cfg->previous_keys,
+                      cfg->member);
+            goto out;
+        }
+        if ((previous_key = keys_derive_store_key(previous)) == NULL)
+            goto out;
+    }
+    if ((key = keys_derive_store_key(keys)) == NULL)
+        goto out;
+    s = store_open_rotated(cfg->data_dir, key, previous_key);
+out:
+    keys_store_key_free(&key);
+    keys_store_key_free(&previous_key);
+    keys_free(&previous);
+    return s;
+}
+
 struct node *node_new(struct config *cfg)
 {
     struct node *n = calloc(1, sizeof(*n));
-    uint8_t *store_key;
 
     if (n == NULL) {
         config_free(&cfg);
@@ -300,11 +327,7 @@ struct node *node_new(struct config *cfg)
         goto fail;
     if ((n->keyring = envelope_keyring_new(n->keys)) == NULL)
         goto fail;
-    if ((store_key = keys_derive_store_key(n->keys)) == NULL)
-        goto fail;
-    n->store = store_open(cfg->data_dir, store_key);
-    keys_store_key_free(&store_key);
-    if (n->store == NULL)
+    if ((n->store = open_store(cfg, n->keys)) == NULL)
         goto fail;
     if ((n->loop = loop_new()) == NULL || (n->zctx = zmq_ctx_new()) == NULL)
         goto fail;

@@ -5,6 +5,15 @@
  * window after each round and acks with our vector after each commit. It
  * reads envelopes from the store to send and hands received ones to
  * route_accept; it never opens, stores or acks anything itself.
+ *
+ * A link is bound to the member's transport key in the roster in force, not
+ * to its id: a message on our ROUTER is taken only when the key that
+ * authenticated its connection is a link's current key (libzmq 4.3 cannot
+ * drop one ROUTER connection, so this is checked on every message), and a
+ * reload that revokes or rotates a key closes that member's links, redials
+ * with the new key and rebinds the ROUTER so that every connection made
+ * under the old roster authenticates again. A dialled link goes down the
+ * moment its connection drops, so the far end of a revoked link notices too.
  */
 #include "peer.h"
 
@@ -18,10 +27,19 @@
 #include "log.h"
 #include "peer.pb-c.h"
 #include "peer_msg.h"
+#include "zap.h"
 
 #define PEER_HARD_MAX      (4 * ENVELOPE_MAX_SIZE) /* libzmq drops the link past this */
 #define PEER_ROUTING_MAX   256
 #define PEER_RECONNECT_MIN 100 /* ms, first retry; libzmq doubles up to the config's max */
+#define PEER_ENDPOINT_MAX  256
+#define PEER_REBIND_MS     20  /* retry while the old listener is still closing */
+#define PEER_REBIND_TRIES  250 /* five seconds of retries */
+/* What a dealer's monitor reports: the connection dropped or could not
+ * authenticate. Either way the link has no channel until it is back. */
+#define PEER_MONITOR_EVENTS                                                                        \
+    (ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |                               \
+     ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
 
 /* How far a log is held. */
 struct vec_entry {
@@ -39,7 +57,8 @@ struct link {
     struct peers *owner;
     char member[UTIL_MEMBER_ID_MAX + 1];
     uint8_t transport_pk[KEYS_PUBLIC_BYTES];
-    void *dealer; /* NULL unless we dial this member */
+    void *dealer;  /* NULL unless we dial this member */
+    void *monitor; /* the dealer's connection events; NULL with it */
     /* The peer's own connection to our ROUTER, learnt from its messages. */
     uint8_t rid[PEER_ROUTING_MAX];
     size_t rid_len;
@@ -62,6 +81,10 @@ struct peers {
     struct route *route;
     struct stats *stats;
     void *router;
+    char router_endpoint[PEER_ENDPOINT_MAX]; /* as bound, for a rebind */
+    uint64_t rebind_timer;                   /* 0 unless a rebind waits */
+    int rebind_tries;
+    uint64_t monitors; /* monitor endpoints made, for unique names */
     struct link *links;
     size_t n_links;
     struct vec ours;
@@ -177,8 +200,15 @@ static int send_message(struct peers *p, struct link *l, const Tmbus__Peer__Peer
             l->is_blocked = true;
             stats_count(p->stats, "peer.send-blocked", 1);
         } else if (err == EHOSTUNREACH) {
-            /* Its connection to us is gone; wait for it to dial again. */
+            /* Its connection to us is gone; wait for it to dial again. With
+             * no dealer of ours either, the link is down now, not after the
+             * timeout. */
             l->rid_len = 0;
+            if (l->dealer == NULL && l->has_conversation) {
+                log_warnx("peer %s: its connection is gone, link down", l->member);
+                l->has_conversation = false;
+                vec_clear(&l->sent);
+            }
         }
         return -1;
     }
@@ -307,6 +337,16 @@ static struct link *find_link(struct peers *p, const char *member)
 {
     for (size_t i = 0; i < p->n_links; i++)
         if (strcmp(p->links[i].member, member) == 0)
+            return &p->links[i];
+    return NULL;
+}
+
+/* The link whose current transport key is pk, or NULL: a key the roster
+ * in force does not give a member we link to finds nothing. */
+static struct link *find_link_by_key(struct peers *p, const uint8_t *pk)
+{
+    for (size_t i = 0; i < p->n_links; i++)
+        if (memcmp(p->links[i].transport_pk, pk, KEYS_PUBLIC_BYTES) == 0)
             return &p->links[i];
     return NULL;
 }
@@ -453,8 +493,8 @@ static void on_router(void *arg)
         zmq_msg_t rid, msg;
         int more;
         size_t more_len = sizeof(more);
-        const char *user;
-        struct link *l;
+        uint8_t pk[KEYS_PUBLIC_BYTES];
+        struct link *l = NULL;
 
         zmq_msg_init(&rid);
         if (zmq_msg_recv(&rid, p->router, ZMQ_DONTWAIT) == -1) {
@@ -473,11 +513,20 @@ static void on_router(void *arg)
             more_len = sizeof(more);
             stats_count(p->stats, "peer.malformed", 1);
         }
-        /* The ZAP handler set User-Id to the member whose transport key
-         * completed the handshake; nothing in the message can claim it. */
-        user = zmq_msg_gets(&msg, "User-Id");
-        l = user != NULL ? find_link(p, user) : NULL;
-        if (l == NULL || zmq_msg_size(&rid) > PEER_ROUTING_MAX) {
+        /* The key that completed the handshake, checked against the
+         * roster in force now: a connection made before a reload revoked
+         * or rotated that key gets nothing through, whatever it says. */
+        if (zap_message_key(&msg, pk) == 0)
+            l = find_link_by_key(p, pk);
+        if (l == NULL) {
+            char fingerprint[16] = "?";
+            if (zap_message_key(&msg, pk) == 0)
+                keys_to_base64(pk, 9, fingerprint, sizeof(fingerprint));
+            stats_count(p->stats, "peer.stale-key", 1);
+            log_warnx("peer: dropped a message from key %s…, not a member's key in roster "
+                      "version %llu",
+                      fingerprint, (unsigned long long)roster_version(route_roster(p->route)));
+        } else if (zmq_msg_size(&rid) > PEER_ROUTING_MAX) {
             stats_count(p->stats, "peer.unknown-sender", 1);
             log_warnx("peer: dropped a message from an unknown connection");
         } else {
@@ -536,17 +585,93 @@ static bool should_dial(const struct config *c, const char *member)
     return false;
 }
 
-static void close_link(struct peers *p, struct link *l)
+/* Stops dialling l: its dealer and the dealer's monitor go. */
+static void close_dealer(struct peers *p, struct link *l)
 {
+    if (l->monitor != NULL) {
+        loop_remove_socket(p->loop, l->monitor);
+        zmq_close(l->monitor);
+        l->monitor = NULL;
+    }
     if (l->dealer != NULL) {
+        zmq_socket_monitor(l->dealer, NULL, 0);
         loop_remove_socket(p->loop, l->dealer);
         zmq_close(l->dealer);
         l->dealer = NULL;
     }
+}
+
+static void close_link(struct peers *p, struct link *l)
+{
+    close_dealer(p, l);
     l->has_conversation = false;
     l->rid_len = 0;
     vec_free(&l->theirs);
     vec_free(&l->sent);
+}
+
+/* The dealer's connection events: a drop or a failed handshake takes the
+ * link down at once (it had no other channel: we send on our dealer when
+ * we dial), so status never shows a link up that cannot carry anything. */
+static void on_monitor(void *arg)
+{
+    struct link *l = arg;
+    struct peers *p = l->owner;
+
+    for (;;) {
+        zmq_msg_t msg;
+        uint16_t event = 0;
+        int more = 0;
+        size_t more_len = sizeof(more);
+
+        zmq_msg_init(&msg);
+        if (zmq_msg_recv(&msg, l->monitor, ZMQ_DONTWAIT) == -1) {
+            zmq_msg_close(&msg);
+            return;
+        }
+        if (zmq_msg_size(&msg) >= sizeof(event) + sizeof(uint32_t))
+            memcpy(&event, zmq_msg_data(&msg), sizeof(event));
+        zmq_msg_close(&msg);
+        zmq_getsockopt(l->monitor, ZMQ_RCVMORE, &more, &more_len);
+        while (more) {
+            zmq_msg_init(&msg);
+            zmq_msg_recv(&msg, l->monitor, 0);
+            zmq_msg_close(&msg);
+            more_len = sizeof(more);
+            zmq_getsockopt(l->monitor, ZMQ_RCVMORE, &more, &more_len);
+        }
+        if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH ||
+            event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL ||
+            event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL)
+            stats_count(p->stats, "peer.handshake-failed", 1);
+        if ((event & PEER_MONITOR_EVENTS) != 0 && l->has_conversation) {
+            log_warnx("peer %s: %s, link down", l->member,
+                      event == ZMQ_EVENT_DISCONNECTED ? "connection dropped" : "handshake failed");
+            stats_count(p->stats, "peer.disconnects", 1);
+            l->has_conversation = false;
+            vec_clear(&l->sent);
+        }
+    }
+}
+
+/* Watches l's dealer for drops. Returns 0 or -1 (logged). */
+static int open_monitor(struct peers *p, struct link *l)
+{
+    char endpoint[64];
+
+    snprintf(endpoint, sizeof(endpoint), "inproc://tmbus-peer-monitor-%llu",
+             (unsigned long long)++p->monitors);
+    if (zmq_socket_monitor(l->dealer, endpoint, PEER_MONITOR_EVENTS) == -1 ||
+        (l->monitor = zmq_socket(p->zctx, ZMQ_PAIR)) == NULL ||
+        set_int(l->monitor, ZMQ_LINGER, 0) || zmq_connect(l->monitor, endpoint) == -1 ||
+        loop_add_socket(p->loop, l->monitor, on_monitor, l) == -1) {
+        log_warnx("peer %s: cannot watch the link: %s", l->member, zmq_strerror(errno));
+        if (l->monitor != NULL)
+            zmq_close(l->monitor);
+        l->monitor = NULL;
+        return -1;
+    }
+    return 0;
 }
 
 static int open_dealer(struct peers *p, struct link *l, const char *endpoint)
@@ -569,6 +694,10 @@ static int open_dealer(struct peers *p, struct link *l, const char *endpoint)
         l->dealer = NULL;
         return -1;
     }
+    if (open_monitor(p, l) == -1) {
+        close_dealer(p, l);
+        return -1;
+    }
     log_info("peer %s: dialling %s", l->member, endpoint);
     /* Sent, and retried every heartbeat, until the connection is up: it
      * opens the conversation. */
@@ -576,9 +705,13 @@ static int open_dealer(struct peers *p, struct link *l, const char *endpoint)
     return 0;
 }
 
-/* Makes the link table match the roster: one link per other member. */
+/* Makes the link table match the roster: one link per other member.
+ * Returns how many links it closed because their member left or their key
+ * changed, or -1 when out of memory. */
 static int sync_links(struct peers *p)
 {
+    int n_closed = 0;
+
     size_t count = roster_member_count(route_roster(p->route));
     struct link *links = calloc(count ? count : 1, sizeof(*links));
     size_t n = 0;
@@ -601,9 +734,7 @@ static int sync_links(struct peers *p)
             memset(old, 0, sizeof(*old)); /* moved */
             /* A reload may start or stop dialling this member. */
             if (kept->dealer != NULL && !should_dial(p->cfg, m.id)) {
-                loop_remove_socket(p->loop, kept->dealer);
-                zmq_close(kept->dealer);
-                kept->dealer = NULL;
+                close_dealer(p, kept);
                 log_info("peer %s: no longer dialling", m.id);
             } else if (kept->dealer == NULL && should_dial(p->cfg, m.id) && endpoint != NULL) {
                 open_dealer(p, kept, endpoint);
@@ -613,6 +744,8 @@ static int sync_links(struct peers *p)
         if (old != NULL) {
             log_info("peer %s: transport key changed, closing the link", m.id);
             close_link(p, old);
+            memset(old, 0, sizeof(*old)); /* closed, not a member who left */
+            n_closed++;
         }
         struct link *l = &links[n++];
         memset(l, 0, sizeof(*l));
@@ -628,17 +761,70 @@ static int sync_links(struct peers *p)
         if (p->links[i].member[0] != '\0') {
             log_info("peer %s: no longer in the roster, closing the link", p->links[i].member);
             close_link(p, &p->links[i]);
+            n_closed++;
         }
     free(p->links);
     p->links = links;
     p->n_links = n;
-    /* Dealers registered the old link addresses with the loop: re-register. */
-    for (size_t i = 0; i < n; i++)
+    /* Dealers and monitors registered the old link addresses with the
+     * loop: re-register. */
+    for (size_t i = 0; i < n; i++) {
         if (links[i].dealer != NULL) {
             loop_remove_socket(p->loop, links[i].dealer);
             loop_add_socket(p->loop, links[i].dealer, on_dealer, &links[i]);
         }
-    return 0;
+        if (links[i].monitor != NULL) {
+            loop_remove_socket(p->loop, links[i].monitor);
+            loop_add_socket(p->loop, links[i].monitor, on_monitor, &links[i]);
+        }
+    }
+    return n_closed;
+}
+
+/* ---- rebinding ---------------------------------------------------------- */
+
+static int64_t on_rebind(void *arg)
+{
+    struct peers *p = arg;
+
+    if (zmq_bind(p->router, p->router_endpoint) == 0) {
+        log_info("peer: listening again on %s; every peer authenticates anew", p->router_endpoint);
+        p->rebind_timer = 0;
+        return -1;
+    }
+    if (++p->rebind_tries >= PEER_REBIND_TRIES) {
+        log_warnx("peer: cannot listen again on %s: %s; peers can no longer dial us",
+                  p->router_endpoint, zmq_strerror(errno));
+        stats_count(p->stats, "peer.rebind-failed", 1);
+        p->rebind_timer = 0;
+        return -1;
+    }
+    return PEER_REBIND_MS;
+}
+
+/* Drops every connection to our ROUTER (an unbind ends the connections it
+ * accepted) and listens again, so that each peer's next handshake meets the
+ * roster in force. libzmq closes the old listener asynchronously, so the
+ * bind is retried on a timer until the port is free. */
+static void rebind_router(struct peers *p)
+{
+    if (p->router == NULL || p->rebind_timer != 0)
+        return;
+    if (zmq_unbind(p->router, p->router_endpoint) == -1) {
+        log_warnx("peer: cannot stop listening on %s: %s", p->router_endpoint, zmq_strerror(errno));
+        return;
+    }
+    for (size_t i = 0; i < p->n_links; i++)
+        if (p->links[i].dealer == NULL && p->links[i].has_conversation) {
+            p->links[i].has_conversation = false;
+            vec_clear(&p->links[i].sent);
+        }
+    for (size_t i = 0; i < p->n_links; i++)
+        p->links[i].rid_len = 0;
+    stats_count(p->stats, "peer.rebinds", 1);
+    p->rebind_tries = 0;
+    if (on_rebind(p) != -1)
+        p->rebind_timer = loop_add_timer(p->loop, PEER_REBIND_MS, on_rebind, p);
 }
 
 /* ---- timers and hooks --------------------------------------------------- */
@@ -697,7 +883,8 @@ void peers_after_commit(void *arg, bool is_committed)
 void peers_reload(struct peers *p, const struct config *cfg)
 {
     p->cfg = cfg;
-    sync_links(p);
+    if (sync_links(p) > 0)
+        rebind_router(p);
 }
 
 size_t peers_status(struct peers *p, struct peer_status *out, size_t max)
@@ -750,6 +937,8 @@ struct peers *peers_new(const struct peers_parts *parts)
             zmq_setsockopt(p->router, ZMQ_ZAP_DOMAIN, "peer", 4) ||
             set_int(p->router, ZMQ_ROUTER_MANDATORY, 1) ||
             zmq_bind(p->router, c->peer_listen) == -1 ||
+            zmq_getsockopt(p->router, ZMQ_LAST_ENDPOINT, p->router_endpoint,
+                           &(size_t){sizeof(p->router_endpoint)}) == -1 ||
             loop_add_socket(p->loop, p->router, on_router, p) == -1) {
             log_warnx("peer: cannot listen on %s: %s", c->peer_listen, zmq_strerror(errno));
             peers_free(&p);
@@ -780,6 +969,8 @@ void peers_free(struct peers **pp)
     }
     if (p->timer)
         loop_remove_timer(p->loop, p->timer);
+    if (p->rebind_timer)
+        loop_remove_timer(p->loop, p->rebind_timer);
     vec_free(&p->ours);
     free(p);
     *pp = NULL;

@@ -50,8 +50,12 @@ void peers_free(struct peers **pp);
 void peers_after_commit(void *arg, bool is_committed);
 
 /* Puts a reloaded configuration in force and re-reads the route's roster:
- * closes links to members that are gone or whose transport key changed,
- * dials new ones. The caller frees the old configuration after. */
+ * closes links to members that are gone or whose transport key changed
+ * (redialling with the new key) and dials new ones. When it closed any, it
+ * also stops and restarts listening, so that every connection to our
+ * ROUTER authenticates again under the new roster; the bind is retried on
+ * a timer while the port is still held. The caller frees the old
+ * configuration after. */
 void peers_reload(struct peers *p, const struct config *cfg);
 
 struct peer_status {

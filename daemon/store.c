@@ -145,9 +145,9 @@ static const char *const migrations[STORE_SCHEMA] = {
     /* 3 -> 4: a board replay reads a need's cluster by target; without an
      * index every arrival scanned every update ever kept. */
     "CREATE INDEX board_updates_target ON board_updates (target);",
-    /* 4 -> 5: the board's blobs are sealed with the store key (store_seal.c
-     * converts the rows in the same transaction); one sealed constant
-     * tells at open whether the key is the one the store was sealed with. */
+    /* 4 -> 5: the board's blobs are sealed with a random data key
+     * (store_seal.c converts the rows in the same transaction); key_check's
+     * one row keeps that key wrapped under the member's store key. */
     "CREATE TABLE key_check ("
     "  one    INTEGER PRIMARY KEY CHECK (one = 1),"
     "  sealed BLOB NOT NULL"
@@ -579,7 +579,8 @@ static int migrate(struct store *s, const char *path, uint64_t *n_sealed)
     for (long long v = version; v < STORE_SCHEMA; v++) {
         if (exec(db, migrations[v], "migration") != 0)
             goto out;
-        if (v + 1 == SCHEMA_SEALED && store__seal_existing(s, n_sealed) != 0)
+        if (v + 1 == SCHEMA_SEALED &&
+            (store__key_check(s, path) != 0 || store__seal_existing(s, n_sealed) != 0))
             goto out;
     }
     if (store__key_check(s, path) != 0)
@@ -617,6 +618,11 @@ static int scrub(sqlite3 *db, const char *path, uint64_t n_sealed)
 
 struct store *store_open(const char *dir, const uint8_t *key)
 {
+    return store_open_rotated(dir, key, NULL);
+}
+
+struct store *store_open_rotated(const char *dir, const uint8_t *key, const uint8_t *previous)
+{
     char path[PATH_BYTES];
     struct store *s = NULL;
     long long version;
@@ -637,7 +643,7 @@ struct store *store_open(const char *dir, const uint8_t *key)
         return NULL;
     }
     s->lock_fd = -1;
-    if (store__key_set(s, key) != 0)
+    if (store__key_set(s, key, previous) != 0)
         goto fail;
     /* Every file SQLite or we create here is 0600 whatever the caller's
      * umask: the -wal and -shm files take the database's mode, and the

@@ -21,8 +21,12 @@
  * shape of the board (who posted how many needs of which category and TLP,
  * for what quantities, when, and how far they got), not what they say.
  * Delivery reasons stay plain too: they are the short reasons a
- * recipient's node gives in a receipt, not payload. The key is bound to
- * the member's X25519 secret: a store opened with another key is refused.
+ * recipient's node gives in a receipt, not payload. The blobs are sealed
+ * with a random data key that the store keeps wrapped under the key bound
+ * to the member's X25519 secret: a store opened with another member's key
+ * is refused, and a member that rotates its keys starts once with the
+ * previous key file (store_open_rotated) so that the data key is wrapped
+ * anew.
  *
  * Writes happen inside a batch (store_begin .. store_commit): the loop
  * gathers many appends into one transaction (group commit) and only after
@@ -41,7 +45,7 @@
 #define STORE_HASH_BYTES WIRE_ID_BYTES        /* envelope ids and hashes */
 #define STORE_CLIENT_MAX WIRE_CLIENT_NAME_MAX /* longest client name */
 #define STORE_SCHEMA     5                    /* schema version this build migrates to */
-#define STORE_KEY_BYTES  32                   /* the key store_open seals the board with */
+#define STORE_KEY_BYTES  32                   /* the member's store key, and the data key */
 
 /* Names one log: an origin's relayed log (peer == "") or the direct log
  * from origin to peer. */
@@ -92,6 +96,13 @@ int store_check_dir(const char *dir, char *why, size_t size);
  * schema is newer than this build knows. Returns NULL on failure (logged).
  * Blocks on disk. */
 struct store *store_open(const char *dir, const uint8_t *key);
+
+/* As store_open, for the first start after the member's keys were
+ * rotated: the board is sealed with a data key that the store keeps
+ * wrapped under the member's store key, and previous (the store key of the
+ * key set the store was written with; NULL for none) unwraps it so that it
+ * is wrapped again under key. Without it such a store is refused. */
+struct store *store_open_rotated(const char *dir, const uint8_t *key, const uint8_t *previous);
 
 /* Rolls back an open batch, closes, frees, sets *sp to NULL. Accepts NULL. */
 void store_close(struct store **sp);

@@ -56,7 +56,10 @@ struct store {
     sqlite3_stmt *st[ST_COUNT_];
     int lock_fd;
     bool is_in_batch;
-    uint8_t *key; /* STORE_KEY_BYTES of sodium_malloc memory, read-only */
+    uint8_t *key; /* the data key: STORE_KEY_BYTES of sodium_malloc memory, read-only */
+    /* The member's store keys, current and previous (NULL: none), kept
+     * only while store_open unwraps the data key (store_seal.c). */
+    uint8_t *kek, *kek_previous;
 };
 
 /* The board tables' statements (store_board.c), indexed like st; NULL for
@@ -70,9 +73,11 @@ extern const char *const store__board_sql[ST_COUNT_];
  * the column's "table.column" name and its NUL, and the row's 32-byte id. */
 #define STORE_SEAL_OVERHEAD (24 + 16)
 
-/* Copies key (STORE_KEY_BYTES) into s->key, sodium_malloc'd and read-only;
- * store__key_free wipes and frees it. Return 0 or -1 (logged). */
-int store__key_set(struct store *s, const uint8_t *key);
+/* Copies the member's store key, and the previous one when a rotation
+ * left one (NULL: none), into sodium_malloc memory until
+ * store__key_check has unwrapped the data key with one of them;
+ * store__key_free wipes and frees every key. Return 0 or -1 (logged). */
+int store__key_set(struct store *s, const uint8_t *key, const uint8_t *previous);
 void store__key_free(struct store *s);
 
 /* Seals len bytes of plain for column of the row id (STORE_HASH_BYTES)
@@ -90,9 +95,12 @@ int store__unseal(const struct store *s, const char *column, const uint8_t *id,
                   const uint8_t *sealed, size_t len, uint8_t **out, size_t *out_len)
     __attribute__((warn_unused_result));
 
-/* Inside the open migration transaction: checks that the store's key check
- * row opens with s->key, or writes it when there is none. Returns 0 or -1
- * (logged: the store belongs to another key). */
+/* Inside the open migration transaction, once the key_check table exists:
+ * sets s->key to the data key, unwrapped from the key_check row with the
+ * member's key (or with the previous one, then wrapped again for the
+ * current one), or made at random and wrapped when there is no row yet;
+ * then forgets the member's keys. Does nothing when s->key is set. Returns
+ * 0 or -1 (logged: the store belongs to other member keys). */
 int store__key_check(struct store *s, const char *path);
 
 /* Inside the open migration transaction: seals in place every blob of a

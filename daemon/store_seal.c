@@ -39,7 +39,23 @@ static size_t make_ad(const char *column, const uint8_t *id, uint8_t ad[AD_MAX])
     return sizeof(SEAL_LABEL) + n + 1 + STORE_HASH_BYTES;
 }
 
-int store__key_set(struct store *s, const uint8_t *key)
+/* A copy of a 32-byte key in sodium_malloc memory, or NULL (logged). */
+static uint8_t *key_copy(const uint8_t *key)
+{
+    uint8_t *k = sodium_malloc(STORE_KEY_BYTES);
+
+    if (k == NULL) {
+        log_warn("store: sodium_malloc");
+        return NULL;
+    }
+    if (key != NULL)
+        memcpy(k, key, STORE_KEY_BYTES);
+    else
+        randombytes_buf(k, STORE_KEY_BYTES);
+    return k;
+}
+
+int store__key_set(struct store *s, const uint8_t *key, const uint8_t *previous)
 {
     if (key == NULL) {
         log_warnx("store: no store key");
@@ -51,17 +67,26 @@ int store__key_set(struct store *s, const uint8_t *key)
         log_warnx("store: libsodium failed to initialise");
         return -1;
     }
-    if ((s->key = sodium_malloc(STORE_KEY_BYTES)) == NULL) {
-        log_warn("store: sodium_malloc");
+    if ((s->kek = key_copy(key)) == NULL ||
+        (previous != NULL && (s->kek_previous = key_copy(previous)) == NULL))
         return -1;
-    }
-    memcpy(s->key, key, STORE_KEY_BYTES);
-    sodium_mprotect_readonly(s->key);
     return 0;
+}
+
+/* The key-encryption keys are needed only until store__key_check has the
+ * data key. */
+static void forget_keks(struct store *s)
+{
+    if (s->kek != NULL)
+        sodium_free(s->kek);
+    if (s->kek_previous != NULL)
+        sodium_free(s->kek_previous);
+    s->kek = s->kek_previous = NULL;
 }
 
 void store__key_free(struct store *s)
 {
+    forget_keks(s);
     if (s->key != NULL)
         sodium_free(s->key);
     s->key = NULL;
@@ -130,58 +155,46 @@ int store__unseal(const struct store *s, const char *column, const uint8_t *id,
     return 0;
 }
 
-/* ---- key check ---------------------------------------------------------- */
+/* ---- the data key ------------------------------------------------------ */
 
-#define CHECK_COLUMN "key_check.sealed"
-#define CHECK_TEXT   "tmbus store key check"
+/* The board's blobs are sealed with a random data key. The store keeps it
+ * in its one key_check row, wrapped (XChaCha20-Poly1305, AD the label and
+ * "key_check.sealed") under the key the node derives from the member's
+ * secrets. The indirection is what lets a member rotate its keys: the
+ * first start on the new keys, given the previous key file, wraps the same
+ * data key again instead of sealing every row anew. */
+#define WRAP_AD     SEAL_LABEL "\0key_check.sealed"
+#define WRAPPED_LEN (NONCE_BYTES + STORE_KEY_BYTES + TAG_BYTES)
 
-static const uint8_t no_id[STORE_HASH_BYTES];
-
-int store__key_check(struct store *s, const char *path)
+static void wrap(const uint8_t *kek, const uint8_t *key, uint8_t out[WRAPPED_LEN])
 {
+    randombytes_buf(out, NONCE_BYTES);
+    crypto_aead_xchacha20poly1305_ietf_encrypt(out + NONCE_BYTES, NULL, key, STORE_KEY_BYTES,
+                                               (const uint8_t *)WRAP_AD, sizeof(WRAP_AD), NULL, out,
+                                               kek);
+}
+
+static int unwrap(const uint8_t *kek, const uint8_t *wrapped, size_t len, uint8_t *key)
+{
+    if (kek == NULL || len != WRAPPED_LEN)
+        return -1;
+    return crypto_aead_xchacha20poly1305_ietf_decrypt(key, NULL, NULL, wrapped + NONCE_BYTES,
+                                                      len - NONCE_BYTES, (const uint8_t *)WRAP_AD,
+                                                      sizeof(WRAP_AD), wrapped, kek);
+}
+
+static int put_wrapped(struct store *s, const char *sql, const uint8_t *kek)
+{
+    uint8_t wrapped[WRAPPED_LEN];
     sqlite3_stmt *st = NULL;
-    uint8_t *sealed = NULL, *plain = NULL;
-    size_t sealed_len, plain_len;
-    int rc, ret = -1;
+    int ret = -1;
 
-    if (sqlite3_prepare_v2(s->db, "SELECT sealed FROM key_check WHERE one = 1", -1, &st, NULL) !=
-        SQLITE_OK) {
+    wrap(kek, s->key, wrapped);
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) {
         log_warnx("store: key check: %s", sqlite3_errmsg(s->db));
         goto out;
     }
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        const uint8_t *p = sqlite3_column_blob(st, 0);
-        int n = sqlite3_column_bytes(st, 0);
-
-        if (p == NULL || n < 0 ||
-            store__unseal(s, CHECK_COLUMN, no_id, p, (size_t)n, &plain, &plain_len) != 0 ||
-            plain_len != sizeof(CHECK_TEXT) || memcmp(plain, CHECK_TEXT, plain_len) != 0) {
-            log_warnx("store: %s was sealed with another key: it is not the store of the member"
-                      " whose key file this node loaded",
-                      path);
-            goto out;
-        }
-        ret = 0;
-        goto out;
-    }
-    if (rc != SQLITE_DONE) {
-        log_warnx("store: key check: %s", sqlite3_errmsg(s->db));
-        goto out;
-    }
-    /* A new store, or one just converted: the key it is sealed with from
-     * now on. */
-    sqlite3_finalize(st);
-    st = NULL;
-    if (store__seal(s, CHECK_COLUMN, no_id, (const uint8_t *)CHECK_TEXT, sizeof(CHECK_TEXT),
-                    &sealed, &sealed_len) != 0)
-        goto out;
-    if (sqlite3_prepare_v2(s->db, "INSERT INTO key_check (one, sealed) VALUES (1, ?1)", -1, &st,
-                           NULL) != SQLITE_OK) {
-        log_warnx("store: key check: %s", sqlite3_errmsg(s->db));
-        goto out;
-    }
-    sqlite3_bind_blob(st, 1, sealed, (int)sealed_len, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 1, wrapped, (int)sizeof(wrapped), SQLITE_STATIC);
     if (sqlite3_step(st) != SQLITE_DONE) {
         log_warnx("store: key check: %s", sqlite3_errmsg(s->db));
         goto out;
@@ -189,8 +202,65 @@ int store__key_check(struct store *s, const char *path)
     ret = 0;
 out:
     sqlite3_finalize(st);
-    free(sealed);
-    free(plain);
+    return ret;
+}
+
+int store__key_check(struct store *s, const char *path)
+{
+    sqlite3_stmt *st = NULL;
+    int rc, ret = -1;
+
+    if (s->key != NULL)
+        return 0;
+    if ((s->key = key_copy(NULL)) == NULL)
+        return -1;
+    if (sqlite3_prepare_v2(s->db, "SELECT sealed FROM key_check WHERE one = 1", -1, &st, NULL) !=
+        SQLITE_OK) {
+        log_warnx("store: key check: %s", sqlite3_errmsg(s->db));
+        goto out;
+    }
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE) {
+        /* A new store, or one being converted: its data key is the random
+         * one just made. */
+        sqlite3_finalize(st);
+        st = NULL;
+        ret = put_wrapped(s, "INSERT INTO key_check (one, sealed) VALUES (1, ?1)", s->kek);
+        goto out;
+    }
+    if (rc != SQLITE_ROW) {
+        log_warnx("store: key check: %s", sqlite3_errmsg(s->db));
+        goto out;
+    }
+    const uint8_t *p = sqlite3_column_blob(st, 0);
+    size_t n = (size_t)sqlite3_column_bytes(st, 0);
+
+    if (p != NULL && unwrap(s->kek, p, n, s->key) == 0) {
+        ret = 0;
+        goto out;
+    }
+    if (p != NULL && unwrap(s->kek_previous, p, n, s->key) == 0) {
+        sqlite3_finalize(st);
+        st = NULL;
+        ret = put_wrapped(s, "UPDATE key_check SET sealed = ?1 WHERE one = 1", s->kek);
+        if (ret == 0)
+            log_info("store: %s: the data key is wrapped for the current member keys now;"
+                     " previous_keys can leave the configuration",
+                     path);
+        goto out;
+    }
+    log_warnx("store: %s belongs to other member keys than the ones loaded: after a rotation,"
+              " start once with previous_keys naming the key file it was written with",
+              path);
+out:
+    sqlite3_finalize(st);
+    if (ret != 0) {
+        sodium_free(s->key);
+        s->key = NULL;
+    } else {
+        sodium_mprotect_readonly(s->key);
+    }
+    forget_keks(s);
     return ret;
 }
 

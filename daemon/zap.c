@@ -15,9 +15,10 @@
 #include "keys.h"
 #include "log.h"
 
-#define ZAP_ENDPOINT   "inproc://zeromq.zap.01"
-#define ZAP_MAX_FRAMES 8
-#define ZAP_FRAME_MAX  256
+#define ZAP_ENDPOINT    "inproc://zeromq.zap.01"
+#define ZAP_MAX_FRAMES  8
+#define ZAP_FRAME_MAX   256
+#define ZAP_USER_ID_MAX (4 * ((KEYS_PUBLIC_BYTES + 2) / 3) + 1) /* base64 and NUL */
 
 struct zap {
     void *socket;
@@ -58,6 +59,15 @@ void zap_free(struct zap **zp)
 void *zap_socket(struct zap *z)
 {
     return z->socket;
+}
+
+int zap_message_key(void *msg, uint8_t pk[KEYS_PUBLIC_BYTES])
+{
+    const char *user_id = zmq_msg_gets(msg, "User-Id");
+
+    if (user_id == NULL || strlen(user_id) >= ZAP_USER_ID_MAX)
+        return -1;
+    return keys_from_base64(user_id, pk, KEYS_PUBLIC_BYTES);
 }
 
 uint64_t zap_allowed(const struct zap *z)
@@ -130,7 +140,7 @@ static void reply(void *socket, const struct frame *request_id, const char *code
  * credentials. */
 static void handle(struct zap *z, struct frame *f, int n, bool is_truncated)
 {
-    char domain[ZAP_FRAME_MAX + 1], address[ZAP_FRAME_MAX + 1], user_id[ZAP_USER_ID_MAX + 1];
+    char domain[ZAP_FRAME_MAX + 1], address[ZAP_FRAME_MAX + 1], user_id[ZAP_USER_ID_MAX];
     char fingerprint[16];
     const char *why = NULL;
 
@@ -158,8 +168,7 @@ static void handle(struct zap *z, struct frame *f, int n, bool is_truncated)
     domain[f[2].len] = '\0';
     memcpy(address, f[3].data, f[3].len);
     address[f[3].len] = '\0';
-    user_id[0] = '\0';
-    if (z->check(z->arg, domain, f[6].data, user_id) != 0) {
+    if (z->check(z->arg, domain, f[6].data) != 0) {
         z->denied++;
         /* A public key prefix names the intruder without revealing anything
          * secret. */
@@ -170,6 +179,10 @@ static void handle(struct zap *z, struct frame *f, int n, bool is_truncated)
         return;
     }
     z->allowed++;
+    /* The key itself, not the name it maps to now: a name outlives a key,
+     * and each message must be checked against the configuration and
+     * roster in force when it arrives. */
+    keys_to_base64(f[6].data, KEYS_PUBLIC_BYTES, user_id, sizeof(user_id));
     log_debug("zap: admitted %s from %s on the %s socket", user_id, address, domain);
     reply(z->socket, &f[1], "200", "OK", user_id);
 }

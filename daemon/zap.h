@@ -4,8 +4,11 @@
  * accepts any client key: zap_new binds the handler before any other
  * socket exists, and the node must poll it from then on. It admits only
  * CURVE clients whose key the caller's check function knows, and gives each
- * a User-Id (member id or client name) that the sockets can read per
- * message. Owns the REP socket; never sees a secret key.
+ * connection its key, in base64, as its User-Id: every message a server
+ * socket receives names the key that authenticated its connection, so the
+ * sockets look the sender up by key on each message and a key removed or
+ * replaced by a reload is out at once, even on a connection it opened
+ * before. Owns the REP socket; never sees a secret key.
  */
 #ifndef TMBUS_ZAP_H
 #define TMBUS_ZAP_H
@@ -13,12 +16,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define ZAP_USER_ID_MAX 64
+#include "keys.h"
 
 /* Decides one handshake: domain is the server socket's ZMQ_ZAP_DOMAIN,
- * client_pk the CURVE key (32 bytes). Returns 0 and writes a NUL-terminated
- * user id (at most ZAP_USER_ID_MAX bytes) to allow, -1 to deny. */
-typedef int (*zap_check_fn)(void *arg, const char *domain, const uint8_t *client_pk, char *user_id);
+ * client_pk the CURVE key (32 bytes). Returns 0 to allow, -1 to deny. */
+typedef int (*zap_check_fn)(void *arg, const char *domain, const uint8_t *client_pk);
 
 struct zap;
 
@@ -34,6 +36,12 @@ void *zap_socket(struct zap *z);
 /* Answers every pending request without blocking (a loop_ready_fn; arg is
  * the struct zap). */
 void zap_on_ready(void *arg);
+
+/* The CURVE key that authenticated the connection a received message
+ * (a zmq_msg_t *) came in on, from its User-Id, into pk. Returns 0, or -1
+ * when the message carries none (it came from a socket that is not a
+ * CURVE server behind this handler). */
+int zap_message_key(void *msg, uint8_t pk[KEYS_PUBLIC_BYTES]);
 
 /* Handshakes allowed and denied so far. */
 uint64_t zap_allowed(const struct zap *z);

@@ -100,6 +100,27 @@ int fed_set_dial(struct fed *f, size_t i, const char *dial);
  * configuration file. Returns 0 or -1. */
 int fed_set_limit(struct fed *f, size_t i, const char *name, unsigned value);
 
+/* Gives node i's client a fresh key (tmbus-admin keygen client) under the
+ * same name and rewrites the node's configuration (in force after
+ * fed_reload). fed_client_key_path names the new key from then on; the old
+ * key file stays, and its path is copied to old_key (FED_PATH_MAX bytes)
+ * when not NULL. Returns 0 or -1. */
+int fed_rekey_client(struct fed *f, size_t i, char *old_key);
+
+/* Replaces the roster file with version 2, chained to version 1 and signed
+ * by both governors, in which member i holds fresh member keys (key id 2)
+ * and its first keys are revoked. Nodes see it on fed_reload; member i's
+ * own node keeps its key file, as whoever holds the old keys would. The new
+ * secret key file's path goes to new_key (FED_PATH_MAX bytes) when not
+ * NULL. Call it once per federation. Returns 0 or -1. */
+int fed_rotate_member(struct fed *f, size_t i, char *new_key);
+
+/* What member i's operator does after a rotation: keeps the current key
+ * file as KEY.previous, puts the secret key file new_key in its place and
+ * names the old one as previous_keys in the node's configuration (for the
+ * store; in force at the next start). Returns 0 or -1. */
+int fed_install_member_key(struct fed *f, size_t i, const char *new_key);
+
 /* Line topology over the nodes in index order: node k dials only k - 1 and
  * k + 1, so nodes two apart never link (both still listen, but neither
  * dials the other and nobody else knows to). Rewrites every configuration.

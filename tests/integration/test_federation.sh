@@ -69,6 +69,16 @@ wait_log() {
   done
 }
 
+# wait_log for an extended regular expression.
+wait_log_re() {
+  local m=$1 mark=$2 re=$3 t=$4 deadline
+  deadline=$(($(date +%s) + t))
+  until tail -c +$((mark + 1)) "$fed/$m/tmbusd.log" | grep -qE -- "$re"; do
+    [ "$(date +%s)" -lt "$deadline" ] || fail "$m never logged /$re/ in $t s"
+    sleep 0.2
+  done
+}
+
 # Prints MEMBER's state and pid from the status table (the last four
 # columns are state, pid and ports; a name may have spaces).
 status_of() {
@@ -121,8 +131,9 @@ fi
 read -r state _ <<<"$(status_of EE)"
 [ "$state" = stopped ] || fail "status shows EE $state after kill"
 # Wait until the survivors notice, so that the relink below is a new link.
-wait_log UA "$ua_mark" "peer EE: silent" 20
-wait_log NL "$nl_mark" "peer EE: silent" 20
+# Down on a dropped connection (a node that dials EE) or on silence.
+wait_log_re UA "$ua_mark" "peer EE: .*link down" 20
+wait_log_re NL "$nl_mark" "peer EE: .*link down" 20
 
 step="start EE"
 ee_mark=$(log_size EE)
