@@ -22,9 +22,6 @@
  *   - A TLP:RED post to several members is one envelope per recipient; the
  *     poster's board holds one need per envelope id.
  *   - An edit replaces only fields given non-empty / non-zero values.
- *   - An offer is judged against its need's label as the replay has it
- *     when the offer is decided; one that sorts before its need (a skewed
- *     clock) is judged by its own label only.
  *
  * TLP follows the referent (board_referent in board.h): a stated label
  * below the referent's and a message about a TLP:RED referent outside a
@@ -684,11 +681,32 @@ out:
     return ret;
 }
 
+/* The label of the cluster's need with id: as the replay has it so far,
+ * else as the need was posted (when it sorts later), else 0 (not held). */
+static uint32_t need_tlp(const struct replay *r, const uint8_t *id)
+{
+    uint32_t label = 0;
+
+    if (r->c.has_need && memcmp(r->c.need.id, id, WIRE_ID_BYTES) == 0)
+        return r->c.need.tlp;
+    for (size_t i = 0; i < r->n; i++) {
+        const struct item *need = &r->items[i];
+        Need *n;
+        if (need->u.kind != KIND_NEED || memcmp(need->u.id, id, WIRE_ID_BYTES) != 0)
+            continue;
+        if ((n = tmbus__payload__need__unpack(NULL, need->u.body_len, need->u.body)) != NULL) {
+            label = effective_tlp(n->tlp, need->u.log.peer);
+            tmbus__payload__need__free_unpacked(n, NULL);
+        }
+        break;
+    }
+    return label;
+}
+
 static int create_offer(struct replay *r, struct item *it)
 {
     Offer *o = tmbus__payload__offer__unpack(NULL, it->u.body_len, it->u.body);
     struct store_board_offer rec = {0};
-    const struct store_board_need *need;
     enum validate_fault f;
     int ret = 0;
 
@@ -703,10 +721,11 @@ static int create_offer(struct replay *r, struct item *it)
         goto out;
     }
     /* An offer refers to its need: judged against the need's label as the
-     * replay has it so far (an offer that sorts before its need is judged
-     * by its own label only). */
-    if (o->need_id.len == WIRE_ID_BYTES && (need = cluster_need(&r->c, o->need_id.data)) != NULL &&
-        !follows_referent(need->tlp, it->u.log.peer, effective_tlp(o->tlp, it->u.log.peer), &it->v))
+     * replay has it so far, or, when it sorts before its need (clocks are
+     * coarse), against the need's original label. */
+    if (o->need_id.len == WIRE_ID_BYTES &&
+        !follows_referent(need_tlp(r, o->need_id.data), it->u.log.peer,
+                          effective_tlp(o->tlp, it->u.log.peer), &it->v))
         goto out;
     memcpy(rec.id, it->u.id, WIRE_ID_BYTES);
     snprintf(rec.donor, sizeof(rec.donor), "%s", it->u.sender);

@@ -1108,6 +1108,30 @@ static void test_tlp_referent(void **state)
     offer_action(f, "UA", offer, ACCEPT, APPLIED);
 }
 
+/* An offer whose clock puts it before its need is judged by the need's
+ * label all the same: the verdict depends on the cluster, not the order. */
+static void test_tlp_referent_early_offer(void **state)
+{
+    struct fixture *f = *state;
+    uint8_t buf[PAYLOAD_MAX], need[WIRE_ID_BYTES], offer[WIRE_ID_BYTES];
+    Tmbus__Payload__Need n;
+    struct board_msg m;
+
+    memset(need, 0xe1, sizeof(need));
+    memset(offer, 0xe2, sizeof(offer));
+    init_need(&n, 10); /* AMBER */
+    m = (struct board_msg){need, "UA", "", 1, 1700003600};
+    f->n_counted = 0;
+    assert_int_equal(apply_bytes(f->s, &m, buf, need_payload(&n, buf), on_count, f), 0);
+    m = (struct board_msg){offer, "EE", "", 1, 1700000000};
+    f->n_counted = 0;
+    assert_int_equal(apply_bytes(f->s, &m, buf,
+                                 offer_payload_at(need, 1, TMBUS__PAYLOAD__TLP__TLP_GREEN, buf),
+                                 on_count, f),
+                     0);
+    assert_string_equal(f->counted[0], "board.rejected.tlp-below-referent");
+}
+
 /* TLP:RED and everything about it travel in direct logs only; the board
  * records the two members of the original's direct log. */
 static void test_red_referent(void **state)
@@ -1208,6 +1232,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_roles_on_receipt, setup, teardown),
         cmocka_unit_test_setup_teardown(test_report, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tlp_referent, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tlp_referent_early_offer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_red_referent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_check_post_hides, setup, teardown),
     };
