@@ -6,7 +6,9 @@
  * need above its clearance nor learn that it exists, an offer may not carry
  * a lower label than its need, and an update of a TLP:RED need travels only
  * in the direct log to the member the need went to, never through a third
- * node.
+ * node. The last test plays a hostile member M on a raw peer link with M's
+ * real keys, sending what no well-behaved node would: a TLP:RED payload in
+ * a relayed log and an offer labelled below its need.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,15 +17,25 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
+#include <zmq.h>
 
+#include "envelope.h"
 #include "fed.h"
 #include "fedclient.h"
+#include "keys.h"
+#include "payload.pb-c.h"
+#include "peer.pb-c.h"
+#include "roster.h"
 #include "tmbus.h"
 
-#define LINK_MS 15000
-#define IDLE_MS 15000
+#define LINK_MS      15000
+#define IDLE_MS      15000
+#define LOG_MS       5000
+#define HEARTBEAT_MS 200
+#define PEER_VERSION 1
 
 static const char *const members[] = {"UA", "EE", "NL"};
 
@@ -291,6 +303,211 @@ static void test_red_update_stays_direct(void **state)
     fed_pass(f);
 }
 
+/* ---- a hostile member on a raw peer link --------------------------------- */
+
+struct player {
+    void *zctx;
+    struct fed *fed;
+    size_t node;
+    struct keyset *keys; /* M's member keys */
+    struct roster *roster;
+    struct envelope_keyring *keyring;
+    void *sock; /* CURVE DEALER to the node's peer socket, as M */
+    int64_t last_sent_ms;
+    uint64_t seq; /* M's relayed log, as sent so far */
+    uint8_t head[ENVELOPE_HASH_BYTES];
+};
+
+static void send_peer(struct player *p, const Tmbus__Peer__PeerMessage *m)
+{
+    size_t len = tmbus__peer__peer_message__get_packed_size(m);
+    uint8_t *buf = malloc(len ? len : 1);
+
+    assert_non_null(buf);
+    tmbus__peer__peer_message__pack(m, buf);
+    assert_int_equal(zmq_send(p->sock, buf, len, 0), (int)len);
+    free(buf);
+    p->last_sent_ms = fed_now_ms();
+}
+
+static void player_open(struct player *p, struct fed *f, size_t node)
+{
+    Tmbus__Peer__PeerMessage m = TMBUS__PEER__PEER_MESSAGE__INIT;
+    Tmbus__Peer__Hello hello = TMBUS__PEER__HELLO__INIT;
+    int linger = 0;
+
+    memset(p, 0, sizeof(*p));
+    p->fed = f;
+    p->node = node;
+    assert_non_null(p->zctx = zmq_ctx_new());
+    assert_non_null(p->keys = keys_load(fed_member_key_path(f, fed_index(f, "M"))));
+    assert_int_equal(roster_load(fed_roster_path(f), FED_COALITION, &p->roster), 0);
+    assert_non_null(p->keyring = envelope_keyring_new(p->keys));
+    assert_non_null(p->sock = zmq_socket(p->zctx, ZMQ_DEALER));
+    assert_int_equal(zmq_setsockopt(p->sock, ZMQ_LINGER, &linger, sizeof(linger)), 0);
+    assert_int_equal(
+        zmq_setsockopt(p->sock, ZMQ_CURVE_PUBLICKEY, p->keys->transport_pk, KEYS_PUBLIC_BYTES), 0);
+    assert_int_equal(zmq_setsockopt(p->sock, ZMQ_CURVE_SECRETKEY, keys_transport_secret(p->keys),
+                                    KEYS_PUBLIC_BYTES),
+                     0);
+    assert_int_equal(
+        zmq_setsockopt(p->sock, ZMQ_CURVE_SERVERKEY, fed_transport_pk(f, node), KEYS_PUBLIC_BYTES),
+        0);
+    assert_int_equal(zmq_connect(p->sock, fed_peer_endpoint(f, node)), 0);
+    hello.version = PEER_VERSION;
+    hello.roster_version = 1;
+    m.kind_case = TMBUS__PEER__PEER_MESSAGE__KIND_HELLO;
+    m.hello = &hello;
+    send_peer(p, &m);
+}
+
+static void player_close(struct player *p)
+{
+    if (p->sock != NULL)
+        zmq_close(p->sock);
+    envelope_keyring_free(&p->keyring);
+    roster_free(&p->roster);
+    keys_free(&p->keys);
+    if (p->zctx != NULL)
+        zmq_ctx_term(p->zctx);
+    memset(p, 0, sizeof(*p));
+}
+
+/* Keeps the link alive (heartbeats, draining what the node sends) until
+ * the node logs substr after mark, at most LOG_MS. Returns 0 or -1. */
+static int player_wait_log(struct player *p, long mark, const char *substr)
+{
+    int64_t end = fed_now_ms() + LOG_MS;
+
+    while (fed_now_ms() < end) {
+        zmq_pollitem_t item = {p->sock, 0, ZMQ_POLLIN, 0};
+        if (fed_now_ms() - p->last_sent_ms >= HEARTBEAT_MS) {
+            Tmbus__Peer__PeerMessage m = TMBUS__PEER__PEER_MESSAGE__INIT;
+            Tmbus__Peer__Heartbeat hb = TMBUS__PEER__HEARTBEAT__INIT;
+            hb.sent_ms = (uint64_t)fed_now_ms();
+            m.kind_case = TMBUS__PEER__PEER_MESSAGE__KIND_HEARTBEAT;
+            m.heartbeat = &hb;
+            send_peer(p, &m);
+        }
+        if (zmq_poll(&item, 1, 50) == 1) {
+            zmq_msg_t msg;
+            zmq_msg_init(&msg);
+            zmq_msg_recv(&msg, p->sock, ZMQ_DONTWAIT);
+            zmq_msg_close(&msg);
+        }
+        if (fed_log_count(p->fed, p->node, mark, substr) > 0)
+            return 0;
+    }
+    return -1;
+}
+
+/* Seals an offer as M, next in M's relayed log, addressed to the node's
+ * member, and sends it. need_id NULL: a catalogue offer. */
+static void player_offer(struct player *p, const uint8_t *need_id, int tlp)
+{
+    Tmbus__Payload__Payload pl = TMBUS__PAYLOAD__PAYLOAD__INIT;
+    Tmbus__Payload__Offer o = TMBUS__PAYLOAD__OFFER__INIT;
+    Tmbus__Peer__PeerMessage m = TMBUS__PEER__PEER_MESSAGE__INIT;
+    struct envelope_seal_args a = {0};
+    struct envelope_recipient rcpt;
+    struct roster_member target;
+    struct envelope_info info;
+    uint8_t payload[512], *env = NULL;
+    size_t len;
+
+    o.need_id.data = (uint8_t *)(uintptr_t)need_id;
+    o.need_id.len = need_id != NULL ? TMBUS_ID_BYTES : 0;
+    o.quantity = 1;
+    o.description = "from a hostile member";
+    o.tlp = (Tmbus__Payload__Tlp)tlp;
+    pl.kind_case = TMBUS__PAYLOAD__PAYLOAD__KIND_OFFER;
+    pl.offer = &o;
+    assert_true(tmbus__payload__payload__get_packed_size(&pl) <= sizeof(payload));
+    tmbus__payload__payload__pack(&pl, payload);
+
+    assert_int_equal(roster_find(p->roster, fed_id(p->fed, p->node), &target), 0);
+    rcpt.member = target.id;
+    rcpt.box_pk = target.box_pk;
+    a.coalition = FED_COALITION;
+    a.seq = ++p->seq;
+    a.prev_hash = p->seq > 1 ? p->head : NULL;
+    a.roster_version = roster_version(p->roster);
+    a.created_at = (int64_t)time(NULL);
+    a.payload = payload;
+    a.payload_len = tmbus__payload__payload__get_packed_size(&pl);
+    a.recipients = &rcpt;
+    a.n_recipients = 1;
+    assert_int_equal(envelope_seal(p->keyring, &a, &env, &len, &info), ENVELOPE_OK);
+    memcpy(p->head, info.id, ENVELOPE_HASH_BYTES);
+    m.kind_case = TMBUS__PEER__PEER_MESSAGE__KIND_ENVELOPE;
+    m.envelope.data = env;
+    m.envelope.len = len;
+    send_peer(p, &m);
+    free(env);
+}
+
+/* A member that sends, in its relayed log, a TLP:RED offer, an offer about
+ * a TLP:RED need and an offer labelled below its AMBER need: the first two
+ * are refused outright (never applied, never delivered), the third is
+ * refused by the board; a well-labelled offer after them goes through. */
+static void test_hostile_member_relays_red(void **state)
+{
+    static const char *const nodes[] = {"UA"};
+    static const char *const extra[] = {"M"};
+    static const char *const to_m[] = {"M"};
+    struct fed *f = fed_new_with_extra(1, nodes, 1, extra);
+    struct tmbus_need amber = need_of("amber need", TMBUS_TLP_AMBER);
+    struct tmbus_need red = need_of("red need", TMBUS_TLP_RED);
+    uint8_t amber_id[TMBUS_ID_BYTES], red_id[TMBUS_ID_BYTES];
+    bool seen[5] = {false};
+    struct tmbus *hu;
+    struct player p;
+    size_t ua;
+    long mark;
+
+    assert_non_null(f);
+    *state = f;
+    ua = fed_index(f, "UA");
+    assert_int_equal(fed_start(f, ua), 0);
+    assert_non_null(hu = fc_connect(f, ua));
+    assert_int_equal(tmbus_subscribe(hu, 64, FC_CALL_MS), TMBUS_OK);
+    assert_int_equal(tmbus_post_need(hu, &amber, NULL, 0, true, FC_CALL_MS, amber_id), TMBUS_OK);
+    /* Held in UA's direct log to M: M has no node to take it, but UA's
+     * board records the need, and its log. */
+    assert_int_equal(tmbus_post_need(hu, &red, to_m, 1, false, FC_CALL_MS, red_id), TMBUS_OK);
+
+    mark = fed_log_mark(f, ua);
+    player_open(&p, f, ua);
+    assert_int_equal(player_wait_log(&p, mark, "peer M: link up"), 0);
+    player_offer(&p, NULL, TMBUS_TLP_RED);       /* seq 1 */
+    player_offer(&p, amber_id, TMBUS_TLP_GREEN); /* seq 2 */
+    player_offer(&p, red_id, TMBUS_TLP_AMBER);   /* seq 3 */
+    player_offer(&p, amber_id, TMBUS_TLP_AMBER); /* seq 4 */
+    assert_int_equal(player_wait_log(&p, mark, "tlp-below-referent"), 0);
+    assert_int_equal(player_wait_log(&p, mark, "seq 3) refused: TLP:RED in a relayed log"), 0);
+    assert_int_equal(fed_log_count(f, ua, mark, "TLP:RED in a relayed log"), 2);
+
+    /* UA's client (clearance red) gets seq 2 (refused by the board, shown
+     * under its need's label) and 4, never 1 or 3. */
+    for (int64_t end = fed_now_ms() + IDLE_MS; !seen[4] && fed_now_ms() < end;) {
+        struct tmbus_delivery *d = NULL;
+        assert_int_equal(player_wait_log(&p, mark, "peer M: link up"), 0); /* heartbeats */
+        if (tmbus_next(hu, 100, &d) != TMBUS_OK)
+            continue;
+        if (strcmp(tmbus_delivery_sender(d), "M") == 0 && tmbus_delivery_seq(d) < 5)
+            seen[tmbus_delivery_seq(d)] = true;
+        tmbus_delivery_free(&d);
+    }
+    assert_true(seen[4]);
+    assert_true(seen[2]);
+    assert_false(seen[1]);
+    assert_false(seen[3]);
+
+    player_close(&p);
+    tmbus_close(&hu);
+    fed_pass(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -298,6 +515,7 @@ int main(void)
         cmocka_unit_test_teardown(test_hidden_need_answers_as_unknown, fed_teardown),
         cmocka_unit_test_teardown(test_offer_below_its_need_refused, fed_teardown),
         cmocka_unit_test_teardown(test_red_update_stays_direct, fed_teardown),
+        cmocka_unit_test_teardown(test_hostile_member_relays_red, fed_teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
