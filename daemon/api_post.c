@@ -6,6 +6,7 @@
  * route and answers only after the node's commit; it never reads a socket.
  */
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "api_internal.h"
@@ -102,7 +103,8 @@ static bool board_allows(struct api *a, const struct request *rq, const struct m
 {
     char why[VALIDATE_WHY_MAX];
 
-    switch (board_check_post(a->store, a->cfg->member, msg, why, sizeof(why))) {
+    switch (
+        board_check_post(a->store, a->cfg->member, rq->client->clearance, msg, why, sizeof(why))) {
     case BOARD_CHECK_OK:
         return true;
     case BOARD_CHECK_INVALID:
@@ -120,8 +122,21 @@ static bool board_allows(struct api *a, const struct request *rq, const struct m
     }
 }
 
+/* An update about a TLP:RED need or offer goes to exactly the member at the
+ * other end of the direct log the original travelled in. */
+static bool red_recipients_match(struct api *a, const struct board_referent *ref,
+                                 const char *const *names, size_t n)
+{
+    const char *other = strcmp(ref->origin, a->cfg->member) == 0 ? ref->peer : ref->origin;
+
+    if (strcmp(ref->origin, a->cfg->member) != 0 && strcmp(ref->peer, a->cfg->member) != 0)
+        return false;
+    return n == 1 && strcmp(names[0], other) == 0;
+}
+
 void api_on_post(struct api *a, const struct request *rq, const Tmbus__Api__Post *post)
 {
+    struct board_referent ref;
     const char *names[ROSTER_MAX_MEMBERS];
     struct route_placed *placed = NULL;
     struct pending *pd;
@@ -174,6 +189,20 @@ void api_on_post(struct api *a, const struct request *rq, const Tmbus__Api__Post
                    "unknown TLP label");
         goto out;
     }
+    /* The board first: a client acts only on what it may see, and a hidden
+     * referent answers as a missing one, before any rule below could tell
+     * them apart. */
+    if (!board_allows(a, rq, &msg))
+        goto out;
+    /* A message about a need or an offer is handled under the higher of its
+     * own label and its referent's (proto/PROTOCOL.md §6.5). */
+    if (board_referent_of(a->store, &msg, &ref) != 0) {
+        api_reject(a, rq, TMBUS__API__CODE__CODE_INTERNAL, "api.rejected.internal",
+                   "the node's store failed");
+        goto out;
+    }
+    if ((int)ref.tlp > tlp)
+        tlp = (int)ref.tlp;
     /* TLP:RED goes to named members only, one direct envelope each. */
     is_direct = tlp == MESSAGE_TLP_RED;
     if (is_direct && post->all) {
@@ -186,13 +215,17 @@ void api_on_post(struct api *a, const struct request *rq, const Tmbus__Api__Post
                    route_recipients_reason(ROUTE_RECIPIENTS_RED_TO_SELF));
         goto out;
     }
+    if (ref.is_red && !red_recipients_match(a, &ref, names, n)) {
+        api_reject(a, rq, TMBUS__API__CODE__CODE_INVALID, "api.rejected.red-recipients",
+                   "an update about a TLP:RED need or offer goes only to the other member "
+                   "of the direct log its original travelled in");
+        goto out;
+    }
     if (tlp > (int)rq->client->clearance) {
         api_reject(a, rq, TMBUS__API__CODE__CODE_DENIED, "api.rejected.clearance",
                    "the post's TLP is above this client's clearance");
         goto out;
     }
-    if (!board_allows(a, rq, &msg))
-        goto out;
     placed = calloc(ENVELOPE_MAX_RECIPIENTS, sizeof(*placed));
     ensure(placed != NULL);
     if (route_batch(a->route) == -1 ||

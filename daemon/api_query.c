@@ -302,13 +302,15 @@ void api_on_report(struct api *a, const struct request *rq)
 
 /* The delivery state of one of this member's own posts, per recipient.
  * Any configured client may ask: it learns who a post went to and how far
- * it got, never its payload. */
+ * it got, never its payload; the post of a need or an offer above its
+ * clearance answers as an unknown id. */
 void api_on_delivery(struct api *a, const struct request *rq, const Tmbus__Api__DeliveryQuery *q)
 {
     Tmbus__Api__Reply r = TMBUS__API__REPLY__INIT;
     Tmbus__Api__DeliveryState ds = TMBUS__API__DELIVERY_STATE__INIT;
     Tmbus__Api__DeliveryState__Entry *entries = NULL, **entry_ptrs = NULL;
     struct store_delivery *d = NULL;
+    uint32_t tlp = 0;
     size_t n = 0;
 
     if (q->id.len != ENVELOPE_HASH_BYTES) {
@@ -325,7 +327,14 @@ void api_on_delivery(struct api *a, const struct request *rq, const Tmbus__Api__
                    "the node's store failed");
         goto out;
     }
-    if (n == 0) {
+    /* A post of a need or offer above the client's clearance reads as no
+     * post at all, exactly as an unknown id does. */
+    if (n > 0 && board_label_of(a->store, q->id.data, &tlp) != 0) {
+        api_reject(a, rq, TMBUS__API__CODE__CODE_INTERNAL, "api.rejected.internal",
+                   "the node's store failed");
+        goto out;
+    }
+    if (n == 0 || tlp > rq->client->clearance) {
         api_reject(a, rq, TMBUS__API__CODE__CODE_NOT_FOUND, "api.rejected.delivery-not-found",
                    "no post of this member has that id");
         goto out;

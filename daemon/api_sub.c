@@ -165,6 +165,16 @@ static bool is_visible(struct api *a, const struct subscriber *s, const struct s
         if (t > 0)
             tlp = t;
     }
+    /* What the delivery is about raises its label: an edit of an AMBER need
+     * is AMBER whatever its own label (proto/PROTOCOL.md §6.5). A store
+     * failure reads as TLP:RED, the careful reading. */
+    if (tlp < MESSAGE_TLP_RED) {
+        struct board_referent ref;
+        if (board_referent_of(a->store, &msg, &ref) != 0)
+            tlp = MESSAGE_TLP_RED;
+        else if ((int)ref.tlp > tlp)
+            tlp = (int)ref.tlp;
+    }
     if (tlp > (int)c->clearance) {
         message_clear(&msg);
         stats_count(a->stats, "api.skipped.clearance", 1);

@@ -22,6 +22,12 @@
  *   - A TLP:RED post to several members is one envelope per recipient; the
  *     poster's board holds one need per envelope id.
  *   - An edit replaces only fields given non-empty / non-zero values.
+ *
+ * TLP follows the referent (board_referent in board.h): a stated label
+ * below the referent's and a message about a TLP:RED referent outside a
+ * direct log are refused by the same rule, follows_referent(), on the
+ * poster's check and on every replay; the poster's check also hides what
+ * is above the client's clearance, so that hidden and unknown read alike.
  */
 #include "board.h"
 
@@ -80,6 +86,10 @@ static const struct {
     [BOARD_R_CATALOGUE] = {"catalogue-offer", "board.rejected.catalogue-offer",
                            BOARD_CHECK_INVALID},
     [BOARD_R_ROLE] = {"role", "board.rejected.role", BOARD_CHECK_DENIED},
+    [BOARD_R_TLP_BELOW] = {"tlp-below-referent", "board.rejected.tlp-below-referent",
+                           BOARD_CHECK_INVALID},
+    [BOARD_R_RED_RELAYED] = {"red-not-direct", "board.rejected.red-not-direct",
+                             BOARD_CHECK_INVALID},
 };
 
 const char *board_need_status_name(int status)
@@ -170,6 +180,26 @@ static bool wait_for(struct verdict *v, const uint8_t *id, enum board_reason r, 
 static uint32_t effective_tlp(uint32_t label, const char *log_peer)
 {
     return message_tlp_in_log(label, log_peer != NULL && log_peer[0] != '\0');
+}
+
+/*
+ * The TLP rules on a message about a referent labelled referent_tlp (see
+ * board_referent in board.h): a label it states (stated, 0 for none) may
+ * not be lower, and anything about a TLP:RED referent travels in a direct
+ * log. log_peer NULL: the poster's check, where the route has not chosen
+ * the log yet (api_post makes such a post direct). Returns true, or false
+ * with v saying why.
+ */
+static bool follows_referent(uint32_t referent_tlp, const char *log_peer, uint32_t stated,
+                             struct verdict *v)
+{
+    if (referent_tlp == MESSAGE_TLP_RED && log_peer != NULL && log_peer[0] == '\0')
+        return refuse(v, BOARD_R_RED_RELAYED,
+                      "a message about a TLP:RED need or offer must travel in a direct log");
+    if (stated != 0 && stated < referent_tlp)
+        return refuse(v, BOARD_R_TLP_BELOW,
+                      "its TLP label is lower than that of the need or offer it refers to");
+    return true;
 }
 
 /* ---- a cluster's state ---------------------------------------------------- */
@@ -305,6 +335,9 @@ static int decide_need_update(struct cluster *c, const char *sender, const char 
         return refuse(v, BOARD_R_NOT_OWNER, "only the need's owner may edit, close or withdraw it");
     if (is_final(rec->status))
         return refuse(v, BOARD_R_NEED_FINAL, "the need is already closed or withdrawn");
+    if (!follows_referent(rec->tlp, log_peer,
+                          u->need != NULL ? effective_tlp(u->need->tlp, log_peer) : 0, v))
+        return 0;
     switch (u->action) {
     case TMBUS__PAYLOAD__NEED_UPDATE__ACTION__ACTION_EDIT:
         if ((rc = merge_edit(rec, u->need, v)) != 1)
@@ -350,8 +383,8 @@ static bool is_owners_action(int action)
            action == TMBUS__PAYLOAD__OFFER_UPDATE__ACTION__ACTION_CONFIRM;
 }
 
-static int decide_offer_update(struct cluster *c, const char *sender, const OfferUpdate *u,
-                               struct verdict *v)
+static int decide_offer_update(struct cluster *c, const char *sender, const char *log_peer,
+                               const OfferUpdate *u, struct verdict *v)
 {
     struct store_board_offer *rec;
     struct store_board_need *need;
@@ -362,6 +395,10 @@ static int decide_offer_update(struct cluster *c, const char *sender, const Offe
         return refuse_fault(v, f);
     if ((rec = cluster_offer(c, u->offer_id.data)) == NULL)
         return wait_for(v, u->offer_id.data, BOARD_R_UNKNOWN_OFFER, "no such offer");
+    need = rec->has_need ? cluster_need(c, rec->need_id) : NULL;
+    if (!follows_referent(need != NULL && need->tlp > rec->tlp ? need->tlp : rec->tlp, log_peer, 0,
+                          v))
+        return 0;
     if (is_owners_action(u->action)) {
         if (!rec->has_need)
             return refuse(v, BOARD_R_CATALOGUE,
@@ -644,6 +681,28 @@ out:
     return ret;
 }
 
+/* The label of the cluster's need with id: as the replay has it so far,
+ * else as the need was posted (when it sorts later), else 0 (not held). */
+static uint32_t need_tlp(const struct replay *r, const uint8_t *id)
+{
+    uint32_t label = 0;
+
+    if (r->c.has_need && memcmp(r->c.need.id, id, WIRE_ID_BYTES) == 0)
+        return r->c.need.tlp;
+    for (size_t i = 0; i < r->n; i++) {
+        const struct item *need = &r->items[i];
+        Need *n;
+        if (need->u.kind != KIND_NEED || memcmp(need->u.id, id, WIRE_ID_BYTES) != 0)
+            continue;
+        if ((n = tmbus__payload__need__unpack(NULL, need->u.body_len, need->u.body)) != NULL) {
+            label = effective_tlp(n->tlp, need->u.log.peer);
+            tmbus__payload__need__free_unpacked(n, NULL);
+        }
+        break;
+    }
+    return label;
+}
+
 static int create_offer(struct replay *r, struct item *it)
 {
     Offer *o = tmbus__payload__offer__unpack(NULL, it->u.body_len, it->u.body);
@@ -661,6 +720,13 @@ static int create_offer(struct replay *r, struct item *it)
         refuse(&it->v, BOARD_R_MALFORMED, "a second offer with one id");
         goto out;
     }
+    /* An offer refers to its need: judged against the need's label as the
+     * replay has it so far, or, when it sorts before its need (clocks are
+     * coarse), against the need's original label. */
+    if (o->need_id.len == WIRE_ID_BYTES &&
+        !follows_referent(need_tlp(r, o->need_id.data), it->u.log.peer,
+                          effective_tlp(o->tlp, it->u.log.peer), &it->v))
+        goto out;
     memcpy(rec.id, it->u.id, WIRE_ID_BYTES);
     snprintf(rec.donor, sizeof(rec.donor), "%s", it->u.sender);
     rec.created_at = it->u.created_at;
@@ -703,7 +769,7 @@ static int decide_item(struct replay *r, struct item *it)
     ou = tmbus__payload__offer_update__unpack(NULL, it->u.body_len, it->u.body);
     if (ou == NULL)
         return refuse(&it->v, BOARD_R_MALFORMED, "a stored update no longer decodes");
-    rc = decide_offer_update(&r->c, it->u.sender, ou, &it->v);
+    rc = decide_offer_update(&r->c, it->u.sender, it->u.log.peer, ou, &it->v);
     tmbus__payload__offer_update__free_unpacked(ou, NULL);
     return rc;
 }
@@ -1013,21 +1079,47 @@ out:
 
 /* ---- the poster's check --------------------------------------------------- */
 
-/* An offer may answer only a need on this board that still wants offers. */
-static int check_offer_need(struct store *s, const Offer *o, struct verdict *v)
+/* An offer may answer only a need on this board, visible to the client,
+ * that still wants offers, and may not be labelled below it. */
+static int check_offer_need(struct store *s, uint32_t clearance, const Offer *o, struct verdict *v)
 {
     struct store_board_need need;
     int rc;
 
     if (o->need_id.len == 0)
         return 1;
-    if ((rc = store_board_need_get(s, o->need_id.data, &need)) != 1)
-        return rc < 0 ? -1
-                      : refuse(v, BOARD_R_UNKNOWN_NEED, "the offer's need is not on this board");
-    free(need.need);
+    if ((rc = store_board_need_get(s, o->need_id.data, &need)) < 0)
+        return -1;
+    if (rc == 1)
+        free(need.need);
+    if (rc == 0 || need.tlp > clearance)
+        return refuse(v, BOARD_R_UNKNOWN_NEED, "the offer's need is not on this board");
     if (need.status != BOARD_NEED_OPEN && need.status != BOARD_NEED_PARTIALLY_COVERED)
         return refuse(v, BOARD_R_NEED_NOT_OPEN, "the need is no longer open for offers");
-    return 1;
+    return follows_referent(need.tlp, NULL, o->tlp, v) ? 1 : 0;
+}
+
+/* Forgets what a client of this clearance may not see, so that the rules
+ * answer for it exactly as for an id the board does not hold: a need above
+ * it, an offer above it or whose need is. */
+static void hide_above(struct cluster *c, uint32_t clearance)
+{
+    bool is_need_hidden = c->has_need && c->need.tlp > clearance;
+
+    for (size_t i = 0; i < c->n_offers; i++) {
+        struct store_board_offer *o = &c->offers[i];
+        bool is_hidden = o->tlp > clearance || (is_need_hidden && o->has_need &&
+                                                memcmp(o->need_id, c->need.id, WIRE_ID_BYTES) == 0);
+        if (!is_hidden)
+            continue;
+        free(o->offer);
+        c->offers[i--] = c->offers[--c->n_offers];
+    }
+    if (is_need_hidden) {
+        free(c->need.need);
+        memset(&c->need, 0, sizeof(c->need));
+        c->has_need = false;
+    }
 }
 
 /* The board's current state around an update: the named need, or the
@@ -1056,8 +1148,8 @@ static int load_state(struct store *s, const uint8_t *need_id, const uint8_t *of
     return 0;
 }
 
-enum board_verdict board_check_post(struct store *s, const char *self, const struct message *msg,
-                                    char *reason, size_t reason_size)
+enum board_verdict board_check_post(struct store *s, const char *self, uint32_t clearance,
+                                    const struct message *msg, char *reason, size_t reason_size)
 {
     struct verdict v = {0};
     struct cluster c = {0};
@@ -1073,17 +1165,21 @@ enum board_verdict board_check_post(struct store *s, const char *self, const str
         goto out;
     switch (p->kind_case) {
     case TMBUS__PAYLOAD__PAYLOAD__KIND_OFFER:
-        rc = check_offer_need(s, p->offer, &v);
+        rc = check_offer_need(s, clearance, p->offer, &v);
         break;
     case TMBUS__PAYLOAD__PAYLOAD__KIND_NEED_UPDATE:
         id = &p->need_update->need_id;
-        if ((rc = load_state(s, id->len == WIRE_ID_BYTES ? id->data : NULL, NULL, &c)) == 0)
-            rc = decide_need_update(&c, self, "", p->need_update, &v);
+        if ((rc = load_state(s, id->len == WIRE_ID_BYTES ? id->data : NULL, NULL, &c)) == 0) {
+            hide_above(&c, clearance);
+            rc = decide_need_update(&c, self, NULL, p->need_update, &v);
+        }
         break;
     case TMBUS__PAYLOAD__PAYLOAD__KIND_OFFER_UPDATE:
         id = &p->offer_update->offer_id;
-        if ((rc = load_state(s, NULL, id->len == WIRE_ID_BYTES ? id->data : NULL, &c)) == 0)
-            rc = decide_offer_update(&c, self, p->offer_update, &v);
+        if ((rc = load_state(s, NULL, id->len == WIRE_ID_BYTES ? id->data : NULL, &c)) == 0) {
+            hide_above(&c, clearance);
+            rc = decide_offer_update(&c, self, NULL, p->offer_update, &v);
+        }
         break;
     default:
         rc = 1;
@@ -1155,4 +1251,108 @@ uint32_t board_category_of(struct store *s, const struct message *msg)
         break;
     }
     return category;
+}
+
+/* ---- referents ------------------------------------------------------------ */
+
+/* Finds the log the board message id travelled in, among the messages
+ * filed in the cluster of root. */
+struct log_search {
+    const uint8_t *id;
+    struct store_log log;
+    bool is_found;
+};
+
+static int match_log(void *arg, const struct store_board_update *u)
+{
+    struct log_search *ls = arg;
+
+    if (memcmp(u->id, ls->id, WIRE_ID_BYTES) != 0)
+        return 0;
+    ls->log = u->log;
+    ls->is_found = true;
+    return 1;
+}
+
+/* Copies the ends of the log id travelled in into out when it is direct.
+ * Returns 1 when it is, 0 when not (or not recorded), -1 (store). */
+static int direct_ends(struct store *s, const uint8_t *root, const uint8_t *id,
+                       struct board_referent *out)
+{
+    struct log_search ls = {.id = id};
+    int rc = store_board_each_in_cluster(s, root, match_log, &ls);
+
+    if (rc < 0)
+        return -1;
+    if (!ls.is_found || ls.log.peer[0] == '\0')
+        return 0;
+    snprintf(out->origin, sizeof(out->origin), "%s", ls.log.origin);
+    snprintf(out->peer, sizeof(out->peer), "%s", ls.log.peer);
+    return 1;
+}
+
+/* Fills out for the need with id. Returns 0 or -1. */
+static int need_referent(struct store *s, const uint8_t *id, struct board_referent *out)
+{
+    struct store_board_need n;
+    int rc;
+
+    if ((rc = store_board_need_get(s, id, &n)) <= 0)
+        return rc;
+    free(n.need);
+    out->is_held = true;
+    out->tlp = n.tlp;
+    out->is_red = n.tlp == MESSAGE_TLP_RED;
+    if (out->is_red && direct_ends(s, id, id, out) < 0)
+        return -1;
+    return 0;
+}
+
+/* Fills out for the offer with id: its label and its need's, whichever is
+ * higher; the direct log is the offer's own when it has one. */
+static int offer_referent(struct store *s, const uint8_t *id, struct board_referent *out)
+{
+    struct store_board_offer o;
+    struct board_referent need = {0};
+    int rc;
+
+    if ((rc = store_board_offer_get(s, id, &o)) <= 0)
+        return rc;
+    free(o.offer);
+    if (o.has_need && need_referent(s, o.need_id, &need) != 0)
+        return -1;
+    out->is_held = true;
+    out->tlp = need.tlp > o.tlp ? need.tlp : o.tlp;
+    out->is_red = out->tlp == MESSAGE_TLP_RED;
+    if (!out->is_red)
+        return 0;
+    if ((rc = direct_ends(s, o.has_need ? o.need_id : id, id, out)) != 0)
+        return rc < 0 ? -1 : 0;
+    snprintf(out->origin, sizeof(out->origin), "%s", need.origin);
+    snprintf(out->peer, sizeof(out->peer), "%s", need.peer);
+    return 0;
+}
+
+int board_referent_of(struct store *s, const struct message *msg, struct board_referent *out)
+{
+    bool is_offer;
+    const uint8_t *id;
+
+    memset(out, 0, sizeof(*out));
+    if ((id = message_referent(msg, &is_offer)) == NULL)
+        return 0;
+    return is_offer ? offer_referent(s, id, out) : need_referent(s, id, out);
+}
+
+int board_label_of(struct store *s, const uint8_t *id, uint32_t *tlp)
+{
+    struct board_referent r = {0};
+
+    *tlp = 0;
+    if (need_referent(s, id, &r) != 0)
+        return -1;
+    if (!r.is_held && offer_referent(s, id, &r) != 0)
+        return -1;
+    *tlp = r.tlp;
+    return 0;
 }

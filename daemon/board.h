@@ -86,6 +86,8 @@ enum board_reason {
     BOARD_R_TRANSITION,    /* the offer's status does not allow that */
     BOARD_R_CATALOGUE,     /* accept/decline/confirm of a catalogue offer */
     BOARD_R_ROLE,          /* the sender's roster role may not post that */
+    BOARD_R_TLP_BELOW,     /* states a label lower than its referent's */
+    BOARD_R_RED_RELAYED,   /* about a TLP:RED need or offer, yet not in a direct log */
     BOARD_R_COUNT
 };
 
@@ -133,16 +135,53 @@ int board_apply(struct store *s, const struct board_msg *m, const struct message
                 board_count_fn count, void *arg) __attribute__((warn_unused_result));
 
 /*
- * Validates a payload that member self is about to post, before it is
- * sealed, against the same rules board_apply will use (the view's field
- * verdict, then the board's state), plus one of the poster's own: an offer
- * must answer a need this board holds that is open or partially covered.
- * Writes nothing to the store. Returns BOARD_CHECK_OK, or another verdict
- * with a one-line reason for the client written into reason (reason_size
- * bytes; VALIDATE_WHY_MAX is enough).
+ * Validates a payload that member self is about to post for a client of
+ * clearance `clearance`, before it is sealed, against the same rules
+ * board_apply will use (the view's field verdict, then the board's state),
+ * plus the poster's own: an offer must answer a need this board holds that
+ * is open or partially covered, and a client acts only on what it may see.
+ * A need or offer above the clearance (an offer also when its need is) is
+ * treated exactly as one the board does not hold: same verdict, same
+ * reason, so a hidden id and a missing one cannot be told apart. Writes
+ * nothing to the store. Returns BOARD_CHECK_OK, or another verdict with a
+ * one-line reason for the client written into reason (reason_size bytes;
+ * VALIDATE_WHY_MAX is enough).
  */
-enum board_verdict board_check_post(struct store *s, const char *self, const struct message *msg,
-                                    char *reason, size_t reason_size)
+enum board_verdict board_check_post(struct store *s, const char *self, uint32_t clearance,
+                                    const struct message *msg, char *reason, size_t reason_size)
+    __attribute__((warn_unused_result));
+
+/*
+ * The referent of a message (message_referent) as this board records it.
+ * The TLP rules on referents (proto/PROTOCOL.md §6.5):
+ *   - effective label = max(the message's own, its referent's), where an
+ *     offer's label is max(its own, its need's) and anything that arrived
+ *     in a direct log is TLP:RED;
+ *   - a stated label below the referent's is refused (tlp-below-referent);
+ *   - anything about a TLP:RED need or offer travels only in direct logs
+ *     (red-not-direct), between exactly the two members of the direct log
+ *     the RED original travelled in: its origin and its log peer. Each
+ *     TLP:RED envelope has one recipient, so that pair is the original's
+ *     whole audience, recorded with it in the board's update table.
+ */
+struct board_referent {
+    bool is_held; /* the referent is on this board */
+    uint32_t tlp; /* its effective label; 0 when not held */
+    bool is_red;  /* TLP:RED: updates go only over direct logs */
+    /* For a TLP:RED referent: the two ends of the direct log that made it
+     * TLP:RED (for an offer, its own log when direct, else its need's). */
+    char origin[UTIL_MEMBER_ID_MAX + 1];
+    char peer[UTIL_MEMBER_ID_MAX + 1];
+};
+
+/* Fills *out for msg (all zero when msg names nothing held). Reads only.
+ * Returns 0, or -1 when the store failed. */
+int board_referent_of(struct store *s, const struct message *msg, struct board_referent *out)
+    __attribute__((warn_unused_result));
+
+/* The effective label of the need or offer with id (an offer's includes its
+ * need's); 0 when the board holds neither. Returns 0 or -1 (store). */
+int board_label_of(struct store *s, const uint8_t *id, uint32_t *tlp)
     __attribute__((warn_unused_result));
 
 /* The category a payload is filed under, for subscription filters: a

@@ -12,6 +12,7 @@
 
 #include "payload.pb-c.h"
 #include "validate.h"
+#include "wire_limits.h"
 
 _Static_assert((int)MESSAGE_NEED == (int)TMBUS__PAYLOAD__PAYLOAD__KIND_NEED, "kind numbers");
 _Static_assert((int)MESSAGE_OFFER == (int)TMBUS__PAYLOAD__PAYLOAD__KIND_OFFER, "kind numbers");
@@ -168,4 +169,53 @@ int message_tlp(const struct message *m, const struct roster *r, const char *con
 uint32_t message_tlp_in_log(uint32_t label, bool is_direct)
 {
     return is_direct ? MESSAGE_TLP_RED : label;
+}
+
+const uint8_t *message_referent(const struct message *m, bool *is_offer)
+{
+    const Tmbus__Payload__Payload *p = m->pb;
+    const ProtobufCBinaryData *id = NULL;
+
+    *is_offer = false;
+    if (!m->is_payload)
+        return NULL;
+    switch (p->kind_case) {
+    case TMBUS__PAYLOAD__PAYLOAD__KIND_OFFER:
+        id = &p->offer->need_id;
+        break;
+    case TMBUS__PAYLOAD__PAYLOAD__KIND_NEED_UPDATE:
+        id = &p->need_update->need_id;
+        break;
+    case TMBUS__PAYLOAD__PAYLOAD__KIND_OFFER_UPDATE:
+        id = &p->offer_update->offer_id;
+        *is_offer = true;
+        break;
+    default:
+        return NULL;
+    }
+    return id->len == WIRE_ID_BYTES ? id->data : NULL;
+}
+
+uint32_t message_stated_tlp(const struct message *m)
+{
+    const Tmbus__Payload__Payload *p = m->pb;
+    int label = 0;
+
+    if (!m->is_payload)
+        return 0;
+    switch (p->kind_case) {
+    case TMBUS__PAYLOAD__PAYLOAD__KIND_NEED:
+        label = p->need->tlp;
+        break;
+    case TMBUS__PAYLOAD__PAYLOAD__KIND_OFFER:
+        label = p->offer->tlp;
+        break;
+    case TMBUS__PAYLOAD__PAYLOAD__KIND_NEED_UPDATE:
+        if (p->need_update->need != NULL)
+            label = p->need_update->need->tlp;
+        break;
+    default:
+        break;
+    }
+    return label > 0 && label <= MESSAGE_TLP_RED ? (uint32_t)label : 0;
 }

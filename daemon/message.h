@@ -111,4 +111,26 @@ int message_tlp(const struct message *m, const struct roster *r, const char *con
  * direct log, whatever it says, because only TLP:RED may travel there. */
 uint32_t message_tlp_in_log(uint32_t label, bool is_direct);
 
+/*
+ * What a message is about, and the label it states itself. Anything that
+ * refers to a need or an offer (an offer to a need, a need update, an
+ * offer update) is handled under the label of what it refers to when that
+ * is higher than its own: the effective label is max(own, referent's), as
+ * the board records the referent (board_referent_of). A label a message
+ * states (an offer's tlp, a need edit's need.tlp) may not be lower than
+ * its referent's: the poster's node and every receiving board refuse it
+ * (tlp-below-referent). An update that states none (a close, a withdrawal,
+ * an edit that keeps the label, an offer update) takes its referent's.
+ */
+
+/* The need or offer m names (an offer's need_id, a need update's need_id,
+ * an offer update's offer_id: WIRE_ID_BYTES, borrowed from m), or NULL for
+ * a need, a catalogue offer, a receipt or a field that is not an id.
+ * *is_offer says whether the id names an offer. */
+const uint8_t *message_referent(const struct message *m, bool *is_offer);
+
+/* The label m states itself: an offer's or a need's tlp, a need edit's
+ * need.tlp; 0 when it states none (updates otherwise, receipts). */
+uint32_t message_stated_tlp(const struct message *m);
+
 #endif

@@ -302,6 +302,30 @@ static int record_receipt(struct route *rt, const struct envelope_info *info,
     return 0;
 }
 
+/* TLP:RED travels only in direct logs, between its two members: a payload
+ * that states TLP:RED, or is about a need or offer the board holds as
+ * TLP:RED, has no business in a relayed log, which every node stores. It
+ * keeps its place in the log (the chain is the sender's), but it is neither
+ * applied nor delivered here. Returns 1 (refused, logged and counted), 0,
+ * or -1 when the store failed. */
+static int is_red_relayed(struct route *rt, const struct envelope_info *info,
+                          const struct message *msg)
+{
+    struct board_referent ref;
+    char hex[17];
+
+    if (message_stated_tlp(msg) != MESSAGE_TLP_RED) {
+        if (board_referent_of(rt->store, msg, &ref) != 0)
+            return -1;
+        if (!ref.is_red)
+            return 0;
+    }
+    stats_count(rt->stats, "refused.red-relayed", 1);
+    log_warnx("route: %s from %s (relayed log, seq %llu) refused: TLP:RED in a relayed log",
+              short_hex(info->id, hex), info->sender, (unsigned long long)info->seq);
+    return 1;
+}
+
 /* Adds an envelope we can open to the inbox, unless it expired: expiry
  * governs delivery, the envelope keeps its place in the log regardless.
  * body, when not NULL, is the opened envelope, applied to the board first
@@ -332,6 +356,15 @@ static int deliver(struct route *rt, const struct envelope_info *info,
         if (kind == RECEIPT_NOT_A_RECEIPT)
             set_answer(ans, RECEIPT_REJECTED, "expired");
         return 0;
+    }
+    if (body != NULL && !info->is_direct) {
+        if ((rc = is_red_relayed(rt, info, &msg)) != 0) {
+            receipt_free(&r);
+            message_clear(&msg);
+            if (rc == 1)
+                set_answer(ans, RECEIPT_REJECTED, "refused: TLP:RED in a relayed log");
+            return rc < 0 ? -1 : 0;
+        }
     }
     rc = body != NULL ? apply_board(rt, info, &msg, &refused) : 0;
     if (rc == 0 && kind == RECEIPT_VALID && !route_is_self(rt, info->sender))

@@ -69,7 +69,8 @@ struct member {
     char dial[FED_DIAL_MAX];
     struct limit limits[FED_MAX_LIMITS];
     size_t n_limits;
-    pid_t pid; /* 0: not running */
+    const char *clearance; /* the client's; NULL: red */
+    pid_t pid;             /* 0: not running */
     long log_start;
 };
 
@@ -383,8 +384,8 @@ static int write_config(struct fed *f, size_t i)
     for (size_t k = 0; k < m->n_limits; k++)
         if (add(text, sizeof(text), &len, "%s = %u\n", m->limits[k].name, m->limits[k].value) == -1)
             return -1;
-    if (add(text, sizeof(text), &len, "\n[client %s]\nkey = %s\nrole = poster\nclearance = red\n",
-            m->client, m->client_pk_b64) == -1)
+    if (add(text, sizeof(text), &len, "\n[client %s]\nkey = %s\nrole = poster\nclearance = %s\n",
+            m->client, m->client_pk_b64, m->clearance != NULL ? m->clearance : "red") == -1)
         return -1;
     return write_text(m->conf, text);
 }
@@ -747,6 +748,14 @@ int fed_set_limit(struct fed *f, size_t i, const char *name, unsigned value)
         m->n_limits++;
     strcpy(m->limits[k].name, name);
     m->limits[k].value = value;
+    return write_config(f, i);
+}
+
+int fed_set_clearance(struct fed *f, size_t i, const char *clearance)
+{
+    if (i >= f->n_nodes)
+        return -1;
+    f->m[i].clearance = clearance;
     return write_config(f, i);
 }
 

@@ -127,6 +127,11 @@ int fed_install_member_key(struct fed *f, size_t i, const char *new_key);
  * Returns 0 or -1. */
 int fed_topology_line(struct fed *f);
 
+/* Gives node i's client the clearance named (a static string: "clear",
+ * "green", "amber", "amber+strict" or "red"; the default is "red") and
+ * rewrites its configuration. Returns 0 or -1. */
+int fed_set_clearance(struct fed *f, size_t i, const char *clearance);
+
 /* Full mesh: every node dials every other node by name. Returns 0 or -1. */
 int fed_topology_mesh(struct fed *f);
 

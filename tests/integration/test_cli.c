@@ -467,10 +467,11 @@ static void test_import_reports_each_line(void **state)
     assert_non_null(strstr(r.out, "line 10: need "));
     clitest_run_free(&r);
 
-    /* From stdin, a clean feed exits 0; --json reports each line. */
+    /* From stdin, a clean feed exits 0; --json reports each line. The offer
+     * carries at least its (amber) need's label, as every offer must. */
     snprintf(text, sizeof(text),
              "{\"type\":\"offer\",\"need\":\"%s\",\"quantity\":3,\"value_eur\":\"10.5\","
-             "\"description\":\"stdin offer\",\"tlp\":\"green\",\"to\":[\"UA\"]}\n",
+             "\"description\":\"stdin offer\",\"tlp\":\"amber\",\"to\":[\"UA\"]}\n",
              c->need_id);
     clitest_write_file(path, text);
     clitest_run(c->p.f, &r, path,

@@ -58,10 +58,35 @@ static enum board_verdict check_bytes(struct store *s, const char *self, const u
     enum board_verdict v;
 
     message_decode(payload, len, &msg);
-    v = board_check_post(s, self, &msg, check_why, sizeof(check_why));
+    v = board_check_post(s, self, MESSAGE_TLP_RED, &msg, check_why, sizeof(check_why));
     *reason = check_why;
     message_clear(&msg);
     return v;
+}
+
+/* As check_bytes, for a client of the given clearance. */
+static enum board_verdict check_cleared(struct store *s, const char *self, uint32_t clearance,
+                                        const uint8_t *payload, size_t len, char *why,
+                                        size_t why_size)
+{
+    struct message msg;
+    enum board_verdict v;
+
+    message_decode(payload, len, &msg);
+    v = board_check_post(s, self, clearance, &msg, why, why_size);
+    message_clear(&msg);
+    return v;
+}
+
+/* board_referent_of on payload's view. */
+static void referent_of(struct store *s, const uint8_t *payload, size_t len,
+                        struct board_referent *out)
+{
+    struct message msg;
+
+    message_decode(payload, len, &msg);
+    assert_int_equal(board_referent_of(s, &msg, out), 0);
+    message_clear(&msg);
 }
 
 static uint32_t category_bytes(struct store *s, const uint8_t *payload, size_t len)
@@ -148,7 +173,17 @@ static size_t need_payload(const Tmbus__Payload__Need *n, uint8_t *buf)
     return pack(&p, buf);
 }
 
+static size_t offer_payload_at(const uint8_t *need_id, uint64_t quantity, uint32_t tlp,
+                               uint8_t *buf);
+
 static size_t offer_payload(const uint8_t *need_id, uint64_t quantity, uint8_t *buf)
+{
+    return offer_payload_at(need_id, quantity, TMBUS__PAYLOAD__TLP__TLP_AMBER, buf);
+}
+
+/* An offer labelled tlp. */
+static size_t offer_payload_at(const uint8_t *need_id, uint64_t quantity, uint32_t tlp,
+                               uint8_t *buf)
 {
     Tmbus__Payload__Payload p = TMBUS__PAYLOAD__PAYLOAD__INIT;
     Tmbus__Payload__Offer o = TMBUS__PAYLOAD__OFFER__INIT;
@@ -159,7 +194,7 @@ static size_t offer_payload(const uint8_t *need_id, uint64_t quantity, uint8_t *
     o.quantity = quantity;
     o.value_cents = 50000;
     o.delivery_date = "2026-02-15";
-    o.tlp = TMBUS__PAYLOAD__TLP__TLP_AMBER;
+    o.tlp = (Tmbus__Payload__Tlp)tlp;
     p.kind_case = TMBUS__PAYLOAD__PAYLOAD__KIND_OFFER;
     p.offer = &o;
     return pack(&p, buf);
@@ -197,8 +232,10 @@ static size_t offer_update_payload(const uint8_t *offer_id,
 
 /* Applies payload as a message from sender with a fresh id, written into
  * id (may be NULL); the counters it reports replace the previous ones. */
-static void apply_as(struct fixture *f, const char *sender, const uint8_t *payload, size_t len,
-                     uint8_t *id)
+/* Applies payload as sent by sender in its direct log to peer ("": its
+ * relayed log). */
+static void apply_in(struct fixture *f, const char *sender, const char *peer,
+                     const uint8_t *payload, size_t len, uint8_t *id)
 {
     uint8_t fresh[WIRE_ID_BYTES];
     struct board_msg m;
@@ -207,11 +244,17 @@ static void apply_as(struct fixture *f, const char *sender, const uint8_t *paylo
     fresh[0] = ++f->next_id;
     fresh[31] = 0xb0;
     /* An hour apart: clearly ordered, beyond BOARD_SKEW_S. */
-    m = (struct board_msg){fresh, sender, "", ++f->seq, 1700000000 + 3600 * (int64_t)f->seq};
+    m = (struct board_msg){fresh, sender, peer, ++f->seq, 1700000000 + 3600 * (int64_t)f->seq};
     f->n_counted = 0;
     assert_int_equal(apply_bytes(f->s, &m, payload, len, on_count, f), 0);
     if (id != NULL)
         memcpy(id, fresh, WIRE_ID_BYTES);
+}
+
+static void apply_as(struct fixture *f, const char *sender, const uint8_t *payload, size_t len,
+                     uint8_t *id)
+{
+    apply_in(f, sender, "", payload, len, id);
 }
 
 static void post_need(struct fixture *f, const char *owner, uint64_t quantity, uint8_t *id)
@@ -239,6 +282,17 @@ static void offer_action(struct fixture *f, const char *sender, const uint8_t *o
     uint8_t buf[PAYLOAD_MAX];
 
     apply_as(f, sender, buf, offer_update_payload(offer_id, action, buf), NULL);
+    assert_string_equal(last_counted(f), expect);
+}
+
+/* An offer update in the direct log from sender to peer. */
+static void offer_action_in(struct fixture *f, const char *sender, const char *peer,
+                            const uint8_t *offer_id, Tmbus__Payload__OfferUpdate__Action action,
+                            const char *expect)
+{
+    uint8_t buf[PAYLOAD_MAX];
+
+    apply_in(f, sender, peer, buf, offer_update_payload(offer_id, action, buf), NULL);
     assert_string_equal(last_counted(f), expect);
 }
 
@@ -964,14 +1018,16 @@ static void test_report(void **state)
     apply_as(f, "UA", buf, need_payload(&n, buf), b);
     n.deadline = "";
     n.tlp = TMBUS__PAYLOAD__TLP__TLP_RED;
-    apply_as(f, "UA", buf, need_payload(&n, buf), c);
+    /* TLP:RED and everything about it travels in direct logs. */
+    apply_in(f, "UA", "PL", buf, need_payload(&n, buf), c);
 
     post_offer(f, "EE", a, 4, ee); /* value 500.00 EUR each */
     post_offer(f, "PL", b, 10, pl);
-    post_offer(f, "PL", c, 10, red);
+    apply_in(f, "PL", "UA", buf, offer_payload(c, 10, buf), red);
+    assert_string_equal(last_counted(f), "board.applied");
     offer_action(f, "UA", ee, ACCEPT, APPLIED);
     offer_action(f, "UA", pl, ACCEPT, APPLIED);
-    offer_action(f, "UA", red, ACCEPT, APPLIED);
+    offer_action_in(f, "UA", "PL", red, ACCEPT, APPLIED);
     offer_action(f, "PL", pl, DELIVER, APPLIED);
     offer_action(f, "UA", pl, CONFIRM, APPLIED);
 
@@ -1003,7 +1059,7 @@ static void test_report(void **state)
     board_report_free(&r);
 
     /* Open needs: critical (overdue) before high. */
-    offer_action(f, "PL", red, WITHDRAW, APPLIED);
+    offer_action_in(f, "PL", "UA", red, WITHDRAW, APPLIED);
     n.tlp = TMBUS__PAYLOAD__TLP__TLP_AMBER;
     n.deadline = "2026-03-01";
     apply_as(f, "UA", buf, need_payload(&n, buf), c);
@@ -1013,6 +1069,149 @@ static void test_report(void **state)
     assert_true(r.open[0].is_overdue);
     assert_memory_equal(r.open[1].id, a, WIRE_ID_BYTES);
     board_report_free(&r);
+}
+
+/* Anything about a need or an offer carries at least its label; a label
+ * stated lower is refused on receipt, whatever the log. */
+static void test_tlp_referent(void **state)
+{
+    struct fixture *f = *state;
+    uint8_t buf[PAYLOAD_MAX], need[WIRE_ID_BYTES], offer[WIRE_ID_BYTES];
+    Tmbus__Payload__Need n, edit;
+    struct board_referent ref;
+
+    init_need(&n, 10); /* AMBER */
+    apply_as(f, "UA", buf, need_payload(&n, buf), need);
+    tmbus__payload__need__init(&edit);
+    edit.tlp = TMBUS__PAYLOAD__TLP__TLP_GREEN;
+    apply_as(f, "UA", buf, need_update_payload(need, EDIT, &edit, buf), NULL);
+    assert_string_equal(last_counted(f), "board.rejected.tlp-below-referent");
+    edit.tlp = TMBUS__PAYLOAD__TLP__TLP_AMBER_STRICT; /* raising is allowed */
+    apply_as(f, "UA", buf, need_update_payload(need, EDIT, &edit, buf), NULL);
+    assert_string_equal(last_counted(f), "board.applied");
+
+    /* The need is AMBER+STRICT now: an AMBER offer is below it. */
+    apply_as(f, "EE", buf, offer_payload(need, 1, buf), NULL);
+    assert_string_equal(last_counted(f), "board.rejected.tlp-below-referent");
+    apply_as(f, "EE", buf, offer_payload_at(need, 1, TMBUS__PAYLOAD__TLP__TLP_AMBER_STRICT, buf),
+             offer);
+    assert_string_equal(last_counted(f), "board.applied");
+
+    /* An update states no label: it takes its referent's, the higher of
+     * the offer's and its need's. */
+    referent_of(f->s, buf, offer_update_payload(offer, ACCEPT, buf), &ref);
+    assert_true(ref.is_held);
+    assert_int_equal(ref.tlp, TMBUS__PAYLOAD__TLP__TLP_AMBER_STRICT);
+    assert_false(ref.is_red);
+    referent_of(f->s, buf, need_update_payload(need, CLOSE, NULL, buf), &ref);
+    assert_int_equal(ref.tlp, TMBUS__PAYLOAD__TLP__TLP_AMBER_STRICT);
+    offer_action(f, "UA", offer, ACCEPT, APPLIED);
+}
+
+/* An offer whose clock puts it before its need is judged by the need's
+ * label all the same: the verdict depends on the cluster, not the order. */
+static void test_tlp_referent_early_offer(void **state)
+{
+    struct fixture *f = *state;
+    uint8_t buf[PAYLOAD_MAX], need[WIRE_ID_BYTES], offer[WIRE_ID_BYTES];
+    Tmbus__Payload__Need n;
+    struct board_msg m;
+
+    memset(need, 0xe1, sizeof(need));
+    memset(offer, 0xe2, sizeof(offer));
+    init_need(&n, 10); /* AMBER */
+    m = (struct board_msg){need, "UA", "", 1, 1700003600};
+    f->n_counted = 0;
+    assert_int_equal(apply_bytes(f->s, &m, buf, need_payload(&n, buf), on_count, f), 0);
+    m = (struct board_msg){offer, "EE", "", 1, 1700000000};
+    f->n_counted = 0;
+    assert_int_equal(apply_bytes(f->s, &m, buf,
+                                 offer_payload_at(need, 1, TMBUS__PAYLOAD__TLP__TLP_GREEN, buf),
+                                 on_count, f),
+                     0);
+    assert_string_equal(f->counted[0], "board.rejected.tlp-below-referent");
+}
+
+/* TLP:RED and everything about it travel in direct logs only; the board
+ * records the two members of the original's direct log. */
+static void test_red_referent(void **state)
+{
+    struct fixture *f = *state;
+    uint8_t buf[PAYLOAD_MAX], need[WIRE_ID_BYTES], offer[WIRE_ID_BYTES];
+    Tmbus__Payload__Need n;
+    struct board_referent ref;
+
+    init_need(&n, 10);
+    n.tlp = TMBUS__PAYLOAD__TLP__TLP_GREEN; /* in a direct log: TLP:RED all the same */
+    apply_in(f, "UA", "PL", buf, need_payload(&n, buf), need);
+    assert_string_equal(last_counted(f), "board.applied");
+    referent_of(f->s, buf, need_update_payload(need, CLOSE, NULL, buf), &ref);
+    assert_true(ref.is_red);
+    assert_string_equal(ref.origin, "UA");
+    assert_string_equal(ref.peer, "PL");
+
+    need_action(f, "UA", need, CLOSE, "board.rejected.red-not-direct");
+    apply_in(f, "PL", "", buf, offer_payload_at(need, 1, TMBUS__PAYLOAD__TLP__TLP_RED, buf), NULL);
+    assert_string_equal(last_counted(f), "board.rejected.red-not-direct");
+    apply_in(f, "PL", "UA", buf, offer_payload(need, 1, buf), offer);
+    assert_string_equal(last_counted(f), "board.applied");
+    referent_of(f->s, buf, offer_update_payload(offer, ACCEPT, buf), &ref);
+    assert_true(ref.is_red);
+    assert_string_equal(ref.origin, "PL");
+    assert_string_equal(ref.peer, "UA");
+    offer_action(f, "UA", offer, ACCEPT, "board.rejected.red-not-direct");
+    offer_action_in(f, "UA", "PL", offer, ACCEPT, APPLIED);
+    apply_in(f, "UA", "PL", buf, need_update_payload(need, CLOSE, NULL, buf), NULL);
+    assert_string_equal(last_counted(f), "board.applied");
+}
+
+/* A client acts only on what its clearance shows it: a hidden need or
+ * offer gets the very answer an unknown id gets. */
+static void test_check_post_hides(void **state)
+{
+    struct fixture *f = *state;
+    uint8_t buf[PAYLOAD_MAX], need[WIRE_ID_BYTES], offer[WIRE_ID_BYTES], unknown[WIRE_ID_BYTES];
+    char why_hidden[256], why_unknown[256];
+    const uint32_t green = TMBUS__PAYLOAD__TLP__TLP_GREEN, amber = TMBUS__PAYLOAD__TLP__TLP_AMBER;
+
+    memset(unknown, 0x77, sizeof(unknown));
+    post_need(f, "UA", 10, need); /* AMBER */
+    post_offer(f, "EE", need, 2, offer);
+
+    assert_int_equal(check_cleared(f->s, "UA", green, buf,
+                                   need_update_payload(need, CLOSE, NULL, buf), why_hidden,
+                                   sizeof(why_hidden)),
+                     BOARD_CHECK_NOT_FOUND);
+    assert_int_equal(check_cleared(f->s, "UA", green, buf,
+                                   need_update_payload(unknown, CLOSE, NULL, buf), why_unknown,
+                                   sizeof(why_unknown)),
+                     BOARD_CHECK_NOT_FOUND);
+    assert_string_equal(why_hidden, why_unknown);
+    assert_int_equal(check_cleared(f->s, "UA", amber, buf,
+                                   need_update_payload(need, CLOSE, NULL, buf), why_hidden,
+                                   sizeof(why_hidden)),
+                     BOARD_CHECK_OK);
+
+    assert_int_equal(check_cleared(f->s, "UA", green, buf, offer_update_payload(offer, ACCEPT, buf),
+                                   why_hidden, sizeof(why_hidden)),
+                     BOARD_CHECK_NOT_FOUND);
+    assert_int_equal(check_cleared(f->s, "UA", green, buf,
+                                   offer_update_payload(unknown, ACCEPT, buf), why_unknown,
+                                   sizeof(why_unknown)),
+                     BOARD_CHECK_NOT_FOUND);
+    assert_string_equal(why_hidden, why_unknown);
+
+    assert_int_equal(check_cleared(f->s, "EE", green, buf, offer_payload_at(need, 1, green, buf),
+                                   why_hidden, sizeof(why_hidden)),
+                     BOARD_CHECK_NOT_FOUND);
+    assert_int_equal(check_cleared(f->s, "EE", green, buf, offer_payload_at(unknown, 1, green, buf),
+                                   why_unknown, sizeof(why_unknown)),
+                     BOARD_CHECK_NOT_FOUND);
+    assert_string_equal(why_hidden, why_unknown);
+    /* Seen at a cleared client, the same GREEN offer is below its need. */
+    assert_int_equal(check_cleared(f->s, "EE", amber, buf, offer_payload_at(need, 1, green, buf),
+                                   why_hidden, sizeof(why_hidden)),
+                     BOARD_CHECK_INVALID);
 }
 
 int main(void)
@@ -1032,6 +1231,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_digest, setup, teardown),
         cmocka_unit_test_setup_teardown(test_roles_on_receipt, setup, teardown),
         cmocka_unit_test_setup_teardown(test_report, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tlp_referent, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tlp_referent_early_offer, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_red_referent, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_check_post_hides, setup, teardown),
     };
 
     log_init("test_board", LOG_LEVEL_WARN);

@@ -221,12 +221,84 @@ static void test_strict_fields(void **state)
     free(buf);
 }
 
+/* What a message refers to, and the label it states itself: the inputs of
+ * the referent rules (effective label = max(own, referent's)). */
+static void test_referent(void **state)
+{
+    Tmbus__Payload__Payload p = TMBUS__PAYLOAD__PAYLOAD__INIT;
+    Tmbus__Payload__Need need, edit;
+    Tmbus__Payload__Offer offer = TMBUS__PAYLOAD__OFFER__INIT;
+    Tmbus__Payload__NeedUpdate nu = TMBUS__PAYLOAD__NEED_UPDATE__INIT;
+    Tmbus__Payload__OfferUpdate ou = TMBUS__PAYLOAD__OFFER_UPDATE__INIT;
+    uint8_t id[32];
+    struct message m;
+    uint8_t *buf;
+    bool is_offer = true;
+
+    (void)state;
+    memset(id, 7, sizeof(id));
+    init_need(&need);
+    p.kind_case = TMBUS__PAYLOAD__PAYLOAD__KIND_NEED;
+    p.need = &need;
+    buf = decode(&p, &m);
+    assert_null(message_referent(&m, &is_offer));
+    assert_false(is_offer);
+    assert_int_equal(message_stated_tlp(&m), MESSAGE_TLP_AMBER);
+    message_clear(&m);
+    free(buf);
+
+    offer.need_id.data = id;
+    offer.need_id.len = sizeof(id);
+    offer.tlp = TMBUS__PAYLOAD__TLP__TLP_GREEN;
+    p.kind_case = TMBUS__PAYLOAD__PAYLOAD__KIND_OFFER;
+    p.offer = &offer;
+    buf = decode(&p, &m);
+    assert_memory_equal(message_referent(&m, &is_offer), id, sizeof(id));
+    assert_false(is_offer);
+    assert_int_equal(message_stated_tlp(&m), MESSAGE_TLP_GREEN);
+    message_clear(&m);
+    free(buf);
+
+    /* A close states no label; an edit states the one it sets. */
+    nu.need_id.data = id;
+    nu.need_id.len = sizeof(id);
+    nu.action = TMBUS__PAYLOAD__NEED_UPDATE__ACTION__ACTION_CLOSE;
+    p.kind_case = TMBUS__PAYLOAD__PAYLOAD__KIND_NEED_UPDATE;
+    p.need_update = &nu;
+    buf = decode(&p, &m);
+    assert_memory_equal(message_referent(&m, &is_offer), id, sizeof(id));
+    assert_int_equal(message_stated_tlp(&m), 0);
+    message_clear(&m);
+    free(buf);
+    tmbus__payload__need__init(&edit);
+    edit.tlp = TMBUS__PAYLOAD__TLP__TLP_RED;
+    nu.action = TMBUS__PAYLOAD__NEED_UPDATE__ACTION__ACTION_EDIT;
+    nu.need = &edit;
+    buf = decode(&p, &m);
+    assert_int_equal(message_stated_tlp(&m), MESSAGE_TLP_RED);
+    message_clear(&m);
+    free(buf);
+
+    ou.offer_id.data = id;
+    ou.offer_id.len = sizeof(id);
+    ou.action = TMBUS__PAYLOAD__OFFER_UPDATE__ACTION__ACTION_ACCEPT;
+    p.kind_case = TMBUS__PAYLOAD__PAYLOAD__KIND_OFFER_UPDATE;
+    p.offer_update = &ou;
+    buf = decode(&p, &m);
+    assert_memory_equal(message_referent(&m, &is_offer), id, sizeof(id));
+    assert_true(is_offer);
+    assert_int_equal(message_stated_tlp(&m), 0);
+    message_clear(&m);
+    free(buf);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_views),
         cmocka_unit_test(test_strict_fields),
         cmocka_unit_test(test_rules),
+        cmocka_unit_test(test_referent),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
