@@ -3,9 +3,10 @@
  * and store, hands each part what it needs (the route its store, roster
  * and keyring; api and peers the route and their sockets' settings), owns
  * the loop round and the group commit, and reloads the configuration and
- * roster on SIGHUP. Signals arrive through a signalfd in the event loop,
- * never in a handler. The node names api and peers only to build, reload
- * and free them; what was committed reaches them through listeners.
+ * roster on SIGHUP. The roster it runs is the one its store keeps as
+ * trusted or that one's direct successor, never an older one. Signals arrive through a signalfd in
+ * the event loop, never in a handler. The node names api and peers only to build, reload and free
+ * them; what was committed reaches them through listeners.
  */
 #include "node.h"
 
@@ -34,6 +35,7 @@
 #include "zap.h"
 
 #define NODE_MAX_LISTENERS 4
+#define NODE_WHY_MAX       200 /* a roster refusal's reason */
 
 struct listener {
     node_commit_fn fn;
@@ -43,7 +45,8 @@ struct listener {
 struct node {
     struct config *cfg;
     struct keyset *keys;
-    struct roster *roster; /* owned here, lent to the route */
+    struct roster *roster;    /* owned here, lent to the route */
+    uint64_t trusted_version; /* the roster version the store keeps as trusted */
     struct envelope_keyring *keyring;
     struct store *store;
     struct stats *stats;
@@ -103,33 +106,82 @@ static void on_round(void *arg)
 
 /* ---- start, reload, stop ------------------------------------------------ */
 
-/* The roster file checked as the operator's trusted root (prev == NULL)
- * or as the successor of prev. An expired roster is refused for running. */
-static struct roster *load_roster(const struct config *cfg, const struct roster *prev)
+/* Counters for a roster refused on reload, by reason (static names, as
+ * stats_count wants). */
+static const char *const refused_counter[ROSTER_STATUS_COUNT] = {
+    [ROSTER_E_SIZE] = "roster.refused.too-large",
+    [ROSTER_E_MALFORMED] = "roster.refused.malformed",
+    [ROSTER_E_FIELD] = "roster.refused.bad-field",
+    [ROSTER_E_COALITION] = "roster.refused.wrong-coalition",
+    [ROSTER_E_VERSION] = "roster.refused.bad-version",
+    [ROSTER_E_CHAIN] = "roster.refused.broken-chain",
+    [ROSTER_E_THRESHOLD] = "roster.refused.below-threshold",
+    [ROSTER_E_EXPIRED] = "roster.refused.expired",
+    [ROSTER_E_INTERNAL] = "roster.refused.internal",
+    [ROSTER_E_ROLLBACK] = "roster.refused.rolled-back",
+    [ROSTER_E_FORK] = "roster.refused.forked",
+};
+
+/* The roster file judged against trusted, the highest roster this node has
+ * trusted (roster_verify_update). On success returns the roster and leaves
+ * the file's bytes in *buf and *len (the caller's to free), so that they can
+ * be kept in the store. On refusal returns NULL with *stp set and one line
+ * saying why logged. */
+static struct roster *load_roster(const struct config *cfg, const struct roster *trusted,
+                                  enum roster_status *stp, uint8_t **buf, size_t *len)
 {
     struct roster *r = NULL;
-    enum roster_status st;
-    uint8_t *buf;
-    size_t len;
+    char why[NODE_WHY_MAX];
 
-    if (util_read_file(cfg->roster, ROSTER_MAX_SIZE, &buf, &len) == -1) {
+    *stp = ROSTER_E_MALFORMED;
+    if (util_read_file(cfg->roster, ROSTER_MAX_SIZE, buf, len) == -1) {
         log_warn("roster %s", cfg->roster);
         return NULL;
     }
-    if (prev == NULL)
-        st = roster_verify_trusted(buf, len, cfg->coalition, &r);
-    else
-        st = roster_verify(buf, len, cfg->coalition, now_unix(), prev, &r);
-    free(buf);
-    if (st == ROSTER_OK && now_unix() >= roster_expires_at(r)) {
-        roster_free(&r);
-        st = ROSTER_E_EXPIRED;
-    }
-    if (st != ROSTER_OK) {
-        log_warnx("roster %s: refused: %s", cfg->roster, roster_status_name(st));
+    *stp =
+        roster_verify_update(*buf, *len, cfg->coalition, now_unix(), trusted, &r, why, sizeof(why));
+    if (*stp != ROSTER_OK) {
+        log_warnx("roster %s refused: %s: %s", cfg->roster, roster_status_name(*stp), why);
+        free(*buf);
+        *buf = NULL;
         return NULL;
     }
     return r;
+}
+
+/* Records r, read from buf, as the roster this node trusts unless it is
+ * already. Returns 0 or -1 (logged by the store). */
+static int keep_roster(struct node *n, const struct roster *r, const uint8_t *buf, size_t len)
+{
+    if (n->trusted_version == roster_version(r) && n->trusted_version != 0)
+        return 0;
+    if (store_roster_put(n->store, buf, len, roster_version(r), roster_hash(r)) == -1)
+        return -1;
+    n->trusted_version = roster_version(r);
+    return 0;
+}
+
+/* The roster this node trusted before, from its store: NULL in *out when
+ * there is none yet. Returns 0, or -1 when the store cannot be read or
+ * holds a roster that no longer verifies (logged). */
+static int trusted_roster(struct node *n, struct roster **out)
+{
+    uint8_t *buf;
+    size_t len;
+    int rc;
+
+    *out = NULL;
+    if ((rc = store_roster_get(n->store, &buf, &len)) <= 0)
+        return rc;
+    if (roster_verify_trusted(buf, len, n->cfg->coalition, out) != ROSTER_OK) {
+        log_warnx("the roster kept in %s as trusted does not verify for coalition %s",
+                  n->cfg->data_dir, n->cfg->coalition);
+        rc = -1;
+    } else {
+        n->trusted_version = roster_version(*out);
+    }
+    free(buf);
+    return rc;
 }
 
 /* Our own entry in the roster must carry exactly our keys. */
@@ -185,6 +237,9 @@ static void reload(struct node *n)
     char err[CONFIG_ERR_MAX];
     struct config *cfg;
     struct roster *r;
+    enum roster_status st;
+    uint8_t *buf = NULL;
+    size_t len = 0;
 
     log_info("reloading configuration and roster");
     if ((cfg = config_load(n->cfg->path, err, sizeof(err))) == NULL) {
@@ -200,22 +255,27 @@ static void reload(struct node *n)
     n->cfg = cfg;
     log_init("tmbusd", n->cfg->log_level);
 
-    /* The same roster again is not an update; a new one must chain from
-     * the one we trust. */
-    if ((r = load_roster(n->cfg, NULL)) != NULL &&
-        memcmp(roster_hash(r), roster_hash(n->roster), ENVELOPE_HASH_BYTES) == 0) {
+    /* The running roster is the one the store keeps as trusted: a file
+     * must be it again or its direct successor. */
+    if ((r = load_roster(n->cfg, n->roster, &st, &buf, &len)) == NULL) {
+        stats_count(n->stats, refused_counter[st], 1);
+        log_warnx("reload: keeping roster version %llu",
+                  (unsigned long long)roster_version(n->roster));
+    } else if (memcmp(roster_hash(r), roster_hash(n->roster), ENVELOPE_HASH_BYTES) == 0) {
         roster_free(&r);
+    } else if (keep_roster(n, r, buf, len) == -1) {
+        roster_free(&r);
+        stats_count(n->stats, "roster.refused.store", 1);
+        log_warnx("reload: roster version %llu could not be recorded; keeping version %llu",
+                  (unsigned long long)roster_version(r),
+                  (unsigned long long)roster_version(n->roster));
     } else {
-        roster_free(&r);
-        if ((r = load_roster(n->cfg, n->roster)) == NULL) {
-            log_warnx("reload: keeping roster version %llu",
-                      (unsigned long long)roster_version(n->roster));
-        } else {
-            roster_free(&n->roster);
-            n->roster = r;
-            log_info("roster version %llu in force", (unsigned long long)roster_version(r));
-        }
+        roster_free(&n->roster);
+        n->roster = r;
+        stats_count(n->stats, "roster.updated", 1);
+        log_info("roster version %llu in force", (unsigned long long)roster_version(r));
     }
+    free(buf);
     route_set_roster(n->route, n->roster);
     api_reload(n->api, n->cfg);
     peers_reload(n->peers, n->cfg);
@@ -277,10 +337,15 @@ static int start_parts(struct node *n)
     return 0;
 }
 
-struct node *node_new(struct config *cfg)
+struct node *node_new(struct config *cfg, bool *is_config_error)
 {
     struct node *n = calloc(1, sizeof(*n));
+    struct roster *trusted = NULL;
+    enum roster_status st;
+    uint8_t *buf = NULL;
+    size_t len = 0;
 
+    *is_config_error = false;
     if (n == NULL) {
         config_free(&cfg);
         return NULL;
@@ -295,11 +360,27 @@ struct node *node_new(struct config *cfg)
         log_warnx("%s: not the member key file of %s", cfg->keys, cfg->member);
         goto fail;
     }
-    if ((n->roster = load_roster(cfg, NULL)) == NULL || check_self(n) == -1)
+    /* The store before the roster: it keeps the roster this node trusts,
+     * and the file must be that roster or its successor. */
+    if ((n->store = store_open(cfg->data_dir)) == NULL)
+        goto fail;
+    if (trusted_roster(n, &trusted) == -1) {
+        *is_config_error = true;
+        goto fail;
+    }
+    n->roster = load_roster(cfg, trusted, &st, &buf, &len);
+    roster_free(&trusted);
+    if (n->roster == NULL) {
+        *is_config_error = true;
+        goto fail;
+    }
+    if (keep_roster(n, n->roster, buf, len) == -1)
+        goto fail;
+    free(buf);
+    buf = NULL;
+    if (check_self(n) == -1)
         goto fail;
     if ((n->keyring = envelope_keyring_new(n->keys)) == NULL)
-        goto fail;
-    if ((n->store = store_open(cfg->data_dir)) == NULL)
         goto fail;
     if ((n->loop = loop_new()) == NULL || (n->zctx = zmq_ctx_new()) == NULL)
         goto fail;
@@ -317,6 +398,7 @@ struct node *node_new(struct config *cfg)
              (unsigned long long)roster_version(n->roster), roster_member_count(n->roster));
     return n;
 fail:
+    free(buf);
     node_free(&n);
     return NULL;
 }

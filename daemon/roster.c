@@ -55,6 +55,8 @@ static const char *const status_names[ROSTER_STATUS_COUNT] = {
     [ROSTER_E_THRESHOLD] = "below-threshold",
     [ROSTER_E_EXPIRED] = "expired",
     [ROSTER_E_INTERNAL] = "internal",
+    [ROSTER_E_ROLLBACK] = "rolled-back",
+    [ROSTER_E_FORK] = "forked",
 };
 
 static const char *const role_names[] = {
@@ -669,6 +671,59 @@ enum roster_status roster_verify_trusted(const uint8_t *buf, size_t len, const c
     if ((st = check(buf, len, &o, out, why, sizeof(why))) != ROSTER_OK)
         log_debug("roster: trusted roster refused (%s): %s", roster_status_name(st), why);
     return st;
+}
+
+enum roster_status roster_verify_update(const uint8_t *buf, size_t len, const char *coalition,
+                                        int64_t now, const struct roster *trusted,
+                                        struct roster **out, char *why, size_t why_size)
+{
+    struct check_opts alone = {.coalition = coalition};
+    struct check_opts next = {.coalition = coalition,
+                              .now = now,
+                              .check_expiry = true,
+                              .prev = trusted,
+                              .check_chain = true};
+    struct roster *r = NULL;
+    enum roster_status st;
+
+    ensure(coalition != NULL && out != NULL);
+    *out = NULL;
+    /* First on its own, to learn its version and hash: a refusal that names
+     * the trusted roster says more than bad-version. */
+    if ((st = check(buf, len, &alone, &r, why, why_size)) != ROSTER_OK)
+        return st;
+    if (trusted != NULL && sodium_memcmp(roster_hash(r), roster_hash(trusted), HASH_BYTES) != 0) {
+        unsigned long long v = r->pb->version, tv = trusted->pb->version;
+        roster_free(&r);
+        if (v < tv) {
+            say(why, why_size, "version %llu is older than version %llu, which this node trusts", v,
+                tv);
+            return ROSTER_E_ROLLBACK;
+        }
+        if (v == tv) {
+            say(why, why_size, "not the roster of version %llu that this node trusts", v);
+            return ROSTER_E_FORK;
+        }
+        if (v > tv + 1) {
+            say(why, why_size,
+                "version %llu does not follow version %llu, which this node trusts: install "
+                "version %llu first",
+                v, tv, tv + 1);
+            return ROSTER_E_VERSION;
+        }
+        if ((st = check(buf, len, &next, &r, why, why_size)) != ROSTER_OK)
+            return st;
+    }
+    if (now >= r->pb->expires_at) {
+        char when[32];
+        util_format_utc(r->pb->expires_at, when, sizeof(when));
+        say(why, why_size, "expired at %s", when);
+        roster_free(&r);
+        return ROSTER_E_EXPIRED;
+    }
+    say(why, why_size, "ok");
+    *out = r;
+    return ROSTER_OK;
 }
 
 enum roster_status roster_inspect(const uint8_t *buf, size_t len, const char *coalition,

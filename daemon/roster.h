@@ -54,6 +54,8 @@ enum roster_status {
     ROSTER_E_THRESHOLD, /* too few distinct governing members signed */
     ROSTER_E_EXPIRED,   /* past expires_at (checked last) */
     ROSTER_E_INTERNAL,  /* out of memory */
+    ROSTER_E_ROLLBACK,  /* older than the roster this node trusts */
+    ROSTER_E_FORK,      /* the trusted roster's version, but other bytes */
     ROSTER_STATUS_COUNT
 };
 
@@ -107,6 +109,24 @@ enum roster_status roster_verify(const uint8_t *buf, size_t len, const char *coa
  * On success *out is ours to free with roster_free. */
 enum roster_status roster_verify_trusted(const uint8_t *buf, size_t len, const char *coalition,
                                          struct roster **out) __attribute__((warn_unused_result));
+
+/* The roster a node may run, judged against trusted, the highest roster
+ * it has trusted before (kept in its store; NULL when it has trusted none
+ * yet, and then buf is checked as by roster_verify_trusted). The bytes of
+ * trusted itself are accepted again. Otherwise buf must be trusted's direct
+ * successor as roster_verify checks it (version + 1, previous hash,
+ * threshold under both governance sets): an older version is
+ * ROSTER_E_ROLLBACK, another roster of trusted's version ROSTER_E_FORK, a
+ * version more than one ahead ROSTER_E_VERSION (versions are installed in
+ * turn, so that each step's governance consents to the next). Whatever
+ * passes must not have expired at now: a node does not run on an expired
+ * roster. On success *out is ours to free. why (why_size bytes, may be 0)
+ * gets a one-line reason for the caller to log with roster_status_name;
+ * this function logs nothing. */
+enum roster_status roster_verify_update(const uint8_t *buf, size_t len, const char *coalition,
+                                        int64_t now, const struct roster *trusted,
+                                        struct roster **out, char *why, size_t why_size)
+    __attribute__((warn_unused_result));
 
 /* Reads a roster file (at most ROSTER_MAX_SIZE bytes) and checks it with
  * roster_verify_trusted. Blocks on file I/O. Returns 0 and *out, or -1

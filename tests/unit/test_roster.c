@@ -530,6 +530,71 @@ static struct roster *trusted_v1(void)
     return r;
 }
 
+/* What a node runs, judged against the roster it trusts. */
+static enum roster_status update_spec(const struct spec *sp, struct keyset *const *signers,
+                                      size_t n, int64_t now, const struct roster *trusted,
+                                      struct roster **out, char *why, size_t why_size)
+{
+    size_t len;
+    uint8_t *buf = make(sp, signers, n, &len);
+    struct roster *r = NULL;
+    enum roster_status st =
+        roster_verify_update(buf, len, COALITION, now, trusted, out ? out : &r, why, why_size);
+
+    if (st != ROSTER_OK)
+        assert_null(out ? *out : r);
+    roster_free(&r);
+    free(buf);
+    return st;
+}
+
+static void test_verify_update(void **state)
+{
+    struct roster *v1 = trusted_v1(), *v2 = NULL, *r = NULL;
+    struct spec one = base, sp = base;
+    struct keyset *signers[] = {gov_pl, gov_tm};
+    char why[200];
+
+    (void)state;
+    fill_base_govs(&one);
+    fill_base_govs(&sp);
+    /* Nothing trusted yet: checked on its own; the trusted roster again. */
+    assert_int_equal(update_spec(&one, signers, 2, NOW, NULL, &r, why, sizeof(why)), ROSTER_OK);
+    roster_free(&r);
+    assert_int_equal(update_spec(&one, signers, 2, NOW, v1, NULL, why, sizeof(why)), ROSTER_OK);
+    /* ... unless it has expired since. */
+    assert_int_equal(update_spec(&one, signers, 2, EXPIRES, v1, NULL, why, sizeof(why)),
+                     ROSTER_E_EXPIRED);
+    sp.version = 2;
+    sp.prev_hash = roster_hash(v1);
+    assert_int_equal(update_spec(&sp, signers, 2, NOW, v1, &v2, why, sizeof(why)), ROSTER_OK);
+    /* Back to version 1, or another version 2. */
+    assert_int_equal(update_spec(&one, signers, 2, NOW, v2, NULL, why, sizeof(why)),
+                     ROSTER_E_ROLLBACK);
+    assert_non_null(strstr(why, "version 1 is older than version 2"));
+    sp.expires = EXPIRES - 1;
+    assert_int_equal(update_spec(&sp, signers, 2, NOW, v2, NULL, why, sizeof(why)), ROSTER_E_FORK);
+    sp.expires = 0;
+    /* A skipped version names the one to install first. */
+    sp.version = 3;
+    assert_int_equal(update_spec(&sp, signers, 2, NOW, v1, NULL, why, sizeof(why)),
+                     ROSTER_E_VERSION);
+    assert_non_null(strstr(why, "install version 2 first"));
+    /* Governed otherwise: a version 2 whose governors v1's set did not
+     * sign is refused. */
+    struct spec other = base;
+    other.version = 2;
+    other.prev_hash = roster_hash(v1);
+    other.n_govs = 2;
+    other.govs[0] = gov_ua;
+    other.govs[1] = gov_nl;
+    struct keyset *new_only[] = {gov_ua, gov_nl};
+    assert_int_equal(update_spec(&other, new_only, 2, NOW, v1, NULL, why, sizeof(why)),
+                     ROSTER_E_THRESHOLD);
+    roster_free(&v2);
+    roster_free(&v1);
+}
+
 static void test_update_chain(void **state)
 {
     struct roster *v1 = trusted_v1(), *v2 = NULL;
@@ -954,6 +1019,7 @@ int main(void)
         cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_bad_fields),
         cmocka_unit_test(test_update_chain),
+        cmocka_unit_test(test_verify_update),
         cmocka_unit_test(test_update_needs_old_threshold),
         cmocka_unit_test(test_trusted_and_inspect),
         cmocka_unit_test(test_find),

@@ -1,0 +1,152 @@
+/*
+ * Integration: the roster a node trusts only moves forward
+ * (proto/PROTOCOL.md §3.3). A node that has run version 2 must refuse
+ * version 1 at its next start (exit 78, one line why), on SIGHUP (keeping
+ * version 2) and in `tmbusd -n`; a version that skips one is refused until
+ * the one between is installed. Rosters are made with tmbus-admin as an
+ * operator makes them.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "fed.h"
+
+#define LOG_MS    5000 /* how long a reason may take to reach the log */
+#define EX_CONFIG 78
+
+static const char *const ids[] = {"UA", "EE"};
+
+static void path_in(const struct fed *f, const char *name, char *out, size_t size)
+{
+    assert_true((size_t)snprintf(out, size, "%s/%s", fed_dir(f), name) < size);
+}
+
+static void copy_file(const char *from, const char *to)
+{
+    char buf[65536];
+    FILE *in = fopen(from, "rb"), *out;
+    size_t n;
+
+    assert_non_null(in);
+    assert_non_null(out = fopen(to, "wb"));
+    while ((n = fread(buf, 1, sizeof(buf), in)) > 0)
+        assert_int_equal(fwrite(buf, 1, n, out), n);
+    fclose(in);
+    assert_int_equal(fclose(out), 0);
+}
+
+/* The federation with UA's node having run roster version 2, stopped, and
+ * copies of both versions as DIR/v1.bin and DIR/v2.bin. */
+static struct fed *ran_v2(void)
+{
+    struct fed *f = fed_new(2, ids);
+    char v1[FED_PATH_MAX], v2[FED_PATH_MAX];
+    struct fed_roster spec = {.version = 2, .previous = v1};
+
+    assert_non_null(f);
+    path_in(f, "v1.bin", v1, sizeof(v1));
+    path_in(f, "v2.bin", v2, sizeof(v2));
+    copy_file(fed_roster_path(f), v1);
+    assert_int_equal(fed_start(f, 0), 0);
+    assert_int_equal(fed_stop(f, 0), 0);
+    assert_int_equal(fed_make_roster(f, &spec), 0);
+    copy_file(fed_roster_path(f), v2);
+    assert_int_equal(fed_start(f, 0), 0);
+    assert_int_equal(fed_wait_log(f, 0, "member UA running: roster version 2", LOG_MS), 0);
+    assert_int_equal(fed_stop(f, 0), 0);
+    return f;
+}
+
+/* Version 1 put back after version 2 ran: refused at start with exit 78
+ * and a reason, and by `tmbusd -n`. */
+static void test_rollback_refused_at_start(void **state)
+{
+    struct fed *f = *state = ran_v2();
+    char v1[FED_PATH_MAX];
+    long mark;
+
+    path_in(f, "v1.bin", v1, sizeof(v1));
+    copy_file(v1, fed_roster_path(f));
+    mark = fed_log_mark(f, 0);
+    assert_int_equal(fed_run_once(f, 0, false), EX_CONFIG);
+    assert_int_equal(fed_wait_log_from(f, 0, mark,
+                                       "refused: rolled-back: version 1 is older than version 2",
+                                       LOG_MS),
+                     0);
+    assert_int_equal(fed_log_count(f, 0, mark, "member UA running"), 0);
+    mark = fed_log_mark(f, 0);
+    assert_int_equal(fed_run_once(f, 0, true), EX_CONFIG);
+    assert_int_equal(fed_wait_log_from(f, 0, mark, "is refused: rolled-back", LOG_MS), 0);
+    fed_pass(f);
+}
+
+/* The same on SIGHUP: the node keeps version 2 and says why. */
+static void test_rollback_refused_on_reload(void **state)
+{
+    struct fed *f = *state = ran_v2();
+    char v1[FED_PATH_MAX];
+    long mark;
+
+    path_in(f, "v1.bin", v1, sizeof(v1));
+    assert_int_equal(fed_start(f, 0), 0);
+    copy_file(v1, fed_roster_path(f));
+    mark = fed_log_mark(f, 0);
+    assert_int_equal(fed_reload(f, 0), 0);
+    assert_int_equal(fed_wait_log_from(f, 0, mark, "reload: keeping roster version 2", LOG_MS), 0);
+    assert_int_equal(fed_log_count(f, 0, mark, "refused: rolled-back"), 1);
+    assert_int_equal(fed_stop(f, 0), 0);
+    /* Still refused after a restart: the store remembers version 2. */
+    assert_int_equal(fed_run_once(f, 0, false), EX_CONFIG);
+    fed_pass(f);
+}
+
+/* A node that trusts version 1 refuses version 3 until version 2 has been
+ * installed, then takes version 3. */
+static void test_skipped_version_refused(void **state)
+{
+    struct fed *f = *state = fed_new(2, ids);
+    char v1[FED_PATH_MAX], v2[FED_PATH_MAX], v3[FED_PATH_MAX];
+    struct fed_roster spec2 = {.version = 2, .previous = v1, .out = v2};
+    struct fed_roster spec3 = {.version = 3, .previous = v2, .out = v3};
+    long mark;
+
+    assert_non_null(f);
+    path_in(f, "v1.bin", v1, sizeof(v1));
+    path_in(f, "v2.bin", v2, sizeof(v2));
+    path_in(f, "v3.bin", v3, sizeof(v3));
+    copy_file(fed_roster_path(f), v1);
+    assert_int_equal(fed_make_roster(f, &spec2), 0);
+    assert_int_equal(fed_make_roster(f, &spec3), 0);
+    assert_int_equal(fed_start(f, 0), 0);
+    assert_int_equal(fed_stop(f, 0), 0);
+    copy_file(v3, fed_roster_path(f));
+    mark = fed_log_mark(f, 0);
+    assert_int_equal(fed_run_once(f, 0, false), EX_CONFIG);
+    assert_int_equal(fed_wait_log_from(f, 0, mark, "install version 2 first", LOG_MS), 0);
+    copy_file(v2, fed_roster_path(f));
+    assert_int_equal(fed_start(f, 0), 0);
+    copy_file(v3, fed_roster_path(f));
+    mark = fed_log_mark(f, 0);
+    assert_int_equal(fed_reload(f, 0), 0);
+    assert_int_equal(fed_wait_log_from(f, 0, mark, "roster version 3 in force", LOG_MS), 0);
+    assert_int_equal(fed_stop(f, 0), 0);
+    fed_pass(f);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_teardown(test_rollback_refused_at_start, fed_teardown),
+        cmocka_unit_test_teardown(test_rollback_refused_on_reload, fed_teardown),
+        cmocka_unit_test_teardown(test_skipped_version_refused, fed_teardown),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
