@@ -35,6 +35,7 @@ typedef Tmbus__Roster__Member Member;
 typedef Tmbus__Roster__MemberKeys MemberKeys;
 typedef Tmbus__Roster__Governor Governor;
 typedef Tmbus__Roster__RosterSignature RosterSignature;
+typedef Tmbus__Roster__SignedUpTo SignedUpTo;
 
 struct roster {
     Roster *pb; /* owns every string and key the views point into */
@@ -140,9 +141,13 @@ static bool has_unknown(const SignedRoster *sr, const Roster *ro)
         const Member *m = ro->members[i];
         if (m->base.n_unknown_fields != 0)
             return true;
-        for (size_t k = 0; k < m->n_keys; k++)
+        for (size_t k = 0; k < m->n_keys; k++) {
             if (m->keys[k]->base.n_unknown_fields != 0)
                 return true;
+            for (size_t l = 0; l < m->keys[k]->n_signed_up_to; l++)
+                if (m->keys[k]->signed_up_to[l]->base.n_unknown_fields != 0)
+                    return true;
+        }
     }
     return false;
 }
@@ -245,6 +250,41 @@ static const MemberKeys *active_keys(const Member *m)
     log_abort(__FILE__, __LINE__, "member without an ACTIVE key generation");
 }
 
+/* A retired generation's signing window: distinct logs of this member,
+ * each the relayed log ("") or a direct log to another member, each with a
+ * last seq from 1. Other generations list none. */
+static enum roster_status check_signed_up_to(const Member *m, const MemberKeys *mk, char *why,
+                                             size_t wsz)
+{
+    if (mk->n_signed_up_to == 0)
+        return ROSTER_OK;
+    if (mk->status != TMBUS__ROSTER__KEY_STATUS__KEY_STATUS_RETIRED) {
+        say(why, wsz, "member %s: key %u is not RETIRED but lists signed_up_to", m->id, mk->key_id);
+        return ROSTER_E_FIELD;
+    }
+    if (mk->n_signed_up_to > ROSTER_MAX_SIGNED_LOGS) {
+        say(why, wsz, "member %s: key %u lists %zu logs (at most %d)", m->id, mk->key_id,
+            mk->n_signed_up_to, ROSTER_MAX_SIGNED_LOGS);
+        return ROSTER_E_FIELD;
+    }
+    for (size_t l = 0; l < mk->n_signed_up_to; l++) {
+        const SignedUpTo *u = mk->signed_up_to[l];
+        size_t n = strlen(u->log_peer);
+        if ((n != 0 && (!util_is_member_id(u->log_peer, n) || strcmp(u->log_peer, m->id) == 0)) ||
+            u->last_seq == 0) {
+            say(why, wsz, "member %s: key %u has a bad signed_up_to entry", m->id, mk->key_id);
+            return ROSTER_E_FIELD;
+        }
+        for (size_t j = 0; j < l; j++) {
+            if (strcmp(mk->signed_up_to[j]->log_peer, u->log_peer) == 0) {
+                say(why, wsz, "member %s: key %u lists a log twice", m->id, mk->key_id);
+                return ROSTER_E_FIELD;
+            }
+        }
+    }
+    return ROSTER_OK;
+}
+
 static enum roster_status check_member(const Member *m, size_t i, char *why, size_t wsz)
 {
     size_t n_active = 0;
@@ -283,6 +323,8 @@ static enum roster_status check_member(const Member *m, size_t i, char *why, siz
                 return ROSTER_E_FIELD;
             }
         }
+        if (check_signed_up_to(m, mk, why, wsz) != ROSTER_OK)
+            return ROSTER_E_FIELD;
         n_active += mk->status == TMBUS__ROSTER__KEY_STATUS__KEY_STATUS_ACTIVE;
     }
     if (n_active != 1) {
@@ -836,15 +878,40 @@ int roster_find_by_transport(const struct roster *r, const uint8_t *pk, struct r
     return -1;
 }
 
-int roster_envelope_lookup(void *arg, const char *member, struct envelope_member_keys *out)
+/* Whether retired generation mk signed position (log_peer, seq) while it
+ * was active: the roster says how far it signed in each log. */
+static bool signed_while_active(const MemberKeys *mk, const char *log_peer, uint64_t seq)
+{
+    for (size_t l = 0; l < mk->n_signed_up_to; l++)
+        if (strcmp(mk->signed_up_to[l]->log_peer, log_peer) == 0)
+            return seq <= mk->signed_up_to[l]->last_seq;
+    return false;
+}
+
+int roster_envelope_lookup(void *arg, const char *member, const char *log_peer, uint64_t seq,
+                           struct envelope_member_keys *out)
 {
     const struct roster *r = arg;
-    struct roster_member m;
+    const Member *pm;
+    ssize_t i;
 
-    if (r == NULL || member == NULL || roster_find(r, member, &m) == -1)
+    if (r == NULL || member == NULL || log_peer == NULL || (i = member_index(r->pb, member)) < 0)
         return -1;
-    memcpy(out->sign_pk, m.sign_pk, KEYS_PUBLIC_BYTES);
-    memcpy(out->box_pk, m.box_pk, KEYS_PUBLIC_BYTES);
+    memcpy(out->sign_pk, r->members[i].sign_pk, KEYS_PUBLIC_BYTES);
+    memcpy(out->box_pk, r->members[i].box_pk, KEYS_PUBLIC_BYTES);
+    out->n_older = 0;
+    pm = r->pb->members[i];
+    for (size_t k = 0; k < pm->n_keys && out->n_older < ENVELOPE_MAX_OLDER_KEYS; k++) {
+        const MemberKeys *mk = pm->keys[k];
+        /* REVOKED keys list no window (check_signed_up_to) and verify
+         * nothing; ACTIVE is the current one above. */
+        if (mk->status != TMBUS__ROSTER__KEY_STATUS__KEY_STATUS_RETIRED ||
+            !signed_while_active(mk, log_peer, seq))
+            continue;
+        memcpy(out->older[out->n_older].sign_pk, mk->sign_key.data, KEYS_PUBLIC_BYTES);
+        memcpy(out->older[out->n_older].box_pk, mk->box_key.data, KEYS_PUBLIC_BYTES);
+        out->n_older++;
+    }
     return 0;
 }
 

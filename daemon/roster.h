@@ -17,17 +17,18 @@
 #include "keys.h"
 #include "util.h"
 
-#define ROSTER_MAX_SIZE       (1024 * 1024) /* serialized SignedRoster */
-#define ROSTER_MAX_MEMBERS    256
-#define ROSTER_MAX_GOVERNORS  64
-#define ROSTER_MAX_SIGNATURES 64
-#define ROSTER_MAX_KEYS       16 /* key generations per member */
-#define ROSTER_MAX_ENDPOINTS  8
-#define ROSTER_MAX_GROUPS     32
-#define ROSTER_NAME_MAX       128
-#define ROSTER_ENDPOINT_MAX   256
-#define ROSTER_GROUP_MAX      64
-#define ROSTER_FORMAT         1
+#define ROSTER_MAX_SIZE        (1024 * 1024) /* serialized SignedRoster */
+#define ROSTER_MAX_MEMBERS     256
+#define ROSTER_MAX_GOVERNORS   64
+#define ROSTER_MAX_SIGNATURES  64
+#define ROSTER_MAX_KEYS        16  /* key generations per member */
+#define ROSTER_MAX_SIGNED_LOGS 256 /* signed_up_to entries of one retired generation */
+#define ROSTER_MAX_ENDPOINTS   8
+#define ROSTER_MAX_GROUPS      32
+#define ROSTER_NAME_MAX        128
+#define ROSTER_ENDPOINT_MAX    256
+#define ROSTER_GROUP_MAX       64
+#define ROSTER_FORMAT          1
 
 enum roster_role {
     ROSTER_ROLE_BENEFICIARY = 1,
@@ -171,8 +172,12 @@ size_t roster_governor_count(const struct roster *r);
 void roster_governor_at(const struct roster *r, size_t i, struct roster_governor *out);
 
 /* An envelope_lookup_fn over a roster (arg is the const struct roster *):
- * gives a member's ACTIVE keys, refuses unknown members. */
-int roster_envelope_lookup(void *arg, const char *member, struct envelope_member_keys *out);
+ * gives a member's ACTIVE keys and, as older keys, each RETIRED generation
+ * whose signed_up_to covers the envelope's log and seq (it signed there
+ * while it was active). REVOKED keys are never offered. Refuses unknown
+ * members. */
+int roster_envelope_lookup(void *arg, const char *member, const char *log_peer, uint64_t seq,
+                           struct envelope_member_keys *out);
 
 const char *roster_role_name(enum roster_role role);
 /* "beneficiary", "donor", "observer", "coordinator" → role; -1 if unknown. */

@@ -359,8 +359,20 @@ int fed_make_roster(struct fed *f, const struct fed_roster *spec)
     return write_roster(f, spec);
 }
 
-int fed_admin(struct fed *f, const char *const argv[])
+int fed_admin(struct fed *f, const char *const args[])
 {
+    const char *argv[16] = {TMBUS_ADMIN_BIN};
+    size_t n = 1;
+
+    while (args[n - 1] != NULL) {
+        if (n == sizeof(argv) / sizeof(argv[0]) - 1) {
+            say("fed_admin: too many arguments");
+            return -1;
+        }
+        argv[n] = args[n - 1];
+        n++;
+    }
+    argv[n] = NULL;
     return run(f, argv);
 }
 

@@ -111,9 +111,10 @@ struct fed_roster {
  * tmbus-admin as an operator would. Returns 0 or -1 (reason on stderr). */
 int fed_make_roster(struct fed *f, const struct fed_roster *spec);
 
-/* Runs tmbus-admin (argv[0] is TMBUS_ADMIN_BIN), output appended to
- * DIR/admin.log. Returns 0 when it exits with 0, else -1. */
-int fed_admin(struct fed *f, const char *const argv[]);
+/* Runs tmbus-admin with args (NULL-terminated, at most 14, without the
+ * program's name), output appended to DIR/admin.log. Returns 0 when it
+ * exits with 0, else -1. */
+int fed_admin(struct fed *f, const char *const args[]);
 
 /* ---- configuration ------------------------------------------------------ */
 

@@ -69,10 +69,13 @@ struct directory {
     const char *revoked;
 };
 
-static int lookup(void *arg, const char *member, struct envelope_member_keys *out)
+static int lookup(void *arg, const char *member, const char *log_peer, uint64_t seq,
+                  struct envelope_member_keys *out)
 {
     struct directory *d = arg;
 
+    (void)log_peer;
+    (void)seq;
     if (d != NULL) {
         d->calls++;
         snprintf(d->last, sizeof(d->last), "%s", member);

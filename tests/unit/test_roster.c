@@ -530,6 +530,99 @@ static struct roster *trusted_v1(void)
     return r;
 }
 
+/* ---- retired keys ------------------------------------------------------ */
+
+/* NL rotated: generation 1 (EE's keys stand in for it) RETIRED after
+ * signing its relayed log up to seq 3 and its direct log to UA up to 2;
+ * generation 2 (PL's keys) REVOKED; generation 3 ACTIVE (NL's own). */
+static Tmbus__Roster__SignedUpTo up_relayed, up_ua, *ups[2];
+static Tmbus__Roster__MemberKeys nl_retired, nl_revoked, *nl_keys[3];
+static char peer_none[] = "", peer_ua[] = "UA";
+
+static void rotated_nl(Roster *ro)
+{
+    tmbus__roster__signed_up_to__init(&up_relayed);
+    tmbus__roster__signed_up_to__init(&up_ua);
+    up_relayed.log_peer = peer_none;
+    up_relayed.last_seq = 3;
+    up_ua.log_peer = peer_ua;
+    up_ua.last_seq = 2;
+    ups[0] = &up_relayed;
+    ups[1] = &up_ua;
+    nl_retired = *ro->members[1]->keys[0];
+    nl_retired.key_id = 1;
+    nl_retired.status = TMBUS__ROSTER__KEY_STATUS__KEY_STATUS_RETIRED;
+    nl_retired.n_signed_up_to = 2;
+    nl_retired.signed_up_to = ups;
+    nl_revoked = *ro->members[2]->keys[0];
+    nl_revoked.key_id = 2;
+    nl_revoked.status = TMBUS__ROSTER__KEY_STATUS__KEY_STATUS_REVOKED;
+    nl_keys[0] = &nl_retired;
+    nl_keys[1] = &nl_revoked;
+    nl_keys[2] = ro->members[3]->keys[0];
+    nl_keys[2]->key_id = 3;
+    ro->members[3]->n_keys = 3;
+    ro->members[3]->keys = nl_keys;
+}
+
+/* A revoked generation with a signing window is malformed. */
+static void revoked_with_window(Roster *ro)
+{
+    rotated_nl(ro);
+    nl_revoked.n_signed_up_to = 1;
+    nl_revoked.signed_up_to = ups;
+}
+
+/* The same log listed twice for one key. */
+static void window_twice(Roster *ro)
+{
+    rotated_nl(ro);
+    ups[1] = &up_relayed;
+}
+
+/* A window on the member's own id as a direct log peer. */
+static void window_self(Roster *ro)
+{
+    static char nl[] = "NL";
+    rotated_nl(ro);
+    up_ua.log_peer = nl;
+}
+
+static void test_retired_key_window(void **state)
+{
+    struct spec sp = base;
+    struct keyset *signers[] = {gov_ee, gov_pl};
+    struct roster *r = NULL;
+    struct envelope_member_keys k;
+
+    (void)state;
+    fill_base_govs(&sp);
+    sp.mutate = rotated_nl;
+    assert_int_equal(verify_spec(&sp, signers, 2, NOW, NULL, &r), ROSTER_OK);
+    /* Within the window: the current key first, the retired one offered. */
+    assert_int_equal(roster_envelope_lookup(r, "NL", "", 3, &k), 0);
+    assert_memory_equal(k.sign_pk, members[3]->sign_pk, KEYS_PUBLIC_BYTES);
+    assert_int_equal(k.n_older, 1);
+    assert_memory_equal(k.older[0].sign_pk, members[1]->sign_pk, KEYS_PUBLIC_BYTES);
+    assert_memory_equal(k.older[0].box_pk, members[1]->box_pk, KEYS_PUBLIC_BYTES);
+    assert_int_equal(roster_envelope_lookup(r, "NL", "UA", 2, &k), 0);
+    assert_int_equal(k.n_older, 1);
+    /* Past it, in a log it never signed, and never the revoked key. */
+    assert_int_equal(roster_envelope_lookup(r, "NL", "", 4, &k), 0);
+    assert_int_equal(k.n_older, 0);
+    assert_int_equal(roster_envelope_lookup(r, "NL", "UA", 3, &k), 0);
+    assert_int_equal(k.n_older, 0);
+    assert_int_equal(roster_envelope_lookup(r, "NL", "EE", 1, &k), 0);
+    assert_int_equal(k.n_older, 0);
+    roster_free(&r);
+
+    void (*bad[])(Roster *) = {revoked_with_window, window_twice, window_self};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        sp.mutate = bad[i];
+        assert_int_equal(verify_spec(&sp, signers, 2, NOW, NULL, NULL), ROSTER_E_FIELD);
+    }
+}
+
 /* What a node runs, judged against the roster it trusts. */
 static enum roster_status update_spec(const struct spec *sp, struct keyset *const *signers,
                                       size_t n, int64_t now, const struct roster *trusted,
@@ -716,10 +809,10 @@ static void test_find(void **state)
     assert_int_equal(roster_find_by_transport(r, zero, &m), -1);
     assert_int_equal(roster_find_by_transport(r, members[2]->sign_pk, &m), -1);
 
-    assert_int_equal(roster_envelope_lookup(r, "NL", &k), 0);
+    assert_int_equal(roster_envelope_lookup(r, "NL", "", 1, &k), 0);
     assert_memory_equal(k.sign_pk, members[3]->sign_pk, KEYS_PUBLIC_BYTES);
     assert_memory_equal(k.box_pk, members[3]->box_pk, KEYS_PUBLIC_BYTES);
-    assert_int_equal(roster_envelope_lookup(r, "FR", &k), -1);
+    assert_int_equal(roster_envelope_lookup(r, "FR", "", 1, &k), -1);
 
     roster_member_at(r, 0, &m);
     assert_string_equal(m.id, "UA");
@@ -1020,6 +1113,7 @@ int main(void)
         cmocka_unit_test(test_bad_fields),
         cmocka_unit_test(test_update_chain),
         cmocka_unit_test(test_verify_update),
+        cmocka_unit_test(test_retired_key_window),
         cmocka_unit_test(test_update_needs_old_threshold),
         cmocka_unit_test(test_trusted_and_inspect),
         cmocka_unit_test(test_find),
