@@ -36,6 +36,19 @@
 
 #define NODE_MAX_LISTENERS 4
 #define NODE_WHY_MAX       200 /* a roster refusal's reason */
+#define EXPIRY_WEEK_S      (7 * 86400)
+#define EXPIRY_DAY_S       86400
+#define EXPIRY_CHECK_MS    60000 /* longest sleep of the expiry timer */
+#define EXPIRY_MIN_MS      250   /* shortest: time(NULL) has whole seconds */
+
+/* How near the roster in force is to its expiry; it only moves forward
+ * for one roster, so that each warning is logged once. */
+enum expiry_stage {
+    EXPIRY_FAR,  /* more than a week left */
+    EXPIRY_WEEK, /* a week or less: warned */
+    EXPIRY_DAY,  /* a day or less: warned */
+    EXPIRY_PAST, /* expired: no posts, no envelopes from peers */
+};
 
 struct listener {
     node_commit_fn fn;
@@ -47,6 +60,7 @@ struct node {
     struct keyset *keys;
     struct roster *roster;    /* owned here, lent to the route */
     uint64_t trusted_version; /* the roster version the store keeps as trusted */
+    enum expiry_stage expiry; /* of the roster in force */
     struct envelope_keyring *keyring;
     struct store *store;
     struct stats *stats;
@@ -232,6 +246,94 @@ static int zap_check(void *arg, const char *domain, const uint8_t *pk, char *use
     return -1;
 }
 
+/* ---- roster expiry -------------------------------------------------------- */
+
+static enum expiry_stage expiry_stage_at(int64_t expires_at, int64_t now)
+{
+    if (now >= expires_at)
+        return EXPIRY_PAST;
+    if (expires_at - now <= EXPIRY_DAY_S)
+        return EXPIRY_DAY;
+    if (expires_at - now <= EXPIRY_WEEK_S)
+        return EXPIRY_WEEK;
+    return EXPIRY_FAR;
+}
+
+/* Logs and counts the stage the roster in force has reached, once per
+ * stage; at expiry the route stops taking anything new. A roster loaded
+ * with days to spare skips the week's warning for the day's. */
+static void check_expiry(struct node *n)
+{
+    int64_t at = roster_expires_at(n->roster), now = now_unix();
+    enum expiry_stage stage = expiry_stage_at(at, now);
+    unsigned long long version = roster_version(n->roster);
+    char when[32];
+
+    if (stage <= n->expiry)
+        return;
+    n->expiry = stage;
+    util_format_utc(at, when, sizeof(when));
+    switch (stage) {
+    case EXPIRY_WEEK:
+    case EXPIRY_DAY:
+        stats_count(n->stats,
+                    stage == EXPIRY_WEEK ? "roster.expires-within-7d" : "roster.expires-within-1d",
+                    1);
+        log_warnx("roster version %llu expires at %s, in %lld hours: load a fresh roster "
+                  "(SIGHUP) before then",
+                  version, when, (long long)((at - now) / 3600));
+        break;
+    case EXPIRY_PAST:
+        stats_count(n->stats, "roster.expired", 1);
+        route_set_roster_expired(n->route, true);
+        log_warnx("roster version %llu expired at %s: refusing posts and envelopes from peers "
+                  "until a fresh roster is loaded (SIGHUP); reads are still served",
+                  version, when);
+        break;
+    case EXPIRY_FAR:
+        break;
+    }
+}
+
+/* Sleeps until the next stage (at most EXPIRY_CHECK_MS, so that a clock
+ * set forward is noticed within a minute). */
+static int64_t on_expiry_timer(void *arg)
+{
+    struct node *n = arg;
+    int64_t at = roster_expires_at(n->roster), now = now_unix(), next;
+
+    check_expiry(n);
+    switch (n->expiry) {
+    case EXPIRY_FAR:
+        next = at - EXPIRY_WEEK_S;
+        break;
+    case EXPIRY_WEEK:
+        next = at - EXPIRY_DAY_S;
+        break;
+    case EXPIRY_DAY:
+        next = at;
+        break;
+    default:
+        return EXPIRY_CHECK_MS;
+    }
+    if (next - now >= EXPIRY_CHECK_MS / 1000)
+        return EXPIRY_CHECK_MS;
+    return next <= now ? EXPIRY_MIN_MS : (next - now) * 1000;
+}
+
+/* A new roster is in force: its expiry is judged afresh, and what peers
+ * sent while the old one had expired is asked for again. */
+static void renew_expiry(struct node *n)
+{
+    if (n->expiry == EXPIRY_PAST) {
+        route_set_roster_expired(n->route, false);
+        peers_resync(n->peers);
+        log_info("roster renewed: taking posts and envelopes from peers again");
+    }
+    n->expiry = EXPIRY_FAR;
+    check_expiry(n);
+}
+
 static void reload(struct node *n)
 {
     char err[CONFIG_ERR_MAX];
@@ -274,6 +376,7 @@ static void reload(struct node *n)
         n->roster = r;
         stats_count(n->stats, "roster.updated", 1);
         log_info("roster version %llu in force", (unsigned long long)roster_version(r));
+        renew_expiry(n);
     }
     free(buf);
     route_set_roster(n->route, n->roster);
@@ -394,6 +497,11 @@ struct node *node_new(struct config *cfg, bool *is_config_error)
     if (start_parts(n) == -1)
         goto fail;
     loop_set_round_hook(n->loop, on_round, n);
+    /* The first check runs now, before the loop: a roster that expires
+     * within a day is warned about at start. */
+    check_expiry(n);
+    if (loop_add_timer(n->loop, on_expiry_timer(n), on_expiry_timer, n) == 0)
+        goto fail;
     log_info("member %s running: roster version %llu, %zu members", cfg->member,
              (unsigned long long)roster_version(n->roster), roster_member_count(n->roster));
     return n;
