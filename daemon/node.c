@@ -3,9 +3,10 @@
  * and store, hands each part what it needs (the route its store, roster
  * and keyring; api and peers the route and their sockets' settings), owns
  * the loop round and the group commit, and reloads the configuration and
- * roster on SIGHUP. The roster it runs is the one its store keeps as
- * trusted or that one's direct successor, never an older one. Signals arrive through a signalfd in
- * the event loop, never in a handler. The node names api and peers only to build, reload and free
+ * roster on SIGHUP. It runs the roster its store keeps as trusted or that
+ * one's direct successor, never an older one, and watches its expiry.
+ * Signals arrive through a signalfd in the event loop, never in a
+ * handler. The node names api and peers only to build, reload and free
  * them; what was committed reaches them through listeners.
  */
 #include "node.h"
@@ -136,18 +137,28 @@ static const char *const refused_counter[ROSTER_STATUS_COUNT] = {
     [ROSTER_E_FORK] = "roster.refused.forked",
 };
 
+/* The counter for a refusal by load_roster; ROSTER_STATUS_COUNT stands for
+ * a file that could not be read. */
+static const char *refused_counter_name(enum roster_status st)
+{
+    if ((unsigned)st >= ROSTER_STATUS_COUNT || refused_counter[st] == NULL)
+        return "roster.refused.unreadable";
+    return refused_counter[st];
+}
+
 /* The roster file judged against trusted, the highest roster this node has
  * trusted (roster_verify_update). On success returns the roster and leaves
  * the file's bytes in *buf and *len (the caller's to free), so that they can
- * be kept in the store. On refusal returns NULL with *stp set and one line
- * saying why logged. */
+ * be kept in the store. On refusal returns NULL with *stp set (to
+ * ROSTER_STATUS_COUNT when the file cannot be read) and one line saying why
+ * logged. */
 static struct roster *load_roster(const struct config *cfg, const struct roster *trusted,
                                   enum roster_status *stp, uint8_t **buf, size_t *len)
 {
     struct roster *r = NULL;
     char why[NODE_WHY_MAX];
 
-    *stp = ROSTER_E_MALFORMED;
+    *stp = ROSTER_STATUS_COUNT;
     if (util_read_file(cfg->roster, ROSTER_MAX_SIZE, buf, len) == -1) {
         log_warn("roster %s", cfg->roster);
         return NULL;
@@ -360,7 +371,7 @@ static void reload(struct node *n)
     /* The running roster is the one the store keeps as trusted: a file
      * must be it again or its direct successor. */
     if ((r = load_roster(n->cfg, n->roster, &st, &buf, &len)) == NULL) {
-        stats_count(n->stats, refused_counter[st], 1);
+        stats_count(n->stats, refused_counter_name(st), 1);
         log_warnx("reload: keeping roster version %llu",
                   (unsigned long long)roster_version(n->roster));
     } else if (memcmp(roster_hash(r), roster_hash(n->roster), ENVELOPE_HASH_BYTES) == 0) {
