@@ -522,14 +522,28 @@ fail:
     return NULL;
 }
 
+/* Logs the head of each of this member's own logs: what a key rotation
+ * records as the retired key's signed_up_to (roster last_seq). */
+static int log_own_head(void *arg, const struct store_log *log, const struct store_head *head)
+{
+    const struct node *n = arg;
+
+    if (strcmp(log->origin, n->cfg->member) == 0)
+        log_info("own log %s: last seq %llu", log->peer[0] != '\0' ? log->peer : "*",
+                 (unsigned long long)head->seq);
+    return 0;
+}
+
 void node_free(struct node **np)
 {
     struct node *n;
 
     if (np == NULL || (n = *np) == NULL)
         return;
-    if (n->store != NULL && n->route != NULL && n->peers != NULL && n->api != NULL)
+    if (n->store != NULL && n->route != NULL && n->peers != NULL && n->api != NULL) {
         commit(n);
+        (void)store_each_log(n->store, log_own_head, n);
+    }
     api_free(&n->api);
     peers_free(&n->peers);
     route_free(&n->route);

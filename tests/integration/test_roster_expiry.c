@@ -119,7 +119,10 @@ static void test_expiry_while_running(void **state)
     tmbus_close(&ua);
     tmbus_close(&ee);
     fc_inbox_free(&in);
+    mark = fed_log_mark(f, 0);
     assert_int_equal(fed_stop(f, 0), 0);
+    /* What a key rotation would record: the heads of UA's own logs. */
+    assert_int_equal(fed_log_count(f, 0, mark, "own log *: last seq "), 1);
     assert_int_equal(fed_stop(f, 1), 0);
     fed_pass(f);
 }
