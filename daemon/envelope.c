@@ -571,7 +571,9 @@ static enum envelope_status parse_and_verify(const uint8_t *buf, size_t len, con
     h = p->hdr;
     if ((st = check_header(h, coalition)) != ENVELOPE_OK)
         goto fail;
-    if (lookup(lookup_arg, h->sender, &p->sender_keys) != 0) {
+    memset(&p->sender_keys, 0, sizeof(p->sender_keys));
+    if (lookup(lookup_arg, h->sender, h->log_peer, h->seq, &p->sender_keys) != 0 ||
+        p->sender_keys.n_older > ENVELOPE_MAX_OLDER_KEYS) {
         st = ENVELOPE_E_SENDER;
         goto fail;
     }
@@ -582,9 +584,20 @@ static enum envelope_status parse_and_verify(const uint8_t *buf, size_t len, con
         st = ENVELOPE_E_INTERNAL;
         goto fail;
     }
-    bad_sig = is_signature_checked ? 0
-                                   : crypto_sign_verify_detached(env->signature.data, msg, msg_len,
-                                                                 p->sender_keys.sign_pk);
+    /* An envelope verified before still needs its signer found when older
+     * generations are on offer: opening it takes that generation's box key. */
+    bad_sig = is_signature_checked && p->sender_keys.n_older == 0
+                  ? 0
+                  : crypto_sign_verify_detached(env->signature.data, msg, msg_len,
+                                                p->sender_keys.sign_pk);
+    for (size_t i = 0; bad_sig && i < p->sender_keys.n_older; i++) {
+        const struct envelope_key_pair *k = &p->sender_keys.older[i];
+        if (crypto_sign_verify_detached(env->signature.data, msg, msg_len, k->sign_pk) == 0) {
+            memcpy(p->sender_keys.sign_pk, k->sign_pk, KEYS_PUBLIC_BYTES);
+            memcpy(p->sender_keys.box_pk, k->box_pk, KEYS_PUBLIC_BYTES);
+            bad_sig = 0;
+        }
+    }
     free(msg);
     if (bad_sig) {
         st = ENVELOPE_E_SIGNATURE;

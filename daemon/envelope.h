@@ -84,14 +84,31 @@ enum envelope_status {
  * counters. Never NULL. */
 const char *envelope_status_name(enum envelope_status st);
 
-/* What the caller's roster says about a member: its current public keys.
- * The lookup returns 0 when the member is known and its keys may be used,
- * -1 otherwise (unknown, or keys revoked). */
-struct envelope_member_keys {
+#define ENVELOPE_MAX_OLDER_KEYS 16 /* older key generations one lookup may offer */
+
+/* One generation of a member's public keys. */
+struct envelope_key_pair {
     uint8_t sign_pk[KEYS_PUBLIC_BYTES];
     uint8_t box_pk[KEYS_PUBLIC_BYTES];
 };
-typedef int (*envelope_lookup_fn)(void *arg, const char *member, struct envelope_member_keys *out);
+
+/* What the caller's roster says about a member: its current public keys,
+ * and the older generations that may have signed the envelope at hand
+ * (retired keys whose signing window covers its log and seq), tried in
+ * order when the current one does not verify. The lookup returns 0 when
+ * the member is known and its keys may be used, -1 otherwise (unknown, or
+ * keys revoked). out arrives zeroed, so a lookup that knows only current
+ * keys leaves n_older at 0. */
+struct envelope_member_keys {
+    uint8_t sign_pk[KEYS_PUBLIC_BYTES];
+    uint8_t box_pk[KEYS_PUBLIC_BYTES];
+    size_t n_older;
+    struct envelope_key_pair older[ENVELOPE_MAX_OLDER_KEYS];
+};
+/* member, log_peer ("" for the relayed log) and seq are the envelope's
+ * header fields, already checked for form. */
+typedef int (*envelope_lookup_fn)(void *arg, const char *member, const char *log_peer, uint64_t seq,
+                                  struct envelope_member_keys *out);
 
 /* The verified cleartext facts of an envelope. */
 struct envelope_info {
@@ -168,7 +185,8 @@ enum envelope_status envelope_seal(struct envelope_keyring *kr, const struct env
 
 /* The relay path: checks size before parsing, parses strictly (no unknown
  * fields, exact lengths, canonical encoding), checks the coalition and the
- * signature against the sender's key from lookup. Needs no secret key and
+ * signature against the sender's key from lookup (its current key, then
+ * any older generation the lookup offers for this log position). Needs no secret key and
  * learns nothing of the body. Fills *info on success. Does not check seq or
  * prev_hash against a log: that is replication's job. */
 enum envelope_status envelope_verify(const uint8_t *env, size_t len, const char *coalition,

@@ -30,14 +30,18 @@ static void usage(FILE *f)
                "  --version  print the version and exit\n");
 }
 
-/* What -n checks beyond the syntax: the files the configuration names. */
+/* What -n checks beyond the syntax: the files the configuration names, and
+ * the roster against the one the node's store keeps as trusted, when the
+ * store can be read. */
 static int check_files(const struct config *cfg)
 {
     struct keyset *ks;
-    struct roster *r = NULL;
+    struct roster *r = NULL, *trusted = NULL;
     enum roster_status st;
-    uint8_t *buf;
-    size_t len;
+    uint8_t *buf, *kept = NULL;
+    size_t len, kept_len = 0;
+    char why[200];
+    int has_kept;
 
     if ((ks = keys_load(cfg->keys)) == NULL) {
         fprintf(stderr, "%s: keys = %s cannot be used (see above)\n", cfg->path, cfg->keys);
@@ -48,15 +52,27 @@ static int check_files(const struct config *cfg)
         fprintf(stderr, "%s: roster = %s cannot be read\n", cfg->path, cfg->roster);
         return -1;
     }
-    st = roster_verify_trusted(buf, len, cfg->coalition, &r);
-    free(buf);
-    if (st == ROSTER_OK && (int64_t)time(NULL) >= roster_expires_at(r)) {
-        roster_free(&r);
-        st = ROSTER_E_EXPIRED;
+    if ((has_kept = store_roster_peek(cfg->data_dir, &kept, &kept_len)) == -1) {
+        fprintf(stderr,
+                "%s: the trusted roster in %s could not be read; the roster is checked "
+                "on its own\n",
+                cfg->path, cfg->data_dir);
+    } else if (has_kept == 1 &&
+               roster_verify_trusted(kept, kept_len, cfg->coalition, &trusted) != ROSTER_OK) {
+        fprintf(stderr, "%s: the roster kept as trusted in %s does not verify\n", cfg->path,
+                cfg->data_dir);
+        free(kept);
+        free(buf);
+        return -1;
     }
+    free(kept);
+    st = roster_verify_update(buf, len, cfg->coalition, (int64_t)time(NULL), trusted, &r, why,
+                              sizeof(why));
+    free(buf);
+    roster_free(&trusted);
     if (st != ROSTER_OK) {
-        fprintf(stderr, "%s: roster = %s is refused: %s\n", cfg->path, cfg->roster,
-                roster_status_name(st));
+        fprintf(stderr, "%s: roster = %s is refused: %s: %s\n", cfg->path, cfg->roster,
+                roster_status_name(st), why);
         return -1;
     }
     roster_free(&r);
@@ -66,7 +82,7 @@ static int check_files(const struct config *cfg)
 int main(int argc, char **argv)
 {
     const char *path = NULL;
-    bool check_only = false, debug = false;
+    bool check_only = false, debug = false, is_config_error;
     char err[CONFIG_ERR_MAX];
     char why[STORE_WHY_MAX];
     struct config *cfg;
@@ -127,8 +143,8 @@ int main(int argc, char **argv)
         printf("%s: configuration OK\n", path);
         return 0;
     }
-    if ((n = node_new(cfg)) == NULL)
-        return 1;
+    if ((n = node_new(cfg, &is_config_error)) == NULL)
+        return is_config_error ? CONFIG_EX_CONFIG : 1;
     rc = node_run(n);
     node_free(&n);
     log_info("stopped");

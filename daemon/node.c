@@ -3,9 +3,11 @@
  * and store, hands each part what it needs (the route its store, roster
  * and keyring; api and peers the route and their sockets' settings), owns
  * the loop round and the group commit, and reloads the configuration and
- * roster on SIGHUP. Signals arrive through a signalfd in the event loop,
- * never in a handler. The node names api and peers only to build, reload
- * and free them; what was committed reaches them through listeners.
+ * roster on SIGHUP. It runs the roster its store keeps as trusted or that
+ * one's direct successor, never an older one, and watches its expiry.
+ * Signals arrive through a signalfd in the event loop, never in a
+ * handler. The node names api and peers only to build, reload and free
+ * them; what was committed reaches them through listeners.
  */
 #include "node.h"
 
@@ -34,6 +36,20 @@
 #include "zap.h"
 
 #define NODE_MAX_LISTENERS 4
+#define NODE_WHY_MAX       200 /* a roster refusal's reason */
+#define EXPIRY_WEEK_S      (7 * 86400)
+#define EXPIRY_DAY_S       86400
+#define EXPIRY_CHECK_MS    60000 /* longest sleep of the expiry timer */
+#define EXPIRY_MIN_MS      250   /* shortest: time(NULL) has whole seconds */
+
+/* How near the roster in force is to its expiry; it only moves forward
+ * for one roster, so that each warning is logged once. */
+enum expiry_stage {
+    EXPIRY_FAR,  /* more than a week left */
+    EXPIRY_WEEK, /* a week or less: warned */
+    EXPIRY_DAY,  /* a day or less: warned */
+    EXPIRY_PAST, /* expired: no posts, no envelopes from peers */
+};
 
 struct listener {
     node_commit_fn fn;
@@ -43,7 +59,9 @@ struct listener {
 struct node {
     struct config *cfg;
     struct keyset *keys;
-    struct roster *roster; /* owned here, lent to the route */
+    struct roster *roster;    /* owned here, lent to the route */
+    uint64_t trusted_version; /* the roster version the store keeps as trusted */
+    enum expiry_stage expiry; /* of the roster in force */
     struct envelope_keyring *keyring;
     struct store *store;
     struct stats *stats;
@@ -103,33 +121,92 @@ static void on_round(void *arg)
 
 /* ---- start, reload, stop ------------------------------------------------ */
 
-/* The roster file checked as the operator's trusted root (prev == NULL)
- * or as the successor of prev. An expired roster is refused for running. */
-static struct roster *load_roster(const struct config *cfg, const struct roster *prev)
+/* Counters for a roster refused on reload, by reason (static names, as
+ * stats_count wants). */
+static const char *const refused_counter[ROSTER_STATUS_COUNT] = {
+    [ROSTER_E_SIZE] = "roster.refused.too-large",
+    [ROSTER_E_MALFORMED] = "roster.refused.malformed",
+    [ROSTER_E_FIELD] = "roster.refused.bad-field",
+    [ROSTER_E_COALITION] = "roster.refused.wrong-coalition",
+    [ROSTER_E_VERSION] = "roster.refused.bad-version",
+    [ROSTER_E_CHAIN] = "roster.refused.broken-chain",
+    [ROSTER_E_THRESHOLD] = "roster.refused.below-threshold",
+    [ROSTER_E_EXPIRED] = "roster.refused.expired",
+    [ROSTER_E_INTERNAL] = "roster.refused.internal",
+    [ROSTER_E_ROLLBACK] = "roster.refused.rolled-back",
+    [ROSTER_E_FORK] = "roster.refused.forked",
+};
+
+/* The counter for a refusal by load_roster; ROSTER_STATUS_COUNT stands for
+ * a file that could not be read. */
+static const char *refused_counter_name(enum roster_status st)
+{
+    if ((unsigned)st >= ROSTER_STATUS_COUNT || refused_counter[st] == NULL)
+        return "roster.refused.unreadable";
+    return refused_counter[st];
+}
+
+/* The roster file judged against trusted, the highest roster this node has
+ * trusted (roster_verify_update). On success returns the roster and leaves
+ * the file's bytes in *buf and *len (the caller's to free), so that they can
+ * be kept in the store. On refusal returns NULL with *stp set (to
+ * ROSTER_STATUS_COUNT when the file cannot be read) and one line saying why
+ * logged. */
+static struct roster *load_roster(const struct config *cfg, const struct roster *trusted,
+                                  enum roster_status *stp, uint8_t **buf, size_t *len)
 {
     struct roster *r = NULL;
-    enum roster_status st;
-    uint8_t *buf;
-    size_t len;
+    char why[NODE_WHY_MAX];
 
-    if (util_read_file(cfg->roster, ROSTER_MAX_SIZE, &buf, &len) == -1) {
+    *stp = ROSTER_STATUS_COUNT;
+    if (util_read_file(cfg->roster, ROSTER_MAX_SIZE, buf, len) == -1) {
         log_warn("roster %s", cfg->roster);
         return NULL;
     }
-    if (prev == NULL)
-        st = roster_verify_trusted(buf, len, cfg->coalition, &r);
-    else
-        st = roster_verify(buf, len, cfg->coalition, now_unix(), prev, &r);
-    free(buf);
-    if (st == ROSTER_OK && now_unix() >= roster_expires_at(r)) {
-        roster_free(&r);
-        st = ROSTER_E_EXPIRED;
-    }
-    if (st != ROSTER_OK) {
-        log_warnx("roster %s: refused: %s", cfg->roster, roster_status_name(st));
+    *stp =
+        roster_verify_update(*buf, *len, cfg->coalition, now_unix(), trusted, &r, why, sizeof(why));
+    if (*stp != ROSTER_OK) {
+        log_warnx("roster %s refused: %s: %s", cfg->roster, roster_status_name(*stp), why);
+        free(*buf);
+        *buf = NULL;
         return NULL;
     }
     return r;
+}
+
+/* Records r, read from buf, as the roster this node trusts unless it is
+ * already. Returns 0 or -1 (logged by the store). */
+static int keep_roster(struct node *n, const struct roster *r, const uint8_t *buf, size_t len)
+{
+    if (n->trusted_version == roster_version(r) && n->trusted_version != 0)
+        return 0;
+    if (store_roster_put(n->store, buf, len, roster_version(r), roster_hash(r)) == -1)
+        return -1;
+    n->trusted_version = roster_version(r);
+    return 0;
+}
+
+/* The roster this node trusted before, from its store: NULL in *out when
+ * there is none yet. Returns 0, or -1 when the store cannot be read or
+ * holds a roster that no longer verifies (logged). */
+static int trusted_roster(struct node *n, struct roster **out)
+{
+    uint8_t *buf;
+    size_t len;
+    int rc;
+
+    *out = NULL;
+    if ((rc = store_roster_get(n->store, &buf, &len)) <= 0)
+        return rc;
+    if (roster_verify_trusted(buf, len, n->cfg->coalition, out) != ROSTER_OK) {
+        log_warnx("the roster kept in %s as trusted does not verify for coalition %s",
+                  n->cfg->data_dir, n->cfg->coalition);
+        rc = -1;
+    } else {
+        n->trusted_version = roster_version(*out);
+    }
+    free(buf);
+    return rc;
 }
 
 /* Our own entry in the roster must carry exactly our keys. */
@@ -178,11 +255,102 @@ static int zap_check(void *arg, const char *domain, const uint8_t *pk)
     return -1;
 }
 
+/* ---- roster expiry -------------------------------------------------------- */
+
+static enum expiry_stage expiry_stage_at(int64_t expires_at, int64_t now)
+{
+    if (now >= expires_at)
+        return EXPIRY_PAST;
+    if (expires_at - now <= EXPIRY_DAY_S)
+        return EXPIRY_DAY;
+    if (expires_at - now <= EXPIRY_WEEK_S)
+        return EXPIRY_WEEK;
+    return EXPIRY_FAR;
+}
+
+/* Logs and counts the stage the roster in force has reached, once per
+ * stage; at expiry the route stops taking anything new. A roster loaded
+ * with days to spare skips the week's warning for the day's. */
+static void check_expiry(struct node *n)
+{
+    int64_t at = roster_expires_at(n->roster), now = now_unix();
+    enum expiry_stage stage = expiry_stage_at(at, now);
+    unsigned long long version = roster_version(n->roster);
+    char when[32];
+
+    if (stage <= n->expiry)
+        return;
+    n->expiry = stage;
+    util_format_utc(at, when, sizeof(when));
+    switch (stage) {
+    case EXPIRY_WEEK:
+    case EXPIRY_DAY:
+        stats_count(n->stats,
+                    stage == EXPIRY_WEEK ? "roster.expires-within-7d" : "roster.expires-within-1d",
+                    1);
+        log_warnx("roster version %llu expires at %s, in %lld hours: load a fresh roster "
+                  "(SIGHUP) before then",
+                  version, when, (long long)((at - now) / 3600));
+        break;
+    case EXPIRY_PAST:
+        stats_count(n->stats, "roster.expired", 1);
+        route_set_roster_expired(n->route, true);
+        log_warnx("roster version %llu expired at %s: refusing posts and envelopes from peers "
+                  "until a fresh roster is loaded (SIGHUP); reads are still served",
+                  version, when);
+        break;
+    case EXPIRY_FAR:
+        break;
+    }
+}
+
+/* Sleeps until the next stage (at most EXPIRY_CHECK_MS, so that a clock
+ * set forward is noticed within a minute). */
+static int64_t on_expiry_timer(void *arg)
+{
+    struct node *n = arg;
+    int64_t at = roster_expires_at(n->roster), now = now_unix(), next;
+
+    check_expiry(n);
+    switch (n->expiry) {
+    case EXPIRY_FAR:
+        next = at - EXPIRY_WEEK_S;
+        break;
+    case EXPIRY_WEEK:
+        next = at - EXPIRY_DAY_S;
+        break;
+    case EXPIRY_DAY:
+        next = at;
+        break;
+    default:
+        return EXPIRY_CHECK_MS;
+    }
+    if (next - now >= EXPIRY_CHECK_MS / 1000)
+        return EXPIRY_CHECK_MS;
+    return next <= now ? EXPIRY_MIN_MS : (next - now) * 1000;
+}
+
+/* A new roster is in force: its expiry is judged afresh, and what peers
+ * sent while the old one had expired is asked for again. */
+static void renew_expiry(struct node *n)
+{
+    if (n->expiry == EXPIRY_PAST) {
+        route_set_roster_expired(n->route, false);
+        peers_resync(n->peers);
+        log_info("roster renewed: taking posts and envelopes from peers again");
+    }
+    n->expiry = EXPIRY_FAR;
+    check_expiry(n);
+}
+
 static void reload(struct node *n)
 {
     char err[CONFIG_ERR_MAX];
     struct config *cfg;
     struct roster *r;
+    enum roster_status st;
+    uint8_t *buf = NULL;
+    size_t len = 0;
 
     log_info("reloading configuration and roster");
     if ((cfg = config_load(n->cfg->path, err, sizeof(err))) == NULL) {
@@ -198,22 +366,28 @@ static void reload(struct node *n)
     n->cfg = cfg;
     log_init("tmbusd", n->cfg->log_level);
 
-    /* The same roster again is not an update; a new one must chain from
-     * the one we trust. */
-    if ((r = load_roster(n->cfg, NULL)) != NULL &&
-        memcmp(roster_hash(r), roster_hash(n->roster), ENVELOPE_HASH_BYTES) == 0) {
+    /* The running roster is the one the store keeps as trusted: a file
+     * must be it again or its direct successor. */
+    if ((r = load_roster(n->cfg, n->roster, &st, &buf, &len)) == NULL) {
+        stats_count(n->stats, refused_counter_name(st), 1);
+        log_warnx("reload: keeping roster version %llu",
+                  (unsigned long long)roster_version(n->roster));
+    } else if (memcmp(roster_hash(r), roster_hash(n->roster), ENVELOPE_HASH_BYTES) == 0) {
         roster_free(&r);
+    } else if (keep_roster(n, r, buf, len) == -1) {
+        roster_free(&r);
+        stats_count(n->stats, "roster.refused.store", 1);
+        log_warnx("reload: roster version %llu could not be recorded; keeping version %llu",
+                  (unsigned long long)roster_version(r),
+                  (unsigned long long)roster_version(n->roster));
     } else {
-        roster_free(&r);
-        if ((r = load_roster(n->cfg, n->roster)) == NULL) {
-            log_warnx("reload: keeping roster version %llu",
-                      (unsigned long long)roster_version(n->roster));
-        } else {
-            roster_free(&n->roster);
-            n->roster = r;
-            log_info("roster version %llu in force", (unsigned long long)roster_version(r));
-        }
+        roster_free(&n->roster);
+        n->roster = r;
+        stats_count(n->stats, "roster.updated", 1);
+        log_info("roster version %llu in force", (unsigned long long)roster_version(r));
+        renew_expiry(n);
     }
+    free(buf);
     route_set_roster(n->route, n->roster);
     api_reload(n->api, n->cfg);
     peers_reload(n->peers, n->cfg);
@@ -305,10 +479,15 @@ out:
     return s;
 }
 
-struct node *node_new(struct config *cfg)
+struct node *node_new(struct config *cfg, bool *is_config_error)
 {
     struct node *n = calloc(1, sizeof(*n));
+    struct roster *trusted = NULL;
+    enum roster_status st;
+    uint8_t *buf = NULL;
+    size_t len = 0;
 
+    *is_config_error = false;
     if (n == NULL) {
         config_free(&cfg);
         return NULL;
@@ -323,11 +502,27 @@ struct node *node_new(struct config *cfg)
         log_warnx("%s: not the member key file of %s", cfg->keys, cfg->member);
         goto fail;
     }
-    if ((n->roster = load_roster(cfg, NULL)) == NULL || check_self(n) == -1)
+    /* The store before the roster: it keeps the roster this node trusts,
+     * and the file must be that roster or its successor. */
+    if ((n->store = open_store(cfg, n->keys)) == NULL)
+        goto fail;
+    if (trusted_roster(n, &trusted) == -1) {
+        *is_config_error = true;
+        goto fail;
+    }
+    n->roster = load_roster(cfg, trusted, &st, &buf, &len);
+    roster_free(&trusted);
+    if (n->roster == NULL) {
+        *is_config_error = true;
+        goto fail;
+    }
+    if (keep_roster(n, n->roster, buf, len) == -1)
+        goto fail;
+    free(buf);
+    buf = NULL;
+    if (check_self(n) == -1)
         goto fail;
     if ((n->keyring = envelope_keyring_new(n->keys)) == NULL)
-        goto fail;
-    if ((n->store = open_store(cfg, n->keys)) == NULL)
         goto fail;
     if ((n->loop = loop_new()) == NULL || (n->zctx = zmq_ctx_new()) == NULL)
         goto fail;
@@ -341,12 +536,30 @@ struct node *node_new(struct config *cfg)
     if (start_parts(n) == -1)
         goto fail;
     loop_set_round_hook(n->loop, on_round, n);
+    /* The first check runs now, before the loop: a roster that expires
+     * within a day is warned about at start. */
+    check_expiry(n);
+    if (loop_add_timer(n->loop, on_expiry_timer(n), on_expiry_timer, n) == 0)
+        goto fail;
     log_info("member %s running: roster version %llu, %zu members", cfg->member,
              (unsigned long long)roster_version(n->roster), roster_member_count(n->roster));
     return n;
 fail:
+    free(buf);
     node_free(&n);
     return NULL;
+}
+
+/* Logs the head of each of this member's own logs: what a key rotation
+ * records as the retired key's signed_up_to (roster last_seq). */
+static int log_own_head(void *arg, const struct store_log *log, const struct store_head *head)
+{
+    const struct node *n = arg;
+
+    if (strcmp(log->origin, n->cfg->member) == 0)
+        log_info("own log %s: last seq %llu", log->peer[0] != '\0' ? log->peer : "*",
+                 (unsigned long long)head->seq);
+    return 0;
 }
 
 void node_free(struct node **np)
@@ -355,8 +568,10 @@ void node_free(struct node **np)
 
     if (np == NULL || (n = *np) == NULL)
         return;
-    if (n->store != NULL && n->route != NULL && n->peers != NULL && n->api != NULL)
+    if (n->store != NULL && n->route != NULL && n->peers != NULL && n->api != NULL) {
         commit(n);
+        (void)store_each_log(n->store, log_own_head, n);
+    }
     api_free(&n->api);
     peers_free(&n->peers);
     route_free(&n->route);

@@ -15,10 +15,13 @@
 
 struct node;
 
-/* Loads keys, roster and store named by cfg (taking responsibility over
- * cfg), starts the ZAP handler, then binds and dials. Returns NULL on
- * failure (logged); cfg is freed either way. */
-struct node *node_new(struct config *cfg);
+/* Loads keys, store and roster named by cfg (taking responsibility over
+ * cfg), starts the ZAP handler, then binds and dials. The roster file must
+ * be the roster the store keeps as trusted or its direct successor, and it
+ * becomes the trusted one. Returns NULL on failure (logged); then
+ * *is_config_error tells a refused roster (the operator's to fix: exit
+ * CONFIG_EX_CONFIG) from any other failure. cfg is freed either way. */
+struct node *node_new(struct config *cfg, bool *is_config_error);
 
 /* Commits or rolls back, closes every socket, wipes keys. Accepts NULL. */
 void node_free(struct node **np);

@@ -975,3 +975,9 @@ void peers_free(struct peers **pp)
     free(p);
     *pp = NULL;
 }
+
+void peers_resync(struct peers *p)
+{
+    for (size_t i = 0; i < p->n_links; i++)
+        p->links[i].needs_hello = true;
+}

@@ -69,4 +69,9 @@ struct peer_status {
 /* Fills out[0..max) with one entry per known peer; returns how many. */
 size_t peers_status(struct peers *p, struct peer_status *out, size_t max);
 
+/* Has every link send a Hello after the next commit, so that each peer
+ * streams again from what this node holds: for what was dropped unacked
+ * while the roster had expired. Never blocks. */
+void peers_resync(struct peers *p);
+
 #endif

@@ -46,6 +46,8 @@ static const char *const status_names[ROSTER_STATUS_COUNT] = {
     [ROSTER_E_THRESHOLD] = "below-threshold",
     [ROSTER_E_EXPIRED] = "expired",
     [ROSTER_E_INTERNAL] = "internal",
+    [ROSTER_E_ROLLBACK] = "rolled-back",
+    [ROSTER_E_FORK] = "forked",
 };
 
 static const char *const role_names[] = {
@@ -129,9 +131,13 @@ static bool has_unknown(const SignedRoster *sr, const Roster *ro)
         const Member *m = ro->members[i];
         if (m->base.n_unknown_fields != 0)
             return true;
-        for (size_t k = 0; k < m->n_keys; k++)
+        for (size_t k = 0; k < m->n_keys; k++) {
             if (m->keys[k]->base.n_unknown_fields != 0)
                 return true;
+            for (size_t l = 0; l < m->keys[k]->n_signed_up_to; l++)
+                if (m->keys[k]->signed_up_to[l]->base.n_unknown_fields != 0)
+                    return true;
+        }
     }
     return false;
 }
@@ -234,6 +240,41 @@ static const MemberKeys *active_keys(const Member *m)
     log_abort(__FILE__, __LINE__, "member without an ACTIVE key generation");
 }
 
+/* A retired generation's signing window: distinct logs of this member,
+ * each the relayed log ("") or a direct log to another member, each with a
+ * last seq from 1. Other generations list none. */
+static enum roster_status check_signed_up_to(const Member *m, const MemberKeys *mk, char *why,
+                                             size_t wsz)
+{
+    if (mk->n_signed_up_to == 0)
+        return ROSTER_OK;
+    if (mk->status != TMBUS__ROSTER__KEY_STATUS__KEY_STATUS_RETIRED) {
+        say(why, wsz, "member %s: key %u is not RETIRED but lists signed_up_to", m->id, mk->key_id);
+        return ROSTER_E_FIELD;
+    }
+    if (mk->n_signed_up_to > ROSTER_MAX_SIGNED_LOGS) {
+        say(why, wsz, "member %s: key %u lists %zu logs (at most %d)", m->id, mk->key_id,
+            mk->n_signed_up_to, ROSTER_MAX_SIGNED_LOGS);
+        return ROSTER_E_FIELD;
+    }
+    for (size_t l = 0; l < mk->n_signed_up_to; l++) {
+        const SignedUpTo *u = mk->signed_up_to[l];
+        size_t n = strlen(u->log_peer);
+        if ((n != 0 && (!util_is_member_id(u->log_peer, n) || strcmp(u->log_peer, m->id) == 0)) ||
+            u->last_seq == 0) {
+            say(why, wsz, "member %s: key %u has a bad signed_up_to entry", m->id, mk->key_id);
+            return ROSTER_E_FIELD;
+        }
+        for (size_t j = 0; j < l; j++) {
+            if (strcmp(mk->signed_up_to[j]->log_peer, u->log_peer) == 0) {
+                say(why, wsz, "member %s: key %u lists a log twice", m->id, mk->key_id);
+                return ROSTER_E_FIELD;
+            }
+        }
+    }
+    return ROSTER_OK;
+}
+
 static enum roster_status check_member(const Member *m, size_t i, char *why, size_t wsz)
 {
     size_t n_active = 0;
@@ -272,6 +313,8 @@ static enum roster_status check_member(const Member *m, size_t i, char *why, siz
                 return ROSTER_E_FIELD;
             }
         }
+        if (check_signed_up_to(m, mk, why, wsz) != ROSTER_OK)
+            return ROSTER_E_FIELD;
         n_active += mk->status == TMBUS__ROSTER__KEY_STATUS__KEY_STATUS_ACTIVE;
     }
     if (n_active != 1) {
@@ -662,6 +705,59 @@ enum roster_status roster_verify_trusted(const uint8_t *buf, size_t len, const c
     return st;
 }
 
+enum roster_status roster_verify_update(const uint8_t *buf, size_t len, const char *coalition,
+                                        int64_t now, const struct roster *trusted,
+                                        struct roster **out, char *why, size_t why_size)
+{
+    struct check_opts alone = {.coalition = coalition};
+    struct check_opts next = {.coalition = coalition,
+                              .now = now,
+                              .check_expiry = true,
+                              .prev = trusted,
+                              .check_chain = true};
+    struct roster *r = NULL;
+    enum roster_status st;
+
+    ensure(coalition != NULL && out != NULL);
+    *out = NULL;
+    /* First on its own, to learn its version and hash: a refusal that names
+     * the trusted roster says more than bad-version. */
+    if ((st = check(buf, len, &alone, &r, why, why_size)) != ROSTER_OK)
+        return st;
+    if (trusted != NULL && sodium_memcmp(roster_hash(r), roster_hash(trusted), HASH_BYTES) != 0) {
+        unsigned long long v = r->pb->version, tv = trusted->pb->version;
+        roster_free(&r);
+        if (v < tv) {
+            say(why, why_size, "version %llu is older than version %llu, which this node trusts", v,
+                tv);
+            return ROSTER_E_ROLLBACK;
+        }
+        if (v == tv) {
+            say(why, why_size, "not the roster of version %llu that this node trusts", v);
+            return ROSTER_E_FORK;
+        }
+        if (v > tv + 1) {
+            say(why, why_size,
+                "version %llu does not follow version %llu, which this node trusts: install "
+                "version %llu first",
+                v, tv, tv + 1);
+            return ROSTER_E_VERSION;
+        }
+        if ((st = check(buf, len, &next, &r, why, why_size)) != ROSTER_OK)
+            return st;
+    }
+    if (now >= r->pb->expires_at) {
+        char when[32];
+        util_format_utc(r->pb->expires_at, when, sizeof(when));
+        say(why, why_size, "expired at %s", when);
+        roster_free(&r);
+        return ROSTER_E_EXPIRED;
+    }
+    say(why, why_size, "ok");
+    *out = r;
+    return ROSTER_OK;
+}
+
 enum roster_status roster_inspect(const uint8_t *buf, size_t len, const char *coalition,
                                   int64_t now, const struct roster *prev, bool check_chain,
                                   struct roster **out, char *why, size_t why_size)
@@ -772,15 +868,40 @@ int roster_find_by_transport(const struct roster *r, const uint8_t *pk, struct r
     return -1;
 }
 
-int roster_envelope_lookup(void *arg, const char *member, struct envelope_member_keys *out)
+/* Whether retired generation mk signed position (log_peer, seq) while it
+ * was active: the roster says how far it signed in each log. */
+static bool signed_while_active(const MemberKeys *mk, const char *log_peer, uint64_t seq)
+{
+    for (size_t l = 0; l < mk->n_signed_up_to; l++)
+        if (strcmp(mk->signed_up_to[l]->log_peer, log_peer) == 0)
+            return seq <= mk->signed_up_to[l]->last_seq;
+    return false;
+}
+
+int roster_envelope_lookup(void *arg, const char *member, const char *log_peer, uint64_t seq,
+                           struct envelope_member_keys *out)
 {
     const struct roster *r = arg;
-    struct roster_member m;
+    const Member *pm;
+    ssize_t i;
 
-    if (r == NULL || member == NULL || roster_find(r, member, &m) == -1)
+    if (r == NULL || member == NULL || log_peer == NULL || (i = member_index(r->pb, member)) < 0)
         return -1;
-    memcpy(out->sign_pk, m.sign_pk, KEYS_PUBLIC_BYTES);
-    memcpy(out->box_pk, m.box_pk, KEYS_PUBLIC_BYTES);
+    memcpy(out->sign_pk, r->members[i].sign_pk, KEYS_PUBLIC_BYTES);
+    memcpy(out->box_pk, r->members[i].box_pk, KEYS_PUBLIC_BYTES);
+    out->n_older = 0;
+    pm = r->pb->members[i];
+    for (size_t k = 0; k < pm->n_keys && out->n_older < ENVELOPE_MAX_OLDER_KEYS; k++) {
+        const MemberKeys *mk = pm->keys[k];
+        /* REVOKED keys list no window (check_signed_up_to) and verify
+         * nothing; ACTIVE is the current one above. */
+        if (mk->status != TMBUS__ROSTER__KEY_STATUS__KEY_STATUS_RETIRED ||
+            !signed_while_active(mk, log_peer, seq))
+            continue;
+        memcpy(out->older[out->n_older].sign_pk, mk->sign_key.data, KEYS_PUBLIC_BYTES);
+        memcpy(out->older[out->n_older].box_pk, mk->box_key.data, KEYS_PUBLIC_BYTES);
+        out->n_older++;
+    }
     return 0;
 }
 

@@ -17,17 +17,18 @@
 #include "keys.h"
 #include "util.h"
 
-#define ROSTER_MAX_SIZE       (1024 * 1024) /* serialized SignedRoster */
-#define ROSTER_MAX_MEMBERS    256
-#define ROSTER_MAX_GOVERNORS  64
-#define ROSTER_MAX_SIGNATURES 64
-#define ROSTER_MAX_KEYS       16 /* key generations per member */
-#define ROSTER_MAX_ENDPOINTS  8
-#define ROSTER_MAX_GROUPS     32
-#define ROSTER_NAME_MAX       128
-#define ROSTER_ENDPOINT_MAX   256
-#define ROSTER_GROUP_MAX      64
-#define ROSTER_FORMAT         1
+#define ROSTER_MAX_SIZE        (1024 * 1024) /* serialized SignedRoster */
+#define ROSTER_MAX_MEMBERS     256
+#define ROSTER_MAX_GOVERNORS   64
+#define ROSTER_MAX_SIGNATURES  64
+#define ROSTER_MAX_KEYS        16  /* key generations per member */
+#define ROSTER_MAX_SIGNED_LOGS 256 /* signed_up_to entries of one retired generation */
+#define ROSTER_MAX_ENDPOINTS   8
+#define ROSTER_MAX_GROUPS      32
+#define ROSTER_NAME_MAX        128
+#define ROSTER_ENDPOINT_MAX    256
+#define ROSTER_GROUP_MAX       64
+#define ROSTER_FORMAT          1
 
 enum roster_role {
     ROSTER_ROLE_BENEFICIARY = 1,
@@ -54,6 +55,8 @@ enum roster_status {
     ROSTER_E_THRESHOLD, /* too few distinct governing members signed */
     ROSTER_E_EXPIRED,   /* past expires_at (checked last) */
     ROSTER_E_INTERNAL,  /* out of memory */
+    ROSTER_E_ROLLBACK,  /* older than the roster this node trusts */
+    ROSTER_E_FORK,      /* the trusted roster's version, but other bytes */
     ROSTER_STATUS_COUNT
 };
 
@@ -108,6 +111,24 @@ enum roster_status roster_verify(const uint8_t *buf, size_t len, const char *coa
 enum roster_status roster_verify_trusted(const uint8_t *buf, size_t len, const char *coalition,
                                          struct roster **out) __attribute__((warn_unused_result));
 
+/* The roster a node may run, judged against trusted, the highest roster
+ * it has trusted before (kept in its store; NULL when it has trusted none
+ * yet, and then buf is checked as by roster_verify_trusted). The bytes of
+ * trusted itself are accepted again. Otherwise buf must be trusted's direct
+ * successor as roster_verify checks it (version + 1, previous hash,
+ * threshold under both governance sets): an older version is
+ * ROSTER_E_ROLLBACK, another roster of trusted's version ROSTER_E_FORK, a
+ * version more than one ahead ROSTER_E_VERSION (versions are installed in
+ * turn, so that each step's governance consents to the next). Whatever
+ * passes must not have expired at now: a node does not run on an expired
+ * roster. On success *out is ours to free. why (why_size bytes, may be 0)
+ * gets a one-line reason for the caller to log with roster_status_name;
+ * this function logs nothing. */
+enum roster_status roster_verify_update(const uint8_t *buf, size_t len, const char *coalition,
+                                        int64_t now, const struct roster *trusted,
+                                        struct roster **out, char *why, size_t why_size)
+    __attribute__((warn_unused_result));
+
 /* Reads a roster file (at most ROSTER_MAX_SIZE bytes) and checks it with
  * roster_verify_trusted. Blocks on file I/O. Returns 0 and *out, or -1
  * with the reason logged. */
@@ -151,8 +172,12 @@ size_t roster_governor_count(const struct roster *r);
 void roster_governor_at(const struct roster *r, size_t i, struct roster_governor *out);
 
 /* An envelope_lookup_fn over a roster (arg is the const struct roster *):
- * gives a member's ACTIVE keys, refuses unknown members. */
-int roster_envelope_lookup(void *arg, const char *member, struct envelope_member_keys *out);
+ * gives a member's ACTIVE keys and, as older keys, each RETIRED generation
+ * whose signed_up_to covers the envelope's log and seq (it signed there
+ * while it was active). REVOKED keys are never offered. Refuses unknown
+ * members. */
+int roster_envelope_lookup(void *arg, const char *member, const char *log_peer, uint64_t seq,
+                           struct envelope_member_keys *out);
 
 const char *roster_role_name(enum roster_role role);
 /* "beneficiary", "donor", "observer", "coordinator" → role; -1 if unknown. */

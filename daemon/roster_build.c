@@ -128,6 +128,14 @@ struct src_key {
     struct keys_public pub;
 };
 
+/* "last_seq = KEY_ID LOG:SEQ ...": how far a retired key signed in a log. */
+struct src_limit {
+    uint32_t key_id;
+    char log_peer[UTIL_MEMBER_ID_MAX + 1]; /* "" for the relayed log */
+    uint64_t last_seq;
+    SignedUpTo pb;
+};
+
 struct src_member {
     char id[UTIL_MEMBER_ID_MAX + 1];
     char name[ROSTER_NAME_MAX + 1];
@@ -148,6 +156,9 @@ struct src_member {
     MemberKeys *pb_key_ptrs[ROSTER_MAX_KEYS];
     char *pb_endpoints[ROSTER_MAX_ENDPOINTS];
     char *pb_groups[ROSTER_MAX_GROUPS];
+    struct src_limit *limits; /* malloc'd, n_limits of them */
+    size_t n_limits;
+    SignedUpTo **pb_limits[ROSTER_MAX_KEYS]; /* malloc'd per key when it has any */
 };
 
 struct src_governor {
@@ -379,6 +390,62 @@ static int add_old_key(struct source *s, struct src_member *m, enum roster_key_s
     return add_key(s, m, (uint32_t)n, status, sp);
 }
 
+/* "last_seq = KEY_ID LOG:SEQ [LOG:SEQ ...]": the last seq generation
+ * KEY_ID signed in each log, LOG being "*" for the relayed log or the
+ * member id of a direct log's peer. */
+static int add_limits(struct source *s, struct src_member *m, const char *value)
+{
+    char word[UTIL_MEMBER_ID_MAX + 32];
+    const char *p = value;
+    uint64_t key_id = 0;
+    bool has_key = false;
+    size_t added = 0;
+
+    while (*p != '\0') {
+        size_t n = strcspn(p, " \t");
+        char *colon;
+        uint64_t seq;
+
+        if (n == 0) {
+            p++;
+            continue;
+        }
+        if (n >= sizeof(word))
+            return fail(s, "last_seq: '%.*s' is too long", (int)n, p);
+        memcpy(word, p, n);
+        word[n] = '\0';
+        p += n;
+        if (!has_key) {
+            if (parse_uint(word, UINT32_MAX, &key_id) == -1 || key_id == 0)
+                return fail(s, "last_seq: expected KEY_ID LOG:SEQ ... with a key id from 1");
+            has_key = true;
+            continue;
+        }
+        if ((colon = strrchr(word, ':')) == NULL)
+            return fail(s, "last_seq: expected LOG:SEQ, not '%s'", word);
+        *colon = '\0';
+        if (parse_uint(colon + 1, INT64_MAX, &seq) == -1 || seq == 0)
+            return fail(s, "last_seq: the seq of log %s must be a whole number from 1", word);
+        if (strcmp(word, "*") != 0 && !util_is_member_id(word, strlen(word)))
+            return fail(s, "last_seq: log '%s' is neither * nor a member id", word);
+        if (m->n_limits == ROSTER_MAX_SIGNED_LOGS * ROSTER_MAX_KEYS)
+            return fail(s, "last_seq: too many logs");
+        struct src_limit *l = realloc(m->limits, (m->n_limits + 1) * sizeof(*m->limits));
+        if (l == NULL)
+            return fail(s, "out of memory");
+        m->limits = l;
+        l = &m->limits[m->n_limits++];
+        memset(l, 0, sizeof(*l));
+        l->key_id = (uint32_t)key_id;
+        strcpy(l->log_peer, strcmp(word, "*") == 0 ? "" : word);
+        l->last_seq = seq;
+        added++;
+    }
+    if (added == 0)
+        return fail(s, "last_seq: expected KEY_ID LOG:SEQ [LOG:SEQ ...]");
+    return 1;
+}
+
 /* "groups = a, b, c": comma separated, may repeat. */
 static int add_groups(struct source *s, struct src_member *m, const char *value)
 {
@@ -445,6 +512,8 @@ static int on_member(struct source *s, struct src_member *m, const char *name, c
         return add_old_key(s, m, ROSTER_KEY_RETIRED, value);
     } else if (strcmp(name, "revoked") == 0) {
         return add_old_key(s, m, ROSTER_KEY_REVOKED, value);
+    } else if (strcmp(name, "last_seq") == 0) {
+        return add_limits(s, m, value);
     } else if (strcmp(name, "endpoint") == 0) {
         if (!roster_is_endpoint(value))
             return fail(s, "endpoint must be 1..%d characters without spaces", ROSTER_ENDPOINT_MAX);
@@ -563,6 +632,14 @@ static int finish(struct source *s, int64_t now)
             for (size_t j = 0; j < k; j++)
                 if (m->keys[j].key_id == m->keys[k].key_id)
                     return fail(s, "[member %s] uses key id %u twice", m->id, m->keys[k].key_id);
+        for (size_t l = 0; l < m->n_limits; l++) {
+            size_t k = 0;
+            while (k < m->n_keys && m->keys[k].key_id != m->limits[l].key_id)
+                k++;
+            if (k == m->n_keys || m->keys[k].status != ROSTER_KEY_RETIRED)
+                return fail(s, "[member %s] last_seq names key %u, which is not a retired key",
+                            m->id, m->limits[l].key_id);
+        }
     }
     for (size_t i = 0; i < s->n_governors; i++) {
         struct src_governor *g = &s->governors[i];
@@ -576,7 +653,34 @@ static int finish(struct source *s, int64_t now)
     return 1;
 }
 
-static void encode_member(struct src_member *m)
+/* Points key k's signed_up_to at the member's limits for it. Returns 0 or
+ * -1 when out of memory. */
+static int encode_limits(struct src_member *m, size_t k, MemberKeys *pk)
+{
+    size_t n = 0;
+
+    for (size_t l = 0; l < m->n_limits; l++)
+        n += m->limits[l].key_id == m->keys[k].key_id;
+    if (n == 0)
+        return 0;
+    if ((m->pb_limits[k] = calloc(n, sizeof(*m->pb_limits[k]))) == NULL)
+        return -1;
+    n = 0;
+    for (size_t l = 0; l < m->n_limits; l++) {
+        struct src_limit *sl = &m->limits[l];
+        if (sl->key_id != m->keys[k].key_id)
+            continue;
+        tmbus__roster__signed_up_to__init(&sl->pb);
+        sl->pb.log_peer = sl->log_peer;
+        sl->pb.last_seq = sl->last_seq;
+        m->pb_limits[k][n++] = &sl->pb;
+    }
+    pk->n_signed_up_to = n;
+    pk->signed_up_to = m->pb_limits[k];
+    return 0;
+}
+
+static int encode_member(struct src_member *m)
 {
     tmbus__roster__member__init(&m->pb);
     m->pb.id = m->id;
@@ -590,6 +694,8 @@ static void encode_member(struct src_member *m)
         pk->sign_key = (ProtobufCBinaryData){KEYS_PUBLIC_BYTES, m->keys[k].pub.sign_pk};
         pk->box_key = (ProtobufCBinaryData){KEYS_PUBLIC_BYTES, m->keys[k].pub.box_pk};
         pk->transport_key = (ProtobufCBinaryData){KEYS_PUBLIC_BYTES, m->keys[k].pub.transport_pk};
+        if (encode_limits(m, k, pk) == -1)
+            return -1;
         m->pb_key_ptrs[k] = pk;
     }
     m->pb.n_keys = m->n_keys;
@@ -602,6 +708,7 @@ static void encode_member(struct src_member *m)
         m->pb_groups[g] = m->groups[g];
     m->pb.n_groups = m->n_groups;
     m->pb.groups = m->n_groups ? m->pb_groups : NULL;
+    return 0;
 }
 
 /* Packs the parsed source into an unsigned SignedRoster. */
@@ -624,7 +731,8 @@ static int encode(struct source *s, int64_t now, const uint8_t *prev_hash, uint8
     if ((members = calloc(s->n_members, sizeof(*members))) == NULL)
         goto out;
     for (size_t i = 0; i < s->n_members; i++) {
-        encode_member(&s->members[i]);
+        if (encode_member(&s->members[i]) == -1)
+            goto out;
         members[i] = &s->members[i].pb;
     }
     for (size_t i = 0; i < s->n_governors; i++) {
@@ -745,8 +853,14 @@ out:
         tmbus__roster__signed_roster__free_unpacked(sr, NULL);
     roster_free(&prev);
     free(buf);
-    if (s != NULL)
+    if (s != NULL && s->members != NULL) {
+        for (size_t i = 0; i < s->n_members; i++) {
+            free(s->members[i].limits);
+            for (size_t k = 0; k < ROSTER_MAX_KEYS; k++)
+                free(s->members[i].pb_limits[k]);
+        }
         free(s->members);
+    }
     free(s);
     return rc;
 }

@@ -25,6 +25,7 @@ typedef Tmbus__Roster__Member Member;
 typedef Tmbus__Roster__MemberKeys MemberKeys;
 typedef Tmbus__Roster__Governor Governor;
 typedef Tmbus__Roster__RosterSignature RosterSignature;
+typedef Tmbus__Roster__SignedUpTo SignedUpTo;
 
 /* A governor signs tag || serialized Roster; the tag ends in its NUL. */
 #define ROSTER_SIG_TAG_BYTES 16

@@ -62,8 +62,9 @@ struct route {
     struct envelope_keyring *keyring;
     struct roster *roster;
     struct stats *stats;
-    bool is_batch_dirty; /* something was appended since the round began */
-    size_t batch_count;  /* envelopes in the open batch */
+    bool is_batch_dirty;    /* something was appended since the round began */
+    bool is_roster_expired; /* route_set_roster_expired: nothing new comes in */
+    size_t batch_count;     /* envelopes in the open batch */
     /* Senders already told, since start, that an envelope of theirs could
      * not be opened here: told once each, so that two nodes that cannot
      * read each other do not answer each other's receipts forever. */
@@ -92,6 +93,11 @@ struct route *route_new(const struct route_parts *parts)
     rt->roster = parts->roster;
     rt->stats = parts->stats;
     return rt;
+}
+
+void route_set_roster_expired(struct route *rt, bool is_expired)
+{
+    rt->is_roster_expired = is_expired;
 }
 
 void route_free(struct route **rp)
@@ -473,6 +479,13 @@ int route_post(struct route *rt, const struct message *msg, const char *const *r
      * answered, so it has no delivery state to keep. */
     bool is_tracked = receipt_read(msg, NULL) == RECEIPT_NOT_A_RECEIPT;
 
+    if (rt->is_roster_expired) {
+        stats_count(rt->stats, "route.refused.roster-expired", 1);
+        *n_placed = 0;
+        *reason = "the roster has expired: this node takes no posts until a fresh roster is "
+                  "loaded";
+        return -1;
+    }
     return post(rt, msg, recipients, n_recipients, is_direct, expires_at, is_tracked, placed,
                 n_placed, reason);
 }
@@ -720,6 +733,15 @@ int route_accept(struct route *rt, const char *from, const uint8_t *env, size_t 
     struct store_log log;
     enum envelope_status st;
 
+    /* Dropped, not rejected: a rejection makes the link resynchronise,
+     * which would only bring the same envelope back. Nothing is acked, so
+     * the peer keeps it until a fresh roster is loaded and the links
+     * resynchronise (peers_resync). The node warned once at expiry. */
+    if (rt->is_roster_expired) {
+        stats_count(rt->stats, "rejected.roster-expired", 1);
+        log_debug("peer %s: dropped an envelope: the roster has expired", from);
+        return 0;
+    }
     st = envelope_verify(env, len, rt->coalition, roster_envelope_lookup, rt->roster, &info);
     if (st != ENVELOPE_OK)
         return reject(rt, from, rejected_names[st], envelope_status_name(st));

@@ -41,6 +41,11 @@ void route_free(struct route **rp);
 /* Puts a newer roster in force; the caller frees the old one after. */
 void route_set_roster(struct route *rt, struct roster *roster);
 
+/* Marks the roster in force as expired, or no longer (a fresh one came):
+ * while it is, route_post refuses every post and route_accept drops every
+ * envelope unacknowledged, both counted; what is held is still served. */
+void route_set_roster_expired(struct route *rt, bool is_expired);
+
 /* The roster in force, borrowed: valid until the next route_set_roster. */
 struct roster *route_roster(const struct route *rt);
 
@@ -121,7 +126,8 @@ int route_post(struct route *rt, const struct message *msg, const char *const *r
  * cannot be opened), except a receipt, whose entries are recorded against
  * our posts instead. A round's entries go out together when
  * route_seal_answers seals them. Returns 1 when appended, 0 when it was a
- * harmless duplicate, -1 when rejected (reason logged and counted). */
+ * harmless duplicate or dropped because the roster has expired, -1 when
+ * rejected (reason logged and counted). */
 int route_accept(struct route *rt, const char *from, const uint8_t *env, size_t len);
 
 /* Opens an inbox entry again for delivery. On success *body is the caller's

@@ -3,10 +3,11 @@
  * store.h. It owns the SQLite connection, the schema and its migrations, the
  * prepared statements, an exclusive lock file that keeps a second tmbusd
  * off the same directory, and the tables of logs, evidence, inbox, client
- * cursors and delivery state; the board's tables are store_board.c's and
- * sealing at rest is store_seal.c's. It re-checks the log
- * invariants (seq == head + 1, prev == head id, not halted) on every append, and it must never
- * write outside a batch, log a blob's contents or let a partial append survive.
+ * cursors, delivery state and the trusted roster; the board's tables are
+ * store_board.c's and sealing at rest is store_seal.c's. It re-checks the
+ * log invariants (seq == head + 1, prev == head id, not halted) on every
+ * append, and it must never write outside a batch, log a blob's contents or
+ * let a partial append survive.
  */
 #include "store.h"
 
@@ -28,6 +29,7 @@
 #include "store_internal.h"
 
 #define DB_NAME          "tmbus.db"
+#define ROSTER_BLOB_MAX  (1024 * 1024) /* ROSTER_MAX_SIZE; the store does not see roster.h */
 #define LOCK_NAME        "tmbus.lock"
 #define PATH_BYTES       4096
 #define BUSY_TIMEOUT_MS  5000
@@ -151,6 +153,16 @@ static const char *const migrations[STORE_SCHEMA] = {
     "CREATE TABLE key_check ("
     "  one    INTEGER PRIMARY KEY CHECK (one = 1),"
     "  sealed BLOB NOT NULL"
+    ");",
+    /* 5 -> 6: the highest roster this node has trusted, whole, so that a
+     * roster file rolled back or governed by other keys is refused at the
+     * next start, and a successor can be checked against its chain. One row;
+     * version and hash repeat what the bytes say, for an operator's eyes. */
+    "CREATE TABLE roster_trusted ("
+    "  one     INTEGER PRIMARY KEY CHECK (one = 1),"
+    "  version INTEGER NOT NULL CHECK (version >= 1),"
+    "  hash    BLOB NOT NULL CHECK (length(hash) = 32),"
+    "  roster  BLOB NOT NULL"
     ");",
 };
 
@@ -1284,5 +1296,137 @@ int store_count(struct store *s, uint64_t *envelopes, uint64_t *evidence)
     ret = 0;
 out:
     store__done(st);
+    return ret;
+}
+
+/* ---- the trusted roster ------------------------------------------------- */
+
+/* These statements run at start and on a reload only, so they are prepared
+ * on the spot rather than kept with the per-message ones. */
+
+/* Copies the roster column of a row. Returns 0 or -1 (logged). */
+static int column_roster(sqlite3_stmt *st, int col, uint8_t **buf, size_t *len)
+{
+    const void *p = sqlite3_column_blob(st, col);
+    int n = sqlite3_column_bytes(st, col);
+
+    if (n <= 0 || n > ROSTER_BLOB_MAX || p == NULL) {
+        log_warnx("store: the trusted roster row is corrupt (%d bytes)", n);
+        return -1;
+    }
+    if ((*buf = malloc((size_t)n)) == NULL) {
+        log_warn("store: malloc");
+        return -1;
+    }
+    memcpy(*buf, p, (size_t)n);
+    *len = (size_t)n;
+    return 0;
+}
+
+/* The one row of roster_trusted on db. Returns 1 with *buf (ours to free)
+ * and *len, 0 when there is none, -1 on error (logged). */
+static int read_trusted(sqlite3 *db, uint8_t **buf, size_t *len)
+{
+    sqlite3_stmt *st = NULL;
+    int rc, ret = -1;
+
+    *buf = NULL;
+    *len = 0;
+    if (sqlite3_prepare_v2(db, "SELECT roster FROM roster_trusted WHERE one = 1", -1, &st, NULL) !=
+        SQLITE_OK)
+        return db_error(db, "trusted roster get");
+    if ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        ret = column_roster(st, 0, buf, len) == 0 ? 1 : -1;
+    else if (rc == SQLITE_DONE)
+        ret = 0;
+    else
+        db_error(db, "trusted roster get");
+    sqlite3_finalize(st);
+    return ret;
+}
+
+int store_roster_get(struct store *s, uint8_t **buf, size_t *len)
+{
+    return read_trusted(s->db, buf, len);
+}
+
+int store_roster_put(struct store *s, const uint8_t *buf, size_t len, uint64_t version,
+                     const uint8_t *hash)
+{
+    sqlite3_stmt *st = NULL;
+    bool is_own = !s->is_in_batch;
+    int ret = -1;
+
+    if (buf == NULL || len == 0 || len > ROSTER_BLOB_MAX || version == 0 || version > INT64_MAX) {
+        log_warnx("store: trusted roster put: bad arguments");
+        return -1;
+    }
+    /* Outside a batch (at start) the write is its own transaction; inside
+     * one (a reload during a round) it commits with the round. */
+    if (is_own && store_begin(s) != 0)
+        return -1;
+    if (sqlite3_prepare_v2(s->db,
+                           "INSERT INTO roster_trusted (one, version, hash, roster)"
+                           " VALUES (1, ?1, ?2, ?3) ON CONFLICT (one) DO UPDATE"
+                           " SET version = excluded.version, hash = excluded.hash,"
+                           " roster = excluded.roster WHERE excluded.version >= version",
+                           -1, &st, NULL) != SQLITE_OK) {
+        db_error(s->db, "trusted roster put");
+        goto out;
+    }
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)version);
+    sqlite3_bind_blob(st, 2, hash, STORE_HASH_BYTES, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 3, buf, (int)len, SQLITE_STATIC);
+    if (sqlite3_step(st) != SQLITE_DONE) {
+        db_error(s->db, "trusted roster put");
+        goto out;
+    }
+    if (sqlite3_changes(s->db) != 1) {
+        log_warnx("store: trusted roster put: version %llu is older than the one kept",
+                  (unsigned long long)version);
+        goto out;
+    }
+    ret = 0;
+out:
+    sqlite3_finalize(st);
+    if (is_own) {
+        if (ret == 0)
+            ret = store_commit(s);
+        else
+            store_rollback(s);
+    }
+    return ret;
+}
+
+int store_roster_peek(const char *dir, uint8_t **buf, size_t *len)
+{
+    char path[PATH_BYTES];
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    int ret = -1;
+
+    *buf = NULL;
+    *len = 0;
+    if (dir == NULL || (size_t)snprintf(path, sizeof(path), "%s/%s", dir, DB_NAME) >= sizeof(path))
+        return -1;
+    if (access(path, F_OK) != 0)
+        return errno == ENOENT ? 0 : -1;
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOFOLLOW, NULL) !=
+        SQLITE_OK) {
+        if (db != NULL)
+            db_error(db, path);
+        goto out;
+    }
+    sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
+    /* A store from before the table existed has trusted nothing yet. */
+    if (sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_schema WHERE name = 'roster_trusted'", -1, &st,
+                           NULL) != SQLITE_OK) {
+        db_error(db, path);
+        goto out;
+    }
+    ret = sqlite3_step(st) == SQLITE_ROW ? read_trusted(db, buf, len) : 0;
+out:
+    sqlite3_finalize(st);
+    sqlite3_close(db);
     return ret;
 }

@@ -44,7 +44,7 @@
 
 #define STORE_HASH_BYTES WIRE_ID_BYTES        /* envelope ids and hashes */
 #define STORE_CLIENT_MAX WIRE_CLIENT_NAME_MAX /* longest client name */
-#define STORE_SCHEMA     5                    /* schema version this build migrates to */
+#define STORE_SCHEMA     6                    /* schema version this build migrates to */
 #define STORE_KEY_BYTES  32                   /* the member's store key, and the data key */
 
 /* Names one log: an origin's relayed log (peer == "") or the direct log
@@ -353,5 +353,27 @@ int store_delivery_get(struct store *s, const uint8_t *id, struct store_delivery
 
 /* Number of envelopes held in all logs, and in evidence. Returns 0 or -1. */
 int store_count(struct store *s, uint64_t *envelopes, uint64_t *evidence);
+
+/* ---- the trusted roster ------------------------------------------------ */
+
+/* The serialized SignedRoster this node trusts, as the last
+ * store_roster_put left it. The store keeps the bytes and never judges
+ * them: the roster module does. Returns 1 with *buf (malloc'd, the
+ * caller's to free) and *len, 0 when the node has trusted none yet, -1 on
+ * error (logged). */
+int store_roster_get(struct store *s, uint8_t **buf, size_t *len);
+
+/* Records buf (at most 1 MiB) as the roster this node trusts, with its
+ * version and 32-byte hash. A version older than the one kept is refused,
+ * so the record only moves forward. Outside a batch it commits at once;
+ * inside one it commits with the batch. Returns 0 or -1 (logged). */
+int store_roster_put(struct store *s, const uint8_t *buf, size_t len, uint64_t version,
+                     const uint8_t *hash);
+
+/* store_roster_get for `tmbusd -n`: opens DIR/tmbus.db read-only, without
+ * the lock and without migrating, so that it works beside a running node.
+ * Returns 1 with *buf (the caller's to free), 0 when there is no store or
+ * no trusted roster in it, -1 when it could not be read (logged). */
+int store_roster_peek(const char *dir, uint8_t **buf, size_t *len);
 
 #endif

@@ -120,11 +120,14 @@ static void op_seal20_cold(struct bench *b)
     envelope_keyring_free(&kr);
 }
 
-static int lookup(void *arg, const char *member, struct envelope_member_keys *out)
+static int lookup(void *arg, const char *member, const char *log_peer, uint64_t seq,
+                  struct envelope_member_keys *out)
 {
     const struct bench *b = arg;
     const struct keyset *ks = NULL;
 
+    (void)log_peer;
+    (void)seq;
     if (strcmp(member, b->sender->member) == 0)
         ks = b->sender;
     for (size_t i = 0; ks == NULL && i < N_RCPT; i++)

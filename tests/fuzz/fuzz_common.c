@@ -51,10 +51,13 @@ const struct keyset *fuzz_member(const char *id)
     return NULL;
 }
 
-int fuzz_lookup(void *arg, const char *member, struct envelope_member_keys *out)
+int fuzz_lookup(void *arg, const char *member, const char *log_peer, uint64_t seq,
+                struct envelope_member_keys *out)
 {
     const struct keyset *ks = fuzz_member(member);
 
+    (void)log_peer;
+    (void)seq;
     (void)arg;
     if (ks == NULL)
         return -1;

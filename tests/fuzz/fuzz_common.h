@@ -23,7 +23,8 @@ const struct keyset *fuzz_member(const char *id);
 
 /* An envelope_lookup_fn over the federation; arg is unused. Returns 0 and
  * fills *out for "A", "B" and "C", -1 for anyone else. */
-int fuzz_lookup(void *arg, const char *member, struct envelope_member_keys *out);
+int fuzz_lookup(void *arg, const char *member, const char *log_peer, uint64_t seq,
+                struct envelope_member_keys *out);
 
 /* B's keyring, built on first call and reused after: its pair-key cache
  * persists across inputs, as it would in a node. Never free it. */

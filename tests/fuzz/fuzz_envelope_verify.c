@@ -15,10 +15,13 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* Refuses every member, as a roster would after revoking them all. */
-static int lookup_none(void *arg, const char *member, struct envelope_member_keys *out)
+static int lookup_none(void *arg, const char *member, const char *log_peer, uint64_t seq,
+                       struct envelope_member_keys *out)
 {
     (void)arg;
     (void)member;
+    (void)log_peer;
+    (void)seq;
     (void)out;
     return -1;
 }
@@ -30,7 +33,7 @@ static void check_info(const struct envelope_info *info)
 
     ensure(info->version == ENVELOPE_VERSION);
     ensure(strcmp(info->coalition, FUZZ_COALITION) == 0);
-    ensure(fuzz_lookup(NULL, info->sender, &k) == 0);
+    ensure(fuzz_lookup(NULL, info->sender, info->log_peer, info->seq, &k) == 0);
     ensure(util_is_member_id(info->sender, strlen(info->sender)));
     ensure(info->seq >= 1);
     ensure(info->has_prev == (info->seq != 1));

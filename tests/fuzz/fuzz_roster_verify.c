@@ -36,7 +36,7 @@ static void touch(const struct roster *r)
             sink += m.groups[j][0];
         ensure(roster_find(r, m.id, &m) == 0);
         ensure(roster_find_by_transport(r, m.transport_pk, &m) == 0);
-        ensure(roster_envelope_lookup((void *)(uintptr_t)r, m.id, &k) == 0);
+        ensure(roster_envelope_lookup((void *)(uintptr_t)r, m.id, "", 1, &k) == 0);
     }
     for (size_t i = 0; i < roster_governor_count(r); i++) {
         roster_governor_at(r, i, &g);

@@ -89,6 +89,33 @@ const char *fed_client_endpoint(const struct fed *f, size_t i);
 const char *fed_client_name(const struct fed *f, size_t i);
 const char *fed_client_key_path(const struct fed *f, size_t i);
 
+/* DIR/keys: where the member, governor and client key files are. */
+const char *fed_keys_dir(const struct fed *f);
+
+/* ---- rosters ------------------------------------------------------------ */
+
+/* A roster for fed_make_roster: every member of the federation with its
+ * role and endpoint, both governors, threshold 2 (1 with one member). */
+struct fed_roster {
+    const char *out;      /* where to write it; NULL: fed_roster_path */
+    uint64_t version;     /* 0 means 1 */
+    const char *previous; /* the previous roster file (version > 1) */
+    int64_t expires_at;   /* Unix time; 0: 30 days from now */
+    /* Per member (by index): its active public key file relative to DIR
+     * (NULL: keys/ID.pub), and lines added to its [member] section. */
+    const char *keys[FED_MAX_MEMBERS];
+    const char *extra[FED_MAX_MEMBERS];
+};
+
+/* Writes the source as OUT.ini, then creates and signs the roster with
+ * tmbus-admin as an operator would. Returns 0 or -1 (reason on stderr). */
+int fed_make_roster(struct fed *f, const struct fed_roster *spec);
+
+/* Runs tmbus-admin with args (NULL-terminated, at most 14, without the
+ * program's name), output appended to DIR/admin.log. Returns 0 when it
+ * exits with 0, else -1. */
+int fed_admin(struct fed *f, const char *const args[]);
+
 /* ---- configuration ------------------------------------------------------ */
 
 /* Sets node i's [peers] dial ("all", "none", or a comma list of member ids)
@@ -160,6 +187,12 @@ int fed_stop(struct fed *f, size_t i);
 
 /* SIGKILL and reap: a crash, as far as the node can tell. */
 void fed_kill(struct fed *f, size_t i);
+
+/* Runs node i in the foreground (tmbusd -c CONF, or tmbusd -n -c CONF when
+ * is_check), output appended to its log, and waits at most FED_START_MS
+ * for it to exit: for a node that must refuse to start. Returns its exit
+ * status, or -1 when it kept running (then killed) or died of a signal. */
+int fed_run_once(struct fed *f, size_t i, bool is_check);
 
 /* SIGHUP: re-read the configuration and roster. Returns 0 or -1. */
 int fed_reload(struct fed *f, size_t i);

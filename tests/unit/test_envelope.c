@@ -69,10 +69,13 @@ struct directory {
     const char *revoked;
 };
 
-static int lookup(void *arg, const char *member, struct envelope_member_keys *out)
+static int lookup(void *arg, const char *member, const char *log_peer, uint64_t seq,
+                  struct envelope_member_keys *out)
 {
     struct directory *d = arg;
 
+    (void)log_peer;
+    (void)seq;
     if (d != NULL) {
         d->calls++;
         snprintf(d->last, sizeof(d->last), "%s", member);
@@ -695,6 +698,61 @@ static void test_signature_by_other_member(void **state)
     assert_int_equal(open_status("BOB", forged, forged_len), ENVELOPE_OK);
     free(forged);
     decoded_free(&d);
+    sealed_free(&s);
+}
+
+/* ALICE after a rotation: her current keys are MALLORY's (standing in for
+ * a new generation), and her real ones are offered as an older generation
+ * up to seq *arg of her relayed log, as a roster's signed_up_to does. */
+static int rotated_lookup(void *arg, const char *member, const char *log_peer, uint64_t seq,
+                          struct envelope_member_keys *out)
+{
+    const uint64_t *last_seq = arg;
+    const struct keyset *now = member_get("MALLORY")->ks, *old = member_get("ALICE")->ks;
+
+    if (strcmp(member, "ALICE") != 0)
+        return lookup(NULL, member, log_peer, seq, out);
+    memcpy(out->sign_pk, now->sign_pk, KEYS_PUBLIC_BYTES);
+    memcpy(out->box_pk, now->box_pk, KEYS_PUBLIC_BYTES);
+    if (log_peer[0] == '\0' && seq <= *last_seq) {
+        memcpy(out->older[0].sign_pk, old->sign_pk, KEYS_PUBLIC_BYTES);
+        memcpy(out->older[0].box_pk, old->box_pk, KEYS_PUBLIC_BYTES);
+        out->n_older = 1;
+    }
+    return 0;
+}
+
+/* An envelope signed by an older generation verifies, and opens with that
+ * generation's box key, exactly when the lookup offers it. */
+static void test_older_key_generation(void **state)
+{
+    const char *ids[] = {"BOB"};
+    struct envelope_body *body = NULL;
+    struct envelope_info info;
+    uint64_t window = 1;
+    struct sealed s;
+
+    (void)state;
+    seal_simple("ALICE", ids, 1, (const uint8_t *)"offer", 5, &s);
+    assert_int_equal(envelope_verify(s.buf, s.len, COALITION, rotated_lookup, &window, &info),
+                     ENVELOPE_OK);
+    assert_int_equal(envelope_open(member_get("BOB")->kr, s.buf, s.len, COALITION, rotated_lookup,
+                                   &window, &info, &body),
+                     ENVELOPE_OK);
+    assert_int_equal(body->payload_len, 5);
+    envelope_body_free(&body);
+    assert_int_equal(envelope_open_verified(member_get("BOB")->kr, s.buf, s.len, COALITION,
+                                            rotated_lookup, &window, &info, &body),
+                     ENVELOPE_OK);
+    envelope_body_free(&body);
+    /* Outside the window the older key is not offered: a bad signature. */
+    window = 0;
+    assert_int_equal(envelope_verify(s.buf, s.len, COALITION, rotated_lookup, &window, &info),
+                     ENVELOPE_E_SIGNATURE);
+    assert_int_equal(envelope_open(member_get("BOB")->kr, s.buf, s.len, COALITION, rotated_lookup,
+                                   &window, &info, &body),
+                     ENVELOPE_E_SIGNATURE);
+    assert_null(body);
     sealed_free(&s);
 }
 
@@ -1685,6 +1743,7 @@ int main(void)
         cmocka_unit_test(test_bit_flips_large_sampled),
         cmocka_unit_test(test_truncation_and_extension),
         cmocka_unit_test(test_signature_by_other_member),
+        cmocka_unit_test(test_older_key_generation),
         cmocka_unit_test(test_sender_replaced_and_resigned),
         cmocka_unit_test(test_key_commitment),
         cmocka_unit_test(test_oversize),

@@ -530,6 +530,164 @@ static struct roster *trusted_v1(void)
     return r;
 }
 
+/* ---- retired keys ------------------------------------------------------ */
+
+/* NL rotated: generation 1 (EE's keys stand in for it) RETIRED after
+ * signing its relayed log up to seq 3 and its direct log to UA up to 2;
+ * generation 2 (PL's keys) REVOKED; generation 3 ACTIVE (NL's own). */
+static Tmbus__Roster__SignedUpTo up_relayed, up_ua, *ups[2];
+static Tmbus__Roster__MemberKeys nl_retired, nl_revoked, *nl_keys[3];
+static char peer_none[] = "", peer_ua[] = "UA";
+
+static void rotated_nl(Roster *ro)
+{
+    tmbus__roster__signed_up_to__init(&up_relayed);
+    tmbus__roster__signed_up_to__init(&up_ua);
+    up_relayed.log_peer = peer_none;
+    up_relayed.last_seq = 3;
+    up_ua.log_peer = peer_ua;
+    up_ua.last_seq = 2;
+    ups[0] = &up_relayed;
+    ups[1] = &up_ua;
+    nl_retired = *ro->members[1]->keys[0];
+    nl_retired.key_id = 1;
+    nl_retired.status = TMBUS__ROSTER__KEY_STATUS__KEY_STATUS_RETIRED;
+    nl_retired.n_signed_up_to = 2;
+    nl_retired.signed_up_to = ups;
+    nl_revoked = *ro->members[2]->keys[0];
+    nl_revoked.key_id = 2;
+    nl_revoked.status = TMBUS__ROSTER__KEY_STATUS__KEY_STATUS_REVOKED;
+    nl_keys[0] = &nl_retired;
+    nl_keys[1] = &nl_revoked;
+    nl_keys[2] = ro->members[3]->keys[0];
+    nl_keys[2]->key_id = 3;
+    ro->members[3]->n_keys = 3;
+    ro->members[3]->keys = nl_keys;
+}
+
+/* A revoked generation with a signing window is malformed. */
+static void revoked_with_window(Roster *ro)
+{
+    rotated_nl(ro);
+    nl_revoked.n_signed_up_to = 1;
+    nl_revoked.signed_up_to = ups;
+}
+
+/* The same log listed twice for one key. */
+static void window_twice(Roster *ro)
+{
+    rotated_nl(ro);
+    ups[1] = &up_relayed;
+}
+
+/* A window on the member's own id as a direct log peer. */
+static void window_self(Roster *ro)
+{
+    static char nl[] = "NL";
+    rotated_nl(ro);
+    up_ua.log_peer = nl;
+}
+
+static void test_retired_key_window(void **state)
+{
+    struct spec sp = base;
+    struct keyset *signers[] = {gov_ee, gov_pl};
+    struct roster *r = NULL;
+    struct envelope_member_keys k;
+
+    (void)state;
+    fill_base_govs(&sp);
+    sp.mutate = rotated_nl;
+    assert_int_equal(verify_spec(&sp, signers, 2, NOW, NULL, &r), ROSTER_OK);
+    /* Within the window: the current key first, the retired one offered. */
+    assert_int_equal(roster_envelope_lookup(r, "NL", "", 3, &k), 0);
+    assert_memory_equal(k.sign_pk, members[3]->sign_pk, KEYS_PUBLIC_BYTES);
+    assert_int_equal(k.n_older, 1);
+    assert_memory_equal(k.older[0].sign_pk, members[1]->sign_pk, KEYS_PUBLIC_BYTES);
+    assert_memory_equal(k.older[0].box_pk, members[1]->box_pk, KEYS_PUBLIC_BYTES);
+    assert_int_equal(roster_envelope_lookup(r, "NL", "UA", 2, &k), 0);
+    assert_int_equal(k.n_older, 1);
+    /* Past it, in a log it never signed, and never the revoked key. */
+    assert_int_equal(roster_envelope_lookup(r, "NL", "", 4, &k), 0);
+    assert_int_equal(k.n_older, 0);
+    assert_int_equal(roster_envelope_lookup(r, "NL", "UA", 3, &k), 0);
+    assert_int_equal(k.n_older, 0);
+    assert_int_equal(roster_envelope_lookup(r, "NL", "EE", 1, &k), 0);
+    assert_int_equal(k.n_older, 0);
+    roster_free(&r);
+
+    void (*bad[])(Roster *) = {revoked_with_window, window_twice, window_self};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        sp.mutate = bad[i];
+        assert_int_equal(verify_spec(&sp, signers, 2, NOW, NULL, NULL), ROSTER_E_FIELD);
+    }
+}
+
+/* What a node runs, judged against the roster it trusts. */
+static enum roster_status update_spec(const struct spec *sp, struct keyset *const *signers,
+                                      size_t n, int64_t now, const struct roster *trusted,
+                                      struct roster **out, char *why, size_t why_size)
+{
+    size_t len;
+    uint8_t *buf = make(sp, signers, n, &len);
+    struct roster *r = NULL;
+    enum roster_status st =
+        roster_verify_update(buf, len, COALITION, now, trusted, out ? out : &r, why, why_size);
+
+    if (st != ROSTER_OK)
+        assert_null(out ? *out : r);
+    roster_free(&r);
+    free(buf);
+    return st;
+}
+
+static void test_verify_update(void **state)
+{
+    struct roster *v1 = trusted_v1(), *v2 = NULL, *r = NULL;
+    struct spec one = base, sp = base;
+    struct keyset *signers[] = {gov_pl, gov_tm};
+    char why[200];
+
+    (void)state;
+    fill_base_govs(&one);
+    fill_base_govs(&sp);
+    /* Nothing trusted yet: checked on its own; the trusted roster again. */
+    assert_int_equal(update_spec(&one, signers, 2, NOW, NULL, &r, why, sizeof(why)), ROSTER_OK);
+    roster_free(&r);
+    assert_int_equal(update_spec(&one, signers, 2, NOW, v1, NULL, why, sizeof(why)), ROSTER_OK);
+    /* ... unless it has expired since. */
+    assert_int_equal(update_spec(&one, signers, 2, EXPIRES, v1, NULL, why, sizeof(why)),
+                     ROSTER_E_EXPIRED);
+    sp.version = 2;
+    sp.prev_hash = roster_hash(v1);
+    assert_int_equal(update_spec(&sp, signers, 2, NOW, v1, &v2, why, sizeof(why)), ROSTER_OK);
+    /* Back to version 1, or another version 2. */
+    assert_int_equal(update_spec(&one, signers, 2, NOW, v2, NULL, why, sizeof(why)),
+                     ROSTER_E_ROLLBACK);
+    assert_non_null(strstr(why, "version 1 is older than version 2"));
+    sp.expires = EXPIRES - 1;
+    assert_int_equal(update_spec(&sp, signers, 2, NOW, v2, NULL, why, sizeof(why)), ROSTER_E_FORK);
+    sp.expires = 0;
+    /* A skipped version names the one to install first. */
+    sp.version = 3;
+    assert_int_equal(update_spec(&sp, signers, 2, NOW, v1, NULL, why, sizeof(why)),
+                     ROSTER_E_VERSION);
+    assert_non_null(strstr(why, "install version 2 first"));
+    /* Governed otherwise: a version 2 whose governors v1's set did not
+     * sign is refused. */
+    struct spec other = base;
+    other.version = 2;
+    other.prev_hash = roster_hash(v1);
+    other.n_govs = 2;
+    other.govs[0] = gov_ua;
+    other.govs[1] = gov_nl;
+    struct keyset *new_only[] = {gov_ua, gov_nl};
+    assert_int_equal(update_spec(&other, new_only, 2, NOW, v1, NULL, why, sizeof(why)),
+                     ROSTER_E_THRESHOLD);
+    roster_free(&v2);
+    roster_free(&v1);
+}
+
 static void test_update_chain(void **state)
 {
     struct roster *v1 = trusted_v1(), *v2 = NULL;
@@ -651,10 +809,10 @@ static void test_find(void **state)
     assert_int_equal(roster_find_by_transport(r, zero, &m), -1);
     assert_int_equal(roster_find_by_transport(r, members[2]->sign_pk, &m), -1);
 
-    assert_int_equal(roster_envelope_lookup(r, "NL", &k), 0);
+    assert_int_equal(roster_envelope_lookup(r, "NL", "", 1, &k), 0);
     assert_memory_equal(k.sign_pk, members[3]->sign_pk, KEYS_PUBLIC_BYTES);
     assert_memory_equal(k.box_pk, members[3]->box_pk, KEYS_PUBLIC_BYTES);
-    assert_int_equal(roster_envelope_lookup(r, "FR", &k), -1);
+    assert_int_equal(roster_envelope_lookup(r, "FR", "", 1, &k), -1);
 
     roster_member_at(r, 0, &m);
     assert_string_equal(m.id, "UA");
@@ -954,6 +1112,8 @@ int main(void)
         cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_bad_fields),
         cmocka_unit_test(test_update_chain),
+        cmocka_unit_test(test_verify_update),
+        cmocka_unit_test(test_retired_key_window),
         cmocka_unit_test(test_update_needs_old_threshold),
         cmocka_unit_test(test_trusted_and_inspect),
         cmocka_unit_test(test_find),

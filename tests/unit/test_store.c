@@ -770,6 +770,52 @@ static void poke_user_version(const char *dir, uint32_t v)
     assert_int_equal(close(fd), 0);
 }
 
+/* The trusted roster: absent at first, kept across a reopen, readable by
+ * the lock-free peek beside an open store, and never moved back. */
+static void test_trusted_roster(void **state)
+{
+    struct fixture *f = *state;
+    struct store *s;
+    uint8_t hash[STORE_HASH_BYTES] = {1}, v2[] = {2, 2, 2}, v3[] = {3, 3, 3, 3};
+    uint8_t *buf;
+    size_t len;
+
+    assert_int_equal(store_roster_peek(f->dir, &buf, &len), 0);
+    s = open_ok(f);
+    assert_int_equal(store_roster_get(s, &buf, &len), 0);
+    assert_null(buf);
+    assert_int_equal(store_roster_peek(f->dir, &buf, &len), 0);
+    assert_int_equal(store_roster_put(s, v2, sizeof(v2), 2, hash), 0);
+    assert_false(store_in_batch(s));
+    store_close(&s);
+
+    s = open_ok(f);
+    assert_int_equal(store_roster_get(s, &buf, &len), 1);
+    assert_int_equal(len, sizeof(v2));
+    assert_memory_equal(buf, v2, sizeof(v2));
+    free(buf);
+    assert_int_equal(store_roster_peek(f->dir, &buf, &len), 1);
+    assert_memory_equal(buf, v2, sizeof(v2));
+    free(buf);
+    /* Older is refused and changes nothing; newer inside a batch commits
+     * with it. */
+    assert_int_equal(store_roster_put(s, v3, sizeof(v3), 1, hash), -1);
+    assert_int_equal(store_begin(s), 0);
+    assert_int_equal(store_roster_put(s, v3, sizeof(v3), 3, hash), 0);
+    store_rollback(s);
+    assert_int_equal(store_roster_get(s, &buf, &len), 1);
+    assert_memory_equal(buf, v2, sizeof(v2));
+    free(buf);
+    assert_int_equal(store_begin(s), 0);
+    assert_int_equal(store_roster_put(s, v3, sizeof(v3), 3, hash), 0);
+    assert_int_equal(store_commit(s), 0);
+    assert_int_equal(store_roster_get(s, &buf, &len), 1);
+    assert_int_equal(len, sizeof(v3));
+    free(buf);
+    assert_int_equal(store_roster_put(s, NULL, 0, 4, hash), -1);
+    store_close(&s);
+}
+
 static void test_newer_schema_refused(void **state)
 {
     struct fixture *f = *state;
@@ -1260,7 +1306,7 @@ static void test_migration_seals_plaintext(void **state)
     store_close(&s);
     /* Back to what schema 4 wrote: the blob in clear, no key check. */
     raw_exec(f->dir, "UPDATE board_needs SET need = CAST('old " MARKER "' AS BLOB);"
-                     " DROP TABLE key_check; PRAGMA user_version = 4;");
+                     " DROP TABLE key_check; DROP TABLE roster_trusted; PRAGMA user_version = 4;");
     assert_int_equal(dir_contains(f->dir, MARKER), 1); /* the scan sees it */
 
     assert_non_null(s = store_open(f->dir, tu_store_key));
@@ -1275,6 +1321,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_open_close_reopen, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_trusted_roster, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wal_and_synchronous_full, setup, teardown),
         cmocka_unit_test_setup_teardown(test_append_and_heads, setup, teardown),
         cmocka_unit_test_setup_teardown(test_append_refusals, setup, teardown),

@@ -489,9 +489,12 @@ static void test_envelope_bytes(void **state)
 
 static struct keyset *members[N_MEMBERS];
 
-static int lookup(void *arg, const char *member, struct envelope_member_keys *out)
+static int lookup(void *arg, const char *member, const char *log_peer, uint64_t seq,
+                  struct envelope_member_keys *out)
 {
     (void)arg;
+    (void)log_peer;
+    (void)seq;
     for (size_t i = 0; i < N_MEMBERS; i++)
         if (strcmp(member, ids[i]) == 0) {
             memcpy(out->sign_pk, members[i]->sign_pk, 32);
