@@ -80,3 +80,16 @@ void log_abort(const char *file, int line, const char *what)
     fprintf(stderr, "%s: %s:%d: invariant broken: %s\n", log_progname, file, line, what);
     abort();
 }
+
+bool log_limit_allow(struct log_limit *l, int64_t now_ms, int64_t interval_ms, uint64_t *suppressed)
+{
+    if (l->is_used && now_ms - l->last_ms < interval_ms) {
+        l->suppressed++;
+        return false;
+    }
+    *suppressed = l->suppressed;
+    l->suppressed = 0;
+    l->last_ms = now_ms;
+    l->is_used = true;
+    return true;
+}
