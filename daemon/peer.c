@@ -5,10 +5,14 @@
  * window after each round and acks with our vector after each commit. It
  * reads envelopes from the store to send and hands received ones to
  * route_accept; it never opens, stores or acks anything itself.
+ * Nothing a peer sends makes it grow without bound: a vector keeps only
+ * logs that can exist between the two members (peer_msg_log_may_exist), and
+ * each round reads at most limits.peer_round_max messages from one peer.
  */
 #include "peer.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +25,8 @@
 
 #define PEER_HARD_MAX      (4 * ENVELOPE_MAX_SIZE) /* libzmq drops the link past this */
 #define PEER_ROUTING_MAX   256
-#define PEER_RECONNECT_MIN 100 /* ms, first retry; libzmq doubles up to the config's max */
+#define PEER_RECONNECT_MIN 100   /* ms, first retry; libzmq doubles up to the config's max */
+#define PEER_LOG_LIMIT_MS  10000 /* at most one line per peer and kind of abuse this often */
 
 /* How far a log is held. */
 struct vec_entry {
@@ -49,8 +54,10 @@ struct link {
     int64_t last_heard_ms; /* -1: never */
     int64_t last_sent_ms;
     int64_t last_hello_ms;
-    struct vec theirs; /* what it holds */
-    struct vec sent;   /* the highest seq we sent it, per log */
+    uint32_t round_reads;                       /* messages read from it this round, all channels */
+    struct log_limit rejected_log, over_budget; /* lines about its abuse */
+    struct vec theirs;                          /* what it holds: only logs that can exist */
+    struct vec sent;                            /* the highest seq we sent it, per log */
 };
 
 struct peers {
@@ -66,6 +73,7 @@ struct peers {
     size_t n_links;
     struct vec ours;
     uint64_t timer;
+    struct log_limit unknown_sender; /* lines about messages of no link */
 };
 
 /* ---- vectors ------------------------------------------------------------ */
@@ -311,18 +319,47 @@ static struct link *find_link(struct peers *p, const char *member)
     return NULL;
 }
 
-/* Reads a received vector into theirs; a Hello replaces it, a Vector
- * raises it. peer_msg_decode kept only well-formed logs. */
-static void take_vector(struct link *l, const struct peer_msg *m)
+static bool is_member(void *arg, const char *id)
 {
+    struct roster_member m;
+
+    return roster_find(route_roster(((struct peers *)arg)->route), id, &m) == 0;
+}
+
+/* Reads a received vector into theirs; a Hello replaces it, a Vector
+ * raises it. peer_msg_decode kept only well-formed names; of those, a log
+ * that cannot exist between l's member and us is dropped before anything
+ * is kept for it, so theirs never outgrows the roster (members + 2).
+ * Dropped names are counted each, logged at most once per
+ * PEER_LOG_LIMIT_MS per peer. */
+static void take_vector(struct peers *p, struct link *l, const struct peer_msg *m)
+{
+    size_t rejected = m->n_sent - m->n_logs;
+    const struct peer_msg_log *example = NULL;
+    uint64_t suppressed;
+
     if (m->kind == PEER_MSG_HELLO)
         vec_clear(&l->theirs);
     for (size_t i = 0; i < m->n_logs; i++) {
         struct store_log log = {0};
+        if (!peer_msg_log_may_exist(&m->logs[i], l->member, p->cfg->member, is_member, p)) {
+            rejected++;
+            example = example ? example : &m->logs[i];
+            continue;
+        }
         strcpy(log.origin, m->logs[i].origin);
         strcpy(log.peer, m->logs[i].peer);
         vec_raise(&l->theirs, &log, m->logs[i].seq);
     }
+    if (rejected == 0)
+        return;
+    stats_count(p->stats, "peer.rejected-log", rejected);
+    if (log_limit_allow(&l->rejected_log, loop_now_ms(), PEER_LOG_LIMIT_MS, &suppressed))
+        log_warnx("peer %s: ignored %zu of %zu logs in a %s that cannot exist between us "
+                  "(e.g. \"%s/%s\"; %llu such lines suppressed)",
+                  l->member, rejected, m->n_sent, m->kind == PEER_MSG_HELLO ? "hello" : "vector",
+                  example ? example->origin : "", example ? example->peer : "",
+                  (unsigned long long)suppressed);
 }
 
 /* Counts and logs what peer_msg_decode refused. Bytes that are no message
@@ -373,7 +410,7 @@ static void on_message(struct peers *p, struct link *l, const uint8_t *data, siz
     }
     switch (m.kind) {
     case PEER_MSG_HELLO:
-        take_vector(l, &m);
+        take_vector(p, l, &m);
         /* Whatever we had sent may be lost: stream again from its vector. */
         vec_clear(&l->sent);
         /* An opening Hello on a live link means the peer restarted (or
@@ -386,7 +423,7 @@ static void on_message(struct peers *p, struct link *l, const uint8_t *data, siz
             send_hello(p, l, true);
         break;
     case PEER_MSG_VECTOR:
-        take_vector(l, &m);
+        take_vector(p, l, &m);
         break;
     case PEER_MSG_ENVELOPE:
         /* Before the Hello exchange the peer streams from a stale idea of
@@ -410,15 +447,28 @@ static void on_message(struct peers *p, struct link *l, const uint8_t *data, siz
     peer_msg_clear(&m);
 }
 
-/* Reads at most batch_max messages, so that a busy peer cannot keep the
- * loop from committing. */
+/* Whether l has read its share of this round; counts the first time. */
+static bool is_over_budget(struct peers *p, struct link *l)
+{
+    if (l->round_reads < p->cfg->peer_round_max)
+        return false;
+    if (l->round_reads == p->cfg->peer_round_max) {
+        l->round_reads++; /* count the round once */
+        stats_count(p->stats, "peer.round-limit", 1);
+    }
+    return true;
+}
+
+/* Reads at most batch_max messages, and no more than what is left of the
+ * peer's share of the round: the rest waits in libzmq's queue (and, when
+ * that is full, in the peer's), so a flooding peer slows only itself. */
 static void on_dealer(void *arg)
 {
     struct link *l = arg;
     struct peers *p = l->owner;
     zmq_msg_t msg;
 
-    for (uint32_t i = 0; i < p->cfg->batch_max; i++) {
+    for (uint32_t i = 0; i < p->cfg->batch_max && !is_over_budget(p, l); i++) {
         int more;
         size_t more_len = sizeof(more);
 
@@ -427,6 +477,7 @@ static void on_dealer(void *arg)
             zmq_msg_close(&msg);
             return;
         }
+        l->round_reads++;
         zmq_getsockopt(l->dealer, ZMQ_RCVMORE, &more, &more_len);
         if (more) {
             /* One frame per message: drain and drop anything else. */
@@ -445,6 +496,11 @@ static void on_dealer(void *arg)
     }
 }
 
+/* Reads at most batch_max messages, whoever sent them; libzmq queues each
+ * connection apart and takes from them in turn, so peers share the round
+ * fairly. A peer's messages past its share of the round are already read
+ * when we see whose they are: they are dropped unparsed, and a Hello makes
+ * the peer resend from what we really hold. */
 static void on_router(void *arg)
 {
     struct peers *p = arg;
@@ -478,9 +534,22 @@ static void on_router(void *arg)
         user = zmq_msg_gets(&msg, "User-Id");
         l = user != NULL ? find_link(p, user) : NULL;
         if (l == NULL || zmq_msg_size(&rid) > PEER_ROUTING_MAX) {
+            uint64_t suppressed;
             stats_count(p->stats, "peer.unknown-sender", 1);
-            log_warnx("peer: dropped a message from an unknown connection");
+            if (log_limit_allow(&p->unknown_sender, loop_now_ms(), PEER_LOG_LIMIT_MS, &suppressed))
+                log_warnx("peer: dropped a message from an unknown connection (%llu such lines "
+                          "suppressed)",
+                          (unsigned long long)suppressed);
+        } else if (is_over_budget(p, l)) {
+            uint64_t suppressed;
+            stats_count(p->stats, "peer.over-budget", 1);
+            l->needs_hello = true;
+            if (log_limit_allow(&l->over_budget, loop_now_ms(), PEER_LOG_LIMIT_MS, &suppressed))
+                log_warnx("peer %s: dropped a message past its share of %" PRIu32
+                          " messages this round (%llu such lines suppressed)",
+                          l->member, p->cfg->peer_round_max, (unsigned long long)suppressed);
         } else {
+            l->round_reads++;
             memcpy(l->rid, zmq_msg_data(&rid), zmq_msg_size(&rid));
             l->rid_len = zmq_msg_size(&rid);
             on_message(p, l, zmq_msg_data(&msg), zmq_msg_size(&msg));
@@ -680,6 +749,7 @@ void peers_after_commit(void *arg, bool is_committed)
         struct link *l = &p->links[i];
 
         l->is_blocked = false;
+        l->round_reads = 0;
         if (!is_committed)
             l->needs_hello = true;
         if (l->needs_hello) {
