@@ -72,6 +72,11 @@ struct peers {
     struct link *links;
     size_t n_links;
     struct vec ours;
+    /* Whose relayed log can exist, sorted for bsearch: the roster's
+     * members and the origins of the relayed logs we hold (a member who
+     * left the roster keeps its log). Rebuilt with ours and on reload. */
+    char (*origins)[UTIL_MEMBER_ID_MAX + 1];
+    size_t n_origins;
     uint64_t timer;
     struct log_limit unknown_sender; /* lines about messages of no link */
 };
@@ -144,11 +149,37 @@ static int collect_head(void *arg, const struct store_log *log, const struct sto
     return 0;
 }
 
+static int compare_ids(const void *a, const void *b)
+{
+    return strcmp(a, b);
+}
+
+static void refresh_origins(struct peers *p)
+{
+    const struct roster *r = route_roster(p->route);
+    size_t cap = roster_member_count(r) + p->ours.n, n = 0;
+    char(*ids)[UTIL_MEMBER_ID_MAX + 1] = realloc(p->origins, (cap ? cap : 1) * sizeof(*ids));
+
+    ensure(ids != NULL);
+    for (size_t i = 0; i < roster_member_count(r); i++) {
+        struct roster_member m;
+        roster_member_at(r, i, &m);
+        snprintf(ids[n++], sizeof(ids[0]), "%s", m.id);
+    }
+    for (size_t i = 0; i < p->ours.n; i++)
+        if (p->ours.e[i].log.peer[0] == '\0')
+            strcpy(ids[n++], p->ours.e[i].log.origin);
+    qsort(ids, n, sizeof(ids[0]), compare_ids);
+    p->origins = ids;
+    p->n_origins = n;
+}
+
 static void refresh_ours(struct peers *p)
 {
     vec_clear(&p->ours);
     if (store_each_log(p->store, collect_head, &p->ours) != 0)
         log_warnx("peer: cannot read our log heads");
+    refresh_origins(p);
 }
 
 /* ---- sending ------------------------------------------------------------ */
@@ -319,17 +350,20 @@ static struct link *find_link(struct peers *p, const char *member)
     return NULL;
 }
 
-static bool is_member(void *arg, const char *id)
+/* Whether id's relayed log can exist; O(log n), since a flood of invented
+ * names asks once per name. */
+static bool has_origin(void *arg, const char *id)
 {
-    struct roster_member m;
+    const struct peers *p = arg;
 
-    return roster_find(route_roster(((struct peers *)arg)->route), id, &m) == 0;
+    return bsearch(id, p->origins, p->n_origins, sizeof(p->origins[0]), compare_ids) != NULL;
 }
 
 /* Reads a received vector into theirs; a Hello replaces it, a Vector
  * raises it. peer_msg_decode kept only well-formed names; of those, a log
  * that cannot exist between l's member and us is dropped before anything
- * is kept for it, so theirs never outgrows the roster (members + 2).
+ * is kept for it, so theirs never outgrows the roster and our own logs
+ * (has_origin) plus the pair's two direct logs.
  * Dropped names are counted each, logged at most once per
  * PEER_LOG_LIMIT_MS per peer. */
 static void take_vector(struct peers *p, struct link *l, const struct peer_msg *m)
@@ -342,7 +376,7 @@ static void take_vector(struct peers *p, struct link *l, const struct peer_msg *
         vec_clear(&l->theirs);
     for (size_t i = 0; i < m->n_logs; i++) {
         struct store_log log = {0};
-        if (!peer_msg_log_may_exist(&m->logs[i], l->member, p->cfg->member, is_member, p)) {
+        if (!peer_msg_log_may_exist(&m->logs[i], l->member, p->cfg->member, has_origin, p)) {
             rejected++;
             example = example ? example : &m->logs[i];
             continue;
@@ -768,6 +802,7 @@ void peers_reload(struct peers *p, const struct config *cfg)
 {
     p->cfg = cfg;
     sync_links(p);
+    refresh_origins(p);
 }
 
 size_t peers_status(struct peers *p, struct peer_status *out, size_t max)
@@ -851,6 +886,7 @@ void peers_free(struct peers **pp)
     if (p->timer)
         loop_remove_timer(p->loop, p->timer);
     vec_free(&p->ours);
+    free(p->origins);
     free(p);
     *pp = NULL;
 }
