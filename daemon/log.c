@@ -81,6 +81,15 @@ void log_abort(const char *file, int line, const char *what)
     abort();
 }
 
+const char *log_limit_note(char buf[LOG_LIMIT_NOTE_MAX], uint64_t suppressed)
+{
+    buf[0] = '\0';
+    if (suppressed > 0)
+        snprintf(buf, LOG_LIMIT_NOTE_MAX, " (%llu like it left out)",
+                 (unsigned long long)suppressed);
+    return buf;
+}
+
 bool log_limit_allow(struct log_limit *l, int64_t now_ms, int64_t interval_ms, uint64_t *suppressed)
 {
     if (l->is_used && now_ms - l->last_ms < interval_ms) {

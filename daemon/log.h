@@ -42,6 +42,12 @@ struct log_limit {
 bool log_limit_allow(struct log_limit *l, int64_t now_ms, int64_t interval_ms,
                      uint64_t *suppressed);
 
+#define LOG_LIMIT_NOTE_MAX 48
+
+/* What a line let through by log_limit_allow appends: "" when nothing was
+ * left out, else " (N like it left out)". Written to buf, returned. */
+const char *log_limit_note(char buf[LOG_LIMIT_NOTE_MAX], uint64_t suppressed);
+
 /* A broken invariant: logs file and line and aborts. Never compiled out. */
 #define ensure(cond)                                                                               \
     do {                                                                                           \

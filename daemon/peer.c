@@ -371,6 +371,7 @@ static void take_vector(struct peers *p, struct link *l, const struct peer_msg *
     size_t rejected = m->n_sent - m->n_logs;
     const struct peer_msg_log *example = NULL;
     uint64_t suppressed;
+    char note[LOG_LIMIT_NOTE_MAX];
 
     if (m->kind == PEER_MSG_HELLO)
         vec_clear(&l->theirs);
@@ -390,10 +391,10 @@ static void take_vector(struct peers *p, struct link *l, const struct peer_msg *
     stats_count(p->stats, "peer.rejected-log", rejected);
     if (log_limit_allow(&l->rejected_log, loop_now_ms(), PEER_LOG_LIMIT_MS, &suppressed))
         log_warnx("peer %s: ignored %zu of %zu logs in a %s that cannot exist between us "
-                  "(e.g. \"%s/%s\"; %llu such lines suppressed)",
+                  "(e.g. \"%s/%s\")%s",
                   l->member, rejected, m->n_sent, m->kind == PEER_MSG_HELLO ? "hello" : "vector",
                   example ? example->origin : "", example ? example->peer : "",
-                  (unsigned long long)suppressed);
+                  log_limit_note(note, suppressed));
 }
 
 /* Counts and logs what peer_msg_decode refused. Bytes that are no message
@@ -545,6 +546,8 @@ static void on_router(void *arg)
         size_t more_len = sizeof(more);
         const char *user;
         struct link *l;
+        uint64_t suppressed;
+        char note[LOG_LIMIT_NOTE_MAX];
 
         zmq_msg_init(&rid);
         if (zmq_msg_recv(&rid, p->router, ZMQ_DONTWAIT) == -1) {
@@ -568,20 +571,17 @@ static void on_router(void *arg)
         user = zmq_msg_gets(&msg, "User-Id");
         l = user != NULL ? find_link(p, user) : NULL;
         if (l == NULL || zmq_msg_size(&rid) > PEER_ROUTING_MAX) {
-            uint64_t suppressed;
             stats_count(p->stats, "peer.unknown-sender", 1);
             if (log_limit_allow(&p->unknown_sender, loop_now_ms(), PEER_LOG_LIMIT_MS, &suppressed))
-                log_warnx("peer: dropped a message from an unknown connection (%llu such lines "
-                          "suppressed)",
-                          (unsigned long long)suppressed);
+                log_warnx("peer: dropped a message from an unknown connection%s",
+                          log_limit_note(note, suppressed));
         } else if (is_over_budget(p, l)) {
-            uint64_t suppressed;
             stats_count(p->stats, "peer.over-budget", 1);
             l->needs_hello = true;
             if (log_limit_allow(&l->over_budget, loop_now_ms(), PEER_LOG_LIMIT_MS, &suppressed))
                 log_warnx("peer %s: dropped a message past its share of %" PRIu32
-                          " messages this round (%llu such lines suppressed)",
-                          l->member, p->cfg->peer_round_max, (unsigned long long)suppressed);
+                          " messages this round%s",
+                          l->member, p->cfg->peer_round_max, log_limit_note(note, suppressed));
         } else {
             l->round_reads++;
             memcpy(l->rid, zmq_msg_data(&rid), zmq_msg_size(&rid));

@@ -205,14 +205,15 @@ static void handle(struct zap *z, struct frame *f, int n, bool is_truncated)
     char fingerprint[16];
     const char *why = NULL;
     uint64_t suppressed;
+    char note[LOG_LIMIT_NOTE_MAX];
 
     if (n < 2 || is_truncated) {
         /* Not even a request id to answer to: a REP socket must still
          * reply, so answer with an empty id. */
         z->denied++;
         if (may_log(z, NULL, "", &suppressed))
-            log_warnx("zap: refused a malformed request (%d frames; %llu refusals suppressed)", n,
-                      (unsigned long long)suppressed);
+            log_warnx("zap: refused a malformed request (%d frames)%s", n,
+                      log_limit_note(note, suppressed));
         reply(z->socket, n >= 2 ? &f[1] : NULL, "500", "malformed request", "");
         return;
     }
@@ -225,8 +226,7 @@ static void handle(struct zap *z, struct frame *f, int n, bool is_truncated)
     if (why != NULL) {
         z->denied++;
         if (may_log(z, NULL, "", &suppressed))
-            log_warnx("zap: refused a handshake: %s (%llu refusals suppressed)", why,
-                      (unsigned long long)suppressed);
+            log_warnx("zap: refused a handshake: %s%s", why, log_limit_note(note, suppressed));
         reply(z->socket, &f[1], "400", why, "");
         return;
     }
@@ -241,9 +241,8 @@ static void handle(struct zap *z, struct frame *f, int n, bool is_truncated)
          * secret. */
         keys_to_base64(f[6].data, 9, fingerprint, sizeof(fingerprint));
         if (may_log(z, f[6].data, domain, &suppressed))
-            log_warnx("zap: refused unknown key %s… from %s on the %s socket (%llu refusals of "
-                      "it suppressed)",
-                      fingerprint, address, domain, (unsigned long long)suppressed);
+            log_warnx("zap: refused unknown key %s… from %s on the %s socket%s", fingerprint,
+                      address, domain, log_limit_note(note, suppressed));
         reply(z->socket, &f[1], "400", "unknown key", "");
         return;
     }

@@ -1,13 +1,14 @@
 /*
  * Unit tests for log.c's rate limit: the first line goes out, later ones
  * only once per interval, and the line that goes out learns how many were
- * left out since the one before.
+ * left out since the one before, and says so only when there were any.
  */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <cmocka.h>
 
@@ -37,10 +38,22 @@ static void test_limit(void **state)
     assert_int_equal(suppressed, 0);
 }
 
+static void test_note(void **state)
+{
+    char note[LOG_LIMIT_NOTE_MAX];
+
+    (void)state;
+    assert_string_equal(log_limit_note(note, 0), "");
+    assert_string_equal(log_limit_note(note, 6), " (6 like it left out)");
+    assert_string_equal(log_limit_note(note, UINT64_MAX),
+                        " (18446744073709551615 like it left out)");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_limit),
+        cmocka_unit_test(test_note),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
