@@ -116,6 +116,10 @@ static const struct option options[] = {
      .min = 1, .max = 65536, .off = CFG(batch_max)},
     {"limits", "credit_window",      T_UINT32,       "256",   false, true,
      .min = 1, .max = 65536, .off = CFG(credit_window)},
+    /* Must also exceed credit_window; left out, it grows with it to twice
+     * credit_window: both in finish(). */
+    {"limits", "peer_round_max",     T_UINT32,       "1024",  false, true,
+     .min = 2, .max = 131072, .off = CFG(peer_round_max)},
     {"limits", "heartbeat_ms",       T_UINT32,       "1000",  false, true,
      .min = 50, .max = 60000, .off = CFG(heartbeat_ms)},
     /* Must also exceed heartbeat_ms: checked in finish(). */
@@ -637,6 +641,8 @@ static void finish(struct parser *p)
     struct config *c = p->c;
     size_t hb = option_index("limits", "heartbeat_ms");
     size_t pt = option_index("limits", "peer_timeout_ms");
+    size_t prm = option_index("limits", "peer_round_max");
+    size_t cw = option_index("limits", "credit_window");
     size_t dial = option_index("peers", "dial");
     size_t dial_only = option_index("peers", "dial_only");
 
@@ -663,6 +669,16 @@ static void finish(struct parser *p)
         p->lineno = p->lines[pt] != 0 ? p->lines[pt] : p->lines[hb];
         fail(p, "peer_timeout_ms (%" PRIu32 ") must exceed heartbeat_ms (%" PRIu32 ")",
              c->peer_timeout_ms, c->heartbeat_ms);
+        return;
+    }
+    /* An honest peer has at most credit_window envelopes in flight, plus a
+     * few vectors and heartbeats: its round must never be cut short. */
+    if (p->lines[prm] == 0 && c->peer_round_max < 2 * c->credit_window)
+        c->peer_round_max = 2 * c->credit_window;
+    if (c->peer_round_max <= c->credit_window) {
+        p->lineno = p->lines[prm] != 0 ? p->lines[prm] : p->lines[cw];
+        fail(p, "peer_round_max (%" PRIu32 ") must exceed credit_window (%" PRIu32 ")",
+             c->peer_round_max, c->credit_window);
         return;
     }
     if (list_has(c->dial, c->n_dial, c->member)) {

@@ -80,3 +80,25 @@ void log_abort(const char *file, int line, const char *what)
     fprintf(stderr, "%s: %s:%d: invariant broken: %s\n", log_progname, file, line, what);
     abort();
 }
+
+const char *log_limit_note(char buf[LOG_LIMIT_NOTE_MAX], uint64_t suppressed)
+{
+    buf[0] = '\0';
+    if (suppressed > 0)
+        snprintf(buf, LOG_LIMIT_NOTE_MAX, " (%llu like it left out)",
+                 (unsigned long long)suppressed);
+    return buf;
+}
+
+bool log_limit_allow(struct log_limit *l, int64_t now_ms, int64_t interval_ms, uint64_t *suppressed)
+{
+    if (l->is_used && now_ms - l->last_ms < interval_ms) {
+        l->suppressed++;
+        return false;
+    }
+    *suppressed = l->suppressed;
+    l->suppressed = 0;
+    l->last_ms = now_ms;
+    l->is_used = true;
+    return true;
+}

@@ -7,6 +7,8 @@
 #define TMBUS_LOG_H
 
 #include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
 
 enum log_level { LOG_LEVEL_WARN = 0, LOG_LEVEL_INFO = 1, LOG_LEVEL_DEBUG = 2 };
 
@@ -23,6 +25,28 @@ void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Log and exit(1). fatal appends strerror(errno). */
 void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 void fatalx(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+/* A rate limit on one kind of line, so that whoever can make the node
+ * refuse something cannot also flood its log. Zero it to start. */
+struct log_limit {
+    int64_t last_ms;     /* when the last line went out */
+    uint64_t suppressed; /* lines left out since */
+    bool is_used;        /* a line went out once */
+};
+
+/* Whether a line may go out at now_ms (a monotonic clock): the first one
+ * does, then at most one per interval_ms. When it may, *suppressed is set
+ * to the lines left out since the last one (for the line to mention) and
+ * the count restarts; when not, the line is counted as left out. Never
+ * blocks, never logs. */
+bool log_limit_allow(struct log_limit *l, int64_t now_ms, int64_t interval_ms,
+                     uint64_t *suppressed);
+
+#define LOG_LIMIT_NOTE_MAX 48
+
+/* What a line let through by log_limit_allow appends: "" when nothing was
+ * left out, else " (N like it left out)". Written to buf, returned. */
+const char *log_limit_note(char buf[LOG_LIMIT_NOTE_MAX], uint64_t suppressed);
 
 /* A broken invariant: logs file and line and aborts. Never compiled out. */
 #define ensure(cond)                                                                               \

@@ -14,10 +14,15 @@
  * with the new key and rebinds the ROUTER so that every connection made
  * under the old roster authenticates again. A dialled link goes down the
  * moment its connection drops, so the far end of a revoked link notices too.
+ *
+ * Nothing a peer sends makes it grow without bound: a vector keeps only
+ * logs that can exist between the two members (peer_msg_log_may_exist), and
+ * each round reads at most limits.peer_round_max messages from one peer.
  */
 #include "peer.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,7 +36,8 @@
 
 #define PEER_HARD_MAX      (4 * ENVELOPE_MAX_SIZE) /* libzmq drops the link past this */
 #define PEER_ROUTING_MAX   256
-#define PEER_RECONNECT_MIN 100 /* ms, first retry; libzmq doubles up to the config's max */
+#define PEER_RECONNECT_MIN 100   /* ms, first retry; libzmq doubles up to the config's max */
+#define PEER_LOG_LIMIT_MS  10000 /* at most one line per peer and kind of abuse this often */
 #define PEER_ENDPOINT_MAX  256
 #define PEER_REBIND_MS     20  /* retry while the old listener is still closing */
 #define PEER_REBIND_TRIES  250 /* five seconds of retries */
@@ -68,8 +74,10 @@ struct link {
     int64_t last_heard_ms; /* -1: never */
     int64_t last_sent_ms;
     int64_t last_hello_ms;
-    struct vec theirs; /* what it holds */
-    struct vec sent;   /* the highest seq we sent it, per log */
+    uint32_t round_reads;                       /* messages read from it this round, all channels */
+    struct log_limit rejected_log, over_budget; /* lines about its abuse */
+    struct vec theirs;                          /* what it holds: only logs that can exist */
+    struct vec sent;                            /* the highest seq we sent it, per log */
 };
 
 struct peers {
@@ -88,7 +96,13 @@ struct peers {
     struct link *links;
     size_t n_links;
     struct vec ours;
+    /* Whose relayed log can exist, sorted for bsearch: the roster's
+     * members and the origins of the relayed logs we hold (a member who
+     * left the roster keeps its log). Rebuilt with ours and on reload. */
+    char (*origins)[UTIL_MEMBER_ID_MAX + 1];
+    size_t n_origins;
     uint64_t timer;
+    struct log_limit unknown_sender; /* lines about messages of no link */
 };
 
 /* ---- vectors ------------------------------------------------------------ */
@@ -159,11 +173,37 @@ static int collect_head(void *arg, const struct store_log *log, const struct sto
     return 0;
 }
 
+static int compare_ids(const void *a, const void *b)
+{
+    return strcmp(a, b);
+}
+
+static void refresh_origins(struct peers *p)
+{
+    const struct roster *r = route_roster(p->route);
+    size_t cap = roster_member_count(r) + p->ours.n, n = 0;
+    char(*ids)[UTIL_MEMBER_ID_MAX + 1] = realloc(p->origins, (cap ? cap : 1) * sizeof(*ids));
+
+    ensure(ids != NULL);
+    for (size_t i = 0; i < roster_member_count(r); i++) {
+        struct roster_member m;
+        roster_member_at(r, i, &m);
+        snprintf(ids[n++], sizeof(ids[0]), "%s", m.id);
+    }
+    for (size_t i = 0; i < p->ours.n; i++)
+        if (p->ours.e[i].log.peer[0] == '\0')
+            strcpy(ids[n++], p->ours.e[i].log.origin);
+    qsort(ids, n, sizeof(ids[0]), compare_ids);
+    p->origins = ids;
+    p->n_origins = n;
+}
+
 static void refresh_ours(struct peers *p)
 {
     vec_clear(&p->ours);
     if (store_each_log(p->store, collect_head, &p->ours) != 0)
         log_warnx("peer: cannot read our log heads");
+    refresh_origins(p);
 }
 
 /* ---- sending ------------------------------------------------------------ */
@@ -351,18 +391,51 @@ static struct link *find_link_by_key(struct peers *p, const uint8_t *pk)
     return NULL;
 }
 
-/* Reads a received vector into theirs; a Hello replaces it, a Vector
- * raises it. peer_msg_decode kept only well-formed logs. */
-static void take_vector(struct link *l, const struct peer_msg *m)
+/* Whether id's relayed log can exist; O(log n), since a flood of invented
+ * names asks once per name. */
+static bool has_origin(void *arg, const char *id)
 {
+    const struct peers *p = arg;
+
+    return bsearch(id, p->origins, p->n_origins, sizeof(p->origins[0]), compare_ids) != NULL;
+}
+
+/* Reads a received vector into theirs; a Hello replaces it, a Vector
+ * raises it. peer_msg_decode kept only well-formed names; of those, a log
+ * that cannot exist between l's member and us is dropped before anything
+ * is kept for it, so theirs never outgrows the roster and our own logs
+ * (has_origin) plus the pair's two direct logs.
+ * Dropped names are counted each, logged at most once per
+ * PEER_LOG_LIMIT_MS per peer. */
+static void take_vector(struct peers *p, struct link *l, const struct peer_msg *m)
+{
+    size_t rejected = m->n_sent - m->n_logs;
+    const struct peer_msg_log *example = NULL;
+    uint64_t suppressed;
+    char note[LOG_LIMIT_NOTE_MAX];
+
     if (m->kind == PEER_MSG_HELLO)
         vec_clear(&l->theirs);
     for (size_t i = 0; i < m->n_logs; i++) {
         struct store_log log = {0};
+        if (!peer_msg_log_may_exist(&m->logs[i], l->member, p->cfg->member, has_origin, p)) {
+            rejected++;
+            example = example ? example : &m->logs[i];
+            continue;
+        }
         strcpy(log.origin, m->logs[i].origin);
         strcpy(log.peer, m->logs[i].peer);
         vec_raise(&l->theirs, &log, m->logs[i].seq);
     }
+    if (rejected == 0)
+        return;
+    stats_count(p->stats, "peer.rejected-log", rejected);
+    if (log_limit_allow(&l->rejected_log, loop_now_ms(), PEER_LOG_LIMIT_MS, &suppressed))
+        log_warnx("peer %s: ignored %zu of %zu logs in a %s that cannot exist between us "
+                  "(e.g. \"%s/%s\")%s",
+                  l->member, rejected, m->n_sent, m->kind == PEER_MSG_HELLO ? "hello" : "vector",
+                  example ? example->origin : "", example ? example->peer : "",
+                  log_limit_note(note, suppressed));
 }
 
 /* Counts and logs what peer_msg_decode refused. Bytes that are no message
@@ -413,7 +486,7 @@ static void on_message(struct peers *p, struct link *l, const uint8_t *data, siz
     }
     switch (m.kind) {
     case PEER_MSG_HELLO:
-        take_vector(l, &m);
+        take_vector(p, l, &m);
         /* Whatever we had sent may be lost: stream again from its vector. */
         vec_clear(&l->sent);
         /* An opening Hello on a live link means the peer restarted (or
@@ -426,7 +499,7 @@ static void on_message(struct peers *p, struct link *l, const uint8_t *data, siz
             send_hello(p, l, true);
         break;
     case PEER_MSG_VECTOR:
-        take_vector(l, &m);
+        take_vector(p, l, &m);
         break;
     case PEER_MSG_ENVELOPE:
         /* Before the Hello exchange the peer streams from a stale idea of
@@ -450,15 +523,28 @@ static void on_message(struct peers *p, struct link *l, const uint8_t *data, siz
     peer_msg_clear(&m);
 }
 
-/* Reads at most batch_max messages, so that a busy peer cannot keep the
- * loop from committing. */
+/* Whether l has read its share of this round; counts the first time. */
+static bool is_over_budget(struct peers *p, struct link *l)
+{
+    if (l->round_reads < p->cfg->peer_round_max)
+        return false;
+    if (l->round_reads == p->cfg->peer_round_max) {
+        l->round_reads++; /* count the round once */
+        stats_count(p->stats, "peer.round-limit", 1);
+    }
+    return true;
+}
+
+/* Reads at most batch_max messages, and no more than what is left of the
+ * peer's share of the round: the rest waits in libzmq's queue (and, when
+ * that is full, in the peer's), so a flooding peer slows only itself. */
 static void on_dealer(void *arg)
 {
     struct link *l = arg;
     struct peers *p = l->owner;
     zmq_msg_t msg;
 
-    for (uint32_t i = 0; i < p->cfg->batch_max; i++) {
+    for (uint32_t i = 0; i < p->cfg->batch_max && !is_over_budget(p, l); i++) {
         int more;
         size_t more_len = sizeof(more);
 
@@ -467,6 +553,7 @@ static void on_dealer(void *arg)
             zmq_msg_close(&msg);
             return;
         }
+        l->round_reads++;
         zmq_getsockopt(l->dealer, ZMQ_RCVMORE, &more, &more_len);
         if (more) {
             /* One frame per message: drain and drop anything else. */
@@ -485,6 +572,11 @@ static void on_dealer(void *arg)
     }
 }
 
+/* Reads at most batch_max messages, whoever sent them; libzmq queues each
+ * connection apart and takes from them in turn, so peers share the round
+ * fairly. A peer's messages past its share of the round are already read
+ * when we see whose they are: they are dropped unparsed, and a Hello makes
+ * the peer resend from what we really hold. */
 static void on_router(void *arg)
 {
     struct peers *p = arg;
@@ -495,6 +587,8 @@ static void on_router(void *arg)
         size_t more_len = sizeof(more);
         uint8_t pk[KEYS_PUBLIC_BYTES];
         struct link *l = NULL;
+        uint64_t suppressed;
+        char note[LOG_LIMIT_NOTE_MAX];
 
         zmq_msg_init(&rid);
         if (zmq_msg_recv(&rid, p->router, ZMQ_DONTWAIT) == -1) {
@@ -523,13 +617,25 @@ static void on_router(void *arg)
             if (zap_message_key(&msg, pk) == 0)
                 keys_to_base64(pk, 9, fingerprint, sizeof(fingerprint));
             stats_count(p->stats, "peer.stale-key", 1);
-            log_warnx("peer: dropped a message from key %s…, not a member's key in roster "
-                      "version %llu",
-                      fingerprint, (unsigned long long)roster_version(route_roster(p->route)));
+            if (log_limit_allow(&p->unknown_sender, loop_now_ms(), PEER_LOG_LIMIT_MS, &suppressed))
+                log_warnx("peer: dropped a message from key %s…, not a member's key in roster "
+                          "version %llu%s",
+                          fingerprint, (unsigned long long)roster_version(route_roster(p->route)),
+                          log_limit_note(note, suppressed));
         } else if (zmq_msg_size(&rid) > PEER_ROUTING_MAX) {
             stats_count(p->stats, "peer.unknown-sender", 1);
-            log_warnx("peer: dropped a message from an unknown connection");
+            if (log_limit_allow(&p->unknown_sender, loop_now_ms(), PEER_LOG_LIMIT_MS, &suppressed))
+                log_warnx("peer: dropped a message from an unknown connection%s",
+                          log_limit_note(note, suppressed));
+        } else if (is_over_budget(p, l)) {
+            stats_count(p->stats, "peer.over-budget", 1);
+            l->needs_hello = true;
+            if (log_limit_allow(&l->over_budget, loop_now_ms(), PEER_LOG_LIMIT_MS, &suppressed))
+                log_warnx("peer %s: dropped a message past its share of %" PRIu32
+                          " messages this round%s",
+                          l->member, p->cfg->peer_round_max, log_limit_note(note, suppressed));
         } else {
+            l->round_reads++;
             memcpy(l->rid, zmq_msg_data(&rid), zmq_msg_size(&rid));
             l->rid_len = zmq_msg_size(&rid);
             on_message(p, l, zmq_msg_data(&msg), zmq_msg_size(&msg));
@@ -866,6 +972,7 @@ void peers_after_commit(void *arg, bool is_committed)
         struct link *l = &p->links[i];
 
         l->is_blocked = false;
+        l->round_reads = 0;
         if (!is_committed)
             l->needs_hello = true;
         if (l->needs_hello) {
@@ -885,6 +992,7 @@ void peers_reload(struct peers *p, const struct config *cfg)
     p->cfg = cfg;
     if (sync_links(p) > 0)
         rebind_router(p);
+    refresh_origins(p);
 }
 
 size_t peers_status(struct peers *p, struct peer_status *out, size_t max)
@@ -972,6 +1080,7 @@ void peers_free(struct peers **pp)
     if (p->rebind_timer)
         loop_remove_timer(p->loop, p->rebind_timer);
     vec_free(&p->ours);
+    free(p->origins);
     free(p);
     *pp = NULL;
 }

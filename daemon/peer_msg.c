@@ -2,7 +2,9 @@
  * peer_msg: reads a PeerMessage once into a struct peer_msg. Limits are
  * checked before anything is copied: the frame against PEER_MSG_MAX_FRAME,
  * a vector against PEER_MSG_MAX_LOGS. Log names that are not member ids
- * are dropped here, so that no caller copies a name it did not check.
+ * are dropped here, so that no caller copies a name it did not check;
+ * whether a well-formed name can exist for a given pair of members is
+ * peer_msg_log_may_exist's rule, which the link applies.
  */
 #include "peer_msg.h"
 
@@ -91,6 +93,15 @@ int peer_msg_decode(const uint8_t *buf, size_t len, struct peer_msg *out,
     default:
         return fail(fault, PEER_MSG_E_KIND);
     }
+}
+
+bool peer_msg_log_may_exist(const struct peer_msg_log *log, const char *peer, const char *self,
+                            peer_msg_is_member_fn is_member, void *arg)
+{
+    if (log->peer[0] == '\0')
+        return is_member(arg, log->origin);
+    return (strcmp(log->origin, peer) == 0 && strcmp(log->peer, self) == 0) ||
+           (strcmp(log->origin, self) == 0 && strcmp(log->peer, peer) == 0);
 }
 
 void peer_msg_clear(struct peer_msg *m)

@@ -71,6 +71,21 @@ struct peer_msg {
 int peer_msg_decode(const uint8_t *buf, size_t len, struct peer_msg *out,
                     enum peer_msg_fault *fault) __attribute__((warn_unused_result));
 
+/* Says whether id can have a relayed log: a roster member, or one whose
+ * log the node holds though it left the roster. arg is the caller's. */
+typedef bool (*peer_msg_is_member_fn)(void *arg, const char *id);
+
+/*
+ * Whether the member `peer`, talking to the node of member `self`, may name
+ * log in a Hello or Vector: a relayed log of an id is_member admits, or a
+ * direct log between the two of them. No other log can exist for that
+ * pair, so a name outside this rule is dropped before any state is made
+ * for it: that bounds what one peer can make a node hold by the roster and
+ * what the node holds itself. Pure; never blocks, never logs.
+ */
+bool peer_msg_log_may_exist(const struct peer_msg_log *log, const char *peer, const char *self,
+                            peer_msg_is_member_fn is_member, void *arg);
+
 /* Frees what peer_msg_decode allocated and zeroes *m. Accepts a zeroed m. */
 void peer_msg_clear(struct peer_msg *m);
 

@@ -1,31 +1,102 @@
 /*
  * zap: answers ZAP requests from libzmq's I/O threads. A request is
  * refused unless it is well formed, uses CURVE, and the check function
- * knows the key. Every refusal is logged with its reason and counted.
+ * knows the key. Every refusal is counted; its line in the log is rate
+ * limited, since whoever can reach a socket can make us refuse without
+ * end: at most one line per key per ZAP_LOG_INTERVAL_MS (the next one says
+ * how many were left out), and at most ZAP_LOG_BURST lines in that time
+ * over all keys, so fresh keys buy no more lines than one.
  */
 #include "zap.h"
 
 #include <errno.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <zmq.h>
 
 #include "keys.h"
 #include "log.h"
 
-#define ZAP_ENDPOINT    "inproc://zeromq.zap.01"
-#define ZAP_MAX_FRAMES  8
-#define ZAP_FRAME_MAX   256
-#define ZAP_USER_ID_MAX (4 * ((KEYS_PUBLIC_BYTES + 2) / 3) + 1) /* base64 and NUL */
+#define ZAP_ENDPOINT        "inproc://zeromq.zap.01"
+#define ZAP_MAX_FRAMES      8
+#define ZAP_FRAME_MAX       256
+#define ZAP_USER_ID_MAX     (4 * ((KEYS_PUBLIC_BYTES + 2) / 3) + 1) /* base64 and NUL */
+#define ZAP_LOG_INTERVAL_MS 10000
+#define ZAP_LOG_KEYS        64 /* keys whose last line we remember */
+#define ZAP_LOG_BURST       16 /* lines over all keys per interval */
+#define ZAP_DOMAIN_MAX      16 /* of a domain told apart in the log limit */
+
+/* When a key refused on one socket (or, all zero, a request too broken to
+ * name one) was last written to the log. */
+struct refused_key {
+    uint8_t pk[KEYS_PUBLIC_BYTES];
+    char domain[ZAP_DOMAIN_MAX + 1];
+    struct log_limit limit;
+};
 
 struct zap {
     void *socket;
     zap_check_fn check;
     void *arg;
     uint64_t allowed, denied;
+    struct refused_key refused[ZAP_LOG_KEYS];
+    size_t n_refused, next_evicted;
+    struct log_limit all;  /* the interval over all keys */
+    uint32_t lines_in_all; /* lines written in it */
 };
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Whether a refusal of pk (NULL: no usable key) on the socket of domain
+ * may be logged now. When it may, *suppressed says how many refusals of
+ * that key there went unlogged since its last line. A key not remembered
+ * takes the slot of the one remembered longest; forgetting one costs at
+ * most an extra line. */
+static bool may_log(struct zap *z, const uint8_t *pk, const char *domain, uint64_t *suppressed)
+{
+    static const uint8_t none[KEYS_PUBLIC_BYTES];
+    struct refused_key *k = NULL;
+    int64_t now = now_ms();
+    uint64_t ignored;
+
+    if (pk == NULL)
+        pk = none;
+    for (size_t i = 0; i < z->n_refused && k == NULL; i++)
+        if (memcmp(z->refused[i].pk, pk, KEYS_PUBLIC_BYTES) == 0 &&
+            strncmp(z->refused[i].domain, domain, ZAP_DOMAIN_MAX) == 0)
+            k = &z->refused[i];
+    if (k == NULL) {
+        if (z->n_refused < ZAP_LOG_KEYS) {
+            k = &z->refused[z->n_refused++];
+        } else {
+            k = &z->refused[z->next_evicted];
+            z->next_evicted = (z->next_evicted + 1) % ZAP_LOG_KEYS;
+        }
+        memset(k, 0, sizeof(*k));
+        memcpy(k->pk, pk, KEYS_PUBLIC_BYTES);
+        snprintf(k->domain, sizeof(k->domain), "%s", domain);
+    }
+    if (log_limit_allow(&z->all, now, ZAP_LOG_INTERVAL_MS, &ignored))
+        z->lines_in_all = 0;
+    if (z->lines_in_all >= ZAP_LOG_BURST ||
+        !log_limit_allow(&k->limit, now, ZAP_LOG_INTERVAL_MS, suppressed)) {
+        if (z->lines_in_all >= ZAP_LOG_BURST)
+            k->limit.suppressed++;
+        return false;
+    }
+    z->lines_in_all++;
+    return true;
+}
 
 struct zap *zap_new(void *zctx, zap_check_fn check, void *arg)
 {
@@ -143,12 +214,16 @@ static void handle(struct zap *z, struct frame *f, int n, bool is_truncated)
     char domain[ZAP_FRAME_MAX + 1], address[ZAP_FRAME_MAX + 1], user_id[ZAP_USER_ID_MAX];
     char fingerprint[16];
     const char *why = NULL;
+    uint64_t suppressed;
+    char note[LOG_LIMIT_NOTE_MAX];
 
     if (n < 2 || is_truncated) {
         /* Not even a request id to answer to: a REP socket must still
          * reply, so answer with an empty id. */
         z->denied++;
-        log_warnx("zap: refused a malformed request (%d frames)", n);
+        if (may_log(z, NULL, "", &suppressed))
+            log_warnx("zap: refused a malformed request (%d frames)%s", n,
+                      log_limit_note(note, suppressed));
         reply(z->socket, n >= 2 ? &f[1] : NULL, "500", "malformed request", "");
         return;
     }
@@ -160,7 +235,8 @@ static void handle(struct zap *z, struct frame *f, int n, bool is_truncated)
         why = "bad CURVE key length";
     if (why != NULL) {
         z->denied++;
-        log_warnx("zap: refused a handshake: %s", why);
+        if (may_log(z, NULL, "", &suppressed))
+            log_warnx("zap: refused a handshake: %s%s", why, log_limit_note(note, suppressed));
         reply(z->socket, &f[1], "400", why, "");
         return;
     }
@@ -173,8 +249,9 @@ static void handle(struct zap *z, struct frame *f, int n, bool is_truncated)
         /* A public key prefix names the intruder without revealing anything
          * secret. */
         keys_to_base64(f[6].data, 9, fingerprint, sizeof(fingerprint));
-        log_warnx("zap: refused unknown key %s… from %s on the %s socket", fingerprint, address,
-                  domain);
+        if (may_log(z, f[6].data, domain, &suppressed))
+            log_warnx("zap: refused unknown key %s… from %s on the %s socket%s", fingerprint,
+                      address, domain, log_limit_note(note, suppressed));
         reply(z->socket, &f[1], "400", "unknown key", "");
         return;
     }

@@ -117,6 +117,7 @@ static void test_defaults(void **state)
     assert_int_equal(c->n_endpoint_overrides, 0);
     assert_int_equal(c->batch_max, 256);
     assert_int_equal(c->credit_window, 256);
+    assert_int_equal(c->peer_round_max, 1024);
     assert_int_equal(c->heartbeat_ms, 1000);
     assert_int_equal(c->peer_timeout_ms, 5000);
     assert_int_equal(c->reconnect_max_ms, 10000);
@@ -126,6 +127,10 @@ static void test_defaults(void **state)
     assert_int_equal(c->clients[0].clearance, CONFIG_TLP_CLEAR);
     config_free(&c);
     assert_null(c);
+    /* Left out, peer_round_max keeps above a raised credit_window. */
+    c = must_load(*state, MIN "[limits]\ncredit_window = 65536\n");
+    assert_int_equal(c->peer_round_max, 131072);
+    config_free(&c);
     config_free(&c);   /* accepts NULL */
     config_free(NULL); /* and a NULL pointer to it */
 }
@@ -195,6 +200,7 @@ static void test_full(void **state)
 
     assert_int_equal(c->batch_max, 65536);
     assert_int_equal(c->credit_window, 1);
+    assert_int_equal(c->peer_round_max, 1024);
     assert_int_equal(c->heartbeat_ms, 50);
     assert_int_equal(c->peer_timeout_ms, 600000);
     assert_int_equal(c->reconnect_max_ms, 100);
@@ -303,6 +309,12 @@ static const struct refusal refusals[] = {
      ":9: peer_timeout_ms (5000) must exceed heartbeat_ms (5000)"},
     {MIN "[limits]\npeer_timeout_ms = 300\nheartbeat_ms = 300\n",
      ":9: peer_timeout_ms (300) must exceed heartbeat_ms (300)"},
+    {MIN "[limits]\npeer_round_max = 256\n",
+     ":9: peer_round_max (256) must exceed credit_window (256)"},
+    {MIN "[limits]\ncredit_window = 600\npeer_round_max = 500\n",
+     ":10: peer_round_max (500) must exceed credit_window (600)"},
+    {MIN "[limits]\npeer_round_max = 131073\n",
+     ":9: peer_round_max: 131073 is out of range 2..131072"},
     {MIN "[peers]\ndial = LV, EE\n", ":9: dial: EE is this node's own member id"},
     {MIN "[peers]\ndial_only = EE\n", ":9: dial_only: EE is this node's own member id"},
     {MIN "[peers]\ndial = LV, PL\ndial_only = PL\n", ":10: PL is in both dial and dial_only"},

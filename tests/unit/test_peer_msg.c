@@ -2,10 +2,13 @@
  * Unit tests for peer_msg.c: each kind of PeerMessage decodes into its
  * typed form; log names that are not member ids are left out; an oversized
  * frame, bytes that are no PeerMessage, another protocol version and an
- * overlong vector are refused with their own fault.
+ * overlong vector are refused with their own fault; a vector of exactly
+ * PEER_MSG_MAX_LOGS entries is read whole. peer_msg_log_may_exist admits
+ * only members' relayed logs and the direct logs of the pair.
  */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -127,11 +130,117 @@ static void test_envelope_and_faults(void **state)
     free(big);
 }
 
+/* A Hello or Vector of n entries, all the relayed log of "EE". */
+static uint8_t *pack_logs(bool is_hello, size_t n, size_t *len)
+{
+    Tmbus__Peer__PeerMessage pm = TMBUS__PEER__PEER_MESSAGE__INIT;
+    Tmbus__Peer__Hello hello = TMBUS__PEER__HELLO__INIT;
+    Tmbus__Peer__Vector vector = TMBUS__PEER__VECTOR__INIT;
+    Tmbus__Peer__VectorEntry *e = calloc(n, sizeof(*e));
+    Tmbus__Peer__VectorEntry **ep = calloc(n, sizeof(*ep));
+    uint8_t *buf;
+
+    assert_non_null(e);
+    assert_non_null(ep);
+    for (size_t i = 0; i < n; i++) {
+        tmbus__peer__vector_entry__init(&e[i]);
+        e[i].origin = "EE";
+        e[i].seq = i;
+        ep[i] = &e[i];
+    }
+    if (is_hello) {
+        hello.version = PEER_MSG_VERSION;
+        hello.n_vector = n;
+        hello.vector = ep;
+        pm.kind_case = TMBUS__PEER__PEER_MESSAGE__KIND_HELLO;
+        pm.hello = &hello;
+    } else {
+        vector.n_entries = n;
+        vector.entries = ep;
+        pm.kind_case = TMBUS__PEER__PEER_MESSAGE__KIND_VECTOR;
+        pm.vector = &vector;
+    }
+    buf = pack(&pm, len);
+    free(ep);
+    free(e);
+    return buf;
+}
+
+static void test_vector_bounds(void **state)
+{
+    enum peer_msg_fault fault;
+    struct peer_msg m;
+    uint8_t *buf;
+    size_t len;
+
+    (void)state;
+    for (int is_hello = 0; is_hello <= 1; is_hello++) {
+        buf = pack_logs(is_hello, PEER_MSG_MAX_LOGS, &len);
+        assert_int_equal(peer_msg_decode(buf, len, &m, &fault), 0);
+        assert_int_equal(m.n_sent, PEER_MSG_MAX_LOGS);
+        assert_int_equal(m.n_logs, PEER_MSG_MAX_LOGS);
+        assert_int_equal(m.logs[PEER_MSG_MAX_LOGS - 1].seq, PEER_MSG_MAX_LOGS - 1);
+        peer_msg_clear(&m);
+        free(buf);
+
+        /* One more is refused whole, before any entry is copied. */
+        buf = pack_logs(is_hello, PEER_MSG_MAX_LOGS + 1, &len);
+        assert_int_equal(peer_msg_decode(buf, len, &m, &fault), -1);
+        assert_int_equal(fault, is_hello ? PEER_MSG_E_HELLO : PEER_MSG_E_VECTOR);
+        assert_int_equal(m.n_sent, PEER_MSG_MAX_LOGS + 1);
+        assert_int_equal(m.n_logs, 0);
+        assert_null(m.logs);
+        peer_msg_clear(&m);
+        free(buf);
+    }
+}
+
+/* The roster of the tests below: EE, LV and LT. */
+static bool is_member(void *arg, const char *id)
+{
+    (void)arg;
+    return strcmp(id, "EE") == 0 || strcmp(id, "LV") == 0 || strcmp(id, "LT") == 0;
+}
+
+static bool may_exist(const char *origin, const char *peer)
+{
+    struct peer_msg_log log = {.seq = 1};
+
+    strcpy(log.origin, origin);
+    strcpy(log.peer, peer);
+    /* Said by LV to EE's node. */
+    return peer_msg_log_may_exist(&log, "LV", "EE", is_member, NULL);
+}
+
+static void test_log_may_exist(void **state)
+{
+    (void)state;
+    /* Every member's relayed log, ours and the peer's included. */
+    assert_true(may_exist("EE", ""));
+    assert_true(may_exist("LV", ""));
+    assert_true(may_exist("LT", ""));
+    assert_false(may_exist("XX", ""));
+    /* The direct logs of the pair, both ways. */
+    assert_true(may_exist("LV", "EE"));
+    assert_true(may_exist("EE", "LV"));
+    /* Direct logs with a third member or a stranger at one end, and a
+     * member's direct log to itself. */
+    assert_false(may_exist("LT", "EE"));
+    assert_false(may_exist("EE", "LT"));
+    assert_false(may_exist("LV", "LT"));
+    assert_false(may_exist("LV", "XX"));
+    assert_false(may_exist("XX", "EE"));
+    assert_false(may_exist("EE", "EE"));
+    assert_false(may_exist("LV", "LV"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hello_and_vector),
         cmocka_unit_test(test_envelope_and_faults),
+        cmocka_unit_test(test_vector_bounds),
+        cmocka_unit_test(test_log_may_exist),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
