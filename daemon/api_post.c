@@ -4,6 +4,8 @@
  * handed on to the board and the route), the member's roster role, the
  * recipients, the TLP rule and the board's rules. It seals through the
  * route and answers only after the node's commit; it never reads a socket.
+ * Only a node writes receipts: a client's Receipt payload is refused here,
+ * whatever the client's role, so no client can pre-empt its node's word.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -162,6 +164,13 @@ void api_on_post(struct api *a, const struct request *rq, const Tmbus__Api__Post
         msg.kind == MESSAGE_NONE) {
         api_reject(a, rq, TMBUS__API__CODE__CODE_INVALID, "api.rejected.bad-payload",
                    "the payload is not a tmbus.payload.Payload");
+        goto out;
+    }
+    /* A receipt is the node's own word about what it received; a client's
+     * would reach the poster's node before (or instead of) the real one. */
+    if (msg.kind == MESSAGE_RECEIPT) {
+        api_reject(a, rq, TMBUS__API__CODE__CODE_DENIED, "api.rejected.receipt",
+                   "only a node writes receipts");
         goto out;
     }
     if (msg.has_unknown) {
