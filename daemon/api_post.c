@@ -15,6 +15,7 @@
 #include "board.h"
 #include "log.h"
 #include "message.h"
+#include "store.h"
 #include "validate.h"
 
 static int64_t now_unix(void)
@@ -242,6 +243,13 @@ void api_on_post(struct api *a, const struct request *rq, const Tmbus__Api__Post
                    &reason) == -1) {
         api_reject(a, rq, TMBUS__API__CODE__CODE_INTERNAL, "api.rejected.internal",
                    reason ? reason : "the node's store failed");
+        goto out;
+    }
+    /* Who posted it: its delivery state (who it went to) is told to this
+     * client and to admin clients only (api_on_delivery). */
+    if (store_post_client_set(a->store, placed[0].id, rq->client->name) == -1) {
+        api_reject(a, rq, TMBUS__API__CODE__CODE_INTERNAL, "api.rejected.internal",
+                   "the node's store failed");
         goto out;
     }
     pd = api_add_pending(a, PENDING_POST, rq);
