@@ -4,7 +4,8 @@
  * its role, can post a receipt of its own; a post's delivery state (who it
  * went to) is told only to the client that posted it or an admin client,
  * and any other client of the same node gets exactly the answer an unknown
- * id gets.
+ * id gets; and a receipt travels only between the recipient's node and the
+ * poster's, so a relay never learns who answered a post.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -251,11 +252,103 @@ static void test_delivery_state_only_to_poster(void **state)
     fed_pass(f);
 }
 
+/* Envelopes h's node holds. */
+static uint64_t envelopes(struct tmbus *h)
+{
+    struct tmbus_status *s = NULL;
+    uint64_t n;
+
+    assert_int_equal(tmbus_status(h, FC_CALL_MS, &s), TMBUS_OK);
+    n = tmbus_status_envelopes(s);
+    tmbus_status_free(&s);
+    return n;
+}
+
+struct count_wait {
+    struct tmbus *h;
+    const char *name; /* a counter, or NULL for the envelopes held */
+    uint64_t at_least;
+};
+
+static bool has_count(void *arg)
+{
+    const struct count_wait *w = arg;
+
+    return (w->name != NULL ? counter(w->h, w->name) : envelopes(w->h)) >= w->at_least;
+}
+
+/* Seen: a recipient answered in its relayed log in the same round, so a
+ * relay linked seq n of the poster's log to the receipts that followed: the
+ * recipient list. In a line A-B-C, A posts to C: B relays the post but
+ * never holds C's receipt; A learns C's word once A and C link. */
+static void test_relay_never_holds_receipt(void **state)
+{
+    static const char *const ids[] = {"A", "B", "C"};
+    static const char *const to_c[] = {"C"};
+    struct fed *f = fed_new(3, ids);
+    size_t a, b, c;
+    struct tmbus *ha, *hb, *hc;
+    uint8_t x[TMBUS_ID_BYTES];
+    char tag[FC_TAG_MAX];
+    long mark_a, mark_c;
+
+    assert_non_null(f);
+    *state = f;
+    a = fed_index(f, "A");
+    b = fed_index(f, "B");
+    c = fed_index(f, "C");
+    assert_int_equal(fed_topology_line(f), 0);
+    assert_int_equal(fed_start_all(f), 0);
+    assert_int_equal(fed_wait_links(f, "A", 0, "B", 0, LINK_MS), 0);
+    assert_int_equal(fed_wait_links(f, "B", 0, "C", 0, LINK_MS), 0);
+    assert_non_null(ha = fc_connect(f, a));
+    assert_non_null(hb = fc_connect(f, b));
+    assert_non_null(hc = fc_connect(f, c));
+
+    fc_tag(tag, sizeof(tag), "rcpt-relay");
+    assert_int_equal(fc_post(ha, FC_TLP_GREEN, tag, 0, to_c, 1, x), TMBUS_OK);
+    {
+        struct count_wait w = {hc, "receipts.envelopes", 1};
+        if (fed_wait_until(has_count, &w, SETTLE_MS, 50) == -1)
+            fail_msg("C's node never sealed its receipt");
+    }
+    /* B holds A's post and nothing C sealed: the receipt is not on its way
+     * through B (a relayed one reaches B within a heartbeat). */
+    assert_int_equal(envelopes(hb), 1);
+    {
+        struct count_wait w = {hb, NULL, 2};
+        assert_int_equal(fed_wait_until(has_count, &w, 2000, 50), -1);
+    }
+    assert_false(is_delivered_to(ha, x, "C"));
+
+    /* A and C link: C's receipt comes over that link alone. */
+    mark_a = fed_log_mark(f, a);
+    mark_c = fed_log_mark(f, c);
+    assert_int_equal(fed_set_dial(f, a, "B,C"), 0);
+    assert_int_equal(fed_reload(f, a), 0);
+    assert_int_equal(fed_wait_links(f, "A", mark_a, "C", mark_c, LINK_MS), 0);
+    {
+        struct delivered_wait w = {ha, x, "C"};
+        if (fed_wait_until(is_delivered, &w, SETTLE_MS, 50) == -1)
+            fail_msg("A never learnt C's word");
+    }
+    assert_int_equal(envelopes(ha), 2);
+    assert_int_equal(envelopes(hc), 2);
+    assert_int_equal(envelopes(hb), 1);
+    assert_int_equal(counter(hb, "receipts.envelopes"), 0);
+
+    tmbus_close(&ha);
+    tmbus_close(&hb);
+    tmbus_close(&hc);
+    fed_pass(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_client_receipt_refused, fed_teardown),
         cmocka_unit_test_teardown(test_delivery_state_only_to_poster, fed_teardown),
+        cmocka_unit_test_teardown(test_relay_never_holds_receipt, fed_teardown),
     };
 
     if (sodium_init() < 0)

@@ -6,7 +6,8 @@
  * client can post a receipt, so nothing but a recipient's node moves a
  * post's state (test_receipt_privacy has the adversarial cases); an
  * envelope that expired before it reached a recipient is rejected as
- * "expired"; the receipts of a TLP:RED post travel in direct logs; and a
+ * "expired"; every receipt travels in the direct log from the recipient
+ * to the poster, so only those two nodes hold it; and a
  * receipt is never answered, so every node settles holding the envelopes
  * the exchange accounts for. A node sends one receipt per sender and loop
  * round, however many envelopes it covers, so how many receipts a phase
@@ -282,12 +283,13 @@ static void test_delivery_state(void **state)
     wait_state(ha, xe, "C", "rejected", reason);
     assert_string_equal(reason, "expired");
 
-    /* No loops: x, xe and B's receipt; C's two entries in one receipt or
-     * two, as its rounds fell; nothing else. */
+    /* No loops: x and xe everywhere; B's receipt at A and B, C's two
+     * entries (in one receipt or two, as its rounds fell) at A and C, each
+     * in a direct log; nothing else. */
     struct tmbus *const all[] = {ha, hb, hc};
-    uint64_t got[3], prev;
+    uint64_t got[3];
     {
-        static const uint64_t lo[] = {4, 4, 4}, hi[] = {5, 5, 5};
+        static const uint64_t lo[] = {4, 3, 3}, hi[] = {5, 3, 4};
         assert_envelopes_settle(all, 3, lo, hi, got);
     }
     assert_int_equal(counter(ha, "receipts.sent"), 0);
@@ -297,8 +299,8 @@ static void test_delivery_state(void **state)
     assert_in_range(counter(hc, "receipts.envelopes"), 1, 2);
     assert_int_equal(counter(ha, "receipts.recorded"), 3);
     assert_int_equal(got[0], 2 + sum_counter(all, 3, "receipts.envelopes"));
-    assert_int_equal(got[1], got[0]);
-    assert_int_equal(got[2], got[0]);
+    assert_int_equal(got[1], 2 + counter(hb, "receipts.envelopes"));
+    assert_int_equal(got[2], 2 + counter(hc, "receipts.envelopes"));
 
     /* 2. C was no recipient of y: its client cannot say y was delivered
      * while y's one recipient, B, is down. */
@@ -323,12 +325,11 @@ static void test_delivery_state(void **state)
     assert_int_equal(fed_wait_links(f, "B", mark_b, "C", mark_c, LINK_MS), 0);
     assert_non_null(hb = fc_connect(f, b));
     wait_state(ha, y, "B", "delivered", reason);
-    /* Before + y + B's receipt for y: C's node sealed neither of its
-     * client's receipts. */
+    /* Before + y everywhere + B's receipt for y at A and B: C's node sealed
+     * neither of its client's receipts. */
     struct tmbus *const all2[] = {ha, hb, hc};
-    prev = got[0];
     {
-        const uint64_t lo[] = {prev + 2, prev + 2, prev + 2};
+        const uint64_t lo[] = {got[0] + 2, got[1] + 2, got[2] + 1};
         assert_envelopes_settle(all2, 3, lo, lo, got);
     }
     assert_int_equal(counter(hb, "receipts.envelopes"), 1);
@@ -359,18 +360,19 @@ static void test_delivery_state(void **state)
     wait_state(ha, decline, "C", "delivered", reason);
     /* The need and the offer went to all three (their posters deliver to
      * themselves: two receipt entries each), the decline and the withdraw to
-     * one member each (one entry each): six entries, in four to six
-     * receipts as the rounds fell. No node restarted since the last phase,
-     * so the counters account for every receipt envelope. */
+     * one member each (one entry each): six entries. Each receipt is held
+     * by its two ends only: A answers B (offer, withdraw: one or two
+     * receipts) and hears from B (need) and C (need, decline: one or two);
+     * B answers A (need) and hears from C (offer). No node restarted since
+     * the last phase, so the counters account for every receipt envelope. */
     {
-        const uint64_t lo[] = {got[0] + 8, got[1] + 8, got[2] + 8},
-                       hi[] = {got[0] + 10, got[1] + 10, got[2] + 10};
-        prev = got[0];
+        const uint64_t lo[] = {got[0] + 7, got[1] + 7, got[2] + 6},
+                       hi[] = {got[0] + 9, got[1] + 8, got[2] + 7};
+        uint64_t before = got[0] + got[1] + got[2];
         assert_envelopes_settle(all2, 3, lo, hi, got);
         assert_int_equal(sum_counter(all2, 3, "receipts.sent"), sent + 6);
-        assert_int_equal(got[0], prev + 4 + sum_counter(all2, 3, "receipts.envelopes") - env);
-        assert_int_equal(got[1], got[0]);
-        assert_int_equal(got[2], got[0]);
+        assert_int_equal(got[0] + got[1] + got[2],
+                         before + 12 + 2 * (sum_counter(all2, 3, "receipts.envelopes") - env));
     }
     assert_int_equal(state_of(ha, need, "A", &st, reason), 3);
     assert_string_equal(st, "delivered");
