@@ -476,8 +476,8 @@ int route_post(struct route *rt, const struct message *msg, const char *const *r
                size_t n_recipients, bool is_direct, int64_t expires_at, struct route_placed *placed,
                size_t *n_placed, const char **reason)
 {
-    /* A client may send a receipt of its own; like ours, it is never
-     * answered, so it has no delivery state to keep. */
+    /* A receipt here is never a client's (api_post refuses those); like
+     * every receipt it is never answered, so it has no delivery state. */
     bool is_tracked = receipt_read(msg, NULL) == RECEIPT_NOT_A_RECEIPT;
 
     if (rt->is_roster_expired) {
