@@ -589,9 +589,10 @@ struct tmbus_delivery_entry {
 
 /* Asks the node how far its member's own post id (TMBUS_ID_BYTES; for a
  * TLP:RED post, any of its envelopes) got with each recipient, as their
- * nodes' receipts said. TMBUS_ENOTFOUND when id is no post of this
- * member. On TMBUS_OK *out is the caller's to free with
- * tmbus_delivery_state_free. Blocks up to timeout_ms. */
+ * nodes' receipts said. Only the client that posted it, or an admin
+ * client, is told: TMBUS_ENOTFOUND when id is no post of this member, is
+ * another client's post, or is above this client's clearance. On TMBUS_OK *out is the caller's to
+ * free with tmbus_delivery_state_free. Blocks up to timeout_ms. */
 TMBUS_EXPORT TMBUS_NODISCARD int tmbus_delivery_state(struct tmbus *h,
                                                       const uint8_t id[TMBUS_ID_BYTES],
                                                       int timeout_ms,

@@ -4,6 +4,8 @@
  * handed on to the board and the route), the member's roster role, the
  * recipients, the TLP rule and the board's rules. It seals through the
  * route and answers only after the node's commit; it never reads a socket.
+ * Only a node writes receipts: a client's Receipt payload is refused here,
+ * whatever the client's role, so no client can pre-empt its node's word.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +15,7 @@
 #include "board.h"
 #include "log.h"
 #include "message.h"
+#include "store.h"
 #include "validate.h"
 
 static int64_t now_unix(void)
@@ -164,6 +167,13 @@ void api_on_post(struct api *a, const struct request *rq, const Tmbus__Api__Post
                    "the payload is not a tmbus.payload.Payload");
         goto out;
     }
+    /* A receipt is the node's own word about what it received; a client's
+     * would reach the poster's node before (or instead of) the real one. */
+    if (msg.kind == MESSAGE_RECEIPT) {
+        api_reject(a, rq, TMBUS__API__CODE__CODE_DENIED, "api.rejected.receipt",
+                   "only a node writes receipts");
+        goto out;
+    }
     if (msg.has_unknown) {
         api_reject(a, rq, TMBUS__API__CODE__CODE_INVALID, "api.rejected.unknown-field",
                    "the payload has fields this node does not know");
@@ -233,6 +243,13 @@ void api_on_post(struct api *a, const struct request *rq, const Tmbus__Api__Post
                    &reason) == -1) {
         api_reject(a, rq, TMBUS__API__CODE__CODE_INTERNAL, "api.rejected.internal",
                    reason ? reason : "the node's store failed");
+        goto out;
+    }
+    /* Who posted it: its delivery state (who it went to) is told to this
+     * client and to admin clients only (api_on_delivery). */
+    if (store_post_client_set(a->store, placed[0].id, rq->client->name) == -1) {
+        api_reject(a, rq, TMBUS__API__CODE__CODE_INTERNAL, "api.rejected.internal",
+                   "the node's store failed");
         goto out;
     }
     pd = api_add_pending(a, PENDING_POST, rq);

@@ -300,18 +300,21 @@ void api_on_report(struct api *a, const struct request *rq)
     board_report_free(&br);
 }
 
-/* The delivery state of one of this member's own posts, per recipient.
- * Any configured client may ask: it learns who a post went to and how far
- * it got, never its payload; the post of a need or an offer above its
- * clearance answers as an unknown id. */
+/* The delivery state of one of this member's own posts, per recipient:
+ * who a post went to and how far it got, never its payload. Only the client
+ * that posted it, or an admin client, may ask, and only within its
+ * clearance; any other asker gets exactly the unknown id's answer, so it
+ * cannot even tell that the id is a post. */
 void api_on_delivery(struct api *a, const struct request *rq, const Tmbus__Api__DeliveryQuery *q)
 {
     Tmbus__Api__Reply r = TMBUS__API__REPLY__INIT;
     Tmbus__Api__DeliveryState ds = TMBUS__API__DELIVERY_STATE__INIT;
     Tmbus__Api__DeliveryState__Entry *entries = NULL, **entry_ptrs = NULL;
     struct store_delivery *d = NULL;
+    char poster[STORE_CLIENT_MAX + 1];
     uint32_t tlp = 0;
     size_t n = 0;
+    int rc;
 
     if (q->id.len != ENVELOPE_HASH_BYTES) {
         api_reject(a, rq, TMBUS__API__CODE__CODE_INVALID, "api.rejected.delivery-query",
@@ -334,6 +337,17 @@ void api_on_delivery(struct api *a, const struct request *rq, const Tmbus__Api__
                    "the node's store failed");
         goto out;
     }
+    if (n > 0 && rq->client->role != CONFIG_ROLE_ADMIN &&
+        (rc = store_post_client_get(a->store, q->id.data, poster)) != 1) {
+        if (rc == -1) {
+            api_reject(a, rq, TMBUS__API__CODE__CODE_INTERNAL, "api.rejected.internal",
+                       "the node's store failed");
+            goto out;
+        }
+        n = 0; /* a post with no recorded poster: admin clients only */
+    }
+    if (n > 0 && rq->client->role != CONFIG_ROLE_ADMIN && strcmp(poster, rq->client->name) != 0)
+        n = 0;
     if (n == 0 || tlp > rq->client->clearance) {
         api_reject(a, rq, TMBUS__API__CODE__CODE_NOT_FOUND, "api.rejected.delivery-not-found",
                    "no post of this member has that id");

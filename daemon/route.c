@@ -4,8 +4,9 @@
  * Both feed the board what they can read, in the same batch as the
  * envelope; route_post records each recipient's delivery state, and
  * route_accept answers every envelope addressed to us with a receipt entry
- * (never a receipt with a receipt), sealed one receipt per sender and log
- * when the round ends, and records the receipts it gets. It works only on
+ * (never a receipt with a receipt), sealed one receipt per sender in the
+ * direct log to that sender when the round ends (relays never see who
+ * answered what), and records the receipts it gets. It works only on
  * what it was handed; the batch it opens is committed by its owner.
  */
 #include "route.h"
@@ -46,11 +47,11 @@ static const char *const rejected_names[ENVELOPE_STATUS_COUNT] = {
     [ENVELOPE_E_INTERNAL] = "rejected.internal-error",
 };
 
-/* A receipt entry owed to the sender of an envelope we accepted this round,
- * for its relayed log or its direct log to us. */
+/* A receipt entry owed to the sender of an envelope we accepted this
+ * round, from its relayed log or its direct log to us: either way it goes
+ * back in our direct log to the sender. */
 struct owed {
     char sender[UTIL_MEMBER_ID_MAX + 1];
-    bool is_direct;
     bool is_sent; /* scratch while route_seal_answers groups entries */
     struct receipt_entry entry;
 };
@@ -71,7 +72,7 @@ struct route {
     char told_unreadable[ROSTER_MAX_MEMBERS][UTIL_MEMBER_ID_MAX + 1];
     size_t n_told_unreadable;
     /* Receipt entries owed this round: route_seal_answers seals one receipt
-     * per sender and log (split beyond RECEIPT_MAX_ENTRIES) into the batch
+     * per sender (split beyond RECEIPT_MAX_ENTRIES) into the batch
      * just before the node commits, so that receipts commit with what they
      * are about. */
     struct owed *answers;
@@ -475,8 +476,8 @@ int route_post(struct route *rt, const struct message *msg, const char *const *r
                size_t n_recipients, bool is_direct, int64_t expires_at, struct route_placed *placed,
                size_t *n_placed, const char **reason)
 {
-    /* A client may send a receipt of its own; like ours, it is never
-     * answered, so it has no delivery state to keep. */
+    /* A receipt here is never a client's (api_post refuses those); like
+     * every receipt it is never answered, so it has no delivery state. */
     bool is_tracked = receipt_read(msg, NULL) == RECEIPT_NOT_A_RECEIPT;
 
     if (rt->is_roster_expired) {
@@ -613,18 +614,20 @@ static void answer_sender(struct route *rt, const struct envelope_info *info,
     }
     a = &rt->answers[rt->n_answers++];
     snprintf(a->sender, sizeof(a->sender), "%s", info->sender);
-    a->is_direct = info->is_direct;
     a->is_sent = false;
     memcpy(a->entry.envelope_id, info->id, WIRE_ID_BYTES);
     a->entry.state = ans->state;
     snprintf(a->entry.reason, sizeof(a->entry.reason), "%s", ans->reason);
 }
 
-/* Posts one receipt of entries[0..k) to member to, in the relayed log or,
- * for direct (TLP:RED) originals, in the direct log to it, so that it never
- * passes a third node. */
-static void send_receipt(struct route *rt, const char *to, bool is_direct,
-                         const struct receipt_entry *entries, size_t k)
+/* Posts one receipt of entries[0..k) to member to, in our direct log to
+ * it, whatever log the envelopes came in: a receipt in our relayed log
+ * would show every relay, in the round after seq n of to's log, exactly
+ * which members answered it, its recipient list. In the direct log it
+ * never passes a third node; the price is that it waits for a link
+ * between us and to (route.h). */
+static void send_receipt(struct route *rt, const char *to, const struct receipt_entry *entries,
+                         size_t k)
 {
     const char *rcpt[1] = {to};
     struct route_placed placed[1];
@@ -636,10 +639,9 @@ static void send_receipt(struct route *rt, const char *to, bool is_direct,
     /* The board reads the view of every post; a receipt changes nothing
      * there, but it is decoded like any other payload. */
     if (receipt_encode(entries, k, &buf, &len) == -1 || message_decode(buf, len, &msg) == -1 ||
-        post(rt, &msg, rcpt, 1, is_direct, 0, false, placed, &n_placed, &why) == -1) {
+        post(rt, &msg, rcpt, 1, true, 0, false, placed, &n_placed, &why) == -1) {
         stats_count(rt->stats, "receipts.failed", k);
-        log_warnx("route: no receipt of %zu entries to %s in the %s log: %s", k, to,
-                  is_direct ? "direct" : "relayed", why);
+        log_warnx("route: no receipt of %zu entries to %s in the direct log: %s", k, to, why);
     } else {
         stats_count(rt->stats, "receipts.sent", k);
         stats_count(rt->stats, "receipts.envelopes", 1);
@@ -649,7 +651,7 @@ static void send_receipt(struct route *rt, const char *to, bool is_direct,
 }
 
 /* Seals the entries owed this round into the open batch: one receipt per
- * sender and log, in the order the envelopes were accepted, split every
+ * sender, in the order the envelopes were accepted, split every
  * RECEIPT_MAX_ENTRIES entries. One envelope per envelope answered cost a
  * seal, a signature and a relay each; a round's worth shares them. */
 void route_seal_answers(struct route *rt)
@@ -672,13 +674,12 @@ void route_seal_answers(struct route *rt)
             continue;
         for (size_t j = i; j < rt->n_answers && k < RECEIPT_MAX_ENTRIES; j++) {
             struct owed *a = &rt->answers[j];
-            if (a->is_sent || a->is_direct != first->is_direct ||
-                strcmp(a->sender, first->sender) != 0)
+            if (a->is_sent || strcmp(a->sender, first->sender) != 0)
                 continue;
             group[k++] = a->entry;
             a->is_sent = true;
         }
-        send_receipt(rt, first->sender, first->is_direct, group, k);
+        send_receipt(rt, first->sender, group, k);
         /* Entries beyond the bound stay unsent: a later i picks them up. */
     }
     free(group);

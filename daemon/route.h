@@ -62,8 +62,23 @@ bool route_is_batch_dirty(const struct route *rt);
 size_t route_batch_count(const struct route *rt);
 
 /* Seals the receipts owed this round (see route_accept) into the open
- * batch, one receipt per sender and log, so that they commit with what they
- * are about. The node calls it just before committing. */
+ * batch, one receipt per sender, so that they commit with what they are
+ * about. The node calls it just before committing.
+ *
+ * Every receipt goes in this member's direct log to the sender, whatever
+ * log the envelopes it answers came in. In the relayed log, every relay
+ * would see the recipients of seq n of a sender's log answer it in the
+ * next round: the recipient list, which a relay never learns otherwise (it
+ * is inside the sealed body). A direct log is sent only over the link
+ * between its two members, so no third node stores or forwards a receipt.
+ * The trade-off: a receipt waits for that link. Between members that link
+ * (a mesh) it arrives in the same round as before; between members that
+ * never link (a line A-B-C, A and C) the post stays pending at the
+ * poster's node until they do, where relayed receipts would have arrived
+ * a round later through B. What a relay still learns is what any envelope
+ * shows: a relayed post's origin, size bucket and number of recipients
+ * (its stanzas), and that two members it links exchange direct envelopes,
+ * never whose receipt is about what. */
 void route_seal_answers(struct route *rt);
 
 /* Forgets the round: receipts owed, the dirty flag and the batch count.

@@ -164,6 +164,15 @@ static const char *const migrations[STORE_SCHEMA] = {
     "  hash    BLOB NOT NULL CHECK (length(hash) = 32),"
     "  roster  BLOB NOT NULL"
     ");",
+    /* 6 -> 7: the client that posted each of this member's posts, by the
+     * post's first envelope id (deliveries.post), so that a post's delivery
+     * state (who it went to) is told to that client and to admin clients
+     * only. Posts made before this step have no row: only an admin client
+     * may read their state. */
+    "CREATE TABLE post_clients ("
+    "  post   BLOB PRIMARY KEY CHECK (length(post) = 32),"
+    "  client TEXT NOT NULL"
+    ") WITHOUT ROWID;",
 };
 
 /* The first schema whose board blobs are sealed. */
@@ -221,6 +230,10 @@ static const char *const stmt_sql[ST_COUNT_] = {
     [ST_DELIVERY_GET] = "SELECT id, member, state, reason, at FROM deliveries"
                         " WHERE post = (SELECT post FROM deliveries WHERE id = ?1 LIMIT 1)"
                         " ORDER BY member, id",
+    [ST_POST_CLIENT_SET] = "INSERT INTO post_clients (post, client) VALUES (?1, ?2)",
+    /* By any envelope id of the post, as ST_DELIVERY_GET. */
+    [ST_POST_CLIENT_GET] = "SELECT client FROM post_clients"
+                           " WHERE post = (SELECT post FROM deliveries WHERE id = ?1 LIMIT 1)",
 };
 
 static const uint8_t zero_id[STORE_HASH_BYTES];
@@ -1279,6 +1292,55 @@ out:
     store__done(st);
     if (ret != 0)
         *n = 0;
+    return ret;
+}
+
+static bool is_client(const char *client)
+{
+    size_t n = client != NULL ? strnlen(client, STORE_CLIENT_MAX + 1) : 0;
+
+    return n >= 1 && n <= STORE_CLIENT_MAX;
+}
+
+int store_post_client_set(struct store *s, const uint8_t *post, const char *client)
+{
+    sqlite3_stmt *st = s->st[ST_POST_CLIENT_SET];
+
+    if (store__check_batch(s, "set post client") != 0)
+        return -1;
+    if (post == NULL || !is_client(client)) {
+        log_warnx("store: set post client: invalid record");
+        return -1;
+    }
+    sqlite3_bind_blob(st, 1, post, STORE_HASH_BYTES, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, client, -1, SQLITE_STATIC);
+    return store__run(s, ST_POST_CLIENT_SET, "set post client");
+}
+
+int store_post_client_get(struct store *s, const uint8_t *id, char *client)
+{
+    sqlite3_stmt *st = s->st[ST_POST_CLIENT_GET];
+    int rc, ret = -1;
+
+    client[0] = '\0';
+    sqlite3_bind_blob(st, 1, id, STORE_HASH_BYTES, SQLITE_STATIC);
+    rc = store__step(s, st, "get post client");
+    if (rc == SQLITE_ROW) {
+        const unsigned char *p = sqlite3_column_text(st, 0);
+        int n = sqlite3_column_bytes(st, 0);
+
+        if (p == NULL || n < 1 || n > STORE_CLIENT_MAX) {
+            log_warnx("store: corrupt post client");
+            goto out;
+        }
+        memcpy(client, p, (size_t)n);
+        client[n] = '\0';
+        ret = 1;
+    } else if (rc == SQLITE_DONE) {
+        ret = 0;
+    }
+out:
+    store__done(st);
     return ret;
 }
 

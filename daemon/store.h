@@ -44,7 +44,7 @@
 
 #define STORE_HASH_BYTES WIRE_ID_BYTES        /* envelope ids and hashes */
 #define STORE_CLIENT_MAX WIRE_CLIENT_NAME_MAX /* longest client name */
-#define STORE_SCHEMA     6                    /* schema version this build migrates to */
+#define STORE_SCHEMA     7                    /* schema version this build migrates to */
 #define STORE_KEY_BYTES  32                   /* the member's store key, and the data key */
 
 /* Names one log: an origin's relayed log (peer == "") or the direct log
@@ -348,6 +348,17 @@ int store_delivery_set(struct store *s, const uint8_t *id, const char *member, i
  * is an error. Returns 0 or -1. */
 int store_delivery_get(struct store *s, const uint8_t *id, struct store_delivery *out, size_t max,
                        size_t *n);
+
+/* Records, inside the open batch, that client posted post (the id of the
+ * post's first envelope, as store_delivery_add takes it). Returns 0 or -1
+ * (also when post has a client already). */
+int store_post_client_set(struct store *s, const uint8_t *post, const char *client);
+
+/* Copies into client (STORE_CLIENT_MAX + 1 bytes) the name of the client
+ * that posted the post envelope id belongs to (any of its envelopes).
+ * Returns 1, 0 when no client is recorded (no such post, or one made
+ * before the store recorded posters), or -1 on error. */
+int store_post_client_get(struct store *s, const uint8_t *id, char *client);
 
 /* ---- counters --------------------------------------------------------- */
 

@@ -48,6 +48,8 @@ enum stmt {
     ST_DELIVERY_FIND,
     ST_DELIVERY_SET,
     ST_DELIVERY_GET,
+    ST_POST_CLIENT_SET,
+    ST_POST_CLIENT_GET,
     ST_COUNT_
 };
 

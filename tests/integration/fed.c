@@ -70,7 +70,12 @@ struct member {
     struct limit limits[FED_MAX_LIMITS];
     size_t n_limits;
     const char *clearance; /* the client's; NULL: red */
-    pid_t pid;             /* 0: not running */
+    /* A second client added by fed_add_client ("" none): its name, role,
+     * clearance (static strings) and public key. */
+    char extra_client[UTIL_MEMBER_ID_MAX + sizeof(CLIENT_SUFFIX)];
+    const char *extra_role, *extra_clearance;
+    char extra_pk_b64[64];
+    pid_t pid; /* 0: not running */
     long log_start;
 };
 
@@ -415,6 +420,10 @@ static int write_config(struct fed *f, size_t i)
     if (add(text, sizeof(text), &len, "\n[client %s]\nkey = %s\nrole = poster\nclearance = %s\n",
             m->client, m->client_pk_b64, m->clearance != NULL ? m->clearance : "red") == -1)
         return -1;
+    if (m->extra_client[0] != '\0' &&
+        add(text, sizeof(text), &len, "\n[client %s]\nkey = %s\nrole = %s\nclearance = %s\n",
+            m->extra_client, m->extra_pk_b64, m->extra_role, m->extra_clearance) == -1)
+        return -1;
     return write_text(m->conf, text);
 }
 
@@ -690,6 +699,32 @@ int fed_rekey_client(struct fed *f, size_t i, char *old_key)
     }
     keys_to_base64(ks->transport_pk, KEYS_PUBLIC_BYTES, m->client_pk_b64, sizeof(m->client_pk_b64));
     keys_free(&ks);
+    return write_config(f, i);
+}
+
+int fed_add_client(struct fed *f, size_t i, const char *name, const char *role,
+                   const char *clearance, char *key_path)
+{
+    struct member *m = &f->m[i];
+    char dir[FED_PATH_MAX];
+    struct keyset *ks;
+    static unsigned generation;
+
+    if (strlen(name) >= sizeof(m->extra_client) ||
+        fmt(dir, sizeof(dir), "%s/extra-%u", f->keys_dir, ++generation) == -1)
+        return -1;
+    const char *argv[] = {TMBUS_ADMIN_BIN, "keygen", "client", name, dir, NULL};
+    if (run(f, argv) == -1 || fmt(key_path, FED_PATH_MAX, "%s/%s.key", dir, name) == -1)
+        return -1;
+    if ((ks = keys_load(key_path)) == NULL) {
+        say("cannot load %s", key_path);
+        return -1;
+    }
+    keys_to_base64(ks->transport_pk, KEYS_PUBLIC_BYTES, m->extra_pk_b64, sizeof(m->extra_pk_b64));
+    keys_free(&ks);
+    snprintf(m->extra_client, sizeof(m->extra_client), "%s", name);
+    m->extra_role = role;
+    m->extra_clearance = clearance;
     return write_config(f, i);
 }
 

@@ -134,6 +134,14 @@ int fed_set_limit(struct fed *f, size_t i, const char *name, unsigned value);
  * when not NULL. Returns 0 or -1. */
 int fed_rekey_client(struct fed *f, size_t i, char *old_key);
 
+/* Adds to node i's configuration a second client NAME (at most 31 bytes)
+ * with role and clearance (static strings, e.g. "reader", "red"), under a
+ * fresh key (tmbus-admin keygen client); its secret key file's path goes to
+ * key_path (FED_PATH_MAX bytes). In force at the next start or fed_reload;
+ * a later call replaces it. Returns 0 or -1. */
+int fed_add_client(struct fed *f, size_t i, const char *name, const char *role,
+                   const char *clearance, char *key_path);
+
 /* Replaces the roster file with version 2, chained to version 1 and signed
  * by both governors, in which member i holds fresh member keys (key id 2)
  * and its first keys are revoked. Nodes see it on fed_reload; member i's

@@ -560,13 +560,13 @@ static void test_misbehaving_peer(void **state)
     assert_int_equal(fed_stop(f, a), 0);
 
     /* A holds exactly seq 1 and 2 as sent, the equivocation as evidence,
-     * and M's log is halted. Besides, A's own log holds exactly one receipt
-     * for each of M's two envelopes (addressed to A, but no tmbus payload,
+     * and M's log is halted. Besides, A's direct log to M holds exactly one
+     * receipt for each of M's two envelopes (addressed to A, but no tmbus payload,
      * so A's board refuses them and A tells M so): none for the duplicate,
      * the rejected ones or the equivocation. */
     struct store *s = fed_store_open(f, a);
     struct store_log log = {.origin = "M", .peer = ""};
-    struct store_log own = {.origin = "A", .peer = ""};
+    struct store_log own = {.origin = "A", .peer = "M"};
     struct store_head head;
     uint64_t envelopes = 0, evidence = 0;
     uint8_t *none = NULL;

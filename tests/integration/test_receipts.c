@@ -2,10 +2,12 @@
  * Integration: receipts and per-recipient delivery state (proto/PROTOCOL.md §6.6)
  * between three real tmbusd nodes. A post is pending for a recipient whose
  * node is down and becomes delivered when it comes back; an update a
- * recipient's board refuses shows as rejected with the board's reason; a
- * member that was not a recipient cannot make a post look delivered; an
+ * recipient's board refuses shows as rejected with the board's reason; no
+ * client can post a receipt, so nothing but a recipient's node moves a
+ * post's state (test_receipt_privacy has the adversarial cases); an
  * envelope that expired before it reached a recipient is rejected as
- * "expired"; the receipts of a TLP:RED post travel in direct logs; and a
+ * "expired"; every receipt travels in the direct log from the recipient
+ * to the poster, so only those two nodes hold it; and a
  * receipt is never answered, so every node settles holding the envelopes
  * the exchange accounts for. A node sends one receipt per sender and loop
  * round, however many envelopes it covers, so how many receipts a phase
@@ -105,13 +107,6 @@ static uint64_t counter(struct tmbus *h, const char *name)
     return found;
 }
 
-/* Whether h's node (arg) ignored a receipt from a member that was not a
- * recipient. */
-static bool has_ignored_receipt(void *arg)
-{
-    return counter(arg, "receipts.ignored.not-recipient") >= 1;
-}
-
 static uint64_t envelopes(struct tmbus *h)
 {
     struct tmbus_status *s = NULL;
@@ -168,7 +163,8 @@ static uint64_t sum_counter(struct tmbus *const *h, size_t n, const char *name)
     return sum;
 }
 
-/* Posts, from h, Payload{receipt{{id, delivered}}} to member to. */
+/* Posts, from h, Payload{receipt{{id, delivered}}} to member to: only a
+ * node writes receipts, so its node refuses it. */
 static void post_fake_receipt(struct tmbus *h, const uint8_t *id, const char *to)
 {
     Tmbus__Payload__Payload p = TMBUS__PAYLOAD__PAYLOAD__INIT;
@@ -188,7 +184,7 @@ static void post_fake_receipt(struct tmbus *h, const uint8_t *id, const char *to
     len = tmbus__payload__payload__get_packed_size(&p);
     assert_true(len <= sizeof(buf));
     tmbus__payload__payload__pack(&p, buf);
-    assert_int_equal(tmbus_post(h, buf, len, rcpt, 1, false, 0, FC_CALL_MS, NULL), TMBUS_OK);
+    assert_int_equal(tmbus_post(h, buf, len, rcpt, 1, false, 0, FC_CALL_MS, NULL), TMBUS_EDENIED);
 }
 
 /* What wait_board waits for. */
@@ -287,12 +283,13 @@ static void test_delivery_state(void **state)
     wait_state(ha, xe, "C", "rejected", reason);
     assert_string_equal(reason, "expired");
 
-    /* No loops: x, xe and B's receipt; C's two entries in one receipt or
-     * two, as its rounds fell; nothing else. */
+    /* No loops: x and xe everywhere; B's receipt at A and B, C's two
+     * entries (in one receipt or two, as its rounds fell) at A and C, each
+     * in a direct log; nothing else. */
     struct tmbus *const all[] = {ha, hb, hc};
-    uint64_t got[3], prev;
+    uint64_t got[3];
     {
-        static const uint64_t lo[] = {4, 4, 4}, hi[] = {5, 5, 5};
+        static const uint64_t lo[] = {4, 3, 3}, hi[] = {5, 3, 4};
         assert_envelopes_settle(all, 3, lo, hi, got);
     }
     assert_int_equal(counter(ha, "receipts.sent"), 0);
@@ -302,16 +299,15 @@ static void test_delivery_state(void **state)
     assert_in_range(counter(hc, "receipts.envelopes"), 1, 2);
     assert_int_equal(counter(ha, "receipts.recorded"), 3);
     assert_int_equal(got[0], 2 + sum_counter(all, 3, "receipts.envelopes"));
-    assert_int_equal(got[1], got[0]);
-    assert_int_equal(got[2], got[0]);
+    assert_int_equal(got[1], 2 + counter(hb, "receipts.envelopes"));
+    assert_int_equal(got[2], 2 + counter(hc, "receipts.envelopes"));
 
-    /* 2. C was no recipient of y: its word that y was delivered is ignored
+    /* 2. C was no recipient of y: its client cannot say y was delivered
      * while y's one recipient, B, is down. */
     assert_int_equal(fed_stop(f, b), 0);
     assert_int_equal(fc_post(ha, FC_TLP_GREEN, tag, 1, to_b, 1, y), TMBUS_OK);
     post_fake_receipt(hc, y, "A");
-    if (fed_wait_until(has_ignored_receipt, ha, SETTLE_MS, 50) == -1)
-        fail_msg("A never ignored C's receipt");
+    assert_int_equal(counter(hc, "api.rejected.receipt"), 1);
     assert_int_equal(state_of(ha, y, "B", &st, reason), 1);
     assert_non_null(st);
     assert_string_equal(st, "pending");
@@ -329,15 +325,16 @@ static void test_delivery_state(void **state)
     assert_int_equal(fed_wait_links(f, "B", mark_b, "C", mark_c, LINK_MS), 0);
     assert_non_null(hb = fc_connect(f, b));
     wait_state(ha, y, "B", "delivered", reason);
-    /* Before + y + C's two fake receipts + B's receipt for y. */
+    /* Before + y everywhere + B's receipt for y at A and B: C's node sealed
+     * neither of its client's receipts. */
     struct tmbus *const all2[] = {ha, hb, hc};
-    prev = got[0];
     {
-        const uint64_t lo[] = {prev + 4, prev + 4, prev + 4};
+        const uint64_t lo[] = {got[0] + 2, got[1] + 2, got[2] + 1};
         assert_envelopes_settle(all2, 3, lo, lo, got);
     }
     assert_int_equal(counter(hb, "receipts.envelopes"), 1);
-    assert_int_equal(counter(ha, "receipts.ignored.duplicate"), 1);
+    assert_int_equal(counter(hc, "api.rejected.receipt"), 2);
+    assert_int_equal(counter(ha, "receipts.ignored.duplicate"), 0);
     uint64_t sent = sum_counter(all2, 3, "receipts.sent"),
              env = sum_counter(all2, 3, "receipts.envelopes");
     assert_int_equal(state_of(ha, x, "C", &st, reason), 2);
@@ -363,18 +360,19 @@ static void test_delivery_state(void **state)
     wait_state(ha, decline, "C", "delivered", reason);
     /* The need and the offer went to all three (their posters deliver to
      * themselves: two receipt entries each), the decline and the withdraw to
-     * one member each (one entry each): six entries, in four to six
-     * receipts as the rounds fell. No node restarted since the last phase,
-     * so the counters account for every receipt envelope. */
+     * one member each (one entry each): six entries. Each receipt is held
+     * by its two ends only: A answers B (offer, withdraw: one or two
+     * receipts) and hears from B (need) and C (need, decline: one or two);
+     * B answers A (need) and hears from C (offer). No node restarted since
+     * the last phase, so the counters account for every receipt envelope. */
     {
-        const uint64_t lo[] = {got[0] + 8, got[1] + 8, got[2] + 8},
-                       hi[] = {got[0] + 10, got[1] + 10, got[2] + 10};
-        prev = got[0];
+        const uint64_t lo[] = {got[0] + 7, got[1] + 7, got[2] + 6},
+                       hi[] = {got[0] + 9, got[1] + 8, got[2] + 7};
+        uint64_t before = got[0] + got[1] + got[2];
         assert_envelopes_settle(all2, 3, lo, hi, got);
         assert_int_equal(sum_counter(all2, 3, "receipts.sent"), sent + 6);
-        assert_int_equal(got[0], prev + 4 + sum_counter(all2, 3, "receipts.envelopes") - env);
-        assert_int_equal(got[1], got[0]);
-        assert_int_equal(got[2], got[0]);
+        assert_int_equal(got[0] + got[1] + got[2],
+                         before + 12 + 2 * (sum_counter(all2, 3, "receipts.envelopes") - env));
     }
     assert_int_equal(state_of(ha, need, "A", &st, reason), 3);
     assert_string_equal(st, "delivered");
