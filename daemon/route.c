@@ -719,18 +719,20 @@ static int verify(struct route *rt, const char *from, const uint8_t *env, size_t
 
 /* A signed envelope that contradicts the log we hold: a second envelope
  * at a held seq, or one at head + 1 whose prev_hash is not our head's id
- * (it commits to another envelope at head). Either proves the origin
+ * (it commits to another envelope at head, the seq it is kept against).
+ * Either proves the origin
  * signed two histories. Only called after verify, so nobody can forge
  * evidence; kept once, and the log halts, so the same envelope coming
  * back is dropped by the halted check before any signature work. Our own
  * log forking means this node's data was restored from a backup or its
  * key runs on another node: route_post refuses posts into it from now on. */
 static int keep_evidence(struct route *rt, const char *from, const struct envelope_info *info,
-                         const struct store_log *log, const uint8_t *env, size_t len)
+                         const struct store_log *log, uint64_t contradicted, const uint8_t *env,
+                         size_t len)
 {
     bool is_own = route_is_self(rt, info->sender);
 
-    if (route_batch(rt) == -1 || store_add_evidence(rt->store, log, info->seq, env, len) == -1)
+    if (route_batch(rt) == -1 || store_add_evidence(rt->store, log, contradicted, env, len) == -1)
         return reject(rt, from, "rejected.store-error", "could not keep evidence");
     rt->is_batch_dirty = true;
     stats_count(rt->stats, is_own ? "equivocation.own" : "equivocation", 1);
@@ -769,7 +771,7 @@ static int seen_before(struct route *rt, const char *from, struct envelope_info 
     }
     if (verify(rt, from, env, len, info) == -1)
         return -1;
-    return keep_evidence(rt, from, info, log, env, len);
+    return keep_evidence(rt, from, info, log, info->seq, env, len);
 }
 
 /* Every check that needs no signature runs first (size, decoding, fields,
@@ -819,7 +821,7 @@ int route_accept(struct route *rt, const char *from, const uint8_t *env, size_t 
     if (info.has_prev && memcmp(info.prev_hash, head.id, ENVELOPE_HASH_BYTES) != 0) {
         if (verify(rt, from, env, len, &info) == -1)
             return -1;
-        return keep_evidence(rt, from, &info, &log, env, len);
+        return keep_evidence(rt, from, &info, &log, head.seq, env, len);
     }
     if (verify(rt, from, env, len, &info) == -1)
         return -1;

@@ -913,7 +913,6 @@ int store_add_evidence(struct store *s, const struct store_log *log, uint64_t se
 {
     uint8_t *held = NULL;
     size_t held_len = 0;
-    struct store_head head;
     sqlite3_stmt *st;
     bool is_ok = false;
     int rc, ret = -1;
@@ -926,15 +925,11 @@ int store_add_evidence(struct store *s, const struct store_log *log, uint64_t se
     }
     if ((rc = get_envelope(s, log, seq, &held, &held_len, NULL)) < 0)
         return -1;
-    /* At head + 1 the caller found a prev_hash that is not our head's id:
-     * the envelope contradicts the one held at head. */
-    if (rc == 0 && (store_head(s, log, &head) != 0 || seq != head.seq + 1)) {
+    if (rc == 0) {
         log_warnx("store: evidence %s/%s seq %llu: no envelope held there to contradict",
                   log->origin, log->peer, (unsigned long long)seq);
         return -1;
     }
-    if (rc == 0)
-        held_len = 0;
     if (held_len == len && memcmp(held, env, len) == 0) {
         log_warnx("store: evidence %s/%s seq %llu: same envelope as the one held", log->origin,
                   log->peer, (unsigned long long)seq);
