@@ -262,6 +262,51 @@ static void player_close(struct player *p)
     memset(p, 0, sizeof(*p));
 }
 
+/* A Vector naming M's relayed log at seq with head as M's envelope id. */
+static void send_vector_head(void *s, uint64_t seq, const uint8_t *head)
+{
+    Tmbus__Peer__PeerMessage m = TMBUS__PEER__PEER_MESSAGE__INIT;
+    Tmbus__Peer__Vector v = TMBUS__PEER__VECTOR__INIT;
+    Tmbus__Peer__VectorEntry e = TMBUS__PEER__VECTOR_ENTRY__INIT, *ep = &e;
+
+    e.origin = (char *)"M";
+    e.peer = (char *)"";
+    e.seq = seq;
+    e.head.data = (uint8_t *)(uintptr_t)head;
+    e.head.len = ENVELOPE_HASH_BYTES;
+    v.entries = &ep;
+    v.n_entries = 1;
+    m.kind_case = TMBUS__PEER__PEER_MESSAGE__KIND_VECTOR;
+    m.vector = &v;
+    send_peer_message(s, &m);
+}
+
+/* Waits for the node to ask M for its envelope at (M, "", seq). */
+static void wait_fetch(struct player *p, uint64_t seq)
+{
+    int64_t deadline = fed_now_ms() + ANSWER_MS;
+
+    while (fed_now_ms() < deadline) {
+        Tmbus__Peer__PeerMessage *m;
+        uint8_t *buf;
+        int len;
+        bool is_it;
+
+        if ((len = recv_within(p->sock, 50, &buf)) == -1)
+            continue;
+        m = tmbus__peer__peer_message__unpack(NULL, (size_t)len, buf);
+        free(buf);
+        assert_non_null(m);
+        is_it = m->kind_case == TMBUS__PEER__PEER_MESSAGE__KIND_FETCH &&
+                strcmp(m->fetch->origin, "M") == 0 && m->fetch->peer[0] == '\0' &&
+                m->fetch->seq == seq;
+        tmbus__peer__peer_message__free_unpacked(m, NULL);
+        if (is_it)
+            return;
+    }
+    fail_msg("node never fetched M's envelope at seq %llu", (unsigned long long)seq);
+}
+
 /* Keeps the link alive for ms while draining what the node sends; returns
  * how many opening Hellos (reply = false) it sent meanwhile: each one is a
  * resynchronisation, the engine of a rejection loop. */
@@ -365,13 +410,19 @@ static void test_equivocation_once(void **state)
     send_envelope(p.sock, env1, len1);
     wait_ack(&p, 1, NULL);
 
-    /* The second story, then the same again and again, as a peer that
-     * streams from a stale idea of A would. */
+    /* M's vector names its other envelope at seq 1: A sees the split view
+     * on this exchange and fetches it; M answers with the second story. */
+    send_vector_head(p.sock, 1, info_eq.id);
+    wait_fetch(&p, 1);
+    assert_int_equal(fed_log_count(f, a, mark, "ALARM"), 0);
     send_envelope(p.sock, env_eq, len_eq);
+    /* Then the same again and again, as a peer that streams from a stale
+     * idea of A would, and the vector again. */
     assert_int_equal(fed_wait_log_from(f, a, mark, "ALARM", LOG_MS), 0);
     for (int k = 0; k < RESENDS; k++) {
         send_envelope(p.sock, env_eq, len_eq);
         send_envelope(p.sock, env1, len1);
+        send_vector_head(p.sock, 1, info_eq.id);
     }
     p.last_sent_ms = fed_now_ms();
     hellos = count_hellos(&p, WATCH_MS);
@@ -485,6 +536,12 @@ static void test_restored_backup(void **state)
     assert_int_equal(fed_log_count(f, b, mark_b, "ALARM"), 1);
     assert_int_equal(fed_log_count(f, b, mark_b, "OUR OWN"), 1);
     assert_int_equal(counter(hb, "equivocation.own"), 1);
+    /* A found the split view in B's vector, fetched B's second story and
+     * raised its own ALARM, once. */
+    assert_int_equal(fed_wait_log_from(f, a, mark_a, "ALARM", LOG_MS), 0);
+    assert_int_equal(fed_log_count(f, a, mark_a, "ALARM"), 1);
+    assert_int_equal(fed_log_count(f, a, mark_a, "member B signed two different envelopes"), 1);
+    assert_int_equal(counter(ha, "equivocation"), 1);
     /* Neither side loops. */
     assert_true(fed_log_count(f, b, mark_b, "rejected") < 10);
     assert_true(fed_log_count(f, a, mark_a, "rejected") < 10);
