@@ -15,6 +15,10 @@
  * under the old roster authenticates again. A dialled link goes down the
  * moment its connection drops, so the far end of a revoked link notices too.
  *
+ * Every vector entry carries the id of the sender's envelope at its seq, so
+ * a split view of a log is seen on the first exchange: we fetch the peer's
+ * envelope once (check_split) and route_accept keeps it as evidence.
+ *
  * Nothing a peer sends makes it grow without bound: a vector keeps only
  * logs that can exist between the two members (peer_msg_log_may_exist), and
  * each round reads at most limits.peer_round_max messages from one peer.
