@@ -530,11 +530,18 @@ static enum envelope_status check_header(const Tmbus__Envelope__Header *h, const
     return ENVELOPE_OK;
 }
 
+/* How much of the signature check parse_and_verify does. */
+enum signature_mode {
+    SIGNATURE_VERIFY,  /* check it */
+    SIGNATURE_TRUSTED, /* verified before; only find the signing generation */
+    SIGNATURE_SKIP,    /* not at all: envelope_inspect */
+};
+
 /* Everything the relay path checks; on success p holds the parsed parts and
  * info is filled. On failure p is cleared. */
 static enum envelope_status parse_and_verify(const uint8_t *buf, size_t len, const char *coalition,
                                              envelope_lookup_fn lookup, void *lookup_arg,
-                                             bool is_signature_checked, struct parsed *p,
+                                             enum signature_mode mode, struct parsed *p,
                                              struct envelope_info *info)
 {
     const Tmbus__Envelope__Envelope *env;
@@ -586,10 +593,13 @@ static enum envelope_status parse_and_verify(const uint8_t *buf, size_t len, con
     }
     /* An envelope verified before still needs its signer found when older
      * generations are on offer: opening it takes that generation's box key. */
-    bad_sig = is_signature_checked && p->sender_keys.n_older == 0
-                  ? 0
-                  : crypto_sign_verify_detached(env->signature.data, msg, msg_len,
-                                                p->sender_keys.sign_pk);
+    if (mode == SIGNATURE_SKIP)
+        bad_sig = 0;
+    else if (mode == SIGNATURE_TRUSTED && p->sender_keys.n_older == 0)
+        bad_sig = 0;
+    else
+        bad_sig =
+            crypto_sign_verify_detached(env->signature.data, msg, msg_len, p->sender_keys.sign_pk);
     for (size_t i = 0; bad_sig && i < p->sender_keys.n_older; i++) {
         const struct envelope_key_pair *k = &p->sender_keys.older[i];
         if (crypto_sign_verify_detached(env->signature.data, msg, msg_len, k->sign_pk) == 0) {
@@ -635,7 +645,19 @@ enum envelope_status envelope_verify(const uint8_t *env, size_t len, const char 
     struct parsed p;
     enum envelope_status st;
 
-    st = parse_and_verify(env, len, coalition, lookup, lookup_arg, false, &p, info);
+    st = parse_and_verify(env, len, coalition, lookup, lookup_arg, SIGNATURE_VERIFY, &p, info);
+    parsed_clear(&p);
+    return st;
+}
+
+enum envelope_status envelope_inspect(const uint8_t *env, size_t len, const char *coalition,
+                                      envelope_lookup_fn lookup, void *lookup_arg,
+                                      struct envelope_info *info)
+{
+    struct parsed p;
+    enum envelope_status st;
+
+    st = parse_and_verify(env, len, coalition, lookup, lookup_arg, SIGNATURE_SKIP, &p, info);
     parsed_clear(&p);
     return st;
 }
@@ -729,7 +751,7 @@ nomem:
 static enum envelope_status open_envelope(struct envelope_keyring *kr, const uint8_t *env,
                                           size_t len, const char *coalition,
                                           envelope_lookup_fn lookup, void *lookup_arg,
-                                          bool is_signature_checked, struct envelope_info *info,
+                                          enum signature_mode mode, struct envelope_info *info,
                                           struct envelope_body **body)
 {
     struct parsed p;
@@ -741,7 +763,7 @@ static enum envelope_status open_envelope(struct envelope_keyring *kr, const uin
     enum envelope_status st;
 
     *body = NULL;
-    st = parse_and_verify(env, len, coalition, lookup, lookup_arg, is_signature_checked, &p, info);
+    st = parse_and_verify(env, len, coalition, lookup, lookup_arg, mode, &p, info);
     if (st != ENVELOPE_OK)
         return st;
     h = p.hdr;
@@ -800,7 +822,7 @@ enum envelope_status envelope_open(struct envelope_keyring *kr, const uint8_t *e
                                    void *lookup_arg, struct envelope_info *info,
                                    struct envelope_body **body)
 {
-    return open_envelope(kr, env, len, coalition, lookup, lookup_arg, false, info, body);
+    return open_envelope(kr, env, len, coalition, lookup, lookup_arg, SIGNATURE_VERIFY, info, body);
 }
 
 enum envelope_status envelope_open_verified(struct envelope_keyring *kr, const uint8_t *env,
@@ -808,7 +830,8 @@ enum envelope_status envelope_open_verified(struct envelope_keyring *kr, const u
                                             envelope_lookup_fn lookup, void *lookup_arg,
                                             struct envelope_info *info, struct envelope_body **body)
 {
-    return open_envelope(kr, env, len, coalition, lookup, lookup_arg, true, info, body);
+    return open_envelope(kr, env, len, coalition, lookup, lookup_arg, SIGNATURE_TRUSTED, info,
+                         body);
 }
 
 void envelope_hash(const uint8_t *data, size_t len, uint8_t out[ENVELOPE_HASH_BYTES])

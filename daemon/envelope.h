@@ -194,6 +194,16 @@ enum envelope_status envelope_verify(const uint8_t *env, size_t len, const char 
                                      struct envelope_info *info)
     __attribute__((warn_unused_result));
 
+/* envelope_verify without the signature: size, strict decoding, fields,
+ * coalition and the sender's keys being usable, and info with the id. For
+ * a caller that decides cheaply whether the envelope is worth a signature
+ * check at all (a duplicate, a stale or out-of-order seq, a halted log).
+ * Nothing in info is proven: never store, relay or act on it beyond
+ * dropping the envelope, before envelope_verify returned ENVELOPE_OK. */
+enum envelope_status envelope_inspect(const uint8_t *env, size_t len, const char *coalition,
+                                      envelope_lookup_fn lookup, void *lookup_arg,
+                                      struct envelope_info *info);
+
 /* The recipient path: everything envelope_verify does, then finds our
  * stanza, checks the key commitment, decrypts, removes the padding, and
  * checks the body (sender matches the header, we are among exactly

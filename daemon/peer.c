@@ -15,6 +15,10 @@
  * under the old roster authenticates again. A dialled link goes down the
  * moment its connection drops, so the far end of a revoked link notices too.
  *
+ * Every vector entry carries the id of the sender's envelope at its seq, so
+ * a split view of a log is seen on the first exchange: we fetch the peer's
+ * envelope once (check_split) and route_accept keeps it as evidence.
+ *
  * Nothing a peer sends makes it grow without bound: a vector keeps only
  * logs that can exist between the two members (peer_msg_log_may_exist), and
  * each round reads at most limits.peer_round_max messages from one peer.
@@ -51,7 +55,8 @@
 struct vec_entry {
     struct store_log log;
     uint64_t seq;
-    bool is_halted; /* ours only */
+    bool is_halted;                    /* ours only */
+    uint8_t head[ENVELOPE_HASH_BYTES]; /* ours only: the id at seq */
 };
 
 struct vec {
@@ -78,6 +83,7 @@ struct link {
     struct log_limit rejected_log, over_budget; /* lines about its abuse */
     struct vec theirs;                          /* what it holds: only logs that can exist */
     struct vec sent;                            /* the highest seq we sent it, per log */
+    struct vec asked; /* per log, the seq whose envelope we fetched from it */
 };
 
 struct peers {
@@ -170,6 +176,7 @@ static int collect_head(void *arg, const struct store_log *log, const struct sto
 
     vec_raise(v, log, head->seq);
     vec_find(v, log)->is_halted = head->is_halted;
+    memcpy(vec_find(v, log)->head, head->id, ENVELOPE_HASH_BYTES);
     return 0;
 }
 
@@ -276,6 +283,10 @@ static Tmbus__Peer__VectorEntry **vector_entries(const struct peers *p, const st
         items[*n].origin = (char *)(uintptr_t)e->log.origin;
         items[*n].peer = (char *)(uintptr_t)e->log.peer;
         items[*n].seq = e->seq;
+        if (e->seq > 0) {
+            items[*n].head.data = (uint8_t *)(uintptr_t)e->head;
+            items[*n].head.len = ENVELOPE_HASH_BYTES;
+        }
         out[*n] = &items[*n];
         (*n)++;
     }
@@ -400,6 +411,82 @@ static bool has_origin(void *arg, const char *id)
     return bsearch(id, p->origins, p->n_origins, sizeof(p->origins[0]), compare_ids) != NULL;
 }
 
+/* Asks l for its envelope at (log, seq). */
+static void send_fetch(struct peers *p, struct link *l, const struct store_log *log, uint64_t seq)
+{
+    Tmbus__Peer__PeerMessage m = TMBUS__PEER__PEER_MESSAGE__INIT;
+    Tmbus__Peer__VectorEntry e = TMBUS__PEER__VECTOR_ENTRY__INIT;
+
+    e.origin = (char *)(uintptr_t)log->origin;
+    e.peer = (char *)(uintptr_t)log->peer;
+    e.seq = seq;
+    m.kind_case = TMBUS__PEER__PEER_MESSAGE__KIND_FETCH;
+    m.fetch = &e;
+    send_message(p, l, &m);
+}
+
+/* A vector entry naming the peer's envelope id at a seq we hold too: a
+ * different id is a split view of the log, found on the first exchange.
+ * We fetch the peer's envelope once per log and seq; route_accept verifies
+ * it once, keeps it as evidence, raises the ALARM and halts the log, whose
+ * entries are not looked at again. At our head the id is in memory; below
+ * it, one store read, done only for a Hello (once per conversation). */
+static void check_split(struct peers *p, struct link *l, const struct store_log *log,
+                        const struct peer_msg_log *e, bool is_hello)
+{
+    const struct vec_entry *o = vec_find(&p->ours, log);
+    uint8_t held[ENVELOPE_HASH_BYTES];
+
+    if (!e->has_head || e->seq == 0 || o == NULL || o->is_halted || o->seq < e->seq)
+        return;
+    if (vec_get(&l->asked, log) >= e->seq)
+        return;
+    if (o->seq == e->seq) {
+        memcpy(held, o->head, sizeof(held));
+    } else {
+        uint8_t *env = NULL;
+        size_t len;
+        if (!is_hello || store_get(p->store, log, e->seq, &env, &len, held) != 1)
+            return;
+        free(env);
+    }
+    if (memcmp(held, e->head, sizeof(held)) == 0)
+        return;
+    vec_raise(&l->asked, log, e->seq);
+    stats_count(p->stats, "peer.split-view", 1);
+    log_warnx("peer %s holds another envelope at %s/%s seq %llu: fetching it as evidence",
+              l->member, log->origin, log->peer, (unsigned long long)e->seq);
+    send_fetch(p, l, log, e->seq);
+}
+
+/* Answers a Fetch: the envelope asked for, when l may see the log and we
+ * hold that seq. A halted log too: the asker needs our side of the split
+ * as evidence, and asks once per log and seq. One envelope per message,
+ * within the peer's share of the round like any other. */
+static void serve_fetch(struct peers *p, struct link *l, const struct peer_msg_log *e)
+{
+    Tmbus__Peer__PeerMessage m = TMBUS__PEER__PEER_MESSAGE__INIT;
+    struct store_log log = {0};
+    const struct vec_entry *o;
+    uint8_t *env;
+    size_t len;
+
+    strcpy(log.origin, e->origin);
+    strcpy(log.peer, e->peer);
+    o = vec_find(&p->ours, &log);
+    if (o == NULL || e->seq == 0 || e->seq > o->seq || !is_visible(&log, l->member) ||
+        (log.peer[0] != '\0' && !route_is_self(p->route, log.origin)))
+        return;
+    if (store_get(p->store, &log, e->seq, &env, &len, NULL) != 1)
+        return;
+    m.kind_case = TMBUS__PEER__PEER_MESSAGE__KIND_ENVELOPE;
+    m.envelope.data = env;
+    m.envelope.len = len;
+    if (send_message(p, l, &m) == 0)
+        stats_count(p->stats, "peer.fetch-served", 1);
+    free(env);
+}
+
 /* Reads a received vector into theirs; a Hello replaces it, a Vector
  * raises it. peer_msg_decode kept only well-formed names; of those, a log
  * that cannot exist between l's member and us is dropped before anything
@@ -426,6 +513,7 @@ static void take_vector(struct peers *p, struct link *l, const struct peer_msg *
         strcpy(log.origin, m->logs[i].origin);
         strcpy(log.peer, m->logs[i].peer);
         vec_raise(&l->theirs, &log, m->logs[i].seq);
+        check_split(p, l, &log, &m->logs[i], m->kind == PEER_MSG_HELLO);
     }
     if (rejected == 0)
         return;
@@ -516,6 +604,11 @@ static void on_message(struct peers *p, struct link *l, const uint8_t *data, siz
             l->needs_hello = true;
         break;
     case PEER_MSG_HEARTBEAT:
+        break;
+    case PEER_MSG_FETCH:
+        /* Served even before the Hello exchange: a node checks the
+         * opening Hello's vector, and fetches, before it answers it. */
+        serve_fetch(p, l, &m.logs[0]);
         break;
     }
     if (!l->has_conversation)
@@ -714,6 +807,7 @@ static void close_link(struct peers *p, struct link *l)
     l->rid_len = 0;
     vec_free(&l->theirs);
     vec_free(&l->sent);
+    vec_free(&l->asked);
 }
 
 /* The dealer's connection events: a drop or a failed handshake takes the

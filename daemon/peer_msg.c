@@ -19,7 +19,8 @@ typedef Tmbus__Peer__VectorEntry VectorEntry;
 static bool is_log(const VectorEntry *e)
 {
     return util_is_member_id(e->origin, strlen(e->origin)) &&
-           (e->peer[0] == '\0' || util_is_member_id(e->peer, strlen(e->peer)));
+           (e->peer[0] == '\0' || util_is_member_id(e->peer, strlen(e->peer))) &&
+           (e->head.len == 0 || e->head.len == ENVELOPE_HASH_BYTES);
 }
 
 /* Copies the well-formed entries of e[0..n). Returns 0 or -1 (ENOMEM). */
@@ -37,6 +38,9 @@ static int take_logs(struct peer_msg *m, VectorEntry **e, size_t n)
         strcpy(l->origin, e[i]->origin);
         strcpy(l->peer, e[i]->peer);
         l->seq = e[i]->seq;
+        l->has_head = e[i]->head.len == ENVELOPE_HASH_BYTES;
+        if (l->has_head)
+            memcpy(l->head, e[i]->head.data, ENVELOPE_HASH_BYTES);
         m->n_logs++;
     }
     return 0;
@@ -89,6 +93,11 @@ int peer_msg_decode(const uint8_t *buf, size_t len, struct peer_msg *out,
         return 0;
     case TMBUS__PEER__PEER_MESSAGE__KIND_HEARTBEAT:
         out->kind = PEER_MSG_HEARTBEAT;
+        return 0;
+    case TMBUS__PEER__PEER_MESSAGE__KIND_FETCH:
+        out->kind = PEER_MSG_FETCH;
+        if (take_logs(out, &m->fetch, 1) == -1 || out->n_logs != 1)
+            return fail(fault, PEER_MSG_E_MALFORMED);
         return 0;
     default:
         return fail(fault, PEER_MSG_E_KIND);

@@ -24,6 +24,7 @@ enum peer_msg_kind {
     PEER_MSG_VECTOR = 2,
     PEER_MSG_ENVELOPE = 3,
     PEER_MSG_HEARTBEAT = 4,
+    PEER_MSG_FETCH = 5,
 };
 
 /* Why bytes were refused. Only PEER_MSG_E_SIZE and PEER_MSG_E_MALFORMED
@@ -43,6 +44,8 @@ struct peer_msg_log {
     char origin[UTIL_MEMBER_ID_MAX + 1];
     char peer[UTIL_MEMBER_ID_MAX + 1];
     uint64_t seq;
+    bool has_head; /* the sender named its envelope id at seq */
+    uint8_t head[ENVELOPE_HASH_BYTES];
 };
 
 /* A decoded message. Owned by the caller; release with peer_msg_clear. */
@@ -53,7 +56,9 @@ struct peer_msg {
     uint64_t roster_version;
     bool is_reply;
     /* Hello and Vector: the well-formed entries, in order (entries whose
-     * names are not member ids are left out), and how many were sent. */
+     * names are not member ids, or whose head is neither empty nor 32
+     * bytes, are left out), and how many were sent. Fetch: the one entry
+     * asked for (n_logs 1; a malformed one is PEER_MSG_E_MALFORMED). */
     struct peer_msg_log *logs;
     size_t n_logs, n_sent;
     /* Envelope: its bytes, unverified; they live as long as the message. */

@@ -559,6 +559,15 @@ static int post_envelopes(struct route *rt, const struct message *msg,
             *reason = "the node's store failed";
             return -1;
         }
+        /* Our own log forked (keep_evidence): anything more we sealed into
+         * it would extend a history our peers refuse. */
+        if (head.is_halted) {
+            stats_count(rt->stats, "route.refused.own-fork", 1);
+            *reason = "this node's own log has forked (its data was restored from a backup or "
+                      "its key runs on another node): posts are refused until an operator "
+                      "rebuilds its data directory";
+            return -1;
+        }
         a.coalition = rt->coalition;
         a.log_peer = is_direct ? recipients[k] : NULL;
         a.seq = head.seq + 1;
@@ -695,9 +704,57 @@ static int reject(struct route *rt, const char *from, const char *counter, const
     return -1;
 }
 
-/* Seq at or below our head: the same envelope again is harmless, a
- * different one is equivocation, kept as evidence. */
-static int seen_before(struct route *rt, const char *from, const struct envelope_info *info,
+/* The one signature check an envelope from a peer costs, counted so that
+ * a peer resending what we drop can be seen to cost nothing more. */
+static int verify(struct route *rt, const char *from, const uint8_t *env, size_t len,
+                  struct envelope_info *info)
+{
+    enum envelope_status st;
+
+    stats_count(rt->stats, "verify.signature", 1);
+    st = envelope_verify(env, len, rt->coalition, roster_envelope_lookup, rt->roster, info);
+    if (st != ENVELOPE_OK)
+        return reject(rt, from, rejected_names[st], envelope_status_name(st));
+    return 0;
+}
+
+/* A signed envelope that contradicts the log we hold: a second envelope
+ * at a held seq, or one at head + 1 whose prev_hash is not our head's id
+ * (it commits to another envelope at head, the seq it is kept against).
+ * Either proves the origin
+ * signed two histories. Only called after verify, so nobody can forge
+ * evidence; kept once, and the log halts, so the same envelope coming
+ * back is dropped by the halted check before any signature work. Our own
+ * log forking means this node's data was restored from a backup or its
+ * key runs on another node: route_post refuses posts into it from now on. */
+static int keep_evidence(struct route *rt, const char *from, const struct envelope_info *info,
+                         const struct store_log *log, uint64_t contradicted, const uint8_t *env,
+                         size_t len)
+{
+    bool is_own = route_is_self(rt, info->sender);
+
+    if (route_batch(rt) == -1 || store_add_evidence(rt->store, log, contradicted, env, len) == -1)
+        return reject(rt, from, "rejected.store-error", "could not keep evidence");
+    rt->is_batch_dirty = true;
+    stats_count(rt->stats, is_own ? "equivocation.own" : "equivocation", 1);
+    if (is_own)
+        log_warnx("ALARM: peer %s holds a different envelope of OUR OWN %s log at seq %llu: "
+                  "this node's data directory was restored from a backup or its member key "
+                  "is used by another node. Evidence kept; the log is halted and posts into "
+                  "it are refused until an operator rebuilds this node's data directory",
+                  from, log->peer[0] ? "direct" : "relayed", (unsigned long long)info->seq);
+    else
+        log_warnx("ALARM: member %s signed two different envelopes for %s log seq %llu "
+                  "(seen via %s); evidence kept, log halted",
+                  info->sender, log->peer[0] ? "a direct" : "its relayed",
+                  (unsigned long long)info->seq, from);
+    return 0;
+}
+
+/* Seq at or below our head: the same envelope again is harmless and costs
+ * no signature check; a different one is checked once and kept as
+ * evidence. */
+static int seen_before(struct route *rt, const char *from, struct envelope_info *info,
                        const struct store_log *log, const uint8_t *env, size_t len)
 {
     uint8_t held[ENVELOPE_HASH_BYTES];
@@ -713,18 +770,15 @@ static int seen_before(struct route *rt, const char *from, const struct envelope
         stats_count(rt->stats, "duplicate", 1);
         return 0;
     }
-    if (route_batch(rt) == -1 || store_add_evidence(rt->store, log, info->seq, env, len) == -1)
-        return reject(rt, from, "rejected.store-error", "could not keep evidence");
-    rt->is_batch_dirty = true;
-    stats_count(rt->stats, "equivocation", 1);
-    log_warnx("ALARM: member %s signed two different envelopes for %s log seq "
-              "%llu (seen via "
-              "%s); evidence kept, log halted",
-              info->sender, log->peer[0] ? "a direct" : "its relayed",
-              (unsigned long long)info->seq, from);
-    return -1;
+    if (verify(rt, from, env, len, info) == -1)
+        return -1;
+    return keep_evidence(rt, from, info, log, info->seq, env, len);
 }
 
+/* Every check that needs no signature runs first (size, decoding, fields,
+ * coalition, sender, routing, halted log, seq and prev_hash against our
+ * head), so a peer resending a stale, duplicate or conflicting envelope
+ * costs a parse and a lookup, not an Ed25519 verification. */
 int route_accept(struct route *rt, const char *from, const uint8_t *env, size_t len)
 {
     struct envelope_info info;
@@ -743,7 +797,7 @@ int route_accept(struct route *rt, const char *from, const uint8_t *env, size_t 
         log_debug("peer %s: dropped an envelope: the roster has expired", from);
         return 0;
     }
-    st = envelope_verify(env, len, rt->coalition, roster_envelope_lookup, rt->roster, &info);
+    st = envelope_inspect(env, len, rt->coalition, roster_envelope_lookup, rt->roster, &info);
     if (st != ENVELOPE_OK)
         return reject(rt, from, rejected_names[st], envelope_status_name(st));
     /* A direct (TLP:RED) log travels only from its origin to its named
@@ -754,14 +808,24 @@ int route_accept(struct route *rt, const char *from, const uint8_t *env, size_t 
     log_of(&info, &log);
     if (store_head(rt->store, &log, &head) == -1)
         return reject(rt, from, "rejected.store-error", "store lookup failed");
-    if (head.is_halted)
-        return reject(rt, from, "rejected.halted-log", "the log is halted after equivocation");
+    /* Dropped, not rejected, and not logged: a resynchronisation would
+     * bring it back, and the halt was alarmed once already. */
+    if (head.is_halted) {
+        stats_count(rt->stats, "rejected.halted-log", 1);
+        log_debug("peer %s: dropped an envelope of %s's halted log", from, info.sender);
+        return 0;
+    }
     if (info.seq <= head.seq)
         return seen_before(rt, from, &info, &log, env, len);
     if (info.seq != head.seq + 1)
         return reject(rt, from, "rejected.out-of-order", "seq is not held + 1 (a gap)");
-    if (info.has_prev && memcmp(info.prev_hash, head.id, ENVELOPE_HASH_BYTES) != 0)
-        return reject(rt, from, "rejected.bad-prev-hash", "prev_hash does not match our head");
+    if (info.has_prev && memcmp(info.prev_hash, head.id, ENVELOPE_HASH_BYTES) != 0) {
+        if (verify(rt, from, env, len, &info) == -1)
+            return -1;
+        return keep_evidence(rt, from, &info, &log, head.seq, env, len);
+    }
+    if (verify(rt, from, env, len, &info) == -1)
+        return -1;
     /* The envelope, its board changes and its inbox entry are one group:
      * all of them enter the batch, or none. */
     if (route_batch(rt) == -1 || store_group_begin(rt->store) == -1)

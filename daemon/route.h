@@ -132,8 +132,10 @@ int route_post(struct route *rt, const struct message *msg, const char *const *r
                size_t *n_placed, const char **reason);
 
 /* Accepts an envelope from peer member `from` after full relay
- * verification: size, signature, roster key status, seq == held + 1,
- * prev_hash, direct-log routing. Appends it in the open batch and, when it
+ * verification: size, roster key status, direct-log routing, seq == held +
+ * 1 and prev_hash first, then the signature, checked only for an envelope
+ * that would be appended or kept as evidence (a duplicate or an envelope of
+ * a halted log costs no signature check). Appends it in the open batch and, when it
  * is addressed to us and not expired, applies it to the board and adds it
  * to the inbox. Equivocation is kept as evidence and alarmed. An envelope
  * addressed to us from another member earns its sender a receipt entry:
@@ -141,8 +143,9 @@ int route_post(struct route *rt, const struct message *msg, const char *const *r
  * cannot be opened), except a receipt, whose entries are recorded against
  * our posts instead. A round's entries go out together when
  * route_seal_answers seals them. Returns 1 when appended, 0 when it was a
- * harmless duplicate or dropped because the roster has expired, -1 when
- * rejected (reason logged and counted). */
+ * harmless duplicate, kept as evidence, or dropped because its log is
+ * halted or the roster has expired (resending it would change nothing),
+ * -1 when rejected (reason logged and counted). */
 int route_accept(struct route *rt, const char *from, const uint8_t *env, size_t len);
 
 /* Opens an inbox entry again for delivery. On success *body is the caller's

@@ -146,9 +146,11 @@ int store_get(struct store *s, const struct store_log *log, uint64_t seq, uint8_
 
 /* Keeps a second, different envelope for an occupied (log, seq) as
  * equivocation evidence and halts the log: no further appends, and
- * replication stops relaying it. Inside the open batch. Returns 0 or -1;
- * -1 also when (log, seq) holds nothing or holds exactly env. The same
- * evidence kept twice is stored once. */
+ * replication stops relaying it. seq is the held envelope env contradicts:
+ * env's own seq, or the seq before it when env's prev_hash is not that
+ * envelope's id. Inside the open batch. Returns 0 or -1; -1 also when
+ * (log, seq) holds nothing or holds exactly env. The same evidence kept
+ * twice is stored once. */
 int store_add_evidence(struct store *s, const struct store_log *log, uint64_t seq,
                        const uint8_t *env, size_t len);
 

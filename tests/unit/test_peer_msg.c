@@ -234,13 +234,77 @@ static void test_log_may_exist(void **state)
     assert_false(may_exist("LV", "LV"));
 }
 
+/* A vector entry's head: 32 bytes kept, empty means none, any other
+ * length drops the entry as not well-formed. A Fetch names one log. */
+static void test_head_and_fetch(void **state)
+{
+    Tmbus__Peer__PeerMessage pm = TMBUS__PEER__PEER_MESSAGE__INIT;
+    Tmbus__Peer__Vector vector = TMBUS__PEER__VECTOR__INIT;
+    Tmbus__Peer__VectorEntry e[3] = {TMBUS__PEER__VECTOR_ENTRY__INIT,
+                                     TMBUS__PEER__VECTOR_ENTRY__INIT,
+                                     TMBUS__PEER__VECTOR_ENTRY__INIT};
+    Tmbus__Peer__VectorEntry *ep[3] = {&e[0], &e[1], &e[2]};
+    uint8_t head[ENVELOPE_HASH_BYTES + 1];
+    enum peer_msg_fault fault;
+    struct peer_msg m;
+    uint8_t *buf;
+    size_t len;
+
+    (void)state;
+    memset(head, 0xab, sizeof(head));
+    e[0].origin = "EE";
+    e[0].seq = 7;
+    e[0].head.data = head;
+    e[0].head.len = ENVELOPE_HASH_BYTES;
+    e[1].origin = "LV";
+    e[1].seq = 3;
+    e[2].origin = "FI";
+    e[2].seq = 4;
+    e[2].head.data = head;
+    e[2].head.len = ENVELOPE_HASH_BYTES + 1;
+    vector.n_entries = 3;
+    vector.entries = ep;
+    pm.kind_case = TMBUS__PEER__PEER_MESSAGE__KIND_VECTOR;
+    pm.vector = &vector;
+    buf = pack(&pm, &len);
+    assert_int_equal(peer_msg_decode(buf, len, &m, &fault), 0);
+    assert_int_equal(m.n_sent, 3);
+    assert_int_equal(m.n_logs, 2);
+    assert_string_equal(m.logs[0].origin, "EE");
+    assert_true(m.logs[0].has_head);
+    assert_memory_equal(m.logs[0].head, head, ENVELOPE_HASH_BYTES);
+    assert_string_equal(m.logs[1].origin, "LV");
+    assert_false(m.logs[1].has_head);
+    peer_msg_clear(&m);
+    free(buf);
+
+    pm.kind_case = TMBUS__PEER__PEER_MESSAGE__KIND_FETCH;
+    pm.fetch = &e[1];
+    e[1].peer = "EE";
+    buf = pack(&pm, &len);
+    assert_int_equal(peer_msg_decode(buf, len, &m, &fault), 0);
+    assert_int_equal(m.kind, PEER_MSG_FETCH);
+    assert_int_equal(m.n_logs, 1);
+    assert_string_equal(m.logs[0].origin, "LV");
+    assert_string_equal(m.logs[0].peer, "EE");
+    assert_int_equal(m.logs[0].seq, 3);
+    peer_msg_clear(&m);
+    free(buf);
+
+    pm.fetch = &e[2]; /* a bad head: no log at all */
+    buf = pack(&pm, &len);
+    assert_int_equal(peer_msg_decode(buf, len, &m, &fault), -1);
+    assert_int_equal(fault, PEER_MSG_E_MALFORMED);
+    peer_msg_clear(&m);
+    free(buf);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_hello_and_vector),
-        cmocka_unit_test(test_envelope_and_faults),
-        cmocka_unit_test(test_vector_bounds),
-        cmocka_unit_test(test_log_may_exist),
+        cmocka_unit_test(test_hello_and_vector), cmocka_unit_test(test_envelope_and_faults),
+        cmocka_unit_test(test_vector_bounds),    cmocka_unit_test(test_log_may_exist),
+        cmocka_unit_test(test_head_and_fetch),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

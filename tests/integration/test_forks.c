@@ -1,0 +1,585 @@
+/*
+ * Integration: forks are detected once, cheaply (proto/PROTOCOL.md §4.3,
+ * §4.4). A member M played by the test (it holds M's member keys) signs two
+ * envelopes for one seq and resends the second again and again: node A keeps
+ * the evidence, raises one ALARM, halts M's log, verifies no signature for
+ * the resends and sends no resynchronising Hello for them, and goes on
+ * carrying B's log. A node whose data directory is restored from a backup
+ * and posts again finds from its peer's stream that its own log forked: it
+ * raises one ALARM, counts it and refuses client posts with a reason, and
+ * neither side loops.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+#include <sodium.h>
+#include <zmq.h>
+
+#include "envelope.h"
+#include "fed.h"
+#include "fedclient.h"
+#include "keys.h"
+#include "peer.pb-c.h"
+#include "roster.h"
+#include "store.h"
+#include "tmbus.h"
+
+#define ANSWER_MS    5000  /* how long a legitimate answer may take */
+#define LOG_MS       5000  /* how long a line may take to reach the log */
+#define LINK_MS      15000 /* links come up well within this */
+#define IDLE_MS      15000 /* longest silence while a delivery is due */
+#define HEARTBEAT_MS 200   /* how often the test's peer speaks while waiting */
+#define WATCH_MS     3000  /* how long a loop would have to show itself */
+#define RESENDS      30    /* times M resends its conflicting envelope */
+#define MAX_CHECKS   5     /* signature checks A may spend on all of M's envelopes */
+#define PEER_VERSION 1
+
+/* ---- the test's own peer: M on a DEALER ----------------------------------- */
+
+struct player {
+    void *zctx;
+    struct fed *fed;
+    size_t node;           /* the node under test */
+    struct keyset *keys;   /* M's member keys */
+    struct roster *roster; /* as the node trusts it */
+    struct envelope_keyring *keyring;
+    void *sock; /* DEALER to the node's peer socket */
+    int64_t last_sent_ms;
+};
+
+/* A CURVE DEALER to endpoint. pk and sk are 32 bytes each, or 40-character
+ * Z85 text when is_z85. */
+static void *curve_dealer(void *zctx, const void *pk, const void *sk, bool is_z85,
+                          const uint8_t *server_pk, const char *endpoint)
+{
+    void *s = zmq_socket(zctx, ZMQ_DEALER);
+    size_t klen = is_z85 ? 40 : KEYS_PUBLIC_BYTES;
+    int linger = 0;
+
+    assert_non_null(s);
+    assert_int_equal(zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof(linger)), 0);
+    assert_int_equal(zmq_setsockopt(s, ZMQ_CURVE_PUBLICKEY, pk, klen), 0);
+    assert_int_equal(zmq_setsockopt(s, ZMQ_CURVE_SECRETKEY, sk, klen), 0);
+    assert_int_equal(zmq_setsockopt(s, ZMQ_CURVE_SERVERKEY, server_pk, KEYS_PUBLIC_BYTES), 0);
+    assert_int_equal(zmq_connect(s, endpoint), 0);
+    return s;
+}
+
+static void send_bytes(void *s, const void *data, size_t len)
+{
+    assert_int_equal(zmq_send(s, data, len, 0), (int)len);
+}
+
+static void send_peer_message(void *s, const Tmbus__Peer__PeerMessage *m)
+{
+    size_t len = tmbus__peer__peer_message__get_packed_size(m);
+    uint8_t *buf = malloc(len ? len : 1);
+
+    assert_non_null(buf);
+    tmbus__peer__peer_message__pack(m, buf);
+    send_bytes(s, buf, len);
+    free(buf);
+}
+
+/* An opening Hello with an empty vector. */
+static void send_hello(void *s)
+{
+    Tmbus__Peer__PeerMessage m = TMBUS__PEER__PEER_MESSAGE__INIT;
+    Tmbus__Peer__Hello hello = TMBUS__PEER__HELLO__INIT;
+
+    hello.version = PEER_VERSION;
+    hello.roster_version = 1;
+    m.kind_case = TMBUS__PEER__PEER_MESSAGE__KIND_HELLO;
+    m.hello = &hello;
+    send_peer_message(s, &m);
+}
+
+static void send_envelope(void *s, const uint8_t *env, size_t len)
+{
+    Tmbus__Peer__PeerMessage m = TMBUS__PEER__PEER_MESSAGE__INIT;
+
+    m.kind_case = TMBUS__PEER__PEER_MESSAGE__KIND_ENVELOPE;
+    m.envelope.data = (uint8_t *)(uintptr_t)env;
+    m.envelope.len = len;
+    send_peer_message(s, &m);
+}
+
+static void send_heartbeat(void *s)
+{
+    Tmbus__Peer__PeerMessage m = TMBUS__PEER__PEER_MESSAGE__INIT;
+    Tmbus__Peer__Heartbeat hb = TMBUS__PEER__HEARTBEAT__INIT;
+
+    hb.sent_ms = (uint64_t)fed_now_ms();
+    m.kind_case = TMBUS__PEER__PEER_MESSAGE__KIND_HEARTBEAT;
+    m.heartbeat = &hb;
+    send_peer_message(s, &m);
+}
+
+/* Waits at most timeout_ms for one message on s. Returns its size (the
+ * bytes in *out, malloc'd) or -1 when nothing came. */
+static int recv_within(void *s, int timeout_ms, uint8_t **out)
+{
+    zmq_pollitem_t item = {s, 0, ZMQ_POLLIN, 0};
+    zmq_msg_t msg;
+    int len;
+
+    *out = NULL;
+    if (zmq_poll(&item, 1, timeout_ms) != 1)
+        return -1;
+    zmq_msg_init(&msg);
+    if ((len = zmq_msg_recv(&msg, s, ZMQ_DONTWAIT)) == -1) {
+        zmq_msg_close(&msg);
+        return -1;
+    }
+    *out = malloc((size_t)len + 1);
+    assert_non_null(*out);
+    memcpy(*out, zmq_msg_data(&msg), (size_t)len);
+    zmq_msg_close(&msg);
+    return len;
+}
+
+/* The highest seq of (origin, relayed log) in a list of vector entries,
+ * or -1 when the log is not listed. */
+static int64_t entry_seq(Tmbus__Peer__VectorEntry **e, size_t n, const char *origin)
+{
+    int64_t seq = -1;
+
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(e[i]->origin, origin) == 0 && e[i]->peer[0] == '\0' && (int64_t)e[i]->seq > seq)
+            seq = (int64_t)e[i]->seq;
+    return seq;
+}
+
+/* Reads what the node sends until a Hello or Vector says it holds M's
+ * relayed log up to exactly want (the node's commit ack), speaking a
+ * heartbeat now and then so the link stays up. Any other message is read
+ * and dropped: Hellos the node sends to resynchronise after a rejection,
+ * heartbeats, and M's own envelopes streamed back. Fails the test when the
+ * ack says more than want, or never comes. If hello_reply is not NULL it is
+ * set when a Hello{reply=true} was seen. */
+static void wait_ack(struct player *p, uint64_t want, bool *hello_reply)
+{
+    int64_t deadline = fed_now_ms() + ANSWER_MS;
+
+    for (;;) {
+        int64_t now = fed_now_ms(), seq = -1;
+        Tmbus__Peer__PeerMessage *m;
+        uint8_t *buf;
+        int len;
+
+        if (now > deadline)
+            fail_msg("node %s never acked M's log at seq %llu", fed_id(p->fed, p->node),
+                     (unsigned long long)want);
+        if (now - p->last_sent_ms >= HEARTBEAT_MS) {
+            send_heartbeat(p->sock);
+            p->last_sent_ms = now;
+        }
+        if ((len = recv_within(p->sock, 50, &buf)) == -1)
+            continue;
+        m = tmbus__peer__peer_message__unpack(NULL, (size_t)len, buf);
+        free(buf);
+        assert_non_null(m);
+        if (m->kind_case == TMBUS__PEER__PEER_MESSAGE__KIND_HELLO) {
+            if (m->hello->reply && hello_reply != NULL)
+                *hello_reply = true;
+            /* A Hello lists every log: one not listed is held to 0. */
+            seq = entry_seq(m->hello->vector, m->hello->n_vector, "M");
+            if (seq == -1)
+                seq = 0;
+        } else if (m->kind_case == TMBUS__PEER__PEER_MESSAGE__KIND_VECTOR) {
+            seq = entry_seq(m->vector->entries, m->vector->n_entries, "M");
+        }
+        tmbus__peer__peer_message__free_unpacked(m, NULL);
+        if (seq > (int64_t)want)
+            fail_msg("node acked M's log at seq %lld, beyond %llu", (long long)seq,
+                     (unsigned long long)want);
+        if (seq == (int64_t)want)
+            return;
+    }
+}
+
+/* Seals payload as M at seq in M's relayed log, for the node under test. */
+static uint8_t *seal_as_m(struct player *p, uint64_t seq, const uint8_t *prev, const char *payload,
+                          size_t *len, struct envelope_info *info)
+{
+    struct roster_member target;
+    struct envelope_recipient rcpt;
+    struct envelope_seal_args a = {0};
+    uint8_t *env = NULL;
+
+    assert_int_equal(roster_find(p->roster, fed_id(p->fed, p->node), &target), 0);
+    rcpt.member = target.id;
+    rcpt.box_pk = target.box_pk;
+    a.coalition = FED_COALITION;
+    a.seq = seq;
+    a.prev_hash = prev;
+    a.roster_version = roster_version(p->roster);
+    a.created_at = (int64_t)time(NULL);
+    a.payload = (const uint8_t *)payload;
+    a.payload_len = strlen(payload);
+    a.recipients = &rcpt;
+    a.n_recipients = 1;
+    assert_int_equal(envelope_seal(p->keyring, &a, &env, len, info), ENVELOPE_OK);
+    return env;
+}
+
+static void player_open(struct player *p, struct fed *f, size_t node)
+{
+    memset(p, 0, sizeof(*p));
+    p->fed = f;
+    p->node = node;
+    p->zctx = zmq_ctx_new();
+    assert_non_null(p->zctx);
+    p->keys = keys_load(fed_member_key_path(f, fed_index(f, "M")));
+    assert_non_null(p->keys);
+    assert_int_equal(roster_load(fed_roster_path(f), FED_COALITION, &p->roster), 0);
+    p->keyring = envelope_keyring_new(p->keys);
+    assert_non_null(p->keyring);
+}
+
+static void player_dial(struct player *p)
+{
+    p->sock = curve_dealer(p->zctx, p->keys->transport_pk, keys_transport_secret(p->keys), false,
+                           fed_transport_pk(p->fed, p->node), fed_peer_endpoint(p->fed, p->node));
+}
+
+static void player_close(struct player *p)
+{
+    if (p->sock != NULL)
+        zmq_close(p->sock);
+    envelope_keyring_free(&p->keyring);
+    roster_free(&p->roster);
+    keys_free(&p->keys);
+    if (p->zctx != NULL)
+        zmq_ctx_term(p->zctx);
+    memset(p, 0, sizeof(*p));
+}
+
+/* A Vector naming M's relayed log at seq with head as M's envelope id. */
+static void send_vector_head(void *s, uint64_t seq, const uint8_t *head)
+{
+    Tmbus__Peer__PeerMessage m = TMBUS__PEER__PEER_MESSAGE__INIT;
+    Tmbus__Peer__Vector v = TMBUS__PEER__VECTOR__INIT;
+    Tmbus__Peer__VectorEntry e = TMBUS__PEER__VECTOR_ENTRY__INIT, *ep = &e;
+
+    e.origin = (char *)"M";
+    e.peer = (char *)"";
+    e.seq = seq;
+    e.head.data = (uint8_t *)(uintptr_t)head;
+    e.head.len = ENVELOPE_HASH_BYTES;
+    v.entries = &ep;
+    v.n_entries = 1;
+    m.kind_case = TMBUS__PEER__PEER_MESSAGE__KIND_VECTOR;
+    m.vector = &v;
+    send_peer_message(s, &m);
+}
+
+/* Waits for the node to ask M for its envelope at (M, "", seq). */
+static void wait_fetch(struct player *p, uint64_t seq)
+{
+    int64_t deadline = fed_now_ms() + ANSWER_MS;
+
+    while (fed_now_ms() < deadline) {
+        Tmbus__Peer__PeerMessage *m;
+        uint8_t *buf;
+        int len;
+        bool is_it;
+
+        if ((len = recv_within(p->sock, 50, &buf)) == -1)
+            continue;
+        m = tmbus__peer__peer_message__unpack(NULL, (size_t)len, buf);
+        free(buf);
+        assert_non_null(m);
+        is_it = m->kind_case == TMBUS__PEER__PEER_MESSAGE__KIND_FETCH &&
+                strcmp(m->fetch->origin, "M") == 0 && m->fetch->peer[0] == '\0' &&
+                m->fetch->seq == seq;
+        tmbus__peer__peer_message__free_unpacked(m, NULL);
+        if (is_it)
+            return;
+    }
+    fail_msg("node never fetched M's envelope at seq %llu", (unsigned long long)seq);
+}
+
+/* Keeps the link alive for ms while draining what the node sends; returns
+ * how many opening Hellos (reply = false) it sent meanwhile: each one is a
+ * resynchronisation, the engine of a rejection loop. */
+static size_t count_hellos(struct player *p, int ms)
+{
+    int64_t end = fed_now_ms() + ms;
+    size_t n = 0;
+
+    while (fed_now_ms() < end) {
+        Tmbus__Peer__PeerMessage *m;
+        uint8_t *buf;
+        int len;
+
+        if (fed_now_ms() - p->last_sent_ms >= HEARTBEAT_MS) {
+            send_heartbeat(p->sock);
+            p->last_sent_ms = fed_now_ms();
+        }
+        if ((len = recv_within(p->sock, 50, &buf)) == -1)
+            continue;
+        m = tmbus__peer__peer_message__unpack(NULL, (size_t)len, buf);
+        free(buf);
+        if (m == NULL)
+            continue;
+        if (m->kind_case == TMBUS__PEER__PEER_MESSAGE__KIND_HELLO && !m->hello->reply)
+            n++;
+        tmbus__peer__peer_message__free_unpacked(m, NULL);
+    }
+    return n;
+}
+
+/* The value of counter name in node i's status, or -1 when it lists none. */
+static int64_t counter(struct tmbus *h, const char *name)
+{
+    struct tmbus_status *st = NULL;
+    int64_t value = -1;
+
+    assert_int_equal(tmbus_status(h, FC_CALL_MS, &st), TMBUS_OK);
+    for (size_t i = 0; i < tmbus_status_counter_count(st); i++) {
+        const struct tmbus_counter *c = tmbus_status_counter_at(st, i);
+        if (strcmp(c->name, name) == 0)
+            value = (int64_t)c->value;
+    }
+    tmbus_status_free(&st);
+    return value;
+}
+
+/* Posts need "TAG #index" from h to all and waits until in (reading from
+ * reader) holds it. */
+static void post_and_receive(struct tmbus *h, struct tmbus *reader, struct fc_inbox *in,
+                             uint32_t index)
+{
+    size_t want = in->n_tagged + 1;
+
+    assert_int_equal(fc_post(h, FC_TLP_GREEN, in->tag, index, NULL, 0, NULL), TMBUS_OK);
+    if (fc_receive(reader, in, want, IDLE_MS, 1) != want)
+        fail_msg("need #%u never arrived", index);
+    assert_non_null(fc_find_index(in, index));
+}
+
+/* ---- (1) a member signs two envelopes for one seq ------------------------------ */
+
+static void test_equivocation_once(void **state)
+{
+    /* B first: the beneficiary, whose client may post needs. */
+    static const char *const nodes[] = {"B", "A"};
+    static const char *const extra[] = {"M"};
+    struct fed *f = fed_new_with_extra(2, nodes, 1, extra);
+    size_t a, b;
+    struct envelope_info info1, info_eq;
+    uint8_t *env1, *env_eq;
+    size_t len1, len_eq, hellos;
+    struct tmbus *ha, *hb;
+    struct fc_inbox in_a;
+    char tag[FC_TAG_MAX];
+    struct player p;
+    bool hello_reply = false;
+    long mark;
+
+    assert_non_null(f);
+    *state = f;
+    a = fed_index(f, "A");
+    b = fed_index(f, "B");
+    assert_int_equal(fed_start_all(f), 0);
+    assert_int_equal(fed_wait_links(f, "A", 0, "B", 0, LINK_MS), 0);
+    assert_non_null(ha = fc_connect(f, a));
+    assert_non_null(hb = fc_connect(f, b));
+    assert_int_equal(tmbus_subscribe(ha, 64, FC_CALL_MS), TMBUS_OK);
+    fc_tag(tag, sizeof(tag), "forks");
+    fc_inbox_init(&in_a, tag);
+    post_and_receive(hb, ha, &in_a, 0);
+
+    player_open(&p, f, a);
+    env1 = seal_as_m(&p, 1, NULL, "need: 40 licences, seq 1", &len1, &info1);
+    env_eq = seal_as_m(&p, 1, NULL, "need: a second story for seq 1", &len_eq, &info_eq);
+    mark = fed_log_mark(f, a);
+    player_dial(&p);
+    send_hello(p.sock);
+    p.last_sent_ms = fed_now_ms();
+    wait_ack(&p, 0, &hello_reply);
+    assert_true(hello_reply);
+    send_envelope(p.sock, env1, len1);
+    wait_ack(&p, 1, NULL);
+
+    /* M's vector names its other envelope at seq 1: A sees the split view
+     * on this exchange and fetches it; M answers with the second story. */
+    send_vector_head(p.sock, 1, info_eq.id);
+    wait_fetch(&p, 1);
+    assert_int_equal(fed_log_count(f, a, mark, "ALARM"), 0);
+    send_envelope(p.sock, env_eq, len_eq);
+    /* Then the same again and again, as a peer that streams from a stale
+     * idea of A would, and the vector again. */
+    assert_int_equal(fed_wait_log_from(f, a, mark, "ALARM", LOG_MS), 0);
+    for (int k = 0; k < RESENDS; k++) {
+        send_envelope(p.sock, env_eq, len_eq);
+        send_envelope(p.sock, env1, len1);
+        send_vector_head(p.sock, 1, info_eq.id);
+    }
+    p.last_sent_ms = fed_now_ms();
+    hellos = count_hellos(&p, WATCH_MS);
+    print_message("after %d resends: %zu opening hellos, %lld signature checks\n", RESENDS, hellos,
+                  (long long)counter(ha, "verify.signature"));
+    assert_int_equal(fed_log_count(f, a, mark, "ALARM"), 1);
+    assert_int_equal(fed_log_count(f, a, mark, "member M signed two different envelopes"), 1);
+    assert_true(fed_log_count(f, a, mark, "peer M: rejected") < 10);
+    assert_true(hellos <= 1);
+    /* One check for seq 1, one for the evidence: resends cost none. The
+     * counter also counts B's envelopes, which the test posted before. */
+    assert_true(counter(ha, "verify.signature") >= 2);
+    assert_true(counter(ha, "verify.signature") <= MAX_CHECKS);
+    assert_int_equal(counter(ha, "equivocation"), 1);
+    assert_true(counter(ha, "rejected.halted-log") >= RESENDS);
+
+    /* The link goes on carrying B's log to A. */
+    post_and_receive(hb, ha, &in_a, 1);
+
+    player_close(&p);
+    tmbus_close(&ha);
+    tmbus_close(&hb);
+    fc_inbox_free(&in_a);
+    assert_int_equal(fed_stop(f, a), 0);
+
+    struct store *s = fed_store_open(f, a);
+    struct store_log log = {.origin = "M", .peer = ""};
+    struct store_head head;
+    uint64_t envelopes = 0, evidence = 0;
+
+    assert_non_null(s);
+    assert_int_equal(store_count(s, &envelopes, &evidence), 0);
+    assert_int_equal(evidence, 1);
+    assert_int_equal(store_head(s, &log, &head), 0);
+    assert_int_equal(head.seq, 1);
+    assert_true(head.is_halted);
+    store_close(&s);
+    free(env1);
+    free(env_eq);
+    fed_pass(f);
+}
+
+/* ---- (2) a node restored from a backup of its data directory ------------------- */
+
+static void copy_dir(const char *from, const char *to)
+{
+    char cmd[3 * FED_PATH_MAX];
+
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s' && cp -a '%s' '%s'", to, from, to);
+    assert_int_equal(system(cmd), 0);
+}
+
+static void test_restored_backup(void **state)
+{
+    /* B first: the beneficiary, whose client may post needs. */
+    static const char *const nodes[] = {"B", "A"};
+    struct fed *f = fed_new(2, nodes);
+    size_t a, b;
+    struct tmbus *ha, *hb;
+    struct fc_inbox in_a;
+    char tag[FC_TAG_MAX], backup[FED_PATH_MAX];
+    long mark_a, mark_b;
+    int rc;
+
+    assert_non_null(f);
+    *state = f;
+    a = fed_index(f, "A");
+    b = fed_index(f, "B");
+    assert_int_equal(fed_start_all(f), 0);
+    assert_int_equal(fed_wait_links(f, "A", 0, "B", 0, LINK_MS), 0);
+    fc_tag(tag, sizeof(tag), "restored");
+    fc_inbox_init(&in_a, tag);
+    assert_non_null(ha = fc_connect(f, a));
+    assert_int_equal(tmbus_subscribe(ha, 64, FC_CALL_MS), TMBUS_OK);
+    assert_non_null(hb = fc_connect(f, b));
+    post_and_receive(hb, ha, &in_a, 0);
+    tmbus_close(&hb);
+
+    /* The backup, taken while B is stopped. */
+    assert_int_equal(fed_stop(f, b), 0);
+    snprintf(backup, sizeof(backup), "%s.backup", fed_data_dir(f, b));
+    copy_dir(fed_data_dir(f, b), backup);
+
+    /* B goes on: two more posts, which A holds. */
+    mark_a = fed_log_mark(f, a);
+    assert_int_equal(fed_start(f, b), 0);
+    assert_int_equal(fed_wait_link(f, a, mark_a, "B", LINK_MS), 0);
+    assert_non_null(hb = fc_connect(f, b));
+    post_and_receive(hb, ha, &in_a, 1);
+    post_and_receive(hb, ha, &in_a, 2);
+    tmbus_close(&hb);
+    assert_int_equal(fed_stop(f, b), 0);
+
+    /* The backup is restored, and B posts something else before it hears
+     * from A: a second story for the seq A already holds. */
+    copy_dir(backup, fed_data_dir(f, b));
+    assert_int_equal(fed_set_dial(f, a, "none"), 0);
+    assert_int_equal(fed_reload(f, a), 0);
+    assert_int_equal(fed_set_dial(f, b, "none"), 0);
+    mark_b = fed_log_mark(f, b);
+    assert_int_equal(fed_start(f, b), 0);
+    assert_non_null(hb = fc_connect(f, b));
+    assert_int_equal(fc_post(hb, FC_TLP_GREEN, tag, 3, NULL, 0, NULL), TMBUS_OK);
+
+    /* The link comes back. */
+    mark_a = fed_log_mark(f, a);
+    assert_int_equal(fed_set_dial(f, b, "all"), 0);
+    assert_int_equal(fed_reload(f, b), 0);
+    assert_int_equal(fed_wait_log_from(f, b, mark_b, "ALARM", LINK_MS), 0);
+    fed_sleep_ms(WATCH_MS);
+    assert_int_equal(fed_log_count(f, b, mark_b, "ALARM"), 1);
+    assert_int_equal(fed_log_count(f, b, mark_b, "OUR OWN"), 1);
+    assert_int_equal(counter(hb, "equivocation.own"), 1);
+    /* A found the split view in B's vector, fetched B's second story and
+     * raised its own ALARM, once. */
+    assert_int_equal(fed_wait_log_from(f, a, mark_a, "ALARM", LOG_MS), 0);
+    assert_int_equal(fed_log_count(f, a, mark_a, "ALARM"), 1);
+    assert_int_equal(fed_log_count(f, a, mark_a, "member B signed two different envelopes"), 1);
+    assert_int_equal(counter(ha, "equivocation"), 1);
+    /* Neither side loops. */
+    assert_true(fed_log_count(f, b, mark_b, "rejected") < 10);
+    assert_true(fed_log_count(f, a, mark_a, "rejected") < 10);
+    assert_true(counter(hb, "verify.signature") < 10);
+    assert_true(counter(ha, "verify.signature") < 20);
+
+    /* B refuses to post into its forked log, with a reason. */
+    rc = fc_post(hb, FC_TLP_GREEN, tag, 4, NULL, 0, NULL);
+    assert_int_not_equal(rc, TMBUS_OK);
+    print_message("B refuses a post: %s\n", tmbus_last_error(hb));
+    assert_non_null(strstr(tmbus_last_error(hb), "forked"));
+    assert_int_equal(counter(hb, "route.refused.own-fork"), 1);
+
+    tmbus_close(&hb);
+    tmbus_close(&ha);
+    fc_inbox_free(&in_a);
+    assert_int_equal(fed_stop(f, b), 0);
+    /* The refusal persists: the halt is in the store. */
+    {
+        struct store *s = fed_store_open(f, b);
+        struct store_log own = {.origin = "B", .peer = ""};
+        struct store_head head;
+        assert_non_null(s);
+        assert_int_equal(store_head(s, &own, &head), 0);
+        assert_true(head.is_halted);
+        store_close(&s);
+    }
+    fed_pass(f);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_teardown(test_equivocation_once, fed_teardown),
+        cmocka_unit_test_teardown(test_restored_backup, fed_teardown),
+    };
+
+    if (sodium_init() < 0)
+        return 1;
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
