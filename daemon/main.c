@@ -5,6 +5,7 @@
  * and roster files and the data directory it names) and exits.
  */
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,6 +80,21 @@ static int check_files(const struct config *cfg)
     return 0;
 }
 
+static int block_signals(void)
+{
+    sigset_t set;
+
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    if (sigprocmask(SIG_BLOCK, &set, NULL) == -1) {
+        log_warn("sigprocmask");
+        return -1;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *path = NULL;
@@ -143,6 +159,12 @@ int main(int argc, char **argv)
         printf("%s: configuration OK\n", path);
         return 0;
     }
+    /* SIGTERM, SIGINT and SIGHUP are read through the node's signalfd. Blocked
+     * here, before any library starts a thread, every thread inherits the
+     * mask, so none of them can take a signal's default action (dying) in
+     * the node's place. */
+    if (block_signals() == -1)
+        return 1;
     if ((n = node_new(cfg, &is_config_error)) == NULL)
         return is_config_error ? CONFIG_EX_CONFIG : 1;
     rc = node_run(n);
