@@ -102,6 +102,19 @@ int fc_counter(struct tmbus *h, const char *name, uint64_t *value)
     return rc;
 }
 
+int fc_envelopes(struct tmbus *h, uint64_t *n)
+{
+    struct tmbus_status *s = NULL;
+    int rc;
+
+    *n = 0;
+    if ((rc = tmbus_status(h, FC_CALL_MS, &s)) != TMBUS_OK)
+        return rc;
+    *n = tmbus_status_envelopes(s);
+    tmbus_status_free(&s);
+    return TMBUS_OK;
+}
+
 int fc_post_receipt(struct tmbus *h, const uint8_t *id, const char *to)
 {
     Tmbus__Payload__Payload p = TMBUS__PAYLOAD__PAYLOAD__INIT;

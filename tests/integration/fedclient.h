@@ -54,6 +54,11 @@ int fc_post(struct tmbus *h, enum fc_tlp tlp, const char *tag, uint32_t index,
  * read; *value is 0 unless TMBUS_OK. */
 int fc_counter(struct tmbus *h, const char *name, uint64_t *value);
 
+/* Asks h's node for its status and sets *n to the envelopes it holds.
+ * Blocks up to FC_CALL_MS. Returns tmbus_status's result; *n is 0 unless
+ * TMBUS_OK. */
+int fc_envelopes(struct tmbus *h, uint64_t *n);
+
 /* Posts, from h, Payload{receipt{{id, delivered}}} to member to, as a
  * member's program might try to: only a node writes receipts, so a node
  * refuses it. id is TMBUS_ID_BYTES long. Blocks up to FC_CALL_MS. Returns

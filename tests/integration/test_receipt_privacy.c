@@ -222,12 +222,9 @@ static void test_delivery_state_only_to_poster(void **state)
 /* Envelopes h's node holds. */
 static uint64_t envelopes(struct tmbus *h)
 {
-    struct tmbus_status *s = NULL;
     uint64_t n;
 
-    assert_int_equal(tmbus_status(h, FC_CALL_MS, &s), TMBUS_OK);
-    n = tmbus_status_envelopes(s);
-    tmbus_status_free(&s);
+    assert_int_equal(fc_envelopes(h, &n), TMBUS_OK);
     return n;
 }
 

@@ -100,12 +100,9 @@ static uint64_t counter(struct tmbus *h, const char *name)
 
 static uint64_t envelopes(struct tmbus *h)
 {
-    struct tmbus_status *s = NULL;
     uint64_t n;
 
-    assert_int_equal(tmbus_status(h, FC_CALL_MS, &s), TMBUS_OK);
-    n = tmbus_status_envelopes(s);
-    tmbus_status_free(&s);
+    assert_int_equal(fc_envelopes(h, &n), TMBUS_OK);
     return n;
 }
 
