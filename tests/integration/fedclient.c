@@ -79,6 +79,65 @@ int fc_post(struct tmbus *h, enum fc_tlp tlp, const char *tag, uint32_t index,
     return tmbus_post(h, buf, len, recipients, n, n == 0, 0, FC_CALL_MS, id);
 }
 
+int fc_counter(struct tmbus *h, const char *name, uint64_t *value)
+{
+    struct tmbus_status *s = NULL;
+    int rc;
+
+    *value = 0;
+    if ((rc = tmbus_status(h, FC_CALL_MS, &s)) != TMBUS_OK)
+        return rc;
+    for (size_t i = 0; i < tmbus_status_counter_count(s) && rc == TMBUS_OK; i++) {
+        const struct tmbus_counter *c = tmbus_status_counter_at(s, i);
+
+        /* A listed counter that cannot be read is a broken status. */
+        if (c == NULL)
+            rc = TMBUS_EPROTOCOL;
+        else if (strcmp(c->name, name) == 0)
+            *value = c->value;
+    }
+    tmbus_status_free(&s);
+    if (rc != TMBUS_OK)
+        *value = 0;
+    return rc;
+}
+
+int fc_envelopes(struct tmbus *h, uint64_t *n)
+{
+    struct tmbus_status *s = NULL;
+    int rc;
+
+    *n = 0;
+    if ((rc = tmbus_status(h, FC_CALL_MS, &s)) != TMBUS_OK)
+        return rc;
+    *n = tmbus_status_envelopes(s);
+    tmbus_status_free(&s);
+    return TMBUS_OK;
+}
+
+int fc_post_receipt(struct tmbus *h, const uint8_t *id, const char *to)
+{
+    Tmbus__Payload__Payload p = TMBUS__PAYLOAD__PAYLOAD__INIT;
+    Tmbus__Payload__Receipt r = TMBUS__PAYLOAD__RECEIPT__INIT;
+    Tmbus__Payload__Receipt__Entry e = TMBUS__PAYLOAD__RECEIPT__ENTRY__INIT, *ep = &e;
+    const char *const rcpt[] = {to};
+    uint8_t buf[128];
+    size_t len;
+
+    e.envelope_id.data = (uint8_t *)(uintptr_t)id;
+    e.envelope_id.len = TMBUS_ID_BYTES;
+    e.state = TMBUS__PAYLOAD__RECEIPT__STATE__STATE_DELIVERED;
+    r.entries = &ep;
+    r.n_entries = 1;
+    p.kind_case = TMBUS__PAYLOAD__PAYLOAD__KIND_RECEIPT;
+    p.receipt = &r;
+    len = tmbus__payload__payload__get_packed_size(&p);
+    if (len > sizeof(buf))
+        return TMBUS_EINVALID;
+    tmbus__payload__payload__pack(&p, buf);
+    return tmbus_post(h, buf, len, rcpt, 1, false, 0, FC_CALL_MS, NULL);
+}
+
 void fc_inbox_init(struct fc_inbox *in, const char *tag)
 {
     memset(in, 0, sizeof(*in));

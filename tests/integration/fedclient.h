@@ -48,6 +48,23 @@ void fc_tag(char *out, size_t size, const char *prefix);
 int fc_post(struct tmbus *h, enum fc_tlp tlp, const char *tag, uint32_t index,
             const char *const *recipients, size_t n, uint8_t id[TMBUS_ID_BYTES]);
 
+/* Asks h's node for its status and sets *value to its counter name, or 0
+ * when the node never counted it. Blocks up to FC_CALL_MS. Returns
+ * tmbus_status's result, or TMBUS_EPROTOCOL when a listed counter cannot be
+ * read; *value is 0 unless TMBUS_OK. */
+int fc_counter(struct tmbus *h, const char *name, uint64_t *value);
+
+/* Asks h's node for its status and sets *n to the envelopes it holds.
+ * Blocks up to FC_CALL_MS. Returns tmbus_status's result; *n is 0 unless
+ * TMBUS_OK. */
+int fc_envelopes(struct tmbus *h, uint64_t *n);
+
+/* Posts, from h, Payload{receipt{{id, delivered}}} to member to, as a
+ * member's program might try to: only a node writes receipts, so a node
+ * refuses it. id is TMBUS_ID_BYTES long. Blocks up to FC_CALL_MS. Returns
+ * tmbus_post's result. */
+int fc_post_receipt(struct tmbus *h, const uint8_t *id, const char *to);
+
 /* One delivery as a test remembers it. */
 struct fc_got {
     uint64_t number;

@@ -16,251 +16,29 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <cmocka.h>
 #include <sodium.h>
-#include <zmq.h>
 
 #include "envelope.h"
 #include "fed.h"
 #include "fedclient.h"
 #include "keys.h"
 #include "peer.pb-c.h"
+#include "player.h"
 #include "roster.h"
 #include "store.h"
 #include "tmbus.h"
 
-#define ANSWER_MS    5000  /* how long a legitimate answer may take */
-#define LOG_MS       5000  /* how long a line may take to reach the log */
-#define LINK_MS      15000 /* links come up well within this */
-#define IDLE_MS      15000 /* longest silence while a delivery is due */
-#define HEARTBEAT_MS 200   /* how often the test's peer speaks while waiting */
-#define WATCH_MS     3000  /* how long a loop would have to show itself */
-#define RESENDS      30    /* times M resends its conflicting envelope */
-#define MAX_CHECKS   5     /* signature checks A may spend on all of M's envelopes */
-#define PEER_VERSION 1
+#define ANSWER_MS  5000  /* how long a legitimate answer may take */
+#define LOG_MS     5000  /* how long a line may take to reach the log */
+#define LINK_MS    15000 /* links come up well within this */
+#define IDLE_MS    15000 /* longest silence while a delivery is due */
+#define WATCH_MS   3000  /* how long a loop would have to show itself */
+#define RESENDS    30    /* times M resends its conflicting envelope */
+#define MAX_CHECKS 5     /* signature checks A may spend on all of M's envelopes */
 
 /* ---- the test's own peer: M on a DEALER ----------------------------------- */
-
-struct player {
-    void *zctx;
-    struct fed *fed;
-    size_t node;           /* the node under test */
-    struct keyset *keys;   /* M's member keys */
-    struct roster *roster; /* as the node trusts it */
-    struct envelope_keyring *keyring;
-    void *sock; /* DEALER to the node's peer socket */
-    int64_t last_sent_ms;
-};
-
-/* A CURVE DEALER to endpoint. pk and sk are 32 bytes each, or 40-character
- * Z85 text when is_z85. */
-static void *curve_dealer(void *zctx, const void *pk, const void *sk, bool is_z85,
-                          const uint8_t *server_pk, const char *endpoint)
-{
-    void *s = zmq_socket(zctx, ZMQ_DEALER);
-    size_t klen = is_z85 ? 40 : KEYS_PUBLIC_BYTES;
-    int linger = 0;
-
-    assert_non_null(s);
-    assert_int_equal(zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof(linger)), 0);
-    assert_int_equal(zmq_setsockopt(s, ZMQ_CURVE_PUBLICKEY, pk, klen), 0);
-    assert_int_equal(zmq_setsockopt(s, ZMQ_CURVE_SECRETKEY, sk, klen), 0);
-    assert_int_equal(zmq_setsockopt(s, ZMQ_CURVE_SERVERKEY, server_pk, KEYS_PUBLIC_BYTES), 0);
-    assert_int_equal(zmq_connect(s, endpoint), 0);
-    return s;
-}
-
-static void send_bytes(void *s, const void *data, size_t len)
-{
-    assert_int_equal(zmq_send(s, data, len, 0), (int)len);
-}
-
-static void send_peer_message(void *s, const Tmbus__Peer__PeerMessage *m)
-{
-    size_t len = tmbus__peer__peer_message__get_packed_size(m);
-    uint8_t *buf = malloc(len ? len : 1);
-
-    assert_non_null(buf);
-    tmbus__peer__peer_message__pack(m, buf);
-    send_bytes(s, buf, len);
-    free(buf);
-}
-
-/* An opening Hello with an empty vector. */
-static void send_hello(void *s)
-{
-    Tmbus__Peer__PeerMessage m = TMBUS__PEER__PEER_MESSAGE__INIT;
-    Tmbus__Peer__Hello hello = TMBUS__PEER__HELLO__INIT;
-
-    hello.version = PEER_VERSION;
-    hello.roster_version = 1;
-    m.kind_case = TMBUS__PEER__PEER_MESSAGE__KIND_HELLO;
-    m.hello = &hello;
-    send_peer_message(s, &m);
-}
-
-static void send_envelope(void *s, const uint8_t *env, size_t len)
-{
-    Tmbus__Peer__PeerMessage m = TMBUS__PEER__PEER_MESSAGE__INIT;
-
-    m.kind_case = TMBUS__PEER__PEER_MESSAGE__KIND_ENVELOPE;
-    m.envelope.data = (uint8_t *)(uintptr_t)env;
-    m.envelope.len = len;
-    send_peer_message(s, &m);
-}
-
-static void send_heartbeat(void *s)
-{
-    Tmbus__Peer__PeerMessage m = TMBUS__PEER__PEER_MESSAGE__INIT;
-    Tmbus__Peer__Heartbeat hb = TMBUS__PEER__HEARTBEAT__INIT;
-
-    hb.sent_ms = (uint64_t)fed_now_ms();
-    m.kind_case = TMBUS__PEER__PEER_MESSAGE__KIND_HEARTBEAT;
-    m.heartbeat = &hb;
-    send_peer_message(s, &m);
-}
-
-/* Waits at most timeout_ms for one message on s. Returns its size (the
- * bytes in *out, malloc'd) or -1 when nothing came. */
-static int recv_within(void *s, int timeout_ms, uint8_t **out)
-{
-    zmq_pollitem_t item = {s, 0, ZMQ_POLLIN, 0};
-    zmq_msg_t msg;
-    int len;
-
-    *out = NULL;
-    if (zmq_poll(&item, 1, timeout_ms) != 1)
-        return -1;
-    zmq_msg_init(&msg);
-    if ((len = zmq_msg_recv(&msg, s, ZMQ_DONTWAIT)) == -1) {
-        zmq_msg_close(&msg);
-        return -1;
-    }
-    *out = malloc((size_t)len + 1);
-    assert_non_null(*out);
-    memcpy(*out, zmq_msg_data(&msg), (size_t)len);
-    zmq_msg_close(&msg);
-    return len;
-}
-
-/* The highest seq of (origin, relayed log) in a list of vector entries,
- * or -1 when the log is not listed. */
-static int64_t entry_seq(Tmbus__Peer__VectorEntry **e, size_t n, const char *origin)
-{
-    int64_t seq = -1;
-
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(e[i]->origin, origin) == 0 && e[i]->peer[0] == '\0' && (int64_t)e[i]->seq > seq)
-            seq = (int64_t)e[i]->seq;
-    return seq;
-}
-
-/* Reads what the node sends until a Hello or Vector says it holds M's
- * relayed log up to exactly want (the node's commit ack), speaking a
- * heartbeat now and then so the link stays up. Any other message is read
- * and dropped: Hellos the node sends to resynchronise after a rejection,
- * heartbeats, and M's own envelopes streamed back. Fails the test when the
- * ack says more than want, or never comes. If hello_reply is not NULL it is
- * set when a Hello{reply=true} was seen. */
-static void wait_ack(struct player *p, uint64_t want, bool *hello_reply)
-{
-    int64_t deadline = fed_now_ms() + ANSWER_MS;
-
-    for (;;) {
-        int64_t now = fed_now_ms(), seq = -1;
-        Tmbus__Peer__PeerMessage *m;
-        uint8_t *buf;
-        int len;
-
-        if (now > deadline)
-            fail_msg("node %s never acked M's log at seq %llu", fed_id(p->fed, p->node),
-                     (unsigned long long)want);
-        if (now - p->last_sent_ms >= HEARTBEAT_MS) {
-            send_heartbeat(p->sock);
-            p->last_sent_ms = now;
-        }
-        if ((len = recv_within(p->sock, 50, &buf)) == -1)
-            continue;
-        m = tmbus__peer__peer_message__unpack(NULL, (size_t)len, buf);
-        free(buf);
-        assert_non_null(m);
-        if (m->kind_case == TMBUS__PEER__PEER_MESSAGE__KIND_HELLO) {
-            if (m->hello->reply && hello_reply != NULL)
-                *hello_reply = true;
-            /* A Hello lists every log: one not listed is held to 0. */
-            seq = entry_seq(m->hello->vector, m->hello->n_vector, "M");
-            if (seq == -1)
-                seq = 0;
-        } else if (m->kind_case == TMBUS__PEER__PEER_MESSAGE__KIND_VECTOR) {
-            seq = entry_seq(m->vector->entries, m->vector->n_entries, "M");
-        }
-        tmbus__peer__peer_message__free_unpacked(m, NULL);
-        if (seq > (int64_t)want)
-            fail_msg("node acked M's log at seq %lld, beyond %llu", (long long)seq,
-                     (unsigned long long)want);
-        if (seq == (int64_t)want)
-            return;
-    }
-}
-
-/* Seals payload as M at seq in M's relayed log, for the node under test. */
-static uint8_t *seal_as_m(struct player *p, uint64_t seq, const uint8_t *prev, const char *payload,
-                          size_t *len, struct envelope_info *info)
-{
-    struct roster_member target;
-    struct envelope_recipient rcpt;
-    struct envelope_seal_args a = {0};
-    uint8_t *env = NULL;
-
-    assert_int_equal(roster_find(p->roster, fed_id(p->fed, p->node), &target), 0);
-    rcpt.member = target.id;
-    rcpt.box_pk = target.box_pk;
-    a.coalition = FED_COALITION;
-    a.seq = seq;
-    a.prev_hash = prev;
-    a.roster_version = roster_version(p->roster);
-    a.created_at = (int64_t)time(NULL);
-    a.payload = (const uint8_t *)payload;
-    a.payload_len = strlen(payload);
-    a.recipients = &rcpt;
-    a.n_recipients = 1;
-    assert_int_equal(envelope_seal(p->keyring, &a, &env, len, info), ENVELOPE_OK);
-    return env;
-}
-
-static void player_open(struct player *p, struct fed *f, size_t node)
-{
-    memset(p, 0, sizeof(*p));
-    p->fed = f;
-    p->node = node;
-    p->zctx = zmq_ctx_new();
-    assert_non_null(p->zctx);
-    p->keys = keys_load(fed_member_key_path(f, fed_index(f, "M")));
-    assert_non_null(p->keys);
-    assert_int_equal(roster_load(fed_roster_path(f), FED_COALITION, &p->roster), 0);
-    p->keyring = envelope_keyring_new(p->keys);
-    assert_non_null(p->keyring);
-}
-
-static void player_dial(struct player *p)
-{
-    p->sock = curve_dealer(p->zctx, p->keys->transport_pk, keys_transport_secret(p->keys), false,
-                           fed_transport_pk(p->fed, p->node), fed_peer_endpoint(p->fed, p->node));
-}
-
-static void player_close(struct player *p)
-{
-    if (p->sock != NULL)
-        zmq_close(p->sock);
-    envelope_keyring_free(&p->keyring);
-    roster_free(&p->roster);
-    keys_free(&p->keys);
-    if (p->zctx != NULL)
-        zmq_ctx_term(p->zctx);
-    memset(p, 0, sizeof(*p));
-}
 
 /* A Vector naming M's relayed log at seq with head as M's envelope id. */
 static void send_vector_head(void *s, uint64_t seq, const uint8_t *head)
@@ -278,7 +56,7 @@ static void send_vector_head(void *s, uint64_t seq, const uint8_t *head)
     v.n_entries = 1;
     m.kind_case = TMBUS__PEER__PEER_MESSAGE__KIND_VECTOR;
     m.vector = &v;
-    send_peer_message(s, &m);
+    player_send_message(s, &m);
 }
 
 /* Waits for the node to ask M for its envelope at (M, "", seq). */
@@ -292,7 +70,7 @@ static void wait_fetch(struct player *p, uint64_t seq)
         int len;
         bool is_it;
 
-        if ((len = recv_within(p->sock, 50, &buf)) == -1)
+        if ((len = player_recv_within(p->sock, 50, &buf)) == -1)
             continue;
         m = tmbus__peer__peer_message__unpack(NULL, (size_t)len, buf);
         free(buf);
@@ -320,11 +98,11 @@ static size_t count_hellos(struct player *p, int ms)
         uint8_t *buf;
         int len;
 
-        if (fed_now_ms() - p->last_sent_ms >= HEARTBEAT_MS) {
-            send_heartbeat(p->sock);
+        if (fed_now_ms() - p->last_sent_ms >= PLAYER_HEARTBEAT_MS) {
+            player_send_heartbeat(p->sock);
             p->last_sent_ms = fed_now_ms();
         }
-        if ((len = recv_within(p->sock, 50, &buf)) == -1)
+        if ((len = player_recv_within(p->sock, 50, &buf)) == -1)
             continue;
         m = tmbus__peer__peer_message__unpack(NULL, (size_t)len, buf);
         free(buf);
@@ -399,29 +177,29 @@ static void test_equivocation_once(void **state)
     post_and_receive(hb, ha, &in_a, 0);
 
     player_open(&p, f, a);
-    env1 = seal_as_m(&p, 1, NULL, "need: 40 licences, seq 1", &len1, &info1);
-    env_eq = seal_as_m(&p, 1, NULL, "need: a second story for seq 1", &len_eq, &info_eq);
+    env1 = player_seal(&p, 1, NULL, "need: 40 licences, seq 1", &len1, &info1);
+    env_eq = player_seal(&p, 1, NULL, "need: a second story for seq 1", &len_eq, &info_eq);
     mark = fed_log_mark(f, a);
     player_dial(&p);
-    send_hello(p.sock);
+    player_send_hello(p.sock, 1);
     p.last_sent_ms = fed_now_ms();
-    wait_ack(&p, 0, &hello_reply);
+    player_wait_ack(&p, 0, &hello_reply);
     assert_true(hello_reply);
-    send_envelope(p.sock, env1, len1);
-    wait_ack(&p, 1, NULL);
+    player_send_envelope(p.sock, env1, len1);
+    player_wait_ack(&p, 1, NULL);
 
     /* M's vector names its other envelope at seq 1: A sees the split view
      * on this exchange and fetches it; M answers with the second story. */
     send_vector_head(p.sock, 1, info_eq.id);
     wait_fetch(&p, 1);
     assert_int_equal(fed_log_count(f, a, mark, "ALARM"), 0);
-    send_envelope(p.sock, env_eq, len_eq);
+    player_send_envelope(p.sock, env_eq, len_eq);
     /* Then the same again and again, as a peer that streams from a stale
      * idea of A would, and the vector again. */
     assert_int_equal(fed_wait_log_from(f, a, mark, "ALARM", LOG_MS), 0);
     for (int k = 0; k < RESENDS; k++) {
-        send_envelope(p.sock, env_eq, len_eq);
-        send_envelope(p.sock, env1, len1);
+        player_send_envelope(p.sock, env_eq, len_eq);
+        player_send_envelope(p.sock, env1, len1);
         send_vector_head(p.sock, 1, info_eq.id);
     }
     p.last_sent_ms = fed_now_ms();

@@ -26,6 +26,7 @@
 #include "fed.h"
 #include "keys.h"
 #include "peer.pb-c.h"
+#include "player.h"
 #include "store.h"
 
 #define STATUS_MS     2000 /* the longest a status may take under flood */
@@ -44,23 +45,6 @@
 #define INVENTED_SEQ  1000000
 
 /* ---- sockets --------------------------------------------------------------- */
-
-/* A CURVE DEALER; pk and sk are 32 bytes, or 40-character Z85 when is_z85. */
-static void *curve_dealer(void *zctx, const void *pk, const void *sk, bool is_z85,
-                          const uint8_t *server_pk, const char *endpoint)
-{
-    void *s = zmq_socket(zctx, ZMQ_DEALER);
-    size_t klen = is_z85 ? 40 : KEYS_PUBLIC_BYTES;
-    int linger = 0;
-
-    assert_non_null(s);
-    assert_int_equal(zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof(linger)), 0);
-    assert_int_equal(zmq_setsockopt(s, ZMQ_CURVE_PUBLICKEY, pk, klen), 0);
-    assert_int_equal(zmq_setsockopt(s, ZMQ_CURVE_SECRETKEY, sk, klen), 0);
-    assert_int_equal(zmq_setsockopt(s, ZMQ_CURVE_SERVERKEY, server_pk, KEYS_PUBLIC_BYTES), 0);
-    assert_int_equal(zmq_connect(s, endpoint), 0);
-    return s;
-}
 
 /* Packs and sends m; returns 0, or -1 when the queue is full. */
 static int try_send(void *s, const Tmbus__Peer__PeerMessage *m)
@@ -146,29 +130,6 @@ static int send_invented_vector(void *s, uint32_t first)
     return rc;
 }
 
-/* Waits at most timeout_ms for one message on s. Returns its size (bytes
- * in *out, malloc'd) or -1 when nothing came. */
-static int recv_within(void *s, int timeout_ms, uint8_t **out)
-{
-    zmq_pollitem_t item = {s, 0, ZMQ_POLLIN, 0};
-    zmq_msg_t msg;
-    int len;
-
-    *out = NULL;
-    if (zmq_poll(&item, 1, timeout_ms) != 1)
-        return -1;
-    zmq_msg_init(&msg);
-    if ((len = zmq_msg_recv(&msg, s, ZMQ_DONTWAIT)) == -1) {
-        zmq_msg_close(&msg);
-        return -1;
-    }
-    *out = malloc((size_t)len + 1);
-    assert_non_null(*out);
-    memcpy(*out, zmq_msg_data(&msg), (size_t)len);
-    zmq_msg_close(&msg);
-    return len;
-}
-
 /* Reads and drops whatever is waiting on s, without waiting. */
 static void drain(void *s)
 {
@@ -197,8 +158,8 @@ static void watcher_open(struct watcher *w, struct fed *f, size_t a)
     assert_non_null(client);
     w->zctx = zmq_ctx_new();
     assert_non_null(w->zctx);
-    w->sock = curve_dealer(w->zctx, client->transport_pk, keys_transport_secret(client), false,
-                           fed_transport_pk(f, a), fed_client_endpoint(f, a));
+    w->sock = player_dealer(w->zctx, client->transport_pk, keys_transport_secret(client), false,
+                            fed_transport_pk(f, a), fed_client_endpoint(f, a));
     w->next_id = 1;
     keys_free(&client);
 }
@@ -232,7 +193,7 @@ static Tmbus__Api__Reply *status(struct watcher *w, int within_ms, int64_t *took
         Tmbus__Api__Reply *reply;
         int got_len = -1;
 
-        if (left <= 0 || (got_len = recv_within(w->sock, (int)left, &got)) == -1)
+        if (left <= 0 || (got_len = player_recv_within(w->sock, (int)left, &got)) == -1)
             fail_msg("status not answered within %d ms", within_ms);
         reply = tmbus__api__reply__unpack(NULL, (size_t)got_len, got);
         free(got);
@@ -267,24 +228,14 @@ static const Tmbus__Api__PeerStatus *peer(const Tmbus__Api__Reply *r, const char
 
 /* ---- M, played by the test ------------------------------------------------------ */
 
-struct player {
-    void *zctx;
-    struct keyset *keys; /* M's member keys */
-    void *sock;          /* DEALER to A's peer socket */
-};
-
 /* Dials A as M and waits for A's Hello{reply = true} to our Hello. */
-static void player_open(struct player *p, struct fed *f, size_t a)
+static void join_as_m(struct player *p, struct fed *f, size_t a)
 {
     int64_t deadline = fed_now_ms() + ANSWER_MS, last_hello = 0;
     bool is_answered = false;
 
-    p->zctx = zmq_ctx_new();
-    assert_non_null(p->zctx);
-    p->keys = keys_load(fed_member_key_path(f, fed_index(f, "M")));
-    assert_non_null(p->keys);
-    p->sock = curve_dealer(p->zctx, p->keys->transport_pk, keys_transport_secret(p->keys), false,
-                           fed_transport_pk(f, a), fed_peer_endpoint(f, a));
+    player_open(p, f, a);
+    player_dial(p);
     while (!is_answered) {
         Tmbus__Peer__PeerMessage *m;
         uint8_t *buf;
@@ -296,7 +247,7 @@ static void player_open(struct player *p, struct fed *f, size_t a)
             send_hello(p->sock);
             last_hello = fed_now_ms();
         }
-        if ((len = recv_within(p->sock, 50, &buf)) == -1)
+        if ((len = player_recv_within(p->sock, 50, &buf)) == -1)
             continue;
         m = tmbus__peer__peer_message__unpack(NULL, (size_t)len, buf);
         free(buf);
@@ -304,13 +255,6 @@ static void player_open(struct player *p, struct fed *f, size_t a)
         is_answered = m->kind_case == TMBUS__PEER__PEER_MESSAGE__KIND_HELLO && m->hello->reply;
         tmbus__peer__peer_message__free_unpacked(m, NULL);
     }
-}
-
-static void player_close(struct player *p)
-{
-    zmq_close(p->sock);
-    keys_free(&p->keys);
-    zmq_ctx_term(p->zctx);
 }
 
 /* The CPU time node i has used so far, in ms (Linux), or -1. */
@@ -396,7 +340,7 @@ static void test_invented_logs(void **state)
     watcher_open(&w, f, a);
     r = status(&w, ANSWER_MS, &took);
     tmbus__api__reply__free_unpacked(r, NULL);
-    player_open(&p, f, a);
+    join_as_m(&p, f, a);
 
     for (int round = 0; round < FLOOD_ROUNDS; round++) {
         int64_t until = fed_now_ms() + SEND_MS;
@@ -466,7 +410,7 @@ static void test_message_flood(void **state)
     watcher_open(&w, f, a);
     r = status(&w, ANSWER_MS, &took);
     tmbus__api__reply__free_unpacked(r, NULL);
-    player_open(&p, f, a);
+    join_as_m(&p, f, a);
 
     for (int round = 0; round < FLOOD_ROUNDS; round++) {
         int64_t until = fed_now_ms() + SEND_MS;
@@ -516,8 +460,8 @@ static void test_rogue_knocks(void **state)
     assert_int_equal(zmq_curve_keypair(rogue_pk, rogue_sk), 0);
     mark = fed_log_mark(f, a);
     for (int i = 0; i < ROGUE_DIALS; i++) {
-        socks[i] = curve_dealer(zctx, rogue_pk, rogue_sk, true, fed_transport_pk(f, a),
-                                fed_peer_endpoint(f, a));
+        socks[i] = player_dealer(zctx, rogue_pk, rogue_sk, true, fed_transport_pk(f, a),
+                                 fed_peer_endpoint(f, a));
         send_heartbeat(socks[i]);
     }
     fed_sleep_ms(ROGUE_WAIT_MS);

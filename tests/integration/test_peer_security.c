@@ -15,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <cmocka.h>
 #include <sodium.h>
@@ -27,188 +26,25 @@
 #include "fed.h"
 #include "keys.h"
 #include "peer.pb-c.h"
+#include "player.h"
 #include "roster.h"
 #include "store.h"
 
-#define SILENCE_MS   1500 /* how long a refused connection must hear nothing */
-#define ANSWER_MS    5000 /* how long a legitimate one may wait for an answer */
-#define LOG_MS       5000 /* how long a reason may take to reach the log */
-#define HEARTBEAT_MS 200  /* how often the test's peer speaks while waiting */
-#define PEER_VERSION 1
+#define SILENCE_MS 1500 /* how long a refused connection must hear nothing */
+#define ANSWER_MS  5000 /* how long a legitimate one may wait for an answer */
+#define LOG_MS     5000 /* how long a reason may take to reach the log */
 
 /* ---- the test's own peer: M on a DEALER ----------------------------------- */
-
-struct player {
-    void *zctx;
-    struct fed *fed;
-    size_t node;           /* the node under test */
-    struct keyset *keys;   /* M's member keys */
-    struct roster *roster; /* as the node trusts it */
-    struct envelope_keyring *keyring;
-    void *sock; /* DEALER to the node's peer socket */
-    int64_t last_sent_ms;
-};
-
-/* A CURVE DEALER to endpoint. pk and sk are 32 bytes each, or 40-character
- * Z85 text when is_z85. */
-static void *curve_dealer(void *zctx, const void *pk, const void *sk, bool is_z85,
-                          const uint8_t *server_pk, const char *endpoint)
-{
-    void *s = zmq_socket(zctx, ZMQ_DEALER);
-    size_t klen = is_z85 ? 40 : KEYS_PUBLIC_BYTES;
-    int linger = 0;
-
-    assert_non_null(s);
-    assert_int_equal(zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof(linger)), 0);
-    assert_int_equal(zmq_setsockopt(s, ZMQ_CURVE_PUBLICKEY, pk, klen), 0);
-    assert_int_equal(zmq_setsockopt(s, ZMQ_CURVE_SECRETKEY, sk, klen), 0);
-    assert_int_equal(zmq_setsockopt(s, ZMQ_CURVE_SERVERKEY, server_pk, KEYS_PUBLIC_BYTES), 0);
-    assert_int_equal(zmq_connect(s, endpoint), 0);
-    return s;
-}
-
-static void send_bytes(void *s, const void *data, size_t len)
-{
-    assert_int_equal(zmq_send(s, data, len, 0), (int)len);
-}
-
-static void send_peer_message(void *s, const Tmbus__Peer__PeerMessage *m)
-{
-    size_t len = tmbus__peer__peer_message__get_packed_size(m);
-    uint8_t *buf = malloc(len ? len : 1);
-
-    assert_non_null(buf);
-    tmbus__peer__peer_message__pack(m, buf);
-    send_bytes(s, buf, len);
-    free(buf);
-}
-
-/* An opening Hello with an empty vector. */
-static void send_hello(void *s)
-{
-    Tmbus__Peer__PeerMessage m = TMBUS__PEER__PEER_MESSAGE__INIT;
-    Tmbus__Peer__Hello hello = TMBUS__PEER__HELLO__INIT;
-
-    hello.version = PEER_VERSION;
-    hello.roster_version = 1;
-    m.kind_case = TMBUS__PEER__PEER_MESSAGE__KIND_HELLO;
-    m.hello = &hello;
-    send_peer_message(s, &m);
-}
-
-static void send_envelope(void *s, const uint8_t *env, size_t len)
-{
-    Tmbus__Peer__PeerMessage m = TMBUS__PEER__PEER_MESSAGE__INIT;
-
-    m.kind_case = TMBUS__PEER__PEER_MESSAGE__KIND_ENVELOPE;
-    m.envelope.data = (uint8_t *)(uintptr_t)env;
-    m.envelope.len = len;
-    send_peer_message(s, &m);
-}
-
-static void send_heartbeat(void *s)
-{
-    Tmbus__Peer__PeerMessage m = TMBUS__PEER__PEER_MESSAGE__INIT;
-    Tmbus__Peer__Heartbeat hb = TMBUS__PEER__HEARTBEAT__INIT;
-
-    hb.sent_ms = (uint64_t)fed_now_ms();
-    m.kind_case = TMBUS__PEER__PEER_MESSAGE__KIND_HEARTBEAT;
-    m.heartbeat = &hb;
-    send_peer_message(s, &m);
-}
-
-/* Waits at most timeout_ms for one message on s. Returns its size (the
- * bytes in *out, malloc'd) or -1 when nothing came. */
-static int recv_within(void *s, int timeout_ms, uint8_t **out)
-{
-    zmq_pollitem_t item = {s, 0, ZMQ_POLLIN, 0};
-    zmq_msg_t msg;
-    int len;
-
-    *out = NULL;
-    if (zmq_poll(&item, 1, timeout_ms) != 1)
-        return -1;
-    zmq_msg_init(&msg);
-    if ((len = zmq_msg_recv(&msg, s, ZMQ_DONTWAIT)) == -1) {
-        zmq_msg_close(&msg);
-        return -1;
-    }
-    *out = malloc((size_t)len + 1);
-    assert_non_null(*out);
-    memcpy(*out, zmq_msg_data(&msg), (size_t)len);
-    zmq_msg_close(&msg);
-    return len;
-}
 
 /* Asserts that nothing at all arrives on s for SILENCE_MS. */
 static void assert_silence(void *s)
 {
     uint8_t *got;
-    int len = recv_within(s, SILENCE_MS, &got);
+    int len = player_recv_within(s, SILENCE_MS, &got);
 
     free(got);
     if (len != -1)
         fail_msg("a refused connection was answered with %d bytes", len);
-}
-
-/* The highest seq of (origin, relayed log) in a list of vector entries,
- * or -1 when the log is not listed. */
-static int64_t entry_seq(Tmbus__Peer__VectorEntry **e, size_t n, const char *origin)
-{
-    int64_t seq = -1;
-
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(e[i]->origin, origin) == 0 && e[i]->peer[0] == '\0' && (int64_t)e[i]->seq > seq)
-            seq = (int64_t)e[i]->seq;
-    return seq;
-}
-
-/* Reads what the node sends until a Hello or Vector says it holds M's
- * relayed log up to exactly want (the node's commit ack), speaking a
- * heartbeat now and then so the link stays up. Any other message is read
- * and dropped: Hellos the node sends to resynchronise after a rejection,
- * heartbeats, and M's own envelopes streamed back. Fails the test when the
- * ack says more than want, or never comes. If hello_reply is not NULL it is
- * set when a Hello{reply=true} was seen. */
-static void wait_ack(struct player *p, uint64_t want, bool *hello_reply)
-{
-    int64_t deadline = fed_now_ms() + ANSWER_MS;
-
-    for (;;) {
-        int64_t now = fed_now_ms(), seq = -1;
-        Tmbus__Peer__PeerMessage *m;
-        uint8_t *buf;
-        int len;
-
-        if (now > deadline)
-            fail_msg("node %s never acked M's log at seq %llu", fed_id(p->fed, p->node),
-                     (unsigned long long)want);
-        if (now - p->last_sent_ms >= HEARTBEAT_MS) {
-            send_heartbeat(p->sock);
-            p->last_sent_ms = now;
-        }
-        if ((len = recv_within(p->sock, 50, &buf)) == -1)
-            continue;
-        m = tmbus__peer__peer_message__unpack(NULL, (size_t)len, buf);
-        free(buf);
-        assert_non_null(m);
-        if (m->kind_case == TMBUS__PEER__PEER_MESSAGE__KIND_HELLO) {
-            if (m->hello->reply && hello_reply != NULL)
-                *hello_reply = true;
-            /* A Hello lists every log: one not listed is held to 0. */
-            seq = entry_seq(m->hello->vector, m->hello->n_vector, "M");
-            if (seq == -1)
-                seq = 0;
-        } else if (m->kind_case == TMBUS__PEER__PEER_MESSAGE__KIND_VECTOR) {
-            seq = entry_seq(m->vector->entries, m->vector->n_entries, "M");
-        }
-        tmbus__peer__peer_message__free_unpacked(m, NULL);
-        if (seq > (int64_t)want)
-            fail_msg("node acked M's log at seq %lld, beyond %llu", (long long)seq,
-                     (unsigned long long)want);
-        if (seq == (int64_t)want)
-            return;
-    }
 }
 
 /* Keeps the link alive for ms while draining whatever the node sends. */
@@ -218,70 +54,13 @@ static void idle(struct player *p, int ms)
 
     while (fed_now_ms() < end) {
         uint8_t *buf;
-        if (fed_now_ms() - p->last_sent_ms >= HEARTBEAT_MS) {
-            send_heartbeat(p->sock);
+        if (fed_now_ms() - p->last_sent_ms >= PLAYER_HEARTBEAT_MS) {
+            player_send_heartbeat(p->sock);
             p->last_sent_ms = fed_now_ms();
         }
-        recv_within(p->sock, 50, &buf);
+        player_recv_within(p->sock, 50, &buf);
         free(buf);
     }
-}
-
-/* Seals payload as M at seq in M's relayed log, for the node under test. */
-static uint8_t *seal_as_m(struct player *p, uint64_t seq, const uint8_t *prev, const char *payload,
-                          size_t *len, struct envelope_info *info)
-{
-    struct roster_member target;
-    struct envelope_recipient rcpt;
-    struct envelope_seal_args a = {0};
-    uint8_t *env = NULL;
-
-    assert_int_equal(roster_find(p->roster, fed_id(p->fed, p->node), &target), 0);
-    rcpt.member = target.id;
-    rcpt.box_pk = target.box_pk;
-    a.coalition = FED_COALITION;
-    a.seq = seq;
-    a.prev_hash = prev;
-    a.roster_version = roster_version(p->roster);
-    a.created_at = (int64_t)time(NULL);
-    a.payload = (const uint8_t *)payload;
-    a.payload_len = strlen(payload);
-    a.recipients = &rcpt;
-    a.n_recipients = 1;
-    assert_int_equal(envelope_seal(p->keyring, &a, &env, len, info), ENVELOPE_OK);
-    return env;
-}
-
-static void player_open(struct player *p, struct fed *f, size_t node)
-{
-    memset(p, 0, sizeof(*p));
-    p->fed = f;
-    p->node = node;
-    p->zctx = zmq_ctx_new();
-    assert_non_null(p->zctx);
-    p->keys = keys_load(fed_member_key_path(f, fed_index(f, "M")));
-    assert_non_null(p->keys);
-    assert_int_equal(roster_load(fed_roster_path(f), FED_COALITION, &p->roster), 0);
-    p->keyring = envelope_keyring_new(p->keys);
-    assert_non_null(p->keyring);
-}
-
-static void player_dial(struct player *p)
-{
-    p->sock = curve_dealer(p->zctx, p->keys->transport_pk, keys_transport_secret(p->keys), false,
-                           fed_transport_pk(p->fed, p->node), fed_peer_endpoint(p->fed, p->node));
-}
-
-static void player_close(struct player *p)
-{
-    if (p->sock != NULL)
-        zmq_close(p->sock);
-    envelope_keyring_free(&p->keyring);
-    roster_free(&p->roster);
-    keys_free(&p->keys);
-    if (p->zctx != NULL)
-        zmq_ctx_term(p->zctx);
-    memset(p, 0, sizeof(*p));
 }
 
 /* ---- fixtures ---------------------------------------------------------------- */
@@ -337,25 +116,25 @@ static void expect_refused(struct fed *f, void *zctx, const void *pk, const void
 {
     size_t a = fed_index(f, "A");
     long mark = fed_log_mark(f, a);
-    void *s = curve_dealer(zctx, pk, sk, is_z85, fed_transport_pk(f, a),
-                           to_peer_socket ? fed_peer_endpoint(f, a) : fed_client_endpoint(f, a));
+    void *s = player_dealer(zctx, pk, sk, is_z85, fed_transport_pk(f, a),
+                            to_peer_socket ? fed_peer_endpoint(f, a) : fed_client_endpoint(f, a));
 
     if (to_peer_socket) {
         size_t len;
         struct envelope_info info;
-        uint8_t *env = seal_as_m(sealer, 1, NULL, "smuggled through a rogue link", &len, &info);
+        uint8_t *env = player_seal(sealer, 1, NULL, "smuggled through a rogue link", &len, &info);
 
-        send_hello(s);
-        send_envelope(s, env, len);
+        player_send_hello(s, 1);
+        player_send_envelope(s, env, len);
         free(env);
     } else {
         uint8_t buf[512];
         size_t len;
 
         serialized_status_request(buf, sizeof(buf), &len);
-        send_bytes(s, buf, len);
+        player_send_bytes(s, buf, len);
         serialized_post_request(buf, sizeof(buf), &len);
-        send_bytes(s, buf, len);
+        player_send_bytes(s, buf, len);
     }
     assert_silence(s);
     assert_int_equal(fed_wait_log_from(f, a, mark, "zap: refused", LOG_MS), 0);
@@ -377,12 +156,12 @@ static void assert_client_answered(struct fed *f, size_t a)
 
     assert_non_null(zctx);
     assert_non_null(client);
-    s = curve_dealer(zctx, client->transport_pk, keys_transport_secret(client), false,
-                     fed_transport_pk(f, a), fed_client_endpoint(f, a));
+    s = player_dealer(zctx, client->transport_pk, keys_transport_secret(client), false,
+                      fed_transport_pk(f, a), fed_client_endpoint(f, a));
     keys_free(&client);
     serialized_status_request(buf, sizeof(buf), &len);
-    send_bytes(s, buf, len);
-    got_len = recv_within(s, ANSWER_MS, &got);
+    player_send_bytes(s, buf, len);
+    got_len = player_recv_within(s, ANSWER_MS, &got);
     assert_true(got_len > 0);
     r = tmbus__api__reply__unpack(NULL, (size_t)got_len, got);
     free(got);
@@ -424,9 +203,9 @@ static void test_rogue_keys_get_nothing(void **state)
      * answered, so the silence above was the refusal and nothing else. The
      * answer also tells what A holds: nothing of M's log. */
     player_dial(&p);
-    send_hello(p.sock);
+    player_send_hello(p.sock, 1);
     p.last_sent_ms = fed_now_ms();
-    wait_ack(&p, 0, &hello_reply);
+    player_wait_ack(&p, 0, &hello_reply);
     assert_true(hello_reply);
     player_close(&p);
 
@@ -454,7 +233,7 @@ static void expect_rejected(struct player *p, const uint8_t *env, size_t len, co
 {
     long mark = fed_log_mark(p->fed, p->node);
 
-    send_envelope(p->sock, env, len);
+    player_send_envelope(p->sock, env, len);
     p->last_sent_ms = fed_now_ms();
     if (fed_wait_log_from(p->fed, p->node, mark, reason, LOG_MS) != 0)
         fail_msg("node %s did not log \"%s\"", fed_id(p->fed, p->node), reason);
@@ -506,11 +285,11 @@ static void test_misbehaving_peer(void **state)
     assert_int_equal(fed_start(f, a), 0);
     player_open(&p, f, a);
 
-    env1 = seal_as_m(&p, 1, NULL, "need: 40 licences, seq 1", &len1, &info1);
-    env2 = seal_as_m(&p, 2, info1.id, "need: 12 firewalls, seq 2", &len2, &info2);
+    env1 = player_seal(&p, 1, NULL, "need: 40 licences, seq 1", &len1, &info1);
+    env2 = player_seal(&p, 2, info1.id, "need: 12 firewalls, seq 2", &len2, &info2);
     randombytes_buf(random_prev, sizeof(random_prev));
-    env5 = seal_as_m(&p, 5, random_prev, "need: out of order, seq 5", &len5, &info5);
-    env_eq = seal_as_m(&p, 1, NULL, "need: a second story for seq 1", &len_eq, &info_eq);
+    env5 = player_seal(&p, 5, random_prev, "need: out of order, seq 5", &len5, &info5);
+    env_eq = player_seal(&p, 1, NULL, "need: a second story for seq 1", &len_eq, &info_eq);
     forged = forge(env2, len2, &forged_len);
     big = malloc(big_len);
     assert_non_null(big);
@@ -519,15 +298,15 @@ static void test_misbehaving_peer(void **state)
     /* The link: our Hello, A's reply. */
     mark = fed_log_mark(f, a);
     player_dial(&p);
-    send_hello(p.sock);
+    player_send_hello(p.sock, 1);
     p.last_sent_ms = fed_now_ms();
-    wait_ack(&p, 0, &hello_reply);
+    player_wait_ack(&p, 0, &hello_reply);
     assert_true(hello_reply);
     assert_int_equal(fed_wait_link(f, a, mark, "M", LOG_MS), 0);
 
     /* 1. A valid seq 1: committed and acked by vector. */
-    send_envelope(p.sock, env1, len1);
-    wait_ack(&p, 1, NULL);
+    player_send_envelope(p.sock, env1, len1);
+    player_wait_ack(&p, 1, NULL);
 
     /* 2. Seq 2 with one bit of its signature flipped. */
     expect_rejected(&p, forged, forged_len, "rejected an envelope: bad-signature");
@@ -535,9 +314,9 @@ static void test_misbehaving_peer(void **state)
     /* 3. Seq 1 again: a harmless duplicate, neither stored twice nor a
      * reason to complain. The valid seq 2 behind it shows A read it. */
     mark = fed_log_mark(f, a);
-    send_envelope(p.sock, env1, len1);
-    send_envelope(p.sock, env2, len2);
-    wait_ack(&p, 2, NULL);
+    player_send_envelope(p.sock, env1, len1);
+    player_send_envelope(p.sock, env2, len2);
+    player_wait_ack(&p, 2, NULL);
     assert_int_equal(fed_log_count(f, a, mark, "rejected"), 0);
     assert_int_equal(fed_log_count(f, a, mark, "ALARM"), 0);
 
@@ -549,7 +328,7 @@ static void test_misbehaving_peer(void **state)
 
     /* 6. A second, validly signed seq 1: equivocation. */
     mark = fed_log_mark(f, a);
-    send_envelope(p.sock, env_eq, len_eq);
+    player_send_envelope(p.sock, env_eq, len_eq);
     p.last_sent_ms = fed_now_ms();
     assert_int_equal(fed_wait_log_from(f, a, mark, "ALARM", LOG_MS), 0);
     assert_true(fed_log_count(f, a, mark, "member M signed two different envelopes") > 0);

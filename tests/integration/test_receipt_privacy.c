@@ -20,7 +20,6 @@
 
 #include "fed.h"
 #include "fedclient.h"
-#include "payload.pb-c.h"
 #include "tmbus.h"
 
 #define LINK_MS   15000 /* links come up well within this */
@@ -30,18 +29,10 @@
 /* One counter of h's node (0 when it never counted). */
 static uint64_t counter(struct tmbus *h, const char *name)
 {
-    struct tmbus_status *s = NULL;
-    const struct tmbus_counter *c;
-    uint64_t found = 0;
+    uint64_t value;
 
-    assert_int_equal(tmbus_status(h, FC_CALL_MS, &s), TMBUS_OK);
-    for (size_t i = 0; i < tmbus_status_counter_count(s); i++) {
-        assert_non_null(c = tmbus_status_counter_at(s, i));
-        if (strcmp(c->name, name) == 0)
-            found = c->value;
-    }
-    tmbus_status_free(&s);
-    return found;
+    assert_int_equal(fc_counter(h, name, &value), TMBUS_OK);
+    return value;
 }
 
 /* Connects to node i as the client whose secret key file is key. */
@@ -54,30 +45,6 @@ static struct tmbus *connect_as(struct fed *f, size_t i, const char *key)
                             FC_CONNECT_MS, &h, err, sizeof(err)) != TMBUS_OK)
         fail_msg("cannot connect to node %s as %s: %s", fed_id(f, i), key, err);
     return h;
-}
-
-/* Posts, from h, Payload{receipt{{id, delivered}}} to member to. Returns
- * what the node answered. */
-static int post_receipt(struct tmbus *h, const uint8_t *id, const char *to)
-{
-    Tmbus__Payload__Payload p = TMBUS__PAYLOAD__PAYLOAD__INIT;
-    Tmbus__Payload__Receipt r = TMBUS__PAYLOAD__RECEIPT__INIT;
-    Tmbus__Payload__Receipt__Entry e = TMBUS__PAYLOAD__RECEIPT__ENTRY__INIT, *ep = &e;
-    const char *const rcpt[] = {to};
-    uint8_t buf[128];
-    size_t len;
-
-    e.envelope_id.data = (uint8_t *)(uintptr_t)id;
-    e.envelope_id.len = TMBUS_ID_BYTES;
-    e.state = TMBUS__PAYLOAD__RECEIPT__STATE__STATE_DELIVERED;
-    r.entries = &ep;
-    r.n_entries = 1;
-    p.kind_case = TMBUS__PAYLOAD__PAYLOAD__KIND_RECEIPT;
-    p.receipt = &r;
-    len = tmbus__payload__payload__get_packed_size(&p);
-    assert_true(len <= sizeof(buf));
-    tmbus__payload__payload__pack(&p, buf);
-    return tmbus_post(h, buf, len, rcpt, 1, false, 0, FC_CALL_MS, NULL);
 }
 
 /* Whether h's node tells h that member's state of post id is delivered. */
@@ -162,16 +129,16 @@ static void test_client_receipt_refused(void **state)
     fc_tag(tag, sizeof(tag), "rcpt-forge");
     assert_int_equal(fed_stop(f, b), 0);
     assert_int_equal(fc_post(ha, FC_TLP_GREEN, tag, 0, to_b, 1, x), TMBUS_OK);
-    assert_int_equal(post_receipt(ha, x, "A"), TMBUS_EDENIED);
+    assert_int_equal(fc_post_receipt(ha, x, "A"), TMBUS_EDENIED);
     assert_string_equal(tmbus_last_error(ha), "only a node writes receipts");
-    assert_int_equal(post_receipt(hadmin, x, "B"), TMBUS_EDENIED);
+    assert_int_equal(fc_post_receipt(hadmin, x, "B"), TMBUS_EDENIED);
     assert_int_equal(counter(ha, "api.rejected.receipt"), 2);
     assert_false(is_delivered_to(ha, x, "B"));
 
     tmbus_close(&hb);
     assert_int_equal(fed_start(f, b), 0);
     assert_non_null(hb = fc_connect(f, b));
-    assert_int_equal(post_receipt(hb, x, "A"), TMBUS_EDENIED);
+    assert_int_equal(fc_post_receipt(hb, x, "A"), TMBUS_EDENIED);
     assert_int_equal(counter(hb, "api.rejected.receipt"), 1);
     {
         struct delivered_wait w = {ha, x, "B"};
@@ -255,12 +222,9 @@ static void test_delivery_state_only_to_poster(void **state)
 /* Envelopes h's node holds. */
 static uint64_t envelopes(struct tmbus *h)
 {
-    struct tmbus_status *s = NULL;
     uint64_t n;
 
-    assert_int_equal(tmbus_status(h, FC_CALL_MS, &s), TMBUS_OK);
-    n = tmbus_status_envelopes(s);
-    tmbus_status_free(&s);
+    assert_int_equal(fc_envelopes(h, &n), TMBUS_OK);
     return n;
 }
 

@@ -28,7 +28,6 @@
 
 #include "fed.h"
 #include "fedclient.h"
-#include "payload.pb-c.h"
 #include "tmbus.h"
 
 #define LINK_MS   15000 /* links come up well within this */
@@ -93,28 +92,17 @@ static void wait_state(struct tmbus *h, const uint8_t *id, const char *member, c
 /* One counter of h's node (0 when it never counted). */
 static uint64_t counter(struct tmbus *h, const char *name)
 {
-    struct tmbus_status *s = NULL;
-    const struct tmbus_counter *c;
-    uint64_t found = 0;
+    uint64_t value;
 
-    assert_int_equal(tmbus_status(h, FC_CALL_MS, &s), TMBUS_OK);
-    for (size_t i = 0; i < tmbus_status_counter_count(s); i++) {
-        assert_non_null(c = tmbus_status_counter_at(s, i));
-        if (strcmp(c->name, name) == 0)
-            found = c->value;
-    }
-    tmbus_status_free(&s);
-    return found;
+    assert_int_equal(fc_counter(h, name, &value), TMBUS_OK);
+    return value;
 }
 
 static uint64_t envelopes(struct tmbus *h)
 {
-    struct tmbus_status *s = NULL;
     uint64_t n;
 
-    assert_int_equal(tmbus_status(h, FC_CALL_MS, &s), TMBUS_OK);
-    n = tmbus_status_envelopes(s);
-    tmbus_status_free(&s);
+    assert_int_equal(fc_envelopes(h, &n), TMBUS_OK);
     return n;
 }
 
@@ -161,30 +149,6 @@ static uint64_t sum_counter(struct tmbus *const *h, size_t n, const char *name)
     for (size_t i = 0; i < n; i++)
         sum += counter(h[i], name);
     return sum;
-}
-
-/* Posts, from h, Payload{receipt{{id, delivered}}} to member to: only a
- * node writes receipts, so its node refuses it. */
-static void post_fake_receipt(struct tmbus *h, const uint8_t *id, const char *to)
-{
-    Tmbus__Payload__Payload p = TMBUS__PAYLOAD__PAYLOAD__INIT;
-    Tmbus__Payload__Receipt r = TMBUS__PAYLOAD__RECEIPT__INIT;
-    Tmbus__Payload__Receipt__Entry e = TMBUS__PAYLOAD__RECEIPT__ENTRY__INIT, *ep = &e;
-    const char *const rcpt[] = {to};
-    uint8_t buf[128];
-    size_t len;
-
-    e.envelope_id.data = (uint8_t *)(uintptr_t)id;
-    e.envelope_id.len = TMBUS_ID_BYTES;
-    e.state = TMBUS__PAYLOAD__RECEIPT__STATE__STATE_DELIVERED;
-    r.entries = &ep;
-    r.n_entries = 1;
-    p.kind_case = TMBUS__PAYLOAD__PAYLOAD__KIND_RECEIPT;
-    p.receipt = &r;
-    len = tmbus__payload__payload__get_packed_size(&p);
-    assert_true(len <= sizeof(buf));
-    tmbus__payload__payload__pack(&p, buf);
-    assert_int_equal(tmbus_post(h, buf, len, rcpt, 1, false, 0, FC_CALL_MS, NULL), TMBUS_EDENIED);
 }
 
 /* What wait_board waits for. */
@@ -306,7 +270,7 @@ static void test_delivery_state(void **state)
      * while y's one recipient, B, is down. */
     assert_int_equal(fed_stop(f, b), 0);
     assert_int_equal(fc_post(ha, FC_TLP_GREEN, tag, 1, to_b, 1, y), TMBUS_OK);
-    post_fake_receipt(hc, y, "A");
+    assert_int_equal(fc_post_receipt(hc, y, "A"), TMBUS_EDENIED);
     assert_int_equal(counter(hc, "api.rejected.receipt"), 1);
     assert_int_equal(state_of(ha, y, "B", &st, reason), 1);
     assert_non_null(st);
@@ -314,7 +278,7 @@ static void test_delivery_state(void **state)
     assert_int_equal(state_of(ha, y, "C", &st, reason), 1);
     assert_null(st);
     /* Nor does a recipient's second word change its first. */
-    post_fake_receipt(hc, x, "A");
+    assert_int_equal(fc_post_receipt(hc, x, "A"), TMBUS_EDENIED);
 
     mark_a = fed_log_mark(f, a);
     mark_b = fed_log_mark(f, b);
