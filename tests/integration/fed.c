@@ -1036,51 +1036,6 @@ int fed_reload(struct fed *f, size_t i)
     return f->m[i].pid > 0 ? kill(f->m[i].pid, SIGHUP) : -1;
 }
 
-int fed_run_once(struct fed *f, size_t i, bool is_check)
-{
-    struct member *m = &f->m[i];
-    int64_t deadline = fed_now_ms() + FED_START_MS;
-    pid_t pid;
-    int st;
-
-    if (i >= f->n_nodes || m->pid > 0) {
-        say("node %s cannot be run: %s", m->id, m->pid > 0 ? "running" : "no node");
-        return -1;
-    }
-    m->log_start = file_size(m->log);
-    if ((pid = fork()) == -1) {
-        say("fork: %s", strerror(errno));
-        return -1;
-    }
-    if (pid == 0) {
-        int fd = open(m->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-        if (prctl(PR_SET_PDEATHSIG, SIGKILL) == -1 || fd == -1 || dup2(fd, STDOUT_FILENO) == -1 ||
-            dup2(fd, STDERR_FILENO) == -1)
-            _exit(127);
-        if (is_check)
-            execl(TMBUSD_BIN, "tmbusd", "-n", "-c", m->conf, (char *)NULL);
-        else
-            execl(TMBUSD_BIN, "tmbusd", "-c", m->conf, (char *)NULL);
-        _exit(127);
-    }
-    for (;;) {
-        pid_t r = waitpid(pid, &st, WNOHANG);
-        if (r == pid)
-            break;
-        if (r == -1 && errno != EINTR)
-            return -1;
-        if (fed_now_ms() > deadline) {
-            say("node %s kept running", m->id);
-            kill(pid, SIGKILL);
-            while (waitpid(pid, NULL, 0) == -1 && errno == EINTR)
-                ;
-            return -1;
-        }
-        fed_sleep_ms(POLL_MS);
-    }
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 /* ---- logs and files ---------------------------------------------------------- */
 
 /* Reads path from offset to its end into a malloc'd NUL-terminated buffer. */

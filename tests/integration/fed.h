@@ -196,12 +196,6 @@ int fed_stop(struct fed *f, size_t i);
 /* SIGKILL and reap: a crash, as far as the node can tell. */
 void fed_kill(struct fed *f, size_t i);
 
-/* Runs node i in the foreground (tmbusd -c CONF, or tmbusd -n -c CONF when
- * is_check), output appended to its log, and waits at most FED_START_MS
- * for it to exit: for a node that must refuse to start. Returns its exit
- * status, or -1 when it kept running (then killed) or died of a signal. */
-int fed_run_once(struct fed *f, size_t i, bool is_check);
-
 /* SIGHUP: re-read the configuration and roster. Returns 0 or -1. */
 int fed_reload(struct fed *f, size_t i);
 

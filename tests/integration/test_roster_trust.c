@@ -87,14 +87,14 @@ static void test_rollback_refused_at_start(void **state)
     path_in(f, "v1.bin", v1, sizeof(v1));
     copy_file(v1, fed_roster_path(f));
     mark = fed_log_mark(f, 0);
-    assert_int_equal(fed_run_once(f, 0, false), EX_CONFIG);
+    assert_int_equal(fed_run_exit(f, 0, false), EX_CONFIG);
     assert_int_equal(fed_wait_log_from(f, 0, mark,
                                        "refused: rolled-back: version 1 is older than version 2",
                                        LOG_MS),
                      0);
     assert_int_equal(fed_log_count(f, 0, mark, "member UA running"), 0);
     mark = fed_log_mark(f, 0);
-    assert_int_equal(fed_run_once(f, 0, true), EX_CONFIG);
+    assert_int_equal(fed_run_exit(f, 0, true), EX_CONFIG);
     assert_int_equal(fed_wait_log_from(f, 0, mark, "is refused: rolled-back", LOG_MS), 0);
     fed_pass(f);
 }
@@ -115,7 +115,7 @@ static void test_rollback_refused_on_reload(void **state)
     assert_int_equal(fed_log_count(f, 0, mark, "refused: rolled-back"), 1);
     assert_int_equal(fed_stop(f, 0), 0);
     /* Still refused after a restart: the store remembers version 2. */
-    assert_int_equal(fed_run_once(f, 0, false), EX_CONFIG);
+    assert_int_equal(fed_run_exit(f, 0, false), EX_CONFIG);
     fed_pass(f);
 }
 
@@ -140,7 +140,7 @@ static void test_skipped_version_refused(void **state)
     assert_int_equal(fed_stop(f, 0), 0);
     copy_file(v3, fed_roster_path(f));
     mark = fed_log_mark(f, 0);
-    assert_int_equal(fed_run_once(f, 0, false), EX_CONFIG);
+    assert_int_equal(fed_run_exit(f, 0, false), EX_CONFIG);
     assert_int_equal(fed_wait_log_from(f, 0, mark, "install version 2 first", LOG_MS), 0);
     copy_file(v2, fed_roster_path(f));
     assert_int_equal(fed_start(f, 0), 0);
