@@ -252,6 +252,25 @@ static void schedule(struct api *a, int64_t delay_ms)
         a->timer = loop_add_timer(a->loop, delay_ms, on_timer, a);
 }
 
+/* Pumps s once and acts on the outcome: more to send soon, a full queue to
+ * retry later, or a subscriber to drop (gone says why, for the log). */
+static void pump_one(struct api *a, struct subscriber *s, const char *gone)
+{
+    switch (pump(a, s)) {
+    case PUMP_IDLE:
+        break;
+    case PUMP_MORE:
+        schedule(a, 0);
+        break;
+    case PUMP_BLOCKED:
+        schedule(a, API_RETRY_MS);
+        break;
+    case PUMP_GONE:
+        drop_subscriber(a, s, gone);
+        break;
+    }
+}
+
 /* Pumps every subscriber that has room and something new. */
 void api_pump_all(struct api *a)
 {
@@ -268,19 +287,7 @@ void api_pump_all(struct api *a)
         struct subscriber *s = &a->subs[i];
         if (s->pushed >= last || s->count >= s->window)
             continue;
-        switch (pump(a, s)) {
-        case PUMP_IDLE:
-            break;
-        case PUMP_MORE:
-            schedule(a, 0);
-            break;
-        case PUMP_BLOCKED:
-            schedule(a, API_RETRY_MS);
-            break;
-        case PUMP_GONE:
-            drop_subscriber(a, s, "connection gone or key no longer configured");
-            break;
-        }
+        pump_one(a, s, "connection gone or key no longer configured");
     }
 }
 
@@ -416,19 +423,7 @@ void api_on_subscribe(struct api *a, const struct request *rq, const Tmbus__Api_
     api_answer_code(a, rq->rid, rq->rid_len, rq->id, TMBUS__API__CODE__CODE_OK, "");
     log_debug("api: client %s: subscribed from %llu, window %u", rq->name,
               (unsigned long long)cursor, window);
-    switch (pump(a, s)) {
-    case PUMP_IDLE:
-        break;
-    case PUMP_MORE:
-        schedule(a, 0);
-        break;
-    case PUMP_BLOCKED:
-        schedule(a, API_RETRY_MS);
-        break;
-    case PUMP_GONE:
-        drop_subscriber(a, s, "client gone");
-        break;
-    }
+    pump_one(a, s, "client gone");
 }
 
 void api_on_ack(struct api *a, const struct request *rq, const Tmbus__Api__Ack *ack)
