@@ -31,6 +31,61 @@ static void usage(FILE *f)
                "  --version  print the version and exit\n");
 }
 
+/* Whether ks, loaded from the file option name = path, is a member key
+ * file of the configured member: the node would refuse anything else at
+ * start, so -n says so first. */
+static int check_member_keys(const struct config *cfg, const char *name, const char *path,
+                             const struct keyset *ks)
+{
+    if (ks->kind != KEYS_MEMBER) {
+        fprintf(stderr, "%s: %s = %s is not a member secret key file\n", cfg->path, name, path);
+        return -1;
+    }
+    if (strcmp(ks->member, cfg->member) != 0) {
+        fprintf(stderr, "%s: %s = %s holds member %s's keys, but member = %s\n", cfg->path, name,
+                path, ks->member, cfg->member);
+        return -1;
+    }
+    return 0;
+}
+
+static int check_previous_keys(const struct config *cfg)
+{
+    struct keyset *ks;
+    int rc;
+
+    if ((ks = keys_load(cfg->previous_keys)) == NULL) {
+        fprintf(stderr, "%s: previous_keys = %s cannot be used (see above)\n", cfg->path,
+                cfg->previous_keys);
+        return -1;
+    }
+    rc = check_member_keys(cfg, "previous_keys", cfg->previous_keys, ks);
+    keys_free(&ks);
+    return rc;
+}
+
+/* Whether the roster r lists the configured member with the keys in ks as
+ * its active generation. */
+static int check_in_roster(const struct config *cfg, const struct roster *r,
+                           const struct keyset *ks)
+{
+    struct roster_member m;
+
+    if (roster_find(r, cfg->member, &m) == -1) {
+        fprintf(stderr, "%s: member = %s is not in roster = %s\n", cfg->path, cfg->member,
+                cfg->roster);
+        return -1;
+    }
+    if (memcmp(m.sign_pk, ks->sign_pk, KEYS_PUBLIC_BYTES) != 0 ||
+        memcmp(m.box_pk, ks->box_pk, KEYS_PUBLIC_BYTES) != 0 ||
+        memcmp(m.transport_pk, ks->transport_pk, KEYS_PUBLIC_BYTES) != 0) {
+        fprintf(stderr, "%s: keys = %s are not member %s's active keys in roster = %s\n", cfg->path,
+                cfg->keys, cfg->member, cfg->roster);
+        return -1;
+    }
+    return 0;
+}
+
 /* What -n checks beyond the syntax: the files the configuration names, and
  * the roster against the one the node's store keeps as trusted, when the
  * store can be read. */
@@ -42,15 +97,23 @@ static int check_files(const struct config *cfg)
     uint8_t *buf, *kept = NULL;
     size_t len, kept_len = 0;
     char why[200];
-    int has_kept;
+    int has_kept, rc;
 
     if ((ks = keys_load(cfg->keys)) == NULL) {
         fprintf(stderr, "%s: keys = %s cannot be used (see above)\n", cfg->path, cfg->keys);
         return -1;
     }
-    keys_free(&ks);
+    if (check_member_keys(cfg, "keys", cfg->keys, ks) == -1) {
+        keys_free(&ks);
+        return -1;
+    }
+    if (cfg->previous_keys != NULL && check_previous_keys(cfg) == -1) {
+        keys_free(&ks);
+        return -1;
+    }
     if (util_read_file(cfg->roster, ROSTER_MAX_SIZE, &buf, &len) == -1) {
         fprintf(stderr, "%s: roster = %s cannot be read\n", cfg->path, cfg->roster);
+        keys_free(&ks);
         return -1;
     }
     if ((has_kept = store_roster_peek(cfg->data_dir, &kept, &kept_len)) == -1) {
@@ -64,6 +127,7 @@ static int check_files(const struct config *cfg)
                 cfg->data_dir);
         free(kept);
         free(buf);
+        keys_free(&ks);
         return -1;
     }
     free(kept);
@@ -74,10 +138,13 @@ static int check_files(const struct config *cfg)
     if (st != ROSTER_OK) {
         fprintf(stderr, "%s: roster = %s is refused: %s: %s\n", cfg->path, cfg->roster,
                 roster_status_name(st), why);
+        keys_free(&ks);
         return -1;
     }
+    rc = check_in_roster(cfg, r, ks);
     roster_free(&r);
-    return 0;
+    keys_free(&ks);
+    return rc;
 }
 
 static int block_signals(void)
