@@ -5,6 +5,7 @@
  * and roster files and the data directory it names) and exits.
  */
 #include <getopt.h>
+#include <stdarg.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +20,22 @@
 #include "node.h"
 #include "roster.h"
 #include "store.h"
+
+/* One line about the configuration, for the operator: plain on a terminal
+ * (what -n prints), with the journal's error priority when stderr is the
+ * journal (ExecStartPre=tmbusd -n, or a start that fails). */
+static void complain(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static void complain(const char *fmt, ...)
+{
+    va_list ap;
+
+    if (log_to_journal())
+        fputs("<3>", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+}
 
 static void usage(FILE *f)
 {
@@ -38,12 +55,12 @@ static int check_member_keys(const struct config *cfg, const char *name, const c
                              const struct keyset *ks)
 {
     if (ks->kind != KEYS_MEMBER) {
-        fprintf(stderr, "%s: %s = %s is not a member secret key file\n", cfg->path, name, path);
+        complain("%s: %s = %s is not a member secret key file\n", cfg->path, name, path);
         return -1;
     }
     if (strcmp(ks->member, cfg->member) != 0) {
-        fprintf(stderr, "%s: %s = %s holds member %s's keys, but member = %s\n", cfg->path, name,
-                path, ks->member, cfg->member);
+        complain("%s: %s = %s holds member %s's keys, but member = %s\n", cfg->path, name, path,
+                 ks->member, cfg->member);
         return -1;
     }
     return 0;
@@ -55,8 +72,8 @@ static int check_previous_keys(const struct config *cfg)
     int rc;
 
     if ((ks = keys_load(cfg->previous_keys)) == NULL) {
-        fprintf(stderr, "%s: previous_keys = %s cannot be used (see above)\n", cfg->path,
-                cfg->previous_keys);
+        complain("%s: previous_keys = %s cannot be used (see above)\n", cfg->path,
+                 cfg->previous_keys);
         return -1;
     }
     rc = check_member_keys(cfg, "previous_keys", cfg->previous_keys, ks);
@@ -72,15 +89,14 @@ static int check_in_roster(const struct config *cfg, const struct roster *r,
     struct roster_member m;
 
     if (roster_find(r, cfg->member, &m) == -1) {
-        fprintf(stderr, "%s: member = %s is not in roster = %s\n", cfg->path, cfg->member,
-                cfg->roster);
+        complain("%s: member = %s is not in roster = %s\n", cfg->path, cfg->member, cfg->roster);
         return -1;
     }
     if (memcmp(m.sign_pk, ks->sign_pk, KEYS_PUBLIC_BYTES) != 0 ||
         memcmp(m.box_pk, ks->box_pk, KEYS_PUBLIC_BYTES) != 0 ||
         memcmp(m.transport_pk, ks->transport_pk, KEYS_PUBLIC_BYTES) != 0) {
-        fprintf(stderr, "%s: keys = %s are not member %s's active keys in roster = %s\n", cfg->path,
-                cfg->keys, cfg->member, cfg->roster);
+        complain("%s: keys = %s are not member %s's active keys in roster = %s\n", cfg->path,
+                 cfg->keys, cfg->member, cfg->roster);
         return -1;
     }
     return 0;
@@ -100,7 +116,7 @@ static int check_files(const struct config *cfg)
     int has_kept, rc;
 
     if ((ks = keys_load(cfg->keys)) == NULL) {
-        fprintf(stderr, "%s: keys = %s cannot be used (see above)\n", cfg->path, cfg->keys);
+        complain("%s: keys = %s cannot be used (see above)\n", cfg->path, cfg->keys);
         return -1;
     }
     if (check_member_keys(cfg, "keys", cfg->keys, ks) == -1) {
@@ -112,7 +128,7 @@ static int check_files(const struct config *cfg)
         return -1;
     }
     if (util_read_file(cfg->roster, ROSTER_MAX_SIZE, &buf, &len) == -1) {
-        fprintf(stderr, "%s: roster = %s cannot be read\n", cfg->path, cfg->roster);
+        complain("%s: roster = %s cannot be read\n", cfg->path, cfg->roster);
         keys_free(&ks);
         return -1;
     }
@@ -123,8 +139,8 @@ static int check_files(const struct config *cfg)
                 cfg->path, cfg->data_dir);
     } else if (has_kept == 1 &&
                roster_verify_trusted(kept, kept_len, cfg->coalition, &trusted) != ROSTER_OK) {
-        fprintf(stderr, "%s: the roster kept as trusted in %s does not verify\n", cfg->path,
-                cfg->data_dir);
+        complain("%s: the roster kept as trusted in %s does not verify\n", cfg->path,
+                 cfg->data_dir);
         free(kept);
         free(buf);
         keys_free(&ks);
@@ -136,8 +152,8 @@ static int check_files(const struct config *cfg)
     free(buf);
     roster_free(&trusted);
     if (st != ROSTER_OK) {
-        fprintf(stderr, "%s: roster = %s is refused: %s: %s\n", cfg->path, cfg->roster,
-                roster_status_name(st), why);
+        complain("%s: roster = %s is refused: %s: %s\n", cfg->path, cfg->roster,
+                 roster_status_name(st), why);
         keys_free(&ks);
         return -1;
     }
@@ -207,14 +223,14 @@ int main(int argc, char **argv)
     if (sodium_init() < 0)
         fatalx("libsodium failed to initialise");
     if ((cfg = config_load(path, err, sizeof(err))) == NULL) {
-        fprintf(stderr, "%s\n", err);
+        complain("%s\n", err);
         return CONFIG_EX_CONFIG;
     }
     log_init("tmbusd", debug ? LOG_LEVEL_DEBUG : cfg->log_level);
     /* A data directory others can read or write is a configuration error,
      * not a warning: it holds the board and the delivery state. */
     if (store_check_dir(cfg->data_dir, why, sizeof(why)) == -1) {
-        fprintf(stderr, "%s: %s\n", path, why);
+        complain("%s: %s\n", path, why);
         config_free(&cfg);
         return CONFIG_EX_CONFIG;
     }
