@@ -231,13 +231,18 @@ static void link_up(struct link *l, uint64_t roster_version)
              (unsigned long long)roster_version);
 }
 
-static void link_down(struct link *l, const char *why)
+/* is_fault: the link failed (a warning), rather than this node closing it
+ * itself on a stop or a roster change (info). */
+static void link_down(struct link *l, const char *why, bool is_fault)
 {
     if (!l->has_conversation)
         return;
     l->has_conversation = false;
     vec_clear(&l->sent);
-    log_warnx("peer %s: link down (%s)", l->member, why);
+    if (is_fault)
+        log_warnx("peer %s: link down (%s)", l->member, why);
+    else
+        log_info("peer %s: link down (%s)", l->member, why);
 }
 
 /* Sends one PeerMessage to l: on our DEALER when we dial it, else over its
@@ -272,7 +277,7 @@ static int send_message(struct peers *p, struct link *l, const Tmbus__Peer__Peer
              * timeout. */
             l->rid_len = 0;
             if (l->dealer == NULL)
-                link_down(l, "its connection is gone");
+                link_down(l, "its connection is gone", true);
         }
         return -1;
     }
@@ -598,7 +603,7 @@ static void on_message(struct peers *p, struct link *l, const uint8_t *data, siz
          * resynchronises): a new conversation either way, logged as the
          * old one ending and the new one starting. */
         if (!m.is_reply)
-            link_down(l, "it opened a new conversation");
+            link_down(l, "it opened a new conversation", true);
         link_up(l, m.roster_version);
         if (!m.is_reply)
             send_hello(p, l, true);
@@ -820,7 +825,7 @@ static void close_dealer(struct peers *p, struct link *l)
 static void close_link(struct peers *p, struct link *l)
 {
     close_dealer(p, l);
-    link_down(l, "closed");
+    link_down(l, "closed", false);
     l->rid_len = 0;
     vec_free(&l->theirs);
     vec_free(&l->sent);
@@ -864,7 +869,8 @@ static void on_monitor(void *arg)
         if ((event & PEER_MONITOR_EVENTS) != 0 && l->has_conversation) {
             stats_count(p->stats, "peer.disconnects", 1);
             link_down(l,
-                      event == ZMQ_EVENT_DISCONNECTED ? "connection dropped" : "handshake failed");
+                      event == ZMQ_EVENT_DISCONNECTED ? "connection dropped" : "handshake failed",
+                      true);
         }
     }
 }
@@ -1031,7 +1037,7 @@ static void rebind_router(struct peers *p)
     }
     for (size_t i = 0; i < p->n_links; i++)
         if (p->links[i].dealer == NULL)
-            link_down(&p->links[i], "listening again");
+            link_down(&p->links[i], "listening again", false);
     for (size_t i = 0; i < p->n_links; i++)
         p->links[i].rid_len = 0;
     stats_count(p->stats, "peer.rebinds", 1);
@@ -1054,7 +1060,7 @@ static int64_t on_timer(void *arg)
         if (l->has_conversation && now - l->last_heard_ms > (int64_t)c->peer_timeout_ms) {
             char why[64];
             snprintf(why, sizeof(why), "silent for %lld ms", (long long)(now - l->last_heard_ms));
-            link_down(l, why);
+            link_down(l, why, true);
             stats_count(p->stats, "peer.timeouts", 1);
         }
         /* Keep knocking until the peer answers; the queue holds one Hello. */
