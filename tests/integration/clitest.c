@@ -172,12 +172,16 @@ void clitest_assert_failed_json(const struct clitest_run *r, int status, const c
 {
     size_t len = strlen(r->err);
     json_error_t jerr;
-    json_t *e, *o;
+    json_t *e = NULL, *o;
 
-    if (r->status != status || len == 0 || r->err[len - 1] != '\n' ||
-        strchr(r->err, '\n') != r->err + len - 1 || (e = json_loads(r->err, 0, &jerr)) == NULL)
+    if (r->status == status && len > 0 && r->err[len - 1] == '\n' &&
+        strchr(r->err, '\n') == r->err + len - 1)
+        e = json_loads(r->err, 0, &jerr);
+    if (e == NULL) {
         fail_msg("expected status %d and one JSON line; got status %d, stderr: %s", status,
                  r->status, r->err);
+        return;
+    }
     o = json_object_get(e, "error");
     if (!json_is_object(o) || json_integer_value(json_object_get(o, "status")) != status ||
         !json_is_string(json_object_get(o, "code")) ||
