@@ -27,6 +27,7 @@ enum priority { PRI_CRIT = 2, PRI_ERR = 3, PRI_WARNING = 4, PRI_INFO = 6, PRI_DE
 static const char *log_progname = "tmbus";
 static enum log_level log_max = LOG_LEVEL_INFO;
 static bool log_is_journal;
+static bool log_is_plain;
 
 /* The last line written, to recognise a repeat of it. */
 static struct {
@@ -66,6 +67,12 @@ void log_init(const char *progname, enum log_level level)
     log_progname = progname;
     log_max = level;
     log_is_journal = stderr_is_journal();
+    log_is_plain = false;
+}
+
+void log_set_plain(void)
+{
+    log_is_plain = true;
 }
 
 bool log_to_journal(void)
@@ -111,6 +118,10 @@ static void emit(enum priority pri, const char *text)
 
     if (log_is_journal) {
         fprintf(stderr, "<%d>%s: %s\n", (int)pri, severity_name(pri), text);
+        return;
+    }
+    if (log_is_plain) {
+        fprintf(stderr, "%s: %s\n", log_progname, text);
         return;
     }
     clock_gettime(CLOCK_REALTIME, &ts);

@@ -21,6 +21,12 @@ enum log_level { LOG_LEVEL_WARN = 0, LOG_LEVEL_INFO = 1, LOG_LEVEL_DEBUG = 2 };
  * thread-safe; call at start (again to change the level). */
 void log_init(const char *progname, enum log_level level);
 
+/* For a command-line tool (tmbus-admin) rather than a daemon: lines are
+ * "PROG: text", as a person at a terminal reads errors, with no time, pid
+ * or severity (the journal form is kept when stderr is the journal). Call
+ * after log_init, which resets it. */
+void log_set_plain(void);
+
 /* Whether log_init found stderr to be the systemd journal. */
 bool log_to_journal(void);
 

@@ -178,6 +178,23 @@ static void test_repeats(void **state)
     free(text);
 }
 
+static void lines_plain_tool(void)
+{
+    log_init("ttool", LOG_LEVEL_INFO);
+    log_set_plain();
+    log_warnx("roster.ini:3: bad role");
+}
+
+static void test_plain(void **state)
+{
+    char *text;
+
+    (void)state;
+    text = capture(lines_plain_tool, false);
+    assert_string_equal(text, "ttool: roster.ini:3: bad role\n");
+    free(text);
+}
+
 static void test_format_time(void **state)
 {
     char when[LOG_TIME_MAX];
@@ -195,6 +212,7 @@ int main(void)
         cmocka_unit_test(test_line_format), cmocka_unit_test(test_journal),
         cmocka_unit_test(test_repeats),     cmocka_unit_test(test_format_time),
         cmocka_unit_test(test_limit),       cmocka_unit_test(test_note),
+        cmocka_unit_test(test_plain),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
