@@ -474,6 +474,16 @@ uint64_t tmbus_status_roster_version(const struct tmbus_status *s)
     return s->reply->status->roster_version;
 }
 
+const char *tmbus_status_version(const struct tmbus_status *s)
+{
+    return s->reply->status->version;
+}
+
+uint64_t tmbus_status_uptime_s(const struct tmbus_status *s)
+{
+    return s->reply->status->uptime_s;
+}
+
 uint64_t tmbus_status_envelopes(const struct tmbus_status *s)
 {
     return s->reply->status->envelopes;

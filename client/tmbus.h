@@ -678,6 +678,12 @@ TMBUS_EXPORT const struct tmbus_receipt *tmbus_delivery_receipt_at(const struct 
 
 TMBUS_EXPORT const char *tmbus_status_member(const struct tmbus_status *s);
 TMBUS_EXPORT uint64_t tmbus_status_roster_version(const struct tmbus_status *s);
+/* The node's software version ("0.1.0"); "" from a node that does not
+ * say. */
+TMBUS_EXPORT const char *tmbus_status_version(const struct tmbus_status *s);
+/* Whole seconds since the node began serving clients (0 from a node that
+ * does not say). */
+TMBUS_EXPORT uint64_t tmbus_status_uptime_s(const struct tmbus_status *s);
 /* Envelopes held in all logs, and the highest inbox delivery number. */
 TMBUS_EXPORT uint64_t tmbus_status_envelopes(const struct tmbus_status *s);
 TMBUS_EXPORT uint64_t tmbus_status_inbox(const struct tmbus_status *s);

@@ -321,6 +321,7 @@ struct api *api_new(const struct api_parts *parts)
     a->route = parts->route;
     a->stats = parts->stats;
     a->peers = parts->peers;
+    a->started_ms = loop_now_ms();
     if ((a->socket = zmq_socket(parts->zctx, ZMQ_ROUTER)) == NULL ||
         set_int(a->socket, ZMQ_LINGER, 0) || set_int(a->socket, ZMQ_ROUTER_MANDATORY, 1) ||
         set_int(a->socket, ZMQ_CURVE_SERVER, 1) ||

@@ -94,7 +94,8 @@ struct api {
     size_t n_subs, cap_subs;
     struct pending *pending;
     size_t n_pending, cap_pending;
-    uint64_t timer; /* pending pump retry, 0 when none */
+    uint64_t timer;     /* pending pump retry, 0 when none */
+    int64_t started_ms; /* loop_now_ms() when the node began serving: its uptime */
 };
 
 /* Who sent the request being handled: the key that authenticated its

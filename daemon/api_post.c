@@ -7,6 +7,7 @@
  * Only a node writes receipts: a client's Receipt payload is refused here,
  * whatever the client's role, so no client can pre-empt its node's word.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -23,6 +24,28 @@ static int64_t now_unix(void)
     return (int64_t)time(NULL);
 }
 
+/* The reason for a refused recipient list, naming the first recipient at
+ * fault so that a typo in a long list is found at once. The rule checks
+ * names in order, so the shortest prefix of the list that fails ends with
+ * that name; a name that is not a member id is counted, not echoed. */
+static const char *recipients_reason(struct api *a, const Tmbus__Api__Post *post,
+                                     enum route_recipients fault, char *buf, size_t size)
+{
+    const char *const *names = (const char *const *)post->recipients;
+    size_t i = 0;
+
+    while (i < post->n_recipients &&
+           route_check_recipients(a->route, names, i + 1) == ROUTE_RECIPIENTS_OK)
+        i++;
+    if (i == post->n_recipients)
+        return route_recipients_reason(fault);
+    if (fault == ROUTE_RECIPIENTS_BAD_ID)
+        snprintf(buf, size, "%s (recipient %zu)", route_recipients_reason(fault), i + 1);
+    else
+        snprintf(buf, size, "%s: %s", route_recipients_reason(fault), names[i]);
+    return buf;
+}
+
 /* Collects the post's recipients into names[]: every roster member for
  * `all`, else the named ones, checked. Returns 0, or -1 after rejecting. */
 static int post_recipients(struct api *a, const struct request *rq, const Tmbus__Api__Post *post,
@@ -31,6 +54,7 @@ static int post_recipients(struct api *a, const struct request *rq, const Tmbus_
     const struct roster *r = route_roster(a->route);
     enum route_recipients fault;
     struct roster_member m;
+    char why[128];
 
     *n = 0;
     if (post->all) {
@@ -62,15 +86,15 @@ static int post_recipients(struct api *a, const struct request *rq, const Tmbus_
         break;
     case ROUTE_RECIPIENTS_UNKNOWN:
         api_reject(a, rq, TMBUS__API__CODE__CODE_NOT_FOUND, "api.rejected.unknown-recipient",
-                   route_recipients_reason(fault));
+                   recipients_reason(a, post, fault, why, sizeof(why)));
         return -1;
     case ROUTE_RECIPIENTS_TWICE:
         api_reject(a, rq, TMBUS__API__CODE__CODE_INVALID, "api.rejected.duplicate-recipient",
-                   route_recipients_reason(fault));
+                   recipients_reason(a, post, fault, why, sizeof(why)));
         return -1;
     default:
         api_reject(a, rq, TMBUS__API__CODE__CODE_INVALID, "api.rejected.bad-recipient",
-                   route_recipients_reason(fault));
+                   recipients_reason(a, post, fault, why, sizeof(why)));
         return -1;
     }
     /* The roster's own strings: they outlive the request. */

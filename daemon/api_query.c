@@ -406,6 +406,8 @@ void api_on_status(struct api *a, const struct request *rq)
     st.board_digest.len = sizeof(digest);
     st.member = (char *)a->cfg->member;
     st.roster_version = roster_version(route_roster(a->route));
+    st.version = (char *)TMBUS_VERSION_STRING;
+    st.uptime_s = (uint64_t)(loop_now_ms() - a->started_ms) / 1000;
     for (size_t i = 0; i < stats_size(a->stats); i++) {
         const char *name;
         tmbus__api__counter__init(&counters[i]);

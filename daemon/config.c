@@ -33,7 +33,7 @@ _Static_assert(sizeof(enum config_tlp) == sizeof(int), "tlp is not int-sized");
 enum type {
     T_WORD,         /* char *: 1..max of A-Z a-z 0-9 _ . - */
     T_PATH,         /* char *: not empty; relative to the file's directory */
-    T_ENDPOINT,     /* char *: tcp://, ipc:// or inproc://; "" only if that is the default */
+    T_ENDPOINT,     /* char *: domain_check_endpoint; "" only if that is the default */
     T_MEMBER,       /* char[UTIL_MEMBER_ID_MAX + 1]: a member id */
     T_MEMBER_LIST,  /* comma list of member ids: off is the array, off_n the count;
                        with off_aux, also "all" (sets that bool) or "none" */
@@ -192,22 +192,6 @@ static const void *cfield(const void *base, size_t off)
     return (const char *)base + off;
 }
 
-static bool is_endpoint(const char *s)
-{
-    static const char *const schemes[] = {"tcp://", "ipc://", "inproc://"};
-    size_t i;
-
-    for (i = 0; i < sizeof(schemes) / sizeof(schemes[0]); i++)
-        if (strncmp(s, schemes[i], strlen(schemes[i])) == 0 && s[strlen(schemes[i])] != '\0')
-            break;
-    if (i == sizeof(schemes) / sizeof(schemes[0]))
-        return false;
-    for (; *s != '\0'; s++)
-        if ((unsigned char)*s <= ' ' || *s == 0x7f)
-            return false;
-    return true;
-}
-
 static bool is_blank(char ch)
 {
     return ch == ' ' || ch == '\t';
@@ -347,6 +331,7 @@ static int add_override(struct parser *p, const struct option *o, void *base, co
     char **more_endpoints;
     int *more_lines;
     char *copy;
+    char why[DOMAIN_WHY_MAX];
 
     if (!util_is_member_id(id, strlen(id)))
         return fail(p, "%s: '%.*s' is not a member id", name, VALUE_SHOWN, id);
@@ -354,9 +339,8 @@ static int add_override(struct parser *p, const struct option *o, void *base, co
         if (strcmp((*ids)[i], id) == 0)
             return fail(p, "duplicate option '%s' in [%s] (first on line %d)", name, p->header,
                         p->override_lines[i]);
-    if (!is_endpoint(value))
-        return fail(p, "%s: '%.*s' does not start with tcp://, ipc:// or inproc://", name,
-                    VALUE_SHOWN, value);
+    if (domain_check_endpoint(value, why, sizeof(why)) == -1)
+        return fail(p, "%s: '%.*s' %s", name, VALUE_SHOWN, value, why);
     if (*n == CONFIG_MAX_PEERS)
         return fail(p, "more than %d endpoint overrides", CONFIG_MAX_PEERS);
     /* Grow all three arrays first, so that a failure leaves them consistent. */
@@ -418,6 +402,8 @@ static int set_uint32(struct parser *p, const struct option *o, uint32_t *dst, c
 static int set_value(struct parser *p, const struct option *o, void *base, const char *name,
                      const char *value)
 {
+    char why[DOMAIN_WHY_MAX];
+
     switch (o->type) {
     case T_WORD:
         if (!domain_is_word(value, o->max))
@@ -429,9 +415,9 @@ static int set_value(struct parser *p, const struct option *o, void *base, const
             return fail(p, "%s: must not be empty", o->name);
         return set_string(p, field(base, o->off), value, true);
     case T_ENDPOINT:
-        if (!(value[0] == '\0' && o->def != NULL && o->def[0] == '\0') && !is_endpoint(value))
-            return fail(p, "%s: '%.*s' does not start with tcp://, ipc:// or inproc://", o->name,
-                        VALUE_SHOWN, value);
+        if (!(value[0] == '\0' && o->def != NULL && o->def[0] == '\0') &&
+            domain_check_endpoint(value, why, sizeof(why)) == -1)
+            return fail(p, "%s: '%.*s' %s", o->name, VALUE_SHOWN, value, why);
         return set_string(p, field(base, o->off), value, false);
     case T_MEMBER:
         if (!domain_is_member_id(value, strlen(value)))

@@ -1,6 +1,9 @@
 /*
  * log: the one logging API of tmbus, after OpenBSD's log.h. Lines go to
- * stderr (journald picks them up under systemd). Never pass keys or message
+ * stderr as "TIME PROG[PID] SEVERITY: text" (TIME in ISO 8601 UTC), or,
+ * when stderr is the systemd journal, as "<N>SEVERITY: text" so that
+ * journald files each line under its syslog priority. A line that repeats
+ * the one before is counted instead of written. Never pass keys or message
  * plaintext to these functions; name things by member id and envelope id.
  */
 #ifndef TMBUS_LOG_H
@@ -8,15 +11,36 @@
 
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 enum log_level { LOG_LEVEL_WARN = 0, LOG_LEVEL_INFO = 1, LOG_LEVEL_DEBUG = 2 };
 
 /* Sets the process name printed on each line and the most verbose level
- * shown. Not thread-safe; call once at start. */
+ * shown, and looks whether stderr is the journal ($JOURNAL_STREAM). Not
+ * thread-safe; call at start (again to change the level). */
 void log_init(const char *progname, enum log_level level);
 
-/* log_warn appends strerror(errno); log_warnx does not. */
+/* For a command-line tool (tmbus-admin) rather than a daemon: lines are
+ * "PROG: text", as a person at a terminal reads errors, with no time, pid
+ * or severity (the journal form is kept when stderr is the journal). Call
+ * after log_init, which resets it. */
+void log_set_plain(void);
+
+/* Whether log_init found stderr to be the systemd journal. */
+bool log_to_journal(void);
+
+#define LOG_TIME_MAX 32
+
+/* Writes unix_ms (milliseconds since 1970, UTC) as ISO 8601 with
+ * milliseconds, "2026-11-30T07:29:31.123Z", into out (LOG_TIME_MAX bytes
+ * suffice). */
+void log_format_time(int64_t unix_ms, char *out, size_t size);
+
+/* Severities: log_warn and log_warnx "warning" (journal priority 4),
+ * log_info "info" (6), log_debug "debug" (7), fatal and fatalx "error"
+ * (3), log_abort "critical" (2). log_warn appends strerror(errno);
+ * log_warnx does not. */
 void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

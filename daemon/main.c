@@ -5,6 +5,7 @@
  * and roster files and the data directory it names) and exits.
  */
 #include <getopt.h>
+#include <stdarg.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,22 @@
 #include "roster.h"
 #include "store.h"
 
+/* One line about the configuration, for the operator: plain on a terminal
+ * (what -n prints), with the journal's error priority when stderr is the
+ * journal (ExecStartPre=tmbusd -n, or a start that fails). */
+static void complain(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static void complain(const char *fmt, ...)
+{
+    va_list ap;
+
+    if (log_to_journal())
+        fputs("<3>", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+}
+
 static void usage(FILE *f)
 {
     fprintf(f, "usage: tmbusd [-n] [-d] -c FILE\n"
@@ -29,6 +46,60 @@ static void usage(FILE *f)
                "  -d         log at debug level\n"
                "  -h, --help print this and exit\n"
                "  --version  print the version and exit\n");
+}
+
+/* Whether ks, loaded from the file option name = path, is a member key
+ * file of the configured member: the node would refuse anything else at
+ * start, so -n says so first. */
+static int check_member_keys(const struct config *cfg, const char *name, const char *path,
+                             const struct keyset *ks)
+{
+    if (ks->kind != KEYS_MEMBER) {
+        complain("%s: %s = %s is not a member secret key file\n", cfg->path, name, path);
+        return -1;
+    }
+    if (strcmp(ks->member, cfg->member) != 0) {
+        complain("%s: %s = %s holds member %s's keys, but member = %s\n", cfg->path, name, path,
+                 ks->member, cfg->member);
+        return -1;
+    }
+    return 0;
+}
+
+static int check_previous_keys(const struct config *cfg)
+{
+    struct keyset *ks;
+    int rc;
+
+    if ((ks = keys_load(cfg->previous_keys)) == NULL) {
+        complain("%s: previous_keys = %s cannot be used (see above)\n", cfg->path,
+                 cfg->previous_keys);
+        return -1;
+    }
+    rc = check_member_keys(cfg, "previous_keys", cfg->previous_keys, ks);
+    keys_free(&ks);
+    return rc;
+}
+
+/* Whether the roster r lists the configured member with the keys in ks as
+ * its active generation. */
+static int check_in_roster(const struct config *cfg, const struct roster *r,
+                           const struct keyset *ks)
+{
+    struct roster_member m;
+
+    if (roster_find(r, cfg->member, &m) == -1) {
+        complain("%s: member = %s is not in roster = %s\n", cfg->path, cfg->member, cfg->roster);
+        return -1;
+    }
+    if (memcmp(m.sign_pk, ks->sign_pk, KEYS_PUBLIC_BYTES) != 0 ||
+        memcmp(m.box_pk, ks->box_pk, KEYS_PUBLIC_BYTES) != 0 ||
+        memcmp(m.transport_pk, ks->transport_pk, KEYS_PUBLIC_BYTES) != 0) {
+        complain("%s: keys = %s are not member %s's active keys in roster = %s\n", cfg->path,
+                 cfg->keys, cfg->member, cfg->roster);
+        return -1;
+    }
+    return 0;
 }
 
 /* What -n checks beyond the syntax: the files the configuration names, and
@@ -42,15 +113,23 @@ static int check_files(const struct config *cfg)
     uint8_t *buf, *kept = NULL;
     size_t len, kept_len = 0;
     char why[200];
-    int has_kept;
+    int has_kept, rc;
 
     if ((ks = keys_load(cfg->keys)) == NULL) {
-        fprintf(stderr, "%s: keys = %s cannot be used (see above)\n", cfg->path, cfg->keys);
+        complain("%s: keys = %s cannot be used (see above)\n", cfg->path, cfg->keys);
         return -1;
     }
-    keys_free(&ks);
+    if (check_member_keys(cfg, "keys", cfg->keys, ks) == -1) {
+        keys_free(&ks);
+        return -1;
+    }
+    if (cfg->previous_keys != NULL && check_previous_keys(cfg) == -1) {
+        keys_free(&ks);
+        return -1;
+    }
     if (util_read_file(cfg->roster, ROSTER_MAX_SIZE, &buf, &len) == -1) {
-        fprintf(stderr, "%s: roster = %s cannot be read\n", cfg->path, cfg->roster);
+        complain("%s: roster = %s cannot be read\n", cfg->path, cfg->roster);
+        keys_free(&ks);
         return -1;
     }
     if ((has_kept = store_roster_peek(cfg->data_dir, &kept, &kept_len)) == -1) {
@@ -60,10 +139,11 @@ static int check_files(const struct config *cfg)
                 cfg->path, cfg->data_dir);
     } else if (has_kept == 1 &&
                roster_verify_trusted(kept, kept_len, cfg->coalition, &trusted) != ROSTER_OK) {
-        fprintf(stderr, "%s: the roster kept as trusted in %s does not verify\n", cfg->path,
-                cfg->data_dir);
+        complain("%s: the roster kept as trusted in %s does not verify\n", cfg->path,
+                 cfg->data_dir);
         free(kept);
         free(buf);
+        keys_free(&ks);
         return -1;
     }
     free(kept);
@@ -72,12 +152,15 @@ static int check_files(const struct config *cfg)
     free(buf);
     roster_free(&trusted);
     if (st != ROSTER_OK) {
-        fprintf(stderr, "%s: roster = %s is refused: %s: %s\n", cfg->path, cfg->roster,
-                roster_status_name(st), why);
+        complain("%s: roster = %s is refused: %s: %s\n", cfg->path, cfg->roster,
+                 roster_status_name(st), why);
+        keys_free(&ks);
         return -1;
     }
+    rc = check_in_roster(cfg, r, ks);
     roster_free(&r);
-    return 0;
+    keys_free(&ks);
+    return rc;
 }
 
 static int block_signals(void)
@@ -140,14 +223,14 @@ int main(int argc, char **argv)
     if (sodium_init() < 0)
         fatalx("libsodium failed to initialise");
     if ((cfg = config_load(path, err, sizeof(err))) == NULL) {
-        fprintf(stderr, "%s\n", err);
+        complain("%s\n", err);
         return CONFIG_EX_CONFIG;
     }
     log_init("tmbusd", debug ? LOG_LEVEL_DEBUG : cfg->log_level);
     /* A data directory others can read or write is a configuration error,
      * not a warning: it holds the board and the delivery state. */
     if (store_check_dir(cfg->data_dir, why, sizeof(why)) == -1) {
-        fprintf(stderr, "%s: %s\n", path, why);
+        complain("%s: %s\n", path, why);
         config_free(&cfg);
         return CONFIG_EX_CONFIG;
     }

@@ -41,6 +41,8 @@
 #define EXPIRY_DAY_S       86400
 #define EXPIRY_CHECK_MS    60000 /* longest sleep of the expiry timer */
 #define EXPIRY_MIN_MS      250   /* shortest: time(NULL) has whole seconds */
+#define NOTIFY_STATUS_MS   10000 /* how often STATUS= is renewed without a watchdog */
+#define NOTIFY_MAX         256   /* one sd_notify message */
 
 /* How near the roster in force is to its expiry; it only moves forward
  * for one roster, so that each warning is logged once. */
@@ -72,6 +74,7 @@ struct node {
     struct peers *peers;
     struct api *api;
     int signal_fd;
+    bool is_watchdog; /* systemd wants WATCHDOG=1 from us (WatchdogSec=) */
     struct listener listeners[NODE_MAX_LISTENERS];
     size_t n_listeners;
 };
@@ -393,14 +396,61 @@ static void reload(struct node *n)
     peers_reload(n->peers, n->cfg);
 }
 
+/* ---- systemd ------------------------------------------------------------ */
+
+/* Tells systemd (through $NOTIFY_SOCKET; a no-op without it) what the
+ * node is doing: head, "READY=1" or "RELOADING=1" or "", followed by one
+ * STATUS= line an operator sees in `systemctl status`. */
+static void notify(struct node *n, const char *head)
+{
+    struct peer_status *ps = calloc(ROSTER_MAX_MEMBERS, sizeof(*ps));
+    size_t n_peers = 0, n_up = 0;
+    char msg[NOTIFY_MAX];
+
+    if (ps != NULL && n->peers != NULL)
+        n_peers = peers_status(n->peers, ps, ROSTER_MAX_MEMBERS);
+    for (size_t i = 0; i < n_peers; i++)
+        n_up += strcmp(ps[i].state, "up") == 0;
+    free(ps);
+    snprintf(msg, sizeof(msg),
+             "%s%sSTATUS=member %s, roster version %llu%s, %zu of %zu peer links up", head,
+             *head != '\0' ? "\n" : "", n->cfg->member,
+             (unsigned long long)roster_version(n->roster),
+             n->expiry == EXPIRY_PAST ? " (expired)" : "", n_up, n_peers);
+    (void)sd_notify(0, msg);
+}
+
+/* The watchdog and the status line are renewed from the loop, so that a
+ * loop that hangs stops the pings and systemd restarts the node. */
+static int64_t on_notify_timer(void *arg)
+{
+    struct node *n = arg;
+    uint64_t usec = 0;
+
+    notify(n, n->is_watchdog ? "WATCHDOG=1" : "");
+    if (n->is_watchdog && sd_watchdog_enabled(0, &usec) > 0 && usec / 2000 < NOTIFY_STATUS_MS)
+        return usec / 2000 > 0 ? (int64_t)(usec / 2000) : 1;
+    return NOTIFY_STATUS_MS;
+}
+
 static void on_signal(void *arg)
 {
     struct node *n = arg;
     struct signalfd_siginfo si;
+    struct timespec ts;
+    char head[64];
 
     while (read(n->signal_fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
         if (si.ssi_signo == SIGHUP) {
+            /* MONOTONIC_USEC lets systemd match this reload to the
+             * request (Type=notify-reload needs it; Type=notify takes it). */
+            clock_gettime(CLOCK_MONOTONIC, &ts);
+            snprintf(head, sizeof(head), "RELOADING=1\nMONOTONIC_USEC=%llu",
+                     (unsigned long long)ts.tv_sec * 1000000ULL +
+                         (unsigned long long)ts.tv_nsec / 1000ULL);
+            (void)sd_notify(0, head);
             reload(n);
+            notify(n, "READY=1");
         } else {
             log_info("signal %u: stopping", si.ssi_signo);
             loop_stop(n->loop);
@@ -593,10 +643,19 @@ void node_free(struct node **np)
 
 int node_run(struct node *n)
 {
+    uint64_t usec = 0;
     int rc;
 
-    sd_notify(0, "READY=1");
+    /* Unset NOTIFY_SOCKET means no systemd listening: no timer either. */
+    n->is_watchdog = sd_watchdog_enabled(0, &usec) > 0;
+    if (getenv("NOTIFY_SOCKET") != NULL &&
+        loop_add_timer(n->loop, n->is_watchdog ? 0 : NOTIFY_STATUS_MS, on_notify_timer, n) == 0)
+        return -1;
+    if (n->is_watchdog)
+        log_info("systemd watchdog: pinging every %llu ms",
+                 (unsigned long long)(usec / 2000 > 0 ? usec / 2000 : 1));
+    notify(n, "READY=1");
     rc = loop_run(n->loop);
-    sd_notify(0, "STOPPING=1");
+    (void)sd_notify(0, "STOPPING=1\nSTATUS=stopping");
     return rc;
 }

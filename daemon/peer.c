@@ -220,6 +220,31 @@ static bool has_channel(const struct link *l)
     return l->dealer != NULL || l->rid_len > 0;
 }
 
+/* The only places a link changes state, so that the log has one line per
+ * change: every "link up" is followed by its "link down" before the next. */
+static void link_up(struct link *l, uint64_t roster_version)
+{
+    if (l->has_conversation)
+        return;
+    l->has_conversation = true;
+    log_info("peer %s: link up (roster version %llu)", l->member,
+             (unsigned long long)roster_version);
+}
+
+/* is_fault: the link failed (a warning), rather than this node closing it
+ * itself on a stop or a roster change (info). */
+static void link_down(struct link *l, const char *why, bool is_fault)
+{
+    if (!l->has_conversation)
+        return;
+    l->has_conversation = false;
+    vec_clear(&l->sent);
+    if (is_fault)
+        log_warnx("peer %s: link down (%s)", l->member, why);
+    else
+        log_info("peer %s: link down (%s)", l->member, why);
+}
+
 /* Sends one PeerMessage to l: on our DEALER when we dial it, else over its
  * connection to our ROUTER. Never blocks. Returns 0 or -1. */
 static int send_message(struct peers *p, struct link *l, const Tmbus__Peer__PeerMessage *m)
@@ -251,11 +276,8 @@ static int send_message(struct peers *p, struct link *l, const Tmbus__Peer__Peer
              * no dealer of ours either, the link is down now, not after the
              * timeout. */
             l->rid_len = 0;
-            if (l->dealer == NULL && l->has_conversation) {
-                log_warnx("peer %s: its connection is gone, link down", l->member);
-                l->has_conversation = false;
-                vec_clear(&l->sent);
-            }
+            if (l->dealer == NULL)
+                link_down(l, "its connection is gone", true);
         }
         return -1;
     }
@@ -578,11 +600,11 @@ static void on_message(struct peers *p, struct link *l, const uint8_t *data, siz
         /* Whatever we had sent may be lost: stream again from its vector. */
         vec_clear(&l->sent);
         /* An opening Hello on a live link means the peer restarted (or
-         * resynchronises): a new conversation either way. */
-        if (!l->has_conversation || !m.is_reply)
-            log_info("peer %s: link up (roster version %llu)", l->member,
-                     (unsigned long long)m.roster_version);
-        l->has_conversation = true;
+         * resynchronises): a new conversation either way, logged as the
+         * old one ending and the new one starting. */
+        if (!m.is_reply)
+            link_down(l, "it opened a new conversation", true);
+        link_up(l, m.roster_version);
         if (!m.is_reply)
             send_hello(p, l, true);
         break;
@@ -803,7 +825,7 @@ static void close_dealer(struct peers *p, struct link *l)
 static void close_link(struct peers *p, struct link *l)
 {
     close_dealer(p, l);
-    l->has_conversation = false;
+    link_down(l, "closed", false);
     l->rid_len = 0;
     vec_free(&l->theirs);
     vec_free(&l->sent);
@@ -845,11 +867,10 @@ static void on_monitor(void *arg)
             event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL)
             stats_count(p->stats, "peer.handshake-failed", 1);
         if ((event & PEER_MONITOR_EVENTS) != 0 && l->has_conversation) {
-            log_warnx("peer %s: %s, link down", l->member,
-                      event == ZMQ_EVENT_DISCONNECTED ? "connection dropped" : "handshake failed");
             stats_count(p->stats, "peer.disconnects", 1);
-            l->has_conversation = false;
-            vec_clear(&l->sent);
+            link_down(l,
+                      event == ZMQ_EVENT_DISCONNECTED ? "connection dropped" : "handshake failed",
+                      true);
         }
     }
 }
@@ -1015,10 +1036,8 @@ static void rebind_router(struct peers *p)
         return;
     }
     for (size_t i = 0; i < p->n_links; i++)
-        if (p->links[i].dealer == NULL && p->links[i].has_conversation) {
-            p->links[i].has_conversation = false;
-            vec_clear(&p->links[i].sent);
-        }
+        if (p->links[i].dealer == NULL)
+            link_down(&p->links[i], "listening again", false);
     for (size_t i = 0; i < p->n_links; i++)
         p->links[i].rid_len = 0;
     stats_count(p->stats, "peer.rebinds", 1);
@@ -1039,10 +1058,9 @@ static int64_t on_timer(void *arg)
         struct link *l = &p->links[i];
 
         if (l->has_conversation && now - l->last_heard_ms > (int64_t)c->peer_timeout_ms) {
-            log_warnx("peer %s: silent for %lld ms, link down", l->member,
-                      (long long)(now - l->last_heard_ms));
-            l->has_conversation = false;
-            vec_clear(&l->sent);
+            char why[64];
+            snprintf(why, sizeof(why), "silent for %lld ms", (long long)(now - l->last_heard_ms));
+            link_down(l, why, true);
             stats_count(p->stats, "peer.timeouts", 1);
         }
         /* Keep knocking until the peer answers; the queue holds one Hello. */

@@ -515,8 +515,13 @@ static int on_member(struct source *s, struct src_member *m, const char *name, c
     } else if (strcmp(name, "last_seq") == 0) {
         return add_limits(s, m, value);
     } else if (strcmp(name, "endpoint") == 0) {
+        char why[DOMAIN_WHY_MAX];
         if (!roster_is_endpoint(value))
             return fail(s, "endpoint must be 1..%d characters without spaces", ROSTER_ENDPOINT_MAX);
+        /* Stricter than what a node accepts in a signed roster, which
+         * stays as it was: new rosters only name endpoints a node can use. */
+        if (domain_check_endpoint(value, why, sizeof(why)) == -1)
+            return fail(s, "endpoint '%s' %s", value, why);
         if (m->n_endpoints == ROSTER_MAX_ENDPOINTS)
             return fail(s, "more than %d endpoints", ROSTER_MAX_ENDPOINTS);
         strcpy(m->endpoints[m->n_endpoints++], value);

@@ -6,6 +6,7 @@
  */
 #include "domain.h"
 
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -155,4 +156,77 @@ bool domain_is_word(const char *s, size_t max)
 bool domain_is_client_name(const char *s)
 {
     return domain_is_word(s, WIRE_CLIENT_NAME_MAX) && s[0] != '.';
+}
+
+/* HOST of tcp://HOST:PORT, the len bytes at h. */
+static bool is_tcp_host(const char *h, size_t len)
+{
+    if (len == 1 && h[0] == '*')
+        return true;
+    if (len >= 3 && h[0] == '[' && h[len - 1] == ']') {
+        for (size_t i = 1; i + 1 < len; i++)
+            if (!is_alnum(h[i]) && h[i] != ':' && h[i] != '.' && h[i] != '%')
+                return false;
+        return true;
+    }
+    if (len == 0)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (!is_alnum(h[i]) && h[i] != '.' && h[i] != '-' && h[i] != '_')
+            return false;
+    return true;
+}
+
+int domain_check_endpoint(const char *s, char *why, size_t why_size)
+{
+    static const char *const others[] = {"ipc://", "inproc://"};
+    const char *colon, *rest;
+    unsigned long port = 0;
+
+    for (const char *p = s; *p != '\0'; p++) {
+        if ((unsigned char)*p <= ' ' || *p == 0x7f) {
+            snprintf(why, why_size, "has a space or control character");
+            return -1;
+        }
+    }
+    for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++) {
+        if (strncmp(s, others[i], strlen(others[i])) == 0) {
+            if (s[strlen(others[i])] != '\0')
+                return 0;
+            snprintf(why, why_size, "names no %s after %s", i == 0 ? "path" : "name", others[i]);
+            return -1;
+        }
+    }
+    if (strncmp(s, "tcp://", 6) != 0) {
+        snprintf(why, why_size, "does not start with tcp://, ipc:// or inproc://");
+        return -1;
+    }
+    rest = s + 6;
+    /* An IPv6 host has colons of its own: its port follows the ']'. */
+    if (rest[0] == '[') {
+        const char *close = strchr(rest, ']');
+        colon = close != NULL && close[1] == ':' ? close + 1 : NULL;
+    } else {
+        colon = strrchr(rest, ':');
+    }
+    if (colon == NULL) {
+        snprintf(why, why_size, "has no :PORT after the host");
+        return -1;
+    }
+    if (!is_tcp_host(rest, (size_t)(colon - rest))) {
+        snprintf(why, why_size, "has no host, or one that is not a name, an address or *");
+        return -1;
+    }
+    for (const char *p = colon + 1; *p != '\0'; p++) {
+        if (*p < '0' || *p > '9' || port > 65535) {
+            port = 0;
+            break;
+        }
+        port = port * 10 + (unsigned long)(*p - '0');
+    }
+    if (port < 1 || port > 65535) {
+        snprintf(why, why_size, "port '%.8s' is not 1..65535", colon + 1);
+        return -1;
+    }
+    return 0;
 }

@@ -60,4 +60,15 @@ bool domain_is_word(const char *s, size_t max);
  * leading '.' would hide it or make it "." or ".."). */
 bool domain_is_client_name(const char *s);
 
+/* Enough for any reason domain_check_endpoint writes. */
+#define DOMAIN_WHY_MAX 128
+
+/* Checks a ZeroMQ endpoint a node binds or dials: tcp://HOST:PORT (HOST a
+ * name or IPv4 address of A-Z a-z 0-9 . - _, "*", or an IPv6 address in
+ * brackets; PORT 1..65535 in decimal), ipc://PATH or inproc://NAME, with
+ * no space or control character. Any other transport, an empty host or
+ * path, and a port out of range (libzmq would quietly bind a random one)
+ * are refused. Returns 0, or -1 with a one-line reason in why. */
+int domain_check_endpoint(const char *s, char *why, size_t why_size);
+
 #endif

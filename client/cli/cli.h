@@ -25,6 +25,7 @@
 #define CLI_EX_USAGE       64 /* bad arguments or field values */
 #define CLI_EX_DATAERR     65 /* import: at least one line was rejected */
 #define CLI_EX_UNAVAILABLE 69 /* the node did not answer in time */
+#define CLI_EX_DEGRADED    75 /* status: a peer link that should be up is not (EX_TEMPFAIL) */
 #define CLI_EX_NOPERM      77 /* the node refused our key or role */
 #define CLI_EX_CONFIG      78 /* the client configuration is unusable */
 
@@ -45,7 +46,12 @@ struct cli {
 /* ---- main.c: shared helpers ---------------------------------------------- */
 
 /* Prints "tmbus: " and the formatted reason on one line to stderr; returns
- * status so that callers can write "return cli_fail(CLI_EX_USAGE, …)". */
+ * status so that callers can write "return cli_fail(CLI_EX_USAGE, …)".
+ * When --json is among the arguments the line is instead one JSON object,
+ * {"error":{"code":NAME,"status":N,"reason":TEXT}}, NAME naming the exit
+ * status (cli_status_name). Status 0 means the caller returns a status of
+ * its own; in JSON the reason then waits until the command has returned,
+ * to carry that status. */
 int cli_fail(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* The getopt_long entries of the shared options, to end a command's own
@@ -71,6 +77,10 @@ int cli_fail(int status, const char *fmt, ...) __attribute__((format(printf, 2, 
  * cmd names the command in messages ("need post"). Returns CLI_CONTINUE
  * to go on parsing, else the exit status the command should return. */
 int cli_option(struct cli *cli, const char *cmd, int opt, char **argv, void (*usage)(FILE *));
+
+/* The word for an exit status in JSON errors: "failed", "usage", "data",
+ * "unavailable", "degraded", "denied", "config" ("failed" for any other). */
+const char *cli_status_name(int status);
 
 /* Prints one line "tmbus: CMD: why (see 'tmbus CMD --help')" to stderr
  * (cmd may be NULL); returns CLI_EX_USAGE. */
@@ -99,6 +109,13 @@ void cli_format_eur(uint64_t cents, char *out, size_t size);
  * a copy that *storage owns (free both with free). Returns the count, or
  * -1 for an empty item or too many. */
 int cli_split_list(const char *s, size_t max, char ***items, char **storage);
+
+#define CLI_TIME_MAX 32
+
+/* Unix seconds as ISO 8601 UTC, "2026-11-30T07:29:31Z", into out
+ * (CLI_TIME_MAX bytes): how every time is shown to people. JSON carries
+ * times as Unix seconds (integers) instead, everywhere. */
+void cli_format_time(int64_t unix_s, char *out, size_t size);
 
 /* Hex of an id into out (CLI_ID_HEX + 1 bytes). */
 void cli_id_hex(const uint8_t id[TMBUS_ID_BYTES], char *out);

@@ -84,15 +84,6 @@ static int resolve(struct cli *cli, struct tmbus *h, const char *text, uint8_t *
     return CLI_EX_USAGE;
 }
 
-static void format_time(int64_t at, char *out, size_t size)
-{
-    time_t t = (time_t)at;
-    struct tm tm;
-
-    if (gmtime_r(&t, &tm) == NULL || strftime(out, size, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-        snprintf(out, size, "%lld", (long long)at);
-}
-
 static int print_json(const uint8_t *id, const struct tmbus_delivery_state *s)
 {
     json_t *o = json_object(), *recipients = json_array();
@@ -121,7 +112,7 @@ static int print_text(const struct tmbus_delivery_state *s)
         return -1;
     for (size_t i = 0; i < tmbus_delivery_state_count(s); i++) {
         const struct tmbus_delivery_entry *e = tmbus_delivery_state_at(s, i);
-        format_time(e->at, when, sizeof(when));
+        cli_format_time(e->at, when, sizeof(when));
         const char *cells[] = {e->member, e->state, when, e->reason};
         if (table_add(t, cells) == -1)
             goto out;

@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli.h"
 
@@ -44,16 +45,83 @@ static void usage(FILE *f)
             CLI_TIMEOUT_DEFAULT);
 }
 
+/* Set before anything is parsed when --json is among the arguments, so
+ * that even a mistake in the arguments is reported as JSON. */
+static bool is_json_errors;
+
+/* Reasons given with status 0 ("the caller returns its own status"),
+ * held in JSON mode until the command returns and its status is known. */
+#define HELD_MAX 64
+static char *held[HELD_MAX];
+static size_t n_held;
+
+const char *cli_status_name(int status)
+{
+    switch (status) {
+    case CLI_EX_USAGE:
+        return "usage";
+    case CLI_EX_DATAERR:
+        return "data";
+    case CLI_EX_UNAVAILABLE:
+        return "unavailable";
+    case CLI_EX_DEGRADED:
+        return "degraded";
+    case CLI_EX_NOPERM:
+        return "denied";
+    case CLI_EX_CONFIG:
+        return "config";
+    default:
+        return "failed";
+    }
+}
+
+/* Writes one reason: a line "tmbus: …", or the JSON object. */
+static void put_reason(int status, const char *reason)
+{
+    json_t *o = NULL;
+
+    if (is_json_errors) {
+        /* A reason may quote bytes a user typed that are not UTF-8, which
+         * JSON cannot carry: then the object says so instead. */
+        o = json_pack("{s:{s:s, s:i, s:s}}", "error", "code", cli_status_name(status), "status",
+                      status, "reason", reason);
+        if (o == NULL)
+            o = json_pack("{s:{s:s, s:i, s:s}}", "error", "code", cli_status_name(status), "status",
+                          status, "reason", "(the reason is not valid UTF-8)");
+    }
+    if (o != NULL && json_dumpf(o, stderr, JSON_COMPACT) == 0)
+        fputc('\n', stderr);
+    else
+        fprintf(stderr, "tmbus: %s\n", reason);
+    json_decref(o);
+}
+
 int cli_fail(int status, const char *fmt, ...)
 {
+    char reason[ERR_MAX];
     va_list ap;
 
     fflush(stdout);
-    fputs("tmbus: ", stderr);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    vsnprintf(reason, sizeof(reason), fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
+    if (status == 0 && is_json_errors && n_held < HELD_MAX &&
+        (held[n_held] = strdup(reason)) != NULL) {
+        n_held++;
+        return status;
+    }
+    put_reason(status, reason);
+    return status;
+}
+
+/* Writes the held reasons with the command's exit status; returns it. */
+static int finish(int status)
+{
+    for (size_t i = 0; i < n_held; i++) {
+        put_reason(status, held[i]);
+        free(held[i]);
+    }
+    n_held = 0;
     return status;
 }
 
@@ -288,6 +356,15 @@ int cli_split_list(const char *s, size_t max, char ***items, char **storage)
     return (int)n;
 }
 
+void cli_format_time(int64_t unix_s, char *out, size_t size)
+{
+    time_t t = (time_t)unix_s;
+    struct tm tm;
+
+    if (gmtime_r(&t, &tm) == NULL || strftime(out, size, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        snprintf(out, size, "%lld", (long long)unix_s);
+}
+
 void cli_id_hex(const uint8_t id[TMBUS_ID_BYTES], char *out)
 {
     tmbus_id_to_hex(id, out);
@@ -314,6 +391,8 @@ int main(int argc, char **argv)
     char why[128];
     int opt, rc;
 
+    for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
+        is_json_errors = is_json_errors || strcmp(argv[i], "--json") == 0;
     opterr = 0;
     /* '+' stops at the command name: what follows is the command's. */
     while ((opt = getopt_long(argc, argv, "+" CLI_SHORT, longopts, NULL)) != -1) {
@@ -328,7 +407,7 @@ int main(int argc, char **argv)
         return cli_usage_error(NULL, "no command given");
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
         if (strcmp(argv[optind], commands[i].name) == 0)
-            return commands[i].run(&cli, argc - optind, argv + optind);
+            return finish(commands[i].run(&cli, argc - optind, argv + optind));
     }
     snprintf(why, sizeof(why), "unknown command '%.64s'", argv[optind]);
     return cli_usage_error(NULL, why);

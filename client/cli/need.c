@@ -34,9 +34,9 @@ enum {
 static void usage(FILE *f)
 {
     fprintf(f, "usage: tmbus need post --title T --category C --quantity N --unit U\n"
-               "                       --value-eur E --priority P --tlp L [--deadline YYYY-MM-DD]\n"
-               "                       [--beneficiary ORG] [--sector S] [--description D]\n"
-               "                       [--contact C] [--to M1,M2 | --all]\n"
+               "                       --value-eur E --priority P --tlp L --sector S\n"
+               "                       [--deadline YYYY-MM-DD] [--beneficiary ORG]\n"
+               "                       [--description D] [--contact C] [--to M1,M2 | --all]\n"
                "       tmbus need list [--status S] [--json]\n"
                "       tmbus need show ID [--json]\n"
                "       tmbus need close|withdraw ID [--reason R] [--to M1,M2 | --all] [--json]\n"
@@ -49,9 +49,9 @@ static void usage_post(FILE *f)
 {
     fprintf(f,
             "usage: tmbus need post --title T --category C --quantity N --unit U\n"
-            "                       --value-eur E --priority P --tlp L [--deadline YYYY-MM-DD]\n"
-            "                       [--beneficiary ORG] [--sector S] [--description D]\n"
-            "                       [--contact C] [--to M1,M2 | --all] [--json]\n"
+            "                       --value-eur E --priority P --tlp L --sector S\n"
+            "                       [--deadline YYYY-MM-DD] [--beneficiary ORG]\n"
+            "                       [--description D] [--contact C] [--to M1,M2 | --all] [--json]\n"
             "Posts a need and prints its id once the node has committed it.\n"
             "  --category     %s\n"
             "  --priority     %s\n"
@@ -361,10 +361,10 @@ static int need_post(struct cli *cli, int argc, char **argv)
     static const struct {
         int opt;
         const char *name;
-    } required[] = {
-        {OPT_TITLE, "--title"}, {OPT_CATEGORY, "--category"}, {OPT_QUANTITY, "--quantity"},
-        {OPT_UNIT, "--unit"},   {OPT_VALUE, "--value-eur"},   {OPT_PRIORITY, "--priority"},
-        {OPT_TLP, "--tlp"}};
+    } required[] = {{OPT_TITLE, "--title"},       {OPT_CATEGORY, "--category"},
+                    {OPT_QUANTITY, "--quantity"}, {OPT_UNIT, "--unit"},
+                    {OPT_VALUE, "--value-eur"},   {OPT_PRIORITY, "--priority"},
+                    {OPT_TLP, "--tlp"},           {OPT_SECTOR, "--sector"}};
     struct tmbus_need need = {0};
     struct cli_to to = {0};
     struct tmbus *h = NULL;
@@ -506,9 +506,12 @@ static void print_need(const struct tmbus_board_need *bn)
     snprintf(cov, sizeof(cov), "%llu/%llu accepted, %llu delivered",
              (unsigned long long)bn->accepted_quantity, (unsigned long long)n->quantity,
              (unsigned long long)bn->delivered_quantity);
+    char created[CLI_TIME_MAX];
+    cli_format_time(bn->created_at, created, sizeof(created));
     const char *rows[][2] = {
         {"id", hex},
         {"owner", bn->owner},
+        {"created", created},
         {"status", bn->status},
         {"title", n->title},
         {"category", tmbus_category_name(n->category)},

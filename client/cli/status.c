@@ -1,7 +1,9 @@
 /*
- * tmbus status: what the node says about itself — its member, the roster
- * version in force, each peer link with its state and lag, and its
- * counters. Read-only; any client role may ask.
+ * tmbus status: what the node says about itself — its member, version and
+ * uptime, the roster version in force, each peer link with its state and
+ * lag, and its counters. Read-only; any client role may ask. Its exit
+ * status makes it a health check: 0 only when every peer link the node
+ * keeps is up.
  */
 #include <getopt.h>
 #include <string.h>
@@ -11,9 +13,10 @@
 static void usage(FILE *f)
 {
     fprintf(f, "usage: tmbus status [--json]\n"
-               "Shows the node's member, roster version, envelopes held, inbox, each peer link\n"
-               "(state, silence, lag: what it lacks from us, behind: what we lack from it)\n"
-               "and the node's counters.\n");
+               "Shows the node's member, version, uptime, roster version, envelopes held, inbox,\n"
+               "each peer link (state, silence, lag: what it lacks from us, behind: what we lack\n"
+               "from it) and the node's counters. Exits 0 when every peer link is up, 75 when\n"
+               "one is not (the table says which), 69 when the node does not answer.\n");
 }
 
 /* The board digest in hex, "" from a node that sends none. */
@@ -25,6 +28,42 @@ static const char *digest_hex(const struct tmbus_status *s, char hex[TMBUS_ID_HE
     if (d != NULL)
         cli_id_hex(d, hex);
     return hex;
+}
+
+/* "3d 04:05:06" (or "04:05:06" under a day), then the seconds. */
+static void format_uptime(uint64_t s, char *out, size_t size)
+{
+    uint64_t d = s / 86400, h = s / 3600 % 24, m = s / 60 % 60, sec = s % 60;
+
+    if (d > 0)
+        snprintf(out, size, "%llud %02llu:%02llu:%02llu (%llu s)", (unsigned long long)d,
+                 (unsigned long long)h, (unsigned long long)m, (unsigned long long)sec,
+                 (unsigned long long)s);
+    else
+        snprintf(out, size, "%02llu:%02llu:%02llu (%llu s)", (unsigned long long)h,
+                 (unsigned long long)m, (unsigned long long)sec, (unsigned long long)s);
+}
+
+/* Every link the node keeps is to a peer it dials or expects to be dialled
+ * by, so each one that is not up is a fault. Returns CLI_EX_OK, or
+ * CLI_EX_DEGRADED with the links named on stderr. */
+static int check_links(const struct tmbus_status *s)
+{
+    char names[512] = "";
+    size_t used = 0, n_down = 0, n = tmbus_status_peer_count(s);
+    const struct tmbus_peer *p;
+
+    for (size_t i = 0; i < n; i++) {
+        if ((p = tmbus_status_peer_at(s, i)) == NULL || strcmp(p->state, "up") == 0)
+            continue;
+        n_down++;
+        if (used < sizeof(names))
+            used += (size_t)snprintf(names + used, sizeof(names) - used, "%s%s (%s)",
+                                     n_down > 1 ? ", " : "", p->member, p->state);
+    }
+    if (n_down == 0)
+        return CLI_EX_OK;
+    return cli_fail(CLI_EX_DEGRADED, "%zu of %zu peer links not up: %s", n_down, n, names);
 }
 
 static int print_json(const struct tmbus_status *s)
@@ -46,6 +85,8 @@ static int print_json(const struct tmbus_status *s)
         if ((c = tmbus_status_counter_at(s, i)) != NULL)
             json_object_set_new(counters, c->name, json_integer((json_int_t)c->value));
     json_object_set_new(o, "member", json_string(tmbus_status_member(s)));
+    json_object_set_new(o, "version", json_string(tmbus_status_version(s)));
+    json_object_set_new(o, "uptime_s", json_integer((json_int_t)tmbus_status_uptime_s(s)));
     json_object_set_new(o, "roster_version",
                         json_integer((json_int_t)tmbus_status_roster_version(s)));
     json_object_set_new(o, "envelopes", json_integer((json_int_t)tmbus_status_envelopes(s)));
@@ -61,19 +102,23 @@ static int print_text(const struct tmbus_status *s)
     static const char *const peer_headers[] = {"PEER", "STATE", "SILENT", "LAG", "BEHIND"};
     static const char *const counter_headers[] = {"COUNTER", "VALUE"};
     struct table *peers = table_new(5, peer_headers), *counters = table_new(2, counter_headers);
-    char silent[32], lag[32], behind[32], v[32], hex[TMBUS_ID_HEX_BYTES];
+    char silent[32], lag[32], behind[32], v[32], hex[TMBUS_ID_HEX_BYTES], uptime[96];
     const struct tmbus_peer *p;
     const struct tmbus_counter *c;
     int rc = -1;
 
     if (peers == NULL || counters == NULL)
         goto out;
-    printf("member          %s\n"
+    format_uptime(tmbus_status_uptime_s(s), uptime, sizeof(uptime));
+    printf("member          %s\n", tmbus_status_member(s));
+    fputs("version         ", stdout);
+    output_text(stdout, tmbus_status_version(s)[0] != '\0' ? tmbus_status_version(s) : "unknown");
+    printf("\nuptime          %s\n"
            "roster version  %llu\n"
            "envelopes       %llu\n"
            "inbox           %llu\n"
            "board digest    %s\n\n",
-           tmbus_status_member(s), (unsigned long long)tmbus_status_roster_version(s),
+           uptime, (unsigned long long)tmbus_status_roster_version(s),
            (unsigned long long)tmbus_status_envelopes(s), (unsigned long long)tmbus_status_inbox(s),
            digest_hex(s, hex));
     for (size_t i = 0; i < tmbus_status_peer_count(s); i++) {
@@ -131,7 +176,7 @@ int cmd_status(struct cli *cli, int argc, char **argv)
     } else if ((cli->is_json ? print_json(s) : print_text(s)) == -1) {
         rc = cli_fail(CLI_EX_FAIL, "cannot write to stdout");
     } else {
-        rc = CLI_EX_OK;
+        rc = check_links(s);
     }
     tmbus_status_free(&s);
     tmbus_close(&h);

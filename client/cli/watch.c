@@ -222,18 +222,15 @@ static const char *or_unknown(const char *s)
 static void delivery_text(const struct tmbus_delivery *d)
 {
     const char *kind = tmbus_delivery_kind(d);
-    time_t t = (time_t)tmbus_delivery_created_at(d);
     const struct tmbus_need *need;
     const struct tmbus_offer *offer;
     const struct tmbus_need_change *nc;
     const struct tmbus_offer_change *oc;
     const struct tmbus_receipt *r;
-    struct tm tm;
-    char when[32] = "?";
+    char when[CLI_TIME_MAX];
     char eur[32];
 
-    if (gmtime_r(&t, &tm) != NULL)
-        strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    cli_format_time(tmbus_delivery_created_at(d), when, sizeof(when));
     printf("#%llu %s ", (unsigned long long)tmbus_delivery_number(d), when);
     output_text(stdout, tmbus_delivery_sender(d));
     printf(" %s ", kind != NULL ? kind : "unknown");

@@ -4,7 +4,8 @@
 # builds the README's example against it three ways: with pkg-config (shared), with pkg-config
 # against the static library, and as a CMake project with find_package.
 # Each program must link and run far enough to print its usage (exit 2)
-# and to name a missing configuration file (exit 1).
+# and to name a missing configuration file (exit 1); the one built with the
+# README's run path runs without LD_LIBRARY_PATH (127 would fail it).
 # Usage: check-install.sh BUILD_DIR EXAMPLE_DIR
 set -eu
 build=$1
@@ -52,6 +53,12 @@ echo "pkg-config: $(pkg-config --cflags --libs tmbus)"
 $cc -std=c17 -Wall -Wextra -Wpedantic -Werror -o "$work/post_need_pc" "$example/post_need.c" \
     $(pkg-config --cflags --libs tmbus) || fail "pkg-config build failed"
 LD_LIBRARY_PATH=$libdir check_runs "$work/post_need_pc"
+# The README's command: with the run path pkg-config names, the program
+# finds the installed library by itself.
+$cc -std=c17 -Wall -Wextra -Wpedantic -Werror -o "$work/post_need_rpath" "$example/post_need.c" \
+    $(pkg-config --cflags --libs tmbus) -Wl,-rpath,"$(pkg-config --variable=libdir tmbus)" ||
+    fail "pkg-config build with a run path failed"
+check_runs "$work/post_need_rpath"
 
 # Static: libtmbus.a by name, its dependencies from pkg-config --static.
 $cc -std=c17 -Wall -Wextra -Werror -o "$work/post_need_a" "$example/post_need.c" \

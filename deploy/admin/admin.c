@@ -26,6 +26,7 @@ static void usage(FILE *f)
 int main(int argc, char **argv)
 {
     log_init("tmbus-admin", LOG_LEVEL_WARN);
+    log_set_plain();
     if (sodium_init() < 0)
         fatalx("libsodium failed to initialise");
     if (argc < 2) {

@@ -167,6 +167,32 @@ void clitest_assert_failed(const struct clitest_run *r, int status, const char *
                  substr, r->status, r->err);
 }
 
+void clitest_assert_failed_json(const struct clitest_run *r, int status, const char *code,
+                                const char *substr)
+{
+    size_t len = strlen(r->err);
+    json_error_t jerr;
+    json_t *e = NULL, *o;
+
+    if (r->status == status && len > 0 && r->err[len - 1] == '\n' &&
+        strchr(r->err, '\n') == r->err + len - 1)
+        e = json_loads(r->err, 0, &jerr);
+    if (e == NULL) {
+        fail_msg("expected status %d and one JSON line; got status %d, stderr: %s", status,
+                 r->status, r->err);
+        return;
+    }
+    o = json_object_get(e, "error");
+    if (!json_is_object(o) || json_integer_value(json_object_get(o, "status")) != status ||
+        !json_is_string(json_object_get(o, "code")) ||
+        !json_is_string(json_object_get(o, "reason")) ||
+        strcmp(json_string_value(json_object_get(o, "code")), code) != 0 ||
+        strstr(json_string_value(json_object_get(o, "reason")), substr) == NULL)
+        fail_msg("expected {\"error\":{\"code\":\"%s\",\"status\":%d} with '%s'; got: %s", code,
+                 status, substr, r->err);
+    json_decref(e);
+}
+
 void clitest_assert_ok(const struct clitest_run *r)
 {
     if (r->status != 0)

@@ -65,6 +65,11 @@ void clitest_run(struct fed *f, struct clitest_run *r, const char *in_path,
 /* A failed run: the status, and stderr exactly one line "tmbus: …"
  * holding substr. */
 void clitest_assert_failed(const struct clitest_run *r, int status, const char *substr);
+/* The same for a run with --json: stderr is one JSON object
+ * {"error":{"code","status","reason"}} with that status and code, its
+ * reason holding substr. */
+void clitest_assert_failed_json(const struct clitest_run *r, int status, const char *code,
+                                const char *substr);
 void clitest_assert_ok(const struct clitest_run *r);
 
 /* stdout parsed as one JSON object (the caller decrefs). */

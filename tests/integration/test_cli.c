@@ -5,7 +5,8 @@
  * posting needs and offers, reading the board by id prefix, watch resuming
  * at the durable cursor, import's per-line verdicts, export read back by
  * import, keygen whose snippet the node accepts, and the errors for an
- * unreachable node and a refused key.
+ * unreachable node and a refused key, errors as JSON with --json, a
+ * recipient not in the roster named, and status as a health check.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -109,6 +110,24 @@ static void test_usage_and_field_errors(void **state)
     clitest_run_free(&r);
     CLITEST_RUN(c->p.f, &r, "-c", c->p.conf[UA], "need", "post", "--title", "T");
     clitest_assert_failed(&r, 64, "is required");
+    clitest_run_free(&r);
+    /* Every need names its sector, and the usage says so. */
+    CLITEST_RUN(c->p.f, &r, "-c", c->p.conf[UA], "need", "post", "--title", "T", "--category",
+                "hardware", "--quantity", "1", "--unit", "u", "--value-eur", "1", "--priority",
+                "high", "--tlp", "amber");
+    clitest_assert_failed(&r, 64, "need post: --sector is required");
+    clitest_run_free(&r);
+    CLITEST_RUN(c->p.f, &r, "need", "post", "--help");
+    clitest_assert_ok(&r);
+    assert_non_null(strstr(r.out, "--tlp L --sector S\n"));
+    assert_null(strstr(r.out, "[--sector"));
+    clitest_run_free(&r);
+
+    /* With --json, the error is one JSON object on stderr: code, status and
+     * reason; stdout stays empty. */
+    CLITEST_RUN(c->p.f, &r, "-c", c->p.conf[UA], "--json", "need", "post", "--title", "T");
+    clitest_assert_failed_json(&r, 64, "usage", "--category is required");
+    assert_string_equal(r.out, "");
     clitest_run_free(&r);
     CLITEST_RUN(c->p.f, &r, "-c", c->p.conf[UA], "need", "list", "--status", "sleeping");
     clitest_assert_failed(&r, 64, "partially_covered");
@@ -250,6 +269,27 @@ static void test_post_and_read(void **state)
     assert_true(clitest_is_hex_id(clitest_str_of(j, "id")));
     strcpy(c->need_id, clitest_str_of(j, "id"));
     json_decref(j);
+    clitest_run_free(&r);
+
+    /* A recipient that is not a roster member is named. */
+    CLITEST_RUN(c->p.f, &r, "-c", c->p.conf[UA], "need", "post", "--title", "Typo", "--category",
+                "training", "--quantity", "3", "--unit", "days", "--value-eur", "300", "--priority",
+                "low", "--tlp", "green", "--sector", "government", "--to", "EE,XX");
+    clitest_assert_failed(&r, 1, "a recipient is not a roster member: XX");
+    clitest_run_free(&r);
+
+    /* need show tells people when the need was posted, in ISO 8601 UTC. */
+    CLITEST_RUN(c->p.f, &r, "-c", c->p.conf[UA], "need", "show", c->need_id);
+    clitest_assert_ok(&r);
+    {
+        const char *at = strstr(r.out, "created");
+        int y, mo, d, h, mi, s;
+        char z = 0;
+        assert_non_null(at);
+        at += strlen("created");
+        assert_int_equal(sscanf(at, " %4d-%2d-%2dT%2d:%2d:%2d%c", &y, &mo, &d, &h, &mi, &s, &z), 7);
+        assert_int_equal(z, 'Z');
+    }
     clitest_run_free(&r);
 
     /* Plain output is the id alone. */
@@ -531,10 +571,53 @@ static void test_export_reads_back(void **state)
     assert_non_null(strstr(r.out, ",\"Feed need, \"\"quoted\"\"\","));
     clitest_run_free(&r);
 
+    /* With --json among the arguments, the error is JSON too. */
     CLITEST_RUN(c->p.f, &r, "-c", c->p.conf[UA], "export", "--csv", "--json");
-    clitest_assert_failed(&r, 64, "not both");
+    clitest_assert_failed_json(&r, 64, "usage", "not both");
     clitest_run_free(&r);
     fed_pass(c->p.f);
+}
+
+/* ---- status as a health check ---------------------------------------------- */
+
+/* status shows the node's version and uptime and exits 0 while every
+ * peer link is up; once EE stops, 75 with EE named, and in JSON the
+ * status still on stdout and a "degraded" error on stderr. Stops EE:
+ * runs last. */
+static void test_status_health(void **state)
+{
+    struct ctx *c = *state;
+    struct clitest_run r = {0};
+    json_t *j;
+    long mark;
+
+    CLITEST_RUN(c->p.f, &r, "-c", c->p.conf[UA], "status", "--json");
+    clitest_assert_ok(&r);
+    j = clitest_json_of(&r);
+    assert_string_equal(clitest_str_of(j, "version"), TMBUS_VERSION_STRING);
+    assert_true(clitest_int_of(j, "uptime_s") >= 0);
+    json_decref(j);
+    clitest_run_free(&r);
+    CLITEST_RUN(c->p.f, &r, "-c", c->p.conf[UA], "status");
+    clitest_assert_ok(&r);
+    assert_non_null(strstr(r.out, "version         " TMBUS_VERSION_STRING "\n"));
+    assert_non_null(strstr(r.out, "uptime          "));
+    clitest_run_free(&r);
+
+    mark = fed_log_mark(c->p.f, UA);
+    assert_int_equal(fed_stop(c->p.f, EE), 0);
+    assert_int_equal(fed_wait_log_from(c->p.f, UA, mark, "peer EE: link down", CLITEST_LINK_MS), 0);
+    CLITEST_RUN(c->p.f, &r, "-c", c->p.conf[UA], "status");
+    clitest_assert_failed(&r, 75, "1 of 1 peer links not up: EE (");
+    assert_non_null(strstr(r.out, "member          UA\n"));
+    clitest_run_free(&r);
+    CLITEST_RUN(c->p.f, &r, "-c", c->p.conf[UA], "status", "--json");
+    assert_int_equal(r.status, 75);
+    j = clitest_json_of(&r);
+    assert_string_equal(clitest_str_of(j, "member"), "UA");
+    json_decref(j);
+    assert_non_null(strstr(r.err, "\"code\":\"degraded\""));
+    clitest_run_free(&r);
 }
 
 int main(void)
@@ -547,6 +630,7 @@ int main(void)
         cmocka_unit_test(test_watch_resumes_at_cursor),
         cmocka_unit_test(test_import_reports_each_line),
         cmocka_unit_test(test_export_reads_back),
+        cmocka_unit_test(test_status_health),
     };
 
     return cmocka_run_group_tests(tests, setup, clitest_pair_teardown);

@@ -163,6 +163,24 @@ else
   echo "test_federation: no tmbus CLI in $TMBUS_BUILD: skipping the need/offer check"
 fi
 
+step="log lines: a time and a severity on each, link up and down paired"
+for m in EE UA NL; do
+  log=$fed/$m/tmbusd.log
+  bad=$(grep -Evc '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z tmbusd\[[0-9]+\] (debug|info|warning|error|critical): ' "$log" || true)
+  [ "$bad" -eq 0 ] || fail "$m: $bad line(s) of tmbusd.log lack the time or the severity"
+  for p in EE UA NL; do
+    [ "$m" != "$p" ] || continue
+    # One line per change of state: up, down, up, ... never two alike in
+    # a row within one run of the node (a killed node logs no down).
+    repeated=$(awk -v p="peer $p: link " '
+      / info: member [A-Za-z0-9_-]+ running/ { last = "" }
+      index($0, p) { s = substr($0, index($0, p) + length(p), 2)
+                     if (s == last) { print NR ": " $0; exit }
+                     last = s }' "$log")
+    [ -z "$repeated" ] || fail "$m logs the same link state twice in a row: $repeated"
+  done
+done
+
 step="down"
 "$federation" down "$fed"
 left=$(our_nodes)

@@ -969,6 +969,8 @@ static void test_build_errors(void **state)
         {"expires = 2027-12-28\n", "expires = 2027-02-30\n", 5},
         {"[governor ua]\n", "[governer ua]\n", 29},
         {"groups = all\n", "groups = all, a b\n", 18},
+        {"endpoint = tcp://127.0.0.1:7101\n", "endpoint = tcp://127.0.0.1:99999\n", 12},
+        {"endpoint = tcp://127.0.0.1:7101\n", "endpoint = udp://127.0.0.1:7101\n", 12},
     };
     char dir[512], src[600], text[2048], out[4096], want[64];
     uint8_t *buf = NULL;
