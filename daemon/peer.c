@@ -45,6 +45,7 @@
 #define PEER_ENDPOINT_MAX  256
 #define PEER_REBIND_MS     20  /* retry while the old listener is still closing */
 #define PEER_REBIND_TRIES  250 /* five seconds of retries */
+#define RELAY_TURN_MAX     8   /* a relay's turn is at most this many relay_delay_ms */
 /* What a dealer's monitor reports: the connection dropped or could not
  * authenticate. Either way the link has no channel until it is back. */
 #define PEER_MONITOR_EVENTS                                                                        \
@@ -101,6 +102,9 @@ struct link {
     struct vec sent;                            /* the highest seq we sent it, per log */
     struct vec asked;      /* per log, the seq whose envelope we fetched from it */
     struct watches relays; /* other origins' relayed logs: is_relay_due */
+    /* How long it takes, smoothed, to acknowledge what it lacked when
+     * someone else served it (ms, 0 until seen): is_relay_due's turn. */
+    int64_t ack_ms;
 };
 
 struct peers {
@@ -456,14 +460,17 @@ static void wake_at(struct peers *p, int64_t due_ms)
  * now. In a mesh the origin streams its log to every peer itself; were
  * every relay to forward what it just received too, each node would get
  * one copy from every relay before their acks crossed. So a relay waits
- * until l has lacked something for rank * limits.relay_delay_ms without
- * its acknowledged seq rising (someone else serving it counts as rising),
+ * until l has lacked something for rank turns without its acknowledged
+ * seq rising (someone else serving it counts as rising), a turn being
+ * limits.relay_delay_ms or twice the time l takes to acknowledge when
+ * someone else serves it, whichever is longer (at most RELAY_TURN_MAX
+ * delays), so that a peer slow to commit is not taken for one cut off,
  * then serves it until l has caught up with us: its progress is ours from
  * then on, so it no longer tells whether anybody else serves l. */
 static bool is_relay_due(struct peers *p, struct link *l, const struct vec_entry *o, uint64_t held)
 {
     uint32_t delay = p->cfg->relay_delay_ms;
-    int64_t now = loop_now_ms(), due;
+    int64_t now = loop_now_ms(), due, turn;
     struct watch *w;
 
     /* An origin lacks its own log only when its data went back in time
@@ -472,6 +479,11 @@ static bool is_relay_due(struct peers *p, struct link *l, const struct vec_entry
     if (delay == 0 || strcmp(l->member, o->log.origin) == 0)
         return true;
     w = watch_get(l, &o->log);
+    /* Someone else served it: how long that took is what a relay of the
+     * first rank must wait out (a slow disk makes every ack slow). */
+    if (!w->is_serving && w->since_ms >= 0 && held > w->held)
+        l->ack_ms =
+            l->ack_ms == 0 ? now - w->since_ms + 1 : (7 * l->ack_ms + now - w->since_ms + 1) / 8;
     if (held >= o->seq) {
         w->since_ms = -1;
         w->is_serving = false;
@@ -486,7 +498,10 @@ static bool is_relay_due(struct peers *p, struct link *l, const struct vec_entry
     }
     if (w->rank == 0)
         w->rank = relay_rank(p, l->member, o->log.origin);
-    due = w->since_ms + (int64_t)w->rank * delay;
+    turn = 2 * l->ack_ms > delay ? 2 * l->ack_ms : delay;
+    if (turn > RELAY_TURN_MAX * (int64_t)delay)
+        turn = RELAY_TURN_MAX * (int64_t)delay;
+    due = w->since_ms + (int64_t)w->rank * turn;
     if (now < due) {
         wake_at(p, due);
         return false;
