@@ -5,10 +5,14 @@
  * second, per receiving node the envelopes it received against the
  * distinct ones it appended (its "accepted" and "duplicate" counters) and
  * the mean copies per envelope, and the sending node's CPU time per
- * message from /proc. Every round is a fresh federation, bounded in time;
- * a program, never a test.
+ * message from /proc. With --clients K the member's program posts over K
+ * connections at once (K threads, one post in flight each), as a program
+ * pipelining its posts would, so that the node commits and relays several
+ * posts per round. Every round is a fresh federation, bounded in time; a
+ * program, never a test.
  */
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,10 +28,11 @@
 #define MEMBERS_MAX      FED_MAX_MEMBERS
 #define COUNT_MAX        100000
 #define ROUNDS_MAX       9
+#define CLIENTS_MAX      32
 #define PAYLOAD_TAG      "bench-broadcast"
 
 struct counters {
-    uint64_t accepted, duplicate, delivered, relayed;
+    uint64_t accepted, duplicate, delivered, relayed, commits;
 };
 
 static int compare_double(const void *a, const void *b)
@@ -60,6 +65,8 @@ static int read_counters(struct tmbus *h, struct counters *c)
             c->delivered = k->value;
         else if (strcmp(k->name, "relayed") == 0)
             c->relayed = k->value;
+        else if (strcmp(k->name, "commit.batches") == 0)
+            c->commits = k->value;
     }
     tmbus_status_free(&s);
     return 0;
@@ -105,9 +112,41 @@ struct result {
     double worst;   /* the highest mean copies of one node */
 };
 
-/* One round over a fresh federation of n_members nodes. */
-static int round_run(size_t n_members, uint32_t count, bool is_verbose, struct result *out)
+/* One posting connection: needs first, first + step, ... below count. */
+struct poster {
+    struct tmbus *h;
+    uint32_t first, step, count;
+    int64_t t0;
+    int rc;
+};
+
+static void *post_all(void *arg)
 {
+    struct poster *ps = arg;
+
+    ps->rc = 0;
+    for (uint32_t k = ps->first; k < ps->count; k += ps->step) {
+        int prc = fc_post(ps->h, FC_TLP_GREEN, PAYLOAD_TAG, k, NULL, 0, NULL);
+        if (prc != TMBUS_OK) {
+            fprintf(stderr, "bench_broadcast: post %u: %s\n", k, tmbus_strerror(prc));
+            ps->rc = -1;
+            break;
+        }
+        if (fed_now_ms() - ps->t0 > ROUND_TIMEOUT_MS) {
+            fprintf(stderr, "bench_broadcast: posting timed out\n");
+            ps->rc = -1;
+            break;
+        }
+    }
+    return NULL;
+}
+
+/* One round over a fresh federation of n_members nodes. */
+static int round_run(size_t n_members, uint32_t count, size_t n_clients, bool is_verbose,
+                     struct result *out)
+{
+    struct poster posters[CLIENTS_MAX] = {0};
+    pthread_t threads[CLIENTS_MAX];
     char ids[MEMBERS_MAX][8];
     const char *names[MEMBERS_MAX];
     struct tmbus *h[MEMBERS_MAX] = {0};
@@ -115,6 +154,7 @@ static int round_run(size_t n_members, uint32_t count, bool is_verbose, struct r
     struct fed *f;
     int64_t t0, t_posted, cpu0, cpu1;
     uint64_t received = 0, distinct = 0;
+    bool is_posted = true;
     int rc = -1;
 
     for (size_t i = 0; i < n_members; i++) {
@@ -128,20 +168,30 @@ static int round_run(size_t n_members, uint32_t count, bool is_verbose, struct r
     for (size_t i = 0; i < n_members; i++)
         if ((h[i] = fc_connect(f, i)) == NULL)
             goto out;
+    for (size_t i = 0; i < n_clients; i++)
+        if ((posters[i].h = i == 0 ? h[0] : fc_connect(f, 0)) == NULL)
+            goto out;
     if ((cpu0 = cpu_us(fed_pid(f, 0))) < 0)
         goto out;
     t0 = fed_now_ms();
-    for (uint32_t k = 0; k < count; k++) {
-        int prc = fc_post(h[0], FC_TLP_GREEN, PAYLOAD_TAG, k, NULL, 0, NULL);
-        if (prc != TMBUS_OK) {
-            fprintf(stderr, "bench_broadcast: post %u: %s\n", k, tmbus_strerror(prc));
-            goto out;
-        }
-        if (fed_now_ms() - t0 > ROUND_TIMEOUT_MS) {
-            fprintf(stderr, "bench_broadcast: posting timed out\n");
+    for (size_t i = 0; i < n_clients; i++) {
+        posters[i].first = (uint32_t)i;
+        posters[i].step = (uint32_t)n_clients;
+        posters[i].count = count;
+        posters[i].t0 = t0;
+        if (pthread_create(&threads[i], NULL, post_all, &posters[i]) != 0) {
+            fprintf(stderr, "bench_broadcast: cannot start a posting thread\n");
+            for (size_t j = 0; j < i; j++)
+                pthread_join(threads[j], NULL);
             goto out;
         }
     }
+    for (size_t i = 0; i < n_clients; i++) {
+        pthread_join(threads[i], NULL);
+        is_posted = is_posted && posters[i].rc == 0;
+    }
+    if (!is_posted)
+        goto out;
     t_posted = fed_now_ms();
     for (size_t i = 1; i < n_members; i++) {
         do {
@@ -174,16 +224,19 @@ static int round_run(size_t n_members, uint32_t count, bool is_verbose, struct r
         distinct += c[i].accepted;
         if (is_verbose)
             printf("    %s: received %6" PRIu64 "  distinct %6" PRIu64 "  copies %5.2f  "
-                   "relayed %6" PRIu64 "\n",
+                   "relayed %6" PRIu64 "  commits %6" PRIu64 "\n",
                    fed_id(f, i), c[i].accepted + c[i].duplicate, c[i].accepted, copies,
-                   c[i].relayed);
+                   c[i].relayed, c[i].commits);
     }
     out->copies = distinct ? (double)received / distinct : 0;
     if (read_counters(h[0], &c[0]) == 0 && is_verbose)
-        printf("    %s (sender): relayed %6" PRIu64 "\n", fed_id(f, 0), c[0].relayed);
+        printf("    %s (sender): relayed %6" PRIu64 "  commits %6" PRIu64 "\n", fed_id(f, 0),
+               c[0].relayed, c[0].commits);
     fed_pass(f);
     rc = 0;
 out:
+    for (size_t i = 1; i < n_clients; i++)
+        tmbus_close(&posters[i].h);
     for (size_t i = 0; i < n_members; i++)
         tmbus_close(&h[i]);
     fed_free(&f);
@@ -192,7 +245,7 @@ out:
 
 int main(int argc, char **argv)
 {
-    size_t members = 14;
+    size_t members = 14, clients = 1;
     uint32_t count = 500;
     int rounds = 3;
     bool is_verbose = false;
@@ -203,6 +256,8 @@ int main(int argc, char **argv)
             members = strtoul(argv[++i], NULL, 10);
         } else if (strcmp(argv[i], "--count") == 0 && i + 1 < argc) {
             count = (uint32_t)strtoul(argv[++i], NULL, 10);
+        } else if (strcmp(argv[i], "--clients") == 0 && i + 1 < argc) {
+            clients = strtoul(argv[++i], NULL, 10);
         } else if (strcmp(argv[i], "--rounds") == 0 && i + 1 < argc) {
             rounds = atoi(argv[++i]);
         } else if (strcmp(argv[i], "--verbose") == 0) {
@@ -215,18 +270,18 @@ int main(int argc, char **argv)
             return 64;
         }
     }
-    if (members < 2 || members > MEMBERS_MAX || count < 1 || count > COUNT_MAX || rounds < 1 ||
-        rounds > ROUNDS_MAX) {
+    if (members < 2 || members > MEMBERS_MAX || count < 1 || count > COUNT_MAX || clients < 1 ||
+        clients > CLIENTS_MAX || rounds < 1 || rounds > ROUNDS_MAX) {
         fprintf(stderr, "bench_broadcast: argument out of range\n");
         return 64;
     }
     log_init("bench_broadcast", LOG_LEVEL_WARN);
-    printf("broadcast: %zu-member full mesh, %u needs from one member's client to all, "
-           "%d round(s)\n",
-           members, count, rounds);
+    printf("broadcast: %zu-member full mesh, %u needs from one member's program to all over "
+           "%zu connection(s), %d round(s)\n",
+           members, count, clients, rounds);
     for (int r = 0; r < rounds; r++) {
         struct result res;
-        if (round_run(members, count, is_verbose, &res) == -1)
+        if (round_run(members, count, clients, is_verbose, &res) == -1)
             return 1;
         rate[r] = res.rate;
         copies[r] = res.copies;
