@@ -8,8 +8,9 @@
  * message from /proc. With --clients K the member's program posts over K
  * connections at once (K threads, one post in flight each), as a program
  * pipelining its posts would, so that the node commits and relays several
- * posts per round. Every round is a fresh federation, bounded in time; a
- * program, never a test.
+ * posts per round; --relay-delay MS sets every node's limits.relay_delay_ms
+ * (0 forwards at once, as before the forwarding rule). Every round is a
+ * fresh federation, bounded in time; a program, never a test.
  */
 #include <inttypes.h>
 #include <pthread.h>
@@ -142,8 +143,8 @@ static void *post_all(void *arg)
 }
 
 /* One round over a fresh federation of n_members nodes. */
-static int round_run(size_t n_members, uint32_t count, size_t n_clients, bool is_verbose,
-                     struct result *out)
+static int round_run(size_t n_members, uint32_t count, size_t n_clients, int relay_delay_ms,
+                     bool is_verbose, struct result *out)
 {
     struct poster posters[CLIENTS_MAX] = {0};
     pthread_t threads[CLIENTS_MAX];
@@ -163,6 +164,9 @@ static int round_run(size_t n_members, uint32_t count, size_t n_clients, bool is
     }
     if ((f = fed_new(n_members, names)) == NULL)
         return -1;
+    for (size_t i = 0; i < n_members && relay_delay_ms >= 0; i++)
+        if (fed_set_limit(f, i, "relay_delay_ms", (unsigned)relay_delay_ms) == -1)
+            goto out;
     if (fed_start_all(f) == -1 || wait_mesh(f) == -1)
         goto out;
     for (size_t i = 0; i < n_members; i++)
@@ -246,6 +250,7 @@ out:
 int main(int argc, char **argv)
 {
     size_t members = 14, clients = 1;
+    int relay_delay_ms = -1; /* -1: tmbusd's default */
     uint32_t count = 500;
     int rounds = 3;
     bool is_verbose = false;
@@ -258,6 +263,8 @@ int main(int argc, char **argv)
             count = (uint32_t)strtoul(argv[++i], NULL, 10);
         } else if (strcmp(argv[i], "--clients") == 0 && i + 1 < argc) {
             clients = strtoul(argv[++i], NULL, 10);
+        } else if (strcmp(argv[i], "--relay-delay") == 0 && i + 1 < argc) {
+            relay_delay_ms = atoi(argv[++i]);
         } else if (strcmp(argv[i], "--rounds") == 0 && i + 1 < argc) {
             rounds = atoi(argv[++i]);
         } else if (strcmp(argv[i], "--verbose") == 0) {
@@ -271,7 +278,7 @@ int main(int argc, char **argv)
         }
     }
     if (members < 2 || members > MEMBERS_MAX || count < 1 || count > COUNT_MAX || clients < 1 ||
-        clients > CLIENTS_MAX || rounds < 1 || rounds > ROUNDS_MAX) {
+        clients > CLIENTS_MAX || relay_delay_ms > 10000 || rounds < 1 || rounds > ROUNDS_MAX) {
         fprintf(stderr, "bench_broadcast: argument out of range\n");
         return 64;
     }
@@ -281,7 +288,7 @@ int main(int argc, char **argv)
            members, count, clients, rounds);
     for (int r = 0; r < rounds; r++) {
         struct result res;
-        if (round_run(members, count, clients, is_verbose, &res) == -1)
+        if (round_run(members, count, clients, relay_delay_ms, is_verbose, &res) == -1)
             return 1;
         rate[r] = res.rate;
         copies[r] = res.copies;
