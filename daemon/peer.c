@@ -74,6 +74,7 @@ struct watch {
                          something and its acknowledged seq has not risen */
     uint32_t rank;    /* our turn among its possible relays; 0 until known */
     bool is_serving;  /* we stream the log to it until it has caught up */
+    bool is_first;    /* no progress seen since its Hello */
 };
 
 struct watches {
@@ -373,7 +374,7 @@ static struct watch *watch_get(struct link *l, const struct store_log *log)
         ws->w = grown;
         ws->cap = cap;
     }
-    ws->w[ws->n] = (struct watch){.log = *log, .since_ms = -1};
+    ws->w[ws->n] = (struct watch){.log = *log, .since_ms = -1, .is_first = true};
     return &ws->w[ws->n++];
 }
 
@@ -464,7 +465,8 @@ static void wake_at(struct peers *p, int64_t due_ms)
  * seq rising (someone else serving it counts as rising), a turn being
  * limits.relay_delay_ms or twice the time l takes to acknowledge when
  * someone else serves it, whichever is longer (at most RELAY_TURN_MAX
- * delays), so that a peer slow to commit is not taken for one cut off,
+ * delays; the most until it first makes progress after its Hello), so
+ * that a peer slow to commit is not taken for one cut off,
  * then serves it until l has caught up with us: its progress is ours from
  * then on, so it no longer tells whether anybody else serves l. */
 static bool is_relay_due(struct peers *p, struct link *l, const struct vec_entry *o, uint64_t held)
@@ -484,6 +486,8 @@ static bool is_relay_due(struct peers *p, struct link *l, const struct vec_entry
     if (!w->is_serving && w->since_ms >= 0 && held > w->held)
         l->ack_ms =
             l->ack_ms == 0 ? now - w->since_ms + 1 : (7 * l->ack_ms + now - w->since_ms + 1) / 8;
+    if (held >= o->seq || held > w->held)
+        w->is_first = false;
     if (held >= o->seq) {
         w->since_ms = -1;
         w->is_serving = false;
@@ -499,7 +503,10 @@ static bool is_relay_due(struct peers *p, struct link *l, const struct vec_entry
     if (w->rank == 0)
         w->rank = relay_rank(p, l->member, o->log.origin);
     turn = 2 * l->ack_ms > delay ? 2 * l->ack_ms : delay;
-    if (turn > RELAY_TURN_MAX * (int64_t)delay)
+    /* A peer that has just (re)started is slow to ack its first catch-up
+     * from the origin (a cold store, a burst to verify): give it the
+     * longest turn before taking it for one the origin cannot reach. */
+    if (w->is_first || turn > RELAY_TURN_MAX * (int64_t)delay)
         turn = RELAY_TURN_MAX * (int64_t)delay;
     due = w->since_ms + (int64_t)w->rank * turn;
     if (now < due) {

@@ -3,9 +3,9 @@
  * duplicate check before any cryptography (§4.3) between real tmbusd
  * nodes. In a full mesh each node receives each broadcast envelope about
  * once, from its origin, and pays one signature check per envelope; a node
- * that was offline is caught up without every relay streaming to it at
- * once; and a node cut from the origin is still served, through one hop or
- * several.
+ * that was offline is caught up by the origin, or with the origin down by
+ * one relay, without every relay streaming to it at once; and a node cut
+ * from the origin is still served, through one hop or several.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -30,10 +30,12 @@
 #define N_LINE    20
 /* Copies of each envelope a receiving node may get on average. Relaying
  * at once, each of the n - 2 other relays forwards nearly every envelope
- * before the receiver's ack reaches it: about 3 copies in a 5-member mesh
+ * before the receiver's ack reaches it: 3 to 4 copies in a 5-member mesh
  * (limits.relay_delay_ms = 0 shows it). With the rule a copy beyond the
- * first comes only from a receiver slower to ack than a relay's delay. */
-#define MAX_COPIES 1.5
+ * first comes only from a receiver slower to ack than a relay's turn:
+ * about 1.0 to 1.1 on an idle machine, up to 1.45 seen on one whose disk
+ * every test shares; the bound leaves room for that. */
+#define MAX_COPIES 2.0
 
 struct held {
     struct tmbus **h;
@@ -134,6 +136,50 @@ static void test_mesh_once_each(void **state)
     fed_pass(f);
 }
 
+/* D was offline while A posted, and A is down when D comes back: the relay
+ * ranked first serves D after its turn; the second sees D's progress and
+ * keeps quiet, where relaying at once both would stream everything. */
+static void test_origin_down_one_relay(void **state)
+{
+    static const char *const ids[] = {"A", "B", "C", "D"};
+    struct fed *f = fed_new(4, ids);
+    struct tmbus *h[4] = {0};
+    size_t a, d;
+    uint64_t dup_d;
+    char tag[FC_TAG_MAX];
+
+    assert_non_null(f);
+    *state = f;
+    a = fed_index(f, "A");
+    d = fed_index(f, "D");
+    assert_int_equal(fed_start_all(f), 0);
+    wait_mesh(f, 4);
+    assert_int_equal(fed_stop(f, d), 0);
+    for (size_t i = 0; i < d; i++)
+        assert_non_null(h[i] = fc_connect(f, i));
+    fc_tag(tag, sizeof(tag), "origin-down");
+    for (uint32_t k = 0; k < N_OFFLINE; k++)
+        assert_int_equal(fc_post(h[a], FC_TLP_GREEN, tag, k, NULL, 0, NULL), TMBUS_OK);
+    wait_held(h, 1, d, N_OFFLINE);
+    tmbus_close(&h[a]);
+    fed_kill(f, a);
+
+    assert_int_equal(fed_start(f, d), 0);
+    assert_non_null(h[d] = fc_connect(f, d));
+    wait_held(h, d, d + 1, N_OFFLINE);
+    fed_sleep_ms(500);
+    dup_d = counter(h[d], "duplicate");
+    fprintf(stderr, "D caught up %d envelopes with A down, %llu duplicates\n", N_OFFLINE,
+            (unsigned long long)dup_d);
+    assert_int_equal(counter(h[d], "accepted"), N_OFFLINE);
+    assert_true(dup_d <= N_OFFLINE / 2);
+    assert_true(counter(h[1], "relay.takeover") + counter(h[2], "relay.takeover") >= 1);
+
+    for (size_t i = 0; i < 4; i++)
+        tmbus_close(&h[i]);
+    fed_pass(f);
+}
+
 /* A line A - B - C - D: only B hears A, and D is two relays away from it.
  * Each relay waits its turn, then serves; everything arrives once. */
 static void test_line_cut_from_origin(void **state)
@@ -177,6 +223,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_mesh_once_each, fed_teardown),
+        cmocka_unit_test_teardown(test_origin_down_one_relay, fed_teardown),
         cmocka_unit_test_teardown(test_line_cut_from_origin, fed_teardown),
     };
 
