@@ -127,6 +127,11 @@ static const struct option options[] = {
      .min = 200, .max = 600000, .off = CFG(peer_timeout_ms)},
     {"limits", "reconnect_max_ms",   T_UINT32,       "10000", false, true,
      .min = 100, .max = 600000, .off = CFG(reconnect_max_ms)},
+    /* The forwarding rule of proto/PROTOCOL.md 7.3: 0 relays at once, as
+     * every relay did before the rule, at the cost of about one copy of
+     * each envelope per relay in a mesh. */
+    {"limits", "relay_delay_ms",     T_UINT32,       "100",   false, true,
+     .min = 0, .max = 10000, .off = CFG(relay_delay_ms)},
 
     /* Least privilege when role or clearance is left out. */
     {"client", "key",                T_KEY,          NULL,    true,  true,

@@ -83,6 +83,7 @@ struct config {
     uint32_t heartbeat_ms;
     uint32_t peer_timeout_ms;  /* silence before a link is declared down */
     uint32_t reconnect_max_ms; /* backoff ceiling */
+    uint32_t relay_delay_ms;   /* a relay's wait per rank before it serves a peer; 0: at once */
 
     /* [client NAME] sections */
     size_t n_clients;

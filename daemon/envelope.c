@@ -662,6 +662,155 @@ enum envelope_status envelope_inspect(const uint8_t *env, size_t len, const char
     return st;
 }
 
+/* ---- peek ------------------------------------------------------------- */
+
+/* Protocol buffers wire types envelope_peek meets. */
+enum {
+    WIRE_VARINT = 0,
+    WIRE_FIXED64 = 1,
+    WIRE_BYTES = 2,
+    WIRE_FIXED32 = 5,
+};
+
+/* One field of a serialized message: its number, wire type, and either its
+ * varint value or its bytes. */
+struct wire_field {
+    uint32_t number;
+    unsigned type;
+    uint64_t value;
+    const uint8_t *data;
+    size_t len;
+};
+
+static int read_varint(const uint8_t **p, const uint8_t *end, uint64_t *out)
+{
+    uint64_t v = 0;
+
+    for (unsigned shift = 0; shift < 64 && *p < end; shift += 7) {
+        uint8_t b = *(*p)++;
+        v |= (uint64_t)(b & 0x7f) << shift;
+        if ((b & 0x80) == 0) {
+            *out = v;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* Reads the field at *p and moves past it. Returns 0, or -1 when the bytes
+ * end early or the wire type is unknown. */
+static int read_field(const uint8_t **p, const uint8_t *end, struct wire_field *f)
+{
+    uint64_t key;
+
+    if (read_varint(p, end, &key) == -1 || (key >> 3) == 0 || (key >> 3) > UINT32_MAX)
+        return -1;
+    f->number = (uint32_t)(key >> 3);
+    f->type = (unsigned)(key & 7);
+    f->data = NULL;
+    f->len = 0;
+    switch (f->type) {
+    case WIRE_VARINT:
+        return read_varint(p, end, &f->value);
+    case WIRE_FIXED64:
+    case WIRE_FIXED32:
+        f->len = f->type == WIRE_FIXED64 ? 8 : 4;
+        break;
+    case WIRE_BYTES:
+        if (read_varint(p, end, &f->value) == -1)
+            return -1;
+        f->len = (size_t)f->value;
+        if (f->value > (uint64_t)(end - *p))
+            return -1;
+        break;
+    default:
+        return -1;
+    }
+    if (f->len > (size_t)(end - *p))
+        return -1;
+    f->data = *p;
+    *p += f->len;
+    return 0;
+}
+
+/* Copies a member id field into out (UTIL_MEMBER_ID_MAX + 1 bytes). */
+static int take_id(const struct wire_field *f, char *out)
+{
+    if (f->type != WIRE_BYTES || !util_is_member_id((const char *)f->data, f->len))
+        return -1;
+    memcpy(out, f->data, f->len);
+    out[f->len] = '\0';
+    return 0;
+}
+
+/* The header's sender, log and seq. */
+static int peek_header(const uint8_t *p, const uint8_t *end, struct envelope_peek *out)
+{
+    uint32_t seen = 0;
+    uint64_t kind = 0;
+    struct wire_field f;
+
+    while (p < end) {
+        if (read_field(&p, end, &f) == -1)
+            return -1;
+        /* The fields read here are singular; stanzas (13) repeat. */
+        if (f.number >= 3 && f.number <= 6) {
+            if ((seen & (1u << f.number)) != 0)
+                return -1;
+            seen |= 1u << f.number;
+        }
+        if (f.number == 3 && take_id(&f, out->sender) == -1)
+            return -1;
+        if (f.number == 5 && take_id(&f, out->log_peer) == -1)
+            return -1;
+        if ((f.number == 4 || f.number == 6) && f.type != WIRE_VARINT)
+            return -1;
+        if (f.number == 4)
+            kind = f.value;
+        if (f.number == 6)
+            out->seq = f.value;
+    }
+    if (out->sender[0] == '\0' || out->seq == 0)
+        return -1;
+    if (kind == TMBUS__ENVELOPE__LOG_KIND__LOG_KIND_RELAYED)
+        return out->log_peer[0] == '\0' ? 0 : -1;
+    if (kind == TMBUS__ENVELOPE__LOG_KIND__LOG_KIND_DIRECT)
+        return out->log_peer[0] != '\0' && strcmp(out->log_peer, out->sender) != 0 ? 0 : -1;
+    return -1;
+}
+
+int envelope_peek(const uint8_t *env, size_t len, struct envelope_peek *out)
+{
+    const uint8_t *p = env, *end = env + len, *header = NULL;
+    size_t header_len = 0;
+    uint32_t seen = 0;
+    struct wire_field f;
+
+    memset(out, 0, sizeof(*out));
+    if (env == NULL || len == 0 || len > ENVELOPE_MAX_SIZE)
+        return -1;
+    while (p < end) {
+        if (read_field(&p, end, &f) == -1 || f.type != WIRE_BYTES || f.number > 3 ||
+            (seen & (1u << f.number)) != 0)
+            return -1;
+        seen |= 1u << f.number;
+        if (f.number == 1) {
+            header = f.data;
+            header_len = f.len;
+        } else if (f.number == 3) {
+            if (f.len != ENVELOPE_SIGNATURE_BYTES)
+                return -1;
+            out->signature = f.data;
+        }
+    }
+    if (header == NULL || out->signature == NULL || header_len > ENVELOPE_MAX_HEADER ||
+        peek_header(header, header + header_len, out) == -1) {
+        memset(out, 0, sizeof(*out));
+        return -1;
+    }
+    return 0;
+}
+
 /* ---- open ------------------------------------------------------------- */
 
 void envelope_body_free(struct envelope_body **bp)

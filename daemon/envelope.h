@@ -204,6 +204,26 @@ enum envelope_status envelope_inspect(const uint8_t *env, size_t len, const char
                                       envelope_lookup_fn lookup, void *lookup_arg,
                                       struct envelope_info *info);
 
+/* Where an envelope claims to sit and its signature, read without hashing,
+ * verifying or copying anything. */
+struct envelope_peek {
+    char sender[UTIL_MEMBER_ID_MAX + 1];
+    char log_peer[UTIL_MEMBER_ID_MAX + 1]; /* "" for the relayed log */
+    uint64_t seq;
+    const uint8_t *signature; /* ENVELOPE_SIGNATURE_BYTES inside the envelope */
+};
+
+/* Reads Envelope.signature and Header.sender, log_kind, log_peer and seq
+ * from the wire bytes: sizes checked against ENVELOPE_MAX_SIZE and
+ * ENVELOPE_MAX_HEADER, no field twice, the three ids well formed, seq >= 1
+ * and a signature of ENVELOPE_SIGNATURE_BYTES; every other field is
+ * skipped unread. No cryptography, no allocation. Nothing in *out is
+ * proven: a caller may use it only to recognise bytes it already holds
+ * verified (a duplicate), never to store, relay or act on them. Returns 0,
+ * or -1 when env is not shaped like an envelope. */
+int envelope_peek(const uint8_t *env, size_t len, struct envelope_peek *out)
+    __attribute__((warn_unused_result));
+
 /* The recipient path: everything envelope_verify does, then finds our
  * stanza, checks the key commitment, decrypts, removes the padding, and
  * checks the body (sender matches the header, we are among exactly

@@ -45,6 +45,7 @@
 #define PEER_ENDPOINT_MAX  256
 #define PEER_REBIND_MS     20  /* retry while the old listener is still closing */
 #define PEER_REBIND_TRIES  250 /* five seconds of retries */
+#define RELAY_TURN_MAX     8   /* a relay's turn is at most this many relay_delay_ms */
 /* What a dealer's monitor reports: the connection dropped or could not
  * authenticate. Either way the link has no channel until it is back. */
 #define PEER_MONITOR_EVENTS                                                                        \
@@ -61,6 +62,23 @@ struct vec_entry {
 
 struct vec {
     struct vec_entry *e;
+    size_t n, cap;
+};
+
+/* One link's view of another origin's relayed log, for the forwarding
+ * rule (is_relay_due). */
+struct watch {
+    struct store_log log;
+    uint64_t held;    /* the peer's acknowledged seq when last looked at */
+    int64_t since_ms; /* -1: it lacked nothing then; else since when it lacks
+                         something and its acknowledged seq has not risen */
+    uint32_t rank;    /* our turn among its possible relays; 0 until known */
+    bool is_serving;  /* we stream the log to it until it has caught up */
+    bool is_first;    /* no progress seen since its Hello */
+};
+
+struct watches {
+    struct watch *w;
     size_t n, cap;
 };
 
@@ -83,7 +101,11 @@ struct link {
     struct log_limit rejected_log, over_budget; /* lines about its abuse */
     struct vec theirs;                          /* what it holds: only logs that can exist */
     struct vec sent;                            /* the highest seq we sent it, per log */
-    struct vec asked; /* per log, the seq whose envelope we fetched from it */
+    struct vec asked;      /* per log, the seq whose envelope we fetched from it */
+    struct watches relays; /* other origins' relayed logs: is_relay_due */
+    /* How long it takes, smoothed, to acknowledge what it lacked when
+     * someone else served it (ms, 0 until seen): is_relay_due's turn. */
+    int64_t ack_ms;
 };
 
 struct peers {
@@ -108,6 +130,8 @@ struct peers {
     char (*origins)[UTIL_MEMBER_ID_MAX + 1];
     size_t n_origins;
     uint64_t timer;
+    uint64_t relay_timer;            /* 0 unless a relay waits for its turn */
+    int64_t relay_due_ms;            /* when relay_timer fires */
     struct log_limit unknown_sender; /* lines about messages of no link */
 };
 
@@ -356,6 +380,168 @@ static void send_heartbeat(struct peers *p, struct link *l)
     send_message(p, l, &m);
 }
 
+/* ---- the forwarding rule ------------------------------------------------ */
+
+static struct watch *watch_get(struct link *l, const struct store_log *log)
+{
+    struct watches *ws = &l->relays;
+
+    for (size_t i = 0; i < ws->n; i++)
+        if (same_log(&ws->w[i].log, log))
+            return &ws->w[i];
+    if (ws->n == ws->cap) {
+        size_t cap = ws->cap ? ws->cap * 2 : 16;
+        struct watch *grown = realloc(ws->w, cap * sizeof(*grown));
+        ensure(grown != NULL);
+        ws->w = grown;
+        ws->cap = cap;
+    }
+    ws->w[ws->n] = (struct watch){.log = *log, .since_ms = -1, .is_first = true};
+    return &ws->w[ws->n++];
+}
+
+static void watches_clear(struct watches *ws)
+{
+    ws->n = 0;
+}
+
+static void watches_free(struct watches *ws)
+{
+    free(ws->w);
+    memset(ws, 0, sizeof(*ws));
+}
+
+/* A well-spread 64-bit hash of (relay, peer, origin): FNV-1a, then the
+ * splitmix64 finaliser, so that ids differing in one letter still land far
+ * apart. Not cryptographic; it only spreads the relaying work. */
+static uint64_t relay_hash(const char *relay, const char *peer, const char *origin)
+{
+    const char *parts[3] = {relay, peer, origin};
+    uint64_t h = 0xcbf29ce484222325ULL;
+
+    for (size_t k = 0; k < 3; k++)
+        for (const char *c = parts[k];; c++) {
+            h = (h ^ (uint8_t)*c) * 0x100000001b3ULL;
+            if (*c == '\0')
+                break;
+        }
+    h = (h ^ (h >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    h = (h ^ (h >> 27)) * 0x94d049bb133111ebULL;
+    return h ^ (h >> 31);
+}
+
+/* Our turn to relay origin's log to peer: 1 + how many roster members other
+ * than peer, origin and us come before us in the order of relay_hash. Every
+ * node computes the same order, so exactly one relay has each rank, and
+ * over many (peer, origin) pairs every relay comes first about as often. */
+static uint32_t relay_rank(const struct peers *p, const char *peer, const char *origin)
+{
+    const struct roster *r = route_roster(p->route);
+    const char *self = p->cfg->member;
+    uint64_t mine = relay_hash(self, peer, origin);
+    uint32_t rank = 1;
+
+    for (size_t i = 0; i < roster_member_count(r); i++) {
+        struct roster_member m;
+        uint64_t h;
+
+        roster_member_at(r, i, &m);
+        if (strcmp(m.id, peer) == 0 || strcmp(m.id, origin) == 0 || strcmp(m.id, self) == 0)
+            continue;
+        h = relay_hash(m.id, peer, origin);
+        if (h < mine || (h == mine && strcmp(m.id, self) < 0))
+            rank++;
+    }
+    return rank;
+}
+
+static int64_t on_relay_timer(void *arg)
+{
+    struct peers *p = arg;
+
+    /* Firing is the point: the round that follows pumps every link. */
+    p->relay_timer = 0;
+    p->relay_due_ms = 0;
+    return -1;
+}
+
+/* Makes sure a round runs at due_ms (loop time) at the latest. */
+static void wake_at(struct peers *p, int64_t due_ms)
+{
+    int64_t now = loop_now_ms();
+
+    if (p->relay_timer != 0 && p->relay_due_ms <= due_ms)
+        return;
+    if (p->relay_timer != 0)
+        loop_remove_timer(p->loop, p->relay_timer);
+    p->relay_due_ms = due_ms;
+    p->relay_timer = loop_add_timer(p->loop, due_ms > now ? due_ms - now : 1, on_relay_timer, p);
+}
+
+/* The forwarding rule (proto/PROTOCOL.md 7.3) for the relayed log o of
+ * another origin, of which l acknowledged held: whether to stream it to l
+ * now. In a mesh the origin streams its log to every peer itself; were
+ * every relay to forward what it just received too, each node would get
+ * one copy from every relay before their acks crossed. So a relay waits
+ * until l has lacked something for rank turns without its acknowledged
+ * seq rising (someone else serving it counts as rising), a turn being
+ * limits.relay_delay_ms or twice the time l takes to acknowledge when
+ * someone else serves it, whichever is longer (at most RELAY_TURN_MAX
+ * delays; the most until it first makes progress after its Hello), so
+ * that a peer slow to commit is not taken for one cut off,
+ * then serves it until l has caught up with us: its progress is ours from
+ * then on, so it no longer tells whether anybody else serves l. */
+static bool is_relay_due(struct peers *p, struct link *l, const struct vec_entry *o, uint64_t held)
+{
+    uint32_t delay = p->cfg->relay_delay_ms;
+    int64_t now = loop_now_ms(), due, turn;
+    struct watch *w;
+
+    /* An origin lacks its own log only when its data went back in time
+     * (restored from a backup): every copy tells it so at once, before
+     * we learn of the fork ourselves and halt the log. */
+    if (delay == 0 || strcmp(l->member, o->log.origin) == 0)
+        return true;
+    w = watch_get(l, &o->log);
+    /* Someone else served it: how long that took is what a relay of the
+     * first rank must wait out (a slow disk makes every ack slow). */
+    if (!w->is_serving && w->since_ms >= 0 && held > w->held)
+        l->ack_ms =
+            l->ack_ms == 0 ? now - w->since_ms + 1 : (7 * l->ack_ms + now - w->since_ms + 1) / 8;
+    if (held >= o->seq || held > w->held)
+        w->is_first = false;
+    if (held >= o->seq) {
+        w->since_ms = -1;
+        w->is_serving = false;
+        w->held = held;
+        return false;
+    }
+    if (w->is_serving)
+        return true;
+    if (w->since_ms < 0 || held > w->held) {
+        w->since_ms = now;
+        w->held = held;
+    }
+    if (w->rank == 0)
+        w->rank = relay_rank(p, l->member, o->log.origin);
+    turn = 2 * l->ack_ms > delay ? 2 * l->ack_ms : delay;
+    /* A peer that has just (re)started is slow to ack its first catch-up
+     * from the origin (a cold store, a burst to verify): give it the
+     * longest turn before taking it for one the origin cannot reach. */
+    if (w->is_first || turn > RELAY_TURN_MAX * (int64_t)delay)
+        turn = RELAY_TURN_MAX * (int64_t)delay;
+    due = w->since_ms + (int64_t)w->rank * turn;
+    if (now < due) {
+        wake_at(p, due);
+        return false;
+    }
+    w->is_serving = true;
+    stats_count(p->stats, "relay.takeover", 1);
+    log_debug("peer %s: relaying %s's log from seq %llu (our turn %u)", l->member, o->log.origin,
+              (unsigned long long)held + 1, w->rank);
+    return true;
+}
+
 /* Envelopes l lacks and has not been sent, in log order, while credit
  * lasts. */
 static void pump(struct peers *p, struct link *l)
@@ -378,6 +564,10 @@ static void pump(struct peers *p, struct link *l)
             continue;
         /* A direct log goes only from its origin (us) to its recipient. */
         if (o->log.peer[0] != '\0' && !route_is_self(p->route, o->log.origin))
+            continue;
+        /* Our own logs go to everyone at once; another origin's when it is
+         * our turn. */
+        if (!route_is_self(p->route, o->log.origin) && !is_relay_due(p, l, o, held))
             continue;
         next = (sent > held ? sent : held) + 1;
         for (; next <= o->seq && in_flight < window; next++) {
@@ -597,8 +787,10 @@ static void on_message(struct peers *p, struct link *l, const uint8_t *data, siz
     switch (m.kind) {
     case PEER_MSG_HELLO:
         take_vector(p, l, &m);
-        /* Whatever we had sent may be lost: stream again from its vector. */
+        /* Whatever we had sent may be lost: stream again from its vector,
+         * and wait our turn again for what it lacks of other origins. */
         vec_clear(&l->sent);
+        watches_clear(&l->relays);
         /* An opening Hello on a live link means the peer restarted (or
          * resynchronises): a new conversation either way, logged as the
          * old one ending and the new one starting. */
@@ -830,6 +1022,7 @@ static void close_link(struct peers *p, struct link *l)
     vec_free(&l->theirs);
     vec_free(&l->sent);
     vec_free(&l->asked);
+    watches_free(&l->relays);
 }
 
 /* The dealer's connection events: a drop or a failed handshake takes the
@@ -1105,6 +1298,10 @@ void peers_reload(struct peers *p, const struct config *cfg)
     if (sync_links(p) > 0)
         rebind_router(p);
     refresh_origins(p);
+    /* Ranks follow the roster in force: count them again. */
+    for (size_t i = 0; i < p->n_links; i++)
+        for (size_t k = 0; k < p->links[i].relays.n; k++)
+            p->links[i].relays.w[k].rank = 0;
 }
 
 size_t peers_status(struct peers *p, struct peer_status *out, size_t max)
@@ -1191,6 +1388,8 @@ void peers_free(struct peers **pp)
         loop_remove_timer(p->loop, p->timer);
     if (p->rebind_timer)
         loop_remove_timer(p->loop, p->rebind_timer);
+    if (p->relay_timer)
+        loop_remove_timer(p->loop, p->relay_timer);
     vec_free(&p->ours);
     free(p->origins);
     free(p);

@@ -77,6 +77,18 @@ struct route {
      * are about. */
     struct owed *answers;
     size_t n_answers, cap_answers;
+    /* Per log, the signature of the last envelope we appended to it: what
+     * is_held_copy compares a copy of our head with, no store read. */
+    struct last_signed *last;
+    size_t n_last, cap_last;
+};
+
+/* The last envelope appended to a log, by seq, id and signature. */
+struct last_signed {
+    struct store_log log;
+    uint64_t seq;
+    uint8_t id[ENVELOPE_HASH_BYTES];
+    uint8_t signature[ENVELOPE_SIGNATURE_BYTES];
 };
 
 struct route *route_new(const struct route_parts *parts)
@@ -108,6 +120,7 @@ void route_free(struct route **rp)
     if (rp == NULL || (rt = *rp) == NULL)
         return;
     free(rt->answers);
+    free(rt->last);
     free(rt->coalition);
     free(rt);
     *rp = NULL;
@@ -168,6 +181,42 @@ static void log_of(const struct envelope_info *info, struct store_log *log)
     strcpy(log->peer, info->log_peer);
 }
 
+static struct last_signed *find_last(const struct route *rt, const struct store_log *log)
+{
+    for (size_t i = 0; i < rt->n_last; i++)
+        if (strcmp(rt->last[i].log.origin, log->origin) == 0 &&
+            strcmp(rt->last[i].log.peer, log->peer) == 0)
+            return &rt->last[i];
+    return NULL;
+}
+
+/* Remembers the signature of what was just appended at seq of log. Out of
+ * memory it remembers nothing: is_held_copy then reads the store. */
+static void remember_signed(struct route *rt, const struct store_log *log, uint64_t seq,
+                            const uint8_t *id, const uint8_t *env, size_t len)
+{
+    struct last_signed *l = find_last(rt, log);
+    struct envelope_peek pk;
+
+    if (envelope_peek(env, len, &pk) == -1)
+        return;
+    if (l == NULL) {
+        if (rt->n_last == rt->cap_last) {
+            size_t cap = rt->cap_last ? rt->cap_last * 2 : 16;
+            struct last_signed *grown = realloc(rt->last, cap * sizeof(*grown));
+            if (grown == NULL)
+                return;
+            rt->last = grown;
+            rt->cap_last = cap;
+        }
+        l = &rt->last[rt->n_last++];
+        l->log = *log;
+    }
+    l->seq = seq;
+    memcpy(l->id, id, ENVELOPE_HASH_BYTES);
+    memcpy(l->signature, pk.signature, ENVELOPE_SIGNATURE_BYTES);
+}
+
 static int append(struct route *rt, const struct envelope_info *info, const uint8_t *env,
                   size_t len)
 {
@@ -182,6 +231,7 @@ static int append(struct route *rt, const struct envelope_info *info, const uint
     e.envelope_len = len;
     if (store_append(rt->store, &e) == -1)
         return -1;
+    remember_signed(rt, &e.log, e.seq, e.id, env, len);
     rt->is_batch_dirty = true;
     rt->batch_count++;
     return 0;
@@ -775,6 +825,54 @@ static int seen_before(struct route *rt, const char *from, struct envelope_info 
     return keep_evidence(rt, from, info, log, info->seq, env, len);
 }
 
+/* Recognises, before any hashing or signature check, a copy of an envelope
+ * we hold: same log, a seq at or below our head, and the same 64-byte
+ * signature as our envelope at that seq. Dropping it loses nothing. The
+ * signature covers the header and the ciphertext's hash, and the one we
+ * hold verified under the origin's key: bytes that carry it over another
+ * header or ciphertext cannot verify (that would take a collision of the
+ * hash inside Ed25519 or of BLAKE2b), so they are either our envelope
+ * again or a forgery. Another signature at a held seq may be a fork: it
+ * takes the full path, which verifies it and keeps it as evidence. A
+ * direct log from a third node takes the full path too, which refuses it
+ * whatever it holds. Our head's signature is in memory (remember_signed,
+ * valid while the store's head still has the id it was remembered with,
+ * so a batch that did not commit cannot mislead it); an older seq costs
+ * one store read. Counts "duplicate". */
+static bool is_held_copy(struct route *rt, const char *from, const uint8_t *env, size_t len)
+{
+    struct envelope_peek pk, held;
+    struct store_log log = {0};
+    struct store_head head;
+    const struct last_signed *l;
+    uint8_t *copy = NULL;
+    size_t copy_len;
+    bool is_same;
+
+    if (envelope_peek(env, len, &pk) == -1)
+        return false;
+    if (pk.log_peer[0] != '\0' && (strcmp(pk.sender, from) != 0 || !route_is_self(rt, pk.log_peer)))
+        return false;
+    strcpy(log.origin, pk.sender);
+    strcpy(log.peer, pk.log_peer);
+    if (store_head(rt->store, &log, &head) == -1 || head.is_halted || pk.seq > head.seq)
+        return false;
+    l = find_last(rt, &log);
+    if (l != NULL && l->seq == pk.seq && pk.seq == head.seq &&
+        memcmp(l->id, head.id, ENVELOPE_HASH_BYTES) == 0) {
+        is_same = memcmp(l->signature, pk.signature, ENVELOPE_SIGNATURE_BYTES) == 0;
+    } else {
+        if (store_get(rt->store, &log, pk.seq, &copy, &copy_len, NULL) != 1)
+            return false;
+        is_same = envelope_peek(copy, copy_len, &held) == 0 &&
+                  memcmp(held.signature, pk.signature, ENVELOPE_SIGNATURE_BYTES) == 0;
+        free(copy);
+    }
+    if (is_same)
+        stats_count(rt->stats, "duplicate", 1);
+    return is_same;
+}
+
 /* Every check that needs no signature runs first (size, decoding, fields,
  * coalition, sender, routing, halted log, seq and prev_hash against our
  * head), so a peer resending a stale, duplicate or conflicting envelope
@@ -797,6 +895,8 @@ int route_accept(struct route *rt, const char *from, const uint8_t *env, size_t 
         log_debug("peer %s: dropped an envelope: the roster has expired", from);
         return 0;
     }
+    if (is_held_copy(rt, from, env, len))
+        return 0;
     st = envelope_inspect(env, len, rt->coalition, roster_envelope_lookup, rt->roster, &info);
     if (st != ENVELOPE_OK)
         return reject(rt, from, rejected_names[st], envelope_status_name(st));

@@ -135,7 +135,8 @@ int route_post(struct route *rt, const struct message *msg, const char *const *r
  * verification: size, roster key status, direct-log routing, seq == held +
  * 1 and prev_hash first, then the signature, checked only for an envelope
  * that would be appended or kept as evidence (a duplicate or an envelope of
- * a halted log costs no signature check). Appends it in the open batch and, when it
+ * a halted log costs no signature check, and a copy of a held envelope,
+ * known by its signature, no hashing either). Appends it in the open batch and, when it
  * is addressed to us and not expired, applies it to the board and adds it
  * to the inbox. Equivocation is kept as evidence and alarmed. An envelope
  * addressed to us from another member earns its sender a receipt entry:

@@ -50,9 +50,18 @@ static void check_info(const struct envelope_info *info)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct envelope_info info, again;
+    struct envelope_peek pk;
     enum envelope_status st;
+    int peeked;
 
     log_init("fuzz_envelope_verify", LOG_LEVEL_WARN);
+    /* The duplicate check reads any bytes before anything else does. */
+    peeked = envelope_peek(data, size, &pk);
+    ensure(peeked == 0 || peeked == -1);
+    if (peeked == 0) {
+        ensure(util_is_member_id(pk.sender, strlen(pk.sender)) && pk.seq >= 1);
+        ensure(pk.signature >= data && pk.signature + ENVELOPE_SIGNATURE_BYTES <= data + size);
+    }
     memset(&info, 0, sizeof(info));
     st = envelope_verify(data, size, FUZZ_COALITION, fuzz_lookup, NULL, &info);
     ensure((unsigned)st < ENVELOPE_STATUS_COUNT);
@@ -60,6 +69,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (st != ENVELOPE_OK)
         return 0;
     check_info(&info);
+    /* What verifies, peek reads alike. */
+    ensure(peeked == 0 && strcmp(pk.sender, info.sender) == 0 &&
+           strcmp(pk.log_peer, info.log_peer) == 0 && pk.seq == info.seq);
 
     /* Verification is a pure function of its inputs. */
     memset(&again, 0, sizeof(again));

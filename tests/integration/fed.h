@@ -17,7 +17,7 @@
 
 #include "keys.h"
 
-#define FED_MAX_MEMBERS 8
+#define FED_MAX_MEMBERS 24
 #define FED_PATH_MAX    512
 #define FED_COALITION   "tmbus-test"
 #define FED_START_MS    15000 /* longest wait for "member X running" */

@@ -1635,6 +1635,73 @@ static void test_direct_log(void **state)
     sealed_free(&s);
 }
 
+/* envelope_peek reads what a sealed envelope claims, with the signature's
+ * bytes, and refuses bytes not shaped like an envelope: truncated, a field
+ * twice, a signature of another length. */
+static void test_peek(void **state)
+{
+    const char *ids[] = {"BOB", "CAROL", "DAVE"};
+    struct envelope_recipient r[3];
+    struct envelope_seal_args a;
+    struct envelope_peek pk;
+    struct decoded d;
+    struct sealed s;
+    uint8_t prev[ENVELOPE_HASH_BYTES] = {1};
+
+    (void)state;
+    fill_recipients(ids, 3, r);
+    a = base_args(r, 3, (const uint8_t *)"peek", 4); /* three stanzas: a repeated field */
+    a.seq = 300;                                     /* a two-byte varint */
+    a.prev_hash = prev;
+    seal_ok("ALICE", &a, &s);
+    assert_int_equal(envelope_peek(s.buf, s.len, &pk), 0);
+    assert_string_equal(pk.sender, "ALICE");
+    assert_string_equal(pk.log_peer, "");
+    assert_int_equal(pk.seq, 300);
+    decode(s.buf, s.len, &d);
+    assert_int_equal(d.env->signature.len, ENVELOPE_SIGNATURE_BYTES);
+    assert_memory_equal(pk.signature, d.env->signature.data, ENVELOPE_SIGNATURE_BYTES);
+    assert_true(pk.signature >= s.buf && pk.signature + ENVELOPE_SIGNATURE_BYTES <= s.buf + s.len);
+
+    /* Every proper prefix is refused. */
+    for (size_t n = 0; n < s.len; n++)
+        assert_int_equal(envelope_peek(s.buf, n, &pk), -1);
+    {
+        /* The envelope's fields again after it: a field twice. */
+        uint8_t *twice = malloc(2 * s.len);
+        assert_non_null(twice);
+        memcpy(twice, s.buf, s.len);
+        memcpy(twice + s.len, s.buf, s.len);
+        assert_int_equal(envelope_peek(twice, 2 * s.len, &pk), -1);
+        free(twice);
+    }
+    {
+        /* A signature one byte short. */
+        Tmbus__Envelope__Envelope e = *d.env;
+        size_t len;
+        uint8_t *buf;
+
+        e.signature.len--;
+        len = tmbus__envelope__envelope__get_packed_size(&e);
+        buf = malloc(len);
+        assert_non_null(buf);
+        tmbus__envelope__envelope__pack(&e, buf);
+        assert_int_equal(envelope_peek(buf, len, &pk), -1);
+        free(buf);
+    }
+    decoded_free(&d);
+    sealed_free(&s);
+
+    /* A direct log names its peer. */
+    a = base_args(r, 1, (const uint8_t *)"peek", 4);
+    a.log_peer = "BOB";
+    seal_ok("ALICE", &a, &s);
+    assert_int_equal(envelope_peek(s.buf, s.len, &pk), 0);
+    assert_string_equal(pk.log_peer, "BOB");
+    assert_int_equal(pk.seq, 1);
+    sealed_free(&s);
+}
+
 static void test_chain(void **state)
 {
     const char *ids[] = {"BOB", "CAROL"};
@@ -1758,6 +1825,7 @@ int main(void)
         cmocka_unit_test(test_stanzas_hide_recipients),
         cmocka_unit_test(test_construction_matches_contract),
         cmocka_unit_test(test_direct_log),
+        cmocka_unit_test(test_peek),
         cmocka_unit_test(test_chain),
         cmocka_unit_test(test_expired_still_valid),
         cmocka_unit_test(test_free_accepts_null),
