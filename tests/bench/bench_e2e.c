@@ -19,8 +19,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "fed.h"
+#include "fedclient.h"
 #include "tmbus.h"
 
 #define CONNECT_MS    10000
@@ -60,6 +62,28 @@ static int64_t now_ns(void)
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* CPU seconds (user + system) process pid has used so far, or -1. */
+static double cpu_seconds(pid_t pid)
+{
+    char path[64], buf[1024], *p;
+    unsigned long long utime, stime;
+    FILE *f;
+    size_t n;
+
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    if ((f = fopen(path, "r")) == NULL)
+        return -1;
+    n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    /* Fields 14 and 15, counted after the command name's closing ')'. */
+    if ((p = strrchr(buf, ')')) == NULL ||
+        sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime) !=
+            2)
+        return -1;
+    return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
 }
 
 static void usage(FILE *f)
@@ -334,6 +358,7 @@ int main(int argc, char **argv)
     char *pad = NULL;
     double *sorted = NULL;
     int64_t sent = -1, start_ns;
+    double cpu_a = 0, cpu_b = 0;
     uint64_t committed = 0, failed = 0, delivered, n_lat = 0;
     int status = 1;
 
@@ -370,11 +395,15 @@ int main(int argc, char **argv)
     if (pthread_create(&sub_thread, NULL, subscribe_loop, &s) != 0)
         goto out;
     is_sub_running = true;
+    cpu_a = cpu_seconds(fed_pid(f, 0));
+    cpu_b = cpu_seconds(fed_pid(f, 1));
     start_ns = now_ns();
     sent = run_posters(ps, &o, &s, pad, fed_id(f, 1), start_ns);
     atomic_store(&s.is_posting_done, true);
     pthread_join(sub_thread, NULL);
     is_sub_running = false;
+    cpu_a = cpu_seconds(fed_pid(f, 0)) - cpu_a;
+    cpu_b = cpu_seconds(fed_pid(f, 1)) - cpu_b;
     if (sent < 0 || s.rc != 0)
         goto out;
     for (unsigned c = 0; c < o.clients; c++) {
@@ -394,6 +423,18 @@ int main(int argc, char **argv)
             "bench_e2e: sent %" PRId64 ", committed at A %" PRIu64 ", failed %" PRIu64
             ", delivered at B %" PRIu64 " in %.2f s\n",
             sent, committed, failed, delivered, seconds);
+    uint64_t a_commits = 0, b_commits = 0, a_posted = 0;
+    if (fc_counter(ps[0].h, "commit.batches", &a_commits) == TMBUS_OK &&
+        fc_counter(ps[0].h, "api.posted", &a_posted) == TMBUS_OK &&
+        fc_counter(s.h, "commit.batches", &b_commits) == TMBUS_OK)
+        fprintf(stderr,
+                "bench_e2e: A committed %" PRIu64 " posts in %" PRIu64
+                " transactions (%.1f a commit); B committed %" PRIu64 " transactions\n",
+                a_posted, a_commits, a_commits ? (double)a_posted / (double)a_commits : 0,
+                b_commits);
+    if (delivered > 0)
+        fprintf(stderr, "bench_e2e: CPU per message: node A %.0f us, node B %.0f us\n",
+                cpu_a * 1e6 / (double)delivered, cpu_b * 1e6 / (double)delivered);
     fprintf(stderr, "bench_e2e: %.0f msgs/s; latency p50 %.2f ms, p99 %.2f ms, max %.2f ms\n",
             seconds > 0 ? (double)delivered / seconds : 0, p50, p99, max);
     printf("system=tmbus size=%zu clients=%u rate=%.0f sent=%" PRId64 " delivered=%" PRIu64
