@@ -796,8 +796,10 @@ int tmbus_post_send(struct tmbus *h, const void *payload, size_t len, const char
     if (h == NULL)
         return TMBUS_EINVALID;
     h->error[0] = '\0';
-    if (ticket == NULL || (flags & ~TMBUS_POST_NOWAIT) != 0)
-        return client_fail(h, TMBUS_EINVALID, "a place for the ticket and known flags only");
+    if (ticket == NULL || (flags & ~TMBUS_POST_NOWAIT) != 0 || timeout_ms == 0 || timeout_ms < -1)
+        return client_fail(h, TMBUS_EINVALID,
+                           "a place for the ticket, known flags and a timeout of -1 or more "
+                           "than 0 ms");
     if ((rc = fill_post(h, &req, &post, payload, len, recipients, n_recipients, all, expires_at)) !=
         TMBUS_OK)
         return rc;

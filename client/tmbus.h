@@ -231,7 +231,8 @@ TMBUS_EXPORT size_t tmbus_posts_in_flight(const struct tmbus *h);
  * tmbus_posted_next. When the window is full it waits, up to timeout_ms,
  * for an outcome to free a place, or with flags TMBUS_POST_NOWAIT returns
  * TMBUS_EBUSY at once. timeout_ms also bounds the wait for the post's own
- * answer (-1: no bound but the connection's). Returns TMBUS_OK once the
+ * answer; it must be more than 0, or -1 for no bound but the
+ * connection's (0 is TMBUS_EINVALID: no post is answered at once). Returns TMBUS_OK once the
  * post is sent; TMBUS_EBUSY, TMBUS_ETIMEOUT (no place in time),
  * TMBUS_EINVALID, TMBUS_ECLOSED or TMBUS_ENOMEM when nothing was sent. */
 TMBUS_EXPORT TMBUS_NODISCARD int tmbus_post_send(struct tmbus *h, const void *payload, size_t len,

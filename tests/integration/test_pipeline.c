@@ -206,6 +206,7 @@ static void test_invalid_in_the_middle(void **state)
     assert_int_equal(tmbus_post_send(ha, "x", 0, nobody, 1, false, 0, 0, WAIT_MS, &t),
                      TMBUS_EINVALID);
     assert_int_equal(t, 0);
+    assert_int_equal(send_need(ha, tag, 0, 0, 0, &t), TMBUS_EINVALID); /* no answer is at once */
     assert_int_equal(tmbus_posts_in_flight(ha) <= N_MIDDLE, true);
     take_all(ha, tickets, N_MIDDLE, results, NULL, reasons);
     for (size_t i = 0; i < N_MIDDLE; i++) {
