@@ -3,7 +3,8 @@
  * installed; nothing here is exported). tmbus.c owns the handle and
  * lends the others its request-reply call and its error recording, named
  * client_* because tmbus_ is the public prefix; delivery.c owns the
- * delivery object that tmbus.c's queue holds. Generated protobuf types
+ * delivery object that tmbus.c's queue holds; post.c the posts in flight
+ * and their outcomes, which the handle holds in a post_queue. Generated protobuf types
  * appear here and in the library's .c files only, never in tmbus.h.
  */
 #ifndef TMBUS_CLIENT_INTERNAL_H
@@ -66,5 +67,51 @@ void client_free_reply(Tmbus__Api__Reply *r, bool is_secret);
  * payload and makes the views its accessors return. NULL when out of
  * memory (r is then freed). */
 struct tmbus_delivery *delivery_new(Tmbus__Api__Reply *r);
+
+/* ---- post.c: posts in flight ----------------------------------------------- */
+
+/* A pipelined post sent and not yet answered: its ticket is the id of its
+ * request, so that the answer finds it. */
+struct post_flight {
+    uint64_t ticket;
+    int64_t deadline_ms; /* monotonic; -1: none */
+};
+
+/* The posts in flight on a handle (at most window, in the order sent) and
+ * the outcomes not yet taken (in the order they came). */
+struct post_queue {
+    struct post_flight *flight;
+    size_t n_flight, cap_flight;
+    unsigned window;
+    struct tmbus_posted *head, *tail;
+};
+
+void post_queue_init(struct post_queue *q);
+
+/* Frees what q holds (outcomes not taken, the flight array). */
+void post_queue_clear(struct post_queue *q);
+
+/* Whether window posts are in flight already. */
+bool post_queue_is_full(const struct post_queue *q);
+
+/* Records a post sent under ticket. Returns TMBUS_OK or TMBUS_ENOMEM. */
+int post_queue_track(struct post_queue *q, uint64_t ticket, int64_t deadline_ms);
+
+/* When r answers a post in flight (r->id is its ticket): takes
+ * responsibility over r, queues the outcome (result: the library's code
+ * for r->code) and returns true. Otherwise returns false and r stays the
+ * caller's. */
+bool post_queue_answer(struct post_queue *q, Tmbus__Api__Reply *r, int result);
+
+/* Completes every post in flight with err and reason (the connection
+ * dropped). */
+void post_queue_fail_all(struct post_queue *q, int err, const char *reason);
+
+/* Completes with TMBUS_ETIMEOUT every post whose deadline is past now_ms,
+ * and returns the nearest deadline left (-1: none). */
+int64_t post_queue_expire(struct post_queue *q, int64_t now_ms);
+
+/* Takes the oldest outcome not yet taken, or NULL. */
+struct tmbus_posted *post_queue_take(struct post_queue *q);
 
 #endif

@@ -1,7 +1,9 @@
 /*
  * libtmbus's handle: the client side of proto/api.proto over one ZeroMQ
- * DEALER with CURVE. Requests go one at a time; while a call waits for its
- * answer, deliveries that arrive are queued in the handle. A socket
+ * DEALER with CURVE. Calls wait for their answer one at a time, while
+ * pipelined posts (post.c keeps their tickets) may be in flight beside
+ * them; whatever arrives meanwhile (deliveries, posts' outcomes) is
+ * queued in the handle. A socket
  * monitor tells a failed handshake from silence and notices reconnects,
  * after which the library subscribes again with the same filter. The
  * typed posts (post.c), the results (results.c), deliveries (delivery.c)
@@ -68,7 +70,8 @@ struct tmbus {
     bool needs_resubscribe;
     uint64_t resubscribe_id;
     unsigned auth_failures, drops;
-    bool is_refused; /* the last handshake failed authentication */
+    bool is_refused;         /* the last handshake failed authentication */
+    struct post_queue posts; /* pipelined posts in flight and their outcomes */
     char error[ERROR_MAX];
 };
 
@@ -113,6 +116,8 @@ const char *tmbus_strerror(int err)
         return "not found";
     case TMBUS_EINTERNAL:
         return "the node failed internally";
+    case TMBUS_EBUSY:
+        return "too many posts in flight";
     default:
         return "unknown error";
     }
@@ -261,6 +266,13 @@ static void read_events(struct tmbus *h)
             h->is_refused = false;
             if (++h->handshakes > 1 && h->is_subscribed)
                 h->needs_resubscribe = true;
+        } else if (event == ZMQ_EVENT_DISCONNECTED) {
+            h->drops++;
+            /* Their answers died with the connection: a node that
+             * restarts answers nothing it read before. */
+            post_queue_fail_all(&h->posts, TMBUS_ECLOSED,
+                                "the connection to the node dropped (the post may have been "
+                                "committed)");
         } else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) {
             h->auth_failures++;
             h->is_refused = true;
@@ -357,9 +369,11 @@ static void sort_reply(struct tmbus *h, Tmbus__Api__Reply *r, uint64_t want_id,
         }
         return;
     }
-    /* Id 0 without a delivery: the node could not read the request that
-     * is outstanding (there is only ever one), so it could not echo its
-     * id. */
+    if (r->id != 0 && post_queue_answer(&h->posts, r, from_code(r->code)))
+        return;
+    /* Id 0 without a delivery: the node could not read a request, so it
+     * could not echo its id. Ours are well-formed, so it is taken as the
+     * answer to the call that waits (pipelined posts' never are). */
     if (want_id != 0 && (r->id == want_id || r->id == 0)) {
         *out = r;
         return;
@@ -422,9 +436,37 @@ static int drain(struct tmbus *h, uint64_t want_id, Tmbus__Api__Reply **out)
     return TMBUS_OK;
 }
 
-/* Waits until the answer to want_id arrives (into *out) or, with want_id
- * 0, until a delivery is queued. timeout_ms as in tmbus.h. */
-static int wait_for(struct tmbus *h, uint64_t want_id, int timeout_ms, Tmbus__Api__Reply **out)
+/* What a wait is for. */
+enum wait_goal {
+    WAIT_REPLY,    /* the answer to want_id, into *out */
+    WAIT_DELIVERY, /* a delivery queued */
+    WAIT_OUTCOME,  /* a pipelined post's outcome queued */
+    WAIT_PLACE,    /* a place in the window of posts in flight */
+    WAIT_NO_FLIGHT /* no post in flight */
+};
+
+static bool is_reached(const struct tmbus *h, enum wait_goal goal, Tmbus__Api__Reply *const *out)
+{
+    switch (goal) {
+    case WAIT_REPLY:
+        return *out != NULL;
+    case WAIT_DELIVERY:
+        return h->head != NULL;
+    case WAIT_OUTCOME:
+        return h->posts.head != NULL;
+    case WAIT_PLACE:
+        return !post_queue_is_full(&h->posts);
+    case WAIT_NO_FLIGHT:
+        return h->posts.n_flight == 0;
+    }
+    return true;
+}
+
+/* Waits until goal is reached (want_id and out for WAIT_REPLY), reading
+ * whatever comes meanwhile and timing out posts in flight. timeout_ms as
+ * in tmbus.h. */
+static int wait_for(struct tmbus *h, enum wait_goal goal, uint64_t want_id, int timeout_ms,
+                    Tmbus__Api__Reply **out)
 {
     int64_t deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
     Tmbus__Api__Reply *dummy = NULL;
@@ -434,23 +476,34 @@ static int wait_for(struct tmbus *h, uint64_t want_id, int timeout_ms, Tmbus__Ap
     *out = NULL;
     for (;;) {
         zmq_pollitem_t items[2] = {{h->socket, 0, ZMQ_POLLIN, 0}, {h->monitor, 0, ZMQ_POLLIN, 0}};
-        int64_t left;
+        int64_t now, left, next_expiry;
         int rc;
 
         read_events(h);
         /* libzmq would retry the handshake for ever; our key is refused
          * and nothing will come, so say so now. */
-        if (h->is_refused)
+        if (h->is_refused) {
+            post_queue_fail_all(&h->posts, TMBUS_EDENIED, "the node refused this client's key");
             return client_fail(h, TMBUS_EDENIED, "the node refused this client's key");
+        }
         maybe_resubscribe(h);
-        if ((rc = drain(h, want_id, out)) != TMBUS_OK)
+        if ((rc = drain(h, goal == WAIT_REPLY ? want_id : 0, out)) != TMBUS_OK)
             return rc;
-        if (*out != NULL || (want_id == 0 && h->head != NULL))
+        now = now_ms();
+        next_expiry = post_queue_expire(&h->posts, now);
+        if (is_reached(h, goal, out))
             return TMBUS_OK;
-        left = deadline - now_ms();
+        if (goal == WAIT_OUTCOME && h->posts.n_flight == 0)
+            return client_fail(h, TMBUS_ENOTFOUND, "no post in flight");
+        left = deadline - now;
         if (timeout_ms >= 0 && left <= 0)
             return TMBUS_ETIMEOUT;
-        if (zmq_poll(items, 2, timeout_ms < 0 ? -1 : (long)left) == -1 && errno != EINTR)
+        if (timeout_ms < 0)
+            left = -1;
+        /* Wake for the first post that times out, to report it. */
+        if (next_expiry >= 0 && (left < 0 || next_expiry - now < left))
+            left = next_expiry - now > 0 ? next_expiry - now : 1;
+        if (zmq_poll(items, 2, (long)left) == -1 && errno != EINTR)
             return client_fail(h, TMBUS_ECLOSED, "cannot poll: %s", zmq_strerror(errno));
     }
 }
@@ -468,7 +521,7 @@ int client_call(struct tmbus *h, Tmbus__Api__Request *req, int timeout_ms, Tmbus
     maybe_resubscribe(h);
     if ((rc = send_request(h, req)) != TMBUS_OK)
         return rc;
-    if ((rc = wait_for(h, req->id, timeout_ms, &r)) != TMBUS_OK) {
+    if ((rc = wait_for(h, WAIT_REPLY, req->id, timeout_ms, &r)) != TMBUS_OK) {
         if (rc == TMBUS_ETIMEOUT)
             client_fail(h, rc, "no answer from the node within %d ms", timeout_ms);
         return rc;
@@ -592,6 +645,7 @@ int tmbus_connect(const char *endpoint, const uint8_t node_public_key[TMBUS_KEY_
         return client_fail_to(err, err_size, TMBUS_ENOMEM, "out of memory");
     h->epfd = -1;
     h->window = WINDOW_DEFAULT;
+    post_queue_init(&h->posts);
     if ((rc = open_socket(h, endpoint, node_public_key, client_public_key, client_secret_key)) !=
         TMBUS_OK)
         goto out;
@@ -637,6 +691,7 @@ void tmbus_close(struct tmbus **hp)
         h->head = d->next;
         tmbus_delivery_free(&d);
     }
+    post_queue_clear(&h->posts);
     if (h->epfd != -1)
         close(h->epfd);
     if (h->monitor != NULL)
@@ -652,6 +707,36 @@ void tmbus_close(struct tmbus **hp)
 
 /* ---- requests ----------------------------------------------------------- */
 
+/* Checks a post's arguments and fills req and post (which borrow them). */
+static int fill_post(struct tmbus *h, Tmbus__Api__Request *req, Tmbus__Api__Post *post,
+                     const void *payload, size_t len, const char *const *recipients,
+                     size_t n_recipients, bool all, int64_t expires_at)
+{
+    if (payload == NULL || len == 0 || len > TMBUS_MAX_PAYLOAD)
+        return client_fail(h, TMBUS_EINVALID, "the payload must be 1 to %d bytes",
+                           TMBUS_MAX_PAYLOAD);
+    if (!all && (recipients == NULL || n_recipients == 0 || n_recipients > TMBUS_MAX_RECIPIENTS))
+        return client_fail(h, TMBUS_EINVALID, "name 1 to %d recipients, or post to all",
+                           TMBUS_MAX_RECIPIENTS);
+    for (size_t i = 0; !all && i < n_recipients; i++)
+        if (recipients[i] == NULL)
+            return client_fail(h, TMBUS_EINVALID, "recipient %zu is NULL", i);
+    if (expires_at < 0)
+        return client_fail(h, TMBUS_EINVALID, "expires_at must be 0 or a Unix time");
+    post->payload.data = (uint8_t *)payload;
+    post->payload.len = len;
+    if (all) {
+        post->all = true;
+    } else {
+        post->recipients = (char **)recipients;
+        post->n_recipients = n_recipients;
+    }
+    post->expires_at = expires_at;
+    req->kind_case = TMBUS__API__REQUEST__KIND_POST;
+    req->post = post;
+    return TMBUS_OK;
+}
+
 int tmbus_post(struct tmbus *h, const void *payload, size_t len, const char *const *recipients,
                size_t n_recipients, bool all, int64_t expires_at, int timeout_ms,
                uint8_t out_id[TMBUS_ID_BYTES])
@@ -664,28 +749,9 @@ int tmbus_post(struct tmbus *h, const void *payload, size_t len, const char *con
 
     if (h == NULL)
         return TMBUS_EINVALID;
-    if (payload == NULL || len == 0 || len > TMBUS_MAX_PAYLOAD)
-        return client_fail(h, TMBUS_EINVALID, "the payload must be 1 to %d bytes",
-                           TMBUS_MAX_PAYLOAD);
-    if (!all && (recipients == NULL || n_recipients == 0 || n_recipients > TMBUS_MAX_RECIPIENTS))
-        return client_fail(h, TMBUS_EINVALID, "name 1 to %d recipients, or post to all",
-                           TMBUS_MAX_RECIPIENTS);
-    for (size_t i = 0; !all && i < n_recipients; i++)
-        if (recipients[i] == NULL)
-            return client_fail(h, TMBUS_EINVALID, "recipient %zu is NULL", i);
-    if (expires_at < 0)
-        return client_fail(h, TMBUS_EINVALID, "expires_at must be 0 or a Unix time");
-    post.payload.data = (uint8_t *)payload;
-    post.payload.len = len;
-    if (all) {
-        post.all = true;
-    } else {
-        post.recipients = (char **)recipients;
-        post.n_recipients = n_recipients;
-    }
-    post.expires_at = expires_at;
-    req.kind_case = TMBUS__API__REQUEST__KIND_POST;
-    req.post = &post;
+    if ((rc = fill_post(h, &req, &post, payload, len, recipients, n_recipients, all, expires_at)) !=
+        TMBUS_OK)
+        return rc;
     if ((rc = client_call(h, &req, timeout_ms, &r)) != TMBUS_OK)
         return rc;
     rc_receipt = r->kind_case == TMBUS__API__REPLY__KIND_RECEIPT ? r->receipt : NULL;
@@ -696,6 +762,102 @@ int tmbus_post(struct tmbus *h, const void *payload, size_t len, const char *con
         memcpy(out_id, rc_receipt->placed[0]->id.data, TMBUS_ID_BYTES);
     }
     client_free_reply(r, false);
+    return rc;
+}
+
+/* ---- pipelined posts ------------------------------------------------------ */
+
+int tmbus_post_window(struct tmbus *h, unsigned window)
+{
+    if (h == NULL)
+        return TMBUS_EINVALID;
+    if (window == 0 || window > TMBUS_POST_WINDOW_MAX)
+        return client_fail(h, TMBUS_EINVALID, "the post window must be 1 to %d",
+                           TMBUS_POST_WINDOW_MAX);
+    h->posts.window = window;
+    return TMBUS_OK;
+}
+
+size_t tmbus_posts_in_flight(const struct tmbus *h)
+{
+    return h != NULL ? h->posts.n_flight : 0;
+}
+
+int tmbus_post_send(struct tmbus *h, const void *payload, size_t len, const char *const *recipients,
+                    size_t n_recipients, bool all, int64_t expires_at, int flags, int timeout_ms,
+                    uint64_t *ticket)
+{
+    Tmbus__Api__Request req = TMBUS__API__REQUEST__INIT;
+    Tmbus__Api__Post post = TMBUS__API__POST__INIT;
+    int rc;
+
+    if (ticket != NULL)
+        *ticket = 0;
+    if (h == NULL)
+        return TMBUS_EINVALID;
+    h->error[0] = '\0';
+    if (ticket == NULL || (flags & ~TMBUS_POST_NOWAIT) != 0 || timeout_ms == 0 || timeout_ms < -1)
+        return client_fail(h, TMBUS_EINVALID,
+                           "a place for the ticket, known flags and a timeout of -1 or more "
+                           "than 0 ms");
+    if ((rc = fill_post(h, &req, &post, payload, len, recipients, n_recipients, all, expires_at)) !=
+        TMBUS_OK)
+        return rc;
+    read_events(h);
+    if (post_queue_is_full(&h->posts)) {
+        if (flags & TMBUS_POST_NOWAIT)
+            return client_fail(h, TMBUS_EBUSY, "%zu posts in flight, the window's bound",
+                               h->posts.n_flight);
+        if ((rc = wait_for(h, WAIT_PLACE, 0, timeout_ms, NULL)) != TMBUS_OK) {
+            if (rc == TMBUS_ETIMEOUT)
+                client_fail(h, rc, "no place in the window of posts in flight within %d ms",
+                            timeout_ms);
+            return rc;
+        }
+    }
+    maybe_resubscribe(h);
+    /* The place is taken before sending, so that an answer read in the
+     * same breath finds its ticket. */
+    if ((rc = post_queue_track(&h->posts, h->last_id + 1,
+                               timeout_ms >= 0 ? now_ms() + timeout_ms : -1)) != TMBUS_OK)
+        return client_fail(h, rc, "out of memory for a post in flight");
+    if ((rc = send_request(h, &req)) != TMBUS_OK) {
+        h->posts.n_flight--; /* the last one: nothing was sent */
+        return rc;
+    }
+    *ticket = req.id;
+    return TMBUS_OK;
+}
+
+int tmbus_posted_next(struct tmbus *h, int timeout_ms, struct tmbus_posted **out)
+{
+    int rc;
+
+    if (out != NULL)
+        *out = NULL;
+    if (h == NULL || out == NULL)
+        return TMBUS_EINVALID;
+    if (h->posts.head == NULL) {
+        if (h->posts.n_flight == 0)
+            return client_fail(h, TMBUS_ENOTFOUND, "no post in flight");
+        if ((rc = wait_for(h, WAIT_OUTCOME, 0, timeout_ms, NULL)) != TMBUS_OK)
+            return rc;
+    }
+    *out = post_queue_take(&h->posts);
+    return TMBUS_OK;
+}
+
+int tmbus_post_flush(struct tmbus *h, int timeout_ms)
+{
+    int rc;
+
+    if (h == NULL)
+        return TMBUS_EINVALID;
+    if (h->posts.n_flight == 0)
+        return TMBUS_OK;
+    rc = wait_for(h, WAIT_NO_FLIGHT, 0, timeout_ms, NULL);
+    if (rc == TMBUS_ETIMEOUT)
+        client_fail(h, rc, "%zu posts still in flight after %d ms", h->posts.n_flight, timeout_ms);
     return rc;
 }
 
@@ -792,7 +954,7 @@ int tmbus_next(struct tmbus *h, int timeout_ms, struct tmbus_delivery **out)
     if (h->head == NULL) {
         if (!h->is_subscribed)
             return client_fail(h, TMBUS_EPROTOCOL, "not subscribed");
-        if ((rc = wait_for(h, 0, timeout_ms, NULL)) != TMBUS_OK)
+        if ((rc = wait_for(h, WAIT_DELIVERY, 0, timeout_ms, NULL)) != TMBUS_OK)
             return rc;
     }
     d = h->head;

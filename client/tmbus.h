@@ -108,11 +108,13 @@ enum tmbus_error {
     TMBUS_ENOMEM = -6,
     TMBUS_ENOTFOUND = -7, /* unknown recipient, need, envelope */
     TMBUS_EINTERNAL = -8, /* the node failed (disk, memory): try again later */
+    TMBUS_EBUSY = -9,     /* the handle's posts in flight are at their bound */
 };
 
 struct tmbus;          /* one connection to one node */
 struct tmbus_delivery; /* one received message */
 struct tmbus_status;   /* a node's status */
+struct tmbus_posted;   /* the outcome of one pipelined post */
 
 /* The version of the library the program runs against, as "MAJOR.MINOR.PATCH"
  * (static, never NULL) and as a TMBUS_VERSION_NUMBER, which a program can
@@ -189,6 +191,90 @@ TMBUS_EXPORT TMBUS_NODISCARD int tmbus_post(struct tmbus *h, const void *payload
                                             bool all, int64_t expires_at, int timeout_ms,
                                             uint8_t out_id[TMBUS_ID_BYTES]);
 
+/* ---- pipelined posting --------------------------------------------------
+ *
+ * tmbus_post waits for each post's commit before the next can be sent, so
+ * one handle posts one envelope per commit of its node. The calls below
+ * keep many posts in flight on one handle instead: tmbus_post_send sends
+ * and returns a ticket at once; the node commits what it read in one
+ * round together and answers each post after that commit; the answers
+ * arrive on the handle (its tmbus_fd becomes readable, as for deliveries)
+ * and tmbus_posted_next hands them out, one per ticket, in the order they
+ * arrive (a refused post is answered before the commit, so outcomes may
+ * come out of ticket order; the node's log keeps the order of sending).
+ * Synchronous calls (tmbus_post, tmbus_ack, tmbus_status, …) and a
+ * subscription may be used on the same handle meanwhile: answers to posts
+ * in flight that arrive while they wait are kept for tmbus_posted_next.
+ *
+ * When the connection to the node drops (the node stopped or restarted),
+ * every post in flight completes with TMBUS_ECLOSED, and one whose answer
+ * does not come within its timeout with TMBUS_ETIMEOUT: in both cases the
+ * node may or may not have committed it. */
+
+#define TMBUS_POST_WINDOW_MAX     1024 /* posts in flight on one handle, at most */
+#define TMBUS_POST_WINDOW_DEFAULT 64
+#define TMBUS_POST_NOWAIT         1 /* tmbus_post_send: TMBUS_EBUSY instead of waiting */
+
+/* Sets how many posts may be in flight on h at once (1..TMBUS_POST_WINDOW_MAX;
+ * TMBUS_POST_WINDOW_DEFAULT until set). Lowering it below the posts in
+ * flight now only holds back new ones. Never blocks. Returns TMBUS_OK or
+ * TMBUS_EINVALID. */
+TMBUS_EXPORT TMBUS_NODISCARD int tmbus_post_window(struct tmbus *h, unsigned window);
+
+/* How many posts sent with tmbus_post_send have no outcome yet. */
+TMBUS_EXPORT size_t tmbus_posts_in_flight(const struct tmbus *h);
+
+/* Sends a post as tmbus_post does (same arguments and checks; the
+ * caller's buffers may be reused as soon as it returns) without waiting
+ * for its commit, and sets *ticket to a number that names it (tickets
+ * grow with every call on h; never 0). Its outcome comes later through
+ * tmbus_posted_next. When the window is full it waits, up to timeout_ms,
+ * for an outcome to free a place, or with flags TMBUS_POST_NOWAIT returns
+ * TMBUS_EBUSY at once. timeout_ms also bounds the wait for the post's own
+ * answer; it must be more than 0, or -1 for no bound but the
+ * connection's (0 is TMBUS_EINVALID: no post is answered at once). Returns TMBUS_OK once the
+ * post is sent; TMBUS_EBUSY, TMBUS_ETIMEOUT (no place in time),
+ * TMBUS_EINVALID, TMBUS_ECLOSED or TMBUS_ENOMEM when nothing was sent. */
+TMBUS_EXPORT TMBUS_NODISCARD int tmbus_post_send(struct tmbus *h, const void *payload, size_t len,
+                                                 const char *const *recipients, size_t n_recipients,
+                                                 bool all, int64_t expires_at, int flags,
+                                                 int timeout_ms, uint64_t *ticket);
+
+/* Waits up to timeout_ms (0: never blocks) for the next post sent with
+ * tmbus_post_send to complete. Returns TMBUS_OK with *out, which the
+ * caller frees with tmbus_posted_free; TMBUS_ETIMEOUT when none completed
+ * in time; TMBUS_ENOTFOUND at once when no post is in flight and none is
+ * waiting to be taken; or another error of the handle. Each ticket comes
+ * out exactly once. */
+TMBUS_EXPORT TMBUS_NODISCARD int tmbus_posted_next(struct tmbus *h, int timeout_ms,
+                                                   struct tmbus_posted **out);
+
+/* Waits up to timeout_ms until no post sent with tmbus_post_send is in
+ * flight; their outcomes stay for tmbus_posted_next. Returns TMBUS_OK, or
+ * TMBUS_ETIMEOUT with posts still in flight. */
+TMBUS_EXPORT TMBUS_NODISCARD int tmbus_post_flush(struct tmbus *h, int timeout_ms);
+
+/* The ticket tmbus_post_send gave the post. */
+TMBUS_EXPORT uint64_t tmbus_posted_ticket(const struct tmbus_posted *p);
+
+/* TMBUS_OK when the node committed the post, else why not: the node's
+ * code (TMBUS_EINVALID, TMBUS_EDENIED, TMBUS_ENOTFOUND, TMBUS_EINTERNAL),
+ * or TMBUS_ECLOSED / TMBUS_ETIMEOUT when its outcome is unknown. */
+TMBUS_EXPORT int tmbus_posted_result(const struct tmbus_posted *p);
+
+/* The node's (or the library's) one-line reason for a failure; "" after
+ * TMBUS_OK. Owned by p. */
+TMBUS_EXPORT const char *tmbus_posted_reason(const struct tmbus_posted *p);
+
+/* The envelopes a committed post became: one, or one per recipient for
+ * TLP:RED. tmbus_posted_id returns the i-th id (TMBUS_ID_BYTES, owned by
+ * p), or NULL when i >= tmbus_posted_count (always 0 after a failure). */
+TMBUS_EXPORT size_t tmbus_posted_count(const struct tmbus_posted *p);
+TMBUS_EXPORT const uint8_t *tmbus_posted_id(const struct tmbus_posted *p, size_t i);
+
+/* Frees an outcome. Accepts NULL and clears *pp. */
+TMBUS_EXPORT void tmbus_posted_free(struct tmbus_posted **pp);
+
 /* Starts (or restarts) receiving deliveries after this client's durable
  * cursor, with at most window (1..TMBUS_WINDOW_MAX; 0 means 64) unacked at
  * a time. If the connection drops and comes back, the library subscribes
@@ -242,10 +328,12 @@ TMBUS_EXPORT TMBUS_NODISCARD int tmbus_status(struct tmbus *h, int timeout_ms,
                                               struct tmbus_status **out);
 
 /* A file descriptor for the caller's own poll/epoll loop: it becomes
- * readable when the handle may have something for tmbus_next. It is
- * edge-triggered in effect (ZeroMQ's ZMQ_FD semantics): after it fires,
- * and after any other call on the handle, call tmbus_next(h, 0, …) until it
- * returns TMBUS_ETIMEOUT before polling again, or a delivery may wait
+ * readable when the handle may have something for tmbus_next or
+ * tmbus_posted_next. It is edge-triggered in effect (ZeroMQ's ZMQ_FD
+ * semantics): after it fires, and after any other call on the handle,
+ * call tmbus_next(h, 0, …) (when subscribed) and tmbus_posted_next(h, 0,
+ * …) (when posts are in flight) until they return something other than
+ * TMBUS_OK before polling again, or a delivery or an outcome may wait
  * unseen. Owned by the handle; do not close it. Returns the fd or a
  * negative TMBUS_E* code. */
 TMBUS_EXPORT TMBUS_NODISCARD int tmbus_fd(struct tmbus *h);
@@ -448,6 +536,14 @@ TMBUS_EXPORT TMBUS_NODISCARD int tmbus_post_need(struct tmbus *h, const struct t
                                                  const char *const *recipients, size_t n_recipients,
                                                  bool all, int timeout_ms,
                                                  uint8_t out_id[TMBUS_ID_BYTES]);
+
+/* As tmbus_post_need, pipelined: validates and encodes the need (nothing
+ * sent on TMBUS_EINVALID), then sends it as tmbus_post_send does (flags,
+ * timeout_ms and *ticket as there); its outcome, with the need's id, comes
+ * through tmbus_posted_next. */
+TMBUS_EXPORT TMBUS_NODISCARD int
+tmbus_post_need_send(struct tmbus *h, const struct tmbus_need *need, const char *const *recipients,
+                     size_t n_recipients, bool all, int flags, int timeout_ms, uint64_t *ticket);
 
 /* An offer's recipients should include the need's owner. */
 TMBUS_EXPORT TMBUS_NODISCARD int tmbus_post_offer(struct tmbus *h, const struct tmbus_offer *offer,

@@ -202,13 +202,18 @@ static bool has_more(void *socket)
     return zmq_getsockopt(socket, ZMQ_RCVMORE, &more, &more_len) == 0 && more;
 }
 
-/* The loop callback: reads at most API_MAX_PER_CALL messages, so a busy
- * client cannot starve the peers; zmq_poll calls again while more wait. */
+/* The loop callback: reads at most limits.batch_max messages, so a busy
+ * client cannot starve the peers; zmq_poll calls again while more wait.
+ * Nothing bounds a client to one post in flight: every post read here
+ * is sealed into the round's open batch, all of them commit in the one
+ * transaction that ends the round, and each is answered after it (a
+ * client's posts in flight are bounded by its pipe in libzmq and, per
+ * round, by batch_max). */
 static void on_ready(void *arg)
 {
     struct api *a = arg;
 
-    for (int i = 0; i < API_MAX_PER_CALL; i++) {
+    for (uint32_t i = 0; i < a->cfg->batch_max; i++) {
         zmq_msg_t rid, msg;
         struct request rq = {0};
         bool is_extra = false;

@@ -27,7 +27,6 @@
  * a little over the limit still gets a reply, a flood does not. */
 #define API_HARD_MAX        (2 * API_MSG_MAX_REQUEST)
 #define API_ROUTING_MAX     256 /* libzmq routing ids are at most 255 bytes */
-#define API_MAX_PER_CALL    256 /* requests read per socket callback */
 #define API_PUMP_BUDGET     256 /* inbox entries looked at per subscriber per pump */
 #define API_RETRY_MS        100 /* a subscriber's queue was full: try again after */
 #define API_FILTER_BITS     32  /* categories and TLPs a filter can name: 0..31 */

@@ -149,9 +149,10 @@ int route_post(struct route *rt, const struct message *msg, const char *const *r
  * -1 when rejected (reason logged and counted). */
 int route_accept(struct route *rt, const char *from, const uint8_t *env, size_t len);
 
-/* Opens an inbox entry again for delivery. On success *body is the caller's
- * to free (envelope_body_free) and *info describes the envelope. Returns 0
- * or -1 (logged). */
+/* Opens an inbox entry again for delivery; its signature is checked again
+ * unless this process added the entry under the roster in force. On
+ * success *body is the caller's to free (envelope_body_free) and *info
+ * describes the envelope. Returns 0 or -1 (logged). */
 int route_open_inbox(struct route *rt, const struct store_inbox_entry *e,
                      struct envelope_info *info, struct envelope_body **body);
 

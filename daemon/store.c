@@ -33,7 +33,9 @@
 #define LOCK_NAME        "tmbus.lock"
 #define PATH_BYTES       4096
 #define BUSY_TIMEOUT_MS  5000
-#define SYNCHRONOUS_FULL 2 /* what PRAGMA synchronous answers for FULL */
+#define SYNCHRONOUS_FULL 2      /* what PRAGMA synchronous answers for FULL */
+#define CACHE_KIB        "8192" /* page cache per connection, KiB (configure) */
+#define CHECKPOINT_PAGES "4000" /* WAL pages before a checkpoint (configure) */
 
 /* Migrations: steps[i] takes the schema from version i to i + 1. A step is
  * never edited once released; a change is a new step. All pending steps and
@@ -173,7 +175,33 @@ static const char *const migrations[STORE_SCHEMA] = {
     "  post   BLOB PRIMARY KEY CHECK (length(post) = 32),"
     "  client TEXT NOT NULL"
     ") WITHOUT ROWID;",
+    /* 7 -> 8: envelopes lose the index on id. Nothing reads an envelope
+     * by id (every lookup is by origin, peer and seq), an id is a hash
+     * over the header that holds those three, so the primary key already
+     * refuses the same envelope twice; and an index keyed by random hashes
+     * cost every append a write to a random page. SQLite cannot drop a
+     * UNIQUE constraint: the table is rebuilt, rows in their order, with
+     * foreign keys off for the step (migrate). */
+    "CREATE TABLE envelopes_new ("
+    "  origin     TEXT NOT NULL,"
+    "  peer       TEXT NOT NULL,"
+    "  seq        INTEGER NOT NULL CHECK (seq >= 1),"
+    "  id         BLOB NOT NULL CHECK (length(id) = 32),"
+    "  prev       BLOB CHECK (prev IS NULL OR length(prev) = 32),"
+    "  expires_at INTEGER NOT NULL,"
+    "  data       BLOB NOT NULL,"
+    "  PRIMARY KEY (origin, peer, seq),"
+    "  FOREIGN KEY (origin, peer) REFERENCES logs (origin, peer)"
+    ");"
+    "INSERT INTO envelopes_new (rowid, origin, peer, seq, id, prev, expires_at, data)"
+    "  SELECT rowid, origin, peer, seq, id, prev, expires_at, data FROM envelopes ORDER BY rowid;"
+    "DROP TABLE envelopes;"
+    "ALTER TABLE envelopes_new RENAME TO envelopes;",
 };
+
+/* The first schema whose migration rebuilds a table that others refer to:
+ * foreign keys must be off while it runs (SQLite's own procedure). */
+#define SCHEMA_REBUILT 8
 
 /* The first schema whose board blobs are sealed. */
 #define SCHEMA_SEALED 5
@@ -562,7 +590,22 @@ static int configure(sqlite3 *db)
         log_warnx("store: journal_mode is \"%s\", not \"wal\"", mode);
         return -1;
     }
-    if (exec(db, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA trusted_schema = OFF",
+    /* synchronous = FULL, not NORMAL: in WAL mode NORMAL syncs the WAL
+     * only at checkpoints, so a commit this node has acknowledged to a
+     * client or a peer could vanish in a power cut. FULL syncs the WAL at
+     * every commit; the group commit (one per loop round) is what keeps
+     * that affordable.
+     * cache_size: a round's transaction dirties a few pages per envelope
+     * (its row, and the leaves of indexes keyed by random ids); with
+     * SQLite's 2 MiB default a large round spilled dirty pages to the WAL
+     * before its commit and read them back. CACHE_KIB bounds it.
+     * wal_autocheckpoint: each checkpoint copies the WAL into the
+     * database and syncs it, inside a commit; a larger WAL checkpoints a
+     * page written by many rounds (an index leaf) once, not once per
+     * 1,000 pages. Both are memory and disk, never durability. */
+    if (exec(db,
+             "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA trusted_schema = OFF;"
+             " PRAGMA cache_size = -" CACHE_KIB "; PRAGMA wal_autocheckpoint = " CHECKPOINT_PAGES,
              "pragmas") != 0)
         return -1;
     if (pragma_int(db, "PRAGMA synchronous", &v) != 0)
@@ -580,6 +623,27 @@ static int configure(sqlite3 *db)
     return 0;
 }
 
+/* Whether PRAGMA foreign_key_check finds a row whose parent is missing
+ * (logged), or cannot run. */
+static bool foreign_keys_broken(sqlite3 *db, const char *path)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    if (sqlite3_prepare_v2(db, "PRAGMA foreign_key_check", -1, &st, NULL) != SQLITE_OK) {
+        db_error(db, "foreign_key_check");
+        return true;
+    }
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        log_warnx("store: %s: a row of %s has no parent row after migration", path,
+                  (const char *)sqlite3_column_text(st, 0));
+    else if (rc != SQLITE_DONE)
+        db_error(db, "foreign_key_check");
+    sqlite3_finalize(st);
+    return rc != SQLITE_DONE;
+}
+
 /* Brings the schema to STORE_SCHEMA in one transaction. The version is read
  * inside the transaction, and a newer one is refused before anything is
  * written. Board rows written before sealing are sealed in the same
@@ -592,8 +656,12 @@ static int migrate(struct store *s, const char *path, uint64_t *n_sealed)
     int ret = -1;
 
     *n_sealed = 0;
-    if (exec(db, "BEGIN IMMEDIATE", "begin migration") != 0)
+    /* Only outside a transaction does this pragma take effect; it is set
+     * back, and checked, before the store is used (end of migrate). */
+    if (exec(db, "PRAGMA foreign_keys = OFF", "foreign keys off for migration") != 0)
         return -1;
+    if (exec(db, "BEGIN IMMEDIATE", "begin migration") != 0)
+        goto out;
     if (pragma_int(db, "PRAGMA user_version", &version) != 0)
         goto out;
     if (version < 0 || version > STORE_SCHEMA) {
@@ -610,6 +678,9 @@ static int migrate(struct store *s, const char *path, uint64_t *n_sealed)
     }
     if (store__key_check(s, path) != 0)
         goto out;
+    /* A rebuilt table must still hold every row its children point at. */
+    if (version < SCHEMA_REBUILT && foreign_keys_broken(db, path))
+        goto out;
     if (version < STORE_SCHEMA) {
         snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", STORE_SCHEMA);
         if (exec(db, sql, "set schema version") != 0)
@@ -623,6 +694,11 @@ static int migrate(struct store *s, const char *path, uint64_t *n_sealed)
 out:
     if (ret != 0 && !sqlite3_get_autocommit(db))
         (void)sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    if (exec(db, "PRAGMA foreign_keys = ON", "foreign keys on after migration") != 0 ||
+        pragma_int(db, "PRAGMA foreign_keys", &version) != 0 || version != 1) {
+        log_warnx("store: foreign keys could not be enabled again");
+        ret = -1;
+    }
     return ret;
 }
 

@@ -3,8 +3,11 @@
  * need or offer per line, checks it strictly (duplicate keys, unknown
  * fields, wrong types, bad enum values are all rejected with the line
  * number and the reason), posts what is valid and goes on past what is
- * not. Export writes the board in the same format (so that import reads
- * it back), or as CSV. Money is a decimal string of EUR, never a float.
+ * not. Runs of needs are pipelined (many posts in flight, each reported
+ * in line order once its commit is known); an offer, which may name a
+ * need posted just before, waits for every post in flight first. Export writes the board in the
+ * same format (so that import reads it back), or as CSV. Money is a decimal string of EUR, never a
+ * float.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -232,6 +235,16 @@ static int check_fields(json_t *o, const char *const *allowed, const char *type,
 
 /* ---- the import run -------------------------------------------------------- */
 
+/* A need line posted and not yet reported, in line order. */
+struct in_flight {
+    uint64_t ticket;
+    unsigned long line;
+    bool is_done;
+    int result;
+    uint8_t id[TMBUS_ID_BYTES];
+    char why[WHY_MAX];
+};
+
 struct import {
     struct cli *cli;
     struct tmbus *h;           /* NULL for --dry-run */
@@ -240,6 +253,8 @@ struct import {
     bool is_stopped; /* the node stopped answering */
     unsigned long needs, offers, rejected;
     int status; /* exit status when the run must stop */
+    struct in_flight *flight;
+    size_t n_flight, cap_flight;
 };
 
 static void report_posted(struct import *im, unsigned long line, const char *type,
@@ -263,11 +278,10 @@ static void report_posted(struct import *im, unsigned long line, const char *typ
     }
 }
 
-/* After a failed post: the reason for the line, and whether to go on. */
-static int post_failed(struct import *im, int err, struct line_error *e)
+/* After a failed post: the reason for the line (why, or the handle's),
+ * and whether to go on. */
+static int post_failed_why(struct import *im, int err, const char *why, struct line_error *e)
 {
-    const char *why = tmbus_last_error(im->h);
-
     if (why == NULL || *why == '\0')
         why = tmbus_strerror(err);
     switch (err) {
@@ -286,11 +300,88 @@ static int post_failed(struct import *im, int err, struct line_error *e)
     }
 }
 
+static int post_failed(struct import *im, int err, struct line_error *e)
+{
+    return post_failed_why(im, err, tmbus_last_error(im->h), e);
+}
+
+/* Reports, in line order, the posts in flight whose outcome is known. */
+static void report_done(struct import *im)
+{
+    struct line_error e;
+    size_t k = 0;
+
+    for (; k < im->n_flight && im->flight[k].is_done; k++) {
+        struct in_flight *l = &im->flight[k];
+        if (l->result == TMBUS_OK) {
+            report_posted(im, l->line, "need", l->id);
+            im->needs++;
+        } else {
+            post_failed_why(im, l->result, l->why, &e);
+            im->rejected++;
+            cli_fail(0, "line %lu: %s", l->line, e.why);
+        }
+    }
+    memmove(im->flight, im->flight + k, (im->n_flight - k) * sizeof(*im->flight));
+    im->n_flight -= k;
+}
+
+/* Takes the outcomes that came, waiting up to timeout_ms for the first,
+ * and reports what it can in line order. */
+static void take_outcomes(struct import *im, int timeout_ms)
+{
+    struct tmbus_posted *p = NULL;
+
+    while (tmbus_posted_next(im->h, timeout_ms, &p) == TMBUS_OK) {
+        for (size_t i = 0; i < im->n_flight; i++) {
+            struct in_flight *l = &im->flight[i];
+            if (l->ticket != tmbus_posted_ticket(p))
+                continue;
+            l->is_done = true;
+            l->result = tmbus_posted_result(p);
+            if (l->result == TMBUS_OK)
+                memcpy(l->id, tmbus_posted_id(p, 0), TMBUS_ID_BYTES);
+            snprintf(l->why, sizeof(l->why), "%s", tmbus_posted_reason(p));
+        }
+        tmbus_posted_free(&p);
+        timeout_ms = 0;
+    }
+    report_done(im);
+}
+
+/* Waits for every post in flight and reports them all, so that what
+ * follows (an offer, a refused line) comes after them. A post whose
+ * answer does not come within the timeout fails with TMBUS_ETIMEOUT. */
+static void settle(struct import *im)
+{
+    if (im->h == NULL)
+        return;
+    while (im->n_flight > 0)
+        take_outcomes(im, im->cli->timeout_ms > 0 ? im->cli->timeout_ms : 1000);
+}
+
+/* Remembers a need line just sent under ticket. */
+static int add_in_flight(struct import *im, uint64_t ticket, unsigned long line)
+{
+    if (im->n_flight == im->cap_flight) {
+        size_t cap = im->cap_flight ? 2 * im->cap_flight : TMBUS_POST_WINDOW_DEFAULT;
+        struct in_flight *f = realloc(im->flight, cap * sizeof(*f));
+        if (f == NULL)
+            return -1;
+        im->flight = f;
+        im->cap_flight = cap;
+    }
+    im->flight[im->n_flight++] = (struct in_flight){.ticket = ticket, .line = line};
+    return 0;
+}
+
+/* Returns 0 (reported), 1 (posted, reported when its outcome comes) or
+ * -1 (refused: the reason in e). */
 static int import_need(struct import *im, json_t *o, unsigned long line, struct line_error *e)
 {
     struct tmbus_need n = {0};
     struct cli_to to = {0};
-    uint8_t id[TMBUS_ID_BYTES];
+    uint64_t ticket;
     int rc = -1, err;
 
     if (check_fields(o, need_fields, "need", NEED_POSTED_FIELDS, e) == -1 ||
@@ -312,17 +403,29 @@ static int import_need(struct import *im, json_t *o, unsigned long line, struct 
         goto out;
     if (im->is_dry_run) {
         report_posted(im, line, "need", NULL);
-    } else {
-        err = tmbus_post_need(im->h, &n, (const char *const *)to.names, to.n, to.all,
-                              im->cli->timeout_ms, id);
-        if (err != TMBUS_OK) {
-            post_failed(im, err, e);
-            goto out;
-        }
-        report_posted(im, line, "need", id);
+        im->needs++;
+        rc = 0;
+        goto out;
     }
-    im->needs++;
-    rc = 0;
+    /* Blocks while the window is full; the outcomes that free a place
+     * are reported below, in line order. */
+    err = tmbus_post_need_send(im->h, &n, (const char *const *)to.names, to.n, to.all, 0,
+                               im->cli->timeout_ms, &ticket);
+    if (err != TMBUS_OK) {
+        char why[WHY_MAX];
+        snprintf(why, sizeof(why), "%s", tmbus_last_error(im->h));
+        settle(im);
+        post_failed_why(im, err, why, e);
+        goto out;
+    }
+    if (add_in_flight(im, ticket, line) == -1) {
+        /* It was sent: wait for it alone rather than lose its outcome. */
+        settle(im);
+        reject(e, "out of memory");
+        goto out;
+    }
+    take_outcomes(im, 0);
+    rc = 1;
 out:
     free(to.names);
     return rc;
@@ -380,6 +483,8 @@ static int import_offer(struct import *im, json_t *o, unsigned long line, struct
     uint8_t id[TMBUS_ID_BYTES];
     int rc = -1, err;
 
+    /* The need it names may be in flight still. */
+    settle(im);
     if (check_fields(o, offer_fields, "offer", OFFER_POSTED_FIELDS, e) == -1 ||
         get_string(o, "need", false, &need, e) == -1 ||
         get_string(o, "description", true, &f.description, e) == -1 ||
@@ -525,11 +630,14 @@ int cmd_import(struct cli *cli, int argc, char **argv)
             continue;
         if ((size_t)len > LINE_MAX_BYTES)
             reject(&e, "longer than %d bytes", LINE_MAX_BYTES);
-        else if (import_line(&im, buf, (size_t)len, line, &e) == 0)
+        else if ((rc = import_line(&im, buf, (size_t)len, line, &e)) >= 0)
             continue;
+        /* After the lines before it. */
+        settle(&im);
         im.rejected++;
         cli_fail(0, "line %lu: %s", line, e.why);
     }
+    settle(&im);
     if (ferror(in)) {
         rc = cli_fail(CLI_EX_FAIL, "cannot read %s: %s", path, strerror(errno));
         goto out;
@@ -555,6 +663,7 @@ out:
         fclose(in);
     tmbus_board_free(&im.board);
     tmbus_close(&im.h);
+    free(im.flight);
     return rc;
 }
 

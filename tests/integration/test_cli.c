@@ -526,6 +526,42 @@ static void test_import_reports_each_line(void **state)
     clitest_run_free(&r);
 }
 
+/* A run of needs is posted with many in flight: each line is still
+ * reported once, in line order, and a line the node refuses fails alone. */
+static void test_import_pipelines_needs(void **state)
+{
+    enum { N_LINES = 40, BAD_LINE = 17 };
+    struct ctx *c = *state;
+    char path[FED_PATH_MAX], text[N_LINES * 256], want[64];
+    struct clitest_run r = {0};
+    size_t off = 0;
+    const char *at;
+
+    snprintf(path, sizeof(path), "%s/many.jsonl", fed_dir(c->p.f));
+    for (int i = 1; i <= N_LINES; i++)
+        off += (size_t)snprintf(
+            text + off, sizeof(text) - off,
+            "{\"type\":\"need\",\"title\":\"Pipelined %d\",\"category\":\"hardware\","
+            "\"quantity\":1,\"unit\":\"u\",\"value_eur\":\"1\",\"priority\":\"low\","
+            "\"tlp\":\"green\",\"sector\":\"energy\",\"to\":[\"%s\"]}\n",
+            i, i == BAD_LINE ? "XX" : "EE");
+    clitest_write_file(path, text);
+    CLITEST_RUN(c->p.f, &r, "-c", c->p.conf[UA], "import", path);
+    if (r.status != 65 || strstr(r.out, "imported 39 needs, 0 offers; rejected 1 line") == NULL)
+        fail_msg("status %d, stdout: %s, stderr: %s", r.status, r.out, r.err);
+    snprintf(want, sizeof(want), "tmbus: line %d: ", BAD_LINE);
+    assert_non_null(strstr(r.err, want));
+    at = r.out;
+    for (int i = 1; i <= N_LINES; i++) {
+        if (i == BAD_LINE)
+            continue;
+        snprintf(want, sizeof(want), "line %d: need ", i);
+        if ((at = strstr(at, want)) == NULL)
+            fail_msg("stdout lacks '%s' in line order: %s", want, r.out);
+    }
+    clitest_run_free(&r);
+}
+
 static void test_export_reads_back(void **state)
 {
     struct ctx *c = *state;
@@ -629,6 +665,7 @@ int main(void)
         cmocka_unit_test(test_post_and_read),
         cmocka_unit_test(test_watch_resumes_at_cursor),
         cmocka_unit_test(test_import_reports_each_line),
+        cmocka_unit_test(test_import_pipelines_needs),
         cmocka_unit_test(test_export_reads_back),
         cmocka_unit_test(test_status_health),
     };

@@ -1145,6 +1145,25 @@ static void raw_exec(const char *dir, const char *sql)
     assert_int_equal(sqlite3_close(db), SQLITE_OK);
 }
 
+/* The one integer a query answers, through a connection of its own. */
+static long long raw_count(const char *dir, const char *sql)
+{
+    char path[PATH_BYTES + 32];
+    sqlite3_stmt *st;
+    sqlite3 *db;
+    long long n;
+
+    snprintf(path, sizeof(path), "%s/tmbus.db", dir);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+        fail_msg("%s: %s", sql, sqlite3_errmsg(db));
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    n = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    assert_int_equal(sqlite3_close(db), SQLITE_OK);
+    return n;
+}
+
 /* The board's blobs round-trip in clear through the interface, while the
  * files hold no byte of them; another key cannot open the store. */
 static void test_board_sealed_at_rest(void **state)
@@ -1318,6 +1337,64 @@ static void test_migration_seals_plaintext(void **state)
     assert_int_equal(dir_contains(f->dir, MARKER), 0);
 }
 
+/* A store of schema 7 (envelopes with an index on id) is rebuilt without
+ * it: every envelope, inbox entry and their order survive, and the store
+ * appends as before (migrate itself refuses to go on unless foreign keys
+ * are on again). */
+static void test_migration_drops_envelope_id_index(void **state)
+{
+    struct fixture *f = *state;
+    struct store_log a = mklog("EE", "");
+    uint8_t id[STORE_HASH_BYTES];
+    struct store_inbox_entry ent;
+    uint64_t number = 0;
+    struct store *s = open_ok(f);
+
+    commit_range(s, &a, 1, 3);
+    assert_int_equal(store_begin(s), 0);
+    mkid(&a, 2, 0, id);
+    assert_int_equal(store_inbox_add(s, &a, 2, id, 0, &number), 0);
+    assert_int_equal(store_commit(s), 0);
+    store_close(&s);
+    /* Back to schema 7's table, rows and all. */
+    raw_exec(f->dir, "CREATE TABLE old (origin TEXT NOT NULL, peer TEXT NOT NULL,"
+                     " seq INTEGER NOT NULL CHECK (seq >= 1),"
+                     " id BLOB NOT NULL UNIQUE CHECK (length(id) = 32),"
+                     " prev BLOB CHECK (prev IS NULL OR length(prev) = 32),"
+                     " expires_at INTEGER NOT NULL, data BLOB NOT NULL,"
+                     " PRIMARY KEY (origin, peer, seq),"
+                     " FOREIGN KEY (origin, peer) REFERENCES logs (origin, peer));"
+                     " INSERT INTO old SELECT * FROM envelopes; DROP TABLE envelopes;"
+                     " ALTER TABLE old RENAME TO envelopes; PRAGMA user_version = 7;");
+    assert_int_equal(raw_count(f->dir, "SELECT count(*) FROM sqlite_master"
+                                       " WHERE tbl_name = 'envelopes' AND type = 'index'"
+                                       " AND sql IS NULL"),
+                     2);
+
+    s = open_ok(f);
+    assert_int_equal(raw_count(f->dir, "SELECT count(*) FROM sqlite_master"
+                                       " WHERE tbl_name = 'envelopes' AND type = 'index'"
+                                       " AND sql IS NULL"),
+                     1); /* the primary key's only */
+    assert_int_equal(raw_count(f->dir, "SELECT count(*) FROM envelopes"), 3);
+    for (uint64_t seq = 1; seq <= 3; seq++) {
+        uint8_t *env = NULL;
+        size_t len;
+        assert_int_equal(store_get(s, &a, seq, &env, &len, NULL), 1);
+        free(env);
+    }
+    assert_int_equal(store_inbox_next(s, 0, &ent), 1);
+    assert_int_equal(ent.number, 1);
+    assert_int_equal(ent.seq, 2);
+    commit_range(s, &a, 4, 5);
+    /* An inbox entry still needs its envelope. */
+    assert_int_equal(store_begin(s), 0);
+    mkid(&a, 9, 0, id);
+    assert_int_equal(store_inbox_add(s, &a, 9, id, 0, &number), -1);
+    store_rollback(s);
+    store_close(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1343,6 +1420,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_store_survives_key_rotation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_board_swapped_blob_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migration_seals_plaintext, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migration_drops_envelope_id_index, setup, teardown),
         cmocka_unit_test_setup_teardown(test_throughput, setup, teardown),
     };
 
