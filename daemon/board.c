@@ -310,6 +310,7 @@ static int merge_edit(struct store_board_need *rec, const Need *edit, struct ver
     rec->need_len = len;
     rec->tlp = m.tlp;
     rec->category = m.category;
+    rec->priority = m.priority;
     rec->quantity = m.quantity;
     ret = 1;
 out:
@@ -670,6 +671,7 @@ static int create_need(struct replay *r, struct item *it)
     rec->status = BOARD_NEED_OPEN;
     rec->tlp = effective_tlp(n->tlp, it->u.log.peer);
     rec->category = n->category;
+    rec->priority = n->priority;
     rec->quantity = n->quantity;
     if (it->u.body_len > 0)
         memcpy(rec->need, it->u.body, it->u.body_len);

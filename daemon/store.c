@@ -173,6 +173,25 @@ static const char *const migrations[STORE_SCHEMA] = {
     "  post   BLOB PRIMARY KEY CHECK (length(post) = 32),"
     "  client TEXT NOT NULL"
     ") WITHOUT ROWID;",
+    /* 7 -> 8: the board is read a page at a time, by id, with filters
+     * (store_board_page_*). priority is kept in clear beside category
+     * (rows written before this step read 0 until the board writes them
+     * again); updated_at is when this node last wrote a row. Each filter
+     * has an index that ends in id, so a page is an index range. */
+    "ALTER TABLE board_needs ADD COLUMN priority INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE board_needs ADD COLUMN updated_at INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE board_offers ADD COLUMN updated_at INTEGER NOT NULL DEFAULT 0;"
+    "UPDATE board_needs SET updated_at = CAST(strftime('%s', 'now') AS INTEGER);"
+    "UPDATE board_offers SET updated_at = CAST(strftime('%s', 'now') AS INTEGER);"
+    "CREATE INDEX board_needs_status_id ON board_needs (status, id);"
+    "CREATE INDEX board_needs_category ON board_needs (category, id);"
+    "CREATE INDEX board_needs_owner ON board_needs (owner, id);"
+    "CREATE INDEX board_needs_priority ON board_needs (priority, id);"
+    "CREATE INDEX board_needs_updated ON board_needs (updated_at);"
+    "CREATE INDEX board_offers_need_id ON board_offers (need_id, id);"
+    "CREATE INDEX board_offers_status ON board_offers (status, id);"
+    "CREATE INDEX board_offers_donor ON board_offers (donor, id);"
+    "CREATE INDEX board_offers_updated ON board_offers (updated_at);",
 };
 
 /* The first schema whose board blobs are sealed. */

@@ -1307,6 +1307,14 @@ static void test_migration_seals_plaintext(void **state)
     /* Back to what schema 4 wrote: the blob in clear, no key check. */
     raw_exec(f->dir, "UPDATE board_needs SET need = CAST('old " MARKER "' AS BLOB);"
                      " DROP TABLE key_check; DROP TABLE roster_trusted; DROP TABLE post_clients;"
+                     " DROP INDEX board_needs_status_id; DROP INDEX board_needs_category;"
+                     " DROP INDEX board_needs_owner; DROP INDEX board_needs_priority;"
+                     " DROP INDEX board_needs_updated; DROP INDEX board_offers_need_id;"
+                     " DROP INDEX board_offers_status; DROP INDEX board_offers_donor;"
+                     " DROP INDEX board_offers_updated;"
+                     " ALTER TABLE board_needs DROP COLUMN priority;"
+                     " ALTER TABLE board_needs DROP COLUMN updated_at;"
+                     " ALTER TABLE board_offers DROP COLUMN updated_at;"
                      " PRAGMA user_version = 4;");
     assert_int_equal(dir_contains(f->dir, MARKER), 1); /* the scan sees it */
 
