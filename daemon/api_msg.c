@@ -188,8 +188,8 @@ int api_msg_board_query(const Tmbus__Api__BoardQuery *q, struct api_board_query 
     for (size_t i = 0; i < q->n_statuses; i++) {
         if (q->statuses[i] == NULL || (out->statuses[i] = exact_status(own, q->statuses[i])) < 0)
             return refuse(why, why_size,
-                          out->list == API_BOARD_NEEDS ? "unknown need status" :
-                                                         "unknown offer status");
+                          out->list == API_BOARD_NEEDS ? "unknown need status"
+                                                       : "unknown offer status");
     }
     out->n_statuses = q->n_statuses;
     if (out->list == API_BOARD_OFFERS && (q->n_categories != 0 || q->n_priorities != 0))

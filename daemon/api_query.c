@@ -82,8 +82,8 @@ static bool is_room(struct board_reply *br, size_t item_len)
 {
     size_t framed = item_len + 6;
 
-    if (br->limit == 0 || (br->n_needs + br->n_offers > 0 &&
-                           br->bytes + framed > API_BOARD_PAGE_BYTES)) {
+    if (br->limit == 0 ||
+        (br->n_needs + br->n_offers > 0 && br->bytes + framed > API_BOARD_PAGE_BYTES)) {
         br->is_cut = true;
         return false;
     }

@@ -295,8 +295,8 @@ int store_board_each_offer(struct store *s, const uint8_t *need_id, store_board_
  * list is ORed within itself and the filters ANDed; NULL or an empty list
  * means any. Values are the board's codes (opaque here). */
 struct store_board_filter {
-    uint32_t clearance;     /* rows labelled above it, and offers to needs above it, are never read */
-    const uint8_t *after;   /* only ids above this one (STORE_HASH_BYTES), or NULL */
+    uint32_t clearance;   /* rows labelled above it, and offers to needs above it, are never read */
+    const uint8_t *after; /* only ids above this one (STORE_HASH_BYTES), or NULL */
     const uint8_t *need_id; /* needs: only this one; offers: only those answering it */
     int need_status;        /* -1, or needs (offers: their need) in this status only */
     const int *statuses;    /* the rows' own status codes */
@@ -310,8 +310,8 @@ struct store_board_filter {
     int64_t updated_since; /* 0, or rows written at or after it only */
     size_t limit;          /* rows read at most (1..STORE_BOARD_PAGE_ROWS) */
 };
-#define STORE_BOARD_PAGE_ROWS 1001 /* a page of 1,000 and the look-ahead row */
-#define STORE_BOARD_FILTER_MAX 16  /* values in each list of a filter */
+#define STORE_BOARD_PAGE_ROWS  1001 /* a page of 1,000 and the look-ahead row */
+#define STORE_BOARD_FILTER_MAX 16   /* values in each list of a filter */
 
 /* Calls fn for the needs matching f, by increasing id, reading each row
  * as the query steps (one row in memory at a time): fn must not write to

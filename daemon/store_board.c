@@ -20,20 +20,18 @@
 
 /* The columns read_need and read_offer read, in their order. */
 #define NEED_COLUMNS                                                                               \
-    "id, owner, created_at, status, tlp, category, quantity, accepted, delivered, need,"         \
+    "id, owner, created_at, status, tlp, category, quantity, accepted, delivered, need,"           \
     " priority, updated_at"
-#define OFFER_COLUMNS                                                                              \
-    "id, donor, created_at, need_id, status, tlp, quantity, offer, updated_at"
+#define OFFER_COLUMNS "id, donor, created_at, need_id, status, tlp, quantity, offer, updated_at"
 
 const char *const store__board_sql[ST_COUNT_] = {
     [ST_BOARD_NEED_PUT] = "INSERT OR REPLACE INTO board_needs (id, owner, created_at, status, tlp,"
                           " category, quantity, accepted, delivered, need, priority, updated_at)"
                           " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11,"
                           " CAST(strftime('%s', 'now') AS INTEGER))",
-    [ST_BOARD_NEED_EACH] =
-        "SELECT " NEED_COLUMNS " FROM board_needs"
-        " WHERE (?1 IS NULL OR id = ?1) AND (?2 < 0 OR status = ?2)"
-        " ORDER BY created_at, id",
+    [ST_BOARD_NEED_EACH] = "SELECT " NEED_COLUMNS " FROM board_needs"
+                           " WHERE (?1 IS NULL OR id = ?1) AND (?2 < 0 OR status = ?2)"
+                           " ORDER BY created_at, id",
     /* By the primary key alone: an OR with a NULL test would keep SQLite
      * from using it, and every board arrival looks rows up by id. */
     [ST_BOARD_NEED_GET] = "SELECT " NEED_COLUMNS " FROM board_needs WHERE id = ?1",
@@ -487,9 +485,9 @@ static void sql_in(struct page_sql *q, const char *column, size_t n)
 
 static int page_check(const struct store_board_filter *f, const char *what)
 {
-    if (f->limit == 0 || f->limit > STORE_BOARD_PAGE_ROWS || f->n_statuses > STORE_BOARD_FILTER_MAX ||
-        f->n_categories > STORE_BOARD_FILTER_MAX || f->n_priorities > STORE_BOARD_FILTER_MAX ||
-        f->n_members > STORE_BOARD_FILTER_MAX) {
+    if (f->limit == 0 || f->limit > STORE_BOARD_PAGE_ROWS ||
+        f->n_statuses > STORE_BOARD_FILTER_MAX || f->n_categories > STORE_BOARD_FILTER_MAX ||
+        f->n_priorities > STORE_BOARD_FILTER_MAX || f->n_members > STORE_BOARD_FILTER_MAX) {
         log_warnx("store: %s: filter out of bounds", what);
         return -1;
     }
