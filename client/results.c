@@ -259,6 +259,8 @@ static int board_wire_query(struct tmbus *h, const struct tmbus_board_query *q,
     if (q->updated_since < 0)
         return client_fail(h, TMBUS_EINVALID, "updated_since is negative");
     w->updated_since = q->updated_since;
+    if (q->id_prefix != NULL)
+        w->id_prefix = (char *)q->id_prefix;
     return TMBUS_OK;
 }
 

@@ -526,6 +526,7 @@ struct tmbus_board_query {
     const char *const *members; /* owners (needs) or donors (offers): member ids */
     size_t n_members;
     int64_t updated_since; /* unix seconds: only items the node changed at or after it */
+    const char *id_prefix; /* only ids whose hex starts with these 1..64 hex digits, or NULL */
 };
 
 /* Asks the node for one page of needs or offers this client may read,

@@ -121,7 +121,8 @@ static int exact_status(enum domain_enum e, const char *name)
 static bool is_filtered(const Tmbus__Api__BoardQuery *q)
 {
     return q->limit != 0 || q->after.len != 0 || q->n_statuses != 0 || q->n_categories != 0 ||
-           q->n_members != 0 || q->n_priorities != 0 || q->updated_since != 0;
+           q->n_members != 0 || q->n_priorities != 0 || q->updated_since != 0 ||
+           (q->id_prefix != NULL && q->id_prefix[0] != '\0');
 }
 
 static int read_codes(const uint32_t *in, size_t n, enum domain_enum e, uint32_t *out,
@@ -134,6 +135,47 @@ static int read_codes(const uint32_t *in, size_t n, enum domain_enum e, uint32_t
         }
         out[i] = in[i];
     }
+    return 0;
+}
+
+static int hex_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* The ids a hex prefix covers: from the prefix padded with zeros up to
+ * (not including) the prefix plus one, unless the prefix is all f. */
+static int read_prefix(const char *prefix, struct api_board_query *out, char *why, size_t why_size)
+{
+    size_t len = strnlen(prefix, 2 * ENVELOPE_HASH_BYTES + 1);
+    int carry = 1;
+
+    if (len == 0)
+        return 0;
+    if (len > 2 * ENVELOPE_HASH_BYTES)
+        return refuse(why, why_size, "id_prefix is longer than 64 hex digits");
+    for (size_t i = 0; i < len; i++) {
+        int d = hex_digit(prefix[i]);
+        if (d < 0)
+            return refuse(why, why_size, "id_prefix is not hex digits");
+        out->id_from[i / 2] |= (uint8_t)(i % 2 == 0 ? d << 4 : d);
+    }
+    memcpy(out->id_to, out->id_from, sizeof(out->id_to));
+    /* Add one at the prefix's last digit. */
+    for (size_t i = len; i-- > 0 && carry;) {
+        int shift = i % 2 == 0 ? 4 : 0;
+        int d = ((out->id_to[i / 2] >> shift) & 0xf) + 1;
+        carry = d > 0xf;
+        out->id_to[i / 2] = (uint8_t)((out->id_to[i / 2] & ~(0xf << shift)) | ((d & 0xf) << shift));
+    }
+    out->has_prefix = true;
+    out->has_to = !carry;
     return 0;
 }
 
@@ -211,7 +253,7 @@ int api_msg_board_query(const Tmbus__Api__BoardQuery *q, struct api_board_query 
     if (q->updated_since < 0)
         return refuse(why, why_size, "updated_since is negative");
     out->updated_since = q->updated_since;
-    return 0;
+    return read_prefix(q->id_prefix != NULL ? q->id_prefix : "", out, why, why_size);
 }
 
 void api_msg_board_cursor(enum api_board_list list, const uint8_t *id,

@@ -93,13 +93,18 @@ struct api_board_query {
     const char *members[API_BOARD_FILTER_MAX];
     size_t n_members;
     int64_t updated_since;
+    bool has_prefix; /* ids in [id_from, id_to), or from id_from on when !has_to */
+    bool has_to;
+    uint8_t id_from[ENVELOPE_HASH_BYTES];
+    uint8_t id_to[ENVELOPE_HASH_BYTES];
 };
 
 /*
  * Checks a decoded BoardQuery and fills *out. Returns 0, or -1 with a
  * one-line reason in why (for CODE_INVALID): an unknown list, a need_id
  * not empty or 32 bytes, an unknown status, category or priority, a
- * member that is not a member id, a list over API_BOARD_FILTER_MAX, a
+ * member that is not a member id, an id_prefix not 1..64 hex digits, a
+ * list over API_BOARD_FILTER_MAX, a
  * limit over API_BOARD_PAGE_MAX, a negative updated_since, a cursor that
  * is not one this node gives for that list, or filters on the original
  * (BOARD_LIST_BOTH) query. Pure: never blocks, never logs.

@@ -191,6 +191,8 @@ static struct store_board_filter board_filter(const struct api_board_query *q, u
         .members = q->members,
         .n_members = q->n_members,
         .updated_since = q->updated_since,
+        .id_from = q->has_prefix ? q->id_from : NULL,
+        .id_to = q->has_to ? q->id_to : NULL,
         /* One row more than the page: when it comes, there is a next page. */
         .limit = q->limit + 1,
     };

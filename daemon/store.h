@@ -307,8 +307,10 @@ struct store_board_filter {
     size_t n_priorities;
     const char *const *members; /* owners (needs) or donors (offers) */
     size_t n_members;
-    int64_t updated_since; /* 0, or rows written at or after it only */
-    size_t limit;          /* rows read at most (1..STORE_BOARD_PAGE_ROWS) */
+    int64_t updated_since;  /* 0, or rows written at or after it only */
+    const uint8_t *id_from; /* only ids at or above it, or NULL */
+    const uint8_t *id_to;   /* only ids below it, or NULL */
+    size_t limit;           /* rows read at most (1..STORE_BOARD_PAGE_ROWS) */
 };
 #define STORE_BOARD_PAGE_ROWS  1001 /* a page of 1,000 and the look-ahead row */
 #define STORE_BOARD_FILTER_MAX 16   /* values in each list of a filter */

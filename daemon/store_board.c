@@ -496,7 +496,7 @@ static int page_check(const struct store_board_filter *f, const char *what)
 
 /* Binds the parameters in the order page_needs_sql and page_offers_sql
  * wrote them: clearance, after, need_id, need_status, statuses, categories,
- * priorities, members, updated_since, limit. */
+ * priorities, members, updated_since, id_from, id_to, limit. */
 static void page_bind(sqlite3_stmt *st, const struct store_board_filter *f, bool is_offers)
 {
     int i = 1;
@@ -518,6 +518,10 @@ static void page_bind(sqlite3_stmt *st, const struct store_board_filter *f, bool
         sqlite3_bind_text(st, i++, f->members[j], -1, SQLITE_STATIC);
     if (f->updated_since != 0)
         sqlite3_bind_int64(st, i++, f->updated_since);
+    if (f->id_from != NULL)
+        sqlite3_bind_blob(st, i++, f->id_from, STORE_HASH_BYTES, SQLITE_STATIC);
+    if (f->id_to != NULL)
+        sqlite3_bind_blob(st, i++, f->id_to, STORE_HASH_BYTES, SQLITE_STATIC);
     sqlite3_bind_int64(st, i, (sqlite3_int64)f->limit);
 }
 
@@ -546,6 +550,14 @@ static void page_where(struct page_sql *q, const struct store_board_filter *f, c
     if (f->updated_since != 0) {
         sql_add(q, " AND ");
         sql_add(q, COLUMN("updated_at >= ?"));
+    }
+    if (f->id_from != NULL) {
+        sql_add(q, " AND ");
+        sql_add(q, COLUMN("id >= ?"));
+    }
+    if (f->id_to != NULL) {
+        sql_add(q, " AND ");
+        sql_add(q, COLUMN("id < ?"));
     }
 #undef COLUMN
     sql_add(q, " ORDER BY ");
