@@ -174,15 +174,52 @@ static const char *const migrations[STORE_SCHEMA] = {
     "  client TEXT NOT NULL"
     ") WITHOUT ROWID;",
     /* 7 -> 8: the board is read a page at a time, by id, with filters
-     * (store_board_page_*). priority is kept in clear beside category
-     * (rows written before this step read 0 until the board writes them
-     * again); updated_at is when this node last wrote a row. Each filter
-     * has an index that ends in id, so a page is an index range. */
-    "ALTER TABLE board_needs ADD COLUMN priority INTEGER NOT NULL DEFAULT 0;"
-    "ALTER TABLE board_needs ADD COLUMN updated_at INTEGER NOT NULL DEFAULT 0;"
-    "ALTER TABLE board_offers ADD COLUMN updated_at INTEGER NOT NULL DEFAULT 0;"
-    "UPDATE board_needs SET updated_at = CAST(strftime('%s', 'now') AS INTEGER);"
-    "UPDATE board_offers SET updated_at = CAST(strftime('%s', 'now') AS INTEGER);"
+     * (store_board_page_*). The needs and offers tables are rebuilt
+     * clustered by id (WITHOUT ROWID), so that a page in id order reads
+     * neighbouring rows rather than one random row each. priority is kept
+     * in clear beside category (rows written before this step read 0 until
+     * the board writes them again); updated_at is when this node last wrote
+     * a row (here: the migration). Each filter has an index ending in id, so
+     * a filtered page is an index range. */
+    "CREATE TABLE board_needs_8 ("
+    "  id         BLOB PRIMARY KEY CHECK (length(id) = 32),"
+    "  owner      TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  status     INTEGER NOT NULL,"
+    "  tlp        INTEGER NOT NULL,"
+    "  category   INTEGER NOT NULL,"
+    "  quantity   INTEGER NOT NULL CHECK (quantity >= 0),"
+    "  accepted   INTEGER NOT NULL CHECK (accepted >= 0),"
+    "  delivered  INTEGER NOT NULL CHECK (delivered >= 0),"
+    "  need       BLOB NOT NULL,"
+    "  priority   INTEGER NOT NULL DEFAULT 0,"
+    "  updated_at INTEGER NOT NULL DEFAULT 0"
+    ") WITHOUT ROWID;"
+    "INSERT INTO board_needs_8 (id, owner, created_at, status, tlp, category, quantity, accepted,"
+    "  delivered, need, updated_at)"
+    "  SELECT id, owner, created_at, status, tlp, category, quantity, accepted, delivered, need,"
+    "  CAST(strftime('%s', 'now') AS INTEGER) FROM board_needs;"
+    "DROP TABLE board_needs;"
+    "ALTER TABLE board_needs_8 RENAME TO board_needs;"
+    "CREATE INDEX board_needs_status ON board_needs (status, created_at);"
+    "CREATE TABLE board_offers_8 ("
+    "  id         BLOB PRIMARY KEY CHECK (length(id) = 32),"
+    "  donor      TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  need_id    BLOB CHECK (need_id IS NULL OR length(need_id) = 32),"
+    "  status     INTEGER NOT NULL,"
+    "  tlp        INTEGER NOT NULL,"
+    "  quantity   INTEGER NOT NULL CHECK (quantity >= 0),"
+    "  offer      BLOB NOT NULL,"
+    "  updated_at INTEGER NOT NULL DEFAULT 0"
+    ") WITHOUT ROWID;"
+    "INSERT INTO board_offers_8 (id, donor, created_at, need_id, status, tlp, quantity, offer,"
+    "  updated_at)"
+    "  SELECT id, donor, created_at, need_id, status, tlp, quantity, offer,"
+    "  CAST(strftime('%s', 'now') AS INTEGER) FROM board_offers;"
+    "DROP TABLE board_offers;"
+    "ALTER TABLE board_offers_8 RENAME TO board_offers;"
+    "CREATE INDEX board_offers_need ON board_offers (need_id, created_at);"
     "CREATE INDEX board_needs_status_id ON board_needs (status, id);"
     "CREATE INDEX board_needs_category ON board_needs (category, id);"
     "CREATE INDEX board_needs_owner ON board_needs (owner, id);"

@@ -1307,14 +1307,21 @@ static void test_migration_seals_plaintext(void **state)
     /* Back to what schema 4 wrote: the blob in clear, no key check. */
     raw_exec(f->dir, "UPDATE board_needs SET need = CAST('old " MARKER "' AS BLOB);"
                      " DROP TABLE key_check; DROP TABLE roster_trusted; DROP TABLE post_clients;"
-                     " DROP INDEX board_needs_status_id; DROP INDEX board_needs_category;"
-                     " DROP INDEX board_needs_owner; DROP INDEX board_needs_priority;"
-                     " DROP INDEX board_needs_updated; DROP INDEX board_offers_need_id;"
-                     " DROP INDEX board_offers_status; DROP INDEX board_offers_donor;"
-                     " DROP INDEX board_offers_updated;"
-                     " ALTER TABLE board_needs DROP COLUMN priority;"
-                     " ALTER TABLE board_needs DROP COLUMN updated_at;"
-                     " ALTER TABLE board_offers DROP COLUMN updated_at;"
+                     /* Schema 8 rebuilt needs and offers; give them back
+                      * the shape schema 4 had (a rowid table). */
+                     " CREATE TABLE n4 (id BLOB PRIMARY KEY, owner TEXT NOT NULL,"
+                     " created_at INTEGER NOT NULL, status INTEGER NOT NULL, tlp INTEGER NOT NULL,"
+                     " category INTEGER NOT NULL, quantity INTEGER NOT NULL,"
+                     " accepted INTEGER NOT NULL, delivered INTEGER NOT NULL, need BLOB NOT NULL);"
+                     " INSERT INTO n4 SELECT id, owner, created_at, status, tlp, category,"
+                     " quantity, accepted, delivered, need FROM board_needs;"
+                     " DROP TABLE board_needs; ALTER TABLE n4 RENAME TO board_needs;"
+                     " CREATE INDEX board_needs_status ON board_needs (status, created_at);"
+                     " CREATE TABLE o4 (id BLOB PRIMARY KEY, donor TEXT NOT NULL,"
+                     " created_at INTEGER NOT NULL, need_id BLOB, status INTEGER NOT NULL,"
+                     " tlp INTEGER NOT NULL, quantity INTEGER NOT NULL, offer BLOB NOT NULL);"
+                     " DROP TABLE board_offers; ALTER TABLE o4 RENAME TO board_offers;"
+                     " CREATE INDEX board_offers_need ON board_offers (need_id, created_at);"
                      " PRAGMA user_version = 4;");
     assert_int_equal(dir_contains(f->dir, MARKER), 1); /* the scan sees it */
 
