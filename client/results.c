@@ -494,6 +494,15 @@ int tmbus_report(struct tmbus *h, int timeout_ms, struct tmbus_report **out)
     return TMBUS_OK;
 }
 
+uint64_t tmbus_report_need_total(const struct tmbus_report *r)
+{
+    if (r == NULL)
+        return 0;
+    /* A node that does not send the count lists every open need. */
+    return r->reply->report->open_needs_total > r->n_needs ? r->reply->report->open_needs_total
+                                                           : r->n_needs;
+}
+
 size_t tmbus_report_need_count(const struct tmbus_report *r)
 {
     return r != NULL ? r->n_needs : 0;

@@ -612,7 +612,10 @@ struct tmbus_report_total {
  * is the caller's to free with tmbus_report_free. Blocks up to timeout_ms. */
 TMBUS_EXPORT TMBUS_NODISCARD int tmbus_report(struct tmbus *h, int timeout_ms,
                                               struct tmbus_report **out);
+/* The open needs the report lists: the first 1,000 in its order. */
 TMBUS_EXPORT size_t tmbus_report_need_count(const struct tmbus_report *r);
+/* Every open need the node counted (may exceed tmbus_report_need_count). */
+TMBUS_EXPORT uint64_t tmbus_report_need_total(const struct tmbus_report *r);
 /* i < tmbus_report_need_count, else NULL. */
 TMBUS_EXPORT const struct tmbus_report_need *tmbus_report_need_at(const struct tmbus_report *r,
                                                                   size_t i);

@@ -328,6 +328,7 @@ void api_on_report(struct api *a, const struct request *rq)
         need_ptrs[i] = &needs[i];
     }
     rep.n_open_needs = br.n_open;
+    rep.open_needs_total = br.n_open_total;
     rep.open_needs = need_ptrs;
     rep.n_donors = br.n_donors;
     rep.donors = totals(br.donors, br.n_donors, &donors);

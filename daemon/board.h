@@ -228,11 +228,15 @@ struct board_open_need {
  * last), then id; totals per donor, per category and per sector (of the
  * offer's need), each sorted by donor or code, and overall. An offer's value counts
  * whole once it is accepted. today is the current UTC day as Unix seconds
- * at 00:00. On 0 the arrays are malloc'd and freed by board_report_free.
+ * at 00:00. Reads the board a page at a time (memory grows with the open
+ * needs, not with the board). On 0 the arrays are malloc'd and freed by
+ * board_report_free.
  */
+#define BOARD_REPORT_OPEN_MAX 1000 /* open needs a report lists; it counts them all */
 struct board_report {
-    struct board_open_need *open;
+    struct board_open_need *open; /* the first BOARD_REPORT_OPEN_MAX in that order */
     size_t n_open;
+    size_t n_open_total; /* every open need within the clearance */
     struct board_total *donors, *categories, *sectors;
     size_t n_donors, n_categories, n_sectors;
     struct board_total total;

@@ -288,11 +288,16 @@ static int report_need(struct board_report *r, const struct store_board_need *n,
 
     if (n->status != BOARD_NEED_OPEN && n->status != BOARD_NEED_PARTIALLY_COVERED)
         return 0;
-    if ((grown = realloc(r->open, (r->n_open + 1) * sizeof(*grown))) == NULL) {
-        log_warn("board: realloc");
-        return -1;
+    /* Capacity: 16, then doubled each time it is full. */
+    if (r->n_open == 0 || (r->n_open >= 16 && (r->n_open & (r->n_open - 1)) == 0)) {
+        size_t cap = r->n_open ? 2 * r->n_open : 16;
+        if ((grown = realloc(r->open, cap * sizeof(*grown))) == NULL) {
+            log_warn("board: realloc");
+            return -1;
+        }
+        r->open = grown;
     }
-    r->open = grown;
+    grown = r->open;
     o = &grown[r->n_open++];
     memset(o, 0, sizeof(*o));
     memcpy(o->id, n->id, WIRE_ID_BYTES);
@@ -308,72 +313,118 @@ static int report_need(struct board_report *r, const struct store_board_need *n,
     return 0;
 }
 
+/* A report being built from the board's pages. */
+struct report_walk {
+    struct board_report *out;
+    int64_t today;
+    struct need_facts *facts; /* of visible needs, by id (pages come by id) */
+    size_t n_facts, cap_facts;
+    uint8_t last[WIRE_ID_BYTES]; /* the page's last row, for the next */
+    size_t n_rows;               /* rows in the page */
+    bool is_failed;
+};
+
+static int walk_need(void *arg, const struct store_board_need *n)
+{
+    struct report_walk *w = arg;
+    Need *d;
+    int rc;
+
+    memcpy(w->last, n->id, WIRE_ID_BYTES);
+    w->n_rows++;
+    if ((d = tmbus__payload__need__unpack(NULL, n->need_len, n->need)) == NULL) {
+        log_warnx("board: a stored need no longer decodes");
+        return 0;
+    }
+    if (w->n_facts == w->cap_facts) {
+        size_t cap = w->cap_facts ? 2 * w->cap_facts : 1024;
+        struct need_facts *grown = realloc(w->facts, cap * sizeof(*grown));
+        if (grown == NULL) {
+            log_warn("board: realloc");
+            tmbus__payload__need__free_unpacked(d, NULL);
+            return -1;
+        }
+        w->facts = grown;
+        w->cap_facts = cap;
+    }
+    memcpy(w->facts[w->n_facts].id, n->id, WIRE_ID_BYTES);
+    w->facts[w->n_facts].category = d->category;
+    w->facts[w->n_facts].sector = d->sector;
+    w->n_facts++;
+    rc = report_need(w->out, n, d, w->today);
+    tmbus__payload__need__free_unpacked(d, NULL);
+    return rc;
+}
+
+static int walk_offer(void *arg, const struct store_board_offer *o)
+{
+    struct report_walk *w = arg;
+    struct board_report *out = w->out;
+    const struct need_facts *f;
+    uint64_t pledged, delivered;
+    Offer *d;
+
+    memcpy(w->last, o->id, WIRE_ID_BYTES);
+    w->n_rows++;
+    /* The store read only offers within the clearance whose need is too;
+     * facts has every such need. */
+    if (!o->has_need ||
+        (f = bsearch(o->need_id, w->facts, w->n_facts, sizeof(*w->facts), cmp_need_facts)) == NULL)
+        return 0;
+    if ((d = tmbus__payload__offer__unpack(NULL, o->offer_len, o->offer)) == NULL) {
+        log_warnx("board: a stored offer no longer decodes");
+        return 0;
+    }
+    pledged = d->value_cents;
+    delivered = o->status == BOARD_OFFER_CONFIRMED ? d->value_cents : 0;
+    tmbus__payload__offer__free_unpacked(d, NULL);
+    if (add_total(&out->donors, &out->n_donors, o->donor, 0, pledged, delivered) != 0 ||
+        add_total(&out->categories, &out->n_categories, "", f->category, pledged, delivered) != 0 ||
+        add_total(&out->sectors, &out->n_sectors, "", f->sector, pledged, delivered) != 0)
+        return -1;
+    out->total.pledged_cents = add_sat(out->total.pledged_cents, pledged);
+    out->total.delivered_cents = add_sat(out->total.delivered_cents, delivered);
+    return 0;
+}
+
+/* Every page of one list under f, each row to fn. Returns 0 or -1. */
+static int walk_pages(struct store *s, struct store_board_filter f, bool is_offers,
+                      struct report_walk *w)
+{
+    for (;;) {
+        int rc;
+        w->n_rows = 0;
+        rc = is_offers ? store_board_page_offers(s, &f, walk_offer, w)
+                       : store_board_page_needs(s, &f, walk_need, w);
+        if (rc != 0)
+            return -1;
+        if (w->n_rows < f.limit)
+            return 0;
+        f.after = w->last;
+    }
+}
+
 int board_report(struct store *s, uint32_t clearance, int64_t today, struct board_report *out)
 {
-    struct need_rows needs = {0};
-    struct offer_rows offers = {0};
-    struct need_facts *facts = NULL;
-    size_t n_facts = 0;
+    static const int counted[] = {BOARD_OFFER_ACCEPTED, BOARD_OFFER_DELIVERED,
+                                  BOARD_OFFER_CONFIRMED};
+    struct report_walk w = {.out = out, .today = today};
+    struct store_board_filter f = {
+        .clearance = clearance, .need_status = -1, .limit = STORE_BOARD_PAGE_ROWS};
     int ret = -1;
 
     memset(out, 0, sizeof(*out));
-    if (load_board(s, &needs, &offers) != 0)
+    if (walk_pages(s, f, false, &w) != 0)
         goto out;
-    if ((facts = calloc(needs.n + 1, sizeof(*facts))) == NULL) {
-        log_warn("board: calloc");
+    f.statuses = counted;
+    f.n_statuses = sizeof(counted) / sizeof(counted[0]);
+    if (walk_pages(s, f, true, &w) != 0)
         goto out;
-    }
-    for (size_t i = 0; i < needs.n; i++) {
-        const struct store_board_need *n = &needs.v[i];
-        Need *d;
-        int rc;
-
-        if (n->tlp > clearance)
-            continue;
-        if ((d = tmbus__payload__need__unpack(NULL, n->need_len, n->need)) == NULL) {
-            log_warnx("board: a stored need no longer decodes");
-            continue;
-        }
-        memcpy(facts[n_facts].id, n->id, WIRE_ID_BYTES);
-        facts[n_facts].category = d->category;
-        facts[n_facts].sector = d->sector;
-        n_facts++;
-        rc = report_need(out, n, d, today);
-        tmbus__payload__need__free_unpacked(d, NULL);
-        if (rc != 0)
-            goto out;
-    }
-    for (size_t i = 0; i < offers.n; i++) {
-        const struct store_board_offer *o = &offers.v[i];
-        const struct need_facts *f = NULL;
-        uint64_t pledged, delivered;
-        Offer *d;
-
-        if (o->tlp > clearance || !o->has_need ||
-            (o->status != BOARD_OFFER_ACCEPTED && o->status != BOARD_OFFER_DELIVERED &&
-             o->status != BOARD_OFFER_CONFIRMED))
-            continue;
-        /* facts is sorted by id, as needs are. */
-        f = bsearch(o->need_id, facts, n_facts, sizeof(*facts), cmp_need_facts);
-        if (f == NULL)
-            continue;
-        if ((d = tmbus__payload__offer__unpack(NULL, o->offer_len, o->offer)) == NULL) {
-            log_warnx("board: a stored offer no longer decodes");
-            continue;
-        }
-        pledged = d->value_cents;
-        delivered = o->status == BOARD_OFFER_CONFIRMED ? d->value_cents : 0;
-        tmbus__payload__offer__free_unpacked(d, NULL);
-        if (add_total(&out->donors, &out->n_donors, o->donor, 0, pledged, delivered) != 0 ||
-            add_total(&out->categories, &out->n_categories, "", f->category, pledged, delivered) !=
-                0 ||
-            add_total(&out->sectors, &out->n_sectors, "", f->sector, pledged, delivered) != 0)
-            goto out;
-        out->total.pledged_cents = add_sat(out->total.pledged_cents, pledged);
-        out->total.delivered_cents = add_sat(out->total.delivered_cents, delivered);
-    }
     if (out->n_open > 0)
         qsort(out->open, out->n_open, sizeof(*out->open), cmp_open);
+    out->n_open_total = out->n_open;
+    if (out->n_open > BOARD_REPORT_OPEN_MAX)
+        out->n_open = BOARD_REPORT_OPEN_MAX;
     if (out->n_donors > 0)
         qsort(out->donors, out->n_donors, sizeof(*out->donors), cmp_total);
     if (out->n_categories > 0)
@@ -382,9 +433,7 @@ int board_report(struct store *s, uint32_t clearance, int64_t today, struct boar
         qsort(out->sectors, out->n_sectors, sizeof(*out->sectors), cmp_total);
     ret = 0;
 out:
-    free(facts);
-    need_rows_free(&needs);
-    offer_rows_free(&offers);
+    free(w.facts);
     if (ret != 0)
         board_report_free(out);
     return ret;

@@ -470,12 +470,17 @@ static void sql_add(struct page_sql *q, const char *text)
     q->len += n;
 }
 
-/* " AND column IN (?, ?, ...)" for n values (nothing when n is 0). */
+/* " AND column IN (?, ?, ...)" for n values (nothing when n is 0). One
+ * value is an index range already in id order; several would be ranges
+ * SQLite must sort whole on every page (a walk through all the pages would
+ * sort the rest of the list each time), so the column is written "+column"
+ * to keep its index out: the rows are then read in id order and the list
+ * checked on each. */
 static void sql_in(struct page_sql *q, const char *column, size_t n)
 {
     if (n == 0)
         return;
-    sql_add(q, " AND ");
+    sql_add(q, n > 1 ? " AND +" : " AND ");
     sql_add(q, column);
     sql_add(q, " IN (");
     for (size_t i = 0; i < n; i++)
