@@ -1358,3 +1358,86 @@ int board_label_of(struct store *s, const uint8_t *id, uint32_t *tlp)
     *tlp = r.tlp;
     return 0;
 }
+
+/* ---- upgrade ---------------------------------------------------------------- */
+
+/* A page of needs to rewrite, copied out of the store's page. */
+struct upgrade_page {
+    struct store_board_need *v;
+    size_t n;
+};
+
+static int keep_for_upgrade(void *arg, const struct store_board_need *n)
+{
+    struct upgrade_page *p = arg;
+    struct store_board_need *c = &p->v[p->n];
+
+    *c = *n;
+    if ((c->need = malloc(n->need_len ? n->need_len : 1)) == NULL) {
+        log_warn("board: malloc");
+        return -1;
+    }
+    if (n->need_len > 0)
+        memcpy(c->need, n->need, n->need_len);
+    p->n++;
+    return 0;
+}
+
+int board_upgrade(struct store *s)
+{
+    static const uint32_t unset[] = {0};
+    struct store_board_filter f = {.clearance = UINT32_MAX,
+                                   .need_status = -1,
+                                   .priorities = unset,
+                                   .n_priorities = 1,
+                                   .limit = 256};
+    struct upgrade_page p = {.v = calloc(256, sizeof(*p.v))};
+    uint8_t after[WIRE_ID_BYTES];
+    uint64_t done = 0;
+    int ret = -1;
+
+    if (p.v == NULL) {
+        log_warn("board: calloc");
+        return -1;
+    }
+    for (;;) {
+        size_t n;
+        p.n = 0;
+        if (store_board_page_needs(s, &f, keep_for_upgrade, &p) != 0 || store_begin(s) != 0)
+            goto out;
+        for (size_t i = 0; i < p.n; i++) {
+            Need *d = tmbus__payload__need__unpack(NULL, p.v[i].need_len, p.v[i].need);
+            if (d != NULL && d->priority != 0) {
+                p.v[i].priority = d->priority;
+                if (store_board_need_put(s, &p.v[i]) != 0) {
+                    tmbus__payload__need__free_unpacked(d, NULL);
+                    store_rollback(s);
+                    goto out;
+                }
+                done++;
+            }
+            if (d != NULL)
+                tmbus__payload__need__free_unpacked(d, NULL);
+        }
+        if (store_commit(s) != 0)
+            goto out;
+        n = p.n;
+        if (n > 0)
+            memcpy(after, p.v[n - 1].id, WIRE_ID_BYTES);
+        for (size_t i = 0; i < n; i++)
+            free(p.v[i].need);
+        p.n = 0;
+        if (n < f.limit)
+            break;
+        f.after = after;
+    }
+    if (done > 0)
+        log_info("board: %llu needs written before schema 8 now carry their priority",
+                 (unsigned long long)done);
+    ret = 0;
+out:
+    for (size_t i = 0; i < p.n; i++)
+        free(p.v[i].need);
+    free(p.v);
+    return ret;
+}

@@ -245,6 +245,15 @@ int board_report(struct store *s, uint32_t clearance, int64_t today, struct boar
     __attribute__((warn_unused_result));
 void board_report_free(struct board_report *r);
 
+/*
+ * Fills in what a store written before schema 8 lacks: the priority of
+ * each need, kept in clear since then so that pages filter on it, read
+ * from the need itself. Runs its own batch (call it before the loop, with
+ * no batch open); finds nothing to do in a store written since. Blocks on
+ * the store. Returns 0 or -1.
+ */
+int board_upgrade(struct store *s) __attribute__((warn_unused_result));
+
 /* Stable names: a status's shared name (proto/domain.h), "open",
  * "partially_covered", …; "proposed", "accepted", …; a reason's, "not-owner",
  * … Never NULL ("unknown" for a code out of range). */
