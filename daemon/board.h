@@ -254,6 +254,11 @@ void board_report_free(struct board_report *r);
  */
 int board_upgrade(struct store *s) __attribute__((warn_unused_result));
 
+/* Whether board_apply may decide an update that arrives in canonical
+ * order on the stored state alone (the default) or always replays its
+ * cluster. Tests turn it off to compare the two boards. */
+void board_set_incremental(bool is_on);
+
 /* Stable names: a status's shared name (proto/domain.h), "open",
  * "partially_covered", …; "proposed", "accepted", …; a reason's, "not-owner",
  * … Never NULL ("unknown" for a code out of range). */
