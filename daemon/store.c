@@ -179,8 +179,11 @@ static const char *const migrations[STORE_SCHEMA] = {
      * neighbouring rows rather than one random row each. priority is kept
      * in clear beside category (rows written before this step read 0 until
      * the board writes them again); updated_at is when this node last wrote
-     * a row (here: the migration). Each filter has an index ending in id, so
-     * a filtered page is an index range. */
+     * a row (here: the migration). An offer's view_tlp is the higher of its
+     * label and its need's (kept so by store_board.c's puts), so that a page
+     * of offers applies the clearance without reading the needs table. Each
+     * filter has an index ending in id, so a filtered page is an index
+     * range. */
     "CREATE TABLE board_needs_8 ("
     "  id         BLOB PRIMARY KEY CHECK (length(id) = 32),"
     "  owner      TEXT NOT NULL,"
@@ -211,12 +214,15 @@ static const char *const migrations[STORE_SCHEMA] = {
     "  tlp        INTEGER NOT NULL,"
     "  quantity   INTEGER NOT NULL CHECK (quantity >= 0),"
     "  offer      BLOB NOT NULL,"
-    "  updated_at INTEGER NOT NULL DEFAULT 0"
+    "  updated_at INTEGER NOT NULL DEFAULT 0,"
+    "  view_tlp   INTEGER NOT NULL DEFAULT 0"
     ") WITHOUT ROWID;"
     "INSERT INTO board_offers_8 (id, donor, created_at, need_id, status, tlp, quantity, offer,"
-    "  updated_at)"
-    "  SELECT id, donor, created_at, need_id, status, tlp, quantity, offer,"
-    "  CAST(strftime('%s', 'now') AS INTEGER) FROM board_offers;"
+    "  updated_at, view_tlp)"
+    "  SELECT o.id, o.donor, o.created_at, o.need_id, o.status, o.tlp, o.quantity, o.offer,"
+    "  CAST(strftime('%s', 'now') AS INTEGER),"
+    "  max(o.tlp, coalesce((SELECT n.tlp FROM board_needs AS n WHERE n.id = o.need_id), 0))"
+    "  FROM board_offers AS o;"
     "DROP TABLE board_offers;"
     "ALTER TABLE board_offers_8 RENAME TO board_offers;"
     "CREATE INDEX board_offers_need ON board_offers (need_id, created_at);"

@@ -34,12 +34,16 @@ const char *const store__board_sql[ST_COUNT_] = {
                            " ORDER BY created_at, id",
     /* By the primary key alone: an OR with a NULL test would keep SQLite
      * from using it, and every board arrival looks rows up by id. */
+    /* A need's label is part of its offers' view_tlp. */
+    [ST_BOARD_NEED_VIEW] = "UPDATE board_offers SET view_tlp = max(tlp, ?2)"
+                           " WHERE need_id = ?1 AND view_tlp != max(tlp, ?2)",
     [ST_BOARD_NEED_GET] = "SELECT " NEED_COLUMNS " FROM board_needs WHERE id = ?1",
     [ST_BOARD_OFFER_GET] = "SELECT " OFFER_COLUMNS " FROM board_offers WHERE id = ?1",
     [ST_BOARD_OFFER_PUT] = "INSERT OR REPLACE INTO board_offers (id, donor, created_at, need_id,"
-                           " status, tlp, quantity, offer, updated_at)"
+                           " status, tlp, quantity, offer, updated_at, view_tlp)"
                            " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8,"
-                           " CAST(strftime('%s', 'now') AS INTEGER))",
+                           " CAST(strftime('%s', 'now') AS INTEGER), max(?6, coalesce("
+                           " (SELECT tlp FROM board_needs WHERE id = ?4), 0)))",
     [ST_BOARD_OFFER_EACH] = "SELECT " OFFER_COLUMNS " FROM board_offers"
                             " WHERE (?1 IS NULL OR need_id = ?1) AND (?2 IS NULL OR id = ?2)"
                             " ORDER BY created_at, id",
@@ -251,7 +255,11 @@ int store_board_need_put(struct store *s, const struct store_board_need *n)
     }
     ret = store__run(s, ST_BOARD_NEED_PUT, "board need put");
     free(sealed);
-    return ret;
+    if (ret != 0)
+        return ret;
+    sqlite3_bind_blob(s->st[ST_BOARD_NEED_VIEW], 1, n->id, STORE_HASH_BYTES, SQLITE_STATIC);
+    sqlite3_bind_int64(s->st[ST_BOARD_NEED_VIEW], 2, n->tlp);
+    return store__run(s, ST_BOARD_NEED_VIEW, "board need put (offers' view)");
 }
 
 static int need_rows(struct store *s, const uint8_t *id, int status, struct rows *r)
@@ -584,11 +592,14 @@ static sqlite3_stmt *page_prepare(struct store *s, const struct store_board_filt
                     " FROM board_needs AS x WHERE x.tlp <= ?");
     } else {
         /* An offer is read only when its need, if held, is within the
-         * clearance too: a hidden need's offers are hidden with it. */
+         * clearance too: a hidden need's offers are hidden with it. Its
+         * view_tlp is the higher of the two labels; the needs table is
+         * joined only to filter on the need's status. */
         sql_add(&q, "SELECT x.id, x.donor, x.created_at, x.need_id, x.status, x.tlp, x.quantity,"
-                    " x.offer, x.updated_at FROM board_offers AS x"
-                    " LEFT JOIN board_needs AS n ON n.id = x.need_id"
-                    " WHERE x.tlp <= ?1 AND (n.tlp IS NULL OR n.tlp <= ?1)");
+                    " x.offer, x.updated_at FROM board_offers AS x");
+        if (f->need_status >= 0)
+            sql_add(&q, " JOIN board_needs AS n ON n.id = x.need_id");
+        sql_add(&q, " WHERE x.view_tlp <= ?1");
     }
     page_where(&q, f, "x", is_offers);
     if (q.is_full) {

@@ -1483,6 +1483,29 @@ static void test_board_pages(void **state)
     walk(s, all, true, 3, &w);
     for (int j = 0; j < PAGE_OFFERS; j++)
         assert_int_equal(w.offers[j + 1], (j % PAGE_NEEDS) % 5 == 0 ? 1 : 0);
+    /* A need's label raised later hides its offers with it (offers keep
+     * the higher of the two labels): need 0 (TLP 1) goes to TLP 5. */
+    {
+        struct store_board_need n = {0};
+        struct store_board_filter c3 = {.clearance = 3, .need_status = -1};
+        memset(n.id, 0x5A, sizeof(n.id));
+        n.id[0] = 1;
+        strcpy(n.owner, "UA");
+        n.status = 1;
+        n.tlp = 5;
+        n.quantity = 1;
+        n.need = (uint8_t *)(uintptr_t) "raised";
+        n.need_len = 6;
+        assert_int_equal(store_begin(s), 0);
+        assert_int_equal(store_board_need_put(s, &n), 0);
+        assert_int_equal(store_commit(s), 0);
+        walk(s, c3, true, 50, &w);
+        for (int j = 0; j < PAGE_OFFERS; j++) {
+            int need = j % PAGE_NEEDS;
+            bool is_visible = need != 0 && 1 + j % 4 <= 3 && 1 + need % 5 <= 3;
+            assert_int_equal(w.offers[j + 1], is_visible ? 1 : 0);
+        }
+    }
     /* An id range: the ids starting 0x05. */
     {
         uint8_t from[STORE_HASH_BYTES] = {0x05}, to[STORE_HASH_BYTES] = {0x06};
