@@ -7,6 +7,9 @@
  */
 #include "tmbus.h"
 
+#include <ctype.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,14 +20,21 @@
 
 /* ---- the board ---------------------------------------------------------- */
 
+/* One board: the replies of its pages, the payloads decoded from them and
+ * the views into both. */
 struct tmbus_board {
-    Tmbus__Api__Reply *reply;
+    Tmbus__Api__Reply **replies;
+    size_t n_replies;
     Tmbus__Payload__Need **need_messages; /* decoded BoardNeed.need, one a need */
     Tmbus__Payload__Offer **offer_messages;
     struct tmbus_board_need *needs;
     struct tmbus_board_offer *offers;
     size_t n_needs, n_offers;
+    char next[TMBUS_BOARD_CURSOR_BYTES]; /* the next page's cursor in hex, or "" */
 };
+
+/* The board's largest cursor, in bytes (two hex digits each). */
+#define CURSOR_MAX ((TMBUS_BOARD_CURSOR_BYTES - 1) / 2)
 
 void tmbus_board_free(struct tmbus_board **bp)
 {
@@ -48,68 +58,280 @@ void tmbus_board_free(struct tmbus_board **bp)
     free(b->offer_messages);
     free(b->needs);
     free(b->offers);
-    if (b->reply != NULL) {
+    for (size_t i = 0; i < b->n_replies; i++) {
         /* The board holds needs and offers in clear, up to TLP:RED. */
-        payload_wipe(&b->reply->base);
-        client_free_reply(b->reply, false);
+        payload_wipe(&b->replies[i]->base);
+        client_free_reply(b->replies[i], false);
     }
+    free(b->replies);
     free(b);
     *bp = NULL;
 }
 
-/* Builds the views of b from b->reply, checking every entry. */
-static int read_board(struct tmbus *h, struct tmbus_board *b)
+/* Grows the arrays of b for nn more needs and no more offers. */
+static int board_grow(struct tmbus_board *b, size_t nn, size_t no)
 {
-    const Tmbus__Api__Board *m = b->reply->board;
-    size_t nn = m->n_needs, no = m->n_offers;
+    void *p;
 
-    if ((nn > 0 && ((b->need_messages = calloc(nn, sizeof(*b->need_messages))) == NULL ||
-                    (b->needs = calloc(nn, sizeof(*b->needs))) == NULL)) ||
-        (no > 0 && ((b->offer_messages = calloc(no, sizeof(*b->offer_messages))) == NULL ||
-                    (b->offers = calloc(no, sizeof(*b->offers))) == NULL)))
+    if (nn > 0) {
+        if ((p = realloc(b->need_messages, (b->n_needs + nn) * sizeof(*b->need_messages))) == NULL)
+            return -1;
+        b->need_messages = p;
+        if ((p = realloc(b->needs, (b->n_needs + nn) * sizeof(*b->needs))) == NULL)
+            return -1;
+        b->needs = p;
+    }
+    if (no > 0) {
+        if ((p = realloc(b->offer_messages, (b->n_offers + no) * sizeof(*b->offer_messages))) ==
+            NULL)
+            return -1;
+        b->offer_messages = p;
+        if ((p = realloc(b->offers, (b->n_offers + no) * sizeof(*b->offers))) == NULL)
+            return -1;
+        b->offers = p;
+    }
+    return 0;
+}
+
+/* Takes r (a board reply) into b, checking every entry and appending its
+ * needs and offers to b's views. b owns r from the call on, whatever the
+ * result. */
+static int board_take(struct tmbus *h, struct tmbus_board *b, Tmbus__Api__Reply *r)
+{
+    const Tmbus__Api__Board *m = r->board;
+    size_t nn = m->n_needs, no = m->n_offers;
+    Tmbus__Api__Reply **replies = realloc(b->replies, (b->n_replies + 1) * sizeof(*replies));
+
+    if (replies == NULL) {
+        payload_wipe(&r->base);
+        client_free_reply(r, false);
+        return client_fail(h, TMBUS_ENOMEM, "out of memory for a board page");
+    }
+    b->replies = replies;
+    b->replies[b->n_replies++] = r;
+    if (board_grow(b, nn, no) != 0)
         return client_fail(h, TMBUS_ENOMEM, "out of memory for a board of %zu needs and %zu offers",
-                           nn, no);
-    b->n_needs = nn;
-    b->n_offers = no;
+                           b->n_needs + nn, b->n_offers + no);
     for (size_t i = 0; i < nn; i++) {
         const Tmbus__Api__BoardNeed *e = m->needs[i];
-        struct tmbus_board_need *v = &b->needs[i];
+        struct tmbus_board_need *v = &b->needs[b->n_needs];
+        Tmbus__Payload__Need *need;
 
-        if (e->id.len != TMBUS_ID_BYTES || (b->need_messages[i] = tmbus__payload__need__unpack(
-                                                NULL, e->need.len, e->need.data)) == NULL)
+        if (e->id.len != TMBUS_ID_BYTES ||
+            (need = tmbus__payload__need__unpack(NULL, e->need.len, e->need.data)) == NULL)
             return client_fail(h, TMBUS_EPROTOCOL, "the node sent a board need we cannot read");
+        b->need_messages[b->n_needs++] = need;
+        memset(v, 0, sizeof(*v));
         memcpy(v->id, e->id.data, TMBUS_ID_BYTES);
         v->owner = e->owner;
         v->created_at = e->created_at;
-        payload_need_view(b->need_messages[i], &v->need);
+        payload_need_view(need, &v->need);
         v->status = e->status;
         v->accepted_quantity = e->accepted_quantity;
         v->delivered_quantity = e->delivered_quantity;
+        v->updated_at = e->updated_at;
     }
     for (size_t i = 0; i < no; i++) {
         const Tmbus__Api__BoardOffer *e = m->offers[i];
-        struct tmbus_board_offer *v = &b->offers[i];
+        struct tmbus_board_offer *v = &b->offers[b->n_offers];
+        Tmbus__Payload__Offer *offer;
 
-        if (e->id.len != TMBUS_ID_BYTES || (b->offer_messages[i] = tmbus__payload__offer__unpack(
-                                                NULL, e->offer.len, e->offer.data)) == NULL)
+        if (e->id.len != TMBUS_ID_BYTES ||
+            (offer = tmbus__payload__offer__unpack(NULL, e->offer.len, e->offer.data)) == NULL)
             return client_fail(h, TMBUS_EPROTOCOL, "the node sent a board offer we cannot read");
+        b->offer_messages[b->n_offers++] = offer;
+        memset(v, 0, sizeof(*v));
         memcpy(v->id, e->id.data, TMBUS_ID_BYTES);
         v->donor = e->donor;
         v->created_at = e->created_at;
-        payload_offer_view(b->offer_messages[i], &v->offer);
+        payload_offer_view(offer, &v->offer);
         v->status = e->status;
+        v->updated_at = e->updated_at;
     }
+    if (m->next.len > CURSOR_MAX)
+        return client_fail(h, TMBUS_EPROTOCOL, "the node sent a cursor of %zu bytes", m->next.len);
+    for (size_t i = 0; i < m->next.len; i++)
+        snprintf(b->next + 2 * i, 3, "%02x", m->next.data[i]);
+    b->next[2 * m->next.len] = '\0';
+    return TMBUS_OK;
+}
+
+/* One board request and its checked reply (the caller's to free). */
+static int board_call(struct tmbus *h, Tmbus__Api__BoardQuery *q, int timeout_ms,
+                      Tmbus__Api__Reply **out)
+{
+    Tmbus__Api__Request req = TMBUS__API__REQUEST__INIT;
+    Tmbus__Api__Reply *r = NULL;
+    int rc;
+
+    *out = NULL;
+    req.kind_case = TMBUS__API__REQUEST__KIND_BOARD;
+    req.board = q;
+    if ((rc = client_call(h, &req, timeout_ms, &r)) != TMBUS_OK)
+        return rc;
+    if (r->kind_case != TMBUS__API__REPLY__KIND_BOARD || r->board == NULL) {
+        payload_wipe(&r->base);
+        client_free_reply(r, false);
+        return client_fail(h, TMBUS_EPROTOCOL,
+                           "the node answered a board query with something else");
+    }
+    *out = r;
+    return TMBUS_OK;
+}
+
+/* A hex cursor back to bytes in buf (CURSOR_MAX); the length, or -1. */
+static int cursor_bytes(const char *hex, uint8_t *buf)
+{
+    size_t len = strlen(hex);
+
+    if (len % 2 != 0 || len / 2 > CURSOR_MAX)
+        return -1;
+    for (size_t i = 0; i < len / 2; i++) {
+        unsigned v;
+        if (!isxdigit((unsigned char)hex[2 * i]) || !isxdigit((unsigned char)hex[2 * i + 1]) ||
+            sscanf(hex + 2 * i, "%2x", &v) != 1)
+            return -1;
+        buf[i] = (uint8_t)v;
+    }
+    return (int)(len / 2);
+}
+
+/* The wire query for q; names and codes point into q or static storage,
+ * the arrays into the caller's (which must hold TMBUS_BOARD_FILTER_MAX). */
+static int board_wire_query(struct tmbus *h, const struct tmbus_board_query *q,
+                            Tmbus__Api__BoardQuery *w, uint8_t *cursor, char **statuses,
+                            uint32_t *categories, uint32_t *priorities)
+{
+    bool is_needs = q->list == TMBUS_BOARD_NEEDS;
+    int n;
+
+    if (q->list != TMBUS_BOARD_NEEDS && q->list != TMBUS_BOARD_OFFERS)
+        return client_fail(h, TMBUS_EINVALID,
+                           "list must be TMBUS_BOARD_NEEDS or TMBUS_BOARD_OFFERS");
+    if (q->limit > TMBUS_BOARD_PAGE_MAX)
+        return client_fail(h, TMBUS_EINVALID, "limit %u is over %d", q->limit,
+                           TMBUS_BOARD_PAGE_MAX);
+    if (q->n_statuses > TMBUS_BOARD_FILTER_MAX || q->n_categories > TMBUS_BOARD_FILTER_MAX ||
+        q->n_priorities > TMBUS_BOARD_FILTER_MAX || q->n_members > TMBUS_BOARD_FILTER_MAX ||
+        (q->n_statuses > 0 && q->statuses == NULL) ||
+        (q->n_categories > 0 && q->categories == NULL) ||
+        (q->n_priorities > 0 && q->priorities == NULL) || (q->n_members > 0 && q->members == NULL))
+        return client_fail(h, TMBUS_EINVALID, "a filter list is NULL or longer than %d",
+                           TMBUS_BOARD_FILTER_MAX);
+    w->list = is_needs ? TMBUS__API__BOARD_LIST__BOARD_LIST_NEEDS
+                       : TMBUS__API__BOARD_LIST__BOARD_LIST_OFFERS;
+    w->limit = q->limit;
+    if (q->after != NULL && q->after[0] != '\0') {
+        if ((n = cursor_bytes(q->after, cursor)) < 0)
+            return client_fail(h, TMBUS_EINVALID, "after is not a cursor the node gave");
+        w->after.data = cursor;
+        w->after.len = (size_t)n;
+    }
+    if (q->need_id != NULL) {
+        w->need_id.data = (uint8_t *)q->need_id;
+        w->need_id.len = TMBUS_ID_BYTES;
+    }
+    if (q->need_status != 0) {
+        if (tmbus_need_status_name(q->need_status) == NULL)
+            return client_fail(h, TMBUS_EINVALID, "unknown need status %d", q->need_status);
+        w->need_status = (char *)tmbus_need_status_name(q->need_status);
+    }
+    for (size_t i = 0; i < q->n_statuses; i++) {
+        const char *name = is_needs ? tmbus_need_status_name(q->statuses[i])
+                                    : tmbus_offer_status_name(q->statuses[i]);
+        if (name == NULL)
+            return client_fail(h, TMBUS_EINVALID, "unknown %s status %d",
+                               is_needs ? "need" : "offer", q->statuses[i]);
+        statuses[i] = (char *)name;
+    }
+    w->n_statuses = q->n_statuses;
+    w->statuses = statuses;
+    for (size_t i = 0; i < q->n_categories; i++)
+        categories[i] = q->categories[i] > 0 ? (uint32_t)q->categories[i] : UINT32_MAX;
+    w->n_categories = q->n_categories;
+    w->categories = categories;
+    for (size_t i = 0; i < q->n_priorities; i++)
+        priorities[i] = q->priorities[i] > 0 ? (uint32_t)q->priorities[i] : UINT32_MAX;
+    w->n_priorities = q->n_priorities;
+    w->priorities = priorities;
+    w->n_members = q->n_members;
+    w->members = (char **)q->members;
+    if (q->updated_since < 0)
+        return client_fail(h, TMBUS_EINVALID, "updated_since is negative");
+    w->updated_since = q->updated_since;
+    if (q->id_prefix != NULL)
+        w->id_prefix = (char *)q->id_prefix;
+    return TMBUS_OK;
+}
+
+int tmbus_board_query(struct tmbus *h, const struct tmbus_board_query *q, int timeout_ms,
+                      struct tmbus_board **out)
+{
+    Tmbus__Api__BoardQuery w = TMBUS__API__BOARD_QUERY__INIT;
+    char *statuses[TMBUS_BOARD_FILTER_MAX];
+    uint32_t categories[TMBUS_BOARD_FILTER_MAX], priorities[TMBUS_BOARD_FILTER_MAX];
+    uint8_t cursor[CURSOR_MAX];
+    Tmbus__Api__Reply *r = NULL;
+    struct tmbus_board *b;
+    int rc;
+
+    if (out != NULL)
+        *out = NULL;
+    if (h == NULL || q == NULL || out == NULL)
+        return TMBUS_EINVALID;
+    client_clear_error(h);
+    if ((rc = board_wire_query(h, q, &w, cursor, statuses, categories, priorities)) != TMBUS_OK ||
+        (rc = board_call(h, &w, timeout_ms, &r)) != TMBUS_OK)
+        return rc;
+    if ((b = calloc(1, sizeof(*b))) == NULL) {
+        payload_wipe(&r->base);
+        client_free_reply(r, false);
+        return client_fail(h, TMBUS_ENOMEM, "out of memory");
+    }
+    if ((rc = board_take(h, b, r)) != TMBUS_OK) {
+        tmbus_board_free(&b);
+        return rc;
+    }
+    *out = b;
+    return TMBUS_OK;
+}
+
+const char *tmbus_board_next(const struct tmbus_board *b)
+{
+    return b != NULL ? b->next : "";
+}
+
+/* Reads every page of one list into b. */
+static int board_read_all(struct tmbus *h, struct tmbus_board *b, int list, const uint8_t *need_id,
+                          int need_status, int timeout_ms)
+{
+    struct tmbus_board_query q = {.list = list,
+                                  .limit = TMBUS_BOARD_PAGE_MAX,
+                                  .need_id = need_id,
+                                  .need_status = need_status};
+    char after[TMBUS_BOARD_CURSOR_BYTES] = "";
+    int rc;
+
+    do {
+        Tmbus__Api__BoardQuery w = TMBUS__API__BOARD_QUERY__INIT;
+        uint8_t cursor[CURSOR_MAX];
+        Tmbus__Api__Reply *r = NULL;
+
+        q.after = after;
+        if ((rc = board_wire_query(h, &q, &w, cursor, NULL, NULL, NULL)) != TMBUS_OK ||
+            (rc = board_call(h, &w, timeout_ms, &r)) != TMBUS_OK ||
+            (rc = board_take(h, b, r)) != TMBUS_OK)
+            return rc;
+        snprintf(after, sizeof(after), "%s", b->next);
+    } while (after[0] != '\0');
     return TMBUS_OK;
 }
 
 int tmbus_board(struct tmbus *h, const uint8_t *need_id, const char *need_status, int timeout_ms,
                 struct tmbus_board **out)
 {
-    Tmbus__Api__Request req = TMBUS__API__REQUEST__INIT;
-    Tmbus__Api__BoardQuery q = TMBUS__API__BOARD_QUERY__INIT;
     struct tmbus_board *b = NULL;
-    Tmbus__Api__Reply *r = NULL;
-    int status, rc;
+    int status = 0, rc;
 
     if (out != NULL)
         *out = NULL;
@@ -119,34 +341,23 @@ int tmbus_board(struct tmbus *h, const uint8_t *need_id, const char *need_status
     if (need_status != NULL && tmbus_need_status_parse(need_status, &status) != TMBUS_OK)
         return client_fail(h, TMBUS_EINVALID, "need status '%s' is not one of %s", need_status,
                            tmbus_need_status_names());
-    if (need_id != NULL) {
-        q.need_id.data = (uint8_t *)need_id;
-        q.need_id.len = TMBUS_ID_BYTES;
-    }
-    if (need_status != NULL)
-        q.need_status = (char *)tmbus_need_status_name(status);
-    req.kind_case = TMBUS__API__REQUEST__KIND_BOARD;
-    req.board = &q;
-    if ((rc = client_call(h, &req, timeout_ms, &r)) != TMBUS_OK)
-        return rc;
-    if (r->kind_case != TMBUS__API__REPLY__KIND_BOARD || r->board == NULL) {
-        payload_wipe(&r->base);
-        client_free_reply(r, false);
-        return client_fail(h, TMBUS_EPROTOCOL,
-                           "the node answered a board query with something else");
-    }
-    if ((b = calloc(1, sizeof(*b))) == NULL) {
-        payload_wipe(&r->base);
-        client_free_reply(r, false);
+    if ((b = calloc(1, sizeof(*b))) == NULL)
         return client_fail(h, TMBUS_ENOMEM, "out of memory");
+    if ((rc = board_read_all(h, b, TMBUS_BOARD_NEEDS, need_id, status, timeout_ms)) != TMBUS_OK)
+        goto fail;
+    if (need_id != NULL && b->n_needs == 0) {
+        /* As the node says it: unknown and above the clearance alike. */
+        rc = client_fail(h, TMBUS_ENOTFOUND, "no such need on this board");
+        goto fail;
     }
-    b->reply = r;
-    if ((rc = read_board(h, b)) != TMBUS_OK) {
-        tmbus_board_free(&b);
-        return rc;
-    }
+    if ((rc = board_read_all(h, b, TMBUS_BOARD_OFFERS, need_id, status, timeout_ms)) != TMBUS_OK)
+        goto fail;
+    b->next[0] = '\0';
     *out = b;
     return TMBUS_OK;
+fail:
+    tmbus_board_free(&b);
+    return rc;
 }
 
 size_t tmbus_board_need_count(const struct tmbus_board *b)
@@ -281,6 +492,15 @@ int tmbus_report(struct tmbus *h, int timeout_ms, struct tmbus_report **out)
     }
     *out = rep;
     return TMBUS_OK;
+}
+
+uint64_t tmbus_report_need_total(const struct tmbus_report *r)
+{
+    if (r == NULL)
+        return 0;
+    /* A node that does not send the count lists every open need. */
+    return r->reply->report->open_needs_total > r->n_needs ? r->reply->report->open_needs_total
+                                                           : r->n_needs;
 }
 
 size_t tmbus_report_need_count(const struct tmbus_report *r)

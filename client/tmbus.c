@@ -390,6 +390,25 @@ static void sort_reply(struct tmbus *h, Tmbus__Api__Reply *r, uint64_t want_id,
     client_free_reply(r, false);
 }
 
+/* The id of a Reply too large to decode, read from its first field (a
+ * Reply's id is field 1, which protobuf encoders write first); 0 when the
+ * frame does not start with it. */
+static uint64_t reply_id(zmq_msg_t *msg)
+{
+    const uint8_t *p = zmq_msg_data(msg);
+    size_t len = zmq_msg_size(msg);
+    uint64_t id = 0;
+
+    if (len < 2 || p[0] != 0x08) /* field 1, varint */
+        return 0;
+    for (size_t i = 1; i < len && i <= 10; i++) {
+        id |= (uint64_t)(p[i] & 0x7f) << (7 * (i - 1));
+        if ((p[i] & 0x80) == 0)
+            return id;
+    }
+    return 0;
+}
+
 /* Reads every waiting message without blocking, until the answer to
  * want_id appears. Returns TMBUS_OK or TMBUS_ECLOSED. */
 static int drain(struct tmbus *h, uint64_t want_id, Tmbus__Api__Reply **out)
@@ -419,7 +438,19 @@ static int drain(struct tmbus *h, uint64_t want_id, Tmbus__Api__Reply **out)
                 more_len = sizeof(more);
                 zmq_getsockopt(h->socket, ZMQ_RCVMORE, &more, &more_len);
             }
+            if (!more && want_id != 0 && reply_id(&msg) == want_id) {
+                /* The answer itself is what we cannot take: say so now
+                 * rather than let the caller wait for its timeout. */
+                size_t size = zmq_msg_size(&msg);
+                sodium_memzero(zmq_msg_data(&msg), size);
+                zmq_msg_close(&msg);
+                return client_fail(h, TMBUS_EPROTOCOL,
+                                   "the node's answer of %zu bytes is over this library's limit "
+                                   "of %d bytes",
+                                   size, REPLY_MAX);
+            }
             client_fail(h, TMBUS_EPROTOCOL, "dropped a malformed reply from the node");
+            sodium_memzero(zmq_msg_data(&msg), zmq_msg_size(&msg));
             zmq_msg_close(&msg);
             continue;
         }

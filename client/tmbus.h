@@ -583,6 +583,7 @@ struct tmbus_board_need {
     const char *status;          /* a tmbus_need_status name, e.g. "open" */
     uint64_t accepted_quantity;  /* accepted, delivered or confirmed offers */
     uint64_t delivered_quantity; /* confirmed deliveries */
+    int64_t updated_at;          /* unix seconds: when the node last changed it */
 };
 
 struct tmbus_board_offer {
@@ -591,13 +592,63 @@ struct tmbus_board_offer {
     int64_t created_at;
     struct tmbus_offer offer; /* offer.need_id is NULL for a catalogue offer */
     const char *status;       /* a tmbus_offer_status name, e.g. "proposed" */
+    int64_t updated_at;       /* unix seconds: when the node last changed it */
 };
+
+/* Which list a board query pages through. */
+enum tmbus_board_list {
+    TMBUS_BOARD_NEEDS = 1,
+    TMBUS_BOARD_OFFERS = 2,
+};
+#define TMBUS_BOARD_PAGE_MAX     1000 /* items in one page */
+#define TMBUS_BOARD_FILTER_MAX   16   /* values in each list of a board query */
+#define TMBUS_BOARD_CURSOR_BYTES 129  /* a cursor as text, with its NUL, at most */
+
+/* One page's question. Zero it, then set what you need: every list is ORed
+ * within itself and the filters ANDed; NULL, an empty list or 0 means any.
+ * The library reads it during the call only. */
+struct tmbus_board_query {
+    int list;               /* enum tmbus_board_list */
+    unsigned limit;         /* items in the page: 0 for 100, at most TMBUS_BOARD_PAGE_MAX */
+    const char *after;      /* tmbus_board_next of the previous page, or NULL to start */
+    const uint8_t *need_id; /* needs: that need; offers: those answering it (TMBUS_ID_BYTES) */
+    int need_status;        /* needs in it; offers whose need is in it (tmbus_need_status) */
+    const int *statuses;    /* the items' own: tmbus_need_status or tmbus_offer_status values */
+    size_t n_statuses;
+    const int *categories; /* needs only: tmbus_category values */
+    size_t n_categories;
+    const int *priorities; /* needs only: tmbus_priority values */
+    size_t n_priorities;
+    const char *const *members; /* owners (needs) or donors (offers): member ids */
+    size_t n_members;
+    int64_t updated_since; /* unix seconds: only items the node changed at or after it */
+    const char *id_prefix; /* only ids whose hex starts with these 1..64 hex digits, or NULL */
+};
+
+/* Asks the node for one page of needs or offers this client may read,
+ * ordered by id (the node applies the client's clearance before it
+ * counts). On TMBUS_OK *out is a board holding only that list's items, the
+ * caller's to free with tmbus_board_free, and tmbus_board_next(*out) says
+ * where the next page starts. Paging never skips or repeats an item that
+ * existed when the first page was asked, whatever is posted meanwhile.
+ * TMBUS_EINVALID for a bad query (the node's reason in tmbus_last_error,
+ * also for a cursor it did not give). Blocks up to timeout_ms. */
+TMBUS_EXPORT TMBUS_NODISCARD int tmbus_board_query(struct tmbus *h,
+                                                   const struct tmbus_board_query *q,
+                                                   int timeout_ms, struct tmbus_board **out);
+
+/* The cursor of the page after b (pass it as tmbus_board_query.after), or
+ * "" when b was the last page (or came from tmbus_board). Lives as long as
+ * b; at most TMBUS_BOARD_CURSOR_BYTES with its NUL. */
+TMBUS_EXPORT const char *tmbus_board_next(const struct tmbus_board *b);
 
 /* Asks the node for every need and offer this client may read: only need
  * need_id (TMBUS_ID_BYTES) and its offers when need_id is not NULL; only
  * needs in status need_status (a tmbus_need_status name) when it is not
- * NULL. On TMBUS_OK *out is the caller's to free with tmbus_board_free.
- * Blocks up to timeout_ms. */
+ * NULL. Reads page after page into one board, so its memory grows with
+ * the board: for large boards, page with tmbus_board_query instead. On
+ * TMBUS_OK *out is the caller's to free with tmbus_board_free. Blocks up
+ * to timeout_ms for each page. */
 TMBUS_EXPORT TMBUS_NODISCARD int tmbus_board(struct tmbus *h, const uint8_t *need_id,
                                              const char *need_status, int timeout_ms,
                                              struct tmbus_board **out);
@@ -657,7 +708,10 @@ struct tmbus_report_total {
  * is the caller's to free with tmbus_report_free. Blocks up to timeout_ms. */
 TMBUS_EXPORT TMBUS_NODISCARD int tmbus_report(struct tmbus *h, int timeout_ms,
                                               struct tmbus_report **out);
+/* The open needs the report lists: the first 1,000 in its order. */
 TMBUS_EXPORT size_t tmbus_report_need_count(const struct tmbus_report *r);
+/* Every open need the node counted (may exceed tmbus_report_need_count). */
+TMBUS_EXPORT uint64_t tmbus_report_need_total(const struct tmbus_report *r);
 /* i < tmbus_report_need_count, else NULL. */
 TMBUS_EXPORT const struct tmbus_report_need *tmbus_report_need_at(const struct tmbus_report *r,
                                                                   size_t i);

@@ -61,6 +61,62 @@ struct api_msg {
 int api_msg_decode(const uint8_t *buf, size_t len, struct api_msg *out, enum api_msg_fault *fault)
     __attribute__((warn_unused_result));
 
+/* A board query's pages (PROTOCOL.md §8.5): items per page by default and
+ * at most, the bytes of items after which a page stops (so that a reply
+ * stays under the client's 1 MiB whatever the descriptions' sizes: one
+ * item is at most a payload), values in each filter list, and the cursor:
+ * a version byte, the list and the id of the page's last item. */
+#define API_BOARD_PAGE_DEFAULT 100
+#define API_BOARD_PAGE_MAX     1000
+#define API_BOARD_PAGE_BYTES   (512 * 1024)
+#define API_BOARD_FILTER_MAX   16
+#define API_BOARD_CURSOR_BYTES (2 + ENVELOPE_HASH_BYTES)
+#define API_BOARD_CURSOR_V1    1
+
+enum api_board_list { API_BOARD_BOTH = 0, API_BOARD_NEEDS = 1, API_BOARD_OFFERS = 2 };
+
+/* A board query, checked: codes instead of names, the cursor opened.
+ * members point into the decoded request and live as long as it. */
+struct api_board_query {
+    enum api_board_list list;
+    const uint8_t *need_id; /* ENVELOPE_HASH_BYTES, or NULL */
+    int need_status;        /* -1 for any */
+    size_t limit;           /* 1..API_BOARD_PAGE_MAX */
+    bool has_after;
+    uint8_t after[ENVELOPE_HASH_BYTES];
+    int statuses[API_BOARD_FILTER_MAX]; /* need or offer status codes, by list */
+    size_t n_statuses;
+    uint32_t categories[API_BOARD_FILTER_MAX];
+    size_t n_categories;
+    uint32_t priorities[API_BOARD_FILTER_MAX];
+    size_t n_priorities;
+    const char *members[API_BOARD_FILTER_MAX];
+    size_t n_members;
+    int64_t updated_since;
+    bool has_prefix; /* ids in [id_from, id_to), or from id_from on when !has_to */
+    bool has_to;
+    uint8_t id_from[ENVELOPE_HASH_BYTES];
+    uint8_t id_to[ENVELOPE_HASH_BYTES];
+};
+
+/*
+ * Checks a decoded BoardQuery and fills *out. Returns 0, or -1 with a
+ * one-line reason in why (for CODE_INVALID): an unknown list, a need_id
+ * not empty or 32 bytes, an unknown status, category or priority, a
+ * member that is not a member id, an id_prefix not 1..64 hex digits, a
+ * list over API_BOARD_FILTER_MAX, a
+ * limit over API_BOARD_PAGE_MAX, a negative updated_since, a cursor that
+ * is not one this node gives for that list, or filters on the original
+ * (BOARD_LIST_BOTH) query. Pure: never blocks, never logs.
+ */
+int api_msg_board_query(const Tmbus__Api__BoardQuery *q, struct api_board_query *out, char *why,
+                        size_t why_size) __attribute__((warn_unused_result));
+
+/* Writes the cursor after the item id of list into out
+ * (API_BOARD_CURSOR_BYTES). */
+void api_msg_board_cursor(enum api_board_list list, const uint8_t *id,
+                          uint8_t out[API_BOARD_CURSOR_BYTES]);
+
 /* Frees what api_msg_decode allocated and zeroes *m. Accepts a zeroed m. */
 void api_msg_clear(struct api_msg *m);
 

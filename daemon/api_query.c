@@ -26,15 +26,18 @@ static int64_t now_unix(void)
 
 /* ---- board queries -------------------------------------------------------- */
 
-/* A Board reply being built: every pointer in it is ours until sent. */
+/* A Board reply being built: every pointer in it is ours until sent. A
+ * page takes rows until it holds limit of them (the row after that only
+ * says there is more) or its items would pass API_BOARD_PAGE_BYTES. */
 struct board_reply {
-    struct api *a;
-    uint32_t clearance;
-    int status; /* need status asked for, -1 for any */
     Tmbus__Api__BoardNeed **needs;
     size_t n_needs, cap_needs;
     Tmbus__Api__BoardOffer **offers;
     size_t n_offers, cap_offers;
+    size_t limit; /* items this reply may still take */
+    size_t bytes; /* packed size of the items taken */
+    bool is_cut;  /* a row matched that the reply could not take */
+    uint8_t last[WIRE_ID_BYTES];
 };
 
 static uint8_t *copy_bytes(const uint8_t *p, size_t len)
@@ -71,15 +74,49 @@ static void *reserve(void *arr, size_t n, size_t *cap, size_t size)
     return p;
 }
 
+/* Whether an item of item_len packed bytes still fits; the first item of
+ * a reply always does (one item is at most a payload, well under the
+ * client's limit), so that a page always moves forward. A protobuf field
+ * adds its tag and a length of at most 5 bytes each. */
+static bool is_room(struct board_reply *br, size_t item_len)
+{
+    size_t framed = item_len + 6;
+
+    if (br->limit == 0 ||
+        (br->n_needs + br->n_offers > 0 && br->bytes + framed > API_BOARD_PAGE_BYTES)) {
+        br->is_cut = true;
+        return false;
+    }
+    br->bytes += framed;
+    br->limit--;
+    return true;
+}
+
+static void free_need(Tmbus__Api__BoardNeed *bn)
+{
+    free(bn->id.data);
+    free(bn->owner);
+    /* The need's bytes are cleartext the client may not keep around. */
+    explicit_bzero(bn->need.data, bn->need.len);
+    free(bn->need.data);
+    free(bn);
+}
+
+static void free_offer(Tmbus__Api__BoardOffer *bo)
+{
+    free(bo->id.data);
+    free(bo->donor);
+    explicit_bzero(bo->offer.data, bo->offer.len);
+    free(bo->offer.data);
+    free(bo);
+}
+
+/* The store read n through the client's clearance already. */
 static int add_need(void *arg, const struct store_board_need *n)
 {
     struct board_reply *br = arg;
-    Tmbus__Api__BoardNeed *bn;
+    Tmbus__Api__BoardNeed *bn = malloc(sizeof(*bn));
 
-    if (n->tlp > br->clearance)
-        return 0;
-    br->needs = reserve(br->needs, br->n_needs, &br->cap_needs, sizeof(*br->needs));
-    bn = malloc(sizeof(*bn));
     ensure(bn != NULL);
     tmbus__api__board_need__init(bn);
     bn->id.data = copy_bytes(n->id, WIRE_ID_BYTES);
@@ -91,34 +128,22 @@ static int add_need(void *arg, const struct store_board_need *n)
     bn->status = (char *)board_need_status_name(n->status);
     bn->accepted_quantity = n->accepted_quantity;
     bn->delivered_quantity = n->delivered_quantity;
+    bn->updated_at = n->updated_at;
+    if (!is_room(br, tmbus__api__board_need__get_packed_size(bn))) {
+        free_need(bn);
+        return 1;
+    }
+    br->needs = reserve(br->needs, br->n_needs, &br->cap_needs, sizeof(*br->needs));
     br->needs[br->n_needs++] = bn;
+    memcpy(br->last, n->id, WIRE_ID_BYTES);
     return 0;
 }
 
-/* An offer is shown when its own label and its need's allow it, and, when
- * needs were asked for by status, only with a need in that status. */
 static int add_offer(void *arg, const struct store_board_offer *o)
 {
     struct board_reply *br = arg;
-    Tmbus__Api__BoardOffer *bo;
+    Tmbus__Api__BoardOffer *bo = malloc(sizeof(*bo));
 
-    if (o->tlp > br->clearance)
-        return 0;
-    if (o->has_need) {
-        struct store_board_need n;
-        int rc = store_board_need_get(br->a->store, o->need_id, &n);
-        if (rc < 0)
-            return -1;
-        if (rc == 1)
-            free(n.need);
-        if ((rc == 1 && n.tlp > br->clearance) ||
-            (br->status >= 0 && (rc == 0 || n.status != br->status)))
-            return 0;
-    } else if (br->status >= 0) {
-        return 0;
-    }
-    br->offers = reserve(br->offers, br->n_offers, &br->cap_offers, sizeof(*br->offers));
-    bo = malloc(sizeof(*bo));
     ensure(bo != NULL);
     tmbus__api__board_offer__init(bo);
     bo->id.data = copy_bytes(o->id, WIRE_ID_BYTES);
@@ -128,77 +153,107 @@ static int add_offer(void *arg, const struct store_board_offer *o)
     bo->offer.data = copy_bytes(o->offer, o->offer_len);
     bo->offer.len = o->offer_len;
     bo->status = (char *)board_offer_status_name(o->status);
+    bo->updated_at = o->updated_at;
+    if (!is_room(br, tmbus__api__board_offer__get_packed_size(bo))) {
+        free_offer(bo);
+        return 1;
+    }
+    br->offers = reserve(br->offers, br->n_offers, &br->cap_offers, sizeof(*br->offers));
     br->offers[br->n_offers++] = bo;
+    memcpy(br->last, o->id, WIRE_ID_BYTES);
     return 0;
 }
 
 static void board_reply_free(struct board_reply *br)
 {
-    for (size_t i = 0; i < br->n_needs; i++) {
-        free(br->needs[i]->id.data);
-        free(br->needs[i]->owner);
-        /* The need's bytes are cleartext the client may not keep around. */
-        explicit_bzero(br->needs[i]->need.data, br->needs[i]->need.len);
-        free(br->needs[i]->need.data);
-        free(br->needs[i]);
-    }
-    for (size_t i = 0; i < br->n_offers; i++) {
-        free(br->offers[i]->id.data);
-        free(br->offers[i]->donor);
-        explicit_bzero(br->offers[i]->offer.data, br->offers[i]->offer.len);
-        free(br->offers[i]->offer.data);
-        free(br->offers[i]);
-    }
+    for (size_t i = 0; i < br->n_needs; i++)
+        free_need(br->needs[i]);
+    for (size_t i = 0; i < br->n_offers; i++)
+        free_offer(br->offers[i]);
     free(br->needs);
     free(br->offers);
 }
 
-/* The board as this node sees it, through the client's clearance: every
- * client of a node is that member's own, so AMBER+STRICT is shown to any
- * client cleared for it, and TLP:RED only with red clearance. One reply
- * holds the whole answer (volumes are thousands a year; paging can come
- * with the reports). */
-void api_on_board(struct api *a, const struct request *rq, const Tmbus__Api__BoardQuery *q)
+/* The store's filter for a checked query, through clearance. */
+static struct store_board_filter board_filter(const struct api_board_query *q, uint32_t clearance)
 {
-    struct board_reply br = {.a = a, .clearance = rq->client->clearance, .status = -1};
+    return (struct store_board_filter){
+        .clearance = clearance,
+        .after = q->has_after ? q->after : NULL,
+        .need_id = q->need_id,
+        .need_status = q->need_status,
+        .statuses = q->statuses,
+        .n_statuses = q->n_statuses,
+        .categories = q->categories,
+        .n_categories = q->n_categories,
+        .priorities = q->priorities,
+        .n_priorities = q->n_priorities,
+        .members = q->members,
+        .n_members = q->n_members,
+        .updated_since = q->updated_since,
+        .id_from = q->has_prefix ? q->id_from : NULL,
+        .id_to = q->has_to ? q->id_to : NULL,
+        /* One row more than the page: when it comes, there is a next page. */
+        .limit = q->limit + 1,
+    };
+}
+
+/* Fills br from the store. Returns 0 or -1 (store). */
+static int board_read(struct api *a, const struct api_board_query *q, uint32_t clearance,
+                      struct board_reply *br)
+{
+    struct store_board_filter f = board_filter(q, clearance);
+
+    br->limit = q->limit;
+    if (q->list != API_BOARD_OFFERS && store_board_page_needs(a->store, &f, add_need, br) < 0)
+        return -1;
+    if (q->list == API_BOARD_NEEDS || br->is_cut)
+        return 0;
+    /* The original query: the offers of the needs it named, after them. */
+    return store_board_page_offers(a->store, &f, add_offer, br) < 0 ? -1 : 0;
+}
+
+/* A page of the board as this node sees it, through the client's
+ * clearance: every client of a node is that member's own, so AMBER+STRICT
+ * is shown to any client cleared for it, and TLP:RED only with red
+ * clearance. The store applies the clearance inside the query, so that
+ * pages stay full and cursors never point at a hidden row. */
+void api_on_board(struct api *a, const struct request *rq, const Tmbus__Api__BoardQuery *bq)
+{
+    struct board_reply br = {0};
     Tmbus__Api__Reply r = TMBUS__API__REPLY__INIT;
     Tmbus__Api__Board board = TMBUS__API__BOARD__INIT;
-    const uint8_t *need_id = NULL;
+    uint8_t cursor[API_BOARD_CURSOR_BYTES];
+    struct api_board_query q;
+    char why[128];
 
-    if (q->need_id.len != 0 && q->need_id.len != WIRE_ID_BYTES) {
-        api_reject(a, rq, TMBUS__API__CODE__CODE_INVALID, "api.rejected.board-query",
-                   "need_id must be empty or 32 bytes");
+    if (api_msg_board_query(bq, &q, why, sizeof(why)) != 0) {
+        api_reject(a, rq, TMBUS__API__CODE__CODE_INVALID, "api.rejected.board-query", why);
         return;
     }
-    if (q->need_id.len == WIRE_ID_BYTES)
-        need_id = q->need_id.data;
-    if (q->need_status != NULL && q->need_status[0] != '\0' &&
-        (br.status = board_need_status_parse(q->need_status)) < 0) {
-        api_reject(a, rq, TMBUS__API__CODE__CODE_INVALID, "api.rejected.board-query",
-                   "unknown need status");
-        return;
-    }
-    if (store_board_each_need(a->store, need_id, br.status, add_need, &br) != 0) {
+    if (board_read(a, &q, rq->client->clearance, &br) != 0) {
         api_reject(a, rq, TMBUS__API__CODE__CODE_INTERNAL, "api.rejected.internal",
                    "the node's store failed");
         goto out;
     }
-    if (need_id != NULL && br.n_needs == 0) {
+    if (q.list == API_BOARD_BOTH && q.need_id != NULL && br.n_needs == 0) {
         /* Unknown and hidden read alike: a client learns nothing above its
          * clearance, not even that it exists. */
         api_reject(a, rq, TMBUS__API__CODE__CODE_NOT_FOUND, "api.rejected.board-not-found",
                    "no such need on this board");
         goto out;
     }
-    if (store_board_each_offer(a->store, need_id, add_offer, &br) != 0) {
-        api_reject(a, rq, TMBUS__API__CODE__CODE_INTERNAL, "api.rejected.internal",
-                   "the node's store failed");
-        goto out;
-    }
     board.n_needs = br.n_needs;
     board.needs = br.needs;
     board.n_offers = br.n_offers;
     board.offers = br.offers;
+    if (q.list == API_BOARD_BOTH) {
+        board.truncated = br.is_cut;
+    } else if (br.is_cut) {
+        api_msg_board_cursor(q.list, br.last, cursor);
+        board.next.data = cursor;
+        board.next.len = sizeof(cursor);
+    }
     r.id = rq->id;
     r.kind_case = TMBUS__API__REPLY__KIND_BOARD;
     r.board = &board;
@@ -273,6 +328,7 @@ void api_on_report(struct api *a, const struct request *rq)
         need_ptrs[i] = &needs[i];
     }
     rep.n_open_needs = br.n_open;
+    rep.open_needs_total = br.n_open_total;
     rep.open_needs = need_ptrs;
     rep.n_donors = br.n_donors;
     rep.donors = totals(br.donors, br.n_donors, &donors);

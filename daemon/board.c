@@ -9,14 +9,20 @@
  * store kept. Sees protobuf payload types, never SQL; never logs payload
  * text.
  *
- * Each arrival is recorded with its place in its log and its cluster (see
- * board.h) is recomputed from scratch by a replay in the canonical order,
- * so the board depends on the set of messages, not on their order. The
- * digest and the reports, computed over this state, are board_report.c's.
+ * Each arrival is recorded with its place in its log. An update that
+ * sorts after everything else in its cluster (see board.h), where nothing
+ * waits or was refused a transition, is decided on the stored need or
+ * offer and changes only them (apply_in_order): the stored state is always
+ * what a replay of the cluster gives, so deciding the last message on it
+ * gives what the replay would. Anything else (a creation, a message that
+ * sorts earlier) recomputes the cluster from scratch by a replay in the
+ * canonical order, so the board depends on the set of messages, not on
+ * their order; test_board compares the two paths' boards. The digest and
+ * the reports, computed over this state, are board_report.c's.
  * What remains (a later issue):
- *   - Each arrival replays its whole cluster, read through the store's
- *     index on target: the cost grows with the cluster (a need, its offers
- *     and their updates), not with the board.
+ *   - Both paths read the cluster's records (through the store's index on
+ *     target) to place the arrival: the in-order path decides and writes
+ *     only the arrival, but its reading still grows with the cluster.
  *   - Receiving nodes do not check whether an offer's need was still open
  *     when it was made (the poster's node does).
  *   - A TLP:RED post to several members is one envelope per recipient; the
@@ -310,6 +316,7 @@ static int merge_edit(struct store_board_need *rec, const Need *edit, struct ver
     rec->need_len = len;
     rec->tlp = m.tlp;
     rec->category = m.category;
+    rec->priority = m.priority;
     rec->quantity = m.quantity;
     ret = 1;
 out:
@@ -670,6 +677,7 @@ static int create_need(struct replay *r, struct item *it)
     rec->status = BOARD_NEED_OPEN;
     rec->tlp = effective_tlp(n->tlp, it->u.log.peer);
     rec->category = n->category;
+    rec->priority = n->priority;
     rec->quantity = n->quantity;
     if (it->u.body_len > 0)
         memcpy(rec->need, it->u.body, it->u.body_len);
@@ -1006,6 +1014,161 @@ static int file_message(struct store *s, const struct board_msg *m, const Payloa
     return 0;
 }
 
+/* ---- in order: the arrival decided alone -------------------------------- */
+
+/* Off only in tests, which compare the two paths' boards. */
+static bool is_incremental = true;
+
+void board_set_incremental(bool is_on)
+{
+    is_incremental = is_on;
+}
+
+static int load_state(struct store *s, const uint8_t *need_id, const uint8_t *offer_id,
+                      struct cluster *c);
+
+/* Whether the update it may be decided on the stored state alone: it
+ * sorts after every other message of its cluster, and no other message
+ * there waits for an object or was refused a transition (a change that
+ * follows may release or unblock those, which only a replay decides). */
+static bool is_in_order(const struct replay *r, const uint8_t *arrived)
+{
+    if (r->n == 0 || memcmp(r->items[r->n - 1].u.id, arrived, WIRE_ID_BYTES) != 0)
+        return false;
+    for (size_t i = 0; i + 1 < r->n; i++) {
+        int o = r->items[i].u.outcome;
+        if (o == OUTCOME_NEW || o == OUTCOME_WAITING || o == OUTCOME_BLOCKED ||
+            o == BOARD_R_TRANSITION || r->items[i].u.is_waiting)
+            return false;
+    }
+    return true;
+}
+
+/* An offer's part in its need's sums, added (sign 1) or taken out (-1). */
+static void adjust_sums(struct store_board_need *n, const struct store_board_offer *o, int sign)
+{
+    struct sums part = {0};
+
+    add_offer(&part, o);
+    if (sign > 0) {
+        n->accepted_quantity += part.accepted;
+        n->delivered_quantity += part.delivered;
+    } else {
+        n->accepted_quantity -= part.accepted;
+        n->delivered_quantity -= part.delivered;
+    }
+}
+
+/* The status derive() gives, from the need's stored sums. */
+static void derive_stored(struct store_board_need *n)
+{
+    if (is_final(n->status))
+        return;
+    if (n->accepted_quantity == 0)
+        n->status = BOARD_NEED_OPEN;
+    else if (n->accepted_quantity < n->quantity)
+        n->status = BOARD_NEED_PARTIALLY_COVERED;
+    else
+        n->status = BOARD_NEED_COVERED;
+}
+
+/*
+ * Applies update u (recorded, OUTCOME_NEW) of cluster root without a
+ * replay when it comes in canonical order: decides it against the stored
+ * need or offer and writes only what it changed, exactly as the replay
+ * would have. Returns 1 when done, 0 when a replay must decide it, -1 on
+ * error.
+ */
+static int apply_in_order(const struct apply *ap, const uint8_t *root, struct store_board_update *u)
+{
+    struct replay r = {.ap = ap, .root = root, .arrived = u->id};
+    struct cluster c = {0};
+    struct store_board_offer *offer = NULL;
+    struct verdict v = {0};
+    struct item it = {0};
+    int before = 0, rc, ret = -1;
+    void *upd = NULL;
+    bool is_offer_update = u->kind == KIND_OFFER_UPDATE;
+
+    if (store_board_each_in_cluster(ap->s, root, gather, &r) != 0 || select_members(&r) != 0)
+        goto out;
+    sort_canonical(&r);
+    ret = 0;
+    if (!is_in_order(&r, u->id))
+        goto out;
+    ret = -1;
+    if (load_state(ap->s, is_offer_update ? NULL : u->target, is_offer_update ? u->target : NULL,
+                   &c) != 0)
+        goto out;
+    ret = 0;
+    /* Only what the replay holds: the cluster's own need and offer. */
+    if (c.has_need && memcmp(c.need.id, root, WIRE_ID_BYTES) != 0)
+        goto out;
+    if (is_offer_update) {
+        if (c.n_offers != 1)
+            goto out; /* waits for its offer: a replay files it */
+        offer = &c.offers[0];
+        before = offer->status;
+        /* Sums at the ceiling were saturated: only a replay adds them. */
+        if (c.has_need &&
+            (c.need.accepted_quantity >= INT64_MAX / 2 ||
+             c.need.delivered_quantity >= INT64_MAX / 2 || offer->quantity >= INT64_MAX / 2))
+            goto out;
+        if ((upd = tmbus__payload__offer_update__unpack(NULL, u->body_len, u->body)) == NULL)
+            goto out;
+        rc = decide_offer_update(&c, u->sender, u->log.peer, upd, &v);
+    } else {
+        if (!c.has_need)
+            goto out;
+        if ((upd = tmbus__payload__need_update__unpack(NULL, u->body_len, u->body)) == NULL)
+            goto out;
+        rc = decide_need_update(&c, u->sender, u->log.peer, upd, &v);
+    }
+    if (rc < 0) {
+        ret = -1;
+        goto out;
+    }
+    if (v.is_waiting)
+        goto out;
+    ret = -1;
+    if (rc == 1) {
+        if (is_offer_update && c.has_need && offer->has_need &&
+            memcmp(offer->need_id, c.need.id, WIRE_ID_BYTES) == 0) {
+            struct store_board_offer was = *offer;
+            was.status = before;
+            adjust_sums(&c.need, &was, -1);
+            adjust_sums(&c.need, offer, 1);
+        }
+        if (c.has_need) {
+            derive_stored(&c.need);
+            if (store_board_need_put(ap->s, &c.need) != 0)
+                goto out;
+        }
+        if (offer != NULL && store_board_offer_put(ap->s, offer) != 0)
+            goto out;
+        u->outcome = OUTCOME_APPLIED;
+    } else {
+        /* Refused a transition with nothing after it to unblock it: the
+         * replay's final verdict. */
+        u->outcome = (int)v.reason;
+    }
+    u->is_waiting = false;
+    if (store_board_update_put(ap->s, u) != 0)
+        goto out;
+    it.u = *u;
+    it.outcome = u->outcome;
+    it.v = v;
+    it.was = OUTCOME_NEW;
+    report(&r, &it);
+    ret = 1;
+out:
+    if (upd != NULL)
+        protobuf_c_message_free_unpacked(upd, NULL);
+    cluster_clear(&c);
+    replay_free(&r);
+    return ret;
+}
+
 int board_apply(struct store *s, const struct board_msg *m, const struct message *msg,
                 board_count_fn count_fn, void *arg)
 {
@@ -1071,6 +1234,11 @@ int board_apply(struct store *s, const struct board_msg *m, const struct message
     u.body_len = body_len;
     if (store_board_update_put(s, &u) != 0)
         goto out;
+    if (is_incremental && (u.kind == KIND_NEED_UPDATE || u.kind == KIND_OFFER_UPDATE) &&
+        (ret = apply_in_order(&ap, root, &u)) != 0) {
+        ret = ret < 0 ? -1 : 0;
+        goto out;
+    }
     ret = replay(&ap, root, m->id);
 out:
     free(body);
@@ -1355,4 +1523,87 @@ int board_label_of(struct store *s, const uint8_t *id, uint32_t *tlp)
         return -1;
     *tlp = r.tlp;
     return 0;
+}
+
+/* ---- upgrade ---------------------------------------------------------------- */
+
+/* A page of needs to rewrite, copied out of the store's page. */
+struct upgrade_page {
+    struct store_board_need *v;
+    size_t n;
+};
+
+static int keep_for_upgrade(void *arg, const struct store_board_need *n)
+{
+    struct upgrade_page *p = arg;
+    struct store_board_need *c = &p->v[p->n];
+
+    *c = *n;
+    if ((c->need = malloc(n->need_len ? n->need_len : 1)) == NULL) {
+        log_warn("board: malloc");
+        return -1;
+    }
+    if (n->need_len > 0)
+        memcpy(c->need, n->need, n->need_len);
+    p->n++;
+    return 0;
+}
+
+int board_upgrade(struct store *s)
+{
+    static const uint32_t unset[] = {0};
+    struct store_board_filter f = {.clearance = UINT32_MAX,
+                                   .need_status = -1,
+                                   .priorities = unset,
+                                   .n_priorities = 1,
+                                   .limit = 256};
+    struct upgrade_page p = {.v = calloc(256, sizeof(*p.v))};
+    uint8_t after[WIRE_ID_BYTES];
+    uint64_t done = 0;
+    int ret = -1;
+
+    if (p.v == NULL) {
+        log_warn("board: calloc");
+        return -1;
+    }
+    for (;;) {
+        size_t n;
+        p.n = 0;
+        if (store_board_page_needs(s, &f, keep_for_upgrade, &p) != 0 || store_begin(s) != 0)
+            goto out;
+        for (size_t i = 0; i < p.n; i++) {
+            Need *d = tmbus__payload__need__unpack(NULL, p.v[i].need_len, p.v[i].need);
+            if (d != NULL && d->priority != 0) {
+                p.v[i].priority = d->priority;
+                if (store_board_need_put(s, &p.v[i]) != 0) {
+                    tmbus__payload__need__free_unpacked(d, NULL);
+                    store_rollback(s);
+                    goto out;
+                }
+                done++;
+            }
+            if (d != NULL)
+                tmbus__payload__need__free_unpacked(d, NULL);
+        }
+        if (store_commit(s) != 0)
+            goto out;
+        n = p.n;
+        if (n > 0)
+            memcpy(after, p.v[n - 1].id, WIRE_ID_BYTES);
+        for (size_t i = 0; i < n; i++)
+            free(p.v[i].need);
+        p.n = 0;
+        if (n < f.limit)
+            break;
+        f.after = after;
+    }
+    if (done > 0)
+        log_info("board: %llu needs written before schema 9 now carry their priority",
+                 (unsigned long long)done);
+    ret = 0;
+out:
+    for (size_t i = 0; i < p.n; i++)
+        free(p.v[i].need);
+    free(p.v);
+    return ret;
 }

@@ -228,11 +228,15 @@ struct board_open_need {
  * last), then id; totals per donor, per category and per sector (of the
  * offer's need), each sorted by donor or code, and overall. An offer's value counts
  * whole once it is accepted. today is the current UTC day as Unix seconds
- * at 00:00. On 0 the arrays are malloc'd and freed by board_report_free.
+ * at 00:00. Reads the board a page at a time (memory grows with the open
+ * needs, not with the board). On 0 the arrays are malloc'd and freed by
+ * board_report_free.
  */
+#define BOARD_REPORT_OPEN_MAX 1000 /* open needs a report lists; it counts them all */
 struct board_report {
-    struct board_open_need *open;
+    struct board_open_need *open; /* the first BOARD_REPORT_OPEN_MAX in that order */
     size_t n_open;
+    size_t n_open_total; /* every open need within the clearance */
     struct board_total *donors, *categories, *sectors;
     size_t n_donors, n_categories, n_sectors;
     struct board_total total;
@@ -240,6 +244,20 @@ struct board_report {
 int board_report(struct store *s, uint32_t clearance, int64_t today, struct board_report *out)
     __attribute__((warn_unused_result));
 void board_report_free(struct board_report *r);
+
+/*
+ * Fills in what a store written before schema 9 lacks: the priority of
+ * each need, kept in clear since then so that pages filter on it, read
+ * from the need itself. Runs its own batch (call it before the loop, with
+ * no batch open); finds nothing to do in a store written since. Blocks on
+ * the store. Returns 0 or -1.
+ */
+int board_upgrade(struct store *s) __attribute__((warn_unused_result));
+
+/* Whether board_apply may decide an update that arrives in canonical
+ * order on the stored state alone (the default) or always replays its
+ * cluster. Tests turn it off to compare the two boards. */
+void board_set_incremental(bool is_on);
 
 /* Stable names: a status's shared name (proto/domain.h), "open",
  * "partially_covered", …; "proposed", "accepted", …; a reason's, "not-owner",

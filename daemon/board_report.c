@@ -67,150 +67,119 @@ static void put_bytes(struct buf *b, const void *data, size_t len)
     put(b, data, len);
 }
 
-/* Rows copied out of the store for sorting (blobs owned). */
-struct need_rows {
-    struct store_board_need *v;
-    size_t n, cap;
+/* The digest's input, hashed a chunk at a time so that its memory stays
+ * flat whatever the board's size: b collects the serialized rows, and
+ * each full chunk's hash goes to chunks. */
+#define DIGEST_CHUNK (1024 * 1024)
+
+struct digest_walk {
+    struct buf b, chunks;
+    uint8_t last[WIRE_ID_BYTES];
+    size_t n_rows; /* in the current page */
+    uint64_t n_needs, n_offers;
 };
 
-struct offer_rows {
-    struct store_board_offer *v;
-    size_t n, cap;
-};
-
-static int keep_need(void *arg, const struct store_board_need *n)
+static void flush_chunk(struct digest_walk *w)
 {
-    struct need_rows *r = arg;
+    uint8_t h[WIRE_ID_BYTES];
 
-    if (r->n == r->cap) {
-        size_t cap = r->cap ? 2 * r->cap : 16;
-        struct store_board_need *grown = realloc(r->v, cap * sizeof(*grown));
-        if (grown == NULL) {
-            log_warn("board: realloc");
+    if (w->b.is_failed || w->b.len < DIGEST_CHUNK)
+        return;
+    envelope_hash(w->b.p, w->b.len, h);
+    put(&w->chunks, h, sizeof(h));
+    w->b.len = 0;
+}
+
+static int digest_need(void *arg, const struct store_board_need *n)
+{
+    struct digest_walk *w = arg;
+
+    put(&w->b, "n", 1);
+    put(&w->b, n->id, WIRE_ID_BYTES);
+    put_bytes(&w->b, n->owner, strlen(n->owner));
+    put_u64(&w->b, (uint64_t)n->status);
+    put_u64(&w->b, n->tlp);
+    put_u64(&w->b, n->quantity);
+    put_u64(&w->b, n->accepted_quantity);
+    put_u64(&w->b, n->delivered_quantity);
+    put_bytes(&w->b, n->need, n->need_len);
+    flush_chunk(w);
+    memcpy(w->last, n->id, WIRE_ID_BYTES);
+    w->n_rows++;
+    w->n_needs++;
+    return w->b.is_failed ? -1 : 0;
+}
+
+static int digest_offer(void *arg, const struct store_board_offer *o)
+{
+    static const uint8_t none[WIRE_ID_BYTES];
+    struct digest_walk *w = arg;
+
+    put(&w->b, "o", 1);
+    put(&w->b, o->id, WIRE_ID_BYTES);
+    put_bytes(&w->b, o->donor, strlen(o->donor));
+    put(&w->b, o->has_need ? o->need_id : none, WIRE_ID_BYTES);
+    put_u64(&w->b, (uint64_t)o->status);
+    put_u64(&w->b, o->tlp);
+    put_u64(&w->b, o->quantity);
+    put_bytes(&w->b, o->offer, o->offer_len);
+    flush_chunk(w);
+    memcpy(w->last, o->id, WIRE_ID_BYTES);
+    w->n_rows++;
+    w->n_offers++;
+    return w->b.is_failed ? -1 : 0;
+}
+
+/* Every row of one list, by id, into the digest. Returns 0 or -1. */
+static int digest_list(struct store *s, bool is_offers, struct digest_walk *w)
+{
+    struct store_board_filter f = {
+        .clearance = UINT32_MAX, .need_status = -1, .limit = STORE_BOARD_PAGE_ROWS};
+
+    for (;;) {
+        int rc;
+        w->n_rows = 0;
+        rc = is_offers ? store_board_page_offers(s, &f, digest_offer, w)
+                       : store_board_page_needs(s, &f, digest_need, w);
+        if (rc != 0)
             return -1;
-        }
-        r->v = grown;
-        r->cap = cap;
+        if (w->n_rows < f.limit)
+            return 0;
+        f.after = w->last;
     }
-    r->v[r->n] = *n;
-    if ((r->v[r->n].need = malloc(n->need_len ? n->need_len : 1)) == NULL) {
-        log_warn("board: malloc");
-        return -1;
-    }
-    if (n->need_len > 0)
-        memcpy(r->v[r->n].need, n->need, n->need_len);
-    r->n++;
-    return 0;
-}
-
-static int keep_offer(void *arg, const struct store_board_offer *o)
-{
-    struct offer_rows *r = arg;
-
-    if (r->n == r->cap) {
-        size_t cap = r->cap ? 2 * r->cap : 16;
-        struct store_board_offer *grown = realloc(r->v, cap * sizeof(*grown));
-        if (grown == NULL) {
-            log_warn("board: realloc");
-            return -1;
-        }
-        r->v = grown;
-        r->cap = cap;
-    }
-    r->v[r->n] = *o;
-    if ((r->v[r->n].offer = malloc(o->offer_len ? o->offer_len : 1)) == NULL) {
-        log_warn("board: malloc");
-        return -1;
-    }
-    if (o->offer_len > 0)
-        memcpy(r->v[r->n].offer, o->offer, o->offer_len);
-    r->n++;
-    return 0;
-}
-
-static void need_rows_free(struct need_rows *r)
-{
-    for (size_t i = 0; i < r->n; i++)
-        free(r->v[i].need);
-    free(r->v);
-    memset(r, 0, sizeof(*r));
-}
-
-static void offer_rows_free(struct offer_rows *r)
-{
-    for (size_t i = 0; i < r->n; i++)
-        free(r->v[i].offer);
-    free(r->v);
-    memset(r, 0, sizeof(*r));
-}
-
-static int cmp_need_id(const void *a, const void *b)
-{
-    return memcmp(((const struct store_board_need *)a)->id,
-                  ((const struct store_board_need *)b)->id, WIRE_ID_BYTES);
-}
-
-static int cmp_offer_id(const void *a, const void *b)
-{
-    return memcmp(((const struct store_board_offer *)a)->id,
-                  ((const struct store_board_offer *)b)->id, WIRE_ID_BYTES);
-}
-
-/* Every need and offer on the board, each sorted by id. Returns 0 or -1. */
-static int load_board(struct store *s, struct need_rows *needs, struct offer_rows *offers)
-{
-    if (store_board_each_need(s, NULL, -1, keep_need, needs) != 0 ||
-        store_board_each_offer(s, NULL, keep_offer, offers) != 0)
-        return -1;
-    if (needs->n > 0)
-        qsort(needs->v, needs->n, sizeof(*needs->v), cmp_need_id);
-    if (offers->n > 0)
-        qsort(offers->v, offers->n, sizeof(*offers->v), cmp_offer_id);
-    return 0;
 }
 
 int board_digest(struct store *s, uint8_t out[WIRE_ID_BYTES])
 {
-    static const uint8_t none[WIRE_ID_BYTES];
-    struct need_rows needs = {0};
-    struct offer_rows offers = {0};
-    struct buf b = {0};
+    struct digest_walk w = {0};
+    uint8_t rest[WIRE_ID_BYTES];
     int ret = -1;
 
-    if (load_board(s, &needs, &offers) != 0)
+    put(&w.b, "tmbus board v2", 14);
+    if (digest_list(s, false, &w) != 0)
         goto out;
-    put(&b, "tmbus board v1", 14);
-    put_u64(&b, needs.n);
-    for (size_t i = 0; i < needs.n; i++) {
-        const struct store_board_need *n = &needs.v[i];
-        put(&b, n->id, WIRE_ID_BYTES);
-        put_bytes(&b, n->owner, strlen(n->owner));
-        put_u64(&b, (uint64_t)n->status);
-        put_u64(&b, n->tlp);
-        put_u64(&b, n->quantity);
-        put_u64(&b, n->accepted_quantity);
-        put_u64(&b, n->delivered_quantity);
-        put_bytes(&b, n->need, n->need_len);
-    }
-    put_u64(&b, offers.n);
-    for (size_t i = 0; i < offers.n; i++) {
-        const struct store_board_offer *o = &offers.v[i];
-        put(&b, o->id, WIRE_ID_BYTES);
-        put_bytes(&b, o->donor, strlen(o->donor));
-        put(&b, o->has_need ? o->need_id : none, WIRE_ID_BYTES);
-        put_u64(&b, (uint64_t)o->status);
-        put_u64(&b, o->tlp);
-        put_u64(&b, o->quantity);
-        put_bytes(&b, o->offer, o->offer_len);
-    }
-    if (b.is_failed)
+    put(&w.b, "N", 1);
+    put_u64(&w.b, w.n_needs);
+    if (digest_list(s, true, &w) != 0)
         goto out;
-    envelope_hash(b.p, b.len, out);
+    put(&w.b, "O", 1);
+    put_u64(&w.b, w.n_offers);
+    if (w.b.is_failed || w.chunks.is_failed)
+        goto out;
+    if (w.chunks.len == 0) {
+        envelope_hash(w.b.p, w.b.len, out);
+    } else {
+        /* A board over one chunk: the hash of its chunks' hashes. */
+        envelope_hash(w.b.p, w.b.len, rest);
+        put(&w.chunks, rest, sizeof(rest));
+        if (w.chunks.is_failed)
+            goto out;
+        envelope_hash(w.chunks.p, w.chunks.len, out);
+    }
     ret = 0;
 out:
-    free(b.p);
-    need_rows_free(&needs);
-    offer_rows_free(&offers);
+    free(w.b.p);
+    free(w.chunks.p);
     return ret;
 }
 
@@ -288,11 +257,16 @@ static int report_need(struct board_report *r, const struct store_board_need *n,
 
     if (n->status != BOARD_NEED_OPEN && n->status != BOARD_NEED_PARTIALLY_COVERED)
         return 0;
-    if ((grown = realloc(r->open, (r->n_open + 1) * sizeof(*grown))) == NULL) {
-        log_warn("board: realloc");
-        return -1;
+    /* Capacity: 16, then doubled each time it is full. */
+    if (r->n_open == 0 || (r->n_open >= 16 && (r->n_open & (r->n_open - 1)) == 0)) {
+        size_t cap = r->n_open ? 2 * r->n_open : 16;
+        if ((grown = realloc(r->open, cap * sizeof(*grown))) == NULL) {
+            log_warn("board: realloc");
+            return -1;
+        }
+        r->open = grown;
     }
-    r->open = grown;
+    grown = r->open;
     o = &grown[r->n_open++];
     memset(o, 0, sizeof(*o));
     memcpy(o->id, n->id, WIRE_ID_BYTES);
@@ -308,72 +282,118 @@ static int report_need(struct board_report *r, const struct store_board_need *n,
     return 0;
 }
 
+/* A report being built from the board's pages. */
+struct report_walk {
+    struct board_report *out;
+    int64_t today;
+    struct need_facts *facts; /* of visible needs, by id (pages come by id) */
+    size_t n_facts, cap_facts;
+    uint8_t last[WIRE_ID_BYTES]; /* the page's last row, for the next */
+    size_t n_rows;               /* rows in the page */
+    bool is_failed;
+};
+
+static int walk_need(void *arg, const struct store_board_need *n)
+{
+    struct report_walk *w = arg;
+    Need *d;
+    int rc;
+
+    memcpy(w->last, n->id, WIRE_ID_BYTES);
+    w->n_rows++;
+    if ((d = tmbus__payload__need__unpack(NULL, n->need_len, n->need)) == NULL) {
+        log_warnx("board: a stored need no longer decodes");
+        return 0;
+    }
+    if (w->n_facts == w->cap_facts) {
+        size_t cap = w->cap_facts ? 2 * w->cap_facts : 1024;
+        struct need_facts *grown = realloc(w->facts, cap * sizeof(*grown));
+        if (grown == NULL) {
+            log_warn("board: realloc");
+            tmbus__payload__need__free_unpacked(d, NULL);
+            return -1;
+        }
+        w->facts = grown;
+        w->cap_facts = cap;
+    }
+    memcpy(w->facts[w->n_facts].id, n->id, WIRE_ID_BYTES);
+    w->facts[w->n_facts].category = d->category;
+    w->facts[w->n_facts].sector = d->sector;
+    w->n_facts++;
+    rc = report_need(w->out, n, d, w->today);
+    tmbus__payload__need__free_unpacked(d, NULL);
+    return rc;
+}
+
+static int walk_offer(void *arg, const struct store_board_offer *o)
+{
+    struct report_walk *w = arg;
+    struct board_report *out = w->out;
+    const struct need_facts *f;
+    uint64_t pledged, delivered;
+    Offer *d;
+
+    memcpy(w->last, o->id, WIRE_ID_BYTES);
+    w->n_rows++;
+    /* The store read only offers within the clearance whose need is too;
+     * facts has every such need. */
+    if (!o->has_need ||
+        (f = bsearch(o->need_id, w->facts, w->n_facts, sizeof(*w->facts), cmp_need_facts)) == NULL)
+        return 0;
+    if ((d = tmbus__payload__offer__unpack(NULL, o->offer_len, o->offer)) == NULL) {
+        log_warnx("board: a stored offer no longer decodes");
+        return 0;
+    }
+    pledged = d->value_cents;
+    delivered = o->status == BOARD_OFFER_CONFIRMED ? d->value_cents : 0;
+    tmbus__payload__offer__free_unpacked(d, NULL);
+    if (add_total(&out->donors, &out->n_donors, o->donor, 0, pledged, delivered) != 0 ||
+        add_total(&out->categories, &out->n_categories, "", f->category, pledged, delivered) != 0 ||
+        add_total(&out->sectors, &out->n_sectors, "", f->sector, pledged, delivered) != 0)
+        return -1;
+    out->total.pledged_cents = add_sat(out->total.pledged_cents, pledged);
+    out->total.delivered_cents = add_sat(out->total.delivered_cents, delivered);
+    return 0;
+}
+
+/* Every page of one list under f, each row to fn. Returns 0 or -1. */
+static int walk_pages(struct store *s, struct store_board_filter f, bool is_offers,
+                      struct report_walk *w)
+{
+    for (;;) {
+        int rc;
+        w->n_rows = 0;
+        rc = is_offers ? store_board_page_offers(s, &f, walk_offer, w)
+                       : store_board_page_needs(s, &f, walk_need, w);
+        if (rc != 0)
+            return -1;
+        if (w->n_rows < f.limit)
+            return 0;
+        f.after = w->last;
+    }
+}
+
 int board_report(struct store *s, uint32_t clearance, int64_t today, struct board_report *out)
 {
-    struct need_rows needs = {0};
-    struct offer_rows offers = {0};
-    struct need_facts *facts = NULL;
-    size_t n_facts = 0;
+    static const int counted[] = {BOARD_OFFER_ACCEPTED, BOARD_OFFER_DELIVERED,
+                                  BOARD_OFFER_CONFIRMED};
+    struct report_walk w = {.out = out, .today = today};
+    struct store_board_filter f = {
+        .clearance = clearance, .need_status = -1, .limit = STORE_BOARD_PAGE_ROWS};
     int ret = -1;
 
     memset(out, 0, sizeof(*out));
-    if (load_board(s, &needs, &offers) != 0)
+    if (walk_pages(s, f, false, &w) != 0)
         goto out;
-    if ((facts = calloc(needs.n + 1, sizeof(*facts))) == NULL) {
-        log_warn("board: calloc");
+    f.statuses = counted;
+    f.n_statuses = sizeof(counted) / sizeof(counted[0]);
+    if (walk_pages(s, f, true, &w) != 0)
         goto out;
-    }
-    for (size_t i = 0; i < needs.n; i++) {
-        const struct store_board_need *n = &needs.v[i];
-        Need *d;
-        int rc;
-
-        if (n->tlp > clearance)
-            continue;
-        if ((d = tmbus__payload__need__unpack(NULL, n->need_len, n->need)) == NULL) {
-            log_warnx("board: a stored need no longer decodes");
-            continue;
-        }
-        memcpy(facts[n_facts].id, n->id, WIRE_ID_BYTES);
-        facts[n_facts].category = d->category;
-        facts[n_facts].sector = d->sector;
-        n_facts++;
-        rc = report_need(out, n, d, today);
-        tmbus__payload__need__free_unpacked(d, NULL);
-        if (rc != 0)
-            goto out;
-    }
-    for (size_t i = 0; i < offers.n; i++) {
-        const struct store_board_offer *o = &offers.v[i];
-        const struct need_facts *f = NULL;
-        uint64_t pledged, delivered;
-        Offer *d;
-
-        if (o->tlp > clearance || !o->has_need ||
-            (o->status != BOARD_OFFER_ACCEPTED && o->status != BOARD_OFFER_DELIVERED &&
-             o->status != BOARD_OFFER_CONFIRMED))
-            continue;
-        /* facts is sorted by id, as needs are. */
-        f = bsearch(o->need_id, facts, n_facts, sizeof(*facts), cmp_need_facts);
-        if (f == NULL)
-            continue;
-        if ((d = tmbus__payload__offer__unpack(NULL, o->offer_len, o->offer)) == NULL) {
-            log_warnx("board: a stored offer no longer decodes");
-            continue;
-        }
-        pledged = d->value_cents;
-        delivered = o->status == BOARD_OFFER_CONFIRMED ? d->value_cents : 0;
-        tmbus__payload__offer__free_unpacked(d, NULL);
-        if (add_total(&out->donors, &out->n_donors, o->donor, 0, pledged, delivered) != 0 ||
-            add_total(&out->categories, &out->n_categories, "", f->category, pledged, delivered) !=
-                0 ||
-            add_total(&out->sectors, &out->n_sectors, "", f->sector, pledged, delivered) != 0)
-            goto out;
-        out->total.pledged_cents = add_sat(out->total.pledged_cents, pledged);
-        out->total.delivered_cents = add_sat(out->total.delivered_cents, delivered);
-    }
     if (out->n_open > 0)
         qsort(out->open, out->n_open, sizeof(*out->open), cmp_open);
+    out->n_open_total = out->n_open;
+    if (out->n_open > BOARD_REPORT_OPEN_MAX)
+        out->n_open = BOARD_REPORT_OPEN_MAX;
     if (out->n_donors > 0)
         qsort(out->donors, out->n_donors, sizeof(*out->donors), cmp_total);
     if (out->n_categories > 0)
@@ -382,9 +402,7 @@ int board_report(struct store *s, uint32_t clearance, int64_t today, struct boar
         qsort(out->sectors, out->n_sectors, sizeof(*out->sectors), cmp_total);
     ret = 0;
 out:
-    free(facts);
-    need_rows_free(&needs);
-    offer_rows_free(&offers);
+    free(w.facts);
     if (ret != 0)
         board_report_free(out);
     return ret;

@@ -24,6 +24,7 @@
 #include <zmq.h>
 
 #include "api.h"
+#include "board.h"
 #include "envelope.h"
 #include "keys.h"
 #include "log.h"
@@ -554,7 +555,7 @@ struct node *node_new(struct config *cfg, bool *is_config_error)
     }
     /* The store before the roster: it keeps the roster this node trusts,
      * and the file must be that roster or its successor. */
-    if ((n->store = open_store(cfg, n->keys)) == NULL)
+    if ((n->store = open_store(cfg, n->keys)) == NULL || board_upgrade(n->store) != 0)
         goto fail;
     if (trusted_roster(n, &trusted) == -1) {
         *is_config_error = true;

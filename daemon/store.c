@@ -197,6 +197,68 @@ static const char *const migrations[STORE_SCHEMA] = {
     "  SELECT rowid, origin, peer, seq, id, prev, expires_at, data FROM envelopes ORDER BY rowid;"
     "DROP TABLE envelopes;"
     "ALTER TABLE envelopes_new RENAME TO envelopes;",
+    /* 8 -> 9: the board is read a page at a time, by id, with filters
+     * (store_board_page_*). The needs and offers tables are rebuilt
+     * clustered by id (WITHOUT ROWID), so that a page in id order reads
+     * neighbouring rows rather than one random row each. priority is kept
+     * in clear beside category (rows written before this step read 0 until
+     * the board writes them again); updated_at is when this node last wrote
+     * a row (here: the migration). An offer's view_tlp is the higher of its
+     * label and its need's (kept so by store_board.c's puts), so that a page
+     * of offers applies the clearance without reading the needs table. Each
+     * filter has an index ending in id, so a filtered page is an index
+     * range. */
+    "CREATE TABLE board_needs_9 ("
+    "  id         BLOB PRIMARY KEY CHECK (length(id) = 32),"
+    "  owner      TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  status     INTEGER NOT NULL,"
+    "  tlp        INTEGER NOT NULL,"
+    "  category   INTEGER NOT NULL,"
+    "  quantity   INTEGER NOT NULL CHECK (quantity >= 0),"
+    "  accepted   INTEGER NOT NULL CHECK (accepted >= 0),"
+    "  delivered  INTEGER NOT NULL CHECK (delivered >= 0),"
+    "  need       BLOB NOT NULL,"
+    "  priority   INTEGER NOT NULL DEFAULT 0,"
+    "  updated_at INTEGER NOT NULL DEFAULT 0"
+    ") WITHOUT ROWID;"
+    "INSERT INTO board_needs_9 (id, owner, created_at, status, tlp, category, quantity, accepted,"
+    "  delivered, need, updated_at)"
+    "  SELECT id, owner, created_at, status, tlp, category, quantity, accepted, delivered, need,"
+    "  CAST(strftime('%s', 'now') AS INTEGER) FROM board_needs;"
+    "DROP TABLE board_needs;"
+    "ALTER TABLE board_needs_9 RENAME TO board_needs;"
+    "CREATE INDEX board_needs_status ON board_needs (status, created_at);"
+    "CREATE TABLE board_offers_9 ("
+    "  id         BLOB PRIMARY KEY CHECK (length(id) = 32),"
+    "  donor      TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  need_id    BLOB CHECK (need_id IS NULL OR length(need_id) = 32),"
+    "  status     INTEGER NOT NULL,"
+    "  tlp        INTEGER NOT NULL,"
+    "  quantity   INTEGER NOT NULL CHECK (quantity >= 0),"
+    "  offer      BLOB NOT NULL,"
+    "  updated_at INTEGER NOT NULL DEFAULT 0,"
+    "  view_tlp   INTEGER NOT NULL DEFAULT 0"
+    ") WITHOUT ROWID;"
+    "INSERT INTO board_offers_9 (id, donor, created_at, need_id, status, tlp, quantity, offer,"
+    "  updated_at, view_tlp)"
+    "  SELECT o.id, o.donor, o.created_at, o.need_id, o.status, o.tlp, o.quantity, o.offer,"
+    "  CAST(strftime('%s', 'now') AS INTEGER),"
+    "  max(o.tlp, coalesce((SELECT n.tlp FROM board_needs AS n WHERE n.id = o.need_id), 0))"
+    "  FROM board_offers AS o;"
+    "DROP TABLE board_offers;"
+    "ALTER TABLE board_offers_9 RENAME TO board_offers;"
+    "CREATE INDEX board_offers_need ON board_offers (need_id, created_at);"
+    "CREATE INDEX board_needs_status_id ON board_needs (status, id);"
+    "CREATE INDEX board_needs_category ON board_needs (category, id);"
+    "CREATE INDEX board_needs_owner ON board_needs (owner, id);"
+    "CREATE INDEX board_needs_priority ON board_needs (priority, id);"
+    "CREATE INDEX board_needs_updated ON board_needs (updated_at);"
+    "CREATE INDEX board_offers_need_id ON board_offers (need_id, id);"
+    "CREATE INDEX board_offers_status ON board_offers (status, id);"
+    "CREATE INDEX board_offers_donor ON board_offers (donor, id);"
+    "CREATE INDEX board_offers_updated ON board_offers (updated_at);",
 };
 
 /* The first schema whose migration rebuilds a table that others refer to:

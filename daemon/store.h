@@ -44,7 +44,7 @@
 
 #define STORE_HASH_BYTES WIRE_ID_BYTES        /* envelope ids and hashes */
 #define STORE_CLIENT_MAX WIRE_CLIENT_NAME_MAX /* longest client name */
-#define STORE_SCHEMA     8                    /* schema version this build migrates to */
+#define STORE_SCHEMA     9                    /* schema version this build migrates to */
 #define STORE_KEY_BYTES  32                   /* the member's store key, and the data key */
 
 /* Names one log: an origin's relayed log (peer == "") or the direct log
@@ -219,10 +219,12 @@ struct store_board_need {
     int status;
     uint32_t tlp; /* the label it is handled under */
     uint32_t category;
+    uint32_t priority; /* the Need's, kept in clear beside category so pages filter on it */
     uint64_t quantity;
     uint64_t accepted_quantity;
     uint64_t delivered_quantity;
-    uint8_t *need; /* serialized Need */
+    int64_t updated_at; /* on get: when this node last wrote it; ignored on put (now) */
+    uint8_t *need;      /* serialized Need */
     size_t need_len;
 };
 
@@ -236,7 +238,8 @@ struct store_board_offer {
     int status;
     uint32_t tlp;
     uint64_t quantity;
-    uint8_t *offer; /* serialized Offer */
+    int64_t updated_at; /* as in store_board_need */
+    uint8_t *offer;     /* serialized Offer */
     size_t offer_len;
 };
 
@@ -287,6 +290,42 @@ int store_board_each_need(struct store *s, const uint8_t *id, int status, store_
 typedef int (*store_board_offer_fn)(void *arg, const struct store_board_offer *o);
 int store_board_each_offer(struct store *s, const uint8_t *need_id, store_board_offer_fn fn,
                            void *arg);
+
+/* One page of a board list: which rows, through which clearance. Every
+ * list is ORed within itself and the filters ANDed; NULL or an empty list
+ * means any. Values are the board's codes (opaque here). */
+struct store_board_filter {
+    uint32_t clearance;   /* rows labelled above it, and offers to needs above it, are never read */
+    const uint8_t *after; /* only ids above this one (STORE_HASH_BYTES), or NULL */
+    const uint8_t *need_id; /* needs: only this one; offers: only those answering it */
+    int need_status;        /* -1, or needs (offers: their need) in this status only */
+    const int *statuses;    /* the rows' own status codes */
+    size_t n_statuses;
+    const uint32_t *categories; /* needs only */
+    size_t n_categories;
+    const uint32_t *priorities; /* needs only */
+    size_t n_priorities;
+    const char *const *members; /* owners (needs) or donors (offers) */
+    size_t n_members;
+    int64_t updated_since;  /* 0, or rows written at or after it only */
+    const uint8_t *id_from; /* only ids at or above it, or NULL */
+    const uint8_t *id_to;   /* only ids below it, or NULL */
+    size_t limit;           /* rows read at most (1..STORE_BOARD_PAGE_ROWS) */
+};
+#define STORE_BOARD_PAGE_ROWS  1001 /* a page of 1,000 and the look-ahead row */
+#define STORE_BOARD_FILTER_MAX 16   /* values in each list of a filter */
+
+/* Calls fn for the needs matching f, by increasing id, reading each row
+ * as the query steps (one row in memory at a time): fn must not write to
+ * the store. Stops when fn returns non-zero. Served by indexes so that a
+ * page costs its own rows, not the board's size. Returns 0, -1 on error,
+ * or fn's first non-zero return when positive (a negative one is -1). */
+int store_board_page_needs(struct store *s, const struct store_board_filter *f,
+                           store_board_need_fn fn, void *arg);
+
+/* The same for offers (categories and priorities are ignored). */
+int store_board_page_offers(struct store *s, const struct store_board_filter *f,
+                            store_board_offer_fn fn, void *arg);
 
 /* Inserts or replaces the update with u->id inside the open batch (a
  * waiting update is replaced when it is finally applied). Returns 0 or -1. */

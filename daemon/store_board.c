@@ -8,6 +8,7 @@
  */
 #include <limits.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,19 +18,33 @@
 #include "store.h"
 #include "store_internal.h"
 
+/* The columns read_need and read_offer read, in their order. */
+#define NEED_COLUMNS                                                                               \
+    "id, owner, created_at, status, tlp, category, quantity, accepted, delivered, need,"           \
+    " priority, updated_at"
+#define OFFER_COLUMNS "id, donor, created_at, need_id, status, tlp, quantity, offer, updated_at"
+
 const char *const store__board_sql[ST_COUNT_] = {
     [ST_BOARD_NEED_PUT] = "INSERT OR REPLACE INTO board_needs (id, owner, created_at, status, tlp,"
-                          " category, quantity, accepted, delivered, need)"
-                          " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-    [ST_BOARD_NEED_EACH] =
-        "SELECT id, owner, created_at, status, tlp, category, quantity, accepted,"
-        " delivered, need FROM board_needs"
-        " WHERE (?1 IS NULL OR id = ?1) AND (?2 < 0 OR status = ?2)"
-        " ORDER BY created_at, id",
+                          " category, quantity, accepted, delivered, need, priority, updated_at)"
+                          " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11,"
+                          " CAST(strftime('%s', 'now') AS INTEGER))",
+    [ST_BOARD_NEED_EACH] = "SELECT " NEED_COLUMNS " FROM board_needs"
+                           " WHERE (?1 IS NULL OR id = ?1) AND (?2 < 0 OR status = ?2)"
+                           " ORDER BY created_at, id",
+    /* By the primary key alone: an OR with a NULL test would keep SQLite
+     * from using it, and every board arrival looks rows up by id. */
+    /* A need's label is part of its offers' view_tlp. */
+    [ST_BOARD_NEED_VIEW] = "UPDATE board_offers SET view_tlp = max(tlp, ?2)"
+                           " WHERE need_id = ?1 AND view_tlp != max(tlp, ?2)",
+    [ST_BOARD_NEED_GET] = "SELECT " NEED_COLUMNS " FROM board_needs WHERE id = ?1",
+    [ST_BOARD_OFFER_GET] = "SELECT " OFFER_COLUMNS " FROM board_offers WHERE id = ?1",
     [ST_BOARD_OFFER_PUT] = "INSERT OR REPLACE INTO board_offers (id, donor, created_at, need_id,"
-                           " status, tlp, quantity, offer) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-    [ST_BOARD_OFFER_EACH] = "SELECT id, donor, created_at, need_id, status, tlp, quantity, offer"
-                            " FROM board_offers"
+                           " status, tlp, quantity, offer, updated_at, view_tlp)"
+                           " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8,"
+                           " CAST(strftime('%s', 'now') AS INTEGER), max(?6, coalesce("
+                           " (SELECT tlp FROM board_needs WHERE id = ?4), 0)))",
+    [ST_BOARD_OFFER_EACH] = "SELECT " OFFER_COLUMNS " FROM board_offers"
                             " WHERE (?1 IS NULL OR need_id = ?1) AND (?2 IS NULL OR id = ?2)"
                             " ORDER BY created_at, id",
     /* An upsert keeps the row (and so its rowid, the arrival order). */
@@ -162,6 +177,8 @@ static int read_need(const struct store *s, sqlite3_stmt *st, void *out)
     n->status = (int)status;
     n->tlp = (uint32_t)sqlite3_column_int64(st, 4);
     n->category = (uint32_t)sqlite3_column_int64(st, 5);
+    n->priority = (uint32_t)sqlite3_column_int64(st, 10);
+    n->updated_at = sqlite3_column_int64(st, 11);
     return column_unseal(s, st, 9, "board_needs.need", n->id, &n->need, &n->need_len);
 }
 
@@ -179,6 +196,7 @@ static int read_offer(const struct store *s, sqlite3_stmt *st, void *out)
     o->created_at = sqlite3_column_int64(st, 2);
     o->status = (int)status;
     o->tlp = (uint32_t)sqlite3_column_int64(st, 5);
+    o->updated_at = sqlite3_column_int64(st, 8);
     return column_unseal(s, st, 7, "board_offers.offer", o->id, &o->offer, &o->offer_len);
 }
 
@@ -230,13 +248,18 @@ int store_board_need_put(struct store *s, const struct store_board_need *n)
     sqlite3_bind_int64(st, 7, (sqlite3_int64)n->quantity);
     sqlite3_bind_int64(st, 8, (sqlite3_int64)n->accepted_quantity);
     sqlite3_bind_int64(st, 9, (sqlite3_int64)n->delivered_quantity);
+    sqlite3_bind_int64(st, 11, n->priority);
     if (bind_sealed(s, st, 10, "board_needs.need", n->id, n->need, n->need_len, &sealed) != 0) {
         store__done(st);
         return -1;
     }
     ret = store__run(s, ST_BOARD_NEED_PUT, "board need put");
     free(sealed);
-    return ret;
+    if (ret != 0)
+        return ret;
+    sqlite3_bind_blob(s->st[ST_BOARD_NEED_VIEW], 1, n->id, STORE_HASH_BYTES, SQLITE_STATIC);
+    sqlite3_bind_int64(s->st[ST_BOARD_NEED_VIEW], 2, n->tlp);
+    return store__run(s, ST_BOARD_NEED_VIEW, "board need put (offers' view)");
 }
 
 static int need_rows(struct store *s, const uint8_t *id, int status, struct rows *r)
@@ -256,7 +279,10 @@ int store_board_need_get(struct store *s, const uint8_t *id, struct store_board_
     struct rows r;
 
     memset(out, 0, sizeof(*out));
-    if (need_rows(s, id, -1, &r) != 0)
+    r = (struct rows){.elem = sizeof(struct store_board_need),
+                      .blob_offset = offsetof(struct store_board_need, need)};
+    sqlite3_bind_blob(s->st[ST_BOARD_NEED_GET], 1, id, STORE_HASH_BYTES, SQLITE_STATIC);
+    if (collect(s, s->st[ST_BOARD_NEED_GET], read_need, &r, "board need") != 0)
         return -1;
     if (r.n == 0)
         return 0;
@@ -323,7 +349,10 @@ int store_board_offer_get(struct store *s, const uint8_t *id, struct store_board
     struct rows r;
 
     memset(out, 0, sizeof(*out));
-    if (offer_rows(s, NULL, id, &r) != 0)
+    r = (struct rows){.elem = sizeof(struct store_board_offer),
+                      .blob_offset = offsetof(struct store_board_offer, offer)};
+    sqlite3_bind_blob(s->st[ST_BOARD_OFFER_GET], 1, id, STORE_HASH_BYTES, SQLITE_STATIC);
+    if (collect(s, s->st[ST_BOARD_OFFER_GET], read_offer, &r, "board offer") != 0)
         return -1;
     if (r.n == 0)
         return 0;
@@ -424,4 +453,216 @@ int store_board_knows(struct store *s, const uint8_t *id)
         ret = sqlite3_column_int(st, 0) != 0;
     store__done(st);
     return ret;
+}
+
+/* ---- pages ---------------------------------------------------------------- */
+
+/* A page's SQL, built from the filters given: each list becomes an IN of
+ * bound parameters, so no value is ever part of the text. */
+struct page_sql {
+    char text[2048];
+    size_t len;
+    int n_params;
+    bool is_full;
+};
+
+static void sql_add(struct page_sql *q, const char *text)
+{
+    size_t n = strlen(text);
+
+    if (q->len + n >= sizeof(q->text)) {
+        q->is_full = true;
+        return;
+    }
+    memcpy(q->text + q->len, text, n + 1);
+    q->len += n;
+}
+
+/* " AND column IN (?, ?, ...)" for n values (nothing when n is 0). One
+ * value is an index range already in id order; several would be ranges
+ * SQLite must sort whole on every page (a walk through all the pages would
+ * sort the rest of the list each time), so the column is written "+column"
+ * to keep its index out: the rows are then read in id order and the list
+ * checked on each. */
+static void sql_in(struct page_sql *q, const char *column, size_t n)
+{
+    if (n == 0)
+        return;
+    sql_add(q, n > 1 ? " AND +" : " AND ");
+    sql_add(q, column);
+    sql_add(q, " IN (");
+    for (size_t i = 0; i < n; i++)
+        sql_add(q, i == 0 ? "?" : ", ?");
+    sql_add(q, ")");
+}
+
+static int page_check(const struct store_board_filter *f, const char *what)
+{
+    if (f->limit == 0 || f->limit > STORE_BOARD_PAGE_ROWS ||
+        f->n_statuses > STORE_BOARD_FILTER_MAX || f->n_categories > STORE_BOARD_FILTER_MAX ||
+        f->n_priorities > STORE_BOARD_FILTER_MAX || f->n_members > STORE_BOARD_FILTER_MAX) {
+        log_warnx("store: %s: filter out of bounds", what);
+        return -1;
+    }
+    return 0;
+}
+
+/* Binds the parameters in the order page_needs_sql and page_offers_sql
+ * wrote them: clearance, after, need_id, need_status, statuses, categories,
+ * priorities, members, updated_since, id_from, id_to, limit. */
+static void page_bind(sqlite3_stmt *st, const struct store_board_filter *f, bool is_offers)
+{
+    int i = 1;
+
+    sqlite3_bind_int64(st, i++, f->clearance);
+    if (f->after != NULL)
+        sqlite3_bind_blob(st, i++, f->after, STORE_HASH_BYTES, SQLITE_STATIC);
+    if (f->need_id != NULL)
+        sqlite3_bind_blob(st, i++, f->need_id, STORE_HASH_BYTES, SQLITE_STATIC);
+    if (f->need_status >= 0)
+        sqlite3_bind_int(st, i++, f->need_status);
+    for (size_t j = 0; j < f->n_statuses; j++)
+        sqlite3_bind_int(st, i++, f->statuses[j]);
+    for (size_t j = 0; !is_offers && j < f->n_categories; j++)
+        sqlite3_bind_int64(st, i++, f->categories[j]);
+    for (size_t j = 0; !is_offers && j < f->n_priorities; j++)
+        sqlite3_bind_int64(st, i++, f->priorities[j]);
+    for (size_t j = 0; j < f->n_members; j++)
+        sqlite3_bind_text(st, i++, f->members[j], -1, SQLITE_STATIC);
+    if (f->updated_since != 0)
+        sqlite3_bind_int64(st, i++, f->updated_since);
+    if (f->id_from != NULL)
+        sqlite3_bind_blob(st, i++, f->id_from, STORE_HASH_BYTES, SQLITE_STATIC);
+    if (f->id_to != NULL)
+        sqlite3_bind_blob(st, i++, f->id_to, STORE_HASH_BYTES, SQLITE_STATIC);
+    sqlite3_bind_int64(st, i, (sqlite3_int64)f->limit);
+}
+
+static void page_where(struct page_sql *q, const struct store_board_filter *f, const char *t,
+                       bool is_offers)
+{
+    char column[64];
+
+#define COLUMN(name) (snprintf(column, sizeof(column), "%s.%s", t, name), column)
+    if (f->after != NULL) {
+        sql_add(q, " AND ");
+        sql_add(q, COLUMN("id > ?"));
+    }
+    if (f->need_id != NULL) {
+        sql_add(q, " AND ");
+        sql_add(q, COLUMN(is_offers ? "need_id = ?" : "id = ?"));
+    }
+    if (f->need_status >= 0)
+        sql_add(q, is_offers ? " AND n.status = ?" : " AND x.status = ?");
+    sql_in(q, COLUMN("status"), f->n_statuses);
+    if (!is_offers) {
+        sql_in(q, COLUMN("category"), f->n_categories);
+        sql_in(q, COLUMN("priority"), f->n_priorities);
+    }
+    sql_in(q, COLUMN(is_offers ? "donor" : "owner"), f->n_members);
+    if (f->updated_since != 0) {
+        sql_add(q, " AND ");
+        sql_add(q, COLUMN("updated_at >= ?"));
+    }
+    if (f->id_from != NULL) {
+        sql_add(q, " AND ");
+        sql_add(q, COLUMN("id >= ?"));
+    }
+    if (f->id_to != NULL) {
+        sql_add(q, " AND ");
+        sql_add(q, COLUMN("id < ?"));
+    }
+#undef COLUMN
+    sql_add(q, " ORDER BY ");
+    sql_add(q, t);
+    sql_add(q, ".id LIMIT ?");
+}
+
+/* Prepares the page's statement (not cached: its shape follows the
+ * filters) and binds it. Returns it, or NULL (logged). */
+static sqlite3_stmt *page_prepare(struct store *s, const struct store_board_filter *f,
+                                  bool is_offers)
+{
+    struct page_sql q = {0};
+    sqlite3_stmt *st = NULL;
+
+    if (!is_offers) {
+        sql_add(&q, "SELECT x.id, x.owner, x.created_at, x.status, x.tlp, x.category, x.quantity,"
+                    " x.accepted, x.delivered, x.need, x.priority, x.updated_at"
+                    " FROM board_needs AS x WHERE x.tlp <= ?");
+    } else {
+        /* An offer is read only when its need, if held, is within the
+         * clearance too: a hidden need's offers are hidden with it. Its
+         * view_tlp is the higher of the two labels; the needs table is
+         * joined only to filter on the need's status. */
+        sql_add(&q, "SELECT x.id, x.donor, x.created_at, x.need_id, x.status, x.tlp, x.quantity,"
+                    " x.offer, x.updated_at FROM board_offers AS x");
+        if (f->need_status >= 0)
+            sql_add(&q, " JOIN board_needs AS n ON n.id = x.need_id");
+        sql_add(&q, " WHERE x.view_tlp <= ?1");
+    }
+    page_where(&q, f, "x", is_offers);
+    if (q.is_full) {
+        log_warnx("store: board page: query too long");
+        return NULL;
+    }
+    if (sqlite3_prepare_v2(s->db, q.text, (int)q.len + 1, &st, NULL) != SQLITE_OK) {
+        log_warnx("store: board page: %s", sqlite3_errmsg(s->db));
+        sqlite3_finalize(st);
+        return NULL;
+    }
+    page_bind(st, f, is_offers);
+    return st;
+}
+
+/* Steps a page's statement, handing each row to fn as it is read. */
+static int page_run(struct store *s, sqlite3_stmt *st, store_board_need_fn need_fn,
+                    store_board_offer_fn offer_fn, void *arg)
+{
+    bool is_offers = offer_fn != NULL;
+    int rc = SQLITE_DONE, ret = 0;
+
+    while (ret == 0 && (rc = store__step(s, st, "board page")) == SQLITE_ROW) {
+        if (is_offers) {
+            struct store_board_offer o = {0};
+            if (read_offer(s, st, &o) != 0) {
+                ret = -1;
+                break;
+            }
+            ret = offer_fn(arg, &o);
+            free(o.offer);
+        } else {
+            struct store_board_need n = {0};
+            if (read_need(s, st, &n) != 0) {
+                ret = -1;
+                break;
+            }
+            ret = need_fn(arg, &n);
+            free(n.need);
+        }
+    }
+    if (ret == 0 && rc != SQLITE_DONE)
+        ret = -1;
+    sqlite3_finalize(st);
+    return ret < 0 ? -1 : ret;
+}
+
+int store_board_page_needs(struct store *s, const struct store_board_filter *f,
+                           store_board_need_fn fn, void *arg)
+{
+    sqlite3_stmt *st;
+
+    if (page_check(f, "board need page") != 0 || (st = page_prepare(s, f, false)) == NULL)
+        return -1;
+    return page_run(s, st, fn, NULL, arg);
+}
+
+int store_board_page_offers(struct store *s, const struct store_board_filter *f,
+                            store_board_offer_fn fn, void *arg)
+{
+    sqlite3_stmt *st;
+
+    if (page_check(f, "board offer page") != 0 || (st = page_prepare(s, f, true)) == NULL)
+        return -1;
+    return page_run(s, st, NULL, fn, arg);
 }

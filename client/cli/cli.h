@@ -201,6 +201,65 @@ int cli_find_offer(struct cli *cli, struct tmbus *h, const char *text, struct tm
 /* The need with id (TMBUS_ID_BYTES; may be NULL) on board b, or NULL. */
 const struct tmbus_board_need *cli_board_need(const struct tmbus_board *b, const uint8_t *id);
 
+/* ---- board.c: the board's pages and filters ------------------------------- */
+
+/* The options need list, offer list and export share (long names in
+ * CLI_BOARD_LONG_NEEDS / _OFFERS); values above the commands' own. */
+enum {
+    CLI_OPT_LIMIT = 0x300,
+    CLI_OPT_AFTER,
+    CLI_OPT_STATUS,
+    CLI_OPT_CATEGORY,
+    CLI_OPT_MEMBER,
+    CLI_OPT_PRIORITY,
+    CLI_OPT_SINCE,
+};
+/* clang-format off */
+#define CLI_BOARD_LONG_COMMON                                           \
+    {"limit", required_argument, NULL, CLI_OPT_LIMIT},                  \
+    {"after", required_argument, NULL, CLI_OPT_AFTER},                  \
+    {"status", required_argument, NULL, CLI_OPT_STATUS},                \
+    {"since", required_argument, NULL, CLI_OPT_SINCE}
+#define CLI_BOARD_LONG_NEEDS                                            \
+    CLI_BOARD_LONG_COMMON,                                              \
+    {"category", required_argument, NULL, CLI_OPT_CATEGORY},            \
+    {"owner", required_argument, NULL, CLI_OPT_MEMBER},                 \
+    {"priority", required_argument, NULL, CLI_OPT_PRIORITY}
+#define CLI_BOARD_LONG_OFFERS                                           \
+    CLI_BOARD_LONG_COMMON,                                              \
+    {"donor", required_argument, NULL, CLI_OPT_MEMBER}
+/* clang-format on */
+
+/* A board list's question as the options built it: q points into the
+ * arrays here. is_paged: --limit or --after was given, so one page is
+ * asked, not every one. */
+struct cli_board_args {
+    struct tmbus_board_query q;
+    bool is_paged;
+    int statuses[TMBUS_BOARD_FILTER_MAX];
+    int categories[TMBUS_BOARD_FILTER_MAX];
+    int priorities[TMBUS_BOARD_FILTER_MAX];
+    char **members;
+    char *storage;
+};
+
+/* Starts args for list (TMBUS_BOARD_NEEDS or TMBUS_BOARD_OFFERS). */
+void cli_board_args_init(struct cli_board_args *a, int list);
+/* Takes one option of the shared board options (opt, its value arg).
+ * Returns 1 when taken, 0 when opt is not one of them, -1 after printing
+ * why the value is bad. arg must outlive a. */
+int cli_board_option(struct cli_board_args *a, int opt, const char *arg);
+void cli_board_args_free(struct cli_board_args *a);
+
+/* Asks for the pages a asks for (one, or every one when !a->is_paged) and
+ * calls fn with each as it arrives; the page is freed after fn returns.
+ * Memory stays one page whatever the board's size. next (at least
+ * TMBUS_BOARD_CURSOR_BYTES) receives the cursor after the last page read.
+ * Returns CLI_EX_OK, the exit status of a failed call (reason printed),
+ * or fn's non-zero return. */
+int cli_board_pages(struct cli *cli, struct tmbus *h, struct cli_board_args *a,
+                    int (*fn)(void *arg, const struct tmbus_board *page), void *arg, char *next);
+
 /* Prints a committed update of need or offer target: "KIND 1a2b3c4d5e6f
  * DONE" and the update's id on the next line, or with --json
  * {"id", "action", "target"}. Returns the exit status. */

@@ -49,7 +49,7 @@ static void match(const uint8_t *id, const char *text, size_t len, uint8_t *out,
     }
 }
 
-/* The full id text stands for, as cli_find_need resolves need ids, over
+/* The full id text stands for, as cli_find_need resolves need ids, among
  * the board's needs and offers. Returns CLI_EX_OK or the exit status
  * (the reason printed). */
 static int resolve(struct cli *cli, struct tmbus *h, const char *text, uint8_t *id)
@@ -67,13 +67,18 @@ static int resolve(struct cli *cli, struct tmbus *h, const char *text, uint8_t *
     if (len == CLI_ID_HEX)
         return tmbus_id_from_hex(text, id) == TMBUS_OK ? CLI_EX_OK
                                                        : cli_fail(CLI_EX_USAGE, "bad id");
-    if ((rc = tmbus_board(h, NULL, NULL, cli->timeout_ms, &b)) != TMBUS_OK)
-        return cli_fail_call(cli, h, rc, "read the board");
-    for (size_t i = 0; i < tmbus_board_need_count(b); i++)
-        match(tmbus_board_need_at(b, i)->id, text, len, id, &matches, first);
-    for (size_t i = 0; i < tmbus_board_offer_count(b); i++)
-        match(tmbus_board_offer_at(b, i)->id, text, len, id, &matches, first);
-    tmbus_board_free(&b);
+    /* The node finds the ids with that prefix: two of each list are
+     * enough to call it ambiguous. */
+    for (int list = TMBUS_BOARD_NEEDS; list <= TMBUS_BOARD_OFFERS; list++) {
+        struct tmbus_board_query q = {.list = list, .limit = 2, .id_prefix = text};
+        if ((rc = tmbus_board_query(h, &q, cli->timeout_ms, &b)) != TMBUS_OK)
+            return cli_fail_call(cli, h, rc, "read the board");
+        for (size_t i = 0; i < tmbus_board_need_count(b); i++)
+            match(tmbus_board_need_at(b, i)->id, text, len, id, &matches, first);
+        for (size_t i = 0; i < tmbus_board_offer_count(b); i++)
+            match(tmbus_board_offer_at(b, i)->id, text, len, id, &matches, first);
+        tmbus_board_free(&b);
+    }
     if (matches == 1)
         return CLI_EX_OK;
     if (matches == 0)

@@ -80,7 +80,8 @@ static void usage_export(FILE *f)
     fprintf(f, "usage: tmbus export [--json|--csv]\n"
                "Writes every need and offer on this node's board that this client may read:\n"
                "--json (the default) as JSON lines that tmbus import reads back, --csv as\n"
-               "CSV with a header row.\n");
+               "CSV with a header row. Pages are written as they arrive, so memory stays\n"
+               "flat whatever the size of the board.\n");
 }
 
 /* ---- one line's fields ----------------------------------------------------- */
@@ -715,13 +716,38 @@ static void csv_row(FILE *f, json_t *o, const char *member_key)
     fputs("\r\n", f);
 }
 
+/* Writes each item of one page as it arrives: a JSON line or a CSV row. */
+static int export_page(void *arg, const struct tmbus_board *page)
+{
+    const bool *is_csv = arg;
+    size_t nn = tmbus_board_need_count(page), no = tmbus_board_offer_count(page);
+
+    for (size_t i = 0; i < nn + no; i++) {
+        bool is_need = i < nn;
+        json_t *o = is_need ? output_board_need(tmbus_board_need_at(page, i))
+                            : output_board_offer(tmbus_board_offer_at(page, i - nn));
+        if (o == NULL)
+            return cli_fail(CLI_EX_FAIL, "out of memory");
+        if (*is_csv) {
+            csv_row(stdout, o, is_need ? "owner" : "donor");
+            json_decref(o);
+        } else if (output_json_line(o) == -1) {
+            return cli_fail(CLI_EX_FAIL, "cannot write to stdout");
+        }
+    }
+    if (*is_csv && ferror(stdout))
+        return cli_fail(CLI_EX_FAIL, "cannot write to stdout");
+    return 0;
+}
+
 int cmd_export(struct cli *cli, int argc, char **argv)
 {
     static const struct option longopts[] = {{"csv", no_argument, NULL, OPT_CSV}, CLI_COMMON_LONG};
-    struct tmbus_board *b = NULL;
+    static const int lists[] = {TMBUS_BOARD_NEEDS, TMBUS_BOARD_OFFERS};
+    char next[TMBUS_BOARD_CURSOR_BYTES];
     struct tmbus *h = NULL;
     bool is_csv = false;
-    int opt, rc;
+    int opt, rc = CLI_EX_OK;
 
     optind = 0;
     while ((opt = getopt_long(argc, argv, CLI_SHORT, longopts, NULL)) != -1) {
@@ -736,39 +762,23 @@ int cmd_export(struct cli *cli, int argc, char **argv)
         return cli_usage_error("export", "give --json or --csv, not both");
     if ((h = cli_connect(cli, &rc)) == NULL)
         return rc;
-    if ((rc = tmbus_board(h, NULL, NULL, cli->timeout_ms, &b)) != TMBUS_OK) {
-        rc = cli_fail_call(cli, h, rc, "read the board");
-        goto out;
-    }
     if (is_csv) {
         for (size_t c = 0; c < CSV_COLUMNS; c++)
             printf("%s%s", c > 0 ? "," : "", csv_columns[c]);
         fputs("\r\n", stdout);
     }
-    rc = CLI_EX_FAIL;
-    for (size_t i = 0; i < tmbus_board_need_count(b) + tmbus_board_offer_count(b); i++) {
-        bool is_need = i < tmbus_board_need_count(b);
-        json_t *o =
-            is_need ? output_board_need(tmbus_board_need_at(b, i))
-                    : output_board_offer(tmbus_board_offer_at(b, i - tmbus_board_need_count(b)));
-        if (o == NULL) {
-            cli_fail(0, "out of memory");
-            goto out;
-        }
-        if (is_csv) {
-            csv_row(stdout, o, is_need ? "owner" : "donor");
-            json_decref(o);
-        } else if (output_json_line(o) == -1) {
-            break;
-        }
-    }
-    if (fflush(stdout) != 0 || ferror(stdout)) {
-        cli_fail(0, "cannot write to stdout");
-        goto out;
-    }
+    /* Every need, then every offer, a page at a time: what is written
+     * leaves memory before the next page is asked for. */
     rc = CLI_EX_OK;
-out:
-    tmbus_board_free(&b);
+    for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]) && rc == CLI_EX_OK; i++) {
+        struct cli_board_args args;
+        cli_board_args_init(&args, lists[i]);
+        args.q.limit = TMBUS_BOARD_PAGE_MAX;
+        rc = cli_board_pages(cli, h, &args, export_page, &is_csv, next);
+        cli_board_args_free(&args);
+    }
+    if (rc == CLI_EX_OK && (fflush(stdout) != 0 || ferror(stdout)))
+        rc = cli_fail(CLI_EX_FAIL, "cannot write to stdout");
     tmbus_close(&h);
     return rc;
 }

@@ -37,7 +37,7 @@ static void usage(FILE *f)
                "                       --value-eur E --priority P --tlp L --sector S\n"
                "                       [--deadline YYYY-MM-DD] [--beneficiary ORG]\n"
                "                       [--description D] [--contact C] [--to M1,M2 | --all]\n"
-               "       tmbus need list [--status S] [--json]\n"
+               "       tmbus need list [--limit N] [--after CURSOR] [filters] [--json]
                "       tmbus need show ID [--json]\n"
                "       tmbus need close|withdraw ID [--reason R] [--to M1,M2 | --all] [--json]\n"
                "       tmbus need edit ID [--title T] [--quantity N] [... any post field]\n"
@@ -67,10 +67,23 @@ static void usage_post(FILE *f)
 static void usage_list(FILE *f)
 {
     fprintf(f,
-            "usage: tmbus need list [--status S] [--json]\n"
-            "Lists the needs on this node's board that this client may read.\n"
-            "  --status   %s\n",
-            tmbus_need_status_names());
+            "usage: tmbus need list [--limit N] [--after CURSOR] [--status S,..]\n"
+            "                       [--category C,..] [--owner M,..] [--priority P,..]\n"
+            "                       [--since DATE] [--json]\n"
+            "Lists the needs on this node's board that this client may read, by id.\n"
+            "Without --limit or --after, every page; with either, one page, and the\n"
+            "cursor of the next (\"next\" with --json; on stderr otherwise).\n"
+            "  --limit     needs in the page: 1 to %d\n"
+            "  --after     the cursor a previous page gave\n"
+            "  --status    %s\n"
+            "  --category  %s\n"
+            "  --owner     member ids\n"
+            "  --priority  %s\n"
+            "  --since     changed on the node since: YYYY-MM-DD, YYYY-MM-DDTHH:MM:SSZ or unix\n"
+            "              seconds\n"
+            "Each list takes up to %d values separated by commas: any of them.\n",
+            TMBUS_BOARD_PAGE_MAX, tmbus_need_status_names(), tmbus_category_names(),
+            tmbus_priority_names(), TMBUS_BOARD_FILTER_MAX);
 }
 
 static void usage_show(FILE *f)
@@ -176,18 +189,56 @@ static bool is_hex(const char *s)
     return *s != '\0' && strspn(s, "0123456789abcdefABCDEF") == strlen(s);
 }
 
+/* The board around the item with id: its need and the need's offers
+ * (is_offer: the need that offer answers), or, for an offer whose need is
+ * not on the board (a catalogue offer, a need above the clearance), the
+ * page that found it; *index is the item's place there. Takes page. */
+static int board_around(struct cli *cli, struct tmbus *h, struct tmbus_board *page, bool is_offer,
+                        struct tmbus_board **board, size_t *index)
+{
+    const uint8_t *need_id =
+        is_offer ? tmbus_board_offer_at(page, 0)->offer.need_id : tmbus_board_need_at(page, 0)->id;
+    uint8_t id[TMBUS_ID_BYTES];
+    int rc;
+
+    memcpy(id, is_offer ? tmbus_board_offer_at(page, 0)->id : need_id, TMBUS_ID_BYTES);
+    if (need_id == NULL) {
+        *board = page;
+        *index = 0;
+        return CLI_EX_OK;
+    }
+    rc = tmbus_board(h, need_id, NULL, cli->timeout_ms, board);
+    if (rc == TMBUS_ENOTFOUND && is_offer) {
+        *board = page;
+        *index = 0;
+        return CLI_EX_OK;
+    }
+    tmbus_board_free(&page);
+    if (rc != TMBUS_OK)
+        return cli_fail_call(cli, h, rc, "read the board");
+    *index = 0;
+    for (size_t i = 0; is_offer && i < tmbus_board_offer_count(*board); i++)
+        if (memcmp(tmbus_board_offer_at(*board, i)->id, id, TMBUS_ID_BYTES) == 0)
+            *index = i;
+    return CLI_EX_OK;
+}
+
 /* Finds text (64 hex digits, or a unique prefix of at least
  * CLI_ID_PREFIX_MIN) among the board's needs, or its offers when is_offer
- * is set: one prefix rule for every command that takes an id. On success
- * returns CLI_EX_OK with *board (the caller frees it) and *index of the
- * match; else prints why and returns the exit status. */
+ * is set: one prefix rule for every command that takes an id. The node
+ * finds the ids with that prefix (two are enough to call it ambiguous).
+ * On success returns CLI_EX_OK with *board (the caller frees it: the need
+ * and its offers) and *index of the match in it; else prints why and
+ * returns the exit status. */
 static int find_id(struct cli *cli, struct tmbus *h, const char *text, bool is_offer,
                    struct tmbus_board **board, size_t *index)
 {
     const char *what = is_offer ? "offer" : "need";
-    char hex[TMBUS_ID_HEX_BYTES], first[TMBUS_ID_HEX_BYTES] = "";
-    uint8_t id[TMBUS_ID_BYTES];
-    size_t len = strlen(text), matches = 0, count;
+    struct tmbus_board_query q = {
+        .list = is_offer ? TMBUS_BOARD_OFFERS : TMBUS_BOARD_NEEDS, .limit = 2, .id_prefix = text};
+    struct tmbus_board *page = NULL;
+    char first[TMBUS_ID_HEX_BYTES], second[TMBUS_ID_HEX_BYTES];
+    size_t len = strlen(text), matches;
     int rc;
 
     *board = NULL;
@@ -196,39 +247,27 @@ static int find_id(struct cli *cli, struct tmbus *h, const char *text, bool is_o
                         "bad %s id '%.80s': give the full id (64 hex digits) or a unique prefix "
                         "of at least %d",
                         what, text, CLI_ID_PREFIX_MIN);
-    /* The board can be narrowed to one need, not to one offer. */
-    if (!is_offer && len == CLI_ID_HEX && tmbus_id_from_hex(text, id) == TMBUS_OK)
-        rc = tmbus_board(h, id, NULL, cli->timeout_ms, board);
-    else
-        rc = tmbus_board(h, NULL, NULL, cli->timeout_ms, board);
-    if (rc != TMBUS_OK)
+    if ((rc = tmbus_board_query(h, &q, cli->timeout_ms, &page)) != TMBUS_OK)
         return cli_fail_call(cli, h, rc, "read the board");
-    count = is_offer ? tmbus_board_offer_count(*board) : tmbus_board_need_count(*board);
-    for (size_t i = 0; i < count; i++) {
-        if (is_offer)
-            tmbus_id_to_hex(tmbus_board_offer_at(*board, i)->id, hex);
-        else
-            tmbus_id_to_hex(tmbus_board_need_at(*board, i)->id, hex);
-        if (strncasecmp(hex, text, len) != 0)
-            continue;
-        if (matches++ == 0) {
-            *index = i;
-            memcpy(first, hex, sizeof(first));
-        } else if (matches == 2) {
-            cli_fail(0,
-                     "%s id prefix '%s' is ambiguous: it matches %.16s…, %.16s… and maybe "
-                     "more; give more digits",
-                     what, text, first, hex);
-        }
-    }
+    matches = is_offer ? tmbus_board_offer_count(page) : tmbus_board_need_count(page);
     if (matches == 1)
-        return CLI_EX_OK;
-    tmbus_board_free(board);
-    if (matches == 0)
+        return board_around(cli, h, page, is_offer, board, index);
+    if (matches == 0) {
+        tmbus_board_free(&page);
         return cli_fail(CLI_EX_FAIL,
                         "unknown %s id '%s': no such %s on this node's board (or not "
                         "readable by this client)",
                         what, text, what);
+    }
+    tmbus_id_to_hex(is_offer ? tmbus_board_offer_at(page, 0)->id : tmbus_board_need_at(page, 0)->id,
+                    first);
+    tmbus_id_to_hex(is_offer ? tmbus_board_offer_at(page, 1)->id : tmbus_board_need_at(page, 1)->id,
+                    second);
+    tmbus_board_free(&page);
+    cli_fail(0,
+             "%s id prefix '%s' is ambiguous: it matches %.16s…, %.16s… and maybe more; give "
+             "more digits",
+             what, text, first, second);
     return CLI_EX_USAGE;
 }
 
@@ -432,60 +471,73 @@ out:
 
 /* ---- need list, need show -------------------------------------------------- */
 
+/* What need list gathers from its pages: a table, or the JSON array. */
+struct need_rows {
+    struct table *t;
+    json_t *needs;
+};
+
+static int add_need_rows(void *arg, const struct tmbus_board *page)
+{
+    struct need_rows *r = arg;
+
+    for (size_t i = 0; i < tmbus_board_need_count(page); i++) {
+        const struct tmbus_board_need *bn = tmbus_board_need_at(page, i);
+        if (r->needs != NULL ? json_array_append_new(r->needs, output_board_need(bn)) == -1
+                             : output_need_row(r->t, bn) == -1)
+            return cli_fail(CLI_EX_FAIL, "out of memory");
+    }
+    return 0;
+}
+
 static int need_list(struct cli *cli, int argc, char **argv)
 {
-    static const struct option longopts[] = {{"status", required_argument, NULL, OPT_STATUS},
-                                             CLI_COMMON_LONG};
-    const char *status = NULL;
-    struct tmbus_board *b = NULL;
+    static const struct option longopts[] = {CLI_BOARD_LONG_NEEDS, CLI_COMMON_LONG};
+    struct cli_board_args args;
+    struct need_rows rows = {0};
+    char next[TMBUS_BOARD_CURSOR_BYTES];
     struct tmbus *h = NULL;
-    struct table *t = NULL;
-    int opt, rc, value;
+    int opt, rc;
 
     optind = 0;
+    cli_board_args_init(&args, TMBUS_BOARD_NEEDS);
     while ((opt = getopt_long(argc, argv, CLI_SHORT, longopts, NULL)) != -1) {
-        if (opt == OPT_STATUS) {
-            if (parse_enum("--status", optarg, tmbus_need_status_parse, tmbus_need_status_names,
-                           &value) == -1)
-                return CLI_EX_USAGE;
-            status = tmbus_need_status_name(value);
-        } else if ((rc = cli_option(cli, "need list", opt, argv, usage_list)) != CLI_CONTINUE) {
-            return rc;
-        }
-    }
-    if (optind < argc)
-        return cli_usage_error("need list", "unexpected argument");
-    if ((h = cli_connect(cli, &rc)) == NULL)
-        return rc;
-    if ((rc = tmbus_board(h, NULL, status, cli->timeout_ms, &b)) != TMBUS_OK) {
-        rc = cli_fail_call(cli, h, rc, "read the board");
-        goto out;
-    }
-    rc = CLI_EX_FAIL;
-    if (cli->is_json) {
-        json_t *needs = json_array(), *o = json_object();
-        for (size_t i = 0; i < tmbus_board_need_count(b); i++)
-            json_array_append_new(needs, output_board_need(tmbus_board_need_at(b, i)));
-        json_object_set_new(o, "needs", needs);
-        if (output_json_line(o) == -1) {
-            cli_fail(0, "cannot write to stdout");
+        if ((rc = cli_board_option(&args, opt, optarg)) == 1)
+            continue;
+        if (rc == -1) {
+            rc = CLI_EX_USAGE;
             goto out;
         }
-    } else {
-        if ((t = output_need_table()) == NULL)
-            goto nomem;
-        for (size_t i = 0; i < tmbus_board_need_count(b); i++)
-            if (output_need_row(t, tmbus_board_need_at(b, i)) == -1)
-                goto nomem;
-        table_print(t, stdout);
+        if ((rc = cli_option(cli, "need list", opt, argv, usage_list)) != CLI_CONTINUE)
+            goto out;
     }
-    rc = CLI_EX_OK;
-    goto out;
-nomem:
-    cli_fail(0, "out of memory");
+    if (optind < argc) {
+        rc = cli_usage_error("need list", "unexpected argument");
+        goto out;
+    }
+    if ((h = cli_connect(cli, &rc)) == NULL)
+        goto out;
+    if (cli->is_json ? (rows.needs = json_array()) == NULL
+                     : (rows.t = output_need_table()) == NULL) {
+        rc = cli_fail(CLI_EX_FAIL, "out of memory");
+        goto out;
+    }
+    if ((rc = cli_board_pages(cli, h, &args, add_need_rows, &rows, next)) != CLI_EX_OK)
+        goto out;
+    if (cli->is_json) {
+        json_t *o = json_pack("{s:o, s:s}", "needs", rows.needs, "next", next);
+        rows.needs = NULL;
+        if (output_json_line(o) == -1)
+            rc = cli_fail(CLI_EX_FAIL, "cannot write to stdout");
+    } else {
+        table_print(rows.t, stdout);
+        if (next[0] != '\0')
+            fprintf(stderr, "tmbus: more needs: tmbus need list --after %s\n", next);
+    }
 out:
-    table_free(&t);
-    tmbus_board_free(&b);
+    json_decref(rows.needs);
+    table_free(&rows.t);
+    cli_board_args_free(&args);
     tmbus_close(&h);
     return rc;
 }

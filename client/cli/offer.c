@@ -28,13 +28,14 @@ enum {
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: tmbus offer post --need ID --quantity N --value-eur E --description D\n"
-               "                        [--tlp L] [--delivery-date YYYY-MM-DD] [--conditions C]\n"
-               "                        [--to M1,M2 | --all]\n"
-               "       tmbus offer list [--need ID] [--json]\n"
-               "       tmbus offer accept|decline|deliver|confirm|withdraw ID [--reason R]\n"
-               "                        [--json]\n"
-               "Run 'tmbus offer post|list|accept|... --help' for details.\n");
+    fprintf(f,
+            "usage: tmbus offer post --need ID --quantity N --value-eur E --description D\n"
+            "                        [--tlp L] [--delivery-date YYYY-MM-DD] [--conditions C]\n"
+            "                        [--to M1,M2 | --all]\n"
+            "       tmbus offer list [--need ID] [--limit N] [--after CURSOR] [filters] [--json]\n"
+            "       tmbus offer accept|decline|deliver|confirm|withdraw ID [--reason R]\n"
+            "                        [--json]\n"
+            "Run 'tmbus offer post|list|accept|... --help' for details.\n");
 }
 
 static void usage_update(FILE *f)
@@ -70,9 +71,21 @@ static void usage_post(FILE *f)
 
 static void usage_list(FILE *f)
 {
-    fprintf(f, "usage: tmbus offer list [--need ID] [--json]\n"
-               "Lists the offers on this node's board that this client may read, or only\n"
-               "those answering need ID.\n");
+    fprintf(f,
+            "usage: tmbus offer list [--need ID] [--limit N] [--after CURSOR] [--status S,..]\n"
+            "                        [--donor M,..] [--since DATE] [--json]\n"
+            "Lists the offers on this node's board that this client may read, by id, or\n"
+            "only those answering need ID (full id or a unique prefix). Without --limit\n"
+            "or --after, every page; with either, one page, and the cursor of the next\n"
+            "(\"next\" with --json; on stderr otherwise).\n"
+            "  --limit   offers in the page: 1 to %d\n"
+            "  --after   the cursor a previous page gave\n"
+            "  --status  %s\n"
+            "  --donor   member ids\n"
+            "  --since   changed on the node since: YYYY-MM-DD, YYYY-MM-DDTHH:MM:SSZ or unix\n"
+            "            seconds\n"
+            "Each list takes up to %d values separated by commas: any of them.\n",
+            TMBUS_BOARD_PAGE_MAX, tmbus_offer_status_names(), TMBUS_BOARD_FILTER_MAX);
 }
 
 static int offer_post(struct cli *cli, int argc, char **argv)
@@ -189,64 +202,87 @@ out:
     return rc;
 }
 
+/* What offer list gathers from its pages: a table, or the JSON array. */
+struct offer_rows {
+    struct table *t;
+    json_t *offers;
+};
+
+static int add_offer_rows(void *arg, const struct tmbus_board *page)
+{
+    struct offer_rows *r = arg;
+
+    for (size_t i = 0; i < tmbus_board_offer_count(page); i++) {
+        const struct tmbus_board_offer *bo = tmbus_board_offer_at(page, i);
+        if (r->offers != NULL ? json_array_append_new(r->offers, output_board_offer(bo)) == -1
+                              : output_offer_row(r->t, bo) == -1)
+            return cli_fail(CLI_EX_FAIL, "out of memory");
+    }
+    return 0;
+}
+
 static int offer_list(struct cli *cli, int argc, char **argv)
 {
-    static const struct option longopts[] = {{"need", required_argument, NULL, OPT_NEED},
-                                             CLI_COMMON_LONG};
+    static const struct option longopts[] = {
+        {"need", required_argument, NULL, OPT_NEED}, CLI_BOARD_LONG_OFFERS, CLI_COMMON_LONG};
     const struct tmbus_board_need *bn = NULL;
     struct tmbus_board *b = NULL;
+    struct cli_board_args args;
+    struct offer_rows rows = {0};
+    char next[TMBUS_BOARD_CURSOR_BYTES];
     struct tmbus *h = NULL;
-    struct table *t = NULL;
     const char *need = NULL;
-    json_t *offers = NULL;
     int opt, rc;
 
     optind = 0;
+    cli_board_args_init(&args, TMBUS_BOARD_OFFERS);
     while ((opt = getopt_long(argc, argv, CLI_SHORT, longopts, NULL)) != -1) {
-        if (opt == OPT_NEED)
+        if (opt == OPT_NEED) {
             need = optarg;
-        else if ((rc = cli_option(cli, "offer list", opt, argv, usage_list)) != CLI_CONTINUE)
-            return rc;
-    }
-    if (optind < argc)
-        return cli_usage_error("offer list", "unexpected argument");
-    if ((h = cli_connect(cli, &rc)) == NULL)
-        return rc;
-    if (need != NULL)
-        rc = cli_find_need(cli, h, need, &b, &bn);
-    else if ((rc = tmbus_board(h, NULL, NULL, cli->timeout_ms, &b)) != TMBUS_OK)
-        rc = cli_fail_call(cli, h, rc, "read the board");
-    if (rc != CLI_EX_OK)
-        goto out;
-    rc = CLI_EX_FAIL;
-    if (cli->is_json ? (offers = json_array()) == NULL : (t = output_offer_table()) == NULL)
-        goto nomem;
-    for (size_t i = 0; i < tmbus_board_offer_count(b); i++) {
-        const struct tmbus_board_offer *bo = tmbus_board_offer_at(b, i);
-        if (bn != NULL &&
-            (bo->offer.need_id == NULL || memcmp(bo->offer.need_id, bn->id, TMBUS_ID_BYTES) != 0))
             continue;
-        if (cli->is_json ? json_array_append_new(offers, output_board_offer(bo)) == -1
-                         : output_offer_row(t, bo) == -1)
-            goto nomem;
-    }
-    if (cli->is_json) {
-        json_t *o = json_pack("{s:o}", "offers", offers);
-        offers = NULL;
-        if (output_json_line(o) == -1) {
-            cli_fail(0, "cannot write to stdout");
+        }
+        if ((rc = cli_board_option(&args, opt, optarg)) == 1)
+            continue;
+        if (rc == -1) {
+            rc = CLI_EX_USAGE;
             goto out;
         }
-    } else {
-        table_print(t, stdout);
+        if ((rc = cli_option(cli, "offer list", opt, argv, usage_list)) != CLI_CONTINUE)
+            goto out;
     }
-    rc = CLI_EX_OK;
-    goto out;
-nomem:
-    cli_fail(0, "out of memory");
+    if (optind < argc) {
+        rc = cli_usage_error("offer list", "unexpected argument");
+        goto out;
+    }
+    if ((h = cli_connect(cli, &rc)) == NULL)
+        goto out;
+    /* --need takes a prefix too: found first, then its id narrows the list. */
+    if (need != NULL) {
+        if ((rc = cli_find_need(cli, h, need, &b, &bn)) != CLI_EX_OK)
+            goto out;
+        args.q.need_id = bn->id;
+    }
+    if (cli->is_json ? (rows.offers = json_array()) == NULL
+                     : (rows.t = output_offer_table()) == NULL) {
+        rc = cli_fail(CLI_EX_FAIL, "out of memory");
+        goto out;
+    }
+    if ((rc = cli_board_pages(cli, h, &args, add_offer_rows, &rows, next)) != CLI_EX_OK)
+        goto out;
+    if (cli->is_json) {
+        json_t *o = json_pack("{s:o, s:s}", "offers", rows.offers, "next", next);
+        rows.offers = NULL;
+        if (output_json_line(o) == -1)
+            rc = cli_fail(CLI_EX_FAIL, "cannot write to stdout");
+    } else {
+        table_print(rows.t, stdout);
+        if (next[0] != '\0')
+            fprintf(stderr, "tmbus: more offers: tmbus offer list --after %s\n", next);
+    }
 out:
-    json_decref(offers);
-    table_free(&t);
+    json_decref(rows.offers);
+    table_free(&rows.t);
+    cli_board_args_free(&args);
     tmbus_board_free(&b);
     tmbus_close(&h);
     return rc;

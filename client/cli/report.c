@@ -94,6 +94,9 @@ static int print_needs(const struct tmbus_report *r)
         printf("no open needs\n");
     else
         table_print(t, stdout);
+    if (tmbus_report_need_total(r) > tmbus_report_need_count(r))
+        printf("(the first %zu of %llu open needs; tmbus need list --status open lists all)\n",
+               tmbus_report_need_count(r), (unsigned long long)tmbus_report_need_total(r));
     rc = 0;
 out:
     table_free(&t);

@@ -1,7 +1,9 @@
 /*
  * fuzz_api_msg: feeds arbitrary bytes to api_msg_decode, the decoder of
- * every request a client sends. A request it accepts has an id and exactly
- * the part its kind names; nothing here may crash or leak.
+ * every request a client sends, and a board query it accepts to
+ * api_msg_board_query. A request it accepts has an id and exactly the part
+ * its kind names; a board query is checked within its limits; nothing here
+ * may crash or leak.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -33,9 +35,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         case API_MSG_ACK:
             ensure(m.ack != NULL);
             break;
-        case API_MSG_BOARD:
+        case API_MSG_BOARD: {
+            struct api_board_query q;
+            char why[128];
             ensure(m.board != NULL);
+            if (api_msg_board_query(m.board, &q, why, sizeof(why)) == 0)
+                ensure(q.limit >= 1 && q.limit <= API_BOARD_PAGE_MAX &&
+                       q.n_statuses <= API_BOARD_FILTER_MAX && q.n_members <= API_BOARD_FILTER_MAX);
+            else
+                ensure(why[0] != '\0');
             break;
+        }
         case API_MSG_DELIVERY:
             ensure(m.delivery != NULL);
             sink += m.delivery->id.len;

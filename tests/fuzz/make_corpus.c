@@ -233,6 +233,23 @@ static void api_seeds(const char *root)
     rq.board = &board;
     emit_packed(root, "fuzz_api_msg", "board", &rq.base);
 
+    /* A page of offers with every filter and a cursor, as libtmbus asks. */
+    {
+        static char *statuses[] = {"proposed", "accepted"};
+        static char *members[] = {"UA", "EE"};
+        static uint8_t cursor[2 + 32] = {1, 2, 0xab};
+        board.list = TMBUS__API__BOARD_LIST__BOARD_LIST_OFFERS;
+        board.limit = 50;
+        board.after = (ProtobufCBinaryData){sizeof(cursor), cursor};
+        board.n_statuses = 2;
+        board.statuses = statuses;
+        board.n_members = 2;
+        board.members = members;
+        board.updated_since = 1700000000;
+        board.id_prefix = "ab01";
+        emit_packed(root, "fuzz_api_msg", "board-page", &rq.base);
+    }
+
     delivery.id = (ProtobufCBinaryData){sizeof(payload), payload};
     rq.kind_case = TMBUS__API__REQUEST__KIND_DELIVERY;
     rq.delivery = &delivery;

@@ -100,6 +100,13 @@ static uint32_t category_bytes(struct store *s, const uint8_t *payload, size_t l
     return category;
 }
 
+static int count_row(void *arg, const struct store_board_need *n)
+{
+    (void)n;
+    (*(size_t *)arg)++;
+    return 0;
+}
+
 static int setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof(*f));
@@ -926,6 +933,42 @@ static void test_order_independence(void **state)
     }
 }
 
+/* Updates decided on the stored state when they come in order make the
+ * board a replay of every cluster makes: the scene in 40 random orders
+ * (and in its own order, where most updates come in order), with the
+ * shortcut and without it, gives one digest. */
+static void test_incremental_equals_replay(void **state)
+{
+    struct scene sc;
+    uint8_t n1[WIRE_ID_BYTES], n2[WIRE_ID_BYTES], o1[WIRE_ID_BYTES], o2[WIRE_ID_BYTES];
+    uint8_t o3[WIRE_ID_BYTES], o4[WIRE_ID_BYTES];
+    const uint8_t *ids[6] = {n1, n2, o1, o2, o3, o4};
+    uint8_t fast[WIRE_ID_BYTES], slow[WIRE_ID_BYTES];
+    size_t order[SCENE_MAX];
+    unsigned seed = 20261130;
+
+    (void)state;
+    build_scene(&sc, n1, n2, o1, o2, o3, o4);
+    for (size_t i = 0; i < sc.n; i++)
+        order[i] = i;
+    for (int round = 0; round < 41; round++) {
+        if (round > 0) {
+            for (size_t i = sc.n - 1; i > 0; i--) {
+                size_t j = (size_t)rand_r(&seed) % (i + 1), t = order[i];
+                order[i] = order[j];
+                order[j] = t;
+            }
+        }
+        board_set_incremental(true);
+        play(&sc, order, fast, ids);
+        board_set_incremental(false);
+        play(&sc, order, slow, ids);
+        board_set_incremental(true);
+        if (memcmp(fast, slow, WIRE_ID_BYTES) != 0)
+            fail_msg("round %d: the shortcut's board differs from the replay's", round);
+    }
+}
+
 /* A digest changes with the board and only with it. */
 static void test_digest(void **state)
 {
@@ -1214,10 +1257,51 @@ static void test_check_post_hides(void **state)
                      BOARD_CHECK_INVALID);
 }
 
+/* A need written before schema 8 (priority 0 in its row) gets the
+ * priority its payload states from board_upgrade, and pages filter on it;
+ * a second run finds nothing to do. */
+static void test_upgrade_fills_priority(void **state)
+{
+    struct fixture *f = *state;
+    Tmbus__Payload__Need need = TMBUS__PAYLOAD__NEED__INIT;
+    struct store_board_need row = {0};
+    static const uint32_t high[] = {2};
+    struct store_board_filter q = {
+        .clearance = 5, .need_status = -1, .priorities = high, .n_priorities = 1, .limit = 10};
+    uint8_t buf[256];
+    size_t count = 0;
+
+    need.title = "pumps";
+    need.category = 2;
+    need.priority = 2;
+    need.quantity = 3;
+    need.unit = "pcs";
+    need.tlp = 2;
+    row.need_len = tmbus__payload__need__pack(&need, buf);
+    row.need = buf;
+    memset(row.id, 0x77, sizeof(row.id));
+    strcpy(row.owner, "UA");
+    row.status = BOARD_NEED_OPEN;
+    row.tlp = 2;
+    row.category = 2;
+    row.quantity = 3;
+    assert_int_equal(store_board_need_put(f->s, &row), 0);
+    assert_int_equal(store_commit(f->s), 0);
+    assert_int_equal(store_board_page_needs(f->s, &q, count_row, &count), 0);
+    assert_int_equal(count, 0);
+    assert_int_equal(board_upgrade(f->s), 0);
+    assert_int_equal(board_upgrade(f->s), 0);
+    assert_int_equal(store_board_page_needs(f->s, &q, count_row, &count), 0);
+    assert_int_equal(count, 1);
+    assert_int_equal(store_begin(f->s), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_full_lifecycle, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_upgrade_fills_priority, setup, teardown),
+        cmocka_unit_test(test_incremental_equals_replay),
         cmocka_unit_test_setup_teardown(test_decline_and_withdraw_need, setup, teardown),
         cmocka_unit_test_setup_teardown(test_forbidden_updates, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_fields, setup, teardown),

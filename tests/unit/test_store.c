@@ -1326,6 +1326,21 @@ static void test_migration_seals_plaintext(void **state)
     /* Back to what schema 4 wrote: the blob in clear, no key check. */
     raw_exec(f->dir, "UPDATE board_needs SET need = CAST('old " MARKER "' AS BLOB);"
                      " DROP TABLE key_check; DROP TABLE roster_trusted; DROP TABLE post_clients;"
+                     /* Schema 9 rebuilt needs and offers; give them back
+                      * the shape schema 4 had (a rowid table). */
+                     " CREATE TABLE n4 (id BLOB PRIMARY KEY, owner TEXT NOT NULL,"
+                     " created_at INTEGER NOT NULL, status INTEGER NOT NULL, tlp INTEGER NOT NULL,"
+                     " category INTEGER NOT NULL, quantity INTEGER NOT NULL,"
+                     " accepted INTEGER NOT NULL, delivered INTEGER NOT NULL, need BLOB NOT NULL);"
+                     " INSERT INTO n4 SELECT id, owner, created_at, status, tlp, category,"
+                     " quantity, accepted, delivered, need FROM board_needs;"
+                     " DROP TABLE board_needs; ALTER TABLE n4 RENAME TO board_needs;"
+                     " CREATE INDEX board_needs_status ON board_needs (status, created_at);"
+                     " CREATE TABLE o4 (id BLOB PRIMARY KEY, donor TEXT NOT NULL,"
+                     " created_at INTEGER NOT NULL, need_id BLOB, status INTEGER NOT NULL,"
+                     " tlp INTEGER NOT NULL, quantity INTEGER NOT NULL, offer BLOB NOT NULL);"
+                     " DROP TABLE board_offers; ALTER TABLE o4 RENAME TO board_offers;"
+                     " CREATE INDEX board_offers_need ON board_offers (need_id, created_at);"
                      " PRAGMA user_version = 4;");
     assert_int_equal(dir_contains(f->dir, MARKER), 1); /* the scan sees it */
 
@@ -1395,6 +1410,194 @@ static void test_migration_drops_envelope_id_index(void **state)
     store_close(&s);
 }
 
+/* ---- board pages ---------------------------------------------------------- */
+
+#define PAGE_NEEDS  60
+#define PAGE_OFFERS 150
+
+/* What a paging walk saw: each id's count, by its first byte. */
+struct seen {
+    int needs[256], offers[256];
+    size_t n;
+    uint8_t last[STORE_HASH_BYTES];
+    bool is_ordered;
+};
+
+static int see_need(void *arg, const struct store_board_need *n)
+{
+    struct seen *w = arg;
+
+    w->is_ordered &= w->n == 0 || memcmp(w->last, n->id, STORE_HASH_BYTES) < 0;
+    memcpy(w->last, n->id, STORE_HASH_BYTES);
+    w->needs[n->id[0]]++;
+    w->n++;
+    return 0;
+}
+
+static int see_offer(void *arg, const struct store_board_offer *o)
+{
+    struct seen *w = arg;
+
+    w->is_ordered &= w->n == 0 || memcmp(w->last, o->id, STORE_HASH_BYTES) < 0;
+    memcpy(w->last, o->id, STORE_HASH_BYTES);
+    w->offers[o->id[0]]++;
+    w->n++;
+    return 0;
+}
+
+/* Need i: id byte i + 1, TLP 1 + i % 5 (so clearance 3 hides 2 in 5),
+ * category 1 + i % 9, status 1 + i % 5, owner UA or EE. Offer j: id byte
+ * j + 1 under salt 0xEE, answers need j % PAGE_NEEDS, TLP 1 + j % 4. */
+static void fill_board(struct store *s)
+{
+    static const char blob[] = "sealed on its way in";
+
+    assert_int_equal(store_begin(s), 0);
+    for (int i = 0; i < PAGE_NEEDS; i++) {
+        struct store_board_need n = {0};
+        memset(n.id, 0x5A, sizeof(n.id));
+        n.id[0] = (uint8_t)(i + 1);
+        strcpy(n.owner, i % 2 ? "EE" : "UA");
+        n.status = 1 + i % 5;
+        n.tlp = 1 + (uint32_t)(i % 5);
+        n.category = 1 + (uint32_t)(i % 9);
+        n.priority = 1 + (uint32_t)(i % 4);
+        n.quantity = 1;
+        n.need = (uint8_t *)(uintptr_t)blob;
+        n.need_len = sizeof(blob);
+        assert_int_equal(store_board_need_put(s, &n), 0);
+    }
+    for (int j = 0; j < PAGE_OFFERS; j++) {
+        struct store_board_offer o = {0};
+        memset(o.id, 0xEE, sizeof(o.id));
+        o.id[0] = (uint8_t)(j + 1);
+        strcpy(o.donor, j % 3 ? "EE" : "UA");
+        o.has_need = true;
+        memset(o.need_id, 0x5A, sizeof(o.need_id));
+        o.need_id[0] = (uint8_t)(j % PAGE_NEEDS + 1);
+        o.status = 1 + j % 6;
+        o.tlp = 1 + (uint32_t)(j % 4);
+        o.quantity = 1;
+        o.offer = (uint8_t *)(uintptr_t)blob;
+        o.offer_len = sizeof(blob);
+        assert_int_equal(store_board_offer_put(s, &o), 0);
+    }
+    assert_int_equal(store_commit(s), 0);
+}
+
+/* Walks every page of size page under f; the rows seen in *w. */
+static void walk(struct store *s, struct store_board_filter f, bool is_offers, size_t page,
+                 struct seen *w)
+{
+    uint8_t after[STORE_HASH_BYTES];
+
+    memset(w, 0, sizeof(*w));
+    w->is_ordered = true;
+    f.limit = page;
+    for (;;) {
+        size_t before = w->n;
+        if (is_offers)
+            assert_int_equal(store_board_page_offers(s, &f, see_offer, w), 0);
+        else
+            assert_int_equal(store_board_page_needs(s, &f, see_need, w), 0);
+        if (w->n - before < page)
+            return;
+        memcpy(after, w->last, sizeof(after));
+        f.after = after;
+    }
+}
+
+/* Pages by id see every row within the clearance exactly once, in order,
+ * and no row above it, nor an offer whose need is above it; filters
+ * narrow the walk and compose. */
+static void test_board_pages(void **state)
+{
+    struct fixture *f = *state;
+    struct store *s = store_open(f->dir, tu_store_key);
+    struct store_board_filter all = {.clearance = 5, .need_status = -1};
+    struct store_board_filter f3 = {.clearance = 3, .need_status = -1};
+    static const int open_closed[] = {1, 4};
+    static const uint32_t cat[] = {2};
+    static const char *const ee[] = {"EE"};
+    struct seen w;
+
+    assert_non_null(s);
+    fill_board(s);
+    for (size_t page = 1; page <= 8; page += 7) {
+        walk(s, all, false, page, &w);
+        assert_int_equal(w.n, PAGE_NEEDS);
+        assert_true(w.is_ordered);
+        for (int i = 0; i < PAGE_NEEDS; i++)
+            assert_int_equal(w.needs[i + 1], 1);
+        walk(s, f3, false, page, &w);
+        assert_true(w.is_ordered);
+        for (int i = 0; i < PAGE_NEEDS; i++)
+            assert_int_equal(w.needs[i + 1], 1 + i % 5 <= 3 ? 1 : 0);
+        walk(s, f3, true, page, &w);
+        assert_true(w.is_ordered);
+        for (int j = 0; j < PAGE_OFFERS; j++) {
+            int need = j % PAGE_NEEDS;
+            bool is_visible = 1 + j % 4 <= 3 && 1 + need % 5 <= 3;
+            assert_int_equal(w.offers[j + 1], is_visible ? 1 : 0);
+        }
+    }
+    /* Statuses (ORed), a category and an owner (ANDed). */
+    all.statuses = open_closed;
+    all.n_statuses = 2;
+    all.categories = cat;
+    all.n_categories = 1;
+    all.members = ee;
+    all.n_members = 1;
+    walk(s, all, false, 4, &w);
+    for (int i = 0; i < PAGE_NEEDS; i++) {
+        bool is_match = (1 + i % 5 == 1 || 1 + i % 5 == 4) && 1 + i % 9 == 2 && i % 2 == 1;
+        assert_int_equal(w.needs[i + 1], is_match ? 1 : 0);
+    }
+    /* Offers of one need whose own status is "open" (need_status). */
+    memset(&all, 0, sizeof(all));
+    all.clearance = 5;
+    all.need_status = 1;
+    walk(s, all, true, 3, &w);
+    for (int j = 0; j < PAGE_OFFERS; j++)
+        assert_int_equal(w.offers[j + 1], (j % PAGE_NEEDS) % 5 == 0 ? 1 : 0);
+    /* A need's label raised later hides its offers with it (offers keep
+     * the higher of the two labels): need 0 (TLP 1) goes to TLP 5. */
+    {
+        struct store_board_need n = {0};
+        struct store_board_filter c3 = {.clearance = 3, .need_status = -1};
+        memset(n.id, 0x5A, sizeof(n.id));
+        n.id[0] = 1;
+        strcpy(n.owner, "UA");
+        n.status = 1;
+        n.tlp = 5;
+        n.quantity = 1;
+        n.need = (uint8_t *)(uintptr_t) "raised";
+        n.need_len = 6;
+        assert_int_equal(store_begin(s), 0);
+        assert_int_equal(store_board_need_put(s, &n), 0);
+        assert_int_equal(store_commit(s), 0);
+        walk(s, c3, true, 50, &w);
+        for (int j = 0; j < PAGE_OFFERS; j++) {
+            int need = j % PAGE_NEEDS;
+            bool is_visible = need != 0 && 1 + j % 4 <= 3 && 1 + need % 5 <= 3;
+            assert_int_equal(w.offers[j + 1], is_visible ? 1 : 0);
+        }
+    }
+    /* An id range: the ids starting 0x05. */
+    {
+        uint8_t from[STORE_HASH_BYTES] = {0x05}, to[STORE_HASH_BYTES] = {0x06};
+        memset(&all, 0, sizeof(all));
+        all.clearance = 5;
+        all.need_status = -1;
+        all.id_from = from;
+        all.id_to = to;
+        walk(s, all, false, 10, &w);
+        assert_int_equal(w.n, 1);
+        assert_int_equal(w.needs[5], 1);
+    }
+    store_close(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1413,6 +1616,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_cursors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_second_open_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_board_pages, setup, teardown),
         cmocka_unit_test_setup_teardown(test_crash_mid_batch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_board_tables, setup, teardown),
         cmocka_unit_test_setup_teardown(test_deliveries, setup, teardown),
