@@ -37,7 +37,7 @@ static void usage(FILE *f)
                "                       --value-eur E --priority P --tlp L --sector S\n"
                "                       [--deadline YYYY-MM-DD] [--beneficiary ORG]\n"
                "                       [--description D] [--contact C] [--to M1,M2 | --all]\n"
-               "       tmbus need list [--limit N] [--after CURSOR] [filters] [--json]
+               "       tmbus need list [--limit N] [--after CURSOR] [filters] [--json]\n"
                "       tmbus need show ID [--json]\n"
                "       tmbus need close|withdraw ID [--reason R] [--to M1,M2 | --all] [--json]\n"
                "       tmbus need edit ID [--title T] [--quantity N] [... any post field]\n"
