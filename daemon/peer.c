@@ -637,6 +637,29 @@ static void send_fetch(struct peers *p, struct link *l, const struct store_log *
     send_message(p, l, &m);
 }
 
+/* Sends l our envelope at (log, seq), when l may see the log and we hold
+ * that seq, halted or not. Returns whether it went out. */
+static bool send_held(struct peers *p, struct link *l, const struct store_log *log, uint64_t seq)
+{
+    Tmbus__Peer__PeerMessage m = TMBUS__PEER__PEER_MESSAGE__INIT;
+    const struct vec_entry *o = vec_find(&p->ours, log);
+    uint8_t *env;
+    size_t len;
+    int rc;
+
+    if (o == NULL || seq == 0 || seq > o->seq || !is_visible(log, l->member) ||
+        (log->peer[0] != '\0' && !route_is_self(p->route, log->origin)))
+        return false;
+    if (store_get(p->store, log, seq, &env, &len, NULL) != 1)
+        return false;
+    m.kind_case = TMBUS__PEER__PEER_MESSAGE__KIND_ENVELOPE;
+    m.envelope.data = env;
+    m.envelope.len = len;
+    rc = send_message(p, l, &m);
+    free(env);
+    return rc == 0;
+}
+
 /* A vector entry naming the peer's envelope id at a seq we hold too: a
  * different id is a split view of the log, found on the first exchange.
  * We fetch the peer's envelope once per log and seq; route_accept verifies
@@ -669,34 +692,25 @@ static void check_split(struct peers *p, struct link *l, const struct store_log 
     log_warnx("peer %s holds another envelope at %s/%s seq %llu: fetching it as evidence",
               l->member, log->origin, log->peer, (unsigned long long)e->seq);
     send_fetch(p, l, log, e->seq);
+    /* The peer's own log: our envelope at that seq is its proof that it
+     * signed two stories (a node restored from a backup), and the log is
+     * about to halt here, after which nothing of it is streamed. */
+    if (strcmp(log->origin, l->member) == 0)
+        send_held(p, l, log, e->seq);
 }
 
-/* Answers a Fetch: the envelope asked for, when l may see the log and we
- * hold that seq. A halted log too: the asker needs our side of the split
- * as evidence, and asks once per log and seq. One envelope per message,
- * within the peer's share of the round like any other. */
+/* Answers a Fetch: the envelope asked for. A halted log too: the asker
+ * needs our side of the split as evidence, and asks once per log and seq.
+ * One envelope per message, within the peer's share of the round like any
+ * other. */
 static void serve_fetch(struct peers *p, struct link *l, const struct peer_msg_log *e)
 {
-    Tmbus__Peer__PeerMessage m = TMBUS__PEER__PEER_MESSAGE__INIT;
     struct store_log log = {0};
-    const struct vec_entry *o;
-    uint8_t *env;
-    size_t len;
 
     strcpy(log.origin, e->origin);
     strcpy(log.peer, e->peer);
-    o = vec_find(&p->ours, &log);
-    if (o == NULL || e->seq == 0 || e->seq > o->seq || !is_visible(&log, l->member) ||
-        (log.peer[0] != '\0' && !route_is_self(p->route, log.origin)))
-        return;
-    if (store_get(p->store, &log, e->seq, &env, &len, NULL) != 1)
-        return;
-    m.kind_case = TMBUS__PEER__PEER_MESSAGE__KIND_ENVELOPE;
-    m.envelope.data = env;
-    m.envelope.len = len;
-    if (send_message(p, l, &m) == 0)
+    if (send_held(p, l, &log, e->seq))
         stats_count(p->stats, "peer.fetch-served", 1);
-    free(env);
 }
 
 /* Reads a received vector into theirs; a Hello replaces it, a Vector
