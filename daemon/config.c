@@ -114,11 +114,14 @@ static const struct option options[] = {
 
     {"limits", "batch_max",          T_UINT32,       "256",   false, true,
      .min = 1, .max = 65536, .off = CFG(batch_max)},
-    {"limits", "credit_window",      T_UINT32,       "256",   false, true,
+    /* In envelopes. Measured with bench_catchup (README, Benchmarks): a
+     * window of 256 leaves a catching-up link waiting on acks between
+     * commits; 4096 keeps about four full batches in flight. */
+    {"limits", "credit_window",      T_UINT32,       "4096",  false, true,
      .min = 1, .max = 65536, .off = CFG(credit_window)},
     /* Must also exceed credit_window; left out, it grows with it to twice
      * credit_window: both in finish(). */
-    {"limits", "peer_round_max",     T_UINT32,       "1024",  false, true,
+    {"limits", "peer_round_max",     T_UINT32,       "8192",  false, true,
      .min = 2, .max = 131072, .off = CFG(peer_round_max)},
     {"limits", "heartbeat_ms",       T_UINT32,       "1000",  false, true,
      .min = 50, .max = 60000, .off = CFG(heartbeat_ms)},

@@ -2,9 +2,11 @@
  * peer: one link per roster member, replication over it as
  * proto/peer.proto describes. Keeps, per link, the peer's vector (what it
  * holds) and what we sent it; streams the difference under the credit
- * window after each round and acks with our vector after each commit. It
- * reads envelopes from the store to send and hands received ones to
- * route_accept; it never opens, stores or acks anything itself.
+ * window after each round, as batches of one log's consecutive envelopes
+ * read from the store in one statement each, and acks with our vector
+ * after each commit. It hands a received batch to route_accept_run (one
+ * signature for a chained run) and a lone envelope to route_accept; it
+ * never opens, stores or acks anything itself.
  *
  * A link is bound to the member's transport key in the roster in force, not
  * to its id: a message on our ROUTER is taken only when the key that
@@ -21,7 +23,8 @@
  *
  * Nothing a peer sends makes it grow without bound: a vector keeps only
  * logs that can exist between the two members (peer_msg_log_may_exist), and
- * each round reads at most limits.peer_round_max messages from one peer.
+ * each round reads at most limits.peer_round_max envelopes' worth of
+ * messages from one peer (a batch counts its envelopes).
  */
 #include "peer.h"
 
