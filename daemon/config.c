@@ -114,11 +114,17 @@ static const struct option options[] = {
 
     {"limits", "batch_max",          T_UINT32,       "256",   false, true,
      .min = 1, .max = 65536, .off = CFG(batch_max)},
-    {"limits", "credit_window",      T_UINT32,       "256",   false, true,
+    /* In envelopes. Measured with bench_catchup (README, Benchmarks): a
+     * window of 256 leaves a catching-up link waiting on acks between
+     * commits. A wider one makes the receiver's loop rounds longer (it
+     * takes a window's worth in one round), which its clients and the
+     * link's liveness feel: 4096 envelopes addressed to a node took its
+     * round past a 2 s peer timeout in a sanitizer build. */
+    {"limits", "credit_window",      T_UINT32,       "1024",  false, true,
      .min = 1, .max = 65536, .off = CFG(credit_window)},
     /* Must also exceed credit_window; left out, it grows with it to twice
      * credit_window: both in finish(). */
-    {"limits", "peer_round_max",     T_UINT32,       "1024",  false, true,
+    {"limits", "peer_round_max",     T_UINT32,       "4096",  false, true,
      .min = 2, .max = 131072, .off = CFG(peer_round_max)},
     {"limits", "heartbeat_ms",       T_UINT32,       "1000",  false, true,
      .min = 50, .max = 60000, .off = CFG(heartbeat_ms)},

@@ -79,7 +79,7 @@ struct config {
     /* [limits] */
     uint32_t batch_max;      /* envelopes per group commit */
     uint32_t credit_window;  /* envelopes in flight per peer link */
-    uint32_t peer_round_max; /* messages read from one peer per loop round */
+    uint32_t peer_round_max; /* envelopes' worth read from one peer per loop round */
     uint32_t heartbeat_ms;
     uint32_t peer_timeout_ms;  /* silence before a link is declared down */
     uint32_t reconnect_max_ms; /* backoff ceiling */

@@ -169,8 +169,13 @@ static void wrap_key(const uint8_t *pair, const uint8_t *sender_pk, const uint8_
     sodium_memzero(&st, sizeof(st));
 }
 
+/* The id covers the signature, so that the next envelope's prev_hash
+ * commits to it: a valid signature on the last envelope of a chained run
+ * then vouches for every earlier envelope of the run, signatures included
+ * (route_accept_run). Ed25519 in libsodium is deterministic and refuses
+ * non-canonical signatures, so one signed envelope has exactly one id. */
 static void envelope_id(const uint8_t *header, size_t header_len, const uint8_t *ct_hash,
-                        uint8_t *out)
+                        const uint8_t *signature, uint8_t *out)
 {
     crypto_generichash_state st;
 
@@ -178,6 +183,7 @@ static void envelope_id(const uint8_t *header, size_t header_len, const uint8_t 
     crypto_generichash_update(&st, (const uint8_t *)TAG_ID, TAG_LEN(TAG_ID));
     crypto_generichash_update(&st, header, header_len);
     crypto_generichash_update(&st, ct_hash, ENVELOPE_HASH_BYTES);
+    crypto_generichash_update(&st, signature, ENVELOPE_SIGNATURE_BYTES);
     crypto_generichash_final(&st, out, ENVELOPE_HASH_BYTES);
 }
 
@@ -397,7 +403,7 @@ enum envelope_status envelope_seal(struct envelope_keyring *kr, const struct env
         goto out;
     if (keys_sign(self, msg, msg_len, sig) == -1)
         goto out;
-    envelope_id(header, header_len, ct_hash, id);
+    envelope_id(header, header_len, ct_hash, sig, id);
 
     env.header.data = header;
     env.header.len = header_len;
@@ -629,7 +635,7 @@ static enum envelope_status parse_and_verify(const uint8_t *buf, size_t len, con
         info->created_at = h->created_at;
         info->expires_at = h->expires_at;
         info->n_stanzas = h->n_stanzas;
-        envelope_id(env->header.data, env->header.len, ct_hash, info->id);
+        envelope_id(env->header.data, env->header.len, ct_hash, env->signature.data, info->id);
         memcpy(info->ciphertext_hash, ct_hash, sizeof(ct_hash));
     }
     return ENVELOPE_OK;

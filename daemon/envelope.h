@@ -15,8 +15,9 @@
  *   ciphertext       XChaCha20-Poly1305(K, N, AD = header, padded body)
  *   signature        Ed25519(sender, "tmbus envelope v1\0" || header ||
  *                    H(ciphertext))
- *   envelope id      H("tmbus id v1\0" || header || H(ciphertext)); the
- *                    next envelope of the log carries it as prev_hash
+ *   envelope id      H("tmbus id v1\0" || header || H(ciphertext) ||
+ *                    signature); the next envelope of the log carries it
+ *                    as prev_hash, so it commits to the signature too
  *   stanza for R     XChaCha20-Poly1305(W, N, AD = "", K), 48 bytes, where
  *                    W = H(key = P, "tmbus wrap v1\0" || sender box key ||
  *                    R's box key || N) and P = keys_pair_key(sender, R)

@@ -2,9 +2,11 @@
  * peer: one link per roster member, replication over it as
  * proto/peer.proto describes. Keeps, per link, the peer's vector (what it
  * holds) and what we sent it; streams the difference under the credit
- * window after each round and acks with our vector after each commit. It
- * reads envelopes from the store to send and hands received ones to
- * route_accept; it never opens, stores or acks anything itself.
+ * window after each round, as batches of one log's consecutive envelopes
+ * read from the store in one statement each, and acks with our vector
+ * after each commit. It hands a received batch to route_accept_run (one
+ * signature for a chained run) and a lone envelope to route_accept; it
+ * never opens, stores or acks anything itself.
  *
  * A link is bound to the member's transport key in the roster in force, not
  * to its id: a message on our ROUTER is taken only when the key that
@@ -21,7 +23,8 @@
  *
  * Nothing a peer sends makes it grow without bound: a vector keeps only
  * logs that can exist between the two members (peer_msg_log_may_exist), and
- * each round reads at most limits.peer_round_max messages from one peer.
+ * each round reads at most limits.peer_round_max envelopes' worth of
+ * messages from one peer (a batch counts its envelopes).
  */
 #include "peer.h"
 
@@ -133,6 +136,10 @@ struct peers {
     uint64_t relay_timer;            /* 0 unless a relay waits for its turn */
     int64_t relay_due_ms;            /* when relay_timer fires */
     struct log_limit unknown_sender; /* lines about messages of no link */
+    /* What send_batch reads from the store before it packs a frame: one
+     * frame's worth, reused for every batch to every peer. */
+    uint8_t *scratch;                 /* PEER_MSG_MAX_FRAME bytes */
+    ProtobufCBinaryData *batch_items; /* PEER_MSG_MAX_BATCH */
 };
 
 /* ---- vectors ------------------------------------------------------------ */
@@ -542,6 +549,74 @@ static bool is_relay_due(struct peers *p, struct link *l, const struct vec_entry
     return true;
 }
 
+/* Bytes a varint takes: the batch is sized as protobuf will pack it. */
+static size_t varint_size(size_t v)
+{
+    size_t n = 1;
+
+    while (v >= 0x80) {
+        v >>= 7;
+        n++;
+    }
+    return n;
+}
+
+/* A batch being read from the store: the envelopes' bytes side by side in
+ * the link set's one scratch buffer, and where each starts. */
+struct batch_fill {
+    struct peers *p;
+    size_t n, max, used;
+    size_t packed; /* the Batch's packed size so far */
+};
+
+/* Takes one envelope into the batch while the frame and the count allow;
+ * the first always fits (a frame holds the largest envelope). */
+static int fill_batch(void *arg, uint64_t seq, const uint8_t *env, size_t len)
+{
+    struct batch_fill *b = arg;
+    struct peers *p = b->p;
+    size_t item = 1 + varint_size(len) + len, packed = b->packed + item;
+
+    (void)seq;
+    if (b->n == b->max || 1 + varint_size(packed) + packed > PEER_MSG_MAX_FRAME)
+        return b->n == 0 ? -1 : 1;
+    memcpy(p->scratch + b->used, env, len);
+    p->batch_items[b->n] = (ProtobufCBinaryData){len, p->scratch + b->used};
+    b->used += len;
+    b->packed = packed;
+    b->n++;
+    return 0;
+}
+
+/* Sends l one Batch of log's envelopes from seq `from` on, at most up to
+ * `to` and at most max of them, read from the store in one statement.
+ * Returns how many it sent: 0 when nothing could be read or sent. */
+static uint64_t send_batch(struct peers *p, struct link *l, const struct store_log *log,
+                           uint64_t from, uint64_t to, uint64_t max)
+{
+    Tmbus__Peer__PeerMessage m = TMBUS__PEER__PEER_MESSAGE__INIT;
+    Tmbus__Peer__Batch batch = TMBUS__PEER__BATCH__INIT;
+    struct batch_fill b = {p, 0, max < PEER_MSG_MAX_BATCH ? (size_t)max : PEER_MSG_MAX_BATCH, 0, 0};
+    uint64_t last = to - from + 1 > b.max ? from + b.max - 1 : to;
+
+    if (store_get_range(p->store, log, from, last, fill_batch, &b) <= 0 || b.n == 0) {
+        log_warnx("peer: %s/%s from seq %llu unreadable from our store", log->origin, log->peer,
+                  (unsigned long long)from);
+        return 0;
+    }
+    batch.n_envelopes = b.n;
+    batch.envelopes = p->batch_items;
+    m.kind_case = TMBUS__PEER__PEER_MESSAGE__KIND_BATCH;
+    m.batch = &batch;
+    ensure(tmbus__peer__peer_message__get_packed_size(&m) <= PEER_MSG_MAX_FRAME);
+    if (send_message(p, l, &m) == -1)
+        return 0;
+    vec_raise(&l->sent, log, from + b.n - 1);
+    stats_count(p->stats, "relayed", b.n);
+    stats_count(p->stats, "peer.batches-sent", 1);
+    return b.n;
+}
+
 /* Envelopes l lacks and has not been sent, in log order, while credit
  * lasts. */
 static void pump(struct peers *p, struct link *l)
@@ -570,26 +645,12 @@ static void pump(struct peers *p, struct link *l)
         if (!route_is_self(p->route, o->log.origin) && !is_relay_due(p, l, o, held))
             continue;
         next = (sent > held ? sent : held) + 1;
-        for (; next <= o->seq && in_flight < window; next++) {
-            Tmbus__Peer__PeerMessage m = TMBUS__PEER__PEER_MESSAGE__INIT;
-            uint8_t *env;
-            size_t len;
-
-            if (store_get(p->store, &o->log, next, &env, &len, NULL) != 1) {
-                log_warnx("peer: %s/%s seq %llu missing from our store", o->log.origin, o->log.peer,
-                          (unsigned long long)next);
-                break;
-            }
-            m.kind_case = TMBUS__PEER__PEER_MESSAGE__KIND_ENVELOPE;
-            m.envelope.data = env;
-            m.envelope.len = len;
-            int rc = send_message(p, l, &m);
-            free(env);
-            if (rc == -1)
+        while (next <= o->seq && in_flight < window) {
+            uint64_t n = send_batch(p, l, &o->log, next, o->seq, window - in_flight);
+            if (n == 0)
                 return;
-            vec_raise(&l->sent, &o->log, next);
-            in_flight++;
-            stats_count(p->stats, "relayed", 1);
+            next += n;
+            in_flight += n;
         }
     }
 }
@@ -778,6 +839,11 @@ static void refuse(struct peers *p, struct link *l, const struct peer_msg *m,
     case PEER_MSG_E_VECTOR:
         stats_count(p->stats, "peer.bad-vector", 1);
         break;
+    case PEER_MSG_E_BATCH:
+        stats_count(p->stats, "peer.bad-batch", 1);
+        log_warnx("peer %s: rejected a batch: empty, over %d envelopes or with one over %d bytes",
+                  l->member, PEER_MSG_MAX_BATCH, ENVELOPE_MAX_SIZE);
+        break;
     case PEER_MSG_E_KIND:
         stats_count(p->stats, "peer.malformed", 1);
         log_warnx("peer %s: rejected a message of no known kind", l->member);
@@ -829,6 +895,19 @@ static void on_message(struct peers *p, struct link *l, const uint8_t *data, siz
         /* Accepted or not, an envelope that does not extend our head means
          * the peer streams from a stale idea of us: resynchronise. */
         if (route_accept(p->route, l->member, m.envelope, m.envelope_len) == -1)
+            l->needs_hello = true;
+        break;
+    case PEER_MSG_BATCH:
+        /* A batch counts against the peer's share of the round by its
+         * envelopes, as if they had come one per message (7.6). */
+        l->round_reads += (uint32_t)(m.n_envelopes - 1);
+        if (!l->has_conversation) {
+            stats_count(p->stats, "peer.before-hello", 1);
+            log_debug("peer %s: dropped a batch sent before the hello", l->member);
+            break;
+        }
+        if (route_accept_run(p->route, l->member, m.envelopes, m.envelope_lens, m.n_envelopes) ==
+            -1)
             l->needs_hello = true;
         break;
     case PEER_MSG_HEARTBEAT:
@@ -1361,6 +1440,12 @@ struct peers *peers_new(const struct peers_parts *parts)
     p->store = parts->store;
     p->route = parts->route;
     p->stats = parts->stats;
+    p->scratch = malloc(PEER_MSG_MAX_FRAME);
+    p->batch_items = calloc(PEER_MSG_MAX_BATCH, sizeof(*p->batch_items));
+    if (p->scratch == NULL || p->batch_items == NULL) {
+        peers_free(&p);
+        return NULL;
+    }
     refresh_ours(p);
     if (c->peer_listen != NULL && c->peer_listen[0] != '\0') {
         if ((p->router = zmq_socket(p->zctx, ZMQ_ROUTER)) == NULL || common_options(p, p->router) ||
@@ -1406,6 +1491,8 @@ void peers_free(struct peers **pp)
         loop_remove_timer(p->loop, p->relay_timer);
     vec_free(&p->ours);
     free(p->origins);
+    free(p->scratch);
+    free(p->batch_items);
     free(p);
     *pp = NULL;
 }

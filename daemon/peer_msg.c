@@ -1,7 +1,8 @@
 /*
  * peer_msg: reads a PeerMessage once into a struct peer_msg. Limits are
  * checked before anything is copied: the frame against PEER_MSG_MAX_FRAME,
- * a vector against PEER_MSG_MAX_LOGS. Log names that are not member ids
+ * a vector against PEER_MSG_MAX_LOGS, a batch's count and sizes by a walk
+ * of the raw bytes before protobuf-c allocates anything for it. Log names that are not member ids
  * are dropped here, so that no caller copies a name it did not check;
  * whether a well-formed name can exist for a given pair of members is
  * peer_msg_log_may_exist's rule, which the link applies.
@@ -46,6 +47,79 @@ static int take_logs(struct peer_msg *m, VectorEntry **e, size_t n)
     return 0;
 }
 
+#define FIELD_BATCH      6 /* PeerMessage.batch */
+#define FIELD_ENVELOPES  1 /* Batch.envelopes */
+#define WIRE_VARINT      0
+#define WIRE_FIXED64     1
+#define WIRE_LEN         2
+#define WIRE_FIXED32     5
+#define VARINT_MAX_BYTES 10
+
+/* Reads a varint at *p (before end). Returns 0, or -1 when it runs off. */
+static int read_varint(const uint8_t **p, const uint8_t *end, uint64_t *out)
+{
+    uint64_t v = 0;
+
+    for (int i = 0; i < VARINT_MAX_BYTES && *p < end; i++) {
+        uint8_t b = *(*p)++;
+        v |= (uint64_t)(b & 0x7f) << (7 * i);
+        if ((b & 0x80) == 0) {
+            *out = v;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* Whether the Batch fields of a PeerMessage hold, summed over every
+ * occurrence (protobuf merges them), at most PEER_MSG_MAX_BATCH envelopes
+ * of at most ENVELOPE_MAX_SIZE bytes each. Bytes that do not walk as
+ * protobuf pass here: protobuf-c refuses them next. */
+static bool is_batch_bounded(const uint8_t *buf, size_t len)
+{
+    const uint8_t *p = buf, *end = buf + len;
+    size_t count = 0;
+
+    while (p < end) {
+        uint64_t tag, n;
+        if (read_varint(&p, end, &tag) == -1)
+            return true;
+        switch (tag & 7) {
+        case WIRE_VARINT:
+            if (read_varint(&p, end, &n) == -1)
+                return true;
+            continue;
+        case WIRE_FIXED64:
+        case WIRE_FIXED32:
+            n = (tag & 7) == WIRE_FIXED64 ? 8 : 4;
+            break;
+        case WIRE_LEN:
+            if (read_varint(&p, end, &n) == -1)
+                return true;
+            break;
+        default:
+            return true;
+        }
+        if (n > (uint64_t)(end - p))
+            return true;
+        if ((tag >> 3) == FIELD_BATCH && (tag & 7) == WIRE_LEN) {
+            const uint8_t *q = p, *qend = p + n;
+            while (q < qend) {
+                uint64_t etag, elen;
+                if (read_varint(&q, qend, &etag) == -1 || (etag & 7) != WIRE_LEN ||
+                    read_varint(&q, qend, &elen) == -1 || elen > (uint64_t)(qend - q))
+                    return true;
+                if ((etag >> 3) == FIELD_ENVELOPES &&
+                    (++count > PEER_MSG_MAX_BATCH || elen > ENVELOPE_MAX_SIZE))
+                    return false;
+                q += elen;
+            }
+        }
+        p += n;
+    }
+    return true;
+}
+
 static int fail(enum peer_msg_fault *fault, enum peer_msg_fault why)
 {
     *fault = why;
@@ -61,6 +135,8 @@ int peer_msg_decode(const uint8_t *buf, size_t len, struct peer_msg *out,
     *fault = PEER_MSG_OK;
     if (len > PEER_MSG_MAX_FRAME)
         return fail(fault, PEER_MSG_E_SIZE);
+    if (!is_batch_bounded(buf, len))
+        return fail(fault, PEER_MSG_E_BATCH);
     if ((m = tmbus__peer__peer_message__unpack(NULL, len, buf)) == NULL)
         return fail(fault, PEER_MSG_E_MALFORMED);
     out->pb = m;
@@ -99,6 +175,20 @@ int peer_msg_decode(const uint8_t *buf, size_t len, struct peer_msg *out,
         if (take_logs(out, &m->fetch, 1) == -1 || out->n_logs != 1)
             return fail(fault, PEER_MSG_E_MALFORMED);
         return 0;
+    case TMBUS__PEER__PEER_MESSAGE__KIND_BATCH:
+        out->kind = PEER_MSG_BATCH;
+        if (m->batch->n_envelopes == 0 || m->batch->n_envelopes > PEER_MSG_MAX_BATCH)
+            return fail(fault, PEER_MSG_E_BATCH);
+        out->envelopes = calloc(m->batch->n_envelopes, sizeof(*out->envelopes));
+        out->envelope_lens = calloc(m->batch->n_envelopes, sizeof(*out->envelope_lens));
+        if (out->envelopes == NULL || out->envelope_lens == NULL)
+            return fail(fault, PEER_MSG_E_MALFORMED);
+        for (size_t i = 0; i < m->batch->n_envelopes; i++) {
+            out->envelopes[i] = m->batch->envelopes[i].data;
+            out->envelope_lens[i] = m->batch->envelopes[i].len;
+        }
+        out->n_envelopes = m->batch->n_envelopes;
+        return 0;
     default:
         return fail(fault, PEER_MSG_E_KIND);
     }
@@ -116,6 +206,8 @@ bool peer_msg_log_may_exist(const struct peer_msg_log *log, const char *peer, co
 void peer_msg_clear(struct peer_msg *m)
 {
     free(m->logs);
+    free(m->envelopes);
+    free(m->envelope_lens);
     if (m->pb != NULL)
         tmbus__peer__peer_message__free_unpacked(m->pb, NULL);
     memset(m, 0, sizeof(*m));

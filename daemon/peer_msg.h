@@ -2,7 +2,8 @@
  * peer_msg: the decoder of what a peer sends (proto/peer.proto's
  * PeerMessage), a pure function from bytes to a checked, typed message, so
  * that it can be fuzzed and tested without a socket. It checks sizes, the
- * protocol version and vector bounds, and keeps only well-formed log names;
+ * protocol version, vector and batch bounds (a batch's before it is
+ * parsed), and keeps only well-formed log names;
  * it never verifies an envelope (the route does) and never logs.
  */
 #ifndef TMBUS_PEER_MSG_H
@@ -18,6 +19,7 @@
 #define PEER_MSG_VERSION   1
 #define PEER_MSG_MAX_FRAME (ENVELOPE_MAX_SIZE + 1024) /* one PeerMessage */
 #define PEER_MSG_MAX_LOGS  4096                       /* entries in a Hello or Vector */
+#define PEER_MSG_MAX_BATCH 1024                       /* envelopes in one Batch */
 
 enum peer_msg_kind {
     PEER_MSG_HELLO = 1,
@@ -25,6 +27,7 @@ enum peer_msg_kind {
     PEER_MSG_ENVELOPE = 3,
     PEER_MSG_HEARTBEAT = 4,
     PEER_MSG_FETCH = 5,
+    PEER_MSG_BATCH = 6,
 };
 
 /* Why bytes were refused. Only PEER_MSG_E_SIZE and PEER_MSG_E_MALFORMED
@@ -36,6 +39,8 @@ enum peer_msg_fault {
     PEER_MSG_E_KIND,      /* a PeerMessage of no known kind */
     PEER_MSG_E_HELLO,     /* another version, or too many logs */
     PEER_MSG_E_VECTOR,    /* too many logs */
+    PEER_MSG_E_BATCH,     /* a Batch empty, of over PEER_MSG_MAX_BATCH envelopes, or with
+                             one over ENVELOPE_MAX_SIZE: checked before it is parsed */
 };
 
 /* How far a peer holds one log: origin's relayed log (peer "") or its
@@ -64,6 +69,11 @@ struct peer_msg {
     /* Envelope: its bytes, unverified; they live as long as the message. */
     const uint8_t *envelope;
     size_t envelope_len;
+    /* Batch: 1..PEER_MSG_MAX_BATCH envelopes' bytes and lengths, in the
+     * order sent, unverified; they live as long as the message. */
+    const uint8_t **envelopes;
+    size_t *envelope_lens;
+    size_t n_envelopes;
     void *pb; /* the unpacked PeerMessage, private to peer_msg.c */
 };
 

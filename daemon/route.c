@@ -842,6 +842,9 @@ static int seen_before(struct route *rt, const char *from, struct envelope_info 
     return keep_evidence(rt, from, info, log, info->seq, env, len);
 }
 
+static int take_verified(struct route *rt, const char *from, const struct envelope_info *info,
+                         const uint8_t *env, size_t len);
+
 /* Recognises, before any hashing or signature check, a copy of an envelope
  * we hold: same log, a seq at or below our head, and the same 64-byte
  * signature as our envelope at that seq. Dropping it loses nothing. The
@@ -897,8 +900,6 @@ static bool is_held_copy(struct route *rt, const char *from, const uint8_t *env,
 int route_accept(struct route *rt, const char *from, const uint8_t *env, size_t len)
 {
     struct envelope_info info;
-    struct envelope_body *body = NULL;
-    struct answer ans = {0};
     struct store_head head;
     struct store_log log;
     enum envelope_status st;
@@ -943,6 +944,20 @@ int route_accept(struct route *rt, const char *from, const uint8_t *env, size_t 
     }
     if (verify(rt, from, env, len, &info) == -1)
         return -1;
+    return take_verified(rt, from, &info, env, len);
+}
+
+/* Appends an envelope whose signature is proven (by itself, or by the run
+ * it chains into) and whose place in the log was checked, then opens it
+ * when it is ours. Returns 1, or -1 when the store failed. */
+static int take_verified(struct route *rt, const char *from, const struct envelope_info *infop,
+                         const uint8_t *env, size_t len)
+{
+    struct envelope_info info = *infop;
+    struct envelope_body *body = NULL;
+    struct answer ans = {0};
+    enum envelope_status st;
+
     /* The envelope, its board changes and its inbox entry are one group:
      * all of them enter the batch, or none. */
     if (route_batch(rt) == -1 || store_group_begin(rt->store) == -1)
@@ -982,6 +997,158 @@ int route_accept(struct route *rt, const char *from, const uint8_t *env, size_t 
     stats_count(rt->stats, "accepted", 1);
     answer_sender(rt, &info, &ans);
     return 1;
+}
+
+/* ---- accepting a run ---------------------------------------------------- */
+
+/* Whether infos[from..n) extend head without a break: the first at head + 1
+ * with head's id as prev_hash (none at seq 1), each later one at the seq
+ * after the one before with that one's id as prev_hash, all of one log. On
+ * false, *why says where it broke. */
+static bool is_chained(const struct envelope_info *infos, size_t from, size_t n,
+                       const struct store_log *log, const struct store_head *head, const char **why)
+{
+    const struct envelope_info *first = &infos[from];
+
+    if (strcmp(first->sender, log->origin) != 0 || strcmp(first->log_peer, log->peer) != 0) {
+        *why = "it mixes logs";
+        return false;
+    }
+    if (first->seq != head->seq + 1) {
+        *why = "its first envelope is not at the held head + 1";
+        return false;
+    }
+    if (first->has_prev ? memcmp(first->prev_hash, head->id, ENVELOPE_HASH_BYTES) != 0
+                        : head->seq != 0) {
+        *why = "its first envelope does not chain to the held head";
+        return false;
+    }
+    for (size_t i = from + 1; i < n; i++) {
+        const struct envelope_info *a = &infos[i - 1], *b = &infos[i];
+        if (strcmp(a->sender, b->sender) != 0 || strcmp(a->log_peer, b->log_peer) != 0) {
+            *why = "it mixes logs";
+            return false;
+        }
+        if (b->seq != a->seq + 1 || !b->has_prev ||
+            memcmp(b->prev_hash, a->id, ENVELOPE_HASH_BYTES) != 0) {
+            *why = "a link of it does not chain to the envelope before";
+            return false;
+        }
+    }
+    return true;
+}
+
+/* One envelope at a time, as if each had come alone: the good prefix is
+ * kept, the first refusal ends the run. */
+static int accept_each(struct route *rt, const char *from, const uint8_t *const *envs,
+                       const size_t *lens, size_t from_i, size_t n, int rc)
+{
+    for (size_t i = from_i; i < n; i++) {
+        int one = route_accept(rt, from, envs[i], lens[i]);
+        if (one == -1) {
+            if (n - i - 1 > 0)
+                stats_count(rt->stats, "run.dropped", n - i - 1);
+            return -1;
+        }
+        if (one == 1)
+            rc = 1;
+    }
+    return rc;
+}
+
+int route_accept_run(struct route *rt, const char *from, const uint8_t *const *envs,
+                     const size_t *lens, size_t n)
+{
+    struct envelope_info *infos;
+    struct store_head head;
+    struct store_log log;
+    enum envelope_status st;
+    const char *why = NULL;
+    size_t i = 0;
+    int rc = 0;
+
+    if (n == 0 || n > ROUTE_RUN_MAX)
+        return n == 0 ? 0 : reject(rt, from, "rejected.run-too-long", "a run over ROUTE_RUN_MAX");
+    if (n == 1 || rt->is_roster_expired)
+        return accept_each(rt, from, envs, lens, 0, n, 0);
+    if ((infos = malloc(n * sizeof(*infos))) == NULL)
+        return reject(rt, from, "rejected.store-error", "out of memory for a run");
+    /* Every cheap check, for every envelope; any failure sends the whole
+     * run one by one, where each gets its own reason. */
+    for (size_t k = 0; k < n; k++) {
+        st = envelope_inspect(envs[k], lens[k], rt->coalition, roster_envelope_lookup, rt->roster,
+                              &infos[k]);
+        if (st != ENVELOPE_OK) {
+            why = envelope_status_name(st);
+            goto one_by_one;
+        }
+    }
+    if (infos[0].is_direct &&
+        (strcmp(infos[0].sender, from) != 0 || !route_is_self(rt, infos[0].log_peer))) {
+        why = "direct-misrouted";
+        goto one_by_one;
+    }
+    log_of(&infos[0], &log);
+    if (store_head(rt->store, &log, &head) == -1) {
+        free(infos);
+        return reject(rt, from, "rejected.store-error", "store lookup failed");
+    }
+    if (head.is_halted) {
+        why = "halted log";
+        goto one_by_one;
+    }
+    /* What we hold already at the front (a resend after a lost ack) costs
+     * an id comparison each, as alone. */
+    while (i < n && infos[i].seq <= head.seq && strcmp(infos[i].sender, log.origin) == 0 &&
+           strcmp(infos[i].log_peer, log.peer) == 0) {
+        int one = route_accept(rt, from, envs[i], lens[i]);
+        if (one == -1) {
+            free(infos);
+            if (n - i - 1 > 0)
+                stats_count(rt->stats, "run.dropped", n - i - 1);
+            return -1;
+        }
+        rc = one == 1 ? 1 : rc;
+        i++;
+    }
+    if (i == n) {
+        free(infos);
+        return rc;
+    }
+    if (i > 0 && store_head(rt->store, &log, &head) == -1) {
+        free(infos);
+        return reject(rt, from, "rejected.store-error", "store lookup failed");
+    }
+    if (!is_chained(infos, i, n, &log, &head, &why))
+        goto one_by_one;
+    /* The last signature vouches for every link below it. */
+    stats_count(rt->stats, "verify.signature", 1);
+    st = envelope_verify(envs[n - 1], lens[n - 1], rt->coalition, roster_envelope_lookup,
+                         rt->roster, &infos[n - 1]);
+    if (st != ENVELOPE_OK) {
+        stats_count(rt->stats, "run.refused", 1);
+        log_warnx("peer %s: a run of %zu envelopes of %s's log failed its last signature (%s): "
+                  "checking each",
+                  from, n - i, log.origin, envelope_status_name(st));
+        free(infos);
+        return accept_each(rt, from, envs, lens, i, n, rc);
+    }
+    stats_count(rt->stats, "verify.by-run", n - i - 1);
+    for (; i < n; i++) {
+        if (take_verified(rt, from, &infos[i], envs[i], lens[i]) == -1) {
+            if (n - i - 1 > 0)
+                stats_count(rt->stats, "run.dropped", n - i - 1);
+            free(infos);
+            return -1;
+        }
+        rc = 1;
+    }
+    free(infos);
+    return rc;
+one_by_one:
+    log_debug("peer %s: a run of %zu envelopes taken one by one: %s", from, n - i, why);
+    free(infos);
+    return accept_each(rt, from, envs, lens, i, n, rc);
 }
 
 int route_open_inbox(struct route *rt, const struct store_inbox_entry *e,

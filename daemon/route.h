@@ -149,6 +149,28 @@ int route_post(struct route *rt, const struct message *msg, const char *const *r
  * -1 when rejected (reason logged and counted). */
 int route_accept(struct route *rt, const char *from, const uint8_t *env, size_t len);
 
+#define ROUTE_RUN_MAX 4096 /* envelopes in one run: a batch frame holds fewer */
+
+/*
+ * Accepts a run: envs[0..n) (lens[i] bytes each, n <= ROUTE_RUN_MAX), meant
+ * to be consecutive envelopes of one log, from peer member `from`. Every
+ * envelope gets every check route_accept makes but the signature; when the
+ * run's first envelope chains to our head and every later one to the one
+ * before it (seq + 1, prev_hash = its id), only the last signature is
+ * verified: the id covers the signature, so that one signature vouches for
+ * the whole chain below it (PROTOCOL.md 4.3). Envelopes we hold already
+ * at the front of the run are dropped as duplicates first. When the run
+ * does not chain, or its last signature fails (counted run.refused,
+ * logged), each envelope goes through
+ * route_accept in turn, so the good prefix is kept and the first bad one is
+ * refused with its own reason; the rest of the run is then dropped unread.
+ * Borrows the buffers for the call. Returns 1 when something was appended,
+ * 0 when nothing was and nothing was refused, -1 when an envelope was
+ * refused (the caller resynchronises).
+ */
+int route_accept_run(struct route *rt, const char *from, const uint8_t *const *envs,
+                     const size_t *lens, size_t n);
+
 /* Opens an inbox entry again for delivery; its signature is checked again
  * unless this process added the entry under the roster in force. On
  * success *body is the caller's to free (envelope_body_free) and *info

@@ -33,8 +33,12 @@
 #define LOCK_NAME        "tmbus.lock"
 #define PATH_BYTES       4096
 #define BUSY_TIMEOUT_MS  5000
-#define SYNCHRONOUS_FULL 2      /* what PRAGMA synchronous answers for FULL */
-#define CACHE_KIB        "8192" /* page cache per connection, KiB (configure) */
+#define SYNCHRONOUS_FULL 2 /* what PRAGMA synchronous answers for FULL */
+/* SQLite's page cache, in KiB. The store is read by primary key and
+ * appended at the end, so a modest cache loses little, and it bounds the
+ * node's memory whatever the store grows to (PROTOCOL.md, limits); 8 MiB
+ * holds a loop round's transaction without spilling pages mid-way. */
+#define CACHE_KIB        "8192" /* (configure) */
 #define CHECKPOINT_PAGES "4000" /* WAL pages before a checkpoint (configure) */
 
 /* Migrations: steps[i] takes the schema from version i to i + 1. A step is
@@ -284,6 +288,9 @@ static const char *const stmt_sql[ST_COUNT_] = {
     [ST_ENV_INSERT] = "INSERT INTO envelopes (origin, peer, seq, id, prev, expires_at, data)"
                       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     [ST_ENV_GET] = "SELECT id, data FROM envelopes WHERE origin = ?1 AND peer = ?2 AND seq = ?3",
+    /* One walk of the primary key for a stream of consecutive envelopes. */
+    [ST_ENV_RANGE] = "SELECT seq, data FROM envelopes"
+                     " WHERE origin = ?1 AND peer = ?2 AND seq BETWEEN ?3 AND ?4 ORDER BY seq",
     [ST_EVIDENCE_INSERT] = "INSERT INTO evidence (origin, peer, seq, data, seen_at)"
                            " VALUES (?1, ?2, ?3, ?4, CAST(strftime('%s', 'now') AS INTEGER))"
                            " ON CONFLICT DO NOTHING",
@@ -682,6 +689,10 @@ static int configure(sqlite3 *db)
         log_warnx("store: foreign keys could not be enabled");
         return -1;
     }
+    /* No memory map: mapped pages of a large store would count against
+     * the node's resident memory. */
+    if (exec(db, "PRAGMA mmap_size = 0", "memory map") != 0)
+        return -1;
     return 0;
 }
 
@@ -1057,6 +1068,44 @@ int store_get(struct store *s, const struct store_log *log, uint64_t seq, uint8_
         return -1;
     }
     return get_envelope(s, log, seq, env, len, id);
+}
+
+int store_get_range(struct store *s, const struct store_log *log, uint64_t from, uint64_t to,
+                    store_range_fn fn, void *arg)
+{
+    sqlite3_stmt *st = s->st[ST_ENV_RANGE];
+    uint64_t expect = from;
+    int rc, taken = 0;
+
+    if (store__check_log(log, "range") != 0)
+        return -1;
+    if (from == 0 || to < from || to > INT64_MAX)
+        return 0;
+    bind_log(st, log);
+    sqlite3_bind_int64(st, 3, (sqlite3_int64)from);
+    sqlite3_bind_int64(st, 4, (sqlite3_int64)to);
+    while ((rc = store__step(s, st, "range of envelopes")) == SQLITE_ROW) {
+        const void *data = sqlite3_column_blob(st, 1);
+        int n = sqlite3_column_bytes(st, 1);
+        /* A log has no holes (store_append); a row out of step is damage. */
+        if ((uint64_t)sqlite3_column_int64(st, 0) != expect || data == NULL || n <= 0) {
+            log_warnx("store: range %s/%s: corrupt envelope at seq %llu", log->origin, log->peer,
+                      (unsigned long long)expect);
+            taken = -1;
+            break;
+        }
+        if ((rc = fn(arg, expect, data, (size_t)n)) != 0) {
+            if (rc < 0)
+                taken = -1;
+            break;
+        }
+        taken++;
+        expect++;
+    }
+    if (rc < 0)
+        taken = -1;
+    store__done(st);
+    return taken;
 }
 
 int store_add_evidence(struct store *s, const struct store_log *log, uint64_t seq,

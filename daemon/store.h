@@ -144,6 +144,22 @@ int store_append(struct store *s, const struct store_entry *e);
 int store_get(struct store *s, const struct store_log *log, uint64_t seq, uint8_t **env,
               size_t *len, uint8_t *id);
 
+/* One envelope of a range read. env is the store's, valid only during the
+ * call. Returns 0 to take it and go on, 1 to stop without taking it, -1 to
+ * fail the read. */
+typedef int (*store_range_fn)(void *arg, uint64_t seq, const uint8_t *env, size_t len);
+
+/*
+ * Reads log's envelopes from seq `from` up to `to` (inclusive) in seq
+ * order, in one statement, handing each to fn without copying it: the
+ * stream to a peer reads a frame's worth per call instead of one query per
+ * envelope. fn bounds the read (by returning 1). Never writes; does not
+ * block beyond the database read. Returns how many envelopes fn took (0
+ * when the range holds none), or -1 on a database error, damage or fn's -1.
+ */
+int store_get_range(struct store *s, const struct store_log *log, uint64_t from, uint64_t to,
+                    store_range_fn fn, void *arg);
+
 /* Keeps a second, different envelope for an occupied (log, seq) as
  * equivocation evidence and halts the log: no further appends, and
  * replication stops relaying it. seq is the held envelope env contradicts:

@@ -26,6 +26,7 @@ enum stmt {
     ST_LOG_UPSERT,
     ST_ENV_INSERT,
     ST_ENV_GET,
+    ST_ENV_RANGE,
     ST_EVIDENCE_INSERT,
     ST_HALT,
     ST_EACH_LOG,

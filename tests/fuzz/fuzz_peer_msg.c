@@ -1,7 +1,8 @@
 /*
  * fuzz_peer_msg: feeds arbitrary bytes to peer_msg_decode, the decoder of
  * everything a peer node sends. Every log it hands out must carry member
- * ids, and a vector never more than PEER_MSG_MAX_LOGS entries; nothing here
+ * ids, a vector never more than PEER_MSG_MAX_LOGS entries, a batch 1 to
+ * PEER_MSG_MAX_BATCH envelopes of at most ENVELOPE_MAX_SIZE; nothing here
  * may crash or leak.
  */
 #include <stddef.h>
@@ -32,6 +33,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         for (size_t i = 0; i < m.envelope_len; i++)
             sink += m.envelope[i];
+        ensure(m.kind != PEER_MSG_BATCH ||
+               (m.n_envelopes >= 1 && m.n_envelopes <= PEER_MSG_MAX_BATCH));
+        for (size_t k = 0; k < m.n_envelopes; k++) {
+            ensure(m.envelope_lens[k] <= ENVELOPE_MAX_SIZE);
+            for (size_t i = 0; i < m.envelope_lens[k]; i++)
+                sink += m.envelopes[k][i];
+        }
     } else {
         ensure(fault != PEER_MSG_OK);
     }

@@ -142,7 +142,8 @@ static void payload_seeds(const char *root)
     free(buf);
 }
 
-/* A Hello, a Vector, an Envelope and a Heartbeat, as peers send them. */
+/* A Hello, a Vector, an Envelope, a Heartbeat and a Batch, as peers send
+ * them. */
 static void peer_seeds(const char *root)
 {
     static uint8_t env[64] = {0x0a, 0x01, 0x01};
@@ -184,6 +185,14 @@ static void peer_seeds(const char *root)
     m.kind_case = TMBUS__PEER__PEER_MESSAGE__KIND_HEARTBEAT;
     m.heartbeat = &beat;
     emit_packed(root, "fuzz_peer_msg", "heartbeat", &m.base);
+
+    ProtobufCBinaryData three[3] = {{sizeof(env), env}, {sizeof(env), env}, {3, env}};
+    Tmbus__Peer__Batch batch = TMBUS__PEER__BATCH__INIT;
+    batch.n_envelopes = 3;
+    batch.envelopes = three;
+    m.kind_case = TMBUS__PEER__PEER_MESSAGE__KIND_BATCH;
+    m.batch = &batch;
+    emit_packed(root, "fuzz_peer_msg", "batch", &m.base);
 }
 
 /* One request of each kind, as a client sends them. */

@@ -116,8 +116,8 @@ static void test_defaults(void **state)
     assert_int_equal(c->n_dial_only, 0);
     assert_int_equal(c->n_endpoint_overrides, 0);
     assert_int_equal(c->batch_max, 256);
-    assert_int_equal(c->credit_window, 256);
-    assert_int_equal(c->peer_round_max, 1024);
+    assert_int_equal(c->credit_window, 1024);
+    assert_int_equal(c->peer_round_max, 4096);
     assert_int_equal(c->heartbeat_ms, 1000);
     assert_int_equal(c->peer_timeout_ms, 5000);
     assert_int_equal(c->reconnect_max_ms, 10000);
@@ -200,7 +200,7 @@ static void test_full(void **state)
 
     assert_int_equal(c->batch_max, 65536);
     assert_int_equal(c->credit_window, 1);
-    assert_int_equal(c->peer_round_max, 1024);
+    assert_int_equal(c->peer_round_max, 4096);
     assert_int_equal(c->heartbeat_ms, 50);
     assert_int_equal(c->peer_timeout_ms, 600000);
     assert_int_equal(c->reconnect_max_ms, 100);
@@ -329,8 +329,8 @@ static const struct refusal refusals[] = {
      ":9: peer_timeout_ms (5000) must exceed heartbeat_ms (5000)"},
     {MIN "[limits]\npeer_timeout_ms = 300\nheartbeat_ms = 300\n",
      ":9: peer_timeout_ms (300) must exceed heartbeat_ms (300)"},
-    {MIN "[limits]\npeer_round_max = 256\n",
-     ":9: peer_round_max (256) must exceed credit_window (256)"},
+    {MIN "[limits]\npeer_round_max = 1024\n",
+     ":9: peer_round_max (1024) must exceed credit_window (1024)"},
     {MIN "[limits]\ncredit_window = 600\npeer_round_max = 500\n",
      ":10: peer_round_max (500) must exceed credit_window (600)"},
     {MIN "[limits]\npeer_round_max = 131073\n",

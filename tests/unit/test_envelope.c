@@ -1521,13 +1521,14 @@ static void test_construction_matches_contract(void **state)
         crypto_sign_verify_detached(d.env->signature.data, msg, msg_len, alice->sign_pk), 0);
     free(msg);
 
-    /* id = H("tmbus id v1\0" || header || H(ciphertext)) */
+    /* id = H("tmbus id v1\0" || header || H(ciphertext) || signature) */
     hash(d.env->ciphertext.data, d.env->ciphertext.len, ct_hash);
     assert_memory_equal(s.info.ciphertext_hash, ct_hash, sizeof(ct_hash));
     crypto_generichash_init(&hs, NULL, 0, sizeof(want));
     crypto_generichash_update(&hs, (const uint8_t *)TAG_ID, sizeof(TAG_ID));
     crypto_generichash_update(&hs, d.env->header.data, d.env->header.len);
     crypto_generichash_update(&hs, ct_hash, sizeof(ct_hash));
+    crypto_generichash_update(&hs, d.env->signature.data, d.env->signature.len);
     crypto_generichash_final(&hs, want, sizeof(want));
     assert_memory_equal(s.info.id, want, sizeof(want));
 

@@ -3,7 +3,10 @@
  * typed form; log names that are not member ids are left out; an oversized
  * frame, bytes that are no PeerMessage, another protocol version and an
  * overlong vector are refused with their own fault; a vector of exactly
- * PEER_MSG_MAX_LOGS entries is read whole. peer_msg_log_may_exist admits
+ * PEER_MSG_MAX_LOGS entries is read whole. A batch is read in order; an
+ * empty one, one of too many envelopes (also when split over two fields
+ * that protobuf merges) or with an envelope over ENVELOPE_MAX_SIZE is
+ * refused as PEER_MSG_E_BATCH. peer_msg_log_may_exist admits
  * only members' relayed logs and the direct logs of the pair.
  */
 #include <setjmp.h>
@@ -128,6 +131,97 @@ static void test_envelope_and_faults(void **state)
     assert_int_equal(fault, PEER_MSG_E_SIZE);
     peer_msg_clear(&m);
     free(big);
+}
+
+/* A Batch of n envelopes of len bytes each (byte i of envelope k is k). */
+static uint8_t *pack_batch(size_t n, size_t each, size_t *len)
+{
+    Tmbus__Peer__PeerMessage pm = TMBUS__PEER__PEER_MESSAGE__INIT;
+    Tmbus__Peer__Batch batch = TMBUS__PEER__BATCH__INIT;
+    ProtobufCBinaryData *envs = calloc(n ? n : 1, sizeof(*envs));
+    uint8_t *data = malloc(n * each + 1), *buf;
+
+    assert_non_null(envs);
+    assert_non_null(data);
+    for (size_t k = 0; k < n; k++) {
+        memset(data + k * each, (int)(k & 0xff), each);
+        envs[k] = (ProtobufCBinaryData){each, data + k * each};
+    }
+    batch.n_envelopes = n;
+    batch.envelopes = envs;
+    pm.kind_case = TMBUS__PEER__PEER_MESSAGE__KIND_BATCH;
+    pm.batch = &batch;
+    buf = pack(&pm, len);
+    free(envs);
+    free(data);
+    return buf;
+}
+
+static void test_batch(void **state)
+{
+    enum peer_msg_fault fault;
+    struct peer_msg m;
+    uint8_t *buf, *two;
+    size_t len;
+
+    (void)state;
+    buf = pack_batch(3, 40, &len);
+    assert_int_equal(peer_msg_decode(buf, len, &m, &fault), 0);
+    assert_int_equal(m.kind, PEER_MSG_BATCH);
+    assert_int_equal(m.n_envelopes, 3);
+    for (size_t k = 0; k < 3; k++) {
+        assert_int_equal(m.envelope_lens[k], 40);
+        assert_int_equal(m.envelopes[k][0], k);
+        assert_int_equal(m.envelopes[k][39], k);
+    }
+    peer_msg_clear(&m);
+    free(buf);
+
+    /* Exactly the most envelopes: read whole. One more: refused. */
+    buf = pack_batch(PEER_MSG_MAX_BATCH, 1, &len);
+    assert_int_equal(peer_msg_decode(buf, len, &m, &fault), 0);
+    assert_int_equal(m.n_envelopes, PEER_MSG_MAX_BATCH);
+    peer_msg_clear(&m);
+    free(buf);
+    buf = pack_batch(PEER_MSG_MAX_BATCH + 1, 1, &len);
+    assert_int_equal(peer_msg_decode(buf, len, &m, &fault), -1);
+    assert_int_equal(fault, PEER_MSG_E_BATCH);
+    peer_msg_clear(&m);
+    free(buf);
+
+    /* Two batch fields in one message are merged by protobuf: their sum
+     * counts. */
+    buf = pack_batch(PEER_MSG_MAX_BATCH / 2 + 1, 1, &len);
+    two = malloc(2 * len);
+    assert_non_null(two);
+    memcpy(two, buf, len);
+    memcpy(two + len, buf, len);
+    assert_int_equal(peer_msg_decode(two, 2 * len, &m, &fault), -1);
+    assert_int_equal(fault, PEER_MSG_E_BATCH);
+    peer_msg_clear(&m);
+    free(two);
+    free(buf);
+
+    /* An empty batch carries nothing to do. */
+    buf = pack_batch(0, 1, &len);
+    assert_int_equal(peer_msg_decode(buf, len, &m, &fault), -1);
+    assert_int_equal(fault, PEER_MSG_E_BATCH);
+    peer_msg_clear(&m);
+    free(buf);
+
+    /* One envelope over ENVELOPE_MAX_SIZE, the frame within its limit. */
+    buf = pack_batch(1, ENVELOPE_MAX_SIZE + 1, &len);
+    assert_true(len <= PEER_MSG_MAX_FRAME);
+    assert_int_equal(peer_msg_decode(buf, len, &m, &fault), -1);
+    assert_int_equal(fault, PEER_MSG_E_BATCH);
+    peer_msg_clear(&m);
+    free(buf);
+    /* One of exactly ENVELOPE_MAX_SIZE fits a frame on its own. */
+    buf = pack_batch(1, ENVELOPE_MAX_SIZE, &len);
+    assert_int_equal(peer_msg_decode(buf, len, &m, &fault), 0);
+    assert_int_equal(m.envelope_lens[0], ENVELOPE_MAX_SIZE);
+    peer_msg_clear(&m);
+    free(buf);
 }
 
 /* A Hello or Vector of n entries, all the relayed log of "EE". */
@@ -302,8 +396,11 @@ static void test_head_and_fetch(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_hello_and_vector), cmocka_unit_test(test_envelope_and_faults),
-        cmocka_unit_test(test_vector_bounds),    cmocka_unit_test(test_log_may_exist),
+        cmocka_unit_test(test_batch),
+        cmocka_unit_test(test_hello_and_vector),
+        cmocka_unit_test(test_envelope_and_faults),
+        cmocka_unit_test(test_vector_bounds),
+        cmocka_unit_test(test_log_may_exist),
         cmocka_unit_test(test_head_and_fetch),
     };
 

@@ -430,6 +430,68 @@ static void test_get(void **state)
     store_close(&s);
 }
 
+/* What a range read handed over; stops after `max` envelopes. */
+struct range_seen {
+    struct store_log log;
+    uint64_t next, max, n;
+};
+
+static int range_cb(void *arg, uint64_t seq, const uint8_t *env, size_t len)
+{
+    struct range_seen *r = arg;
+    uint8_t want[ENV_BYTES];
+
+    if (r->n == r->max)
+        return 1;
+    assert_int_equal(seq, r->next);
+    assert_int_equal(len, ENV_BYTES);
+    mkenv(&r->log, seq, 0, want);
+    assert_memory_equal(env, want, ENV_BYTES);
+    r->next++;
+    r->n++;
+    return 0;
+}
+
+static int range_fail(void *arg, uint64_t seq, const uint8_t *env, size_t len)
+{
+    (void)arg;
+    (void)seq;
+    (void)env;
+    (void)len;
+    return -1;
+}
+
+static void test_get_range(void **state)
+{
+    struct fixture *f = *state;
+    struct range_seen r = {mklog("EE", ""), 3, 100, 0};
+    struct store *s = open_ok(f);
+
+    commit_range(s, &r.log, 1, 10);
+    /* From 3 to 8, in order, every byte. */
+    assert_int_equal(store_get_range(s, &r.log, 3, 8, range_cb, &r), 6);
+    assert_int_equal(r.next, 9);
+    /* The callback's stop ends the read without taking the envelope. */
+    r = (struct range_seen){mklog("EE", ""), 2, 4, 0};
+    assert_int_equal(store_get_range(s, &r.log, 2, 10, range_cb, &r), 4);
+    assert_int_equal(r.next, 6);
+    /* Past the head: only what is held. */
+    r = (struct range_seen){mklog("EE", ""), 9, 100, 0};
+    assert_int_equal(store_get_range(s, &r.log, 9, 50, range_cb, &r), 2);
+    /* Nothing there, an empty range, another log. */
+    assert_int_equal(store_get_range(s, &r.log, 11, 20, range_cb, &r), 0);
+    assert_int_equal(store_get_range(s, &r.log, 5, 4, range_cb, &r), 0);
+    r = (struct range_seen){mklog("PL", ""), 1, 100, 0};
+    assert_int_equal(store_get_range(s, &r.log, 1, 10, range_cb, &r), 0);
+    /* The callback's failure is the read's. */
+    assert_int_equal(store_get_range(s, &r.log, 1, 10, range_fail, NULL), 0);
+    r.log = mklog("EE", "");
+    assert_int_equal(store_get_range(s, &r.log, 1, 10, range_fail, NULL), -1);
+    /* The statement was reset: a plain read works after a failed range. */
+    assert_held(s, &r.log, 4, true);
+    store_close(&s);
+}
+
 static void test_evidence_halts_log(void **state)
 {
     struct fixture *f = *state;
@@ -1609,6 +1671,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_writes_outside_batch_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rollback_drops_batch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_uncommitted_batch_lost_on_close, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_get_range, setup, teardown),
         cmocka_unit_test_setup_teardown(test_get, setup, teardown),
         cmocka_unit_test_setup_teardown(test_evidence_halts_log, setup, teardown),
         cmocka_unit_test_setup_teardown(test_each_log, setup, teardown),

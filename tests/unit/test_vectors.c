@@ -1,6 +1,6 @@
 /*
  * test_vectors: checks the known-answer vectors in tests/vectors/
- * envelope-v1.txt and envelope-v1-cases.txt two ways. First every
+ * envelope-v1.txt, envelope-v1-cases.txt and envelope-v1-run.txt two ways. First every
  * intermediate value is recomputed from raw libsodium calls and a
  * hand-written protobuf encoder, never through envelope.c or keys.c, so
  * that the files and the construction written in envelope.h agree on their
@@ -25,6 +25,8 @@
 
 #define VECTORS_FILE TMBUS_VECTORS_DIR "/envelope-v1.txt"
 #define CASES_FILE   TMBUS_VECTORS_DIR "/envelope-v1-cases.txt"
+#define RUN_FILE     TMBUS_VECTORS_DIR "/envelope-v1-run.txt"
+#define RUN_LENGTH   3
 #define MAX_ENTRIES  256
 #define MAX_VALUE    (64 * 1024)
 #define AEAD_TAG     crypto_aead_xchacha20poly1305_ietf_ABYTES
@@ -466,7 +468,8 @@ static void test_signature_and_id(void **state)
     msg[18] ^= 1;
     assert_int_not_equal(crypto_sign_verify_detached(sig, msg, msg_len, pk), 0);
 
-    hash_parts(id, 32, NULL, 0, "tmbus id v1", 12, header, header_len, ct_hash, 32, NULL, 0);
+    hash_parts(id, 32, NULL, 0, "tmbus id v1", 12, header, header_len, ct_hash, 32,
+               vec_fixed("signature", 64), 64);
     assert_vec("envelope_id", id, 32);
 }
 
@@ -807,7 +810,7 @@ static void test_cases_by_hand(void **state)
         sodium_memzero(sk, sizeof(sk));
         assert_vec(cname(c, "signature"), sig, 64);
         assert_int_equal(crypto_sign_verify_detached(sig, msg, msg_len, pk), 0);
-        hash_parts(id, 32, NULL, 0, "tmbus id v1", 12, header, header_len, ct_hash, 32, NULL, 0);
+        hash_parts(id, 32, NULL, 0, "tmbus id v1", 12, header, header_len, ct_hash, 32, sig, 64);
         assert_vec(cname(c, "envelope_id"), id, 32);
 
         p.len = 0;
@@ -913,6 +916,70 @@ static void test_cases_seal_and_open(void **state)
     }
 }
 
+static const char *run_name(int k, const char *what)
+{
+    static char name[64];
+
+    snprintf(name, sizeof(name), "run.%d.%s", k, what);
+    return name;
+}
+
+/* The run: each id recomputed from raw parts (the signature included),
+ * each header's prev_hash the id before it, each signature valid, and
+ * envelope_seal giving back every envelope byte for byte. */
+static void test_run(void **state)
+{
+    static uint8_t prev[32];
+    struct envelope_recipient rcpt[N_MEMBERS - 1];
+
+    (void)state;
+    for (size_t i = 1; i < N_MEMBERS; i++) {
+        rcpt[i - 1].member = ids[i];
+        rcpt[i - 1].box_pk = members[i]->box_pk;
+    }
+    for (int k = 1; k <= RUN_LENGTH; k++) {
+        struct envelope_seal_args a = {0};
+        struct envelope_keyring *kr;
+        struct envelope_info info;
+        uint8_t id[32], *out;
+        size_t header_len, env_len, payload_len, out_len;
+        const uint8_t *header = vec_hex(run_name(k, "header"), &header_len);
+        const uint8_t *env = vec_hex(run_name(k, "envelope"), &env_len);
+        const uint8_t *sig = vec_fixed(run_name(k, "signature"), 64);
+        const uint8_t *payload = vec_hex(run_name(k, "payload"), &payload_len);
+
+        hash_parts(id, 32, NULL, 0, "tmbus id v1", 12, header, header_len,
+                   vec_fixed(run_name(k, "ciphertext_hash"), 32), 32, sig, 64);
+        assert_vec(run_name(k, "envelope_id"), id, 32);
+        assert_int_equal(envelope_verify(env, env_len, coalition, lookup, NULL, &info),
+                         ENVELOPE_OK);
+        assert_int_equal(info.seq, (uint64_t)k);
+        assert_int_equal(info.has_prev, k > 1);
+        if (k > 1)
+            assert_memory_equal(info.prev_hash, prev, 32);
+        assert_vec(run_name(k, "envelope_id"), info.id, 32);
+
+        a.coalition = coalition;
+        a.seq = (uint64_t)k;
+        a.prev_hash = k > 1 ? prev : NULL;
+        a.roster_version = 3;
+        a.created_at = (int64_t)vec_u64(run_name(k, "created_at"));
+        a.payload = payload;
+        a.payload_len = payload_len;
+        a.recipients = rcpt;
+        a.n_recipients = N_MEMBERS - 1;
+        a.fixed_nonce = vec_fixed(run_name(k, "nonce"), 24);
+        a.fixed_payload_key = vec_fixed(run_name(k, "payload_key"), 32);
+        kr = envelope_keyring_new(members[0]);
+        assert_non_null(kr);
+        assert_int_equal(envelope_seal(kr, &a, &out, &out_len, &info), ENVELOPE_OK);
+        assert_vec(run_name(k, "envelope"), out, out_len);
+        free(out);
+        envelope_keyring_free(&kr);
+        memcpy(prev, id, 32);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -928,6 +995,7 @@ int main(void)
         cmocka_unit_test(test_verify_and_open),
         cmocka_unit_test(test_cases_by_hand),
         cmocka_unit_test(test_cases_seal_and_open),
+        cmocka_unit_test(test_run),
     };
     int failed;
 
@@ -935,6 +1003,7 @@ int main(void)
         return 1;
     parse_vectors(VECTORS_FILE);
     parse_vectors(CASES_FILE);
+    parse_vectors(RUN_FILE);
     failed = cmocka_run_group_tests(tests, setup_members, teardown_members);
     for (size_t i = 0; i < n_entries; i++)
         free(entries[i].value);

@@ -7,11 +7,14 @@
  * intermediate values are taken apart from it (protobuf-c, a decryption
  * with the fixed payload key) or recomputed where envelope.c keeps them
  * inside, and each recomputed stanza must be found in the real header or
- * nothing is printed. tests/unit/test_vectors.c then checks every value
- * again from raw libsodium calls.
+ * nothing is printed. With "run" it prints tests/vectors/envelope-v1-run.txt:
+ * three chained envelopes of one log, the run a peer may verify with one
+ * signature. tests/unit/test_vectors.c then checks every value again from
+ * raw libsodium calls.
  *
  *   gen_vectors > tests/vectors/envelope-v1.txt
  *   gen_vectors cases > tests/vectors/envelope-v1-cases.txt
+ *   gen_vectors run > tests/vectors/envelope-v1-run.txt
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -233,7 +236,8 @@ static int print_v1(void)
     put_hex("signed_message", msg, msg_len);
     printf("# signature = Ed25519(EE's signing key, signed_message).\n");
     put_hex("signature", env->signature.data, env->signature.len);
-    printf("# envelope_id = BLAKE2b-256(\"tmbus id v1\\0\" || header || ciphertext_hash).\n");
+    printf("# envelope_id = BLAKE2b-256(\"tmbus id v1\\0\" || header || ciphertext_hash ||\n");
+    printf("#               signature).\n");
     put_hex("envelope_id", info.id, sizeof(info.id));
     printf("# The serialized Envelope{header, ciphertext, signature}.\n");
     put_hex("envelope", buf, len);
@@ -500,6 +504,92 @@ static int print_cases(void)
     return 0;
 }
 
+#define RUN_LENGTH  3
+#define RUN_PAYLOAD "offer: spare forensic laptops, item "
+
+/* Three envelopes of EE's relayed log, seq 1 to 3, each chained to the one
+ * before by its id (which covers the signature): a run. */
+static int print_run(void)
+{
+    uint8_t seeds[N_MEMBERS][32], nonce[ENVELOPE_NONCE_BYTES], pkey[ENVELOPE_KEY_BYTES];
+    uint8_t prev[ENVELOPE_HASH_BYTES];
+    struct keyset *ks[N_MEMBERS];
+    struct envelope_recipient rcpt[N_MEMBERS - 1];
+    struct envelope_keyring *kr;
+    char payload[64], name[64];
+
+    for (size_t i = 0; i < N_MEMBERS; i++) {
+        pattern(seeds[i], 32, (uint8_t)(0x20 * i));
+        ensure((ks[i] = keys_from_seed(KEYS_MEMBER, ids[i], seeds[i])) != NULL);
+    }
+    for (size_t i = 1; i < N_MEMBERS; i++) {
+        rcpt[i - 1].member = ids[i];
+        rcpt[i - 1].box_pk = ks[i]->box_pk;
+    }
+    ensure((kr = envelope_keyring_new(ks[0])) != NULL);
+    printf("# tmbus envelope format version 1: a run of three chained envelopes.\n");
+    printf("# Written by \"tests/vectors/gen_vectors run\"; checked by\n");
+    printf("# tests/unit/test_vectors.c. Member seeds, keys (EE, UA, PL) and coalition\n");
+    printf("# are those of envelope-v1.txt. EE's relayed log, seq 1 to 3, for UA and PL,\n");
+    printf("# roster_version %d, expires_at 0. Each envelope's prev_hash is the previous\n",
+           ROSTER_V);
+    printf("# envelope's id, and the id covers the signature, so a valid signature on\n");
+    printf("# run.3 vouches for run.1 and run.2 as well (PROTOCOL.md 4.3).\n");
+    for (int k = 1; k <= RUN_LENGTH; k++) {
+        struct envelope_seal_args a = {0};
+        struct envelope_info info;
+        Tmbus__Envelope__Envelope *env;
+        uint8_t *buf;
+        size_t len;
+
+        snprintf(payload, sizeof(payload), "%s%d", RUN_PAYLOAD, k);
+        pattern(nonce, sizeof(nonce), (uint8_t)(0x10 * k));
+        pattern(pkey, sizeof(pkey), (uint8_t)(0x10 * k + 0x08));
+        a.coalition = COALITION;
+        a.seq = (uint64_t)k;
+        a.prev_hash = k > 1 ? prev : NULL;
+        a.roster_version = ROSTER_V;
+        a.created_at = CREATED + k;
+        a.payload = (const uint8_t *)payload;
+        a.payload_len = strlen(payload);
+        a.recipients = rcpt;
+        a.n_recipients = N_MEMBERS - 1;
+        a.fixed_nonce = nonce;
+        a.fixed_payload_key = pkey;
+        if (envelope_seal(kr, &a, &buf, &len, &info) != ENVELOPE_OK)
+            fatalx("envelope_seal failed");
+        ensure((env = tmbus__envelope__envelope__unpack(NULL, len, buf)) != NULL);
+        printf("\n## run.%d: seq %d\n\n", k, k);
+        snprintf(name, sizeof(name), "run.%d.created_at", k);
+        printf("%s = %" PRId64 "\n", name, a.created_at);
+        snprintf(name, sizeof(name), "run.%d.payload", k);
+        put_text(name, payload);
+        snprintf(name, sizeof(name), "run.%d.nonce", k);
+        put_hex(name, nonce, sizeof(nonce));
+        snprintf(name, sizeof(name), "run.%d.payload_key", k);
+        put_hex(name, pkey, sizeof(pkey));
+        snprintf(name, sizeof(name), "run.%d.header", k);
+        put_hex(name, env->header.data, env->header.len);
+        snprintf(name, sizeof(name), "run.%d.ciphertext_hash", k);
+        put_hex(name, info.ciphertext_hash, sizeof(info.ciphertext_hash));
+        snprintf(name, sizeof(name), "run.%d.signature", k);
+        put_hex(name, env->signature.data, env->signature.len);
+        printf("# BLAKE2b-256(\"tmbus id v1\\0\" || header || ciphertext_hash || signature);\n");
+        printf("# the next envelope's prev_hash.\n");
+        snprintf(name, sizeof(name), "run.%d.envelope_id", k);
+        put_hex(name, info.id, sizeof(info.id));
+        snprintf(name, sizeof(name), "run.%d.envelope", k);
+        put_hex(name, buf, len);
+        memcpy(prev, info.id, sizeof(prev));
+        tmbus__envelope__envelope__free_unpacked(env, NULL);
+        free(buf);
+    }
+    envelope_keyring_free(&kr);
+    for (size_t i = 0; i < N_MEMBERS; i++)
+        keys_free(&ks[i]);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     log_init("gen_vectors", LOG_LEVEL_WARN);
@@ -507,8 +597,10 @@ int main(int argc, char **argv)
         fatalx("sodium_init failed");
     if (argc == 2 && strcmp(argv[1], "cases") == 0)
         return print_cases();
+    if (argc == 2 && strcmp(argv[1], "run") == 0)
+        return print_run();
     if (argc != 1) {
-        fprintf(stderr, "usage: gen_vectors [cases]\n");
+        fprintf(stderr, "usage: gen_vectors [cases | run]\n");
         return 2;
     }
     return print_v1();

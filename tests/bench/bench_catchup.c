@@ -1,0 +1,277 @@
+/*
+ * bench_catchup: how fast a node that was offline catches up. Node A's
+ * store is preloaded with N real sealed envelopes of A's relayed log (the
+ * real seal path, committed 10,000 at a time, as A's node would after N
+ * posts); then A and an empty B start as real tmbusd processes on loopback
+ * and the clock runs until B's status holds all N, durable at B. Prints
+ * envelopes per second and both nodes' peak resident memory (VmHWM), and
+ * B's resident memory a moment after, at rest. A program, never a test:
+ * every wait is bounded in time.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "envelope.h"
+#include "fed.h"
+#include "fedclient.h"
+#include "keys.h"
+#include "log.h"
+#include "roster.h"
+#include "store.h"
+#include "tmbus.h"
+
+#define CATCHUP_TIMEOUT_MS 600000 /* a round that has not caught up by then fails */
+#define POLL_MS            100
+#define REST_MS            2000 /* how long B idles before its memory at rest is read */
+#define COMMIT_EVERY       10000
+#define PAYLOAD_TAG        "bench-catchup"
+
+/* Seals n envelopes of member 0's relayed log straight into its store.
+ * They are for C (never started), or for B and C with is_for_b: B then
+ * opens each and applies it to its board, as a recipient does. */
+static int preload(struct fed *f, uint32_t n, bool is_for_b)
+{
+    struct keyset *ks = keys_load(fed_member_key_path(f, 0));
+    struct envelope_keyring *kr = ks ? envelope_keyring_new(ks) : NULL;
+    struct store *st = fed_store_open(f, 0);
+    struct roster *r = NULL;
+    struct roster_member b, c;
+    uint8_t prev[ENVELOPE_HASH_BYTES], payload[FC_PAYLOAD_MAX];
+    int64_t t0 = fed_now_ms();
+    int rc = -1;
+
+    if (ks == NULL || kr == NULL || st == NULL ||
+        roster_load(fed_roster_path(f), FED_COALITION, &r) == -1 ||
+        roster_find(r, fed_id(f, 1), &b) == -1 || roster_find(r, fed_id(f, 2), &c) == -1)
+        goto out;
+    struct envelope_recipient rcpt[2] = {{c.id, c.box_pk}, {b.id, b.box_pk}};
+    for (uint32_t seq = 1; seq <= n; seq++) {
+        struct envelope_seal_args a = {0};
+        struct envelope_info info;
+        struct store_entry e = {0};
+        uint8_t *env;
+        size_t len;
+
+        a.coalition = FED_COALITION;
+        a.seq = seq;
+        a.prev_hash = seq > 1 ? prev : NULL;
+        a.roster_version = roster_version(r);
+        a.created_at = (int64_t)time(NULL);
+        a.payload = payload;
+        a.payload_len = fc_need(payload, sizeof(payload), FC_TLP_GREEN, PAYLOAD_TAG, seq);
+        a.recipients = rcpt;
+        a.n_recipients = is_for_b ? 2 : 1;
+        if ((seq - 1) % COMMIT_EVERY == 0 && store_begin(st) == -1)
+            goto out;
+        if (envelope_seal(kr, &a, &env, &len, &info) != ENVELOPE_OK)
+            goto out;
+        strcpy(e.log.origin, fed_id(f, 0));
+        e.seq = seq;
+        e.id = info.id;
+        e.prev = a.prev_hash;
+        e.envelope = env;
+        e.envelope_len = len;
+        int appended = store_append(st, &e);
+        free(env);
+        if (appended == -1)
+            goto out;
+        memcpy(prev, info.id, sizeof(prev));
+        if ((seq % COMMIT_EVERY == 0 || seq == n) && store_commit(st) == -1)
+            goto out;
+    }
+    fprintf(stderr, "bench_catchup: preloaded %u envelopes in %.1f s\n", n,
+            (double)(fed_now_ms() - t0) / 1000.0);
+    rc = 0;
+out:
+    roster_free(&r);
+    store_close(&st);
+    envelope_keyring_free(&kr);
+    keys_free(&ks);
+    return rc;
+}
+
+/* A line of /proc/PID/status ("VmHWM", "VmRSS") in KiB, or 0. */
+static unsigned long proc_kib(pid_t pid, const char *field)
+{
+    char path[64], line[256];
+    unsigned long v = 0;
+    size_t k = strlen(field);
+    FILE *fp;
+
+    snprintf(path, sizeof(path), "/proc/%ld/status", (long)pid);
+    if ((fp = fopen(path, "r")) == NULL)
+        return 0;
+    while (fgets(line, sizeof(line), fp) != NULL)
+        if (strncmp(line, field, k) == 0 && line[k] == ':')
+            v = strtoul(line + k + 1, NULL, 10);
+    fclose(fp);
+    return v;
+}
+
+/* CPU seconds (user + system) the process used so far, or 0. */
+static double proc_cpu_s(pid_t pid)
+{
+    char path[64], buf[1024], *p;
+    unsigned long long utime = 0, stime = 0;
+    FILE *fp;
+    size_t n;
+
+    snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+    if ((fp = fopen(path, "r")) == NULL)
+        return 0;
+    n = fread(buf, 1, sizeof(buf) - 1, fp);
+    fclose(fp);
+    buf[n] = '\0';
+    /* Fields 14 and 15, counted after the command name's closing ')'. */
+    if ((p = strrchr(buf, ')')) == NULL ||
+        sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime) != 2)
+        return 0;
+    return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
+}
+
+static uint64_t envelopes_held(struct tmbus *h)
+{
+    struct tmbus_status *s = NULL;
+    uint64_t n = 0;
+
+    if (tmbus_status(h, 5000, &s) == TMBUS_OK)
+        n = tmbus_status_envelopes(s);
+    tmbus_status_free(&s);
+    return n;
+}
+
+/* Prints h's counters whose names start with one of the prefixes. */
+static void print_counters(const char *node, struct tmbus *h)
+{
+    static const char *const prefixes[] = {"verify.", "run.",     "peer.",
+                                           "relayed", "accepted", "rejected"};
+    struct tmbus_status *s = NULL;
+    const struct tmbus_counter *c;
+
+    if (tmbus_status(h, 5000, &s) != TMBUS_OK)
+        return;
+    printf("    %s:", node);
+    for (size_t i = 0; (c = tmbus_status_counter_at(s, i)) != NULL; i++)
+        for (size_t k = 0; k < sizeof(prefixes) / sizeof(prefixes[0]); k++)
+            if (strncmp(c->name, prefixes[k], strlen(prefixes[k])) == 0) {
+                printf(" %s=%llu", c->name, (unsigned long long)c->value);
+                break;
+            }
+    printf("\n");
+    tmbus_status_free(&s);
+}
+
+struct result {
+    double rate;
+    double cpu_a, cpu_b;                /* seconds used during the catch-up */
+    unsigned long hwm_a, hwm_b, rest_b; /* KiB */
+};
+
+static bool is_verbose;
+
+static int one_round(uint32_t n, unsigned credit, bool is_for_b, struct result *out)
+{
+    static const char *const ids[] = {"AA", "BB", "CC"};
+    struct fed *f = fed_new(3, ids);
+    struct tmbus *hb = NULL;
+    int64_t t0, elapsed;
+    double cpu_a0;
+    int rc = -1;
+
+    if (f == NULL || fed_topology_line(f) == -1 || preload(f, n, is_for_b) == -1)
+        goto out;
+    for (size_t i = 0; credit > 0 && i < 2; i++)
+        if (fed_set_limit(f, i, "credit_window", credit) == -1)
+            goto out;
+    if (fed_start(f, 0) == -1)
+        goto out;
+    cpu_a0 = proc_cpu_s(fed_pid(f, 0));
+    t0 = fed_now_ms();
+    if (fed_start(f, 1) == -1 || (hb = fc_connect(f, 1)) == NULL)
+        goto out;
+    /* B's own receipts to A (with is_for_b) are in B's logs, not A's. */
+    while (envelopes_held(hb) < n) {
+        if (fed_now_ms() - t0 > CATCHUP_TIMEOUT_MS) {
+            fprintf(stderr, "bench_catchup: B did not catch up in time\n");
+            goto out;
+        }
+        fed_sleep_ms(POLL_MS);
+    }
+    elapsed = fed_now_ms() - t0;
+    out->rate = n * 1000.0 / (double)(elapsed ? elapsed : 1);
+    out->cpu_a = proc_cpu_s(fed_pid(f, 0)) - cpu_a0;
+    out->cpu_b = proc_cpu_s(fed_pid(f, 1));
+    out->hwm_a = proc_kib(fed_pid(f, 0), "VmHWM");
+    out->hwm_b = proc_kib(fed_pid(f, 1), "VmHWM");
+    fed_sleep_ms(REST_MS);
+    out->rest_b = proc_kib(fed_pid(f, 1), "VmRSS");
+    if (is_verbose) {
+        struct tmbus *ha = fc_connect(f, 0);
+        if (ha != NULL)
+            print_counters("A", ha);
+        print_counters("B", hb);
+        tmbus_close(&ha);
+    }
+    fed_pass(f);
+    rc = 0;
+out:
+    tmbus_close(&hb);
+    fed_free(&f);
+    return rc;
+}
+
+static void usage(void)
+{
+    fprintf(stderr, "usage: bench_catchup [-n ENVELOPES] [--credit N] [--rounds R] [--for-b] [-v]\n"
+                    "       (defaults: 1000000 envelopes for C, the node's own credit window, "
+                    "1 round)\n");
+    exit(64);
+}
+
+int main(int argc, char **argv)
+{
+    uint32_t n = 1000000;
+    unsigned credit = 0;
+    int rounds = 1;
+    bool is_for_b = false;
+
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "-n") == 0 && i + 1 < argc)
+            n = (uint32_t)strtoul(argv[++i], NULL, 10);
+        else if (strcmp(argv[i], "--credit") == 0 && i + 1 < argc)
+            credit = (unsigned)strtoul(argv[++i], NULL, 10);
+        else if (strcmp(argv[i], "--rounds") == 0 && i + 1 < argc)
+            rounds = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--for-b") == 0)
+            is_for_b = true;
+        else if (strcmp(argv[i], "-v") == 0)
+            is_verbose = true;
+        else
+            usage();
+    }
+    if (n == 0 || rounds < 1 || rounds > 9)
+        usage();
+    log_init("bench_catchup", LOG_LEVEL_WARN);
+    if (sodium_init() < 0)
+        return 1;
+    char window[16] = "default";
+    if (credit > 0)
+        snprintf(window, sizeof(window), "%u", credit);
+    printf("catch-up A -> B of %u envelopes for %s, credit window %s, %d round(s)\n", n,
+           is_for_b ? "B and C (B opens each)" : "C (B relays only)", window, rounds);
+    for (int r = 0; r < rounds; r++) {
+        struct result res;
+        if (one_round(n, credit, is_for_b, &res) == -1)
+            return 1;
+        printf("  round %d: %8.0f envelopes/s   CPU A %.1f s, B %.1f s   peak RSS A %lu KiB, "
+               "B %lu KiB; B at rest %lu KiB\n",
+               r + 1, res.rate, res.cpu_a, res.cpu_b, res.hwm_a, res.hwm_b, res.rest_b);
+        fflush(stdout);
+    }
+    return 0;
+}
