@@ -866,19 +866,21 @@ static void on_message(struct peers *p, struct link *l, const uint8_t *data, siz
     }
     switch (m.kind) {
     case PEER_MSG_HELLO:
-        take_vector(p, l, &m);
-        /* Whatever we had sent may be lost: stream again from its vector,
-         * and wait our turn again for what it lacks of other origins. */
-        vec_clear(&l->sent);
-        watches_clear(&l->relays);
         /* An opening Hello on a live link means the peer restarted (or
          * resynchronises): a new conversation either way, logged as the
-         * old one ending and the new one starting. */
+         * old one ending and the new one starting. Our answer goes out
+         * before anything its vector makes us send (a fetch, our side of a
+         * split view): the peer drops what arrives before our Hello. */
         if (!m.is_reply)
             link_down(l, "it opened a new conversation", true);
         link_up(l, m.roster_version);
         if (!m.is_reply)
             send_hello(p, l, true);
+        take_vector(p, l, &m);
+        /* Whatever we had sent may be lost: stream again from its vector,
+         * and wait our turn again for what it lacks of other origins. */
+        vec_clear(&l->sent);
+        watches_clear(&l->relays);
         break;
     case PEER_MSG_VECTOR:
         take_vector(p, l, &m);

@@ -35,7 +35,8 @@
  * first comes only from a receiver slower to ack than a relay's turn:
  * about 1.0 to 1.1 on an idle machine, up to 1.45 seen on one whose disk
  * every test shares; the bound leaves room for that. */
-#define MAX_COPIES 2.0
+#define MAX_COPIES     2.0
+#define RELAY_DELAY_MS 500 /* limits.relay_delay_ms in the mesh test */
 
 struct held {
     struct tmbus **h;
@@ -91,6 +92,13 @@ static void test_mesh_once_each(void **state)
     assert_non_null(f);
     *state = f;
     e = fed_index(f, "E");
+    /* A relay cannot tell a peer slow to acknowledge from one the origin
+     * cannot reach; on a loaded machine (a sanitizer build beside other
+     * work) a restarted node's first acknowledgement can take longer than
+     * the default turns, and a relay then serves it too. Longer turns keep
+     * this test about the rule, not about the machine's speed. */
+    for (size_t i = 0; i < N_MESH; i++)
+        assert_int_equal(fed_set_limit(f, i, "relay_delay_ms", RELAY_DELAY_MS), 0);
     assert_int_equal(fed_start_all(f), 0);
     wait_mesh(f, N_MESH);
     for (size_t i = 0; i < N_MESH; i++)
@@ -129,7 +137,10 @@ static void test_mesh_once_each(void **state)
     fprintf(stderr, "E caught up %d envelopes with %llu duplicates\n", N_OFFLINE,
             (unsigned long long)dup_e);
     assert_int_equal(counter(h[e], "accepted"), N_OFFLINE);
-    assert_true(dup_e <= N_OFFLINE / 2);
+    /* At most one copy more than needed (the origin may stream again when
+     * a second connection's Hello crosses its first batch); the old eager
+     * rule sent E one copy from every holder: four. */
+    assert_true(dup_e <= N_OFFLINE);
 
     for (size_t i = 0; i < N_MESH; i++)
         tmbus_close(&h[i]);
