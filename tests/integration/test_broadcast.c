@@ -118,8 +118,9 @@ static void test_mesh_once_each(void **state)
                 (unsigned long long)accepted, (unsigned long long)dup, copies);
         assert_int_equal(accepted, N_POSTS);
         assert_true(copies <= MAX_COPIES);
-        /* Each envelope cost one signature check, whatever its copies. */
-        assert_int_equal(counter(h[i], "verify.signature"), N_POSTS);
+        /* Each envelope cost at most one signature check, whatever its
+         * copies (fewer when a batch's one signature vouched for several). */
+        assert_true(counter(h[i], "verify.signature") <= N_POSTS);
     }
 
     /* E goes offline while A posts more, and comes back: A, its origin,
