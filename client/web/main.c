@@ -98,7 +98,7 @@ static char *read_token(const char *path)
 /* Moves what the subscription delivered into the feed and acks it, so
  * that this client's cursor never holds anything back. Returns true when
  * the feed grew. */
-static bool drain(struct tmbus *h, struct feed *feed)
+static bool drain(struct tmbus *h, struct feed *feed, int *last_rc)
 {
     struct tmbus_delivery *d = NULL;
     uint64_t last = 0;
@@ -109,8 +109,13 @@ static bool drain(struct tmbus *h, struct feed *feed)
         last = tmbus_delivery_number(d);
         tmbus_delivery_free(&d);
     }
-    if (rc != TMBUS_ETIMEOUT)
+    /* Said once per change: a node that is down would otherwise be
+     * reported on every turn of the loop. */
+    if (rc != TMBUS_ETIMEOUT && rc != *last_rc)
         warnx("subscription: %s (%s)", tmbus_strerror(rc), tmbus_last_error(h));
+    else if (rc == TMBUS_ETIMEOUT && *last_rc != TMBUS_ETIMEOUT)
+        warnx("subscription: receiving again");
+    *last_rc = rc;
     if (last != 0 && (rc = tmbus_ack(h, last, ACK_MS)) != TMBUS_OK)
         warnx("cannot ack %llu: %s (%s)", (unsigned long long)last, tmbus_strerror(rc),
               tmbus_last_error(h));
@@ -119,7 +124,7 @@ static bool drain(struct tmbus *h, struct feed *feed)
 
 static int run(struct tmbus *h, struct server *s, struct feed *feed)
 {
-    int fd = tmbus_fd(h);
+    int fd = tmbus_fd(h), last_rc = TMBUS_ETIMEOUT;
 
     if (fd < 0) {
         warnx("no socket to wait on: %s", tmbus_strerror(fd));
@@ -153,7 +158,7 @@ static int run(struct tmbus *h, struct server *s, struct feed *feed)
         server_run(s, &rs, &ws, &es);
         /* Pages used the handle, and the fd is edge-triggered: drain
          * whatever came meanwhile on every turn, not only when it fired. */
-        if (drain(h, feed))
+        if (drain(h, feed, &last_rc))
             server_wake_streams(s);
     }
     return 0;

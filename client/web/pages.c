@@ -120,6 +120,20 @@ static void filter_form(struct html *o, const struct pages_filter *q)
     html_raw(o, "\"></label> <button type=\"submit\">Filter</button></form>\n");
 }
 
+/* A need status for people ("partially covered"); the node's name is
+ * never echoed, so an unknown one reads "unknown". */
+static const char *status_label(const char *status)
+{
+    static const char *const labels[] = {NULL,      "open",   "partially covered",
+                                         "covered", "closed", "withdrawn"};
+    int v;
+
+    if (tmbus_need_status_parse(status, &v) != TMBUS_OK || v < 1 ||
+        (size_t)v >= sizeof(labels) / sizeof(labels[0]))
+        return "unknown";
+    return labels[v];
+}
+
 static void need_row(struct html *o, const struct tmbus_board_need *n, const char *today)
 {
     char hex[TMBUS_ID_HEX_BYTES];
@@ -135,10 +149,10 @@ static void need_row(struct html *o, const struct tmbus_board_need *n, const cha
     html_text(o, n->need.title);
     html_raw(o, "</a></td><td>");
     html_text(o, n->owner);
-    html_printf(o, "</td><td>%s</td><td>%s</td><td>",
+    html_printf(o, "</td><td>%s<br><span class=\"sector\">%s</span></td><td>",
                 name_or(tmbus_category_name(n->need.category), "unknown"),
                 name_or(tmbus_sector_name(n->need.sector), "unknown"));
-    html_text(o, n->status);
+    html_raw(o, status_label(n->status));
     html_printf(o, "</td><td class=\"num\">%llu ", (unsigned long long)n->need.quantity);
     html_text(o, n->need.unit);
     html_raw(o, "</td><td class=\"cov\">");
@@ -241,7 +255,7 @@ int pages_needs(struct tmbus *h, const struct pages_site *site, const struct pag
                 n_rows == 1 ? "" : "s",
                 is_more ? " among the first needs read: narrow the filters to see all" : "");
     html_raw(o, "<table id=\"needs\"><thead><tr><th>Priority</th><th>Deadline</th><th>Title</th>"
-                "<th>Owner</th><th>Category</th><th>Sector</th><th>Status</th>"
+                "<th>Owner</th><th>Category, sector</th><th>Status</th>"
                 "<th>Quantity</th><th>Coverage</th><th>Value EUR</th></tr></thead><tbody>\n");
     for (size_t i = 0; i < n_rows && i < PAGES_NEEDS_SHOW; i++)
         need_row(o, rows[i], today);
@@ -351,9 +365,9 @@ done:
     return status;
 }
 
-#define CHART_WIDTH 640
+#define CHART_WIDTH 720
 #define CHART_LABEL 150 /* the keys' column */
-#define CHART_VALUE 130 /* the amounts' column */
+#define CHART_VALUE 210 /* the amounts' column */
 #define CHART_ROW   28
 
 /* One SVG bar chart: per row, the pledged bar and the delivered bar over

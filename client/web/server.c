@@ -255,6 +255,7 @@ static void stream_free(void *cls)
 
 static enum MHD_Result open_stream(struct server *s, struct MHD_Connection *c)
 {
+    const char *last_id = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Last-Event-ID");
     struct stream *st;
     struct MHD_Response *r;
 
@@ -265,7 +266,16 @@ static enum MHD_Result open_stream(struct server *s, struct MHD_Connection *c)
         return MHD_NO;
     st->s = s;
     st->c = c;
-    st->next = s->c.feed->next_seq; /* what arrives from now on */
+    /* What arrives from now on, or after the last event a reconnecting
+     * EventSource saw, when the ring still holds what followed it. */
+    st->next = s->c.feed->next_seq;
+    if (last_id != NULL) {
+        char *end;
+        unsigned long long seen = strtoull(last_id, &end, 10);
+        if (*last_id != '\0' && *end == '\0' && seen < st->next &&
+            seen + 1 >= feed_oldest(s->c.feed))
+            st->next = seen + 1;
+    }
     r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, stream_read, st, stream_free);
     if (r == NULL) {
         free(st);
