@@ -305,7 +305,8 @@ static void start_web(struct web *w, const char *key_path)
     close(out[1]);
     read_until(out[0], &line, &len, "/\n", WAIT_MS);
     close(out[0]);
-    if (line == NULL || (at = strstr(line, "serving http://127.0.0.1:")) == NULL)
+    at = line != NULL ? strstr(line, "serving http://127.0.0.1:") : NULL;
+    if (at == NULL)
         fail_msg("tmbus-web did not say where it serves: %s", line ? line : "(nothing)");
     w->port = (unsigned)strtoul(at + strlen("serving http://127.0.0.1:"), NULL, 10);
     assert_true(w->port > 0);
