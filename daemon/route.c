@@ -28,6 +28,11 @@ _Static_assert(RECEIPT_MAX_BYTES <= ENVELOPE_MAX_PAYLOAD,
 
 #define BOARD_REJECTED_PREFIX "board.rejected." /* board_apply's rejection counters */
 
+/* Bodies opened on accept and kept for the push that follows the commit:
+ * at most this many entries and this many payload bytes in memory. */
+#define OPENED_SLOTS     2048
+#define OPENED_MAX_BYTES (4u * 1024 * 1024)
+
 /* Counter names are static strings: envelope statuses and replication
  * reasons map onto these tables. */
 static const char *const rejected_names[ENVELOPE_STATUS_COUNT] = {
@@ -87,6 +92,20 @@ struct route {
      * signature again. Older entries, and every entry after the roster
      * changes (a key may have been revoked), are checked in full. */
     uint64_t trusted_from;
+    /* Bodies of inbox entries this process added since trusted_from, by
+     * number modulo OPENED_SLOTS: route_open_inbox hands one out once
+     * instead of opening the stored envelope again. A slot is reused by a
+     * later entry, so the memory held is bounded (and wiped when freed). */
+    struct opened *opened;
+    size_t opened_bytes;
+};
+
+/* An envelope route_accept opened and added to the inbox, kept (in memory
+ * only) so that pushing it need not read and open it again. */
+struct opened {
+    uint64_t number; /* its inbox entry; 0: the slot is empty */
+    struct envelope_info info;
+    struct envelope_body *body;
 };
 
 /* The last envelope appended to a log, by seq, id and signature. */
@@ -106,12 +125,50 @@ static uint64_t next_inbox_number(struct store *store)
     return store_inbox_last(store, &last) == 0 ? last + 1 : UINT64_MAX;
 }
 
+/* Empties one slot, wiping the payload it held. */
+static void clear_opened(struct route *rt, struct opened *o)
+{
+    if (o->body != NULL)
+        rt->opened_bytes -= o->body->payload_len;
+    envelope_body_free(&o->body);
+    o->number = 0;
+}
+
+/* Empties every slot: the roster changed, or the route goes. */
+static void forget_opened(struct route *rt)
+{
+    for (size_t i = 0; rt->opened != NULL && i < OPENED_SLOTS; i++)
+        clear_opened(rt, &rt->opened[i]);
+}
+
+/* Keeps the body of inbox entry number for its push; takes responsibility
+ * over *body (sets it to NULL) whether it is kept or freed. */
+static void keep_opened(struct route *rt, uint64_t number, const struct envelope_info *info,
+                        struct envelope_body **body)
+{
+    struct opened *o = &rt->opened[number % OPENED_SLOTS];
+
+    clear_opened(rt, o);
+    if (number < rt->trusted_from || rt->opened_bytes + (*body)->payload_len > OPENED_MAX_BYTES) {
+        envelope_body_free(body);
+        return;
+    }
+    o->number = number;
+    o->info = *info;
+    o->body = *body;
+    rt->opened_bytes += o->body->payload_len;
+    *body = NULL;
+}
+
 struct route *route_new(const struct route_parts *parts)
 {
     struct route *rt = calloc(1, sizeof(*rt));
 
-    if (rt == NULL || (rt->coalition = strdup(parts->coalition)) == NULL) {
+    if (rt == NULL || (rt->coalition = strdup(parts->coalition)) == NULL ||
+        (rt->opened = calloc(OPENED_SLOTS, sizeof(*rt->opened))) == NULL) {
         log_warnx("route: out of memory");
+        if (rt != NULL)
+            free(rt->coalition);
         free(rt);
         return NULL;
     }
@@ -135,6 +192,8 @@ void route_free(struct route **rp)
 
     if (rp == NULL || (rt = *rp) == NULL)
         return;
+    forget_opened(rt);
+    free(rt->opened);
     free(rt->answers);
     free(rt->last);
     free(rt->coalition);
@@ -146,6 +205,7 @@ void route_set_roster(struct route *rt, struct roster *roster)
 {
     rt->roster = roster;
     rt->trusted_from = next_inbox_number(rt->store);
+    forget_opened(rt);
 }
 
 struct roster *route_roster(const struct route *rt)
@@ -405,9 +465,11 @@ static int is_red_relayed(struct route *rt, const struct envelope_info *info,
  * body, when not NULL, is the opened envelope, applied to the board first
  * and, when it is a receipt, recorded against our posts; route_post passes
  * NULL because it applied its own payload already. *ans (may be NULL)
- * gets the receipt entry the sender is due; a receipt is never answered. */
+ * gets the receipt entry the sender is due; a receipt is never answered.
+ * *number (may be NULL) gets the inbox entry's number, 0 when none was
+ * added. */
 static int deliver(struct route *rt, const struct envelope_info *info,
-                   const struct envelope_body *body, struct answer *ans)
+                   const struct envelope_body *body, struct answer *ans, uint64_t *numberp)
 {
     enum receipt_kind kind = RECEIPT_NOT_A_RECEIPT;
     const char *refused = NULL;
@@ -417,6 +479,8 @@ static int deliver(struct route *rt, const struct envelope_info *info,
     uint64_t number;
     int rc;
 
+    if (numberp != NULL)
+        *numberp = 0;
     /* The one decoding of this payload: the board and the receipts read
      * the view. Bytes that are no Payload still get a view that says so. */
     if (body != NULL) {
@@ -455,6 +519,8 @@ static int deliver(struct route *rt, const struct envelope_info *info,
     log_of(info, &log);
     if (store_inbox_add(rt->store, &log, info->seq, info->id, info->expires_at, &number) == -1)
         return -1;
+    if (numberp != NULL)
+        *numberp = number;
     stats_count(rt->stats, "delivered", 1);
     if (kind == RECEIPT_NOT_A_RECEIPT) {
         char why[RECEIPT_REASON_MAX + 1];
@@ -652,7 +718,7 @@ static int post_envelopes(struct route *rt, const struct message *msg,
             return -1;
         }
         if (append(rt, &info, env, env_len) == -1 || apply_board(rt, &info, msg, NULL) == -1 ||
-            (to_self && deliver(rt, &info, NULL, NULL) == -1)) {
+            (to_self && deliver(rt, &info, NULL, NULL, NULL) == -1)) {
             free(env);
             *reason = "the node's store failed";
             return -1;
@@ -972,12 +1038,20 @@ static int take_verified(struct route *rt, const char *from, const struct envelo
     st = envelope_open_verified(rt->keyring, env, len, rt->coalition, roster_envelope_lookup,
                                 rt->roster, NULL, &body);
     if (st == ENVELOPE_OK) {
-        int rc = deliver(rt, &info, body, &ans);
-        envelope_body_free(&body);
+        uint64_t number;
+        int rc = deliver(rt, &info, body, &ans, &number);
+
         if (rc == -1) {
+            envelope_body_free(&body);
             store_group_end(rt->store, false);
             return reject(rt, from, "rejected.store-error", "board or inbox write failed");
         }
+        /* Pushed once the batch commits: keep what was just opened. An
+         * entry rolled back with its batch is never pushed, and a number
+         * a later entry reuses is told apart by its id. */
+        if (number != 0)
+            keep_opened(rt, number, &info, &body);
+        envelope_body_free(&body);
     } else if (st != ENVELOPE_E_NOT_RECIPIENT) {
         /* Signed by its sender yet unreadable for us: it keeps its place in
          * the log (relays cannot tell), but it is never delivered. */
@@ -1154,10 +1228,21 @@ one_by_one:
 int route_open_inbox(struct route *rt, const struct store_inbox_entry *e,
                      struct envelope_info *info, struct envelope_body **body)
 {
+    struct opened *o = &rt->opened[e->number % OPENED_SLOTS];
     uint8_t *env;
     size_t len;
     enum envelope_status st;
 
+    /* Opened on accept, under the roster in force: hand it out once. */
+    if (o->number == e->number && o->body != NULL && e->number >= rt->trusted_from &&
+        memcmp(o->info.id, e->id, ENVELOPE_HASH_BYTES) == 0) {
+        *info = o->info;
+        *body = o->body;
+        rt->opened_bytes -= o->body->payload_len;
+        o->body = NULL;
+        o->number = 0;
+        return 0;
+    }
     if (store_get(rt->store, &e->log, e->seq, &env, &len, NULL) != 1)
         return -1;
     /* A signature check costs as much as the rest of the opening. */

@@ -172,7 +172,10 @@ int route_accept_run(struct route *rt, const char *from, const uint8_t *const *e
                      const size_t *lens, size_t n);
 
 /* Opens an inbox entry again for delivery; its signature is checked again
- * unless this process added the entry under the roster in force. On
+ * unless this process added the entry under the roster in force. An entry
+ * route_accept added lately under that roster is handed out from memory
+ * the first time, with no store read or decryption (its body is kept,
+ * bounded in count and bytes, until then). On
  * success *body is the caller's to free (envelope_body_free) and *info
  * describes the envelope. Returns 0 or -1 (logged). */
 int route_open_inbox(struct route *rt, const struct store_inbox_entry *e,

@@ -4,7 +4,9 @@
  * store from the fed harness (no daemon runs). A chained run costs one
  * signature; a run whose last signature fails, whose middle envelope was
  * tampered with, that has a gap, or that does not chain to the held head
- * is refused with its reason and nothing refused is stored.
+ * is refused with its reason and nothing refused is stored. Envelopes
+ * addressed to BB are opened again for their push, from memory or from
+ * the store, to the same body.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -28,9 +30,11 @@
 
 #define RUN_MAX 8
 
-/* AA seals; BB runs the route under test; CC is every envelope's recipient,
- * so BB only relays and the board stays out of the way. */
+/* AA seals; BB runs the route under test; CC is every envelope's recipient
+ * unless a test names another (to), so BB only relays and the board stays
+ * out of the way. */
 struct fixture {
+    const char *to;
     struct fed *fed;
     struct keyset *aa, *bb;
     struct envelope_keyring *aa_kr, *bb_kr;
@@ -65,7 +69,7 @@ static void make_run(struct fixture *fx, uint64_t first, const uint8_t *prev, si
     uint8_t payload[64];
 
     assert_true(n <= RUN_MAX);
-    assert_int_equal(roster_find(fx->roster, "CC", &cc), 0);
+    assert_int_equal(roster_find(fx->roster, fx->to, &cc), 0);
     struct envelope_recipient rcpt = {cc.id, cc.box_pk};
     memset(r, 0, sizeof(*r));
     for (size_t i = 0; i < n; i++) {
@@ -131,6 +135,7 @@ static int setup(void **state)
 
     if (fx == NULL || (fx->fed = fed_new(3, ids)) == NULL)
         return -1;
+    fx->to = "CC";
     fx->aa = keys_load(fed_member_key_path(fx->fed, 0));
     fx->bb = keys_load(fed_member_key_path(fx->fed, 1));
     if (fx->aa == NULL || fx->bb == NULL ||
@@ -290,6 +295,57 @@ static void test_held_prefix(void **state)
     run_free(&r);
 }
 
+/* Opens inbox entry number and checks it is AA's envelope at seq with the
+ * payload make_run gave it. */
+static void check_opened(struct fixture *fx, uint64_t number, uint64_t seq, int variant)
+{
+    struct store_inbox_entry e;
+    struct envelope_info info;
+    struct envelope_body *body = NULL;
+    char want[64];
+
+    assert_int_equal(store_inbox_next(fx->store, number - 1, &e), 1);
+    assert_int_equal(e.number, number);
+    assert_int_equal(route_open_inbox(fx->route, &e, &info, &body), 0);
+    assert_int_equal(info.seq, seq);
+    assert_memory_equal(info.id, e.id, ENVELOPE_HASH_BYTES);
+    snprintf(want, sizeof(want), "run %d seq %llu", variant, (unsigned long long)seq);
+    assert_int_equal(body->payload_len, strlen(want));
+    assert_memory_equal(body->payload, want, strlen(want));
+    envelope_body_free(&body);
+}
+
+/* Envelopes for BB: each opens for its push, in any order, the first time
+ * (kept since accept) and again (read from the store) alike; after an
+ * entry is rolled back with its batch, the number a later envelope takes
+ * opens to that envelope. */
+static void test_open_for_push(void **state)
+{
+    struct fixture *fx = *state;
+    struct run r, other;
+
+    fx->to = "BB";
+    make_run(fx, 1, NULL, 4, 0, &r);
+    make_run(fx, 4, r.id[2], 1, 1, &other);
+    assert_int_equal(accept(fx, &r, 0, 3), 1);
+    commit(fx);
+    for (uint64_t i = 3; i >= 1; i--)
+        check_opened(fx, i, i, 0);
+    for (uint64_t i = 1; i <= 3; i++)
+        check_opened(fx, i, i, 0);
+    /* Seq 4 is accepted, then its batch rolled back: inbox number 4 goes
+     * to the other history's seq 4, which must be what opens. */
+    assert_int_equal(accept(fx, &r, 3, 1), 1);
+    store_rollback(fx->store);
+    route_end_round(fx->route);
+    assert_int_equal(accept(fx, &other, 0, 1), 1);
+    commit(fx);
+    check_opened(fx, 4, 4, 1);
+    check_opened(fx, 4, 4, 1);
+    run_free(&r);
+    run_free(&other);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -299,6 +355,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_broken_link, setup, teardown),
         cmocka_unit_test_setup_teardown(test_not_chaining_to_head, setup, teardown),
         cmocka_unit_test_setup_teardown(test_held_prefix, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_open_for_push, setup, teardown),
     };
 
     log_init("test_run_accept", LOG_LEVEL_WARN);
