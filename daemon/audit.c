@@ -440,6 +440,16 @@ bool audit_checkpoint_verify(const struct audit_checkpoint *cp,
 
 /* ---- the node's log ------------------------------------------------------ */
 
+/* The wall clock in milliseconds: entries are dated for people, unlike
+ * the loop's monotonic clock that times flushes. */
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 struct queued {
     uint8_t bytes[AUDIT_ENTRY_MAX];
     size_t len;
@@ -603,7 +613,7 @@ void audit_record(struct audit *a, const struct audit_entry *e)
     }
     copy = *e;
     if (copy.at_ms == 0)
-        copy.at_ms = loop_now_ms();
+        copy.at_ms = wall_ms();
     if (copy.actor_kind == AUDIT_BY_NODE && copy.actor[0] == '\0')
         snprintf(copy.actor, sizeof(copy.actor), "%s", a->member);
     q = &a->queue[a->n_queue];
@@ -614,7 +624,7 @@ void audit_record(struct audit *a, const struct audit_entry *e)
     }
     q->len = (size_t)len;
     if (a->n_queue++ == 0)
-        a->first_queued_ms = copy.at_ms;
+        a->first_queued_ms = loop_now_ms();
     audit_hash_leaf(q->bytes, q->len, h);
     audit_frontier_append(&a->tree, h);
 }
