@@ -92,10 +92,58 @@ void api_reject(struct api *a, const struct request *rq, Tmbus__Api__Code code, 
     log_warnx("api: client %s: request %llu refused: %s", rq->name ? rq->name : "(unknown)",
               (unsigned long long)rq->id, reason);
     stats_count(a->stats, counter, 1);
+    a->n_refused++;
+    api_note(a, rq, AUDIT_REFUSED, NULL, 0, reason);
     api_answer_code(a, rq->rid, rq->rid_len, rq->id, code, reason);
 }
 
 /* ---- requests ----------------------------------------------------------- */
+
+void api_note(struct api *a, const struct request *rq, enum audit_outcome o, const uint8_t *id,
+              uint64_t seq, const char *detail)
+{
+    struct audit_entry e = {.kind = rq->kind != 0 ? rq->kind : AUDIT_QUERY,
+                            .outcome = o,
+                            .actor_kind = AUDIT_BY_CLIENT,
+                            .has_key = true,
+                            .seq = seq};
+
+    if (a->audit == NULL)
+        return;
+    snprintf(e.actor, sizeof(e.actor), "%s", rq->name != NULL ? rq->name : "");
+    memcpy(e.key, rq->key, sizeof(e.key));
+    snprintf(e.detail, sizeof(e.detail), "%s",
+             detail != NULL     ? detail
+             : rq->what != NULL ? rq->what
+                                : "");
+    if (id != NULL) {
+        e.has_id = true;
+        memcpy(e.id, id, sizeof(e.id));
+    }
+    audit_record(a->audit, &e);
+}
+
+/* The audit kind and name of a decoded request. */
+static void name_request(struct request *rq, enum api_msg_kind kind)
+{
+    static const struct {
+        enum audit_kind kind;
+        const char *what;
+    } names[] = {
+        [API_MSG_POST] = {AUDIT_POST, "post"},
+        [API_MSG_SUBSCRIBE] = {AUDIT_QUERY, "subscribe"},
+        [API_MSG_ACK] = {AUDIT_ACK, "ack"},
+        [API_MSG_STATUS] = {AUDIT_QUERY, "status"},
+        [API_MSG_BOARD] = {AUDIT_QUERY, "board"},
+        [API_MSG_REPORT] = {AUDIT_QUERY, "report"},
+        [API_MSG_DELIVERY] = {AUDIT_QUERY, "delivery"},
+    };
+
+    if ((size_t)kind < sizeof(names) / sizeof(names[0]) && names[kind].what != NULL) {
+        rq->kind = names[kind].kind;
+        rq->what = names[kind].what;
+    }
+}
 
 struct pending *api_add_pending(struct api *a, enum pending_kind kind, const struct request *rq)
 {
@@ -152,6 +200,7 @@ static void on_request(struct api *a, struct request *rq, bool has_key, const ui
 {
     struct api_msg m;
     enum api_msg_fault fault;
+    uint64_t refused;
     /* Decoded first only so that a refusal can echo the request's id. */
     int rc = api_msg_decode(data, len, &m, &fault);
 
@@ -168,6 +217,8 @@ static void on_request(struct api *a, struct request *rq, bool has_key, const ui
         api_msg_clear(&m);
         return;
     }
+    name_request(rq, m.kind);
+    refused = a->n_refused;
     switch (m.kind) {
     case API_MSG_POST:
         api_on_post(a, rq, m.post);
@@ -191,6 +242,9 @@ static void on_request(struct api *a, struct request *rq, bool has_key, const ui
         api_on_delivery(a, rq, m.delivery);
         break;
     }
+    /* A post is recorded with its envelope where it is sealed. */
+    if (a->n_refused == refused && m.kind != API_MSG_POST)
+        api_note(a, rq, AUDIT_OK, NULL, m.kind == API_MSG_ACK ? m.ack->number : 0, NULL);
     api_msg_clear(&m);
 }
 
@@ -325,6 +379,7 @@ struct api *api_new(const struct api_parts *parts)
     a->store = parts->store;
     a->route = parts->route;
     a->stats = parts->stats;
+    a->audit = parts->audit;
     a->peers = parts->peers;
     a->started_ms = loop_now_ms();
     if ((a->socket = zmq_socket(parts->zctx, ZMQ_ROUTER)) == NULL ||

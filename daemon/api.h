@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 
+#include "audit.h"
 #include "config.h"
 #include "keys.h"
 #include "loop.h"
@@ -32,6 +33,7 @@ struct api_parts {
     struct route *route; /* posts, the roster in force, inbox entries */
     struct stats *stats;
     struct peers *peers; /* for status; may be NULL */
+    struct audit *audit; /* records every request by whom; may be NULL */
 };
 
 /* Binds the client socket and registers it with parts->loop. The ZAP

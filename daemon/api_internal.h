@@ -88,6 +88,8 @@ struct api {
     struct route *route;
     struct stats *stats;
     struct peers *peers;
+    struct audit *audit;
+    uint64_t n_refused; /* api_reject calls: on_request tells a refusal apart */
     void *socket;
     struct subscriber *subs;
     size_t n_subs, cap_subs;
@@ -107,6 +109,8 @@ struct request {
     uint8_t key[KEYS_PUBLIC_BYTES];
     const char *name;
     const struct config_client *client;
+    enum audit_kind kind; /* what the audit log records it as */
+    const char *what;     /* the request's name, for the audit log */
 };
 
 /* ---- api.c ---------------------------------------------------------------- */
@@ -142,6 +146,12 @@ void api_answer_code(struct api *a, const uint8_t *rid, size_t rid_len, uint64_t
  * string), one reply with a code and a reason. */
 void api_reject(struct api *a, const struct request *rq, Tmbus__Api__Code code, const char *counter,
                 const char *reason);
+
+/* Records rq in the audit log: its client and key, its kind, outcome o,
+ * the envelope id (NULL: none) and seq it is about, and detail (a reason;
+ * NULL: the request's name). */
+void api_note(struct api *a, const struct request *rq, enum audit_outcome o, const uint8_t *id,
+              uint64_t seq, const char *detail);
 
 /* A request whose answer waits for the commit, added to a->pending; the
  * api owns it until api_after_commit answers it. Never NULL (aborts when

@@ -276,6 +276,7 @@ void api_on_post(struct api *a, const struct request *rq, const Tmbus__Api__Post
                    "the node's store failed");
         goto out;
     }
+    api_note(a, rq, AUDIT_OK, placed[0].id, placed[0].seq, NULL);
     pd = api_add_pending(a, PENDING_POST, rq);
     pd->placed = placed;
     pd->n_placed = n_placed;

@@ -67,6 +67,7 @@ struct node {
     enum expiry_stage expiry; /* of the roster in force */
     struct envelope_keyring *keyring;
     struct store *store;
+    struct audit *audit;
     struct stats *stats;
     struct route *route;
     void *zctx;
@@ -93,16 +94,39 @@ int node_listen(struct node *n, node_commit_fn fn, void *arg)
     return 0;
 }
 
-/* Seals the receipts owed this round into the open batch, commits it and
- * tells every listener the outcome; then the round is over for the route
- * too. Returns 0 or -1. */
-static int commit(struct node *n)
+/* Records a node event in the audit log: kind, outcome and detail, with
+ * seq (a roster version) where it applies. */
+static void note(struct node *n, enum audit_kind kind, bool is_ok, uint64_t seq, const char *detail)
+{
+    struct audit_entry e = {.kind = kind,
+                            .outcome = is_ok ? AUDIT_OK : AUDIT_REFUSED,
+                            .actor_kind = AUDIT_BY_NODE,
+                            .seq = seq};
+
+    snprintf(e.detail, sizeof(e.detail), "%.*s", AUDIT_DETAIL_MAX, detail);
+    audit_record(n->audit, &e);
+}
+
+/* Seals the receipts owed this round and the audit entries queued into the
+ * open batch, commits it and tells every listener the outcome; then the
+ * round is over for the route too. A round with only audit entries opens
+ * a batch for them once they are due (audit_is_due), and is_final (the
+ * node stops) signs a last checkpoint. Returns 0 or -1. */
+static int commit_round(struct node *n, bool is_final)
 {
     bool ok = true;
 
+    if (!store_in_batch(n->store) && (is_final || audit_is_due(n->audit)) && n->audit != NULL)
+        (void)store_begin(n->store);
     if (store_in_batch(n->store)) {
         route_seal_answers(n->route);
-        ok = store_commit(n->store) == 0;
+        if (n->audit != NULL && audit_flush(n->audit, is_final) != 0) {
+            store_rollback(n->store);
+            ok = false;
+        } else {
+            ok = store_commit(n->store) == 0;
+        }
+        audit_committed(n->audit, ok);
         if (!ok) {
             stats_count(n->stats, "commit.failed", 1);
             log_warnx("node: commit of %zu envelopes failed; nothing in it is acknowledged",
@@ -115,6 +139,20 @@ static int commit(struct node *n)
         n->listeners[i].fn(n->listeners[i].arg, ok);
     route_end_round(n->route);
     return ok ? 0 : -1;
+}
+
+static int commit(struct node *n)
+{
+    return commit_round(n, false);
+}
+
+/* Wakes the loop so that audit entries of a quiet node (a query, a
+ * refusal) reach the store within AUDIT_FLUSH_SECONDS: the round that
+ * follows a timer commits them when they are due. */
+static int64_t on_audit_timer(void *arg)
+{
+    (void)arg;
+    return AUDIT_FLUSH_SECONDS * 1000;
 }
 
 /* The loop's round hook: everything read in one round commits together. */
@@ -187,6 +225,7 @@ static int keep_roster(struct node *n, const struct roster *r, const uint8_t *bu
     if (store_roster_put(n->store, buf, len, roster_version(r), roster_hash(r)) == -1)
         return -1;
     n->trusted_version = roster_version(r);
+    note(n, AUDIT_ROSTER, true, roster_version(r), "in force");
     return 0;
 }
 
@@ -359,21 +398,25 @@ static void reload(struct node *n)
     log_info("reloading configuration and roster");
     if ((cfg = config_load(n->cfg->path, err, sizeof(err))) == NULL) {
         log_warnx("reload refused, keeping the running configuration: %s", err);
+        note(n, AUDIT_RELOAD, false, 0, err);
         return;
     }
     if (!config_reload_allowed(n->cfg, cfg, err, sizeof(err))) {
         log_warnx("reload refused, keeping the running configuration: %s", err);
+        note(n, AUDIT_RELOAD, false, 0, err);
         config_free(&cfg);
         return;
     }
     config_free(&n->cfg);
     n->cfg = cfg;
     log_init("tmbusd", n->cfg->log_level);
+    note(n, AUDIT_RELOAD, true, 0, "configuration applied");
 
     /* The running roster is the one the store keeps as trusted: a file
      * must be it again or its direct successor. */
     if ((r = load_roster(n->cfg, n->roster, &st, &buf, &len)) == NULL) {
         stats_count(n->stats, refused_counter_name(st), 1);
+        note(n, AUDIT_ROSTER, false, 0, roster_status_name(st));
         log_warnx("reload: keeping roster version %llu",
                   (unsigned long long)roster_version(n->roster));
     } else if (memcmp(roster_hash(r), roster_hash(n->roster), ENVELOPE_HASH_BYTES) == 0) {
@@ -486,6 +529,7 @@ static int start_parts(struct node *n)
     struct peers_parts pp = {n->cfg, n->keys, n->zctx, n->loop, n->store, NULL, n->stats};
     struct api_parts ap = {n->cfg, n->keys, n->zctx, n->loop, n->store, NULL, n->stats, NULL};
 
+    rp.audit = ap.audit = n->audit;
     if ((n->route = route_new(&rp)) == NULL)
         return -1;
     pp.route = ap.route = n->route;
@@ -555,7 +599,8 @@ struct node *node_new(struct config *cfg, bool *is_config_error)
     }
     /* The store before the roster: it keeps the roster this node trusts,
      * and the file must be that roster or its successor. */
-    if ((n->store = open_store(cfg, n->keys)) == NULL || board_upgrade(n->store) != 0)
+    if ((n->store = open_store(cfg, n->keys)) == NULL || board_upgrade(n->store) != 0 ||
+        (n->audit = audit_new(n->store, n->keys, cfg->member, n->stats)) == NULL)
         goto fail;
     if (trusted_roster(n, &trusted) == -1) {
         *is_config_error = true;
@@ -590,7 +635,8 @@ struct node *node_new(struct config *cfg, bool *is_config_error)
     /* The first check runs now, before the loop: a roster that expires
      * within a day is warned about at start. */
     check_expiry(n);
-    if (loop_add_timer(n->loop, on_expiry_timer(n), on_expiry_timer, n) == 0)
+    if (loop_add_timer(n->loop, on_expiry_timer(n), on_expiry_timer, n) == 0 ||
+        loop_add_timer(n->loop, AUDIT_FLUSH_SECONDS * 1000, on_audit_timer, n) == 0)
         goto fail;
     log_info("member %s running: roster version %llu, %zu members", cfg->member,
              (unsigned long long)roster_version(n->roster), roster_member_count(n->roster));
@@ -620,7 +666,7 @@ void node_free(struct node **np)
     if (np == NULL || (n = *np) == NULL)
         return;
     if (n->store != NULL && n->route != NULL && n->peers != NULL && n->api != NULL) {
-        commit(n);
+        commit_round(n, true);
         (void)store_each_log(n->store, log_own_head, n);
     }
     api_free(&n->api);
@@ -632,6 +678,7 @@ void node_free(struct node **np)
     if (n->signal_fd != -1)
         close(n->signal_fd);
     loop_free(&n->loop);
+    audit_free(&n->audit);
     store_close(&n->store);
     envelope_keyring_free(&n->keyring);
     roster_free(&n->roster);

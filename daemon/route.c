@@ -68,6 +68,7 @@ struct route {
     struct envelope_keyring *keyring;
     struct roster *roster;
     struct stats *stats;
+    struct audit *audit;
     bool is_batch_dirty;    /* something was appended since the round began */
     bool is_roster_expired; /* route_set_roster_expired: nothing new comes in */
     size_t batch_count;     /* envelopes in the open batch */
@@ -177,6 +178,7 @@ struct route *route_new(const struct route_parts *parts)
     rt->keyring = parts->keyring;
     rt->roster = parts->roster;
     rt->stats = parts->stats;
+    rt->audit = parts->audit;
     rt->trusted_from = next_inbox_number(rt->store);
     return rt;
 }
@@ -830,10 +832,35 @@ void route_seal_answers(struct route *rt)
 
 /* ---- accepting from peers --------------------------------------------- */
 
+/* Records in the audit log what peer from sent and what became of it:
+ * kind, the envelope when it was decoded (info may be NULL), and why when
+ * it was refused (NULL: accepted). */
+static void note(struct route *rt, enum audit_kind kind, const char *from,
+                 const struct envelope_info *info, const char *why)
+{
+    struct audit_entry e = {.kind = kind,
+                            .outcome = why == NULL ? AUDIT_OK : AUDIT_REFUSED,
+                            .actor_kind = AUDIT_BY_MEMBER};
+
+    if (rt->audit == NULL)
+        return;
+    snprintf(e.actor, sizeof(e.actor), "%s", from);
+    snprintf(e.detail, sizeof(e.detail), "%s", why != NULL ? why : "");
+    if (info != NULL) {
+        snprintf(e.origin, sizeof(e.origin), "%s", info->sender);
+        snprintf(e.peer, sizeof(e.peer), "%s", info->log_peer);
+        e.seq = info->seq;
+        e.has_id = true;
+        memcpy(e.id, info->id, AUDIT_HASH_BYTES);
+    }
+    audit_record(rt->audit, &e);
+}
+
 static int reject(struct route *rt, const char *from, const char *counter, const char *why)
 {
     stats_count(rt->stats, counter, 1);
     log_warnx("peer %s: rejected an envelope: %s", from, why);
+    note(rt, AUDIT_ENVELOPE, from, NULL, why);
     return -1;
 }
 
@@ -870,6 +897,7 @@ static int keep_evidence(struct route *rt, const char *from, const struct envelo
         return reject(rt, from, "rejected.store-error", "could not keep evidence");
     rt->is_batch_dirty = true;
     stats_count(rt->stats, is_own ? "equivocation.own" : "equivocation", 1);
+    note(rt, AUDIT_ALARM, from, info, is_own ? "own log forked" : "equivocation");
     if (is_own)
         log_warnx("ALARM: peer %s holds a different envelope of OUR OWN %s log at seq %llu: "
                   "this node's data directory was restored from a backup or its member key "
@@ -1069,6 +1097,7 @@ static int take_verified(struct route *rt, const char *from, const struct envelo
     if (store_group_end(rt->store, true) == -1)
         return reject(rt, from, "rejected.store-error", "commit of the write group failed");
     stats_count(rt->stats, "accepted", 1);
+    note(rt, AUDIT_ENVELOPE, from, &info, NULL);
     answer_sender(rt, &info, &ans);
     return 1;
 }

@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "audit.h"
 #include "envelope.h"
 #include "message.h"
 #include "roster.h"
@@ -30,6 +31,7 @@ struct route_parts {
     struct envelope_keyring *keyring; /* opens what is addressed to member */
     struct roster *roster;
     struct stats *stats;
+    struct audit *audit; /* records what peers send, accepted or refused; may be NULL */
 };
 
 /* A route over parts, or NULL when out of memory (logged). */

@@ -263,6 +263,30 @@ static const char *const migrations[STORE_SCHEMA] = {
     "CREATE INDEX board_offers_status ON board_offers (status, id);"
     "CREATE INDEX board_offers_donor ON board_offers (donor, id);"
     "CREATE INDEX board_offers_updated ON board_offers (updated_at);",
+    /* 9 -> 10, 10 -> 11: steps of other tables come here. */
+    "",
+    "",
+    /* 11 -> 12: the audit log (store_audit.c). An entry's idx is its leaf
+     * index and its rowid, so appends go to the end of the b-tree;
+     * audit_state is the one-row cache of the tree's frontier. IF NOT
+     * EXISTS: a store taken back to an older version (tests do) keeps
+     * its audit tables. */
+    "CREATE TABLE IF NOT EXISTS audit_entries ("
+    "  idx   INTEGER PRIMARY KEY CHECK (idx >= 0),"
+    "  entry BLOB NOT NULL CHECK (length(entry) BETWEEN 1 AND 512)"
+    ");"
+    "CREATE TABLE IF NOT EXISTS audit_checkpoints ("
+    "  size   INTEGER PRIMARY KEY CHECK (size >= 0),"
+    "  root   BLOB NOT NULL CHECK (length(root) = 32),"
+    "  at     INTEGER NOT NULL,"
+    "  member TEXT NOT NULL,"
+    "  sig    BLOB NOT NULL CHECK (length(sig) = 64)"
+    ");"
+    "CREATE TABLE IF NOT EXISTS audit_state ("
+    "  one      INTEGER PRIMARY KEY CHECK (one = 1),"
+    "  size     INTEGER NOT NULL CHECK (size >= 0),"
+    "  frontier BLOB NOT NULL"
+    ");",
 };
 
 /* The first schema whose migration rebuilds a table that others refer to:

@@ -44,7 +44,7 @@
 
 #define STORE_HASH_BYTES WIRE_ID_BYTES        /* envelope ids and hashes */
 #define STORE_CLIENT_MAX WIRE_CLIENT_NAME_MAX /* longest client name */
-#define STORE_SCHEMA     9                    /* schema version this build migrates to */
+#define STORE_SCHEMA     12                   /* schema version this build migrates to */
 #define STORE_KEY_BYTES  32                   /* the member's store key, and the data key */
 
 /* Names one log: an origin's relayed log (peer == "") or the direct log
@@ -443,5 +443,63 @@ int store_roster_put(struct store *s, const uint8_t *buf, size_t len, uint64_t v
  * Returns 1 with *buf (the caller's to free), 0 when there is no store or
  * no trusted roster in it, -1 when it could not be read (logged). */
 int store_roster_peek(const char *dir, uint8_t **buf, size_t *len);
+
+/* ---- the audit log's rows (store_audit.c) -------------------------------
+ * The store keeps the audit module's entries, checkpoints and frontier as
+ * opaque bytes: it neither encodes nor checks them (audit.c does). Entries
+ * are plain at rest: they carry ids and reasons, never payload text. */
+
+/* One stored checkpoint, as audit_checkpoints holds it. */
+struct store_audit_checkpoint {
+    uint64_t size;
+    uint8_t root[STORE_HASH_BYTES];
+    int64_t at;
+    char member[UTIL_MEMBER_ID_MAX + 1];
+    uint8_t sig[64];
+};
+
+/* Called for each entry in index order; a non-zero return stops the walk
+ * and is returned. */
+typedef int (*store_audit_entry_fn)(void *arg, uint64_t idx, const uint8_t *entry, size_t len);
+/* Called for each checkpoint in size order; a non-zero return stops. */
+typedef int (*store_audit_checkpoint_fn)(void *arg, const struct store_audit_checkpoint *cp);
+
+/* Writes n entries with indexes first, first + 1, ... into the open batch
+ * (entries[i] of lens[i] bytes, at most 512). Returns 0 or -1 (logged). */
+int store_audit_append(struct store *s, uint64_t first, const uint8_t *const *entries,
+                       const size_t *lens, size_t n);
+
+/* Replaces the frontier cache (size and len opaque bytes) in the open
+ * batch. Returns 0 or -1 (logged). */
+int store_audit_state_put(struct store *s, uint64_t size, const uint8_t *frontier, size_t len);
+
+/* Reads the frontier cache into frontier (cap bytes). Returns 1 with
+ * *size and *len, 0 when there is none, -1 on error (logged). */
+int store_audit_state_get(struct store *s, uint64_t *size, uint8_t *frontier, size_t cap,
+                          size_t *len);
+
+/* Adds a checkpoint in the open batch. Returns 0 or -1 (logged). */
+int store_audit_checkpoint_put(struct store *s, const struct store_audit_checkpoint *cp);
+
+/* The checkpoint of the largest size. Returns 1, 0 when there is none, or
+ * -1 (logged). */
+int store_audit_checkpoint_last(struct store *s, struct store_audit_checkpoint *out);
+
+/* Walks the entries with idx >= from in index order. Returns 0, fn's
+ * non-zero return, or -1 (logged). */
+int store_audit_each(struct store *s, uint64_t from, store_audit_entry_fn fn, void *arg);
+
+/* For `tmbus-admin audit`: opens DIR/tmbus.db read-only, without the lock
+ * and without migrating (beside a running node, too), and walks every
+ * entry row in index order (efn) and then every checkpoint in size order
+ * (cfn; either may be NULL). from skips entries below it. Returns 1 when
+ * walked to the end, 0 when there is no store or no audit log in it, a
+ * callback's non-zero return, or -1 when it could not be read (logged). */
+int store_audit_peek(const char *dir, uint64_t from, store_audit_entry_fn efn,
+                     store_audit_checkpoint_fn cfn, void *arg);
+
+/* The number of entry rows and the largest idx + 1 (0, 0 when none), from
+ * the same read-only view as store_audit_peek. Returns 1, 0 or -1 alike. */
+int store_audit_peek_count(const char *dir, uint64_t *rows, uint64_t *end);
 
 #endif

@@ -19,6 +19,8 @@ static void usage(FILE *f)
                "       tmbus-admin roster sign ROSTER GOVERNOR.key\n"
                "       tmbus-admin roster verify ROSTER --coalition C [--previous OLD]\n"
                "       tmbus-admin roster show ROSTER [--coalition C]\n"
+               "       tmbus-admin audit verify DATA_DIR\n"
+               "       tmbus-admin audit show DATA_DIR [--last N]\n"
                "       tmbus-admin --help | --version\n"
                "Run a subcommand with --help for details.\n");
 }
@@ -45,6 +47,8 @@ int main(int argc, char **argv)
         return admin_keygen(argc - 1, argv + 1);
     if (strcmp(argv[1], "roster") == 0)
         return admin_roster(argc - 1, argv + 1);
+    if (strcmp(argv[1], "audit") == 0)
+        return admin_audit(argc - 1, argv + 1);
     fprintf(stderr, "tmbus-admin: unknown command '%s'\n", argv[1]);
     usage(stderr);
     return ADMIN_EX_USAGE;

@@ -15,4 +15,8 @@ int admin_keygen(int argc, char **argv);
 /* tmbus-admin roster create|sign|verify|show ... (argv[0] is "roster"). */
 int admin_roster(int argc, char **argv);
 
+/* tmbus-admin audit verify|show ... (argv[0] is "audit"). Exit 0 when the
+ * log verifies, 1 when it does not, 2 when it cannot be read. */
+int admin_audit(int argc, char **argv);
+
 #endif

@@ -1,0 +1,724 @@
+/*
+ * audit: the entry codec, RFC 9162 tree hashing and proofs, checkpoint
+ * signing, and the node's log that queues entries between two commits
+ * (audit.h). It owns the tree's frontier in memory and never reads the
+ * whole tree on the hot path: appending is O(log n) hashing, writing is
+ * one row per entry in the batch the round commits anyway. It must never
+ * record a payload or a secret, and never update or delete a row.
+ */
+#include "audit.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <sodium.h>
+
+#include "log.h"
+#include "loop.h"
+
+#define LEAF_PREFIX 0x00
+#define NODE_PREFIX 0x01
+#define FLAG_KEY    0x01
+#define FLAG_ID     0x02
+#define FLAGS_ALL   (FLAG_KEY | FLAG_ID)
+/* Entries one round may queue before they are dropped: far above what a
+ * round reads, and a bound on memory when every commit fails. */
+#define QUEUE_MAX   65536
+#define QUEUE_FIRST 256
+
+/* ---- codec --------------------------------------------------------------- */
+
+/* Writes a string as one length byte and its bytes, cut at max or at the
+ * first byte that is not printable ASCII. */
+static size_t put_str(uint8_t *p, const char *s, size_t max)
+{
+    size_t n = 0;
+
+    while (n < max && s[n] >= 0x20 && s[n] <= 0x7e)
+        n++;
+    p[0] = (uint8_t)n;
+    memcpy(p + 1, s, n);
+    return n + 1;
+}
+
+static void put_u64(uint8_t *p, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--, v >>= 8)
+        p[i] = (uint8_t)v;
+}
+
+static uint64_t get_u64(const uint8_t *p)
+{
+    uint64_t v = 0;
+
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
+int audit_entry_encode(const struct audit_entry *e, uint8_t *buf, size_t size)
+{
+    uint8_t tmp[AUDIT_ENTRY_MAX];
+    size_t n = 0;
+
+    if (e->kind < 1 || e->kind > AUDIT_KIND_MAX_ || e->outcome < 1 ||
+        e->outcome > AUDIT_OUTCOME_MAX_ || e->actor_kind < 1 || e->actor_kind > AUDIT_ACTOR_MAX_)
+        return -1;
+    tmp[n++] = AUDIT_FORMAT;
+    tmp[n++] = (uint8_t)e->kind;
+    tmp[n++] = (uint8_t)e->outcome;
+    tmp[n++] = (uint8_t)e->actor_kind;
+    put_u64(tmp + n, (uint64_t)e->at_ms);
+    n += 8;
+    put_u64(tmp + n, e->seq);
+    n += 8;
+    tmp[n++] = (uint8_t)((e->has_key ? FLAG_KEY : 0) | (e->has_id ? FLAG_ID : 0));
+    if (e->has_key) {
+        memcpy(tmp + n, e->key, KEYS_PUBLIC_BYTES);
+        n += KEYS_PUBLIC_BYTES;
+    }
+    if (e->has_id) {
+        memcpy(tmp + n, e->id, AUDIT_HASH_BYTES);
+        n += AUDIT_HASH_BYTES;
+    }
+    n += put_str(tmp + n, e->actor, AUDIT_ACTOR_MAX);
+    n += put_str(tmp + n, e->origin, UTIL_MEMBER_ID_MAX);
+    n += put_str(tmp + n, e->peer, UTIL_MEMBER_ID_MAX);
+    n += put_str(tmp + n, e->detail, AUDIT_DETAIL_MAX);
+    if (n > size)
+        return -1;
+    memcpy(buf, tmp, n);
+    return (int)n;
+}
+
+/* Reads a length-prefixed printable string of at most max bytes into out
+ * (max + 1 bytes). Returns 0 or -1. */
+static int get_str(const uint8_t *buf, size_t len, size_t *at, char *out, size_t max)
+{
+    size_t n;
+
+    if (*at >= len || (n = buf[*at]) > max || n > len - *at - 1)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        if (buf[*at + 1 + i] < 0x20 || buf[*at + 1 + i] > 0x7e)
+            return -1;
+    memcpy(out, buf + *at + 1, n);
+    out[n] = '\0';
+    *at += n + 1;
+    return 0;
+}
+
+int audit_entry_decode(const uint8_t *buf, size_t len, struct audit_entry *out)
+{
+    size_t at = 0;
+    uint8_t flags;
+
+    memset(out, 0, sizeof(*out));
+    if (len < 21 || len > AUDIT_ENTRY_MAX || buf[0] != AUDIT_FORMAT)
+        return -1;
+    if (buf[1] < 1 || buf[1] > AUDIT_KIND_MAX_ || buf[2] < 1 || buf[2] > AUDIT_OUTCOME_MAX_ ||
+        buf[3] < 1 || buf[3] > AUDIT_ACTOR_MAX_)
+        return -1;
+    out->kind = buf[1];
+    out->outcome = buf[2];
+    out->actor_kind = buf[3];
+    out->at_ms = (int64_t)get_u64(buf + 4);
+    out->seq = get_u64(buf + 12);
+    flags = buf[20];
+    at = 21;
+    if ((flags & ~FLAGS_ALL) != 0)
+        return -1;
+    if (flags & FLAG_KEY) {
+        if (len - at < KEYS_PUBLIC_BYTES)
+            return -1;
+        out->has_key = true;
+        memcpy(out->key, buf + at, KEYS_PUBLIC_BYTES);
+        at += KEYS_PUBLIC_BYTES;
+    }
+    if (flags & FLAG_ID) {
+        if (len - at < AUDIT_HASH_BYTES)
+            return -1;
+        out->has_id = true;
+        memcpy(out->id, buf + at, AUDIT_HASH_BYTES);
+        at += AUDIT_HASH_BYTES;
+    }
+    if (get_str(buf, len, &at, out->actor, AUDIT_ACTOR_MAX) != 0 ||
+        get_str(buf, len, &at, out->origin, UTIL_MEMBER_ID_MAX) != 0 ||
+        get_str(buf, len, &at, out->peer, UTIL_MEMBER_ID_MAX) != 0 ||
+        get_str(buf, len, &at, out->detail, AUDIT_DETAIL_MAX) != 0)
+        return -1;
+    return at == len ? 0 : -1;
+}
+
+const char *audit_kind_name(enum audit_kind k)
+{
+    static const char *const names[] = {
+        [AUDIT_ENVELOPE] = "envelope", [AUDIT_POST] = "post",     [AUDIT_ACK] = "ack",
+        [AUDIT_QUERY] = "query",       [AUDIT_ROSTER] = "roster", [AUDIT_ALARM] = "alarm",
+        [AUDIT_RELOAD] = "reload",     [AUDIT_START] = "start",
+    };
+
+    return k >= 1 && k <= AUDIT_KIND_MAX_ ? names[k] : "?";
+}
+
+const char *audit_outcome_name(enum audit_outcome o)
+{
+    return o == AUDIT_OK ? "ok" : o == AUDIT_REFUSED ? "refused" : "?";
+}
+
+const char *audit_actor_name(enum audit_actor a)
+{
+    return a == AUDIT_BY_NODE     ? "node"
+           : a == AUDIT_BY_MEMBER ? "member"
+           : a == AUDIT_BY_CLIENT ? "client"
+                                  : "?";
+}
+
+/* ---- hashing ------------------------------------------------------------- */
+
+void audit_hash_leaf(const uint8_t *entry, size_t len, uint8_t out[AUDIT_HASH_BYTES])
+{
+    crypto_generichash_state h;
+    const uint8_t prefix = LEAF_PREFIX;
+
+    crypto_generichash_init(&h, NULL, 0, AUDIT_HASH_BYTES);
+    crypto_generichash_update(&h, &prefix, 1);
+    crypto_generichash_update(&h, entry, len);
+    crypto_generichash_final(&h, out, AUDIT_HASH_BYTES);
+}
+
+void audit_hash_node(const uint8_t left[AUDIT_HASH_BYTES], const uint8_t right[AUDIT_HASH_BYTES],
+                     uint8_t out[AUDIT_HASH_BYTES])
+{
+    uint8_t buf[1 + 2 * AUDIT_HASH_BYTES];
+
+    buf[0] = NODE_PREFIX;
+    memcpy(buf + 1, left, AUDIT_HASH_BYTES);
+    memcpy(buf + 1 + AUDIT_HASH_BYTES, right, AUDIT_HASH_BYTES);
+    crypto_generichash(out, AUDIT_HASH_BYTES, buf, sizeof(buf), NULL, 0);
+}
+
+void audit_frontier_append(struct audit_frontier *f, const uint8_t leaf[AUDIT_HASH_BYTES])
+{
+    uint8_t h[AUDIT_HASH_BYTES];
+    int k = 0;
+
+    memcpy(h, leaf, AUDIT_HASH_BYTES);
+    /* Each set low bit is a complete subtree of the same height as h:
+     * merging them is the carry of adding one to size. */
+    while (k < AUDIT_MAX_DEPTH && (f->size >> k & 1) != 0) {
+        audit_hash_node(f->hash[k], h, h);
+        k++;
+    }
+    memcpy(f->hash[k], h, AUDIT_HASH_BYTES);
+    f->size++;
+}
+
+void audit_frontier_root(const struct audit_frontier *f, uint8_t out[AUDIT_HASH_BYTES])
+{
+    bool is_set = false;
+
+    if (f->size == 0) {
+        crypto_generichash(out, AUDIT_HASH_BYTES, NULL, 0, NULL, 0);
+        return;
+    }
+    /* The smallest subtree is the rightmost; each larger one sits to its
+     * left, as RFC 9162's split at the largest power of two gives. */
+    for (int k = 0; k < AUDIT_MAX_DEPTH; k++) {
+        if ((f->size >> k & 1) == 0)
+            continue;
+        if (!is_set)
+            memcpy(out, f->hash[k], AUDIT_HASH_BYTES);
+        else
+            audit_hash_node(f->hash[k], out, out);
+        is_set = true;
+    }
+}
+
+/* ---- proofs -------------------------------------------------------------- */
+
+/* The largest power of two below n (n >= 2). */
+static uint64_t split(uint64_t n)
+{
+    uint64_t k = 1;
+
+    while (k << 1 < n)
+        k <<= 1;
+    return k;
+}
+
+/* MTH of leaves [lo, lo + n), n >= 1. Returns 0 or -1. */
+static int subtree(audit_leaf_fn leaf, void *arg, uint64_t lo, uint64_t n,
+                   uint8_t out[AUDIT_HASH_BYTES])
+{
+    struct audit_frontier f = {0};
+    uint8_t h[AUDIT_HASH_BYTES];
+
+    for (uint64_t i = 0; i < n; i++) {
+        if (leaf(arg, lo + i, h) != 0)
+            return -1;
+        audit_frontier_append(&f, h);
+    }
+    audit_frontier_root(&f, out);
+    return 0;
+}
+
+/* PATH(m, D[lo : lo + n]) appended at proof[*np]. */
+static int path(audit_leaf_fn leaf, void *arg, uint64_t lo, uint64_t n, uint64_t m,
+                uint8_t proof[][AUDIT_HASH_BYTES], int *np)
+{
+    uint64_t k;
+
+    if (n <= 1)
+        return 0;
+    k = split(n);
+    if (*np >= AUDIT_PROOF_MAX)
+        return -1;
+    if (m < k) {
+        if (path(leaf, arg, lo, k, m, proof, np) != 0)
+            return -1;
+        return subtree(leaf, arg, lo + k, n - k, proof[(*np)++]);
+    }
+    if (path(leaf, arg, lo + k, n - k, m - k, proof, np) != 0)
+        return -1;
+    return subtree(leaf, arg, lo, k, proof[(*np)++]);
+}
+
+int audit_prove_inclusion(audit_leaf_fn leaf, void *arg, uint64_t size, uint64_t index,
+                          uint8_t proof[][AUDIT_HASH_BYTES])
+{
+    int n = 0;
+
+    if (index >= size || path(leaf, arg, 0, size, index, proof, &n) != 0)
+        return -1;
+    return n;
+}
+
+bool audit_verify_inclusion(const uint8_t leaf_hash[AUDIT_HASH_BYTES], uint64_t index,
+                            uint64_t size, const uint8_t root[AUDIT_HASH_BYTES],
+                            const uint8_t proof[][AUDIT_HASH_BYTES], size_t n_proof)
+{
+    uint64_t fn = index, sn;
+    uint8_t r[AUDIT_HASH_BYTES];
+
+    if (index >= size)
+        return false;
+    sn = size - 1;
+    memcpy(r, leaf_hash, AUDIT_HASH_BYTES);
+    for (size_t i = 0; i < n_proof; i++) {
+        if (sn == 0)
+            return false;
+        if ((fn & 1) != 0 || fn == sn) {
+            audit_hash_node(proof[i], r, r);
+            while ((fn & 1) == 0 && fn != 0) {
+                fn >>= 1;
+                sn >>= 1;
+            }
+        } else {
+            audit_hash_node(r, proof[i], r);
+        }
+        fn >>= 1;
+        sn >>= 1;
+    }
+    return sn == 0 && sodium_memcmp(r, root, AUDIT_HASH_BYTES) == 0;
+}
+
+/* SUBPROOF(m, D[lo : lo + n], b) appended at proof[*np]. */
+static int subproof(audit_leaf_fn leaf, void *arg, uint64_t lo, uint64_t n, uint64_t m, bool b,
+                    uint8_t proof[][AUDIT_HASH_BYTES], int *np)
+{
+    uint64_t k;
+
+    if (*np >= AUDIT_PROOF_MAX)
+        return -1;
+    if (m == n) {
+        if (b)
+            return 0;
+        return subtree(leaf, arg, lo, m, proof[(*np)++]);
+    }
+    k = split(n);
+    if (m <= k) {
+        if (subproof(leaf, arg, lo, k, m, b, proof, np) != 0 || *np >= AUDIT_PROOF_MAX)
+            return -1;
+        return subtree(leaf, arg, lo + k, n - k, proof[(*np)++]);
+    }
+    if (subproof(leaf, arg, lo + k, n - k, m - k, false, proof, np) != 0 || *np >= AUDIT_PROOF_MAX)
+        return -1;
+    return subtree(leaf, arg, lo, k, proof[(*np)++]);
+}
+
+int audit_prove_consistency(audit_leaf_fn leaf, void *arg, uint64_t old_size, uint64_t new_size,
+                            uint8_t proof[][AUDIT_HASH_BYTES])
+{
+    int n = 0;
+
+    if (old_size == 0 || old_size > new_size)
+        return -1;
+    if (subproof(leaf, arg, 0, new_size, old_size, true, proof, &n) != 0)
+        return -1;
+    return n;
+}
+
+bool audit_verify_consistency(uint64_t old_size, const uint8_t old_root[AUDIT_HASH_BYTES],
+                              uint64_t new_size, const uint8_t new_root[AUDIT_HASH_BYTES],
+                              const uint8_t proof[][AUDIT_HASH_BYTES], size_t n_proof)
+{
+    const uint8_t(*p)[AUDIT_HASH_BYTES] = proof;
+    uint8_t fr[AUDIT_HASH_BYTES], sr[AUDIT_HASH_BYTES];
+    uint64_t fn, sn;
+    size_t i = 0;
+
+    if (old_size == 0 || old_size > new_size)
+        return false;
+    if (old_size == new_size)
+        return n_proof == 0 && sodium_memcmp(old_root, new_root, AUDIT_HASH_BYTES) == 0;
+    if (n_proof == 0)
+        return false;
+    fn = old_size - 1;
+    sn = new_size - 1;
+    /* An old tree that is a complete subtree is its own first node; the
+     * proof leaves it out. */
+    if ((old_size & (old_size - 1)) == 0) {
+        memcpy(fr, old_root, AUDIT_HASH_BYTES);
+    } else {
+        memcpy(fr, p[0], AUDIT_HASH_BYTES);
+        i = 1;
+    }
+    memcpy(sr, fr, AUDIT_HASH_BYTES);
+    while ((fn & 1) != 0) {
+        fn >>= 1;
+        sn >>= 1;
+    }
+    for (; i < n_proof; i++) {
+        if (sn == 0)
+            return false;
+        if ((fn & 1) != 0 || fn == sn) {
+            audit_hash_node(p[i], fr, fr);
+            audit_hash_node(p[i], sr, sr);
+            while ((fn & 1) == 0 && fn != 0) {
+                fn >>= 1;
+                sn >>= 1;
+            }
+        } else {
+            audit_hash_node(sr, p[i], sr);
+        }
+        fn >>= 1;
+        sn >>= 1;
+    }
+    return sn == 0 && sodium_memcmp(fr, old_root, AUDIT_HASH_BYTES) == 0 &&
+           sodium_memcmp(sr, new_root, AUDIT_HASH_BYTES) == 0;
+}
+
+/* ---- checkpoints --------------------------------------------------------- */
+
+size_t audit_checkpoint_signed(const struct audit_checkpoint *cp, uint8_t *buf)
+{
+    size_t n = sizeof(AUDIT_CHECKPOINT_DOMAIN), m = strnlen(cp->member, UTIL_MEMBER_ID_MAX);
+
+    memcpy(buf, AUDIT_CHECKPOINT_DOMAIN, n);
+    buf[n++] = (uint8_t)m;
+    memcpy(buf + n, cp->member, m);
+    n += m;
+    put_u64(buf + n, cp->size);
+    n += 8;
+    memcpy(buf + n, cp->root, AUDIT_HASH_BYTES);
+    n += AUDIT_HASH_BYTES;
+    put_u64(buf + n, (uint64_t)cp->at);
+    return n + 8;
+}
+
+bool audit_checkpoint_verify(const struct audit_checkpoint *cp,
+                             const uint8_t sign_pk[KEYS_PUBLIC_BYTES])
+{
+    uint8_t msg[AUDIT_SIGNED_MAX];
+    size_t len = audit_checkpoint_signed(cp, msg);
+
+    return crypto_sign_verify_detached(cp->sig, msg, len, sign_pk) == 0;
+}
+
+/* ---- the node's log ------------------------------------------------------ */
+
+/* The wall clock in milliseconds: entries are dated for people, unlike
+ * the loop's monotonic clock that times flushes. */
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+struct queued {
+    uint8_t bytes[AUDIT_ENTRY_MAX];
+    size_t len;
+};
+
+struct audit {
+    struct store *store;
+    const struct keyset *keys;
+    struct stats *stats;
+    char member[UTIL_MEMBER_ID_MAX + 1];
+    struct audit_frontier tree;      /* every entry recorded, flushed or not */
+    struct audit_frontier committed; /* as of the last successful commit */
+    struct audit_frontier flushed;   /* as of the last flush, until it commits */
+    struct queued *queue;            /* recorded, not yet flushed */
+    size_t n_queue, cap_queue;
+    size_t n_flushed; /* entries written by the last flush */
+    int64_t first_queued_ms;
+    uint64_t checkpoint_size; /* the last checkpoint's */
+    int64_t checkpoint_at;
+};
+
+/* A frontier's bytes as audit_state keeps them: the hashes of the set bits
+ * of size, lowest first. */
+static size_t frontier_pack(const struct audit_frontier *f, uint8_t *out)
+{
+    size_t n = 0;
+
+    for (int k = 0; k < AUDIT_MAX_DEPTH; k++)
+        if ((f->size >> k & 1) != 0)
+            memcpy(out + AUDIT_HASH_BYTES * n++, f->hash[k], AUDIT_HASH_BYTES);
+    return n * AUDIT_HASH_BYTES;
+}
+
+static int frontier_unpack(struct audit_frontier *f, uint64_t size, const uint8_t *buf, size_t len)
+{
+    size_t n = 0;
+
+    memset(f, 0, sizeof(*f));
+    f->size = size;
+    for (int k = 0; k < AUDIT_MAX_DEPTH; k++)
+        if ((size >> k & 1) != 0) {
+            if (AUDIT_HASH_BYTES * (n + 1) > len)
+                return -1;
+            memcpy(f->hash[k], buf + AUDIT_HASH_BYTES * n++, AUDIT_HASH_BYTES);
+        }
+    return AUDIT_HASH_BYTES * n == len ? 0 : -1;
+}
+
+/* Rebuilds the frontier from every stored entry (a store without a saved
+ * frontier): once, at start. */
+static int rebuild_one(void *arg, uint64_t idx, const uint8_t *entry, size_t len)
+{
+    struct audit_frontier *f = arg;
+    uint8_t h[AUDIT_HASH_BYTES];
+
+    if (idx != f->size) {
+        log_warnx("audit: entry %llu missing from the stored log", (unsigned long long)f->size);
+        return -1;
+    }
+    audit_hash_leaf(entry, len, h);
+    audit_frontier_append(f, h);
+    return 0;
+}
+
+static int load(struct audit *a)
+{
+    uint8_t buf[AUDIT_MAX_DEPTH * AUDIT_HASH_BYTES];
+    struct store_audit_checkpoint cp;
+    uint8_t root[AUDIT_HASH_BYTES];
+    uint64_t size;
+    size_t len;
+    int rc;
+
+    if ((rc = store_audit_state_get(a->store, &size, buf, sizeof(buf), &len)) == -1)
+        return -1;
+    if (rc == 1 && frontier_unpack(&a->tree, size, buf, len) != 0) {
+        log_warnx("audit: the saved frontier is malformed");
+        return -1;
+    }
+    if (rc == 0 && store_audit_each(a->store, 0, rebuild_one, &a->tree) != 0)
+        return -1;
+    if ((rc = store_audit_checkpoint_last(a->store, &cp)) == -1)
+        return -1;
+    if (rc == 1) {
+        a->checkpoint_size = cp.size;
+        a->checkpoint_at = cp.at;
+        if (cp.size > a->tree.size) {
+            log_warnx("audit: the log has %llu entries but a checkpoint signed %llu: it was "
+                      "truncated; run tmbus-admin audit verify",
+                      (unsigned long long)a->tree.size, (unsigned long long)cp.size);
+            return -1;
+        }
+        audit_frontier_root(&a->tree, root);
+        if (cp.size == a->tree.size && memcmp(root, cp.root, AUDIT_HASH_BYTES) != 0) {
+            log_warnx("audit: the log's root differs from its last signed checkpoint; run "
+                      "tmbus-admin audit verify");
+            return -1;
+        }
+    }
+    a->committed = a->tree;
+    a->flushed = a->tree;
+    return 0;
+}
+
+struct audit *audit_new(struct store *s, const struct keyset *ks, const char *member,
+                        struct stats *stats)
+{
+    struct audit *a = calloc(1, sizeof(*a));
+
+    if (a == NULL || (a->queue = calloc(QUEUE_FIRST, sizeof(*a->queue))) == NULL) {
+        log_warnx("audit: out of memory");
+        free(a);
+        return NULL;
+    }
+    a->cap_queue = QUEUE_FIRST;
+    a->store = s;
+    a->keys = ks;
+    a->stats = stats;
+    snprintf(a->member, sizeof(a->member), "%s", member);
+    if (load(a) != 0) {
+        audit_free(&a);
+        return NULL;
+    }
+    audit_record(a, &(struct audit_entry){.kind = AUDIT_START,
+                                          .outcome = AUDIT_OK,
+                                          .actor_kind = AUDIT_BY_NODE,
+                                          .seq = a->tree.size});
+    return a;
+}
+
+void audit_free(struct audit **ap)
+{
+    if (ap == NULL || *ap == NULL)
+        return;
+    free((*ap)->queue);
+    free(*ap);
+    *ap = NULL;
+}
+
+void audit_record(struct audit *a, const struct audit_entry *e)
+{
+    struct audit_entry copy;
+    struct queued *q;
+    uint8_t h[AUDIT_HASH_BYTES];
+    int len;
+
+    if (a == NULL)
+        return;
+    if (a->n_queue == a->cap_queue) {
+        size_t cap = a->cap_queue * 2;
+        struct queued *grown;
+
+        /* Past QUEUE_MAX only a store that fails every commit gets here:
+         * the log cannot grow without it, and memory stays bounded. */
+        if (cap > QUEUE_MAX || (grown = realloc(a->queue, cap * sizeof(*grown))) == NULL) {
+            stats_count(a->stats, "audit.dropped", 1);
+            return;
+        }
+        a->queue = grown;
+        a->cap_queue = cap;
+    }
+    copy = *e;
+    if (copy.at_ms == 0)
+        copy.at_ms = wall_ms();
+    if (copy.actor_kind == AUDIT_BY_NODE && copy.actor[0] == '\0')
+        snprintf(copy.actor, sizeof(copy.actor), "%s", a->member);
+    q = &a->queue[a->n_queue];
+    if ((len = audit_entry_encode(&copy, q->bytes, sizeof(q->bytes))) < 0) {
+        stats_count(a->stats, "audit.dropped", 1);
+        log_warnx("audit: an entry of kind %d could not be encoded", (int)e->kind);
+        return;
+    }
+    q->len = (size_t)len;
+    if (a->n_queue++ == 0)
+        a->first_queued_ms = loop_now_ms();
+    audit_hash_leaf(q->bytes, q->len, h);
+    audit_frontier_append(&a->tree, h);
+}
+
+bool audit_is_due(const struct audit *a)
+{
+    return a != NULL && a->n_queue > 0 &&
+           (a->n_queue >= AUDIT_FLUSH_ENTRIES ||
+            loop_now_ms() - a->first_queued_ms >= AUDIT_FLUSH_SECONDS * 1000);
+}
+
+static int sign_checkpoint(struct audit *a)
+{
+    struct audit_checkpoint cp = {.size = a->tree.size, .at = (int64_t)time(NULL)};
+    struct store_audit_checkpoint row;
+    uint8_t msg[AUDIT_SIGNED_MAX];
+    size_t len;
+
+    snprintf(cp.member, sizeof(cp.member), "%s", a->member);
+    audit_frontier_root(&a->tree, cp.root);
+    len = audit_checkpoint_signed(&cp, msg);
+    if (keys_sign(a->keys, msg, len, cp.sig) != 0) {
+        log_warnx("audit: could not sign a checkpoint");
+        return -1;
+    }
+    row.size = cp.size;
+    memcpy(row.root, cp.root, AUDIT_HASH_BYTES);
+    row.at = cp.at;
+    memcpy(row.member, cp.member, sizeof(row.member));
+    memcpy(row.sig, cp.sig, sizeof(row.sig));
+    if (store_audit_checkpoint_put(a->store, &row) != 0)
+        return -1;
+    a->checkpoint_size = cp.size;
+    a->checkpoint_at = cp.at;
+    stats_count(a->stats, "audit.checkpoints", 1);
+    return 0;
+}
+
+int audit_flush(struct audit *a, bool is_final)
+{
+    const uint8_t *entries[64];
+    size_t lens[64];
+    uint8_t packed[AUDIT_MAX_DEPTH * AUDIT_HASH_BYTES];
+    uint64_t first = a->tree.size - a->n_queue;
+    bool is_due;
+
+    for (size_t done = 0; done < a->n_queue;) {
+        size_t n = a->n_queue - done < 64 ? a->n_queue - done : 64;
+
+        for (size_t i = 0; i < n; i++) {
+            entries[i] = a->queue[done + i].bytes;
+            lens[i] = a->queue[done + i].len;
+        }
+        if (store_audit_append(a->store, first + done, entries, lens, n) != 0)
+            return -1;
+        done += n;
+    }
+    if (a->n_queue > 0 &&
+        store_audit_state_put(a->store, a->tree.size, packed, frontier_pack(&a->tree, packed)) != 0)
+        return -1;
+    is_due = a->tree.size > a->checkpoint_size &&
+             (is_final || a->tree.size - a->checkpoint_size >= AUDIT_CHECKPOINT_ENTRIES ||
+              (int64_t)time(NULL) - a->checkpoint_at >= AUDIT_CHECKPOINT_SECONDS);
+    if (is_due && sign_checkpoint(a) != 0)
+        return -1;
+    stats_count(a->stats, "audit.entries", a->n_queue);
+    a->n_flushed = a->n_queue;
+    a->n_queue = 0;
+    a->flushed = a->tree;
+    return 0;
+}
+
+void audit_committed(struct audit *a, bool is_committed)
+{
+    if (a == NULL)
+        return;
+    if (is_committed) {
+        a->committed = a->flushed;
+        a->n_flushed = 0;
+        return;
+    }
+    /* The rows went with the batch, and so did anything queued after the
+     * flush that failed: the tree goes back to what is on disk. */
+    stats_count(a->stats, "audit.lost", a->n_flushed + a->n_queue);
+    a->n_flushed = 0;
+    a->n_queue = 0;
+    a->tree = a->committed;
+    a->flushed = a->committed;
+    if (a->checkpoint_size > a->committed.size)
+        a->checkpoint_size = a->committed.size;
+}
+
+void audit_head(const struct audit *a, uint64_t *size, uint8_t root[AUDIT_HASH_BYTES])
+{
+    *size = a->committed.size;
+    audit_frontier_root(&a->committed, root);
+}

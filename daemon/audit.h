@@ -1,0 +1,215 @@
+/*
+ * audit: the node's tamper-evident audit log, an append-only Merkle tree
+ * in the style of Certificate Transparency (RFC 9162 hashing, BLAKE2b-256).
+ * Every leaf is one small structured entry (when, what, by whom, about
+ * which envelope, with which outcome), never a payload or a secret; the
+ * node signs checkpoints (tree size, root, time) with its member key, so
+ * that a history rewritten, truncated or reordered afterwards no longer
+ * matches a signed root. Appends are queued in memory with the tree's
+ * frontier (O(log n) hashing each) and written by audit_flush into the
+ * batch the loop round commits anyway: no fsync of their own. The pure
+ * functions (codec, hashing, proofs) need no node and are what
+ * `tmbus-admin audit` and the fuzzers call.
+ */
+#ifndef TMBUS_AUDIT_H
+#define TMBUS_AUDIT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "keys.h"
+#include "stats.h"
+#include "store.h"
+
+#define AUDIT_HASH_BYTES        32  /* BLAKE2b-256 */
+#define AUDIT_FORMAT            1   /* first byte of every encoded entry */
+#define AUDIT_ACTOR_MAX         64  /* a member id or a client name */
+#define AUDIT_DETAIL_MAX        128 /* a reason or a query name; longer is cut */
+#define AUDIT_ENTRY_MAX         512 /* largest encoded entry (fits every field at its max) */
+#define AUDIT_MAX_DEPTH         64  /* a tree of up to 2^64 - 1 leaves */
+#define AUDIT_PROOF_MAX         AUDIT_MAX_DEPTH
+#define AUDIT_CHECKPOINT_DOMAIN "tmbus audit checkpoint v1" /* signed with its NUL */
+/* A checkpoint is signed every AUDIT_CHECKPOINT_ENTRIES entries, or at the
+ * first flush AUDIT_CHECKPOINT_SECONDS after the last one when entries
+ * came since, and when the node stops. */
+#define AUDIT_CHECKPOINT_ENTRIES 1024
+#define AUDIT_CHECKPOINT_SECONDS 60
+/* Queued entries that make a flush due even in a round with no batch of
+ * its own (audit_is_due); a quiet node flushes after AUDIT_FLUSH_SECONDS. */
+#define AUDIT_FLUSH_ENTRIES 4096
+#define AUDIT_FLUSH_SECONDS 1
+
+/* What an entry records. Values are part of the encoding: never reuse. */
+enum audit_kind {
+    AUDIT_ENVELOPE = 1, /* an envelope from a peer, accepted or refused */
+    AUDIT_POST = 2,     /* a client's post, sealed or refused */
+    AUDIT_ACK = 3,      /* a client's ack of its inbox up to seq */
+    AUDIT_QUERY = 4,    /* a client's board, report, delivery or status query */
+    AUDIT_ROSTER = 5,   /* a roster put in force (seq: its version) or refused */
+    AUDIT_ALARM = 6,    /* equivocation: the log at origin/peer/seq halted */
+    AUDIT_RELOAD = 7,   /* a configuration reload, applied or refused */
+    AUDIT_START = 8,    /* the node started (seq: the tree size it found) */
+    AUDIT_KIND_MAX_ = 8
+};
+
+enum audit_outcome { AUDIT_OK = 1, AUDIT_REFUSED = 2, AUDIT_OUTCOME_MAX_ = 2 };
+
+enum audit_actor {
+    AUDIT_BY_NODE = 1,   /* the node itself; actor is its member id */
+    AUDIT_BY_MEMBER = 2, /* a peer's node; actor is the member id */
+    AUDIT_BY_CLIENT = 3, /* a client; actor is its name ("" unknown), key is set */
+    AUDIT_ACTOR_MAX_ = 3
+};
+
+/* One entry, decoded. Strings are printable ASCII. */
+struct audit_entry {
+    int64_t at_ms; /* Unix time in milliseconds */
+    enum audit_kind kind;
+    enum audit_outcome outcome;
+    enum audit_actor actor_kind;
+    char actor[AUDIT_ACTOR_MAX + 1];
+    bool has_key;
+    uint8_t key[KEYS_PUBLIC_BYTES]; /* the client's CURVE key */
+    /* The subject: a log position (origin, peer, seq) and an envelope id
+     * when there is one; empty strings and 0 otherwise. */
+    char origin[UTIL_MEMBER_ID_MAX + 1];
+    char peer[UTIL_MEMBER_ID_MAX + 1];
+    uint64_t seq;
+    bool has_id;
+    uint8_t id[AUDIT_HASH_BYTES];
+    char detail[AUDIT_DETAIL_MAX + 1]; /* the reason, or the query's name */
+};
+
+/* A signed checkpoint: member's Ed25519 signature over
+ * AUDIT_CHECKPOINT_DOMAIN, its NUL, len(member) as one byte, member, size
+ * (8 bytes big-endian), root, at (8 bytes big-endian, Unix seconds). */
+struct audit_checkpoint {
+    uint64_t size;
+    uint8_t root[AUDIT_HASH_BYTES];
+    int64_t at;
+    char member[UTIL_MEMBER_ID_MAX + 1];
+    uint8_t sig[KEYS_SIGNATURE_BYTES];
+};
+
+/* ---- pure functions ---------------------------------------------------- */
+
+/* Encodes e into buf (size >= AUDIT_ENTRY_MAX always suffices). Strings
+ * longer than their field or not printable ASCII are cut at the first
+ * offending byte. Returns the length, or -1 when e's enums are out of
+ * range or buf is too small. */
+int audit_entry_encode(const struct audit_entry *e, uint8_t *buf, size_t size);
+
+/* Decodes one encoded entry: every length is checked against its limit
+ * before it is read, and trailing bytes are refused. Returns 0, or -1 for
+ * anything malformed. Never allocates. */
+int audit_entry_decode(const uint8_t *buf, size_t len, struct audit_entry *out)
+    __attribute__((warn_unused_result));
+
+/* The name of a kind, outcome or actor kind ("envelope", "refused", ...). */
+const char *audit_kind_name(enum audit_kind k);
+const char *audit_outcome_name(enum audit_outcome o);
+const char *audit_actor_name(enum audit_actor a);
+
+/* RFC 9162 hashing with BLAKE2b-256: a leaf is H(0x00 || entry bytes), an
+ * inner node H(0x01 || left || right), the empty tree H(""). */
+void audit_hash_leaf(const uint8_t *entry, size_t len, uint8_t out[AUDIT_HASH_BYTES]);
+void audit_hash_node(const uint8_t left[AUDIT_HASH_BYTES], const uint8_t right[AUDIT_HASH_BYTES],
+                     uint8_t out[AUDIT_HASH_BYTES]);
+
+/* A tree's right edge: the roots of its complete subtrees, one per set
+ * bit of size. Appending costs O(log n) hashes; nothing else is kept. */
+struct audit_frontier {
+    uint64_t size;
+    uint8_t hash[AUDIT_MAX_DEPTH][AUDIT_HASH_BYTES]; /* hash[k]: 2^k leaves, if bit k */
+};
+
+/* Appends a leaf hash. */
+void audit_frontier_append(struct audit_frontier *f, const uint8_t leaf[AUDIT_HASH_BYTES]);
+
+/* The tree's root (the empty tree's for size 0). */
+void audit_frontier_root(const struct audit_frontier *f, uint8_t out[AUDIT_HASH_BYTES]);
+
+/* Gives the leaf hash at index i of the tree being proved; 0 or -1. */
+typedef int (*audit_leaf_fn)(void *arg, uint64_t i, uint8_t out[AUDIT_HASH_BYTES]);
+
+/* The inclusion proof of leaf index in the tree of the first size leaves
+ * (RFC 9162 2.1.3.1), leaf side first, into proof (AUDIT_PROOF_MAX
+ * hashes). Reads every leaf of the tree once: O(size) hashing, for tools
+ * and tests. Returns the number of hashes, or -1 (index >= size, a leaf
+ * that could not be read). */
+int audit_prove_inclusion(audit_leaf_fn leaf, void *arg, uint64_t size, uint64_t index,
+                          uint8_t proof[][AUDIT_HASH_BYTES]);
+
+/* Checks that leaf_hash is leaf index of the tree of size leaves with
+ * root (RFC 9162 2.1.3.2). Returns true only for a valid proof. */
+bool audit_verify_inclusion(const uint8_t leaf_hash[AUDIT_HASH_BYTES], uint64_t index,
+                            uint64_t size, const uint8_t root[AUDIT_HASH_BYTES],
+                            const uint8_t proof[][AUDIT_HASH_BYTES], size_t n_proof)
+    __attribute__((warn_unused_result));
+
+/* The consistency proof between the trees of the first old_size and
+ * new_size leaves, 0 < old_size <= new_size (RFC 9162 2.1.4.1), into proof
+ * (AUDIT_PROOF_MAX hashes). O(new_size) hashing. Returns the number of
+ * hashes or -1. */
+int audit_prove_consistency(audit_leaf_fn leaf, void *arg, uint64_t old_size, uint64_t new_size,
+                            uint8_t proof[][AUDIT_HASH_BYTES]);
+
+/* Checks that the tree of old_size leaves with old_root is a prefix of the
+ * tree of new_size leaves with new_root (RFC 9162 2.1.4.2). Returns true
+ * only for a valid proof. */
+bool audit_verify_consistency(uint64_t old_size, const uint8_t old_root[AUDIT_HASH_BYTES],
+                              uint64_t new_size, const uint8_t new_root[AUDIT_HASH_BYTES],
+                              const uint8_t proof[][AUDIT_HASH_BYTES], size_t n_proof)
+    __attribute__((warn_unused_result));
+
+/* The bytes a checkpoint's signature covers, into buf (AUDIT_SIGNED_MAX).
+ * Returns the length. */
+#define AUDIT_SIGNED_MAX (sizeof(AUDIT_CHECKPOINT_DOMAIN) + 1 + UTIL_MEMBER_ID_MAX + 8 + 32 + 8)
+size_t audit_checkpoint_signed(const struct audit_checkpoint *cp, uint8_t *buf);
+
+/* Checks cp's signature under the member's Ed25519 key sign_pk. */
+bool audit_checkpoint_verify(const struct audit_checkpoint *cp,
+                             const uint8_t sign_pk[KEYS_PUBLIC_BYTES])
+    __attribute__((warn_unused_result));
+
+/* ---- the node's log ---------------------------------------------------- */
+
+struct audit;
+
+/* The audit log of store, signing checkpoints with ks (borrowed; a member
+ * key set) as member; stats (borrowed) counts what is written and lost. Reads the tree's saved
+ * frontier (or, for a store that has none, rebuilds it from every entry once) and checks it against
+ * the last checkpoint of the same size. Returns NULL on failure (logged).
+ * Records an AUDIT_START entry. */
+struct audit *audit_new(struct store *s, const struct keyset *ks, const char *member,
+                        struct stats *stats);
+
+/* Frees the log and what is still queued (the node flushes first). Clears
+ * *ap; accepts NULL. */
+void audit_free(struct audit **ap);
+
+/* Queues one entry: stamps at_ms when it is 0, encodes it and hashes it
+ * into the tree. Never blocks, never fails the caller: an entry that
+ * cannot be encoded is counted ("audit.dropped") and logged. a may be
+ * NULL (tests build a route without a log): then nothing happens. */
+void audit_record(struct audit *a, const struct audit_entry *e);
+
+/* True when queued entries should be written even in a round without a
+ * batch of its own: enough of them, or the oldest waited long enough. */
+bool audit_is_due(const struct audit *a);
+
+/* Writes what is queued, the frontier and, when one is due (or is_final),
+ * a signed checkpoint into the open batch. Call it right before the
+ * commit. Returns 0 or -1 (logged; the batch must not commit then). */
+int audit_flush(struct audit *a, bool is_final);
+
+/* After the commit attempt: on success what was flushed is the log's; on
+ * failure it was rolled back with the batch, so the tree returns to the
+ * last committed frontier and the lost entries are counted. */
+void audit_committed(struct audit *a, bool is_committed);
+
+/* The tree as last committed: its size and root. */
+void audit_head(const struct audit *a, uint64_t *size, uint8_t root[AUDIT_HASH_BYTES]);
+
+#endif

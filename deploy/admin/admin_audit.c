@@ -1,0 +1,313 @@
+/*
+ * tmbus-admin audit: checks a node's audit log offline, and shows its last
+ * entries. It reads DATA_DIR/tmbus.db read-only (beside a running node,
+ * too), recomputes the Merkle tree from every entry, and checks each
+ * signed checkpoint's root and signature against the member key that the
+ * store's trusted roster gives. Every rule lives in daemon/audit.c; this
+ * file walks, compares and prints, and never writes to the store.
+ */
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "admin.h"
+#include "audit.h"
+#include "log.h"
+#include "roster.h"
+#include "store.h"
+
+#define EX_FAILED     1 /* the log fails verification */
+#define EX_UNREADABLE 2 /* no store, no audit log, no trusted roster, I/O */
+#define SHOW_DEFAULT  20
+#define SHOW_MAX      1000000
+#define WHY_MAX       512
+#define STOP_FAILED                                                                                \
+    3 /* a walk's callback found an inconsistency (store_audit_peek's 1 is "walked to the end") */
+
+static const char synopsis[] = "usage: tmbus-admin audit verify DATA_DIR\n"
+                               "       tmbus-admin audit show DATA_DIR [--last N]\n";
+
+static const char details[] =
+    "\n"
+    "verify  recomputes the audit log's Merkle tree from every entry and checks each\n"
+    "        signed checkpoint: its root against the tree of its size and its signature\n"
+    "        against the member key in the store's trusted roster. Reports the first\n"
+    "        inconsistency with its index. Exit 0 when the log verifies, 1 when it does\n"
+    "        not, 2 when it cannot be read.\n"
+    "show    prints the last N entries (default 20) and the last checkpoint.\n";
+
+/* ---- verify ---------------------------------------------------------------- */
+
+struct verify {
+    struct audit_checkpoint *cps; /* in size order */
+    size_t n_cps, cap_cps;
+    size_t next_cp;        /* the first checkpoint whose size is not reached yet */
+    uint64_t last_cp_size; /* the size of the last checkpoint that matched */
+    struct audit_frontier tree;
+    int64_t last_at_ms;
+    bool has_backwards;
+    uint64_t backwards_at; /* the first entry earlier than the one before it */
+    const struct roster *roster;
+    char why[WHY_MAX];
+};
+
+static int collect_checkpoint(void *arg, const struct store_audit_checkpoint *row)
+{
+    struct verify *v = arg;
+    struct audit_checkpoint *cp;
+
+    if (v->n_cps == v->cap_cps) {
+        size_t cap = v->cap_cps ? 2 * v->cap_cps : 64;
+        struct audit_checkpoint *grown = realloc(v->cps, cap * sizeof(*grown));
+
+        if (grown == NULL) {
+            snprintf(v->why, sizeof(v->why), "out of memory");
+            return -1;
+        }
+        v->cps = grown;
+        v->cap_cps = cap;
+    }
+    cp = &v->cps[v->n_cps++];
+    cp->size = row->size;
+    memcpy(cp->root, row->root, AUDIT_HASH_BYTES);
+    cp->at = row->at;
+    memcpy(cp->member, row->member, sizeof(cp->member));
+    memcpy(cp->sig, row->sig, sizeof(cp->sig));
+    return 0;
+}
+
+/* Checks checkpoint cp (its size reached) against the tree and the
+ * roster. Returns 0, or STOP_FAILED with the reason in v->why. */
+static int check_checkpoint(struct verify *v, const struct audit_checkpoint *cp)
+{
+    struct roster_member m;
+    uint8_t root[AUDIT_HASH_BYTES];
+
+    audit_frontier_root(&v->tree, root);
+    if (memcmp(root, cp->root, AUDIT_HASH_BYTES) != 0) {
+        int n = snprintf(v->why, sizeof(v->why),
+                         "checkpoint at size %" PRIu64 ": the entries do not give its root: "
+                         "entries %" PRIu64 "..%" PRIu64 " were edited, removed or reordered",
+                         cp->size, v->last_cp_size, cp->size - 1);
+        if (v->has_backwards && v->backwards_at < cp->size && n > 0 && (size_t)n < sizeof(v->why))
+            snprintf(v->why + n, sizeof(v->why) - (size_t)n,
+                     " (entry %" PRIu64 " is dated before entry %" PRIu64 ")", v->backwards_at,
+                     v->backwards_at - 1);
+        return STOP_FAILED;
+    }
+    if (roster_find(v->roster, cp->member, &m) != 0) {
+        snprintf(v->why, sizeof(v->why),
+                 "checkpoint at size %" PRIu64 ": signed as %s, who is not in the trusted roster",
+                 cp->size, cp->member);
+        return STOP_FAILED;
+    }
+    if (!audit_checkpoint_verify(cp, m.sign_pk)) {
+        snprintf(v->why, sizeof(v->why),
+                 "checkpoint at size %" PRIu64 ": its signature is not %s's", cp->size, cp->member);
+        return STOP_FAILED;
+    }
+    v->last_cp_size = cp->size;
+    return 0;
+}
+
+static int check_entry(void *arg, uint64_t idx, const uint8_t *entry, size_t len)
+{
+    struct verify *v = arg;
+    struct audit_entry e;
+    uint8_t h[AUDIT_HASH_BYTES];
+
+    if (idx != v->tree.size) {
+        snprintf(v->why, sizeof(v->why), "entry %" PRIu64 ": missing (the next one is %" PRIu64 ")",
+                 v->tree.size, idx);
+        return STOP_FAILED;
+    }
+    if (audit_entry_decode(entry, len, &e) != 0) {
+        snprintf(v->why, sizeof(v->why), "entry %" PRIu64 ": malformed", idx);
+        return STOP_FAILED;
+    }
+    /* A clock stepped back is possible, so an entry dated before the one
+     * before it is not an inconsistency on its own: it names the likely
+     * place when a checkpoint root then differs. */
+    if (idx > 0 && e.at_ms < v->last_at_ms && !v->has_backwards) {
+        v->has_backwards = true;
+        v->backwards_at = idx;
+    }
+    v->last_at_ms = e.at_ms;
+    audit_hash_leaf(entry, len, h);
+    audit_frontier_append(&v->tree, h);
+    while (v->next_cp < v->n_cps && v->cps[v->next_cp].size == v->tree.size)
+        if (check_checkpoint(v, &v->cps[v->next_cp++]) != 0)
+            return STOP_FAILED;
+    return 0;
+}
+
+/* The store's trusted roster, for the members' signing keys. Returns
+ * NULL after printing why. */
+static struct roster *trusted_roster(const char *dir)
+{
+    struct roster *r = NULL;
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    char why[WHY_MAX] = "";
+    int rc = store_roster_peek(dir, &buf, &len);
+
+    if (rc != 1) {
+        fprintf(stderr, "tmbus-admin audit: %s: %s\n", dir,
+                rc == 0 ? "no store or no trusted roster in it" : "cannot read the store");
+        return NULL;
+    }
+    /* The store kept it only after it verified; expiry or a coalition
+     * check do not matter for keys that signed in the past. */
+    (void)roster_inspect(buf, len, NULL, (int64_t)time(NULL), NULL, false, &r, why, sizeof(why));
+    free(buf);
+    if (r == NULL)
+        fprintf(stderr, "tmbus-admin audit: %s: the trusted roster is malformed: %s\n", dir, why);
+    return r;
+}
+
+static int verify(const char *dir)
+{
+    struct verify v = {0};
+    int rc, ret = EX_UNREADABLE;
+    struct roster *r;
+
+    if ((r = trusted_roster(dir)) == NULL)
+        return EX_UNREADABLE;
+    v.roster = r;
+    rc = store_audit_peek(dir, 0, NULL, collect_checkpoint, &v);
+    if (rc == 1)
+        rc = store_audit_peek(dir, 0, check_entry, NULL, &v);
+    if (rc == 0) {
+        fprintf(stderr, "tmbus-admin audit: %s: no audit log\n", dir);
+        goto out;
+    }
+    if (rc == -1) {
+        fprintf(stderr, "tmbus-admin audit: %s: cannot read the audit log%s%s\n", dir,
+                v.why[0] ? ": " : "", v.why);
+        goto out;
+    }
+    ret = EX_FAILED;
+    if (rc == STOP_FAILED) {
+        printf("audit log FAILS: %s\n", v.why);
+        goto out;
+    }
+    /* A checkpoint beyond the last entry: entries that were signed are
+     * gone. */
+    if (v.next_cp < v.n_cps) {
+        printf("audit log FAILS: checkpoint at size %" PRIu64 " but the log holds %" PRIu64
+               " entries: it was truncated\n",
+               v.cps[v.next_cp].size, v.tree.size);
+        goto out;
+    }
+    printf("audit log verifies: %" PRIu64 " entries, %zu signed checkpoints", v.tree.size, v.n_cps);
+    if (v.n_cps > 0)
+        printf(", the last at size %" PRIu64 " by %s", v.last_cp_size, v.cps[v.n_cps - 1].member);
+    printf("\n");
+    if (v.tree.size > v.last_cp_size)
+        printf("note: the last %" PRIu64 " entries are not covered by a checkpoint yet\n",
+               v.tree.size - v.last_cp_size);
+    if (v.has_backwards)
+        printf("note: entry %" PRIu64 " is dated before the one before it (a clock set back?)\n",
+               v.backwards_at);
+    ret = 0;
+out:
+    free(v.cps);
+    roster_free(&r);
+    return ret;
+}
+
+/* ---- show ------------------------------------------------------------------ */
+
+static int show_entry(void *arg, uint64_t idx, const uint8_t *entry, size_t len)
+{
+    struct audit_entry e;
+    char when[64], key[17] = "";
+
+    (void)arg;
+    if (audit_entry_decode(entry, len, &e) != 0) {
+        printf("%8" PRIu64 "  (malformed entry)\n", idx);
+        return 0;
+    }
+    log_format_time(e.at_ms, when, sizeof(when));
+    if (e.has_key)
+        for (int i = 0; i < 8; i++)
+            snprintf(key + 2 * i, sizeof(key) - 2 * (size_t)i, "%02x", e.key[i]);
+    printf("%8" PRIu64 "  %s  %-8s %-7s %s %s%s%s", idx, when, audit_kind_name(e.kind),
+           audit_outcome_name(e.outcome), audit_actor_name(e.actor_kind), e.actor,
+           e.has_key ? " key " : "", key);
+    if (e.origin[0] != '\0' || e.seq != 0)
+        printf("  %s%s%s #%" PRIu64, e.origin, e.peer[0] ? "/" : "", e.peer, e.seq);
+    if (e.has_id) {
+        printf("  id ");
+        for (int i = 0; i < 8; i++)
+            printf("%02x", e.id[i]);
+    }
+    if (e.detail[0] != '\0')
+        printf("  \"%s\"", e.detail);
+    printf("\n");
+    return 0;
+}
+
+static int show_last_checkpoint(void *arg, const struct store_audit_checkpoint *cp)
+{
+    *(struct store_audit_checkpoint *)arg = *cp;
+    return 0;
+}
+
+static int show(const char *dir, uint64_t last)
+{
+    struct store_audit_checkpoint cp = {0};
+    uint64_t rows, end;
+    int rc = store_audit_peek_count(dir, &rows, &end);
+
+    if (rc != 1) {
+        fprintf(stderr, "tmbus-admin audit: %s: %s\n", dir,
+                rc == 0 ? "no audit log" : "cannot read the audit log");
+        return EX_UNREADABLE;
+    }
+    printf("%" PRIu64 " entries\n", rows);
+    if (store_audit_peek(dir, end > last ? end - last : 0, show_entry, show_last_checkpoint, &cp) !=
+        1)
+        return EX_UNREADABLE;
+    if (cp.size > 0) {
+        char when[64];
+
+        log_format_time(cp.at * 1000, when, sizeof(when));
+        printf("last checkpoint: size %" PRIu64 ", signed by %s at %s, root ", cp.size, cp.member,
+               when);
+        for (int i = 0; i < AUDIT_HASH_BYTES; i++)
+            printf("%02x", cp.root[i]);
+        printf("\n");
+    }
+    return 0;
+}
+
+int admin_audit(int argc, char **argv)
+{
+    uint64_t last = SHOW_DEFAULT;
+
+    if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        fputs(synopsis, stdout);
+        fputs(details, stdout);
+        return 0;
+    }
+    if (argc == 3 && strcmp(argv[1], "verify") == 0)
+        return verify(argv[2]);
+    if ((argc == 3 || argc == 5) && strcmp(argv[1], "show") == 0) {
+        if (argc == 5) {
+            char *end;
+
+            if (strcmp(argv[3], "--last") != 0 || (last = strtoull(argv[4], &end, 10)) == 0 ||
+                *end != '\0' || last > SHOW_MAX) {
+                fprintf(stderr, "tmbus-admin audit show: --last takes 1..%d\n", SHOW_MAX);
+                return ADMIN_EX_USAGE;
+            }
+        }
+        return show(argv[2], last);
+    }
+    fputs(synopsis, stderr);
+    return ADMIN_EX_USAGE;
+}

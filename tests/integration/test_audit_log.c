@@ -1,0 +1,226 @@
+/*
+ * Integration: the audit log (proto/PROTOCOL.md, "The audit log"). Two
+ * real nodes; A's client posts to B's, which receives and acks; both stop
+ * cleanly and `tmbus-admin audit verify` passes on both data directories.
+ * Then copies of A's directory are tampered with directly in SQLite (an
+ * entry edited, entries cut off the end, two entries swapped, one deleted
+ * from the middle, a checkpoint's signature changed) and each copy must
+ * fail verify with its own reason.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include <cmocka.h>
+#include <sodium.h>
+#include <sqlite3.h>
+
+#include "fed.h"
+#include "fedclient.h"
+#include "tmbus.h"
+
+#define LINK_MS 15000
+#define IDLE_MS 15000
+#define N_POSTS 6
+#define OUT_MAX 8192
+
+/* Runs tmbus-admin audit verify on dir; its output into out. Returns the
+ * exit status. */
+static int verify(const char *dir, char *out)
+{
+    char cmd[FED_PATH_MAX * 2];
+    size_t n = 0;
+    FILE *p;
+    int st;
+
+    snprintf(cmd, sizeof(cmd), "'%s' audit verify '%s' 2>&1", TMBUS_ADMIN_BIN, dir);
+    assert_non_null(p = popen(cmd, "r"));
+    n = fread(out, 1, OUT_MAX - 1, p);
+    out[n] = '\0';
+    st = pclose(p);
+    assert_true(WIFEXITED(st));
+    return WEXITSTATUS(st);
+}
+
+/* A fresh copy of src's data directory, for one tampering. */
+static const char *copy_dir(struct fed *f, const char *src, const char *name)
+{
+    static char dst[FED_PATH_MAX + 64];
+    char cmd[FED_PATH_MAX * 6];
+
+    snprintf(dst, sizeof(dst), "%s/%s", fed_dir(f), name);
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s' && cp -a '%s' '%s' && rm -f '%s/tmbus.lock'", dst, src,
+             dst, dst);
+    assert_int_equal(system(cmd), 0);
+    return dst;
+}
+
+/* Runs SQL on dir's store. */
+static void run_sql(const char *dir, const char *sql)
+{
+    char path[FED_PATH_MAX];
+    sqlite3 *db;
+    char *err = NULL;
+
+    snprintf(path, sizeof(path), "%s/tmbus.db", dir);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK)
+        fail_msg("%s: %s", sql, err);
+    sqlite3_close(db);
+}
+
+/* Flips the low bit of byte at of entry idx in dir's store. */
+static void flip_byte(const char *dir, long long idx, int at)
+{
+    char path[FED_PATH_MAX];
+    uint8_t buf[1024];
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    int len;
+
+    snprintf(path, sizeof(path), "%s/tmbus.db", dir);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(
+        sqlite3_prepare_v2(db, "SELECT entry FROM audit_entries WHERE idx = ?1", -1, &st, NULL),
+        SQLITE_OK);
+    sqlite3_bind_int64(st, 1, idx);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    len = sqlite3_column_bytes(st, 0);
+    assert_true(len > at && (size_t)len <= sizeof(buf));
+    memcpy(buf, sqlite3_column_blob(st, 0), (size_t)len);
+    sqlite3_finalize(st);
+    buf[at] ^= 1;
+    assert_int_equal(
+        sqlite3_prepare_v2(db, "UPDATE audit_entries SET entry = ?2 WHERE idx = ?1", -1, &st, NULL),
+        SQLITE_OK);
+    sqlite3_bind_int64(st, 1, idx);
+    sqlite3_bind_blob(st, 2, buf, len, SQLITE_STATIC);
+    assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
+static long long count_entries(const char *dir)
+{
+    char path[FED_PATH_MAX];
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    long long n;
+
+    snprintf(path, sizeof(path), "%s/tmbus.db", dir);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM audit_entries", -1, &st, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    n = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return n;
+}
+
+static void expect_failure(const char *dir, const char *what, const char *reason)
+{
+    char out[OUT_MAX];
+    int rc = verify(dir, out);
+
+    print_message("%s: %s", what, out);
+    if (rc != 1 || strstr(out, reason) == NULL)
+        fail_msg("%s: expected exit 1 with \"%s\", got %d: %s", what, reason, rc, out);
+}
+
+static void test_verify_and_tamper(void **state)
+{
+    static const char *const ids[] = {"A", "B"};
+    static const char *const to_b[] = {"B"};
+    struct fed *f = fed_new(2, ids);
+    struct tmbus *ha, *hb;
+    struct fc_inbox in;
+    uint8_t id[TMBUS_ID_BYTES];
+    uint64_t n_env;
+    char tag[FC_TAG_MAX], out[OUT_MAX];
+    const char *dir;
+    long long n;
+
+    assert_non_null(f);
+    *state = f;
+    assert_int_equal(fed_topology_mesh(f), 0);
+    assert_int_equal(fed_start_all(f), 0);
+    assert_int_equal(fed_wait_links(f, "A", 0, "B", 0, LINK_MS), 0);
+    fc_tag(tag, sizeof(tag), "audit");
+    assert_non_null(ha = fc_connect(f, fed_index(f, "A")));
+    assert_non_null(hb = fc_connect(f, fed_index(f, "B")));
+    assert_int_equal(tmbus_subscribe(hb, 64, FC_CALL_MS), TMBUS_OK);
+    for (uint32_t k = 0; k < N_POSTS; k++)
+        assert_int_equal(fc_post(ha, FC_TLP_GREEN, tag, k, to_b, 1, id), TMBUS_OK);
+    assert_int_equal(fc_envelopes(ha, &n_env), 0); /* a status query, recorded too */
+    fc_inbox_init(&in, tag);
+    assert_int_equal(fc_receive(hb, &in, N_POSTS, IDLE_MS, 2), N_POSTS);
+    fc_inbox_free(&in);
+    tmbus_close(&ha);
+    tmbus_close(&hb);
+    assert_int_equal(fed_stop(f, 0), 0);
+    assert_int_equal(fed_stop(f, 1), 0);
+
+    /* Both logs verify as they are. */
+    for (size_t i = 0; i < 2; i++) {
+        int rc = verify(fed_data_dir(f, i), out);
+        print_message("%s: %s", fed_id(f, i), out);
+        if (rc != 0 || strstr(out, "audit log verifies") == NULL)
+            fail_msg("%s: verify exited %d: %s", fed_id(f, i), rc, out);
+    }
+    /* A start, a roster, N_POSTS posts, a status query and the envelopes'
+     * receipts from B at least. */
+    n = count_entries(fed_data_dir(f, 0));
+    assert_true(n >= 2 + N_POSTS + 1);
+
+    /* An entry edited: a byte of its time changed (it still decodes). */
+    dir = copy_dir(f, fed_data_dir(f, 0), "edited");
+    flip_byte(dir, 3, 10);
+    expect_failure(dir, "edited", "were edited, removed or reordered");
+
+    /* The log truncated: its last three entries gone. */
+    dir = copy_dir(f, fed_data_dir(f, 0), "truncated");
+    run_sql(dir, "DELETE FROM audit_entries WHERE idx >= (SELECT max(idx) - 2 FROM audit_entries)");
+    expect_failure(dir, "truncated", "it was truncated");
+
+    /* Two entries swapped. */
+    dir = copy_dir(f, fed_data_dir(f, 0), "reordered");
+    run_sql(dir, "CREATE TEMP TABLE pair AS SELECT idx, entry FROM audit_entries"
+                 " WHERE idx IN (2, 3);"
+                 "UPDATE audit_entries SET entry ="
+                 " (SELECT entry FROM pair WHERE pair.idx = 5 - audit_entries.idx)"
+                 " WHERE idx IN (2, 3);");
+    expect_failure(dir, "reordered", "were edited, removed or reordered");
+
+    /* An entry deleted from the middle. */
+    dir = copy_dir(f, fed_data_dir(f, 0), "deleted");
+    run_sql(dir, "DELETE FROM audit_entries WHERE idx = 1");
+    expect_failure(dir, "deleted", "entry 1: missing");
+
+    /* A checkpoint's signature changed. */
+    dir = copy_dir(f, fed_data_dir(f, 0), "forged");
+    run_sql(dir, "UPDATE audit_checkpoints SET sig = zeroblob(64)"
+                 " WHERE size = (SELECT max(size) FROM audit_checkpoints)");
+    expect_failure(dir, "forged", "its signature is not A's");
+
+    /* The copying itself changes nothing. */
+    dir = copy_dir(f, fed_data_dir(f, 0), "unchanged");
+    assert_int_equal(verify(dir, out), 0);
+    fed_pass(f);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_teardown(test_verify_and_tamper, fed_teardown),
+    };
+
+    if (sodium_init() < 0)
+        return 1;
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
