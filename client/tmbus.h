@@ -319,7 +319,10 @@ TMBUS_EXPORT TMBUS_NODISCARD int tmbus_next(struct tmbus *h, int timeout_ms,
 
 /* Acks every delivery up to and including number; returns TMBUS_OK once
  * the node's cursor is durable. Acked deliveries never come again to this
- * client; unacked ones come again after a reconnect or restart. */
+ * client; unacked ones come again after a reconnect or restart. After a
+ * reconnect (the node restarted, say) the ack waits, within timeout_ms,
+ * until the library has subscribed again, so a number handed out before
+ * the reconnect is acked as usual. */
 TMBUS_EXPORT TMBUS_NODISCARD int tmbus_ack(struct tmbus *h, uint64_t number, int timeout_ms);
 
 /* Asks the node for its status. On TMBUS_OK *out is the caller's to free
