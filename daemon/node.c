@@ -93,6 +93,32 @@ int node_listen(struct node *n, node_commit_fn fn, void *arg)
     return 0;
 }
 
+/* Writes the counters that moved since the last commit into the open
+ * batch: they become durable with it, at no cost of a commit of their
+ * own. A failure leaves them unsaved, for the next batch. */
+static void save_counters(struct node *n)
+{
+    for (size_t i = 0; i < stats_size(n->stats); i++) {
+        const char *name;
+        uint64_t value;
+
+        if (stats_is_saved(n->stats, i))
+            continue;
+        stats_at(n->stats, i, &name, &value);
+        if (store_counter_put(n->store, name, value) == -1)
+            return;
+    }
+}
+
+static int restore_counter(void *arg, const char *name, uint64_t value)
+{
+    struct node *n = arg;
+
+    if (stats_restore(n->stats, name, value) == -1)
+        log_warnx("node: counter %s from the store not restored: the table is full", name);
+    return 0;
+}
+
 /* Seals the receipts owed this round into the open batch, commits it and
  * tells every listener the outcome; then the round is over for the route
  * too. Returns 0 or -1. */
@@ -102,12 +128,14 @@ static int commit(struct node *n)
 
     if (store_in_batch(n->store)) {
         route_seal_answers(n->route);
+        save_counters(n);
         ok = store_commit(n->store) == 0;
         if (!ok) {
             stats_count(n->stats, "commit.failed", 1);
             log_warnx("node: commit of %zu envelopes failed; nothing in it is acknowledged",
                       route_batch_count(n->route));
         } else {
+            stats_mark_saved(n->stats);
             stats_count(n->stats, "commit.batches", 1);
         }
     }
@@ -557,6 +585,8 @@ struct node *node_new(struct config *cfg, bool *is_config_error)
      * and the file must be that roster or its successor. */
     if ((n->store = open_store(cfg, n->keys)) == NULL || board_upgrade(n->store) != 0)
         goto fail;
+    if (store_each_counter(n->store, restore_counter, n) != 0)
+        goto fail;
     if (trusted_roster(n, &trusted) == -1) {
         *is_config_error = true;
         goto fail;
@@ -621,6 +651,13 @@ void node_free(struct node **np)
         return;
     if (n->store != NULL && n->route != NULL && n->peers != NULL && n->api != NULL) {
         commit(n);
+        /* What was counted since the last commit, in a batch of its own:
+         * one more commit, at a clean stop only. */
+        if (store_begin(n->store) == 0) {
+            save_counters(n);
+            if (store_commit(n->store) == 0)
+                stats_mark_saved(n->stats);
+        }
         (void)store_each_log(n->store, log_own_head, n);
     }
     api_free(&n->api);

@@ -44,7 +44,7 @@
 
 #define STORE_HASH_BYTES WIRE_ID_BYTES        /* envelope ids and hashes */
 #define STORE_CLIENT_MAX WIRE_CLIENT_NAME_MAX /* longest client name */
-#define STORE_SCHEMA     9                    /* schema version this build migrates to */
+#define STORE_SCHEMA     10                   /* schema version this build migrates to */
 #define STORE_KEY_BYTES  32                   /* the member's store key, and the data key */
 
 /* Names one log: an origin's relayed log (peer == "") or the direct log
@@ -421,6 +421,22 @@ int store_post_client_get(struct store *s, const uint8_t *id, char *client);
 
 /* Number of envelopes held in all logs, and in evidence. Returns 0 or -1. */
 int store_count(struct store *s, uint64_t *envelopes, uint64_t *evidence);
+
+/* ---- the node's named counters, kept across restarts ------------------- */
+
+#define STORE_COUNTER_NAME_MAX 127 /* longest counter name kept */
+
+/* Records value as the counter called name, inside the open batch (so it
+ * is durable with the batch's commit and costs no commit of its own).
+ * Returns 0 or -1 (logged; a name over STORE_COUNTER_NAME_MAX bytes is
+ * refused). */
+int store_counter_put(struct store *s, const char *name, uint64_t value);
+
+/* Calls fn for every counter kept, in name order, until fn returns
+ * non-zero. name is valid during the call only. Runs at start. Returns 0,
+ * fn's non-zero result, or -1 when the store cannot be read (logged). */
+typedef int (*store_counter_fn)(void *arg, const char *name, uint64_t value);
+int store_each_counter(struct store *s, store_counter_fn fn, void *arg);
 
 /* ---- the trusted roster ------------------------------------------------ */
 

@@ -54,6 +54,7 @@ enum stmt {
     ST_DELIVERY_GET,
     ST_POST_CLIENT_SET,
     ST_POST_CLIENT_GET,
+    ST_COUNTER_PUT,
     ST_COUNT_
 };
 
