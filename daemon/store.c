@@ -369,6 +369,13 @@ int store__step(struct store *s, sqlite3_stmt *st, const char *what)
 
     if (rc == SQLITE_ROW || rc == SQLITE_DONE)
         return rc;
+    /* A full disk fails every write until space returns: the node logs
+     * once when it starts and once when it ends, not every write. */
+    if ((rc & 0xff) == SQLITE_FULL) {
+        log_debug("store: %s: %s", what, sqlite3_errmsg(s->db));
+        s->is_full = true;
+        return -1;
+    }
     return db_error(s->db, what);
 }
 
@@ -462,7 +469,8 @@ int store__check_batch(const struct store *s, const char *what)
         return -1;
     }
     if (sqlite3_get_autocommit(s->db)) {
-        log_warnx("store: %s: refused, the batch was rolled back after an error", what);
+        if (!s->is_full)
+            log_warnx("store: %s: refused, the batch was rolled back after an error", what);
         return -1;
     }
     return 0;
@@ -925,11 +933,14 @@ int store_commit(struct store *s)
         return 0;
     s->is_in_batch = false;
     if (sqlite3_get_autocommit(s->db)) {
-        log_warnx("store: commit: the batch was rolled back after an earlier error");
+        if (!s->is_full)
+            log_warnx("store: commit: the batch was rolled back after an earlier error");
         return -1;
     }
-    if (store__run(s, ST_COMMIT, "commit batch") == 0)
+    if (store__run(s, ST_COMMIT, "commit batch") == 0) {
+        s->is_full = false;
         return 0;
+    }
     if (!sqlite3_get_autocommit(s->db))
         (void)store__run(s, ST_ROLLBACK, "rollback failed batch");
     return -1;
@@ -961,6 +972,11 @@ int store_group_end(struct store *s, bool is_kept)
 bool store_in_batch(const struct store *s)
 {
     return s->is_in_batch;
+}
+
+bool store_is_full(const struct store *s)
+{
+    return s->is_full;
 }
 
 /* ---- logs --------------------------------------------------------------- */

@@ -128,6 +128,12 @@ int store_group_end(struct store *s, bool is_kept);
 /* True while a batch is open. */
 bool store_in_batch(const struct store *s);
 
+/* True from a write that failed for want of disk space (SQLite's
+ * SQLITE_FULL: the file system said ENOSPC, or it hit a size limit) until
+ * a batch commits again. While it holds, every batch fails the same way,
+ * and the store logs no further line for it. */
+bool store_is_full(const struct store *s);
+
 /* Fills *out with the log's head (seq 0 for an unknown log). Returns 0 or
  * -1 on a database error. */
 int store_head(struct store *s, const struct store_log *log, struct store_head *out);
