@@ -837,6 +837,10 @@ TMBUS_EXPORT const char *tmbus_status_version(const struct tmbus_status *s);
 /* Whole seconds since the node began serving clients (0 from a node that
  * does not say). */
 TMBUS_EXPORT uint64_t tmbus_status_uptime_s(const struct tmbus_status *s);
+/* True while the node cannot commit for want of disk space: it refuses
+ * posts (TMBUS_EINTERNAL, "the node's disk is full") until it can again,
+ * by itself. False from a node that does not say. */
+TMBUS_EXPORT bool tmbus_status_store_full(const struct tmbus_status *s);
 /* Envelopes held in all logs, and the highest inbox delivery number. */
 TMBUS_EXPORT uint64_t tmbus_status_envelopes(const struct tmbus_status *s);
 TMBUS_EXPORT uint64_t tmbus_status_inbox(const struct tmbus_status *s);

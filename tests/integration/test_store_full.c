@@ -168,6 +168,17 @@ static int64_t cpu_ms(pid_t pid)
     return (int64_t)((ut + st) * 1000 / (unsigned long long)sysconf(_SC_CLK_TCK));
 }
 
+static bool is_store_full(struct tmbus *h)
+{
+    struct tmbus_status *s = NULL;
+    bool is_full;
+
+    assert_int_equal(tmbus_status(h, FC_CALL_MS, &s), TMBUS_OK);
+    is_full = tmbus_status_store_full(s);
+    tmbus_status_free(&s);
+    return is_full;
+}
+
 static void assert_integrity_ok(const char *dir)
 {
     char path[FED_PATH_MAX + 16];
@@ -226,6 +237,7 @@ static void test_full_disk(void **state)
         fail_msg("refusal reason: %s", tmbus_last_error(ha));
     assert_int_equal(fc_counter(ha, "store.full", &full), TMBUS_OK);
     assert_int_equal(full, 1);
+    assert_true(is_store_full(ha));
 
     /* No busy retry: little CPU, next to nothing logged. */
     mark = fed_log_mark(f, a);
@@ -244,6 +256,7 @@ static void test_full_disk(void **state)
     /* Room again: A takes writes by itself and catches up with all. */
     assert_int_equal(resize_tmpfs(256 * 1024), 0);
     assert_int_equal(fed_wait_log_from(f, a, mark, "store writable again", BACK_MS), 0);
+    assert_false(is_store_full(ha));
     assert_int_equal(fc_post(ha, FC_TLP_AMBER, tag, N_NEEDS, to_b, 1, NULL), TMBUS_OK);
     fc_inbox_init(&in, tag);
     assert_int_equal(tmbus_subscribe(ha, 256, FC_CALL_MS), TMBUS_OK);
