@@ -25,14 +25,16 @@
 
 /* Past this libzmq drops the connection instead of handing us the frame:
  * a little over the limit still gets a reply, a flood does not. */
-#define API_HARD_MAX    (2 * API_MSG_MAX_REQUEST)
-#define API_ROUTING_MAX 256 /* libzmq routing ids are at most 255 bytes */
-#define API_PUMP_BUDGET 256 /* inbox entries looked at per subscriber per pump */
-#define API_RETRY_MS    100 /* a subscriber's queue was full: try again after */
+#define API_HARD_MAX        (2 * API_MSG_MAX_REQUEST)
+#define API_ROUTING_MAX     256 /* libzmq routing ids are at most 255 bytes */
+#define API_PUMP_BUDGET     256 /* inbox entries looked at per subscriber per pump */
+#define API_RETRY_MS        100 /* a subscriber's queue was full: try again after */
+#define API_FILTER_BITS     32  /* categories and TLPs a filter can name: 0..31 */
+#define API_SUBS_PER_CLIENT 8   /* subscriptions one client may hold at once */
+
 /* The reason a post or ack is refused while the store's disk is full. */
-#define API_STORE_FULL      "the node's disk is full: nothing was committed; retry later"
-#define API_FILTER_BITS     32 /* categories and TLPs a filter can name: 0..31 */
-#define API_SUBS_PER_CLIENT 8  /* subscriptions one client may hold at once */
+#define API_STORE_FULL "the node's disk is full: nothing was committed; retry later"
+
 /* ZMTP heartbeats on the client socket, as libtmbus runs them: a dead
  * connection is closed within the timeout, and its subscription ends at
  * the next delivery (the push finds no route). */
