@@ -704,6 +704,11 @@ uint64_t tmbus_status_uptime_s(const struct tmbus_status *s)
     return s->reply->status->uptime_s;
 }
 
+bool tmbus_status_store_full(const struct tmbus_status *s)
+{
+    return s->reply->status->store_full;
+}
+
 uint64_t tmbus_status_envelopes(const struct tmbus_status *s)
 {
     return s->reply->status->envelopes;

@@ -69,6 +69,7 @@ struct tmbus {
     uint64_t handshakes;       /* handshakes that succeeded */
     bool needs_resubscribe;
     uint64_t resubscribe_id;
+    bool is_down; /* the connection dropped and no handshake has followed yet */
     unsigned auth_failures, drops;
     bool is_refused;         /* the last handshake failed authentication */
     struct post_queue posts; /* pipelined posts in flight and their outcomes */
@@ -264,10 +265,12 @@ static void read_events(struct tmbus *h)
         }
         if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
             h->is_refused = false;
+            h->is_down = false;
             if (++h->handshakes > 1 && h->is_subscribed)
                 h->needs_resubscribe = true;
         } else if (event == ZMQ_EVENT_DISCONNECTED) {
             h->drops++;
+            h->is_down = true;
             /* Their answers died with the connection: a node that
              * restarts answers nothing it read before. */
             post_queue_fail_all(&h->posts, TMBUS_ECLOSED,
@@ -467,13 +470,23 @@ static int drain(struct tmbus *h, uint64_t want_id, Tmbus__Api__Reply **out)
     return TMBUS_OK;
 }
 
+/* Whether the node may not hold this handle's subscription yet: the
+ * connection dropped, or came back and the subscription sent again is not
+ * confirmed. An ack sent then would reach a node that has forgotten the
+ * subscription (a restarted node, or the same one on a new connection). */
+static bool is_resubscribing(const struct tmbus *h)
+{
+    return h->is_subscribed && (h->is_down || h->needs_resubscribe || h->resubscribe_id != 0);
+}
+
 /* What a wait is for. */
 enum wait_goal {
-    WAIT_REPLY,    /* the answer to want_id, into *out */
-    WAIT_DELIVERY, /* a delivery queued */
-    WAIT_OUTCOME,  /* a pipelined post's outcome queued */
-    WAIT_PLACE,    /* a place in the window of posts in flight */
-    WAIT_NO_FLIGHT /* no post in flight */
+    WAIT_REPLY,     /* the answer to want_id, into *out */
+    WAIT_DELIVERY,  /* a delivery queued */
+    WAIT_OUTCOME,   /* a pipelined post's outcome queued */
+    WAIT_PLACE,     /* a place in the window of posts in flight */
+    WAIT_NO_FLIGHT, /* no post in flight */
+    WAIT_SUBSCRIBED /* the subscription is in place on the current connection */
 };
 
 static bool is_reached(const struct tmbus *h, enum wait_goal goal, Tmbus__Api__Reply *const *out)
@@ -489,6 +502,8 @@ static bool is_reached(const struct tmbus *h, enum wait_goal goal, Tmbus__Api__R
         return !post_queue_is_full(&h->posts);
     case WAIT_NO_FLIGHT:
         return h->posts.n_flight == 0;
+    case WAIT_SUBSCRIBED:
+        return !is_resubscribing(h);
     }
     return true;
 }
@@ -997,22 +1012,64 @@ int tmbus_next(struct tmbus *h, int timeout_ms, struct tmbus_delivery **out)
     return TMBUS_OK;
 }
 
+/* Waits, within deadline (monotonic ms; -1: none), until the subscription
+ * is in place on the current connection. */
+static int wait_subscribed(struct tmbus *h, int64_t deadline)
+{
+    int left = deadline < 0 ? -1 : (int)(deadline > now_ms() ? deadline - now_ms() : 0);
+    int rc;
+
+    read_events(h);
+    if (!is_resubscribing(h))
+        return TMBUS_OK;
+    if ((rc = wait_for(h, WAIT_SUBSCRIBED, 0, left, NULL)) == TMBUS_ETIMEOUT)
+        return client_fail(h, rc,
+                           "the node has not taken the subscription again since the "
+                           "connection dropped");
+    if (rc == TMBUS_OK && !h->is_subscribed)
+        return client_fail(h, TMBUS_EPROTOCOL, "subscribing again after a reconnect failed");
+    return rc;
+}
+
 int tmbus_ack(struct tmbus *h, uint64_t number, int timeout_ms)
 {
     Tmbus__Api__Request req = TMBUS__API__REQUEST__INIT;
     Tmbus__Api__Ack ack = TMBUS__API__ACK__INIT;
     Tmbus__Api__Reply *r = NULL;
+    int64_t deadline;
     int rc;
 
     if (h == NULL)
         return TMBUS_EINVALID;
+    h->error[0] = '\0';
+    deadline = timeout_ms >= 0 ? now_ms() + timeout_ms : -1;
     ack.number = number;
     req.kind_case = TMBUS__API__REQUEST__KIND_ACK;
     req.ack = &ack;
-    if ((rc = client_call(h, &req, timeout_ms, &r)) != TMBUS_OK)
-        return rc;
-    client_free_reply(r, false);
-    return TMBUS_OK;
+    /* After a reconnect the ack waits for the subscription sent again: the
+     * node (restarted or not) acks only on a connection that subscribed.
+     * A number handed out before the reconnect is still right: the node
+     * resumes from its durable cursor, below it, and has pushed again up
+     * to it by the time it answers the subscription. An ack that left
+     * before the drop was noticed (queued by ZeroMQ across the reconnect)
+     * can still overtake the subscription: the node refuses it with
+     * CODE_PROTOCOL, and it is sent once more behind the subscription. */
+    for (int tries = 0;; tries++) {
+        if ((rc = wait_subscribed(h, deadline)) != TMBUS_OK)
+            return rc;
+        r = NULL;
+        rc = client_call(
+            h, &req, deadline < 0 ? -1 : (int)(deadline > now_ms() ? deadline - now_ms() : 0), &r);
+        client_free_reply(r, false);
+        if (rc != TMBUS_EPROTOCOL || tries > 0 || !h->is_subscribed)
+            return rc;
+        read_events(h);
+        if (!is_resubscribing(h)) {
+            /* The node forgot the subscription, yet no drop was seen:
+             * the handshake event may still be on its way. */
+            h->needs_resubscribe = true;
+        }
+    }
 }
 
 int tmbus_fd(struct tmbus *h)

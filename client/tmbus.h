@@ -319,7 +319,10 @@ TMBUS_EXPORT TMBUS_NODISCARD int tmbus_next(struct tmbus *h, int timeout_ms,
 
 /* Acks every delivery up to and including number; returns TMBUS_OK once
  * the node's cursor is durable. Acked deliveries never come again to this
- * client; unacked ones come again after a reconnect or restart. */
+ * client; unacked ones come again after a reconnect or restart. After a
+ * reconnect (the node restarted, say) the ack waits, within timeout_ms,
+ * until the library has subscribed again, so a number handed out before
+ * the reconnect is acked as usual. */
 TMBUS_EXPORT TMBUS_NODISCARD int tmbus_ack(struct tmbus *h, uint64_t number, int timeout_ms);
 
 /* Asks the node for its status. On TMBUS_OK *out is the caller's to free
@@ -834,6 +837,10 @@ TMBUS_EXPORT const char *tmbus_status_version(const struct tmbus_status *s);
 /* Whole seconds since the node began serving clients (0 from a node that
  * does not say). */
 TMBUS_EXPORT uint64_t tmbus_status_uptime_s(const struct tmbus_status *s);
+/* True while the node cannot commit for want of disk space: it refuses
+ * posts (TMBUS_EINTERNAL, "the node's disk is full") until it can again,
+ * by itself. False from a node that does not say. */
+TMBUS_EXPORT bool tmbus_status_store_full(const struct tmbus_status *s);
 /* Envelopes held in all logs, and the highest inbox delivery number. */
 TMBUS_EXPORT uint64_t tmbus_status_envelopes(const struct tmbus_status *s);
 TMBUS_EXPORT uint64_t tmbus_status_inbox(const struct tmbus_status *s);

@@ -20,6 +20,7 @@
 #include "keys.h"
 #include "log.h"
 #include "stats.h"
+#include "store.h"
 #include "zap.h"
 
 /* Always the running configuration: a SIGHUP may have swapped it. */
@@ -344,7 +345,7 @@ void api_after_commit(void *arg, bool is_committed)
                       (unsigned long long)p->request_id);
             stats_count(a->stats, "api.rejected.not-committed", 1);
             api_answer_code(a, p->rid, p->rid_len, p->request_id, TMBUS__API__CODE__CODE_INTERNAL,
-                            "not committed, retry");
+                            store_is_full(a->store) ? API_STORE_FULL : "not committed, retry");
         } else if (p->kind == PENDING_POST) {
             stats_count(a->stats, "api.posted", 1);
             answer_receipt(a, p);

@@ -31,6 +31,10 @@
 #define API_RETRY_MS        100 /* a subscriber's queue was full: try again after */
 #define API_FILTER_BITS     32  /* categories and TLPs a filter can name: 0..31 */
 #define API_SUBS_PER_CLIENT 8   /* subscriptions one client may hold at once */
+
+/* The reason a post or ack is refused while the store's disk is full. */
+#define API_STORE_FULL "the node's disk is full: nothing was committed; retry later"
+
 /* ZMTP heartbeats on the client socket, as libtmbus runs them: a dead
  * connection is closed within the timeout, and its subscription ends at
  * the next delivery (the push finds no route). */

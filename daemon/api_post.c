@@ -178,6 +178,13 @@ void api_on_post(struct api *a, const struct request *rq, const Tmbus__Api__Post
                    "this client's role may not post");
         goto out;
     }
+    /* Nothing can be committed until the node's disk has room again (the
+     * node tries on a timer): refused at once, not sealed to fail. */
+    if (store_is_full(a->store)) {
+        api_reject(a, rq, TMBUS__API__CODE__CODE_INTERNAL, "api.rejected.store-full",
+                   API_STORE_FULL);
+        goto out;
+    }
     if (post->payload.len == 0 || post->payload.len > ENVELOPE_MAX_PAYLOAD) {
         api_reject(a, rq, TMBUS__API__CODE__CODE_INVALID, "api.rejected.payload-size",
                    "the payload must be 1 byte to 504 KiB");

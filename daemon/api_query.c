@@ -464,6 +464,7 @@ void api_on_status(struct api *a, const struct request *rq)
     st.roster_version = roster_version(route_roster(a->route));
     st.version = (char *)TMBUS_VERSION_STRING;
     st.uptime_s = (uint64_t)(loop_now_ms() - a->started_ms) / 1000;
+    st.store_full = store_is_full(a->store);
     for (size_t i = 0; i < stats_size(a->stats); i++) {
         const char *name;
         tmbus__api__counter__init(&counters[i]);

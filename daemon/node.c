@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -40,10 +41,13 @@
 #define NODE_WHY_MAX       200 /* a roster refusal's reason */
 #define EXPIRY_WEEK_S      (7 * 86400)
 #define EXPIRY_DAY_S       86400
-#define EXPIRY_CHECK_MS    60000 /* longest sleep of the expiry timer */
-#define EXPIRY_MIN_MS      250   /* shortest: time(NULL) has whole seconds */
-#define NOTIFY_STATUS_MS   10000 /* how often STATUS= is renewed without a watchdog */
-#define NOTIFY_MAX         256   /* one sd_notify message */
+#define EXPIRY_CHECK_MS    60000      /* longest sleep of the expiry timer */
+#define EXPIRY_MIN_MS      250        /* shortest: time(NULL) has whole seconds */
+#define NOTIFY_STATUS_MS   10000      /* how often STATUS= is renewed without a watchdog */
+#define NOTIFY_MAX         256        /* one sd_notify message */
+#define FULL_RETRY_MIN_MS  250        /* a full store is tried again after this, */
+#define FULL_RETRY_MAX_MS  8000       /* doubling up to this */
+#define FULL_ROOM_BYTES    (4u << 20) /* free space that ends "store full" */
 
 /* How near the roster in force is to its expiry; it only moves forward
  * for one roster, so that each warning is logged once. */
@@ -79,6 +83,13 @@ struct node {
     bool is_watchdog; /* systemd wants WATCHDOG=1 from us (WatchdogSec=) */
     struct listener listeners[NODE_MAX_LISTENERS];
     size_t n_listeners;
+    /* The store's disk is full: posts are refused and peers held (by api
+     * and peer, which ask the store) while a timer tries a small commit,
+     * backing off, until one succeeds. */
+    bool is_full;
+    int64_t full_delay_ms;
+    int64_t full_since_ms;
+    uint64_t full_timer;
 };
 
 static int64_t now_unix(void)
@@ -92,6 +103,107 @@ int node_listen(struct node *n, node_commit_fn fn, void *arg)
         return -1;
     n->listeners[n->n_listeners++] = (struct listener){fn, arg};
     return 0;
+}
+
+/* Writes the counters that moved since the last commit into the open
+ * batch: they become durable with it, at no cost of a commit of their
+ * own. A failure leaves them unsaved, for the next batch. */
+static void save_counters(struct node *n)
+{
+    for (size_t i = 0; i < stats_size(n->stats); i++) {
+        const char *name;
+        uint64_t value;
+
+        if (stats_is_saved(n->stats, i))
+            continue;
+        stats_at(n->stats, i, &name, &value);
+        if (store_counter_put(n->store, name, value) == -1)
+            return;
+    }
+}
+
+static int restore_counter(void *arg, const char *name, uint64_t value)
+{
+    struct node *n = arg;
+
+    if (stats_restore(n->stats, name, value) == -1)
+        log_warnx("node: counter %s from the store not restored: the table is full", name);
+    return 0;
+}
+
+static int64_t on_full_timer(void *arg);
+
+/* A commit failed for want of disk space. Said once; from then on a timer
+ * alone tries again, backing off, so that nothing spins while the disk
+ * stays full. A commit that fails while the node tries is silent. */
+static void enter_full(struct node *n)
+{
+    if (n->is_full)
+        return;
+    n->is_full = true;
+    n->full_delay_ms = FULL_RETRY_MIN_MS;
+    n->full_since_ms = loop_now_ms();
+    stats_count(n->stats, "store.full", 1);
+    log_warnx("store full: no room left on the disk of %s; refusing posts and holding peers, "
+              "trying again after %d ms, backing off to every %d ms",
+              n->cfg->data_dir, FULL_RETRY_MIN_MS, FULL_RETRY_MAX_MS);
+    n->full_timer = loop_add_timer(n->loop, n->full_delay_ms, on_full_timer, n);
+}
+
+/* A try went through with room to spare, or envelopes committed: the store
+ * takes writes again, and peers are asked to send again what was lost. */
+static void leave_full(struct node *n)
+{
+    if (!n->is_full)
+        return;
+    n->is_full = false;
+    if (n->full_timer != 0)
+        loop_remove_timer(n->loop, n->full_timer);
+    n->full_timer = 0;
+    stats_count(n->stats, "store.writable-again", 1);
+    log_info("store writable again after %lld ms: taking posts and envelopes from peers again",
+             (long long)(loop_now_ms() - n->full_since_ms));
+    peers_resync(n->peers);
+}
+
+/* Whether the file system of the data directory has FULL_ROOM_BYTES free
+ * (true when it cannot tell): a commit that fits in the last few pages
+ * freed by a rollback is no sign that the next round's will. */
+static bool has_room(const struct node *n)
+{
+    struct statvfs fs;
+
+    if (statvfs(n->cfg->data_dir, &fs) == -1)
+        return true;
+    return (uint64_t)fs.f_bavail * fs.f_frsize >= FULL_ROOM_BYTES;
+}
+
+/* Once the file system has room, tries one small commit (the counters;
+ * store.full at least), unless a round's batch is open, which then tries
+ * for it. Backs off up to FULL_RETRY_MAX_MS while it fails. */
+static int64_t on_full_timer(void *arg)
+{
+    struct node *n = arg;
+    const char *name;
+    uint64_t value;
+
+    if (has_room(n) && !store_in_batch(n->store) && store_begin(n->store) == 0) {
+        save_counters(n);
+        for (size_t i = 0; i < stats_size(n->stats); i++) {
+            stats_at(n->stats, i, &name, &value);
+            if (strcmp(name, "store.full") == 0)
+                (void)store_counter_put(n->store, name, value);
+        }
+        if (store_commit(n->store) == 0) {
+            stats_mark_saved(n->stats);
+            n->full_timer = 0; /* ends with this call */
+            leave_full(n);
+            return -1;
+        }
+    }
+    n->full_delay_ms =
+        n->full_delay_ms * 2 < FULL_RETRY_MAX_MS ? n->full_delay_ms * 2 : FULL_RETRY_MAX_MS;
+    return n->full_delay_ms;
 }
 
 /* Records a node event in the audit log: kind, outcome and detail, with
@@ -120,6 +232,7 @@ static int commit_round(struct node *n, bool is_final)
         (void)store_begin(n->store);
     if (store_in_batch(n->store)) {
         route_seal_answers(n->route);
+        save_counters(n);
         if (n->audit != NULL && audit_flush(n->audit, is_final) != 0) {
             store_rollback(n->store);
             ok = false;
@@ -129,10 +242,16 @@ static int commit_round(struct node *n, bool is_final)
         audit_committed(n->audit, ok);
         if (!ok) {
             stats_count(n->stats, "commit.failed", 1);
-            log_warnx("node: commit of %zu envelopes failed; nothing in it is acknowledged",
-                      route_batch_count(n->route));
+            if (store_is_full(n->store))
+                enter_full(n);
+            else
+                log_warnx("node: commit of %zu envelopes failed; nothing in it is acknowledged",
+                          route_batch_count(n->route));
         } else {
+            stats_mark_saved(n->stats);
             stats_count(n->stats, "commit.batches", 1);
+            if (route_batch_count(n->route) > 0)
+                leave_full(n);
         }
     }
     for (size_t i = 0; i < n->n_listeners; i++)
@@ -602,6 +721,8 @@ struct node *node_new(struct config *cfg, bool *is_config_error)
     if ((n->store = open_store(cfg, n->keys)) == NULL || board_upgrade(n->store) != 0 ||
         (n->audit = audit_new(n->store, n->keys, cfg->member, n->stats)) == NULL)
         goto fail;
+    if (store_each_counter(n->store, restore_counter, n) != 0)
+        goto fail;
     if (trusted_roster(n, &trusted) == -1) {
         *is_config_error = true;
         goto fail;
@@ -667,6 +788,13 @@ void node_free(struct node **np)
         return;
     if (n->store != NULL && n->route != NULL && n->peers != NULL && n->api != NULL) {
         commit_round(n, true);
+        /* What was counted since the last commit, in a batch of its own:
+         * one more commit, at a clean stop only. */
+        if (store_begin(n->store) == 0) {
+            save_counters(n);
+            if (store_commit(n->store) == 0)
+                stats_mark_saved(n->stats);
+        }
         (void)store_each_log(n->store, log_own_head, n);
     }
     api_free(&n->api);

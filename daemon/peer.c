@@ -39,6 +39,7 @@
 #include "log.h"
 #include "peer.pb-c.h"
 #include "peer_msg.h"
+#include "store.h"
 #include "zap.h"
 
 #define PEER_HARD_MAX      (4 * ENVELOPE_MAX_SIZE) /* libzmq drops the link past this */
@@ -344,6 +345,18 @@ static Tmbus__Peer__VectorEntry **vector_entries(const struct peers *p, const st
         (*n)++;
     }
     return out;
+}
+
+/* Whether envelopes from peers are dropped unread: the store's disk is
+ * full, so they could not be committed, and checking them would only cost
+ * signatures. The peers keep them (nothing is acknowledged) and send them
+ * again after the Hello the node sends once space returns. */
+static bool is_store_full(struct peers *p)
+{
+    if (!store_is_full(p->store))
+        return false;
+    stats_count(p->stats, "peer.store-full", 1);
+    return true;
 }
 
 static void send_hello(struct peers *p, struct link *l, bool is_reply)
@@ -894,6 +907,8 @@ static void on_message(struct peers *p, struct link *l, const uint8_t *data, siz
             log_debug("peer %s: dropped an envelope sent before the hello", l->member);
             break;
         }
+        if (is_store_full(p))
+            break;
         /* Accepted or not, an envelope that does not extend our head means
          * the peer streams from a stale idea of us: resynchronise. */
         if (route_accept(p->route, l->member, m.envelope, m.envelope_len) == -1)
@@ -908,6 +923,8 @@ static void on_message(struct peers *p, struct link *l, const uint8_t *data, siz
             log_debug("peer %s: dropped a batch sent before the hello", l->member);
             break;
         }
+        if (is_store_full(p))
+            break;
         if (route_accept_run(p->route, l->member, m.envelopes, m.envelope_lens, m.n_envelopes) ==
             -1)
             l->needs_hello = true;
@@ -1368,14 +1385,19 @@ void peers_after_commit(void *arg, bool is_committed)
 
     if (moved || !is_committed)
         refresh_ours(p);
+    /* A full disk fails every commit until space returns: a Hello now
+     * would have every peer send everything again at once, for ever. The
+     * node resynchronises (peers_resync) once a commit goes through. */
+    bool is_full = store_is_full(p->store);
+
     for (size_t i = 0; i < p->n_links; i++) {
         struct link *l = &p->links[i];
 
         l->is_blocked = false;
         l->round_reads = 0;
-        if (!is_committed)
+        if (!is_committed && !is_full)
             l->needs_hello = true;
-        if (l->needs_hello) {
+        if (l->needs_hello && !is_full) {
             send_hello(p, l, false);
             continue;
         }

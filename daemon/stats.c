@@ -1,7 +1,8 @@
 /*
  * stats: a table of named counters kept in first-counted order, so that a
  * status reply lists them the same way every time. Names are static strings
- * compared by pointer first and by text second. No other daemon module is
+ * compared by pointer first and by text second, or copies the table owns
+ * for counters restored from a previous run. No other daemon module is
  * included here, and nothing here logs.
  */
 #include "stats.h"
@@ -17,6 +18,10 @@ struct counter {
 struct stats {
     struct counter counters[STATS_MAX_COUNTERS + 1]; /* + STATS_DROPPED */
     size_t n;
+    /* Persistence, parallel to counters: the value last saved, and the
+     * name when the table owns it (a counter restored from the store). */
+    uint64_t saved[STATS_MAX_COUNTERS + 1];
+    char *owned[STATS_MAX_COUNTERS + 1];
 };
 
 struct stats *stats_new(void)
@@ -28,6 +33,9 @@ void stats_free(struct stats **sp)
 {
     if (sp == NULL)
         return;
+    if (*sp != NULL)
+        for (size_t i = 0; i < (*sp)->n; i++)
+            free((*sp)->owned[i]);
     free(*sp);
     *sp = NULL;
 }
@@ -75,4 +83,37 @@ void stats_at(const struct stats *s, size_t i, const char **name, uint64_t *valu
 {
     *name = s->counters[i].name;
     *value = s->counters[i].value;
+}
+
+int stats_restore(struct stats *s, const char *name, uint64_t value)
+{
+    struct counter *c;
+    size_t i;
+
+    if ((c = find(s, name)) == NULL) {
+        char *copy;
+        if (s->n >= STATS_MAX_COUNTERS || (copy = strdup(name)) == NULL)
+            return -1;
+        i = s->n++;
+        s->owned[i] = copy;
+        s->counters[i] = (struct counter){copy, 0};
+        c = &s->counters[i];
+    }
+    i = (size_t)(c - s->counters);
+    /* The store holds value: what was counted before the restore is not
+     * saved yet. */
+    c->value += value;
+    s->saved[i] = value;
+    return 0;
+}
+
+bool stats_is_saved(const struct stats *s, size_t i)
+{
+    return s->saved[i] == s->counters[i].value;
+}
+
+void stats_mark_saved(struct stats *s)
+{
+    for (size_t i = 0; i < s->n; i++)
+        s->saved[i] = s->counters[i].value;
 }

@@ -263,8 +263,15 @@ static const char *const migrations[STORE_SCHEMA] = {
     "CREATE INDEX board_offers_status ON board_offers (status, id);"
     "CREATE INDEX board_offers_donor ON board_offers (donor, id);"
     "CREATE INDEX board_offers_updated ON board_offers (updated_at);",
-    /* 9 -> 10, 10 -> 11: steps of other tables come here. */
-    "",
+    /* 9 -> 10: the node's named counters (status), so that they survive a
+     * restart. Each row is written in the batch of the commit after its
+     * counter moved: the values are those of the last commit. IF NOT
+     * EXISTS: a store whose user_version was set back keeps its table. */
+    "CREATE TABLE IF NOT EXISTS counters ("
+    "  name  TEXT PRIMARY KEY CHECK (length(name) BETWEEN 1 AND 127),"
+    "  value INTEGER NOT NULL CHECK (value >= 0)"
+    ") WITHOUT ROWID;",
+    /* 10 -> 11: a step of another table comes here. */
     "",
     /* 11 -> 12: the audit log (store_audit.c). An entry's idx is its leaf
      * index and its rowid, so appends go to the end of the b-tree;
@@ -355,6 +362,8 @@ static const char *const stmt_sql[ST_COUNT_] = {
     /* By any envelope id of the post, as ST_DELIVERY_GET. */
     [ST_POST_CLIENT_GET] = "SELECT client FROM post_clients"
                            " WHERE post = (SELECT post FROM deliveries WHERE id = ?1 LIMIT 1)",
+    [ST_COUNTER_PUT] = "INSERT INTO counters (name, value) VALUES (?1, ?2)"
+                       " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
 };
 
 static const uint8_t zero_id[STORE_HASH_BYTES];
@@ -383,6 +392,13 @@ int store__step(struct store *s, sqlite3_stmt *st, const char *what)
 
     if (rc == SQLITE_ROW || rc == SQLITE_DONE)
         return rc;
+    /* A full disk fails every write until space returns: the node logs
+     * once when it starts and once when it ends, not every write. */
+    if ((rc & 0xff) == SQLITE_FULL) {
+        log_debug("store: %s: %s", what, sqlite3_errmsg(s->db));
+        s->is_full = true;
+        return -1;
+    }
     return db_error(s->db, what);
 }
 
@@ -476,7 +492,8 @@ int store__check_batch(const struct store *s, const char *what)
         return -1;
     }
     if (sqlite3_get_autocommit(s->db)) {
-        log_warnx("store: %s: refused, the batch was rolled back after an error", what);
+        if (!s->is_full)
+            log_warnx("store: %s: refused, the batch was rolled back after an error", what);
         return -1;
     }
     return 0;
@@ -939,11 +956,14 @@ int store_commit(struct store *s)
         return 0;
     s->is_in_batch = false;
     if (sqlite3_get_autocommit(s->db)) {
-        log_warnx("store: commit: the batch was rolled back after an earlier error");
+        if (!s->is_full)
+            log_warnx("store: commit: the batch was rolled back after an earlier error");
         return -1;
     }
-    if (store__run(s, ST_COMMIT, "commit batch") == 0)
+    if (store__run(s, ST_COMMIT, "commit batch") == 0) {
+        s->is_full = false;
         return 0;
+    }
     if (!sqlite3_get_autocommit(s->db))
         (void)store__run(s, ST_ROLLBACK, "rollback failed batch");
     return -1;
@@ -975,6 +995,11 @@ int store_group_end(struct store *s, bool is_kept)
 bool store_in_batch(const struct store *s)
 {
     return s->is_in_batch;
+}
+
+bool store_is_full(const struct store *s)
+{
+    return s->is_full;
 }
 
 /* ---- logs --------------------------------------------------------------- */
@@ -1569,6 +1594,58 @@ int store_count(struct store *s, uint64_t *envelopes, uint64_t *evidence)
     ret = 0;
 out:
     store__done(st);
+    return ret;
+}
+
+int store_counter_put(struct store *s, const char *name, uint64_t value)
+{
+    sqlite3_stmt *st = s->st[ST_COUNTER_PUT];
+    size_t len = strlen(name);
+    int ret = -1;
+
+    if (len == 0 || len > STORE_COUNTER_NAME_MAX) {
+        log_warnx("store: counter name of %zu bytes not kept", len);
+        return -1;
+    }
+    if (store__check_batch(s, "counter") != 0)
+        return -1;
+    /* SQLite's integers are signed: a counter past 2^63 stays there. */
+    sqlite3_bind_text(st, 1, name, (int)len, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, value > INT64_MAX ? INT64_MAX : (sqlite3_int64)value);
+    if (store__step(s, st, "counter") == SQLITE_DONE)
+        ret = 0;
+    store__done(st);
+    return ret;
+}
+
+int store_each_counter(struct store *s, store_counter_fn fn, void *arg)
+{
+    sqlite3_stmt *st = NULL;
+    int rc, ret = -1;
+
+    /* Once, at start: prepared on the spot. */
+    if (sqlite3_prepare_v2(s->db, "SELECT name, value FROM counters ORDER BY name", -1, &st,
+                           NULL) != SQLITE_OK)
+        return db_error(s->db, "prepare list counters");
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const unsigned char *name = sqlite3_column_text(st, 0);
+        sqlite3_int64 value = sqlite3_column_int64(st, 1);
+
+        if (name == NULL || value < 0) {
+            log_warnx("store: corrupt counter row");
+            goto out;
+        }
+        if ((ret = fn(arg, (const char *)name, (uint64_t)value)) != 0)
+            goto out;
+        ret = -1;
+    }
+    if (rc != SQLITE_DONE) {
+        db_error(s->db, "list counters");
+        goto out;
+    }
+    ret = 0;
+out:
+    sqlite3_finalize(st);
     return ret;
 }
 

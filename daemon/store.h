@@ -128,6 +128,12 @@ int store_group_end(struct store *s, bool is_kept);
 /* True while a batch is open. */
 bool store_in_batch(const struct store *s);
 
+/* True from a write that failed for want of disk space (SQLite's
+ * SQLITE_FULL: the file system said ENOSPC, or it hit a size limit) until
+ * a batch commits again. While it holds, every batch fails the same way,
+ * and the store logs no further line for it. */
+bool store_is_full(const struct store *s);
+
 /* Fills *out with the log's head (seq 0 for an unknown log). Returns 0 or
  * -1 on a database error. */
 int store_head(struct store *s, const struct store_log *log, struct store_head *out);
@@ -421,6 +427,22 @@ int store_post_client_get(struct store *s, const uint8_t *id, char *client);
 
 /* Number of envelopes held in all logs, and in evidence. Returns 0 or -1. */
 int store_count(struct store *s, uint64_t *envelopes, uint64_t *evidence);
+
+/* ---- the node's named counters, kept across restarts ------------------- */
+
+#define STORE_COUNTER_NAME_MAX 127 /* longest counter name kept */
+
+/* Records value as the counter called name, inside the open batch (so it
+ * is durable with the batch's commit and costs no commit of its own).
+ * Returns 0 or -1 (logged; a name over STORE_COUNTER_NAME_MAX bytes is
+ * refused). */
+int store_counter_put(struct store *s, const char *name, uint64_t value);
+
+/* Calls fn for every counter kept, in name order, until fn returns
+ * non-zero. name is valid during the call only. Runs at start. Returns 0,
+ * fn's non-zero result, or -1 when the store cannot be read (logged). */
+typedef int (*store_counter_fn)(void *arg, const char *name, uint64_t value);
+int store_each_counter(struct store *s, store_counter_fn fn, void *arg);
 
 /* ---- the trusted roster ------------------------------------------------ */
 

@@ -54,6 +54,7 @@ enum stmt {
     ST_DELIVERY_GET,
     ST_POST_CLIENT_SET,
     ST_POST_CLIENT_GET,
+    ST_COUNTER_PUT,
     ST_COUNT_
 };
 
@@ -62,6 +63,7 @@ struct store {
     sqlite3_stmt *st[ST_COUNT_];
     int lock_fd;
     bool is_in_batch;
+    bool is_full; /* the last write failed for want of disk space (store_is_full) */
     uint8_t *key; /* the data key: STORE_KEY_BYTES of sodium_malloc memory, read-only */
     /* The member's store keys, current and previous (NULL: none), kept
      * only while store_open unwraps the data key (store_seal.c). */

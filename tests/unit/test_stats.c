@@ -66,11 +66,43 @@ static void test_full_table(void **state)
     stats_free(&s);
 }
 
+/* A counter restored from the store keeps its own copy of the name, adds
+ * to what was counted before the restore, and is saved until it moves. */
+static void test_restore_and_saved(void **state)
+{
+    struct stats *s = stats_new();
+    char name[32];
+    const char *got;
+    uint64_t value;
+
+    (void)state;
+    assert_non_null(s);
+    stats_count(s, "early", 2);
+    assert_false(stats_is_saved(s, 0));
+    snprintf(name, sizeof(name), "restored");
+    assert_int_equal(stats_restore(s, name, 40), 0);
+    assert_int_equal(stats_restore(s, "early", 5), 0);
+    memset(name, 'x', sizeof(name) - 1); /* the table kept a copy */
+    assert_int_equal(stats_get(s, "restored"), 40);
+    assert_int_equal(stats_get(s, "early"), 7);
+    assert_true(stats_is_saved(s, 1));
+    assert_false(stats_is_saved(s, 0)); /* 2 were counted before the restore */
+    stats_mark_saved(s);
+    assert_true(stats_is_saved(s, 0));
+    stats_count(s, "restored", 1);
+    stats_at(s, 1, &got, &value);
+    assert_string_equal(got, "restored");
+    assert_int_equal(value, 41);
+    assert_false(stats_is_saved(s, 1));
+    stats_free(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_count_and_order),
         cmocka_unit_test(test_full_table),
+        cmocka_unit_test(test_restore_and_saved),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
