@@ -93,6 +93,22 @@ int node_listen(struct node *n, node_commit_fn fn, void *arg)
     return 0;
 }
 
+/* Upper bounds of the commit histograms that /metrics shows: seconds from
+ * sealing the answers to the end of the fsync, and envelopes per batch. */
+static const double commit_seconds_bounds[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
+                                               0.01,   0.025,   0.05,   0.1,   0.25,   0.5,
+                                               1,      2.5,     5,      10};
+static const double commit_envelopes_bounds[] = {1,   2,   4,   8,    16,   32,    64,
+                                                 128, 256, 512, 1024, 4096, 16384, 65536};
+
+static double elapsed_s(const struct timespec *since)
+{
+    struct timespec now;
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)(now.tv_sec - since->tv_sec) + (double)(now.tv_nsec - since->tv_nsec) / 1e9;
+}
+
 /* Seals the receipts owed this round into the open batch, commits it and
  * tells every listener the outcome; then the round is over for the route
  * too. Returns 0 or -1. */
@@ -101,8 +117,15 @@ static int commit(struct node *n)
     bool ok = true;
 
     if (store_in_batch(n->store)) {
+        struct timespec start;
+        clock_gettime(CLOCK_MONOTONIC, &start);
         route_seal_answers(n->route);
         ok = store_commit(n->store) == 0;
+        stats_observe(n->stats, "commit.seconds", commit_seconds_bounds,
+                      sizeof(commit_seconds_bounds) / sizeof(double), elapsed_s(&start));
+        stats_observe(n->stats, "commit.envelopes", commit_envelopes_bounds,
+                      sizeof(commit_envelopes_bounds) / sizeof(double),
+                      (double)route_batch_count(n->route));
         if (!ok) {
             stats_count(n->stats, "commit.failed", 1);
             log_warnx("node: commit of %zu envelopes failed; nothing in it is acknowledged",
