@@ -26,6 +26,7 @@
 #include "api.h"
 #include "board.h"
 #include "envelope.h"
+#include "http.h"
 #include "keys.h"
 #include "log.h"
 #include "loop.h"
@@ -74,6 +75,7 @@ struct node {
     struct zap *zap;
     struct peers *peers;
     struct api *api;
+    struct http *http; /* NULL when [http] listen is off */
     int signal_fd;
     bool is_watchdog; /* systemd wants WATCHDOG=1 from us (WatchdogSec=) */
     struct listener listeners[NODE_MAX_LISTENERS];
@@ -418,6 +420,7 @@ static void reload(struct node *n)
     route_set_roster(n->route, n->roster);
     api_reload(n->api, n->cfg);
     peers_reload(n->peers, n->cfg);
+    http_reload(n->http, n->cfg);
 }
 
 /* ---- systemd ------------------------------------------------------------ */
@@ -520,6 +523,11 @@ static int start_parts(struct node *n)
     if (node_listen(n, peers_after_commit, n->peers) == -1 ||
         node_listen(n, api_after_commit, n->api) == -1)
         return -1;
+    if (n->cfg->http_listen[0] != '\0') {
+        struct http_parts hp = {n->cfg, n->loop, n->store, n->route, n->peers, n->api, n->stats};
+        if ((n->http = http_new(&hp)) == NULL || node_listen(n, http_after_commit, n->http) == -1)
+            return -1;
+    }
     return 0;
 }
 
@@ -646,6 +654,7 @@ void node_free(struct node **np)
         commit(n);
         (void)store_each_log(n->store, log_own_head, n);
     }
+    http_free(&n->http);
     api_free(&n->api);
     peers_free(&n->peers);
     route_free(&n->route);
