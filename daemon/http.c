@@ -405,6 +405,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     return reply(c, status, &t, type);
 }
 
+/* libmicrohttpd's own messages (a refused connection, a request too
+ * large): debug level, one line each. */
+static void on_log(void *arg, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+
 static void on_log(void *arg, const char *fmt, va_list ap)
 {
     char line[512];
