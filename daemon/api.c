@@ -433,3 +433,8 @@ void api_free(struct api **ap)
     free(a);
     *ap = NULL;
 }
+
+size_t api_session_count(const struct api *a)
+{
+    return a != NULL ? a->n_subs : 0;
+}

@@ -56,4 +56,8 @@ void api_free(struct api **ap);
  * CODE_INTERNAL. Accepts NULL. */
 void api_after_commit(void *arg, bool is_committed);
 
+/* How many subscription sessions are open (what /metrics shows as client
+ * sessions). Never blocks. */
+size_t api_session_count(const struct api *a);
+
 #endif

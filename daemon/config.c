@@ -8,6 +8,7 @@
  */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -42,6 +43,8 @@ enum type {
     T_ENUM,         /* int-sized enum, one of choices */
     T_UINT32,       /* uint32_t in min..max */
     T_KEY,          /* uint8_t[KEYS_PUBLIC_BYTES] from base64 */
+    T_ADDRESS,      /* char *: "IPV4:PORT" or "[IPV6]:PORT"; "" only if that is the default */
+    T_BOOL,         /* bool: true or false */
 };
 
 struct choice {
@@ -138,6 +141,16 @@ static const struct option options[] = {
      * each envelope per relay in a mesh. */
     {"limits", "relay_delay_ms",     T_UINT32,       "100",   false, true,
      .min = 0, .max = 10000, .off = CFG(relay_delay_ms)},
+
+    /* Off unless set. Not authenticated: loopback only unless
+     * allow_remote says otherwise (checked in finish()). */
+    {"http",   "listen",             T_ADDRESS,      "",      false, false,
+     .off = CFG(http_listen)},
+    {"http",   "allow_remote",       T_BOOL,         "false", false, false,
+     .off = CFG(http_allow_remote)},
+    /* Left out, it is three peer timeouts: in finish(). */
+    {"http",   "health_grace_ms",    T_UINT32,       "15000", false, true,
+     .min = 0, .max = 3600000, .off = CFG(health_grace_ms)},
 
     /* Least privilege when role or clearance is left out. */
     {"client", "key",                T_KEY,          NULL,    true,  true,
@@ -390,6 +403,57 @@ static int set_enum(struct parser *p, const struct option *o, int *dst, const ch
     return fail(p, "%s: '%.*s' is not one of %s", o->name, VALUE_SHOWN, value, allowed);
 }
 
+int config_parse_address(const char *text, struct sockaddr_storage *out)
+{
+    char host[INET6_ADDRSTRLEN + 1];
+    const char *colon, *h = text;
+    size_t hlen;
+    char *end;
+    unsigned long port;
+
+    memset(out, 0, sizeof(*out));
+    if ((colon = strrchr(text, ':')) == NULL || colon[1] == '\0')
+        return -1;
+    hlen = (size_t)(colon - text);
+    if (text[0] == '[') {
+        if (hlen < 2 || colon[-1] != ']')
+            return -1;
+        h++;
+        hlen -= 2;
+    }
+    if (hlen == 0 || hlen >= sizeof(host))
+        return -1;
+    memcpy(host, h, hlen);
+    host[hlen] = '\0';
+    errno = 0;
+    port = strtoul(colon + 1, &end, 10);
+    if (errno != 0 || *end != '\0' || colon[1] < '0' || colon[1] > '9' || port > 65535)
+        return -1;
+    if (text[0] == '[') {
+        struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)out;
+        if (inet_pton(AF_INET6, host, &a6->sin6_addr) != 1)
+            return -1;
+        a6->sin6_family = AF_INET6;
+        a6->sin6_port = htons((uint16_t)port);
+        return 0;
+    }
+    struct sockaddr_in *a4 = (struct sockaddr_in *)out;
+    if (inet_pton(AF_INET, host, &a4->sin_addr) != 1)
+        return -1;
+    a4->sin_family = AF_INET;
+    a4->sin_port = htons((uint16_t)port);
+    return 0;
+}
+
+bool config_is_loopback(const struct sockaddr_storage *a)
+{
+    if (a->ss_family == AF_INET)
+        return (ntohl(((const struct sockaddr_in *)a)->sin_addr.s_addr) >> 24) == 127;
+    if (a->ss_family == AF_INET6)
+        return IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)a)->sin6_addr);
+    return false;
+}
+
 static int set_uint32(struct parser *p, const struct option *o, uint32_t *dst, const char *value)
 {
     unsigned long long n;
@@ -444,6 +508,19 @@ static int set_value(struct parser *p, const struct option *o, void *base, const
         return set_enum(p, o, field(base, o->off), value);
     case T_UINT32:
         return set_uint32(p, o, field(base, o->off), value);
+    case T_ADDRESS: {
+        struct sockaddr_storage a;
+        if (!(value[0] == '\0' && o->def != NULL && o->def[0] == '\0') &&
+            config_parse_address(value, &a) == -1)
+            return fail(p, "%s: '%.*s' is not IPV4:PORT or [IPV6]:PORT", o->name, VALUE_SHOWN,
+                        value);
+        return set_string(p, field(base, o->off), value, false);
+    }
+    case T_BOOL:
+        if (strcmp(value, "true") != 0 && strcmp(value, "false") != 0)
+            return fail(p, "%s: '%.*s' is neither true nor false", o->name, VALUE_SHOWN, value);
+        *(bool *)field(base, o->off) = strcmp(value, "true") == 0;
+        return 0;
     case T_KEY:
         /* Never echo the value: a secret key pasted here by mistake must
          * not end up in a log. */
@@ -521,7 +598,7 @@ static void begin_client(struct parser *p, const char *name)
  * empty [client NAME] is checked too. */
 static void begin_section(struct parser *p, const char *name)
 {
-    static const char *const plain[] = {"node", "peers", "limits"};
+    static const char *const plain[] = {"node", "peers", "limits", "http"};
 
     snprintf(p->header, sizeof(p->header), "%s", name);
     p->section = NULL;
@@ -642,6 +719,9 @@ static void finish(struct parser *p)
     size_t cw = option_index("limits", "credit_window");
     size_t dial = option_index("peers", "dial");
     size_t dial_only = option_index("peers", "dial_only");
+    size_t hl = option_index("http", "listen");
+    size_t grace = option_index("http", "health_grace_ms");
+    struct sockaddr_storage http_addr;
 
     p->lineno = 0;
     for (size_t i = 0; i < N_OPTIONS; i++) {
@@ -695,6 +775,21 @@ static void finish(struct parser *p)
             return;
         }
     }
+    /* The endpoints answer anyone who can connect, without credentials:
+     * only an operator who says so may open them beyond this host. */
+    if (c->http_listen[0] != '\0' && !c->http_allow_remote) {
+        ensure(config_parse_address(c->http_listen, &http_addr) == 0);
+        if (!config_is_loopback(&http_addr)) {
+            p->lineno = p->lines[hl];
+            fail(p,
+                 "listen: %s is not a loopback address; /metrics and /healthz have no "
+                 "authentication (set allow_remote = true to open them anyway)",
+                 c->http_listen);
+            return;
+        }
+    }
+    if (p->lines[grace] == 0)
+        c->health_grace_ms = 3 * c->peer_timeout_ms;
     for (size_t i = 0; i < c->n_endpoint_overrides; i++) {
         p->lineno = p->override_lines[i];
         if (strcmp(c->override_member[i], c->member) == 0) {
@@ -737,6 +832,7 @@ struct config *config_load(const char *path, char *err, size_t errlen)
     apply_defaults(p, "node", c);
     apply_defaults(p, "peers", c);
     apply_defaults(p, "limits", c);
+    apply_defaults(p, "http", c);
     /* Such a path cannot be opened either, so inifile_read reports it
      * first; the check after it is for a system where it could. */
     if (inifile_read(path, FILE_MAX, &handlers, p, err, errlen) == -1)
@@ -779,6 +875,7 @@ void config_free(struct config **cp)
     free(c->data_dir);
     free(c->peer_listen);
     free(c->client_listen);
+    free(c->http_listen);
     free(c->dial);
     free(c->dial_only);
     for (size_t i = 0; i < c->n_endpoint_overrides; i++)
@@ -806,7 +903,10 @@ static const char *show(const struct option *o, const struct config *c, char *bu
     case T_WORD:
     case T_PATH:
     case T_ENDPOINT:
+    case T_ADDRESS:
         return *(char *const *)cfield(c, o->off);
+    case T_BOOL:
+        return *(const bool *)cfield(c, o->off) ? "true" : "false";
     case T_MEMBER:
         return cfield(c, o->off);
     case T_ENUM:

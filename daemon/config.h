@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "keys.h"
 #include "log.h"
@@ -84,6 +85,10 @@ struct config {
     uint32_t peer_timeout_ms;  /* silence before a link is declared down */
     uint32_t reconnect_max_ms; /* backoff ceiling */
     uint32_t relay_delay_ms;   /* a relay's wait per rank before it serves a peer; 0: at once */
+    /* [http] */
+    char *http_listen;        /* "ADDRESS:PORT" for /metrics and /healthz; "": off */
+    bool http_allow_remote;   /* may http_listen be other than loopback? */
+    uint32_t health_grace_ms; /* how long a link may be down before /healthz says so */
 
     /* [client NAME] sections */
     size_t n_clients;
@@ -110,6 +115,14 @@ void config_free(struct config **cp);
 
 /* The client whose CURVE key is pk, or NULL. */
 const struct config_client *config_find_client(const struct config *c, const uint8_t *pk);
+
+/* Parses "IPV4:PORT" or "[IPV6]:PORT" (numeric only, port 0..65535; 0
+ * lets the kernel choose) into *out, as [http] listen is written. Returns
+ * 0, or -1 when text is not such an address. */
+int config_parse_address(const char *text, struct sockaddr_storage *out);
+
+/* Whether a parsed address is a loopback one (127.0.0.0/8 or ::1). */
+bool config_is_loopback(const struct sockaddr_storage *a);
 
 const char *config_role_name(enum config_client_role role);
 const char *config_tlp_name(enum config_tlp tlp);

@@ -27,6 +27,7 @@
 #include "api.h"
 #include "board.h"
 #include "envelope.h"
+#include "http.h"
 #include "keys.h"
 #include "log.h"
 #include "loop.h"
@@ -79,6 +80,7 @@ struct node {
     struct zap *zap;
     struct peers *peers;
     struct api *api;
+    struct http *http; /* NULL when [http] listen is off */
     int signal_fd;
     bool is_watchdog; /* systemd wants WATCHDOG=1 from us (WatchdogSec=) */
     struct listener listeners[NODE_MAX_LISTENERS];
@@ -103,6 +105,22 @@ int node_listen(struct node *n, node_commit_fn fn, void *arg)
         return -1;
     n->listeners[n->n_listeners++] = (struct listener){fn, arg};
     return 0;
+}
+
+/* Upper bounds of the commit histograms that /metrics shows: seconds from
+ * sealing the answers to the end of the fsync, and envelopes per batch. */
+static const double commit_seconds_bounds[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
+                                               0.01,   0.025,   0.05,   0.1,   0.25,   0.5,
+                                               1,      2.5,     5,      10};
+static const double commit_envelopes_bounds[] = {1,   2,   4,   8,    16,   32,    64,
+                                                 128, 256, 512, 1024, 4096, 16384, 65536};
+
+static double elapsed_s(const struct timespec *since)
+{
+    struct timespec now;
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)(now.tv_sec - since->tv_sec) + (double)(now.tv_nsec - since->tv_nsec) / 1e9;
 }
 
 /* Writes the counters that moved since the last commit into the open
@@ -231,6 +249,8 @@ static int commit_round(struct node *n, bool is_final)
     if (!store_in_batch(n->store) && (is_final || audit_is_due(n->audit)) && n->audit != NULL)
         (void)store_begin(n->store);
     if (store_in_batch(n->store)) {
+        struct timespec start;
+        clock_gettime(CLOCK_MONOTONIC, &start);
         route_seal_answers(n->route);
         save_counters(n);
         if (n->audit != NULL && audit_flush(n->audit, is_final) != 0) {
@@ -240,6 +260,11 @@ static int commit_round(struct node *n, bool is_final)
             ok = store_commit(n->store) == 0;
         }
         audit_committed(n->audit, ok);
+        stats_observe(n->stats, "commit.seconds", commit_seconds_bounds,
+                      sizeof(commit_seconds_bounds) / sizeof(double), elapsed_s(&start));
+        stats_observe(n->stats, "commit.envelopes", commit_envelopes_bounds,
+                      sizeof(commit_envelopes_bounds) / sizeof(double),
+                      (double)route_batch_count(n->route));
         if (!ok) {
             stats_count(n->stats, "commit.failed", 1);
             if (store_is_full(n->store))
@@ -557,6 +582,7 @@ static void reload(struct node *n)
     route_set_roster(n->route, n->roster);
     api_reload(n->api, n->cfg);
     peers_reload(n->peers, n->cfg);
+    http_reload(n->http, n->cfg);
 }
 
 /* ---- systemd ------------------------------------------------------------ */
@@ -660,6 +686,11 @@ static int start_parts(struct node *n)
     if (node_listen(n, peers_after_commit, n->peers) == -1 ||
         node_listen(n, api_after_commit, n->api) == -1)
         return -1;
+    if (n->cfg->http_listen[0] != '\0') {
+        struct http_parts hp = {n->cfg, n->loop, n->store, n->route, n->peers, n->api, n->stats};
+        if ((n->http = http_new(&hp)) == NULL || node_listen(n, http_after_commit, n->http) == -1)
+            return -1;
+    }
     return 0;
 }
 
@@ -797,6 +828,7 @@ void node_free(struct node **np)
         }
         (void)store_each_log(n->store, log_own_head, n);
     }
+    http_free(&n->http);
     api_free(&n->api);
     peers_free(&n->peers);
     route_free(&n->route);

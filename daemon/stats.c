@@ -22,6 +22,8 @@ struct stats {
      * name when the table owns it (a counter restored from the store). */
     uint64_t saved[STATS_MAX_COUNTERS + 1];
     char *owned[STATS_MAX_COUNTERS + 1];
+    struct stats_histogram histograms[STATS_MAX_HISTOGRAMS];
+    size_t n_histograms;
 };
 
 struct stats *stats_new(void)
@@ -116,4 +118,44 @@ void stats_mark_saved(struct stats *s)
 {
     for (size_t i = 0; i < s->n; i++)
         s->saved[i] = s->counters[i].value;
+}
+
+void stats_observe(struct stats *s, const char *name, const double *bounds, size_t n_bounds,
+                   double value)
+{
+    struct stats_histogram *h = NULL;
+    size_t i;
+
+    if (s == NULL)
+        return;
+    for (i = 0; i < s->n_histograms && h == NULL; i++)
+        if (s->histograms[i].name == name || strcmp(s->histograms[i].name, name) == 0)
+            h = &s->histograms[i];
+    if (h == NULL) {
+        if (s->n_histograms == STATS_MAX_HISTOGRAMS || n_bounds > STATS_MAX_BUCKETS) {
+            stats_count(s, STATS_DROPPED, 1);
+            return;
+        }
+        h = &s->histograms[s->n_histograms++];
+        memset(h, 0, sizeof(*h));
+        h->name = name;
+        h->bounds = bounds;
+        h->n_bounds = n_bounds;
+    }
+    /* A linear scan: a couple of dozen bounds at most, once per commit. */
+    for (i = 0; i < h->n_bounds && value > h->bounds[i]; i++)
+        ;
+    h->counts[i]++;
+    h->count++;
+    h->sum += value;
+}
+
+size_t stats_histogram_count(const struct stats *s)
+{
+    return s != NULL ? s->n_histograms : 0;
+}
+
+const struct stats_histogram *stats_histogram_at(const struct stats *s, size_t i)
+{
+    return &s->histograms[i];
 }

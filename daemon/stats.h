@@ -1,9 +1,11 @@
 /*
  * stats: the node's named counters ("rejected.bad-signature",
  * "api.posted", ...), a small fixed table that every module adds to and the
- * status request lists. Its owner (node.c) keeps the values across
- * restarts in the store; the table only tracks what changed since. It depends on nothing else in
- * the daemon and never logs: counting must stay possible from any layer, including the lowest.
+ * status request lists, and a few histograms (commit latency, batch size)
+ * that the metrics endpoint shows. Its owner (node.c) keeps the counters'
+ * values across restarts in the store; the table only tracks what changed
+ * since. It depends on nothing else in the daemon and never logs: counting
+ * must stay possible from any layer, including the lowest.
  */
 #ifndef TMBUS_STATS_H
 #define TMBUS_STATS_H
@@ -59,5 +61,34 @@ bool stats_is_saved(const struct stats *s, size_t i);
 
 /* Marks every counter's current value as saved. */
 void stats_mark_saved(struct stats *s);
+
+/* ---- histograms ---------------------------------------------------------- */
+
+#define STATS_MAX_HISTOGRAMS 8
+#define STATS_MAX_BUCKETS    24 /* upper bounds per histogram, +Inf not counted */
+
+/* One histogram as stats_observe keeps it: counts[i] observations at most
+ * bounds[i] and above bounds[i - 1] (counts[n_bounds]: above every bound). */
+struct stats_histogram {
+    const char *name;     /* static, like a counter's */
+    const double *bounds; /* static, ascending */
+    size_t n_bounds;
+    uint64_t counts[STATS_MAX_BUCKETS + 1];
+    uint64_t count;
+    double sum;
+};
+
+/* Adds value to the histogram called name, created on first use with the
+ * n_bounds (at most STATS_MAX_BUCKETS) ascending upper bounds in bounds;
+ * name and bounds must be static, and later calls must pass the same
+ * bounds. When STATS_MAX_HISTOGRAMS exist already, the value is counted in
+ * STATS_DROPPED instead. Accepts s == NULL. Never blocks. */
+void stats_observe(struct stats *s, const char *name, const double *bounds, size_t n_bounds,
+                   double value);
+
+/* How many histograms exist, and the i-th (i < stats_histogram_count),
+ * valid until the next stats_observe. */
+size_t stats_histogram_count(const struct stats *s);
+const struct stats_histogram *stats_histogram_at(const struct stats *s, size_t i);
 
 #endif

@@ -370,6 +370,12 @@ int store_board_each_in_cluster(struct store *s, const uint8_t *id, store_board_
  * update). Returns 1, 0, or -1 on error. */
 int store_board_knows(struct store *s, const uint8_t *id);
 
+/* How many needs and offers the board holds (every status), for the
+ * metrics endpoint: a count over each table, so call it at scrape rate,
+ * not per message. Never inside a batch's hot path. Returns 0 or -1
+ * (logged). */
+int store_board_count(struct store *s, uint64_t *needs, uint64_t *offers);
+
 /* ---- delivery state of this member's own posts ------------------------ */
 
 /* States are the receipt module's codes (0 pending, 1 delivered, 2

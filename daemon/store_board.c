@@ -666,3 +666,24 @@ int store_board_page_offers(struct store *s, const struct store_board_filter *f,
         return -1;
     return page_run(s, st, NULL, fn, arg);
 }
+
+/* Prepared on the spot: it runs once per scrape, and keeping it out of the
+ * cached statements keeps the write path's table untouched. */
+int store_board_count(struct store *s, uint64_t *needs, uint64_t *offers)
+{
+    sqlite3_stmt *st = NULL;
+    int ret = -1;
+
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT (SELECT count(*) FROM board_needs),"
+                           " (SELECT count(*) FROM board_offers)",
+                           -1, &st, NULL) != SQLITE_OK) {
+        log_warnx("store: board count: %s", sqlite3_errmsg(s->db));
+        return -1;
+    }
+    if (store__step(s, st, "board count") == SQLITE_ROW && store__column_u64(st, 0, needs) == 0 &&
+        store__column_u64(st, 1, offers) == 0)
+        ret = 0;
+    sqlite3_finalize(st);
+    return ret;
+}

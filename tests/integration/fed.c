@@ -75,7 +75,8 @@ struct member {
     char extra_client[UTIL_MEMBER_ID_MAX + sizeof(CLIENT_SUFFIX)];
     const char *extra_role, *extra_clearance;
     char extra_pk_b64[64];
-    pid_t pid; /* 0: not running */
+    char extra[FED_EXTRA_MAX]; /* appended to the configuration; see fed_set_extra */
+    pid_t pid;                 /* 0: not running */
     long log_start;
 };
 
@@ -424,7 +425,20 @@ static int write_config(struct fed *f, size_t i)
         add(text, sizeof(text), &len, "\n[client %s]\nkey = %s\nrole = %s\nclearance = %s\n",
             m->extra_client, m->extra_pk_b64, m->extra_role, m->extra_clearance) == -1)
         return -1;
+    if (m->extra[0] != '\0' && add(text, sizeof(text), &len, "\n%s", m->extra) == -1)
+        return -1;
     return write_text(m->conf, text);
+}
+
+int fed_set_extra(struct fed *f, size_t i, const char *text)
+{
+    int n = snprintf(f->m[i].extra, sizeof(f->m[i].extra), "%s", text);
+
+    if (n < 0 || (size_t)n >= sizeof(f->m[i].extra)) {
+        say("fed_set_extra: more than %d bytes", FED_EXTRA_MAX - 1);
+        return -1;
+    }
+    return write_config(f, i);
 }
 
 /* Short timers so that links come up, time out and reconnect within a

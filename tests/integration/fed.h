@@ -24,6 +24,7 @@
 #define FED_STOP_MS     15000 /* longest wait for a clean exit after SIGTERM */
 #define FED_MAX_LIMITS  8     /* [limits] options one node may override */
 #define FED_DIAL_MAX    256
+#define FED_EXTRA_MAX   1024 /* configuration text fed_set_extra appends */
 
 struct fed;
 
@@ -126,6 +127,11 @@ int fed_set_dial(struct fed *f, size_t i, const char *dial);
 /* Sets (or replaces) one [limits] option of node i and rewrites its
  * configuration file. Returns 0 or -1. */
 int fed_set_limit(struct fed *f, size_t i, const char *name, unsigned value);
+
+/* Appends text (whole sections, e.g. "[http]\nlisten = 127.0.0.1:0\n", at
+ * most FED_EXTRA_MAX - 1 bytes) to node i's configuration, replacing what
+ * an earlier call appended, and rewrites the file. Returns 0 or -1. */
+int fed_set_extra(struct fed *f, size_t i, const char *text);
 
 /* Gives node i's client a fresh key (tmbus-admin keygen client) under the
  * same name and rewrites the node's configuration (in force after

@@ -79,10 +79,24 @@ wait_log_re() {
   done
 }
 
-# Prints MEMBER's state and pid from the status table (the last four
+# Prints MEMBER's state and pid from the status table (the last five
 # columns are state, pid and ports; a name may have spaces).
 status_of() {
-  "$federation" status "$fed" | awk -v m="$1" '$1 == m { print $(NF - 3), $(NF - 2) }'
+  "$federation" status "$fed" | awk -v m="$1" '$1 == m { print $(NF - 4), $(NF - 3) }'
+}
+
+# Prints MEMBER's metrics port from the status table (the last column of
+# its first line; the peer tables after it name members too).
+metrics_port_of() {
+  "$federation" status "$fed" | awk -v m="$1" '$1 == m && !done { print $NF; done = 1 }'
+}
+
+# GET /healthz from 127.0.0.1:PORT; prints the status line. Bounded by
+# timeout(1).
+healthz_status() {
+  timeout 5 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1" &&
+    printf "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" >&3 &&
+    head -n 1 <&3' _ "$1" | tr -d '\r'
 }
 
 find_cli() {
@@ -114,6 +128,13 @@ for m in UA EE NL; do
   read -r state pid <<<"$(status_of "$m")"
   [ "$state" = running ] || fail "status shows $m $state"
   [ "$pid" = "$(cat "$fed/$m/tmbusd.pid")" ] || fail "status shows the wrong pid for $m"
+done
+
+step="each node serves /healthz on its metrics port"
+for m in UA EE NL; do
+  port=$(metrics_port_of "$m")
+  [[ $port =~ ^[0-9]+$ ]] || fail "status shows no metrics port for $m"
+  [ "$(healthz_status "$port")" = "HTTP/1.1 200 OK" ] || fail "$m: /healthz on $port is not 200"
 done
 
 step="up again refuses"

@@ -131,6 +131,23 @@ static void test_defaults(void **state)
     c = must_load(*state, MIN "[limits]\ncredit_window = 65536\n");
     assert_int_equal(c->peer_round_max, 131072);
     config_free(&c);
+    /* [http] is off by default; its grace is three peer timeouts unless
+     * set; loopback and allowed remote addresses load. */
+    c = must_load(*state, MIN);
+    assert_string_equal(c->http_listen, "");
+    assert_false(c->http_allow_remote);
+    assert_int_equal(c->health_grace_ms, 15000);
+    config_free(&c);
+    c = must_load(*state, MIN "[limits]\npeer_timeout_ms = 2000\n[http]\nlisten = 127.0.0.2:0\n");
+    assert_string_equal(c->http_listen, "127.0.0.2:0");
+    assert_int_equal(c->health_grace_ms, 6000);
+    config_free(&c);
+    c = must_load(*state, MIN "[http]\nlisten = [::1]:9464\nhealth_grace_ms = 0\n");
+    assert_int_equal(c->health_grace_ms, 0);
+    config_free(&c);
+    c = must_load(*state, MIN "[http]\nlisten = 0.0.0.0:9464\nallow_remote = true\n");
+    assert_true(c->http_allow_remote);
+    config_free(&c);
     config_free(&c);   /* accepts NULL */
     config_free(NULL); /* and a NULL pointer to it */
 }
@@ -341,6 +358,22 @@ static const struct refusal refusals[] = {
     {MIN "[peers]\nendpoint.EE = tcp://a:1\n", ":9: endpoint.EE: this node does not dial itself"},
     {MIN "[peers]\ndial_only = PL\nendpoint.PL = tcp://a:1\n",
      ":10: endpoint.PL: PL is in dial_only and is never dialled"},
+    /* [http]: an address, loopback unless allowed, a boolean */
+    {MIN "[http]\nlisten = localhost:9464\n",
+     ":9: listen: 'localhost:9464' is not IPV4:PORT or [IPV6]:PORT"},
+    {MIN "[http]\nlisten = 127.0.0.1\n", ":9: listen: '127.0.0.1' is not IPV4:PORT or [IPV6]:PORT"},
+    {MIN "[http]\nlisten = 127.0.0.1:65536\n",
+     ":9: listen: '127.0.0.1:65536' is not IPV4:PORT or [IPV6]:PORT"},
+    {MIN "[http]\nlisten = 127.0.0.1:-1\n",
+     ":9: listen: '127.0.0.1:-1' is not IPV4:PORT or [IPV6]:PORT"},
+    {MIN "[http]\nlisten = ::1:9464\n", ":9: listen: '::1:9464' is not IPV4:PORT or [IPV6]:PORT"},
+    {MIN "[http]\nlisten = 0.0.0.0:9464\n",
+     ":9: listen: 0.0.0.0:9464 is not a loopback address; /metrics and /healthz have no "
+     "authentication (set allow_remote = true to open them anyway)"},
+    {MIN "[http]\nlisten = [::]:9464\nallow_remote = false\n",
+     ":9: listen: [::]:9464 is not a loopback address; /metrics and /healthz have no "
+     "authentication (set allow_remote = true to open them anyway)"},
+    {MIN "[http]\nallow_remote = yes\n", ":9: allow_remote: 'yes' is neither true nor false"},
     /* what inih refuses, and lines it cannot hold */
     {MIN "this is not ini\n", ":8: syntax error (expected [section] or name = value)"},
     {MIN "[limits\n", ":8: syntax error (expected [section] or name = value)"},

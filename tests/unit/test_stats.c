@@ -94,6 +94,40 @@ static void test_restore_and_saved(void **state)
     assert_string_equal(got, "restored");
     assert_int_equal(value, 41);
     assert_false(stats_is_saved(s, 1));
+}
+
+/* Observations land in the first bucket whose bound they do not exceed,
+ * or past every bound; count and sum follow; a table past its histograms
+ * counts the loss instead. */
+static void test_histograms(void **state)
+{
+    static const double bounds[] = {0.001, 0.01, 0.1};
+    static const char *const names[] = {"h0", "h1", "h2", "h3", "h4", "h5", "h6", "h7", "h8"};
+    struct stats *s = stats_new();
+    const struct stats_histogram *h;
+
+    (void)state;
+    assert_non_null(s);
+    stats_observe(s, "commit.seconds", bounds, 3, 0.0005);
+    stats_observe(s, "commit.seconds", bounds, 3, 0.001);
+    stats_observe(s, "commit.seconds", bounds, 3, 0.05);
+    stats_observe(s, "commit.seconds", bounds, 3, 7.0);
+    assert_int_equal(stats_histogram_count(s), 1);
+    h = stats_histogram_at(s, 0);
+    assert_string_equal(h->name, "commit.seconds");
+    assert_int_equal(h->n_bounds, 3);
+    assert_int_equal(h->counts[0], 2);
+    assert_int_equal(h->counts[1], 0);
+    assert_int_equal(h->counts[2], 1);
+    assert_int_equal(h->counts[3], 1);
+    assert_int_equal(h->count, 4);
+    assert_true(h->sum > 7.0514 && h->sum < 7.0516);
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        stats_observe(s, names[i], bounds, 3, 1);
+    assert_int_equal(stats_histogram_count(s), STATS_MAX_HISTOGRAMS);
+    assert_int_equal(stats_get(s, STATS_DROPPED), 2);
+    stats_observe(NULL, "x", bounds, 3, 1); /* no table, nothing counted */
+    assert_int_equal(stats_histogram_count(NULL), 0);
     stats_free(&s);
 }
 
@@ -103,6 +137,7 @@ int main(void)
         cmocka_unit_test(test_count_and_order),
         cmocka_unit_test(test_full_table),
         cmocka_unit_test(test_restore_and_saved),
+        cmocka_unit_test(test_histograms),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
