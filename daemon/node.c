@@ -252,11 +252,13 @@ static int commit_round(struct node *n, bool is_final)
         struct timespec start;
         clock_gettime(CLOCK_MONOTONIC, &start);
         route_seal_answers(n->route);
-        save_counters(n);
         if (n->audit != NULL && audit_flush(n->audit, is_final) != 0) {
             store_rollback(n->store);
             ok = false;
         } else {
+            /* Last before the commit, so that what the flush counted (a
+             * checkpoint) is written with it, not only marked saved. */
+            save_counters(n);
             ok = store_commit(n->store) == 0;
         }
         audit_committed(n->audit, ok);
