@@ -21,166 +21,19 @@ typedef Tmbus__Payload__Offer Offer;
 
 /* ---- digest --------------------------------------------------------------- */
 
-/* A growing byte string; on a failed append it is freed and stays NULL. */
-struct buf {
-    uint8_t *p;
-    size_t len, cap;
-    bool is_failed;
-};
-
-static void put(struct buf *b, const void *data, size_t len)
-{
-    if (b->is_failed)
-        return;
-    if (b->len + len > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        uint8_t *grown;
-        while (cap < b->len + len)
-            cap *= 2;
-        if ((grown = realloc(b->p, cap)) == NULL) {
-            log_warn("board: realloc");
-            free(b->p);
-            *b = (struct buf){.is_failed = true};
-            return;
-        }
-        b->p = grown;
-        b->cap = cap;
-    }
-    if (len > 0)
-        memcpy(b->p + b->len, data, len);
-    b->len += len;
-}
-
-/* Integers big-endian, strings and blobs length-prefixed: unambiguous. */
-static void put_u64(struct buf *b, uint64_t x)
-{
-    uint8_t be[8];
-
-    for (int i = 0; i < 8; i++)
-        be[i] = (uint8_t)(x >> (56 - 8 * i));
-    put(b, be, sizeof(be));
-}
-
-static void put_bytes(struct buf *b, const void *data, size_t len)
-{
-    put_u64(b, len);
-    put(b, data, len);
-}
-
-/* The digest's input, hashed a chunk at a time so that its memory stays
- * flat whatever the board's size: b collects the serialized rows, and
- * each full chunk's hash goes to chunks. */
-#define DIGEST_CHUNK (1024 * 1024)
-
-struct digest_walk {
-    struct buf b, chunks;
-    uint8_t last[WIRE_ID_BYTES];
-    size_t n_rows; /* in the current page */
-    uint64_t n_needs, n_offers;
-};
-
-static void flush_chunk(struct digest_walk *w)
-{
-    uint8_t h[WIRE_ID_BYTES];
-
-    if (w->b.is_failed || w->b.len < DIGEST_CHUNK)
-        return;
-    envelope_hash(w->b.p, w->b.len, h);
-    put(&w->chunks, h, sizeof(h));
-    w->b.len = 0;
-}
-
-static int digest_need(void *arg, const struct store_board_need *n)
-{
-    struct digest_walk *w = arg;
-
-    put(&w->b, "n", 1);
-    put(&w->b, n->id, WIRE_ID_BYTES);
-    put_bytes(&w->b, n->owner, strlen(n->owner));
-    put_u64(&w->b, (uint64_t)n->status);
-    put_u64(&w->b, n->tlp);
-    put_u64(&w->b, n->quantity);
-    put_u64(&w->b, n->accepted_quantity);
-    put_u64(&w->b, n->delivered_quantity);
-    put_bytes(&w->b, n->need, n->need_len);
-    flush_chunk(w);
-    memcpy(w->last, n->id, WIRE_ID_BYTES);
-    w->n_rows++;
-    w->n_needs++;
-    return w->b.is_failed ? -1 : 0;
-}
-
-static int digest_offer(void *arg, const struct store_board_offer *o)
-{
-    static const uint8_t none[WIRE_ID_BYTES];
-    struct digest_walk *w = arg;
-
-    put(&w->b, "o", 1);
-    put(&w->b, o->id, WIRE_ID_BYTES);
-    put_bytes(&w->b, o->donor, strlen(o->donor));
-    put(&w->b, o->has_need ? o->need_id : none, WIRE_ID_BYTES);
-    put_u64(&w->b, (uint64_t)o->status);
-    put_u64(&w->b, o->tlp);
-    put_u64(&w->b, o->quantity);
-    put_bytes(&w->b, o->offer, o->offer_len);
-    flush_chunk(w);
-    memcpy(w->last, o->id, WIRE_ID_BYTES);
-    w->n_rows++;
-    w->n_offers++;
-    return w->b.is_failed ? -1 : 0;
-}
-
-/* Every row of one list, by id, into the digest. Returns 0 or -1. */
-static int digest_list(struct store *s, bool is_offers, struct digest_walk *w)
-{
-    struct store_board_filter f = {
-        .clearance = UINT32_MAX, .need_status = -1, .limit = STORE_BOARD_PAGE_ROWS};
-
-    for (;;) {
-        int rc;
-        w->n_rows = 0;
-        rc = is_offers ? store_board_page_offers(s, &f, digest_offer, w)
-                       : store_board_page_needs(s, &f, digest_need, w);
-        if (rc != 0)
-            return -1;
-        if (w->n_rows < f.limit)
-            return 0;
-        f.after = w->last;
-    }
-}
-
+/* The digest is the store's kept sum of row hashes (store_board_digest),
+ * tagged with the version of its definition and hashed to the size of an
+ * id: reading it costs one row, whatever the board's size. */
 int board_digest(struct store *s, uint8_t out[WIRE_ID_BYTES])
 {
-    struct digest_walk w = {0};
-    uint8_t rest[WIRE_ID_BYTES];
-    int ret = -1;
+    static const char tag[] = "tmbus board v3";
+    uint8_t in[sizeof(tag) - 1 + STORE_BOARD_DIGEST_BYTES];
 
-    put(&w.b, "tmbus board v2", 14);
-    if (digest_list(s, false, &w) != 0)
-        goto out;
-    put(&w.b, "N", 1);
-    put_u64(&w.b, w.n_needs);
-    if (digest_list(s, true, &w) != 0)
-        goto out;
-    put(&w.b, "O", 1);
-    put_u64(&w.b, w.n_offers);
-    if (w.b.is_failed || w.chunks.is_failed)
-        goto out;
-    if (w.chunks.len == 0) {
-        envelope_hash(w.b.p, w.b.len, out);
-    } else {
-        /* A board over one chunk: the hash of its chunks' hashes. */
-        envelope_hash(w.b.p, w.b.len, rest);
-        put(&w.chunks, rest, sizeof(rest));
-        if (w.chunks.is_failed)
-            goto out;
-        envelope_hash(w.chunks.p, w.chunks.len, out);
-    }
-    ret = 0;
-out:
-    free(w.b.p);
-    free(w.chunks.p);
-    return ret;
+    memcpy(in, tag, sizeof(tag) - 1);
+    if (store_board_digest(s, in + sizeof(tag) - 1) != 0)
+        return -1;
+    envelope_hash(in, sizeof(in), out);
+    return 0;
 }
 
 /* ---- reports -------------------------------------------------------------- */

@@ -263,6 +263,16 @@ static const char *const migrations[STORE_SCHEMA] = {
     "CREATE INDEX board_offers_status ON board_offers (status, id);"
     "CREATE INDEX board_offers_donor ON board_offers (donor, id);"
     "CREATE INDEX board_offers_updated ON board_offers (updated_at);",
+    /* 9 -> 10: the board's digest, kept up to date by every board write
+     * (store_board.c). A board written before has no sum yet (NULL):
+     * board_upgrade computes it once. */
+    "CREATE TABLE board_digest ("
+    "  one INTEGER PRIMARY KEY CHECK (one = 0),"
+    "  sum BLOB CHECK (sum IS NULL OR length(sum) = 64)"
+    ");"
+    "INSERT INTO board_digest (one, sum) SELECT 0, CASE WHEN"
+    "  EXISTS (SELECT 1 FROM board_needs) OR EXISTS (SELECT 1 FROM board_offers)"
+    "  THEN NULL ELSE zeroblob(64) END;",
 };
 
 /* The first schema whose migration rebuilds a table that others refer to:

@@ -44,7 +44,7 @@
 
 #define STORE_HASH_BYTES WIRE_ID_BYTES        /* envelope ids and hashes */
 #define STORE_CLIENT_MAX WIRE_CLIENT_NAME_MAX /* longest client name */
-#define STORE_SCHEMA     9                    /* schema version this build migrates to */
+#define STORE_SCHEMA     10                   /* schema version this build migrates to */
 #define STORE_KEY_BYTES  32                   /* the member's store key, and the data key */
 
 /* Names one log: an origin's relayed log (peer == "") or the direct log
@@ -359,6 +359,29 @@ int store_board_each_waiting(struct store *s, const uint8_t *id, store_board_upd
  * they were first recorded; as store_board_each_need otherwise. */
 int store_board_each_in_cluster(struct store *s, const uint8_t *id, store_board_update_fn fn,
                                 void *arg);
+
+/*
+ * The board's digest sum (proto/PROTOCOL.md §6.3): the sum, modulo 2^512,
+ * of BLAKE2b-512 of each need's and offer's canonical row, as a 64-byte little-endian
+ * number. Every need and offer put updates it in the same batch (the old
+ * row's hash out, the new one's in), so reading it costs one row whatever
+ * the board's size. A store migrated from before schema 10 has none until
+ * store_board_digest_rebuild ran: then store_board_digest computes it from
+ * the rows (every blob opened) without keeping it.
+ */
+#define STORE_BOARD_DIGEST_BYTES 64
+int store_board_digest(struct store *s, uint8_t sum[STORE_BOARD_DIGEST_BYTES])
+    __attribute__((warn_unused_result));
+
+/* Computes the sum from every row, ignoring the kept one. Reads only; costs
+ * the board's size (tests, upgrades). Returns 0 or -1. */
+int store_board_digest_compute(struct store *s, uint8_t sum[STORE_BOARD_DIGEST_BYTES])
+    __attribute__((warn_unused_result));
+
+/* Computes the sum from every row and keeps it, inside the open batch, when
+ * the store has none yet; does nothing otherwise. Sets *is_done to whether
+ * it computed. Returns 0 or -1. */
+int store_board_digest_rebuild(struct store *s, bool *is_done) __attribute__((warn_unused_result));
 
 /* Whether the board has recorded anything under id (a need, an offer or an
  * update). Returns 1, 0, or -1 on error. */

@@ -1,10 +1,12 @@
 /*
  * store_board: the board's tables (board_needs, board_offers,
- * board_updates) behind store.h's store_board_* functions: their queries
+ * board_updates, board_digest) behind store.h's store_board_* functions: their queries
  * and the SQL of their statements, which store_open prepares with the
  * rest. The board module decides; this file only keeps what it is given,
  * sealed (store_seal.c) on its way to disk and opened on its way back,
  * writes only inside the open batch and never logs a blob's contents.
+ * It keeps the board digest's sum current with every need and offer it
+ * writes, from the rows in clear before they are sealed.
  */
 #include <limits.h>
 #include <stdint.h>
@@ -12,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
 #include <sqlite3.h>
 
 #include "log.h"
@@ -63,6 +66,8 @@ const char *const store__board_sql[ST_COUNT_] = {
                          " outcome, awaits, body FROM board_updates WHERE target = ?1"
                          " OR target IN (SELECT id FROM board_updates WHERE target = ?1)"
                          " ORDER BY rowid",
+    [ST_BOARD_DIGEST_GET] = "SELECT sum FROM board_digest WHERE one = 0",
+    [ST_BOARD_DIGEST_SET] = "UPDATE board_digest SET sum = ?1 WHERE one = 0",
 };
 
 /* ---- board -------------------------------------------------------------- */
@@ -227,9 +232,237 @@ static int read_update(const struct store *s, sqlite3_stmt *st, void *out)
     return column_unseal(s, st, 11, "board_updates.body", u->id, &u->body, &u->body_len);
 }
 
+/* ---- digest ------------------------------------------------------------- */
+
+/* Integers big-endian and strings and blobs length-prefixed, so that a
+ * row's bytes are unambiguous (proto/PROTOCOL.md §6.3). */
+static void hash_u64(crypto_generichash_state *h, uint64_t x)
+{
+    uint8_t be[8];
+
+    for (int i = 0; i < 8; i++)
+        be[i] = (uint8_t)(x >> (56 - 8 * i));
+    crypto_generichash_update(h, be, sizeof(be));
+}
+
+static void hash_bytes(crypto_generichash_state *h, const void *p, size_t len)
+{
+    hash_u64(h, len);
+    if (len > 0)
+        crypto_generichash_update(h, p, len);
+}
+
+static void need_hash(const struct store_board_need *n, uint8_t out[STORE_BOARD_DIGEST_BYTES])
+{
+    crypto_generichash_state h;
+
+    crypto_generichash_init(&h, NULL, 0, STORE_BOARD_DIGEST_BYTES);
+    crypto_generichash_update(&h, (const uint8_t *)"n", 1);
+    crypto_generichash_update(&h, n->id, STORE_HASH_BYTES);
+    hash_bytes(&h, n->owner, strlen(n->owner));
+    hash_u64(&h, (uint64_t)n->status);
+    hash_u64(&h, n->tlp);
+    hash_u64(&h, n->quantity);
+    hash_u64(&h, n->accepted_quantity);
+    hash_u64(&h, n->delivered_quantity);
+    hash_bytes(&h, n->need, n->need_len);
+    crypto_generichash_final(&h, out, STORE_BOARD_DIGEST_BYTES);
+}
+
+static void offer_hash(const struct store_board_offer *o, uint8_t out[STORE_BOARD_DIGEST_BYTES])
+{
+    static const uint8_t none[STORE_HASH_BYTES];
+    crypto_generichash_state h;
+
+    crypto_generichash_init(&h, NULL, 0, STORE_BOARD_DIGEST_BYTES);
+    crypto_generichash_update(&h, (const uint8_t *)"o", 1);
+    crypto_generichash_update(&h, o->id, STORE_HASH_BYTES);
+    hash_bytes(&h, o->donor, strlen(o->donor));
+    crypto_generichash_update(&h, o->has_need ? o->need_id : none, STORE_HASH_BYTES);
+    hash_u64(&h, (uint64_t)o->status);
+    hash_u64(&h, o->tlp);
+    hash_u64(&h, o->quantity);
+    hash_bytes(&h, o->offer, o->offer_len);
+    crypto_generichash_final(&h, out, STORE_BOARD_DIGEST_BYTES);
+}
+
+/* sum += x (sign 1) or sum -= x (sign -1), little-endian, modulo 2^512. */
+static void sum_add(uint8_t sum[STORE_BOARD_DIGEST_BYTES],
+                    const uint8_t x[STORE_BOARD_DIGEST_BYTES], int sign)
+{
+    int carry = 0;
+
+    for (size_t i = 0; i < STORE_BOARD_DIGEST_BYTES; i++) {
+        int v = sign > 0 ? sum[i] + x[i] + carry : sum[i] - x[i] - carry;
+        carry = sign > 0 ? v >> 8 : v < 0;
+        sum[i] = (uint8_t)v;
+    }
+}
+
+/* The kept sum. Returns 1 and fills sum, 0 when the store has none yet, or
+ * -1. */
+static int digest_get(struct store *s, uint8_t sum[STORE_BOARD_DIGEST_BYTES])
+{
+    sqlite3_stmt *st = s->st[ST_BOARD_DIGEST_GET];
+    int rc, ret = -1;
+
+    if ((rc = store__step(s, st, "board digest")) == SQLITE_ROW) {
+        if (sqlite3_column_type(st, 0) == SQLITE_NULL) {
+            ret = 0;
+        } else if (sqlite3_column_bytes(st, 0) == STORE_BOARD_DIGEST_BYTES) {
+            memcpy(sum, sqlite3_column_blob(st, 0), STORE_BOARD_DIGEST_BYTES);
+            ret = 1;
+        } else {
+            log_warnx("store: corrupt board digest");
+        }
+    } else if (rc == SQLITE_DONE) {
+        log_warnx("store: the board digest's row is missing");
+    }
+    store__done(st);
+    return ret;
+}
+
+static int digest_set(struct store *s, const uint8_t sum[STORE_BOARD_DIGEST_BYTES])
+{
+    sqlite3_bind_blob(s->st[ST_BOARD_DIGEST_SET], 1, sum, STORE_BOARD_DIGEST_BYTES, SQLITE_STATIC);
+    return store__run(s, ST_BOARD_DIGEST_SET, "board digest set");
+}
+
+/* Replaces a row's hash old (NULL: a new row) by new in the kept sum;
+ * nothing to do while the store has no sum (the rebuild will count it). */
+static int digest_replace(struct store *s, const uint8_t *old,
+                          const uint8_t new[STORE_BOARD_DIGEST_BYTES])
+{
+    uint8_t sum[STORE_BOARD_DIGEST_BYTES];
+    int rc;
+
+    if (old != NULL && memcmp(old, new, STORE_BOARD_DIGEST_BYTES) == 0)
+        return 0;
+    if ((rc = digest_get(s, sum)) <= 0)
+        return rc;
+    if (old != NULL)
+        sum_add(sum, old, -1);
+    sum_add(sum, new, 1);
+    return digest_set(s, sum);
+}
+
+/* The hash of the row id holds now into old; *has_old says whether there is
+ * one. */
+static int old_need_hash(struct store *s, const uint8_t *id, uint8_t old[STORE_BOARD_DIGEST_BYTES],
+                         bool *has_old)
+{
+    struct store_board_need prev;
+    int rc = store_board_need_get(s, id, &prev);
+
+    if (rc < 0)
+        return -1;
+    if ((*has_old = rc == 1)) {
+        need_hash(&prev, old);
+        free(prev.need);
+    }
+    return 0;
+}
+
+static int old_offer_hash(struct store *s, const uint8_t *id, uint8_t old[STORE_BOARD_DIGEST_BYTES],
+                          bool *has_old)
+{
+    struct store_board_offer prev;
+    int rc = store_board_offer_get(s, id, &prev);
+
+    if (rc < 0)
+        return -1;
+    if ((*has_old = rc == 1)) {
+        offer_hash(&prev, old);
+        free(prev.offer);
+    }
+    return 0;
+}
+
+struct digest_walk {
+    uint8_t sum[STORE_BOARD_DIGEST_BYTES];
+    uint8_t last[STORE_HASH_BYTES];
+    size_t n_rows;
+};
+
+static int sum_need(void *arg, const struct store_board_need *n)
+{
+    struct digest_walk *w = arg;
+    uint8_t h[STORE_BOARD_DIGEST_BYTES];
+
+    need_hash(n, h);
+    sum_add(w->sum, h, 1);
+    memcpy(w->last, n->id, STORE_HASH_BYTES);
+    w->n_rows++;
+    return 0;
+}
+
+static int sum_offer(void *arg, const struct store_board_offer *o)
+{
+    struct digest_walk *w = arg;
+    uint8_t h[STORE_BOARD_DIGEST_BYTES];
+
+    offer_hash(o, h);
+    sum_add(w->sum, h, 1);
+    memcpy(w->last, o->id, STORE_HASH_BYTES);
+    w->n_rows++;
+    return 0;
+}
+
+int store_board_digest_compute(struct store *s, uint8_t sum[STORE_BOARD_DIGEST_BYTES])
+{
+    struct digest_walk w = {0};
+
+    for (int is_offers = 0; is_offers < 2; is_offers++) {
+        struct store_board_filter f = {
+            .clearance = UINT32_MAX, .need_status = -1, .limit = STORE_BOARD_PAGE_ROWS};
+        for (;;) {
+            int rc;
+            w.n_rows = 0;
+            rc = is_offers ? store_board_page_offers(s, &f, sum_offer, &w)
+                           : store_board_page_needs(s, &f, sum_need, &w);
+            if (rc != 0)
+                return -1;
+            if (w.n_rows < f.limit)
+                break;
+            f.after = w.last;
+        }
+    }
+    memcpy(sum, w.sum, STORE_BOARD_DIGEST_BYTES);
+    return 0;
+}
+
+int store_board_digest(struct store *s, uint8_t sum[STORE_BOARD_DIGEST_BYTES])
+{
+    int rc = digest_get(s, sum);
+
+    if (rc < 0)
+        return -1;
+    return rc == 1 ? 0 : store_board_digest_compute(s, sum);
+}
+
+int store_board_digest_rebuild(struct store *s, bool *is_done)
+{
+    uint8_t sum[STORE_BOARD_DIGEST_BYTES];
+    int rc;
+
+    *is_done = false;
+    if (store__check_batch(s, "board digest rebuild") != 0 || (rc = digest_get(s, sum)) < 0)
+        return -1;
+    if (rc == 1)
+        return 0;
+    if (store_board_digest_compute(s, sum) != 0 || digest_set(s, sum) != 0)
+        return -1;
+    *is_done = true;
+    return 0;
+}
+
+/* ---- rows --------------------------------------------------------------- */
+
 int store_board_need_put(struct store *s, const struct store_board_need *n)
 {
     sqlite3_stmt *st = s->st[ST_BOARD_NEED_PUT];
+    uint8_t old[STORE_BOARD_DIGEST_BYTES], new[STORE_BOARD_DIGEST_BYTES];
+    bool has_old;
     uint8_t *sealed = NULL;
     int ret;
 
@@ -239,6 +472,8 @@ int store_board_need_put(struct store *s, const struct store_board_need *n)
         log_warnx("store: board need put: quantity out of range");
         return -1;
     }
+    if (old_need_hash(s, n->id, old, &has_old) != 0)
+        return -1;
     sqlite3_bind_blob(st, 1, n->id, STORE_HASH_BYTES, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, n->owner, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 3, n->created_at);
@@ -255,8 +490,9 @@ int store_board_need_put(struct store *s, const struct store_board_need *n)
     }
     ret = store__run(s, ST_BOARD_NEED_PUT, "board need put");
     free(sealed);
-    if (ret != 0)
-        return ret;
+    need_hash(n, new);
+    if (ret != 0 || digest_replace(s, has_old ? old : NULL, new) != 0)
+        return -1;
     sqlite3_bind_blob(s->st[ST_BOARD_NEED_VIEW], 1, n->id, STORE_HASH_BYTES, SQLITE_STATIC);
     sqlite3_bind_int64(s->st[ST_BOARD_NEED_VIEW], 2, n->tlp);
     return store__run(s, ST_BOARD_NEED_VIEW, "board need put (offers' view)");
@@ -309,10 +545,14 @@ int store_board_each_need(struct store *s, const uint8_t *id, int status, store_
 int store_board_offer_put(struct store *s, const struct store_board_offer *o)
 {
     sqlite3_stmt *st = s->st[ST_BOARD_OFFER_PUT];
+    uint8_t old[STORE_BOARD_DIGEST_BYTES], new[STORE_BOARD_DIGEST_BYTES];
+    bool has_old;
     uint8_t *sealed = NULL;
     int ret;
 
-    if (check_board_write(s, o->donor, o->offer, o->offer_len, o->quantity, "board offer put") != 0)
+    if (check_board_write(s, o->donor, o->offer, o->offer_len, o->quantity, "board offer put") !=
+            0 ||
+        old_offer_hash(s, o->id, old, &has_old) != 0)
         return -1;
     sqlite3_bind_blob(st, 1, o->id, STORE_HASH_BYTES, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, o->donor, -1, SQLITE_STATIC);
@@ -328,7 +568,10 @@ int store_board_offer_put(struct store *s, const struct store_board_offer *o)
     }
     ret = store__run(s, ST_BOARD_OFFER_PUT, "board offer put");
     free(sealed);
-    return ret;
+    offer_hash(o, new);
+    if (ret != 0 || digest_replace(s, has_old ? old : NULL, new) != 0)
+        return -1;
+    return 0;
 }
 
 static int offer_rows(struct store *s, const uint8_t *need_id, const uint8_t *id, struct rows *r)

@@ -1226,6 +1226,68 @@ static long long raw_count(const char *dir, const char *sql)
     return n;
 }
 
+/* The kept digest sum follows every put, a replaced row's hash leaving it,
+ * and equals one computed from the rows; a store without one (migrated
+ * from before schema 10) computes it until the rebuild keeps it. */
+static void test_board_digest_kept(void **state)
+{
+    struct fixture *f = *state;
+    struct store *s = open_ok(f);
+    uint8_t empty[STORE_BOARD_DIGEST_BYTES], kept[STORE_BOARD_DIGEST_BYTES];
+    uint8_t computed[STORE_BOARD_DIGEST_BYTES], one[STORE_BOARD_DIGEST_BYTES];
+    struct store_board_offer o = {0};
+    bool is_done;
+
+    assert_int_equal(store_board_digest(s, empty), 0);
+    assert_int_equal(store_board_digest_compute(s, computed), 0);
+    assert_memory_equal(empty, computed, sizeof(empty));
+    assert_int_equal(store_begin(s), 0);
+    put_need(s, 0x11, "first");
+    assert_int_equal(store_board_digest(s, one), 0);
+    assert_memory_not_equal(one, empty, sizeof(one));
+    put_need(s, 0x12, "second");
+    put_need(s, 0x12, "second, edited");
+    memset(o.id, 0x13, sizeof(o.id));
+    strcpy(o.donor, "EE");
+    o.has_need = true;
+    memset(o.need_id, 0x11, sizeof(o.need_id));
+    o.status = 1;
+    o.offer = (uint8_t *)(uintptr_t) "offer";
+    o.offer_len = 5;
+    assert_int_equal(store_board_offer_put(s, &o), 0);
+    o.status = 2;
+    assert_int_equal(store_board_offer_put(s, &o), 0);
+    assert_int_equal(store_board_digest(s, kept), 0);
+    assert_int_equal(store_board_digest_compute(s, computed), 0);
+    assert_memory_equal(kept, computed, sizeof(kept));
+    store_rollback(s);
+    assert_int_equal(store_board_digest(s, kept), 0);
+    assert_memory_equal(kept, empty, sizeof(kept)); /* rolled back with the rows */
+    assert_int_equal(store_begin(s), 0);
+    put_need(s, 0x11, "first");
+    put_need(s, 0x12, "second");
+    assert_int_equal(store_commit(s), 0);
+    assert_int_equal(store_board_digest(s, kept), 0);
+    store_close(&s);
+
+    raw_exec(f->dir, "UPDATE board_digest SET sum = NULL");
+    s = open_ok(f);
+    assert_int_equal(store_board_digest(s, computed), 0);
+    assert_memory_equal(kept, computed, sizeof(kept));
+    assert_int_equal(store_begin(s), 0);
+    put_need(s, 0x14, "while unknown"); /* counted by the rebuild */
+    assert_int_equal(store_board_digest_rebuild(s, &is_done), 0);
+    assert_true(is_done);
+    assert_int_equal(store_board_digest_rebuild(s, &is_done), 0);
+    assert_false(is_done);
+    assert_int_equal(store_commit(s), 0);
+    assert_int_equal(raw_count(f->dir, "SELECT count(*) FROM board_digest WHERE sum IS NULL"), 0);
+    assert_int_equal(store_board_digest(s, kept), 0);
+    assert_int_equal(store_board_digest_compute(s, computed), 0);
+    assert_memory_equal(kept, computed, sizeof(kept));
+    store_close(&s);
+}
+
 /* The board's blobs round-trip in clear through the interface, while the
  * files hold no byte of them; another key cannot open the store. */
 static void test_board_sealed_at_rest(void **state)
@@ -1388,6 +1450,7 @@ static void test_migration_seals_plaintext(void **state)
     /* Back to what schema 4 wrote: the blob in clear, no key check. */
     raw_exec(f->dir, "UPDATE board_needs SET need = CAST('old " MARKER "' AS BLOB);"
                      " DROP TABLE key_check; DROP TABLE roster_trusted; DROP TABLE post_clients;"
+                     " DROP TABLE board_digest;"
                      /* Schema 9 rebuilt needs and offers; give them back
                       * the shape schema 4 had (a rowid table). */
                      " CREATE TABLE n4 (id BLOB PRIMARY KEY, owner TEXT NOT NULL,"
@@ -1442,7 +1505,8 @@ static void test_migration_drops_envelope_id_index(void **state)
                      " PRIMARY KEY (origin, peer, seq),"
                      " FOREIGN KEY (origin, peer) REFERENCES logs (origin, peer));"
                      " INSERT INTO old SELECT * FROM envelopes; DROP TABLE envelopes;"
-                     " ALTER TABLE old RENAME TO envelopes; PRAGMA user_version = 7;");
+                     " ALTER TABLE old RENAME TO envelopes; DROP TABLE board_digest;"
+                     " PRAGMA user_version = 7;");
     assert_int_equal(raw_count(f->dir, "SELECT count(*) FROM sqlite_master"
                                        " WHERE tbl_name = 'envelopes' AND type = 'index'"
                                        " AND sql IS NULL"),
@@ -1684,6 +1748,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_board_tables, setup, teardown),
         cmocka_unit_test_setup_teardown(test_deliveries, setup, teardown),
         cmocka_unit_test_setup_teardown(test_board_sealed_at_rest, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_board_digest_kept, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_survives_key_rotation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_board_swapped_blob_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migration_seals_plaintext, setup, teardown),
