@@ -250,10 +250,11 @@ void board_report_free(struct board_report *r);
 /*
  * Fills in what a store written before schema 9 lacks: the priority of
  * each need, kept in clear since then so that pages filter on it, read
- * from the need itself; and before schema 10: the digest's sum, computed
- * once from every row. Runs its own batches (call it before the loop, with
- * no batch open); finds nothing to do in a store written since. Blocks on
- * the store. Returns 0 or -1.
+ * from the need itself; before schema 10: the digest's sum, computed
+ * once from every row; before schema 11: each need's value, sector and
+ * deadline and each offer's value, kept in clear since for reports. Runs its own batches (call it
+ * before the loop, with no batch open); finds nothing to do in a store written since. Blocks on the
+ * store. Returns 0 or -1.
  */
 int board_upgrade(struct store *s) __attribute__((warn_unused_result));
 

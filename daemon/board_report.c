@@ -17,7 +17,6 @@
 #include "util.h"
 
 typedef Tmbus__Payload__Need Need;
-typedef Tmbus__Payload__Offer Offer;
 
 /* ---- digest --------------------------------------------------------------- */
 
@@ -82,6 +81,12 @@ static int cmp_total(const void *a, const void *b)
     return c != 0 ? c : (x->code > y->code) - (x->code < y->code);
 }
 
+static int cmp_facts(const void *a, const void *b)
+{
+    return memcmp(((const struct need_facts *)a)->id, ((const struct need_facts *)b)->id,
+                  WIRE_ID_BYTES);
+}
+
 static int cmp_need_facts(const void *key, const void *elem)
 {
     return memcmp(key, ((const struct need_facts *)elem)->id, WIRE_ID_BYTES);
@@ -102,8 +107,7 @@ static int cmp_open(const void *a, const void *b)
     return memcmp(x->id, y->id, WIRE_ID_BYTES);
 }
 
-static int report_need(struct board_report *r, const struct store_board_need *n, const Need *d,
-                       int64_t today)
+static int report_need(struct board_report *r, const struct store_board_need *n, int64_t today)
 {
     struct board_open_need *o, *grown;
     int64_t due;
@@ -124,58 +128,63 @@ static int report_need(struct board_report *r, const struct store_board_need *n,
     memset(o, 0, sizeof(*o));
     memcpy(o->id, n->id, WIRE_ID_BYTES);
     snprintf(o->owner, sizeof(o->owner), "%s", n->owner);
-    snprintf(o->title, sizeof(o->title), "%s", d->title != NULL ? d->title : "");
     o->status = n->status;
-    o->priority = d->priority;
-    snprintf(o->deadline, sizeof(o->deadline), "%s", d->deadline != NULL ? d->deadline : "");
+    o->priority = (int)n->priority;
+    snprintf(o->deadline, sizeof(o->deadline), "%s", n->deadline);
     o->is_overdue = o->deadline[0] != '\0' && util_parse_utc(o->deadline, &due) == 0 && due < today;
     o->quantity = n->quantity;
     o->accepted_quantity = n->accepted_quantity;
-    o->value_cents = d->value_cents;
+    o->value_cents = n->value_cents;
     return 0;
 }
 
-/* A report being built from the board's pages. */
+/* The title of a listed open need: the one field of the report that is
+ * read from the sealed need (once per listed need, not per row). */
+static int fill_title(struct store *s, struct board_open_need *o)
+{
+    struct store_board_need n;
+    Need *d;
+    int rc;
+
+    if ((rc = store_board_need_get(s, o->id, &n)) != 1)
+        return rc == 0 ? 0 : -1;
+    if ((d = tmbus__payload__need__unpack(NULL, n.need_len, n.need)) != NULL) {
+        snprintf(o->title, sizeof(o->title), "%s", d->title != NULL ? d->title : "");
+        tmbus__payload__need__free_unpacked(d, NULL);
+    } else {
+        log_warnx("board: a stored need no longer decodes");
+    }
+    free(n.need);
+    return 0;
+}
+
+/* A report being built from the board's rows in clear. */
 struct report_walk {
     struct board_report *out;
     int64_t today;
-    struct need_facts *facts; /* of visible needs, by id (pages come by id) */
+    struct need_facts *facts; /* of visible needs, sorted by id before offers */
     size_t n_facts, cap_facts;
-    uint8_t last[WIRE_ID_BYTES]; /* the page's last row, for the next */
-    size_t n_rows;               /* rows in the page */
-    bool is_failed;
 };
 
 static int walk_need(void *arg, const struct store_board_need *n)
 {
     struct report_walk *w = arg;
-    Need *d;
-    int rc;
 
-    memcpy(w->last, n->id, WIRE_ID_BYTES);
-    w->n_rows++;
-    if ((d = tmbus__payload__need__unpack(NULL, n->need_len, n->need)) == NULL) {
-        log_warnx("board: a stored need no longer decodes");
-        return 0;
-    }
     if (w->n_facts == w->cap_facts) {
         size_t cap = w->cap_facts ? 2 * w->cap_facts : 1024;
         struct need_facts *grown = realloc(w->facts, cap * sizeof(*grown));
         if (grown == NULL) {
             log_warn("board: realloc");
-            tmbus__payload__need__free_unpacked(d, NULL);
             return -1;
         }
         w->facts = grown;
         w->cap_facts = cap;
     }
     memcpy(w->facts[w->n_facts].id, n->id, WIRE_ID_BYTES);
-    w->facts[w->n_facts].category = d->category;
-    w->facts[w->n_facts].sector = d->sector;
+    w->facts[w->n_facts].category = n->category;
+    w->facts[w->n_facts].sector = n->sector;
     w->n_facts++;
-    rc = report_need(w->out, n, d, w->today);
-    tmbus__payload__need__free_unpacked(d, NULL);
-    return rc;
+    return report_need(w->out, n, w->today);
 }
 
 static int walk_offer(void *arg, const struct store_board_offer *o)
@@ -184,22 +193,16 @@ static int walk_offer(void *arg, const struct store_board_offer *o)
     struct board_report *out = w->out;
     const struct need_facts *f;
     uint64_t pledged, delivered;
-    Offer *d;
 
-    memcpy(w->last, o->id, WIRE_ID_BYTES);
-    w->n_rows++;
+    if (o->status != BOARD_OFFER_ACCEPTED && o->status != BOARD_OFFER_DELIVERED &&
+        o->status != BOARD_OFFER_CONFIRMED)
+        return 0;
     /* The store read only offers within the clearance whose need is too;
      * facts has every such need. */
-    if (!o->has_need ||
-        (f = bsearch(o->need_id, w->facts, w->n_facts, sizeof(*w->facts), cmp_need_facts)) == NULL)
+    if ((f = bsearch(o->need_id, w->facts, w->n_facts, sizeof(*w->facts), cmp_need_facts)) == NULL)
         return 0;
-    if ((d = tmbus__payload__offer__unpack(NULL, o->offer_len, o->offer)) == NULL) {
-        log_warnx("board: a stored offer no longer decodes");
-        return 0;
-    }
-    pledged = d->value_cents;
-    delivered = o->status == BOARD_OFFER_CONFIRMED ? d->value_cents : 0;
-    tmbus__payload__offer__free_unpacked(d, NULL);
+    pledged = o->value_cents;
+    delivered = o->status == BOARD_OFFER_CONFIRMED ? o->value_cents : 0;
     if (add_total(&out->donors, &out->n_donors, o->donor, 0, pledged, delivered) != 0 ||
         add_total(&out->categories, &out->n_categories, "", f->category, pledged, delivered) != 0 ||
         add_total(&out->sectors, &out->n_sectors, "", f->sector, pledged, delivered) != 0)
@@ -209,44 +212,28 @@ static int walk_offer(void *arg, const struct store_board_offer *o)
     return 0;
 }
 
-/* Every page of one list under f, each row to fn. Returns 0 or -1. */
-static int walk_pages(struct store *s, struct store_board_filter f, bool is_offers,
-                      struct report_walk *w)
-{
-    for (;;) {
-        int rc;
-        w->n_rows = 0;
-        rc = is_offers ? store_board_page_offers(s, &f, walk_offer, w)
-                       : store_board_page_needs(s, &f, walk_need, w);
-        if (rc != 0)
-            return -1;
-        if (w->n_rows < f.limit)
-            return 0;
-        f.after = w->last;
-    }
-}
-
+/* Reads the clear columns the store keeps for reports (store_board_*_facts):
+ * no blob is opened but the titles of the open needs listed. */
 int board_report(struct store *s, uint32_t clearance, int64_t today, struct board_report *out)
 {
-    static const int counted[] = {BOARD_OFFER_ACCEPTED, BOARD_OFFER_DELIVERED,
-                                  BOARD_OFFER_CONFIRMED};
     struct report_walk w = {.out = out, .today = today};
-    struct store_board_filter f = {
-        .clearance = clearance, .need_status = -1, .limit = STORE_BOARD_PAGE_ROWS};
     int ret = -1;
 
     memset(out, 0, sizeof(*out));
-    if (walk_pages(s, f, false, &w) != 0)
+    if (store_board_need_facts(s, clearance, walk_need, &w) != 0)
         goto out;
-    f.statuses = counted;
-    f.n_statuses = sizeof(counted) / sizeof(counted[0]);
-    if (walk_pages(s, f, true, &w) != 0)
+    if (w.n_facts > 0)
+        qsort(w.facts, w.n_facts, sizeof(*w.facts), cmp_facts);
+    if (store_board_offer_facts(s, clearance, walk_offer, &w) != 0)
         goto out;
     if (out->n_open > 0)
         qsort(out->open, out->n_open, sizeof(*out->open), cmp_open);
     out->n_open_total = out->n_open;
     if (out->n_open > BOARD_REPORT_OPEN_MAX)
         out->n_open = BOARD_REPORT_OPEN_MAX;
+    for (size_t i = 0; i < out->n_open; i++)
+        if (fill_title(s, &out->open[i]) != 0)
+            goto out;
     if (out->n_donors > 0)
         qsort(out->donors, out->n_donors, sizeof(*out->donors), cmp_total);
     if (out->n_categories > 0)

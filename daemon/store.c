@@ -273,6 +273,23 @@ static const char *const migrations[STORE_SCHEMA] = {
     "INSERT INTO board_digest (one, sum) SELECT 0, CASE WHEN"
     "  EXISTS (SELECT 1 FROM board_needs) OR EXISTS (SELECT 1 FROM board_offers)"
     "  THEN NULL ELSE zeroblob(64) END;",
+    /* 10 -> 11: what reports need of a need (value, sector, deadline) and
+     * of an offer (value), kept in clear beside its status so that a
+     * report opens no blob. Rows written before have NULL there until
+     * board_upgrade fills them, found through the partial indexes (empty
+     * once it ran). */
+    "ALTER TABLE board_needs ADD COLUMN value_cents INTEGER CHECK (value_cents >= 0);"
+    "ALTER TABLE board_needs ADD COLUMN sector INTEGER;"
+    "ALTER TABLE board_needs ADD COLUMN deadline TEXT;"
+    "ALTER TABLE board_offers ADD COLUMN value_cents INTEGER CHECK (value_cents >= 0);"
+    "CREATE INDEX board_needs_unfilled ON board_needs (id) WHERE value_cents IS NULL;"
+    "CREATE INDEX board_offers_unfilled ON board_offers (id) WHERE value_cents IS NULL;"
+    /* Covering what a report reads, so that it walks these instead of
+     * the tables' rows and their sealed blobs. */
+    "CREATE INDEX board_needs_report ON board_needs (tlp, id, owner, status, priority, category,"
+    "  quantity, accepted, value_cents, sector, deadline);"
+    "CREATE INDEX board_offers_report ON board_offers (view_tlp, need_id, status, donor,"
+    "  value_cents);",
 };
 
 /* The first schema whose migration rebuilds a table that others refer to:

@@ -24,14 +24,16 @@
 /* The columns read_need and read_offer read, in their order. */
 #define NEED_COLUMNS                                                                               \
     "id, owner, created_at, status, tlp, category, quantity, accepted, delivered, need,"           \
-    " priority, updated_at"
-#define OFFER_COLUMNS "id, donor, created_at, need_id, status, tlp, quantity, offer, updated_at"
+    " priority, updated_at, value_cents, sector, deadline"
+#define OFFER_COLUMNS                                                                              \
+    "id, donor, created_at, need_id, status, tlp, quantity, offer, updated_at, value_cents"
 
 const char *const store__board_sql[ST_COUNT_] = {
     [ST_BOARD_NEED_PUT] = "INSERT OR REPLACE INTO board_needs (id, owner, created_at, status, tlp,"
-                          " category, quantity, accepted, delivered, need, priority, updated_at)"
+                          " category, quantity, accepted, delivered, need, priority, updated_at,"
+                          " value_cents, sector, deadline)"
                           " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11,"
-                          " CAST(strftime('%s', 'now') AS INTEGER))",
+                          " CAST(strftime('%s', 'now') AS INTEGER), ?12, ?13, ?14)",
     [ST_BOARD_NEED_EACH] = "SELECT " NEED_COLUMNS " FROM board_needs"
                            " WHERE (?1 IS NULL OR id = ?1) AND (?2 < 0 OR status = ?2)"
                            " ORDER BY created_at, id",
@@ -43,10 +45,10 @@ const char *const store__board_sql[ST_COUNT_] = {
     [ST_BOARD_NEED_GET] = "SELECT " NEED_COLUMNS " FROM board_needs WHERE id = ?1",
     [ST_BOARD_OFFER_GET] = "SELECT " OFFER_COLUMNS " FROM board_offers WHERE id = ?1",
     [ST_BOARD_OFFER_PUT] = "INSERT OR REPLACE INTO board_offers (id, donor, created_at, need_id,"
-                           " status, tlp, quantity, offer, updated_at, view_tlp)"
+                           " status, tlp, quantity, offer, updated_at, view_tlp, value_cents)"
                            " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8,"
                            " CAST(strftime('%s', 'now') AS INTEGER), max(?6, coalesce("
-                           " (SELECT tlp FROM board_needs WHERE id = ?4), 0)))",
+                           " (SELECT tlp FROM board_needs WHERE id = ?4), 0)), ?9)",
     [ST_BOARD_OFFER_EACH] = "SELECT " OFFER_COLUMNS " FROM board_offers"
                             " WHERE (?1 IS NULL OR need_id = ?1) AND (?2 IS NULL OR id = ?2)"
                             " ORDER BY created_at, id",
@@ -66,6 +68,20 @@ const char *const store__board_sql[ST_COUNT_] = {
                          " outcome, awaits, body FROM board_updates WHERE target = ?1"
                          " OR target IN (SELECT id FROM board_updates WHERE target = ?1)"
                          " ORDER BY rowid",
+    /* Rows written before their facts were kept in clear (board_upgrade),
+     * found through partial indexes that are empty once it ran. */
+    [ST_BOARD_NEED_UNFILLED] = "SELECT id FROM board_needs WHERE value_cents IS NULL"
+                               " AND id > ?1 ORDER BY id LIMIT ?2",
+    [ST_BOARD_OFFER_UNFILLED] = "SELECT id FROM board_offers WHERE value_cents IS NULL"
+                                " AND id > ?1 ORDER BY id LIMIT ?2",
+    /* What a report reads, in clear, no blob: every need within a
+     * clearance, every offer answering one, each from its covering index
+     * (board_needs_report, board_offers_report). */
+    [ST_BOARD_NEED_FACTS] = "SELECT id, owner, status, priority, category, quantity, accepted,"
+                            " value_cents, sector, deadline FROM board_needs"
+                            " WHERE tlp <= ?1",
+    [ST_BOARD_OFFER_FACTS] = "SELECT donor, need_id, status, value_cents FROM board_offers"
+                             " WHERE view_tlp <= ?1 AND need_id IS NOT NULL",
     [ST_BOARD_DIGEST_GET] = "SELECT sum FROM board_digest WHERE one = 0",
     [ST_BOARD_DIGEST_SET] = "UPDATE board_digest SET sum = ?1 WHERE one = 0",
 };
@@ -167,6 +183,27 @@ out:
     return ret;
 }
 
+/* value_cents, sector, deadline from column col on; a row written before
+ * they were kept has none (NULL). */
+static int read_need_facts(sqlite3_stmt *st, int col, struct store_board_need *n)
+{
+    const unsigned char *deadline = sqlite3_column_text(st, col + 2);
+    int len = sqlite3_column_bytes(st, col + 2);
+
+    n->has_facts = sqlite3_column_type(st, col) != SQLITE_NULL;
+    if (!n->has_facts)
+        return 0;
+    if (store__column_u64(st, col, &n->value_cents) != 0 || deadline == NULL || len < 0 ||
+        (size_t)len >= sizeof(n->deadline)) {
+        log_warnx("store: corrupt board need facts");
+        return -1;
+    }
+    n->sector = (uint32_t)sqlite3_column_int64(st, col + 1);
+    memcpy(n->deadline, deadline, (size_t)len);
+    n->deadline[len] = '\0';
+    return 0;
+}
+
 static int read_need(const struct store *s, sqlite3_stmt *st, void *out)
 {
     struct store_board_need *n = out;
@@ -184,6 +221,8 @@ static int read_need(const struct store *s, sqlite3_stmt *st, void *out)
     n->category = (uint32_t)sqlite3_column_int64(st, 5);
     n->priority = (uint32_t)sqlite3_column_int64(st, 10);
     n->updated_at = sqlite3_column_int64(st, 11);
+    if (read_need_facts(st, 12, n) != 0)
+        return -1;
     return column_unseal(s, st, 9, "board_needs.need", n->id, &n->need, &n->need_len);
 }
 
@@ -202,6 +241,9 @@ static int read_offer(const struct store *s, sqlite3_stmt *st, void *out)
     o->status = (int)status;
     o->tlp = (uint32_t)sqlite3_column_int64(st, 5);
     o->updated_at = sqlite3_column_int64(st, 8);
+    o->has_facts = sqlite3_column_type(st, 9) != SQLITE_NULL;
+    if (o->has_facts && store__column_u64(st, 9, &o->value_cents) != 0)
+        return -1;
     return column_unseal(s, st, 7, "board_offers.offer", o->id, &o->offer, &o->offer_len);
 }
 
@@ -468,7 +510,8 @@ int store_board_need_put(struct store *s, const struct store_board_need *n)
 
     if (check_board_write(s, n->owner, n->need, n->need_len, n->quantity, "board need put") != 0)
         return -1;
-    if (n->accepted_quantity > INT64_MAX || n->delivered_quantity > INT64_MAX) {
+    if (n->accepted_quantity > INT64_MAX || n->delivered_quantity > INT64_MAX ||
+        n->value_cents > INT64_MAX) {
         log_warnx("store: board need put: quantity out of range");
         return -1;
     }
@@ -484,6 +527,9 @@ int store_board_need_put(struct store *s, const struct store_board_need *n)
     sqlite3_bind_int64(st, 8, (sqlite3_int64)n->accepted_quantity);
     sqlite3_bind_int64(st, 9, (sqlite3_int64)n->delivered_quantity);
     sqlite3_bind_int64(st, 11, n->priority);
+    sqlite3_bind_int64(st, 12, (sqlite3_int64)n->value_cents);
+    sqlite3_bind_int64(st, 13, n->sector);
+    sqlite3_bind_text(st, 14, n->deadline, -1, SQLITE_STATIC);
     if (bind_sealed(s, st, 10, "board_needs.need", n->id, n->need, n->need_len, &sealed) != 0) {
         store__done(st);
         return -1;
@@ -562,6 +608,7 @@ int store_board_offer_put(struct store *s, const struct store_board_offer *o)
     sqlite3_bind_int(st, 5, o->status);
     sqlite3_bind_int64(st, 6, o->tlp);
     sqlite3_bind_int64(st, 7, (sqlite3_int64)o->quantity);
+    sqlite3_bind_int64(st, 9, (sqlite3_int64)o->value_cents);
     if (bind_sealed(s, st, 8, "board_offers.offer", o->id, o->offer, o->offer_len, &sealed) != 0) {
         store__done(st);
         return -1;
@@ -831,15 +878,15 @@ static sqlite3_stmt *page_prepare(struct store *s, const struct store_board_filt
 
     if (!is_offers) {
         sql_add(&q, "SELECT x.id, x.owner, x.created_at, x.status, x.tlp, x.category, x.quantity,"
-                    " x.accepted, x.delivered, x.need, x.priority, x.updated_at"
-                    " FROM board_needs AS x WHERE x.tlp <= ?");
+                    " x.accepted, x.delivered, x.need, x.priority, x.updated_at,"
+                    " x.value_cents, x.sector, x.deadline FROM board_needs AS x WHERE x.tlp <= ?");
     } else {
         /* An offer is read only when its need, if held, is within the
          * clearance too: a hidden need's offers are hidden with it. Its
          * view_tlp is the higher of the two labels; the needs table is
          * joined only to filter on the need's status. */
         sql_add(&q, "SELECT x.id, x.donor, x.created_at, x.need_id, x.status, x.tlp, x.quantity,"
-                    " x.offer, x.updated_at FROM board_offers AS x");
+                    " x.offer, x.updated_at, x.value_cents FROM board_offers AS x");
         if (f->need_status >= 0)
             sql_add(&q, " JOIN board_needs AS n ON n.id = x.need_id");
         sql_add(&q, " WHERE x.view_tlp <= ?1");
@@ -908,4 +955,82 @@ int store_board_page_offers(struct store *s, const struct store_board_filter *f,
     if (page_check(f, "board offer page") != 0 || (st = page_prepare(s, f, true)) == NULL)
         return -1;
     return page_run(s, st, NULL, fn, arg);
+}
+
+/* ---- what reports read in clear ------------------------------------------ */
+
+int store_board_unfilled(struct store *s, bool is_offers, const uint8_t *after,
+                         uint8_t (*ids)[STORE_HASH_BYTES], size_t max, size_t *n)
+{
+    static const uint8_t none[STORE_HASH_BYTES];
+    sqlite3_stmt *st = s->st[is_offers ? ST_BOARD_OFFER_UNFILLED : ST_BOARD_NEED_UNFILLED];
+    int rc;
+
+    *n = 0;
+    sqlite3_bind_blob(st, 1, after != NULL ? after : none, STORE_HASH_BYTES, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)max);
+    while ((rc = store__step(s, st, "board unfilled rows")) == SQLITE_ROW && *n < max) {
+        if (store__column_id(st, 0, ids[*n]) != 0) {
+            store__done(st);
+            return -1;
+        }
+        (*n)++;
+    }
+    store__done(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
+}
+
+int store_board_need_facts(struct store *s, uint32_t clearance, store_board_need_fn fn, void *arg)
+{
+    sqlite3_stmt *st = s->st[ST_BOARD_NEED_FACTS];
+    int rc = SQLITE_DONE, ret = 0;
+
+    sqlite3_bind_int64(st, 1, clearance);
+    while (ret == 0 && (rc = store__step(s, st, "board need facts")) == SQLITE_ROW) {
+        struct store_board_need n = {0};
+        sqlite3_int64 status = sqlite3_column_int64(st, 2);
+        if (store__column_id(st, 0, n.id) != 0 || store__column_member(st, 1, n.owner) != 0 ||
+            store__column_u64(st, 5, &n.quantity) != 0 ||
+            store__column_u64(st, 6, &n.accepted_quantity) != 0 || status < INT_MIN ||
+            status > INT_MAX || read_need_facts(st, 7, &n) != 0) {
+            ret = -1;
+            break;
+        }
+        n.status = (int)status;
+        n.priority = (uint32_t)sqlite3_column_int64(st, 3);
+        n.category = (uint32_t)sqlite3_column_int64(st, 4);
+        ret = fn(arg, &n);
+    }
+    if (ret == 0 && rc != SQLITE_DONE)
+        ret = -1;
+    store__done(st);
+    return ret < 0 ? -1 : ret;
+}
+
+int store_board_offer_facts(struct store *s, uint32_t clearance, store_board_offer_fn fn, void *arg)
+{
+    sqlite3_stmt *st = s->st[ST_BOARD_OFFER_FACTS];
+    int rc = SQLITE_DONE, ret = 0;
+
+    sqlite3_bind_int64(st, 1, clearance);
+    while (ret == 0 && (rc = store__step(s, st, "board offer facts")) == SQLITE_ROW) {
+        struct store_board_offer o = {.has_need = true};
+        sqlite3_int64 status = sqlite3_column_int64(st, 2);
+        if (store__column_member(st, 0, o.donor) != 0 || store__column_id(st, 1, o.need_id) != 0 ||
+            status < INT_MIN || status > INT_MAX) {
+            ret = -1;
+            break;
+        }
+        o.status = (int)status;
+        o.has_facts = sqlite3_column_type(st, 3) != SQLITE_NULL;
+        if (o.has_facts && store__column_u64(st, 3, &o.value_cents) != 0) {
+            ret = -1;
+            break;
+        }
+        ret = fn(arg, &o);
+    }
+    if (ret == 0 && rc != SQLITE_DONE)
+        ret = -1;
+    store__done(st);
+    return ret < 0 ? -1 : ret;
 }

@@ -1288,6 +1288,70 @@ static void test_board_digest_kept(void **state)
     store_close(&s);
 }
 
+static int keep_need_row(void *arg, const struct store_board_need *n)
+{
+    *(struct store_board_need *)arg = *n;
+    return 0;
+}
+
+/* A report's facts round-trip in clear; a row from before schema 11 (NULL
+ * there) reads as not filled, is listed as such, and leaves that list once
+ * put back. */
+static void test_board_facts(void **state)
+{
+    struct fixture *f = *state;
+    struct store *s = open_ok(f);
+    struct store_board_need n = {0}, got;
+    uint8_t ids[4][STORE_HASH_BYTES];
+    size_t count;
+
+    memset(n.id, 0x21, sizeof(n.id));
+    strcpy(n.owner, "UA");
+    n.status = 1;
+    n.tlp = 3;
+    n.quantity = 4;
+    n.value_cents = 123456;
+    n.sector = 7;
+    strcpy(n.deadline, "2027-01-31");
+    n.need = (uint8_t *)(uintptr_t) "need";
+    n.need_len = 4;
+    assert_int_equal(store_begin(s), 0);
+    assert_int_equal(store_board_need_put(s, &n), 0);
+    assert_int_equal(store_commit(s), 0);
+    memset(&got, 0, sizeof(got));
+    assert_int_equal(store_board_need_facts(s, 3, keep_need_row, &got), 0);
+    assert_true(got.has_facts);
+    assert_null(got.need);
+    assert_int_equal(got.value_cents, 123456);
+    assert_int_equal(got.sector, 7);
+    assert_string_equal(got.deadline, "2027-01-31");
+    assert_int_equal(got.quantity, 4);
+    memset(&got, 0, sizeof(got));
+    assert_int_equal(store_board_need_facts(s, 2, keep_need_row, &got), 0);
+    assert_false(got.has_facts); /* above the clearance: not read */
+    assert_int_equal(store_board_unfilled(s, false, NULL, ids, 4, &count), 0);
+    assert_int_equal(count, 0);
+    store_close(&s);
+
+    raw_exec(f->dir, "UPDATE board_needs SET value_cents = NULL, sector = NULL, deadline = NULL");
+    s = open_ok(f);
+    assert_int_equal(store_board_unfilled(s, false, NULL, ids, 4, &count), 0);
+    assert_int_equal(count, 1);
+    assert_memory_equal(ids[0], n.id, sizeof(n.id));
+    assert_int_equal(store_board_unfilled(s, false, ids[0], ids, 4, &count), 0);
+    assert_int_equal(count, 0);
+    assert_int_equal(store_board_need_get(s, n.id, &got), 1);
+    assert_false(got.has_facts);
+    got.value_cents = 5;
+    assert_int_equal(store_begin(s), 0);
+    assert_int_equal(store_board_need_put(s, &got), 0);
+    assert_int_equal(store_commit(s), 0);
+    free(got.need);
+    assert_int_equal(store_board_unfilled(s, false, NULL, ids, 4, &count), 0);
+    assert_int_equal(count, 0);
+    store_close(&s);
+}
+
 /* The board's blobs round-trip in clear through the interface, while the
  * files hold no byte of them; another key cannot open the store. */
 static void test_board_sealed_at_rest(void **state)
@@ -1749,6 +1813,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_deliveries, setup, teardown),
         cmocka_unit_test_setup_teardown(test_board_sealed_at_rest, setup, teardown),
         cmocka_unit_test_setup_teardown(test_board_digest_kept, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_board_facts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_survives_key_rotation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_board_swapped_blob_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migration_seals_plaintext, setup, teardown),
