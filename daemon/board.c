@@ -260,6 +260,14 @@ static int cluster_add_offer(struct cluster *c, const struct store_board_offer *
 
 /* ---- decisions ----------------------------------------------------------- */
 
+/* What a report reads of a need, kept in clear beside its row. */
+static void need_facts(struct store_board_need *rec, const Need *n)
+{
+    rec->value_cents = n->value_cents;
+    rec->sector = n->sector;
+    snprintf(rec->deadline, sizeof(rec->deadline), "%s", n->deadline != NULL ? n->deadline : "");
+}
+
 /*
  * Each decide_*() applies the rules to one update against a cluster's
  * state and, when they allow it, changes that state in place; otherwise it
@@ -318,6 +326,7 @@ static int merge_edit(struct store_board_need *rec, const Need *edit, struct ver
     rec->category = m.category;
     rec->priority = m.priority;
     rec->quantity = m.quantity;
+    need_facts(rec, &m);
     ret = 1;
 out:
     tmbus__payload__need__free_unpacked(old, NULL);
@@ -679,6 +688,7 @@ static int create_need(struct replay *r, struct item *it)
     rec->category = n->category;
     rec->priority = n->priority;
     rec->quantity = n->quantity;
+    need_facts(rec, n);
     if (it->u.body_len > 0)
         memcpy(rec->need, it->u.body, it->u.body_len);
     rec->need_len = it->u.body_len;
@@ -744,6 +754,7 @@ static int create_offer(struct replay *r, struct item *it)
     rec.status = BOARD_OFFER_PROPOSED;
     rec.tlp = effective_tlp(o->tlp, it->u.log.peer);
     rec.quantity = o->quantity;
+    rec.value_cents = o->value_cents;
     rec.offer_len = it->u.body_len;
     if ((rec.offer = malloc(it->u.body_len ? it->u.body_len : 1)) == NULL ||
         cluster_add_offer(&r->c, &rec) != 0) {
@@ -1549,6 +1560,81 @@ static int keep_for_upgrade(void *arg, const struct store_board_need *n)
     return 0;
 }
 
+/* Puts the need or offer with id back with its facts read from its blob. */
+static int fill_one(struct store *s, bool is_offers, const uint8_t *id)
+{
+    struct store_board_need n;
+    struct store_board_offer o;
+    int rc;
+
+    if (is_offers) {
+        Offer *d;
+        if ((rc = store_board_offer_get(s, id, &o)) != 1)
+            return rc;
+        if ((d = tmbus__payload__offer__unpack(NULL, o.offer_len, o.offer)) != NULL) {
+            o.value_cents = d->value_cents;
+            tmbus__payload__offer__free_unpacked(d, NULL);
+        } else {
+            log_warnx("board: a stored offer no longer decodes; its value counts as 0");
+        }
+        rc = store_board_offer_put(s, &o);
+        free(o.offer);
+    } else {
+        Need *d;
+        if ((rc = store_board_need_get(s, id, &n)) != 1)
+            return rc;
+        if ((d = tmbus__payload__need__unpack(NULL, n.need_len, n.need)) != NULL) {
+            need_facts(&n, d);
+            tmbus__payload__need__free_unpacked(d, NULL);
+        } else {
+            log_warnx("board: a stored need no longer decodes; its value counts as 0");
+        }
+        rc = store_board_need_put(s, &n);
+        free(n.need);
+    }
+    return rc;
+}
+
+/* Fills the facts of every need or offer written before schema 13, a
+ * batch at a time. */
+static int fill_facts(struct store *s, bool is_offers, uint64_t *done)
+{
+    enum { CHUNK = 256 };
+    uint8_t(*ids)[WIRE_ID_BYTES] = malloc(CHUNK * sizeof(*ids));
+    uint8_t after[WIRE_ID_BYTES];
+    bool has_after = false;
+    size_t n;
+    int ret = -1;
+
+    if (ids == NULL) {
+        log_warn("board: malloc");
+        return -1;
+    }
+    for (;;) {
+        if (store_board_unfilled(s, is_offers, has_after ? after : NULL, ids, CHUNK, &n) != 0)
+            goto out;
+        if (n == 0)
+            break;
+        if (store_begin(s) != 0)
+            goto out;
+        for (size_t i = 0; i < n; i++) {
+            if (fill_one(s, is_offers, ids[i]) != 0) {
+                store_rollback(s);
+                goto out;
+            }
+        }
+        if (store_commit(s) != 0)
+            goto out;
+        memcpy(after, ids[n - 1], WIRE_ID_BYTES);
+        has_after = true;
+        *done += n;
+    }
+    ret = 0;
+out:
+    free(ids);
+    return ret;
+}
+
 int board_upgrade(struct store *s)
 {
     static const uint32_t unset[] = {0};
@@ -1560,6 +1646,7 @@ int board_upgrade(struct store *s)
     struct upgrade_page p = {.v = calloc(256, sizeof(*p.v))};
     uint8_t after[WIRE_ID_BYTES];
     uint64_t done = 0;
+    bool is_rebuilt;
     int ret = -1;
 
     if (p.v == NULL) {
@@ -1600,6 +1687,24 @@ int board_upgrade(struct store *s)
     if (done > 0)
         log_info("board: %llu needs written before schema 9 now carry their priority",
                  (unsigned long long)done);
+    done = 0;
+    if (fill_facts(s, false, &done) != 0 || fill_facts(s, true, &done) != 0)
+        goto out;
+    if (done > 0)
+        log_info("board: %llu needs and offers written before schema 13 now carry their"
+                 " report's facts in clear",
+                 (unsigned long long)done);
+    /* After the fills: their puts change no row the digest covers. */
+    if (store_begin(s) != 0)
+        goto out;
+    if (store_board_digest_rebuild(s, &is_rebuilt) != 0) {
+        store_rollback(s);
+        goto out;
+    }
+    if (store_commit(s) != 0)
+        goto out;
+    if (is_rebuilt)
+        log_info("board: digest of a board written before schema 11 computed");
     ret = 0;
 out:
     for (size_t i = 0; i < p.n; i++)

@@ -190,11 +190,13 @@ int board_label_of(struct store *s, const uint8_t *id, uint32_t *tlp)
 uint32_t board_category_of(struct store *s, const struct message *msg);
 
 /*
- * BLAKE2b-256 over a canonical serialization of the whole board: every
- * need by id (id, owner, status, quantity, accepted and delivered
- * quantities, the need as last edited) and then every offer by id (id,
- * donor, its need's id, status, quantity, the offer). Two members holding
- * the same board messages get the same digest. Returns 0 or -1 (store).
+ * The board's digest (proto/PROTOCOL.md §6.3): BLAKE2b-256 of "tmbus board
+ * v3" and the sum, modulo 2^512, of BLAKE2b-512 of every need's row (id,
+ * owner, status, label, quantity, accepted and delivered quantities, the
+ * need as last edited) and every offer's (id, donor, its need's id, status,
+ * label, quantity, the offer). The store keeps the sum with the rows, so
+ * this reads one row. Two members holding the same board messages get the
+ * same digest. Returns 0 or -1 (store).
  */
 int board_digest(struct store *s, uint8_t out[WIRE_ID_BYTES]) __attribute__((warn_unused_result));
 
@@ -248,9 +250,11 @@ void board_report_free(struct board_report *r);
 /*
  * Fills in what a store written before schema 9 lacks: the priority of
  * each need, kept in clear since then so that pages filter on it, read
- * from the need itself. Runs its own batch (call it before the loop, with
- * no batch open); finds nothing to do in a store written since. Blocks on
- * the store. Returns 0 or -1.
+ * from the need itself; before schema 11: the digest's sum, computed
+ * once from every row; before schema 13: each need's value, sector and
+ * deadline and each offer's value, kept in clear since for reports. Runs its own batches (call it
+ * before the loop, with no batch open); finds nothing to do in a store written since. Blocks on the
+ * store. Returns 0 or -1.
  */
 int board_upgrade(struct store *s) __attribute__((warn_unused_result));
 

@@ -271,8 +271,16 @@ static const char *const migrations[STORE_SCHEMA] = {
     "  name  TEXT PRIMARY KEY CHECK (length(name) BETWEEN 1 AND 127),"
     "  value INTEGER NOT NULL CHECK (value >= 0)"
     ") WITHOUT ROWID;",
-    /* 10 -> 11: a step of another table comes here. */
-    "",
+    /* 10 -> 11: the board's digest, kept up to date by every board write
+     * (store_board.c). A board written before has no sum yet (NULL):
+     * board_upgrade computes it once. */
+    "CREATE TABLE board_digest ("
+    "  one INTEGER PRIMARY KEY CHECK (one = 0),"
+    "  sum BLOB CHECK (sum IS NULL OR length(sum) = 64)"
+    ");"
+    "INSERT INTO board_digest (one, sum) SELECT 0, CASE WHEN"
+    "  EXISTS (SELECT 1 FROM board_needs) OR EXISTS (SELECT 1 FROM board_offers)"
+    "  THEN NULL ELSE zeroblob(64) END;",
     /* 11 -> 12: the audit log (store_audit.c). An entry's idx is its leaf
      * index and its rowid, so appends go to the end of the b-tree;
      * audit_state is the one-row cache of the tree's frontier. IF NOT
@@ -294,6 +302,23 @@ static const char *const migrations[STORE_SCHEMA] = {
     "  size     INTEGER NOT NULL CHECK (size >= 0),"
     "  frontier BLOB NOT NULL"
     ");",
+    /* 12 -> 13: what reports need of a need (value, sector, deadline) and
+     * of an offer (value), kept in clear beside its status so that a
+     * report opens no blob. Rows written before have NULL there until
+     * board_upgrade fills them, found through the partial indexes (empty
+     * once it ran). */
+    "ALTER TABLE board_needs ADD COLUMN value_cents INTEGER CHECK (value_cents >= 0);"
+    "ALTER TABLE board_needs ADD COLUMN sector INTEGER;"
+    "ALTER TABLE board_needs ADD COLUMN deadline TEXT;"
+    "ALTER TABLE board_offers ADD COLUMN value_cents INTEGER CHECK (value_cents >= 0);"
+    "CREATE INDEX board_needs_unfilled ON board_needs (id) WHERE value_cents IS NULL;"
+    "CREATE INDEX board_offers_unfilled ON board_offers (id) WHERE value_cents IS NULL;"
+    /* Covering what a report reads, so that it walks these instead of
+     * the tables' rows and their sealed blobs. */
+    "CREATE INDEX board_needs_report ON board_needs (tlp, id, owner, status, priority, category,"
+    "  quantity, accepted, value_cents, sector, deadline);"
+    "CREATE INDEX board_offers_report ON board_offers (view_tlp, need_id, status, donor,"
+    "  value_cents);",
 };
 
 /* The first schema whose migration rebuilds a table that others refer to:

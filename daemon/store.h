@@ -44,7 +44,7 @@
 
 #define STORE_HASH_BYTES WIRE_ID_BYTES        /* envelope ids and hashes */
 #define STORE_CLIENT_MAX WIRE_CLIENT_NAME_MAX /* longest client name */
-#define STORE_SCHEMA     12                   /* schema version this build migrates to */
+#define STORE_SCHEMA     13                   /* schema version this build migrates to */
 #define STORE_KEY_BYTES  32                   /* the member's store key, and the data key */
 
 /* Names one log: an origin's relayed log (peer == "") or the direct log
@@ -225,7 +225,10 @@ int store_cursor_set(struct store *s, const char *client, uint64_t acked);
  * decided. Status, kind, action and outcome codes are the board's and are
  * opaque here. The board holds what this member could read (the
  * serialized Need, Offer or update): callers put and get it in clear, and
- * the store seals it on disk (see the top of this file); a blob that does
+ * the store seals it on disk (see the top of this file); the fields of the
+ * records below are in clear on disk (what pages filter on and reports
+ * total: owner, status, label, category, priority, quantities, value,
+ * sector, deadline), the free text only in the sealed blob; a blob that does
  * not open makes the read fail. Blobs are at most STORE_BOARD_BLOB_MAX
  * bytes. Writes happen inside the open batch, so
  * the board commits together with the envelope that changed it.
@@ -246,7 +249,15 @@ struct store_board_need {
     uint64_t accepted_quantity;
     uint64_t delivered_quantity;
     int64_t updated_at; /* on get: when this node last wrote it; ignored on put (now) */
-    uint8_t *need;      /* serialized Need */
+    /* The Need's value, sector and deadline ("YYYY-MM-DD" or ""), kept in
+     * clear so that reports read no blob. On get, has_facts is false for a
+     * row written before schema 13 that board_upgrade has not filled yet
+     * (then the three are zero); ignored on put (always kept). */
+    bool has_facts;
+    uint64_t value_cents;
+    uint32_t sector;
+    char deadline[WIRE_DATE_LEN + 1];
+    uint8_t *need; /* serialized Need */
     size_t need_len;
 };
 
@@ -260,8 +271,10 @@ struct store_board_offer {
     int status;
     uint32_t tlp;
     uint64_t quantity;
-    int64_t updated_at; /* as in store_board_need */
-    uint8_t *offer;     /* serialized Offer */
+    int64_t updated_at;   /* as in store_board_need */
+    bool has_facts;       /* as in store_board_need */
+    uint64_t value_cents; /* the Offer's, in clear as a need's */
+    uint8_t *offer;       /* serialized Offer */
     size_t offer_len;
 };
 
@@ -365,6 +378,49 @@ int store_board_each_waiting(struct store *s, const uint8_t *id, store_board_upd
  * they were first recorded; as store_board_each_need otherwise. */
 int store_board_each_in_cluster(struct store *s, const uint8_t *id, store_board_update_fn fn,
                                 void *arg);
+
+/*
+ * What reports read, in clear and without opening any blob (need and
+ * offer are NULL): every need labelled at most clearance, in no order,
+ * with its id, owner, status, priority, category, quantity, accepted
+ * quantity and facts; every offer answering a need whose view label (its
+ * own and its need's) is at most clearance, with its donor, need id,
+ * status and facts, in no order. Rows are read as the query steps: fn must
+ * not write to the store; it stops the walk by returning non-zero.
+ * Returns 0, -1 on error, or fn's first non-zero return when positive.
+ */
+int store_board_need_facts(struct store *s, uint32_t clearance, store_board_need_fn fn, void *arg);
+int store_board_offer_facts(struct store *s, uint32_t clearance, store_board_offer_fn fn,
+                            void *arg);
+
+/* Up to max ids above after (NULL: from the start), by increasing id, of
+ * needs (is_offers false) or offers written before their facts were kept,
+ * into ids; *n says how many. Costs what it finds. Returns 0 or -1. */
+int store_board_unfilled(struct store *s, bool is_offers, const uint8_t *after,
+                         uint8_t (*ids)[STORE_HASH_BYTES], size_t max, size_t *n);
+
+/*
+ * The board's digest sum (proto/PROTOCOL.md §6.3): the sum, modulo 2^512,
+ * of BLAKE2b-512 of each need's and offer's canonical row, as a 64-byte little-endian
+ * number. Every need and offer put updates it in the same batch (the old
+ * row's hash out, the new one's in), so reading it costs one row whatever
+ * the board's size. A store migrated from before schema 11 has none until
+ * store_board_digest_rebuild ran: then store_board_digest computes it from
+ * the rows (every blob opened) without keeping it.
+ */
+#define STORE_BOARD_DIGEST_BYTES 64
+int store_board_digest(struct store *s, uint8_t sum[STORE_BOARD_DIGEST_BYTES])
+    __attribute__((warn_unused_result));
+
+/* Computes the sum from every row, ignoring the kept one. Reads only; costs
+ * the board's size (tests, upgrades). Returns 0 or -1. */
+int store_board_digest_compute(struct store *s, uint8_t sum[STORE_BOARD_DIGEST_BYTES])
+    __attribute__((warn_unused_result));
+
+/* Computes the sum from every row and keeps it, inside the open batch, when
+ * the store has none yet; does nothing otherwise. Sets *is_done to whether
+ * it computed. Returns 0 or -1. */
+int store_board_digest_rebuild(struct store *s, bool *is_done) __attribute__((warn_unused_result));
 
 /* Whether the board has recorded anything under id (a need, an offer or an
  * update). Returns 1, 0, or -1 on error. */

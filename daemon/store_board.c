@@ -1,10 +1,12 @@
 /*
  * store_board: the board's tables (board_needs, board_offers,
- * board_updates) behind store.h's store_board_* functions: their queries
+ * board_updates, board_digest) behind store.h's store_board_* functions: their queries
  * and the SQL of their statements, which store_open prepares with the
  * rest. The board module decides; this file only keeps what it is given,
  * sealed (store_seal.c) on its way to disk and opened on its way back,
  * writes only inside the open batch and never logs a blob's contents.
+ * It keeps the board digest's sum current with every need and offer it
+ * writes, from the rows in clear before they are sealed.
  */
 #include <limits.h>
 #include <stdint.h>
@@ -12,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
 #include <sqlite3.h>
 
 #include "log.h"
@@ -21,14 +24,16 @@
 /* The columns read_need and read_offer read, in their order. */
 #define NEED_COLUMNS                                                                               \
     "id, owner, created_at, status, tlp, category, quantity, accepted, delivered, need,"           \
-    " priority, updated_at"
-#define OFFER_COLUMNS "id, donor, created_at, need_id, status, tlp, quantity, offer, updated_at"
+    " priority, updated_at, value_cents, sector, deadline"
+#define OFFER_COLUMNS                                                                              \
+    "id, donor, created_at, need_id, status, tlp, quantity, offer, updated_at, value_cents"
 
 const char *const store__board_sql[ST_COUNT_] = {
     [ST_BOARD_NEED_PUT] = "INSERT OR REPLACE INTO board_needs (id, owner, created_at, status, tlp,"
-                          " category, quantity, accepted, delivered, need, priority, updated_at)"
+                          " category, quantity, accepted, delivered, need, priority, updated_at,"
+                          " value_cents, sector, deadline)"
                           " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11,"
-                          " CAST(strftime('%s', 'now') AS INTEGER))",
+                          " CAST(strftime('%s', 'now') AS INTEGER), ?12, ?13, ?14)",
     [ST_BOARD_NEED_EACH] = "SELECT " NEED_COLUMNS " FROM board_needs"
                            " WHERE (?1 IS NULL OR id = ?1) AND (?2 < 0 OR status = ?2)"
                            " ORDER BY created_at, id",
@@ -40,10 +45,10 @@ const char *const store__board_sql[ST_COUNT_] = {
     [ST_BOARD_NEED_GET] = "SELECT " NEED_COLUMNS " FROM board_needs WHERE id = ?1",
     [ST_BOARD_OFFER_GET] = "SELECT " OFFER_COLUMNS " FROM board_offers WHERE id = ?1",
     [ST_BOARD_OFFER_PUT] = "INSERT OR REPLACE INTO board_offers (id, donor, created_at, need_id,"
-                           " status, tlp, quantity, offer, updated_at, view_tlp)"
+                           " status, tlp, quantity, offer, updated_at, view_tlp, value_cents)"
                            " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8,"
                            " CAST(strftime('%s', 'now') AS INTEGER), max(?6, coalesce("
-                           " (SELECT tlp FROM board_needs WHERE id = ?4), 0)))",
+                           " (SELECT tlp FROM board_needs WHERE id = ?4), 0)), ?9)",
     [ST_BOARD_OFFER_EACH] = "SELECT " OFFER_COLUMNS " FROM board_offers"
                             " WHERE (?1 IS NULL OR need_id = ?1) AND (?2 IS NULL OR id = ?2)"
                             " ORDER BY created_at, id",
@@ -63,6 +68,22 @@ const char *const store__board_sql[ST_COUNT_] = {
                          " outcome, awaits, body FROM board_updates WHERE target = ?1"
                          " OR target IN (SELECT id FROM board_updates WHERE target = ?1)"
                          " ORDER BY rowid",
+    /* Rows written before their facts were kept in clear (board_upgrade),
+     * found through partial indexes that are empty once it ran. */
+    [ST_BOARD_NEED_UNFILLED] = "SELECT id FROM board_needs WHERE value_cents IS NULL"
+                               " AND id > ?1 ORDER BY id LIMIT ?2",
+    [ST_BOARD_OFFER_UNFILLED] = "SELECT id FROM board_offers WHERE value_cents IS NULL"
+                                " AND id > ?1 ORDER BY id LIMIT ?2",
+    /* What a report reads, in clear, no blob: every need within a
+     * clearance, every offer answering one, each from its covering index
+     * (board_needs_report, board_offers_report). */
+    [ST_BOARD_NEED_FACTS] = "SELECT id, owner, status, priority, category, quantity, accepted,"
+                            " value_cents, sector, deadline FROM board_needs"
+                            " WHERE tlp <= ?1",
+    [ST_BOARD_OFFER_FACTS] = "SELECT donor, need_id, status, value_cents FROM board_offers"
+                             " WHERE view_tlp <= ?1 AND need_id IS NOT NULL",
+    [ST_BOARD_DIGEST_GET] = "SELECT sum FROM board_digest WHERE one = 0",
+    [ST_BOARD_DIGEST_SET] = "UPDATE board_digest SET sum = ?1 WHERE one = 0",
 };
 
 /* ---- board -------------------------------------------------------------- */
@@ -162,6 +183,27 @@ out:
     return ret;
 }
 
+/* value_cents, sector, deadline from column col on; a row written before
+ * they were kept has none (NULL). */
+static int read_need_facts(sqlite3_stmt *st, int col, struct store_board_need *n)
+{
+    const unsigned char *deadline = sqlite3_column_text(st, col + 2);
+    int len = sqlite3_column_bytes(st, col + 2);
+
+    n->has_facts = sqlite3_column_type(st, col) != SQLITE_NULL;
+    if (!n->has_facts)
+        return 0;
+    if (store__column_u64(st, col, &n->value_cents) != 0 || deadline == NULL || len < 0 ||
+        (size_t)len >= sizeof(n->deadline)) {
+        log_warnx("store: corrupt board need facts");
+        return -1;
+    }
+    n->sector = (uint32_t)sqlite3_column_int64(st, col + 1);
+    memcpy(n->deadline, deadline, (size_t)len);
+    n->deadline[len] = '\0';
+    return 0;
+}
+
 static int read_need(const struct store *s, sqlite3_stmt *st, void *out)
 {
     struct store_board_need *n = out;
@@ -179,6 +221,8 @@ static int read_need(const struct store *s, sqlite3_stmt *st, void *out)
     n->category = (uint32_t)sqlite3_column_int64(st, 5);
     n->priority = (uint32_t)sqlite3_column_int64(st, 10);
     n->updated_at = sqlite3_column_int64(st, 11);
+    if (read_need_facts(st, 12, n) != 0)
+        return -1;
     return column_unseal(s, st, 9, "board_needs.need", n->id, &n->need, &n->need_len);
 }
 
@@ -197,6 +241,9 @@ static int read_offer(const struct store *s, sqlite3_stmt *st, void *out)
     o->status = (int)status;
     o->tlp = (uint32_t)sqlite3_column_int64(st, 5);
     o->updated_at = sqlite3_column_int64(st, 8);
+    o->has_facts = sqlite3_column_type(st, 9) != SQLITE_NULL;
+    if (o->has_facts && store__column_u64(st, 9, &o->value_cents) != 0)
+        return -1;
     return column_unseal(s, st, 7, "board_offers.offer", o->id, &o->offer, &o->offer_len);
 }
 
@@ -227,18 +274,249 @@ static int read_update(const struct store *s, sqlite3_stmt *st, void *out)
     return column_unseal(s, st, 11, "board_updates.body", u->id, &u->body, &u->body_len);
 }
 
+/* ---- digest ------------------------------------------------------------- */
+
+/* Integers big-endian and strings and blobs length-prefixed, so that a
+ * row's bytes are unambiguous (proto/PROTOCOL.md §6.3). */
+static void hash_u64(crypto_generichash_state *h, uint64_t x)
+{
+    uint8_t be[8];
+
+    for (int i = 0; i < 8; i++)
+        be[i] = (uint8_t)(x >> (56 - 8 * i));
+    crypto_generichash_update(h, be, sizeof(be));
+}
+
+static void hash_bytes(crypto_generichash_state *h, const void *p, size_t len)
+{
+    hash_u64(h, len);
+    if (len > 0)
+        crypto_generichash_update(h, p, len);
+}
+
+static void need_hash(const struct store_board_need *n, uint8_t out[STORE_BOARD_DIGEST_BYTES])
+{
+    crypto_generichash_state h;
+
+    crypto_generichash_init(&h, NULL, 0, STORE_BOARD_DIGEST_BYTES);
+    crypto_generichash_update(&h, (const uint8_t *)"n", 1);
+    crypto_generichash_update(&h, n->id, STORE_HASH_BYTES);
+    hash_bytes(&h, n->owner, strlen(n->owner));
+    hash_u64(&h, (uint64_t)n->status);
+    hash_u64(&h, n->tlp);
+    hash_u64(&h, n->quantity);
+    hash_u64(&h, n->accepted_quantity);
+    hash_u64(&h, n->delivered_quantity);
+    hash_bytes(&h, n->need, n->need_len);
+    crypto_generichash_final(&h, out, STORE_BOARD_DIGEST_BYTES);
+}
+
+static void offer_hash(const struct store_board_offer *o, uint8_t out[STORE_BOARD_DIGEST_BYTES])
+{
+    static const uint8_t none[STORE_HASH_BYTES];
+    crypto_generichash_state h;
+
+    crypto_generichash_init(&h, NULL, 0, STORE_BOARD_DIGEST_BYTES);
+    crypto_generichash_update(&h, (const uint8_t *)"o", 1);
+    crypto_generichash_update(&h, o->id, STORE_HASH_BYTES);
+    hash_bytes(&h, o->donor, strlen(o->donor));
+    crypto_generichash_update(&h, o->has_need ? o->need_id : none, STORE_HASH_BYTES);
+    hash_u64(&h, (uint64_t)o->status);
+    hash_u64(&h, o->tlp);
+    hash_u64(&h, o->quantity);
+    hash_bytes(&h, o->offer, o->offer_len);
+    crypto_generichash_final(&h, out, STORE_BOARD_DIGEST_BYTES);
+}
+
+/* sum += x (sign 1) or sum -= x (sign -1), little-endian, modulo 2^512. */
+static void sum_add(uint8_t sum[STORE_BOARD_DIGEST_BYTES],
+                    const uint8_t x[STORE_BOARD_DIGEST_BYTES], int sign)
+{
+    int carry = 0;
+
+    for (size_t i = 0; i < STORE_BOARD_DIGEST_BYTES; i++) {
+        int v = sign > 0 ? sum[i] + x[i] + carry : sum[i] - x[i] - carry;
+        carry = sign > 0 ? v >> 8 : v < 0;
+        sum[i] = (uint8_t)v;
+    }
+}
+
+/* The kept sum. Returns 1 and fills sum, 0 when the store has none yet, or
+ * -1. */
+static int digest_get(struct store *s, uint8_t sum[STORE_BOARD_DIGEST_BYTES])
+{
+    sqlite3_stmt *st = s->st[ST_BOARD_DIGEST_GET];
+    int rc, ret = -1;
+
+    if ((rc = store__step(s, st, "board digest")) == SQLITE_ROW) {
+        if (sqlite3_column_type(st, 0) == SQLITE_NULL) {
+            ret = 0;
+        } else if (sqlite3_column_bytes(st, 0) == STORE_BOARD_DIGEST_BYTES) {
+            memcpy(sum, sqlite3_column_blob(st, 0), STORE_BOARD_DIGEST_BYTES);
+            ret = 1;
+        } else {
+            log_warnx("store: corrupt board digest");
+        }
+    } else if (rc == SQLITE_DONE) {
+        log_warnx("store: the board digest's row is missing");
+    }
+    store__done(st);
+    return ret;
+}
+
+static int digest_set(struct store *s, const uint8_t sum[STORE_BOARD_DIGEST_BYTES])
+{
+    sqlite3_bind_blob(s->st[ST_BOARD_DIGEST_SET], 1, sum, STORE_BOARD_DIGEST_BYTES, SQLITE_STATIC);
+    return store__run(s, ST_BOARD_DIGEST_SET, "board digest set");
+}
+
+/* Replaces a row's hash old (NULL: a new row) by new in the kept sum;
+ * nothing to do while the store has no sum (the rebuild will count it). */
+static int digest_replace(struct store *s, const uint8_t *old,
+                          const uint8_t new[STORE_BOARD_DIGEST_BYTES])
+{
+    uint8_t sum[STORE_BOARD_DIGEST_BYTES];
+    int rc;
+
+    if (old != NULL && memcmp(old, new, STORE_BOARD_DIGEST_BYTES) == 0)
+        return 0;
+    if ((rc = digest_get(s, sum)) <= 0)
+        return rc;
+    if (old != NULL)
+        sum_add(sum, old, -1);
+    sum_add(sum, new, 1);
+    return digest_set(s, sum);
+}
+
+/* The hash of the row id holds now into old; *has_old says whether there is
+ * one. */
+static int old_need_hash(struct store *s, const uint8_t *id, uint8_t old[STORE_BOARD_DIGEST_BYTES],
+                         bool *has_old)
+{
+    struct store_board_need prev;
+    int rc = store_board_need_get(s, id, &prev);
+
+    if (rc < 0)
+        return -1;
+    if ((*has_old = rc == 1)) {
+        need_hash(&prev, old);
+        free(prev.need);
+    }
+    return 0;
+}
+
+static int old_offer_hash(struct store *s, const uint8_t *id, uint8_t old[STORE_BOARD_DIGEST_BYTES],
+                          bool *has_old)
+{
+    struct store_board_offer prev;
+    int rc = store_board_offer_get(s, id, &prev);
+
+    if (rc < 0)
+        return -1;
+    if ((*has_old = rc == 1)) {
+        offer_hash(&prev, old);
+        free(prev.offer);
+    }
+    return 0;
+}
+
+struct digest_walk {
+    uint8_t sum[STORE_BOARD_DIGEST_BYTES];
+    uint8_t last[STORE_HASH_BYTES];
+    size_t n_rows;
+};
+
+static int sum_need(void *arg, const struct store_board_need *n)
+{
+    struct digest_walk *w = arg;
+    uint8_t h[STORE_BOARD_DIGEST_BYTES];
+
+    need_hash(n, h);
+    sum_add(w->sum, h, 1);
+    memcpy(w->last, n->id, STORE_HASH_BYTES);
+    w->n_rows++;
+    return 0;
+}
+
+static int sum_offer(void *arg, const struct store_board_offer *o)
+{
+    struct digest_walk *w = arg;
+    uint8_t h[STORE_BOARD_DIGEST_BYTES];
+
+    offer_hash(o, h);
+    sum_add(w->sum, h, 1);
+    memcpy(w->last, o->id, STORE_HASH_BYTES);
+    w->n_rows++;
+    return 0;
+}
+
+int store_board_digest_compute(struct store *s, uint8_t sum[STORE_BOARD_DIGEST_BYTES])
+{
+    struct digest_walk w = {0};
+
+    for (int is_offers = 0; is_offers < 2; is_offers++) {
+        struct store_board_filter f = {
+            .clearance = UINT32_MAX, .need_status = -1, .limit = STORE_BOARD_PAGE_ROWS};
+        for (;;) {
+            int rc;
+            w.n_rows = 0;
+            rc = is_offers ? store_board_page_offers(s, &f, sum_offer, &w)
+                           : store_board_page_needs(s, &f, sum_need, &w);
+            if (rc != 0)
+                return -1;
+            if (w.n_rows < f.limit)
+                break;
+            f.after = w.last;
+        }
+    }
+    memcpy(sum, w.sum, STORE_BOARD_DIGEST_BYTES);
+    return 0;
+}
+
+int store_board_digest(struct store *s, uint8_t sum[STORE_BOARD_DIGEST_BYTES])
+{
+    int rc = digest_get(s, sum);
+
+    if (rc < 0)
+        return -1;
+    return rc == 1 ? 0 : store_board_digest_compute(s, sum);
+}
+
+int store_board_digest_rebuild(struct store *s, bool *is_done)
+{
+    uint8_t sum[STORE_BOARD_DIGEST_BYTES];
+    int rc;
+
+    *is_done = false;
+    if (store__check_batch(s, "board digest rebuild") != 0 || (rc = digest_get(s, sum)) < 0)
+        return -1;
+    if (rc == 1)
+        return 0;
+    if (store_board_digest_compute(s, sum) != 0 || digest_set(s, sum) != 0)
+        return -1;
+    *is_done = true;
+    return 0;
+}
+
+/* ---- rows --------------------------------------------------------------- */
+
 int store_board_need_put(struct store *s, const struct store_board_need *n)
 {
     sqlite3_stmt *st = s->st[ST_BOARD_NEED_PUT];
+    uint8_t old[STORE_BOARD_DIGEST_BYTES], new[STORE_BOARD_DIGEST_BYTES];
+    bool has_old;
     uint8_t *sealed = NULL;
     int ret;
 
     if (check_board_write(s, n->owner, n->need, n->need_len, n->quantity, "board need put") != 0)
         return -1;
-    if (n->accepted_quantity > INT64_MAX || n->delivered_quantity > INT64_MAX) {
+    if (n->accepted_quantity > INT64_MAX || n->delivered_quantity > INT64_MAX ||
+        n->value_cents > INT64_MAX) {
         log_warnx("store: board need put: quantity out of range");
         return -1;
     }
+    if (old_need_hash(s, n->id, old, &has_old) != 0)
+        return -1;
     sqlite3_bind_blob(st, 1, n->id, STORE_HASH_BYTES, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, n->owner, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 3, n->created_at);
@@ -249,14 +527,18 @@ int store_board_need_put(struct store *s, const struct store_board_need *n)
     sqlite3_bind_int64(st, 8, (sqlite3_int64)n->accepted_quantity);
     sqlite3_bind_int64(st, 9, (sqlite3_int64)n->delivered_quantity);
     sqlite3_bind_int64(st, 11, n->priority);
+    sqlite3_bind_int64(st, 12, (sqlite3_int64)n->value_cents);
+    sqlite3_bind_int64(st, 13, n->sector);
+    sqlite3_bind_text(st, 14, n->deadline, -1, SQLITE_STATIC);
     if (bind_sealed(s, st, 10, "board_needs.need", n->id, n->need, n->need_len, &sealed) != 0) {
         store__done(st);
         return -1;
     }
     ret = store__run(s, ST_BOARD_NEED_PUT, "board need put");
     free(sealed);
-    if (ret != 0)
-        return ret;
+    need_hash(n, new);
+    if (ret != 0 || digest_replace(s, has_old ? old : NULL, new) != 0)
+        return -1;
     sqlite3_bind_blob(s->st[ST_BOARD_NEED_VIEW], 1, n->id, STORE_HASH_BYTES, SQLITE_STATIC);
     sqlite3_bind_int64(s->st[ST_BOARD_NEED_VIEW], 2, n->tlp);
     return store__run(s, ST_BOARD_NEED_VIEW, "board need put (offers' view)");
@@ -309,10 +591,14 @@ int store_board_each_need(struct store *s, const uint8_t *id, int status, store_
 int store_board_offer_put(struct store *s, const struct store_board_offer *o)
 {
     sqlite3_stmt *st = s->st[ST_BOARD_OFFER_PUT];
+    uint8_t old[STORE_BOARD_DIGEST_BYTES], new[STORE_BOARD_DIGEST_BYTES];
+    bool has_old;
     uint8_t *sealed = NULL;
     int ret;
 
-    if (check_board_write(s, o->donor, o->offer, o->offer_len, o->quantity, "board offer put") != 0)
+    if (check_board_write(s, o->donor, o->offer, o->offer_len, o->quantity, "board offer put") !=
+            0 ||
+        old_offer_hash(s, o->id, old, &has_old) != 0)
         return -1;
     sqlite3_bind_blob(st, 1, o->id, STORE_HASH_BYTES, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, o->donor, -1, SQLITE_STATIC);
@@ -322,13 +608,17 @@ int store_board_offer_put(struct store *s, const struct store_board_offer *o)
     sqlite3_bind_int(st, 5, o->status);
     sqlite3_bind_int64(st, 6, o->tlp);
     sqlite3_bind_int64(st, 7, (sqlite3_int64)o->quantity);
+    sqlite3_bind_int64(st, 9, (sqlite3_int64)o->value_cents);
     if (bind_sealed(s, st, 8, "board_offers.offer", o->id, o->offer, o->offer_len, &sealed) != 0) {
         store__done(st);
         return -1;
     }
     ret = store__run(s, ST_BOARD_OFFER_PUT, "board offer put");
     free(sealed);
-    return ret;
+    offer_hash(o, new);
+    if (ret != 0 || digest_replace(s, has_old ? old : NULL, new) != 0)
+        return -1;
+    return 0;
 }
 
 static int offer_rows(struct store *s, const uint8_t *need_id, const uint8_t *id, struct rows *r)
@@ -588,15 +878,15 @@ static sqlite3_stmt *page_prepare(struct store *s, const struct store_board_filt
 
     if (!is_offers) {
         sql_add(&q, "SELECT x.id, x.owner, x.created_at, x.status, x.tlp, x.category, x.quantity,"
-                    " x.accepted, x.delivered, x.need, x.priority, x.updated_at"
-                    " FROM board_needs AS x WHERE x.tlp <= ?");
+                    " x.accepted, x.delivered, x.need, x.priority, x.updated_at,"
+                    " x.value_cents, x.sector, x.deadline FROM board_needs AS x WHERE x.tlp <= ?");
     } else {
         /* An offer is read only when its need, if held, is within the
          * clearance too: a hidden need's offers are hidden with it. Its
          * view_tlp is the higher of the two labels; the needs table is
          * joined only to filter on the need's status. */
         sql_add(&q, "SELECT x.id, x.donor, x.created_at, x.need_id, x.status, x.tlp, x.quantity,"
-                    " x.offer, x.updated_at FROM board_offers AS x");
+                    " x.offer, x.updated_at, x.value_cents FROM board_offers AS x");
         if (f->need_status >= 0)
             sql_add(&q, " JOIN board_needs AS n ON n.id = x.need_id");
         sql_add(&q, " WHERE x.view_tlp <= ?1");
@@ -686,4 +976,82 @@ int store_board_count(struct store *s, uint64_t *needs, uint64_t *offers)
         ret = 0;
     sqlite3_finalize(st);
     return ret;
+}
+
+/* ---- what reports read in clear ------------------------------------------ */
+
+int store_board_unfilled(struct store *s, bool is_offers, const uint8_t *after,
+                         uint8_t (*ids)[STORE_HASH_BYTES], size_t max, size_t *n)
+{
+    static const uint8_t none[STORE_HASH_BYTES];
+    sqlite3_stmt *st = s->st[is_offers ? ST_BOARD_OFFER_UNFILLED : ST_BOARD_NEED_UNFILLED];
+    int rc;
+
+    *n = 0;
+    sqlite3_bind_blob(st, 1, after != NULL ? after : none, STORE_HASH_BYTES, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)max);
+    while ((rc = store__step(s, st, "board unfilled rows")) == SQLITE_ROW && *n < max) {
+        if (store__column_id(st, 0, ids[*n]) != 0) {
+            store__done(st);
+            return -1;
+        }
+        (*n)++;
+    }
+    store__done(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
+}
+
+int store_board_need_facts(struct store *s, uint32_t clearance, store_board_need_fn fn, void *arg)
+{
+    sqlite3_stmt *st = s->st[ST_BOARD_NEED_FACTS];
+    int rc = SQLITE_DONE, ret = 0;
+
+    sqlite3_bind_int64(st, 1, clearance);
+    while (ret == 0 && (rc = store__step(s, st, "board need facts")) == SQLITE_ROW) {
+        struct store_board_need n = {0};
+        sqlite3_int64 status = sqlite3_column_int64(st, 2);
+        if (store__column_id(st, 0, n.id) != 0 || store__column_member(st, 1, n.owner) != 0 ||
+            store__column_u64(st, 5, &n.quantity) != 0 ||
+            store__column_u64(st, 6, &n.accepted_quantity) != 0 || status < INT_MIN ||
+            status > INT_MAX || read_need_facts(st, 7, &n) != 0) {
+            ret = -1;
+            break;
+        }
+        n.status = (int)status;
+        n.priority = (uint32_t)sqlite3_column_int64(st, 3);
+        n.category = (uint32_t)sqlite3_column_int64(st, 4);
+        ret = fn(arg, &n);
+    }
+    if (ret == 0 && rc != SQLITE_DONE)
+        ret = -1;
+    store__done(st);
+    return ret < 0 ? -1 : ret;
+}
+
+int store_board_offer_facts(struct store *s, uint32_t clearance, store_board_offer_fn fn, void *arg)
+{
+    sqlite3_stmt *st = s->st[ST_BOARD_OFFER_FACTS];
+    int rc = SQLITE_DONE, ret = 0;
+
+    sqlite3_bind_int64(st, 1, clearance);
+    while (ret == 0 && (rc = store__step(s, st, "board offer facts")) == SQLITE_ROW) {
+        struct store_board_offer o = {.has_need = true};
+        sqlite3_int64 status = sqlite3_column_int64(st, 2);
+        if (store__column_member(st, 0, o.donor) != 0 || store__column_id(st, 1, o.need_id) != 0 ||
+            status < INT_MIN || status > INT_MAX) {
+            ret = -1;
+            break;
+        }
+        o.status = (int)status;
+        o.has_facts = sqlite3_column_type(st, 3) != SQLITE_NULL;
+        if (o.has_facts && store__column_u64(st, 3, &o.value_cents) != 0) {
+            ret = -1;
+            break;
+        }
+        ret = fn(arg, &o);
+    }
+    if (ret == 0 && rc != SQLITE_DONE)
+        ret = -1;
+    store__done(st);
+    return ret < 0 ? -1 : ret;
 }

@@ -863,6 +863,7 @@ static void play(const struct scene *sc, const size_t *order, uint8_t digest[WIR
     struct store *s;
     struct store_board_need n;
     struct store_board_offer o;
+    uint8_t kept[STORE_BOARD_DIGEST_BYTES], computed[STORE_BOARD_DIGEST_BYTES];
     static const int offer_status[] = {BOARD_OFFER_CONFIRMED, BOARD_OFFER_DECLINED,
                                        BOARD_OFFER_WITHDRAWN, BOARD_OFFER_PROPOSED};
 
@@ -876,6 +877,10 @@ static void play(const struct scene *sc, const size_t *order, uint8_t digest[WIR
         assert_int_equal(apply_bytes(s, &bm, m->payload, m->len, NULL, NULL), 0);
     }
     assert_int_equal(board_digest(s, digest), 0);
+    /* The sum kept write by write is the one the rows make. */
+    assert_int_equal(store_board_digest(s, kept), 0);
+    assert_int_equal(store_board_digest_compute(s, computed), 0);
+    assert_memory_equal(kept, computed, sizeof(kept));
 
     assert_int_equal(store_board_need_get(s, ids[0], &n), 1);
     free(n.need);
@@ -1257,7 +1262,7 @@ static void test_check_post_hides(void **state)
                      BOARD_CHECK_INVALID);
 }
 
-/* A need written before schema 8 (priority 0 in its row) gets the
+/* A need written before schema 9 (priority 0 in its row) gets the
  * priority its payload states from board_upgrade, and pages filter on it;
  * a second run finds nothing to do. */
 static void test_upgrade_fills_priority(void **state)

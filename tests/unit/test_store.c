@@ -1226,6 +1226,132 @@ static long long raw_count(const char *dir, const char *sql)
     return n;
 }
 
+/* The kept digest sum follows every put, a replaced row's hash leaving it,
+ * and equals one computed from the rows; a store without one (migrated
+ * from before schema 11) computes it until the rebuild keeps it. */
+static void test_board_digest_kept(void **state)
+{
+    struct fixture *f = *state;
+    struct store *s = open_ok(f);
+    uint8_t empty[STORE_BOARD_DIGEST_BYTES], kept[STORE_BOARD_DIGEST_BYTES];
+    uint8_t computed[STORE_BOARD_DIGEST_BYTES], one[STORE_BOARD_DIGEST_BYTES];
+    struct store_board_offer o = {0};
+    bool is_done;
+
+    assert_int_equal(store_board_digest(s, empty), 0);
+    assert_int_equal(store_board_digest_compute(s, computed), 0);
+    assert_memory_equal(empty, computed, sizeof(empty));
+    assert_int_equal(store_begin(s), 0);
+    put_need(s, 0x11, "first");
+    assert_int_equal(store_board_digest(s, one), 0);
+    assert_memory_not_equal(one, empty, sizeof(one));
+    put_need(s, 0x12, "second");
+    put_need(s, 0x12, "second, edited");
+    memset(o.id, 0x13, sizeof(o.id));
+    strcpy(o.donor, "EE");
+    o.has_need = true;
+    memset(o.need_id, 0x11, sizeof(o.need_id));
+    o.status = 1;
+    o.offer = (uint8_t *)(uintptr_t) "offer";
+    o.offer_len = 5;
+    assert_int_equal(store_board_offer_put(s, &o), 0);
+    o.status = 2;
+    assert_int_equal(store_board_offer_put(s, &o), 0);
+    assert_int_equal(store_board_digest(s, kept), 0);
+    assert_int_equal(store_board_digest_compute(s, computed), 0);
+    assert_memory_equal(kept, computed, sizeof(kept));
+    store_rollback(s);
+    assert_int_equal(store_board_digest(s, kept), 0);
+    assert_memory_equal(kept, empty, sizeof(kept)); /* rolled back with the rows */
+    assert_int_equal(store_begin(s), 0);
+    put_need(s, 0x11, "first");
+    put_need(s, 0x12, "second");
+    assert_int_equal(store_commit(s), 0);
+    assert_int_equal(store_board_digest(s, kept), 0);
+    store_close(&s);
+
+    raw_exec(f->dir, "UPDATE board_digest SET sum = NULL");
+    s = open_ok(f);
+    assert_int_equal(store_board_digest(s, computed), 0);
+    assert_memory_equal(kept, computed, sizeof(kept));
+    assert_int_equal(store_begin(s), 0);
+    put_need(s, 0x14, "while unknown"); /* counted by the rebuild */
+    assert_int_equal(store_board_digest_rebuild(s, &is_done), 0);
+    assert_true(is_done);
+    assert_int_equal(store_board_digest_rebuild(s, &is_done), 0);
+    assert_false(is_done);
+    assert_int_equal(store_commit(s), 0);
+    assert_int_equal(raw_count(f->dir, "SELECT count(*) FROM board_digest WHERE sum IS NULL"), 0);
+    assert_int_equal(store_board_digest(s, kept), 0);
+    assert_int_equal(store_board_digest_compute(s, computed), 0);
+    assert_memory_equal(kept, computed, sizeof(kept));
+    store_close(&s);
+}
+
+static int keep_need_row(void *arg, const struct store_board_need *n)
+{
+    *(struct store_board_need *)arg = *n;
+    return 0;
+}
+
+/* A report's facts round-trip in clear; a row from before schema 13 (NULL
+ * there) reads as not filled, is listed as such, and leaves that list once
+ * put back. */
+static void test_board_facts(void **state)
+{
+    struct fixture *f = *state;
+    struct store *s = open_ok(f);
+    struct store_board_need n = {0}, got;
+    uint8_t ids[4][STORE_HASH_BYTES];
+    size_t count;
+
+    memset(n.id, 0x21, sizeof(n.id));
+    strcpy(n.owner, "UA");
+    n.status = 1;
+    n.tlp = 3;
+    n.quantity = 4;
+    n.value_cents = 123456;
+    n.sector = 7;
+    strcpy(n.deadline, "2027-01-31");
+    n.need = (uint8_t *)(uintptr_t) "need";
+    n.need_len = 4;
+    assert_int_equal(store_begin(s), 0);
+    assert_int_equal(store_board_need_put(s, &n), 0);
+    assert_int_equal(store_commit(s), 0);
+    memset(&got, 0, sizeof(got));
+    assert_int_equal(store_board_need_facts(s, 3, keep_need_row, &got), 0);
+    assert_true(got.has_facts);
+    assert_null(got.need);
+    assert_int_equal(got.value_cents, 123456);
+    assert_int_equal(got.sector, 7);
+    assert_string_equal(got.deadline, "2027-01-31");
+    assert_int_equal(got.quantity, 4);
+    memset(&got, 0, sizeof(got));
+    assert_int_equal(store_board_need_facts(s, 2, keep_need_row, &got), 0);
+    assert_false(got.has_facts); /* above the clearance: not read */
+    assert_int_equal(store_board_unfilled(s, false, NULL, ids, 4, &count), 0);
+    assert_int_equal(count, 0);
+    store_close(&s);
+
+    raw_exec(f->dir, "UPDATE board_needs SET value_cents = NULL, sector = NULL, deadline = NULL");
+    s = open_ok(f);
+    assert_int_equal(store_board_unfilled(s, false, NULL, ids, 4, &count), 0);
+    assert_int_equal(count, 1);
+    assert_memory_equal(ids[0], n.id, sizeof(n.id));
+    assert_int_equal(store_board_unfilled(s, false, ids[0], ids, 4, &count), 0);
+    assert_int_equal(count, 0);
+    assert_int_equal(store_board_need_get(s, n.id, &got), 1);
+    assert_false(got.has_facts);
+    got.value_cents = 5;
+    assert_int_equal(store_begin(s), 0);
+    assert_int_equal(store_board_need_put(s, &got), 0);
+    assert_int_equal(store_commit(s), 0);
+    free(got.need);
+    assert_int_equal(store_board_unfilled(s, false, NULL, ids, 4, &count), 0);
+    assert_int_equal(count, 0);
+    store_close(&s);
+}
+
 /* The board's blobs round-trip in clear through the interface, while the
  * files hold no byte of them; another key cannot open the store. */
 static void test_board_sealed_at_rest(void **state)
@@ -1388,6 +1514,7 @@ static void test_migration_seals_plaintext(void **state)
     /* Back to what schema 4 wrote: the blob in clear, no key check. */
     raw_exec(f->dir, "UPDATE board_needs SET need = CAST('old " MARKER "' AS BLOB);"
                      " DROP TABLE key_check; DROP TABLE roster_trusted; DROP TABLE post_clients;"
+                     " DROP TABLE board_digest;"
                      /* Schema 9 rebuilt needs and offers; give them back
                       * the shape schema 4 had (a rowid table). */
                      " CREATE TABLE n4 (id BLOB PRIMARY KEY, owner TEXT NOT NULL,"
@@ -1442,7 +1569,8 @@ static void test_migration_drops_envelope_id_index(void **state)
                      " PRIMARY KEY (origin, peer, seq),"
                      " FOREIGN KEY (origin, peer) REFERENCES logs (origin, peer));"
                      " INSERT INTO old SELECT * FROM envelopes; DROP TABLE envelopes;"
-                     " ALTER TABLE old RENAME TO envelopes; PRAGMA user_version = 7;");
+                     " ALTER TABLE old RENAME TO envelopes; DROP TABLE board_digest;"
+                     " PRAGMA user_version = 7;");
     assert_int_equal(raw_count(f->dir, "SELECT count(*) FROM sqlite_master"
                                        " WHERE tbl_name = 'envelopes' AND type = 'index'"
                                        " AND sql IS NULL"),
@@ -1684,6 +1812,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_board_tables, setup, teardown),
         cmocka_unit_test_setup_teardown(test_deliveries, setup, teardown),
         cmocka_unit_test_setup_teardown(test_board_sealed_at_rest, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_board_digest_kept, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_board_facts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_survives_key_rotation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_board_swapped_blob_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migration_seals_plaintext, setup, teardown),
