@@ -94,6 +94,7 @@ static void test_restore_and_saved(void **state)
     assert_string_equal(got, "restored");
     assert_int_equal(value, 41);
     assert_false(stats_is_saved(s, 1));
+    stats_free(&s);
 }
 
 /* Observations land in the first bucket whose bound they do not exceed,
