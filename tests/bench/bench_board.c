@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_util.h"
 #include "api.pb-c.h"
 #include "api_msg.h"
 #include "board.h"
@@ -29,26 +30,6 @@
 #define DESC_LEN   500
 #define N_MEMBERS  14
 #define PAGE_LIMIT 100
-
-static double now(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int compare_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, size_t n)
-{
-    qsort(v, n, sizeof(*v), compare_double);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
 
 /* Ids spread like hashes: a counter mixed into 32 bytes. */
 static void make_id(uint64_t i, uint8_t salt, uint8_t id[32])
@@ -317,11 +298,11 @@ static void run_cases(struct store *s)
         bool has_next;
         cases[c].f.limit = PAGE_LIMIT;
         for (int r = 0; r < ROUNDS; r++) {
-            double t0 = now();
+            double t0 = bench_now();
             n = one_page(s, cases[c].f, cases[c].is_offers, NULL, &has_next);
-            t[r] = now() - t0;
+            t[r] = bench_now() - t0;
         }
-        printf("  %-30s %4ld items  %8.2f ms\n", cases[c].name, n, 1e3 * median(t, ROUNDS));
+        printf("  %-30s %4ld items  %8.2f ms\n", cases[c].name, n, 1e3 * bench_median(t, ROUNDS));
     }
 }
 
@@ -363,70 +344,71 @@ int main(int argc, char **argv)
         if (have == 0) {
             printf("filling %zu needs and %zu offers (%d-byte descriptions) in %s\n", n_needs,
                    n_offers, DESC_LEN, dir);
-            t0 = now();
+            t0 = bench_now();
             if (fill(s, n_needs, n_offers) != 0) {
                 fprintf(stderr, "filling the store failed\n");
                 return 1;
             }
-            printf("  filled in %.1f s\n", now() - t0);
+            printf("  filled in %.1f s\n", bench_now() - t0);
         }
     }
     /* As the node does before serving: a store filled by an older build
      * gets its digest's sum here, once. */
-    t0 = now();
+    t0 = bench_now();
     if (board_upgrade(s) != 0)
         return 1;
-    printf("  upgrade on open: %.1f ms\n", 1e3 * (now() - t0));
+    printf("  upgrade on open: %.1f ms\n", 1e3 * (bench_now() - t0));
     printf("one page of %d, median of %d runs:\n", PAGE_LIMIT, ROUNDS);
     run_cases(s);
     for (int r = 0; r < ROUNDS; r++) {
-        t0 = now();
+        t0 = bench_now();
         n = all_pages(s, false);
         n += all_pages(s, true);
-        t[r] = now() - t0;
+        t[r] = bench_now() - t0;
     }
     printf("  %-30s %ld items  %8.1f ms (pages of %d)\n", "export: every page", n,
-           1e3 * median(t, ROUNDS), API_BOARD_PAGE_MAX);
+           1e3 * bench_median(t, ROUNDS), API_BOARD_PAGE_MAX);
     for (int r = 0; r < ROUNDS; r++) {
         struct board_report br;
-        t0 = now();
+        t0 = bench_now();
         if (board_report(s, 5, (int64_t)time(NULL), &br) != 0)
             return 1;
-        t[r] = now() - t0;
+        t[r] = bench_now() - t0;
         if (r == 0)
             printf("  (report: %zu open needs, %zu donors)\n", br.n_open, br.n_donors);
         board_report_free(&br);
     }
-    printf("  %-30s %8.1f ms\n", "report", 1e3 * median(t, ROUNDS));
+    printf("  %-30s %8.1f ms\n", "report", 1e3 * bench_median(t, ROUNDS));
     for (int r = 0; r < 3; r++) {
         uint8_t digest[32];
-        t0 = now();
+        t0 = bench_now();
         if (board_digest(s, digest) != 0)
             return 1;
-        t[r] = now() - t0;
+        t[r] = bench_now() - t0;
     }
-    printf("  %-30s %8.1f ms (median of 3)\n", "status board digest", 1e3 * median(t, 3));
+    printf("  %-30s %8.1f ms (median of 3)\n", "status board digest", 1e3 * bench_median(t, 3));
     /* Before: the digest (version 2) hashed every row, opened, per status. */
     for (int r = 0; r < 3; r++) {
         uint8_t sum[STORE_BOARD_DIGEST_BYTES];
-        t0 = now();
+        t0 = bench_now();
         if (store_board_digest_compute(s, sum) != 0)
             return 1;
-        t[r] = now() - t0;
+        t[r] = bench_now() - t0;
     }
-    printf("  %-30s %8.1f ms (median of 3)\n", "before: digest from every row", 1e3 * median(t, 3));
+    printf("  %-30s %8.1f ms (median of 3)\n", "before: digest from every row",
+           1e3 * bench_median(t, 3));
     /* Before: the unpaged query read the whole board for every answer. */
     for (int r = 0; r < 3; r++) {
         long nn = 0, no = 0;
-        t0 = now();
+        t0 = bench_now();
         if (store_board_each_need(s, NULL, -1, count_need, &nn) != 0 ||
             store_board_each_offer(s, NULL, count_offer, &no) != 0)
             return 1;
-        t[r] = now() - t0;
+        t[r] = bench_now() - t0;
         n = nn + no;
     }
     printf("  %-30s %ld items  %8.1f ms (median of 3)\n", "before: whole board, one read", n,
-           1e3 * median(t, 3));
+           1e3 * bench_median(t, 3));
     store_close(&s);
     if (!is_kept) {
         static const char *const names[] = {"tmbus.db", "tmbus.db-wal", "tmbus.db-shm",

@@ -14,32 +14,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_util.h"
 #include "log.h"
 #include "store.h"
 
 #define ROUNDS   5
 #define BLOB_LEN 512 /* a typical serialized need */
 #define BATCH    100 /* needs per commit, as a busy loop round might */
-
-static double now(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int compare_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, size_t n)
-{
-    qsort(v, n, sizeof(*v), compare_double);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
 
 static int count(void *arg, const struct store_board_need *n)
 {
@@ -64,7 +45,7 @@ static int one_round(size_t n, double *put, double *get)
         return -1;
     for (size_t i = 0; i < sizeof(blob); i++)
         blob[i] = (uint8_t)('a' + i % 26);
-    t0 = now();
+    t0 = bench_now();
     for (size_t i = 0; i < n; i++) {
         struct store_board_need need = {0};
 
@@ -80,11 +61,11 @@ static int one_round(size_t n, double *put, double *get)
             ((i % BATCH == BATCH - 1 || i == n - 1) && store_commit(s) != 0))
             goto out;
     }
-    *put = (double)n / (now() - t0);
-    t0 = now();
+    *put = (double)n / (bench_now() - t0);
+    t0 = bench_now();
     if (store_board_each_need(s, NULL, -1, count, &seen) != 0 || seen != n)
         goto out;
-    *get = (double)n / (now() - t0);
+    *get = (double)n / (bench_now() - t0);
     rc = 0;
 out:
     store_close(&s);
@@ -119,6 +100,6 @@ int main(int argc, char **argv)
                get[r]);
     }
     printf("median over %d rounds of %zu needs of %d bytes: %.0f puts/s, %.0f reads/s\n", ROUNDS, n,
-           BLOB_LEN, median(put, ROUNDS), median(get, ROUNDS));
+           BLOB_LEN, bench_median(put, ROUNDS), bench_median(get, ROUNDS));
     return 0;
 }

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "bench_util.h"
 #include "fed.h"
 #include "fedclient.h"
 #include "log.h"
@@ -35,18 +36,6 @@
 struct counters {
     uint64_t accepted, duplicate, delivered, relayed, commits;
 };
-
-static int compare_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, size_t n)
-{
-    qsort(v, n, sizeof(*v), compare_double);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
 
 /* The counters of h's node; 0 or -1. */
 static int read_counters(struct tmbus *h, struct counters *c)
@@ -76,23 +65,9 @@ static int read_counters(struct tmbus *h, struct counters *c)
 /* utime + stime of pid in microseconds, or -1. */
 static int64_t cpu_us(pid_t pid)
 {
-    char path[64], buf[2048];
-    unsigned long long ut = 0, st = 0;
-    FILE *fp;
-    size_t n;
-    char *p;
+    double s = bench_cpu_seconds(pid);
 
-    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-    if ((fp = fopen(path, "r")) == NULL)
-        return -1;
-    n = fread(buf, 1, sizeof(buf) - 1, fp);
-    fclose(fp);
-    buf[n] = '\0';
-    /* The command name may hold spaces: fields count from its ')'. */
-    if ((p = strrchr(buf, ')')) == NULL ||
-        sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
-        return -1;
-    return (int64_t)((ut + st) * 1000000ULL / (unsigned long long)sysconf(_SC_CLK_TCK));
+    return s < 0 ? -1 : (int64_t)(s * 1e6);
 }
 
 /* Waits until every node logged its link to every other. */
@@ -300,7 +275,7 @@ int main(int argc, char **argv)
     }
     printf("median: %.1f posts/s; %.2f copies of each envelope per node (worst node %.2f); "
            "sender CPU %.0f us per message\n",
-           median(rate, (size_t)rounds), median(copies, (size_t)rounds),
-           median(worst, (size_t)rounds), median(cpu, (size_t)rounds));
+           bench_median(rate, (size_t)rounds), bench_median(copies, (size_t)rounds),
+           bench_median(worst, (size_t)rounds), bench_median(cpu, (size_t)rounds));
     return 0;
 }

@@ -16,6 +16,7 @@
 
 #include <sodium.h>
 
+#include "bench_util.h"
 #include "envelope.h"
 #include "fed.h"
 #include "fedclient.h"
@@ -113,27 +114,6 @@ static unsigned long proc_kib(pid_t pid, const char *field)
     return v;
 }
 
-/* CPU seconds (user + system) the process used so far, or 0. */
-static double proc_cpu_s(pid_t pid)
-{
-    char path[64], buf[1024], *p;
-    unsigned long long utime = 0, stime = 0;
-    FILE *fp;
-    size_t n;
-
-    snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
-    if ((fp = fopen(path, "r")) == NULL)
-        return 0;
-    n = fread(buf, 1, sizeof(buf) - 1, fp);
-    fclose(fp);
-    buf[n] = '\0';
-    /* Fields 14 and 15, counted after the command name's closing ')'. */
-    if ((p = strrchr(buf, ')')) == NULL ||
-        sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime) != 2)
-        return 0;
-    return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
-}
-
 static uint64_t envelopes_held(struct tmbus *h)
 {
     struct tmbus_status *s = NULL;
@@ -190,7 +170,7 @@ static int one_round(uint32_t n, unsigned credit, bool is_for_b, struct result *
             goto out;
     if (fed_start(f, 0) == -1)
         goto out;
-    cpu_a0 = proc_cpu_s(fed_pid(f, 0));
+    cpu_a0 = bench_cpu_seconds(fed_pid(f, 0));
     t0 = fed_now_ms();
     if (fed_start(f, 1) == -1 || (hb = fc_connect(f, 1)) == NULL)
         goto out;
@@ -204,8 +184,8 @@ static int one_round(uint32_t n, unsigned credit, bool is_for_b, struct result *
     }
     elapsed = fed_now_ms() - t0;
     out->rate = n * 1000.0 / (double)(elapsed ? elapsed : 1);
-    out->cpu_a = proc_cpu_s(fed_pid(f, 0)) - cpu_a0;
-    out->cpu_b = proc_cpu_s(fed_pid(f, 1));
+    out->cpu_a = bench_cpu_seconds(fed_pid(f, 0)) - cpu_a0;
+    out->cpu_b = bench_cpu_seconds(fed_pid(f, 1));
     out->hwm_a = proc_kib(fed_pid(f, 0), "VmHWM");
     out->hwm_b = proc_kib(fed_pid(f, 1), "VmHWM");
     fed_sleep_ms(REST_MS);

@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_util.h"
 #include "fed.h"
 #include "fedclient.h"
 #include "tmbus.h"
@@ -62,28 +63,6 @@ static int64_t now_ns(void)
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-/* CPU seconds (user + system) process pid has used so far, or -1. */
-static double cpu_seconds(pid_t pid)
-{
-    char path[64], buf[1024], *p;
-    unsigned long long utime, stime;
-    FILE *f;
-    size_t n;
-
-    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-    if ((f = fopen(path, "r")) == NULL)
-        return -1;
-    n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    /* Fields 14 and 15, counted after the command name's closing ')'. */
-    if ((p = strrchr(buf, ')')) == NULL ||
-        sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime) !=
-            2)
-        return -1;
-    return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
 }
 
 static void usage(FILE *f)
@@ -278,12 +257,6 @@ static int post_one(struct poster *p, const struct options *o, const char *pad, 
     return rc;
 }
 
-static int compare_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 /* The posting loop: round-robin over the clients, each up to its window,
  * paced to o->rate when it is set; until count posts were sent or
  * o->seconds passed. Returns the posts sent, or -1. */
@@ -395,15 +368,15 @@ int main(int argc, char **argv)
     if (pthread_create(&sub_thread, NULL, subscribe_loop, &s) != 0)
         goto out;
     is_sub_running = true;
-    cpu_a = cpu_seconds(fed_pid(f, 0));
-    cpu_b = cpu_seconds(fed_pid(f, 1));
+    cpu_a = bench_cpu_seconds(fed_pid(f, 0));
+    cpu_b = bench_cpu_seconds(fed_pid(f, 1));
     start_ns = now_ns();
     sent = run_posters(ps, &o, &s, pad, fed_id(f, 1), start_ns);
     atomic_store(&s.is_posting_done, true);
     pthread_join(sub_thread, NULL);
     is_sub_running = false;
-    cpu_a = cpu_seconds(fed_pid(f, 0)) - cpu_a;
-    cpu_b = cpu_seconds(fed_pid(f, 1)) - cpu_b;
+    cpu_a = bench_cpu_seconds(fed_pid(f, 0)) - cpu_a;
+    cpu_b = bench_cpu_seconds(fed_pid(f, 1)) - cpu_b;
     if (sent < 0 || s.rc != 0)
         goto out;
     for (unsigned c = 0; c < o.clients; c++) {
@@ -414,7 +387,7 @@ int main(int argc, char **argv)
     for (uint64_t i = 0; i < o.count; i++)
         if (s.latency_ms[i] >= 0)
             sorted[n_lat++] = s.latency_ms[i];
-    qsort(sorted, n_lat, sizeof(*sorted), compare_double);
+    qsort(sorted, n_lat, sizeof(*sorted), bench_compare_double);
     double seconds = (double)((s.last_ns > start_ns ? s.last_ns : now_ns()) - start_ns) / 1e9;
     double p50 = n_lat ? sorted[n_lat / 2] : 0;
     double p99 = n_lat ? sorted[(size_t)((double)(n_lat - 1) * 0.99)] : 0;

@@ -15,6 +15,7 @@
 
 #include <sodium.h>
 
+#include "bench_util.h"
 #include "envelope.h"
 #include "keys.h"
 #include "log.h"
@@ -52,21 +53,6 @@ struct bench {
 
 typedef void (*bench_fn)(struct bench *b);
 
-static double now(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int compare_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-
-    return (x > y) - (x < y);
-}
-
 /* Median over ROUNDS rounds of ops per second; each round stops at
  * round_max_ops operations or round_seconds, whichever comes first. */
 static double measure(bench_fn fn, struct bench *b)
@@ -75,17 +61,17 @@ static double measure(bench_fn fn, struct bench *b)
 
     fn(b); /* warm-up: caches, page faults, lazy init */
     for (int r = 0; r < ROUNDS; r++) {
-        double start = now(), t = start;
+        double start = bench_now(), t = start;
         unsigned long n = 0;
         while (n < round_max_ops) {
             fn(b);
             n++;
-            if ((t = now()) - start >= round_seconds)
+            if ((t = bench_now()) - start >= round_seconds)
                 break;
         }
         rates[r] = (double)n / (t - start);
     }
-    qsort(rates, ROUNDS, sizeof(rates[0]), compare_double);
+    qsort(rates, ROUNDS, sizeof(rates[0]), bench_compare_double);
     return rates[ROUNDS / 2];
 }
 

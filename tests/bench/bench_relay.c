@@ -14,6 +14,7 @@
 
 #include <sodium.h>
 
+#include "bench_util.h"
 #include "envelope.h"
 #include "fed.h"
 #include "fedclient.h"
@@ -25,18 +26,6 @@
 
 #define ROUND_TIMEOUT_MS 120000 /* a round that has not finished by then fails */
 #define PAYLOAD_TAG      "bench-relay"
-
-static int compare_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, size_t n)
-{
-    qsort(v, n, sizeof(*v), compare_double);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
 
 /* Seals n envelopes from member 0 to members 1 and 2 straight into member
  * 0's store, in batches, as its own node would after n posts. */
@@ -194,7 +183,7 @@ int main(int argc, char **argv)
             return 1;
         printf("  round %d: %8.0f msg/s relayed   (verify %8.0f/s)\n", r + 1, rates[r], verify[r]);
     }
-    double m = median(rates, (size_t)rounds), v = median(verify, (size_t)rounds);
+    double m = bench_median(rates, (size_t)rounds), v = bench_median(verify, (size_t)rounds);
     printf("median: %.0f msg/s relayed A->B->C durable; single-core Ed25519 verify %.0f/s; "
            "ratio %.2f\n",
            m, v, m / v);
