@@ -260,6 +260,20 @@ static int check_red(struct tmbus *h, int tlp, bool all)
     return TMBUS_OK;
 }
 
+/* Encodes a need for posting, after the client-side checks: TMBUS_OK with
+ * *buf (the caller's to free), or an error with its reason in why. */
+static int encode_need(struct tmbus *h, const struct tmbus_need *need, bool all, uint8_t **buf,
+                       size_t *len, char *why, size_t why_len)
+{
+    int rc;
+
+    client_clear_error(h);
+    rc = payload_encode_need(need, buf, len, why, why_len);
+    if (rc == TMBUS_OK && (rc = check_red(h, need->tlp, all)) != TMBUS_OK)
+        snprintf(why, why_len, "%s", tmbus_last_error(h));
+    return rc;
+}
+
 int tmbus_post_need(struct tmbus *h, const struct tmbus_need *need, const char *const *recipients,
                     size_t n_recipients, bool all, int timeout_ms, uint8_t out_id[TMBUS_ID_BYTES])
 {
@@ -270,10 +284,7 @@ int tmbus_post_need(struct tmbus *h, const struct tmbus_need *need, const char *
 
     if (h == NULL)
         return TMBUS_EINVALID;
-    client_clear_error(h);
-    rc = payload_encode_need(need, &buf, &len, why, sizeof(why));
-    if (rc == TMBUS_OK && (rc = check_red(h, need->tlp, all)) != TMBUS_OK)
-        snprintf(why, sizeof(why), "%s", tmbus_last_error(h));
+    rc = encode_need(h, need, all, &buf, &len, why, sizeof(why));
     return post_encoded(h, rc, why, buf, len, recipients, n_recipients, all, timeout_ms, out_id);
 }
 
@@ -288,10 +299,7 @@ int tmbus_post_need_send(struct tmbus *h, const struct tmbus_need *need,
 
     if (h == NULL)
         return TMBUS_EINVALID;
-    client_clear_error(h);
-    rc = payload_encode_need(need, &buf, &len, why, sizeof(why));
-    if (rc == TMBUS_OK && (rc = check_red(h, need->tlp, all)) != TMBUS_OK)
-        snprintf(why, sizeof(why), "%s", tmbus_last_error(h));
+    rc = encode_need(h, need, all, &buf, &len, why, sizeof(why));
     if (rc == TMBUS_OK)
         rc = tmbus_post_send(h, buf, len, recipients, n_recipients, all, 0, flags, timeout_ms,
                              ticket);
