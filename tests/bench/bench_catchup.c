@@ -16,6 +16,7 @@
 
 #include <sodium.h>
 
+#include "bench_preload.h"
 #include "bench_util.h"
 #include "envelope.h"
 #include "fed.h"
@@ -29,71 +30,19 @@
 #define CATCHUP_TIMEOUT_MS 600000 /* a round that has not caught up by then fails */
 #define POLL_MS            100
 #define REST_MS            2000 /* how long B idles before its memory at rest is read */
-#define COMMIT_EVERY       10000
 #define PAYLOAD_TAG        "bench-catchup"
 
-/* Seals n envelopes of member 0's relayed log straight into its store.
- * They are for C (never started), or for B and C with is_for_b: B then
- * opens each and applies it to its board, as a recipient does. */
+/* Member 0's log preloaded, timed: for C (never started), or for B and C
+ * with is_for_b (B then opens each and applies it to its board). */
 static int preload(struct fed *f, uint32_t n, bool is_for_b)
 {
-    struct keyset *ks = keys_load(fed_member_key_path(f, 0));
-    struct envelope_keyring *kr = ks ? envelope_keyring_new(ks) : NULL;
-    struct store *st = fed_store_open(f, 0);
-    struct roster *r = NULL;
-    struct roster_member b, c;
-    uint8_t prev[ENVELOPE_HASH_BYTES], payload[FC_PAYLOAD_MAX];
     int64_t t0 = fed_now_ms();
-    int rc = -1;
 
-    if (ks == NULL || kr == NULL || st == NULL ||
-        roster_load(fed_roster_path(f), FED_COALITION, &r) == -1 ||
-        roster_find(r, fed_id(f, 1), &b) == -1 || roster_find(r, fed_id(f, 2), &c) == -1)
-        goto out;
-    struct envelope_recipient rcpt[2] = {{c.id, c.box_pk}, {b.id, b.box_pk}};
-    for (uint32_t seq = 1; seq <= n; seq++) {
-        struct envelope_seal_args a = {0};
-        struct envelope_info info;
-        struct store_entry e = {0};
-        uint8_t *env;
-        size_t len;
-
-        a.coalition = FED_COALITION;
-        a.seq = seq;
-        a.prev_hash = seq > 1 ? prev : NULL;
-        a.roster_version = roster_version(r);
-        a.created_at = (int64_t)time(NULL);
-        a.payload = payload;
-        a.payload_len = fc_need(payload, sizeof(payload), FC_TLP_GREEN, PAYLOAD_TAG, seq);
-        a.recipients = rcpt;
-        a.n_recipients = is_for_b ? 2 : 1;
-        if ((seq - 1) % COMMIT_EVERY == 0 && store_begin(st) == -1)
-            goto out;
-        if (envelope_seal(kr, &a, &env, &len, &info) != ENVELOPE_OK)
-            goto out;
-        strcpy(e.log.origin, fed_id(f, 0));
-        e.seq = seq;
-        e.id = info.id;
-        e.prev = a.prev_hash;
-        e.envelope = env;
-        e.envelope_len = len;
-        int appended = store_append(st, &e);
-        free(env);
-        if (appended == -1)
-            goto out;
-        memcpy(prev, info.id, sizeof(prev));
-        if ((seq % COMMIT_EVERY == 0 || seq == n) && store_commit(st) == -1)
-            goto out;
-    }
+    if (bench_preload(f, n, is_for_b, PAYLOAD_TAG) == -1)
+        return -1;
     fprintf(stderr, "bench_catchup: preloaded %u envelopes in %.1f s\n", n,
             (double)(fed_now_ms() - t0) / 1000.0);
-    rc = 0;
-out:
-    roster_free(&r);
-    store_close(&st);
-    envelope_keyring_free(&kr);
-    keys_free(&ks);
-    return rc;
+    return 0;
 }
 
 /* A line of /proc/PID/status ("VmHWM", "VmRSS") in KiB, or 0. */

@@ -14,6 +14,7 @@
 
 #include <sodium.h>
 
+#include "bench_preload.h"
 #include "bench_util.h"
 #include "envelope.h"
 #include "fed.h"
@@ -26,66 +27,6 @@
 
 #define ROUND_TIMEOUT_MS 120000 /* a round that has not finished by then fails */
 #define PAYLOAD_TAG      "bench-relay"
-
-/* Seals n envelopes from member 0 to members 1 and 2 straight into member
- * 0's store, in batches, as its own node would after n posts. */
-static int preload(struct fed *f, uint32_t n)
-{
-    struct keyset *ks = keys_load(fed_member_key_path(f, 0));
-    struct envelope_keyring *kr = ks ? envelope_keyring_new(ks) : NULL;
-    struct store *st = fed_store_open(f, 0);
-    struct roster *r = NULL;
-    struct roster_member b, c;
-    uint8_t prev[ENVELOPE_HASH_BYTES], payload[FC_PAYLOAD_MAX];
-    int rc = -1;
-
-    if (ks == NULL || kr == NULL || st == NULL ||
-        roster_load(fed_roster_path(f), FED_COALITION, &r) == -1 ||
-        roster_find(r, fed_id(f, 1), &b) == -1 || roster_find(r, fed_id(f, 2), &c) == -1)
-        goto out;
-    struct envelope_recipient rcpt[2] = {{b.id, b.box_pk}, {c.id, c.box_pk}};
-    for (uint32_t seq = 1; seq <= n; seq++) {
-        struct envelope_seal_args a = {0};
-        struct envelope_info info;
-        struct store_entry e = {0};
-        uint8_t *env;
-        size_t len;
-
-        a.coalition = FED_COALITION;
-        a.seq = seq;
-        a.prev_hash = seq > 1 ? prev : NULL;
-        a.roster_version = roster_version(r);
-        a.created_at = (int64_t)time(NULL);
-        a.payload = payload;
-        a.payload_len = fc_need(payload, sizeof(payload), FC_TLP_GREEN, PAYLOAD_TAG, seq);
-        a.recipients = rcpt;
-        a.n_recipients = 2;
-        if ((seq - 1) % 1000 == 0 && store_begin(st) == -1)
-            goto out;
-        if (envelope_seal(kr, &a, &env, &len, &info) != ENVELOPE_OK)
-            goto out;
-        strcpy(e.log.origin, fed_id(f, 0));
-        e.seq = seq;
-        e.id = info.id;
-        e.prev = a.prev_hash;
-        e.envelope = env;
-        e.envelope_len = len;
-        int appended = store_append(st, &e);
-        free(env);
-        if (appended == -1)
-            goto out;
-        memcpy(prev, info.id, sizeof(prev));
-        if ((seq % 1000 == 0 || seq == n) && store_commit(st) == -1)
-            goto out;
-    }
-    rc = 0;
-out:
-    roster_free(&r);
-    store_close(&st);
-    envelope_keyring_free(&kr);
-    keys_free(&ks);
-    return rc;
-}
 
 /* A's envelopes that reached h's node: its "delivered" counter, not the
  * envelopes it holds, which also count the receipts B and C send A. */
@@ -112,7 +53,7 @@ static double round_rate(uint32_t n)
     double rate = -1;
     int64_t t0;
 
-    if (f == NULL || fed_topology_line(f) == -1 || preload(f, n) == -1)
+    if (f == NULL || fed_topology_line(f) == -1 || bench_preload(f, n, true, PAYLOAD_TAG) == -1)
         goto out;
     if (fed_start(f, 2) == -1 || fed_start(f, 1) == -1 || (hc = fc_connect(f, 2)) == NULL)
         goto out;
