@@ -23,8 +23,6 @@
  *   - Both paths read the cluster's records (through the store's index on
  *     target) to place the arrival: the in-order path decides and writes
  *     only the arrival, but its reading still grows with the cluster.
- *   - Receiving nodes do not check whether an offer's need was still open
- *     when it was made (the poster's node does).
  *   - A TLP:RED post to several members is one envelope per recipient; the
  *     poster's board holds one need per envelope id.
  *   - An edit replaces only fields given non-empty / non-zero values.
@@ -745,6 +743,14 @@ static int create_offer(struct replay *r, struct item *it)
         !follows_referent(need_tlp(r, o->need_id.data), it->u.log.peer,
                           effective_tlp(o->tlp, it->u.log.peer), &it->v))
         goto out;
+    /* Made after its need was closed or withdrawn, in the canonical order:
+     * refused here as the poster's node refuses it, so that a hostile
+     * donor's node cannot put offers on a need its owner has ended. */
+    if (o->need_id.len == WIRE_ID_BYTES && r->c.has_need &&
+        memcmp(r->c.need.id, o->need_id.data, WIRE_ID_BYTES) == 0 && is_final(r->c.need.status)) {
+        refuse(&it->v, BOARD_R_NEED_NOT_OPEN, "the need was closed or withdrawn before this offer");
+        goto out;
+    }
     memcpy(rec.id, it->u.id, WIRE_ID_BYTES);
     snprintf(rec.donor, sizeof(rec.donor), "%s", it->u.sender);
     rec.created_at = it->u.created_at;
@@ -925,6 +931,11 @@ static int write_back(struct replay *r)
         if (it->outcome == it->u.outcome && is_waiting == it->u.is_waiting &&
             (!is_waiting || memcmp(it->u.awaits, it->v.awaits, WIRE_ID_BYTES) == 0))
             continue;
+        /* An offer made, as this replay now finds, after its need ended:
+         * its row goes, as on a board that never held it. */
+        if (it->u.kind == KIND_OFFER && it->u.outcome == OUTCOME_APPLIED &&
+            it->outcome != OUTCOME_APPLIED && store_board_offer_drop(r->ap->s, it->u.id) != 0)
+            return -1;
         it->was = it->u.outcome;
         it->u.outcome = it->outcome;
         it->u.is_waiting = is_waiting;

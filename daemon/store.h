@@ -309,6 +309,11 @@ int store_board_need_get(struct store *s, const uint8_t *id, struct store_board_
 /* Inserts or replaces the offer with o->id inside the open batch. */
 int store_board_offer_put(struct store *s, const struct store_board_offer *o);
 
+/* Removes the offer with id (STORE_HASH_BYTES), if held, inside the open
+ * batch: a replay found that it was never made (board.c). Returns 0 or
+ * -1. */
+int store_board_offer_drop(struct store *s, const uint8_t *id);
+
 /* Looks an offer up by id; as store_board_need_get. */
 int store_board_offer_get(struct store *s, const uint8_t *id, struct store_board_offer *out);
 

@@ -49,6 +49,7 @@ const char *const store__board_sql[ST_COUNT_] = {
                            " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8,"
                            " CAST(strftime('%s', 'now') AS INTEGER), max(?6, coalesce("
                            " (SELECT tlp FROM board_needs WHERE id = ?4), 0)), ?9)",
+    [ST_BOARD_OFFER_DROP] = "DELETE FROM board_offers WHERE id = ?1",
     [ST_BOARD_OFFER_EACH] = "SELECT " OFFER_COLUMNS " FROM board_offers"
                             " WHERE (?1 IS NULL OR need_id = ?1) AND (?2 IS NULL OR id = ?2)"
                             " ORDER BY created_at, id",
@@ -370,21 +371,22 @@ static int digest_set(struct store *s, const uint8_t sum[STORE_BOARD_DIGEST_BYTE
     return store__run(s, ST_BOARD_DIGEST_SET, "board digest set");
 }
 
-/* Replaces a row's hash old (NULL: a new row) by new in the kept sum;
- * nothing to do while the store has no sum (the rebuild will count it). */
-static int digest_replace(struct store *s, const uint8_t *old,
-                          const uint8_t new[STORE_BOARD_DIGEST_BYTES])
+/* Replaces a row's hash old (NULL: a new row) by new (NULL: a removed
+ * row) in the kept sum; nothing to do while the store has no sum (the
+ * rebuild will count it). */
+static int digest_replace(struct store *s, const uint8_t *old, const uint8_t *new)
 {
     uint8_t sum[STORE_BOARD_DIGEST_BYTES];
     int rc;
 
-    if (old != NULL && memcmp(old, new, STORE_BOARD_DIGEST_BYTES) == 0)
+    if (old != NULL && new != NULL && memcmp(old, new, STORE_BOARD_DIGEST_BYTES) == 0)
         return 0;
     if ((rc = digest_get(s, sum)) <= 0)
         return rc;
     if (old != NULL)
         sum_add(sum, old, -1);
-    sum_add(sum, new, 1);
+    if (new != NULL)
+        sum_add(sum, new, 1);
     return digest_set(s, sum);
 }
 
@@ -619,6 +621,21 @@ int store_board_offer_put(struct store *s, const struct store_board_offer *o)
     if (ret != 0 || digest_replace(s, has_old ? old : NULL, new) != 0)
         return -1;
     return 0;
+}
+
+int store_board_offer_drop(struct store *s, const uint8_t *id)
+{
+    uint8_t old[STORE_BOARD_DIGEST_BYTES];
+    bool has_old;
+
+    if (store__check_batch(s, "board offer drop") != 0 || old_offer_hash(s, id, old, &has_old) != 0)
+        return -1;
+    if (!has_old)
+        return 0;
+    sqlite3_bind_blob(s->st[ST_BOARD_OFFER_DROP], 1, id, STORE_HASH_BYTES, SQLITE_STATIC);
+    if (store__run(s, ST_BOARD_OFFER_DROP, "board offer drop") != 0)
+        return -1;
+    return digest_replace(s, old, NULL);
 }
 
 static int offer_rows(struct store *s, const uint8_t *need_id, const uint8_t *id, struct rows *r)

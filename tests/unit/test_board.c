@@ -396,6 +396,24 @@ static void test_decline_and_withdraw_need(void **state)
     assert_need(f, need, BOARD_NEED_WITHDRAWN, 0, 0);
 }
 
+/* An offer to a need its owner has closed is refused on receipt, as the
+ * poster's node refuses it, and the board never holds it. */
+static void test_offer_after_close(void **state)
+{
+    struct fixture *f = *state;
+    uint8_t buf[PAYLOAD_MAX], need[WIRE_ID_BYTES], ee[WIRE_ID_BYTES], pl[WIRE_ID_BYTES];
+    struct store_board_offer o;
+
+    post_need(f, "UA", 3, need);
+    post_offer(f, "EE", need, 1, ee);
+    need_action(f, "UA", need, CLOSE, APPLIED);
+    apply_as(f, "PL", buf, offer_payload(need, 1, buf), pl);
+    assert_string_equal(last_counted(f), "board.rejected.need-not-open");
+    assert_int_equal(store_board_offer_get(f->s, pl, &o), 0);
+    assert_int_equal(store_board_offer_get(f->s, ee, &o), 1);
+    free(o.offer);
+}
+
 /* Every forbidden update is refused with its reason and changes nothing. */
 static void test_forbidden_updates(void **state)
 {
@@ -760,6 +778,7 @@ struct scene_msg {
 struct scene {
     struct scene_msg m[SCENE_MAX];
     size_t n;
+    uint8_t late[2][WIRE_ID_BYTES]; /* offers made after their need ended */
 };
 
 static struct scene_msg *scene_add(struct scene *sc, const char *sender, uint64_t seq,
@@ -781,8 +800,9 @@ static struct scene_msg *scene_add(struct scene *sc, const char *sender, uint64_
 /* A coalition's week on one need and its neighbours, with what makes
  * order matter: a delivery stamped before the acceptance it answers (the
  * donor's clock is behind), an owner's clock that jumps back within its
- * log, a withdrawal crossing a decline, forbidden updates, and updates
- * that any shuffle may deliver before their objects. */
+ * log, a withdrawal crossing a decline, forbidden updates, offers made
+ * after their need was closed or withdrawn, and updates that any shuffle
+ * may deliver before their objects. */
 static void build_scene(struct scene *sc, uint8_t n1[WIRE_ID_BYTES], uint8_t n2[WIRE_ID_BYTES],
                         uint8_t o1[WIRE_ID_BYTES], uint8_t o2[WIRE_ID_BYTES],
                         uint8_t o3[WIRE_ID_BYTES], uint8_t o4[WIRE_ID_BYTES])
@@ -851,6 +871,14 @@ static void build_scene(struct scene *sc, uint8_t n1[WIRE_ID_BYTES], uint8_t n2[
     PUT(m, offer_update_payload(o3, WITHDRAW, buf));
     m = scene_add(sc, "UA", 10, 1510);
     PUT(m, offer_update_payload(o4, ACCEPT, buf)); /* its need is withdrawn */
+    /* Offers made after the close and the withdrawal: never on the board,
+     * even when they arrive before what ended their need. */
+    m = scene_add(sc, "PL", 5, 1450);
+    memcpy(sc->late[0], m->id, WIRE_ID_BYTES);
+    PUT(m, offer_payload(n1, 2, buf));
+    m = scene_add(sc, "DK", 1, 1415);
+    memcpy(sc->late[1], m->id, WIRE_ID_BYTES);
+    PUT(m, offer_payload(n2, 2, buf));
 #undef PUT
 }
 
@@ -899,6 +927,8 @@ static void play(const struct scene *sc, const size_t *order, uint8_t digest[WIR
             fail_msg("offer %zu is %s, expected %s", k, board_offer_status_name(o.status),
                      board_offer_status_name(offer_status[k]));
     }
+    for (size_t k = 0; k < 2; k++)
+        assert_int_equal(store_board_offer_get(s, sc->late[k], &o), 0);
     assert_int_equal(store_commit(s), 0);
     store_close(&s);
     tu_rmtree(root);
@@ -1320,6 +1350,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_digest, setup, teardown),
         cmocka_unit_test_setup_teardown(test_roles_on_receipt, setup, teardown),
         cmocka_unit_test_setup_teardown(test_report, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_offer_after_close, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tlp_referent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tlp_referent_early_offer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_red_referent, setup, teardown),
