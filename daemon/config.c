@@ -151,6 +151,10 @@ static const struct option options[] = {
     /* Left out, it is three peer timeouts: in finish(). */
     {"http",   "health_grace_ms",    T_UINT32,       "15000", false, true,
      .min = 0, .max = 3600000, .off = CFG(health_grace_ms)},
+    /* Below it the store is about to fill: time for an operator before
+     * commits start failing. 0: not checked. */
+    {"http",   "health_min_free_mb", T_UINT32,       "64",    false, true,
+     .min = 0, .max = 16777216, .off = CFG(health_min_free_mb)},
 
     /* Least privilege when role or clearance is left out. */
     {"client", "key",                T_KEY,          NULL,    true,  true,

@@ -86,9 +86,10 @@ struct config {
     uint32_t reconnect_max_ms; /* backoff ceiling */
     uint32_t relay_delay_ms;   /* a relay's wait per rank before it serves a peer; 0: at once */
     /* [http] */
-    char *http_listen;        /* "ADDRESS:PORT" for /metrics and /healthz; "": off */
-    bool http_allow_remote;   /* may http_listen be other than loopback? */
-    uint32_t health_grace_ms; /* how long a link may be down before /healthz says so */
+    char *http_listen;           /* "ADDRESS:PORT" for /metrics and /healthz; "": off */
+    bool http_allow_remote;      /* may http_listen be other than loopback? */
+    uint32_t health_grace_ms;    /* how long a link may be down before /healthz says so */
+    uint32_t health_min_free_mb; /* free space under data_dir below which /healthz fails */
 
     /* [client NAME] sections */
     size_t n_clients;

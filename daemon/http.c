@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 
 #include <microhttpd.h>
@@ -263,6 +264,18 @@ static uint64_t store_file_bytes(const struct http *h)
     return total;
 }
 
+/* Bytes an unprivileged writer may still use on the data directory's file
+ * system; returns -1 when it cannot be read. */
+static int store_free_bytes(const struct http *h, uint64_t *out)
+{
+    struct statvfs vfs;
+
+    if (statvfs(h->cfg->data_dir, &vfs) != 0)
+        return -1;
+    *out = (uint64_t)vfs.f_bavail * (uint64_t)vfs.f_frsize;
+    return 0;
+}
+
 static void add_gauge(struct text *t, const char *name, const char *help, double value)
 {
     add_family(t, name, "gauge", help);
@@ -272,7 +285,7 @@ static void add_gauge(struct text *t, const char *name, const char *help, double
 static void add_state(struct http *h, struct text *t)
 {
     const struct roster *r = route_roster(h->route);
-    uint64_t envelopes, evidence, needs, offers;
+    uint64_t envelopes, evidence, needs, offers, free_bytes;
 
     add_family(t, "tmbus_build_info", "gauge", "Always 1; the version tmbusd was built as.");
     add(t, "tmbus_build_info{version=\"%s\"} 1\n", TMBUS_VERSION_STRING);
@@ -286,6 +299,9 @@ static void add_state(struct http *h, struct text *t)
     }
     add_gauge(t, "tmbus_store_file_bytes", "Bytes of the store's database file and its log.",
               (double)store_file_bytes(h));
+    if (store_free_bytes(h, &free_bytes) == 0)
+        add_gauge(t, "tmbus_store_free_bytes", "Bytes still free for the store on its file system.",
+                  (double)free_bytes);
     if (store_board_count(h->store, &needs, &offers) == 0) {
         add_gauge(t, "tmbus_board_needs", "Needs on the board, in every status.", (double)needs);
         add_gauge(t, "tmbus_board_offers", "Offers on the board, in every status.", (double)offers);
@@ -308,19 +324,26 @@ static void build_metrics(struct http *h, struct text *t)
 
 /* ---- /healthz ----------------------------------------------------------- */
 
-/* One line per reason the node is unhealthy; returns how many. A link
+/* One line per reason the node is unhealthy; returns how many: the last
+ * commit failed, the store's file system is nearly full, a link is down. A link
  * counts as down once it has been silent (or, never heard, the node has
  * run) longer than health_grace_ms: a link that drops and comes straight
  * back never flaps the check. */
 static size_t build_health(struct http *h, struct text *t)
 {
     int64_t grace = h->cfg->health_grace_ms, now = loop_now_ms();
+    uint64_t min_free = (uint64_t)h->cfg->health_min_free_mb << 20, free_bytes;
     struct peer_status *ps = calloc(HTTP_MAX_PEERS, sizeof(*ps));
     size_t n, bad = 0;
 
     ensure(ps != NULL);
     if (h->is_store_failed) {
         add(t, "store: the last commit failed\n");
+        bad++;
+    }
+    if (min_free > 0 && store_free_bytes(h, &free_bytes) == 0 && free_bytes < min_free) {
+        add(t, "store: %.1f MiB free on the data directory's file system, below %" PRIu32 " MiB\n",
+            (double)free_bytes / (1 << 20), h->cfg->health_min_free_mb);
         bad++;
     }
     n = peers_status(h->peers, ps, HTTP_MAX_PEERS);

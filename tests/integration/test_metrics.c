@@ -3,7 +3,8 @@
  * promtool's checks and a real Prometheus server scrapes it (up == 1, a
  * tmbus counter stored); /healthz is 200 while the links are up, 503
  * naming the peer once its node has been killed for longer than the grace
- * period, and 200 again after it returns; other paths are 404, other
+ * period, and 200 again after it returns; 503 when the store's file system
+ * has less free space than configured; other paths are 404, other
  * methods 405, an oversized request is refused, and `tmbusd -n` refuses a
  * non-loopback address unless allow_remote is set. When promtool or
  * prometheus is not installed, the rest still runs and the program exits
@@ -11,6 +12,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <netinet/in.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -221,8 +223,9 @@ static int teardown(void **state)
     return fed_teardown(state);
 }
 
-/* A federation of A and B where A serves [http] on port. */
-static struct fed *start_pair(void **state, unsigned port)
+/* A federation of A and B where A serves [http] on port, wanting
+ * min_free_mb free for its store. */
+static struct fed *start_pair_free(void **state, unsigned port, uint32_t min_free_mb)
 {
     static const char *const ids[] = {"A", "B"};
     char extra[256];
@@ -230,12 +233,19 @@ static struct fed *start_pair(void **state, unsigned port)
 
     assert_non_null(f);
     *state = f;
-    snprintf(extra, sizeof(extra), "[http]\nlisten = 127.0.0.1:%u\nhealth_grace_ms = %d\n", port,
-             GRACE_MS);
+    snprintf(extra, sizeof(extra),
+             "[http]\nlisten = 127.0.0.1:%u\nhealth_grace_ms = %d\nhealth_min_free_mb = %" PRIu32
+             "\n",
+             port, GRACE_MS, min_free_mb);
     assert_int_equal(fed_set_extra(f, 0, extra), 0);
     assert_int_equal(fed_start_all(f), 0);
     assert_int_equal(fed_wait_links(f, "A", 0, "B", 0, LINK_MS), 0);
     return f;
+}
+
+static struct fed *start_pair(void **state, unsigned port)
+{
+    return start_pair_free(state, port, 64);
 }
 
 struct health_wait {
@@ -276,6 +286,23 @@ static void test_health_follows_links(void **state)
     wait_health(port, 503, "peer B:");
     assert_int_equal(fed_start(f, b), 0);
     wait_health(port, 200, "ok");
+    fed_pass(f);
+}
+
+/* A store whose file system has less free space than health_min_free_mb
+ * (here more than any test machine has) makes /healthz fail with the
+ * figure, while /metrics shows the free bytes. */
+static void test_health_wants_disk(void **state)
+{
+    unsigned port = free_port();
+    struct fed *f = start_pair_free(state, port, 16777216);
+    struct reply r;
+
+    wait_health(port, 503, "MiB free on the data directory's file system");
+    assert_int_equal(http_do(port, "GET", "/metrics", &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "\ntmbus_store_free_bytes "));
+    reply_free(&r);
     fed_pass(f);
 }
 
@@ -450,6 +477,7 @@ int main(void)
         cmocka_unit_test_teardown(test_check_refuses_remote, teardown),
         cmocka_unit_test_teardown(test_paths_and_methods, teardown),
         cmocka_unit_test_teardown(test_health_follows_links, teardown),
+        cmocka_unit_test_teardown(test_health_wants_disk, teardown),
         cmocka_unit_test_teardown(test_prometheus_scrapes, teardown),
     };
     int rc;
