@@ -10,6 +10,7 @@
 #include <getopt.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,7 @@
 #define SUBSCRIBE_WINDOW 64
 #define LOOP_MS          1000 /* the longest select, so a stop is seen in time */
 #define ERR_MAX          512
+#define PEM_MAX          (64 * 1024) /* a certificate chain or key file, in bytes */
 
 #define EX_USAGE       64
 #define EX_UNAVAILABLE 69
@@ -57,11 +59,14 @@ static void warnx(const char *fmt, ...)
 static void usage(FILE *f)
 {
     fprintf(f, "usage: tmbus-web [-c FILE] [-l ADDRESS:PORT] [-t TOKEN_FILE]\n"
+               "                 [--tls-cert PEM_FILE --tls-key PEM_FILE]\n"
                "       tmbus-web --version\n"
                "\n"
                "  -c, --config FILE      client configuration (default: $TMBUS_CONFIG)\n"
                "  -l, --listen ADDR:PORT where to serve (default " LISTEN_DEFAULT ")\n"
                "  -t, --token-file FILE  access token, required beyond loopback\n"
+               "      --tls-cert FILE    serve HTTPS with this certificate chain (PEM)\n"
+               "      --tls-key FILE     and its private key (PEM, mode 600)\n"
                "  -V, --version          print \"tmbus-web VERSION\" and exit\n"
                "See tmbus-web(1).\n");
 }
@@ -93,6 +98,58 @@ static char *read_token(const char *path)
     n = strcspn(line, "\r\n");
     line[n] = '\0';
     return strdup(line);
+}
+
+/* Wipes a secret, frees, clears *p. Accepts NULL. */
+static void free_pem(char **p, bool is_secret)
+{
+    if (*p == NULL)
+        return;
+    if (is_secret) {
+        sodium_free(*p); /* wipes before it frees */
+    } else {
+        free(*p);
+    }
+    *p = NULL;
+}
+
+/* Reads a PEM file of at most PEM_MAX bytes into a NUL-terminated string:
+ * a private key (is_secret) into sodium_malloc memory from a file that
+ * group and others cannot access, a certificate into malloc memory. The
+ * caller frees it with free_pem. Returns NULL with the reason printed. */
+static char *read_pem(const char *path, bool is_secret)
+{
+    struct stat st;
+    FILE *f = fopen(path, "r");
+    char *buf = NULL;
+    size_t n;
+
+    if (f == NULL) {
+        warnx("%s: %s", path, strerror(errno));
+        return NULL;
+    }
+    if (fstat(fileno(f), &st) != 0 || st.st_size <= 0 || st.st_size > PEM_MAX) {
+        warnx("%s: empty, unreadable or larger than %d bytes", path, PEM_MAX);
+        goto out;
+    }
+    if (is_secret && (st.st_mode & 077) != 0) {
+        warnx("%s: group or others can access the private key (chmod 600 it)", path);
+        goto out;
+    }
+    buf = is_secret ? sodium_malloc((size_t)st.st_size + 1) : malloc((size_t)st.st_size + 1);
+    if (buf == NULL) {
+        warnx("%s: out of memory", path);
+        goto out;
+    }
+    n = fread(buf, 1, (size_t)st.st_size, f);
+    buf[n] = '\0';
+    if (n != (size_t)st.st_size || strlen(buf) != n) {
+        warnx("%s: cannot read it whole, or it is not PEM text", path);
+        free_pem(&buf, is_secret);
+    }
+out:
+    fclose(f);
+    return buf;
 }
 
 /* Moves what the subscription delivered into the feed and acks it, so
@@ -169,11 +226,15 @@ int main(int argc, char **argv)
     static const struct option longopts[] = {{"config", required_argument, NULL, 'c'},
                                              {"listen", required_argument, NULL, 'l'},
                                              {"token-file", required_argument, NULL, 't'},
+                                             {"tls-cert", required_argument, NULL, 'C'},
+                                             {"tls-key", required_argument, NULL, 'K'},
                                              {"version", no_argument, NULL, 'V'},
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
     static const char *const kinds[] = {"need", "offer", "need_update", "offer_update"};
     const char *config = getenv("TMBUS_CONFIG"), *listen = LISTEN_DEFAULT, *token_file = NULL;
+    const char *cert_file = NULL, *key_file = NULL;
+    char *cert = NULL, *key = NULL;
     struct tmbus_filter filter = {.kinds = kinds, .n_kinds = 4};
     struct server_config sc = {0};
     struct tmbus_status *st = NULL;
@@ -194,6 +255,12 @@ int main(int argc, char **argv)
             break;
         case 't':
             token_file = optarg;
+            break;
+        case 'C':
+            cert_file = optarg;
+            break;
+        case 'K':
+            key_file = optarg;
             break;
         case 'V':
             printf("tmbus-web %s\n", TMBUS_VERSION_STRING);
@@ -218,8 +285,17 @@ int main(int argc, char **argv)
         warnx("libsodium failed to initialise");
         return EX_SOFTWARE;
     }
+    if ((cert_file == NULL) != (key_file == NULL)) {
+        warnx("--tls-cert and --tls-key go together");
+        return EX_USAGE;
+    }
     if (token_file != NULL && (token = read_token(token_file)) == NULL)
         return EX_CONFIG;
+    if (cert_file != NULL &&
+        ((cert = read_pem(cert_file, false)) == NULL || (key = read_pem(key_file, true)) == NULL)) {
+        status = EX_CONFIG;
+        goto done;
+    }
 
     rc = tmbus_connect_config(config, CONNECT_MS, &h, err, sizeof(err));
     if (rc != TMBUS_OK) {
@@ -248,6 +324,8 @@ int main(int argc, char **argv)
     sc.member = member;
     sc.h = h;
     sc.feed = &feed;
+    sc.tls_cert = cert;
+    sc.tls_key = key;
     s = server_new(&sc, err, sizeof(err));
     if (s == NULL) {
         warnx("%s", err);
@@ -263,14 +341,17 @@ int main(int argc, char **argv)
 
     {
         const char *colon = strrchr(listen, ':');
-        printf("tmbus-web: member %s, serving http://%.*s:%u/\n", member, (int)(colon - listen),
-               listen, (unsigned)server_port(s));
+        printf("tmbus-web: member %s, serving %s://%.*s:%u/\n", member,
+               cert != NULL ? "https" : "http", (int)(colon - listen), listen,
+               (unsigned)server_port(s));
         fflush(stdout);
     }
     status = run(h, s, &feed);
 done:
     server_free(&s);
     tmbus_close(&h);
+    free_pem(&cert, false);
+    free_pem(&key, true);
     if (token != NULL) {
         sodium_memzero(token, strlen(token));
         free(token);

@@ -335,9 +335,11 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     if (!is_authorized(s, c, &set_cookie))
         return respond_text(c, MHD_HTTP_UNAUTHORIZED, "an access token is required\n");
     cookie[0] = '\0';
+    /* Over TLS the browser must never send the token in clear. */
     if (set_cookie)
-        snprintf(cookie, sizeof(cookie), TOKEN_COOKIE "=%s; HttpOnly; SameSite=Strict; Path=/",
-                 MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "token"));
+        snprintf(cookie, sizeof(cookie), TOKEN_COOKIE "=%s; HttpOnly; SameSite=Strict; Path=/%s",
+                 MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "token"),
+                 s->c.tls_cert != NULL ? "; Secure" : "");
 
     if (strcmp(url, "/style.css") == 0)
         return respond_asset(c, web_style_css, "text/css; charset=utf-8");
@@ -373,6 +375,8 @@ struct server *server_new(const struct server_config *c, char *err, size_t err_s
 {
     struct sockaddr_storage sa;
     bool is_loopback = false, is_v6 = false;
+    unsigned flags = MHD_ALLOW_SUSPEND_RESUME;
+    struct MHD_OptionItem tls[3] = {{MHD_OPTION_END, 0, NULL}};
     struct server *s;
 
     if (parse_listen(c->listen, &sa, &is_loopback, &is_v6) != 0) {
@@ -400,6 +404,22 @@ struct server *server_new(const struct server_config *c, char *err, size_t err_s
             snprintf(err, err_size, "the access token may hold only letters, digits and -._~+/=");
             return NULL;
         }
+    if ((c->tls_cert == NULL) != (c->tls_key == NULL)) {
+        snprintf(err, err_size, "TLS needs both a certificate and its private key");
+        return NULL;
+    }
+    if (c->tls_cert != NULL) {
+        if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+            snprintf(err, err_size, "this libmicrohttpd was built without TLS");
+            return NULL;
+        }
+        flags |= MHD_USE_TLS;
+        tls[0] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)c->tls_key};
+        tls[1] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)c->tls_cert};
+        tls[2] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+    }
+    if (is_v6)
+        flags |= MHD_USE_IPv6;
     s = calloc(1, sizeof(*s));
     if (s == NULL) {
         snprintf(err, err_size, "out of memory");
@@ -411,14 +431,17 @@ struct server *server_new(const struct server_config *c, char *err, size_t err_s
         crypto_generichash(s->token_hash, sizeof(s->token_hash), (const unsigned char *)c->token,
                            strlen(c->token), NULL, 0);
     }
-    s->d =
-        MHD_start_daemon(MHD_ALLOW_SUSPEND_RESUME | (is_v6 ? MHD_USE_IPv6 : 0), 0, NULL, NULL,
-                         handle, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-                         MHD_OPTION_CONNECTION_LIMIT, (unsigned)SERVER_CONNECTIONS_MAX,
-                         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)SERVER_REQUEST_MAX,
-                         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)SERVER_TIMEOUT_S, MHD_OPTION_END);
+    s->d = MHD_start_daemon(flags, 0, NULL, NULL, handle, s, MHD_OPTION_SOCK_ADDR,
+                            (struct sockaddr *)&sa, MHD_OPTION_CONNECTION_LIMIT,
+                            (unsigned)SERVER_CONNECTIONS_MAX, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+                            (size_t)SERVER_REQUEST_MAX, MHD_OPTION_CONNECTION_TIMEOUT,
+                            (unsigned)SERVER_TIMEOUT_S, MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
     if (s->d == NULL) {
-        snprintf(err, err_size, "cannot listen on %s (in use, or not an address of this host?)",
+        snprintf(err, err_size,
+                 c->tls_cert != NULL
+                     ? "cannot listen on %s (in use, not an address of this host,"
+                       " or a certificate and key that do not load together?)"
+                     : "cannot listen on %s (in use, or not an address of this host?)",
                  c->listen);
         free(s);
         return NULL;

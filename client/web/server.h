@@ -32,12 +32,18 @@ struct server_config {
     const char *member;      /* the node's member id, shown on every page */
     struct tmbus *h;         /* the client's handle: borrowed, used from server_run only */
     const struct feed *feed; /* borrowed: what /events streams */
+    /* TLS: the certificate chain and its private key, PEM text (both NULL:
+     * plain HTTP). Borrowed; the key must stay readable until server_free. */
+    const char *tls_cert;
+    const char *tls_key;
 };
 
-/* Binds and starts listening. Refuses (NULL, reason in err) a listen
- * address that is not loopback when no token is given, a token shorter
- * than SERVER_TOKEN_MIN, or an address it cannot parse or bind. The
- * config's pointers must outlive the server. */
+/* Binds and starts listening, over TLS when the config has a certificate.
+ * Refuses (NULL, reason in err) a listen address that is not loopback when
+ * no token is given, a token shorter than SERVER_TOKEN_MIN, a certificate
+ * without its key (or the reverse), a key that does not load, TLS when
+ * libmicrohttpd was built without it, or an address it cannot parse or
+ * bind. The config's pointers must outlive the server. */
 struct server *server_new(const struct server_config *c, char *err, size_t err_size);
 /* Resumes open streams so they end, stops the daemon, frees it. Accepts
  * NULL and clears *sp. */

@@ -55,6 +55,9 @@ struct web {
     struct tmbus *ua, *ee;
     pid_t pid;
     unsigned port;
+    pid_t tls_pid; /* the second dashboard, over TLS (test_tls) */
+    unsigned tls_port;
+    char key_path[FED_PATH_MAX]; /* the dashboard's client key */
     uint8_t radios[TMBUS_ID_BYTES];
     int n_passed; /* tests that reached their end; all: the directory goes */
 };
@@ -269,11 +272,14 @@ static int run(const char *const argv[], const char *out_path, const char *err_p
 
 /* ---- the federation and the dashboard --------------------------------------- */
 
-/* Starts tmbus-web for the client key key_path of node UA and learns its
- * port from the line it prints. */
-static void start_web(struct web *w, const char *key_path)
+/* Starts tmbus-web for the client key key_path of node UA, over TLS with
+ * cert and key when given (else NULL, NULL), and learns its pid and port
+ * from the line it prints. */
+static void start_web_as(struct web *w, const char *key_path, const char *cert, const char *key,
+                         pid_t *pid, unsigned *port)
 {
     char conf[FED_PATH_MAX], token[FED_PATH_MAX], text[2 * FED_PATH_MAX + 256];
+    const char *scheme = cert != NULL ? "serving https://127.0.0.1:" : "serving http://127.0.0.1:";
     char *line = NULL;
     size_t len = 0;
     int out[2];
@@ -287,9 +293,9 @@ static void start_web(struct web *w, const char *key_path)
     write_file(token, TOKEN "\n", 0600);
 
     assert_int_equal(pipe(out), 0);
-    w->pid = fork();
-    assert_true(w->pid >= 0);
-    if (w->pid == 0) {
+    *pid = fork();
+    assert_true(*pid >= 0);
+    if (*pid == 0) {
         char log[FED_PATH_MAX + 16];
         int err;
         snprintf(log, sizeof(log), "%s/web.log", fed_dir(w->f));
@@ -298,19 +304,28 @@ static void start_web(struct web *w, const char *key_path)
         if (err >= 0)
             dup2(err, 2);
         close(out[0]);
-        execl(TMBUS_WEB_BIN, "tmbus-web", "-c", conf, "-l", "127.0.0.1:0", "-t", token,
-              (char *)NULL);
+        if (cert != NULL)
+            execl(TMBUS_WEB_BIN, "tmbus-web", "-c", conf, "-l", "127.0.0.1:0", "-t", token,
+                  "--tls-cert", cert, "--tls-key", key, (char *)NULL);
+        else
+            execl(TMBUS_WEB_BIN, "tmbus-web", "-c", conf, "-l", "127.0.0.1:0", "-t", token,
+                  (char *)NULL);
         _exit(127);
     }
     close(out[1]);
     read_until(out[0], &line, &len, "/\n", WAIT_MS);
     close(out[0]);
-    at = line != NULL ? strstr(line, "serving http://127.0.0.1:") : NULL;
+    at = line != NULL ? strstr(line, scheme) : NULL;
     if (at == NULL)
         fail_msg("tmbus-web did not say where it serves: %s", line ? line : "(nothing)");
-    w->port = (unsigned)strtoul(at + strlen("serving http://127.0.0.1:"), NULL, 10);
-    assert_true(w->port > 0);
+    *port = (unsigned)strtoul(at + strlen(scheme), NULL, 10);
+    assert_true(*port > 0);
     free(line);
+}
+
+static void start_web(struct web *w, const char *key_path)
+{
+    start_web_as(w, key_path, NULL, NULL, &w->pid, &w->port);
 }
 
 static int setup(void **state)
@@ -350,6 +365,7 @@ static int setup(void **state)
     wait_board(w->ua, amber, NULL);
     wait_board(w->ua, offer, "accepted");
 
+    snprintf(w->key_path, sizeof(w->key_path), "%s", key);
     start_web(w, key);
     return 0;
 }
@@ -359,9 +375,12 @@ static int teardown(void **state)
     struct web *w = *state;
     int st;
 
-    if (w->pid > 0) {
-        kill(w->pid, SIGTERM);
-        if (waitpid(w->pid, &st, 0) == w->pid && (!WIFEXITED(st) || WEXITSTATUS(st) != 0))
+    for (int i = 0; i < 2; i++) {
+        pid_t pid = i == 0 ? w->pid : w->tls_pid;
+        if (pid <= 0)
+            continue;
+        kill(pid, SIGTERM);
+        if (waitpid(pid, &st, 0) == pid && (!WIFEXITED(st) || WEXITSTATUS(st) != 0))
             fprintf(stderr, "tmbus-web did not stop cleanly (status %d)\n", st);
     }
     tmbus_close(&w->ua);
@@ -446,6 +465,76 @@ static void test_http(void **state)
     w->n_passed++;
 }
 
+/* Over TLS: curl, trusting only the dashboard's own certificate, gets the
+ * board with a Secure cookie; plain HTTP to that port gets no page; a
+ * private key that others may read is refused at start. */
+static void test_tls(void **state)
+{
+    struct web *w = *state;
+    char dir[FED_PATH_MAX], cert[FED_PATH_MAX + 16], key[FED_PATH_MAX + 16];
+    char loose[FED_PATH_MAX + 32], out[FED_PATH_MAX + 16], err[FED_PATH_MAX + 16];
+    char url[128], cmd[8 * FED_PATH_MAX];
+    char *page, *r;
+
+    snprintf(dir, sizeof(dir), "%s", fed_dir(w->f));
+    snprintf(cert, sizeof(cert), "%s/web-cert.pem", dir);
+    snprintf(key, sizeof(key), "%s/web-key.pem", dir);
+    snprintf(loose, sizeof(loose), "%s/web-key-loose.pem", dir);
+    snprintf(out, sizeof(out), "%s/web-tls.out", dir);
+    snprintf(err, sizeof(err), "%s/web-tls.err", dir);
+    snprintf(cmd, sizeof(cmd),
+             "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes"
+             " -keyout '%s' -out '%s' -days 2 -subj /CN=127.0.0.1"
+             " -addext subjectAltName=IP:127.0.0.1 2>>'%s' && chmod 600 '%s'"
+             " && cp '%s' '%s' && chmod 644 '%s'",
+             key, cert, err, key, key, loose, loose);
+    assert_int_equal(system(cmd), 0);
+
+    {
+        const char *const argv[] = {TMBUS_WEB_BIN, "-l",        "127.0.0.1:0", "--tls-cert",
+                                    cert,          "--tls-key", loose,         NULL};
+        char conf[FED_PATH_MAX + 16];
+        snprintf(conf, sizeof(conf), "%s/web.conf", dir);
+        setenv("TMBUS_CONFIG", conf, 1);
+        assert_int_equal(run(argv, NULL, err, WAIT_MS), 78);
+        unsetenv("TMBUS_CONFIG");
+        page = slurp(err);
+        assert_has(page, "group or others can access the private key");
+        free(page);
+    }
+
+    start_web_as(w, w->key_path, cert, key, &w->tls_pid, &w->tls_port);
+    snprintf(url, sizeof(url), "https://127.0.0.1:%u/?token=" TOKEN, w->tls_port);
+    {
+        const char *const argv[] = {"curl", "-sS", "--max-time", "10", "--cacert",
+                                    cert,   "-D",  "-",          url,  NULL};
+        assert_int_equal(run(argv, out, err, HTTP_MS), 0);
+    }
+    page = slurp(out);
+    assert_has(page, "HTTP/1.1 200");
+    assert_has(page,
+               "Set-Cookie: tmbus_web_token=" TOKEN "; HttpOnly; SameSite=Strict; Path=/; Secure");
+    assert_has(page, "Field radios");
+    assert_lacks(page, "Amber secret need");
+    free(page);
+
+    /* Plain HTTP to the TLS port: no page. */
+    {
+        static const char req[] = "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+                                  "Authorization: Bearer " TOKEN "\r\n\r\n";
+        size_t len = 0;
+        int fd = dial(w->tls_port);
+
+        r = NULL;
+        assert_int_equal(write(fd, req, strlen(req)), (ssize_t)strlen(req));
+        read_until(fd, &r, &len, NULL, HTTP_MS);
+        close(fd);
+        assert_true(r == NULL || strstr(r, "Field radios") == NULL);
+        free(r);
+    }
+    w->n_passed++;
+}
+
 /* /events sends a need that arrives while the stream is open. */
 static void test_events(void **state)
 {
@@ -519,7 +608,7 @@ static void test_chromium(void **state)
     if (chromium_path() == NULL) {
         fprintf(stderr, "SKIP: no chromium (deploy/install-deps installs it)\n");
         is_chromium_missing = true;
-        if (w->n_passed == 2)
+        if (w->n_passed == 3)
             fed_pass(w->f);
         return;
     }
@@ -528,7 +617,7 @@ static void test_chromium(void **state)
     if (chromium(w, "--dump-dom", url, dom) != 0) {
         fprintf(stderr, "SKIP: chromium does not run here (see %s/chromium.log)\n", fed_dir(w->f));
         is_chromium_missing = true;
-        if (w->n_passed == 2)
+        if (w->n_passed == 3)
             fed_pass(w->f);
         return;
     }
@@ -562,7 +651,7 @@ static void test_chromium(void **state)
     assert_int_equal(fread(magic, 1, sizeof(magic), f), sizeof(magic));
     fclose(f);
     assert_memory_equal(magic, "\x89PNG\r\n\x1a\n", sizeof(magic));
-    if (w->n_passed == 2)
+    if (w->n_passed == 3)
         fed_pass(w->f);
 }
 
@@ -571,6 +660,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_http),
         cmocka_unit_test(test_events),
+        cmocka_unit_test(test_tls),
         cmocka_unit_test(test_chromium),
     };
     int rc = cmocka_run_group_tests(tests, setup, teardown);
