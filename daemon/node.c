@@ -680,6 +680,7 @@ static int start_parts(struct node *n)
     if ((n->route = route_new(&rp)) == NULL)
         return -1;
     pp.route = ap.route = n->route;
+    pp.audit = n->audit;
     if ((n->peers = peers_new(&pp)) == NULL)
         return -1;
     ap.peers = n->peers;

@@ -3,7 +3,9 @@
  * entries. It reads DATA_DIR/tmbus.db read-only (beside a running node,
  * too), recomputes the Merkle tree from every entry, and checks each
  * signed checkpoint's root and signature against the member key that the
- * store's trusted roster gives. Every rule lives in daemon/audit.c; this
+ * store's trusted roster gives, then each cosignature peers returned for
+ * those checkpoints and each peer checkpoint the node holds (PROTOCOL.md
+ * 13.1) against the signer's key. Every rule lives in daemon/audit.c; this
  * file walks, compares and prints, and never writes to the store.
  */
 #include <inttypes.h>
@@ -34,9 +36,11 @@ static const char details[] =
     "\n"
     "verify  recomputes the audit log's Merkle tree from every entry and checks each\n"
     "        signed checkpoint: its root against the tree of its size and its signature\n"
-    "        against the member key in the store's trusted roster. Reports the first\n"
-    "        inconsistency with its index. Exit 0 when the log verifies, 1 when it does\n"
-    "        not, 2 when it cannot be read.\n"
+    "        against the member key in the store's trusted roster; then each cosignature\n"
+    "        peers returned: a checkpoint of that size exists and the signature is the\n"
+    "        cosigner's; and each peer checkpoint held: signed by that peer. Reports the\n"
+    "        first inconsistency with its index. Exit 0 when the log verifies, 1 when it\n"
+    "        does not, 2 when it cannot be read.\n"
     "show    prints the last N entries (default 20) and the last checkpoint.\n";
 
 /* ---- verify ---------------------------------------------------------------- */
@@ -51,6 +55,9 @@ struct verify {
     bool has_backwards;
     uint64_t backwards_at; /* the first entry earlier than the one before it */
     const struct roster *roster;
+    size_t n_cosigs, n_peers;
+    char cosigners[WHY_MAX]; /* of the last checkpoint, for the summary */
+    uint64_t cosigned_size;  /* the largest checkpoint cosigned */
     char why[WHY_MAX];
 };
 
@@ -144,6 +151,83 @@ static int check_entry(void *arg, uint64_t idx, const uint8_t *entry, size_t len
     return 0;
 }
 
+/* The checkpoint of exactly size, or NULL. */
+static const struct audit_checkpoint *find_checkpoint(const struct verify *v, uint64_t size)
+{
+    size_t lo = 0, hi = v->n_cps;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (v->cps[mid].size == size)
+            return &v->cps[mid];
+        if (v->cps[mid].size < size)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+/* A cosignature: of a checkpoint the log holds (and so, checked above,
+ * consistent with it), by a roster member, under that member's key. */
+static int check_cosignature(void *arg, const struct store_audit_cosignature *c)
+{
+    struct verify *v = arg;
+    const struct audit_checkpoint *cp = find_checkpoint(v, c->size);
+    struct roster_member m;
+
+    if (cp == NULL) {
+        snprintf(v->why, sizeof(v->why),
+                 "cosignature by %s of a checkpoint at size %" PRIu64 " that the log does not hold",
+                 c->cosigner, c->size);
+        return STOP_FAILED;
+    }
+    if (roster_find(v->roster, c->cosigner, &m) != 0) {
+        snprintf(v->why, sizeof(v->why),
+                 "cosignature of the checkpoint at size %" PRIu64
+                 " by %s, who is not in the trusted roster",
+                 c->size, c->cosigner);
+        return STOP_FAILED;
+    }
+    if (!audit_cosignature_verify(c->cosigner, cp, c->sig, m.sign_pk)) {
+        snprintf(v->why, sizeof(v->why),
+                 "cosignature of the checkpoint at size %" PRIu64 ": its signature is not %s's",
+                 c->size, c->cosigner);
+        return STOP_FAILED;
+    }
+    v->n_cosigs++;
+    if (c->size > v->cosigned_size) {
+        v->cosigned_size = c->size;
+        v->cosigners[0] = '\0';
+    }
+    if (c->size == v->cosigned_size) {
+        size_t n = strlen(v->cosigners);
+        snprintf(v->cosigners + n, sizeof(v->cosigners) - n, "%s%s", n ? ", " : "", c->cosigner);
+    }
+    return 0;
+}
+
+/* A peer's checkpoint the node holds: signed by that peer. Its
+ * consistency with the peer's log is the peer's verify to show. */
+static int check_peer_checkpoint(void *arg, const struct store_audit_checkpoint *row)
+{
+    struct verify *v = arg;
+    struct audit_checkpoint cp = {.size = row->size, .at = row->at};
+    struct roster_member m;
+
+    memcpy(cp.root, row->root, AUDIT_HASH_BYTES);
+    memcpy(cp.member, row->member, sizeof(cp.member));
+    memcpy(cp.sig, row->sig, sizeof(cp.sig));
+    if (roster_find(v->roster, cp.member, &m) != 0 || !audit_checkpoint_verify(&cp, m.sign_pk)) {
+        snprintf(v->why, sizeof(v->why),
+                 "the checkpoint held of peer %s at size %" PRIu64 " is not signed by it",
+                 cp.member, cp.size);
+        return STOP_FAILED;
+    }
+    v->n_peers++;
+    return 0;
+}
+
 /* The store's trusted roster, for the members' signing keys. Returns
  * NULL after printing why. */
 static struct roster *trusted_roster(const char *dir)
@@ -202,10 +286,23 @@ static int verify(const char *dir)
                v.cps[v.next_cp].size, v.tree.size);
         goto out;
     }
+    rc = store_audit_peek_exchange(dir, check_cosignature, check_peer_checkpoint, &v);
+    if (rc == STOP_FAILED) {
+        printf("audit log FAILS: %s\n", v.why);
+        goto out;
+    }
+    if (rc != 1) {
+        ret = EX_UNREADABLE;
+        fprintf(stderr, "tmbus-admin audit: %s: cannot read the cosignatures\n", dir);
+        goto out;
+    }
     printf("audit log verifies: %" PRIu64 " entries, %zu signed checkpoints", v.tree.size, v.n_cps);
     if (v.n_cps > 0)
         printf(", the last at size %" PRIu64 " by %s", v.last_cp_size, v.cps[v.n_cps - 1].member);
-    printf("\n");
+    printf("\n%zu cosignatures", v.n_cosigs);
+    if (v.n_cosigs > 0)
+        printf(", the last of size %" PRIu64 " by %s", v.cosigned_size, v.cosigners);
+    printf("; %zu peer checkpoints held\n", v.n_peers);
     if (v.tree.size > v.last_cp_size)
         printf("note: the last %" PRIu64 " entries are not covered by a checkpoint yet\n",
                v.tree.size - v.last_cp_size);
