@@ -56,6 +56,8 @@ struct verify {
     uint64_t backwards_at; /* the first entry earlier than the one before it */
     const struct roster *roster;
     size_t n_cosigs, n_peers;
+    uint32_t signer_gen;     /* the key generation of the last checkpoint's signature */
+    size_t n_retired;        /* checkpoints signed with a retired generation */
     char cosigners[WHY_MAX]; /* of the last checkpoint, for the summary */
     uint64_t cosigned_size;  /* the largest checkpoint cosigned */
     char why[WHY_MAX];
@@ -86,6 +88,25 @@ static int collect_checkpoint(void *arg, const struct store_audit_checkpoint *ro
     return 0;
 }
 
+/* Whether cp is signed by a RETIRED generation of its member's keys while
+ * it was active: a generation no older than the one that signed the
+ * checkpoint before it, since generations only grow on rotation. So once a
+ * newer key signed, an older one signs nothing after (a retired key that
+ * leaked cannot extend the log). */
+static bool is_signed_by_retired(struct verify *v, const struct audit_checkpoint *cp)
+{
+    struct roster_retired_key keys[ROSTER_MAX_KEYS];
+    size_t n = roster_retired_keys(v->roster, cp->member, keys, ROSTER_MAX_KEYS);
+
+    for (size_t i = 0; i < n; i++)
+        if (keys[i].key_id >= v->signer_gen && audit_checkpoint_verify(cp, keys[i].sign_pk)) {
+            v->signer_gen = keys[i].key_id;
+            v->n_retired++;
+            return true;
+        }
+    return false;
+}
+
 /* Checks checkpoint cp (its size reached) against the tree and the
  * roster. Returns 0, or STOP_FAILED with the reason in v->why. */
 static int check_checkpoint(struct verify *v, const struct audit_checkpoint *cp)
@@ -111,9 +132,13 @@ static int check_checkpoint(struct verify *v, const struct audit_checkpoint *cp)
                  cp->size, cp->member);
         return STOP_FAILED;
     }
-    if (!audit_checkpoint_verify(cp, m.sign_pk)) {
+    if (audit_checkpoint_verify(cp, m.sign_pk)) {
+        v->signer_gen = m.key_id;
+    } else if (!is_signed_by_retired(v, cp)) {
         snprintf(v->why, sizeof(v->why),
-                 "checkpoint at size %" PRIu64 ": its signature is not %s's", cp->size, cp->member);
+                 "checkpoint at size %" PRIu64 ": its signature is not %s's%s", cp->size,
+                 cp->member,
+                 v->signer_gen > 0 ? " (nor by a key retired before the last checkpoint's)" : "");
         return STOP_FAILED;
     }
     v->last_cp_size = cp->size;
@@ -168,6 +193,21 @@ static const struct audit_checkpoint *find_checkpoint(const struct verify *v, ui
     return NULL;
 }
 
+/* Whether c is by a RETIRED generation of its cosigner's keys. A
+ * cosignature's place in the cosigner's history is not known here, so
+ * any retired (never a revoked) generation counts. */
+static bool is_cosigned_by_retired(struct verify *v, const struct store_audit_cosignature *c,
+                                   const struct audit_checkpoint *cp)
+{
+    struct roster_retired_key keys[ROSTER_MAX_KEYS];
+    size_t n = roster_retired_keys(v->roster, c->cosigner, keys, ROSTER_MAX_KEYS);
+
+    for (size_t i = 0; i < n; i++)
+        if (audit_cosignature_verify(c->cosigner, cp, c->sig, keys[i].sign_pk))
+            return true;
+    return false;
+}
+
 /* A cosignature: of a checkpoint the log holds (and so, checked above,
  * consistent with it), by a roster member, under that member's key. */
 static int check_cosignature(void *arg, const struct store_audit_cosignature *c)
@@ -189,7 +229,8 @@ static int check_cosignature(void *arg, const struct store_audit_cosignature *c)
                  c->size, c->cosigner);
         return STOP_FAILED;
     }
-    if (!audit_cosignature_verify(c->cosigner, cp, c->sig, m.sign_pk)) {
+    if (!audit_cosignature_verify(c->cosigner, cp, c->sig, m.sign_pk) &&
+        !is_cosigned_by_retired(v, c, cp)) {
         snprintf(v->why, sizeof(v->why),
                  "cosignature of the checkpoint at size %" PRIu64 ": its signature is not %s's",
                  c->size, c->cosigner);
@@ -207,6 +248,19 @@ static int check_cosignature(void *arg, const struct store_audit_cosignature *c)
     return 0;
 }
 
+/* Whether a peer's checkpoint is signed by a RETIRED generation of the
+ * peer's keys (it was held before the peer rotated). */
+static bool is_peer_retired_key(struct verify *v, const struct audit_checkpoint *cp)
+{
+    struct roster_retired_key keys[ROSTER_MAX_KEYS];
+    size_t n = roster_retired_keys(v->roster, cp->member, keys, ROSTER_MAX_KEYS);
+
+    for (size_t i = 0; i < n; i++)
+        if (audit_checkpoint_verify(cp, keys[i].sign_pk))
+            return true;
+    return false;
+}
+
 /* A peer's checkpoint the node holds: signed by that peer. Its
  * consistency with the peer's log is the peer's verify to show. */
 static int check_peer_checkpoint(void *arg, const struct store_audit_checkpoint *row)
@@ -218,7 +272,8 @@ static int check_peer_checkpoint(void *arg, const struct store_audit_checkpoint 
     memcpy(cp.root, row->root, AUDIT_HASH_BYTES);
     memcpy(cp.member, row->member, sizeof(cp.member));
     memcpy(cp.sig, row->sig, sizeof(cp.sig));
-    if (roster_find(v->roster, cp.member, &m) != 0 || !audit_checkpoint_verify(&cp, m.sign_pk)) {
+    if (roster_find(v->roster, cp.member, &m) != 0 ||
+        (!audit_checkpoint_verify(&cp, m.sign_pk) && !is_peer_retired_key(v, &cp))) {
         snprintf(v->why, sizeof(v->why),
                  "the checkpoint held of peer %s at size %" PRIu64 " is not signed by it",
                  cp.member, cp.size);
@@ -306,6 +361,10 @@ static int verify(const char *dir)
     if (v.tree.size > v.last_cp_size)
         printf("note: the last %" PRIu64 " entries are not covered by a checkpoint yet\n",
                v.tree.size - v.last_cp_size);
+    if (v.n_retired > 0)
+        printf("note: %zu checkpoints are signed with a retired key generation, before the "
+               "rotation\n",
+               v.n_retired);
     if (v.has_backwards)
         printf("note: entry %" PRIu64 " is dated before the one before it (a clock set back?)\n",
                v.backwards_at);
