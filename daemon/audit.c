@@ -17,12 +17,11 @@
 
 #include "log.h"
 #include "loop.h"
+#include "merkle.h"
 
-#define LEAF_PREFIX 0x00
-#define NODE_PREFIX 0x01
-#define FLAG_KEY    0x01
-#define FLAG_ID     0x02
-#define FLAGS_ALL   (FLAG_KEY | FLAG_ID)
+#define FLAG_KEY  0x01
+#define FLAG_ID   0x02
+#define FLAGS_ALL (FLAG_KEY | FLAG_ID)
 /* Entries one round may queue before they are dropped: far above what a
  * round reads, and a bound on memory when every commit fails. */
 #define QUEUE_MAX   65536
@@ -184,24 +183,13 @@ const char *audit_actor_name(enum audit_actor a)
 
 void audit_hash_leaf(const uint8_t *entry, size_t len, uint8_t out[AUDIT_HASH_BYTES])
 {
-    crypto_generichash_state h;
-    const uint8_t prefix = LEAF_PREFIX;
-
-    crypto_generichash_init(&h, NULL, 0, AUDIT_HASH_BYTES);
-    crypto_generichash_update(&h, &prefix, 1);
-    crypto_generichash_update(&h, entry, len);
-    crypto_generichash_final(&h, out, AUDIT_HASH_BYTES);
+    merkle_hash_leaf(entry, len, out);
 }
 
 void audit_hash_node(const uint8_t left[AUDIT_HASH_BYTES], const uint8_t right[AUDIT_HASH_BYTES],
                      uint8_t out[AUDIT_HASH_BYTES])
 {
-    uint8_t buf[1 + 2 * AUDIT_HASH_BYTES];
-
-    buf[0] = NODE_PREFIX;
-    memcpy(buf + 1, left, AUDIT_HASH_BYTES);
-    memcpy(buf + 1 + AUDIT_HASH_BYTES, right, AUDIT_HASH_BYTES);
-    crypto_generichash(out, AUDIT_HASH_BYTES, buf, sizeof(buf), NULL, 0);
+    merkle_hash_node(left, right, out);
 }
 
 void audit_frontier_append(struct audit_frontier *f, const uint8_t leaf[AUDIT_HASH_BYTES])
@@ -304,29 +292,7 @@ bool audit_verify_inclusion(const uint8_t leaf_hash[AUDIT_HASH_BYTES], uint64_t 
                             uint64_t size, const uint8_t root[AUDIT_HASH_BYTES],
                             const uint8_t proof[][AUDIT_HASH_BYTES], size_t n_proof)
 {
-    uint64_t fn = index, sn;
-    uint8_t r[AUDIT_HASH_BYTES];
-
-    if (index >= size)
-        return false;
-    sn = size - 1;
-    memcpy(r, leaf_hash, AUDIT_HASH_BYTES);
-    for (size_t i = 0; i < n_proof; i++) {
-        if (sn == 0)
-            return false;
-        if ((fn & 1) != 0 || fn == sn) {
-            audit_hash_node(proof[i], r, r);
-            while ((fn & 1) == 0 && fn != 0) {
-                fn >>= 1;
-                sn >>= 1;
-            }
-        } else {
-            audit_hash_node(r, proof[i], r);
-        }
-        fn >>= 1;
-        sn >>= 1;
-    }
-    return sn == 0 && sodium_memcmp(r, root, AUDIT_HASH_BYTES) == 0;
+    return merkle_verify_inclusion(leaf_hash, index, size, root, proof, n_proof);
 }
 
 /* SUBPROOF(m, D[lo : lo + n], b) appended at proof[*np]. */
@@ -888,6 +854,22 @@ int audit_prove_since(struct audit *a, uint64_t from_size, uint64_t size,
     if ((pa.reader = store_audit_reader_new(a->store)) == NULL)
         return -1;
     n = audit_prove_consistency(read_leaf, &pa, from_size, size, proof);
+    store_audit_reader_free(&pa.reader);
+    return n;
+}
+
+int audit_prove_entry(struct audit *a, uint64_t index, uint64_t size, uint8_t *entry, size_t *len,
+                      uint8_t proof[][AUDIT_HASH_BYTES])
+{
+    struct prove_arg pa;
+    int n = -1;
+
+    if (index >= size || size > a->committed.size)
+        return -1;
+    if ((pa.reader = store_audit_reader_new(a->store)) == NULL)
+        return -1;
+    if (store_audit_read(pa.reader, index, entry, AUDIT_ENTRY_MAX, len) == 0)
+        n = audit_prove_inclusion(read_leaf, &pa, size, index, proof);
     store_audit_reader_free(&pa.reader);
     return n;
 }

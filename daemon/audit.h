@@ -248,6 +248,14 @@ void audit_want_checkpoint(struct audit *a);
 int audit_prove_since(struct audit *a, uint64_t from_size, uint64_t size,
                       uint8_t proof[][AUDIT_HASH_BYTES]);
 
+/* Entry index of the committed log into entry (AUDIT_ENTRY_MAX bytes,
+ * *len), and its inclusion proof in the tree of the first size entries
+ * (index < size <= the committed size) into proof (AUDIT_PROOF_MAX
+ * hashes). O(size) hashing as audit_prove_since. Returns the number of
+ * hashes, or -1 (out of range, a store error; logged). */
+int audit_prove_entry(struct audit *a, uint64_t index, uint64_t size, uint8_t *entry, size_t *len,
+                      uint8_t proof[][AUDIT_HASH_BYTES]);
+
 /* What became of a peer's checkpoint. */
 enum audit_peer_verdict {
     AUDIT_PEER_COSIGNED,   /* consistent: held now, *cosig is our cosignature */
