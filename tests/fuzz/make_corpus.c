@@ -294,6 +294,19 @@ static void api_seeds(const char *root)
 
     rq.id = 0;
     emit_packed(root, "fuzz_api_msg", "no-id", &rq.base);
+
+    rq.id = 9;
+    Tmbus__Api__AuditQuery audit = TMBUS__API__AUDIT_QUERY__INIT;
+    audit.before = 120;
+    audit.limit = 20;
+    rq.kind_case = TMBUS__API__REQUEST__KIND_AUDIT;
+    rq.audit = &audit;
+    emit_packed(root, "fuzz_api_msg", "audit-page", &rq.base);
+    audit.before = 0;
+    audit.limit = 0;
+    audit.prove = 1;
+    audit.index = 7;
+    emit_packed(root, "fuzz_api_msg", "audit-prove", &rq.base);
 }
 
 /* Seals payload from sender to the comma-free list of member ids in to
