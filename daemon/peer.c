@@ -938,9 +938,8 @@ static void exchange_checkpoints(struct peers *p, struct link *l, bool is_commit
         if (send_message(p, l, &m) == 0)
             l->is_cosign_due = false;
     }
-    if (audit_latest(p->audit, &cp) != 1 || cp.size == l->audit_sent) {
+    if (audit_latest(p->audit, &cp) != 1 || cp.size == l->audit_sent)
         return;
-    }
     /* A peer that holds more than we have signed sees the truncation from
      * from_size itself; no proof is possible then. */
     if (l->audit_held > 0 && l->audit_held < cp.size &&
