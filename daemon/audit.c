@@ -26,10 +26,11 @@
  * round reads, and a bound on memory when every commit fails. */
 #define QUEUE_MAX   65536
 #define QUEUE_FIRST 256
-/* Peers whose checkpoints one node holds, and exchange rows waiting for a
- * flush: bounds far above a roster's members, against a broken caller. */
+/* Peers whose checkpoints one node holds (and rows of theirs waiting for a
+ * commit), and cosignatures waiting for one (while the disk is full): bounds
+ * far above a roster's members, against a broken caller. */
 #define PEERS_MAX   65536
-#define PENDING_MAX 65536
+#define PENDING_MAX 4096
 
 /* ---- codec --------------------------------------------------------------- */
 
@@ -761,11 +762,8 @@ int audit_flush(struct audit *a, bool is_final)
     for (size_t i = 0; i < a->n_pend_cosigs; i++)
         if (store_audit_cosignature_put(a->store, &a->pend_cosigs[i]) != 0)
             return -1;
-    /* Rows of a flush that does not commit are lost with it: a peer's
-     * checkpoint is still held in memory, and a lost cosignature comes
-     * again with the next exchange. */
-    a->n_pend_peers = 0;
-    a->n_pend_cosigs = 0;
+    /* The exchange's rows stay pending until audit_committed says they
+     * are in the store: a commit that fails writes them again next time. */
     is_due = a->tree.size > a->checkpoint_size &&
              (is_final || a->wants_checkpoint ||
               a->tree.size - a->checkpoint_size >= AUDIT_CHECKPOINT_ENTRIES ||
@@ -791,6 +789,8 @@ void audit_committed(struct audit *a, bool is_committed)
             a->has_cp_committed = true;
             a->has_cp_flushed = false;
         }
+        a->n_pend_peers = 0;
+        a->n_pend_cosigs = 0;
         return;
     }
     a->has_cp_flushed = false;
@@ -812,6 +812,11 @@ void audit_head(const struct audit *a, uint64_t *size, uint8_t root[AUDIT_HASH_B
 }
 
 /* ---- the checkpoint exchange --------------------------------------------- */
+
+bool audit_is_settled(const struct audit *a)
+{
+    return a == NULL || (a->n_pend_peers == 0 && a->n_pend_cosigs == 0);
+}
 
 int audit_latest(const struct audit *a, struct audit_checkpoint *out)
 {
@@ -932,12 +937,22 @@ enum audit_peer_verdict audit_peer_checkpoint(struct audit *a, const struct audi
         log_warnx("audit: could not cosign %s's checkpoint", cp->member);
         return AUDIT_PEER_REFUSED;
     }
-    if (peer_hold(a, cp) != 0 || grow((void **)&a->pend_peers, &a->cap_pend_peers, a->n_pend_peers,
-                                      sizeof(*a->pend_peers), PENDING_MAX) != 0) {
+    if (peer_hold(a, cp) != 0) {
         stats_count(a->stats, "audit.dropped", 1);
         return AUDIT_PEER_REFUSED;
     }
-    row = &a->pend_peers[a->n_pend_peers++];
+    /* One pending row per peer: the store keeps only the latest anyway. */
+    row = NULL;
+    for (size_t i = 0; i < a->n_pend_peers && row == NULL; i++)
+        if (strcmp(a->pend_peers[i].member, cp->member) == 0)
+            row = &a->pend_peers[i];
+    if (row == NULL && grow((void **)&a->pend_peers, &a->cap_pend_peers, a->n_pend_peers,
+                            sizeof(*a->pend_peers), PEERS_MAX) != 0) {
+        stats_count(a->stats, "audit.dropped", 1);
+        return AUDIT_PEER_REFUSED;
+    }
+    if (row == NULL)
+        row = &a->pend_peers[a->n_pend_peers++];
     row->size = cp->size;
     memcpy(row->root, cp->root, AUDIT_HASH_BYTES);
     row->at = cp->at;

@@ -236,6 +236,10 @@ void audit_head(const struct audit *a, uint64_t *size, uint8_t root[AUDIT_HASH_B
  * has signed none yet. */
 int audit_latest(const struct audit *a, struct audit_checkpoint *out);
 
+/* True when every peer checkpoint and cosignature taken is committed: a
+ * cosignature goes out only then. */
+bool audit_is_settled(const struct audit *a);
+
 /* Asks for a checkpoint at the next flush when entries came since the last
  * one (a link came up: the peer should see a recent one). Never blocks. */
 void audit_want_checkpoint(struct audit *a);

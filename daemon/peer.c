@@ -55,6 +55,9 @@
 #define PEER_REBIND_MS     20  /* retry while the old listener is still closing */
 #define PEER_REBIND_TRIES  250 /* five seconds of retries */
 #define RELAY_TURN_MAX     8   /* a relay's turn is at most this many relay_delay_ms */
+/* A consistency proof reads our audit log from the store: at most one per
+ * link this often, whatever sizes the peer asks to be proved from. */
+#define PEER_PROOF_MIN_MS 1000
 /* What a dealer's monitor reports: the connection dropped or could not
  * authenticate. Either way the link has no channel until it is back. */
 #define PEER_MONITOR_EVENTS                                                                        \
@@ -119,6 +122,7 @@ struct link {
      * ours), the size of ours it says it holds (a proof starts there), and
      * the Cosignature we owe it once the round commits. */
     uint64_t audit_sent, audit_held;
+    int64_t last_proof_ms; /* when we last computed a proof for it */
     bool is_cosign_due;
     struct peer_msg_checkpoint cosign;
 };
@@ -927,7 +931,8 @@ static void exchange_checkpoints(struct peers *p, struct link *l, bool is_commit
 
     if (p->audit == NULL || !l->has_conversation)
         return;
-    if (l->is_cosign_due && is_committed) {
+    /* Cosigned only once what we now hold of the peer is in the store. */
+    if (l->is_cosign_due && is_committed && audit_is_settled(p->audit)) {
         Tmbus__Peer__Cosignature c = TMBUS__PEER__COSIGNATURE__INIT;
 
         c.size = l->cosign.size;
@@ -942,8 +947,12 @@ static void exchange_checkpoints(struct peers *p, struct link *l, bool is_commit
         return;
     /* A peer that holds more than we have signed sees the truncation from
      * from_size itself; no proof is possible then. */
-    if (l->audit_held > 0 && l->audit_held < cp.size &&
-        (n = audit_prove_since(p->audit, l->audit_held, cp.size, proof)) < 0) {
+    bool needs_proof = l->audit_held > 0 && l->audit_held < cp.size;
+    if (needs_proof && loop_now_ms() - l->last_proof_ms < PEER_PROOF_MIN_MS)
+        return; /* a later round sends it */
+    if (needs_proof)
+        l->last_proof_ms = loop_now_ms();
+    if (needs_proof && (n = audit_prove_since(p->audit, l->audit_held, cp.size, proof)) < 0) {
         log_warnx("peer %s: cannot prove our audit checkpoint at size %llu from %llu", l->member,
                   (unsigned long long)cp.size, (unsigned long long)l->audit_held);
         l->audit_sent = cp.size;
