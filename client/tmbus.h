@@ -757,6 +757,79 @@ tmbus_delivery_state_at(const struct tmbus_delivery_state *s, size_t i);
 /* Frees, sets *sp to NULL. Accepts NULL. */
 TMBUS_EXPORT void tmbus_delivery_state_free(struct tmbus_delivery_state **sp);
 
+/* ---- the node's audit log (admin clients): valid until its _free -------- */
+
+#define TMBUS_AUDIT_PAGE_MAX   100 /* entries in one page */
+#define TMBUS_AUDIT_ENTRY_MAX  512 /* bytes of one encoded entry */
+#define TMBUS_AUDIT_HASH_BYTES 32
+#define TMBUS_AUDIT_PROOF_MAX  64 /* hashes in an inclusion proof */
+
+/* One entry of the node's audit log (PROTOCOL.md §13). Strings live as
+ * long as the page or proof and are never NULL. */
+struct tmbus_audit_entry {
+    uint64_t index;         /* its place in the log, from 0 */
+    int64_t at_ms;          /* Unix milliseconds */
+    const char *kind;       /* "envelope", "post", "ack", "query", "roster", "alarm", ... */
+    const char *outcome;    /* "ok" or "refused" */
+    const char *actor_kind; /* "node", "member" or "client" */
+    const char *actor;      /* a member id or a client name */
+    bool has_key;
+    uint8_t key[32]; /* the client's CURVE key, when has_key */
+    const char *origin, *peer;
+    uint64_t seq;
+    bool has_id;
+    uint8_t id[TMBUS_ID_BYTES]; /* the envelope id, when has_id */
+    const char *detail;         /* the reason of a refusal, or the request's name */
+    const uint8_t *entry;       /* the entry as the log holds it: its leaf is H(0x00 || entry) */
+    size_t entry_len;
+};
+
+struct tmbus_audit_page; /* a page of entries, newest first */
+
+/* Asks the node for up to limit (1..TMBUS_AUDIT_PAGE_MAX; 0: 20) audit
+ * entries with an index below before (0: the newest), newest first. Admin
+ * clients only: TMBUS_EDENIED otherwise (the node logs, counts and records
+ * the refusal). On TMBUS_OK *out is the caller's to free with
+ * tmbus_audit_page_free. Blocks up to timeout_ms. */
+TMBUS_EXPORT TMBUS_NODISCARD int tmbus_audit_list(struct tmbus *h, uint64_t before, uint32_t limit,
+                                                  int timeout_ms, struct tmbus_audit_page **out);
+TMBUS_EXPORT size_t tmbus_audit_page_count(const struct tmbus_audit_page *p);
+/* i < tmbus_audit_page_count (newest first), else NULL. */
+TMBUS_EXPORT const struct tmbus_audit_entry *tmbus_audit_page_at(const struct tmbus_audit_page *p,
+                                                                 size_t i);
+/* The entries in the log when the node answered. */
+TMBUS_EXPORT uint64_t tmbus_audit_page_size(const struct tmbus_audit_page *p);
+/* The before of the next (older) page; 0 when this page reached entry 0. */
+TMBUS_EXPORT uint64_t tmbus_audit_page_next(const struct tmbus_audit_page *p);
+/* Frees, sets *pp to NULL. Accepts NULL. */
+TMBUS_EXPORT void tmbus_audit_page_free(struct tmbus_audit_page **pp);
+
+/* Entry index's inclusion proof in the node's latest signed checkpoint,
+ * checked here: is_verified says whether the entry's leaf and the proof
+ * give the checkpoint's root. The checkpoint's signature is the member's
+ * (checking it needs the roster: tmbus-admin audit verify does). */
+struct tmbus_audit_proof {
+    struct tmbus_audit_entry entry;
+    const char *member;                   /* who signed the checkpoint */
+    uint64_t size;                        /* entries the checkpoint covers */
+    uint8_t root[TMBUS_AUDIT_HASH_BYTES]; /* its tree's root */
+    int64_t at;                           /* Unix seconds, when it was signed */
+    uint8_t sig[64];                      /* Ed25519 */
+    size_t n_hashes;                      /* the proof, leaf side first */
+    uint8_t hashes[TMBUS_AUDIT_PROOF_MAX][TMBUS_AUDIT_HASH_BYTES];
+    bool is_verified;
+};
+
+/* Asks the node to prove that entry index is in its latest signed
+ * checkpoint, and checks the proof. Admin clients only: TMBUS_EDENIED
+ * otherwise; TMBUS_ENOTFOUND when no signed checkpoint covers the entry
+ * yet. On TMBUS_OK (whether or not the proof verifies) *out is the
+ * caller's to free with tmbus_audit_proof_free. Blocks up to timeout_ms. */
+TMBUS_EXPORT TMBUS_NODISCARD int tmbus_audit_prove(struct tmbus *h, uint64_t index, int timeout_ms,
+                                                   struct tmbus_audit_proof **out);
+/* Frees, sets *pp to NULL. Accepts NULL. */
+TMBUS_EXPORT void tmbus_audit_proof_free(struct tmbus_audit_proof **pp);
+
 /* ---- deliveries: valid until tmbus_delivery_free ---------------------- */
 
 /* The local delivery number: strictly increasing; ack it. */

@@ -138,6 +138,7 @@ static void name_request(struct request *rq, enum api_msg_kind kind)
         [API_MSG_BOARD] = {AUDIT_QUERY, "board"},
         [API_MSG_REPORT] = {AUDIT_QUERY, "report"},
         [API_MSG_DELIVERY] = {AUDIT_QUERY, "delivery"},
+        [API_MSG_AUDIT] = {AUDIT_QUERY, "audit"},
     };
 
     if ((size_t)kind < sizeof(names) / sizeof(names[0]) && names[kind].what != NULL) {
@@ -241,6 +242,9 @@ static void on_request(struct api *a, struct request *rq, bool has_key, const ui
         break;
     case API_MSG_DELIVERY:
         api_on_delivery(a, rq, m.delivery);
+        break;
+    case API_MSG_AUDIT:
+        api_on_audit(a, rq, m.audit);
         break;
     }
     /* A post is recorded with its envelope where it is sealed. */

@@ -4,7 +4,8 @@
  * api.c owns the socket, the dispatch of requests and the commit hook;
  * api_post.c the post policy (role, recipients, TLP, board rules);
  * api_sub.c subscriptions, deliveries and acks; api_query.c the board,
- * report, delivery-state and status replies. Only api*.c include it.
+ * report, delivery-state and status replies; api_audit.c the audit log
+ * for admin clients. Only api*.c include it.
  */
 #ifndef TMBUS_API_INTERNAL_H
 #define TMBUS_API_INTERNAL_H
@@ -127,9 +128,8 @@ const struct config_client *api_find_client(const struct api *a, const uint8_t *
  * What a client's role lets it ask, in one place:
  *   reader  subscribe, ack, status, board, report, delivery states;
  *   poster  everything a reader may, and post;
- *   admin   everything a poster may. Admin is reserved as the only role
- *           that will be allowed to publish roster updates; no request
- *           needs more than poster yet.
+ *   admin   everything a poster may, and read the audit log (the only
+ *           request that needs admin; roster updates will be another).
  */
 bool api_client_may_post(const struct config_client *c);
 
@@ -198,5 +198,13 @@ void api_on_board(struct api *a, const struct request *rq, const Tmbus__Api__Boa
 void api_on_report(struct api *a, const struct request *rq);
 void api_on_delivery(struct api *a, const struct request *rq, const Tmbus__Api__DeliveryQuery *q);
 void api_on_status(struct api *a, const struct request *rq);
+
+/* ---- api_audit.c ---------------------------------------------------------- */
+
+/* The audit log, to admin clients only (a refusal is logged, counted and
+ * recorded like any other): a page of entries newest first, or one
+ * entry's inclusion proof in the latest signed checkpoint. Answered at
+ * once; a proof reads the log's first checkpoint-size entries. */
+void api_on_audit(struct api *a, const struct request *rq, const Tmbus__Api__AuditQuery *q);
 
 #endif

@@ -27,6 +27,7 @@ enum api_msg_kind {
     API_MSG_BOARD,
     API_MSG_REPORT,
     API_MSG_DELIVERY,
+    API_MSG_AUDIT,
 };
 
 /* Why bytes were refused, in the order they are checked. */
@@ -49,6 +50,7 @@ struct api_msg {
     const Tmbus__Api__Ack *ack;
     const Tmbus__Api__BoardQuery *board;
     const Tmbus__Api__DeliveryQuery *delivery;
+    const Tmbus__Api__AuditQuery *audit;
     void *pb; /* the unpacked Request, private to api_msg.c */
 };
 
@@ -116,6 +118,12 @@ int api_msg_board_query(const Tmbus__Api__BoardQuery *q, struct api_board_query 
  * (API_BOARD_CURSOR_BYTES). */
 void api_msg_board_cursor(enum api_board_list list, const uint8_t *id,
                           uint8_t out[API_BOARD_CURSOR_BYTES]);
+
+/* An audit query's pages (PROTOCOL.md §8.5): entries per page by default
+ * and at most. A page of the most is far under the client's message
+ * limit: an entry is at most 512 bytes, twice that decoded. */
+#define API_AUDIT_PAGE_DEFAULT 20
+#define API_AUDIT_PAGE_MAX     100
 
 /* Frees what api_msg_decode allocated and zeroes *m. Accepts a zeroed m. */
 void api_msg_clear(struct api_msg *m);

@@ -17,16 +17,20 @@
 
 #include "log.h"
 #include "loop.h"
+#include "merkle.h"
 
-#define LEAF_PREFIX 0x00
-#define NODE_PREFIX 0x01
-#define FLAG_KEY    0x01
-#define FLAG_ID     0x02
-#define FLAGS_ALL   (FLAG_KEY | FLAG_ID)
+#define FLAG_KEY  0x01
+#define FLAG_ID   0x02
+#define FLAGS_ALL (FLAG_KEY | FLAG_ID)
 /* Entries one round may queue before they are dropped: far above what a
  * round reads, and a bound on memory when every commit fails. */
 #define QUEUE_MAX   65536
 #define QUEUE_FIRST 256
+/* Peers whose checkpoints one node holds (and rows of theirs waiting for a
+ * commit), and cosignatures waiting for one (while the disk is full): bounds
+ * far above a roster's members, against a broken caller. */
+#define PEERS_MAX   65536
+#define PENDING_MAX 4096
 
 /* ---- codec --------------------------------------------------------------- */
 
@@ -180,24 +184,13 @@ const char *audit_actor_name(enum audit_actor a)
 
 void audit_hash_leaf(const uint8_t *entry, size_t len, uint8_t out[AUDIT_HASH_BYTES])
 {
-    crypto_generichash_state h;
-    const uint8_t prefix = LEAF_PREFIX;
-
-    crypto_generichash_init(&h, NULL, 0, AUDIT_HASH_BYTES);
-    crypto_generichash_update(&h, &prefix, 1);
-    crypto_generichash_update(&h, entry, len);
-    crypto_generichash_final(&h, out, AUDIT_HASH_BYTES);
+    merkle_hash_leaf(entry, len, out);
 }
 
 void audit_hash_node(const uint8_t left[AUDIT_HASH_BYTES], const uint8_t right[AUDIT_HASH_BYTES],
                      uint8_t out[AUDIT_HASH_BYTES])
 {
-    uint8_t buf[1 + 2 * AUDIT_HASH_BYTES];
-
-    buf[0] = NODE_PREFIX;
-    memcpy(buf + 1, left, AUDIT_HASH_BYTES);
-    memcpy(buf + 1 + AUDIT_HASH_BYTES, right, AUDIT_HASH_BYTES);
-    crypto_generichash(out, AUDIT_HASH_BYTES, buf, sizeof(buf), NULL, 0);
+    merkle_hash_node(left, right, out);
 }
 
 void audit_frontier_append(struct audit_frontier *f, const uint8_t leaf[AUDIT_HASH_BYTES])
@@ -300,29 +293,7 @@ bool audit_verify_inclusion(const uint8_t leaf_hash[AUDIT_HASH_BYTES], uint64_t 
                             uint64_t size, const uint8_t root[AUDIT_HASH_BYTES],
                             const uint8_t proof[][AUDIT_HASH_BYTES], size_t n_proof)
 {
-    uint64_t fn = index, sn;
-    uint8_t r[AUDIT_HASH_BYTES];
-
-    if (index >= size)
-        return false;
-    sn = size - 1;
-    memcpy(r, leaf_hash, AUDIT_HASH_BYTES);
-    for (size_t i = 0; i < n_proof; i++) {
-        if (sn == 0)
-            return false;
-        if ((fn & 1) != 0 || fn == sn) {
-            audit_hash_node(proof[i], r, r);
-            while ((fn & 1) == 0 && fn != 0) {
-                fn >>= 1;
-                sn >>= 1;
-            }
-        } else {
-            audit_hash_node(r, proof[i], r);
-        }
-        fn >>= 1;
-        sn >>= 1;
-    }
-    return sn == 0 && sodium_memcmp(r, root, AUDIT_HASH_BYTES) == 0;
+    return merkle_verify_inclusion(leaf_hash, index, size, root, proof, n_proof);
 }
 
 /* SUBPROOF(m, D[lo : lo + n], b) appended at proof[*np]. */
@@ -438,6 +409,28 @@ bool audit_checkpoint_verify(const struct audit_checkpoint *cp,
     return crypto_sign_verify_detached(cp->sig, msg, len, sign_pk) == 0;
 }
 
+size_t audit_cosignature_signed(const char *cosigner, const struct audit_checkpoint *cp,
+                                uint8_t *buf)
+{
+    size_t n = sizeof(AUDIT_COSIGN_DOMAIN), m = strnlen(cosigner, UTIL_MEMBER_ID_MAX);
+
+    memcpy(buf, AUDIT_COSIGN_DOMAIN, n);
+    buf[n++] = (uint8_t)m;
+    memcpy(buf + n, cosigner, m);
+    n += m;
+    return n + audit_checkpoint_signed(cp, buf + n);
+}
+
+bool audit_cosignature_verify(const char *cosigner, const struct audit_checkpoint *cp,
+                              const uint8_t sig[KEYS_SIGNATURE_BYTES],
+                              const uint8_t sign_pk[KEYS_PUBLIC_BYTES])
+{
+    uint8_t msg[AUDIT_COSIGNED_MAX];
+    size_t len = audit_cosignature_signed(cosigner, cp, msg);
+
+    return crypto_sign_verify_detached(sig, msg, len, sign_pk) == 0;
+}
+
 /* ---- the node's log ------------------------------------------------------ */
 
 /* The wall clock in milliseconds: entries are dated for people, unlike
@@ -469,6 +462,19 @@ struct audit {
     int64_t first_queued_ms;
     uint64_t checkpoint_size; /* the last checkpoint's */
     int64_t checkpoint_at;
+    bool wants_checkpoint; /* audit_want_checkpoint: sign at the next flush */
+    /* The last checkpoint signed, and the last committed (what peers are
+     * sent); has_*: there is one. */
+    struct audit_checkpoint cp_flushed, cp_committed;
+    bool has_cp_flushed, has_cp_committed;
+    /* The exchange: the checkpoint held of each peer (cosigned, in force
+     * at once), and what waits for the next flush. */
+    struct audit_checkpoint *peers;
+    size_t n_peers, cap_peers;
+    struct store_audit_checkpoint *pend_peers;
+    size_t n_pend_peers, cap_pend_peers;
+    struct store_audit_cosignature *pend_cosigs;
+    size_t n_pend_cosigs, cap_pend_cosigs;
 };
 
 /* A frontier's bytes as audit_state keeps them: the hashes of the set bits
@@ -514,6 +520,55 @@ static int rebuild_one(void *arg, uint64_t idx, const uint8_t *entry, size_t len
     return 0;
 }
 
+/* Grows an array of n elements of size bytes to hold one more. Returns 0
+ * or -1 (out of memory, or past max). */
+static int grow(void **arr, size_t *cap, size_t n, size_t size, size_t max)
+{
+    size_t want = *cap ? *cap * 2 : 8;
+    void *grown;
+
+    if (n < *cap)
+        return 0;
+    if (want > max || (grown = realloc(*arr, want * size)) == NULL)
+        return -1;
+    *arr = grown;
+    *cap = want;
+    return 0;
+}
+
+/* The checkpoint held of member, or NULL. */
+static struct audit_checkpoint *peer_held(struct audit *a, const char *member)
+{
+    for (size_t i = 0; i < a->n_peers; i++)
+        if (strcmp(a->peers[i].member, member) == 0)
+            return &a->peers[i];
+    return NULL;
+}
+
+/* Makes cp the checkpoint held of its member. Returns 0 or -1. */
+static int peer_hold(struct audit *a, const struct audit_checkpoint *cp)
+{
+    struct audit_checkpoint *h = peer_held(a, cp->member);
+
+    if (h == NULL) {
+        if (grow((void **)&a->peers, &a->cap_peers, a->n_peers, sizeof(*a->peers), PEERS_MAX) != 0)
+            return -1;
+        h = &a->peers[a->n_peers++];
+    }
+    *h = *cp;
+    return 0;
+}
+
+static int load_peer(void *arg, const struct store_audit_checkpoint *row)
+{
+    struct audit_checkpoint cp = {.size = row->size, .at = row->at};
+
+    memcpy(cp.root, row->root, AUDIT_HASH_BYTES);
+    memcpy(cp.member, row->member, sizeof(cp.member));
+    memcpy(cp.sig, row->sig, sizeof(cp.sig));
+    return peer_hold(arg, &cp);
+}
+
 static int load(struct audit *a)
 {
     uint8_t buf[AUDIT_MAX_DEPTH * AUDIT_HASH_BYTES];
@@ -536,6 +591,11 @@ static int load(struct audit *a)
     if (rc == 1) {
         a->checkpoint_size = cp.size;
         a->checkpoint_at = cp.at;
+        a->cp_committed = (struct audit_checkpoint){.size = cp.size, .at = cp.at};
+        memcpy(a->cp_committed.root, cp.root, AUDIT_HASH_BYTES);
+        memcpy(a->cp_committed.member, cp.member, sizeof(a->cp_committed.member));
+        memcpy(a->cp_committed.sig, cp.sig, sizeof(a->cp_committed.sig));
+        a->has_cp_committed = true;
         if (cp.size > a->tree.size) {
             log_warnx("audit: the log has %llu entries but a checkpoint signed %llu: it was "
                       "truncated; run tmbus-admin audit verify",
@@ -551,7 +611,7 @@ static int load(struct audit *a)
     }
     a->committed = a->tree;
     a->flushed = a->tree;
-    return 0;
+    return store_audit_peer_each(a->store, load_peer, a);
 }
 
 struct audit *audit_new(struct store *s, const struct keyset *ks, const char *member,
@@ -585,6 +645,9 @@ void audit_free(struct audit **ap)
     if (ap == NULL || *ap == NULL)
         return;
     free((*ap)->queue);
+    free((*ap)->peers);
+    free((*ap)->pend_peers);
+    free((*ap)->pend_cosigs);
     free(*ap);
     *ap = NULL;
 }
@@ -631,9 +694,14 @@ void audit_record(struct audit *a, const struct audit_entry *e)
 
 bool audit_is_due(const struct audit *a)
 {
-    return a != NULL && a->n_queue > 0 &&
-           (a->n_queue >= AUDIT_FLUSH_ENTRIES ||
-            loop_now_ms() - a->first_queued_ms >= AUDIT_FLUSH_SECONDS * 1000);
+    if (a == NULL)
+        return false;
+    /* Exchange rows go out at once: a cosignature waits for them. */
+    if (a->n_pend_peers > 0 || a->n_pend_cosigs > 0 ||
+        (a->wants_checkpoint && a->tree.size > a->checkpoint_size))
+        return true;
+    return a->n_queue > 0 && (a->n_queue >= AUDIT_FLUSH_ENTRIES ||
+                              loop_now_ms() - a->first_queued_ms >= AUDIT_FLUSH_SECONDS * 1000);
 }
 
 static int sign_checkpoint(struct audit *a)
@@ -659,6 +727,9 @@ static int sign_checkpoint(struct audit *a)
         return -1;
     a->checkpoint_size = cp.size;
     a->checkpoint_at = cp.at;
+    a->cp_flushed = cp;
+    a->has_cp_flushed = true;
+    a->wants_checkpoint = false;
     stats_count(a->stats, "audit.checkpoints", 1);
     return 0;
 }
@@ -685,8 +756,17 @@ int audit_flush(struct audit *a, bool is_final)
     if (a->n_queue > 0 &&
         store_audit_state_put(a->store, a->tree.size, packed, frontier_pack(&a->tree, packed)) != 0)
         return -1;
+    for (size_t i = 0; i < a->n_pend_peers; i++)
+        if (store_audit_peer_put(a->store, &a->pend_peers[i]) != 0)
+            return -1;
+    for (size_t i = 0; i < a->n_pend_cosigs; i++)
+        if (store_audit_cosignature_put(a->store, &a->pend_cosigs[i]) != 0)
+            return -1;
+    /* The exchange's rows stay pending until audit_committed says they
+     * are in the store: a commit that fails writes them again next time. */
     is_due = a->tree.size > a->checkpoint_size &&
-             (is_final || a->tree.size - a->checkpoint_size >= AUDIT_CHECKPOINT_ENTRIES ||
+             (is_final || a->wants_checkpoint ||
+              a->tree.size - a->checkpoint_size >= AUDIT_CHECKPOINT_ENTRIES ||
               (int64_t)time(NULL) - a->checkpoint_at >= AUDIT_CHECKPOINT_SECONDS);
     if (is_due && sign_checkpoint(a) != 0)
         return -1;
@@ -704,8 +784,16 @@ void audit_committed(struct audit *a, bool is_committed)
     if (is_committed) {
         a->committed = a->flushed;
         a->n_flushed = 0;
+        if (a->has_cp_flushed) {
+            a->cp_committed = a->cp_flushed;
+            a->has_cp_committed = true;
+            a->has_cp_flushed = false;
+        }
+        a->n_pend_peers = 0;
+        a->n_pend_cosigs = 0;
         return;
     }
+    a->has_cp_flushed = false;
     /* The rows went with the batch, and so did anything queued after the
      * flush that failed: the tree goes back to what is on disk. */
     stats_count(a->stats, "audit.lost", a->n_flushed + a->n_queue);
@@ -721,4 +809,197 @@ void audit_head(const struct audit *a, uint64_t *size, uint8_t root[AUDIT_HASH_B
 {
     *size = a->committed.size;
     audit_frontier_root(&a->committed, root);
+}
+
+/* ---- the checkpoint exchange --------------------------------------------- */
+
+bool audit_is_settled(const struct audit *a)
+{
+    return a == NULL || (a->n_pend_peers == 0 && a->n_pend_cosigs == 0);
+}
+
+int audit_latest(const struct audit *a, struct audit_checkpoint *out)
+{
+    if (a == NULL || !a->has_cp_committed)
+        return 0;
+    *out = a->cp_committed;
+    return 1;
+}
+
+void audit_want_checkpoint(struct audit *a)
+{
+    if (a != NULL)
+        a->wants_checkpoint = true;
+}
+
+struct prove_arg {
+    struct store_audit_reader *reader;
+};
+
+static int read_leaf(void *arg, uint64_t i, uint8_t out[AUDIT_HASH_BYTES])
+{
+    struct prove_arg *pa = arg;
+    uint8_t entry[AUDIT_ENTRY_MAX];
+    size_t len;
+
+    if (store_audit_read(pa->reader, i, entry, sizeof(entry), &len) != 0)
+        return -1;
+    audit_hash_leaf(entry, len, out);
+    return 0;
+}
+
+int audit_prove_since(struct audit *a, uint64_t from_size, uint64_t size,
+                      uint8_t proof[][AUDIT_HASH_BYTES])
+{
+    struct prove_arg pa;
+    int n;
+
+    if (from_size == 0 || from_size > size || size > a->committed.size)
+        return -1;
+    if ((pa.reader = store_audit_reader_new(a->store)) == NULL)
+        return -1;
+    n = audit_prove_consistency(read_leaf, &pa, from_size, size, proof);
+    store_audit_reader_free(&pa.reader);
+    return n;
+}
+
+int audit_prove_entry(struct audit *a, uint64_t index, uint64_t size, uint8_t *entry, size_t *len,
+                      uint8_t proof[][AUDIT_HASH_BYTES])
+{
+    struct prove_arg pa;
+    int n = -1;
+
+    if (index >= size || size > a->committed.size)
+        return -1;
+    if ((pa.reader = store_audit_reader_new(a->store)) == NULL)
+        return -1;
+    if (store_audit_read(pa.reader, index, entry, AUDIT_ENTRY_MAX, len) == 0)
+        n = audit_prove_inclusion(read_leaf, &pa, size, index, proof);
+    store_audit_reader_free(&pa.reader);
+    return n;
+}
+
+/* Logs, counts and records a peer's checkpoint refused for why. */
+static void alarm(struct audit *a, const struct audit_checkpoint *cp, const char *counter,
+                  const char *why)
+{
+    struct audit_entry e = {.kind = AUDIT_ALARM,
+                            .outcome = AUDIT_REFUSED,
+                            .actor_kind = AUDIT_BY_MEMBER,
+                            .seq = cp->size};
+
+    stats_count(a->stats, counter, 1);
+    log_warnx("audit: ALARM: refused %s's checkpoint at size %llu: %s", cp->member,
+              (unsigned long long)cp->size, why);
+    snprintf(e.actor, sizeof(e.actor), "%s", cp->member);
+    snprintf(e.origin, sizeof(e.origin), "%s", cp->member);
+    snprintf(e.detail, sizeof(e.detail), "checkpoint: %s", why);
+    audit_record(a, &e);
+}
+
+enum audit_peer_verdict audit_peer_checkpoint(struct audit *a, const struct audit_checkpoint *cp,
+                                              const uint8_t sign_pk[KEYS_PUBLIC_BYTES],
+                                              uint64_t from_size,
+                                              const uint8_t proof[][AUDIT_HASH_BYTES],
+                                              size_t n_proof, uint64_t *held,
+                                              uint8_t cosig[KEYS_SIGNATURE_BYTES])
+{
+    const struct audit_checkpoint *h = peer_held(a, cp->member);
+    struct store_audit_checkpoint *row;
+    uint8_t msg[AUDIT_COSIGNED_MAX];
+    size_t len;
+
+    *held = h != NULL ? h->size : 0;
+    if (!audit_checkpoint_verify(cp, sign_pk)) {
+        alarm(a, cp, "audit.peer.bad-signature", "its signature is not the member's");
+        return AUDIT_PEER_REFUSED;
+    }
+    if (h != NULL) {
+        if (cp->size < h->size) {
+            alarm(a, cp, "audit.peer.inconsistent",
+                  "smaller than the checkpoint we hold: its log was truncated");
+            return AUDIT_PEER_REFUSED;
+        }
+        if (from_size != h->size) {
+            stats_count(a->stats, "audit.peer.prove-from", 1);
+            return AUDIT_PEER_PROVE_FROM;
+        }
+        if (!audit_verify_consistency(h->size, h->root, cp->size, cp->root, proof, n_proof)) {
+            alarm(a, cp, "audit.peer.inconsistent",
+                  cp->size == h->size
+                      ? "another root for the size we hold: its log was rewritten"
+                      : "not an extension of the checkpoint we hold: its log was rewritten");
+            return AUDIT_PEER_REFUSED;
+        }
+    }
+    len = audit_cosignature_signed(a->member, cp, msg);
+    if (keys_sign(a->keys, msg, len, cosig) != 0) {
+        log_warnx("audit: could not cosign %s's checkpoint", cp->member);
+        return AUDIT_PEER_REFUSED;
+    }
+    if (peer_hold(a, cp) != 0) {
+        stats_count(a->stats, "audit.dropped", 1);
+        return AUDIT_PEER_REFUSED;
+    }
+    /* One pending row per peer: the store keeps only the latest anyway. */
+    row = NULL;
+    for (size_t i = 0; i < a->n_pend_peers && row == NULL; i++)
+        if (strcmp(a->pend_peers[i].member, cp->member) == 0)
+            row = &a->pend_peers[i];
+    if (row == NULL && grow((void **)&a->pend_peers, &a->cap_pend_peers, a->n_pend_peers,
+                            sizeof(*a->pend_peers), PEERS_MAX) != 0) {
+        stats_count(a->stats, "audit.dropped", 1);
+        return AUDIT_PEER_REFUSED;
+    }
+    if (row == NULL)
+        row = &a->pend_peers[a->n_pend_peers++];
+    row->size = cp->size;
+    memcpy(row->root, cp->root, AUDIT_HASH_BYTES);
+    row->at = cp->at;
+    memcpy(row->member, cp->member, sizeof(row->member));
+    memcpy(row->sig, cp->sig, sizeof(row->sig));
+    *held = cp->size;
+    stats_count(a->stats, "audit.peer.cosigned", 1);
+    return AUDIT_PEER_COSIGNED;
+}
+
+int audit_peer_cosignature(struct audit *a, const char *cosigner, uint64_t size,
+                           const uint8_t sig[KEYS_SIGNATURE_BYTES],
+                           const uint8_t sign_pk[KEYS_PUBLIC_BYTES])
+{
+    struct audit_checkpoint cp;
+    struct store_audit_checkpoint row;
+    struct store_audit_cosignature *c;
+
+    if (a->has_cp_committed && a->cp_committed.size == size) {
+        cp = a->cp_committed;
+    } else if (store_audit_checkpoint_get(a->store, size, &row) == 1) {
+        cp = (struct audit_checkpoint){.size = row.size, .at = row.at};
+        memcpy(cp.root, row.root, AUDIT_HASH_BYTES);
+        memcpy(cp.member, row.member, sizeof(cp.member));
+        memcpy(cp.sig, row.sig, sizeof(cp.sig));
+    } else {
+        stats_count(a->stats, "audit.cosignature.unknown", 1);
+        log_warnx("audit: %s cosigned a checkpoint at size %llu that we never signed", cosigner,
+                  (unsigned long long)size);
+        return -1;
+    }
+    if (!audit_cosignature_verify(cosigner, &cp, sig, sign_pk)) {
+        stats_count(a->stats, "audit.cosignature.bad", 1);
+        log_warnx("audit: refused %s's cosignature of our checkpoint at size %llu: bad signature",
+                  cosigner, (unsigned long long)size);
+        return -1;
+    }
+    if (grow((void **)&a->pend_cosigs, &a->cap_pend_cosigs, a->n_pend_cosigs,
+             sizeof(*a->pend_cosigs), PENDING_MAX) != 0) {
+        stats_count(a->stats, "audit.dropped", 1);
+        return -1;
+    }
+    c = &a->pend_cosigs[a->n_pend_cosigs++];
+    c->size = size;
+    snprintf(c->cosigner, sizeof(c->cosigner), "%s", cosigner);
+    c->at = (int64_t)time(NULL);
+    memcpy(c->sig, sig, sizeof(c->sig));
+    stats_count(a->stats, "audit.cosignatures", 1);
+    return 0;
 }

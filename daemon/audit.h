@@ -173,6 +173,21 @@ bool audit_checkpoint_verify(const struct audit_checkpoint *cp,
                              const uint8_t sign_pk[KEYS_PUBLIC_BYTES])
     __attribute__((warn_unused_result));
 
+/* A cosignature: the cosigner's Ed25519 signature over
+ * AUDIT_COSIGN_DOMAIN, its NUL, len(cosigner) as one byte, cosigner, and
+ * the checkpoint's signed bytes (audit_checkpoint_signed): "cosigner saw
+ * member's log at this size and root, consistent with what it held". */
+#define AUDIT_COSIGN_DOMAIN "tmbus audit cosignature v1" /* signed with its NUL */
+#define AUDIT_COSIGNED_MAX  (sizeof(AUDIT_COSIGN_DOMAIN) + 1 + UTIL_MEMBER_ID_MAX + AUDIT_SIGNED_MAX)
+size_t audit_cosignature_signed(const char *cosigner, const struct audit_checkpoint *cp,
+                                uint8_t *buf);
+
+/* Checks sig, by cosigner under its Ed25519 key sign_pk, over cp. */
+bool audit_cosignature_verify(const char *cosigner, const struct audit_checkpoint *cp,
+                              const uint8_t sig[KEYS_SIGNATURE_BYTES],
+                              const uint8_t sign_pk[KEYS_PUBLIC_BYTES])
+    __attribute__((warn_unused_result));
+
 /* ---- the node's log ---------------------------------------------------- */
 
 struct audit;
@@ -211,5 +226,71 @@ void audit_committed(struct audit *a, bool is_committed);
 
 /* The tree as last committed: its size and root. */
 void audit_head(const struct audit *a, uint64_t *size, uint8_t root[AUDIT_HASH_BYTES]);
+
+/* ---- the checkpoint exchange (PROTOCOL.md 13.1) --------------------------
+ * The link (peer.c) carries the frames; the checks, the state they keep
+ * and the rows they write are here. Every refusal is counted and logged
+ * here, once. */
+
+/* The last committed checkpoint into *out. Returns 1, or 0 when the node
+ * has signed none yet. */
+int audit_latest(const struct audit *a, struct audit_checkpoint *out);
+
+/* True when every peer checkpoint and cosignature taken is committed: a
+ * cosignature goes out only then. */
+bool audit_is_settled(const struct audit *a);
+
+/* Asks for a checkpoint at the next flush when entries came since the last
+ * one (a link came up: the peer should see a recent one). Never blocks. */
+void audit_want_checkpoint(struct audit *a);
+
+/* The consistency proof of the committed log from from_size to size (0 <
+ * from_size <= size <= the committed size) into proof (AUDIT_PROOF_MAX
+ * hashes). Reads the entries of the first size leaves from the store once:
+ * O(size) hashing, on the caller's thread. Returns the number of hashes,
+ * or -1 (sizes out of range, a store error; logged). */
+int audit_prove_since(struct audit *a, uint64_t from_size, uint64_t size,
+                      uint8_t proof[][AUDIT_HASH_BYTES]);
+
+/* Entry index of the committed log into entry (AUDIT_ENTRY_MAX bytes,
+ * *len), and its inclusion proof in the tree of the first size entries
+ * (index < size <= the committed size) into proof (AUDIT_PROOF_MAX
+ * hashes). O(size) hashing as audit_prove_since. Returns the number of
+ * hashes, or -1 (out of range, a store error; logged). */
+int audit_prove_entry(struct audit *a, uint64_t index, uint64_t size, uint8_t *entry, size_t *len,
+                      uint8_t proof[][AUDIT_HASH_BYTES]);
+
+/* What became of a peer's checkpoint. */
+enum audit_peer_verdict {
+    AUDIT_PEER_COSIGNED,   /* consistent: held now, *cosig is our cosignature */
+    AUDIT_PEER_PROVE_FROM, /* the proof does not start at what we hold (*held) */
+    AUDIT_PEER_REFUSED,    /* bad signature, or inconsistent: alarm logged, recorded */
+};
+
+/*
+ * Checks cp, the checkpoint of cp->member (a peer, whose Ed25519 key in the
+ * roster in force is sign_pk), against the one we hold of it: its
+ * signature; then, when we hold one of size h, that from_size is h (else
+ * AUDIT_PEER_PROVE_FROM with *held = h) and that proof shows our tree of h
+ * a prefix of cp's (a smaller size, or a different root at the same size,
+ * is a rewritten or truncated history). A consistent checkpoint replaces
+ * what we hold (written in the next flush) and is cosigned into cosig. A
+ * first checkpoint of a peer is taken on its signature alone. Never
+ * blocks.
+ */
+enum audit_peer_verdict audit_peer_checkpoint(struct audit *a, const struct audit_checkpoint *cp,
+                                              const uint8_t sign_pk[KEYS_PUBLIC_BYTES],
+                                              uint64_t from_size,
+                                              const uint8_t proof[][AUDIT_HASH_BYTES],
+                                              size_t n_proof, uint64_t *held,
+                                              uint8_t cosig[KEYS_SIGNATURE_BYTES]);
+
+/* Takes cosigner's cosignature sig of our checkpoint of size, checked
+ * under cosigner's key sign_pk; a valid one is written beside the
+ * checkpoint in the next flush. Returns 0, or -1 (no such checkpoint, a
+ * bad signature: counted and logged). */
+int audit_peer_cosignature(struct audit *a, const char *cosigner, uint64_t size,
+                           const uint8_t sig[KEYS_SIGNATURE_BYTES],
+                           const uint8_t sign_pk[KEYS_PUBLIC_BYTES]);
 
 #endif

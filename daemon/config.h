@@ -27,13 +27,13 @@
 #define CONFIG_ERR_MAX         512
 
 /* What a client of this node may do; each role may do all the one before
- * it may. The api applies them (api_client_may_post). Admin will be the
- * only role allowed to publish roster updates through the client socket;
- * until the api offers that request, an admin may do what a poster may. */
+ * it may. The api applies them (api_client_may_post, api_audit.c). Admin
+ * is the only role that reads the audit log, and will be the only one
+ * allowed to publish roster updates through the client socket. */
 enum config_client_role {
     CONFIG_ROLE_READER = 1, /* subscribe, ack, status, board, report, delivery */
     CONFIG_ROLE_POSTER = 2, /* reader + post */
-    CONFIG_ROLE_ADMIN = 3,  /* poster + roster updates (not offered yet) */
+    CONFIG_ROLE_ADMIN = 3,  /* poster + the audit log (+ roster updates, not offered yet) */
 };
 
 /* Highest TLP a client may see; order matters (clear < … < red). */

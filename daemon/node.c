@@ -240,13 +240,16 @@ static void note(struct node *n, enum audit_kind kind, bool is_ok, uint64_t seq,
 /* Seals the receipts owed this round and the audit entries queued into the
  * open batch, commits it and tells every listener the outcome; then the
  * round is over for the route too. A round with only audit entries opens
- * a batch for them once they are due (audit_is_due), and is_final (the
- * node stops) signs a last checkpoint. Returns 0 or -1. */
+ * a batch for them once they are due (audit_is_due) and the disk is not
+ * full, and is_final (the node stops) signs a last checkpoint. Returns 0 or -1. */
 static int commit_round(struct node *n, bool is_final)
 {
     bool ok = true;
 
-    if (!store_in_batch(n->store) && (is_final || audit_is_due(n->audit)) && n->audit != NULL)
+    /* While the disk is full only the timer tries to commit (on_full_timer):
+     * the log's entries wait in memory meanwhile. */
+    if (!store_in_batch(n->store) && (is_final || (!n->is_full && audit_is_due(n->audit))) &&
+        n->audit != NULL)
         (void)store_begin(n->store);
     if (store_in_batch(n->store)) {
         struct timespec start;
@@ -680,6 +683,7 @@ static int start_parts(struct node *n)
     if ((n->route = route_new(&rp)) == NULL)
         return -1;
     pp.route = ap.route = n->route;
+    pp.audit = n->audit;
     if ((n->peers = peers_new(&pp)) == NULL)
         return -1;
     ap.peers = n->peers;

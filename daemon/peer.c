@@ -21,6 +21,11 @@
  * a split view of a log is seen on the first exchange: we fetch the peer's
  * envelope once (check_split) and route_accept keeps it as evidence.
  *
+ * Audit checkpoints go both ways on every link (PROTOCOL.md 13.1): ours
+ * after link up and whenever we sign a new one, with a consistency proof
+ * from the size the peer says it holds; theirs checked by audit.c and
+ * cosigned once the round that keeps it commits.
+ *
  * Nothing a peer sends makes it grow without bound: a vector keeps only
  * logs that can exist between the two members (peer_msg_log_may_exist), and
  * each round reads at most limits.peer_round_max envelopes' worth of
@@ -50,6 +55,9 @@
 #define PEER_REBIND_MS     20  /* retry while the old listener is still closing */
 #define PEER_REBIND_TRIES  250 /* five seconds of retries */
 #define RELAY_TURN_MAX     8   /* a relay's turn is at most this many relay_delay_ms */
+/* A consistency proof reads our audit log from the store: at most one per
+ * link this often, whatever sizes the peer asks to be proved from. */
+#define PEER_PROOF_MIN_MS 1000
 /* What a dealer's monitor reports: the connection dropped or could not
  * authenticate. Either way the link has no channel until it is back. */
 #define PEER_MONITOR_EVENTS                                                                        \
@@ -110,10 +118,18 @@ struct link {
     /* How long it takes, smoothed, to acknowledge what it lacked when
      * someone else served it (ms, 0 until seen): is_relay_due's turn. */
     int64_t ack_ms;
+    /* The audit exchange: the size of our checkpoint last sent (0: send
+     * ours), the size of ours it says it holds (a proof starts there), and
+     * the Cosignature we owe it once the round commits. */
+    uint64_t audit_sent, audit_held;
+    int64_t last_proof_ms; /* when we last computed a proof for it */
+    bool is_cosign_due;
+    struct peer_msg_checkpoint cosign;
 };
 
 struct peers {
     const struct config *cfg; /* the running one: peers_reload swaps it */
+    struct audit *audit;      /* may be NULL */
     const struct keyset *keys;
     void *zctx;
     struct loop *loop;
@@ -252,6 +268,8 @@ static bool has_channel(const struct link *l)
     return l->dealer != NULL || l->rid_len > 0;
 }
 
+static void resend_checkpoint(struct link *l);
+
 /* The only places a link changes state, so that the log has one line per
  * change: every "link up" is followed by its "link down" before the next. */
 static void link_up(struct link *l, uint64_t roster_version)
@@ -261,6 +279,7 @@ static void link_up(struct link *l, uint64_t roster_version)
     l->has_conversation = true;
     log_info("peer %s: link up (roster version %llu)", l->member,
              (unsigned long long)roster_version);
+    resend_checkpoint(l);
 }
 
 /* is_fault: the link failed (a warning), rather than this node closing it
@@ -826,6 +845,139 @@ static void take_vector(struct peers *p, struct link *l, const struct peer_msg *
                   log_limit_note(note, suppressed));
 }
 
+/* ---- the audit checkpoint exchange (PROTOCOL.md 13.1) ------------------- */
+
+/* A new conversation: send our latest checkpoint again, and sign one so
+ * that it covers what happened since. */
+static void resend_checkpoint(struct link *l)
+{
+    l->audit_sent = 0;
+    audit_want_checkpoint(l->owner->audit);
+}
+
+/* The Ed25519 key of l's member in the roster in force into pk. Returns 0,
+ * or -1 (counted). */
+static int member_sign_key(struct peers *p, const struct link *l, uint8_t pk[KEYS_PUBLIC_BYTES])
+{
+    struct roster_member m;
+
+    if (roster_find(route_roster(p->route), l->member, &m) != 0) {
+        stats_count(p->stats, "audit.peer.unknown", 1);
+        return -1;
+    }
+    memcpy(pk, m.sign_pk, KEYS_PUBLIC_BYTES);
+    return 0;
+}
+
+/* A peer's checkpoint: audit.c checks it against what we hold of the peer;
+ * the answer (a cosignature, or the size to prove from) is owed until the
+ * round commits. An inconsistent one gets no answer. */
+static void take_checkpoint(struct peers *p, struct link *l, const struct peer_msg_checkpoint *c)
+{
+    struct audit_checkpoint cp = {.size = c->size, .at = c->at};
+    uint8_t pk[KEYS_PUBLIC_BYTES];
+    uint64_t held = 0;
+
+    if (p->audit == NULL || member_sign_key(p, l, pk) != 0)
+        return;
+    memcpy(cp.root, c->root, AUDIT_HASH_BYTES);
+    memcpy(cp.sig, c->sig, KEYS_SIGNATURE_BYTES);
+    snprintf(cp.member, sizeof(cp.member), "%s", l->member);
+    memset(&l->cosign, 0, sizeof(l->cosign));
+    switch (audit_peer_checkpoint(p->audit, &cp, pk, c->from_size, c->proof, c->n_proof, &held,
+                                  l->cosign.sig)) {
+    case AUDIT_PEER_COSIGNED:
+        l->cosign.has_sig = true;
+        break;
+    case AUDIT_PEER_PROVE_FROM:
+        break;
+    case AUDIT_PEER_REFUSED:
+        l->is_cosign_due = false;
+        return;
+    }
+    l->cosign.size = held;
+    l->is_cosign_due = true;
+}
+
+/* A peer's answer to our checkpoint: a cosignature to keep, or the size of
+ * ours it holds, to prove from. */
+static void take_cosignature(struct peers *p, struct link *l, const struct peer_msg_checkpoint *c)
+{
+    uint8_t pk[KEYS_PUBLIC_BYTES];
+
+    if (p->audit == NULL)
+        return;
+    if (!c->has_sig) {
+        /* Our next checkpoint goes out with a proof from there. */
+        l->audit_held = c->size;
+        l->audit_sent = 0;
+        return;
+    }
+    if (member_sign_key(p, l, pk) != 0)
+        return;
+    if (audit_peer_cosignature(p->audit, l->member, c->size, c->sig, pk) == 0)
+        l->audit_held = c->size;
+}
+
+/* After a round: the answer we owe l once the round committed, and our
+ * latest checkpoint when l has not been sent it. */
+static void exchange_checkpoints(struct peers *p, struct link *l, bool is_committed)
+{
+    uint8_t proof[AUDIT_PROOF_MAX][AUDIT_HASH_BYTES];
+    ProtobufCBinaryData items[AUDIT_PROOF_MAX];
+    Tmbus__Peer__PeerMessage m = TMBUS__PEER__PEER_MESSAGE__INIT;
+    struct audit_checkpoint cp;
+    int n = 0;
+
+    if (p->audit == NULL || !l->has_conversation)
+        return;
+    /* Cosigned only once what we now hold of the peer is in the store. */
+    if (l->is_cosign_due && is_committed && audit_is_settled(p->audit)) {
+        Tmbus__Peer__Cosignature c = TMBUS__PEER__COSIGNATURE__INIT;
+
+        c.size = l->cosign.size;
+        if (l->cosign.has_sig)
+            c.sig = (ProtobufCBinaryData){KEYS_SIGNATURE_BYTES, l->cosign.sig};
+        m.kind_case = TMBUS__PEER__PEER_MESSAGE__KIND_COSIGNATURE;
+        m.cosignature = &c;
+        if (send_message(p, l, &m) == 0)
+            l->is_cosign_due = false;
+    }
+    if (audit_latest(p->audit, &cp) != 1 || cp.size == l->audit_sent)
+        return;
+    /* A peer that holds more than we have signed sees the truncation from
+     * from_size itself; no proof is possible then. */
+    bool needs_proof = l->audit_held > 0 && l->audit_held < cp.size;
+    if (needs_proof && loop_now_ms() - l->last_proof_ms < PEER_PROOF_MIN_MS)
+        return; /* a later round sends it */
+    if (needs_proof)
+        l->last_proof_ms = loop_now_ms();
+    if (needs_proof && (n = audit_prove_since(p->audit, l->audit_held, cp.size, proof)) < 0) {
+        log_warnx("peer %s: cannot prove our audit checkpoint at size %llu from %llu", l->member,
+                  (unsigned long long)cp.size, (unsigned long long)l->audit_held);
+        l->audit_sent = cp.size;
+        return;
+    }
+    Tmbus__Peer__Checkpoint c = TMBUS__PEER__CHECKPOINT__INIT;
+
+    c.size = cp.size;
+    c.root = (ProtobufCBinaryData){AUDIT_HASH_BYTES, cp.root};
+    c.at = cp.at;
+    c.sig = (ProtobufCBinaryData){KEYS_SIGNATURE_BYTES, cp.sig};
+    c.from_size = l->audit_held;
+    for (int i = 0; i < n; i++)
+        items[i] = (ProtobufCBinaryData){AUDIT_HASH_BYTES, proof[i]};
+    c.n_proof = (size_t)n;
+    c.proof = items;
+    m = (Tmbus__Peer__PeerMessage)TMBUS__PEER__PEER_MESSAGE__INIT;
+    m.kind_case = TMBUS__PEER__PEER_MESSAGE__KIND_CHECKPOINT;
+    m.checkpoint = &c;
+    if (send_message(p, l, &m) == 0) {
+        l->audit_sent = cp.size;
+        stats_count(p->stats, "audit.checkpoints-sent", 1);
+    }
+}
+
 /* Counts and logs what peer_msg_decode refused. Bytes that are no message
  * at all leave the link as it was; a message of a refused kind still shows
  * the peer is there, and asks for a Hello if none was exchanged yet. */
@@ -856,6 +1008,12 @@ static void refuse(struct peers *p, struct link *l, const struct peer_msg *m,
         stats_count(p->stats, "peer.bad-batch", 1);
         log_warnx("peer %s: rejected a batch: empty, over %d envelopes or with one over %d bytes",
                   l->member, PEER_MSG_MAX_BATCH, ENVELOPE_MAX_SIZE);
+        break;
+    case PEER_MSG_E_CHECKPOINT:
+        stats_count(p->stats, "peer.bad-checkpoint", 1);
+        log_warnx("peer %s: rejected an audit checkpoint or cosignature: over %d bytes, or a "
+                  "field of the wrong size",
+                  l->member, PEER_MSG_MAX_CHECKPOINT);
         break;
     case PEER_MSG_E_KIND:
         stats_count(p->stats, "peer.malformed", 1);
@@ -935,6 +1093,12 @@ static void on_message(struct peers *p, struct link *l, const uint8_t *data, siz
         /* Served even before the Hello exchange: a node checks the
          * opening Hello's vector, and fetches, before it answers it. */
         serve_fetch(p, l, &m.logs[0]);
+        break;
+    case PEER_MSG_CHECKPOINT:
+        take_checkpoint(p, l, &m.checkpoint);
+        break;
+    case PEER_MSG_COSIGNATURE:
+        take_cosignature(p, l, &m.checkpoint);
         break;
     }
     if (!l->has_conversation)
@@ -1406,6 +1570,7 @@ void peers_after_commit(void *arg, bool is_committed)
         if (moved && l->has_conversation)
             send_vector(p, l);
         pump(p, l);
+        exchange_checkpoints(p, l, is_committed);
     }
 }
 
@@ -1464,6 +1629,7 @@ struct peers *peers_new(const struct peers_parts *parts)
     p->store = parts->store;
     p->route = parts->route;
     p->stats = parts->stats;
+    p->audit = parts->audit;
     p->scratch = malloc(PEER_MSG_MAX_FRAME);
     p->batch_items = calloc(PEER_MSG_MAX_BATCH, sizeof(*p->batch_items));
     if (p->scratch == NULL || p->batch_items == NULL) {

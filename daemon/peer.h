@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "audit.h"
 #include "config.h"
 #include "keys.h"
 #include "loop.h"
@@ -33,6 +34,9 @@ struct peers_parts {
     struct store *store; /* heads and envelopes to stream */
     struct route *route; /* where received envelopes go; the roster */
     struct stats *stats;
+    /* Our audit log: checkpoints sent to peers and cosigned, theirs
+     * checked and cosigned (PROTOCOL.md 13.1). NULL: no exchange. */
+    struct audit *audit;
 };
 
 /* Binds the peer socket (if configured) and dials every peer the config

@@ -1,8 +1,9 @@
 /*
  * peer_msg: reads a PeerMessage once into a struct peer_msg. Limits are
  * checked before anything is copied: the frame against PEER_MSG_MAX_FRAME,
- * a vector against PEER_MSG_MAX_LOGS, a batch's count and sizes by a walk
- * of the raw bytes before protobuf-c allocates anything for it. Log names that are not member ids
+ * a vector against PEER_MSG_MAX_LOGS, a batch's count and sizes and an
+ * audit checkpoint's or cosignature's size by a walk of the raw bytes
+ * before protobuf-c allocates anything for it. Log names that are not member ids
  * are dropped here, so that no caller copies a name it did not check;
  * whether a well-formed name can exist for a given pair of members is
  * peer_msg_log_may_exist's rule, which the link applies.
@@ -48,6 +49,8 @@ static int take_logs(struct peer_msg *m, VectorEntry **e, size_t n)
 }
 
 #define FIELD_BATCH      6 /* PeerMessage.batch */
+#define FIELD_CHECKPOINT 8 /* PeerMessage.checkpoint */
+#define FIELD_COSIGN     9 /* PeerMessage.cosignature */
 #define FIELD_ENVELOPES  1 /* Batch.envelopes */
 #define WIRE_VARINT      0
 #define WIRE_FIXED64     1
@@ -73,12 +76,15 @@ static int read_varint(const uint8_t **p, const uint8_t *end, uint64_t *out)
 
 /* Whether the Batch fields of a PeerMessage hold, summed over every
  * occurrence (protobuf merges them), at most PEER_MSG_MAX_BATCH envelopes
- * of at most ENVELOPE_MAX_SIZE bytes each. Bytes that do not walk as
- * protobuf pass here: protobuf-c refuses them next. */
-static bool is_batch_bounded(const uint8_t *buf, size_t len)
+ * of at most ENVELOPE_MAX_SIZE bytes each, and its Checkpoint and
+ * Cosignature fields at most PEER_MSG_MAX_CHECKPOINT bytes (*fault says
+ * which failed). Bytes that do not walk as protobuf pass here: protobuf-c
+ * refuses them next. */
+static bool is_bounded(const uint8_t *buf, size_t len, enum peer_msg_fault *fault)
 {
     const uint8_t *p = buf, *end = buf + len;
     size_t count = 0;
+    uint64_t audit_bytes = 0;
 
     while (p < end) {
         uint64_t tag, n;
@@ -102,6 +108,11 @@ static bool is_batch_bounded(const uint8_t *buf, size_t len)
         }
         if (n > (uint64_t)(end - p))
             return true;
+        if (((tag >> 3) == FIELD_CHECKPOINT || (tag >> 3) == FIELD_COSIGN) &&
+            (tag & 7) == WIRE_LEN && (audit_bytes += n) > PEER_MSG_MAX_CHECKPOINT) {
+            *fault = PEER_MSG_E_CHECKPOINT;
+            return false;
+        }
         if ((tag >> 3) == FIELD_BATCH && (tag & 7) == WIRE_LEN) {
             const uint8_t *q = p, *qend = p + n;
             while (q < qend) {
@@ -110,14 +121,49 @@ static bool is_batch_bounded(const uint8_t *buf, size_t len)
                     read_varint(&q, qend, &elen) == -1 || elen > (uint64_t)(qend - q))
                     return true;
                 if ((etag >> 3) == FIELD_ENVELOPES &&
-                    (++count > PEER_MSG_MAX_BATCH || elen > ENVELOPE_MAX_SIZE))
+                    (++count > PEER_MSG_MAX_BATCH || elen > ENVELOPE_MAX_SIZE)) {
+                    *fault = PEER_MSG_E_BATCH;
                     return false;
+                }
                 q += elen;
             }
         }
         p += n;
     }
     return true;
+}
+
+/* Copies a Checkpoint after checking every length. Returns 0 or -1. */
+static int take_checkpoint(struct peer_msg_checkpoint *out, const Tmbus__Peer__Checkpoint *c)
+{
+    if (c->size == 0 || c->root.len != ENVELOPE_HASH_BYTES || c->sig.len != KEYS_SIGNATURE_BYTES ||
+        c->n_proof > PEER_MSG_MAX_PROOF)
+        return -1;
+    for (size_t i = 0; i < c->n_proof; i++)
+        if (c->proof[i].len != ENVELOPE_HASH_BYTES)
+            return -1;
+    out->size = c->size;
+    memcpy(out->root, c->root.data, ENVELOPE_HASH_BYTES);
+    out->at = c->at;
+    out->has_sig = true;
+    memcpy(out->sig, c->sig.data, KEYS_SIGNATURE_BYTES);
+    out->from_size = c->from_size;
+    for (size_t i = 0; i < c->n_proof; i++)
+        memcpy(out->proof[i], c->proof[i].data, ENVELOPE_HASH_BYTES);
+    out->n_proof = c->n_proof;
+    return 0;
+}
+
+/* Copies a Cosignature: a signature of 64 bytes, or none. */
+static int take_cosignature(struct peer_msg_checkpoint *out, const Tmbus__Peer__Cosignature *c)
+{
+    if (c->sig.len != 0 && c->sig.len != KEYS_SIGNATURE_BYTES)
+        return -1;
+    out->size = c->size;
+    out->has_sig = c->sig.len != 0;
+    if (out->has_sig)
+        memcpy(out->sig, c->sig.data, KEYS_SIGNATURE_BYTES);
+    return 0;
 }
 
 static int fail(enum peer_msg_fault *fault, enum peer_msg_fault why)
@@ -135,8 +181,8 @@ int peer_msg_decode(const uint8_t *buf, size_t len, struct peer_msg *out,
     *fault = PEER_MSG_OK;
     if (len > PEER_MSG_MAX_FRAME)
         return fail(fault, PEER_MSG_E_SIZE);
-    if (!is_batch_bounded(buf, len))
-        return fail(fault, PEER_MSG_E_BATCH);
+    if (!is_bounded(buf, len, fault))
+        return -1;
     if ((m = tmbus__peer__peer_message__unpack(NULL, len, buf)) == NULL)
         return fail(fault, PEER_MSG_E_MALFORMED);
     out->pb = m;
@@ -188,6 +234,16 @@ int peer_msg_decode(const uint8_t *buf, size_t len, struct peer_msg *out,
             out->envelope_lens[i] = m->batch->envelopes[i].len;
         }
         out->n_envelopes = m->batch->n_envelopes;
+        return 0;
+    case TMBUS__PEER__PEER_MESSAGE__KIND_CHECKPOINT:
+        out->kind = PEER_MSG_CHECKPOINT;
+        if (take_checkpoint(&out->checkpoint, m->checkpoint) != 0)
+            return fail(fault, PEER_MSG_E_CHECKPOINT);
+        return 0;
+    case TMBUS__PEER__PEER_MESSAGE__KIND_COSIGNATURE:
+        out->kind = PEER_MSG_COSIGNATURE;
+        if (take_cosignature(&out->checkpoint, m->cosignature) != 0)
+            return fail(fault, PEER_MSG_E_CHECKPOINT);
         return 0;
     default:
         return fail(fault, PEER_MSG_E_KIND);

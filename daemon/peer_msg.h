@@ -20,6 +20,12 @@
 #define PEER_MSG_MAX_FRAME (ENVELOPE_MAX_SIZE + 1024) /* one PeerMessage */
 #define PEER_MSG_MAX_LOGS  4096                       /* entries in a Hello or Vector */
 #define PEER_MSG_MAX_BATCH 1024                       /* envelopes in one Batch */
+/* The audit exchange (PROTOCOL.md 13.1): a Checkpoint or Cosignature field,
+ * summed over its occurrences, is at most PEER_MSG_MAX_CHECKPOINT bytes,
+ * checked before it is parsed; a proof at most PEER_MSG_MAX_PROOF hashes
+ * (a tree of up to 2^64 - 1 entries needs no more). */
+#define PEER_MSG_MAX_CHECKPOINT 4096
+#define PEER_MSG_MAX_PROOF      64
 
 enum peer_msg_kind {
     PEER_MSG_HELLO = 1,
@@ -28,19 +34,38 @@ enum peer_msg_kind {
     PEER_MSG_HEARTBEAT = 4,
     PEER_MSG_FETCH = 5,
     PEER_MSG_BATCH = 6,
+    PEER_MSG_CHECKPOINT = 8,
+    PEER_MSG_COSIGNATURE = 9,
 };
 
 /* Why bytes were refused. Only PEER_MSG_E_SIZE and PEER_MSG_E_MALFORMED
  * leave the message unread; the others name a message that was read. */
 enum peer_msg_fault {
     PEER_MSG_OK = 0,
-    PEER_MSG_E_SIZE,      /* over PEER_MSG_MAX_FRAME */
-    PEER_MSG_E_MALFORMED, /* not a PeerMessage, or unknown fields on it */
-    PEER_MSG_E_KIND,      /* a PeerMessage of no known kind */
-    PEER_MSG_E_HELLO,     /* another version, or too many logs */
-    PEER_MSG_E_VECTOR,    /* too many logs */
-    PEER_MSG_E_BATCH,     /* a Batch empty, of over PEER_MSG_MAX_BATCH envelopes, or with
-                             one over ENVELOPE_MAX_SIZE: checked before it is parsed */
+    PEER_MSG_E_SIZE,       /* over PEER_MSG_MAX_FRAME */
+    PEER_MSG_E_MALFORMED,  /* not a PeerMessage, or unknown fields on it */
+    PEER_MSG_E_KIND,       /* a PeerMessage of no known kind */
+    PEER_MSG_E_HELLO,      /* another version, or too many logs */
+    PEER_MSG_E_VECTOR,     /* too many logs */
+    PEER_MSG_E_BATCH,      /* a Batch empty, of over PEER_MSG_MAX_BATCH envelopes, or with
+                              one over ENVELOPE_MAX_SIZE: checked before it is parsed */
+    PEER_MSG_E_CHECKPOINT, /* a Checkpoint or Cosignature over PEER_MSG_MAX_CHECKPOINT
+                              bytes (checked before it is parsed), with a root, signature
+                              or proof hash of the wrong length, size 0, or a proof of
+                              over PEER_MSG_MAX_PROOF hashes */
+};
+
+/* A peer's audit checkpoint, or its cosignature of ours (PROTOCOL.md
+ * 13.1), with every length checked. */
+struct peer_msg_checkpoint {
+    uint64_t size;
+    uint8_t root[ENVELOPE_HASH_BYTES];
+    int64_t at;
+    bool has_sig; /* a Cosignature may have none: "prove from size" */
+    uint8_t sig[KEYS_SIGNATURE_BYTES];
+    uint64_t from_size;
+    uint8_t proof[PEER_MSG_MAX_PROOF][ENVELOPE_HASH_BYTES];
+    size_t n_proof;
 };
 
 /* How far a peer holds one log: origin's relayed log (peer "") or its
@@ -74,6 +99,9 @@ struct peer_msg {
     const uint8_t **envelopes;
     size_t *envelope_lens;
     size_t n_envelopes;
+    /* Checkpoint (size, root, at, sig, from_size, proof) and Cosignature
+     * (size, and sig when has_sig). */
+    struct peer_msg_checkpoint checkpoint;
     void *pb; /* the unpacked PeerMessage, private to peer_msg.c */
 };
 

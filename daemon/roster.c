@@ -905,6 +905,27 @@ int roster_envelope_lookup(void *arg, const char *member, const char *log_peer, 
     return 0;
 }
 
+size_t roster_retired_keys(const struct roster *r, const char *id, struct roster_retired_key *out,
+                           size_t max)
+{
+    const Member *pm;
+    ssize_t i;
+    size_t n = 0;
+
+    if (r == NULL || id == NULL || (i = member_index(r->pb, id)) < 0)
+        return 0;
+    pm = r->pb->members[i];
+    for (size_t k = 0; k < pm->n_keys && n < max; k++) {
+        const MemberKeys *mk = pm->keys[k];
+        if (mk->status != TMBUS__ROSTER__KEY_STATUS__KEY_STATUS_RETIRED)
+            continue;
+        out[n].key_id = mk->key_id;
+        out[n].sign_pk = mk->sign_key.data;
+        n++;
+    }
+    return n;
+}
+
 size_t roster_governor_count(const struct roster *r)
 {
     return r->pb->n_governors;

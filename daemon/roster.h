@@ -179,6 +179,19 @@ void roster_governor_at(const struct roster *r, size_t i, struct roster_governor
 int roster_envelope_lookup(void *arg, const char *member, const char *log_peer, uint64_t seq,
                            struct envelope_member_keys *out);
 
+/* One RETIRED key generation of a member: what signed before a rotation. */
+struct roster_retired_key {
+    uint32_t key_id;
+    const uint8_t *sign_pk; /* KEYS_PUBLIC_BYTES, inside the roster */
+};
+
+/* The RETIRED generations of member id into out (at most max), in the
+ * roster's order; REVOKED ones are never given. For checks of what a key
+ * signed while it was active, beyond envelopes (audit checkpoints).
+ * Returns how many; 0 for an unknown member. */
+size_t roster_retired_keys(const struct roster *r, const char *id, struct roster_retired_key *out,
+                           size_t max);
+
 const char *roster_role_name(enum roster_role role);
 /* "beneficiary", "donor", "observer", "coordinator" → role; -1 if unknown. */
 int roster_role_parse(const char *s, enum roster_role *out);

@@ -319,6 +319,26 @@ static const char *const migrations[STORE_SCHEMA] = {
     "  quantity, accepted, value_cents, sector, deadline);"
     "CREATE INDEX board_offers_report ON board_offers (view_tlp, need_id, status, donor,"
     "  value_cents);",
+    /* 13 -> 14: reserved for another change. */
+    "",
+    /* 14 -> 15: the audit checkpoint exchange (store_audit.c): the last
+     * checkpoint held of each peer, checked for consistency with the
+     * next, and the cosignatures peers returned for ours. IF NOT EXISTS as
+     * the audit tables. */
+    "CREATE TABLE IF NOT EXISTS audit_peer_checkpoints ("
+    "  member TEXT PRIMARY KEY,"
+    "  size   INTEGER NOT NULL CHECK (size > 0),"
+    "  root   BLOB NOT NULL CHECK (length(root) = 32),"
+    "  at     INTEGER NOT NULL,"
+    "  sig    BLOB NOT NULL CHECK (length(sig) = 64)"
+    ") WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS audit_cosignatures ("
+    "  size     INTEGER NOT NULL CHECK (size > 0),"
+    "  cosigner TEXT NOT NULL,"
+    "  at       INTEGER NOT NULL,"
+    "  sig      BLOB NOT NULL CHECK (length(sig) = 64),"
+    "  PRIMARY KEY (size, cosigner)"
+    ") WITHOUT ROWID;",
 };
 
 /* The first schema whose migration rebuilds a table that others refer to:

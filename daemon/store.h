@@ -44,7 +44,7 @@
 
 #define STORE_HASH_BYTES WIRE_ID_BYTES        /* envelope ids and hashes */
 #define STORE_CLIENT_MAX WIRE_CLIENT_NAME_MAX /* longest client name */
-#define STORE_SCHEMA     13                   /* schema version this build migrates to */
+#define STORE_SCHEMA     15                   /* schema version this build migrates to */
 #define STORE_KEY_BYTES  32                   /* the member's store key, and the data key */
 
 /* Names one log: an origin's relayed log (peer == "") or the direct log
@@ -577,6 +577,52 @@ int store_audit_checkpoint_last(struct store *s, struct store_audit_checkpoint *
 /* Walks the entries with idx >= from in index order. Returns 0, fn's
  * non-zero return, or -1 (logged). */
 int store_audit_each(struct store *s, uint64_t from, store_audit_entry_fn fn, void *arg);
+
+/* The checkpoint of exactly size. Returns 1, 0 when there is none, -1. */
+int store_audit_checkpoint_get(struct store *s, uint64_t size, struct store_audit_checkpoint *out);
+
+/* Reads committed entries in index order without a statement per entry:
+ * for proofs. Owned by the caller; free with store_audit_reader_free. */
+struct store_audit_reader;
+
+/* Returns NULL on failure (logged). */
+struct store_audit_reader *store_audit_reader_new(struct store *s);
+
+/* Entry idx into buf (cap bytes). Consecutive indexes cost one step each;
+ * any other seeks. Returns 0 with *len, or -1 (no such entry; logged). */
+int store_audit_read(struct store_audit_reader *r, uint64_t idx, uint8_t *buf, size_t cap,
+                     size_t *len);
+
+/* Frees the reader; clears *rp, accepts NULL. */
+void store_audit_reader_free(struct store_audit_reader **rp);
+
+/* Replaces the checkpoint held of a peer (cp->member) in the open batch.
+ * Returns 0 or -1 (logged). */
+int store_audit_peer_put(struct store *s, const struct store_audit_checkpoint *cp);
+
+/* Walks the peers' checkpoints held, by member. Returns 0, fn's non-zero
+ * return, or -1 (logged). */
+int store_audit_peer_each(struct store *s, store_audit_checkpoint_fn fn, void *arg);
+
+/* One cosignature of one of our checkpoints. */
+struct store_audit_cosignature {
+    uint64_t size; /* the checkpoint's */
+    char cosigner[UTIL_MEMBER_ID_MAX + 1];
+    int64_t at; /* when it arrived, Unix seconds */
+    uint8_t sig[64];
+};
+typedef int (*store_audit_cosignature_fn)(void *arg, const struct store_audit_cosignature *c);
+
+/* Adds a cosignature (a second one by the same cosigner of the same size
+ * is ignored) in the open batch. Returns 0 or -1 (logged). */
+int store_audit_cosignature_put(struct store *s, const struct store_audit_cosignature *c);
+
+/* For `tmbus-admin audit`, read-only as store_audit_peek: walks the
+ * cosignatures by size and cosigner (cfn) and then the peers' checkpoints
+ * held (pfn); either may be NULL. A store from before the exchange has
+ * none. Returns 1, 0, a callback's return or -1 as store_audit_peek. */
+int store_audit_peek_exchange(const char *dir, store_audit_cosignature_fn cfn,
+                              store_audit_checkpoint_fn pfn, void *arg);
 
 /* For `tmbus-admin audit`: opens DIR/tmbus.db read-only, without the lock
  * and without migrating (beside a running node, too), and walks every

@@ -1,12 +1,16 @@
 /*
- * store_audit: the audit log's three tables (audit_entries,
- * audit_checkpoints, audit_state) behind store.h's store_audit_* calls,
- * and a read-only walk of them for tmbus-admin. Rows are opaque bytes here:
+ * store_audit: the audit log's tables (audit_entries, audit_checkpoints,
+ * audit_state, and for the checkpoint exchange audit_peer_checkpoints and
+ * audit_cosignatures) behind store.h's store_audit_* calls, and a
+ * read-only walk of them for tmbus-admin. Rows are opaque bytes here:
  * audit.c encodes and checks them. Writes happen only inside the open
  * batch, so the log commits with what it records; nothing here ever
- * updates or deletes an entry or a checkpoint.
+ * updates or deletes an entry, a checkpoint or a cosignature (only the
+ * one checkpoint held of each peer is replaced by its successor).
  */
 #include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -197,6 +201,193 @@ int store_audit_checkpoint_last(struct store *s, struct store_audit_checkpoint *
     return ret;
 }
 
+int store_audit_checkpoint_get(struct store *s, uint64_t size, struct store_audit_checkpoint *out)
+{
+    sqlite3_stmt *st = NULL;
+    int ret = -1, rc;
+
+    if (size > INT64_MAX || prepare(s->db,
+                                    "SELECT size, root, at, member, sig FROM audit_checkpoints"
+                                    " WHERE size = ?1",
+                                    &st) != 0)
+        return -1;
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)size);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE)
+        ret = 0;
+    else if (rc != SQLITE_ROW)
+        fail(s->db, "read checkpoint");
+    else if (column_checkpoint(st, out) == 0)
+        ret = 1;
+    sqlite3_finalize(st);
+    return ret;
+}
+
+struct store_audit_reader {
+    struct store *store;
+    sqlite3_stmt *st;
+    uint64_t next; /* the idx the next step gives; UINT64_MAX: none */
+};
+
+struct store_audit_reader *store_audit_reader_new(struct store *s)
+{
+    struct store_audit_reader *r = calloc(1, sizeof(*r));
+
+    if (r == NULL)
+        return NULL;
+    r->store = s;
+    r->next = UINT64_MAX;
+    if (prepare(s->db, "SELECT idx, entry FROM audit_entries WHERE idx >= ?1 ORDER BY idx",
+                &r->st) != 0) {
+        free(r);
+        return NULL;
+    }
+    return r;
+}
+
+int store_audit_read(struct store_audit_reader *r, uint64_t idx, uint8_t *buf, size_t cap,
+                     size_t *len)
+{
+    int n;
+
+    if (idx > INT64_MAX)
+        return -1;
+    if (idx != r->next) {
+        sqlite3_reset(r->st);
+        sqlite3_bind_int64(r->st, 1, (sqlite3_int64)idx);
+    }
+    r->next = UINT64_MAX;
+    if (sqlite3_step(r->st) != SQLITE_ROW || (uint64_t)sqlite3_column_int64(r->st, 0) != idx ||
+        (n = sqlite3_column_bytes(r->st, 1)) <= 0 || (size_t)n > cap) {
+        log_warnx("store: audit: entry %llu cannot be read", (unsigned long long)idx);
+        sqlite3_reset(r->st);
+        return -1;
+    }
+    memcpy(buf, sqlite3_column_blob(r->st, 1), (size_t)n);
+    *len = (size_t)n;
+    r->next = idx + 1;
+    return 0;
+}
+
+void store_audit_reader_free(struct store_audit_reader **rp)
+{
+    if (rp == NULL || *rp == NULL)
+        return;
+    sqlite3_finalize((*rp)->st);
+    free(*rp);
+    *rp = NULL;
+}
+
+int store_audit_peer_put(struct store *s, const struct store_audit_checkpoint *cp)
+{
+    sqlite3_stmt *st = NULL;
+    int ret = -1;
+
+    if (check_batch(s, "peer checkpoint") != 0 || cp->size == 0 || cp->size > INT64_MAX ||
+        prepare(s->db,
+                "INSERT INTO audit_peer_checkpoints (member, size, root, at, sig)"
+                " VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (member) DO UPDATE"
+                " SET size = excluded.size, root = excluded.root, at = excluded.at,"
+                " sig = excluded.sig",
+                &st) != 0)
+        return -1;
+    sqlite3_bind_text(st, 1, cp->member, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)cp->size);
+    sqlite3_bind_blob(st, 3, cp->root, STORE_HASH_BYTES, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, cp->at);
+    sqlite3_bind_blob(st, 5, cp->sig, SIG_BYTES, SQLITE_STATIC);
+    if (sqlite3_step(st) == SQLITE_DONE)
+        ret = 0;
+    else
+        fail(s->db, "write peer checkpoint");
+    sqlite3_finalize(st);
+    return ret;
+}
+
+/* Walks the peers' checkpoints on db. */
+static int walk_peers(sqlite3 *db, store_audit_checkpoint_fn fn, void *arg)
+{
+    sqlite3_stmt *st = NULL;
+    struct store_audit_checkpoint cp;
+    int ret = -1, rc;
+
+    if (prepare(db,
+                "SELECT size, root, at, member, sig FROM audit_peer_checkpoints ORDER BY member",
+                &st) != 0)
+        return -1;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (column_checkpoint(st, &cp) != 0)
+            goto out;
+        if ((ret = fn(arg, &cp)) != 0)
+            goto out;
+    }
+    ret = rc == SQLITE_DONE ? 0 : fail(db, "read peer checkpoints");
+out:
+    sqlite3_finalize(st);
+    return ret;
+}
+
+int store_audit_peer_each(struct store *s, store_audit_checkpoint_fn fn, void *arg)
+{
+    return walk_peers(s->db, fn, arg);
+}
+
+int store_audit_cosignature_put(struct store *s, const struct store_audit_cosignature *c)
+{
+    sqlite3_stmt *st = NULL;
+    int ret = -1;
+
+    if (check_batch(s, "cosignature") != 0 || c->size == 0 || c->size > INT64_MAX ||
+        prepare(s->db,
+                "INSERT INTO audit_cosignatures (size, cosigner, at, sig)"
+                " VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
+                &st) != 0)
+        return -1;
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)c->size);
+    sqlite3_bind_text(st, 2, c->cosigner, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, c->at);
+    sqlite3_bind_blob(st, 4, c->sig, SIG_BYTES, SQLITE_STATIC);
+    if (sqlite3_step(st) == SQLITE_DONE)
+        ret = 0;
+    else
+        fail(s->db, "write cosignature");
+    sqlite3_finalize(st);
+    return ret;
+}
+
+static int walk_cosignatures(sqlite3 *db, store_audit_cosignature_fn fn, void *arg)
+{
+    sqlite3_stmt *st = NULL;
+    struct store_audit_cosignature c;
+    int ret = -1, rc;
+
+    if (prepare(db,
+                "SELECT size, cosigner, at, sig FROM audit_cosignatures ORDER BY size, cosigner",
+                &st) != 0)
+        return -1;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const unsigned char *who = sqlite3_column_text(st, 1);
+        sqlite3_int64 size = sqlite3_column_int64(st, 0);
+
+        if (size <= 0 || who == NULL || strlen((const char *)who) > UTIL_MEMBER_ID_MAX ||
+            sqlite3_column_bytes(st, 3) != SIG_BYTES) {
+            log_warnx("store: audit: malformed cosignature row");
+            ret = -1;
+            goto out;
+        }
+        c.size = (uint64_t)size;
+        snprintf(c.cosigner, sizeof(c.cosigner), "%s", (const char *)who);
+        c.at = sqlite3_column_int64(st, 2);
+        memcpy(c.sig, sqlite3_column_blob(st, 3), SIG_BYTES);
+        if ((ret = fn(arg, &c)) != 0)
+            goto out;
+    }
+    ret = rc == SQLITE_DONE ? 0 : fail(db, "read cosignatures");
+out:
+    sqlite3_finalize(st);
+    return ret;
+}
+
 /* Walks audit_entries from idx from on db. Returns 0 at the end, fn's
  * non-zero return, or -1 (logged). */
 static int walk_entries(sqlite3 *db, uint64_t from, store_audit_entry_fn fn, void *arg)
@@ -293,6 +484,42 @@ int store_audit_peek(const char *dir, uint64_t from, store_audit_entry_fn efn,
     else if (efn != NULL && (ret = walk_entries(db, from, efn, arg)) != 0)
         ;
     else if (cfn != NULL && (ret = walk_checkpoints(db, cfn, arg)) != 0)
+        ;
+    else
+        ret = 1;
+    sqlite3_close(db);
+    return ret;
+}
+
+/* Whether db has table name (a store from before a migration lacks it). */
+static bool has_table(sqlite3 *db, const char *name)
+{
+    sqlite3_stmt *st = NULL;
+    bool is_there = false;
+
+    if (prepare(db, "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?1", &st) == 0) {
+        sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+        is_there = sqlite3_step(st) == SQLITE_ROW;
+    }
+    sqlite3_finalize(st);
+    return is_there;
+}
+
+int store_audit_peek_exchange(const char *dir, store_audit_cosignature_fn cfn,
+                              store_audit_checkpoint_fn pfn, void *arg)
+{
+    sqlite3 *db;
+    int ret = open_readonly(dir, &db);
+
+    if (ret != 1)
+        return ret;
+    if (sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
+        ret = fail(db, "begin read");
+    else if (cfn != NULL && has_table(db, "audit_cosignatures") &&
+             (ret = walk_cosignatures(db, cfn, arg)) != 0)
+        ;
+    else if (pfn != NULL && has_table(db, "audit_peer_checkpoints") &&
+             (ret = walk_peers(db, pfn, arg)) != 0)
         ;
     else
         ret = 1;

@@ -277,5 +277,7 @@ int cmd_import(struct cli *cli, int argc, char **argv);
 int cmd_export(struct cli *cli, int argc, char **argv);
 int cmd_keygen(struct cli *cli, int argc, char **argv);
 int cmd_delivery(struct cli *cli, int argc, char **argv);
+/* audit.c: the node's audit log, pages and inclusion proofs (admin). */
+int cmd_audit(struct cli *cli, int argc, char **argv);
 
 #endif

@@ -36,6 +36,7 @@ static void usage(FILE *f)
             "  import [FILE|-]         post needs and offers from JSON lines\n"
             "  export [--json|--csv]   write the board\n"
             "  keygen NAME [DIR]       make a client key pair\n"
+            "  audit [prove INDEX]     the node's audit log, or one entry's proof (admin)\n"
             "\n"
             "  -c FILE       client configuration (default: $TMBUS_CONFIG)\n"
             "  --json        JSON for programs (one object; JSON lines for streams)\n"
@@ -387,6 +388,7 @@ int main(int argc, char **argv)
         {"need", cmd_need},     {"offer", cmd_offer},       {"watch", cmd_watch},
         {"status", cmd_status}, {"import", cmd_import},     {"export", cmd_export},
         {"keygen", cmd_keygen}, {"delivery", cmd_delivery}, {"report", cmd_report},
+        {"audit", cmd_audit},
     };
     char why[128];
     int opt, rc;

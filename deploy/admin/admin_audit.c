@@ -3,7 +3,9 @@
  * entries. It reads DATA_DIR/tmbus.db read-only (beside a running node,
  * too), recomputes the Merkle tree from every entry, and checks each
  * signed checkpoint's root and signature against the member key that the
- * store's trusted roster gives. Every rule lives in daemon/audit.c; this
+ * store's trusted roster gives, then each cosignature peers returned for
+ * those checkpoints and each peer checkpoint the node holds (PROTOCOL.md
+ * 13.1) against the signer's key. Every rule lives in daemon/audit.c; this
  * file walks, compares and prints, and never writes to the store.
  */
 #include <inttypes.h>
@@ -34,9 +36,11 @@ static const char details[] =
     "\n"
     "verify  recomputes the audit log's Merkle tree from every entry and checks each\n"
     "        signed checkpoint: its root against the tree of its size and its signature\n"
-    "        against the member key in the store's trusted roster. Reports the first\n"
-    "        inconsistency with its index. Exit 0 when the log verifies, 1 when it does\n"
-    "        not, 2 when it cannot be read.\n"
+    "        against the member key in the store's trusted roster; then each cosignature\n"
+    "        peers returned: a checkpoint of that size exists and the signature is the\n"
+    "        cosigner's; and each peer checkpoint held: signed by that peer. Reports the\n"
+    "        first inconsistency with its index. Exit 0 when the log verifies, 1 when it\n"
+    "        does not, 2 when it cannot be read.\n"
     "show    prints the last N entries (default 20) and the last checkpoint.\n";
 
 /* ---- verify ---------------------------------------------------------------- */
@@ -51,6 +55,11 @@ struct verify {
     bool has_backwards;
     uint64_t backwards_at; /* the first entry earlier than the one before it */
     const struct roster *roster;
+    size_t n_cosigs, n_peers;
+    uint32_t signer_gen;     /* the key generation of the last checkpoint's signature */
+    size_t n_retired;        /* checkpoints signed with a retired generation */
+    char cosigners[WHY_MAX]; /* of the last checkpoint, for the summary */
+    uint64_t cosigned_size;  /* the largest checkpoint cosigned */
     char why[WHY_MAX];
 };
 
@@ -79,6 +88,25 @@ static int collect_checkpoint(void *arg, const struct store_audit_checkpoint *ro
     return 0;
 }
 
+/* Whether cp is signed by a RETIRED generation of its member's keys while
+ * it was active: a generation no older than the one that signed the
+ * checkpoint before it, since generations only grow on rotation. So once a
+ * newer key signed, an older one signs nothing after (a retired key that
+ * leaked cannot extend the log). */
+static bool is_signed_by_retired(struct verify *v, const struct audit_checkpoint *cp)
+{
+    struct roster_retired_key keys[ROSTER_MAX_KEYS];
+    size_t n = roster_retired_keys(v->roster, cp->member, keys, ROSTER_MAX_KEYS);
+
+    for (size_t i = 0; i < n; i++)
+        if (keys[i].key_id >= v->signer_gen && audit_checkpoint_verify(cp, keys[i].sign_pk)) {
+            v->signer_gen = keys[i].key_id;
+            v->n_retired++;
+            return true;
+        }
+    return false;
+}
+
 /* Checks checkpoint cp (its size reached) against the tree and the
  * roster. Returns 0, or STOP_FAILED with the reason in v->why. */
 static int check_checkpoint(struct verify *v, const struct audit_checkpoint *cp)
@@ -104,9 +132,13 @@ static int check_checkpoint(struct verify *v, const struct audit_checkpoint *cp)
                  cp->size, cp->member);
         return STOP_FAILED;
     }
-    if (!audit_checkpoint_verify(cp, m.sign_pk)) {
+    if (audit_checkpoint_verify(cp, m.sign_pk)) {
+        v->signer_gen = m.key_id;
+    } else if (!is_signed_by_retired(v, cp)) {
         snprintf(v->why, sizeof(v->why),
-                 "checkpoint at size %" PRIu64 ": its signature is not %s's", cp->size, cp->member);
+                 "checkpoint at size %" PRIu64 ": its signature is not %s's%s", cp->size,
+                 cp->member,
+                 v->signer_gen > 0 ? " (nor by a key retired before the last checkpoint's)" : "");
         return STOP_FAILED;
     }
     v->last_cp_size = cp->size;
@@ -141,6 +173,113 @@ static int check_entry(void *arg, uint64_t idx, const uint8_t *entry, size_t len
     while (v->next_cp < v->n_cps && v->cps[v->next_cp].size == v->tree.size)
         if (check_checkpoint(v, &v->cps[v->next_cp++]) != 0)
             return STOP_FAILED;
+    return 0;
+}
+
+/* The checkpoint of exactly size, or NULL. */
+static const struct audit_checkpoint *find_checkpoint(const struct verify *v, uint64_t size)
+{
+    size_t lo = 0, hi = v->n_cps;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (v->cps[mid].size == size)
+            return &v->cps[mid];
+        if (v->cps[mid].size < size)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+/* Whether c is by a RETIRED generation of its cosigner's keys. A
+ * cosignature's place in the cosigner's history is not known here, so
+ * any retired (never a revoked) generation counts. */
+static bool is_cosigned_by_retired(struct verify *v, const struct store_audit_cosignature *c,
+                                   const struct audit_checkpoint *cp)
+{
+    struct roster_retired_key keys[ROSTER_MAX_KEYS];
+    size_t n = roster_retired_keys(v->roster, c->cosigner, keys, ROSTER_MAX_KEYS);
+
+    for (size_t i = 0; i < n; i++)
+        if (audit_cosignature_verify(c->cosigner, cp, c->sig, keys[i].sign_pk))
+            return true;
+    return false;
+}
+
+/* A cosignature: of a checkpoint the log holds (and so, checked above,
+ * consistent with it), by a roster member, under that member's key. */
+static int check_cosignature(void *arg, const struct store_audit_cosignature *c)
+{
+    struct verify *v = arg;
+    const struct audit_checkpoint *cp = find_checkpoint(v, c->size);
+    struct roster_member m;
+
+    if (cp == NULL) {
+        snprintf(v->why, sizeof(v->why),
+                 "cosignature by %s of a checkpoint at size %" PRIu64 " that the log does not hold",
+                 c->cosigner, c->size);
+        return STOP_FAILED;
+    }
+    if (roster_find(v->roster, c->cosigner, &m) != 0) {
+        snprintf(v->why, sizeof(v->why),
+                 "cosignature of the checkpoint at size %" PRIu64
+                 " by %s, who is not in the trusted roster",
+                 c->size, c->cosigner);
+        return STOP_FAILED;
+    }
+    if (!audit_cosignature_verify(c->cosigner, cp, c->sig, m.sign_pk) &&
+        !is_cosigned_by_retired(v, c, cp)) {
+        snprintf(v->why, sizeof(v->why),
+                 "cosignature of the checkpoint at size %" PRIu64 ": its signature is not %s's",
+                 c->size, c->cosigner);
+        return STOP_FAILED;
+    }
+    v->n_cosigs++;
+    if (c->size > v->cosigned_size) {
+        v->cosigned_size = c->size;
+        v->cosigners[0] = '\0';
+    }
+    if (c->size == v->cosigned_size) {
+        size_t n = strlen(v->cosigners);
+        snprintf(v->cosigners + n, sizeof(v->cosigners) - n, "%s%s", n ? ", " : "", c->cosigner);
+    }
+    return 0;
+}
+
+/* Whether a peer's checkpoint is signed by a RETIRED generation of the
+ * peer's keys (it was held before the peer rotated). */
+static bool is_peer_retired_key(struct verify *v, const struct audit_checkpoint *cp)
+{
+    struct roster_retired_key keys[ROSTER_MAX_KEYS];
+    size_t n = roster_retired_keys(v->roster, cp->member, keys, ROSTER_MAX_KEYS);
+
+    for (size_t i = 0; i < n; i++)
+        if (audit_checkpoint_verify(cp, keys[i].sign_pk))
+            return true;
+    return false;
+}
+
+/* A peer's checkpoint the node holds: signed by that peer. Its
+ * consistency with the peer's log is the peer's verify to show. */
+static int check_peer_checkpoint(void *arg, const struct store_audit_checkpoint *row)
+{
+    struct verify *v = arg;
+    struct audit_checkpoint cp = {.size = row->size, .at = row->at};
+    struct roster_member m;
+
+    memcpy(cp.root, row->root, AUDIT_HASH_BYTES);
+    memcpy(cp.member, row->member, sizeof(cp.member));
+    memcpy(cp.sig, row->sig, sizeof(cp.sig));
+    if (roster_find(v->roster, cp.member, &m) != 0 ||
+        (!audit_checkpoint_verify(&cp, m.sign_pk) && !is_peer_retired_key(v, &cp))) {
+        snprintf(v->why, sizeof(v->why),
+                 "the checkpoint held of peer %s at size %" PRIu64 " is not signed by it",
+                 cp.member, cp.size);
+        return STOP_FAILED;
+    }
+    v->n_peers++;
     return 0;
 }
 
@@ -202,13 +341,30 @@ static int verify(const char *dir)
                v.cps[v.next_cp].size, v.tree.size);
         goto out;
     }
+    rc = store_audit_peek_exchange(dir, check_cosignature, check_peer_checkpoint, &v);
+    if (rc == STOP_FAILED) {
+        printf("audit log FAILS: %s\n", v.why);
+        goto out;
+    }
+    if (rc != 1) {
+        ret = EX_UNREADABLE;
+        fprintf(stderr, "tmbus-admin audit: %s: cannot read the cosignatures\n", dir);
+        goto out;
+    }
     printf("audit log verifies: %" PRIu64 " entries, %zu signed checkpoints", v.tree.size, v.n_cps);
     if (v.n_cps > 0)
         printf(", the last at size %" PRIu64 " by %s", v.last_cp_size, v.cps[v.n_cps - 1].member);
-    printf("\n");
+    printf("\n%zu cosignatures", v.n_cosigs);
+    if (v.n_cosigs > 0)
+        printf(", the last of size %" PRIu64 " by %s", v.cosigned_size, v.cosigners);
+    printf("; %zu peer checkpoints held\n", v.n_peers);
     if (v.tree.size > v.last_cp_size)
         printf("note: the last %" PRIu64 " entries are not covered by a checkpoint yet\n",
                v.tree.size - v.last_cp_size);
+    if (v.n_retired > 0)
+        printf("note: %zu checkpoints are signed with a retired key generation, before the "
+               "rotation\n",
+               v.n_retired);
     if (v.has_backwards)
         printf("note: entry %" PRIu64 " is dated before the one before it (a clock set back?)\n",
                v.backwards_at);

@@ -2,8 +2,9 @@
  * fuzz_peer_msg: feeds arbitrary bytes to peer_msg_decode, the decoder of
  * everything a peer node sends. Every log it hands out must carry member
  * ids, a vector never more than PEER_MSG_MAX_LOGS entries, a batch 1 to
- * PEER_MSG_MAX_BATCH envelopes of at most ENVELOPE_MAX_SIZE; nothing here
- * may crash or leak.
+ * PEER_MSG_MAX_BATCH envelopes of at most ENVELOPE_MAX_SIZE, an audit
+ * checkpoint a size of at least 1 and at most PEER_MSG_MAX_PROOF proof
+ * hashes; nothing here may crash or leak.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -40,6 +41,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             for (size_t i = 0; i < m.envelope_lens[k]; i++)
                 sink += m.envelopes[k][i];
         }
+        if (m.kind == PEER_MSG_CHECKPOINT) {
+            ensure(m.checkpoint.size >= 1 && m.checkpoint.has_sig);
+            ensure(m.checkpoint.n_proof <= PEER_MSG_MAX_PROOF);
+            for (size_t k = 0; k < m.checkpoint.n_proof; k++)
+                sink += m.checkpoint.proof[k][ENVELOPE_HASH_BYTES - 1];
+            sink += m.checkpoint.root[0] + m.checkpoint.sig[KEYS_SIGNATURE_BYTES - 1];
+        }
+        ensure(m.kind != PEER_MSG_COSIGNATURE || m.checkpoint.n_proof == 0);
     } else {
         ensure(fault != PEER_MSG_OK);
     }

@@ -193,6 +193,34 @@ static void peer_seeds(const char *root)
     m.kind_case = TMBUS__PEER__PEER_MESSAGE__KIND_BATCH;
     m.batch = &batch;
     emit_packed(root, "fuzz_peer_msg", "batch", &m.base);
+
+    uint8_t hash[32], sig[64];
+    ProtobufCBinaryData proof[3] = {{32, hash}, {32, hash}, {32, hash}};
+    Tmbus__Peer__Checkpoint cp = TMBUS__PEER__CHECKPOINT__INIT;
+    memset(hash, 0xab, sizeof(hash));
+    memset(sig, 0xcd, sizeof(sig));
+    cp.size = 12;
+    cp.root = (ProtobufCBinaryData){sizeof(hash), hash};
+    cp.at = 1790000000;
+    cp.sig = (ProtobufCBinaryData){sizeof(sig), sig};
+    cp.from_size = 5;
+    cp.n_proof = 3;
+    cp.proof = proof;
+    m.kind_case = TMBUS__PEER__PEER_MESSAGE__KIND_CHECKPOINT;
+    m.checkpoint = &cp;
+    emit_packed(root, "fuzz_peer_msg", "checkpoint", &m.base);
+    cp.from_size = 0;
+    cp.n_proof = 0;
+    emit_packed(root, "fuzz_peer_msg", "checkpoint-first", &m.base);
+
+    Tmbus__Peer__Cosignature cosig = TMBUS__PEER__COSIGNATURE__INIT;
+    cosig.size = 12;
+    cosig.sig = (ProtobufCBinaryData){sizeof(sig), sig};
+    m.kind_case = TMBUS__PEER__PEER_MESSAGE__KIND_COSIGNATURE;
+    m.cosignature = &cosig;
+    emit_packed(root, "fuzz_peer_msg", "cosignature", &m.base);
+    cosig.sig = (ProtobufCBinaryData){0, NULL};
+    emit_packed(root, "fuzz_peer_msg", "cosignature-prove-from", &m.base);
 }
 
 /* One request of each kind, as a client sends them. */
@@ -266,6 +294,19 @@ static void api_seeds(const char *root)
 
     rq.id = 0;
     emit_packed(root, "fuzz_api_msg", "no-id", &rq.base);
+
+    rq.id = 9;
+    Tmbus__Api__AuditQuery audit = TMBUS__API__AUDIT_QUERY__INIT;
+    audit.before = 120;
+    audit.limit = 20;
+    rq.kind_case = TMBUS__API__REQUEST__KIND_AUDIT;
+    rq.audit = &audit;
+    emit_packed(root, "fuzz_api_msg", "audit-page", &rq.base);
+    audit.before = 0;
+    audit.limit = 0;
+    audit.prove = 1;
+    audit.index = 7;
+    emit_packed(root, "fuzz_api_msg", "audit-prove", &rq.base);
 }
 
 /* Seals payload from sender to the comma-free list of member ids in to

@@ -5,7 +5,9 @@
  * Then copies of A's directory are tampered with directly in SQLite (an
  * entry edited, entries cut off the end, two entries swapped, one deleted
  * from the middle, a checkpoint's signature changed) and each copy must
- * fail verify with its own reason.
+ * fail verify with its own reason. Last, a member's keys rotated with the
+ * old generation RETIRED: the checkpoints the old key signed before the
+ * rotation still verify.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -214,10 +216,50 @@ static void test_verify_and_tamper(void **state)
     fed_pass(f);
 }
 
+/* A node that signed checkpoints, then rotated its member key (the old
+ * generation RETIRED) and signed more with the new one: verify takes both. */
+static void test_retired_key(void **state)
+{
+    static const char *const ids[] = {"A"};
+    struct fed *f = fed_new(1, ids);
+    char gen2[FED_PATH_MAX + 16], pub[FED_PATH_MAX + 32], key[FED_PATH_MAX + 32],
+        previous[FED_PATH_MAX + 32], out[OUT_MAX];
+    int rc;
+
+    assert_non_null(f);
+    *state = f;
+    assert_int_equal(fed_start(f, 0), 0);
+    assert_int_equal(fed_stop(f, 0), 0);
+    assert_int_equal(fed_start(f, 0), 0);
+    assert_int_equal(fed_stop(f, 0), 0);
+
+    snprintf(gen2, sizeof(gen2), "%s/gen2", fed_dir(f));
+    snprintf(pub, sizeof(pub), "%s/A.pub", gen2);
+    snprintf(key, sizeof(key), "%s/A.key", gen2);
+    snprintf(previous, sizeof(previous), "%s/roster-v1.bin", fed_dir(f));
+    const char *keygen[] = {"keygen", "member", "A", gen2, NULL};
+    assert_int_equal(fed_admin(f, keygen), 0);
+    assert_int_equal(rename(fed_roster_path(f), previous), 0);
+    struct fed_roster spec = {.version = 2, .previous = previous};
+    spec.keys[0] = pub;
+    spec.extra[0] = "key_id = 2\nretired = 1 keys/A.pub";
+    assert_int_equal(fed_make_roster(f, &spec), 0);
+    assert_int_equal(fed_install_member_key(f, 0, key), 0);
+    assert_int_equal(fed_start(f, 0), 0);
+    assert_int_equal(fed_stop(f, 0), 0);
+
+    rc = verify(fed_data_dir(f, 0), out);
+    print_message("A after the rotation: %s", out);
+    if (rc != 0 || strstr(out, "signed with a retired key generation") == NULL)
+        fail_msg("verify exited %d: %s", rc, out);
+    fed_pass(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_verify_and_tamper, fed_teardown),
+        cmocka_unit_test_teardown(test_retired_key, fed_teardown),
     };
 
     if (sodium_init() < 0)

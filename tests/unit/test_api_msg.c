@@ -3,7 +3,8 @@
  * node wrote reads back and a cursor it did not write (wrong length,
  * version or list) is refused, every filter refuses an unknown value with
  * a reason, filters on the original query are refused, and an id prefix
- * becomes the id range it covers.
+ * becomes the id range it covers. An audit request decodes into its
+ * query.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -177,12 +178,39 @@ static void test_id_prefix(void **state)
     assert_false(out.has_to);
 }
 
+static void test_audit_request(void **state)
+{
+    Tmbus__Api__Request rq = TMBUS__API__REQUEST__INIT;
+    Tmbus__Api__AuditQuery q = TMBUS__API__AUDIT_QUERY__INIT;
+    enum api_msg_fault fault;
+    struct api_msg m;
+    uint8_t buf[64];
+    size_t len;
+
+    (void)state;
+    rq.id = 5;
+    q.prove = 1;
+    q.index = 42;
+    rq.kind_case = TMBUS__API__REQUEST__KIND_AUDIT;
+    rq.audit = &q;
+    len = tmbus__api__request__get_packed_size(&rq);
+    assert_true(len <= sizeof(buf));
+    tmbus__api__request__pack(&rq, buf);
+    assert_int_equal(api_msg_decode(buf, len, &m, &fault), 0);
+    assert_int_equal(m.kind, API_MSG_AUDIT);
+    assert_int_equal(m.id, 5);
+    assert_true(m.audit->prove);
+    assert_int_equal(m.audit->index, 42);
+    api_msg_clear(&m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults_and_cursor),
         cmocka_unit_test(test_bad_filters),
         cmocka_unit_test(test_id_prefix),
+        cmocka_unit_test(test_audit_request),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -4,7 +4,11 @@
  * RFC 9162's definition, inclusion and consistency proofs for every size
  * and index of small trees (and their refusal once a byte changes),
  * checkpoint signatures, and the node's log over a real store: it survives
- * a reopen and returns to the committed tree when a batch rolls back.
+ * a reopen and returns to the committed tree when a batch rolls back. The
+ * checkpoint exchange between two logs: a first checkpoint is cosigned, a
+ * later one needs a proof from the size held, and a rewritten, truncated
+ * or forged history is refused and counted; an entry's inclusion proof
+ * from the store verifies.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -473,6 +477,133 @@ static void test_log_over_store(void **state)
     tu_rmtree(dir);
 }
 
+/* ---- the checkpoint exchange between two logs ---- */
+
+/* Records n sample entries in a and commits them with a checkpoint. */
+static void grow_and_sign(struct store *s, struct audit *a, uint64_t n, struct audit_checkpoint *cp)
+{
+    struct audit_entry e;
+
+    for (uint64_t i = 0; i < n; i++) {
+        sample(&e, i);
+        audit_record(a, &e);
+    }
+    commit(s, a, true);
+    assert_int_equal(audit_latest(a, cp), 1);
+}
+
+static void test_exchange(void **state)
+{
+    char dir_de[512], dir_fr[512];
+    struct keyset *de_keys = tu_member_keys("DE"), *fr_keys = tu_member_keys("FR");
+    struct store *de_store, *fr_store;
+    struct stats *de_st = stats_new(), *fr_st = stats_new();
+    struct audit *de, *fr;
+    struct audit_checkpoint cp1, cp2, forged;
+    uint8_t proof[AUDIT_PROOF_MAX][AUDIT_HASH_BYTES], cosig[KEYS_SIGNATURE_BYTES];
+    uint8_t entry[AUDIT_ENTRY_MAX], leaf[AUDIT_HASH_BYTES], msg[AUDIT_SIGNED_MAX];
+    size_t len;
+    uint64_t held;
+    int n;
+
+    (void)state;
+    snprintf(dir_de, sizeof(dir_de), "%s", tu_tempdir());
+    snprintf(dir_fr, sizeof(dir_fr), "%s", tu_tempdir());
+    assert_non_null(de_store = store_open(dir_de, tu_store_key));
+    assert_non_null(fr_store = store_open(dir_fr, tu_store_key));
+    assert_non_null(de = audit_new(de_store, de_keys, "DE", de_st));
+    assert_non_null(fr = audit_new(fr_store, fr_keys, "FR", fr_st));
+    grow_and_sign(de_store, de, 5, &cp1);
+    assert_string_equal(cp1.member, "DE");
+
+    /* A first checkpoint is taken on its signature and cosigned. */
+    assert_int_equal(audit_peer_checkpoint(fr, &cp1, de_keys->sign_pk, 0, NULL, 0, &held, cosig),
+                     AUDIT_PEER_COSIGNED);
+    assert_int_equal(held, cp1.size);
+    assert_true(audit_cosignature_verify("FR", &cp1, cosig, fr_keys->sign_pk));
+    assert_false(audit_cosignature_verify("DE", &cp1, cosig, fr_keys->sign_pk));
+    assert_int_equal(audit_peer_cosignature(de, "FR", cp1.size, cosig, de_keys->sign_pk), -1);
+    assert_int_equal(audit_peer_cosignature(de, "FR", cp1.size + 1, cosig, fr_keys->sign_pk), -1);
+    assert_int_equal(audit_peer_cosignature(de, "FR", cp1.size, cosig, fr_keys->sign_pk), 0);
+    assert_int_equal(stats_get(de_st, "audit.cosignature.bad"), 1);
+    assert_int_equal(stats_get(de_st, "audit.cosignature.unknown"), 1);
+    assert_true(audit_is_due(fr));
+    commit(fr_store, fr, false);
+    commit(de_store, de, false);
+
+    /* A later one must come with a proof from the size held. */
+    grow_and_sign(de_store, de, 7, &cp2);
+    assert_true(cp2.size > cp1.size);
+    assert_int_equal(audit_peer_checkpoint(fr, &cp2, de_keys->sign_pk, 0, NULL, 0, &held, cosig),
+                     AUDIT_PEER_PROVE_FROM);
+    assert_int_equal(held, cp1.size);
+    assert_true((n = audit_prove_since(de, cp1.size, cp2.size, proof)) > 0);
+    /* A proof with a byte changed is an inconsistent history. */
+    proof[0][3] ^= 1;
+    assert_int_equal(audit_peer_checkpoint(fr, &cp2, de_keys->sign_pk, cp1.size,
+                                           (const uint8_t(*)[AUDIT_HASH_BYTES])proof, (size_t)n,
+                                           &held, cosig),
+                     AUDIT_PEER_REFUSED);
+    assert_int_equal(stats_get(fr_st, "audit.peer.inconsistent"), 1);
+    proof[0][3] ^= 1;
+    assert_int_equal(audit_peer_checkpoint(fr, &cp2, de_keys->sign_pk, cp1.size,
+                                           (const uint8_t(*)[AUDIT_HASH_BYTES])proof, (size_t)n,
+                                           &held, cosig),
+                     AUDIT_PEER_COSIGNED);
+    assert_int_equal(held, cp2.size);
+
+    /* Going back to the older size is a truncated history. */
+    assert_int_equal(
+        audit_peer_checkpoint(fr, &cp1, de_keys->sign_pk, cp2.size, NULL, 0, &held, cosig),
+        AUDIT_PEER_REFUSED);
+    assert_int_equal(stats_get(fr_st, "audit.peer.inconsistent"), 2);
+    /* Another root at the size held, signed with the real key: rewritten. */
+    forged = cp2;
+    forged.root[0] ^= 1;
+    len = audit_checkpoint_signed(&forged, msg);
+    assert_int_equal(keys_sign(de_keys, msg, len, forged.sig), 0);
+    assert_int_equal(
+        audit_peer_checkpoint(fr, &forged, de_keys->sign_pk, cp2.size, NULL, 0, &held, cosig),
+        AUDIT_PEER_REFUSED);
+    assert_int_equal(stats_get(fr_st, "audit.peer.inconsistent"), 3);
+    /* A signature that is not the member's. */
+    forged = cp2;
+    forged.sig[0] ^= 1;
+    assert_int_equal(
+        audit_peer_checkpoint(fr, &forged, de_keys->sign_pk, cp2.size, NULL, 0, &held, cosig),
+        AUDIT_PEER_REFUSED);
+    assert_int_equal(stats_get(fr_st, "audit.peer.bad-signature"), 1);
+    /* Each refusal is an alarm entry in the receiver's own log. */
+    commit(fr_store, fr, false);
+
+    /* An entry's inclusion proof from the store verifies. */
+    assert_true((n = audit_prove_entry(de, 3, cp2.size, entry, &len, proof)) > 0);
+    audit_hash_leaf(entry, len, leaf);
+    assert_true(audit_verify_inclusion(leaf, 3, cp2.size, cp2.root,
+                                       (const uint8_t(*)[AUDIT_HASH_BYTES])proof, (size_t)n));
+    assert_int_equal(audit_prove_entry(de, cp2.size, cp2.size, entry, &len, proof), -1);
+
+    /* Reopened, the receiver still holds the later checkpoint. */
+    audit_free(&fr);
+    store_close(&fr_store);
+    assert_non_null(fr_store = store_open(dir_fr, tu_store_key));
+    assert_non_null(fr = audit_new(fr_store, fr_keys, "FR", fr_st));
+    assert_int_equal(audit_peer_checkpoint(fr, &cp2, de_keys->sign_pk, 0, NULL, 0, &held, cosig),
+                     AUDIT_PEER_PROVE_FROM);
+    assert_int_equal(held, cp2.size);
+
+    audit_free(&fr);
+    audit_free(&de);
+    store_close(&fr_store);
+    store_close(&de_store);
+    stats_free(&fr_st);
+    stats_free(&de_st);
+    keys_free(&fr_keys);
+    keys_free(&de_keys);
+    tu_rmtree(dir_fr);
+    tu_rmtree(dir_de);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -486,6 +617,7 @@ int main(void)
         cmocka_unit_test(test_consistency_every_pair),
         cmocka_unit_test(test_checkpoint_signature),
         cmocka_unit_test(test_log_over_store),
+        cmocka_unit_test(test_exchange),
     };
 
     log_init("test_audit", LOG_LEVEL_WARN);

@@ -6,7 +6,10 @@
  * PEER_MSG_MAX_LOGS entries is read whole. A batch is read in order; an
  * empty one, one of too many envelopes (also when split over two fields
  * that protobuf merges) or with an envelope over ENVELOPE_MAX_SIZE is
- * refused as PEER_MSG_E_BATCH. peer_msg_log_may_exist admits
+ * refused as PEER_MSG_E_BATCH. An audit checkpoint and a cosignature
+ * decode with their proof and signature; a field of the wrong length, too
+ * long a proof, size 0, or audit fields over PEER_MSG_MAX_CHECKPOINT
+ * (before parsing) are PEER_MSG_E_CHECKPOINT. peer_msg_log_may_exist admits
  * only members' relayed logs and the direct logs of the pair.
  */
 #include <setjmp.h>
@@ -393,6 +396,117 @@ static void test_head_and_fetch(void **state)
     free(buf);
 }
 
+/* Decodes a Checkpoint built from cp and expects fault (PEER_MSG_OK: it
+ * decodes). */
+static void expect_checkpoint(const Tmbus__Peer__Checkpoint *cp, enum peer_msg_fault want)
+{
+    Tmbus__Peer__PeerMessage pm = TMBUS__PEER__PEER_MESSAGE__INIT;
+    enum peer_msg_fault fault;
+    struct peer_msg m;
+    uint8_t *buf;
+    size_t len;
+
+    pm.kind_case = TMBUS__PEER__PEER_MESSAGE__KIND_CHECKPOINT;
+    pm.checkpoint = (Tmbus__Peer__Checkpoint *)cp;
+    buf = pack(&pm, &len);
+    assert_int_equal(peer_msg_decode(buf, len, &m, &fault), want == PEER_MSG_OK ? 0 : -1);
+    assert_int_equal(fault, want);
+    peer_msg_clear(&m);
+    free(buf);
+}
+
+static void test_checkpoint(void **state)
+{
+    Tmbus__Peer__PeerMessage pm = TMBUS__PEER__PEER_MESSAGE__INIT;
+    Tmbus__Peer__Checkpoint cp = TMBUS__PEER__CHECKPOINT__INIT;
+    Tmbus__Peer__Cosignature cs = TMBUS__PEER__COSIGNATURE__INIT;
+    static uint8_t root[32], sig[64], hash[32], big[PEER_MSG_MAX_CHECKPOINT];
+    ProtobufCBinaryData proof[PEER_MSG_MAX_PROOF + 1];
+    enum peer_msg_fault fault;
+    struct peer_msg m;
+    uint8_t *buf;
+    size_t len;
+
+    (void)state;
+    memset(root, 1, sizeof(root));
+    memset(sig, 2, sizeof(sig));
+    memset(hash, 3, sizeof(hash));
+    for (size_t i = 0; i <= PEER_MSG_MAX_PROOF; i++)
+        proof[i] = (ProtobufCBinaryData){sizeof(hash), hash};
+    cp.size = 9;
+    cp.root = (ProtobufCBinaryData){sizeof(root), root};
+    cp.at = 1790000000;
+    cp.sig = (ProtobufCBinaryData){sizeof(sig), sig};
+    cp.from_size = 4;
+    cp.n_proof = 2;
+    cp.proof = proof;
+    pm.kind_case = TMBUS__PEER__PEER_MESSAGE__KIND_CHECKPOINT;
+    pm.checkpoint = &cp;
+    buf = pack(&pm, &len);
+    assert_int_equal(peer_msg_decode(buf, len, &m, &fault), 0);
+    assert_int_equal(m.kind, PEER_MSG_CHECKPOINT);
+    assert_int_equal(m.checkpoint.size, 9);
+    assert_int_equal(m.checkpoint.at, 1790000000);
+    assert_int_equal(m.checkpoint.from_size, 4);
+    assert_int_equal(m.checkpoint.n_proof, 2);
+    assert_true(m.checkpoint.has_sig);
+    assert_memory_equal(m.checkpoint.root, root, sizeof(root));
+    assert_memory_equal(m.checkpoint.sig, sig, sizeof(sig));
+    assert_memory_equal(m.checkpoint.proof[1], hash, sizeof(hash));
+    peer_msg_clear(&m);
+    free(buf);
+
+    /* A proof of exactly PEER_MSG_MAX_PROOF hashes, and one more. */
+    cp.n_proof = PEER_MSG_MAX_PROOF;
+    expect_checkpoint(&cp, PEER_MSG_OK);
+    cp.n_proof = PEER_MSG_MAX_PROOF + 1;
+    expect_checkpoint(&cp, PEER_MSG_E_CHECKPOINT);
+    cp.n_proof = 1;
+    proof[0].len = 31;
+    expect_checkpoint(&cp, PEER_MSG_E_CHECKPOINT);
+    proof[0].len = 32;
+    cp.root.len = 31;
+    expect_checkpoint(&cp, PEER_MSG_E_CHECKPOINT);
+    cp.root.len = 32;
+    cp.sig.len = 0;
+    expect_checkpoint(&cp, PEER_MSG_E_CHECKPOINT);
+    cp.sig.len = 64;
+    cp.size = 0;
+    expect_checkpoint(&cp, PEER_MSG_E_CHECKPOINT);
+    cp.size = 9;
+    /* Too large as a whole, refused by the walk before protobuf-c reads
+     * it (the root is the wrong length too, which the walk never sees). */
+    cp.root = (ProtobufCBinaryData){sizeof(big), big};
+    expect_checkpoint(&cp, PEER_MSG_E_CHECKPOINT);
+    cp.root = (ProtobufCBinaryData){sizeof(root), root};
+
+    /* A cosignature with its signature, and one without. */
+    pm.kind_case = TMBUS__PEER__PEER_MESSAGE__KIND_COSIGNATURE;
+    pm.cosignature = &cs;
+    cs.size = 9;
+    cs.sig = (ProtobufCBinaryData){sizeof(sig), sig};
+    buf = pack(&pm, &len);
+    assert_int_equal(peer_msg_decode(buf, len, &m, &fault), 0);
+    assert_int_equal(m.kind, PEER_MSG_COSIGNATURE);
+    assert_int_equal(m.checkpoint.size, 9);
+    assert_true(m.checkpoint.has_sig);
+    assert_memory_equal(m.checkpoint.sig, sig, sizeof(sig));
+    peer_msg_clear(&m);
+    free(buf);
+    cs.sig = (ProtobufCBinaryData){0, NULL};
+    buf = pack(&pm, &len);
+    assert_int_equal(peer_msg_decode(buf, len, &m, &fault), 0);
+    assert_false(m.checkpoint.has_sig);
+    peer_msg_clear(&m);
+    free(buf);
+    cs.sig = (ProtobufCBinaryData){63, sig};
+    buf = pack(&pm, &len);
+    assert_int_equal(peer_msg_decode(buf, len, &m, &fault), -1);
+    assert_int_equal(fault, PEER_MSG_E_CHECKPOINT);
+    peer_msg_clear(&m);
+    free(buf);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -402,6 +516,7 @@ int main(void)
         cmocka_unit_test(test_vector_bounds),
         cmocka_unit_test(test_log_may_exist),
         cmocka_unit_test(test_head_and_fetch),
+        cmocka_unit_test(test_checkpoint),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
