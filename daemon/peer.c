@@ -21,6 +21,12 @@
  * a split view of a log is seen on the first exchange: we fetch the peer's
  * envelope once (check_split) and route_accept keeps it as evidence.
  *
+ * The governance log travels here too: a peer whose Hello says an older
+ * roster_version is sent the rosters it lacks from the store's history, in
+ * order, after a commit and before the round's stream (send_rosters); a
+ * roster a peer sends goes to the node to judge (take_roster). Whether a
+ * roster is trusted is never decided in this file.
+ *
  * Nothing a peer sends makes it grow without bound: a vector keeps only
  * logs that can exist between the two members (peer_msg_log_may_exist), and
  * each round reads at most limits.peer_round_max envelopes' worth of
@@ -110,6 +116,10 @@ struct link {
     /* How long it takes, smoothed, to acknowledge what it lacked when
      * someone else served it (ms, 0 until seen): is_relay_due's turn. */
     int64_t ack_ms;
+    /* The highest roster version it is known to hold: its Hello's, raised
+     * by each roster it sent us or we sent it (send_rosters). */
+    uint64_t roster_known;
+    struct log_limit roster_lines; /* lines about rosters we could not send it */
 };
 
 struct peers {
@@ -120,6 +130,8 @@ struct peers {
     struct store *store;
     struct route *route;
     struct stats *stats;
+    peers_roster_fn on_roster;
+    void *roster_arg;
     void *router;
     char router_endpoint[PEER_ENDPOINT_MAX]; /* as bound, for a rebind */
     uint64_t rebind_timer;                   /* 0 unless a rebind waits */
@@ -857,6 +869,11 @@ static void refuse(struct peers *p, struct link *l, const struct peer_msg *m,
         log_warnx("peer %s: rejected a batch: empty, over %d envelopes or with one over %d bytes",
                   l->member, PEER_MSG_MAX_BATCH, ENVELOPE_MAX_SIZE);
         break;
+    case PEER_MSG_E_ROSTER:
+        stats_count(p->stats, "peer.bad-roster", 1);
+        log_warnx("peer %s: rejected a roster message: empty or over %d bytes", l->member,
+                  ROSTER_MAX_SIZE);
+        break;
     case PEER_MSG_E_KIND:
         stats_count(p->stats, "peer.malformed", 1);
         log_warnx("peer %s: rejected a message of no known kind", l->member);
@@ -864,6 +881,72 @@ static void refuse(struct peers *p, struct link *l, const struct peer_msg *m,
     }
     if (!l->has_conversation)
         l->needs_hello = true;
+}
+
+/* ---- the governance log --------------------------------------------------- */
+
+/* Sends l, in version order, the rosters it lacks up to the one in force,
+ * read from the store's history (committed: nothing is sent that a crash
+ * could take back). Runs after a commit, before the round's stream, so
+ * that a peer has a roster before the envelopes that may need it. Stops
+ * at a full queue, to go on after the next round. */
+static void send_rosters(struct peers *p, struct link *l)
+{
+    uint64_t ours = roster_version(route_roster(p->route));
+
+    while (l->has_conversation && !l->is_blocked && l->roster_known < ours) {
+        Tmbus__Peer__PeerMessage m = TMBUS__PEER__PEER_MESSAGE__INIT;
+        uint64_t v = l->roster_known + 1, suppressed;
+        char note[LOG_LIMIT_NOTE_MAX];
+        uint8_t *buf = NULL;
+        size_t len = 0;
+
+        if (store_roster_at(p->store, v, &buf, &len) != 1) {
+            /* A store from before the history kept only its last roster;
+             * the peer then needs the file, as before. */
+            if (log_limit_allow(&l->roster_lines, loop_now_ms(), PEER_LOG_LIMIT_MS, &suppressed))
+                log_warnx("peer %s: holds roster version %llu; version %llu is not in our "
+                          "history, so it cannot be sent%s",
+                          l->member, (unsigned long long)l->roster_known, (unsigned long long)v,
+                          log_limit_note(note, suppressed));
+            l->roster_known = ours;
+            return;
+        }
+        m.kind_case = TMBUS__PEER__PEER_MESSAGE__KIND_ROSTER;
+        m.roster.data = buf;
+        m.roster.len = len;
+        if (send_message(p, l, &m) == -1) {
+            free(buf);
+            return;
+        }
+        free(buf);
+        stats_count(p->stats, "peer.roster-sent", 1);
+        log_info("peer %s: sent roster version %llu", l->member, (unsigned long long)v);
+        l->roster_known = v;
+    }
+}
+
+/* A roster from l: the node judges and applies it. One that is ahead of
+ * the successor means l thinks we hold more than we do: a Hello tells it. */
+static void take_roster(struct peers *p, struct link *l, const struct peer_msg *m)
+{
+    uint64_t version = 0;
+
+    stats_count(p->stats, "peer.roster-received", 1);
+    if (p->on_roster == NULL)
+        return;
+    switch (p->on_roster(p->roster_arg, l->member, m->roster, m->roster_len, &version)) {
+    case PEERS_ROSTER_TAKEN:
+    case PEERS_ROSTER_HELD:
+        if (version > l->roster_known)
+            l->roster_known = version;
+        break;
+    case PEERS_ROSTER_AHEAD:
+        l->needs_hello = true;
+        break;
+    case PEERS_ROSTER_REFUSED:
+        break;
+    }
 }
 
 static void on_message(struct peers *p, struct link *l, const uint8_t *data, size_t len)
@@ -889,6 +972,7 @@ static void on_message(struct peers *p, struct link *l, const uint8_t *data, siz
         link_up(l, m.roster_version);
         if (!m.is_reply)
             send_hello(p, l, true);
+        l->roster_known = m.roster_version; /* send_rosters sends what it lacks */
         take_vector(p, l, &m);
         /* Whatever we had sent may be lost: stream again from its vector,
          * and wait our turn again for what it lacks of other origins. */
@@ -930,6 +1014,10 @@ static void on_message(struct peers *p, struct link *l, const uint8_t *data, siz
             l->needs_hello = true;
         break;
     case PEER_MSG_HEARTBEAT:
+        break;
+    case PEER_MSG_ROSTER:
+        /* Taken before the Hello exchange too: a roster proves itself. */
+        take_roster(p, l, &m);
         break;
     case PEER_MSG_FETCH:
         /* Served even before the Hello exchange: a node checks the
@@ -1405,6 +1493,7 @@ void peers_after_commit(void *arg, bool is_committed)
          * here, and returns the credit of whoever sent it. */
         if (moved && l->has_conversation)
             send_vector(p, l);
+        send_rosters(p, l);
         pump(p, l);
     }
 }
@@ -1464,6 +1553,8 @@ struct peers *peers_new(const struct peers_parts *parts)
     p->store = parts->store;
     p->route = parts->route;
     p->stats = parts->stats;
+    p->on_roster = parts->on_roster;
+    p->roster_arg = parts->roster_arg;
     p->scratch = malloc(PEER_MSG_MAX_FRAME);
     p->batch_items = calloc(PEER_MSG_MAX_BATCH, sizeof(*p->batch_items));
     if (p->scratch == NULL || p->batch_items == NULL) {

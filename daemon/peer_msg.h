@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "envelope.h"
+#include "roster.h"
 #include "util.h"
 
 #define PEER_MSG_VERSION   1
@@ -28,6 +29,7 @@ enum peer_msg_kind {
     PEER_MSG_HEARTBEAT = 4,
     PEER_MSG_FETCH = 5,
     PEER_MSG_BATCH = 6,
+    PEER_MSG_ROSTER = 7,
 };
 
 /* Why bytes were refused. Only PEER_MSG_E_SIZE and PEER_MSG_E_MALFORMED
@@ -41,6 +43,7 @@ enum peer_msg_fault {
     PEER_MSG_E_VECTOR,    /* too many logs */
     PEER_MSG_E_BATCH,     /* a Batch empty, of over PEER_MSG_MAX_BATCH envelopes, or with
                              one over ENVELOPE_MAX_SIZE: checked before it is parsed */
+    PEER_MSG_E_ROSTER,    /* a roster empty or over ROSTER_MAX_SIZE */
 };
 
 /* How far a peer holds one log: origin's relayed log (peer "") or its
@@ -74,6 +77,10 @@ struct peer_msg {
     const uint8_t **envelopes;
     size_t *envelope_lens;
     size_t n_envelopes;
+    /* Roster: one SignedRoster's bytes (1..ROSTER_MAX_SIZE), unverified;
+     * they live as long as the message. */
+    const uint8_t *roster;
+    size_t roster_len;
     void *pb; /* the unpacked PeerMessage, private to peer_msg.c */
 };
 
