@@ -7,7 +7,9 @@
  * Hello, and a node restarted on its old roster file runs version 2. A
  * rollback, a fork, an update below the threshold, an expired one and a
  * publish by a client that is no admin are refused with their reason at
- * every node, and still after a restart.
+ * every node, and still after a restart. An update that revokes a
+ * member's key closes its links at every node within a second, and what
+ * its node posts next reaches no one.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -26,6 +28,8 @@
 #define LINK_MS  10000 /* longest wait for links to come up */
 #define APPLY_MS 5000  /* longest wait for an update to be in force at a node */
 #define LOG_MS   5000  /* how long a reason may take to reach the log */
+#define DOWN_MS  1000  /* a revoked link is down at every node within this */
+#define QUIET_MS 1500  /* how long a refused envelope must stay away */
 
 static const char *const ids[] = {"UA", "EE", "PL"};
 #define N_NODES 3
@@ -144,10 +148,12 @@ static uint64_t counter_at(struct fed *f, size_t i, const char *name)
 }
 
 /* Three nodes with an admin client each, started and linked; conf[i] is
- * node i's admin client configuration. */
+ * node i's admin client configuration. PL is a coordinator (it posts
+ * needs in the revocation test). */
 static struct fed *start_three(char conf[N_NODES][FED_PATH_MAX])
 {
-    struct fed *f = fed_new(N_NODES, ids);
+    static const char *const roles[] = {NULL, NULL, "coordinator"};
+    struct fed *f = fed_new_with_roles(N_NODES, ids, roles);
     long mark[N_NODES];
 
     assert_non_null(f);
@@ -287,11 +293,87 @@ static void test_bad_updates_refused(void **state)
     fed_pass(f);
 }
 
+/* Whether node i sees peer's link up. */
+static bool is_up(struct fed *f, size_t i, const char *peer)
+{
+    struct tmbus *h = fc_connect(f, i);
+    struct tmbus_status *st = NULL;
+    bool up = false;
+
+    assert_non_null(h);
+    assert_int_equal(tmbus_status(h, FC_CALL_MS, &st), TMBUS_OK);
+    for (size_t k = 0; k < tmbus_status_peer_count(st); k++) {
+        const struct tmbus_peer *p = tmbus_status_peer_at(st, k);
+        if (strcmp(p->member, peer) == 0)
+            up = strcmp(p->state, "up") == 0;
+    }
+    tmbus_status_free(&st);
+    tmbus_close(&h);
+    return up;
+}
+
+static bool is_pl_cut_off(void *arg)
+{
+    struct fed *f = arg;
+
+    return !is_up(f, 0, "PL") && !is_up(f, 1, "PL") && !is_up(f, 2, "UA") && !is_up(f, 2, "EE");
+}
+
+static uint64_t envelopes_at(struct fed *f, size_t i)
+{
+    struct tmbus *h = fc_connect(f, i);
+    uint64_t n = 0;
+
+    assert_non_null(h);
+    assert_int_equal(fc_envelopes(h, &n), TMBUS_OK);
+    tmbus_close(&h);
+    return n;
+}
+
+/* Version 2 revokes PL's keys (PL's node runs on), published at UA: every
+ * link to PL is down at UA, at EE (which had the update over the bus) and
+ * at PL itself within a second; PL's next post reaches neither node. */
+static void test_revocation_over_the_bus(void **state)
+{
+    char conf[N_NODES][FED_PATH_MAX], tag[32];
+    struct fed *f;
+    struct tmbus *h;
+    uint64_t at_ua, at_ee;
+    int64_t start;
+    long mark_ee;
+
+    f = *state = start_three(conf);
+    assert_int_equal(fed_rotate_member(f, 2, NULL), 0); /* writes version 2 */
+    mark_ee = fed_log_mark(f, 1);
+    assert_int_equal(publish(f, conf[0], fed_roster_path(f)), 0);
+    start = fed_now_ms();
+    if (fed_wait_until(is_pl_cut_off, f, DOWN_MS, 50) == -1)
+        fail_msg("PL still linked %lld ms after the update", (long long)(fed_now_ms() - start));
+    print_message("links of PL down everywhere within %lld ms\n",
+                  (long long)(fed_now_ms() - start));
+    assert_int_equal(
+        fed_wait_log_from(f, 1, mark_ee, "roster version 2 in force (from peer UA)", LOG_MS), 0);
+
+    at_ua = envelopes_at(f, 0);
+    at_ee = envelopes_at(f, 1);
+    assert_non_null(h = fc_connect(f, 2));
+    fc_tag(tag, sizeof(tag), "revoked");
+    assert_int_equal(fc_post(h, FC_TLP_CLEAR, tag, 1, NULL, 0, NULL), TMBUS_OK);
+    tmbus_close(&h);
+    fed_sleep_ms(QUIET_MS);
+    assert_int_equal(envelopes_at(f, 0), at_ua);
+    assert_int_equal(envelopes_at(f, 1), at_ee);
+    assert_false(is_up(f, 0, "PL"));
+    assert_true(counter_at(f, 0, "zap.denied.peer") > 0);
+    fed_pass(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_update_reaches_every_node, fed_teardown),
         cmocka_unit_test_teardown(test_bad_updates_refused, fed_teardown),
+        cmocka_unit_test_teardown(test_revocation_over_the_bus, fed_teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
