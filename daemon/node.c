@@ -755,13 +755,20 @@ static enum peers_roster_outcome on_peer_roster(void *arg, const char *from, con
     return offer_roster(arg, from, buf, len, version, why, sizeof(why));
 }
 
-/* api_roster_fn: a roster an admin client published. */
+/* api_roster_fn: a roster an admin client published. Publishing the
+ * roster in force again is no error (a secretariat may publish through
+ * several nodes): it is answered like the first time. */
 static int on_client_roster(void *arg, const uint8_t *buf, size_t len, char *why, size_t why_size)
 {
     uint64_t version;
 
-    return offer_roster(arg, NULL, buf, len, &version, why, why_size) == PEERS_ROSTER_TAKEN ? 0
-                                                                                            : -1;
+    switch (offer_roster(arg, NULL, buf, len, &version, why, why_size)) {
+    case PEERS_ROSTER_TAKEN:
+    case PEERS_ROSTER_HELD:
+        return 0;
+    default:
+        return -1;
+    }
 }
 
 /* ---- systemd ------------------------------------------------------------ */

@@ -192,6 +192,8 @@ static void test_update_reaches_every_node(void **state)
     assert_int_equal(
         fed_wait_log_from(f, 1, mark_ee, "roster version 2 in force (from peer UA)", APPLY_MS), 0);
     assert_int_equal(roster_version_at(f, 1), 2);
+    /* Published again through another node: no change, no error. */
+    assert_int_equal(publish(f, conf[1], v2), 0);
 
     mark_pl = fed_log_mark(f, 2);
     assert_int_equal(fed_start(f, 2), 0);
