@@ -1016,7 +1016,12 @@ static void on_message(struct peers *p, struct link *l, const uint8_t *data, siz
     case PEER_MSG_HEARTBEAT:
         break;
     case PEER_MSG_ROSTER:
-        /* Taken before the Hello exchange too: a roster proves itself. */
+        /* Judging a roster costs up to a megabyte parsed twice and its
+         * signatures verified under both governance sets: it counts as a
+         * full batch against the peer's share of the round (7.6), so a
+         * member flooding rosters slows only itself. Taken before the
+         * Hello exchange too: a roster proves itself. */
+        l->round_reads += PEER_MSG_MAX_BATCH - 1;
         take_roster(p, l, &m);
         break;
     case PEER_MSG_FETCH:
