@@ -756,3 +756,109 @@ void tmbus_status_free(struct tmbus_status **sp)
     free(*sp);
     *sp = NULL;
 }
+
+/* ---- the governance log ------------------------------------------------ */
+
+/* At most what a node lists (API_ROSTER_HISTORY_MAX in the daemon). */
+#define ROSTER_HISTORY_MAX 1000
+
+struct tmbus_roster_history {
+    struct tmbus_roster_entry *entries;
+    size_t n;
+};
+
+void tmbus_roster_history_free(struct tmbus_roster_history **rhp)
+{
+    if (rhp == NULL || *rhp == NULL)
+        return;
+    free((*rhp)->entries);
+    free(*rhp);
+    *rhp = NULL;
+}
+
+size_t tmbus_roster_history_count(const struct tmbus_roster_history *rh)
+{
+    return rh != NULL ? rh->n : 0;
+}
+
+const struct tmbus_roster_entry *tmbus_roster_history_at(const struct tmbus_roster_history *rh,
+                                                         size_t i)
+{
+    return rh != NULL && i < rh->n ? &rh->entries[i] : NULL;
+}
+
+/* Sends a RosterRequest (publish: the update, or empty for the history)
+ * and reads the history the node answers with into *out (NULL: dropped). */
+static int roster_call(struct tmbus *h, const void *roster, size_t len, int timeout_ms,
+                       struct tmbus_roster_history **out)
+{
+    Tmbus__Api__Request req = TMBUS__API__REQUEST__INIT;
+    Tmbus__Api__RosterRequest q = TMBUS__API__ROSTER_REQUEST__INIT;
+    const Tmbus__Api__RosterHistory *m;
+    struct tmbus_roster_history *rh = NULL;
+    Tmbus__Api__Reply *r = NULL;
+    int rc;
+
+    client_clear_error(h);
+    q.publish.data = (uint8_t *)(uintptr_t)roster;
+    q.publish.len = len;
+    req.kind_case = TMBUS__API__REQUEST__KIND_ROSTER;
+    req.roster = &q;
+    if ((rc = client_call(h, &req, timeout_ms, &r)) != TMBUS_OK)
+        return rc;
+    if (r->kind_case != TMBUS__API__REPLY__KIND_ROSTER_HISTORY || r->roster_history == NULL) {
+        client_free_reply(r, false);
+        return client_fail(h, TMBUS_EPROTOCOL,
+                           "the node answered a roster request with something else");
+    }
+    m = r->roster_history;
+    if (m->n_entries > ROSTER_HISTORY_MAX) {
+        client_free_reply(r, false);
+        return client_fail(h, TMBUS_EPROTOCOL, "the node sent a longer history than it may");
+    }
+    if (out != NULL) {
+        if ((rh = calloc(1, sizeof(*rh))) == NULL ||
+            (m->n_entries > 0 &&
+             (rh->entries = calloc(m->n_entries, sizeof(*rh->entries))) == NULL)) {
+            tmbus_roster_history_free(&rh);
+            client_free_reply(r, false);
+            return client_fail(h, TMBUS_ENOMEM, "out of memory");
+        }
+        for (size_t i = 0; i < m->n_entries; i++) {
+            const Tmbus__Api__RosterHistory__Entry *e = m->entries[i];
+            if (e->hash.len != TMBUS_ID_BYTES) {
+                tmbus_roster_history_free(&rh);
+                client_free_reply(r, false);
+                return client_fail(h, TMBUS_EPROTOCOL,
+                                   "the node sent a roster hash we cannot read");
+            }
+            rh->entries[i].version = e->version;
+            memcpy(rh->entries[i].hash, e->hash.data, TMBUS_ID_BYTES);
+            rh->entries[i].trusted_at = e->trusted_at;
+            rh->entries[i].size = e->size;
+        }
+        rh->n = m->n_entries;
+        *out = rh;
+    }
+    client_free_reply(r, false);
+    return TMBUS_OK;
+}
+
+int tmbus_roster_publish(struct tmbus *h, const void *roster, size_t len, int timeout_ms,
+                         struct tmbus_roster_history **out)
+{
+    if (out != NULL)
+        *out = NULL;
+    if (h == NULL || roster == NULL || len == 0)
+        return TMBUS_EINVALID;
+    return roster_call(h, roster, len, timeout_ms, out);
+}
+
+int tmbus_roster_history(struct tmbus *h, int timeout_ms, struct tmbus_roster_history **out)
+{
+    if (out != NULL)
+        *out = NULL;
+    if (h == NULL || out == NULL)
+        return TMBUS_EINVALID;
+    return roster_call(h, NULL, 0, timeout_ms, out);
+}

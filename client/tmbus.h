@@ -829,6 +829,45 @@ TMBUS_EXPORT TMBUS_NODISCARD int tmbus_audit_prove(struct tmbus *h, uint64_t ind
                                                    struct tmbus_audit_proof **out);
 /* Frees, sets *pp to NULL. Accepts NULL. */
 TMBUS_EXPORT void tmbus_audit_proof_free(struct tmbus_audit_proof **pp);
+/* ---- the governance log: valid until tmbus_roster_history_free -------- */
+
+struct tmbus_roster_history; /* the rosters a node has trusted */
+
+/* One roster the node trusted. */
+struct tmbus_roster_entry {
+    uint64_t version;
+    uint8_t hash[TMBUS_ID_BYTES]; /* BLAKE2b-256 of its Roster bytes: the next one's previous */
+    int64_t trusted_at;           /* unix seconds when that node took it (its clock) */
+    uint64_t size;                /* of the signed roster file, in bytes */
+};
+
+/* Publishes a roster update (a signed roster file's bytes, as
+ * `tmbus-admin roster combine` writes it) through the node: the node
+ * checks that it is the direct successor of the roster in force, signed
+ * by the threshold of both governance sets and not expired, keeps it, puts
+ * it in force and sends it to its peers. Only a client whose role on that
+ * node is admin may publish: TMBUS_EDENIED otherwise. A refused update is
+ * TMBUS_EINVALID with the node's reason in tmbus_last_error (threshold
+ * not met, wrong version, unchained, expired, forked, ...). On TMBUS_OK
+ * the update is committed on that node, and *out (when out is not NULL)
+ * is its history, the caller's to free with tmbus_roster_history_free.
+ * The update must fit a request (PROTOCOL.md 8.6). Blocks up to
+ * timeout_ms. */
+TMBUS_EXPORT TMBUS_NODISCARD int tmbus_roster_publish(struct tmbus *h, const void *roster,
+                                                      size_t len, int timeout_ms,
+                                                      struct tmbus_roster_history **out);
+/* The rosters the node has trusted, by increasing version (at most the
+ * newest 1,000); the last is the one in force. Any client may ask. On
+ * TMBUS_OK *out is the caller's to free with tmbus_roster_history_free.
+ * Blocks up to timeout_ms. */
+TMBUS_EXPORT TMBUS_NODISCARD int tmbus_roster_history(struct tmbus *h, int timeout_ms,
+                                                      struct tmbus_roster_history **out);
+TMBUS_EXPORT size_t tmbus_roster_history_count(const struct tmbus_roster_history *rh);
+/* i < tmbus_roster_history_count, else NULL. */
+TMBUS_EXPORT const struct tmbus_roster_entry *
+tmbus_roster_history_at(const struct tmbus_roster_history *rh, size_t i);
+/* Frees, sets *rhp to NULL. Accepts NULL. */
+TMBUS_EXPORT void tmbus_roster_history_free(struct tmbus_roster_history **rhp);
 
 /* ---- deliveries: valid until tmbus_delivery_free ---------------------- */
 

@@ -139,6 +139,7 @@ static void name_request(struct request *rq, enum api_msg_kind kind)
         [API_MSG_REPORT] = {AUDIT_QUERY, "report"},
         [API_MSG_DELIVERY] = {AUDIT_QUERY, "delivery"},
         [API_MSG_AUDIT] = {AUDIT_QUERY, "audit"},
+        [API_MSG_ROSTER] = {AUDIT_ROSTER, "roster"},
     };
 
     if ((size_t)kind < sizeof(names) / sizeof(names[0]) && names[kind].what != NULL) {
@@ -245,6 +246,9 @@ static void on_request(struct api *a, struct request *rq, bool has_key, const ui
         break;
     case API_MSG_AUDIT:
         api_on_audit(a, rq, m.audit);
+        break;
+    case API_MSG_ROSTER:
+        api_on_roster(a, rq, m.roster);
         break;
     }
     /* A post is recorded with its envelope where it is sealed. */
@@ -353,6 +357,8 @@ void api_after_commit(void *arg, bool is_committed)
         } else if (p->kind == PENDING_POST) {
             stats_count(a->stats, "api.posted", 1);
             answer_receipt(a, p);
+        } else if (p->kind == PENDING_ROSTER) {
+            api_answer_roster(a, p->rid, p->rid_len, p->request_id);
         } else {
             api_apply_ack(a, p);
         }
@@ -385,6 +391,8 @@ struct api *api_new(const struct api_parts *parts)
     a->route = parts->route;
     a->stats = parts->stats;
     a->audit = parts->audit;
+    a->on_roster = parts->on_roster;
+    a->roster_arg = parts->roster_arg;
     a->peers = parts->peers;
     a->started_ms = loop_now_ms();
     if ((a->socket = zmq_socket(parts->zctx, ZMQ_ROUTER)) == NULL ||

@@ -22,6 +22,13 @@
 
 struct api;
 
+/* Hands the node a roster update an admin client published: buf (len
+ * bytes, unverified). The node judges it against the roster in force
+ * (roster_verify_update), keeps it in the open batch and puts it in force.
+ * Returns 0 when taken, -1 with a one-line reason in why (why_size bytes)
+ * when refused (the node logged and counted it). Never blocks. */
+typedef int (*api_roster_fn)(void *arg, const uint8_t *buf, size_t len, char *why, size_t why_size);
+
 /* What the api works with, all borrowed for its life (cfg until the next
  * api_reload). keys and zctx are used only to open the socket. */
 struct api_parts {
@@ -32,8 +39,10 @@ struct api_parts {
     struct store *store; /* cursors, board queries, deliveries */
     struct route *route; /* posts, the roster in force, inbox entries */
     struct stats *stats;
-    struct peers *peers; /* for status; may be NULL */
-    struct audit *audit; /* records every request by whom; may be NULL */
+    struct peers *peers;     /* for status; may be NULL */
+    struct audit *audit;     /* records every request by whom; may be NULL */
+    api_roster_fn on_roster; /* roster publishes; NULL: refused */
+    void *roster_arg;
 };
 
 /* Binds the client socket and registers it with parts->loop. The ZAP

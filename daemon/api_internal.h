@@ -32,6 +32,9 @@
 #define API_RETRY_MS        100 /* a subscriber's queue was full: try again after */
 #define API_FILTER_BITS     32  /* categories and TLPs a filter can name: 0..31 */
 #define API_SUBS_PER_CLIENT 8   /* subscriptions one client may hold at once */
+/* Rosters a history reply lists at most (the newest): each entry is under
+ * 64 bytes, so the reply stays far below the client's 1 MiB. */
+#define API_ROSTER_HISTORY_MAX 1000
 
 /* The reason a post or ack is refused while the store's disk is full. */
 #define API_STORE_FULL "the node's disk is full: nothing was committed; retry later"
@@ -71,7 +74,7 @@ struct subscriber {
     size_t n_senders;
 };
 
-enum pending_kind { PENDING_POST, PENDING_ACK };
+enum pending_kind { PENDING_POST, PENDING_ACK, PENDING_ROSTER };
 
 /* A request whose answer waits for the commit. */
 struct pending {
@@ -94,6 +97,8 @@ struct api {
     struct stats *stats;
     struct peers *peers;
     struct audit *audit;
+    api_roster_fn on_roster;
+    void *roster_arg;
     uint64_t n_refused; /* api_reject calls: on_request tells a refusal apart */
     void *socket;
     struct subscriber *subs;
@@ -126,10 +131,11 @@ const struct config_client *api_find_client(const struct api *a, const uint8_t *
 
 /*
  * What a client's role lets it ask, in one place:
- *   reader  subscribe, ack, status, board, report, delivery states;
+ *   reader  subscribe, ack, status, board, report, delivery states, the
+ *           roster history;
  *   poster  everything a reader may, and post;
- *   admin   everything a poster may, and read the audit log (the only
- *           request that needs admin; roster updates will be another).
+ *   admin   everything a poster may, publish a roster update and read the
+ *           audit log.
  */
 bool api_client_may_post(const struct config_client *c);
 
@@ -189,6 +195,17 @@ void api_end_stale_subs(struct api *a);
 
 /* Frees every subscription. */
 void api_subs_free(struct api *a);
+
+/* ---- api_roster.c --------------------------------------------------------- */
+
+/* A roster request: a publish (admin clients only) is judged by the node
+ * (api_parts.on_roster) and answered with the history after the commit
+ * that keeps it; an empty one is answered with the history at once. */
+void api_on_roster(struct api *a, const struct request *rq, const Tmbus__Api__RosterRequest *q);
+
+/* Answers request id on rid with the node's roster history (at most
+ * API_ROSTER_HISTORY_MAX entries, the newest). */
+void api_answer_roster(struct api *a, const uint8_t *rid, size_t rid_len, uint64_t id);
 
 /* ---- api_query.c ---------------------------------------------------------- */
 

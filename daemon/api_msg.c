@@ -37,6 +37,8 @@ static bool request_has_unknown(const Tmbus__Api__Request *req)
         return api_msg_has_unknown(&req->delivery->base);
     case TMBUS__API__REQUEST__KIND_AUDIT:
         return api_msg_has_unknown(&req->audit->base);
+    case TMBUS__API__REQUEST__KIND_ROSTER:
+        return api_msg_has_unknown(&req->roster->base);
     default:
         return false;
     }
@@ -94,6 +96,10 @@ int api_msg_decode(const uint8_t *buf, size_t len, struct api_msg *out, enum api
     case TMBUS__API__REQUEST__KIND_AUDIT:
         out->kind = API_MSG_AUDIT;
         out->audit = req->audit;
+        return 0;
+    case TMBUS__API__REQUEST__KIND_ROSTER:
+        out->kind = API_MSG_ROSTER;
+        out->roster = req->roster;
         return 0;
     default:
         return fail(fault, API_MSG_E_NO_KIND);

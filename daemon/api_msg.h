@@ -28,6 +28,7 @@ enum api_msg_kind {
     API_MSG_REPORT,
     API_MSG_DELIVERY,
     API_MSG_AUDIT,
+    API_MSG_ROSTER,
 };
 
 /* Why bytes were refused, in the order they are checked. */
@@ -51,6 +52,7 @@ struct api_msg {
     const Tmbus__Api__BoardQuery *board;
     const Tmbus__Api__DeliveryQuery *delivery;
     const Tmbus__Api__AuditQuery *audit;
+    const Tmbus__Api__RosterRequest *roster;
     void *pb; /* the unpacked Request, private to api_msg.c */
 };
 

@@ -102,6 +102,38 @@ static int check_in_roster(const struct config *cfg, const struct roster *r,
     return 0;
 }
 
+/* Finds a roster version's hash in a store's history. */
+struct kept_find {
+    uint64_t version;
+    const uint8_t *hash;
+    bool is_found;
+};
+
+static int find_kept(void *arg, const struct store_roster_entry *e)
+{
+    struct kept_find *k = arg;
+
+    if (e->version == k->version)
+        k->is_found = memcmp(e->hash, k->hash, STORE_HASH_BYTES) == 0;
+    return 0;
+}
+
+/* Whether the roster file buf is one the node trusted before and so runs
+ * the newer roster it kept (node.c does the same at start). */
+static bool was_trusted(const struct config *cfg, const uint8_t *buf, size_t len)
+{
+    struct roster *r = NULL;
+    struct kept_find k = {0};
+
+    if (roster_verify_trusted(buf, len, cfg->coalition, &r) != ROSTER_OK)
+        return false;
+    k.version = roster_version(r);
+    k.hash = roster_hash(r);
+    (void)store_roster_history_peek(cfg->data_dir, find_kept, &k);
+    roster_free(&r);
+    return k.is_found;
+}
+
 /* What -n checks beyond the syntax: the files the configuration names, and
  * the roster against the one the node's store keeps as trusted, when the
  * store can be read. */
@@ -146,9 +178,16 @@ static int check_files(const struct config *cfg)
         keys_free(&ks);
         return -1;
     }
-    free(kept);
     st = roster_verify_update(buf, len, cfg->coalition, (int64_t)time(NULL), trusted, &r, why,
                               sizeof(why));
+    if (st == ROSTER_E_ROLLBACK && was_trusted(cfg, buf, len)) {
+        printf("%s: roster = %s is older than version %llu, which the node trusted since and "
+               "runs\n",
+               cfg->path, cfg->roster, (unsigned long long)roster_version(trusted));
+        st = roster_verify_update(kept, kept_len, cfg->coalition, (int64_t)time(NULL), trusted, &r,
+                                  why, sizeof(why));
+    }
+    free(kept);
     free(buf);
     roster_free(&trusted);
     if (st != ROSTER_OK) {

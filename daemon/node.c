@@ -69,6 +69,10 @@ struct node {
     struct keyset *keys;
     struct roster *roster;    /* owned here, lent to the route */
     uint64_t trusted_version; /* the roster version the store keeps as trusted */
+    /* A roster came over the bus or from an admin client this round: the
+     * route has it already; links and sessions follow at the round's end
+     * (apply_roster), never inside the peer or api callback that took it. */
+    bool is_roster_new;
     enum expiry_stage expiry; /* of the roster in force */
     struct envelope_keyring *keyring;
     struct store *store;
@@ -304,10 +308,17 @@ static int64_t on_audit_timer(void *arg)
     return AUDIT_FLUSH_SECONDS * 1000;
 }
 
+static bool is_in_history(struct node *n, const uint8_t *buf, size_t len);
+static void apply_roster(struct node *n);
+
 /* The loop's round hook: everything read in one round commits together. */
 static void on_round(void *arg)
 {
-    commit(arg);
+    struct node *n = arg;
+
+    if (n->is_roster_new)
+        apply_roster(n);
+    commit(n);
 }
 
 /* ---- start, reload, stop ------------------------------------------------ */
@@ -343,9 +354,10 @@ static const char *refused_counter_name(enum roster_status st)
  * be kept in the store. On refusal returns NULL with *stp set (to
  * ROSTER_STATUS_COUNT when the file cannot be read) and one line saying why
  * logged. */
-static struct roster *load_roster(const struct config *cfg, const struct roster *trusted,
+static struct roster *load_roster(struct node *n, const struct roster *trusted,
                                   enum roster_status *stp, uint8_t **buf, size_t *len)
 {
+    const struct config *cfg = n->cfg;
     struct roster *r = NULL;
     char why[NODE_WHY_MAX];
 
@@ -356,6 +368,23 @@ static struct roster *load_roster(const struct config *cfg, const struct roster 
     }
     *stp =
         roster_verify_update(*buf, *len, cfg->coalition, now_unix(), trusted, &r, why, sizeof(why));
+    /* The file is the bootstrap: updates since came over the bus. A file
+     * this node trusted before is no rollback, it is just older than the
+     * roster kept, which the node runs (expiry checked as for a file). */
+    if (*stp == ROSTER_E_ROLLBACK && is_in_history(n, *buf, *len)) {
+        free(*buf);
+        *buf = NULL;
+        if (store_roster_get(n->store, buf, len) != 1) {
+            *stp = ROSTER_STATUS_COUNT;
+            return NULL;
+        }
+        log_info("roster %s is older than version %llu, which this node trusted since: running "
+                 "version %llu",
+                 cfg->roster, (unsigned long long)roster_version(trusted),
+                 (unsigned long long)roster_version(trusted));
+        *stp = roster_verify_update(*buf, *len, cfg->coalition, now_unix(), trusted, &r, why,
+                                    sizeof(why));
+    }
     if (*stp != ROSTER_OK) {
         log_warnx("roster %s refused: %s: %s", cfg->roster, roster_status_name(*stp), why);
         free(*buf);
@@ -563,7 +592,7 @@ static void reload(struct node *n)
 
     /* The running roster is the one the store keeps as trusted: a file
      * must be it again or its direct successor. */
-    if ((r = load_roster(n->cfg, n->roster, &st, &buf, &len)) == NULL) {
+    if ((r = load_roster(n, n->roster, &st, &buf, &len)) == NULL) {
         stats_count(n->stats, refused_counter_name(st), 1);
         note(n, AUDIT_ROSTER, false, 0, roster_status_name(st));
         log_warnx("reload: keeping roster version %llu",
@@ -588,6 +617,161 @@ static void reload(struct node *n)
     api_reload(n->api, n->cfg);
     peers_reload(n->peers, n->cfg);
     http_reload(n->http, n->cfg);
+}
+
+/* ---- the governance log ------------------------------------------------- */
+
+/* Finds a version's hash in the history (store_each_roster). */
+struct history_find {
+    uint64_t version;
+    const uint8_t *hash;
+    bool is_found;
+};
+
+static int find_in_history(void *arg, const struct store_roster_entry *e)
+{
+    struct history_find *h = arg;
+
+    if (e->version != h->version)
+        return 0;
+    h->is_found = memcmp(e->hash, h->hash, ENVELOPE_HASH_BYTES) == 0;
+    return 1;
+}
+
+/* Whether buf is a roster this node trusted at some time (an older link of
+ * its governance log): checked as trusted (signatures, threshold) and
+ * found with the same hash in the store's history. */
+static bool is_in_history(struct node *n, const uint8_t *buf, size_t len)
+{
+    struct roster *r = NULL;
+    struct history_find h = {0};
+
+    if (roster_verify_trusted(buf, len, n->cfg->coalition, &r) != ROSTER_OK)
+        return false;
+    h.version = roster_version(r);
+    h.hash = roster_hash(r);
+    (void)store_each_roster(n->store, find_in_history, &h);
+    roster_free(&r);
+    return h.is_found;
+}
+
+/* Puts a roster that came over the bus or from a client in force for the
+ * links and the client sessions, as a SIGHUP does for a file: links of
+ * members that left or whose transport key changed (rotated, revoked)
+ * close at once, and every connection to our peer socket authenticates
+ * again. Runs at the end of a round, outside any socket callback. */
+static void apply_roster(struct node *n)
+{
+    n->is_roster_new = false;
+    api_reload(n->api, n->cfg);
+    peers_reload(n->peers, n->cfg);
+    if (check_self(n) == -1)
+        log_warnx("roster version %llu no longer lists this node's keys as active: its peers "
+                  "will refuse its links until its keys match the roster",
+                  (unsigned long long)roster_version(n->roster));
+}
+
+/*
+ * Judges a roster update from a peer (from is its member id) or a client
+ * (from is NULL) against the roster in force, as roster_verify_update
+ * does: only the direct successor is taken. A taken roster is kept in the
+ * open batch (its commit makes it durable before any peer is sent it),
+ * put in force for the route at once, and for links and sessions at the
+ * round's end. A roster this node trusted before is HELD from a peer
+ * (another peer forwarded it first) and refused from a client (a client
+ * asks for a change; an old roster is none). *version is the roster's
+ * version when it could be read. why gets a one-line reason.
+ */
+static enum peers_roster_outcome offer_roster(struct node *n, const char *from, const uint8_t *buf,
+                                              size_t len, uint64_t *version, char *why,
+                                              size_t why_size)
+{
+    struct roster *r = NULL;
+    enum roster_status st;
+    char who[UTIL_MEMBER_ID_MAX + 16];
+
+    *version = 0;
+    snprintf(who, sizeof(who), "%s%s", from != NULL ? "from peer " : "published by a client",
+             from != NULL ? from : "");
+    st =
+        roster_verify_update(buf, len, n->cfg->coalition, now_unix(), n->roster, &r, why, why_size);
+    if (st == ROSTER_OK &&
+        memcmp(roster_hash(r), roster_hash(n->roster), ENVELOPE_HASH_BYTES) == 0) {
+        *version = roster_version(r);
+        roster_free(&r);
+        snprintf(why, why_size, "version %llu is in force already", (unsigned long long)*version);
+        return PEERS_ROSTER_HELD;
+    }
+    if (st == ROSTER_OK) {
+        if (!store_in_batch(n->store) && store_begin(n->store) == -1) {
+            roster_free(&r);
+            snprintf(why, why_size, "the store cannot take it");
+            return PEERS_ROSTER_REFUSED;
+        }
+        if (keep_roster(n, r, buf, len) == -1) {
+            stats_count(n->stats, "roster.refused.store", 1);
+            log_warnx("roster version %llu %s could not be recorded; keeping version %llu",
+                      (unsigned long long)roster_version(r), who,
+                      (unsigned long long)roster_version(n->roster));
+            roster_free(&r);
+            snprintf(why, why_size, "the store cannot take it");
+            return PEERS_ROSTER_REFUSED;
+        }
+        *version = roster_version(r);
+        roster_free(&n->roster);
+        n->roster = r;
+        route_set_roster(n->route, n->roster);
+        n->is_roster_new = true;
+        stats_count(n->stats, "roster.updated", 1);
+        stats_count(n->stats, from != NULL ? "roster.received" : "roster.published", 1);
+        log_info("roster version %llu in force (%s)", (unsigned long long)*version, who);
+        renew_expiry(n);
+        return PEERS_ROSTER_TAKEN;
+    }
+    /* Two peers forward the same update in one round; a lagging one offers
+     * what we hold: neither is a fault. */
+    if (from != NULL && st == ROSTER_E_ROLLBACK && is_in_history(n, buf, len))
+        return PEERS_ROSTER_HELD;
+    if (from != NULL && st == ROSTER_E_VERSION) {
+        log_debug("roster %s is ahead of version %llu + 1: %s", who,
+                  (unsigned long long)roster_version(n->roster), why);
+        return PEERS_ROSTER_AHEAD;
+    }
+    stats_count(n->stats, refused_counter_name(st), 1);
+    note(n, AUDIT_ROSTER, false, 0, roster_status_name(st));
+    log_warnx("roster update %s refused: %s: %s; keeping version %llu", who, roster_status_name(st),
+              why, (unsigned long long)roster_version(n->roster));
+    {
+        char detail[NODE_WHY_MAX];
+        snprintf(detail, sizeof(detail), "%s: %s", roster_status_name(st), why);
+        snprintf(why, why_size, "%s", detail);
+    }
+    return PEERS_ROSTER_REFUSED;
+}
+
+/* peers_roster_fn: a roster a peer sent. */
+static enum peers_roster_outcome on_peer_roster(void *arg, const char *from, const uint8_t *buf,
+                                                size_t len, uint64_t *version)
+{
+    char why[NODE_WHY_MAX];
+
+    return offer_roster(arg, from, buf, len, version, why, sizeof(why));
+}
+
+/* api_roster_fn: a roster an admin client published. Publishing the
+ * roster in force again is no error (a secretariat may publish through
+ * several nodes): it is answered like the first time. */
+static int on_client_roster(void *arg, const uint8_t *buf, size_t len, char *why, size_t why_size)
+{
+    uint64_t version;
+
+    switch (offer_roster(arg, NULL, buf, len, &version, why, why_size)) {
+    case PEERS_ROSTER_TAKEN:
+    case PEERS_ROSTER_HELD:
+        return 0;
+    default:
+        return -1;
+    }
 }
 
 /* ---- systemd ------------------------------------------------------------ */
@@ -680,6 +864,10 @@ static int start_parts(struct node *n)
     struct api_parts ap = {n->cfg, n->keys, n->zctx, n->loop, n->store, NULL, n->stats, NULL};
 
     rp.audit = ap.audit = n->audit;
+    pp.on_roster = on_peer_roster;
+    pp.roster_arg = n;
+    ap.on_roster = on_client_roster;
+    ap.roster_arg = n;
     if ((n->route = route_new(&rp)) == NULL)
         return -1;
     pp.route = ap.route = n->route;
@@ -764,7 +952,7 @@ struct node *node_new(struct config *cfg, bool *is_config_error)
         *is_config_error = true;
         goto fail;
     }
-    n->roster = load_roster(cfg, trusted, &st, &buf, &len);
+    n->roster = load_roster(n, trusted, &st, &buf, &len);
     roster_free(&trusted);
     if (n->roster == NULL) {
         *is_config_error = true;

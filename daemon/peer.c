@@ -26,6 +26,12 @@
  * from the size the peer says it holds; theirs checked by audit.c and
  * cosigned once the round that keeps it commits.
  *
+ * The governance log travels here too: a peer whose Hello says an older
+ * roster_version is sent the rosters it lacks from the store's history, in
+ * order, after a commit and before the round's stream (send_rosters); a
+ * roster a peer sends goes to the node to judge (take_roster). Whether a
+ * roster is trusted is never decided in this file.
+ *
  * Nothing a peer sends makes it grow without bound: a vector keeps only
  * logs that can exist between the two members (peer_msg_log_may_exist), and
  * each round reads at most limits.peer_round_max envelopes' worth of
@@ -125,6 +131,10 @@ struct link {
     int64_t last_proof_ms; /* when we last computed a proof for it */
     bool is_cosign_due;
     struct peer_msg_checkpoint cosign;
+    /* The highest roster version it is known to hold: its Hello's, raised
+     * by each roster it sent us or we sent it (send_rosters). */
+    uint64_t roster_known;
+    struct log_limit roster_lines; /* lines about rosters we could not send it */
 };
 
 struct peers {
@@ -136,6 +146,8 @@ struct peers {
     struct store *store;
     struct route *route;
     struct stats *stats;
+    peers_roster_fn on_roster;
+    void *roster_arg;
     void *router;
     char router_endpoint[PEER_ENDPOINT_MAX]; /* as bound, for a rebind */
     uint64_t rebind_timer;                   /* 0 unless a rebind waits */
@@ -1015,6 +1027,11 @@ static void refuse(struct peers *p, struct link *l, const struct peer_msg *m,
                   "field of the wrong size",
                   l->member, PEER_MSG_MAX_CHECKPOINT);
         break;
+    case PEER_MSG_E_ROSTER:
+        stats_count(p->stats, "peer.bad-roster", 1);
+        log_warnx("peer %s: rejected a roster message: empty or over %d bytes", l->member,
+                  ROSTER_MAX_SIZE);
+        break;
     case PEER_MSG_E_KIND:
         stats_count(p->stats, "peer.malformed", 1);
         log_warnx("peer %s: rejected a message of no known kind", l->member);
@@ -1022,6 +1039,72 @@ static void refuse(struct peers *p, struct link *l, const struct peer_msg *m,
     }
     if (!l->has_conversation)
         l->needs_hello = true;
+}
+
+/* ---- the governance log --------------------------------------------------- */
+
+/* Sends l, in version order, the rosters it lacks up to the one in force,
+ * read from the store's history (committed: nothing is sent that a crash
+ * could take back). Runs after a commit, before the round's stream, so
+ * that a peer has a roster before the envelopes that may need it. Stops
+ * at a full queue, to go on after the next round. */
+static void send_rosters(struct peers *p, struct link *l)
+{
+    uint64_t ours = roster_version(route_roster(p->route));
+
+    while (l->has_conversation && !l->is_blocked && l->roster_known < ours) {
+        Tmbus__Peer__PeerMessage m = TMBUS__PEER__PEER_MESSAGE__INIT;
+        uint64_t v = l->roster_known + 1, suppressed;
+        char note[LOG_LIMIT_NOTE_MAX];
+        uint8_t *buf = NULL;
+        size_t len = 0;
+
+        if (store_roster_at(p->store, v, &buf, &len) != 1) {
+            /* A store from before the history kept only its last roster;
+             * the peer then needs the file, as before. */
+            if (log_limit_allow(&l->roster_lines, loop_now_ms(), PEER_LOG_LIMIT_MS, &suppressed))
+                log_warnx("peer %s: holds roster version %llu; version %llu is not in our "
+                          "history, so it cannot be sent%s",
+                          l->member, (unsigned long long)l->roster_known, (unsigned long long)v,
+                          log_limit_note(note, suppressed));
+            l->roster_known = ours;
+            return;
+        }
+        m.kind_case = TMBUS__PEER__PEER_MESSAGE__KIND_ROSTER;
+        m.roster.data = buf;
+        m.roster.len = len;
+        if (send_message(p, l, &m) == -1) {
+            free(buf);
+            return;
+        }
+        free(buf);
+        stats_count(p->stats, "peer.roster-sent", 1);
+        log_info("peer %s: sent roster version %llu", l->member, (unsigned long long)v);
+        l->roster_known = v;
+    }
+}
+
+/* A roster from l: the node judges and applies it. One that is ahead of
+ * the successor means l thinks we hold more than we do: a Hello tells it. */
+static void take_roster(struct peers *p, struct link *l, const struct peer_msg *m)
+{
+    uint64_t version = 0;
+
+    stats_count(p->stats, "peer.roster-received", 1);
+    if (p->on_roster == NULL)
+        return;
+    switch (p->on_roster(p->roster_arg, l->member, m->roster, m->roster_len, &version)) {
+    case PEERS_ROSTER_TAKEN:
+    case PEERS_ROSTER_HELD:
+        if (version > l->roster_known)
+            l->roster_known = version;
+        break;
+    case PEERS_ROSTER_AHEAD:
+        l->needs_hello = true;
+        break;
+    case PEERS_ROSTER_REFUSED:
+        break;
+    }
 }
 
 static void on_message(struct peers *p, struct link *l, const uint8_t *data, size_t len)
@@ -1047,6 +1130,7 @@ static void on_message(struct peers *p, struct link *l, const uint8_t *data, siz
         link_up(l, m.roster_version);
         if (!m.is_reply)
             send_hello(p, l, true);
+        l->roster_known = m.roster_version; /* send_rosters sends what it lacks */
         take_vector(p, l, &m);
         /* Whatever we had sent may be lost: stream again from its vector,
          * and wait our turn again for what it lacks of other origins. */
@@ -1088,6 +1172,15 @@ static void on_message(struct peers *p, struct link *l, const uint8_t *data, siz
             l->needs_hello = true;
         break;
     case PEER_MSG_HEARTBEAT:
+        break;
+    case PEER_MSG_ROSTER:
+        /* Judging a roster costs up to a megabyte parsed twice and its
+         * signatures verified under both governance sets: it counts as a
+         * full batch against the peer's share of the round (7.6), so a
+         * member flooding rosters slows only itself. Taken before the
+         * Hello exchange too: a roster proves itself. */
+        l->round_reads += PEER_MSG_MAX_BATCH - 1;
+        take_roster(p, l, &m);
         break;
     case PEER_MSG_FETCH:
         /* Served even before the Hello exchange: a node checks the
@@ -1569,6 +1662,7 @@ void peers_after_commit(void *arg, bool is_committed)
          * here, and returns the credit of whoever sent it. */
         if (moved && l->has_conversation)
             send_vector(p, l);
+        send_rosters(p, l);
         pump(p, l);
         exchange_checkpoints(p, l, is_committed);
     }
@@ -1630,6 +1724,8 @@ struct peers *peers_new(const struct peers_parts *parts)
     p->route = parts->route;
     p->stats = parts->stats;
     p->audit = parts->audit;
+    p->on_roster = parts->on_roster;
+    p->roster_arg = parts->roster_arg;
     p->scratch = malloc(PEER_MSG_MAX_FRAME);
     p->batch_items = calloc(PEER_MSG_MAX_BATCH, sizeof(*p->batch_items));
     if (p->scratch == NULL || p->batch_items == NULL) {

@@ -24,6 +24,24 @@
 
 struct peers;
 
+/* What the node made of a roster a peer sent (peers_roster_fn). */
+enum peers_roster_outcome {
+    PEERS_ROSTER_TAKEN,   /* the direct successor: checked, kept, in force now */
+    PEERS_ROSTER_HELD,    /* one this node trusts already (the one in force or before) */
+    PEERS_ROSTER_AHEAD,   /* a later version than the successor: a Hello tells the peer ours */
+    PEERS_ROSTER_REFUSED, /* refused: the node logged and counted why */
+};
+
+/* Hands the node a roster a peer sent: buf (len bytes, at most
+ * ROSTER_MAX_SIZE, unverified) from member `from`. The node judges it
+ * against the roster in force (roster_verify_update), keeps it in the open
+ * batch and puts it in force at once, and reloads the links after the
+ * round (never during this call). *version is the version the roster
+ * says, 0 when it could not be read. Never blocks. */
+typedef enum peers_roster_outcome (*peers_roster_fn)(void *arg, const char *from,
+                                                     const uint8_t *buf, size_t len,
+                                                     uint64_t *version);
+
 /* What the links work with, all borrowed for their life (cfg until the
  * next peers_reload). */
 struct peers_parts {
@@ -37,6 +55,8 @@ struct peers_parts {
     /* Our audit log: checkpoints sent to peers and cosigned, theirs
      * checked and cosigned (PROTOCOL.md 13.1). NULL: no exchange. */
     struct audit *audit;
+    peers_roster_fn on_roster; /* rosters peers send; NULL: ignored */
+    void *roster_arg;
 };
 
 /* Binds the peer socket (if configured) and dials every peer the config

@@ -245,6 +245,14 @@ int peer_msg_decode(const uint8_t *buf, size_t len, struct peer_msg *out,
         if (take_cosignature(&out->checkpoint, m->cosignature) != 0)
             return fail(fault, PEER_MSG_E_CHECKPOINT);
         return 0;
+    case TMBUS__PEER__PEER_MESSAGE__KIND_ROSTER:
+        /* Only the size here: the node judges the roster itself. */
+        out->kind = PEER_MSG_ROSTER;
+        if (m->roster.len == 0 || m->roster.len > ROSTER_MAX_SIZE)
+            return fail(fault, PEER_MSG_E_ROSTER);
+        out->roster = m->roster.data;
+        out->roster_len = m->roster.len;
+        return 0;
     default:
         return fail(fault, PEER_MSG_E_KIND);
     }

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "envelope.h"
+#include "roster.h"
 #include "util.h"
 
 #define PEER_MSG_VERSION   1
@@ -34,6 +35,7 @@ enum peer_msg_kind {
     PEER_MSG_HEARTBEAT = 4,
     PEER_MSG_FETCH = 5,
     PEER_MSG_BATCH = 6,
+    PEER_MSG_ROSTER = 7,
     PEER_MSG_CHECKPOINT = 8,
     PEER_MSG_COSIGNATURE = 9,
 };
@@ -53,6 +55,7 @@ enum peer_msg_fault {
                               bytes (checked before it is parsed), with a root, signature
                               or proof hash of the wrong length, size 0, or a proof of
                               over PEER_MSG_MAX_PROOF hashes */
+    PEER_MSG_E_ROSTER,     /* a roster empty or over ROSTER_MAX_SIZE */
 };
 
 /* A peer's audit checkpoint, or its cosignature of ours (PROTOCOL.md
@@ -102,6 +105,10 @@ struct peer_msg {
     /* Checkpoint (size, root, at, sig, from_size, proof) and Cosignature
      * (size, and sig when has_sig). */
     struct peer_msg_checkpoint checkpoint;
+    /* Roster: one SignedRoster's bytes (1..ROSTER_MAX_SIZE), unverified;
+     * they live as long as the message. */
+    const uint8_t *roster;
+    size_t roster_len;
     void *pb; /* the unpacked PeerMessage, private to peer_msg.c */
 };
 

@@ -23,17 +23,14 @@
 
 /* ---- signing ----------------------------------------------------------- */
 
-int roster_sign(const uint8_t *buf, size_t len, const struct keyset *governor, uint8_t **out,
-                size_t *out_len)
+int roster_sign_detached(const uint8_t *buf, size_t len, const struct keyset *governor,
+                         uint8_t pk[KEYS_PUBLIC_BYTES], uint8_t sig[KEYS_SIGNATURE_BYTES])
 {
     SignedRoster *sr = NULL;
     Roster *ro = NULL;
-    RosterSignature **sigs = NULL, **saved;
-    RosterSignature mine = TMBUS__ROSTER__ROSTER_SIGNATURE__INIT;
-    uint8_t pk[KEYS_PUBLIC_BYTES], sig[KEYS_SIGNATURE_BYTES];
     bool is_listed = false;
-    uint8_t *msg = NULL, *packed = NULL;
-    size_t n = 0, mlen, plen, saved_n;
+    uint8_t *msg = NULL;
+    size_t mlen;
     char why[160];
     enum roster_status st;
     int rc = -1;
@@ -54,8 +51,7 @@ int roster_sign(const uint8_t *buf, size_t len, const struct keyset *governor, u
         goto out;
     }
     mlen = ROSTER_SIG_TAG_BYTES + sr->roster.len;
-    if ((msg = malloc(mlen)) == NULL ||
-        (sigs = calloc(sr->n_signatures + 1, sizeof(*sigs))) == NULL) {
+    if ((msg = malloc(mlen)) == NULL) {
         log_warnx("roster: out of memory");
         goto out;
     }
@@ -65,19 +61,60 @@ int roster_sign(const uint8_t *buf, size_t len, const struct keyset *governor, u
         log_warnx("roster: signing failed");
         goto out;
     }
-    /* Keep every other signature in its order; ours replaces any earlier
-     * one by the same key and goes last. */
+    memcpy(pk, governor->sign_pk, KEYS_PUBLIC_BYTES);
+    rc = 0;
+out:
+    free(msg);
+    if (ro != NULL)
+        tmbus__roster__roster__free_unpacked(ro, NULL);
+    if (sr != NULL)
+        tmbus__roster__signed_roster__free_unpacked(sr, NULL);
+    return rc;
+}
+
+int roster_attach(const uint8_t *buf, size_t len, const uint8_t pk[KEYS_PUBLIC_BYTES],
+                  const uint8_t sig[KEYS_SIGNATURE_BYTES], uint8_t **out, size_t *out_len)
+{
+    SignedRoster *sr = NULL;
+    Roster *ro = NULL;
+    RosterSignature **sigs = NULL, **saved;
+    RosterSignature mine = TMBUS__ROSTER__ROSTER_SIGNATURE__INIT;
+    uint8_t pk_copy[KEYS_PUBLIC_BYTES], sig_copy[KEYS_SIGNATURE_BYTES];
+    bool is_listed = false;
+    uint8_t *packed = NULL;
+    size_t n = 0, plen, saved_n;
+    char why[160];
+    enum roster_status st;
+    int rc = -1;
+
+    if ((st = roster_open_fields(buf, len, &sr, &ro, why, sizeof(why))) != ROSTER_OK) {
+        log_warnx("roster: cannot add a signature: %s: %s", roster_status_name(st), why);
+        goto out;
+    }
+    for (size_t i = 0; i < ro->n_governors; i++)
+        is_listed |= memcmp(ro->governors[i]->sign_key.data, pk, KEYS_PUBLIC_BYTES) == 0;
+    if (!is_listed) {
+        log_warnx("roster: the signature's key is not a governor key of this roster");
+        goto out;
+    }
+    if ((sigs = calloc(sr->n_signatures + 1, sizeof(*sigs))) == NULL) {
+        log_warnx("roster: out of memory");
+        goto out;
+    }
+    /* Keep every other signature in its order; this one replaces any
+     * earlier one by the same key and goes last. */
     for (size_t i = 0; i < sr->n_signatures; i++)
-        if (memcmp(sr->signatures[i]->sign_key.data, governor->sign_pk, KEYS_PUBLIC_BYTES) != 0)
+        if (memcmp(sr->signatures[i]->sign_key.data, pk, KEYS_PUBLIC_BYTES) != 0)
             sigs[n++] = sr->signatures[i];
     if (n >= ROSTER_MAX_SIGNATURES) {
         log_warnx("roster: already %zu signatures, the most a roster holds", n);
         goto out;
     }
-    memcpy(pk, governor->sign_pk, KEYS_PUBLIC_BYTES);
-    mine.sign_key.data = pk;
+    memcpy(pk_copy, pk, KEYS_PUBLIC_BYTES);
+    memcpy(sig_copy, sig, KEYS_SIGNATURE_BYTES);
+    mine.sign_key.data = pk_copy;
     mine.sign_key.len = KEYS_PUBLIC_BYTES;
-    mine.signature.data = sig;
+    mine.signature.data = sig_copy;
     mine.signature.len = KEYS_SIGNATURE_BYTES;
     sigs[n++] = &mine;
     /* Swap our array in only for packing; sr's own is restored before the
@@ -99,13 +136,22 @@ int roster_sign(const uint8_t *buf, size_t len, const struct keyset *governor, u
     *out_len = plen;
     rc = 0;
 out:
-    free(msg);
     free(sigs);
     if (ro != NULL)
         tmbus__roster__roster__free_unpacked(ro, NULL);
     if (sr != NULL)
         tmbus__roster__signed_roster__free_unpacked(sr, NULL);
     return rc;
+}
+
+int roster_sign(const uint8_t *buf, size_t len, const struct keyset *governor, uint8_t **out,
+                size_t *out_len)
+{
+    uint8_t pk[KEYS_PUBLIC_BYTES], sig[KEYS_SIGNATURE_BYTES];
+
+    if (roster_sign_detached(buf, len, governor, pk, sig) == -1)
+        return -1;
+    return roster_attach(buf, len, pk, sig, out, out_len);
 }
 
 /* ---- building from a source file --------------------------------------- */
@@ -783,7 +829,11 @@ out:
     return rc;
 }
 
-int roster_build(const char *source_path, int64_t now, uint8_t **out, size_t *out_len)
+/* roster_build, and roster_build_next when previous_path is not NULL: the
+ * version and previous then come from that roster, whatever the source
+ * says. */
+static int build(const char *source_path, const char *previous_path, int64_t now, uint8_t **out,
+                 size_t *out_len)
 {
     static const struct inifile_handlers handlers = {on_section, on_value};
     struct source *s = NULL;
@@ -820,6 +870,21 @@ int roster_build(const char *source_path, int64_t now, uint8_t **out, size_t *ou
     if (!dir_fits) {
         log_warnx("%s: path too long", source_path);
         goto out;
+    }
+    if (previous_path != NULL && s->has_coalition) {
+        if (roster_load(previous_path, s->coalition, &prev) == -1) {
+            log_warnx("%s: the current roster is refused", previous_path);
+            goto out;
+        }
+        if (roster_version(prev) == UINT64_MAX || strlen(previous_path) >= sizeof(s->previous)) {
+            log_warnx("%s: cannot follow this roster", previous_path);
+            goto out;
+        }
+        s->version = roster_version(prev) + 1;
+        s->has_version = true;
+        strcpy(s->previous, previous_path);
+        s->has_previous = true;
+        roster_free(&prev);
     }
     finish(s, now);
     if (s->err_line != 0) {
@@ -868,4 +933,215 @@ out:
     }
     free(s);
     return rc;
+}
+
+int roster_build(const char *source_path, int64_t now, uint8_t **out, size_t *out_len)
+{
+    return build(source_path, NULL, now, out, out_len);
+}
+
+int roster_build_next(const char *source_path, const char *previous_path, int64_t now,
+                      uint8_t **out, size_t *out_len)
+{
+    return build(source_path, previous_path, now, out, out_len);
+}
+
+/* ---- what changed between two rosters ----------------------------------- */
+
+static const char *key_status_name(int status)
+{
+    switch (status) {
+    case TMBUS__ROSTER__KEY_STATUS__KEY_STATUS_ACTIVE:
+        return "active";
+    case TMBUS__ROSTER__KEY_STATUS__KEY_STATUS_RETIRED:
+        return "retired";
+    case TMBUS__ROSTER__KEY_STATUS__KEY_STATUS_REVOKED:
+        return "revoked";
+    default:
+        return "unknown";
+    }
+}
+
+/* Prints one change; returns 1, to count it. */
+static int change(FILE *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int change(FILE *out, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vfprintf(out, fmt, ap);
+    va_end(ap);
+    return 1;
+}
+
+static const Member *member_by_id(const Roster *ro, const char *id)
+{
+    for (size_t i = 0; i < ro->n_members; i++)
+        if (strcmp(ro->members[i]->id, id) == 0)
+            return ro->members[i];
+    return NULL;
+}
+
+static const MemberKeys *keys_by_id(const Member *m, uint32_t key_id)
+{
+    for (size_t i = 0; i < m->n_keys; i++)
+        if (m->keys[i]->key_id == key_id)
+            return m->keys[i];
+    return NULL;
+}
+
+static bool same_strings(char **a, size_t na, char **b, size_t nb)
+{
+    if (na != nb)
+        return false;
+    for (size_t i = 0; i < na; i++)
+        if (strcmp(a[i], b[i]) != 0)
+            return false;
+    return true;
+}
+
+static void print_strings(FILE *out, char **v, size_t n)
+{
+    if (n == 0)
+        fputs("-", out);
+    for (size_t i = 0; i < n; i++)
+        fprintf(out, "%s%s", i ? "," : "", v[i]);
+}
+
+static const char *role_name(int role)
+{
+    const char *s = (role >= 1 && role <= 4) ? roster_role_name((enum roster_role)role) : NULL;
+    return s != NULL ? s : "unknown";
+}
+
+/* The changes of one member present in both rosters. */
+static int diff_member(const Member *a, const Member *b, FILE *out)
+{
+    int n = 0;
+
+    if (strcmp(a->name, b->name) != 0)
+        n += change(out, "  member %s: name \"%s\" -> \"%s\"\n", a->id, a->name, b->name);
+    if (a->role != b->role)
+        n += change(out, "  member %s: role %s -> %s\n", a->id, role_name(a->role),
+                    role_name(b->role));
+    if (!same_strings(a->endpoints, a->n_endpoints, b->endpoints, b->n_endpoints)) {
+        fprintf(out, "  member %s: endpoints ", a->id);
+        print_strings(out, a->endpoints, a->n_endpoints);
+        fputs(" -> ", out);
+        print_strings(out, b->endpoints, b->n_endpoints);
+        fputc('\n', out);
+        n++;
+    }
+    if (!same_strings(a->groups, a->n_groups, b->groups, b->n_groups)) {
+        fprintf(out, "  member %s: groups ", a->id);
+        print_strings(out, a->groups, a->n_groups);
+        fputs(" -> ", out);
+        print_strings(out, b->groups, b->n_groups);
+        fputc('\n', out);
+        n++;
+    }
+    for (size_t i = 0; i < b->n_keys; i++) {
+        const MemberKeys *nk = b->keys[i], *ok = keys_by_id(a, nk->key_id);
+        if (ok == NULL) {
+            fprintf(out, "  member %s: key generation %u added (%s)\n", a->id, nk->key_id,
+                    key_status_name(nk->status));
+            n++;
+        } else if (ok->status != nk->status) {
+            fprintf(out, "  member %s: key generation %u %s -> %s%s\n", a->id, nk->key_id,
+                    key_status_name(ok->status), key_status_name(nk->status),
+                    nk->status == TMBUS__ROSTER__KEY_STATUS__KEY_STATUS_REVOKED
+                        ? " (its links close and its envelopes are refused)"
+                        : "");
+            n++;
+        } else if (memcmp(ok->sign_key.data, nk->sign_key.data, KEYS_PUBLIC_BYTES) != 0 ||
+                   memcmp(ok->box_key.data, nk->box_key.data, KEYS_PUBLIC_BYTES) != 0 ||
+                   memcmp(ok->transport_key.data, nk->transport_key.data, KEYS_PUBLIC_BYTES) != 0) {
+            fprintf(out, "  member %s: key generation %u has other keys\n", a->id, nk->key_id);
+            n++;
+        }
+    }
+    for (size_t i = 0; i < a->n_keys; i++)
+        if (keys_by_id(b, a->keys[i]->key_id) == NULL) {
+            fprintf(out, "  member %s: key generation %u dropped\n", a->id, a->keys[i]->key_id);
+            n++;
+        }
+    return n;
+}
+
+static bool has_governor(const Roster *ro, const Governor *g)
+{
+    for (size_t i = 0; i < ro->n_governors; i++)
+        if (strcmp(ro->governors[i]->member, g->member) == 0 &&
+            memcmp(ro->governors[i]->sign_key.data, g->sign_key.data, KEYS_PUBLIC_BYTES) == 0)
+            return true;
+    return false;
+}
+
+int roster_diff(const uint8_t *old_buf, size_t old_len, const uint8_t *new_buf, size_t new_len,
+                FILE *out)
+{
+    SignedRoster *osr = NULL, *nsr = NULL;
+    Roster *a = NULL, *b = NULL;
+    char why[160], w1[32], w2[32], fp[64];
+    enum roster_status st;
+    int n = -1;
+
+    if ((st = roster_open_fields(old_buf, old_len, &osr, &a, why, sizeof(why))) != ROSTER_OK ||
+        (st = roster_open_fields(new_buf, new_len, &nsr, &b, why, sizeof(why))) != ROSTER_OK) {
+        log_warnx("roster: cannot compare: %s: %s", roster_status_name(st), why);
+        goto out;
+    }
+    n = 0;
+    if (strcmp(a->coalition, b->coalition) != 0)
+        n += change(out, "  coalition %s -> %s\n", a->coalition, b->coalition);
+    if (a->version != b->version)
+        fprintf(out, "  version %llu -> %llu\n", (unsigned long long)a->version,
+                (unsigned long long)b->version);
+    if (a->expires_at != b->expires_at) {
+        util_format_utc(a->expires_at, w1, sizeof(w1));
+        util_format_utc(b->expires_at, w2, sizeof(w2));
+        fprintf(out, "  expires %s -> %s\n", w1, w2);
+        n++;
+    }
+    if (a->threshold != b->threshold)
+        n += change(out, "  threshold %u -> %u\n", a->threshold, b->threshold);
+    for (size_t i = 0; i < b->n_members; i++) {
+        const Member *m = b->members[i], *old = member_by_id(a, m->id);
+        if (old == NULL) {
+            fprintf(out, "  member %s added: \"%s\", %s, key generation(s) %zu\n", m->id, m->name,
+                    role_name(m->role), m->n_keys);
+            n++;
+        } else {
+            n += diff_member(old, m, out);
+        }
+    }
+    for (size_t i = 0; i < a->n_members; i++)
+        if (member_by_id(b, a->members[i]->id) == NULL) {
+            fprintf(out, "  member %s removed (its links close and its envelopes are refused)\n",
+                    a->members[i]->id);
+            n++;
+        }
+    for (size_t i = 0; i < b->n_governors; i++)
+        if (!has_governor(a, b->governors[i])) {
+            keys_to_base64(b->governors[i]->sign_key.data, 9, fp, sizeof(fp));
+            fprintf(out, "  governor key of %s added (%s...)\n", b->governors[i]->member, fp);
+            n++;
+        }
+    for (size_t i = 0; i < a->n_governors; i++)
+        if (!has_governor(b, a->governors[i])) {
+            keys_to_base64(a->governors[i]->sign_key.data, 9, fp, sizeof(fp));
+            fprintf(out, "  governor key of %s removed (%s...)\n", a->governors[i]->member, fp);
+            n++;
+        }
+out:
+    if (a != NULL)
+        tmbus__roster__roster__free_unpacked(a, NULL);
+    if (b != NULL)
+        tmbus__roster__roster__free_unpacked(b, NULL);
+    if (osr != NULL)
+        tmbus__roster__signed_roster__free_unpacked(osr, NULL);
+    if (nsr != NULL)
+        tmbus__roster__signed_roster__free_unpacked(nsr, NULL);
+    return n;
 }

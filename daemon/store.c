@@ -21,6 +21,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
@@ -319,8 +320,20 @@ static const char *const migrations[STORE_SCHEMA] = {
     "  quantity, accepted, value_cents, sector, deadline);"
     "CREATE INDEX board_offers_report ON board_offers (view_tlp, need_id, status, donor,"
     "  value_cents);",
-    /* 13 -> 14: reserved for another change. */
-    "",
+    /* 13 -> 14: every roster this node has trusted, by version: the
+     * governance log. A peer that lags is sent the versions it lacks from
+     * here, and `tmbus-admin roster history` lists it. trusted_at is when
+     * this node took it (unix seconds; the roster kept before this step
+     * gets the time of the migration). IF NOT EXISTS: a store taken back
+     * to an older version (tests do) keeps its history. */
+    "CREATE TABLE IF NOT EXISTS roster_history ("
+    "  version    INTEGER PRIMARY KEY CHECK (version >= 1),"
+    "  hash       BLOB NOT NULL CHECK (length(hash) = 32),"
+    "  trusted_at INTEGER NOT NULL,"
+    "  roster     BLOB NOT NULL"
+    ");"
+    "INSERT OR IGNORE INTO roster_history (version, hash, trusted_at, roster)"
+    "  SELECT version, hash, CAST(strftime('%s', 'now') AS INTEGER), roster FROM roster_trusted;",
     /* 14 -> 15: the audit checkpoint exchange (store_audit.c): the last
      * checkpoint held of each peer, checked for consistency with the
      * next, and the cosignatures peers returned for ours. IF NOT EXISTS as
@@ -1781,6 +1794,26 @@ int store_roster_put(struct store *s, const uint8_t *buf, size_t len, uint64_t v
                   (unsigned long long)version);
         goto out;
     }
+    sqlite3_finalize(st);
+    st = NULL;
+    /* The history keeps the first roster trusted at each version: the
+     * roster module has refused any other of that version as a fork. */
+    if (sqlite3_prepare_v2(
+            s->db,
+            "INSERT OR IGNORE INTO roster_history (version, hash, trusted_at, roster)"
+            " VALUES (?1, ?2, ?3, ?4)",
+            -1, &st, NULL) != SQLITE_OK) {
+        db_error(s->db, "roster history put");
+        goto out;
+    }
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)version);
+    sqlite3_bind_blob(st, 2, hash, STORE_HASH_BYTES, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, (sqlite3_int64)time(NULL));
+    sqlite3_bind_blob(st, 4, buf, (int)len, SQLITE_STATIC);
+    if (sqlite3_step(st) != SQLITE_DONE) {
+        db_error(s->db, "roster history put");
+        goto out;
+    }
     ret = 0;
 out:
     sqlite3_finalize(st);
@@ -1790,6 +1823,105 @@ out:
         else
             store_rollback(s);
     }
+    return ret;
+}
+
+int store_roster_at(struct store *s, uint64_t version, uint8_t **buf, size_t *len)
+{
+    sqlite3_stmt *st = NULL;
+    int rc, ret = -1;
+
+    *buf = NULL;
+    *len = 0;
+    if (version == 0 || version > INT64_MAX)
+        return 0;
+    if (sqlite3_prepare_v2(s->db, "SELECT roster FROM roster_history WHERE version = ?1", -1, &st,
+                           NULL) != SQLITE_OK)
+        return db_error(s->db, "roster history get");
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)version);
+    if ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        ret = column_roster(st, 0, buf, len) == 0 ? 1 : -1;
+    else if (rc == SQLITE_DONE)
+        ret = 0;
+    else
+        db_error(s->db, "roster history get");
+    sqlite3_finalize(st);
+    return ret;
+}
+
+/* Walks roster_history on db in version order. */
+static int each_roster(sqlite3 *db, store_roster_fn fn, void *arg)
+{
+    sqlite3_stmt *st = NULL;
+    int rc, ret = -1;
+
+    if (sqlite3_prepare_v2(db,
+                           "SELECT version, hash, trusted_at, length(roster) FROM roster_history"
+                           " ORDER BY version",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_error(db, "roster history list");
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct store_roster_entry e = {0};
+        const void *hash = sqlite3_column_blob(st, 1);
+
+        if (sqlite3_column_int64(st, 0) < 1 || hash == NULL ||
+            sqlite3_column_bytes(st, 1) != STORE_HASH_BYTES) {
+            log_warnx("store: corrupt roster history row");
+            goto out;
+        }
+        e.version = (uint64_t)sqlite3_column_int64(st, 0);
+        memcpy(e.hash, hash, STORE_HASH_BYTES);
+        e.trusted_at = sqlite3_column_int64(st, 2);
+        e.size = (size_t)sqlite3_column_int64(st, 3);
+        if ((ret = fn(arg, &e)) != 0)
+            goto out;
+        ret = -1;
+    }
+    if (rc != SQLITE_DONE) {
+        db_error(db, "roster history list");
+        goto out;
+    }
+    ret = 0;
+out:
+    sqlite3_finalize(st);
+    return ret;
+}
+
+int store_each_roster(struct store *s, store_roster_fn fn, void *arg)
+{
+    return each_roster(s->db, fn, arg);
+}
+
+int store_roster_history_peek(const char *dir, store_roster_fn fn, void *arg)
+{
+    char path[PATH_BYTES];
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    int ret = -1;
+
+    if (dir == NULL || (size_t)snprintf(path, sizeof(path), "%s/%s", dir, DB_NAME) >= sizeof(path))
+        return -1;
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOFOLLOW, NULL) !=
+        SQLITE_OK) {
+        log_warnx("store: cannot open %s", path);
+        goto out;
+    }
+    sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
+    if (sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_schema WHERE name = 'roster_history'", -1, &st,
+                           NULL) != SQLITE_OK) {
+        db_error(db, path);
+        goto out;
+    }
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        log_warnx("store: %s keeps no roster history (a store older than schema 14; start the "
+                  "node once)",
+                  path);
+        goto out;
+    }
+    ret = each_roster(db, fn, arg);
+out:
+    sqlite3_finalize(st);
+    sqlite3_close(db);
     return ret;
 }
 

@@ -527,6 +527,32 @@ int store_roster_get(struct store *s, uint8_t **buf, size_t *len);
 int store_roster_put(struct store *s, const uint8_t *buf, size_t len, uint64_t version,
                      const uint8_t *hash);
 
+/* The roster this node trusted at version (the governance log: every
+ * roster store_roster_put recorded is kept, the first of each version).
+ * Returns 1 with *buf (the caller's to free) and *len, 0 when it never
+ * trusted that version, -1 on error (logged). */
+int store_roster_at(struct store *s, uint64_t version, uint8_t **buf, size_t *len);
+
+/* One roster of the history, as store_each_roster shows it. */
+struct store_roster_entry {
+    uint64_t version;
+    uint8_t hash[STORE_HASH_BYTES];
+    int64_t trusted_at; /* unix seconds when this node took it */
+    size_t size;        /* of the SignedRoster bytes */
+};
+
+/* Calls fn for every roster this node has trusted, by increasing version,
+ * until fn returns non-zero. e is valid during the call only. Returns 0,
+ * fn's non-zero result, or -1 when the store cannot be read (logged). */
+typedef int (*store_roster_fn)(void *arg, const struct store_roster_entry *e);
+int store_each_roster(struct store *s, store_roster_fn fn, void *arg);
+
+/* store_each_roster on DIR/tmbus.db opened read-only, beside a running
+ * node or without one (tmbus-admin roster history --data-dir). Returns as
+ * store_each_roster; -1 also when there is no store or no history in it
+ * (logged). */
+int store_roster_history_peek(const char *dir, store_roster_fn fn, void *arg);
+
 /* store_roster_get for `tmbusd -n`: opens DIR/tmbus.db read-only, without
  * the lock and without migrating, so that it works beside a running node.
  * Returns 1 with *buf (the caller's to free), 0 when there is no store or

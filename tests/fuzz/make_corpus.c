@@ -221,6 +221,11 @@ static void peer_seeds(const char *root)
     emit_packed(root, "fuzz_peer_msg", "cosignature", &m.base);
     cosig.sig = (ProtobufCBinaryData){0, NULL};
     emit_packed(root, "fuzz_peer_msg", "cosignature-prove-from", &m.base);
+    /* A roster frame: its bytes are the node's to judge, only the size is
+     * the decoder's. */
+    m.kind_case = TMBUS__PEER__PEER_MESSAGE__KIND_ROSTER;
+    m.roster = (ProtobufCBinaryData){sizeof(env), env};
+    emit_packed(root, "fuzz_peer_msg", "roster", &m.base);
 }
 
 /* One request of each kind, as a client sends them. */
@@ -291,6 +296,13 @@ static void api_seeds(const char *root)
     rq.kind_case = TMBUS__API__REQUEST__KIND_DELIVERY;
     rq.delivery = &delivery;
     emit_packed(root, "fuzz_api_msg", "delivery", &rq.base);
+
+    Tmbus__Api__RosterRequest roster = TMBUS__API__ROSTER_REQUEST__INIT;
+    rq.kind_case = TMBUS__API__REQUEST__KIND_ROSTER;
+    rq.roster = &roster;
+    emit_packed(root, "fuzz_api_msg", "roster-history", &rq.base);
+    roster.publish = (ProtobufCBinaryData){sizeof(payload), payload};
+    emit_packed(root, "fuzz_api_msg", "roster-publish", &rq.base);
 
     rq.id = 0;
     emit_packed(root, "fuzz_api_msg", "no-id", &rq.base);

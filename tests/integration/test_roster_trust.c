@@ -1,8 +1,9 @@
 /*
  * Integration: the roster a node trusts only moves forward
- * (proto/PROTOCOL.md §3.3). A node that has run version 2 must refuse
- * version 1 at its next start (exit 78, one line why), on SIGHUP (keeping
- * version 2) and in `tmbusd -n`; a version that skips one is refused until
+ * (proto/PROTOCOL.md §3.3). A node that has run version 2 runs it again
+ * when its file still holds the version 1 it trusted before, and refuses a
+ * version 1 it never trusted at its next start (exit 78, one line why), on
+ * SIGHUP (keeping version 2) and in `tmbusd -n`; a version that skips one is refused until
  * the one between is installed. After a key rotation, a node that catches
  * up verifies the older envelopes under the retired key, exactly up to
  * where the roster says it signed (§3.4), and nothing after. Rosters are
@@ -76,16 +77,43 @@ static struct fed *ran_v2(void)
     return f;
 }
 
-/* Version 1 put back after version 2 ran: refused at start with exit 78
- * and a reason, and by `tmbusd -n`. */
+/* A version 1 this node never trusted (another roster of that version),
+ * written as DIR/v1-other.bin. */
+static void other_v1(struct fed *f, char *out, size_t size)
+{
+    struct fed_roster spec = {.version = 1, .expires_at = (int64_t)time(NULL) + 20 * 86400};
+
+    path_in(f, "v1-other.bin", out, size);
+    spec.out = out;
+    assert_int_equal(fed_make_roster(f, &spec), 0);
+}
+
+/* Version 1 put back after version 2 ran: the file is only the bootstrap
+ * (updates also come over the bus), and version 1 was trusted before, so
+ * the node runs version 2, and -n says so. A version 1 it never trusted is
+ * a rollback: refused at start with exit 78 and a reason, and by -n. */
 static void test_rollback_refused_at_start(void **state)
 {
     struct fed *f = *state = ran_v2();
-    char v1[FED_PATH_MAX];
+    char v1[FED_PATH_MAX], other[FED_PATH_MAX];
     long mark;
 
     path_in(f, "v1.bin", v1, sizeof(v1));
     copy_file(v1, fed_roster_path(f));
+    mark = fed_log_mark(f, 0);
+    assert_int_equal(fed_run_exit(f, 0, true), 0);
+    assert_int_equal(fed_start(f, 0), 0);
+    assert_int_equal(fed_wait_log_from(f, 0, mark,
+                                       "is older than version 2, which this node trusted since: "
+                                       "running version 2",
+                                       LOG_MS),
+                     0);
+    assert_int_equal(fed_wait_log_from(f, 0, mark, "member UA running: roster version 2", LOG_MS),
+                     0);
+    assert_int_equal(fed_stop(f, 0), 0);
+
+    other_v1(f, other, sizeof(other));
+    copy_file(other, fed_roster_path(f));
     mark = fed_log_mark(f, 0);
     assert_int_equal(fed_run_exit(f, 0, false), EX_CONFIG);
     assert_int_equal(fed_wait_log_from(f, 0, mark,
@@ -99,16 +127,24 @@ static void test_rollback_refused_at_start(void **state)
     fed_pass(f);
 }
 
-/* The same on SIGHUP: the node keeps version 2 and says why. */
+/* The same on SIGHUP: version 1, trusted before, leaves version 2 in
+ * force; a version 1 never trusted is refused, and the node keeps version
+ * 2 and says why, also after a restart. */
 static void test_rollback_refused_on_reload(void **state)
 {
     struct fed *f = *state = ran_v2();
-    char v1[FED_PATH_MAX];
+    char v1[FED_PATH_MAX], other[FED_PATH_MAX];
     long mark;
 
     path_in(f, "v1.bin", v1, sizeof(v1));
+    other_v1(f, other, sizeof(other));
     assert_int_equal(fed_start(f, 0), 0);
     copy_file(v1, fed_roster_path(f));
+    mark = fed_log_mark(f, 0);
+    assert_int_equal(fed_reload(f, 0), 0);
+    assert_int_equal(fed_wait_log_from(f, 0, mark, "running version 2", LOG_MS), 0);
+    assert_int_equal(fed_log_count(f, 0, mark, "refused"), 0);
+    copy_file(other, fed_roster_path(f));
     mark = fed_log_mark(f, 0);
     assert_int_equal(fed_reload(f, 0), 0);
     assert_int_equal(fed_wait_log_from(f, 0, mark, "reload: keeping roster version 2", LOG_MS), 0);

@@ -507,6 +507,44 @@ static void test_checkpoint(void **state)
     free(buf);
 }
 
+/* A roster frame decodes to its bytes; an empty one or one over
+ * ROSTER_MAX_SIZE (which still fits a frame) is PEER_MSG_E_ROSTER. */
+static void test_roster(void **state)
+{
+    Tmbus__Peer__PeerMessage pm = TMBUS__PEER__PEER_MESSAGE__INIT;
+    struct peer_msg m;
+    enum peer_msg_fault fault;
+    size_t big = ROSTER_MAX_SIZE + 1, len;
+    uint8_t *data = calloc(1, big), *buf;
+
+    (void)state;
+    assert_non_null(data);
+    pm.kind_case = TMBUS__PEER__PEER_MESSAGE__KIND_ROSTER;
+    pm.roster = (ProtobufCBinaryData){100, data};
+    buf = pack(&pm, &len);
+    assert_int_equal(peer_msg_decode(buf, len, &m, &fault), 0);
+    assert_int_equal(m.kind, PEER_MSG_ROSTER);
+    assert_int_equal(m.roster_len, 100);
+    peer_msg_clear(&m);
+    free(buf);
+
+    pm.roster = (ProtobufCBinaryData){0, NULL};
+    buf = pack(&pm, &len);
+    assert_int_equal(peer_msg_decode(buf, len, &m, &fault), -1);
+    assert_int_equal(fault, PEER_MSG_E_ROSTER);
+    peer_msg_clear(&m);
+    free(buf);
+
+    pm.roster = (ProtobufCBinaryData){big, data};
+    buf = pack(&pm, &len);
+    assert_true(len <= PEER_MSG_MAX_FRAME);
+    assert_int_equal(peer_msg_decode(buf, len, &m, &fault), -1);
+    assert_int_equal(fault, PEER_MSG_E_ROSTER);
+    peer_msg_clear(&m);
+    free(buf);
+    free(data);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -517,6 +555,7 @@ int main(void)
         cmocka_unit_test(test_log_may_exist),
         cmocka_unit_test(test_head_and_fetch),
         cmocka_unit_test(test_checkpoint),
+        cmocka_unit_test(test_roster),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

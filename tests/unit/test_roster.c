@@ -1098,6 +1098,95 @@ static void test_cli_flow(void **state)
     tu_rmtree(dir);
 }
 
+/* The secretariat's workflow: propose the next version from a source
+ * (version and chain from the current roster, with the changes printed),
+ * detached signatures, combine (refused while the outgoing governors'
+ * threshold is not met, or a signature is of another roster), diff. */
+static void test_cli_secretariat(void **state)
+{
+    const char *bin = TMBUS_ADMIN_BIN;
+    char dir[512], src[600], out[8192], text[2048];
+    const char *from = "role = donor\nkeys = keys/EE.pub",
+               *to = "role = coordinator\nkeys = keys/EE.pub";
+    const char *at;
+
+    (void)state;
+    snprintf(dir, sizeof(dir), "%s", tu_tempdir());
+    write_keys(dir);
+    snprintf(src, sizeof(src), "%s/roster.ini", dir);
+    write_text(src, source_v1);
+    assert_int_equal(run(out, sizeof(out), "%s roster create %s %s/r1", bin, src, dir), 0);
+    assert_int_equal(
+        run(out, sizeof(out), "%s roster sign %s/r1 %s/keys/ee-gov.key", bin, dir, dir), 0);
+    assert_int_equal(
+        run(out, sizeof(out), "%s roster sign %s/r1 %s/keys/pl-gov.key", bin, dir, dir), 0);
+
+    /* EE becomes a coordinator; the source still says version 1. */
+    assert_non_null(at = strstr(source_v1, from));
+    snprintf(text, sizeof(text), "%.*s%s%s", (int)(at - source_v1), source_v1, to,
+             at + strlen(from));
+    write_text(src, text);
+    assert_int_equal(run(out, sizeof(out), "%s roster propose %s %s/r2u", bin, src, dir), 64);
+    assert_int_equal(
+        run(out, sizeof(out), "%s roster propose %s --previous %s/r1 %s/r2u", bin, src, dir, dir),
+        0);
+    assert_non_null(strstr(out, "version 1 -> 2"));
+    assert_non_null(strstr(out, "member EE: role donor -> coordinator"));
+    assert_null(strstr(out, "member UA"));
+    assert_int_equal(run(out, sizeof(out),
+                         "%s roster verify %s/r2u --coalition %s --previous %s/r1", bin, dir,
+                         COALITION, dir),
+                     1);
+
+    assert_int_equal(run(out, sizeof(out),
+                         "%s roster sign %s/r2u %s/keys/ua-gov.key --detached %s/ua.sig", bin, dir,
+                         dir, dir),
+                     0);
+    assert_non_null(strstr(out, "wrote"));
+    /* One governor of two: written, but refused, with the reason. */
+    assert_int_equal(
+        run(out, sizeof(out), "%s roster combine %s/r2u %s/ua.sig --out %s/r2", bin, dir, dir, dir),
+        1);
+    assert_non_null(strstr(out, "below-threshold"));
+    assert_int_equal(run(out, sizeof(out),
+                         "%s roster sign %s/r2u %s/keys/pl-gov.key --detached %s/pl.sig", bin, dir,
+                         dir, dir),
+                     0);
+    assert_int_equal(
+        run(out, sizeof(out),
+            "%s roster combine %s/r2u %s/ua.sig %s/pl.sig --out %s/r2 --previous %s/r1", bin, dir,
+            dir, dir, dir, dir),
+        0);
+    assert_non_null(strstr(out, "signed by 2 of threshold 2"));
+    assert_int_equal(run(out, sizeof(out), "%s roster verify %s/r2 --coalition %s --previous %s/r1",
+                         bin, dir, COALITION, dir),
+                     0);
+    /* The unsigned update is untouched by detached signing. */
+    assert_int_equal(run(out, sizeof(out),
+                         "%s roster verify %s/r2u --coalition %s --previous %s/r1", bin, dir,
+                         COALITION, dir),
+                     1);
+
+    /* A signature of another roster is refused by name. */
+    assert_int_equal(run(out, sizeof(out),
+                         "%s roster sign %s/r1 %s/keys/ee-gov.key --detached %s/ee1.sig", bin, dir,
+                         dir, dir),
+                     0);
+    assert_int_equal(run(out, sizeof(out), "%s roster combine %s/r2u %s/ee1.sig --out %s/r3", bin,
+                         dir, dir, dir),
+                     1);
+    assert_non_null(strstr(out, "signs another roster"));
+    assert_int_equal(
+        run(out, sizeof(out), "%s roster combine %s/r2u %s/r1 --out %s/r3", bin, dir, dir, dir), 1);
+    assert_non_null(strstr(out, "not a roster signature file"));
+
+    assert_int_equal(run(out, sizeof(out), "%s roster diff %s/r1 %s/r2", bin, dir, dir), 0);
+    assert_non_null(strstr(out, "member EE: role donor -> coordinator"));
+    assert_int_equal(run(out, sizeof(out), "%s roster diff %s/r1 %s/r1", bin, dir, dir), 0);
+    assert_non_null(strstr(out, "no changes"));
+    tu_rmtree(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1122,6 +1211,7 @@ int main(void)
         cmocka_unit_test(test_build_and_sign),
         cmocka_unit_test(test_build_errors),
         cmocka_unit_test(test_cli_flow),
+        cmocka_unit_test(test_cli_secretariat),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);
