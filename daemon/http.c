@@ -296,6 +296,9 @@ static void add_state(struct http *h, struct text *t)
               "When the roster in force expires, in Unix seconds.", (double)roster_expires_at(r));
     add_gauge(t, "tmbus_client_sessions", "Open client subscription sessions.",
               (double)api_session_count(h->api));
+    add_gauge(t, "tmbus_recovering",
+              "1 while the node recovers its own logs from its peers and refuses posts.",
+              route_is_recovering(h->route) ? 1 : 0);
 }
 
 static void build_metrics(struct http *h, struct text *t)
@@ -321,6 +324,14 @@ static size_t build_health(struct http *h, struct text *t)
     ensure(ps != NULL);
     if (h->is_store_failed) {
         add(t, "store: the last commit failed\n");
+        bad++;
+    }
+    if (route_is_recovering(h->route)) {
+        add(t, "posts: refused while the node recovers its own logs from its peers\n");
+        bad++;
+    }
+    if (route_is_recovering(h->route)) {
+        add(t, "posts: refused while the node recovers its own logs from its peers\n");
         bad++;
     }
     n = peers_status(h->peers, ps, HTTP_MAX_PEERS);
