@@ -73,6 +73,7 @@ struct route {
     bool is_roster_expired; /* route_set_roster_expired: nothing new comes in */
     bool is_recovering;     /* route_set_recovering: no post, receipts wait */
     bool has_posted;        /* this process sealed something into our own logs */
+    bool is_deferring;      /* receipts owed wait for the end of recovering */
     size_t batch_count;     /* envelopes in the open batch */
     /* Senders already told, since start, that an envelope of theirs could
      * not be opened here: told once each, so that two nodes that cannot
@@ -193,6 +194,11 @@ void route_set_roster_expired(struct route *rt, bool is_expired)
 void route_set_recovering(struct route *rt, bool is_recovering)
 {
     rt->is_recovering = is_recovering;
+    /* The receipts that waited go out with the next commit, which an open
+     * batch makes happen at the end of the round even if nothing else
+     * comes. */
+    if (!is_recovering && rt->is_deferring && rt->n_answers > 0 && route_batch(rt) == -1)
+        log_warnx("route: %zu receipt entries wait for the next commit", rt->n_answers);
 }
 
 bool route_is_recovering(const struct route *rt)
@@ -265,7 +271,7 @@ void route_end_round(struct route *rt)
 {
     /* Sealing a receipt now would take a seq of our direct log that a peer
      * may hold already: the entries wait until we hold our heads again. */
-    if (!rt->is_recovering)
+    if (!rt->is_recovering && !rt->is_deferring)
         rt->n_answers = 0;
     rt->is_batch_dirty = false;
     rt->batch_count = 0;
@@ -833,6 +839,7 @@ void route_seal_answers(struct route *rt)
 {
     struct receipt_entry *group;
 
+    rt->is_deferring = rt->is_recovering && rt->n_answers > 0;
     if (rt->n_answers == 0 || rt->is_recovering)
         return;
     if ((group = malloc(RECEIPT_MAX_ENTRIES * sizeof(*group))) == NULL) {

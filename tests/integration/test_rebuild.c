@@ -10,7 +10,10 @@
  * and metrics, take its logs back from its peers once A is up, and then
  * post each log's next seq: the envelope every peer acknowledged is in
  * B's store with the same id, the new posts sit at seq head + 1 and no node
- * raises an ALARM or counts a fork.
+ * raises an ALARM or counts a fork. An offer A made to B while B was down
+ * reaches B during its recovery: B's receipt for it waits until B holds its
+ * direct log to A again, then takes the next seq there, and A learns that
+ * the offer was delivered.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -187,6 +190,28 @@ static bool is_recovered(void *arg)
     return !is_recovering(arg);
 }
 
+/* A's catalogue offer and the client that posted it. */
+struct offer_check {
+    struct tmbus *h;
+    uint8_t id[TMBUS_ID_BYTES];
+};
+
+/* Whether B's receipt told A that the offer was delivered. */
+static bool is_offer_delivered(void *arg)
+{
+    struct offer_check *oc = arg;
+    struct tmbus_delivery_state *st = NULL;
+    const struct tmbus_delivery_entry *e;
+    bool is_done = false;
+
+    if (tmbus_delivery_state(oc->h, oc->id, FC_CALL_MS, &st) != TMBUS_OK)
+        return false;
+    if (tmbus_delivery_state_count(st) == 1 && (e = tmbus_delivery_state_at(st, 0)) != NULL)
+        is_done = strcmp(e->member, "B") == 0 && strcmp(e->state, "delivered") == 0;
+    tmbus_delivery_state_free(&st);
+    return is_done;
+}
+
 static uint64_t counter(struct tmbus *h, const char *name)
 {
     uint64_t v = 0;
@@ -207,6 +232,7 @@ static void rebuild(void **state, enum loss loss)
     struct fed *f = fed_new(3, nodes);
     size_t a, b, c;
     struct tmbus *ha, *hb, *hc;
+    struct offer_check offered;
     struct head rel_a, rel_c, dir_a, rel_b, dir_b, before;
     uint8_t buf[FC_PAYLOAD_MAX], rel_id[TMBUS_ID_BYTES], red_id[TMBUS_ID_BYTES];
     char tag[FC_TAG_MAX], extra[128], copy[FED_PATH_MAX], cmd[3 * FED_PATH_MAX];
@@ -250,6 +276,16 @@ static void rebuild(void **state, enum loss loss)
     post_sync(hb, tag, N_SYNC / 2, N_SYNC);
     post_and_kill(f, b, hb, tag, N_SYNC);
     tmbus_close(&hb);
+
+    /* While B is down, A offers B something: B owes A a receipt for it. */
+    {
+        const char *const to_b[] = {"B"};
+        struct tmbus_offer offer = {.description = tag, .quantity = 1, .tlp = TMBUS_TLP_GREEN};
+        assert_non_null(ha = fc_connect(f, a));
+        assert_int_equal(tmbus_post_offer(ha, &offer, to_b, 1, false, FC_CALL_MS, offered.id),
+                         TMBUS_OK);
+        tmbus_close(&ha);
+    }
 
     /* What the peers acknowledged, read from their stores. */
     fed_sleep_ms(SETTLE_MS);
@@ -301,6 +337,8 @@ static void rebuild(void **state, enum loss loss)
 
     /* A and C take them: the log did not fork. */
     assert_non_null(ha = fc_connect(f, a));
+    offered.h = ha;
+    assert_int_equal(fed_wait_until(is_offer_delivered, &offered, RECOVERED_MS, 100), 0);
     assert_non_null(hc = fc_connect(f, c));
     {
         struct fc_inbox in;
@@ -329,14 +367,15 @@ static void rebuild(void **state, enum loss loss)
     read_head(f, b, &relayed_b, &rel_b);
     read_head(f, b, &direct_b_a, &dir_b);
     assert_int_equal(rel_b.seq, expect_rel);
-    assert_int_equal(dir_b.seq, dir_a.seq + 1);
+    /* B's direct log to A: the receipt that waited, then the new post. */
+    assert_int_equal(dir_b.seq, dir_a.seq + 2);
     assert_true(holds(f, b, &relayed_b, rel_a.seq, rel_a.id));
     assert_true(holds(f, b, &relayed_b, rel_c.seq, rel_c.id));
     assert_true(holds(f, b, &direct_b_a, dir_a.seq, dir_a.id));
     assert_true(holds(f, b, &relayed_b, expect_rel, rel_id));
-    assert_true(holds(f, b, &direct_b_a, dir_a.seq + 1, red_id));
+    assert_true(holds(f, b, &direct_b_a, dir_a.seq + 2, red_id));
     assert_true(holds(f, a, &relayed_b, expect_rel, rel_id));
-    assert_true(holds(f, a, &direct_b_a, dir_a.seq + 1, red_id));
+    assert_true(holds(f, a, &direct_b_a, dir_a.seq + 2, red_id));
     if (loss == LOSS_RESTORED)
         assert_true(holds(f, b, &relayed_b, before.seq, before.id));
     fed_pass(f);
