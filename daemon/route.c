@@ -21,6 +21,8 @@
 #include "message.h"
 #include "receipt.h"
 
+#define ROUTE_LOG_LIMIT_MS 10000 /* at most one line this often about ignored receipts */
+
 _Static_assert(RECEIPT_PENDING == STORE_DELIVERY_PENDING,
                "the store's pending delivery state is the receipt module's");
 _Static_assert(RECEIPT_MAX_BYTES <= ENVELOPE_MAX_PAYLOAD,
@@ -74,7 +76,10 @@ struct route {
     bool is_recovering;     /* route_set_recovering: no post, receipts wait */
     bool has_posted;        /* this process sealed something into our own logs */
     bool is_deferring;      /* receipts owed wait for the end of recovering */
-    size_t batch_count;     /* envelopes in the open batch */
+    /* Lines about receipts we ignore: a node rebuilt from its peers gets
+     * back every receipt for posts it no longer knows, one per entry. */
+    struct log_limit ignored_receipts;
+    size_t batch_count; /* envelopes in the open batch */
     /* Senders already told, since start, that an envelope of theirs could
      * not be opened here: told once each, so that two nodes that cannot
      * read each other do not answer each other's receipts forever. */
@@ -246,6 +251,14 @@ bool route_is_self(const struct route *rt, const char *member)
 static int64_t now_unix(void)
 {
     return (int64_t)time(NULL);
+}
+
+static int64_t monotonic_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* ---- batches ----------------------------------------------------------- */
@@ -429,7 +442,8 @@ static bool is_first_unreadable(struct route *rt, const char *member)
 static int record_entry(struct route *rt, const struct envelope_info *info,
                         const struct receipt_entry *r)
 {
-    char hex[17];
+    char hex[17], note[LOG_LIMIT_NOTE_MAX];
+    uint64_t suppressed;
     int state, rc;
 
     if ((rc = store_delivery_find(rt->store, r->envelope_id, info->sender, &state)) == -1)
@@ -439,9 +453,12 @@ static int record_entry(struct route *rt, const struct envelope_info *info,
             return -1;
         stats_count(rt->stats,
                     rc == 1 ? "receipts.ignored.not-recipient" : "receipts.ignored.unknown", 1);
-        log_warnx("route: ignored a receipt from %s about %s: %s", info->sender,
-                  short_hex(r->envelope_id, hex),
-                  rc == 1 ? "it was not a recipient of that post" : "we posted no such envelope");
+        if (log_limit_allow(&rt->ignored_receipts, monotonic_ms(), ROUTE_LOG_LIMIT_MS, &suppressed))
+            log_warnx("route: ignored a receipt from %s about %s: %s%s", info->sender,
+                      short_hex(r->envelope_id, hex),
+                      rc == 1 ? "it was not a recipient of that post"
+                              : "we posted no such envelope",
+                      log_limit_note(note, suppressed));
         return 0;
     }
     rc = store_delivery_set(rt->store, r->envelope_id, info->sender, r->state, r->reason,
