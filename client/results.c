@@ -709,6 +709,11 @@ bool tmbus_status_store_full(const struct tmbus_status *s)
     return s->reply->status->store_full;
 }
 
+bool tmbus_status_recovering(const struct tmbus_status *s)
+{
+    return s->reply->status->recovering;
+}
+
 uint64_t tmbus_status_envelopes(const struct tmbus_status *s)
 {
     return s->reply->status->envelopes;

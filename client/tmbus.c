@@ -119,6 +119,8 @@ const char *tmbus_strerror(int err)
         return "the node failed internally";
     case TMBUS_EBUSY:
         return "too many posts in flight";
+    case TMBUS_EUNAVAILABLE:
+        return "the node cannot take it yet: try again later";
     default:
         return "unknown error";
     }
@@ -174,6 +176,8 @@ static int from_code(Tmbus__Api__Code code)
         return TMBUS_ENOTFOUND;
     case TMBUS__API__CODE__CODE_INTERNAL:
         return TMBUS_EINTERNAL;
+    case TMBUS__API__CODE__CODE_UNAVAILABLE:
+        return TMBUS_EUNAVAILABLE;
     default:
         return TMBUS_EPROTOCOL;
     }

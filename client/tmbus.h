@@ -109,6 +109,9 @@ enum tmbus_error {
     TMBUS_ENOTFOUND = -7, /* unknown recipient, need, envelope */
     TMBUS_EINTERNAL = -8, /* the node failed (disk, memory): try again later */
     TMBUS_EBUSY = -9,     /* the handle's posts in flight are at their bound */
+    /* The node cannot take it yet: it is recovering its own logs from its
+     * peers (tmbus_status_recovering); nothing was done; try again later. */
+    TMBUS_EUNAVAILABLE = -10,
 };
 
 struct tmbus;          /* one connection to one node */
@@ -953,6 +956,11 @@ TMBUS_EXPORT uint64_t tmbus_status_uptime_s(const struct tmbus_status *s);
  * posts (TMBUS_EINTERNAL, "the node's disk is full") until it can again,
  * by itself. False from a node that does not say. */
 TMBUS_EXPORT bool tmbus_status_store_full(const struct tmbus_status *s);
+/* True while the node recovers its own logs from its peers (its data
+ * directory was lost or restored from a backup, or it has just started and
+ * waits to hear its peers): it refuses posts (TMBUS_EUNAVAILABLE) until it
+ * holds them, by itself. False from a node that does not say. */
+TMBUS_EXPORT bool tmbus_status_recovering(const struct tmbus_status *s);
 /* Envelopes held in all logs, and the highest inbox delivery number. */
 TMBUS_EXPORT uint64_t tmbus_status_envelopes(const struct tmbus_status *s);
 TMBUS_EXPORT uint64_t tmbus_status_inbox(const struct tmbus_status *s);

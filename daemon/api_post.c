@@ -185,6 +185,13 @@ void api_on_post(struct api *a, const struct request *rq, const Tmbus__Api__Post
                    API_STORE_FULL);
         goto out;
     }
+    /* A post now could take a seq of our own log that a peer holds from
+     * before this node's data was lost: it would fork the log. */
+    if (route_is_recovering(a->route)) {
+        api_reject(a, rq, TMBUS__API__CODE__CODE_UNAVAILABLE, "api.rejected.recovering",
+                   ROUTE_RECOVERING_REASON);
+        goto out;
+    }
     if (post->payload.len == 0 || post->payload.len > ENVELOPE_MAX_PAYLOAD) {
         api_reject(a, rq, TMBUS__API__CODE__CODE_INVALID, "api.rejected.payload-size",
                    "the payload must be 1 byte to 504 KiB");

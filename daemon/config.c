@@ -141,6 +141,11 @@ static const struct option options[] = {
      * each envelope per relay in a mesh. */
     {"limits", "relay_delay_ms",     T_UINT32,       "100",   false, true,
      .min = 0, .max = 10000, .off = CFG(relay_delay_ms)},
+    /* PROTOCOL.md 4.6: how long a starting node waits for peers it has
+     * not heard before it takes posts. Read at start; a reload changes
+     * nothing until the next one. 0 takes posts at once, as before. */
+    {"limits", "recover_wait_ms",    T_UINT32,       "30000", false, true,
+     .min = 0, .max = 3600000, .off = CFG(recover_wait_ms)},
 
     /* Off unless set. Not authenticated: loopback only unless
      * allow_remote says otherwise (checked in finish()). */

@@ -85,6 +85,7 @@ struct config {
     uint32_t peer_timeout_ms;  /* silence before a link is declared down */
     uint32_t reconnect_max_ms; /* backoff ceiling */
     uint32_t relay_delay_ms;   /* a relay's wait per rank before it serves a peer; 0: at once */
+    uint32_t recover_wait_ms;  /* at start, the longest wait for unheard peers before posts */
     /* [http] */
     char *http_listen;           /* "ADDRESS:PORT" for /metrics and /healthz; "": off */
     bool http_allow_remote;      /* may http_listen be other than loopback? */

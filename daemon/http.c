@@ -312,6 +312,9 @@ static void add_state(struct http *h, struct text *t)
               "When the roster in force expires, in Unix seconds.", (double)roster_expires_at(r));
     add_gauge(t, "tmbus_client_sessions", "Open client subscription sessions.",
               (double)api_session_count(h->api));
+    add_gauge(t, "tmbus_recovering",
+              "1 while the node recovers its own logs from its peers and refuses posts.",
+              route_is_recovering(h->route) ? 1 : 0);
 }
 
 static void build_metrics(struct http *h, struct text *t)
@@ -344,6 +347,10 @@ static size_t build_health(struct http *h, struct text *t)
     if (min_free > 0 && store_free_bytes(h, &free_bytes) == 0 && free_bytes < min_free) {
         add(t, "store: %.1f MiB free on the data directory's file system, below %" PRIu32 " MiB\n",
             (double)free_bytes / (1 << 20), h->cfg->health_min_free_mb);
+        bad++;
+    }
+    if (route_is_recovering(h->route)) {
+        add(t, "posts: refused while the node recovers its own logs from its peers\n");
         bad++;
     }
     n = peers_status(h->peers, ps, HTTP_MAX_PEERS);

@@ -110,6 +110,7 @@ struct link {
     uint8_t rid[PEER_ROUTING_MAX];
     size_t rid_len;
     bool has_conversation; /* its Hello arrived since the link (re)started */
+    bool is_heard;         /* a Hello of it arrived since this process started */
     bool needs_hello;      /* send an opening Hello at the end of the round */
     bool is_blocked;       /* a send met a full queue this round */
     int64_t last_heard_ms; /* -1: never */
@@ -165,6 +166,7 @@ struct peers {
     uint64_t relay_timer;            /* 0 unless a relay waits for its turn */
     int64_t relay_due_ms;            /* when relay_timer fires */
     struct log_limit unknown_sender; /* lines about messages of no link */
+    int64_t recover_until_ms;        /* until when a start waits for unheard peers */
     /* What send_batch reads from the store before it packs a frame: one
      * frame's worth, reused for every batch to every peer. */
     uint8_t *scratch;                 /* PEER_MSG_MAX_FRAME bytes */
@@ -228,6 +230,14 @@ static bool is_visible(const struct store_log *log, const char *member)
 {
     return log->peer[0] == '\0' || strcmp(log->origin, member) == 0 ||
            strcmp(log->peer, member) == 0;
+}
+
+/* Whether log is l's own direct log to us: we are the one node besides its
+ * origin that holds it, so we hand it back to an origin whose data went
+ * back in time (PROTOCOL.md 4.6); it still never reaches a third node. */
+static bool is_returned(const struct store_log *log, const struct link *l)
+{
+    return log->peer[0] != '\0' && strcmp(log->origin, l->member) == 0;
 }
 
 static int collect_head(void *arg, const struct store_log *log, const struct store_head *head)
@@ -681,8 +691,10 @@ static void pump(struct peers *p, struct link *l)
         /* Equivocation halts a log: we stop relaying it. */
         if (o->is_halted || !is_visible(&o->log, l->member))
             continue;
-        /* A direct log goes only from its origin (us) to its recipient. */
-        if (o->log.peer[0] != '\0' && !route_is_self(p->route, o->log.origin))
+        /* A direct log goes only from its origin (us) to its recipient,
+         * or back to its origin when that lacks it (is_returned). */
+        if (o->log.peer[0] != '\0' && !route_is_self(p->route, o->log.origin) &&
+            !is_returned(&o->log, l))
             continue;
         /* Our own logs go to everyone at once; another origin's when it is
          * our turn. */
@@ -696,6 +708,91 @@ static void pump(struct peers *p, struct link *l)
             next += n;
             in_flight += n;
         }
+    }
+}
+
+/* ---- recovering our own logs (PROTOCOL.md 4.6) --------------------------- */
+
+/* The first of our own logs that l's vector says it holds further than we
+ * do, or NULL: our data went back in time (an empty or restored data
+ * directory), and whatever we sealed now would take a seq l holds already.
+ * A halted log is left out: its fork is proven, and posts into it are
+ * refused anyway. *held gets our seq of it. */
+static const struct vec_entry *own_ahead(const struct peers *p, const struct link *l,
+                                         uint64_t *held)
+{
+    for (size_t i = 0; i < l->theirs.n; i++) {
+        const struct vec_entry *t = &l->theirs.e[i];
+        const struct vec_entry *o;
+
+        if (!route_is_self(p->route, t->log.origin))
+            continue;
+        o = vec_find(&p->ours, &t->log);
+        *held = o != NULL ? o->seq : 0;
+        if ((o == NULL || !o->is_halted) && t->seq > *held)
+            return t;
+    }
+    return NULL;
+}
+
+/* A link we dial whose Hello has not come since we started, while the
+ * start's wait (limits.recover_wait_ms) lasts; NULL when none. */
+static const struct link *unheard(const struct peers *p)
+{
+    if (loop_now_ms() >= p->recover_until_ms)
+        return NULL;
+    for (size_t i = 0; i < p->n_links; i++)
+        if (p->links[i].dealer != NULL && !p->links[i].is_heard)
+            return &p->links[i];
+    return NULL;
+}
+
+/* Puts the node in the recovering state, or out of it, as the peers'
+ * vectors say: in it while a peer holds one of our own logs further than
+ * we do (the peers stream it back: is_relay_due, is_returned), and at
+ * start until every peer we dial has said what it holds, or the wait is
+ * over. Every vector, every commit and the heartbeat timer look again.
+ * Each change is logged once; a peer found ahead after we left the state
+ * is an ALARM: posts we made meanwhile may have forked our log, which the
+ * split-view check then proves (check_split). */
+static void recover_check(struct peers *p)
+{
+    const struct vec_entry *ahead = NULL;
+    const struct link *by = NULL, *waiting = unheard(p);
+    uint64_t held = 0;
+    bool was = route_is_recovering(p->route);
+    char name[UTIL_MEMBER_ID_MAX + 32];
+
+    for (size_t i = 0; i < p->n_links && ahead == NULL; i++)
+        if ((ahead = own_ahead(p, &p->links[i], &held)) != NULL)
+            by = &p->links[i];
+    if ((ahead != NULL || waiting != NULL) == was)
+        return;
+    route_set_recovering(p->route, !was);
+    if (was) {
+        stats_count(p->stats, "recover.done", 1);
+        log_info("recovering done: no peer heard from holds more of our own logs than we do");
+        return;
+    }
+    if (ahead != NULL && ahead->log.peer[0] != '\0')
+        snprintf(name, sizeof(name), "direct log to %s", ahead->log.peer);
+    else
+        snprintf(name, sizeof(name), "relayed log");
+    stats_count(p->stats, "recover.started", 1);
+    if (ahead == NULL) {
+        log_info("recovering: waiting up to %u ms for peer %s (and any other unheard peer) "
+                 "before taking posts",
+                 p->cfg->recover_wait_ms, waiting->member);
+    } else if (!route_has_posted(p->route)) {
+        log_warnx("recovering: peer %s holds our own %s up to seq %llu and we hold %llu: "
+                  "posts are refused until we have it back",
+                  by->member, name, (unsigned long long)ahead->seq, (unsigned long long)held);
+    } else {
+        stats_count(p->stats, "recover.alarm", 1);
+        log_warnx("ALARM: peer %s holds our own %s up to seq %llu, beyond our %llu, after "
+                  "this node took posts: its data went back in time. Posts are refused until "
+                  "we have it back; a post made meanwhile forked the log",
+                  by->member, name, (unsigned long long)ahead->seq, (unsigned long long)held);
     }
 }
 
@@ -753,7 +850,7 @@ static bool send_held(struct peers *p, struct link *l, const struct store_log *l
     int rc;
 
     if (o == NULL || seq == 0 || seq > o->seq || !is_visible(log, l->member) ||
-        (log->peer[0] != '\0' && !route_is_self(p->route, log->origin)))
+        (log->peer[0] != '\0' && !route_is_self(p->route, log->origin) && !is_returned(log, l)))
         return false;
     if (store_get(p->store, log, seq, &env, &len, NULL) != 1)
         return false;
@@ -1128,6 +1225,7 @@ static void on_message(struct peers *p, struct link *l, const uint8_t *data, siz
         if (!m.is_reply)
             link_down(l, "it opened a new conversation", true);
         link_up(l, m.roster_version);
+        l->is_heard = true;
         if (!m.is_reply)
             send_hello(p, l, true);
         l->roster_known = m.roster_version; /* send_rosters sends what it lacks */
@@ -1136,9 +1234,11 @@ static void on_message(struct peers *p, struct link *l, const uint8_t *data, siz
          * and wait our turn again for what it lacks of other origins. */
         vec_clear(&l->sent);
         watches_clear(&l->relays);
+        recover_check(p);
         break;
     case PEER_MSG_VECTOR:
         take_vector(p, l, &m);
+        recover_check(p);
         break;
     case PEER_MSG_ENVELOPE:
         /* Before the Hello exchange the peer streams from a stale idea of
@@ -1632,6 +1732,7 @@ static int64_t on_timer(void *arg)
         if (l->has_conversation && now - l->last_sent_ms >= (int64_t)c->heartbeat_ms)
             send_heartbeat(p, l);
     }
+    recover_check(p);
     return c->heartbeat_ms;
 }
 
@@ -1640,8 +1741,10 @@ void peers_after_commit(void *arg, bool is_committed)
     struct peers *p = arg;
     bool moved = route_is_batch_dirty(p->route);
 
-    if (moved || !is_committed)
+    if (moved || !is_committed) {
         refresh_ours(p);
+        recover_check(p);
+    }
     /* A full disk fails every commit until space returns: a Hello now
      * would have every peer send everything again at once, for ever. The
      * node resynchronises (peers_resync) once a commit goes through. */
@@ -1753,6 +1856,8 @@ struct peers *peers_new(const struct peers_parts *parts)
         return NULL;
     }
     p->timer = loop_add_timer(p->loop, c->heartbeat_ms, on_timer, p);
+    p->recover_until_ms = loop_now_ms() + (int64_t)c->recover_wait_ms;
+    recover_check(p);
     return p;
 }
 

@@ -21,6 +21,8 @@
 #include "message.h"
 #include "receipt.h"
 
+#define ROUTE_LOG_LIMIT_MS 10000 /* at most one line this often about ignored receipts */
+
 _Static_assert(RECEIPT_PENDING == STORE_DELIVERY_PENDING,
                "the store's pending delivery state is the receipt module's");
 _Static_assert(RECEIPT_MAX_BYTES <= ENVELOPE_MAX_PAYLOAD,
@@ -71,7 +73,13 @@ struct route {
     struct audit *audit;
     bool is_batch_dirty;    /* something was appended since the round began */
     bool is_roster_expired; /* route_set_roster_expired: nothing new comes in */
-    size_t batch_count;     /* envelopes in the open batch */
+    bool is_recovering;     /* route_set_recovering: no post, receipts wait */
+    bool has_posted;        /* this process sealed something into our own logs */
+    bool is_deferring;      /* receipts owed wait for the end of recovering */
+    /* Lines about receipts we ignore: a node rebuilt from its peers gets
+     * back every receipt for posts it no longer knows, one per entry. */
+    struct log_limit ignored_receipts;
+    size_t batch_count; /* envelopes in the open batch */
     /* Senders already told, since start, that an envelope of theirs could
      * not be opened here: told once each, so that two nodes that cannot
      * read each other do not answer each other's receipts forever. */
@@ -188,6 +196,26 @@ void route_set_roster_expired(struct route *rt, bool is_expired)
     rt->is_roster_expired = is_expired;
 }
 
+void route_set_recovering(struct route *rt, bool is_recovering)
+{
+    rt->is_recovering = is_recovering;
+    /* The receipts that waited go out with the next commit, which an open
+     * batch makes happen at the end of the round even if nothing else
+     * comes. */
+    if (!is_recovering && rt->is_deferring && rt->n_answers > 0 && route_batch(rt) == -1)
+        log_warnx("route: %zu receipt entries wait for the next commit", rt->n_answers);
+}
+
+bool route_is_recovering(const struct route *rt)
+{
+    return rt->is_recovering;
+}
+
+bool route_has_posted(const struct route *rt)
+{
+    return rt->has_posted;
+}
+
 void route_free(struct route **rp)
 {
     struct route *rt;
@@ -225,6 +253,14 @@ static int64_t now_unix(void)
     return (int64_t)time(NULL);
 }
 
+static int64_t monotonic_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 /* ---- batches ----------------------------------------------------------- */
 
 int route_batch(struct route *rt)
@@ -246,7 +282,10 @@ size_t route_batch_count(const struct route *rt)
 
 void route_end_round(struct route *rt)
 {
-    rt->n_answers = 0;
+    /* Sealing a receipt now would take a seq of our direct log that a peer
+     * may hold already: the entries wait until we hold our heads again. */
+    if (!rt->is_recovering && !rt->is_deferring)
+        rt->n_answers = 0;
     rt->is_batch_dirty = false;
     rt->batch_count = 0;
 }
@@ -403,7 +442,8 @@ static bool is_first_unreadable(struct route *rt, const char *member)
 static int record_entry(struct route *rt, const struct envelope_info *info,
                         const struct receipt_entry *r)
 {
-    char hex[17];
+    char hex[17], note[LOG_LIMIT_NOTE_MAX];
+    uint64_t suppressed;
     int state, rc;
 
     if ((rc = store_delivery_find(rt->store, r->envelope_id, info->sender, &state)) == -1)
@@ -413,9 +453,12 @@ static int record_entry(struct route *rt, const struct envelope_info *info,
             return -1;
         stats_count(rt->stats,
                     rc == 1 ? "receipts.ignored.not-recipient" : "receipts.ignored.unknown", 1);
-        log_warnx("route: ignored a receipt from %s about %s: %s", info->sender,
-                  short_hex(r->envelope_id, hex),
-                  rc == 1 ? "it was not a recipient of that post" : "we posted no such envelope");
+        if (log_limit_allow(&rt->ignored_receipts, monotonic_ms(), ROUTE_LOG_LIMIT_MS, &suppressed))
+            log_warnx("route: ignored a receipt from %s about %s: %s%s", info->sender,
+                      short_hex(r->envelope_id, hex),
+                      rc == 1 ? "it was not a recipient of that post"
+                              : "we posted no such envelope",
+                      log_limit_note(note, suppressed));
         return 0;
     }
     rc = store_delivery_set(rt->store, r->envelope_id, info->sender, r->state, r->reason,
@@ -604,6 +647,7 @@ static int post(struct route *rt, const struct message *msg, const char *const *
         *reason = "the node's store failed";
         return -1;
     }
+    rt->has_posted = true;
     return 0;
 }
 
@@ -620,6 +664,12 @@ int route_post(struct route *rt, const struct message *msg, const char *const *r
         *n_placed = 0;
         *reason = "the roster has expired: this node takes no posts until a fresh roster is "
                   "loaded";
+        return -1;
+    }
+    if (rt->is_recovering) {
+        stats_count(rt->stats, "route.refused.recovering", 1);
+        *n_placed = 0;
+        *reason = ROUTE_RECOVERING_REASON;
         return -1;
     }
     return post(rt, msg, recipients, n_recipients, is_direct, expires_at, is_tracked, placed,
@@ -744,6 +794,10 @@ static void answer_sender(struct route *rt, const struct envelope_info *info,
 
     if (!ans->is_due || route_is_self(rt, info->sender))
         return;
+    if (rt->is_recovering && rt->n_answers >= ROUTE_DEFERRED_MAX) {
+        stats_count(rt->stats, "receipts.deferred-dropped", 1);
+        return;
+    }
     if (rt->n_answers == rt->cap_answers) {
         size_t cap = rt->cap_answers == 0 ? 64 : 2 * rt->cap_answers;
         struct owed *grown = realloc(rt->answers, cap * sizeof(*grown));
@@ -802,7 +856,8 @@ void route_seal_answers(struct route *rt)
 {
     struct receipt_entry *group;
 
-    if (rt->n_answers == 0)
+    rt->is_deferring = rt->is_recovering && rt->n_answers > 0;
+    if (rt->n_answers == 0 || rt->is_recovering)
         return;
     if ((group = malloc(RECEIPT_MAX_ENTRIES * sizeof(*group))) == NULL) {
         stats_count(rt->stats, "receipts.failed", rt->n_answers);
@@ -939,6 +994,19 @@ static int seen_before(struct route *rt, const char *from, struct envelope_info 
 static int take_verified(struct route *rt, const char *from, const struct envelope_info *info,
                          const uint8_t *env, size_t len);
 
+/* Whether a direct log origin -> log_peer may come from peer `from`: from
+ * its origin to us, its recipient (4.3 step 2), or our own direct log to
+ * `from` handed back by it, the one node besides us that holds it, for a
+ * node that recovers its own logs (4.6). Either way only the two ends of
+ * the log ever carry it. */
+static bool is_direct_routed(const struct route *rt, const char *from, const char *origin,
+                             const char *log_peer)
+{
+    if (strcmp(origin, from) == 0 && route_is_self(rt, log_peer))
+        return true;
+    return route_is_self(rt, origin) && strcmp(log_peer, from) == 0;
+}
+
 /* Recognises, before any hashing or signature check, a copy of an envelope
  * we hold: same log, a seq at or below our head, and the same 64-byte
  * signature as our envelope at that seq. Dropping it loses nothing. The
@@ -965,7 +1033,7 @@ static bool is_held_copy(struct route *rt, const char *from, const uint8_t *env,
 
     if (envelope_peek(env, len, &pk) == -1)
         return false;
-    if (pk.log_peer[0] != '\0' && (strcmp(pk.sender, from) != 0 || !route_is_self(rt, pk.log_peer)))
+    if (pk.log_peer[0] != '\0' && !is_direct_routed(rt, from, pk.sender, pk.log_peer))
         return false;
     strcpy(log.origin, pk.sender);
     strcpy(log.peer, pk.log_peer);
@@ -1012,9 +1080,9 @@ int route_accept(struct route *rt, const char *from, const uint8_t *env, size_t 
     st = envelope_inspect(env, len, rt->coalition, roster_envelope_lookup, rt->roster, &info);
     if (st != ENVELOPE_OK)
         return reject(rt, from, rejected_names[st], envelope_status_name(st));
-    /* A direct (TLP:RED) log travels only from its origin to its named
-     * recipient, over their own link. */
-    if (info.is_direct && (strcmp(info.sender, from) != 0 || !route_is_self(rt, info.log_peer)))
+    /* A direct (TLP:RED) log travels only between its two members, over
+     * their own link: from its origin, or back to it from its recipient. */
+    if (info.is_direct && !is_direct_routed(rt, from, info.sender, info.log_peer))
         return reject(rt, from, "rejected.direct-misrouted",
                       "a direct log arrived from a third node or for another member");
     log_of(&info, &log);
@@ -1186,8 +1254,7 @@ int route_accept_run(struct route *rt, const char *from, const uint8_t *const *e
             goto one_by_one;
         }
     }
-    if (infos[0].is_direct &&
-        (strcmp(infos[0].sender, from) != 0 || !route_is_self(rt, infos[0].log_peer))) {
+    if (infos[0].is_direct && !is_direct_routed(rt, from, infos[0].sender, infos[0].log_peer)) {
         why = "direct-misrouted";
         goto one_by_one;
     }

@@ -48,6 +48,21 @@ void route_set_roster(struct route *rt, struct roster *roster);
  * envelope unacknowledged, both counted; what is held is still served. */
 void route_set_roster_expired(struct route *rt, bool is_expired);
 
+/* Puts the node in, or out of, the recovering state (PROTOCOL.md 4.6),
+ * decided by the peer links: while in it, route_post refuses every post
+ * (its own receipts too, which wait: see route_seal_answers), so that the
+ * node never signs a seq its peers may already hold from before its data
+ * was lost. */
+void route_set_recovering(struct route *rt, bool is_recovering);
+/* True while the node recovers its own logs from its peers. */
+bool route_is_recovering(const struct route *rt);
+/* True once this process sealed an envelope into one of its own logs (a
+ * post or a receipt), committed or not. */
+bool route_has_posted(const struct route *rt);
+/* The one-line reason a post gets while the node recovers. */
+#define ROUTE_RECOVERING_REASON                                                                    \
+    "node is recovering its own log from peers: posts are refused until it holds its own logs' "   \
+    "heads; retry later"
 /* The roster in force, borrowed: valid until the next route_set_roster. */
 struct roster *route_roster(const struct route *rt);
 
@@ -82,8 +97,12 @@ size_t route_batch_count(const struct route *rt);
  * (its stanzas), and that two members it links exchange direct envelopes,
  * never whose receipt is about what. */
 void route_seal_answers(struct route *rt);
+/* Receipt entries kept, while the node recovers, for after it has: at
+ * most this many (each is about 1 KiB); more are counted
+ * receipts.deferred-dropped and their senders' posts stay pending. */
+#define ROUTE_DEFERRED_MAX 4096
 
-/* Forgets the round: receipts owed, the dirty flag and the batch count.
+/* Forgets the round: receipts owed (kept while recovering), the dirty flag and the batch count.
  * The node calls it after every commit attempt, once listeners were told. */
 void route_end_round(struct route *rt);
 

@@ -25,9 +25,11 @@
 #define CLI_EX_USAGE       64 /* bad arguments or field values */
 #define CLI_EX_DATAERR     65 /* import: at least one line was rejected */
 #define CLI_EX_UNAVAILABLE 69 /* the node did not answer in time */
-#define CLI_EX_DEGRADED    75 /* status: a peer link that should be up is not (EX_TEMPFAIL) */
-#define CLI_EX_NOPERM      77 /* the node refused our key or role */
-#define CLI_EX_CONFIG      78 /* the client configuration is unusable */
+#define CLI_EX_DEGRADED                                                                            \
+    75                   /* status: a peer link that should be up is not; a post the node          \
+                            cannot take yet (EX_TEMPFAIL) */
+#define CLI_EX_NOPERM 77 /* the node refused our key or role */
+#define CLI_EX_CONFIG 78 /* the client configuration is unusable */
 
 #define CLI_TIMEOUT_DEFAULT 10000 /* ms a call may wait for the node */
 #define CLI_TIMEOUT_MAX     3600000

@@ -258,6 +258,9 @@ int cli_fail_call(const struct cli *cli, const struct tmbus *h, int err, const c
         return cli_fail(CLI_EX_USAGE, "cannot %s: %s", what, why);
     case TMBUS_ENOTFOUND:
         return cli_fail(CLI_EX_FAIL, "cannot %s: %s", what, why);
+    case TMBUS_EUNAVAILABLE:
+        /* Nothing was done and it will pass by itself: try again later. */
+        return cli_fail(CLI_EX_DEGRADED, "cannot %s now: %s", what, why);
     default:
         return cli_fail(CLI_EX_FAIL, "cannot %s: %s", what, why);
     }

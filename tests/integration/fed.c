@@ -449,6 +449,9 @@ static void default_limits(struct member *m)
         {"heartbeat_ms", 100},
         {"peer_timeout_ms", 2000},
         {"reconnect_max_ms", 500},
+        /* Posts at once after a start, as tests that start nodes one by
+         * one expect; test_rebuild waits for the peers as a node should. */
+        {"recover_wait_ms", 0},
     };
 
     m->n_limits = sizeof(defaults) / sizeof(defaults[0]);

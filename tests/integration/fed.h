@@ -22,7 +22,7 @@
 #define FED_COALITION   "tmbus-test"
 #define FED_START_MS    15000 /* longest wait for "member X running" */
 #define FED_STOP_MS     15000 /* longest wait for a clean exit after SIGTERM */
-#define FED_MAX_LIMITS  8     /* [limits] options one node may override */
+#define FED_MAX_LIMITS  10    /* [limits] options one node may override */
 #define FED_DIAL_MAX    256
 #define FED_EXTRA_MAX   1024 /* configuration text fed_set_extra appends */
 
