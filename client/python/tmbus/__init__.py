@@ -17,6 +17,7 @@ from . import _lib
 from .client import DEFAULT_TIMEOUT, Client, Subscription
 from .errors import (
     Busy,
+    Unavailable,
     Closed,
     Denied,
     Error,
@@ -87,9 +88,9 @@ def strerror(code: int) -> str:
 __all__ = [
     "Client", "Subscription", "DEFAULT_TIMEOUT", "version", "library_path", "strerror",
     "LibraryNotFound", "Error", "Timeout", "Denied", "InvalidArgument", "ProtocolError", "Closed",
-    "NoMemory", "NotFound", "InternalError", "Busy", "error_class", "KINDS", "Board", "BoardNeed",
-    "BoardOffer", "Category", "Delivery", "DeliveryEntry", "Filter", "Need", "NeedAction",
-    "NeedChange", "NeedDelivery", "NeedStatus", "NeedUpdateDelivery", "Offer", "OfferAction",
+    "NoMemory", "NotFound", "InternalError", "Busy", "Unavailable", "error_class", "KINDS", "Board",
+    "BoardNeed", "BoardOffer", "Category", "Delivery", "DeliveryEntry", "Filter", "Need",
+    "NeedAction",    "NeedChange", "NeedDelivery", "NeedStatus", "NeedUpdateDelivery", "Offer", "OfferAction",
     "OfferChange", "OfferDelivery", "OfferStatus", "OfferUpdateDelivery", "Page", "Peer", "Posted",
     "Priority", "Receipt", "ReceiptDelivery", "ReceiptState", "Report", "ReportNeed",
     "ReportTotal", "Sector", "Status", "Tlp",

@@ -773,6 +773,7 @@ class Client:
                     version=_lib.text(lib.tmbus_status_version(out)),
                     uptime_s=lib.tmbus_status_uptime_s(out),
                     store_full=bool(lib.tmbus_status_store_full(out)),
+                    recovering=bool(lib.tmbus_status_recovering(out)),
                     envelopes=lib.tmbus_status_envelopes(out),
                     inbox=lib.tmbus_status_inbox(out),
                     board_digest=digest.hex() if digest is not None else None,

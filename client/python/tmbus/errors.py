@@ -92,10 +92,17 @@ class Busy(Error):
     code, name = -9, "TMBUS_EBUSY"
 
 
+class Unavailable(Error):
+    """TMBUS_EUNAVAILABLE: the node is recovering its own logs from its peers
+    after a rebuild; nothing was done; try again later."""
+
+    code, name = -10, "TMBUS_EUNAVAILABLE"
+
+
 _BY_CODE: Dict[int, Type[Error]] = {
     cls.code: cls
     for cls in (Timeout, Denied, InvalidArgument, ProtocolError, Closed, NoMemory, NotFound,
-                InternalError, Busy)
+                InternalError, Busy, Unavailable)
     if cls.code is not None
 }
 

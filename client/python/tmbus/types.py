@@ -403,6 +403,7 @@ class Status:
     version: str
     uptime_s: int
     store_full: bool
+    recovering: bool  # refusing posts while it takes its own logs back from its peers
     envelopes: int
     inbox: int
     board_digest: Optional[str]
