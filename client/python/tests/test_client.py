@@ -63,6 +63,19 @@ def test_status(ua):
     assert st.board_digest is None or len(st.board_digest) == 64
 
 
+def test_roster_history_and_refused_publish(ua):
+    history = ua.roster_history()
+    assert [e.version for e in history] == [1]
+    assert len(history[0].hash) == 64 and history[0].size > 0 and history[0].trusted_at > 0
+    # The federation's client is an admin: the node judges the bytes and
+    # refuses them with its reason; nothing changes.
+    with pytest.raises(tmbus.InvalidArgument) as e:
+        ua.roster_publish(b"not a signed roster")
+    assert "refused" in e.value.reason
+    assert ua.roster_history() == history
+    assert ua.status().roster_version == 1
+
+
 def test_post_receive_ack_and_typed_deliveries(ua, ee):
     t = tag()
     # Typed delivery of a need, through a filter on kind and sender.

@@ -58,6 +58,7 @@ from .types import (
     ReceiptDelivery,
     ReceiptState,
     Report,
+    RosterEntry,
     ReportNeed,
     ReportTotal,
     Sector,
@@ -94,5 +95,5 @@ __all__ = [
     "OfferAction",
     "OfferChange", "OfferDelivery", "OfferStatus", "OfferUpdateDelivery", "Page", "Peer", "Posted",
     "Priority", "Receipt", "ReceiptDelivery", "ReceiptState", "Report", "ReportNeed",
-    "ReportTotal", "Sector", "Status", "Tlp",
+    "ReportTotal", "RosterEntry", "Sector", "Status", "Tlp",
 ]

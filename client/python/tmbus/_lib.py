@@ -230,6 +230,17 @@ class Peer(Structure):
     ]
 
 
+class RosterEntry(Structure):
+    """struct tmbus_roster_entry"""
+
+    _fields_ = [
+        ("version", c_uint64),
+        ("hash", c_uint8 * ID_BYTES),
+        ("trusted_at", c_int64),
+        ("size", c_uint64),
+    ]
+
+
 # The structs above by their C names, for the test that compares them with
 # tmbus.h. Id fields the library returns are declared c_char_p only to say
 # "a pointer to bytes": read them with id_at, never as C strings (an id may
@@ -249,6 +260,7 @@ STRUCTS = {
     "tmbus_receipt": Receipt,
     "tmbus_counter": Counter,
     "tmbus_peer": Peer,
+    "tmbus_roster_entry": RosterEntry,
 }
 
 # Byte buffers in and out (ids, keys, payloads, error text) are c_char_p:
@@ -356,6 +368,11 @@ FUNCTIONS = {
     "tmbus_delivery_state_count": (_n, [_p]),
     "tmbus_delivery_state_at": (POINTER(DeliveryEntry), [_p, _n]),
     "tmbus_delivery_state_free": (None, [_pp]),
+    "tmbus_roster_publish": (c_int, [_p, _s, _n, c_int, _pp]),
+    "tmbus_roster_history": (c_int, [_p, c_int, _pp]),
+    "tmbus_roster_history_count": (_n, [_p]),
+    "tmbus_roster_history_at": (POINTER(RosterEntry), [_p, _n]),
+    "tmbus_roster_history_free": (None, [_pp]),
     "tmbus_delivery_number": (c_uint64, [_p]),
     "tmbus_delivery_id": (_p, [_p]),
     "tmbus_delivery_sender": (_s, [_p]),

@@ -38,6 +38,7 @@ from .types import (
     OfferUpdateDelivery,
     Page,
     Peer,
+    RosterEntry,
     Posted,
     Priority,
     ReceiptDelivery,
@@ -749,6 +750,41 @@ class Client:
                 return entries
             finally:
                 lib.tmbus_delivery_state_free(ctypes.byref(out))
+
+    def _roster_entries(self, out: ctypes.c_void_p) -> List[RosterEntry]:
+        lib = self._lib
+        try:
+            entries = []
+            for i in range(lib.tmbus_roster_history_count(out)):
+                c = lib.tmbus_roster_history_at(out, i).contents
+                entries.append(RosterEntry(version=c.version, hash=bytes(c.hash).hex(),
+                                           trusted_at=c.trusted_at, size=c.size))
+            return entries
+        finally:
+            lib.tmbus_roster_history_free(ctypes.byref(out))
+
+    def roster_history(self, *, timeout: Optional[float] = None) -> List[RosterEntry]:
+        """The rosters the node has trusted, by increasing version (at most
+        the newest 1,000); the last is the one in force."""
+        out = ctypes.c_void_p()
+        with self._lock:
+            self._check(self._lib.tmbus_roster_history(self._h(), self._ms(timeout),
+                                                       ctypes.byref(out)))
+            return self._roster_entries(out)
+
+    def roster_publish(self, signed_roster: bytes, *,
+                       timeout: Optional[float] = None) -> List[RosterEntry]:
+        """Publishes a roster update (the bytes `tmbus-admin roster combine`
+        wrote) through the node, which checks it, commits it, puts it in force
+        and sends it to its peers; returns the history that now ends with it.
+        Admin clients only (Denied otherwise); a refused update raises
+        InvalidArgument with the node's reason."""
+        out = ctypes.c_void_p()
+        data = bytes(signed_roster)
+        with self._lock:
+            self._check(self._lib.tmbus_roster_publish(self._h(), data, len(data),
+                                                       self._ms(timeout), ctypes.byref(out)))
+            return self._roster_entries(out)
 
     def status(self, *, timeout: Optional[float] = None) -> Status:
         """The node's status: member, roster, version, counters, peer links."""

@@ -384,6 +384,16 @@ class DeliveryEntry:
 
 
 @dataclass(frozen=True)
+class RosterEntry:
+    """One roster a node has trusted: an entry of the governance log."""
+
+    version: int
+    hash: str  # BLAKE2b-256 of its Roster bytes, hex: the next version's previous hash
+    trusted_at: int  # unix seconds when that node took it (its clock)
+    size: int  # bytes of the signed roster
+
+
+@dataclass(frozen=True)
 class Peer:
     """One peer link as the node sees it."""
 
