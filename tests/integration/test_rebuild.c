@@ -357,8 +357,12 @@ static void rebuild(void **state, enum loss loss)
     tmbus_close(&ha);
     tmbus_close(&hb);
     tmbus_close(&hc);
+    /* No fork and no own-log alarm. The audit log is another matter: B's
+     * was on the lost disk and starts again, and its peers rightly alarm
+     * that the history they cosigned is gone (README, "Not done yet"). */
     for (size_t i = 0; i < fed_node_count(f); i++)
-        assert_int_equal(fed_log_count(f, i, 0, "ALARM"), 0);
+        assert_int_equal(fed_log_count(f, i, 0, "ALARM") - fed_log_count(f, i, 0, "audit: ALARM"),
+                         0);
 
     /* Every envelope a peer acknowledged is in B's store, with its id. */
     assert_int_equal(fed_stop(f, b), 0);
