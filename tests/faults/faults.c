@@ -53,6 +53,7 @@
 #define NETNS_PREFIX  "tmbf"
 #define NETNS_NAME    32
 #define SUBNET_PREFIX "10.213"
+#define EXPIRY_S      600 /* clock skew: how long an expiring post lives */
 
 /* What a post became, as its poster learned. */
 enum post_state {
@@ -403,7 +404,7 @@ static bool is_due(const struct run *r, size_t s, size_t origin, uint32_t index)
 {
     if (s == origin)
         return false;
-    if (r->org[origin].is_expiring[index] && r->skew_s[s] >= 600)
+    if (r->org[origin].is_expiring[index] && r->skew_s[s] >= EXPIRY_S)
         return false;
     return true;
 }
@@ -518,7 +519,7 @@ static bool post_one(struct run *r, size_t i)
     /* Clock skew: every fourth post expires ten minutes from now by the
      * harness's clock, which is the true one. */
     if (is_skewed(r) && index % 4 == 0)
-        expires = (int64_t)time(NULL) + 600;
+        expires = (int64_t)time(NULL) + EXPIRY_S;
     if (tmbus_post_send(po->h, buf, len, NULL, 0, true, expires, TMBUS_POST_NOWAIT, CALL_MS,
                         &ticket) != TMBUS_OK)
         return false;
@@ -762,7 +763,7 @@ static void check_deliveries(struct run *r)
  * digest is not theirs. */
 static bool is_expiring_all(const struct run *r, size_t i)
 {
-    return r->skew_s[i] >= 600;
+    return r->skew_s[i] >= EXPIRY_S;
 }
 
 /* Every node's board digest, asked through its poster; they must agree
@@ -1189,8 +1190,13 @@ static int scenario_slow(struct run *r)
             r->is_failed = true;
         }
     }
+    /* B's subscriber reads at the usual pace again: a window of four
+     * would make its catch-up crawl, not the node. What it holds unacked
+     * stays held (the handle never returns a delivery twice). */
     r->sub[1].is_stopped = false;
     r->sub[1].is_slow = false;
+    if (tmbus_subscribe(r->sub[1].h, SUB_WINDOW, CONNECT_MS) != TMBUS_OK)
+        return -1;
     r->rounds = 1;
     run_finish(r, r->is_soak ? 600000 : 60000);
     return 0;
