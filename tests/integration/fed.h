@@ -17,14 +17,16 @@
 
 #include "keys.h"
 
-#define FED_MAX_MEMBERS 24
-#define FED_PATH_MAX    512
-#define FED_COALITION   "tmbus-test"
-#define FED_START_MS    15000 /* longest wait for "member X running" */
-#define FED_STOP_MS     15000 /* longest wait for a clean exit after SIGTERM */
-#define FED_MAX_LIMITS  10    /* [limits] options one node may override */
-#define FED_DIAL_MAX    256
-#define FED_EXTRA_MAX   1024 /* configuration text fed_set_extra appends */
+#define FED_MAX_MEMBERS  24
+#define FED_PATH_MAX     512
+#define FED_COALITION    "tmbus-test"
+#define FED_START_MS     15000 /* longest wait for "member X running" */
+#define FED_STOP_MS      15000 /* longest wait for a clean exit after SIGTERM */
+#define FED_MAX_LIMITS   10    /* [limits] options one node may override */
+#define FED_DIAL_MAX     256
+#define FED_EXTRA_MAX    1024 /* configuration text fed_set_extra appends */
+#define FED_ENDPOINT_MAX 128  /* an endpoint's text, with its NUL */
+#define FED_ENV_MAX      4    /* environment variables fed_set_env may set */
 
 struct fed;
 
@@ -132,6 +134,35 @@ int fed_set_limit(struct fed *f, size_t i, const char *name, unsigned value);
  * most FED_EXTRA_MAX - 1 bytes) to node i's configuration, replacing what
  * an earlier call appended, and rewrites the file. Returns 0 or -1. */
 int fed_set_extra(struct fed *f, size_t i, const char *text);
+
+/* Makes node i listen for peers on peer_listen and for clients on
+ * client_endpoint (what fed_client_endpoint returns from then on, e.g. an
+ * ipc:// path a client outside the node's network namespace can reach),
+ * and rewrites its configuration. The roster keeps the endpoints it was
+ * made with. Returns 0 or -1. */
+int fed_set_listen(struct fed *f, size_t i, const char *peer_listen, const char *client_endpoint);
+
+/* Makes node i dial node j at endpoint instead of the roster's endpoint
+ * (an endpoint.ID line of [peers]) and rewrites its configuration.
+ * Returns 0 or -1. */
+int fed_set_peer_endpoint(struct fed *f, size_t i, size_t j, const char *endpoint);
+
+/* Points node i's data_dir (where its store lives) at dir instead of
+ * fed_data_dir, e.g. a small file system, and rewrites its configuration.
+ * fed_data_dir still names the directory of its configuration and log.
+ * Returns 0 or -1. */
+int fed_set_data_dir(struct fed *f, size_t i, const char *dir);
+
+/* Makes fed_start run node i inside the network namespace NAME, one made
+ * with `ip netns add` (the caller makes, wires and deletes it; "" for
+ * none). Needs root at fed_start. Returns 0 or -1. */
+int fed_set_netns(struct fed *f, size_t i, const char *name);
+
+/* Sets environment variable slot (below FED_ENV_MAX) of node i's process
+ * to name_value ("NAME=VALUE", e.g. a clock offset through a preloaded
+ * library; "" clears the slot), in force at the next fed_start. Returns 0
+ * or -1. */
+int fed_set_env(struct fed *f, size_t i, size_t slot, const char *name_value);
 
 /* Gives node i's client a fresh key (tmbus-admin keygen client) under the
  * same name and rewrites the node's configuration (in force after
