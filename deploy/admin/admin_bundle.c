@@ -633,6 +633,20 @@ static void chunk_reset(struct import *im)
     im->chunk_len = 0;
 }
 
+/* Whether the store holds exactly item's envelope at its seq: 1, 0, or -1
+ * when the store failed. */
+static int is_held(struct import *im, const struct store_log *log, const struct bundle_item *item)
+{
+    uint8_t *held = NULL;
+    size_t len = 0;
+    int rc = store_get(im->store, log, item->seq, &held, &len, NULL);
+
+    if (rc == 1)
+        rc = len == item->len && memcmp(held, item->env, len) == 0 ? 1 : 0;
+    free(held);
+    return rc;
+}
+
 /* The first pass: the whole file read once, nothing written. Checks the
  * header, every record's bounds and the signature over all of it, notes
  * each section and each chunk's hash, and whether anything is new.
@@ -644,7 +658,9 @@ static int first_pass(struct import *im, bool *has_new)
     enum bundle_status st;
     enum refusal why;
     uint8_t hash[BUNDLE_HASH_BYTES];
-    size_t left = 0; /* envelopes left in the open section */
+    size_t left = 0;              /* envelopes left in the open section */
+    struct store_head head = {0}; /* of the open section's log */
+    struct section *sec = NULL;
 
     *has_new = false;
     if (r == NULL)
@@ -658,8 +674,6 @@ static int first_pass(struct import *im, bool *has_new)
     while ((st = bundle_reader_next(r, &item)) == BUNDLE_OK && item.kind != BUNDLE_ITEM_END) {
         if (item.kind == BUNDLE_ITEM_SECTION) {
             struct section *grown = realloc(im->sections, (im->n_sections + 1) * sizeof(*grown));
-            struct section *sec;
-            struct store_head head;
 
             if (grown == NULL) {
                 st = BUNDLE_E_NOMEM;
@@ -680,6 +694,16 @@ static int first_pass(struct import *im, bool *has_new)
             if (sec->first + sec->count - 1 > head.seq)
                 *has_new = true;
             continue;
+        }
+        /* Another envelope at a held seq is news too: a fork, kept as
+         * evidence. The same bytes are not. */
+        if (item.seq <= head.seq && !*has_new) {
+            int same = is_held(im, &sec->log, &item);
+            if (same == -1) {
+                st = BUNDLE_E_IO;
+                break;
+            }
+            *has_new = same == 0;
         }
         left--;
         if (!chunk_add(im, &item, false) && left > 0)

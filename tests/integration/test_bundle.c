@@ -9,7 +9,8 @@
  * and each subscriber got every message exactly once. A tampered, a
  * truncated, a replayed and foreign bundles (for another member, of
  * another coalition, signed by an unknown key or a non-member) are
- * refused, each with its reason and counter, and change nothing.
+ * refused, each with its reason and counter, and change nothing. A fork
+ * carried by a bundle is kept as evidence, as over a link.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -49,6 +50,7 @@ struct world {
     int trip;
 };
 
+/* DIR/name, in one of four buffers: valid until the fourth call after. */
 static const char *path_in(struct world *w, const char *name)
 {
     static char p[4][FED_PATH_MAX + 64];
@@ -238,6 +240,60 @@ static void refused(struct world *w, const char *bundle, int status, const char 
                  reason, out);
 }
 
+/* Copies node i's database files (the node stopped) from one directory
+ * to another, replacing what is there. */
+static void copy_db(const char *from, const char *to)
+{
+    char cmd[FED_PATH_MAX * 4];
+
+    snprintf(cmd, sizeof(cmd),
+             "mkdir -p '%s' && rm -f '%s'/tmbus.db* && cp -a '%s'/tmbus.db* '%s'/", to, to, from,
+             to);
+    assert_int_equal(system(cmd), 0);
+}
+
+/* UA's node restored from a backup signs another envelope at a seq EE
+ * holds: the bundle carries it, and EE keeps it as evidence and halts the
+ * log, as over a link; its subscriber never sees it. */
+static void fork_by_courier(struct world *w)
+{
+    char out[OUT_MAX], backup[FED_PATH_MAX + 64];
+
+    snprintf(backup, sizeof(backup), "%s", path_in(w, "ua-backup"));
+    tmbus_close(&w->h[UA]);
+    assert_int_equal(fed_stop(w->f, UA), 0);
+    copy_db(fed_data_dir(w->f, UA), backup);
+    assert_int_equal(fed_start(w->f, UA), 0);
+    connect_client(w, UA);
+    post_tagged(w, UA, FC_TLP_GREEN, 1950);
+    carry(w, UA, EE);
+
+    tmbus_close(&w->h[UA]);
+    assert_int_equal(fed_stop(w->f, UA), 0);
+    copy_db(backup, fed_data_dir(w->f, UA));
+    assert_int_equal(fed_start(w->f, UA), 0);
+    connect_client(w, UA);
+    post_tagged(w, UA, FC_TLP_GREEN, 1951);
+    w->want[EE]--; /* never delivered: it contradicts 1950 */
+    assert_int_equal(admin(out, "vector -c '%s' --to UA --out '%s'", fed_conf_path(w->f, EE),
+                           path_in(w, "vector-fork")),
+                     0);
+    assert_int_equal(admin(out, "export -c '%s' --for '%s' --out '%s'", fed_conf_path(w->f, UA),
+                           path_in(w, "vector-fork"), path_in(w, "bundle-fork")),
+                     0);
+    tmbus_close(&w->h[EE]);
+    assert_int_equal(fed_stop(w->f, EE), 0);
+    if (admin(out, "import -c '%s' '%s'", fed_conf_path(w->f, EE), path_in(w, "bundle-fork")) != 0)
+        fail_msg("import of the fork: %s", out);
+    assert_int_equal(fed_start(w->f, EE), 0);
+    connect_client(w, EE);
+    assert_int_equal(counter(w->h[EE], "equivocation"), 1);
+    fc_expect_quiet(w->h[EE], &w->in[EE], 300);
+    assert_int_equal(w->in[EE].n_tagged, w->want[EE]);
+    assert_null(fc_find_index(&w->in[EE], 1951));
+    assert_int_equal(fc_check_order(&w->in[EE]), 0);
+}
+
 static void test_week_by_courier(void **state)
 {
     /* EE coordinates, so that it posts needs too; PL never runs a node. */
@@ -378,6 +434,7 @@ static void test_week_by_courier(void **state)
     assert_int_equal(counter(w.h[EE], "bundle.refused.unknown-signer"), 1);
     assert_int_equal(counter(w.h[EE], "bundle.refused.replayed"), 1);
 
+    fork_by_courier(&w);
     for (size_t i = 0; i < 2; i++) {
         tmbus_close(&w.h[i]);
         fc_inbox_free(&w.in[i]);
