@@ -5,7 +5,9 @@
  * delivery numbers, client cursors and the board's tables. The only module
  * that speaks SQL; nothing here parses envelopes. It holds one key, handed
  * to store_open: the store key the node derives from the member's secrets
- * (keys_derive_store_key). One writer: the event loop.
+ * (keys_derive_store_key). One writer, holding the data directory's lock:
+ * the node's event loop, or, with the node stopped, `tmbus-admin bundle
+ * import`.
  *
  * At rest, a copy of the data directory without the member's key file
  * shows no payload text. Envelopes and evidence are the wire's ciphertext.
