@@ -609,6 +609,12 @@ int store_view_each_log(struct store_view *v, store_log_fn fn, void *arg);
 int store_view_range(struct store_view *v, const struct store_log *log, uint64_t from, uint64_t to,
                      store_range_fn fn, void *arg);
 
+/* How many of log's envelopes from seq from up to to (in order) fit in
+ * budget bytes, each costing its size plus overhead. Returns that number,
+ * or -1 on error (logged). */
+int64_t store_view_fit(struct store_view *v, const struct store_log *log, uint64_t from,
+                       uint64_t to, uint64_t budget, uint64_t overhead);
+
 /* The id (STORE_HASH_BYTES) of the envelope at (log, seq): returns 1, 0
  * when none is held there, -1 on error (logged). */
 int store_view_id(struct store_view *v, const struct store_log *log, uint64_t seq, uint8_t *id);

@@ -24,7 +24,7 @@
 
 struct store_view {
     sqlite3 *db;
-    sqlite3_stmt *logs, *range, *id;
+    sqlite3_stmt *logs, *range, *id, *sizes;
 };
 
 static int view_fail(struct store_view *v, const char *what)
@@ -42,6 +42,7 @@ void store_view_close(struct store_view **vp)
     sqlite3_finalize(v->logs);
     sqlite3_finalize(v->range);
     sqlite3_finalize(v->id);
+    sqlite3_finalize(v->sizes);
     if (v->db != NULL) {
         sqlite3_exec(v->db, "COMMIT", NULL, NULL, NULL);
         sqlite3_close(v->db);
@@ -88,7 +89,11 @@ int store_view_open(const char *dir, struct store_view **out)
                            -1, &v->range, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(v->db,
                            "SELECT id FROM envelopes WHERE origin = ?1 AND peer = ?2 AND seq = ?3",
-                           -1, &v->id, NULL) != SQLITE_OK) {
+                           -1, &v->id, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(v->db,
+                           "SELECT length(data) FROM envelopes WHERE origin = ?1 AND peer = ?2"
+                           " AND seq BETWEEN ?3 AND ?4 ORDER BY seq",
+                           -1, &v->sizes, NULL) != SQLITE_OK) {
         view_fail(v, "open a read-only view");
         store_view_close(&v);
         return -1;
@@ -205,4 +210,32 @@ int store_view_id(struct store_view *v, const struct store_log *log, uint64_t se
     sqlite3_reset(v->id);
     sqlite3_clear_bindings(v->id);
     return ret;
+}
+
+int64_t store_view_fit(struct store_view *v, const struct store_log *log, uint64_t from,
+                       uint64_t to, uint64_t budget, uint64_t overhead)
+{
+    uint64_t used = 0;
+    int64_t n = 0;
+    int rc;
+
+    if (from == 0 || to < from || to > INT64_MAX)
+        return 0;
+    sqlite3_bind_text(v->sizes, 1, log->origin, -1, SQLITE_STATIC);
+    sqlite3_bind_text(v->sizes, 2, log->peer, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(v->sizes, 3, (sqlite3_int64)from);
+    sqlite3_bind_int64(v->sizes, 4, (sqlite3_int64)to);
+    /* length() of a blob reads the record's header, not the blob. */
+    while ((rc = sqlite3_step(v->sizes)) == SQLITE_ROW) {
+        uint64_t cost = (uint64_t)sqlite3_column_int64(v->sizes, 0) + overhead;
+        if (cost > budget - used)
+            break;
+        used += cost;
+        n++;
+    }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        n = view_fail(v, "sizes of envelopes");
+    sqlite3_reset(v->sizes);
+    sqlite3_clear_bindings(v->sizes);
+    return n;
 }

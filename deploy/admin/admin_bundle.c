@@ -47,6 +47,13 @@
 #define CHUNK_BYTES     (8u << 20)
 _Static_assert(CHUNK_ENVELOPES <= ROUTE_RUN_MAX, "a chunk is one run");
 
+/* What an export counts against BUNDLE_MAX_BYTES besides the envelopes:
+ * the header, end and signature (at most 8 + 2 + 3 * 65 + 8 + 32 + 1 +
+ * 64), each section's tag, ids, seq and count, each envelope's length. */
+#define FRAME_BYTES   512
+#define SECTION_BYTES (1 + 2 * (1 + UTIL_MEMBER_ID_MAX) + 8 + 4)
+#define RECORD_BYTES  4
+
 static const char synopsis[] = "usage: tmbus-admin bundle vector -c CONF --to MEMBER --out FILE\n"
                                "       tmbus-admin bundle export -c CONF --for VECTOR --out FILE\n"
                                "       tmbus-admin bundle import -c CONF FILE\n";
@@ -187,7 +194,7 @@ static int write_head(void *arg, const struct store_log *log, const struct store
 {
     struct vector_walk *v = arg;
 
-    if (!is_visible(log, v->to))
+    if (!is_visible(log, v->to) || v->n == BUNDLE_MAX_LOGS)
         return 0;
     v->n++;
     return bundle_writer_head(v->w, log->origin, log->peer, head->seq, head->id);
@@ -311,6 +318,8 @@ struct export_walk {
     const struct heads *theirs;
     const char *self, *to;
     uint64_t n_envelopes;
+    uint64_t bytes; /* what the file will hold, at most BUNDLE_MAX_BYTES */
+    bool is_capped; /* a limit left envelopes out: the next vector asks for them */
     size_t n_logs;
     bool is_failed;
 };
@@ -320,6 +329,7 @@ static int write_envelope(void *arg, uint64_t seq, const uint8_t *env, size_t le
     struct export_walk *x = arg;
 
     (void)seq;
+    x->bytes += RECORD_BYTES + len;
     return bundle_writer_envelope(x->w, env, len);
 }
 
@@ -332,6 +342,7 @@ static int export_log(void *arg, const struct store_log *log, const struct store
     const struct bundle_item *t = find_head(x->theirs, log);
     uint64_t from = t != NULL ? t->seq + 1 : 1, count;
     uint8_t id[ENVELOPE_HASH_BYTES];
+    int64_t fit;
 
     /* Direct logs only from us to the importer: its own it holds, and
      * another pair's it may not hold at all. Halted logs are not relayed. */
@@ -346,11 +357,24 @@ static int export_log(void *arg, const struct store_log *log, const struct store
     }
     if (from > head->seq)
         return 0;
+    /* What does not fit, in envelopes or bytes, the next vector asks for. */
     count = head->seq - from + 1;
     if (count > BUNDLE_MAX_ENVELOPES - x->n_envelopes)
-        count = BUNDLE_MAX_ENVELOPES - x->n_envelopes; /* the next vector asks for the rest */
-    if (count == 0)
+        count = BUNDLE_MAX_ENVELOPES - x->n_envelopes;
+    if (count == 0 || x->n_logs == BUNDLE_MAX_LOGS ||
+        x->bytes + SECTION_BYTES >= BUNDLE_MAX_BYTES) {
+        x->is_capped = true;
         return 0;
+    }
+    fit = store_view_fit(x->view, log, from, from + count - 1,
+                         BUNDLE_MAX_BYTES - x->bytes - SECTION_BYTES, RECORD_BYTES);
+    if (fit < 0)
+        return -1;
+    if ((uint64_t)fit < head->seq - from + 1)
+        x->is_capped = true;
+    if ((count = (uint64_t)fit) == 0)
+        return 0;
+    x->bytes += SECTION_BYTES;
     if (bundle_writer_section(x->w, log->origin, log->peer, from, (uint32_t)count) == -1 ||
         store_view_range(x->view, log, from, from + count - 1, write_envelope, x) != (int)count)
         return -1;
@@ -383,6 +407,7 @@ static int cmd_export(const char *conf, const char *vector, const char *out)
     snprintf(h.to, sizeof(h.to), "%s", theirs.from);
     h.created_at = (int64_t)time(NULL);
     x.theirs = &hs;
+    x.bytes = FRAME_BYTES;
     x.self = s.cfg->member;
     x.to = theirs.from;
     printf("bundle from %s for %s:\n", s.cfg->member, theirs.from);
@@ -390,6 +415,10 @@ static int cmd_export(const char *conf, const char *vector, const char *out)
         store_view_each_log(x.view, export_log, &x) == 0 &&
         bundle_writer_finish(x.w, s.keys) == 0 && out_close(&o, true) == 0) {
         printf("%" PRIu64 " envelopes of %zu logs written to %s\n", x.n_envelopes, x.n_logs, out);
+        if (x.is_capped)
+            printf("the bundle is full (%d envelopes or 4 GiB): the next vector asks for the "
+                   "rest\n",
+                   BUNDLE_MAX_ENVELOPES);
         rc = 0;
     }
     bundle_writer_free(&x.w);
