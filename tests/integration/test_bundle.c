@@ -63,6 +63,8 @@ static const char *path_in(struct world *w, const char *name)
 
 /* Runs tmbus-admin bundle ARGS; its output (both streams) into out.
  * Returns the exit status. */
+static int admin(char out[OUT_MAX], const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 static int admin(char out[OUT_MAX], const char *fmt, ...)
 {
     char args[FED_PATH_MAX * 4], cmd[FED_PATH_MAX * 5];
