@@ -2,8 +2,8 @@
  * bundle: reads and writes bundle and vector files (proto/PROTOCOL.md 14).
  * Every length is checked against its limit before the bytes it announces
  * are read, and the reader keeps one envelope in memory, so a file of any
- * size costs BUNDLE_ENVELOPE_MAX bytes. The signature covers a BLAKE2b-512
- * of every byte before it, computed while reading: it says who wrote the
+ * size costs at most BUNDLE_ENVELOPE_MAX bytes. The signature covers a
+ * BLAKE2b-512 of every byte before it, computed while reading: it says who wrote the
  * file, for whom, and that nothing in it changed. Whether an envelope
  * belongs in the store is not decided here.
  */
@@ -80,17 +80,16 @@ struct bundle_reader {
     uint64_t n_envelopes;
     uint64_t next_seq;  /* the next envelope's seq in the open section */
     uint32_t remaining; /* envelopes left in the open section */
-    uint8_t *buf;       /* BUNDLE_ENVELOPE_MAX */
+    uint8_t *buf;       /* grown to the largest envelope read, at most BUNDLE_ENVELOPE_MAX */
+    size_t cap;
 };
 
 struct bundle_reader *bundle_reader_new(bundle_read_fn fn, void *arg, uint64_t max_bytes)
 {
     struct bundle_reader *r = calloc(1, sizeof(*r));
 
-    if (r == NULL || (r->buf = malloc(BUNDLE_ENVELOPE_MAX)) == NULL) {
-        free(r);
+    if (r == NULL)
         return NULL;
-    }
     r->read = fn;
     r->arg = arg;
     r->max_bytes = max_bytes < BUNDLE_MAX_BYTES ? max_bytes : BUNDLE_MAX_BYTES;
@@ -246,6 +245,13 @@ static enum bundle_status next_envelope(struct bundle_reader *r, struct bundle_i
     len = get_be(len4, 4);
     if (len == 0 || len > BUNDLE_ENVELOPE_MAX)
         return fail(r, BUNDLE_E_MALFORMED);
+    if (len > r->cap) {
+        uint8_t *grown = realloc(r->buf, (size_t)len);
+        if (grown == NULL)
+            return fail(r, BUNDLE_E_NOMEM);
+        r->buf = grown;
+        r->cap = (size_t)len;
+    }
     if ((st = take(r, r->buf, (size_t)len)) != BUNDLE_OK)
         return st;
     out->kind = BUNDLE_ITEM_ENVELOPE;

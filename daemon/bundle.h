@@ -89,8 +89,9 @@ typedef long (*bundle_read_fn)(void *arg, uint8_t *buf, size_t len);
 struct bundle_reader;
 
 /* A reader pulling bytes from fn(arg), refusing a file beyond max_bytes
- * (at most BUNDLE_MAX_BYTES). Allocates one envelope's buffer
- * (BUNDLE_ENVELOPE_MAX). Returns NULL when out of memory. */
+ * (at most BUNDLE_MAX_BYTES). It holds one envelope's buffer, grown to the
+ * largest envelope read (at most BUNDLE_ENVELOPE_MAX). Returns NULL when
+ * out of memory. */
 struct bundle_reader *bundle_reader_new(bundle_read_fn fn, void *arg, uint64_t max_bytes);
 
 /* Frees the reader; clears *rp. Accepts NULL. */
