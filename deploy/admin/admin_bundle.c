@@ -1000,10 +1000,11 @@ int admin_bundle(int argc, char **argv)
 {
     const char *conf = NULL, *out = NULL, *vector = NULL, *to = NULL, *file = NULL;
 
-    if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
-        printf("%s%s", synopsis, details);
-        return 0;
-    }
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            printf("%s%s", synopsis, details);
+            return 0;
+        }
     for (int i = 2; i < argc; i++) {
         const char **opt = strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0 ? &conf
                            : strcmp(argv[i], "--out") == 0                                ? &out
