@@ -5,7 +5,9 @@
  * delivery numbers, client cursors and the board's tables. The only module
  * that speaks SQL; nothing here parses envelopes. It holds one key, handed
  * to store_open: the store key the node derives from the member's secrets
- * (keys_derive_store_key). One writer: the event loop.
+ * (keys_derive_store_key). One writer, holding the data directory's lock:
+ * the node's event loop, or, with the node stopped, `tmbus-admin bundle
+ * import`.
  *
  * At rest, a copy of the data directory without the member's key file
  * shows no payload text. Envelopes and evidence are the wire's ciphertext.
@@ -662,5 +664,36 @@ int store_audit_peek(const char *dir, uint64_t from, store_audit_entry_fn efn,
 /* The number of entry rows and the largest idx + 1 (0, 0 when none), from
  * the same read-only view as store_audit_peek. Returns 1, 0 or -1 alike. */
 int store_audit_peek_count(const char *dir, uint64_t *rows, uint64_t *end);
+
+/* ---- a read-only view, for bundles (store_bundle.c) ---------------------
+ * `tmbus-admin bundle vector` and `bundle export` read a node's logs
+ * beside the running node: DIR/tmbus.db opened read-only, without the lock
+ * and without migrating, in one read transaction. Nothing here writes. */
+struct store_view;
+
+/* Opens the view. Returns 1 with *out, 0 when there is no store, -1 when
+ * it cannot be read (logged). Blocks on disk. */
+int store_view_open(const char *dir, struct store_view **out);
+
+/* Ends the read transaction and closes; clears *vp. Accepts NULL. */
+void store_view_close(struct store_view **vp);
+
+/* store_each_log over the view: every log with its head, read before the
+ * first call, so fn may read ranges. Returns 0, -1, or fn's non-zero. */
+int store_view_each_log(struct store_view *v, store_log_fn fn, void *arg);
+
+/* store_get_range over the view. Returns how many envelopes fn took, or -1. */
+int store_view_range(struct store_view *v, const struct store_log *log, uint64_t from, uint64_t to,
+                     store_range_fn fn, void *arg);
+
+/* How many of log's envelopes from seq from up to to (in order) fit in
+ * budget bytes, each costing its size plus overhead. Returns that number,
+ * or -1 on error (logged). */
+int64_t store_view_fit(struct store_view *v, const struct store_log *log, uint64_t from,
+                       uint64_t to, uint64_t budget, uint64_t overhead);
+
+/* The id (STORE_HASH_BYTES) of the envelope at (log, seq): returns 1, 0
+ * when none is held there, -1 on error (logged). */
+int store_view_id(struct store_view *v, const struct store_log *log, uint64_t seq, uint8_t *id);
 
 #endif

@@ -21,6 +21,9 @@ static void usage(FILE *f)
                "       tmbus-admin roster show ROSTER [--coalition C]\n"
                "       tmbus-admin audit verify DATA_DIR\n"
                "       tmbus-admin audit show DATA_DIR [--last N]\n"
+               "       tmbus-admin bundle vector -c CONF --to MEMBER --out FILE\n"
+               "       tmbus-admin bundle export -c CONF --for VECTOR --out FILE\n"
+               "       tmbus-admin bundle import -c CONF FILE\n"
                "       tmbus-admin --help | --version\n"
                "Run a subcommand with --help for details.\n");
 }
@@ -49,6 +52,8 @@ int main(int argc, char **argv)
         return admin_roster(argc - 1, argv + 1);
     if (strcmp(argv[1], "audit") == 0)
         return admin_audit(argc - 1, argv + 1);
+    if (strcmp(argv[1], "bundle") == 0)
+        return admin_bundle(argc - 1, argv + 1);
     fprintf(stderr, "tmbus-admin: unknown command '%s'\n", argv[1]);
     usage(stderr);
     return ADMIN_EX_USAGE;

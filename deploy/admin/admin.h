@@ -19,4 +19,9 @@ int admin_roster(int argc, char **argv);
  * log verifies, 1 when it does not, 2 when it cannot be read. */
 int admin_audit(int argc, char **argv);
 
+/* tmbus-admin bundle vector|export|import ... (argv[0] is "bundle"). Exit 0
+ * on success, 1 when a bundle or vector is refused, 2 when it cannot run,
+ * 3 when an imported bundle held nothing new (a replay). */
+int admin_bundle(int argc, char **argv);
+
 #endif

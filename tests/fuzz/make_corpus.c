@@ -3,7 +3,8 @@
  * fuzz_envelope_open: a few small valid envelopes of the fuzz federation
  * (fuzz_common.h) and a few broken ones; and those of the codec fuzzers
  * (fuzz_message_decode, fuzz_receipt_decode, fuzz_peer_msg, fuzz_api_msg):
- * one message of each kind. Nonces and payload keys are fixed and Ed25519
+ * one message of each kind; and fuzz_bundle's: bundles and a vector signed
+ * by A, one altered and one cut short. Nonces and payload keys are fixed and Ed25519
  * is deterministic, so every run writes the same bytes; rerun it only when
  * the envelope format or a .proto changes.
  *
@@ -18,6 +19,7 @@
 #include <sodium.h>
 
 #include "api.pb-c.h"
+#include "bundle.h"
 #include "envelope.h"
 #include "fuzz_common.h"
 #include "log.h"
@@ -397,6 +399,61 @@ static void emit_flipped(const char *root, const char *name, const struct sealed
     free(copy);
 }
 
+/* A bundle from A to B holding envs (one section per log, in log order),
+ * or with n == 0 a vector from A for B whose head of A's relayed log is
+ * envs[0] at seq 3; written to a malloc'd buffer. */
+static uint8_t *bundle_of(const struct sealed *const *envs, const char *const *peers, size_t n,
+                          size_t *len)
+{
+    struct bundle_header h = {.kind = n > 0 ? BUNDLE_KIND_ENVELOPES : BUNDLE_KIND_VECTOR,
+                              .created_at = CREATED_AT};
+    struct bundle_writer *w;
+    char *buf = NULL;
+    FILE *f;
+
+    snprintf(h.coalition, sizeof(h.coalition), "%s", FUZZ_COALITION);
+    snprintf(h.from, sizeof(h.from), "A");
+    snprintf(h.to, sizeof(h.to), "B");
+    ensure((f = open_memstream(&buf, len)) != NULL && (w = bundle_writer_new(f, &h)) != NULL);
+    for (size_t i = 0; i < n; i++) {
+        size_t run = 1;
+        while (i + run < n && strcmp(peers[i + run], peers[i]) == 0)
+            run++;
+        ensure(bundle_writer_section(w, "A", peers[i], 1, (uint32_t)run) == 0);
+        for (size_t k = 0; k < run; k++)
+            ensure(bundle_writer_envelope(w, envs[i + k]->buf, envs[i + k]->len) == 0);
+        i += run - 1;
+    }
+    if (n == 0) {
+        uint8_t zero[ENVELOPE_HASH_BYTES] = {0};
+        ensure(bundle_writer_head(w, "A", "", 3, envs[0]->id) == 0);
+        ensure(bundle_writer_head(w, "C", "", 0, zero) == 0);
+    }
+    ensure(bundle_writer_finish(w, fuzz_member("A")) == 0);
+    bundle_writer_free(&w);
+    ensure(fclose(f) == 0);
+    return (uint8_t *)buf;
+}
+
+static void bundle_seeds(const char *root, const struct sealed *s1, const struct sealed *s2,
+                         const struct sealed *s3, const struct sealed *d)
+{
+    const struct sealed *const envs[] = {s1, s2, s3, d};
+    const char *const peers[] = {"", "", "", "B"};
+    uint8_t *b, *v;
+    size_t len, vlen;
+
+    b = bundle_of(envs, peers, 4, &len);
+    v = bundle_of(&envs[2], NULL, 0, &vlen);
+    emit_to(root, "fuzz_bundle", "bundle-a-b", b, len);
+    emit_to(root, "fuzz_bundle", "vector-a-b", v, vlen);
+    emit_to(root, "fuzz_bundle", "bundle-truncated", b, len / 2);
+    b[len / 2] ^= 0x01;
+    emit_to(root, "fuzz_bundle", "bundle-altered", b, len);
+    free(b);
+    free(v);
+}
+
 int main(int argc, char **argv)
 {
     struct sealed s1, s2, s3, d, c, x, other, stranger;
@@ -436,6 +493,7 @@ int main(int argc, char **argv)
     emit(root, "bad-truncated", x.buf, x.len / 2);
 
     payload_seeds(root);
+    bundle_seeds(root, &s1, &s2, &s3, &d);
     peer_seeds(root);
     api_seeds(root);
 
