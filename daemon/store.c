@@ -319,6 +319,19 @@ static const char *const migrations[STORE_SCHEMA] = {
     "  quantity, accepted, value_cents, sector, deadline);"
     "CREATE INDEX board_offers_report ON board_offers (view_tlp, need_id, status, donor,"
     "  value_cents);",
+    /* 13 -> 14 and 14 -> 15: no change to this schema. */
+    "",
+    "",
+    /* 15 -> 16: retention (store_retention.c). pruned is when this node
+     * dropped the envelope's ciphertext (NULL: it holds it); ALTER TABLE
+     * adds it without rewriting a row. The partial index lists in expiry
+     * order the envelopes that expire and still hold their ciphertext, so
+     * a retention round finds what is due without a scan, and a pruned
+     * envelope leaves it; envelopes that never expire, most of them, cost
+     * no index write. */
+    "ALTER TABLE envelopes ADD COLUMN pruned INTEGER;"
+    "CREATE INDEX envelopes_expiring ON envelopes (expires_at)"
+    "  WHERE expires_at > 0 AND pruned IS NULL;",
 };
 
 /* The first schema whose migration rebuilds a table that others refer to:
