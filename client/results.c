@@ -709,6 +709,16 @@ bool tmbus_status_store_full(const struct tmbus_status *s)
     return s->reply->status->store_full;
 }
 
+uint64_t tmbus_status_retention_pruned(const struct tmbus_status *s)
+{
+    return s->reply->status->retention_pruned;
+}
+
+uint64_t tmbus_status_retention_bytes_freed(const struct tmbus_status *s)
+{
+    return s->reply->status->retention_bytes_freed;
+}
+
 uint64_t tmbus_status_envelopes(const struct tmbus_status *s)
 {
     return s->reply->status->envelopes;

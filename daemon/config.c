@@ -152,6 +152,21 @@ static const struct option options[] = {
     {"http",   "health_grace_ms",    T_UINT32,       "15000", false, true,
      .min = 0, .max = 3600000, .off = CFG(health_grace_ms)},
 
+    /* Retention of old ciphertext (PROTOCOL.md 5.8), off unless a rule
+     * is set: pruning loses the bodies for good at this node, so each
+     * coalition must choose it knowing its longest outage. In days of
+     * day_seconds seconds; only tests make a day shorter. */
+    {"retention", "after_expiry",    T_UINT32,       "0",     false, false,
+     .min = 0, .max = 36500, .off = CFG(retention_after_expiry)},
+    {"retention", "after_closed",    T_UINT32,       "0",     false, false,
+     .min = 0, .max = 36500, .off = CFG(retention_after_closed)},
+    {"retention", "day_seconds",     T_UINT32,       "86400", false, false,
+     .min = 1, .max = 86400, .off = CFG(retention_day_s)},
+    {"retention", "batch",           T_UINT32,       "256",   false, false,
+     .min = 1, .max = 65536, .off = CFG(retention_batch)},
+    {"retention", "interval_ms",     T_UINT32,       "1000",  false, false,
+     .min = 10, .max = 3600000, .off = CFG(retention_interval_ms)},
+
     /* Least privilege when role or clearance is left out. */
     {"client", "key",                T_KEY,          NULL,    true,  true,
      .off = CLIENT(transport_pk)},
@@ -598,7 +613,7 @@ static void begin_client(struct parser *p, const char *name)
  * empty [client NAME] is checked too. */
 static void begin_section(struct parser *p, const char *name)
 {
-    static const char *const plain[] = {"node", "peers", "limits", "http"};
+    static const char *const plain[] = {"node", "peers", "limits", "http", "retention"};
 
     snprintf(p->header, sizeof(p->header), "%s", name);
     p->section = NULL;
@@ -833,6 +848,7 @@ struct config *config_load(const char *path, char *err, size_t errlen)
     apply_defaults(p, "peers", c);
     apply_defaults(p, "limits", c);
     apply_defaults(p, "http", c);
+    apply_defaults(p, "retention", c);
     /* Such a path cannot be opened either, so inifile_read reports it
      * first; the check after it is for a system where it could. */
     if (inifile_read(path, FILE_MAX, &handlers, p, err, errlen) == -1)

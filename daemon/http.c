@@ -272,7 +272,7 @@ static void add_gauge(struct text *t, const char *name, const char *help, double
 static void add_state(struct http *h, struct text *t)
 {
     const struct roster *r = route_roster(h->route);
-    uint64_t envelopes, evidence, needs, offers;
+    uint64_t envelopes, evidence, needs, offers, free_bytes;
 
     add_family(t, "tmbus_build_info", "gauge", "Always 1; the version tmbusd was built as.");
     add(t, "tmbus_build_info{version=\"%s\"} 1\n", TMBUS_VERSION_STRING);
@@ -284,6 +284,11 @@ static void add_state(struct http *h, struct text *t)
         add_gauge(t, "tmbus_store_evidence_envelopes", "Envelopes kept as fork evidence.",
                   (double)evidence);
     }
+    if (store_free_bytes(h->store, &free_bytes) == 0)
+        add_gauge(t, "tmbus_store_free_bytes",
+                  "Bytes of the store's file on its free list, reused by later writes"
+                  " (retention frees them).",
+                  (double)free_bytes);
     add_gauge(t, "tmbus_store_file_bytes", "Bytes of the store's database file and its log.",
               (double)store_file_bytes(h));
     if (store_board_count(h->store, &needs, &offers) == 0) {
