@@ -1296,6 +1296,12 @@ int route_open_inbox(struct route *rt, const struct store_inbox_entry *e,
         st = envelope_open(rt->keyring, env, len, rt->coalition, roster_envelope_lookup, rt->roster,
                            info, body);
     free(env);
+    if (st == ENVELOPE_E_PRUNED) {
+        /* Retention pruned it after every client that had subscribed
+         * acknowledged it: only a client new since then meets it. */
+        stats_count(rt->stats, "retention.inbox-pruned", 1);
+        return -1;
+    }
     if (st != ENVELOPE_OK) {
         log_warnx("route: inbox entry %llu no longer opens: %s", (unsigned long long)e->number,
                   envelope_status_name(st));
