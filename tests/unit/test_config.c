@@ -153,7 +153,7 @@ static void test_defaults(void **state)
     assert_int_equal(c->retention_after_expiry, 0);
     assert_int_equal(c->retention_after_closed, 0);
     assert_int_equal(c->retention_day_s, 86400);
-    assert_int_equal(c->retention_batch, 256);
+    assert_int_equal(c->retention_batch, 64);
     assert_int_equal(c->retention_interval_ms, 1000);
     config_free(&c);
     c = must_load(*state, MIN "[retention]\nafter_expiry = 30\nafter_closed = 90\n"
