@@ -714,6 +714,16 @@ bool tmbus_status_recovering(const struct tmbus_status *s)
     return s->reply->status->recovering;
 }
 
+uint64_t tmbus_status_retention_pruned(const struct tmbus_status *s)
+{
+    return s->reply->status->retention_pruned;
+}
+
+uint64_t tmbus_status_retention_bytes_freed(const struct tmbus_status *s)
+{
+    return s->reply->status->retention_bytes_freed;
+}
+
 uint64_t tmbus_status_envelopes(const struct tmbus_status *s)
 {
     return s->reply->status->envelopes;

@@ -961,6 +961,11 @@ TMBUS_EXPORT bool tmbus_status_store_full(const struct tmbus_status *s);
  * waits to hear its peers): it refuses posts (TMBUS_EUNAVAILABLE) until it
  * holds them, by itself. False from a node that does not say. */
 TMBUS_EXPORT bool tmbus_status_recovering(const struct tmbus_status *s);
+/* Retention: envelopes whose ciphertext the node dropped under its
+ * [retention] rules, and the bytes that freed (0 and 0 from a node that
+ * does not prune, or does not say). */
+TMBUS_EXPORT uint64_t tmbus_status_retention_pruned(const struct tmbus_status *s);
+TMBUS_EXPORT uint64_t tmbus_status_retention_bytes_freed(const struct tmbus_status *s);
 /* Envelopes held in all logs, and the highest inbox delivery number. */
 TMBUS_EXPORT uint64_t tmbus_status_envelopes(const struct tmbus_status *s);
 TMBUS_EXPORT uint64_t tmbus_status_inbox(const struct tmbus_status *s);

@@ -466,6 +466,9 @@ void api_on_status(struct api *a, const struct request *rq)
     st.uptime_s = (uint64_t)(loop_now_ms() - a->started_ms) / 1000;
     st.store_full = store_is_full(a->store);
     st.recovering = route_is_recovering(a->route);
+    /* The counters are kept with every commit, so these survive restarts. */
+    st.retention_pruned = stats_get(a->stats, "retention.pruned");
+    st.retention_bytes_freed = stats_get(a->stats, "retention.bytes-freed");
     for (size_t i = 0; i < stats_size(a->stats); i++) {
         const char *name;
         tmbus__api__counter__init(&counters[i]);

@@ -92,6 +92,13 @@ struct config {
     uint32_t health_grace_ms;    /* how long a link may be down before /healthz says so */
     uint32_t health_min_free_mb; /* free space under data_dir below which /healthz fails */
 
+    /* [retention]: 0 days turns a rule off */
+    uint32_t retention_after_expiry; /* days after an envelope's expiry before pruning */
+    uint32_t retention_after_closed; /* days after a need closed or was withdrawn */
+    uint32_t retention_day_s;        /* seconds in one of those days (86400) */
+    uint32_t retention_batch;        /* envelopes examined per retention round */
+    uint32_t retention_interval_ms;  /* between two retention rounds */
+
     /* [client NAME] sections */
     size_t n_clients;
     struct config_client *clients;

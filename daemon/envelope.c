@@ -60,6 +60,7 @@ static const char *const status_names[ENVELOPE_STATUS_COUNT] = {
     [ENVELOPE_E_DECRYPT] = "decrypt-failed",
     [ENVELOPE_E_PADDING] = "bad-padding",
     [ENVELOPE_E_BODY] = "body-mismatch",
+    [ENVELOPE_E_PRUNED] = "pruned",
     [ENVELOPE_E_INTERNAL] = "internal-error",
 };
 
@@ -536,6 +537,21 @@ static enum envelope_status check_header(const Tmbus__Envelope__Header *h, const
     return ENVELOPE_OK;
 }
 
+static bool is_pruned(const Tmbus__Envelope__Envelope *env)
+{
+    return env->ciphertext.len == 0;
+}
+
+/* Exactly one of the two forms (PROTOCOL.md 5.8): a ciphertext of a
+ * bucket plus the tag and no hash, or no ciphertext and a 32-byte hash. */
+static bool is_body_form(const Tmbus__Envelope__Envelope *env)
+{
+    if (is_pruned(env))
+        return env->ciphertext_hash.len == ENVELOPE_HASH_BYTES;
+    return env->ciphertext_hash.len == 0 && env->ciphertext.len > AEAD_TAG_BYTES &&
+           is_bucket(env->ciphertext.len - AEAD_TAG_BYTES);
+}
+
 /* How much of the signature check parse_and_verify does. */
 enum signature_mode {
     SIGNATURE_VERIFY,  /* check it */
@@ -571,8 +587,7 @@ static enum envelope_status parse_and_verify(const uint8_t *buf, size_t len, con
         goto fail;
     }
     if (env->header.len == 0 || env->header.len > ENVELOPE_MAX_HEADER ||
-        env->signature.len != ENVELOPE_SIGNATURE_BYTES || env->ciphertext.len <= AEAD_TAG_BYTES ||
-        !is_bucket(env->ciphertext.len - AEAD_TAG_BYTES)) {
+        env->signature.len != ENVELOPE_SIGNATURE_BYTES || !is_body_form(env)) {
         st = ENVELOPE_E_FIELD;
         goto fail;
     }
@@ -591,8 +606,13 @@ static enum envelope_status parse_and_verify(const uint8_t *buf, size_t len, con
         goto fail;
     }
 
-    crypto_generichash(ct_hash, sizeof(ct_hash), env->ciphertext.data, env->ciphertext.len, NULL,
-                       0);
+    /* A pruned envelope brings the hash the sender signed; a full one is
+     * hashed here, so the two forms of one envelope verify alike. */
+    if (is_pruned(env))
+        memcpy(ct_hash, env->ciphertext_hash.data, sizeof(ct_hash));
+    else
+        crypto_generichash(ct_hash, sizeof(ct_hash), env->ciphertext.data, env->ciphertext.len,
+                           NULL, 0);
     if ((msg = signed_message(env->header.data, env->header.len, ct_hash, &msg_len)) == NULL) {
         st = ENVELOPE_E_INTERNAL;
         goto fail;
@@ -637,6 +657,7 @@ static enum envelope_status parse_and_verify(const uint8_t *buf, size_t len, con
         info->n_stanzas = h->n_stanzas;
         envelope_id(env->header.data, env->header.len, ct_hash, env->signature.data, info->id);
         memcpy(info->ciphertext_hash, ct_hash, sizeof(ct_hash));
+        info->is_pruned = is_pruned(env);
     }
     return ENVELOPE_OK;
 fail:
@@ -796,7 +817,7 @@ int envelope_peek(const uint8_t *env, size_t len, struct envelope_peek *out)
     if (env == NULL || len == 0 || len > ENVELOPE_MAX_SIZE)
         return -1;
     while (p < end) {
-        if (read_field(&p, end, &f) == -1 || f.type != WIRE_BYTES || f.number > 3 ||
+        if (read_field(&p, end, &f) == -1 || f.type != WIRE_BYTES || f.number > 4 ||
             (seen & (1u << f.number)) != 0)
             return -1;
         seen |= 1u << f.number;
@@ -924,6 +945,12 @@ static enum envelope_status open_envelope(struct envelope_keyring *kr, const uin
     h = p.hdr;
     if ((st = unwrap(kr, h, &p.sender_keys)) != ENVELOPE_OK)
         goto out;
+    /* Ours, but there is nothing left to open: the stanza says so from the
+     * header alone, and the caller can tell the sender. */
+    if (is_pruned(p.env)) {
+        st = ENVELOPE_E_PRUNED;
+        goto out;
+    }
     key_commitment(kr->scratch->payload_key, h->nonce.data, commitment);
     if (sodium_memcmp(commitment, h->key_commitment.data, ENVELOPE_HASH_BYTES) != 0) {
         st = ENVELOPE_E_COMMITMENT;
@@ -987,6 +1014,45 @@ enum envelope_status envelope_open_verified(struct envelope_keyring *kr, const u
 {
     return open_envelope(kr, env, len, coalition, lookup, lookup_arg, SIGNATURE_TRUSTED, info,
                          body);
+}
+
+/* ---- prune ------------------------------------------------------------ */
+
+int envelope_prune(const uint8_t *env, size_t len, uint8_t **out, size_t *out_len)
+{
+    Tmbus__Envelope__Envelope *e;
+    Tmbus__Envelope__Envelope pruned = TMBUS__ENVELOPE__ENVELOPE__INIT;
+    uint8_t ct_hash[ENVELOPE_HASH_BYTES];
+    int ret = -1;
+
+    *out = NULL;
+    *out_len = 0;
+    if (env == NULL || len == 0 || len > ENVELOPE_MAX_SIZE)
+        return -1;
+    if ((e = tmbus__envelope__envelope__unpack(NULL, len, env)) == NULL)
+        return -1;
+    if (!is_canonical(&e->base, env, len) || e->signature.len != ENVELOPE_SIGNATURE_BYTES ||
+        e->header.len == 0 || !is_body_form(e))
+        goto out;
+    if (is_pruned(e)) {
+        ret = 0;
+        goto out;
+    }
+    crypto_generichash(ct_hash, sizeof(ct_hash), e->ciphertext.data, e->ciphertext.len, NULL, 0);
+    pruned.header = e->header;
+    pruned.signature = e->signature;
+    pruned.ciphertext_hash.data = ct_hash;
+    pruned.ciphertext_hash.len = sizeof(ct_hash);
+    *out_len = tmbus__envelope__envelope__get_packed_size(&pruned);
+    if ((*out = malloc(*out_len)) == NULL) {
+        *out_len = 0;
+        goto out;
+    }
+    tmbus__envelope__envelope__pack(&pruned, *out);
+    ret = 1;
+out:
+    tmbus__envelope__envelope__free_unpacked(e, NULL);
+    return ret;
 }
 
 void envelope_hash(const uint8_t *data, size_t len, uint8_t out[ENVELOPE_HASH_BYTES])

@@ -77,6 +77,7 @@ enum envelope_status {
     ENVELOPE_E_DECRYPT,       /* body AEAD failed */
     ENVELOPE_E_PADDING,       /* padded body not a bucket, or bad padding */
     ENVELOPE_E_BODY,          /* body disagrees with header (sender, recipients) */
+    ENVELOPE_E_PRUNED,        /* ours, but pruned: its ciphertext is gone */
     ENVELOPE_E_INTERNAL,      /* out of memory or a libsodium failure */
     ENVELOPE_STATUS_COUNT
 };
@@ -127,6 +128,7 @@ struct envelope_info {
     size_t n_stanzas;
     uint8_t id[ENVELOPE_HASH_BYTES]; /* envelope id, see above */
     uint8_t ciphertext_hash[ENVELOPE_HASH_BYTES];
+    bool is_pruned; /* the pruned form: the hash stands in for the ciphertext */
 };
 
 /* An opened body. recipients[i] point into storage owned by the body. */
@@ -226,10 +228,10 @@ int envelope_peek(const uint8_t *env, size_t len, struct envelope_peek *out)
     __attribute__((warn_unused_result));
 
 /* The recipient path: everything envelope_verify does, then finds our
- * stanza, checks the key commitment, decrypts, removes the padding, and
- * checks the body (sender matches the header, we are among exactly
- * n_stanzas distinct recipients). On success *body is ours to free with
- * envelope_body_free. */
+ * stanza (ENVELOPE_E_NOT_RECIPIENT when none opens; ENVELOPE_E_PRUNED when
+ * one does but the envelope is pruned), checks the key commitment, decrypts, removes the padding,
+ * and checks the body (sender matches the header, we are among exactly n_stanzas distinct
+ * recipients). On success *body is ours to free with envelope_body_free. */
 enum envelope_status envelope_open(struct envelope_keyring *kr, const uint8_t *env, size_t len,
                                    const char *coalition, envelope_lookup_fn lookup,
                                    void *lookup_arg, struct envelope_info *info,
@@ -244,6 +246,16 @@ enum envelope_status envelope_open_verified(struct envelope_keyring *kr, const u
                                             size_t len, const char *coalition,
                                             envelope_lookup_fn lookup, void *lookup_arg,
                                             struct envelope_info *info, struct envelope_body **body)
+    __attribute__((warn_unused_result));
+
+/* The pruned form of an envelope (PROTOCOL.md 5.8): the same header and
+ * signature, with H(ciphertext) in place of the ciphertext, so that it
+ * keeps its id and still verifies. For a caller that holds env verified
+ * (the store's retention); it parses env strictly but checks no signature.
+ * Returns 1 with a malloc'd *out the caller frees, 0 when env is pruned
+ * already (*out NULL), -1 when env is no envelope or memory ran out.
+ * Does not block. */
+int envelope_prune(const uint8_t *env, size_t len, uint8_t **out, size_t *out_len)
     __attribute__((warn_unused_result));
 
 /* BLAKE2b-256 of data, for digests that are not envelopes (the board's).

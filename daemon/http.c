@@ -297,6 +297,11 @@ static void add_state(struct http *h, struct text *t)
         add_gauge(t, "tmbus_store_evidence_envelopes", "Envelopes kept as fork evidence.",
                   (double)evidence);
     }
+    if (store_free_bytes(h->store, &free_bytes) == 0)
+        add_gauge(t, "tmbus_store_free_bytes",
+                  "Bytes of the store's file on its free list, reused by later writes"
+                  " (retention frees them).",
+                  (double)free_bytes);
     add_gauge(t, "tmbus_store_file_bytes", "Bytes of the store's database file and its log.",
               (double)store_file_bytes(h));
     if (store_free_bytes(h, &free_bytes) == 0)

@@ -32,6 +32,7 @@
 #include "log.h"
 #include "loop.h"
 #include "peer.h"
+#include "retention.h"
 #include "roster.h"
 #include "route.h"
 #include "stats.h"
@@ -84,7 +85,8 @@ struct node {
     struct zap *zap;
     struct peers *peers;
     struct api *api;
-    struct http *http; /* NULL when [http] listen is off */
+    struct http *http;           /* NULL when [http] listen is off */
+    struct retention *retention; /* NULL when [retention] is off */
     int signal_fd;
     bool is_watchdog; /* systemd wants WATCHDOG=1 from us (WatchdogSec=) */
     struct listener listeners[NODE_MAX_LISTENERS];
@@ -885,6 +887,11 @@ static int start_parts(struct node *n)
         if ((n->http = http_new(&hp)) == NULL || node_listen(n, http_after_commit, n->http) == -1)
             return -1;
     }
+    if (retention_is_on(n->cfg)) {
+        struct retention_parts tp = {n->cfg, n->loop, n->store, n->stats};
+        if ((n->retention = retention_new(&tp)) == NULL)
+            return -1;
+    }
     return 0;
 }
 
@@ -1022,6 +1029,7 @@ void node_free(struct node **np)
         }
         (void)store_each_log(n->store, log_own_head, n);
     }
+    retention_free(&n->retention);
     http_free(&n->http);
     api_free(&n->api);
     peers_free(&n->peers);

@@ -51,6 +51,7 @@ static const char *const rejected_names[ENVELOPE_STATUS_COUNT] = {
     [ENVELOPE_E_DECRYPT] = "rejected.decrypt-failed",
     [ENVELOPE_E_PADDING] = "rejected.bad-padding",
     [ENVELOPE_E_BODY] = "rejected.body-mismatch",
+    [ENVELOPE_E_PRUNED] = "rejected.pruned",
     [ENVELOPE_E_INTERNAL] = "rejected.internal-error",
 };
 
@@ -1148,6 +1149,19 @@ static int take_verified(struct route *rt, const char *from, const struct envelo
         if (number != 0)
             keep_opened(rt, number, &info, &body);
         envelope_body_free(&body);
+    } else if (st == ENVELOPE_E_PRUNED) {
+        /* Ours, but a node on the way dropped its ciphertext under its
+         * retention rule (PROTOCOL.md 5.8): it fills its place in the log
+         * and is never delivered. Expected in a catch-up of old history,
+         * so counted rather than logged. */
+        stats_count(rt->stats, "retention.received-pruned", 1);
+        /* A direct log carries receipts too, and a receipt is never
+         * answered: what it was cannot be told any more. */
+        if (!info.is_direct)
+            set_answer(&ans, RECEIPT_REJECTED,
+                       info.expires_at != 0 && now_unix() >= info.expires_at
+                           ? "expired"
+                           : "pruned: its ciphertext was dropped on the way");
     } else if (st != ENVELOPE_E_NOT_RECIPIENT) {
         /* Signed by its sender yet unreadable for us: it keeps its place in
          * the log (relays cannot tell), but it is never delivered. */
@@ -1349,6 +1363,12 @@ int route_open_inbox(struct route *rt, const struct store_inbox_entry *e,
         st = envelope_open(rt->keyring, env, len, rt->coalition, roster_envelope_lookup, rt->roster,
                            info, body);
     free(env);
+    if (st == ENVELOPE_E_PRUNED) {
+        /* Retention pruned it after every client that had subscribed
+         * acknowledged it: only a client new since then meets it. */
+        stats_count(rt->stats, "retention.inbox-pruned", 1);
+        return -1;
+    }
     if (st != ENVELOPE_OK) {
         log_warnx("route: inbox entry %llu no longer opens: %s", (unsigned long long)e->number,
                   envelope_status_name(st));

@@ -198,7 +198,8 @@ int route_accept_run(struct route *rt, const char *from, const uint8_t *const *e
  * the first time, with no store read or decryption (its body is kept,
  * bounded in count and bytes, until then). On
  * success *body is the caller's to free (envelope_body_free) and *info
- * describes the envelope. Returns 0 or -1 (logged). */
+ * describes the envelope. Returns 0 or -1 (logged, except for an entry
+ * retention pruned, which is counted as retention.inbox-pruned). */
 int route_open_inbox(struct route *rt, const struct store_inbox_entry *e,
                      struct envelope_info *info, struct envelope_body **body);
 

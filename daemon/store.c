@@ -352,6 +352,16 @@ static const char *const migrations[STORE_SCHEMA] = {
     "  sig      BLOB NOT NULL CHECK (length(sig) = 64),"
     "  PRIMARY KEY (size, cosigner)"
     ") WITHOUT ROWID;",
+    /* 15 -> 16: retention (store_retention.c). pruned is when this node
+     * dropped the envelope's ciphertext (NULL: it holds it); ALTER TABLE
+     * adds it without rewriting a row. The partial index lists in expiry
+     * order the envelopes that expire and still hold their ciphertext, so
+     * a retention round finds what is due without a scan, and a pruned
+     * envelope leaves it; envelopes that never expire, most of them, cost
+     * no index write. */
+    "ALTER TABLE envelopes ADD COLUMN pruned INTEGER;"
+    "CREATE INDEX envelopes_expiring ON envelopes (expires_at)"
+    "  WHERE expires_at > 0 AND pruned IS NULL;",
 };
 
 /* The first schema whose migration rebuilds a table that others refer to:

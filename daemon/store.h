@@ -46,7 +46,7 @@
 
 #define STORE_HASH_BYTES WIRE_ID_BYTES        /* envelope ids and hashes */
 #define STORE_CLIENT_MAX WIRE_CLIENT_NAME_MAX /* longest client name */
-#define STORE_SCHEMA     15                   /* schema version this build migrates to */
+#define STORE_SCHEMA     16                   /* schema version this build migrates to */
 #define STORE_KEY_BYTES  32                   /* the member's store key, and the data key */
 
 /* Names one log: an origin's relayed log (peer == "") or the direct log
@@ -512,6 +512,62 @@ int store_counter_put(struct store *s, const char *name, uint64_t value);
  * fn's non-zero result, or -1 when the store cannot be read (logged). */
 typedef int (*store_counter_fn)(void *arg, const char *name, uint64_t value);
 int store_each_counter(struct store *s, store_counter_fn fn, void *arg);
+
+/* ---- retention (store_retention.c) ------------------------------------ */
+
+/* What one retention round may prune (PROTOCOL.md 5.8). A time of 0 turns
+ * its rule off. */
+struct store_retention_rules {
+    int64_t now;            /* recorded as when an envelope was pruned */
+    int64_t expired_before; /* envelopes with 0 < expires_at <= this */
+    int64_t closed_before;  /* every envelope of a need whose row took a final
+                               status at or before this (its updated_at) */
+    int closed_status[2];   /* the board's final need statuses (closed, withdrawn) */
+    size_t max_rows;        /* envelopes examined at most in one round, >= 1 */
+};
+
+/* Where the closed-need rule left off, kept by the caller between rounds
+ * (zeroed to start over: a restart does, and meets only already pruned
+ * rows again). */
+struct store_retention_cursor {
+    int64_t updated_at;
+    uint8_t need_id[STORE_HASH_BYTES];
+};
+
+/* What one round did. */
+struct store_retention_result {
+    uint64_t examined;    /* envelopes looked at */
+    uint64_t pruned;      /* envelopes whose ciphertext was dropped */
+    uint64_t bytes_freed; /* bytes of envelope rows given back */
+    bool is_more;         /* the round stopped at max_rows: call again soon */
+    bool is_held;         /* a closed need waits for a client's ack */
+};
+
+/* Turns the stored bytes of one envelope into its pruned form: returns 1
+ * with a malloc'd *out the store frees, 0 when env is pruned already, -1
+ * on failure. (retention.c passes envelope_prune: the store does not parse
+ * envelopes.) */
+typedef int (*store_prune_fn)(const uint8_t *env, size_t len, uint8_t **out, size_t *out_len);
+
+/* One bounded retention round inside the open batch: replaces the stored
+ * bytes of due envelopes with their pruned form and marks them pruned;
+ * logs, heads, evidence, the inbox and the board stay as they are. First
+ * the expiry rule, oldest expiry first; then, with what is left of
+ * max_rows, the closed-need rule, needs in the order they closed from *c
+ * on (a need's envelopes are taken together, so a round may pass max_rows
+ * by one need's). A closed need's envelope that sits in the inbox beyond
+ * what every subscribed client acknowledged (or any inbox entry, when no
+ * client ever subscribed) stops the closed rule there until a later round
+ * (out->is_held). Does not block beyond the SQL. Returns 0, or -1 (logged;
+ * the caller rolls its write group back). */
+int store_retention_round(struct store *s, const struct store_retention_rules *r,
+                          store_prune_fn prune, struct store_retention_cursor *c,
+                          struct store_retention_result *out) __attribute__((warn_unused_result));
+
+/* Bytes of the database file on SQLite's free list: pages that pruning
+ * or deletes gave back, which later writes reuse (the file does not
+ * shrink). Returns 0 or -1 (logged). */
+int store_free_bytes(struct store *s, uint64_t *bytes);
 
 /* ---- the trusted roster ------------------------------------------------ */
 

@@ -93,6 +93,10 @@ static int print_json(const struct tmbus_status *s)
                         json_integer((json_int_t)tmbus_status_roster_version(s)));
     json_object_set_new(o, "envelopes", json_integer((json_int_t)tmbus_status_envelopes(s)));
     json_object_set_new(o, "inbox", json_integer((json_int_t)tmbus_status_inbox(s)));
+    json_object_set_new(o, "retention_pruned",
+                        json_integer((json_int_t)tmbus_status_retention_pruned(s)));
+    json_object_set_new(o, "retention_bytes_freed",
+                        json_integer((json_int_t)tmbus_status_retention_bytes_freed(s)));
     json_object_set_new(o, "board_digest", json_string(digest_hex(s, hex)));
     json_object_set_new(o, "peers", peers);
     json_object_set_new(o, "counters", counters);
@@ -119,11 +123,14 @@ static int print_text(const struct tmbus_status *s)
            "roster version  %llu\n"
            "envelopes       %llu\n"
            "inbox           %llu\n"
+           "pruned          %llu envelopes, %llu bytes freed\n"
            "store           %s\n"
            "posts           %s\n"
            "board digest    %s\n\n",
            uptime, (unsigned long long)tmbus_status_roster_version(s),
            (unsigned long long)tmbus_status_envelopes(s), (unsigned long long)tmbus_status_inbox(s),
+           (unsigned long long)tmbus_status_retention_pruned(s),
+           (unsigned long long)tmbus_status_retention_bytes_freed(s),
            tmbus_status_store_full(s) ? "full: no room on the node's disk, posts refused"
                                       : "writable",
            tmbus_status_recovering(s) ? "refused: recovering its own logs from peers" : "taken",

@@ -491,6 +491,15 @@ int main(int argc, char **argv)
     emit_flipped(root, "bad-signature", &x, -1);
     emit_flipped(root, "bad-ciphertext", &x, -(long)(ENVELOPE_SIGNATURE_BYTES + 2 + 20));
     emit(root, "bad-truncated", x.buf, x.len / 2);
+    /* The pruned form (PROTOCOL.md 5.8) of seq 2, and one whose hash is not
+     * the signed one. */
+    {
+        struct sealed p = {0};
+        ensure(envelope_prune(s2.buf, s2.len, &p.buf, &p.len) == 1);
+        emit(root, "valid-pruned-a-bc-seq2", p.buf, p.len);
+        emit_flipped(root, "bad-pruned-hash", &p, -1);
+        free(p.buf);
+    }
 
     payload_seeds(root);
     bundle_seeds(root, &s1, &s2, &s3, &d);

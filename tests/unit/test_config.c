@@ -148,6 +148,22 @@ static void test_defaults(void **state)
     c = must_load(*state, MIN "[http]\nlisten = 0.0.0.0:9464\nallow_remote = true\n");
     assert_true(c->http_allow_remote);
     config_free(&c);
+    /* [retention] is off by default; days of day_seconds. */
+    c = must_load(*state, MIN);
+    assert_int_equal(c->retention_after_expiry, 0);
+    assert_int_equal(c->retention_after_closed, 0);
+    assert_int_equal(c->retention_day_s, 86400);
+    assert_int_equal(c->retention_batch, 64);
+    assert_int_equal(c->retention_interval_ms, 1000);
+    config_free(&c);
+    c = must_load(*state, MIN "[retention]\nafter_expiry = 30\nafter_closed = 90\n"
+                              "day_seconds = 1\nbatch = 64\ninterval_ms = 50\n");
+    assert_int_equal(c->retention_after_expiry, 30);
+    assert_int_equal(c->retention_after_closed, 90);
+    assert_int_equal(c->retention_day_s, 1);
+    assert_int_equal(c->retention_batch, 64);
+    assert_int_equal(c->retention_interval_ms, 50);
+    config_free(&c);
     config_free(&c);   /* accepts NULL */
     config_free(NULL); /* and a NULL pointer to it */
 }
@@ -327,6 +343,8 @@ static const struct refusal refusals[] = {
     {MIN "[client]\n", ":8: a client section needs a name: [client NAME]"},
     /* out of bounds, and not numbers */
     {MIN "[limits]\nbatch_max = 0\n", ":9: batch_max: 0 is out of range 1..65536"},
+    {MIN "[retention]\nday_seconds = 0\n", ":9: day_seconds: 0 is out of range 1..86400"},
+    {MIN "[retention]\nafter_closed = 36501\n", ":9: after_closed: 36501 is out of range 0..36500"},
     {MIN "[limits]\nbatch_max = 65537\n", ":9: batch_max: 65537 is out of range 1..65536"},
     /* commit_interval_ms was never read (every loop round commits) and is gone */
     {MIN "[limits]\ncommit_interval_ms = 2\n",

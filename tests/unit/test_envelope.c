@@ -1780,6 +1780,86 @@ static void test_expired_still_valid(void **state)
     sealed_free(&s);
 }
 
+/* The pruned form (PROTOCOL.md 5.8): same id, verifies, never opens; a
+ * recipient is told it was ours; both fields or neither is refused. */
+static void test_pruned_form(void **state)
+{
+    const char *ids[] = {"BOB", "CAROL"};
+    struct sealed s = {0};
+    struct envelope_info info;
+    struct envelope_peek pk, full_pk;
+    struct decoded d = {0};
+    Tmbus__Envelope__Envelope bad = TMBUS__ENVELOPE__ENVELOPE__INIT;
+    uint8_t *pruned = NULL, *again = NULL, *buf;
+    size_t pruned_len = 0, again_len = 0, len;
+
+    (void)state;
+    seal_simple("ALICE", ids, 2, (const uint8_t *)"need", 4, &s);
+    assert_int_equal(envelope_prune(s.buf, s.len, &pruned, &pruned_len), 1);
+    assert_true(pruned_len < s.len);
+    assert_int_equal(verify_as_relay(pruned, pruned_len, &info), ENVELOPE_OK);
+    assert_true(info.is_pruned);
+    assert_memory_equal(info.id, s.info.id, ENVELOPE_HASH_BYTES);
+    assert_memory_equal(info.ciphertext_hash, s.info.ciphertext_hash, ENVELOPE_HASH_BYTES);
+    assert_int_equal(verify_as_relay(s.buf, s.len, &info), ENVELOPE_OK);
+    assert_false(info.is_pruned);
+    /* Recognised as the same envelope before any crypto. */
+    assert_int_equal(envelope_peek(pruned, pruned_len, &pk), 0);
+    assert_int_equal(envelope_peek(s.buf, s.len, &full_pk), 0);
+    assert_memory_equal(pk.signature, full_pk.signature, ENVELOPE_SIGNATURE_BYTES);
+    assert_int_equal(pk.seq, full_pk.seq);
+    /* A recipient learns it was addressed to it; anyone else finds no
+     * stanza of theirs, as with the full form. */
+    assert_int_equal(open_status("BOB", pruned, pruned_len), ENVELOPE_E_PRUNED);
+    assert_int_equal(open_status("CAROL", pruned, pruned_len), ENVELOPE_E_PRUNED);
+    assert_int_equal(open_status("DAVE", pruned, pruned_len), ENVELOPE_E_NOT_RECIPIENT);
+    assert_int_equal(open_status("BOB", s.buf, s.len), ENVELOPE_OK);
+    /* Pruning twice gives nothing more. */
+    assert_int_equal(envelope_prune(pruned, pruned_len, &again, &again_len), 0);
+    assert_null(again);
+    assert_int_equal(envelope_prune((const uint8_t *)"junk", 4, &again, &again_len), -1);
+
+    /* Ciphertext and hash both, a hash of the wrong length, or a pruned
+     * hash that is not the signed one. */
+    decode(s.buf, s.len, &d);
+    bad.header = d.env->header;
+    bad.signature = d.env->signature;
+    bad.ciphertext = d.env->ciphertext;
+    bad.ciphertext_hash.data = s.info.ciphertext_hash;
+    bad.ciphertext_hash.len = ENVELOPE_HASH_BYTES;
+    len = tmbus__envelope__envelope__get_packed_size(&bad);
+    buf = malloc(len);
+    assert_non_null(buf);
+    tmbus__envelope__envelope__pack(&bad, buf);
+    assert_int_equal(verify_as_relay(buf, len, NULL), ENVELOPE_E_FIELD);
+    free(buf);
+    bad.ciphertext.len = 0;
+    bad.ciphertext.data = NULL;
+    bad.ciphertext_hash.len = ENVELOPE_HASH_BYTES - 1;
+    len = tmbus__envelope__envelope__get_packed_size(&bad);
+    buf = malloc(len);
+    assert_non_null(buf);
+    tmbus__envelope__envelope__pack(&bad, buf);
+    assert_int_equal(verify_as_relay(buf, len, NULL), ENVELOPE_E_FIELD);
+    free(buf);
+    {
+        uint8_t other[ENVELOPE_HASH_BYTES];
+        memcpy(other, s.info.ciphertext_hash, sizeof(other));
+        other[0] ^= 1;
+        bad.ciphertext_hash.data = other;
+        bad.ciphertext_hash.len = sizeof(other);
+        len = tmbus__envelope__envelope__get_packed_size(&bad);
+        buf = malloc(len);
+        assert_non_null(buf);
+        tmbus__envelope__envelope__pack(&bad, buf);
+        assert_int_equal(verify_as_relay(buf, len, NULL), ENVELOPE_E_SIGNATURE);
+        free(buf);
+    }
+    decoded_free(&d);
+    free(pruned);
+    sealed_free(&s);
+}
+
 static void test_free_accepts_null(void **state)
 {
     struct envelope_body *body = NULL;
@@ -1829,6 +1909,7 @@ int main(void)
         cmocka_unit_test(test_peek),
         cmocka_unit_test(test_chain),
         cmocka_unit_test(test_expired_still_valid),
+        cmocka_unit_test(test_pruned_form),
         cmocka_unit_test(test_free_accepts_null),
     };
 

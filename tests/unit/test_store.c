@@ -1561,16 +1561,18 @@ static void test_migration_drops_envelope_id_index(void **state)
     assert_int_equal(store_commit(s), 0);
     store_close(&s);
     /* Back to schema 7's table, rows and all. */
-    raw_exec(f->dir, "CREATE TABLE old (origin TEXT NOT NULL, peer TEXT NOT NULL,"
-                     " seq INTEGER NOT NULL CHECK (seq >= 1),"
-                     " id BLOB NOT NULL UNIQUE CHECK (length(id) = 32),"
-                     " prev BLOB CHECK (prev IS NULL OR length(prev) = 32),"
-                     " expires_at INTEGER NOT NULL, data BLOB NOT NULL,"
-                     " PRIMARY KEY (origin, peer, seq),"
-                     " FOREIGN KEY (origin, peer) REFERENCES logs (origin, peer));"
-                     " INSERT INTO old SELECT * FROM envelopes; DROP TABLE envelopes;"
-                     " ALTER TABLE old RENAME TO envelopes; DROP TABLE board_digest;"
-                     " PRAGMA user_version = 7;");
+    raw_exec(f->dir,
+             "CREATE TABLE old (origin TEXT NOT NULL, peer TEXT NOT NULL,"
+             " seq INTEGER NOT NULL CHECK (seq >= 1),"
+             " id BLOB NOT NULL UNIQUE CHECK (length(id) = 32),"
+             " prev BLOB CHECK (prev IS NULL OR length(prev) = 32),"
+             " expires_at INTEGER NOT NULL, data BLOB NOT NULL,"
+             " PRIMARY KEY (origin, peer, seq),"
+             " FOREIGN KEY (origin, peer) REFERENCES logs (origin, peer));"
+             " INSERT INTO old SELECT origin, peer, seq, id, prev, expires_at, data FROM envelopes;"
+             " DROP TABLE envelopes;"
+             " ALTER TABLE old RENAME TO envelopes; DROP TABLE board_digest;"
+             " PRAGMA user_version = 7;");
     assert_int_equal(raw_count(f->dir, "SELECT count(*) FROM sqlite_master"
                                        " WHERE tbl_name = 'envelopes' AND type = 'index'"
                                        " AND sql IS NULL"),

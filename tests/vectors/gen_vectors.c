@@ -9,12 +9,15 @@
  * inside, and each recomputed stanza must be found in the real header or
  * nothing is printed. With "run" it prints tests/vectors/envelope-v1-run.txt:
  * three chained envelopes of one log, the run a peer may verify with one
- * signature. tests/unit/test_vectors.c then checks every value again from
- * raw libsodium calls.
+ * signature. With "pruned" it prints tests/vectors/envelope-v1-pruned.txt:
+ * the pruned form of envelope-v1.txt's envelope (PROTOCOL.md 5.8).
+ * tests/unit/test_vectors.c then checks every value again from raw
+ * libsodium calls.
  *
  *   gen_vectors > tests/vectors/envelope-v1.txt
  *   gen_vectors cases > tests/vectors/envelope-v1-cases.txt
  *   gen_vectors run > tests/vectors/envelope-v1-run.txt
+ *   gen_vectors pruned > tests/vectors/envelope-v1-pruned.txt
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -75,37 +78,38 @@ static void sub_seed(uint8_t out[32], const uint8_t seed[32], const char *label)
     crypto_generichash(out, 32, (const uint8_t *)label, strlen(label), seed, 32);
 }
 
-static int print_v1(void)
-{
-    uint8_t seeds[N_MEMBERS][32], nonce[ENVELOPE_NONCE_BYTES], pkey[ENVELOPE_KEY_BYTES];
-    uint8_t prev[ENVELOPE_HASH_BYTES], pair[KEYS_PAIR_KEY_BYTES], wrap[ENVELOPE_KEY_BYTES];
-    uint8_t stanza[ENVELOPE_STANZA_BYTES], shared[crypto_scalarmult_BYTES];
-    uint8_t sub[32], pk[32], sk[64];
+/* The fixed inputs of envelope-v1.txt and its envelope, sealed by
+ * envelope_seal: print_v1 takes it apart, print_pruned prunes it. */
+struct v1 {
+    uint8_t seeds[N_MEMBERS][32];
+    uint8_t nonce[ENVELOPE_NONCE_BYTES], pkey[ENVELOPE_KEY_BYTES], prev[ENVELOPE_HASH_BYTES];
     struct keyset *ks[N_MEMBERS];
+    struct envelope_info info;
+    uint8_t *buf;
+    size_t len;
+};
+
+static void seal_v1(struct v1 *v)
+{
     struct envelope_recipient rcpt[N_MEMBERS - 1];
     struct envelope_seal_args a = {0};
     struct envelope_keyring *kr;
-    struct envelope_info info;
-    Tmbus__Envelope__Envelope *env;
-    Tmbus__Envelope__Header *hdr;
-    uint8_t *buf, *padded, *msg;
-    size_t len, padded_len, body_len, msg_len;
 
     for (size_t i = 0; i < N_MEMBERS; i++) {
-        pattern(seeds[i], 32, (uint8_t)(0x20 * i));
-        ensure((ks[i] = keys_from_seed(KEYS_MEMBER, ids[i], seeds[i])) != NULL);
+        pattern(v->seeds[i], 32, (uint8_t)(0x20 * i));
+        ensure((v->ks[i] = keys_from_seed(KEYS_MEMBER, ids[i], v->seeds[i])) != NULL);
     }
-    pattern(prev, sizeof(prev), 0x80);
-    pattern(nonce, sizeof(nonce), 0xa0);
-    pattern(pkey, sizeof(pkey), 0xc0);
+    pattern(v->prev, sizeof(v->prev), 0x80);
+    pattern(v->nonce, sizeof(v->nonce), 0xa0);
+    pattern(v->pkey, sizeof(v->pkey), 0xc0);
 
     for (size_t i = 1; i < N_MEMBERS; i++) {
         rcpt[i - 1].member = ids[i];
-        rcpt[i - 1].box_pk = ks[i]->box_pk;
+        rcpt[i - 1].box_pk = v->ks[i]->box_pk;
     }
     a.coalition = COALITION;
     a.seq = SEQ;
-    a.prev_hash = prev;
+    a.prev_hash = v->prev;
     a.roster_version = ROSTER_V;
     a.created_at = CREATED;
     a.expires_at = EXPIRES;
@@ -113,12 +117,32 @@ static int print_v1(void)
     a.payload_len = strlen(PAYLOAD);
     a.recipients = rcpt;
     a.n_recipients = N_MEMBERS - 1;
-    a.fixed_nonce = nonce;
-    a.fixed_payload_key = pkey;
-    ensure((kr = envelope_keyring_new(ks[0])) != NULL);
-    if (envelope_seal(kr, &a, &buf, &len, &info) != ENVELOPE_OK)
+    a.fixed_nonce = v->nonce;
+    a.fixed_payload_key = v->pkey;
+    ensure((kr = envelope_keyring_new(v->ks[0])) != NULL);
+    if (envelope_seal(kr, &a, &v->buf, &v->len, &v->info) != ENVELOPE_OK)
         fatalx("envelope_seal failed");
     envelope_keyring_free(&kr);
+}
+
+static int print_v1(void)
+{
+    struct v1 v;
+    uint8_t(*seeds)[32] = v.seeds, *nonce = v.nonce, *pkey = v.pkey, *prev = v.prev;
+    uint8_t pair[KEYS_PAIR_KEY_BYTES], wrap[ENVELOPE_KEY_BYTES];
+    uint8_t stanza[ENVELOPE_STANZA_BYTES], shared[crypto_scalarmult_BYTES];
+    uint8_t sub[32], pk[32], sk[64];
+    struct keyset **ks = v.ks;
+    struct envelope_info info;
+    Tmbus__Envelope__Envelope *env;
+    Tmbus__Envelope__Header *hdr;
+    uint8_t *buf, *padded, *msg;
+    size_t len, padded_len, body_len, msg_len;
+
+    seal_v1(&v);
+    info = v.info;
+    buf = v.buf;
+    len = v.len;
 
     ensure((env = tmbus__envelope__envelope__unpack(NULL, len, buf)) != NULL);
     ensure((hdr = tmbus__envelope__header__unpack(NULL, env->header.len, env->header.data)) !=
@@ -152,12 +176,12 @@ static int print_v1(void)
     printf("seq = %d\nroster_version = %d\ncreated_at = %d\nexpires_at = %d\n", SEQ, ROSTER_V,
            CREATED, EXPIRES);
     printf("# The id of seq 1 in the same log (any 32 bytes for this vector).\n");
-    put_hex("prev_hash", prev, sizeof(prev));
+    put_hex("prev_hash", prev, ENVELOPE_HASH_BYTES);
     printf("# Opaque payload bytes (a real one is a serialized tmbus.payload.Payload).\n");
     put_text("payload", PAYLOAD);
     printf("# Randomness, fixed here: the nonce N and the payload key K.\n");
-    put_hex("nonce", nonce, sizeof(nonce));
-    put_hex("payload_key", pkey, sizeof(pkey));
+    put_hex("nonce", nonce, ENVELOPE_NONCE_BYTES);
+    put_hex("payload_key", pkey, ENVELOPE_KEY_BYTES);
 
     printf("\n## Member keys\n\n");
     printf("# sign_seed = BLAKE2b-256(key = seed, \"tmbus seed sign\"), box_seed likewise\n");
@@ -198,11 +222,11 @@ static int print_v1(void)
         crypto_generichash_update(&st, (const uint8_t *)"tmbus wrap v1", 14);
         crypto_generichash_update(&st, ks[0]->box_pk, 32);
         crypto_generichash_update(&st, ks[i]->box_pk, 32);
-        crypto_generichash_update(&st, nonce, sizeof(nonce));
+        crypto_generichash_update(&st, nonce, ENVELOPE_NONCE_BYTES);
         crypto_generichash_final(&st, wrap, sizeof(wrap));
         put_name_hex("wrap.", ids[i], "", wrap, sizeof(wrap));
-        crypto_aead_xchacha20poly1305_ietf_encrypt(stanza, NULL, pkey, sizeof(pkey), NULL, 0, NULL,
-                                                   nonce, wrap);
+        crypto_aead_xchacha20poly1305_ietf_encrypt(stanza, NULL, pkey, ENVELOPE_KEY_BYTES, NULL, 0,
+                                                   NULL, nonce, wrap);
         put_name_hex("stanza.", ids[i], "", stanza, sizeof(stanza));
         for (size_t j = 0; j < hdr->n_stanzas; j++)
             found |= hdr->stanzas[j].len == sizeof(stanza) &&
@@ -590,6 +614,53 @@ static int print_run(void)
     return 0;
 }
 
+/* The sender's keys for envelope_inspect; arg is the struct v1. */
+static int lookup_v1(void *arg, const char *member, const char *log_peer, uint64_t seq,
+                     struct envelope_member_keys *out)
+{
+    const struct v1 *v = arg;
+
+    (void)log_peer;
+    (void)seq;
+    if (strcmp(member, ids[0]) != 0)
+        return -1;
+    memcpy(out->sign_pk, v->ks[0]->sign_pk, sizeof(out->sign_pk));
+    memcpy(out->box_pk, v->ks[0]->box_pk, sizeof(out->box_pk));
+    return 0;
+}
+
+/* tests/vectors/envelope-v1-pruned.txt: the pruned form of envelope-v1's
+ * envelope (PROTOCOL.md 5.8), which keeps its id and verifies. */
+static int print_pruned(void)
+{
+    struct v1 v;
+    struct envelope_info info;
+    uint8_t *pruned;
+    size_t pruned_len;
+
+    seal_v1(&v);
+    ensure(envelope_prune(v.buf, v.len, &pruned, &pruned_len) == 1);
+    ensure(envelope_inspect(pruned, pruned_len, COALITION, lookup_v1, &v, &info) == ENVELOPE_OK);
+    ensure(info.is_pruned && memcmp(info.id, v.info.id, sizeof(info.id)) == 0);
+
+    printf("# tmbus envelope format version 1: the pruned form (PROTOCOL.md 5.8) of\n");
+    printf("# the envelope of envelope-v1.txt. Written by tests/vectors/gen_vectors\n");
+    printf("# pruned; checked by tests/unit/test_vectors.c. Same format as\n");
+    printf("# envelope-v1.txt, whose values these refer to.\n\n");
+    printf("# ciphertext_hash = BLAKE2b-256(ciphertext), as in envelope-v1.txt.\n");
+    put_hex("pruned.ciphertext_hash", v.info.ciphertext_hash, ENVELOPE_HASH_BYTES);
+    printf("# The id is the full envelope's: it covers the hash, not the ciphertext.\n");
+    put_hex("pruned.envelope_id", info.id, sizeof(info.id));
+    printf("# Envelope{header = 1, signature = 3, ciphertext_hash = 4}, fields in\n");
+    printf("# number order, no field 2: header and signature as in envelope-v1.txt.\n");
+    put_hex("pruned.envelope", pruned, pruned_len);
+    free(pruned);
+    free(v.buf);
+    for (size_t i = 0; i < N_MEMBERS; i++)
+        keys_free(&v.ks[i]);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     log_init("gen_vectors", LOG_LEVEL_WARN);
@@ -599,8 +670,10 @@ int main(int argc, char **argv)
         return print_cases();
     if (argc == 2 && strcmp(argv[1], "run") == 0)
         return print_run();
+    if (argc == 2 && strcmp(argv[1], "pruned") == 0)
+        return print_pruned();
     if (argc != 1) {
-        fprintf(stderr, "usage: gen_vectors [cases | run]\n");
+        fprintf(stderr, "usage: gen_vectors [cases | run | pruned]\n");
         return 2;
     }
     return print_v1();
