@@ -266,7 +266,7 @@ static uint64_t store_file_bytes(const struct http *h)
 
 /* Bytes an unprivileged writer may still use on the data directory's file
  * system; returns -1 when it cannot be read. */
-static int store_free_bytes(const struct http *h, uint64_t *out)
+static int filesystem_free_bytes(const struct http *h, uint64_t *out)
 {
     struct statvfs vfs;
 
@@ -298,15 +298,15 @@ static void add_state(struct http *h, struct text *t)
                   (double)evidence);
     }
     if (store_free_bytes(h->store, &free_bytes) == 0)
-        add_gauge(t, "tmbus_store_free_bytes",
+        add_gauge(t, "tmbus_store_freelist_bytes",
                   "Bytes of the store's file on its free list, reused by later writes"
                   " (retention frees them).",
                   (double)free_bytes);
     add_gauge(t, "tmbus_store_file_bytes", "Bytes of the store's database file and its log.",
               (double)store_file_bytes(h));
-    if (store_free_bytes(h, &free_bytes) == 0)
-        add_gauge(t, "tmbus_store_free_bytes", "Bytes still free for the store on its file system.",
-                  (double)free_bytes);
+    if (filesystem_free_bytes(h, &free_bytes) == 0)
+        add_gauge(t, "tmbus_filesystem_free_bytes",
+                  "Bytes still free for the store on its file system.", (double)free_bytes);
     if (store_board_count(h->store, &needs, &offers) == 0) {
         add_gauge(t, "tmbus_board_needs", "Needs on the board, in every status.", (double)needs);
         add_gauge(t, "tmbus_board_offers", "Offers on the board, in every status.", (double)offers);
@@ -349,7 +349,7 @@ static size_t build_health(struct http *h, struct text *t)
         add(t, "store: the last commit failed\n");
         bad++;
     }
-    if (min_free > 0 && store_free_bytes(h, &free_bytes) == 0 && free_bytes < min_free) {
+    if (min_free > 0 && filesystem_free_bytes(h, &free_bytes) == 0 && free_bytes < min_free) {
         add(t, "store: %.1f MiB free on the data directory's file system, below %" PRIu32 " MiB\n",
             (double)free_bytes / (1 << 20), h->cfg->health_min_free_mb);
         bad++;

@@ -301,7 +301,7 @@ static void test_health_wants_disk(void **state)
     wait_health(port, 503, "MiB free on the data directory's file system");
     assert_int_equal(http_do(port, "GET", "/metrics", &r), 0);
     assert_int_equal(r.status, 200);
-    assert_non_null(strstr(r.body, "\ntmbus_store_free_bytes "));
+    assert_non_null(strstr(r.body, "\ntmbus_filesystem_free_bytes "));
     reply_free(&r);
     fed_pass(f);
 }

@@ -397,6 +397,8 @@ FUNCTIONS = {
     "tmbus_status_uptime_s": (c_uint64, [_p]),
     "tmbus_status_store_full": (c_bool, [_p]),
     "tmbus_status_recovering": (c_bool, [_p]),
+    "tmbus_status_retention_pruned": (c_uint64, [_p]),
+    "tmbus_status_retention_bytes_freed": (c_uint64, [_p]),
     "tmbus_status_envelopes": (c_uint64, [_p]),
     "tmbus_status_inbox": (c_uint64, [_p]),
     "tmbus_status_board_digest": (_p, [_p]),

@@ -414,6 +414,8 @@ class Status:
     uptime_s: int
     store_full: bool
     recovering: bool  # refusing posts while it takes its own logs back from its peers
+    retention_pruned: int  # envelopes whose ciphertext retention dropped
+    retention_bytes_freed: int  # and the bytes that freed
     envelopes: int
     inbox: int
     board_digest: Optional[str]
