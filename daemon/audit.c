@@ -462,7 +462,8 @@ struct audit {
     int64_t first_queued_ms;
     uint64_t checkpoint_size; /* the last checkpoint's */
     int64_t checkpoint_at;
-    bool wants_checkpoint; /* audit_want_checkpoint: sign at the next flush */
+    bool wants_checkpoint;     /* audit_want_checkpoint: sign at the next flush */
+    int64_t exchange_since_ms; /* when exchange work began to wait for a flush */
     /* The last checkpoint signed, and the last committed (what peers are
      * sent); has_*: there is one. */
     struct audit_checkpoint cp_flushed, cp_committed;
@@ -696,9 +697,13 @@ bool audit_is_due(const struct audit *a)
 {
     if (a == NULL)
         return false;
-    /* Exchange rows go out at once: a cosignature waits for them. */
-    if (a->n_pend_peers > 0 || a->n_pend_cosigs > 0 ||
-        (a->wants_checkpoint && a->tree.size > a->checkpoint_size))
+    /* Exchange rows and a checkpoint asked for wait like entries: they
+     * ride the next commit, or commit on their own AUDIT_FLUSH_SECONDS
+     * after they came, so that a busy exchange adds at most one commit a
+     * second to a node's rounds. */
+    if ((a->n_pend_peers > 0 || a->n_pend_cosigs > 0 ||
+         (a->wants_checkpoint && a->tree.size > a->checkpoint_size)) &&
+        loop_now_ms() - a->exchange_since_ms >= AUDIT_FLUSH_SECONDS * 1000)
         return true;
     return a->n_queue > 0 && (a->n_queue >= AUDIT_FLUSH_ENTRIES ||
                               loop_now_ms() - a->first_queued_ms >= AUDIT_FLUSH_SECONDS * 1000);
@@ -826,10 +831,19 @@ int audit_latest(const struct audit *a, struct audit_checkpoint *out)
     return 1;
 }
 
+/* Notes when exchange work starts to wait for a flush (audit_is_due). */
+static void exchange_waits(struct audit *a)
+{
+    if (a->n_pend_peers == 0 && a->n_pend_cosigs == 0 && !a->wants_checkpoint)
+        a->exchange_since_ms = loop_now_ms();
+}
+
 void audit_want_checkpoint(struct audit *a)
 {
-    if (a != NULL)
-        a->wants_checkpoint = true;
+    if (a == NULL)
+        return;
+    exchange_waits(a);
+    a->wants_checkpoint = true;
 }
 
 struct prove_arg {
@@ -941,6 +955,7 @@ enum audit_peer_verdict audit_peer_checkpoint(struct audit *a, const struct audi
         stats_count(a->stats, "audit.dropped", 1);
         return AUDIT_PEER_REFUSED;
     }
+    exchange_waits(a);
     /* One pending row per peer: the store keeps only the latest anyway. */
     row = NULL;
     for (size_t i = 0; i < a->n_pend_peers && row == NULL; i++)
@@ -995,6 +1010,7 @@ int audit_peer_cosignature(struct audit *a, const char *cosigner, uint64_t size,
         stats_count(a->stats, "audit.dropped", 1);
         return -1;
     }
+    exchange_waits(a);
     c = &a->pend_cosigs[a->n_pend_cosigs++];
     c->size = size;
     snprintf(c->cosigner, sizeof(c->cosigner), "%s", cosigner);

@@ -527,9 +527,10 @@ static void test_exchange(void **state)
     assert_int_equal(audit_peer_cosignature(de, "FR", cp1.size, cosig, fr_keys->sign_pk), 0);
     assert_int_equal(stats_get(de_st, "audit.cosignature.bad"), 1);
     assert_int_equal(stats_get(de_st, "audit.cosignature.unknown"), 1);
-    assert_true(audit_is_due(fr));
+    assert_false(audit_is_settled(fr)); /* cosigned once committed */
     commit(fr_store, fr, false);
     commit(de_store, de, false);
+    assert_true(audit_is_settled(fr));
 
     /* A later one must come with a proof from the size held. */
     grow_and_sign(de_store, de, 7, &cp2);
