@@ -95,6 +95,7 @@ struct api {
     struct audit *audit;
     uint64_t n_refused; /* api_reject calls: on_request tells a refusal apart */
     void *socket;
+    struct zap_watch *watch; /* handshakes refused before ZAP */
     struct subscriber *subs;
     size_t n_subs, cap_subs;
     struct pending *pending;
