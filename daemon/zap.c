@@ -5,7 +5,9 @@
  * limited, since whoever can reach a socket can make us refuse without
  * end: at most one line per key per ZAP_LOG_INTERVAL_MS (the next one says
  * how many were left out), and at most ZAP_LOG_BURST lines in that time
- * over all keys, so fresh keys buy no more lines than one.
+ * over all keys, so fresh keys buy no more lines than one. A zap_watch
+ * does the same for the handshakes libzmq fails before it asks us at all
+ * (a client without CURVE), which would otherwise leave no trace.
  */
 #include "zap.h"
 
