@@ -412,7 +412,10 @@ struct api *api_new(const struct api_parts *parts)
         api_free(&a);
         return NULL;
     }
-    if (loop_add_socket(a->loop, a->socket, on_ready, a) == -1) {
+    if (loop_add_socket(a->loop, a->socket, on_ready, a) == -1 ||
+        (a->watch = zap_watch_new(parts->zctx, a->socket, "client", "zap.handshake-failed.client",
+                                  a->stats)) == NULL ||
+        loop_add_socket(a->loop, zap_watch_socket(a->watch), zap_watch_on_ready, a->watch) == -1) {
         api_free(&a);
         return NULL;
     }
@@ -434,6 +437,10 @@ void api_free(struct api **ap)
         return;
     if (a->timer != 0)
         loop_remove_timer(a->loop, a->timer);
+    if (a->watch != NULL) {
+        loop_remove_socket(a->loop, zap_watch_socket(a->watch));
+        zap_watch_free(&a->watch);
+    }
     if (a->socket != NULL) {
         loop_remove_socket(a->loop, a->socket);
         zmq_close(a->socket);

@@ -101,6 +101,7 @@ struct api {
     void *roster_arg;
     uint64_t n_refused; /* api_reject calls: on_request tells a refusal apart */
     void *socket;
+    struct zap_watch *watch; /* handshakes refused before ZAP */
     struct subscriber *subs;
     size_t n_subs, cap_subs;
     struct pending *pending;

@@ -577,11 +577,13 @@ static void reload(struct node *n)
 
     log_info("reloading configuration and roster");
     if ((cfg = config_load(n->cfg->path, err, sizeof(err))) == NULL) {
+        stats_count(n->stats, "config.refused", 1);
         log_warnx("reload refused, keeping the running configuration: %s", err);
         note(n, AUDIT_RELOAD, false, 0, err);
         return;
     }
     if (!config_reload_allowed(n->cfg, cfg, err, sizeof(err))) {
+        stats_count(n->stats, "config.refused", 1);
         log_warnx("reload refused, keeping the running configuration: %s", err);
         note(n, AUDIT_RELOAD, false, 0, err);
         config_free(&cfg);
@@ -942,10 +944,15 @@ struct node *node_new(struct config *cfg, bool *is_config_error)
     n->signal_fd = -1;
     if ((n->stats = stats_new()) == NULL)
         goto fail;
-    if ((n->keys = keys_load(cfg->keys)) == NULL)
+    /* A key file that is missing, another's or open to group or others is
+     * the operator's to fix, as `tmbusd -n` says: exit CONFIG_EX_CONFIG. */
+    if ((n->keys = keys_load(cfg->keys)) == NULL) {
+        *is_config_error = true;
         goto fail;
+    }
     if (n->keys->kind != KEYS_MEMBER || strcmp(n->keys->member, cfg->member) != 0) {
         log_warnx("%s: not the member key file of %s", cfg->keys, cfg->member);
+        *is_config_error = true;
         goto fail;
     }
     /* The store before the roster: it keeps the roster this node trusts,

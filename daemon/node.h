@@ -19,8 +19,9 @@ struct node;
  * cfg), starts the ZAP handler, then binds and dials. The roster file must
  * be the roster the store keeps as trusted or its direct successor, and it
  * becomes the trusted one. Returns NULL on failure (logged); then
- * *is_config_error tells a refused roster (the operator's to fix: exit
- * CONFIG_EX_CONFIG) from any other failure. cfg is freed either way. */
+ * *is_config_error tells a refused roster or member key file (the
+ * operator's to fix: exit CONFIG_EX_CONFIG) from any other failure. cfg is
+ * freed either way. */
 struct node *node_new(struct config *cfg, bool *is_config_error);
 
 /* Commits or rolls back, closes every socket, wipes keys. Accepts NULL. */

@@ -150,6 +150,7 @@ struct peers {
     peers_roster_fn on_roster;
     void *roster_arg;
     void *router;
+    struct zap_watch *watch;                 /* the router's handshakes refused before ZAP */
     char router_endpoint[PEER_ENDPOINT_MAX]; /* as bound, for a rebind */
     uint64_t rebind_timer;                   /* 0 unless a rebind waits */
     int rebind_tries;
@@ -1849,6 +1850,13 @@ struct peers *peers_new(const struct peers_parts *parts)
             peers_free(&p);
             return NULL;
         }
+        if ((p->watch = zap_watch_new(p->zctx, p->router, "peer", "zap.handshake-failed.peer",
+                                      p->stats)) == NULL ||
+            loop_add_socket(p->loop, zap_watch_socket(p->watch), zap_watch_on_ready, p->watch) ==
+                -1) {
+            peers_free(&p);
+            return NULL;
+        }
         log_info("peer: listening on %s", c->peer_listen);
     }
     if (sync_links(p) == -1) {
@@ -1870,6 +1878,10 @@ void peers_free(struct peers **pp)
     for (size_t i = 0; i < p->n_links; i++)
         close_link(p, &p->links[i]);
     free(p->links);
+    if (p->watch != NULL) {
+        loop_remove_socket(p->loop, zap_watch_socket(p->watch));
+        zap_watch_free(&p->watch);
+    }
     if (p->router != NULL) {
         loop_remove_socket(p->loop, p->router);
         zmq_close(p->router);

@@ -5,7 +5,9 @@
  * limited, since whoever can reach a socket can make us refuse without
  * end: at most one line per key per ZAP_LOG_INTERVAL_MS (the next one says
  * how many were left out), and at most ZAP_LOG_BURST lines in that time
- * over all keys, so fresh keys buy no more lines than one.
+ * over all keys, so fresh keys buy no more lines than one. A zap_watch
+ * does the same for the handshakes libzmq fails before it asks us at all
+ * (a client without CURVE), which would otherwise leave no trace.
  */
 #include "zap.h"
 
@@ -20,6 +22,7 @@
 
 #include "keys.h"
 #include "log.h"
+#include "stats.h"
 
 #define ZAP_ENDPOINT        "inproc://zeromq.zap.01"
 #define ZAP_MAX_FRAMES      8
@@ -278,4 +281,129 @@ void zap_on_ready(void *arg)
             return;
         handle(z, frames, n, is_truncated);
     }
+}
+
+/* ---- handshakes refused before ZAP ------------------------------------- */
+
+/* The events of a handshake that failed without a ZAP request: an
+ * authentication failure (HANDSHAKE_FAILED_AUTH) is ZAP's own refusal,
+ * logged and counted above. */
+#define WATCH_EVENTS (ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL)
+
+struct zap_watch {
+    void *server;
+    void *pair;
+    const char *domain;
+    const char *counter;
+    struct stats *stats;
+    struct log_limit limit;
+};
+
+struct zap_watch *zap_watch_new(void *zctx, void *server, const char *domain, const char *counter,
+                                struct stats *stats)
+{
+    struct zap_watch *w = calloc(1, sizeof(*w));
+    char endpoint[64];
+    int linger = 0;
+
+    if (w == NULL) {
+        log_warnx("zap: out of memory");
+        return NULL;
+    }
+    w->domain = domain;
+    w->counter = counter;
+    w->stats = stats;
+    /* One endpoint per socket: its domain names it, as each domain has
+     * one server socket. */
+    snprintf(endpoint, sizeof(endpoint), "inproc://tmbus-zap-watch-%s", domain);
+    if (zmq_socket_monitor(server, endpoint, WATCH_EVENTS) == -1) {
+        log_warnx("zap: cannot watch the %s socket: %s", domain, zmq_strerror(errno));
+        free(w);
+        return NULL;
+    }
+    w->server = server;
+    if ((w->pair = zmq_socket(zctx, ZMQ_PAIR)) == NULL ||
+        zmq_setsockopt(w->pair, ZMQ_LINGER, &linger, sizeof(linger)) == -1 ||
+        zmq_connect(w->pair, endpoint) == -1) {
+        log_warnx("zap: cannot watch the %s socket: %s", domain, zmq_strerror(errno));
+        zap_watch_free(&w);
+        return NULL;
+    }
+    return w;
+}
+
+void *zap_watch_socket(struct zap_watch *w)
+{
+    return w->pair;
+}
+
+/* Reads one event (two frames: event and value, then the endpoint).
+ * Returns 0 with *event and *value, or -1 when none is pending. */
+static int read_event(void *pair, uint16_t *event, uint32_t *value)
+{
+    zmq_msg_t msg;
+    int more = 0;
+    size_t more_len = sizeof(more);
+
+    zmq_msg_init(&msg);
+    if (zmq_msg_recv(&msg, pair, ZMQ_DONTWAIT) == -1) {
+        zmq_msg_close(&msg);
+        return -1;
+    }
+    *event = 0;
+    *value = 0;
+    if (zmq_msg_size(&msg) >= sizeof(*event) + sizeof(*value)) {
+        memcpy(event, zmq_msg_data(&msg), sizeof(*event));
+        memcpy(value, (const uint8_t *)zmq_msg_data(&msg) + sizeof(*event), sizeof(*value));
+    }
+    zmq_msg_close(&msg);
+    zmq_getsockopt(pair, ZMQ_RCVMORE, &more, &more_len);
+    while (more) {
+        zmq_msg_init(&msg);
+        zmq_msg_recv(&msg, pair, 0);
+        zmq_msg_close(&msg);
+        more_len = sizeof(more);
+        zmq_getsockopt(pair, ZMQ_RCVMORE, &more, &more_len);
+    }
+    return 0;
+}
+
+void zap_watch_on_ready(void *arg)
+{
+    struct zap_watch *w = arg;
+    uint16_t event;
+    uint32_t value;
+    uint64_t suppressed;
+    char note[LOG_LIMIT_NOTE_MAX], why[64];
+
+    while (read_event(w->pair, &event, &value) == 0) {
+        if ((event & WATCH_EVENTS) == 0)
+            continue;
+        stats_count(w->stats, w->counter, 1);
+        if (!log_limit_allow(&w->limit, now_ms(), ZAP_LOG_INTERVAL_MS, &suppressed))
+            continue;
+        if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL &&
+            value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH)
+            snprintf(why, sizeof(why), "the client does not use CURVE");
+        else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL)
+            snprintf(why, sizeof(why), "handshake protocol error 0x%08x", (unsigned)value);
+        else
+            snprintf(why, sizeof(why), "handshake failed");
+        log_warnx("zap: refused a connection on the %s socket: %s%s", w->domain, why,
+                  log_limit_note(note, suppressed));
+    }
+}
+
+void zap_watch_free(struct zap_watch **wp)
+{
+    struct zap_watch *w;
+
+    if (wp == NULL || (w = *wp) == NULL)
+        return;
+    if (w->server != NULL)
+        zmq_socket_monitor(w->server, NULL, 0);
+    if (w->pair != NULL)
+        zmq_close(w->pair);
+    free(w);
+    *wp = NULL;
 }

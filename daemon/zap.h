@@ -43,6 +43,34 @@ void zap_on_ready(void *arg);
  * CURVE server behind this handler). */
 int zap_message_key(void *msg, uint8_t pk[KEYS_PUBLIC_BYTES]);
 
+/*
+ * A watch on a CURVE server socket for the handshakes libzmq refuses
+ * before any ZAP request: a client without CURVE (the NULL or PLAIN
+ * mechanism) or one that breaks the ZMTP handshake. libzmq drops those
+ * connections without telling anyone; the watch counts each as counter
+ * and logs it, at most one line per ZAP_LOG_INTERVAL_MS per socket (the
+ * next line says how many were left out).
+ */
+struct zap_watch;
+struct stats;
+
+/* Starts watching server, whose ZAP domain is domain (a static string,
+ * "peer" or "client"); counter is a static string. The caller polls
+ * zap_watch_socket(w) with zap_watch_on_ready and frees the watch before
+ * it closes server. Returns NULL on failure (logged). */
+struct zap_watch *zap_watch_new(void *zctx, void *server, const char *domain, const char *counter,
+                                struct stats *stats);
+
+/* The PAIR socket the events arrive on, for the event loop. */
+void *zap_watch_socket(struct zap_watch *w);
+
+/* Reads every pending event without blocking (a loop_ready_fn; arg is the
+ * struct zap_watch). */
+void zap_watch_on_ready(void *arg);
+
+/* Stops watching, frees, sets *wp to NULL. Accepts NULL. */
+void zap_watch_free(struct zap_watch **wp);
+
 /* Handshakes allowed and denied so far. */
 uint64_t zap_allowed(const struct zap *z);
 uint64_t zap_denied(const struct zap *z);

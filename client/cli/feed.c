@@ -1,9 +1,9 @@
 /*
  * tmbus import and export: partner feeds as JSON lines. Import reads one
- * need or offer per line, checks it strictly (duplicate keys, unknown
- * fields, wrong types, bad enum values are all rejected with the line
- * number and the reason), posts what is valid and goes on past what is
- * not. Runs of needs are pipelined (many posts in flight, each reported
+ * need or offer per line, checks it strictly with feed_line_decode
+ * (duplicate keys, unknown fields, wrong types, bad enum values are all
+ * rejected with the line number and the reason), posts what is valid and
+ * goes on past what is not. Runs of needs are pipelined (many posts in flight, each reported
  * in line order once its commit is known); an offer, which may name a
  * need posted just before, waits for every post in flight first. Export writes the board in the
  * same format (so that import reads it back), or as CSV. Money is a decimal string of EUR, never a
@@ -16,51 +16,15 @@
 #include <string.h>
 
 #include "cli.h"
-#include "date.h"
+#include "feed_line.h"
 
 #define LINE_MAX_BYTES (1024 * 1024) /* a need is < 16 KiB even escaped */
-#define WHY_MAX        512
+#define WHY_MAX        FEED_LINE_WHY_MAX
 
 enum {
     OPT_DRY_RUN = 0x200,
     OPT_CSV,
 };
-
-enum kind { KIND_NEED, KIND_OFFER };
-
-/* Fields each line type may carry. Those after the posting fields are
- * what export adds (read-only board facts): import accepts and ignores
- * them, so that an export reads back. */
-static const char *const need_fields[] = {"type",
-                                          "title",
-                                          "category",
-                                          "quantity",
-                                          "unit",
-                                          "value_eur",
-                                          "priority",
-                                          "tlp",
-                                          "deadline",
-                                          "beneficiary",
-                                          "sector",
-                                          "description",
-                                          "contact",
-                                          "to",
-                                          "id",
-                                          "owner",
-                                          "status",
-                                          "created_at",
-                                          "accepted_quantity",
-                                          "delivered_quantity",
-                                          NULL};
-static const char *const offer_fields[] = {
-    "type",       "need", "description", "quantity", "value_eur", "tlp",        "delivery_date",
-    "conditions", "to",   "id",          "donor",    "status",    "created_at", NULL};
-#define NEED_POSTED_FIELDS                                                                         \
-    "title, category, quantity, unit, value_eur, priority, tlp, deadline, "                        \
-    "beneficiary, sector, description, contact, to"
-#define OFFER_POSTED_FIELDS                                                                        \
-    "need, description, quantity, value_eur, tlp, delivery_date, "                                 \
-    "conditions, to"
 
 static void usage_import(FILE *f)
 {
@@ -71,8 +35,8 @@ static void usage_import(FILE *f)
                "summary ends it. Exit status 0 only when no line was rejected (65 when some\n"
                "were). --dry-run checks every line without posting (an offer's need id is\n"
                "then checked for form only). Fields: see tmbus(1).\n"
-               "  need:  " NEED_POSTED_FIELDS "\n"
-               "  offer: " OFFER_POSTED_FIELDS "\n");
+               "  need:  " FEED_NEED_FIELDS "\n"
+               "  offer: " FEED_OFFER_FIELDS "\n");
 }
 
 static void usage_export(FILE *f)
@@ -83,8 +47,6 @@ static void usage_export(FILE *f)
                "CSV with a header row. Pages are written as they arrive, so memory stays\n"
                "flat whatever the size of the board.\n");
 }
-
-/* ---- one line's fields ----------------------------------------------------- */
 
 /* The reason a line is rejected: filled by the first check that fails. */
 struct line_error {
@@ -99,139 +61,6 @@ __attribute__((format(printf, 2, 3))) static int reject(struct line_error *e, co
     vsnprintf(e->why, sizeof(e->why), fmt, ap);
     va_end(ap);
     return -1;
-}
-
-static bool is_listed(const char *const *list, const char *name)
-{
-    for (; *list != NULL; list++)
-        if (strcmp(*list, name) == 0)
-            return true;
-    return false;
-}
-
-/* An optional string field: NULL when absent or null. */
-static int get_string(json_t *o, const char *name, bool is_required, const char **out,
-                      struct line_error *e)
-{
-    json_t *v = json_object_get(o, name);
-
-    *out = NULL;
-    if (v == NULL || json_is_null(v))
-        return is_required ? reject(e, "missing field '%s'", name) : 0;
-    if (!json_is_string(v))
-        return reject(e, "field '%s' must be a string", name);
-    /* A NUL inside would cut the text short without a word. */
-    if (strlen(json_string_value(v)) != json_string_length(v))
-        return reject(e, "field '%s' holds a NUL character", name);
-    *out = json_string_value(v);
-    if (is_required && **out == '\0')
-        return reject(e, "field '%s' must not be empty", name);
-    return 0;
-}
-
-static int get_enum(json_t *o, const char *name, bool is_required,
-                    int (*parse)(const char *, int *), const char *(*names)(void), int *out,
-                    struct line_error *e)
-{
-    const char *s;
-
-    *out = 0;
-    if (get_string(o, name, is_required, &s, e) == -1)
-        return -1;
-    if (s == NULL || *s == '\0')
-        return 0;
-    if (parse(s, out) != TMBUS_OK)
-        return reject(e, "field '%s': '%.64s' is not one of: %s", name, s, names());
-    return 0;
-}
-
-static int get_quantity(json_t *o, struct line_error *e, uint64_t *out)
-{
-    json_t *v = json_object_get(o, "quantity");
-
-    if (v == NULL || json_is_null(v))
-        return reject(e, "missing field 'quantity'");
-    if (!json_is_integer(v) || json_integer_value(v) <= 0)
-        return reject(e, "field 'quantity' must be a positive whole number");
-    *out = (uint64_t)json_integer_value(v);
-    return 0;
-}
-
-/* value_eur: a string "1234.56" (as export writes it), or a whole number
- * of EUR. A JSON real is refused: binary floating point cannot hold cents
- * exactly. */
-static int get_eur(json_t *o, struct line_error *e, uint64_t *out)
-{
-    json_t *v = json_object_get(o, "value_eur");
-    const char *why;
-
-    if (v == NULL || json_is_null(v))
-        return reject(e, "missing field 'value_eur'");
-    if (json_is_integer(v)) {
-        if (json_integer_value(v) < 0)
-            return reject(e, "field 'value_eur' cannot be negative");
-        if ((uint64_t)json_integer_value(v) > UINT64_MAX / 100)
-            return reject(e, "field 'value_eur' is too large");
-        *out = (uint64_t)json_integer_value(v) * 100;
-        return 0;
-    }
-    if (!json_is_string(v))
-        return reject(e, "field 'value_eur' must be a string like \"1234.56\" (a JSON number with "
-                         "a fraction is not exact)");
-    if (cli_parse_eur(json_string_value(v), out, &why) == -1)
-        return reject(e, "field 'value_eur': '%.64s': %s", json_string_value(v), why);
-    return 0;
-}
-
-static int get_date(json_t *o, const char *name, const char **out, struct line_error *e)
-{
-    if (get_string(o, name, false, out, e) == -1)
-        return -1;
-    if (*out != NULL && **out != '\0' && !date_is_day(*out))
-        return reject(e, "field '%s': '%.64s' is not a date YYYY-MM-DD", name, *out);
-    return 0;
-}
-
-/* "to": "all" (the default when absent) or an array of member ids. The
- * names point into o. */
-static int get_to(json_t *o, struct cli_to *to, struct line_error *e)
-{
-    json_t *v = json_object_get(o, "to"), *item;
-    size_t i;
-
-    memset(to, 0, sizeof(*to));
-    if (v == NULL || json_is_null(v) ||
-        (json_is_string(v) && strcmp(json_string_value(v), "all") == 0)) {
-        to->all = true;
-        return 0;
-    }
-    if (!json_is_array(v) || json_array_size(v) == 0 || json_array_size(v) > TMBUS_MAX_RECIPIENTS)
-        return reject(e, "field 'to' must be \"all\" or an array of 1 to %d member ids",
-                      TMBUS_MAX_RECIPIENTS);
-    if ((to->names = calloc(json_array_size(v) + 1, sizeof(*to->names))) == NULL)
-        return reject(e, "out of memory");
-    json_array_foreach(v, i, item)
-    {
-        if (!json_is_string(item) || json_string_length(item) == 0)
-            return reject(e, "field 'to' must hold member ids (non-empty strings)");
-        to->names[to->n++] = (char *)(uintptr_t)json_string_value(item);
-    }
-    return 0;
-}
-
-static int check_fields(json_t *o, const char *const *allowed, const char *type, const char *posted,
-                        struct line_error *e)
-{
-    const char *key;
-    json_t *v;
-
-    json_object_foreach(o, key, v)
-    {
-        (void)v;
-        if (!is_listed(allowed, key))
-            return reject(e, "unknown field '%.64s' in a %s (fields: %s)", key, type, posted);
-    }
-    return 0;
 }
 
 /* ---- the import run -------------------------------------------------------- */
@@ -378,63 +207,34 @@ static int add_in_flight(struct import *im, uint64_t ticket, unsigned long line)
 
 /* Returns 0 (reported), 1 (posted, reported when its outcome comes) or
  * -1 (refused: the reason in e). */
-static int import_need(struct import *im, json_t *o, unsigned long line, struct line_error *e)
+static int import_need(struct import *im, struct feed_line *l, unsigned long line,
+                       struct line_error *e)
 {
-    struct tmbus_need n = {0};
-    struct cli_to to = {0};
     uint64_t ticket;
-    int rc = -1, err;
+    int err;
 
-    if (check_fields(o, need_fields, "need", NEED_POSTED_FIELDS, e) == -1 ||
-        get_string(o, "title", true, &n.title, e) == -1 ||
-        get_enum(o, "category", true, tmbus_category_parse, tmbus_category_names, &n.category, e) ==
-            -1 ||
-        get_quantity(o, e, &n.quantity) == -1 || get_string(o, "unit", true, &n.unit, e) == -1 ||
-        get_eur(o, e, &n.value_cents) == -1 ||
-        get_enum(o, "priority", true, tmbus_priority_parse, tmbus_priority_names, &n.priority, e) ==
-            -1 ||
-        get_enum(o, "tlp", true, tmbus_tlp_parse, tmbus_tlp_names, &n.tlp, e) == -1 ||
-        get_date(o, "deadline", &n.deadline, e) == -1 ||
-        get_string(o, "beneficiary", false, &n.beneficiary, e) == -1 ||
-        get_enum(o, "sector", false, tmbus_sector_parse, tmbus_sector_names, &n.sector, e) == -1 ||
-        get_string(o, "description", false, &n.description, e) == -1 ||
-        get_string(o, "contact", false, &n.contact, e) == -1 || get_to(o, &to, e) == -1)
-        goto out;
-    if (tmbus_need_validate(&n, e->why, sizeof(e->why)) != TMBUS_OK)
-        goto out;
     if (im->is_dry_run) {
         report_posted(im, line, "need", NULL);
         im->needs++;
-        rc = 0;
-        goto out;
+        return 0;
     }
     /* Blocks while the window is full; the outcomes that free a place
      * are reported below, in line order. */
-    err = tmbus_post_need_send(im->h, &n, (const char *const *)to.names, to.n, to.all, 0,
-                               im->cli->timeout_ms, &ticket);
+    err = tmbus_post_need_send(im->h, &l->need, (const char *const *)l->to.names, l->to.n,
+                               l->to.all, 0, im->cli->timeout_ms, &ticket);
     if (err != TMBUS_OK) {
         char why[WHY_MAX];
         snprintf(why, sizeof(why), "%s", tmbus_last_error(im->h));
         settle(im);
-        post_failed_why(im, err, why, e);
-        goto out;
+        return post_failed_why(im, err, why, e);
     }
     if (add_in_flight(im, ticket, line) == -1) {
         /* It was sent: wait for it alone rather than lose its outcome. */
         settle(im);
-        reject(e, "out of memory");
-        goto out;
+        return reject(e, "out of memory");
     }
     take_outcomes(im, 0);
-    rc = 1;
-out:
-    free(to.names);
-    return rc;
-}
-
-static bool is_hex(const char *s)
-{
-    return *s != '\0' && strspn(s, "0123456789abcdefABCDEF") == strlen(s);
+    return 1;
 }
 
 /* Finds an offer's need on the cached board, reading the board again on
@@ -475,115 +275,59 @@ static const struct tmbus_board_need *find_need(struct import *im, const char *t
     return NULL;
 }
 
-static int import_offer(struct import *im, json_t *o, unsigned long line, struct line_error *e)
+/* The line has passed feed_line_decode, which checked all but the need
+ * it names, if any: that one is looked up on the board here. */
+static int import_offer(struct import *im, struct feed_line *l, unsigned long line,
+                        struct line_error *e)
 {
-    struct tmbus_offer f = {0};
+    struct tmbus_offer *f = &l->offer;
     const struct tmbus_board_need *bn;
-    struct cli_to to = {0};
-    const char *need;
     uint8_t id[TMBUS_ID_BYTES];
-    int rc = -1, err;
+    int err;
 
     /* The need it names may be in flight still. */
     settle(im);
-    if (check_fields(o, offer_fields, "offer", OFFER_POSTED_FIELDS, e) == -1 ||
-        get_string(o, "need", false, &need, e) == -1 ||
-        get_string(o, "description", true, &f.description, e) == -1 ||
-        get_quantity(o, e, &f.quantity) == -1 || get_eur(o, e, &f.value_cents) == -1 ||
-        get_enum(o, "tlp", false, tmbus_tlp_parse, tmbus_tlp_names, &f.tlp, e) == -1 ||
-        get_date(o, "delivery_date", &f.delivery_date, e) == -1 ||
-        get_string(o, "conditions", false, &f.conditions, e) == -1 || get_to(o, &to, e) == -1)
-        goto out;
-    if (need != NULL && *need == '\0')
-        need = NULL; /* a catalogue offer, answering no need */
-    if (need != NULL &&
-        (!is_hex(need) || strlen(need) < CLI_ID_PREFIX_MIN || strlen(need) > CLI_ID_HEX)) {
-        reject(e,
-               "field 'need': '%.80s' is not a need id (64 hex digits, or a unique prefix of "
-               "at least %d)",
-               need, CLI_ID_PREFIX_MIN);
-        goto out;
-    }
-    if (need == NULL) {
-        if (f.tlp == 0) {
-            reject(e, "field 'tlp' is required for a catalogue offer (one without 'need')");
-            goto out;
-        }
-        if (tmbus_offer_validate(&f, e->why, sizeof(e->why)) != TMBUS_OK)
-            goto out;
-        if (!im->is_dry_run) {
-            err = tmbus_post_offer(im->h, &f, (const char *const *)to.names, to.n, to.all,
-                                   im->cli->timeout_ms, id);
-            if (err != TMBUS_OK) {
-                post_failed(im, err, e);
-                goto out;
-            }
-        }
-        report_posted(im, line, "offer", im->is_dry_run ? NULL : id);
-    } else if (im->is_dry_run) {
-        /* Without the node we cannot know the need: check the rest. */
-        static const uint8_t placeholder[TMBUS_ID_BYTES] = {1};
-        f.need_id = placeholder;
-        if (f.tlp == 0)
-            f.tlp = TMBUS_TLP_AMBER;
-        if (tmbus_offer_validate(&f, e->why, sizeof(e->why)) != TMBUS_OK)
-            goto out;
+    if (im->is_dry_run) {
         report_posted(im, line, "offer", NULL);
-    } else {
-        if ((bn = find_need(im, need, e)) == NULL)
-            goto out;
-        f.need_id = bn->id;
-        if (f.tlp == 0)
-            f.tlp = bn->need.tlp;
-        if (tmbus_offer_validate(&f, e->why, sizeof(e->why)) != TMBUS_OK)
-            goto out;
-        if (cli_to_add(&to, bn->owner) == -1) {
-            reject(e, "field 'to': too many recipients");
-            goto out;
-        }
-        err = tmbus_post_offer(im->h, &f, (const char *const *)to.names, to.n, to.all,
+    } else if (l->need_ref == NULL) {
+        err = tmbus_post_offer(im->h, f, (const char *const *)l->to.names, l->to.n, l->to.all,
                                im->cli->timeout_ms, id);
-        if (err != TMBUS_OK) {
-            post_failed(im, err, e);
-            goto out;
-        }
+        if (err != TMBUS_OK)
+            return post_failed(im, err, e);
+        report_posted(im, line, "offer", id);
+    } else {
+        if ((bn = find_need(im, l->need_ref, e)) == NULL)
+            return -1;
+        f->need_id = bn->id;
+        if (f->tlp == 0)
+            f->tlp = bn->need.tlp;
+        if (tmbus_offer_validate(f, e->why, sizeof(e->why)) != TMBUS_OK)
+            return -1;
+        if (cli_to_add(&l->to, bn->owner) == -1)
+            return reject(e, "field 'to': too many recipients");
+        err = tmbus_post_offer(im->h, f, (const char *const *)l->to.names, l->to.n, l->to.all,
+                               im->cli->timeout_ms, id);
+        if (err != TMBUS_OK)
+            return post_failed(im, err, e);
         report_posted(im, line, "offer", id);
     }
     im->offers++;
-    rc = 0;
-out:
-    free(to.names);
-    return rc;
+    return 0;
 }
 
 static int import_line(struct import *im, const char *text, size_t len, unsigned long line,
                        struct line_error *e)
 {
-    json_error_t jerr;
-    json_t *o;
-    const char *type;
-    int rc = -1;
+    struct feed_line l;
+    int rc;
 
-    if (memchr(text, '\0', len) != NULL)
-        return reject(e, "the line holds a NUL byte");
-    /* JSON_REJECT_DUPLICATES: {"tlp":"red","tlp":"clear"} must not pass
-     * as whichever one a parser happens to keep. */
-    if ((o = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr)) == NULL)
-        return reject(e, "malformed JSON at column %d: %s", jerr.column, jerr.text);
-    if (!json_is_object(o)) {
-        reject(e, "not a JSON object");
-        goto out;
-    }
-    if (get_string(o, "type", true, &type, e) == -1)
-        goto out;
-    if (strcmp(type, "need") == 0)
-        rc = import_need(im, o, line, e);
-    else if (strcmp(type, "offer") == 0)
-        rc = import_offer(im, o, line, e);
+    if (feed_line_decode(text, len, &l, e->why, sizeof(e->why)) == -1)
+        return -1;
+    if (l.kind == FEED_LINE_NEED)
+        rc = import_need(im, &l, line, e);
     else
-        reject(e, "field 'type': '%.32s' is not one of: need, offer", type);
-out:
-    json_decref(o);
+        rc = import_offer(im, &l, line, e);
+    feed_line_free(&l);
     return rc;
 }
 

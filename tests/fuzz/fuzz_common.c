@@ -3,10 +3,20 @@
  * its key sets in static storage built lazily, so that linking it into a
  * harness that never asks for them (fuzz_roster_verify) costs nothing.
  */
+/* nftw, for removing the scratch directory. */
+#define _XOPEN_SOURCE 700
+
 #include "fuzz_common.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <sodium.h>
 
@@ -73,4 +83,60 @@ struct envelope_keyring *fuzz_keyring_b(void)
         ensure(keyring_b != NULL);
     }
     return keyring_b;
+}
+
+/* ---- scratch files ------------------------------------------------------ */
+
+static char scratch_dir[PATH_MAX];
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+/* Removes the scratch directory and everything a harness put in it. */
+static void scratch_remove(void)
+{
+    if (scratch_dir[0] != '\0' && nftw(scratch_dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS) != 0)
+        fprintf(stderr, "fuzz: could not remove %s\n", scratch_dir);
+}
+
+const char *fuzz_scratch_dir(void)
+{
+    const char *tmp = getenv("TMPDIR");
+
+    if (scratch_dir[0] != '\0')
+        return scratch_dir;
+    if (tmp == NULL || tmp[0] == '\0')
+        tmp = "/tmp";
+    ensure((size_t)snprintf(scratch_dir, sizeof(scratch_dir), "%s/tmbus-fuzz-XXXXXX", tmp) <
+           sizeof(scratch_dir));
+    ensure(mkdtemp(scratch_dir) != NULL);
+    atexit(scratch_remove);
+    return scratch_dir;
+}
+
+const char *fuzz_scratch_file(const char *name, const uint8_t *data, size_t size)
+{
+    static char path[PATH_MAX];
+    size_t done = 0;
+    int fd;
+
+    ensure((size_t)snprintf(path, sizeof(path), "%s/%s", fuzz_scratch_dir(), name) < sizeof(path));
+    /* A fresh file rather than O_TRUNC: ext4 flushes a truncated file's
+     * new blocks when it is closed, which made every input wait on the
+     * disk. */
+    ensure(unlink(path) == 0 || errno == ENOENT);
+    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    ensure(fd != -1);
+    while (done < size) {
+        ssize_t n = write(fd, data + done, size - done);
+        ensure(n > 0);
+        done += (size_t)n;
+    }
+    ensure(close(fd) == 0);
+    return path;
 }

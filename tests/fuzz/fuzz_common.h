@@ -30,4 +30,14 @@ int fuzz_lookup(void *arg, const char *member, const char *log_peer, uint64_t se
  * persists across inputs, as it would in a node. Never free it. */
 struct envelope_keyring *fuzz_keyring_b(void);
 
+/* A private directory made on first call (under $TMPDIR, else /tmp) and
+ * removed with what it holds when the process exits normally. Never free
+ * the string. Aborts if the directory cannot be made. */
+const char *fuzz_scratch_dir(void);
+
+/* Writes data to the file name inside fuzz_scratch_dir(), replacing it,
+ * for the decoders that read a path rather than bytes. Returns the file's
+ * path, valid until the next call. Aborts on a write error. */
+const char *fuzz_scratch_file(const char *name, const uint8_t *data, size_t size);
+
 #endif
