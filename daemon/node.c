@@ -129,32 +129,6 @@ static double elapsed_s(const struct timespec *since)
     return (double)(now.tv_sec - since->tv_sec) + (double)(now.tv_nsec - since->tv_nsec) / 1e9;
 }
 
-/* Writes the counters that moved since the last commit into the open
- * batch: they become durable with it, at no cost of a commit of their
- * own. A failure leaves them unsaved, for the next batch. */
-static void save_counters(struct node *n)
-{
-    for (size_t i = 0; i < stats_size(n->stats); i++) {
-        const char *name;
-        uint64_t value;
-
-        if (stats_is_saved(n->stats, i))
-            continue;
-        stats_at(n->stats, i, &name, &value);
-        if (store_counter_put(n->store, name, value) == -1)
-            return;
-    }
-}
-
-static int restore_counter(void *arg, const char *name, uint64_t value)
-{
-    struct node *n = arg;
-
-    if (stats_restore(n->stats, name, value) == -1)
-        log_warnx("node: counter %s from the store not restored: the table is full", name);
-    return 0;
-}
-
 static int64_t on_full_timer(void *arg);
 
 /* A commit failed for want of disk space. Said once; from then on a timer
@@ -212,7 +186,7 @@ static int64_t on_full_timer(void *arg)
     uint64_t value;
 
     if (has_room(n) && !store_in_batch(n->store) && store_begin(n->store) == 0) {
-        save_counters(n);
+        store_counters_save(n->store, n->stats);
         for (size_t i = 0; i < stats_size(n->stats); i++) {
             stats_at(n->stats, i, &name, &value);
             if (strcmp(name, "store.full") == 0)
@@ -267,7 +241,7 @@ static int commit_round(struct node *n, bool is_final)
         } else {
             /* Last before the commit, so that what the flush counted (a
              * checkpoint) is written with it, not only marked saved. */
-            save_counters(n);
+            store_counters_save(n->store, n->stats);
             ok = store_commit(n->store) == 0;
         }
         audit_committed(n->audit, ok);
@@ -960,7 +934,7 @@ struct node *node_new(struct config *cfg, bool *is_config_error)
     if ((n->store = open_store(cfg, n->keys)) == NULL || board_upgrade(n->store) != 0 ||
         (n->audit = audit_new(n->store, n->keys, cfg->member, n->stats)) == NULL)
         goto fail;
-    if (store_each_counter(n->store, restore_counter, n) != 0)
+    if (store_counters_restore(n->store, n->stats) != 0)
         goto fail;
     if (trusted_roster(n, &trusted) == -1) {
         *is_config_error = true;
@@ -1030,7 +1004,7 @@ void node_free(struct node **np)
         /* What was counted since the last commit, in a batch of its own:
          * one more commit, at a clean stop only. */
         if (store_begin(n->store) == 0) {
-            save_counters(n);
+            store_counters_save(n->store, n->stats);
             if (store_commit(n->store) == 0)
                 stats_mark_saved(n->stats);
         }

@@ -27,6 +27,7 @@
 #include <sqlite3.h>
 
 #include "log.h"
+#include "stats.h"
 #include "store_internal.h"
 
 #define DB_NAME          "tmbus.db"
@@ -1715,6 +1716,32 @@ int store_each_counter(struct store *s, store_counter_fn fn, void *arg)
 out:
     sqlite3_finalize(st);
     return ret;
+}
+
+void store_counters_save(struct store *s, const struct stats *st)
+{
+    for (size_t i = 0; i < stats_size(st); i++) {
+        const char *name;
+        uint64_t value;
+
+        if (stats_is_saved(st, i))
+            continue;
+        stats_at(st, i, &name, &value);
+        if (store_counter_put(s, name, value) == -1)
+            return;
+    }
+}
+
+static int restore_counter(void *arg, const char *name, uint64_t value)
+{
+    if (stats_restore(arg, name, value) == -1)
+        log_warnx("store: counter %s not restored: the counters' table is full", name);
+    return 0;
+}
+
+int store_counters_restore(struct store *s, struct stats *st)
+{
+    return store_each_counter(s, restore_counter, st);
 }
 
 /* ---- the trusted roster ------------------------------------------------- */

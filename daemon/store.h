@@ -513,6 +513,19 @@ int store_counter_put(struct store *s, const char *name, uint64_t value);
 typedef int (*store_counter_fn)(void *arg, const char *name, uint64_t value);
 int store_each_counter(struct store *s, store_counter_fn fn, void *arg);
 
+struct stats;
+
+/* Writes the counters of st that moved since they were last marked saved
+ * into the open batch: they become durable with it, at no cost of a
+ * commit of their own. A failure (logged) leaves the rest unsaved, for the
+ * next batch. */
+void store_counters_save(struct store *s, const struct stats *st);
+
+/* Puts every counter the store keeps back into st, as a process starts
+ * (one that does not fit st's table is logged and left out). Returns 0 or
+ * -1 (logged). */
+int store_counters_restore(struct store *s, struct stats *st);
+
 /* ---- retention (store_retention.c) ------------------------------------ */
 
 /* What one retention round may prune (PROTOCOL.md 5.8). A time of 0 turns

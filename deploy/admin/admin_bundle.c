@@ -525,29 +525,6 @@ static long read_fd(void *arg, uint8_t *buf, size_t len)
     return (long)n;
 }
 
-/* Writes the counters that moved (as the node does with each commit). */
-static void save_counters(struct import *im)
-{
-    for (size_t i = 0; i < stats_size(im->stats); i++) {
-        const char *name;
-        uint64_t value;
-
-        if (stats_is_saved(im->stats, i))
-            continue;
-        stats_at(im->stats, i, &name, &value);
-        if (store_counter_put(im->store, name, value) == -1)
-            return;
-    }
-}
-
-static int restore_counter(void *arg, const char *name, uint64_t value)
-{
-    struct import *im = arg;
-
-    (void)stats_restore(im->stats, name, value);
-    return 0;
-}
-
 /* The node's group commit, for one chunk: receipts owed, audit entries
  * and counters go in with the envelopes. Returns 0 or -1. */
 static int commit(struct import *im, bool is_final)
@@ -561,7 +538,7 @@ static int commit(struct import *im, bool is_final)
         store_rollback(im->store);
         ok = false;
     } else {
-        save_counters(im);
+        store_counters_save(im->store, im->stats);
         ok = store_commit(im->store) == 0;
     }
     audit_committed(im->audit, ok);
@@ -876,7 +853,7 @@ static int import_open(struct import *im, const char *conf)
                 im->s.cfg->data_dir);
         return -1;
     }
-    if (board_upgrade(im->store) != 0 || store_each_counter(im->store, restore_counter, im) != 0)
+    if (board_upgrade(im->store) != 0 || store_counters_restore(im->store, im->stats) != 0)
         return -1;
     if ((rc = store_roster_get(im->store, &buf, &len)) != 1) {
         if (rc == 0)
