@@ -874,7 +874,7 @@ static int start_parts(struct node *n)
 /* Opens the store with the store key of the member's keys and, after a
  * rotation, of the key file they replaced (previous_keys), which the store
  * needs once to wrap its data key anew. */
-static struct store *open_store(const struct config *cfg, const struct keyset *keys)
+struct store *node_open_store(const struct config *cfg, const struct keyset *keys)
 {
     struct keyset *previous = NULL;
     uint8_t *key = NULL, *previous_key = NULL;
@@ -931,7 +931,7 @@ struct node *node_new(struct config *cfg, bool *is_config_error)
     }
     /* The store before the roster: it keeps the roster this node trusts,
      * and the file must be that roster or its successor. */
-    if ((n->store = open_store(cfg, n->keys)) == NULL || board_upgrade(n->store) != 0 ||
+    if ((n->store = node_open_store(cfg, n->keys)) == NULL || board_upgrade(n->store) != 0 ||
         (n->audit = audit_new(n->store, n->keys, cfg->member, n->stats)) == NULL)
         goto fail;
     if (store_counters_restore(n->store, n->stats) != 0)

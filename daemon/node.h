@@ -15,6 +15,16 @@
 
 struct node;
 
+struct keyset;
+struct store;
+
+/* Opens cfg's store with the store key of the member's keys and, after a
+ * rotation, of the key file they replaced (cfg->previous_keys, which must
+ * be a member key file of cfg->member), as tmbusd does; tools that work
+ * on a stopped node's store (tmbus-admin bundle import) call it too.
+ * Blocks on file I/O. Returns the store, or NULL (logged). */
+struct store *node_open_store(const struct config *cfg, const struct keyset *keys);
+
 /* Loads keys, store and roster named by cfg (taking responsibility over
  * cfg), starts the ZAP handler, then binds and dials. The roster file must
  * be the roster the store keeps as trusted or its direct successor, and it

@@ -28,6 +28,7 @@
 #include "config.h"
 #include "keys.h"
 #include "log.h"
+#include "node.h"
 #include "roster.h"
 #include "route.h"
 #include "stats.h"
@@ -814,27 +815,6 @@ out:
     return rc;
 }
 
-/* Opens the store as the node does (tmbusd's open_store): the store key,
- * and the previous one after a rotation. */
-static struct store *open_store(const struct config *cfg, const struct keyset *keys)
-{
-    struct keyset *previous = NULL;
-    uint8_t *key = NULL, *previous_key = NULL;
-    struct store *s = NULL;
-
-    if (cfg->previous_keys != NULL && ((previous = keys_load(cfg->previous_keys)) == NULL ||
-                                       (previous_key = keys_derive_store_key(previous)) == NULL))
-        goto out;
-    if ((key = keys_derive_store_key(keys)) == NULL)
-        goto out;
-    s = store_open_rotated(cfg->data_dir, key, previous_key);
-out:
-    keys_store_key_free(&key);
-    keys_store_key_free(&previous_key);
-    keys_free(&previous);
-    return s;
-}
-
 static int import_open(struct import *im, const char *conf)
 {
     struct envelope_keyring *kr;
@@ -846,7 +826,7 @@ static int import_open(struct import *im, const char *conf)
         return -1;
     if ((im->stats = stats_new()) == NULL)
         return -1;
-    if ((im->store = open_store(im->s.cfg, im->s.keys)) == NULL) {
+    if ((im->store = node_open_store(im->s.cfg, im->s.keys)) == NULL) {
         fprintf(stderr,
                 "tmbus-admin bundle: cannot open the store in %s: an import needs the "
                 "node stopped\n",
