@@ -130,6 +130,7 @@ static int board_take(struct tmbus *h, struct tmbus_board *b, Tmbus__Api__Reply 
         v->accepted_quantity = e->accepted_quantity;
         v->delivered_quantity = e->delivered_quantity;
         v->updated_at = e->updated_at;
+        v->is_author_revoked = e->author_revoked;
     }
     for (size_t i = 0; i < no; i++) {
         const Tmbus__Api__BoardOffer *e = m->offers[i];
@@ -147,6 +148,7 @@ static int board_take(struct tmbus *h, struct tmbus_board *b, Tmbus__Api__Reply 
         payload_offer_view(offer, &v->offer);
         v->status = e->status;
         v->updated_at = e->updated_at;
+        v->is_author_revoked = e->author_revoked;
     }
     if (m->next.len > CURSOR_MAX)
         return client_fail(h, TMBUS_EPROTOCOL, "the node sent a cursor of %zu bytes", m->next.len);
@@ -479,6 +481,7 @@ int tmbus_report(struct tmbus *h, int timeout_ms, struct tmbus_report **out)
         o->quantity = n->quantity;
         o->accepted_quantity = n->accepted_quantity;
         o->value_cents = n->value_cents;
+        o->is_author_revoked = n->author_revoked;
     }
     rep->overall.key = "total";
     rep->overall.pledged_cents = r->report->total->pledged_cents;

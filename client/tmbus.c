@@ -64,6 +64,8 @@ struct tmbus {
     struct tmbus_delivery *head, *tail;
     uint64_t last_number; /* highest delivery number queued or returned */
     bool is_subscribed;
+    int ended; /* the node ended the subscription unasked: its error, else 0 */
+    char ended_why[ERROR_MAX];
     uint32_t window;
     struct filter_copy filter; /* of the current subscription */
     uint64_t handshakes;       /* handshakes that succeeded */
@@ -378,6 +380,17 @@ static void sort_reply(struct tmbus *h, Tmbus__Api__Reply *r, uint64_t want_id,
     }
     if (r->id != 0 && post_queue_answer(&h->posts, r, from_code(r->code)))
         return;
+    /* Id 0, refused, unasked, while subscribed and no call waits: the node
+     * ended the subscription (our key was removed from its configuration,
+     * or the roster revoked its member) and says why once. */
+    if (r->id == 0 && want_id == 0 && h->is_subscribed && r->code != TMBUS__API__CODE__CODE_OK) {
+        h->is_subscribed = false;
+        h->ended = from_code(r->code);
+        snprintf(h->ended_why, sizeof(h->ended_why), "%s",
+                 r->reason != NULL && *r->reason != '\0' ? r->reason : "subscription ended");
+        client_free_reply(r, false);
+        return;
+    }
     /* Id 0 without a delivery: the node could not read a request, so it
      * could not echo its id. Ours are well-formed, so it is taken as the
      * answer to the call that waits (pipelined posts' never are). */
@@ -543,6 +556,8 @@ static int wait_for(struct tmbus *h, enum wait_goal goal, uint64_t want_id, int 
         next_expiry = post_queue_expire(&h->posts, now);
         if (is_reached(h, goal, out))
             return TMBUS_OK;
+        if (goal == WAIT_DELIVERY && h->ended != 0)
+            return client_fail(h, h->ended, "%s", h->ended_why);
         if (goal == WAIT_OUTCOME && h->posts.n_flight == 0)
             return client_fail(h, TMBUS_ENOTFOUND, "no post in flight");
         left = deadline - now;
@@ -979,6 +994,7 @@ int tmbus_subscribe_filtered(struct tmbus *h, unsigned window, const struct tmbu
         return rc;
     client_free_reply(r, false);
     h->is_subscribed = true;
+    h->ended = 0;
     h->window = m.sub.window;
     h->filter = fc;
     h->needs_resubscribe = false;
@@ -1002,6 +1018,8 @@ int tmbus_next(struct tmbus *h, int timeout_ms, struct tmbus_delivery **out)
     if (h == NULL || out == NULL)
         return TMBUS_EINVALID;
     if (h->head == NULL) {
+        if (!h->is_subscribed && h->ended != 0)
+            return client_fail(h, h->ended, "%s", h->ended_why);
         if (!h->is_subscribed)
             return client_fail(h, TMBUS_EPROTOCOL, "not subscribed");
         if ((rc = wait_for(h, WAIT_DELIVERY, 0, timeout_ms, NULL)) != TMBUS_OK)

@@ -314,7 +314,10 @@ TMBUS_EXPORT TMBUS_NODISCARD int tmbus_subscribe_filtered(struct tmbus *h, unsig
 
 /* Waits up to timeout_ms for the next delivery. Returns TMBUS_OK with
  * *out (the caller frees it with tmbus_delivery_free), TMBUS_ETIMEOUT when
- * none came, or another error. Deliveries that arrived while another call
+ * none came, TMBUS_EDENIED with the node's reason (tmbus_last_error) once
+ * the node ended the subscription (this client's key was removed from its
+ * configuration, or the roster revoked the node's member; deliveries
+ * queued before are returned first), or another error. Deliveries that arrived while another call
  * waited for its answer are queued in the handle and returned first. A
  * delivery the handle already returned is not returned twice. */
 TMBUS_EXPORT TMBUS_NODISCARD int tmbus_next(struct tmbus *h, int timeout_ms,
@@ -590,6 +593,7 @@ struct tmbus_board_need {
     uint64_t accepted_quantity;  /* accepted, delivered or confirmed offers */
     uint64_t delivered_quantity; /* confirmed deliveries */
     int64_t updated_at;          /* unix seconds: when the node last changed it */
+    bool is_author_revoked;      /* the owner is no member of the roster in force */
 };
 
 struct tmbus_board_offer {
@@ -599,6 +603,7 @@ struct tmbus_board_offer {
     struct tmbus_offer offer; /* offer.need_id is NULL for a catalogue offer */
     const char *status;       /* a tmbus_offer_status name, e.g. "proposed" */
     int64_t updated_at;       /* unix seconds: when the node last changed it */
+    bool is_author_revoked;   /* the donor is no member of the roster in force */
 };
 
 /* Which list a board query pages through. */
@@ -686,6 +691,7 @@ struct tmbus_report_need {
     uint64_t quantity;
     uint64_t accepted_quantity;
     uint64_t value_cents;
+    bool is_author_revoked; /* the owner is no member of the roster in force */
 };
 
 /* Which totals: per donor, per category or per sector (of the need). */

@@ -221,6 +221,14 @@ static void on_request(struct api *a, struct request *rq, bool has_key, const ui
         return;
     }
     name_request(rq, m.kind);
+    /* A revoked member's node serves nothing but what its operator needs
+     * to see why: its peers refuse it anyway, so a post could reach no
+     * one, and its clients should hear so at once. */
+    if (a->revoked[0] != '\0' && m.kind != API_MSG_STATUS && m.kind != API_MSG_AUDIT) {
+        api_reject(a, rq, TMBUS__API__CODE__CODE_DENIED, "api.rejected.member-revoked", a->revoked);
+        api_msg_clear(&m);
+        return;
+    }
     refused = a->n_refused;
     switch (m.kind) {
     case API_MSG_POST:
@@ -427,6 +435,20 @@ void api_reload(struct api *a, const struct config *cfg)
 {
     a->cfg = cfg;
     api_end_stale_subs(a);
+}
+
+void api_set_revoked(struct api *a, const char *why)
+{
+    if (why == NULL) {
+        if (a->revoked[0] != '\0')
+            log_info("api: this member is in the roster again: serving clients");
+        a->revoked[0] = '\0';
+        return;
+    }
+    if (a->revoked[0] == '\0')
+        log_warnx("api: %s: ending %zu client subscription(s), refusing requests", why, a->n_subs);
+    snprintf(a->revoked, sizeof(a->revoked), "%s", why);
+    api_end_all_subs(a, a->revoked);
 }
 
 void api_free(struct api **ap)

@@ -22,6 +22,9 @@
 
 struct api;
 
+/* The longest reason api_set_revoked keeps, with its NUL. */
+#define API_REVOKED_REASON_MAX 160
+
 /* Hands the node a roster update an admin client published: buf (len
  * bytes, unverified). The node judges it against the roster in force
  * (roster_verify_update), keeps it in the open batch and puts it in force.
@@ -54,6 +57,12 @@ struct api *api_new(const struct api_parts *parts);
  * key cfg no longer gives its client ends now. The caller frees the old
  * configuration after. */
 void api_reload(struct api *a, const struct config *cfg);
+/* Tells the api whether the roster in force revoked this node's own
+ * member: why is a one-line reason, or NULL when it did not (again). From
+ * the call that first gives a reason, every subscription ends (its client
+ * is told why) and every request but status and audit is refused with
+ * CODE_DENIED and why, until a call with NULL. Copies why. Never blocks. */
+void api_set_revoked(struct api *a, const char *why);
 
 /* Closes the socket; pending receipts are dropped (their posts were not
  * committed, so the clients never got an id). Accepts NULL. */

@@ -108,6 +108,9 @@ struct api {
     size_t n_pending, cap_pending;
     uint64_t timer;     /* pending pump retry, 0 when none */
     int64_t started_ms; /* loop_now_ms() when the node began serving: its uptime */
+    /* Why the roster in force revoked this node's own member ("" while it
+     * does not): every request but status and audit is refused with it. */
+    char revoked[API_REVOKED_REASON_MAX];
 };
 
 /* Who sent the request being handled: the key that authenticated its
@@ -193,6 +196,10 @@ void api_pump_all(struct api *a);
 /* Ends every subscription whose key the running configuration no longer
  * gives to its client, telling its connection why (a reload calls it). */
 void api_end_stale_subs(struct api *a);
+
+/* Ends every subscription, telling each connection "subscription ended: "
+ * and why (the node's own member was revoked). */
+void api_end_all_subs(struct api *a, const char *why);
 
 /* Frees every subscription. */
 void api_subs_free(struct api *a);

@@ -30,6 +30,7 @@ static int64_t now_unix(void)
  * page takes rows until it holds limit of them (the row after that only
  * says there is more) or its items would pass API_BOARD_PAGE_BYTES. */
 struct board_reply {
+    const struct roster *roster; /* in force: who is still a member */
     Tmbus__Api__BoardNeed **needs;
     size_t n_needs, cap_needs;
     Tmbus__Api__BoardOffer **offers;
@@ -72,6 +73,17 @@ static void *reserve(void *arr, size_t n, size_t *cap, size_t size)
     ensure(p != NULL);
     *cap = grown;
     return p;
+}
+
+/* Whether the author of a need or offer is no member of the roster in force
+ * (a roster update revoked it after it posted): what it posted stays on
+ * the board, marked. Asked at each reply, not stored, so that the mark
+ * follows the roster both ways. */
+static bool is_revoked(const struct roster *r, const char *member)
+{
+    struct roster_member m;
+
+    return roster_find(r, member, &m) == -1;
 }
 
 /* Whether an item of item_len packed bytes still fits; the first item of
@@ -129,6 +141,7 @@ static int add_need(void *arg, const struct store_board_need *n)
     bn->accepted_quantity = n->accepted_quantity;
     bn->delivered_quantity = n->delivered_quantity;
     bn->updated_at = n->updated_at;
+    bn->author_revoked = is_revoked(br->roster, n->owner);
     if (!is_room(br, tmbus__api__board_need__get_packed_size(bn))) {
         free_need(bn);
         return 1;
@@ -154,6 +167,7 @@ static int add_offer(void *arg, const struct store_board_offer *o)
     bo->offer.len = o->offer_len;
     bo->status = (char *)board_offer_status_name(o->status);
     bo->updated_at = o->updated_at;
+    bo->author_revoked = is_revoked(br->roster, o->donor);
     if (!is_room(br, tmbus__api__board_offer__get_packed_size(bo))) {
         free_offer(bo);
         return 1;
@@ -220,7 +234,7 @@ static int board_read(struct api *a, const struct api_board_query *q, uint32_t c
  * pages stay full and cursors never point at a hidden row. */
 void api_on_board(struct api *a, const struct request *rq, const Tmbus__Api__BoardQuery *bq)
 {
-    struct board_reply br = {0};
+    struct board_reply br = {.roster = route_roster(a->route)};
     Tmbus__Api__Reply r = TMBUS__API__REPLY__INIT;
     Tmbus__Api__Board board = TMBUS__API__BOARD__INIT;
     uint8_t cursor[API_BOARD_CURSOR_BYTES];
@@ -325,6 +339,7 @@ void api_on_report(struct api *a, const struct request *rq)
         needs[i].quantity = o->quantity;
         needs[i].accepted_quantity = o->accepted_quantity;
         needs[i].value_cents = o->value_cents;
+        needs[i].author_revoked = is_revoked(route_roster(a->route), o->owner);
         need_ptrs[i] = &needs[i];
     }
     rep.n_open_needs = br.n_open;

@@ -487,6 +487,19 @@ void api_end_stale_subs(struct api *a)
     }
 }
 
+void api_end_all_subs(struct api *a, const char *why)
+{
+    char text[API_REVOKED_REASON_MAX + 32];
+
+    snprintf(text, sizeof(text), "subscription ended: %s", why);
+    while (a->n_subs > 0) {
+        struct subscriber *s = &a->subs[a->n_subs - 1];
+        api_answer_code(a, s->rid, s->rid_len, 0, TMBUS__API__CODE__CODE_DENIED, text);
+        stats_count(a->stats, "api.subscriptions.ended-by-revocation", 1);
+        drop_subscriber(a, s, why);
+    }
+}
+
 void api_subs_free(struct api *a)
 {
     for (size_t i = 0; i < a->n_subs; i++) {

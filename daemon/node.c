@@ -425,6 +425,42 @@ static int check_self(const struct node *n)
     return 0;
 }
 
+/* Whether the roster in force revoked this node's own member: it no longer
+ * lists the member, or lists the node's signing key as neither its ACTIVE
+ * nor a RETIRED generation (a rotation in progress is no revocation).
+ * Tells the api, which ends the clients' sessions and refuses their
+ * requests with the reason, or serves them again. */
+static void apply_standing(struct node *n)
+{
+    struct roster_retired_key retired[ROSTER_MAX_KEYS];
+    struct roster_member m;
+    unsigned long long v = (unsigned long long)roster_version(n->roster);
+    char why[API_REVOKED_REASON_MAX];
+    size_t n_retired;
+
+    if (roster_find(n->roster, n->cfg->member, &m) == -1) {
+        snprintf(why, sizeof(why),
+                 "roster version %llu revoked member %s: it is no longer a member", v,
+                 n->cfg->member);
+        api_set_revoked(n->api, why);
+        return;
+    }
+    if (memcmp(m.sign_pk, n->keys->sign_pk, KEYS_PUBLIC_BYTES) == 0) {
+        api_set_revoked(n->api, NULL);
+        return;
+    }
+    n_retired = roster_retired_keys(n->roster, n->cfg->member, retired, ROSTER_MAX_KEYS);
+    for (size_t i = 0; i < n_retired; i++) {
+        if (memcmp(retired[i].sign_pk, n->keys->sign_pk, KEYS_PUBLIC_BYTES) == 0) {
+            api_set_revoked(n->api, NULL);
+            return;
+        }
+    }
+    snprintf(why, sizeof(why), "roster version %llu revoked member %s's key that this node holds",
+             v, n->cfg->member);
+    api_set_revoked(n->api, why);
+}
+
 /* ZAP: peers are roster members (never ourselves), clients are listed in
  * the configuration. This admits a handshake only; peer and api check each
  * message's key again against what is in force when it arrives. */
@@ -593,6 +629,7 @@ static void reload(struct node *n)
     free(buf);
     route_set_roster(n->route, n->roster);
     api_reload(n->api, n->cfg);
+    apply_standing(n);
     peers_reload(n->peers, n->cfg);
     http_reload(n->http, n->cfg);
 }
@@ -642,6 +679,7 @@ static void apply_roster(struct node *n)
 {
     n->is_roster_new = false;
     api_reload(n->api, n->cfg);
+    apply_standing(n);
     peers_reload(n->peers, n->cfg);
     if (check_self(n) == -1)
         log_warnx("roster version %llu no longer lists this node's keys as active: its peers "

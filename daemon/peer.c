@@ -60,7 +60,10 @@
 #define PEER_ENDPOINT_MAX  256
 #define PEER_REBIND_MS     20  /* retry while the old listener is still closing */
 #define PEER_REBIND_TRIES  250 /* five seconds of retries */
-#define RELAY_TURN_MAX     8   /* a relay's turn is at most this many relay_delay_ms */
+/* How long a dealer closed by a roster update keeps trying to deliver the
+ * rosters sent on it as its last words. */
+#define PEER_LAST_WORD_MS 500
+#define RELAY_TURN_MAX    8 /* a relay's turn is at most this many relay_delay_ms */
 /* A consistency proof reads our audit log from the store: at most one per
  * link this often, whatever sizes the peer asks to be proved from. */
 #define PEER_PROOF_MIN_MS 1000
@@ -1592,6 +1595,22 @@ static int open_dealer(struct peers *p, struct link *l, const char *endpoint)
 /* Makes the link table match the roster: one link per other member.
  * Returns how many links it closed because their member left or their key
  * changed, or -1 when out of memory. */
+/* A link about to close because the roster in force dropped its member or
+ * changed its transport key: the rosters the member's node lacks are its
+ * last words, so that it learns why (a revoked member's node then ends its
+ * clients' sessions; its links cannot carry them once closed). The dealer
+ * lingers a moment to deliver them. */
+static void send_last_rosters(struct peers *p, struct link *l)
+{
+    int linger = PEER_LAST_WORD_MS;
+
+    if (!l->has_conversation)
+        return;
+    send_rosters(p, l);
+    if (l->dealer != NULL)
+        (void)zmq_setsockopt(l->dealer, ZMQ_LINGER, &linger, sizeof(linger));
+}
+
 static int sync_links(struct peers *p)
 {
     int n_closed = 0;
@@ -1627,6 +1646,7 @@ static int sync_links(struct peers *p)
         }
         if (old != NULL) {
             log_info("peer %s: transport key changed, closing the link", m.id);
+            send_last_rosters(p, old);
             close_link(p, old);
             memset(old, 0, sizeof(*old)); /* closed, not a member who left */
             n_closed++;
@@ -1644,6 +1664,7 @@ static int sync_links(struct peers *p)
     for (size_t i = 0; i < p->n_links; i++)
         if (p->links[i].member[0] != '\0') {
             log_info("peer %s: no longer in the roster, closing the link", p->links[i].member);
+            send_last_rosters(p, &p->links[i]);
             close_link(p, &p->links[i]);
             n_closed++;
         }

@@ -36,6 +36,7 @@
 #define CLI_ID_HEX          (2 * TMBUS_ID_BYTES)
 #define CLI_ID_PREFIX_MIN   8  /* shortest id prefix a user may type */
 #define CLI_ID_SHORT        12 /* id digits a table shows */
+#define CLI_OWNER_CELL      48 /* a member id (at most 32) and " (revoked)" */
 
 /* Options every command takes, before or after the command name. */
 struct cli {
@@ -159,8 +160,8 @@ void output_need_fields(json_t *o, const struct tmbus_need *n);
 void output_offer_fields(json_t *o, const struct tmbus_offer *f);
 
 /* A board need or offer as a new JSON object with "type", "id", the
- * owner or donor, "created_at", "status" and the fields above. NULL on
- * ENOMEM. */
+ * owner or donor, "author_revoked", "created_at", "status" and the fields
+ * above. NULL on ENOMEM. */
 json_t *output_board_need(const struct tmbus_board_need *bn);
 json_t *output_board_offer(const struct tmbus_board_offer *bo);
 
@@ -169,6 +170,11 @@ struct table *output_need_table(void);
 struct table *output_offer_table(void);
 int output_need_row(struct table *t, const struct tmbus_board_need *bn);
 int output_offer_row(struct table *t, const struct tmbus_board_offer *bo);
+
+/* The owner or donor as a table shows it: "PL", or "PL (revoked)" when the
+ * member is no longer in the roster in force. Writes at most size bytes
+ * (CLI_OWNER_CELL holds any member id). */
+void output_author(const char *member, bool is_revoked, char *out, size_t size);
 
 /* ---- need.c: what posting commands share ---------------------------------- */
 

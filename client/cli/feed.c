@@ -435,7 +435,8 @@ static const char *const csv_columns[] = {"type",
                                           "accepted_quantity",
                                           "delivered_quantity",
                                           "description",
-                                          "conditions"};
+                                          "conditions",
+                                          "author_revoked"};
 #define CSV_COLUMNS (sizeof(csv_columns) / sizeof(csv_columns[0]))
 
 /* One CSV row from a JSON object of export's, by column name. */
@@ -452,6 +453,8 @@ static void csv_row(FILE *f, json_t *o, const char *member_key)
         } else if (json_is_integer(v)) {
             snprintf(num, sizeof(num), "%lld", (long long)json_integer_value(v));
             s = num;
+        } else if (json_is_boolean(v)) {
+            s = json_is_true(v) ? "true" : "false";
         }
         if (c > 0)
             fputc(',', f);

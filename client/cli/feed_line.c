@@ -43,10 +43,12 @@ static const char *const need_fields[] = {"type",
                                           "created_at",
                                           "accepted_quantity",
                                           "delivered_quantity",
+                                          "author_revoked",
                                           NULL};
 static const char *const offer_fields[] = {
-    "type",       "need", "description", "quantity", "value_eur", "tlp",        "delivery_date",
-    "conditions", "to",   "id",          "donor",    "status",    "created_at", NULL};
+    "type",          "need",           "description", "quantity", "value_eur", "tlp",
+    "delivery_date", "conditions",     "to",          "id",       "donor",     "status",
+    "created_at",    "author_revoked", NULL};
 
 __attribute__((format(printf, 2, 3))) static int reject(struct line_error *e, const char *fmt, ...)
 {

@@ -233,6 +233,7 @@ json_t *output_board_need(const struct tmbus_board_need *bn)
     json_object_set_new(o, "type", json_string("need"));
     json_object_set_new(o, "id", id_json(bn->id));
     json_object_set_new(o, "owner", text_json(bn->owner));
+    json_object_set_new(o, "author_revoked", json_boolean(bn->is_author_revoked));
     json_object_set_new(o, "created_at", json_integer(bn->created_at));
     json_object_set_new(o, "status", text_json(bn->status));
     output_need_fields(o, &bn->need);
@@ -250,6 +251,7 @@ json_t *output_board_offer(const struct tmbus_board_offer *bo)
     json_object_set_new(o, "type", json_string("offer"));
     json_object_set_new(o, "id", id_json(bo->id));
     json_object_set_new(o, "donor", text_json(bo->donor));
+    json_object_set_new(o, "author_revoked", json_boolean(bo->is_author_revoked));
     json_object_set_new(o, "created_at", json_integer(bo->created_at));
     json_object_set_new(o, "status", text_json(bo->status));
     output_offer_fields(o, &bo->offer);
@@ -304,12 +306,18 @@ static const char *or_dash(const char *s)
     return s != NULL && *s != '\0' ? s : "-";
 }
 
+void output_author(const char *member, bool is_revoked, char *out, size_t size)
+{
+    snprintf(out, size, "%s%s", member, is_revoked ? " (revoked)" : "");
+}
+
 int output_need_row(struct table *t, const struct tmbus_board_need *bn)
 {
-    char id[CLI_ID_SHORT + 1], qty[TMBUS_FIELD_MAX + 32], cov[48];
+    char id[CLI_ID_SHORT + 1], qty[TMBUS_FIELD_MAX + 32], cov[48], owner[CLI_OWNER_CELL];
     const struct tmbus_need *n = &bn->need;
 
     short_id(bn->id, id);
+    output_author(bn->owner, bn->is_author_revoked, owner, sizeof(owner));
     if (n->unit != NULL && *n->unit != '\0')
         snprintf(qty, sizeof(qty), "%llu %s", (unsigned long long)n->quantity, n->unit);
     else
@@ -317,7 +325,7 @@ int output_need_row(struct table *t, const struct tmbus_board_need *bn)
     snprintf(cov, sizeof(cov), "%llu/%llu", (unsigned long long)bn->accepted_quantity,
              (unsigned long long)n->quantity);
     const char *cells[] = {id,
-                           bn->owner,
+                           owner,
                            or_dash(tmbus_priority_name(n->priority)),
                            or_dash(tmbus_category_name(n->category)),
                            n->title,
@@ -330,16 +338,17 @@ int output_need_row(struct table *t, const struct tmbus_board_need *bn)
 
 int output_offer_row(struct table *t, const struct tmbus_board_offer *bo)
 {
-    char id[CLI_ID_SHORT + 1], need[CLI_ID_SHORT + 1], qty[32], eur[32];
+    char id[CLI_ID_SHORT + 1], need[CLI_ID_SHORT + 1], qty[32], eur[32], donor[CLI_OWNER_CELL];
     const struct tmbus_offer *f = &bo->offer;
 
     short_id(bo->id, id);
+    output_author(bo->donor, bo->is_author_revoked, donor, sizeof(donor));
     short_id(f->need_id, need);
     snprintf(qty, sizeof(qty), "%llu", (unsigned long long)f->quantity);
     cli_format_eur(f->value_cents, eur, sizeof(eur));
     const char *cells[] = {id,
                            need,
-                           bo->donor,
+                           donor,
                            qty,
                            eur,
                            or_dash(f->delivery_date),

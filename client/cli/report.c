@@ -41,11 +41,12 @@ static int print_json(const struct tmbus_report *r)
         cli_id_hex(n->id, hex);
         json_array_append_new(
             needs,
-            json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:I, s:I, s:I}", "id", hex, "owner",
-                      n->owner, "title", n->title, "status", n->status, "priority",
-                      priority != NULL ? priority : "unknown", "deadline", n->deadline, "overdue",
-                      n->is_overdue, "quantity", (json_int_t)n->quantity, "accepted_quantity",
-                      (json_int_t)n->accepted_quantity, "value_cents", (json_int_t)n->value_cents));
+            json_pack("{s:s, s:s, s:b, s:s, s:s, s:s, s:s, s:b, s:I, s:I, s:I}", "id", hex, "owner",
+                      n->owner, "author_revoked", n->is_author_revoked, "title", n->title, "status",
+                      n->status, "priority", priority != NULL ? priority : "unknown", "deadline",
+                      n->deadline, "overdue", n->is_overdue, "quantity", (json_int_t)n->quantity,
+                      "accepted_quantity", (json_int_t)n->accepted_quantity, "value_cents",
+                      (json_int_t)n->value_cents));
     }
     json_object_set_new(o, "open_needs", needs);
     for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
@@ -63,7 +64,7 @@ static int print_needs(const struct tmbus_report *r)
     static const char *const headers[] = {"PRIORITY",  "DEADLINE", "STATUS", "COVERED",
                                           "VALUE EUR", "OWNER",    "TITLE",  "ID"};
     struct table *t = table_new(8, headers);
-    char deadline[32], covered[64], eur[32], hex[TMBUS_ID_HEX_BYTES];
+    char deadline[32], covered[64], eur[32], hex[TMBUS_ID_HEX_BYTES], owner[CLI_OWNER_CELL];
     int rc = -1;
 
     if (t == NULL)
@@ -79,12 +80,13 @@ static int print_needs(const struct tmbus_report *r)
         cli_format_eur(n->value_cents, eur, sizeof(eur));
         cli_id_hex(n->id, hex);
         hex[16] = '\0';
+        output_author(n->owner, n->is_author_revoked, owner, sizeof(owner));
         const char *cells[] = {priority != NULL ? priority : "unknown",
                                deadline,
                                n->status,
                                covered,
                                eur,
-                               n->owner,
+                               owner,
                                n->title,
                                hex};
         if (table_add(t, cells) == -1)

@@ -27,6 +27,7 @@ const char web_style_css[] =
     "tr.prio-critical td:first-child{color:#b00020;font-weight:bold}\n"
     "tr.prio-high td:first-child{color:#c05600}\n"
     ".overdue{color:#b00020;font-size:.85em}\n"
+    ".revoked{color:#b00020;font-size:.85em}\n"
     "svg.bar{vertical-align:middle}.bar-bg{fill:#e3e6ea}.bar-acc{fill:#5b8def}"
     ".bar-del{fill:#1f9d55}\n"
     ".pct{font-size:.85em;color:#555}.sector{color:#555;font-size:.9em}\n"

@@ -13,6 +13,10 @@
 
 #include "pages.h"
 
+/* After an owner or donor that is no longer in the roster in force: what it
+ * posted before a roster update revoked it stays on the board, marked. */
+#define REVOKED_MARK " <span class=\"revoked\">revoked</span>"
+
 static void head(struct html *o, const struct pages_site *site, const char *title)
 {
     html_raw(o, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
@@ -149,6 +153,8 @@ static void need_row(struct html *o, const struct tmbus_board_need *n, const cha
     html_text(o, n->need.title);
     html_raw(o, "</a></td><td>");
     html_text(o, n->owner);
+    if (n->is_author_revoked)
+        html_raw(o, REVOKED_MARK);
     html_printf(o, "</td><td>%s<br><span class=\"sector\">%s</span></td><td>",
                 name_or(tmbus_category_name(n->need.category), "unknown"),
                 name_or(tmbus_sector_name(n->need.sector), "unknown"));
@@ -319,6 +325,8 @@ int pages_need(struct tmbus *h, const struct pages_site *site, const char *id_he
     tmbus_id_to_hex(n->id, hex);
     html_printf(o, "<dt>Id</dt><dd class=\"id\">%s</dd>", hex);
     dl_text(o, "Owner", n->owner);
+    if (n->is_author_revoked)
+        html_raw(o, "<dt></dt><dd>" REVOKED_MARK "</dd>");
     dl_text(o, "Status", n->status);
     html_printf(o, "<dt>Priority</dt><dd>%s</dd><dt>TLP</dt><dd>%s</dd>",
                 name_or(tmbus_priority_name(n->need.priority), "unknown"),
@@ -346,6 +354,8 @@ int pages_need(struct tmbus *h, const struct pages_site *site, const char *id_he
         const struct tmbus_board_offer *of = tmbus_board_offer_at(offers, i);
         html_raw(o, "<tr><td>");
         html_text(o, of->donor);
+        if (of->is_author_revoked)
+            html_raw(o, REVOKED_MARK);
         html_raw(o, "</td><td>");
         html_text(o, of->status);
         html_printf(o, "</td><td class=\"num\">%llu</td><td class=\"num\">",

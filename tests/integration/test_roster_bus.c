@@ -8,8 +8,11 @@
  * rollback, a fork, an update below the threshold, an expired one and a
  * publish by a client that is no admin are refused with their reason at
  * every node, and still after a restart. An update that revokes a
- * member's key closes its links at every node within a second, and what
- * its node posts next reaches no one.
+ * member's key, or drops the member, closes its links at every node and
+ * ends its node's client sessions within a second; its node refuses its
+ * next post with the reason, which reaches no one; what it posted before
+ * stays on the other boards, marked as from a revoked member once the
+ * member is dropped.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -332,19 +335,74 @@ static uint64_t envelopes_at(struct fed *f, size_t i)
     return n;
 }
 
+/* A subscription of PL's client at PL's node, opened before the update. */
+static struct tmbus *subscribe_at_pl(struct fed *f)
+{
+    struct tmbus *sub = fc_connect(f, 2);
+
+    assert_non_null(sub);
+    assert_int_equal(tmbus_subscribe(sub, 8, FC_CALL_MS), TMBUS_OK);
+    return sub;
+}
+
+/* Waits, until start + DOWN_MS (but at least a moment, for bytes on the
+ * loopback), for PL's node to end sub: tmbus_next must say TMBUS_EDENIED
+ * with a reason naming the revocation. Deliveries before it are skipped. */
+static void expect_session_ended(struct tmbus *sub, int64_t start)
+{
+    struct tmbus_delivery *d = NULL;
+    int rc;
+
+    do {
+        int64_t left = start + DOWN_MS - fed_now_ms();
+        rc = tmbus_next(sub, left > 200 ? (int)left : 200, &d);
+        tmbus_delivery_free(&d);
+    } while (rc == TMBUS_OK);
+    if (rc != TMBUS_EDENIED)
+        fail_msg("PL's subscription still open %lld ms after the update (tmbus_next: %d)",
+                 (long long)(fed_now_ms() - start), rc);
+    print_message("PL's client session ended within %lld ms: %s\n",
+                  (long long)(fed_now_ms() - start), tmbus_last_error(sub));
+    assert_non_null(strstr(tmbus_last_error(sub), "revoked"));
+}
+
+/* PL's next post: refused at PL's own node with the reason and counted,
+ * and nothing new arrives at UA or EE. */
+static void expect_post_refused_everywhere(struct fed *f)
+{
+    uint64_t at_ua = envelopes_at(f, 0), at_ee = envelopes_at(f, 1);
+    struct tmbus *h;
+    char tag[32];
+
+    assert_non_null(h = fc_connect(f, 2));
+    fc_tag(tag, sizeof(tag), "revoked");
+    assert_int_equal(fc_post(h, FC_TLP_CLEAR, tag, 1, NULL, 0, NULL), TMBUS_EDENIED);
+    assert_non_null(strstr(tmbus_last_error(h), "revoked"));
+    tmbus_close(&h);
+    assert_int_equal(counter_at(f, 2, "api.rejected.member-revoked"), 1);
+    assert_int_equal(counter_at(f, 2, "api.subscriptions.ended-by-revocation"), 1);
+    fed_sleep_ms(QUIET_MS);
+    assert_int_equal(envelopes_at(f, 0), at_ua);
+    assert_int_equal(envelopes_at(f, 1), at_ee);
+    assert_false(is_up(f, 0, "PL"));
+    assert_true(counter_at(f, 0, "zap.denied.peer") > 0);
+}
+
 /* Version 2 revokes PL's keys (PL's node runs on), published at UA: every
  * link to PL is down at UA, at EE (which had the update over the bus) and
- * at PL itself within a second; PL's next post reaches neither node. */
+ * at PL itself within a second, and PL's client session is ended; PL's
+ * next post is refused at PL and reaches neither node. (PL's node took
+ * that post before its sessions were ended on revocation.) */
 static void test_revocation_over_the_bus(void **state)
 {
-    char conf[N_NODES][FED_PATH_MAX], tag[32];
+    char conf[N_NODES][FED_PATH_MAX];
     struct fed *f;
-    struct tmbus *h;
-    uint64_t at_ua, at_ee;
+    struct tmbus *sub;
     int64_t start;
     long mark_ee;
 
     f = *state = start_three(conf);
+    sub = subscribe_at_pl(f);
     assert_int_equal(fed_rotate_member(f, 2, NULL), 0); /* writes version 2 */
     mark_ee = fed_log_mark(f, 1);
     assert_int_equal(publish(f, conf[0], fed_roster_path(f)), 0);
@@ -353,20 +411,106 @@ static void test_revocation_over_the_bus(void **state)
         fail_msg("PL still linked %lld ms after the update", (long long)(fed_now_ms() - start));
     print_message("links of PL down everywhere within %lld ms\n",
                   (long long)(fed_now_ms() - start));
+    expect_session_ended(sub, start);
+    tmbus_close(&sub);
     assert_int_equal(
         fed_wait_log_from(f, 1, mark_ee, "roster version 2 in force (from peer UA)", LOG_MS), 0);
+    expect_post_refused_everywhere(f);
+    fed_pass(f);
+}
 
-    at_ua = envelopes_at(f, 0);
-    at_ee = envelopes_at(f, 1);
-    assert_non_null(h = fc_connect(f, 2));
-    fc_tag(tag, sizeof(tag), "revoked");
-    assert_int_equal(fc_post(h, FC_TLP_CLEAR, tag, 1, NULL, 0, NULL), TMBUS_OK);
+/* How node i's board shows the need titled "TAG #1": -1 when it has no
+ * such need, else whether it is marked as from a revoked member; the
+ * report's open needs must say the same. */
+static int need_mark_at(struct fed *f, size_t i, const char *tag)
+{
+    struct tmbus_board_query q = {.list = TMBUS_BOARD_NEEDS, .limit = TMBUS_BOARD_PAGE_MAX};
+    struct tmbus *h = fc_connect(f, i);
+    struct tmbus_board *b = NULL;
+    struct tmbus_report *rep = NULL;
+    char title[64];
+    int mark = -1, in_report = -1;
+
+    snprintf(title, sizeof(title), "%s #1", tag);
+    assert_non_null(h);
+    assert_int_equal(tmbus_board_query(h, &q, FC_CALL_MS, &b), TMBUS_OK);
+    for (size_t k = 0; k < tmbus_board_need_count(b); k++) {
+        const struct tmbus_board_need *bn = tmbus_board_need_at(b, k);
+        if (strcmp(bn->need.title, title) == 0)
+            mark = bn->is_author_revoked;
+    }
+    tmbus_board_free(&b);
+    assert_int_equal(tmbus_report(h, FC_CALL_MS, &rep), TMBUS_OK);
+    for (size_t k = 0; k < tmbus_report_need_count(rep); k++) {
+        const struct tmbus_report_need *rn = tmbus_report_need_at(rep, k);
+        if (strcmp(rn->title, title) == 0)
+            in_report = rn->is_author_revoked;
+    }
+    tmbus_report_free(&rep);
     tmbus_close(&h);
-    fed_sleep_ms(QUIET_MS);
-    assert_int_equal(envelopes_at(f, 0), at_ua);
-    assert_int_equal(envelopes_at(f, 1), at_ee);
-    assert_false(is_up(f, 0, "PL"));
-    assert_true(counter_at(f, 0, "zap.denied.peer") > 0);
+    assert_int_equal(in_report, mark);
+    return mark;
+}
+
+static void wait_need(struct fed *f, size_t i, const char *tag)
+{
+    for (int tries = 0; need_mark_at(f, i, tag) == -1; tries++) {
+        assert_true(tries < APPLY_MS / 100);
+        fed_sleep_ms(100);
+    }
+}
+
+/* Version 2 leaves PL out altogether. PL's and UA's needs from before are
+ * on every board; after the update published at EE, PL's links and client
+ * session are gone within a second, its next post is refused, and UA's and
+ * EE's boards still hold PL's need, marked as from a revoked member, while
+ * UA's is not. */
+static void test_member_revoked(void **state)
+{
+    char conf[N_NODES][FED_PATH_MAX], v1[FED_PATH_MAX], v2[FED_PATH_MAX];
+    char pl_tag[32], ua_tag[32];
+    struct fed_roster spec = {.version = 2, .is_left_out = {[2] = true}};
+    struct fed *f;
+    struct tmbus *h, *sub;
+    int64_t start;
+
+    f = *state = start_three(conf);
+    fc_tag(pl_tag, sizeof(pl_tag), "by-pl");
+    fc_tag(ua_tag, sizeof(ua_tag), "by-ua");
+    assert_non_null(h = fc_connect(f, 2));
+    assert_int_equal(fc_post(h, FC_TLP_CLEAR, pl_tag, 1, NULL, 0, NULL), TMBUS_OK);
+    tmbus_close(&h);
+    assert_non_null(h = fc_connect(f, 0));
+    assert_int_equal(fc_post(h, FC_TLP_CLEAR, ua_tag, 1, NULL, 0, NULL), TMBUS_OK);
+    tmbus_close(&h);
+    for (size_t i = 0; i < 2; i++) {
+        wait_need(f, i, pl_tag);
+        wait_need(f, i, ua_tag);
+        assert_int_equal(need_mark_at(f, i, pl_tag), 0);
+    }
+    sub = subscribe_at_pl(f);
+
+    snprintf(v1, sizeof(v1), "%s", fed_roster_path(f));
+    path_in(f, "v2.bin", v2, sizeof(v2));
+    assert_int_equal(secretariat(f, &spec, v1, 2, v2), 0);
+    assert_int_equal(publish(f, conf[1], v2), 0);
+    start = fed_now_ms();
+    if (fed_wait_until(is_pl_cut_off, f, DOWN_MS, 50) == -1)
+        fail_msg("PL still linked %lld ms after the update", (long long)(fed_now_ms() - start));
+    print_message("links of PL down everywhere within %lld ms\n",
+                  (long long)(fed_now_ms() - start));
+    expect_session_ended(sub, start);
+    tmbus_close(&sub);
+    for (size_t i = 0; i < N_NODES; i++) {
+        for (int tries = 0; roster_version_at(f, i) != 2 && tries < APPLY_MS / 100; tries++)
+            fed_sleep_ms(100);
+        assert_int_equal(roster_version_at(f, i), 2);
+    }
+    expect_post_refused_everywhere(f);
+    for (size_t i = 0; i < 2; i++) {
+        assert_int_equal(need_mark_at(f, i, pl_tag), 1);
+        assert_int_equal(need_mark_at(f, i, ua_tag), 0);
+    }
     fed_pass(f);
 }
 
@@ -376,6 +520,7 @@ int main(void)
         cmocka_unit_test_teardown(test_update_reaches_every_node, fed_teardown),
         cmocka_unit_test_teardown(test_bad_updates_refused, fed_teardown),
         cmocka_unit_test_teardown(test_revocation_over_the_bus, fed_teardown),
+        cmocka_unit_test_teardown(test_member_revoked, fed_teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

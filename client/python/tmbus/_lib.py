@@ -126,6 +126,7 @@ class BoardNeed(Structure):
         ("accepted_quantity", c_uint64),
         ("delivered_quantity", c_uint64),
         ("updated_at", c_int64),
+        ("is_author_revoked", c_bool),
     ]
 
 
@@ -139,6 +140,7 @@ class BoardOffer(Structure):
         ("offer", Offer),
         ("status", c_char_p),
         ("updated_at", c_int64),
+        ("is_author_revoked", c_bool),
     ]
 
 
@@ -156,6 +158,7 @@ class ReportNeed(Structure):
         ("quantity", c_uint64),
         ("accepted_quantity", c_uint64),
         ("value_cents", c_uint64),
+        ("is_author_revoked", c_bool),
     ]
 
 

@@ -686,14 +686,14 @@ class Client:
                 id=bytes(c.id).hex(), owner=_lib.text(c.owner), created_at=c.created_at,
                 need=_convert.need_from(c.need), status=NeedStatus.parse(_lib.text(c.status)),
                 accepted_quantity=c.accepted_quantity, delivered_quantity=c.delivered_quantity,
-                updated_at=c.updated_at))
+                updated_at=c.updated_at, is_author_revoked=bool(c.is_author_revoked)))
         offers: List[BoardOffer] = []
         for i in range(lib.tmbus_board_offer_count(b)):
             c = lib.tmbus_board_offer_at(b, i).contents
             offers.append(BoardOffer(
                 id=bytes(c.id).hex(), donor=_lib.text(c.donor), created_at=c.created_at,
                 offer=_convert.offer_from(c.offer), status=OfferStatus.parse(_lib.text(c.status)),
-                updated_at=c.updated_at))
+                updated_at=c.updated_at, is_author_revoked=bool(c.is_author_revoked)))
         return tuple(needs), tuple(offers)
 
     # ---- reports, delivery state, status ---------------------------------
@@ -716,7 +716,7 @@ class Client:
                         priority=_convert._opt_enum(Priority, c.priority),
                         deadline=_lib.text(c.deadline) or None, is_overdue=bool(c.is_overdue),
                         quantity=c.quantity, accepted_quantity=c.accepted_quantity,
-                        value_cents=c.value_cents))
+                        value_cents=c.value_cents, is_author_revoked=bool(c.is_author_revoked)))
 
                 def totals(by: int):
                     return tuple(_total(lib.tmbus_report_total_at(out, by, i).contents)

@@ -298,6 +298,9 @@ class BoardNeed:
     accepted_quantity: int
     delivered_quantity: int
     updated_at: int
+    #: The owner is no longer a member in the roster in force (revoked
+    #: after it posted this).
+    is_author_revoked: bool = False
 
 
 @dataclass(frozen=True)
@@ -310,6 +313,8 @@ class BoardOffer:
     offer: Offer
     status: OfferStatus
     updated_at: int
+    #: The donor is no longer a member in the roster in force.
+    is_author_revoked: bool = False
 
 
 @dataclass(frozen=True)
@@ -349,6 +354,8 @@ class ReportNeed:
     quantity: int
     accepted_quantity: int
     value_cents: int
+    #: The owner is no longer a member in the roster in force.
+    is_author_revoked: bool = False
 
 
 @dataclass(frozen=True)
