@@ -3,8 +3,12 @@
 # three real tmbusd nodes on loopback in a temporary directory, checks their
 # status, kills one and starts it again until it relinks, refuses a second
 # "up", takes everything down and checks that no node of that directory is
-# left, and starts the stopped federation again. With the tmbus CLI built,
-# a need posted at UA must show at EE. Binaries come from $TMBUS_BUILD (ctest
+# left, and starts the stopped federation again. Then it admits PL to the
+# running federation (add: a roster update published over the bus) and
+# shows every node link to it, and removes it again (remove) and shows
+# every node drop it, none restarted. With the tmbus CLI built, a need
+# posted at UA must show at EE, and PL's offer stays on UA's board marked
+# as from a revoked member. Binaries come from $TMBUS_BUILD (ctest
 # sets it). Whatever happens, no process of ours outlives the test.
 set -euo pipefail
 
@@ -201,6 +205,73 @@ for m in EE UA NL; do
     [ -z "$repeated" ] || fail "$m logs the same link state twice in a row: $repeated"
   done
 done
+
+step="add PL to the running federation"
+declare -A pids=() marks=()
+for m in UA EE NL; do
+  pids[$m]=$(cat "$fed/$m/tmbusd.pid")
+  marks[$m]=$(log_size "$m")
+done
+"$federation" add "$fed" PL
+grep -q "^4 of 4 running" <<<"$("$federation" status "$fed")" || fail "not 4 of 4 running after add"
+for m in UA EE NL; do
+  wait_log "$m" "${marks[$m]}" "roster version 2 in force" 1
+  wait_log "$m" "${marks[$m]}" "peer PL: link up" 1
+  wait_log PL 0 "peer $m: link up" 1
+  [ "$(cat "$fed/$m/tmbusd.pid")" = "${pids[$m]}" ] || fail "$m was restarted by add"
+done
+grep -q "^version = 2$" "$fed/roster.ini" || fail "roster.ini is not at version 2 after add"
+if "$federation" add "$fed" PL 2>/dev/null; then fail "a second add of PL succeeded"; fi
+
+if [ -n "$cli" ]; then
+  step="UA's new need reaches PL, which offers on it"
+  # A need posted before PL was admitted was not addressed to it.
+  need_id=$("$cli" -c "$fed/UA/client.conf" need post --title "fedtest need 2 $$" \
+    --category malware-detection --beneficiary "Test operator" --sector energy \
+    --quantity 5 --unit licences --value-eur 1000 --priority high --tlp green --all)
+  deadline=$(($(date +%s) + 20))
+  until "$cli" -c "$fed/PL/client.conf" need show "$need_id" >/dev/null 2>&1; do
+    [ "$(date +%s)" -lt "$deadline" ] || fail "UA's need never reached PL"
+    sleep 0.5
+  done
+  # Exit 75 while PL's node still waits to hear from its peers (recovering).
+  until "$cli" -c "$fed/PL/client.conf" offer post --need "$need_id" --quantity 2 \
+    --value-eur 500 --description "fedtest offer $$"; do
+    [ "$(date +%s)" -lt "$deadline" ] || fail "PL's node refused its offer"
+    sleep 0.5
+  done
+  deadline=$(($(date +%s) + 20))
+  until "$cli" -c "$fed/UA/client.conf" offer list | grep -q "fedtest offer $$"; do
+    [ "$(date +%s)" -lt "$deadline" ] || fail "UA's offer list never showed PL's offer"
+    sleep 0.5
+  done
+  "$cli" -c "$fed/UA/client.conf" offer list | grep "fedtest offer $$" | grep -q "PL (revoked)" &&
+    fail "PL's offer is marked revoked while PL is a member"
+fi
+
+step="remove PL from the running federation"
+for m in UA EE NL; do marks[$m]=$(log_size "$m"); done
+pl_pid=$(cat "$fed/PL/tmbusd.pid")
+"$federation" remove "$fed" PL
+grep -q "^3 of 3 running" <<<"$("$federation" status "$fed")" || fail "not 3 of 3 running after remove"
+for m in UA EE NL; do
+  wait_log "$m" "${marks[$m]}" "roster version 3 in force" 1
+  wait_log "$m" "${marks[$m]}" "peer PL: link down" 1
+  [ "$(cat "$fed/$m/tmbusd.pid")" = "${pids[$m]}" ] || fail "$m was restarted by remove"
+done
+if [ -r "/proc/$pl_pid/cmdline" ] && tr '\0' ' ' <"/proc/$pl_pid/cmdline" | grep -q tmbusd; then
+  fail "PL's node (pid $pl_pid) still runs after remove"
+fi
+grep -q "revoked member PL" "$tmp"/fed/removed/PL.*/node/tmbusd.log ||
+  fail "PL's node never learnt that it was revoked"
+grep -q "^\[member PL\]" "$fed/roster.ini" && fail "roster.ini still names PL after remove"
+if [ -n "$cli" ]; then
+  step="PL's offer stays on UA's board, marked"
+  "$cli" -c "$fed/UA/client.conf" offer list | grep "fedtest offer $$" | grep -q "PL (revoked)" ||
+    fail "UA's offer list does not mark PL's offer as from a revoked member"
+  "$cli" -c "$fed/EE/client.conf" offer list --json | grep -q '"donor":"PL","author_revoked":true' ||
+    fail "EE's offer list --json does not mark PL's offer"
+fi
 
 step="down"
 "$federation" down "$fed"
