@@ -127,6 +127,8 @@ def test_post_receive_ack_and_typed_deliveries(ua, ee):
     assert bn.status is tmbus.NeedStatus.COVERED
     assert bn.accepted_quantity == 12 and bn.delivered_quantity == 12
     assert bn.need.quantity == 12
+    # Both authors are members of the roster in force: nothing is marked.
+    assert not bn.is_author_revoked and not offers[0].is_author_revoked
 
     # Receipts: EE's node said it received the need.
     def delivered():
