@@ -84,6 +84,9 @@ static int readable(int fd, int ms)
 
 /* One command; the answer (after "ok") into reply. Returns 0 for ok. */
 static int call(struct proxy *px, char *reply, size_t size, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int call(struct proxy *px, char *reply, size_t size, const char *fmt, ...)
 {
     char line[128], answer[128];
     size_t n = 0;
