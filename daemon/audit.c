@@ -31,6 +31,13 @@
  * far above a roster's members, against a broken caller. */
 #define PEERS_MAX   65536
 #define PENDING_MAX 4096
+/* A proof takes the root of a complete aligned block of BLOCK_LEAVES
+ * entries from the log's block cache instead of hashing its leaves again:
+ * it reads at most a block's worth of leaves at the edge of each subtree,
+ * not the whole log. 32 bytes of memory per 256 entries. */
+#define BLOCK_HEIGHT 8
+#define BLOCK_LEAVES ((uint64_t)1 << BLOCK_HEIGHT)
+#define BLOCKS_MAX   ((size_t)1 << 32)
 
 /* ---- codec --------------------------------------------------------------- */
 
@@ -242,24 +249,62 @@ static uint64_t split(uint64_t n)
     return k;
 }
 
-/* MTH of leaves [lo, lo + n), n >= 1. Returns 0 or -1. */
-static int subtree(audit_leaf_fn leaf, void *arg, uint64_t lo, uint64_t n,
-                   uint8_t out[AUDIT_HASH_BYTES])
+/* Where a proof's hashes come from: leaf hashes one at a time and, when
+ * block is not NULL, the root of complete aligned block b (leaves
+ * b * BLOCK_LEAVES on) in one call. Both return 0 or -1. */
+struct source {
+    audit_leaf_fn leaf;
+    int (*block)(void *arg, uint64_t b, uint8_t out[AUDIT_HASH_BYTES]);
+    void *arg;
+};
+
+/* Appends the root of a complete subtree of 2^height leaves to f, whose
+ * size must be a multiple of 2^height: the carry of audit_frontier_append
+ * from bit height up. */
+static void frontier_append_subtree(struct audit_frontier *f, const uint8_t root[AUDIT_HASH_BYTES],
+                                    int height)
+{
+    uint8_t h[AUDIT_HASH_BYTES];
+    int k = height;
+
+    memcpy(h, root, AUDIT_HASH_BYTES);
+    while (k < AUDIT_MAX_DEPTH && (f->size >> k & 1) != 0) {
+        audit_hash_node(f->hash[k], h, h);
+        k++;
+    }
+    memcpy(f->hash[k], h, AUDIT_HASH_BYTES);
+    f->size += (uint64_t)1 << height;
+}
+
+/* MTH of leaves [lo, lo + n), n >= 1: whole aligned blocks from the
+ * source's block cache when it has one, the rest leaf by leaf. Returns 0
+ * or -1. */
+static int subtree(const struct source *src, uint64_t lo, uint64_t n, uint8_t out[AUDIT_HASH_BYTES])
 {
     struct audit_frontier f = {0};
     uint8_t h[AUDIT_HASH_BYTES];
+    uint64_t i = 0;
 
-    for (uint64_t i = 0; i < n; i++) {
-        if (leaf(arg, lo + i, h) != 0)
+    while (i < n) {
+        if (src->block != NULL && (lo + i) % BLOCK_LEAVES == 0 && i % BLOCK_LEAVES == 0 &&
+            n - i >= BLOCK_LEAVES) {
+            if (src->block(src->arg, (lo + i) / BLOCK_LEAVES, h) != 0)
+                return -1;
+            frontier_append_subtree(&f, h, BLOCK_HEIGHT);
+            i += BLOCK_LEAVES;
+            continue;
+        }
+        if (src->leaf(src->arg, lo + i, h) != 0)
             return -1;
         audit_frontier_append(&f, h);
+        i++;
     }
     audit_frontier_root(&f, out);
     return 0;
 }
 
 /* PATH(m, D[lo : lo + n]) appended at proof[*np]. */
-static int path(audit_leaf_fn leaf, void *arg, uint64_t lo, uint64_t n, uint64_t m,
+static int path(const struct source *src, uint64_t lo, uint64_t n, uint64_t m,
                 uint8_t proof[][AUDIT_HASH_BYTES], int *np)
 {
     uint64_t k;
@@ -270,23 +315,31 @@ static int path(audit_leaf_fn leaf, void *arg, uint64_t lo, uint64_t n, uint64_t
     if (*np >= AUDIT_PROOF_MAX)
         return -1;
     if (m < k) {
-        if (path(leaf, arg, lo, k, m, proof, np) != 0)
+        if (path(src, lo, k, m, proof, np) != 0)
             return -1;
-        return subtree(leaf, arg, lo + k, n - k, proof[(*np)++]);
+        return subtree(src, lo + k, n - k, proof[(*np)++]);
     }
-    if (path(leaf, arg, lo + k, n - k, m - k, proof, np) != 0)
+    if (path(src, lo + k, n - k, m - k, proof, np) != 0)
         return -1;
-    return subtree(leaf, arg, lo, k, proof[(*np)++]);
+    return subtree(src, lo, k, proof[(*np)++]);
+}
+
+static int prove_inclusion(const struct source *src, uint64_t size, uint64_t index,
+                           uint8_t proof[][AUDIT_HASH_BYTES])
+{
+    int n = 0;
+
+    if (index >= size || path(src, 0, size, index, proof, &n) != 0)
+        return -1;
+    return n;
 }
 
 int audit_prove_inclusion(audit_leaf_fn leaf, void *arg, uint64_t size, uint64_t index,
                           uint8_t proof[][AUDIT_HASH_BYTES])
 {
-    int n = 0;
+    const struct source src = {.leaf = leaf, .arg = arg};
 
-    if (index >= size || path(leaf, arg, 0, size, index, proof, &n) != 0)
-        return -1;
-    return n;
+    return prove_inclusion(&src, size, index, proof);
 }
 
 bool audit_verify_inclusion(const uint8_t leaf_hash[AUDIT_HASH_BYTES], uint64_t index,
@@ -297,7 +350,7 @@ bool audit_verify_inclusion(const uint8_t leaf_hash[AUDIT_HASH_BYTES], uint64_t 
 }
 
 /* SUBPROOF(m, D[lo : lo + n], b) appended at proof[*np]. */
-static int subproof(audit_leaf_fn leaf, void *arg, uint64_t lo, uint64_t n, uint64_t m, bool b,
+static int subproof(const struct source *src, uint64_t lo, uint64_t n, uint64_t m, bool b,
                     uint8_t proof[][AUDIT_HASH_BYTES], int *np)
 {
     uint64_t k;
@@ -307,29 +360,37 @@ static int subproof(audit_leaf_fn leaf, void *arg, uint64_t lo, uint64_t n, uint
     if (m == n) {
         if (b)
             return 0;
-        return subtree(leaf, arg, lo, m, proof[(*np)++]);
+        return subtree(src, lo, m, proof[(*np)++]);
     }
     k = split(n);
     if (m <= k) {
-        if (subproof(leaf, arg, lo, k, m, b, proof, np) != 0 || *np >= AUDIT_PROOF_MAX)
+        if (subproof(src, lo, k, m, b, proof, np) != 0 || *np >= AUDIT_PROOF_MAX)
             return -1;
-        return subtree(leaf, arg, lo + k, n - k, proof[(*np)++]);
+        return subtree(src, lo + k, n - k, proof[(*np)++]);
     }
-    if (subproof(leaf, arg, lo + k, n - k, m - k, false, proof, np) != 0 || *np >= AUDIT_PROOF_MAX)
+    if (subproof(src, lo + k, n - k, m - k, false, proof, np) != 0 || *np >= AUDIT_PROOF_MAX)
         return -1;
-    return subtree(leaf, arg, lo, k, proof[(*np)++]);
+    return subtree(src, lo, k, proof[(*np)++]);
 }
 
-int audit_prove_consistency(audit_leaf_fn leaf, void *arg, uint64_t old_size, uint64_t new_size,
-                            uint8_t proof[][AUDIT_HASH_BYTES])
+static int prove_consistency(const struct source *src, uint64_t old_size, uint64_t new_size,
+                             uint8_t proof[][AUDIT_HASH_BYTES])
 {
     int n = 0;
 
     if (old_size == 0 || old_size > new_size)
         return -1;
-    if (subproof(leaf, arg, 0, new_size, old_size, true, proof, &n) != 0)
+    if (subproof(src, 0, new_size, old_size, true, proof, &n) != 0)
         return -1;
     return n;
+}
+
+int audit_prove_consistency(audit_leaf_fn leaf, void *arg, uint64_t old_size, uint64_t new_size,
+                            uint8_t proof[][AUDIT_HASH_BYTES])
+{
+    const struct source src = {.leaf = leaf, .arg = arg};
+
+    return prove_consistency(&src, old_size, new_size, proof);
 }
 
 bool audit_verify_consistency(uint64_t old_size, const uint8_t old_root[AUDIT_HASH_BYTES],
@@ -476,6 +537,11 @@ struct audit {
     size_t n_pend_peers, cap_pend_peers;
     struct store_audit_cosignature *pend_cosigs;
     size_t n_pend_cosigs, cap_pend_cosigs;
+    /* The roots of the committed log's first n_blocks complete blocks of
+     * BLOCK_LEAVES entries, computed by the first proof that needs each
+     * (committed entries never change). */
+    uint8_t (*blocks)[AUDIT_HASH_BYTES];
+    size_t n_blocks, cap_blocks;
 };
 
 /* A frontier's bytes as audit_state keeps them: the hashes of the set bits
@@ -649,6 +715,7 @@ void audit_free(struct audit **ap)
     free((*ap)->peers);
     free((*ap)->pend_peers);
     free((*ap)->pend_cosigs);
+    free((*ap)->blocks);
     free(*ap);
     *ap = NULL;
 }
@@ -847,7 +914,9 @@ void audit_want_checkpoint(struct audit *a)
 }
 
 struct prove_arg {
+    struct audit *a;
     struct store_audit_reader *reader;
+    uint64_t leaves; /* entries read from the store */
 };
 
 static int read_leaf(void *arg, uint64_t i, uint8_t out[AUDIT_HASH_BYTES])
@@ -858,22 +927,67 @@ static int read_leaf(void *arg, uint64_t i, uint8_t out[AUDIT_HASH_BYTES])
 
     if (store_audit_read(pa->reader, i, entry, sizeof(entry), &len) != 0)
         return -1;
+    pa->leaves++;
     audit_hash_leaf(entry, len, out);
     return 0;
+}
+
+/* The root of block b of the committed log: from the cache, or computed
+ * from the store, with every block before it that is not cached yet (a
+ * proof wants the blocks from the first on). */
+static int read_block(void *arg, uint64_t b, uint8_t out[AUDIT_HASH_BYTES])
+{
+    struct prove_arg *pa = arg;
+    struct audit *a = pa->a;
+
+    if ((b + 1) * BLOCK_LEAVES > a->committed.size)
+        return -1;
+    while (a->n_blocks <= b) {
+        struct audit_frontier f = {0};
+        uint8_t h[AUDIT_HASH_BYTES];
+        if (grow((void **)&a->blocks, &a->cap_blocks, a->n_blocks, AUDIT_HASH_BYTES, BLOCKS_MAX) !=
+            0) {
+            log_warnx("audit: out of memory for the proof cache");
+            return -1;
+        }
+        for (uint64_t i = 0; i < BLOCK_LEAVES; i++) {
+            if (read_leaf(pa, a->n_blocks * BLOCK_LEAVES + i, h) != 0)
+                return -1;
+            audit_frontier_append(&f, h);
+        }
+        audit_frontier_root(&f, a->blocks[a->n_blocks++]);
+    }
+    memcpy(out, a->blocks[b], AUDIT_HASH_BYTES);
+    return 0;
+}
+
+static int prove_begin(struct audit *a, struct prove_arg *pa, struct source *src)
+{
+    pa->a = a;
+    pa->leaves = 0;
+    *src = (struct source){.leaf = read_leaf, .block = read_block, .arg = pa};
+    return (pa->reader = store_audit_reader_new(a->store)) == NULL ? -1 : 0;
+}
+
+static void prove_end(struct audit *a, struct prove_arg *pa)
+{
+    stats_count(a->stats, "audit.proof-leaves", pa->leaves);
+    store_audit_reader_free(&pa->reader);
 }
 
 int audit_prove_since(struct audit *a, uint64_t from_size, uint64_t size,
                       uint8_t proof[][AUDIT_HASH_BYTES])
 {
     struct prove_arg pa;
+    struct source src;
     int n;
 
     if (from_size == 0 || from_size > size || size > a->committed.size)
         return -1;
-    if ((pa.reader = store_audit_reader_new(a->store)) == NULL)
+    if (prove_begin(a, &pa, &src) != 0)
         return -1;
-    n = audit_prove_consistency(read_leaf, &pa, from_size, size, proof);
-    store_audit_reader_free(&pa.reader);
+    n = prove_consistency(&src, from_size, size, proof);
+    prove_end(a, &pa);
     return n;
 }
 
@@ -881,15 +995,16 @@ int audit_prove_entry(struct audit *a, uint64_t index, uint64_t size, uint8_t *e
                       uint8_t proof[][AUDIT_HASH_BYTES])
 {
     struct prove_arg pa;
+    struct source src;
     int n = -1;
 
     if (index >= size || size > a->committed.size)
         return -1;
-    if ((pa.reader = store_audit_reader_new(a->store)) == NULL)
+    if (prove_begin(a, &pa, &src) != 0)
         return -1;
     if (store_audit_read(pa.reader, index, entry, AUDIT_ENTRY_MAX, len) == 0)
-        n = audit_prove_inclusion(read_leaf, &pa, size, index, proof);
-    store_audit_reader_free(&pa.reader);
+        n = prove_inclusion(&src, size, index, proof);
+    prove_end(a, &pa);
     return n;
 }
 

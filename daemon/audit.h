@@ -246,16 +246,19 @@ void audit_want_checkpoint(struct audit *a);
 
 /* The consistency proof of the committed log from from_size to size (0 <
  * from_size <= size <= the committed size) into proof (AUDIT_PROOF_MAX
- * hashes). Reads the entries of the first size leaves from the store once:
- * O(size) hashing, on the caller's thread. Returns the number of hashes,
- * or -1 (sizes out of range, a store error; logged). */
+ * hashes), on the caller's thread. The roots of complete aligned blocks of
+ * 256 entries are kept in memory once a proof has read them from the
+ * store, so only the first proof reads the whole log; the others read a
+ * few hundred entries and hash O(size / 256). Counts the entries read in
+ * audit.proof-leaves. Returns the number of hashes, or -1 (sizes out of
+ * range, a store error; logged). */
 int audit_prove_since(struct audit *a, uint64_t from_size, uint64_t size,
                       uint8_t proof[][AUDIT_HASH_BYTES]);
 
 /* Entry index of the committed log into entry (AUDIT_ENTRY_MAX bytes,
  * *len), and its inclusion proof in the tree of the first size entries
  * (index < size <= the committed size) into proof (AUDIT_PROOF_MAX
- * hashes). O(size) hashing as audit_prove_since. Returns the number of
+ * hashes). Reads and hashes as audit_prove_since. Returns the number of
  * hashes, or -1 (out of range, a store error; logged). */
 int audit_prove_entry(struct audit *a, uint64_t index, uint64_t size, uint8_t *entry, size_t *len,
                       uint8_t proof[][AUDIT_HASH_BYTES]);

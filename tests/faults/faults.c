@@ -7,11 +7,16 @@
  * post reached every recipient's acking subscriber exactly once and in its
  * origin's order, that every store passes SQLite's integrity check and that
  * every node's board digest agrees. One seed per run, printed, replays the
- * run's choices. Test code only: it never touches an address or a network
- * namespace it did not make, and every loop is bounded in count and time.
+ * run's choices. Links are cut in network namespaces when it runs as root
+ * with iproute2, else (or when TMBUS_FAULTS_PARTITION=proxy) through
+ * tmbus_proxy (proxy.c), a loopback TCP proxy between every pair of nodes
+ * that drops, holds or cuts a link on command. Test code only: it never
+ * touches an address or a network namespace it did not make, and every
+ * loop is bounded in count and time.
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -21,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -35,25 +41,32 @@
 #include "payload.pb-c.h"
 #include "tmbus.h"
 
-#define SKIP          77
-#define MAX_NODES     5
-#define CONNECT_MS    10000
-#define CALL_MS       5000  /* a post's, an ack's or a status's patience */
-#define POST_WINDOW   32    /* posts in flight per poster */
-#define SUB_WINDOW    256   /* unacked deliveries per subscriber */
-#define ACK_EVERY     64    /* a subscriber acks after this many */
-#define ACK_IDLE_MS   250   /* or after this long, whatever it holds */
-#define SLOW_ACK_MS   2000  /* the slow consumer's pace */
-#define LINK_MS       15000 /* longest wait for the first links */
-#define DESC_BYTES    1536  /* a big need's description (disk full) */
-#define TITLE_MAX     96
-#define TSV_LINE_MAX  512
-#define TSV_ROWS_MAX  64
-#define FAKETIME_LIB  "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1"
-#define NETNS_PREFIX  "tmbf"
-#define NETNS_NAME    32
-#define SUBNET_PREFIX "10.213"
-#define EXPIRY_S      600 /* clock skew: how long an expiring post lives */
+#define SKIP           77
+#define MAX_NODES      5
+#define CONNECT_MS     10000
+#define CALL_MS        5000  /* a post's, an ack's or a status's patience */
+#define POST_WINDOW    32    /* posts in flight per poster */
+#define SUB_WINDOW     256   /* unacked deliveries per subscriber */
+#define ACK_EVERY      64    /* a subscriber acks after this many */
+#define ACK_IDLE_MS    250   /* or after this long, whatever it holds */
+#define SLOW_ACK_MS    2000  /* the slow consumer's pace */
+#define LINK_MS        15000 /* longest wait for the first links */
+#define DESC_BYTES     1536  /* a big need's description (disk full) */
+#define TITLE_MAX      96
+#define TSV_LINE_MAX   512
+#define TSV_ROWS_MAX   64
+#define FAKETIME_LIB   "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1"
+#define NETNS_PREFIX   "tmbf"
+#define NETNS_NAME     32
+#define SUBNET_PREFIX  "10.213"
+#define EXPIRY_S       600   /* clock skew: how long an expiring post lives */
+#define PROXY_REPLY_MS 5000  /* longest wait for the proxy's answer */
+#define PROXY_LIFE_S   7200  /* the proxy exits by itself after this */
+#define PROXY_HEAL_MS  30000 /* a link heals by itself this long after its cut should end */
+
+#ifndef FAULTS_PROXY_BIN
+#error "FAULTS_PROXY_BIN must name the tmbus_proxy binary"
+#endif
 
 /* What a post became, as its poster learned. */
 enum post_state {
@@ -128,6 +141,10 @@ struct run {
     unsigned rounds;
     uint64_t lost, duplicated, corrupted;
     bool is_failed;
+    /* Not in the report: how long acks waited (a node that holds its loop
+     * shows here first). */
+    int64_t ack_max_ms;
+    unsigned ack_timeouts;
 };
 
 static uint64_t rng;
@@ -316,6 +333,131 @@ static int link_set(size_t i, size_t j, bool is_up)
         ip("-n", netns[j], "link", "set", dev_j, is_up ? "up" : "down", NULL, NULL) == -1)
         return -1;
     return 0;
+}
+
+/* ---- the loopback proxy: tmbus_proxy between every pair of nodes -------- */
+
+/* How a cut link looks to its two ends (proxy.c says what each does). */
+enum cut_mode { CUT_DROP, CUT_HOLD, CUT_RESET };
+
+static const char *const cut_names[] = {"drop", "hold", "cut"};
+
+static pid_t proxy_pid;
+static int proxy_to = -1, proxy_from = -1; /* its stdin, its stdout */
+
+/* Closing its control channel ends the proxy; it is killed if it lingers. */
+static void proxy_stop(void)
+{
+    int st;
+
+    if (proxy_pid <= 0)
+        return;
+    close(proxy_to);
+    close(proxy_from);
+    proxy_to = proxy_from = -1;
+    for (int k = 0; k < 100 && waitpid(proxy_pid, &st, WNOHANG) == 0; k++)
+        fed_sleep_ms(20);
+    if (waitpid(proxy_pid, &st, WNOHANG) == 0) {
+        kill(proxy_pid, SIGKILL);
+        waitpid(proxy_pid, &st, 0);
+    }
+    proxy_pid = 0;
+}
+
+static int proxy_start(void)
+{
+    int to[2], from[2];
+    char life[16];
+
+    if (pipe2(to, O_CLOEXEC) == -1 || pipe2(from, O_CLOEXEC) == -1) {
+        say("cannot make the proxy's pipes: %s", strerror(errno));
+        return -1;
+    }
+    snprintf(life, sizeof(life), "%d", PROXY_LIFE_S);
+    if ((proxy_pid = fork()) == -1) {
+        say("cannot start the proxy: %s", strerror(errno));
+        return -1;
+    }
+    if (proxy_pid == 0) {
+        dup2(to[0], STDIN_FILENO);
+        dup2(from[1], STDOUT_FILENO);
+        execl(FAULTS_PROXY_BIN, "tmbus_proxy", "--lifetime", life, (char *)NULL);
+        _exit(127);
+    }
+    close(to[0]);
+    close(from[1]);
+    proxy_to = to[1];
+    proxy_from = from[0];
+    atexit(proxy_stop);
+    return 0;
+}
+
+/* Sends one command line and reads the proxy's answer into reply (after
+ * "ok", without it). Returns 0 for "ok", -1 for anything else (said). */
+static int proxy_call(char *reply, size_t size, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int proxy_call(char *reply, size_t size, const char *fmt, ...)
+{
+    char line[256], answer[256];
+    size_t n = 0;
+    va_list ap;
+    int len;
+
+    va_start(ap, fmt);
+    len = vsnprintf(line, sizeof(line) - 1, fmt, ap);
+    va_end(ap);
+    if (len < 0 || (size_t)len >= sizeof(line) - 1)
+        return -1;
+    line[len++] = '\n';
+    if (write(proxy_to, line, (size_t)len) != len) {
+        say("the proxy is gone: %s", strerror(errno));
+        return -1;
+    }
+    /* One line back, within PROXY_REPLY_MS. */
+    for (int64_t end = fed_now_ms() + PROXY_REPLY_MS; n < sizeof(answer) - 1;) {
+        struct pollfd pfd = {.fd = proxy_from, .events = POLLIN};
+        int64_t left = end - fed_now_ms();
+        ssize_t r;
+        if (left <= 0 || poll(&pfd, 1, (int)left) <= 0 ||
+            (r = read(proxy_from, answer + n, 1)) != 1) {
+            say("no answer from the proxy to: %.*s", len - 1, line);
+            return -1;
+        }
+        if (answer[n] == '\n')
+            break;
+        n++;
+    }
+    answer[n] = '\0';
+    if (strncmp(answer, "ok", 2) != 0) {
+        say("the proxy answered %s to: %.*s", answer, len - 1, line);
+        return -1;
+    }
+    if (reply != NULL && size > 0) {
+        const char *rest = answer[2] == ' ' ? answer + 3 : "";
+        size_t used = strnlen(rest, size - 1);
+        memcpy(reply, rest, used);
+        reply[used] = '\0';
+    }
+    return 0;
+}
+
+/* The proxy's name for the link between nodes i and j, both ways. */
+static void proxy_link(char *out, size_t size, size_t i, size_t j)
+{
+    snprintf(out, size, "%u-%u", (unsigned)(i < j ? i : j) % 100, (unsigned)(i < j ? j : i) % 100);
+}
+
+/* Puts the link between nodes i and j in mode (or passes it again when
+ * is_up); a cut heals by itself after heal_ms, should the harness hang. */
+static int proxy_set(size_t i, size_t j, bool is_up, enum cut_mode mode, int heal_ms)
+{
+    char link[16];
+
+    proxy_link(link, sizeof(link), i, j);
+    if (is_up)
+        return proxy_call(NULL, 0, "set %s pass", link);
+    return proxy_call(NULL, 0, "set %s %s %d", link, cut_names[mode], heal_ms);
 }
 
 /* ---- disk full: a small tmpfs for one node's store ---------------------- */
@@ -605,6 +747,9 @@ static void ack(struct run *r, size_t s)
     int64_t t0 = fed_now_ms();
     int rc = tmbus_ack(sb->h, sb->last_number, CALL_MS);
 
+    if (fed_now_ms() - t0 > r->ack_max_ms)
+        r->ack_max_ms = fed_now_ms() - t0;
+    r->ack_timeouts += rc == TMBUS_ETIMEOUT;
     if (rc == TMBUS_OK)
         commit_pending(r, s);
     else
@@ -964,29 +1109,44 @@ static int scenario_kill(struct run *r)
     return 0;
 }
 
-/* Links cut between nodes in their own namespaces: one link, the
- * federation split in two, one node alone; then healed. */
-static int scenario_partition(struct run *r)
+/* Which rounds the proxy plays: the shape (0 one link, 1 two against
+ * three, 2 one node alone) and how the links fail. The split is held first:
+ * a black hole that only heartbeats reveal. */
+static const struct {
+    int shape;
+    enum cut_mode mode;
+} proxy_rounds[] = {
+    {1, CUT_HOLD},  {0, CUT_RESET}, {2, CUT_DROP}, {1, CUT_DROP}, {0, CUT_HOLD},
+    {2, CUT_RESET}, {1, CUT_RESET}, {0, CUT_DROP}, {2, CUT_HOLD},
+};
+
+/* Whether partitions go through the proxy: TMBUS_FAULTS_PARTITION says
+ * "proxy" or "netns"; unset, namespaces when they can be had. Returns 1,
+ * 0, or -1 for a value it does not know. */
+static int wants_proxy(void)
+{
+    const char *want = getenv("TMBUS_FAULTS_PARTITION");
+
+    if (want == NULL || want[0] == '\0')
+        return can_use_netns() ? 0 : 1;
+    if (strcmp(want, "proxy") == 0)
+        return 1;
+    if (strcmp(want, "netns") == 0)
+        return 0;
+    say("TMBUS_FAULTS_PARTITION is %s; it must be proxy or netns", want);
+    return -1;
+}
+
+/* Each node in a namespace of its own: it listens on every address of
+ * its namespace, on the port the roster names, and dials each peer at
+ * that peer's end of their own veth link; its clients come in over a Unix
+ * socket. */
+static int wire_netns(struct run *r, const unsigned port[])
 {
     char addr[32], ep[FED_ENDPOINT_MAX], listen[FED_ENDPOINT_MAX], client[FED_ENDPOINT_MAX];
-    unsigned port[MAX_NODES];
-    const int cut_ms = r->is_soak ? 60000 : 2000;
-    unsigned n_rounds = r->is_soak ? 6 : 3;
 
-    if (!can_use_netns()) {
-        say("skipped: partitions need root and iproute2 (network namespaces)");
-        return SKIP;
-    }
-    r->max_messages = r->is_soak ? 200000 : 20000;
-    if (run_open(r, 5) == -1 || netns_build(5) == -1)
+    if (netns_build(r->n) == -1)
         return -1;
-    /* Each node listens on every address of its namespace, on the port
-     * the roster names, and dials each peer at that peer's end of their
-     * own link; its clients come in over a Unix socket. */
-    for (size_t i = 0; i < r->n; i++) {
-        const char *p = strrchr(fed_peer_endpoint(r->f, i), ':');
-        port[i] = p != NULL ? (unsigned)atoi(p + 1) : 0;
-    }
     for (size_t i = 0; i < r->n; i++) {
         snprintf(listen, sizeof(listen), "tcp://*:%u", port[i]);
         snprintf(client, sizeof(client), "ipc://%s/client.sock", fed_data_dir(r->f, i));
@@ -1001,18 +1161,120 @@ static int scenario_partition(struct run *r)
                 return -1;
         }
     }
-    if (run_start(r) == -1)
+    return 0;
+}
+
+/* Every node dials each peer at a port of the proxy that forwards to that
+ * peer's own port; the two directions of a pair are one link. */
+static int wire_proxy(struct run *r, const unsigned port[])
+{
+    char link[16], reply[16], ep[FED_ENDPOINT_MAX];
+
+    if (proxy_start() == -1)
         return -1;
+    for (size_t i = 0; i < r->n; i++) {
+        for (size_t j = 0; j < r->n; j++) {
+            if (j == i)
+                continue;
+            proxy_link(link, sizeof(link), i, j);
+            if (proxy_call(reply, sizeof(reply), "route %s %u", link, port[j]) == -1)
+                return -1;
+            snprintf(ep, sizeof(ep), "tcp://127.0.0.1:%s", reply);
+            if (fed_set_peer_endpoint(r->f, i, j, ep) == -1)
+                return -1;
+        }
+    }
+    return 0;
+}
+
+/* Pumps until every node logged each of its links that was cut up again
+ * after mark, or LINK_MS pass. Returns 0, or -1 (said). */
+static int wait_healed(struct run *r, bool is_cut[][MAX_NODES], const long mark[])
+{
+    int64_t end = fed_now_ms() + LINK_MS;
+
+    for (;;) {
+        size_t i_down = SIZE_MAX, j_down = SIZE_MAX;
+        for (size_t i = 0; i < r->n && i_down == SIZE_MAX; i++) {
+            for (size_t j = 0; j < r->n; j++) {
+                char needle[64];
+                snprintf(needle, sizeof(needle), "peer %s: link up", fed_id(r->f, j));
+                if (is_cut[i][j] && fed_log_count(r->f, i, mark[i], needle) == 0) {
+                    i_down = i;
+                    j_down = j;
+                    break;
+                }
+            }
+        }
+        if (i_down == SIZE_MAX)
+            return 0;
+        if (fed_now_ms() >= end) {
+            say("seed %" PRIu64 ": %s's link to %s not up %d ms after the heal", r->seed,
+                fed_id(r->f, i_down), fed_id(r->f, j_down), LINK_MS);
+            return -1;
+        }
+        pump(r, 200, true);
+    }
+}
+
+/* Links cut, then healed: one link, the federation split two against
+ * three, one node alone. In network namespaces a link is a veth pair taken
+ * down: open connections become a black hole, new ones find no route.
+ * Through the proxy each round also says how the links fail: dropped, held
+ * (a black hole) or reset. Every node must notice each of its links cut,
+ * and every acked post arrive once the links heal. */
+static int scenario_partition(struct run *r)
+{
+    unsigned port[MAX_NODES];
+    int is_proxy = wants_proxy();
+    unsigned n_rounds;
+
+    if (is_proxy == -1)
+        return -1;
+    if (!is_proxy && !can_use_netns()) {
+        say("skipped: partitions in namespaces need root and iproute2 "
+            "(TMBUS_FAULTS_PARTITION=proxy needs neither)");
+        return SKIP;
+    }
+    if (is_proxy)
+        r->scenario = "partition-proxy";
+    n_rounds = is_proxy ? (r->is_soak ? 9 : 6) : (r->is_soak ? 6 : 3);
+    r->max_messages = r->is_soak ? 200000 : 20000;
+    if (run_open(r, 5) == -1)
+        return -1;
+    for (size_t i = 0; i < r->n; i++) {
+        const char *p = strrchr(fed_peer_endpoint(r->f, i), ':');
+        port[i] = p != NULL ? (unsigned)atoi(p + 1) : 0;
+    }
+    if ((is_proxy ? wire_proxy(r, port) : wire_netns(r, port)) == -1 || run_start(r) == -1)
+        return -1;
+    {
+        /* Every link up before the first cut. */
+        bool every[MAX_NODES][MAX_NODES];
+        const long start[MAX_NODES] = {0};
+        for (size_t i = 0; i < r->n; i++)
+            for (size_t j = 0; j < r->n; j++)
+                every[i][j] = i != j;
+        if (wait_healed(r, every, start) == -1)
+            return -1;
+    }
     pump(r, 1000, true);
     for (unsigned k = 0; k < n_rounds; k++) {
         bool is_cut[MAX_NODES][MAX_NODES] = {{false}};
         bool side[MAX_NODES] = {false};
-        switch (k % 3) {
+        int shape = is_proxy ? proxy_rounds[k % 9].shape : (int)(k % 3);
+        enum cut_mode mode = is_proxy ? proxy_rounds[k % 9].mode : CUT_HOLD;
+        /* Past the peers' 2 s timeout in CI, so that a black hole is
+         * noticed; seconds to minutes in the soak. */
+        int cut_ms = !r->is_soak ? 4000 : is_proxy ? rnd_between(5000, 120000) : 60000;
+        long mark[MAX_NODES];
+        char what[64];
+        switch (shape) {
         case 0: { /* one link */
             size_t i = (size_t)rnd_between(0, (int)r->n - 1);
             size_t j = (i + (size_t)rnd_between(1, (int)r->n - 1)) % r->n;
             is_cut[i][j] = is_cut[j][i] = true;
-            say("partition round %u: link %s-%s cut", k, fed_id(r->f, i), fed_id(r->f, j));
+            snprintf(what, sizeof(what), "link %s-%s cut", fed_id(r->f, i), fed_id(r->f, j));
             break;
         }
         case 1: /* two against three */
@@ -1026,25 +1288,51 @@ static int scenario_partition(struct run *r)
             for (size_t i = 0; i < r->n; i++)
                 for (size_t j = 0; j < r->n; j++)
                     is_cut[i][j] = i != j && side[i] != side[j];
-            say("partition round %u: split in two", k);
+            snprintf(what, sizeof(what), "split in two");
             break;
         default: { /* one node alone */
             size_t i = (size_t)rnd_between(0, (int)r->n - 1);
             for (size_t j = 0; j < r->n; j++)
                 is_cut[i][j] = is_cut[j][i] = i != j;
-            say("partition round %u: %s alone", k, fed_id(r->f, i));
+            snprintf(what, sizeof(what), "%s alone", fed_id(r->f, i));
             break;
         }
         }
+        say("partition round %u: %s (%s, %d ms)", k, what, is_proxy ? cut_names[mode] : "veth down",
+            cut_ms);
+        for (size_t i = 0; i < r->n; i++)
+            mark[i] = fed_log_mark(r->f, i);
         for (size_t i = 0; i < r->n; i++)
             for (size_t j = i + 1; j < r->n; j++)
-                if (is_cut[i][j] && link_set(i, j, false) == -1)
+                if (is_cut[i][j] && (is_proxy ? proxy_set(i, j, false, mode, cut_ms + PROXY_HEAL_MS)
+                                              : link_set(i, j, false)) == -1)
                     return -1;
         pump(r, cut_ms, true);
+        for (size_t i = 0; i < r->n; i++) {
+            for (size_t j = 0; j < r->n; j++) {
+                char needle[64];
+                if (!is_cut[i][j])
+                    continue;
+                snprintf(needle, sizeof(needle), "peer %s: link down", fed_id(r->f, j));
+                if (fed_log_count(r->f, i, mark[i], needle) == 0) {
+                    say("seed %" PRIu64 ": %s never noticed its link to %s cut for %d ms", r->seed,
+                        fed_id(r->f, i), fed_id(r->f, j), cut_ms);
+                    r->is_failed = true;
+                }
+            }
+        }
+        for (size_t i = 0; i < r->n; i++)
+            mark[i] = fed_log_mark(r->f, i);
         for (size_t i = 0; i < r->n; i++)
             for (size_t j = i + 1; j < r->n; j++)
-                if (is_cut[i][j] && link_set(i, j, true) == -1)
+                if (is_cut[i][j] &&
+                    (is_proxy ? proxy_set(i, j, true, mode, 0) : link_set(i, j, true)) == -1)
                     return -1;
+        /* Healed: every cut link comes back (a dialler retries at most
+         * every reconnect_max_ms), so the next round cuts links that are
+         * up. */
+        if (wait_healed(r, is_cut, mark) == -1)
+            r->is_failed = true;
         pump(r, rnd_between(500, 1500), true);
         r->rounds++;
     }
@@ -1317,9 +1605,10 @@ int main(int argc, char **argv)
     }
     fprintf(stderr,
             "faults: %s: %u rounds, %" PRIu64 " acked of %" PRIu32 " posted, %" PRIu64
-            " lost, %" PRIu64 " duplicated, %" PRIu64 " corrupted: %s (seed %" PRIu64 ")\n",
-            sc->name, r.rounds, r.n_acked, r.n_posted, r.lost, r.duplicated, r.corrupted,
-            r.is_failed ? "FAIL" : "pass", r.seed);
+            " lost, %" PRIu64 " duplicated, %" PRIu64 " corrupted; slowest ack %lld ms, %u acks"
+            " timed out: %s (seed %" PRIu64 ")\n",
+            r.scenario, r.rounds, r.n_acked, r.n_posted, r.lost, r.duplicated, r.corrupted,
+            (long long)r.ack_max_ms, r.ack_timeouts, r.is_failed ? "FAIL" : "pass", r.seed);
     if (rc == 0 && tsv != NULL && tsv_write(tsv, &r) == -1)
         r.is_failed = true;
     rc = r.is_failed ? 1 : 0;
@@ -1331,5 +1620,6 @@ int main(int argc, char **argv)
     unmount_at_exit();
     run_free(&r);
     netns_cleanup();
+    proxy_stop();
     return rc;
 }

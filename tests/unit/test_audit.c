@@ -8,7 +8,8 @@
  * checkpoint exchange between two logs: a first checkpoint is cosigned, a
  * later one needs a proof from the size held, and a rewritten, truncated
  * or forged history is refused and counted; an entry's inclusion proof
- * from the store verifies.
+ * from the store verifies. Proofs from the store take whole blocks from
+ * the log's cache and read only the entries at their edges.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -477,6 +478,75 @@ static void test_log_over_store(void **state)
     tu_rmtree(dir);
 }
 
+/* Proofs from the node's log over a store take whole blocks of entries
+ * from the log's cache once a first proof has read them: every proof
+ * between heads of awkward sizes still verifies, and a proof after the
+ * log grew reads a few hundred entries, not the whole log. Before the
+ * cache every proof read every entry, which held the node's loop (and
+ * every client's ack) for seconds once the log had tens of thousands. */
+static void test_proofs_from_cache(void **state)
+{
+    static const uint64_t grows[] = {700, 1, 255, 256, 1000, 3, 2048, 300};
+    enum { N_HEADS = sizeof(grows) / sizeof(grows[0]) + 1 };
+    const char *dir = tu_tempdir();
+    struct keyset *ks = tu_member_keys("DE");
+    struct store *s = store_open(dir, tu_store_key);
+    struct stats *st = stats_new();
+    struct audit *a;
+    struct audit_entry e;
+    uint8_t proof[AUDIT_PROOF_MAX][AUDIT_HASH_BYTES], root[N_HEADS][AUDIT_HASH_BYTES];
+    const uint8_t(*p)[AUDIT_HASH_BYTES] = (const uint8_t(*)[AUDIT_HASH_BYTES])proof;
+    uint8_t entry[AUDIT_ENTRY_MAX], leaf[AUDIT_HASH_BYTES];
+    uint64_t size[N_HEADS], i = 0, before;
+    size_t len;
+    int n;
+
+    (void)state;
+    assert_non_null(s);
+    assert_non_null(a = audit_new(s, ks, "DE", st));
+    commit(s, a, false);
+    audit_head(a, &size[0], root[0]);
+    for (size_t h = 1; h < N_HEADS; h++) {
+        for (uint64_t k = 0; k < grows[h - 1]; k++, i++) {
+            sample(&e, i);
+            audit_record(a, &e);
+        }
+        commit(s, a, false);
+        audit_head(a, &size[h], root[h]);
+    }
+    for (size_t x = 0; x < N_HEADS; x++) {
+        for (size_t y = x; y < N_HEADS; y++) {
+            assert_true((n = audit_prove_since(a, size[x], size[y], proof)) >= 0);
+            assert_true(audit_verify_consistency(size[x], root[x], size[y], root[y], p, (size_t)n));
+        }
+        for (uint64_t k = 0; k < size[x]; k += 97) {
+            assert_true((n = audit_prove_entry(a, k, size[x], entry, &len, proof)) >= 0);
+            audit_hash_leaf(entry, len, leaf);
+            assert_true(audit_verify_inclusion(leaf, k, size[x], root[x], p, (size_t)n));
+        }
+    }
+
+    /* The log grows by 300 entries: the proof from the last head reads
+     * the new block and the entries past the last whole one. */
+    for (uint64_t k = 0; k < 300; k++, i++) {
+        sample(&e, i);
+        audit_record(a, &e);
+    }
+    commit(s, a, false);
+    audit_head(a, &size[0], root[0]);
+    before = stats_get(st, "audit.proof-leaves");
+    assert_true((n = audit_prove_since(a, size[N_HEADS - 1], size[0], proof)) >= 0);
+    assert_true(audit_verify_consistency(size[N_HEADS - 1], root[N_HEADS - 1], size[0], root[0], p,
+                                         (size_t)n));
+    assert_true(size[0] > 4800);
+    assert_in_range(stats_get(st, "audit.proof-leaves") - before, 1, 3 * 256);
+    audit_free(&a);
+    store_close(&s);
+    stats_free(&st);
+    keys_free(&ks);
+    tu_rmtree(dir);
+}
+
 /* ---- the checkpoint exchange between two logs ---- */
 
 /* Records n sample entries in a and commits them with a checkpoint. */
@@ -618,6 +688,7 @@ int main(void)
         cmocka_unit_test(test_consistency_every_pair),
         cmocka_unit_test(test_checkpoint_signature),
         cmocka_unit_test(test_log_over_store),
+        cmocka_unit_test(test_proofs_from_cache),
         cmocka_unit_test(test_exchange),
     };
 
