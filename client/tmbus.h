@@ -70,8 +70,15 @@ extern "C" {
  * program can compare them with what tmbus_version_number() says of the
  * library it runs against. */
 #define TMBUS_VERSION_MAJOR 0
-#define TMBUS_VERSION_MINOR 1
+#define TMBUS_VERSION_MINOR 2
 #define TMBUS_VERSION_PATCH 0
+/* The library's ABI, the number of its soname (libtmbus.so.1). It grows by
+ * one in the release after any change a program linked against the
+ * previous library could trip on: a function removed or its arguments
+ * changed, a public struct's layout, an enum's values, an existing call
+ * returning a code it never returned before. Additions alone (a new
+ * function, a new struct) keep it. Independent of the version above. */
+#define TMBUS_ABI 1
 /* The three as one number that grows with each release (0.1.0 is 100,
  * 1.2.3 is 10203), for comparisons: TMBUS_VERSION_NUMBER >= 10200. */
 #define TMBUS_VERSION_NUMBER                                                                       \
@@ -952,7 +959,7 @@ TMBUS_EXPORT const struct tmbus_receipt *tmbus_delivery_receipt_at(const struct 
 
 TMBUS_EXPORT const char *tmbus_status_member(const struct tmbus_status *s);
 TMBUS_EXPORT uint64_t tmbus_status_roster_version(const struct tmbus_status *s);
-/* The node's software version ("0.1.0"); "" from a node that does not
+/* The node's software version ("0.2.0"); "" from a node that does not
  * say. */
 TMBUS_EXPORT const char *tmbus_status_version(const struct tmbus_status *s);
 /* Whole seconds since the node began serving clients (0 from a node that

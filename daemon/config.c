@@ -146,6 +146,11 @@ static const struct option options[] = {
      * nothing until the next one. 0 takes posts at once, as before. */
     {"limits", "recover_wait_ms",    T_UINT32,       "30000", false, true,
      .min = 0, .max = 3600000, .off = CFG(recover_wait_ms)},
+    /* A link's up/down lines (peer.c, log_flap): the first this many
+     * cycles a minute are logged one by one, the rest summed up in one
+     * line. 0 logs every change. */
+    {"limits", "link_log_burst",     T_UINT32,       "3",     false, true,
+     .min = 0, .max = 1000, .off = CFG(link_log_burst)},
 
     /* Off unless set. Not authenticated: loopback only unless
      * allow_remote says otherwise (checked in finish()). */

@@ -86,6 +86,7 @@ struct config {
     uint32_t reconnect_max_ms; /* backoff ceiling */
     uint32_t relay_delay_ms;   /* a relay's wait per rank before it serves a peer; 0: at once */
     uint32_t recover_wait_ms;  /* at start, the longest wait for unheard peers before posts */
+    uint32_t link_log_burst;   /* a link's up/down cycles logged a minute; 0: all */
     /* [http] */
     char *http_listen;           /* "ADDRESS:PORT" for /metrics and /healthz; "": off */
     bool http_allow_remote;      /* may http_listen be other than loopback? */

@@ -20,6 +20,7 @@
 
 #include <microhttpd.h>
 
+#include "board.h"
 #include "log.h"
 #include "roster.h"
 
@@ -282,10 +283,29 @@ static void add_gauge(struct text *t, const char *name, const char *help, double
     add(t, "%s %.17g\n", name, value);
 }
 
+/* The board's counts as the store keeps them (store_board_count reads a
+ * dozen rows, so a scrape costs the same at any board size). */
+static void add_board(struct text *t, const struct store_board_counts *c)
+{
+    add_gauge(t, "tmbus_board_needs", "Needs on the board, in every status.", (double)c->needs);
+    add_gauge(t, "tmbus_board_offers", "Offers on the board, in every status.", (double)c->offers);
+    add_family(t, "tmbus_board_needs_by_status", "gauge", "Needs on the board in each status.");
+    for (int st = 0; st < STORE_BOARD_STATUSES; st++)
+        if (strcmp(board_need_status_name(st), "unknown") != 0)
+            add(t, "tmbus_board_needs_by_status{status=\"%s\"} %" PRIu64 "\n",
+                board_need_status_name(st), c->need_status[st]);
+    add_family(t, "tmbus_board_offers_by_status", "gauge", "Offers on the board in each status.");
+    for (int st = 0; st < STORE_BOARD_STATUSES; st++)
+        if (strcmp(board_offer_status_name(st), "unknown") != 0)
+            add(t, "tmbus_board_offers_by_status{status=\"%s\"} %" PRIu64 "\n",
+                board_offer_status_name(st), c->offer_status[st]);
+}
+
 static void add_state(struct http *h, struct text *t)
 {
     const struct roster *r = route_roster(h->route);
-    uint64_t envelopes, evidence, needs, offers, free_bytes;
+    struct store_board_counts board;
+    uint64_t envelopes, evidence, free_bytes;
 
     add_family(t, "tmbus_build_info", "gauge", "Always 1; the version tmbusd was built as.");
     add(t, "tmbus_build_info{version=\"%s\"} 1\n", TMBUS_VERSION_STRING);
@@ -307,10 +327,8 @@ static void add_state(struct http *h, struct text *t)
     if (filesystem_free_bytes(h, &free_bytes) == 0)
         add_gauge(t, "tmbus_filesystem_free_bytes",
                   "Bytes still free for the store on its file system.", (double)free_bytes);
-    if (store_board_count(h->store, &needs, &offers) == 0) {
-        add_gauge(t, "tmbus_board_needs", "Needs on the board, in every status.", (double)needs);
-        add_gauge(t, "tmbus_board_offers", "Offers on the board, in every status.", (double)offers);
-    }
+    if (store_board_count(h->store, &board) == 0)
+        add_board(t, &board);
     add_gauge(t, "tmbus_roster_version", "Version of the roster in force.",
               (double)roster_version(r));
     add_gauge(t, "tmbus_roster_expiry_timestamp_seconds",

@@ -253,3 +253,38 @@ bool log_limit_allow(struct log_limit *l, int64_t now_ms, int64_t interval_ms, u
     l->is_used = true;
     return true;
 }
+
+bool log_flap_up(struct log_flap *f, int64_t now_ms, int64_t interval_ms, uint32_t burst)
+{
+    if (!f->is_used || now_ms - f->since_ms >= interval_ms) {
+        /* A new interval. Cycles still unsummed stay counted: only
+         * log_flap_summary hands them out. */
+        f->since_ms = now_ms;
+        f->logged = 0;
+        f->is_used = true;
+    }
+    f->is_quiet = f->logged >= burst;
+    if (f->is_quiet)
+        f->quiet++;
+    else
+        f->logged++;
+    return !f->is_quiet;
+}
+
+bool log_flap_down(const struct log_flap *f)
+{
+    return f->is_used && !f->is_quiet;
+}
+
+uint64_t log_flap_summary(struct log_flap *f, int64_t now_ms, int64_t interval_ms, int64_t *span_ms)
+{
+    uint64_t n = f->quiet;
+
+    if (n == 0 || now_ms - f->since_ms < interval_ms)
+        return 0;
+    *span_ms = now_ms - f->since_ms;
+    f->quiet = 0;
+    f->since_ms = now_ms;
+    f->logged = 0;
+    return n;
+}

@@ -72,6 +72,34 @@ bool log_limit_allow(struct log_limit *l, int64_t now_ms, int64_t interval_ms,
  * left out, else " (N like it left out)". Written to buf, returned. */
 const char *log_limit_note(char buf[LOG_LIMIT_NOTE_MAX], uint64_t suppressed);
 
+/* A limit on the lines of something that goes up and down, a peer link:
+ * the first `burst` up/down cycles of each interval are logged one by one,
+ * the rest are only counted, and a summary says how many there were. A
+ * cycle's down line is logged exactly when its up line was, so the lines
+ * that are written always come in pairs. Zero it to start. */
+struct log_flap {
+    int64_t since_ms; /* start of the current interval */
+    uint32_t logged;  /* cycles logged one by one in it */
+    uint64_t quiet;   /* cycles since it began that were not */
+    bool is_used;     /* an interval has begun */
+    bool is_quiet;    /* the current cycle's up was not logged */
+};
+
+/* It came up at now_ms (a monotonic clock): whether to log that. Call
+ * log_flap_summary first, so that a summary due goes out before. Never
+ * blocks, never logs. */
+bool log_flap_up(struct log_flap *f, int64_t now_ms, int64_t interval_ms, uint32_t burst);
+
+/* It went down: whether to log that (exactly when its up was logged). */
+bool log_flap_down(const struct log_flap *f);
+
+/* The cycles not logged one by one in the interval that ended by now_ms,
+ * with *span_ms set to its length: the caller writes one summary line of
+ * them, and a new interval begins. 0 while the interval runs or when every
+ * cycle of it was logged. Never blocks, never logs. */
+uint64_t log_flap_summary(struct log_flap *f, int64_t now_ms, int64_t interval_ms,
+                          int64_t *span_ms);
+
 /* A broken invariant: logs file and line and aborts. Never compiled out. */
 #define ensure(cond)                                                                               \
     do {                                                                                           \

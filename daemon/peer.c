@@ -57,9 +57,12 @@
 #define PEER_ROUTING_MAX   256
 #define PEER_RECONNECT_MIN 100   /* ms, first retry; libzmq doubles up to the config's max */
 #define PEER_LOG_LIMIT_MS  10000 /* at most one line per peer and kind of abuse this often */
-#define PEER_ENDPOINT_MAX  256
-#define PEER_REBIND_MS     20  /* retry while the old listener is still closing */
-#define PEER_REBIND_TRIES  250 /* five seconds of retries */
+/* A link's up/down lines: the first limits.link_log_burst cycles of each
+ * PEER_FLAP_MS are logged, the rest summed up in one line at its end. */
+#define PEER_FLAP_MS      60000
+#define PEER_ENDPOINT_MAX 256
+#define PEER_REBIND_MS    20  /* retry while the old listener is still closing */
+#define PEER_REBIND_TRIES 250 /* five seconds of retries */
 /* How long a dealer closed by a roster update keeps trying to deliver the
  * rosters sent on it as its last words. */
 #define PEER_LAST_WORD_MS 500
@@ -139,6 +142,7 @@ struct link {
      * by each roster it sent us or we sent it (send_rosters). */
     uint64_t roster_known;
     struct log_limit roster_lines; /* lines about rosters we could not send it */
+    struct log_flap flaps;         /* its link up and link down lines */
 };
 
 struct peers {
@@ -296,15 +300,38 @@ static bool has_channel(const struct link *l)
 
 static void resend_checkpoint(struct link *l);
 
-/* The only places a link changes state, so that the log has one line per
- * change: every "link up" is followed by its "link down" before the next. */
+/* The line that sums up a flapping link's cycles left out of the log, once
+ * the interval they fell in is over (the timer and each change look). */
+static void flap_summary(struct link *l, int64_t now)
+{
+    int64_t span_ms;
+    uint64_t n = log_flap_summary(&l->flaps, now, PEER_FLAP_MS, &span_ms);
+
+    if (n > 0)
+        log_warnx("peer %s: link flapped %llu more times in the last %lld s, not logged one by "
+                  "one (peer.link-up counts them all); it is now %s",
+                  l->member, (unsigned long long)n, (long long)(span_ms / 1000),
+                  l->has_conversation ? "up" : "down");
+}
+
+/* The only places a link changes state. Every change is counted; the log
+ * has one line per change, every "link up" followed by its "link down"
+ * before the next, except that a link that flaps has only its first
+ * limits.link_log_burst cycles a minute logged, each up with its down,
+ * and the rest summed up (flap_summary). */
 static void link_up(struct link *l, uint64_t roster_version)
 {
+    uint32_t burst = l->owner->cfg->link_log_burst;
+    int64_t now = loop_now_ms();
+
     if (l->has_conversation)
         return;
     l->has_conversation = true;
-    log_info("peer %s: link up (roster version %llu)", l->member,
-             (unsigned long long)roster_version);
+    stats_count(l->owner->stats, "peer.link-up", 1);
+    flap_summary(l, now);
+    if (log_flap_up(&l->flaps, now, PEER_FLAP_MS, burst > 0 ? burst : UINT32_MAX))
+        log_info("peer %s: link up (roster version %llu)", l->member,
+                 (unsigned long long)roster_version);
     resend_checkpoint(l);
 }
 
@@ -316,6 +343,9 @@ static void link_down(struct link *l, const char *why, bool is_fault)
         return;
     l->has_conversation = false;
     vec_clear(&l->sent);
+    stats_count(l->owner->stats, "peer.link-down", 1);
+    if (!log_flap_down(&l->flaps))
+        return;
     if (is_fault)
         log_warnx("peer %s: link down (%s)", l->member, why);
     else
@@ -1741,6 +1771,7 @@ static int64_t on_timer(void *arg)
     for (size_t i = 0; i < p->n_links; i++) {
         struct link *l = &p->links[i];
 
+        flap_summary(l, now);
         if (l->has_conversation && now - l->last_heard_ms > (int64_t)c->peer_timeout_ms) {
             char why[64];
             snprintf(why, sizeof(why), "silent for %lld ms", (long long)(now - l->last_heard_ms));

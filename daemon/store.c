@@ -363,6 +363,12 @@ static const char *const migrations[STORE_SCHEMA] = {
     "ALTER TABLE envelopes ADD COLUMN pruned INTEGER;"
     "CREATE INDEX envelopes_expiring ON envelopes (expires_at)"
     "  WHERE expires_at > 0 AND pruned IS NULL;",
+    /* 16 -> 17: how many needs (kind 0) and offers (kind 1) the board
+     * holds in each status, kept by every board write in its batch
+     * (store_board.c) so that a metrics scrape reads a dozen rows instead of
+     * counting the tables. Counted here once from the rows; dropped first so
+     * that a store taken back to an older version (tests do) counts again. */
+    "DROP TABLE IF EXISTS board_counts;" STORE_BOARD_COUNTS_TABLE STORE_BOARD_COUNTS_FILL,
 };
 
 /* The first schema whose migration rebuilds a table that others refer to:

@@ -1,12 +1,12 @@
 /*
  * store_board: the board's tables (board_needs, board_offers,
- * board_updates, board_digest) behind store.h's store_board_* functions: their queries
- * and the SQL of their statements, which store_open prepares with the
- * rest. The board module decides; this file only keeps what it is given,
- * sealed (store_seal.c) on its way to disk and opened on its way back,
- * writes only inside the open batch and never logs a blob's contents.
- * It keeps the board digest's sum current with every need and offer it
- * writes, from the rows in clear before they are sealed.
+ * board_updates, board_digest, board_counts) behind store.h's store_board_*
+ * functions: their queries and the SQL of their statements, which
+ * store_open prepares with the rest. The board module decides; this file only keeps what it is
+ * given, sealed (store_seal.c) on its way to disk and opened on its way back, writes only inside
+ * the open batch and never logs a blob's contents. It keeps the board digest's sum and the counts
+ * by status current with every need and offer it writes, from the rows in clear before they are
+ * sealed.
  */
 #include <limits.h>
 #include <stdint.h>
@@ -85,6 +85,14 @@ const char *const store__board_sql[ST_COUNT_] = {
                              " WHERE view_tlp <= ?1 AND need_id IS NOT NULL",
     [ST_BOARD_DIGEST_GET] = "SELECT sum FROM board_digest WHERE one = 0",
     [ST_BOARD_DIGEST_SET] = "UPDATE board_digest SET sum = ?1 WHERE one = 0",
+    /* Two statements, not one upsert with a signed step: the CHECK (n >= 0)
+     * holds for the row an upsert would insert, and a step down must find
+     * its row (if not, the counts are out of step: count_move recounts). */
+    [ST_BOARD_COUNT_UP] = "INSERT INTO board_counts (kind, status, n) VALUES (?1, ?2, 1)"
+                          " ON CONFLICT (kind, status) DO UPDATE SET n = n + 1",
+    [ST_BOARD_COUNT_DOWN] = "UPDATE board_counts SET n = n - 1"
+                            " WHERE kind = ?1 AND status = ?2 AND n > 0",
+    [ST_BOARD_COUNTS] = "SELECT kind, status, n FROM board_counts",
 };
 
 /* ---- board -------------------------------------------------------------- */
@@ -390,33 +398,37 @@ static int digest_replace(struct store *s, const uint8_t *old, const uint8_t *ne
     return digest_set(s, sum);
 }
 
-/* The hash of the row id holds now into old; *has_old says whether there is
- * one. */
+/* The hash of the row id holds now into old and its status into
+ * *old_status (-1: none); *has_old says whether there is one. */
 static int old_need_hash(struct store *s, const uint8_t *id, uint8_t old[STORE_BOARD_DIGEST_BYTES],
-                         bool *has_old)
+                         bool *has_old, int *old_status)
 {
     struct store_board_need prev;
     int rc = store_board_need_get(s, id, &prev);
 
     if (rc < 0)
         return -1;
+    *old_status = -1;
     if ((*has_old = rc == 1)) {
         need_hash(&prev, old);
+        *old_status = prev.status;
         free(prev.need);
     }
     return 0;
 }
 
 static int old_offer_hash(struct store *s, const uint8_t *id, uint8_t old[STORE_BOARD_DIGEST_BYTES],
-                          bool *has_old)
+                          bool *has_old, int *old_status)
 {
     struct store_board_offer prev;
     int rc = store_board_offer_get(s, id, &prev);
 
     if (rc < 0)
         return -1;
+    *old_status = -1;
     if ((*has_old = rc == 1)) {
         offer_hash(&prev, old);
+        *old_status = prev.status;
         free(prev.offer);
     }
     return 0;
@@ -500,6 +512,115 @@ int store_board_digest_rebuild(struct store *s, bool *is_done)
     return 0;
 }
 
+/* ---- counts by status ---------------------------------------------------- */
+
+enum { COUNT_NEEDS = 0, COUNT_OFFERS = 1 }; /* board_counts.kind */
+
+static int count_step(struct store *s, enum stmt which, int kind, int status, const char *what)
+{
+    sqlite3_bind_int(s->st[which], 1, kind);
+    sqlite3_bind_int(s->st[which], 2, status);
+    return store__run(s, which, what);
+}
+
+/* Counts the board afresh into board_counts, inside the open batch. */
+static int recount(struct store *s)
+{
+    if (sqlite3_exec(s->db, "DELETE FROM board_counts;" STORE_BOARD_COUNTS_FILL, NULL, NULL,
+                     NULL) != SQLITE_OK) {
+        log_warnx("store: board recount: %s", sqlite3_errmsg(s->db));
+        return -1;
+    }
+    return 0;
+}
+
+/* Moves one row of kind from status from (-1: a new row) to status to (-1:
+ * a removed row), once the row itself is written. A step down that finds
+ * nothing to take from means the counts went out of step with the rows (a
+ * bug, or a table edited by hand): they are counted again in this batch,
+ * logged, rather than left wrong or the write failed over a metric. */
+static int count_move(struct store *s, int kind, int from, int to)
+{
+    if (from == to)
+        return 0;
+    if (from >= 0) {
+        if (count_step(s, ST_BOARD_COUNT_DOWN, kind, from, "board count down") != 0)
+            return -1;
+        if (sqlite3_changes(s->db) != 1) {
+            log_warnx("store: the board's kept counts were out of step with its rows; counted "
+                      "again");
+            return recount(s);
+        }
+    }
+    if (to >= 0)
+        return count_step(s, ST_BOARD_COUNT_UP, kind, to, "board count up");
+    return 0;
+}
+
+static void counts_add(struct store_board_counts *c, int kind, int status, uint64_t n)
+{
+    bool is_known = status >= 0 && status < STORE_BOARD_STATUSES;
+
+    if (kind == COUNT_NEEDS) {
+        c->needs += n;
+        if (is_known)
+            c->need_status[status] += n;
+    } else {
+        c->offers += n;
+        if (is_known)
+            c->offer_status[status] += n;
+    }
+}
+
+/* Reads rows of (kind, status, n) from st into out. */
+static int counts_read(struct store *s, sqlite3_stmt *st, struct store_board_counts *out,
+                       const char *what)
+{
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    while ((rc = store__step(s, st, what)) == SQLITE_ROW) {
+        uint64_t n;
+        int kind = sqlite3_column_int(st, 0);
+
+        if ((kind != COUNT_NEEDS && kind != COUNT_OFFERS) || store__column_u64(st, 2, &n) != 0) {
+            log_warnx("store: %s: corrupt row", what);
+            rc = SQLITE_ERROR;
+            break;
+        }
+        counts_add(out, kind, sqlite3_column_int(st, 1), n);
+    }
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int store_board_count(struct store *s, struct store_board_counts *out)
+{
+    sqlite3_stmt *st = s->st[ST_BOARD_COUNTS];
+    int ret = counts_read(s, st, out, "board counts");
+
+    store__done(st);
+    return ret;
+}
+
+/* Prepared on the spot: tests and checks call it, never the write path. */
+int store_board_recount(struct store *s, struct store_board_counts *out)
+{
+    sqlite3_stmt *st = NULL;
+    int ret;
+
+    if (sqlite3_prepare_v2(
+            s->db,
+            "SELECT 0, status, count(*) FROM board_needs GROUP BY status"
+            " UNION ALL SELECT 1, status, count(*) FROM board_offers GROUP BY status",
+            -1, &st, NULL) != SQLITE_OK) {
+        log_warnx("store: board recount: %s", sqlite3_errmsg(s->db));
+        return -1;
+    }
+    ret = counts_read(s, st, out, "board recount");
+    sqlite3_finalize(st);
+    return ret;
+}
+
 /* ---- rows --------------------------------------------------------------- */
 
 int store_board_need_put(struct store *s, const struct store_board_need *n)
@@ -508,7 +629,7 @@ int store_board_need_put(struct store *s, const struct store_board_need *n)
     uint8_t old[STORE_BOARD_DIGEST_BYTES], new[STORE_BOARD_DIGEST_BYTES];
     bool has_old;
     uint8_t *sealed = NULL;
-    int ret;
+    int ret, old_status;
 
     if (check_board_write(s, n->owner, n->need, n->need_len, n->quantity, "board need put") != 0)
         return -1;
@@ -517,7 +638,7 @@ int store_board_need_put(struct store *s, const struct store_board_need *n)
         log_warnx("store: board need put: quantity out of range");
         return -1;
     }
-    if (old_need_hash(s, n->id, old, &has_old) != 0)
+    if (old_need_hash(s, n->id, old, &has_old, &old_status) != 0)
         return -1;
     sqlite3_bind_blob(st, 1, n->id, STORE_HASH_BYTES, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, n->owner, -1, SQLITE_STATIC);
@@ -539,7 +660,8 @@ int store_board_need_put(struct store *s, const struct store_board_need *n)
     ret = store__run(s, ST_BOARD_NEED_PUT, "board need put");
     free(sealed);
     need_hash(n, new);
-    if (ret != 0 || digest_replace(s, has_old ? old : NULL, new) != 0)
+    if (ret != 0 || digest_replace(s, has_old ? old : NULL, new) != 0 ||
+        count_move(s, COUNT_NEEDS, old_status, n->status) != 0)
         return -1;
     sqlite3_bind_blob(s->st[ST_BOARD_NEED_VIEW], 1, n->id, STORE_HASH_BYTES, SQLITE_STATIC);
     sqlite3_bind_int64(s->st[ST_BOARD_NEED_VIEW], 2, n->tlp);
@@ -596,11 +718,11 @@ int store_board_offer_put(struct store *s, const struct store_board_offer *o)
     uint8_t old[STORE_BOARD_DIGEST_BYTES], new[STORE_BOARD_DIGEST_BYTES];
     bool has_old;
     uint8_t *sealed = NULL;
-    int ret;
+    int ret, old_status;
 
     if (check_board_write(s, o->donor, o->offer, o->offer_len, o->quantity, "board offer put") !=
             0 ||
-        old_offer_hash(s, o->id, old, &has_old) != 0)
+        old_offer_hash(s, o->id, old, &has_old, &old_status) != 0)
         return -1;
     sqlite3_bind_blob(st, 1, o->id, STORE_HASH_BYTES, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, o->donor, -1, SQLITE_STATIC);
@@ -618,7 +740,8 @@ int store_board_offer_put(struct store *s, const struct store_board_offer *o)
     ret = store__run(s, ST_BOARD_OFFER_PUT, "board offer put");
     free(sealed);
     offer_hash(o, new);
-    if (ret != 0 || digest_replace(s, has_old ? old : NULL, new) != 0)
+    if (ret != 0 || digest_replace(s, has_old ? old : NULL, new) != 0 ||
+        count_move(s, COUNT_OFFERS, old_status, o->status) != 0)
         return -1;
     return 0;
 }
@@ -627,15 +750,18 @@ int store_board_offer_drop(struct store *s, const uint8_t *id)
 {
     uint8_t old[STORE_BOARD_DIGEST_BYTES];
     bool has_old;
+    int old_status;
 
-    if (store__check_batch(s, "board offer drop") != 0 || old_offer_hash(s, id, old, &has_old) != 0)
+    if (store__check_batch(s, "board offer drop") != 0 ||
+        old_offer_hash(s, id, old, &has_old, &old_status) != 0)
         return -1;
     if (!has_old)
         return 0;
     sqlite3_bind_blob(s->st[ST_BOARD_OFFER_DROP], 1, id, STORE_HASH_BYTES, SQLITE_STATIC);
-    if (store__run(s, ST_BOARD_OFFER_DROP, "board offer drop") != 0)
+    if (store__run(s, ST_BOARD_OFFER_DROP, "board offer drop") != 0 ||
+        digest_replace(s, old, NULL) != 0)
         return -1;
-    return digest_replace(s, old, NULL);
+    return count_move(s, COUNT_OFFERS, old_status, -1);
 }
 
 static int offer_rows(struct store *s, const uint8_t *need_id, const uint8_t *id, struct rows *r)
@@ -972,27 +1098,6 @@ int store_board_page_offers(struct store *s, const struct store_board_filter *f,
     if (page_check(f, "board offer page") != 0 || (st = page_prepare(s, f, true)) == NULL)
         return -1;
     return page_run(s, st, NULL, fn, arg);
-}
-
-/* Prepared on the spot: it runs once per scrape, and keeping it out of the
- * cached statements keeps the write path's table untouched. */
-int store_board_count(struct store *s, uint64_t *needs, uint64_t *offers)
-{
-    sqlite3_stmt *st = NULL;
-    int ret = -1;
-
-    if (sqlite3_prepare_v2(s->db,
-                           "SELECT (SELECT count(*) FROM board_needs),"
-                           " (SELECT count(*) FROM board_offers)",
-                           -1, &st, NULL) != SQLITE_OK) {
-        log_warnx("store: board count: %s", sqlite3_errmsg(s->db));
-        return -1;
-    }
-    if (store__step(s, st, "board count") == SQLITE_ROW && store__column_u64(st, 0, needs) == 0 &&
-        store__column_u64(st, 1, offers) == 0)
-        ret = 0;
-    sqlite3_finalize(st);
-    return ret;
 }
 
 /* ---- what reports read in clear ------------------------------------------ */

@@ -55,6 +55,9 @@ enum stmt {
     ST_BOARD_OFFER_FACTS,
     ST_BOARD_DIGEST_GET,
     ST_BOARD_DIGEST_SET,
+    ST_BOARD_COUNT_UP,
+    ST_BOARD_COUNT_DOWN,
+    ST_BOARD_COUNTS,
     ST_DELIVERY_ADD,
     ST_DELIVERY_FIND,
     ST_DELIVERY_SET,
@@ -80,6 +83,22 @@ struct store {
 /* The board tables' statements (store_board.c), indexed like st; NULL for
  * every other statement. store_open prepares them with the rest. */
 extern const char *const store__board_sql[ST_COUNT_];
+
+/* The board_counts table (schema 17), and the SQL that fills the empty
+ * table from the board's rows: the migration runs both, store_board.c's
+ * recount the second when the kept counts are found out of step. */
+#define STORE_BOARD_COUNTS_TABLE                                                                   \
+    "CREATE TABLE board_counts ("                                                                  \
+    "  kind   INTEGER NOT NULL CHECK (kind IN (0, 1)),"                                            \
+    "  status INTEGER NOT NULL,"                                                                   \
+    "  n      INTEGER NOT NULL CHECK (n >= 0),"                                                    \
+    "  PRIMARY KEY (kind, status)"                                                                 \
+    ") WITHOUT ROWID;"
+#define STORE_BOARD_COUNTS_FILL                                                                    \
+    "INSERT INTO board_counts (kind, status, n)"                                                   \
+    "  SELECT 0, status, count(*) FROM board_needs GROUP BY status;"                               \
+    "INSERT INTO board_counts (kind, status, n)"                                                   \
+    "  SELECT 1, status, count(*) FROM board_offers GROUP BY status;"
 
 /* ---- sealing at rest (store_seal.c) ---- */
 

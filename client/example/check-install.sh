@@ -1,6 +1,7 @@
 #!/bin/sh
 # Installs a build of libtmbus (the component "libtmbus") into a temporary
-# prefix, checks that the installed libraries export only tmbus_ names, and
+# prefix, checks the shared library's soname against TMBUS_ABI and that the
+# installed libraries export only tmbus_ names, and
 # builds the README's example against it three ways: with pkg-config (shared), with pkg-config
 # against the static library, and as a CMake project with find_package.
 # Each program must link and run far enough to print its usage (exit 2)
@@ -43,6 +44,14 @@ libdir=$(dirname "$(dirname "$pc")")
 [ -f "$libdir/libtmbus.a" ] || fail "no libtmbus.a installed"
 [ -f "$libdir/cmake/tmbus/tmbusConfig.cmake" ] || fail "no CMake package installed"
 export PKG_CONFIG_PATH="$(dirname "$pc")"
+
+# The shared library's soname is libtmbus.so.TMBUS_ABI, the number the
+# installed header states, and that name is installed.
+abi=$(sed -n 's/^#define TMBUS_ABI \([0-9][0-9]*\)$/\1/p' "$prefix/include/tmbus.h")
+[ -n "$abi" ] || fail "the installed tmbus.h states no TMBUS_ABI"
+soname=$(${OBJDUMP:-objdump} -p "$libdir/libtmbus.so" | awk '$1 == "SONAME" { print $2 }')
+[ "$soname" = "libtmbus.so.$abi" ] || fail "libtmbus.so has soname '$soname', want libtmbus.so.$abi"
+[ -e "$libdir/$soname" ] || fail "$soname is not installed"
 
 # What is installed exports only the API (check-symbols.sh is beside this
 # folder in the source tree).

@@ -3,11 +3,14 @@
  * of 500 bytes, blobs sealed at rest) written straight into a store
  * through the daemon's core library, then timed as the node answers a
  * client: the first page of the needs, one filtered page per filter, an
- * export of everything page by page, the report and the status digest. "before" is the
- * whole board read in one pass, as the unpaged query read it for every
- * answer, and the digest computed from every row, as each status request
- * computed it before the store kept it. Pages are built and packed as api_query.c builds them,
- * minus the socket. Prints the median of ROUNDS runs of each. A program, never a timed test.
+ * export of everything page by page, the report, the status digest and the
+ * board counts /metrics shows. "before" is the whole board read in one
+ * pass, as the unpaged query read it for every answer, the digest computed
+ * from every row, as each status request computed it before the store kept
+ * it, and the rows counted per scrape, as /metrics did before the store
+ * kept its counts. Pages are built and packed as api_query.c builds them,
+ * minus the socket. Prints the median of ROUNDS runs of each. A program,
+ * never a timed test.
  *
  *   bench_board [--quick] [--keep DIR]   (--quick: 10,000 needs, 30,000 offers)
  */
@@ -397,6 +400,24 @@ int main(int argc, char **argv)
     }
     printf("  %-30s %8.1f ms (median of 3)\n", "before: digest from every row",
            1e3 * bench_median(t, 3));
+    /* /metrics: the counts by status the store keeps, against counting
+     * the rows per scrape as the endpoint did before schema 17. */
+    for (int r = 0; r < ROUNDS; r++) {
+        struct store_board_counts c;
+        t0 = bench_now();
+        if (store_board_count(s, &c) != 0)
+            return 1;
+        t[r] = bench_now() - t0;
+    }
+    printf("  %-30s %8.3f ms\n", "metrics board counts", 1e3 * bench_median(t, ROUNDS));
+    for (int r = 0; r < ROUNDS; r++) {
+        struct store_board_counts c;
+        t0 = bench_now();
+        if (store_board_recount(s, &c) != 0)
+            return 1;
+        t[r] = bench_now() - t0;
+    }
+    printf("  %-30s %8.1f ms\n", "before: count(*) per scrape", 1e3 * bench_median(t, ROUNDS));
     /* Before: the unpaged query read the whole board for every answer. */
     for (int r = 0; r < 3; r++) {
         long nn = 0, no = 0;

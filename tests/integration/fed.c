@@ -467,6 +467,10 @@ static void default_limits(struct member *m)
         /* Posts at once after a start, as tests that start nodes one by
          * one expect; test_rebuild waits for the peers as a node should. */
         {"recover_wait_ms", 0},
+        /* Every link change logged: tests restart nodes many times a
+         * minute and wait for each "link up" (test_peer_flap tests the
+         * limit). */
+        {"link_log_burst", 0},
     };
 
     m->n_limits = sizeof(defaults) / sizeof(defaults[0]);

@@ -347,6 +347,12 @@ static void test_paths_and_methods(void **state)
     assert_non_null(strstr(r.body, "tmbus_build_info{version=\"" TMBUS_VERSION_STRING "\"} 1"));
     assert_non_null(strstr(r.body, "tmbus_peer_link_state{peer=\"B\",state=\"up\"} 1"));
     assert_non_null(strstr(r.body, "tmbus_http_rejected_total{reason=\"not-found\"} 2"));
+    /* The board's kept counts, by status too (an empty board here). */
+    assert_non_null(strstr(r.body, "\ntmbus_board_needs 0\n"));
+    assert_non_null(strstr(r.body, "\ntmbus_board_needs_by_status{status=\"open\"} 0\n"));
+    assert_non_null(strstr(r.body, "\ntmbus_board_offers_by_status{status=\"withdrawn\"} 0\n"));
+    /* Every link change is counted, logged or not. */
+    assert_non_null(strstr(r.body, "\ntmbus_peer_link_up_total "));
     reply_free(&r);
     fed_pass(f);
 }

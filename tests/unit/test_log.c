@@ -4,7 +4,8 @@
  * journal; a repeated line is counted, not written again; and the rate
  * limit lets the first line out, later ones only once per interval, and
  * the line that goes out learns how many were left out since the one
- * before, and says so only when there were any.
+ * before, and says so only when there were any; a flapping link's lines
+ * are limited in pairs and the rest summed up exactly.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -46,6 +47,57 @@ static void test_limit(void **state)
     assert_int_equal(suppressed, 1);
     assert_true(log_limit_allow(&l, 10000, 1000, &suppressed));
     assert_int_equal(suppressed, 0);
+}
+
+/* One up/down cycle at now_ms: whether its two lines went out (they must
+ * agree). */
+static bool flap_cycle(struct log_flap *f, int64_t now_ms)
+{
+    bool is_up_logged = log_flap_up(f, now_ms, 60000, 3);
+
+    assert_int_equal(log_flap_down(f), is_up_logged);
+    return is_up_logged;
+}
+
+/* A link that flaps: three cycles a minute logged, each up with its down;
+ * the rest counted, to the cycle, in a summary due when the minute is
+ * over and only then; a link that stops flapping has no summary to give;
+ * the next minute logs three again. */
+static void test_flap(void **state)
+{
+    struct log_flap f = {0};
+    int64_t span = -1;
+    uint64_t logged = 0;
+
+    (void)state;
+    assert_false(log_flap_down(&f)); /* a down before any up: nothing to pair */
+    assert_int_equal(log_flap_summary(&f, 0, 60000, &span), 0);
+    for (int i = 0; i < 100; i++) {
+        logged += flap_cycle(&f, 1000 + 100 * i);
+        assert_int_equal(log_flap_summary(&f, 1000 + 100 * i, 60000, &span), 0);
+    }
+    assert_int_equal(logged, 3);
+    assert_int_equal(log_flap_summary(&f, 60999, 60000, &span), 0); /* the minute runs */
+    assert_int_equal(log_flap_summary(&f, 61000, 60000, &span), 97);
+    assert_int_equal(span, 60000);
+    assert_int_equal(log_flap_summary(&f, 200000, 60000, &span), 0); /* said once */
+
+    /* Up, not logged, summed up while still up: its down stays unlogged. */
+    for (int i = 0; i < 3; i++)
+        assert_true(flap_cycle(&f, 200000 + i));
+    assert_false(log_flap_up(&f, 200010, 60000, 3));
+    assert_int_equal(log_flap_summary(&f, 260000, 60000, &span), 1);
+    assert_false(log_flap_down(&f));
+    /* A new minute: logged again. */
+    assert_true(flap_cycle(&f, 260001));
+    assert_true(flap_cycle(&f, 260002));
+
+    /* A link that goes up and down once a minute is always logged. */
+    memset(&f, 0, sizeof(f));
+    for (int i = 0; i < 10; i++) {
+        assert_true(flap_cycle(&f, 60000 * (int64_t)i));
+        assert_int_equal(log_flap_summary(&f, 60000 * (int64_t)i + 59999, 60000, &span), 0);
+    }
 }
 
 static void test_note(void **state)
@@ -212,7 +264,7 @@ int main(void)
         cmocka_unit_test(test_line_format), cmocka_unit_test(test_journal),
         cmocka_unit_test(test_repeats),     cmocka_unit_test(test_format_time),
         cmocka_unit_test(test_limit),       cmocka_unit_test(test_note),
-        cmocka_unit_test(test_plain),
+        cmocka_unit_test(test_plain),       cmocka_unit_test(test_flap),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

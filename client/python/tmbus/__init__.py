@@ -7,7 +7,7 @@ ack, ask for status).
         need_id = c.post_need(title="EDR licences", category="malware-detection",
                               sector="health", quantity=300, priority="high", tlp="amber")
 
-The package calls the C library through ctypes: it needs libtmbus.so.0
+The package calls the C library through ctypes: it needs libtmbus.so.1
 installed (found through the dynamic linker) or named by the environment
 variable TMBUS_LIBRARY, and nothing else outside the standard library.
 Failures raise tmbus.Error subclasses, one per TMBUS_E* code.
@@ -68,11 +68,11 @@ from .types import (
 
 LibraryNotFound = _lib.LibraryNotFound
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 
 def version() -> str:
-    """The version of the libtmbus this process loaded ("0.1.0")."""
+    """The version of the libtmbus this process loaded ("0.2.0")."""
     return _lib.text(_lib.load().tmbus_version())
 
 

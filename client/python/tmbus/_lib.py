@@ -34,9 +34,10 @@ ID_HEX_BYTES = 65
 ERROR_MAX = 256  # enough for connect's and *_validate's reasons
 BOARD_CURSOR_BYTES = 129
 
-# The soname this package is written against: a library of another major
-# version may differ in its structs, so it is never picked by default.
-SONAME = "libtmbus.so.0"
+# The soname this package is written against (libtmbus.so.TMBUS_ABI): a
+# library of another ABI may differ in its structs or codes, so it is never
+# picked by default.
+SONAME = "libtmbus.so.1"
 
 # Opaque handles are plain pointers here; "struct tmbus_x **out" is a
 # pointer to one.
@@ -432,7 +433,7 @@ def _candidates() -> list:
         return [path]
     found = []
     name = ctypes.util.find_library("tmbus")
-    # find_library may find a libtmbus.so.N of another major version.
+    # find_library may find a libtmbus.so.N of another ABI.
     if name and name.startswith(SONAME) and name != SONAME:
         found.append(name)
     found.append(SONAME)
@@ -467,7 +468,7 @@ def load() -> ctypes.CDLL:
             "cannot load libtmbus ("
             + "; ".join(tried)
             + "). Install it (cmake --install BUILD, then ldconfig) or set TMBUS_LIBRARY "
-            "to the path of libtmbus.so.0"
+            "to the path of " + SONAME
         )
 
 
