@@ -108,6 +108,9 @@ struct fed_roster {
      * (NULL: keys/ID.pub), and lines added to its [member] section. */
     const char *keys[FED_MAX_MEMBERS];
     const char *extra[FED_MAX_MEMBERS];
+    /* Per member: true leaves it out of this roster (a member admitted
+     * by a later version). */
+    bool omit[FED_MAX_MEMBERS];
 };
 
 /* Writes the source as OUT.ini, then creates and signs the roster with

@@ -689,12 +689,12 @@ static void test_keyfile_files(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_names),        cmocka_unit_test(test_member_ids),
-        cmocka_unit_test(test_client_names), cmocka_unit_test(test_dates),
-        cmocka_unit_test(test_need),         cmocka_unit_test(test_offer),
-        cmocka_unit_test(test_updates),      cmocka_unit_test(test_payload),
-        cmocka_unit_test(test_need_share),
-        cmocka_unit_test(test_keyfile_text), cmocka_unit_test(test_keyfile_files),
+        cmocka_unit_test(test_names),         cmocka_unit_test(test_member_ids),
+        cmocka_unit_test(test_client_names),  cmocka_unit_test(test_dates),
+        cmocka_unit_test(test_need),          cmocka_unit_test(test_offer),
+        cmocka_unit_test(test_updates),       cmocka_unit_test(test_payload),
+        cmocka_unit_test(test_need_share),    cmocka_unit_test(test_keyfile_text),
+        cmocka_unit_test(test_keyfile_files),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
