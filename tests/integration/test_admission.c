@@ -24,6 +24,7 @@
 
 #include "fed.h"
 #include "fedclient.h"
+#include "payload.pb-c.h"
 
 #define LINK_MS  10000 /* longest wait for links to come up */
 #define APPLY_MS 10000 /* longest wait for the update to be in force at a node */
@@ -341,6 +342,33 @@ static void test_admission_shares_open_needs(void **state)
         flow_step(&fl);
     }
     assert_string_equal(s.status, "partially_covered");
+
+    /* Only a node writes a share: a client's is refused. */
+    {
+        Tmbus__Payload__Payload p = TMBUS__PAYLOAD__PAYLOAD__INIT;
+        Tmbus__Payload__NeedShare sh = TMBUS__PAYLOAD__NEED_SHARE__INIT;
+        Tmbus__Payload__Need need = TMBUS__PAYLOAD__NEED__INIT;
+        uint8_t buf[FC_PAYLOAD_MAX];
+
+        need.sector = TMBUS__PAYLOAD__SECTOR__SECTOR_OTHER;
+        need.category = TMBUS__PAYLOAD__CATEGORY__CATEGORY_OTHER;
+        need.title = "forged share";
+        need.quantity = 1;
+        need.priority = TMBUS__PAYLOAD__PRIORITY__PRIORITY_LOW;
+        need.tlp = TMBUS__PAYLOAD__TLP__TLP_GREEN;
+        sh.need_id.data = open_green;
+        sh.need_id.len = TMBUS_ID_BYTES;
+        sh.seq = 1;
+        sh.need = &need;
+        p.kind_case = TMBUS__PAYLOAD__PAYLOAD__KIND_NEED_SHARE;
+        p.need_share = &sh;
+        assert_true(tmbus__payload__payload__get_packed_size(&p) <= sizeof(buf));
+        const char *to_it[] = {"IT"};
+        assert_int_equal(tmbus_post(ua, buf, tmbus__payload__payload__pack(&p, buf), to_it, 1,
+                                    false, 0, FC_CALL_MS, NULL),
+                         TMBUS_EDENIED);
+        assert_int_equal(counter(ua, "api.rejected.need-share"), 1);
+    }
 
     /* A sharing node restarted shares nothing again. */
     shared_ua = counter(ua, "admission.shared");
