@@ -141,8 +141,10 @@ int store_admission_needs(struct store *s, const struct store_admission_query *q
     int rc, ret = -1;
 
     *n = 0;
-    /* board_needs_owner (owner, id) serves the walk; the join finds the
-     * message that posted each need by its unique id. */
+    /* board_needs_owner (owner, id) serves the walk in id order from the
+     * cursor (SQLite's plan: a search on owner and id, no sort), so a page
+     * costs its own rows; the join finds the message that posted each need
+     * by its unique id. */
     if (max == 0 || prepare(s->db,
                             "SELECT n.id, n.created_at, u.seq FROM board_needs n"
                             "  JOIN board_updates u ON u.id = n.id"
