@@ -22,15 +22,19 @@
 /* After a refused post (the roster expired, the disk is full) the work
  * waits this long before it tries again, instead of every round. */
 #define ADMISSION_RETRY_MS 5000
+#define ADMISSION_IDLE_MS  1000 /* the timer's period while nothing is owed */
 
 struct admission {
     char member[UTIL_MEMBER_ID_MAX + 1];
     struct store *store;
     struct route *route;
     struct stats *stats;
+    struct loop *loop;
+    uint64_t timer;
     uint64_t noted_version; /* the roster version last noted; 0: none yet */
     bool is_idle;           /* nothing owed: no store read until another roster */
     int64_t retry_at_ms;    /* monotonic; 0: no wait */
+    bool has_said_wait;     /* a refused post was logged; quiet until one passes */
 };
 
 /* Every row of the admissions table, read once per round with work. */
@@ -47,6 +51,14 @@ static int64_t monotonic_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* The round that follows a wake-up does the work (admission_round). */
+static int64_t on_timer(void *arg)
+{
+    const struct admission *a = arg;
+
+    return a->is_idle ? ADMISSION_IDLE_MS : ADMISSION_BUSY_MS;
+}
+
 struct admission *admission_new(const struct admission_parts *parts)
 {
     struct admission *a = calloc(1, sizeof(*a));
@@ -59,6 +71,11 @@ struct admission *admission_new(const struct admission_parts *parts)
     a->store = parts->store;
     a->route = parts->route;
     a->stats = parts->stats;
+    a->loop = parts->loop;
+    if ((a->timer = loop_add_timer(a->loop, ADMISSION_BUSY_MS, on_timer, a)) == 0) {
+        free(a);
+        return NULL;
+    }
     return a;
 }
 
@@ -66,6 +83,7 @@ void admission_free(struct admission **ap)
 {
     if (ap == NULL || *ap == NULL)
         return;
+    loop_remove_timer((*ap)->loop, (*ap)->timer);
     free(*ap);
     *ap = NULL;
 }
@@ -164,8 +182,9 @@ static int is_owed(struct admission *a, const struct roster *r, const struct adm
 /* Encodes the share of need (as this board holds it) and posts it to `to`
  * alone in this member's relayed log. Returns 1 when posted, 0 when the
  * need is not shareable after all (logged), -1 when the post was refused
- * (logged once, *reason says why) or the store failed. */
-static int share(struct admission *a, const struct store_admission_need *need, const char *to)
+ * (*reason says why) or the store failed (*reason stays NULL). */
+static int share(struct admission *a, const struct store_admission_need *need, const char *to,
+                 const char **reason)
 {
     Tmbus__Payload__NeedShare sh = TMBUS__PAYLOAD__NEED_SHARE__INIT;
     Tmbus__Payload__Payload p = TMBUS__PAYLOAD__PAYLOAD__INIT;
@@ -173,7 +192,6 @@ static int share(struct admission *a, const struct store_admission_need *need, c
     struct store_board_need row = {0};
     struct message msg = {0};
     Tmbus__Payload__Need *n = NULL;
-    const char *reason = NULL;
     uint8_t *buf = NULL;
     size_t len, n_placed = 0;
     int rc, ret = -1;
@@ -207,10 +225,8 @@ static int share(struct admission *a, const struct store_admission_need *need, c
         ret = 0;
         goto out;
     }
-    if (route_post(a->route, &msg, &to, 1, false, 0, placed, &n_placed, &reason) != 0) {
-        log_warnx("admission: sharing with %s waits: %s", to, reason);
+    if (route_post(a->route, &msg, &to, 1, false, 0, placed, &n_placed, reason) != 0)
         goto out;
-    }
     stats_count(a->stats, "admission.shared", 1);
     ret = 1;
 out:
@@ -232,9 +248,12 @@ static void share_some(struct admission *a, const struct roster *r)
     struct store_admission_query q = {a->member, BOARD_NEED_OPEN, BOARD_NEED_PARTIALLY_COVERED,
                                       MESSAGE_TLP_AMBER_STRICT, NULL};
     struct roster_member m;
+    const char *reason = NULL;
     size_t n = 0, done = 0;
     int rc = 0;
 
+    /* A store that fails is tried again a few seconds later, not every round. */
+    a->retry_at_ms = monotonic_ms() + ADMISSION_RETRY_MS;
     if (store_admission_each(a->store, keep_row, &all) != 0)
         goto out;
     for (size_t i = 0; i < all.n && to == NULL; i++)
@@ -242,10 +261,12 @@ static void share_some(struct admission *a, const struct roster *r)
             to = &all.rows[i];
     if (to == NULL) {
         a->is_idle = true;
+        a->retry_at_ms = 0;
         goto out;
     }
     if (route_batch(a->route) != 0)
         goto out;
+    a->retry_at_ms = 0;
     /* Ourselves, or a member that left the roster before its share ended:
      * nothing (more) to share. */
     if (strcmp(to->member, a->member) == 0 || roster_find(r, to->member, &m) != 0) {
@@ -254,16 +275,24 @@ static void share_some(struct admission *a, const struct roster *r)
         goto out;
     }
     q.after = to->has_after ? to->after : NULL;
-    if (store_admission_needs(a->store, &q, ADMISSION_ROUND_MAX, needs, &n) != 0)
+    if (store_admission_needs(a->store, &q, ADMISSION_ROUND_MAX, needs, &n) != 0) {
+        a->retry_at_ms = monotonic_ms() + ADMISSION_RETRY_MS;
         goto out;
+    }
     for (; done < n; done++) {
         if ((rc = is_owed(a, r, &all, &needs[done], to->member)) == 1)
-            rc = share(a, &needs[done], to->member);
+            rc = share(a, &needs[done], to->member, &reason);
         if (rc < 0)
             break;
     }
-    if (rc < 0)
+    if (rc < 0) {
         a->retry_at_ms = monotonic_ms() + ADMISSION_RETRY_MS;
+        if (reason != NULL && !a->has_said_wait)
+            log_warnx("admission: sharing with %s waits: %s", to->member, reason);
+        a->has_said_wait = reason != NULL;
+    } else {
+        a->has_said_wait = false;
+    }
     if ((done > 0 || n < ADMISSION_ROUND_MAX) &&
         store_admission_advance(a->store, to->member, done > 0 ? needs[done - 1].id : NULL,
                                 rc >= 0 && n < ADMISSION_ROUND_MAX) != 0) {
@@ -271,7 +300,7 @@ static void share_some(struct admission *a, const struct roster *r)
         goto out;
     }
     if (rc >= 0 && n < ADMISSION_ROUND_MAX)
-        log_info("admission: every open need of %s owed to %s is shared", a->member, to->member);
+        log_info("admission: done sharing %s's open needs with %s", a->member, to->member);
 out:
     free(all.rows);
 }

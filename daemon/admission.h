@@ -11,13 +11,17 @@
 #ifndef TMBUS_ADMISSION_H
 #define TMBUS_ADMISSION_H
 
+#include "loop.h"
 #include "route.h"
 #include "stats.h"
 #include "store.h"
 
 /* Needs looked at per loop round, shared or not: bounds a round's extra
- * work (one seal each) whatever the board holds. */
-#define ADMISSION_ROUND_MAX 128
+ * work (one seal each) whatever the board holds. While some are owed, a
+ * timer wakes the loop every ADMISSION_BUSY_MS so that an idle node shares
+ * too, and a busy one serves its clients between two rounds of shares. */
+#define ADMISSION_ROUND_MAX 64
+#define ADMISSION_BUSY_MS   10
 
 struct admission;
 
@@ -27,12 +31,14 @@ struct admission_parts {
     struct store *store;
     struct route *route; /* the roster in force, and route_post */
     struct stats *stats;
+    struct loop *loop; /* wakes the loop while shares are owed */
 };
 
-/* An admission over parts, or NULL when out of memory (logged). */
+/* An admission over parts, with its timer on parts->loop, or NULL when out
+ * of memory (logged). */
 struct admission *admission_new(const struct admission_parts *parts);
 
-/* Frees a and clears *ap. Accepts NULL. */
+/* Removes its timer, frees a and clears *ap. Accepts NULL. */
 void admission_free(struct admission **ap);
 
 /*

@@ -859,7 +859,7 @@ static int start_parts(struct node *n)
     if ((n->api = api_new(&ap)) == NULL)
         return -1;
     {
-        struct admission_parts dp = {n->cfg->member, n->store, n->route, n->stats};
+        struct admission_parts dp = {n->cfg->member, n->store, n->route, n->stats, n->loop};
         if ((n->admission = admission_new(&dp)) == NULL)
             return -1;
     }
