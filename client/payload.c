@@ -300,6 +300,9 @@ const char *payload_kind(const Tmbus__Payload__Payload *p)
     case TMBUS__PAYLOAD__PAYLOAD__KIND_RECEIPT:
         sub = p->receipt;
         break;
+    case TMBUS__PAYLOAD__PAYLOAD__KIND_NEED_SHARE:
+        sub = p->need_share;
+        break;
     default:
         return NULL;
     }

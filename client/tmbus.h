@@ -294,8 +294,8 @@ TMBUS_EXPORT TMBUS_NODISCARD int tmbus_subscribe(struct tmbus *h, unsigned windo
 
 /* Which deliveries a subscription wants. Each list may be empty (n_x == 0,
  * pointer ignored), meaning "any"; a delivery must match every non-empty
- * list. kinds: "need", "offer", "need_update", "offer_update", "receipt"
- * (tmbus_kind_parse accepts and canonicalises them); categories: enum
+ * list. kinds: "need", "offer", "need_update", "offer_update", "receipt",
+ * "need_share" (tmbus_kind_parse accepts and canonicalises them); categories: enum
  * tmbus_category values (an offer takes its need's category); tlps: enum
  * tmbus_tlp values; senders: member ids. A delivery the filter hides
  * still moves the cursor: acking a later number acks it too. */
@@ -481,7 +481,8 @@ enum tmbus_receipt_state {
 TMBUS_EXPORT const char *tmbus_receipt_state_name(int state);
 
 /* Payload kinds, as a subscription filter and tmbus_delivery_kind name
- * them: "need", "offer", "need_update", "offer_update", "receipt". Parse
+ * them: "need", "offer", "need_update", "offer_update", "receipt",
+ * "need_share" (an open need shared with a newly admitted member). Parse
  * sets *out to the static canonical name ("need-update" gives
  * "need_update"). */
 TMBUS_EXPORT TMBUS_NODISCARD int tmbus_kind_parse(const char *name, const char **out);

@@ -212,6 +212,13 @@ void api_on_post(struct api *a, const struct request *rq, const Tmbus__Api__Post
                    "only a node writes receipts");
         goto out;
     }
+    /* A need share is the owner's node's, written when a member is
+     * admitted (admission.c); a client posts the need itself. */
+    if (msg.kind == MESSAGE_NEED_SHARE) {
+        api_reject(a, rq, TMBUS__API__CODE__CODE_DENIED, "api.rejected.need-share",
+                   "only a node shares needs with a new member");
+        goto out;
+    }
     if (msg.has_unknown) {
         api_reject(a, rq, TMBUS__API__CODE__CODE_INVALID, "api.rejected.unknown-field",
                    "the payload has fields this node does not know");

@@ -53,6 +53,7 @@ typedef Tmbus__Payload__Need Need;
 typedef Tmbus__Payload__Offer Offer;
 typedef Tmbus__Payload__NeedUpdate NeedUpdate;
 typedef Tmbus__Payload__OfferUpdate OfferUpdate;
+typedef Tmbus__Payload__NeedShare NeedShare;
 
 /* The kinds of message the store keeps (codes of board_updates.kind). */
 enum msg_kind { KIND_NEED_UPDATE = 1, KIND_OFFER_UPDATE = 2, KIND_NEED = 3, KIND_OFFER = 4 };
@@ -94,6 +95,9 @@ static const struct {
                            BOARD_CHECK_INVALID},
     [BOARD_R_RED_RELAYED] = {"red-not-direct", "board.rejected.red-not-direct",
                              BOARD_CHECK_INVALID},
+    [BOARD_R_SHARE_ORIGIN] = {"share-not-original", "board.rejected.share-not-original",
+                              BOARD_CHECK_DENIED},
+    [BOARD_R_SHARE_HELD] = {"share-held", "board.rejected.share-held", BOARD_CHECK_DENIED},
 };
 
 const char *board_need_status_name(int status)
@@ -1036,6 +1040,72 @@ static int file_message(struct store *s, const struct board_msg *m, const Payloa
     return 0;
 }
 
+/* ---- need shares ---------------------------------------------------------- */
+
+/*
+ * A need share (board.h, PROTOCOL.md 6.7), sound and from a sender whose
+ * role may post needs: recorded as the need it shares, filed under the
+ * need's id and created_at, in the share's own log place, so that the
+ * owner's later updates (later in the same log) sort after it. The proof
+ * that the sender posted the need is in this store: logs are accepted in
+ * order, so the envelope at the share's seq of the sender's relayed log is
+ * held (whole or pruned) before the share is, and its id is a hash over a
+ * header the sender signed. Returns 0 or -1 (store).
+ */
+static int apply_share(const struct apply *ap, const struct board_msg *m, const NeedShare *sh)
+{
+    struct store_board_update u = {0};
+    struct store_board_need held = {0};
+    struct store_log log = {0};
+    struct verdict v = {0};
+    uint8_t id[WIRE_ID_BYTES], *env = NULL;
+    size_t env_len = 0;
+    char hex[17];
+    int rc, ret = -1;
+
+    if ((rc = store_board_need_get(ap->s, sh->need_id.data, &held)) < 0)
+        return -1;
+    free(held.need);
+    if (rc == 1 && strcmp(held.owner, m->sender) == 0) {
+        /* The owner's own board, or a member that held the need already. */
+        log_debug("board: need share of %s from %s: held already", short_id(sh->need_id.data, hex),
+                  m->sender);
+        return 0;
+    }
+    if (rc == 0 && (rc = store_board_knows(ap->s, sh->need_id.data)) < 0)
+        return -1;
+    if (rc == 1) {
+        refuse(&v, BOARD_R_SHARE_HELD, "this board holds another member's message under that id");
+        rejected(ap, m, "need share", &v);
+        return 0;
+    }
+    snprintf(log.origin, sizeof(log.origin), "%s", m->sender);
+    if ((rc = store_get(ap->s, &log, sh->seq, &env, &env_len, id)) < 0)
+        return -1;
+    free(env);
+    if (rc == 0 || memcmp(id, sh->need_id.data, WIRE_ID_BYTES) != 0) {
+        refuse(&v, BOARD_R_SHARE_ORIGIN,
+               "the sender's relayed log holds no envelope with that id at that seq");
+        rejected(ap, m, "need share", &v);
+        return 0;
+    }
+    if ((u.body = pack_part(&sh->need->base, &u.body_len)) == NULL)
+        return -1;
+    u.kind = KIND_NEED;
+    memcpy(u.id, sh->need_id.data, WIRE_ID_BYTES);
+    memcpy(u.target, sh->need_id.data, WIRE_ID_BYTES);
+    snprintf(u.log.origin, sizeof(u.log.origin), "%s", m->sender);
+    snprintf(u.log.peer, sizeof(u.log.peer), "%s", m->log_peer);
+    u.seq = m->seq;
+    snprintf(u.sender, sizeof(u.sender), "%s", m->sender);
+    u.created_at = sh->created_at;
+    u.outcome = OUTCOME_NEW;
+    if (store_board_update_put(ap->s, &u) == 0)
+        ret = replay(ap, u.id, u.id);
+    free(u.body);
+    return ret;
+}
+
 /* ---- in order: the arrival decided alone -------------------------------- */
 
 /* Off only in tests, which compare the two paths' boards. */
@@ -1225,7 +1295,9 @@ int board_apply(struct store *s, const struct board_msg *m, const struct message
     case TMBUS__PAYLOAD__PAYLOAD__KIND_OFFER_UPDATE:
         part = &p->offer_update->base;
         break;
-    default: /* a receipt is about delivery, not about the board */
+    case TMBUS__PAYLOAD__PAYLOAD__KIND_NEED_SHARE:
+        break; /* filed as the need it shares (apply_share) */
+    default:   /* a receipt is about delivery, not about the board */
         ret = 0;
         goto out;
     }
@@ -1236,6 +1308,10 @@ int board_apply(struct store *s, const struct board_msg *m, const struct message
     if (!role_allows(m->role, msg->kind, &v) || !is_sound(msg, &v)) {
         rejected(&ap, m, "payload", &v);
         ret = 0;
+        goto out;
+    }
+    if (p->kind_case == TMBUS__PAYLOAD__PAYLOAD__KIND_NEED_SHARE) {
+        ret = apply_share(&ap, m, p->need_share);
         goto out;
     }
     if ((body = pack_part(part, &body_len)) == NULL ||
@@ -1436,6 +1512,10 @@ uint32_t board_category_of(struct store *s, const struct message *msg)
     case TMBUS__PAYLOAD__PAYLOAD__KIND_OFFER_UPDATE:
         if (p->offer_update->offer_id.len == WIRE_ID_BYTES)
             category = offer_category(s, p->offer_update->offer_id.data);
+        break;
+    case TMBUS__PAYLOAD__PAYLOAD__KIND_NEED_SHARE:
+        if (p->need_share->need != NULL)
+            category = p->need_share->need->category;
         break;
     default:
         break;

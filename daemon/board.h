@@ -88,6 +88,8 @@ enum board_reason {
     BOARD_R_ROLE,          /* the sender's roster role may not post that */
     BOARD_R_TLP_BELOW,     /* states a label lower than its referent's */
     BOARD_R_RED_RELAYED,   /* about a TLP:RED need or offer, yet not in a direct log */
+    BOARD_R_SHARE_ORIGIN,  /* a need share whose need is not the sender's own post */
+    BOARD_R_SHARE_HELD,    /* a need share of an id this board holds from another origin */
     BOARD_R_COUNT
 };
 
@@ -122,7 +124,13 @@ typedef void (*board_count_fn)(void *arg, const char *counter);
 /*
  * Applies one payload (its view msg) to the board inside the store's open
  * batch: records it and replays its cluster in the canonical order (see above), which may
- * change the verdicts of messages recorded earlier. A malformed payload, or
+ * change the verdicts of messages recorded earlier. A need share
+ * (PROTOCOL.md 6.7) is recorded as the need it shares, under the need's
+ * own id and created_at, when the envelope at the share's seq of the
+ * sender's relayed log, as this store holds it, has that id: the sender
+ * posted the need. A share of a need already held from the same owner
+ * changes nothing; one naming another origin's id, or an id the sender's
+ * log does not hold there, is refused (share-held, share-not-original). A malformed payload, or
  * one the sender's role may not post, is refused and not recorded. A
  * receipt changes nothing. The same envelope applied twice changes nothing
  * the second time. Rejections are logged here and counted through count

@@ -21,6 +21,8 @@ _Static_assert((int)MESSAGE_NEED_UPDATE == (int)TMBUS__PAYLOAD__PAYLOAD__KIND_NE
 _Static_assert((int)MESSAGE_OFFER_UPDATE == (int)TMBUS__PAYLOAD__PAYLOAD__KIND_OFFER_UPDATE,
                "kind numbers");
 _Static_assert((int)MESSAGE_RECEIPT == (int)TMBUS__PAYLOAD__PAYLOAD__KIND_RECEIPT, "kind numbers");
+_Static_assert((int)MESSAGE_NEED_SHARE == (int)TMBUS__PAYLOAD__PAYLOAD__KIND_NEED_SHARE,
+               "kind numbers");
 _Static_assert(MESSAGE_WHY_MAX >= VALIDATE_WHY_MAX, "room for the field rules' reason");
 _Static_assert((int)MESSAGE_TLP_CLEAR == (int)TMBUS__PAYLOAD__TLP__TLP_CLEAR, "TLP numbers");
 _Static_assert((int)MESSAGE_TLP_AMBER_STRICT == (int)TMBUS__PAYLOAD__TLP__TLP_AMBER_STRICT,
@@ -54,6 +56,9 @@ static bool payload_has_unknown(const Tmbus__Payload__Payload *p)
             if (has_unknown_fields(&p->receipt->entries[i]->base))
                 return true;
         return false;
+    case TMBUS__PAYLOAD__PAYLOAD__KIND_NEED_SHARE:
+        return has_unknown_fields(&p->need_share->base) ||
+               (p->need_share->need != NULL && has_unknown_fields(&p->need_share->need->base));
     default:
         return false;
     }
@@ -74,7 +79,7 @@ int message_decode(const uint8_t *payload, size_t len, struct message *m)
     m->is_payload = true;
     m->kind = (enum message_kind)p->kind_case;
     if (p->kind_case < TMBUS__PAYLOAD__PAYLOAD__KIND_NEED ||
-        p->kind_case > TMBUS__PAYLOAD__PAYLOAD__KIND_RECEIPT)
+        p->kind_case > TMBUS__PAYLOAD__PAYLOAD__KIND_NEED_SHARE)
         m->kind = MESSAGE_NONE;
     m->has_unknown = payload_has_unknown(p);
     m->fault = (int)validate_payload(p, m->why, sizeof(m->why));
@@ -101,7 +106,7 @@ bool message_role_allows(enum message_kind kind, int role, const char **why)
         *why = "observers read only";
         return false;
     }
-    if (kind == MESSAGE_NEED && role != ROSTER_ROLE_BENEFICIARY &&
+    if ((kind == MESSAGE_NEED || kind == MESSAGE_NEED_SHARE) && role != ROSTER_ROLE_BENEFICIARY &&
         role != ROSTER_ROLE_COORDINATOR) {
         *why = "only the beneficiary and coordinators post needs";
         return false;
@@ -155,6 +160,11 @@ int message_tlp(const struct message *m, const struct roster *r, const char *con
         break;
     case TMBUS__PAYLOAD__PAYLOAD__KIND_RECEIPT:
         label = MESSAGE_TLP_GREEN;
+        break;
+    case TMBUS__PAYLOAD__PAYLOAD__KIND_NEED_SHARE:
+        label = p->need_share->need != NULL ? (int)p->need_share->need->tlp : 0;
+        if (label == 0)
+            return 0;
         break;
     default:
         break;
@@ -213,6 +223,10 @@ uint32_t message_stated_tlp(const struct message *m)
     case TMBUS__PAYLOAD__PAYLOAD__KIND_NEED_UPDATE:
         if (p->need_update->need != NULL)
             label = p->need_update->need->tlp;
+        break;
+    case TMBUS__PAYLOAD__PAYLOAD__KIND_NEED_SHARE:
+        if (p->need_share->need != NULL)
+            label = p->need_share->need->tlp;
         break;
     default:
         break;

@@ -28,6 +28,7 @@ enum message_kind {
     MESSAGE_NEED_UPDATE = 3,
     MESSAGE_OFFER_UPDATE = 4,
     MESSAGE_RECEIPT = 5,
+    MESSAGE_NEED_SHARE = 6, /* a need its owner's node shares with a new member */
 };
 
 /* TLP labels, as tmbus.payload.TLP numbers them; 0 is "no label". */
@@ -84,7 +85,8 @@ bool message_is_sound(const struct message *m);
  * its behalf), offers from donors and coordinators; observers read only.
  * Updates are judged by the board (only a need's owner, only an offer's
  * donor), so every role that can own a need or an offer may send them. A
- * receipt is not a board message: any member may send one. Returns true,
+ * need share is a need and takes its rule. A receipt is not a board
+ * message: any member may send one. Returns true,
  * or false with a one-line reason in *why.
  */
 bool message_role_allows(enum message_kind kind, int role, const char **why);
@@ -92,8 +94,8 @@ bool message_role_allows(enum message_kind kind, int role, const char **why);
 /*
  * The TLP rule: the label m is handled under, given its recipients (judged
  * against roster r) and whether it travels in a direct log.
- *   - a need or an offer carries its own label, and so does a need edit
- *     that sets one (the new label);
+ *   - a need or an offer carries its own label, and so do a need edit
+ *     that sets one (the new label) and a need share (its need's);
  *   - a receipt says only that an envelope id arrived: TLP:GREEN;
  *   - any other update takes TLP:GREEN when addressed to every roster
  *     member and TLP:AMBER when addressed to some: the narrower the
@@ -130,7 +132,7 @@ uint32_t message_tlp_in_log(uint32_t label, bool is_direct);
 const uint8_t *message_referent(const struct message *m, bool *is_offer);
 
 /* The label m states itself: an offer's or a need's tlp, a need edit's
- * need.tlp; 0 when it states none (updates otherwise, receipts). */
+ * or a need share's need.tlp; 0 when it states none (updates otherwise, receipts). */
 uint32_t message_stated_tlp(const struct message *m);
 
 #endif

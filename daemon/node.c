@@ -24,6 +24,7 @@
 #include <systemd/sd-daemon.h>
 #include <zmq.h>
 
+#include "admission.h"
 #include "api.h"
 #include "board.h"
 #include "envelope.h"
@@ -68,8 +69,9 @@ struct listener {
 struct node {
     struct config *cfg;
     struct keyset *keys;
-    struct roster *roster;    /* owned here, lent to the route */
-    uint64_t trusted_version; /* the roster version the store keeps as trusted */
+    struct roster *roster;       /* owned here, lent to the route */
+    struct admission *admission; /* shares open needs with new members */
+    uint64_t trusted_version;    /* the roster version the store keeps as trusted */
     /* A roster came over the bus or from an admin client this round: the
      * route has it already; links and sessions follow at the round's end
      * (apply_roster), never inside the peer or api callback that took it. */
@@ -294,6 +296,7 @@ static void on_round(void *arg)
 
     if (n->is_roster_new)
         apply_roster(n);
+    admission_round(n->admission);
     commit(n);
 }
 
@@ -893,6 +896,11 @@ static int start_parts(struct node *n)
     ap.peers = n->peers;
     if ((n->api = api_new(&ap)) == NULL)
         return -1;
+    {
+        struct admission_parts dp = {n->cfg->member, n->store, n->route, n->stats, n->loop};
+        if ((n->admission = admission_new(&dp)) == NULL)
+            return -1;
+    }
     if (node_listen(n, peers_after_commit, n->peers) == -1 ||
         node_listen(n, api_after_commit, n->api) == -1)
         return -1;
@@ -1051,6 +1059,7 @@ void node_free(struct node **np)
     retention_free(&n->retention);
     http_free(&n->http);
     api_free(&n->api);
+    admission_free(&n->admission);
     peers_free(&n->peers);
     route_free(&n->route);
     zap_free(&n->zap);

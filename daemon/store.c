@@ -369,6 +369,19 @@ static const char *const migrations[STORE_SCHEMA] = {
      * counting the tables. Counted here once from the rows; dropped first so
      * that a store taken back to an older version (tests do) counts again. */
     "DROP TABLE IF EXISTS board_counts;" STORE_BOARD_COUNTS_TABLE STORE_BOARD_COUNTS_FILL,
+    /* 17 -> 18: a step numbered for another table; nothing here. */
+    "SELECT 1;",
+    /* 18 -> 19: admissions (store_admission.c). One row per member this
+     * node has seen in a roster in force: admitted_at is when it first did
+     * (0 for the members of the first roster it ran); done says whether
+     * its member's open needs were shared with it; after is the last need
+     * id shared so far, so that a restart neither repeats nor forgets. */
+    "CREATE TABLE IF NOT EXISTS admissions ("
+    "  member      TEXT PRIMARY KEY,"
+    "  admitted_at INTEGER NOT NULL CHECK (admitted_at >= 0),"
+    "  done        INTEGER NOT NULL CHECK (done IN (0, 1)),"
+    "  after       BLOB CHECK (after IS NULL OR length(after) = 32)"
+    ") WITHOUT ROWID;",
 };
 
 /* The first schema whose migration rebuilds a table that others refer to:

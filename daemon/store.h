@@ -46,7 +46,7 @@
 
 #define STORE_HASH_BYTES WIRE_ID_BYTES        /* envelope ids and hashes */
 #define STORE_CLIENT_MAX WIRE_CLIENT_NAME_MAX /* longest client name */
-#define STORE_SCHEMA     17                   /* schema version this build migrates to */
+#define STORE_SCHEMA     19                   /* schema version this build migrates to */
 #define STORE_KEY_BYTES  32                   /* the member's store key, and the data key */
 
 /* Names one log: an origin's relayed log (peer == "") or the direct log
@@ -647,6 +647,60 @@ int store_roster_history_peek(const char *dir, store_roster_fn fn, void *arg);
  * Returns 1 with *buf (the caller's to free), 0 when there is no store or
  * no trusted roster in it, -1 when it could not be read (logged). */
 int store_roster_peek(const char *dir, uint8_t **buf, size_t *len);
+
+/* ---- admissions (store_admission.c) ------------------------------------
+ * Which members this node has seen admitted, and how far it has shared
+ * its member's open needs with each (admission.c decides what to share).
+ * Writes happen inside the open batch, with the shares they record. */
+
+/* One member as the admissions table keeps it. */
+struct store_admission {
+    char member[UTIL_MEMBER_ID_MAX + 1];
+    int64_t admitted_at; /* when this node first ran a roster listing it; 0: founding */
+    bool is_done;        /* nothing more to share with it */
+    bool has_after;
+    uint8_t after[STORE_HASH_BYTES]; /* the last need id shared so far */
+};
+
+/* Records the members[0..n) of a roster in force: when the table is empty
+ * (the first roster this store runs) every one as founding and done; else
+ * each member not in it yet as admitted at now and not done. *n_new gets
+ * how many were added as not done. Inside the open batch. Returns 0 or -1. */
+int store_admission_note(struct store *s, const char *const *members, size_t n, int64_t now,
+                         size_t *n_new) __attribute__((warn_unused_result));
+
+/* Calls fn for every member of the table, by member id. fn returns 0 to go
+ * on, non-zero to stop. Returns 0, -1 on error, or fn's non-zero return. */
+typedef int (*store_admission_fn)(void *arg, const struct store_admission *a);
+int store_admission_each(struct store *s, store_admission_fn fn, void *arg);
+
+/* Moves member's share on: after (NULL: leave it) becomes the last need id
+ * shared, and is_done ends it. Inside the open batch. Returns 0 or -1. */
+int store_admission_advance(struct store *s, const char *member, const uint8_t *after, bool is_done)
+    __attribute__((warn_unused_result));
+
+/* One need a share may be about, posted in its owner's relayed log at seq. */
+struct store_admission_need {
+    uint8_t id[STORE_HASH_BYTES];
+    int64_t created_at;
+    uint64_t seq;
+};
+
+/* Which needs store_admission_needs reads: owner's, posted in its
+ * relayed log, with a status code in [status_lo, status_hi] and a label at
+ * most tlp_max (the board's codes), ids above after (NULL: any). */
+struct store_admission_query {
+    const char *owner;
+    int status_lo, status_hi;
+    uint32_t tlp_max;
+    const uint8_t *after;
+};
+
+/* Up to max needs matching q, by increasing id, into out; *n says how
+ * many. Costs the rows it returns (the owner index). Returns 0 or -1. */
+int store_admission_needs(struct store *s, const struct store_admission_query *q, size_t max,
+                          struct store_admission_need *out, size_t *n)
+    __attribute__((warn_unused_result));
 
 /* ---- the audit log's rows (store_audit.c) -------------------------------
  * The store keeps the audit module's entries, checkpoints and frontier as

@@ -1,8 +1,9 @@
 /*
  * store_internal: what store.c shares with store_board.c, store_seal.c,
- * store_audit.c, store_bundle.c and store_retention.c and nobody else: the store's handle, its
- * prepared statements and the SQLite plumbing every query uses. Include it only from store*.c: it
- * is the one header that names SQLite types, and only the store speaks SQL.
+ * store_audit.c, store_bundle.c, store_retention.c and store_admission.c and nobody
+ * else: the store's handle, its prepared statements and the SQLite plumbing every
+ * query uses. Include it only from store*.c: it is the one header that names SQLite
+ * types, and only the store speaks SQL.
  */
 #ifndef TMBUS_STORE_INTERNAL_H
 #define TMBUS_STORE_INTERNAL_H

@@ -40,7 +40,8 @@ static const char *const need_action[] = {NULL, "edit", "close", "withdraw"};
 static const char *const offer_action[] = {NULL,      "accept",  "decline",
                                            "deliver", "confirm", "withdraw"};
 static const char *const receipt_state[] = {NULL, "delivered", "rejected"};
-static const char *const kind[] = {NULL, "need", "offer", "need_update", "offer_update", "receipt"};
+static const char *const kind[] = {NULL,           "need",    "offer",     "need_update",
+                                   "offer_update", "receipt", "need_share"};
 
 #define COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
 #define TABLE(a, list)                                                                             \
@@ -63,7 +64,7 @@ static const struct table tables[DOMAIN_ENUM_COUNT] = {
     [DOMAIN_NEED_ACTION] = TABLE(need_action, "edit, close, withdraw"),
     [DOMAIN_OFFER_ACTION] = TABLE(offer_action, "accept, decline, deliver, confirm, withdraw"),
     [DOMAIN_RECEIPT_STATE] = TABLE(receipt_state, "delivered, rejected"),
-    [DOMAIN_KIND] = TABLE(kind, "need, offer, need_update, offer_update, receipt"),
+    [DOMAIN_KIND] = TABLE(kind, "need, offer, need_update, offer_update, receipt, need_share"),
 };
 
 static const struct table *table_of(enum domain_enum e)

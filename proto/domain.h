@@ -23,7 +23,7 @@ enum domain_enum {
     DOMAIN_NEED_ACTION,   /* NeedUpdate.Action: "edit", "close", "withdraw" */
     DOMAIN_OFFER_ACTION,  /* OfferUpdate.Action: "accept" .. "withdraw" */
     DOMAIN_RECEIPT_STATE, /* Receipt.State: "delivered", "rejected" */
-    DOMAIN_KIND,          /* Payload's kind_case: "need" .. "receipt" */
+    DOMAIN_KIND,          /* Payload's kind_case: "need" .. "need_share" */
     DOMAIN_ENUM_COUNT
 };
 

@@ -283,6 +283,30 @@ enum validate_fault validate_receipt(const Tmbus__Payload__Receipt *r, char *why
     return VALIDATE_OK;
 }
 
+enum validate_fault validate_need_share(const Tmbus__Payload__NeedShare *s, char *why,
+                                        size_t why_size)
+{
+    if (s == NULL)
+        return fault(VALIDATE_MALFORMED, why, why_size, "no need share given");
+    if (has_unknown(&s->base) || (s->need != NULL && has_unknown(&s->need->base)))
+        return fault(VALIDATE_MALFORMED, why, why_size,
+                     "the share has fields this side does not know");
+    if (s->need_id.len != WIRE_ID_BYTES)
+        return fault(VALIDATE_BAD_FIELD, why, why_size, "a need share must name a %d-byte need id",
+                     WIRE_ID_BYTES);
+    if (s->seq == 0 || s->seq > INT64_MAX)
+        return fault(VALIDATE_BAD_FIELD, why, why_size, "a need share's seq must be 1 to %lld",
+                     (long long)INT64_MAX);
+    if (s->created_at < 0)
+        return fault(VALIDATE_BAD_FIELD, why, why_size,
+                     "a need share's created_at must be 0 or more");
+    if (s->need == NULL)
+        return fault(VALIDATE_BAD_FIELD, why, why_size, "a need share carries the need");
+    if (s->need->tlp == TMBUS__PAYLOAD__TLP__TLP_RED)
+        return fault(VALIDATE_BAD_FIELD, why, why_size, "a TLP:RED need is never shared");
+    return validate_need(s->need, false, why, why_size);
+}
+
 enum validate_fault validate_payload(const Tmbus__Payload__Payload *p, char *why, size_t why_size)
 {
     if (p == NULL)
@@ -301,6 +325,8 @@ enum validate_fault validate_payload(const Tmbus__Payload__Payload *p, char *why
         return validate_offer_update(p->offer_update, why, why_size);
     case TMBUS__PAYLOAD__PAYLOAD__KIND_RECEIPT:
         return validate_receipt(p->receipt, why, why_size);
+    case TMBUS__PAYLOAD__PAYLOAD__KIND_NEED_SHARE:
+        return validate_need_share(p->need_share, why, why_size);
     default:
         return fault(VALIDATE_MALFORMED, why, why_size, "the payload has no kind");
     }

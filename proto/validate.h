@@ -69,6 +69,13 @@ enum validate_fault validate_offer_update(const Tmbus__Payload__OfferUpdate *u, 
 enum validate_fault validate_receipt(const Tmbus__Payload__Receipt *r, char *why, size_t why_size)
     __attribute__((warn_unused_result));
 
+/* Checks a need share: a WIRE_ID_BYTES need id, a seq of 1 or more, a
+ * created_at of 0 or more, and a need that validate_need takes as posted
+ * (not an edit) and that is not TLP:RED: a share travels in a relayed log,
+ * which every node stores (PROTOCOL.md 6.7). */
+enum validate_fault validate_need_share(const Tmbus__Payload__NeedShare *s, char *why,
+                                        size_t why_size) __attribute__((warn_unused_result));
+
 /* Checks a whole decoded Payload: exactly one kind, set, and that kind's
  * rules above. The node calls it on what it decodes; never crashes on
  * anything protobuf-c unpacked. */

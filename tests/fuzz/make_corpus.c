@@ -92,6 +92,7 @@ static void payload_seeds(const char *root)
     Tmbus__Payload__Offer offer = TMBUS__PAYLOAD__OFFER__INIT;
     Tmbus__Payload__NeedUpdate nu = TMBUS__PAYLOAD__NEED_UPDATE__INIT;
     Tmbus__Payload__OfferUpdate ou = TMBUS__PAYLOAD__OFFER_UPDATE__INIT;
+    Tmbus__Payload__NeedShare sh = TMBUS__PAYLOAD__NEED_SHARE__INIT;
     struct receipt_entry e[2] = {{.state = RECEIPT_DELIVERED},
                                  {.state = RECEIPT_REJECTED, .reason = "expired"}};
     uint8_t *buf;
@@ -130,6 +131,14 @@ static void payload_seeds(const char *root)
     p.offer_update = &ou;
     emit_packed(root, "fuzz_message_decode", "offer-accept", &p.base);
     emit_packed(root, "fuzz_receipt_decode", "not-a-receipt", &p.base);
+
+    sh.need_id = (ProtobufCBinaryData){sizeof(id), id};
+    sh.seq = 3;
+    sh.created_at = 1764460800;
+    sh.need = &need;
+    p.kind_case = TMBUS__PAYLOAD__PAYLOAD__KIND_NEED_SHARE;
+    p.need_share = &sh;
+    emit_packed(root, "fuzz_message_decode", "need-share", &p.base);
 
     memcpy(e[0].envelope_id, id, sizeof(id));
     memcpy(e[1].envelope_id, id, sizeof(id));

@@ -337,7 +337,7 @@ static int write_roster(struct fed *f, const struct fed_roster *spec)
     for (size_t i = 0; i < f->n; i++) {
         const struct member *m = &f->m[i];
         char keys[FED_PATH_MAX];
-        if (spec->is_left_out[i] && i >= 2)
+        if (spec->is_left_out[i])
             continue;
         if (fmt(keys, sizeof(keys), "keys/%s.pub", m->id) == -1)
             return -1;

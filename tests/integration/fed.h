@@ -108,8 +108,9 @@ struct fed_roster {
      * (NULL: keys/ID.pub), and lines added to its [member] section. */
     const char *keys[FED_MAX_MEMBERS];
     const char *extra[FED_MAX_MEMBERS];
-    /* Members (by index) this version leaves out: revoked. The first two
-     * hold the governance keys and must stay. */
+    /* Members (by index) this version leaves out: revoked, or admitted by
+     * a later version. The first two hold the governance keys and must
+     * stay. */
     bool is_left_out[FED_MAX_MEMBERS];
 };
 

@@ -1242,6 +1242,94 @@ static void test_tlp_referent_early_offer(void **state)
 
 /* TLP:RED and everything about it travel in direct logs only; the board
  * records the two members of the original's direct log. */
+/* A need share (PROTOCOL.md 6.7) of the need at seq of owner's relayed
+ * log, as owner's node would write it. */
+static size_t share_payload(const uint8_t *need_id, uint64_t seq, const Tmbus__Payload__Need *n,
+                            uint8_t *buf)
+{
+    Tmbus__Payload__Payload p = TMBUS__PAYLOAD__PAYLOAD__INIT;
+    Tmbus__Payload__NeedShare sh = TMBUS__PAYLOAD__NEED_SHARE__INIT;
+
+    sh.need_id.data = (uint8_t *)need_id;
+    sh.need_id.len = WIRE_ID_BYTES;
+    sh.seq = seq;
+    sh.created_at = 1600000000;
+    sh.need = (Tmbus__Payload__Need *)n;
+    p.kind_case = TMBUS__PAYLOAD__PAYLOAD__KIND_NEED_SHARE;
+    p.need_share = &sh;
+    return pack(&p, buf);
+}
+
+/* What a share creates, whom it must come from, and what it leaves. */
+static void test_need_share(void **state)
+{
+    struct fixture *f = *state;
+    uint8_t buf[PAYLOAD_MAX], shared[WIRE_ID_BYTES], other[WIRE_ID_BYTES], offer[WIRE_ID_BYTES];
+    const uint8_t envelope[] = "an envelope the test never opens";
+    struct store_entry e = {.seq = 1, .envelope = envelope, .envelope_len = sizeof(envelope)};
+    struct store_board_need n = {0};
+    Tmbus__Payload__Need need, edit = TMBUS__PAYLOAD__NEED__INIT;
+    size_t len, rows = 0;
+
+    memset(shared, 0x5a, sizeof(shared));
+    memset(other, 0x6b, sizeof(other));
+    init_need(&need, 10);
+    /* UA's relayed log holds the need's envelope at seq 1, as a new member
+     * holds it from catching up, unable to open it. */
+    strcpy(e.log.origin, "UA");
+    e.id = shared;
+    assert_int_equal(store_append(f->s, &e), 0);
+
+    /* From another member than the one that posted it: refused. */
+    len = share_payload(shared, 1, &need, buf);
+    apply_in(f, "EE", "", buf, len, NULL);
+    assert_string_equal(last_counted(f), "board.rejected.share-not-original");
+    /* An id the log does not hold at that seq: refused. */
+    len = share_payload(other, 1, &need, buf);
+    apply_in(f, "UA", "", buf, len, NULL);
+    assert_string_equal(last_counted(f), "board.rejected.share-not-original");
+    len = share_payload(shared, 2, &need, buf);
+    apply_in(f, "UA", "", buf, len, NULL);
+    assert_string_equal(last_counted(f), "board.rejected.share-not-original");
+    assert_int_equal(store_board_each_need(f->s, NULL, -1, count_row, &rows), 0);
+    assert_int_equal(rows, 0);
+
+    /* From its poster: the need, under its own id, owner and time. */
+    len = share_payload(shared, 1, &need, buf);
+    apply_in(f, "UA", "", buf, len, NULL);
+    assert_string_equal(last_counted(f), "board.applied");
+    assert_int_equal(store_board_need_get(f->s, shared, &n), 1);
+    assert_string_equal(n.owner, "UA");
+    assert_int_equal(n.created_at, 1600000000);
+    assert_int_equal(n.status, BOARD_NEED_OPEN);
+    assert_int_equal(n.tlp, MESSAGE_TLP_AMBER);
+    free(n.need);
+    /* Again (a second share from the owner): nothing changes, no refusal. */
+    apply_in(f, "UA", "", buf, len, NULL);
+    assert_int_equal(f->n_counted, 0);
+    /* Another member cannot take it over. */
+    apply_in(f, "EE", "", buf, len, NULL);
+    assert_string_equal(last_counted(f), "board.rejected.share-held");
+
+    /* Later updates and offers apply to it as to any need. */
+    edit.title = "EDR licences, edited";
+    len = need_update_payload(shared, TMBUS__PAYLOAD__NEED_UPDATE__ACTION__ACTION_EDIT, &edit, buf);
+    apply_in(f, "EE", "", buf, len, NULL);
+    assert_string_equal(last_counted(f), "board.rejected.not-owner");
+    apply_in(f, "UA", "", buf, len, NULL);
+    assert_string_equal(last_counted(f), "board.applied");
+    len = offer_payload(shared, 4, buf);
+    apply_in(f, "IT", "", buf, len, offer);
+    assert_string_equal(last_counted(f), "board.applied");
+    len = offer_update_payload(offer, TMBUS__PAYLOAD__OFFER_UPDATE__ACTION__ACTION_ACCEPT, buf);
+    apply_in(f, "UA", "", buf, len, NULL);
+    assert_string_equal(last_counted(f), "board.applied");
+    assert_int_equal(store_board_need_get(f->s, shared, &n), 1);
+    assert_int_equal(n.status, BOARD_NEED_PARTIALLY_COVERED);
+    assert_int_equal(n.accepted_quantity, 4);
+    free(n.need);
+}
+
 static void test_red_referent(void **state)
 {
     struct fixture *f = *state;
@@ -1384,6 +1472,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_tlp_referent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tlp_referent_early_offer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_red_referent, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_need_share, setup, teardown),
         cmocka_unit_test_setup_teardown(test_check_post_hides, setup, teardown),
     };
 

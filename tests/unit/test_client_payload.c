@@ -129,7 +129,8 @@ static void test_kinds(void **state)
     assert_int_equal(tmbus_kind_parse("receipt", &k), TMBUS_OK);
     assert_int_equal(tmbus_kind_parse("needs", &k), TMBUS_EINVALID);
     assert_int_equal(tmbus_kind_parse(NULL, &k), TMBUS_EINVALID);
-    assert_string_equal(tmbus_kind_names(), "need, offer, need_update, offer_update, receipt");
+    assert_string_equal(tmbus_kind_names(),
+                        "need, offer, need_update, offer_update, receipt, need_share");
 }
 
 static void test_id_hex(void **state)

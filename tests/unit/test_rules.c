@@ -85,7 +85,7 @@ static void test_names(void **state)
                      TMBUS__PAYLOAD__NEED_UPDATE__ACTION__ACTION_WITHDRAW);
     assert_int_equal(domain_max(DOMAIN_OFFER_ACTION),
                      TMBUS__PAYLOAD__OFFER_UPDATE__ACTION__ACTION_WITHDRAW);
-    assert_int_equal(domain_max(DOMAIN_KIND), TMBUS__PAYLOAD__PAYLOAD__KIND_RECEIPT);
+    assert_int_equal(domain_max(DOMAIN_KIND), TMBUS__PAYLOAD__PAYLOAD__KIND_NEED_SHARE);
     assert_int_equal(domain_max(DOMAIN_NEED_STATUS), BOARD_NEED_WITHDRAWN);
     assert_int_equal(domain_max(DOMAIN_OFFER_STATUS), BOARD_OFFER_WITHDRAWN);
     /* The node's status names and the shared ones are one spelling. */
@@ -110,7 +110,7 @@ static void test_names(void **state)
     assert_int_equal(domain_parse(DOMAIN_PRIORITY, "urgent", &v), -1);
     assert_string_equal(domain_names(DOMAIN_PRIORITY), "critical, high, medium, low");
     assert_string_equal(domain_names(DOMAIN_KIND),
-                        "need, offer, need_update, offer_update, receipt");
+                        "need, offer, need_update, offer_update, receipt, need_share");
     /* Every list names exactly the table's values, in order. */
     for (int e = 0; e < DOMAIN_ENUM_COUNT; e++) {
         char list[512] = "";
@@ -460,6 +460,88 @@ static void test_payload(void **state)
     assert_int_equal(validate_payload(&p, why, sizeof(why)), VALIDATE_BAD_FIELD);
 }
 
+/* A need share: the rules of a need as posted, a 32-byte id, a place in
+ * a log, and never TLP:RED. */
+static void expect_share(const Tmbus__Payload__NeedShare *sh, enum validate_fault f,
+                         const char *expect)
+{
+    Tmbus__Payload__Payload p = TMBUS__PAYLOAD__PAYLOAD__INIT;
+    char why[VALIDATE_WHY_MAX] = "";
+
+    p.kind_case = TMBUS__PAYLOAD__PAYLOAD__KIND_NEED_SHARE;
+    p.need_share = (Tmbus__Payload__NeedShare *)sh;
+    assert_int_equal(validate_need_share(sh, why, sizeof(why)), f);
+    assert_int_equal(validate_payload(&p, why, sizeof(why)), f);
+    if (expect != NULL && strstr(why, expect) == NULL)
+        fail_msg("expected \"%s\" in \"%s\"", expect, why);
+}
+
+static void test_need_share(void **state)
+{
+    Tmbus__Payload__NeedShare sh = TMBUS__PAYLOAD__NEED_SHARE__INIT, *back;
+    Tmbus__Payload__Payload p = TMBUS__PAYLOAD__PAYLOAD__INIT, *whole;
+    ProtobufCMessageUnknownField unknown = {0};
+    Need n = good_need(), edit = TMBUS__PAYLOAD__NEED__INIT;
+    uint8_t buf[1024];
+    size_t len;
+
+    (void)state;
+    sh.need_id.data = some_id;
+    sh.need_id.len = sizeof(some_id);
+    sh.seq = 7;
+    sh.created_at = 1700000000;
+    sh.need = &n;
+    expect_share(&sh, VALIDATE_OK, NULL);
+    /* What the owner's node packs, every node reads back the same. */
+    p.kind_case = TMBUS__PAYLOAD__PAYLOAD__KIND_NEED_SHARE;
+    p.need_share = &sh;
+    len = tmbus__payload__payload__pack(&p, buf);
+    whole = tmbus__payload__payload__unpack(NULL, len, buf);
+    assert_non_null(whole);
+    assert_int_equal(whole->kind_case, TMBUS__PAYLOAD__PAYLOAD__KIND_NEED_SHARE);
+    back = whole->need_share;
+    assert_int_equal(back->seq, 7);
+    assert_int_equal(validate_payload(whole, NULL, 0), VALIDATE_OK);
+    tmbus__payload__payload__free_unpacked(whole, NULL);
+
+    expect_share(NULL, VALIDATE_MALFORMED, "no need share");
+    sh.need_id.len = 31;
+    expect_share(&sh, VALIDATE_BAD_FIELD, "32-byte need id");
+    sh.need_id.len = 0;
+    expect_share(&sh, VALIDATE_BAD_FIELD, "32-byte need id");
+    sh.need_id.len = sizeof(some_id);
+    sh.seq = 0;
+    expect_share(&sh, VALIDATE_BAD_FIELD, "seq must be 1");
+    sh.seq = (uint64_t)INT64_MAX + 1;
+    expect_share(&sh, VALIDATE_BAD_FIELD, "seq must be 1");
+    sh.seq = 1;
+    sh.created_at = -1;
+    expect_share(&sh, VALIDATE_BAD_FIELD, "created_at");
+    sh.created_at = 0;
+    expect_share(&sh, VALIDATE_OK, NULL);
+    sh.need = NULL;
+    expect_share(&sh, VALIDATE_BAD_FIELD, "carries the need");
+    /* A share is a need as posted: an edit's partial values are not one. */
+    edit.title = "only a title";
+    sh.need = &edit;
+    expect_share(&sh, VALIDATE_BAD_FIELD, "is required");
+    sh.need = &n;
+    n.tlp = TMBUS__PAYLOAD__TLP__TLP_RED;
+    expect_share(&sh, VALIDATE_BAD_FIELD, "TLP:RED need is never shared");
+    n.tlp = TMBUS__PAYLOAD__TLP__TLP_AMBER_STRICT;
+    expect_share(&sh, VALIDATE_OK, NULL);
+    n.title = "";
+    expect_share(&sh, VALIDATE_BAD_FIELD, "title is required");
+    n = good_need();
+    n.base.n_unknown_fields = 1;
+    n.base.unknown_fields = &unknown;
+    expect_share(&sh, VALIDATE_MALFORMED, "does not know");
+    n = good_need();
+    sh.base.n_unknown_fields = 1;
+    sh.base.unknown_fields = &unknown;
+    expect_share(&sh, VALIDATE_MALFORMED, "does not know");
+}
+
 /* ---- key files ---- */
 
 /* A freshly made member key file's text, in sodium_malloc memory. */
@@ -607,11 +689,12 @@ static void test_keyfile_files(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_names),        cmocka_unit_test(test_member_ids),
-        cmocka_unit_test(test_client_names), cmocka_unit_test(test_dates),
-        cmocka_unit_test(test_need),         cmocka_unit_test(test_offer),
-        cmocka_unit_test(test_updates),      cmocka_unit_test(test_payload),
-        cmocka_unit_test(test_keyfile_text), cmocka_unit_test(test_keyfile_files),
+        cmocka_unit_test(test_names),         cmocka_unit_test(test_member_ids),
+        cmocka_unit_test(test_client_names),  cmocka_unit_test(test_dates),
+        cmocka_unit_test(test_need),          cmocka_unit_test(test_offer),
+        cmocka_unit_test(test_updates),       cmocka_unit_test(test_payload),
+        cmocka_unit_test(test_need_share),    cmocka_unit_test(test_keyfile_text),
+        cmocka_unit_test(test_keyfile_files),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -188,7 +188,7 @@ class ReceiptState(_Named):
         return {m.value: m.name.lower() for m in cls}
 
 
-KINDS = ("need", "offer", "need_update", "offer_update", "receipt")
+KINDS = ("need", "offer", "need_update", "offer_update", "receipt", "need_share")
 """The delivery kinds a Filter may name (Delivery.kind)."""
 
 DateLike = Union[str, _dt.date, None]
