@@ -67,8 +67,17 @@ struct listener {
 
 struct node {
     struct config *cfg;
+    /* The key generation in force: the one set every part borrows (it
+     * signs, seals, and is api's client socket key at start). During a
+     * rotation (PROTOCOL.md 3.4) spare holds the other generation of
+     * next_keys: the next one until the switch, the replaced one after
+     * it (settle_keys swaps the two sets' contents). previous holds
+     * previous_keys. Both open what was sealed to them. */
     struct keyset *keys;
-    struct roster *roster;    /* owned here, lent to the route */
+    struct keyset *spare;
+    struct keyset *previous;
+    uint8_t boot_transport_pk[KEYS_PUBLIC_BYTES]; /* the keys file's, for the client socket */
+    struct roster *roster;                        /* owned here, lent to the route */
     uint64_t trusted_version; /* the roster version the store keeps as trusted */
     /* A roster came over the bus or from an admin client this round: the
      * route has it already; links and sessions follow at the round's end
@@ -406,23 +415,135 @@ static int trusted_roster(struct node *n, struct roster **out)
     return rc;
 }
 
-/* Our own entry in the roster must carry exactly our keys. */
-static int check_self(const struct node *n)
+/* The generation of ks (may be NULL) in our entry m. */
+static enum roster_generation generation(const struct roster_member *m, const struct keyset *ks)
+{
+    return ks != NULL ? roster_generation_of(m, ks) : ROSTER_GEN_NONE;
+}
+
+/* Records the heads of our own logs as what generation key_id signed,
+ * once: in the open batch, or in a batch of its own at start. */
+static void record_switch(struct node *n, uint32_t key_id)
+{
+    bool is_own_batch = !store_in_batch(n->store);
+    int rc;
+
+    if (is_own_batch && store_begin(n->store) == -1)
+        return;
+    rc = store_rotation_record(n->store, n->cfg->member, key_id);
+    if (is_own_batch && rc == -1)
+        store_rollback(n->store);
+    else if (is_own_batch && store_commit(n->store) == -1)
+        rc = -1;
+    if (rc == 1)
+        log_info("key rotation: the heads of member %s's logs are recorded as what key "
+                 "generation %u signed (tmbus status shows them for the roster that retires it)",
+                 n->cfg->member, key_id);
+    else if (rc == -1)
+        log_warnx("key rotation: the heads of generation %u could not be recorded; its last seqs "
+                  "are logged at the node's next stop",
+                  key_id);
+}
+
+/*
+ * Puts in force the generations the roster in force asks for (PROTOCOL.md
+ * 3.4): the node signs and seals with the newest ACTIVE generation it
+ * holds of keys and next_keys, and its links use the oldest ACTIVE one it
+ * holds of those and previous_keys, which is the one its peers dial. The
+ * first time it signs with a newer generation while an older one is still
+ * ACTIVE, the heads of its logs are recorded as the older one's
+ * signed_up_to. Returns 0, or -1 when the roster lists no generation it
+ * holds as ACTIVE (logged).
+ */
+static int settle_keys(struct node *n)
 {
     struct roster_member m;
+    enum roster_generation in_force, spare;
+    const struct keyset *transport = n->keys;
 
     if (roster_find(n->roster, n->cfg->member, &m) == -1) {
         log_warnx("member %s is not in the roster", n->cfg->member);
         return -1;
     }
-    if (memcmp(m.sign_pk, n->keys->sign_pk, KEYS_PUBLIC_BYTES) != 0 ||
-        memcmp(m.box_pk, n->keys->box_pk, KEYS_PUBLIC_BYTES) != 0 ||
-        memcmp(m.transport_pk, n->keys->transport_pk, KEYS_PUBLIC_BYTES) != 0) {
-        log_warnx("the keys in %s are not member %s's active keys in the roster", n->cfg->keys,
-                  n->cfg->member);
+    in_force = generation(&m, n->keys);
+    spare = generation(&m, n->spare);
+    if (spare > in_force) {
+        if (in_force == ROSTER_GEN_CURRENT)
+            record_switch(n, m.key_id);
+        keys_swap(n->keys, n->spare);
+        in_force = spare;
+        stats_count(n->stats, "keys.switched", 1);
+        log_info("key rotation: member %s signs with key generation %u (next_keys = %s) from now "
+                 "on",
+                 n->cfg->member, in_force == ROSTER_GEN_NEXT ? m.next_key_id : m.key_id,
+                 n->cfg->next_keys);
+    }
+    if (in_force == ROSTER_GEN_NONE) {
+        log_warnx("the keys in %s%s%s are not member %s's active keys in roster version %llu",
+                  n->cfg->keys, n->spare != NULL ? " and " : "",
+                  n->spare != NULL ? n->cfg->next_keys : "", n->cfg->member,
+                  (unsigned long long)roster_version(n->roster));
+        return -1;
+    }
+    if (in_force == ROSTER_GEN_NEXT) {
+        record_switch(n, m.key_id);
+        if (generation(&m, n->spare) == ROSTER_GEN_CURRENT)
+            transport = n->spare;
+        else if (generation(&m, n->previous) == ROSTER_GEN_CURRENT)
+            transport = n->previous;
+    }
+    if (n->peers != NULL)
+        peers_set_transport(n->peers, transport);
+    return 0;
+}
+
+/* The key set settle_keys gives the links now. */
+static const struct keyset *transport_keys(const struct node *n)
+{
+    struct roster_member m;
+
+    if (roster_find(n->roster, n->cfg->member, &m) == 0 &&
+        generation(&m, n->keys) == ROSTER_GEN_NEXT) {
+        if (generation(&m, n->spare) == ROSTER_GEN_CURRENT)
+            return n->spare;
+        if (generation(&m, n->previous) == ROSTER_GEN_CURRENT)
+            return n->previous;
+    }
+    return n->keys;
+}
+
+/* Loads the optional key file path of our member into *out, for a
+ * rotation. Returns 0 (nothing to do for NULL) or -1 (logged). */
+static int load_other_keys(const struct node *n, const char *name, const char *path,
+                           struct keyset **out)
+{
+    if (path == NULL)
+        return 0;
+    if ((*out = keys_load(path)) == NULL)
+        return -1;
+    if ((*out)->kind != KEYS_MEMBER || strcmp((*out)->member, n->cfg->member) != 0) {
+        log_warnx("%s: %s is not a member key file of %s", path, name, n->cfg->member);
+        keys_free(out);
         return -1;
     }
     return 0;
+}
+
+/* A reload that adds next_keys: loaded once, never dropped while the node
+ * runs (it may hold the generation in force by then). */
+static void reload_next_keys(struct node *n)
+{
+    if (n->spare != NULL || n->cfg->next_keys == NULL)
+        return;
+    if (load_other_keys(n, "next_keys", n->cfg->next_keys, &n->spare) == -1 ||
+        envelope_keyring_add(n->keyring, n->spare) == -1) {
+        keys_free(&n->spare);
+        log_warnx("reload: next_keys = %s not taken", n->cfg->next_keys);
+        return;
+    }
+    log_info("next_keys = %s loaded: taken in force once the roster lists them as member %s's "
+             "newer active generation",
+             n->cfg->next_keys, n->cfg->member);
 }
 
 /* ZAP: peers are roster members (never ourselves), clients are listed in
@@ -593,7 +714,9 @@ static void reload(struct node *n)
     free(buf);
     route_set_roster(n->route, n->roster);
     api_reload(n->api, n->cfg);
+    reload_next_keys(n);
     peers_reload(n->peers, n->cfg);
+    (void)settle_keys(n);
     http_reload(n->http, n->cfg);
 }
 
@@ -643,7 +766,7 @@ static void apply_roster(struct node *n)
     n->is_roster_new = false;
     api_reload(n->api, n->cfg);
     peers_reload(n->peers, n->cfg);
-    if (check_self(n) == -1)
+    if (settle_keys(n) == -1)
         log_warnx("roster version %llu no longer lists this node's keys as active: its peers "
                   "will refuse its links until its keys match the roster",
                   (unsigned long long)roster_version(n->roster));
@@ -838,8 +961,15 @@ static int start_parts(struct node *n)
 {
     struct route_parts rp = {n->cfg->member, n->cfg->coalition, n->store,
                              n->keyring,     n->roster,         n->stats};
-    struct peers_parts pp = {n->cfg, n->keys, n->zctx, n->loop, n->store, NULL, n->stats};
-    struct api_parts ap = {n->cfg, n->keys, n->zctx, n->loop, n->store, NULL, n->stats, NULL};
+    struct peers_parts pp = {n->cfg, transport_keys(n), n->zctx, n->loop, n->store, NULL, n->stats};
+    /* The client socket keeps the key of the file in keys until a restart
+     * (a switch at start has swapped it into spare). */
+    const struct keyset *api_keys =
+        n->spare != NULL &&
+                memcmp(n->spare->transport_pk, n->boot_transport_pk, KEYS_PUBLIC_BYTES) == 0
+            ? n->spare
+            : n->keys;
+    struct api_parts ap = {n->cfg, api_keys, n->zctx, n->loop, n->store, NULL, n->stats, NULL};
 
     rp.audit = ap.audit = n->audit;
     pp.on_roster = on_peer_roster;
@@ -950,9 +1080,17 @@ struct node *node_new(struct config *cfg, bool *is_config_error)
         goto fail;
     free(buf);
     buf = NULL;
-    if (check_self(n) == -1)
+    if (load_other_keys(n, "next_keys", cfg->next_keys, &n->spare) == -1 ||
+        load_other_keys(n, "previous_keys", cfg->previous_keys, &n->previous) == -1) {
+        *is_config_error = true;
         goto fail;
-    if ((n->keyring = envelope_keyring_new(n->keys)) == NULL)
+    }
+    memcpy(n->boot_transport_pk, n->keys->transport_pk, KEYS_PUBLIC_BYTES);
+    if (settle_keys(n) == -1)
+        goto fail;
+    if ((n->keyring = envelope_keyring_new(n->keys)) == NULL ||
+        (n->spare != NULL && envelope_keyring_add(n->keyring, n->spare) == -1) ||
+        (n->previous != NULL && envelope_keyring_add(n->keyring, n->previous) == -1))
         goto fail;
     if ((n->loop = loop_new()) == NULL || (n->zctx = zmq_ctx_new()) == NULL)
         goto fail;
@@ -1026,6 +1164,8 @@ void node_free(struct node **np)
     envelope_keyring_free(&n->keyring);
     roster_free(&n->roster);
     keys_free(&n->keys);
+    keys_free(&n->spare);
+    keys_free(&n->previous);
     config_free(&n->cfg);
     stats_free(&n->stats);
     free(n);

@@ -363,6 +363,19 @@ static const char *const migrations[STORE_SCHEMA] = {
     "ALTER TABLE envelopes ADD COLUMN pruned INTEGER;"
     "CREATE INDEX envelopes_expiring ON envelopes (expires_at)"
     "  WHERE expires_at > 0 AND pruned IS NULL;",
+    /* 16 -> 17: kept free for another change of this release. */
+    "SELECT 1;",
+    /* 17 -> 18: key rotation (store_rotation.c): the heads of the
+     * member's own logs when its node first signed with a newer key
+     * generation, by the generation it replaced: the signed_up_to of the
+     * roster that retires it. A relayed-log row ("") is always written,
+     * so a fresh node's switch is recorded too. */
+    "CREATE TABLE IF NOT EXISTS key_switches ("
+    "  key_id   INTEGER NOT NULL CHECK (key_id >= 1),"
+    "  log_peer TEXT NOT NULL,"
+    "  last_seq INTEGER NOT NULL CHECK (last_seq >= 0),"
+    "  PRIMARY KEY (key_id, log_peer)"
+    ") WITHOUT ROWID;",
 };
 
 /* The first schema whose migration rebuilds a table that others refer to:

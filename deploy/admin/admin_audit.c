@@ -134,6 +134,9 @@ static int check_checkpoint(struct verify *v, const struct audit_checkpoint *cp)
     }
     if (audit_checkpoint_verify(cp, m.sign_pk)) {
         v->signer_gen = m.key_id;
+    } else if (m.next_sign_pk != NULL && audit_checkpoint_verify(cp, m.next_sign_pk)) {
+        /* Signed with the newer generation of a rotation's overlap. */
+        v->signer_gen = m.next_key_id;
     } else if (!is_signed_by_retired(v, cp)) {
         snprintf(v->why, sizeof(v->why),
                  "checkpoint at size %" PRIu64 ": its signature is not %s's%s", cp->size,
