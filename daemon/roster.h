@@ -184,8 +184,7 @@ enum roster_generation {
     ROSTER_GEN_CURRENT,  /* the one others seal to and dial (m's key_id) */
     ROSTER_GEN_NEXT,     /* the newer one during a rotation's overlap */
 };
-enum roster_generation roster_generation_of(const struct roster_member *m,
-                                            const struct keyset *ks);
+enum roster_generation roster_generation_of(const struct roster_member *m, const struct keyset *ks);
 
 size_t roster_governor_count(const struct roster *r);
 /* i < roster_governor_count; fills *out. */
