@@ -724,7 +724,7 @@ uint64_t tmbus_status_retention_bytes_freed(const struct tmbus_status *s)
     return s->reply->status->retention_bytes_freed;
 }
 
-uint32_t tmbus_status_key_switch_id(const struct tmbus_status *s)
+unsigned tmbus_status_key_switch_id(const struct tmbus_status *s)
 {
     const Tmbus__Api__KeySwitch *k = s->reply->status->key_switch;
 

@@ -973,7 +973,7 @@ TMBUS_EXPORT uint64_t tmbus_status_retention_bytes_freed(const struct tmbus_stat
  * the signed_up_to of the roster that retires the generation (the
  * "last_seq" line of tmbus-admin's roster source). log_peer lives as long
  * as the status. Returns TMBUS_OK, or TMBUS_EINVALID when i is out of range. */
-TMBUS_EXPORT uint32_t tmbus_status_key_switch_id(const struct tmbus_status *s);
+TMBUS_EXPORT unsigned tmbus_status_key_switch_id(const struct tmbus_status *s);
 TMBUS_EXPORT size_t tmbus_status_key_switch_count(const struct tmbus_status *s);
 TMBUS_EXPORT TMBUS_NODISCARD int tmbus_status_key_switch_head(const struct tmbus_status *s,
                                                               size_t i, const char **log_peer,
