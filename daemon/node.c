@@ -445,6 +445,22 @@ static void record_switch(struct node *n, uint32_t key_id)
                   key_id);
 }
 
+/* The key set for the links: the oldest ACTIVE generation this node
+ * holds, which its peers dial (settle_keys). */
+static const struct keyset *transport_keys(const struct node *n)
+{
+    struct roster_member m;
+
+    if (roster_find(n->roster, n->cfg->member, &m) == 0 &&
+        generation(&m, n->keys) == ROSTER_GEN_NEXT) {
+        if (generation(&m, n->spare) == ROSTER_GEN_CURRENT)
+            return n->spare;
+        if (generation(&m, n->previous) == ROSTER_GEN_CURRENT)
+            return n->previous;
+    }
+    return n->keys;
+}
+
 /*
  * Puts in force the generations the roster in force asks for (PROTOCOL.md
  * 3.4): the node signs and seals with the newest ACTIVE generation it
@@ -459,7 +475,6 @@ static int settle_keys(struct node *n)
 {
     struct roster_member m;
     enum roster_generation in_force, spare;
-    const struct keyset *transport = n->keys;
 
     if (roster_find(n->roster, n->cfg->member, &m) == -1) {
         log_warnx("member %s is not in the roster", n->cfg->member);
@@ -485,33 +500,14 @@ static int settle_keys(struct node *n)
                   (unsigned long long)roster_version(n->roster));
         return -1;
     }
-    if (in_force == ROSTER_GEN_NEXT) {
+    /* Also at a start signing with the newer generation: a no-op when
+     * this node switched before. */
+    if (in_force == ROSTER_GEN_NEXT)
         record_switch(n, m.key_id);
-        if (generation(&m, n->spare) == ROSTER_GEN_CURRENT)
-            transport = n->spare;
-        else if (generation(&m, n->previous) == ROSTER_GEN_CURRENT)
-            transport = n->previous;
-    }
     if (n->peers != NULL)
-        peers_set_transport(n->peers, transport);
+        peers_set_transport(n->peers, transport_keys(n));
     return 0;
 }
-
-/* The key set settle_keys gives the links now. */
-static const struct keyset *transport_keys(const struct node *n)
-{
-    struct roster_member m;
-
-    if (roster_find(n->roster, n->cfg->member, &m) == 0 &&
-        generation(&m, n->keys) == ROSTER_GEN_NEXT) {
-        if (generation(&m, n->spare) == ROSTER_GEN_CURRENT)
-            return n->spare;
-        if (generation(&m, n->previous) == ROSTER_GEN_CURRENT)
-            return n->previous;
-    }
-    return n->keys;
-}
-
 /* Loads the optional key file path of our member into *out, for a
  * rotation. Returns 0 (nothing to do for NULL) or -1 (logged). */
 static int load_other_keys(const struct node *n, const char *name, const char *path,
