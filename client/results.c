@@ -727,6 +727,32 @@ uint64_t tmbus_status_retention_bytes_freed(const struct tmbus_status *s)
     return s->reply->status->retention_bytes_freed;
 }
 
+unsigned tmbus_status_key_switch_id(const struct tmbus_status *s)
+{
+    const Tmbus__Api__KeySwitch *k = s->reply->status->key_switch;
+
+    return k != NULL ? k->key_id : 0;
+}
+
+size_t tmbus_status_key_switch_count(const struct tmbus_status *s)
+{
+    const Tmbus__Api__KeySwitch *k = s->reply->status->key_switch;
+
+    return k != NULL ? k->n_heads : 0;
+}
+
+int tmbus_status_key_switch_head(const struct tmbus_status *s, size_t i, const char **log_peer,
+                                 uint64_t *last_seq)
+{
+    const Tmbus__Api__KeySwitch *k = s->reply->status->key_switch;
+
+    if (k == NULL || i >= k->n_heads || log_peer == NULL || last_seq == NULL)
+        return TMBUS_EINVALID;
+    *log_peer = k->heads[i]->log_peer;
+    *last_seq = k->heads[i]->last_seq;
+    return TMBUS_OK;
+}
+
 uint64_t tmbus_status_envelopes(const struct tmbus_status *s)
 {
     return s->reply->status->envelopes;

@@ -980,6 +980,18 @@ TMBUS_EXPORT bool tmbus_status_recovering(const struct tmbus_status *s);
  * does not prune, or does not say). */
 TMBUS_EXPORT uint64_t tmbus_status_retention_pruned(const struct tmbus_status *s);
 TMBUS_EXPORT uint64_t tmbus_status_retention_bytes_freed(const struct tmbus_status *s);
+/* After a rotation of the member's keys: the key generation its node
+ * replaced (0 when none), and for each i < tmbus_status_key_switch_count,
+ * how far that generation signed the member's log i: log_peer "" for its
+ * relayed log, else the peer of a direct log, and the last seq. These are
+ * the signed_up_to of the roster that retires the generation (the
+ * "last_seq" line of tmbus-admin's roster source). log_peer lives as long
+ * as the status. Returns TMBUS_OK, or TMBUS_EINVALID when i is out of range. */
+TMBUS_EXPORT unsigned tmbus_status_key_switch_id(const struct tmbus_status *s);
+TMBUS_EXPORT size_t tmbus_status_key_switch_count(const struct tmbus_status *s);
+TMBUS_EXPORT TMBUS_NODISCARD int tmbus_status_key_switch_head(const struct tmbus_status *s,
+                                                              size_t i, const char **log_peer,
+                                                              uint64_t *last_seq);
 /* Envelopes held in all logs, and the highest inbox delivery number. */
 TMBUS_EXPORT uint64_t tmbus_status_envelopes(const struct tmbus_status *s);
 TMBUS_EXPORT uint64_t tmbus_status_inbox(const struct tmbus_status *s);

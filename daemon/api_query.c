@@ -452,6 +452,10 @@ void api_on_status(struct api *a, const struct request *rq)
     Tmbus__Api__Counter *counters = NULL, **counter_ptrs = NULL;
     Tmbus__Api__PeerStatus *peers = NULL, **peer_ptrs = NULL;
     struct peer_status *ps = NULL;
+    Tmbus__Api__KeySwitch ks = TMBUS__API__KEY_SWITCH__INIT;
+    struct store_rotation_head *ks_heads = NULL;
+    Tmbus__Api__KeySwitch__Head *heads = NULL, **head_ptrs = NULL;
+    size_t n_heads = 0;
     uint64_t evidence = 0;
     uint8_t digest[WIRE_ID_BYTES];
     size_t n_peers = 0;
@@ -461,7 +465,10 @@ void api_on_status(struct api *a, const struct request *rq)
     ps = calloc(ROSTER_MAX_MEMBERS, sizeof(*ps));
     peers = calloc(ROSTER_MAX_MEMBERS, sizeof(*peers));
     peer_ptrs = calloc(ROSTER_MAX_MEMBERS, sizeof(*peer_ptrs));
-    ensure(counters && counter_ptrs && ps && peers && peer_ptrs);
+    ks_heads = calloc(STORE_ROTATION_MAX_LOGS, sizeof(*ks_heads));
+    heads = calloc(STORE_ROTATION_MAX_LOGS, sizeof(*heads));
+    head_ptrs = calloc(STORE_ROTATION_MAX_LOGS, sizeof(*head_ptrs));
+    ensure(counters && counter_ptrs && ps && peers && peer_ptrs && ks_heads && heads && head_ptrs);
     if (store_count(a->store, &st.envelopes, &evidence) == -1 ||
         store_inbox_last(a->store, &st.inbox) == -1) {
         api_reject(a, rq, TMBUS__API__CODE__CODE_INTERNAL, "api.rejected.internal",
@@ -506,6 +513,19 @@ void api_on_status(struct api *a, const struct request *rq)
     }
     st.n_peers = n_peers;
     st.peers = peer_ptrs;
+    if (store_rotation_heads(a->store, &ks.key_id, ks_heads, STORE_ROTATION_MAX_LOGS, &n_heads) ==
+            0 &&
+        ks.key_id != 0) {
+        for (size_t i = 0; i < n_heads; i++) {
+            tmbus__api__key_switch__head__init(&heads[i]);
+            heads[i].log_peer = ks_heads[i].log_peer;
+            heads[i].last_seq = ks_heads[i].last_seq;
+            head_ptrs[i] = &heads[i];
+        }
+        ks.n_heads = n_heads;
+        ks.heads = head_ptrs;
+        st.key_switch = &ks;
+    }
     r.id = rq->id;
     r.kind_case = TMBUS__API__REPLY__KIND_STATUS;
     r.status = &st;
@@ -516,6 +536,9 @@ out:
     free(ps);
     free(peers);
     free(peer_ptrs);
+    free(ks_heads);
+    free(heads);
+    free(head_ptrs);
 }
 
 /* One request frame from connection rid: state (who is asking), then

@@ -1095,7 +1095,7 @@ enum audit_peer_verdict audit_peer_checkpoint(struct audit *a, const struct audi
 
 int audit_peer_cosignature(struct audit *a, const char *cosigner, uint64_t size,
                            const uint8_t sig[KEYS_SIGNATURE_BYTES],
-                           const uint8_t sign_pk[KEYS_PUBLIC_BYTES])
+                           const uint8_t sign_pk[KEYS_PUBLIC_BYTES], const uint8_t *next_pk)
 {
     struct audit_checkpoint cp;
     struct store_audit_checkpoint row;
@@ -1114,7 +1114,8 @@ int audit_peer_cosignature(struct audit *a, const char *cosigner, uint64_t size,
                   (unsigned long long)size);
         return -1;
     }
-    if (!audit_cosignature_verify(cosigner, &cp, sig, sign_pk)) {
+    if (!audit_cosignature_verify(cosigner, &cp, sig, sign_pk) &&
+        (next_pk == NULL || !audit_cosignature_verify(cosigner, &cp, sig, next_pk))) {
         stats_count(a->stats, "audit.cosignature.bad", 1);
         log_warnx("audit: refused %s's cosignature of our checkpoint at size %llu: bad signature",
                   cosigner, (unsigned long long)size);

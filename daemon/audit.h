@@ -289,11 +289,13 @@ enum audit_peer_verdict audit_peer_checkpoint(struct audit *a, const struct audi
                                               uint8_t cosig[KEYS_SIGNATURE_BYTES]);
 
 /* Takes cosigner's cosignature sig of our checkpoint of size, checked
- * under cosigner's key sign_pk; a valid one is written beside the
- * checkpoint in the next flush. Returns 0, or -1 (no such checkpoint, a
- * bad signature: counted and logged). */
+ * under cosigner's key sign_pk, or next_pk (NULL when none) during a
+ * rotation's overlap, when the cosigner may sign with either generation;
+ * a valid one is written beside the checkpoint in the next flush.
+ * Returns 0, or -1 (no such checkpoint, a bad signature: counted and
+ * logged). */
 int audit_peer_cosignature(struct audit *a, const char *cosigner, uint64_t size,
                            const uint8_t sig[KEYS_SIGNATURE_BYTES],
-                           const uint8_t sign_pk[KEYS_PUBLIC_BYTES]);
+                           const uint8_t sign_pk[KEYS_PUBLIC_BYTES], const uint8_t *next_pk);
 
 #endif

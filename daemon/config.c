@@ -96,6 +96,11 @@ static const struct option options[] = {
      * rotation; a reload may drop it, as nothing reads it again. */
     {"node",   "previous_keys",      T_PATH,         NULL,    false, true,
      .off = CFG(previous_keys)},
+    /* The next generation of a rotation: loaded at start and by a SIGHUP
+     * that adds it; the node signs with it once the roster lists it as
+     * the member's newer ACTIVE generation (node.c, settle_keys). */
+    {"node",   "next_keys",          T_PATH,         NULL,    false, true,
+     .off = CFG(next_keys)},
     /* node.c re-reads the roster on SIGHUP and accepts only a version that
      * chains from the one it trusts, so pointing at a new file is safe. */
     {"node",   "roster",             T_PATH,         NULL,    true,  true,  .off = CFG(roster)},
@@ -905,6 +910,7 @@ void config_free(struct config **cp)
     free(c->coalition);
     free(c->keys);
     free(c->previous_keys);
+    free(c->next_keys);
     free(c->roster);
     free(c->data_dir);
     free(c->peer_listen);

@@ -61,6 +61,7 @@ struct config {
     char *coalition;
     char *keys;          /* member secret key file */
     char *previous_keys; /* the key file before a rotation, for the store; NULL: none */
+    char *next_keys;     /* the key file a rotation moves to (node.c); NULL: none */
     char *roster;        /* signed roster file */
     char *data_dir;      /* SQLite database and state */
     char *peer_listen;   /* e.g. tcp://0.0.0.0:7101 ("" : do not listen) */

@@ -27,6 +27,7 @@
 #define PAIR_CACHE_MAX 1024
 
 struct pair_entry {
+    uint8_t own_pk[KEYS_PUBLIC_BYTES]; /* which of our box keys it was made with */
     uint8_t peer_pk[KEYS_PUBLIC_BYTES];
     uint8_t key[KEYS_PAIR_KEY_BYTES];
 };
@@ -40,6 +41,10 @@ struct scratch {
 
 struct envelope_keyring {
     const struct keyset *self;
+    /* Our other generations during a rotation: tried after self to open
+     * what was sealed to them (envelope_keyring_add). */
+    const struct keyset *others[ENVELOPE_MAX_OTHER_KEYS];
+    size_t n_others;
     struct pair_entry *pairs; /* sodium_malloc'd, cap entries */
     size_t n_pairs;
     size_t cap;
@@ -92,6 +97,15 @@ struct envelope_keyring *envelope_keyring_new(const struct keyset *self)
     return kr;
 }
 
+int envelope_keyring_add(struct envelope_keyring *kr, const struct keyset *other)
+{
+    if (other == NULL || other->kind != KEYS_MEMBER || kr->n_others == ENVELOPE_MAX_OTHER_KEYS ||
+        strcmp(other->member, kr->self->member) != 0)
+        return -1;
+    kr->others[kr->n_others++] = other;
+    return 0;
+}
+
 void envelope_keyring_free(struct envelope_keyring **krp)
 {
     struct envelope_keyring *kr;
@@ -109,13 +123,17 @@ void envelope_keyring_free(struct envelope_keyring **krp)
  * makes a 20-recipient broadcast cost 20 hashes instead of 20 X25519s.
  * Returns NULL with *st set: ENVELOPE_E_INTERNAL when out of memory, else
  * bad_key_status for a low-order key. */
-static const uint8_t *pair_key(struct envelope_keyring *kr, const uint8_t *peer_pk,
-                               enum envelope_status bad_key_status, enum envelope_status *st)
+static const uint8_t *pair_key(struct envelope_keyring *kr, const struct keyset *own,
+                               const uint8_t *peer_pk, enum envelope_status bad_key_status,
+                               enum envelope_status *st)
 {
     struct pair_entry *e;
 
+    /* Keyed by our box key too: a rotation swaps the keys in self, and
+     * the other generations pair with the same peers. */
     for (size_t i = 0; i < kr->n_pairs; i++)
-        if (memcmp(kr->pairs[i].peer_pk, peer_pk, KEYS_PUBLIC_BYTES) == 0)
+        if (memcmp(kr->pairs[i].peer_pk, peer_pk, KEYS_PUBLIC_BYTES) == 0 &&
+            memcmp(kr->pairs[i].own_pk, own->box_pk, KEYS_PUBLIC_BYTES) == 0)
             return kr->pairs[i].key;
     if (kr->n_pairs == kr->cap) {
         if (kr->cap >= PAIR_CACHE_MAX) {
@@ -134,10 +152,11 @@ static const uint8_t *pair_key(struct envelope_keyring *kr, const uint8_t *peer_
         }
     }
     e = &kr->pairs[kr->n_pairs];
-    if (keys_pair_key(kr->self, peer_pk, e->key) == -1) {
+    if (keys_pair_key(own, peer_pk, e->key) == -1) {
         *st = bad_key_status;
         return NULL;
     }
+    memcpy(e->own_pk, own->box_pk, KEYS_PUBLIC_BYTES);
     memcpy(e->peer_pk, peer_pk, KEYS_PUBLIC_BYTES);
     kr->n_pairs++;
     return e->key;
@@ -347,7 +366,8 @@ enum envelope_status envelope_seal(struct envelope_keyring *kr, const struct env
         goto out;
     for (size_t i = 0; i < a->n_recipients; i++) {
         /* A low-order recipient key is a bad argument. */
-        const uint8_t *pair = pair_key(kr, a->recipients[i].box_pk, ENVELOPE_E_FIELD, &st);
+        const uint8_t *pair =
+            pair_key(kr, kr->self, a->recipients[i].box_pk, ENVELOPE_E_FIELD, &st);
         if (pair == NULL)
             goto out;
         wrap_key(pair, self->box_pk, a->recipients[i].box_pk, nonce, kr->scratch->wrap_key);
@@ -857,21 +877,25 @@ void envelope_body_free(struct envelope_body **bp)
     *bp = NULL;
 }
 
-/* Finds and unwraps our stanza into kr->scratch->payload_key. */
+/* Finds and unwraps our stanza into kr->scratch->payload_key: sealed to
+ * our box key in self, or during a rotation to one of our others. */
 static enum envelope_status unwrap(struct envelope_keyring *kr, const Tmbus__Envelope__Header *h,
                                    const struct envelope_member_keys *sender)
 {
-    enum envelope_status st = ENVELOPE_OK;
-    const uint8_t *pair = pair_key(kr, sender->box_pk, ENVELOPE_E_SENDER, &st);
+    for (size_t k = 0; k <= kr->n_others; k++) {
+        const struct keyset *own = k == 0 ? kr->self : kr->others[k - 1];
+        enum envelope_status st = ENVELOPE_OK;
+        const uint8_t *pair = pair_key(kr, own, sender->box_pk, ENVELOPE_E_SENDER, &st);
 
-    if (pair == NULL)
-        return st;
-    wrap_key(pair, sender->box_pk, kr->self->box_pk, h->nonce.data, kr->scratch->wrap_key);
-    for (size_t i = 0; i < h->n_stanzas; i++)
-        if (crypto_aead_xchacha20poly1305_ietf_decrypt(
-                kr->scratch->payload_key, NULL, NULL, h->stanzas[i].data, ENVELOPE_STANZA_BYTES,
-                NULL, 0, h->nonce.data, kr->scratch->wrap_key) == 0)
-            return ENVELOPE_OK;
+        if (pair == NULL)
+            return st;
+        wrap_key(pair, sender->box_pk, own->box_pk, h->nonce.data, kr->scratch->wrap_key);
+        for (size_t i = 0; i < h->n_stanzas; i++)
+            if (crypto_aead_xchacha20poly1305_ietf_decrypt(
+                    kr->scratch->payload_key, NULL, NULL, h->stanzas[i].data, ENVELOPE_STANZA_BYTES,
+                    NULL, 0, h->nonce.data, kr->scratch->wrap_key) == 0)
+                return ENVELOPE_OK;
+    }
     return ENVELOPE_E_NOT_RECIPIENT;
 }
 

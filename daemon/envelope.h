@@ -152,6 +152,14 @@ struct envelope_keyring;
  * NULL on failure. */
 struct envelope_keyring *envelope_keyring_new(const struct keyset *self);
 
+#define ENVELOPE_MAX_OTHER_KEYS 2 /* our other generations a keyring tries */
+
+/* Borrows other (which must outlive the keyring): another generation of
+ * our own member's keys, whose box secret opens what was sealed to it
+ * (a rotation's old or next keys, previous_keys). Seals and signatures
+ * stay self's. Returns 0, or -1 when full or not our member's keys. */
+int envelope_keyring_add(struct envelope_keyring *kr, const struct keyset *other);
+
 /* Wipes the pair-key cache, frees, sets *krp to NULL. Accepts NULL. */
 void envelope_keyring_free(struct envelope_keyring **krp);
 

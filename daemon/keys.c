@@ -157,6 +157,15 @@ void keys_free(struct keyset **ksp)
     *ksp = NULL;
 }
 
+void keys_swap(struct keyset *a, struct keyset *b)
+{
+    struct keyset t = *a;
+
+    *a = *b;
+    *b = t;
+    sodium_memzero(&t, sizeof(t));
+}
+
 void keys_to_base64(const uint8_t *bin, size_t len, char *out, size_t size)
 {
     ensure(size >= sodium_base64_ENCODED_LEN(len, sodium_base64_VARIANT_ORIGINAL));

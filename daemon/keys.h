@@ -65,6 +65,11 @@ struct keyset *keys_from_seed(enum keys_kind kind, const char *member, const uin
 /* Wipes the secrets, frees the set, sets *ksp to NULL. Accepts NULL. */
 void keys_free(struct keyset **ksp);
 
+/* Exchanges the contents of two key sets, secrets included (no copy of a
+ * secret is made: the pointers change hands). A rotation puts its new keys
+ * in force this way, in the one set every module borrows. */
+void keys_swap(struct keyset *a, struct keyset *b);
+
 /* Writes the secret file (mode 0600, atomically; refuses to replace an
  * existing file) and, for members, governors and clients, the public file
  * (mode 0644). Either path may be NULL to skip it. Returns 0 or -1

@@ -66,25 +66,30 @@ static int check_member_keys(const struct config *cfg, const char *name, const c
     return 0;
 }
 
-static int check_previous_keys(const struct config *cfg)
+/* Loads and checks the optional key file name = path into *out (NULL when
+ * path is). Returns 0 or -1 (said). */
+static int check_other_keys(const struct config *cfg, const char *name, const char *path,
+                            struct keyset **out)
 {
-    struct keyset *ks;
-    int rc;
-
-    if ((ks = keys_load(cfg->previous_keys)) == NULL) {
-        complain("%s: previous_keys = %s cannot be used (see above)\n", cfg->path,
-                 cfg->previous_keys);
+    *out = NULL;
+    if (path == NULL)
+        return 0;
+    if ((*out = keys_load(path)) == NULL) {
+        complain("%s: %s = %s cannot be used (see above)\n", cfg->path, name, path);
         return -1;
     }
-    rc = check_member_keys(cfg, "previous_keys", cfg->previous_keys, ks);
-    keys_free(&ks);
-    return rc;
+    if (check_member_keys(cfg, name, path, *out) == -1) {
+        keys_free(out);
+        return -1;
+    }
+    return 0;
 }
 
-/* Whether the roster r lists the configured member with the keys in ks as
- * its active generation. */
+/* Whether the roster r lists the configured member with the keys in ks,
+ * or during a rotation those in next (may be NULL), as an active
+ * generation. */
 static int check_in_roster(const struct config *cfg, const struct roster *r,
-                           const struct keyset *ks)
+                           const struct keyset *ks, const struct keyset *next)
 {
     struct roster_member m;
 
@@ -92,11 +97,11 @@ static int check_in_roster(const struct config *cfg, const struct roster *r,
         complain("%s: member = %s is not in roster = %s\n", cfg->path, cfg->member, cfg->roster);
         return -1;
     }
-    if (memcmp(m.sign_pk, ks->sign_pk, KEYS_PUBLIC_BYTES) != 0 ||
-        memcmp(m.box_pk, ks->box_pk, KEYS_PUBLIC_BYTES) != 0 ||
-        memcmp(m.transport_pk, ks->transport_pk, KEYS_PUBLIC_BYTES) != 0) {
-        complain("%s: keys = %s are not member %s's active keys in roster = %s\n", cfg->path,
-                 cfg->keys, cfg->member, cfg->roster);
+    if (roster_generation_of(&m, ks) == ROSTER_GEN_NONE &&
+        (next == NULL || roster_generation_of(&m, next) == ROSTER_GEN_NONE)) {
+        complain("%s: keys = %s%s%s are not member %s's active keys in roster = %s\n", cfg->path,
+                 cfg->keys, next != NULL ? " and next_keys = " : "",
+                 next != NULL ? cfg->next_keys : "", cfg->member, cfg->roster);
         return -1;
     }
     return 0;
@@ -139,7 +144,7 @@ static bool was_trusted(const struct config *cfg, const uint8_t *buf, size_t len
  * store can be read. */
 static int check_files(const struct config *cfg)
 {
-    struct keyset *ks;
+    struct keyset *ks, *previous = NULL, *next = NULL;
     struct roster *r = NULL, *trusted = NULL;
     enum roster_status st;
     uint8_t *buf, *kept = NULL;
@@ -155,13 +160,17 @@ static int check_files(const struct config *cfg)
         keys_free(&ks);
         return -1;
     }
-    if (cfg->previous_keys != NULL && check_previous_keys(cfg) == -1) {
+    if (check_other_keys(cfg, "previous_keys", cfg->previous_keys, &previous) == -1 ||
+        check_other_keys(cfg, "next_keys", cfg->next_keys, &next) == -1) {
         keys_free(&ks);
+        keys_free(&previous);
         return -1;
     }
+    keys_free(&previous);
     if (util_read_file(cfg->roster, ROSTER_MAX_SIZE, &buf, &len) == -1) {
         complain("%s: roster = %s cannot be read\n", cfg->path, cfg->roster);
         keys_free(&ks);
+        keys_free(&next);
         return -1;
     }
     if ((has_kept = store_roster_peek(cfg->data_dir, &kept, &kept_len)) == -1) {
@@ -176,6 +185,7 @@ static int check_files(const struct config *cfg)
         free(kept);
         free(buf);
         keys_free(&ks);
+        keys_free(&next);
         return -1;
     }
     st = roster_verify_update(buf, len, cfg->coalition, (int64_t)time(NULL), trusted, &r, why,
@@ -194,11 +204,13 @@ static int check_files(const struct config *cfg)
         complain("%s: roster = %s is refused: %s: %s\n", cfg->path, cfg->roster,
                  roster_status_name(st), why);
         keys_free(&ks);
+        keys_free(&next);
         return -1;
     }
-    rc = check_in_roster(cfg, r, ks);
+    rc = check_in_roster(cfg, r, ks, next);
     roster_free(&r);
     keys_free(&ks);
+    keys_free(&next);
     return rc;
 }
 

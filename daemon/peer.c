@@ -109,7 +109,21 @@ struct watches {
 struct link {
     struct peers *owner;
     char member[UTIL_MEMBER_ID_MAX + 1];
-    uint8_t transport_pk[KEYS_PUBLIC_BYTES];
+    uint8_t transport_pk[KEYS_PUBLIC_BYTES]; /* the one we dial: its oldest ACTIVE */
+    /* During the member's rotation overlap, its newer ACTIVE transport
+     * key: its connections authenticate with either. */
+    bool has_next_pk;
+    uint8_t next_pk[KEYS_PUBLIC_BYTES];
+    /* Whether we dial next_pk: the member's node listens with whichever
+     * generation it holds, so a failed handshake tries the other one
+     * (is_redial_due, taken on the timer, outside the monitor's callback). */
+    bool is_dialling_next;
+    bool is_redial_due;
+    bool is_other_key_due; /* the redial switches keys */
+    /* The member's node refused our key (ZAP), e.g. before it knew our
+     * new one: libzmq does not dial again after that, so we do once its
+     * Hello says it holds our roster. */
+    bool was_denied;
     void *dealer;  /* NULL unless we dial this member */
     void *monitor; /* the dealer's connection events; NULL with it */
     /* The peer's own connection to our ROUTER, learnt from its messages. */
@@ -146,9 +160,10 @@ struct link {
 };
 
 struct peers {
-    const struct config *cfg; /* the running one: peers_reload swaps it */
-    struct audit *audit;      /* may be NULL */
-    const struct keyset *keys;
+    const struct config *cfg;                /* the running one: peers_reload swaps it */
+    struct audit *audit;                     /* may be NULL */
+    const struct keyset *keys;               /* our CURVE keys (peers_set_transport) */
+    uint8_t transport_pk[KEYS_PUBLIC_BYTES]; /* the public one our sockets were made with */
     void *zctx;
     struct loop *loop;
     struct store *store;
@@ -845,7 +860,8 @@ static struct link *find_link(struct peers *p, const char *member)
 static struct link *find_link_by_key(struct peers *p, const uint8_t *pk)
 {
     for (size_t i = 0; i < p->n_links; i++)
-        if (memcmp(p->links[i].transport_pk, pk, KEYS_PUBLIC_BYTES) == 0)
+        if (memcmp(p->links[i].transport_pk, pk, KEYS_PUBLIC_BYTES) == 0 ||
+            (p->links[i].has_next_pk && memcmp(p->links[i].next_pk, pk, KEYS_PUBLIC_BYTES) == 0))
             return &p->links[i];
     return NULL;
 }
@@ -998,9 +1014,11 @@ static void resend_checkpoint(struct link *l)
     audit_want_checkpoint(l->owner->audit);
 }
 
-/* The Ed25519 key of l's member in the roster in force into pk. Returns 0,
- * or -1 (counted). */
-static int member_sign_key(struct peers *p, const struct link *l, uint8_t pk[KEYS_PUBLIC_BYTES])
+/* The Ed25519 key of l's member in the roster in force into pk, and
+ * during its rotation overlap the newer one into next_pk (*has_next).
+ * Returns 0, or -1 (counted). */
+static int member_sign_key(struct peers *p, const struct link *l, uint8_t pk[KEYS_PUBLIC_BYTES],
+                           uint8_t next_pk[KEYS_PUBLIC_BYTES], bool *has_next)
 {
     struct roster_member m;
 
@@ -1009,6 +1027,9 @@ static int member_sign_key(struct peers *p, const struct link *l, uint8_t pk[KEY
         return -1;
     }
     memcpy(pk, m.sign_pk, KEYS_PUBLIC_BYTES);
+    *has_next = m.next_sign_pk != NULL;
+    if (*has_next)
+        memcpy(next_pk, m.next_sign_pk, KEYS_PUBLIC_BYTES);
     return 0;
 }
 
@@ -1018,14 +1039,18 @@ static int member_sign_key(struct peers *p, const struct link *l, uint8_t pk[KEY
 static void take_checkpoint(struct peers *p, struct link *l, const struct peer_msg_checkpoint *c)
 {
     struct audit_checkpoint cp = {.size = c->size, .at = c->at};
-    uint8_t pk[KEYS_PUBLIC_BYTES];
+    uint8_t pk[KEYS_PUBLIC_BYTES], next_pk[KEYS_PUBLIC_BYTES];
+    bool has_next;
     uint64_t held = 0;
 
-    if (p->audit == NULL || member_sign_key(p, l, pk) != 0)
+    if (p->audit == NULL || member_sign_key(p, l, pk, next_pk, &has_next) != 0)
         return;
     memcpy(cp.root, c->root, AUDIT_HASH_BYTES);
     memcpy(cp.sig, c->sig, KEYS_SIGNATURE_BYTES);
     snprintf(cp.member, sizeof(cp.member), "%s", l->member);
+    /* During its rotation overlap the peer signs with either generation. */
+    if (has_next && audit_checkpoint_verify(&cp, next_pk))
+        memcpy(pk, next_pk, KEYS_PUBLIC_BYTES);
     memset(&l->cosign, 0, sizeof(l->cosign));
     switch (audit_peer_checkpoint(p->audit, &cp, pk, c->from_size, c->proof, c->n_proof, &held,
                                   l->cosign.sig)) {
@@ -1046,7 +1071,8 @@ static void take_checkpoint(struct peers *p, struct link *l, const struct peer_m
  * ours it holds, to prove from. */
 static void take_cosignature(struct peers *p, struct link *l, const struct peer_msg_checkpoint *c)
 {
-    uint8_t pk[KEYS_PUBLIC_BYTES];
+    uint8_t pk[KEYS_PUBLIC_BYTES], next_pk[KEYS_PUBLIC_BYTES];
+    bool has_next;
 
     if (p->audit == NULL)
         return;
@@ -1056,9 +1082,10 @@ static void take_cosignature(struct peers *p, struct link *l, const struct peer_
         l->audit_sent = 0;
         return;
     }
-    if (member_sign_key(p, l, pk) != 0)
+    if (member_sign_key(p, l, pk, next_pk, &has_next) != 0)
         return;
-    if (audit_peer_cosignature(p->audit, l->member, c->size, c->sig, pk) == 0)
+    if (audit_peer_cosignature(p->audit, l->member, c->size, c->sig, pk,
+                               has_next ? next_pk : NULL) == 0)
         l->audit_held = c->size;
 }
 
@@ -1263,6 +1290,9 @@ static void on_message(struct peers *p, struct link *l, const uint8_t *data, siz
         if (!m.is_reply)
             send_hello(p, l, true);
         l->roster_known = m.roster_version; /* send_rosters sends what it lacks */
+        if (l->was_denied && l->dealer != NULL &&
+            m.roster_version >= roster_version(route_roster(p->route)))
+            l->is_redial_due = true;
         take_vector(p, l, &m);
         /* Whatever we had sent may be lost: stream again from its vector,
          * and wait our turn again for what it lacks of other origins. */
@@ -1562,6 +1592,12 @@ static void on_monitor(void *arg)
             event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL ||
             event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL)
             stats_count(p->stats, "peer.handshake-failed", 1);
+        if ((event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL ||
+             event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) &&
+            l->has_next_pk)
+            l->is_redial_due = l->is_other_key_due = true;
+        if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
+            l->was_denied = true;
         if ((event & PEER_MONITOR_EVENTS) != 0 && l->has_conversation) {
             stats_count(p->stats, "peer.disconnects", 1);
             link_down(l,
@@ -1598,7 +1634,9 @@ static int open_dealer(struct peers *p, struct link *l, const char *endpoint)
     if ((l->dealer = zmq_socket(p->zctx, ZMQ_DEALER)) == NULL)
         return -1;
     if (common_options(p, l->dealer) != 0 ||
-        zmq_setsockopt(l->dealer, ZMQ_CURVE_SERVERKEY, l->transport_pk, KEYS_PUBLIC_BYTES) ||
+        zmq_setsockopt(l->dealer, ZMQ_CURVE_SERVERKEY,
+                       l->is_dialling_next && l->has_next_pk ? l->next_pk : l->transport_pk,
+                       KEYS_PUBLIC_BYTES) ||
         set_int(l->dealer, ZMQ_RECONNECT_IVL, PEER_RECONNECT_MIN) ||
         /* Queue nothing while the link is down: whatever we would queue is
          * stale by the time the peer's next process reads it. */
@@ -1620,6 +1658,50 @@ static int open_dealer(struct peers *p, struct link *l, const char *endpoint)
      * opens the conversation. */
     l->needs_hello = true;
     return 0;
+}
+
+/* The newer transport key of m's rotation overlap, which authenticates
+ * its connections alongside the one we dial (PROTOCOL.md 3.4). */
+static void set_next_key(struct link *l, const struct roster_member *m)
+{
+    bool was_dialling = l->has_next_pk && l->is_dialling_next;
+    bool is_same = l->has_next_pk && m->next_transport_pk != NULL &&
+                   memcmp(l->next_pk, m->next_transport_pk, KEYS_PUBLIC_BYTES) == 0;
+
+    l->has_next_pk = m->next_transport_pk != NULL;
+    if (l->has_next_pk)
+        memcpy(l->next_pk, m->next_transport_pk, KEYS_PUBLIC_BYTES);
+    /* Dialling a newer key the roster no longer lists: back to the one
+     * it does. */
+    if (was_dialling && !is_same) {
+        l->is_dialling_next = false;
+        l->is_redial_due = true;
+    }
+}
+
+/* Dials l again: with its member's other ACTIVE transport key after a
+ * failed handshake (the member's node listens with the other one), with
+ * the one key the roster lists when the other went, or with the same key
+ * after the member's node refused ours before it knew it. */
+static void redial(struct peers *p, struct link *l)
+{
+    struct roster_member m;
+    const char *endpoint;
+
+    bool is_other = l->is_other_key_due;
+
+    l->is_redial_due = l->is_other_key_due = l->was_denied = false;
+    if (l->dealer == NULL || roster_find(route_roster(p->route), l->member, &m) != 0 ||
+        (endpoint = dial_endpoint(p->cfg, &m)) == NULL)
+        return;
+    if (is_other)
+        l->is_dialling_next = l->has_next_pk && !l->is_dialling_next;
+    close_dealer(p, l);
+    link_down(l, "dialling it again", false);
+    if (l->has_next_pk)
+        log_info("peer %s: dialling with its %s transport key", l->member,
+                 l->is_dialling_next ? "newer" : "older");
+    open_dealer(p, l, endpoint);
 }
 
 /* Makes the link table match the roster: one link per other member.
@@ -1665,6 +1747,7 @@ static int sync_links(struct peers *p)
             struct link *kept = &links[n++];
             *kept = *old;
             memset(old, 0, sizeof(*old)); /* moved */
+            set_next_key(kept, &m);
             /* A reload may start or stop dialling this member. */
             if (kept->dealer != NULL && !should_dial(p->cfg, m.id)) {
                 close_dealer(p, kept);
@@ -1686,6 +1769,7 @@ static int sync_links(struct peers *p)
         l->owner = p;
         strcpy(l->member, m.id);
         memcpy(l->transport_pk, m.transport_pk, KEYS_PUBLIC_BYTES);
+        set_next_key(l, &m);
         l->last_heard_ms = -1;
         if (should_dial(p->cfg, m.id) && endpoint != NULL)
             open_dealer(p, l, endpoint);
@@ -1772,6 +1856,8 @@ static int64_t on_timer(void *arg)
         struct link *l = &p->links[i];
 
         flap_summary(l, now);
+        if (l->is_redial_due)
+            redial(p, l);
         if (l->has_conversation && now - l->last_heard_ms > (int64_t)c->peer_timeout_ms) {
             char why[64];
             snprintf(why, sizeof(why), "silent for %lld ms", (long long)(now - l->last_heard_ms));
@@ -1824,6 +1910,37 @@ void peers_after_commit(void *arg, bool is_committed)
     }
 }
 
+void peers_set_transport(struct peers *p, const struct keyset *keys)
+{
+    p->keys = keys;
+    if (memcmp(p->transport_pk, keys->transport_pk, KEYS_PUBLIC_BYTES) == 0)
+        return;
+    memcpy(p->transport_pk, keys->transport_pk, KEYS_PUBLIC_BYTES);
+    log_info("peer: links use our new transport key from now on: redialling every peer and "
+             "listening again");
+    stats_count(p->stats, "peer.transport-key-changed", 1);
+    if (p->router != NULL &&
+        (zmq_setsockopt(p->router, ZMQ_CURVE_PUBLICKEY, keys->transport_pk, KEYS_PUBLIC_BYTES) ||
+         zmq_setsockopt(p->router, ZMQ_CURVE_SECRETKEY, keys_transport_secret(keys),
+                        KEYS_CURVE_SECRET_BYTES)))
+        log_warnx("peer: cannot set the new transport key: %s", zmq_strerror(errno));
+    /* Every link starts over on the new key: dialled ones are dialled
+     * again, and the connections to our ROUTER authenticate anew. */
+    for (size_t i = 0; i < p->n_links; i++) {
+        struct link *l = &p->links[i];
+        struct roster_member m;
+        const char *endpoint;
+        if (l->dealer == NULL)
+            continue;
+        close_dealer(p, l);
+        link_down(l, "our transport key changed", false);
+        if (roster_find(route_roster(p->route), l->member, &m) == 0 &&
+            (endpoint = dial_endpoint(p->cfg, &m)) != NULL)
+            open_dealer(p, l, endpoint);
+    }
+    rebind_router(p);
+}
+
 void peers_reload(struct peers *p, const struct config *cfg)
 {
     p->cfg = cfg;
@@ -1874,6 +1991,7 @@ struct peers *peers_new(const struct peers_parts *parts)
         return NULL;
     p->cfg = parts->cfg;
     p->keys = parts->keys;
+    memcpy(p->transport_pk, parts->keys->transport_pk, KEYS_PUBLIC_BYTES);
     p->zctx = parts->zctx;
     p->loop = parts->loop;
     p->store = parts->store;

@@ -46,7 +46,7 @@ typedef enum peers_roster_outcome (*peers_roster_fn)(void *arg, const char *from
  * next peers_reload). */
 struct peers_parts {
     const struct config *cfg;
-    const struct keyset *keys; /* the transport key of every socket */
+    const struct keyset *keys; /* the transport key of every socket (peers_set_transport) */
     void *zctx;
     struct loop *loop;
     struct store *store; /* heads and envelopes to stream */
@@ -81,6 +81,13 @@ void peers_after_commit(void *arg, bool is_committed);
  * a timer while the port is still held. The caller frees the old
  * configuration after. */
 void peers_reload(struct peers *p, const struct config *cfg);
+
+/* Makes keys (borrowed until the next call) our CURVE keys for the links.
+ * When its transport key differs from the one in use (a rotation retired
+ * the old one, PROTOCOL.md 3.4), every dialled link is dialled again and
+ * the ROUTER listens again with the new server key, so that each peer
+ * authenticates anew; else only the borrowed pointer changes. */
+void peers_set_transport(struct peers *p, const struct keyset *keys);
 
 struct peer_status {
     char member[UTIL_MEMBER_ID_MAX + 1];

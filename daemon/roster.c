@@ -231,13 +231,40 @@ static bool is_key(ProtobufCBinaryData b)
     return b.len == KEYS_PUBLIC_BYTES;
 }
 
-/* The ACTIVE generation of a member that check_member has passed. */
+/* The oldest ACTIVE generation (lowest key_id) of a member that
+ * check_member has passed: the one others seal to and dial. */
 static const MemberKeys *active_keys(const Member *m)
 {
+    const MemberKeys *best = NULL;
+
     for (size_t k = 0; k < m->n_keys; k++)
-        if (m->keys[k]->status == TMBUS__ROSTER__KEY_STATUS__KEY_STATUS_ACTIVE)
+        if (m->keys[k]->status == TMBUS__ROSTER__KEY_STATUS__KEY_STATUS_ACTIVE &&
+            (best == NULL || m->keys[k]->key_id < best->key_id))
+            best = m->keys[k];
+    if (best == NULL)
+        log_abort(__FILE__, __LINE__, "member without an ACTIVE key generation");
+    return best;
+}
+
+/* During a rotation's overlap, the newer of a member's two ACTIVE
+ * generations; NULL when it has one. */
+static const MemberKeys *incoming_keys(const Member *m)
+{
+    const MemberKeys *oldest = active_keys(m);
+
+    for (size_t k = 0; k < m->n_keys; k++)
+        if (m->keys[k]->status == TMBUS__ROSTER__KEY_STATUS__KEY_STATUS_ACTIVE &&
+            m->keys[k] != oldest)
             return m->keys[k];
-    log_abort(__FILE__, __LINE__, "member without an ACTIVE key generation");
+    return NULL;
+}
+
+/* Whether two generations share any public key. */
+static bool share_a_key(const MemberKeys *a, const MemberKeys *b)
+{
+    return memcmp(a->sign_key.data, b->sign_key.data, KEYS_PUBLIC_BYTES) == 0 ||
+           memcmp(a->box_key.data, b->box_key.data, KEYS_PUBLIC_BYTES) == 0 ||
+           memcmp(a->transport_key.data, b->transport_key.data, KEYS_PUBLIC_BYTES) == 0;
 }
 
 /* A retired generation's signing window: distinct logs of this member,
@@ -273,6 +300,21 @@ static enum roster_status check_signed_up_to(const Member *m, const MemberKeys *
         }
     }
     return ROSTER_OK;
+}
+
+/* Whether two members have an ACTIVE transport key in common. */
+static bool shares_transport(const Member *a, const Member *b)
+{
+    for (size_t i = 0; i < a->n_keys; i++) {
+        if (a->keys[i]->status != TMBUS__ROSTER__KEY_STATUS__KEY_STATUS_ACTIVE)
+            continue;
+        for (size_t j = 0; j < b->n_keys; j++)
+            if (b->keys[j]->status == TMBUS__ROSTER__KEY_STATUS__KEY_STATUS_ACTIVE &&
+                memcmp(a->keys[i]->transport_key.data, b->keys[j]->transport_key.data,
+                       KEYS_PUBLIC_BYTES) == 0)
+                return true;
+    }
+    return false;
 }
 
 static enum roster_status check_member(const Member *m, size_t i, char *why, size_t wsz)
@@ -317,8 +359,16 @@ static enum roster_status check_member(const Member *m, size_t i, char *why, siz
             return ROSTER_E_FIELD;
         n_active += mk->status == TMBUS__ROSTER__KEY_STATUS__KEY_STATUS_ACTIVE;
     }
-    if (n_active != 1) {
-        say(why, wsz, "member %s: %zu ACTIVE key generations, need exactly 1", m->id, n_active);
+    /* Two during a rotation's overlap (PROTOCOL.md 3.4), each with keys
+     * of its own: a key in both could not tell which generation used it. */
+    if (n_active < 1 || n_active > ROSTER_MAX_ACTIVE) {
+        say(why, wsz, "member %s: %zu ACTIVE key generations, need 1 or %d", m->id, n_active,
+            ROSTER_MAX_ACTIVE);
+        return ROSTER_E_FIELD;
+    }
+    if (n_active == 2 && incoming_keys(m) != NULL &&
+        share_a_key(active_keys(m), incoming_keys(m))) {
+        say(why, wsz, "member %s: its two ACTIVE generations share a key", m->id);
         return ROSTER_E_FIELD;
     }
     if (m->n_endpoints > ROSTER_MAX_ENDPOINTS || m->n_groups > ROSTER_MAX_GROUPS) {
@@ -417,8 +467,7 @@ static enum roster_status check_fields(const SignedRoster *sr, const Roster *ro,
                 return ROSTER_E_FIELD;
             }
             /* Links are authenticated by transport key: it must name one member. */
-            if (memcmp(active_keys(ro->members[j])->transport_key.data,
-                       active_keys(ro->members[i])->transport_key.data, KEYS_PUBLIC_BYTES) == 0) {
+            if (shares_transport(ro->members[j], ro->members[i])) {
                 say(why, wsz, "members %s and %s share a transport key", ro->members[j]->id,
                     ro->members[i]->id);
                 return ROSTER_E_FIELD;
@@ -482,6 +531,12 @@ static struct roster *assemble(Roster *ro)
         v->sign_pk = mk->sign_key.data;
         v->box_pk = mk->box_key.data;
         v->transport_pk = mk->transport_key.data;
+        if ((mk = incoming_keys(m)) != NULL) {
+            v->next_key_id = mk->key_id;
+            v->next_sign_pk = mk->sign_key.data;
+            v->next_box_pk = mk->box_key.data;
+            v->next_transport_pk = mk->transport_key.data;
+        }
         v->n_endpoints = m->n_endpoints;
         v->endpoints = (const char *const *)m->endpoints;
         v->n_groups = m->n_groups;
@@ -860,12 +915,32 @@ int roster_find(const struct roster *r, const char *id, struct roster_member *ou
 int roster_find_by_transport(const struct roster *r, const uint8_t *pk, struct roster_member *out)
 {
     for (size_t i = 0; i < r->pb->n_members; i++) {
-        if (memcmp(r->members[i].transport_pk, pk, KEYS_PUBLIC_BYTES) == 0) {
-            *out = r->members[i];
+        const struct roster_member *m = &r->members[i];
+        if (memcmp(m->transport_pk, pk, KEYS_PUBLIC_BYTES) == 0 ||
+            (m->next_transport_pk != NULL &&
+             memcmp(m->next_transport_pk, pk, KEYS_PUBLIC_BYTES) == 0)) {
+            *out = *m;
             return 0;
         }
     }
     return -1;
+}
+
+static bool is_generation(const struct keyset *ks, const uint8_t *sign_pk, const uint8_t *box_pk,
+                          const uint8_t *transport_pk)
+{
+    return sign_pk != NULL && memcmp(ks->sign_pk, sign_pk, KEYS_PUBLIC_BYTES) == 0 &&
+           memcmp(ks->box_pk, box_pk, KEYS_PUBLIC_BYTES) == 0 &&
+           memcmp(ks->transport_pk, transport_pk, KEYS_PUBLIC_BYTES) == 0;
+}
+
+enum roster_generation roster_generation_of(const struct roster_member *m, const struct keyset *ks)
+{
+    if (is_generation(ks, m->sign_pk, m->box_pk, m->transport_pk))
+        return ROSTER_GEN_CURRENT;
+    if (is_generation(ks, m->next_sign_pk, m->next_box_pk, m->next_transport_pk))
+        return ROSTER_GEN_NEXT;
+    return ROSTER_GEN_NONE;
 }
 
 /* Whether retired generation mk signed position (log_peer, seq) while it
@@ -890,6 +965,13 @@ int roster_envelope_lookup(void *arg, const char *member, const char *log_peer, 
     memcpy(out->sign_pk, r->members[i].sign_pk, KEYS_PUBLIC_BYTES);
     memcpy(out->box_pk, r->members[i].box_pk, KEYS_PUBLIC_BYTES);
     out->n_older = 0;
+    /* During an overlap the newer ACTIVE generation signs too: offered
+     * first, since the rotating node signs with it from its switch on. */
+    if (r->members[i].next_sign_pk != NULL) {
+        memcpy(out->older[0].sign_pk, r->members[i].next_sign_pk, KEYS_PUBLIC_BYTES);
+        memcpy(out->older[0].box_pk, r->members[i].next_box_pk, KEYS_PUBLIC_BYTES);
+        out->n_older = 1;
+    }
     pm = r->pb->members[i];
     for (size_t k = 0; k < pm->n_keys && out->n_older < ENVELOPE_MAX_OLDER_KEYS; k++) {
         const MemberKeys *mk = pm->keys[k];

@@ -22,6 +22,7 @@
 #define ROSTER_MAX_GOVERNORS   64
 #define ROSTER_MAX_SIGNATURES  64
 #define ROSTER_MAX_KEYS        16  /* key generations per member */
+#define ROSTER_MAX_ACTIVE      2   /* ACTIVE ones: two during a rotation's overlap */
 #define ROSTER_MAX_SIGNED_LOGS 256 /* signed_up_to entries of one retired generation */
 #define ROSTER_MAX_ENDPOINTS   8
 #define ROSTER_MAX_GROUPS      32
@@ -68,11 +69,19 @@ struct roster_member {
     const char *id;
     const char *name;
     enum roster_role role;
-    /* The member's ACTIVE key generation. */
+    /* The member's ACTIVE key generation; during a rotation's overlap,
+     * the older of its two: the one others seal to and dial. */
     uint32_t key_id;
     const uint8_t *sign_pk;
     const uint8_t *box_pk;
     const uint8_t *transport_pk;
+    /* During a rotation's overlap, the newer ACTIVE generation: it signs
+     * and authenticates links as well, but nobody seals to it or dials
+     * it yet. 0 and NULL when the member has one ACTIVE generation. */
+    uint32_t next_key_id;
+    const uint8_t *next_sign_pk;
+    const uint8_t *next_box_pk;
+    const uint8_t *next_transport_pk;
     size_t n_endpoints;
     const char *const *endpoints;
     size_t n_groups;
@@ -164,15 +173,26 @@ size_t roster_member_count(const struct roster *r);
 void roster_member_at(const struct roster *r, size_t i, struct roster_member *out);
 /* Returns 0 and fills *out, or -1 when no such member. */
 int roster_find(const struct roster *r, const char *id, struct roster_member *out);
-/* The member whose ACTIVE transport key is pk, or -1. */
+/* The member with an ACTIVE transport key pk (either generation during
+ * an overlap), or -1. */
 int roster_find_by_transport(const struct roster *r, const uint8_t *pk, struct roster_member *out);
+
+/* Which of member m's ACTIVE generations the public keys in ks are (all
+ * three must match). */
+enum roster_generation {
+    ROSTER_GEN_NONE = 0, /* not ACTIVE: retired, revoked or never listed */
+    ROSTER_GEN_CURRENT,  /* the one others seal to and dial (m's key_id) */
+    ROSTER_GEN_NEXT,     /* the newer one during a rotation's overlap */
+};
+enum roster_generation roster_generation_of(const struct roster_member *m, const struct keyset *ks);
 
 size_t roster_governor_count(const struct roster *r);
 /* i < roster_governor_count; fills *out. */
 void roster_governor_at(const struct roster *r, size_t i, struct roster_governor *out);
 
 /* An envelope_lookup_fn over a roster (arg is the const struct roster *):
- * gives a member's ACTIVE keys and, as older keys, each RETIRED generation
+ * gives a member's ACTIVE keys (the newer of two during an overlap
+ * offered first among the older keys) and each RETIRED generation
  * whose signed_up_to covers the envelope's log and seq (it signed there
  * while it was active). REVOKED keys are never offered. Refuses unknown
  * members. */

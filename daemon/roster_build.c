@@ -417,7 +417,7 @@ static int add_key(struct source *s, struct src_member *m, uint32_t key_id,
     return 1;
 }
 
-/* "retired = ID PATH" or "revoked = ID PATH". */
+/* "active = ID PATH", "retired = ID PATH" or "revoked = ID PATH". */
 static int add_old_key(struct source *s, struct src_member *m, enum roster_key_status status,
                        const char *value)
 {
@@ -554,6 +554,10 @@ static int on_member(struct source *s, struct src_member *m, const char *name, c
             return fail(s, "key_id must be a whole number from 1");
         m->active_id = (uint32_t)n;
         m->has_key_id = true;
+    } else if (strcmp(name, "active") == 0) {
+        /* The generation a rotation replaces, ACTIVE beside keys until
+         * a later version retires it (PROTOCOL.md 3.4). */
+        return add_old_key(s, m, ROSTER_KEY_ACTIVE, value);
     } else if (strcmp(name, "retired") == 0) {
         return add_old_key(s, m, ROSTER_KEY_RETIRED, value);
     } else if (strcmp(name, "revoked") == 0) {

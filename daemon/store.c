@@ -369,8 +369,17 @@ static const char *const migrations[STORE_SCHEMA] = {
      * counting the tables. Counted here once from the rows; dropped first so
      * that a store taken back to an older version (tests do) counts again. */
     "DROP TABLE IF EXISTS board_counts;" STORE_BOARD_COUNTS_TABLE STORE_BOARD_COUNTS_FILL,
-    /* 17 -> 18: a step numbered for another table; nothing here. */
-    "SELECT 1;",
+    /* 17 -> 18: key rotation (store_rotation.c): the heads of the
+     * member's own logs when its node first signed with a newer key
+     * generation, by the generation it replaced: the signed_up_to of the
+     * roster that retires it. A relayed-log row ("") is always written,
+     * so a fresh node's switch is recorded too. */
+    "CREATE TABLE IF NOT EXISTS key_switches ("
+    "  key_id   INTEGER NOT NULL CHECK (key_id >= 1),"
+    "  log_peer TEXT NOT NULL,"
+    "  last_seq INTEGER NOT NULL CHECK (last_seq >= 0),"
+    "  PRIMARY KEY (key_id, log_peer)"
+    ") WITHOUT ROWID;",
     /* 18 -> 19: admissions (store_admission.c). One row per member this
      * node has seen in a roster in force: admitted_at is when it first did
      * (0 for the members of the first roster it ran); done says whether

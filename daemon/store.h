@@ -600,6 +600,30 @@ int store_retention_round(struct store *s, const struct store_retention_rules *r
  * shrink). Returns 0 or -1 (logged). */
 int store_free_bytes(struct store *s, uint64_t *bytes);
 
+/* ---- key rotation (store_rotation.c) ----------------------------------- */
+
+#define STORE_ROTATION_MAX_LOGS 256 /* = ROSTER_MAX_SIGNED_LOGS */
+
+/* How far this member signed one of its logs with a generation it has
+ * replaced: log_peer "" for its relayed log. */
+struct store_rotation_head {
+    char log_peer[UTIL_MEMBER_ID_MAX + 1];
+    uint64_t last_seq;
+};
+
+/* Records, once per generation, the heads of member's own logs as they
+ * stand now (the open batch included) as what generation key_id signed:
+ * the node calls it as it starts signing with a newer generation. Inside
+ * the open batch. Returns 1 when it recorded them, 0 when key_id's were
+ * recorded before (left as they were), -1 on error (logged). */
+int store_rotation_record(struct store *s, const char *member, uint32_t key_id);
+
+/* The heads recorded for the highest generation recorded: *key_id (0 and
+ * *n 0 when none) and up to max of its logs with a last seq of at least 1,
+ * the relayed log first. Returns 0 or -1 (logged). */
+int store_rotation_heads(struct store *s, uint32_t *key_id, struct store_rotation_head *out,
+                         size_t max, size_t *n);
+
 /* ---- the trusted roster ------------------------------------------------ */
 
 /* The serialized SignedRoster this node trusts, as the last

@@ -66,6 +66,25 @@ static int check_links(const struct tmbus_status *s)
     return cli_fail(CLI_EX_DEGRADED, "%zu of %zu peer links not up: %s", n_down, n, names);
 }
 
+/* The replaced key generation's heads as the roster source's line
+ * "last_seq = ID LOG:SEQ ..." (LOG * for the relayed log), into line. */
+/* "last_seq = ID" and up to 256 " LOG:SEQ" of 32 + 20 characters. */
+#define KEY_SWITCH_LINE_MAX (32 + 256 * 54)
+
+static void key_switch_line(const struct tmbus_status *s, char *line, size_t size)
+{
+    size_t used = (size_t)snprintf(line, size, "last_seq = %u", tmbus_status_key_switch_id(s));
+
+    for (size_t i = 0; i < tmbus_status_key_switch_count(s) && used < size; i++) {
+        const char *peer;
+        uint64_t seq;
+        if (tmbus_status_key_switch_head(s, i, &peer, &seq) != TMBUS_OK)
+            continue;
+        used += (size_t)snprintf(line + used, size - used, " %s:%llu", peer[0] != '\0' ? peer : "*",
+                                 (unsigned long long)seq);
+    }
+}
+
 static int print_json(const struct tmbus_status *s)
 {
     json_t *o = json_object(), *peers = json_array(), *counters = json_object();
@@ -98,6 +117,22 @@ static int print_json(const struct tmbus_status *s)
     json_object_set_new(o, "retention_bytes_freed",
                         json_integer((json_int_t)tmbus_status_retention_bytes_freed(s)));
     json_object_set_new(o, "board_digest", json_string(digest_hex(s, hex)));
+    if (tmbus_status_key_switch_id(s) != 0) {
+        json_t *heads = json_array();
+        char line[KEY_SWITCH_LINE_MAX];
+        for (size_t i = 0; i < tmbus_status_key_switch_count(s); i++) {
+            const char *peer;
+            uint64_t seq;
+            if (tmbus_status_key_switch_head(s, i, &peer, &seq) == TMBUS_OK)
+                json_array_append_new(
+                    heads, json_pack("{s:s, s:I}", "log_peer", peer, "last_seq", (json_int_t)seq));
+        }
+        key_switch_line(s, line, sizeof(line));
+        json_object_set_new(o, "key_switch",
+                            json_pack("{s:I, s:o, s:s}", "key_id",
+                                      (json_int_t)tmbus_status_key_switch_id(s), "heads", heads,
+                                      "roster_line", line));
+    }
     json_object_set_new(o, "peers", peers);
     json_object_set_new(o, "counters", counters);
     return output_json_line(o);
@@ -135,6 +170,13 @@ static int print_text(const struct tmbus_status *s)
                                       : "writable",
            tmbus_status_recovering(s) ? "refused: recovering its own logs from peers" : "taken",
            digest_hex(s, hex));
+    if (tmbus_status_key_switch_id(s) != 0) {
+        char line[KEY_SWITCH_LINE_MAX];
+        key_switch_line(s, line, sizeof(line));
+        printf("key rotation    generation %u replaced; the roster that retires it says:\n"
+               "                %s\n\n",
+               tmbus_status_key_switch_id(s), line);
+    }
     for (size_t i = 0; i < tmbus_status_peer_count(s); i++) {
         if ((p = tmbus_status_peer_at(s, i)) == NULL)
             continue;

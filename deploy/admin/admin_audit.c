@@ -134,6 +134,9 @@ static int check_checkpoint(struct verify *v, const struct audit_checkpoint *cp)
     }
     if (audit_checkpoint_verify(cp, m.sign_pk)) {
         v->signer_gen = m.key_id;
+    } else if (m.next_sign_pk != NULL && audit_checkpoint_verify(cp, m.next_sign_pk)) {
+        /* Signed with the newer generation of a rotation's overlap. */
+        v->signer_gen = m.next_key_id;
     } else if (!is_signed_by_retired(v, cp)) {
         snprintf(v->why, sizeof(v->why),
                  "checkpoint at size %" PRIu64 ": its signature is not %s's%s", cp->size,
@@ -230,6 +233,8 @@ static int check_cosignature(void *arg, const struct store_audit_cosignature *c)
         return STOP_FAILED;
     }
     if (!audit_cosignature_verify(c->cosigner, cp, c->sig, m.sign_pk) &&
+        (m.next_sign_pk == NULL ||
+         !audit_cosignature_verify(c->cosigner, cp, c->sig, m.next_sign_pk)) &&
         !is_cosigned_by_retired(v, c, cp)) {
         snprintf(v->why, sizeof(v->why),
                  "cosignature of the checkpoint at size %" PRIu64 ": its signature is not %s's",
@@ -273,7 +278,9 @@ static int check_peer_checkpoint(void *arg, const struct store_audit_checkpoint 
     memcpy(cp.member, row->member, sizeof(cp.member));
     memcpy(cp.sig, row->sig, sizeof(cp.sig));
     if (roster_find(v->roster, cp.member, &m) != 0 ||
-        (!audit_checkpoint_verify(&cp, m.sign_pk) && !is_peer_retired_key(v, &cp))) {
+        (!audit_checkpoint_verify(&cp, m.sign_pk) &&
+         (m.next_sign_pk == NULL || !audit_checkpoint_verify(&cp, m.next_sign_pk)) &&
+         !is_peer_retired_key(v, &cp))) {
         snprintf(v->why, sizeof(v->why),
                  "the checkpoint held of peer %s at size %" PRIu64 " is not signed by it",
                  cp.member, cp.size);

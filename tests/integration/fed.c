@@ -60,6 +60,7 @@ struct member {
     char log[FED_PATH_MAX];
     char key[FED_PATH_MAX];
     char previous_key[FED_PATH_MAX]; /* previous_keys after a rotation, "" none */
+    char next_key[FED_PATH_MAX];     /* next_keys during a rotation, "" none */
     char pub[FED_PATH_MAX];
     char client[UTIL_MEMBER_ID_MAX + sizeof(CLIENT_SUFFIX)];
     char client_key[FED_PATH_MAX];
@@ -422,6 +423,9 @@ static int write_config(struct fed *f, size_t i)
     if (m->previous_key[0] != '\0' &&
         add(text, sizeof(text), &len, "previous_keys = %s\n", m->previous_key) == -1)
         return -1;
+    if (m->next_key[0] != '\0' &&
+        add(text, sizeof(text), &len, "next_keys = %s\n", m->next_key) == -1)
+        return -1;
     if (add(text, sizeof(text), &len, "\n[peers]\ndial = %s\n", m->dial) == -1)
         return -1;
     for (size_t j = 0; j < f->n_nodes; j++)
@@ -761,6 +765,13 @@ int fed_add_client(struct fed *f, size_t i, const char *name, const char *role,
     snprintf(m->extra_client, sizeof(m->extra_client), "%s", name);
     m->extra_role = role;
     m->extra_clearance = clearance;
+    return write_config(f, i);
+}
+
+int fed_set_next_keys(struct fed *f, size_t i, const char *path)
+{
+    if (i >= f->n_nodes || fmt(f->m[i].next_key, sizeof(f->m[i].next_key), "%s", path) == -1)
+        return -1;
     return write_config(f, i);
 }
 

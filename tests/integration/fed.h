@@ -197,6 +197,11 @@ int fed_rotate_member(struct fed *f, size_t i, char *new_key);
  * store; in force at the next start). Returns 0 or -1. */
 int fed_install_member_key(struct fed *f, size_t i, const char *new_key);
 
+/* Names path as node i's next_keys ("" for none: the line goes) and
+ * rewrites its configuration (in force at fed_reload or the next start).
+ * Returns 0 or -1. */
+int fed_set_next_keys(struct fed *f, size_t i, const char *path);
+
 /* Line topology over the nodes in index order: node k dials only k - 1 and
  * k + 1, so nodes two apart never link (both still listen, but neither
  * dials the other and nobody else knows to). Rewrites every configuration.

@@ -592,9 +592,10 @@ static void test_exchange(void **state)
     assert_int_equal(held, cp1.size);
     assert_true(audit_cosignature_verify("FR", &cp1, cosig, fr_keys->sign_pk));
     assert_false(audit_cosignature_verify("DE", &cp1, cosig, fr_keys->sign_pk));
-    assert_int_equal(audit_peer_cosignature(de, "FR", cp1.size, cosig, de_keys->sign_pk), -1);
-    assert_int_equal(audit_peer_cosignature(de, "FR", cp1.size + 1, cosig, fr_keys->sign_pk), -1);
-    assert_int_equal(audit_peer_cosignature(de, "FR", cp1.size, cosig, fr_keys->sign_pk), 0);
+    assert_int_equal(audit_peer_cosignature(de, "FR", cp1.size, cosig, de_keys->sign_pk, NULL), -1);
+    assert_int_equal(audit_peer_cosignature(de, "FR", cp1.size + 1, cosig, fr_keys->sign_pk, NULL),
+                     -1);
+    assert_int_equal(audit_peer_cosignature(de, "FR", cp1.size, cosig, fr_keys->sign_pk, NULL), 0);
     assert_int_equal(stats_get(de_st, "audit.cosignature.bad"), 1);
     assert_int_equal(stats_get(de_st, "audit.cosignature.unknown"), 1);
     assert_false(audit_is_settled(fr)); /* cosigned once committed */

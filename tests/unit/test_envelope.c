@@ -520,6 +520,38 @@ static void test_non_recipient_and_relay(void **state)
     sealed_free(&s);
 }
 
+/* After a rotation BOB's node holds new keys and its old ones: an
+ * envelope sealed to the old box key still opens, through the old set
+ * added to the keyring; without it, it is not BOB's. Another member's
+ * keys are never added. */
+static void test_keyring_other_generation(void **state)
+{
+    const char *to[] = {"BOB"};
+    uint8_t payload[40];
+    struct sealed s;
+    struct envelope_info info;
+    struct envelope_body *body = NULL;
+    struct keyset *bob_new = keys_generate(KEYS_MEMBER, "BOB");
+    struct envelope_keyring *kr;
+
+    (void)state;
+    assert_non_null(bob_new);
+    fill_pattern(payload, sizeof(payload), 7);
+    seal_simple("ALICE", to, 1, payload, sizeof(payload), &s);
+    assert_non_null(kr = envelope_keyring_new(bob_new));
+    assert_int_equal(envelope_open(kr, s.buf, s.len, COALITION, lookup, NULL, &info, &body),
+                     ENVELOPE_E_NOT_RECIPIENT);
+    assert_int_equal(envelope_keyring_add(kr, member_get("ALICE")->ks), -1);
+    assert_int_equal(envelope_keyring_add(kr, member_get("BOB")->ks), 0);
+    assert_int_equal(envelope_open(kr, s.buf, s.len, COALITION, lookup, NULL, &info, &body),
+                     ENVELOPE_OK);
+    assert_memory_equal(body->payload, payload, sizeof(payload));
+    envelope_body_free(&body);
+    envelope_keyring_free(&kr);
+    keys_free(&bob_new);
+    sealed_free(&s);
+}
+
 static void test_wrong_coalition(void **state)
 {
     const char *ids[] = {"BOB"};
@@ -1885,6 +1917,7 @@ int main(void)
         cmocka_unit_test(test_round_trip_max_recipients),
         cmocka_unit_test(test_empty_and_max_payload),
         cmocka_unit_test(test_non_recipient_and_relay),
+        cmocka_unit_test(test_keyring_other_generation),
         cmocka_unit_test(test_wrong_coalition),
         cmocka_unit_test(test_unknown_sender),
         cmocka_unit_test(test_bit_flips_every_bit),

@@ -467,7 +467,8 @@ static void dup_member(Roster *ro)
 
 static void two_active(Roster *ro)
 {
-    /* PL's keys listed a second time under another id, both ACTIVE. */
+    /* PL's keys listed a second time under another id, both ACTIVE: an
+     * overlap needs two generations with keys of their own. */
     static Tmbus__Roster__MemberKeys extra, *both[2];
     extra = *ro->members[2]->keys[0];
     extra.key_id = 2;
@@ -621,6 +622,107 @@ static void test_retired_key_window(void **state)
         sp.mutate = bad[i];
         assert_int_equal(verify_spec(&sp, signers, 2, NOW, NULL, NULL), ROSTER_E_FIELD);
     }
+}
+
+/* ---- a rotation's overlap ------------------------------------------------- */
+
+/* NL rotating: generation 1 (its own keys) and generation 2 (nl_next's)
+ * both ACTIVE. */
+static struct keyset *nl_next, *nl_third;
+static Tmbus__Roster__MemberKeys nl_gen2, nl_gen3, *nl_active[3];
+
+static void overlap_nl(Roster *ro)
+{
+    nl_gen2 = *ro->members[3]->keys[0];
+    nl_gen2.key_id = 2;
+    nl_gen2.sign_key = (ProtobufCBinaryData){KEYS_PUBLIC_BYTES, nl_next->sign_pk};
+    nl_gen2.box_key = (ProtobufCBinaryData){KEYS_PUBLIC_BYTES, nl_next->box_pk};
+    nl_gen2.transport_key = (ProtobufCBinaryData){KEYS_PUBLIC_BYTES, nl_next->transport_pk};
+    /* The newer one first: the view goes by key_id, not by order. */
+    nl_active[0] = &nl_gen2;
+    nl_active[1] = ro->members[3]->keys[0];
+    ro->members[3]->n_keys = 2;
+    ro->members[3]->keys = nl_active;
+}
+
+/* Three ACTIVE generations at once. */
+static void three_active(Roster *ro)
+{
+    overlap_nl(ro);
+    nl_gen3 = nl_gen2;
+    nl_gen3.key_id = 3;
+    nl_gen3.sign_key = (ProtobufCBinaryData){KEYS_PUBLIC_BYTES, nl_third->sign_pk};
+    nl_gen3.box_key = (ProtobufCBinaryData){KEYS_PUBLIC_BYTES, nl_third->box_pk};
+    nl_gen3.transport_key = (ProtobufCBinaryData){KEYS_PUBLIC_BYTES, nl_third->transport_pk};
+    nl_active[2] = &nl_gen3;
+    ro->members[3]->n_keys = 3;
+}
+
+/* Two ACTIVE generations with one box key between them. */
+static void overlap_shared_key(Roster *ro)
+{
+    overlap_nl(ro);
+    nl_gen2.box_key = ro->members[3]->keys[1]->box_key;
+}
+
+/* The newer generation's transport key is another member's. */
+static void overlap_others_transport(Roster *ro)
+{
+    overlap_nl(ro);
+    nl_gen2.transport_key = ro->members[2]->keys[0]->transport_key;
+}
+
+static void test_rotation_overlap(void **state)
+{
+    struct spec sp = base;
+    struct keyset *signers[] = {gov_ee, gov_pl};
+    struct roster *r = NULL;
+    struct roster_member m;
+    struct envelope_member_keys k;
+
+    (void)state;
+    nl_next = keys_generate(KEYS_MEMBER, "NL");
+    nl_third = keys_generate(KEYS_MEMBER, "NL");
+    assert_non_null(nl_next);
+    assert_non_null(nl_third);
+    fill_base_govs(&sp);
+    sp.mutate = overlap_nl;
+    assert_int_equal(verify_spec(&sp, signers, 2, NOW, NULL, &r), ROSTER_OK);
+    /* Others seal to and dial the older generation; the newer one is
+     * given beside it. */
+    assert_int_equal(roster_find(r, "NL", &m), 0);
+    assert_int_equal(m.key_id, 1);
+    assert_memory_equal(m.box_pk, members[3]->box_pk, KEYS_PUBLIC_BYTES);
+    assert_int_equal(m.next_key_id, 2);
+    assert_memory_equal(m.next_sign_pk, nl_next->sign_pk, KEYS_PUBLIC_BYTES);
+    assert_memory_equal(m.next_transport_pk, nl_next->transport_pk, KEYS_PUBLIC_BYTES);
+    assert_int_equal(roster_generation_of(&m, members[3]), ROSTER_GEN_CURRENT);
+    assert_int_equal(roster_generation_of(&m, nl_next), ROSTER_GEN_NEXT);
+    assert_int_equal(roster_generation_of(&m, nl_third), ROSTER_GEN_NONE);
+    /* Either transport key names NL; either signing key verifies. */
+    assert_int_equal(roster_find_by_transport(r, nl_next->transport_pk, &m), 0);
+    assert_string_equal(m.id, "NL");
+    assert_int_equal(roster_find_by_transport(r, members[3]->transport_pk, &m), 0);
+    assert_string_equal(m.id, "NL");
+    assert_int_equal(roster_envelope_lookup(r, "NL", "", 7, &k), 0);
+    assert_memory_equal(k.sign_pk, members[3]->sign_pk, KEYS_PUBLIC_BYTES);
+    assert_int_equal(k.n_older, 1);
+    assert_memory_equal(k.older[0].sign_pk, nl_next->sign_pk, KEYS_PUBLIC_BYTES);
+    assert_memory_equal(k.older[0].box_pk, nl_next->box_pk, KEYS_PUBLIC_BYTES);
+    /* A member with one generation has no next one. */
+    assert_int_equal(roster_find(r, "EE", &m), 0);
+    assert_int_equal(m.next_key_id, 0);
+    assert_null(m.next_sign_pk);
+    assert_int_equal(roster_generation_of(&m, nl_next), ROSTER_GEN_NONE);
+    roster_free(&r);
+
+    void (*bad[])(Roster *) = {three_active, overlap_shared_key, overlap_others_transport};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        sp.mutate = bad[i];
+        assert_int_equal(verify_spec(&sp, signers, 2, NOW, NULL, NULL), ROSTER_E_FIELD);
+    }
+    keys_free(&nl_next);
+    keys_free(&nl_third);
 }
 
 /* What a node runs, judged against the roster it trusts. */
@@ -1205,6 +1307,7 @@ int main(void)
         cmocka_unit_test(test_update_chain),
         cmocka_unit_test(test_verify_update),
         cmocka_unit_test(test_retired_key_window),
+        cmocka_unit_test(test_rotation_overlap),
         cmocka_unit_test(test_update_needs_old_threshold),
         cmocka_unit_test(test_trusted_and_inspect),
         cmocka_unit_test(test_find),

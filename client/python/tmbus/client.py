@@ -803,6 +803,12 @@ class Client:
                     peers.append(Peer(member=_lib.text(c.member), state=_lib.text(c.state),
                                       silent_ms=c.silent_ms, lag=c.lag, behind=c.behind))
                 digest = _lib.id_at(lib.tmbus_status_board_digest(out))
+                heads = []
+                for i in range(lib.tmbus_status_key_switch_count(out)):
+                    peer, seq = ctypes.c_char_p(), ctypes.c_uint64()
+                    if lib.tmbus_status_key_switch_head(out, i, ctypes.byref(peer),
+                                                        ctypes.byref(seq)) == 0:
+                        heads.append((_lib.text(peer.value), seq.value))
                 return Status(
                     member=_lib.text(lib.tmbus_status_member(out)),
                     roster_version=lib.tmbus_status_roster_version(out),
@@ -815,7 +821,9 @@ class Client:
                     envelopes=lib.tmbus_status_envelopes(out),
                     inbox=lib.tmbus_status_inbox(out),
                     board_digest=digest.hex() if digest is not None else None,
-                    counters=counters, peers=tuple(peers))
+                    counters=counters, peers=tuple(peers),
+                    key_switch_id=lib.tmbus_status_key_switch_id(out),
+                    key_switch_heads=tuple(heads))
             finally:
                 lib.tmbus_status_free(ctypes.byref(out))
 

@@ -428,6 +428,11 @@ class Status:
     board_digest: Optional[str]
     counters: Dict[str, int]
     peers: Tuple[Peer, ...]
+    # After a rotation of the member's keys: the generation its node replaced
+    # (0: none) and how far it signed, (log_peer, last_seq) per log, "" for the
+    # relayed log: the signed_up_to of the roster that retires it.
+    key_switch_id: int = 0
+    key_switch_heads: Tuple[Tuple[str, int], ...] = ()
 
 
 @dataclass(frozen=True)
