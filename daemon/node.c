@@ -562,677 +562,674 @@ static void apply_standing(struct node *n)
     snprintf(why, sizeof(why), "roster version %llu revoked member %s's key that this node holds",
              v, n->cfg->member);
     api_set_revoked(n->api, why);
-    /* A reload that adds next_keys: loaded once, never dropped while the node
-     * runs (it may hold the generation in force by then). */
-    static void reload_next_keys(struct node * n)
-    {
-        if (n->spare != NULL || n->cfg->next_keys == NULL)
-            return;
-        if (load_other_keys(n, "next_keys", n->cfg->next_keys, &n->spare) == -1 ||
-            envelope_keyring_add(n->keyring, n->spare) == -1) {
-            keys_free(&n->spare);
-            log_warnx("reload: next_keys = %s not taken", n->cfg->next_keys);
-            return;
-        }
-        log_info("next_keys = %s loaded: taken in force once the roster lists them as member %s's "
-                 "newer active generation",
-                 n->cfg->next_keys, n->cfg->member);
+}
+
+/* A reload that adds next_keys: loaded once, never dropped while the node
+ * runs (it may hold the generation in force by then). */
+static void reload_next_keys(struct node *n)
+{
+    if (n->spare != NULL || n->cfg->next_keys == NULL)
+        return;
+    if (load_other_keys(n, "next_keys", n->cfg->next_keys, &n->spare) == -1 ||
+        envelope_keyring_add(n->keyring, n->spare) == -1) {
+        keys_free(&n->spare);
+        log_warnx("reload: next_keys = %s not taken", n->cfg->next_keys);
+        return;
     }
+    log_info("next_keys = %s loaded: taken in force once the roster lists them as member %s's "
+             "newer active generation",
+             n->cfg->next_keys, n->cfg->member);
+}
 
-    /* ZAP: peers are roster members (never ourselves), clients are listed in
-     * the configuration. This admits a handshake only; peer and api check each
-     * message's key again against what is in force when it arrives. */
-    static int zap_check(void *arg, const char *domain, const uint8_t *pk)
-    {
-        struct node *n = arg;
+/* ZAP: peers are roster members (never ourselves), clients are listed in
+ * the configuration. This admits a handshake only; peer and api check each
+ * message's key again against what is in force when it arrives. */
+static int zap_check(void *arg, const char *domain, const uint8_t *pk)
+{
+    struct node *n = arg;
 
-        if (strcmp(domain, "peer") == 0) {
-            struct roster_member m;
-            if (roster_find_by_transport(n->roster, pk, &m) == -1 ||
-                strcmp(m.id, n->cfg->member) == 0) {
-                stats_count(n->stats, "zap.denied.peer", 1);
-                return -1;
-            }
-            return 0;
+    if (strcmp(domain, "peer") == 0) {
+        struct roster_member m;
+        if (roster_find_by_transport(n->roster, pk, &m) == -1 ||
+            strcmp(m.id, n->cfg->member) == 0) {
+            stats_count(n->stats, "zap.denied.peer", 1);
+            return -1;
         }
-        if (strcmp(domain, "client") == 0) {
-            if (config_find_client(n->cfg, pk) == NULL) {
-                stats_count(n->stats, "zap.denied.client", 1);
-                return -1;
-            }
-            return 0;
-        }
-        stats_count(n->stats, "zap.denied.domain", 1);
-        return -1;
+        return 0;
     }
-
-    /* ---- roster expiry -------------------------------------------------------- */
-
-    static enum expiry_stage expiry_stage_at(int64_t expires_at, int64_t now)
-    {
-        if (now >= expires_at)
-            return EXPIRY_PAST;
-        if (expires_at - now <= EXPIRY_DAY_S)
-            return EXPIRY_DAY;
-        if (expires_at - now <= EXPIRY_WEEK_S)
-            return EXPIRY_WEEK;
-        return EXPIRY_FAR;
+    if (strcmp(domain, "client") == 0) {
+        if (config_find_client(n->cfg, pk) == NULL) {
+            stats_count(n->stats, "zap.denied.client", 1);
+            return -1;
+        }
+        return 0;
     }
+    stats_count(n->stats, "zap.denied.domain", 1);
+    return -1;
+}
 
-    /* Logs and counts the stage the roster in force has reached, once per
-     * stage; at expiry the route stops taking anything new. A roster loaded
-     * with days to spare skips the week's warning for the day's. */
-    static void check_expiry(struct node * n)
-    {
-        int64_t at = roster_expires_at(n->roster), now = now_unix();
-        enum expiry_stage stage = expiry_stage_at(at, now);
-        unsigned long long version = roster_version(n->roster);
-        char when[32];
+/* ---- roster expiry -------------------------------------------------------- */
 
-        if (stage <= n->expiry)
-            return;
-        n->expiry = stage;
-        util_format_utc(at, when, sizeof(when));
-        switch (stage) {
-        case EXPIRY_WEEK:
-        case EXPIRY_DAY:
-            stats_count(
-                n->stats,
-                stage == EXPIRY_WEEK ? "roster.expires-within-7d" : "roster.expires-within-1d", 1);
-            log_warnx("roster version %llu expires at %s, in %lld hours: load a fresh roster "
-                      "(SIGHUP) before then",
-                      version, when, (long long)((at - now) / 3600));
-            break;
-        case EXPIRY_PAST:
-            stats_count(n->stats, "roster.expired", 1);
-            route_set_roster_expired(n->route, true);
-            log_warnx("roster version %llu expired at %s: refusing posts and envelopes from peers "
-                      "until a fresh roster is loaded (SIGHUP); reads are still served",
-                      version, when);
-            break;
-        case EXPIRY_FAR:
-            break;
-        }
+static enum expiry_stage expiry_stage_at(int64_t expires_at, int64_t now)
+{
+    if (now >= expires_at)
+        return EXPIRY_PAST;
+    if (expires_at - now <= EXPIRY_DAY_S)
+        return EXPIRY_DAY;
+    if (expires_at - now <= EXPIRY_WEEK_S)
+        return EXPIRY_WEEK;
+    return EXPIRY_FAR;
+}
+
+/* Logs and counts the stage the roster in force has reached, once per
+ * stage; at expiry the route stops taking anything new. A roster loaded
+ * with days to spare skips the week's warning for the day's. */
+static void check_expiry(struct node *n)
+{
+    int64_t at = roster_expires_at(n->roster), now = now_unix();
+    enum expiry_stage stage = expiry_stage_at(at, now);
+    unsigned long long version = roster_version(n->roster);
+    char when[32];
+
+    if (stage <= n->expiry)
+        return;
+    n->expiry = stage;
+    util_format_utc(at, when, sizeof(when));
+    switch (stage) {
+    case EXPIRY_WEEK:
+    case EXPIRY_DAY:
+        stats_count(n->stats,
+                    stage == EXPIRY_WEEK ? "roster.expires-within-7d" : "roster.expires-within-1d",
+                    1);
+        log_warnx("roster version %llu expires at %s, in %lld hours: load a fresh roster "
+                  "(SIGHUP) before then",
+                  version, when, (long long)((at - now) / 3600));
+        break;
+    case EXPIRY_PAST:
+        stats_count(n->stats, "roster.expired", 1);
+        route_set_roster_expired(n->route, true);
+        log_warnx("roster version %llu expired at %s: refusing posts and envelopes from peers "
+                  "until a fresh roster is loaded (SIGHUP); reads are still served",
+                  version, when);
+        break;
+    case EXPIRY_FAR:
+        break;
     }
+}
 
-    /* Sleeps until the next stage (at most EXPIRY_CHECK_MS, so that a clock
-     * set forward is noticed within a minute). */
-    static int64_t on_expiry_timer(void *arg)
-    {
-        struct node *n = arg;
-        int64_t at = roster_expires_at(n->roster), now = now_unix(), next;
+/* Sleeps until the next stage (at most EXPIRY_CHECK_MS, so that a clock
+ * set forward is noticed within a minute). */
+static int64_t on_expiry_timer(void *arg)
+{
+    struct node *n = arg;
+    int64_t at = roster_expires_at(n->roster), now = now_unix(), next;
 
-        check_expiry(n);
-        switch (n->expiry) {
-        case EXPIRY_FAR:
-            next = at - EXPIRY_WEEK_S;
-            break;
-        case EXPIRY_WEEK:
-            next = at - EXPIRY_DAY_S;
-            break;
-        case EXPIRY_DAY:
-            next = at;
-            break;
-        default:
-            return EXPIRY_CHECK_MS;
-        }
-        if (next - now >= EXPIRY_CHECK_MS / 1000)
-            return EXPIRY_CHECK_MS;
-        return next <= now ? EXPIRY_MIN_MS : (next - now) * 1000;
+    check_expiry(n);
+    switch (n->expiry) {
+    case EXPIRY_FAR:
+        next = at - EXPIRY_WEEK_S;
+        break;
+    case EXPIRY_WEEK:
+        next = at - EXPIRY_DAY_S;
+        break;
+    case EXPIRY_DAY:
+        next = at;
+        break;
+    default:
+        return EXPIRY_CHECK_MS;
     }
+    if (next - now >= EXPIRY_CHECK_MS / 1000)
+        return EXPIRY_CHECK_MS;
+    return next <= now ? EXPIRY_MIN_MS : (next - now) * 1000;
+}
 
-    /* A new roster is in force: its expiry is judged afresh, and what peers
-     * sent while the old one had expired is asked for again. */
-    static void renew_expiry(struct node * n)
-    {
-        if (n->expiry == EXPIRY_PAST) {
-            route_set_roster_expired(n->route, false);
-            peers_resync(n->peers);
-            log_info("roster renewed: taking posts and envelopes from peers again");
-        }
-        n->expiry = EXPIRY_FAR;
-        check_expiry(n);
+/* A new roster is in force: its expiry is judged afresh, and what peers
+ * sent while the old one had expired is asked for again. */
+static void renew_expiry(struct node *n)
+{
+    if (n->expiry == EXPIRY_PAST) {
+        route_set_roster_expired(n->route, false);
+        peers_resync(n->peers);
+        log_info("roster renewed: taking posts and envelopes from peers again");
     }
+    n->expiry = EXPIRY_FAR;
+    check_expiry(n);
+}
 
-    static void reload(struct node * n)
-    {
-        char err[CONFIG_ERR_MAX];
-        struct config *cfg;
-        struct roster *r;
-        enum roster_status st;
-        uint8_t *buf = NULL;
-        size_t len = 0;
+static void reload(struct node *n)
+{
+    char err[CONFIG_ERR_MAX];
+    struct config *cfg;
+    struct roster *r;
+    enum roster_status st;
+    uint8_t *buf = NULL;
+    size_t len = 0;
 
-        log_info("reloading configuration and roster");
-        if ((cfg = config_load(n->cfg->path, err, sizeof(err))) == NULL) {
-            stats_count(n->stats, "config.refused", 1);
-            log_warnx("reload refused, keeping the running configuration: %s", err);
-            note(n, AUDIT_RELOAD, false, 0, err);
-            return;
-        }
-        if (!config_reload_allowed(n->cfg, cfg, err, sizeof(err))) {
-            stats_count(n->stats, "config.refused", 1);
-            log_warnx("reload refused, keeping the running configuration: %s", err);
-            note(n, AUDIT_RELOAD, false, 0, err);
-            config_free(&cfg);
-            return;
-        }
-        config_free(&n->cfg);
-        n->cfg = cfg;
-        log_init("tmbusd", n->cfg->log_level);
-        note(n, AUDIT_RELOAD, true, 0, "configuration applied");
-
-        /* The running roster is the one the store keeps as trusted: a file
-         * must be it again or its direct successor. */
-        if ((r = load_roster(n, n->roster, &st, &buf, &len)) == NULL) {
-            stats_count(n->stats, refused_counter_name(st), 1);
-            note(n, AUDIT_ROSTER, false, 0, roster_status_name(st));
-            log_warnx("reload: keeping roster version %llu",
-                      (unsigned long long)roster_version(n->roster));
-        } else if (memcmp(roster_hash(r), roster_hash(n->roster), ENVELOPE_HASH_BYTES) == 0) {
-            roster_free(&r);
-        } else if (keep_roster(n, r, buf, len) == -1) {
-            roster_free(&r);
-            stats_count(n->stats, "roster.refused.store", 1);
-            log_warnx("reload: roster version %llu could not be recorded; keeping version %llu",
-                      (unsigned long long)roster_version(r),
-                      (unsigned long long)roster_version(n->roster));
-        } else {
-            roster_free(&n->roster);
-            n->roster = r;
-            stats_count(n->stats, "roster.updated", 1);
-            log_info("roster version %llu in force", (unsigned long long)roster_version(r));
-            renew_expiry(n);
-        }
-        free(buf);
-        route_set_roster(n->route, n->roster);
-        api_reload(n->api, n->cfg);
-        reload_next_keys(n);
-        peers_reload(n->peers, n->cfg);
-        (void)settle_keys(n);
-        apply_standing(n);
-        http_reload(n->http, n->cfg);
+    log_info("reloading configuration and roster");
+    if ((cfg = config_load(n->cfg->path, err, sizeof(err))) == NULL) {
+        stats_count(n->stats, "config.refused", 1);
+        log_warnx("reload refused, keeping the running configuration: %s", err);
+        note(n, AUDIT_RELOAD, false, 0, err);
+        return;
     }
-
-    /* ---- the governance log ------------------------------------------------- */
-
-    /* Finds a version's hash in the history (store_each_roster). */
-    struct history_find {
-        uint64_t version;
-        const uint8_t *hash;
-        bool is_found;
-    };
-
-    static int find_in_history(void *arg, const struct store_roster_entry *e)
-    {
-        struct history_find *h = arg;
-
-        if (e->version != h->version)
-            return 0;
-        h->is_found = memcmp(e->hash, h->hash, ENVELOPE_HASH_BYTES) == 0;
-        return 1;
+    if (!config_reload_allowed(n->cfg, cfg, err, sizeof(err))) {
+        stats_count(n->stats, "config.refused", 1);
+        log_warnx("reload refused, keeping the running configuration: %s", err);
+        note(n, AUDIT_RELOAD, false, 0, err);
+        config_free(&cfg);
+        return;
     }
+    config_free(&n->cfg);
+    n->cfg = cfg;
+    log_init("tmbusd", n->cfg->log_level);
+    note(n, AUDIT_RELOAD, true, 0, "configuration applied");
 
-    /* Whether buf is a roster this node trusted at some time (an older link of
-     * its governance log): checked as trusted (signatures, threshold) and
-     * found with the same hash in the store's history. */
-    static bool is_in_history(struct node * n, const uint8_t *buf, size_t len)
-    {
-        struct roster *r = NULL;
-        struct history_find h = {0};
-
-        if (roster_verify_trusted(buf, len, n->cfg->coalition, &r) != ROSTER_OK)
-            return false;
-        h.version = roster_version(r);
-        h.hash = roster_hash(r);
-        (void)store_each_roster(n->store, find_in_history, &h);
-        roster_free(&r);
-        return h.is_found;
-    }
-
-    /* Puts a roster that came over the bus or from a client in force for the
-     * links and the client sessions, as a SIGHUP does for a file: links of
-     * members that left or whose transport key changed (rotated, revoked)
-     * close at once, and every connection to our peer socket authenticates
-     * again. Runs at the end of a round, outside any socket callback. */
-    static void apply_roster(struct node * n)
-    {
-        n->is_roster_new = false;
-        api_reload(n->api, n->cfg);
-        peers_reload(n->peers, n->cfg);
-        if (settle_keys(n) == -1)
-            log_warnx("roster version %llu no longer lists this node's keys as active: its peers "
-                      "will refuse its links until its keys match the roster",
-                      (unsigned long long)roster_version(n->roster));
-        apply_standing(n);
-    }
-
-    /*
-     * Judges a roster update from a peer (from is its member id) or a client
-     * (from is NULL) against the roster in force, as roster_verify_update
-     * does: only the direct successor is taken. A taken roster is kept in the
-     * open batch (its commit makes it durable before any peer is sent it),
-     * put in force for the route at once, and for links and sessions at the
-     * round's end. A roster this node trusted before is HELD from a peer
-     * (another peer forwarded it first) and refused from a client (a client
-     * asks for a change; an old roster is none). *version is the roster's
-     * version when it could be read. why gets a one-line reason.
-     */
-    static enum peers_roster_outcome offer_roster(struct node * n, const char *from,
-                                                  const uint8_t *buf, size_t len, uint64_t *version,
-                                                  char *why, size_t why_size)
-    {
-        struct roster *r = NULL;
-        enum roster_status st;
-        char who[UTIL_MEMBER_ID_MAX + 16];
-
-        *version = 0;
-        snprintf(who, sizeof(who), "%s%s", from != NULL ? "from peer " : "published by a client",
-                 from != NULL ? from : "");
-        st = roster_verify_update(buf, len, n->cfg->coalition, now_unix(), n->roster, &r, why,
-                                  why_size);
-        if (st == ROSTER_OK &&
-            memcmp(roster_hash(r), roster_hash(n->roster), ENVELOPE_HASH_BYTES) == 0) {
-            *version = roster_version(r);
-            roster_free(&r);
-            snprintf(why, why_size, "version %llu is in force already",
-                     (unsigned long long)*version);
-            return PEERS_ROSTER_HELD;
-        }
-        if (st == ROSTER_OK) {
-            if (!store_in_batch(n->store) && store_begin(n->store) == -1) {
-                roster_free(&r);
-                snprintf(why, why_size, "the store cannot take it");
-                return PEERS_ROSTER_REFUSED;
-            }
-            if (keep_roster(n, r, buf, len) == -1) {
-                stats_count(n->stats, "roster.refused.store", 1);
-                log_warnx("roster version %llu %s could not be recorded; keeping version %llu",
-                          (unsigned long long)roster_version(r), who,
-                          (unsigned long long)roster_version(n->roster));
-                roster_free(&r);
-                snprintf(why, why_size, "the store cannot take it");
-                return PEERS_ROSTER_REFUSED;
-            }
-            *version = roster_version(r);
-            roster_free(&n->roster);
-            n->roster = r;
-            route_set_roster(n->route, n->roster);
-            n->is_roster_new = true;
-            stats_count(n->stats, "roster.updated", 1);
-            stats_count(n->stats, from != NULL ? "roster.received" : "roster.published", 1);
-            log_info("roster version %llu in force (%s)", (unsigned long long)*version, who);
-            renew_expiry(n);
-            return PEERS_ROSTER_TAKEN;
-        }
-        /* Two peers forward the same update in one round; a lagging one offers
-         * what we hold: neither is a fault. */
-        if (from != NULL && st == ROSTER_E_ROLLBACK && is_in_history(n, buf, len))
-            return PEERS_ROSTER_HELD;
-        if (from != NULL && st == ROSTER_E_VERSION) {
-            log_debug("roster %s is ahead of version %llu + 1: %s", who,
-                      (unsigned long long)roster_version(n->roster), why);
-            return PEERS_ROSTER_AHEAD;
-        }
+    /* The running roster is the one the store keeps as trusted: a file
+     * must be it again or its direct successor. */
+    if ((r = load_roster(n, n->roster, &st, &buf, &len)) == NULL) {
         stats_count(n->stats, refused_counter_name(st), 1);
         note(n, AUDIT_ROSTER, false, 0, roster_status_name(st));
-        log_warnx("roster update %s refused: %s: %s; keeping version %llu", who,
-                  roster_status_name(st), why, (unsigned long long)roster_version(n->roster));
-        {
-            char detail[NODE_WHY_MAX];
-            snprintf(detail, sizeof(detail), "%s: %s", roster_status_name(st), why);
-            snprintf(why, why_size, "%s", detail);
-        }
-        return PEERS_ROSTER_REFUSED;
+        log_warnx("reload: keeping roster version %llu",
+                  (unsigned long long)roster_version(n->roster));
+    } else if (memcmp(roster_hash(r), roster_hash(n->roster), ENVELOPE_HASH_BYTES) == 0) {
+        roster_free(&r);
+    } else if (keep_roster(n, r, buf, len) == -1) {
+        roster_free(&r);
+        stats_count(n->stats, "roster.refused.store", 1);
+        log_warnx("reload: roster version %llu could not be recorded; keeping version %llu",
+                  (unsigned long long)roster_version(r),
+                  (unsigned long long)roster_version(n->roster));
+    } else {
+        roster_free(&n->roster);
+        n->roster = r;
+        stats_count(n->stats, "roster.updated", 1);
+        log_info("roster version %llu in force", (unsigned long long)roster_version(r));
+        renew_expiry(n);
     }
+    free(buf);
+    route_set_roster(n->route, n->roster);
+    api_reload(n->api, n->cfg);
+    reload_next_keys(n);
+    peers_reload(n->peers, n->cfg);
+    (void)settle_keys(n);
+    apply_standing(n);
+    http_reload(n->http, n->cfg);
+}
 
-    /* peers_roster_fn: a roster a peer sent. */
-    static enum peers_roster_outcome on_peer_roster(void *arg, const char *from, const uint8_t *buf,
-                                                    size_t len, uint64_t *version)
-    {
-        char why[NODE_WHY_MAX];
+/* ---- the governance log ------------------------------------------------- */
 
-        return offer_roster(arg, from, buf, len, version, why, sizeof(why));
-    }
+/* Finds a version's hash in the history (store_each_roster). */
+struct history_find {
+    uint64_t version;
+    const uint8_t *hash;
+    bool is_found;
+};
 
-    /* api_roster_fn: a roster an admin client published. Publishing the
-     * roster in force again is no error (a secretariat may publish through
-     * several nodes): it is answered like the first time. */
-    static int on_client_roster(void *arg, const uint8_t *buf, size_t len, char *why,
-                                size_t why_size)
-    {
-        uint64_t version;
+static int find_in_history(void *arg, const struct store_roster_entry *e)
+{
+    struct history_find *h = arg;
 
-        switch (offer_roster(arg, NULL, buf, len, &version, why, why_size)) {
-        case PEERS_ROSTER_TAKEN:
-        case PEERS_ROSTER_HELD:
-            return 0;
-        default:
-            return -1;
-        }
-    }
-
-    /* ---- systemd ------------------------------------------------------------ */
-
-    /* Tells systemd (through $NOTIFY_SOCKET; a no-op without it) what the
-     * node is doing: head, "READY=1" or "RELOADING=1" or "", followed by one
-     * STATUS= line an operator sees in `systemctl status`. */
-    static void notify(struct node * n, const char *head)
-    {
-        struct peer_status *ps = calloc(ROSTER_MAX_MEMBERS, sizeof(*ps));
-        size_t n_peers = 0, n_up = 0;
-        char msg[NOTIFY_MAX];
-
-        if (ps != NULL && n->peers != NULL)
-            n_peers = peers_status(n->peers, ps, ROSTER_MAX_MEMBERS);
-        for (size_t i = 0; i < n_peers; i++)
-            n_up += strcmp(ps[i].state, "up") == 0;
-        free(ps);
-        snprintf(msg, sizeof(msg),
-                 "%s%sSTATUS=member %s, roster version %llu%s, %zu of %zu peer links up", head,
-                 *head != '\0' ? "\n" : "", n->cfg->member,
-                 (unsigned long long)roster_version(n->roster),
-                 n->expiry == EXPIRY_PAST ? " (expired)" : "", n_up, n_peers);
-        (void)sd_notify(0, msg);
-    }
-
-    /* The watchdog and the status line are renewed from the loop, so that a
-     * loop that hangs stops the pings and systemd restarts the node. */
-    static int64_t on_notify_timer(void *arg)
-    {
-        struct node *n = arg;
-        uint64_t usec = 0;
-
-        notify(n, n->is_watchdog ? "WATCHDOG=1" : "");
-        if (n->is_watchdog && sd_watchdog_enabled(0, &usec) > 0 && usec / 2000 < NOTIFY_STATUS_MS)
-            return usec / 2000 > 0 ? (int64_t)(usec / 2000) : 1;
-        return NOTIFY_STATUS_MS;
-    }
-
-    static void on_signal(void *arg)
-    {
-        struct node *n = arg;
-        struct signalfd_siginfo si;
-        struct timespec ts;
-        char head[64];
-
-        while (read(n->signal_fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
-            if (si.ssi_signo == SIGHUP) {
-                /* MONOTONIC_USEC lets systemd match this reload to the
-                 * request (Type=notify-reload needs it; Type=notify takes it). */
-                clock_gettime(CLOCK_MONOTONIC, &ts);
-                snprintf(head, sizeof(head), "RELOADING=1\nMONOTONIC_USEC=%llu",
-                         (unsigned long long)ts.tv_sec * 1000000ULL +
-                             (unsigned long long)ts.tv_nsec / 1000ULL);
-                (void)sd_notify(0, head);
-                reload(n);
-                notify(n, "READY=1");
-            } else {
-                log_info("signal %u: stopping", si.ssi_signo);
-                loop_stop(n->loop);
-            }
-        }
-    }
-
-    static int start_signals(struct node * n)
-    {
-        sigset_t set;
-
-        sigemptyset(&set);
-        sigaddset(&set, SIGTERM);
-        sigaddset(&set, SIGINT);
-        sigaddset(&set, SIGHUP);
-        if (sigprocmask(SIG_BLOCK, &set, NULL) == -1 ||
-            (n->signal_fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC)) == -1) {
-            log_warn("signalfd");
-            return -1;
-        }
-        /* A peer that vanishes must not kill us through a write. */
-        signal(SIGPIPE, SIG_IGN);
-        return loop_add_fd(n->loop, n->signal_fd, on_signal, n);
-    }
-
-    /* The route, then peers and api over it, each handed only what it uses.
-     * Peers hear of a commit before the api, as they always have. */
-    static int start_parts(struct node * n)
-    {
-        struct route_parts rp = {n->cfg->member, n->cfg->coalition, n->store,
-                                 n->keyring,     n->roster,         n->stats};
-        struct peers_parts pp = {n->cfg, transport_keys(n), n->zctx, n->loop, n->store,
-                                 NULL,   n->stats};
-        /* The client socket keeps the key of the file in keys until a restart
-         * (a switch at start has swapped it into spare). */
-        const struct keyset *api_keys =
-            n->spare != NULL &&
-                    memcmp(n->spare->transport_pk, n->boot_transport_pk, KEYS_PUBLIC_BYTES) == 0
-                ? n->spare
-                : n->keys;
-        struct api_parts ap = {n->cfg, api_keys, n->zctx, n->loop, n->store, NULL, n->stats, NULL};
-
-        rp.audit = ap.audit = n->audit;
-        pp.on_roster = on_peer_roster;
-        pp.roster_arg = n;
-        ap.on_roster = on_client_roster;
-        ap.roster_arg = n;
-        if ((n->route = route_new(&rp)) == NULL)
-            return -1;
-        pp.route = ap.route = n->route;
-        pp.audit = n->audit;
-        if ((n->peers = peers_new(&pp)) == NULL)
-            return -1;
-        ap.peers = n->peers;
-        if ((n->api = api_new(&ap)) == NULL)
-            return -1;
-        {
-            struct admission_parts dp = {n->cfg->member, n->store, n->route, n->stats, n->loop};
-            if ((n->admission = admission_new(&dp)) == NULL)
-                return -1;
-        }
-        if (node_listen(n, peers_after_commit, n->peers) == -1 ||
-            node_listen(n, api_after_commit, n->api) == -1)
-            return -1;
-        if (n->cfg->http_listen[0] != '\0') {
-            struct http_parts hp = {n->cfg,   n->loop, n->store, n->route,
-                                    n->peers, n->api,  n->stats};
-            if ((n->http = http_new(&hp)) == NULL ||
-                node_listen(n, http_after_commit, n->http) == -1)
-                return -1;
-        }
-        if (retention_is_on(n->cfg)) {
-            struct retention_parts tp = {n->cfg, n->loop, n->store, n->stats};
-            if ((n->retention = retention_new(&tp)) == NULL)
-                return -1;
-        }
+    if (e->version != h->version)
         return 0;
+    h->is_found = memcmp(e->hash, h->hash, ENVELOPE_HASH_BYTES) == 0;
+    return 1;
+}
+
+/* Whether buf is a roster this node trusted at some time (an older link of
+ * its governance log): checked as trusted (signatures, threshold) and
+ * found with the same hash in the store's history. */
+static bool is_in_history(struct node *n, const uint8_t *buf, size_t len)
+{
+    struct roster *r = NULL;
+    struct history_find h = {0};
+
+    if (roster_verify_trusted(buf, len, n->cfg->coalition, &r) != ROSTER_OK)
+        return false;
+    h.version = roster_version(r);
+    h.hash = roster_hash(r);
+    (void)store_each_roster(n->store, find_in_history, &h);
+    roster_free(&r);
+    return h.is_found;
+}
+
+/* Puts a roster that came over the bus or from a client in force for the
+ * links and the client sessions, as a SIGHUP does for a file: links of
+ * members that left or whose transport key changed (rotated, revoked)
+ * close at once, and every connection to our peer socket authenticates
+ * again. Runs at the end of a round, outside any socket callback. */
+static void apply_roster(struct node *n)
+{
+    n->is_roster_new = false;
+    api_reload(n->api, n->cfg);
+    peers_reload(n->peers, n->cfg);
+    if (settle_keys(n) == -1)
+        log_warnx("roster version %llu no longer lists this node's keys as active: its peers "
+                  "will refuse its links until its keys match the roster",
+                  (unsigned long long)roster_version(n->roster));
+    apply_standing(n);
+}
+
+/*
+ * Judges a roster update from a peer (from is its member id) or a client
+ * (from is NULL) against the roster in force, as roster_verify_update
+ * does: only the direct successor is taken. A taken roster is kept in the
+ * open batch (its commit makes it durable before any peer is sent it),
+ * put in force for the route at once, and for links and sessions at the
+ * round's end. A roster this node trusted before is HELD from a peer
+ * (another peer forwarded it first) and refused from a client (a client
+ * asks for a change; an old roster is none). *version is the roster's
+ * version when it could be read. why gets a one-line reason.
+ */
+static enum peers_roster_outcome offer_roster(struct node *n, const char *from, const uint8_t *buf,
+                                              size_t len, uint64_t *version, char *why,
+                                              size_t why_size)
+{
+    struct roster *r = NULL;
+    enum roster_status st;
+    char who[UTIL_MEMBER_ID_MAX + 16];
+
+    *version = 0;
+    snprintf(who, sizeof(who), "%s%s", from != NULL ? "from peer " : "published by a client",
+             from != NULL ? from : "");
+    st =
+        roster_verify_update(buf, len, n->cfg->coalition, now_unix(), n->roster, &r, why, why_size);
+    if (st == ROSTER_OK &&
+        memcmp(roster_hash(r), roster_hash(n->roster), ENVELOPE_HASH_BYTES) == 0) {
+        *version = roster_version(r);
+        roster_free(&r);
+        snprintf(why, why_size, "version %llu is in force already", (unsigned long long)*version);
+        return PEERS_ROSTER_HELD;
     }
-
-    /* Opens the store with the store key of the member's keys and, after a
-     * rotation, of the key file they replaced (previous_keys), which the store
-     * needs once to wrap its data key anew. */
-    struct store *node_open_store(const struct config *cfg, const struct keyset *keys)
-    {
-        struct keyset *previous = NULL;
-        uint8_t *key = NULL, *previous_key = NULL;
-        struct store *s = NULL;
-
-        if (cfg->previous_keys != NULL) {
-            if ((previous = keys_load(cfg->previous_keys)) == NULL)
-                return NULL;
-            if (previous->kind != KEYS_MEMBER || strcmp(previous->member, cfg->member) != 0) {
-                log_warnx("%s: previous_keys is not a member key file of %s", cfg->previous_keys,
-                          cfg->member);
-                goto out;
-            }
-            if ((previous_key = keys_derive_store_key(previous)) == NULL)
-                goto out;
+    if (st == ROSTER_OK) {
+        if (!store_in_batch(n->store) && store_begin(n->store) == -1) {
+            roster_free(&r);
+            snprintf(why, why_size, "the store cannot take it");
+            return PEERS_ROSTER_REFUSED;
         }
-        if ((key = keys_derive_store_key(keys)) == NULL)
-            goto out;
-        s = store_open_rotated(cfg->data_dir, key, previous_key);
-    out:
-        keys_store_key_free(&key);
-        keys_store_key_free(&previous_key);
-        keys_free(&previous);
-        return s;
+        if (keep_roster(n, r, buf, len) == -1) {
+            stats_count(n->stats, "roster.refused.store", 1);
+            log_warnx("roster version %llu %s could not be recorded; keeping version %llu",
+                      (unsigned long long)roster_version(r), who,
+                      (unsigned long long)roster_version(n->roster));
+            roster_free(&r);
+            snprintf(why, why_size, "the store cannot take it");
+            return PEERS_ROSTER_REFUSED;
+        }
+        *version = roster_version(r);
+        roster_free(&n->roster);
+        n->roster = r;
+        route_set_roster(n->route, n->roster);
+        n->is_roster_new = true;
+        stats_count(n->stats, "roster.updated", 1);
+        stats_count(n->stats, from != NULL ? "roster.received" : "roster.published", 1);
+        log_info("roster version %llu in force (%s)", (unsigned long long)*version, who);
+        renew_expiry(n);
+        return PEERS_ROSTER_TAKEN;
     }
-
-    struct node *node_new(struct config * cfg, bool *is_config_error)
+    /* Two peers forward the same update in one round; a lagging one offers
+     * what we hold: neither is a fault. */
+    if (from != NULL && st == ROSTER_E_ROLLBACK && is_in_history(n, buf, len))
+        return PEERS_ROSTER_HELD;
+    if (from != NULL && st == ROSTER_E_VERSION) {
+        log_debug("roster %s is ahead of version %llu + 1: %s", who,
+                  (unsigned long long)roster_version(n->roster), why);
+        return PEERS_ROSTER_AHEAD;
+    }
+    stats_count(n->stats, refused_counter_name(st), 1);
+    note(n, AUDIT_ROSTER, false, 0, roster_status_name(st));
+    log_warnx("roster update %s refused: %s: %s; keeping version %llu", who, roster_status_name(st),
+              why, (unsigned long long)roster_version(n->roster));
     {
-        struct node *n = calloc(1, sizeof(*n));
-        struct roster *trusted = NULL;
-        enum roster_status st;
-        uint8_t *buf = NULL;
-        size_t len = 0;
+        char detail[NODE_WHY_MAX];
+        snprintf(detail, sizeof(detail), "%s: %s", roster_status_name(st), why);
+        snprintf(why, why_size, "%s", detail);
+    }
+    return PEERS_ROSTER_REFUSED;
+}
 
-        *is_config_error = false;
-        if (n == NULL) {
-            config_free(&cfg);
+/* peers_roster_fn: a roster a peer sent. */
+static enum peers_roster_outcome on_peer_roster(void *arg, const char *from, const uint8_t *buf,
+                                                size_t len, uint64_t *version)
+{
+    char why[NODE_WHY_MAX];
+
+    return offer_roster(arg, from, buf, len, version, why, sizeof(why));
+}
+
+/* api_roster_fn: a roster an admin client published. Publishing the
+ * roster in force again is no error (a secretariat may publish through
+ * several nodes): it is answered like the first time. */
+static int on_client_roster(void *arg, const uint8_t *buf, size_t len, char *why, size_t why_size)
+{
+    uint64_t version;
+
+    switch (offer_roster(arg, NULL, buf, len, &version, why, why_size)) {
+    case PEERS_ROSTER_TAKEN:
+    case PEERS_ROSTER_HELD:
+        return 0;
+    default:
+        return -1;
+    }
+}
+
+/* ---- systemd ------------------------------------------------------------ */
+
+/* Tells systemd (through $NOTIFY_SOCKET; a no-op without it) what the
+ * node is doing: head, "READY=1" or "RELOADING=1" or "", followed by one
+ * STATUS= line an operator sees in `systemctl status`. */
+static void notify(struct node *n, const char *head)
+{
+    struct peer_status *ps = calloc(ROSTER_MAX_MEMBERS, sizeof(*ps));
+    size_t n_peers = 0, n_up = 0;
+    char msg[NOTIFY_MAX];
+
+    if (ps != NULL && n->peers != NULL)
+        n_peers = peers_status(n->peers, ps, ROSTER_MAX_MEMBERS);
+    for (size_t i = 0; i < n_peers; i++)
+        n_up += strcmp(ps[i].state, "up") == 0;
+    free(ps);
+    snprintf(msg, sizeof(msg),
+             "%s%sSTATUS=member %s, roster version %llu%s, %zu of %zu peer links up", head,
+             *head != '\0' ? "\n" : "", n->cfg->member,
+             (unsigned long long)roster_version(n->roster),
+             n->expiry == EXPIRY_PAST ? " (expired)" : "", n_up, n_peers);
+    (void)sd_notify(0, msg);
+}
+
+/* The watchdog and the status line are renewed from the loop, so that a
+ * loop that hangs stops the pings and systemd restarts the node. */
+static int64_t on_notify_timer(void *arg)
+{
+    struct node *n = arg;
+    uint64_t usec = 0;
+
+    notify(n, n->is_watchdog ? "WATCHDOG=1" : "");
+    if (n->is_watchdog && sd_watchdog_enabled(0, &usec) > 0 && usec / 2000 < NOTIFY_STATUS_MS)
+        return usec / 2000 > 0 ? (int64_t)(usec / 2000) : 1;
+    return NOTIFY_STATUS_MS;
+}
+
+static void on_signal(void *arg)
+{
+    struct node *n = arg;
+    struct signalfd_siginfo si;
+    struct timespec ts;
+    char head[64];
+
+    while (read(n->signal_fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+        if (si.ssi_signo == SIGHUP) {
+            /* MONOTONIC_USEC lets systemd match this reload to the
+             * request (Type=notify-reload needs it; Type=notify takes it). */
+            clock_gettime(CLOCK_MONOTONIC, &ts);
+            snprintf(head, sizeof(head), "RELOADING=1\nMONOTONIC_USEC=%llu",
+                     (unsigned long long)ts.tv_sec * 1000000ULL +
+                         (unsigned long long)ts.tv_nsec / 1000ULL);
+            (void)sd_notify(0, head);
+            reload(n);
+            notify(n, "READY=1");
+        } else {
+            log_info("signal %u: stopping", si.ssi_signo);
+            loop_stop(n->loop);
+        }
+    }
+}
+
+static int start_signals(struct node *n)
+{
+    sigset_t set;
+
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    if (sigprocmask(SIG_BLOCK, &set, NULL) == -1 ||
+        (n->signal_fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC)) == -1) {
+        log_warn("signalfd");
+        return -1;
+    }
+    /* A peer that vanishes must not kill us through a write. */
+    signal(SIGPIPE, SIG_IGN);
+    return loop_add_fd(n->loop, n->signal_fd, on_signal, n);
+}
+
+/* The route, then peers and api over it, each handed only what it uses.
+ * Peers hear of a commit before the api, as they always have. */
+static int start_parts(struct node *n)
+{
+    struct route_parts rp = {n->cfg->member, n->cfg->coalition, n->store,
+                             n->keyring,     n->roster,         n->stats};
+    struct peers_parts pp = {n->cfg, transport_keys(n), n->zctx, n->loop, n->store, NULL, n->stats};
+    /* The client socket keeps the key of the file in keys until a restart
+     * (a switch at start has swapped it into spare). */
+    const struct keyset *api_keys =
+        n->spare != NULL &&
+                memcmp(n->spare->transport_pk, n->boot_transport_pk, KEYS_PUBLIC_BYTES) == 0
+            ? n->spare
+            : n->keys;
+    struct api_parts ap = {n->cfg, api_keys, n->zctx, n->loop, n->store, NULL, n->stats, NULL};
+
+    rp.audit = ap.audit = n->audit;
+    pp.on_roster = on_peer_roster;
+    pp.roster_arg = n;
+    ap.on_roster = on_client_roster;
+    ap.roster_arg = n;
+    if ((n->route = route_new(&rp)) == NULL)
+        return -1;
+    pp.route = ap.route = n->route;
+    pp.audit = n->audit;
+    if ((n->peers = peers_new(&pp)) == NULL)
+        return -1;
+    ap.peers = n->peers;
+    if ((n->api = api_new(&ap)) == NULL)
+        return -1;
+    {
+        struct admission_parts dp = {n->cfg->member, n->store, n->route, n->stats, n->loop};
+        if ((n->admission = admission_new(&dp)) == NULL)
+            return -1;
+    }
+    if (node_listen(n, peers_after_commit, n->peers) == -1 ||
+        node_listen(n, api_after_commit, n->api) == -1)
+        return -1;
+    if (n->cfg->http_listen[0] != '\0') {
+        struct http_parts hp = {n->cfg, n->loop, n->store, n->route, n->peers, n->api, n->stats};
+        if ((n->http = http_new(&hp)) == NULL || node_listen(n, http_after_commit, n->http) == -1)
+            return -1;
+    }
+    if (retention_is_on(n->cfg)) {
+        struct retention_parts tp = {n->cfg, n->loop, n->store, n->stats};
+        if ((n->retention = retention_new(&tp)) == NULL)
+            return -1;
+    }
+    return 0;
+}
+
+/* Opens the store with the store key of the member's keys and, after a
+ * rotation, of the key file they replaced (previous_keys), which the store
+ * needs once to wrap its data key anew. */
+struct store *node_open_store(const struct config *cfg, const struct keyset *keys)
+{
+    struct keyset *previous = NULL;
+    uint8_t *key = NULL, *previous_key = NULL;
+    struct store *s = NULL;
+
+    if (cfg->previous_keys != NULL) {
+        if ((previous = keys_load(cfg->previous_keys)) == NULL)
             return NULL;
+        if (previous->kind != KEYS_MEMBER || strcmp(previous->member, cfg->member) != 0) {
+            log_warnx("%s: previous_keys is not a member key file of %s", cfg->previous_keys,
+                      cfg->member);
+            goto out;
         }
-        n->cfg = cfg;
-        n->signal_fd = -1;
-        if ((n->stats = stats_new()) == NULL)
-            goto fail;
-        /* A key file that is missing, another's or open to group or others is
-         * the operator's to fix, as `tmbusd -n` says: exit CONFIG_EX_CONFIG. */
-        if ((n->keys = keys_load(cfg->keys)) == NULL) {
-            *is_config_error = true;
-            goto fail;
-        }
-        if (n->keys->kind != KEYS_MEMBER || strcmp(n->keys->member, cfg->member) != 0) {
-            log_warnx("%s: not the member key file of %s", cfg->keys, cfg->member);
-            *is_config_error = true;
-            goto fail;
-        }
-        /* The store before the roster: it keeps the roster this node trusts,
-         * and the file must be that roster or its successor. */
-        if ((n->store = node_open_store(cfg, n->keys)) == NULL || board_upgrade(n->store) != 0 ||
-            (n->audit = audit_new(n->store, n->keys, cfg->member, n->stats)) == NULL)
-            goto fail;
-        if (store_counters_restore(n->store, n->stats) != 0)
-            goto fail;
-        if (trusted_roster(n, &trusted) == -1) {
-            *is_config_error = true;
-            goto fail;
-        }
-        n->roster = load_roster(n, trusted, &st, &buf, &len);
-        roster_free(&trusted);
-        if (n->roster == NULL) {
-            *is_config_error = true;
-            goto fail;
-        }
-        if (keep_roster(n, n->roster, buf, len) == -1)
-            goto fail;
-        free(buf);
-        buf = NULL;
-        if (load_other_keys(n, "next_keys", cfg->next_keys, &n->spare) == -1 ||
-            load_other_keys(n, "previous_keys", cfg->previous_keys, &n->previous) == -1) {
-            *is_config_error = true;
-            goto fail;
-        }
-        memcpy(n->boot_transport_pk, n->keys->transport_pk, KEYS_PUBLIC_BYTES);
-        if (settle_keys(n) == -1)
-            goto fail;
-        if ((n->keyring = envelope_keyring_new(n->keys)) == NULL ||
-            (n->spare != NULL && envelope_keyring_add(n->keyring, n->spare) == -1) ||
-            (n->previous != NULL && envelope_keyring_add(n->keyring, n->previous) == -1))
-            goto fail;
-        if ((n->loop = loop_new()) == NULL || (n->zctx = zmq_ctx_new()) == NULL)
-            goto fail;
-        /* The ZAP handler first: a CURVE server bound before it would admit
-         * any key. */
-        if ((n->zap = zap_new(n->zctx, zap_check, n)) == NULL ||
-            loop_add_socket(n->loop, zap_socket(n->zap), zap_on_ready, n->zap) == -1)
-            goto fail;
-        if (start_signals(n) == -1)
-            goto fail;
-        if (start_parts(n) == -1)
-            goto fail;
-        loop_set_round_hook(n->loop, on_round, n);
-        /* The first check runs now, before the loop: a roster that expires
-         * within a day is warned about at start. */
-        check_expiry(n);
-        if (loop_add_timer(n->loop, on_expiry_timer(n), on_expiry_timer, n) == 0 ||
-            loop_add_timer(n->loop, AUDIT_FLUSH_SECONDS * 1000, on_audit_timer, n) == 0)
-            goto fail;
-        log_info("member %s running: roster version %llu, %zu members", cfg->member,
-                 (unsigned long long)roster_version(n->roster), roster_member_count(n->roster));
-        return n;
-    fail:
-        free(buf);
-        node_free(&n);
+        if ((previous_key = keys_derive_store_key(previous)) == NULL)
+            goto out;
+    }
+    if ((key = keys_derive_store_key(keys)) == NULL)
+        goto out;
+    s = store_open_rotated(cfg->data_dir, key, previous_key);
+out:
+    keys_store_key_free(&key);
+    keys_store_key_free(&previous_key);
+    keys_free(&previous);
+    return s;
+}
+
+struct node *node_new(struct config *cfg, bool *is_config_error)
+{
+    struct node *n = calloc(1, sizeof(*n));
+    struct roster *trusted = NULL;
+    enum roster_status st;
+    uint8_t *buf = NULL;
+    size_t len = 0;
+
+    *is_config_error = false;
+    if (n == NULL) {
+        config_free(&cfg);
         return NULL;
     }
-
-    /* Logs the head of each of this member's own logs: what a key rotation
-     * records as the retired key's signed_up_to (roster last_seq). */
-    static int log_own_head(void *arg, const struct store_log *log, const struct store_head *head)
-    {
-        const struct node *n = arg;
-
-        if (strcmp(log->origin, n->cfg->member) == 0)
-            log_info("own log %s: last seq %llu", log->peer[0] != '\0' ? log->peer : "*",
-                     (unsigned long long)head->seq);
-        return 0;
+    n->cfg = cfg;
+    n->signal_fd = -1;
+    if ((n->stats = stats_new()) == NULL)
+        goto fail;
+    /* A key file that is missing, another's or open to group or others is
+     * the operator's to fix, as `tmbusd -n` says: exit CONFIG_EX_CONFIG. */
+    if ((n->keys = keys_load(cfg->keys)) == NULL) {
+        *is_config_error = true;
+        goto fail;
     }
+    if (n->keys->kind != KEYS_MEMBER || strcmp(n->keys->member, cfg->member) != 0) {
+        log_warnx("%s: not the member key file of %s", cfg->keys, cfg->member);
+        *is_config_error = true;
+        goto fail;
+    }
+    /* The store before the roster: it keeps the roster this node trusts,
+     * and the file must be that roster or its successor. */
+    if ((n->store = node_open_store(cfg, n->keys)) == NULL || board_upgrade(n->store) != 0 ||
+        (n->audit = audit_new(n->store, n->keys, cfg->member, n->stats)) == NULL)
+        goto fail;
+    if (store_counters_restore(n->store, n->stats) != 0)
+        goto fail;
+    if (trusted_roster(n, &trusted) == -1) {
+        *is_config_error = true;
+        goto fail;
+    }
+    n->roster = load_roster(n, trusted, &st, &buf, &len);
+    roster_free(&trusted);
+    if (n->roster == NULL) {
+        *is_config_error = true;
+        goto fail;
+    }
+    if (keep_roster(n, n->roster, buf, len) == -1)
+        goto fail;
+    free(buf);
+    buf = NULL;
+    if (load_other_keys(n, "next_keys", cfg->next_keys, &n->spare) == -1 ||
+        load_other_keys(n, "previous_keys", cfg->previous_keys, &n->previous) == -1) {
+        *is_config_error = true;
+        goto fail;
+    }
+    memcpy(n->boot_transport_pk, n->keys->transport_pk, KEYS_PUBLIC_BYTES);
+    if (settle_keys(n) == -1)
+        goto fail;
+    if ((n->keyring = envelope_keyring_new(n->keys)) == NULL ||
+        (n->spare != NULL && envelope_keyring_add(n->keyring, n->spare) == -1) ||
+        (n->previous != NULL && envelope_keyring_add(n->keyring, n->previous) == -1))
+        goto fail;
+    if ((n->loop = loop_new()) == NULL || (n->zctx = zmq_ctx_new()) == NULL)
+        goto fail;
+    /* The ZAP handler first: a CURVE server bound before it would admit
+     * any key. */
+    if ((n->zap = zap_new(n->zctx, zap_check, n)) == NULL ||
+        loop_add_socket(n->loop, zap_socket(n->zap), zap_on_ready, n->zap) == -1)
+        goto fail;
+    if (start_signals(n) == -1)
+        goto fail;
+    if (start_parts(n) == -1)
+        goto fail;
+    loop_set_round_hook(n->loop, on_round, n);
+    /* The first check runs now, before the loop: a roster that expires
+     * within a day is warned about at start. */
+    check_expiry(n);
+    if (loop_add_timer(n->loop, on_expiry_timer(n), on_expiry_timer, n) == 0 ||
+        loop_add_timer(n->loop, AUDIT_FLUSH_SECONDS * 1000, on_audit_timer, n) == 0)
+        goto fail;
+    log_info("member %s running: roster version %llu, %zu members", cfg->member,
+             (unsigned long long)roster_version(n->roster), roster_member_count(n->roster));
+    return n;
+fail:
+    free(buf);
+    node_free(&n);
+    return NULL;
+}
 
-    void node_free(struct node * *np)
-    {
-        struct node *n;
+/* Logs the head of each of this member's own logs: what a key rotation
+ * records as the retired key's signed_up_to (roster last_seq). */
+static int log_own_head(void *arg, const struct store_log *log, const struct store_head *head)
+{
+    const struct node *n = arg;
 
-        if (np == NULL || (n = *np) == NULL)
-            return;
-        if (n->store != NULL && n->route != NULL && n->peers != NULL && n->api != NULL) {
-            commit_round(n, true);
-            /* What was counted since the last commit, in a batch of its own:
-             * one more commit, at a clean stop only. */
-            if (store_begin(n->store) == 0) {
-                store_counters_save(n->store, n->stats);
-                if (store_commit(n->store) == 0)
-                    stats_mark_saved(n->stats);
-            }
-            (void)store_each_log(n->store, log_own_head, n);
+    if (strcmp(log->origin, n->cfg->member) == 0)
+        log_info("own log %s: last seq %llu", log->peer[0] != '\0' ? log->peer : "*",
+                 (unsigned long long)head->seq);
+    return 0;
+}
+
+void node_free(struct node **np)
+{
+    struct node *n;
+
+    if (np == NULL || (n = *np) == NULL)
+        return;
+    if (n->store != NULL && n->route != NULL && n->peers != NULL && n->api != NULL) {
+        commit_round(n, true);
+        /* What was counted since the last commit, in a batch of its own:
+         * one more commit, at a clean stop only. */
+        if (store_begin(n->store) == 0) {
+            store_counters_save(n->store, n->stats);
+            if (store_commit(n->store) == 0)
+                stats_mark_saved(n->stats);
         }
-        retention_free(&n->retention);
-        http_free(&n->http);
-        api_free(&n->api);
-        admission_free(&n->admission);
-        peers_free(&n->peers);
-        route_free(&n->route);
-        zap_free(&n->zap);
-        if (n->zctx != NULL)
-            zmq_ctx_term(n->zctx);
-        if (n->signal_fd != -1)
-            close(n->signal_fd);
-        loop_free(&n->loop);
-        audit_free(&n->audit);
-        store_close(&n->store);
-        envelope_keyring_free(&n->keyring);
-        roster_free(&n->roster);
-        keys_free(&n->keys);
-        keys_free(&n->spare);
-        keys_free(&n->previous);
-        config_free(&n->cfg);
-        stats_free(&n->stats);
-        free(n);
-        *np = NULL;
+        (void)store_each_log(n->store, log_own_head, n);
     }
+    retention_free(&n->retention);
+    http_free(&n->http);
+    api_free(&n->api);
+    admission_free(&n->admission);
+    peers_free(&n->peers);
+    route_free(&n->route);
+    zap_free(&n->zap);
+    if (n->zctx != NULL)
+        zmq_ctx_term(n->zctx);
+    if (n->signal_fd != -1)
+        close(n->signal_fd);
+    loop_free(&n->loop);
+    audit_free(&n->audit);
+    store_close(&n->store);
+    envelope_keyring_free(&n->keyring);
+    roster_free(&n->roster);
+    keys_free(&n->keys);
+    keys_free(&n->spare);
+    keys_free(&n->previous);
+    config_free(&n->cfg);
+    stats_free(&n->stats);
+    free(n);
+    *np = NULL;
+}
 
-    int node_run(struct node * n)
-    {
-        uint64_t usec = 0;
-        int rc;
+int node_run(struct node *n)
+{
+    uint64_t usec = 0;
+    int rc;
 
-        /* Unset NOTIFY_SOCKET means no systemd listening: no timer either. */
-        n->is_watchdog = sd_watchdog_enabled(0, &usec) > 0;
-        if (getenv("NOTIFY_SOCKET") != NULL &&
-            loop_add_timer(n->loop, n->is_watchdog ? 0 : NOTIFY_STATUS_MS, on_notify_timer, n) == 0)
-            return -1;
-        if (n->is_watchdog)
-            log_info("systemd watchdog: pinging every %llu ms",
-                     (unsigned long long)(usec / 2000 > 0 ? usec / 2000 : 1));
-        notify(n, "READY=1");
-        rc = loop_run(n->loop);
-        (void)sd_notify(0, "STOPPING=1\nSTATUS=stopping");
-        return rc;
-    }
+    /* Unset NOTIFY_SOCKET means no systemd listening: no timer either. */
+    n->is_watchdog = sd_watchdog_enabled(0, &usec) > 0;
+    if (getenv("NOTIFY_SOCKET") != NULL &&
+        loop_add_timer(n->loop, n->is_watchdog ? 0 : NOTIFY_STATUS_MS, on_notify_timer, n) == 0)
+        return -1;
+    if (n->is_watchdog)
+        log_info("systemd watchdog: pinging every %llu ms",
+                 (unsigned long long)(usec / 2000 > 0 ? usec / 2000 : 1));
+    notify(n, "READY=1");
+    rc = loop_run(n->loop);
+    (void)sd_notify(0, "STOPPING=1\nSTATUS=stopping");
+    return rc;
+}
