@@ -363,6 +363,17 @@ static const char *const migrations[STORE_SCHEMA] = {
     "ALTER TABLE envelopes ADD COLUMN pruned INTEGER;"
     "CREATE INDEX envelopes_expiring ON envelopes (expires_at)"
     "  WHERE expires_at > 0 AND pruned IS NULL;",
+    /* 16 -> 17, 17 -> 18, 18 -> 19: reserved; no change. */
+    "SELECT 1;",
+    "SELECT 1;",
+    "SELECT 1;",
+    /* 19 -> 20: audit epochs (PROTOCOL.md 13.2). Each checkpoint, ours or
+     * the one held of a peer, carries the epoch of the log it is of; rows
+     * from before have epoch 0, the epoch their signatures cover. */
+    "ALTER TABLE audit_checkpoints ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0"
+    "  CHECK (epoch >= 0);"
+    "ALTER TABLE audit_peer_checkpoints ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0"
+    "  CHECK (epoch >= 0);",
 };
 
 /* The first schema whose migration rebuilds a table that others refer to:
