@@ -161,8 +161,7 @@ const char *audit_kind_name(enum audit_kind k)
     static const char *const names[] = {
         [AUDIT_ENVELOPE] = "envelope", [AUDIT_POST] = "post",     [AUDIT_ACK] = "ack",
         [AUDIT_QUERY] = "query",       [AUDIT_ROSTER] = "roster", [AUDIT_ALARM] = "alarm",
-        [AUDIT_RELOAD] = "reload",     [AUDIT_START] = "start",
-        [AUDIT_EPOCH] = "epoch",
+        [AUDIT_RELOAD] = "reload",     [AUDIT_START] = "start",   [AUDIT_EPOCH] = "epoch",
     };
 
     return k >= 1 && k <= AUDIT_KIND_MAX_ ? names[k] : "?";
@@ -1121,10 +1120,8 @@ static bool is_in_log(struct audit *a, const struct audit_checkpoint *cp)
 enum audit_held_answer audit_held_by_peer(struct audit *a, const char *peer,
                                           const struct audit_checkpoint *held)
 {
-    struct audit_entry e = {.kind = AUDIT_EPOCH,
-                            .outcome = AUDIT_OK,
-                            .actor_kind = AUDIT_BY_NODE,
-                            .has_id = true};
+    struct audit_entry e = {
+        .kind = AUDIT_EPOCH, .outcome = AUDIT_OK, .actor_kind = AUDIT_BY_NODE, .has_id = true};
 
     if (!audit_checkpoint_verify(held, a->keys->sign_pk)) {
         stats_count(a->stats, "audit.held.bad-signature", 1);

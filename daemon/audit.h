@@ -173,7 +173,7 @@ bool audit_verify_consistency(uint64_t old_size, const uint8_t old_root[AUDIT_HA
 
 /* The bytes a checkpoint's signature covers, into buf (AUDIT_SIGNED_MAX).
  * Returns the length. */
-#define AUDIT_SIGNED_MAX \
+#define AUDIT_SIGNED_MAX                                                                           \
     (sizeof(AUDIT_CHECKPOINT_DOMAIN_EPOCH) + 1 + UTIL_MEMBER_ID_MAX + 8 + 8 + 32 + 8)
 size_t audit_checkpoint_signed(const struct audit_checkpoint *cp, uint8_t *buf);
 

@@ -677,8 +677,7 @@ static void test_epochs(void **state)
     forged.epoch = 1;
     assert_int_equal(audit_checkpoint_signed(&forged, msg1),
                      audit_checkpoint_signed(&cp1, msg0) + 8);
-    assert_memory_equal(msg1, AUDIT_CHECKPOINT_DOMAIN_EPOCH,
-                        sizeof(AUDIT_CHECKPOINT_DOMAIN_EPOCH));
+    assert_memory_equal(msg1, AUDIT_CHECKPOINT_DOMAIN_EPOCH, sizeof(AUDIT_CHECKPOINT_DOMAIN_EPOCH));
     assert_false(audit_checkpoint_verify(&forged, de_keys->sign_pk));
 
     /* DE's store is lost: a new log, epoch 0 as far as it knows. Its first
@@ -751,9 +750,8 @@ static void test_epochs(void **state)
      * hidden: a second reset, counted and recorded. */
     forged.epoch = 2;
     sign_as(de_keys, &forged);
-    assert_int_equal(
-        audit_peer_checkpoint(fr, &forged, de_keys->sign_pk, 0, NULL, 0, &held, cosig),
-        AUDIT_PEER_COSIGNED);
+    assert_int_equal(audit_peer_checkpoint(fr, &forged, de_keys->sign_pk, 0, NULL, 0, &held, cosig),
+                     AUDIT_PEER_COSIGNED);
     assert_int_equal(stats_get(fr_st, "audit.epoch-reset"), 2);
     commit(fr_store, fr, false);
     assert_int_equal(store_audit_each(fr_store, 0, count_reset, &resets), 0);
