@@ -130,6 +130,7 @@ struct link {
      * the Cosignature we owe it once the round commits. */
     uint64_t audit_sent, audit_held;
     int64_t last_proof_ms; /* when we last computed a proof for it */
+    int64_t last_held_ms;  /* when we last checked a checkpoint it showed us */
     bool is_cosign_due;
     struct peer_msg_checkpoint cosign;
     /* The highest roster version it is known to hold: its Hello's, raised
@@ -1029,7 +1030,12 @@ static void take_cosignature(struct peers *p, struct link *l, const struct peer_
         return;
     if (!c->has_sig) {
         /* Our next checkpoint goes out with a proof from there, or, when
-         * the peer holds one our log no longer has, from 0 in a new epoch. */
+         * the peer holds one our log no longer has, from 0 in a new epoch.
+         * Checking a checkpoint shown reads our log once, as a proof does:
+         * at most once a PEER_PROOF_MIN_MS per link; one shown sooner is
+         * ignored, and our next checkpoint asks again. */
+        if (c->has_held && loop_now_ms() - l->last_held_ms < PEER_PROOF_MIN_MS)
+            return;
         l->audit_held = c->size;
         l->audit_sent = 0;
         if (c->has_held) {
@@ -1038,6 +1044,7 @@ static void take_cosignature(struct peers *p, struct link *l, const struct peer_
             memcpy(held.root, c->root, AUDIT_HASH_BYTES);
             memcpy(held.sig, c->held_sig, KEYS_SIGNATURE_BYTES);
             snprintf(held.member, sizeof(held.member), "%s", p->cfg->member);
+            l->last_held_ms = loop_now_ms();
             if (audit_held_by_peer(p->audit, l->member, &held) == AUDIT_HELD_RESTART)
                 l->audit_held = 0;
         }
