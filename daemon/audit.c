@@ -1132,6 +1132,8 @@ enum audit_held_answer audit_held_by_peer(struct audit *a, const char *peer,
     }
     if (held->epoch < a->epoch)
         return AUDIT_HELD_RESTART;
+    if (held->epoch == UINT64_MAX)
+        return AUDIT_HELD_PROVE; /* no epoch after it: never signed by this code */
     if (held->epoch == a->epoch && is_in_log(a, held))
         return AUDIT_HELD_PROVE;
     if (held->epoch == a->epoch && held->size <= a->start_size) {
@@ -1144,8 +1146,8 @@ enum audit_held_answer audit_held_by_peer(struct audit *a, const char *peer,
     }
     a->epoch = (held->epoch > a->epoch ? held->epoch : a->epoch) + 1;
     stats_count(a->stats, "audit.epoch-started", 1);
-    log_warnx("audit: %s holds our checkpoint of epoch %llu at size %llu, beyond the %llu entries "
-              "this log had at start: the store lost them; the log goes on as epoch %llu",
+    log_warnx("audit: %s holds our checkpoint of epoch %llu at size %llu, which this log (%llu "
+              "entries at start) does not hold: the store lost it; the log goes on as epoch %llu",
               peer, (unsigned long long)held->epoch, (unsigned long long)held->size,
               (unsigned long long)a->start_size, (unsigned long long)a->epoch);
     e.seq = a->epoch;

@@ -3,13 +3,13 @@
  * in the style of Certificate Transparency (RFC 9162 hashing, BLAKE2b-256).
  * Every leaf is one small structured entry (when, what, by whom, about
  * which envelope, with which outcome), never a payload or a secret; the
- * node signs checkpoints (tree size, root, time) with its member key, so
- * that a history rewritten, truncated or reordered afterwards no longer
- * matches a signed root. Appends are queued in memory with the tree's
- * frontier (O(log n) hashing each) and written by audit_flush into the
- * batch the loop round commits anyway: no fsync of their own. The pure
- * functions (codec, hashing, proofs) need no node and are what
- * `tmbus-admin audit` and the fuzzers call.
+ * node signs checkpoints (epoch, tree size, root, time) with its member
+ * key, so that a history rewritten, truncated or reordered afterwards no
+ * longer matches a signed root; a log whose store lost what it signed
+ * begins a new epoch that its peers record (PROTOCOL.md 13.2). Appends are queued in memory with
+ * the tree's frontier (O(log n) hashing each) and written by audit_flush into the batch the loop
+ * round commits anyway: no fsync of their own. The pure functions (codec, hashing, proofs) need no
+ * node and are what `tmbus-admin audit` and the fuzzers call.
  */
 #ifndef TMBUS_AUDIT_H
 #define TMBUS_AUDIT_H
