@@ -209,6 +209,18 @@ static bool is_recovering(struct tmbus *h)
     return is;
 }
 
+/* The epoch of the node's audit log, from its status. */
+static uint64_t audit_epoch(struct tmbus *h)
+{
+    struct tmbus_status *s = NULL;
+    uint64_t epoch;
+
+    assert_int_equal(tmbus_status(h, FC_CALL_MS, &s), TMBUS_OK);
+    epoch = tmbus_status_audit_epoch(s);
+    tmbus_status_free(&s);
+    return epoch;
+}
+
 static bool is_recovered(void *arg)
 {
     return !is_recovering(arg);
@@ -392,6 +404,8 @@ static void rebuild(void **state, enum loss loss)
     assert_int_equal(counter(ha, "audit.epoch-reset"), 1);
     assert_int_equal(counter(hc, "audit.epoch-reset"), 1);
     assert_int_equal(counter(hb, "audit.epoch-started"), 1);
+    assert_int_equal(audit_epoch(hb), 1);
+    assert_int_equal(audit_epoch(ha), 0);
     assert_int_equal(counter(ha, "audit.peer.inconsistent"), 0);
     assert_int_equal(counter(hc, "audit.peer.inconsistent"), 0);
     tmbus_close(&ha);
