@@ -717,6 +717,11 @@ bool tmbus_status_recovering(const struct tmbus_status *s)
     return s->reply->status->recovering;
 }
 
+uint64_t tmbus_status_audit_epoch(const struct tmbus_status *s)
+{
+    return s->reply->status->audit_epoch;
+}
+
 uint64_t tmbus_status_retention_pruned(const struct tmbus_status *s)
 {
     return s->reply->status->retention_pruned;

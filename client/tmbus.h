@@ -975,6 +975,11 @@ TMBUS_EXPORT bool tmbus_status_store_full(const struct tmbus_status *s);
  * waits to hear its peers): it refuses posts (TMBUS_EUNAVAILABLE) until it
  * holds them, by itself. False from a node that does not say. */
 TMBUS_EXPORT bool tmbus_status_recovering(const struct tmbus_status *s);
+/* The epoch of the node's audit log: 0 until the node's log was first
+ * started again after its store lost what it had signed (PROTOCOL.md
+ * 13.2), then how many times that happened. 0 from a node that does not
+ * say. */
+TMBUS_EXPORT uint64_t tmbus_status_audit_epoch(const struct tmbus_status *s);
 /* Retention: envelopes whose ciphertext the node dropped under its
  * [retention] rules, and the bytes that freed (0 and 0 from a node that
  * does not prune, or does not say). */

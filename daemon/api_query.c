@@ -488,6 +488,7 @@ void api_on_status(struct api *a, const struct request *rq)
     st.uptime_s = (uint64_t)(loop_now_ms() - a->started_ms) / 1000;
     st.store_full = store_is_full(a->store);
     st.recovering = route_is_recovering(a->route);
+    st.audit_epoch = audit_epoch(a->audit);
     /* The counters are kept with every commit, so these survive restarts. */
     st.retention_pruned = stats_get(a->stats, "retention.pruned");
     st.retention_bytes_freed = stats_get(a->stats, "retention.bytes-freed");

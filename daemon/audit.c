@@ -168,7 +168,7 @@ const char *audit_kind_name(enum audit_kind k)
     static const char *const names[] = {
         [AUDIT_ENVELOPE] = "envelope", [AUDIT_POST] = "post",     [AUDIT_ACK] = "ack",
         [AUDIT_QUERY] = "query",       [AUDIT_ROSTER] = "roster", [AUDIT_ALARM] = "alarm",
-        [AUDIT_RELOAD] = "reload",     [AUDIT_START] = "start",
+        [AUDIT_RELOAD] = "reload",     [AUDIT_START] = "start",   [AUDIT_EPOCH] = "epoch",
     };
 
     return k >= 1 && k <= AUDIT_KIND_MAX_ ? names[k] : "?";
@@ -447,12 +447,21 @@ bool audit_verify_consistency(uint64_t old_size, const uint8_t old_root[AUDIT_HA
 
 size_t audit_checkpoint_signed(const struct audit_checkpoint *cp, uint8_t *buf)
 {
+    /* Both domains have the same length; the epoch follows the member in
+     * the second only. */
+    const char *domain = cp->epoch == 0 ? AUDIT_CHECKPOINT_DOMAIN : AUDIT_CHECKPOINT_DOMAIN_EPOCH;
     size_t n = sizeof(AUDIT_CHECKPOINT_DOMAIN), m = strnlen(cp->member, UTIL_MEMBER_ID_MAX);
 
-    memcpy(buf, AUDIT_CHECKPOINT_DOMAIN, n);
+    _Static_assert(sizeof(AUDIT_CHECKPOINT_DOMAIN) == sizeof(AUDIT_CHECKPOINT_DOMAIN_EPOCH),
+                   "checkpoint domains of one length");
+    memcpy(buf, domain, n);
     buf[n++] = (uint8_t)m;
     memcpy(buf + n, cp->member, m);
     n += m;
+    if (cp->epoch != 0) {
+        put_u64(buf + n, cp->epoch);
+        n += 8;
+    }
     put_u64(buf + n, cp->size);
     n += 8;
     memcpy(buf + n, cp->root, AUDIT_HASH_BYTES);
@@ -523,6 +532,11 @@ struct audit {
     int64_t first_queued_ms;
     uint64_t checkpoint_size; /* the last checkpoint's */
     int64_t checkpoint_at;
+    /* The epoch the log is in, and that of the last checkpoint committed
+     * (a reset not yet committed is forgotten with its batch); the tree's
+     * size found at start, which a peer's checkpoint beyond shows lost. */
+    uint64_t epoch, epoch_committed;
+    uint64_t start_size;
     bool wants_checkpoint;     /* audit_want_checkpoint: sign at the next flush */
     int64_t exchange_since_ms; /* when exchange work began to wait for a flush */
     /* The last checkpoint signed, and the last committed (what peers are
@@ -626,13 +640,32 @@ static int peer_hold(struct audit *a, const struct audit_checkpoint *cp)
     return 0;
 }
 
-static int load_peer(void *arg, const struct store_audit_checkpoint *row)
+/* The checkpoint a stored row holds. */
+static struct audit_checkpoint from_row(const struct store_audit_checkpoint *row)
 {
-    struct audit_checkpoint cp = {.size = row->size, .at = row->at};
+    struct audit_checkpoint cp = {.epoch = row->epoch, .size = row->size, .at = row->at};
 
     memcpy(cp.root, row->root, AUDIT_HASH_BYTES);
     memcpy(cp.member, row->member, sizeof(cp.member));
     memcpy(cp.sig, row->sig, sizeof(cp.sig));
+    return cp;
+}
+
+/* The row that stores cp. */
+static struct store_audit_checkpoint to_row(const struct audit_checkpoint *cp)
+{
+    struct store_audit_checkpoint row = {.epoch = cp->epoch, .size = cp->size, .at = cp->at};
+
+    memcpy(row.root, cp->root, AUDIT_HASH_BYTES);
+    memcpy(row.member, cp->member, sizeof(row.member));
+    memcpy(row.sig, cp->sig, sizeof(row.sig));
+    return row;
+}
+
+static int load_peer(void *arg, const struct store_audit_checkpoint *row)
+{
+    struct audit_checkpoint cp = from_row(row);
+
     return peer_hold(arg, &cp);
 }
 
@@ -658,11 +691,10 @@ static int load(struct audit *a)
     if (rc == 1) {
         a->checkpoint_size = cp.size;
         a->checkpoint_at = cp.at;
-        a->cp_committed = (struct audit_checkpoint){.size = cp.size, .at = cp.at};
-        memcpy(a->cp_committed.root, cp.root, AUDIT_HASH_BYTES);
-        memcpy(a->cp_committed.member, cp.member, sizeof(a->cp_committed.member));
-        memcpy(a->cp_committed.sig, cp.sig, sizeof(a->cp_committed.sig));
+        a->cp_committed = from_row(&cp);
         a->has_cp_committed = true;
+        a->epoch = cp.epoch;
+        a->epoch_committed = cp.epoch;
         if (cp.size > a->tree.size) {
             log_warnx("audit: the log has %llu entries but a checkpoint signed %llu: it was "
                       "truncated; run tmbus-admin audit verify",
@@ -678,6 +710,7 @@ static int load(struct audit *a)
     }
     a->committed = a->tree;
     a->flushed = a->tree;
+    a->start_size = a->tree.size;
     return store_audit_peer_each(a->store, load_peer, a);
 }
 
@@ -778,7 +811,8 @@ bool audit_is_due(const struct audit *a)
 
 static int sign_checkpoint(struct audit *a)
 {
-    struct audit_checkpoint cp = {.size = a->tree.size, .at = (int64_t)time(NULL)};
+    struct audit_checkpoint cp = {
+        .epoch = a->epoch, .size = a->tree.size, .at = (int64_t)time(NULL)};
     struct store_audit_checkpoint row;
     uint8_t msg[AUDIT_SIGNED_MAX];
     size_t len;
@@ -790,11 +824,7 @@ static int sign_checkpoint(struct audit *a)
         log_warnx("audit: could not sign a checkpoint");
         return -1;
     }
-    row.size = cp.size;
-    memcpy(row.root, cp.root, AUDIT_HASH_BYTES);
-    row.at = cp.at;
-    memcpy(row.member, cp.member, sizeof(row.member));
-    memcpy(row.sig, cp.sig, sizeof(row.sig));
+    row = to_row(&cp);
     if (store_audit_checkpoint_put(a->store, &row) != 0)
         return -1;
     a->checkpoint_size = cp.size;
@@ -860,6 +890,7 @@ void audit_committed(struct audit *a, bool is_committed)
             a->cp_committed = a->cp_flushed;
             a->has_cp_committed = true;
             a->has_cp_flushed = false;
+            a->epoch_committed = a->cp_committed.epoch;
         }
         a->n_pend_peers = 0;
         a->n_pend_cosigs = 0;
@@ -875,6 +906,9 @@ void audit_committed(struct audit *a, bool is_committed)
     a->flushed = a->committed;
     if (a->checkpoint_size > a->committed.size)
         a->checkpoint_size = a->committed.size;
+    /* A reset's entry went with the batch: the next peer that shows what
+     * it holds of us starts it again. */
+    a->epoch = a->epoch_committed;
 }
 
 void audit_head(const struct audit *a, uint64_t *size, uint8_t root[AUDIT_HASH_BYTES])
@@ -892,10 +926,15 @@ bool audit_is_settled(const struct audit *a)
 
 int audit_latest(const struct audit *a, struct audit_checkpoint *out)
 {
-    if (a == NULL || !a->has_cp_committed)
+    if (a == NULL || !a->has_cp_committed || a->cp_committed.epoch != a->epoch)
         return 0;
     *out = a->cp_committed;
     return 1;
+}
+
+uint64_t audit_epoch(const struct audit *a)
+{
+    return a == NULL ? 0 : a->epoch;
 }
 
 /* Notes when exchange work starts to wait for a flush (audit_is_due). */
@@ -1026,6 +1065,31 @@ static void alarm(struct audit *a, const struct audit_checkpoint *cp, const char
     audit_record(a, &e);
 }
 
+/* Logs, counts and records, once, that member's log went from the epoch
+ * of the checkpoint we held (old) to cp's. */
+static void peer_reset(struct audit *a, const struct audit_checkpoint *old,
+                       const struct audit_checkpoint *cp)
+{
+    struct audit_entry e = {.kind = AUDIT_EPOCH,
+                            .outcome = AUDIT_OK,
+                            .actor_kind = AUDIT_BY_MEMBER,
+                            .seq = cp->epoch,
+                            .has_id = true};
+
+    stats_count(a->stats, "audit.epoch-reset", 1);
+    log_warnx("audit: %s started its audit log again, as epoch %llu: the checkpoint of epoch %llu "
+              "at size %llu we cosigned can no longer be proved (a node rebuilt after a loss, "
+              "or a rewritten history)",
+              cp->member, (unsigned long long)cp->epoch, (unsigned long long)old->epoch,
+              (unsigned long long)old->size);
+    snprintf(e.actor, sizeof(e.actor), "%s", cp->member);
+    snprintf(e.origin, sizeof(e.origin), "%s", cp->member);
+    memcpy(e.id, old->root, AUDIT_HASH_BYTES);
+    snprintf(e.detail, sizeof(e.detail), "epoch reset: held epoch %llu at size %llu",
+             (unsigned long long)old->epoch, (unsigned long long)old->size);
+    audit_record(a, &e);
+}
+
 enum audit_peer_verdict audit_peer_checkpoint(struct audit *a, const struct audit_checkpoint *cp,
                                               const uint8_t sign_pk[KEYS_PUBLIC_BYTES],
                                               uint64_t from_size,
@@ -1043,15 +1107,27 @@ enum audit_peer_verdict audit_peer_checkpoint(struct audit *a, const struct audi
         alarm(a, cp, "audit.peer.bad-signature", "its signature is not the member's");
         return AUDIT_PEER_REFUSED;
     }
-    if (h != NULL) {
+    if (h != NULL && cp->epoch < h->epoch) {
+        alarm(a, cp, "audit.peer.inconsistent",
+              "an epoch below the one we hold: its log was rewritten");
+        return AUDIT_PEER_REFUSED;
+    }
+    if (h != NULL && cp->epoch > h->epoch) {
+        /* Nothing of the old epoch can be proved any more: the reset is
+         * recorded for good, and the new epoch starts on its signature. */
+        peer_reset(a, h, cp);
+    } else if (h != NULL) {
+        /* Asked before the size is judged: a node whose store lost what
+         * it signed learns so from the answer, and starts a new epoch
+         * instead of being refused (13.2). */
+        if (from_size != h->size) {
+            stats_count(a->stats, "audit.peer.prove-from", 1);
+            return AUDIT_PEER_PROVE_FROM;
+        }
         if (cp->size < h->size) {
             alarm(a, cp, "audit.peer.inconsistent",
                   "smaller than the checkpoint we hold: its log was truncated");
             return AUDIT_PEER_REFUSED;
-        }
-        if (from_size != h->size) {
-            stats_count(a->stats, "audit.peer.prove-from", 1);
-            return AUDIT_PEER_PROVE_FROM;
         }
         if (!audit_verify_consistency(h->size, h->root, cp->size, cp->root, proof, n_proof)) {
             alarm(a, cp, "audit.peer.inconsistent",
@@ -1083,11 +1159,7 @@ enum audit_peer_verdict audit_peer_checkpoint(struct audit *a, const struct audi
     }
     if (row == NULL)
         row = &a->pend_peers[a->n_pend_peers++];
-    row->size = cp->size;
-    memcpy(row->root, cp->root, AUDIT_HASH_BYTES);
-    row->at = cp->at;
-    memcpy(row->member, cp->member, sizeof(row->member));
-    memcpy(row->sig, cp->sig, sizeof(row->sig));
+    *row = to_row(cp);
     *held = cp->size;
     stats_count(a->stats, "audit.peer.cosigned", 1);
     return AUDIT_PEER_COSIGNED;
@@ -1104,10 +1176,7 @@ int audit_peer_cosignature(struct audit *a, const char *cosigner, uint64_t size,
     if (a->has_cp_committed && a->cp_committed.size == size) {
         cp = a->cp_committed;
     } else if (store_audit_checkpoint_get(a->store, size, &row) == 1) {
-        cp = (struct audit_checkpoint){.size = row.size, .at = row.at};
-        memcpy(cp.root, row.root, AUDIT_HASH_BYTES);
-        memcpy(cp.member, row.member, sizeof(cp.member));
-        memcpy(cp.sig, row.sig, sizeof(cp.sig));
+        cp = from_row(&row);
     } else {
         stats_count(a->stats, "audit.cosignature.unknown", 1);
         log_warnx("audit: %s cosigned a checkpoint at size %llu that we never signed", cosigner,
@@ -1134,4 +1203,76 @@ int audit_peer_cosignature(struct audit *a, const char *cosigner, uint64_t size,
     memcpy(c->sig, sig, sizeof(c->sig));
     stats_count(a->stats, "audit.cosignatures", 1);
     return 0;
+}
+
+int audit_peer_held(const struct audit *a, const char *member, struct audit_checkpoint *out)
+{
+    for (size_t i = 0; i < a->n_peers; i++)
+        if (strcmp(a->peers[i].member, member) == 0) {
+            *out = a->peers[i];
+            return 1;
+        }
+    return 0;
+}
+
+/* Whether our committed log holds cp: cp's root is our tree's at its
+ * size. Reads the log once for the proof. */
+static bool is_in_log(struct audit *a, const struct audit_checkpoint *cp)
+{
+    uint8_t proof[AUDIT_PROOF_MAX][AUDIT_HASH_BYTES];
+    uint8_t root[AUDIT_HASH_BYTES];
+    int n;
+
+    if (cp->size == 0 || cp->size > a->committed.size)
+        return false;
+    audit_frontier_root(&a->committed, root);
+    if (cp->size == a->committed.size)
+        return sodium_memcmp(root, cp->root, AUDIT_HASH_BYTES) == 0;
+    n = audit_prove_since(a, cp->size, a->committed.size, proof);
+    return n >= 0 && audit_verify_consistency(cp->size, cp->root, a->committed.size, root,
+                                              (const uint8_t(*)[AUDIT_HASH_BYTES])proof, (size_t)n);
+}
+
+enum audit_held_answer audit_held_by_peer(struct audit *a, const char *peer,
+                                          const struct audit_checkpoint *held)
+{
+    struct audit_entry e = {
+        .kind = AUDIT_EPOCH, .outcome = AUDIT_OK, .actor_kind = AUDIT_BY_NODE, .has_id = true};
+
+    if (!audit_checkpoint_verify(held, a->keys->sign_pk)) {
+        stats_count(a->stats, "audit.held.bad-signature", 1);
+        log_warnx("audit: %s holds a checkpoint of ours at size %llu that we did not sign; "
+                  "ignored",
+                  peer, (unsigned long long)held->size);
+        return AUDIT_HELD_PROVE;
+    }
+    if (held->epoch < a->epoch)
+        return AUDIT_HELD_RESTART;
+    if (held->epoch == UINT64_MAX)
+        return AUDIT_HELD_PROVE; /* no epoch after it: never signed by this code */
+    if (held->epoch == a->epoch && is_in_log(a, held))
+        return AUDIT_HELD_PROVE;
+    if (held->epoch == a->epoch && held->size <= a->start_size) {
+        /* Not lost but other: the log found at start contradicts what we
+         * signed. Only a rewrite does that; the peer's check will say so. */
+        log_warnx("audit: %s holds our checkpoint at size %llu, which this log contradicts: it "
+                  "was rewritten; run tmbus-admin audit verify",
+                  peer, (unsigned long long)held->size);
+        return AUDIT_HELD_PROVE;
+    }
+    a->epoch = (held->epoch > a->epoch ? held->epoch : a->epoch) + 1;
+    stats_count(a->stats, "audit.epoch-started", 1);
+    log_warnx("audit: %s holds our checkpoint of epoch %llu at size %llu, which this log (%llu "
+              "entries at start) does not hold: the store lost it; the log goes on as epoch %llu",
+              peer, (unsigned long long)held->epoch, (unsigned long long)held->size,
+              (unsigned long long)a->start_size, (unsigned long long)a->epoch);
+    e.seq = a->epoch;
+    snprintf(e.origin, sizeof(e.origin), "%s", a->member);
+    snprintf(e.peer, sizeof(e.peer), "%s", peer);
+    memcpy(e.id, held->root, AUDIT_HASH_BYTES);
+    snprintf(e.detail, sizeof(e.detail), "epoch reset: %s held epoch %llu at size %llu", peer,
+             (unsigned long long)held->epoch, (unsigned long long)held->size);
+    audit_record(a, &e);
+    audit_want_checkpoint(a);
+    return AUDIT_HELD_RESTART;
 }

@@ -3,13 +3,13 @@
  * in the style of Certificate Transparency (RFC 9162 hashing, BLAKE2b-256).
  * Every leaf is one small structured entry (when, what, by whom, about
  * which envelope, with which outcome), never a payload or a secret; the
- * node signs checkpoints (tree size, root, time) with its member key, so
- * that a history rewritten, truncated or reordered afterwards no longer
- * matches a signed root. Appends are queued in memory with the tree's
- * frontier (O(log n) hashing each) and written by audit_flush into the
- * batch the loop round commits anyway: no fsync of their own. The pure
- * functions (codec, hashing, proofs) need no node and are what
- * `tmbus-admin audit` and the fuzzers call.
+ * node signs checkpoints (epoch, tree size, root, time) with its member
+ * key, so that a history rewritten, truncated or reordered afterwards no
+ * longer matches a signed root; a log whose store lost what it signed
+ * begins a new epoch that its peers record (PROTOCOL.md 13.2). Appends are queued in memory with
+ * the tree's frontier (O(log n) hashing each) and written by audit_flush into the batch the loop
+ * round commits anyway: no fsync of their own. The pure functions (codec, hashing, proofs) need no
+ * node and are what `tmbus-admin audit` and the fuzzers call.
  */
 #ifndef TMBUS_AUDIT_H
 #define TMBUS_AUDIT_H
@@ -30,6 +30,10 @@
 #define AUDIT_MAX_DEPTH         64  /* a tree of up to 2^64 - 1 leaves */
 #define AUDIT_PROOF_MAX         AUDIT_MAX_DEPTH
 #define AUDIT_CHECKPOINT_DOMAIN "tmbus audit checkpoint v1" /* signed with its NUL */
+/* A checkpoint of an epoch above 0 is signed under this domain, with the
+ * epoch (PROTOCOL.md 13.2); epoch 0 keeps the bytes of the first version,
+ * so that checkpoints signed before epochs existed still verify. */
+#define AUDIT_CHECKPOINT_DOMAIN_EPOCH "tmbus audit checkpoint v2"
 /* A checkpoint is signed every AUDIT_CHECKPOINT_ENTRIES entries, or at the
  * first flush AUDIT_CHECKPOINT_SECONDS after the last one when entries
  * came since, and when the node stops. */
@@ -50,7 +54,8 @@ enum audit_kind {
     AUDIT_ALARM = 6,    /* equivocation: the log at origin/peer/seq halted */
     AUDIT_RELOAD = 7,   /* a configuration reload, applied or refused */
     AUDIT_START = 8,    /* the node started (seq: the tree size it found) */
-    AUDIT_KIND_MAX_ = 8
+    AUDIT_EPOCH = 9,    /* a log began a new epoch (seq: the epoch; id: the old root) */
+    AUDIT_KIND_MAX_ = 9
 };
 
 enum audit_outcome { AUDIT_OK = 1, AUDIT_REFUSED = 2, AUDIT_OUTCOME_MAX_ = 2 };
@@ -83,8 +88,11 @@ struct audit_entry {
 
 /* A signed checkpoint: member's Ed25519 signature over
  * AUDIT_CHECKPOINT_DOMAIN, its NUL, len(member) as one byte, member, size
- * (8 bytes big-endian), root, at (8 bytes big-endian, Unix seconds). */
+ * (8 bytes big-endian), root, at (8 bytes big-endian, Unix seconds); for
+ * an epoch above 0, AUDIT_CHECKPOINT_DOMAIN_EPOCH, its NUL, len(member),
+ * member, epoch (8 bytes big-endian), then size, root and at alike. */
 struct audit_checkpoint {
+    uint64_t epoch; /* 0 until the member's log was first started again */
     uint64_t size;
     uint8_t root[AUDIT_HASH_BYTES];
     int64_t at;
@@ -165,7 +173,8 @@ bool audit_verify_consistency(uint64_t old_size, const uint8_t old_root[AUDIT_HA
 
 /* The bytes a checkpoint's signature covers, into buf (AUDIT_SIGNED_MAX).
  * Returns the length. */
-#define AUDIT_SIGNED_MAX (sizeof(AUDIT_CHECKPOINT_DOMAIN) + 1 + UTIL_MEMBER_ID_MAX + 8 + 32 + 8)
+#define AUDIT_SIGNED_MAX                                                                           \
+    (sizeof(AUDIT_CHECKPOINT_DOMAIN_EPOCH) + 1 + UTIL_MEMBER_ID_MAX + 8 + 8 + 32 + 8)
 size_t audit_checkpoint_signed(const struct audit_checkpoint *cp, uint8_t *buf);
 
 /* Checks cp's signature under the member's Ed25519 key sign_pk. */
@@ -233,8 +242,13 @@ void audit_head(const struct audit *a, uint64_t *size, uint8_t root[AUDIT_HASH_B
  * here, once. */
 
 /* The last committed checkpoint into *out. Returns 1, or 0 when the node
- * has signed none yet. */
+ * has signed none yet, or none of the epoch it is in (a new epoch waits
+ * for its first checkpoint). */
 int audit_latest(const struct audit *a, struct audit_checkpoint *out);
+
+/* The epoch the node's log is in (PROTOCOL.md 13.2): 0 until it was first
+ * started again after a loss. */
+uint64_t audit_epoch(const struct audit *a);
 
 /* True when every peer checkpoint and cosignature taken is committed: a
  * cosignature goes out only then. */
@@ -273,13 +287,16 @@ enum audit_peer_verdict {
 /*
  * Checks cp, the checkpoint of cp->member (a peer, whose Ed25519 key in the
  * roster in force is sign_pk), against the one we hold of it: its
- * signature; then, when we hold one of size h, that from_size is h (else
- * AUDIT_PEER_PROVE_FROM with *held = h) and that proof shows our tree of h
- * a prefix of cp's (a smaller size, or a different root at the same size,
- * is a rewritten or truncated history). A consistent checkpoint replaces
- * what we hold (written in the next flush) and is cosigned into cosig. A
- * first checkpoint of a peer is taken on its signature alone. Never
- * blocks.
+ * signature; then, when we hold one of size h: an epoch below the one held
+ * is refused; a higher epoch is a reset of the peer's log, logged,
+ * counted ("audit.epoch-reset") and recorded once (an AUDIT_EPOCH entry
+ * naming the checkpoint held), and cp is taken on its signature alone;
+ * within the epoch held, from_size must be h (else AUDIT_PEER_PROVE_FROM
+ * with *held = h) and proof must show our tree of h a prefix of cp's (a
+ * smaller size, or a different root at the same size, is a rewritten or
+ * truncated history). A checkpoint taken replaces what we hold (written in
+ * the next flush) and is cosigned into cosig. A first checkpoint of a peer
+ * is taken on its signature alone. Never blocks.
  */
 enum audit_peer_verdict audit_peer_checkpoint(struct audit *a, const struct audit_checkpoint *cp,
                                               const uint8_t sign_pk[KEYS_PUBLIC_BYTES],
@@ -287,6 +304,37 @@ enum audit_peer_verdict audit_peer_checkpoint(struct audit *a, const struct audi
                                               const uint8_t proof[][AUDIT_HASH_BYTES],
                                               size_t n_proof, uint64_t *held,
                                               uint8_t cosig[KEYS_SIGNATURE_BYTES]);
+
+/* The checkpoint we hold of member into *out (what a "prove from" answer
+ * shows the member, 13.2). Returns 1, or 0 when we hold none. */
+int audit_peer_held(const struct audit *a, const char *member, struct audit_checkpoint *out);
+
+/* What our next checkpoint to a peer must prove, after it said which of
+ * ours it holds. */
+enum audit_held_answer {
+    AUDIT_HELD_PROVE,   /* prove from the size the peer holds */
+    AUDIT_HELD_RESTART, /* the peer holds an older epoch: send ours from 0 */
+};
+
+/*
+ * The peer named our checkpoint held, our signature (held->member is this
+ * node) checked under our own key. When our log holds it (same epoch, and
+ * its root is our tree's at its size), or it is of our epoch and no larger
+ * than the log found at start (a log that holds other entries where our
+ * signature says it held these was rewritten: the proof fails at the peer,
+ * which alarms), prove from it. When it is beyond the log found at start
+ * or of a later epoch (our store lost what we signed: a destroyed disk, an
+ * older copy), the log begins the epoch after max(ours, held's): an
+ * AUDIT_EPOCH entry records what the peer showed, a checkpoint of the new
+ * epoch is signed at the next flush, and AUDIT_HELD_RESTART. A checkpoint
+ * of an earlier epoch also gives AUDIT_HELD_RESTART. A held checkpoint
+ * whose signature is not ours is ignored (counted
+ * "audit.held.bad-signature", logged): AUDIT_HELD_PROVE. Reads the
+ * committed log once to check (O(size) hashing, as audit_prove_since), on
+ * the caller's thread.
+ */
+enum audit_held_answer audit_held_by_peer(struct audit *a, const char *peer,
+                                          const struct audit_checkpoint *held);
 
 /* Takes cosigner's cosignature sig of our checkpoint of size, checked
  * under cosigner's key sign_pk, or next_pk (NULL when none) during a

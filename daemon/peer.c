@@ -150,6 +150,7 @@ struct link {
      * the Cosignature we owe it once the round commits. */
     uint64_t audit_sent, audit_held;
     int64_t last_proof_ms; /* when we last computed a proof for it */
+    int64_t last_held_ms;  /* when we last checked a checkpoint it showed us */
     bool is_cosign_due;
     struct peer_msg_checkpoint cosign;
     /* The highest roster version it is known to hold: its Hello's, raised
@@ -1038,7 +1039,7 @@ static int member_sign_key(struct peers *p, const struct link *l, uint8_t pk[KEY
  * round commits. An inconsistent one gets no answer. */
 static void take_checkpoint(struct peers *p, struct link *l, const struct peer_msg_checkpoint *c)
 {
-    struct audit_checkpoint cp = {.size = c->size, .at = c->at};
+    struct audit_checkpoint cp = {.epoch = c->epoch, .size = c->size, .at = c->at}, kept;
     uint8_t pk[KEYS_PUBLIC_BYTES], next_pk[KEYS_PUBLIC_BYTES];
     bool has_next;
     uint64_t held = 0;
@@ -1056,8 +1057,18 @@ static void take_checkpoint(struct peers *p, struct link *l, const struct peer_m
                                   l->cosign.sig)) {
     case AUDIT_PEER_COSIGNED:
         l->cosign.has_sig = true;
+        l->cosign.epoch = cp.epoch;
         break;
     case AUDIT_PEER_PROVE_FROM:
+        /* Shown whole: a peer whose store lost it learns what it signed
+         * (PROTOCOL.md 13.2). */
+        if (audit_peer_held(p->audit, l->member, &kept) == 1) {
+            l->cosign.has_held = true;
+            l->cosign.epoch = kept.epoch;
+            memcpy(l->cosign.root, kept.root, AUDIT_HASH_BYTES);
+            l->cosign.at = kept.at;
+            memcpy(l->cosign.held_sig, kept.sig, KEYS_SIGNATURE_BYTES);
+        }
         break;
     case AUDIT_PEER_REFUSED:
         l->is_cosign_due = false;
@@ -1077,9 +1088,25 @@ static void take_cosignature(struct peers *p, struct link *l, const struct peer_
     if (p->audit == NULL)
         return;
     if (!c->has_sig) {
-        /* Our next checkpoint goes out with a proof from there. */
+        /* Our next checkpoint goes out with a proof from there, or, when
+         * the peer holds one our log no longer has, from 0 in a new epoch.
+         * Checking a checkpoint shown reads our log once, as a proof does:
+         * at most once a PEER_PROOF_MIN_MS per link; one shown sooner is
+         * ignored, and our next checkpoint asks again. */
+        if (c->has_held && loop_now_ms() - l->last_held_ms < PEER_PROOF_MIN_MS)
+            return;
         l->audit_held = c->size;
         l->audit_sent = 0;
+        if (c->has_held) {
+            struct audit_checkpoint held = {.epoch = c->epoch, .size = c->size, .at = c->at};
+
+            memcpy(held.root, c->root, AUDIT_HASH_BYTES);
+            memcpy(held.sig, c->held_sig, KEYS_SIGNATURE_BYTES);
+            snprintf(held.member, sizeof(held.member), "%s", p->cfg->member);
+            l->last_held_ms = loop_now_ms();
+            if (audit_held_by_peer(p->audit, l->member, &held) == AUDIT_HELD_RESTART)
+                l->audit_held = 0;
+        }
         return;
     }
     if (member_sign_key(p, l, pk, next_pk, &has_next) != 0)
@@ -1106,8 +1133,14 @@ static void exchange_checkpoints(struct peers *p, struct link *l, bool is_commit
         Tmbus__Peer__Cosignature c = TMBUS__PEER__COSIGNATURE__INIT;
 
         c.size = l->cosign.size;
+        c.epoch = l->cosign.epoch;
         if (l->cosign.has_sig)
             c.sig = (ProtobufCBinaryData){KEYS_SIGNATURE_BYTES, l->cosign.sig};
+        if (l->cosign.has_held) {
+            c.root = (ProtobufCBinaryData){AUDIT_HASH_BYTES, l->cosign.root};
+            c.at = l->cosign.at;
+            c.checkpoint_sig = (ProtobufCBinaryData){KEYS_SIGNATURE_BYTES, l->cosign.held_sig};
+        }
         m.kind_case = TMBUS__PEER__PEER_MESSAGE__KIND_COSIGNATURE;
         m.cosignature = &c;
         if (send_message(p, l, &m) == 0)
@@ -1134,6 +1167,7 @@ static void exchange_checkpoints(struct peers *p, struct link *l, bool is_commit
     c.root = (ProtobufCBinaryData){AUDIT_HASH_BYTES, cp.root};
     c.at = cp.at;
     c.sig = (ProtobufCBinaryData){KEYS_SIGNATURE_BYTES, cp.sig};
+    c.epoch = cp.epoch;
     c.from_size = l->audit_held;
     for (int i = 0; i < n; i++)
         items[i] = (ProtobufCBinaryData){AUDIT_HASH_BYTES, proof[i]};

@@ -142,6 +142,7 @@ static int take_checkpoint(struct peer_msg_checkpoint *out, const Tmbus__Peer__C
     for (size_t i = 0; i < c->n_proof; i++)
         if (c->proof[i].len != ENVELOPE_HASH_BYTES)
             return -1;
+    out->epoch = c->epoch;
     out->size = c->size;
     memcpy(out->root, c->root.data, ENVELOPE_HASH_BYTES);
     out->at = c->at;
@@ -154,15 +155,29 @@ static int take_checkpoint(struct peer_msg_checkpoint *out, const Tmbus__Peer__C
     return 0;
 }
 
-/* Copies a Cosignature: a signature of 64 bytes, or none. */
+/* Copies a Cosignature: a signature of 64 bytes, or none and then perhaps
+ * the checkpoint held, whole (a root of 32 bytes and its signature of 64,
+ * of a size above 0) or not at all. */
 static int take_cosignature(struct peer_msg_checkpoint *out, const Tmbus__Peer__Cosignature *c)
 {
+    bool has_held = c->root.len != 0 || c->checkpoint_sig.len != 0;
+
     if (c->sig.len != 0 && c->sig.len != KEYS_SIGNATURE_BYTES)
         return -1;
+    if (has_held && (c->sig.len != 0 || c->size == 0 || c->root.len != ENVELOPE_HASH_BYTES ||
+                     c->checkpoint_sig.len != KEYS_SIGNATURE_BYTES))
+        return -1;
+    out->epoch = c->epoch;
     out->size = c->size;
     out->has_sig = c->sig.len != 0;
     if (out->has_sig)
         memcpy(out->sig, c->sig.data, KEYS_SIGNATURE_BYTES);
+    out->has_held = has_held;
+    if (has_held) {
+        memcpy(out->root, c->root.data, ENVELOPE_HASH_BYTES);
+        out->at = c->at;
+        memcpy(out->held_sig, c->checkpoint_sig.data, KEYS_SIGNATURE_BYTES);
+    }
     return 0;
 }
 

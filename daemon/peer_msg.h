@@ -53,19 +53,25 @@ enum peer_msg_fault {
                               one over ENVELOPE_MAX_SIZE: checked before it is parsed */
     PEER_MSG_E_CHECKPOINT, /* a Checkpoint or Cosignature over PEER_MSG_MAX_CHECKPOINT
                               bytes (checked before it is parsed), with a root, signature
-                              or proof hash of the wrong length, size 0, or a proof of
-                              over PEER_MSG_MAX_PROOF hashes */
+                              or proof hash of the wrong length, size 0, a proof of
+                              over PEER_MSG_MAX_PROOF hashes, or a Cosignature whose
+                              held checkpoint is partial or comes with a signature */
     PEER_MSG_E_ROSTER,     /* a roster empty or over ROSTER_MAX_SIZE */
 };
 
 /* A peer's audit checkpoint, or its cosignature of ours (PROTOCOL.md
  * 13.1), with every length checked. */
 struct peer_msg_checkpoint {
+    uint64_t epoch;
     uint64_t size;
     uint8_t root[ENVELOPE_HASH_BYTES];
     int64_t at;
     bool has_sig; /* a Cosignature may have none: "prove from size" */
     uint8_t sig[KEYS_SIGNATURE_BYTES];
+    /* A Cosignature without sig may show the checkpoint held whole: epoch,
+     * size, root, at, and the checkpoint's own signature here. */
+    bool has_held;
+    uint8_t held_sig[KEYS_SIGNATURE_BYTES];
     uint64_t from_size;
     uint8_t proof[PEER_MSG_MAX_PROOF][ENVELOPE_HASH_BYTES];
     size_t n_proof;

@@ -391,6 +391,13 @@ static const char *const migrations[STORE_SCHEMA] = {
     "  done        INTEGER NOT NULL CHECK (done IN (0, 1)),"
     "  after       BLOB CHECK (after IS NULL OR length(after) = 32)"
     ") WITHOUT ROWID;",
+    /* 19 -> 20: audit epochs (PROTOCOL.md 13.2). Each checkpoint, ours or
+     * the one held of a peer, carries the epoch of the log it is of; rows
+     * from before have epoch 0, the epoch their signatures cover. */
+    "ALTER TABLE audit_checkpoints ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0"
+    "  CHECK (epoch >= 0);"
+    "ALTER TABLE audit_peer_checkpoints ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0"
+    "  CHECK (epoch >= 0);",
 };
 
 /* The first schema whose migration rebuilds a table that others refer to:

@@ -46,7 +46,7 @@
 
 #define STORE_HASH_BYTES WIRE_ID_BYTES        /* envelope ids and hashes */
 #define STORE_CLIENT_MAX WIRE_CLIENT_NAME_MAX /* longest client name */
-#define STORE_SCHEMA     19                   /* schema version this build migrates to */
+#define STORE_SCHEMA     20                   /* schema version this build migrates to */
 #define STORE_KEY_BYTES  32                   /* the member's store key, and the data key */
 
 /* Names one log: an origin's relayed log (peer == "") or the direct log
@@ -733,6 +733,7 @@ int store_admission_needs(struct store *s, const struct store_admission_query *q
 
 /* One stored checkpoint, as audit_checkpoints holds it. */
 struct store_audit_checkpoint {
+    uint64_t epoch;
     uint64_t size;
     uint8_t root[STORE_HASH_BYTES];
     int64_t at;

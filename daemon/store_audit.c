@@ -6,7 +6,9 @@
  * audit.c encodes and checks them. Writes happen only inside the open
  * batch, so the log commits with what it records; nothing here ever
  * updates or deletes an entry, a checkpoint or a cosignature (only the
- * one checkpoint held of each peer is replaced by its successor).
+ * one checkpoint held of each peer is replaced by its successor). Every
+ * checkpoint row carries its epoch (PROTOCOL.md 13.2), which its
+ * signature covers.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -142,8 +144,8 @@ int store_audit_checkpoint_put(struct store *s, const struct store_audit_checkpo
 
     if (check_batch(s, "checkpoint") != 0 || cp->size > INT64_MAX ||
         prepare(s->db,
-                "INSERT INTO audit_checkpoints (size, root, at, member, sig)"
-                " VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
+                "INSERT INTO audit_checkpoints (size, root, at, member, sig, epoch)"
+                " VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
                 &st) != 0)
         return -1;
     sqlite3_bind_int64(st, 1, (sqlite3_int64)cp->size);
@@ -151,6 +153,7 @@ int store_audit_checkpoint_put(struct store *s, const struct store_audit_checkpo
     sqlite3_bind_int64(st, 3, cp->at);
     sqlite3_bind_text(st, 4, cp->member, -1, SQLITE_STATIC);
     sqlite3_bind_blob(st, 5, cp->sig, SIG_BYTES, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 6, (sqlite3_int64)cp->epoch);
     if (sqlite3_step(st) == SQLITE_DONE)
         ret = 0;
     else
@@ -164,14 +167,15 @@ int store_audit_checkpoint_put(struct store *s, const struct store_audit_checkpo
 static int column_checkpoint(sqlite3_stmt *st, struct store_audit_checkpoint *out)
 {
     const unsigned char *member = sqlite3_column_text(st, 3);
-    sqlite3_int64 size = sqlite3_column_int64(st, 0);
+    sqlite3_int64 size = sqlite3_column_int64(st, 0), epoch = sqlite3_column_int64(st, 5);
 
-    if (size < 0 || sqlite3_column_bytes(st, 1) != STORE_HASH_BYTES ||
+    if (size < 0 || epoch < 0 || sqlite3_column_bytes(st, 1) != STORE_HASH_BYTES ||
         sqlite3_column_bytes(st, 4) != SIG_BYTES || member == NULL ||
         strlen((const char *)member) > UTIL_MEMBER_ID_MAX) {
         log_warnx("store: audit: malformed checkpoint row");
         return -1;
     }
+    out->epoch = (uint64_t)epoch;
     out->size = (uint64_t)size;
     memcpy(out->root, sqlite3_column_blob(st, 1), STORE_HASH_BYTES);
     out->at = sqlite3_column_int64(st, 2);
@@ -186,7 +190,7 @@ int store_audit_checkpoint_last(struct store *s, struct store_audit_checkpoint *
     int ret = -1, rc;
 
     if (prepare(s->db,
-                "SELECT size, root, at, member, sig FROM audit_checkpoints"
+                "SELECT size, root, at, member, sig, epoch FROM audit_checkpoints"
                 " ORDER BY size DESC LIMIT 1",
                 &st) != 0)
         return -1;
@@ -207,8 +211,8 @@ int store_audit_checkpoint_get(struct store *s, uint64_t size, struct store_audi
     int ret = -1, rc;
 
     if (size > INT64_MAX || prepare(s->db,
-                                    "SELECT size, root, at, member, sig FROM audit_checkpoints"
-                                    " WHERE size = ?1",
+                                    "SELECT size, root, at, member, sig, epoch"
+                                    " FROM audit_checkpoints WHERE size = ?1",
                                     &st) != 0)
         return -1;
     sqlite3_bind_int64(st, 1, (sqlite3_int64)size);
@@ -285,10 +289,10 @@ int store_audit_peer_put(struct store *s, const struct store_audit_checkpoint *c
 
     if (check_batch(s, "peer checkpoint") != 0 || cp->size == 0 || cp->size > INT64_MAX ||
         prepare(s->db,
-                "INSERT INTO audit_peer_checkpoints (member, size, root, at, sig)"
-                " VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (member) DO UPDATE"
+                "INSERT INTO audit_peer_checkpoints (member, size, root, at, sig, epoch)"
+                " VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (member) DO UPDATE"
                 " SET size = excluded.size, root = excluded.root, at = excluded.at,"
-                " sig = excluded.sig",
+                " sig = excluded.sig, epoch = excluded.epoch",
                 &st) != 0)
         return -1;
     sqlite3_bind_text(st, 1, cp->member, -1, SQLITE_STATIC);
@@ -296,6 +300,7 @@ int store_audit_peer_put(struct store *s, const struct store_audit_checkpoint *c
     sqlite3_bind_blob(st, 3, cp->root, STORE_HASH_BYTES, SQLITE_STATIC);
     sqlite3_bind_int64(st, 4, cp->at);
     sqlite3_bind_blob(st, 5, cp->sig, SIG_BYTES, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 6, (sqlite3_int64)cp->epoch);
     if (sqlite3_step(st) == SQLITE_DONE)
         ret = 0;
     else
@@ -312,7 +317,8 @@ static int walk_peers(sqlite3 *db, store_audit_checkpoint_fn fn, void *arg)
     int ret = -1, rc;
 
     if (prepare(db,
-                "SELECT size, root, at, member, sig FROM audit_peer_checkpoints ORDER BY member",
+                "SELECT size, root, at, member, sig, epoch FROM audit_peer_checkpoints"
+                " ORDER BY member",
                 &st) != 0)
         return -1;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -419,7 +425,8 @@ static int walk_checkpoints(sqlite3 *db, store_audit_checkpoint_fn fn, void *arg
     struct store_audit_checkpoint cp;
     int ret = -1, rc;
 
-    if (prepare(db, "SELECT size, root, at, member, sig FROM audit_checkpoints ORDER BY size",
+    if (prepare(db,
+                "SELECT size, root, at, member, sig, epoch FROM audit_checkpoints ORDER BY size",
                 &st) != 0)
         return -1;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {

@@ -108,6 +108,7 @@ static int print_json(const struct tmbus_status *s)
     json_object_set_new(o, "uptime_s", json_integer((json_int_t)tmbus_status_uptime_s(s)));
     json_object_set_new(o, "store_full", json_boolean(tmbus_status_store_full(s)));
     json_object_set_new(o, "recovering", json_boolean(tmbus_status_recovering(s)));
+    json_object_set_new(o, "audit_epoch", json_integer((json_int_t)tmbus_status_audit_epoch(s)));
     json_object_set_new(o, "roster_version",
                         json_integer((json_int_t)tmbus_status_roster_version(s)));
     json_object_set_new(o, "envelopes", json_integer((json_int_t)tmbus_status_envelopes(s)));
@@ -161,6 +162,7 @@ static int print_text(const struct tmbus_status *s)
            "pruned          %llu envelopes, %llu bytes freed\n"
            "store           %s\n"
            "posts           %s\n"
+           "audit epoch     %llu\n"
            "board digest    %s\n\n",
            uptime, (unsigned long long)tmbus_status_roster_version(s),
            (unsigned long long)tmbus_status_envelopes(s), (unsigned long long)tmbus_status_inbox(s),
@@ -169,7 +171,7 @@ static int print_text(const struct tmbus_status *s)
            tmbus_status_store_full(s) ? "full: no room on the node's disk, posts refused"
                                       : "writable",
            tmbus_status_recovering(s) ? "refused: recovering its own logs from peers" : "taken",
-           digest_hex(s, hex));
+           (unsigned long long)tmbus_status_audit_epoch(s), digest_hex(s, hex));
     if (tmbus_status_key_switch_id(s) != 0) {
         char line[KEY_SWITCH_LINE_MAX];
         key_switch_line(s, line, sizeof(line));

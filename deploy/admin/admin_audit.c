@@ -5,10 +5,14 @@
  * signed checkpoint's root and signature against the member key that the
  * store's trusted roster gives, then each cosignature peers returned for
  * those checkpoints and each peer checkpoint the node holds (PROTOCOL.md
- * 13.1) against the signer's key. Every rule lives in daemon/audit.c; this
- * file walks, compares and prints, and never writes to the store.
+ * 13.1) against the signer's key. A log that began a new epoch after a
+ * loss (13.2) is one tree still: every checkpoint of every epoch is checked
+ * against it, and each epoch's first checkpoint must follow the entry that
+ * records its reset. Every rule lives in daemon/audit.c; this file walks,
+ * compares and prints, and never writes to the store.
  */
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,7 +43,10 @@ static const char details[] =
     "        against the member key in the store's trusted roster; then each cosignature\n"
     "        peers returned: a checkpoint of that size exists and the signature is the\n"
     "        cosigner's; and each peer checkpoint held: signed by that peer. Reports the\n"
-    "        first inconsistency with its index. Exit 0 when the log verifies, 1 when it\n"
+    "        first inconsistency with its index. Checkpoints of every epoch are checked\n"
+    "        against the one tree; each epoch's first checkpoint must follow the entry\n"
+    "        that records its reset, and the resets are listed, with those of peers\n"
+    "        this node recorded. Exit 0 when the log verifies, 1 when it\n"
     "        does not, 2 when it cannot be read.\n"
     "show    prints the last N entries (default 20) and the last checkpoint.\n";
 
@@ -60,8 +67,32 @@ struct verify {
     size_t n_retired;        /* checkpoints signed with a retired generation */
     char cosigners[WHY_MAX]; /* of the last checkpoint, for the summary */
     uint64_t cosigned_size;  /* the largest checkpoint cosigned */
+    /* Epochs (PROTOCOL.md 13.2): the last checkpoint's, and the last reset
+     * of our own the log recorded (its epoch, index and detail); resets of
+     * peers recorded, and peers held in an epoch above 0. */
+    uint64_t epoch, reset_epoch, reset_at;
+    char reset_detail[AUDIT_DETAIL_MAX + 1];
+    char epochs[WHY_MAX];
+    size_t n_peer_resets;
+    char peer_resets[WHY_MAX];
+    char peer_epochs[WHY_MAX];
     char why[WHY_MAX];
 };
+
+/* Appends printf-style text to buf, cut at its end. */
+static void append(char *buf, size_t size, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void append(char *buf, size_t size, const char *fmt, ...)
+{
+    size_t n = strlen(buf);
+    va_list ap;
+
+    if (n + 1 >= size)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(buf + n, size - n, fmt, ap);
+    va_end(ap);
+}
 
 static int collect_checkpoint(void *arg, const struct store_audit_checkpoint *row)
 {
@@ -80,6 +111,7 @@ static int collect_checkpoint(void *arg, const struct store_audit_checkpoint *ro
         v->cap_cps = cap;
     }
     cp = &v->cps[v->n_cps++];
+    cp->epoch = row->epoch;
     cp->size = row->size;
     memcpy(cp->root, row->root, AUDIT_HASH_BYTES);
     cp->at = row->at;
@@ -144,8 +176,44 @@ static int check_checkpoint(struct verify *v, const struct audit_checkpoint *cp)
                  v->signer_gen > 0 ? " (nor by a key retired before the last checkpoint's)" : "");
         return STOP_FAILED;
     }
+    if (cp->epoch < v->epoch) {
+        snprintf(v->why, sizeof(v->why),
+                 "checkpoint at size %" PRIu64 ": epoch %" PRIu64 ", below the epoch %" PRIu64
+                 " of the checkpoint before it",
+                 cp->size, cp->epoch, v->epoch);
+        return STOP_FAILED;
+    }
+    if (cp->epoch > v->epoch) {
+        if (v->reset_epoch != cp->epoch) {
+            snprintf(v->why, sizeof(v->why),
+                     "checkpoint at size %" PRIu64 ": begins epoch %" PRIu64
+                     " but no entry before it records that reset",
+                     cp->size, cp->epoch);
+            return STOP_FAILED;
+        }
+        append(v->epochs, sizeof(v->epochs), "epoch %" PRIu64 " from entry %" PRIu64 " (%s)\n",
+               cp->epoch, v->reset_at, v->reset_detail);
+        v->epoch = cp->epoch;
+    }
     v->last_cp_size = cp->size;
     return 0;
+}
+
+/* Notes an entry that records an epoch reset: our own (for the checkpoint
+ * that begins it) or a peer's. */
+static void note_epoch(struct verify *v, uint64_t idx, const struct audit_entry *e)
+{
+    if (e->kind != AUDIT_EPOCH)
+        return;
+    if (e->actor_kind == AUDIT_BY_NODE) {
+        v->reset_epoch = e->seq;
+        v->reset_at = idx;
+        snprintf(v->reset_detail, sizeof(v->reset_detail), "%s", e->detail);
+        return;
+    }
+    v->n_peer_resets++;
+    append(v->peer_resets, sizeof(v->peer_resets), "%s%s to epoch %" PRIu64 " at entry %" PRIu64,
+           v->peer_resets[0] ? ", " : "", e->actor, e->seq, idx);
 }
 
 static int check_entry(void *arg, uint64_t idx, const uint8_t *entry, size_t len)
@@ -171,6 +239,7 @@ static int check_entry(void *arg, uint64_t idx, const uint8_t *entry, size_t len
         v->backwards_at = idx;
     }
     v->last_at_ms = e.at_ms;
+    note_epoch(v, idx, &e);
     audit_hash_leaf(entry, len, h);
     audit_frontier_append(&v->tree, h);
     while (v->next_cp < v->n_cps && v->cps[v->next_cp].size == v->tree.size)
@@ -271,7 +340,7 @@ static bool is_peer_retired_key(struct verify *v, const struct audit_checkpoint 
 static int check_peer_checkpoint(void *arg, const struct store_audit_checkpoint *row)
 {
     struct verify *v = arg;
-    struct audit_checkpoint cp = {.size = row->size, .at = row->at};
+    struct audit_checkpoint cp = {.epoch = row->epoch, .size = row->size, .at = row->at};
     struct roster_member m;
 
     memcpy(cp.root, row->root, AUDIT_HASH_BYTES);
@@ -287,6 +356,9 @@ static int check_peer_checkpoint(void *arg, const struct store_audit_checkpoint 
         return STOP_FAILED;
     }
     v->n_peers++;
+    if (cp.epoch > 0)
+        append(v->peer_epochs, sizeof(v->peer_epochs), "%s%s %" PRIu64,
+               v->peer_epochs[0] ? ", " : "", cp.member, cp.epoch);
     return 0;
 }
 
@@ -365,6 +437,14 @@ static int verify(const char *dir)
     if (v.n_cosigs > 0)
         printf(", the last of size %" PRIu64 " by %s", v.cosigned_size, v.cosigners);
     printf("; %zu peer checkpoints held\n", v.n_peers);
+    if (v.epoch > 0)
+        printf("this log is in epoch %" PRIu64 ": earlier epochs were lost with the store, "
+               "or end where a reset begins; every checkpoint here verifies\n%s",
+               v.epoch, v.epochs);
+    if (v.n_peer_resets > 0)
+        printf("%zu epoch resets of peers recorded: %s\n", v.n_peer_resets, v.peer_resets);
+    if (v.peer_epochs[0] != '\0')
+        printf("peers held in an epoch above 0 (resets): %s\n", v.peer_epochs);
     if (v.tree.size > v.last_cp_size)
         printf("note: the last %" PRIu64 " entries are not covered by a checkpoint yet\n",
                v.tree.size - v.last_cp_size);
@@ -439,8 +519,8 @@ static int show(const char *dir, uint64_t last)
         char when[64];
 
         log_format_time(cp.at * 1000, when, sizeof(when));
-        printf("last checkpoint: size %" PRIu64 ", signed by %s at %s, root ", cp.size, cp.member,
-               when);
+        printf("last checkpoint: epoch %" PRIu64 ", size %" PRIu64 ", signed by %s at %s, root ",
+               cp.epoch, cp.size, cp.member, when);
         for (int i = 0; i < AUDIT_HASH_BYTES; i++)
             printf("%02x", cp.root[i]);
         printf("\n");

@@ -223,6 +223,8 @@ static void peer_seeds(const char *root)
     cp.from_size = 0;
     cp.n_proof = 0;
     emit_packed(root, "fuzz_peer_msg", "checkpoint-first", &m.base);
+    cp.epoch = 3;
+    emit_packed(root, "fuzz_peer_msg", "checkpoint-epoch", &m.base);
 
     Tmbus__Peer__Cosignature cosig = TMBUS__PEER__COSIGNATURE__INIT;
     cosig.size = 12;
@@ -232,6 +234,14 @@ static void peer_seeds(const char *root)
     emit_packed(root, "fuzz_peer_msg", "cosignature", &m.base);
     cosig.sig = (ProtobufCBinaryData){0, NULL};
     emit_packed(root, "fuzz_peer_msg", "cosignature-prove-from", &m.base);
+    /* "Prove from 12", showing the checkpoint held whole (PROTOCOL.md 13.2). */
+    cosig.epoch = 2;
+    cosig.root = (ProtobufCBinaryData){sizeof(hash), hash};
+    cosig.at = 1790000000;
+    cosig.checkpoint_sig = (ProtobufCBinaryData){sizeof(sig), sig};
+    emit_packed(root, "fuzz_peer_msg", "cosignature-held", &m.base);
+    cosig.root = (ProtobufCBinaryData){0, NULL};
+    cosig.checkpoint_sig = (ProtobufCBinaryData){0, NULL};
     /* A roster frame: its bytes are the node's to judge, only the size is
      * the decoder's. */
     m.kind_case = TMBUS__PEER__PEER_MESSAGE__KIND_ROSTER;

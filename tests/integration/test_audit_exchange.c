@@ -7,7 +7,11 @@
  * stopped (an entry edited in SQLite, its checkpoints gone, so that it signs
  * the rewritten tree with its real key when it starts) is caught by its
  * peer: an alarm, a counter, an entry in the peer's own log, and no
- * cosignature.
+ * cosignature. Last, a node whose log lost its tail (entries, checkpoints
+ * and cosignatures cut back, as an older copy of its store would be) learns
+ * from its peer what it signed, begins a new epoch, and the peer records the
+ * reset once and cosigns the new epoch, with no alarm (PROTOCOL.md 13.2):
+ * the reset is not hidden, but it is no alarm either.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -253,11 +257,71 @@ static void test_rewrite_caught(void **state)
     fed_pass(f);
 }
 
+static void test_truncated_new_epoch(void **state)
+{
+    static const char *const ids[] = {"A", "B"};
+    struct fed *f = fed_new(2, ids);
+    char out[OUT_MAX];
+    long mark_a, mark_b;
+    uint64_t cosigned;
+
+    assert_non_null(f);
+    *state = f;
+    assert_int_equal(fed_topology_mesh(f), 0);
+    assert_int_equal(fed_start_all(f), 0);
+    assert_int_equal(fed_wait_links(f, "A", 0, "B", 0, LINK_MS), 0);
+    post_some(f, 0, "B");
+    wait_counter(f, 1, "audit.peer.cosigned", 1);
+    wait_counter(f, 0, "audit.cosignatures", 1);
+    assert_int_equal(fed_stop(f, 0), 0);
+    assert_true(query(fed_data_dir(f, 1), "SELECT max(size) FROM audit_peer_checkpoints") > 2);
+
+    /* A's log cut back to its first two entries, with what it signed. */
+    run_sql(fed_data_dir(f, 0), "DELETE FROM audit_entries WHERE idx >= 2;"
+                                "DELETE FROM audit_checkpoints; DELETE FROM audit_state;"
+                                "DELETE FROM audit_cosignatures;");
+    mark_a = fed_log_mark(f, 0);
+    mark_b = fed_log_mark(f, 1);
+    assert_int_equal(fed_start(f, 0), 0);
+    assert_int_equal(fed_wait_log_from(f, 0, mark_a, "the log goes on as epoch 1", COSIGN_MS), 0);
+    assert_int_equal(
+        fed_wait_log_from(f, 1, mark_b, "A started its audit log again, as epoch 1", COSIGN_MS), 0);
+    /* B cosigns the new epoch; the reset counted once, no alarm. */
+    cosigned = wait_counter(f, 0, "audit.cosignatures", 1);
+    assert_true(cosigned >= 1);
+    assert_int_equal(counter(f, 1, "audit.epoch-reset"), 1);
+    assert_int_equal(counter(f, 1, "audit.peer.inconsistent"), 0);
+    assert_int_equal(counter(f, 0, "audit.epoch-started"), 1);
+    fed_sleep_ms(1000);
+    assert_int_equal(fed_stop(f, 0), 0);
+    assert_int_equal(fed_stop(f, 1), 0);
+    assert_int_equal(fed_log_count(f, 1, 0, "ALARM"), 0);
+    assert_int_equal(fed_log_count(f, 1, 0, "started its audit log again"), 1);
+    /* Both logs keep it: A's own epoch entry and B's record of it. */
+    assert_int_equal(query(fed_data_dir(f, 0), "SELECT count(*) FROM audit_entries"
+                                               " WHERE substr(entry, 2, 1) = x'09'"),
+                     1);
+    assert_int_equal(query(fed_data_dir(f, 1), "SELECT count(*) FROM audit_entries"
+                                               " WHERE substr(entry, 2, 1) = x'09'"),
+                     1);
+    assert_int_equal(query(fed_data_dir(f, 1), "SELECT epoch FROM audit_peer_checkpoints"
+                                               " WHERE member = 'A'"),
+                     1);
+    assert_int_equal(verify(fed_data_dir(f, 0), out), 0);
+    print_message("A: %s", out);
+    assert_non_null(strstr(out, "this log is in epoch 1"));
+    assert_int_equal(verify(fed_data_dir(f, 1), out), 0);
+    print_message("B: %s", out);
+    assert_non_null(strstr(out, "1 epoch resets of peers recorded: A to epoch 1"));
+    fed_pass(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_cosign, fed_teardown),
         cmocka_unit_test_teardown(test_rewrite_caught, fed_teardown),
+        cmocka_unit_test_teardown(test_truncated_new_epoch, fed_teardown),
     };
 
     if (sodium_init() < 0)

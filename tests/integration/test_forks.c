@@ -320,12 +320,16 @@ static void test_restored_backup(void **state)
     assert_int_equal(counter(hb, "equivocation.own"), 1);
     /* A found the split view in B's vector, fetched B's second story and
      * raised its own ALARM, once. B's audit log went back with the backup
-     * too: A, which cosigned a later checkpoint of it, refuses B's new one
-     * with an alarm of its own (PROTOCOL.md 13.1). */
+     * too: A shows B the later checkpoint it cosigned, B's log begins a new
+     * epoch, and A records that reset, once, as a warning rather than an
+     * alarm (PROTOCOL.md 13.2); the fork is the alarm here. */
     assert_int_equal(fed_wait_log_from(f, a, mark_a, "ALARM: member", LOG_MS), 0);
     assert_int_equal(fed_log_count(f, a, mark_a, "ALARM: member"), 1);
     assert_int_equal(fed_log_count(f, a, mark_a, "member B signed two different envelopes"), 1);
-    assert_int_equal(fed_wait_log_from(f, a, mark_a, "ALARM: refused B's checkpoint", LOG_MS), 0);
+    assert_int_equal(
+        fed_wait_log_from(f, a, mark_a, "B started its audit log again, as epoch 1", LOG_MS), 0);
+    assert_int_equal(fed_log_count(f, a, mark_a, "ALARM: refused B's checkpoint"), 0);
+    assert_int_equal(counter(ha, "audit.epoch-reset"), 1);
     assert_int_equal(counter(ha, "equivocation"), 1);
     /* Neither side loops. */
     assert_true(fed_log_count(f, b, mark_b, "rejected") < 10);

@@ -676,6 +676,195 @@ static void test_exchange(void **state)
     tu_rmtree(dir_de);
 }
 
+/* Counts the AUDIT_EPOCH entries of a stored log by actor kind. */
+struct resets {
+    size_t by_node, by_member;
+    uint64_t last_epoch;
+};
+
+static int count_reset(void *arg, uint64_t idx, const uint8_t *entry, size_t len)
+{
+    struct resets *r = arg;
+    struct audit_entry e;
+
+    (void)idx;
+    assert_int_equal(audit_entry_decode(entry, len, &e), 0);
+    if (e.kind != AUDIT_EPOCH)
+        return 0;
+    if (e.actor_kind == AUDIT_BY_NODE)
+        r->by_node++;
+    else
+        r->by_member++;
+    r->last_epoch = e.seq;
+    return 0;
+}
+
+/* Signs a checkpoint of ks's member with the given fields. */
+static void sign_as(const struct keyset *ks, struct audit_checkpoint *cp)
+{
+    uint8_t msg[AUDIT_SIGNED_MAX];
+    size_t len = audit_checkpoint_signed(cp, msg);
+
+    assert_int_equal(keys_sign(ks, msg, len, cp->sig), 0);
+}
+
+/* A log rebuilt after a loss begins a new epoch once a peer shows it the
+ * checkpoint it lost; the peer records the reset once and cosigns the new
+ * epoch. A checkpoint of a lower epoch, or one that contradicts the epoch
+ * held, is still an alarm; a log that holds what the peer shows, or that
+ * contradicts it within what it had at start (rewritten, not lost), goes
+ * on in its epoch. */
+static void test_epochs(void **state)
+{
+    char dir_de[512], dir_new[512], dir_fr[512];
+    struct keyset *de_keys = tu_member_keys("DE"), *fr_keys = tu_member_keys("FR");
+    struct store *de_store, *new_store, *fr_store;
+    struct stats *de_st = stats_new(), *new_st = stats_new(), *fr_st = stats_new();
+    struct audit *de, *rebuilt, *fr;
+    struct audit_checkpoint cp1, early, ep1, ep2, shown, forged;
+    uint8_t proof[AUDIT_PROOF_MAX][AUDIT_HASH_BYTES], cosig[KEYS_SIGNATURE_BYTES];
+    uint8_t msg0[AUDIT_SIGNED_MAX], msg1[AUDIT_SIGNED_MAX];
+    struct resets resets = {0};
+    uint64_t held;
+    int n;
+
+    (void)state;
+    snprintf(dir_de, sizeof(dir_de), "%s", tu_tempdir());
+    snprintf(dir_new, sizeof(dir_new), "%s", tu_tempdir());
+    snprintf(dir_fr, sizeof(dir_fr), "%s", tu_tempdir());
+    assert_non_null(de_store = store_open(dir_de, tu_store_key));
+    assert_non_null(new_store = store_open(dir_new, tu_store_key));
+    assert_non_null(fr_store = store_open(dir_fr, tu_store_key));
+    assert_non_null(de = audit_new(de_store, de_keys, "DE", de_st));
+    assert_non_null(fr = audit_new(fr_store, fr_keys, "FR", fr_st));
+    grow_and_sign(de_store, de, 5, &cp1);
+    assert_int_equal(cp1.epoch, 0);
+    assert_int_equal(audit_peer_checkpoint(fr, &cp1, de_keys->sign_pk, 0, NULL, 0, &held, cosig),
+                     AUDIT_PEER_COSIGNED);
+    commit(fr_store, fr, false);
+
+    /* An epoch above 0 is signed under its own domain, with the epoch. */
+    forged = cp1;
+    forged.epoch = 1;
+    assert_int_equal(audit_checkpoint_signed(&forged, msg1),
+                     audit_checkpoint_signed(&cp1, msg0) + 8);
+    assert_memory_equal(msg1, AUDIT_CHECKPOINT_DOMAIN_EPOCH, sizeof(AUDIT_CHECKPOINT_DOMAIN_EPOCH));
+    assert_false(audit_checkpoint_verify(&forged, de_keys->sign_pk));
+
+    /* DE's store is lost: a new log, epoch 0 as far as it knows. Its first
+     * checkpoint is answered with what FR holds, not refused. */
+    assert_non_null(rebuilt = audit_new(new_store, de_keys, "DE", new_st));
+    grow_and_sign(new_store, rebuilt, 2, &early);
+    assert_int_equal(early.epoch, 0);
+    assert_true(early.size < cp1.size);
+    assert_int_equal(audit_peer_checkpoint(fr, &early, de_keys->sign_pk, 0, NULL, 0, &held, cosig),
+                     AUDIT_PEER_PROVE_FROM);
+    assert_int_equal(held, cp1.size);
+    assert_int_equal(stats_get(fr_st, "audit.peer.inconsistent"), 0);
+    assert_int_equal(audit_peer_held(fr, "DE", &shown), 1);
+    assert_int_equal(shown.size, cp1.size);
+    assert_memory_equal(shown.root, cp1.root, AUDIT_HASH_BYTES);
+    assert_memory_equal(shown.sig, cp1.sig, KEYS_SIGNATURE_BYTES);
+
+    /* Shown a checkpoint of its own beyond what it had at start, DE begins
+     * epoch 1, once, whoever shows it next. */
+    assert_int_equal(audit_held_by_peer(rebuilt, "FR", &shown), AUDIT_HELD_RESTART);
+    assert_int_equal(audit_epoch(rebuilt), 1);
+    assert_int_equal(audit_latest(rebuilt, &ep1), 0); /* epoch 1 has none yet */
+    assert_int_equal(audit_held_by_peer(rebuilt, "IT", &shown), AUDIT_HELD_RESTART);
+    assert_int_equal(audit_epoch(rebuilt), 1);
+    assert_int_equal(stats_get(new_st, "audit.epoch-started"), 1);
+    commit(new_store, rebuilt, false);
+    assert_int_equal(audit_latest(rebuilt, &ep1), 1);
+    assert_int_equal(ep1.epoch, 1);
+    assert_true(audit_checkpoint_verify(&ep1, de_keys->sign_pk));
+    /* A checkpoint held that is not DE's own signature changes nothing. */
+    forged = shown;
+    forged.sig[5] ^= 1;
+    assert_int_equal(audit_held_by_peer(rebuilt, "FR", &forged), AUDIT_HELD_PROVE);
+    assert_int_equal(stats_get(new_st, "audit.held.bad-signature"), 1);
+    assert_int_equal(audit_epoch(rebuilt), 1);
+
+    /* FR records the reset once and cosigns the new epoch, then goes on
+     * within it with proofs as before. */
+    assert_int_equal(audit_peer_checkpoint(fr, &ep1, de_keys->sign_pk, 0, NULL, 0, &held, cosig),
+                     AUDIT_PEER_COSIGNED);
+    assert_true(audit_cosignature_verify("FR", &ep1, cosig, fr_keys->sign_pk));
+    assert_int_equal(audit_peer_cosignature(rebuilt, "FR", ep1.size, cosig, fr_keys->sign_pk), 0);
+    assert_int_equal(stats_get(fr_st, "audit.epoch-reset"), 1);
+    commit(fr_store, fr, false);
+    commit(new_store, rebuilt, false);
+    grow_and_sign(new_store, rebuilt, 4, &ep2);
+    assert_int_equal(ep2.epoch, 1);
+    assert_true((n = audit_prove_since(rebuilt, ep1.size, ep2.size, proof)) > 0);
+    assert_int_equal(audit_peer_checkpoint(fr, &ep2, de_keys->sign_pk, ep1.size,
+                                           (const uint8_t(*)[AUDIT_HASH_BYTES])proof, (size_t)n,
+                                           &held, cosig),
+                     AUDIT_PEER_COSIGNED);
+    assert_int_equal(stats_get(fr_st, "audit.epoch-reset"), 1);
+    assert_int_equal(stats_get(fr_st, "audit.peer.inconsistent"), 0);
+
+    /* Within the epoch held, a rewrite is an alarm as ever; so is going
+     * back to an epoch below it. */
+    forged = ep2;
+    forged.root[0] ^= 1;
+    sign_as(de_keys, &forged);
+    assert_int_equal(
+        audit_peer_checkpoint(fr, &forged, de_keys->sign_pk, ep2.size, NULL, 0, &held, cosig),
+        AUDIT_PEER_REFUSED);
+    assert_int_equal(stats_get(fr_st, "audit.peer.inconsistent"), 1);
+    assert_int_equal(
+        audit_peer_checkpoint(fr, &cp1, de_keys->sign_pk, ep2.size, NULL, 0, &held, cosig),
+        AUDIT_PEER_REFUSED);
+    assert_int_equal(stats_get(fr_st, "audit.peer.inconsistent"), 2);
+    /* A rewrite that claims a new epoch is no alarm, but it is not
+     * hidden: a second reset, counted and recorded. */
+    forged.epoch = 2;
+    sign_as(de_keys, &forged);
+    assert_int_equal(audit_peer_checkpoint(fr, &forged, de_keys->sign_pk, 0, NULL, 0, &held, cosig),
+                     AUDIT_PEER_COSIGNED);
+    assert_int_equal(stats_get(fr_st, "audit.epoch-reset"), 2);
+    commit(fr_store, fr, false);
+    assert_int_equal(store_audit_each(fr_store, 0, count_reset, &resets), 0);
+    assert_int_equal(resets.by_member, 2);
+    assert_int_equal(resets.last_epoch, 2);
+    memset(&resets, 0, sizeof(resets));
+    assert_int_equal(store_audit_each(new_store, 0, count_reset, &resets), 0);
+    assert_int_equal(resets.by_node, 1);
+    assert_int_equal(resets.last_epoch, 1);
+
+    /* DE's first store, restarted: a checkpoint it holds goes on in its
+     * epoch (an older copy that still holds what peers cosigned needs no
+     * reset), and one it contradicts within what it had at start is a
+     * rewrite, left to the peer's alarm. */
+    audit_free(&de);
+    assert_non_null(de = audit_new(de_store, de_keys, "DE", de_st));
+    commit(de_store, de, false);
+    assert_int_equal(audit_held_by_peer(de, "FR", &cp1), AUDIT_HELD_PROVE);
+    forged = cp1;
+    forged.size = 3;
+    forged.root[0] ^= 1;
+    sign_as(de_keys, &forged);
+    assert_int_equal(audit_held_by_peer(de, "FR", &forged), AUDIT_HELD_PROVE);
+    assert_int_equal(audit_epoch(de), 0);
+    assert_int_equal(stats_get(de_st, "audit.epoch-started"), 0);
+
+    audit_free(&fr);
+    audit_free(&rebuilt);
+    audit_free(&de);
+    store_close(&fr_store);
+    store_close(&new_store);
+    store_close(&de_store);
+    stats_free(&fr_st);
+    stats_free(&new_st);
+    stats_free(&de_st);
+    keys_free(&fr_keys);
+    keys_free(&de_keys);
+    tu_rmtree(dir_fr);
+    tu_rmtree(dir_new);
+    tu_rmtree(dir_de);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -691,6 +880,7 @@ int main(void)
         cmocka_unit_test(test_log_over_store),
         cmocka_unit_test(test_proofs_from_cache),
         cmocka_unit_test(test_exchange),
+        cmocka_unit_test(test_epochs),
     };
 
     log_init("test_audit", LOG_LEVEL_WARN);

@@ -415,6 +415,24 @@ static void expect_checkpoint(const Tmbus__Peer__Checkpoint *cp, enum peer_msg_f
     free(buf);
 }
 
+/* Decodes a PeerMessage holding cs and checks the fault. */
+static void expect_cosignature(Tmbus__Peer__Cosignature *cs, enum peer_msg_fault want)
+{
+    Tmbus__Peer__PeerMessage pm = TMBUS__PEER__PEER_MESSAGE__INIT;
+    enum peer_msg_fault fault;
+    struct peer_msg m;
+    uint8_t *buf;
+    size_t len;
+
+    pm.kind_case = TMBUS__PEER__PEER_MESSAGE__KIND_COSIGNATURE;
+    pm.cosignature = cs;
+    buf = pack(&pm, &len);
+    assert_int_equal(peer_msg_decode(buf, len, &m, &fault), want == PEER_MSG_OK ? 0 : -1);
+    assert_int_equal(fault, want);
+    peer_msg_clear(&m);
+    free(buf);
+}
+
 static void test_checkpoint(void **state)
 {
     Tmbus__Peer__PeerMessage pm = TMBUS__PEER__PEER_MESSAGE__INIT;
@@ -503,6 +521,55 @@ static void test_checkpoint(void **state)
     buf = pack(&pm, &len);
     assert_int_equal(peer_msg_decode(buf, len, &m, &fault), -1);
     assert_int_equal(fault, PEER_MSG_E_CHECKPOINT);
+    peer_msg_clear(&m);
+    free(buf);
+
+    /* Without a signature, the checkpoint held shown whole (PROTOCOL.md
+     * 13.2): its epoch, root, time and signature. */
+    cs.sig = (ProtobufCBinaryData){0, NULL};
+    cs.epoch = 2;
+    cs.root = (ProtobufCBinaryData){sizeof(root), root};
+    cs.at = 1790000001;
+    cs.checkpoint_sig = (ProtobufCBinaryData){sizeof(sig), sig};
+    buf = pack(&pm, &len);
+    assert_int_equal(peer_msg_decode(buf, len, &m, &fault), 0);
+    assert_false(m.checkpoint.has_sig);
+    assert_true(m.checkpoint.has_held);
+    assert_int_equal(m.checkpoint.epoch, 2);
+    assert_int_equal(m.checkpoint.size, 9);
+    assert_int_equal(m.checkpoint.at, 1790000001);
+    assert_memory_equal(m.checkpoint.root, root, sizeof(root));
+    assert_memory_equal(m.checkpoint.held_sig, sig, sizeof(sig));
+    peer_msg_clear(&m);
+    free(buf);
+    /* Partial, beside a cosignature, of size 0, or of a wrong length:
+     * refused. */
+    cs.checkpoint_sig = (ProtobufCBinaryData){0, NULL};
+    expect_cosignature(&cs, PEER_MSG_E_CHECKPOINT);
+    cs.checkpoint_sig = (ProtobufCBinaryData){sizeof(sig), sig};
+    cs.root = (ProtobufCBinaryData){0, NULL};
+    expect_cosignature(&cs, PEER_MSG_E_CHECKPOINT);
+    cs.root = (ProtobufCBinaryData){31, root};
+    expect_cosignature(&cs, PEER_MSG_E_CHECKPOINT);
+    cs.root = (ProtobufCBinaryData){sizeof(root), root};
+    cs.checkpoint_sig = (ProtobufCBinaryData){63, sig};
+    expect_cosignature(&cs, PEER_MSG_E_CHECKPOINT);
+    cs.checkpoint_sig = (ProtobufCBinaryData){sizeof(sig), sig};
+    cs.size = 0;
+    expect_cosignature(&cs, PEER_MSG_E_CHECKPOINT);
+    cs.size = 9;
+    cs.sig = (ProtobufCBinaryData){sizeof(sig), sig};
+    expect_cosignature(&cs, PEER_MSG_E_CHECKPOINT);
+    cs.sig = (ProtobufCBinaryData){0, NULL};
+    expect_cosignature(&cs, PEER_MSG_OK);
+
+    /* A checkpoint's epoch comes through. */
+    cp.epoch = 7;
+    pm.kind_case = TMBUS__PEER__PEER_MESSAGE__KIND_CHECKPOINT;
+    pm.checkpoint = &cp;
+    buf = pack(&pm, &len);
+    assert_int_equal(peer_msg_decode(buf, len, &m, &fault), 0);
+    assert_int_equal(m.checkpoint.epoch, 7);
     peer_msg_clear(&m);
     free(buf);
 }

@@ -1612,6 +1612,8 @@ static void test_migration_seals_plaintext(void **state)
     raw_exec(f->dir, "UPDATE board_needs SET need = CAST('old " MARKER "' AS BLOB);"
                      " DROP TABLE key_check; DROP TABLE roster_trusted; DROP TABLE post_clients;"
                      " DROP TABLE board_digest;"
+                     " ALTER TABLE audit_checkpoints DROP COLUMN epoch;"
+                     " ALTER TABLE audit_peer_checkpoints DROP COLUMN epoch;"
                      /* Schema 9 rebuilt needs and offers; give them back
                       * the shape schema 4 had (a rowid table). */
                      " CREATE TABLE n4 (id BLOB PRIMARY KEY, owner TEXT NOT NULL,"
@@ -1669,6 +1671,8 @@ static void test_migration_drops_envelope_id_index(void **state)
              " INSERT INTO old SELECT origin, peer, seq, id, prev, expires_at, data FROM envelopes;"
              " DROP TABLE envelopes;"
              " ALTER TABLE old RENAME TO envelopes; DROP TABLE board_digest;"
+             " ALTER TABLE audit_checkpoints DROP COLUMN epoch;"
+             " ALTER TABLE audit_peer_checkpoints DROP COLUMN epoch;"
              " PRAGMA user_version = 7;");
     assert_int_equal(raw_count(f->dir, "SELECT count(*) FROM sqlite_master"
                                        " WHERE tbl_name = 'envelopes' AND type = 'index'"

@@ -401,6 +401,7 @@ FUNCTIONS = {
     "tmbus_status_uptime_s": (c_uint64, [_p]),
     "tmbus_status_store_full": (c_bool, [_p]),
     "tmbus_status_recovering": (c_bool, [_p]),
+    "tmbus_status_audit_epoch": (c_uint64, [_p]),
     "tmbus_status_retention_pruned": (c_uint64, [_p]),
     "tmbus_status_retention_bytes_freed": (c_uint64, [_p]),
     "tmbus_status_key_switch_id": (c_uint, [_p]),

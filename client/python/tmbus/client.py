@@ -816,6 +816,7 @@ class Client:
                     uptime_s=lib.tmbus_status_uptime_s(out),
                     store_full=bool(lib.tmbus_status_store_full(out)),
                     recovering=bool(lib.tmbus_status_recovering(out)),
+                    audit_epoch=lib.tmbus_status_audit_epoch(out),
                     retention_pruned=lib.tmbus_status_retention_pruned(out),
                     retention_bytes_freed=lib.tmbus_status_retention_bytes_freed(out),
                     envelopes=lib.tmbus_status_envelopes(out),

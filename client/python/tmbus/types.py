@@ -421,6 +421,7 @@ class Status:
     uptime_s: int
     store_full: bool
     recovering: bool  # refusing posts while it takes its own logs back from its peers
+    audit_epoch: int  # its audit log's epoch: how many times it was started again after a loss
     retention_pruned: int  # envelopes whose ciphertext retention dropped
     retention_bytes_freed: int  # and the bytes that freed
     envelopes: int
