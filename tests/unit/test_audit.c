@@ -790,7 +790,8 @@ static void test_epochs(void **state)
     assert_int_equal(audit_peer_checkpoint(fr, &ep1, de_keys->sign_pk, 0, NULL, 0, &held, cosig),
                      AUDIT_PEER_COSIGNED);
     assert_true(audit_cosignature_verify("FR", &ep1, cosig, fr_keys->sign_pk));
-    assert_int_equal(audit_peer_cosignature(rebuilt, "FR", ep1.size, cosig, fr_keys->sign_pk), 0);
+    assert_int_equal(audit_peer_cosignature(rebuilt, "FR", ep1.size, cosig, fr_keys->sign_pk, NULL),
+                     0);
     assert_int_equal(stats_get(fr_st, "audit.epoch-reset"), 1);
     commit(fr_store, fr, false);
     commit(new_store, rebuilt, false);
