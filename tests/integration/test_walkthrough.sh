@@ -4,9 +4,10 @@
 # README.md, in order, in one bash process (as a reader pastes them into
 # one shell), with this build's binaries first on PATH and a temporary
 # directory as TMPDIR, so that its mktemp -d lands where this test cleans
-# up. Then checks what the walk-through claims: the revoked member's offer
-# marked, its node refusing with the reason, version 4 in force. Bounded
-# in time; whatever happens, no node of ours outlives the test.
+# up. Then checks what the walk-through claims: EE's rotation recorded, the
+# revoked member's offer marked, its node refusing with the reason,
+# version 6 in force. Bounded in time; whatever happens, no node of ours
+# outlives the test.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -78,7 +79,9 @@ echo "test_walkthrough: the walk-through ran in $(($(date +%s) - start)) s"
 grep -q "NL (revoked)" "$tmp/out" || fail "UA's offer list never showed NL's offer marked revoked"
 grep -q "revoked member NL" "$tmp/out" || fail "NL's node did not refuse NL's desk with the reason"
 grep -q "NL's node refuses" "$tmp/out" || fail "NL's node served a request after its revocation"
-grep -qE '^ +4  ' "$tmp/out" || fail "roster history does not show version 4"
+grep -qE '^generation 1 signed up to: last_seq = 1( [^ ]+:[0-9]+)+$' "$tmp/out" ||
+  fail "EE's node never showed how far its generation 1 signed"
+grep -qE '^ +6  ' "$tmp/out" || fail "roster history does not show version 6"
 [ -z "$(our_nodes)" ] || fail "the walk-through left nodes running: $(our_nodes)"
 
 passed=true
