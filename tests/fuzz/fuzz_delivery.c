@@ -50,7 +50,7 @@ static void touch_need(const struct tmbus_need *n)
     touch(n->deadline);
     touch(n->contact);
     sink += (size_t)n->quantity + (size_t)n->sector + (size_t)n->priority;
-    (void)tmbus_need_validate(n, why, sizeof(why));
+    sink += (size_t)tmbus_need_validate(n, why, sizeof(why));
 }
 
 static void touch_offer(const struct tmbus_offer *o)
@@ -62,7 +62,7 @@ static void touch_offer(const struct tmbus_offer *o)
     touch(o->delivery_date);
     touch(o->conditions);
     sink += (size_t)o->quantity + (size_t)o->tlp;
-    (void)tmbus_offer_validate(o, why, sizeof(why));
+    sink += (size_t)tmbus_offer_validate(o, why, sizeof(why));
 }
 
 /* The reply libtmbus would have unpacked from the node: a sound delivery
