@@ -635,9 +635,21 @@ void fed_free(struct fed **fp)
 
     if (fp == NULL || (f = *fp) == NULL)
         return;
-    for (size_t i = 0; i < f->n_nodes; i++)
-        if (f->m[i].pid > 0)
+    /* Under a wrapper such as memcheck the nodes are stopped, not killed,
+     * so that each runs its checks at exit; all told at once, as each
+     * stop is slow there. */
+    if (fed_wrapper() != NULL)
+        for (size_t i = 0; i < f->n_nodes; i++)
+            if (f->m[i].pid > 0)
+                kill(f->m[i].pid, SIGTERM);
+    for (size_t i = 0; i < f->n_nodes; i++) {
+        if (f->m[i].pid <= 0)
+            continue;
+        if (fed_wrapper() != NULL)
+            (void)fed_stop(f, i);
+        else
             fed_kill(f, i);
+    }
     if (f->is_passed && (keep == NULL || *keep == '\0')) {
         nftw(f->dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
     } else {

@@ -54,7 +54,9 @@ struct fed *fed_new(size_t n_nodes, const char *const ids[]);
 /* Marks the test as passed: fed_free then removes the directory. */
 void fed_pass(struct fed *f);
 
-/* Kills every node still running (SIGKILL) and removes the directory if
+/* Kills every node still running (SIGKILL; SIGTERM and fed_stop under
+ * fed_wrapper, so that a wrapper's exit checks run) and removes the
+ * directory if
  * fed_pass was called and TMBUS_KEEP is not set in the environment; else
  * keeps it and prints its path and the tail of every node's log. Accepts
  * NULL and sets *fp to NULL. */
