@@ -513,6 +513,13 @@ static void default_limits(struct member *m)
 
     m->n_limits = sizeof(defaults) / sizeof(defaults[0]);
     memcpy(m->limits, defaults, sizeof(defaults));
+    /* The window in which a relay waits for the origin's own copy must
+     * outlast a slow node's work on it, or duplicates are counted that a
+     * node at full speed never sees: tmbusd's default, scaled. */
+    if (fed_wrapper() != NULL) {
+        snprintf(m->limits[m->n_limits].name, LIMIT_NAME, "relay_delay_ms");
+        m->limits[m->n_limits++].value = fed_ms(100) < 10000 ? (unsigned)fed_ms(100) : 10000u;
+    }
 }
 
 static bool is_role(const char *role)
