@@ -126,7 +126,7 @@ void clitest_run_signal(struct fed *f, struct clitest_run *r, const char *in_pat
         if (in < 0 || out < 0 || err < 0 || dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0)
             _exit(126);
         unsetenv("TMBUS_CONFIG");
-        execv(TMBUS_CLI_BIN, (char *const *)(uintptr_t)args);
+        fed_exec(args);
         _exit(127);
     }
     for (;;) {
@@ -134,14 +134,14 @@ void clitest_run_signal(struct fed *f, struct clitest_run *r, const char *in_pat
         if (w == pid)
             break;
         assert_int_equal(w, 0);
-        if (sig != 0 && !is_signalled && fed_now_ms() - start >= sig_after_ms) {
+        if (sig != 0 && !is_signalled && fed_now_ms() - start >= fed_ms(sig_after_ms)) {
             kill(pid, sig);
             is_signalled = true;
         }
-        if (fed_now_ms() - start > CLITEST_RUN_MS) {
+        if (fed_now_ms() - start > fed_ms(CLITEST_RUN_MS)) {
             kill(pid, SIGKILL);
             waitpid(pid, &wstatus, 0);
-            fail_msg("tmbus %s did not finish within %d ms", argv[0], CLITEST_RUN_MS);
+            fail_msg("tmbus %s did not finish within %d ms", argv[0], fed_ms(CLITEST_RUN_MS));
         }
         fed_sleep_ms(10);
     }
@@ -234,7 +234,7 @@ json_int_t clitest_int_of(json_t *o, const char *key)
 
 json_t *clitest_wait_on_board(struct fed *f, const char *conf, const char *kind, const char *id)
 {
-    int64_t deadline = fed_now_ms() + CLITEST_SEEN_MS;
+    int64_t deadline = fed_now_ms() + fed_ms(CLITEST_SEEN_MS);
     const char *list = strcmp(kind, "need") == 0 ? "needs" : "offers";
 
     for (;;) {

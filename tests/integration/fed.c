@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <sched.h>
 #include <ftw.h>
 #include <netinet/in.h>
@@ -45,6 +46,7 @@
 #define POLL_MS       20
 #define ROSTER_DAYS   30
 #define CLIENT_SUFFIX "-client"
+#define FED_EXEC_ARGS 63
 
 struct limit {
     char name[LIMIT_NAME];
@@ -146,9 +148,50 @@ void fed_sleep_ms(int ms)
         ;
 }
 
+const char *fed_wrapper(void)
+{
+    const char *w = getenv("TMBUS_TEST_WRAPPER");
+
+    return w != NULL && w[0] != '\0' ? w : NULL;
+}
+
+int fed_ms(int ms)
+{
+    const char *slow = getenv("TMBUS_TEST_SLOW");
+    long factor = 20;
+
+    if (fed_wrapper() == NULL)
+        return ms;
+    if (slow != NULL && slow[0] != '\0')
+        factor = strtol(slow, NULL, 10);
+    if (factor < 1)
+        factor = 1;
+    return ms > INT_MAX / factor ? INT_MAX : (int)(ms * factor);
+}
+
+void fed_exec(const char *const argv[])
+{
+    const char *wrapped[FED_EXEC_ARGS + 2];
+    const char *w = fed_wrapper();
+    size_t n = 0;
+
+    if (w == NULL) {
+        execv(argv[0], (char *const *)(uintptr_t)argv);
+        return;
+    }
+    wrapped[0] = w;
+    for (; argv[n] != NULL; n++) {
+        if (n >= FED_EXEC_ARGS)
+            return;
+        wrapped[n + 1] = argv[n];
+    }
+    wrapped[n + 1] = NULL;
+    execv(w, (char *const *)(uintptr_t)wrapped);
+}
+
 int fed_wait_until(bool (*is_done)(void *arg), void *arg, int timeout_ms, int interval_ms)
 {
-    int64_t deadline = fed_now_ms() + timeout_ms;
+    int64_t deadline = fed_now_ms() + fed_ms(timeout_ms);
 
     for (;;) {
         if (is_done(arg))
@@ -177,7 +220,7 @@ static int run(const struct fed *f, const char *const argv[])
         fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
         if (fd == -1 || dup2(fd, STDOUT_FILENO) == -1 || dup2(fd, STDERR_FILENO) == -1)
             _exit(127);
-        execv(argv[0], (char *const *)(uintptr_t)argv);
+        fed_exec(argv);
         _exit(127);
     }
     while (waitpid(pid, &st, 0) == -1)
@@ -461,12 +504,13 @@ int fed_set_extra(struct fed *f, size_t i, const char *text)
 }
 
 /* Short timers so that links come up, time out and reconnect within a
- * test's patience; the rest are tmbusd's defaults. */
+ * test's patience; the rest are tmbusd's defaults. A wrapped (slow) node
+ * gets a longer peer timeout, or its links would flap while it computes. */
 static void default_limits(struct member *m)
 {
-    static const struct limit defaults[] = {
+    struct limit defaults[] = {
         {"heartbeat_ms", 100},
-        {"peer_timeout_ms", 2000},
+        {"peer_timeout_ms", (unsigned)fed_ms(2000)},
         {"reconnect_max_ms", 500},
         /* Posts at once after a start, as tests that start nodes one by
          * one expect; test_rebuild waits for the peers as a node should. */
@@ -479,6 +523,13 @@ static void default_limits(struct member *m)
 
     m->n_limits = sizeof(defaults) / sizeof(defaults[0]);
     memcpy(m->limits, defaults, sizeof(defaults));
+    /* The window in which a relay waits for the origin's own copy must
+     * outlast a slow node's work on it, or duplicates are counted that a
+     * node at full speed never sees: tmbusd's default, scaled. */
+    if (fed_wrapper() != NULL) {
+        snprintf(m->limits[m->n_limits].name, LIMIT_NAME, "relay_delay_ms");
+        m->limits[m->n_limits++].value = fed_ms(100) < 10000 ? (unsigned)fed_ms(100) : 10000u;
+    }
 }
 
 static bool is_role(const char *role)
@@ -601,9 +652,21 @@ void fed_free(struct fed **fp)
 
     if (fp == NULL || (f = *fp) == NULL)
         return;
-    for (size_t i = 0; i < f->n_nodes; i++)
-        if (f->m[i].pid > 0)
+    /* Under a wrapper such as memcheck the nodes are stopped, not killed,
+     * so that each runs its checks at exit; all told at once, as each
+     * stop is slow there. */
+    if (fed_wrapper() != NULL)
+        for (size_t i = 0; i < f->n_nodes; i++)
+            if (f->m[i].pid > 0)
+                kill(f->m[i].pid, SIGTERM);
+    for (size_t i = 0; i < f->n_nodes; i++) {
+        if (f->m[i].pid <= 0)
+            continue;
+        if (fed_wrapper() != NULL)
+            (void)fed_stop(f, i);
+        else
             fed_kill(f, i);
+    }
     if (f->is_passed && (keep == NULL || *keep == '\0')) {
         nftw(f->dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
     } else {
@@ -1030,7 +1093,7 @@ int fed_start(struct fed *f, size_t i)
         for (size_t k = 0; k < FED_ENV_MAX; k++)
             if (m->env[k][0] != '\0' && putenv(m->env[k]) != 0)
                 _exit(127);
-        execl(TMBUSD_BIN, "tmbusd", "-c", m->conf, (char *)NULL);
+        fed_exec((const char *const[]){TMBUSD_BIN, "-c", m->conf, NULL});
         _exit(127);
     }
     m->pid = pid;
@@ -1047,7 +1110,7 @@ int fed_start(struct fed *f, size_t i)
 int fed_run_exit(struct fed *f, size_t i, bool is_check_only)
 {
     struct member *m = &f->m[i];
-    int64_t deadline = fed_now_ms() + FED_START_MS;
+    int64_t deadline = fed_now_ms() + fed_ms(FED_START_MS);
     pid_t pid;
     int st;
 
@@ -1067,9 +1130,9 @@ int fed_run_exit(struct fed *f, size_t i, bool is_check_only)
             dup2(fd, STDERR_FILENO) == -1)
             _exit(127);
         if (is_check_only)
-            execl(TMBUSD_BIN, "tmbusd", "-n", "-c", m->conf, (char *)NULL);
+            fed_exec((const char *const[]){TMBUSD_BIN, "-n", "-c", m->conf, NULL});
         else
-            execl(TMBUSD_BIN, "tmbusd", "-c", m->conf, (char *)NULL);
+            fed_exec((const char *const[]){TMBUSD_BIN, "-c", m->conf, NULL});
         _exit(127);
     }
     for (;;) {
@@ -1079,7 +1142,7 @@ int fed_run_exit(struct fed *f, size_t i, bool is_check_only)
         if (r == -1 && errno != EINTR)
             return -1;
         if (fed_now_ms() > deadline) {
-            say("node %s is still running after %d ms: killing it", m->id, FED_START_MS);
+            say("node %s is still running after %d ms: killing it", m->id, fed_ms(FED_START_MS));
             kill(pid, SIGKILL);
             while (waitpid(pid, NULL, 0) == -1 && errno == EINTR)
                 ;
@@ -1101,7 +1164,7 @@ int fed_start_all(struct fed *f)
 int fed_stop(struct fed *f, size_t i)
 {
     struct member *m = &f->m[i];
-    int64_t deadline = fed_now_ms() + FED_STOP_MS;
+    int64_t deadline = fed_now_ms() + fed_ms(FED_STOP_MS);
     int st;
 
     if (m->pid <= 0)
@@ -1116,7 +1179,7 @@ int fed_stop(struct fed *f, size_t i)
             return -1;
         }
         if (fed_now_ms() > deadline) {
-            say("node %s ignored SIGTERM for %d ms: killing it", m->id, FED_STOP_MS);
+            say("node %s ignored SIGTERM for %d ms: killing it", m->id, fed_ms(FED_STOP_MS));
             fed_kill(f, i);
             return -1;
         }
@@ -1194,7 +1257,7 @@ out:
 
 int fed_wait_log_from(struct fed *f, size_t i, long mark, const char *substr, int timeout_ms)
 {
-    int64_t deadline = fed_now_ms() + timeout_ms;
+    int64_t deadline = fed_now_ms() + fed_ms(timeout_ms);
 
     for (;;) {
         if (fed_log_count(f, i, mark, substr) > 0)

@@ -54,7 +54,9 @@ struct fed *fed_new(size_t n_nodes, const char *const ids[]);
 /* Marks the test as passed: fed_free then removes the directory. */
 void fed_pass(struct fed *f);
 
-/* Kills every node still running (SIGKILL) and removes the directory if
+/* Kills every node still running (SIGKILL; SIGTERM and fed_stop under
+ * fed_wrapper, so that a wrapper's exit checks run) and removes the
+ * directory if
  * fed_pass was called and TMBUS_KEEP is not set in the environment; else
  * keeps it and prints its path and the tail of every node's log. Accepts
  * NULL and sets *fp to NULL. */
@@ -218,10 +220,10 @@ int fed_topology_mesh(struct fed *f);
 
 /* ---- processes ---------------------------------------------------------- */
 
-/* Starts node i (tmbusd -c CONF, stdout and stderr appended to its log) and
- * waits at most FED_START_MS until its log shows "member ID running". The
- * process dies with the test program. Returns 0, or -1 (log tail printed)
- * when it exited or never said so. */
+/* Starts node i (tmbusd -c CONF, stdout and stderr appended to its log,
+ * through fed_wrapper) and waits at most fed_ms(FED_START_MS) until its log shows "member ID
+ * running". The process dies with the test program. Returns 0, or -1 (log tail printed) when it
+ * exited or never said so. */
 int fed_start(struct fed *f, size_t i);
 
 /* Runs tmbusd -c CONF for node i (with -n when is_check_only), output
@@ -290,8 +292,24 @@ int64_t fed_now_ms(void);
 /* Sleeps ms milliseconds. */
 void fed_sleep_ms(int ms);
 
+/* The program every process the harness starts runs under (tmbusd,
+ * tmbus-admin, the CLI): the environment's TMBUS_TEST_WRAPPER, a path such
+ * as tests/valgrind-exec that is given the real program and its arguments;
+ * NULL when unset or empty. */
+const char *fed_wrapper(void);
+
+/* ms scaled for a slow, wrapped run: times TMBUS_TEST_SLOW (default 20)
+ * when fed_wrapper is set, unchanged otherwise. Every wait of the harness
+ * goes through it, so tests' own patience grows with the processes'. */
+int fed_ms(int ms);
+
+/* In a forked child: execv(argv[0], argv) through fed_wrapper when set.
+ * argv ends with NULL and has at most 63 entries. Returns only on failure. */
+void fed_exec(const char *const argv[]);
+
 /* Calls is_done(arg) every interval_ms until it returns true (0) or
- * timeout_ms have passed since the first call (-1, after one last call).
+ * fed_ms(timeout_ms) have passed since the first call (-1, after one last
+ * call).
  * Blocks; reports nothing itself, so the caller says what never happened. */
 int fed_wait_until(bool (*is_done)(void *arg), void *arg, int timeout_ms, int interval_ms);
 

@@ -20,8 +20,9 @@ struct tmbus *fc_connect(struct fed *f, size_t i)
     char err[256] = "";
     int rc;
 
-    rc = tmbus_connect_files(fed_client_endpoint(f, i), fed_member_pub_path(f, i),
-                             fed_client_key_path(f, i), FC_CONNECT_MS, &h, err, sizeof(err));
+    rc =
+        tmbus_connect_files(fed_client_endpoint(f, i), fed_member_pub_path(f, i),
+                            fed_client_key_path(f, i), fed_ms(FC_CONNECT_MS), &h, err, sizeof(err));
     if (rc != TMBUS_OK) {
         fprintf(stderr, "fedclient: %s cannot connect to node %s: %s (%s)\n", fed_client_name(f, i),
                 fed_id(f, i), tmbus_strerror(rc), err);
@@ -76,7 +77,7 @@ int fc_post(struct tmbus *h, enum fc_tlp tlp, const char *tag, uint32_t index,
 
     if (len == 0)
         return TMBUS_EINVALID;
-    return tmbus_post(h, buf, len, recipients, n, n == 0, 0, FC_CALL_MS, id);
+    return tmbus_post(h, buf, len, recipients, n, n == 0, 0, fed_ms(FC_CALL_MS), id);
 }
 
 int fc_counter(struct tmbus *h, const char *name, uint64_t *value)
@@ -85,7 +86,7 @@ int fc_counter(struct tmbus *h, const char *name, uint64_t *value)
     int rc;
 
     *value = 0;
-    if ((rc = tmbus_status(h, FC_CALL_MS, &s)) != TMBUS_OK)
+    if ((rc = tmbus_status(h, fed_ms(FC_CALL_MS), &s)) != TMBUS_OK)
         return rc;
     for (size_t i = 0; i < tmbus_status_counter_count(s) && rc == TMBUS_OK; i++) {
         const struct tmbus_counter *c = tmbus_status_counter_at(s, i);
@@ -108,7 +109,7 @@ int fc_envelopes(struct tmbus *h, uint64_t *n)
     int rc;
 
     *n = 0;
-    if ((rc = tmbus_status(h, FC_CALL_MS, &s)) != TMBUS_OK)
+    if ((rc = tmbus_status(h, fed_ms(FC_CALL_MS), &s)) != TMBUS_OK)
         return rc;
     *n = tmbus_status_envelopes(s);
     tmbus_status_free(&s);
@@ -135,7 +136,7 @@ int fc_post_receipt(struct tmbus *h, const uint8_t *id, const char *to)
     if (len > sizeof(buf))
         return TMBUS_EINVALID;
     tmbus__payload__payload__pack(&p, buf);
-    return tmbus_post(h, buf, len, rcpt, 1, false, 0, FC_CALL_MS, NULL);
+    return tmbus_post(h, buf, len, rcpt, 1, false, 0, fed_ms(FC_CALL_MS), NULL);
 }
 
 void fc_inbox_init(struct fc_inbox *in, const char *tag)
@@ -207,7 +208,7 @@ static int ack_to(struct tmbus *h, struct fc_inbox *in, uint64_t number)
 
     if (number <= in->acked)
         return TMBUS_OK;
-    if ((rc = tmbus_ack(h, number, FC_CALL_MS)) != TMBUS_OK) {
+    if ((rc = tmbus_ack(h, number, fed_ms(FC_CALL_MS))) != TMBUS_OK) {
         fprintf(stderr, "fedclient: ack of %" PRIu64 " failed: %s (%s)\n", number,
                 tmbus_strerror(rc), tmbus_last_error(h));
         return rc;

@@ -153,7 +153,7 @@ void player_close(struct player *p)
 
 void player_wait_ack(struct player *p, uint64_t want, bool *hello_reply)
 {
-    int64_t deadline = fed_now_ms() + PLAYER_ANSWER_MS;
+    int64_t deadline = fed_now_ms() + fed_ms(PLAYER_ANSWER_MS);
 
     for (;;) {
         int64_t now = fed_now_ms(), seq = -1;

@@ -87,7 +87,7 @@ static void post_need(struct tmbus *h, const char *title, int priority, int tlp,
  * status when status is not NULL. */
 static void wait_board(struct tmbus *h, const uint8_t *id, const char *offer_status)
 {
-    int64_t deadline = fed_now_ms() + WAIT_MS;
+    int64_t deadline = fed_now_ms() + fed_ms(WAIT_MS);
 
     for (;;) {
         struct tmbus_board *b = NULL;
@@ -127,7 +127,7 @@ static int dial(unsigned port)
  * NULL), or until timeout_ms pass. */
 static void read_until(int fd, char **buf, size_t *len, const char *stop, int timeout_ms)
 {
-    int64_t deadline = fed_now_ms() + timeout_ms;
+    int64_t deadline = fed_now_ms() + fed_ms(timeout_ms);
 
     for (;;) {
         struct pollfd p = {fd, POLLIN, 0};
@@ -241,7 +241,7 @@ static void write_file(const char *path, const char *text, mode_t mode)
  * err_path; kills it after timeout_ms. Returns its exit status, or -1. */
 static int run(const char *const argv[], const char *out_path, const char *err_path, int timeout_ms)
 {
-    int64_t deadline = fed_now_ms() + timeout_ms;
+    int64_t deadline = fed_now_ms() + fed_ms(timeout_ms);
     pid_t pid = fork();
     int st;
 
@@ -305,11 +305,11 @@ static void start_web_as(struct web *w, const char *key_path, const char *cert, 
             dup2(err, 2);
         close(out[0]);
         if (cert != NULL)
-            execl(TMBUS_WEB_BIN, "tmbus-web", "-c", conf, "-l", "127.0.0.1:0", "-t", token,
-                  "--tls-cert", cert, "--tls-key", key, (char *)NULL);
+            fed_exec((const char *const[]){TMBUS_WEB_BIN, "-c", conf, "-l", "127.0.0.1:0", "-t",
+                                           token, "--tls-cert", cert, "--tls-key", key, NULL});
         else
-            execl(TMBUS_WEB_BIN, "tmbus-web", "-c", conf, "-l", "127.0.0.1:0", "-t", token,
-                  (char *)NULL);
+            fed_exec((const char *const[]){TMBUS_WEB_BIN, "-c", conf, "-l", "127.0.0.1:0", "-t",
+                                           token, NULL});
         _exit(127);
     }
     close(out[1]);
