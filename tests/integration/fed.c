@@ -1330,6 +1330,44 @@ struct store *fed_store_open(const struct fed *f, size_t i)
     return s;
 }
 
+int fed_path(const struct fed *f, const char *name, char *out, size_t size)
+{
+    return fmt(out, size, "%s/%s", f->dir, name);
+}
+
+int fed_write_file(const char *path, const char *text)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    size_t len = strlen(text);
+    int rc = 0;
+
+    if (fd == -1)
+        return -1;
+    if (write(fd, text, len) != (ssize_t)len)
+        rc = -1;
+    if (close(fd) == -1)
+        rc = -1;
+    return rc;
+}
+
+int fed_audit_verify(const char *dir, char *out, size_t size)
+{
+    char cmd[FED_PATH_MAX * 2];
+    size_t n;
+    FILE *p;
+    int st;
+
+    if (size == 0 || snprintf(cmd, sizeof(cmd), "'%s' audit verify '%s' 2>&1", TMBUS_ADMIN_BIN,
+                              dir) >= (int)sizeof(cmd))
+        return -1;
+    if ((p = popen(cmd, "r")) == NULL)
+        return -1;
+    n = fread(out, 1, size - 1, p);
+    out[n] = '\0';
+    st = pclose(p);
+    return st != -1 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
 int fed_file_contains(const char *path, const void *needle, size_t len)
 {
     size_t size;

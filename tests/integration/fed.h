@@ -286,6 +286,18 @@ struct store *fed_store_open(const struct fed *f, size_t i);
  * does not or does not exist, -1 on a read error. */
 int fed_file_contains(const char *path, const void *needle, size_t len);
 
+/* fed_dir(f)/name into out (size bytes). Returns 0, or -1 when it does
+ * not fit. */
+int fed_path(const struct fed *f, const char *name, char *out, size_t size);
+
+/* Writes text as the whole of the file at path (0600). Returns 0 or -1. */
+int fed_write_file(const char *path, const char *text);
+
+/* Runs `tmbus-admin audit verify dir` and puts what it printed (stdout
+ * and stderr, at most size - 1 bytes) in out. Returns its exit status, or
+ * -1 when it could not be run or did not exit. */
+int fed_audit_verify(const char *dir, char *out, size_t size);
+
 /* Monotonic milliseconds. */
 int64_t fed_now_ms(void);
 

@@ -41,17 +41,12 @@ static const char *const roles[] = {NULL, NULL, "coordinator", "coordinator", NU
 #define LT      3
 #define IT      4
 
-static void path_in(const struct fed *f, const char *name, char *out, size_t size)
-{
-    assert_true((size_t)snprintf(out, size, "%s/%s", fed_dir(f), name) < size);
-}
-
 static void admin_conf(struct fed *f, const char *key_path, char *out, size_t size)
 {
     char text[4096];
     FILE *fp;
 
-    path_in(f, "UA-admin.conf", out, size);
+    assert_int_equal(fed_path(f, "UA-admin.conf", out, size), 0);
     snprintf(text, sizeof(text), "[client]\nendpoint = %s\nnode_key = %s\nkey = %s\n",
              fed_client_endpoint(f, UA), fed_member_pub_path(f, UA), key_path);
     assert_non_null(fp = fopen(out, "w"));
@@ -222,7 +217,7 @@ static void test_admission_shares_open_needs(void **state)
     /* Version 1 lists the four founders only. */
     v1spec.is_left_out[IT] = true;
     assert_int_equal(fed_make_roster(f, &v1spec), 0);
-    path_in(f, "v1.bin", v1, sizeof(v1));
+    assert_int_equal(fed_path(f, "v1.bin", v1, sizeof(v1)), 0);
     assert_int_equal(rename(fed_roster_path(f), v1), 0);
     assert_int_equal(symlink(v1, fed_roster_path(f)), 0);
     for (size_t i = 0; i < IT; i++)
@@ -268,7 +263,7 @@ static void test_admission_shares_open_needs(void **state)
     /* PL's node is down when IT is admitted: it shares once it is back. */
     tmbus_close(&pl);
     assert_int_equal(fed_stop(f, PL), 0);
-    path_in(f, "v2.bin", v2, sizeof(v2));
+    assert_int_equal(fed_path(f, "v2.bin", v2, sizeof(v2)), 0);
     make_v2(f, v1, v2);
     {
         const char *publish[] = {"roster", "publish", v2, "--config", conf, NULL};

@@ -36,24 +36,6 @@
 #define OUT_MAX   8192
 #define N_POSTS   4
 
-/* Runs tmbus-admin audit verify on dir; its output into out. Returns the
- * exit status. */
-static int verify(const char *dir, char *out)
-{
-    char cmd[FED_PATH_MAX * 2];
-    size_t n;
-    FILE *p;
-    int st;
-
-    snprintf(cmd, sizeof(cmd), "'%s' audit verify '%s' 2>&1", TMBUS_ADMIN_BIN, dir);
-    assert_non_null(p = popen(cmd, "r"));
-    n = fread(out, 1, OUT_MAX - 1, p);
-    out[n] = '\0';
-    st = pclose(p);
-    assert_true(WIFEXITED(st));
-    return WEXITSTATUS(st);
-}
-
 /* One integer from a query on dir's store (the node stopped). */
 static long long query(const char *dir, const char *sql)
 {
@@ -197,7 +179,7 @@ static void test_cosign(void **state)
     for (size_t i = 0; i < 3; i++)
         assert_int_equal(fed_stop(f, i), 0);
     for (size_t i = 0; i < 3; i++) {
-        int rc = verify(fed_data_dir(f, i), out);
+        int rc = fed_audit_verify(fed_data_dir(f, i), out, OUT_MAX);
         print_message("%s: %s", fed_id(f, i), out);
         if (rc != 0 || strstr(out, "audit log verifies") == NULL)
             fail_msg("%s: verify exited %d: %s", fed_id(f, i), rc, out);
@@ -209,7 +191,7 @@ static void test_cosign(void **state)
     /* A cosignature that is not its cosigner's fails verify. */
     run_sql(fed_data_dir(f, 0), "UPDATE audit_cosignatures SET sig = zeroblob(64)"
                                 " WHERE size = (SELECT max(size) FROM audit_cosignatures)");
-    assert_int_equal(verify(fed_data_dir(f, 0), out), 1);
+    assert_int_equal(fed_audit_verify(fed_data_dir(f, 0), out, OUT_MAX), 1);
     print_message("A, a cosignature zeroed: %s", out);
     assert_non_null(strstr(out, "its signature is not"));
     fed_pass(f);
@@ -307,10 +289,10 @@ static void test_truncated_new_epoch(void **state)
     assert_int_equal(query(fed_data_dir(f, 1), "SELECT epoch FROM audit_peer_checkpoints"
                                                " WHERE member = 'A'"),
                      1);
-    assert_int_equal(verify(fed_data_dir(f, 0), out), 0);
+    assert_int_equal(fed_audit_verify(fed_data_dir(f, 0), out, OUT_MAX), 0);
     print_message("A: %s", out);
     assert_non_null(strstr(out, "this log is in epoch 1"));
-    assert_int_equal(verify(fed_data_dir(f, 1), out), 0);
+    assert_int_equal(fed_audit_verify(fed_data_dir(f, 1), out, OUT_MAX), 0);
     print_message("B: %s", out);
     assert_non_null(strstr(out, "1 epoch resets of peers recorded: A to epoch 1"));
     fed_pass(f);

@@ -31,24 +31,6 @@
 #define N_POSTS 6
 #define OUT_MAX 8192
 
-/* Runs tmbus-admin audit verify on dir; its output into out. Returns the
- * exit status. */
-static int verify(const char *dir, char *out)
-{
-    char cmd[FED_PATH_MAX * 2];
-    size_t n = 0;
-    FILE *p;
-    int st;
-
-    snprintf(cmd, sizeof(cmd), "'%s' audit verify '%s' 2>&1", TMBUS_ADMIN_BIN, dir);
-    assert_non_null(p = popen(cmd, "r"));
-    n = fread(out, 1, OUT_MAX - 1, p);
-    out[n] = '\0';
-    st = pclose(p);
-    assert_true(WIFEXITED(st));
-    return WEXITSTATUS(st);
-}
-
 /* A fresh copy of src's data directory, for one tampering. */
 static const char *copy_dir(struct fed *f, const char *src, const char *name)
 {
@@ -128,7 +110,7 @@ static long long count_entries(const char *dir)
 static void expect_failure(const char *dir, const char *what, const char *reason)
 {
     char out[OUT_MAX];
-    int rc = verify(dir, out);
+    int rc = fed_audit_verify(dir, out, OUT_MAX);
 
     print_message("%s: %s", what, out);
     if (rc != 1 || strstr(out, reason) == NULL)
@@ -170,7 +152,7 @@ static void test_verify_and_tamper(void **state)
 
     /* Both logs verify as they are. */
     for (size_t i = 0; i < 2; i++) {
-        int rc = verify(fed_data_dir(f, i), out);
+        int rc = fed_audit_verify(fed_data_dir(f, i), out, OUT_MAX);
         print_message("%s: %s", fed_id(f, i), out);
         if (rc != 0 || strstr(out, "audit log verifies") == NULL)
             fail_msg("%s: verify exited %d: %s", fed_id(f, i), rc, out);
@@ -212,7 +194,7 @@ static void test_verify_and_tamper(void **state)
 
     /* The copying itself changes nothing. */
     dir = copy_dir(f, fed_data_dir(f, 0), "unchanged");
-    assert_int_equal(verify(dir, out), 0);
+    assert_int_equal(fed_audit_verify(dir, out, OUT_MAX), 0);
     fed_pass(f);
 }
 
@@ -248,7 +230,7 @@ static void test_retired_key(void **state)
     assert_int_equal(fed_start(f, 0), 0);
     assert_int_equal(fed_stop(f, 0), 0);
 
-    rc = verify(fed_data_dir(f, 0), out);
+    rc = fed_audit_verify(fed_data_dir(f, 0), out, OUT_MAX);
     print_message("A after the rotation: %s", out);
     if (rc != 0 || strstr(out, "signed with a retired key generation") == NULL)
         fail_msg("verify exited %d: %s", rc, out);

@@ -46,15 +46,6 @@ static char *read_text(const char *path)
     return text;
 }
 
-static void write_text(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-
-    assert_non_null(f);
-    assert_int_equal(fputs(text, f) >= 0, 1);
-    assert_int_equal(fclose(f), 0);
-}
-
 /* Replaces the whole line starting with prefix in path by line. */
 static void replace_line(const char *path, const char *prefix, const char *line)
 {
@@ -69,7 +60,7 @@ static void replace_line(const char *path, const char *prefix, const char *line)
     memcpy(out, text, (size_t)(at - text));
     strcat(out, line);
     strcat(out, end);
-    write_text(path, out);
+    assert_int_equal(fed_write_file(path, out), 0);
     free(out);
     free(text);
 }
@@ -101,15 +92,15 @@ static void test_check_refuses_port_and_member(void **state)
     /* libzmq would bind a random port for 99999 and say nothing. */
     replace_line(conf, "client_listen =", "client_listen = tcp://127.0.0.1:99999");
     check_only(f, EX_CONFIG, "client_listen: 'tcp://127.0.0.1:99999' port '99999' is not 1..65535");
-    write_text(conf, saved);
+    assert_int_equal(fed_write_file(conf, saved), 0);
     replace_line(conf, "peer_listen =", "peer_listen = udp://127.0.0.1:7101");
     check_only(f, EX_CONFIG, "does not start with tcp://, ipc:// or inproc://");
-    write_text(conf, saved);
+    assert_int_equal(fed_write_file(conf, saved), 0);
 
     /* A's keys under member = B: refused by -n before any start. */
     replace_line(conf, "member =", "member = B");
     check_only(f, EX_CONFIG, "holds member A's keys, but member = B");
-    write_text(conf, saved);
+    assert_int_equal(fed_write_file(conf, saved), 0);
     check_only(f, 0, "configuration OK");
     free(saved);
     fed_pass(f);

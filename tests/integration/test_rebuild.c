@@ -137,24 +137,6 @@ static bool holds(struct fed *f, size_t i, const struct store_log *log, uint64_t
     return rc == 1 && memcmp(held, id, TMBUS_ID_BYTES) == 0;
 }
 
-/* Runs tmbus-admin audit verify on dir; its output into out. Returns the
- * exit status. */
-static int verify(const char *dir, char *out)
-{
-    char cmd[FED_PATH_MAX * 2];
-    size_t n;
-    FILE *p;
-    int st;
-
-    snprintf(cmd, sizeof(cmd), "'%s' audit verify '%s' 2>&1", TMBUS_ADMIN_BIN, dir);
-    assert_non_null(p = popen(cmd, "r"));
-    n = fread(out, 1, OUT_MAX - 1, p);
-    out[n] = '\0';
-    st = pclose(p);
-    assert_true(WIFEXITED(st));
-    return WEXITSTATUS(st);
-}
-
 /* Post k of B's stream: TLP:RED to A every RED_EVERY, else to all. */
 static size_t stream_payload(uint8_t *buf, size_t size, const char *tag, uint32_t k, bool *is_red)
 {
@@ -439,7 +421,7 @@ static void rebuild(void **state, enum loss loss)
 
     /* B's log verifies across the reset, and says where epoch 1 began;
      * each peer's log names B's reset once. */
-    rc = verify(fed_data_dir(f, b), out);
+    rc = fed_audit_verify(fed_data_dir(f, b), out, OUT_MAX);
     print_message("B: %s", out);
     assert_int_equal(rc, 0);
     assert_non_null(strstr(out, "this log is in epoch 1"));
@@ -447,7 +429,7 @@ static void rebuild(void **state, enum loss loss)
     for (size_t i = 0; i < fed_node_count(f); i++) {
         if (i == b)
             continue;
-        rc = verify(fed_data_dir(f, i), out);
+        rc = fed_audit_verify(fed_data_dir(f, i), out, OUT_MAX);
         print_message("%s: %s", fed_id(f, i), out);
         assert_int_equal(rc, 0);
         assert_non_null(strstr(out, "1 epoch resets of peers recorded: B to epoch 1"));

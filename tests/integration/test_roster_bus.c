@@ -37,20 +37,6 @@
 static const char *const ids[] = {"UA", "EE", "PL"};
 #define N_NODES 3
 
-static void path_in(const struct fed *f, const char *name, char *out, size_t size)
-{
-    assert_true((size_t)snprintf(out, size, "%s/%s", fed_dir(f), name) < size);
-}
-
-static void write_text(const char *path, const char *text)
-{
-    FILE *fp = fopen(path, "w");
-
-    assert_non_null(fp);
-    assert_int_equal(fputs(text, fp) >= 0, 1);
-    assert_int_equal(fclose(fp), 0);
-}
-
 /* DIR/ID-admin.conf: a client configuration for node i's admin client,
  * whose secret key file is key_path. */
 static void admin_conf(struct fed *f, size_t i, const char *key_path, char *out, size_t size)
@@ -58,10 +44,10 @@ static void admin_conf(struct fed *f, size_t i, const char *key_path, char *out,
     char name[64], text[4096];
 
     snprintf(name, sizeof(name), "%s-admin.conf", fed_id(f, i));
-    path_in(f, name, out, size);
+    assert_int_equal(fed_path(f, name, out, size), 0);
     snprintf(text, sizeof(text), "[client]\nendpoint = %s\nnode_key = %s\nkey = %s\n",
              fed_client_endpoint(f, i), fed_member_pub_path(f, i), key_path);
-    write_text(out, text);
+    assert_int_equal(fed_write_file(out, text), 0);
 }
 
 /* DIR/ID-poster.conf: node i's own client (role poster). */
@@ -70,10 +56,10 @@ static void poster_conf(struct fed *f, size_t i, char *out, size_t size)
     char name[64], text[4096];
 
     snprintf(name, sizeof(name), "%s-poster.conf", fed_id(f, i));
-    path_in(f, name, out, size);
+    assert_int_equal(fed_path(f, name, out, size), 0);
     snprintf(text, sizeof(text), "[client]\nendpoint = %s\nnode_key = %s\nkey = %s\n",
              fed_client_endpoint(f, i), fed_member_pub_path(f, i), fed_client_key_path(f, i));
-    write_text(out, text);
+    assert_int_equal(fed_write_file(out, text), 0);
 }
 
 static void gov_key(const struct fed *f, size_t i, char *out, size_t size)
@@ -186,7 +172,7 @@ static void test_update_reaches_every_node(void **state)
 
     f = *state = start_three(conf);
     snprintf(v1, sizeof(v1), "%s", fed_roster_path(f));
-    path_in(f, "v2.bin", v2, sizeof(v2));
+    assert_int_equal(fed_path(f, "v2.bin", v2, sizeof(v2)), 0);
     assert_int_equal(fed_stop(f, 2), 0);
     assert_int_equal(secretariat(f, &spec, v1, 2, v2), 0);
     mark_ee = fed_log_mark(f, 1);
@@ -254,10 +240,10 @@ static void test_bad_updates_refused(void **state)
 
     f = *state = start_three(conf);
     snprintf(v1, sizeof(v1), "%s", fed_roster_path(f));
-    path_in(f, "v2.bin", v2, sizeof(v2));
-    path_in(f, "fork.bin", fork, sizeof(fork));
-    path_in(f, "weak.bin", weak, sizeof(weak));
-    path_in(f, "old.bin", old, sizeof(old));
+    assert_int_equal(fed_path(f, "v2.bin", v2, sizeof(v2)), 0);
+    assert_int_equal(fed_path(f, "fork.bin", fork, sizeof(fork)), 0);
+    assert_int_equal(fed_path(f, "weak.bin", weak, sizeof(weak)), 0);
+    assert_int_equal(fed_path(f, "old.bin", old, sizeof(old)), 0);
     assert_int_equal(secretariat(f, &spec2, v1, 2, v2), 0);
     assert_int_equal(secretariat(f, &spec_fork, v1, 2, fork), 0);
     /* One governor of two: combine says so and still writes the file. */
@@ -413,8 +399,10 @@ static void test_revocation_over_the_bus(void **state)
                   (long long)(fed_now_ms() - start));
     expect_session_ended(sub, start);
     tmbus_close(&sub);
+    /* From UA, or from PL itself: a node sends a member the rosters it
+     * lacks before closing its links, and PL may pass it on to EE first. */
     assert_int_equal(
-        fed_wait_log_from(f, 1, mark_ee, "roster version 2 in force (from peer UA)", LOG_MS), 0);
+        fed_wait_log_from(f, 1, mark_ee, "roster version 2 in force (from peer ", LOG_MS), 0);
     expect_post_refused_everywhere(f);
     fed_pass(f);
 }
@@ -491,7 +479,7 @@ static void test_member_revoked(void **state)
     sub = subscribe_at_pl(f);
 
     snprintf(v1, sizeof(v1), "%s", fed_roster_path(f));
-    path_in(f, "v2.bin", v2, sizeof(v2));
+    assert_int_equal(fed_path(f, "v2.bin", v2, sizeof(v2)), 0);
     assert_int_equal(secretariat(f, &spec, v1, 2, v2), 0);
     assert_int_equal(publish(f, conf[1], v2), 0);
     start = fed_now_ms();

@@ -36,11 +36,6 @@
 
 static const char *const ids[] = {"UA", "EE"};
 
-static void path_in(const struct fed *f, const char *name, char *out, size_t size)
-{
-    assert_true((size_t)snprintf(out, size, "%s/%s", fed_dir(f), name) < size);
-}
-
 static void copy_file(const char *from, const char *to)
 {
     char buf[65536];
@@ -64,8 +59,8 @@ static struct fed *ran_v2(void)
     struct fed_roster spec = {.version = 2, .previous = v1};
 
     assert_non_null(f);
-    path_in(f, "v1.bin", v1, sizeof(v1));
-    path_in(f, "v2.bin", v2, sizeof(v2));
+    assert_int_equal(fed_path(f, "v1.bin", v1, sizeof(v1)), 0);
+    assert_int_equal(fed_path(f, "v2.bin", v2, sizeof(v2)), 0);
     copy_file(fed_roster_path(f), v1);
     assert_int_equal(fed_start(f, 0), 0);
     assert_int_equal(fed_stop(f, 0), 0);
@@ -83,7 +78,7 @@ static void other_v1(struct fed *f, char *out, size_t size)
 {
     struct fed_roster spec = {.version = 1, .expires_at = (int64_t)time(NULL) + 20 * 86400};
 
-    path_in(f, "v1-other.bin", out, size);
+    assert_int_equal(fed_path(f, "v1-other.bin", out, size), 0);
     spec.out = out;
     assert_int_equal(fed_make_roster(f, &spec), 0);
 }
@@ -98,7 +93,7 @@ static void test_rollback_refused_at_start(void **state)
     char v1[FED_PATH_MAX], other[FED_PATH_MAX];
     long mark;
 
-    path_in(f, "v1.bin", v1, sizeof(v1));
+    assert_int_equal(fed_path(f, "v1.bin", v1, sizeof(v1)), 0);
     copy_file(v1, fed_roster_path(f));
     mark = fed_log_mark(f, 0);
     assert_int_equal(fed_run_exit(f, 0, true), 0);
@@ -136,7 +131,7 @@ static void test_rollback_refused_on_reload(void **state)
     char v1[FED_PATH_MAX], other[FED_PATH_MAX];
     long mark;
 
-    path_in(f, "v1.bin", v1, sizeof(v1));
+    assert_int_equal(fed_path(f, "v1.bin", v1, sizeof(v1)), 0);
     other_v1(f, other, sizeof(other));
     assert_int_equal(fed_start(f, 0), 0);
     copy_file(v1, fed_roster_path(f));
@@ -166,9 +161,9 @@ static void test_skipped_version_refused(void **state)
     long mark;
 
     assert_non_null(f);
-    path_in(f, "v1.bin", v1, sizeof(v1));
-    path_in(f, "v2.bin", v2, sizeof(v2));
-    path_in(f, "v3.bin", v3, sizeof(v3));
+    assert_int_equal(fed_path(f, "v1.bin", v1, sizeof(v1)), 0);
+    assert_int_equal(fed_path(f, "v2.bin", v2, sizeof(v2)), 0);
+    assert_int_equal(fed_path(f, "v3.bin", v3, sizeof(v3)), 0);
     copy_file(fed_roster_path(f), v1);
     assert_int_equal(fed_make_roster(f, &spec2), 0);
     assert_int_equal(fed_make_roster(f, &spec3), 0);
@@ -209,8 +204,8 @@ static void test_retired_key_verifies_what_it_signed(void **state)
 
     assert_non_null(f);
     m = fed_index(f, "M");
-    path_in(f, "v1.bin", v1, sizeof(v1));
-    path_in(f, "keys2", keys2, sizeof(keys2));
+    assert_int_equal(fed_path(f, "v1.bin", v1, sizeof(v1)), 0);
+    assert_int_equal(fed_path(f, "keys2", keys2, sizeof(keys2)), 0);
     copy_file(fed_roster_path(f), v1);
     assert_int_equal(mkdir(keys2, 0700), 0);
     const char *keygen[] = {"keygen", "member", "M", keys2, NULL};

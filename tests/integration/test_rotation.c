@@ -41,20 +41,6 @@ static const char *const roles[] = {NULL, "coordinator", NULL, NULL};
 #define PL      2
 #define NL      3
 
-static void path_in(const struct fed *f, const char *name, char *out, size_t size)
-{
-    assert_true((size_t)snprintf(out, size, "%s/%s", fed_dir(f), name) < size);
-}
-
-static void write_text(const char *path, const char *text)
-{
-    FILE *fp = fopen(path, "w");
-
-    assert_non_null(fp);
-    assert_int_equal(fputs(text, fp) >= 0, 1);
-    assert_int_equal(fclose(fp), 0);
-}
-
 /* Node i's client configuration for a client with secret key key_path. */
 static void client_conf(struct fed *f, size_t i, const char *label, const char *key_path, char *out,
                         size_t size)
@@ -62,10 +48,10 @@ static void client_conf(struct fed *f, size_t i, const char *label, const char *
     char name[64], text[4096];
 
     snprintf(name, sizeof(name), "%s-%s.conf", fed_id(f, i), label);
-    path_in(f, name, out, size);
+    assert_int_equal(fed_path(f, name, out, size), 0);
     snprintf(text, sizeof(text), "[client]\nendpoint = %s\nnode_key = %s\nkey = %s\n",
              fed_client_endpoint(f, i), fed_member_pub_path(f, i), key_path);
-    write_text(out, text);
+    assert_int_equal(fed_write_file(out, text), 0);
 }
 
 static void gov_key(const struct fed *f, size_t i, char *out, size_t size)
@@ -222,7 +208,7 @@ static void poster(struct fed *f, size_t i, const char *tag, uint32_t base, cons
     }
     tmbus_close(&h);
     snprintf(text, sizeof(text), "%u\n", k);
-    write_text(count_path, text);
+    assert_int_equal(fed_write_file(count_path, text), 0);
     _exit(rc == TMBUS_OK ? 0 : 1);
 }
 
@@ -413,13 +399,13 @@ static void test_rotation_under_load(void **state)
 
     f = *state = start(reader, admin);
     fc_tag(tag, sizeof(tag), "rotation");
-    path_in(f, "stop", stop, sizeof(stop));
-    path_in(f, "expect", expect, sizeof(expect));
-    path_in(f, "posted-UA", count[0], sizeof(count[0]));
-    path_in(f, "posted-EE", count[1], sizeof(count[1]));
+    assert_int_equal(fed_path(f, "stop", stop, sizeof(stop)), 0);
+    assert_int_equal(fed_path(f, "expect", expect, sizeof(expect)), 0);
+    assert_int_equal(fed_path(f, "posted-UA", count[0], sizeof(count[0])), 0);
+    assert_int_equal(fed_path(f, "posted-EE", count[1], sizeof(count[1])), 0);
     snprintf(v1, sizeof(v1), "%s", fed_roster_path(f));
-    path_in(f, "v2.bin", v2, sizeof(v2));
-    path_in(f, "v3.bin", v3, sizeof(v3));
+    assert_int_equal(fed_path(f, "v2.bin", v2, sizeof(v2)), 0);
+    assert_int_equal(fed_path(f, "v3.bin", v3, sizeof(v3)), 0);
     for (size_t i = 0; i < NL; i++)
         rejected[i] = rejected_at(f, i);
 
@@ -465,12 +451,12 @@ static void test_rotation_under_load(void **state)
     fed_sleep_ms(OVERLAP_MS);
 
     /* The traffic stops; every post arrived once at every subscriber. */
-    write_text(stop, "stop\n");
+    assert_int_equal(fed_write_file(stop, "stop\n"), 0);
     assert_int_equal(exit_code(posters[0]), 0);
     assert_int_equal(exit_code(posters[1]), 0);
     snprintf(text, sizeof(text), "%ld %ld\n", read_count(count[0]), read_count(count[1]));
     assert_true(read_count(count[0]) > 50 && read_count(count[1]) > 50);
-    write_text(expect, text);
+    assert_int_equal(fed_write_file(expect, text), 0);
     for (size_t i = 0; i < 3; i++)
         assert_int_equal(exit_code(subscribers[i]), 0);
     for (size_t i = 0; i < NL; i++)
@@ -521,8 +507,8 @@ static void test_restart_midway(void **state)
     f = *state = start(reader, admin);
     fc_tag(tag, sizeof(tag), "restart");
     snprintf(v1, sizeof(v1), "%s", fed_roster_path(f));
-    path_in(f, "v2.bin", v2, sizeof(v2));
-    path_in(f, "v3.bin", v3, sizeof(v3));
+    assert_int_equal(fed_path(f, "v2.bin", v2, sizeof(v2)), 0);
+    assert_int_equal(fed_path(f, "v3.bin", v3, sizeof(v3)), 0);
     h = fc_connect(f, EE);
     assert_non_null(h);
     assert_int_equal(fc_post(h, FC_TLP_GREEN, tag, 1, NULL, 0, NULL), TMBUS_OK);
