@@ -521,6 +521,8 @@ struct queued {
 struct audit {
     struct store *store;
     const struct keyset *keys;
+    uint8_t own_pk[AUDIT_OWN_KEYS_MAX][KEYS_PUBLIC_BYTES]; /* audit_add_own_key */
+    size_t n_own_pk;
     struct stats *stats;
     char member[UTIL_MEMBER_ID_MAX + 1];
     struct audit_frontier tree;      /* every entry recorded, flushed or not */
@@ -1233,13 +1235,35 @@ static bool is_in_log(struct audit *a, const struct audit_checkpoint *cp)
                                               (const uint8_t(*)[AUDIT_HASH_BYTES])proof, (size_t)n);
 }
 
+void audit_add_own_key(struct audit *a, const uint8_t pk[KEYS_PUBLIC_BYTES])
+{
+    if (a->n_own_pk == AUDIT_OWN_KEYS_MAX) {
+        log_warnx("audit: more than %d other key generations of our own; one ignored",
+                  AUDIT_OWN_KEYS_MAX);
+        return;
+    }
+    memcpy(a->own_pk[a->n_own_pk++], pk, KEYS_PUBLIC_BYTES);
+}
+
+/* Whether cp was signed by us: the key set in force or another
+ * generation we hold (audit_add_own_key). */
+static bool is_ours(const struct audit *a, const struct audit_checkpoint *cp)
+{
+    if (audit_checkpoint_verify(cp, a->keys->sign_pk))
+        return true;
+    for (size_t i = 0; i < a->n_own_pk; i++)
+        if (audit_checkpoint_verify(cp, a->own_pk[i]))
+            return true;
+    return false;
+}
+
 enum audit_held_answer audit_held_by_peer(struct audit *a, const char *peer,
                                           const struct audit_checkpoint *held)
 {
     struct audit_entry e = {
         .kind = AUDIT_EPOCH, .outcome = AUDIT_OK, .actor_kind = AUDIT_BY_NODE, .has_id = true};
 
-    if (!audit_checkpoint_verify(held, a->keys->sign_pk)) {
+    if (!is_ours(a, held)) {
         stats_count(a->stats, "audit.held.bad-signature", 1);
         log_warnx("audit: %s holds a checkpoint of ours at size %llu that we did not sign; "
                   "ignored",

@@ -213,6 +213,14 @@ struct audit *audit_new(struct store *s, const struct keyset *ks, const char *me
  * *ap; accepts NULL. */
 void audit_free(struct audit **ap);
 
+/* Also takes pk (copied) as one of this node's own signing keys when a
+ * peer shows a checkpoint of ours (audit_held_by_peer): another generation
+ * of its member's keys that it holds (previous_keys, next_keys), so that a
+ * store lost after a rotation is recognised as lost, not as forged. At
+ * most AUDIT_OWN_KEYS_MAX; a further one is ignored (logged). */
+#define AUDIT_OWN_KEYS_MAX 2
+void audit_add_own_key(struct audit *a, const uint8_t pk[KEYS_PUBLIC_BYTES]);
+
 /* Queues one entry: stamps at_ms when it is 0, encodes it and hashes it
  * into the tree. Never blocks, never fails the caller: an entry that
  * cannot be encoded is counted ("audit.dropped") and logged. a may be

@@ -576,6 +576,7 @@ static void reload_next_keys(struct node *n)
         log_warnx("reload: next_keys = %s not taken", n->cfg->next_keys);
         return;
     }
+    audit_add_own_key(n->audit, n->spare->sign_pk);
     log_info("next_keys = %s loaded: taken in force once the roster lists them as member %s's "
              "newer active generation",
              n->cfg->next_keys, n->cfg->member);
@@ -1127,6 +1128,10 @@ struct node *node_new(struct config *cfg, bool *is_config_error)
         *is_config_error = true;
         goto fail;
     }
+    if (n->spare != NULL)
+        audit_add_own_key(n->audit, n->spare->sign_pk);
+    if (n->previous != NULL)
+        audit_add_own_key(n->audit, n->previous->sign_pk);
     memcpy(n->boot_transport_pk, n->keys->transport_pk, KEYS_PUBLIC_BYTES);
     if (settle_keys(n) == -1)
         goto fail;

@@ -866,6 +866,54 @@ static void test_epochs(void **state)
     tu_rmtree(dir_de);
 }
 
+/* A store lost after a rotation: the checkpoint a peer holds was signed
+ * with the generation the node replaced. Held as one of its own keys
+ * (previous_keys), it starts a new epoch; unknown, it is ignored as a
+ * checkpoint the node never signed. */
+static void test_epoch_after_rotation(void **state)
+{
+    char dir_old[512], dir_new[512];
+    uint8_t seed[32];
+    struct keyset *gen1 = tu_member_keys("DE"), *gen2;
+    struct store *old_store, *new_store;
+    struct stats *old_st = stats_new(), *new_st = stats_new();
+    struct audit *old, *rebuilt;
+    struct audit_checkpoint cp;
+
+    (void)state;
+    memset(seed, 0x42, sizeof(seed));
+    assert_non_null(gen2 = keys_from_seed(KEYS_MEMBER, "DE", seed));
+    snprintf(dir_old, sizeof(dir_old), "%s", tu_tempdir());
+    snprintf(dir_new, sizeof(dir_new), "%s", tu_tempdir());
+    assert_non_null(old_store = store_open(dir_old, tu_store_key));
+    assert_non_null(new_store = store_open(dir_new, tu_store_key));
+    assert_non_null(old = audit_new(old_store, gen1, "DE", old_st));
+    grow_and_sign(old_store, old, 5, &cp);
+
+    assert_non_null(rebuilt = audit_new(new_store, gen2, "DE", new_st));
+    commit(new_store, rebuilt, false);
+    assert_int_equal(audit_held_by_peer(rebuilt, "FR", &cp), AUDIT_HELD_PROVE);
+    assert_int_equal(stats_get(new_st, "audit.held.bad-signature"), 1);
+    assert_int_equal(audit_epoch(rebuilt), 0);
+
+    audit_add_own_key(rebuilt, gen1->sign_pk);
+    assert_int_equal(audit_held_by_peer(rebuilt, "FR", &cp), AUDIT_HELD_RESTART);
+    assert_int_equal(audit_epoch(rebuilt), 1);
+    assert_int_equal(stats_get(new_st, "audit.held.bad-signature"), 1);
+    commit(new_store, rebuilt, false);
+
+    audit_free(&rebuilt);
+    audit_free(&old);
+    store_close(&new_store);
+    store_close(&old_store);
+    stats_free(&new_st);
+    stats_free(&old_st);
+    keys_free(&gen2);
+    keys_free(&gen1);
+    tu_rmtree(dir_new);
+    tu_rmtree(dir_old);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -882,6 +930,7 @@ int main(void)
         cmocka_unit_test(test_proofs_from_cache),
         cmocka_unit_test(test_exchange),
         cmocka_unit_test(test_epochs),
+        cmocka_unit_test(test_epoch_after_rotation),
     };
 
     log_init("test_audit", LOG_LEVEL_WARN);
