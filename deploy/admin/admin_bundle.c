@@ -74,18 +74,35 @@ static const char details[] =
 
 struct site {
     struct config *cfg;
-    struct keyset *keys;
+    struct keyset *keys;   /* the generation that signs (site_roster settles it) */
+    struct keyset *spare;  /* next_keys, when configured: the other generation */
     struct roster *roster; /* the roster the store trusts */
 };
 
 static void site_free(struct site *s)
 {
     roster_free(&s->roster);
+    keys_free(&s->spare);
     keys_free(&s->keys);
     config_free(&s->cfg);
 }
 
-/* The configuration and the member's keys. */
+/* The member key file at path (of the configuration's member) into *out.
+ * Returns 0 or -1 (said on stderr). */
+static int site_keys(const struct site *s, const char *path, struct keyset **out)
+{
+    if ((*out = keys_load(path)) == NULL)
+        return -1;
+    if ((*out)->kind != KEYS_MEMBER || strcmp((*out)->member, s->cfg->member) != 0) {
+        fprintf(stderr, "tmbus-admin bundle: %s is not the member key file of %s\n", path,
+                s->cfg->member);
+        return -1;
+    }
+    return 0;
+}
+
+/* The configuration and the member's keys (keys, and next_keys during a
+ * rotation). */
 static int site_load(struct site *s, const char *conf)
 {
     char err[CONFIG_ERR_MAX];
@@ -95,25 +112,38 @@ static int site_load(struct site *s, const char *conf)
         fprintf(stderr, "tmbus-admin bundle: %s\n", err);
         return -1;
     }
-    if ((s->keys = keys_load(s->cfg->keys)) == NULL)
+    if (site_keys(s, s->cfg->keys, &s->keys) == -1)
         return -1;
-    if (s->keys->kind != KEYS_MEMBER || strcmp(s->keys->member, s->cfg->member) != 0) {
-        fprintf(stderr, "tmbus-admin bundle: %s is not the member key file of %s\n", s->cfg->keys,
-                s->cfg->member);
+    if (s->cfg->next_keys != NULL && site_keys(s, s->cfg->next_keys, &s->spare) == -1)
         return -1;
-    }
     return 0;
 }
 
 /* The roster the node trusts, as it keeps it in its store. */
 static int site_roster(struct site *s, const uint8_t *buf, size_t len)
 {
+    struct roster_member m;
+
     if (roster_verify_trusted(buf, len, s->cfg->coalition, &s->roster) != ROSTER_OK) {
         fprintf(stderr, "tmbus-admin bundle: the roster kept in %s does not verify\n",
                 s->cfg->data_dir);
         return -1;
     }
+    /* Sign with the newest ACTIVE generation held, as the node does once
+     * the roster makes next_keys its member's newer one (PROTOCOL.md 3.4). */
+    if (s->spare != NULL && roster_find(s->roster, s->cfg->member, &m) == 0 &&
+        roster_generation_of(&m, s->spare) > roster_generation_of(&m, s->keys))
+        keys_swap(s->keys, s->spare);
     return 0;
+}
+
+/* Whether bundle or vector buf was signed by one of m's ACTIVE generations
+ * (two during a rotation's overlap). */
+static bool is_signed_by(const uint8_t *buf, size_t len, const struct roster_member *m)
+{
+    return bundle_check(buf, len, m->sign_pk, NULL, NULL, NULL) == BUNDLE_OK ||
+           (m->next_sign_pk != NULL &&
+            bundle_check(buf, len, m->next_sign_pk, NULL, NULL, NULL) == BUNDLE_OK);
 }
 
 static int site_roster_peek(struct site *s)
@@ -302,7 +332,7 @@ static int read_vector(const struct site *s, const char *path, struct bundle_hea
     else if (roster_find(s->roster, h->from, &m) == -1)
         fprintf(stderr, "tmbus-admin bundle: vector %s refused: %s is not in the roster\n", path,
                 h->from);
-    else if (bundle_check(buf, len, m.sign_pk, NULL, NULL, NULL) != BUNDLE_OK)
+    else if (!is_signed_by(buf, len, &m))
         fprintf(stderr, "tmbus-admin bundle: vector %s refused: not signed by %s's active key\n",
                 path, h->from);
     else
@@ -501,7 +531,8 @@ struct import {
     struct route *route;
     int fd;
     struct bundle_header h;
-    const uint8_t *sign_pk; /* the exporter's active key, in s.roster */
+    const uint8_t *sign_pk;      /* the exporter's active key, in s.roster */
+    const uint8_t *next_sign_pk; /* its newer one during a rotation, or NULL */
     struct section *sections;
     size_t n_sections;
     uint8_t (*chunks)[BUNDLE_HASH_BYTES]; /* each chunk's hash, from the first pass */
@@ -589,6 +620,7 @@ static int check_header(struct import *im, enum refusal *why)
         snprintf(im->why, sizeof(im->why), "signed as %s, who is not in the roster", im->h.from);
     } else {
         im->sign_pk = m.sign_pk;
+        im->next_sign_pk = m.next_sign_pk;
         return 0;
     }
     return -1;
@@ -722,8 +754,11 @@ static int first_pass(struct import *im, bool *has_new)
             break;
         }
     }
-    if (st == BUNDLE_OK)
+    if (st == BUNDLE_OK) {
         st = bundle_reader_verify(r, im->sign_pk);
+        if (st != BUNDLE_OK && im->next_sign_pk != NULL)
+            st = bundle_reader_verify(r, im->next_sign_pk);
+    }
 bad:
     bundle_reader_free(&r);
     if (st != BUNDLE_OK) {
@@ -852,6 +887,10 @@ static int import_open(struct import *im, const char *conf)
     }
     if ((kr = envelope_keyring_new(im->s.keys)) == NULL)
         return -1;
+    if (im->s.spare != NULL && envelope_keyring_add(kr, im->s.spare) == -1) {
+        envelope_keyring_free(&kr);
+        return -1;
+    }
     if ((im->audit = audit_new(im->store, im->s.keys, im->s.cfg->member, im->stats)) == NULL) {
         envelope_keyring_free(&kr);
         return -1;
