@@ -600,6 +600,21 @@ static void rotate_by_courier(void **state, bool retire)
     }
 
     carry(w, EE, UA);
+    if (retire) {
+        /* EE's operator ends the rotation: keys = generation 2, the old
+         * file as previous_keys. UA's posts sealed to generation 1 must
+         * still open at EE's import. */
+        char cp[FED_PATH_MAX * 3];
+
+        tmbus_close(&w->h[EE]);
+        assert_int_equal(fed_stop(w->f, EE), 0);
+        assert_int_equal(fed_set_next_keys(w->f, EE, ""), 0);
+        assert_int_equal(fed_install_member_key(w->f, EE, key), 0);
+        snprintf(cp, sizeof(cp), "cp '%s' '%s'", pub, fed_member_pub_path(w->f, EE));
+        assert_int_equal(system(cp), 0);
+        assert_int_equal(fed_start(w->f, EE), 0);
+        connect_client(w, EE);
+    }
     carry(w, UA, EE);
     for (size_t i = 0; i < 2; i++) {
         fc_expect_quiet(w->h[i], &w->in[i], 300);
