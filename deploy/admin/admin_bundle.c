@@ -74,14 +74,16 @@ static const char details[] =
 
 struct site {
     struct config *cfg;
-    struct keyset *keys;   /* the generation that signs (site_roster settles it) */
-    struct keyset *spare;  /* next_keys, when configured: the other generation */
-    struct roster *roster; /* the roster the store trusts */
+    struct keyset *keys;     /* the generation that signs (site_roster settles it) */
+    struct keyset *spare;    /* next_keys, when configured: the other generation */
+    struct keyset *previous; /* previous_keys, when configured: opens what was sealed to it */
+    struct roster *roster;   /* the roster the store trusts */
 };
 
 static void site_free(struct site *s)
 {
     roster_free(&s->roster);
+    keys_free(&s->previous);
     keys_free(&s->spare);
     keys_free(&s->keys);
     config_free(&s->cfg);
@@ -102,7 +104,7 @@ static int site_keys(const struct site *s, const char *path, struct keyset **out
 }
 
 /* The configuration and the member's keys (keys, and next_keys during a
- * rotation). */
+ * rotation, previous_keys after one). */
 static int site_load(struct site *s, const char *conf)
 {
     char err[CONFIG_ERR_MAX];
@@ -115,6 +117,8 @@ static int site_load(struct site *s, const char *conf)
     if (site_keys(s, s->cfg->keys, &s->keys) == -1)
         return -1;
     if (s->cfg->next_keys != NULL && site_keys(s, s->cfg->next_keys, &s->spare) == -1)
+        return -1;
+    if (s->cfg->previous_keys != NULL && site_keys(s, s->cfg->previous_keys, &s->previous) == -1)
         return -1;
     return 0;
 }
@@ -887,7 +891,11 @@ static int import_open(struct import *im, const char *conf)
     }
     if ((kr = envelope_keyring_new(im->s.keys)) == NULL)
         return -1;
-    if (im->s.spare != NULL && envelope_keyring_add(kr, im->s.spare) == -1) {
+    /* The node's keyring: what was sealed to any generation it holds
+     * opens, as at the node (an envelope sealed to the old box key may
+     * cross long after the operator moved the files). */
+    if ((im->s.spare != NULL && envelope_keyring_add(kr, im->s.spare) == -1) ||
+        (im->s.previous != NULL && envelope_keyring_add(kr, im->s.previous) == -1)) {
         envelope_keyring_free(&kr);
         return -1;
     }

@@ -10,7 +10,10 @@
  * truncated, a replayed and foreign bundles (for another member, of
  * another coalition, signed by an unknown key or a non-member) are
  * refused, each with its reason and counter, and change nothing. A fork
- * carried by a bundle is kept as evidence, as over a link.
+ * carried by a bundle is kept as evidence, as over a link. Bundles keep
+ * flowing through a rotation of EE's keys (PROTOCOL.md 3.4), in its
+ * overlap and after the old generation is retired, with EE's node on
+ * keys = old file and next_keys = new file.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -444,10 +447,209 @@ static void test_week_by_courier(void **state)
     fed_pass(w.f);
 }
 
+/* ---- through a key rotation (PROTOCOL.md 3.4) --------------------------- */
+
+#define APPLY_MS 5000 /* longest wait for a roster or key file to be in force */
+
+static uint64_t roster_version_at(struct world *w, size_t i)
+{
+    struct tmbus *h = fc_connect(w->f, i);
+    struct tmbus_status *st = NULL;
+    uint64_t v;
+
+    assert_non_null(h);
+    assert_int_equal(tmbus_status(h, FC_CALL_MS, &st), TMBUS_OK);
+    v = tmbus_status_roster_version(st);
+    tmbus_status_free(&st);
+    tmbus_close(&h);
+    return v;
+}
+
+struct version_at {
+    struct world *w;
+    uint64_t version;
+};
+
+static bool is_in_force(void *arg)
+{
+    struct version_at *v = arg;
+
+    return roster_version_at(v->w, UA) == v->version && roster_version_at(v->w, EE) == v->version;
+}
+
+/* Roster `version` of the federation, with extra as EE's lines and EE's
+ * key file pub, written as DIR/roster-vVERSION.bin chained to the one
+ * before, and put in place as both nodes' roster file: the operators of
+ * sites that never link install it by hand and send SIGHUP. */
+static void install_roster(struct world *w, uint64_t version, const char *pub, const char *extra)
+{
+    struct fed_roster spec = {.version = version};
+    char out[FED_PATH_MAX], previous[FED_PATH_MAX], name[32], cmd[FED_PATH_MAX * 3];
+    struct version_at at = {w, version};
+
+    snprintf(name, sizeof(name), "roster-v%llu.bin", (unsigned long long)version);
+    assert_int_equal(fed_path(w->f, name, out, sizeof(out)), 0);
+    snprintf(name, sizeof(name), "roster-v%llu.bin", (unsigned long long)version - 1);
+    assert_int_equal(fed_path(w->f, name, previous, sizeof(previous)), 0);
+    spec.out = out;
+    spec.previous = previous;
+    spec.keys[EE] = pub;
+    spec.extra[EE] = extra;
+    assert_int_equal(fed_make_roster(w->f, &spec), 0);
+    snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", out, fed_roster_path(w->f));
+    assert_int_equal(system(cmd), 0);
+    assert_int_equal(fed_reload(w->f, UA), 0);
+    assert_int_equal(fed_reload(w->f, EE), 0);
+    assert_int_equal(fed_wait_until(is_in_force, &at, APPLY_MS, 100), 0);
+}
+
+/* EE's recorded heads (the last seq generation 1 signed in each of its
+ * logs) as the roster source's "last_seq = 1 *:N ..." line. */
+static void heads_line(struct world *w, char *out, size_t size)
+{
+    struct tmbus_status *st = NULL;
+    size_t used;
+
+    assert_int_equal(tmbus_status(w->h[EE], FC_CALL_MS, &st), TMBUS_OK);
+    assert_int_equal(tmbus_status_key_switch_id(st), 1);
+    assert_true(tmbus_status_key_switch_count(st) >= 1);
+    used = (size_t)snprintf(out, size, "last_seq = 1");
+    for (size_t k = 0; k < tmbus_status_key_switch_count(st); k++) {
+        const char *peer;
+        uint64_t seq;
+        assert_int_equal(tmbus_status_key_switch_head(st, k, &peer, &seq), TMBUS_OK);
+        used += (size_t)snprintf(out + used, size - used, " %s:%llu", peer[0] ? peer : "*",
+                                 (unsigned long long)seq);
+        assert_true(used < size);
+    }
+    tmbus_status_free(&st);
+}
+
+/* EE's posts of one step: relayed ones of several labels to UA and PL,
+ * and a TLP:RED one in its direct log to UA. */
+static void post_step(struct world *w, uint32_t base)
+{
+    post_tagged(w, EE, FC_TLP_GREEN, base);
+    post_tagged(w, EE, FC_TLP_AMBER, base + 1);
+    post_tagged(w, EE, FC_TLP_RED, base + 2);
+}
+
+/* EE rotates its keys while UA and EE exchange bundles only. EE's node
+ * runs with keys = generation 1 and next_keys = generation 2 throughout,
+ * as PROTOCOL.md 3.4 allows. EE posts under generation 1, then under 2
+ * once version 2 (both ACTIVE) is in force; with retire, version 3
+ * retires generation 1 before any bundle leaves, and EE posts again. Then
+ * a bundle each way, no envelope having crossed before: EE's bundle and
+ * EE's vector (which UA's export checks) must be signed by a generation
+ * of EE's that is ACTIVE in the roster in force, and every envelope of
+ * both generations, TLP:RED ones in the direct logs too, arrives once.
+ * Before tmbus-admin bundle took next_keys into account it signed with
+ * generation 1 even after version 3 retired it, and UA refused. */
+static void rotate_by_courier(void **state, bool retire)
+{
+    static const char *const ids[] = {"UA", "EE", "PL"};
+    static const char *const roles[] = {NULL, "coordinator", NULL};
+    char dir[FED_PATH_MAX], key[FED_PATH_MAX], pub[FED_PATH_MAX], v1[FED_PATH_MAX];
+    char cmd[FED_PATH_MAX * 3], line[2048], extra[4096];
+    struct world world = {0}, *w = &world;
+    long mark;
+
+    assert_non_null(w->f = fed_new_with_roles(3, ids, roles));
+    *state = w->f;
+    assert_int_equal(fed_set_dial(w->f, UA, "none"), 0);
+    assert_int_equal(fed_set_dial(w->f, EE, "none"), 0);
+    assert_int_equal(fed_start(w->f, UA), 0);
+    assert_int_equal(fed_start(w->f, EE), 0);
+    fc_tag(w->tag, sizeof(w->tag), retire ? "retired" : "overlap");
+    fc_inbox_init(&w->in[UA], w->tag);
+    fc_inbox_init(&w->in[EE], w->tag);
+    connect_client(w, UA);
+    connect_client(w, EE);
+    assert_int_equal(fed_path(w->f, "roster-v1.bin", v1, sizeof(v1)), 0);
+    snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", fed_roster_path(w->f), v1);
+    assert_int_equal(system(cmd), 0);
+
+    post_step(w, 100); /* under generation 1 */
+    post_tagged(w, UA, FC_TLP_GREEN, 1);
+
+    /* Generation 2 as next_keys, then version 2 lists it ACTIVE beside 1:
+     * EE switches at once. */
+    snprintf(dir, sizeof(dir), "%s/gen2", fed_keys_dir(w->f));
+    const char *keygen[] = {"keygen", "member", "EE", dir, NULL};
+    assert_int_equal(fed_admin(w->f, keygen), 0);
+    assert_true((size_t)snprintf(key, sizeof(key), "%s/gen2/EE.key", fed_keys_dir(w->f)) <
+                sizeof(key));
+    assert_true((size_t)snprintf(pub, sizeof(pub), "%s/gen2/EE.pub", fed_keys_dir(w->f)) <
+                sizeof(pub));
+    mark = fed_log_mark(w->f, EE);
+    assert_int_equal(fed_set_next_keys(w->f, EE, key), 0);
+    assert_int_equal(fed_reload(w->f, EE), 0);
+    assert_int_equal(fed_wait_log_from(w->f, EE, mark, "loaded: taken in force", APPLY_MS), 0);
+    mark = fed_log_mark(w->f, EE);
+    install_roster(w, 2, pub, "key_id = 2\nactive = 1 keys/EE.pub");
+    assert_int_equal(fed_wait_log_from(w->f, EE, mark, "signs with key generation 2", APPLY_MS), 0);
+    post_step(w, 200); /* under generation 2 */
+
+    if (retire) {
+        /* Version 3 retires generation 1 with the heads EE recorded. */
+        heads_line(w, line, sizeof(line));
+        snprintf(extra, sizeof(extra), "key_id = 2\nretired = 1 keys/EE.pub\n%s", line);
+        install_roster(w, 3, pub, extra);
+        post_step(w, 300);
+        post_tagged(w, UA, FC_TLP_RED, 2);
+    }
+
+    carry(w, EE, UA);
+    if (retire) {
+        /* EE's operator ends the rotation: keys = generation 2, the old
+         * file as previous_keys. UA's posts sealed to generation 1 must
+         * still open at EE's import. */
+        char cp[FED_PATH_MAX * 3];
+
+        tmbus_close(&w->h[EE]);
+        assert_int_equal(fed_stop(w->f, EE), 0);
+        assert_int_equal(fed_set_next_keys(w->f, EE, ""), 0);
+        assert_int_equal(fed_install_member_key(w->f, EE, key), 0);
+        snprintf(cp, sizeof(cp), "cp '%s' '%s'", pub, fed_member_pub_path(w->f, EE));
+        assert_int_equal(system(cp), 0);
+        assert_int_equal(fed_start(w->f, EE), 0);
+        connect_client(w, EE);
+    }
+    carry(w, UA, EE);
+    for (size_t i = 0; i < 2; i++) {
+        fc_expect_quiet(w->h[i], &w->in[i], 300);
+        assert_int_equal(w->in[i].n_tagged, w->want[i]);
+        assert_int_equal(fc_check_order(&w->in[i]), 0);
+        assert_int_equal(fed_log_count(w->f, i, 0, "link up"), 0);
+    }
+    assert_non_null(fc_find_index(&w->in[UA], 100)); /* generation 1's */
+    assert_non_null(fc_find_index(&w->in[UA], 102)); /* its TLP:RED one */
+    assert_non_null(fc_find_index(&w->in[UA], 202)); /* generation 2's */
+    assert_int_equal(counter(w->h[UA], "bundle.imported"), 1);
+    assert_int_equal(counter(w->h[EE], "bundle.imported"), 1);
+    for (size_t i = 0; i < 2; i++) {
+        tmbus_close(&w->h[i]);
+        fc_inbox_free(&w->in[i]);
+    }
+    fed_pass(w->f);
+}
+
+static void test_rotation_overlap(void **state)
+{
+    rotate_by_courier(state, false);
+}
+
+static void test_rotation_retired(void **state)
+{
+    rotate_by_courier(state, true);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_week_by_courier, fed_teardown),
+        cmocka_unit_test_teardown(test_rotation_overlap, fed_teardown),
+        cmocka_unit_test_teardown(test_rotation_retired, fed_teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
