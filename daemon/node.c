@@ -511,6 +511,7 @@ static int settle_keys(struct node *n)
         peers_set_transport(n->peers, transport_keys(n));
     return 0;
 }
+
 /* Loads the optional key file path of our member into *out, for a
  * rotation. Returns 0 (nothing to do for NULL) or -1 (logged). */
 static int load_other_keys(const struct node *n, const char *name, const char *path,
