@@ -245,7 +245,7 @@ static void subscriber(struct fed *f, size_t i, const char *key_path, const char
     if (h == NULL || tmbus_subscribe(h, 64, FC_CALL_MS) != TMBUS_OK)
         _exit(2);
     fc_inbox_init(&in, tag);
-    while (waited < RECEIVE_MS) {
+    while (waited < fed_ms(RECEIVE_MS)) {
         (void)fc_receive(h, &in, in.n_tagged + 1, 200, 5);
         if (want_ua < 0 && file_exists(expect)) {
             FILE *fp = fopen(expect, "r");
