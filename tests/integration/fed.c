@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include <sodium.h>
+#include <sqlite3.h>
 
 #include "store.h"
 #include "util.h"
@@ -1366,6 +1367,73 @@ int fed_audit_verify(const char *dir, char *out, size_t size)
     out[n] = '\0';
     st = pclose(p);
     return st != -1 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* dir's store, opened for a test to change behind its node's back. */
+static sqlite3 *open_db(const char *dir)
+{
+    char path[FED_PATH_MAX];
+    sqlite3 *db = NULL;
+
+    if (fmt(path, sizeof(path), "%s/tmbus.db", dir) == -1)
+        return NULL;
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
+        say("%s: %s", path, db != NULL ? sqlite3_errmsg(db) : "cannot open");
+        sqlite3_close(db);
+        return NULL;
+    }
+    return db;
+}
+
+int fed_store_sql(const char *dir, const char *sql)
+{
+    sqlite3 *db = open_db(dir);
+    char *err = NULL;
+    int rc = 0;
+
+    if (db == NULL)
+        return -1;
+    if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK) {
+        say("%s: %s", sql, err != NULL ? err : sqlite3_errmsg(db));
+        rc = -1;
+    }
+    sqlite3_free(err);
+    sqlite3_close(db);
+    return rc;
+}
+
+int fed_audit_entry_flip(const char *dir, long long idx, int at)
+{
+    sqlite3 *db = open_db(dir);
+    sqlite3_stmt *st = NULL;
+    uint8_t buf[1024];
+    int len, rc = -1;
+
+    if (db == NULL)
+        return -1;
+    if (sqlite3_prepare_v2(db, "SELECT entry FROM audit_entries WHERE idx = ?1", -1, &st, NULL) !=
+            SQLITE_OK ||
+        sqlite3_bind_int64(st, 1, idx) != SQLITE_OK || sqlite3_step(st) != SQLITE_ROW)
+        goto out;
+    len = sqlite3_column_bytes(st, 0);
+    if (at < 0 || len <= at || (size_t)len > sizeof(buf))
+        goto out;
+    memcpy(buf, sqlite3_column_blob(st, 0), (size_t)len);
+    buf[at] ^= 1;
+    sqlite3_finalize(st);
+    if (sqlite3_prepare_v2(db, "UPDATE audit_entries SET entry = ?2 WHERE idx = ?1", -1, &st,
+                           NULL) != SQLITE_OK ||
+        sqlite3_bind_int64(st, 1, idx) != SQLITE_OK ||
+        sqlite3_bind_blob(st, 2, buf, len, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_step(st) != SQLITE_DONE)
+        goto out;
+    rc = 0;
+out:
+    if (rc == -1)
+        say("audit entry %lld byte %d of %s: cannot flip it: %s", idx, at, dir, sqlite3_errmsg(db));
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return rc;
 }
 
 int fed_file_contains(const char *path, const void *needle, size_t len)

@@ -298,6 +298,15 @@ int fed_write_file(const char *path, const char *text);
  * -1 when it could not be run or did not exit. */
 int fed_audit_verify(const char *dir, char *out, size_t size);
 
+/* Runs sql on the store in data directory dir (its node stopped), as a
+ * test that tampers with it does. Returns 0, or -1 (reason on stderr). */
+int fed_store_sql(const char *dir, const char *sql);
+
+/* Flips the low bit of byte at of audit entry idx in the store in dir:
+ * the entry still decodes, with another time. Returns 0, or -1 (reason on
+ * stderr) when there is no such entry or byte. */
+int fed_audit_entry_flip(const char *dir, long long idx, int at);
+
 /* Monotonic milliseconds. */
 int64_t fed_now_ms(void);
 

@@ -55,51 +55,6 @@ static long long query(const char *dir, const char *sql)
     return n;
 }
 
-static void run_sql(const char *dir, const char *sql)
-{
-    char path[FED_PATH_MAX];
-    sqlite3 *db;
-    char *err = NULL;
-
-    snprintf(path, sizeof(path), "%s/tmbus.db", dir);
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK)
-        fail_msg("%s: %s", sql, err);
-    sqlite3_close(db);
-}
-
-/* Flips the low bit of byte at of entry idx in dir's store: the entry
- * still decodes, with another time. */
-static void flip_byte(const char *dir, long long idx, int at)
-{
-    char path[FED_PATH_MAX];
-    uint8_t buf[1024];
-    sqlite3 *db;
-    sqlite3_stmt *st;
-    int len;
-
-    snprintf(path, sizeof(path), "%s/tmbus.db", dir);
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    assert_int_equal(
-        sqlite3_prepare_v2(db, "SELECT entry FROM audit_entries WHERE idx = ?1", -1, &st, NULL),
-        SQLITE_OK);
-    sqlite3_bind_int64(st, 1, idx);
-    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    len = sqlite3_column_bytes(st, 0);
-    assert_true(len > at && (size_t)len <= sizeof(buf));
-    memcpy(buf, sqlite3_column_blob(st, 0), (size_t)len);
-    sqlite3_finalize(st);
-    buf[at] ^= 1;
-    assert_int_equal(
-        sqlite3_prepare_v2(db, "UPDATE audit_entries SET entry = ?2 WHERE idx = ?1", -1, &st, NULL),
-        SQLITE_OK);
-    sqlite3_bind_int64(st, 1, idx);
-    sqlite3_bind_blob(st, 2, buf, len, SQLITE_STATIC);
-    assert_int_equal(sqlite3_step(st), SQLITE_DONE);
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-}
-
 /* Waits until node i's counter name reaches at least want. Returns its
  * value. */
 static uint64_t wait_counter(struct fed *f, size_t i, const char *name, uint64_t want)
@@ -189,8 +144,10 @@ static void test_cosign(void **state)
         assert_null(strstr(out, "\n0 cosignatures"));
     }
     /* A cosignature that is not its cosigner's fails verify. */
-    run_sql(fed_data_dir(f, 0), "UPDATE audit_cosignatures SET sig = zeroblob(64)"
-                                " WHERE size = (SELECT max(size) FROM audit_cosignatures)");
+    assert_int_equal(fed_store_sql(fed_data_dir(f, 0),
+                                   "UPDATE audit_cosignatures SET sig = zeroblob(64)"
+                                   " WHERE size = (SELECT max(size) FROM audit_cosignatures)"),
+                     0);
     assert_int_equal(fed_audit_verify(fed_data_dir(f, 0), out, OUT_MAX), 1);
     print_message("A, a cosignature zeroed: %s", out);
     assert_non_null(strstr(out, "its signature is not"));
@@ -218,9 +175,11 @@ static void test_rewrite_caught(void **state)
     /* A's history rewritten: entry 1's time changed, the signed
      * checkpoints and the frontier cache gone, so that A starts from the
      * rewritten tree and signs it with its real key. */
-    flip_byte(fed_data_dir(f, 0), 1, 10);
-    run_sql(fed_data_dir(f, 0), "DELETE FROM audit_checkpoints; DELETE FROM audit_state;"
-                                "DELETE FROM audit_cosignatures;");
+    assert_int_equal(fed_audit_entry_flip(fed_data_dir(f, 0), 1, 10), 0);
+    assert_int_equal(fed_store_sql(fed_data_dir(f, 0),
+                                   "DELETE FROM audit_checkpoints; DELETE FROM audit_state;"
+                                   "DELETE FROM audit_cosignatures;"),
+                     0);
     mark = fed_log_mark(f, 1);
     assert_int_equal(fed_start(f, 0), 0);
     assert_int_equal(fed_wait_link(f, 1, mark, "A", LINK_MS), 0);
@@ -259,9 +218,11 @@ static void test_truncated_new_epoch(void **state)
     assert_true(query(fed_data_dir(f, 1), "SELECT max(size) FROM audit_peer_checkpoints") > 2);
 
     /* A's log cut back to its first two entries, with what it signed. */
-    run_sql(fed_data_dir(f, 0), "DELETE FROM audit_entries WHERE idx >= 2;"
-                                "DELETE FROM audit_checkpoints; DELETE FROM audit_state;"
-                                "DELETE FROM audit_cosignatures;");
+    assert_int_equal(fed_store_sql(fed_data_dir(f, 0),
+                                   "DELETE FROM audit_entries WHERE idx >= 2;"
+                                   "DELETE FROM audit_checkpoints; DELETE FROM audit_state;"
+                                   "DELETE FROM audit_cosignatures;"),
+                     0);
     mark_a = fed_log_mark(f, 0);
     mark_b = fed_log_mark(f, 1);
     assert_int_equal(fed_start(f, 0), 0);

@@ -44,51 +44,6 @@ static const char *copy_dir(struct fed *f, const char *src, const char *name)
     return dst;
 }
 
-/* Runs SQL on dir's store. */
-static void run_sql(const char *dir, const char *sql)
-{
-    char path[FED_PATH_MAX];
-    sqlite3 *db;
-    char *err = NULL;
-
-    snprintf(path, sizeof(path), "%s/tmbus.db", dir);
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK)
-        fail_msg("%s: %s", sql, err);
-    sqlite3_close(db);
-}
-
-/* Flips the low bit of byte at of entry idx in dir's store. */
-static void flip_byte(const char *dir, long long idx, int at)
-{
-    char path[FED_PATH_MAX];
-    uint8_t buf[1024];
-    sqlite3 *db;
-    sqlite3_stmt *st;
-    int len;
-
-    snprintf(path, sizeof(path), "%s/tmbus.db", dir);
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    assert_int_equal(
-        sqlite3_prepare_v2(db, "SELECT entry FROM audit_entries WHERE idx = ?1", -1, &st, NULL),
-        SQLITE_OK);
-    sqlite3_bind_int64(st, 1, idx);
-    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    len = sqlite3_column_bytes(st, 0);
-    assert_true(len > at && (size_t)len <= sizeof(buf));
-    memcpy(buf, sqlite3_column_blob(st, 0), (size_t)len);
-    sqlite3_finalize(st);
-    buf[at] ^= 1;
-    assert_int_equal(
-        sqlite3_prepare_v2(db, "UPDATE audit_entries SET entry = ?2 WHERE idx = ?1", -1, &st, NULL),
-        SQLITE_OK);
-    sqlite3_bind_int64(st, 1, idx);
-    sqlite3_bind_blob(st, 2, buf, len, SQLITE_STATIC);
-    assert_int_equal(sqlite3_step(st), SQLITE_DONE);
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-}
-
 static long long count_entries(const char *dir)
 {
     char path[FED_PATH_MAX];
@@ -164,32 +119,38 @@ static void test_verify_and_tamper(void **state)
 
     /* An entry edited: a byte of its time changed (it still decodes). */
     dir = copy_dir(f, fed_data_dir(f, 0), "edited");
-    flip_byte(dir, 3, 10);
+    assert_int_equal(fed_audit_entry_flip(dir, 3, 10), 0);
     expect_failure(dir, "edited", "were edited, removed or reordered");
 
     /* The log truncated: its last three entries gone. */
     dir = copy_dir(f, fed_data_dir(f, 0), "truncated");
-    run_sql(dir, "DELETE FROM audit_entries WHERE idx >= (SELECT max(idx) - 2 FROM audit_entries)");
+    assert_int_equal(
+        fed_store_sql(
+            dir, "DELETE FROM audit_entries WHERE idx >= (SELECT max(idx) - 2 FROM audit_entries)"),
+        0);
     expect_failure(dir, "truncated", "it was truncated");
 
     /* Two entries swapped. */
     dir = copy_dir(f, fed_data_dir(f, 0), "reordered");
-    run_sql(dir, "CREATE TEMP TABLE pair AS SELECT idx, entry FROM audit_entries"
-                 " WHERE idx IN (2, 3);"
-                 "UPDATE audit_entries SET entry ="
-                 " (SELECT entry FROM pair WHERE pair.idx = 5 - audit_entries.idx)"
-                 " WHERE idx IN (2, 3);");
+    assert_int_equal(fed_store_sql(dir, "CREATE TEMP TABLE pair AS SELECT idx, entry"
+                                        " FROM audit_entries WHERE idx IN (2, 3);"
+                                        "UPDATE audit_entries SET entry ="
+                                        " (SELECT entry FROM pair"
+                                        "  WHERE pair.idx = 5 - audit_entries.idx)"
+                                        " WHERE idx IN (2, 3);"),
+                     0);
     expect_failure(dir, "reordered", "were edited, removed or reordered");
 
     /* An entry deleted from the middle. */
     dir = copy_dir(f, fed_data_dir(f, 0), "deleted");
-    run_sql(dir, "DELETE FROM audit_entries WHERE idx = 1");
+    assert_int_equal(fed_store_sql(dir, "DELETE FROM audit_entries WHERE idx = 1"), 0);
     expect_failure(dir, "deleted", "entry 1: missing");
 
     /* A checkpoint's signature changed. */
     dir = copy_dir(f, fed_data_dir(f, 0), "forged");
-    run_sql(dir, "UPDATE audit_checkpoints SET sig = zeroblob(64)"
-                 " WHERE size = (SELECT max(size) FROM audit_checkpoints)");
+    assert_int_equal(fed_store_sql(dir, "UPDATE audit_checkpoints SET sig = zeroblob(64)"
+                                        " WHERE size = (SELECT max(size) FROM audit_checkpoints)"),
+                     0);
     expect_failure(dir, "forged", "its signature is not A's");
 
     /* The copying itself changes nothing. */
