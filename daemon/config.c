@@ -130,6 +130,16 @@ static const struct option options[] = {
      * round past a 2 s peer timeout in a sanitizer build. */
     {"limits", "credit_window",      T_UINT32,       "1024",  false, true,
      .min = 1, .max = 65536, .off = CFG(credit_window)},
+    /* The envelopes in one batch this node sends (PEER_MSG_MAX_BATCH at
+     * most): a receiver applies a batch in one loop round, so a smaller one
+     * lets it commit, and answer its clients, between batches. Measured
+     * with bench_catchup --probe (README, Benchmarks). */
+    {"limits", "batch_envelopes",    T_UINT32,       "128",   false, true,
+     .min = 1, .max = 1024, .off = CFG(batch_envelopes)},
+    /* How long a round reads peers' messages before it leaves the rest in
+     * libzmq's queues for the next one; 0: no limit (PROTOCOL.md 7.6). */
+    {"limits", "peer_round_ms",      T_UINT32,       "50",    false, true,
+     .min = 0, .max = 60000, .off = CFG(peer_round_ms)},
     /* Must also exceed credit_window; left out, it grows with it to twice
      * credit_window: both in finish(). */
     {"limits", "peer_round_max",     T_UINT32,       "4096",  false, true,

@@ -79,9 +79,11 @@ struct config {
     char **override_endpoint;
 
     /* [limits] */
-    uint32_t batch_max;      /* envelopes per group commit */
-    uint32_t credit_window;  /* envelopes in flight per peer link */
-    uint32_t peer_round_max; /* envelopes' worth read from one peer per loop round */
+    uint32_t batch_max;       /* envelopes per group commit */
+    uint32_t credit_window;   /* envelopes in flight per peer link */
+    uint32_t peer_round_max;  /* envelopes' worth read from one peer per loop round */
+    uint32_t batch_envelopes; /* envelopes in one batch sent to a peer */
+    uint32_t peer_round_ms;   /* ms a round reads peers' messages; 0: no limit */
     uint32_t heartbeat_ms;
     uint32_t peer_timeout_ms;  /* silence before a link is declared down */
     uint32_t reconnect_max_ms; /* backoff ceiling */

@@ -136,7 +136,8 @@ struct link {
     int64_t last_heard_ms; /* -1: never */
     int64_t last_sent_ms;
     int64_t last_hello_ms;
-    uint32_t round_reads;                       /* messages read from it this round, all channels */
+    uint32_t round_reads; /* messages read from it this round, all channels */
+    bool is_deferred;     /* its dialled connection waited out a round's time (is_round_spent) */
     struct log_limit rejected_log, over_budget; /* lines about its abuse */
     struct vec theirs;                          /* what it holds: only logs that can exist */
     struct vec sent;                            /* the highest seq we sent it, per log */
@@ -190,7 +191,13 @@ struct peers {
     uint64_t relay_timer;            /* 0 unless a relay waits for its turn */
     int64_t relay_due_ms;            /* when relay_timer fires */
     struct log_limit unknown_sender; /* lines about messages of no link */
-    int64_t recover_until_ms;        /* until when a start waits for unheard peers */
+    /* The round's time for peers' messages (is_round_spent): when the
+     * first was read, whether the round was cut short, and whether the
+     * listening socket waited out the last one. */
+    int64_t round_began_ms; /* 0: none read yet this round */
+    bool is_round_cut;
+    bool is_router_deferred;
+    int64_t recover_until_ms; /* until when a start waits for unheard peers */
     /* What send_batch reads from the store before it packs a frame: one
      * frame's worth, reused for every batch to every peer. */
     uint8_t *scratch;                 /* PEER_MSG_MAX_FRAME bytes */
@@ -700,7 +707,8 @@ static uint64_t send_batch(struct peers *p, struct link *l, const struct store_l
 {
     Tmbus__Peer__PeerMessage m = TMBUS__PEER__PEER_MESSAGE__INIT;
     Tmbus__Peer__Batch batch = TMBUS__PEER__BATCH__INIT;
-    struct batch_fill b = {p, 0, max < PEER_MSG_MAX_BATCH ? (size_t)max : PEER_MSG_MAX_BATCH, 0, 0};
+    struct batch_fill b = {
+        p, 0, max < p->cfg->batch_envelopes ? (size_t)max : p->cfg->batch_envelopes, 0, 0};
     uint64_t last = to - from + 1 > b.max ? from + b.max - 1 : to;
 
     if (store_get_range(p->store, log, from, last, fill_batch, &b) <= 0 || b.n == 0) {
@@ -1409,16 +1417,47 @@ static bool is_over_budget(struct peers *p, struct link *l)
     return true;
 }
 
+/*
+ * Whether the round has spent its time on peers' messages
+ * (limits.peer_round_ms, from the first one read): the rest waits in
+ * libzmq's queues, so the round commits, and the clients whose posts wait
+ * for that commit are answered, however far behind a peer is. A reader
+ * that waited out the last round (*is_deferred) reads one message first,
+ * so the sockets the loop polls first cannot starve the others.
+ */
+static bool is_round_spent(struct peers *p, bool *is_deferred)
+{
+    int64_t now = loop_now_ms();
+
+    if (p->round_began_ms == 0)
+        p->round_began_ms = now;
+    if (p->cfg->peer_round_ms == 0 || now - p->round_began_ms < p->cfg->peer_round_ms)
+        return false;
+    if (*is_deferred) {
+        *is_deferred = false;
+        return false;
+    }
+    *is_deferred = true;
+    if (!p->is_round_cut) {
+        p->is_round_cut = true;
+        stats_count(p->stats, "peer.round-time", 1);
+    }
+    return true;
+}
+
 /* Reads at most batch_max messages, and no more than what is left of the
- * peer's share of the round: the rest waits in libzmq's queue (and, when
- * that is full, in the peer's), so a flooding peer slows only itself. */
+ * peer's share of the round or of the round's time: the rest waits in
+ * libzmq's queue (and, when that is full, in the peer's), so a flooding
+ * peer slows only itself. */
 static void on_dealer(void *arg)
 {
     struct link *l = arg;
     struct peers *p = l->owner;
     zmq_msg_t msg;
 
-    for (uint32_t i = 0; i < p->cfg->batch_max && !is_over_budget(p, l); i++) {
+    for (uint32_t i = 0;
+         i < p->cfg->batch_max && !is_over_budget(p, l) && !is_round_spent(p, &l->is_deferred);
+         i++) {
         int more;
         size_t more_len = sizeof(more);
 
@@ -1446,16 +1485,16 @@ static void on_dealer(void *arg)
     }
 }
 
-/* Reads at most batch_max messages, whoever sent them; libzmq queues each
- * connection apart and takes from them in turn, so peers share the round
- * fairly. A peer's messages past its share of the round are already read
- * when we see whose they are: they are dropped unparsed, and a Hello makes
- * the peer resend from what we really hold. */
+/* Reads at most batch_max messages, whoever sent them, while the round's
+ * time lasts; libzmq queues each connection apart and takes from them in
+ * turn, so peers share the round fairly. A peer's messages past its share of the round are already
+ * read when we see whose they are: they are dropped unparsed, and a Hello makes the peer resend
+ * from what we really hold. */
 static void on_router(void *arg)
 {
     struct peers *p = arg;
 
-    for (uint32_t i = 0; i < p->cfg->batch_max; i++) {
+    for (uint32_t i = 0; i < p->cfg->batch_max && !is_round_spent(p, &p->is_router_deferred); i++) {
         zmq_msg_t rid, msg;
         int more;
         size_t more_len = sizeof(more);
@@ -1923,6 +1962,8 @@ void peers_after_commit(void *arg, bool is_committed)
      * node resynchronises (peers_resync) once a commit goes through. */
     bool is_full = store_is_full(p->store);
 
+    p->round_began_ms = 0;
+    p->is_round_cut = false;
     for (size_t i = 0; i < p->n_links; i++) {
         struct link *l = &p->links[i];
 

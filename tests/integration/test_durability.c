@@ -4,7 +4,8 @@
  * of a stream and started again must leave the recipient's client with
  * every message its sender got a receipt for, exactly once and in the
  * sender's order; a recipient that was down while thousands were posted
- * catches up from its peer.
+ * catches up from its peer, in batches of limits.batch_envelopes, and as
+ * well when its rounds are cut short by limits.peer_round_ms (§7.6).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -27,6 +28,7 @@
 #define KILL_AT    1500  /* B dies after this many receipts ... */
 #define RESTART_AT 3000  /* ... and comes back after this many */
 #define N_CATCH_UP 10000 /* messages posted while the recipient is down */
+#define N_CUT      3000  /* the same with the recipient's rounds cut short */
 #define ACK_EVERY  256
 
 /* What the poster was told: the envelope id of each message, and whether
@@ -150,7 +152,11 @@ static void test_relay_killed_mid_stream(void **state)
     fed_pass(f);
 }
 
-static void test_recipient_down_catches_up(void **state)
+/* C is down while A's client posts n messages to it; C comes back and
+ * its client gets every one, once, in order. A sends batches of at most
+ * batch envelopes (0: its default, 128) and C's rounds read peers for at
+ * most round_ms (0: its default, 50 ms). */
+static void catch_up(void **state, uint32_t n, unsigned batch, unsigned round_ms)
 {
     static const char *const ids[] = {"A", "C"};
     struct fed *f = fed_new(2, ids);
@@ -160,11 +166,16 @@ static void test_recipient_down_catches_up(void **state)
     struct posted p;
     char tag[FC_TAG_MAX];
     long a_mark;
+    uint64_t batches, cut;
 
     assert_non_null(f);
     *state = f;
     a = fed_index(f, "A");
     c = fed_index(f, "C");
+    if (batch > 0)
+        assert_int_equal(fed_set_limit(f, a, "batch_envelopes", batch), 0);
+    if (round_ms > 0)
+        assert_int_equal(fed_set_limit(f, c, "peer_round_ms", round_ms), 0);
     assert_int_equal(fed_start(f, a), 0);
     assert_int_equal(fed_start(f, c), 0);
     assert_int_equal(fed_wait_link(f, a, 0, "C", LINK_MS), 0);
@@ -172,20 +183,29 @@ static void test_recipient_down_catches_up(void **state)
 
     fc_tag(tag, sizeof(tag), "catchup");
     fc_inbox_init(&in, tag);
-    posted_init(&p, N_CATCH_UP);
+    posted_init(&p, n);
     assert_non_null(ha = fc_connect(f, a));
-    for (uint32_t k = 0; k < N_CATCH_UP; k++)
+    for (uint32_t k = 0; k < n; k++)
         post_one(ha, &p, tag, k, "C");
-    assert_int_equal(p.n_receipted, N_CATCH_UP);
+    assert_int_equal(p.n_receipted, n);
 
     a_mark = fed_log_mark(f, a);
     assert_int_equal(fed_start(f, c), 0);
     assert_int_equal(fed_wait_link(f, a, a_mark, "C", LINK_MS), 0);
     assert_non_null(hc = fc_connect(f, c));
     assert_int_equal(tmbus_subscribe(hc, 1024, FC_CALL_MS), TMBUS_OK);
-    fc_receive(hc, &in, N_CATCH_UP, IDLE_MS, ACK_EVERY);
+    fc_receive(hc, &in, n, fed_ms(IDLE_MS), ACK_EVERY);
     assert_receipted_once_in_order(&in, &p);
-    assert_int_equal(in.n_tagged, N_CATCH_UP);
+    assert_int_equal(in.n_tagged, n);
+    /* No batch took more than its share: A sent at least n / batch. */
+    assert_int_equal(fc_counter(ha, "peer.batches-sent", &batches), TMBUS_OK);
+    if (batches < n / (batch > 0 ? batch : 128))
+        fail_msg("A sent %u messages in %llu batches, over %u a batch", n,
+                 (unsigned long long)batches, batch > 0 ? batch : 128);
+    /* C's rounds were cut short, and the cut lost nothing (above). */
+    assert_int_equal(fc_counter(hc, "peer.round-time", &cut), TMBUS_OK);
+    if (round_ms > 0 && round_ms < 5)
+        assert_true(cut > 0);
 
     tmbus_close(&ha);
     tmbus_close(&hc);
@@ -196,11 +216,25 @@ static void test_recipient_down_catches_up(void **state)
     fed_pass(f);
 }
 
+static void test_recipient_down_catches_up(void **state)
+{
+    catch_up(state, N_CATCH_UP, 0, 0);
+}
+
+/* The largest batches there are, and rounds that read peers for 1 ms: C
+ * takes a batch, commits and answers, and takes the next in a later
+ * round; nothing is lost or reordered between them. */
+static void test_catch_up_over_short_rounds(void **state)
+{
+    catch_up(state, N_CUT, 1024, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_relay_killed_mid_stream, fed_teardown),
         cmocka_unit_test_teardown(test_recipient_down_catches_up, fed_teardown),
+        cmocka_unit_test_teardown(test_catch_up_over_short_rounds, fed_teardown),
     };
 
     if (sodium_init() < 0)
