@@ -118,6 +118,8 @@ static void test_defaults(void **state)
     assert_int_equal(c->batch_max, 256);
     assert_int_equal(c->credit_window, 1024);
     assert_int_equal(c->peer_round_max, 4096);
+    assert_int_equal(c->batch_envelopes, 128);
+    assert_int_equal(c->peer_round_ms, 50);
     assert_int_equal(c->heartbeat_ms, 1000);
     assert_int_equal(c->peer_timeout_ms, 5000);
     assert_int_equal(c->reconnect_max_ms, 10000);
@@ -370,6 +372,9 @@ static const struct refusal refusals[] = {
      ":10: peer_round_max (500) must exceed credit_window (600)"},
     {MIN "[limits]\npeer_round_max = 131073\n",
      ":9: peer_round_max: 131073 is out of range 2..131072"},
+    {MIN "[limits]\nbatch_envelopes = 1025\n", ":9: batch_envelopes: 1025 is out of range 1..1024"},
+    {MIN "[limits]\nbatch_envelopes = 0\n", ":9: batch_envelopes: 0 is out of range 1..1024"},
+    {MIN "[limits]\npeer_round_ms = 60001\n", ":9: peer_round_ms: 60001 is out of range 0..60000"},
     {MIN "[peers]\ndial = LV, EE\n", ":9: dial: EE is this node's own member id"},
     {MIN "[peers]\ndial_only = EE\n", ":9: dial_only: EE is this node's own member id"},
     {MIN "[peers]\ndial = LV, PL\ndial_only = PL\n", ":10: PL is in both dial and dial_only"},
