@@ -377,6 +377,17 @@ void api_after_commit(void *arg, bool is_committed)
         api_pump_all(a);
 }
 
+bool api_is_waiting(void *arg)
+{
+    struct api *a = arg;
+    int events = 0;
+    size_t len = sizeof(events);
+
+    if (a->n_pending > 0)
+        return true;
+    return zmq_getsockopt(a->socket, ZMQ_EVENTS, &events, &len) == 0 && (events & ZMQ_POLLIN);
+}
+
 /* ---- life --------------------------------------------------------------- */
 
 static int set_int(void *s, int option, int value)

@@ -74,6 +74,12 @@ void api_free(struct api **ap);
  * CODE_INTERNAL. Accepts NULL. */
 void api_after_commit(void *arg, bool is_committed);
 
+/* Whether a client waits for this node's next commit (arg is the struct
+ * api): a request is queued on the client socket, or a post or ack read
+ * this round is answered after the commit. What cuts a round that reads
+ * peers short (peers_set_waiting). Never blocks. */
+bool api_is_waiting(void *arg);
+
 /* How many subscription sessions are open (what /metrics shows as client
  * sessions). Never blocks. */
 size_t api_session_count(const struct api *a);

@@ -134,10 +134,11 @@ static const struct option options[] = {
      * most): a receiver applies a batch in one loop round, so a smaller one
      * lets it commit, and answer its clients, between batches. Measured
      * with bench_catchup --probe (README, Benchmarks). */
-    {"limits", "batch_envelopes",    T_UINT32,       "128",   false, true,
+    {"limits", "batch_envelopes",    T_UINT32,       "64",    false, true,
      .min = 1, .max = 1024, .off = CFG(batch_envelopes)},
-    /* How long a round reads peers' messages before it leaves the rest in
-     * libzmq's queues for the next one; 0: no limit (PROTOCOL.md 7.6). */
+    /* How long a round reads peers' messages while a client waits for its
+     * commit, before it leaves the rest in libzmq's queues for the next
+     * one; 0: no limit (PROTOCOL.md 7.6). */
     {"limits", "peer_round_ms",      T_UINT32,       "50",    false, true,
      .min = 0, .max = 60000, .off = CFG(peer_round_ms)},
     /* Must also exceed credit_window; left out, it grows with it to twice

@@ -1024,6 +1024,7 @@ static int start_parts(struct node *n)
     ap.peers = n->peers;
     if ((n->api = api_new(&ap)) == NULL)
         return -1;
+    peers_set_waiting(n->peers, api_is_waiting, n->api);
     {
         struct admission_parts dp = {n->cfg->member, n->store, n->route, n->stats, n->loop};
         if ((n->admission = admission_new(&dp)) == NULL)

@@ -194,7 +194,9 @@ struct peers {
     /* The round's time for peers' messages (is_round_spent): when the
      * first was read, whether the round was cut short, and whether the
      * listening socket waited out the last one. */
-    int64_t round_began_ms; /* 0: none read yet this round */
+    int64_t round_began_ms;      /* 0: none read yet this round */
+    peers_waiting_fn is_waiting; /* NULL: rounds are not timed */
+    void *waiting_arg;
     bool is_round_cut;
     bool is_router_deferred;
     int64_t recover_until_ms; /* until when a start waits for unheard peers */
@@ -1418,12 +1420,13 @@ static bool is_over_budget(struct peers *p, struct link *l)
 }
 
 /*
- * Whether the round has spent its time on peers' messages
- * (limits.peer_round_ms, from the first one read): the rest waits in
- * libzmq's queues, so the round commits, and the clients whose posts wait
- * for that commit are answered, however far behind a peer is. A reader
- * that waited out the last round (*is_deferred) reads one message first,
- * so the sockets the loop polls first cannot starve the others.
+ * Whether the round has spent its time on peers' messages: a client waits
+ * for its commit and limits.peer_round_ms have passed since the round read
+ * its first peer message. The rest waits in libzmq's queues, so the round
+ * commits and the client is answered however far behind a peer is; while
+ * no client waits, a peer catching us up gets whole rounds (fewer commits).
+ * A reader that waited out the last round (*is_deferred) reads one message
+ * first, so the sockets the loop polls first cannot starve the others.
  */
 static bool is_round_spent(struct peers *p, bool *is_deferred)
 {
@@ -1431,7 +1434,8 @@ static bool is_round_spent(struct peers *p, bool *is_deferred)
 
     if (p->round_began_ms == 0)
         p->round_began_ms = now;
-    if (p->cfg->peer_round_ms == 0 || now - p->round_began_ms < p->cfg->peer_round_ms)
+    if (p->cfg->peer_round_ms == 0 || now - p->round_began_ms < p->cfg->peer_round_ms ||
+        p->is_waiting == NULL || !p->is_waiting(p->waiting_arg))
         return false;
     if (*is_deferred) {
         *is_deferred = false;
@@ -1446,7 +1450,7 @@ static bool is_round_spent(struct peers *p, bool *is_deferred)
 }
 
 /* Reads at most batch_max messages, and no more than what is left of the
- * peer's share of the round or of the round's time: the rest waits in
+ * peer's share of the round or, while a client waits, of its time: the rest waits in
  * libzmq's queue (and, when that is full, in the peer's), so a flooding
  * peer slows only itself. */
 static void on_dealer(void *arg)
@@ -1486,7 +1490,7 @@ static void on_dealer(void *arg)
 }
 
 /* Reads at most batch_max messages, whoever sent them, while the round's
- * time lasts; libzmq queues each connection apart and takes from them in
+ * time lasts (is_round_spent); libzmq queues each connection apart and takes from them in
  * turn, so peers share the round fairly. A peer's messages past its share of the round are already
  * read when we see whose they are: they are dropped unparsed, and a Hello makes the peer resend
  * from what we really hold. */
@@ -1948,6 +1952,12 @@ static int64_t on_timer(void *arg)
     return c->heartbeat_ms;
 }
 
+void peers_set_waiting(struct peers *p, peers_waiting_fn fn, void *arg)
+{
+    p->is_waiting = fn;
+    p->waiting_arg = arg;
+}
+
 void peers_after_commit(void *arg, bool is_committed)
 {
     struct peers *p = arg;
@@ -1962,7 +1972,10 @@ void peers_after_commit(void *arg, bool is_committed)
      * node resynchronises (peers_resync) once a commit goes through. */
     bool is_full = store_is_full(p->store);
 
-    p->round_began_ms = 0;
+    /* A round cut short for a client starts the next one spent: the
+     * client's request read in it is answered after one more message per
+     * waiting reader, not after another peer_round_ms. */
+    p->round_began_ms = p->is_round_cut ? loop_now_ms() - p->cfg->peer_round_ms : 0;
     p->is_round_cut = false;
     for (size_t i = 0; i < p->n_links; i++) {
         struct link *l = &p->links[i];

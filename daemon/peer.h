@@ -64,6 +64,16 @@ struct peers_parts {
  * must already be running. Returns NULL on failure (logged). */
 struct peers *peers_new(const struct peers_parts *parts);
 
+/* Whether a client waits for the round's commit (node.c gives
+ * api_is_waiting). */
+typedef bool (*peers_waiting_fn)(void *arg);
+
+/* Tells p how to learn whether a client waits: while one does, a round
+ * reads peers' messages for at most limits.peer_round_ms (PROTOCOL.md
+ * 7.6); until this is called, or while none waits, rounds are not timed.
+ * Never blocks. */
+void peers_set_waiting(struct peers *p, peers_waiting_fn fn, void *arg);
+
 /* Closes every link. Accepts NULL. */
 void peers_free(struct peers **pp);
 

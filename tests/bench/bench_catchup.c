@@ -35,6 +35,7 @@
 #define REST_MS            2000 /* how long B idles before its memory at rest is read */
 #define PAYLOAD_TAG        "bench-catchup"
 #define PROBE_MAX          6000 /* probes kept: a minute and more at one per POLL_MS */
+#define PROBE_EVERY        10   /* probes between two looks at B's holdings */
 
 /* Member 0's log preloaded, timed: for C (never started), or for B and C
  * with is_for_b (B then opens each and applies it to its board). */
@@ -81,8 +82,8 @@ static uint64_t envelopes_held(struct tmbus *h)
 /* Prints h's counters whose names start with one of the prefixes. */
 static void print_counters(const char *node, struct tmbus *h)
 {
-    static const char *const prefixes[] = {"verify.", "run.",     "peer.",
-                                           "relayed", "accepted", "rejected"};
+    static const char *const prefixes[] = {"verify.",  "run.",     "peer.",  "relayed",
+                                           "accepted", "rejected", "commit."};
     struct tmbus_status *s = NULL;
     const struct tmbus_counter *c;
 
@@ -165,8 +166,11 @@ static int one_round(uint32_t n, const struct knobs *k, bool is_for_b, struct re
     if (fed_start(f, 1) == -1 || (hb = fc_connect(f, 1)) == NULL)
         goto out;
     /* B's own receipts to A (with is_for_b) are in B's logs, not A's. */
-    /* B's own probes are in B's logs too: B holds n + posted at the end. */
-    while (envelopes_held(hb) < n + posted) {
+    /* B's own probes are in B's logs too: B holds n + posted at the end.
+     * A status answer comes just after one of B's rounds, so a probe sent
+     * right after one would find B between rounds: probes go at random
+     * moments, and B's holdings are asked only every PROBE_EVERY probes. */
+    for (uint32_t tick = 0; tick % PROBE_EVERY != 0 || envelopes_held(hb) < n + posted; tick++) {
         if (fed_now_ms() - t0 > CATCHUP_TIMEOUT_MS) {
             fprintf(stderr, "bench_catchup: B did not catch up in time\n");
             goto out;
@@ -180,7 +184,7 @@ static int one_round(uint32_t n, const struct knobs *k, bool is_for_b, struct re
             } else if (is_verbose)
                 fprintf(stderr, "bench_catchup: a probe was refused: %s\n", tmbus_last_error(hb));
         }
-        fed_sleep_ms(POLL_MS);
+        fed_sleep_ms(k->is_probe ? (int)randombytes_uniform(POLL_MS) + POLL_MS / 2 : POLL_MS);
     }
     elapsed = fed_now_ms() - t0;
     ack_figures(acks, n_acks, out);

@@ -118,7 +118,7 @@ static void test_defaults(void **state)
     assert_int_equal(c->batch_max, 256);
     assert_int_equal(c->credit_window, 1024);
     assert_int_equal(c->peer_round_max, 4096);
-    assert_int_equal(c->batch_envelopes, 128);
+    assert_int_equal(c->batch_envelopes, 64);
     assert_int_equal(c->peer_round_ms, 50);
     assert_int_equal(c->heartbeat_ms, 1000);
     assert_int_equal(c->peer_timeout_ms, 5000);
