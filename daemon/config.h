@@ -79,7 +79,7 @@ struct config {
     char **override_endpoint;
 
     /* [limits] */
-    uint32_t batch_max;       /* envelopes per group commit */
+    uint32_t batch_max;       /* messages read per socket per loop round */
     uint32_t credit_window;   /* envelopes in flight per peer link */
     uint32_t peer_round_max;  /* envelopes' worth read from one peer per loop round */
     uint32_t batch_envelopes; /* envelopes in one batch sent to a peer */

@@ -192,8 +192,9 @@ struct peers {
     int64_t relay_due_ms;            /* when relay_timer fires */
     struct log_limit unknown_sender; /* lines about messages of no link */
     /* The round's time for peers' messages (is_round_spent): when the
-     * first was read, whether the round was cut short, and whether the
-     * listening socket waited out the last one. */
+     * first was read, who tells whether a client waits, whether the round
+     * was cut short, and whether the listening socket waited out the last
+     * one. */
     int64_t round_began_ms;      /* 0: none read yet this round */
     peers_waiting_fn is_waiting; /* NULL: rounds are not timed */
     void *waiting_arg;
@@ -1450,9 +1451,9 @@ static bool is_round_spent(struct peers *p, bool *is_deferred)
 }
 
 /* Reads at most batch_max messages, and no more than what is left of the
- * peer's share of the round or, while a client waits, of its time: the rest waits in
- * libzmq's queue (and, when that is full, in the peer's), so a flooding
- * peer slows only itself. */
+ * peer's share of the round or, while a client waits, of its time: the
+ * rest waits in libzmq's queue (and, when that is full, in the peer's), so
+ * a flooding peer slows only itself. */
 static void on_dealer(void *arg)
 {
     struct link *l = arg;
@@ -1490,9 +1491,10 @@ static void on_dealer(void *arg)
 }
 
 /* Reads at most batch_max messages, whoever sent them, while the round's
- * time lasts (is_round_spent); libzmq queues each connection apart and takes from them in
- * turn, so peers share the round fairly. A peer's messages past its share of the round are already
- * read when we see whose they are: they are dropped unparsed, and a Hello makes the peer resend
+ * time lasts (is_round_spent); libzmq queues each connection apart and
+ * takes from them in turn, so peers share the round fairly. A peer's
+ * messages past its share of the round are already read when we see whose
+ * they are: they are dropped unparsed, and a Hello makes the peer resend
  * from what we really hold. */
 static void on_router(void *arg)
 {
