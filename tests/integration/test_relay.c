@@ -22,7 +22,7 @@
 #include "tmbus.h"
 
 #define LINK_MS     15000 /* links come up well within this */
-#define IDLE_MS     15000 /* longest silence while deliveries are due */
+#define IDLE_MS     15000 /* longest silence while deliveries are due (fed_ms scales it) */
 #define QUIET_MS    2000  /* how long "nothing arrives" is watched */
 #define N_BROADCAST 25
 #define N_RELAYED   40
@@ -81,9 +81,9 @@ static void test_mesh_broadcast(void **state)
 
     /* Every member's client gets the broadcast: B and C over their links,
      * A (a recipient too, "all" includes it) from its own node. */
-    fc_receive(hb, &in_b, N_BROADCAST, IDLE_MS, 10);
-    fc_receive(hc, &in_c, N_BROADCAST, IDLE_MS, 10);
-    fc_receive(ha, &in_a, N_BROADCAST, IDLE_MS, 10);
+    fc_receive(hb, &in_b, N_BROADCAST, fed_ms(IDLE_MS), 10);
+    fc_receive(hc, &in_c, N_BROADCAST, fed_ms(IDLE_MS), 10);
+    fc_receive(ha, &in_a, N_BROADCAST, fed_ms(IDLE_MS), 10);
     assert_all_once(&in_b, N_BROADCAST, "A", posted);
     assert_all_once(&in_c, N_BROADCAST, "A", posted);
     assert_all_once(&in_a, N_BROADCAST, "A", posted);
@@ -157,7 +157,7 @@ static void test_line_relay_keeps_relay_blind(void **state)
 
     for (uint32_t k = 0; k < N_RELAYED; k++)
         assert_int_equal(fc_post(ha, FC_TLP_AMBER, tag, k, to_c, 1, posted[k]), TMBUS_OK);
-    fc_receive(hc, &in_c, N_RELAYED, IDLE_MS, 16);
+    fc_receive(hc, &in_c, N_RELAYED, fed_ms(IDLE_MS), 16);
     assert_all_once(&in_c, N_RELAYED, "A", posted);
     for (size_t i = 0; i < in_c.n; i++) {
         assert_string_equal(in_c.got[i].log_peer, "");
