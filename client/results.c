@@ -158,7 +158,8 @@ static int board_take(struct tmbus *h, struct tmbus_board *b, Tmbus__Api__Reply 
     return TMBUS_OK;
 }
 
-/* One board request and its checked reply (the caller's to free). */
+/* One board request and its reply (the caller's to free), of any kind:
+ * results_read_board checks it. */
 static int board_call(struct tmbus *h, Tmbus__Api__BoardQuery *q, int timeout_ms,
                       Tmbus__Api__Reply **out)
 {
@@ -171,14 +172,24 @@ static int board_call(struct tmbus *h, Tmbus__Api__BoardQuery *q, int timeout_ms
     req.board = q;
     if ((rc = client_call(h, &req, timeout_ms, &r)) != TMBUS_OK)
         return rc;
+    *out = r;
+    return TMBUS_OK;
+}
+
+int results_read_board(struct tmbus *h, Tmbus__Api__Reply *r, struct tmbus_board **bp)
+{
     if (r->kind_case != TMBUS__API__REPLY__KIND_BOARD || r->board == NULL) {
         payload_wipe(&r->base);
         client_free_reply(r, false);
         return client_fail(h, TMBUS_EPROTOCOL,
                            "the node answered a board query with something else");
     }
-    *out = r;
-    return TMBUS_OK;
+    if (*bp == NULL && (*bp = calloc(1, sizeof(**bp))) == NULL) {
+        payload_wipe(&r->base);
+        client_free_reply(r, false);
+        return client_fail(h, TMBUS_ENOMEM, "out of memory");
+    }
+    return board_take(h, *bp, r);
 }
 
 /* A hex cursor back to bytes in buf (CURSOR_MAX); the length, or -1. */
@@ -274,7 +285,7 @@ int tmbus_board_query(struct tmbus *h, const struct tmbus_board_query *q, int ti
     uint32_t categories[TMBUS_BOARD_FILTER_MAX], priorities[TMBUS_BOARD_FILTER_MAX];
     uint8_t cursor[CURSOR_MAX];
     Tmbus__Api__Reply *r = NULL;
-    struct tmbus_board *b;
+    struct tmbus_board *b = NULL;
     int rc;
 
     if (out != NULL)
@@ -285,12 +296,7 @@ int tmbus_board_query(struct tmbus *h, const struct tmbus_board_query *q, int ti
     if ((rc = board_wire_query(h, q, &w, cursor, statuses, categories, priorities)) != TMBUS_OK ||
         (rc = board_call(h, &w, timeout_ms, &r)) != TMBUS_OK)
         return rc;
-    if ((b = calloc(1, sizeof(*b))) == NULL) {
-        payload_wipe(&r->base);
-        client_free_reply(r, false);
-        return client_fail(h, TMBUS_ENOMEM, "out of memory");
-    }
-    if ((rc = board_take(h, b, r)) != TMBUS_OK) {
+    if ((rc = results_read_board(h, r, &b)) != TMBUS_OK) {
         tmbus_board_free(&b);
         return rc;
     }
@@ -322,7 +328,7 @@ static int board_read_all(struct tmbus *h, struct tmbus_board *b, int list, cons
         q.after = after;
         if ((rc = board_wire_query(h, &q, &w, cursor, NULL, NULL, NULL)) != TMBUS_OK ||
             (rc = board_call(h, &w, timeout_ms, &r)) != TMBUS_OK ||
-            (rc = board_take(h, b, r)) != TMBUS_OK)
+            (rc = results_read_board(h, r, &b)) != TMBUS_OK)
             return rc;
         snprintf(after, sizeof(after), "%s", b->next);
     } while (after[0] != '\0');
@@ -439,7 +445,6 @@ int tmbus_report(struct tmbus *h, int timeout_ms, struct tmbus_report **out)
 {
     Tmbus__Api__Request req = TMBUS__API__REQUEST__INIT;
     Tmbus__Api__ReportRequest q = TMBUS__API__REPORT_REQUEST__INIT;
-    struct tmbus_report *rep = NULL;
     Tmbus__Api__Reply *r = NULL;
     int rc;
 
@@ -452,6 +457,14 @@ int tmbus_report(struct tmbus *h, int timeout_ms, struct tmbus_report **out)
     req.report = &q;
     if ((rc = client_call(h, &req, timeout_ms, &r)) != TMBUS_OK)
         return rc;
+    return results_read_report(h, r, out);
+}
+
+int results_read_report(struct tmbus *h, Tmbus__Api__Reply *r, struct tmbus_report **out)
+{
+    struct tmbus_report *rep = NULL;
+
+    *out = NULL;
     if (r->kind_case != TMBUS__API__REPLY__KIND_REPORT || r->report == NULL ||
         !is_report_sane(r->report)) {
         payload_wipe(&r->base);
@@ -583,8 +596,6 @@ int tmbus_delivery_state(struct tmbus *h, const uint8_t id[TMBUS_ID_BYTES], int 
 {
     Tmbus__Api__Request req = TMBUS__API__REQUEST__INIT;
     Tmbus__Api__DeliveryQuery q = TMBUS__API__DELIVERY_QUERY__INIT;
-    const Tmbus__Api__DeliveryState *m;
-    struct tmbus_delivery_state *ds = NULL;
     Tmbus__Api__Reply *r = NULL;
     int rc;
 
@@ -599,6 +610,16 @@ int tmbus_delivery_state(struct tmbus *h, const uint8_t id[TMBUS_ID_BYTES], int 
     req.delivery = &q;
     if ((rc = client_call(h, &req, timeout_ms, &r)) != TMBUS_OK)
         return rc;
+    return results_read_delivery_state(h, r, out);
+}
+
+int results_read_delivery_state(struct tmbus *h, Tmbus__Api__Reply *r,
+                                struct tmbus_delivery_state **out)
+{
+    const Tmbus__Api__DeliveryState *m;
+    struct tmbus_delivery_state *ds = NULL;
+
+    *out = NULL;
     if (r->kind_case != TMBUS__API__REPLY__KIND_DELIVERY_STATE || r->delivery_state == NULL) {
         client_free_reply(r, false);
         return client_fail(h, TMBUS_EPROTOCOL,
@@ -651,8 +672,6 @@ struct tmbus_status {
 int tmbus_status(struct tmbus *h, int timeout_ms, struct tmbus_status **out)
 {
     Tmbus__Api__Reply *r = NULL;
-    const Tmbus__Api__Status *st;
-    struct tmbus_status *s;
     int rc;
 
     if (out != NULL)
@@ -661,6 +680,20 @@ int tmbus_status(struct tmbus *h, int timeout_ms, struct tmbus_status **out)
         return TMBUS_EINVALID;
     if ((rc = client_status_reply(h, timeout_ms, &r)) != TMBUS_OK)
         return rc;
+    return results_read_status(h, r, out);
+}
+
+int results_read_status(struct tmbus *h, Tmbus__Api__Reply *r, struct tmbus_status **out)
+{
+    const Tmbus__Api__Status *st;
+    struct tmbus_status *s;
+
+    *out = NULL;
+    if (r->kind_case != TMBUS__API__REPLY__KIND_STATUS || r->status == NULL) {
+        client_free_reply(r, false);
+        return client_fail(h, TMBUS_EPROTOCOL,
+                           "the node answered a status request with something else");
+    }
     if ((s = calloc(1, sizeof(*s))) == NULL) {
         client_free_reply(r, false);
         return client_fail(h, TMBUS_ENOMEM, "out of memory");
@@ -843,8 +876,6 @@ static int roster_call(struct tmbus *h, const void *roster, size_t len, int time
 {
     Tmbus__Api__Request req = TMBUS__API__REQUEST__INIT;
     Tmbus__Api__RosterRequest q = TMBUS__API__ROSTER_REQUEST__INIT;
-    const Tmbus__Api__RosterHistory *m;
-    struct tmbus_roster_history *rh = NULL;
     Tmbus__Api__Reply *r = NULL;
     int rc;
 
@@ -855,6 +886,15 @@ static int roster_call(struct tmbus *h, const void *roster, size_t len, int time
     req.roster = &q;
     if ((rc = client_call(h, &req, timeout_ms, &r)) != TMBUS_OK)
         return rc;
+    return results_read_roster_history(h, r, out);
+}
+
+int results_read_roster_history(struct tmbus *h, Tmbus__Api__Reply *r,
+                                struct tmbus_roster_history **out)
+{
+    const Tmbus__Api__RosterHistory *m;
+    struct tmbus_roster_history *rh = NULL;
+
     if (r->kind_case != TMBUS__API__REPLY__KIND_ROSTER_HISTORY || r->roster_history == NULL) {
         client_free_reply(r, false);
         return client_fail(h, TMBUS_EPROTOCOL,
