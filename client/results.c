@@ -16,6 +16,7 @@
 #include "domain.h"
 #include "internal.h"
 #include "payload.h"
+#include "validate.h"
 #include "wire_limits.h"
 
 /* ---- the board ---------------------------------------------------------- */
@@ -93,6 +94,25 @@ static int board_grow(struct tmbus_board *b, size_t nn, size_t no)
     return 0;
 }
 
+/* Whether s is exactly one of the names name gives for 1, 2, ... (until
+ * NULL): tmbus.h promises a status from its list, whatever the node sent. */
+static bool is_name_in(const char *s, const char *(*name)(int))
+{
+    const char *n;
+
+    for (int v = 1; (n = name(v)) != NULL; v++)
+        if (strcmp(s, n) == 0)
+            return true;
+    return false;
+}
+
+/* Whether s is a member id, as the board's authors, the report's donors
+ * and the status's members are. */
+static bool is_member(const char *s)
+{
+    return domain_is_member_id(s, strlen(s));
+}
+
 /* Takes r (a board reply) into b, checking every entry and appending its
  * needs and offers to b's views. b owns r from the call on, whatever the
  * result. */
@@ -117,7 +137,8 @@ static int board_take(struct tmbus *h, struct tmbus_board *b, Tmbus__Api__Reply 
         struct tmbus_board_need *v = &b->needs[b->n_needs];
         Tmbus__Payload__Need *need;
 
-        if (e->id.len != TMBUS_ID_BYTES ||
+        if (e->id.len != TMBUS_ID_BYTES || !is_member(e->owner) ||
+            !is_name_in(e->status, tmbus_need_status_name) ||
             (need = tmbus__payload__need__unpack(NULL, e->need.len, e->need.data)) == NULL)
             return client_fail(h, TMBUS_EPROTOCOL, "the node sent a board need we cannot read");
         b->need_messages[b->n_needs++] = need;
@@ -137,7 +158,8 @@ static int board_take(struct tmbus *h, struct tmbus_board *b, Tmbus__Api__Reply 
         struct tmbus_board_offer *v = &b->offers[b->n_offers];
         Tmbus__Payload__Offer *offer;
 
-        if (e->id.len != TMBUS_ID_BYTES ||
+        if (e->id.len != TMBUS_ID_BYTES || !is_member(e->donor) ||
+            !is_name_in(e->status, tmbus_offer_status_name) ||
             (offer = tmbus__payload__offer__unpack(NULL, e->offer.len, e->offer.data)) == NULL)
             return client_fail(h, TMBUS_EPROTOCOL, "the node sent a board offer we cannot read");
         b->offer_messages[b->n_offers++] = offer;
@@ -435,8 +457,15 @@ static bool is_report_sane(const Tmbus__Api__Report *rp)
 {
     if (rp->total == NULL)
         return false;
-    for (size_t i = 0; i < rp->n_open_needs; i++)
-        if (rp->open_needs[i]->id.len != TMBUS_ID_BYTES)
+    for (size_t i = 0; i < rp->n_open_needs; i++) {
+        const Tmbus__Api__ReportNeed *n = rp->open_needs[i];
+        if (n->id.len != TMBUS_ID_BYTES || !is_member(n->owner) ||
+            (strcmp(n->status, tmbus_need_status_name(TMBUS_NEED_OPEN)) != 0 &&
+             strcmp(n->status, tmbus_need_status_name(TMBUS_NEED_PARTIALLY_COVERED)) != 0))
+            return false;
+    }
+    for (size_t i = 0; i < rp->n_donors; i++)
+        if (!is_member(rp->donors[i]->donor))
             return false;
     return true;
 }
@@ -639,7 +668,9 @@ int results_read_delivery_state(struct tmbus *h, Tmbus__Api__Reply *r,
     for (size_t i = 0; i < m->n_entries; i++) {
         const Tmbus__Api__DeliveryState__Entry *e = m->entries[i];
         if (!domain_is_member_id(e->member, strlen(e->member)) ||
-            !is_delivery_state_name(e->state) || strlen(e->reason) > WIRE_REASON_MAX) {
+            !is_delivery_state_name(e->state) ||
+            validate_text("reason", e->reason, WIRE_REASON_MAX, VALIDATE_ONE_LINE, NULL, 0) !=
+                VALIDATE_OK) {
             tmbus_delivery_state_free(&ds);
             return client_fail(h, TMBUS_EPROTOCOL, "the node sent a delivery entry we cannot read");
         }
@@ -683,6 +714,12 @@ int tmbus_status(struct tmbus *h, int timeout_ms, struct tmbus_status **out)
     return results_read_status(h, r, out);
 }
 
+/* A peer link's state as tmbus.h lists it. */
+static bool is_peer_state(const char *s)
+{
+    return strcmp(s, "down") == 0 || strcmp(s, "connecting") == 0 || strcmp(s, "up") == 0;
+}
+
 int results_read_status(struct tmbus *h, Tmbus__Api__Reply *r, struct tmbus_status **out)
 {
     const Tmbus__Api__Status *st;
@@ -708,11 +745,26 @@ int results_read_status(struct tmbus *h, Tmbus__Api__Reply *r, struct tmbus_stat
     }
     for (size_t i = 0; i < st->n_peers; i++) {
         const Tmbus__Api__PeerStatus *p = st->peers[i];
+        if (!is_member(p->member) || !is_peer_state(p->state)) {
+            tmbus_status_free(&s);
+            return client_fail(h, TMBUS_EPROTOCOL, "the node sent a peer state we cannot read");
+        }
         s->peers[i] = (struct tmbus_peer){.member = p->member,
                                           .state = p->state,
                                           .silent_ms = p->silent_ms,
                                           .lag = p->lag,
                                           .behind = p->behind};
+    }
+    if (!is_member(st->member)) {
+        tmbus_status_free(&s);
+        return client_fail(h, TMBUS_EPROTOCOL, "the node sent a member id we cannot read");
+    }
+    for (size_t i = 0; st->key_switch != NULL && i < st->key_switch->n_heads; i++) {
+        const char *peer = st->key_switch->heads[i]->log_peer;
+        if (peer[0] != '\0' && !is_member(peer)) {
+            tmbus_status_free(&s);
+            return client_fail(h, TMBUS_EPROTOCOL, "the node sent a key switch we cannot read");
+        }
     }
     for (size_t i = 0; i < st->n_counters; i++)
         s->counters[i] = (struct tmbus_counter){st->counters[i]->name, st->counters[i]->value};
