@@ -45,6 +45,12 @@ __attribute__((format(printf, 3, 4))) int client_fail(struct tmbus *h, int err, 
 __attribute__((format(printf, 4, 5))) int client_fail_to(char *buf, size_t size, int err,
                                                          const char *fmt, ...);
 
+/* The node's reason in r as the library passes it on: cut in place at
+ * its first control character, so that it stays one line whatever the
+ * node sent, or fallback when that leaves nothing. Points into r (or is
+ * fallback). */
+const char *client_reply_reason(Tmbus__Api__Reply *r, const char *fallback);
+
 /* Forgets h's last reason: each public call starts with it. */
 void client_clear_error(struct tmbus *h);
 
