@@ -3,7 +3,8 @@
  * client socket, to libtmbus's reader of one request's answer: the first
  * byte chooses which (a board page, two pages into one board, the report,
  * a delivery state, the status, the roster history with and without a
- * caller for it, an audit page, an audit proof), the rest is unpacked as a
+ * caller for it, an audit page, an audit proof, the answer to a post in
+ * flight), the rest is unpacked as a
  * Reply. A node, or whoever holds its key, may send anything: a reader
  * may refuse it, but what it accepts must keep every promise tmbus.h
  * makes about the views (counts matching arrays, strings readable to
@@ -34,6 +35,7 @@ enum reader {
     READ_ROSTER_PUBLISHED,
     READ_AUDIT_PAGE,
     READ_AUDIT_PROOF,
+    READ_POSTED,
     READERS
 };
 
@@ -290,6 +292,40 @@ static void check_audit_proof(const struct tmbus_audit_proof *p, uint64_t index)
     sink += p->is_verified;
 }
 
+/* The answer to a post in flight under r's id, as tmbus.c hands it to
+ * the post queue (result: what r's code maps to, here OK or refused). */
+static void read_posted(Tmbus__Api__Reply *r)
+{
+    struct post_queue q;
+    struct tmbus_posted *p;
+    uint64_t ticket = r->id;
+    int result = r->code == TMBUS__API__CODE__CODE_OK ? TMBUS_OK : TMBUS_EDENIED;
+    size_t n;
+
+    post_queue_init(&q);
+    must(post_queue_track(&q, ticket, -1) == TMBUS_OK);
+    must(post_queue_answer(&q, r, result));
+    if ((p = post_queue_take(&q)) != NULL) {
+        must(tmbus_posted_ticket(p) == ticket);
+        must(is_one_line(tmbus_posted_reason(p)));
+        n = tmbus_posted_count(p);
+        if (tmbus_posted_result(p) == TMBUS_OK) {
+            must(n >= 1 && n <= TMBUS_MAX_RECIPIENTS);
+            must(tmbus_posted_reason(p)[0] == '\0');
+        } else {
+            must(n == 0);
+            must(tmbus_posted_reason(p)[0] != '\0');
+        }
+        for (size_t i = 0; i < n; i++)
+            touch_bytes(tmbus_posted_id(p, i), TMBUS_ID_BYTES);
+        must(tmbus_posted_id(p, n) == NULL);
+        tmbus_posted_free(&p);
+    } else {
+        must(q.n_flight == 1); /* out of memory: the post stays in flight */
+    }
+    post_queue_clear(&q);
+}
+
 /* The index an audit proof reply claims to prove, so that an honest one
  * is read as the answer to its question. */
 static uint64_t proof_index(const Tmbus__Api__Reply *r)
@@ -389,6 +425,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         tmbus_audit_proof_free(&p);
         break;
     }
+    case READ_POSTED:
+        read_posted(r);
+        break;
     }
     return 0;
 }

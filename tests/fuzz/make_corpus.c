@@ -412,6 +412,10 @@ static void reply_seeds(const char *root)
     Tmbus__Api__AuditEntry ae = TMBUS__API__AUDIT_ENTRY__INIT;
     Tmbus__Api__AuditEntry *aes[] = {&ae};
     Tmbus__Api__AuditCheckpoint cp = TMBUS__API__AUDIT_CHECKPOINT__INIT;
+    Tmbus__Api__Receipt receipt = TMBUS__API__RECEIPT__INIT;
+    Tmbus__Api__Receipt__Placed pl1 = TMBUS__API__RECEIPT__PLACED__INIT;
+    Tmbus__Api__Receipt__Placed pl2 = TMBUS__API__RECEIPT__PLACED__INIT;
+    Tmbus__Api__Receipt__Placed *placed[] = {&pl1, &pl2};
 
     r.id = 5;
     need.beneficiary = "Regional grid operator";
@@ -577,6 +581,20 @@ static void reply_seeds(const char *root)
     cp.sig = (ProtobufCBinaryData){sizeof(sig), sig};
     page.checkpoint = &cp;
     emit_reply(root, "audit-proof", 8, &r);
+
+    r.kind_case = TMBUS__API__REPLY__KIND_RECEIPT;
+    r.receipt = &receipt;
+    receipt.n_placed = 2;
+    receipt.placed = placed;
+    pl1.id = (ProtobufCBinaryData){sizeof(id1), id1};
+    pl1.log_peer = "B";
+    pl2.id = (ProtobufCBinaryData){sizeof(id2), id2};
+    pl2.log_peer = "C";
+    emit_reply(root, "posted-red", 9, &r);
+    r.kind_case = TMBUS__API__REPLY__KIND__NOT_SET;
+    r.code = TMBUS__API__CODE__CODE_DENIED;
+    r.reason = "not allowed\nposted: ok";
+    emit_reply(root, "bad-posted-reason-lines", 9, &r);
 }
 
 /* Seals payload from sender to the comma-free list of member ids in to
