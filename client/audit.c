@@ -67,23 +67,24 @@ static int take_entry(struct tmbus_audit_entry *out, const Tmbus__Api__AuditEntr
     return 0;
 }
 
-/* One audit request; TMBUS_OK with a reply of kind audit in *out. */
+/* One audit request; TMBUS_OK with its reply, of any kind, in *out. */
 static int ask(struct tmbus *h, Tmbus__Api__AuditQuery *q, int timeout_ms, Tmbus__Api__Reply **out)
 {
     Tmbus__Api__Request req = TMBUS__API__REQUEST__INIT;
-    int rc;
 
     req.kind_case = TMBUS__API__REQUEST__KIND_AUDIT;
     req.audit = q;
-    if ((rc = client_call(h, &req, timeout_ms, out)) != TMBUS_OK)
-        return rc;
-    if ((*out)->kind_case != TMBUS__API__REPLY__KIND_AUDIT || (*out)->audit == NULL) {
-        client_free_reply(*out, false);
-        *out = NULL;
-        return client_fail(h, TMBUS_EPROTOCOL,
-                           "the node answered an audit query with something else");
-    }
-    return TMBUS_OK;
+    return client_call(h, &req, timeout_ms, out);
+}
+
+/* Whether r is an audit reply; frees r and records why when it is not. */
+static bool is_audit(struct tmbus *h, Tmbus__Api__Reply *r)
+{
+    if (r->kind_case == TMBUS__API__REPLY__KIND_AUDIT && r->audit != NULL)
+        return true;
+    client_free_reply(r, false);
+    client_fail(h, TMBUS_EPROTOCOL, "the node answered an audit query with something else");
+    return false;
 }
 
 int tmbus_audit_list(struct tmbus *h, uint64_t before, uint32_t limit, int timeout_ms,
@@ -91,8 +92,6 @@ int tmbus_audit_list(struct tmbus *h, uint64_t before, uint32_t limit, int timeo
 {
     Tmbus__Api__AuditQuery q = TMBUS__API__AUDIT_QUERY__INIT;
     Tmbus__Api__Reply *r = NULL;
-    struct tmbus_audit_page *p;
-    const Tmbus__Api__AuditPage *m;
     int rc;
 
     if (out != NULL)
@@ -104,6 +103,17 @@ int tmbus_audit_list(struct tmbus *h, uint64_t before, uint32_t limit, int timeo
     q.limit = limit;
     if ((rc = ask(h, &q, timeout_ms, &r)) != TMBUS_OK)
         return rc;
+    return audit_read_page(h, r, out);
+}
+
+int audit_read_page(struct tmbus *h, Tmbus__Api__Reply *r, struct tmbus_audit_page **out)
+{
+    struct tmbus_audit_page *p;
+    const Tmbus__Api__AuditPage *m;
+
+    *out = NULL;
+    if (!is_audit(h, r))
+        return TMBUS_EPROTOCOL;
     if ((p = calloc(1, sizeof(*p))) == NULL) {
         client_free_reply(r, false);
         return client_fail(h, TMBUS_ENOMEM, "out of memory");
@@ -168,11 +178,6 @@ int tmbus_audit_prove(struct tmbus *h, uint64_t index, int timeout_ms,
 {
     Tmbus__Api__AuditQuery q = TMBUS__API__AUDIT_QUERY__INIT;
     Tmbus__Api__Reply *r = NULL;
-    const Tmbus__Api__AuditPage *m;
-    const Tmbus__Api__AuditCheckpoint *c;
-    struct proof_holder *ph;
-    struct tmbus_audit_proof *p;
-    uint8_t leaf[TMBUS_AUDIT_HASH_BYTES];
     int rc;
 
     if (out != NULL)
@@ -184,6 +189,21 @@ int tmbus_audit_prove(struct tmbus *h, uint64_t index, int timeout_ms,
     q.index = index;
     if ((rc = ask(h, &q, timeout_ms, &r)) != TMBUS_OK)
         return rc;
+    return audit_read_proof(h, r, index, out);
+}
+
+int audit_read_proof(struct tmbus *h, Tmbus__Api__Reply *r, uint64_t index,
+                     struct tmbus_audit_proof **out)
+{
+    const Tmbus__Api__AuditPage *m;
+    const Tmbus__Api__AuditCheckpoint *c;
+    struct proof_holder *ph;
+    struct tmbus_audit_proof *p;
+    uint8_t leaf[TMBUS_AUDIT_HASH_BYTES];
+
+    *out = NULL;
+    if (!is_audit(h, r))
+        return TMBUS_EPROTOCOL;
     m = r->audit;
     c = m->checkpoint;
     if ((ph = calloc(1, sizeof(*ph))) == NULL) {

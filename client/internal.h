@@ -35,7 +35,8 @@ struct tmbus_delivery {
 /* ---- tmbus.c: the handle ---------------------------------------------- */
 
 /* Records why a call on h failed (the reason tmbus_last_error gives) and
- * returns err, so that a failure is one line. */
+ * returns err, so that a failure is one line. h may be NULL: nothing is
+ * recorded. */
 __attribute__((format(printf, 3, 4))) int client_fail(struct tmbus *h, int err, const char *fmt,
                                                       ...);
 
@@ -43,6 +44,12 @@ __attribute__((format(printf, 3, 4))) int client_fail(struct tmbus *h, int err, 
  * handle yet. */
 __attribute__((format(printf, 4, 5))) int client_fail_to(char *buf, size_t size, int err,
                                                          const char *fmt, ...);
+
+/* The node's reason in r as the library passes it on: cut in place at
+ * its first control character, so that it stays one line whatever the
+ * node sent, or fallback when that leaves nothing. Points into r (or is
+ * fallback). */
+const char *client_reply_reason(Tmbus__Api__Reply *r, const char *fallback);
 
 /* Forgets h's last reason: each public call starts with it. */
 void client_clear_error(struct tmbus *h);
@@ -67,6 +74,44 @@ void client_free_reply(Tmbus__Api__Reply *r, bool is_secret);
  * payload and makes the views its accessors return. NULL when out of
  * memory (r is then freed). */
 struct tmbus_delivery *delivery_new(Tmbus__Api__Reply *r);
+
+/* ---- results.c, audit.c: reading the node's answers ---------------------- */
+
+/* Each reader takes responsibility over r, the reply client_call gave for
+ * its request (of any kind: a reply of another kind is TMBUS_EPROTOCOL),
+ * checks every field the caller will see against what tmbus.h promises,
+ * and makes the library-owned object the public call returns. They never
+ * block; h may be NULL (nothing recorded), so that a reply can be read
+ * without a connection. Each returns TMBUS_OK, TMBUS_EPROTOCOL for a reply
+ * it refuses or TMBUS_ENOMEM, with the reason recorded in h. */
+
+/* Appends a board page to *bp, made when *bp is NULL. On an error *bp
+ * may hold part of the page: the caller frees it with tmbus_board_free. */
+int results_read_board(struct tmbus *h, Tmbus__Api__Reply *r, struct tmbus_board **bp);
+
+/* On TMBUS_OK *out is the caller's (tmbus_report_free); else NULL. */
+int results_read_report(struct tmbus *h, Tmbus__Api__Reply *r, struct tmbus_report **out);
+
+/* On TMBUS_OK *out is the caller's (tmbus_delivery_state_free); else NULL. */
+int results_read_delivery_state(struct tmbus *h, Tmbus__Api__Reply *r,
+                                struct tmbus_delivery_state **out);
+
+/* On TMBUS_OK *out is the caller's (tmbus_status_free); else NULL. */
+int results_read_status(struct tmbus *h, Tmbus__Api__Reply *r, struct tmbus_status **out);
+
+/* A roster history (with out NULL, only its kind and length are read).
+ * On TMBUS_OK with out, *out is the caller's (tmbus_roster_history_free);
+ * else untouched. */
+int results_read_roster_history(struct tmbus *h, Tmbus__Api__Reply *r,
+                                struct tmbus_roster_history **out);
+
+/* On TMBUS_OK *out is the caller's (tmbus_audit_page_free); else NULL. */
+int audit_read_page(struct tmbus *h, Tmbus__Api__Reply *r, struct tmbus_audit_page **out);
+
+/* The proof of entry index (the one asked for), verified here. On
+ * TMBUS_OK *out is the caller's (tmbus_audit_proof_free); else NULL. */
+int audit_read_proof(struct tmbus *h, Tmbus__Api__Reply *r, uint64_t index,
+                     struct tmbus_audit_proof **out);
 
 /* ---- post.c: posts in flight ----------------------------------------------- */
 

@@ -114,7 +114,7 @@ bool post_queue_answer(struct post_queue *q, Tmbus__Api__Reply *r, int result)
         for (size_t k = 0; rc != NULL && k < rc->n_placed; k++)
             if (rc->placed[k]->id.len != TMBUS_ID_BYTES)
                 rc = NULL;
-        if (rc == NULL || rc->n_placed == 0) {
+        if (rc == NULL || rc->n_placed == 0 || rc->n_placed > TMBUS_MAX_RECIPIENTS) {
             result = TMBUS_EPROTOCOL;
             rc = NULL;
         }
@@ -122,10 +122,10 @@ bool post_queue_answer(struct post_queue *q, Tmbus__Api__Reply *r, int result)
     /* Out of memory the answer is left where it is: the post stays in
      * flight and times out, as if the answer had been lost. */
     if ((p = outcome(r->id, result,
-                     result == TMBUS_OK          ? ""
-                     : result == TMBUS_EPROTOCOL ? "the node answered a post without a receipt"
-                     : r->reason[0]              ? r->reason
-                                                 : "refused by the node")) == NULL)
+                     result == TMBUS_OK ? ""
+                     : result == TMBUS_EPROTOCOL
+                         ? "the node answered a post without a receipt"
+                         : client_reply_reason(r, "refused by the node"))) == NULL)
         goto out;
     if (rc != NULL) {
         if ((p->ids = calloc(rc->n_placed, TMBUS_ID_BYTES)) == NULL) {

@@ -16,6 +16,7 @@
 #include "domain.h"
 #include "internal.h"
 #include "payload.h"
+#include "validate.h"
 #include "wire_limits.h"
 
 /* ---- the board ---------------------------------------------------------- */
@@ -93,6 +94,25 @@ static int board_grow(struct tmbus_board *b, size_t nn, size_t no)
     return 0;
 }
 
+/* Whether s is exactly one of the names name gives for 1, 2, ... (until
+ * NULL): tmbus.h promises a status from its list, whatever the node sent. */
+static bool is_name_in(const char *s, const char *(*name)(int))
+{
+    const char *n;
+
+    for (int v = 1; (n = name(v)) != NULL; v++)
+        if (strcmp(s, n) == 0)
+            return true;
+    return false;
+}
+
+/* Whether s is a member id, as the board's authors, the report's donors
+ * and the status's members are. */
+static bool is_member(const char *s)
+{
+    return domain_is_member_id(s, strlen(s));
+}
+
 /* Takes r (a board reply) into b, checking every entry and appending its
  * needs and offers to b's views. b owns r from the call on, whatever the
  * result. */
@@ -117,7 +137,8 @@ static int board_take(struct tmbus *h, struct tmbus_board *b, Tmbus__Api__Reply 
         struct tmbus_board_need *v = &b->needs[b->n_needs];
         Tmbus__Payload__Need *need;
 
-        if (e->id.len != TMBUS_ID_BYTES ||
+        if (e->id.len != TMBUS_ID_BYTES || !is_member(e->owner) ||
+            !is_name_in(e->status, tmbus_need_status_name) ||
             (need = tmbus__payload__need__unpack(NULL, e->need.len, e->need.data)) == NULL)
             return client_fail(h, TMBUS_EPROTOCOL, "the node sent a board need we cannot read");
         b->need_messages[b->n_needs++] = need;
@@ -137,7 +158,8 @@ static int board_take(struct tmbus *h, struct tmbus_board *b, Tmbus__Api__Reply 
         struct tmbus_board_offer *v = &b->offers[b->n_offers];
         Tmbus__Payload__Offer *offer;
 
-        if (e->id.len != TMBUS_ID_BYTES ||
+        if (e->id.len != TMBUS_ID_BYTES || !is_member(e->donor) ||
+            !is_name_in(e->status, tmbus_offer_status_name) ||
             (offer = tmbus__payload__offer__unpack(NULL, e->offer.len, e->offer.data)) == NULL)
             return client_fail(h, TMBUS_EPROTOCOL, "the node sent a board offer we cannot read");
         b->offer_messages[b->n_offers++] = offer;
@@ -158,7 +180,8 @@ static int board_take(struct tmbus *h, struct tmbus_board *b, Tmbus__Api__Reply 
     return TMBUS_OK;
 }
 
-/* One board request and its checked reply (the caller's to free). */
+/* One board request and its reply (the caller's to free), of any kind:
+ * results_read_board checks it. */
 static int board_call(struct tmbus *h, Tmbus__Api__BoardQuery *q, int timeout_ms,
                       Tmbus__Api__Reply **out)
 {
@@ -171,14 +194,24 @@ static int board_call(struct tmbus *h, Tmbus__Api__BoardQuery *q, int timeout_ms
     req.board = q;
     if ((rc = client_call(h, &req, timeout_ms, &r)) != TMBUS_OK)
         return rc;
+    *out = r;
+    return TMBUS_OK;
+}
+
+int results_read_board(struct tmbus *h, Tmbus__Api__Reply *r, struct tmbus_board **bp)
+{
     if (r->kind_case != TMBUS__API__REPLY__KIND_BOARD || r->board == NULL) {
         payload_wipe(&r->base);
         client_free_reply(r, false);
         return client_fail(h, TMBUS_EPROTOCOL,
                            "the node answered a board query with something else");
     }
-    *out = r;
-    return TMBUS_OK;
+    if (*bp == NULL && (*bp = calloc(1, sizeof(**bp))) == NULL) {
+        payload_wipe(&r->base);
+        client_free_reply(r, false);
+        return client_fail(h, TMBUS_ENOMEM, "out of memory");
+    }
+    return board_take(h, *bp, r);
 }
 
 /* A hex cursor back to bytes in buf (CURSOR_MAX); the length, or -1. */
@@ -274,7 +307,7 @@ int tmbus_board_query(struct tmbus *h, const struct tmbus_board_query *q, int ti
     uint32_t categories[TMBUS_BOARD_FILTER_MAX], priorities[TMBUS_BOARD_FILTER_MAX];
     uint8_t cursor[CURSOR_MAX];
     Tmbus__Api__Reply *r = NULL;
-    struct tmbus_board *b;
+    struct tmbus_board *b = NULL;
     int rc;
 
     if (out != NULL)
@@ -285,12 +318,7 @@ int tmbus_board_query(struct tmbus *h, const struct tmbus_board_query *q, int ti
     if ((rc = board_wire_query(h, q, &w, cursor, statuses, categories, priorities)) != TMBUS_OK ||
         (rc = board_call(h, &w, timeout_ms, &r)) != TMBUS_OK)
         return rc;
-    if ((b = calloc(1, sizeof(*b))) == NULL) {
-        payload_wipe(&r->base);
-        client_free_reply(r, false);
-        return client_fail(h, TMBUS_ENOMEM, "out of memory");
-    }
-    if ((rc = board_take(h, b, r)) != TMBUS_OK) {
+    if ((rc = results_read_board(h, r, &b)) != TMBUS_OK) {
         tmbus_board_free(&b);
         return rc;
     }
@@ -322,7 +350,7 @@ static int board_read_all(struct tmbus *h, struct tmbus_board *b, int list, cons
         q.after = after;
         if ((rc = board_wire_query(h, &q, &w, cursor, NULL, NULL, NULL)) != TMBUS_OK ||
             (rc = board_call(h, &w, timeout_ms, &r)) != TMBUS_OK ||
-            (rc = board_take(h, b, r)) != TMBUS_OK)
+            (rc = results_read_board(h, r, &b)) != TMBUS_OK)
             return rc;
         snprintf(after, sizeof(after), "%s", b->next);
     } while (after[0] != '\0');
@@ -429,8 +457,15 @@ static bool is_report_sane(const Tmbus__Api__Report *rp)
 {
     if (rp->total == NULL)
         return false;
-    for (size_t i = 0; i < rp->n_open_needs; i++)
-        if (rp->open_needs[i]->id.len != TMBUS_ID_BYTES)
+    for (size_t i = 0; i < rp->n_open_needs; i++) {
+        const Tmbus__Api__ReportNeed *n = rp->open_needs[i];
+        if (n->id.len != TMBUS_ID_BYTES || !is_member(n->owner) ||
+            (strcmp(n->status, tmbus_need_status_name(TMBUS_NEED_OPEN)) != 0 &&
+             strcmp(n->status, tmbus_need_status_name(TMBUS_NEED_PARTIALLY_COVERED)) != 0))
+            return false;
+    }
+    for (size_t i = 0; i < rp->n_donors; i++)
+        if (!is_member(rp->donors[i]->donor))
             return false;
     return true;
 }
@@ -439,7 +474,6 @@ int tmbus_report(struct tmbus *h, int timeout_ms, struct tmbus_report **out)
 {
     Tmbus__Api__Request req = TMBUS__API__REQUEST__INIT;
     Tmbus__Api__ReportRequest q = TMBUS__API__REPORT_REQUEST__INIT;
-    struct tmbus_report *rep = NULL;
     Tmbus__Api__Reply *r = NULL;
     int rc;
 
@@ -452,6 +486,14 @@ int tmbus_report(struct tmbus *h, int timeout_ms, struct tmbus_report **out)
     req.report = &q;
     if ((rc = client_call(h, &req, timeout_ms, &r)) != TMBUS_OK)
         return rc;
+    return results_read_report(h, r, out);
+}
+
+int results_read_report(struct tmbus *h, Tmbus__Api__Reply *r, struct tmbus_report **out)
+{
+    struct tmbus_report *rep = NULL;
+
+    *out = NULL;
     if (r->kind_case != TMBUS__API__REPLY__KIND_REPORT || r->report == NULL ||
         !is_report_sane(r->report)) {
         payload_wipe(&r->base);
@@ -583,8 +625,6 @@ int tmbus_delivery_state(struct tmbus *h, const uint8_t id[TMBUS_ID_BYTES], int 
 {
     Tmbus__Api__Request req = TMBUS__API__REQUEST__INIT;
     Tmbus__Api__DeliveryQuery q = TMBUS__API__DELIVERY_QUERY__INIT;
-    const Tmbus__Api__DeliveryState *m;
-    struct tmbus_delivery_state *ds = NULL;
     Tmbus__Api__Reply *r = NULL;
     int rc;
 
@@ -599,6 +639,16 @@ int tmbus_delivery_state(struct tmbus *h, const uint8_t id[TMBUS_ID_BYTES], int 
     req.delivery = &q;
     if ((rc = client_call(h, &req, timeout_ms, &r)) != TMBUS_OK)
         return rc;
+    return results_read_delivery_state(h, r, out);
+}
+
+int results_read_delivery_state(struct tmbus *h, Tmbus__Api__Reply *r,
+                                struct tmbus_delivery_state **out)
+{
+    const Tmbus__Api__DeliveryState *m;
+    struct tmbus_delivery_state *ds = NULL;
+
+    *out = NULL;
     if (r->kind_case != TMBUS__API__REPLY__KIND_DELIVERY_STATE || r->delivery_state == NULL) {
         client_free_reply(r, false);
         return client_fail(h, TMBUS_EPROTOCOL,
@@ -618,7 +668,9 @@ int tmbus_delivery_state(struct tmbus *h, const uint8_t id[TMBUS_ID_BYTES], int 
     for (size_t i = 0; i < m->n_entries; i++) {
         const Tmbus__Api__DeliveryState__Entry *e = m->entries[i];
         if (!domain_is_member_id(e->member, strlen(e->member)) ||
-            !is_delivery_state_name(e->state) || strlen(e->reason) > WIRE_REASON_MAX) {
+            !is_delivery_state_name(e->state) ||
+            validate_text("reason", e->reason, WIRE_REASON_MAX, VALIDATE_ONE_LINE, NULL, 0) !=
+                VALIDATE_OK) {
             tmbus_delivery_state_free(&ds);
             return client_fail(h, TMBUS_EPROTOCOL, "the node sent a delivery entry we cannot read");
         }
@@ -651,8 +703,6 @@ struct tmbus_status {
 int tmbus_status(struct tmbus *h, int timeout_ms, struct tmbus_status **out)
 {
     Tmbus__Api__Reply *r = NULL;
-    const Tmbus__Api__Status *st;
-    struct tmbus_status *s;
     int rc;
 
     if (out != NULL)
@@ -661,6 +711,26 @@ int tmbus_status(struct tmbus *h, int timeout_ms, struct tmbus_status **out)
         return TMBUS_EINVALID;
     if ((rc = client_status_reply(h, timeout_ms, &r)) != TMBUS_OK)
         return rc;
+    return results_read_status(h, r, out);
+}
+
+/* A peer link's state as tmbus.h lists it. */
+static bool is_peer_state(const char *s)
+{
+    return strcmp(s, "down") == 0 || strcmp(s, "connecting") == 0 || strcmp(s, "up") == 0;
+}
+
+int results_read_status(struct tmbus *h, Tmbus__Api__Reply *r, struct tmbus_status **out)
+{
+    const Tmbus__Api__Status *st;
+    struct tmbus_status *s;
+
+    *out = NULL;
+    if (r->kind_case != TMBUS__API__REPLY__KIND_STATUS || r->status == NULL) {
+        client_free_reply(r, false);
+        return client_fail(h, TMBUS_EPROTOCOL,
+                           "the node answered a status request with something else");
+    }
     if ((s = calloc(1, sizeof(*s))) == NULL) {
         client_free_reply(r, false);
         return client_fail(h, TMBUS_ENOMEM, "out of memory");
@@ -675,11 +745,26 @@ int tmbus_status(struct tmbus *h, int timeout_ms, struct tmbus_status **out)
     }
     for (size_t i = 0; i < st->n_peers; i++) {
         const Tmbus__Api__PeerStatus *p = st->peers[i];
+        if (!is_member(p->member) || !is_peer_state(p->state)) {
+            tmbus_status_free(&s);
+            return client_fail(h, TMBUS_EPROTOCOL, "the node sent a peer state we cannot read");
+        }
         s->peers[i] = (struct tmbus_peer){.member = p->member,
                                           .state = p->state,
                                           .silent_ms = p->silent_ms,
                                           .lag = p->lag,
                                           .behind = p->behind};
+    }
+    if (!is_member(st->member)) {
+        tmbus_status_free(&s);
+        return client_fail(h, TMBUS_EPROTOCOL, "the node sent a member id we cannot read");
+    }
+    for (size_t i = 0; st->key_switch != NULL && i < st->key_switch->n_heads; i++) {
+        const char *peer = st->key_switch->heads[i]->log_peer;
+        if (peer[0] != '\0' && !is_member(peer)) {
+            tmbus_status_free(&s);
+            return client_fail(h, TMBUS_EPROTOCOL, "the node sent a key switch we cannot read");
+        }
     }
     for (size_t i = 0; i < st->n_counters; i++)
         s->counters[i] = (struct tmbus_counter){st->counters[i]->name, st->counters[i]->value};
@@ -843,8 +928,6 @@ static int roster_call(struct tmbus *h, const void *roster, size_t len, int time
 {
     Tmbus__Api__Request req = TMBUS__API__REQUEST__INIT;
     Tmbus__Api__RosterRequest q = TMBUS__API__ROSTER_REQUEST__INIT;
-    const Tmbus__Api__RosterHistory *m;
-    struct tmbus_roster_history *rh = NULL;
     Tmbus__Api__Reply *r = NULL;
     int rc;
 
@@ -855,6 +938,15 @@ static int roster_call(struct tmbus *h, const void *roster, size_t len, int time
     req.roster = &q;
     if ((rc = client_call(h, &req, timeout_ms, &r)) != TMBUS_OK)
         return rc;
+    return results_read_roster_history(h, r, out);
+}
+
+int results_read_roster_history(struct tmbus *h, Tmbus__Api__Reply *r,
+                                struct tmbus_roster_history **out)
+{
+    const Tmbus__Api__RosterHistory *m;
+    struct tmbus_roster_history *rh = NULL;
+
     if (r->kind_case != TMBUS__API__REPLY__KIND_ROSTER_HISTORY || r->roster_history == NULL) {
         client_free_reply(r, false);
         return client_fail(h, TMBUS_EPROTOCOL,

@@ -144,6 +144,8 @@ int client_fail(struct tmbus *h, int err, const char *fmt, ...)
 {
     va_list ap;
 
+    if (h == NULL)
+        return err; /* a reply read without a connection (the fuzzer) */
     va_start(ap, fmt);
     format_error(h->error, sizeof(h->error), fmt, ap);
     va_end(ap);
@@ -158,6 +160,22 @@ int client_fail_to(char *buf, size_t size, int err, const char *fmt, ...)
     format_error(buf, size, fmt, ap);
     va_end(ap);
     return err;
+}
+
+const char *client_reply_reason(Tmbus__Api__Reply *r, const char *fallback)
+{
+    char *s = r->reason;
+
+    if (s == NULL)
+        return fallback;
+    for (size_t i = 0; s[i] != '\0'; i++)
+        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) {
+            /* Only an unset reason is protobuf-c's shared read-only "",
+             * and it has no byte to cut at. */
+            s[i] = '\0';
+            break;
+        }
+    return s[0] != '\0' ? s : fallback;
 }
 
 void client_clear_error(struct tmbus *h)
@@ -387,7 +405,7 @@ static void sort_reply(struct tmbus *h, Tmbus__Api__Reply *r, uint64_t want_id,
         h->is_subscribed = false;
         h->ended = from_code(r->code);
         snprintf(h->ended_why, sizeof(h->ended_why), "%s",
-                 r->reason != NULL && *r->reason != '\0' ? r->reason : "subscription ended");
+                 client_reply_reason(r, "subscription ended"));
         client_free_reply(r, false);
         return;
     }
@@ -402,7 +420,7 @@ static void sort_reply(struct tmbus *h, Tmbus__Api__Reply *r, uint64_t want_id,
         if (r->code != TMBUS__API__CODE__CODE_OK) {
             h->is_subscribed = false;
             client_fail(h, from_code(r->code), "subscribing again after a reconnect failed: %s",
-                        r->reason);
+                        client_reply_reason(r, ""));
         }
         h->resubscribe_id = 0;
     }
@@ -592,8 +610,8 @@ int client_call(struct tmbus *h, Tmbus__Api__Request *req, int timeout_ms, Tmbus
         return rc;
     }
     if (r->code != TMBUS__API__CODE__CODE_OK) {
-        rc = client_fail(h, from_code(r->code), "%s",
-                         r->reason[0] ? r->reason : "refused by the node");
+        rc =
+            client_fail(h, from_code(r->code), "%s", client_reply_reason(r, "refused by the node"));
         client_free_reply(r, false);
         return rc;
     }

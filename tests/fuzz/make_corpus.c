@@ -4,9 +4,11 @@
  * (fuzz_common.h) and a few broken ones; and those of the codec fuzzers
  * (fuzz_message_decode, fuzz_receipt_decode, fuzz_peer_msg, fuzz_api_msg):
  * one message of each kind; and fuzz_bundle's: bundles and a vector signed
- * by A, one altered and one cut short. Nonces and payload keys are fixed and Ed25519
- * is deterministic, so every run writes the same bytes; rerun it only when
- * the envelope format or a .proto changes.
+ * by A, one altered and one cut short; and fuzz_reply's: one honest reply
+ * for each of libtmbus's readers and a few each must refuse, behind the
+ * byte that chooses the reader. Nonces and payload keys are fixed and
+ * Ed25519 is deterministic, so every run writes the same bytes; rerun it
+ * only when the envelope format or a .proto changes.
  *
  *   make_corpus tests/fuzz/corpus
  */
@@ -23,6 +25,7 @@
 #include "envelope.h"
 #include "fuzz_common.h"
 #include "log.h"
+#include "merkle.h"
 #include "payload.pb-c.h"
 #include "peer.pb-c.h"
 #include "receipt.h"
@@ -342,6 +345,258 @@ static void api_seeds(const char *root)
     emit_packed(root, "fuzz_api_msg", "audit-prove", &rq.base);
 }
 
+/* Writes r packed behind fuzz_reply's reader byte (its enum reader). */
+static void emit_reply(const char *root, const char *name, uint8_t reader,
+                       const Tmbus__Api__Reply *r)
+{
+    size_t len = tmbus__api__reply__get_packed_size(r);
+    uint8_t *buf = malloc(len + 1);
+
+    ensure(buf != NULL);
+    buf[0] = reader;
+    tmbus__api__reply__pack(r, buf + 1);
+    emit_to(root, "fuzz_reply", name, buf, len + 1);
+    free(buf);
+}
+
+/* Packs a payload message into static storage for a board entry. */
+static ProtobufCBinaryData packed_in(const ProtobufCMessage *m, uint8_t *buf, size_t size)
+{
+    size_t len = protobuf_c_message_get_packed_size(m);
+
+    ensure(len <= size);
+    protobuf_c_message_pack(m, buf);
+    return (ProtobufCBinaryData){len, buf};
+}
+
+/* One honest reply for each reader fuzz_reply drives, as a node sends
+ * them, and dishonest ones that must be refused (the reader bytes follow
+ * fuzz_reply.c's enum reader). */
+static void reply_seeds(const char *root)
+{
+    static uint8_t id1[32] = {1, 2, 3}, id2[32] = {4, 5, 6}, cursor[32] = {0xab, 0xcd};
+    static uint8_t need_buf[256], offer_buf[256], key[32] = {9}, sig[64] = {7};
+    static uint8_t entry[] = "an audit entry as the log encodes it";
+    uint8_t root_hash[MERKLE_HASH_BYTES];
+    Tmbus__Api__Reply r = TMBUS__API__REPLY__INIT;
+    Tmbus__Payload__Need need = TMBUS__PAYLOAD__NEED__INIT;
+    Tmbus__Payload__Offer offer = TMBUS__PAYLOAD__OFFER__INIT;
+    Tmbus__Api__Board board = TMBUS__API__BOARD__INIT;
+    Tmbus__Api__BoardNeed bn = TMBUS__API__BOARD_NEED__INIT;
+    Tmbus__Api__BoardOffer bo = TMBUS__API__BOARD_OFFER__INIT;
+    Tmbus__Api__BoardNeed *bns[] = {&bn};
+    Tmbus__Api__BoardOffer *bos[] = {&bo};
+    Tmbus__Api__Report report = TMBUS__API__REPORT__INIT;
+    Tmbus__Api__ReportNeed rn = TMBUS__API__REPORT_NEED__INIT;
+    Tmbus__Api__ReportNeed *rns[] = {&rn};
+    Tmbus__Api__ReportTotal donor = TMBUS__API__REPORT_TOTAL__INIT;
+    Tmbus__Api__ReportTotal cat = TMBUS__API__REPORT_TOTAL__INIT;
+    Tmbus__Api__ReportTotal total = TMBUS__API__REPORT_TOTAL__INIT;
+    Tmbus__Api__ReportTotal *donors[] = {&donor}, *cats[] = {&cat};
+    Tmbus__Api__DeliveryState ds = TMBUS__API__DELIVERY_STATE__INIT;
+    Tmbus__Api__DeliveryState__Entry de1 = TMBUS__API__DELIVERY_STATE__ENTRY__INIT;
+    Tmbus__Api__DeliveryState__Entry de2 = TMBUS__API__DELIVERY_STATE__ENTRY__INIT;
+    Tmbus__Api__DeliveryState__Entry *des[] = {&de1, &de2};
+    Tmbus__Api__Status st = TMBUS__API__STATUS__INIT;
+    Tmbus__Api__PeerStatus peer = TMBUS__API__PEER_STATUS__INIT;
+    Tmbus__Api__PeerStatus *peers[] = {&peer};
+    Tmbus__Api__Counter counter = TMBUS__API__COUNTER__INIT;
+    Tmbus__Api__Counter *counters[] = {&counter};
+    Tmbus__Api__KeySwitch ks = TMBUS__API__KEY_SWITCH__INIT;
+    Tmbus__Api__KeySwitch__Head head = TMBUS__API__KEY_SWITCH__HEAD__INIT;
+    Tmbus__Api__KeySwitch__Head *heads[] = {&head};
+    Tmbus__Api__RosterHistory rh = TMBUS__API__ROSTER_HISTORY__INIT;
+    Tmbus__Api__RosterHistory__Entry re = TMBUS__API__ROSTER_HISTORY__ENTRY__INIT;
+    Tmbus__Api__RosterHistory__Entry *res[] = {&re};
+    Tmbus__Api__AuditPage page = TMBUS__API__AUDIT_PAGE__INIT;
+    Tmbus__Api__AuditEntry ae = TMBUS__API__AUDIT_ENTRY__INIT;
+    Tmbus__Api__AuditEntry *aes[] = {&ae};
+    Tmbus__Api__AuditCheckpoint cp = TMBUS__API__AUDIT_CHECKPOINT__INIT;
+    Tmbus__Api__Receipt receipt = TMBUS__API__RECEIPT__INIT;
+    Tmbus__Api__Receipt__Placed pl1 = TMBUS__API__RECEIPT__PLACED__INIT;
+    Tmbus__Api__Receipt__Placed pl2 = TMBUS__API__RECEIPT__PLACED__INIT;
+    Tmbus__Api__Receipt__Placed *placed[] = {&pl1, &pl2};
+
+    r.id = 5;
+    need.beneficiary = "Regional grid operator";
+    need.sector = TMBUS__PAYLOAD__SECTOR__SECTOR_OTHER;
+    need.category = TMBUS__PAYLOAD__CATEGORY__CATEGORY_OTHER;
+    need.title = "Firewall licences";
+    need.quantity = 10;
+    need.unit = "licences";
+    need.priority = TMBUS__PAYLOAD__PRIORITY__PRIORITY_LOW;
+    need.tlp = TMBUS__PAYLOAD__TLP__TLP_AMBER;
+    offer.need_id = (ProtobufCBinaryData){sizeof(id1), id1};
+    offer.quantity = 4;
+    offer.tlp = TMBUS__PAYLOAD__TLP__TLP_GREEN;
+    bn.id = (ProtobufCBinaryData){sizeof(id1), id1};
+    bn.owner = "A";
+    bn.created_at = 1764460800;
+    bn.need = packed_in(&need.base, need_buf, sizeof(need_buf));
+    bn.status = "partially_covered";
+    bn.accepted_quantity = 4;
+    bo.id = (ProtobufCBinaryData){sizeof(id2), id2};
+    bo.donor = "B";
+    bo.offer = packed_in(&offer.base, offer_buf, sizeof(offer_buf));
+    bo.status = "accepted";
+    bn.owner = "A\x1b[2J";
+    emit_reply(root, "bad-board-owner", 0, &r);
+    bn.owner = "A";
+    bo.author_revoked = true;
+    board.n_needs = 1;
+    board.needs = bns;
+    board.n_offers = 1;
+    board.offers = bos;
+    board.next = (ProtobufCBinaryData){2, cursor};
+    r.kind_case = TMBUS__API__REPLY__KIND_BOARD;
+    r.board = &board;
+    emit_reply(root, "board-page", 0, &r);
+    board.next.len = 0;
+    emit_reply(root, "board-last-page-twice", 1, &r);
+    /* Replies that break a promise of tmbus.h (a status from its list, a
+     * member id, one line), each refused: the bad-* seeds. */
+    bn.status = "p`rtially_covered";
+    emit_reply(root, "bad-board-need-status", 0, &r);
+    bn.status = "partially_covered";
+    bo.status = "Accepted";
+    emit_reply(root, "bad-board-offer-status", 0, &r);
+    bo.status = "accepted";
+    bn.owner = "A\x1b[2J";
+    emit_reply(root, "bad-board-owner", 0, &r);
+    bn.owner = "A";
+
+    rn.id = (ProtobufCBinaryData){sizeof(id1), id1};
+    rn.owner = "A";
+    rn.title = "Firewall licences";
+    rn.status = "open";
+    rn.priority = 1;
+    rn.deadline = "2027-01-31";
+    rn.quantity = 10;
+    donor.donor = "B";
+    donor.pledged_cents = 40000;
+    cat.code = 1;
+    cat.pledged_cents = 40000;
+    total.pledged_cents = 40000;
+    report.n_open_needs = 1;
+    report.open_needs = rns;
+    report.n_donors = 1;
+    report.donors = donors;
+    report.n_categories = 1;
+    report.categories = cats;
+    report.total = &total;
+    report.open_needs_total = 3;
+    r.kind_case = TMBUS__API__REPLY__KIND_REPORT;
+    r.report = &report;
+    emit_reply(root, "report", 2, &r);
+    rn.status = "covered";
+    emit_reply(root, "bad-report-need-status", 2, &r);
+    rn.status = "open";
+    donor.donor = "";
+    emit_reply(root, "bad-report-donor", 2, &r);
+    donor.donor = "B";
+
+    de1.member = "B";
+    de1.state = "delivered";
+    de1.at = 1764460900;
+    de2.member = "C";
+    de2.state = "rejected";
+    de2.reason = "expired";
+    ds.n_entries = 2;
+    ds.entries = des;
+    r.kind_case = TMBUS__API__REPLY__KIND_DELIVERY_STATE;
+    r.delivery_state = &ds;
+    emit_reply(root, "delivery-state", 3, &r);
+    de2.reason = "expired\nrejected: forged";
+    emit_reply(root, "bad-delivery-reason-lines", 3, &r);
+
+    peer.member = "B";
+    peer.state = "up";
+    peer.silent_ms = 120;
+    counter.name = "delivered";
+    counter.value = 7;
+    head.log_peer = "";
+    head.last_seq = 12;
+    ks.key_id = 1;
+    ks.n_heads = 1;
+    ks.heads = heads;
+    st.member = "A";
+    st.roster_version = 2;
+    st.n_peers = 1;
+    st.peers = peers;
+    st.n_counters = 1;
+    st.counters = counters;
+    st.board_digest = (ProtobufCBinaryData){sizeof(id2), id2};
+    st.version = "0.2.0";
+    st.key_switch = &ks;
+    st.audit_epoch = 1;
+    r.kind_case = TMBUS__API__REPLY__KIND_STATUS;
+    r.status = &st;
+    emit_reply(root, "status", 4, &r);
+    peer.state = "up\n";
+    emit_reply(root, "bad-status-peer-state", 4, &r);
+    peer.state = "up";
+    head.log_peer = "../B";
+    emit_reply(root, "bad-status-key-switch-peer", 4, &r);
+    head.log_peer = "";
+    peer.member = "B C";
+    emit_reply(root, "bad-status-peer-member", 4, &r);
+    peer.member = "B";
+
+    re.version = 2;
+    re.hash = (ProtobufCBinaryData){sizeof(id1), id1};
+    re.trusted_at = 1764460800;
+    re.size = 900;
+    rh.n_entries = 1;
+    rh.entries = res;
+    r.kind_case = TMBUS__API__REPLY__KIND_ROSTER_HISTORY;
+    r.roster_history = &rh;
+    emit_reply(root, "roster-history", 5, &r);
+    emit_reply(root, "roster-published", 6, &r);
+
+    ae.entry = (ProtobufCBinaryData){sizeof(entry) - 1, entry};
+    ae.at_ms = 1764460800000;
+    ae.kind = "post";
+    ae.outcome = "ok";
+    ae.actor_kind = "client";
+    ae.actor = "ops";
+    ae.key = (ProtobufCBinaryData){sizeof(key), key};
+    ae.origin = "A";
+    ae.peer = "";
+    ae.seq = 3;
+    ae.envelope_id = (ProtobufCBinaryData){sizeof(id1), id1};
+    ae.detail = "post";
+    page.n_entries = 1;
+    page.entries = aes;
+    page.size = 1;
+    r.kind_case = TMBUS__API__REPLY__KIND_AUDIT;
+    r.audit = &page;
+    emit_reply(root, "audit-page", 7, &r);
+
+    /* A log of one entry: its root is the entry's leaf, the proof empty. */
+    merkle_hash_leaf(entry, sizeof(entry) - 1, root_hash);
+    cp.member = "A";
+    cp.size = 1;
+    cp.root = (ProtobufCBinaryData){sizeof(root_hash), root_hash};
+    cp.at = 1764460800;
+    cp.sig = (ProtobufCBinaryData){sizeof(sig), sig};
+    page.checkpoint = &cp;
+    emit_reply(root, "audit-proof", 8, &r);
+
+    r.kind_case = TMBUS__API__REPLY__KIND_RECEIPT;
+    r.receipt = &receipt;
+    receipt.n_placed = 2;
+    receipt.placed = placed;
+    pl1.id = (ProtobufCBinaryData){sizeof(id1), id1};
+    pl1.log_peer = "B";
+    pl2.id = (ProtobufCBinaryData){sizeof(id2), id2};
+    pl2.log_peer = "C";
+    emit_reply(root, "posted-red", 9, &r);
+    r.kind_case = TMBUS__API__REPLY__KIND__NOT_SET;
+    r.code = TMBUS__API__CODE__CODE_DENIED;
+    r.reason = "not allowed\nposted: ok";
+    emit_reply(root, "bad-posted-reason-lines", 9, &r);
+}
+
 /* Seals payload from sender to the comma-free list of member ids in to
  * (one character each), with randomness fixed by name. */
 static struct sealed seal(const char *name, const char *sender, const char *to,
@@ -524,6 +779,7 @@ int main(int argc, char **argv)
     bundle_seeds(root, &s1, &s2, &s3, &d);
     peer_seeds(root);
     api_seeds(root);
+    reply_seeds(root);
 
     free(s1.buf);
     free(s2.buf);
