@@ -24,7 +24,7 @@
 #include "tmbus.h"
 
 #define LINK_MS   15000 /* links come up well within this */
-#define IDLE_MS   15000 /* longest silence while deliveries are due */
+#define IDLE_MS   15000 /* longest silence while deliveries are due (fed_ms scales it) */
 #define PRUNE_MS  15000 /* retention runs every 100 ms; a day is a second */
 #define QUIET_MS  2000  /* how long "nothing more arrives" is watched */
 #define EXPIRES_S 2     /* the expiring need's life */
@@ -119,7 +119,7 @@ static void test_pruned_node_serves_a_new_one(void **state)
 
     /* B's client takes and acks all of it: the closed-need rule waits for
      * that. */
-    assert_int_equal(fc_receive(hb, &in_b, 3, IDLE_MS, 1), 3);
+    assert_int_equal(fc_receive(hb, &in_b, 3, fed_ms(IDLE_MS), 1), 3);
     {
         struct pruned_wait w = {hb, N_PRUNED};
         if (fed_wait_until(is_pruned, &w, PRUNE_MS, 100) != 0) {
@@ -152,7 +152,7 @@ static void test_pruned_node_serves_a_new_one(void **state)
     assert_non_null(hc = fc_connect(f, c));
     assert_int_equal(tmbus_subscribe(hc, 64, FC_CALL_MS), TMBUS_OK);
     /* Only need #1 kept its ciphertext: C delivers it and nothing else. */
-    assert_int_equal(fc_receive(hc, &in_c, 1, IDLE_MS, 1), 1);
+    assert_int_equal(fc_receive(hc, &in_c, 1, fed_ms(IDLE_MS), 1), 1);
     assert_non_null(fc_find_index(&in_c, 1));
     assert_memory_equal(fc_find_index(&in_c, 1)->id, kept, TMBUS_ID_BYTES);
     assert_int_equal(fc_find_index(&in_c, 1)->seq, 3);
