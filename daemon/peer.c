@@ -2135,16 +2135,6 @@ void peers_free(struct peers **pp)
 
     if (pp == NULL || (p = *pp) == NULL)
         return;
-    /* The node stops: what the last round queued (the checkpoint signed at
-     * the stop, the vector that acknowledges the last commit) is its last
-     * word to each peer. Without a moment's linger libzmq drops it, and a
-     * peer never holds the stopping node's final checkpoint. */
-    int linger = PEER_LAST_WORD_MS;
-    for (size_t i = 0; i < p->n_links; i++)
-        if (p->links[i].dealer != NULL)
-            (void)zmq_setsockopt(p->links[i].dealer, ZMQ_LINGER, &linger, sizeof(linger));
-    if (p->router != NULL)
-        (void)zmq_setsockopt(p->router, ZMQ_LINGER, &linger, sizeof(linger));
     for (size_t i = 0; i < p->n_links; i++)
         close_link(p, &p->links[i]);
     free(p->links);
